@@ -1,0 +1,2 @@
+//! Format benchmarks (being written).
+fn main() {}

@@ -1,0 +1,177 @@
+//! `logtool`: the operator's command-line face of a strata store, in the
+//! manner of Kafka's `kafka-topics.sh`, `kafka-console-*.sh`,
+//! `kafka-consumer-groups.sh` and `kafka-dump-log.sh`.
+//!
+//! The verbs, flags and JSON fields are a contract (`shared/spec/logtool.md`):
+//! scripts drive this tool by those names. Everything goes through the
+//! library's public API; this file only parses arguments and prints.
+//!
+//! ```text
+//! cargo run --release --example logtool -- [--dir DIR]... [--json] COMMAND [ARGS]
+//! ```
+
+#![allow(clippy::print_stdout, reason = "a command-line tool prints")]
+#![allow(unreachable_pub, missing_docs, reason = "a binary: pub only structures its modules")]
+
+mod dump;
+mod json;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::json::Json;
+
+#[derive(Parser, Debug)]
+#[command(name = "logtool", about = "Operate a strata store: Kafka's log layer, embedded")]
+struct Cli {
+    /// A log directory; repeat to spread partitions over several disks (Kafka's `log.dirs`).
+    #[arg(long = "dir", global = true, default_value = "./strata-data")]
+    dirs: Vec<PathBuf>,
+    /// A Kafka `server.properties`-style file with the store's defaults.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// One JSON object per line on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print batches and records of `.log`, `.index` and `.timeindex` files or partition directories.
+    Dump {
+        /// Files or partition directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print keys and values too.
+        #[arg(long)]
+        print_data_log: bool,
+        /// For directories, dump index files as well as `.log` files.
+        #[arg(long)]
+        indexes: bool,
+    },
+    /// Check partition directories' invariants without opening them for writing.
+    Verify {
+        /// Partition directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Also require offset-index entries to be more than this many bytes apart.
+        #[arg(long)]
+        index_interval: Option<u64>,
+    },
+}
+
+/// A failed command: one sentence for stderr.
+#[derive(Debug)]
+pub struct Failure(String);
+
+impl Failure {
+    pub fn new(msg: impl Into<String>) -> Self {
+        Failure(msg.into())
+    }
+}
+
+impl From<strata::Error> for Failure {
+    fn from(e: strata::Error) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+/// Output in JSON lines or for people.
+pub struct Out {
+    json: bool,
+    stdout: std::io::BufWriter<std::io::StdoutLock<'static>>,
+}
+
+impl Out {
+    /// Prints `value` as a JSON line, or `human()` for people.
+    pub fn line(&mut self, value: &Json, human: impl FnOnce() -> String) {
+        let text = if self.json { value.encode() } else { human() };
+        self.write(&text);
+    }
+
+    /// Prints a line for people only (headings).
+    pub fn human(&mut self, text: &str) {
+        if !self.json {
+            self.write(text);
+        }
+    }
+
+    fn write(&mut self, text: &str) {
+        // A closed pipe (`| head`) is not an error worth a message.
+        if writeln!(self.stdout, "{text}").is_err() {
+            std::process::exit(0);
+        }
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        let _ = self.stdout.flush();
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let mut out = Out { json: cli.json, stdout: std::io::BufWriter::new(std::io::stdout().lock()) };
+    match cli.command {
+        Command::Dump { paths, print_data_log, indexes } => {
+            let problems = dump::run(&mut out, &paths, print_data_log, indexes)?;
+            Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Verify { paths, index_interval } => {
+            let mut failed = false;
+            for path in &paths {
+                let r = strata::inspect::verify_partition_dir(path, index_interval)?;
+                failed |= !r.violations.is_empty();
+                let violations: Vec<Json> = r
+                    .violations
+                    .iter()
+                    .map(|v| {
+                        Json::object()
+                            .with("file", v.file.as_str())
+                            .with("position", v.position)
+                            .with("check", v.check)
+                            .with("message", v.message.as_str())
+                    })
+                    .collect();
+                let line = Json::object()
+                    .with("path", path.display().to_string())
+                    .with("segments", r.segments)
+                    .with("batches", r.batches)
+                    .with("records", r.records)
+                    .with("violations", violations);
+                out.line(&line, || {
+                    let mut s = format!(
+                        "{}: {} segments, {} batches, {} records, {} violations",
+                        path.display(),
+                        r.segments,
+                        r.batches,
+                        r.records,
+                        r.violations.len()
+                    );
+                    for v in &r.violations {
+                        let at = v.position.map(|p| format!(" @{p}")).unwrap_or_default();
+                        s.push_str(&format!("\n  {}{at} [{}] {}", v.file, v.check, v.message));
+                    }
+                    s
+                });
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(Failure(msg)) => {
+            eprintln!("logtool: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

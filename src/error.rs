@@ -1,0 +1,159 @@
+//! The crate's one error type.
+//!
+//! Corruption is never folded into I/O: a torn or damaged file is
+//! [`Error::Corrupt`] with the file and byte position, so an operator can
+//! tell "the disk failed" from "the bytes are wrong".
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::format::FormatError;
+
+/// Everything that can go wrong in strata.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done (`open`, `write`, `fsync`, `rename`, ...).
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bytes on disk are not valid Kafka format.
+    #[error("corrupt data in {path} at byte {position}: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Byte position of the batch or entry that failed.
+        position: u64,
+        /// What was wrong with it.
+        #[source]
+        source: FormatError,
+    },
+    /// An index or checkpoint file violates its invariants.
+    #[error("corrupt {path}: {reason}")]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A batch handed to `append` is not a valid v2 batch.
+    #[error("invalid batch: {source}")]
+    InvalidBatch {
+        /// What was wrong with it.
+        #[source]
+        source: FormatError,
+    },
+    /// A batch handed to `append` is well-formed but breaks a rule of the log.
+    #[error("invalid record: {reason}")]
+    InvalidRecord {
+        /// What rule it broke.
+        reason: String,
+    },
+    /// A batch is larger than `max.message.bytes` (or `segment.bytes`).
+    #[error("batch of {size} bytes is larger than {limit_name} = {limit}")]
+    RecordTooLarge {
+        /// The batch size in bytes.
+        size: usize,
+        /// The config that limits it.
+        limit_name: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// A record timestamp is outside `message.timestamp.before/after.max.ms`.
+    #[error("timestamp {timestamp} is {reason} (now {now})")]
+    InvalidTimestamp {
+        /// The offending timestamp.
+        timestamp: i64,
+        /// The clock at validation.
+        now: i64,
+        /// Which bound it broke.
+        reason: String,
+    },
+    /// An offset below the log start offset or above the log end offset.
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        /// The requested offset.
+        offset: i64,
+        /// First readable offset.
+        log_start_offset: i64,
+        /// Next offset to be written.
+        log_end_offset: i64,
+    },
+    /// A previous fsync or write failed; the partition refuses further writes.
+    #[error("partition {partition} is poisoned by an earlier failure: {cause}")]
+    Poisoned {
+        /// The partition (`topic-N`).
+        partition: String,
+        /// The failure that poisoned it.
+        cause: String,
+    },
+    /// A config key is unknown or its value is invalid.
+    #[error("config {key}={value}: {reason}")]
+    InvalidConfig {
+        /// Kafka's name of the key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A topic name breaks Kafka's rules or collides with another.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopic {
+        /// The name.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A topic that already exists.
+    #[error("topic {topic} already exists")]
+    TopicExists {
+        /// The topic.
+        topic: String,
+    },
+    /// A topic or partition that does not exist.
+    #[error("unknown topic or partition: {topic}-{partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition, or -1 when the topic itself is unknown.
+        partition: i32,
+    },
+    /// The requested change is not allowed (e.g. shrinking a topic).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Another process or `Store` holds the log directory.
+    #[error("log directory {path} is locked by another strata store: {detail}")]
+    DirectoryLocked {
+        /// The directory.
+        path: PathBuf,
+        /// What the lock call said.
+        detail: String,
+    },
+    /// The store or partition was closed.
+    #[error("closed")]
+    Closed,
+}
+
+/// Result alias of the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wraps an I/O error with the operation and path it came from.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { op, path: path.into(), source }
+    }
+
+    /// Wraps a format error with the file and position it was found at.
+    pub fn corrupt(path: impl Into<PathBuf>, position: u64, source: FormatError) -> Self {
+        Error::Corrupt { path: path.into(), position, source }
+    }
+}

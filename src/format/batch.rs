@@ -1,0 +1,454 @@
+//! [`BatchView`]: a zero-copy view of one RecordBatch v2 over [`Bytes`].
+//!
+//! Construction frames and reads the 61-byte header (see the table in
+//! [`crate::format`]); [`BatchView::validate`] checks what Kafka's
+//! `DefaultRecordBatch.ensureValid` checks plus the header invariants, and
+//! [`BatchView::records`] decodes records lazily. For uncompressed batches,
+//! keys, values and headers are slices of the same `Bytes`, so reading a
+//! record from a memory-mapped segment copies nothing.
+
+use bytes::Bytes;
+
+use super::compression::decompress;
+use super::layout::{self, attr};
+use super::record::{Cursor, RecordContext};
+use super::{Compression, FormatError, FormatResult, RecordRef, TimestampType};
+
+/// Default ceiling on the decompressed size of one batch's records (128 MiB).
+///
+/// Kafka has no such bound; we keep one so a hostile few-kilobyte batch cannot
+/// make a reader allocate gigabytes. Raise it with [`BatchView::records_with_limit`].
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 128 << 20;
+
+/// The fixed-size v2 header, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Header {
+    base_offset: i64,
+    batch_length: i32,
+    partition_leader_epoch: i32,
+    magic: i8,
+    crc: u32,
+    attributes: i16,
+    last_offset_delta: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    records_count: i32,
+}
+
+fn array<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResult<[u8; N]> {
+    b.get(at..at + N).and_then(|s| s.try_into().ok()).ok_or(FormatError::Truncated {
+        field,
+        needed: at + N,
+        available: b.len(),
+    })
+}
+
+/// Reads a big-endian field of Kafka's header.
+macro_rules! be {
+    ($ty:ty, $b:expr, $at:expr, $field:literal) => {
+        <$ty>::from_be_bytes(array($b, $at, $field)?)
+    };
+}
+
+/// Reads `(baseOffset, batchLength, magic)` — what framing needs — from the
+/// first 17 bytes of `b`.
+pub(crate) fn frame_header(b: &[u8]) -> FormatResult<(i64, i32, i8)> {
+    Ok((
+        be!(i64, b, layout::BASE_OFFSET, "batch.baseOffset"),
+        be!(i32, b, layout::LENGTH, "batch.batchLength"),
+        be!(i8, b, layout::MAGIC, "batch.magic"),
+    ))
+}
+
+impl Header {
+    fn parse(b: &[u8]) -> FormatResult<Self> {
+        Ok(Header {
+            base_offset: be!(i64, b, layout::BASE_OFFSET, "batch.baseOffset"),
+            batch_length: be!(i32, b, layout::LENGTH, "batch.batchLength"),
+            partition_leader_epoch: be!(
+                i32,
+                b,
+                layout::PARTITION_LEADER_EPOCH,
+                "batch.partitionLeaderEpoch"
+            ),
+            magic: be!(i8, b, layout::MAGIC, "batch.magic"),
+            crc: be!(u32, b, layout::CRC, "batch.crc"),
+            attributes: be!(i16, b, layout::ATTRIBUTES, "batch.attributes"),
+            last_offset_delta: be!(i32, b, layout::LAST_OFFSET_DELTA, "batch.lastOffsetDelta"),
+            base_timestamp: be!(i64, b, layout::BASE_TIMESTAMP, "batch.baseTimestamp"),
+            max_timestamp: be!(i64, b, layout::MAX_TIMESTAMP, "batch.maxTimestamp"),
+            producer_id: be!(i64, b, layout::PRODUCER_ID, "batch.producerId"),
+            producer_epoch: be!(i16, b, layout::PRODUCER_EPOCH, "batch.producerEpoch"),
+            base_sequence: be!(i32, b, layout::BASE_SEQUENCE, "batch.baseSequence"),
+            records_count: be!(i32, b, layout::RECORDS_COUNT, "batch.recordsCount"),
+        })
+    }
+}
+
+/// One v2 batch: its bytes and its decoded header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchView {
+    buf: Bytes,
+    header: Header,
+}
+
+impl BatchView {
+    /// Views the first batch in `buf`, which may hold more bytes after it.
+    ///
+    /// Checks framing only (length and magic), not the CRC: call
+    /// [`validate`](Self::validate) before trusting the contents.
+    ///
+    /// # Errors
+    /// [`FormatError::Truncated`] when `buf` ends before the batch does,
+    /// [`FormatError::InvalidValue`] for a length below the v2 header size,
+    /// [`FormatError::UnsupportedMagic`] for anything but magic 2.
+    pub fn parse_prefix(buf: &Bytes) -> FormatResult<Self> {
+        let (_, length, magic) = frame_header(buf)?;
+        if magic != layout::MAGIC_V2 {
+            return Err(FormatError::UnsupportedMagic { magic });
+        }
+        let size = usize::try_from(length)
+            .ok()
+            .map(|l| l + layout::LOG_OVERHEAD)
+            .filter(|&s| s >= layout::BATCH_OVERHEAD)
+            .ok_or(FormatError::InvalidValue {
+                field: "batch.batchLength",
+                value: i64::from(length),
+                reason: "shorter than the 61-byte v2 batch header",
+            })?;
+        if size > buf.len() {
+            return Err(FormatError::Truncated {
+                field: "batch",
+                needed: size,
+                available: buf.len(),
+            });
+        }
+        let header = Header::parse(buf)?;
+        Ok(BatchView { buf: buf.slice(..size), header })
+    }
+
+    /// Views `buf`, which must hold exactly one batch.
+    ///
+    /// # Errors
+    /// As [`parse_prefix`](Self::parse_prefix), plus
+    /// [`FormatError::InvalidValue`] when bytes follow the batch.
+    pub fn new(buf: Bytes) -> FormatResult<Self> {
+        let view = Self::parse_prefix(&buf)?;
+        if view.buf.len() != buf.len() {
+            return Err(FormatError::InvalidValue {
+                field: "batch.batchLength",
+                value: i64::from(view.header.batch_length),
+                reason: "the buffer holds bytes after the batch",
+            });
+        }
+        Ok(view)
+    }
+
+    /// The batch's bytes, header included.
+    #[must_use]
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.buf
+    }
+    /// Total size in bytes (`batchLength + 12`).
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.buf.len()
+    }
+    /// Offset of the first record of the original batch.
+    #[must_use]
+    pub fn base_offset(&self) -> i64 {
+        self.header.base_offset
+    }
+    /// `batchLength`: bytes after the length field.
+    #[must_use]
+    pub fn batch_length(&self) -> i32 {
+        self.header.batch_length
+    }
+    /// Leader epoch stamped on append (-1 unknown).
+    #[must_use]
+    pub fn partition_leader_epoch(&self) -> i32 {
+        self.header.partition_leader_epoch
+    }
+    /// The magic byte (always 2 for a view).
+    #[must_use]
+    pub fn magic(&self) -> i8 {
+        self.header.magic
+    }
+    /// The stored CRC-32C.
+    #[must_use]
+    pub fn crc(&self) -> u32 {
+        self.header.crc
+    }
+    /// Raw attributes.
+    #[must_use]
+    pub fn attributes(&self) -> i16 {
+        self.header.attributes
+    }
+    /// Codec of the records section.
+    ///
+    /// # Errors
+    /// [`FormatError::InvalidValue`] for codec ids 5-7.
+    pub fn compression(&self) -> FormatResult<Compression> {
+        Compression::from_id((self.header.attributes & attr::COMPRESSION_MASK) as u8)
+    }
+    /// Raw codec id (0-7).
+    #[must_use]
+    pub fn compression_id(&self) -> u8 {
+        (self.header.attributes & attr::COMPRESSION_MASK) as u8
+    }
+    /// CreateTime or LogAppendTime.
+    #[must_use]
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.header.attributes & attr::TIMESTAMP_TYPE != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+    /// Part of a transaction.
+    #[must_use]
+    pub fn is_transactional(&self) -> bool {
+        self.header.attributes & attr::TRANSACTIONAL != 0
+    }
+    /// Holds control records (transaction markers) only.
+    #[must_use]
+    pub fn is_control(&self) -> bool {
+        self.header.attributes & attr::CONTROL != 0
+    }
+    /// The compaction delete horizon, when attribute bit 6 is set.
+    #[must_use]
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.header.attributes & attr::DELETE_HORIZON != 0).then_some(self.header.base_timestamp)
+    }
+    /// `lastOffset - baseOffset` of the original batch.
+    #[must_use]
+    pub fn last_offset_delta(&self) -> i32 {
+        self.header.last_offset_delta
+    }
+    /// Last offset of the original batch.
+    #[must_use]
+    pub fn last_offset(&self) -> i64 {
+        self.header.base_offset.wrapping_add(i64::from(self.header.last_offset_delta))
+    }
+    /// The offset after this batch.
+    #[must_use]
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset().wrapping_add(1)
+    }
+    /// First record's timestamp, or the delete horizon (see [`delete_horizon_ms`](Self::delete_horizon_ms)).
+    #[must_use]
+    pub fn base_timestamp(&self) -> i64 {
+        self.header.base_timestamp
+    }
+    /// Largest record timestamp (CreateTime) or the append time (LogAppendTime).
+    #[must_use]
+    pub fn max_timestamp(&self) -> i64 {
+        self.header.max_timestamp
+    }
+    /// Producer id, -1 for none.
+    #[must_use]
+    pub fn producer_id(&self) -> i64 {
+        self.header.producer_id
+    }
+    /// Producer epoch, -1 for none.
+    #[must_use]
+    pub fn producer_epoch(&self) -> i16 {
+        self.header.producer_epoch
+    }
+    /// Sequence of the first record, -1 for none.
+    #[must_use]
+    pub fn base_sequence(&self) -> i32 {
+        self.header.base_sequence
+    }
+    /// Sequence of the last record (wrapping at `i32::MAX`), -1 for none.
+    #[must_use]
+    pub fn last_sequence(&self) -> i32 {
+        if self.header.base_sequence < 0 {
+            return -1;
+        }
+        let s = i64::from(self.header.base_sequence) + i64::from(self.header.last_offset_delta);
+        (s.rem_euclid(i64::from(i32::MAX) + 1)) as i32
+    }
+    /// Number of records physically present.
+    #[must_use]
+    pub fn records_count(&self) -> i32 {
+        self.header.records_count
+    }
+
+    /// CRC-32C of attributes..end, as it should be stored.
+    #[must_use]
+    pub fn compute_crc(&self) -> u32 {
+        crc32c::crc32c(self.buf.get(layout::ATTRIBUTES..).unwrap_or_default())
+    }
+
+    /// Checks the batch the way Kafka's `ensureValid` does, plus header sanity:
+    /// CRC-32C, a known codec, non-negative `lastOffsetDelta` and record count,
+    /// and offsets that do not overflow.
+    ///
+    /// Does not decode records; [`validate_records`](Self::validate_records) does.
+    ///
+    /// # Errors
+    /// The first violated rule, naming its field.
+    pub fn validate(&self) -> FormatResult<()> {
+        let computed = self.compute_crc();
+        if computed != self.header.crc {
+            return Err(FormatError::CrcMismatch { stored: self.header.crc, computed });
+        }
+        self.compression()?;
+        let h = &self.header;
+        if h.last_offset_delta < 0 {
+            return Err(invalid(
+                "batch.lastOffsetDelta",
+                h.last_offset_delta.into(),
+                "cannot be negative",
+            ));
+        }
+        if h.records_count < 0 {
+            return Err(invalid(
+                "batch.recordsCount",
+                h.records_count.into(),
+                "cannot be negative",
+            ));
+        }
+        if h.base_offset < 0 || h.base_offset.checked_add(i64::from(h.last_offset_delta)).is_none()
+        {
+            return Err(invalid(
+                "batch.baseOffset",
+                h.base_offset,
+                "offsets must be in [0, i64::MAX]",
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`validate`](Self::validate), then decodes every record and checks that
+    /// their count matches the header, their offset deltas strictly increase
+    /// within `[0, lastOffsetDelta]`, and no bytes are left over.
+    ///
+    /// # Errors
+    /// The first violated rule, naming its field.
+    pub fn validate_records(&self) -> FormatResult<()> {
+        self.validate()?;
+        let mut seen = 0i64;
+        let mut prev: Option<i32> = None;
+        for r in self.records()? {
+            let r = r?;
+            let d = r.offset_delta();
+            if d < 0 || d > self.header.last_offset_delta || prev.is_some_and(|p| d <= p) {
+                return Err(invalid(
+                    "record.offsetDelta",
+                    d.into(),
+                    "deltas must increase within [0, lastOffsetDelta]",
+                ));
+            }
+            prev = Some(d);
+            seen += 1;
+        }
+        if seen != i64::from(self.header.records_count) {
+            return Err(invalid(
+                "batch.recordsCount",
+                self.header.records_count.into(),
+                "does not match the records present",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Lazily decodes the records, decompressing at most
+    /// [`DEFAULT_MAX_DECOMPRESSED`] bytes.
+    ///
+    /// # Errors
+    /// A codec that is not compiled in, or a records section that does not decompress.
+    pub fn records(&self) -> FormatResult<Records> {
+        self.records_with_limit(DEFAULT_MAX_DECOMPRESSED)
+    }
+
+    /// [`records`](Self::records) with an explicit decompressed-size ceiling.
+    ///
+    /// # Errors
+    /// As [`records`](Self::records).
+    pub fn records_with_limit(&self, max_decompressed: usize) -> FormatResult<Records> {
+        let h = &self.header;
+        let codec = self.compression()?;
+        let (src, pos) = match codec {
+            Compression::None => (self.buf.clone(), layout::RECORDS),
+            codec => {
+                let body = self.buf.get(layout::RECORDS..).unwrap_or_default();
+                (Bytes::from(decompress(codec, body, max_decompressed)?), 0)
+            }
+        };
+        let log_append_time =
+            (self.timestamp_type() == TimestampType::LogAppendTime).then_some(h.max_timestamp);
+        Ok(Records {
+            src,
+            pos,
+            remaining: h.records_count,
+            count: h.records_count,
+            ctx: RecordContext {
+                base_offset: h.base_offset,
+                base_timestamp: h.base_timestamp,
+                log_append_time,
+                base_sequence: h.base_sequence,
+            },
+            failed: false,
+        })
+    }
+
+    /// The records section exactly as stored (compressed when the batch is).
+    #[must_use]
+    pub fn records_section(&self) -> Bytes {
+        self.buf.slice(layout::RECORDS.min(self.buf.len())..)
+    }
+}
+
+fn invalid(field: &'static str, value: i64, reason: &'static str) -> FormatError {
+    FormatError::InvalidValue { field, value, reason }
+}
+
+/// Iterator over a batch's records. Yields an error (once, then ends) on the
+/// first record that does not decode, or if bytes remain after the last one.
+#[derive(Debug)]
+pub struct Records {
+    src: Bytes,
+    pos: usize,
+    remaining: i32,
+    count: i32,
+    ctx: RecordContext,
+    failed: bool,
+}
+
+impl Iterator for Records {
+    type Item = FormatResult<RecordRef>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.remaining <= 0 {
+            // Kafka's `ensureNoneRemaining`: leftover bytes mean the count lied.
+            if self.pos < self.src.len() {
+                self.failed = true;
+                return Some(Err(FormatError::TrailingBytes {
+                    count: self.count,
+                    extra: self.src.len() - self.pos,
+                }));
+            }
+            return None;
+        }
+        let mut cursor = Cursor { src: &self.src, pos: self.pos };
+        match cursor.record(&self.ctx) {
+            Ok(r) => {
+                self.pos = cursor.pos;
+                self.remaining -= 1;
+                Some(Ok(r))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! [`BatchBuilder`]: records to RecordBatch v2 bytes, as Kafka's
+//! `MemoryRecordsBuilder` writes them.
+//!
+//! The first record's timestamp becomes `baseTimestamp` (or the delete horizon
+//! when one is set), record timestamps are stored as deltas from it, and the
+//! CRC is computed last over attributes..end. Compressed batches compress the
+//! whole records section as one stream; the header stays uncompressed.
+
+use bytes::{BufMut, Bytes};
+
+use super::compression::compress;
+use super::control::ControlRecord;
+use super::layout::{self, attr};
+use super::record::encode_record;
+use super::{
+    Compression, FormatError, FormatResult, Header, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, Record, TimestampType,
+};
+
+/// Builds one v2 batch.
+///
+/// ```
+/// use strata::format::{BatchBuilder, BatchView, Record};
+/// let mut b = BatchBuilder::new(0);
+/// b.append(&Record::new("k", "v").timestamp(1_700_000_000_000))?;
+/// let batch = BatchView::new(b.build()?)?;
+/// batch.validate()?;
+/// assert_eq!(batch.records_count(), 1);
+/// # Ok::<(), strata::format::FormatError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct BatchBuilder {
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    compression: Compression,
+    compression_level: Option<i32>,
+    log_append_time: Option<i64>,
+    transactional: bool,
+    control: bool,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    delete_horizon: Option<i64>,
+    base_timestamp: Option<i64>,
+    max_timestamp: i64,
+    last_offset_delta: Option<i32>,
+    count: i32,
+    records: Vec<u8>,
+}
+
+impl BatchBuilder {
+    /// A builder for a CreateTime, uncompressed, non-idempotent batch at `base_offset`.
+    #[must_use]
+    pub fn new(base_offset: i64) -> Self {
+        BatchBuilder {
+            base_offset,
+            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+            compression: Compression::None,
+            compression_level: None,
+            log_append_time: None,
+            transactional: false,
+            control: false,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            base_sequence: NO_SEQUENCE,
+            delete_horizon: None,
+            base_timestamp: None,
+            max_timestamp: NO_TIMESTAMP,
+            last_offset_delta: None,
+            count: 0,
+            records: Vec::new(),
+        }
+    }
+
+    /// Compresses the records section with `codec` at `level` (codec default when `None`).
+    #[must_use]
+    pub fn compression(mut self, codec: Compression, level: Option<i32>) -> Self {
+        self.compression = codec;
+        self.compression_level = level;
+        self
+    }
+
+    /// Sets the partition leader epoch (default -1).
+    #[must_use]
+    pub fn partition_leader_epoch(mut self, epoch: i32) -> Self {
+        self.partition_leader_epoch = epoch;
+        self
+    }
+
+    /// Makes the batch LogAppendTime with `append_time` as its maxTimestamp.
+    #[must_use]
+    pub fn log_append_time(mut self, append_time: i64) -> Self {
+        self.log_append_time = Some(append_time);
+        self
+    }
+
+    /// Sets idempotent-producer state: producer id, epoch and first sequence.
+    #[must_use]
+    pub fn producer(mut self, id: i64, epoch: i16, base_sequence: i32) -> Self {
+        self.producer_id = id;
+        self.producer_epoch = epoch;
+        self.base_sequence = base_sequence;
+        self
+    }
+
+    /// Marks the batch transactional.
+    #[must_use]
+    pub fn transactional(mut self, yes: bool) -> Self {
+        self.transactional = yes;
+        self
+    }
+
+    /// Stores a compaction delete horizon in `baseTimestamp` (attribute bit 6).
+    #[must_use]
+    pub fn delete_horizon(mut self, horizon_ms: i64) -> Self {
+        self.delete_horizon = Some(horizon_ms);
+        self
+    }
+
+    /// Number of records appended so far.
+    #[must_use]
+    pub fn count(&self) -> i32 {
+        self.count
+    }
+
+    /// Size of the batch if built uncompressed now.
+    #[must_use]
+    pub fn uncompressed_size(&self) -> usize {
+        layout::BATCH_OVERHEAD + self.records.len()
+    }
+
+    /// Appends `record` at the next offset delta (0, 1, 2, ...).
+    ///
+    /// # Errors
+    /// [`FormatError::TooLarge`] when a key, value or the batch outgrows int32 lengths.
+    pub fn append(&mut self, record: &Record) -> FormatResult<()> {
+        let delta = self.last_offset_delta.map_or(0, |d| d.saturating_add(1));
+        self.append_raw(
+            delta,
+            record.timestamp,
+            record.key.as_ref(),
+            record.value.as_ref(),
+            &record.headers,
+        )
+    }
+
+    /// Appends a record at an explicit offset delta, which must exceed the previous one
+    /// (the cleaner keeps original offsets this way).
+    ///
+    /// # Errors
+    /// [`FormatError::InvalidValue`] for a delta that does not increase.
+    pub fn append_raw(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&Bytes>,
+        value: Option<&Bytes>,
+        headers: &[Header],
+    ) -> FormatResult<()> {
+        if offset_delta < 0 || self.last_offset_delta.is_some_and(|d| offset_delta <= d) {
+            return Err(FormatError::InvalidValue {
+                field: "record.offsetDelta",
+                value: offset_delta.into(),
+                reason: "offset deltas must increase from 0",
+            });
+        }
+        if self.count == 0 && self.base_timestamp.is_none() {
+            self.base_timestamp = Some(self.delete_horizon.unwrap_or(timestamp));
+        }
+        let base = self.base_timestamp.unwrap_or(timestamp);
+        encode_record(
+            &mut self.records,
+            timestamp.wrapping_sub(base),
+            offset_delta,
+            key,
+            value,
+            headers,
+        )?;
+        if self.records.len() > i32::MAX as usize - layout::BATCH_OVERHEAD {
+            return Err(FormatError::TooLarge { field: "batch", size: self.records.len() });
+        }
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        self.last_offset_delta = Some(offset_delta);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Overrides `lastOffsetDelta` so the batch keeps describing its original
+    /// offset range after records were removed (Kafka's `overrideLastOffset`).
+    #[must_use]
+    pub fn last_offset_delta(mut self, delta: i32) -> Self {
+        self.last_offset_delta = Some(delta);
+        self
+    }
+
+    /// Overrides `baseTimestamp` and `maxTimestamp` for a batch left empty by compaction:
+    /// Kafka keeps the original maxTimestamp there.
+    #[must_use]
+    pub fn empty_batch_timestamps(mut self, base_timestamp: i64, max_timestamp: i64) -> Self {
+        self.base_timestamp = Some(base_timestamp);
+        self.max_timestamp = max_timestamp;
+        self
+    }
+
+    /// Builds a control batch holding one control record at `base_offset`, as
+    /// Kafka's `MemoryRecords.withEndTransactionMarker` does: uncompressed,
+    /// transactional, baseSequence -1.
+    ///
+    /// # Errors
+    /// Only if the marker cannot be encoded (never for COMMIT/ABORT).
+    pub fn control_batch(
+        base_offset: i64,
+        timestamp: i64,
+        producer_id: i64,
+        producer_epoch: i16,
+        partition_leader_epoch: i32,
+        marker: &ControlRecord,
+    ) -> FormatResult<Bytes> {
+        let mut b = BatchBuilder::new(base_offset)
+            .producer(producer_id, producer_epoch, NO_SEQUENCE)
+            .transactional(true)
+            .partition_leader_epoch(partition_leader_epoch);
+        b.control = true;
+        let (key, value) = marker.encode();
+        b.append_raw(0, timestamp, Some(&key), Some(&value), &[])?;
+        b.build()
+    }
+
+    /// Finishes the batch.
+    ///
+    /// # Errors
+    /// A codec that is not compiled in, or a batch over the int32 size limit.
+    pub fn build(self) -> FormatResult<Bytes> {
+        let body = match self.compression {
+            Compression::None => self.records,
+            codec => compress(codec, &self.records, self.compression_level)?,
+        };
+        let size = layout::BATCH_OVERHEAD + body.len();
+        let length = i32::try_from(size - layout::LOG_OVERHEAD)
+            .map_err(|_| FormatError::TooLarge { field: "batch", size })?;
+        let mut attributes = i16::from(self.compression.id());
+        if self.log_append_time.is_some() {
+            attributes |= attr::TIMESTAMP_TYPE;
+        }
+        if self.transactional {
+            attributes |= attr::TRANSACTIONAL;
+        }
+        if self.control {
+            attributes |= attr::CONTROL;
+        }
+        if self.delete_horizon.is_some() {
+            attributes |= attr::DELETE_HORIZON;
+        }
+        let max_timestamp = self.log_append_time.unwrap_or(self.max_timestamp);
+        let mut buf = Vec::with_capacity(size);
+        buf.put_i64(self.base_offset);
+        buf.put_i32(length);
+        buf.put_i32(self.partition_leader_epoch);
+        buf.put_i8(layout::MAGIC_V2);
+        buf.put_u32(0); // CRC, filled in below
+        buf.put_i16(attributes);
+        buf.put_i32(self.last_offset_delta.unwrap_or(0));
+        buf.put_i64(self.base_timestamp.unwrap_or(NO_TIMESTAMP));
+        buf.put_i64(max_timestamp);
+        buf.put_i64(self.producer_id);
+        buf.put_i16(self.producer_epoch);
+        buf.put_i32(self.base_sequence);
+        buf.put_i32(self.count);
+        buf.put_slice(&body);
+        let crc = crc32c::crc32c(buf.get(layout::ATTRIBUTES..).unwrap_or_default());
+        if let Some(slot) = buf.get_mut(layout::CRC..layout::CRC + 4) {
+            slot.copy_from_slice(&crc.to_be_bytes());
+        }
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// Rewrites header fields outside the CRC in place: base offset and partition
+/// leader epoch. Kafka left them out of the CRC so the log can assign them
+/// without rehashing.
+pub fn set_base_offset_and_epoch(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) {
+    if let Some(s) = batch.get_mut(layout::BASE_OFFSET..layout::BASE_OFFSET + 8) {
+        s.copy_from_slice(&base_offset.to_be_bytes());
+    }
+    if let Some(s) =
+        batch.get_mut(layout::PARTITION_LEADER_EPOCH..layout::PARTITION_LEADER_EPOCH + 4)
+    {
+        s.copy_from_slice(&partition_leader_epoch.to_be_bytes());
+    }
+}
+
+/// Sets the timestamp type and maxTimestamp of a batch and recomputes its CRC,
+/// as the log does for LogAppendTime topics.
+pub fn set_max_timestamp(batch: &mut [u8], timestamp_type: TimestampType, max_timestamp: i64) {
+    let Some(attrs) = batch.get(layout::ATTRIBUTES..layout::ATTRIBUTES + 2) else { return };
+    let mut attributes = i16::from_be_bytes([
+        attrs.first().copied().unwrap_or(0),
+        attrs.get(1).copied().unwrap_or(0),
+    ]);
+    match timestamp_type {
+        TimestampType::LogAppendTime => attributes |= attr::TIMESTAMP_TYPE,
+        TimestampType::CreateTime => attributes &= !attr::TIMESTAMP_TYPE,
+    }
+    if let Some(s) = batch.get_mut(layout::ATTRIBUTES..layout::ATTRIBUTES + 2) {
+        s.copy_from_slice(&attributes.to_be_bytes());
+    }
+    if let Some(s) = batch.get_mut(layout::MAX_TIMESTAMP..layout::MAX_TIMESTAMP + 8) {
+        s.copy_from_slice(&max_timestamp.to_be_bytes());
+    }
+    let crc = crc32c::crc32c(batch.get(layout::ATTRIBUTES..).unwrap_or_default());
+    if let Some(s) = batch.get_mut(layout::CRC..layout::CRC + 4) {
+        s.copy_from_slice(&crc.to_be_bytes());
+    }
+}

@@ -1,0 +1,89 @@
+//! What can be wrong with bytes that claim to be in Kafka's record format.
+
+use thiserror::Error;
+
+/// A decoding or encoding failure in the pure format layer.
+///
+/// Every variant names the field it failed on, so an operator reading
+/// "batch.records_count: negative value -3" knows which byte to look at.
+/// The format layer knows nothing about files; callers wrap this in
+/// [`crate::Error::Corrupt`] together with a path and a position.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The input ended before a field was complete.
+    #[error("{field}: needs {needed} bytes but only {available} remain")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Bytes that were left.
+        available: usize,
+    },
+    /// A varint or varlong ran past its maximum length (5 or 10 bytes).
+    #[error("{field}: varint longer than {max_bytes} bytes")]
+    VarintTooLong {
+        /// The field being read.
+        field: &'static str,
+        /// The maximum encoded length of this kind of varint.
+        max_bytes: usize,
+    },
+    /// A field holds a value the format forbids.
+    #[error("{field}: invalid value {value} ({reason})")]
+    InvalidValue {
+        /// The field being read.
+        field: &'static str,
+        /// The value found.
+        value: i64,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// The batch's stored CRC-32C does not match its contents.
+    #[error("batch.crc: stored {stored:#010x} but attributes..end hash to {computed:#010x}")]
+    CrcMismatch {
+        /// CRC stored in the batch header.
+        stored: u32,
+        /// CRC computed over the batch.
+        computed: u32,
+    },
+    /// A batch with a magic byte other than 2 (legacy v0/v1 or garbage).
+    #[error("batch.magic: {magic} is not a RecordBatch v2 (magic 2)")]
+    UnsupportedMagic {
+        /// The magic byte found.
+        magic: i8,
+    },
+    /// The records section has bytes left after the declared record count.
+    #[error("batch.records: {extra} bytes left after {count} records")]
+    TrailingBytes {
+        /// Declared record count.
+        count: i32,
+        /// Bytes left over.
+        extra: usize,
+    },
+    /// A compressed records section could not be (de)compressed.
+    #[error("batch.records ({codec}): {message}")]
+    Compression {
+        /// Codec name.
+        codec: &'static str,
+        /// What the codec reported.
+        message: String,
+    },
+    /// The codec's cargo feature is disabled in this build.
+    #[error("compression codec {codec} is not compiled in (enable the `{codec}` feature)")]
+    CodecNotEnabled {
+        /// Codec name.
+        codec: &'static str,
+    },
+    /// The batch would not fit Kafka's int32 length fields.
+    #[error("{field}: {size} bytes exceeds the int32 limit of the format")]
+    TooLarge {
+        /// What overflowed.
+        field: &'static str,
+        /// Its size.
+        size: usize,
+    },
+}
+
+/// Result alias of the format layer.
+pub type FormatResult<T> = std::result::Result<T, FormatError>;

@@ -1,0 +1,233 @@
+//! The lazily mapped, internally synchronized index file both index types
+//! wrap (Kafka's `LazyIndex` and the life cycle of `AbstractIndex`):
+//! preallocation, first-use mapping, resize, trim, reset, truncation,
+//! release, rename, delete and the sanity check.
+//!
+//! Concurrency: the state lives in one `RwLock`. Lookups hold the read lock
+//! while they copy entries out of the map; appends, truncation and resizes
+//! hold the write lock. The first access maps the file under the write lock.
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::RwLock;
+
+use super::common::{Entry, Loaded, round_down};
+use super::search;
+use crate::io::{IndexMap, file};
+use crate::{Error, Result};
+
+struct State<E> {
+    path: PathBuf,
+    loaded: Option<Loaded<E>>,
+    /// The entry count, known once loaded: a reload after `release` uses it
+    /// instead of counting again.
+    known_entries: Option<usize>,
+}
+
+/// A lazily mapped index file.
+pub(crate) struct Core<E> {
+    base_offset: i64,
+    max_index_size: u64,
+    writable: bool,
+    state: RwLock<State<E>>,
+}
+
+impl<E: Entry> Core<E> {
+    /// An index over `path`; nothing is read or mapped until first use.
+    pub(crate) fn open(path: PathBuf, base: i64, max_index_size: u64, writable: bool) -> Self {
+        let state = State { path, loaded: None, known_entries: None };
+        Core { base_offset: base, max_index_size, writable, state: RwLock::new(state) }
+    }
+
+    /// Creates `path` (which must not exist), preallocated, and maps it.
+    pub(crate) fn create(path: PathBuf, base: i64, max_index_size: u64) -> Result<Self> {
+        let core = Self::open(path, base, max_index_size, true);
+        {
+            let mut st = core.state.write();
+            let file = file::create_new(&st.path)?;
+            core.preallocate(&file, &st.path)?;
+            st.known_entries = Some(0);
+            core.ensure_loaded(&mut st)?;
+        }
+        Ok(core)
+    }
+
+    fn preallocate(&self, file: &std::fs::File, path: &Path) -> Result<()> {
+        let len = round_down(self.max_index_size, E::SIZE);
+        if len == 0 {
+            return Err(Error::InvalidConfig {
+                key: "segment.index.bytes".into(),
+                value: self.max_index_size.to_string(),
+                reason: format!("smaller than one {} entry ({} bytes)", E::KIND, E::SIZE),
+            });
+        }
+        file::set_len(file, path, len)
+    }
+
+    fn ensure_loaded<'a>(&self, st: &'a mut State<E>) -> Result<&'a mut Loaded<E>> {
+        if st.loaded.is_none() {
+            if self.writable && !file::exists(&st.path)? {
+                // Kafka's `createNewFile` on first use of a missing index.
+                self.preallocate(&file::create_rw(&st.path)?, &st.path)?;
+                st.known_entries = Some(0);
+            }
+            let map = IndexMap::open(&st.path, self.writable)?;
+            let mut loaded = Loaded { map, entries: 0, last: None, base: self.base_offset };
+            loaded.entries = match st.known_entries {
+                Some(n) => n.min(loaded.max_entries()),
+                None => loaded.count_entries(),
+            };
+            loaded.last = loaded.entries.checked_sub(1).map(|i| loaded.entry(i)).transpose()?;
+            st.known_entries = Some(loaded.entries);
+            st.loaded = Some(loaded);
+        }
+        st.loaded.as_mut().ok_or(Error::Closed)
+    }
+
+    /// Runs `f` on the loaded index under the read lock (the write lock on
+    /// first use, which maps the file).
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Loaded<E>) -> Result<R>) -> Result<R> {
+        {
+            let st = self.state.read();
+            if let Some(loaded) = &st.loaded {
+                return f(loaded);
+            }
+        }
+        let mut st = self.state.write();
+        f(self.ensure_loaded(&mut st)?)
+    }
+
+    /// Runs `f` on the loaded index under the write lock.
+    pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Loaded<E>) -> Result<R>) -> Result<R> {
+        let mut st = self.state.write();
+        let result = f(self.ensure_loaded(&mut st)?);
+        st.known_entries = st.loaded.as_ref().map(|l| l.entries);
+        result
+    }
+
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub(crate) fn max_index_size(&self) -> u64 {
+        self.max_index_size
+    }
+
+    pub(crate) fn path(&self) -> PathBuf {
+        self.state.read().path.clone()
+    }
+
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.state.read().loaded.is_some()
+    }
+
+    /// Unmaps the file (the entry count is kept); the next use maps it again.
+    pub(crate) fn release(&self) {
+        self.state.write().loaded = None;
+    }
+
+    /// Sets the file length to `round_down(new_size)` and remaps, keeping the
+    /// entries that still fit. Returns whether the length changed.
+    pub(crate) fn resize(&self, new_size: u64) -> Result<bool> {
+        let len = round_down(new_size, E::SIZE);
+        self.write(|l| {
+            if l.map.len() as u64 == len {
+                return Ok(false);
+            }
+            let keep = usize::try_from(len).map_or(l.entries, |len| l.entries.min(len / E::SIZE));
+            l.truncate_to_entries(keep)?;
+            l.map.resize(len)?;
+            Ok(true)
+        })
+    }
+
+    /// Cuts the file to its entries (Kafka's `trimToValidSize`).
+    pub(crate) fn trim_to_valid_size(&self) -> Result<()> {
+        let len = self.read(|l| Ok((l.entries * E::SIZE) as u64))?;
+        self.resize(len).map(drop)
+    }
+
+    /// Drops every entry and preallocates the file again.
+    pub(crate) fn reset(&self) -> Result<()> {
+        self.write(|l| {
+            l.entries = 0;
+            l.last = None;
+            l.map.resize(0)?;
+            l.map.resize(round_down(self.max_index_size, E::SIZE))
+        })
+    }
+
+    /// Drops the entries whose offset is `>= offset`.
+    pub(crate) fn truncate_to(&self, offset: i64) -> Result<()> {
+        self.write(|l| {
+            let keep = match offset.checked_sub(1) {
+                None => 0,
+                Some(below) => {
+                    let warm = search::warm_entries(E::SIZE);
+                    let last = search::largest_le(l.entries, warm, below, |i| {
+                        l.key(i, &|e: &E| e.offset())
+                    });
+                    last.map_or(0, |i| i + 1)
+                }
+            };
+            l.truncate_to_entries(keep)
+        })
+    }
+
+    /// `msync` of the mapping, if mapped.
+    pub(crate) fn flush(&self) -> Result<()> {
+        match &self.state.read().loaded {
+            Some(l) => l.map.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Renames the file (fsyncing its directory); the mapping stays valid.
+    pub(crate) fn rename_to(&self, new_path: PathBuf) -> Result<()> {
+        let mut st = self.state.write();
+        file::rename(&st.path, &new_path)?;
+        if let Some(l) = &mut st.loaded {
+            l.map.set_path(new_path.clone());
+        }
+        st.path = new_path;
+        Ok(())
+    }
+
+    /// Unmaps and removes the file; returns whether it existed.
+    pub(crate) fn delete(&self) -> Result<bool> {
+        let mut st = self.state.write();
+        st.loaded = None;
+        st.known_entries = None;
+        file::remove_file_if_exists(&st.path)
+    }
+
+    /// Checks the length, the bytes after the entries, and each pair of
+    /// neighbours with `pair(slot, previous, entry)`, which names what is wrong.
+    pub(crate) fn sanity_check(
+        &self,
+        pair: impl Fn(usize, &E, &E) -> Option<String>,
+        whole: impl Fn(&E, &E) -> Option<String>,
+    ) -> Result<()> {
+        self.read(|l| {
+            let path = l.map.path();
+            let corrupt = |reason: String| Err(Error::CorruptFile { path: path.into(), reason });
+            if l.map.len() % E::SIZE != 0 {
+                return corrupt(format!("length {} is not a multiple of {}", l.map.len(), E::SIZE));
+            }
+            if let Some(last) = l.last
+                && let Some(reason) = whole(&l.entry(0)?, &last)
+            {
+                return corrupt(reason);
+            }
+            for i in 1..l.entries {
+                if let Some(reason) = pair(i, &l.entry(i - 1)?, &l.entry(i)?) {
+                    return corrupt(reason);
+                }
+            }
+            match l.non_zero_tail() {
+                Some(at) => corrupt(format!("non-zero byte at {at}, after {} entries", l.entries)),
+                None => Ok(()),
+            }
+        })
+    }
+}

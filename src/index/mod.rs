@@ -1,0 +1,77 @@
+//! Kafka's offset index (`.index`) and time index (`.timeindex`), byte for
+//! byte.
+//!
+//! Both are arrays of fixed-size big-endian entries with no header, no count
+//! and no checksum. Offsets are stored relative to the segment's base offset
+//! (`offset - base_offset`, an int32 in `[0, i32::MAX]`).
+//!
+//! Offset index entry ([`OffsetIndex`], Kafka's `OffsetIndex`), 8 bytes:
+//!
+//! | offset | width | field          | meaning                                       |
+//! |-------:|------:|----------------|-----------------------------------------------|
+//! |      0 |     4 | relativeOffset | int32 BE: last offset of the batch, minus base |
+//! |      4 |     4 | position       | int32 BE: byte position of the batch in `.log` |
+//!
+//! Time index entry ([`TimeIndex`], Kafka's `TimeIndex`), 12 bytes:
+//!
+//! | offset | width | field          | meaning                                          |
+//! |-------:|------:|----------------|--------------------------------------------------|
+//! |      0 |     8 | timestamp      | int64 BE: max timestamp so far, in ms            |
+//! |      8 |     4 | relativeOffset | int32 BE: offset (minus base) where it was reached |
+//!
+//! The byte offsets are derived field by field in [`offset_index`] and
+//! [`time_index`].
+//!
+//! Life cycle (Kafka's `AbstractIndex` and `LazyIndex`):
+//! - a new index file is preallocated to `max_index_size` rounded down to
+//!   whole entries (`segment.index.bytes`, 10 MiB by default) and entries are
+//!   written through a shared writable map;
+//! - an existing file is opened lazily: nothing is read or mapped until first
+//!   use, and [`OffsetIndex::release`] unmaps a sealed index until next use;
+//! - its entries are the slots up to the first all-zero one (the tail of a
+//!   preallocated file that was never trimmed);
+//! - the segment trims the file to its entries on roll and close
+//!   ([`OffsetIndex::trim_to_valid_size`]) and resizes the active segment's
+//!   indexes back to `max_index_size` on load ([`OffsetIndex::resize`]).
+//!
+//! Both types are `Send + Sync`: a reader can `lookup` while the appender
+//! appends (one `RwLock` each; readers copy entries out of the map).
+
+mod common;
+mod lazy;
+pub mod offset_index;
+pub(crate) mod search;
+pub mod time_index;
+
+#[cfg(test)]
+mod tests;
+
+pub use common::relative_offset;
+pub use offset_index::{OffsetIndex, OffsetPosition};
+pub use time_index::{TimeIndex, TimestampOffset};
+
+/// Reads an int32 BE at `at` of an entry (0 if out of range, which the fixed
+/// entry layouts rule out).
+fn get_i32(raw: &[u8], at: usize) -> i32 {
+    let mut b = [0; size_of::<i32>()];
+    if let Some(src) = raw.get(at..at + b.len()) {
+        b.copy_from_slice(src);
+    }
+    i32::from_be_bytes(b)
+}
+
+/// Reads an int64 BE at `at` of an entry (0 if out of range).
+fn get_i64(raw: &[u8], at: usize) -> i64 {
+    let mut b = [0; size_of::<i64>()];
+    if let Some(src) = raw.get(at..at + b.len()) {
+        b.copy_from_slice(src);
+    }
+    i64::from_be_bytes(b)
+}
+
+/// Copies `bytes` to `at` of an entry being encoded.
+fn put(raw: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = raw.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}

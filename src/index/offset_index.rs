@@ -1,0 +1,258 @@
+//! The offset index (`.index`): maps offsets to byte positions in the `.log`.
+//!
+//! An entry `(O, P)` says a batch starts at byte `P` and `O` is its last
+//! offset; every batch before `P` ends below `O`. So the batch holding any
+//! target `>= O` starts at or after `P`, which is all [`OffsetIndex::lookup`]
+//! promises.
+
+use std::path::PathBuf;
+
+use super::common::Entry;
+use super::lazy::Core;
+use super::{get_i32, put};
+use crate::{Error, Result};
+
+/// Byte offset of `relativeOffset` (int32 BE) in an entry.
+const RELATIVE_OFFSET_AT: usize = 0;
+/// Byte offset of `position` (int32 BE) in an entry.
+const POSITION_AT: usize = RELATIVE_OFFSET_AT + size_of::<i32>();
+/// Bytes per entry: 8.
+pub const ENTRY_SIZE: usize = POSITION_AT + size_of::<i32>();
+
+/// An offset and the byte position of the batch it ends (Kafka's
+/// `OffsetPosition`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OffsetPosition {
+    /// Absolute offset.
+    pub offset: i64,
+    /// Byte position in the `.log` file (an int32 on disk, never negative in
+    /// a valid index; see [`OffsetIndex::sanity_check`]).
+    pub position: u32,
+}
+
+impl Entry for OffsetPosition {
+    type Raw = [u8; ENTRY_SIZE];
+    const SIZE: usize = ENTRY_SIZE;
+    const RESERVED: usize = 0;
+    const KIND: &'static str = "offset index";
+
+    fn decode(raw: &[u8], base: i64) -> Self {
+        let relative = i64::from(get_i32(raw, RELATIVE_OFFSET_AT));
+        // Read as int32 BE, then kept as the same 32 bits.
+        let position = get_i32(raw, POSITION_AT).cast_unsigned();
+        OffsetPosition { offset: base.saturating_add(relative), position }
+    }
+
+    fn encode(&self, relative_offset: i32) -> Self::Raw {
+        let mut raw = [0; ENTRY_SIZE];
+        put(&mut raw, RELATIVE_OFFSET_AT, &relative_offset.to_be_bytes());
+        put(&mut raw, POSITION_AT, &self.position.to_be_bytes());
+        raw
+    }
+
+    fn offset(&self) -> i64 {
+        self.offset
+    }
+}
+
+/// Largest position an entry can hold (an int32 on disk).
+const MAX_POSITION: u32 = i32::MAX.cast_unsigned();
+
+/// A segment's `.index`: one entry per indexed batch, strictly increasing in
+/// offset and position. `Send + Sync`; see the [module docs](super).
+pub struct OffsetIndex {
+    core: Core<OffsetPosition>,
+}
+
+impl OffsetIndex {
+    /// Creates `path` (it must not exist), preallocated to `max_index_size`
+    /// rounded down to whole entries, and maps it.
+    pub fn create(path: impl Into<PathBuf>, base_offset: i64, max_index_size: u64) -> Result<Self> {
+        Ok(OffsetIndex { core: Core::create(path.into(), base_offset, max_index_size)? })
+    }
+
+    /// An index over an existing file, opened lazily: nothing is read or
+    /// mapped until first use. If the file is missing then, a writable index
+    /// creates it preallocated (as Kafka does) and a read-only one fails.
+    pub fn open(
+        path: impl Into<PathBuf>,
+        base_offset: i64,
+        max_index_size: u64,
+        writable: bool,
+    ) -> Self {
+        OffsetIndex { core: Core::open(path.into(), base_offset, max_index_size, writable) }
+    }
+
+    /// Appends `(offset, position)`. Fails if the index is full, if `offset`
+    /// is not above the last entry's or not within `[base, base + i32::MAX]`,
+    /// or if `position` exceeds `i32::MAX`.
+    pub fn append(&self, offset: i64, position: u32) -> Result<()> {
+        self.core.write(|l| {
+            let refuse = |why: String| {
+                Err(Error::InvalidRequest(format!(
+                    "offset index {}: {why}",
+                    l.map.path().display()
+                )))
+            };
+            if let Some(last) = l.last.filter(|last| offset <= last.offset) {
+                return refuse(format!(
+                    "offset {offset} is not above the last entry {}",
+                    last.offset
+                ));
+            }
+            if position > MAX_POSITION {
+                return refuse(format!("position {position} exceeds i32::MAX"));
+            }
+            l.push(OffsetPosition { offset, position }, false)
+        })
+    }
+
+    /// The entry with the largest offset `<= target`, or `(base_offset, 0)`
+    /// if there is none.
+    pub fn lookup(&self, target: i64) -> Result<OffsetPosition> {
+        let found = self.core.read(|l| l.largest_le(target, |e| e.offset))?;
+        Ok(found.unwrap_or(OffsetPosition { offset: self.base_offset(), position: 0 }))
+    }
+
+    /// The first entry whose position is `>= start_position + fetch_size`, to
+    /// bound a fetch (Kafka's `fetchUpperBoundOffset`).
+    pub fn fetch_upper_bound_offset(
+        &self,
+        start_position: u32,
+        fetch_size: u32,
+    ) -> Result<Option<OffsetPosition>> {
+        let target = i64::from(start_position) + i64::from(fetch_size);
+        self.core.read(|l| l.smallest_ge(target, |e| i64::from(e.position)))
+    }
+
+    /// Entry `i` (`i < entries()`).
+    pub fn entry(&self, i: usize) -> Result<OffsetPosition> {
+        self.core.read(|l| l.entry(i))
+    }
+
+    /// Number of entries.
+    pub fn entries(&self) -> Result<usize> {
+        self.core.read(|l| Ok(l.entries))
+    }
+
+    /// Slots the current mapping has room for.
+    pub fn max_entries(&self) -> Result<usize> {
+        self.core.read(|l| Ok(l.max_entries()))
+    }
+
+    /// Whether `append` would fail for lack of room (the segment rolls).
+    pub fn is_full(&self) -> Result<bool> {
+        self.core.read(|l| Ok(l.is_full()))
+    }
+
+    /// The last entry, or `(base_offset, 0)` when empty (Kafka's `lastEntry`).
+    pub fn last_entry(&self) -> Result<OffsetPosition> {
+        let last = self.core.read(|l| Ok(l.last))?;
+        Ok(last.unwrap_or(OffsetPosition { offset: self.base_offset(), position: 0 }))
+    }
+
+    /// Drops the entries with offset `>= offset`.
+    pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        self.core.truncate_to(offset)
+    }
+
+    /// Sets the file length to `new_size` rounded down to whole entries and
+    /// remaps, keeping the entries that fit. Returns whether it changed.
+    pub fn resize(&self, new_size: u64) -> Result<bool> {
+        self.core.resize(new_size)
+    }
+
+    /// Cuts the file to exactly its entries (on roll and close).
+    pub fn trim_to_valid_size(&self) -> Result<()> {
+        self.core.trim_to_valid_size()
+    }
+
+    /// Drops every entry and preallocates the file again (recovery).
+    pub fn reset(&self) -> Result<()> {
+        self.core.reset()
+    }
+
+    /// Makes written entries durable (`msync`).
+    pub fn flush(&self) -> Result<()> {
+        self.core.flush()
+    }
+
+    /// Trims the file, then unmaps it.
+    pub fn close_and_trim(&self) -> Result<()> {
+        self.trim_to_valid_size()?;
+        self.release();
+        Ok(())
+    }
+
+    /// [`Error::CorruptFile`] if the length is not a multiple of 8, the last
+    /// offset is below the base offset, an entry's offset is not above the
+    /// previous one's, a position decreases or exceeds `i32::MAX`, or bytes
+    /// after the entries are not zero.
+    pub fn sanity_check(&self) -> Result<()> {
+        let base = self.base_offset();
+        self.core.sanity_check(
+            |i, prev, e| {
+                if e.offset <= prev.offset {
+                    Some(format!("slot {i}: offset {} is not above {}", e.offset, prev.offset))
+                } else if e.position < prev.position || e.position > MAX_POSITION {
+                    Some(format!("slot {i}: position {} follows {}", e.position, prev.position))
+                } else {
+                    None
+                }
+            },
+            |first, last| {
+                if last.offset < base {
+                    Some(format!("last offset {} is below base offset {base}", last.offset))
+                } else if first.position > MAX_POSITION {
+                    Some(format!("slot 0: position {} exceeds i32::MAX", first.position))
+                } else {
+                    None
+                }
+            },
+        )
+    }
+
+    /// Unmaps the file until next use (bounded maps for sealed segments).
+    pub fn release(&self) {
+        self.core.release();
+    }
+
+    /// Whether the file is currently mapped.
+    pub fn is_loaded(&self) -> bool {
+        self.core.is_loaded()
+    }
+
+    /// Renames the file (`.deleted`, `.swap`, ...) and fsyncs its directory.
+    pub fn rename_to(&self, new_path: impl Into<PathBuf>) -> Result<()> {
+        self.core.rename_to(new_path.into())
+    }
+
+    /// Unmaps and removes the file; returns whether it existed.
+    pub fn delete(&self) -> Result<bool> {
+        self.core.delete()
+    }
+
+    /// The file's current path.
+    pub fn path(&self) -> PathBuf {
+        self.core.path()
+    }
+
+    /// The segment's base offset.
+    pub fn base_offset(&self) -> i64 {
+        self.core.base_offset()
+    }
+
+    /// The size a new or reset file is preallocated to (before rounding).
+    pub fn max_index_size(&self) -> u64 {
+        self.core.max_index_size()
+    }
+}
+
+impl std::fmt::Debug for OffsetIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OffsetIndex")
+            .field("path", &self.path())
+            .field("base_offset", &self.base_offset())
+            .finish_non_exhaustive()
+    }
+}

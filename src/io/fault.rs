@@ -1,0 +1,244 @@
+//! Fault injection for tests: make the Nth write fail, every fsync fail, or a
+//! named step of a crash protocol fail.
+//!
+//! Off by default. When no plan is armed anywhere in the process, a check is
+//! one relaxed atomic load. A plan is armed by [`arm`] for the calling thread
+//! only and lasts as long as the returned [`FaultGuard`], so tests running in
+//! parallel never see each other's faults:
+//!
+//! ```
+//! use strata::io::fault::{self, FaultPlan, Op};
+//!
+//! let guard = fault::arm(FaultPlan::new().fail_nth(Op::Write, 2).fail_point("swap::after_rename"));
+//! assert!(fault::check(Op::Write, "a.log".as_ref()).is_ok());
+//! assert!(fault::check(Op::Write, "a.log".as_ref()).is_err()); // the 2nd write
+//! assert!(fault::point("swap::after_rename").is_err());
+//! assert_eq!(guard.calls(Op::Write), 2);
+//! drop(guard);
+//! assert!(fault::point("swap::after_rename").is_ok());
+//! ```
+//!
+//! An injected failure is a `std::io::Error` of kind `Other` whose message
+//! starts with `injected fault: `, wrapped like a real one in
+//! [`crate::Error::Io`].
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Error, Result};
+
+/// Kinds of file operation the gate in [`crate::io::file`] and
+/// [`crate::io::mmap`] counts and can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// Opening or creating a file.
+    Open,
+    /// Writing to a file (including writes through an index mapping).
+    Write,
+    /// Reading from a file.
+    Read,
+    /// `fsync`/`fdatasync` of a file, or `msync` of a mapping.
+    Sync,
+    /// `fsync` of a directory.
+    SyncDir,
+    /// Changing a file's length.
+    SetLen,
+    /// Renaming a file.
+    Rename,
+    /// Removing a file or a directory tree.
+    Remove,
+    /// Creating a directory.
+    CreateDir,
+    /// Listing a directory.
+    ReadDir,
+    /// Reading a file's length or existence.
+    Metadata,
+    /// Creating a memory mapping.
+    Map,
+    /// Taking a lock file.
+    Lock,
+}
+
+/// What to fail while a [`FaultGuard`] lives. Rules combine: a call fails if
+/// any rule says so.
+#[derive(Clone, Debug, Default)]
+pub struct FaultPlan {
+    nth: HashMap<Op, HashSet<u64>>,
+    every: HashSet<Op>,
+    from_nth: HashMap<Op, u64>,
+    points: HashSet<String>,
+}
+
+impl FaultPlan {
+    /// A plan that fails nothing but still counts calls (see
+    /// [`FaultGuard::calls`]), to learn how many faults a test can inject.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fails the `n`th call (1-based) of `op`, and only that one.
+    #[must_use]
+    pub fn fail_nth(mut self, op: Op, n: u64) -> Self {
+        self.nth.entry(op).or_default().insert(n);
+        self
+    }
+
+    /// Fails every call of `op`.
+    #[must_use]
+    pub fn fail_every(mut self, op: Op) -> Self {
+        self.every.insert(op);
+        self
+    }
+
+    /// Fails the `n`th call (1-based) of `op` and every later one, as a disk
+    /// that stays broken would.
+    #[must_use]
+    pub fn fail_from_nth(mut self, op: Op, n: u64) -> Self {
+        self.from_nth.insert(op, n);
+        self
+    }
+
+    /// Makes [`point`]`(name)` fail.
+    #[must_use]
+    pub fn fail_point(mut self, name: impl Into<String>) -> Self {
+        self.points.insert(name.into());
+        self
+    }
+}
+
+/// The armed plan of one thread, with its call counts.
+struct Armed {
+    plan: FaultPlan,
+    calls: HashMap<Op, u64>,
+    injected: u64,
+}
+
+/// Number of live guards in the process; zero means "skip the thread-local".
+static ARMED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static PLAN: RefCell<Option<Armed>> = const { RefCell::new(None) };
+}
+
+/// Arms `plan` on the calling thread until the guard is dropped. Arming again
+/// while a guard lives replaces the plan; dropping the inner guard restores
+/// the outer one.
+#[must_use = "the plan is disarmed when the guard is dropped"]
+pub fn arm(plan: FaultPlan) -> FaultGuard {
+    let armed = Armed { plan, calls: HashMap::new(), injected: 0 };
+    let previous = PLAN.with(|cell| cell.borrow_mut().replace(armed));
+    ARMED.fetch_add(1, Ordering::SeqCst);
+    FaultGuard { previous, _not_send: PhantomData }
+}
+
+/// Disarms its plan when dropped. Not `Send`: the plan belongs to the thread
+/// that armed it.
+pub struct FaultGuard {
+    previous: Option<Armed>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl FaultGuard {
+    /// How many calls of `op` this thread made since the plan was armed
+    /// (failed ones included).
+    pub fn calls(&self, op: Op) -> u64 {
+        PLAN.with(|cell| {
+            cell.borrow().as_ref().and_then(|a| a.calls.get(&op).copied()).unwrap_or(0)
+        })
+    }
+
+    /// How many faults were injected so far.
+    pub fn injected(&self) -> u64 {
+        PLAN.with(|cell| cell.borrow().as_ref().map_or(0, |a| a.injected))
+    }
+}
+
+impl Drop for FaultGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        PLAN.with(|cell| *cell.borrow_mut() = previous);
+        ARMED.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for FaultGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultGuard").finish_non_exhaustive()
+    }
+}
+
+fn injected_error(what: &str) -> std::io::Error {
+    std::io::Error::other(format!("injected fault: {what}"))
+}
+
+/// Counts one call of `op` and fails it if the armed plan says so. Every
+/// operation of [`crate::io`] calls this first.
+#[inline]
+pub fn check_io(op: Op) -> std::io::Result<()> {
+    if ARMED.load(Ordering::Relaxed) == 0 {
+        return Ok(());
+    }
+    PLAN.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let Some(armed) = cell.as_mut() else { return Ok(()) };
+        let count = armed.calls.entry(op).or_insert(0);
+        *count += 1;
+        let n = *count;
+        let plan = &armed.plan;
+        let fail = plan.every.contains(&op)
+            || plan.nth.get(&op).is_some_and(|set| set.contains(&n))
+            || plan.from_nth.get(&op).is_some_and(|&from| n >= from);
+        if fail {
+            armed.injected += 1;
+            return Err(injected_error(&format!("{op:?} call #{n}")));
+        }
+        Ok(())
+    })
+}
+
+/// [`check_io`] with the path the operation was on, as a crate error.
+#[inline]
+pub fn check(op: Op, path: &Path) -> Result<()> {
+    check_io(op).map_err(|e| Error::io(op_name(op), path, e))
+}
+
+/// A named step of a multi-file protocol (`"swap::after_rename"`): fails when
+/// the armed plan lists the name. The error's path is the point's name.
+#[inline]
+pub fn point(name: &str) -> Result<()> {
+    if ARMED.load(Ordering::Relaxed) == 0 {
+        return Ok(());
+    }
+    PLAN.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let Some(armed) = cell.as_mut() else { return Ok(()) };
+        if armed.plan.points.contains(name) {
+            armed.injected += 1;
+            return Err(Error::io("fault point", name, injected_error(name)));
+        }
+        Ok(())
+    })
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Open => "open",
+        Op::Write => "write",
+        Op::Read => "read",
+        Op::Sync => "fsync",
+        Op::SyncDir => "fsync dir",
+        Op::SetLen => "set_len",
+        Op::Rename => "rename",
+        Op::Remove => "remove",
+        Op::CreateDir => "create_dir",
+        Op::ReadDir => "read_dir",
+        Op::Metadata => "metadata",
+        Op::Map => "mmap",
+        Op::Lock => "lock",
+    }
+}

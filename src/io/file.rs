@@ -1,0 +1,202 @@
+//! Thin wrappers over `std::fs`: each passes the [`fault`] gate first and
+//! returns [`crate::Error::Io`] naming the operation and the path.
+//!
+//! Durability helpers follow one rule: a create or rename is durable only once
+//! its directory is fsynced. [`rename`] and [`write_atomic`] do that
+//! themselves; after [`create_new`]/[`create_rw`] the caller fsyncs the
+//! directory once for the files it created together ([`fsync_dir`]).
+//!
+//! Positional reads and writes use `std::os::unix::fs::FileExt`; strata runs
+//! where Kafka does (unix).
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+
+use super::fault::{self, Op};
+use crate::{Error, Result};
+
+/// Runs `f` behind the fault gate, wrapping any error with `name` and `path`.
+fn gate<T>(
+    op: Op,
+    name: &'static str,
+    path: &Path,
+    f: impl FnOnce() -> std::io::Result<T>,
+) -> Result<T> {
+    fault::check_io(op).and_then(|()| f()).map_err(|e| Error::io(name, path, e))
+}
+
+/// Opens an existing file for reading.
+pub fn open_read(path: &Path) -> Result<File> {
+    gate(Op::Open, "open", path, || File::open(path))
+}
+
+/// Opens an existing file for reading and writing (a segment to append to).
+pub fn open_rw(path: &Path) -> Result<File> {
+    gate(Op::Open, "open", path, || OpenOptions::new().read(true).write(true).open(path))
+}
+
+/// Opens a file for reading and writing, creating it empty if missing; an
+/// existing file keeps its bytes.
+pub fn create_rw(path: &Path) -> Result<File> {
+    gate(Op::Open, "create", path, || {
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+    })
+}
+
+/// Creates a new empty file for reading and writing; fails if it exists.
+pub fn create_new(path: &Path) -> Result<File> {
+    gate(Op::Open, "create", path, || {
+        OpenOptions::new().read(true).write(true).create_new(true).open(path)
+    })
+}
+
+/// Writes all of `buf` at byte `pos` (the file cursor is not used).
+pub fn write_all_at(file: &File, path: &Path, buf: &[u8], pos: u64) -> Result<()> {
+    gate(Op::Write, "write", path, || file.write_all_at(buf, pos))
+}
+
+/// Writes all of `buf` at the file cursor and advances it.
+pub fn append(file: &File, path: &Path, buf: &[u8]) -> Result<()> {
+    gate(Op::Write, "write", path, || {
+        let mut file = file;
+        file.write_all(buf)
+    })
+}
+
+/// Fills `buf` from byte `pos`; reaching the end of the file first is an
+/// error of kind `UnexpectedEof`.
+pub fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], pos: u64) -> Result<()> {
+    gate(Op::Read, "read", path, || file.read_exact_at(buf, pos))
+}
+
+/// Reads from byte `pos` until `buf` is full or the file ends; returns the
+/// number of bytes read.
+pub fn read_up_to_at(file: &File, path: &Path, buf: &mut [u8], pos: u64) -> Result<usize> {
+    gate(Op::Read, "read", path, || {
+        let mut done = 0;
+        while let Some(rest) = buf.get_mut(done..).filter(|rest| !rest.is_empty()) {
+            let at = pos.saturating_add(done as u64);
+            match file.read_at(rest, at) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    })
+}
+
+/// Reads a whole (small) file.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    gate(Op::Read, "read", path, || std::fs::read(path))
+}
+
+/// `fdatasync`: the file's bytes (and the length, if it changed) are durable.
+pub fn sync_data(file: &File, path: &Path) -> Result<()> {
+    gate(Op::Sync, "fsync", path, || file.sync_data())
+}
+
+/// `fsync`: bytes and all metadata are durable.
+pub fn sync_all(file: &File, path: &Path) -> Result<()> {
+    gate(Op::Sync, "fsync", path, || file.sync_all())
+}
+
+/// Sets the file's length, cutting or zero-extending it.
+pub fn set_len(file: &File, path: &Path, len: u64) -> Result<()> {
+    gate(Op::SetLen, "set_len", path, || file.set_len(len))
+}
+
+/// The file's current length in bytes.
+pub fn len(file: &File, path: &Path) -> Result<u64> {
+    gate(Op::Metadata, "metadata", path, || file.metadata().map(|m| m.len()))
+}
+
+/// Whether `path` exists (an error only when that cannot be told).
+pub fn exists(path: &Path) -> Result<bool> {
+    gate(Op::Metadata, "metadata", path, || path.try_exists())
+}
+
+/// Fsyncs a directory, making creates, renames and removes in it durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    gate(Op::SyncDir, "fsync dir", dir, || File::open(dir)?.sync_all())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Renames `from` to `to` (replacing `to` if it exists), then fsyncs the
+/// directory of each so the rename is durable.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    gate(Op::Rename, "rename", from, || std::fs::rename(from, to))?;
+    let (from_dir, to_dir) = (parent_dir(from), parent_dir(to));
+    fsync_dir(to_dir)?;
+    if from_dir != to_dir {
+        fsync_dir(from_dir)?;
+    }
+    Ok(())
+}
+
+/// Removes a file; a missing file is an error.
+pub fn remove_file(path: &Path) -> Result<()> {
+    gate(Op::Remove, "remove", path, || std::fs::remove_file(path))
+}
+
+/// Removes a file if it exists; returns whether it did.
+pub fn remove_file_if_exists(path: &Path) -> Result<bool> {
+    gate(Op::Remove, "remove", path, || match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    })
+}
+
+/// Removes a directory and everything in it.
+pub fn remove_dir_all(dir: &Path) -> Result<()> {
+    gate(Op::Remove, "remove dir", dir, || std::fs::remove_dir_all(dir))
+}
+
+/// Creates a directory and any missing parents.
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    gate(Op::CreateDir, "create dir", dir, || std::fs::create_dir_all(dir))
+}
+
+/// The paths of the entries of `dir`, sorted by name.
+pub fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    gate(Op::ReadDir, "read dir", dir, || {
+        let mut paths = std::fs::read_dir(dir)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        paths.sort();
+        Ok(paths)
+    })
+}
+
+/// `path` with `suffix` appended to its file name (`a.index` + `.swap`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Replaces a small file atomically: writes `path.tmp`, fsyncs it, renames it
+/// over `path` and fsyncs the directory. After a crash `path` holds either the
+/// old or the new bytes; a stale `path.tmp` may remain and is overwritten by
+/// the next call.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    let file = gate(Op::Open, "create", &tmp, || {
+        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)
+    })?;
+    write_all_at(&file, &tmp, bytes, 0)?;
+    sync_all(&file, &tmp)?;
+    drop(file);
+    rename(&tmp, path)
+}

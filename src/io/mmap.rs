@@ -1,0 +1,288 @@
+//! Memory maps of segment and index files, and the contract that makes them
+//! sound.
+//!
+//! # The mmap contract
+//!
+//! Mapping a file is `unsafe` because another writer could change or truncate
+//! the bytes behind a `&[u8]`. strata keeps four rules, and each `unsafe`
+//! site below names the ones it relies on:
+//!
+//! 1. **Viewed bytes never change.** Bytes that a [`Bytes`] view covers never
+//!    change while the view lives: segment files are only appended to;
+//!    compaction and retention replace or delete whole files, never rewrite
+//!    them.
+//! 2. **No truncation below a published length.** A file is never truncated
+//!    below a length a view was handed out for. If the active segment is
+//!    mapped beyond its written length (so appends need no remap), readers
+//!    only ever see the written, published length, and the trim at roll keeps
+//!    every published byte.
+//! 3. **Index maps are written under the append lock.** Index files are
+//!    mapped writable and touched only under the partition's append lock;
+//!    readers copy entries out. [`IndexMap`] writes need `&mut self`, so the
+//!    index types keep it in a `RwLock` and no `&[u8]` over index bytes
+//!    outlives a read lock.
+//! 4. **One process owns a log directory** (the `.lock` file of
+//!    [`crate::io::lock`]). A file truncated or rewritten behind our back by
+//!    another program is outside the contract: reads of it may fault
+//!    (`SIGBUS`) or return changed bytes.
+//!
+//! A view of a deleted or renamed file stays valid: the mapping keeps the
+//! inode alive until the last view is dropped.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use memmap2::{Mmap, MmapMut, MmapOptions, MmapRaw};
+
+use super::fault::{self, Op};
+use super::file;
+use crate::{Error, Result};
+
+fn map_len(path: &Path, len: u64) -> Result<usize> {
+    usize::try_from(len).map_err(|_| {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "length exceeds usize");
+        Error::io("mmap", path, e)
+    })
+}
+
+/// A read-only shared mapping of a segment `.log` file, possibly longer than
+/// the file (the active segment is mapped once to its capacity and grows into
+/// it by `write`). Cheap to clone; [`Bytes`] views keep it alive.
+#[derive(Clone)]
+pub struct ReadMap {
+    /// `None` for a zero-length mapping (`mmap` of length 0 fails).
+    raw: Option<Arc<MmapRaw>>,
+}
+
+impl ReadMap {
+    /// Maps the first `len` bytes of `file`, which may be more than its
+    /// current length. Only bytes below the published (written) length may be
+    /// viewed, see [`ReadMap::bytes`].
+    pub fn map(file: &File, path: &Path, len: u64) -> Result<ReadMap> {
+        let len = map_len(path, len)?;
+        if len == 0 {
+            return Ok(ReadMap { raw: None });
+        }
+        fault::check(Op::Map, path)?;
+        // A raw map hands out no references by itself: `bytes` creates each
+        // `&[u8]` over a published range only.
+        let raw = MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(file)
+            .map_err(|e| Error::io("mmap", path, e))?;
+        Ok(ReadMap { raw: Some(Arc::new(raw)) })
+    }
+
+    /// Length of the mapping (not of the file).
+    pub fn len(&self) -> usize {
+        self.raw.as_ref().map_or(0, |raw| raw.len())
+    }
+
+    /// Whether the mapping is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A zero-copy view of bytes `[start, end)`. The caller guarantees
+    /// `published_len` bytes of the file are written and will stay (contract
+    /// rules 1 and 2). The range is clamped to `published_len` and to the
+    /// mapping, so the result is shorter than asked (possibly empty) when the
+    /// range reaches past them; it never panics.
+    pub fn bytes(&self, start: usize, end: usize, published_len: usize) -> Bytes {
+        let Some(raw) = &self.raw else { return Bytes::new() };
+        let end = end.min(published_len).min(raw.len());
+        let start = start.min(end);
+        if start == end {
+            return Bytes::new();
+        }
+        Bytes::from_owner(View { raw: Arc::clone(raw), start, len: end - start })
+    }
+}
+
+impl std::fmt::Debug for ReadMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadMap").field("len", &self.len()).finish()
+    }
+}
+
+/// The owner behind a [`Bytes`] from [`ReadMap::bytes`]: holds the mapping
+/// and exposes only `[start, start + len)`, which was checked to lie within the
+/// mapping and the published length.
+struct View {
+    raw: Arc<MmapRaw>,
+    start: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for View {
+    #[expect(unsafe_code, reason = "a slice over a published range of a raw file mapping")]
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `start + len <= raw.len()` (checked in `ReadMap::bytes`), so
+        // the range lies inside one live mapping, kept alive by `self.raw` for
+        // as long as the slice. It lies below the published length, i.e. in
+        // written bytes of the file: by contract rule 2 the file is never cut
+        // below them (no SIGBUS), by rule 1 they never change while this view
+        // lives (no mutation behind a `&[u8]`), and by rule 4 no other process
+        // rewrites them. Pages past the published length are never referenced.
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(self.start), self.len) }
+    }
+}
+
+fn out_of_bounds(path: &Path, op: &'static str, pos: usize, n: usize, len: usize) -> Error {
+    let msg = format!("{n} bytes at {pos} are past the mapped length {len}");
+    Error::io(op, path, std::io::Error::new(std::io::ErrorKind::UnexpectedEof, msg))
+}
+
+fn read_only(path: &Path, op: &'static str) -> Error {
+    let e = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "index is read-only");
+    Error::io(op, path, e)
+}
+
+/// The mapping of an index file: writable for the appender, read-only for a
+/// read-only index, empty when the file is.
+enum Mapping {
+    Empty,
+    Read(Mmap),
+    Write(MmapMut),
+}
+
+/// A shared mapping of a whole index file. Reads copy bytes out
+/// ([`IndexMap::read_at`]); writes need `&mut self` ([`IndexMap::write_at`]),
+/// so an index holding it in a `RwLock` writes only under the write lock
+/// (contract rule 3).
+pub struct IndexMap {
+    path: PathBuf,
+    writable: bool,
+    map: Mapping,
+}
+
+impl IndexMap {
+    /// Maps the whole of the index file at `path`, read-write or read-only.
+    /// The file is not kept open: [`IndexMap::resize`] reopens it.
+    pub fn open(path: &Path, writable: bool) -> Result<IndexMap> {
+        let mut map = IndexMap { path: path.to_path_buf(), writable, map: Mapping::Empty };
+        let file = if writable { file::open_rw(path)? } else { file::open_read(path)? };
+        map.map_file(&file)?;
+        Ok(map)
+    }
+
+    fn map_file(&mut self, file: &File) -> Result<()> {
+        let len = map_len(&self.path, file::len(file, &self.path)?)?;
+        self.map = Mapping::Empty;
+        if len == 0 {
+            return Ok(());
+        }
+        fault::check(Op::Map, &self.path)?;
+        let options = MmapOptions::new().len(len).clone();
+        let mapped = if self.writable {
+            #[expect(unsafe_code, reason = "mapping an index file writable")]
+            // SAFETY: the mapping covers exactly the file's current length, and
+            // only this process touches the file (rule 4). Bytes are written
+            // through `&mut self` only, i.e. under the index's write lock
+            // (rule 3), and the file is resized only by `resize`, which drops
+            // this mapping first, so no reference outlives a length change.
+            let map = unsafe { options.map_mut(file) };
+            map.map(Mapping::Write)
+        } else {
+            #[expect(unsafe_code, reason = "mapping an index file read-only")]
+            // SAFETY: as above: exactly the file's length, one owning process
+            // (rule 4) and no writer while it is mapped read-only (rule 3: only
+            // a writable index of the owning store writes index files).
+            let map = unsafe { options.map(file) };
+            map.map(Mapping::Read)
+        };
+        self.map = mapped.map_err(|e| Error::io("mmap", &self.path, e))?;
+        Ok(())
+    }
+
+    /// The mapped bytes. Writes need `&mut self`, so they cannot change
+    /// while this borrow lives.
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.map {
+            Mapping::Empty => &[],
+            Mapping::Read(map) => map,
+            Mapping::Write(map) => map,
+        }
+    }
+
+    /// The mapped length (the file's length when mapped or last resized).
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether the mapping is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The path of the mapped file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records that the file was renamed (the mapping is unaffected).
+    pub fn set_path(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
+    /// Copies `buf.len()` bytes from `pos` into `buf`.
+    pub fn read_at(&self, pos: usize, buf: &mut [u8]) -> Result<()> {
+        let src = pos.checked_add(buf.len()).and_then(|end| self.as_slice().get(pos..end));
+        let src =
+            src.ok_or_else(|| out_of_bounds(&self.path, "read", pos, buf.len(), self.len()))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Copies `buf` into the mapping at `pos`.
+    pub fn write_at(&mut self, pos: usize, buf: &[u8]) -> Result<()> {
+        fault::check(Op::Write, &self.path)?;
+        let len = self.len();
+        let Mapping::Write(map) = &mut self.map else {
+            if !self.writable {
+                return Err(read_only(&self.path, "write"));
+            }
+            return Err(out_of_bounds(&self.path, "write", pos, buf.len(), len));
+        };
+        match pos.checked_add(buf.len()).and_then(|end| map.get_mut(pos..end)) {
+            Some(dst) => {
+                dst.copy_from_slice(buf);
+                Ok(())
+            }
+            None => Err(out_of_bounds(&self.path, "write", pos, buf.len(), len)),
+        }
+    }
+
+    /// `msync`: written entries are durable. A no-op for read-only maps.
+    pub fn flush(&self) -> Result<()> {
+        if let Mapping::Write(map) = &self.map {
+            fault::check(Op::Sync, &self.path)?;
+            map.flush().map_err(|e| Error::io("msync", &self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Unmaps, sets the file's length to `new_len` and maps it again. The
+    /// bytes below `min(old, new)` length are kept; growth reads as zeros.
+    pub fn resize(&mut self, new_len: u64) -> Result<()> {
+        if !self.writable {
+            return Err(read_only(&self.path, "resize"));
+        }
+        self.map = Mapping::Empty;
+        let file = file::open_rw(&self.path)?;
+        file::set_len(&file, &self.path, new_len)?;
+        self.map_file(&file)
+    }
+}
+
+impl std::fmt::Debug for IndexMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexMap")
+            .field("path", &self.path)
+            .field("writable", &self.writable)
+            .field("len", &self.len())
+            .finish()
+    }
+}

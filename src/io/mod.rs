@@ -1,0 +1,22 @@
+//! The I/O gate: every file operation of the crate, and every `unsafe` block.
+//!
+//! Nothing outside this module touches `std::fs` or maps a file. Keeping all
+//! file operations behind one narrow gate lets tests fail any of them on
+//! purpose ([`fault`]): the Nth write, every fsync, or a named step of a
+//! crash protocol. Keeping every `unsafe` block here (only in [`mmap`], each
+//! with `#[expect(unsafe_code, reason = ...)]` and a `// SAFETY:` paragraph)
+//! keeps the memory-map contract written down in one place.
+//!
+//! - [`file`]: open, read, write, sync, rename, remove, list, atomic rewrite;
+//! - [`mmap`]: [`ReadMap`] (zero-copy views of `.log` files) and [`IndexMap`]
+//!   (writable maps of index files), with the mmap contract;
+//! - [`lock`]: [`DirLock`], one owner per log directory;
+//! - [`fault`]: fault injection for tests, free when off.
+
+pub mod fault;
+pub mod file;
+pub mod lock;
+pub mod mmap;
+
+pub use lock::DirLock;
+pub use mmap::{IndexMap, ReadMap};

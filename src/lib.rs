@@ -1,0 +1,11 @@
+//! strata: Apache Kafka's log layer as an embeddable library.
+//!
+//! (Crate docs are being written; see README.md.)
+
+pub mod error;
+pub mod format;
+pub mod index;
+pub mod inspect;
+pub mod io;
+
+pub use error::{Error, Result};

@@ -1,0 +1,252 @@
+//! Helpers shared by the integration tests: where `../shared` is, the independent checkers
+//! (`kafka_verify.py` and Kafka's own Java reader, `kverify`), the `logtool` example binary, the
+//! partition fixtures, and a recursive copy for tests that must modify a fixture.
+//!
+//! Include with `mod common;`. Not every test file uses every helper, hence the `dead_code` allow.
+//!
+//! Tests that need something absent (no `../shared`, no `python3` with kafka-python, no built
+//! `kverify`) call [`skip`] with the reason and return, so `cargo test` passes on a bare checkout.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The crate's root (where `Cargo.toml` is).
+pub(crate) fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared directory: `$STRATA_SHARED` if set, else `../shared` beside the crate; `None` when
+/// it does not exist.
+pub(crate) fn shared_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("STRATA_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => manifest_dir().join("..").join("shared"),
+    };
+    if dir.is_dir() { Some(dir) } else { None }
+}
+
+/// Prints `skipped: <reason>` to stderr; the calling test then returns.
+pub(crate) fn skip(reason: &str) {
+    eprintln!("skipped: {reason}");
+}
+
+/// `<shared>/tools/kafka_verify.py`, if the shared directory has it.
+pub(crate) fn kafka_verify_script() -> Option<PathBuf> {
+    let script = shared_dir()?.join("tools").join("kafka_verify.py");
+    if script.is_file() { Some(script) } else { None }
+}
+
+/// `Ok(())` when `kafka_verify.py` can run: the shared directory has it and `python3` imports
+/// kafka-python. `Err` says what is missing (pass it to [`skip`]). Checked once per test binary.
+pub(crate) fn kafka_verify_available() -> Result<(), String> {
+    static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
+    AVAILABLE
+        .get_or_init(|| {
+            if kafka_verify_script().is_none() {
+                return Err(
+                    "no ../shared/tools/kafka_verify.py (set STRATA_SHARED to the shared dir)"
+                        .to_owned(),
+                );
+            }
+            match Command::new("python3").args(["-c", "import kafka"]).output() {
+                Ok(out) if out.status.success() => Ok(()),
+                Ok(out) => Err(format!(
+                    "python3 cannot import kafka-python (pip install kafka-python): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+                Err(e) => Err(format!("cannot run python3: {e}")),
+            }
+        })
+        .clone()
+}
+
+/// What a checker process did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VerifyOutcome {
+    /// Exit status; `-1` when the process was ended by a signal. For `kafka_verify.py`: 0 clean,
+    /// 1 at least one violation, 2 usage error or something could not be checked.
+    pub(crate) status: i32,
+    /// Everything it printed on stdout.
+    pub(crate) stdout: String,
+    /// Everything it printed on stderr.
+    pub(crate) stderr: String,
+}
+
+impl VerifyOutcome {
+    fn from_output(out: Output) -> Self {
+        Self {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `status == 0`.
+    pub(crate) fn ok(&self) -> bool {
+        self.status == 0
+    }
+}
+
+impl std::fmt::Display for VerifyOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `python3 <shared>/tools/kafka_verify.py DIR EXTRA_ARGS...`.
+///
+/// Panics when the script is absent or `python3` cannot be started: call
+/// [`kafka_verify_available`] first and [`skip`] on `Err`.
+pub(crate) fn kafka_verify(dir: &Path, extra_args: &[&str]) -> VerifyOutcome {
+    let script = kafka_verify_script().unwrap_or_else(|| {
+        panic!("kafka_verify.py not found: check kafka_verify_available() first")
+    });
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(dir)
+        .args(extra_args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    VerifyOutcome::from_output(out)
+}
+
+/// The JSON lines of `kafka_verify.py DIR --dump` (one `{"type":"batch",...}` line per batch,
+/// each followed by its `{"type":"record",...}` lines). `Err` with the checker's output when it
+/// exits non-zero (a violation, or something it could not check).
+pub(crate) fn kafka_verify_dump(dir: &Path) -> Result<String, String> {
+    let outcome = kafka_verify(dir, &["--dump"]);
+    if outcome.ok() {
+        Ok(outcome.stdout)
+    } else {
+        Err(format!("kafka_verify.py {} --dump: {outcome}", dir.display()))
+    }
+}
+
+/// The built copy of Kafka's Java reader: `$STRATA_KVERIFY` (the path of its `run.sh`, as
+/// `.ci/run` exports it), else `target/kverify/run.sh` if `.ci/run` built one there.
+pub(crate) fn kverify_run_sh() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("STRATA_KVERIFY").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() { Some(path) } else { None };
+    }
+    let run = manifest_dir().join("target").join("kverify").join("run.sh");
+    let built = run.parent().is_some_and(|d| d.join("classes-lib").is_dir());
+    if run.is_file() && built { Some(run) } else { None }
+}
+
+/// Kafka's own reader (kafka-clients 4.3.0 `FileRecords` + `ensureValid()`) on `dir`: `None` when
+/// no built `kverify` is found (see [`kverify_run_sh`]), `Some(Ok(json_lines))` when it read every
+/// batch, `Some(Err(..))` when it exited non-zero (CRC error, trailing bytes, ...).
+///
+/// The trailing `{"type":"summary",...}` line is removed, so on a valid directory the result
+/// equals [`kafka_verify_dump`]'s byte for byte.
+pub(crate) fn kverify_dump(dir: &Path) -> Option<Result<String, String>> {
+    let run = kverify_run_sh()?;
+    let out = match Command::new("sh").arg(&run).arg(dir).output() {
+        Ok(out) => VerifyOutcome::from_output(out),
+        Err(e) => return Some(Err(format!("cannot run sh {}: {e}", run.display()))),
+    };
+    if !out.ok() {
+        return Some(Err(format!("kverify {}: {out}", dir.display())));
+    }
+    let mut dump = String::with_capacity(out.stdout.len());
+    for line in out.stdout.lines() {
+        if !line.starts_with("{\"type\":\"summary\"") {
+            dump.push_str(line);
+            dump.push('\n');
+        }
+    }
+    Some(Ok(dump))
+}
+
+/// The `logtool` example binary that `cargo test` builds into `target/<profile>/examples/`.
+/// Integration tests run from `target/<profile>/deps/`, so it is found from the test's own path.
+///
+/// Panics with instructions when it has not been built (e.g. `cargo test --test NAME` alone
+/// builds no examples).
+pub(crate) fn logtool_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("test binary {} has no grandparent dir", exe.display()));
+    let bin = profile_dir.join("examples").join(format!("logtool{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "logtool example not built at {}: run `cargo test` (which builds examples) or \
+         `cargo build --example logtool` first",
+        bin.display()
+    );
+    bin
+}
+
+/// Whether `name` is a segment's log file name: 20 digits then `.log`.
+pub(crate) fn is_segment_log_name(name: &OsStr) -> bool {
+    let Some(name) = name.to_str() else { return false };
+    let Some(stem) = name.strip_suffix(".log") else { return false };
+    stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Every partition directory (one holding at least one `NNNNNNNNNNNNNNNNNNNN.log`) under
+/// `<shared>/fixtures/`, recursively, sorted. Empty when there is no shared directory.
+pub(crate) fn fixture_dirs() -> Vec<PathBuf> {
+    let Some(shared) = shared_dir() else { return Vec::new() };
+    let mut found = Vec::new();
+    let mut stack = vec![shared.join("fixtures")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let mut is_partition = false;
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() && is_segment_log_name(&entry.file_name()) {
+                is_partition = true;
+            }
+        }
+        if is_partition {
+            found.push(dir);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// One fixture directory by its path relative to `<shared>/fixtures/`, e.g.
+/// `independent/kafka-clients-4.3.0/test-0`; `None` when absent.
+pub(crate) fn fixture(relative: &str) -> Option<PathBuf> {
+    let dir = shared_dir()?.join("fixtures").join(relative);
+    if dir.is_dir() { Some(dir) } else { None }
+}
+
+/// Copies `src` into `dst` recursively (creating `dst`), leaving the copies writable even when
+/// the originals are read-only (as `../shared` is). Use it before modifying a fixture: never
+/// modify `../shared`.
+pub(crate) fn copy_dir(src: &Path, dst: &Path) -> io::Result<()> {
+    fs::create_dir_all(dst)?;
+    for entry in fs::read_dir(src)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let to = dst.join(entry.file_name());
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &to)?;
+        } else {
+            fs::copy(entry.path(), &to)?;
+            let mut perms = fs::metadata(&to)?.permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            fs::set_permissions(&to, perms)?;
+        }
+    }
+    Ok(())
+}
