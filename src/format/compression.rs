@@ -16,8 +16,10 @@
 //! | zstd (4)   | standard zstd frame(s)                                | `ZstdCompression`   |
 //!
 //! Decompression is bounded: no codec yields more than the caller's
-//! `max_output`, and no buffer is sized from a length field the input alone
-//! cannot justify. Every malformed stream is a [`FormatError::Compression`].
+//! `max_output`, and no buffer here is sized from a length field the input
+//! cannot justify (the codecs' own working buffers are capped by their
+//! formats: 4 MiB per lz4 block, zstd's default 128 MiB window limit).
+//! Every malformed stream is a [`FormatError::Compression`].
 //!
 //! Each codec sits behind its cargo feature of the same name; with the feature
 //! off, both directions return [`FormatError::CodecNotEnabled`].

@@ -7,7 +7,7 @@
 //! while they copy entries out of the map; appends, truncation and resizes
 //! hold the write lock. The first access maps the file under the write lock.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use parking_lot::RwLock;
 
@@ -22,6 +22,8 @@ struct State<E> {
     /// The entry count, known once loaded: a reload after `release` uses it
     /// instead of counting again.
     known_entries: Option<usize>,
+    /// Set by `delete`: later uses fail instead of recreating the file.
+    deleted: bool,
 }
 
 /// A lazily mapped index file.
@@ -35,7 +37,7 @@ pub(crate) struct Core<E> {
 impl<E: Entry> Core<E> {
     /// An index over `path`; nothing is read or mapped until first use.
     pub(crate) fn open(path: PathBuf, base: i64, max_index_size: u64, writable: bool) -> Self {
-        let state = State { path, loaded: None, known_entries: None };
+        let state = State { path, loaded: None, known_entries: None, deleted: false };
         Core { base_offset: base, max_index_size, writable, state: RwLock::new(state) }
     }
 
@@ -44,15 +46,17 @@ impl<E: Entry> Core<E> {
         let core = Self::open(path, base, max_index_size, true);
         {
             let mut st = core.state.write();
+            let len = core.preallocated_len()?;
             let file = file::create_new(&st.path)?;
-            core.preallocate(&file, &st.path)?;
+            file::set_len(&file, &st.path, len)?;
             st.known_entries = Some(0);
             core.ensure_loaded(&mut st)?;
         }
         Ok(core)
     }
 
-    fn preallocate(&self, file: &std::fs::File, path: &Path) -> Result<()> {
+    /// `max_index_size` rounded down to whole entries; at least one entry.
+    fn preallocated_len(&self) -> Result<u64> {
         let len = round_down(self.max_index_size, E::SIZE);
         if len == 0 {
             return Err(Error::InvalidConfig {
@@ -61,14 +65,18 @@ impl<E: Entry> Core<E> {
                 reason: format!("smaller than one {} entry ({} bytes)", E::KIND, E::SIZE),
             });
         }
-        file::set_len(file, path, len)
+        Ok(len)
     }
 
     fn ensure_loaded<'a>(&self, st: &'a mut State<E>) -> Result<&'a mut Loaded<E>> {
+        if st.deleted {
+            return Err(Error::Closed);
+        }
         if st.loaded.is_none() {
             if self.writable && !file::exists(&st.path)? {
                 // Kafka's `createNewFile` on first use of a missing index.
-                self.preallocate(&file::create_rw(&st.path)?, &st.path)?;
+                let len = self.preallocated_len()?;
+                file::set_len(&file::create_rw(&st.path)?, &st.path, len)?;
                 st.known_entries = Some(0);
             }
             let map = IndexMap::open(&st.path, self.writable)?;
@@ -101,7 +109,13 @@ impl<E: Entry> Core<E> {
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Loaded<E>) -> Result<R>) -> Result<R> {
         let mut st = self.state.write();
         let result = f(self.ensure_loaded(&mut st)?);
-        st.known_entries = st.loaded.as_ref().map(|l| l.entries);
+        if let Some(l) = &st.loaded
+            && l.map.len() < l.entries * E::SIZE
+        {
+            // A failed remap left the entries unmapped: map again on next use.
+            st.loaded = None;
+        }
+        st.known_entries = st.loaded.as_ref().map(|l| l.entries).or(st.known_entries);
         result
     }
 
@@ -129,22 +143,23 @@ impl<E: Entry> Core<E> {
     /// Sets the file length to `round_down(new_size)` and remaps, keeping the
     /// entries that still fit. Returns whether the length changed.
     pub(crate) fn resize(&self, new_size: u64) -> Result<bool> {
+        self.write(|l| Self::resize_loaded(l, new_size))
+    }
+
+    fn resize_loaded(l: &mut Loaded<E>, new_size: u64) -> Result<bool> {
         let len = round_down(new_size, E::SIZE);
-        self.write(|l| {
-            if l.map.len() as u64 == len {
-                return Ok(false);
-            }
-            let keep = usize::try_from(len).map_or(l.entries, |len| l.entries.min(len / E::SIZE));
-            l.truncate_to_entries(keep)?;
-            l.map.resize(len)?;
-            Ok(true)
-        })
+        if l.map.len() as u64 == len {
+            return Ok(false);
+        }
+        let keep = usize::try_from(len).map_or(l.entries, |len| l.entries.min(len / E::SIZE));
+        l.truncate_to_entries(keep)?;
+        l.map.resize(len)?;
+        Ok(true)
     }
 
     /// Cuts the file to its entries (Kafka's `trimToValidSize`).
     pub(crate) fn trim_to_valid_size(&self) -> Result<()> {
-        let len = self.read(|l| Ok((l.entries * E::SIZE) as u64))?;
-        self.resize(len).map(drop)
+        self.write(|l| Self::resize_loaded(l, (l.entries * E::SIZE) as u64).map(drop))
     }
 
     /// Drops every entry and preallocates the file again.
@@ -198,6 +213,7 @@ impl<E: Entry> Core<E> {
         let mut st = self.state.write();
         st.loaded = None;
         st.known_entries = None;
+        st.deleted = true;
         file::remove_file_if_exists(&st.path)
     }
 

@@ -43,9 +43,6 @@ pub mod offset_index;
 pub(crate) mod search;
 pub mod time_index;
 
-#[cfg(test)]
-mod tests;
-
 pub use common::relative_offset;
 pub use offset_index::{OffsetIndex, OffsetPosition};
 pub use time_index::{TimeIndex, TimestampOffset};

@@ -50,20 +50,25 @@ fn map_len(path: &Path, len: u64) -> Result<usize> {
 /// A read-only shared mapping of a segment `.log` file, possibly longer than
 /// the file (the active segment is mapped once to its capacity and grows into
 /// it by `write`). Cheap to clone; [`Bytes`] views keep it alive.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ReadMap {
     /// `None` for a zero-length mapping (`mmap` of length 0 fails).
     raw: Option<Arc<MmapRaw>>,
 }
 
 impl ReadMap {
+    /// A mapping of nothing: every view of it is empty.
+    pub fn empty() -> ReadMap {
+        ReadMap { raw: None }
+    }
+
     /// Maps the first `len` bytes of `file`, which may be more than its
     /// current length. Only bytes below the published (written) length may be
     /// viewed, see [`ReadMap::bytes`].
     pub fn map(file: &File, path: &Path, len: u64) -> Result<ReadMap> {
         let len = map_len(path, len)?;
         if len == 0 {
-            return Ok(ReadMap { raw: None });
+            return Ok(ReadMap::empty());
         }
         fault::check(Op::Map, path)?;
         // A raw map hands out no references by itself: `bytes` creates each
@@ -91,7 +96,9 @@ impl ReadMap {
     /// mapping, so the result is shorter than asked (possibly empty) when the
     /// range reaches past them; it never panics.
     pub fn bytes(&self, start: usize, end: usize, published_len: usize) -> Bytes {
-        let Some(raw) = &self.raw else { return Bytes::new() };
+        let Some(raw) = &self.raw else {
+            return Bytes::new();
+        };
         let end = end.min(published_len).min(raw.len());
         let start = start.min(end);
         if start == end {

@@ -7,7 +7,7 @@
 //! with `#[expect(unsafe_code, reason = ...)]` and a `// SAFETY:` paragraph)
 //! keeps the memory-map contract written down in one place.
 //!
-//! - [`file`]: open, read, write, sync, rename, remove, list, atomic rewrite;
+//! - [`file`](mod@file): open, read, write, sync, rename, remove, list, atomic rewrite;
 //! - [`mmap`]: [`ReadMap`] (zero-copy views of `.log` files) and [`IndexMap`]
 //!   (writable maps of index files), with the mmap contract;
 //! - [`lock`]: [`DirLock`], one owner per log directory;

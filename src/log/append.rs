@@ -1,0 +1,171 @@
+//! Turning a client batch into the bytes the log stores (Kafka's
+//! `LogValidator`, §1.11 of the spec): validate, assign offsets by patching
+//! the base offset, and rewrite only what must change.
+//!
+//! Rules, in order:
+//! 1. the batch frames, its CRC matches, its records decode, and it is a
+//!    producer batch: `recordsCount == lastOffsetDelta + 1 > 0`, not a
+//!    control batch, and a producer id implies a base sequence `>= 0`;
+//! 2. its size is at most `max.message.bytes`;
+//! 3. compacted topics refuse records without a key;
+//! 4. CreateTime topics refuse record timestamps (other than -1) further than
+//!    `message.timestamp.before.max.ms` in the past or
+//!    `message.timestamp.after.max.ms` in the future;
+//! 5. a batch whose codec differs from the topic's `compression.type` (unless
+//!    `producer`) is rebuilt with the topic's codec; otherwise its bytes are
+//!    kept verbatim;
+//! 6. the base offset becomes the log end offset and the partition leader
+//!    epoch is stamped (both outside the CRC); LogAppendTime topics set the
+//!    timestamp type and maxTimestamp to now, CreateTime topics set
+//!    maxTimestamp to the largest record timestamp; the CRC is recomputed only
+//!    when attributes or maxTimestamp changed.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::{LogConfig, TopicCompression};
+use crate::format::builder::{set_base_offset_and_epoch, set_max_timestamp};
+use crate::format::{BatchBuilder, BatchView, Compression, NO_TIMESTAMP, TimestampType};
+use crate::{Error, Result};
+
+/// A batch ready to be written at its final offsets.
+#[derive(Debug)]
+pub(crate) struct PreparedBatch {
+    pub batch: BatchView,
+    pub records: i64,
+}
+
+fn invalid(reason: impl Into<String>) -> Error {
+    Error::InvalidRecord { reason: reason.into() }
+}
+
+/// Validates `bytes` as a client batch and returns it with offsets assigned from `next_offset`.
+pub(crate) fn prepare(
+    bytes: Bytes,
+    cfg: &LogConfig,
+    next_offset: i64,
+    leader_epoch: i32,
+    now: i64,
+) -> Result<PreparedBatch> {
+    let size = bytes.len();
+    if size as u64 > cfg.max_message_bytes {
+        return Err(Error::RecordTooLarge {
+            size,
+            limit_name: "max.message.bytes",
+            limit: cfg.max_message_bytes,
+        });
+    }
+    let batch = BatchView::new(bytes).map_err(|source| Error::InvalidBatch { source })?;
+    batch.validate_records().map_err(|source| Error::InvalidBatch { source })?;
+    let count = batch.records_count();
+    if count <= 0 || i64::from(count) != i64::from(batch.last_offset_delta()) + 1 {
+        return Err(invalid(format!(
+            "a producer batch holds offsets 0..n-1: recordsCount {count}, lastOffsetDelta {}",
+            batch.last_offset_delta()
+        )));
+    }
+    if batch.is_control() {
+        return Err(invalid("control batches are written by the log, not appended"));
+    }
+    if batch.producer_id() >= 0 && batch.base_sequence() < 0 {
+        return Err(invalid(format!(
+            "producer id {} without a base sequence",
+            batch.producer_id()
+        )));
+    }
+    if cfg.message_timestamp_type == TimestampType::LogAppendTime
+        && batch.timestamp_type() == TimestampType::LogAppendTime
+    {
+        return Err(invalid("LogAppendTime is set by the log; the batch already carries it"));
+    }
+    let mut max_record_ts = NO_TIMESTAMP;
+    for r in batch.records().map_err(|source| Error::InvalidBatch { source })? {
+        let r = r.map_err(|source| Error::InvalidBatch { source })?;
+        if cfg.cleanup_policy.compact && r.key().is_none() {
+            return Err(invalid(format!(
+                "compacted topic refuses record at offset delta {} without a key",
+                r.offset_delta()
+            )));
+        }
+        // Readers of a LogAppendTime batch see maxTimestamp; the producer's time is in the delta.
+        let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta());
+        if cfg.message_timestamp_type == TimestampType::CreateTime {
+            check_timestamp(ts, now, cfg)?;
+        }
+        max_record_ts = max_record_ts.max(ts);
+    }
+    let target = match cfg.compression_type {
+        TopicCompression::Producer => {
+            batch.compression().map_err(|source| Error::InvalidBatch { source })?
+        }
+        TopicCompression::Uncompressed => Compression::None,
+        TopicCompression::Codec(c) => c,
+    };
+    let batch = if batch.compression().ok() == Some(target) {
+        batch
+    } else {
+        recompress(&batch, target, cfg)?
+    };
+    if batch.size() as u64 > cfg.max_message_bytes {
+        return Err(Error::RecordTooLarge {
+            size: batch.size(),
+            limit_name: "max.message.bytes",
+            limit: cfg.max_message_bytes,
+        });
+    }
+    let mut buf = BytesMut::from(batch.as_bytes().as_ref());
+    set_base_offset_and_epoch(&mut buf, next_offset, leader_epoch);
+    let (ts_type, max_ts) = match cfg.message_timestamp_type {
+        TimestampType::LogAppendTime => (TimestampType::LogAppendTime, now),
+        TimestampType::CreateTime => (TimestampType::CreateTime, max_record_ts),
+    };
+    if ts_type != batch.timestamp_type() || max_ts != batch.max_timestamp() {
+        set_max_timestamp(&mut buf, ts_type, max_ts);
+    }
+    let batch = BatchView::new(buf.freeze()).map_err(|source| Error::InvalidBatch { source })?;
+    Ok(PreparedBatch { batch, records: i64::from(count) })
+}
+
+fn check_timestamp(ts: i64, now: i64, cfg: &LogConfig) -> Result<()> {
+    if ts == NO_TIMESTAMP {
+        return Ok(());
+    }
+    if now.saturating_sub(ts) > cfg.message_timestamp_before_max_ms {
+        return Err(Error::InvalidTimestamp {
+            timestamp: ts,
+            now,
+            reason: format!(
+                "older than message.timestamp.before.max.ms = {}",
+                cfg.message_timestamp_before_max_ms
+            ),
+        });
+    }
+    if ts.saturating_sub(now) > cfg.message_timestamp_after_max_ms {
+        return Err(Error::InvalidTimestamp {
+            timestamp: ts,
+            now,
+            reason: format!(
+                "newer than message.timestamp.after.max.ms = {}",
+                cfg.message_timestamp_after_max_ms
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Rebuilds a batch with another codec, keeping producer state, the
+/// transactional flag and every record's timestamp (Kafka's
+/// `buildRecordsAndAssignOffsets`).
+fn recompress(batch: &BatchView, codec: Compression, cfg: &LogConfig) -> Result<BatchView> {
+    let mut b = BatchBuilder::new(0)
+        .compression(codec, cfg.compression_level_for(codec))
+        .producer(batch.producer_id(), batch.producer_epoch(), batch.base_sequence())
+        .transactional(batch.is_transactional());
+    for r in batch.records().map_err(|source| Error::InvalidBatch { source })? {
+        let r = r.map_err(|source| Error::InvalidBatch { source })?;
+        let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta());
+        b.append_raw(r.offset_delta(), ts, r.key(), r.value(), r.headers())
+            .map_err(|source| Error::InvalidBatch { source })?;
+    }
+    let bytes = b.build().map_err(|source| Error::InvalidBatch { source })?;
+    BatchView::new(bytes).map_err(|source| Error::InvalidBatch { source })
+}

@@ -1,0 +1,424 @@
+//! One partition's log: an ordered list of segments, the last one active.
+//!
+//! # Concurrency
+//! One appender at a time (the append lock); any number of readers. A reader
+//! takes the view lock only to clone a snapshot — the segment list, the log
+//! start and end offsets — and then reads through memory maps with no lock.
+//! The appender writes a batch, updates the indexes, publishes the segment's
+//! new length and finally the new log end offset, so a reader never sees a
+//! batch at or past the end offset it snapshotted.
+//!
+//! # Durability
+//! An append returns once its bytes are in the page cache. It is durable once
+//! flushed: by [`Log::flush`], by `flush.messages` / `flush.ms`, or at close.
+//! The recovery point is the offset below which everything was fsynced; after
+//! a crash only segments at or above it are re-validated. A failed write or
+//! fsync poisons the log: every later append or flush fails with
+//! [`Error::Poisoned`] instead of retrying over unknown disk state.
+
+mod append;
+mod load;
+mod read;
+pub mod roll;
+mod tail;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::Clock;
+use crate::config::{LogConfig, TopicCompression};
+use crate::format::{BatchBuilder, Compression, NO_TIMESTAMP, Record};
+use crate::io::file;
+use crate::segment::{Segment, SegmentLimits};
+use crate::{Error, Result};
+
+pub use load::{LoadOptions, LoadReport};
+pub use read::{Fetched, FileSlice, OffsetSpec, TimestampedOffset};
+pub use tail::WaitFor;
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Number of records.
+    pub records: i64,
+    /// The batch's maxTimestamp as stored.
+    pub max_timestamp: i64,
+    /// Bytes written.
+    pub size: usize,
+}
+
+/// What readers snapshot.
+#[derive(Debug, Clone)]
+struct View {
+    segments: Arc<Vec<Arc<Segment>>>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+}
+
+/// Appender-only state.
+#[derive(Debug)]
+struct Writer {
+    recovery_point: i64,
+    last_flush_ms: i64,
+    /// Segments created since the last flush: their directory entry needs an fsync.
+    new_segments: bool,
+    jitter_seed: u64,
+    leader_epoch: i32,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    topic: String,
+    partition: i32,
+    config: RwLock<Arc<LogConfig>>,
+    clock: Arc<dyn Clock>,
+    writer: Mutex<Writer>,
+    view: RwLock<View>,
+    poison: Mutex<Option<String>>,
+    tail: tail::Notifier,
+}
+
+/// A partition's log. Cheap to clone; clones share the same log.
+#[derive(Debug, Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+impl Log {
+    /// The partition directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Topic name.
+    #[must_use]
+    pub fn topic(&self) -> &str {
+        &self.inner.topic
+    }
+
+    /// Partition number.
+    #[must_use]
+    pub fn partition(&self) -> i32 {
+        self.inner.partition
+    }
+
+    /// `topic-N`.
+    #[must_use]
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.inner.topic, self.inner.partition)
+    }
+
+    /// The effective config.
+    #[must_use]
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.inner.config.read().clone()
+    }
+
+    /// Replaces the config; the next append, roll and maintenance pass obey it.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.inner.config.write() = Arc::new(config);
+    }
+
+    fn view(&self) -> View {
+        self.inner.view.read().clone()
+    }
+
+    /// First readable offset.
+    #[must_use]
+    pub fn log_start_offset(&self) -> i64 {
+        self.inner.view.read().log_start_offset
+    }
+
+    /// Next offset to be written.
+    #[must_use]
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner.view.read().log_end_offset
+    }
+
+    /// Offset below which everything is fsynced.
+    #[must_use]
+    pub fn recovery_point(&self) -> i64 {
+        self.inner.writer.lock().recovery_point
+    }
+
+    /// Number of segments.
+    #[must_use]
+    pub fn segment_count(&self) -> usize {
+        self.inner.view.read().segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    #[must_use]
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.inner.view.read().segments.iter().map(|s| s.base_offset()).collect()
+    }
+
+    /// Total bytes of all `.log` files.
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        self.inner.view.read().segments.iter().map(|s| s.len()).sum()
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        match &*self.inner.poison.lock() {
+            Some(cause) => Err(Error::Poisoned { partition: self.name(), cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records `e` as the cause that poisons the log, and returns it.
+    fn poison(&self, e: Error) -> Error {
+        let mut p = self.inner.poison.lock();
+        if p.is_none() {
+            *p = Some(e.to_string());
+        }
+        e
+    }
+
+    /// Appends records as one batch built here, compressed with the topic's
+    /// `compression.type` (none when it is `producer`). Records with
+    /// timestamp -1 are stamped with the current time.
+    ///
+    /// # Errors
+    /// As [`append_batch`](Self::append_batch).
+    pub fn append(&self, records: &[Record]) -> Result<AppendInfo> {
+        let cfg = self.config();
+        let codec = match cfg.compression_type {
+            TopicCompression::Codec(c) => c,
+            TopicCompression::Producer | TopicCompression::Uncompressed => Compression::None,
+        };
+        let now = self.inner.clock.now_ms();
+        let mut b = BatchBuilder::new(0).compression(codec, cfg.compression_level_for(codec));
+        for r in records {
+            let ts = if r.timestamp == NO_TIMESTAMP { now } else { r.timestamp };
+            b.append_raw(b.count(), ts, r.key.as_ref(), r.value.as_ref(), &r.headers)
+                .map_err(|source| Error::InvalidBatch { source })?;
+        }
+        if records.is_empty() {
+            return Err(Error::InvalidRecord {
+                reason: "an append needs at least one record".into(),
+            });
+        }
+        self.append_batch(b.build().map_err(|source| Error::InvalidBatch { source })?)
+    }
+
+    /// Appends a client-built v2 batch: validated, offsets assigned by patching
+    /// its base offset, stored verbatim unless the topic's rules require a
+    /// rewrite (see [`append`](self::append) rules).
+    ///
+    /// # Errors
+    /// [`Error::InvalidBatch`] / [`Error::InvalidRecord`] for a bad batch,
+    /// [`Error::RecordTooLarge`], [`Error::InvalidTimestamp`],
+    /// [`Error::Poisoned`] after an earlier I/O failure, [`Error::Closed`].
+    pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
+        let mut w = self.inner.writer.lock();
+        self.check_poison()?;
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        let cfg = self.config();
+        let now = self.inner.clock.now_ms();
+        let leo = self.log_end_offset();
+        let prepared = append::prepare(batch, &cfg, leo, w.leader_epoch, now)?;
+        let batch = prepared.batch;
+        if batch.size() as u64 > cfg.segment_bytes {
+            return Err(Error::RecordTooLarge {
+                size: batch.size(),
+                limit_name: "segment.bytes",
+                limit: cfg.segment_bytes,
+            });
+        }
+        self.maybe_roll(
+            &mut w,
+            &cfg,
+            batch.size() as u64,
+            batch.max_timestamp(),
+            batch.last_offset(),
+            now,
+        )?;
+        let active = self.active()?;
+        active.append(&batch).map_err(|e| self.poison(e))?;
+        let info = AppendInfo {
+            base_offset: batch.base_offset(),
+            last_offset: batch.last_offset(),
+            records: prepared.records,
+            max_timestamp: batch.max_timestamp(),
+            size: batch.size(),
+        };
+        self.inner.view.write().log_end_offset = batch.next_offset();
+        self.inner.tail.notify();
+        if cfg.flush_messages > 0 && batch.next_offset() - w.recovery_point >= cfg.flush_messages {
+            self.flush_locked(&mut w)?;
+        }
+        Ok(info)
+    }
+
+    fn active(&self) -> Result<Arc<Segment>> {
+        // Load always leaves at least one segment; an empty list means closed.
+        self.inner.view.read().segments.last().cloned().ok_or(Error::Closed)
+    }
+
+    fn limits(cfg: &LogConfig) -> SegmentLimits {
+        SegmentLimits {
+            max_index_size: cfg.segment_index_bytes,
+            index_interval_bytes: cfg.index_interval_bytes,
+            segment_bytes: cfg.segment_bytes,
+        }
+    }
+
+    fn next_jitter(w: &mut Writer, cfg: &LogConfig) -> i64 {
+        // xorshift: jitter need not be cryptographic, only spread.
+        w.jitter_seed ^= w.jitter_seed << 13;
+        w.jitter_seed ^= w.jitter_seed >> 7;
+        w.jitter_seed ^= w.jitter_seed << 17;
+        roll::segment_jitter(w.jitter_seed, cfg.segment_jitter_ms, cfg.segment_ms)
+    }
+
+    fn maybe_roll(
+        &self,
+        w: &mut Writer,
+        cfg: &LogConfig,
+        size: u64,
+        max_ts: i64,
+        last_offset: i64,
+        now: i64,
+    ) -> Result<()> {
+        let active = self.active()?;
+        let (offset_index_full, time_index_full) = active.indexes_full()?;
+        let inputs = roll::RollInputs {
+            segment_size: active.len(),
+            append_size: size,
+            segment_bytes: cfg.segment_bytes,
+            incoming_max_timestamp: max_ts,
+            rolling_base_timestamp: active.rolling_base_timestamp()?,
+            now_ms: now,
+            created_ms: active.created_ms(),
+            max_segment_ms: cfg.max_segment_ms(),
+            roll_jitter_ms: active.roll_jitter_ms(),
+            offset_index_full,
+            time_index_full,
+            segment_base: active.base_offset(),
+            incoming_last_offset: last_offset,
+        };
+        if roll::should_roll(&inputs).is_some() {
+            self.roll_locked(w, cfg, now)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset.
+    fn roll_locked(&self, w: &mut Writer, cfg: &LogConfig, now: i64) -> Result<()> {
+        let active = self.active()?;
+        let leo = self.log_end_offset();
+        if active.base_offset() == leo {
+            return Ok(()); // already empty at the end: nothing to roll (Kafka's KAFKA-6388 case)
+        }
+        active.seal().map_err(|e| self.poison(e))?;
+        let jitter = Self::next_jitter(w, cfg);
+        let segment = Segment::create(&self.inner.dir, leo, Self::limits(cfg), now, jitter)
+            .map_err(|e| self.poison(e))?;
+        w.new_segments = true;
+        let mut v = self.inner.view.write();
+        let mut list = Vec::clone(&v.segments);
+        list.push(Arc::new(segment));
+        v.segments = Arc::new(list);
+        Ok(())
+    }
+
+    /// Rolls the active segment now if it holds any data.
+    ///
+    /// # Errors
+    /// I/O failures (which poison the log).
+    pub fn roll(&self) -> Result<()> {
+        let mut w = self.inner.writer.lock();
+        self.check_poison()?;
+        let cfg = self.config();
+        let now = self.inner.clock.now_ms();
+        self.roll_locked(&mut w, &cfg, now)
+    }
+
+    /// fsyncs everything up to the log end offset and advances the recovery point.
+    ///
+    /// # Errors
+    /// An fsync failure, which poisons the log.
+    pub fn flush(&self) -> Result<()> {
+        let mut w = self.inner.writer.lock();
+        self.check_poison()?;
+        self.flush_locked(&mut w)
+    }
+
+    fn flush_locked(&self, w: &mut Writer) -> Result<()> {
+        let v = self.view();
+        if v.log_end_offset == w.recovery_point && !w.new_segments {
+            return Ok(());
+        }
+        // Every segment that may hold offsets at or above the recovery point.
+        let first =
+            v.segments.partition_point(|s| s.base_offset() <= w.recovery_point).saturating_sub(1);
+        for seg in v.segments.iter().skip(first) {
+            seg.flush().map_err(|e| self.poison(e))?;
+        }
+        if w.new_segments {
+            file::fsync_dir(&self.inner.dir).map_err(|e| self.poison(e))?;
+            w.new_segments = false;
+        }
+        w.recovery_point = v.log_end_offset;
+        w.last_flush_ms = self.inner.clock.now_ms();
+        Ok(())
+    }
+
+    /// Flushes when `flush.ms` has passed since the last flush (the flusher's periodic check).
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    pub fn flush_if_due(&self) -> Result<bool> {
+        let mut w = self.inner.writer.lock();
+        self.check_poison()?;
+        let cfg = self.config();
+        let now = self.inner.clock.now_ms();
+        if now.saturating_sub(w.last_flush_ms) >= cfg.flush_ms
+            && self.log_end_offset() > w.recovery_point
+        {
+            self.flush_locked(&mut w)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Flushes, appends the final time-index entry and trims the indexes of the
+    /// active segment. Later appends fail with [`Error::Closed`]; reads keep working.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn close(&self) -> Result<()> {
+        let mut w = self.inner.writer.lock();
+        if w.closed {
+            return Ok(());
+        }
+        self.check_poison()?;
+        self.flush_locked(&mut w)?;
+        self.active()?.seal()?;
+        for seg in self.view().segments.iter() {
+            seg.release();
+        }
+        w.closed = true;
+        self.inner.tail.notify();
+        Ok(())
+    }
+
+    /// Whether an earlier failure poisoned the log, and why.
+    #[must_use]
+    pub fn poisoned(&self) -> Option<String> {
+        self.inner.poison.lock().clone()
+    }
+}

@@ -1,0 +1,225 @@
+//! Reads: zero-copy fetches and time lookups.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::format::{BatchIter, BatchView, RecordRef};
+use crate::segment::Segment;
+use crate::{Error, Result};
+
+use super::Log;
+
+/// Bytes of one segment returned by a read: a zero-copy view plus where they
+/// live on disk, so a server can `sendfile(path, position, len)` instead.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    /// The `.log` file at the time of the read. Retention or compaction may
+    /// rename or delete it later; `bytes` stays valid regardless.
+    pub path: PathBuf,
+    /// Byte position of the first batch in the file.
+    pub position: u64,
+    /// The batches, whole.
+    pub bytes: Bytes,
+}
+
+/// The result of [`Log::read`]: whole batches, starting with the one that
+/// holds the requested offset.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    slices: Vec<FileSlice>,
+    start_offset: i64,
+    next_offset: i64,
+    log_start_offset: i64,
+    log_end_offset: i64,
+}
+
+impl Fetched {
+    /// The file ranges, in offset order.
+    #[must_use]
+    pub fn slices(&self) -> &[FileSlice] {
+        &self.slices
+    }
+
+    /// Whether nothing was read (the offset was the log end).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.slices.is_empty()
+    }
+
+    /// Total bytes.
+    #[must_use]
+    pub fn size_bytes(&self) -> usize {
+        self.slices.iter().map(|s| s.bytes.len()).sum()
+    }
+
+    /// The offset after the last batch returned; where the next read starts.
+    #[must_use]
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Log start offset when the read happened.
+    #[must_use]
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Log end offset when the read happened.
+    #[must_use]
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// The batches, in offset order. The first may start below the requested offset.
+    pub fn batches(&self) -> impl Iterator<Item = BatchView> + '_ {
+        self.slices.iter().flat_map(|s| BatchIter::new(s.bytes.clone()).map(|(_, b)| b))
+    }
+
+    /// Records at or after the requested offset, decoded lazily. Keys and
+    /// values of uncompressed batches are slices of the memory map.
+    pub fn records(&self) -> impl Iterator<Item = Result<RecordRef>> + '_ {
+        let start = self.start_offset;
+        self.batches()
+            .flat_map(|b| {
+                let records: Box<dyn Iterator<Item = Result<RecordRef>>> = match b.records() {
+                    Ok(rs) => {
+                        Box::new(rs.map(|r| r.map_err(|source| Error::InvalidBatch { source })))
+                    }
+                    Err(source) => Box::new(std::iter::once(Err(Error::InvalidBatch { source }))),
+                };
+                records
+            })
+            .filter(move |r| r.as_ref().map_or(true, |r| r.offset() >= start))
+    }
+}
+
+/// What [`Log::offset_for_time`] looks for (Kafka's ListOffsets targets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The log start offset.
+    Earliest,
+    /// The log end offset.
+    Latest,
+    /// The first record carrying the largest timestamp (KIP-734).
+    MaxTimestamp,
+    /// The first record, in offset order, whose timestamp is `>=` this.
+    Timestamp(i64),
+}
+
+/// An offset and the timestamp that found it (-1 for `Earliest`/`Latest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampedOffset {
+    /// The offset.
+    pub offset: i64,
+    /// The record's timestamp, or -1.
+    pub timestamp: i64,
+}
+
+impl Log {
+    /// Reads whole batches starting with the one holding `offset`, up to
+    /// `max_bytes` — but always at least one batch, even a larger one (Kafka's
+    /// KIP-74 rule) — and never past the log end offset. Reading at the log
+    /// end returns an empty result.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] below the log start offset or above the end.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched> {
+        let v = self.view();
+        let mut out = Fetched {
+            slices: Vec::new(),
+            start_offset: offset,
+            next_offset: offset,
+            log_start_offset: v.log_start_offset,
+            log_end_offset: v.log_end_offset,
+        };
+        if offset < v.log_start_offset || offset > v.log_end_offset {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start_offset: v.log_start_offset,
+                log_end_offset: v.log_end_offset,
+            });
+        }
+        let first = v.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        let mut total = 0usize;
+        for (i, seg) in v.segments.iter().enumerate().skip(first) {
+            let start = if i == first {
+                match seg.translate_offset(offset)? {
+                    Some(loc) => loc.position,
+                    None => continue,
+                }
+            } else {
+                0
+            };
+            let data = seg.bytes(start, seg.len())?;
+            let mut end = 0usize;
+            for (pos, b) in BatchIter::new(data.clone()) {
+                if b.base_offset() >= v.log_end_offset
+                    || (total > 0 && total + b.size() > max_bytes)
+                {
+                    break;
+                }
+                end = pos + b.size();
+                total += b.size();
+                out.next_offset = b.next_offset();
+            }
+            if end > 0 {
+                out.slices.push(FileSlice {
+                    path: seg.log_path(),
+                    position: start,
+                    bytes: data.slice(..end),
+                });
+            }
+            if total >= max_bytes || out.next_offset >= v.log_end_offset {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Kafka's ListOffsets for this partition. `None` when no record qualifies.
+    ///
+    /// # Errors
+    /// I/O or corruption while scanning.
+    pub fn offset_for_time(&self, spec: OffsetSpec) -> Result<Option<TimestampedOffset>> {
+        let v = self.view();
+        match spec {
+            OffsetSpec::Earliest => {
+                Ok(Some(TimestampedOffset { offset: v.log_start_offset, timestamp: -1 }))
+            }
+            OffsetSpec::Latest => {
+                Ok(Some(TimestampedOffset { offset: v.log_end_offset, timestamp: -1 }))
+            }
+            OffsetSpec::MaxTimestamp => {
+                let mut best: Option<(i64, &Arc<Segment>)> = None;
+                for seg in v.segments.iter().filter(|s| s.len() > 0) {
+                    let ts = seg.largest_timestamp()?;
+                    if best.is_none_or(|(b, _)| ts > b) {
+                        best = Some((ts, seg));
+                    }
+                }
+                let Some((_, seg)) = best else { return Ok(None) };
+                Ok(seg
+                    .offset_of_max_timestamp()?
+                    .filter(|&(o, _)| o >= v.log_start_offset && o < v.log_end_offset)
+                    .map(|(offset, timestamp)| TimestampedOffset { offset, timestamp }))
+            }
+            OffsetSpec::Timestamp(target) => {
+                for seg in v.segments.iter() {
+                    if seg.len() == 0 || seg.largest_timestamp()? < target {
+                        continue;
+                    }
+                    if let Some((offset, timestamp)) =
+                        seg.find_offset_by_timestamp(target, v.log_start_offset)?
+                    {
+                        if offset < v.log_end_offset {
+                            return Ok(Some(TimestampedOffset { offset, timestamp }));
+                        }
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+}

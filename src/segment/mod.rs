@@ -1,0 +1,371 @@
+//! A segment: one `.log` file of batches plus its `.index` and `.timeindex`.
+//!
+//! The appender (the partition's one writer, holding the log's append lock)
+//! writes whole batches at the end of the `.log` and keeps both indexes the
+//! way Kafka >= 4.1 does (one rule per batch, §2.9 of the spec):
+//!
+//! 1. if more than `index.interval.bytes` were appended since the last
+//!    offset-index entry, add `(batch.lastOffset, batch start position)` and
+//!    offer `(maxTimestampSoFar, its offset)` to the time index;
+//! 2. the time index only takes strictly larger timestamps;
+//! 3. on roll and clean close the final `(maxTimestampSoFar, offset)` is added
+//!    and both indexes are trimmed to their entries.
+//!
+//! This is exactly what recovery rebuilds, so an index rebuilt after a crash
+//! equals the one written live. Readers never take a lock held during an
+//! append: they read the published length (an atomic) and view bytes through
+//! a shared memory map.
+
+mod read;
+mod recover;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use crate::format::file_name::{FileKind, segment_file_name};
+use crate::format::{BatchView, NO_TIMESTAMP};
+use crate::index::{OffsetIndex, TimeIndex};
+use crate::io::file;
+use crate::io::mmap::ReadMap;
+use crate::{Error, Result};
+
+/// Sizes a segment needs from the topic config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentLimits {
+    /// `segment.index.bytes`.
+    pub max_index_size: u64,
+    /// `index.interval.bytes`.
+    pub index_interval_bytes: u64,
+    /// `segment.bytes`: the active segment is mapped this far so appends need no remap.
+    pub segment_bytes: u64,
+}
+
+/// State only the appender changes.
+#[derive(Debug, Default)]
+struct AppendState {
+    bytes_since_last_index_entry: u64,
+    /// `(maxTimestampSoFar, offset of the batch holding it)`; loaded from the
+    /// time index on first use for existing segments.
+    max_timestamp: Option<(i64, i64)>,
+    /// Max timestamp of the first batch: time-based rolling counts from it.
+    rolling_base_timestamp: Option<i64>,
+}
+
+/// One segment. `Send + Sync`: readers share it with the appender.
+pub(crate) struct Segment {
+    base_offset: i64,
+    dir: PathBuf,
+    /// Current `.log` path (changes when renamed to `.deleted`).
+    log_path: RwLock<PathBuf>,
+    /// Open for writing while the segment is active or being recovered.
+    file: Mutex<Option<File>>,
+    map: RwLock<ReadMap>,
+    /// Bytes written and published to readers.
+    len: AtomicU64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    state: Mutex<AppendState>,
+    limits: SegmentLimits,
+    created_ms: i64,
+    roll_jitter_ms: i64,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("base_offset", &self.base_offset)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Segment {
+    /// Creates a new, empty active segment at `base_offset` in `dir`,
+    /// removing stray files of that name first (Kafka's `roll` step 2).
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        limits: SegmentLimits,
+        now_ms: i64,
+        jitter_ms: i64,
+    ) -> Result<Self> {
+        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex, FileKind::TxnIndex] {
+            file::remove_file_if_exists(&dir.join(segment_file_name(base_offset, kind)))?;
+        }
+        let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
+        let f = file::create_new(&log_path)?;
+        let offset_index = OffsetIndex::create(
+            dir.join(segment_file_name(base_offset, FileKind::Index)),
+            base_offset,
+            limits.max_index_size,
+        )?;
+        let time_index = TimeIndex::create(
+            dir.join(segment_file_name(base_offset, FileKind::TimeIndex)),
+            base_offset,
+            limits.max_index_size,
+        )?;
+        let map = ReadMap::map(&f, &log_path, limits.segment_bytes)?;
+        Ok(Segment {
+            base_offset,
+            dir: dir.to_owned(),
+            log_path: RwLock::new(log_path),
+            file: Mutex::new(Some(f)),
+            map: RwLock::new(map),
+            len: AtomicU64::new(0),
+            offset_index,
+            time_index,
+            state: Mutex::new(AppendState {
+                max_timestamp: Some((NO_TIMESTAMP, base_offset)),
+                ..AppendState::default()
+            }),
+            limits,
+            created_ms: now_ms,
+            roll_jitter_ms: jitter_ms,
+        })
+    }
+
+    /// Opens an existing segment without reading it: the indexes and the map
+    /// are loaded on first use, so opening thousands of segments is cheap.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        limits: SegmentLimits,
+        now_ms: i64,
+        jitter_ms: i64,
+    ) -> Result<Self> {
+        let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
+        let len = std::fs::metadata(&log_path).map_err(|e| Error::io("stat", &log_path, e))?.len();
+        let writable = true;
+        Ok(Segment {
+            base_offset,
+            dir: dir.to_owned(),
+            log_path: RwLock::new(log_path),
+            file: Mutex::new(None),
+            map: RwLock::new(ReadMap::empty()),
+            len: AtomicU64::new(len),
+            offset_index: OffsetIndex::open(
+                dir.join(segment_file_name(base_offset, FileKind::Index)),
+                base_offset,
+                limits.max_index_size,
+                writable,
+            ),
+            time_index: TimeIndex::open(
+                dir.join(segment_file_name(base_offset, FileKind::TimeIndex)),
+                base_offset,
+                limits.max_index_size,
+                writable,
+            ),
+            state: Mutex::new(AppendState::default()),
+            limits,
+            created_ms: now_ms,
+            roll_jitter_ms: jitter_ms,
+        })
+    }
+
+    /// First offset this segment may hold.
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Published size of the `.log` in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Path of the `.log` file.
+    pub(crate) fn log_path(&self) -> PathBuf {
+        self.log_path.read().clone()
+    }
+
+    /// The partition directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Wall-clock creation time (for time-based rolling of segments without timestamps).
+    pub(crate) fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+
+    /// Jitter drawn for this segment.
+    pub(crate) fn roll_jitter_ms(&self) -> i64 {
+        self.roll_jitter_ms
+    }
+
+    pub(crate) fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+
+    pub(crate) fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+
+    fn with_file<R>(&self, f: impl FnOnce(&File, &Path) -> Result<R>) -> Result<R> {
+        let mut guard = self.file.lock();
+        let path = self.log_path();
+        if guard.is_none() {
+            *guard = Some(file::open_rw(&path)?);
+        }
+        match guard.as_ref() {
+            Some(file) => f(file, &path),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// Max timestamp seen and the offset of the batch holding it.
+    pub(crate) fn max_timestamp_so_far(&self) -> Result<(i64, i64)> {
+        let mut st = self.state.lock();
+        if let Some(m) = st.max_timestamp {
+            return Ok(m);
+        }
+        let last = self.time_index.last_entry()?;
+        let m = (last.timestamp, last.offset);
+        st.max_timestamp = Some(m);
+        Ok(m)
+    }
+
+    /// The largest timestamp in the segment (retention and time lookups use it).
+    pub(crate) fn largest_timestamp(&self) -> Result<i64> {
+        Ok(self.max_timestamp_so_far()?.0)
+    }
+
+    /// The rolling-base timestamp: max timestamp of the first batch.
+    pub(crate) fn rolling_base_timestamp(&self) -> Result<Option<i64>> {
+        if let Some(t) = self.state.lock().rolling_base_timestamp {
+            return Ok(Some(t));
+        }
+        if self.len() == 0 {
+            return Ok(None);
+        }
+        let first = self.batches_from(0)?.next().map(|(_, b)| b.max_timestamp());
+        self.state.lock().rolling_base_timestamp = first;
+        Ok(first)
+    }
+
+    /// Appends one validated batch whose offsets are final. Called only by the
+    /// appender, under the log's append lock.
+    pub(crate) fn append(&self, batch: &BatchView) -> Result<()> {
+        let position = self.len();
+        let bytes = batch.as_bytes();
+        let end = position + bytes.len() as u64;
+        let mut st = self.state.lock();
+        if st.max_timestamp.is_none() {
+            let last = self.time_index.last_entry()?;
+            st.max_timestamp = Some((last.timestamp, last.offset));
+        }
+        self.with_file(|f, path| file::write_all_at(f, path, bytes, position))?;
+        if position == 0 {
+            st.rolling_base_timestamp = Some(batch.max_timestamp());
+        }
+        let (max_ts, _) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
+        if batch.max_timestamp() > max_ts {
+            st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
+        }
+        if st.bytes_since_last_index_entry > self.limits.index_interval_bytes {
+            let pos = u32::try_from(position)
+                .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
+            self.offset_index.append(batch.last_offset(), pos)?;
+            let (ts, off) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
+            self.time_index.maybe_append(ts, off, false)?;
+            st.bytes_since_last_index_entry = 0;
+        }
+        st.bytes_since_last_index_entry += bytes.len() as u64;
+        drop(st);
+        self.ensure_mapped(end)?;
+        self.len.store(end, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes sure the read map covers `end` bytes.
+    fn ensure_mapped(&self, end: u64) -> Result<()> {
+        if (self.map.read().len() as u64) >= end {
+            return Ok(());
+        }
+        let capacity = end.max(self.limits.segment_bytes);
+        let map = self.with_file(|f, path| ReadMap::map(f, path, capacity))?;
+        *self.map.write() = map;
+        Ok(())
+    }
+
+    /// Zero-copy view of published bytes `[start, end)`.
+    pub(crate) fn bytes(&self, start: u64, end: u64) -> Result<Bytes> {
+        let published = self.len();
+        let end = end.min(published);
+        if start >= end {
+            return Ok(Bytes::new());
+        }
+        if (self.map.read().len() as u64) < end {
+            // A sealed segment is mapped lazily, exactly to its length.
+            let path = self.log_path();
+            let f = file::open_read(&path)?;
+            let map = ReadMap::map(&f, &path, published)?;
+            let mut slot = self.map.write();
+            if (slot.len() as u64) < end {
+                *slot = map;
+            }
+        }
+        Ok(self.map.read().bytes(start as usize, end as usize, published as usize))
+    }
+
+    /// fsyncs the `.log` and both indexes.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.with_file(|f, path| file::sync_data(f, path))?;
+        self.offset_index.flush()?;
+        self.time_index.flush()
+    }
+
+    /// The segment stops being active (roll) or the log closes: append the
+    /// final time-index entry and trim both indexes to their entries.
+    pub(crate) fn seal(&self) -> Result<()> {
+        let (ts, off) = self.max_timestamp_so_far()?;
+        if self.len() > 0 {
+            self.time_index.maybe_append(ts, off, true)?;
+        }
+        self.offset_index.trim_to_valid_size()?;
+        self.time_index.trim_to_valid_size()
+    }
+
+    /// Lets go of file handles and index maps of a sealed segment; they are
+    /// reopened on demand.
+    pub(crate) fn release(&self) {
+        *self.file.lock() = None;
+        self.offset_index.release();
+        self.time_index.release();
+    }
+
+    /// Sizes the indexes back to `segment.index.bytes` so an existing segment
+    /// can take appends again (Kafka's `resizeIndexes` on load).
+    pub(crate) fn reopen_for_append(&self) -> Result<()> {
+        self.offset_index.resize(self.limits.max_index_size)?;
+        self.time_index.resize(self.limits.max_index_size)?;
+        self.ensure_mapped(self.len().max(1))
+    }
+
+    /// Whether either index has no free slot.
+    pub(crate) fn indexes_full(&self) -> Result<(bool, bool)> {
+        Ok((self.offset_index.is_full()?, self.time_index.is_full()?))
+    }
+
+    /// Renames all files of the segment by adding `suffix` (e.g. `.deleted`).
+    pub(crate) fn add_suffix(&self, suffix: &str) -> Result<()> {
+        let old = self.log_path();
+        let new = file::with_suffix(&old, suffix);
+        file::rename(&old, &new)?;
+        *self.log_path.write() = new;
+        self.offset_index.rename_to(file::with_suffix(&self.offset_index.path(), suffix))?;
+        self.time_index.rename_to(file::with_suffix(&self.time_index.path(), suffix))
+    }
+
+    /// Deletes all files of the segment. Views already handed out stay valid.
+    pub(crate) fn delete_files(&self) -> Result<()> {
+        *self.file.lock() = None;
+        file::remove_file_if_exists(&self.log_path())?;
+        self.offset_index.delete()?;
+        self.time_index.delete()?;
+        Ok(())
+    }
+}

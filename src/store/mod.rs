@@ -1,0 +1,508 @@
+//! The store: topics of partitions spread over one or more log directories.
+//!
+//! A log directory holds `topic-N` partition directories and Kafka's
+//! per-directory files: `recovery-point-offset-checkpoint`,
+//! `log-start-offset-checkpoint`, the `.kafka_cleanshutdown` marker and a
+//! `.lock`. strata adds `strata-topics` (in the first directory) to remember
+//! partition counts and topic-level overrides.
+//!
+//! # Open and close protocol
+//! Open: lock every directory; note and **delete** `.kafka_cleanshutdown`
+//! (so a crash during load counts as unclean, Kafka's KAFKA-10471); read the
+//! checkpoints; load every partition (recovering those of unclean
+//! directories). Close: flush and close every partition, write both
+//! checkpoints, then write `.kafka_cleanshutdown` last, then unlock.
+
+pub mod checkpoint;
+mod meta;
+pub mod topic_name;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{LogConfig, StoreConfig};
+use crate::format::file_name::{parse_partition_dir_name, partition_dir_name};
+use crate::io::file;
+use crate::io::lock::DirLock;
+use crate::log::{LoadOptions, LoadReport, Log};
+use crate::{Error, Result};
+
+use meta::TopicMeta;
+
+/// Kafka's clean-shutdown marker file.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Kafka's recovery-point checkpoint file.
+pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+/// Kafka's log-start-offset checkpoint file.
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+
+/// One partition's place in the store.
+#[derive(Debug, Clone)]
+struct Partition {
+    log: Log,
+    dir_index: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Topic {
+    overrides: BTreeMap<String, String>,
+    partitions: Vec<Option<Partition>>,
+}
+
+#[derive(Debug)]
+struct LogDir {
+    path: PathBuf,
+    _lock: DirLock,
+}
+
+#[derive(Debug)]
+struct StoreInner {
+    config: StoreConfig,
+    dirs: Vec<LogDir>,
+    topics: RwLock<BTreeMap<String, Topic>>,
+    clock: Arc<dyn Clock>,
+    /// Serializes topic creation, deletion and config changes.
+    admin: Mutex<()>,
+    load_reports: Vec<(String, LoadReport)>,
+    closed: Mutex<bool>,
+}
+
+/// A strata store. Cheap to clone; clones share it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+/// What a partition looks like from outside (`topic-describe`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Topic.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+    /// The log directory holding it.
+    pub log_dir: PathBuf,
+    /// First readable offset.
+    pub log_start_offset: i64,
+    /// Next offset to be written.
+    pub log_end_offset: i64,
+    /// Number of segments.
+    pub segments: usize,
+    /// Bytes on disk (`.log` files).
+    pub size_bytes: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store described by `config`, recovering
+    /// partitions of directories that were not shut down cleanly.
+    ///
+    /// # Errors
+    /// A directory locked by another store, an invalid config, or I/O failures.
+    pub fn open(config: StoreConfig) -> Result<Store> {
+        Self::open_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// [`open`](Self::open) with a custom clock (tests of time-based behaviour).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with_clock(config: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store> {
+        config.validate()?;
+        if config.log_dirs.is_empty() {
+            return Err(Error::InvalidConfig {
+                key: "log.dirs".into(),
+                value: String::new(),
+                reason: "at least one directory is needed".into(),
+            });
+        }
+        let mut dirs = Vec::new();
+        for path in &config.log_dirs {
+            file::create_dir_all(path)?;
+            dirs.push(LogDir { path: path.clone(), _lock: DirLock::acquire(path)? });
+        }
+        let first = dirs.first().map(|d| d.path.clone()).unwrap_or_default();
+        let mut metas = meta::read(&first)?;
+        let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
+        let mut load_reports = Vec::new();
+        for (dir_index, dir) in dirs.iter().enumerate() {
+            let marker = dir.path.join(CLEAN_SHUTDOWN_FILE);
+            let clean = file::exists(&marker)?;
+            if clean {
+                file::remove_file(&marker)?;
+                file::fsync_dir(&dir.path)?;
+            }
+            let recovery_points =
+                checkpoint::read_offsets(&dir.path.join(RECOVERY_POINT_CHECKPOINT))
+                    .unwrap_or_default();
+            let start_offsets =
+                checkpoint::read_offsets(&dir.path.join(LOG_START_OFFSET_CHECKPOINT))
+                    .unwrap_or_default();
+            for sub in file::read_dir(&dir.path)? {
+                let Some(name) = sub.file_name().and_then(|n| n.to_str()) else { continue };
+                let Some((topic, partition)) = parse_partition_dir_name(name) else { continue };
+                if !sub.is_dir() || topic_name::validate(topic).is_err() {
+                    continue;
+                }
+                let meta = metas.entry(topic.to_owned()).or_default();
+                let cfg = LogConfig::resolve(&config, &meta.overrides)?;
+                let key = (topic.to_owned(), partition);
+                let options = LoadOptions {
+                    clean_shutdown: clean,
+                    recovery_point: recovery_points.get(&key).copied().unwrap_or(0),
+                    log_start_offset: start_offsets.get(&key).copied().unwrap_or(0),
+                };
+                let (log, report) =
+                    Log::open(&sub, topic, partition, cfg, Arc::clone(&clock), options)?;
+                load_reports.push((name.to_owned(), report));
+                let t = topics.entry(topic.to_owned()).or_insert_with(|| Topic {
+                    overrides: meta.overrides.clone(),
+                    partitions: Vec::new(),
+                });
+                let idx = usize::try_from(partition).unwrap_or(0);
+                if t.partitions.len() <= idx {
+                    t.partitions.resize(idx + 1, None);
+                }
+                if let Some(slot) = t.partitions.get_mut(idx) {
+                    *slot = Some(Partition { log, dir_index });
+                }
+            }
+        }
+        // Topics the metadata knows but whose partitions are missing on disk get them created.
+        for (name, meta) in &mut metas {
+            let t = topics.entry(name.clone()).or_insert_with(|| Topic {
+                overrides: meta.overrides.clone(),
+                partitions: Vec::new(),
+            });
+            meta.partitions =
+                meta.partitions.max(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
+        }
+        let store = Store {
+            inner: Arc::new(StoreInner {
+                config,
+                dirs,
+                topics: RwLock::new(topics),
+                clock,
+                admin: Mutex::new(()),
+                load_reports,
+                closed: Mutex::new(false),
+            }),
+        };
+        for (name, meta) in &metas {
+            store.ensure_partitions(name, meta.partitions)?;
+        }
+        meta::write(&first, &metas)?;
+        Ok(store)
+    }
+
+    /// The store's config.
+    #[must_use]
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// What loading each partition found (recovered segments, truncations).
+    #[must_use]
+    pub fn load_reports(&self) -> &[(String, LoadReport)] {
+        &self.inner.load_reports
+    }
+
+    fn metas(&self) -> BTreeMap<String, TopicMeta> {
+        self.inner
+            .topics
+            .read()
+            .iter()
+            .map(|(name, t)| {
+                let partitions = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
+                (name.clone(), TopicMeta { partitions, overrides: t.overrides.clone() })
+            })
+            .collect()
+    }
+
+    fn persist_meta(&self) -> Result<()> {
+        let first = self.inner.dirs.first().map(|d| d.path.clone()).unwrap_or_default();
+        meta::write(&first, &self.metas())
+    }
+
+    /// The log directory with the fewest partitions (Kafka's placement rule).
+    fn pick_dir(&self) -> usize {
+        let mut counts = vec![0usize; self.inner.dirs.len()];
+        for t in self.inner.topics.read().values() {
+            for p in t.partitions.iter().flatten() {
+                if let Some(c) = counts.get_mut(p.dir_index) {
+                    *c += 1;
+                }
+            }
+        }
+        counts.iter().enumerate().min_by_key(|&(i, c)| (*c, i)).map_or(0, |(i, _)| i)
+    }
+
+    /// Creates missing partitions `0..count` of `topic`.
+    fn ensure_partitions(&self, topic: &str, count: i32) -> Result<()> {
+        let overrides =
+            self.inner.topics.read().get(topic).map(|t| t.overrides.clone()).unwrap_or_default();
+        let cfg = LogConfig::resolve(&self.inner.config, &overrides)?;
+        for p in 0..count {
+            let idx = usize::try_from(p).unwrap_or(0);
+            let exists = self
+                .inner
+                .topics
+                .read()
+                .get(topic)
+                .and_then(|t| t.partitions.get(idx).cloned().flatten())
+                .is_some();
+            if exists {
+                continue;
+            }
+            let dir_index = self.pick_dir();
+            let base = self.inner.dirs.get(dir_index).map(|d| d.path.clone()).unwrap_or_default();
+            let dir = base.join(partition_dir_name(topic, p));
+            let (log, _) = Log::open(
+                &dir,
+                topic,
+                p,
+                cfg.clone(),
+                Arc::clone(&self.inner.clock),
+                LoadOptions::default(),
+            )?;
+            file::fsync_dir(&base)?;
+            let mut topics = self.inner.topics.write();
+            let t = topics
+                .entry(topic.to_owned())
+                .or_insert_with(|| Topic { overrides: overrides.clone(), partitions: Vec::new() });
+            if t.partitions.len() <= idx {
+                t.partitions.resize(idx + 1, None);
+            }
+            if let Some(slot) = t.partitions.get_mut(idx) {
+                *slot = Some(Partition { log, dir_index });
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates `topic` with `partitions` partitions and topic-level config
+    /// overrides (Kafka's names, e.g. `retention.ms`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidTopic`] for an illegal or colliding name,
+    /// [`Error::TopicExists`], [`Error::InvalidConfig`] for a bad override,
+    /// [`Error::InvalidRequest`] for a partition count below 1.
+    pub fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let _admin = self.inner.admin.lock();
+        topic_name::validate(topic)?;
+        if partitions < 1 {
+            return Err(Error::InvalidRequest(format!(
+                "a topic needs at least one partition, not {partitions}"
+            )));
+        }
+        {
+            let topics = self.inner.topics.read();
+            if topics.contains_key(topic) {
+                return Err(Error::TopicExists { topic: topic.to_owned() });
+            }
+            if let Some(other) = topics.keys().find(|t| topic_name::collides(t, topic)) {
+                return Err(Error::InvalidTopic {
+                    name: topic.to_owned(),
+                    reason: format!(
+                        "collides with existing topic {other} ('.' and '_' are treated alike)"
+                    ),
+                });
+            }
+        }
+        LogConfig::resolve(&self.inner.config, overrides)?;
+        self.inner.topics.write().insert(
+            topic.to_owned(),
+            Topic { overrides: overrides.clone(), partitions: Vec::new() },
+        );
+        let created = self.ensure_partitions(topic, partitions).and_then(|()| self.persist_meta());
+        if created.is_err() {
+            self.inner.topics.write().remove(topic);
+        }
+        created
+    }
+
+    /// The log of one partition.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPartition`].
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Log> {
+        let topics = self.inner.topics.read();
+        let t = topics
+            .get(topic)
+            .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition: -1 })?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| t.partitions.get(i).cloned().flatten())
+            .map(|p| p.log)
+            .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition })
+    }
+
+    /// Topic names with their partition counts, sorted.
+    #[must_use]
+    pub fn topics(&self) -> Vec<(String, i32)> {
+        self.metas().into_iter().map(|(n, m)| (n, m.partitions)).collect()
+    }
+
+    /// Number of partitions of `topic`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPartition`] for an unknown topic.
+    pub fn partition_count(&self, topic: &str) -> Result<i32> {
+        let topics = self.inner.topics.read();
+        let t = topics
+            .get(topic)
+            .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition: -1 })?;
+        Ok(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX))
+    }
+
+    /// Topic-level overrides of `topic`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPartition`] for an unknown topic.
+    pub fn topic_overrides(&self, topic: &str) -> Result<BTreeMap<String, String>> {
+        let topics = self.inner.topics.read();
+        let t = topics
+            .get(topic)
+            .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition: -1 })?;
+        Ok(t.overrides.clone())
+    }
+
+    /// State of each partition of `topic`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPartition`] for an unknown topic.
+    pub fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionInfo>> {
+        let topics = self.inner.topics.read();
+        let t = topics
+            .get(topic)
+            .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition: -1 })?;
+        Ok(t.partitions
+            .iter()
+            .flatten()
+            .map(|p| PartitionInfo {
+                topic: topic.to_owned(),
+                partition: p.log.partition(),
+                log_dir: self
+                    .inner
+                    .dirs
+                    .get(p.dir_index)
+                    .map(|d| d.path.clone())
+                    .unwrap_or_default(),
+                log_start_offset: p.log.log_start_offset(),
+                log_end_offset: p.log.log_end_offset(),
+                segments: p.log.segment_count(),
+                size_bytes: p.log.size_bytes(),
+            })
+            .collect())
+    }
+
+    fn logs(&self, topic: Option<&str>) -> Vec<(usize, Log)> {
+        self.inner
+            .topics
+            .read()
+            .iter()
+            .filter(|(name, _)| topic.is_none_or(|t| t == name.as_str()))
+            .flat_map(|(_, t)| t.partitions.iter().flatten().map(|p| (p.dir_index, p.log.clone())))
+            .collect()
+    }
+
+    /// fsyncs every partition (or those of `topic`).
+    ///
+    /// # Errors
+    /// The first fsync failure; [`Error::UnknownPartition`] for an unknown topic.
+    pub fn flush(&self, topic: Option<&str>) -> Result<()> {
+        if let Some(t) = topic {
+            self.partition_count(t)?;
+        }
+        for (_, log) in self.logs(topic) {
+            log.flush()?;
+        }
+        self.write_checkpoints()
+    }
+
+    /// Writes the recovery-point and log-start-offset checkpoints of every log directory.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn write_checkpoints(&self) -> Result<()> {
+        let logs = self.logs(None);
+        for (i, dir) in self.inner.dirs.iter().enumerate() {
+            let mut recovery = BTreeMap::new();
+            let mut starts = BTreeMap::new();
+            for (_, log) in logs.iter().filter(|(d, _)| *d == i) {
+                let key = (log.topic().to_owned(), log.partition());
+                recovery.insert(key.clone(), log.recovery_point());
+                // Kafka checkpoints only start offsets above the first segment's base.
+                if log.segment_base_offsets().first().is_some_and(|&b| log.log_start_offset() > b) {
+                    starts.insert(key, log.log_start_offset());
+                }
+            }
+            checkpoint::write_offsets(&dir.path.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
+            checkpoint::write_offsets(&dir.path.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the store cleanly: flushes and closes every partition, writes the
+    /// checkpoints and then the clean-shutdown marker, so the next open trusts
+    /// the files without recovery.
+    ///
+    /// # Errors
+    /// I/O failures; the marker is then not written and the next open recovers.
+    pub fn close(&self) -> Result<()> {
+        let mut closed = self.inner.closed.lock();
+        if *closed {
+            return Ok(());
+        }
+        let logs = self.logs(None);
+        let mut failed_dirs = vec![false; self.inner.dirs.len()];
+        let mut first_error = None;
+        for (d, log) in &logs {
+            if let Err(e) = log.close() {
+                if let Some(f) = failed_dirs.get_mut(*d) {
+                    *f = true;
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+        self.write_checkpoints()?;
+        for (dir, failed) in self.inner.dirs.iter().zip(&failed_dirs) {
+            if !failed {
+                file::write_atomic(
+                    &dir.path.join(CLEAN_SHUTDOWN_FILE),
+                    b"{\"version\":0,\"brokerEpoch\":-1}",
+                )?;
+            }
+        }
+        *closed = true;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Log directories, in config order.
+    #[must_use]
+    pub fn log_dirs(&self) -> Vec<PathBuf> {
+        self.inner.dirs.iter().map(|d| d.path.clone()).collect()
+    }
+
+    /// The clock the store uses.
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.clock)
+    }
+
+    /// The directory of a partition, for tools.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPartition`].
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> Result<PathBuf> {
+        Ok(self.partition(topic, partition)?.dir().to_path_buf())
+    }
+}

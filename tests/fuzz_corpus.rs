@@ -1,0 +1,215 @@
+//! Replays every fuzz seed and regression through the fuzz targets' checks, so
+//! their claims hold on each `cargo test` without cargo-fuzz or nightly.
+//!
+//! The checks live in `fuzz/checks/` and are compiled into both the fuzz
+//! targets and this test. Inputs come from `fuzz/corpus/<target>/` (seeds,
+//! written by [`regenerate_seed_corpus`] plus `.log` files copied from
+//! `fixtures/independent/`) and `fuzz/regressions/<target>/` (crashes the
+//! fuzzer found, minimized, kept forever).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+#[path = "../fuzz/checks/batch_decode.rs"]
+mod batch_decode;
+#[path = "../fuzz/checks/batch_region.rs"]
+mod batch_region;
+#[path = "../fuzz/checks/decompress.rs"]
+mod decompress;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use strata::format::{
+    BatchBuilder, BatchIter, Compression, ControlRecord, Header, Record, compression,
+};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// Every seed and regression input of `target`, sorted by path.
+fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let Ok(dir) = std::fs::read_dir(fuzz_dir().join(kind).join(target)) else { continue };
+        for entry in dir {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    assert!(!out.is_empty(), "no inputs for {target}");
+    out
+}
+
+/// Runs `check` on every input of `target`, naming the input that fails.
+fn replay<T>(target: &str, check: impl Fn(&[u8]) -> T) -> Vec<(PathBuf, T)> {
+    inputs(target)
+        .into_iter()
+        .map(|(path, data)| match catch_unwind(AssertUnwindSafe(|| check(&data))) {
+            Ok(outcome) => (path, outcome),
+            Err(_) => panic!("{target} check failed on {}", path.display()),
+        })
+        .collect()
+}
+
+fn count<T: PartialEq>(results: &[(PathBuf, T)], outcome: &T) -> usize {
+    results.iter().filter(|(_, o)| o == outcome).count()
+}
+
+#[test]
+fn batch_decode_corpus_never_panics_and_reencodes_canonical_batches() {
+    use batch_decode::Outcome;
+    let results = replay("batch_decode", batch_decode::check);
+    // The corpus reaches every depth: refused framing, refused validation,
+    // field-by-field rebuilds (compressed) and byte-identical rebuilds.
+    for outcome in [Outcome::Unframed, Outcome::Invalid, Outcome::Equivalent, Outcome::Identical] {
+        assert!(count(&results, &outcome) > 0, "no seed ends {outcome:?}");
+    }
+    // Seeds named for what they are end where their name says; in particular
+    // every uncompressed one, Kafka's own batches and control marker included,
+    // rebuilds byte for byte.
+    for (path, outcome) in &results {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let expected = if name.ends_with("-truncated") {
+            Outcome::Unframed
+        } else if name.ends_with("-bad-record-length") {
+            Outcome::Invalid
+        } else if ["-gzip", "-snappy", "-lz4", "-zstd"].iter().any(|c| name.ends_with(c)) {
+            Outcome::Equivalent
+        } else {
+            Outcome::Identical
+        };
+        if name.starts_with("builder-")
+            || name.starts_with("control-")
+            || name.starts_with("kafka-clients-")
+        {
+            assert_eq!(*outcome, expected, "{name}");
+        }
+    }
+}
+
+#[test]
+fn batch_region_corpus_never_panics_and_accounts_for_every_byte() {
+    let results = replay("batch_region", batch_region::check);
+    for (path, summary) in &results {
+        let name = path.file_name().unwrap().to_string_lossy();
+        if name.ends_with(".log") {
+            // Whole segments from independent writers validate to the end.
+            assert!(summary.validated_to_end && summary.validated > 0, "{name}: {summary:?}");
+        }
+    }
+    assert!(results.iter().any(|(_, s)| s.validated < s.framed), "no seed fails validation");
+}
+
+#[test]
+fn decompress_corpus_never_panics_stays_bounded_and_round_trips() {
+    use decompress::Outcome;
+    let results = replay("decompress", decompress::check);
+    assert!(count(&results, &Outcome::Decompressed) >= 4, "every codec decodes a seed");
+    assert!(count(&results, &Outcome::Refused) > 0, "no seed is refused");
+}
+
+/// Writes the generated seeds into `fuzz/corpus/`. The copied segments in
+/// `fuzz/corpus/batch_region/*.log` must be there first: single-batch and
+/// codec seeds are cut from them.
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand after changing the seeds"]
+fn regenerate_seed_corpus() {
+    let corpus = fuzz_dir().join("corpus");
+    let write = |target: &str, name: &str, data: &[u8]| {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), data).unwrap();
+    };
+
+    // batch_decode: one batch per file.
+    let plain = mixed_batch(BatchBuilder::new(40).partition_leader_epoch(3));
+    write("batch_decode", "builder-none", &plain);
+    for codec in &Compression::ALL[1..] {
+        let b = mixed_batch(BatchBuilder::new(7).compression(*codec, None));
+        write("batch_decode", &format!("builder-{}", codec.name()), &b);
+    }
+    let idempotent = mixed_batch(BatchBuilder::new(0).producer(7, 1, i32::MAX - 1));
+    write("batch_decode", "builder-idempotent-wrapping-sequence", &idempotent);
+    let txn = mixed_batch(
+        BatchBuilder::new(5).producer(8, 0, 0).transactional(true).log_append_time(1_700_000_999),
+    );
+    write("batch_decode", "builder-transactional-log-append-time", &txn);
+    let horizon = mixed_batch(BatchBuilder::new(9).delete_horizon(1_700_100_000_000));
+    write("batch_decode", "builder-delete-horizon", &horizon);
+    let mut sparse = BatchBuilder::new(100);
+    sparse.append_raw(2, 1_000, Some(&Bytes::from("a")), None, &[]).unwrap();
+    sparse.append_raw(7, 900, None, Some(&Bytes::from("b")), &[]).unwrap();
+    let sparse = sparse.last_offset_delta(12).build().unwrap();
+    write("batch_decode", "builder-cleaned-sparse-deltas", &sparse);
+    let empty =
+        BatchBuilder::new(200).empty_batch_timestamps(5, 6).last_offset_delta(4).build().unwrap();
+    write("batch_decode", "builder-cleaned-empty", &empty);
+    let commit =
+        BatchBuilder::control_batch(10, 1_700_000_000_000, 1000, 2, 3, &ControlRecord::commit(5))
+            .unwrap();
+    write("batch_decode", "control-commit", &commit);
+    let abort = BatchBuilder::control_batch(11, 1, 1000, 2, 3, &ControlRecord::abort(0)).unwrap();
+    write("batch_decode", "control-abort", &abort);
+    let mut bad_length = plain.to_vec();
+    bad_length[61] = 0x7f; // the first record's length varint: -64
+    write("batch_decode", "builder-none-bad-record-length", &bad_length);
+    write("batch_decode", "builder-none-truncated", &plain[..plain.len() - 3]);
+    let log = std::fs::read(corpus.join("batch_region/kafka-clients-4.3.0.log")).unwrap();
+    let mut codec_sections = Vec::new();
+    for (i, (_, batch)) in BatchIter::validating(log.into()).enumerate() {
+        let codec = batch.compression().unwrap();
+        let name = format!("kafka-clients-4.3.0-batch{i:02}-{}", codec.name());
+        write("batch_decode", &name, batch.as_bytes());
+        if codec != Compression::None {
+            codec_sections.push((codec, batch.records_section()));
+        }
+    }
+
+    // batch_region: concatenated batches, whole and damaged.
+    let region: Vec<u8> = [&plain[..], &idempotent, &commit, &horizon].concat();
+    write("batch_region", "builder-concat", &region);
+    write("batch_region", "builder-concat-torn", &[&region[..], &plain[..30]].concat());
+    write("batch_region", "builder-concat-zero-tail", &[&region[..], &[0u8; 64]].concat());
+    let mut corrupt_middle = region.clone();
+    corrupt_middle[plain.len() + 30] ^= 0x80;
+    write("batch_region", "builder-concat-corrupt-middle", &corrupt_middle);
+
+    // decompress: a codec byte, then a stream of that codec (or raw bytes).
+    let text = b"the quick brown fox jumps over the lazy dog; ".repeat(8);
+    for codec in &Compression::ALL[1..] {
+        let packed = compression::compress(*codec, &text, None).unwrap();
+        write(
+            "decompress",
+            &format!("{}-stream", codec.name()),
+            &[&[codec.id()], &packed[..]].concat(),
+        );
+        write(
+            "decompress",
+            &format!("{}-raw", codec.name()),
+            &[&[codec.id()], &text[..64]].concat(),
+        );
+    }
+    codec_sections.dedup_by_key(|(codec, _)| *codec);
+    for (codec, section) in codec_sections {
+        let name = format!("kafka-clients-4.3.0-{}-records", codec.name());
+        write("decompress", &name, &[&[codec.id()], &section[..]].concat());
+    }
+}
+
+/// Three records covering null keys, tombstones, headers and a negative
+/// timestamp delta.
+fn mixed_batch(mut b: BatchBuilder) -> Bytes {
+    b.append(&Record::new("key-1", "value-1").timestamp(1_700_000_000_000)).unwrap();
+    b.append(
+        &Record::unkeyed(vec![0xffu8, 0, 0x80]).timestamp(1_699_999_999_000).header("trace", "abc"),
+    )
+    .unwrap();
+    let mut tombstone = Record::tombstone("key-1").timestamp(1_700_000_000_500);
+    tombstone.headers.push(Header::new("nullable", None::<Bytes>));
+    b.append(&tombstone).unwrap();
+    b.build().unwrap()
+}
