@@ -176,15 +176,13 @@ fn check_log(
                 ),
             );
         }
-        if let Some(prev) = *prev_last {
-            if info.base <= prev {
-                c.violation(
-                    &file,
-                    at,
-                    "offset-order",
-                    format!("baseOffset {} not above previous lastOffset {prev}", info.base),
-                );
-            }
+        if let Some(prev) = (*prev_last).filter(|&prev| info.base <= prev) {
+            c.violation(
+                &file,
+                at,
+                "offset-order",
+                format!("baseOffset {} not above previous lastOffset {prev}", info.base),
+            );
         }
         if next_base.is_some_and(|n| info.last >= n) {
             c.violation(
@@ -250,15 +248,19 @@ fn check_offset_index(
                 format!("slot {slot} ({offset} -> {position}) does not increase"),
             );
         }
-        if let (Some(limit), Some((_, p))) = (interval, prev.or(Some((base, 0)))) {
-            if i64::from(position) - i64::from(p) <= limit as i64 {
-                c.violation(
-                    &file,
-                    at,
-                    "index-spacing",
-                    format!("slot {slot}: only {} bytes after the previous entry", position - p),
-                );
-            }
+        let prev_position = prev.map_or(0, |(_, p)| p);
+        if interval
+            .is_some_and(|limit| i64::from(position) - i64::from(prev_position) <= limit as i64)
+        {
+            c.violation(
+                &file,
+                at,
+                "index-spacing",
+                format!(
+                    "slot {slot}: only {} bytes after the previous entry",
+                    position - prev_position
+                ),
+            );
         }
         prev = Some((offset, position));
         match batches.iter().find(|b| b.position as i64 == i64::from(position)) {

@@ -200,7 +200,10 @@ impl<E: Entry> Core<E> {
     /// Renames the file (fsyncing its directory); the mapping stays valid.
     pub(crate) fn rename_to(&self, new_path: PathBuf) -> Result<()> {
         let mut st = self.state.write();
-        file::rename(&st.path, &new_path)?;
+        // An index that was never created (a foreign log without one) has nothing to move.
+        if st.loaded.is_some() || file::exists(&st.path)? {
+            file::rename(&st.path, &new_path)?;
+        }
         if let Some(l) = &mut st.loaded {
             l.map.set_path(new_path.clone());
         }

@@ -129,7 +129,7 @@ fn check_timestamp(ts: i64, now: i64, cfg: &LogConfig) -> Result<()> {
     if ts == NO_TIMESTAMP {
         return Ok(());
     }
-    if now.saturating_sub(ts) > cfg.message_timestamp_before_max_ms {
+    if now.saturating_sub(ts) > cfg.effective_timestamp_before_max_ms() {
         return Err(Error::InvalidTimestamp {
             timestamp: ts,
             now,
@@ -139,7 +139,7 @@ fn check_timestamp(ts: i64, now: i64, cfg: &LogConfig) -> Result<()> {
             ),
         });
     }
-    if ts.saturating_sub(now) > cfg.message_timestamp_after_max_ms {
+    if ts.saturating_sub(now) > cfg.effective_timestamp_after_max_ms() {
         return Err(Error::InvalidTimestamp {
             timestamp: ts,
             now,

@@ -96,13 +96,14 @@ impl Log {
         }
         bases.sort_unstable();
         for name in &names {
-            if let Some(p) = parse_file_name(name).filter(|p| p.temp.is_none()) {
-                if matches!(p.kind, FileKind::Index | FileKind::TimeIndex | FileKind::TxnIndex)
+            let orphan = parse_file_name(name).is_some_and(|p| {
+                p.temp.is_none()
+                    && matches!(p.kind, FileKind::Index | FileKind::TimeIndex | FileKind::TxnIndex)
                     && bases.binary_search(&p.offset).is_err()
-                {
-                    file::remove_file_if_exists(&dir.join(name))?;
-                    report.removed_temp_files += 1;
-                }
+            });
+            if orphan {
+                file::remove_file_if_exists(&dir.join(name))?;
+                report.removed_temp_files += 1;
             }
         }
         let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
@@ -182,6 +183,7 @@ impl Log {
                 }),
                 poison: Mutex::new(None),
                 tail: tail::Notifier::default(),
+                pending_deletes: Mutex::new(Vec::new()),
             }),
         };
         Ok((log, report))

@@ -17,8 +17,10 @@
 //! [`Error::Poisoned`] instead of retrying over unknown disk state.
 
 mod append;
+mod delete;
 mod load;
 mod read;
+pub mod retention;
 pub mod roll;
 mod tail;
 
@@ -35,6 +37,7 @@ use crate::io::file;
 use crate::segment::{Segment, SegmentLimits};
 use crate::{Error, Result};
 
+pub use delete::DeleteOutcome;
 pub use load::{LoadOptions, LoadReport};
 pub use read::{Fetched, FileSlice, OffsetSpec, TimestampedOffset};
 pub use tail::WaitFor;
@@ -85,6 +88,8 @@ struct Inner {
     view: RwLock<View>,
     poison: Mutex<Option<String>>,
     tail: tail::Notifier,
+    /// Segments renamed `.deleted`, with the time their files may go.
+    pending_deletes: Mutex<Vec<(i64, Arc<Segment>)>>,
 }
 
 /// A partition's log. Cheap to clone; clones share the same log.

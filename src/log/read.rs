@@ -210,12 +210,10 @@ impl Log {
                     if seg.len() == 0 || seg.largest_timestamp()? < target {
                         continue;
                     }
-                    if let Some((offset, timestamp)) =
-                        seg.find_offset_by_timestamp(target, v.log_start_offset)?
+                    let found = seg.find_offset_by_timestamp(target, v.log_start_offset)?;
+                    if let Some((offset, timestamp)) = found.filter(|&(o, _)| o < v.log_end_offset)
                     {
-                        if offset < v.log_end_offset {
-                            return Ok(Some(TimestampedOffset { offset, timestamp }));
-                        }
+                        return Ok(Some(TimestampedOffset { offset, timestamp }));
                     }
                 }
                 Ok(None)

@@ -58,7 +58,6 @@ struct AppendState {
 /// One segment. `Send + Sync`: readers share it with the appender.
 pub(crate) struct Segment {
     base_offset: i64,
-    dir: PathBuf,
     /// Current `.log` path (changes when renamed to `.deleted`).
     log_path: RwLock<PathBuf>,
     /// Open for writing while the segment is active or being recovered.
@@ -111,7 +110,6 @@ impl Segment {
         let map = ReadMap::map(&f, &log_path, limits.segment_bytes)?;
         Ok(Segment {
             base_offset,
-            dir: dir.to_owned(),
             log_path: RwLock::new(log_path),
             file: Mutex::new(Some(f)),
             map: RwLock::new(map),
@@ -142,7 +140,6 @@ impl Segment {
         let writable = true;
         Ok(Segment {
             base_offset,
-            dir: dir.to_owned(),
             log_path: RwLock::new(log_path),
             file: Mutex::new(None),
             map: RwLock::new(ReadMap::empty()),
@@ -179,11 +176,6 @@ impl Segment {
     /// Path of the `.log` file.
     pub(crate) fn log_path(&self) -> PathBuf {
         self.log_path.read().clone()
-    }
-
-    /// The partition directory.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Wall-clock creation time (for time-based rolling of segments without timestamps).
@@ -291,6 +283,12 @@ impl Segment {
         Ok(())
     }
 
+    /// Maps every published byte, so later reads need not open the file
+    /// (which may be renamed or removed by then).
+    pub(crate) fn map_fully(&self) -> Result<()> {
+        self.bytes(0, self.len()).map(drop)
+    }
+
     /// Zero-copy view of published bytes `[start, end)`.
     pub(crate) fn bytes(&self, start: u64, end: u64) -> Result<Bytes> {
         let published = self.len();
@@ -313,7 +311,7 @@ impl Segment {
 
     /// fsyncs the `.log` and both indexes.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.with_file(|f, path| file::sync_data(f, path))?;
+        self.with_file(file::sync_data)?;
         self.offset_index.flush()?;
         self.time_index.flush()
     }

@@ -28,7 +28,7 @@ impl Segment {
     /// Validates every batch, rebuilds the indexes and truncates the `.log`
     /// after the last valid batch. Must run before the segment is shared.
     pub(crate) fn recover(&self) -> Result<RecoveryOutcome> {
-        let physical = self.with_file(|f, p| file::len(f, p))?;
+        let physical = self.with_file(file::len)?;
         // Read the whole file, valid or not, through a private map.
         let map = self.with_file(|f, p| ReadMap::map(f, p, physical))?;
         let data = map.bytes(0, physical as usize, physical as usize);
@@ -43,7 +43,7 @@ impl Segment {
         let mut last_index_pos = 0u64;
         let mut next_offset = self.base_offset;
         let mut stop = None;
-        while let Some((pos, batch)) = iter.next() {
+        for (pos, batch) in iter.by_ref() {
             let pos = pos as u64;
             let relative = batch.last_offset() - self.base_offset;
             if batch.base_offset() < self.base_offset || relative > i64::from(i32::MAX) {

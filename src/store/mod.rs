@@ -14,7 +14,11 @@
 //! checkpoints, then write `.kafka_cleanshutdown` last, then unlock.
 
 pub mod checkpoint;
+mod maintain;
 mod meta;
+pub mod partitioner;
+mod scheduler;
+mod topic_config;
 pub mod topic_name;
 
 use std::collections::BTreeMap;
@@ -31,14 +35,10 @@ use crate::io::lock::DirLock;
 use crate::log::{LoadOptions, LoadReport, Log};
 use crate::{Error, Result};
 
+use checkpoint::{CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+pub use maintain::MaintainReport;
 use meta::TopicMeta;
-
-/// Kafka's clean-shutdown marker file.
-pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
-/// Kafka's recovery-point checkpoint file.
-pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
-/// Kafka's log-start-offset checkpoint file.
-pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+use scheduler::Scheduler;
 
 /// One partition's place in the store.
 #[derive(Debug, Clone)]
@@ -69,6 +69,8 @@ struct StoreInner {
     admin: Mutex<()>,
     load_reports: Vec<(String, LoadReport)>,
     closed: Mutex<bool>,
+    scheduler: Mutex<Option<Scheduler>>,
+    background_errors: Mutex<Vec<String>>,
 }
 
 /// A strata store. Cheap to clone; clones share it.
@@ -136,11 +138,9 @@ impl Store {
                 file::fsync_dir(&dir.path)?;
             }
             let recovery_points =
-                checkpoint::read_offsets(&dir.path.join(RECOVERY_POINT_CHECKPOINT))
-                    .unwrap_or_default();
+                read_checkpoint_or_reset(&dir.path.join(RECOVERY_POINT_CHECKPOINT))?;
             let start_offsets =
-                checkpoint::read_offsets(&dir.path.join(LOG_START_OFFSET_CHECKPOINT))
-                    .unwrap_or_default();
+                read_checkpoint_or_reset(&dir.path.join(LOG_START_OFFSET_CHECKPOINT))?;
             for sub in file::read_dir(&dir.path)? {
                 let Some(name) = sub.file_name().and_then(|n| n.to_str()) else { continue };
                 let Some((topic, partition)) = parse_partition_dir_name(name) else { continue };
@@ -189,12 +189,19 @@ impl Store {
                 admin: Mutex::new(()),
                 load_reports,
                 closed: Mutex::new(false),
+                scheduler: Mutex::new(None),
+                background_errors: Mutex::new(Vec::new()),
             }),
         };
         for (name, meta) in &metas {
             store.ensure_partitions(name, meta.partitions)?;
         }
         meta::write(&first, &metas)?;
+        if store.inner.config.background_threads {
+            let scheduler = Scheduler::start(&store)
+                .map_err(|e| Error::io("spawn", "strata-maintenance", e))?;
+            *store.inner.scheduler.lock() = Some(scheduler);
+        }
         Ok(store)
     }
 
@@ -462,6 +469,9 @@ impl Store {
         if *closed {
             return Ok(());
         }
+        if let Some(mut s) = self.inner.scheduler.lock().take() {
+            s.shutdown();
+        }
         let logs = self.logs(None);
         let mut failed_dirs = vec![false; self.inner.dirs.len()];
         let mut first_error = None;
@@ -504,5 +514,14 @@ impl Store {
     /// [`Error::UnknownPartition`].
     pub fn partition_dir(&self, topic: &str, partition: i32) -> Result<PathBuf> {
         Ok(self.partition(topic, partition)?.dir().to_path_buf())
+    }
+}
+
+/// Reads a checkpoint; a corrupt one counts as empty (every partition then
+/// recovers from 0, as Kafka does), but an I/O failure is an error.
+fn read_checkpoint_or_reset(path: &std::path::Path) -> Result<checkpoint::Offsets> {
+    match checkpoint::read_offsets(path) {
+        Err(Error::CorruptFile { .. }) => Ok(checkpoint::Offsets::new()),
+        other => other,
     }
 }

@@ -250,3 +250,47 @@ pub(crate) fn copy_dir(src: &Path, dst: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Checks a partition directory strata wrote in one session (close the log first, so the active
+/// segment's indexes are trimmed and carry their final time-index entry):
+/// `kafka_verify.py DIR --index-interval N --exact-rebuild` must pass, and when `kverify` (Kafka's
+/// Java reader) is built it must read every batch and print exactly what `kafka_verify.py --dump`
+/// prints. Whatever checker is unavailable is skipped with a message.
+pub(crate) fn assert_kafka_accepts(dir: &Path, index_interval_bytes: u64) {
+    if let Err(reason) = kafka_verify_available() {
+        skip(&reason);
+        return;
+    }
+    let interval = index_interval_bytes.to_string();
+    let outcome = kafka_verify(dir, &["--index-interval", &interval, "--exact-rebuild"]);
+    assert!(
+        outcome.ok(),
+        "kafka_verify.py {} --index-interval {interval} --exact-rebuild: {outcome}",
+        dir.display()
+    );
+    let Some(java) = kverify_dump(dir) else {
+        skip("kverify (Kafka's Java reader) is not built; .ci/run builds it");
+        return;
+    };
+    let java = java.unwrap_or_else(|e| panic!("{e}"));
+    let python = kafka_verify_dump(dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(java, python, "kverify and kafka_verify.py disagree on {}", dir.display());
+}
+
+/// The `NNNNNNNNNNNNNNNNNNNN.log` files of a partition directory, sorted by base offset, with
+/// their contents read with `std::fs` (not through strata).
+pub(crate) fn segment_logs(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut logs: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(is_segment_log_name))
+        .collect();
+    logs.sort();
+    logs.into_iter()
+        .map(|p| {
+            let bytes = fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+            (p, bytes)
+        })
+        .collect()
+}

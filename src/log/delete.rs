@@ -1,0 +1,180 @@
+//! Executing retention and DeleteRecords on a log.
+//!
+//! Deleting segments, in order (Kafka's `deleteSegments`):
+//! 1. if every segment goes, roll so an empty active segment remains;
+//! 2. publish the new segment list and log start offset to readers;
+//! 3. map each doomed segment completely (so readers that snapshotted it
+//!    before step 2 keep reading without reopening the file), then rename
+//!    its files with `.deleted`;
+//! 4. remove the files after `file.delete.delay.ms` ([`Log::delete_expired_files`]);
+//!    leftovers of a crash are removed on the next open.
+//!
+//! A crash between 2 and 3 leaves complete segment files below the
+//! checkpointed log start offset: the next pass deletes them again.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::segment::Segment;
+use crate::{Error, Result};
+
+use super::Log;
+use super::retention::{self, RetentionInputs, RetentionPlan, SegmentFacts};
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// Segments removed from the log.
+    pub segments_deleted: usize,
+    /// Their bytes.
+    pub bytes_deleted: u64,
+}
+
+impl DeleteOutcome {
+    /// Adds another outcome.
+    pub fn add(&mut self, other: DeleteOutcome) {
+        self.segments_deleted += other.segments_deleted;
+        self.bytes_deleted += other.bytes_deleted;
+    }
+}
+
+fn modified_ms(seg: &Segment) -> i64 {
+    std::fs::metadata(seg.log_path())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Log {
+    /// One retention pass: segments below the log start offset, then (under
+    /// `cleanup.policy=delete`) `retention.bytes`, then `retention.ms`.
+    /// Two passes in a row delete nothing the second time.
+    ///
+    /// # Errors
+    /// I/O failures (which poison the log).
+    pub fn delete_old_segments(&self) -> Result<DeleteOutcome> {
+        let mut w = self.inner.writer.lock();
+        self.check_poison()?;
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        let cfg = self.config();
+        let now = self.inner.clock.now_ms();
+        let v = self.view();
+        let mut segments = Vec::with_capacity(v.segments.len());
+        for seg in v.segments.iter() {
+            segments.push(SegmentFacts {
+                base_offset: seg.base_offset(),
+                size: seg.len(),
+                largest_timestamp: seg.largest_timestamp()?,
+                last_modified_ms: modified_ms(seg),
+            });
+        }
+        let inputs = RetentionInputs {
+            segments,
+            log_end_offset: v.log_end_offset,
+            log_start_offset: v.log_start_offset,
+            retention_ms: cfg.retention_ms_limit(),
+            retention_bytes: cfg.retention_bytes_limit(),
+            delete_policy: cfg.cleanup_policy.delete,
+            now_ms: now,
+        };
+        let plan: RetentionPlan = retention::plan(&inputs);
+        if plan.deleted() == 0 {
+            return Ok(DeleteOutcome::default());
+        }
+        if plan.roll_first {
+            self.roll_locked(&mut w, &cfg, now)?;
+        }
+        self.remove_prefix(plan.deleted(), now, cfg.file_delete_delay_ms)
+    }
+
+    /// Removes the first `count` segments (never the last one).
+    fn remove_prefix(&self, count: usize, now: i64, delay_ms: i64) -> Result<DeleteOutcome> {
+        let doomed: Vec<Arc<Segment>> = {
+            let mut v = self.inner.view.write();
+            let count = count.min(v.segments.len().saturating_sub(1));
+            let doomed: Vec<Arc<Segment>> = v.segments.iter().take(count).cloned().collect();
+            let rest: Vec<Arc<Segment>> = v.segments.iter().skip(count).cloned().collect();
+            if let Some(first) = rest.first() {
+                v.log_start_offset = v.log_start_offset.max(first.base_offset());
+            }
+            v.segments = Arc::new(rest);
+            doomed
+        };
+        let mut outcome = DeleteOutcome::default();
+        for seg in doomed {
+            outcome.segments_deleted += 1;
+            outcome.bytes_deleted += seg.len();
+            seg.map_fully().map_err(|e| self.poison(e))?;
+            seg.add_suffix(crate::format::file_name::DELETED_SUFFIX).map_err(|e| self.poison(e))?;
+            seg.release();
+            self.inner.pending_deletes.lock().push((now.saturating_add(delay_ms), seg));
+        }
+        self.delete_expired_files(now)?;
+        Ok(outcome)
+    }
+
+    /// Removes `.deleted` files whose `file.delete.delay.ms` has passed.
+    ///
+    /// # Errors
+    /// I/O failures removing files.
+    pub fn delete_expired_files(&self, now: i64) -> Result<usize> {
+        let due: Vec<Arc<Segment>> = {
+            let mut pending = self.inner.pending_deletes.lock();
+            let (due, keep): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(at, _)| *at <= now);
+            *pending = keep;
+            due.into_iter().map(|(_, s)| s).collect()
+        };
+        for seg in &due {
+            seg.delete_files()?;
+        }
+        Ok(due.len())
+    }
+
+    /// Kafka's DeleteRecords: moves the log start offset up to `offset` and
+    /// removes segments wholly below it. An offset at or below the current
+    /// start is a no-op. Returns the new log start offset.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] for an offset past the log end (or
+    /// negative); [`Error::InvalidRequest`] on a topic whose
+    /// `cleanup.policy` lacks `delete` (Kafka's POLICY_VIOLATION).
+    pub fn delete_records(&self, offset: i64) -> Result<i64> {
+        if !self.config().cleanup_policy.delete {
+            return Err(Error::InvalidRequest(format!(
+                "{}: delete-records needs cleanup.policy to include delete",
+                self.name()
+            )));
+        }
+        {
+            let _w = self.inner.writer.lock();
+            self.check_poison()?;
+            let mut v = self.inner.view.write();
+            if offset < 0 || offset > v.log_end_offset {
+                return Err(Error::OffsetOutOfRange {
+                    offset,
+                    log_start_offset: v.log_start_offset,
+                    log_end_offset: v.log_end_offset,
+                });
+            }
+            if offset > v.log_start_offset {
+                v.log_start_offset = offset;
+            }
+        }
+        // Whole segments below the new start go now rather than at the next pass.
+        let v = self.view();
+        let below = v
+            .segments
+            .windows(2)
+            .take_while(|w| w.get(1).is_some_and(|n| n.base_offset() <= v.log_start_offset))
+            .count();
+        if below > 0 {
+            let _w = self.inner.writer.lock();
+            let now = self.inner.clock.now_ms();
+            self.remove_prefix(below, now, self.config().file_delete_delay_ms)?;
+        }
+        Ok(self.log_start_offset())
+    }
+}

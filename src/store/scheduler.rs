@@ -1,0 +1,121 @@
+//! The store's background thread: retention every
+//! `log.retention.check.interval.ms` (after `log.initial.task.delay.ms`), the
+//! `flush.ms` check and removal of expired `.deleted` files every second (or
+//! every `log.flush.scheduler.interval.ms` if shorter), and the checkpoints
+//! every `log.flush.offset.checkpoint.interval.ms`.
+//!
+//! The thread holds only a weak reference to the store, wakes at once when the
+//! store closes, and records failures instead of dying: an embedder reads them
+//! with [`Store::background_errors`]. Turn it off with
+//! `StoreConfig::background_threads(false)` and call [`Store::maintain`].
+
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::{Store, StoreInner};
+
+const MAX_ERRORS: usize = 100;
+
+#[derive(Debug, Default)]
+pub(super) struct Stop {
+    stopped: Mutex<bool>,
+    cond: Condvar,
+}
+
+/// Handle of the running thread.
+#[derive(Debug)]
+pub(super) struct Scheduler {
+    stop: Arc<Stop>,
+    handle: Option<JoinHandle<()>>,
+}
+
+fn ms(v: i64) -> Duration {
+    Duration::from_millis(v.clamp(1, i64::from(u32::MAX)).unsigned_abs())
+}
+
+impl Scheduler {
+    pub(super) fn start(store: &Store) -> std::io::Result<Scheduler> {
+        let stop = Arc::new(Stop::default());
+        let weak: Weak<StoreInner> = Arc::downgrade(&store.inner);
+        let cfg = &store.inner.config;
+        let retention_every = ms(cfg.log_retention_check_interval_ms);
+        let flush_every = ms(cfg.log_flush_scheduler_interval_ms).min(Duration::from_secs(1));
+        let checkpoint_every = ms(cfg
+            .log_flush_offset_checkpoint_interval_ms
+            .min(cfg.log_flush_start_offset_checkpoint_interval_ms));
+        let initial = ms(cfg.log_initial_task_delay_ms);
+        let thread_stop = Arc::clone(&stop);
+        let handle =
+            std::thread::Builder::new().name("strata-maintenance".into()).spawn(move || {
+                let start = Instant::now();
+                let mut next_retention = start + initial;
+                let mut next_flush = start + flush_every;
+                let mut next_checkpoint = start + checkpoint_every;
+                loop {
+                    let wake = next_retention.min(next_flush).min(next_checkpoint);
+                    {
+                        let mut stopped = thread_stop.stopped.lock();
+                        while !*stopped && Instant::now() < wake {
+                            thread_stop.cond.wait_until(&mut stopped, wake);
+                        }
+                        if *stopped {
+                            return;
+                        }
+                    }
+                    let Some(inner) = weak.upgrade() else { return };
+                    let store = Store { inner };
+                    let now = Instant::now();
+                    if now >= next_retention {
+                        store.record(store.retention_all().map(drop));
+                        next_retention = now + retention_every;
+                    }
+                    if now >= next_flush {
+                        store.record(store.flush_due_all());
+                        next_flush = now + flush_every;
+                    }
+                    if now >= next_checkpoint {
+                        store.record(store.write_checkpoints());
+                        next_checkpoint = now + checkpoint_every;
+                    }
+                }
+            })?;
+        Ok(Scheduler { stop, handle: Some(handle) })
+    }
+
+    /// Stops the thread and waits for it.
+    pub(super) fn shutdown(&mut self) {
+        *self.stop.stopped.lock() = true;
+        self.stop.cond.notify_all();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        *self.stop.stopped.lock() = true;
+        self.stop.cond.notify_all();
+    }
+}
+
+impl Store {
+    fn record(&self, r: crate::Result<()>) {
+        if let Err(e) = r {
+            let mut errors = self.inner.background_errors.lock();
+            if errors.len() >= MAX_ERRORS {
+                errors.remove(0);
+            }
+            errors.push(e.to_string());
+        }
+    }
+
+    /// Failures of background work since the store opened (the last 100).
+    #[must_use]
+    pub fn background_errors(&self) -> Vec<String> {
+        self.inner.background_errors.lock().clone()
+    }
+}
