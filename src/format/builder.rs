@@ -44,6 +44,7 @@ pub struct BatchBuilder {
     base_timestamp: Option<i64>,
     max_timestamp: i64,
     last_offset_delta: Option<i32>,
+    last_offset_delta_override: Option<i32>,
     count: i32,
     records: Vec<u8>,
 }
@@ -67,6 +68,7 @@ impl BatchBuilder {
             base_timestamp: None,
             max_timestamp: NO_TIMESTAMP,
             last_offset_delta: None,
+            last_offset_delta_override: None,
             count: 0,
             records: Vec::new(),
         }
@@ -189,7 +191,7 @@ impl BatchBuilder {
     /// offset range after records were removed (Kafka's `overrideLastOffset`).
     #[must_use]
     pub fn last_offset_delta(mut self, delta: i32) -> Self {
-        self.last_offset_delta = Some(delta);
+        self.last_offset_delta_override = Some(delta);
         self
     }
 
@@ -259,7 +261,7 @@ impl BatchBuilder {
         buf.put_i8(layout::MAGIC_V2);
         buf.put_u32(0); // CRC, filled in below
         buf.put_i16(attributes);
-        buf.put_i32(self.last_offset_delta.unwrap_or(0));
+        buf.put_i32(self.last_offset_delta_override.or(self.last_offset_delta).unwrap_or(0));
         buf.put_i64(self.base_timestamp.unwrap_or(NO_TIMESTAMP));
         buf.put_i64(max_timestamp);
         buf.put_i64(self.producer_id);

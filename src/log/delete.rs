@@ -54,6 +54,7 @@ impl Log {
     /// # Errors
     /// I/O failures (which poison the log).
     pub fn delete_old_segments(&self) -> Result<DeleteOutcome> {
+        let _cleaning = self.inner.cleaning.lock();
         let mut w = self.inner.writer.lock();
         self.check_poison()?;
         if w.closed {
@@ -171,6 +172,7 @@ impl Log {
             .take_while(|w| w.get(1).is_some_and(|n| n.base_offset() <= v.log_start_offset))
             .count();
         if below > 0 {
+            let _cleaning = self.inner.cleaning.lock();
             let _w = self.inner.writer.lock();
             let now = self.inner.clock.now_ms();
             self.remove_prefix(below, now, self.config().file_delete_delay_ms)?;

@@ -73,26 +73,28 @@ impl Log {
         let now = clock.now_ms();
         let limits = Log::limits(&config);
         let mut report = LoadReport::default();
+        for path in file::read_dir(dir)? {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let deleted =
+                parse_file_name(name).is_some_and(|p| p.temp == Some(TempSuffix::Deleted));
+            if deleted || name.ends_with(".tmp") {
+                file::remove_file_if_exists(&path)?;
+                report.removed_temp_files += 1;
+            }
+        }
+        report.removed_temp_files += super::swap::recover_swaps(dir)?;
         let mut bases = Vec::new();
         let mut names = Vec::new();
         for path in file::read_dir(dir)? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
                 continue;
             };
-            names.push(name.clone());
-            if name.ends_with(".tmp") {
-                file::remove_file_if_exists(&path)?;
-                report.removed_temp_files += 1;
-                continue;
+            if let Some(p) =
+                parse_file_name(&name).filter(|p| p.temp.is_none() && p.kind == FileKind::Log)
+            {
+                bases.push(p.offset);
             }
-            match parse_file_name(&name) {
-                Some(p) if matches!(p.temp, Some(TempSuffix::Deleted | TempSuffix::Cleaned)) => {
-                    file::remove_file_if_exists(&path)?;
-                    report.removed_temp_files += 1;
-                }
-                Some(p) if p.temp.is_none() && p.kind == FileKind::Log => bases.push(p.offset),
-                _ => {}
-            }
+            names.push(name);
         }
         bases.sort_unstable();
         for name in &names {
@@ -184,6 +186,8 @@ impl Log {
                 poison: Mutex::new(None),
                 tail: tail::Notifier::default(),
                 pending_deletes: Mutex::new(Vec::new()),
+                cleaning: Mutex::new(()),
+                cleaner_checkpoint: Mutex::new(None),
             }),
         };
         Ok((log, report))

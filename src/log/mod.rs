@@ -22,6 +22,7 @@ mod load;
 mod read;
 pub mod retention;
 pub mod roll;
+mod swap;
 mod tail;
 
 use std::path::{Path, PathBuf};
@@ -90,6 +91,11 @@ struct Inner {
     tail: tail::Notifier,
     /// Segments renamed `.deleted`, with the time their files may go.
     pending_deletes: Mutex<Vec<(i64, Arc<Segment>)>>,
+    /// Held by the cleaner for a whole pass and by retention: they never
+    /// work on the same log at once. Taken before `writer`, never after.
+    cleaning: Mutex<()>,
+    /// First dirty offset (`cleaner-offset-checkpoint`).
+    cleaner_checkpoint: Mutex<Option<i64>>,
 }
 
 /// A partition's log. Cheap to clone; clones share the same log.
@@ -273,7 +279,33 @@ impl Log {
         self.inner.view.read().segments.last().cloned().ok_or(Error::Closed)
     }
 
-    fn limits(cfg: &LogConfig) -> SegmentLimits {
+    /// The segment list as readers see it.
+    pub(crate) fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
+        Arc::clone(&self.inner.view.read().segments)
+    }
+
+    /// The log's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Excludes the cleaner and retention from each other; `None` if busy.
+    pub(crate) fn try_cleaning_guard(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        self.inner.cleaning.try_lock()
+    }
+
+    /// The cleaner's first dirty offset, as checkpointed.
+    #[must_use]
+    pub fn cleaner_checkpoint(&self) -> Option<i64> {
+        *self.inner.cleaner_checkpoint.lock()
+    }
+
+    /// Sets the cleaner's first dirty offset (from `cleaner-offset-checkpoint`, or after a pass).
+    pub fn set_cleaner_checkpoint(&self, offset: Option<i64>) {
+        *self.inner.cleaner_checkpoint.lock() = offset;
+    }
+
+    pub(crate) fn limits(cfg: &LogConfig) -> SegmentLimits {
         SegmentLimits {
             max_index_size: cfg.segment_index_bytes,
             index_interval_bytes: cfg.index_interval_bytes,

@@ -92,21 +92,29 @@ impl Segment {
         now_ms: i64,
         jitter_ms: i64,
     ) -> Result<Self> {
+        Self::create_with_suffix(dir, base_offset, limits, now_ms, jitter_ms, "")
+    }
+
+    /// Creates a segment whose file names carry `suffix` (`.cleaned` for the
+    /// cleaner's output), replacing stray files of the same names.
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        limits: SegmentLimits,
+        now_ms: i64,
+        jitter_ms: i64,
+        suffix: &str,
+    ) -> Result<Self> {
+        let name = |kind| dir.join(format!("{}{suffix}", segment_file_name(base_offset, kind)));
         for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex, FileKind::TxnIndex] {
-            file::remove_file_if_exists(&dir.join(segment_file_name(base_offset, kind)))?;
+            file::remove_file_if_exists(&name(kind))?;
         }
-        let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
+        let log_path = name(FileKind::Log);
         let f = file::create_new(&log_path)?;
-        let offset_index = OffsetIndex::create(
-            dir.join(segment_file_name(base_offset, FileKind::Index)),
-            base_offset,
-            limits.max_index_size,
-        )?;
-        let time_index = TimeIndex::create(
-            dir.join(segment_file_name(base_offset, FileKind::TimeIndex)),
-            base_offset,
-            limits.max_index_size,
-        )?;
+        let offset_index =
+            OffsetIndex::create(name(FileKind::Index), base_offset, limits.max_index_size)?;
+        let time_index =
+            TimeIndex::create(name(FileKind::TimeIndex), base_offset, limits.max_index_size)?;
         let map = ReadMap::map(&f, &log_path, limits.segment_bytes)?;
         Ok(Segment {
             base_offset,
@@ -350,12 +358,35 @@ impl Segment {
 
     /// Renames all files of the segment by adding `suffix` (e.g. `.deleted`).
     pub(crate) fn add_suffix(&self, suffix: &str) -> Result<()> {
+        self.change_suffix("", suffix)
+    }
+
+    /// Renames all files of the segment from suffix `from` to suffix `to`
+    /// (either may be empty): `.cleaned` -> `.swap` -> none.
+    pub(crate) fn change_suffix(&self, from: &str, to: &str) -> Result<()> {
+        let swap = |p: &Path| -> PathBuf {
+            let s = p.as_os_str().to_string_lossy();
+            let stem = s.strip_suffix(from).unwrap_or(&s);
+            PathBuf::from(format!("{stem}{to}"))
+        };
         let old = self.log_path();
-        let new = file::with_suffix(&old, suffix);
+        let new = swap(&old);
         file::rename(&old, &new)?;
         *self.log_path.write() = new;
-        self.offset_index.rename_to(file::with_suffix(&self.offset_index.path(), suffix))?;
-        self.time_index.rename_to(file::with_suffix(&self.time_index.path(), suffix))
+        self.offset_index.rename_to(swap(&self.offset_index.path()))?;
+        self.time_index.rename_to(swap(&self.time_index.path()))
+    }
+
+    /// Sets the `.log` file's modification time (the cleaner keeps the
+    /// source's, so time-based decisions about the data do not restart).
+    pub(crate) fn set_modified(&self, time: std::time::SystemTime) -> Result<()> {
+        self.with_file(|f, p| f.set_modified(time).map_err(|e| Error::io("set_modified", p, e)))
+    }
+
+    /// The `.log` file's modification time.
+    pub(crate) fn modified(&self) -> Result<std::time::SystemTime> {
+        let p = self.log_path();
+        std::fs::metadata(&p).and_then(|m| m.modified()).map_err(|e| Error::io("stat", p, e))
     }
 
     /// Deletes all files of the segment. Views already handed out stay valid.

@@ -25,6 +25,10 @@ pub struct MaintainReport {
     pub bytes_written: u64,
     /// Partitions flushed because `flush.ms` passed.
     pub partitions_flushed: usize,
+    /// Records the cleaner removed.
+    pub records_removed: u64,
+    /// Cleanings that failed (see [`Store::cleaner_stats`]; retried next pass).
+    pub cleaner_failures: usize,
 }
 
 impl Store {
@@ -49,6 +53,15 @@ impl Store {
         }
         report.segments_deleted = deleted.segments_deleted;
         report.bytes_deleted = deleted.bytes_deleted;
+        if self.inner.config.log_cleaner_enable {
+            let logs: Vec<_> = self.logs(topic).into_iter().map(|(_, l)| l).collect();
+            let pass = self.inner.cleaner.clean_all(&logs);
+            report.partitions_cleaned = pass.partitions_cleaned;
+            report.bytes_read = pass.bytes_read;
+            report.bytes_written = pass.bytes_written;
+            report.records_removed = pass.records_removed;
+            report.cleaner_failures = pass.failures;
+        }
         self.write_checkpoints()?;
         Ok(report)
     }
@@ -57,6 +70,17 @@ impl Store {
         let outcome = log.delete_old_segments()?;
         log.delete_expired_files(self.inner.clock.now_ms())?;
         Ok(outcome)
+    }
+
+    /// One cleaner pass over every compacted partition: what a cleaner thread
+    /// runs. Returns whether a partition was cleaned.
+    pub(crate) fn clean_filthiest(&self, map: &mut crate::cleaner::offset_map::OffsetMap) -> bool {
+        let logs: Vec<_> = self.logs(None).into_iter().map(|(_, l)| l).collect();
+        let cleaned = self.inner.cleaner.clean_filthiest(&logs, &[], map);
+        if let Some((_, Err(e))) = &cleaned {
+            self.record(Err(crate::Error::InvalidRequest(format!("cleaner: {e}"))));
+        }
+        matches!(cleaned, Some((_, Ok(o))) if o.segments_replaced > 0)
     }
 
     /// Retention only, on every partition: what the retention thread runs

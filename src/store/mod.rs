@@ -35,7 +35,11 @@ use crate::io::lock::DirLock;
 use crate::log::{LoadOptions, LoadReport, Log};
 use crate::{Error, Result};
 
-use checkpoint::{CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+use crate::cleaner::{Cleaner, CleanerStats};
+use checkpoint::{
+    CLEAN_SHUTDOWN_FILE, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT,
+};
 pub use maintain::MaintainReport;
 use meta::TopicMeta;
 use scheduler::Scheduler;
@@ -71,6 +75,7 @@ struct StoreInner {
     closed: Mutex<bool>,
     scheduler: Mutex<Option<Scheduler>>,
     background_errors: Mutex<Vec<String>>,
+    cleaner: Cleaner,
 }
 
 /// A strata store. Cheap to clone; clones share it.
@@ -141,6 +146,8 @@ impl Store {
                 read_checkpoint_or_reset(&dir.path.join(RECOVERY_POINT_CHECKPOINT))?;
             let start_offsets =
                 read_checkpoint_or_reset(&dir.path.join(LOG_START_OFFSET_CHECKPOINT))?;
+            let cleaner_offsets =
+                read_checkpoint_or_reset(&dir.path.join(CLEANER_OFFSET_CHECKPOINT))?;
             for sub in file::read_dir(&dir.path)? {
                 let Some(name) = sub.file_name().and_then(|n| n.to_str()) else { continue };
                 let Some((topic, partition)) = parse_partition_dir_name(name) else { continue };
@@ -157,6 +164,7 @@ impl Store {
                 };
                 let (log, report) =
                     Log::open(&sub, topic, partition, cfg, Arc::clone(&clock), options)?;
+                log.set_cleaner_checkpoint(cleaner_offsets.get(&key).copied());
                 load_reports.push((name.to_owned(), report));
                 let t = topics.entry(topic.to_owned()).or_insert_with(|| Topic {
                     overrides: meta.overrides.clone(),
@@ -180,6 +188,7 @@ impl Store {
             meta.partitions =
                 meta.partitions.max(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
         }
+        let cleaner = Cleaner::new(&config);
         let store = Store {
             inner: Arc::new(StoreInner {
                 config,
@@ -191,6 +200,7 @@ impl Store {
                 closed: Mutex::new(false),
                 scheduler: Mutex::new(None),
                 background_errors: Mutex::new(Vec::new()),
+                cleaner,
             }),
         };
         for (name, meta) in &metas {
@@ -444,9 +454,13 @@ impl Store {
         for (i, dir) in self.inner.dirs.iter().enumerate() {
             let mut recovery = BTreeMap::new();
             let mut starts = BTreeMap::new();
+            let mut cleaner = BTreeMap::new();
             for (_, log) in logs.iter().filter(|(d, _)| *d == i) {
                 let key = (log.topic().to_owned(), log.partition());
                 recovery.insert(key.clone(), log.recovery_point());
+                if let Some(dirty) = log.cleaner_checkpoint() {
+                    cleaner.insert(key.clone(), dirty);
+                }
                 // Kafka checkpoints only start offsets above the first segment's base.
                 if log.segment_base_offsets().first().is_some_and(|&b| log.log_start_offset() > b) {
                     starts.insert(key, log.log_start_offset());
@@ -454,6 +468,7 @@ impl Store {
             }
             checkpoint::write_offsets(&dir.path.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
             checkpoint::write_offsets(&dir.path.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+            checkpoint::write_offsets(&dir.path.join(CLEANER_OFFSET_CHECKPOINT), &cleaner)?;
         }
         Ok(())
     }
@@ -494,6 +509,14 @@ impl Store {
         }
         *closed = true;
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// The cleaner's statistics of every compacted partition it has looked at.
+    #[must_use]
+    pub fn cleaner_stats(&self) -> Vec<((String, i32), CleanerStats)> {
+        let mut v: Vec<_> = self.inner.cleaner.stats().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// Log directories, in config order.

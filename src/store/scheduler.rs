@@ -25,11 +25,38 @@ pub(super) struct Stop {
     cond: Condvar,
 }
 
-/// Handle of the running thread.
+/// Handle of the running threads.
 #[derive(Debug)]
 pub(super) struct Scheduler {
     stop: Arc<Stop>,
-    handle: Option<JoinHandle<()>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// Sleeps until `deadline` or until stopped; returns whether stopped.
+fn sleep_until(stop: &Stop, deadline: Instant) -> bool {
+    let mut stopped = stop.stopped.lock();
+    while !*stopped && Instant::now() < deadline {
+        stop.cond.wait_until(&mut stopped, deadline);
+    }
+    *stopped
+}
+
+/// A cleaner thread: cleans the dirtiest partition, or sleeps `log.cleaner.backoff.ms`.
+fn cleaner_loop(weak: &Weak<StoreInner>, stop: &Stop, backoff: Duration) {
+    let mut map = None;
+    loop {
+        if *stop.stopped.lock() {
+            return;
+        }
+        let Some(inner) = weak.upgrade() else { return };
+        let store = Store { inner };
+        let map = map.get_or_insert_with(|| store.inner.cleaner.new_map());
+        let cleaned = store.clean_filthiest(map);
+        drop(store);
+        if !cleaned && sleep_until(stop, Instant::now() + backoff) {
+            return;
+        }
+    }
 }
 
 fn ms(v: i64) -> Duration {
@@ -56,14 +83,8 @@ impl Scheduler {
                 let mut next_checkpoint = start + checkpoint_every;
                 loop {
                     let wake = next_retention.min(next_flush).min(next_checkpoint);
-                    {
-                        let mut stopped = thread_stop.stopped.lock();
-                        while !*stopped && Instant::now() < wake {
-                            thread_stop.cond.wait_until(&mut stopped, wake);
-                        }
-                        if *stopped {
-                            return;
-                        }
+                    if sleep_until(&thread_stop, wake) {
+                        return;
                     }
                     let Some(inner) = weak.upgrade() else { return };
                     let store = Store { inner };
@@ -82,14 +103,26 @@ impl Scheduler {
                     }
                 }
             })?;
-        Ok(Scheduler { stop, handle: Some(handle) })
+        let mut handles = vec![handle];
+        if cfg.log_cleaner_enable {
+            let backoff = ms(cfg.log_cleaner_backoff_ms);
+            for n in 0..cfg.log_cleaner_threads {
+                let weak = Arc::downgrade(&store.inner);
+                let stop = Arc::clone(&stop);
+                let h = std::thread::Builder::new()
+                    .name(format!("strata-cleaner-{n}"))
+                    .spawn(move || cleaner_loop(&weak, &stop, backoff))?;
+                handles.push(h);
+            }
+        }
+        Ok(Scheduler { stop, handles })
     }
 
     /// Stops the thread and waits for it.
     pub(super) fn shutdown(&mut self) {
         *self.stop.stopped.lock() = true;
         self.stop.cond.notify_all();
-        if let Some(h) = self.handle.take() {
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }
@@ -103,7 +136,7 @@ impl Drop for Scheduler {
 }
 
 impl Store {
-    fn record(&self, r: crate::Result<()>) {
+    pub(super) fn record(&self, r: crate::Result<()>) {
         if let Err(e) = r {
             let mut errors = self.inner.background_errors.lock();
             if errors.len() >= MAX_ERRORS {

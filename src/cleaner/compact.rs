@@ -1,0 +1,355 @@
+//! One cleaning of one partition (Kafka's `Cleaner.doClean`).
+//!
+//! 1. **Map** the dirty section: every keyed record from the first dirty
+//!    offset up to the first uncleanable one goes into the [`OffsetMap`]
+//!    (key -> latest offset), until the map is full. The pass ends at a batch
+//!    boundary; `end` is the first offset it did not cover.
+//! 2. **Recopy** every segment holding offsets below `end` — the clean section
+//!    too, so older duplicates superseded by newer keys go as well — in groups
+//!    that fit one segment, keeping per record (Kafka's `shouldRetainRecord`):
+//!    records past the mapped range; records whose offset is the latest for
+//!    their key, tombstones only until their batch's delete horizon. Keyless
+//!    records in the mapped range go.
+//! 3. Per batch (Kafka's `filterTo`): all records kept and nothing to mark ->
+//!    the original bytes, verbatim; some kept -> a rebuilt batch with the
+//!    original offsets, producer fields and codec; a kept tombstone without a
+//!    horizon gets one (`now + delete.retention.ms`, attribute bit 6); none
+//!    kept -> dropped, except the last batch of a producer and the batch just
+//!    before the uncleanable section, which stay as 61-byte empty batches so
+//!    offsets and sequences survive.
+//! 4. **Swap** each group in ([`crate::log`]'s crash-safe protocol) and move the
+//!    cleaner checkpoint to `end`.
+//!
+//! Transaction markers (control batches) are kept as they are: strata keeps
+//! no aborted-transaction index yet, so it cannot tell when a marker's
+//! transaction has been fully cleaned. Keeping them loses nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::LogConfig;
+use crate::format::file_name::CLEANED_SUFFIX;
+use crate::format::{BatchBuilder, BatchView, TimestampType};
+use crate::log::Log;
+use crate::segment::Segment;
+use crate::{Error, Result};
+
+use super::offset_map::OffsetMap;
+use super::select::{self, Cleanable, LogStat, SegmentStat};
+use super::throttle::Throttle;
+
+/// What one cleaning did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanOutcome {
+    /// First dirty offset before the pass.
+    pub first_dirty_offset: i64,
+    /// First offset the pass did not cover: the next first dirty offset.
+    pub end_offset: i64,
+    /// Bytes read (mapping and recopying).
+    pub bytes_read: u64,
+    /// Bytes written to cleaned segments.
+    pub bytes_written: u64,
+    /// Records read while recopying.
+    pub records_read: u64,
+    /// Records removed.
+    pub records_removed: u64,
+    /// Source segments replaced.
+    pub segments_replaced: usize,
+}
+
+fn corrupt(seg: &Segment, e: crate::format::FormatError) -> Error {
+    Error::corrupt(seg.log_path(), 0, e)
+}
+
+/// The selection inputs of a log.
+pub(crate) fn log_stat(
+    log: &Log,
+    segs: &[Arc<Segment>],
+    cfg: &LogConfig,
+    now: i64,
+) -> Result<LogStat> {
+    let mut segments = Vec::with_capacity(segs.len());
+    for s in segs {
+        let first_batch_timestamp =
+            s.batches_from(0)?.next().map_or(-1, |(_, b)| b.max_timestamp());
+        segments.push(SegmentStat {
+            base_offset: s.base_offset(),
+            size: s.len(),
+            largest_timestamp: s.largest_timestamp()?,
+            first_batch_timestamp,
+        });
+    }
+    Ok(LogStat {
+        segments,
+        log_start_offset: log.log_start_offset(),
+        checkpoint: log.cleaner_checkpoint(),
+        log_end_offset: log.log_end_offset(),
+        min_compaction_lag_ms: cfg.min_compaction_lag_ms,
+        max_compaction_lag_ms: cfg.max_compaction_lag_ms,
+        min_cleanable_dirty_ratio: cfg.min_cleanable_dirty_ratio,
+        now_ms: now,
+    })
+}
+
+/// The sections of `log` now.
+pub(crate) fn sections(log: &Log) -> Result<Cleanable> {
+    let cfg = log.config();
+    let segs = log.segments();
+    Ok(select::cleanable(&log_stat(log, &segs, &cfg, log.now_ms())?))
+}
+
+/// Cleans `log` once if it has a cleanable section. `None` when another
+/// pass or retention holds it, or nothing is cleanable.
+pub(crate) fn clean(
+    log: &Log,
+    map: &mut OffsetMap,
+    throttle: &Throttle,
+) -> Result<Option<CleanOutcome>> {
+    let Some(_guard) = log.try_cleaning_guard() else { return Ok(None) };
+    let cfg = log.config();
+    let now = log.now_ms();
+    let segs = log.segments();
+    let c = select::cleanable(&log_stat(log, &segs, &cfg, now)?);
+    if c.cleanable_bytes == 0 || c.first_uncleanable_offset <= c.first_dirty_offset {
+        return Ok(None);
+    }
+    let mut out =
+        CleanOutcome { first_dirty_offset: c.first_dirty_offset, ..CleanOutcome::default() };
+    map.clear();
+    out.end_offset = build_map(&segs, &c, map, throttle, &mut out)?;
+    if out.end_offset <= c.first_dirty_offset {
+        return Err(Error::InvalidRequest(format!(
+            "{}: one batch at offset {} has more keys than the cleaner's map holds ({}); raise log.cleaner.dedupe.buffer.size",
+            log.name(),
+            c.first_dirty_offset,
+            map.capacity()
+        )));
+    }
+    let last_of_producer = last_batch_of_each_producer(&segs)?;
+    let ctx = Retain {
+        map,
+        now,
+        delete_retention_ms: cfg.delete_retention_ms,
+        first_uncleanable: c.first_uncleanable_offset,
+        last_of_producer: &last_of_producer,
+    };
+    let count = segs.partition_point(|s| s.base_offset() < out.end_offset);
+    let sources = segs.get(..count).unwrap_or_default();
+    for group in group_by_size(sources, &segs, &cfg, c.first_uncleanable_offset)? {
+        recopy_group(log, &cfg, group, &ctx, throttle, &mut out)?;
+    }
+    log.set_cleaner_checkpoint(Some(out.end_offset));
+    Ok(Some(out))
+}
+
+/// Pass 1: maps keys of `[first dirty, first uncleanable)`; returns the end offset.
+fn build_map(
+    segs: &[Arc<Segment>],
+    c: &Cleanable,
+    map: &mut OffsetMap,
+    throttle: &Throttle,
+    out: &mut CleanOutcome,
+) -> Result<i64> {
+    let from = segs.partition_point(|s| s.base_offset() <= c.first_dirty_offset).saturating_sub(1);
+    for (i, seg) in segs.iter().enumerate().skip(from) {
+        if seg.base_offset() >= c.first_uncleanable_offset {
+            break;
+        }
+        let start = u64::from(seg.offset_index().lookup(c.first_dirty_offset)?.position);
+        for (_, batch) in seg.batches_from(if i == from { start } else { 0 })? {
+            if batch.base_offset() >= c.first_uncleanable_offset {
+                break;
+            }
+            out.bytes_read += batch.size() as u64;
+            throttle.acquire(batch.size() as u64);
+            if batch.last_offset() < c.first_dirty_offset {
+                continue;
+            }
+            if !batch.is_control() {
+                for r in batch.records().map_err(|e| corrupt(seg, e))? {
+                    let r = r.map_err(|e| corrupt(seg, e))?;
+                    if let Some(key) = r.key().filter(|_| r.offset() >= c.first_dirty_offset) {
+                        if !map.put(key, r.offset()) {
+                            // Full mid-batch: the pass ends after the last whole batch.
+                            return Ok(map.latest_offset().max(c.first_dirty_offset - 1) + 1);
+                        }
+                    }
+                }
+            }
+            map.set_latest_offset(batch.last_offset());
+        }
+        // A whole segment mapped: cover the gap up to the next one.
+        let next = segs.get(i + 1).map_or(c.first_uncleanable_offset, |s| s.base_offset());
+        map.set_latest_offset(next.min(c.first_uncleanable_offset) - 1);
+    }
+    Ok(map.latest_offset() + 1)
+}
+
+/// Producer id -> last offset of its last batch in the log.
+fn last_batch_of_each_producer(segs: &[Arc<Segment>]) -> Result<HashMap<i64, i64>> {
+    let mut last = HashMap::new();
+    for seg in segs {
+        for (_, b) in seg.batches_from(0)? {
+            if b.producer_id() >= 0 {
+                last.insert(b.producer_id(), b.last_offset());
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// Groups consecutive segments that fit one cleaned segment (Kafka's `groupSegmentsBySize`).
+fn group_by_size<'a>(
+    sources: &'a [Arc<Segment>],
+    all: &[Arc<Segment>],
+    cfg: &LogConfig,
+    first_uncleanable: i64,
+) -> Result<Vec<&'a [Arc<Segment>]>> {
+    let last_offset_estimate =
+        |k: usize| all.get(k + 1).map_or(first_uncleanable, |s| s.base_offset()) - 1;
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < sources.len() {
+        let Some(first) = sources.get(i) else { break };
+        let mut bytes = first.len();
+        let mut index_bytes = first.offset_index().entries()? as u64 * 8;
+        let mut time_bytes = first.time_index().entries()? as u64 * 12;
+        let mut j = i + 1;
+        while let Some(next) = sources.get(j) {
+            let nb = next.offset_index().entries()? as u64 * 8;
+            let nt = next.time_index().entries()? as u64 * 12;
+            let fits = bytes + next.len() <= cfg.segment_bytes
+                && index_bytes + nb <= cfg.segment_index_bytes
+                && time_bytes + nt <= cfg.segment_index_bytes
+                && (next.len() == 0
+                    || last_offset_estimate(j) - first.base_offset() <= i64::from(i32::MAX));
+            if !fits {
+                break;
+            }
+            bytes += next.len();
+            index_bytes += nb;
+            time_bytes += nt;
+            j += 1;
+        }
+        groups.push(sources.get(i..j).unwrap_or_default());
+        i = j;
+    }
+    Ok(groups)
+}
+
+/// What deciding record retention needs.
+struct Retain<'a> {
+    map: &'a OffsetMap,
+    now: i64,
+    delete_retention_ms: i64,
+    first_uncleanable: i64,
+    last_of_producer: &'a HashMap<i64, i64>,
+}
+
+fn recopy_group(
+    log: &Log,
+    cfg: &LogConfig,
+    group: &[Arc<Segment>],
+    ctx: &Retain<'_>,
+    throttle: &Throttle,
+    out: &mut CleanOutcome,
+) -> Result<()> {
+    let Some(first) = group.first() else { return Ok(()) };
+    let cleaned = Segment::create_with_suffix(
+        log.dir(),
+        first.base_offset(),
+        Log::limits(cfg),
+        ctx.now,
+        0,
+        CLEANED_SUFFIX,
+    )?;
+    let result = (|| {
+        for src in group {
+            for (_, batch) in src.batches_from(0)? {
+                out.bytes_read += batch.size() as u64;
+                throttle.acquire(batch.size() as u64);
+                if let Some(bytes) = filter_batch(&batch, ctx, out).map_err(|e| corrupt(src, e))? {
+                    let kept = BatchView::new(bytes).map_err(|e| corrupt(src, e))?;
+                    cleaned.append(&kept)?;
+                    out.bytes_written += kept.size() as u64;
+                    throttle.acquire(kept.size() as u64);
+                }
+            }
+        }
+        cleaned.seal()?;
+        cleaned.flush()?;
+        if let Some(last) = group.last() {
+            cleaned.set_modified(last.modified()?)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = cleaned.delete_files();
+        return Err(e);
+    }
+    log.replace_segments(vec![Arc::new(cleaned)], group)?;
+    out.segments_replaced += group.len();
+    Ok(())
+}
+
+/// Kafka's per-batch and per-record retention; `None` drops the batch.
+fn filter_batch(
+    batch: &BatchView,
+    ctx: &Retain<'_>,
+    out: &mut CleanOutcome,
+) -> crate::format::FormatResult<Option<Bytes>> {
+    if batch.is_control() {
+        return Ok(Some(batch.as_bytes().clone()));
+    }
+    let retain_empty = (batch.producer_id() >= 0
+        && ctx.last_of_producer.get(&batch.producer_id()) == Some(&batch.last_offset()))
+        || batch.next_offset() == ctx.first_uncleanable;
+    let horizon = batch.delete_horizon_ms();
+    let mut kept = Vec::new();
+    let mut read = 0u64;
+    let mut tombstone = false;
+    for r in batch.records()? {
+        let r = r?;
+        read += 1;
+        let latest = r.key().is_some_and(|k| r.offset() >= ctx.map.get(k).unwrap_or(-1));
+        let alive = r.value().is_some() || horizon.is_none_or(|h| ctx.now < h);
+        if r.offset() > ctx.map.latest_offset() || (latest && alive) {
+            tombstone |= r.value().is_none();
+            kept.push(r);
+        }
+    }
+    out.records_read += read;
+    out.records_removed += read - kept.len() as u64;
+    let new_horizon =
+        horizon.or_else(|| tombstone.then(|| ctx.now.saturating_add(ctx.delete_retention_ms)));
+    if kept.len() as u64 == read && new_horizon == horizon {
+        return Ok(Some(batch.as_bytes().clone()));
+    }
+    let mut b = BatchBuilder::new(batch.base_offset())
+        .partition_leader_epoch(batch.partition_leader_epoch())
+        .producer(batch.producer_id(), batch.producer_epoch(), batch.base_sequence())
+        .transactional(batch.is_transactional())
+        .last_offset_delta(batch.last_offset_delta());
+    if batch.timestamp_type() == TimestampType::LogAppendTime {
+        b = b.log_append_time(batch.max_timestamp());
+    }
+    if kept.is_empty() {
+        if !retain_empty {
+            return Ok(None);
+        }
+        // Kafka's 61-byte empty batch: no records, original max timestamp, no horizon.
+        return BatchBuilder::build(b.empty_batch_timestamps(-1, batch.max_timestamp())).map(Some);
+    }
+    b = b.compression(batch.compression()?, None);
+    if let Some(h) = new_horizon {
+        b = b.delete_horizon(h);
+    }
+    for r in &kept {
+        // The stored create time, also for LogAppendTime batches.
+        let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta());
+        b.append_raw(r.offset_delta(), ts, r.key(), r.value(), r.headers())?;
+    }
+    b.build().map(Some)
+}

@@ -1,0 +1,172 @@
+//! Log compaction: keep the latest record of every key, forever, in bounded
+//! memory, safely under readers and crashes (Kafka's log cleaner).
+//!
+//! - [`select`]: which part of a log is dirty and which log is dirtiest —
+//!   pure functions (`min.cleanable.dirty.ratio`, `min/max.compaction.lag.ms`);
+//! - [`offset_map`]: key -> latest offset in `log.cleaner.dedupe.buffer.size`;
+//! - `compact`: one cleaning — map, recopy, swap (see its steps);
+//! - [`throttle`]: `log.cleaner.io.max.bytes.per.second`.
+//!
+//! [`Cleaner`] runs passes over a set of logs, keeps per-partition
+//! [`CleanerStats`], and never gives up on a partition: a failed cleaning is
+//! recorded (`failures`, `last_error`) and retried on the next pass, unlike
+//! Kafka, which marks the partition uncleanable until restart (its gotcha G4).
+
+mod compact;
+pub mod offset_map;
+pub mod select;
+pub mod throttle;
+
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+
+use crate::config::StoreConfig;
+use crate::log::Log;
+
+pub use compact::CleanOutcome;
+use offset_map::OffsetMap;
+use throttle::Throttle;
+
+/// What the cleaner knows about one partition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CleanerStats {
+    /// Dirty ratio at the last look.
+    pub dirty_ratio: f64,
+    /// When it was last cleaned (ms since the epoch).
+    pub last_clean_ms: Option<i64>,
+    /// Cleanings done.
+    pub cleanings: u64,
+    /// Bytes read by all cleanings.
+    pub bytes_read: u64,
+    /// Bytes written by all cleanings.
+    pub bytes_written: u64,
+    /// Records removed by all cleanings.
+    pub records_removed: u64,
+    /// Cleanings that failed (each is retried on the next pass).
+    pub failures: u64,
+    /// Why the last failure happened.
+    pub last_error: Option<String>,
+}
+
+/// Totals of one pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Partitions cleaned.
+    pub partitions_cleaned: usize,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Records removed.
+    pub records_removed: u64,
+    /// Cleanings that failed.
+    pub failures: usize,
+}
+
+/// The store's cleaner: memory budget, throttle and statistics.
+#[derive(Debug)]
+pub struct Cleaner {
+    memory_per_thread: u64,
+    load_factor: f64,
+    throttle: Throttle,
+    stats: Mutex<HashMap<(String, i32), CleanerStats>>,
+}
+
+impl Cleaner {
+    /// A cleaner configured by the store's `log.cleaner.*` settings.
+    #[must_use]
+    pub fn new(cfg: &StoreConfig) -> Self {
+        let threads = u64::from(cfg.log_cleaner_threads.max(1));
+        Cleaner {
+            memory_per_thread: (cfg.log_cleaner_dedupe_buffer_size / threads).min(i32::MAX as u64),
+            load_factor: cfg.log_cleaner_io_buffer_load_factor,
+            throttle: Throttle::new(cfg.log_cleaner_io_max_bytes_per_second),
+            stats: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A key map of one thread's share of the memory budget.
+    #[must_use]
+    pub fn new_map(&self) -> OffsetMap {
+        OffsetMap::new(self.memory_per_thread, self.load_factor)
+    }
+
+    /// Statistics of every partition the cleaner has looked at.
+    #[must_use]
+    pub fn stats(&self) -> HashMap<(String, i32), CleanerStats> {
+        self.stats.lock().clone()
+    }
+
+    fn note(&self, log: &Log, f: impl FnOnce(&mut CleanerStats)) {
+        f(self.stats.lock().entry((log.topic().to_owned(), log.partition())).or_default());
+    }
+
+    /// Cleans the dirtiest eligible compacted log among `logs`, skipping those
+    /// in `skip`. Returns the log's index and outcome, or `None` when no log
+    /// qualifies.
+    pub fn clean_filthiest(
+        &self,
+        logs: &[Log],
+        skip: &[usize],
+        map: &mut OffsetMap,
+    ) -> Option<(usize, crate::Result<CleanOutcome>)> {
+        let mut candidates = Vec::new();
+        let mut index = Vec::new();
+        for (i, log) in logs.iter().enumerate() {
+            if skip.contains(&i) || !log.config().cleanup_policy.compact {
+                continue;
+            }
+            match compact::sections(log) {
+                Ok(c) => {
+                    self.note(log, |s| s.dirty_ratio = c.dirty_ratio);
+                    candidates.push(c);
+                    index.push(i);
+                }
+                Err(e) => self.note(log, |s| {
+                    s.failures += 1;
+                    s.last_error = Some(e.to_string());
+                }),
+            }
+        }
+        let pick = *index.get(select::filthiest(&candidates)?)?;
+        let log = logs.get(pick)?;
+        let result = compact::clean(log, map, &self.throttle);
+        match &result {
+            Ok(Some(o)) => self.note(log, |s| {
+                s.cleanings += 1;
+                s.last_clean_ms = Some(log.now_ms());
+                s.bytes_read += o.bytes_read;
+                s.bytes_written += o.bytes_written;
+                s.records_removed += o.records_removed;
+            }),
+            Ok(None) => {}
+            Err(e) => self.note(log, |s| {
+                s.failures += 1;
+                s.last_error = Some(e.to_string());
+            }),
+        }
+        Some((pick, result.map(Option::unwrap_or_default)))
+    }
+
+    /// Cleans every eligible compacted log once, dirtiest first.
+    pub fn clean_all(&self, logs: &[Log]) -> PassReport {
+        let mut map = self.new_map();
+        let mut done = Vec::new();
+        let mut report = PassReport::default();
+        while let Some((i, result)) = self.clean_filthiest(logs, &done, &mut map) {
+            done.push(i);
+            match result {
+                Ok(o) if o.segments_replaced > 0 => {
+                    report.partitions_cleaned += 1;
+                    report.bytes_read += o.bytes_read;
+                    report.bytes_written += o.bytes_written;
+                    report.records_removed += o.records_removed;
+                }
+                Ok(_) => {}
+                Err(_) => report.failures += 1,
+            }
+        }
+        report
+    }
+}

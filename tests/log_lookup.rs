@@ -1,0 +1,329 @@
+//! Lookups on a multi-segment log: offset -> batch through the sparse offset
+//! index, and Kafka's ListOffsets (`offset_for_time`: earliest, latest,
+//! max-timestamp and by timestamp) against brute force over what was
+//! appended, including after reopening (lazy and rebuilt indexes) and with a
+//! log start offset inside the log.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use strata::clock::{Clock, ManualClock};
+use strata::config::LogConfig;
+use strata::format::{BatchBuilder, Compression, Record};
+use strata::log::{LoadOptions, Log, OffsetSpec, TimestampedOffset};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn open_with(dir: &Path, cfg: LogConfig, options: LoadOptions) -> Log {
+    let clock: Arc<dyn Clock> = ManualClock::new(NOW);
+    Log::open(dir, "t", 0, cfg, clock, options).unwrap().0
+}
+
+fn batch(timestamps: &[i64], codec: Compression, value_len: usize) -> Bytes {
+    let mut b = BatchBuilder::new(0).compression(codec, None);
+    for (i, &ts) in timestamps.iter().enumerate() {
+        b.append(&Record::new(format!("key-{i}"), vec![b'x'; value_len]).timestamp(ts)).unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// Appends one batch per entry of `batches` and returns every record as (offset, timestamp).
+fn append_all(log: &Log, batches: &[Vec<i64>], compress_every: usize) -> Vec<(i64, i64)> {
+    let mut records = Vec::new();
+    for (i, ts) in batches.iter().enumerate() {
+        let codec = if compress_every > 0 && i % compress_every == compress_every - 1 {
+            Compression::Lz4
+        } else {
+            Compression::None
+        };
+        let info = log.append_batch(batch(ts, codec, 20)).unwrap();
+        records.extend(ts.iter().enumerate().map(|(k, &t)| (info.base_offset + k as i64, t)));
+    }
+    records
+}
+
+/// The first record in offset order at or above `log_start` whose timestamp is `>= target`.
+fn brute_force(records: &[(i64, i64)], log_start: i64, target: i64) -> Option<TimestampedOffset> {
+    records
+        .iter()
+        .find(|&&(o, t)| o >= log_start && t >= target)
+        .map(|&(offset, timestamp)| TimestampedOffset { offset, timestamp })
+}
+
+/// The first record carrying the largest timestamp.
+fn brute_force_max(records: &[(i64, i64)]) -> Option<TimestampedOffset> {
+    let max = records.iter().map(|&(_, t)| t).max()?;
+    records
+        .iter()
+        .find(|&&(_, t)| t == max)
+        .map(|&(offset, timestamp)| TimestampedOffset { offset, timestamp })
+}
+
+/// Every interesting target: each timestamp, its neighbours, and values below and above all.
+fn targets(records: &[(i64, i64)]) -> Vec<i64> {
+    let mut t: Vec<i64> = records.iter().flat_map(|&(_, t)| [t - 1, t, t + 1]).collect();
+    t.extend([0, 1, i64::MAX]);
+    if let (Some(min), Some(max)) =
+        (records.iter().map(|r| r.1).min(), records.iter().map(|r| r.1).max())
+    {
+        t.extend([min - 1_000, max + 1_000]);
+    }
+    t.sort_unstable();
+    t.dedup();
+    t
+}
+
+fn check_time_lookups(log: &Log, records: &[(i64, i64)], log_start: i64) {
+    for target in targets(records) {
+        let got = log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap();
+        assert_eq!(got, brute_force(records, log_start, target), "target {target}");
+    }
+}
+
+/// xorshift, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// 150 batches of 1-6 records with non-monotonic timestamps over a 10 s window.
+fn random_batches(seed: u64) -> Vec<Vec<i64>> {
+    let mut rng = Rng(seed | 1);
+    (0..150)
+        .map(|_| {
+            let n = 1 + rng.below(6);
+            (0..n).map(|_| NOW + rng.below(10_000) as i64).collect()
+        })
+        .collect()
+}
+
+fn multi_segment_config() -> LogConfig {
+    LogConfig::default().segment_bytes(2_000).index_interval_bytes(64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offsets
+// ---------------------------------------------------------------------------------------------
+
+fn check_offset_lookups(log: &Log, records: &[(i64, i64)]) {
+    for &(offset, ts) in records {
+        let f = log.read(offset, 1).unwrap();
+        let batches: Vec<_> = f.batches().collect();
+        assert_eq!(batches.len(), 1, "offset {offset}");
+        assert!(batches[0].base_offset() <= offset && offset <= batches[0].last_offset());
+        let first = f.records().next().unwrap().unwrap();
+        assert_eq!((first.offset(), first.timestamp()), (offset, ts));
+    }
+}
+
+#[test]
+fn offset_lookups_find_the_batch_holding_every_offset_of_a_multi_segment_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_with(dir.path(), multi_segment_config(), LoadOptions::default());
+    let records = append_all(&log, &random_batches(7), 4);
+    assert!(log.segment_count() > 5);
+    check_offset_lookups(&log, &records);
+    log.close().unwrap();
+    drop(log);
+    common::assert_kafka_accepts(dir.path(), 64);
+
+    // Lazily loaded indexes after a clean shutdown.
+    let clean = LoadOptions { clean_shutdown: true, ..LoadOptions::default() };
+    let log = open_with(dir.path(), multi_segment_config(), clean);
+    check_offset_lookups(&log, &records);
+    drop(log);
+
+    // Indexes rebuilt by recovery, and missing index files.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "index")
+            && path.to_str().unwrap().contains("000000")
+        {
+            std::fs::remove_file(path).unwrap();
+            break;
+        }
+    }
+    let log = open_with(dir.path(), multi_segment_config(), LoadOptions::default());
+    check_offset_lookups(&log, &records);
+    log.close().unwrap();
+    common::assert_kafka_valid(dir.path(), 64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn offset_for_time_agrees_with_brute_force_over_non_monotonic_timestamps() {
+    for seed in [1, 2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_with(dir.path(), multi_segment_config(), LoadOptions::default());
+        let records = append_all(&log, &random_batches(seed), 3);
+        assert!(log.segment_count() > 5);
+        check_time_lookups(&log, &records, 0);
+        let leo = log.log_end_offset();
+        log.close().unwrap();
+        drop(log);
+        common::assert_kafka_accepts(dir.path(), 64);
+
+        // Reopened (time index from disk), with the log start offset inside a batch in the
+        // middle of the log: records below it never count.
+        for log_start in [1, leo / 3, leo / 2 + 1, leo - 1, leo] {
+            let options = LoadOptions {
+                clean_shutdown: true,
+                recovery_point: leo,
+                log_start_offset: log_start,
+            };
+            let log = open_with(dir.path(), multi_segment_config(), options);
+            assert_eq!(log.log_start_offset(), log_start);
+            check_time_lookups(&log, &records, log_start);
+        }
+    }
+}
+
+#[test]
+fn earliest_latest_and_max_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_with(dir.path(), multi_segment_config(), LoadOptions::default());
+    let none = |log: &Log, spec| log.offset_for_time(spec).unwrap();
+    // An empty log.
+    assert_eq!(
+        none(&log, OffsetSpec::Earliest),
+        Some(TimestampedOffset { offset: 0, timestamp: -1 })
+    );
+    assert_eq!(
+        none(&log, OffsetSpec::Latest),
+        Some(TimestampedOffset { offset: 0, timestamp: -1 })
+    );
+    assert_eq!(none(&log, OffsetSpec::MaxTimestamp), None);
+    assert_eq!(none(&log, OffsetSpec::Timestamp(0)), None);
+
+    // The maximum first appears as the second record of a batch in the middle of the log, and
+    // again later in the same batch, in a later batch and in a later segment.
+    let max = NOW + 50_000;
+    let mut batches = random_batches(11);
+    batches[40] = vec![NOW, max, NOW + 1, max];
+    batches[41] = vec![max];
+    batches[120] = vec![max, NOW];
+    let records = append_all(&log, &batches, 5);
+    let expected = brute_force_max(&records).unwrap();
+    assert_eq!(expected.timestamp, max);
+    let first_max = records.iter().position(|r| r.1 == max).unwrap();
+    assert_eq!(records[first_max - 1].1, NOW, "second record of batch 40");
+
+    let check = |log: &Log, log_start: i64| {
+        let leo = log.log_end_offset();
+        assert_eq!(
+            log.offset_for_time(OffsetSpec::Earliest).unwrap(),
+            Some(TimestampedOffset { offset: log_start, timestamp: -1 })
+        );
+        assert_eq!(
+            log.offset_for_time(OffsetSpec::Latest).unwrap(),
+            Some(TimestampedOffset { offset: leo, timestamp: -1 })
+        );
+        assert_eq!(log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap(), Some(expected));
+        assert_eq!(log.offset_for_time(OffsetSpec::Timestamp(max)).unwrap(), Some(expected));
+        assert_eq!(log.offset_for_time(OffsetSpec::Timestamp(max + 1)).unwrap(), None);
+    };
+    check(&log, 0);
+    let leo = log.log_end_offset();
+    // A later, equal maximum in the active segment does not change the answer.
+    log.append_batch(batch(&[max], Compression::None, 5)).unwrap();
+    check(&log, 0);
+    log.close().unwrap();
+    drop(log);
+    let options =
+        LoadOptions { clean_shutdown: true, recovery_point: leo + 1, log_start_offset: 3 };
+    check(&open_with(dir.path(), multi_segment_config(), options), 3);
+    // Rebuilt by recovery.
+    let options = LoadOptions { log_start_offset: 3, ..LoadOptions::default() };
+    check(&open_with(dir.path(), multi_segment_config(), options), 3);
+}
+
+#[test]
+fn max_timestamp_of_a_log_append_time_topic_is_the_first_record_of_the_latest_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let cfg =
+        multi_segment_config().message_timestamp_type(strata::format::TimestampType::LogAppendTime);
+    let log = Log::open(dir.path(), "t", 0, cfg, clock.clone(), LoadOptions::default()).unwrap().0;
+    let mut last_base = 0;
+    for i in 0..60 {
+        clock.advance(10);
+        let info = log.append_batch(batch(&[1, 2, 3][..1 + i % 3], Compression::None, 20)).unwrap();
+        last_base = info.base_offset;
+    }
+    let now = clock.now_ms();
+    assert_eq!(
+        log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap(),
+        Some(TimestampedOffset { offset: last_base, timestamp: now })
+    );
+    // Every record of a batch reads as its append time.
+    let t = NOW + 10 * 30;
+    let hit = log.offset_for_time(OffsetSpec::Timestamp(t)).unwrap().unwrap();
+    assert_eq!(hit.timestamp, t);
+    let f = log.read(hit.offset, 1).unwrap();
+    assert_eq!(f.batches().next().unwrap().base_offset(), hit.offset);
+    log.close().unwrap();
+    common::assert_kafka_accepts(dir.path(), 64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: offset_for_time == brute force
+// ---------------------------------------------------------------------------------------------
+
+fn batches_strategy() -> impl Strategy<Value = Vec<Vec<i64>>> {
+    // A narrow timestamp range makes ties and out-of-order records common.
+    prop::collection::vec(prop::collection::vec(1_000i64..1_100, 1..5), 1..60)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn offset_for_time_matches_brute_force(
+        batches in batches_strategy(),
+        segment_bytes in 120u64..1_500,
+        interval in 0u64..400,
+        compress_every in 0usize..4,
+        start_permille in 0i64..1_000,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig::default().segment_bytes(segment_bytes).index_interval_bytes(interval);
+        let log = open_with(dir.path(), cfg.clone(), LoadOptions::default());
+        let records = append_all(&log, &batches, compress_every);
+        for target in targets(&records) {
+            let got = log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap();
+            prop_assert_eq!(got, brute_force(&records, 0, target), "target {}", target);
+        }
+        prop_assert_eq!(
+            log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap(),
+            brute_force_max(&records)
+        );
+        let leo = log.log_end_offset();
+        log.close().unwrap();
+        drop(log);
+        let log_start = leo * start_permille / 1_000;
+        let options = LoadOptions { clean_shutdown: true, recovery_point: leo, log_start_offset: log_start };
+        let log = open_with(dir.path(), cfg, options);
+        for target in targets(&records) {
+            let got = log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap();
+            prop_assert_eq!(got, brute_force(&records, log_start, target), "target {} start {}", target, log_start);
+        }
+    }
+}
