@@ -138,6 +138,14 @@ pub enum Error {
         /// What the lock call said.
         detail: String,
     },
+    /// A log directory failed; its partitions are offline, the others keep working.
+    #[error("log directory {path} is offline: {cause}")]
+    LogDirOffline {
+        /// The directory.
+        path: PathBuf,
+        /// The failure that took it offline.
+        cause: String,
+    },
     /// The store or partition was closed.
     #[error("closed")]
     Closed,

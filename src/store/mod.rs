@@ -14,6 +14,8 @@
 //! checkpoints, then write `.kafka_cleanshutdown` last, then unlock.
 
 pub mod checkpoint;
+mod lifecycle;
+mod load;
 mod maintain;
 mod meta;
 pub mod partitioner;
@@ -29,7 +31,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{LogConfig, StoreConfig};
-use crate::format::file_name::{parse_partition_dir_name, partition_dir_name};
+use crate::format::file_name::partition_dir_name;
 use crate::io::file;
 use crate::io::lock::DirLock;
 use crate::log::{LoadOptions, LoadReport, Log};
@@ -72,6 +74,8 @@ struct StoreInner {
     /// Serializes topic creation, deletion and config changes.
     admin: Mutex<()>,
     load_reports: Vec<(String, LoadReport)>,
+    /// Directories that failed at open, with the cause; their partitions are offline.
+    offline_dirs: Vec<(PathBuf, String)>,
     closed: Mutex<bool>,
     scheduler: Mutex<Option<Scheduler>>,
     background_errors: Mutex<Vec<String>>,
@@ -133,53 +137,57 @@ impl Store {
         }
         let first = dirs.first().map(|d| d.path.clone()).unwrap_or_default();
         let mut metas = meta::read(&first)?;
+        let overrides: BTreeMap<String, BTreeMap<String, String>> =
+            metas.iter().map(|(n, m)| (n.clone(), m.overrides.clone())).collect();
+        // Every directory loads on its own thread; one that fails goes offline alone.
+        let per_dir: Vec<Result<Vec<load::Loaded>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = dirs
+                .iter()
+                .map(|d| s.spawn(|| load::load_dir(&d.path, &config, &overrides, &clock)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::InvalidRequest("a loader thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
         let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
         let mut load_reports = Vec::new();
-        for (dir_index, dir) in dirs.iter().enumerate() {
-            let marker = dir.path.join(CLEAN_SHUTDOWN_FILE);
-            let clean = file::exists(&marker)?;
-            if clean {
-                file::remove_file(&marker)?;
-                file::fsync_dir(&dir.path)?;
-            }
-            let recovery_points =
-                read_checkpoint_or_reset(&dir.path.join(RECOVERY_POINT_CHECKPOINT))?;
-            let start_offsets =
-                read_checkpoint_or_reset(&dir.path.join(LOG_START_OFFSET_CHECKPOINT))?;
-            let cleaner_offsets =
-                read_checkpoint_or_reset(&dir.path.join(CLEANER_OFFSET_CHECKPOINT))?;
-            for sub in file::read_dir(&dir.path)? {
-                let Some(name) = sub.file_name().and_then(|n| n.to_str()) else { continue };
-                let Some((topic, partition)) = parse_partition_dir_name(name) else { continue };
-                if !sub.is_dir() || topic_name::validate(topic).is_err() {
+        let mut offline = Vec::new();
+        for (dir_index, result) in per_dir.into_iter().enumerate() {
+            let loaded = match result {
+                Ok(l) => l,
+                Err(e @ Error::Io { .. })
+                | Err(e @ Error::Corrupt { .. })
+                | Err(e @ Error::CorruptFile { .. }) => {
+                    let path = dirs.get(dir_index).map(|d| d.path.clone()).unwrap_or_default();
+                    offline.push((path, e.to_string()));
                     continue;
                 }
-                let meta = metas.entry(topic.to_owned()).or_default();
-                let cfg = LogConfig::resolve(&config, &meta.overrides)?;
-                let key = (topic.to_owned(), partition);
-                let options = LoadOptions {
-                    clean_shutdown: clean,
-                    recovery_point: recovery_points.get(&key).copied().unwrap_or(0),
-                    log_start_offset: start_offsets.get(&key).copied().unwrap_or(0),
-                };
-                let (log, report) =
-                    Log::open(&sub, topic, partition, cfg, Arc::clone(&clock), options)?;
-                log.set_cleaner_checkpoint(cleaner_offsets.get(&key).copied());
-                load_reports.push((name.to_owned(), report));
-                let t = topics.entry(topic.to_owned()).or_insert_with(|| Topic {
-                    overrides: meta.overrides.clone(),
+                Err(e) => return Err(e),
+            };
+            for l in loaded {
+                load_reports.push((partition_dir_name(&l.topic, l.partition), l.report));
+                let t = topics.entry(l.topic.clone()).or_insert_with(|| Topic {
+                    overrides: overrides.get(&l.topic).cloned().unwrap_or_default(),
                     partitions: Vec::new(),
                 });
-                let idx = usize::try_from(partition).unwrap_or(0);
+                let idx = usize::try_from(l.partition).unwrap_or(0);
                 if t.partitions.len() <= idx {
                     t.partitions.resize(idx + 1, None);
                 }
                 if let Some(slot) = t.partitions.get_mut(idx) {
-                    *slot = Some(Partition { log, dir_index });
+                    *slot = Some(Partition { log: l.log, dir_index });
                 }
             }
         }
-        // Topics the metadata knows but whose partitions are missing on disk get them created.
+        if !offline.is_empty() && offline.len() == dirs.len() {
+            let (path, cause) = offline.swap_remove(0);
+            return Err(Error::LogDirOffline { path, cause });
+        }
         for (name, meta) in &mut metas {
             let t = topics.entry(name.clone()).or_insert_with(|| Topic {
                 overrides: meta.overrides.clone(),
@@ -197,14 +205,19 @@ impl Store {
                 clock,
                 admin: Mutex::new(()),
                 load_reports,
+                offline_dirs: offline,
                 closed: Mutex::new(false),
                 scheduler: Mutex::new(None),
                 background_errors: Mutex::new(Vec::new()),
                 cleaner,
             }),
         };
-        for (name, meta) in &metas {
-            store.ensure_partitions(name, meta.partitions)?;
+        // Recreating missing partitions is only safe when no directory is offline:
+        // they may live there.
+        if store.inner.offline_dirs.is_empty() {
+            for (name, meta) in &metas {
+                store.ensure_partitions(name, meta.partitions)?;
+            }
         }
         meta::write(&first, &metas)?;
         if store.inner.config.background_threads {
@@ -359,7 +372,13 @@ impl Store {
             .ok()
             .and_then(|i| t.partitions.get(i).cloned().flatten())
             .map(|p| p.log)
-            .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition })
+            .ok_or_else(|| match self.inner.offline_dirs.first() {
+                // A partition the metadata promises but no directory holds may live on a failed disk.
+                Some((path, cause)) if partition >= 0 => {
+                    Error::LogDirOffline { path: path.clone(), cause: cause.clone() }
+                }
+                _ => Error::UnknownPartition { topic: topic.to_owned(), partition },
+            })
     }
 
     /// Topic names with their partition counts, sorted.
@@ -537,14 +556,5 @@ impl Store {
     /// [`Error::UnknownPartition`].
     pub fn partition_dir(&self, topic: &str, partition: i32) -> Result<PathBuf> {
         Ok(self.partition(topic, partition)?.dir().to_path_buf())
-    }
-}
-
-/// Reads a checkpoint; a corrupt one counts as empty (every partition then
-/// recovers from 0, as Kafka does), but an I/O failure is an error.
-fn read_checkpoint_or_reset(path: &std::path::Path) -> Result<checkpoint::Offsets> {
-    match checkpoint::read_offsets(path) {
-        Err(Error::CorruptFile { .. }) => Ok(checkpoint::Offsets::new()),
-        other => other,
     }
 }
