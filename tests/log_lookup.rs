@@ -298,7 +298,7 @@ proptest! {
     #[test]
     fn offset_for_time_matches_brute_force(
         batches in batches_strategy(),
-        segment_bytes in 120u64..1_500,
+        segment_bytes in 250u64..1_500,
         interval in 0u64..400,
         compress_every in 0usize..4,
         start_permille in 0i64..1_000,

@@ -916,11 +916,11 @@ struct Outcome {
     failed: bool,
 }
 
-/// 24 batches over several segments, a flush every 5 and a roll every 11;
-/// stops at the first error.
+/// 16 batches over several segments, a flush after the 8th and the 16th, a
+/// roll after the 11th; stops at the first error.
 fn scripted_workload(log: &Log) -> Outcome {
     let mut out = Outcome { attempted: Vec::new(), acked: 0, recovery_point: 0, failed: false };
-    for j in 0..24 {
+    for j in 0..16 {
         let first = out.attempted.len();
         let records: Vec<Record> = (first..first + 1 + j % 4).map(record).collect();
         let mut b = BatchBuilder::new(0).compression(codec(first), None);
@@ -936,13 +936,14 @@ fn scripted_workload(log: &Log) -> Outcome {
                 headers: r.headers.clone(),
             });
         }
+        let flush = j % 8 == 7;
         let step = log
             .append_batch(b.build().unwrap())
             .map(|info| out.acked = (info.last_offset + 1) as usize)
-            .and_then(|()| if j % 5 == 4 { log.flush() } else { Ok(()) })
-            .and_then(|()| if j % 11 == 10 { log.roll() } else { Ok(()) });
+            .and_then(|()| if flush { log.flush() } else { Ok(()) })
+            .and_then(|()| if j == 10 { log.roll() } else { Ok(()) });
         match step {
-            Ok(()) if j % 5 == 4 => out.recovery_point = log.recovery_point(),
+            Ok(()) if flush => out.recovery_point = log.recovery_point(),
             Ok(()) => {}
             Err(_) => {
                 out.failed = true;
@@ -953,49 +954,68 @@ fn scripted_workload(log: &Log) -> Outcome {
     out
 }
 
+/// Runs the workload with the `n`th call of `op` failing, reopens as after a
+/// crash, and checks that the log holds a prefix of what was attempted that
+/// includes everything acknowledged.
+fn fail_one_call(op: Op, n: u64, calls: u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    let (log, _) = open(&dir, unclean(0));
+    let out = {
+        let guard = fault::arm(FaultPlan::new().fail_nth(op, n));
+        let out = scripted_workload(&log);
+        assert_eq!(guard.injected(), 1, "{op:?} #{n} of {calls}");
+        out
+    };
+    let ctx = format!("{op:?} call #{n} of {calls} failed after {} acked records", out.acked);
+    assert!(out.failed, "{ctx}: the failure went unnoticed");
+    if matches!(op, Op::Write | Op::Sync | Op::SyncDir) {
+        assert!(log.poisoned().is_some(), "{ctx}: the log is not poisoned");
+    }
+    drop(log);
+
+    let (log, _) = open(&dir, unclean(out.recovery_point));
+    let got = read_all(&log);
+    assert!(got.len() >= out.acked, "{ctx}: {} records back", got.len());
+    assert_eq!(got[..], out.attempted[..got.len()], "{ctx}: not a prefix");
+    let mut recs = got;
+    write_batches(&log, &mut recs, 3);
+    assert_eq!(read_all(&log), recs, "{ctx}");
+    if n == calls.div_ceil(2) {
+        log.close().unwrap();
+        common::assert_kafka_valid(&dir, INTERVAL);
+    }
+}
+
 #[test]
 fn injected_fault_at_every_io_call_leaves_a_recoverable_prefix() {
     let ops = [Op::Write, Op::Sync, Op::SyncDir, Op::SetLen, Op::Open, Op::Map, Op::Metadata];
-    let mut runs = 0;
+    let t0 = std::time::Instant::now();
+    let mut jobs = Vec::new();
     for op in ops {
-        let calls = {
-            let tmp = tempfile::tempdir().unwrap();
-            let (log, _) = open(&tmp.path().join("t-0"), unclean(0));
-            let guard = fault::arm(FaultPlan::new());
-            let out = scripted_workload(&log);
-            assert!(!out.failed);
-            guard.calls(op)
-        };
-        for n in 1..=calls {
-            let tmp = tempfile::tempdir().unwrap();
-            let dir = tmp.path().join("t-0");
-            let (log, _) = open(&dir, unclean(0));
-            let out = {
-                let guard = fault::arm(FaultPlan::new().fail_nth(op, n));
-                let out = scripted_workload(&log);
-                assert_eq!(guard.injected(), 1, "{op:?} #{n} of {calls}");
-                out
-            };
-            let ctx = format!("{op:?} call #{n} of {calls} failed: {} acked", out.acked);
-            assert!(out.failed, "{ctx}: the failure went unnoticed");
-            if matches!(op, Op::Write | Op::Sync | Op::SyncDir) {
-                assert!(log.poisoned().is_some(), "{ctx}: the log is not poisoned");
-            }
-            drop(log);
-
-            let (log, _) = open(&dir, unclean(out.recovery_point));
-            let got = read_all(&log);
-            assert!(got.len() >= out.acked, "{ctx}: {} records back", got.len());
-            assert_eq!(got[..], out.attempted[..got.len()], "{ctx}: not a prefix");
-            let mut recs = got;
-            write_batches(&log, &mut recs, 3);
-            assert_eq!(read_all(&log), recs, "{ctx}");
-            log.close().unwrap();
-            if n == calls / 2 {
-                common::assert_kafka_valid(&dir, INTERVAL);
-            }
-            runs += 1;
-        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, _) = open(&tmp.path().join("t-0"), unclean(0));
+        let guard = fault::arm(FaultPlan::new());
+        assert!(!scripted_workload(&log).failed);
+        let calls = guard.calls(op);
+        assert!(calls > 0, "the workload makes no {op:?} call");
+        jobs.extend((1..=calls).map(|n| (op, n, calls)));
     }
-    assert!(runs > 50, "only {runs} faults injected");
+    assert!(jobs.len() > 50, "only {} faults to inject", jobs.len());
+    eprintln!("counted {} jobs {:?}", jobs.len(), t0.elapsed());
+    // Fault plans are per thread, so runs proceed in parallel (they mostly wait on fsync).
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                while let Some(&(op, n, calls)) =
+                    jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    let t = std::time::Instant::now();
+                    fail_one_call(op, n, calls);
+                    eprintln!("{op:?} {n} {:?}", t.elapsed());
+                }
+            });
+        }
+    });
 }

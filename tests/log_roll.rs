@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strata::clock::{Clock, ManualClock};
-use strata::config::LogConfig;
+use strata::config::{CleanupPolicy, LogConfig};
 use strata::format::{BatchBuilder, BatchIter, BatchView, NO_TIMESTAMP, Record};
 use strata::log::{LoadOptions, Log};
 
@@ -113,7 +113,7 @@ fn kafka_rebuild(
     let mut time_index: Vec<(i64, i64)> = Vec::new();
     let mut max = (NO_TIMESTAMP, 0i64);
     let mut last_entry_pos = 0u64;
-    let mut offer = |time_index: &mut Vec<(i64, i64)>, entry: (i64, i64)| {
+    let offer = |time_index: &mut Vec<(i64, i64)>, entry: (i64, i64)| {
         if time_index.last().is_none_or(|&(ts, _)| entry.0 > ts) {
             time_index.push(entry);
         }
@@ -276,6 +276,27 @@ fn segment_ms_falls_back_to_the_wall_clock_for_batches_without_timestamps() {
     assert_eq!(log.segment_base_offsets(), vec![0, 2, 4]);
     log.close().unwrap();
     common::assert_kafka_accepts(dir.path(), 4096);
+}
+
+#[test]
+fn a_compacted_topic_rolls_at_max_compaction_lag_ms_when_it_is_below_segment_ms() {
+    for (policy, expected_roll_after) in
+        [(CleanupPolicy::COMPACT, 60_000), (CleanupPolicy::DELETE, DAY)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig::default()
+            .cleanup_policy(policy)
+            .segment_ms(DAY)
+            .max_compaction_lag_ms(60_000);
+        let (log, _) = open(dir.path(), cfg);
+        log.append_batch(batch_at(1, 10, NOW)).unwrap();
+        log.append_batch(batch_at(1, 10, NOW + expected_roll_after)).unwrap();
+        assert_eq!(log.segment_count(), 1, "{policy}");
+        log.append_batch(batch_at(1, 10, NOW + expected_roll_after + 1)).unwrap();
+        assert_eq!(log.segment_base_offsets(), vec![0, 2], "{policy}");
+        log.close().unwrap();
+        common::assert_kafka_accepts(dir.path(), 4096);
+    }
 }
 
 /// Appends batches 500 ms of record time apart and returns, for each of `segments` rolls, how

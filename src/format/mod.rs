@@ -43,6 +43,7 @@ pub mod compression;
 pub mod control;
 mod error;
 pub mod file_name;
+pub mod group_record;
 pub mod index_entry;
 pub mod layout;
 pub mod record;

@@ -41,6 +41,7 @@ impl Store {
     /// [`Error::InvalidRequest`] when `partitions` is not larger,
     /// [`Error::UnknownPartition`] for an unknown topic.
     pub fn add_partitions(&self, topic: &str, partitions: i32) -> Result<()> {
+        self.ensure_open()?;
         let _admin = self.inner.admin.lock();
         let current = self.partition_count(topic)?;
         if partitions <= current {
@@ -57,6 +58,7 @@ impl Store {
     /// # Errors
     /// [`Error::UnknownPartition`] for an unknown topic; I/O failures.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
+        self.ensure_open()?;
         let _admin = self.inner.admin.lock();
         self.partition_count(topic)?;
         let logs = self.logs(Some(topic));

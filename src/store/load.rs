@@ -22,6 +22,9 @@ use super::checkpoint::{
 };
 use super::topic_name;
 
+/// The KRaft metadata log's directory prefix, skipped when loading.
+const KRAFT_METADATA_TOPIC: &str = "__cluster_metadata";
+
 /// One partition loaded from disk.
 pub(super) struct Loaded {
     pub topic: String,
@@ -74,7 +77,8 @@ pub(super) fn load_dir(
             continue;
         }
         if let Some((topic, partition)) = parse_partition_dir_name(&name) {
-            if topic_name::validate(topic).is_ok() {
+            // KRaft's metadata log lives beside the topics but is not one (Kafka skips it too).
+            if topic_name::validate(topic).is_ok() && topic != KRAFT_METADATA_TOPIC {
                 jobs.push((sub.clone(), topic.to_owned(), partition));
             }
         }

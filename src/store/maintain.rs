@@ -40,6 +40,7 @@ impl Store {
     /// # Errors
     /// The first I/O failure; [`crate::Error::UnknownPartition`] for an unknown topic.
     pub fn maintain(&self, topic: Option<&str>) -> Result<MaintainReport> {
+        self.ensure_open()?;
         if let Some(t) = topic {
             self.partition_count(t)?;
         }

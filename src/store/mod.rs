@@ -14,6 +14,7 @@
 //! checkpoints, then write `.kafka_cleanshutdown` last, then unlock.
 
 pub mod checkpoint;
+mod groups;
 mod lifecycle;
 mod load;
 mod maintain;
@@ -42,6 +43,7 @@ use checkpoint::{
     CLEAN_SHUTDOWN_FILE, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
 };
+pub use groups::{CommittedOffset, Groups, OFFSETS_TOPIC, PartitionLag, ResetTo};
 pub use maintain::MaintainReport;
 use meta::TopicMeta;
 use scheduler::Scheduler;
@@ -62,7 +64,8 @@ struct Topic {
 #[derive(Debug)]
 struct LogDir {
     path: PathBuf,
-    _lock: DirLock,
+    /// Held from open to close.
+    lock: Mutex<Option<DirLock>>,
 }
 
 #[derive(Debug)]
@@ -80,6 +83,8 @@ struct StoreInner {
     scheduler: Mutex<Option<Scheduler>>,
     background_errors: Mutex<Vec<String>>,
     cleaner: Cleaner,
+    /// Consumer-group offsets, read from `__consumer_offsets` on first use.
+    groups: Mutex<Option<groups::GroupState>>,
 }
 
 /// A strata store. Cheap to clone; clones share it.
@@ -133,7 +138,10 @@ impl Store {
         let mut dirs = Vec::new();
         for path in &config.log_dirs {
             file::create_dir_all(path)?;
-            dirs.push(LogDir { path: path.clone(), _lock: DirLock::acquire(path)? });
+            dirs.push(LogDir {
+                path: path.clone(),
+                lock: Mutex::new(Some(DirLock::acquire(path)?)),
+            });
         }
         let first = dirs.first().map(|d| d.path.clone()).unwrap_or_default();
         let mut metas = meta::read(&first)?;
@@ -210,6 +218,7 @@ impl Store {
                 scheduler: Mutex::new(None),
                 background_errors: Mutex::new(Vec::new()),
                 cleaner,
+                groups: Mutex::new(None),
             }),
         };
         // Recreating missing partitions is only safe when no directory is offline:
@@ -226,6 +235,11 @@ impl Store {
             *store.inner.scheduler.lock() = Some(scheduler);
         }
         Ok(store)
+    }
+
+    /// Refuses work on a closed store: its directories may belong to another store now.
+    pub(crate) fn ensure_open(&self) -> Result<()> {
+        if *self.inner.closed.lock() { Err(Error::Closed) } else { Ok(()) }
     }
 
     /// The store's config.
@@ -326,6 +340,7 @@ impl Store {
         partitions: i32,
         overrides: &BTreeMap<String, String>,
     ) -> Result<()> {
+        self.ensure_open()?;
         let _admin = self.inner.admin.lock();
         topic_name::validate(topic)?;
         if partitions < 1 {
@@ -455,6 +470,7 @@ impl Store {
     /// # Errors
     /// The first fsync failure; [`Error::UnknownPartition`] for an unknown topic.
     pub fn flush(&self, topic: Option<&str>) -> Result<()> {
+        self.ensure_open()?;
         if let Some(t) = topic {
             self.partition_count(t)?;
         }
@@ -525,6 +541,10 @@ impl Store {
                     b"{\"version\":0,\"brokerEpoch\":-1}",
                 )?;
             }
+        }
+        // Last step of a clean shutdown: another store may now open the directories.
+        for dir in &self.inner.dirs {
+            dir.lock.lock().take();
         }
         *closed = true;
         first_error.map_or(Ok(()), Err)

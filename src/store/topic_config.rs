@@ -54,6 +54,7 @@ impl Store {
         topic: &str,
         change: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Result<()> {
+        self.ensure_open()?;
         let _admin = self.inner.admin.lock();
         let mut overrides = self.topic_overrides(topic)?;
         change(&mut overrides);

@@ -1,0 +1,325 @@
+//! Records of Kafka's `__consumer_offsets` topic, pure encoding (the
+//! group coordinator's `OffsetCommitKey` / `OffsetCommitValue` schemas).
+//!
+//! Key: `int16` version, then by version:
+//!
+//! | key version | meaning        | fields                                            |
+//! |------------:|----------------|---------------------------------------------------|
+//! | 0, 1        | offset commit  | group string, topic string, partition int32       |
+//! | 2           | group metadata | group string (value: members; kept, not decoded)  |
+//!
+//! Offset-commit value: `int16` version, then
+//!
+//! | field           | type   | versions |
+//! |-----------------|--------|----------|
+//! | offset          | int64  | 0+       |
+//! | leaderEpoch     | int32  | 3+       |
+//! | metadata        | string | 0+       |
+//! | commitTimestamp | int64  | 0+       |
+//! | expireTimestamp | int64  | 1 only   |
+//!
+//! Strings are `int16` length + UTF-8 (version 4, the first "flexible" one,
+//! uses unsigned-varint length + 1 and ends with tagged fields). A null value
+//! is a tombstone: the offset was deleted. strata writes key version 1 and
+//! value version 3, as a Kafka 3.x broker does.
+
+use bytes::{BufMut, Bytes};
+
+use super::varint::read_varint;
+use super::{FormatError, FormatResult};
+
+/// A decoded `__consumer_offsets` key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupKey {
+    /// An offset commit of `group` for `topic`-`partition`.
+    Offset {
+        /// Consumer group id.
+        group: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// Group metadata (membership); strata keeps these records and ignores them.
+    Metadata {
+        /// Consumer group id.
+        group: String,
+    },
+    /// A key version strata does not know (newer coordinator records).
+    Other {
+        /// The key version.
+        version: i16,
+    },
+}
+
+/// A decoded offset-commit value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetCommit {
+    /// The committed offset (the next record the group will read).
+    pub offset: i64,
+    /// Leader epoch of the committed record, -1 when unknown.
+    pub leader_epoch: i32,
+    /// Free-form metadata from the committer.
+    pub metadata: String,
+    /// When the commit happened, ms since the epoch.
+    pub commit_timestamp: i64,
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize, field: &'static str) -> FormatResult<&[u8]> {
+        let available = self.b.len().saturating_sub(self.pos);
+        let s = self.b.get(self.pos..self.pos + n).ok_or(FormatError::Truncated {
+            field,
+            needed: n,
+            available,
+        })?;
+        self.pos += n;
+        Ok(s)
+    }
+    fn array<const N: usize>(&mut self, field: &'static str) -> FormatResult<[u8; N]> {
+        let s = self.take(N, field)?;
+        s.try_into().map_err(|_| FormatError::Truncated { field, needed: N, available: s.len() })
+    }
+    fn i16(&mut self, field: &'static str) -> FormatResult<i16> {
+        Ok(i16::from_be_bytes(self.array(field)?))
+    }
+    fn i32(&mut self, field: &'static str) -> FormatResult<i32> {
+        Ok(i32::from_be_bytes(self.array(field)?))
+    }
+    fn i64(&mut self, field: &'static str) -> FormatResult<i64> {
+        Ok(i64::from_be_bytes(self.array(field)?))
+    }
+    fn string(&mut self, field: &'static str) -> FormatResult<String> {
+        let len = self.i16(field)?;
+        let len = usize::try_from(len).map_err(|_| FormatError::InvalidValue {
+            field,
+            value: len.into(),
+            reason: "a string length cannot be negative",
+        })?;
+        self.utf8(len, field)
+    }
+    fn compact_string(&mut self, field: &'static str) -> FormatResult<String> {
+        // Unsigned varint of length + 1; read as a zig-zag-free varint.
+        let (raw, n) = read_unsigned_varint(self.b.get(self.pos..).unwrap_or_default(), field)?;
+        self.pos += n;
+        let len = raw.checked_sub(1).ok_or(FormatError::InvalidValue {
+            field,
+            value: 0,
+            reason: "null string",
+        })?;
+        self.utf8(len as usize, field)
+    }
+    fn utf8(&mut self, len: usize, field: &'static str) -> FormatResult<String> {
+        let s = self.take(len, field)?;
+        String::from_utf8(s.to_vec()).map_err(|_| FormatError::InvalidValue {
+            field,
+            value: len as i64,
+            reason: "not UTF-8",
+        })
+    }
+}
+
+fn read_unsigned_varint(b: &[u8], field: &'static str) -> FormatResult<(u32, usize)> {
+    // Reuse the zig-zag reader's bounds by undoing zig-zag: raw = (v << 1) ^ (v >> 31).
+    let (v, n) = read_varint(b, field)?;
+    Ok((((v << 1) ^ (v >> 31)).cast_unsigned(), n))
+}
+
+fn put_string(buf: &mut Vec<u8>, s: &str) -> FormatResult<()> {
+    let len = i16::try_from(s.len())
+        .map_err(|_| FormatError::TooLarge { field: "string", size: s.len() })?;
+    buf.put_i16(len);
+    buf.put_slice(s.as_bytes());
+    Ok(())
+}
+
+impl GroupKey {
+    /// Decodes a key.
+    ///
+    /// # Errors
+    /// A key cut short or a string that is not UTF-8.
+    pub fn decode(b: &[u8]) -> FormatResult<GroupKey> {
+        let mut r = Reader { b, pos: 0 };
+        match r.i16("groupKey.version")? {
+            0 | 1 => Ok(GroupKey::Offset {
+                group: r.string("groupKey.group")?,
+                topic: r.string("groupKey.topic")?,
+                partition: r.i32("groupKey.partition")?,
+            }),
+            2 => Ok(GroupKey::Metadata { group: r.string("groupKey.group")? }),
+            version => Ok(GroupKey::Other { version }),
+        }
+    }
+
+    /// Encodes a key (version 1 for offsets, 2 for metadata).
+    ///
+    /// # Errors
+    /// A string over 32767 bytes; [`GroupKey::Other`] cannot be encoded.
+    pub fn encode(&self) -> FormatResult<Bytes> {
+        let mut buf = Vec::new();
+        match self {
+            GroupKey::Offset { group, topic, partition } => {
+                buf.put_i16(1);
+                put_string(&mut buf, group)?;
+                put_string(&mut buf, topic)?;
+                buf.put_i32(*partition);
+            }
+            GroupKey::Metadata { group } => {
+                buf.put_i16(2);
+                put_string(&mut buf, group)?;
+            }
+            GroupKey::Other { version } => {
+                return Err(FormatError::InvalidValue {
+                    field: "groupKey.version",
+                    value: (*version).into(),
+                    reason: "unknown",
+                });
+            }
+        }
+        Ok(buf.into())
+    }
+}
+
+impl OffsetCommit {
+    /// Decodes an offset-commit value of any version 0-4.
+    ///
+    /// # Errors
+    /// A value cut short, an unknown version, or bad UTF-8.
+    pub fn decode(b: &[u8]) -> FormatResult<OffsetCommit> {
+        let mut r = Reader { b, pos: 0 };
+        let version = r.i16("offsetCommit.version")?;
+        if !(0..=4).contains(&version) {
+            return Err(FormatError::InvalidValue {
+                field: "offsetCommit.version",
+                value: version.into(),
+                reason: "known versions are 0-4",
+            });
+        }
+        let offset = r.i64("offsetCommit.offset")?;
+        let leader_epoch = if version >= 3 { r.i32("offsetCommit.leaderEpoch")? } else { -1 };
+        let metadata = if version >= 4 {
+            r.compact_string("offsetCommit.metadata")?
+        } else {
+            r.string("offsetCommit.metadata")?
+        };
+        let commit_timestamp = r.i64("offsetCommit.commitTimestamp")?;
+        if version == 1 {
+            r.i64("offsetCommit.expireTimestamp")?;
+        }
+        Ok(OffsetCommit { offset, leader_epoch, metadata, commit_timestamp })
+    }
+
+    /// Encodes as value version 3.
+    ///
+    /// # Errors
+    /// Metadata over 32767 bytes.
+    pub fn encode(&self) -> FormatResult<Bytes> {
+        let mut buf = Vec::with_capacity(26 + self.metadata.len());
+        buf.put_i16(3);
+        buf.put_i64(self.offset);
+        buf.put_i32(self.leader_epoch);
+        put_string(&mut buf, &self.metadata)?;
+        buf.put_i64(self.commit_timestamp);
+        Ok(buf.into())
+    }
+}
+
+/// The `__consumer_offsets` partition of `group`: `abs(hashCode) % partitions`,
+/// with Java's `String.hashCode` over UTF-16 code units and Kafka's `Utils.abs`
+/// (which maps `i32::MIN` to 0).
+#[must_use]
+pub fn partition_for_group(group: &str, partitions: i32) -> i32 {
+    let h = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    if partitions <= 0 { 0 } else { abs % partitions }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn decodes_a_commit_written_by_a_kafka_3_8_broker() {
+        // From a real broker's __consumer_offsets-0 (fixture fuzibotond-*, offset 1).
+        let key = GroupKey::decode(&hex(
+            "0001000c73656e736f722d67726f7570001173656e736f722d646174612d746f70696300000000",
+        ))
+        .unwrap();
+        assert_eq!(
+            key,
+            GroupKey::Offset {
+                group: "sensor-group".into(),
+                topic: "sensor-data-topic".into(),
+                partition: 0
+            }
+        );
+        let value =
+            OffsetCommit::decode(&hex("00030000000000000000ffffffff0000000001927200a040")).unwrap();
+        assert_eq!(
+            value,
+            OffsetCommit {
+                offset: 0,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: 0x0192_7200_a040
+            }
+        );
+        assert_eq!(
+            value.encode().unwrap().as_ref(),
+            hex("00030000000000000000ffffffff0000000001927200a040")
+        );
+        assert_eq!(
+            key.encode().unwrap().as_ref(),
+            hex("0001000c73656e736f722d67726f7570001173656e736f722d646174612d746f70696300000000")
+        );
+    }
+
+    #[test]
+    fn group_partition_matches_where_kafka_put_them() {
+        // The fixture's groups live in these __consumer_offsets partitions.
+        assert_eq!(partition_for_group("sensor-group", 50), 0);
+        assert_eq!(partition_for_group("sensor-consumer-group", 50), 39);
+        assert_eq!(partition_for_group("console-consumer-10214", 50), 19);
+        assert_eq!(partition_for_group("console-consumer-81154", 50), 20);
+        assert_eq!(partition_for_group("console-consumer-47759", 50), 3);
+    }
+
+    #[test]
+    fn older_and_flexible_value_versions_decode() {
+        let mut v1 = vec![0, 1];
+        v1.extend_from_slice(&42i64.to_be_bytes());
+        v1.extend_from_slice(&[0, 2, b'm', b'd']);
+        v1.extend_from_slice(&7i64.to_be_bytes());
+        v1.extend_from_slice(&9i64.to_be_bytes());
+        assert_eq!(
+            OffsetCommit::decode(&v1).unwrap(),
+            OffsetCommit {
+                offset: 42,
+                leader_epoch: -1,
+                metadata: "md".into(),
+                commit_timestamp: 7
+            }
+        );
+        let mut v4 = vec![0, 4];
+        v4.extend_from_slice(&5i64.to_be_bytes());
+        v4.extend_from_slice(&3i32.to_be_bytes());
+        v4.extend_from_slice(&[3, b'a', b'b']);
+        v4.extend_from_slice(&8i64.to_be_bytes());
+        v4.push(0); // no tagged fields
+        assert_eq!(
+            OffsetCommit::decode(&v4).unwrap(),
+            OffsetCommit { offset: 5, leader_epoch: 3, metadata: "ab".into(), commit_timestamp: 8 }
+        );
+        assert!(OffsetCommit::decode(&[0, 3, 1]).is_err());
+        assert!(GroupKey::decode(&[0, 1, 0, 9, b'x']).is_err());
+    }
+}

@@ -1,0 +1,368 @@
+//! Consumer-group offsets, kept as Kafka keeps them: records in the store's
+//! own compacted `__consumer_offsets` topic, in Kafka's schema
+//! ([`crate::format::group_record`]), each group in partition
+//! `abs(hashCode(group)) % offsets.topic.num.partitions`. They survive
+//! restarts, the cleaner keeps the topic small, and the offsets Kafka's own
+//! consumers committed in a broker's data directory read back here.
+//!
+//! The state is materialized on first use by reading every partition of the
+//! topic that exists (last record per key wins; a null value deletes), then
+//! kept current by the commits made here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::format::Record;
+use crate::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
+use crate::log::OffsetSpec;
+use crate::{Error, Result};
+
+use super::Store;
+
+/// Kafka's internal topic of committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Kafka's `offsets.topic.segment.bytes` default (100 MiB).
+const OFFSETS_SEGMENT_BYTES: u64 = 100 << 20;
+
+/// One committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The committed offset: the next record the group reads.
+    pub offset: i64,
+    /// When it was committed.
+    pub commit_timestamp: i64,
+    /// The committer's metadata string.
+    pub metadata: String,
+}
+
+/// A partition's position and lag, as `kafka-consumer-groups --describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The committed offset.
+    pub current_offset: i64,
+    /// The partition's log end offset (-1 if the partition is not in this store).
+    pub log_end_offset: i64,
+    /// `log_end_offset - current_offset`, never negative (-1 if unknown).
+    pub lag: i64,
+}
+
+/// Where `reset` moves a group (`kafka-consumer-groups --reset-offsets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetTo {
+    /// The log start offset.
+    Earliest,
+    /// The log end offset.
+    Latest,
+    /// This offset, clamped into the log.
+    Offset(i64),
+    /// The committed offset (or the log start when none) plus `n`, clamped.
+    ShiftBy(i64),
+    /// The first offset whose timestamp is at or after this time (ms), or the end.
+    Datetime(i64),
+}
+
+/// The materialized state: (group, topic, partition) -> commit.
+pub(super) type GroupState = BTreeMap<(String, String, i32), CommittedOffset>;
+
+/// Consumer-group operations of a store: `store.groups()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Groups<'a> {
+    store: &'a Store,
+}
+
+impl Store {
+    /// Consumer-group offsets of this store.
+    #[must_use]
+    pub fn groups(&self) -> Groups<'_> {
+        Groups { store: self }
+    }
+}
+
+impl Groups<'_> {
+    fn partitions(&self) -> i32 {
+        i32::try_from(self.store.inner.config.offsets_topic_num_partitions).unwrap_or(50).max(1)
+    }
+
+    /// Reads every existing `__consumer_offsets` partition into `state`.
+    fn load(&self) -> Result<GroupState> {
+        let mut state = GroupState::new();
+        let Ok(count) = self.store.partition_count(OFFSETS_TOPIC) else { return Ok(state) };
+        for p in 0..count {
+            let Ok(log) = self.store.partition(OFFSETS_TOPIC, p) else { continue };
+            let mut offset = log.log_start_offset();
+            while offset < log.log_end_offset() {
+                let fetched = log.read(offset, 1 << 20)?;
+                for r in fetched.records() {
+                    let r = r?;
+                    let Some(key) = r.key() else { continue };
+                    // Records we cannot decode are someone else's; skip rather than fail.
+                    let Ok(GroupKey::Offset { group, topic, partition }) = GroupKey::decode(key)
+                    else {
+                        continue;
+                    };
+                    let id = (group, topic.clone(), partition);
+                    match r.value().map(|v| OffsetCommit::decode(v)) {
+                        None => {
+                            state.remove(&id);
+                        }
+                        Some(Ok(v)) => {
+                            state.insert(
+                                id,
+                                CommittedOffset {
+                                    topic,
+                                    partition,
+                                    offset: v.offset,
+                                    commit_timestamp: v.commit_timestamp,
+                                    metadata: v.metadata,
+                                },
+                            );
+                        }
+                        Some(Err(_)) => {}
+                    }
+                }
+                if fetched.next_offset() <= offset {
+                    break;
+                }
+                offset = fetched.next_offset();
+            }
+        }
+        Ok(state)
+    }
+
+    fn with_state<R>(&self, f: impl FnOnce(&mut GroupState) -> Result<R>) -> Result<R> {
+        let mut cache = self.store.inner.groups.lock();
+        if cache.is_none() {
+            *cache = Some(self.load()?);
+        }
+        match cache.as_mut() {
+            Some(state) => f(state),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// Creates `__consumer_offsets` (compacted) or its missing partitions.
+    fn ensure_topic(&self) -> Result<()> {
+        let n = self.partitions();
+        if self.store.partition_count(OFFSETS_TOPIC).is_err() {
+            let mut o = BTreeMap::new();
+            o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+            o.insert("segment.bytes".to_owned(), OFFSETS_SEGMENT_BYTES.to_string());
+            o.insert("compression.type".to_owned(), "producer".to_owned());
+            return match self.store.create_topic(OFFSETS_TOPIC, n, &o) {
+                Err(Error::TopicExists { .. }) | Ok(()) => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
+        self.store.ensure_partitions(OFFSETS_TOPIC, n)
+    }
+
+    fn write(&self, group: &str, records: Vec<Record>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.ensure_topic()?;
+        let log =
+            self.store.partition(OFFSETS_TOPIC, partition_for_group(group, self.partitions()))?;
+        log.append(&records)?;
+        Ok(())
+    }
+
+    /// Commits `offset` for `group` on `topic`-`partition`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for an empty group id or a negative offset; I/O failures.
+    pub fn commit(&self, group: &str, topic: &str, partition: i32, offset: i64) -> Result<()> {
+        self.commit_many(group, &[(topic.to_owned(), partition, offset)])
+    }
+
+    /// Commits several offsets of one group in one batch.
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit).
+    pub fn commit_many(&self, group: &str, offsets: &[(String, i32, i64)]) -> Result<()> {
+        if group.is_empty() {
+            return Err(Error::InvalidRequest("a consumer group id cannot be empty".into()));
+        }
+        if let Some((t, p, o)) = offsets.iter().find(|(_, _, o)| *o < 0) {
+            return Err(Error::InvalidRequest(format!("offset {o} for {t}-{p} is negative")));
+        }
+        let now = self.store.clock().now_ms();
+        let mut records = Vec::new();
+        for (topic, partition, offset) in offsets {
+            let key = GroupKey::Offset {
+                group: group.to_owned(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            let value = OffsetCommit {
+                offset: *offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: now,
+            };
+            let enc = |e| Error::InvalidRequest(format!("cannot encode commit: {e}"));
+            records.push(Record {
+                timestamp: now,
+                key: Some(key.encode().map_err(enc)?),
+                value: Some(value.encode().map_err(enc)?),
+                headers: Vec::new(),
+            });
+        }
+        self.with_state(|state| {
+            self.write(group, records)?;
+            for (topic, partition, offset) in offsets {
+                state.insert(
+                    (group.to_owned(), topic.clone(), *partition),
+                    CommittedOffset {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        offset: *offset,
+                        commit_timestamp: now,
+                        metadata: String::new(),
+                    },
+                );
+            }
+            Ok(())
+        })
+    }
+
+    /// The committed offset of `group` on `topic`-`partition`.
+    ///
+    /// # Errors
+    /// I/O failures reading `__consumer_offsets`.
+    pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>> {
+        self.with_state(|s| {
+            Ok(s.get(&(group.to_owned(), topic.to_owned(), partition)).map(|c| c.offset))
+        })
+    }
+
+    /// Groups that have committed offsets, sorted.
+    ///
+    /// # Errors
+    /// I/O failures reading `__consumer_offsets`.
+    pub fn list(&self) -> Result<Vec<String>> {
+        self.with_state(|s| {
+            Ok(s.keys().map(|(g, _, _)| g.clone()).collect::<BTreeSet<_>>().into_iter().collect())
+        })
+    }
+
+    /// Every committed offset of `group`, sorted by topic and partition.
+    ///
+    /// # Errors
+    /// I/O failures reading `__consumer_offsets`.
+    pub fn offsets(&self, group: &str) -> Result<Vec<CommittedOffset>> {
+        self.with_state(|s| {
+            Ok(s.iter().filter(|((g, _, _), _)| g == group).map(|(_, c)| c.clone()).collect())
+        })
+    }
+
+    /// Position and lag of every partition `group` committed.
+    ///
+    /// # Errors
+    /// I/O failures reading `__consumer_offsets`.
+    pub fn describe(&self, group: &str) -> Result<Vec<PartitionLag>> {
+        Ok(self
+            .offsets(group)?
+            .into_iter()
+            .map(|c| {
+                let leo =
+                    self.store.partition(&c.topic, c.partition).map_or(-1, |l| l.log_end_offset());
+                let lag = if leo < 0 { -1 } else { (leo - c.offset).max(0) };
+                PartitionLag {
+                    topic: c.topic,
+                    partition: c.partition,
+                    current_offset: c.offset,
+                    log_end_offset: leo,
+                    lag,
+                }
+            })
+            .collect())
+    }
+
+    /// Forgets `group`: a tombstone for each of its offsets and its metadata.
+    /// Returns whether it had any.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn delete(&self, group: &str) -> Result<bool> {
+        let now = self.store.clock().now_ms();
+        self.with_state(|state| {
+            let ids: Vec<_> = state.keys().filter(|(g, _, _)| g == group).cloned().collect();
+            if ids.is_empty() {
+                return Ok(false);
+            }
+            let mut keys: Vec<GroupKey> = ids
+                .iter()
+                .map(|(g, t, p)| GroupKey::Offset {
+                    group: g.clone(),
+                    topic: t.clone(),
+                    partition: *p,
+                })
+                .collect();
+            keys.push(GroupKey::Metadata { group: group.to_owned() });
+            let mut records = Vec::new();
+            for k in keys {
+                let key = k
+                    .encode()
+                    .map_err(|e| Error::InvalidRequest(format!("cannot encode key: {e}")))?;
+                records.push(Record {
+                    timestamp: now,
+                    key: Some(key),
+                    value: None,
+                    headers: Vec::new(),
+                });
+            }
+            self.write(group, records)?;
+            for id in ids {
+                state.remove(&id);
+            }
+            Ok(true)
+        })
+    }
+
+    /// Moves `group`'s offsets on `topic` (one partition, or all) as
+    /// `kafka-consumer-groups --reset-offsets --execute` does, never below the
+    /// log start offset nor above the log end offset. Returns the new offsets.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPartition`] for an unknown topic or partition; I/O failures.
+    pub fn reset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: Option<i32>,
+        to: ResetTo,
+    ) -> Result<Vec<(i32, i64)>> {
+        let partitions: Vec<i32> = match partition {
+            Some(p) => vec![p],
+            None => (0..self.store.partition_count(topic)?).collect(),
+        };
+        let mut targets = Vec::new();
+        for p in partitions {
+            let log = self.store.partition(topic, p)?;
+            let (start, end) = (log.log_start_offset(), log.log_end_offset());
+            let target = match to {
+                ResetTo::Earliest => start,
+                ResetTo::Latest => end,
+                ResetTo::Offset(o) => o,
+                ResetTo::ShiftBy(n) => {
+                    self.fetch(group, topic, p)?.unwrap_or(start).saturating_add(n)
+                }
+                ResetTo::Datetime(ts) => {
+                    log.offset_for_time(OffsetSpec::Timestamp(ts))?.map_or(end, |f| f.offset)
+                }
+            };
+            targets.push((p, target.clamp(start, end)));
+        }
+        let commits: Vec<_> = targets.iter().map(|&(p, o)| (topic.to_owned(), p, o)).collect();
+        self.commit_many(group, &commits)?;
+        Ok(targets)
+    }
+}

@@ -1,0 +1,83 @@
+//! Consumer-group offsets live in `__consumer_offsets` in Kafka's schema.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use strata::config::StoreConfig;
+use strata::format::Record;
+use strata::store::{ResetTo, Store};
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(StoreConfig::new([dir]).background_threads(false)).unwrap()
+}
+
+#[test]
+fn commits_survive_a_restart_and_lag_follows_the_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 2, &BTreeMap::new()).unwrap();
+    let log = store.partition("orders", 1).unwrap();
+    log.append(&(0..10).map(|i| Record::new("k", format!("v{i}"))).collect::<Vec<_>>()).unwrap();
+    store.groups().commit("g1", "orders", 1, 4).unwrap();
+    log.append(&[Record::new("k", "more")]).unwrap();
+    let lag = store.groups().describe("g1").unwrap();
+    assert_eq!((lag[0].current_offset, lag[0].log_end_offset, lag[0].lag), (4, 11, 7));
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.groups().fetch("g1", "orders", 1).unwrap(), Some(4));
+    assert_eq!(store.groups().list().unwrap(), vec!["g1".to_owned()]);
+    // Kafka's placement: abs(hashCode) % 50.
+    let p = strata::format::group_record::partition_for_group("g1", 50);
+    assert!(store.partition("__consumer_offsets", p).unwrap().log_end_offset() > 0);
+}
+
+#[test]
+fn reset_shift_never_goes_below_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.append(&(0..20).map(|i| Record::new("k", format!("v{i}"))).collect::<Vec<_>>()).unwrap();
+    store.delete_records("t", 0, 5).unwrap();
+    store.groups().commit("g", "t", 0, 12).unwrap();
+    assert_eq!(store.groups().reset("g", "t", None, ResetTo::ShiftBy(-3)).unwrap(), vec![(0, 9)]);
+    assert_eq!(store.groups().reset("g", "t", None, ResetTo::ShiftBy(-100)).unwrap(), vec![(0, 5)]);
+    assert_eq!(
+        store.groups().reset("g", "t", Some(0), ResetTo::Offset(1000)).unwrap(),
+        vec![(0, 20)]
+    );
+    assert_eq!(store.groups().reset("g", "t", Some(0), ResetTo::Earliest).unwrap(), vec![(0, 5)]);
+    assert!(store.groups().delete("g").unwrap());
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None);
+    store.close().unwrap();
+    let store = open(dir.path());
+    assert_eq!(
+        store.groups().fetch("g", "t", 0).unwrap(),
+        None,
+        "the tombstone survives a restart"
+    );
+}
+
+#[test]
+fn offsets_committed_by_kafkas_consumers_read_back_from_a_broker_directory() {
+    let Some(shared) = common::shared_dir() else { return common::skip("../shared is absent") };
+    let src = shared
+        .join("fixtures/kafka-broker/fuzibotond-Experts-in-team-innovation/bd84927/kafka/data");
+    if !src.is_dir() {
+        return common::skip("fixture missing");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    common::copy_dir(&src, &dir).unwrap();
+    let store = open(&dir);
+    let groups = store.groups().list().unwrap();
+    assert!(groups.contains(&"sensor-consumer-group".to_owned()), "{groups:?}");
+    let lag = store.groups().describe("sensor-consumer-group").unwrap();
+    assert_eq!(lag.len(), 1);
+    assert_eq!((lag[0].topic.as_str(), lag[0].partition), ("sensor-data-topic", 0));
+    assert!(store.topics().iter().all(|(t, _)| t != "__cluster_metadata"));
+    store.close().unwrap();
+}
