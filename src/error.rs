@@ -138,6 +138,34 @@ pub enum Error {
         /// What the lock call said.
         detail: String,
     },
+    /// An idempotent producer's batch does not continue its sequence.
+    #[error("producer {producer_id}: out-of-order sequence {found}, expected {expected}")]
+    OutOfOrderSequence {
+        /// The producer.
+        producer_id: i64,
+        /// The sequence the log expected next.
+        expected: i32,
+        /// The batch's first sequence.
+        found: i32,
+    },
+    /// A batch from an older producer epoch than the log has seen (a fenced producer).
+    #[error("producer {producer_id}: epoch {epoch} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        /// The producer.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The newest epoch seen.
+        current: i16,
+    },
+    /// A transactional producer's batch breaks the transaction protocol.
+    #[error("producer {producer_id}: {reason}")]
+    InvalidTxnState {
+        /// The producer.
+        producer_id: i64,
+        /// What was wrong.
+        reason: String,
+    },
     /// A log directory failed; its partitions are offline, the others keep working.
     #[error("log directory {path} is offline: {cause}")]
     LogDirOffline {

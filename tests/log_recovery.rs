@@ -158,7 +158,8 @@ fn assert_every_offset_reads(log: &Log, recs: &[Rec]) {
 
 /// `offset_for_time` agrees with a scan of `recs` for every timestamp around the data.
 fn assert_time_lookups(log: &Log, recs: &[Rec]) {
-    let mut targets: BTreeSet<i64> = recs.iter().flat_map(|r| [r.timestamp - 1, r.timestamp]).collect();
+    let mut targets: BTreeSet<i64> =
+        recs.iter().flat_map(|r| [r.timestamp - 1, r.timestamp]).collect();
     targets.insert(recs.iter().map(|r| r.timestamp).max().unwrap_or(0) + 1);
     for ts in targets {
         let expected = recs.iter().find(|r| r.timestamp >= ts).map(|r| (r.offset, r.timestamp));
@@ -246,7 +247,8 @@ fn torn_tail_is_truncated_to_last_valid_batch_at_every_cut_position() {
             let (_tmp, dir) = copy_of(&src);
             let path = dir.join(&log_name);
             set_len(&path, cut as u64);
-            let ctx = format!("{last_codec:?} batch at {last_pos} ({} bytes) cut at {cut}", last.size);
+            let ctx =
+                format!("{last_codec:?} batch at {last_pos} ({} bytes) cut at {cut}", last.size);
 
             let (log, report) = open(&dir, unclean(0));
             assert_eq!(log.log_end_offset(), last.base_offset, "{ctx}");
@@ -269,7 +271,8 @@ fn torn_tail_is_truncated_to_last_valid_batch_at_every_cut_position() {
 
             // The log goes on from the end of the valid prefix.
             let mut more = kept.to_vec();
-            let again = append(&log, &mut more, &[Record::new("k2", "v2").timestamp(NOW)], last_codec);
+            let again =
+                append(&log, &mut more, &[Record::new("k2", "v2").timestamp(NOW)], last_codec);
             assert_eq!(again.base_offset, last.base_offset, "{ctx}");
             assert_eq!(read_all(&log), more, "{ctx}");
             log.close().unwrap();
@@ -395,7 +398,9 @@ fn batch_whose_offsets_precede_its_segment_base_is_cut_by_recovery() {
     assert_eq!(log.log_end_offset(), leo);
     assert_eq!(report.truncated_bytes, size as u64);
     assert_eq!(report.truncations.len(), 1, "{:?}", report.truncations);
-    assert!(matches!(&report.truncations[0].1, StopReason::Corrupt { position, .. } if *position as u64 == len));
+    assert!(
+        matches!(&report.truncations[0].1, StopReason::Corrupt { position, .. } if *position as u64 == len)
+    );
     assert_eq!(fs::metadata(&active).unwrap().len(), len);
     assert_eq!(read_all(&log), recs);
     log.close().unwrap();
@@ -435,7 +440,12 @@ fn replayed_batch_whose_offsets_go_backwards_is_cut_by_recovery() {
 
 /// Deletes every file of `dir` whose name ends with `ext`, reopens after a
 /// clean shutdown, checks reads, closes, and returns the index files.
-fn reopen_without(dir: &Path, ext: &str, recs: &[Rec], segments: usize) -> BTreeMap<String, Vec<u8>> {
+fn reopen_without(
+    dir: &Path,
+    ext: &str,
+    recs: &[Rec],
+    segments: usize,
+) -> BTreeMap<String, Vec<u8>> {
     for (n, _) in files(dir) {
         if n.ends_with(ext) {
             fs::remove_file(dir.join(n)).unwrap();
@@ -508,8 +518,9 @@ fn closed_log_with_indexed_active_segment(dir: &Path, entries: usize) -> Vec<Rec
     // Rising timestamps: every offset-index entry brings a time-index entry.
     for j in 0..10 {
         let first = recs.len();
-        let records: Vec<Record> =
-            (first..first + 1 + j % 3).map(|i| record(i).timestamp(NOW - 1000 + i as i64)).collect();
+        let records: Vec<Record> = (first..first + 1 + j % 3)
+            .map(|i| record(i).timestamp(NOW - 1000 + i as i64))
+            .collect();
         append(&log, &mut recs, &records, codec(j));
     }
     let active = *log.segment_base_offsets().last().unwrap();
@@ -525,18 +536,30 @@ fn closed_log_with_indexed_active_segment(dir: &Path, entries: usize) -> Vec<Rec
 fn damages(entry: usize) -> Vec<(&'static str, Box<dyn Fn(&mut Vec<u8>)>)> {
     vec![
         ("all 0xff", Box::new(|b: &mut Vec<u8>| b.iter_mut().for_each(|x| *x = 0xff))),
-        ("ascii garbage", Box::new(|b: &mut Vec<u8>| {
-            let text = b"garbage!garbage!garbage!";
-            b.iter_mut().zip(text.iter().cycle()).for_each(|(x, t)| *x = *t);
-        })),
-        ("length not a multiple of the entry size", Box::new(|b: &mut Vec<u8>| b.extend([1, 2, 3]))),
-        ("first two entries swapped", Box::new(move |b: &mut Vec<u8>| {
-            let (first, rest) = b.split_at_mut(entry);
-            first.swap_with_slice(&mut rest[..entry]);
-        })),
-        ("an entry of zeros between entries", Box::new(move |b: &mut Vec<u8>| {
-            b[entry..2 * entry].iter_mut().for_each(|x| *x = 0);
-        })),
+        (
+            "ascii garbage",
+            Box::new(|b: &mut Vec<u8>| {
+                let text = b"garbage!garbage!garbage!";
+                b.iter_mut().zip(text.iter().cycle()).for_each(|(x, t)| *x = *t);
+            }),
+        ),
+        (
+            "length not a multiple of the entry size",
+            Box::new(|b: &mut Vec<u8>| b.extend([1, 2, 3])),
+        ),
+        (
+            "first two entries swapped",
+            Box::new(move |b: &mut Vec<u8>| {
+                let (first, rest) = b.split_at_mut(entry);
+                first.swap_with_slice(&mut rest[..entry]);
+            }),
+        ),
+        (
+            "an entry of zeros between entries",
+            Box::new(move |b: &mut Vec<u8>| {
+                b[entry..2 * entry].iter_mut().for_each(|x| *x = 0);
+            }),
+        ),
     ]
 }
 
@@ -837,7 +860,10 @@ fn assert_poisoned(r: Result<impl std::fmt::Debug, Error>, what: &str) {
     match r {
         Err(Error::Poisoned { partition, cause }) => {
             assert_eq!(partition, "t-0", "{what}");
-            assert!(cause.contains("injected fault"), "{what}: cause {cause:?} does not name the fault");
+            assert!(
+                cause.contains("injected fault"),
+                "{what}: cause {cause:?} does not name the fault"
+            );
         }
         other => panic!("{what}: expected Poisoned, got {other:?}"),
     }
@@ -981,7 +1007,8 @@ fn fail_one_call(op: Op, n: u64, calls: u64) {
     let mut recs = got;
     write_batches(&log, &mut recs, 3);
     assert_eq!(read_all(&log), recs, "{ctx}");
-    if n == calls.div_ceil(2) {
+    // One run's directory goes to the independent checkers (they are slow to start).
+    if op == Op::Write && n == calls.div_ceil(2) {
         log.close().unwrap();
         common::assert_kafka_valid(&dir, INTERVAL);
     }
@@ -990,7 +1017,6 @@ fn fail_one_call(op: Op, n: u64, calls: u64) {
 #[test]
 fn injected_fault_at_every_io_call_leaves_a_recoverable_prefix() {
     let ops = [Op::Write, Op::Sync, Op::SyncDir, Op::SetLen, Op::Open, Op::Map, Op::Metadata];
-    let t0 = std::time::Instant::now();
     let mut jobs = Vec::new();
     for op in ops {
         let tmp = tempfile::tempdir().unwrap();
@@ -1002,7 +1028,6 @@ fn injected_fault_at_every_io_call_leaves_a_recoverable_prefix() {
         jobs.extend((1..=calls).map(|n| (op, n, calls)));
     }
     assert!(jobs.len() > 50, "only {} faults to inject", jobs.len());
-    eprintln!("counted {} jobs {:?}", jobs.len(), t0.elapsed());
     // Fault plans are per thread, so runs proceed in parallel (they mostly wait on fsync).
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -1011,9 +1036,7 @@ fn injected_fault_at_every_io_call_leaves_a_recoverable_prefix() {
                 while let Some(&(op, n, calls)) =
                     jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
                 {
-                    let t = std::time::Instant::now();
                     fail_one_call(op, n, calls);
-                    eprintln!("{op:?} {n} {:?}", t.elapsed());
                 }
             });
         }

@@ -289,7 +289,7 @@ fn split_line(line: &str) -> (Option<&str>, &str) {
 fn acceptance_several_topics_every_codec_rolled_segments_pass_kafkas_checkers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let mut rng = Rng(0xacce_97);
+    let mut rng = Rng(0x00ac_ce97);
     let partitions = 3;
     let verify = common::kafka_verify_available();
     if let Err(reason) = &verify {

@@ -46,6 +46,7 @@ pub mod file_name;
 pub mod group_record;
 pub mod index_entry;
 pub mod layout;
+pub mod producer_snapshot;
 pub mod record;
 mod types;
 pub mod varint;

@@ -114,6 +114,8 @@ impl Log {
             self.inner.pending_deletes.lock().push((now.saturating_add(delay_ms), seg));
         }
         self.delete_expired_files(now)?;
+        let first_base = self.view().segments.first().map_or(0, |s| s.base_offset());
+        super::producer_state::remove_snapshots_below(&self.inner.dir, first_base)?;
         Ok(outcome)
     }
 

@@ -26,6 +26,7 @@ use crate::io::file;
 use crate::segment::Segment;
 use crate::{Error, Result};
 
+use super::producer_state::{ProducerState, load_snapshot};
 use super::{Inner, Log, View, Writer, tail};
 
 /// What the caller knows from the log directory's checkpoints.
@@ -162,6 +163,7 @@ impl Log {
         } else {
             options.recovery_point.clamp(0, log_end_offset)
         };
+        let producers = rebuild_producers(dir, &segments, log_end_offset, options.clean_shutdown)?;
         report.segments = segments.len();
         let log = Log {
             inner: Arc::new(Inner {
@@ -177,6 +179,7 @@ impl Log {
                     jitter_seed: seed(dir, now),
                     leader_epoch: 0,
                     closed: false,
+                    producers,
                 }),
                 view: RwLock::new(View {
                     segments: Arc::new(segments),
@@ -192,6 +195,32 @@ impl Log {
         };
         Ok((log, report))
     }
+}
+
+/// Producer state at `log_end_offset`: the newest snapshot plus a replay of
+/// the batches after it (Kafka's `rebuildProducerState`). With no snapshot
+/// after a clean shutdown there were no producers to remember (Kafka skips the
+/// scan the same way); after a crash the whole log is replayed.
+fn rebuild_producers(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    log_end_offset: i64,
+    clean: bool,
+) -> Result<ProducerState> {
+    let (mut state, from) = match load_snapshot(dir, log_end_offset)? {
+        Some((state, offset)) => (state, offset),
+        None if clean => return Ok(ProducerState::default()),
+        None => (ProducerState::default(), i64::MIN),
+    };
+    let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
+    for seg in segments.iter().skip(first) {
+        for (_, b) in seg.batches_from(0)? {
+            if b.base_offset() >= from && b.producer_id() >= 0 {
+                state.update(&b);
+            }
+        }
+    }
+    Ok(state)
 }
 
 /// A per-log seed for segment jitter.

@@ -19,6 +19,7 @@
 mod append;
 mod delete;
 mod load;
+mod producer_state;
 mod read;
 pub mod retention;
 pub mod roll;
@@ -76,6 +77,7 @@ struct Writer {
     jitter_seed: u64,
     leader_epoch: i32,
     closed: bool,
+    producers: producer_state::ProducerState,
 }
 
 #[derive(Debug)]
@@ -242,6 +244,16 @@ impl Log {
         let leo = self.log_end_offset();
         let prepared = append::prepare(batch, &cfg, leo, w.leader_epoch, now)?;
         let batch = prepared.batch;
+        if let Some(d) = w.producers.check(&batch)? {
+            // A retry of a batch already in the log: answer as the first time, write nothing.
+            return Ok(AppendInfo {
+                base_offset: d.first_offset,
+                last_offset: d.last_offset,
+                records: d.last_offset - d.first_offset + 1,
+                max_timestamp: d.timestamp,
+                size: 0,
+            });
+        }
         if batch.size() as u64 > cfg.segment_bytes {
             return Err(Error::RecordTooLarge {
                 size: batch.size(),
@@ -266,6 +278,7 @@ impl Log {
             max_timestamp: batch.max_timestamp(),
             size: batch.size(),
         };
+        w.producers.update(&batch);
         self.inner.view.write().log_end_offset = batch.next_offset();
         self.inner.tail.notify();
         if cfg.flush_messages > 0 && batch.next_offset() - w.recovery_point >= cfg.flush_messages {
@@ -364,6 +377,7 @@ impl Log {
         let jitter = Self::next_jitter(w, cfg);
         let segment = Segment::create(&self.inner.dir, leo, Self::limits(cfg), now, jitter)
             .map_err(|e| self.poison(e))?;
+        w.producers.write_snapshot(&self.inner.dir, leo).map_err(|e| self.poison(e))?;
         w.new_segments = true;
         let mut v = self.inner.view.write();
         let mut list = Vec::clone(&v.segments);
@@ -445,12 +459,71 @@ impl Log {
         self.check_poison()?;
         self.flush_locked(&mut w)?;
         self.active()?.seal()?;
+        w.producers.write_snapshot(&self.inner.dir, self.log_end_offset())?;
         for seg in self.view().segments.iter() {
             seg.release();
         }
         w.closed = true;
         self.inner.tail.notify();
         Ok(())
+    }
+
+    /// Forgets idempotent producers idle for `expiration_ms` (Kafka's
+    /// `producer.id.expiration.ms`); returns how many.
+    pub fn expire_producers(&self, expiration_ms: i64) -> usize {
+        let now = self.inner.clock.now_ms();
+        self.inner.writer.lock().producers.expire(now, expiration_ms)
+    }
+
+    /// Idempotent producers this partition remembers.
+    #[must_use]
+    pub fn producer_count(&self) -> usize {
+        self.inner.writer.lock().producers.len()
+    }
+
+    /// Writes a transaction marker (COMMIT or ABORT) for `producer_id`, as a
+    /// transaction coordinator does. Returns the marker's offset.
+    ///
+    /// # Errors
+    /// [`Error::InvalidProducerEpoch`] for a fenced epoch; I/O failures.
+    pub fn append_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> Result<i64> {
+        let mut w = self.inner.writer.lock();
+        self.check_poison()?;
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        let cfg = self.config();
+        let now = self.inner.clock.now_ms();
+        let leo = self.log_end_offset();
+        let marker = if commit {
+            crate::format::ControlRecord::commit(coordinator_epoch)
+        } else {
+            crate::format::ControlRecord::abort(coordinator_epoch)
+        };
+        let bytes = BatchBuilder::control_batch(
+            leo,
+            now,
+            producer_id,
+            producer_epoch,
+            w.leader_epoch,
+            &marker,
+        )
+        .map_err(|source| Error::InvalidBatch { source })?;
+        let batch = crate::format::BatchView::new(bytes)
+            .map_err(|source| Error::InvalidBatch { source })?;
+        w.producers.check_marker(&batch)?;
+        self.maybe_roll(&mut w, &cfg, batch.size() as u64, now, leo, now)?;
+        self.active()?.append(&batch).map_err(|e| self.poison(e))?;
+        w.producers.update(&batch);
+        self.inner.view.write().log_end_offset = batch.next_offset();
+        self.inner.tail.notify();
+        Ok(leo)
     }
 
     /// Whether an earlier failure poisoned the log, and why.

@@ -69,6 +69,7 @@ impl Store {
 
     fn retention_pass(&self, log: &crate::log::Log) -> Result<DeleteOutcome> {
         let outcome = log.delete_old_segments()?;
+        log.expire_producers(self.inner.config.producer_id_expiration_ms);
         log.delete_expired_files(self.inner.clock.now_ms())?;
         Ok(outcome)
     }

@@ -320,3 +320,131 @@ pub(crate) fn assert_kafka_valid(dir: &Path, index_interval_bytes: u64) {
     let python = kafka_verify_dump(dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(java, python, "kverify and kafka_verify.py disagree on {}", dir.display());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Checking many directories at once (the compaction model and crash tests produce hundreds; one
+// checker process for all of them keeps the tests fast).
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `kafka_verify.py DIR EXTRA_ARGS...` on every directory of `dirs` inside ONE `python3`
+/// process (the script is imported once; starting Python and importing kafka-python dominate a
+/// single check). Returns each directory with its outcome, in order.
+///
+/// Panics when the script is absent or `python3` cannot be started: call
+/// [`kafka_verify_available`] first and [`skip`] on `Err`.
+pub(crate) fn kafka_verify_many(
+    dirs: &[PathBuf],
+    extra_args: &[&str],
+) -> Vec<(PathBuf, VerifyOutcome)> {
+    const DRIVER: &str = r#"
+import contextlib, importlib.util, io, sys
+script, n_extra = sys.argv[1], int(sys.argv[2])
+extra, dirs = sys.argv[3:3 + n_extra], sys.argv[3 + n_extra:]
+spec = importlib.util.spec_from_file_location("kafka_verify", script)
+kv = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(kv)
+for d in dirs:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            rc = kv.main([d] + extra)
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 2
+        except Exception as e:
+            print("exception: %r" % (e,))
+            rc = 2
+    sys.stdout.write("@@@ %d %s\n" % (rc, d))
+    sys.stdout.write(out.getvalue())
+"#;
+    if dirs.is_empty() {
+        return Vec::new();
+    }
+    let script = kafka_verify_script().unwrap_or_else(|| {
+        panic!("kafka_verify.py not found: check kafka_verify_available() first")
+    });
+    let out = Command::new("python3")
+        .args(["-c", DRIVER])
+        .arg(&script)
+        .arg(extra_args.len().to_string())
+        .args(extra_args)
+        .args(dirs)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut results: Vec<(PathBuf, VerifyOutcome)> = Vec::new();
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("@@@ ") {
+            let (status, dir) = rest.split_once(' ').unwrap_or((rest, ""));
+            let outcome = VerifyOutcome {
+                status: status.parse().unwrap_or(-1),
+                stdout: String::new(),
+                stderr: String::new(),
+            };
+            results.push((PathBuf::from(dir), outcome));
+        } else if let Some((_, last)) = results.last_mut() {
+            last.stdout.push_str(line);
+            last.stdout.push('\n');
+        }
+    }
+    assert_eq!(
+        results.len(),
+        dirs.len(),
+        "kafka_verify driver stopped early: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    results
+}
+
+/// Runs Kafka's Java reader (`kverify`) on all of `dirs` in ONE JVM: `None` when it is not built,
+/// `Some(Err(..))` with its output when it exits non-zero (then run it per directory to find the
+/// culprit), `Some(Ok(()))` when it read every batch of every directory.
+pub(crate) fn kverify_many(dirs: &[PathBuf]) -> Option<Result<(), String>> {
+    let run = kverify_run_sh()?;
+    if dirs.is_empty() {
+        return Some(Ok(()));
+    }
+    let out = match Command::new("sh").arg(&run).args(dirs).output() {
+        Ok(out) => VerifyOutcome::from_output(out),
+        Err(e) => return Some(Err(format!("cannot run sh {}: {e}", run.display()))),
+    };
+    if out.ok() {
+        Some(Ok(()))
+    } else {
+        Some(Err(format!("kverify on {} dirs: {out}", dirs.len())))
+    }
+}
+
+/// [`assert_kafka_valid`] for many directories at once: `kafka_verify.py DIR --index-interval N`
+/// must pass on each, and Kafka's Java reader (when built) must read every batch of all of them.
+/// Whatever checker is unavailable is skipped with a message.
+pub(crate) fn assert_kafka_valid_many(dirs: &[PathBuf], index_interval_bytes: u64) {
+    if let Err(reason) = kafka_verify_available() {
+        skip(&reason);
+        return;
+    }
+    let interval = index_interval_bytes.to_string();
+    for (dir, outcome) in kafka_verify_many(dirs, &["--index-interval", &interval]) {
+        assert!(
+            outcome.ok(),
+            "kafka_verify.py {} --index-interval {interval}: {outcome}",
+            dir.display()
+        );
+    }
+    match kverify_many(dirs) {
+        None => skip("kverify (Kafka's Java reader) is not built; .ci/run builds it"),
+        Some(result) => result.unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// Names of the files in `dir` left behind by an interrupted cleaning or swap: those ending in
+/// `.cleaned`, `.swap` or `.deleted`.
+pub(crate) fn swap_leftovers(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap") || n.ends_with(".deleted"))
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,280 @@
+//! Idempotent-producer state of one partition (Kafka's `ProducerStateManager`):
+//! per producer id, its epoch and its last five batches' sequences, so a
+//! retried batch is recognized and answered with the offsets it got the first
+//! time, a gap in sequences is refused, and an older epoch is fenced.
+//!
+//! Rules for a batch with a producer id (§9.2 of the spec), in order:
+//! 1. same epoch and the same `(first, last)` sequence as one of the last five
+//!    batches: a **duplicate** — nothing is written, the cached offsets return;
+//! 2. an epoch below the current one: `InvalidProducerEpoch`;
+//! 3. a new epoch must start at sequence 0 (unless the producer is unknown);
+//!    the same epoch must continue at last sequence + 1 (wrapping at
+//!    `i32::MAX`): else `OutOfOrderSequence`. Unknown producers (new, or
+//!    expired) are accepted at any sequence, as Kafka does since KIP-360;
+//! 4. a non-transactional batch while the producer has an open transaction:
+//!    `InvalidTxnState`.
+//!
+//! The state is snapshotted in Kafka's `.snapshot` format at every roll and
+//! at close, and rebuilt on open from the latest snapshot plus the batches
+//! after it. Producers idle for `producer.id.expiration.ms` are forgotten.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+
+use crate::format::BatchView;
+use crate::format::file_name::{FileKind, parse_file_name, segment_file_name};
+use crate::format::producer_snapshot::{self, SnapshotEntry};
+use crate::io::file;
+use crate::{Error, Result};
+
+/// Batches remembered per producer for duplicate detection (Kafka's `NUM_BATCHES_TO_RETAIN`).
+const BATCHES_TO_RETAIN: usize = 5;
+
+/// One appended batch of a producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchMeta {
+    last_seq: i32,
+    last_offset: i64,
+    offset_delta: i32,
+    timestamp: i64,
+}
+
+impl BatchMeta {
+    fn first_seq(&self) -> i32 {
+        let s = i64::from(self.last_seq) - i64::from(self.offset_delta);
+        if s < 0 { (s + i64::from(i32::MAX) + 1) as i32 } else { s as i32 }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Producer {
+    epoch: i16,
+    coordinator_epoch: i32,
+    last_timestamp: i64,
+    txn_first_offset: Option<i64>,
+    batches: VecDeque<BatchMeta>,
+}
+
+/// A retried batch: where it was written the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Duplicate {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub timestamp: i64,
+}
+
+/// The producers of one partition.
+#[derive(Debug, Default)]
+pub(crate) struct ProducerState {
+    producers: HashMap<i64, Producer>,
+}
+
+fn next_seq(s: i32) -> i32 {
+    if s == i32::MAX { 0 } else { s + 1 }
+}
+
+impl ProducerState {
+    /// Checks a client batch; `Ok(Some(_))` means it is a duplicate.
+    pub(crate) fn check(&self, b: &BatchView) -> Result<Option<Duplicate>> {
+        let pid = b.producer_id();
+        if pid < 0 {
+            return Ok(None);
+        }
+        let Some(p) = self.producers.get(&pid) else { return Ok(None) };
+        let (first, last, epoch) = (b.base_sequence(), b.last_sequence(), b.producer_epoch());
+        if epoch == p.epoch {
+            if let Some(d) = p.batches.iter().find(|m| m.first_seq() == first && m.last_seq == last)
+            {
+                return Ok(Some(Duplicate {
+                    first_offset: d.last_offset - i64::from(d.offset_delta),
+                    last_offset: d.last_offset,
+                    timestamp: d.timestamp,
+                }));
+            }
+        }
+        if epoch < p.epoch {
+            return Err(Error::InvalidProducerEpoch { producer_id: pid, epoch, current: p.epoch });
+        }
+        if epoch != p.epoch {
+            if first != 0 {
+                return Err(Error::OutOfOrderSequence {
+                    producer_id: pid,
+                    expected: 0,
+                    found: first,
+                });
+            }
+        } else if let Some(m) = p.batches.back() {
+            let expected = next_seq(m.last_seq);
+            if first != expected {
+                return Err(Error::OutOfOrderSequence { producer_id: pid, expected, found: first });
+            }
+        }
+        if p.txn_first_offset.is_some() && !b.is_transactional() && !b.is_control() {
+            return Err(Error::InvalidTxnState {
+                producer_id: pid,
+                reason: "a non-transactional batch while the producer's transaction is open".into(),
+            });
+        }
+        Ok(None)
+    }
+
+    /// Checks a transaction marker: its epoch must not be older than the producer's.
+    pub(crate) fn check_marker(&self, b: &BatchView) -> Result<()> {
+        match self.producers.get(&b.producer_id()) {
+            Some(p) if b.producer_epoch() < p.epoch => Err(Error::InvalidProducerEpoch {
+                producer_id: b.producer_id(),
+                epoch: b.producer_epoch(),
+                current: p.epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records an appended batch (client append, recovery or replay: no checks).
+    pub(crate) fn update(&mut self, b: &BatchView) {
+        let pid = b.producer_id();
+        if pid < 0 {
+            return;
+        }
+        let p = self.producers.entry(pid).or_default();
+        if b.producer_epoch() != p.epoch {
+            p.batches.clear();
+            p.epoch = b.producer_epoch();
+        }
+        p.last_timestamp = b.max_timestamp();
+        if b.is_control() {
+            // A COMMIT or ABORT marker closes the producer's transaction.
+            p.txn_first_offset = None;
+            return;
+        }
+        if b.is_transactional() && p.txn_first_offset.is_none() {
+            p.txn_first_offset = Some(b.base_offset());
+        }
+        if b.base_sequence() >= 0 {
+            p.batches.push_back(BatchMeta {
+                last_seq: b.last_sequence(),
+                last_offset: b.last_offset(),
+                offset_delta: b.last_offset_delta(),
+                timestamp: b.max_timestamp(),
+            });
+            while p.batches.len() > BATCHES_TO_RETAIN {
+                p.batches.pop_front();
+            }
+        }
+    }
+
+    /// Forgets producers with no open transaction idle since `now - expiration_ms`.
+    pub(crate) fn expire(&mut self, now: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, p| {
+            p.txn_first_offset.is_some() || now.saturating_sub(p.last_timestamp) < expiration_ms
+        });
+        before - self.producers.len()
+    }
+
+    /// Number of producers known.
+    pub(crate) fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    fn entries(&self) -> Vec<SnapshotEntry> {
+        let mut v: Vec<SnapshotEntry> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, p)| {
+                let last = p.batches.back();
+                SnapshotEntry {
+                    producer_id,
+                    epoch: p.epoch,
+                    last_sequence: last.map_or(-1, |m| m.last_seq),
+                    last_offset: last.map_or(-1, |m| m.last_offset),
+                    offset_delta: last.map_or(0, |m| m.offset_delta),
+                    timestamp: p.last_timestamp,
+                    coordinator_epoch: p.coordinator_epoch,
+                    current_txn_first_offset: p.txn_first_offset.unwrap_or(-1),
+                }
+            })
+            .collect();
+        v.sort_by_key(|e| e.producer_id);
+        v
+    }
+
+    fn from_entries(entries: Vec<SnapshotEntry>) -> Self {
+        let producers = entries
+            .into_iter()
+            .map(|e| {
+                let mut batches = VecDeque::new();
+                if e.last_offset >= 0 {
+                    batches.push_back(BatchMeta {
+                        last_seq: e.last_sequence,
+                        last_offset: e.last_offset,
+                        offset_delta: e.offset_delta,
+                        timestamp: e.timestamp,
+                    });
+                }
+                let p = Producer {
+                    epoch: e.epoch,
+                    coordinator_epoch: e.coordinator_epoch,
+                    last_timestamp: e.timestamp,
+                    txn_first_offset: (e.current_txn_first_offset >= 0)
+                        .then_some(e.current_txn_first_offset),
+                    batches,
+                };
+                (e.producer_id, p)
+            })
+            .collect();
+        ProducerState { producers }
+    }
+
+    /// Writes `<offset>.snapshot` atomically (skipped when there are no producers
+    /// and no snapshot to supersede).
+    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<()> {
+        let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
+        if self.producers.is_empty() && !file::exists(&path)? {
+            return Ok(());
+        }
+        file::write_atomic(&path, &producer_snapshot::encode(&self.entries()))
+    }
+}
+
+/// Snapshot offsets in `dir`, ascending.
+pub(crate) fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>> {
+    let mut v: Vec<i64> = file::read_dir(dir)?
+        .iter()
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).and_then(parse_file_name))
+        .filter(|p| p.kind == FileKind::Snapshot && p.temp.is_none())
+        .map(|p| p.offset)
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// Loads the newest readable snapshot at or below `up_to`; removes snapshots
+/// above it and corrupt ones. Returns the state and the snapshot's offset.
+pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerState, i64)>> {
+    let offsets = snapshot_offsets(dir)?;
+    for &o in offsets.iter().filter(|&&o| o > up_to) {
+        file::remove_file_if_exists(&dir.join(segment_file_name(o, FileKind::Snapshot)))?;
+    }
+    for &o in offsets.iter().rev().filter(|&&o| o <= up_to) {
+        let path = dir.join(segment_file_name(o, FileKind::Snapshot));
+        match producer_snapshot::decode(&file::read(&path)?) {
+            Ok(entries) => return Ok(Some((ProducerState::from_entries(entries), o))),
+            // Kafka deletes a corrupt snapshot and tries the next older one.
+            Err(_) => {
+                file::remove_file_if_exists(&path)?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Removes snapshots below `keep_from` except the newest one (still needed to rebuild).
+pub(crate) fn remove_snapshots_below(dir: &Path, keep_from: i64) -> Result<()> {
+    let offsets = snapshot_offsets(dir)?;
+    let newest = offsets.last().copied();
+    for o in offsets.into_iter().filter(|&o| o < keep_from && Some(o) != newest) {
+        file::remove_file_if_exists(&dir.join(segment_file_name(o, FileKind::Snapshot)))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Idempotent producers: retries are deduplicated, gaps and fenced epochs
+//! refused, and the state survives restarts through Kafka's `.snapshot` files.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use strata::Error;
+use strata::clock::ManualClock;
+use strata::config::LogConfig;
+use strata::format::{BatchBuilder, Record};
+use strata::log::{LoadOptions, Log};
+
+fn batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
+    let mut b = BatchBuilder::new(0).producer(pid, epoch, seq);
+    for i in 0..n {
+        b.append(&Record::new(format!("k{i}"), format!("v{seq}-{i}")).timestamp(1_000)).unwrap();
+    }
+    b.build().unwrap()
+}
+
+fn open(dir: &std::path::Path, clean: bool) -> Log {
+    let clock = ManualClock::new(10_000);
+    Log::open(
+        dir,
+        "t",
+        0,
+        LogConfig::default().segment_bytes(4096),
+        clock,
+        LoadOptions { clean_shutdown: clean, ..LoadOptions::default() },
+    )
+    .unwrap()
+    .0
+}
+
+#[test]
+fn a_retried_batch_returns_its_first_offsets_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    let first = log.append_batch(batch(7, 0, 0, 3)).unwrap();
+    log.append_batch(batch(7, 0, 3, 2)).unwrap();
+    let size = log.size_bytes();
+    let again = log.append_batch(batch(7, 0, 0, 3)).unwrap();
+    assert_eq!((again.base_offset, again.last_offset), (first.base_offset, first.last_offset));
+    assert_eq!(log.size_bytes(), size);
+    assert_eq!(log.log_end_offset(), 5);
+}
+
+#[test]
+fn a_sequence_gap_and_an_old_epoch_are_refused_with_distinct_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    log.append_batch(batch(7, 1, 0, 2)).unwrap();
+    let gap = log.append_batch(batch(7, 1, 5, 1)).unwrap_err();
+    assert!(
+        matches!(gap, Error::OutOfOrderSequence { producer_id: 7, expected: 2, found: 5 }),
+        "{gap}"
+    );
+    let fenced = log.append_batch(batch(7, 0, 2, 1)).unwrap_err();
+    assert!(
+        matches!(fenced, Error::InvalidProducerEpoch { producer_id: 7, epoch: 0, current: 1 }),
+        "{fenced}"
+    );
+    let bumped_not_zero = log.append_batch(batch(7, 2, 9, 1)).unwrap_err();
+    assert!(matches!(bumped_not_zero, Error::OutOfOrderSequence { expected: 0, .. }));
+    log.append_batch(batch(7, 2, 0, 1)).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+}
+
+#[test]
+fn producer_state_survives_a_clean_restart_and_a_crash() {
+    for clean in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), false);
+        for s in 0..40 {
+            log.append_batch(batch(9, 0, s * 4, 4)).unwrap();
+        }
+        assert!(log.segment_count() > 1, "rolls write snapshots");
+        if clean {
+            log.close().unwrap();
+        }
+        drop(log);
+        let log = open(dir.path(), clean);
+        // The last batch is still recognized as a duplicate; the next sequence continues.
+        let dup = log.append_batch(batch(9, 0, 39 * 4, 4)).unwrap();
+        assert_eq!(dup.base_offset, 156);
+        assert!(matches!(
+            log.append_batch(batch(9, 0, 0, 4)),
+            Err(Error::OutOfOrderSequence { .. })
+        ));
+        log.append_batch(batch(9, 0, 160, 1)).unwrap();
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".snapshot"))
+        );
+    }
+}
+
+#[test]
+fn idle_producers_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(10_000);
+    let log = Log::open(
+        dir.path(),
+        "t",
+        0,
+        LogConfig::default(),
+        Arc::clone(&clock) as _,
+        LoadOptions::default(),
+    )
+    .unwrap()
+    .0;
+    log.append_batch(batch(3, 0, 0, 1)).unwrap();
+    assert_eq!(log.producer_count(), 1);
+    clock.set(1_000 + 100_000);
+    assert_eq!(log.expire_producers(50_000), 1);
+    // Unknown again: any sequence is accepted, as Kafka does since KIP-360.
+    log.append_batch(batch(3, 0, 17, 1)).unwrap();
+}
+
+#[test]
+fn snapshots_written_by_kafka_brokers_decode() {
+    let Some(shared) = common::shared_dir() else { return common::skip("../shared is absent") };
+    let mut found = 0;
+    let mut stack = vec![shared.join("fixtures/kafka-broker")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "snapshot")
+                && !p.to_string_lossy().contains("__cluster_metadata")
+            {
+                strata::format::producer_snapshot::decode(&std::fs::read(&p).unwrap())
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                found += 1;
+            }
+        }
+    }
+    assert!(found > 0);
+}
+
+#[test]
+fn a_transaction_marker_closes_the_open_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    let mut b = BatchBuilder::new(0).producer(11, 0, 0).transactional(true);
+    b.append(&Record::new("k", "v").timestamp(1_000)).unwrap();
+    log.append_batch(b.build().unwrap()).unwrap();
+    let refused = log.append_batch(batch(11, 0, 1, 1)).unwrap_err();
+    assert!(matches!(refused, Error::InvalidTxnState { .. }), "{refused}");
+    let marker = log.append_txn_marker(11, 0, 5, true).unwrap();
+    assert_eq!(marker, 1);
+    log.append_batch(batch(11, 0, 1, 1)).unwrap();
+    log.close().unwrap();
+    if common::kafka_verify_available().is_ok() {
+        let out = common::kafka_verify(dir.path(), &[]);
+        assert!(out.ok(), "{out}");
+    }
+}
