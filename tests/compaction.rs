@@ -168,7 +168,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(Step::Append),
         1 => Just(Step::Roll),
         3 => Just(Step::Maintain),
-        1 => (0i64..1_500).prop_map(Step::Advance),
+        2 => (0i64..2_500).prop_map(Step::Advance),
     ]
 }
 
@@ -180,8 +180,20 @@ struct Model {
 }
 
 impl Model {
-    /// Checks the log against the model after a maintain (see the test's doc).
-    fn check(&self, log: &Log, context: &str) {
+    /// Appends `records` as one batch and remembers where they landed.
+    fn append(&mut self, log: &Log, records: &[Record]) {
+        let base = log.append(records).unwrap().base_offset;
+        for (i, r) in records.iter().enumerate() {
+            let offset = base + i as i64;
+            let key = r.key.clone().unwrap();
+            self.written.insert(offset, (key.clone(), r.value.clone()));
+            self.latest.insert(key, offset);
+        }
+    }
+
+    /// Checks the log against the model after a maintain (see the test's doc); returns how many
+    /// keys whose latest record is a tombstone have no record left.
+    fn check(&self, log: &Log, context: &str) -> usize {
         let recs = read_all(log);
         let mut prev = -1;
         for r in &recs {
@@ -193,6 +205,7 @@ impl Model {
             assert_eq!((r.key.as_ref(), r.value.as_ref()), (Some(k), v.as_ref()), "{context}");
         }
         let last = last_by_key(&recs);
+        let mut tombstones_gone = 0;
         for (key, &offset) in &self.latest {
             let value = &self.written[&offset].1;
             match (last.get(key), value) {
@@ -202,38 +215,57 @@ impl Model {
                     "{context}: key {key:?} reads back an older record"
                 ),
                 // A tombstone may be gone once its delete horizon passed; a value never.
-                (None, None) => {}
+                (None, None) => tombstones_gone += 1,
                 (None, Some(_)) => panic!("{context}: latest value of {key:?} at {offset} lost"),
             }
         }
         assert_unique_below(&recs, log.cleaner_checkpoint().unwrap_or(0));
+        tombstones_gone
     }
 }
 
-/// Runs one workload; returns snapshots of the partition directory taken after each maintain.
-fn run_model_case(steps: &[Step], codec: &str, snapshots: &Path, case: usize) -> Vec<PathBuf> {
+/// What one model case did.
+#[derive(Debug, Default)]
+struct CaseSummary {
+    snapshots: Vec<PathBuf>,
+    cleanings: usize,
+    records_removed: u64,
+    tombstones_gone: usize,
+}
+
+/// Runs one workload, with snapshots of the partition directory taken after each maintain.
+fn run_model_case(
+    steps: &[Step],
+    codec: &str,
+    delete_retention_ms: &str,
+    snapshots: &Path,
+    case: usize,
+) -> CaseSummary {
     let env = Env::new();
     let log = env.topic(
         "m",
         &[
-            ("delete.retention.ms", "1000"),
+            ("delete.retention.ms", delete_retention_ms),
             ("compression.type", codec),
             ("file.delete.delay.ms", "0"),
         ],
     );
     let dir = env.store.partition_dir("m", 0).unwrap();
     let mut model = Model::default();
-    let mut taken = Vec::new();
+    let mut summary = CaseSummary::default();
     let mut counter = 0u32;
     let mut maintain = |model: &Model, i: usize| {
         let end = log.log_end_offset();
         let report = env.store.maintain(None).unwrap();
         assert_eq!(report.cleaner_failures, 0, "{:?}", env.store.cleaner_stats());
         assert_eq!(log.log_end_offset(), end, "maintain moved the log end");
-        model.check(&log, &format!("case {case} step {i} ({codec})"));
+        summary.tombstones_gone =
+            model.check(&log, &format!("case {case} step {i} ({codec}, {delete_retention_ms})"));
+        summary.cleanings += report.partitions_cleaned;
+        summary.records_removed += report.records_removed;
         let snap = snapshots.join(format!("case{case}-step{i}")).join("m-0");
         common::copy_dir(&dir, &snap).unwrap();
-        taken.push(snap);
+        summary.snapshots.push(snap);
     };
     for (i, s) in steps.iter().enumerate() {
         match s {
@@ -254,22 +286,29 @@ fn run_model_case(steps: &[Step], codec: &str, snapshots: &Path, case: usize) ->
                         .timestamp(now)
                     })
                     .collect();
-                let base = log.append(&records).unwrap().base_offset;
-                for (i, r) in records.iter().enumerate() {
-                    let offset = base + i as i64;
-                    let key = r.key.clone().unwrap();
-                    model.written.insert(offset, (key.clone(), r.value.clone()));
-                    model.latest.insert(key, offset);
-                }
+                model.append(&log, &records);
             }
             Step::Roll => log.roll().unwrap(),
             Step::Maintain => maintain(&model, i),
             Step::Advance(ms) => env.clock.advance(*ms),
         }
     }
-    maintain(&model, steps.len());
+    // Drain: two cleanings, each past the delete retention, after which every key whose
+    // latest record is a tombstone must be gone entirely.
+    for round in 0..2 {
+        env.clock.advance(2_500);
+        let r = Record::new(format!("drain-{round}"), "d").timestamp(env.now());
+        model.append(&log, &[r]);
+        log.roll().unwrap();
+        maintain(&model, steps.len() + round);
+    }
+    let deleted_keys = model.latest.values().filter(|o| model.written[o].1.is_none()).count();
+    assert_eq!(
+        summary.tombstones_gone, deleted_keys,
+        "case {case}: tombstones outlived 2 cleanings"
+    );
     env.store.close().unwrap();
-    taken
+    summary
 }
 
 /// Random overwrite and tombstone workloads over 10 keys on a compacted topic with ~1 KiB
@@ -282,24 +321,40 @@ fn run_model_case(steps: &[Step], codec: &str, snapshots: &Path, case: usize) ->
 #[test]
 fn compaction_keeps_the_latest_record_of_every_key_of_random_workloads() {
     let snapshots = tempfile::tempdir().unwrap();
-    let mut runner = TestRunner::new(Config { cases: 32, ..Config::default() });
+    let config = Config { cases: 32, source_file: Some(file!()), ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let started = std::time::Instant::now();
     let case = std::cell::Cell::new(0usize);
     let all = std::cell::RefCell::new(Vec::new());
+    let totals = std::cell::Cell::new((0usize, 0u64, 0usize));
     let strategy = (
         prop::collection::vec(step(), 10..60),
         prop::sample::select(vec!["producer", "gzip", "snappy", "lz4", "zstd"]),
+        prop::sample::select(vec!["0", "1000"]),
     );
     runner
-        .run(&strategy, |(steps, codec)| {
+        .run(&strategy, |(steps, codec, retention)| {
             case.set(case.get() + 1);
-            let taken = run_model_case(&steps, codec, snapshots.path(), case.get());
-            all.borrow_mut().extend(taken);
+            let s = run_model_case(&steps, codec, retention, snapshots.path(), case.get());
+            let (c, r, t) = totals.get();
+            totals.set((c + s.cleanings, r + s.records_removed, t + s.tombstones_gone));
+            all.borrow_mut().extend(s.snapshots);
             Ok(())
         })
         .unwrap();
     let all = all.into_inner();
-    eprintln!("model: {} cases, {} snapshots to verify", case.get(), all.len());
+    let (cleanings, removed, tombstones_gone) = totals.get();
+    eprintln!(
+        "model: {} cases, {cleanings} cleanings removed {removed} records, {tombstones_gone} \
+         deleted keys gone after the drain, {} snapshots, in {:?}",
+        case.get(),
+        all.len(),
+        started.elapsed()
+    );
+    assert!(cleanings > 64 && removed > 0 && tombstones_gone > 0, "the workloads are too tame");
+    let started = std::time::Instant::now();
     common::assert_kafka_valid_many(&all, INDEX_INTERVAL);
+    eprintln!("model: snapshots verified in {:?}", started.elapsed());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,6 +428,35 @@ fn a_tombstone_survives_cleanings_until_its_delete_horizon_and_vanishes_after() 
     assert!(keys.contains(&Bytes::from("c")), "the tombstone's batch-mate stays");
     env.store.close().unwrap();
     common::assert_kafka_valid(&env.store.partition_dir("t", 0).unwrap(), INDEX_INTERVAL);
+}
+
+/// A batch that already carries a delete horizon and is rebuilt by a later cleaning (one of its
+/// records was superseded) keeps that horizon: the tombstone's clock does not restart.
+#[test]
+fn a_rebuilt_batch_keeps_its_delete_horizon() {
+    let env = Env::new();
+    let log = env.topic("t", &[("delete.retention.ms", "10000")]);
+    let t0 = env.now();
+    let tomb = put(&log, t0, &[("a", None), ("b", Some("b1")), ("c", Some("c1"))]);
+    log.roll().unwrap();
+    put(&log, t0, &[("x", Some("active"))]);
+    assert_eq!(env.store.maintain(None).unwrap().partitions_cleaned, 1);
+    assert_eq!(batch_at(&log, tomb).unwrap().delete_horizon_ms(), Some(t0 + 10_000));
+
+    env.clock.advance(3_000);
+    put(&log, env.now(), &[("b", Some("b2"))]);
+    log.roll().unwrap();
+    assert_eq!(env.store.maintain(None).unwrap().partitions_cleaned, 1);
+    assert!(!has_offset(&log, tomb + 1), "b1 is superseded");
+    let b = batch_at(&log, tomb).unwrap();
+    assert_eq!(b.records_count(), 2, "the tombstone and c1 remain");
+    assert_eq!(b.delete_horizon_ms(), Some(t0 + 10_000), "horizon restarted on rebuild");
+
+    env.clock.set(t0 + 10_000);
+    dirty_segment(&log, env.now(), "z");
+    assert_eq!(env.store.maintain(None).unwrap().partitions_cleaned, 1);
+    assert!(!has_offset(&log, tomb));
+    assert!(has_offset(&log, tomb + 2), "c1 stays");
 }
 
 // ---------------------------------------------------------------------------------------------

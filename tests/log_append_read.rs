@@ -245,7 +245,6 @@ fn log_append_time_topic_refuses_a_batch_already_flagged_log_append_time() {
 }
 
 #[test]
-#[ignore = "BUG: a producer batch flagged LogAppendTime on a LogAppendTime topic is refused with InvalidRecord, Kafka/spec say INVALID_TIMESTAMP"]
 fn log_append_time_flag_from_a_producer_is_an_invalid_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig::default().message_timestamp_type(TimestampType::LogAppendTime);
@@ -561,7 +560,6 @@ fn a_recompressed_batch_over_max_message_bytes_is_refused() {
 }
 
 #[test]
-#[ignore = "BUG: a client batch with baseOffset != 0 is accepted (spec 1.11 step 1: InvalidRecordException)"]
 fn a_client_batch_must_have_base_offset_zero() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = open(dir.path(), LogConfig::default());
@@ -745,7 +743,6 @@ fn fetched_slices_name_the_file_position_and_bytes_on_disk() {
 }
 
 #[test]
-#[ignore = "BUG: Log::read skips offsets: when a batch does not fit max_bytes it moves on to the next segment and returns later batches after a gap"]
 fn read_returns_contiguous_batches_and_never_skips_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let log = filled_log(

@@ -352,7 +352,6 @@ fn segment_jitter_shortens_the_time_limit_and_never_lengthens_it() {
 }
 
 #[test]
-#[ignore = "BUG: the first segment of a new log and segments loaded at open get roll jitter 0 (Kafka draws it for every LogSegment)"]
 fn the_first_segment_gets_jitter_too() {
     let mut early = 0;
     for _ in 0..20 {

@@ -7,14 +7,23 @@
 //! library's public API; this file only parses arguments and prints.
 //!
 //! ```text
-//! cargo run --release --example logtool -- [--dir DIR]... [--json] COMMAND [ARGS]
+//! cargo run --release --example logtool -- [--dir DIR]... [--config FILE] [--json] COMMAND [ARGS]
 //! ```
+//!
+//! `--dir` and `--json` may come anywhere; `--config FILE` (a `server.properties`) goes before
+//! COMMAND, since `topic-create` has a `--config KEY=VALUE` of its own. Commands that use the store
+//! open it, do their work and close it cleanly ([`store::with_store`]); `dump` and `verify` read
+//! files directly.
 
 #![allow(clippy::print_stdout, reason = "a command-line tool prints")]
 #![allow(unreachable_pub, missing_docs, reason = "a binary: pub only structures its modules")]
 
+mod data;
 mod dump;
 mod json;
+mod produce;
+mod store;
+mod topics;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -28,10 +37,11 @@ use crate::json::Json;
 #[command(name = "logtool", about = "Operate a strata store: Kafka's log layer, embedded")]
 struct Cli {
     /// A log directory; repeat to spread partitions over several disks (Kafka's `log.dirs`).
-    #[arg(long = "dir", global = true, default_value = "./strata-data")]
+    /// Default: the config file's `log.dirs`, else `./strata-data`.
+    #[arg(long = "dir", global = true, value_name = "DIR")]
     dirs: Vec<PathBuf>,
-    /// A Kafka `server.properties`-style file with the store's defaults.
-    #[arg(long, global = true)]
+    /// A Kafka `server.properties`-style file with the store's defaults (before COMMAND).
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// One JSON object per line on stdout.
     #[arg(long, global = true)]
@@ -42,6 +52,27 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create a topic.
+    TopicCreate(topics::CreateArgs),
+    /// Append stdin lines as records, one line per record.
+    Produce(produce::ProduceArgs),
+    /// Print records from the given position to the log end.
+    Consume(data::ConsumeArgs),
+    /// Earliest (log start) and latest (log end) offset of every partition.
+    Offsets {
+        /// The topic.
+        topic: String,
+    },
+    /// Kafka's ListOffsets: the offset for a timestamp, `earliest`, `latest` or `max-timestamp`.
+    ///
+    /// `timestamp` is the found record's; -1 for `earliest`/`latest`, and -1 with `offset` null
+    /// when no record qualifies (Kafka's answer then).
+    OffsetForTime(data::OffsetForTimeArgs),
+    /// fsync everything, or one topic.
+    Flush {
+        /// Only this topic.
+        topic: Option<String>,
+    },
     /// Print batches and records of `.log`, `.index` and `.timeindex` files or partition directories.
     Dump {
         /// Files or partition directories.
@@ -88,6 +119,13 @@ pub struct Out {
 }
 
 impl Out {
+    /// Pushes what was printed to stdout now (a line that must be visible before the next step).
+    pub fn flush(&mut self) {
+        if self.stdout.flush().is_err() {
+            std::process::exit(0);
+        }
+    }
+
     /// Prints `value` as a JSON line, or `human()` for people.
     pub fn line(&mut self, value: &Json, human: impl FnOnce() -> String) {
         let text = if self.json { value.encode() } else { human() };
@@ -117,7 +155,19 @@ impl Drop for Out {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let mut out = Out { json: cli.json, stdout: std::io::BufWriter::new(std::io::stdout().lock()) };
+    let globals = store::Globals { dirs: cli.dirs, config: cli.config };
+    let with_store = |f: &mut dyn FnMut(&strata::store::Store) -> Result<(), Failure>| {
+        store::with_store(&globals, f).map(|()| ExitCode::SUCCESS)
+    };
     match cli.command {
+        Command::TopicCreate(args) => with_store(&mut |s| topics::create(s, &mut out, &args)),
+        Command::Produce(args) => with_store(&mut |s| produce::run(s, &mut out, &args)),
+        Command::Consume(args) => with_store(&mut |s| data::consume(s, &mut out, &args)),
+        Command::Offsets { topic } => with_store(&mut |s| data::offsets(s, &mut out, &topic)),
+        Command::OffsetForTime(args) => {
+            with_store(&mut |s| data::offset_for_time(s, &mut out, &args))
+        }
+        Command::Flush { topic } => with_store(&mut |s| data::flush(s, &mut out, topic.as_deref())),
         Command::Dump { paths, print_data_log, indexes } => {
             let problems = dump::run(&mut out, &paths, print_data_log, indexes)?;
             Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })

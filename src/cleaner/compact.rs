@@ -170,11 +170,10 @@ fn build_map(
             if !batch.is_control() {
                 for r in batch.records().map_err(|e| corrupt(seg, e))? {
                     let r = r.map_err(|e| corrupt(seg, e))?;
-                    if let Some(key) = r.key().filter(|_| r.offset() >= c.first_dirty_offset) {
-                        if !map.put(key, r.offset()) {
-                            // Full mid-batch: the pass ends after the last whole batch.
-                            return Ok(map.latest_offset().max(c.first_dirty_offset - 1) + 1);
-                        }
+                    let keyed = r.key().filter(|_| r.offset() >= c.first_dirty_offset);
+                    if keyed.is_some_and(|key| !map.put(key, r.offset())) {
+                        // Full mid-batch: the map covers exactly the records put so far.
+                        return Ok(map.latest_offset().max(c.first_dirty_offset - 1) + 1);
                     }
                 }
             }

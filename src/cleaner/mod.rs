@@ -5,7 +5,7 @@
 //!   pure functions (`min.cleanable.dirty.ratio`, `min/max.compaction.lag.ms`);
 //! - [`offset_map`]: key -> latest offset in `log.cleaner.dedupe.buffer.size`;
 //! - `compact`: one cleaning — map, recopy, swap (see its steps);
-//! - [`throttle`]: `log.cleaner.io.max.bytes.per.second`.
+//! - [`throttle`]: `log.cleaner.io.max.bytes.per.second` (shared by all threads).
 //!
 //! [`Cleaner`] runs passes over a set of logs, keeps per-partition
 //! [`CleanerStats`], and never gives up on a partition: a failed cleaning is

@@ -106,8 +106,7 @@ pub fn cleanable(s: &LogStat) -> Cleanable {
             .skip(dirty_from)
             .take_while(|x| x.base_offset < uncleanable)
             .any(|x| x.first_batch_timestamp > 0 && horizon > x.first_batch_timestamp);
-    let eligible = (must_clean && cleanable_bytes > 0)
-        || (cleanable_bytes > 0 && dirty_ratio > s.min_cleanable_dirty_ratio);
+    let eligible = cleanable_bytes > 0 && (must_clean || dirty_ratio > s.min_cleanable_dirty_ratio);
     Cleanable {
         first_dirty_offset: first_dirty,
         first_uncleanable_offset: uncleanable,

@@ -75,7 +75,19 @@ pub(crate) fn prepare(
     if cfg.message_timestamp_type == TimestampType::LogAppendTime
         && batch.timestamp_type() == TimestampType::LogAppendTime
     {
-        return Err(invalid("LogAppendTime is set by the log; the batch already carries it"));
+        // Kafka answers INVALID_TIMESTAMP: the producer may not pick the append time.
+        return Err(Error::InvalidTimestamp {
+            timestamp: batch.max_timestamp(),
+            now,
+            reason: "set by the producer as LogAppendTime, which only the log may stamp".into(),
+        });
+    }
+    if batch.base_offset() != 0 {
+        // Kafka's rule for producer batches: offsets are the log's to assign.
+        return Err(invalid(format!(
+            "a producer batch starts at base offset 0, not {}",
+            batch.base_offset()
+        )));
     }
     let mut max_record_ts = NO_TIMESTAMP;
     for r in batch.records().map_err(|source| Error::InvalidBatch { source })? {

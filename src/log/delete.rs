@@ -140,9 +140,11 @@ impl Log {
     /// removes segments wholly below it. An offset at or below the current
     /// start is a no-op. Returns the new log start offset.
     ///
+    /// `-1` means the log end offset, as Kafka's -1 means its high watermark.
+    ///
     /// # Errors
     /// [`Error::OffsetOutOfRange`] for an offset past the log end (or
-    /// negative); [`Error::InvalidRequest`] on a topic whose
+    /// below -1); [`Error::InvalidRequest`] on a topic whose
     /// `cleanup.policy` lacks `delete` (Kafka's POLICY_VIOLATION).
     pub fn delete_records(&self, offset: i64) -> Result<i64> {
         if !self.config().cleanup_policy.delete {
@@ -155,6 +157,8 @@ impl Log {
             let _w = self.inner.writer.lock();
             self.check_poison()?;
             let mut v = self.inner.view.write();
+            // Kafka's -1 means "up to the high watermark", which is the log end here.
+            let offset = if offset == -1 { v.log_end_offset } else { offset };
             if offset < 0 || offset > v.log_end_offset {
                 return Err(Error::OffsetOutOfRange {
                     offset,

@@ -55,6 +55,10 @@ pub struct LoadReport {
     pub removed_temp_files: usize,
     /// Why each cut happened: `.log` file and the reason.
     pub truncations: Vec<(std::path::PathBuf, StopReason)>,
+    /// Holes found after a crash in a log that allows none (no compaction):
+    /// `(offset where a segment's data ends, base of the segment after it)`.
+    /// The segments after a hole are dropped, so the log stays a prefix.
+    pub offset_gaps: Vec<(i64, i64)>,
 }
 
 impl Log {
@@ -109,9 +113,14 @@ impl Log {
                 report.removed_temp_files += 1;
             }
         }
+        // Kafka draws a roll jitter for every segment object, the reopened active one too.
+        let mut jitter_seed = seed(dir, now);
+        let mut jitter = || {
+            super::roll::draw_jitter(&mut jitter_seed, config.segment_jitter_ms, config.segment_ms)
+        };
         let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
         for &base in &bases {
-            segments.push(Arc::new(Segment::open(dir, base, limits, now, 0)?));
+            segments.push(Arc::new(Segment::open(dir, base, limits, now, jitter())?));
         }
         let recover_from = if options.clean_shutdown {
             segments.len()
@@ -124,7 +133,10 @@ impl Log {
         while i < segments.len() {
             let seg = Arc::clone(segments.get(i).ok_or(Error::Closed)?);
             let index_missing =
-                !file::exists(&dir.join(segment_file_name(seg.base_offset(), FileKind::Index)))?;
+                !file::exists(&dir.join(segment_file_name(seg.base_offset(), FileKind::Index)))?
+                    || !file::exists(
+                        &dir.join(segment_file_name(seg.base_offset(), FileKind::TimeIndex)),
+                    )?;
             let is_last = i + 1 == segments.len();
             let index_bad = is_last
                 && (seg.offset_index().sanity_check().is_err()
@@ -132,7 +144,18 @@ impl Log {
             if i >= recover_from || index_missing || index_bad {
                 let outcome = seg.recover()?;
                 report.recovered_segments += 1;
-                if outcome.truncated_bytes > 0 {
+                // Without compaction a log has no gaps: a segment that now ends
+                // below its successor's base lost a tail the successor followed.
+                let next_base = segments.get(i + 1).map(|s| s.base_offset());
+                let hole = i >= recover_from
+                    && !config.cleanup_policy.compact
+                    && next_base.is_some_and(|b| outcome.next_offset < b);
+                if hole {
+                    report
+                        .offset_gaps
+                        .push((outcome.next_offset, next_base.unwrap_or(outcome.next_offset)));
+                }
+                if outcome.truncated_bytes > 0 || hole {
                     report.truncated_bytes += outcome.truncated_bytes;
                     if let Some(stop) = outcome.stop {
                         report.truncations.push((seg.log_path(), stop));
@@ -151,7 +174,7 @@ impl Log {
         }
         if segments.is_empty() {
             let base = options.log_start_offset.max(0);
-            segments.push(Arc::new(Segment::create(dir, base, limits, now, 0)?));
+            segments.push(Arc::new(Segment::create(dir, base, limits, now, jitter())?));
         }
         let active = segments.last().cloned().ok_or(Error::Closed)?;
         let log_end_offset = active.read_next_offset()?;
@@ -176,7 +199,7 @@ impl Log {
                     recovery_point,
                     last_flush_ms: now,
                     new_segments: false,
-                    jitter_seed: seed(dir, now),
+                    jitter_seed,
                     leader_epoch: 0,
                     closed: false,
                     producers,

@@ -327,11 +327,7 @@ impl Log {
     }
 
     fn next_jitter(w: &mut Writer, cfg: &LogConfig) -> i64 {
-        // xorshift: jitter need not be cryptographic, only spread.
-        w.jitter_seed ^= w.jitter_seed << 13;
-        w.jitter_seed ^= w.jitter_seed >> 7;
-        w.jitter_seed ^= w.jitter_seed << 17;
-        roll::segment_jitter(w.jitter_seed, cfg.segment_jitter_ms, cfg.segment_ms)
+        roll::draw_jitter(&mut w.jitter_seed, cfg.segment_jitter_ms, cfg.segment_ms)
     }
 
     fn maybe_roll(

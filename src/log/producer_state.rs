@@ -82,15 +82,13 @@ impl ProducerState {
         }
         let Some(p) = self.producers.get(&pid) else { return Ok(None) };
         let (first, last, epoch) = (b.base_sequence(), b.last_sequence(), b.producer_epoch());
-        if epoch == p.epoch {
-            if let Some(d) = p.batches.iter().find(|m| m.first_seq() == first && m.last_seq == last)
-            {
-                return Ok(Some(Duplicate {
-                    first_offset: d.last_offset - i64::from(d.offset_delta),
-                    last_offset: d.last_offset,
-                    timestamp: d.timestamp,
-                }));
-            }
+        let cached = p.batches.iter().find(|m| m.first_seq() == first && m.last_seq == last);
+        if let Some(d) = cached.filter(|_| epoch == p.epoch) {
+            return Ok(Some(Duplicate {
+                first_offset: d.last_offset - i64::from(d.offset_delta),
+                last_offset: d.last_offset,
+                timestamp: d.timestamp,
+            }));
         }
         if epoch < p.epoch {
             return Err(Error::InvalidProducerEpoch { producer_id: pid, epoch, current: p.epoch });

@@ -154,10 +154,15 @@ impl Log {
             };
             let data = seg.bytes(start, seg.len())?;
             let mut end = 0usize;
+            // Set when a batch stops the read: later segments must not be read past it.
+            let mut full = false;
             for (pos, b) in BatchIter::new(data.clone()) {
-                if b.base_offset() >= v.log_end_offset
-                    || (total > 0 && total + b.size() > max_bytes)
-                {
+                if b.base_offset() >= v.log_end_offset {
+                    full = true;
+                    break;
+                }
+                if total > 0 && total + b.size() > max_bytes {
+                    full = true;
                     break;
                 }
                 end = pos + b.size();
@@ -171,7 +176,7 @@ impl Log {
                     bytes: data.slice(..end),
                 });
             }
-            if total >= max_bytes || out.next_offset >= v.log_end_offset {
+            if full || total >= max_bytes || out.next_offset >= v.log_end_offset {
                 break;
             }
         }

@@ -88,6 +88,15 @@ pub fn segment_jitter(seed: u64, segment_jitter_ms: i64, segment_ms: i64) -> i64
     if bound <= 0 { 0 } else { (seed % bound.unsigned_abs()) as i64 }
 }
 
+/// Advances `seed` (xorshift: jitter needs spread, not secrecy) and draws the
+/// next segment's jitter from it.
+pub fn draw_jitter(seed: &mut u64, segment_jitter_ms: i64, segment_ms: i64) -> i64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    segment_jitter(*seed, segment_jitter_ms, segment_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,8 +29,15 @@ impl Segment {
     /// The first batch whose last offset is `>= offset`, searching from the
     /// offset index's floor entry (Kafka's `translateOffset`).
     pub(crate) fn translate_offset(&self, offset: i64) -> Result<Option<BatchLocation>> {
-        let start = u64::from(self.offset_index().lookup(offset)?.position);
+        let start = self.index_position(offset);
         Ok(self.locate_from(start, |b| b.last_offset() >= offset))
+    }
+
+    /// Where to start scanning for `offset`: the offset index's floor entry,
+    /// or the segment start when the index cannot be read (it only speeds
+    /// the scan up; a segment deleted under a reader has none).
+    fn index_position(&self, offset: i64) -> u64 {
+        self.offset_index().lookup(offset).map_or(0, |e| u64::from(e.position))
     }
 
     fn locate_from(&self, start: u64, pred: impl Fn(&BatchView) -> bool) -> Option<BatchLocation> {
@@ -61,8 +68,10 @@ impl Segment {
         target: i64,
         min_offset: i64,
     ) -> Result<Option<(i64, i64)>> {
-        let floor = self.time_index().lookup(target)?;
-        let start = u64::from(self.offset_index().lookup(floor.offset.max(min_offset))?.position);
+        // The indexes only narrow the scan; without them (a segment deleted
+        // under a reader) the scan starts at the beginning and gives the same answer.
+        let floor = self.time_index().lookup(target).map_or(self.base_offset(), |e| e.offset);
+        let start = self.index_position(floor.max(min_offset));
         for (_, batch) in self.batches_from(start)? {
             if batch.max_timestamp() < target || batch.last_offset() < min_offset {
                 continue;
@@ -81,7 +90,7 @@ impl Segment {
     /// `(offset, timestamp)` (KIP-734 `MAX_TIMESTAMP`).
     pub(crate) fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
         let (max_ts, off) = self.max_timestamp_so_far()?;
-        let start = u64::from(self.offset_index().lookup(off)?.position);
+        let start = self.index_position(off);
         for (_, batch) in self.batches_from(start)? {
             if batch.max_timestamp() != max_ts {
                 continue;

@@ -43,16 +43,26 @@ impl Segment {
         let mut last_index_pos = 0u64;
         let mut next_offset = self.base_offset;
         let mut stop = None;
+        // Bytes of accepted batches: a batch that frames and hashes right but
+        // whose offsets do not follow is cut too.
+        let mut valid = 0u64;
         for (pos, batch) in iter.by_ref() {
             let pos = pos as u64;
             let relative = batch.last_offset() - self.base_offset;
-            if batch.base_offset() < self.base_offset || relative > i64::from(i32::MAX) {
+            let misplaced = if batch.base_offset() < next_offset {
+                Some("not above the previous batch's offsets")
+            } else if relative > i64::from(i32::MAX) {
+                Some("too far above the segment's base offset")
+            } else {
+                None
+            };
+            if let Some(reason) = misplaced {
                 stop = Some(StopReason::Corrupt {
                     position: pos as usize,
                     error: crate::format::FormatError::InvalidValue {
                         field: "batch.baseOffset",
                         value: batch.base_offset(),
-                        reason: "outside the segment's offset range",
+                        reason,
                     },
                 });
                 break;
@@ -73,9 +83,9 @@ impl Segment {
                 last_index_pos = pos;
             }
             next_offset = batch.next_offset();
+            valid = pos + batch.size() as u64;
             batches += 1;
         }
-        let valid = iter.valid_len() as u64;
         if stop.is_none() {
             stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
         }

@@ -1,0 +1,255 @@
+//! Reading verbs: `consume`, `offsets`, `offset-for-time`, and `flush`.
+
+use bytes::Bytes;
+use clap::Args;
+use strata::format::{BatchView, RecordRef};
+use strata::log::{Log, OffsetSpec};
+use strata::store::Store;
+
+use crate::json::{Json, base64};
+use crate::{Failure, Out, store};
+
+/// Bytes asked of one `Log::read` (at least one whole batch comes back regardless).
+const READ_BYTES: usize = 1 << 20;
+
+/// `consume NAME [--partition P] [--offset N | --from-beginning | --from-timestamp MS] [--max-records N]`
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("position").args(["offset", "from_beginning", "from_timestamp"]))]
+pub struct ConsumeArgs {
+    /// The topic.
+    pub topic: String,
+    /// Only this partition (default: every partition, in order).
+    #[arg(long, allow_negative_numbers = true)]
+    pub partition: Option<i32>,
+    /// Start at this offset (needs --partition).
+    #[arg(long, requires = "partition", allow_negative_numbers = true)]
+    pub offset: Option<i64>,
+    /// Start at the log start offset (the default).
+    #[arg(long)]
+    pub from_beginning: bool,
+    /// Start at the first record whose timestamp is >= MS.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub from_timestamp: Option<i64>,
+    /// Print at most N records in all.
+    #[arg(long, value_name = "N")]
+    pub max_records: Option<u64>,
+}
+
+/// A key, value or header value: the UTF-8 string, `null`, or `{"base64":...}`.
+fn bytes_json(b: Option<&Bytes>) -> Json {
+    match b {
+        None => Json::Null,
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => Json::from(s),
+            Err(_) => Json::object().with("base64", base64(b)),
+        },
+    }
+}
+
+fn bytes_text(b: Option<&Bytes>) -> String {
+    match b {
+        None => "null".to_owned(),
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => s.to_owned(),
+            Err(_) => format!("base64:{}", base64(b)),
+        },
+    }
+}
+
+fn record_line(topic: &str, partition: i32, batch: &BatchView, r: &RecordRef) -> (Json, String) {
+    let headers: Vec<Json> = r
+        .headers()
+        .iter()
+        .map(|h| {
+            Json::object()
+                .with("key", bytes_json(Some(&h.key)))
+                .with("value", bytes_json(h.value.as_ref()))
+        })
+        .collect();
+    let json = Json::object()
+        .with("topic", topic)
+        .with("partition", partition)
+        .with("offset", r.offset())
+        .with("timestamp", r.timestamp())
+        .with("timestamp_type", batch.timestamp_type().name())
+        .with("key", bytes_json(r.key()))
+        .with("value", bytes_json(r.value()))
+        .with("headers", headers);
+    let human = format!(
+        "{partition:>4} {:>10} {:>13} {} {}",
+        r.offset(),
+        r.timestamp(),
+        bytes_text(r.key()),
+        bytes_text(r.value())
+    );
+    (json, human)
+}
+
+/// Where `consume` starts in `log`.
+fn start_offset(log: &Log, args: &ConsumeArgs) -> Result<i64, Failure> {
+    let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    if let Some(offset) = args.offset {
+        if !(start..=end).contains(&offset) {
+            return Err(Failure::new(format!(
+                "offset {offset} is out of range for {}: valid offsets are {start} (log start) \
+                 to {end} (log end)",
+                log.name()
+            )));
+        }
+        return Ok(offset);
+    }
+    if let Some(ts) = args.from_timestamp {
+        let found = log
+            .offset_for_time(OffsetSpec::Timestamp(ts))
+            .map_err(|e| Failure::new(format!("cannot search {} by time: {e}", log.name())))?;
+        return Ok(found.map_or(end, |f| f.offset));
+    }
+    Ok(start)
+}
+
+/// Prints `log`'s records from `start` to its end, at most `*remaining`.
+fn consume_partition(
+    out: &mut Out,
+    log: &Log,
+    start: i64,
+    remaining: &mut u64,
+) -> Result<(), Failure> {
+    let end = log.log_end_offset();
+    let mut pos = start;
+    while pos < end && *remaining > 0 {
+        let fetched = log
+            .read(pos, READ_BYTES)
+            .map_err(|e| Failure::new(format!("cannot read {} at {pos}: {e}", log.name())))?;
+        if fetched.is_empty() || fetched.next_offset() <= pos {
+            break;
+        }
+        for batch in fetched.batches() {
+            if batch.is_control() {
+                continue;
+            }
+            let corrupt = |e: &dyn std::fmt::Display| {
+                Failure::new(format!(
+                    "cannot decode the batch at offset {} of {}: {e}",
+                    batch.base_offset(),
+                    log.name()
+                ))
+            };
+            for r in batch.records().map_err(|e| corrupt(&e))? {
+                let r = r.map_err(|e| corrupt(&e))?;
+                if r.offset() < pos || r.offset() >= end {
+                    continue;
+                }
+                let (json, human) = record_line(log.topic(), log.partition(), &batch, &r);
+                out.line(&json, || human);
+                *remaining -= 1;
+                if *remaining == 0 {
+                    return Ok(());
+                }
+            }
+        }
+        pos = fetched.next_offset();
+    }
+    Ok(())
+}
+
+/// `consume`: one record line per record.
+pub fn consume(st: &Store, out: &mut Out, args: &ConsumeArgs) -> Result<(), Failure> {
+    let count = store::partition_count(st, &args.topic)?;
+    let partitions: Vec<i32> = match args.partition {
+        Some(p) => vec![p],
+        None => (0..count).collect(),
+    };
+    let logs = partitions
+        .iter()
+        .map(|&p| store::log(st, &args.topic, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut remaining = args.max_records.unwrap_or(u64::MAX);
+    let mut heading = false;
+    for log in &logs {
+        if remaining == 0 {
+            break;
+        }
+        let start = start_offset(log, args)?;
+        if !heading {
+            out.human("PART     OFFSET     TIMESTAMP KEY VALUE");
+            heading = true;
+        }
+        consume_partition(out, log, start, &mut remaining)?;
+    }
+    Ok(())
+}
+
+/// `offsets`: `{"partition","earliest","latest"}` per partition.
+pub fn offsets(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
+    let count = store::partition_count(st, topic)?;
+    out.human("PARTITION   EARLIEST     LATEST");
+    for p in 0..count {
+        let log = store::log(st, topic, p)?;
+        let (earliest, latest) = (log.log_start_offset(), log.log_end_offset());
+        let line =
+            Json::object().with("partition", p).with("earliest", earliest).with("latest", latest);
+        out.line(&line, || format!("{p:>9} {earliest:>10} {latest:>10}"));
+    }
+    Ok(())
+}
+
+/// `offset-for-time NAME PARTITION TIME`
+#[derive(Args, Debug)]
+pub struct OffsetForTimeArgs {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    #[arg(allow_negative_numbers = true)]
+    pub partition: i32,
+    /// A timestamp in ms (the first offset whose timestamp is >= it), `earliest`, `latest` or
+    /// `max-timestamp` (Kafka's -2, -1 and -3 are accepted too).
+    #[arg(allow_hyphen_values = true)]
+    pub time: String,
+}
+
+fn parse_time(time: &str) -> Result<OffsetSpec, Failure> {
+    match time {
+        "earliest" | "-2" => Ok(OffsetSpec::Earliest),
+        "latest" | "-1" => Ok(OffsetSpec::Latest),
+        "max-timestamp" | "-3" => Ok(OffsetSpec::MaxTimestamp),
+        _ => match time.parse::<i64>() {
+            Ok(ms) if ms >= 0 => Ok(OffsetSpec::Timestamp(ms)),
+            _ => Err(Failure::new(format!(
+                "TIME {time:?} is not a timestamp in ms, earliest, latest or max-timestamp"
+            ))),
+        },
+    }
+}
+
+/// `offset-for-time`: `{"partition","timestamp","offset"}`.
+///
+/// `timestamp` is the found record's timestamp; -1 for `earliest` and `latest`
+/// (which name no record), and -1 with `offset` null when no record qualifies —
+/// what Kafka's ListOffsets answers then (offset -1, timestamp -1).
+pub fn offset_for_time(st: &Store, out: &mut Out, args: &OffsetForTimeArgs) -> Result<(), Failure> {
+    let spec = parse_time(&args.time)?;
+    let log = store::log(st, &args.topic, args.partition)?;
+    let found = log
+        .offset_for_time(spec)
+        .map_err(|e| Failure::new(format!("cannot search {} by time: {e}", log.name())))?;
+    let (offset, timestamp) = found.map_or((None, -1), |f| (Some(f.offset), f.timestamp));
+    let line = Json::object()
+        .with("partition", args.partition)
+        .with("timestamp", timestamp)
+        .with("offset", offset);
+    out.line(&line, || match offset {
+        Some(o) => format!("partition {}: offset {o} (timestamp {timestamp})", args.partition),
+        None => format!("partition {}: no offset for {}", args.partition, args.time),
+    });
+    Ok(())
+}
+
+/// `flush [NAME]`: `{"flushed":true}`.
+pub fn flush(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Failure> {
+    if let Some(t) = topic {
+        store::partition_count(st, t)?;
+    }
+    st.flush(topic).map_err(|e| Failure::new(format!("cannot flush: {e}")))?;
+    out.line(&Json::object().with("flushed", true), || "flushed".to_owned());
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! `produce`: stdin lines to records, like `kafka-console-producer.sh`.
+//!
+//! Each line (its `\n`, and a `\r` before it, stripped, as Java's `readLine`
+//! does) is one record. Records are gathered per partition and appended as
+//! one client-built batch ([`BatchBuilder`] with the `--compression` codec,
+//! then [`Log::append_batch`]) once the partition has `--batch-records` of
+//! them, or when stdin ends. A batch is cut earlier when one more record
+//! could push its uncompressed size past the partition's `max.message.bytes`
+//! or `segment.bytes`. Stdin is read line by line, so batches are appended
+//! as they fill.
+//!
+//! Partitioning without `--partition` is Kafka's default partitioner
+//! ([`strata::store::partitioner`]): keyed records by murmur2 of the key,
+//! unkeyed ones sticky — they stay on one partition until its batch is
+//! appended, then move to another, chosen at random.
+
+use std::collections::BTreeMap;
+use std::io::BufRead as _;
+
+use bytes::Bytes;
+use clap::Args;
+use strata::format::{BatchBuilder, Compression, Header, Record};
+use strata::log::Log;
+use strata::store::Store;
+use strata::store::partitioner::{StickyPartitioner, partition_for_key};
+
+use crate::json::Json;
+use crate::{Failure, Out, store};
+
+/// `produce NAME [--partition P] [--key-separator SEP] ...`
+#[derive(Args, Debug)]
+pub struct ProduceArgs {
+    /// The topic.
+    pub topic: String,
+    /// Write every record to this partition (default: Kafka's default partitioner).
+    #[arg(long, allow_negative_numbers = true)]
+    pub partition: Option<i32>,
+    /// Text before the first SEP is the key, the rest the value; a line without SEP has a null key.
+    #[arg(long, value_name = "SEP")]
+    pub key_separator: Option<String>,
+    /// A key, value or header value equal to TOKEN is stored as null (Kafka's `null.marker`).
+    #[arg(long, value_name = "TOKEN")]
+    pub null_marker: Option<String>,
+    /// A header added to every record. Repeatable.
+    #[arg(long = "header", value_name = "K=V")]
+    pub headers: Vec<String>,
+    /// CreateTime of every record in ms since the epoch (default: the time the line is read).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub timestamp: Option<i64>,
+    /// Records per batch, per partition.
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_records: u32,
+    /// The codec batches are built with.
+    #[arg(long, value_name = "CODEC", default_value = "none", value_parser = parse_codec)]
+    pub compression: Compression,
+    /// fsync every batch before reporting it.
+    #[arg(long)]
+    pub flush: bool,
+}
+
+fn parse_codec(name: &str) -> Result<Compression, String> {
+    Compression::from_name(name)
+        .ok_or_else(|| format!("unknown codec {name:?} (none, gzip, snappy, lz4 or zstd)"))
+}
+
+/// Upper bound of the bytes a record adds to a batch beyond its key, value
+/// and header bytes: varints for the length, timestamp and offset deltas,
+/// key and value lengths and header count, plus the attributes byte.
+const RECORD_OVERHEAD: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+/// The same per header (key and value lengths).
+const HEADER_OVERHEAD: usize = 10;
+/// A v2 batch header.
+const BATCH_OVERHEAD: usize = 61;
+
+/// Records waiting to be appended to one partition.
+#[derive(Default)]
+struct Pending {
+    records: Vec<Record>,
+    size: usize,
+}
+
+struct Producer<'a> {
+    args: &'a ProduceArgs,
+    logs: Vec<Log>,
+    pending: BTreeMap<i32, Pending>,
+    sticky: StickyPartitioner,
+}
+
+impl Producer<'_> {
+    fn log(&self, partition: i32) -> Result<&Log, Failure> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| self.logs.get(i))
+            .ok_or_else(|| Failure::new(format!("no partition {partition}")))
+    }
+
+    /// The largest batch (uncompressed) that `partition` accepts.
+    fn limit(&self, partition: i32) -> Result<usize, Failure> {
+        let cfg = self.log(partition)?.config();
+        let limit = cfg.max_message_bytes.min(cfg.segment_bytes);
+        Ok(usize::try_from(limit).unwrap_or(usize::MAX))
+    }
+
+    fn partition_of(&self, record: &Record) -> i32 {
+        match (self.args.partition, &record.key) {
+            (Some(p), _) => p,
+            (None, Some(key)) => {
+                let count = i32::try_from(self.logs.len()).unwrap_or(i32::MAX);
+                partition_for_key(key, count)
+            }
+            (None, None) => self.sticky.partition(),
+        }
+    }
+
+    fn add(&mut self, out: &mut Out, record: Record) -> Result<(), Failure> {
+        let partition = self.partition_of(&record);
+        let size = RECORD_OVERHEAD
+            + record.key.as_ref().map_or(0, Bytes::len)
+            + record.value.as_ref().map_or(0, Bytes::len)
+            + record
+                .headers
+                .iter()
+                .map(|h| HEADER_OVERHEAD + h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
+                .sum::<usize>();
+        let limit = self.limit(partition)?;
+        let pending = self.pending.entry(partition).or_default();
+        if !pending.records.is_empty() && BATCH_OVERHEAD + pending.size + size > limit {
+            self.append(out, partition)?;
+        }
+        let pending = self.pending.entry(partition).or_default();
+        pending.records.push(record);
+        pending.size += size;
+        let full = pending.records.len() >= usize::try_from(self.args.batch_records).unwrap_or(1);
+        if full {
+            self.append(out, partition)?;
+        }
+        Ok(())
+    }
+
+    /// Builds, appends (and with `--flush` fsyncs) the batch of `partition`, then reports it.
+    fn append(&mut self, out: &mut Out, partition: i32) -> Result<(), Failure> {
+        let Some(pending) = self.pending.remove(&partition) else { return Ok(()) };
+        if pending.records.is_empty() {
+            return Ok(());
+        }
+        let log = self.log(partition)?;
+        let codec = self.args.compression;
+        let mut builder =
+            BatchBuilder::new(0).compression(codec, log.config().compression_level_for(codec));
+        for record in &pending.records {
+            builder.append(record).map_err(|e| {
+                Failure::new(format!("cannot build a batch for {}: {e}", log.name()))
+            })?;
+        }
+        let batch = builder
+            .build()
+            .map_err(|e| Failure::new(format!("cannot build a batch for {}: {e}", log.name())))?;
+        let info = log
+            .append_batch(batch)
+            .map_err(|e| Failure::new(format!("cannot append to {}: {e}", log.name())))?;
+        if self.args.flush {
+            log.flush().map_err(|e| Failure::new(format!("cannot fsync {}: {e}", log.name())))?;
+        }
+        let line = Json::object()
+            .with("partition", partition)
+            .with("base_offset", info.base_offset)
+            .with("last_offset", info.last_offset)
+            .with("records", info.records);
+        out.line(&line, || {
+            format!(
+                "partition {partition}: {} records at offsets {}..={}",
+                info.records, info.base_offset, info.last_offset
+            )
+        });
+        out.flush();
+        self.sticky.batch_complete(partition);
+        Ok(())
+    }
+}
+
+/// `K=V` → a header; the null marker makes the value null.
+fn parse_header(kv: &str, null_marker: Option<&str>) -> Result<Header, Failure> {
+    match kv.split_once('=') {
+        Some((k, v)) if !k.is_empty() => {
+            let value = (Some(v) != null_marker).then(|| Bytes::copy_from_slice(v.as_bytes()));
+            Ok(Header::new(Bytes::copy_from_slice(k.as_bytes()), value))
+        }
+        _ => Err(Failure::new(format!("--header {kv:?} is not KEY=VALUE with a non-empty KEY"))),
+    }
+}
+
+/// One line (newline stripped) to a record.
+fn parse_line(line: &[u8], args: &ProduceArgs, headers: &[Header], timestamp: i64) -> Record {
+    let null = args.null_marker.as_deref().map(str::as_bytes);
+    let field = |b: &[u8]| (Some(b) != null).then(|| Bytes::copy_from_slice(b));
+    let (key, value) = match args.key_separator.as_deref().map(str::as_bytes) {
+        Some(sep) => match find(line, sep) {
+            Some(at) => (
+                field(line.get(..at).unwrap_or_default()),
+                field(line.get(at + sep.len()..).unwrap_or_default()),
+            ),
+            None => (None, field(line)),
+        },
+        None => (None, field(line)),
+    };
+    Record { timestamp, key, value, headers: headers.to_vec() }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `produce`: one `{"partition","base_offset","last_offset","records"}` line per batch.
+pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure> {
+    if args.key_separator.as_deref() == Some("") {
+        return Err(Failure::new("--key-separator must not be empty"));
+    }
+    let headers = args
+        .headers
+        .iter()
+        .map(|kv| parse_header(kv, args.null_marker.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = store::partition_count(st, &args.topic)?;
+    if let Some(p) = args.partition {
+        store::log(st, &args.topic, p)?;
+    }
+    let logs = (0..count).map(|p| store::log(st, &args.topic, p)).collect::<Result<_, _>>()?;
+    let mut producer =
+        Producer { args, logs, pending: BTreeMap::new(), sticky: StickyPartitioner::new(count) };
+
+    let mut stdin = std::io::stdin().lock();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = stdin
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Failure::new(format!("cannot read stdin: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        let timestamp = args.timestamp.unwrap_or_else(now_ms);
+        producer.add(out, parse_line(&line, args, &headers, timestamp))?;
+    }
+    let partitions: Vec<i32> = producer.pending.keys().copied().collect();
+    for p in partitions {
+        producer.append(out, p)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Opening and closing the store for one command, and looking up topics and
+//! partitions with errors that name what was wrong.
+
+use std::path::PathBuf;
+
+use strata::config::{ConfigWarning, StoreConfig};
+use strata::log::Log;
+use strata::store::Store;
+
+use crate::Failure;
+
+/// The default log directory when neither `--dir` nor the config file's `log.dirs` gives one.
+pub const DEFAULT_DIR: &str = "./strata-data";
+
+/// The global options that say which store to open.
+#[derive(Debug)]
+pub struct Globals {
+    /// `--dir`, in order; empty when not given.
+    pub dirs: Vec<PathBuf>,
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+}
+
+/// The store's config: the `server.properties` file when given (its unknown keys
+/// are reported on stderr as warnings), with `--dir` overriding its `log.dirs`.
+/// Without either, the directory is `./strata-data`.
+pub fn config(g: &Globals) -> Result<StoreConfig, Failure> {
+    let mut config = match &g.config {
+        None => StoreConfig::new([PathBuf::from(DEFAULT_DIR)]),
+        Some(path) => {
+            let (mut config, warnings) = StoreConfig::from_properties_file(path).map_err(|e| {
+                Failure::new(format!("cannot load config file {}: {e}", path.display()))
+            })?;
+            for w in &warnings {
+                match w {
+                    ConfigWarning::Unknown { .. } => {
+                        eprintln!("logtool: warning: {}: {w}", path.display());
+                    }
+                    ConfigWarning::Defaulted { key: "log.dirs", .. } => {
+                        config.log_dirs = vec![PathBuf::from(DEFAULT_DIR)];
+                    }
+                    _ => {}
+                }
+            }
+            config
+        }
+    };
+    if !g.dirs.is_empty() {
+        config.log_dirs.clone_from(&g.dirs);
+    }
+    // One command, then exit: retention and cleaning are `maintain`'s business.
+    Ok(config.background_threads(false))
+}
+
+/// Opens the store, runs `f`, and closes the store cleanly whether `f`
+/// succeeded or not (so the next command starts from a clean shutdown).
+pub fn with_store(
+    g: &Globals,
+    f: &mut dyn FnMut(&Store) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let config = config(g)?;
+    let store =
+        Store::open(config).map_err(|e| Failure::new(format!("cannot open the store: {e}")))?;
+    let result = f(&store);
+    let closed = store.close();
+    result?;
+    closed.map_err(|e| Failure::new(format!("cannot close the store cleanly: {e}")))
+}
+
+/// The partition count of `topic`, or "unknown topic" naming it.
+pub fn partition_count(store: &Store, topic: &str) -> Result<i32, Failure> {
+    store.partition_count(topic).map_err(|_| {
+        Failure::new(format!("topic {topic:?} does not exist in {}", dirs_text(store)))
+    })
+}
+
+/// The log of `topic`'s `partition`, with an error naming the valid range.
+pub fn log(store: &Store, topic: &str, partition: i32) -> Result<Log, Failure> {
+    let count = partition_count(store, topic)?;
+    if !(0..count).contains(&partition) {
+        return Err(Failure::new(format!(
+            "topic {topic:?} has no partition {partition} (it has {})",
+            match count {
+                1 => "only partition 0".to_owned(),
+                n => format!("partitions 0 to {}", n - 1),
+            }
+        )));
+    }
+    store
+        .partition(topic, partition)
+        .map_err(|e| Failure::new(format!("cannot open {topic}-{partition}: {e}")))
+}
+
+fn dirs_text(store: &Store) -> String {
+    let dirs: Vec<String> = store.log_dirs().iter().map(|d| d.display().to_string()).collect();
+    dirs.join(", ")
+}

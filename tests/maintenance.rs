@@ -1,0 +1,310 @@
+//! The store's background work and its hand-driven twin: with background threads on, retention
+//! and checkpoints happen on their own and `close` stops the threads promptly; with them off,
+//! nothing happens until [`Store::maintain`]; the checkpoints it writes are Kafka's text format.
+//!
+//! The tests here count the store's threads (by name, in `/proc/self/task`), so they run one at
+//! a time under [`serial`].
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use strata::clock::{Clock, ManualClock, SystemClock};
+use strata::config::StoreConfig;
+use strata::format::Record;
+use strata::log::Log;
+use strata::store::Store;
+use tempfile::TempDir;
+
+const DAY: i64 = 86_400_000;
+
+/// One test at a time: thread counts are per process.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Threads of this process whose name starts `strata-` (the store's maintenance and cleaner
+/// threads; Linux truncates names to 15 bytes). `None` where `/proc/self/task` is absent.
+fn strata_threads() -> Option<usize> {
+    let tasks = fs::read_dir("/proc/self/task").ok()?;
+    Some(
+        tasks
+            .flatten()
+            .filter(|t| {
+                fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("strata-"))
+            })
+            .count(),
+    )
+}
+
+fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn open(
+    dir: &Path,
+    clock: &Arc<ManualClock>,
+    tweak: impl FnOnce(StoreConfig) -> StoreConfig,
+) -> Store {
+    Store::open_with_clock(tweak(StoreConfig::new([dir])), clock.clone()).unwrap()
+}
+
+/// Appends `count` single-record batches stamped `ts`.
+fn append_records(log: &Log, count: usize, ts: i64) {
+    for _ in 0..count {
+        let o = log.log_end_offset();
+        log.append(&[Record::new(format!("k{o}"), vec![b'v'; 100]).timestamp(ts)]).unwrap();
+    }
+}
+
+/// A topic `t` of ~1 KiB segments, 1-day retention and no delete delay, holding 20 records ten
+/// days old then 5 fresh ones (which start a segment at offset 20: a time roll).
+fn expired_topic(store: &Store, now: i64) -> Log {
+    let day = DAY.to_string();
+    store
+        .create_topic(
+            "t",
+            1,
+            &overrides(&[
+                ("segment.bytes", "1024"),
+                ("retention.ms", &day),
+                ("file.delete.delay.ms", "0"),
+            ]),
+        )
+        .unwrap();
+    let log = store.partition("t", 0).unwrap();
+    append_records(&log, 20, now - 10 * DAY);
+    append_records(&log, 5, now);
+    log
+}
+
+fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done().then(|| start.elapsed())
+}
+
+fn setup() -> (TempDir, Arc<ManualClock>, i64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = SystemClock.now_ms();
+    (tmp, ManualClock::new(now), now)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background threads on
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_background_thread_runs_retention_without_maintain_and_close_stops_it_promptly() {
+    let _serial = serial();
+    let (tmp, clock, now) = setup();
+    let threads_before = strata_threads();
+    let store = open(tmp.path(), &clock, |c| {
+        c.log_retention_check_interval_ms(50).log_initial_task_delay_ms(0)
+    });
+    if let Some(before) = threads_before {
+        // A new thread names itself once it runs.
+        let running = poll_until(Duration::from_secs(2), || strata_threads() > Some(before));
+        assert!(running.is_some(), "background threads should be running");
+    }
+    let log = expired_topic(&store, now);
+    let dir = store.partition_dir("t", 0).unwrap();
+
+    let took = poll_until(Duration::from_secs(5), || log.log_start_offset() == 20);
+    assert!(took.is_some(), "retention did not run: log start {}", log.log_start_offset());
+    eprintln!("background retention ran within {took:?}");
+    assert_eq!(log.segment_base_offsets(), vec![20]);
+    let names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        poll_until(Duration::from_secs(2), || !dir.join(format!("{:020}.log", 0)).exists())
+            .is_some(),
+        "{names:?}"
+    );
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+
+    let started = Instant::now();
+    store.close().unwrap();
+    let took = started.elapsed();
+    eprintln!("close took {took:?}");
+    assert!(took < Duration::from_secs(2), "close took {took:?}");
+    if let (Some(before), Some(after)) = (threads_before, strata_threads()) {
+        assert_eq!(after, before, "close should stop and join every background thread");
+    }
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+}
+
+#[test]
+fn close_wakes_a_background_thread_in_the_middle_of_a_long_wait() {
+    let _serial = serial();
+    let (tmp, clock, now) = setup();
+    let threads_before = strata_threads();
+    // Nothing would run for an hour.
+    let store = open(tmp.path(), &clock, |c| {
+        c.log_retention_check_interval_ms(3_600_000).log_initial_task_delay_ms(3_600_000)
+    });
+    let log = expired_topic(&store, now);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(log.log_start_offset(), 0, "the initial delay has not passed");
+
+    let started = Instant::now();
+    store.close().unwrap();
+    let took = started.elapsed();
+    eprintln!("close took {took:?}");
+    assert!(took < Duration::from_secs(2), "close took {took:?}");
+    if let (Some(before), Some(after)) = (threads_before, strata_threads()) {
+        assert_eq!(after, before, "close should stop and join every background thread");
+    }
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+}
+
+#[test]
+fn the_background_thread_writes_the_checkpoints_on_its_interval() {
+    let _serial = serial();
+    let (tmp, clock, now) = setup();
+    let store = open(tmp.path(), &clock, |c| {
+        c.log_retention_check_interval_ms(3_600_000)
+            .log_initial_task_delay_ms(3_600_000)
+            .log_flush_offset_checkpoint_interval_ms(50)
+            .log_flush_start_offset_checkpoint_interval_ms(50)
+    });
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    append_records(&log, 7, now);
+    // Flush the log alone (the store's flush would write the checkpoints itself).
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), 7);
+    let path = tmp.path().join("recovery-point-offset-checkpoint");
+    let took = poll_until(Duration::from_secs(5), || {
+        fs::read_to_string(&path).is_ok_and(|t| t == "0\n1\nt 0 7\n")
+    });
+    assert!(took.is_some(), "checkpoint not written: {:?}", fs::read_to_string(&path));
+    store.close().unwrap();
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background threads off
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn with_background_threads_off_nothing_is_deleted_until_maintain() {
+    let _serial = serial();
+    let (tmp, clock, now) = setup();
+    let threads_before = strata_threads();
+    // Tiny intervals that a running thread would obey at once.
+    let store = open(tmp.path(), &clock, |c| {
+        c.background_threads(false).log_retention_check_interval_ms(1).log_initial_task_delay_ms(0)
+    });
+    if let (Some(before), Some(during)) = (threads_before, strata_threads()) {
+        assert_eq!(during, before, "no background thread should start");
+    }
+    let log = expired_topic(&store, now);
+    let bases = log.segment_base_offsets();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(log.segment_base_offsets(), bases);
+
+    let report = store.maintain(None).unwrap();
+    assert_eq!(report.segments_deleted, bases.iter().filter(|&&b| b < 20).count());
+    assert_eq!(log.log_start_offset(), 20);
+    // Time passing deletes nothing either until the next maintain.
+    clock.advance(DAY + 1);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(log.segment_base_offsets(), vec![20]);
+    assert_eq!(store.maintain(None).unwrap().segments_deleted, 1);
+    assert_eq!(log.log_start_offset(), 25, "the expired active segment rolled and went");
+    store.close().unwrap();
+    assert!(store.background_errors().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+// ---------------------------------------------------------------------------------------------
+
+/// Reads an offset checkpoint the way Kafka's `CheckpointReadBuffer` does: version line `0`,
+/// a count line, then exactly that many `topic partition offset` lines.
+fn parse_checkpoint(text: &str) -> Vec<(String, i32, i64)> {
+    assert!(text.ends_with('\n'), "{text:?}");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("0"), "version");
+    let count: usize = lines.next().unwrap().parse().unwrap();
+    let entries: Vec<(String, i32, i64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert_eq!(f.len(), 3, "{l:?}");
+            (f[0].to_owned(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(entries.len(), count, "{text:?}");
+    entries
+}
+
+#[test]
+fn maintain_writes_the_checkpoints_in_kafkas_text_format() {
+    let _serial = serial();
+    let (tmp, clock, now) = setup();
+    let store = open(tmp.path(), &clock, |c| c.background_threads(false));
+    let log_t = expired_topic(&store, now);
+    store.create_topic("a", 2, &overrides(&[("segment.bytes", "1024")])).unwrap();
+    let a0 = store.partition("a", 0).unwrap();
+    let a1 = store.partition("a", 1).unwrap();
+    append_records(&a0, 3, now);
+    append_records(&a1, 12, now);
+    a1.flush().unwrap();
+    // a-1 starts mid-segment; t will start at a segment boundary after retention.
+    let a1_holder = *a1.segment_base_offsets().iter().filter(|&&b| b <= 9).max().unwrap();
+    assert!(a1_holder < 9);
+    store.delete_records("a", 1, 9).unwrap();
+
+    let report = store.maintain(None).unwrap();
+    assert!(report.segments_deleted > 0);
+    assert_eq!(log_t.log_start_offset(), 20);
+
+    let root = tmp.path();
+    let recovery = fs::read_to_string(root.join("recovery-point-offset-checkpoint")).unwrap();
+    let expected = format!(
+        "0\n3\na 0 {}\na 1 {}\nt 0 {}\n",
+        a0.recovery_point(),
+        a1.recovery_point(),
+        log_t.recovery_point()
+    );
+    assert_eq!(recovery, expected);
+    assert_eq!(a1.recovery_point(), 12);
+    assert_eq!(parse_checkpoint(&recovery).len(), 3);
+    // Only a start offset above the first segment's base is checkpointed (Kafka's rule): t's
+    // start is its first segment's base, a-0 never moved.
+    let starts = fs::read_to_string(root.join("log-start-offset-checkpoint")).unwrap();
+    assert_eq!(starts, "0\n1\na 1 9\n");
+    assert_eq!(parse_checkpoint(&starts), vec![("a".to_owned(), 1, 9)]);
+    let leftovers: Vec<String> = fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // With no start offset to record, the file is Kafka's empty checkpoint.
+    let store2_dir = tempfile::tempdir().unwrap();
+    let store2 = open(store2_dir.path(), &clock, |c| c.background_threads(false));
+    store2.create_topic("x", 1, &BTreeMap::new()).unwrap();
+    store2.maintain(None).unwrap();
+    let starts = fs::read_to_string(store2_dir.path().join("log-start-offset-checkpoint")).unwrap();
+    assert_eq!(starts, "0\n0\n");
+    store2.close().unwrap();
+    store.close().unwrap();
+}
