@@ -201,6 +201,14 @@ impl IndexMap {
             map.map(Mapping::Read)
         };
         self.map = mapped.map_err(|e| Error::io("mmap", &self.path, e))?;
+        // Index pages are touched one entry at a time: read-ahead would fault in
+        // (and zero-fill) megabytes of a preallocated file for each first write.
+        // Advice only affects performance, so a refusal is ignored.
+        let _ = match &self.map {
+            Mapping::Empty => Ok(()),
+            Mapping::Read(m) => m.advise(memmap2::Advice::Random),
+            Mapping::Write(m) => m.advise(memmap2::Advice::Random),
+        };
         Ok(())
     }
 

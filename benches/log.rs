@@ -1,0 +1,228 @@
+//! Partition-log throughput and latency: append, zero-copy sequential reads,
+//! offset and timestamp lookups, and opening a log after a clean or an unclean
+//! shutdown.
+//!
+//! Shape: 1 KiB records, 100 records per batch (about 104 KB per batch), 8 MiB
+//! segments. Each group builds its data once in a tempdir; files stay in the
+//! page cache, so these measure strata's CPU and mapping costs, not the disk.
+//! Run with `cargo bench --bench log` (about a minute).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
+};
+use strata::clock::{Clock, ManualClock};
+use strata::config::LogConfig;
+use strata::format::{BatchBuilder, Record};
+use strata::log::{LoadOptions, Log, OffsetSpec};
+
+const NOW: i64 = 1_700_000_000_000;
+const RECORDS_PER_BATCH: usize = 100;
+const RECORD_VALUE: usize = 1024;
+const LOG_BYTES: usize = 64 << 20;
+const SEGMENT_BYTES: u64 = 8 << 20;
+const FETCH_BYTES: usize = 1 << 20;
+
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+}
+
+/// xorshift, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Text-like bytes over a 16-letter alphabet.
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed | 1);
+    (0..len).map(|_| b'a' + (rng.next() % 16) as u8).collect()
+}
+
+/// A client batch of 100 1 KiB records whose timestamps start at `ts0`, one ms apart.
+fn client_batch(ts0: i64, seed: u64) -> Bytes {
+    let mut b = BatchBuilder::new(0);
+    for i in 0..RECORDS_PER_BATCH {
+        let value = payload(RECORD_VALUE, seed * 1_000 + i as u64);
+        b.append(&Record::new(format!("key-{i:06}"), value).timestamp(ts0 + i as i64)).unwrap();
+    }
+    b.build().unwrap()
+}
+
+fn config() -> LogConfig {
+    LogConfig::default().segment_bytes(SEGMENT_BYTES)
+}
+
+fn open(dir: &Path, options: LoadOptions) -> Log {
+    let clock: Arc<dyn Clock> = ManualClock::new(NOW);
+    Log::open(dir, "bench", 0, config(), clock, options).unwrap().0
+}
+
+/// A closed 64 MiB log in `dir`: batches of increasing timestamps.
+fn build_log(dir: &Path) -> (i64, i64) {
+    let log = open(dir, LoadOptions::default());
+    let batches: Vec<Bytes> = (0..16).map(|s| client_batch(NOW, s)).collect();
+    let mut i = 0usize;
+    while log.size_bytes() < LOG_BYTES as u64 {
+        // Reuse 16 payloads; timestamps come from the batch's position.
+        let ts0 = NOW + (i * RECORDS_PER_BATCH) as i64;
+        let mut b = BatchBuilder::new(0);
+        let view = strata::format::BatchView::new(batches[i % 16].clone()).unwrap();
+        for (k, r) in view.records().unwrap().enumerate() {
+            let r = r.unwrap();
+            b.append_raw(k as i32, ts0 + k as i64, r.key(), r.value(), r.headers()).unwrap();
+        }
+        log.append_batch(b.build().unwrap()).unwrap();
+        i += 1;
+    }
+    let leo = log.log_end_offset();
+    log.close().unwrap();
+    (leo, NOW + leo)
+}
+
+fn append(c: &mut Criterion) {
+    // 32 MiB per iteration into a fresh log, so the files stay bounded.
+    const PER_ITER: usize = 320;
+    let batches: Vec<Bytes> = (0..16).map(|s| client_batch(NOW, s)).collect();
+    let bytes: usize = (0..PER_ITER).map(|i| batches[i % 16].len()).sum();
+    let mut group = c.benchmark_group("log_append");
+    configure(&mut group);
+    group.throughput(Throughput::BytesDecimal(bytes as u64));
+    group.bench_function("append_batch/100x1KiB", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let log = open(dir.path(), LoadOptions::default());
+                (dir, log)
+            },
+            |(dir, log)| {
+                for i in 0..PER_ITER {
+                    log.append_batch(batches[i % 16].clone()).unwrap();
+                }
+                (dir, log)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn read(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let (leo, _) = build_log(dir.path());
+    let log = open(dir.path(), LoadOptions { clean_shutdown: true, ..LoadOptions::default() });
+    let total = log.size_bytes();
+    let mut group = c.benchmark_group("log_read");
+    configure(&mut group);
+    group.throughput(Throughput::BytesDecimal(total));
+    group.bench_function("sequential_1MiB_fetches/64MiB", |b| {
+        b.iter(|| {
+            let mut offset = 0;
+            let mut bytes = 0usize;
+            while offset < leo {
+                let f = log.read(offset, FETCH_BYTES).unwrap();
+                bytes += f.size_bytes();
+                offset = f.next_offset();
+            }
+            assert_eq!(bytes as u64, total);
+            bytes
+        })
+    });
+    group.bench_function("sequential_1MiB_fetches_iterating_records/64MiB", |b| {
+        b.iter(|| {
+            let mut offset = 0;
+            let mut value_bytes = 0usize;
+            while offset < leo {
+                let f = log.read(offset, FETCH_BYTES).unwrap();
+                for r in f.records() {
+                    value_bytes += r.unwrap().value().map_or(0, Bytes::len);
+                }
+                offset = f.next_offset();
+            }
+            black_box(value_bytes)
+        })
+    });
+    group.finish();
+}
+
+fn lookups(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let (leo, max_ts) = build_log(dir.path());
+    let log = open(dir.path(), LoadOptions { clean_shutdown: true, ..LoadOptions::default() });
+    assert!(log.segment_count() >= 8);
+    let mut group = c.benchmark_group("log_lookup");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(1));
+    let mut rng = Rng(42);
+    group.bench_function("offset/random", |b| {
+        b.iter(|| {
+            let offset = (rng.next() % leo as u64) as i64;
+            let f = log.read(offset, 1).unwrap();
+            f.next_offset()
+        })
+    });
+    let mut rng = Rng(43);
+    let span = (max_ts - NOW) as u64;
+    group.bench_function("time/random", |b| {
+        b.iter(|| {
+            let target = NOW + (rng.next() % span) as i64;
+            log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap().unwrap().offset
+        })
+    });
+    group.bench_function("time/max_timestamp", |b| {
+        b.iter(|| log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap().unwrap().offset)
+    });
+    group.finish();
+}
+
+fn open_recover(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    build_log(dir.path());
+    let bytes: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let mut group = c.benchmark_group("log_open");
+    configure(&mut group);
+    group.throughput(Throughput::BytesDecimal(bytes));
+    for (name, options) in [
+        ("clean/64MiB", LoadOptions { clean_shutdown: true, ..LoadOptions::default() }),
+        ("unclean_recovery_point_0/64MiB", LoadOptions::default()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let log = open(dir.path(), options);
+                    spent += start.elapsed();
+                    // Seal again so every iteration opens the same files.
+                    log.close().unwrap();
+                }
+                spent
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, append, read, lookups, open_recover);
+criterion_main!(benches);
