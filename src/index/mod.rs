@@ -46,29 +46,3 @@ pub mod time_index;
 pub use common::relative_offset;
 pub use offset_index::{OffsetIndex, OffsetPosition};
 pub use time_index::{TimeIndex, TimestampOffset};
-
-/// Reads an int32 BE at `at` of an entry (0 if out of range, which the fixed
-/// entry layouts rule out).
-fn get_i32(raw: &[u8], at: usize) -> i32 {
-    let mut b = [0; size_of::<i32>()];
-    if let Some(src) = raw.get(at..at + b.len()) {
-        b.copy_from_slice(src);
-    }
-    i32::from_be_bytes(b)
-}
-
-/// Reads an int64 BE at `at` of an entry (0 if out of range).
-fn get_i64(raw: &[u8], at: usize) -> i64 {
-    let mut b = [0; size_of::<i64>()];
-    if let Some(src) = raw.get(at..at + b.len()) {
-        b.copy_from_slice(src);
-    }
-    i64::from_be_bytes(b)
-}
-
-/// Copies `bytes` to `at` of an entry being encoded.
-fn put(raw: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = raw.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}

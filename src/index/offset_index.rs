@@ -9,15 +9,11 @@ use std::path::PathBuf;
 
 use super::common::Entry;
 use super::lazy::Core;
-use super::{get_i32, put};
+use crate::format::index_entry;
 use crate::{Error, Result};
 
-/// Byte offset of `relativeOffset` (int32 BE) in an entry.
-const RELATIVE_OFFSET_AT: usize = 0;
-/// Byte offset of `position` (int32 BE) in an entry.
-const POSITION_AT: usize = RELATIVE_OFFSET_AT + size_of::<i32>();
-/// Bytes per entry: 8.
-pub const ENTRY_SIZE: usize = POSITION_AT + size_of::<i32>();
+/// Bytes per entry (see [`crate::format::index_entry`] for the layout).
+pub const ENTRY_SIZE: usize = index_entry::OFFSET_ENTRY_SIZE;
 
 /// An offset and the byte position of the batch it ends (Kafka's
 /// `OffsetPosition`).
@@ -37,17 +33,17 @@ impl Entry for OffsetPosition {
     const KIND: &'static str = "offset index";
 
     fn decode(raw: &[u8], base: i64) -> Self {
-        let relative = i64::from(get_i32(raw, RELATIVE_OFFSET_AT));
+        // The fixed layouts make a short slice impossible; it would read as zeros.
+        let (relative, position) = raw.try_into().map_or((0, 0), index_entry::decode_offset_entry);
         // Read as int32 BE, then kept as the same 32 bits.
-        let position = get_i32(raw, POSITION_AT).cast_unsigned();
-        OffsetPosition { offset: base.saturating_add(relative), position }
+        OffsetPosition {
+            offset: base.saturating_add(i64::from(relative)),
+            position: position.cast_unsigned(),
+        }
     }
 
     fn encode(&self, relative_offset: i32) -> Self::Raw {
-        let mut raw = [0; ENTRY_SIZE];
-        put(&mut raw, RELATIVE_OFFSET_AT, &relative_offset.to_be_bytes());
-        put(&mut raw, POSITION_AT, &self.position.to_be_bytes());
-        raw
+        index_entry::encode_offset_entry(relative_offset, self.position.cast_signed())
     }
 
     fn offset(&self) -> i64 {

@@ -10,15 +10,11 @@ use std::path::PathBuf;
 
 use super::common::Entry;
 use super::lazy::Core;
-use super::{get_i32, get_i64, put};
+use crate::format::index_entry;
 use crate::{Error, Result};
 
-/// Byte offset of `timestamp` (int64 BE) in an entry.
-const TIMESTAMP_AT: usize = 0;
-/// Byte offset of `relativeOffset` (int32 BE) in an entry.
-const RELATIVE_OFFSET_AT: usize = TIMESTAMP_AT + size_of::<i64>();
-/// Bytes per entry: 12.
-pub const ENTRY_SIZE: usize = RELATIVE_OFFSET_AT + size_of::<i32>();
+/// Bytes per entry (see [`crate::format::index_entry`] for the layout).
+pub const ENTRY_SIZE: usize = index_entry::TIME_ENTRY_SIZE;
 
 /// A timestamp and an offset (Kafka's `TimestampOffset`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,18 +32,13 @@ impl Entry for TimestampOffset {
     const KIND: &'static str = "time index";
 
     fn decode(raw: &[u8], base: i64) -> Self {
-        let relative = i64::from(get_i32(raw, RELATIVE_OFFSET_AT));
-        TimestampOffset {
-            timestamp: get_i64(raw, TIMESTAMP_AT),
-            offset: base.saturating_add(relative),
-        }
+        // The fixed layouts make a short slice impossible; it would read as zeros.
+        let (timestamp, relative) = raw.try_into().map_or((0, 0), index_entry::decode_time_entry);
+        TimestampOffset { timestamp, offset: base.saturating_add(i64::from(relative)) }
     }
 
     fn encode(&self, relative_offset: i32) -> Self::Raw {
-        let mut raw = [0; ENTRY_SIZE];
-        put(&mut raw, TIMESTAMP_AT, &self.timestamp.to_be_bytes());
-        put(&mut raw, RELATIVE_OFFSET_AT, &relative_offset.to_be_bytes());
-        raw
+        index_entry::encode_time_entry(self.timestamp, relative_offset)
     }
 
     fn offset(&self) -> i64 {

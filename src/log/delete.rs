@@ -55,11 +55,7 @@ impl Log {
     /// I/O failures (which poison the log).
     pub fn delete_old_segments(&self) -> Result<DeleteOutcome> {
         let _cleaning = self.inner.cleaning.lock();
-        let mut w = self.inner.writer.lock();
-        self.check_poison()?;
-        if w.closed {
-            return Err(Error::Closed);
-        }
+        let mut w = self.writer()?;
         let cfg = self.config();
         let now = self.inner.clock.now_ms();
         let v = self.view();

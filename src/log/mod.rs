@@ -234,11 +234,7 @@ impl Log {
     /// [`Error::RecordTooLarge`], [`Error::InvalidTimestamp`],
     /// [`Error::Poisoned`] after an earlier I/O failure, [`Error::Closed`].
     pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
-        let mut w = self.inner.writer.lock();
-        self.check_poison()?;
-        if w.closed {
-            return Err(Error::Closed);
-        }
+        let mut w = self.writer()?;
         let cfg = self.config();
         let now = self.inner.clock.now_ms();
         let leo = self.log_end_offset();
@@ -261,16 +257,7 @@ impl Log {
                 limit: cfg.segment_bytes,
             });
         }
-        self.maybe_roll(
-            &mut w,
-            &cfg,
-            batch.size() as u64,
-            batch.max_timestamp(),
-            batch.last_offset(),
-            now,
-        )?;
-        let active = self.active()?;
-        active.append(&batch).map_err(|e| self.poison(e))?;
+        self.write_locked(&mut w, &cfg, &batch, now)?;
         let info = AppendInfo {
             base_offset: batch.base_offset(),
             last_offset: batch.last_offset(),
@@ -278,13 +265,44 @@ impl Log {
             max_timestamp: batch.max_timestamp(),
             size: batch.size(),
         };
-        w.producers.update(&batch);
-        self.inner.view.write().log_end_offset = batch.next_offset();
-        self.inner.tail.notify();
         if cfg.flush_messages > 0 && batch.next_offset() - w.recovery_point >= cfg.flush_messages {
             self.flush_locked(&mut w)?;
         }
         Ok(info)
+    }
+
+    /// The append lock, refused when the log is poisoned or closed.
+    fn writer(&self) -> Result<parking_lot::MutexGuard<'_, Writer>> {
+        let w = self.inner.writer.lock();
+        self.check_poison()?;
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        Ok(w)
+    }
+
+    /// Rolls if needed, writes a batch whose offsets are final, updates the
+    /// producer state and publishes the new end offset to readers and waiters.
+    fn write_locked(
+        &self,
+        w: &mut Writer,
+        cfg: &LogConfig,
+        batch: &crate::format::BatchView,
+        now: i64,
+    ) -> Result<()> {
+        self.maybe_roll(
+            w,
+            cfg,
+            batch.size() as u64,
+            batch.max_timestamp(),
+            batch.last_offset(),
+            now,
+        )?;
+        self.active()?.append(batch).map_err(|e| self.poison(e))?;
+        w.producers.update(batch);
+        self.inner.view.write().log_end_offset = batch.next_offset();
+        self.inner.tail.notify();
+        Ok(())
     }
 
     fn active(&self) -> Result<Arc<Segment>> {
@@ -489,11 +507,7 @@ impl Log {
         coordinator_epoch: i32,
         commit: bool,
     ) -> Result<i64> {
-        let mut w = self.inner.writer.lock();
-        self.check_poison()?;
-        if w.closed {
-            return Err(Error::Closed);
-        }
+        let mut w = self.writer()?;
         let cfg = self.config();
         let now = self.inner.clock.now_ms();
         let leo = self.log_end_offset();
@@ -514,11 +528,7 @@ impl Log {
         let batch = crate::format::BatchView::new(bytes)
             .map_err(|source| Error::InvalidBatch { source })?;
         w.producers.check_marker(&batch)?;
-        self.maybe_roll(&mut w, &cfg, batch.size() as u64, now, leo, now)?;
-        self.active()?.append(&batch).map_err(|e| self.poison(e))?;
-        w.producers.update(&batch);
-        self.inner.view.write().log_end_offset = batch.next_offset();
-        self.inner.tail.notify();
+        self.write_locked(&mut w, &cfg, &batch, now)?;
         Ok(leo)
     }
 
