@@ -1030,3 +1030,91 @@ fn a_cleaning_failed_inside_the_swap_is_counted_and_cleaned_after_reopen() {
     store.close().unwrap();
     common::assert_kafka_valid(&dir, INDEX_INTERVAL);
 }
+
+/// A partition poisoned by a failed swap must not stop maintain from doing its work on the
+/// others: retention, cleaning and the checkpoints of every other partition go on.
+#[test]
+#[ignore = "BUG: Store::maintain returns at the first poisoned partition (retention_pass(&log)? in src/store/maintain.rs), so no other partition is cleaned or checkpointed"]
+fn a_poisoned_partition_does_not_stop_maintain_for_the_others() {
+    let env = Env::new();
+    let a = env.topic("a", &[]);
+    let b = env.topic("b", &[]);
+    overwrite_segments(&a, env.now(), 3, "a");
+    put(&a, env.now(), &[("k0", Some("active"))]);
+    let report = {
+        let _fault = fault::arm(FaultPlan::new().fail_point("swap::after_swap_rename"));
+        env.store.maintain(None).unwrap()
+    };
+    assert_eq!(report.cleaner_failures, 1, "{report:?}");
+    assert!(a.poisoned().is_some());
+
+    overwrite_segments(&b, env.now(), 3, "b");
+    put(&b, env.now(), &[("k0", Some("active"))]);
+    let result = env.store.maintain(None);
+    let report = result.unwrap_or_else(|e| panic!("maintain fails for every partition: {e}"));
+    assert_eq!(report.partitions_cleaned, 1, "b is cleaned: {report:?}");
+    assert_eq!(b.cleaner_checkpoint(), b.segment_base_offsets().last().copied());
+}
+
+/// Two compacted topics: `a` (dirty ratio 1.0) whose first batch is corrupt — its records count
+/// says one more record than it holds, so every cleaning of `a` fails — and `b` (cleaned once,
+/// then dirty again, ratio < 1.0). Closed cleanly, so the corruption is not noticed at open.
+fn one_partition_fails_every_cleaning(env: &mut Env) -> (Log, i64) {
+    let a = env.topic("a", &[]);
+    let b = env.topic("b", &[]);
+    overwrite_segments(&b, env.now(), 3, "b");
+    put(&b, env.now(), &[("k0", Some("active"))]);
+    assert_eq!(env.store.maintain(None).unwrap().partitions_cleaned, 1);
+    overwrite_segments(&b, env.now(), 2, "b2");
+    put(&b, env.now(), &[("k0", Some("active2"))]);
+    overwrite_segments(&a, env.now(), 3, "a");
+    put(&a, env.now(), &[("k0", Some("active"))]);
+    let b_active = *b.segment_base_offsets().last().unwrap();
+    let a_dir = env.store.partition_dir("a", 0).unwrap();
+    drop((a, b));
+    env.store.close().unwrap();
+    let first = a_dir.join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&first).unwrap();
+    let count = i32::from_be_bytes(bytes[57..61].try_into().unwrap());
+    bytes[57..61].copy_from_slice(&(count + 1).to_be_bytes());
+    std::fs::write(&first, bytes).unwrap();
+    (env.store.partition("b", 0).unwrap(), b_active)
+}
+
+/// With one partition failing every cleaning (corrupt data), `maintain` still cleans the others
+/// in the same pass and counts the failure (G4: the failure is isolated to its partition).
+#[test]
+fn maintain_cleans_the_other_partitions_when_one_fails_every_time() {
+    let mut env = Env::new();
+    let (_, b_active) = one_partition_fails_every_cleaning(&mut env);
+    env.store = Store::open_with_clock(env.config.clone(), env.clock.clone()).unwrap();
+    let b = env.store.partition("b", 0).unwrap();
+    let report = env.store.maintain(None).unwrap();
+    assert_eq!((report.partitions_cleaned, report.cleaner_failures), (1, 1), "{report:?}");
+    assert_eq!(b.cleaner_checkpoint(), Some(b_active));
+    let a = stats_of(&env.store, "a");
+    assert_eq!(a.failures, 1);
+    eprintln!("a's cleaning fails with: {:?}", a.last_error);
+    let report = env.store.maintain(None).unwrap();
+    assert_eq!(report.cleaner_failures, 1, "retried on the next pass: {report:?}");
+}
+
+/// The same with the store's own cleaner thread (`background_threads(true)`, 20 ms backoff):
+/// the partition that always fails stays the dirtiest, and the thread must still get to `b`.
+#[test]
+#[ignore = "BUG: the cleaner thread retries the dirtiest partition forever when its cleaning fails (Store::clean_filthiest passes no skip list), starving every other partition"]
+fn a_partition_failing_every_cleaning_does_not_starve_the_others_in_the_cleaner_thread() {
+    let mut env = Env::new();
+    let (_, b_active) = one_partition_fails_every_cleaning(&mut env);
+    let mut config = env.config.clone().background_threads(true);
+    config.log_cleaner_backoff_ms = 20;
+    env.store = Store::open_with_clock(config, env.clock.clone()).unwrap();
+    let b = env.store.partition("b", 0).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while b.cleaner_checkpoint() != Some(b_active) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stats = env.store.cleaner_stats();
+    env.store.close().unwrap();
+    assert_eq!(b.cleaner_checkpoint(), Some(b_active), "b never cleaned; stats: {stats:?}");
+}

@@ -114,7 +114,7 @@ fn readers_see_a_contiguous_prefix_while_one_appender_appends_and_rolls() {
     });
     assert_eq!(done.load(Ordering::Relaxed), 4);
     assert!(log.segment_count() > 10, "{} segments", log.segment_count());
-    assert_eq!(read_and_check(&log, 0, 1 << 20), END);
+    assert_eq!(read_and_check(log, 0, 1 << 20), END);
     log.close().unwrap();
     common::assert_kafka_accepts(&tmp.path().join("t-0"), INTERVAL);
 }

@@ -124,7 +124,8 @@ fn op(any_size: bool) -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => (prop::collection::vec(new_record(), 1..6), codec())
             .prop_map(|(records, codec)| Op::Append { records, codec }),
-        6 => (any::<u64>(), max_bytes(any_size)).prop_map(|(at, max_bytes)| Op::Read { at, max_bytes }),
+        6 => (any::<u64>(), max_bytes(any_size))
+            .prop_map(|(at, max_bytes)| Op::Read { at, max_bytes }),
         1 => Just(Op::Roll),
         2 => Just(Op::Flush),
         1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
@@ -413,7 +414,7 @@ fn run(ops: &[Op], segment_index_bytes: u64) {
     for op in ops {
         h.apply(op);
     }
-    h.finish(CASES.fetch_add(1, Ordering::Relaxed) % 16 == 0);
+    h.finish(CASES.fetch_add(1, Ordering::Relaxed).is_multiple_of(16));
 }
 
 proptest! {

@@ -195,7 +195,8 @@ fn set_len(path: &Path, len: u64) {
     fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
 }
 
-/// `(position, base offset, size)` of every batch of a `.log` file, read with the format layer only.
+/// `(position, base offset, size)` of every batch of a `.log` file, read with the format layer
+/// only.
 fn batches_of(path: &Path) -> Vec<(usize, i64, usize)> {
     BatchIter::new(Bytes::from(fs::read(path).unwrap()))
         .map(|(pos, b)| (pos, b.base_offset(), b.size()))
@@ -397,9 +398,10 @@ fn batch_whose_offsets_precede_its_segment_base_is_cut_by_recovery() {
     assert_eq!(log.log_end_offset(), leo);
     assert_eq!(report.truncated_bytes, size as u64);
     assert_eq!(report.truncations.len(), 1, "{:?}", report.truncations);
-    assert!(
-        matches!(&report.truncations[0].1, StopReason::Corrupt { position, .. } if *position as u64 == len)
-    );
+    assert!(matches!(
+        &report.truncations[0].1,
+        StopReason::Corrupt { position, .. } if *position as u64 == len
+    ));
     assert_eq!(fs::metadata(&active).unwrap().len(), len);
     assert_eq!(read_all(&log), recs);
     log.close().unwrap();
@@ -809,7 +811,8 @@ fn everything_in_the_page_cache_survives_a_process_crash() {
 #[test]
 fn flushed_records_survive_a_crash_image_cut_to_the_synced_lengths() {
     let c = crashed_log();
-    // Files created after the flush never reached the disk; the others only up to their synced length.
+    // Files created after the flush never reached the disk; the others only up to their synced
+    // length.
     for n in log_lengths(&c.dir).keys() {
         let base = n.trim_end_matches(".log");
         match c.synced.get(n) {

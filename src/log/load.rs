@@ -208,6 +208,7 @@ impl Log {
                     segments: Arc::new(segments),
                     log_start_offset,
                     log_end_offset,
+                    recovery_point,
                 }),
                 poison: Mutex::new(None),
                 tail: tail::Notifier::default(),

@@ -65,6 +65,8 @@ struct View {
     segments: Arc<Vec<Arc<Segment>>>,
     log_start_offset: i64,
     log_end_offset: i64,
+    /// Offset below which everything is fsynced (a copy of the writer's, for readers).
+    recovery_point: i64,
 }
 
 /// Appender-only state.
@@ -161,7 +163,8 @@ impl Log {
     /// Offset below which everything is fsynced.
     #[must_use]
     pub fn recovery_point(&self) -> i64 {
-        self.inner.writer.lock().recovery_point
+        // From the readers' view: checkpointing never waits behind an append.
+        self.inner.view.read().recovery_point
     }
 
     /// Number of segments.
@@ -438,6 +441,7 @@ impl Log {
             w.new_segments = false;
         }
         w.recovery_point = v.log_end_offset;
+        self.inner.view.write().recovery_point = v.log_end_offset;
         w.last_flush_ms = self.inner.clock.now_ms();
         Ok(())
     }
