@@ -108,6 +108,9 @@ pub(crate) fn clean(
     throttle: &Throttle,
 ) -> Result<Option<CleanOutcome>> {
     let Some(_guard) = log.try_cleaning_guard() else { return Ok(None) };
+    if log.is_closing() {
+        return Ok(None);
+    }
     let cfg = log.config();
     let now = log.now_ms();
     let segs = log.segments();
@@ -118,7 +121,7 @@ pub(crate) fn clean(
     let mut out =
         CleanOutcome { first_dirty_offset: c.first_dirty_offset, ..CleanOutcome::default() };
     map.clear();
-    out.end_offset = build_map(&segs, &c, map, throttle, &mut out)?;
+    out.end_offset = build_map(&|| log.is_closing(), &segs, &c, map, throttle, &mut out)?;
     if out.end_offset <= c.first_dirty_offset {
         return Err(Error::InvalidRequest(format!(
             "{}: one batch at offset {} has more keys than the cleaner's map holds ({}); raise log.cleaner.dedupe.buffer.size",
@@ -146,6 +149,7 @@ pub(crate) fn clean(
 
 /// Pass 1: maps keys of `[first dirty, first uncleanable)`; returns the end offset.
 fn build_map(
+    closing: &dyn Fn() -> bool,
     segs: &[Arc<Segment>],
     c: &Cleanable,
     map: &mut OffsetMap,
@@ -164,6 +168,9 @@ fn build_map(
             }
             out.bytes_read += batch.size() as u64;
             throttle.acquire(batch.size() as u64);
+            if closing() {
+                return Err(Error::Closed);
+            }
             if batch.last_offset() < c.first_dirty_offset {
                 continue;
             }
@@ -269,6 +276,9 @@ fn recopy_group(
             for (_, batch) in src.batches_from(0)? {
                 out.bytes_read += batch.size() as u64;
                 throttle.acquire(batch.size() as u64);
+                if log.is_closing() {
+                    return Err(Error::Closed);
+                }
                 if let Some(bytes) = filter_batch(&batch, ctx, out).map_err(|e| corrupt(src, e))? {
                     let kept = BatchView::new(bytes).map_err(|e| corrupt(src, e))?;
                     cleaned.append(&kept)?;

@@ -215,6 +215,7 @@ impl Log {
                 pending_deletes: Mutex::new(Vec::new()),
                 cleaning: Mutex::new(()),
                 cleaner_checkpoint: Mutex::new(None),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         Ok((log, report))

@@ -100,6 +100,8 @@ struct Inner {
     cleaning: Mutex<()>,
     /// First dirty offset (`cleaner-offset-checkpoint`).
     cleaner_checkpoint: Mutex<Option<i64>>,
+    /// Set at the start of `close`: a cleaning in progress gives up.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// A partition's log. Cheap to clone; clones share the same log.
@@ -328,6 +330,11 @@ impl Log {
         self.inner.cleaning.try_lock()
     }
 
+    /// Whether the log is closing or closed: long work on it should stop.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.inner.closing.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The cleaner's first dirty offset, as checkpointed.
     #[must_use]
     pub fn cleaner_checkpoint(&self) -> Option<i64> {
@@ -470,6 +477,9 @@ impl Log {
     /// # Errors
     /// I/O failures.
     pub fn close(&self) -> Result<()> {
+        // Abort a cleaning in progress and wait for it to let go (Kafka's abortAndPauseCleaning).
+        self.inner.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _cleaning = self.inner.cleaning.lock();
         let mut w = self.inner.writer.lock();
         if w.closed {
             return Ok(());

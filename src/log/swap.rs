@@ -49,8 +49,7 @@ impl Log {
         new: Vec<Arc<Segment>>,
         old: &[Arc<Segment>],
     ) -> Result<()> {
-        let _w = self.inner.writer.lock();
-        self.check_poison()?;
+        let _w = self.writer()?;
         let v = self.view();
         let start = v.segments.iter().position(|s| old.first().is_some_and(|o| Arc::ptr_eq(s, o)));
         let unchanged = start.is_some_and(|i| {

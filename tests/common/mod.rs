@@ -201,8 +201,13 @@ pub(crate) fn is_segment_log_name(name: &OsStr) -> bool {
 /// `<shared>/fixtures/`, recursively, sorted. Empty when there is no shared directory.
 pub(crate) fn fixture_dirs() -> Vec<PathBuf> {
     let Some(shared) = shared_dir() else { return Vec::new() };
+    fixture_dirs_under(&shared.join("fixtures"))
+}
+
+/// Every partition directory under `root`, recursively, sorted.
+pub(crate) fn fixture_dirs_under(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let mut stack = vec![shared.join("fixtures")];
+    let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = fs::read_dir(&dir) else { continue };
         let mut is_partition = false;
@@ -447,4 +452,41 @@ pub(crate) fn swap_leftovers(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// [`logtool_bin`], after making sure the example is built and current: `cargo test --test NAME`
+/// builds no examples, so this runs `cargo build --example logtool` once per test binary (in the
+/// test's own profile) when started by cargo, and otherwise uses what is there.
+pub(crate) fn logtool_bin_built() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(cargo) = std::env::var_os("CARGO") {
+            let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+            let profile = exe
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::file_name)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| panic!("test binary {} has no profile dir", exe.display()));
+            let mut build = Command::new(cargo);
+            build.current_dir(manifest_dir()).args(["build", "--example", "logtool"]);
+            match profile.as_str() {
+                "debug" => {}
+                "release" => {
+                    build.arg("--release");
+                }
+                other => {
+                    build.args(["--profile", other]);
+                }
+            }
+            let out = build.output().unwrap_or_else(|e| panic!("cannot run cargo build: {e}"));
+            assert!(
+                out.status.success(),
+                "cargo build --example logtool: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        logtool_bin()
+    })
+    .clone()
 }

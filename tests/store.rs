@@ -1,0 +1,178 @@
+//! The store at full size: several log directories, topic lifecycle, and
+//! opening a Kafka broker's data directory.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use strata::Error;
+use strata::config::StoreConfig;
+use strata::format::Record;
+use strata::store::Store;
+
+fn open(dirs: &[&Path]) -> Store {
+    Store::open(StoreConfig::new(dirs.iter().copied()).background_threads(false)).unwrap()
+}
+
+#[test]
+fn a_twelve_partition_topic_spreads_evenly_over_three_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (0..3).map(|i| tmp.path().join(format!("d{i}"))).collect();
+    let store = open(&dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>());
+    store.create_topic("t", 12, &BTreeMap::new()).unwrap();
+    let mut counts = BTreeMap::new();
+    for p in store.describe_topic("t").unwrap() {
+        *counts.entry(p.log_dir).or_insert(0) += 1;
+    }
+    assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![4, 4, 4]);
+}
+
+#[test]
+fn a_second_store_on_the_same_directory_fails_and_the_first_keeps_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = open(&[tmp.path()]);
+    first.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let err = Store::open(StoreConfig::new([tmp.path()])).unwrap_err();
+    assert!(matches!(err, Error::DirectoryLocked { .. }), "{err}");
+    assert!(err.to_string().contains("locked"), "{err}");
+    first.partition("t", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    first.close().unwrap();
+    // After a clean close the directory is free again.
+    open(&[tmp.path()]).close().unwrap();
+}
+
+#[test]
+fn a_failing_directory_goes_offline_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let store = open(&[&a, &b]);
+    store.create_topic("t", 2, &BTreeMap::new()).unwrap();
+    for p in 0..2 {
+        store.partition("t", p).unwrap().append(&[Record::new("k", format!("v{p}"))]).unwrap();
+    }
+    let dir_of_0 = store.describe_topic("t").unwrap()[0].log_dir.clone();
+    store.close().unwrap();
+    drop(store);
+    // Damage partition 0's directory so that reading it fails with an I/O error
+    // (a .log that is a directory), then reopen without a clean-shutdown marker.
+    let part0 = dir_of_0.join("t-0");
+    let log0 = part0.join("00000000000000000000.log");
+    std::fs::remove_file(&log0).unwrap();
+    std::fs::create_dir(&log0).unwrap();
+    std::fs::remove_file(dir_of_0.join(".kafka_cleanshutdown")).unwrap();
+    let store = open(&[&a, &b]);
+    assert_eq!(store.offline_dirs().len(), 1, "{:?}", store.offline_dirs());
+    assert_eq!(store.offline_dirs()[0].0, dir_of_0);
+    let err = store.partition("t", 0).unwrap_err();
+    assert!(matches!(err, Error::LogDirOffline { .. }), "{err}");
+    let p1 = store.partition("t", 1).unwrap();
+    assert_eq!(p1.read(0, 1 << 20).unwrap().records().count(), 1);
+    p1.append(&[Record::new("k", "more")]).unwrap();
+}
+
+#[test]
+fn a_deleted_topic_is_gone_and_a_crash_mid_delete_finishes_on_the_next_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&[tmp.path()]);
+    store.create_topic("gone", 2, &BTreeMap::new()).unwrap();
+    store.partition("gone", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    store.delete_topic("gone").unwrap();
+    assert!(store.topics().iter().all(|(t, _)| t != "gone"));
+    assert!(!tmp.path().join("gone-0").exists());
+    // A -delete directory left by a crash is removed at open.
+    let leftover = tmp.path().join("old-0.0123456789abcdef0123456789abcdef-delete");
+    std::fs::create_dir(&leftover).unwrap();
+    std::fs::write(leftover.join("00000000000000000000.log"), b"").unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store = open(&[tmp.path()]);
+    assert!(!leftover.exists());
+    store.create_topic("gone", 1, &BTreeMap::new()).unwrap();
+    assert_eq!(store.partition("gone", 0).unwrap().log_end_offset(), 0, "re-created empty");
+}
+
+#[test]
+fn illegal_names_colliding_names_and_shrinking_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&[tmp.path()]);
+    store.create_topic("a.b", 3, &BTreeMap::new()).unwrap();
+    let before = store.topics();
+    for bad in ["a/b", "..", "", &"x".repeat(250), "a_b"] {
+        let err = store.create_topic(bad, 1, &BTreeMap::new()).unwrap_err();
+        assert!(matches!(err, Error::InvalidTopic { .. }), "{bad:?}: {err}");
+    }
+    for n in [1, 3] {
+        let err = store.add_partitions("a.b", n).unwrap_err();
+        assert!(err.to_string().contains("can only grow"), "{err}");
+    }
+    assert_eq!(store.topics(), before);
+    store.add_partitions("a.b", 5).unwrap();
+    assert_eq!(store.partition_count("a.b").unwrap(), 5);
+}
+
+/// Partition directories of the broker fixtures' data directories, with their parent.
+fn broker_data_dirs() -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = common::fixture_dirs()
+        .into_iter()
+        .filter(|d| d.to_string_lossy().contains("kafka-broker"))
+        .filter_map(|d| d.parent().map(Path::to_path_buf))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn a_kafka_broker_data_directory_opens_reads_and_takes_appends() {
+    if common::shared_dir().is_none() {
+        return common::skip("../shared is absent");
+    }
+    let data_dirs = broker_data_dirs();
+    assert!(data_dirs.len() >= 3, "{data_dirs:?}");
+    for src in data_dirs {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        common::copy_dir(&src, &dir).unwrap();
+        let store = open(&[&dir]);
+        assert!(store.offline_dirs().is_empty(), "{}: {:?}", src.display(), store.offline_dirs());
+        let checkpoint =
+            strata::store::checkpoint::read_offsets(&dir.join("log-start-offset-checkpoint"))
+                .unwrap_or_default();
+        for (topic, partitions) in store.topics() {
+            for p in 0..partitions {
+                let Ok(log) = store.partition(&topic, p) else { continue };
+                // Every record Kafka wrote reads back, in order, from the start offset.
+                let mut next = log.log_start_offset();
+                let mut count = 0;
+                while next < log.log_end_offset() {
+                    let f = log.read(next, 1 << 20).unwrap();
+                    count += f.records().filter(|r| r.is_ok()).count();
+                    assert!(f.next_offset() > next);
+                    next = f.next_offset();
+                }
+                if let Some(&start) = checkpoint.get(&(topic.clone(), p)) {
+                    assert_eq!(
+                        log.log_start_offset(),
+                        start.max(log.log_start_offset()),
+                        "{topic}-{p}: start offset honoured"
+                    );
+                }
+                let leo = log.log_end_offset();
+                if !topic.starts_with("__") {
+                    let at = log.append(&[Record::new("strata", "was here")]).unwrap();
+                    assert_eq!(at.base_offset, leo, "{topic}-{p}: appends continue at the log end");
+                }
+                let _ = count;
+            }
+        }
+        store.close().unwrap();
+        for part in common::fixture_dirs_under(&dir) {
+            if common::kafka_verify_available().is_ok() {
+                let out = common::kafka_verify(&part, &[]);
+                assert!(out.ok(), "{}: {out}", part.display());
+            }
+        }
+    }
+}
