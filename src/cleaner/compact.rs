@@ -137,6 +137,7 @@ pub(crate) fn clean(
         delete_retention_ms: cfg.delete_retention_ms,
         first_uncleanable: c.first_uncleanable_offset,
         last_of_producer: &last_of_producer,
+        group_last_offset: -1,
     };
     let count = segs.partition_point(|s| s.base_offset() < out.end_offset);
     let sources = segs.get(..count).unwrap_or_default();
@@ -252,6 +253,10 @@ struct Retain<'a> {
     delete_retention_ms: i64,
     first_uncleanable: i64,
     last_of_producer: &'a HashMap<i64, i64>,
+    /// Last offset of the current group's last batch: that batch stays (empty
+    /// if need be), so the cleaned segment reaches as far as its sources and a
+    /// crash mid-swap can tell exactly which old segments it replaces.
+    group_last_offset: i64,
 }
 
 fn recopy_group(
@@ -262,7 +267,8 @@ fn recopy_group(
     throttle: &Throttle,
     out: &mut CleanOutcome,
 ) -> Result<()> {
-    let Some(first) = group.first() else { return Ok(()) };
+    let (Some(first), Some(last)) = (group.first(), group.last()) else { return Ok(()) };
+    let ctx = &Retain { group_last_offset: last.read_next_offset()? - 1, ..*ctx };
     let cleaned = Segment::create_with_suffix(
         log.dir(),
         first.base_offset(),
@@ -312,8 +318,9 @@ fn filter_batch(
     if batch.is_control() {
         return Ok(Some(batch.as_bytes().clone()));
     }
-    let retain_empty = (batch.producer_id() >= 0
-        && ctx.last_of_producer.get(&batch.producer_id()) == Some(&batch.last_offset()))
+    let retain_empty = batch.last_offset() == ctx.group_last_offset
+        || (batch.producer_id() >= 0
+            && ctx.last_of_producer.get(&batch.producer_id()) == Some(&batch.last_offset()))
         || batch.next_offset() == ctx.first_uncleanable;
     let horizon = batch.delete_horizon_ms();
     let mut kept = Vec::new();

@@ -47,6 +47,20 @@ pub struct CleanerStats {
     pub failures: u64,
     /// Why the last failure happened.
     pub last_error: Option<String>,
+    /// When the last failure happened (ms since the epoch).
+    pub last_failure_ms: Option<i64>,
+    /// Failures since the last success: the cleaner threads wait
+    /// `log.cleaner.backoff.ms × 2^n` (at most 64×) before trying it again.
+    pub consecutive_failures: u32,
+}
+
+impl CleanerStats {
+    fn record_failure(&mut self, e: &crate::Error, now: i64) {
+        self.failures += 1;
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.last_failure_ms = Some(now);
+        self.last_error = Some(e.to_string());
+    }
 }
 
 /// Totals of one pass.
@@ -70,6 +84,7 @@ pub struct Cleaner {
     memory_per_thread: u64,
     load_factor: f64,
     throttle: Throttle,
+    backoff_ms: i64,
     stats: Mutex<HashMap<(String, i32), CleanerStats>>,
 }
 
@@ -82,6 +97,7 @@ impl Cleaner {
             memory_per_thread: (cfg.log_cleaner_dedupe_buffer_size / threads).min(i32::MAX as u64),
             load_factor: cfg.log_cleaner_io_buffer_load_factor,
             throttle: Throttle::new(cfg.log_cleaner_io_max_bytes_per_second),
+            backoff_ms: cfg.log_cleaner_backoff_ms,
             stats: Mutex::new(HashMap::new()),
         }
     }
@@ -102,19 +118,33 @@ impl Cleaner {
         f(self.stats.lock().entry((log.topic().to_owned(), log.partition())).or_default());
     }
 
+    /// Whether `log` failed recently enough to wait: a partition that keeps
+    /// failing must not starve the others, yet is retried, never abandoned.
+    fn backing_off(&self, log: &Log) -> bool {
+        let stats = self.stats.lock();
+        let Some(s) = stats.get(&(log.topic().to_owned(), log.partition())) else { return false };
+        let wait = self.backoff_ms.saturating_mul(1 << s.consecutive_failures.min(6));
+        s.last_failure_ms.is_some_and(|at| log.now_ms().saturating_sub(at) < wait)
+    }
+
     /// Cleans the dirtiest eligible compacted log among `logs`, skipping those
-    /// in `skip`. Returns the log's index and outcome, or `None` when no log
-    /// qualifies.
+    /// in `skip` and, with `respect_backoff`, those that failed recently.
+    /// Returns the log's index and outcome, or `None` when no log qualifies.
     pub fn clean_filthiest(
         &self,
         logs: &[Log],
         skip: &[usize],
+        respect_backoff: bool,
         map: &mut OffsetMap,
     ) -> Option<(usize, crate::Result<CleanOutcome>)> {
         let mut candidates = Vec::new();
         let mut index = Vec::new();
         for (i, log) in logs.iter().enumerate() {
-            if skip.contains(&i) || !log.config().cleanup_policy.compact {
+            if skip.contains(&i) || !log.config().cleanup_policy.compact || log.poisoned().is_some()
+            {
+                continue;
+            }
+            if respect_backoff && self.backing_off(log) {
                 continue;
             }
             match compact::sections(log) {
@@ -123,10 +153,7 @@ impl Cleaner {
                     candidates.push(c);
                     index.push(i);
                 }
-                Err(e) => self.note(log, |s| {
-                    s.failures += 1;
-                    s.last_error = Some(e.to_string());
-                }),
+                Err(e) => self.note(log, |s| s.record_failure(&e, log.now_ms())),
             }
         }
         let pick = *index.get(select::filthiest(&candidates)?)?;
@@ -134,6 +161,7 @@ impl Cleaner {
         let result = compact::clean(log, map, &self.throttle);
         match &result {
             Ok(Some(o)) => self.note(log, |s| {
+                s.consecutive_failures = 0;
                 s.cleanings += 1;
                 s.last_clean_ms = Some(log.now_ms());
                 s.bytes_read += o.bytes_read;
@@ -141,10 +169,7 @@ impl Cleaner {
                 s.records_removed += o.records_removed;
             }),
             Ok(None) => {}
-            Err(e) => self.note(log, |s| {
-                s.failures += 1;
-                s.last_error = Some(e.to_string());
-            }),
+            Err(e) => self.note(log, |s| s.record_failure(e, log.now_ms())),
         }
         Some((pick, result.map(Option::unwrap_or_default)))
     }
@@ -154,7 +179,7 @@ impl Cleaner {
         let mut map = self.new_map();
         let mut done = Vec::new();
         let mut report = PassReport::default();
-        while let Some((i, result)) = self.clean_filthiest(logs, &done, &mut map) {
+        while let Some((i, result)) = self.clean_filthiest(logs, &done, false, &mut map) {
             done.push(i);
             match result {
                 Ok(o) if o.segments_replaced > 0 => {

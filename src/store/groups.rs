@@ -68,6 +68,21 @@ pub enum ResetTo {
     Datetime(i64),
 }
 
+/// The configs Kafka gives `__consumer_offsets`: compacted, 100 MiB segments.
+pub(super) fn offsets_topic_overrides() -> BTreeMap<String, String> {
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("segment.bytes".to_owned(), OFFSETS_SEGMENT_BYTES.to_string());
+    o.insert("compression.type".to_owned(), "producer".to_owned());
+    o
+}
+
+/// Overrides of a topic found on disk without strata's metadata (a Kafka
+/// broker's data directory): Kafka's own for its internal topic, none otherwise.
+pub(super) fn adopted_overrides(topic: &str) -> BTreeMap<String, String> {
+    if topic == OFFSETS_TOPIC { offsets_topic_overrides() } else { BTreeMap::new() }
+}
+
 /// The materialized state: (group, topic, partition) -> commit.
 pub(super) type GroupState = BTreeMap<(String, String, i32), CommittedOffset>;
 
@@ -151,11 +166,7 @@ impl Groups<'_> {
     fn ensure_topic(&self) -> Result<()> {
         let n = self.partitions();
         if self.store.partition_count(OFFSETS_TOPIC).is_err() {
-            let mut o = BTreeMap::new();
-            o.insert("cleanup.policy".to_owned(), "compact".to_owned());
-            o.insert("segment.bytes".to_owned(), OFFSETS_SEGMENT_BYTES.to_string());
-            o.insert("compression.type".to_owned(), "producer".to_owned());
-            return match self.store.create_topic(OFFSETS_TOPIC, n, &o) {
+            return match self.store.create_topic(OFFSETS_TOPIC, n, &offsets_topic_overrides()) {
                 Err(Error::TopicExists { .. }) | Ok(()) => Ok(()),
                 Err(e) => Err(e),
             };

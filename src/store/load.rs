@@ -93,7 +93,10 @@ pub(super) fn load_dir(
                     let key = (topic.clone(), partition);
                     let loaded = LogConfig::resolve(
                         config,
-                        overrides.get(&topic).unwrap_or(&BTreeMap::new()),
+                        &overrides
+                            .get(&topic)
+                            .cloned()
+                            .unwrap_or_else(|| super::groups::adopted_overrides(&topic)),
                     )
                     .and_then(|cfg| {
                         let options = LoadOptions {

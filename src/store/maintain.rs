@@ -29,6 +29,8 @@ pub struct MaintainReport {
     pub records_removed: u64,
     /// Cleanings that failed (see [`Store::cleaner_stats`]; retried next pass).
     pub cleaner_failures: usize,
+    /// Partitions skipped because an earlier I/O failure poisoned them.
+    pub partitions_skipped: usize,
 }
 
 impl Store {
@@ -46,10 +48,22 @@ impl Store {
         }
         let mut report = MaintainReport::default();
         let mut deleted = DeleteOutcome::default();
+        // One broken partition must not stop the work on the others: its first
+        // error is returned after everything else (checkpoints included) is done.
+        let mut first_error = None;
         for (_, log) in self.logs(topic) {
-            deleted.add(self.retention_pass(&log)?);
-            if log.flush_if_due()? {
-                report.partitions_flushed += 1;
+            if log.poisoned().is_some() {
+                report.partitions_skipped += 1;
+                continue;
+            }
+            match self.retention_pass(&log).and_then(|d| log.flush_if_due().map(|f| (d, f))) {
+                Ok((d, flushed)) => {
+                    deleted.add(d);
+                    report.partitions_flushed += usize::from(flushed);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         report.segments_deleted = deleted.segments_deleted;
@@ -64,7 +78,7 @@ impl Store {
             report.cleaner_failures = pass.failures;
         }
         self.write_checkpoints()?;
-        Ok(report)
+        first_error.map_or(Ok(report), Err)
     }
 
     fn retention_pass(&self, log: &crate::log::Log) -> Result<DeleteOutcome> {
@@ -78,7 +92,7 @@ impl Store {
     /// runs. Returns whether a partition was cleaned.
     pub(crate) fn clean_filthiest(&self, map: &mut crate::cleaner::offset_map::OffsetMap) -> bool {
         let logs: Vec<_> = self.logs(None).into_iter().map(|(_, l)| l).collect();
-        let cleaned = self.inner.cleaner.clean_filthiest(&logs, &[], map);
+        let cleaned = self.inner.cleaner.clean_filthiest(&logs, &[], true, map);
         if let Some((_, Err(e))) = &cleaned {
             self.record(Err(crate::Error::InvalidRequest(format!("cleaner: {e}"))));
         }
@@ -89,17 +103,26 @@ impl Store {
     /// every `log.retention.check.interval.ms`.
     pub(crate) fn retention_all(&self) -> Result<DeleteOutcome> {
         let mut total = DeleteOutcome::default();
-        for (_, log) in self.logs(None) {
-            total.add(self.retention_pass(&log)?);
+        let mut first_error = None;
+        for (_, log) in self.logs(None).into_iter().filter(|(_, l)| l.poisoned().is_none()) {
+            match self.retention_pass(&log) {
+                Ok(d) => total.add(d),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(total)
+        first_error.map_or(Ok(total), Err)
     }
 
     /// The `flush.ms` check on every partition.
     pub(crate) fn flush_due_all(&self) -> Result<()> {
-        for (_, log) in self.logs(None) {
-            log.flush_if_due()?;
+        let mut first_error = None;
+        for (_, log) in self.logs(None).into_iter().filter(|(_, l)| l.poisoned().is_none()) {
+            if let Err(e) = log.flush_if_due() {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }

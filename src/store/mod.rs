@@ -180,7 +180,10 @@ impl Store {
             for l in loaded {
                 load_reports.push((partition_dir_name(&l.topic, l.partition), l.report));
                 let t = topics.entry(l.topic.clone()).or_insert_with(|| Topic {
-                    overrides: overrides.get(&l.topic).cloned().unwrap_or_default(),
+                    overrides: overrides
+                        .get(&l.topic)
+                        .cloned()
+                        .unwrap_or_else(|| groups::adopted_overrides(&l.topic)),
                     partitions: Vec::new(),
                 });
                 let idx = usize::try_from(l.partition).unwrap_or(0);
