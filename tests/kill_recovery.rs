@@ -8,10 +8,10 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,39 +21,6 @@ use strata::store::Store;
 const TOPIC: &str = "crash";
 /// Records per batch (`--batch-records`).
 const BATCH: i64 = 10;
-
-/// [`common::logtool_bin`], after making sure the example is built and current:
-/// `cargo test --test NAME` builds no examples, so this runs `cargo build --example logtool` once
-/// (in the test's own profile) when started by cargo, and otherwise uses what is there.
-fn logtool_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(cargo) = std::env::var_os("CARGO") {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-            let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
-            let mut build = Command::new(cargo);
-            build.current_dir(env!("CARGO_MANIFEST_DIR")).args(["build", "--example", "logtool"]);
-            match profile.as_str() {
-                "debug" => {}
-                "release" => {
-                    build.arg("--release");
-                }
-                other => {
-                    build.args(["--profile", other]);
-                }
-            }
-            let out = build.output().unwrap();
-            assert!(
-                out.status.success(),
-                "cargo build --example logtool: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        common::logtool_bin()
-    })
-    .clone()
-}
 
 /// Line `i` of the input: key `k{i}`, value `v{i}-...`; fed in order to partition 0, so record
 /// offset `i` must hold line `i`.
@@ -77,7 +44,7 @@ fn field(json: &str, name: &str) -> i64 {
 /// Starts `produce --flush`, feeds it lines from a thread without end, SIGKILLs it once it has
 /// reported `kill_after` batches, and returns the reported `(base_offset, last_offset)` pairs.
 fn produce_and_kill(dir: &Path, kill_after: usize) -> Vec<(i64, i64)> {
-    let mut child = Command::new(logtool_bin())
+    let mut child = Command::new(common::logtool_bin_built())
         .arg("--dir")
         .arg(dir)
         .args(["--json", "produce", TOPIC, "--partition", "0", "--flush", "--batch-records"])
@@ -185,7 +152,7 @@ fn check_recovered(dir: &Path, reported: &[(i64, i64)]) {
         assert!(outcome.ok(), "kafka_verify.py after recovery: {outcome}");
     }
     // And logtool reads it back too.
-    let out = Command::new(logtool_bin())
+    let out = Command::new(common::logtool_bin_built())
         .arg("--dir")
         .arg(dir)
         .args(["--json", "consume", TOPIC, "--partition", "0"])
@@ -202,7 +169,7 @@ fn killed_produce_keeps_every_reported_batch() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         // A small segment size so some kills land right after a roll.
-        let out = Command::new(logtool_bin())
+        let out = Command::new(common::logtool_bin_built())
             .arg("--dir")
             .arg(dir)
             .args(["--json", "topic-create", TOPIC, "--partitions", "1", "--config"])

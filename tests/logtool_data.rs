@@ -12,48 +12,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use strata::store::partitioner::partition_for_key;
 
-/// [`common::logtool_bin`], after making sure the example is built and current:
-/// `cargo test --test NAME` builds no examples, so this runs `cargo build --example logtool` once
-/// (in the test's own profile) when started by cargo, and otherwise uses what is there.
-fn logtool_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(cargo) = std::env::var_os("CARGO") {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-            let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
-            let mut build = Command::new(cargo);
-            build.current_dir(env!("CARGO_MANIFEST_DIR")).args(["build", "--example", "logtool"]);
-            match profile.as_str() {
-                "debug" => {}
-                "release" => {
-                    build.arg("--release");
-                }
-                other => {
-                    build.args(["--profile", other]);
-                }
-            }
-            let out = build.output().unwrap();
-            assert!(
-                out.status.success(),
-                "cargo build --example logtool: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        common::logtool_bin()
-    })
-    .clone()
-}
-
 /// Runs `logtool --dir DIR --json ARGS...` with `stdin` piped in.
 fn logtool_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(logtool_bin())
+    let mut child = Command::new(common::logtool_bin_built())
         .arg("--dir")
         .arg(dir)
         .arg("--json")
@@ -275,7 +241,7 @@ fn produce_then_consume_returns_exactly_what_was_produced() {
     assert_eq!(ok(dir, &["offsets", "rt"]), [r#"{"partition":0,"earliest":0,"latest":13}"#]);
 
     // People's output: aligned columns, null shown as null.
-    let out = Command::new(logtool_bin())
+    let out = Command::new(common::logtool_bin_built())
         .args(["--dir", dir.to_str().unwrap(), "consume", "rt", "--max-records", "3"])
         .output()
         .unwrap();
@@ -538,7 +504,7 @@ fn config_file_dirs_and_num_partitions() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let props = tmp.path().join("server.properties");
     std::fs::write(&props, "num.partitions=4\nbroker.id=1\n").unwrap();
-    let out = Command::new(logtool_bin())
+    let out = Command::new(common::logtool_bin_built())
         .arg("--dir")
         .arg(&a)
         .arg("--dir")
@@ -562,7 +528,7 @@ fn config_file_dirs_and_num_partitions() {
     // log.dirs from the file when no --dir is given.
     let c = tmp.path().join("c");
     std::fs::write(&props, format!("log.dirs={}\nnum.partitions=2\n", c.display())).unwrap();
-    let out = Command::new(logtool_bin())
+    let out = Command::new(common::logtool_bin_built())
         .arg("--config")
         .arg(&props)
         .args(["--json", "topic-create", "fromfile"])
@@ -635,7 +601,7 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
     assert_eq!(consumed.len(), 2);
 
     // A config file that does not exist or does not parse.
-    let out = Command::new(logtool_bin())
+    let out = Command::new(common::logtool_bin_built())
         .arg("--dir")
         .arg(dir)
         .args(["--config", "/nonexistent/server.properties", "offsets", "good"])

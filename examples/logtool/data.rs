@@ -1,4 +1,5 @@
-//! Reading verbs: `consume`, `offsets`, `offset-for-time`, and `flush`.
+//! Reading verbs: `consume` (with `--group`, resuming from and committing to a
+//! consumer group), `offsets`, `offset-for-time`, and `flush`.
 
 use bytes::Bytes;
 use clap::Args;
@@ -7,12 +8,12 @@ use strata::log::{Log, OffsetSpec};
 use strata::store::Store;
 
 use crate::json::{Json, base64};
-use crate::{Failure, Out, store};
+use crate::{Failure, Out, groups, store};
 
 /// Bytes asked of one `Log::read` (at least one whole batch comes back regardless).
 const READ_BYTES: usize = 1 << 20;
 
-/// `consume NAME [--partition P] [--offset N | --from-beginning | --from-timestamp MS] [--max-records N]`
+/// `consume NAME [--partition P] [--offset N | --from-beginning | --from-timestamp MS] [--max-records N] [--group G]`
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("position").args(["offset", "from_beginning", "from_timestamp"]))]
 pub struct ConsumeArgs {
@@ -33,6 +34,10 @@ pub struct ConsumeArgs {
     /// Print at most N records in all.
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
+    /// Consume as this consumer group: without a position flag, start at its committed offset
+    /// (the beginning when none); after printing, commit the next offset of each partition read.
+    #[arg(long, value_name = "G")]
+    pub group: Option<String>,
 }
 
 /// A key, value or header value: the UTF-8 string, `null`, or `{"base64":...}`.
@@ -85,9 +90,18 @@ fn record_line(topic: &str, partition: i32, batch: &BatchView, r: &RecordRef) ->
     (json, human)
 }
 
-/// Where `consume` starts in `log`.
-fn start_offset(log: &Log, args: &ConsumeArgs) -> Result<i64, Failure> {
+/// Where `consume` starts in `log`. A group's committed offset outside the log
+/// is clamped into it (records below the log start are gone).
+fn start_offset(st: &Store, log: &Log, args: &ConsumeArgs) -> Result<i64, Failure> {
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    if let Some(group) = &args.group {
+        let positioned =
+            args.offset.is_some() || args.from_beginning || args.from_timestamp.is_some();
+        if !positioned {
+            let committed = groups::committed(st, group, log.topic(), log.partition())?;
+            return Ok(committed.map_or(start, |c| c.clamp(start, end)));
+        }
+    }
     if let Some(offset) = args.offset {
         if !(start..=end).contains(&offset) {
             return Err(Failure::new(format!(
@@ -108,12 +122,13 @@ fn start_offset(log: &Log, args: &ConsumeArgs) -> Result<i64, Failure> {
 }
 
 /// Prints `log`'s records from `start` to its end, at most `*remaining`.
+/// Returns the position reached: the offset of the next record to read.
 fn consume_partition(
     out: &mut Out,
     log: &Log,
     start: i64,
     remaining: &mut u64,
-) -> Result<(), Failure> {
+) -> Result<i64, Failure> {
     let end = log.log_end_offset();
     let mut pos = start;
     while pos < end && *remaining > 0 {
@@ -143,13 +158,13 @@ fn consume_partition(
                 out.line(&json, || human);
                 *remaining -= 1;
                 if *remaining == 0 {
-                    return Ok(());
+                    return Ok(r.offset() + 1);
                 }
             }
         }
-        pos = fetched.next_offset();
+        pos = fetched.next_offset().min(end);
     }
-    Ok(())
+    Ok(pos)
 }
 
 /// `consume`: one record line per record.
@@ -165,16 +180,22 @@ pub fn consume(st: &Store, out: &mut Out, args: &ConsumeArgs) -> Result<(), Fail
         .collect::<Result<Vec<_>, _>>()?;
     let mut remaining = args.max_records.unwrap_or(u64::MAX);
     let mut heading = false;
+    let mut positions = Vec::new();
     for log in &logs {
         if remaining == 0 {
             break;
         }
-        let start = start_offset(log, args)?;
+        let start = start_offset(st, log, args)?;
         if !heading {
             out.human("PART     OFFSET     TIMESTAMP KEY VALUE");
             heading = true;
         }
-        consume_partition(out, log, start, &mut remaining)?;
+        positions.push((log.partition(), consume_partition(out, log, start, &mut remaining)?));
+    }
+    if let Some(group) = &args.group {
+        // What was printed must be out before it counts as consumed.
+        out.flush();
+        groups::commit_positions(st, group, &args.topic, &positions)?;
     }
     Ok(())
 }

@@ -18,11 +18,16 @@
 #![allow(clippy::print_stdout, reason = "a command-line tool prints")]
 #![allow(unreachable_pub, missing_docs, reason = "a binary: pub only structures its modules")]
 
+mod configs;
 mod data;
+mod datetime;
 mod dump;
+mod groups;
 mod json;
+mod maint;
 mod produce;
 mod store;
+mod table;
 mod topics;
 
 use std::io::Write as _;
@@ -54,6 +59,42 @@ struct Cli {
 enum Command {
     /// Create a topic.
     TopicCreate(topics::CreateArgs),
+    /// List topics (internal ones too) with their partition counts.
+    TopicList,
+    /// Every partition of a topic: log directory, offsets, segments and size.
+    TopicDescribe {
+        /// The topic.
+        topic: String,
+    },
+    /// Delete a topic and all its data.
+    TopicDelete {
+        /// The topic.
+        topic: String,
+    },
+    /// Grow a topic's partition count (shrinking is an error).
+    TopicAlter(topics::AlterArgs),
+    /// Set a topic-level config override (Kafka's name, e.g. `retention.ms`).
+    TopicConfigSet {
+        /// The topic.
+        topic: String,
+        /// The config key.
+        key: String,
+        /// Its value.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Remove a topic-level config override.
+    TopicConfigRemove {
+        /// The topic.
+        topic: String,
+        /// The config key.
+        key: String,
+    },
+    /// Every effective log config of a topic and where it comes from (topic, store, default).
+    TopicConfigDescribe {
+        /// The topic.
+        topic: String,
+    },
     /// Append stdin lines as records, one line per record.
     Produce(produce::ProduceArgs),
     /// Print records from the given position to the log end.
@@ -68,10 +109,53 @@ enum Command {
     /// `timestamp` is the found record's; -1 for `earliest`/`latest`, and -1 with `offset` null
     /// when no record qualifies (Kafka's answer then).
     OffsetForTime(data::OffsetForTimeArgs),
+    /// Advance a partition's log start offset (`kafka-delete-records`); -1 means the log end.
+    DeleteRecords {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        #[arg(allow_negative_numbers = true)]
+        partition: i32,
+        /// The new log start offset.
+        #[arg(allow_negative_numbers = true)]
+        offset: i64,
+    },
     /// fsync everything, or one topic.
     Flush {
         /// Only this topic.
         topic: Option<String>,
+    },
+    /// One pass of retention, the cleaner, the flush policy and checkpoints (or one topic's).
+    Maintain {
+        /// Only this topic.
+        topic: Option<String>,
+    },
+    /// Consumer groups with committed offsets.
+    GroupList,
+    /// A group's committed offsets with log end offsets and lag.
+    GroupDescribe {
+        /// The consumer group.
+        group: String,
+    },
+    /// Commit an offset for a group.
+    GroupCommit {
+        /// The consumer group.
+        group: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        #[arg(allow_negative_numbers = true)]
+        partition: i32,
+        /// The offset (the next record the group reads).
+        #[arg(allow_negative_numbers = true)]
+        offset: i64,
+    },
+    /// Move a group's offsets on a topic (`--reset-offsets --execute`), within the log.
+    GroupReset(groups::ResetArgs),
+    /// Forget a group and its offsets.
+    GroupDelete {
+        /// The consumer group.
+        group: String,
     },
     /// Print batches and records of `.log`, `.index` and `.timeindex` files or partition directories.
     Dump {
@@ -161,6 +245,21 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     };
     match cli.command {
         Command::TopicCreate(args) => with_store(&mut |s| topics::create(s, &mut out, &args)),
+        Command::TopicList => with_store(&mut |s| topics::list(s, &mut out)),
+        Command::TopicDescribe { topic } => {
+            with_store(&mut |s| topics::describe(s, &mut out, &topic))
+        }
+        Command::TopicDelete { topic } => with_store(&mut |s| topics::delete(s, &mut out, &topic)),
+        Command::TopicAlter(args) => with_store(&mut |s| topics::alter(s, &mut out, &args)),
+        Command::TopicConfigSet { topic, key, value } => {
+            with_store(&mut |s| configs::set(s, &mut out, &topic, &key, &value))
+        }
+        Command::TopicConfigRemove { topic, key } => {
+            with_store(&mut |s| configs::remove(s, &mut out, &topic, &key))
+        }
+        Command::TopicConfigDescribe { topic } => {
+            with_store(&mut |s| configs::describe(s, &mut out, &topic))
+        }
         Command::Produce(args) => with_store(&mut |s| produce::run(s, &mut out, &args)),
         Command::Consume(args) => with_store(&mut |s| data::consume(s, &mut out, &args)),
         Command::Offsets { topic } => with_store(&mut |s| data::offsets(s, &mut out, &topic)),
@@ -168,6 +267,24 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             with_store(&mut |s| data::offset_for_time(s, &mut out, &args))
         }
         Command::Flush { topic } => with_store(&mut |s| data::flush(s, &mut out, topic.as_deref())),
+        Command::DeleteRecords { topic, partition, offset } => {
+            with_store(&mut |s| maint::delete_records(s, &mut out, &topic, partition, offset))
+        }
+        Command::Maintain { topic } => {
+            with_store(&mut |s| maint::maintain(s, &mut out, topic.as_deref()))
+        }
+        Command::GroupList => with_store(&mut |s| groups::list(s, &mut out)),
+        Command::GroupDescribe { group } => {
+            with_store(&mut |s| groups::describe(s, &mut out, &group))
+        }
+        Command::GroupCommit { group, topic, partition, offset } => {
+            with_store(&mut |s| groups::commit(s, &mut out, &group, &topic, partition, offset))
+        }
+        Command::GroupReset(args) => {
+            let to = args.target()?;
+            with_store(&mut |s| groups::reset(s, &mut out, &args, to))
+        }
+        Command::GroupDelete { group } => with_store(&mut |s| groups::delete(s, &mut out, &group)),
         Command::Dump { paths, print_data_log, indexes } => {
             let problems = dump::run(&mut out, &paths, print_data_log, indexes)?;
             Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })

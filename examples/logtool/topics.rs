@@ -1,4 +1,5 @@
-//! Topic verbs: `topic-create`.
+//! Topic verbs: `topic-create`, `topic-list`, `topic-describe`, `topic-delete` and
+//! `topic-alter` (the `topic-config-*` verbs are in `configs.rs`).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,8 @@ use strata::config::LogConfig;
 use strata::store::Store;
 
 use crate::json::Json;
-use crate::{Failure, Out};
+use crate::table::Table;
+use crate::{Failure, Out, store};
 
 /// `topic-create NAME [--partitions N] [--config KEY=VALUE]...`
 #[derive(Args, Debug)]
@@ -61,5 +63,110 @@ pub fn create(store: &Store, out: &mut Out, args: &CreateArgs) -> Result<(), Fai
         .map_err(|e| Failure::new(format!("cannot create topic {:?}: {e}", args.topic)))?;
     let line = Json::object().with("topic", args.topic.as_str()).with("partitions", partitions);
     out.line(&line, || format!("created topic {} with {partitions} partitions", args.topic));
+    Ok(())
+}
+
+/// Internal topics the tool refuses to delete or re-partition, as `kafka-topics.sh` does:
+/// the group coordinator finds a group's offsets by `hash(group) % partitions`.
+const INTERNAL_TOPICS: [&str; 2] = [strata::store::OFFSETS_TOPIC, "__transaction_state"];
+
+fn refuse_internal(topic: &str, what: &str) -> Result<(), Failure> {
+    if INTERNAL_TOPICS.contains(&topic) {
+        return Err(Failure::new(format!(
+            "topic {topic} is an internal topic: {what} it is not allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// `topic-list`: `{"topic","partitions"}` per topic, internal ones too.
+pub fn list(st: &Store, out: &mut Out) -> Result<(), Failure> {
+    let mut table = Table::new(&["TOPIC", "PARTITIONS"]);
+    for (topic, partitions) in st.topics() {
+        let json = Json::object().with("topic", topic.as_str()).with("partitions", partitions);
+        table.row(json, vec![topic, partitions.to_string()]);
+    }
+    table.print(out);
+    Ok(())
+}
+
+/// `topic-describe NAME`: one line per partition.
+pub fn describe(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
+    store::partition_count(st, topic)?;
+    let infos = st
+        .describe_topic(topic)
+        .map_err(|e| Failure::new(format!("cannot describe topic {topic:?}: {e}")))?;
+    let mut table = Table::new(&[
+        "TOPIC",
+        "PARTITION",
+        "LOG-START-OFFSET",
+        "LOG-END-OFFSET",
+        "SEGMENTS",
+        "SIZE-BYTES",
+        "LOG-DIR",
+    ]);
+    for p in infos {
+        let log_dir = p.log_dir.display().to_string();
+        let json = Json::object()
+            .with("topic", p.topic.as_str())
+            .with("partition", p.partition)
+            .with("log_dir", log_dir.as_str())
+            .with("log_start_offset", p.log_start_offset)
+            .with("log_end_offset", p.log_end_offset)
+            .with("segments", p.segments)
+            .with("size_bytes", p.size_bytes);
+        let cells = vec![
+            p.topic,
+            p.partition.to_string(),
+            p.log_start_offset.to_string(),
+            p.log_end_offset.to_string(),
+            p.segments.to_string(),
+            p.size_bytes.to_string(),
+            log_dir,
+        ];
+        table.row(json, cells);
+    }
+    table.print(out);
+    Ok(())
+}
+
+/// `topic-delete NAME`: `{"topic","deleted":true}`.
+pub fn delete(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
+    store::partition_count(st, topic)?;
+    refuse_internal(topic, "deleting")?;
+    st.delete_topic(topic)
+        .map_err(|e| Failure::new(format!("cannot delete topic {topic:?}: {e}")))?;
+    out.line(&Json::object().with("topic", topic).with("deleted", true), || {
+        format!("deleted topic {topic}")
+    });
+    Ok(())
+}
+
+/// `topic-alter NAME --partitions N`
+#[derive(Args, Debug)]
+pub struct AlterArgs {
+    /// The topic.
+    pub topic: String,
+    /// The new partition count: larger than the current one (partitions only grow).
+    #[arg(long, allow_negative_numbers = true)]
+    pub partitions: i32,
+}
+
+/// `topic-alter`: `{"topic","partitions"}`.
+pub fn alter(st: &Store, out: &mut Out, args: &AlterArgs) -> Result<(), Failure> {
+    let topic = args.topic.as_str();
+    let current = store::partition_count(st, topic)?;
+    refuse_internal(topic, "changing the partition count of")?;
+    let n = args.partitions;
+    if n <= current {
+        return Err(Failure::new(format!(
+            "topic {topic:?} has {current} partitions and partitions can only be added: \
+             --partitions must be more than {current}, not {n}"
+        )));
+    }
+    st.add_partitions(topic, n)
+        .map_err(|e| Failure::new(format!("cannot add partitions to {topic:?}: {e}")))?;
+    let line = Json::object().with("topic", topic).with("partitions", n);
+    out.line(&line, || format!("topic {topic} now has {n} partitions (was {current})"));
     Ok(())
 }

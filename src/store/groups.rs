@@ -62,7 +62,7 @@ pub enum ResetTo {
     Latest,
     /// This offset, clamped into the log.
     Offset(i64),
-    /// The committed offset (or the log start when none) plus `n`, clamped.
+    /// The committed offset plus `n`, clamped; refused without a committed offset.
     ShiftBy(i64),
     /// The first offset whose timestamp is at or after this time (ms), or the end.
     Datetime(i64),
@@ -364,7 +364,13 @@ impl Groups<'_> {
                 ResetTo::Latest => end,
                 ResetTo::Offset(o) => o,
                 ResetTo::ShiftBy(n) => {
-                    self.fetch(group, topic, p)?.unwrap_or(start).saturating_add(n)
+                    // As kafka-consumer-groups.sh: a shift needs a position to shift from.
+                    let current = self.fetch(group, topic, p)?.ok_or_else(|| {
+                        Error::InvalidRequest(format!(
+                            "group {group} has no committed offset for {topic}-{p} to shift"
+                        ))
+                    })?;
+                    current.saturating_add(n)
                 }
                 ResetTo::Datetime(ts) => {
                     log.offset_for_time(OffsetSpec::Timestamp(ts))?.map_or(end, |f| f.offset)

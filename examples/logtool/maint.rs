@@ -1,0 +1,74 @@
+//! Verbs that remove data: `delete-records` (`kafka-delete-records.sh`) and
+//! `maintain` (one pass of the background threads: retention, cleaner, flush,
+//! checkpoints).
+
+use strata::store::Store;
+
+use crate::json::Json;
+use crate::{Failure, Out, store};
+
+/// `delete-records NAME PARTITION OFFSET`: `{"partition","log_start_offset"}`.
+///
+/// OFFSET -1 means the log end (Kafka's "delete everything"); any other
+/// offset must lie between the current log start and the log end.
+pub fn delete_records(
+    st: &Store,
+    out: &mut Out,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<(), Failure> {
+    let log = store::log(st, topic, partition)?;
+    let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    if offset < -1 {
+        return Err(Failure::new(format!(
+            "OFFSET {offset} is negative: give an offset of {topic}-{partition} ({start} to \
+             {end}) or -1 for the log end"
+        )));
+    }
+    if offset > end {
+        return Err(Failure::new(format!(
+            "cannot delete records of {topic}-{partition} before offset {offset}: it is past \
+             the log end {end} (the log holds offsets {start} to {end}; -1 means the log end)"
+        )));
+    }
+    let lso = st.delete_records(topic, partition, offset).map_err(|e| {
+        Failure::new(format!("cannot delete records of {topic}-{partition} before {offset}: {e}"))
+    })?;
+    let line = Json::object().with("partition", partition).with("log_start_offset", lso);
+    out.line(&line, || format!("partition {partition}: log start offset is now {lso}"));
+    Ok(())
+}
+
+/// `maintain [NAME]`: `{"segments_deleted","bytes_deleted","partitions_cleaned","bytes_read","bytes_written"}`.
+pub fn maintain(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Failure> {
+    if let Some(t) = topic {
+        store::partition_count(st, t)?;
+    }
+    let r = st.maintain(topic).map_err(|e| Failure::new(format!("maintenance failed: {e}")))?;
+    if r.cleaner_failures > 0 {
+        eprintln!(
+            "logtool: warning: the cleaner failed on {} partition(s); the next pass retries",
+            r.cleaner_failures
+        );
+    }
+    let line = Json::object()
+        .with("segments_deleted", r.segments_deleted)
+        .with("bytes_deleted", r.bytes_deleted)
+        .with("partitions_cleaned", r.partitions_cleaned)
+        .with("bytes_read", r.bytes_read)
+        .with("bytes_written", r.bytes_written);
+    out.line(&line, || {
+        format!(
+            "retention deleted {} segments ({} bytes); the cleaner compacted {} partitions \
+             (read {} bytes, wrote {} bytes, removed {} records)",
+            r.segments_deleted,
+            r.bytes_deleted,
+            r.partitions_cleaned,
+            r.bytes_read,
+            r.bytes_written,
+            r.records_removed
+        )
+    });
+    Ok(())
+}
