@@ -332,27 +332,44 @@ impl BatchView {
     /// The first violated rule, naming its field.
     pub fn validate_records(&self) -> FormatResult<()> {
         self.validate()?;
+        self.check_records(|e| e, |_| Ok(()))
+    }
+
+    /// Decodes every record once, checking what
+    /// [`validate_records`](Self::validate_records) checks beyond the CRC, and
+    /// hands each record to `each` — so a caller with rules of its own (the
+    /// log's key and timestamp rules) needs no second decoding pass. Call
+    /// [`validate`](Self::validate) first: this does not check the CRC.
+    ///
+    /// # Errors
+    /// A format violation wrapped by `wrap`, or the first error of `each`.
+    pub fn check_records<E>(
+        &self,
+        wrap: impl Fn(FormatError) -> E,
+        mut each: impl FnMut(&RecordRef) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut seen = 0i64;
         let mut prev: Option<i32> = None;
-        for r in self.records()? {
-            let r = r?;
+        for r in self.records().map_err(&wrap)? {
+            let r = r.map_err(&wrap)?;
+            each(&r)?;
             let d = r.offset_delta();
             if d < 0 || d > self.header.last_offset_delta || prev.is_some_and(|p| d <= p) {
-                return Err(invalid(
+                return Err(wrap(invalid(
                     "record.offsetDelta",
                     d.into(),
                     "deltas must increase within [0, lastOffsetDelta]",
-                ));
+                )));
             }
             prev = Some(d);
             seen += 1;
         }
         if seen != i64::from(self.header.records_count) {
-            return Err(invalid(
+            return Err(wrap(invalid(
                 "batch.recordsCount",
                 self.header.records_count.into(),
                 "does not match the records present",
-            ));
+            )));
         }
         Ok(())
     }

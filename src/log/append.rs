@@ -55,7 +55,7 @@ pub(crate) fn prepare(
         });
     }
     let batch = BatchView::new(bytes).map_err(|source| Error::InvalidBatch { source })?;
-    batch.validate_records().map_err(|source| Error::InvalidBatch { source })?;
+    batch.validate().map_err(|source| Error::InvalidBatch { source })?;
     let count = batch.records_count();
     if count <= 0 || i64::from(count) != i64::from(batch.last_offset_delta()) + 1 {
         return Err(invalid(format!(
@@ -89,22 +89,26 @@ pub(crate) fn prepare(
             batch.base_offset()
         )));
     }
+    // One decoding pass: the format's record checks and the log's rules together.
     let mut max_record_ts = NO_TIMESTAMP;
-    for r in batch.records().map_err(|source| Error::InvalidBatch { source })? {
-        let r = r.map_err(|source| Error::InvalidBatch { source })?;
-        if cfg.cleanup_policy.compact && r.key().is_none() {
-            return Err(invalid(format!(
-                "compacted topic refuses record at offset delta {} without a key",
-                r.offset_delta()
-            )));
-        }
-        // Readers of a LogAppendTime batch see maxTimestamp; the producer's time is in the delta.
-        let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta());
-        if cfg.message_timestamp_type == TimestampType::CreateTime {
-            check_timestamp(ts, now, cfg)?;
-        }
-        max_record_ts = max_record_ts.max(ts);
-    }
+    batch.check_records(
+        |source| Error::InvalidBatch { source },
+        |r| {
+            if cfg.cleanup_policy.compact && r.key().is_none() {
+                return Err(invalid(format!(
+                    "compacted topic refuses record at offset delta {} without a key",
+                    r.offset_delta()
+                )));
+            }
+            // Readers of a LogAppendTime batch see maxTimestamp; the producer's time is in the delta.
+            let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta());
+            if cfg.message_timestamp_type == TimestampType::CreateTime {
+                check_timestamp(ts, now, cfg)?;
+            }
+            max_record_ts = max_record_ts.max(ts);
+            Ok(())
+        },
+    )?;
     let target = match cfg.compression_type {
         TopicCompression::Producer => {
             batch.compression().map_err(|source| Error::InvalidBatch { source })?
