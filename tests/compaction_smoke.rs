@@ -67,3 +67,145 @@ fn compaction_keeps_exactly_the_latest_record_of_every_live_key() {
         assert!(out.ok(), "{out}");
     }
 }
+
+/// A transactional batch of `producer` with `records`, built as a producer would.
+fn txn_batch(producer: i64, seq: i32, records: &[(&str, &str)]) -> bytes::Bytes {
+    let mut b = strata::format::BatchBuilder::new(0).producer(producer, 0, seq).transactional(true);
+    for (k, v) in records {
+        b.append(&Record::new(k.to_string(), v.to_string()).timestamp(1_000)).unwrap();
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn aborted_transactions_vanish_and_markers_outlive_their_data_by_the_delete_horizon() {
+    use std::sync::Arc;
+    use strata::clock::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000_000);
+    let store = Store::open_with_clock(
+        StoreConfig::new([dir.path()]).background_threads(false),
+        Arc::clone(&clock) as _,
+    )
+    .unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("segment.bytes".to_owned(), "1024".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    o.insert("delete.retention.ms".to_owned(), "1000".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    // Committed value of k, then an aborted transaction overwriting it, then a committed one for j.
+    log.append(&[Record::new("k", "committed").timestamp(1_000)]).unwrap();
+    log.append_batch(txn_batch(7, 0, &[("k", "aborted")])).unwrap();
+    let abort = log.append_txn_marker(7, 0, 1, false).unwrap();
+    log.append_batch(txn_batch(8, 0, &[("j", "in-txn")])).unwrap();
+    let commit = log.append_txn_marker(8, 0, 1, true).unwrap();
+    // Enough later data that everything above is below the active segment.
+    for i in 0..40 {
+        log.append(&[Record::new(format!("z{i}"), "x".repeat(40)).timestamp(1_000)]).unwrap();
+    }
+    let values = |log: &strata::log::Log| -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        for r in log.read(log.log_start_offset(), usize::MAX).unwrap().records() {
+            let r = r.unwrap();
+            // Data records only: control records' keys start with a zero version.
+            if let (Some(k), Some(v)) = (r.key(), r.value())
+                && !k.starts_with(b"\0")
+            {
+                m.insert(
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                );
+            }
+        }
+        m
+    };
+    let marker_offsets = |log: &strata::log::Log| -> Vec<i64> {
+        log.read(log.log_start_offset(), usize::MAX)
+            .unwrap()
+            .batches()
+            .filter(|b| b.is_control() && b.records_count() > 0)
+            .map(|b| b.base_offset())
+            .collect()
+    };
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    let v = values(&log);
+    assert_eq!(
+        v.get("k").map(String::as_str),
+        Some("committed"),
+        "the aborted write is gone and did not supersede the committed one"
+    );
+    assert_eq!(v.get("j").map(String::as_str), Some("in-txn"));
+    // The ABORT marker outlived its data (kept, its data was seen this pass); COMMIT stays: its data is alive.
+    assert_eq!(marker_offsets(&log), vec![abort, commit]);
+    // Next pass: the aborted data is gone, so its marker is discardable and gets a horizon ...
+    log.append(&[Record::new("k", "later").timestamp(1_000)]).unwrap();
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    assert!(marker_offsets(&log).contains(&abort), "kept until its delete horizon");
+    // ... and vanishes after it.
+    clock.advance(2_000);
+    log.append(&[Record::new("k", "later2").timestamp(1_000)]).unwrap();
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    assert!(!marker_offsets(&log).contains(&abort), "{:?}", marker_offsets(&log));
+    assert!(marker_offsets(&log).contains(&commit), "its transaction's data is still there");
+    store.close().unwrap();
+    if common::kafka_verify_available().is_ok() {
+        let out = common::kafka_verify(&dir.path().join("t-0"), &[]);
+        assert!(out.ok(), "{out}");
+    }
+}
+
+#[test]
+fn an_open_transaction_holds_back_cleaning_like_kafkas_last_stable_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false)).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("segment.bytes".to_owned(), "1024".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[Record::new("k", "committed").timestamp(1_000)]).unwrap();
+    log.roll().unwrap();
+    // Undecided: if it aborts later, "committed" must still be there.
+    log.append_batch(txn_batch(9, 0, &[("k", "undecided")])).unwrap();
+    for i in 0..30 {
+        log.append(&[Record::new("k", format!("after-{i}")).timestamp(1_000)]).unwrap();
+    }
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    let values: Vec<String> = log
+        .read(0, usize::MAX)
+        .unwrap()
+        .records()
+        .map(|r| String::from_utf8_lossy(r.unwrap().value().unwrap()).into_owned())
+        .collect();
+    assert!(values.contains(&"committed".to_owned()), "{values:?}");
+    // The undecided batch sits at offset 1: nothing from there on was cleaned.
+    assert!(log.cleaner_checkpoint().unwrap_or(0) <= 1, "{:?}", log.cleaner_checkpoint());
+    // Once the transaction aborts, cleaning may proceed past it, and the aborted value never wins.
+    log.append_txn_marker(9, 0, 1, false).unwrap();
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    let last_k = log
+        .read(0, usize::MAX)
+        .unwrap()
+        .records()
+        .filter_map(|r| r.ok())
+        .filter(|r| r.key().is_some_and(|k| &k[..] == b"k"))
+        .last()
+        .map(|r| String::from_utf8_lossy(r.value().unwrap()).into_owned());
+    assert_eq!(last_k.as_deref(), Some("after-29"));
+    let all: Vec<String> = log
+        .read(0, usize::MAX)
+        .unwrap()
+        .records()
+        .filter_map(|r| r.ok())
+        .filter_map(|r| r.value().map(|v| String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    assert!(!all.contains(&"undecided".to_owned()), "aborted data is cleaned away: {all:?}");
+}

@@ -20,9 +20,11 @@
 //! 4. **Swap** each group in ([`crate::log`]'s crash-safe protocol) and move the
 //!    cleaner checkpoint to `end`.
 //!
-//! Transaction markers (control batches) are kept as they are: strata keeps
-//! no aborted-transaction index yet, so it cannot tell when a marker's
-//! transaction has been fully cleaned. Keeping them loses nothing.
+//! Transactions follow Kafka's rules ([`super::txn`]): aborted data goes,
+//! markers outlive their transaction's data by the delete horizon, and the
+//! cleaned range never reaches an undecided transaction (Kafka's last stable
+//! offset), found by scanning batch headers since strata writes no
+//! `.txnindex`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +41,7 @@ use crate::{Error, Result};
 use super::offset_map::OffsetMap;
 use super::select::{self, Cleanable, LogStat, SegmentStat};
 use super::throttle::Throttle;
+use super::txn::{AbortScan, AbortedTxn, TxnTracker};
 
 /// What one cleaning did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,14 +117,23 @@ pub(crate) fn clean(
     let cfg = log.config();
     let now = log.now_ms();
     let segs = log.segments();
-    let c = select::cleanable(&log_stat(log, &segs, &cfg, now)?);
+    let mut c = select::cleanable(&log_stat(log, &segs, &cfg, now)?);
+    let scan = scan_producers(&segs)?;
+    // Never clean into an undecided transaction (Kafka's last stable offset):
+    // were it aborted later, its records must not have superseded committed ones.
+    if let Some(lso) = scan.open_txn_first_offset.filter(|&o| o < c.first_uncleanable_offset) {
+        let holder = segs.partition_point(|s| s.base_offset() <= lso).saturating_sub(1);
+        c.first_uncleanable_offset = segs.get(holder).map_or(lso, |s| s.base_offset());
+    }
     if c.cleanable_bytes == 0 || c.first_uncleanable_offset <= c.first_dirty_offset {
         return Ok(None);
     }
     let mut out =
         CleanOutcome { first_dirty_offset: c.first_dirty_offset, ..CleanOutcome::default() };
     map.clear();
-    out.end_offset = build_map(&|| log.is_closing(), &segs, &c, map, throttle, &mut out)?;
+    let mut map_txns = TxnTracker::new(scan.aborted.clone());
+    out.end_offset =
+        build_map(&|| log.is_closing(), &segs, &c, map, &mut map_txns, throttle, &mut out)?;
     if out.end_offset <= c.first_dirty_offset {
         return Err(Error::InvalidRequest(format!(
             "{}: one batch at offset {} has more keys than the cleaner's map holds ({}); raise log.cleaner.dedupe.buffer.size",
@@ -130,19 +142,19 @@ pub(crate) fn clean(
             map.capacity()
         )));
     }
-    let last_of_producer = last_batch_of_each_producer(&segs)?;
     let ctx = Retain {
         map,
         now,
         delete_retention_ms: cfg.delete_retention_ms,
         first_uncleanable: c.first_uncleanable_offset,
-        last_of_producer: &last_of_producer,
+        last_of_producer: &scan.last_of_producer,
         group_last_offset: -1,
     };
     let count = segs.partition_point(|s| s.base_offset() < out.end_offset);
     let sources = segs.get(..count).unwrap_or_default();
+    let mut txns = TxnTracker::new(scan.aborted);
     for group in group_by_size(sources, &segs, &cfg, c.first_uncleanable_offset)? {
-        recopy_group(log, &cfg, group, &ctx, throttle, &mut out)?;
+        recopy_group(log, &cfg, group, &ctx, &mut txns, throttle, &mut out)?;
     }
     log.set_cleaner_checkpoint(Some(out.end_offset));
     Ok(Some(out))
@@ -154,6 +166,7 @@ fn build_map(
     segs: &[Arc<Segment>],
     c: &Cleanable,
     map: &mut OffsetMap,
+    txns: &mut TxnTracker,
     throttle: &Throttle,
     out: &mut CleanOutcome,
 ) -> Result<i64> {
@@ -172,10 +185,14 @@ fn build_map(
             if closing() {
                 return Err(Error::Closed);
             }
+            // Every batch feeds the transaction tracker, even those below the
+            // dirty section, so markers there close their transactions.
+            let discard = txns.can_discard(&batch);
             if batch.last_offset() < c.first_dirty_offset {
                 continue;
             }
-            if !batch.is_control() {
+            // Keys of aborted transactions never enter the map.
+            if !batch.is_control() && !discard {
                 for r in batch.records().map_err(|e| corrupt(seg, e))? {
                     let r = r.map_err(|e| corrupt(seg, e))?;
                     let keyed = r.key().filter(|_| r.offset() >= c.first_dirty_offset);
@@ -194,17 +211,29 @@ fn build_map(
     Ok(map.latest_offset() + 1)
 }
 
-/// Producer id -> last offset of its last batch in the log.
-fn last_batch_of_each_producer(segs: &[Arc<Segment>]) -> Result<HashMap<i64, i64>> {
+/// What one walk over every batch header of the log finds.
+struct ProducerScan {
+    /// Producer id -> last offset of its last batch (data or marker).
+    last_of_producer: HashMap<i64, i64>,
+    /// Aborted transactions, by first offset.
+    aborted: Vec<AbortedTxn>,
+    /// First offset of the oldest transaction without a marker yet.
+    open_txn_first_offset: Option<i64>,
+}
+
+fn scan_producers(segs: &[Arc<Segment>]) -> Result<ProducerScan> {
     let mut last = HashMap::new();
+    let mut aborts = AbortScan::default();
     for seg in segs {
         for (_, b) in seg.batches_from(0)? {
             if b.producer_id() >= 0 {
                 last.insert(b.producer_id(), b.last_offset());
+                aborts.observe(&b);
             }
         }
     }
-    Ok(last)
+    let open_txn_first_offset = aborts.open_first_offset();
+    Ok(ProducerScan { last_of_producer: last, aborted: aborts.finish(), open_txn_first_offset })
 }
 
 /// Groups consecutive segments that fit one cleaned segment (Kafka's `groupSegmentsBySize`).
@@ -264,6 +293,7 @@ fn recopy_group(
     cfg: &LogConfig,
     group: &[Arc<Segment>],
     ctx: &Retain<'_>,
+    txns: &mut TxnTracker,
     throttle: &Throttle,
     out: &mut CleanOutcome,
 ) -> Result<()> {
@@ -285,7 +315,9 @@ fn recopy_group(
                 if log.is_closing() {
                     return Err(Error::Closed);
                 }
-                if let Some(bytes) = filter_batch(&batch, ctx, out).map_err(|e| corrupt(src, e))? {
+                if let Some(bytes) =
+                    filter_batch(&batch, ctx, txns, out).map_err(|e| corrupt(src, e))?
+                {
                     let kept = BatchView::new(bytes).map_err(|e| corrupt(src, e))?;
                     cleaned.append(&kept)?;
                     out.bytes_written += kept.size() as u64;
@@ -309,20 +341,81 @@ fn recopy_group(
     Ok(())
 }
 
+/// The header of `batch` on a new builder: same offsets, producer fields,
+/// flags, leader epoch and timestamp type.
+fn same_header(batch: &BatchView) -> BatchBuilder {
+    let mut b = BatchBuilder::new(batch.base_offset())
+        .partition_leader_epoch(batch.partition_leader_epoch())
+        .producer(batch.producer_id(), batch.producer_epoch(), batch.base_sequence())
+        .transactional(batch.is_transactional())
+        .control(batch.is_control())
+        .last_offset_delta(batch.last_offset_delta());
+    if batch.timestamp_type() == TimestampType::LogAppendTime {
+        b = b.log_append_time(batch.max_timestamp());
+    }
+    b
+}
+
+/// Kafka's 61-byte empty batch: the original header, no records, the original
+/// maxTimestamp, baseTimestamp -1 and no delete horizon.
+fn empty_batch(batch: &BatchView) -> crate::format::FormatResult<Bytes> {
+    same_header(batch).empty_batch_timestamps(-1, batch.max_timestamp()).build()
+}
+
+/// A transaction marker: kept while its transaction's data may still be read;
+/// once discardable it gets a delete horizon, and a cleaning after the
+/// horizon removes it (Kafka's `containsMarkerForEmptyTxn` path).
+fn filter_marker(
+    batch: &BatchView,
+    ctx: &Retain<'_>,
+    can_discard: bool,
+    retain_empty: bool,
+) -> crate::format::FormatResult<Option<Bytes>> {
+    let verbatim = Ok(Some(batch.as_bytes().clone()));
+    if !can_discard {
+        return verbatim;
+    }
+    if batch.records_count() == 0 {
+        return if retain_empty { verbatim } else { Ok(None) };
+    }
+    match batch.delete_horizon_ms() {
+        Some(h) if ctx.now >= h => {
+            if retain_empty {
+                empty_batch(batch).map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+        Some(_) => verbatim,
+        None => {
+            let mut b =
+                same_header(batch).delete_horizon(ctx.now.saturating_add(ctx.delete_retention_ms));
+            for r in batch.records()? {
+                let r = r?;
+                let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta());
+                b.append_raw(r.offset_delta(), ts, r.key(), r.value(), r.headers())?;
+            }
+            b.build().map(Some)
+        }
+    }
+}
+
 /// Kafka's per-batch and per-record retention; `None` drops the batch.
 fn filter_batch(
     batch: &BatchView,
     ctx: &Retain<'_>,
+    txns: &mut TxnTracker,
     out: &mut CleanOutcome,
 ) -> crate::format::FormatResult<Option<Bytes>> {
-    if batch.is_control() {
-        return Ok(Some(batch.as_bytes().clone()));
-    }
+    let can_discard = txns.can_discard(batch);
     let retain_empty = batch.last_offset() == ctx.group_last_offset
         || (batch.producer_id() >= 0
             && ctx.last_of_producer.get(&batch.producer_id()) == Some(&batch.last_offset()))
         || batch.next_offset() == ctx.first_uncleanable;
     let horizon = batch.delete_horizon_ms();
+    if batch.is_control() {
+        return filter_marker(batch, ctx, can_discard, retain_empty);
+    }
     let mut kept = Vec::new();
     let mut read = 0u64;
     let mut tombstone = false;
@@ -331,7 +424,8 @@ fn filter_batch(
         read += 1;
         let latest = r.key().is_some_and(|k| r.offset() >= ctx.map.get(k).unwrap_or(-1));
         let alive = r.value().is_some() || horizon.is_none_or(|h| ctx.now < h);
-        if r.offset() > ctx.map.latest_offset() || (latest && alive) {
+        // Records of an aborted transaction all go (Kafka's discardBatchRecords).
+        if !can_discard && (r.offset() > ctx.map.latest_offset() || (latest && alive)) {
             tombstone |= r.value().is_none();
             kept.push(r);
         }
@@ -343,22 +437,10 @@ fn filter_batch(
     if kept.len() as u64 == read && new_horizon == horizon {
         return Ok(Some(batch.as_bytes().clone()));
     }
-    let mut b = BatchBuilder::new(batch.base_offset())
-        .partition_leader_epoch(batch.partition_leader_epoch())
-        .producer(batch.producer_id(), batch.producer_epoch(), batch.base_sequence())
-        .transactional(batch.is_transactional())
-        .last_offset_delta(batch.last_offset_delta());
-    if batch.timestamp_type() == TimestampType::LogAppendTime {
-        b = b.log_append_time(batch.max_timestamp());
-    }
     if kept.is_empty() {
-        if !retain_empty {
-            return Ok(None);
-        }
-        // Kafka's 61-byte empty batch: no records, original max timestamp, no horizon.
-        return BatchBuilder::build(b.empty_batch_timestamps(-1, batch.max_timestamp())).map(Some);
+        return if retain_empty { empty_batch(batch).map(Some) } else { Ok(None) };
     }
-    b = b.compression(batch.compression()?, None);
+    let mut b = same_header(batch).compression(batch.compression()?, None);
     if let Some(h) = new_horizon {
         b = b.delete_horizon(h);
     }

@@ -16,6 +16,7 @@ mod compact;
 pub mod offset_map;
 pub mod select;
 pub mod throttle;
+mod txn;
 
 use std::collections::HashMap;
 

@@ -112,6 +112,13 @@ impl BatchBuilder {
         self
     }
 
+    /// Marks the batch as a control batch (its records are control records).
+    #[must_use]
+    pub fn control(mut self, yes: bool) -> Self {
+        self.control = yes;
+        self
+    }
+
     /// Stores a compaction delete horizon in `baseTimestamp` (attribute bit 6).
     #[must_use]
     pub fn delete_horizon(mut self, horizon_ms: i64) -> Self {
