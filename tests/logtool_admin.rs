@@ -11,9 +11,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Kafka's default `index.interval.bytes`, which these topics keep.
@@ -21,32 +20,11 @@ const INDEX_INTERVAL: u64 = 4096;
 
 /// Runs `logtool --dir D... --json ARGS...` with `stdin` piped in.
 fn run(dirs: &[&Path], args: &[&str], stdin: &[u8]) -> Output {
-    let mut cmd = Command::new(common::logtool_bin_built());
-    for d in dirs {
-        cmd.arg("--dir").arg(d);
-    }
-    let mut child = cmd
-        .arg("--json")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command that fails before reading stdin may close it: ignore a broken pipe.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    common::logtool_run(dirs, true, args, stdin)
 }
 
 fn lines_of(dirs: &[&Path], args: &[&str], stdin: &[u8]) -> Vec<String> {
-    let out = run(dirs, args, stdin);
-    assert!(
-        out.status.success(),
-        "logtool {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+    common::logtool_ok(dirs, args, stdin)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> Vec<String> {

@@ -11,27 +11,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use strata::store::partitioner::partition_for_key;
 
 /// Runs `logtool --dir DIR --json ARGS...` with `stdin` piped in.
 fn logtool_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(common::logtool_bin_built())
-        .arg("--dir")
-        .arg(dir)
-        .arg("--json")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command that fails before reading stdin may close it: ignore a broken pipe.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    common::logtool_run(&[dir], true, args, stdin)
 }
 
 /// Runs `logtool --dir DIR --json ARGS...`, asserts success, returns stdout's lines.
@@ -40,14 +27,7 @@ fn ok(dir: &Path, args: &[&str]) -> Vec<String> {
 }
 
 fn ok_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Vec<String> {
-    let out = logtool_in(dir, args, stdin);
-    assert!(
-        out.status.success(),
-        "logtool {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+    common::logtool_ok(&[dir], args, stdin)
 }
 
 /// A JSON string as Python's `json.dumps(ensure_ascii=True)` (and logtool) writes it.

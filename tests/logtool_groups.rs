@@ -9,31 +9,15 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use strata::config::StoreConfig;
 use strata::format::Record;
 use strata::store::Store;
 
 fn run(dirs: &[&Path], json: bool, args: &[&str], stdin: &[u8]) -> Output {
-    let mut cmd = Command::new(common::logtool_bin_built());
-    for d in dirs {
-        cmd.arg("--dir").arg(d);
-    }
-    if json {
-        cmd.arg("--json");
-    }
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    common::logtool_run(dirs, json, args, stdin)
 }
 
 fn success(out: Output, args: &[&str]) -> Vec<String> {

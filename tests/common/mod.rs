@@ -490,3 +490,40 @@ pub(crate) fn logtool_bin_built() -> PathBuf {
     })
     .clone()
 }
+
+/// Runs `logtool [--dir D]... [--json] ARGS...` (the freshly built example) with `stdin`
+/// piped in, and returns its output whatever the exit status.
+pub(crate) fn logtool_run(dirs: &[&Path], json: bool, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut cmd = Command::new(logtool_bin_built());
+    for d in dirs {
+        cmd.arg("--dir").arg(d);
+    }
+    if json {
+        cmd.arg("--json");
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start logtool: {e}"));
+    // A command that fails before reading stdin may close it: ignore a broken pipe.
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin);
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("logtool did not finish: {e}"))
+}
+
+/// stdout's lines of a `logtool --json` command that must succeed.
+pub(crate) fn logtool_ok(dirs: &[&Path], args: &[&str], stdin: &[u8]) -> Vec<String> {
+    let out = logtool_run(dirs, true, args, stdin);
+    assert!(
+        out.status.success(),
+        "logtool {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
