@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::Result;
 use crate::format::file_name::{FileKind, parse_file_name, segment_file_name};
 use crate::format::index_entry::{
     OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE, offset_entries, time_entries,
 };
 use crate::format::{BatchIter, StopReason, TimestampType};
-use crate::{Error, Result};
+use crate::io::file;
 
 /// One broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +82,8 @@ impl Checker {
 pub fn verify_partition_dir(dir: &Path, index_interval: Option<u64>) -> Result<VerifyReport> {
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
-    let listing = std::fs::read_dir(dir).map_err(|e| Error::io("read_dir", dir, e))?;
-    for entry in listing {
-        let entry = entry.map_err(|e| Error::io("read_dir", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for path in file::read_dir(dir)? {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         match parse_file_name(&name).filter(|p| p.temp.is_none()) {
             Some(p) if p.kind == FileKind::Log => bases.push(p.offset),
             Some(p) if matches!(p.kind, FileKind::Index | FileKind::TimeIndex) => {
@@ -122,10 +121,6 @@ pub fn verify_partition_dir(dir: &Path, index_interval: Option<u64>) -> Result<V
     Ok(c.report)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io("read", path, e))
-}
-
 fn check_log(
     c: &mut Checker,
     dir: &Path,
@@ -134,7 +129,7 @@ fn check_log(
     prev_last: &mut Option<i64>,
 ) -> Result<Vec<BatchInfo>> {
     let file = segment_file_name(base, FileKind::Log);
-    let data = Bytes::from(read(&dir.join(&file))?);
+    let data = Bytes::from(file::read(&dir.join(&file))?);
     let mut batches = Vec::new();
     let mut iter = BatchIter::new(data);
     for (position, batch) in iter.by_ref() {
@@ -228,7 +223,7 @@ fn check_offset_index(
     interval: Option<u64>,
 ) -> Result<()> {
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let data = read(path)?;
+    let data = file::read(path)?;
     if data.len() % OFFSET_ENTRY_SIZE != 0 {
         c.violation(
             &file,
@@ -289,7 +284,7 @@ fn check_offset_index(
 
 fn check_time_index(c: &mut Checker, path: &Path, base: i64, batches: &[BatchInfo]) -> Result<()> {
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let data = read(path)?;
+    let data = file::read(path)?;
     if data.len() % TIME_ENTRY_SIZE != 0 {
         c.violation(
             &file,

@@ -86,24 +86,9 @@ fn check_time_lookups(log: &Log, records: &[(i64, i64)], log_start: i64) {
     }
 }
 
-/// xorshift, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// 150 batches of 1-6 records with non-monotonic timestamps over a 10 s window.
 fn random_batches(seed: u64) -> Vec<Vec<i64>> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = common::Rng(seed | 1);
     (0..150)
         .map(|_| {
             let n = 1 + rng.below(6);

@@ -102,30 +102,6 @@ fn str_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     Some(&rest[..rest.find('"').unwrap()])
 }
 
-/// splitmix64: seeded, so every run draws the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = usize::try_from(self.below(i as u64 + 1)).unwrap();
-            v.swap(i, j);
-        }
-    }
-}
-
 #[test]
 fn produce_then_consume_returns_exactly_what_was_produced() {
     let tmp = tempfile::tempdir().unwrap();
@@ -243,7 +219,7 @@ fn now_ms() -> i64 {
 }
 
 /// One input line of the acceptance test: keyed (`KEY:VALUE`) or not, the value unique.
-fn acceptance_lines(rng: &mut Rng, n: usize) -> Vec<String> {
+fn acceptance_lines(rng: &mut common::Rng, n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             // Random hex keeps the codecs from squeezing the data into a single segment.
@@ -269,7 +245,7 @@ fn split_line(line: &str) -> (Option<&str>, &str) {
 fn acceptance_several_topics_every_codec_rolled_segments_pass_kafkas_checkers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let mut rng = Rng(0x00ac_ce97);
+    let mut rng = common::Rng(0x00ac_ce97);
     let partitions = 3;
     let verify = common::kafka_verify_available();
     if let Err(reason) = &verify {
@@ -375,7 +351,7 @@ fn offsets_and_offset_for_time_agree_with_brute_force() {
         [r#"{"partition":0,"timestamp":-1,"offset":null}"#],
         "an empty log has no max-timestamp record"
     );
-    let mut rng = Rng(0x7173);
+    let mut rng = common::Rng(0x7173);
     let base = now_ms() - 86_400_000;
     // 40 timestamps, shuffled, some repeated: one produce invocation (several batches) each.
     let mut stamps: Vec<i64> = (0..40).map(|i| base + (i / 4 * 4 + i % 3) * 1000).collect();

@@ -55,23 +55,6 @@ fn murmur2_tail_lengths_differ() {
     assert_eq!(hashes.len(), 9);
 }
 
-/// A seeded splitmix64, so the random keys are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// kafka-python 3.x: `murmur2` is `kafka.partitioner.default.murmur2` (it returns the unsigned
 /// 32-bit value); `DefaultPartitioner.partition` picks `(murmur2(key) & 0x7fffffff) % n` from
 /// the sorted partition list. The script reads `xHEXKEY PARTITIONS` lines and prints
@@ -120,7 +103,7 @@ fn murmur2_and_partition_agree_with_kafka_python() {
         }
     }
 
-    let mut rng = Rng(0x5eed_2024);
+    let mut rng = common::Rng(0x5eed_2024);
     let mut cases: Vec<(Vec<u8>, i32)> = Vec::new();
     for i in 0..500 {
         // Every length 0..=80 (all tail cases), arbitrary bytes, some printable keys.

@@ -75,8 +75,8 @@ pub(crate) fn log_stat(
 ) -> Result<LogStat> {
     let mut segments = Vec::with_capacity(segs.len());
     for s in segs {
-        let first_batch_timestamp =
-            s.batches_from(0)?.next().map_or(-1, |(_, b)| b.max_timestamp());
+        // The segment caches its first batch's max timestamp (time-based rolling uses it too).
+        let first_batch_timestamp = s.rolling_base_timestamp()?.unwrap_or(-1);
         segments.push(SegmentStat {
             base_offset: s.base_offset(),
             size: s.len(),

@@ -114,6 +114,21 @@ pub fn len(file: &File, path: &Path) -> Result<u64> {
     gate(Op::Metadata, "metadata", path, || file.metadata().map(|m| m.len()))
 }
 
+/// Length of the file at `path`, without opening it.
+pub fn size(path: &Path) -> Result<u64> {
+    gate(Op::Metadata, "metadata", path, || std::fs::metadata(path).map(|m| m.len()))
+}
+
+/// Last-modification time of the file at `path`.
+pub fn modified(path: &Path) -> Result<std::time::SystemTime> {
+    gate(Op::Metadata, "metadata", path, || std::fs::metadata(path)?.modified())
+}
+
+/// Sets the last-modification time of an open file.
+pub fn set_modified(file: &File, path: &Path, time: std::time::SystemTime) -> Result<()> {
+    gate(Op::Metadata, "set modified", path, || file.set_modified(time))
+}
+
 /// Whether `path` exists (an error only when that cannot be told).
 pub fn exists(path: &Path) -> Result<bool> {
     gate(Op::Metadata, "metadata", path, || path.try_exists())

@@ -38,9 +38,9 @@ impl DeleteOutcome {
     }
 }
 
+/// When the segment's `.log` was last written; 0 (long ago) if that cannot be read.
 fn modified_ms(seg: &Segment) -> i64 {
-    std::fs::metadata(seg.log_path())
-        .and_then(|m| m.modified())
+    seg.modified()
         .ok()
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

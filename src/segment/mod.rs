@@ -144,7 +144,7 @@ impl Segment {
         jitter_ms: i64,
     ) -> Result<Self> {
         let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
-        let len = std::fs::metadata(&log_path).map_err(|e| Error::io("stat", &log_path, e))?.len();
+        let len = file::size(&log_path)?;
         let writable = true;
         Ok(Segment {
             base_offset,
@@ -380,13 +380,12 @@ impl Segment {
     /// Sets the `.log` file's modification time (the cleaner keeps the
     /// source's, so time-based decisions about the data do not restart).
     pub(crate) fn set_modified(&self, time: std::time::SystemTime) -> Result<()> {
-        self.with_file(|f, p| f.set_modified(time).map_err(|e| Error::io("set_modified", p, e)))
+        self.with_file(|f, p| file::set_modified(f, p, time))
     }
 
     /// The `.log` file's modification time.
     pub(crate) fn modified(&self) -> Result<std::time::SystemTime> {
-        let p = self.log_path();
-        std::fs::metadata(&p).and_then(|m| m.modified()).map_err(|e| Error::io("stat", p, e))
+        file::modified(&self.log_path())
     }
 
     /// Deletes all files of the segment. Views already handed out stay valid.
