@@ -110,11 +110,11 @@ pub fn verify_partition_dir(dir: &Path, index_interval: Option<u64>) -> Result<V
         let next_base = bases.get(i + 1).copied();
         let batches = check_log(&mut c, dir, base, next_base, &mut prev_last)?;
         let index = dir.join(segment_file_name(base, FileKind::Index));
-        if index.exists() {
+        if file::exists(&index)? {
             check_offset_index(&mut c, &index, base, &batches, index_interval)?;
         }
         let time_index = dir.join(segment_file_name(base, FileKind::TimeIndex));
-        if time_index.exists() {
+        if file::exists(&time_index)? {
             check_time_index(&mut c, &time_index, base, &batches)?;
         }
     }
@@ -141,14 +141,23 @@ fn check_log(
             last: batch.last_offset(),
             max_ts: batch.max_timestamp(),
         };
-        if let Err(e) = batch.validate_records() {
+        // One decoding pass: the format's checks, the count and the max timestamp together.
+        let mut max = None::<i64>;
+        let mut records = 0;
+        let checked = batch.validate().and_then(|()| {
+            batch.check_records(
+                |e| e,
+                |r| {
+                    records += 1;
+                    max = Some(max.map_or(r.timestamp(), |m| m.max(r.timestamp())));
+                    Ok(())
+                },
+            )
+        });
+        if let Err(e) = checked {
             c.violation(&file, at, "batch", format!("batch at offset {}: {e}", info.base));
-        } else if let Ok(records) = batch.records() {
-            let mut max = None::<i64>;
-            for r in records.flatten() {
-                c.report.records += 1;
-                max = Some(max.map_or(r.timestamp(), |m| m.max(r.timestamp())));
-            }
+        } else {
+            c.report.records += records;
             if batch.timestamp_type() == TimestampType::CreateTime
                 && max.is_some_and(|m| m != info.max_ts)
             {

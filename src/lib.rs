@@ -40,15 +40,18 @@
 //! ## Map
 //! | layer | module | what |
 //! |---|---|---|
-//! | store | [`store`] | [`store::Store`]: log directories, topics, checkpoints, the maintenance thread, [`store::Store::maintain`] |
-//! | log | [`log`] | [`log::Log`]: one partition — append, read, roll, flush, recovery, retention |
+//! | store | [`store`] | [`store::Store`]: log directories, topics, checkpoints, consumer groups, the background threads, [`store::Store::maintain`] |
+//! | cleaner | [`cleaner`] | log compaction: dirty-ratio selection, key map, recopy, crash-safe swap |
+//! | log | [`log`] | [`log::Log`]: one partition — append, read, roll, flush, recovery, retention, producer state |
 //! | index | [`index`] | Kafka's `.index` and `.timeindex` over memory maps |
 //! | io | [`io`] | every file operation and every `unsafe` block; fault injection for tests |
 //! | format | [`format`] | pure RecordBatch v2: [`format::BatchView`], [`format::BatchBuilder`], codecs, file names |
 //! | config | [`config`] | [`config::LogConfig`] (topic) and [`config::StoreConfig`] (broker), Kafka's names |
-//! | inspect | [`inspect`] | read-only checks of a partition directory (`logtool verify`) |
+//! | inspect | [`inspect`] | read-only checks of a partition directory (`logtool verify`), over `format` and `io` |
+//! | clock | [`clock`] | the wall clock, replaceable in tests |
 //!
-//! Imports only point down the table. Policy decisions (should this segment
+//! Imports point down the table (`config`, `clock` and `format` are used at
+//! every level above them). Policy decisions (should this segment
 //! roll? which segments does retention delete?) are pure functions:
 //! [`log::roll::should_roll`], [`log::retention::plan`].
 //!

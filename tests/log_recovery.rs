@@ -607,7 +607,7 @@ fn indexes_rebuilt_by_recovery_equal_the_indexes_written_live() {
     // Recovering every segment over its existing indexes...
     let (_t1, dir) = copy_of(&src);
     let (log, report) = open(&dir, unclean(0));
-    assert_eq!(report.recovered_segments, live.len() / 3);
+    assert_eq!(report.recovered_segments, live.keys().filter(|n| n.ends_with(".log")).count());
     assert_eq!(report.truncated_bytes, 0);
     assert_eq!(read_all(&log), recs);
     log.close().unwrap();

@@ -150,8 +150,19 @@ fn assert_file_names_and_no_empty_segments(dir: &Path, log: &Log, allow_empty_la
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let (stem, ext) = name.split_once('.').unwrap();
-        assert!(matches!(ext, "log" | "index" | "timeindex"), "unexpected file {name}");
+        assert!(
+            matches!(ext, "log" | "index" | "timeindex" | "snapshot"),
+            "unexpected file {name}"
+        );
         assert!(stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()), "bad name {name}");
+        // Producer snapshots are taken at rolls (named after the new segment's base) and at
+        // close (named after the log end offset), as Kafka takes them.
+        if ext == "snapshot" {
+            let offset: i64 = stem.parse().unwrap();
+            let known =
+                log.segment_base_offsets().contains(&offset) || offset == log.log_end_offset();
+            assert!(known, "snapshot {name} matches no segment base nor the log end");
+        }
     }
 }
 

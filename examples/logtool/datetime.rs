@@ -78,7 +78,8 @@ fn split_zone(time: &str) -> Result<(&str, i64), String> {
     let zone = &zone[1..];
     let (h, m) = match (zone.len(), zone.split_once(':')) {
         (_, Some((h, m))) => (h, m),
-        (4, None) => zone.split_at(2),
+        // Split only ASCII: a multi-byte character there is simply not an offset.
+        (4, None) if zone.is_ascii() => zone.split_at(2),
         (2, None) => (zone, "00"),
         _ => return Err(format!("the zone offset {zone:?} is not hh:mm")),
     };

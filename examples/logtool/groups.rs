@@ -118,7 +118,7 @@ pub struct ResetArgs {
     /// To this offset (clamped into the log).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub to_offset: Option<i64>,
-    /// By N from the committed offset (the log start when none); negative moves back.
+    /// By N from the committed offset (refused when there is none); negative moves back.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub shift_by: Option<i64>,
     /// To the first offset whose timestamp is at or after this time:

@@ -19,6 +19,7 @@ use std::io::BufRead as _;
 
 use bytes::Bytes;
 use clap::Args;
+use strata::format::layout::BATCH_OVERHEAD;
 use strata::format::{BatchBuilder, Compression, Header, Record};
 use strata::log::Log;
 use strata::store::Store;
@@ -70,8 +71,6 @@ fn parse_codec(name: &str) -> Result<Compression, String> {
 const RECORD_OVERHEAD: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
 /// The same per header (key and value lengths).
 const HEADER_OVERHEAD: usize = 10;
-/// A v2 batch header.
-const BATCH_OVERHEAD: usize = 61;
 
 /// Records waiting to be appended to one partition.
 #[derive(Default)]
@@ -211,12 +210,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// `produce`: one `{"partition","base_offset","last_offset","records"}` line per batch.
 pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure> {
     if args.key_separator.as_deref() == Some("") {
@@ -251,7 +244,7 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
                 line.pop();
             }
         }
-        let timestamp = args.timestamp.unwrap_or_else(now_ms);
+        let timestamp = args.timestamp.unwrap_or_else(|| st.clock().now_ms());
         producer.add(out, parse_line(&line, args, &headers, timestamp))?;
     }
     let partitions: Vec<i32> = producer.pending.keys().copied().collect();

@@ -33,6 +33,7 @@ use bytes::Bytes;
 
 use crate::config::LogConfig;
 use crate::format::file_name::CLEANED_SUFFIX;
+use crate::format::index_entry::{OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE};
 use crate::format::{BatchBuilder, BatchView, TimestampType};
 use crate::log::Log;
 use crate::segment::Segment;
@@ -175,8 +176,13 @@ fn build_map(
         if seg.base_offset() >= c.first_uncleanable_offset {
             break;
         }
-        let start = u64::from(seg.offset_index().lookup(c.first_dirty_offset)?.position);
-        for (_, batch) in seg.batches_from(if i == from { start } else { 0 })? {
+        // Only the first segment starts mid-way; the others are read whole.
+        let start = if i == from {
+            u64::from(seg.offset_index().lookup(c.first_dirty_offset)?.position)
+        } else {
+            0
+        };
+        for (_, batch) in seg.batches_from(start)? {
             if batch.base_offset() >= c.first_uncleanable_offset {
                 break;
             }
@@ -250,12 +256,12 @@ fn group_by_size<'a>(
     while i < sources.len() {
         let Some(first) = sources.get(i) else { break };
         let mut bytes = first.len();
-        let mut index_bytes = first.offset_index().entries()? as u64 * 8;
-        let mut time_bytes = first.time_index().entries()? as u64 * 12;
+        let mut index_bytes = first.offset_index().entries()? as u64 * OFFSET_ENTRY_SIZE as u64;
+        let mut time_bytes = first.time_index().entries()? as u64 * TIME_ENTRY_SIZE as u64;
         let mut j = i + 1;
         while let Some(next) = sources.get(j) {
-            let nb = next.offset_index().entries()? as u64 * 8;
-            let nt = next.time_index().entries()? as u64 * 12;
+            let nb = next.offset_index().entries()? as u64 * OFFSET_ENTRY_SIZE as u64;
+            let nt = next.time_index().entries()? as u64 * TIME_ENTRY_SIZE as u64;
             let fits = bytes + next.len() <= cfg.segment_bytes
                 && index_bytes + nb <= cfg.segment_index_bytes
                 && time_bytes + nt <= cfg.segment_index_bytes

@@ -9,7 +9,9 @@
 //!
 //! [`Cleaner`] runs passes over a set of logs, keeps per-partition
 //! [`CleanerStats`], and never gives up on a partition: a failed cleaning is
-//! recorded (`failures`, `last_error`) and retried on the next pass, unlike
+//! recorded (`failures`, `last_error`) and retried — by `maintain` on its next
+//! call, by the cleaner threads after an exponential backoff so that it does
+//! not starve the other partitions — unlike
 //! Kafka, which marks the partition uncleanable until restart (its gotcha G4).
 
 mod compact;
@@ -44,7 +46,7 @@ pub struct CleanerStats {
     pub bytes_written: u64,
     /// Records removed by all cleanings.
     pub records_removed: u64,
-    /// Cleanings that failed (each is retried on the next pass).
+    /// Cleanings that failed (each is retried; see the module doc).
     pub failures: u64,
     /// Why the last failure happened.
     pub last_error: Option<String>,

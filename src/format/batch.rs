@@ -147,6 +147,12 @@ impl BatchView {
         Ok(view)
     }
 
+    /// The batch's bytes, giving up the view.
+    #[must_use]
+    pub fn into_bytes(self) -> Bytes {
+        self.buf
+    }
+
     /// The batch's bytes, header included.
     #[must_use]
     pub fn as_bytes(&self) -> &Bytes {

@@ -129,6 +129,15 @@ pub fn set_modified(file: &File, path: &Path, time: std::time::SystemTime) -> Re
     gate(Op::Metadata, "set modified", path, || file.set_modified(time))
 }
 
+/// Whether `path` is a directory (false when it does not exist).
+pub fn is_dir(path: &Path) -> Result<bool> {
+    gate(Op::Metadata, "metadata", path, || match std::fs::metadata(path) {
+        Ok(m) => Ok(m.is_dir()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    })
+}
+
 /// Whether `path` exists (an error only when that cannot be told).
 pub fn exists(path: &Path) -> Result<bool> {
     gate(Op::Metadata, "metadata", path, || path.try_exists())
@@ -199,6 +208,19 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// Replaces a small file by writing `path.tmp` and renaming it over `path`,
+/// without any fsync: for files whose loss or tearing in a crash is detected
+/// and tolerated (a producer snapshot has a CRC; a bad one is skipped).
+pub fn write_replace_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    let file = gate(Op::Open, "create", &tmp, || {
+        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)
+    })?;
+    write_all_at(&file, &tmp, bytes, 0)?;
+    drop(file);
+    gate(Op::Rename, "rename", &tmp, || std::fs::rename(&tmp, path))
 }
 
 /// Replaces a small file atomically: writes `path.tmp`, fsyncs it, renames it

@@ -22,7 +22,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::config::{LogConfig, TopicCompression};
+use crate::config::LogConfig;
 use crate::format::builder::{set_base_offset_and_epoch, set_max_timestamp};
 use crate::format::{BatchBuilder, BatchView, Compression, NO_TIMESTAMP, TimestampType};
 use crate::{Error, Result};
@@ -109,13 +109,9 @@ pub(crate) fn prepare(
             Ok(())
         },
     )?;
-    let target = match cfg.compression_type {
-        TopicCompression::Producer => {
-            batch.compression().map_err(|source| Error::InvalidBatch { source })?
-        }
-        TopicCompression::Uncompressed => Compression::None,
-        TopicCompression::Codec(c) => c,
-    };
+    let target = cfg
+        .compression_type
+        .target(batch.compression().map_err(|source| Error::InvalidBatch { source })?);
     let batch = if batch.compression().ok() == Some(target) {
         batch
     } else {
@@ -128,13 +124,15 @@ pub(crate) fn prepare(
             limit: cfg.max_message_bytes,
         });
     }
-    let mut buf = BytesMut::from(batch.as_bytes().as_ref());
-    set_base_offset_and_epoch(&mut buf, next_offset, leader_epoch);
     let (ts_type, max_ts) = match cfg.message_timestamp_type {
         TimestampType::LogAppendTime => (TimestampType::LogAppendTime, now),
         TimestampType::CreateTime => (TimestampType::CreateTime, max_record_ts),
     };
-    if ts_type != batch.timestamp_type() || max_ts != batch.max_timestamp() {
+    let restamp = ts_type != batch.timestamp_type() || max_ts != batch.max_timestamp();
+    // Patched in place when the caller handed over the only reference (no copy).
+    let mut buf = BytesMut::from(batch.into_bytes());
+    set_base_offset_and_epoch(&mut buf, next_offset, leader_epoch);
+    if restamp {
         set_max_timestamp(&mut buf, ts_type, max_ts);
     }
     let batch = BatchView::new(buf.freeze()).map_err(|source| Error::InvalidBatch { source })?;

@@ -149,9 +149,11 @@ impl Log {
                 self.name()
             )));
         }
-        {
-            let _w = self.inner.writer.lock();
-            self.check_poison()?;
+        // Decide and delete under the same locks: a retention pass or a swap in
+        // between would change which segments lie below the new start.
+        let _cleaning = self.inner.cleaning.lock();
+        let _w = self.writer()?;
+        let below = {
             let mut v = self.inner.view.write();
             // Kafka's -1 means "up to the high watermark", which is the log end here.
             let offset = if offset == -1 { v.log_end_offset } else { offset };
@@ -165,17 +167,13 @@ impl Log {
             if offset > v.log_start_offset {
                 v.log_start_offset = offset;
             }
-        }
-        // Whole segments below the new start go now rather than at the next pass.
-        let v = self.view();
-        let below = v
-            .segments
-            .windows(2)
-            .take_while(|w| w.get(1).is_some_and(|n| n.base_offset() <= v.log_start_offset))
-            .count();
+            // Whole segments below the new start go now rather than at the next pass.
+            v.segments
+                .windows(2)
+                .take_while(|w| w.get(1).is_some_and(|n| n.base_offset() <= v.log_start_offset))
+                .count()
+        };
         if below > 0 {
-            let _cleaning = self.inner.cleaning.lock();
-            let _w = self.inner.writer.lock();
             let now = self.inner.clock.now_ms();
             self.remove_prefix(below, now, self.config().file_delete_delay_ms)?;
         }

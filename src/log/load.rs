@@ -26,7 +26,7 @@ use crate::io::file;
 use crate::segment::Segment;
 use crate::{Error, Result};
 
-use super::producer_state::{ProducerState, load_snapshot};
+use super::producer_state::{ProducerState, load_snapshot, remove_stray_snapshots};
 use super::{Inner, Log, View, Writer, tail};
 
 /// What the caller knows from the log directory's checkpoints.
@@ -186,6 +186,8 @@ impl Log {
         } else {
             options.recovery_point.clamp(0, log_end_offset)
         };
+        let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
+        remove_stray_snapshots(dir, &bases)?;
         let producers = rebuild_producers(dir, &segments, log_end_offset, options.clean_shutdown)?;
         report.segments = segments.len();
         let log = Log {

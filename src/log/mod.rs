@@ -33,7 +33,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::Clock;
-use crate::config::{LogConfig, TopicCompression};
+use crate::config::LogConfig;
 use crate::format::{BatchBuilder, Compression, NO_TIMESTAMP, Record};
 use crate::io::file;
 use crate::segment::{Segment, SegmentLimits};
@@ -211,10 +211,8 @@ impl Log {
     /// As [`append_batch`](Self::append_batch).
     pub fn append(&self, records: &[Record]) -> Result<AppendInfo> {
         let cfg = self.config();
-        let codec = match cfg.compression_type {
-            TopicCompression::Codec(c) => c,
-            TopicCompression::Producer | TopicCompression::Uncompressed => Compression::None,
-        };
+        // The log builds this batch itself: with `producer` there is no producer codec to keep.
+        let codec = cfg.compression_type.target(Compression::None);
         let now = self.inner.clock.now_ms();
         let mut b = BatchBuilder::new(0).compression(codec, cfg.compression_level_for(codec));
         for r in records {
@@ -401,7 +399,7 @@ impl Log {
         let jitter = Self::next_jitter(w, cfg);
         let segment = Segment::create(&self.inner.dir, leo, Self::limits(cfg), now, jitter)
             .map_err(|e| self.poison(e))?;
-        w.producers.write_snapshot(&self.inner.dir, leo).map_err(|e| self.poison(e))?;
+        w.producers.write_snapshot(&self.inner.dir, leo, false).map_err(|e| self.poison(e))?;
         w.new_segments = true;
         let mut v = self.inner.view.write();
         let mut list = Vec::clone(&v.segments);
@@ -415,8 +413,7 @@ impl Log {
     /// # Errors
     /// I/O failures (which poison the log).
     pub fn roll(&self) -> Result<()> {
-        let mut w = self.inner.writer.lock();
-        self.check_poison()?;
+        let mut w = self.writer()?;
         let cfg = self.config();
         let now = self.inner.clock.now_ms();
         self.roll_locked(&mut w, &cfg, now)
@@ -427,8 +424,7 @@ impl Log {
     /// # Errors
     /// An fsync failure, which poisons the log.
     pub fn flush(&self) -> Result<()> {
-        let mut w = self.inner.writer.lock();
-        self.check_poison()?;
+        let mut w = self.writer()?;
         self.flush_locked(&mut w)
     }
 
@@ -458,8 +454,7 @@ impl Log {
     /// # Errors
     /// As [`flush`](Self::flush).
     pub fn flush_if_due(&self) -> Result<bool> {
-        let mut w = self.inner.writer.lock();
-        self.check_poison()?;
+        let mut w = self.writer()?;
         let cfg = self.config();
         let now = self.inner.clock.now_ms();
         if now.saturating_sub(w.last_flush_ms) >= cfg.flush_ms
@@ -487,7 +482,7 @@ impl Log {
         self.check_poison()?;
         self.flush_locked(&mut w)?;
         self.active()?.seal()?;
-        w.producers.write_snapshot(&self.inner.dir, self.log_end_offset())?;
+        w.producers.write_snapshot(&self.inner.dir, self.log_end_offset(), true)?;
         for seg in self.view().segments.iter() {
             seg.release();
         }

@@ -224,14 +224,19 @@ impl ProducerState {
         ProducerState { producers }
     }
 
-    /// Writes `<offset>.snapshot` atomically (skipped when there are no producers
-    /// and no snapshot to supersede).
-    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<()> {
+    /// Writes `<offset>.snapshot`, also when no producer is known: as in
+    /// Kafka, a snapshot at every roll bounds what a crash recovery replays
+    /// to the segments after it. `durable` fsyncs it (at close); the roll
+    /// snapshot is not synced, as Kafka's is not — a torn one fails its CRC
+    /// and the previous one is used.
+    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64, durable: bool) -> Result<()> {
         let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
-        if self.producers.is_empty() && !file::exists(&path)? {
-            return Ok(());
+        let bytes = producer_snapshot::encode(&self.entries());
+        if durable {
+            file::write_atomic(&path, &bytes)
+        } else {
+            file::write_replace_unsynced(&path, &bytes)
         }
-        file::write_atomic(&path, &producer_snapshot::encode(&self.entries()))
     }
 }
 
@@ -265,6 +270,20 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
         }
     }
     Ok(None)
+}
+
+/// Removes snapshots that match no segment base, except the newest one
+/// (Kafka's `removeStraySnapshots`): left by compaction merging segments.
+pub(crate) fn remove_stray_snapshots(dir: &Path, segment_bases: &[i64]) -> Result<()> {
+    let offsets = snapshot_offsets(dir)?;
+    let newest = offsets.last().copied();
+    for o in offsets
+        .into_iter()
+        .filter(|o| Some(*o) != newest && segment_bases.binary_search(o).is_err())
+    {
+        file::remove_file_if_exists(&dir.join(segment_file_name(o, FileKind::Snapshot)))?;
+    }
+    Ok(())
 }
 
 /// Removes snapshots below `keep_from` except the newest one (still needed to rebuild).

@@ -141,6 +141,9 @@ impl Log {
                 log_end_offset: v.log_end_offset,
             });
         }
+        if offset == v.log_end_offset {
+            return Ok(out); // a tailing reader caught up: nothing to look up
+        }
         let first = v.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
         let mut total = 0usize;
         for (i, seg) in v.segments.iter().enumerate().skip(first) {

@@ -12,9 +12,10 @@
 //!    and both indexes are trimmed to their entries.
 //!
 //! This is exactly what recovery rebuilds, so an index rebuilt after a crash
-//! equals the one written live. Readers never take a lock held during an
-//! append: they read the published length (an atomic) and view bytes through
-//! a shared memory map.
+//! equals the one written live. Reads of data never wait for an append: they
+//! read the published length (an atomic) and view bytes through a shared
+//! memory map. (Index lookups and the max-timestamp query take short locks
+//! the appender also takes, never across the write itself.)
 
 mod read;
 mod recover;
@@ -252,12 +253,13 @@ impl Segment {
         let position = self.len();
         let bytes = batch.as_bytes();
         let end = position + bytes.len() as u64;
+        // The write happens before the state lock: time queries never wait on it.
+        self.with_file(|f, path| file::write_all_at(f, path, bytes, position))?;
         let mut st = self.state.lock();
         if st.max_timestamp.is_none() {
             let last = self.time_index.last_entry()?;
             st.max_timestamp = Some((last.timestamp, last.offset));
         }
-        self.with_file(|f, path| file::write_all_at(f, path, bytes, position))?;
         if position == 0 {
             st.rolling_base_timestamp = Some(batch.max_timestamp());
         }

@@ -30,7 +30,7 @@ impl Segment {
     /// offset index's floor entry (Kafka's `translateOffset`).
     pub(crate) fn translate_offset(&self, offset: i64) -> Result<Option<BatchLocation>> {
         let start = self.index_position(offset);
-        Ok(self.locate_from(start, |b| b.last_offset() >= offset))
+        self.locate_from(start, |b| b.last_offset() >= offset)
     }
 
     /// Where to start scanning for `offset`: the offset index's floor entry,
@@ -40,16 +40,22 @@ impl Segment {
         self.offset_index().lookup(offset).map_or(0, |e| u64::from(e.position))
     }
 
-    fn locate_from(&self, start: u64, pred: impl Fn(&BatchView) -> bool) -> Option<BatchLocation> {
-        let iter = self.batches_from(start).ok()?;
-        iter.map(|(pos, b)| (start + pos as u64, b)).find(|(_, b)| pred(b)).map(|(position, b)| {
-            BatchLocation {
+    /// The first batch from `start` matching `pred`. A segment that cannot be
+    /// read is an error, never "not here": a reader must not skip its data.
+    fn locate_from(
+        &self,
+        start: u64,
+        pred: impl Fn(&BatchView) -> bool,
+    ) -> Result<Option<BatchLocation>> {
+        let iter = self.batches_from(start)?;
+        Ok(iter.map(|(pos, b)| (start + pos as u64, b)).find(|(_, b)| pred(b)).map(
+            |(position, b)| BatchLocation {
                 position,
                 size: b.size() as u64,
                 base_offset: b.base_offset(),
                 last_offset: b.last_offset(),
-            }
-        })
+            },
+        ))
     }
 
     /// The offset after the last batch: scans from the last index entry

@@ -69,7 +69,7 @@ pub(super) fn load_dir(
         let Some(name) = sub.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
             continue;
         };
-        if !sub.is_dir() {
+        if !file::is_dir(&sub)? {
             continue;
         }
         if is_deleted_dir(&name) {

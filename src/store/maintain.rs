@@ -27,7 +27,7 @@ pub struct MaintainReport {
     pub partitions_flushed: usize,
     /// Records the cleaner removed.
     pub records_removed: u64,
-    /// Cleanings that failed (see [`Store::cleaner_stats`]; retried next pass).
+    /// Cleanings that failed (see [`Store::cleaner_stats`]; they are retried).
     pub cleaner_failures: usize,
     /// Partitions skipped because an earlier I/O failure poisoned them.
     pub partitions_skipped: usize,

@@ -10,7 +10,8 @@
 //! Open: lock every directory; note and **delete** `.kafka_cleanshutdown`
 //! (so a crash during load counts as unclean, Kafka's KAFKA-10471); read the
 //! checkpoints; load every partition (recovering those of unclean
-//! directories). Close: flush and close every partition, write both
+//! directories). Close: stop the background threads, flush and close every
+//! partition, write the recovery-point, log-start-offset and cleaner
 //! checkpoints, then write `.kafka_cleanshutdown` last, then unlock.
 
 pub mod checkpoint;
@@ -483,7 +484,7 @@ impl Store {
         self.write_checkpoints()
     }
 
-    /// Writes the recovery-point and log-start-offset checkpoints of every log directory.
+    /// Writes the recovery-point, log-start-offset and cleaner-offset checkpoints of every log directory.
     ///
     /// # Errors
     /// I/O failures.

@@ -1,4 +1,5 @@
-//! The store's background thread: retention every
+//! The store's background threads: `log.cleaner.threads` cleaner threads
+//! (see [`crate::cleaner`]) and one maintenance thread running retention every
 //! `log.retention.check.interval.ms` (after `log.initial.task.delay.ms`), the
 //! `flush.ms` check and removal of expired `.deleted` files every second (or
 //! every `log.flush.scheduler.interval.ms` if shorter), and the checkpoints
@@ -118,7 +119,7 @@ impl Scheduler {
         Ok(Scheduler { stop, handles })
     }
 
-    /// Stops the thread and waits for it.
+    /// Stops the threads and waits for them.
     pub(super) fn shutdown(&mut self) {
         *self.stop.stopped.lock() = true;
         self.stop.cond.notify_all();

@@ -87,6 +87,7 @@ impl Store {
     /// [`Error::OffsetOutOfRange`] past the log end, [`Error::InvalidRequest`]
     /// on a topic without the `delete` policy, [`Error::UnknownPartition`].
     pub fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
+        self.ensure_open()?;
         let lso = self.partition(topic, partition)?.delete_records(offset)?;
         self.write_checkpoints()?;
         Ok(lso)
