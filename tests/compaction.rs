@@ -772,6 +772,46 @@ fn the_last_batch_of_an_idempotent_producer_stays_as_an_empty_61_byte_batch() {
     common::assert_kafka_valid(&env.store.partition_dir("t", 0).unwrap(), INDEX_INTERVAL);
 }
 
+/// Kafka keeps a producer's last batch only while the producer is in the producer-state map:
+/// once `producer.id.expiration.ms` has passed, a cleaning drops its empty batch too, so a
+/// compacted topic written by many short-lived producers stays bounded instead of keeping one
+/// 61-byte header per producer id ever seen. Live producers keep theirs.
+#[test]
+fn expired_producers_leave_no_empty_batches_behind() {
+    const PRODUCERS: i64 = 20;
+    const EXPIRATION_MS: i64 = 60_000;
+    let env = Env::with_config(|c| c.producer_id_expiration_ms(EXPIRATION_MS));
+    // One segment per cleaning group: a group's last batch stays for the swap's sake.
+    let log = env.topic("t", &[("segment.bytes", "65536")]);
+    let ts = env.now();
+    for pid in 0..PRODUCERS {
+        log.append_batch(producer_batch(100 + pid, 0, 0, ts, &[("k", "from a producer")])).unwrap();
+    }
+    let overwrite = |ts: i64| {
+        put(&log, ts, &[("k", Some("plain"))]);
+        log.roll().unwrap();
+        put(&log, ts, &[("tail", Some("active"))]);
+    };
+    let empties = |log: &Log| batches(log).iter().filter(|b| b.records_count() == 0).count();
+    overwrite(ts);
+    env.store.maintain(None).unwrap();
+    assert_eq!(empties(&log), PRODUCERS as usize, "live producers keep their last batch");
+    assert_eq!(log.producer_count(), PRODUCERS as usize);
+
+    env.clock.advance(EXPIRATION_MS + 1);
+    overwrite(env.now());
+    let report = env.store.maintain(None).unwrap();
+    assert_eq!(log.producer_count(), 0, "every producer expired");
+    assert_eq!(report.partitions_cleaned, 1, "{report:?}");
+    let left: Vec<_> =
+        batches(&log).iter().filter(|b| b.producer_id() >= 0).map(|b| b.base_offset()).collect();
+    assert!(left.is_empty(), "batches of expired producers kept: {left:?}");
+    let recs = read_all(&log);
+    assert_eq!(last_by_key(&recs).len(), 2, "{recs:?}");
+    env.store.close().unwrap();
+    common::assert_kafka_valid(&env.store.partition_dir("t", 0).unwrap(), INDEX_INTERVAL);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Readers through swaps
 // ---------------------------------------------------------------------------------------------

@@ -14,9 +14,12 @@
 //!    the original bytes, verbatim; some kept -> a rebuilt batch with the
 //!    original offsets, producer fields and codec; a kept tombstone without a
 //!    horizon gets one (`now + delete.retention.ms`, attribute bit 6); none
-//!    kept -> dropped, except the last batch of a producer and the batch just
-//!    before the uncleanable section, which stay as 61-byte empty batches so
-//!    offsets and sequences survive.
+//!    kept -> dropped, except the last batch of a producer still in the
+//!    producer-state map (not expired by `producer.id.expiration.ms`) and the
+//!    batch just before the uncleanable section, which stay as 61-byte empty
+//!    batches so offsets and live producers' sequences survive. An expired
+//!    producer keeps nothing, so a topic written by many short-lived
+//!    producers does not grow by one header per producer forever.
 //! 4. **Swap** each group in ([`crate::log`]'s crash-safe protocol) and move the
 //!    cleaner checkpoint to `end`.
 //!
@@ -35,7 +38,7 @@ use crate::config::LogConfig;
 use crate::format::file_name::CLEANED_SUFFIX;
 use crate::format::index_entry::{OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE};
 use crate::format::{BatchBuilder, BatchView, TimestampType};
-use crate::log::Log;
+use crate::log::{LastRecord, Log};
 use crate::segment::Segment;
 use crate::{Error, Result};
 
@@ -148,7 +151,7 @@ pub(crate) fn clean(
         now,
         delete_retention_ms: cfg.delete_retention_ms,
         first_uncleanable: c.first_uncleanable_offset,
-        last_of_producer: &scan.last_of_producer,
+        last_of_producer: &log.last_records_of_active_producers(),
         group_last_offset: -1,
     };
     let count = segs.partition_point(|s| s.base_offset() < out.end_offset);
@@ -219,8 +222,6 @@ fn build_map(
 
 /// What one walk over every batch header of the log finds.
 struct ProducerScan {
-    /// Producer id -> last offset of its last batch (data or marker).
-    last_of_producer: HashMap<i64, i64>,
     /// Aborted transactions, by first offset.
     aborted: Vec<AbortedTxn>,
     /// First offset of the oldest transaction without a marker yet.
@@ -228,18 +229,14 @@ struct ProducerScan {
 }
 
 fn scan_producers(segs: &[Arc<Segment>]) -> Result<ProducerScan> {
-    let mut last = HashMap::new();
     let mut aborts = AbortScan::default();
     for seg in segs {
         for (_, b) in seg.batches_from(0)? {
-            if b.producer_id() >= 0 {
-                last.insert(b.producer_id(), b.last_offset());
-                aborts.observe(&b);
-            }
+            aborts.observe(&b);
         }
     }
     let open_txn_first_offset = aborts.open_first_offset();
-    Ok(ProducerScan { last_of_producer: last, aborted: aborts.finish(), open_txn_first_offset })
+    Ok(ProducerScan { aborted: aborts.finish(), open_txn_first_offset })
 }
 
 /// Groups consecutive segments that fit one cleaned segment (Kafka's `groupSegmentsBySize`).
@@ -287,7 +284,7 @@ struct Retain<'a> {
     now: i64,
     delete_retention_ms: i64,
     first_uncleanable: i64,
-    last_of_producer: &'a HashMap<i64, i64>,
+    last_of_producer: &'a HashMap<i64, LastRecord>,
     /// Last offset of the current group's last batch: that batch stays (empty
     /// if need be), so the cleaned segment reaches as far as its sources and a
     /// crash mid-swap can tell exactly which old segments it replaces.
@@ -406,6 +403,20 @@ fn filter_marker(
     }
 }
 
+/// Whether `batch` holds a live producer's last state (Kafka's
+/// `isBatchLastRecordOfProducer`): the batch ending at its last data offset,
+/// or — when its current epoch has no data — a marker of that epoch, which
+/// carries the epoch that fences older producers.
+fn is_last_of_live_producer(batch: &BatchView, live: &HashMap<i64, LastRecord>) -> bool {
+    if batch.producer_id() < 0 {
+        return false;
+    }
+    live.get(&batch.producer_id()).is_some_and(|last| match last.last_data_offset {
+        Some(o) => batch.last_offset() == o,
+        None => batch.is_control() && batch.producer_epoch() == last.epoch,
+    })
+}
+
 /// Kafka's per-batch and per-record retention; `None` drops the batch.
 fn filter_batch(
     batch: &BatchView,
@@ -415,8 +426,7 @@ fn filter_batch(
 ) -> crate::format::FormatResult<Option<Bytes>> {
     let can_discard = txns.can_discard(batch);
     let retain_empty = batch.last_offset() == ctx.group_last_offset
-        || (batch.producer_id() >= 0
-            && ctx.last_of_producer.get(&batch.producer_id()) == Some(&batch.last_offset()))
+        || is_last_of_live_producer(batch, ctx.last_of_producer)
         || batch.next_offset() == ctx.first_uncleanable;
     let horizon = batch.delete_horizon_ms();
     if batch.is_control() {
@@ -440,11 +450,16 @@ fn filter_batch(
     out.records_removed += read - kept.len() as u64;
     let new_horizon =
         horizon.or_else(|| tombstone.then(|| ctx.now.saturating_add(ctx.delete_retention_ms)));
+    if kept.is_empty() {
+        // Also an already-empty batch: kept only while it still has a reason to be.
+        return match (retain_empty, read) {
+            (false, _) => Ok(None),
+            (true, 0) => Ok(Some(batch.as_bytes().clone())),
+            (true, _) => empty_batch(batch).map(Some),
+        };
+    }
     if kept.len() as u64 == read && new_horizon == horizon {
         return Ok(Some(batch.as_bytes().clone()));
-    }
-    if kept.is_empty() {
-        return if retain_empty { empty_batch(batch).map(Some) } else { Ok(None) };
     }
     let mut b = same_header(batch).compression(batch.compression()?, None);
     if let Some(h) = new_horizon {

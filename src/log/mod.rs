@@ -41,6 +41,7 @@ use crate::{Error, Result};
 
 pub use delete::DeleteOutcome;
 pub use load::{LoadOptions, LoadReport};
+pub(crate) use producer_state::LastRecord;
 pub use read::{Fetched, FileSlice, OffsetSpec, TimestampedOffset};
 pub use tail::WaitFor;
 
@@ -496,6 +497,13 @@ impl Log {
     pub fn expire_producers(&self, expiration_ms: i64) -> usize {
         let now = self.inner.clock.now_ms();
         self.inner.writer.lock().producers.expire(now, expiration_ms)
+    }
+
+    /// The last record of each producer still remembered: what compaction keeps.
+    pub(crate) fn last_records_of_active_producers(
+        &self,
+    ) -> std::collections::HashMap<i64, LastRecord> {
+        self.inner.writer.lock().producers.last_records()
     }
 
     /// Idempotent producers this partition remembers.

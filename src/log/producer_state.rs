@@ -55,6 +55,15 @@ struct Producer {
     batches: VecDeque<BatchMeta>,
 }
 
+/// What compaction must keep of a producer still in the map (Kafka's
+/// `LastRecord`): the batch ending at its last data offset or, when it has no
+/// data batch in its current epoch, its markers of that epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LastRecord {
+    pub last_data_offset: Option<i64>,
+    pub epoch: i16,
+}
+
 /// A retried batch: where it was written the first time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Duplicate {
@@ -168,6 +177,18 @@ impl ProducerState {
             p.txn_first_offset.is_some() || now.saturating_sub(p.last_timestamp) < expiration_ms
         });
         before - self.producers.len()
+    }
+
+    /// The last record of every producer not expired (Kafka's
+    /// `lastRecordsOfActiveProducers`): an expired producer keeps nothing.
+    pub(crate) fn last_records(&self) -> HashMap<i64, LastRecord> {
+        self.producers
+            .iter()
+            .map(|(&pid, p)| {
+                let last_data_offset = p.batches.back().map(|m| m.last_offset);
+                (pid, LastRecord { last_data_offset, epoch: p.epoch })
+            })
+            .collect()
     }
 
     /// Number of producers known.
