@@ -103,7 +103,7 @@ fn readers_see_a_contiguous_prefix_while_one_appender_appends_and_rolls() {
                     next = read_and_check(log, next, max_bytes);
                     passes += 1;
                     if next < END {
-                        log.wait_for(next, Duration::from_millis(50));
+                        log.wait_for(next, Duration::from_millis(50)).unwrap();
                     }
                 }
                 assert_eq!(next, END);
@@ -201,7 +201,7 @@ fn readers_do_not_wait_for_an_append_in_progress() {
             let at_end = log.read(200, 1 << 20).unwrap().is_empty();
             let by_time = log.offset_for_time(OffsetSpec::Timestamp(NOW - 1000 + 123)).unwrap();
             let max = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
-            let waited = log.wait_for(200, Duration::from_millis(10));
+            let waited = log.wait_for(200, Duration::from_millis(10)).unwrap();
             let shape = (log.log_end_offset(), log.segment_base_offsets(), log.size_bytes() > 0);
             tx.send((end, one_by_one, at_end, by_time, max, waited, shape)).unwrap();
         }
@@ -269,7 +269,7 @@ fn wait_for_returns_true_once_an_offset_arrives_from_another_thread_and_false_on
     let log = open(&tmp.path().join("t-0"), ManualClock::new(NOW));
 
     let started = Instant::now();
-    assert!(!log.wait_for(0, Duration::from_millis(100)), "nothing was appended");
+    assert!(!log.wait_for(0, Duration::from_millis(100)).unwrap(), "nothing was appended");
     assert!(started.elapsed() >= Duration::from_millis(100));
 
     let appender = thread::spawn({
@@ -282,13 +282,13 @@ fn wait_for_returns_true_once_an_offset_arrives_from_another_thread_and_false_on
         }
     });
     let started = Instant::now();
-    assert!(log.wait_for(0, PATIENCE));
-    assert!(log.wait_for(9, PATIENCE));
+    assert!(log.wait_for(0, PATIENCE).unwrap());
+    assert!(log.wait_for(9, PATIENCE).unwrap());
     assert!(started.elapsed() < PATIENCE);
     assert!(log.log_end_offset() >= 10);
     appender.join().unwrap();
-    assert!(log.wait_for(3, Duration::ZERO), "an offset that exists needs no wait");
-    assert!(!log.wait_for(10, Duration::from_millis(20)));
+    assert!(log.wait_for(3, Duration::ZERO).unwrap(), "an offset that exists needs no wait");
+    assert!(!log.wait_for(10, Duration::from_millis(20)).unwrap());
 }
 
 /// Wakes the thread that polls, and counts the wakes.
@@ -349,9 +349,11 @@ fn wait_for_async_resolves_when_another_thread_appends() {
         }
     });
     let (leo, _) = block_on(log.wait_for_async(0), &waker);
+    let leo = leo.unwrap();
     assert!(leo >= 1);
     // A later offset: earlier appends wake it, it registers again and waits on.
     let (leo, polls) = block_on(log.wait_for_async(5), &waker);
+    let leo = leo.unwrap();
     assert!(leo >= 6);
     appender.join().unwrap();
     assert!(waker.wakes.load(Ordering::SeqCst) >= 1, "resolved without a wake ({polls} polls)");
@@ -359,6 +361,6 @@ fn wait_for_async_resolves_when_another_thread_appends() {
     // Already there: ready at the first poll, no wake needed.
     let before = waker.wakes.load(Ordering::SeqCst);
     let (leo, polls) = block_on(log.wait_for_async(2), &waker);
-    assert_eq!((leo, polls), (6, 1));
+    assert_eq!((leo.unwrap(), polls), (6, 1));
     assert_eq!(waker.wakes.load(Ordering::SeqCst), before);
 }

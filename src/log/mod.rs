@@ -201,6 +201,9 @@ impl Log {
         if p.is_none() {
             *p = Some(e.to_string());
         }
+        drop(p);
+        // No append can follow: tailing readers end with the poison.
+        self.inner.tail.notify();
         e
     }
 
@@ -488,7 +491,7 @@ impl Log {
             seg.release();
         }
         w.closed = true;
-        self.inner.tail.notify();
+        self.inner.tail.close_all();
         Ok(())
     }
 

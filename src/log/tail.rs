@@ -1,5 +1,17 @@
 //! Tailing readers: wait until an offset exists, blocking or as a future.
+//!
+//! A wait ends in one of three ways: the offset exists (`Ok`), the log was
+//! closed — by [`Log::close`], a store close or a topic delete — or was
+//! poisoned (`Err`): no append can come after either, so waiting on would
+//! hang forever.
+//!
+//! # Waker bookkeeping
+//! Each pending [`WaitFor`] owns at most one slot in the notifier, keyed by an
+//! id it draws at its first pending poll: a later poll replaces the waker in
+//! place, resolving or dropping the future frees the slot. So the slots held
+//! equal the futures pending, however often an idle partition is polled.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -8,69 +20,153 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::Log;
+use crate::{Error, Result};
 
-/// Wakes blocked and async waiters after every append and at close.
+#[derive(Debug, Default)]
+struct State {
+    /// Set once, by [`Notifier::close_all`]; never cleared.
+    closed: bool,
+    next_id: u64,
+    wakers: HashMap<u64, Waker>,
+}
+
+/// Wakes blocked and async waiters after every append, at poison and at close.
 #[derive(Debug, Default)]
 pub(super) struct Notifier {
-    generation: Mutex<u64>,
+    state: Mutex<State>,
     cond: Condvar,
-    wakers: Mutex<Vec<Waker>>,
 }
 
 impl Notifier {
+    /// Wakes every waiter to look at the log again.
     pub(super) fn notify(&self) {
-        *self.generation.lock() += 1;
+        // Woken outside the lock: a waker may poll its future inline.
+        let wakers: Vec<Waker> = self.state.lock().wakers.values().cloned().collect();
         self.cond.notify_all();
-        let wakers = std::mem::take(&mut *self.wakers.lock());
         for w in wakers {
             w.wake();
         }
     }
+
+    /// Ends every wait, present and future, with [`Error::Closed`]. Called
+    /// where the log becomes closed; idempotent.
+    pub(super) fn close_all(&self) {
+        self.state.lock().closed = true;
+        self.notify();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
 }
 
 impl Log {
+    /// Whether a wait for `offset` is over: the offset exists, or it never will.
+    fn wait_outcome(&self, offset: i64, closed: bool) -> Option<Result<i64>> {
+        let leo = self.log_end_offset();
+        if leo > offset {
+            return Some(Ok(leo));
+        }
+        if closed {
+            return Some(Err(Error::Closed));
+        }
+        self.check_poison().err().map(Err)
+    }
+
     /// Blocks until the log end offset passes `offset` (a record at `offset`
     /// exists) or `timeout` elapses. Returns whether it exists.
-    pub fn wait_for(&self, offset: i64, timeout: Duration) -> bool {
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the log is closed (store closed, topic deleted)
+    /// and [`Error::Poisoned`] once it is poisoned, while the offset does not
+    /// exist: no append can bring it any more.
+    pub fn wait_for(&self, offset: i64, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         let n = &self.inner.tail;
-        let mut generation = n.generation.lock();
+        let mut state = n.state.lock();
         loop {
-            if self.log_end_offset() > offset {
-                return true;
+            if let Some(outcome) = self.wait_outcome(offset, state.closed) {
+                return outcome.map(|_| true);
             }
-            if n.cond.wait_until(&mut generation, deadline).timed_out() {
-                return self.log_end_offset() > offset;
+            if n.cond.wait_until(&mut state, deadline).timed_out() {
+                return match self.wait_outcome(offset, state.closed) {
+                    Some(outcome) => outcome.map(|_| true),
+                    None => Ok(false),
+                };
             }
         }
     }
 
-    /// A future that resolves once a record at `offset` exists. Needs no
+    /// A future that resolves once a record at `offset` exists, to the log end
+    /// offset, or to an error as [`wait_for`](Self::wait_for) does. Needs no
     /// particular async runtime: the appender wakes it.
     #[must_use]
     pub fn wait_for_async(&self, offset: i64) -> WaitFor {
-        WaitFor { log: self.clone(), offset }
+        WaitFor { log: self.clone(), offset, slot: None }
+    }
+
+    /// Async waiters registered on this log: one per pending [`WaitFor`] that
+    /// has been polled.
+    #[must_use]
+    pub fn registered_wakers(&self) -> usize {
+        self.inner.tail.state.lock().wakers.len()
     }
 }
 
-/// Future returned by [`Log::wait_for_async`]; resolves to the log end offset.
+/// Future returned by [`Log::wait_for_async`].
 #[derive(Debug)]
 pub struct WaitFor {
     log: Log,
     offset: i64,
+    /// This future's waker slot in the notifier, once it has been pending.
+    slot: Option<u64>,
+}
+
+impl WaitFor {
+    fn release(&mut self) {
+        if let Some(id) = self.slot.take() {
+            self.log.inner.tail.state.lock().wakers.remove(&id);
+        }
+    }
 }
 
 impl Future for WaitFor {
-    type Output = i64;
+    type Output = Result<i64>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<i64> {
-        let leo = self.log.log_end_offset();
-        if leo > self.offset {
-            return Poll::Ready(leo);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<i64>> {
+        let this = self.get_mut();
+        let closed = this.log.inner.tail.is_closed();
+        if let Some(outcome) = this.log.wait_outcome(this.offset, closed) {
+            this.release();
+            return Poll::Ready(outcome);
         }
-        self.log.inner.tail.wakers.lock().push(cx.waker().clone());
-        // Re-check after registering so an append in between is not missed.
-        let leo = self.log.log_end_offset();
-        if leo > self.offset { Poll::Ready(leo) } else { Poll::Pending }
+        let closed = {
+            let mut state = this.log.inner.tail.state.lock();
+            let id = *this.slot.get_or_insert_with(|| {
+                state.next_id += 1;
+                state.next_id
+            });
+            match state.wakers.get_mut(&id) {
+                Some(w) => w.clone_from(cx.waker()),
+                None => {
+                    state.wakers.insert(id, cx.waker().clone());
+                }
+            }
+            state.closed
+        };
+        // Re-check after registering so an append or close in between is not missed.
+        match this.log.wait_outcome(this.offset, closed) {
+            Some(outcome) => {
+                this.release();
+                Poll::Ready(outcome)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for WaitFor {
+    fn drop(&mut self) {
+        self.release();
     }
 }

@@ -1,0 +1,149 @@
+//! Tailing readers end: a wait on a partition, blocking or async, returns an error when the
+//! store closes or the topic is deleted, instead of staying pending forever; an async wait
+//! holds one waker slot however often it is polled, and none once resolved or dropped.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use strata::Error;
+use strata::config::StoreConfig;
+use strata::format::Record;
+use strata::log::Log;
+use strata::store::Store;
+use tempfile::TempDir;
+
+/// Long enough that only a hang reaches it.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Counts wakes.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn store_with_topic() -> (TempDir, Store, Log) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([tmp.path()]).background_threads(false)).unwrap();
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    (tmp, store, log)
+}
+
+/// Polls `fut` once with a counting waker.
+fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Arc<CountingWaker>) -> Poll<F::Output> {
+    let w = Waker::from(Arc::clone(waker));
+    std::pin::Pin::new(fut).poll(&mut Context::from_waker(&w))
+}
+
+/// Checks that `end` (close or delete) makes a pending async tail resolve with
+/// `Error::Closed`, wakes it, and makes a blocked `wait_for` in another thread return it too.
+fn pending_tails_end_on(end: impl FnOnce(&Store)) {
+    let (_tmp, store, log) = store_with_topic();
+    let waker = Arc::new(CountingWaker::default());
+    let mut fut = log.wait_for_async(0);
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    let blocked = thread::spawn({
+        let log = log.clone();
+        move || {
+            let started = Instant::now();
+            (log.wait_for(0, PATIENCE), started.elapsed())
+        }
+    });
+    thread::sleep(Duration::from_millis(50));
+    end(&store);
+    assert!(waker.0.load(Ordering::SeqCst) >= 1, "the pending tail was woken");
+    match poll_once(&mut fut, &waker) {
+        Poll::Ready(Err(Error::Closed)) => {}
+        other => panic!("expected Err(Closed), got {other:?}"),
+    }
+    let (result, waited) = blocked.join().unwrap();
+    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+    assert!(waited < PATIENCE, "wait_for returned at the end, not at its timeout");
+    assert_eq!(log.registered_wakers(), 0);
+    // A wait that starts afterwards ends at once.
+    let mut late = log.wait_for_async(0);
+    assert!(matches!(poll_once(&mut late, &waker), Poll::Ready(Err(Error::Closed))));
+    assert!(matches!(log.wait_for(0, PATIENCE), Err(Error::Closed)));
+}
+
+#[test]
+fn a_pending_tail_resolves_with_closed_when_the_store_closes() {
+    pending_tails_end_on(|store| store.close().unwrap());
+}
+
+#[test]
+fn a_pending_tail_resolves_with_closed_when_its_topic_is_deleted() {
+    pending_tails_end_on(|store| store.delete_topic("t").unwrap());
+}
+
+/// Offsets that exist are still served by a closed log's tail: the end is only for offsets
+/// that can no longer come.
+#[test]
+fn a_closed_log_still_answers_a_tail_for_an_offset_that_exists() {
+    let (_tmp, store, log) = store_with_topic();
+    log.append(&[Record::new("k", "v")]).unwrap();
+    store.close().unwrap();
+    assert!(log.wait_for(0, Duration::ZERO).unwrap());
+    let waker = Arc::new(CountingWaker::default());
+    assert!(matches!(poll_once(&mut log.wait_for_async(0), &waker), Poll::Ready(Ok(1))));
+}
+
+/// Polling an idle partition many times keeps one waker slot per future (before, every poll
+/// pushed a waker: 2 M polls grew memory by 31 MB).
+#[test]
+fn polling_an_idle_partition_registers_one_waker_per_future() {
+    let (_tmp, _store, log) = store_with_topic();
+    let waker = Arc::new(CountingWaker::default());
+    let mut a = log.wait_for_async(0);
+    let mut b = log.wait_for_async(5);
+    for _ in 0..10_000 {
+        assert!(poll_once(&mut a, &waker).is_pending());
+        assert!(poll_once(&mut b, &waker).is_pending());
+    }
+    assert_eq!(log.registered_wakers(), 2);
+    // Each append wakes every pending future; re-polling after it still holds one slot each.
+    log.append(&[Record::new("k", "v")]).unwrap();
+    assert_eq!(waker.0.load(Ordering::SeqCst), 2);
+    assert!(matches!(poll_once(&mut a, &waker), Poll::Ready(Ok(1))));
+    assert!(poll_once(&mut b, &waker).is_pending());
+    assert_eq!(log.registered_wakers(), 1, "a resolved future gives its slot back");
+}
+
+/// A dropped future, pending or never polled, leaves nothing registered.
+#[test]
+fn dropped_tail_futures_leave_no_registered_wakers() {
+    let (_tmp, _store, log) = store_with_topic();
+    let waker = Arc::new(CountingWaker::default());
+    let futures: Vec<_> = (0..100)
+        .map(|i| {
+            let mut f = log.wait_for_async(i);
+            assert!(poll_once(&mut f, &waker).is_pending());
+            f
+        })
+        .collect();
+    let unpolled = log.wait_for_async(0);
+    assert_eq!(log.registered_wakers(), 100);
+    drop(futures);
+    drop(unpolled);
+    assert_eq!(log.registered_wakers(), 0);
+    // A future dropped mid-executor (pinned, polled, dropped) too.
+    {
+        let mut fut = pin!(log.wait_for_async(0));
+        let w = Waker::from(Arc::clone(&waker));
+        assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        assert_eq!(log.registered_wakers(), 1);
+    }
+    assert_eq!(log.registered_wakers(), 0);
+}
