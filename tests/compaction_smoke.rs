@@ -130,6 +130,9 @@ fn aborted_transactions_vanish_and_markers_outlive_their_data_by_the_delete_hori
             .collect()
     };
     log.roll().unwrap();
+    // Producers expire first: a live producer's last data batch would stay (Kafka's
+    // RETAIN_EMPTY), and with it the ABORT marker of its transaction.
+    assert_eq!(log.expire_producers(0), 2);
     store.maintain(None).unwrap();
     let v = values(&log);
     assert_eq!(
