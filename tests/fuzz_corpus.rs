@@ -5,7 +5,10 @@
 //! targets and this test. Inputs come from `fuzz/corpus/<target>/` (seeds,
 //! written by [`regenerate_seed_corpus`] plus `.log` files copied from
 //! `fixtures/independent/`) and `fuzz/regressions/<target>/` (crashes the
-//! fuzzer found, minimized, kept forever).
+//! fuzzer found, minimized, kept forever). The legacy (magic 0/1) seeds,
+//! `kafka-python-3.0.12-*` in `legacy_decode/` and `kafka-python-3.0.12-legacy.log`
+//! in `batch_region/`, are messages kafka-python's `LegacyRecordBatchBuilder`
+//! wrote through `tests/common/legacy_log.py`, some of them damaged by hand.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 #[path = "../fuzz/checks/batch_decode.rs"]
@@ -14,6 +17,8 @@ mod batch_decode;
 mod batch_region;
 #[path = "../fuzz/checks/decompress.rs"]
 mod decompress;
+#[path = "../fuzz/checks/legacy_decode.rs"]
+mod legacy_decode;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -110,6 +115,25 @@ fn decompress_corpus_never_panics_stays_bounded_and_round_trips() {
     let results = replay("decompress", decompress::check);
     assert!(count(&results, &Outcome::Decompressed) >= 4, "every codec decodes a seed");
     assert!(count(&results, &Outcome::Refused) > 0, "no seed is refused");
+}
+
+#[test]
+fn legacy_decode_corpus_never_panics_and_reencodes_plain_messages() {
+    use legacy_decode::Outcome;
+    let results = replay("legacy_decode", legacy_decode::check);
+    for (path, outcome) in &results {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let expected = if name.ends_with("-truncated") || name.ends_with("-bad-key-length") {
+            Outcome::Unframed
+        } else if name.ends_with("-bad-crc") {
+            Outcome::Invalid
+        } else if name.contains("-none") {
+            Outcome::Identical
+        } else {
+            Outcome::Decoded
+        };
+        assert_eq!(*outcome, expected, "{name}");
+    }
 }
 
 /// Writes the generated seeds into `fuzz/corpus/`. The copied segments in

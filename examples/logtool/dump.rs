@@ -23,7 +23,15 @@ fn push_bytes(obj: &mut Json, name: &str, bytes: Option<&Bytes>) {
     }
 }
 
+/// Kafka's name of a batch's timestamp type: magic 0 has none
+/// (`TimestampType.NO_TIMESTAMP_TYPE`).
+fn timestamp_type_name(b: &BatchView) -> &'static str {
+    if b.magic() == 0 { "NoTimestampType" } else { b.timestamp_type().name() }
+}
+
 pub fn batch_json(file: &str, position: usize, b: &BatchView) -> Json {
+    // A legacy entry has no count field (Kafka's `countOrNull` is null).
+    let count = if b.is_legacy() { Json::Null } else { b.records_count().into() };
     Json::object()
         .with("type", "batch")
         .with("file", file)
@@ -32,9 +40,9 @@ pub fn batch_json(file: &str, position: usize, b: &BatchView) -> Json {
         .with("magic", b.magic())
         .with("baseOffset", b.base_offset())
         .with("lastOffset", b.last_offset())
-        .with("count", b.records_count())
+        .with("count", count)
         .with("maxTimestamp", b.max_timestamp())
-        .with("timestampType", b.timestamp_type().name())
+        .with("timestampType", timestamp_type_name(b))
         .with(
             "compression",
             b.compression()
@@ -230,7 +238,7 @@ fn human_batch(position: usize, b: &BatchView, valid: bool) -> String {
         b.is_transactional(),
         b.is_control(),
         b.delete_horizon_ms().map_or_else(|| "OptionalLong.empty".to_owned(), |h| h.to_string()),
-        b.timestamp_type(),
+        timestamp_type_name(b),
         b.max_timestamp(),
         b.size(),
         b.magic(),

@@ -321,7 +321,7 @@ fn recopy_group(
                 if let Some(bytes) =
                     filter_batch(&batch, ctx, txns, out).map_err(|e| corrupt(src, e))?
                 {
-                    let kept = BatchView::new(bytes).map_err(|e| corrupt(src, e))?;
+                    let kept = BatchView::new_stored(bytes).map_err(|e| corrupt(src, e))?;
                     cleaned.append(&kept)?;
                     out.bytes_written += kept.size() as u64;
                     throttle.acquire(kept.size() as u64);
@@ -424,7 +424,13 @@ fn filter_batch(
     txns: &mut TxnTracker,
     out: &mut CleanOutcome,
 ) -> crate::format::FormatResult<Option<Bytes>> {
+    // Legacy (magic 0/1) entries are copied through unchanged: strata never
+    // writes those formats, so it never rewrites them. Their keys still
+    // shadow older records in the offset map; they are simply never removed.
     let can_discard = txns.can_discard(batch);
+    if batch.is_legacy() {
+        return Ok(Some(batch.as_bytes().clone()));
+    }
     let retain_empty = batch.last_offset() == ctx.group_last_offset
         || is_last_of_live_producer(batch, ctx.last_of_producer)
         || batch.next_offset() == ctx.first_uncleanable;

@@ -13,6 +13,11 @@
 //! call, by the cleaner threads after an exponential backoff so that it does
 //! not starve the other partitions — unlike
 //! Kafka, which marks the partition uncleanable until restart (its gotcha G4).
+//!
+//! Legacy (magic 0/1) messages, which segments of upgraded brokers hold, are
+//! copied into the cleaned segment unchanged: strata never writes those
+//! formats, so it never rewrites them (Kafka would drop their superseded
+//! records). Their keys still enter the map, so they shadow older records.
 
 mod compact;
 pub mod offset_map;

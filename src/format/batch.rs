@@ -6,13 +6,24 @@
 //! [`BatchView::records`] decodes records lazily. For uncompressed batches,
 //! keys, values and headers are slices of the same `Bytes`, so reading a
 //! record from a memory-mapped segment copies nothing.
+//!
+//! A view read from a segment ([`BatchView::parse_stored_prefix`]) may also be
+//! a legacy entry (magic 0/1, see [`super::legacy`]): like Kafka's
+//! `AbstractLegacyRecordBatch`, one message or compressed wrapper acts as a
+//! batch with no producer, sequence, leader epoch or transaction fields.
+
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
 use super::compression::decompress;
 use super::layout::{self, attr};
+use super::legacy::{self, Message};
 use super::record::{Cursor, RecordContext};
-use super::{Compression, FormatError, FormatResult, RecordRef, TimestampType};
+use super::{
+    Compression, FormatError, FormatResult, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID, NO_SEQUENCE, RecordRef, TimestampType,
+};
 
 /// Default ceiling on the decompressed size of one batch's records (128 MiB).
 ///
@@ -88,14 +99,106 @@ impl Header {
     }
 }
 
-/// One v2 batch: its bytes and its decoded header.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One v2 batch (or, read from a segment, one legacy entry): its bytes and
+/// its decoded header.
+#[derive(Debug, Clone)]
 pub struct BatchView {
     buf: Bytes,
     header: Header,
+    legacy: Option<Box<LegacyEntry>>,
 }
 
+/// What a legacy entry adds to the synthesized header.
+#[derive(Debug, Clone)]
+struct LegacyEntry {
+    message: Message,
+    /// `(first offset, count)`; a compressed wrapper must be decompressed to
+    /// know them, so only when asked (Kafka's `baseOffset()` does the same).
+    first: OnceLock<(i64, i32)>,
+}
+
+/// Views are equal when their bytes are: everything else derives from them.
+impl PartialEq for BatchView {
+    fn eq(&self, other: &Self) -> bool {
+        self.buf == other.buf
+    }
+}
+
+impl Eq for BatchView {}
+
 impl BatchView {
+    /// Views the first batch in `buf` as a segment may hold it: RecordBatch v2,
+    /// or a legacy magic 0/1 message (Kafka's `FileLogInputStream.nextBatch`
+    /// reads both). Appends take [`parse_prefix`](Self::parse_prefix), which
+    /// refuses legacy bytes: strata never writes them.
+    ///
+    /// # Errors
+    /// As [`parse_prefix`](Self::parse_prefix); for a legacy message, sizes or
+    /// key/value lengths that do not fit it.
+    pub fn parse_stored_prefix(buf: &Bytes) -> FormatResult<Self> {
+        let (_, _, magic) = frame_header(buf)?;
+        if magic != 0 && magic != 1 {
+            return Self::parse_prefix(buf);
+        }
+        let message = Message::parse(buf)?;
+        let header = Header {
+            base_offset: message.offset,
+            batch_length: i32::try_from(message.size - layout::LOG_OVERHEAD).unwrap_or(i32::MAX),
+            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+            magic,
+            crc: message.crc,
+            attributes: message.batch_attributes(),
+            last_offset_delta: 0,
+            base_timestamp: message.timestamp,
+            max_timestamp: message.timestamp,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            base_sequence: NO_SEQUENCE,
+            records_count: 1,
+        };
+        let buf = buf.slice(..message.size);
+        let legacy = Some(Box::new(LegacyEntry { message, first: OnceLock::new() }));
+        Ok(BatchView { buf, header, legacy })
+    }
+
+    /// Views `buf`, which must hold exactly one batch or legacy entry, as
+    /// [`parse_stored_prefix`](Self::parse_stored_prefix) reads it.
+    ///
+    /// # Errors
+    /// As [`parse_stored_prefix`](Self::parse_stored_prefix), plus
+    /// [`FormatError::InvalidValue`] when bytes follow the batch.
+    pub fn new_stored(buf: Bytes) -> FormatResult<Self> {
+        let view = Self::parse_stored_prefix(&buf)?;
+        view.ensure_whole(&buf)?;
+        Ok(view)
+    }
+
+    fn ensure_whole(&self, buf: &Bytes) -> FormatResult<()> {
+        if self.buf.len() != buf.len() {
+            return Err(FormatError::InvalidValue {
+                field: "batch.batchLength",
+                value: i64::from(self.header.batch_length),
+                reason: "the buffer holds bytes after the batch",
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether this is a legacy (magic 0 or 1) entry rather than a v2 batch.
+    #[must_use]
+    pub fn is_legacy(&self) -> bool {
+        self.legacy.is_some()
+    }
+
+    /// A legacy entry's first offset and record count, decoded once.
+    fn legacy_first(&self) -> Option<(i64, i32)> {
+        let l = self.legacy.as_ref()?;
+        Some(*l.first.get_or_init(|| {
+            legacy::first_offset_and_count(&l.message, &self.buf, DEFAULT_MAX_DECOMPRESSED)
+                .unwrap_or((l.message.offset, 0))
+        }))
+    }
+
     /// Views the first batch in `buf`, which may hold more bytes after it.
     ///
     /// Checks framing only (length and magic), not the CRC: call
@@ -127,7 +230,7 @@ impl BatchView {
             });
         }
         let header = Header::parse(buf)?;
-        Ok(BatchView { buf: buf.slice(..size), header })
+        Ok(BatchView { buf: buf.slice(..size), header, legacy: None })
     }
 
     /// Views `buf`, which must hold exactly one batch.
@@ -137,13 +240,7 @@ impl BatchView {
     /// [`FormatError::InvalidValue`] when bytes follow the batch.
     pub fn new(buf: Bytes) -> FormatResult<Self> {
         let view = Self::parse_prefix(&buf)?;
-        if view.buf.len() != buf.len() {
-            return Err(FormatError::InvalidValue {
-                field: "batch.batchLength",
-                value: i64::from(view.header.batch_length),
-                reason: "the buffer holds bytes after the batch",
-            });
-        }
+        view.ensure_whole(&buf)?;
         Ok(view)
     }
 
@@ -163,10 +260,12 @@ impl BatchView {
     pub fn size(&self) -> usize {
         self.buf.len()
     }
-    /// Offset of the first record of the original batch.
+    /// Offset of the first record of the original batch. For a compressed
+    /// legacy wrapper this decompresses it (once); if that fails, the
+    /// wrapper's offset, and reading its records reports why.
     #[must_use]
     pub fn base_offset(&self) -> i64 {
-        self.header.base_offset
+        self.legacy_first().map_or(self.header.base_offset, |(first, _)| first)
     }
     /// `batchLength`: bytes after the length field.
     #[must_use]
@@ -178,12 +277,12 @@ impl BatchView {
     pub fn partition_leader_epoch(&self) -> i32 {
         self.header.partition_leader_epoch
     }
-    /// The magic byte (always 2 for a view).
+    /// The magic byte: 2, or 0/1 for a legacy entry.
     #[must_use]
     pub fn magic(&self) -> i8 {
         self.header.magic
     }
-    /// The stored CRC-32C.
+    /// The stored CRC-32C (CRC-32 for a legacy entry).
     #[must_use]
     pub fn crc(&self) -> u32 {
         self.header.crc
@@ -232,11 +331,19 @@ impl BatchView {
     /// `lastOffset - baseOffset` of the original batch.
     #[must_use]
     pub fn last_offset_delta(&self) -> i32 {
-        self.header.last_offset_delta
+        match self.legacy_first() {
+            None => self.header.last_offset_delta,
+            Some((first, _)) => {
+                i32::try_from(self.header.base_offset.saturating_sub(first)).unwrap_or(i32::MAX)
+            }
+        }
     }
-    /// Last offset of the original batch.
+    /// Last offset of the original batch (a legacy entry's offset field).
     #[must_use]
     pub fn last_offset(&self) -> i64 {
+        if self.legacy.is_some() {
+            return self.header.base_offset;
+        }
         self.header.base_offset.wrapping_add(i64::from(self.header.last_offset_delta))
     }
     /// The offset after this batch.
@@ -278,15 +385,21 @@ impl BatchView {
         let s = i64::from(self.header.base_sequence) + i64::from(self.header.last_offset_delta);
         (s.rem_euclid(i64::from(i32::MAX) + 1)) as i32
     }
-    /// Number of records physically present.
+    /// Number of records physically present. A legacy entry has no count
+    /// field (Kafka's `countOrNull` is null): this is 1, or a compressed
+    /// wrapper's inner messages (0 if they do not decode).
     #[must_use]
     pub fn records_count(&self) -> i32 {
-        self.header.records_count
+        self.legacy_first().map_or(self.header.records_count, |(_, count)| count)
     }
 
-    /// CRC-32C of attributes..end, as it should be stored.
+    /// CRC-32C of attributes..end, as it should be stored (for a legacy
+    /// entry, CRC-32 of magic..end).
     #[must_use]
     pub fn compute_crc(&self) -> u32 {
+        if let Some(l) = &self.legacy {
+            return l.message.compute_crc(&self.buf);
+        }
         crc32c::crc32c(self.buf.get(layout::ATTRIBUTES..).unwrap_or_default())
     }
 
@@ -299,6 +412,15 @@ impl BatchView {
     /// # Errors
     /// The first violated rule, naming its field.
     pub fn validate(&self) -> FormatResult<()> {
+        if let Some(l) = &self.legacy {
+            // Kafka's `LegacyRecord.ensureValid`: the CRC (framing already
+            // checked the sizes); offsets are the segment's to check.
+            l.message.check_crc(&self.buf)?;
+            if l.message.offset < 0 {
+                return Err(invalid("message.offset", l.message.offset, "cannot be negative"));
+            }
+            return Ok(());
+        }
         let computed = self.compute_crc();
         if computed != self.header.crc {
             return Err(FormatError::CrcMismatch { stored: self.header.crc, computed });
@@ -354,6 +476,9 @@ impl BatchView {
         wrap: impl Fn(FormatError) -> E,
         mut each: impl FnMut(&RecordRef) -> Result<(), E>,
     ) -> Result<(), E> {
+        if self.legacy.is_some() {
+            return self.check_legacy_records(wrap, each);
+        }
         let mut seen = 0i64;
         let mut prev: Option<i32> = None;
         for r in self.records().map_err(&wrap)? {
@@ -380,6 +505,30 @@ impl BatchView {
         Ok(())
     }
 
+    /// A legacy entry's records: offsets strictly increasing up to the entry's
+    /// offset, and (for a v1 wrapper) ending at it.
+    fn check_legacy_records<E>(
+        &self,
+        wrap: impl Fn(FormatError) -> E,
+        mut each: impl FnMut(&RecordRef) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let last = self.last_offset();
+        let mut prev: Option<i64> = None;
+        for r in self.records().map_err(&wrap)? {
+            let r = r.map_err(&wrap)?;
+            each(&r)?;
+            if r.offset() > last || prev.is_some_and(|p| r.offset() <= p) {
+                return Err(wrap(invalid(
+                    "message.offset",
+                    r.offset(),
+                    "inner offsets must increase up to the wrapper's offset",
+                )));
+            }
+            prev = Some(r.offset());
+        }
+        Ok(())
+    }
+
     /// Lazily decodes the records, decompressing at most
     /// [`DEFAULT_MAX_DECOMPRESSED`] bytes.
     ///
@@ -395,6 +544,18 @@ impl BatchView {
     /// As [`records`](Self::records).
     pub fn records_with_limit(&self, max_decompressed: usize) -> FormatResult<Records> {
         let h = &self.header;
+        if let Some(l) = &self.legacy {
+            let records = legacy::records(&l.message, &self.buf, max_decompressed)?;
+            return Ok(Records {
+                src: Bytes::new(),
+                pos: 0,
+                remaining: 0,
+                count: 0,
+                ctx: RecordContext::default(),
+                failed: false,
+                legacy: Some(records.into_iter()),
+            });
+        }
         let codec = self.compression()?;
         let (src, pos) = match codec {
             Compression::None => (self.buf.clone(), layout::RECORDS),
@@ -417,13 +578,16 @@ impl BatchView {
                 base_sequence: h.base_sequence,
             },
             failed: false,
+            legacy: None,
         })
     }
 
-    /// The records section exactly as stored (compressed when the batch is).
+    /// The records section exactly as stored (compressed when the batch is);
+    /// for a legacy entry, the message after its offset and size fields.
     #[must_use]
     pub fn records_section(&self) -> Bytes {
-        self.buf.slice(layout::RECORDS.min(self.buf.len())..)
+        let start = if self.legacy.is_some() { layout::LOG_OVERHEAD } else { layout::RECORDS };
+        self.buf.slice(start.min(self.buf.len())..)
     }
 }
 
@@ -441,12 +605,18 @@ pub struct Records {
     count: i32,
     ctx: RecordContext,
     failed: bool,
+    /// A legacy entry's records, decoded up front (a v1 wrapper's offsets
+    /// are only known once its last inner message is read).
+    legacy: Option<std::vec::IntoIter<RecordRef>>,
 }
 
 impl Iterator for Records {
     type Item = FormatResult<RecordRef>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(legacy) = &mut self.legacy {
+            return legacy.next().map(Ok);
+        }
         if self.failed {
             return None;
         }

@@ -129,11 +129,13 @@ impl BatchIter {
         if size > rest.len() {
             return Err(self.stop_at_tail(size));
         }
-        if magic != layout::MAGIC_V2 {
+        // Kafka reads magic 0 and 1 entries as batches too (they are data an
+        // upgraded broker keeps); anything else but 2 is corrupt.
+        if !(0..=layout::MAGIC_V2).contains(&magic) {
             return Err(corrupt(FormatError::UnsupportedMagic { magic }));
         }
-        let view =
-            BatchView::parse_prefix(&self.buf.slice(position..position + size)).map_err(corrupt)?;
+        let view = BatchView::parse_stored_prefix(&self.buf.slice(position..position + size))
+            .map_err(corrupt)?;
         if self.validate {
             view.validate().map_err(corrupt)?;
         }

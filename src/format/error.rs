@@ -47,7 +47,17 @@ pub enum FormatError {
         /// CRC computed over the batch.
         computed: u32,
     },
-    /// A batch with a magic byte other than 2 (legacy v0/v1 or garbage).
+    /// A legacy (magic 0/1) message's stored CRC-32 does not match its contents.
+    #[error("message.crc: stored {stored:#010x} but magic..end hash (CRC-32) to {computed:#010x}")]
+    LegacyCrcMismatch {
+        /// CRC stored in the message.
+        stored: u32,
+        /// CRC-32 computed over the message.
+        computed: u32,
+    },
+    /// A magic byte not accepted here: anything but 2 where a RecordBatch v2
+    /// is required (appends), or outside 0-2 in a segment (legacy 0/1 entries
+    /// are read there, see [`crate::format::legacy`]).
     #[error("batch.magic: {magic} is not a RecordBatch v2 (magic 2)")]
     UnsupportedMagic {
         /// The magic byte found.

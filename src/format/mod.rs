@@ -13,6 +13,8 @@
 //! - [`BatchIter`]: walks a region of concatenated batches and stops at a torn
 //!   or corrupt tail, reporting the valid length and why it stopped;
 //! - [`compression`]: gzip, snappy (xerial framing), lz4 (frame) and zstd;
+//! - [`legacy`]: reading Kafka's magic 0/1 message sets, which segments of
+//!   upgraded brokers still hold ([`BatchIter`] yields them as views);
 //! - [`file_name`]: 20-digit segment file names and `topic-N` directory names.
 //!
 //! Layout of a v2 batch (big-endian; Kafka's `DefaultRecordBatch`):
@@ -46,6 +48,7 @@ pub mod file_name;
 pub mod group_record;
 pub mod index_entry;
 pub mod layout;
+pub mod legacy;
 pub mod producer_snapshot;
 pub mod record;
 mod types;

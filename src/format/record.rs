@@ -233,7 +233,7 @@ pub(crate) fn encode_record(
 }
 
 /// Batch-level facts a record needs to compute its absolute offset and timestamp.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RecordContext {
     pub base_offset: i64,
     pub base_timestamp: i64,

@@ -1,0 +1,484 @@
+//! Kafka's legacy message sets (magic 0 and 1), read-only.
+//!
+//! Brokers upgraded from Kafka < 0.11 keep segments written in the old
+//! formats; they are data, served and dumped as Kafka serves them, never
+//! written by strata. One message (Kafka's `LegacyRecord`), big-endian:
+//!
+//! | field      | width | v0 | v1 | notes                                      |
+//! |------------|------:|----|----|--------------------------------------------|
+//! | offset     |     8 | ✓  | ✓  | outside the CRC                            |
+//! | size       |     4 | ✓  | ✓  | bytes after this field                     |
+//! | crc        |     4 | ✓  | ✓  | CRC-32 (IEEE) of magic..end                |
+//! | magic      |     1 | 0  | 1  |                                            |
+//! | attributes |     1 | ✓  | ✓  | bits 0-2 codec (0-3), bit 3 LogAppendTime (v1) |
+//! | timestamp  |     8 | —  | ✓  |                                            |
+//! | keyLength  |     4 | ✓  | ✓  | -1 = null                                  |
+//! | key        |     n | ✓  | ✓  |                                            |
+//! | valueLength|     4 | ✓  | ✓  | -1 = null                                  |
+//! | value      |     n | ✓  | ✓  |                                            |
+//!
+//! An uncompressed message is a "batch" of one record at its own offset. A
+//! compressed one is a *wrapper* whose value is a compressed message set of
+//! uncompressed inner messages; the wrapper's offset is the last inner
+//! offset. v0 inner offsets are absolute, v1 inner offsets are relative and
+//! made absolute from the wrapper's (Kafka's `AbstractLegacyRecordBatch`
+//! `DeepRecordsIterator`). Every length is checked against the bytes present.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::compression::decompress;
+use super::record::RecordRef;
+use super::{Compression, FormatError, FormatResult, NO_SEQUENCE, NO_TIMESTAMP};
+
+/// Byte position of the magic, the start of the CRC-covered bytes.
+const MAGIC_AT: usize = 16;
+/// Bytes before the CRC-covered part: offset, size, crc.
+const CRC_AT: usize = 12;
+/// Offset + size fields (Kafka's `LOG_OVERHEAD`).
+const LOG_OVERHEAD: usize = 12;
+/// Smallest `size` of a v0 message (`LegacyRecord.RECORD_OVERHEAD_V0`).
+const OVERHEAD_V0: usize = 14;
+/// Smallest `size` of a v1 message (`LegacyRecord.RECORD_OVERHEAD_V1`).
+const OVERHEAD_V1: usize = 22;
+/// Codec bits of the attributes.
+const CODEC_MASK: i8 = 0x07;
+/// Timestamp-type bit (v1 only): set means LogAppendTime.
+const LOG_APPEND_TIME: i8 = 0x08;
+
+/// One legacy message, framed and bounds-checked (not CRC-checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Message {
+    /// The offset field: the record's offset, or a wrapper's last inner offset
+    /// (relative inside a v1 wrapper).
+    pub offset: i64,
+    /// Total bytes, offset and size fields included.
+    pub size: usize,
+    /// The stored CRC-32.
+    pub crc: u32,
+    /// 0 or 1.
+    pub magic: i8,
+    /// Raw attributes byte.
+    pub attributes: i8,
+    /// The stored timestamp (v1), or -1 (v0).
+    pub timestamp: i64,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+}
+
+impl Message {
+    /// Frames the message at the start of `b` (which may hold more after it):
+    /// sizes, magic, and key and value lengths that exactly fill the message.
+    ///
+    /// # Errors
+    /// [`FormatError::Truncated`] when `b` ends inside the message;
+    /// [`FormatError::UnsupportedMagic`] for a magic other than 0 or 1;
+    /// [`FormatError::InvalidValue`] for a size or length that does not fit.
+    pub(crate) fn parse(b: &[u8]) -> FormatResult<Message> {
+        let offset = i64::from_be_bytes(field(b, 0, "message.offset")?);
+        let size_field = i32::from_be_bytes(field(b, 8, "message.size")?);
+        let crc = u32::from_be_bytes(field(b, CRC_AT, "message.crc")?);
+        let magic = i8::from_be_bytes(field(b, MAGIC_AT, "message.magic")?);
+        let overhead = match magic {
+            0 => OVERHEAD_V0,
+            1 => OVERHEAD_V1,
+            _ => return Err(FormatError::UnsupportedMagic { magic }),
+        };
+        let size = usize::try_from(size_field).ok().filter(|&s| s >= overhead).ok_or(invalid(
+            "message.size",
+            size_field.into(),
+            "below the message overhead",
+        ))? + LOG_OVERHEAD;
+        let b = b.get(..size).ok_or(FormatError::Truncated {
+            field: "message",
+            needed: size,
+            available: b.len(),
+        })?;
+        let attributes = i8::from_be_bytes(field(b, MAGIC_AT + 1, "message.attributes")?);
+        let mut pos = MAGIC_AT + 2;
+        let timestamp = if magic == 1 {
+            pos += 8;
+            i64::from_be_bytes(field(b, MAGIC_AT + 2, "message.timestamp")?)
+        } else {
+            NO_TIMESTAMP
+        };
+        let key = nullable(b, &mut pos, "message.keyLength")?;
+        let value = nullable(b, &mut pos, "message.valueLength")?;
+        if pos != size {
+            return Err(FormatError::TrailingBytes { count: 1, extra: size - pos });
+        }
+        Ok(Message { offset, size, crc, magic, attributes, timestamp, key, value })
+    }
+
+    /// The codec id (attribute bits 0-2).
+    pub(crate) fn codec_id(&self) -> u8 {
+        (self.attributes & CODEC_MASK) as u8
+    }
+
+    /// Attributes as a v2 batch would carry them: codec and, for v1, the
+    /// timestamp type. Legacy messages have no transactional or control bits.
+    pub(crate) fn batch_attributes(&self) -> i16 {
+        let mask = if self.magic == 1 { CODEC_MASK | LOG_APPEND_TIME } else { CODEC_MASK };
+        i16::from(self.attributes & mask)
+    }
+
+    fn log_append_time(&self) -> bool {
+        self.magic == 1 && self.attributes & LOG_APPEND_TIME != 0
+    }
+
+    /// The CRC-32 of magic..end of this message in `b` (which starts at it).
+    pub(crate) fn compute_crc(&self, b: &[u8]) -> u32 {
+        crc32(b.get(MAGIC_AT..self.size).unwrap_or_default())
+    }
+
+    /// Checks the stored CRC, as Kafka's `LegacyRecord.ensureValid` does.
+    pub(crate) fn check_crc(&self, b: &[u8]) -> FormatResult<()> {
+        let computed = self.compute_crc(b);
+        if computed == self.crc {
+            Ok(())
+        } else {
+            Err(FormatError::LegacyCrcMismatch { stored: self.crc, computed })
+        }
+    }
+
+    /// This message as the one record of an uncompressed entry: slices of `buf`.
+    fn record(&self, buf: &Bytes, offset: i64, timestamp: i64, base: i64) -> RecordRef {
+        let slice = |r: &Option<Range<usize>>| r.as_ref().map(|r| buf.slice(r.clone()));
+        RecordRef {
+            offset,
+            timestamp,
+            timestamp_delta: 0,
+            offset_delta: i32::try_from(offset.wrapping_sub(base)).unwrap_or(i32::MAX),
+            attributes: 0,
+            sequence: NO_SEQUENCE,
+            key: slice(&self.key),
+            value: slice(&self.value),
+            headers: Vec::new(),
+        }
+    }
+}
+
+fn field<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResult<[u8; N]> {
+    b.get(at..at + N).and_then(|s| s.try_into().ok()).ok_or(FormatError::Truncated {
+        field,
+        needed: at + N,
+        available: b.len(),
+    })
+}
+
+/// Reads an int32 length (-1 = null) and the bytes it covers, advancing `pos`.
+fn nullable(b: &[u8], pos: &mut usize, name: &'static str) -> FormatResult<Option<Range<usize>>> {
+    let len = i32::from_be_bytes(field(b, *pos, name)?);
+    *pos += 4;
+    if len == -1 {
+        return Ok(None);
+    }
+    let len = usize::try_from(len).ok().filter(|&l| l <= b.len() - *pos).ok_or(invalid(
+        name,
+        len.into(),
+        "negative or past the message end",
+    ))?;
+    let range = *pos..*pos + len;
+    *pos += len;
+    Ok(Some(range))
+}
+
+fn invalid(field: &'static str, value: i64, reason: &'static str) -> FormatError {
+    FormatError::InvalidValue { field, value, reason }
+}
+
+/// The records of the legacy entry `wrapper` (framed from the start of `buf`),
+/// as Kafka's consumer reads them: one record for an uncompressed message,
+/// the inner messages with absolute offsets for a compressed one. Inner
+/// messages are CRC-checked (the consumer's `check.crcs`); the wrapper's own
+/// CRC is the caller's [`Message::check_crc`].
+///
+/// # Errors
+/// A codec that does not decompress or is not allowed in magic 0/1 (zstd),
+/// a malformed, compressed or CRC-failing inner message, an empty message set,
+/// or a v1 wrapper offset below its last relative inner offset.
+pub(crate) fn records(
+    wrapper: &Message,
+    buf: &Bytes,
+    max_decompressed: usize,
+) -> FormatResult<Vec<RecordRef>> {
+    let codec = match wrapper.codec_id() {
+        0 => {
+            let ts = wrapper.timestamp;
+            return Ok(vec![wrapper.record(buf, wrapper.offset, ts, wrapper.offset)]);
+        }
+        id @ 1..=3 => Compression::from_id(id)?,
+        id => {
+            return Err(invalid(
+                "message.attributes.compression",
+                id.into(),
+                "magic 0/1 codecs are 0-3",
+            ));
+        }
+    };
+    let value = wrapper.value.as_ref().and_then(|r| buf.get(r.clone())).ok_or(invalid(
+        "message.value",
+        -1,
+        "a compressed wrapper needs a value",
+    ))?;
+    let fixed;
+    let value = if codec == Compression::Lz4 && wrapper.magic == 0 {
+        fixed = fix_lz4_header_checksum(value);
+        fixed.as_slice()
+    } else {
+        value
+    };
+    let inner = Bytes::from(decompress(codec, value, max_decompressed)?);
+    let mut messages = Vec::new();
+    let mut pos = 0;
+    while let Some(rest) = inner.get(pos..).filter(|r| !r.is_empty()) {
+        let m = Message::parse(rest)?;
+        if m.codec_id() != 0 {
+            return Err(invalid(
+                "message.attributes.compression",
+                m.codec_id().into(),
+                "inner messages must not be compressed",
+            ));
+        }
+        m.check_crc(rest)?;
+        messages.push((pos, m));
+        pos += messages.last().map_or(0, |(_, m)| m.size);
+    }
+    let Some((_, last)) = messages.last() else {
+        return Err(invalid("message.value", 0, "a compressed wrapper holds no messages"));
+    };
+    // v1 inner offsets are relative: 0 for the first, the wrapper carries the
+    // last one's absolute offset. A wrapper offset of 0 (some old librdkafka
+    // producers) is taken as base 0, as Kafka does.
+    let base = match wrapper.magic {
+        1 if wrapper.offset != 0 => {
+            if wrapper.offset < last.offset {
+                return Err(invalid(
+                    "message.offset",
+                    wrapper.offset,
+                    "below the last relative inner offset",
+                ));
+            }
+            wrapper.offset - last.offset
+        }
+        _ => 0,
+    };
+    let first_abs = messages.first().map_or(0, |(_, m)| m.offset.saturating_add(base));
+    let mut out = Vec::with_capacity(messages.len());
+    for (at, m) in &messages {
+        let offset =
+            m.offset.checked_add(base).ok_or(invalid("message.offset", m.offset, "overflows"))?;
+        // Kafka's `LegacyRecord.timestamp` inside a wrapper: v0 has none, a
+        // LogAppendTime wrapper's timestamp replaces the inner ones.
+        let timestamp = match m.magic {
+            0 => NO_TIMESTAMP,
+            _ if wrapper.log_append_time() => wrapper.timestamp,
+            _ => m.timestamp,
+        };
+        out.push(m.record(&inner.slice(*at..*at + m.size), offset, timestamp, first_abs));
+    }
+    Ok(out)
+}
+
+/// `(first offset, count)` of the legacy entry: the message's own offset and 1
+/// when uncompressed, else from its inner messages.
+///
+/// # Errors
+/// As [`records`].
+pub(crate) fn first_offset_and_count(
+    wrapper: &Message,
+    buf: &Bytes,
+    max_decompressed: usize,
+) -> FormatResult<(i64, i32)> {
+    if wrapper.codec_id() == 0 {
+        return Ok((wrapper.offset, 1));
+    }
+    let records = records(wrapper, buf, max_decompressed)?;
+    let first = records.first().map_or(wrapper.offset, RecordRef::offset);
+    Ok((first, i32::try_from(records.len()).unwrap_or(i32::MAX)))
+}
+
+/// Kafka before 0.10 hashed the LZ4 frame descriptor *including* the 4 magic
+/// bytes when writing magic-0 wrappers, so their header-checksum byte is wrong
+/// for every standard decoder; Kafka skips that check for magic 0
+/// (KAFKA-3160, `Lz4BlockInputStream` with `ignoreFlagDescriptorChecksum`).
+/// Returns the stream with the correct checksum byte, so the standard
+/// decoder can read it; a stream too short to hold a descriptor is returned
+/// as is and fails in the decoder.
+fn fix_lz4_header_checksum(stream: &[u8]) -> Vec<u8> {
+    const FLG_CONTENT_SIZE: u8 = 0x08;
+    const FLG_DICT_ID: u8 = 0x01;
+    let mut out = stream.to_vec();
+    let Some(&flg) = stream.get(4) else { return out };
+    let descriptor_len = 2
+        + if flg & FLG_CONTENT_SIZE != 0 { 8 } else { 0 }
+        + if flg & FLG_DICT_ID != 0 { 4 } else { 0 };
+    if let Some(descriptor) = stream.get(4..4 + descriptor_len) {
+        let hc = (xxh32(descriptor) >> 8) as u8;
+        if let Some(b) = out.get_mut(4 + descriptor_len) {
+            *b = hc;
+        }
+    }
+    out
+}
+
+/// xxHash32 with seed 0, for inputs shorter than 16 bytes (the LZ4 frame
+/// descriptor is at most 14).
+fn xxh32(input: &[u8]) -> u32 {
+    const P1: u32 = 0x9E37_79B1;
+    const P2: u32 = 0x85EB_CA77;
+    const P3: u32 = 0xC2B2_AE3D;
+    const P4: u32 = 0x27D4_EB2F;
+    const P5: u32 = 0x1656_67B1;
+    let mut h = P5.wrapping_add(input.len() as u32);
+    let mut words = input.chunks_exact(4);
+    for w in words.by_ref() {
+        let v = w.first_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w));
+        h = h.wrapping_add(v.wrapping_mul(P3)).rotate_left(17).wrapping_mul(P4);
+    }
+    for &b in words.remainder() {
+        h = h.wrapping_add(u32::from(b).wrapping_mul(P5)).rotate_left(11).wrapping_mul(P1);
+    }
+    h ^= h >> 15;
+    h = h.wrapping_mul(P2);
+    h ^= h >> 13;
+    h = h.wrapping_mul(P3);
+    h ^ (h >> 16)
+}
+
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as
+/// `java.util.zip.CRC32` computes it.
+#[must_use]
+pub fn crc32(data: &[u8]) -> u32 {
+    #[expect(clippy::indexing_slicing, reason = "const evaluation: i < 256 by the loop bound")]
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    let mut c = !0u32;
+    for &b in data {
+        let i = usize::from((c as u8) ^ b);
+        c = TABLE.get(i).copied().unwrap_or_default() ^ (c >> 8);
+    }
+    !c
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    /// A message as Kafka's `LegacyRecord.write` lays it out.
+    fn message(
+        offset: i64,
+        magic: i8,
+        attributes: i8,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) -> Vec<u8> {
+        let mut body = vec![magic as u8, attributes as u8];
+        if magic == 1 {
+            body.extend_from_slice(&1_000i64.to_be_bytes());
+        }
+        match key {
+            None => body.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(k) => {
+                body.extend_from_slice(&(k.len() as i32).to_be_bytes());
+                body.extend_from_slice(k);
+            }
+        }
+        body.extend_from_slice(&(value.len() as i32).to_be_bytes());
+        body.extend_from_slice(value);
+        let mut out = offset.to_be_bytes().to_vec();
+        out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// A gzip wrapper at `offset` around `inner` messages.
+    fn wrapper(offset: i64, magic: i8, inner: &[u8]) -> Bytes {
+        let packed = crate::format::compression::compress(Compression::Gzip, inner, None).unwrap();
+        Bytes::from(message(offset, magic, 1, None, &packed))
+    }
+
+    fn offsets(buf: &Bytes) -> FormatResult<Vec<i64>> {
+        let m = Message::parse(buf)?;
+        Ok(records(&m, buf, 1 << 20)?.iter().map(RecordRef::offset).collect())
+    }
+
+    #[test]
+    fn v1_inner_offsets_are_relative_to_the_wrapper_and_v0_absolute() {
+        let inner = [message(0, 1, 0, None, b"a"), message(1, 1, 0, None, b"b")].concat();
+        assert_eq!(offsets(&wrapper(41, 1, &inner)).unwrap(), vec![40, 41]);
+        // Some librdkafka versions left the wrapper offset at 0: base 0, as Kafka reads it.
+        assert_eq!(offsets(&wrapper(0, 1, &inner)).unwrap(), vec![0, 1]);
+        let inner = [message(7, 0, 0, None, b"a"), message(9, 0, 0, None, b"b")].concat();
+        assert_eq!(offsets(&wrapper(9, 0, &inner)).unwrap(), vec![7, 9]);
+    }
+
+    #[test]
+    fn malformed_wrappers_are_refused() {
+        let two = [message(0, 1, 0, None, b"a"), message(5, 1, 0, None, b"b")].concat();
+        let below = offsets(&wrapper(3, 1, &two)).unwrap_err();
+        assert!(matches!(below, FormatError::InvalidValue { field: "message.offset", .. }));
+        assert!(offsets(&wrapper(3, 1, &[])).is_err(), "an empty message set");
+        let nested = message(0, 1, 1, None, b"x");
+        assert!(offsets(&wrapper(3, 1, &nested)).is_err(), "a compressed inner message");
+        let mut bad_inner = message(0, 1, 0, None, b"abc");
+        let last = bad_inner.len() - 1;
+        bad_inner[last] ^= 1;
+        let err = offsets(&wrapper(0, 1, &bad_inner)).unwrap_err();
+        assert!(matches!(err, FormatError::LegacyCrcMismatch { .. }), "{err}");
+        let zstd = Bytes::from(message(0, 1, 4, None, b"x"));
+        assert!(offsets(&zstd).is_err(), "zstd is not a magic 0/1 codec");
+        let torn = [message(0, 1, 0, None, b"a"), message(1, 1, 0, None, b"b")].concat();
+        let torn = &torn[..torn.len() - 1];
+        assert!(matches!(
+            offsets(&wrapper(1, 1, torn)).unwrap_err(),
+            FormatError::Truncated { .. }
+        ));
+    }
+
+    #[test]
+    fn lengths_are_checked_against_the_message() {
+        let good = message(3, 0, 0, Some(b"key"), b"value");
+        assert!(Message::parse(&good).is_ok());
+        let mut long_key = good.clone();
+        long_key[18..22].copy_from_slice(&100i32.to_be_bytes());
+        assert!(Message::parse(&long_key).is_err());
+        let mut short_value = good.clone();
+        short_value[25..29].copy_from_slice(&1i32.to_be_bytes());
+        assert!(matches!(
+            Message::parse(&short_value).unwrap_err(),
+            FormatError::TrailingBytes { .. }
+        ));
+        let mut small = good;
+        small[8..12].copy_from_slice(&13i32.to_be_bytes());
+        assert!(Message::parse(&small).is_err(), "below the v0 overhead of 14");
+    }
+
+    #[test]
+    fn xxh32_matches_reference_values() {
+        // Reference: xxHash32("", 0) and the LZ4 descriptor of Kafka's frames.
+        assert_eq!(xxh32(b""), 0x02CC_5D05);
+        assert_eq!((xxh32(&[0x60, 0x40]) >> 8) as u8, 0x82);
+    }
+}

@@ -1,0 +1,426 @@
+//! Legacy message formats (magic 0 and 1) are data, not corruption: a broker
+//! upgraded from Kafka < 0.11 keeps them, and strata opens, serves, dumps and
+//! appends after them as that broker does.
+//!
+//! The legacy segments are written at test time by kafka-python's
+//! `LegacyRecordBatchBuilder` (`tests/common/legacy_log.py`), every codec
+//! magic 0/1 allows, compressed wrappers stored as a broker stores them; the
+//! expected records come from kafka-python reading the same files, and dumps
+//! are compared with Kafka's own Java reader (`kverify`). Tests skip with a
+//! printed reason when python3 with kafka-python is absent.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use bytes::Bytes;
+use strata::cleaner::Cleaner;
+use strata::clock::ManualClock;
+use strata::config::{CleanupPolicy, LogConfig, StoreConfig};
+use strata::format::{BatchIter, FormatError, Record, StopReason};
+use strata::log::{LoadOptions, Log, OffsetSpec};
+
+const NOW: i64 = 1_700_000_000_000;
+/// Timestamps of the magic-1 records: `TS + offset * 10`.
+const TS: i64 = 1_600_000_000_000;
+
+fn config() -> LogConfig {
+    LogConfig::default().index_interval_bytes(64).segment_index_bytes(4096)
+}
+
+fn open(dir: &Path, clean_shutdown: bool) -> Log {
+    let options = LoadOptions { clean_shutdown, recovery_point: 0, log_start_offset: 0 };
+    Log::open(dir, "t", 0, config(), ManualClock::new(NOW), options).unwrap().0
+}
+
+fn script() -> PathBuf {
+    common::manifest_dir().join("tests").join("common").join("legacy_log.py")
+}
+
+/// Whether python3 can run the generator; prints why not.
+fn python_available() -> bool {
+    match Command::new("python3").args(["-c", "import kafka.record.legacy_records"]).output() {
+        Ok(out) if out.status.success() => true,
+        _ => {
+            common::skip("python3 with kafka-python is needed to write legacy message sets");
+            false
+        }
+    }
+}
+
+/// One entry of the generator's spec: `codec` 0 writes one message per offset.
+fn entry(magic: u8, codec: u8, offsets: std::ops::RangeInclusive<i64>, lat: Option<i64>) -> String {
+    let records: Vec<String> = offsets
+        .map(|o| {
+            // Some null keys and one null value, so nulls round-trip too.
+            let key = if o % 4 == 1 { "null".to_owned() } else { format!("\"key-{}\"", o % 3) };
+            let value = if o == 6 { "null".to_owned() } else { format!("\"value-{o}\"") };
+            format!(
+                "{{\"offset\":{o},\"timestamp\":{},\"key\":{key},\"value\":{value}}}",
+                TS + o * 10
+            )
+        })
+        .collect();
+    let lat = lat.map_or("null".to_owned(), |t| t.to_string());
+    format!(
+        "{{\"magic\":{magic},\"codec\":{codec},\"log_append_time\":{lat},\"records\":[{}]}}",
+        records.join(",")
+    )
+}
+
+/// Appends `entries` to `file`, written by kafka-python.
+fn write_legacy(file: &Path, entries: &[String]) {
+    let mut child = Command::new("python3")
+        .arg(script())
+        .arg("write")
+        .arg(file)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let spec = format!("[{}]", entries.join(","));
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), spec.as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "legacy_log.py write {} failed", file.display());
+}
+
+fn segment(dir: &Path, base: i64) -> PathBuf {
+    dir.join(format!("{base:020}.log"))
+}
+
+/// A partition as an upgraded broker leaves it: segment 0 holds offsets 0..=14
+/// in magic 0 (plain, gzip, snappy, lz4 with the old header checksum) and
+/// magic 1 (plain, CreateTime and LogAppendTime wrappers); segment 15 holds
+/// 15..=24 in magic 1. 25 records.
+fn legacy_partition(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    write_legacy(
+        &segment(dir, 0),
+        &[
+            entry(0, 0, 0..=1, None),
+            entry(0, 1, 2..=3, None),
+            entry(0, 2, 4..=5, None),
+            entry(0, 3, 6..=7, None),
+            entry(1, 0, 8..=8, None),
+            entry(1, 1, 9..=10, None),
+            entry(1, 2, 11..=12, Some(TS + 5_000)),
+            entry(1, 3, 13..=14, None),
+        ],
+    );
+    write_legacy(
+        &segment(dir, 15),
+        &[entry(1, 0, 15..=17, None), entry(1, 1, 18..=21, None), entry(1, 3, 22..=24, None)],
+    );
+}
+
+/// A record as read: offset, timestamp, key, value.
+type Rec = (i64, i64, Option<Bytes>, Option<Bytes>);
+
+/// Every record from the log start to the end, through `Log::read`.
+fn read_all(log: &Log) -> Vec<Rec> {
+    let mut out = Vec::new();
+    let mut next = log.log_start_offset();
+    loop {
+        let fetched = log.read(next, 1 << 20).unwrap();
+        if fetched.is_empty() {
+            break;
+        }
+        for r in fetched.records() {
+            let r = r.unwrap();
+            assert!(r.headers().is_empty(), "legacy records have no headers");
+            out.push((r.offset(), r.timestamp(), r.key().cloned(), r.value().cloned()));
+        }
+        assert!(fetched.next_offset() > next, "a non-empty read must move forward");
+        next = fetched.next_offset();
+    }
+    out
+}
+
+/// What kafka-python reads from the `.log` files of `dir`, in file order.
+fn kafka_python_records(dir: &Path) -> Vec<Rec> {
+    let mut logs: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| common::is_segment_log_name(p.file_name().unwrap()))
+        .collect();
+    logs.sort();
+    let mut out = Vec::new();
+    for log in logs {
+        let res = Command::new("python3").arg(script()).arg("dump").arg(&log).output().unwrap();
+        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        for line in String::from_utf8(res.stdout).unwrap().lines() {
+            out.push(parse_dump_line(line));
+        }
+    }
+    out
+}
+
+/// `{"key": b64|null, "offset": N, "timestamp": N, "value": b64|null}` (sorted keys).
+fn parse_dump_line(line: &str) -> Rec {
+    let field = |name: &str| {
+        let start = line.find(&format!("\"{name}\": ")).unwrap() + name.len() + 4;
+        let rest = &line[start..];
+        let end = rest.find([',', '}']).unwrap();
+        rest[..end].trim().to_owned()
+    };
+    let bytes = |v: String| (v != "null").then(|| Bytes::from(base64_decode(v.trim_matches('"'))));
+    (
+        field("offset").parse().unwrap(),
+        field("timestamp").parse().unwrap(),
+        bytes(field("key")),
+        bytes(field("value")),
+    )
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        acc = acc << 6 | ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn offsets(recs: &[Rec]) -> Vec<i64> {
+    recs.iter().map(|r| r.0).collect()
+}
+
+fn file_sizes(dir: &Path) -> Vec<(i64, u64)> {
+    [0, 15].iter().map(|&b| (b, fs::metadata(segment(dir, b)).unwrap().len())).collect()
+}
+
+#[test]
+fn unclean_open_of_a_legacy_log_keeps_every_record() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    legacy_partition(&dir);
+    let before = file_sizes(&dir);
+    let options = LoadOptions { clean_shutdown: false, recovery_point: 0, log_start_offset: 0 };
+    let (log, report) = Log::open(&dir, "t", 0, config(), ManualClock::new(NOW), options).unwrap();
+    assert_eq!((report.truncated_bytes, report.dropped_segments), (0, 0), "{report:?}");
+    assert_eq!(report.recovered_segments, 2);
+    assert_eq!(log.segment_base_offsets(), vec![0, 15]);
+    assert_eq!(log.log_end_offset(), 25);
+    assert_eq!(offsets(&read_all(&log)), (0..25).collect::<Vec<_>>());
+    log.close().unwrap();
+    assert_eq!(file_sizes(&dir), before, "recovery must not cut legacy data");
+}
+
+#[test]
+fn clean_open_serves_every_legacy_offset() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    legacy_partition(&dir);
+    let log = open(&dir, true);
+    assert_eq!(log.log_end_offset(), 25);
+    // Every offset, read on its own, starts a fetch that holds it.
+    for offset in 0..25 {
+        let fetched = log.read(offset, 1).unwrap();
+        let first = fetched.records().next().unwrap().unwrap();
+        assert_eq!(first.offset(), offset);
+    }
+    assert_eq!(read_all(&log), kafka_python_records(&dir));
+}
+
+#[test]
+fn appends_after_a_legacy_only_log_continue_at_the_right_offset() {
+    if !python_available() {
+        return;
+    }
+    for clean in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t-0");
+        legacy_partition(&dir);
+        let log = open(&dir, clean);
+        let info = log.append(&[Record::new("new", "v2-a"), Record::new("new", "v2-b")]).unwrap();
+        assert_eq!(info.base_offset, 25, "clean_shutdown={clean}");
+        log.close().unwrap();
+        // A crash image: reopened without the clean-shutdown marker.
+        let log = open(&dir, false);
+        assert_eq!(log.log_end_offset(), 27);
+        let all = read_all(&log);
+        assert_eq!(offsets(&all), (0..27).collect::<Vec<_>>());
+        assert_eq!(all[25].3.as_deref(), Some(&b"v2-a"[..]));
+        log.close().unwrap();
+    }
+}
+
+#[test]
+fn legacy_records_decode_equal_to_kafka_python_dump() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    legacy_partition(&dir);
+    let expected = kafka_python_records(&dir);
+    assert_eq!(expected.len(), 25);
+    // Spot checks of the rules the comparison covers: magic 0 has no
+    // timestamp, a LogAppendTime wrapper's time replaces the inner ones.
+    assert_eq!(expected[2].1, -1);
+    assert_eq!(expected[11].1, TS + 5_000);
+    assert_eq!(expected[9].1, TS + 90);
+    let log = open(&dir, false);
+    assert_eq!(read_all(&log), expected);
+}
+
+#[test]
+fn mixed_legacy_and_v2_segment_reads_and_dumps_fully() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    legacy_partition(&dir);
+    let log = open(&dir, false);
+    for i in 0..5 {
+        log.append(&[Record::new(format!("k{i}"), format!("v{i}")).timestamp(NOW + i)]).unwrap();
+    }
+    log.close().unwrap();
+    // The last segment now holds magic 1 then magic 2 batches.
+    let log = open(&dir, false);
+    let all = read_all(&log);
+    assert_eq!(offsets(&all), (0..30).collect::<Vec<_>>());
+    // Reading from the middle of the mixed segment serves v2 after legacy.
+    let fetched = log.read(23, 1 << 20).unwrap();
+    let from_23: Vec<i64> = fetched.records().map(|r| r.unwrap().offset()).collect();
+    assert_eq!(from_23, (23..30).collect::<Vec<_>>());
+    log.close().unwrap();
+    // kafka-python reads the same records (v2 ones included, header-free here).
+    assert_eq!(all, kafka_python_records(&dir));
+    // logtool dump --json prints exactly what Kafka's own reader prints.
+    let out = Command::new(common::logtool_bin_built())
+        .args(["dump", "--json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dump = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(dump.lines().filter(|l| l.starts_with("{\"type\":\"record\"")).count(), 30);
+    match common::kverify_dump(&dir) {
+        None => common::skip("kverify (Kafka's Java reader) is not built"),
+        Some(kafka) => assert_eq!(dump, kafka.unwrap()),
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_a_legacy_message_is_corruption_not_data() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    legacy_partition(&dir);
+    let data = Bytes::from(fs::read(segment(&dir, 0)).unwrap());
+    let entries: Vec<(usize, usize)> =
+        BatchIter::validating(data.clone()).map(|(pos, b)| (pos, b.size())).collect();
+    assert_eq!(entries.len(), 9);
+    // Any flipped byte after the offset and size fields of any entry is caught,
+    // by the CRC or by the framing that the lengths must satisfy.
+    for &(pos, size) in &entries {
+        for at in pos + 12..pos + size {
+            let mut bad = data.to_vec();
+            bad[at] ^= 0x20;
+            let mut it = BatchIter::validating(Bytes::from(bad));
+            let kept = it.by_ref().count();
+            let stop = it.stop_reason().cloned();
+            let index = entries.iter().position(|e| e.0 == pos).unwrap();
+            assert_eq!(kept, index, "flip at {at} of the entry at {pos}: {stop:?}");
+            assert!(matches!(stop, Some(StopReason::Corrupt { position, .. }) if position == pos));
+        }
+    }
+    // A flip in a value byte is a CRC failure naming CRC-32.
+    // Entry 5 is the magic-1 message at offset 8.
+    let (pos, size) = entries[5];
+    let mut bad = data.to_vec();
+    bad[pos + size - 1] ^= 1;
+    let mut it = BatchIter::validating(Bytes::from(bad.clone()));
+    assert_eq!(it.by_ref().count(), 5);
+    assert!(matches!(
+        it.stop_reason(),
+        Some(StopReason::Corrupt { error: FormatError::LegacyCrcMismatch { .. }, .. })
+    ));
+    // Recovery cuts the segment at the bad message and, as Kafka's LogLoader
+    // does after a cut, drops the segments after it: nothing wrong is served.
+    fs::write(segment(&dir, 0), &bad).unwrap();
+    let log = open(&dir, false);
+    let served = read_all(&log);
+    assert_eq!(offsets(&served), (0..8).collect::<Vec<_>>());
+    assert_eq!(log.log_end_offset(), 8);
+}
+
+#[test]
+fn offset_and_time_lookups_work_on_legacy_segments() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    legacy_partition(&dir);
+    for clean in [true, false] {
+        let log = open(&dir, clean);
+        let at = |ts| log.offset_for_time(OffsetSpec::Timestamp(ts)).unwrap().map(|t| t.offset);
+        // Magic 0 records have no timestamp; the first timed record is 8.
+        assert_eq!(at(0), Some(8));
+        assert_eq!(at(TS + 95), Some(10));
+        // The LogAppendTime wrapper's records read as its time.
+        assert_eq!(at(TS + 4_000), Some(11));
+        assert_eq!(at(TS + 5_001), None);
+        let max = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap().unwrap();
+        assert_eq!((max.offset, max.timestamp), (11, TS + 5_000));
+        assert_eq!(log.offset_for_time(OffsetSpec::Latest).unwrap().unwrap().offset, 25);
+        log.close().unwrap();
+    }
+}
+
+#[test]
+fn cleaner_copies_legacy_messages_through_unchanged() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    legacy_partition(&dir);
+    let legacy = kafka_python_records(&dir);
+    let legacy_bytes: Vec<Vec<u8>> =
+        [0, 15].iter().map(|&b| fs::read(segment(&dir, b)).unwrap()).collect();
+    let config = config().cleanup_policy(CleanupPolicy::COMPACT).min_cleanable_dirty_ratio(0.0);
+    let options = LoadOptions { clean_shutdown: false, recovery_point: 0, log_start_offset: 0 };
+    let (log, _) = Log::open(&dir, "t", 0, config, ManualClock::new(NOW), options).unwrap();
+    // Three v2 versions of a key the legacy records also carry.
+    for i in 0..3 {
+        log.append(&[Record::new("key-0", format!("v2-{i}")).timestamp(NOW)]).unwrap();
+    }
+    log.roll().unwrap();
+    log.append(&[Record::new("key-1", "active").timestamp(NOW)]).unwrap();
+    let cleaner = Cleaner::new(&StoreConfig::new([tmp.path()]));
+    let report = cleaner.clean_all(std::slice::from_ref(&log));
+    assert_eq!((report.failures, report.partitions_cleaned), (0, 1), "{report:?}");
+    assert_eq!(report.records_removed, 2, "the two older v2 versions of key-0");
+    let all = read_all(&log);
+    assert_eq!(&all[..25], &legacy[..], "every legacy record is still served as written");
+    assert_eq!(offsets(&all[25..]), vec![27, 28]);
+    log.close().unwrap();
+    // The legacy bytes are in the cleaned segment verbatim, and Kafka reads the result.
+    let cleaned = fs::read(segment(&dir, 0)).unwrap();
+    let legacy_len: usize = legacy_bytes.iter().map(Vec::len).sum();
+    assert_eq!(&cleaned[..legacy_len], legacy_bytes.concat().as_slice());
+    if let Some(kafka) = common::kverify_dump(&dir) {
+        kafka.unwrap();
+    }
+}
