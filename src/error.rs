@@ -174,9 +174,22 @@ pub enum Error {
         /// The failure that took it offline.
         cause: String,
     },
-    /// The store or partition was closed.
+    /// The store or partition was closed, or the file a handle opened is no
+    /// longer at its name (the handle is stale: its topic was deleted, or its
+    /// store closed and another store changed the directory).
     #[error("closed")]
     Closed,
+    /// One partition has a directory in two log directories (Kafka refuses
+    /// to start too): which copy is current cannot be told.
+    #[error("partition {partition} is in two log directories: {first} and {second}")]
+    DuplicatePartition {
+        /// The partition (`topic-N`).
+        partition: String,
+        /// One copy.
+        first: PathBuf,
+        /// The other copy.
+        second: PathBuf,
+    },
 }
 
 /// Result alias of the crate.

@@ -69,6 +69,25 @@
 //!   is deleted by retention or the store closes: segment files are only
 //!   appended to and replaced whole, never rewritten (see [`io::mmap`]).
 //!
+//! ## Handle contract
+//! - A [`log::Log`] handle never reads or writes a file it did not open: the
+//!   first open of each segment and index file records its `(device, inode)`,
+//!   and every reopen by name must find the same file ([`io::identity`]).
+//! - Once its log is closed — [`log::Log::close`], [`store::Store::close`],
+//!   [`store::Store::delete_topic`], or the last [`store::Store`] clone
+//!   dropped without a close — every handle fails with [`Error::Closed`]
+//!   (appends, reads, lookups, maintenance) and opens no file again; `Bytes`
+//!   already handed out stay valid.
+//! - Dropping a store without closing it is a crash for the files (nothing is
+//!   flushed; the next open recovers) but not for the handles: its logs are
+//!   fenced before its directories are unlocked, so no old handle writes
+//!   beside the next store.
+//! - One partition directory is open at most once per process (a second
+//!   [`log::Log::open`] is [`Error::DirectoryLocked`]), one log directory is
+//!   owned by one store (its `.lock`), and a partition found in two log
+//!   directories is [`Error::DuplicatePartition`] at open, as Kafka refuses
+//!   to start.
+//!
 //! ## Compatibility
 //! Batches are stored verbatim as Kafka's `LogValidator` would store them;
 //! offset-index entries follow Kafka >= 4.1 (one per batch once

@@ -896,10 +896,11 @@ fn failed_fsync_poisons_the_log_and_every_later_write_names_the_cause() {
     assert_poisoned(log.flush(), "flush");
     assert_poisoned(log.roll(), "roll");
     assert_poisoned(log.flush_if_due(), "flush_if_due");
+    assert_eq!(read_all(&log), recs, "reads keep working");
     assert_poisoned(log.close(), "close");
+    assert!(log.is_closed(), "a poisoned log still closes");
     assert_eq!(log.log_end_offset(), leo);
     assert_eq!(log.recovery_point(), recovery_point, "a failed flush does not advance it");
-    assert_eq!(read_all(&log), recs, "reads keep working");
     drop(log);
 
     let (log, _) = open(&dir, unclean(recovery_point));

@@ -13,6 +13,7 @@ use parking_lot::RwLock;
 
 use super::common::{Entry, Loaded, round_down};
 use super::search;
+use crate::io::identity::{self, FileId};
 use crate::io::{IndexMap, file};
 use crate::{Error, Result};
 
@@ -22,8 +23,11 @@ struct State<E> {
     /// The entry count, known once loaded: a reload after `release` uses it
     /// instead of counting again.
     known_entries: Option<usize>,
-    /// Set by `delete`: later uses fail instead of recreating the file.
-    deleted: bool,
+    /// The file first mapped: a reload maps only it (see [`identity`]).
+    id: Option<FileId>,
+    /// Set by `delete` and `close`: later uses fail with `Closed` instead of
+    /// recreating or reopening the file.
+    closed: bool,
 }
 
 /// A lazily mapped index file.
@@ -37,7 +41,7 @@ pub(crate) struct Core<E> {
 impl<E: Entry> Core<E> {
     /// An index over `path`; nothing is read or mapped until first use.
     pub(crate) fn open(path: PathBuf, base: i64, max_index_size: u64, writable: bool) -> Self {
-        let state = State { path, loaded: None, known_entries: None, deleted: false };
+        let state = State { path, loaded: None, known_entries: None, id: None, closed: false };
         Core { base_offset: base, max_index_size, writable, state: RwLock::new(state) }
     }
 
@@ -49,6 +53,7 @@ impl<E: Entry> Core<E> {
             let len = core.preallocated_len()?;
             let file = file::create_new(&st.path)?;
             file::set_len(&file, &st.path, len)?;
+            st.id = Some(identity::of(&file, &st.path)?);
             st.known_entries = Some(0);
             core.ensure_loaded(&mut st)?;
         }
@@ -69,17 +74,22 @@ impl<E: Entry> Core<E> {
     }
 
     fn ensure_loaded<'a>(&self, st: &'a mut State<E>) -> Result<&'a mut Loaded<E>> {
-        if st.deleted {
+        if st.closed {
             return Err(Error::Closed);
         }
         if st.loaded.is_none() {
-            if self.writable && !file::exists(&st.path)? {
+            // Only a first use may create the file: once one was mapped, a
+            // missing file means the index is gone, not new.
+            if self.writable && st.id.is_none() && !file::exists(&st.path)? {
                 // Kafka's `createNewFile` on first use of a missing index.
                 let len = self.preallocated_len()?;
-                file::set_len(&file::create_rw(&st.path)?, &st.path, len)?;
+                let created = file::create_rw(&st.path)?;
+                file::set_len(&created, &st.path, len)?;
+                st.id = Some(identity::of(&created, &st.path)?);
                 st.known_entries = Some(0);
             }
-            let map = IndexMap::open(&st.path, self.writable)?;
+            let map = IndexMap::open_checked(&st.path, self.writable, st.id)?;
+            st.id = Some(map.id());
             let mut loaded = Loaded { map, entries: 0, last: None, base: self.base_offset };
             loaded.entries = match st.known_entries {
                 Some(n) => n.min(loaded.max_entries()),
@@ -197,11 +207,31 @@ impl<E: Entry> Core<E> {
         }
     }
 
+    /// Unmaps for good: every later use fails with `Closed` and no file is
+    /// touched again (the directory may belong to another store by then).
+    pub(crate) fn close(&self) {
+        let mut st = self.state.write();
+        st.loaded = None;
+        st.closed = true;
+    }
+
+    /// Whether the file at the index's path is the one it mapped (or, never
+    /// mapped, whether there is one).
+    fn ours_at_path(st: &State<E>) -> Result<bool> {
+        match st.id {
+            Some(id) => identity::still_at(&st.path, id),
+            None => file::exists(&st.path),
+        }
+    }
+
     /// Renames the file (fsyncing its directory); the mapping stays valid.
     pub(crate) fn rename_to(&self, new_path: PathBuf) -> Result<()> {
         let mut st = self.state.write();
+        if st.closed {
+            return Err(Error::Closed);
+        }
         // An index that was never created (a foreign log without one) has nothing to move.
-        if st.loaded.is_some() || file::exists(&st.path)? {
+        if Self::ours_at_path(&st)? {
             file::rename(&st.path, &new_path)?;
         }
         if let Some(l) = &mut st.loaded {
@@ -211,12 +241,15 @@ impl<E: Entry> Core<E> {
         Ok(())
     }
 
-    /// Unmaps and removes the file; returns whether it existed.
+    /// Unmaps and removes the file; returns whether it existed. A closed
+    /// index, or a path now holding another file, is left alone.
     pub(crate) fn delete(&self) -> Result<bool> {
         let mut st = self.state.write();
         st.loaded = None;
         st.known_entries = None;
-        st.deleted = true;
+        if std::mem::replace(&mut st.closed, true) || !Self::ours_at_path(&st)? {
+            return Ok(false);
+        }
         file::remove_file_if_exists(&st.path)
     }
 

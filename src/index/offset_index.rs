@@ -213,6 +213,12 @@ impl OffsetIndex {
         self.core.release();
     }
 
+    /// Unmaps the file for good: later uses fail with [`crate::Error::Closed`]
+    /// and the file is never opened, renamed or removed through this index again.
+    pub fn close(&self) {
+        self.core.close();
+    }
+
     /// Whether the file is currently mapped.
     pub fn is_loaded(&self) -> bool {
         self.core.is_loaded()

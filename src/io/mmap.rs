@@ -26,6 +26,12 @@
 //!    another program is outside the contract: reads of it may fault
 //!    (`SIGBUS`) or return changed bytes.
 //!
+//! Within the process, a map is only ever made of the file its handle first
+//! opened: a reopen by name checks the `(device, inode)` first
+//! ([`super::identity`]), so a stale handle cannot map a file that replaced
+//! its own at the same name (a re-created topic, another store's compaction)
+//! at a length that file does not have.
+//!
 //! A view of a deleted or renamed file stays valid: the mapping keeps the
 //! inode alive until the last view is dropped.
 
@@ -38,6 +44,7 @@ use memmap2::{Mmap, MmapMut, MmapOptions, MmapRaw};
 
 use super::fault::{self, Op};
 use super::file;
+use super::identity::{self, FileId};
 use crate::{Error, Result};
 
 fn map_len(path: &Path, len: u64) -> Result<usize> {
@@ -161,18 +168,36 @@ enum Mapping {
 /// (contract rule 3).
 pub struct IndexMap {
     path: PathBuf,
+    /// The file first mapped: [`IndexMap::resize`] reopens only it.
+    id: FileId,
     writable: bool,
     map: Mapping,
 }
 
 impl IndexMap {
     /// Maps the whole of the index file at `path`, read-write or read-only.
-    /// The file is not kept open: [`IndexMap::resize`] reopens it.
+    /// The file is not kept open: [`IndexMap::resize`] reopens it, checking
+    /// it is the same file (see [`identity`]).
     pub fn open(path: &Path, writable: bool) -> Result<IndexMap> {
-        let mut map = IndexMap { path: path.to_path_buf(), writable, map: Mapping::Empty };
+        Self::open_checked(path, writable, None)
+    }
+
+    /// [`IndexMap::open`], where the file must be the one `expected` names: a
+    /// different file at `path` is [`Error::Closed`].
+    pub fn open_checked(path: &Path, writable: bool, expected: Option<FileId>) -> Result<IndexMap> {
         let file = if writable { file::open_rw(path)? } else { file::open_read(path)? };
+        let id = identity::of(&file, path)?;
+        if expected.is_some_and(|e| e != id) {
+            return Err(Error::Closed);
+        }
+        let mut map = IndexMap { path: path.to_path_buf(), id, writable, map: Mapping::Empty };
         map.map_file(&file)?;
         Ok(map)
+    }
+
+    /// The identity of the mapped file.
+    pub fn id(&self) -> FileId {
+        self.id
     }
 
     fn map_file(&mut self, file: &File) -> Result<()> {
@@ -286,7 +311,7 @@ impl IndexMap {
             return Err(read_only(&self.path, "resize"));
         }
         self.map = Mapping::Empty;
-        let file = file::open_rw(&self.path)?;
+        let file = identity::reopen_rw(&self.path, self.id)?;
         file::set_len(&file, &self.path, new_len)?;
         self.map_file(&file)
     }

@@ -10,11 +10,13 @@
 //! - [`file`](mod@file): open, read, write, sync, rename, remove, list, atomic rewrite;
 //! - [`mmap`]: [`ReadMap`] (zero-copy views of `.log` files) and [`IndexMap`]
 //!   (writable maps of index files), with the mmap contract;
+//! - [`identity`]: `(device, inode)` checks, so a reopen by name never gets another file;
 //! - [`lock`]: [`DirLock`], one owner per log directory;
 //! - [`fault`]: fault injection for tests, free when off.
 
 pub mod fault;
 pub mod file;
+pub mod identity;
 pub mod lock;
 pub mod mmap;
 

@@ -75,6 +75,7 @@ impl Log {
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
         file::create_dir_all(dir)?;
+        let claim = super::claim::DirClaim::take(dir)?;
         let now = clock.now_ms();
         let limits = Log::limits(&config);
         let mut report = LoadReport::default();
@@ -218,6 +219,8 @@ impl Log {
                 cleaning: Mutex::new(()),
                 cleaner_checkpoint: Mutex::new(None),
                 closing: std::sync::atomic::AtomicBool::new(false),
+                closed: std::sync::atomic::AtomicBool::new(false),
+                claim: Mutex::new(Some(claim)),
             }),
         };
         Ok((log, report))

@@ -17,6 +17,7 @@
 //! [`Error::Poisoned`] instead of retrying over unknown disk state.
 
 mod append;
+mod claim;
 mod delete;
 mod load;
 mod producer_state;
@@ -103,6 +104,10 @@ struct Inner {
     cleaner_checkpoint: Mutex<Option<i64>>,
     /// Set at the start of `close`: a cleaning in progress gives up.
     closing: std::sync::atomic::AtomicBool,
+    /// Set once closed: reads fail with [`Error::Closed`].
+    closed: std::sync::atomic::AtomicBool,
+    /// This process's claim on the directory, given back at close.
+    claim: Mutex<Option<claim::DirClaim>>,
 }
 
 /// A partition's log. Cheap to clone; clones share the same log.
@@ -471,7 +476,13 @@ impl Log {
     }
 
     /// Flushes, appends the final time-index entry and trims the indexes of the
-    /// active segment. Later appends fail with [`Error::Closed`]; reads keep working.
+    /// active segment, then closes the log for good: later appends, reads and
+    /// maintenance through any handle fail with [`Error::Closed`], and no file
+    /// of the directory is opened through it again (the directory may belong
+    /// to another store by then). `Bytes` already handed out stay valid.
+    ///
+    /// The log is closed even when the flush fails (a poisoned log): the error
+    /// is returned and the next open recovers.
     ///
     /// # Errors
     /// I/O failures.
@@ -483,16 +494,56 @@ impl Log {
         if w.closed {
             return Ok(());
         }
-        self.check_poison()?;
-        self.flush_locked(&mut w)?;
-        self.active()?.seal()?;
-        w.producers.write_snapshot(&self.inner.dir, self.log_end_offset(), true)?;
-        for seg in self.view().segments.iter() {
-            seg.release();
+        let finished = self.check_poison().and_then(|()| {
+            self.flush_locked(&mut w)?;
+            self.active()?.seal()?;
+            w.producers.write_snapshot(&self.inner.dir, self.log_end_offset(), true)
+        });
+        self.shut(&mut w);
+        finished
+    }
+
+    /// Closes the log without writing anything: what a crash leaves on disk,
+    /// but every handle refuses work from now on (a dropped store fences its
+    /// logs this way before it unlocks its directories).
+    pub(crate) fn fence(&self) {
+        self.inner.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _cleaning = self.inner.cleaning.lock();
+        let mut w = self.inner.writer.lock();
+        if !w.closed {
+            self.shut(&mut w);
         }
+    }
+
+    /// Marks the log closed, closes every segment (pending deletes too: their
+    /// `.deleted` files are removed by the next open) and gives back the claim
+    /// on the directory. Called under the append lock.
+    fn shut(&self, w: &mut Writer) {
         w.closed = true;
+        self.inner.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        for seg in self.view().segments.iter() {
+            seg.close();
+        }
+        for (_, seg) in self.inner.pending_deletes.lock().iter() {
+            seg.close();
+        }
+        self.inner.claim.lock().take();
         self.inner.tail.close_all();
-        Ok(())
+    }
+
+    /// [`Error::Closed`] once the log is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether the log is closed.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Forgets idempotent producers idle for `expiration_ms` (Kafka's

@@ -124,8 +124,10 @@ impl Log {
     /// end returns an empty result.
     ///
     /// # Errors
-    /// [`Error::OffsetOutOfRange`] below the log start offset or above the end.
+    /// [`Error::OffsetOutOfRange`] below the log start offset or above the end;
+    /// [`Error::Closed`] once the log is closed.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched> {
+        self.check_open()?;
         let v = self.view();
         let mut out = Fetched {
             slices: Vec::new(),
@@ -189,8 +191,9 @@ impl Log {
     /// Kafka's ListOffsets for this partition. `None` when no record qualifies.
     ///
     /// # Errors
-    /// I/O or corruption while scanning.
+    /// I/O or corruption while scanning; [`Error::Closed`] once the log is closed.
     pub fn offset_for_time(&self, spec: OffsetSpec) -> Result<Option<TimestampedOffset>> {
+        self.check_open()?;
         let v = self.view();
         match spec {
             OffsetSpec::Earliest => {

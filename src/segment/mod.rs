@@ -22,7 +22,7 @@ mod recover;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -31,6 +31,7 @@ use crate::format::file_name::{FileKind, segment_file_name};
 use crate::format::{BatchView, NO_TIMESTAMP};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::file;
+use crate::io::identity::{self, FileId};
 use crate::io::mmap::ReadMap;
 use crate::{Error, Result};
 
@@ -61,6 +62,16 @@ pub(crate) struct Segment {
     base_offset: i64,
     /// Current `.log` path (changes when renamed to `.deleted`).
     log_path: RwLock<PathBuf>,
+    /// The `.log` file first opened: every reopen by name must find it.
+    log_id: FileId,
+    /// Set by [`Segment::close`]: no file of the segment is opened, mapped,
+    /// renamed or removed again, and reads fail.
+    closed: AtomicBool,
+    /// Set by [`Segment::close`] and [`Segment::delete_files`]: the files are
+    /// not ours to open, rename or remove any more. Reads of bytes already
+    /// mapped still work (a reader that snapshotted the segment list before
+    /// retention removed the segment).
+    gone: AtomicBool,
     /// Open for writing while the segment is active or being recovered.
     file: Mutex<Option<File>>,
     map: RwLock<ReadMap>,
@@ -119,6 +130,9 @@ impl Segment {
         let map = ReadMap::map(&f, &log_path, limits.segment_bytes)?;
         Ok(Segment {
             base_offset,
+            log_id: identity::of(&f, &log_path)?,
+            closed: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
             log_path: RwLock::new(log_path),
             file: Mutex::new(Some(f)),
             map: RwLock::new(map),
@@ -145,10 +159,13 @@ impl Segment {
         jitter_ms: i64,
     ) -> Result<Self> {
         let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
-        let len = file::size(&log_path)?;
+        let (log_id, len) = identity::stat(&log_path)?;
         let writable = true;
         Ok(Segment {
             base_offset,
+            log_id,
+            closed: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
             log_path: RwLock::new(log_path),
             file: Mutex::new(None),
             map: RwLock::new(ReadMap::empty()),
@@ -205,11 +222,19 @@ impl Segment {
         &self.time_index
     }
 
+    /// Refuses every use of the files of a closed or deleted segment.
+    fn check_open(&self) -> Result<()> {
+        if self.gone.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    /// Runs `f` on the open `.log`, reopening it (the same file, checked by
+    /// identity) if it was released.
     fn with_file<R>(&self, f: impl FnOnce(&File, &Path) -> Result<R>) -> Result<R> {
         let mut guard = self.file.lock();
+        self.check_open()?;
         let path = self.log_path();
         if guard.is_none() {
-            *guard = Some(file::open_rw(&path)?);
+            *guard = Some(identity::reopen_rw(&path, self.log_id)?);
         }
         match guard.as_ref() {
             Some(file) => f(file, &path),
@@ -306,10 +331,13 @@ impl Segment {
         if start >= end {
             return Ok(Bytes::new());
         }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
         if (self.map.read().len() as u64) < end {
             // A sealed segment is mapped lazily, exactly to its length.
             let path = self.log_path();
-            let f = file::open_read(&path)?;
+            let f = identity::reopen_read(&path, self.log_id)?;
             let map = ReadMap::map(&f, &path, published)?;
             let mut slot = self.map.write();
             if (slot.len() as u64) < end {
@@ -371,7 +399,11 @@ impl Segment {
             let stem = s.strip_suffix(from).unwrap_or(&s);
             PathBuf::from(format!("{stem}{to}"))
         };
+        self.check_open()?;
         let old = self.log_path();
+        if !identity::still_at(&old, self.log_id)? {
+            return Err(Error::Closed);
+        }
         let new = swap(&old);
         file::rename(&old, &new)?;
         *self.log_path.write() = new;
@@ -387,15 +419,44 @@ impl Segment {
 
     /// The `.log` file's modification time.
     pub(crate) fn modified(&self) -> Result<std::time::SystemTime> {
-        file::modified(&self.log_path())
+        self.check_open()?;
+        let path = self.log_path();
+        if !identity::still_at(&path, self.log_id)? {
+            return Err(Error::Closed);
+        }
+        file::modified(&path)
     }
 
     /// Deletes all files of the segment. Views already handed out stay valid.
+    /// A closed segment deletes nothing: its names may hold another store's
+    /// files by now.
     pub(crate) fn delete_files(&self) -> Result<()> {
-        *self.file.lock() = None;
-        file::remove_file_if_exists(&self.log_path())?;
+        let mut handle = self.file.lock();
+        *handle = None;
+        if self.gone.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let path = self.log_path();
+        if identity::still_at(&path, self.log_id)? {
+            file::remove_file_if_exists(&path)?;
+        }
+        drop(handle);
         self.offset_index.delete()?;
         self.time_index.delete()?;
         Ok(())
+    }
+
+    /// Closes the segment for good (its log closed): the descriptor and every
+    /// map the segment holds are dropped, and every later use of its files
+    /// fails with [`Error::Closed`]. Views already handed out stay valid.
+    pub(crate) fn close(&self) {
+        let mut handle = self.file.lock();
+        self.closed.store(true, Ordering::Release);
+        self.gone.store(true, Ordering::Release);
+        *handle = None;
+        *self.map.write() = ReadMap::empty();
+        drop(handle);
+        self.offset_index.close();
+        self.time_index.close();
     }
 }

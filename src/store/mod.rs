@@ -15,6 +15,7 @@
 //! checkpoints, then write `.kafka_cleanshutdown` last, then unlock.
 
 pub mod checkpoint;
+mod duplicates;
 mod groups;
 mod lifecycle;
 mod load;
@@ -88,7 +89,32 @@ struct StoreInner {
     groups: Mutex<Option<groups::GroupState>>,
 }
 
+/// Dropping the last handle of a store that was not closed fences it: every
+/// [`Log`] it handed out is closed without writing anything (as a crash
+/// leaves the files; the next open recovers), and only then are the
+/// directories unlocked, so a handle kept past the store can never write
+/// beside the next store that opens them.
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        if *self.closed.get_mut() {
+            return;
+        }
+        // The threads hold weak references only: stopped here, they cannot run again.
+        drop(self.scheduler.get_mut().take());
+        for topic in self.topics.get_mut().values() {
+            for p in topic.partitions.iter().flatten() {
+                p.log.fence();
+            }
+        }
+    }
+}
+
 /// A strata store. Cheap to clone; clones share it.
+///
+/// Close it with [`Store::close`] (a clean shutdown). Dropping the last clone
+/// without closing is a crash as far as the files go, but not for the
+/// handles: every [`Log`] from this store then fails with
+/// [`Error::Closed`] before another store may open the directories.
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
@@ -144,6 +170,7 @@ impl Store {
                 lock: Mutex::new(Some(DirLock::acquire(path)?)),
             });
         }
+        duplicates::refuse_duplicate_partitions(&config.log_dirs)?;
         let first = dirs.first().map(|d| d.path.clone()).unwrap_or_default();
         let mut metas = meta::read(&first)?;
         let overrides: BTreeMap<String, BTreeMap<String, String>> =

@@ -1,0 +1,78 @@
+//! File identity: a handle reopens only the file it opened first.
+//!
+//! Segments and indexes close their descriptors and maps when idle and open
+//! them again by name. A name is not a file: after a topic is deleted and
+//! re-created, or after another store compacted the directory, the same name
+//! holds a different file, and mapping it at the old length would serve the
+//! wrong records or fault (`SIGBUS`) past its end. So the first open records
+//! the file's `(device, inode)` and every reopen compares: a different file is
+//! [`Error::Closed`] (the handle is stale), never read.
+//!
+//! A rename keeps the inode, so a segment renamed `.deleted` or `.swap` is
+//! still its own file.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+
+use super::fault::{self, Op};
+use super::file;
+use crate::{Error, Result};
+
+/// `(device, inode)` of an open file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of_metadata(m: &std::fs::Metadata) -> FileId {
+        FileId { dev: m.dev(), ino: m.ino() }
+    }
+}
+
+/// The identity of an open file.
+pub fn of(file: &File, path: &Path) -> Result<FileId> {
+    fault::check_io(Op::Metadata)
+        .and_then(|()| file.metadata())
+        .map(|m| FileId::of_metadata(&m))
+        .map_err(|e| Error::io("metadata", path, e))
+}
+
+/// The identity and length of the file at `path`, without opening it.
+pub fn stat(path: &Path) -> Result<(FileId, u64)> {
+    fault::check_io(Op::Metadata)
+        .and_then(|()| std::fs::metadata(path))
+        .map(|m| (FileId::of_metadata(&m), m.len()))
+        .map_err(|e| Error::io("metadata", path, e))
+}
+
+/// Fails with [`Error::Closed`] unless `file` is the file `expected` names.
+pub fn check(file: &File, path: &Path, expected: FileId) -> Result<()> {
+    if of(file, path)? == expected { Ok(()) } else { Err(Error::Closed) }
+}
+
+/// Opens `path` for reading if it is still the file `expected` names; a
+/// different file is [`Error::Closed`], a missing one an I/O error.
+pub fn reopen_read(path: &Path, expected: FileId) -> Result<File> {
+    let f = file::open_read(path)?;
+    check(&f, path, expected)?;
+    Ok(f)
+}
+
+/// As [`reopen_read`], for reading and writing.
+pub fn reopen_rw(path: &Path, expected: FileId) -> Result<File> {
+    let f = file::open_rw(path)?;
+    check(&f, path, expected)?;
+    Ok(f)
+}
+
+/// Whether `path` still names the file `expected` names (false when missing).
+pub fn still_at(path: &Path, expected: FileId) -> Result<bool> {
+    match stat(path) {
+        Ok((id, _)) => Ok(id == expected),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
