@@ -32,7 +32,14 @@ pub(crate) fn shared_dir() -> Option<PathBuf> {
 }
 
 /// Prints `skipped: <reason>` to stderr; the calling test then returns.
+///
+/// With `STRATA_REQUIRE_CHECKERS=1` in the environment (`.ci/run` sets it after installing the
+/// checkers) a skip is a failure instead: there, everything a test needs must be present, so a
+/// cross-check that silently did not run cannot pass the gate.
 pub(crate) fn skip(reason: &str) {
+    if std::env::var_os("STRATA_REQUIRE_CHECKERS").is_some_and(|v| v == "1") {
+        panic!("STRATA_REQUIRE_CHECKERS=1, yet this test would skip: {reason}");
+    }
     eprintln!("skipped: {reason}");
 }
 
