@@ -245,3 +245,35 @@ fn rename_and_remove_report_missing_files() {
     file::remove_dir_all(&dir.path().join("t-0")).unwrap();
     assert_eq!(file::with_suffix(&b, ".swap"), dir.path().join("b.deleted.swap"));
 }
+
+#[test]
+fn observer_sees_each_completed_operation_in_order_with_rename_targets() {
+    use std::cell::RefCell;
+    use std::path::PathBuf;
+    use std::rc::Rc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a");
+    let seen: Rc<RefCell<Vec<(Op, PathBuf, Option<PathBuf>)>>> = Rc::default();
+    let sink = Rc::clone(&seen);
+    let guard = fault::observe(move |d| {
+        sink.borrow_mut().push((d.op, d.path.to_path_buf(), d.to.map(Path::to_path_buf)));
+    });
+    file::write_atomic(&path, b"x").unwrap();
+    // A failed operation is not reported.
+    assert!(file::remove_file(&dir.path().join("missing")).is_err());
+    drop(guard);
+    file::write_atomic(&path, b"y").unwrap();
+    let tmp = dir.path().join("a.tmp");
+    let ops: Vec<_> =
+        seen.borrow().iter().map(|(op, p, to)| (*op, p.clone(), to.clone())).collect();
+    assert_eq!(
+        ops,
+        vec![
+            (Op::Open, tmp.clone(), None),
+            (Op::Write, tmp.clone(), None),
+            (Op::Sync, tmp.clone(), None),
+            (Op::Rename, tmp, Some(path)),
+            (Op::SyncDir, dir.path().to_path_buf(), None),
+        ]
+    );
+}

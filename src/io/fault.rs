@@ -21,6 +21,11 @@
 //! An injected failure is a `std::io::Error` of kind `Other` whose message
 //! starts with `injected fault: `, wrapped like a real one in
 //! [`crate::Error::Io`].
+//!
+//! [`observe`] is the other half of the gate: a callback, also per thread,
+//! told of every operation that *completed* (with its path, and for a rename
+//! its target), so a test can record the writes, syncs, creates, renames and
+//! removes strata issues and build the states a power cut could leave.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -223,6 +228,75 @@ pub fn point(name: &str) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// A completed operation, as an observer sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Done<'a> {
+    /// What was done.
+    pub op: Op,
+    /// The file or directory it was done to (for a rename, the old name).
+    pub path: &'a Path,
+    /// The new name of a rename.
+    pub to: Option<&'a Path>,
+}
+
+type Observer = Box<dyn FnMut(Done<'_>)>;
+
+/// Number of live observers in the process; zero means "skip the thread-local".
+static OBSERVED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static OBSERVER: RefCell<Option<Observer>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` after every operation of the calling thread that completes,
+/// until the guard is dropped. The callback runs inside the operation's
+/// caller, so it sees the file system exactly as the operation left it; it
+/// must not call back into strata.
+#[must_use = "the observer is removed when the guard is dropped"]
+pub fn observe(f: impl FnMut(Done<'_>) + 'static) -> ObserveGuard {
+    let previous = OBSERVER.with(|cell| cell.borrow_mut().replace(Box::new(f)));
+    OBSERVED.fetch_add(1, Ordering::SeqCst);
+    ObserveGuard { previous, _not_send: PhantomData }
+}
+
+/// Removes its observer when dropped (restoring an outer one).
+pub struct ObserveGuard {
+    previous: Option<Observer>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ObserveGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        OBSERVER.with(|cell| *cell.borrow_mut() = previous);
+        OBSERVED.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for ObserveGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveGuard").finish_non_exhaustive()
+    }
+}
+
+/// Tells the calling thread's observer, if any, that `op` on `path` (renamed
+/// to `to`) completed. Every operation of [`crate::io`] calls this last.
+#[inline]
+pub fn done(op: Op, path: &Path, to: Option<&Path>) {
+    if OBSERVED.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    OBSERVER.with(|cell| {
+        // Taken out while it runs: an observer that (wrongly) does I/O through
+        // the gate is not called again from inside itself.
+        let taken = cell.borrow_mut().take();
+        if let Some(mut f) = taken {
+            f(Done { op, path, to });
+            *cell.borrow_mut() = Some(f);
+        }
+    });
 }
 
 fn op_name(op: Op) -> &'static str {

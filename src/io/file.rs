@@ -24,7 +24,18 @@ fn gate<T>(
     path: &Path,
     f: impl FnOnce() -> std::io::Result<T>,
 ) -> Result<T> {
-    fault::check_io(op).and_then(|()| f()).map_err(|e| Error::io(name, path, e))
+    let out = fault::check_io(op).and_then(|()| f()).map_err(|e| Error::io(name, path, e))?;
+    fault::done(op, path, None);
+    Ok(out)
+}
+
+/// Renames `from` to `to` behind the gate, without any fsync.
+fn rename_unsynced(from: &Path, to: &Path) -> Result<()> {
+    fault::check_io(Op::Rename)
+        .and_then(|()| std::fs::rename(from, to))
+        .map_err(|e| Error::io("rename", from, e))?;
+    fault::done(Op::Rename, from, Some(to));
+    Ok(())
 }
 
 /// Opens an existing file for reading.
@@ -159,7 +170,7 @@ fn parent_dir(path: &Path) -> &Path {
 /// Renames `from` to `to` (replacing `to` if it exists), then fsyncs the
 /// directory of each so the rename is durable.
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
-    gate(Op::Rename, "rename", from, || std::fs::rename(from, to))?;
+    rename_unsynced(from, to)?;
     let (from_dir, to_dir) = (parent_dir(from), parent_dir(to));
     fsync_dir(to_dir)?;
     if from_dir != to_dir {
@@ -220,7 +231,7 @@ pub fn write_replace_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
     })?;
     write_all_at(&file, &tmp, bytes, 0)?;
     drop(file);
-    gate(Op::Rename, "rename", &tmp, || std::fs::rename(&tmp, path))
+    rename_unsynced(&tmp, path)
 }
 
 /// Replaces a small file atomically: writes `path.tmp`, fsyncs it, renames it

@@ -289,6 +289,7 @@ impl IndexMap {
         match pos.checked_add(buf.len()).and_then(|end| map.get_mut(pos..end)) {
             Some(dst) => {
                 dst.copy_from_slice(buf);
+                fault::done(Op::Write, &self.path, None);
                 Ok(())
             }
             None => Err(out_of_bounds(&self.path, "write", pos, buf.len(), len)),
@@ -300,6 +301,7 @@ impl IndexMap {
         if let Mapping::Write(map) = &self.map {
             fault::check(Op::Sync, &self.path)?;
             map.flush().map_err(|e| Error::io("msync", &self.path, e))?;
+            fault::done(Op::Sync, &self.path, None);
         }
         Ok(())
     }
