@@ -12,7 +12,8 @@
 //!   (writable maps of index files), with the mmap contract;
 //! - [`identity`]: `(device, inode)` checks, so a reopen by name never gets another file;
 //! - [`lock`]: [`DirLock`], one owner per log directory;
-//! - [`fault`]: fault injection for tests, free when off.
+//! - [`fault`]: fault injection and an observer of completed operations
+//!   (traces for power-cut tests), for tests, free when off.
 
 pub mod fault;
 pub mod file;
