@@ -253,7 +253,8 @@ fn observer_sees_each_completed_operation_in_order_with_rename_targets() {
     use std::rc::Rc;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a");
-    let seen: Rc<RefCell<Vec<(Op, PathBuf, Option<PathBuf>)>>> = Rc::default();
+    type Seen = Vec<(Op, PathBuf, Option<PathBuf>)>;
+    let seen: Rc<RefCell<Seen>> = Rc::default();
     let sink = Rc::clone(&seen);
     let guard = fault::observe(move |d| {
         sink.borrow_mut().push((d.op, d.path.to_path_buf(), d.to.map(Path::to_path_buf)));
