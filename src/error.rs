@@ -190,6 +190,10 @@ pub enum Error {
         /// The other copy.
         second: PathBuf,
     },
+    /// The store was opened read-only ([`crate::store::Store::open_read_only`]):
+    /// it never writes, so this operation is refused.
+    #[error("refused: the store is open read-only")]
+    ReadOnly,
 }
 
 /// Result alias of the crate.

@@ -61,7 +61,11 @@
 //!   `flush.messages` / `flush.ms`, or by a clean close.
 //! - After any crash a partition reopens to a valid prefix containing every
 //!   flushed record. Torn or corrupt tails are truncated, counted and reported
-//!   ([`log::LoadReport`]), never served.
+//!   ([`store::Store::recovery_report`]: file, position, bytes; and a line on
+//!   stderr), never served.
+//! - **Looking changes nothing**: [`store::Store::open_read_only`] writes no
+//!   byte, takes no lock and starts no thread; it serves what recovery would
+//!   keep and reports what it would cut, also beside a running writer.
 //! - A failed write or fsync **poisons** the partition: later appends and
 //!   flushes fail with [`Error::Poisoned`] instead of retrying over unknown
 //!   disk state.

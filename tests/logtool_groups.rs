@@ -303,7 +303,7 @@ fn three_dirs_spread_twelve_partitions_four_each() {
 }
 
 #[test]
-fn a_second_process_is_refused_while_the_first_keeps_working() {
+fn a_second_writer_process_is_refused_while_the_first_keeps_working() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let store = Store::open(StoreConfig::new([dir]).background_threads(false)).unwrap();
@@ -311,10 +311,12 @@ fn a_second_process_is_refused_while_the_first_keeps_working() {
     let log = store.partition("live", 0).unwrap();
     log.append(&[Record::new("k", "before")]).unwrap();
 
-    let stderr = fails(dir, &["topic-list"], "locked");
+    let stderr = fails(dir, &["produce", "live"], "locked");
     assert!(stderr.contains(".lock"), "{stderr}");
     assert!(stderr.contains(&dir.display().to_string()), "{stderr}");
-    fails(dir, &["produce", "live"], "locked");
+    fails(dir, &["group-commit", "g", "live", "0", "1"], "locked");
+    // Verbs that only look open the store read-only: they work beside the writer.
+    assert_eq!(ok(dir, &["topic-list"]), [r#"{"topic":"live","partitions":1}"#]);
 
     // The first store is unaffected and keeps working.
     log.append(&[Record::new("k", "after")]).unwrap();

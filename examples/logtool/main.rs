@@ -11,9 +11,12 @@
 //! ```
 //!
 //! `--dir` and `--json` may come anywhere; `--config FILE` (a `server.properties`) goes before
-//! COMMAND, since `topic-create` has a `--config KEY=VALUE` of its own. Commands that use the store
-//! open it, do their work and close it cleanly ([`store::with_store`]); `dump` and `verify` read
-//! files directly.
+//! COMMAND, since `topic-create` has a `--config KEY=VALUE` of its own. Commands that change the
+//! store open it, do their work and close it cleanly ([`store::with_store`]); commands that only
+//! look (`topic-list`, `topic-describe`, `topic-config-describe`, `consume` without `--group`, `offsets`,
+//! `offset-for-time`, `group-list`, `group-describe`) open it read-only
+//! ([`store::with_store_read_only`]): no byte changes, no lock, safe beside a running writer.
+//! `dump` and `verify` read files directly.
 
 #![allow(clippy::print_stdout, reason = "a command-line tool prints")]
 #![allow(unreachable_pub, missing_docs, reason = "a binary: pub only structures its modules")]
@@ -243,12 +246,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let with_store = |f: &mut dyn FnMut(&strata::store::Store) -> Result<(), Failure>| {
         store::with_store(&globals, f).map(|()| ExitCode::SUCCESS)
     };
+    // Verbs that only look open the store read-only: they change no byte, so
+    // they are safe on a damaged directory and beside a running service.
+    let look = |f: &mut dyn FnMut(&strata::store::Store) -> Result<(), Failure>| {
+        store::with_store_read_only(&globals, f).map(|()| ExitCode::SUCCESS)
+    };
     match cli.command {
         Command::TopicCreate(args) => with_store(&mut |s| topics::create(s, &mut out, &args)),
-        Command::TopicList => with_store(&mut |s| topics::list(s, &mut out)),
-        Command::TopicDescribe { topic } => {
-            with_store(&mut |s| topics::describe(s, &mut out, &topic))
-        }
+        Command::TopicList => look(&mut |s| topics::list(s, &mut out)),
+        Command::TopicDescribe { topic } => look(&mut |s| topics::describe(s, &mut out, &topic)),
         Command::TopicDelete { topic } => with_store(&mut |s| topics::delete(s, &mut out, &topic)),
         Command::TopicAlter(args) => with_store(&mut |s| topics::alter(s, &mut out, &args)),
         Command::TopicConfigSet { topic, key, value } => {
@@ -258,14 +264,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             with_store(&mut |s| configs::remove(s, &mut out, &topic, &key))
         }
         Command::TopicConfigDescribe { topic } => {
-            with_store(&mut |s| configs::describe(s, &mut out, &topic))
+            look(&mut |s| configs::describe(s, &mut out, &topic))
         }
         Command::Produce(args) => with_store(&mut |s| produce::run(s, &mut out, &args)),
-        Command::Consume(args) => with_store(&mut |s| data::consume(s, &mut out, &args)),
-        Command::Offsets { topic } => with_store(&mut |s| data::offsets(s, &mut out, &topic)),
-        Command::OffsetForTime(args) => {
-            with_store(&mut |s| data::offset_for_time(s, &mut out, &args))
+        Command::Consume(args) if args.group.is_some() => {
+            // With a group it commits the positions it read: a write.
+            with_store(&mut |s| data::consume(s, &mut out, &args))
         }
+        Command::Consume(args) => look(&mut |s| data::consume(s, &mut out, &args)),
+        Command::Offsets { topic } => look(&mut |s| data::offsets(s, &mut out, &topic)),
+        Command::OffsetForTime(args) => look(&mut |s| data::offset_for_time(s, &mut out, &args)),
         Command::Flush { topic } => with_store(&mut |s| data::flush(s, &mut out, topic.as_deref())),
         Command::DeleteRecords { topic, partition, offset } => {
             with_store(&mut |s| maint::delete_records(s, &mut out, &topic, partition, offset))
@@ -273,10 +281,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Maintain { topic } => {
             with_store(&mut |s| maint::maintain(s, &mut out, topic.as_deref()))
         }
-        Command::GroupList => with_store(&mut |s| groups::list(s, &mut out)),
-        Command::GroupDescribe { group } => {
-            with_store(&mut |s| groups::describe(s, &mut out, &group))
-        }
+        Command::GroupList => look(&mut |s| groups::list(s, &mut out)),
+        Command::GroupDescribe { group } => look(&mut |s| groups::describe(s, &mut out, &group)),
         Command::GroupCommit { group, topic, partition, offset } => {
             with_store(&mut |s| groups::commit(s, &mut out, &group, &topic, partition, offset))
         }

@@ -67,6 +67,25 @@ pub fn with_store(
     closed.map_err(|e| Failure::new(format!("cannot close the store cleanly: {e}")))
 }
 
+/// Opens the store read-only (it never writes, takes no lock, and works
+/// beside a running writer), runs `f`, and lets go. What a writer's recovery
+/// would cut is said on stderr: the command shows the data that would remain.
+pub fn with_store_read_only(
+    g: &Globals,
+    f: &mut dyn FnMut(&Store) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let config = config(g)?;
+    let store = Store::open_read_only(config)
+        .map_err(|e| Failure::new(format!("cannot open the store: {e}")))?;
+    let report = store.recovery_report();
+    for (partition, cut) in &report.cuts {
+        eprintln!("logtool: note: {partition} needs recovery; a writer's open would cut {cut}");
+    }
+    let result = f(&store);
+    let _ = store.close();
+    result
+}
+
 /// The partition count of `topic`, or "unknown topic" naming it.
 pub fn partition_count(store: &Store, topic: &str) -> Result<i32, Failure> {
     store.partition_count(topic).map_err(|_| {

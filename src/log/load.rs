@@ -59,6 +59,12 @@ pub struct LoadReport {
     /// `(offset where a segment's data ends, base of the segment after it)`.
     /// The segments after a hole are dropped, so the log stays a prefix.
     pub offset_gaps: Vec<(i64, i64)>,
+    /// Every cut with its file, position and size: the tails cut and the
+    /// whole segments dropped after them (read-only: what a writer would cut).
+    pub cuts: Vec<super::TailCut>,
+    /// Read-only opens only: leftover files a writer's open would remove or
+    /// finish (`.deleted`, `.cleaned`, `.swap`, `.tmp`, orphan indexes).
+    pub pending_cleanup: Vec<std::path::PathBuf>,
 }
 
 impl Log {
@@ -158,10 +164,24 @@ impl Log {
                 }
                 if outcome.truncated_bytes > 0 || hole {
                     report.truncated_bytes += outcome.truncated_bytes;
+                    if outcome.truncated_bytes > 0 {
+                        report.cuts.push(super::TailCut {
+                            file: seg.log_path(),
+                            position: seg.len(),
+                            bytes: outcome.truncated_bytes,
+                            reason: super::describe_stop(outcome.stop.as_ref()),
+                        });
+                    }
                     if let Some(stop) = outcome.stop {
                         report.truncations.push((seg.log_path(), stop));
                     }
                     for later in segments.drain(i + 1..) {
+                        report.cuts.push(super::TailCut {
+                            file: later.log_path(),
+                            position: 0,
+                            bytes: later.len(),
+                            reason: format!("follows the cut in {}", seg.log_path().display()),
+                        });
                         later.delete_files()?;
                         report.dropped_segments += 1;
                     }
@@ -221,6 +241,7 @@ impl Log {
                 closing: std::sync::atomic::AtomicBool::new(false),
                 closed: std::sync::atomic::AtomicBool::new(false),
                 claim: Mutex::new(Some(claim)),
+                read_only: false,
             }),
         };
         Ok((log, report))

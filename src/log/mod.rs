@@ -22,6 +22,7 @@ mod delete;
 mod load;
 mod producer_state;
 mod read;
+mod read_only;
 pub mod retention;
 pub mod roll;
 mod swap;
@@ -44,6 +45,8 @@ pub use delete::DeleteOutcome;
 pub use load::{LoadOptions, LoadReport};
 pub(crate) use producer_state::LastRecord;
 pub use read::{Fetched, FileSlice, OffsetSpec, TimestampedOffset};
+pub use read_only::TailCut;
+pub(crate) use read_only::describe_stop;
 pub use tail::WaitFor;
 
 /// Where an append landed.
@@ -108,6 +111,8 @@ struct Inner {
     closed: std::sync::atomic::AtomicBool,
     /// This process's claim on the directory, given back at close.
     claim: Mutex<Option<claim::DirClaim>>,
+    /// Opened by [`Log::open_read_only`]: every change is refused.
+    read_only: bool,
 }
 
 /// A partition's log. Cheap to clone; clones share the same log.
@@ -289,6 +294,9 @@ impl Log {
         self.check_poison()?;
         if w.closed {
             return Err(Error::Closed);
+        }
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
         }
         Ok(w)
     }
@@ -492,6 +500,10 @@ impl Log {
         let _cleaning = self.inner.cleaning.lock();
         let mut w = self.inner.writer.lock();
         if w.closed {
+            return Ok(());
+        }
+        if self.inner.read_only {
+            self.shut(&mut w);
             return Ok(());
         }
         let finished = self.check_poison().and_then(|()| {

@@ -17,6 +17,7 @@
 //! memory map. (Index lookups and the max-timestamp query take short locks
 //! the appender also takes, never across the write itself.)
 
+mod dry_run;
 mod read;
 mod recover;
 
@@ -83,6 +84,9 @@ pub(crate) struct Segment {
     limits: SegmentLimits,
     created_ms: i64,
     roll_jitter_ms: i64,
+    /// Set by a read-only open's dry-run recovery: the indexes are not to be
+    /// trusted (a writer would rebuild them), so lookups scan from the start.
+    scan_only: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Segment {
@@ -146,6 +150,7 @@ impl Segment {
             limits,
             created_ms: now_ms,
             roll_jitter_ms: jitter_ms,
+            scan_only: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -186,6 +191,7 @@ impl Segment {
             limits,
             created_ms: now_ms,
             roll_jitter_ms: jitter_ms,
+            scan_only: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

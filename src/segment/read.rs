@@ -37,6 +37,9 @@ impl Segment {
     /// or the segment start when the index cannot be read (it only speeds
     /// the scan up; a segment deleted under a reader has none).
     fn index_position(&self, offset: i64) -> u64 {
+        if self.is_scan_only() {
+            return 0;
+        }
         self.offset_index().lookup(offset).map_or(0, |e| u64::from(e.position))
     }
 
@@ -61,8 +64,11 @@ impl Segment {
     /// The offset after the last batch: scans from the last index entry
     /// (Kafka's `readNextOffset`).
     pub(crate) fn read_next_offset(&self) -> Result<i64> {
-        let last = self.offset_index().last_entry()?;
-        let start = u64::from(last.position);
+        let start = if self.is_scan_only() {
+            0
+        } else {
+            u64::from(self.offset_index().last_entry()?.position)
+        };
         let next = self.batches_from(start)?.last().map(|(_, b)| b.next_offset());
         Ok(next.unwrap_or(self.base_offset()))
     }
@@ -76,7 +82,10 @@ impl Segment {
     ) -> Result<Option<(i64, i64)>> {
         // The indexes only narrow the scan; without them (a segment deleted
         // under a reader) the scan starts at the beginning and gives the same answer.
-        let floor = self.time_index().lookup(target).map_or(self.base_offset(), |e| e.offset);
+        let floor = match self.is_scan_only() {
+            true => self.base_offset(),
+            false => self.time_index().lookup(target).map_or(self.base_offset(), |e| e.offset),
+        };
         let start = self.index_position(floor.max(min_offset));
         for (_, batch) in self.batches_from(start)? {
             if batch.max_timestamp() < target || batch.last_offset() < min_offset {

@@ -53,11 +53,12 @@ pub(super) fn load_dir(
     config: &StoreConfig,
     overrides: &BTreeMap<String, BTreeMap<String, String>>,
     clock: &Arc<dyn Clock>,
+    read_only: bool,
 ) -> Result<Vec<Loaded>> {
     // Kafka deletes the marker before loading, so a crash while loading counts as unclean.
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
     let clean = file::exists(&marker)?;
-    if clean {
+    if clean && !read_only {
         file::remove_file(&marker)?;
         file::fsync_dir(dir)?;
     }
@@ -73,7 +74,9 @@ pub(super) fn load_dir(
             continue;
         }
         if is_deleted_dir(&name) {
-            file::remove_dir_all(&sub)?;
+            if !read_only {
+                file::remove_dir_all(&sub)?;
+            }
             continue;
         }
         if let Some((topic, partition)) = parse_partition_dir_name(&name) {
@@ -104,7 +107,12 @@ pub(super) fn load_dir(
                             recovery_point: recovery_points.get(&key).copied().unwrap_or(0),
                             log_start_offset: start_offsets.get(&key).copied().unwrap_or(0),
                         };
-                        Log::open(&path, &topic, partition, cfg, Arc::clone(clock), options)
+                        let clock = Arc::clone(clock);
+                        if read_only {
+                            Log::open_read_only(&path, &topic, partition, cfg, clock, options)
+                        } else {
+                            Log::open(&path, &topic, partition, cfg, clock, options)
+                        }
                     });
                     let item = loaded.map(|(log, report)| {
                         log.set_cleaner_checkpoint(cleaner_offsets.get(&key).copied());

@@ -22,6 +22,7 @@ mod load;
 mod maintain;
 mod meta;
 pub mod partitioner;
+mod recovery;
 mod scheduler;
 mod topic_config;
 pub mod topic_name;
@@ -48,6 +49,7 @@ use checkpoint::{
 pub use groups::{CommittedOffset, Groups, OFFSETS_TOPIC, PartitionLag, ResetTo};
 pub use maintain::MaintainReport;
 use meta::TopicMeta;
+pub use recovery::RecoveryReport;
 use scheduler::Scheduler;
 
 /// One partition's place in the store.
@@ -66,7 +68,7 @@ struct Topic {
 #[derive(Debug)]
 struct LogDir {
     path: PathBuf,
-    /// Held from open to close.
+    /// Held from open to close (never by a read-only store).
     lock: Mutex<Option<DirLock>>,
 }
 
@@ -87,6 +89,8 @@ struct StoreInner {
     cleaner: Cleaner,
     /// Consumer-group offsets, read from `__consumer_offsets` on first use.
     groups: Mutex<Option<groups::GroupState>>,
+    /// Opened by [`Store::open_read_only`]: nothing is ever written.
+    read_only: bool,
 }
 
 /// Dropping the last handle of a store that was not closed fences it: every
@@ -154,6 +158,30 @@ impl Store {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with_clock(config: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store> {
+        let store = Self::open_inner(config, clock, false)?;
+        recovery::log_cuts(&store.recovery_report());
+        Ok(store)
+    }
+
+    /// Opens the store to look, never to change: no file is created,
+    /// renamed, truncated, removed or synced, no lock is taken and no thread
+    /// started, so it works beside a running writer (this process or another)
+    /// and on a directory that needs recovery. Partitions serve the data a
+    /// writer's recovery would keep; [`recovery_report`](Self::recovery_report)
+    /// lists what that recovery would cut. Every change is refused with
+    /// [`Error::ReadOnly`]; tailing waits end at once.
+    ///
+    /// What a read-only store shows is a snapshot taken at open: appends a
+    /// live writer makes later are not seen. A file the writer's own recovery
+    /// truncates while this store reads it is outside the mmap contract.
+    ///
+    /// # Errors
+    /// A missing log directory, an invalid config, or I/O failures.
+    pub fn open_read_only(config: StoreConfig) -> Result<Store> {
+        Self::open_inner(config, Arc::new(SystemClock), true)
+    }
+
+    fn open_inner(config: StoreConfig, clock: Arc<dyn Clock>, read_only: bool) -> Result<Store> {
         config.validate()?;
         if config.log_dirs.is_empty() {
             return Err(Error::InvalidConfig {
@@ -164,22 +192,31 @@ impl Store {
         }
         let mut dirs = Vec::new();
         for path in &config.log_dirs {
-            file::create_dir_all(path)?;
-            dirs.push(LogDir {
-                path: path.clone(),
-                lock: Mutex::new(Some(DirLock::acquire(path)?)),
-            });
+            let lock = if read_only {
+                if !file::is_dir(path)? {
+                    let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+                    return Err(Error::io("open read-only", path, missing));
+                }
+                None
+            } else {
+                file::create_dir_all(path)?;
+                Some(DirLock::acquire(path)?)
+            };
+            dirs.push(LogDir { path: path.clone(), lock: Mutex::new(lock) });
         }
         duplicates::refuse_duplicate_partitions(&config.log_dirs)?;
         let first = dirs.first().map(|d| d.path.clone()).unwrap_or_default();
         let mut metas = meta::read(&first)?;
+        let metas_on_disk = metas.clone();
         let overrides: BTreeMap<String, BTreeMap<String, String>> =
             metas.iter().map(|(n, m)| (n.clone(), m.overrides.clone())).collect();
         // Every directory loads on its own thread; one that fails goes offline alone.
         let per_dir: Vec<Result<Vec<load::Loaded>>> = std::thread::scope(|s| {
             let handles: Vec<_> = dirs
                 .iter()
-                .map(|d| s.spawn(|| load::load_dir(&d.path, &config, &overrides, &clock)))
+                .map(|d| {
+                    s.spawn(|| load::load_dir(&d.path, &config, &overrides, &clock, read_only))
+                })
                 .collect();
             handles
                 .into_iter()
@@ -250,8 +287,12 @@ impl Store {
                 background_errors: Mutex::new(Vec::new()),
                 cleaner,
                 groups: Mutex::new(None),
+                read_only,
             }),
         };
+        if read_only {
+            return Ok(store);
+        }
         // Recreating missing partitions is only safe when no directory is offline:
         // they may live there.
         if store.inner.offline_dirs.is_empty() {
@@ -259,7 +300,11 @@ impl Store {
                 store.ensure_partitions(name, meta.partitions)?;
             }
         }
-        meta::write(&first, &metas)?;
+        // Rewritten only when it changed: an open that finds everything in
+        // place writes and syncs nothing.
+        if metas != metas_on_disk {
+            meta::write(&first, &metas)?;
+        }
         if store.inner.config.background_threads {
             let scheduler = Scheduler::start(&store)
                 .map_err(|e| Error::io("spawn", "strata-maintenance", e))?;
@@ -268,9 +313,27 @@ impl Store {
         Ok(store)
     }
 
-    /// Refuses work on a closed store: its directories may belong to another store now.
+    /// Refuses changes to a closed store (its directories may belong to
+    /// another store now) and to a read-only one.
     pub(crate) fn ensure_open(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
         if *self.inner.closed.lock() { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    /// Whether the store was opened with [`open_read_only`](Self::open_read_only).
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// What recovery at open cut from torn or corrupt tails — or, for a
+    /// read-only store, what a writer's open would cut and clean up. Empty
+    /// after a clean shutdown of intact files.
+    #[must_use]
+    pub fn recovery_report(&self) -> RecoveryReport {
+        RecoveryReport::from_loads(self.inner.read_only, &self.inner.load_reports)
     }
 
     /// The store's config.
@@ -317,6 +380,9 @@ impl Store {
 
     /// Creates missing partitions `0..count` of `topic`.
     fn ensure_partitions(&self, topic: &str, count: i32) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
         let overrides =
             self.inner.topics.read().get(topic).map(|t| t.overrides.clone()).unwrap_or_default();
         let cfg = LogConfig::resolve(&self.inner.config, &overrides)?;
@@ -516,6 +582,9 @@ impl Store {
     /// # Errors
     /// I/O failures.
     pub fn write_checkpoints(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
         let logs = self.logs(None);
         for (i, dir) in self.inner.dirs.iter().enumerate() {
             let mut recovery = BTreeMap::new();
@@ -548,6 +617,15 @@ impl Store {
     pub fn close(&self) -> Result<()> {
         let mut closed = self.inner.closed.lock();
         if *closed {
+            return Ok(());
+        }
+        if self.inner.read_only {
+            // Nothing was written, so there is nothing to flush or mark;
+            // closing a read-only log only lets go of its maps.
+            for (_, log) in self.logs(None) {
+                log.close()?;
+            }
+            *closed = true;
             return Ok(());
         }
         if let Some(mut s) = self.inner.scheduler.lock().take() {

@@ -1,0 +1,249 @@
+//! Opening a partition directory read-only, and what recovery cuts.
+//!
+//! [`Log::open_read_only`] walks the same decisions as [`Log::open`] — which
+//! segments a crash recovery re-validates, where a torn or corrupt tail
+//! starts, which later segments a cut or a hole would drop — but as a dry
+//! run: it creates, renames, truncates, syncs and removes nothing, takes no
+//! lock and maps indexes read-only. It serves the data a writer's recovery
+//! would keep and reports the rest as [`TailCut`]s. It can run beside a live
+//! writer (in this process or another): the writer only appends, and bytes
+//! past a published batch are never read. A batch the writer is writing at
+//! that moment shows up as a torn tail in the report; that is not damage.
+//!
+//! A read-only log refuses every change ([`Error::ReadOnly`]) and its tailing
+//! waits end at once: nothing will append to this view of the directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::Clock;
+use crate::config::LogConfig;
+use crate::format::StopReason;
+use crate::format::file_name::{FileKind, parse_file_name, segment_file_name};
+use crate::io::file;
+use crate::segment::Segment;
+use crate::{Error, Result};
+
+use super::producer_state::ProducerState;
+use super::{Inner, LoadOptions, LoadReport, Log, View, Writer, tail};
+
+/// Bytes that recovery cut — or, read-only, would cut — from a `.log` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailCut {
+    /// The `.log` file.
+    pub file: PathBuf,
+    /// Where the cut starts: the file's valid length (0: the whole file goes).
+    pub position: u64,
+    /// Bytes from `position` to the end of the file.
+    pub bytes: u64,
+    /// Why: the torn or corrupt batch, or the cut or hole this segment follows.
+    pub reason: String,
+}
+
+impl std::fmt::Display for TailCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} bytes from position {} ({})",
+            self.file.display(),
+            self.bytes,
+            self.position,
+            self.reason
+        )
+    }
+}
+
+/// Why a scan stopped, in words.
+pub(crate) fn describe_stop(stop: Option<&StopReason>) -> String {
+    match stop {
+        Some(StopReason::TornTail { position, needed, available }) => {
+            format!("torn batch at {position}: needs {needed} bytes, {available} there")
+        }
+        Some(StopReason::ZeroTail { position, len }) => {
+            format!("{len} zero bytes from {position}")
+        }
+        Some(StopReason::Corrupt { position, error }) => {
+            format!("bad batch at {position}: {error}")
+        }
+        Some(StopReason::End) | None => "offsets do not reach the next segment's base".into(),
+    }
+}
+
+/// Files a writer's open would remove or finish: leftovers of an
+/// interrupted delete, clean or swap, temporary files, orphan indexes.
+fn leftovers(dir: &Path, bases: &[i64]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in file::read_dir(dir)? {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let parsed = parse_file_name(name);
+        let temp = parsed.is_some_and(|p| p.temp.is_some()) || name.ends_with(".tmp");
+        let orphan = parsed.is_some_and(|p| {
+            p.temp.is_none()
+                && matches!(p.kind, FileKind::Index | FileKind::TimeIndex | FileKind::TxnIndex)
+                && bases.binary_search(&p.offset).is_err()
+        });
+        if temp || orphan {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Log {
+    /// Opens the partition directory `dir` for reading only, without
+    /// changing a byte of it (see the module doc). The report tells what a
+    /// writer's open would do: `cuts` it would make, `dropped_segments` it
+    /// would delete, `pending_cleanup` files it would remove or finish.
+    ///
+    /// # Errors
+    /// A missing directory, I/O failures, or an invalid config.
+    pub fn open_read_only(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        clock: Arc<dyn Clock>,
+        options: LoadOptions,
+    ) -> Result<(Log, LoadReport)> {
+        if !file::is_dir(dir)? {
+            return Err(Error::io(
+                "open read-only",
+                dir,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        let now = clock.now_ms();
+        let limits = Log::limits(&config);
+        let mut report = LoadReport::default();
+        let mut bases: Vec<i64> = file::read_dir(dir)?
+            .iter()
+            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).and_then(parse_file_name))
+            .filter(|p| p.temp.is_none() && p.kind == FileKind::Log)
+            .map(|p| p.offset)
+            .collect();
+        bases.sort_unstable();
+        report.pending_cleanup = leftovers(dir, &bases)?;
+        let mut segments = Vec::with_capacity(bases.len());
+        for &base in &bases {
+            segments.push(Arc::new(Segment::open_read_only(dir, base, limits, now)?));
+        }
+        // The decisions of `Log::open`, step 3 and 4, without their writes.
+        let recover_from = if options.clean_shutdown {
+            segments.len()
+        } else {
+            segments
+                .partition_point(|s| s.base_offset() <= options.recovery_point)
+                .saturating_sub(1)
+        };
+        let mut i = 0;
+        while let Some(seg) = segments.get(i).cloned() {
+            let index_missing = [FileKind::Index, FileKind::TimeIndex].into_iter().try_fold(
+                false,
+                |missing, kind| {
+                    file::exists(&dir.join(segment_file_name(seg.base_offset(), kind)))
+                        .map(|e| missing || !e)
+                },
+            )?;
+            let is_last = i + 1 == segments.len();
+            let index_bad = is_last
+                && (seg.offset_index().sanity_check().is_err()
+                    || seg.time_index().sanity_check().is_err());
+            if i >= recover_from || index_missing || index_bad {
+                let run = seg.recover_dry_run()?;
+                report.recovered_segments += 1;
+                let next_base = segments.get(i + 1).map(|s| s.base_offset());
+                let hole = i >= recover_from
+                    && !config.cleanup_policy.compact
+                    && next_base.is_some_and(|b| run.next_offset < b);
+                if hole {
+                    report
+                        .offset_gaps
+                        .push((run.next_offset, next_base.unwrap_or(run.next_offset)));
+                }
+                let cut = run.physical - run.valid;
+                if cut > 0 || hole {
+                    report.truncated_bytes += cut;
+                    let reason = describe_stop(run.stop.as_ref());
+                    if cut > 0 {
+                        report.cuts.push(TailCut {
+                            file: seg.log_path(),
+                            position: run.valid,
+                            bytes: cut,
+                            reason: reason.clone(),
+                        });
+                    }
+                    if let Some(stop) = run.stop {
+                        report.truncations.push((seg.log_path(), stop));
+                    }
+                    for later in segments.drain(i + 1..) {
+                        report.cuts.push(TailCut {
+                            file: later.log_path(),
+                            position: 0,
+                            bytes: later.len(),
+                            reason: format!("follows the cut in {}", seg.log_path().display()),
+                        });
+                        report.dropped_segments += 1;
+                    }
+                }
+            }
+            i += 1;
+        }
+        let log_end_offset = match segments.last() {
+            Some(active) => active.read_next_offset()?,
+            None => options.log_start_offset.max(0),
+        };
+        let first_base = segments.first().map_or(log_end_offset, |s| s.base_offset());
+        let log_start_offset = options.log_start_offset.max(first_base).min(log_end_offset);
+        let recovery_point = if options.clean_shutdown {
+            log_end_offset
+        } else {
+            options.recovery_point.clamp(0, log_end_offset)
+        };
+        report.segments = segments.len();
+        let log = Log {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                topic: topic.to_owned(),
+                partition,
+                config: RwLock::new(Arc::new(config)),
+                clock,
+                writer: Mutex::new(Writer {
+                    recovery_point,
+                    last_flush_ms: now,
+                    new_segments: false,
+                    jitter_seed: 1,
+                    leader_epoch: 0,
+                    closed: false,
+                    producers: ProducerState::default(),
+                }),
+                view: RwLock::new(View {
+                    segments: Arc::new(segments),
+                    log_start_offset,
+                    log_end_offset,
+                    recovery_point,
+                }),
+                poison: Mutex::new(None),
+                tail: tail::Notifier::default(),
+                pending_deletes: Mutex::new(Vec::new()),
+                cleaning: Mutex::new(()),
+                cleaner_checkpoint: Mutex::new(None),
+                closing: std::sync::atomic::AtomicBool::new(true),
+                closed: std::sync::atomic::AtomicBool::new(false),
+                // No claim: a read-only log may sit beside this process's writer.
+                claim: Mutex::new(None),
+                read_only: true,
+            }),
+        };
+        log.inner.tail.close_all();
+        Ok((log, report))
+    }
+
+    /// Whether this log was opened read-only.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+}

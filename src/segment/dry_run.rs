@@ -1,0 +1,136 @@
+//! A segment opened read-only, and recovery as a dry run: the same
+//! validation as [`Segment::recover`](super::Segment) — every batch framed,
+//! hashed and at offsets that follow — but nothing is written: no index is
+//! rebuilt, no file truncated, opened for writing or created. The segment
+//! then serves only the valid prefix, scanning from its start instead of
+//! trusting indexes a writer's recovery would rebuild.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::Result;
+use crate::format::file_name::{FileKind, segment_file_name};
+use crate::format::{BatchIter, NO_TIMESTAMP, StopReason};
+use crate::index::{OffsetIndex, TimeIndex};
+use crate::io::file;
+use crate::io::identity;
+use crate::io::mmap::ReadMap;
+
+use super::{AppendState, Segment, SegmentLimits};
+
+/// What validating a segment without changing it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DryRun {
+    /// Bytes on disk.
+    pub physical: u64,
+    /// Bytes of the valid prefix: a writer's recovery cuts the file here.
+    pub valid: u64,
+    /// Why the scan stopped before the end, when it did.
+    pub stop: Option<StopReason>,
+    /// The offset after the last valid batch (the base offset if none).
+    pub next_offset: i64,
+}
+
+impl Segment {
+    /// Opens an existing segment for reading only: its indexes are mapped
+    /// read-only on first use and never created; nothing is read yet.
+    pub(crate) fn open_read_only(
+        dir: &Path,
+        base_offset: i64,
+        limits: SegmentLimits,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
+        let (log_id, len) = identity::stat(&log_path)?;
+        Ok(Segment {
+            base_offset,
+            log_id,
+            closed: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+            log_path: RwLock::new(log_path),
+            file: Mutex::new(None),
+            map: RwLock::new(ReadMap::empty()),
+            len: AtomicU64::new(len),
+            offset_index: OffsetIndex::open(
+                dir.join(segment_file_name(base_offset, FileKind::Index)),
+                base_offset,
+                limits.max_index_size,
+                false,
+            ),
+            time_index: TimeIndex::open(
+                dir.join(segment_file_name(base_offset, FileKind::TimeIndex)),
+                base_offset,
+                limits.max_index_size,
+                false,
+            ),
+            state: Mutex::new(AppendState::default()),
+            limits,
+            created_ms: now_ms,
+            roll_jitter_ms: 0,
+            scan_only: AtomicBool::new(false),
+        })
+    }
+
+    /// Validates every batch as recovery does, changing nothing; then serves
+    /// only the valid prefix and stops trusting the indexes (a writer's
+    /// recovery would rebuild them). Must run before the segment is shared.
+    pub(crate) fn recover_dry_run(&self) -> Result<DryRun> {
+        let path = self.log_path();
+        let f = identity::reopen_read(&path, self.log_id)?;
+        let physical = file::len(&f, &path)?;
+        let map = ReadMap::map(&f, &path, physical)?;
+        let data = map.bytes(0, physical as usize, physical as usize);
+        let mut st = AppendState {
+            max_timestamp: Some((NO_TIMESTAMP, self.base_offset)),
+            ..AppendState::default()
+        };
+        let mut iter = BatchIter::validating(data);
+        let mut next_offset = self.base_offset;
+        let mut valid = 0u64;
+        let mut stop = None;
+        for (pos, batch) in iter.by_ref() {
+            // The placement rules of `recover`: offsets rise and stay in reach of the base.
+            let misplaced = if batch.base_offset() < next_offset {
+                Some("not above the previous batch's offsets")
+            } else if batch.last_offset() - self.base_offset > i64::from(i32::MAX) {
+                Some("too far above the segment's base offset")
+            } else {
+                None
+            };
+            if let Some(reason) = misplaced {
+                stop = Some(StopReason::Corrupt {
+                    position: pos,
+                    error: crate::format::FormatError::InvalidValue {
+                        field: "batch.baseOffset",
+                        value: batch.base_offset(),
+                        reason,
+                    },
+                });
+                break;
+            }
+            if valid == 0 {
+                st.rolling_base_timestamp = Some(batch.max_timestamp());
+            }
+            let (max_ts, _) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
+            if batch.max_timestamp() > max_ts {
+                st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
+            }
+            next_offset = batch.next_offset();
+            valid = pos as u64 + batch.size() as u64;
+        }
+        if stop.is_none() {
+            stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
+        }
+        self.len.store(valid, Ordering::Release);
+        *self.state.lock() = st;
+        self.scan_only.store(true, Ordering::Release);
+        Ok(DryRun { physical, valid, stop, next_offset })
+    }
+
+    /// Whether lookups skip the indexes and scan from the segment start.
+    pub(crate) fn is_scan_only(&self) -> bool {
+        self.scan_only.load(Ordering::Acquire)
+    }
+}
