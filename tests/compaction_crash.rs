@@ -239,12 +239,14 @@ enum Outcome {
 /// and checks that this gives the undisturbed result. Returns what the crash left and a copy of
 /// the partition directory as reopened (under `copies`), for the Kafka checkers.
 fn reopen_and_check(root: &Path, t: &Template, context: &str, copies: &Path) -> (Outcome, PathBuf) {
+    let looked = read_only_view(root, context);
     let store = open(root);
     let dir = partition_dir(root);
     let leftovers = common::swap_leftovers(&dir);
     assert!(leftovers.is_empty(), "{context}: leftovers after reopen: {leftovers:?}");
     let log = store.partition(TOPIC, 0).unwrap();
     let recs = read_all(&log);
+    assert_eq!(looked, recs, "{context}: a read-only open showed other records than recovery kept");
     assert_nothing_lost(&recs, &t.old, context);
     let outcome = if recs == t.old {
         Outcome::Old
@@ -262,6 +264,16 @@ fn reopen_and_check(root: &Path, t: &Template, context: &str, copies: &Path) -> 
     assert_cleaned_again(&read_all(&log), &t.new, context);
     store.close().unwrap();
     (outcome, copy)
+}
+
+/// What a read-only open of a crashed directory serves; it must change nothing on disk.
+fn read_only_view(root: &Path, context: &str) -> Vec<Rec> {
+    let before = common::dir_snapshot(root);
+    let store = Store::open_read_only(config(root)).unwrap();
+    let recs = read_all(&store.partition(TOPIC, 0).unwrap());
+    store.close().unwrap();
+    assert_eq!(common::dir_snapshot(root), before, "{context}: a read-only open changed files");
+    recs
 }
 
 /// After a crash and one more cleaning the log is the undisturbed cleaning's result, except

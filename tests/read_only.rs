@@ -59,26 +59,6 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Every file and directory under `root`: path, contents, length and modification time.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u64, i64, i64)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let path = e.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let contents = if meta.is_dir() {
-                stack.push(path.clone());
-                Vec::new()
-            } else {
-                std::fs::read(&path).unwrap()
-            };
-            out.insert(path, (contents, meta.len(), meta.mtime(), meta.mtime_nsec()));
-        }
-    }
-    out
-}
-
 /// Positions of the batches of a `.log` file.
 fn batch_positions(file: &Path) -> Vec<usize> {
     BatchIter::new(Bytes::from(std::fs::read(file).unwrap())).map(|(p, _)| p).collect()
@@ -123,7 +103,7 @@ fn read_only_open_of_a_damaged_directory_changes_nothing_and_reports_the_cut() {
     let (tmp, logs) = written_store();
     assert!(logs.len() >= 4, "{logs:?}");
     let (victim, at) = damage(&tmp, &logs);
-    let before = snapshot(tmp.path());
+    let before = common::dir_snapshot(tmp.path());
 
     let store = Store::open_read_only(config(tmp.path())).unwrap();
     assert!(store.is_read_only());
@@ -149,7 +129,7 @@ fn read_only_open_of_a_damaged_directory_changes_nothing_and_reports_the_cut() {
     }
     store.close().unwrap();
     drop(store);
-    assert_eq!(snapshot(tmp.path()), before, "a read-only open changed the directory");
+    assert_eq!(common::dir_snapshot(tmp.path()), before, "a read-only open changed the directory");
 
     // The writer's recovery then cuts exactly what was predicted and keeps the same records.
     let writer = Store::open(config(tmp.path())).unwrap();
@@ -171,7 +151,7 @@ fn read_only_open_reports_a_torn_tail_and_serves_every_whole_record() {
     let len = std::fs::metadata(last).unwrap().len();
     let tail = std::fs::read(last).unwrap();
     std::fs::write(last, [tail.clone(), tail[..30].to_vec()].concat()).unwrap();
-    let before = snapshot(tmp.path());
+    let before = common::dir_snapshot(tmp.path());
     let store = Store::open_read_only(config(tmp.path())).unwrap();
     let report = store.recovery_report();
     assert_eq!(report.cuts.len(), 1, "{report:?}");
@@ -181,7 +161,7 @@ fn read_only_open_reports_a_torn_tail_and_serves_every_whole_record() {
     );
     assert_eq!(contents(&store).1, RECORDS);
     drop(store);
-    assert_eq!(snapshot(tmp.path()), before);
+    assert_eq!(common::dir_snapshot(tmp.path()), before);
 }
 
 /// A read-only store opens while a writer store holds the directory (no lock taken), sees what
@@ -228,7 +208,7 @@ fn read_only_open_works_while_a_writer_holds_the_store() {
 fn logtool_read_verbs_on_a_damaged_directory_change_nothing() {
     let (tmp, logs) = written_store();
     let (victim, _) = damage(&tmp, &logs);
-    let before = snapshot(tmp.path());
+    let before = common::dir_snapshot(tmp.path());
     for args in
         [&["offsets", "t"][..], &["topic-describe", "t"], &["consume", "t", "--from-beginning"]]
     {
@@ -239,7 +219,11 @@ fn logtool_read_verbs_on_a_damaged_directory_change_nothing() {
             stderr.contains("needs recovery") && stderr.contains(&victim.display().to_string()),
             "{args:?}: {stderr}"
         );
-        assert_eq!(snapshot(tmp.path()), before, "logtool {args:?} changed the directory");
+        assert_eq!(
+            common::dir_snapshot(tmp.path()),
+            before,
+            "logtool {args:?} changed the directory"
+        );
     }
 }
 

@@ -20,8 +20,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::clock::Clock;
 use crate::config::LogConfig;
-use crate::format::StopReason;
-use crate::format::file_name::{FileKind, parse_file_name, segment_file_name};
+use crate::format::file_name::{FileKind, SWAP_SUFFIX, TempSuffix, parse_file_name};
+use crate::format::{BatchIter, StopReason};
 use crate::io::file;
 use crate::segment::Segment;
 use crate::{Error, Result};
@@ -72,7 +72,8 @@ pub(crate) fn describe_stop(stop: Option<&StopReason>) -> String {
 }
 
 /// Files a writer's open would remove or finish: leftovers of an
-/// interrupted delete, clean or swap, temporary files, orphan indexes.
+/// interrupted delete, clean or swap, temporary files, orphan indexes
+/// (indexes of none of `bases`, the segments loaded).
 fn leftovers(dir: &Path, bases: &[i64]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in file::read_dir(dir)? {
@@ -89,6 +90,45 @@ fn leftovers(dir: &Path, bases: &[i64]) -> Result<Vec<PathBuf>> {
         }
     }
     out.sort();
+    Ok(out)
+}
+
+/// The segments a writer's open would load, as `(base, suffix)`: the
+/// ordinary `.log` files, except that an interrupted swap the writer would
+/// finish (the rules of `swap::recover_swaps`) puts its `.swap` segments in
+/// place of the ordinary ones they cover.
+fn segments_to_load(dir: &Path) -> Result<Vec<(i64, &'static str)>> {
+    let mut plain = Vec::new();
+    let mut swaps = Vec::new();
+    let mut min_cleaned: Option<i64> = None;
+    for path in file::read_dir(dir)? {
+        let Some(p) = path.file_name().and_then(|n| n.to_str()).and_then(parse_file_name) else {
+            continue;
+        };
+        match p.temp {
+            None if p.kind == FileKind::Log => plain.push(p.offset),
+            Some(TempSuffix::Swap) if p.kind == FileKind::Log => swaps.push((p.offset, path)),
+            Some(TempSuffix::Cleaned) => {
+                min_cleaned = Some(min_cleaned.map_or(p.offset, |m| m.min(p.offset)));
+            }
+            _ => {}
+        }
+    }
+    // A `.swap` at or above a `.cleaned` is from a swap whose first step never finished.
+    swaps.retain(|(base, _)| min_cleaned.is_none_or(|m| *base < m));
+    let mut out: Vec<(i64, &'static str)> = Vec::new();
+    if let Some(lo) = swaps.iter().map(|(b, _)| *b).min() {
+        let mut hi = lo;
+        for (base, path) in &swaps {
+            let data = bytes::Bytes::from(file::read(path)?);
+            let next = BatchIter::new(data).last().map_or(*base, |(_, b)| b.next_offset());
+            hi = hi.max(next);
+        }
+        plain.retain(|b| *b < lo || *b >= hi);
+        out.extend(swaps.iter().map(|(b, _)| (*b, SWAP_SUFFIX)));
+    }
+    out.extend(plain.into_iter().map(|b| (b, "")));
+    out.sort_unstable();
     Ok(out)
 }
 
@@ -118,17 +158,12 @@ impl Log {
         let now = clock.now_ms();
         let limits = Log::limits(&config);
         let mut report = LoadReport::default();
-        let mut bases: Vec<i64> = file::read_dir(dir)?
-            .iter()
-            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).and_then(parse_file_name))
-            .filter(|p| p.temp.is_none() && p.kind == FileKind::Log)
-            .map(|p| p.offset)
-            .collect();
-        bases.sort_unstable();
+        let to_load = segments_to_load(dir)?;
+        let bases: Vec<i64> = to_load.iter().map(|(b, _)| *b).collect();
         report.pending_cleanup = leftovers(dir, &bases)?;
         let mut segments = Vec::with_capacity(bases.len());
-        for &base in &bases {
-            segments.push(Arc::new(Segment::open_read_only(dir, base, limits, now)?));
+        for &(base, suffix) in &to_load {
+            segments.push(Arc::new(Segment::open_read_only(dir, base, limits, now, suffix)?));
         }
         // The decisions of `Log::open`, step 3 and 4, without their writes.
         let recover_from = if options.clean_shutdown {
@@ -140,13 +175,8 @@ impl Log {
         };
         let mut i = 0;
         while let Some(seg) = segments.get(i).cloned() {
-            let index_missing = [FileKind::Index, FileKind::TimeIndex].into_iter().try_fold(
-                false,
-                |missing, kind| {
-                    file::exists(&dir.join(segment_file_name(seg.base_offset(), kind)))
-                        .map(|e| missing || !e)
-                },
-            )?;
+            let index_missing = !file::exists(&seg.offset_index().path())?
+                || !file::exists(&seg.time_index().path())?;
             let is_last = i + 1 == segments.len();
             let index_bad = is_last
                 && (seg.offset_index().sanity_check().is_err()

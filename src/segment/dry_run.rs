@@ -36,13 +36,17 @@ pub(crate) struct DryRun {
 impl Segment {
     /// Opens an existing segment for reading only: its indexes are mapped
     /// read-only on first use and never created; nothing is read yet.
+    /// `suffix` is empty, or `.swap` for the output of a swap a writer's
+    /// open would finish.
     pub(crate) fn open_read_only(
         dir: &Path,
         base_offset: i64,
         limits: SegmentLimits,
         now_ms: i64,
+        suffix: &str,
     ) -> Result<Self> {
-        let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
+        let name = |kind| dir.join(format!("{}{suffix}", segment_file_name(base_offset, kind)));
+        let log_path = name(FileKind::Log);
         let (log_id, len) = identity::stat(&log_path)?;
         Ok(Segment {
             base_offset,
@@ -54,13 +58,13 @@ impl Segment {
             map: RwLock::new(ReadMap::empty()),
             len: AtomicU64::new(len),
             offset_index: OffsetIndex::open(
-                dir.join(segment_file_name(base_offset, FileKind::Index)),
+                name(FileKind::Index),
                 base_offset,
                 limits.max_index_size,
                 false,
             ),
             time_index: TimeIndex::open(
-                dir.join(segment_file_name(base_offset, FileKind::TimeIndex)),
+                name(FileKind::TimeIndex),
                 base_offset,
                 limits.max_index_size,
                 false,

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -448,6 +449,29 @@ pub(crate) fn swap_leftovers(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Every file and directory under `root` with its contents, length and modification time: equal
+/// snapshots mean nothing was created, removed, renamed or written (read-only opens are checked so).
+pub(crate) fn dir_snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display())) {
+            let path = e.unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display())).path();
+            let meta =
+                fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let contents = if meta.is_dir() {
+                stack.push(path.clone());
+                Vec::new()
+            } else {
+                fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+            };
+            out.insert(path, (contents, meta.len(), meta.mtime(), meta.mtime_nsec()));
+        }
+    }
+    out
 }
 
 /// [`logtool_bin`], after making sure the example is built and current: `cargo test --test NAME`
