@@ -174,6 +174,16 @@ pub enum Error {
         /// The failure that took it offline.
         cause: String,
     },
+    /// A partition could not be opened; the rest of the store serves.
+    #[error("partition {partition} ({path}) is offline: {cause}")]
+    PartitionOffline {
+        /// The partition (`topic-N`).
+        partition: String,
+        /// Its directory.
+        path: PathBuf,
+        /// Why opening it failed (naming the file).
+        cause: String,
+    },
     /// The store or partition was closed, or the file a handle opened is no
     /// longer at its name (the handle is stale: its topic was deleted, or its
     /// store closed and another store changed the directory).

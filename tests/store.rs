@@ -55,13 +55,11 @@ fn a_failing_directory_goes_offline_alone() {
     let dir_of_0 = store.describe_topic("t").unwrap()[0].log_dir.clone();
     store.close().unwrap();
     drop(store);
-    // Damage partition 0's directory so that reading it fails with an I/O error
-    // (a .log that is a directory), then reopen without a clean-shutdown marker.
-    let part0 = dir_of_0.join("t-0");
-    let log0 = part0.join("00000000000000000000.log");
-    std::fs::remove_file(&log0).unwrap();
-    std::fs::create_dir(&log0).unwrap();
-    std::fs::remove_file(dir_of_0.join(".kafka_cleanshutdown")).unwrap();
+    // Damage partition 0's log directory so that loading it fails with an I/O
+    // error (its recovery-point checkpoint is a directory: reading it fails).
+    let checkpoint = dir_of_0.join("recovery-point-offset-checkpoint");
+    std::fs::remove_file(&checkpoint).unwrap();
+    std::fs::create_dir(&checkpoint).unwrap();
     let store = open(&[&a, &b]);
     assert_eq!(store.offline_dirs().len(), 1, "{:?}", store.offline_dirs());
     assert_eq!(store.offline_dirs()[0].0, dir_of_0);

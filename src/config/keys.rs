@@ -321,11 +321,13 @@ config_table! {
             check |v| at_least(*v, 0),
             broker &[Synonym::same("log.cleaner.min.compaction.lag.ms")];
         /// Whether a new segment's `.log` file is created at full
-        /// `segment.bytes` length (and trimmed when it rolls).
+        /// `segment.bytes` length (and trimmed when it rolls). strata does
+        /// not preallocate (its files grow as they are written), so only
+        /// `false` is accepted rather than `true` being silently ignored.
         ///
         /// Default: false.
         "preallocate" => preallocate: bool = false,
-            check any,
+            check |v| if *v { Err("strata does not preallocate segment files; only false is accepted".to_owned()) } else { Ok(()) },
             broker &[Synonym::same("log.preallocate")];
         /// The most bytes a partition keeps before retention deletes its
         /// oldest segments; negative means unlimited. Applies per partition.

@@ -30,7 +30,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{Error, Result};
@@ -76,6 +76,7 @@ pub struct FaultPlan {
     every: HashSet<Op>,
     from_nth: HashMap<Op, u64>,
     points: HashSet<String>,
+    trace: bool,
 }
 
 impl FaultPlan {
@@ -108,6 +109,14 @@ impl FaultPlan {
         self
     }
 
+    /// Records every gated operation with its path, for [`FaultGuard::trace`]
+    /// (tests of the order of creates, writes and directory fsyncs).
+    #[must_use]
+    pub fn trace(mut self) -> Self {
+        self.trace = true;
+        self
+    }
+
     /// Makes [`point`]`(name)` fail.
     #[must_use]
     pub fn fail_point(mut self, name: impl Into<String>) -> Self {
@@ -121,6 +130,7 @@ struct Armed {
     plan: FaultPlan,
     calls: HashMap<Op, u64>,
     injected: u64,
+    trace: Vec<(Op, PathBuf)>,
 }
 
 /// Number of live guards in the process; zero means "skip the thread-local".
@@ -135,7 +145,7 @@ thread_local! {
 /// the outer one.
 #[must_use = "the plan is disarmed when the guard is dropped"]
 pub fn arm(plan: FaultPlan) -> FaultGuard {
-    let armed = Armed { plan, calls: HashMap::new(), injected: 0 };
+    let armed = Armed { plan, calls: HashMap::new(), injected: 0, trace: Vec::new() };
     let previous = PLAN.with(|cell| cell.borrow_mut().replace(armed));
     ARMED.fetch_add(1, Ordering::SeqCst);
     FaultGuard { previous, _not_send: PhantomData }
@@ -155,6 +165,12 @@ impl FaultGuard {
         PLAN.with(|cell| {
             cell.borrow().as_ref().and_then(|a| a.calls.get(&op).copied()).unwrap_or(0)
         })
+    }
+
+    /// The operations this thread passed through the gate, in order, with the
+    /// path of each (empty unless the plan asked for [`FaultPlan::trace`]).
+    pub fn trace(&self) -> Vec<(Op, PathBuf)> {
+        PLAN.with(|cell| cell.borrow().as_ref().map(|a| a.trace.clone()).unwrap_or_default())
     }
 
     /// How many faults were injected so far.
@@ -185,12 +201,21 @@ fn injected_error(what: &str) -> std::io::Error {
 /// operation of [`crate::io`] calls this first.
 #[inline]
 pub fn check_io(op: Op) -> std::io::Result<()> {
+    check_io_at(op, None)
+}
+
+/// [`check_io`] for an operation on `path`, which a tracing plan records.
+#[inline]
+pub fn check_io_at(op: Op, path: Option<&Path>) -> std::io::Result<()> {
     if ARMED.load(Ordering::Relaxed) == 0 {
         return Ok(());
     }
     PLAN.with(|cell| {
         let mut cell = cell.borrow_mut();
         let Some(armed) = cell.as_mut() else { return Ok(()) };
+        if armed.plan.trace {
+            armed.trace.push((op, path.map(Path::to_path_buf).unwrap_or_default()));
+        }
         let count = armed.calls.entry(op).or_insert(0);
         *count += 1;
         let n = *count;
@@ -209,7 +234,7 @@ pub fn check_io(op: Op) -> std::io::Result<()> {
 /// [`check_io`] with the path the operation was on, as a crate error.
 #[inline]
 pub fn check(op: Op, path: &Path) -> Result<()> {
-    check_io(op).map_err(|e| Error::io(op_name(op), path, e))
+    check_io_at(op, Some(path)).map_err(|e| Error::io(op_name(op), path, e))
 }
 
 /// A named step of a multi-file protocol (`"swap::after_rename"`): fails when

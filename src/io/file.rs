@@ -6,12 +6,18 @@
 //! themselves; after [`create_new`]/[`create_rw`] the caller fsyncs the
 //! directory once for the files it created together ([`fsync_dir`]).
 //!
+//! Files opened for writing are never reached through a symlink in their
+//! last component (`O_NOFOLLOW`): a link planted where a segment, index or
+//! checkpoint belongs fails the open instead of redirecting writes outside
+//! the store. Directories on the way may be symlinks (an operator moving a
+//! partition elsewhere).
+//!
 //! Positional reads and writes use `std::os::unix::fs::FileExt`; strata runs
 //! where Kafka does (unix).
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::FileExt as _;
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use super::fault::{self, Op};
@@ -24,14 +30,16 @@ fn gate<T>(
     path: &Path,
     f: impl FnOnce() -> std::io::Result<T>,
 ) -> Result<T> {
-    let out = fault::check_io(op).and_then(|()| f()).map_err(|e| Error::io(name, path, e))?;
+    let out = fault::check_io_at(op, Some(path))
+        .and_then(|()| f())
+        .map_err(|e| Error::io(name, path, e))?;
     fault::done(op, path, None);
     Ok(out)
 }
 
 /// Renames `from` to `to` behind the gate, without any fsync.
 fn rename_unsynced(from: &Path, to: &Path) -> Result<()> {
-    fault::check_io(Op::Rename)
+    fault::check_io_at(Op::Rename, Some(from))
         .and_then(|()| std::fs::rename(from, to))
         .map_err(|e| Error::io("rename", from, e))?;
     fault::done(Op::Rename, from, Some(to));
@@ -43,24 +51,29 @@ pub fn open_read(path: &Path) -> Result<File> {
     gate(Op::Open, "open", path, || File::open(path))
 }
 
+/// Options for a read-write open that refuses a symlink as the file itself.
+fn rw_nofollow() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).custom_flags(libc::O_NOFOLLOW);
+    options
+}
+
 /// Opens an existing file for reading and writing (a segment to append to).
+/// A symlink is refused (`ELOOP`).
 pub fn open_rw(path: &Path) -> Result<File> {
-    gate(Op::Open, "open", path, || OpenOptions::new().read(true).write(true).open(path))
+    gate(Op::Open, "open", path, || rw_nofollow().open(path))
 }
 
 /// Opens a file for reading and writing, creating it empty if missing; an
-/// existing file keeps its bytes.
+/// existing file keeps its bytes. A symlink is refused (`ELOOP`).
 pub fn create_rw(path: &Path) -> Result<File> {
-    gate(Op::Open, "create", path, || {
-        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
-    })
+    gate(Op::Open, "create", path, || rw_nofollow().create(true).truncate(false).open(path))
 }
 
-/// Creates a new empty file for reading and writing; fails if it exists.
+/// Creates a new empty file for reading and writing; fails if it exists
+/// (a symlink included, dangling or not).
 pub fn create_new(path: &Path) -> Result<File> {
-    gate(Op::Open, "create", path, || {
-        OpenOptions::new().read(true).write(true).create_new(true).open(path)
-    })
+    gate(Op::Open, "create", path, || rw_nofollow().create_new(true).open(path))
 }
 
 /// Writes all of `buf` at byte `pos` (the file cursor is not used).
@@ -221,29 +234,47 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Writers of `path.tmp` files, one at a time per path: two threads replacing
+/// the same file (a flush and the background checkpointer) must not rename
+/// each other's temporary file away. Striped by a hash of the path; another
+/// process cannot interfere because the log directory is locked.
+fn replace_lock(path: &Path) -> parking_lot::MutexGuard<'static, ()> {
+    use std::hash::BuildHasher as _;
+    static STRIPES: [parking_lot::Mutex<()>; 16] = [const { parking_lot::Mutex::new(()) }; 16];
+    static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let h = SEED.get_or_init(Default::default).hash_one(path);
+    let i = usize::try_from(h % 16).unwrap_or(0);
+    STRIPES.get(i).unwrap_or(&STRIPES[0]).lock()
+}
+
+/// Creates `path.tmp` afresh holding `bytes`: a stale one (or a planted
+/// symlink) is removed first and the new one is created exclusively.
+fn write_tmp(path: &Path, bytes: &[u8]) -> Result<(PathBuf, File)> {
+    let tmp = with_suffix(path, ".tmp");
+    remove_file_if_exists(&tmp)?;
+    let file = create_new(&tmp)?;
+    write_all_at(&file, &tmp, bytes, 0)?;
+    Ok((tmp, file))
+}
+
 /// Replaces a small file by writing `path.tmp` and renaming it over `path`,
 /// without any fsync: for files whose loss or tearing in a crash is detected
 /// and tolerated (a producer snapshot has a CRC; a bad one is skipped).
 pub fn write_replace_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = with_suffix(path, ".tmp");
-    let file = gate(Op::Open, "create", &tmp, || {
-        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)
-    })?;
-    write_all_at(&file, &tmp, bytes, 0)?;
+    let _one_writer = replace_lock(path);
+    let (tmp, file) = write_tmp(path, bytes)?;
     drop(file);
     rename_unsynced(&tmp, path)
 }
 
 /// Replaces a small file atomically: writes `path.tmp`, fsyncs it, renames it
 /// over `path` and fsyncs the directory. After a crash `path` holds either the
-/// old or the new bytes; a stale `path.tmp` may remain and is overwritten by
-/// the next call.
+/// old or the new bytes; a stale `path.tmp` may remain and is replaced by the
+/// next call. Concurrent calls for one path run one at a time.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = with_suffix(path, ".tmp");
-    let file = gate(Op::Open, "create", &tmp, || {
-        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)
-    })?;
-    write_all_at(&file, &tmp, bytes, 0)?;
+    let _one_writer = replace_lock(path);
+    let (tmp, file) = write_tmp(path, bytes)?;
     sync_all(&file, &tmp)?;
     drop(file);
     rename(&tmp, path)

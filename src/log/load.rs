@@ -55,6 +55,9 @@ pub struct LoadReport {
     pub removed_temp_files: usize,
     /// Why each cut happened: `.log` file and the reason.
     pub truncations: Vec<(std::path::PathBuf, StopReason)>,
+    /// Leftover `.swap` files that failed their checks and were removed,
+    /// keeping the segments they would have replaced, with why.
+    pub rejected_swaps: Vec<(std::path::PathBuf, String)>,
     /// Holes found after a crash in a log that allows none (no compaction):
     /// `(offset where a segment's data ends, base of the segment after it)`.
     /// The segments after a hole are dropped, so the log stays a prefix.
@@ -80,7 +83,14 @@ impl Log {
         clock: Arc<dyn Clock>,
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
+        // A new file is durable only once its directory is fsynced (the rule
+        // of `io::file`): the partition directory in its parent here, and
+        // every create and unlink below before the log is handed out.
+        let new_dir = !file::is_dir(dir)?;
         file::create_dir_all(dir)?;
+        if new_dir {
+            file::fsync_dir(dir.parent().unwrap_or(Path::new(".")))?;
+        }
         let claim = super::claim::DirClaim::take(dir)?;
         let now = clock.now_ms();
         let limits = Log::limits(&config);
@@ -94,7 +104,9 @@ impl Log {
                 report.removed_temp_files += 1;
             }
         }
-        report.removed_temp_files += super::swap::recover_swaps(dir)?;
+        let (swaps_done, rejected_swaps) = super::swap::recover_swaps(dir)?;
+        report.removed_temp_files += swaps_done;
+        report.rejected_swaps = rejected_swaps;
         let mut bases = Vec::new();
         let mut names = Vec::new();
         for path in file::read_dir(dir)? {
@@ -193,9 +205,11 @@ impl Log {
             }
             i += 1;
         }
+        let mut created = false;
         if segments.is_empty() {
             let base = options.log_start_offset.max(0);
             segments.push(Arc::new(Segment::create(dir, base, limits, now, jitter())?));
+            created = true;
         }
         let active = segments.last().cloned().ok_or(Error::Closed)?;
         let log_end_offset = active.read_next_offset()?;
@@ -210,6 +224,13 @@ impl Log {
         let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
         remove_stray_snapshots(dir, &bases)?;
         let producers = rebuild_producers(dir, &segments, log_end_offset, options.clean_shutdown)?;
+        if created
+            || report.removed_temp_files > 0
+            || report.dropped_segments > 0
+            || report.recovered_segments > 0
+        {
+            file::fsync_dir(dir)?;
+        }
         report.segments = segments.len();
         let log = Log {
             inner: Arc::new(Inner {

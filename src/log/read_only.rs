@@ -20,8 +20,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::clock::Clock;
 use crate::config::LogConfig;
+use crate::format::StopReason;
 use crate::format::file_name::{FileKind, SWAP_SUFFIX, TempSuffix, parse_file_name};
-use crate::format::{BatchIter, StopReason};
 use crate::io::file;
 use crate::segment::Segment;
 use crate::{Error, Result};
@@ -118,14 +118,13 @@ fn segments_to_load(dir: &Path) -> Result<Vec<(i64, &'static str)>> {
     swaps.retain(|(base, _)| min_cleaned.is_none_or(|m| *base < m));
     let mut out: Vec<(i64, &'static str)> = Vec::new();
     if let Some(lo) = swaps.iter().map(|(b, _)| *b).min() {
-        let mut hi = lo;
-        for (base, path) in &swaps {
-            let data = bytes::Bytes::from(file::read(path)?);
-            let next = BatchIter::new(data).last().map_or(*base, |(_, b)| b.next_offset());
-            hi = hi.max(next);
+        let bases: std::collections::BTreeSet<i64> = swaps.iter().map(|(b, _)| *b).collect();
+        let plain_set = plain.iter().copied().collect();
+        // A `.swap` the writer would reject leaves the old segments in place.
+        if let Ok(hi) = super::swap::judge_swaps(dir, &bases, &plain_set)? {
+            plain.retain(|b| *b < lo || *b >= hi);
+            out.extend(swaps.iter().map(|(b, _)| (*b, SWAP_SUFFIX)));
         }
-        plain.retain(|b| *b < lo || *b >= hi);
-        out.extend(swaps.iter().map(|(b, _)| (*b, SWAP_SUFFIX)));
     }
     out.extend(plain.into_iter().map(|b| (b, "")));
     out.sort_unstable();

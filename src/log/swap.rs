@@ -23,18 +23,26 @@
 //!
 //! So a crash at any step reopens to the old segments or the new ones, never
 //! a mix and never a loss.
+//!
+//! A `.swap` file is input like any other and is checked before it replaces
+//! anything: every byte must frame into batches whose CRCs hold, with offsets
+//! increasing from the file's base and below the next `.swap`'s base, and the
+//! lowest `.swap` must not start inside an old segment that stays. A set
+//! that fails is removed and the old segments are kept (reported in
+//! [`LoadReport::rejected_swaps`](super::LoadReport)); if the old segments are
+//! already gone, opening fails naming the `.swap` file.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::format::BatchIter;
 use crate::format::file_name::{
     CLEANED_SUFFIX, DELETED_SUFFIX, FileKind, SWAP_SUFFIX, TempSuffix, parse_file_name,
     segment_file_name,
 };
+use crate::format::{BatchIter, StopReason};
 use crate::io::{fault, file};
 use crate::segment::Segment;
 use crate::{Error, Result};
@@ -110,9 +118,90 @@ fn next_offset_of(path: &Path, base: i64) -> Result<i64> {
     Ok(BatchIter::new(data).last().map_or(base, |(_, b)| b.next_offset()))
 }
 
+/// Checks a `.log.swap` file: whole batches with valid CRCs, offsets
+/// increasing within `[base, limit)`. Returns the offset after its last batch
+/// (its base when empty), or what is wrong.
+fn check_swap_log(
+    path: &Path,
+    base: i64,
+    limit: Option<i64>,
+) -> Result<std::result::Result<i64, String>> {
+    let data = Bytes::from(file::read(path)?);
+    let mut it = BatchIter::validating(data);
+    let mut next = base;
+    for (pos, b) in it.by_ref() {
+        if b.base_offset() < next {
+            return Ok(Err(format!(
+                "batch at byte {pos} starts at offset {}, below {next}",
+                b.base_offset()
+            )));
+        }
+        next = b.next_offset();
+    }
+    match it.stop_reason() {
+        None | Some(StopReason::End) => {}
+        Some(stop) => return Ok(Err(format!("does not frame into valid batches: {stop:?}"))),
+    }
+    if let Some(limit) = limit.filter(|&l| next > l) {
+        return Ok(Err(format!("holds offsets up to {next}, past the next swap's base {limit}")));
+    }
+    Ok(Ok(next))
+}
+
+/// Decides whether the `.log.swap` segments `log_swaps` (bases; the ones a
+/// writer's open would finish) may replace the ordinary segments `plain_logs`
+/// of `dir`: `Ok(Ok(hi))` when they are whole and cover `[lowest base, hi)`,
+/// `Ok(Err((file, why)))` when they fail and the old segments are still there
+/// to keep, and an error when they fail and the old segments are gone.
+pub(super) fn judge_swaps(
+    dir: &Path,
+    log_swaps: &BTreeSet<i64>,
+    plain_logs: &BTreeSet<i64>,
+) -> Result<std::result::Result<i64, (PathBuf, String)>> {
+    let Some(&lo) = log_swaps.first() else { return Ok(Ok(0)) };
+    let swap_path =
+        |base| dir.join(format!("{}{SWAP_SUFFIX}", segment_file_name(base, FileKind::Log)));
+    let mut hi = lo;
+    let mut problem = None;
+    for &base in log_swaps {
+        let limit = log_swaps.range(base + 1..).next().copied();
+        match check_swap_log(&swap_path(base), base, limit)? {
+            Ok(next) => hi = hi.max(next),
+            Err(why) => {
+                problem = Some((swap_path(base), why));
+                break;
+            }
+        }
+    }
+    // The cleaner names its output after the first segment it replaces,
+    // so no old segment may run from below the swapped range into it (old
+    // segments inside the range may already be gone: step 3 goes in order).
+    let mut old_data_at_lo = plain_logs.contains(&lo);
+    if let Some(&below) = plain_logs.range(..lo).next_back() {
+        let end = next_offset_of(&dir.join(segment_file_name(below, FileKind::Log)), below)?;
+        if end > lo {
+            old_data_at_lo = true;
+            if problem.is_none() {
+                let why = format!("starts at {lo}, inside segment {below} (which ends at {end})");
+                problem = Some((swap_path(lo), why));
+            }
+        }
+    }
+    match problem {
+        None => Ok(Ok(hi)),
+        Some((path, why)) if old_data_at_lo => Ok(Err((path, why))),
+        // The old segments are already gone: neither side is whole.
+        Some((path, why)) => Err(Error::CorruptFile {
+            path,
+            reason: format!("{why}; the segments it replaces are gone"),
+        }),
+    }
+}
+
 /// Finishes or rolls back an interrupted swap in `dir` (see the module doc).
-/// Returns the number of files removed or renamed.
-pub(super) fn recover_swaps(dir: &Path) -> Result<usize> {
+/// Returns the number of files removed or renamed, and the `.swap` files
+/// rejected with why.
+pub(super) fn recover_swaps(dir: &Path) -> Result<(usize, Vec<(PathBuf, String)>)> {
     let mut cleaned = Vec::new();
     let mut swaps = Vec::new();
     let mut plain = Vec::new();
@@ -142,12 +231,21 @@ pub(super) fn recover_swaps(dir: &Path) -> Result<usize> {
     }
     let log_swaps: BTreeSet<i64> =
         keep.iter().filter(|(p, _)| p.kind == FileKind::Log).map(|(p, _)| p.offset).collect();
-    if let (Some(&lo), Some(_)) = (log_swaps.first(), log_swaps.last()) {
-        let mut hi = lo;
-        for &base in &log_swaps {
-            let path = dir.join(format!("{}{SWAP_SUFFIX}", segment_file_name(base, FileKind::Log)));
-            hi = hi.max(next_offset_of(&path, base)?);
-        }
+    let plain_logs: BTreeSet<i64> =
+        plain.iter().filter(|(p, _)| p.kind == FileKind::Log).map(|(p, _)| p.offset).collect();
+    let mut rejected = Vec::new();
+    if let Some(lo) = log_swaps.first().copied() {
+        let hi = match judge_swaps(dir, &log_swaps, &plain_logs)? {
+            Ok(hi) => hi,
+            Err((path, why)) => {
+                for (_, p) in &keep {
+                    file::remove_file_if_exists(p)?;
+                }
+                rejected.push((path, format!("{why}; removed, the old segments are kept")));
+                file::fsync_dir(dir)?;
+                return Ok((touched + keep.len(), rejected));
+            }
+        };
         for (p, path) in &plain {
             if p.kind != FileKind::Snapshot && p.offset >= lo && p.offset < hi {
                 file::remove_file_if_exists(path)?;
@@ -167,5 +265,5 @@ pub(super) fn recover_swaps(dir: &Path) -> Result<usize> {
     if touched > 0 {
         file::fsync_dir(dir)?;
     }
-    Ok(touched)
+    Ok((touched, rejected))
 }

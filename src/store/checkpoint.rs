@@ -25,7 +25,8 @@
 //! one holding only the version line, has no entries; another version, a
 //! malformed line or a count that does not match the entry lines is
 //! [`Error::CorruptFile`] naming the line. An entry repeated for the same
-//! partition keeps its last offset. Unlike Kafka, reading never creates the
+//! partition keeps its last offset. A topic name that breaks Kafka's rules or
+//! a negative partition is corrupt too. Unlike Kafka, reading never creates the
 //! file.
 //!
 //! Writing replaces the file atomically ([`file::write_atomic`]: `<name>.tmp`,
@@ -131,6 +132,13 @@ pub fn decode(text: &str) -> std::result::Result<Offsets, String> {
         let (topic, partition, offset) = parse_entry(line).ok_or_else(|| {
             format!("line {line_number}: expected `<topic> <partition> <offset>`, found {line:?}")
         })?;
+        // Names and numbers from disk obey the rules of those a caller gives.
+        super::topic_name::validate(topic).map_err(|e| format!("line {line_number}: {e}"))?;
+        if !(0..super::topic_name::MAX_PARTITIONS).contains(&partition) {
+            return Err(format!(
+                "line {line_number}: partition {partition} of {topic} is out of range"
+            ));
+        }
         offsets.insert((topic.to_owned(), partition), offset);
         found += 1;
     }
@@ -213,6 +221,8 @@ mod tests {
             ("0\n1\nt 0 5 extra\n", "line 3"),
             ("0\n2\nt 0 5\n\n", "line 4"),
             ("0\nmany\n", "line 2"),
+            ("0\n1\n../escaped 0 5\n", "line 3"),
+            ("0\n1\nt -1 5\n", "line 3"),
             ("zero\n", "line 1"),
         ] {
             let reason = corrupt_reason(text);

@@ -1,23 +1,43 @@
-//! Topic lifecycle beyond creation: growing the partition count and deleting
-//! a topic (Kafka's `kafka-topics --alter` / `--delete`).
+//! Topic lifecycle: creating, growing the partition count and deleting a
+//! topic (Kafka's `kafka-topics --create` / `--alter` / `--delete`).
 //!
-//! Deleting, in order (Kafka's `LogManager.asyncDelete`):
-//! 1. close every partition (later appends through old handles fail with `Closed`);
-//! 2. rename each partition directory to `topic-N.<32 hex>-delete` and fsync its parent;
-//! 3. forget the topic and rewrite `strata-topics`;
-//! 4. remove the renamed directories — now, and on the next open for any a
-//!    crash left behind.
+//! `strata-topics` is the commit point of each change, written before the
+//! directories change, so a crash or failure at any step reopens to the
+//! topic as it was or as it was asked to be, never in between:
+//!
+//! Creating:
+//! 1. write `strata-topics` with the topic, its count and its overrides;
+//! 2. create each partition directory (a crash here: the next open creates
+//!    the missing ones with the topic's overrides — never adopts them with
+//!    default configs); a failure removes what was created and rewrites
+//!    `strata-topics` without the topic.
+//!
+//! Deleting (Kafka's `LogManager.asyncDelete`):
+//! 1. write `strata-topics` with the topic marked `deleted` (a failure here
+//!    changes nothing);
+//! 2. close every partition (later appends through old handles fail with `Closed`);
+//! 3. rename each partition directory to `topic-N.<32 hex>-delete`, fsync its
+//!    parent, and remove it (a `-delete` directory a crash leaves behind goes
+//!    on the next open);
+//! 4. rewrite `strata-topics` without the mark.
+//!
+//! A crash or failure after step 1 leaves the mark: the next open (or
+//! creating the topic again) removes the directories that remain, so a
+//! deleted topic never comes back, neither with its data nor empty.
 //!
 //! Readers keep the `Bytes` they hold: mappings outlive the files.
 
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::format::file_name::partition_dir_name;
+use crate::config::LogConfig;
+use crate::format::file_name::{parse_partition_dir_name, partition_dir_name};
 use crate::io::file;
 use crate::{Error, Result};
 
-use super::Store;
+use super::topic_name::{self, CLUSTER_METADATA_TOPIC, MAX_PARTITIONS};
+use super::{Store, Topic};
 
 /// `topic-N.<32 hex>-delete`, capped at 255 bytes by shortening the topic part.
 fn deleted_dir_name(topic: &str, partition: i32) -> String {
@@ -33,7 +53,123 @@ fn deleted_dir_name(topic: &str, partition: i32) -> String {
     name + &suffix
 }
 
+/// Refuses a partition count outside `1..=MAX_PARTITIONS`.
+fn check_count(partitions: i32) -> Result<()> {
+    if (1..=MAX_PARTITIONS).contains(&partitions) {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!(
+            "a topic has from 1 to {MAX_PARTITIONS} partitions, not {partitions}"
+        )))
+    }
+}
+
 impl Store {
+    /// Creates `topic` with `partitions` partitions and topic-level config
+    /// overrides (Kafka's names, e.g. `retention.ms`). See the module doc for
+    /// the steps.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTopic`] for an illegal, reserved or colliding name,
+    /// [`Error::TopicExists`], [`Error::InvalidConfig`] for a bad override,
+    /// [`Error::InvalidRequest`] for a partition count outside
+    /// `1..=`[`MAX_PARTITIONS`]; I/O failures, after which the topic does not exist.
+    pub fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        let _admin = self.inner.admin.lock();
+        topic_name::validate(topic)?;
+        if topic == CLUSTER_METADATA_TOPIC {
+            return Err(Error::InvalidTopic {
+                name: topic.to_owned(),
+                reason: "reserved for Kafka's KRaft metadata log".into(),
+            });
+        }
+        check_count(partitions)?;
+        {
+            let topics = self.inner.topics.read();
+            if topics.contains_key(topic) {
+                return Err(Error::TopicExists { topic: topic.to_owned() });
+            }
+            if let Some(other) = topics.keys().find(|t| topic_name::collides(t, topic)) {
+                return Err(Error::InvalidTopic {
+                    name: topic.to_owned(),
+                    reason: format!(
+                        "collides with existing topic {other} ('.' and '_' are treated alike)"
+                    ),
+                });
+            }
+        }
+        LogConfig::resolve(&self.inner.config, overrides)?;
+        // A deletion that did not finish leaves directories a new topic must not adopt.
+        if self.inner.deleted.lock().contains(topic) {
+            self.remove_topic_dirs(topic)?;
+        }
+        let count = usize::try_from(partitions).unwrap_or(0);
+        self.inner.topics.write().insert(
+            topic.to_owned(),
+            Topic { overrides: overrides.clone(), partitions: vec![None; count] },
+        );
+        let was_deleted = self.inner.deleted.lock().remove(topic);
+        // Step 1: the commit point.
+        self.persist_meta_or_undo(|| {
+            self.inner.topics.write().remove(topic);
+            if was_deleted {
+                self.inner.deleted.lock().insert(topic.to_owned());
+            }
+        })?;
+        // Step 2.
+        if let Err(e) = self.ensure_partitions(topic, partitions) {
+            // Undo: the topic never existed. If even that fails, the next open
+            // finishes the creation from `strata-topics`.
+            for (_, log) in self.logs(Some(topic)) {
+                let _ = log.close();
+            }
+            self.inner.topics.write().remove(topic);
+            self.inner.deleted.lock().insert(topic.to_owned());
+            if self.persist_meta().is_ok() && self.remove_topic_dirs(topic).is_ok() {
+                self.inner.deleted.lock().remove(topic);
+                let _ = self.persist_meta();
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Renames every directory of `topic` in the log directories to a
+    /// `-delete` name and removes it. Returns an error if a directory could
+    /// not be searched or renamed (the `deleted` mark then stays).
+    fn remove_topic_dirs(&self, topic: &str) -> Result<()> {
+        let mut renamed = Vec::new();
+        for dir in &self.inner.dirs {
+            if self.inner.offline_dirs.iter().any(|(p, _)| *p == dir.path) {
+                return Err(Error::LogDirOffline {
+                    path: dir.path.clone(),
+                    cause: format!("it may hold partitions of the deleted topic {topic}"),
+                });
+            }
+            for sub in file::read_dir(&dir.path)? {
+                let name = sub.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let Some((t, p)) = parse_partition_dir_name(name) else { continue };
+                if t != topic || partition_dir_name(t, p) != name || !file::is_dir(&sub)? {
+                    continue;
+                }
+                let target = dir.path.join(deleted_dir_name(t, p));
+                file::rename(&sub, &target)?;
+                renamed.push(target);
+            }
+        }
+        for dir in renamed {
+            // A failure here is finished on the next open (`-delete` directories go).
+            let _ = file::remove_dir_all(&dir);
+        }
+        Ok(())
+    }
+
     /// Grows `topic` to `partitions` partitions. Partitions only grow:
     /// asking for the same or fewer is refused, as Kafka does.
     ///
@@ -44,6 +180,7 @@ impl Store {
         self.ensure_open()?;
         let _admin = self.inner.admin.lock();
         let current = self.partition_count(topic)?;
+        check_count(partitions)?;
         if partitions <= current {
             return Err(Error::InvalidRequest(format!(
                 "topic {topic} has {current} partitions; the count can only grow, and {partitions} would not be an increase"
@@ -54,30 +191,46 @@ impl Store {
     }
 
     /// Deletes `topic` and all its data (see the module doc for the steps).
+    /// Once `strata-topics` records the deletion the topic is gone; a later
+    /// failure (closing, removing directories) is reported in
+    /// [`background_errors`](Self::background_errors) and finished on the next open.
     ///
     /// # Errors
-    /// [`Error::UnknownPartition`] for an unknown topic; I/O failures.
+    /// [`Error::UnknownPartition`] for an unknown topic; a failure to write
+    /// `strata-topics`, after which nothing has changed.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
         self.ensure_open()?;
         let _admin = self.inner.admin.lock();
         self.partition_count(topic)?;
         let logs = self.logs(Some(topic));
-        let mut renamed: Vec<PathBuf> = Vec::new();
-        for (_, log) in &logs {
-            log.close()?;
-            let dir = log.dir().to_path_buf();
-            let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-            let target = parent.join(deleted_dir_name(log.topic(), log.partition()));
-            file::rename(&dir, &target)?;
-            renamed.push(target);
-        }
-        self.inner.topics.write().remove(topic);
-        self.persist_meta()?;
-        self.write_checkpoints()?;
-        for dir in renamed {
-            // A failure here is finished on the next open.
-            let _ = file::remove_dir_all(&dir);
-        }
+        // Step 1: the commit point.
+        let Some(previous) = self.inner.topics.write().remove(topic) else {
+            return Err(Error::UnknownPartition { topic: topic.to_owned(), partition: -1 });
+        };
+        self.inner.deleted.lock().insert(topic.to_owned());
+        self.persist_meta_or_undo(|| {
+            self.inner.deleted.lock().remove(topic);
+            self.inner.topics.write().insert(topic.to_owned(), previous);
+        })?;
+        self.inner.offline_partitions.write().retain(|(t, _), _| t != topic);
+        // Steps 2 to 5. The deletion is committed: a failure from here on is
+        // finished by the next open (or by creating the topic again).
+        let finish = (|| {
+            for (_, log) in &logs {
+                log.close()?;
+            }
+            self.write_checkpoints()?;
+            self.remove_topic_dirs(topic)?;
+            self.inner.deleted.lock().remove(topic);
+            self.persist_meta().inspect_err(|_| {
+                self.inner.deleted.lock().insert(topic.to_owned());
+            })
+        })();
+        self.record(finish.map_err(|e| {
+            Error::InvalidRequest(format!(
+                "deleting topic {topic}: {e}; its directories are removed on the next open"
+            ))
+        }));
         Ok(())
     }
 

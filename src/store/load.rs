@@ -1,7 +1,12 @@
 //! Loading the partitions of every log directory at open, in parallel: each
 //! directory on its own thread, each with `num.recovery.threads.per.data.dir`
-//! workers (Kafka's `LogManager.loadLogs`). A directory whose loading fails
-//! with an I/O error goes offline alone; the others open.
+//! workers (Kafka's `LogManager.loadLogs`). A directory that cannot be listed
+//! goes offline alone; a partition that cannot be opened goes offline alone
+//! (finer than Kafka, which takes its whole directory offline), keeping the
+//! checkpointed offsets it had so they are written back unchanged.
+//!
+//! Names on disk are input: a directory that is not `<legal topic>-<N>` in
+//! its canonical spelling is reported and left alone, never adopted.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,8 +27,8 @@ use super::checkpoint::{
 };
 use super::topic_name;
 
-/// The KRaft metadata log's directory prefix, skipped when loading.
-const KRAFT_METADATA_TOPIC: &str = "__cluster_metadata";
+use super::topic_name::{CLUSTER_METADATA_TOPIC, MAX_PARTITIONS};
+use crate::format::file_name::partition_dir_name;
 
 /// One partition loaded from disk.
 pub(super) struct Loaded {
@@ -33,13 +38,64 @@ pub(super) struct Loaded {
     pub report: LoadReport,
 }
 
+/// A partition that could not be opened.
+#[derive(Debug, Clone)]
+pub(super) struct Offline {
+    pub topic: String,
+    pub partition: i32,
+    pub path: PathBuf,
+    pub cause: String,
+    /// Its checkpointed recovery point, log start offset and cleaner offset.
+    pub checkpoints: [Option<i64>; 3],
+}
+
+/// What loading one log directory found.
+#[derive(Default)]
+pub(super) struct DirLoad {
+    pub loaded: Vec<Loaded>,
+    pub offline: Vec<Offline>,
+    /// Entries left alone, with why (stray directories, reset checkpoints).
+    pub ignored: Vec<(PathBuf, String)>,
+}
+
 /// Reads a checkpoint; a corrupt one counts as empty (every partition then
-/// recovers from 0, as Kafka does), but an I/O failure is an error.
-fn read_checkpoint_or_reset(path: &Path) -> Result<checkpoint::Offsets> {
+/// recovers from 0, as Kafka does) and is reported; an I/O failure is an error.
+fn read_checkpoint_or_reset(
+    path: &Path,
+    ignored: &mut Vec<(PathBuf, String)>,
+) -> Result<checkpoint::Offsets> {
     match checkpoint::read_offsets(path) {
-        Err(Error::CorruptFile { .. }) => Ok(checkpoint::Offsets::new()),
+        Err(e @ Error::CorruptFile { .. }) => {
+            ignored.push((path.to_path_buf(), format!("{e}; read as empty")));
+            Ok(checkpoint::Offsets::new())
+        }
         other => other,
     }
+}
+
+/// The partition a log-directory entry named `name` holds, or why it is not one.
+fn classify_dir(
+    name: &str,
+    listed: &BTreeMap<String, BTreeMap<String, String>>,
+) -> std::result::Result<(String, i32), String> {
+    let Some((topic, partition)) = parse_partition_dir_name(name) else {
+        return Err("not a partition directory (`<topic>-<partition>`)".into());
+    };
+    topic_name::validate(topic).map_err(|e| e.to_string())?;
+    if partition >= MAX_PARTITIONS {
+        return Err(format!("partition {partition} is above the limit of {MAX_PARTITIONS}"));
+    }
+    if partition_dir_name(topic, partition) != name {
+        return Err(format!("not the canonical name {}", partition_dir_name(topic, partition)));
+    }
+    // `plain--1` reads as topic `plain-`, partition 1, but is as likely
+    // partition -1 of `plain`: adopt it only when the topics file names it.
+    if topic.ends_with('-') && !listed.contains_key(topic) {
+        return Err(format!(
+            "ambiguous: topic {topic:?} is not in strata-topics and may be a negative partition number"
+        ));
+    }
+    Ok((topic.to_owned(), partition))
 }
 
 /// Whether a directory name marks a topic deleted but not yet removed.
@@ -47,14 +103,17 @@ pub(super) fn is_deleted_dir(name: &str) -> bool {
     name.ends_with("-delete")
 }
 
-/// Loads every partition of `dir`. Removes directories of deleted topics.
+/// Loads every partition of `dir`. Removes directories of deleted topics
+/// (`-delete` directories and those of topics in `deleted`).
 pub(super) fn load_dir(
     dir: &Path,
     config: &StoreConfig,
     overrides: &BTreeMap<String, BTreeMap<String, String>>,
+    deleted: &std::collections::BTreeSet<String>,
     clock: &Arc<dyn Clock>,
     read_only: bool,
-) -> Result<Vec<Loaded>> {
+) -> Result<DirLoad> {
+    let mut out = DirLoad::default();
     // Kafka deletes the marker before loading, so a crash while loading counts as unclean.
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
     let clean = file::exists(&marker)?;
@@ -62,9 +121,10 @@ pub(super) fn load_dir(
         file::remove_file(&marker)?;
         file::fsync_dir(dir)?;
     }
-    let recovery_points = read_checkpoint_or_reset(&dir.join(RECOVERY_POINT_CHECKPOINT))?;
-    let start_offsets = read_checkpoint_or_reset(&dir.join(LOG_START_OFFSET_CHECKPOINT))?;
-    let cleaner_offsets = read_checkpoint_or_reset(&dir.join(CLEANER_OFFSET_CHECKPOINT))?;
+    let ignored = &mut out.ignored;
+    let recovery_points = read_checkpoint_or_reset(&dir.join(RECOVERY_POINT_CHECKPOINT), ignored)?;
+    let start_offsets = read_checkpoint_or_reset(&dir.join(LOG_START_OFFSET_CHECKPOINT), ignored)?;
+    let cleaner_offsets = read_checkpoint_or_reset(&dir.join(CLEANER_OFFSET_CHECKPOINT), ignored)?;
     let mut jobs: Vec<(PathBuf, String, i32)> = Vec::new();
     for sub in file::read_dir(dir)? {
         let Some(name) = sub.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
@@ -79,11 +139,16 @@ pub(super) fn load_dir(
             }
             continue;
         }
-        if let Some((topic, partition)) = parse_partition_dir_name(&name) {
+        match classify_dir(&name, overrides) {
             // KRaft's metadata log lives beside the topics but is not one (Kafka skips it too).
-            if topic_name::validate(topic).is_ok() && topic != KRAFT_METADATA_TOPIC {
-                jobs.push((sub.clone(), topic.to_owned(), partition));
+            Ok((topic, _)) if topic == CLUSTER_METADATA_TOPIC => {}
+            Ok((topic, _)) if deleted.contains(&topic) => {
+                if !read_only {
+                    file::remove_dir_all(&sub)?;
+                }
             }
+            Ok((topic, partition)) => jobs.push((sub.clone(), topic, partition)),
+            Err(why) => out.ignored.push((sub.clone(), why)),
         }
     }
     let queue = Mutex::new(jobs);
@@ -114,16 +179,35 @@ pub(super) fn load_dir(
                             Log::open(&path, &topic, partition, cfg, clock, options)
                         }
                     });
-                    let item = loaded.map(|(log, report)| {
-                        log.set_cleaner_checkpoint(cleaner_offsets.get(&key).copied());
-                        Loaded { topic, partition, log, report }
-                    });
+                    let item = match loaded {
+                        Ok((log, report)) => {
+                            log.set_cleaner_checkpoint(cleaner_offsets.get(&key).copied());
+                            Ok(Loaded { topic, partition, log, report })
+                        }
+                        Err(e) => Err(Offline {
+                            checkpoints: [
+                                recovery_points.get(&key).copied(),
+                                start_offsets.get(&key).copied(),
+                                cleaner_offsets.get(&key).copied(),
+                            ],
+                            topic,
+                            partition,
+                            path,
+                            cause: e.to_string(),
+                        }),
+                    };
                     results.lock().push(item);
                 }
             });
         }
     });
-    let mut loaded: Vec<Loaded> = results.into_inner().into_iter().collect::<Result<_>>()?;
-    loaded.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    Ok(loaded)
+    for item in results.into_inner() {
+        match item {
+            Ok(l) => out.loaded.push(l),
+            Err(o) => out.offline.push(o),
+        }
+    }
+    out.loaded.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    out.offline.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(out)
 }

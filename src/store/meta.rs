@@ -6,16 +6,29 @@
 //! strata-topics 1
 //! topic <name> <partitions>
 //! config <name> <key> <value...>
+//! deleted <name>
 //! ```
 //!
 //! A partition directory on disk without an entry here (a Kafka broker's data
 //! directory opened by strata) is adopted with no overrides.
+//!
+//! `deleted` marks a topic whose deletion is committed but whose partition
+//! directories may still exist: the next open removes them instead of
+//! adopting them (see `lifecycle.rs`).
+//!
+//! The file is input like any other: every name must be a legal topic name,
+//! every count within [`MAX_PARTITIONS`] and every override a valid config,
+//! or reading fails naming the file, the line and the topic (a name such as
+//! `../x` would otherwise become a directory outside the log directory).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use crate::config::LogConfig;
 use crate::io::file;
 use crate::{Error, Result};
+
+use super::topic_name::{self, MAX_PARTITIONS};
 
 /// File name, in the first log directory.
 pub(crate) const TOPICS_FILE: &str = "strata-topics";
@@ -28,10 +41,22 @@ pub(crate) struct TopicMeta {
     pub overrides: BTreeMap<String, String>,
 }
 
-pub(crate) fn read(dir: &Path) -> Result<BTreeMap<String, TopicMeta>> {
+/// Everything the file says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Metas {
+    pub topics: BTreeMap<String, TopicMeta>,
+    /// Topics deleted whose directories may remain.
+    pub deleted: BTreeSet<String>,
+}
+
+/// Reads and validates `strata-topics` in `dir` (no file: no topics).
+///
+/// # Errors
+/// [`Error::CorruptFile`] naming the line (and topic) of the first bad entry.
+pub(crate) fn read(dir: &Path) -> Result<Metas> {
     let path = dir.join(TOPICS_FILE);
     if !file::exists(&path)? {
-        return Ok(BTreeMap::new());
+        return Ok(Metas::default());
     }
     let text = String::from_utf8(file::read(&path)?)
         .map_err(|_| Error::CorruptFile { path: path.clone(), reason: "not UTF-8".into() })?;
@@ -44,33 +69,72 @@ pub(crate) fn read(dir: &Path) -> Result<BTreeMap<String, TopicMeta>> {
         Some((_, HEADER)) => {}
         _ => return Err(corrupt(1, "expected the header `strata-topics 1`")),
     }
-    let mut topics: BTreeMap<String, TopicMeta> = BTreeMap::new();
+    let mut metas = Metas::default();
     for (i, line) in lines {
         let n = i + 1;
         let mut parts = line.splitn(4, ' ');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        let entry = (parts.next(), parts.next(), parts.next(), parts.next());
+        let named = |name: &str| {
+            topic_name::validate(name)
+                .map_err(|e| corrupt(n, &format!("topic {name:?}: {e}")))
+                .map(|()| name.to_owned())
+        };
+        match entry {
             (Some("topic"), Some(name), Some(count), None) => {
-                let partitions =
-                    count.parse().map_err(|_| corrupt(n, "partition count is not a number"))?;
-                topics.entry(name.to_owned()).or_default().partitions = partitions;
+                let name = named(name)?;
+                let partitions = count
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|c| (0..=MAX_PARTITIONS).contains(c))
+                    .ok_or_else(|| {
+                        corrupt(
+                            n,
+                            &format!(
+                                "topic {name}: partition count {count:?} is not a number from 0 to {MAX_PARTITIONS}"
+                            ),
+                        )
+                    })?;
+                metas.topics.entry(name).or_default().partitions = partitions;
             }
             (Some("config"), Some(name), Some(key), Some(value)) => {
-                topics
-                    .entry(name.to_owned())
+                let name = named(name)?;
+                LogConfig::validate_override(key, value)
+                    .map_err(|e| corrupt(n, &format!("topic {name}: {e}")))?;
+                metas
+                    .topics
+                    .entry(name)
                     .or_default()
                     .overrides
                     .insert(key.to_owned(), value.to_owned());
             }
+            (Some("deleted"), Some(name), None, None) => {
+                metas.deleted.insert(named(name)?);
+            }
             (Some(""), None, None, None) => {}
-            _ => return Err(corrupt(n, "expected `topic NAME N` or `config NAME KEY VALUE`")),
+            _ => {
+                return Err(corrupt(
+                    n,
+                    "expected `topic NAME N`, `config NAME KEY VALUE` or `deleted NAME`",
+                ));
+            }
         }
     }
-    Ok(topics)
+    if let Some(name) = metas.deleted.iter().find(|d| metas.topics.contains_key(*d)) {
+        return Err(Error::CorruptFile {
+            path,
+            reason: format!("topic {name} is listed both live and deleted"),
+        });
+    }
+    Ok(metas)
 }
 
-pub(crate) fn write(dir: &Path, topics: &BTreeMap<String, TopicMeta>) -> Result<()> {
+/// Replaces `strata-topics` in `dir` atomically.
+pub(crate) fn write(dir: &Path, metas: &Metas) -> Result<()> {
     let mut text = format!("{HEADER}\n");
-    for (name, meta) in topics {
+    for name in &metas.deleted {
+        text.push_str(&format!("deleted {name}\n"));
+    }
+    for (name, meta) in &metas.topics {
         text.push_str(&format!("topic {name} {}\n", meta.partitions));
         for (k, v) in &meta.overrides {
             text.push_str(&format!("config {name} {k} {}\n", v.replace('\n', " ")));
@@ -89,15 +153,55 @@ mod tests {
         let mut topics = BTreeMap::new();
         let mut meta = TopicMeta { partitions: 3, ..TopicMeta::default() };
         meta.overrides.insert("cleanup.policy".into(), "compact,delete".into());
-        meta.overrides.insert("x".into(), "a b".into());
+        meta.overrides.insert("cleanup.policy".into(), "compact, delete".into());
         topics.insert("orders".to_owned(), meta);
-        write(dir.path(), &topics).unwrap();
-        assert_eq!(read(dir.path()).unwrap(), topics);
+        let metas = Metas { topics, deleted: ["gone".to_owned()].into() };
+        write(dir.path(), &metas).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), metas);
     }
 
     #[test]
     fn missing_topics_file_reads_as_no_topics() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read(dir.path()).unwrap().is_empty());
+        assert!(read(dir.path()).unwrap().topics.is_empty());
+    }
+
+    fn read_error(body: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(TOPICS_FILE), format!("{HEADER}\n{body}")).unwrap();
+        let err = read(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::CorruptFile { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains(TOPICS_FILE), "{msg}");
+        msg
+    }
+
+    #[test]
+    fn topic_names_read_from_disk_are_validated_naming_file_and_line() {
+        for name in ["../escaped", "/abs/path", "a/b", "..", "."] {
+            let msg = read_error(&format!("topic ok 1\ntopic {name} 1\n"));
+            assert!(msg.contains("line 3") && msg.contains(name), "{msg}");
+            let msg = read_error(&format!("config {name} retention.ms 5\n"));
+            assert!(msg.contains("line 2"), "{msg}");
+            let msg = read_error(&format!("deleted {name}\n"));
+            assert!(msg.contains("line 2"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn partition_counts_read_from_disk_are_bounded() {
+        for count in ["100000000", "-1", "x", "2147483648"] {
+            let msg = read_error(&format!("topic plain {count}\n"));
+            assert!(msg.contains("line 2") && msg.contains("topic plain"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_bad_override_in_the_topics_file_names_line_and_topic() {
+        let msg = read_error("topic t 1\nconfig t retention.ms soon\n");
+        assert!(
+            msg.contains("line 3") && msg.contains("topic t") && msg.contains("retention.ms"),
+            "{msg}"
+        );
     }
 }

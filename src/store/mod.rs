@@ -65,6 +65,17 @@ struct Topic {
     partitions: Vec<Option<Partition>>,
 }
 
+/// A partition that failed to open: where it is and why.
+#[derive(Debug, Clone)]
+struct OfflinePartition {
+    dir_index: usize,
+    path: PathBuf,
+    cause: String,
+    /// Checkpointed recovery point, log start offset and cleaner offset, kept
+    /// so checkpoint rewrites do not forget them.
+    checkpoints: [Option<i64>; 3],
+}
+
 #[derive(Debug)]
 struct LogDir {
     path: PathBuf,
@@ -83,6 +94,16 @@ struct StoreInner {
     load_reports: Vec<(String, LoadReport)>,
     /// Directories that failed at open, with the cause; their partitions are offline.
     offline_dirs: Vec<(PathBuf, String)>,
+    /// Partitions that failed to open, by (topic, partition); the rest serve.
+    offline_partitions: RwLock<BTreeMap<(String, i32), OfflinePartition>>,
+    /// Entries on disk left alone at open, with why.
+    ignored: Vec<(PathBuf, String)>,
+    /// Topics whose deletion is committed in `strata-topics` but whose
+    /// directories may remain (a failed or crashed delete).
+    deleted: Mutex<std::collections::BTreeSet<String>>,
+    /// One checkpoint writer at a time: each computes and writes a snapshot,
+    /// and an older snapshot must not land after a newer one.
+    checkpoints: Mutex<()>,
     closed: Mutex<bool>,
     scheduler: Mutex<Option<Scheduler>>,
     background_errors: Mutex<Vec<String>>,
@@ -209,13 +230,22 @@ impl Store {
         let mut metas = meta::read(&first)?;
         let metas_on_disk = metas.clone();
         let overrides: BTreeMap<String, BTreeMap<String, String>> =
-            metas.iter().map(|(n, m)| (n.clone(), m.overrides.clone())).collect();
+            metas.topics.iter().map(|(n, m)| (n.clone(), m.overrides.clone())).collect();
         // Every directory loads on its own thread; one that fails goes offline alone.
-        let per_dir: Vec<Result<Vec<load::Loaded>>> = std::thread::scope(|s| {
+        let per_dir: Vec<Result<load::DirLoad>> = std::thread::scope(|s| {
             let handles: Vec<_> = dirs
                 .iter()
                 .map(|d| {
-                    s.spawn(|| load::load_dir(&d.path, &config, &overrides, &clock, read_only))
+                    s.spawn(|| {
+                        load::load_dir(
+                            &d.path,
+                            &config,
+                            &overrides,
+                            &metas.deleted,
+                            &clock,
+                            read_only,
+                        )
+                    })
                 })
                 .collect();
             handles
@@ -230,6 +260,20 @@ impl Store {
         let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
         let mut load_reports = Vec::new();
         let mut offline = Vec::new();
+        let mut offline_partitions = BTreeMap::new();
+        let mut ignored = Vec::new();
+        let topic_entry = |topics: &mut BTreeMap<String, Topic>, name: &str, idx: usize| {
+            let t = topics.entry(name.to_owned()).or_insert_with(|| Topic {
+                overrides: overrides
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| groups::adopted_overrides(name)),
+                partitions: Vec::new(),
+            });
+            if t.partitions.len() <= idx {
+                t.partitions.resize(idx + 1, None);
+            }
+        };
         for (dir_index, result) in per_dir.into_iter().enumerate() {
             let loaded = match result {
                 Ok(l) => l,
@@ -242,20 +286,21 @@ impl Store {
                 }
                 Err(e) => return Err(e),
             };
-            for l in loaded {
+            ignored.extend(loaded.ignored);
+            for o in loaded.offline {
+                topic_entry(&mut topics, &o.topic, usize::try_from(o.partition).unwrap_or(0));
+                let (path, cause, checkpoints) = (o.path, o.cause, o.checkpoints);
+                offline_partitions.insert(
+                    (o.topic, o.partition),
+                    OfflinePartition { dir_index, path, cause, checkpoints },
+                );
+            }
+            for l in loaded.loaded {
                 load_reports.push((partition_dir_name(&l.topic, l.partition), l.report));
-                let t = topics.entry(l.topic.clone()).or_insert_with(|| Topic {
-                    overrides: overrides
-                        .get(&l.topic)
-                        .cloned()
-                        .unwrap_or_else(|| groups::adopted_overrides(&l.topic)),
-                    partitions: Vec::new(),
-                });
                 let idx = usize::try_from(l.partition).unwrap_or(0);
-                if t.partitions.len() <= idx {
-                    t.partitions.resize(idx + 1, None);
-                }
-                if let Some(slot) = t.partitions.get_mut(idx) {
+                topic_entry(&mut topics, &l.topic, idx);
+                if let Some(slot) = topics.get_mut(&l.topic).and_then(|t| t.partitions.get_mut(idx))
+                {
                     *slot = Some(Partition { log: l.log, dir_index });
                 }
             }
@@ -264,13 +309,17 @@ impl Store {
             let (path, cause) = offline.swap_remove(0);
             return Err(Error::LogDirOffline { path, cause });
         }
-        for (name, meta) in &mut metas {
+        for (name, meta) in &mut metas.topics {
             let t = topics.entry(name.clone()).or_insert_with(|| Topic {
                 overrides: meta.overrides.clone(),
                 partitions: Vec::new(),
             });
             meta.partitions =
                 meta.partitions.max(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
+        }
+        // Every directory was searched: deleted topics' directories are gone.
+        if offline.is_empty() {
+            metas.deleted.clear();
         }
         let cleaner = Cleaner::new(&config);
         let store = Store {
@@ -282,6 +331,10 @@ impl Store {
                 admin: Mutex::new(()),
                 load_reports,
                 offline_dirs: offline,
+                offline_partitions: RwLock::new(offline_partitions),
+                ignored,
+                deleted: Mutex::new(metas.deleted.clone()),
+                checkpoints: Mutex::new(()),
                 closed: Mutex::new(false),
                 scheduler: Mutex::new(None),
                 background_errors: Mutex::new(Vec::new()),
@@ -296,7 +349,7 @@ impl Store {
         // Recreating missing partitions is only safe when no directory is offline:
         // they may live there.
         if store.inner.offline_dirs.is_empty() {
-            for (name, meta) in &metas {
+            for (name, meta) in &metas.topics {
                 store.ensure_partitions(name, meta.partitions)?;
             }
         }
@@ -360,9 +413,43 @@ impl Store {
             .collect()
     }
 
+    /// Partitions that could not be opened: `(topic, partition, path, cause)`.
+    /// The rest of the store serves; [`partition`](Self::partition) on one of
+    /// these returns [`Error::PartitionOffline`].
+    #[must_use]
+    pub fn offline_partitions(&self) -> Vec<(String, i32, PathBuf, String)> {
+        self.inner
+            .offline_partitions
+            .read()
+            .iter()
+            .map(|((t, p), o)| (t.clone(), *p, o.path.clone(), o.cause.clone()))
+            .collect()
+    }
+
+    /// Entries found on disk at open and left alone, with why: stray
+    /// directories that are not partitions (`plain--1`, `t-01`), checkpoints
+    /// too damaged to read (read as empty).
+    #[must_use]
+    pub fn ignored_entries(&self) -> &[(PathBuf, String)] {
+        &self.inner.ignored
+    }
+
     fn persist_meta(&self) -> Result<()> {
         let first = self.inner.dirs.first().map(|d| d.path.clone()).unwrap_or_default();
-        meta::write(&first, &self.metas())
+        let deleted = self.inner.deleted.lock().clone();
+        meta::write(&first, &meta::Metas { topics: self.metas(), deleted })
+    }
+
+    /// Writes `strata-topics` after an in-memory change; if that fails, runs
+    /// `undo` and writes the old state back (the failed write may have got as
+    /// far as the rename), so an error leaves the file as it was.
+    fn persist_meta_or_undo(&self, undo: impl FnOnce()) -> Result<()> {
+        self.persist_meta().inspect_err(|_| {
+            undo();
+            // Best effort: if this fails too the file may hold the change,
+            // which the next successful write (or open) reconciles.
+            let _ = self.persist_meta();
+        })
     }
 
     /// The log directory with the fewest partitions (Kafka's placement rule).
@@ -395,7 +482,8 @@ impl Store {
                 .get(topic)
                 .and_then(|t| t.partitions.get(idx).cloned().flatten())
                 .is_some();
-            if exists {
+            let offline = self.inner.offline_partitions.read().contains_key(&(topic.to_owned(), p));
+            if exists || offline {
                 continue;
             }
             let dir_index = self.pick_dir();
@@ -409,7 +497,6 @@ impl Store {
                 Arc::clone(&self.inner.clock),
                 LoadOptions::default(),
             )?;
-            file::fsync_dir(&base)?;
             let mut topics = self.inner.topics.write();
             let t = topics
                 .entry(topic.to_owned())
@@ -422,53 +509,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Creates `topic` with `partitions` partitions and topic-level config
-    /// overrides (Kafka's names, e.g. `retention.ms`).
-    ///
-    /// # Errors
-    /// [`Error::InvalidTopic`] for an illegal or colliding name,
-    /// [`Error::TopicExists`], [`Error::InvalidConfig`] for a bad override,
-    /// [`Error::InvalidRequest`] for a partition count below 1.
-    pub fn create_topic(
-        &self,
-        topic: &str,
-        partitions: i32,
-        overrides: &BTreeMap<String, String>,
-    ) -> Result<()> {
-        self.ensure_open()?;
-        let _admin = self.inner.admin.lock();
-        topic_name::validate(topic)?;
-        if partitions < 1 {
-            return Err(Error::InvalidRequest(format!(
-                "a topic needs at least one partition, not {partitions}"
-            )));
-        }
-        {
-            let topics = self.inner.topics.read();
-            if topics.contains_key(topic) {
-                return Err(Error::TopicExists { topic: topic.to_owned() });
-            }
-            if let Some(other) = topics.keys().find(|t| topic_name::collides(t, topic)) {
-                return Err(Error::InvalidTopic {
-                    name: topic.to_owned(),
-                    reason: format!(
-                        "collides with existing topic {other} ('.' and '_' are treated alike)"
-                    ),
-                });
-            }
-        }
-        LogConfig::resolve(&self.inner.config, overrides)?;
-        self.inner.topics.write().insert(
-            topic.to_owned(),
-            Topic { overrides: overrides.clone(), partitions: Vec::new() },
-        );
-        let created = self.ensure_partitions(topic, partitions).and_then(|()| self.persist_meta());
-        if created.is_err() {
-            self.inner.topics.write().remove(topic);
-        }
-        created
     }
 
     /// The log of one partition.
@@ -484,12 +524,23 @@ impl Store {
             .ok()
             .and_then(|i| t.partitions.get(i).cloned().flatten())
             .map(|p| p.log)
-            .ok_or_else(|| match self.inner.offline_dirs.first() {
-                // A partition the metadata promises but no directory holds may live on a failed disk.
-                Some((path, cause)) if partition >= 0 => {
-                    Error::LogDirOffline { path: path.clone(), cause: cause.clone() }
+            .ok_or_else(|| {
+                if let Some(o) =
+                    self.inner.offline_partitions.read().get(&(topic.to_owned(), partition))
+                {
+                    return Error::PartitionOffline {
+                        partition: partition_dir_name(topic, partition),
+                        path: o.path.clone(),
+                        cause: o.cause.clone(),
+                    };
                 }
-                _ => Error::UnknownPartition { topic: topic.to_owned(), partition },
+                match self.inner.offline_dirs.first() {
+                    // A partition the metadata promises but no directory holds may live on a failed disk.
+                    Some((path, cause)) if partition >= 0 => {
+                        Error::LogDirOffline { path: path.clone(), cause: cause.clone() }
+                    }
+                    _ => Error::UnknownPartition { topic: topic.to_owned(), partition },
+                }
             })
     }
 
@@ -585,11 +636,26 @@ impl Store {
         if self.inner.read_only {
             return Err(Error::ReadOnly);
         }
+        let _one_writer = self.inner.checkpoints.lock();
         let logs = self.logs(None);
+        let offline = self.inner.offline_partitions.read().clone();
         for (i, dir) in self.inner.dirs.iter().enumerate() {
+            if self.inner.offline_dirs.iter().any(|(p, _)| *p == dir.path) {
+                continue;
+            }
             let mut recovery = BTreeMap::new();
             let mut starts = BTreeMap::new();
             let mut cleaner = BTreeMap::new();
+            // An offline partition keeps what it had: it was never opened.
+            for ((topic, p), o) in offline.iter().filter(|(_, o)| o.dir_index == i) {
+                let key = (topic.clone(), *p);
+                let [r, st, c] = o.checkpoints;
+                for (map, value) in [(&mut recovery, r), (&mut starts, st), (&mut cleaner, c)] {
+                    if let Some(v) = value {
+                        map.insert(key.clone(), v);
+                    }
+                }
+            }
             for (_, log) in logs.iter().filter(|(d, _)| *d == i) {
                 let key = (log.topic().to_owned(), log.partition());
                 recovery.insert(key.clone(), log.recovery_point());
@@ -641,6 +707,15 @@ impl Store {
                 }
                 first_error.get_or_insert(e);
             }
+        }
+        for o in self.inner.offline_partitions.read().values() {
+            // Never opened, never recovered: the next open must not trust it.
+            if let Some(f) = failed_dirs.get_mut(o.dir_index) {
+                *f = true;
+            }
+        }
+        for (f, dir) in failed_dirs.iter_mut().zip(&self.inner.dirs) {
+            *f |= self.inner.offline_dirs.iter().any(|(p, _)| *p == dir.path);
         }
         self.write_checkpoints()?;
         for (dir, failed) in self.inner.dirs.iter().zip(&failed_dirs) {

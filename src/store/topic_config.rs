@@ -68,12 +68,11 @@ impl Store {
             })?;
             std::mem::replace(&mut t.overrides, overrides)
         };
-        if let Err(e) = self.persist_meta() {
+        self.persist_meta_or_undo(|| {
             if let Some(t) = self.inner.topics.write().get_mut(topic) {
                 t.overrides = previous;
             }
-            return Err(e);
-        }
+        })?;
         for (_, log) in self.logs(Some(topic)) {
             log.set_config(cfg.clone());
         }

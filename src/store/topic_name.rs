@@ -9,6 +9,15 @@ use crate::{Error, Result};
 /// Longest legal topic name (255 minus room for a `-NNNNN` partition suffix).
 pub const MAX_NAME_LENGTH: usize = 249;
 
+/// Most partitions a topic may have: partition directory names
+/// (`<topic>-<N>`) leave five digits for `N` next to the longest topic name.
+/// Counts read from disk are held to it too, so a damaged file cannot make an
+/// open create directories without end.
+pub const MAX_PARTITIONS: i32 = 100_000;
+
+/// Kafka's KRaft metadata log directory name: never a topic.
+pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+
 /// Checks `name` against Kafka's rules.
 ///
 /// # Errors

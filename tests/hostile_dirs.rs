@@ -1,0 +1,350 @@
+//! Hostile and damaged log directories: names and counts read from disk are
+//! checked like a caller's, a stray `.swap` is checked before it replaces
+//! anything, symlinks do not redirect writes, and one partition that cannot
+//! be opened takes only itself offline.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use strata::Error;
+use strata::config::StoreConfig;
+use strata::format::Record;
+use strata::store::Store;
+
+const SEG0: &str = "00000000000000000000.log";
+
+fn open(dir: &Path) -> strata::Result<Store> {
+    Store::open(StoreConfig::new([dir]).background_threads(false))
+}
+
+/// A closed store in `dir` with topic `t` of `partitions` partitions holding `n` records each.
+fn make(dir: &Path, partitions: i32, n: usize) {
+    let store = open(dir).unwrap();
+    store.create_topic("t", partitions, &BTreeMap::new()).unwrap();
+    for p in 0..partitions {
+        let log = store.partition("t", p).unwrap();
+        for i in 0..n {
+            log.append(&[Record::new(format!("k{i}"), format!("v{i}"))]).unwrap();
+        }
+    }
+    store.close().unwrap();
+}
+
+fn count(store: &Store, topic: &str, partition: i32) -> usize {
+    let log = store.partition(topic, partition).unwrap();
+    let mut n = 0;
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let fetched = log.read(offset, 1 << 20).unwrap();
+        let records: Vec<_> = fetched.records().map(|r| r.unwrap()).collect();
+        let Some(last) = records.last() else { break };
+        offset = last.offset() + 1;
+        n += records.len();
+    }
+    n
+}
+
+fn append_line(path: &Path, line: &str) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text.push_str(line);
+    std::fs::write(path, text).unwrap();
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// One bad partition
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_partition_that_cannot_be_opened_goes_offline_alone_naming_its_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 2, 10);
+    // Partition 0's segment becomes a directory: opening it fails.
+    let log0 = tmp.path().join("t-0").join(SEG0);
+    let saved = std::fs::read(&log0).unwrap();
+    std::fs::remove_file(&log0).unwrap();
+    std::fs::create_dir(&log0).unwrap();
+    std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+
+    let store = open(tmp.path()).unwrap();
+    let offline = store.offline_partitions();
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    assert_eq!((offline[0].0.as_str(), offline[0].1), ("t", 0));
+    assert!(offline[0].3.contains(SEG0), "the cause names the file: {}", offline[0].3);
+    let err = store.partition("t", 0).unwrap_err();
+    assert!(matches!(err, Error::PartitionOffline { .. }), "{err}");
+    assert!(err.to_string().contains(SEG0), "{err}");
+    assert_eq!(store.partition_count("t").unwrap(), 2);
+    assert_eq!(count(&store, "t", 1), 10);
+    store.partition("t", 1).unwrap().append(&[Record::new("k", "more")]).unwrap();
+    store.flush(None).unwrap();
+    // The offline partition keeps its checkpointed recovery point.
+    let rp = std::fs::read_to_string(tmp.path().join("recovery-point-offset-checkpoint")).unwrap();
+    assert!(rp.contains("t 0 10\n"), "{rp}");
+    store.close().unwrap();
+    assert!(
+        !tmp.path().join(".kafka_cleanshutdown").exists(),
+        "a directory with an unopened partition is not marked clean"
+    );
+    drop(store);
+
+    // Repaired, it comes back with its data; nothing was recreated over it.
+    std::fs::remove_dir(&log0).unwrap();
+    std::fs::write(&log0, saved).unwrap();
+    let store = open(tmp.path()).unwrap();
+    assert!(store.offline_partitions().is_empty());
+    assert_eq!(count(&store, "t", 0), 10);
+    assert_eq!(count(&store, "t", 1), 11);
+    store.close().unwrap();
+    common::assert_kafka_valid_many(&[tmp.path().join("t-0"), tmp.path().join("t-1")], 4096);
+}
+
+// ---------------------------------------------------------------------------------------------
+// strata-topics and checkpoints
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn topic_names_read_from_the_topics_file_cannot_leave_the_log_dir() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("logs");
+    make(&dir, 1, 3);
+    let topics = dir.join("strata-topics");
+    let original = std::fs::read_to_string(&topics).unwrap();
+    let lines = original.lines().count();
+    for name in ["../escaped", "/abs/path", "a/../../b"] {
+        std::fs::write(&topics, &original).unwrap();
+        append_line(&topics, &format!("topic {name} 1\n"));
+        let err = open(&dir).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::CorruptFile { .. }), "{msg}");
+        assert!(msg.contains("strata-topics"), "{msg}");
+        assert!(msg.contains(&format!("line {}", lines + 1)) && msg.contains(name), "{msg}");
+    }
+    assert_eq!(entries(root.path()), ["logs"], "nothing created outside the log dir");
+    // The file is left as it was for the operator to repair.
+    assert!(std::fs::read_to_string(&topics).unwrap().contains("topic a/../../b 1"));
+}
+
+#[test]
+fn partition_counts_read_from_the_topics_file_are_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 1);
+    let before = entries(tmp.path());
+    append_line(&tmp.path().join("strata-topics"), "topic plain 100000000\n");
+    let started = std::time::Instant::now();
+    let msg = open(tmp.path()).unwrap_err().to_string();
+    assert!(started.elapsed().as_secs() < 10);
+    assert!(msg.contains("strata-topics") && msg.contains("topic plain"), "{msg}");
+    assert!(msg.contains("line "), "{msg}");
+    assert_eq!(entries(tmp.path()), before, "no directory created");
+}
+
+#[test]
+fn errors_from_the_topics_file_name_the_file_the_topic_and_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 1);
+    let topics = tmp.path().join("strata-topics");
+    let line = std::fs::read_to_string(&topics).unwrap().lines().count() + 1;
+    append_line(&topics, "config t retention.ms soon\n");
+    let msg = open(tmp.path()).unwrap_err().to_string();
+    for part in ["strata-topics", "topic t", &format!("line {line}"), "retention.ms"] {
+        assert!(msg.contains(part), "{part:?} missing from: {msg}");
+    }
+}
+
+#[test]
+fn names_in_checkpoints_are_validated_and_the_bad_file_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 5);
+    let cp = tmp.path().join("log-start-offset-checkpoint");
+    std::fs::write(&cp, "0\n1\n../escaped 0 3\n").unwrap();
+    let store = open(tmp.path()).unwrap();
+    let ignored = store.ignored_entries();
+    assert!(ignored.iter().any(|(p, why)| p == &cp && why.contains("line 3")), "{ignored:?}");
+    assert_eq!(count(&store, "t", 0), 5);
+    store.close().unwrap();
+}
+
+#[test]
+fn a_stray_directory_is_reported_not_adopted() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 1);
+    for stray in ["plain--1", "t-01", "t-0-future", "lost+found"] {
+        std::fs::create_dir(tmp.path().join(stray)).unwrap();
+    }
+    let store = open(tmp.path()).unwrap();
+    let names: Vec<String> = store.topics().into_iter().map(|(t, _)| t).collect();
+    assert_eq!(names, ["t"]);
+    assert_eq!(store.partition_count("t").unwrap(), 1);
+    let ignored: Vec<PathBuf> = store.ignored_entries().iter().map(|(p, _)| p.clone()).collect();
+    for stray in ["plain--1", "t-01", "t-0-future", "lost+found"] {
+        assert!(ignored.contains(&tmp.path().join(stray)), "{stray} not reported: {ignored:?}");
+    }
+    store.close().unwrap();
+    // Left alone.
+    assert!(tmp.path().join("plain--1").is_dir());
+}
+
+#[test]
+fn preallocate_is_refused_not_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).unwrap();
+    let overrides = BTreeMap::from([("preallocate".to_owned(), "true".to_owned())]);
+    let err = store.create_topic("p", 1, &overrides).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }) && err.to_string().contains("preallocate"));
+    let off = BTreeMap::from([("preallocate".to_owned(), "false".to_owned())]);
+    store.create_topic("p", 1, &off).unwrap();
+    assert!(store.set_topic_config("p", "preallocate", "true").is_err());
+    store.close().unwrap();
+}
+
+#[test]
+fn the_kraft_metadata_topic_cannot_be_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).unwrap();
+    let err = store.create_topic("__cluster_metadata", 1, &BTreeMap::new()).unwrap_err();
+    assert!(matches!(err, Error::InvalidTopic { .. }), "{err}");
+    assert!(!tmp.path().join("__cluster_metadata-0").exists());
+    assert!(store.create_topic("t", 100_001, &BTreeMap::new()).is_err());
+    store.close().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leftover .swap files
+// ---------------------------------------------------------------------------------------------
+
+/// A store whose `t-0` holds 200 records in one segment, with a `.log.swap` holding `swap`.
+fn with_swap(swap: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 200);
+    let part = tmp.path().join("t-0");
+    std::fs::write(part.join(format!("{SEG0}.swap")), swap).unwrap();
+    std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+    (tmp, part)
+}
+
+#[test]
+fn a_garbage_swap_file_is_rejected_and_the_old_segment_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 200);
+    let live = std::fs::read(tmp.path().join("t-0").join(SEG0)).unwrap();
+    // A prefix of the real segment with garbage after it: every batch before the garbage is
+    // valid, which is what made the old code take it.
+    let mut garbage = live[..live.len() * 6 / 7].to_vec();
+    garbage.extend(std::iter::repeat_n(0x5a, 300));
+    for swap in [garbage, live[..live.len() / 2].to_vec(), vec![0xff; 4096]] {
+        let (tmp, part) = with_swap(&swap);
+        let store = open(tmp.path()).unwrap();
+        assert_eq!(count(&store, "t", 0), 200);
+        let rejected: Vec<_> =
+            store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
+        if swap.len() != live.len() / 2 {
+            assert_eq!(rejected.len(), 1, "{rejected:?}");
+            assert!(rejected[0].0.ends_with(format!("{SEG0}.swap")), "{rejected:?}");
+        }
+        store.close().unwrap();
+        assert!(common::swap_leftovers(&part).is_empty());
+        common::assert_kafka_valid(&part, 4096);
+    }
+}
+
+#[test]
+fn a_swap_file_that_does_not_start_at_the_segment_it_replaces_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 200);
+    let part = tmp.path().join("t-0");
+    // A valid one-batch segment whose name claims base 0 but whose data starts at 150: it would
+    // replace segment 0 and lose offsets 0..150.
+    let seg = std::fs::read(part.join(SEG0)).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    {
+        let store = open(other.path()).unwrap();
+        store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+        store.partition("t", 0).unwrap().append(&[Record::new("x", "y")]).unwrap();
+        store.close().unwrap();
+    }
+    let mut batch = std::fs::read(other.path().join("t-0").join(SEG0)).unwrap();
+    assert!(batch.len() < seg.len());
+    // Rewrite its base offset to 150 (the CRC does not cover the base offset).
+    batch[..8].copy_from_slice(&150i64.to_be_bytes());
+    std::fs::write(part.join("00000000000000000150.log.swap"), &batch).unwrap();
+    std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+    let store = open(tmp.path()).unwrap();
+    assert_eq!(count(&store, "t", 0), 200);
+    let rejected: Vec<_> =
+        store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    store.close().unwrap();
+    assert!(common::swap_leftovers(&part).is_empty());
+    common::assert_kafka_valid(&part, 4096);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Symlinks
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn segment_files_are_not_written_through_symlinks() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 50);
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    let content = vec![0x11u8; 8192];
+    let part = tmp.path().join("t-0");
+    for name in ["00000000000000000000.index", "00000000000000000000.timeindex", SEG0] {
+        std::fs::write(&victim, &content).unwrap();
+        let link = part.join(name);
+        let saved = std::fs::read(&link).unwrap();
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        // Unclean: recovery rebuilds indexes and truncates the log.
+        let _ = std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown"));
+        if let Ok(store) = open(tmp.path()) {
+            if let Ok(log) = store.partition("t", 0) {
+                let _ = log.append(&[Record::new("k", "v")]);
+                let _ = log.flush();
+            }
+            let _ = store.close();
+        }
+        assert_eq!(std::fs::read(&victim).unwrap(), content, "{name}: written through a symlink");
+        std::fs::remove_file(&link).unwrap();
+        std::fs::write(&link, saved).unwrap();
+    }
+}
+
+#[test]
+fn a_symlinked_partition_directory_keeps_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 20);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let moved = elsewhere.path().join("t-0");
+    let part = tmp.path().join("t-0");
+    std::fs::rename(&part, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &part).unwrap();
+    std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+    let store = open(tmp.path()).unwrap();
+    assert!(store.offline_partitions().is_empty(), "{:?}", store.offline_partitions());
+    assert_eq!(count(&store, "t", 0), 20);
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[Record::new("k", "v")]).unwrap();
+    log.roll().unwrap();
+    log.append(&[Record::new("k", "w")]).unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store = open(tmp.path()).unwrap();
+    assert_eq!(count(&store, "t", 0), 22);
+    store.close().unwrap();
+    common::assert_kafka_valid(&moved, 4096);
+}

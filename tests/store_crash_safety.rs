@@ -1,0 +1,314 @@
+//! Store-level changes are crash-safe and race-free: topic create and delete
+//! reopen to the old or the new state at every failing step, checkpoint
+//! writers do not trip over each other, and every new file is durable in its
+//! directory before a checkpoint depends on it.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use std::sync::Arc;
+
+use strata::clock::SystemClock;
+use strata::config::{LogConfig, StoreConfig};
+use strata::format::Record;
+use strata::io::fault::{self, FaultPlan, Op};
+use strata::log::{LoadOptions, Log};
+use strata::store::Store;
+
+const RECORDS: usize = 20;
+
+fn open(dir: &Path) -> Store {
+    Store::open(StoreConfig::new([dir]).background_threads(false)).unwrap()
+}
+
+fn compacted() -> BTreeMap<String, String> {
+    [("cleanup.policy", "compact"), ("min.compaction.lag.ms", "5")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Partition directories of `topic` in `dir`.
+fn topic_dirs(dir: &Path, topic: &str) -> Vec<PathBuf> {
+    let prefix = format!("{topic}-");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.strip_prefix(&prefix).is_some_and(|r| r.bytes().all(|b| b.is_ascii_digit()))
+                })
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn records_of(store: &Store, topic: &str, partition: i32) -> usize {
+    store.partition(topic, partition).unwrap().read(0, 1 << 20).unwrap().records().count()
+}
+
+/// Runs `change` once per (operation kind of `ops`, n) with the nth call of that kind failing, once as a
+/// single failure and once as a disk that stays broken from there (a crash), drops the store
+/// without closing it and hands it, then the reopened store, to `check` (a single failure that
+/// returned an error must have changed nothing; after a crash either state may come back, but
+/// whole). Returns the number of runs; the partition directories left pass the checkers.
+fn at_every_step(
+    ops: &[Op],
+    prepare: impl Fn(&Store),
+    change: impl Fn(&Store) -> strata::Result<()>,
+    check: impl Fn(&Store, &Path, bool, &str),
+) -> usize {
+    let (mut kept, mut checked) = (Vec::new(), Vec::new());
+    for &op in ops {
+        for crash in [false, true] {
+            for n in 1.. {
+                let tmp = tempfile::tempdir().unwrap();
+                let store = open(tmp.path());
+                prepare(&store);
+                let plan = if crash {
+                    FaultPlan::new().fail_from_nth(op, n)
+                } else {
+                    FaultPlan::new().fail_nth(op, n)
+                };
+                let (result, injected) = {
+                    let guard = fault::arm(plan);
+                    let r = change(&store);
+                    (r, guard.injected())
+                };
+                if injected == 0 {
+                    assert!(result.is_ok(), "{op:?} #{n}: {result:?}");
+                    break;
+                }
+                let step = format!("{op:?} #{n} (crash: {crash}): {result:?}");
+                check(&store, tmp.path(), result.is_ok(), &format!("{step} [in process]"));
+                drop(store);
+                let reopened = open(tmp.path());
+                check(&reopened, tmp.path(), result.is_ok(), &format!("{step} [reopened]"));
+                reopened.close().unwrap();
+                checked.extend(topic_dirs(tmp.path(), "c"));
+                kept.push(tmp);
+            }
+        }
+    }
+    eprintln!("{} runs, {} partition directories checked", kept.len(), checked.len());
+    common::assert_kafka_valid_many(&checked, 4096);
+    kept.len()
+}
+
+#[test]
+fn topic_create_is_crash_safe_at_every_step() {
+    // The kinds a create goes through: the metadata write (open, write, sync,
+    // rename, directory fsync) and each partition's directory and files.
+    let runs = at_every_step(
+        &[Op::Open, Op::Write, Op::Rename, Op::SyncDir, Op::CreateDir],
+        |_| {},
+        |store| store.create_topic("c", 2, &compacted()),
+        |store, dir, ok, step| {
+            let exists = store.topics().iter().any(|(t, _)| t == "c");
+            if ok {
+                assert!(exists, "{step}: created but missing");
+            }
+            if exists {
+                // Never back with default configs, never with fewer partitions.
+                assert_eq!(store.topic_overrides("c").unwrap(), compacted(), "{step}");
+                assert_eq!(store.partition_count("c").unwrap(), 2, "{step}");
+                if !step.ends_with("[in process]") {
+                    for p in 0..2 {
+                        store.partition("c", p).unwrap();
+                    }
+                }
+            } else if !step.ends_with("[in process]") {
+                assert!(
+                    topic_dirs(dir, "c").is_empty(),
+                    "{step}: directories of a topic that is not there"
+                );
+            }
+            if step.contains("crash: false") && step.contains("Err") {
+                assert!(!exists, "{step}: a failed create left the topic");
+            }
+        },
+    );
+    assert!(runs > 10, "only {runs} steps");
+}
+
+#[test]
+fn topic_delete_is_crash_safe_at_every_step() {
+    // The kinds a delete goes through: the metadata writes, closing (sync),
+    // the checkpoints, and the directories' renames and removal.
+    let runs = at_every_step(
+        &[Op::Sync, Op::Rename, Op::SyncDir, Op::Remove],
+        |store| {
+            store.create_topic("c", 2, &compacted()).unwrap();
+            for p in 0..2 {
+                let log = store.partition("c", p).unwrap();
+                for i in 0..RECORDS {
+                    log.append(&[Record::new(format!("k{i}"), "v")]).unwrap();
+                }
+            }
+            store.flush(None).unwrap();
+        },
+        |store| store.delete_topic("c"),
+        |store, dir, ok, step| {
+            let exists = store.topics().iter().any(|(t, _)| t == "c");
+            if ok {
+                assert!(!exists, "{step}: deleted but still listed");
+            }
+            if step.ends_with("[in process]") {
+                return;
+            }
+            if exists {
+                // Back whole, never empty.
+                assert_eq!(store.topic_overrides("c").unwrap(), compacted(), "{step}");
+                for p in 0..2 {
+                    assert_eq!(records_of(store, "c", p), RECORDS, "{step}");
+                }
+            } else {
+                assert!(
+                    topic_dirs(dir, "c").is_empty(),
+                    "{step}: a deleted topic's directories remain"
+                );
+            }
+        },
+    );
+    assert!(runs > 5, "only {runs} steps");
+}
+
+#[test]
+fn a_deleted_topic_created_again_starts_empty_with_its_new_configs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.create_topic("c", 1, &compacted()).unwrap();
+    store.partition("c", 0).unwrap().append(&[Record::new("k", "old")]).unwrap();
+    // The directory rename fails: the deletion is committed, its directory stays for now.
+    {
+        // The first rename commits `strata-topics`; the directory's rename fails.
+        let _g = fault::arm(FaultPlan::new().fail_from_nth(Op::Rename, 2));
+        store.delete_topic("c").unwrap();
+    }
+    assert!(!store.background_errors().is_empty());
+    store.create_topic("c", 1, &BTreeMap::new()).unwrap();
+    assert_eq!(records_of(&store, "c", 0), 0);
+    drop(store);
+    let store = open(tmp.path());
+    assert_eq!(records_of(&store, "c", 0), 0);
+    assert!(store.topic_overrides("c").unwrap().is_empty());
+    store.close().unwrap();
+}
+
+#[test]
+fn concurrent_checkpoint_writers_never_fail_and_never_go_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.create_topic("t", 2, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..200 {
+        log.append(&[Record::new(format!("k{i}"), "v")]).unwrap();
+    }
+    let rounds = 50;
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..rounds {
+                    store.flush(None).unwrap();
+                }
+            });
+        }
+        s.spawn(|| {
+            for i in 1..=rounds {
+                store.delete_records("t", 0, i).unwrap();
+                store.write_checkpoints().unwrap();
+            }
+        });
+    });
+    let text = std::fs::read_to_string(tmp.path().join("log-start-offset-checkpoint")).unwrap();
+    assert!(text.contains(&format!("t 0 {rounds}\n")), "{text}");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    store.close().unwrap();
+}
+
+/// Position of the first traced `(op, path)` matching, after `from`.
+fn position(trace: &[(Op, PathBuf)], from: usize, op: Op, path: &Path) -> Option<usize> {
+    trace.iter().skip(from).position(|(o, p)| *o == op && p == path).map(|i| i + from)
+}
+
+#[test]
+fn a_new_partitions_files_are_durable_in_their_directories_before_a_checkpoint_counts_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let guard = fault::arm(FaultPlan::new().trace());
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.partition("t", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    store.flush(None).unwrap();
+    let trace = guard.trace();
+    drop(guard);
+    let part = tmp.path().join("t-0");
+    let made = position(&trace, 0, Op::CreateDir, &part).expect("partition dir created");
+    let parent_synced = position(&trace, made, Op::SyncDir, tmp.path())
+        .expect("the log dir is fsynced after the partition dir is created");
+    let mut last_create = 0;
+    for name in
+        ["00000000000000000000.log", "00000000000000000000.index", "00000000000000000000.timeindex"]
+    {
+        last_create = last_create.max(
+            position(&trace, 0, Op::Open, &part.join(name))
+                .unwrap_or_else(|| panic!("{name} never created: {trace:?}")),
+        );
+    }
+    let dir_synced = position(&trace, last_create, Op::SyncDir, &part)
+        .expect("the partition dir is fsynced after its first segment's files are created");
+    let checkpoint = tmp.path().join("recovery-point-offset-checkpoint");
+    let committed = trace
+        .iter()
+        .rposition(|(o, p)| *o == Op::Rename && p == &common_tmp(&checkpoint))
+        .expect("the recovery point checkpoint is written");
+    assert!(parent_synced < committed && dir_synced < committed, "{trace:#?}");
+    store.close().unwrap();
+    common::assert_kafka_accepts(&part, 4096);
+}
+
+fn common_tmp(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+#[test]
+fn recovery_unlinks_are_durable_before_the_log_is_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.partition("t", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    store.close().unwrap();
+    drop(store);
+    let part = tmp.path().join("t-0");
+    let stray = part.join("00000000000000000000.log.deleted");
+    std::fs::write(&stray, b"old").unwrap();
+    // Loading runs on the calling thread here (the store loads on worker threads).
+    let guard = fault::arm(FaultPlan::new().trace());
+    let (log, report) = Log::open(
+        &part,
+        "t",
+        0,
+        LogConfig::default(),
+        Arc::new(SystemClock),
+        LoadOptions::default(),
+    )
+    .unwrap();
+    let trace = guard.trace();
+    drop(guard);
+    assert_eq!(report.removed_temp_files, 1);
+    let removed = position(&trace, 0, Op::Remove, &stray).expect("stray removed");
+    assert!(position(&trace, removed, Op::SyncDir, &part).is_some(), "{trace:#?}");
+    log.close().unwrap();
+}
