@@ -119,17 +119,19 @@ fn next_offset_of(path: &Path, base: i64) -> Result<i64> {
 }
 
 /// Checks a `.log.swap` file: whole batches with valid CRCs, offsets
-/// increasing within `[base, limit)`. Returns the offset after its last batch
-/// (its base when empty), or what is wrong.
+/// increasing within `[base, limit)`. Returns its first batch's base offset
+/// and the offset after its last batch (its base when empty), or what is wrong.
 fn check_swap_log(
     path: &Path,
     base: i64,
     limit: Option<i64>,
-) -> Result<std::result::Result<i64, String>> {
+) -> Result<std::result::Result<(Option<i64>, i64), String>> {
     let data = Bytes::from(file::read(path)?);
     let mut it = BatchIter::validating(data);
     let mut next = base;
+    let mut first = None;
     for (pos, b) in it.by_ref() {
+        first.get_or_insert(b.base_offset());
         if b.base_offset() < next {
             return Ok(Err(format!(
                 "batch at byte {pos} starts at offset {}, below {next}",
@@ -145,7 +147,7 @@ fn check_swap_log(
     if let Some(limit) = limit.filter(|&l| next > l) {
         return Ok(Err(format!("holds offsets up to {next}, past the next swap's base {limit}")));
     }
-    Ok(Ok(next))
+    Ok(Ok((first, next)))
 }
 
 /// Decides whether the `.log.swap` segments `log_swaps` (bases; the ones a
@@ -166,7 +168,25 @@ pub(super) fn judge_swaps(
     for &base in log_swaps {
         let limit = log_swaps.range(base + 1..).next().copied();
         match check_swap_log(&swap_path(base), base, limit)? {
-            Ok(next) => hi = hi.max(next),
+            Ok((first, next)) => {
+                hi = hi.max(next);
+                // While the old segment at `lo` is still there (step 3 not begun), the
+                // lowest `.swap` holds data from it: rejecting one that holds none
+                // only keeps the old segments. A copy of a later segment renamed to
+                // an earlier base fails here instead of replacing what lies between.
+                let next_old = plain_logs.range(lo + 1..).next().copied();
+                let starts_late = base == lo
+                    && plain_logs.contains(&lo)
+                    && first.zip(next_old).is_some_and(|(f, n)| f >= n);
+                if starts_late {
+                    let why = format!(
+                        "its first batch is at {}, past the segment {lo} it would replace",
+                        first.unwrap_or(lo)
+                    );
+                    problem = Some((swap_path(base), why));
+                    break;
+                }
+            }
             Err(why) => {
                 problem = Some((swap_path(base), why));
                 break;
