@@ -252,8 +252,13 @@ fn replace_lock(path: &Path) -> parking_lot::MutexGuard<'static, ()> {
 /// symlink) is removed first and the new one is created exclusively.
 fn write_tmp(path: &Path, bytes: &[u8]) -> Result<(PathBuf, File)> {
     let tmp = with_suffix(path, ".tmp");
-    remove_file_if_exists(&tmp)?;
-    let file = create_new(&tmp)?;
+    let file = match create_new(&tmp) {
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::AlreadyExists => {
+            remove_file(&tmp)?;
+            create_new(&tmp)?
+        }
+        other => other?,
+    };
     write_all_at(&file, &tmp, bytes, 0)?;
     Ok((tmp, file))
 }

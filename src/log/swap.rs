@@ -26,8 +26,10 @@
 //!
 //! A `.swap` file is input like any other and is checked before it replaces
 //! anything: every byte must frame into batches whose CRCs hold, with offsets
-//! increasing from the file's base and below the next `.swap`'s base, and the
-//! lowest `.swap` must not start inside an old segment that stays. A set
+//! increasing from the file's base and below the next `.swap`'s base; the
+//! lowest `.swap` must not start inside an old segment that stays, and an
+//! ordinary segment (the active one, which is never cleaned) must remain above
+//! the swapped range. A set
 //! that fails is removed and the old segments are kept (reported in
 //! [`LoadReport::rejected_swaps`](super::LoadReport)); if the old segments are
 //! already gone, opening fails naming the `.swap` file.
@@ -168,30 +170,19 @@ pub(super) fn judge_swaps(
     for &base in log_swaps {
         let limit = log_swaps.range(base + 1..).next().copied();
         match check_swap_log(&swap_path(base), base, limit)? {
-            Ok((first, next)) => {
-                hi = hi.max(next);
-                // While the old segment at `lo` is still there (step 3 not begun), the
-                // lowest `.swap` holds data from it: rejecting one that holds none
-                // only keeps the old segments. A copy of a later segment renamed to
-                // an earlier base fails here instead of replacing what lies between.
-                let next_old = plain_logs.range(lo + 1..).next().copied();
-                let starts_late = base == lo
-                    && plain_logs.contains(&lo)
-                    && first.zip(next_old).is_some_and(|(f, n)| f >= n);
-                if starts_late {
-                    let why = format!(
-                        "its first batch is at {}, past the segment {lo} it would replace",
-                        first.unwrap_or(lo)
-                    );
-                    problem = Some((swap_path(base), why));
-                    break;
-                }
-            }
+            Ok((_, next)) => hi = hi.max(next),
             Err(why) => {
                 problem = Some((swap_path(base), why));
                 break;
             }
         }
+    }
+    // The cleaner never replaces the active segment: an ordinary segment
+    // must remain at or above the swapped range (a copy of the active
+    // segment renamed to an earlier base fails here).
+    if problem.is_none() && plain_logs.last().is_none_or(|&last| last < hi) {
+        let why = format!("covers offsets up to {hi}, over the active segment");
+        problem = Some((swap_path(lo), why));
     }
     // The cleaner names its output after the first segment it replaces,
     // so no old segment may run from below the swapped range into it (old
