@@ -3,7 +3,8 @@
 //!
 //! Each input is checked as given and, when some framed batch has a wrong CRC,
 //! again with every framed batch's CRC recomputed, so mutations also reach the
-//! header checks behind the CRC.
+//! header checks behind the CRC. Regions may hold legacy (magic 0/1) entries,
+//! which the iterator yields as views too.
 //!
 //! For any bytes, with both `BatchIter::validating` and `BatchIter::new`:
 //!
@@ -39,7 +40,8 @@ pub(crate) fn check(data: &[u8]) -> Summary {
     let summary = check_as_given(data);
     let mut fixed = data.to_vec();
     for (position, view) in BatchIter::new(Bytes::copy_from_slice(data)) {
-        let at = position + layout::CRC;
+        // A legacy (magic 0/1) message keeps its CRC-32 right after the size field.
+        let at = position + if view.is_legacy() { layout::LOG_OVERHEAD } else { layout::CRC };
         if let Some(slot) = fixed.get_mut(at..at + 4) {
             slot.copy_from_slice(&view.compute_crc().to_be_bytes());
         }
