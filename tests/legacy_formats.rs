@@ -22,7 +22,8 @@ use strata::cleaner::Cleaner;
 use strata::clock::ManualClock;
 use strata::config::{CleanupPolicy, LogConfig, StoreConfig};
 use strata::format::{BatchIter, FormatError, Record, StopReason};
-use strata::log::{LoadOptions, Log, OffsetSpec};
+use strata::io::fault::{self, FaultPlan};
+use strata::log::{LoadOptions, LoadReport, Log, OffsetSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 /// Timestamps of the magic-1 records: `TS + offset * 10`.
@@ -423,4 +424,102 @@ fn cleaner_copies_legacy_messages_through_unchanged() {
     if let Some(kafka) = common::kverify_dump(&dir) {
         kafka.unwrap();
     }
+}
+
+#[test]
+fn appending_a_legacy_message_set_is_refused() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    legacy_partition(&dir);
+    let data = Bytes::from(fs::read(segment(&dir, 15)).unwrap());
+    let (_, first) = BatchIter::new(data).next().unwrap();
+    assert!(first.is_legacy());
+    let log = open(&dir, true);
+    // strata writes only RecordBatch v2: a legacy message offered for append
+    // is refused, and nothing is written.
+    let err = log.append_batch(first.into_bytes()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            strata::Error::InvalidBatch { source: FormatError::UnsupportedMagic { magic: 1 } }
+        ),
+        "{err}"
+    );
+    assert_eq!(log.log_end_offset(), 25);
+}
+
+/// Offsets past `i32::MAX` above the base, which an old broker's compacted
+/// legacy segment could hold.
+const FAR: i64 = 3_000_000_000;
+
+/// Segment 0 holds offsets 0, 1, `FAR`, `FAR + 1` (plain and gzip magic 1);
+/// segment `FAR + 2` holds two more. Such gaps come from compaction, so the
+/// topic is compacted.
+fn overflowed_partition(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    write_legacy(
+        &segment(dir, 0),
+        &[
+            entry(1, 0, 0..=1, None),
+            entry(1, 0, FAR..=FAR, None),
+            entry(1, 1, FAR + 1..=FAR + 1, None),
+        ],
+    );
+    write_legacy(&segment(dir, FAR + 2), &[entry(1, 0, FAR + 2..=FAR + 3, None)]);
+}
+
+fn open_compacted(dir: &Path) -> Result<(Log, LoadReport), strata::Error> {
+    let options = LoadOptions { clean_shutdown: false, recovery_point: 0, log_start_offset: 0 };
+    let config = config().cleanup_policy(CleanupPolicy::COMPACT);
+    Log::open(dir, "t", 0, config, ManualClock::new(NOW), options)
+}
+
+#[test]
+fn a_legacy_segment_whose_offsets_overflow_its_base_is_split_not_cut() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    overflowed_partition(&dir);
+    let expected = kafka_python_records(&dir);
+    let (log, report) = open_compacted(&dir).unwrap();
+    assert_eq!((report.split_segments, report.truncated_bytes), (1, 0), "{report:?}");
+    assert_eq!(log.segment_base_offsets(), vec![0, FAR, FAR + 2]);
+    assert_eq!(log.log_end_offset(), FAR + 4);
+    assert_eq!(read_all(&log), expected);
+    let info = log.append(&[Record::new("k", "v")]).unwrap();
+    assert_eq!(info.base_offset, FAR + 4);
+    log.close().unwrap();
+    assert!(common::swap_leftovers(&dir).is_empty(), "{:?}", common::swap_leftovers(&dir));
+    let (log, report) = open_compacted(&dir).unwrap();
+    assert_eq!(report.split_segments, 0);
+    assert_eq!(read_all(&log).len(), 7);
+    log.close().unwrap();
+    if let Some(kafka) = common::kverify_dump(&dir) {
+        kafka.unwrap();
+    }
+}
+
+#[test]
+fn a_crash_during_a_split_reopens_to_every_record() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    overflowed_partition(&dir);
+    let expected = kafka_python_records(&dir);
+    {
+        let _fault = fault::arm(FaultPlan::new().fail_point("split::after_swap_rename"));
+        let err = open_compacted(&dir).unwrap_err();
+        assert!(err.to_string().contains("split::after_swap_rename"), "{err}");
+    }
+    let (log, _) = open_compacted(&dir).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, FAR, FAR + 2]);
+    assert_eq!(read_all(&log), expected);
+    assert!(common::swap_leftovers(&dir).is_empty(), "{:?}", common::swap_leftovers(&dir));
 }

@@ -68,6 +68,9 @@ pub struct LoadReport {
     /// Read-only opens only: leftover files a writer's open would remove or
     /// finish (`.deleted`, `.cleaned`, `.swap`, `.tmp`, orphan indexes).
     pub pending_cleanup: Vec<std::path::PathBuf>,
+    /// Legacy segments whose offsets overflowed their base, each split into
+    /// several (Kafka's `splitOverflowedSegment`) instead of being cut.
+    pub split_segments: usize,
 }
 
 impl Log {
@@ -149,6 +152,8 @@ impl Log {
                 .saturating_sub(1)
         };
         let mut i = 0;
+        // Segments before this index are parts of a split segment but its last.
+        let mut split_end = 0;
         while i < segments.len() {
             let seg = Arc::clone(segments.get(i).ok_or(Error::Closed)?);
             let index_missing =
@@ -161,12 +166,21 @@ impl Log {
                 && (seg.offset_index().sanity_check().is_err()
                     || seg.time_index().sanity_check().is_err());
             if i >= recover_from || index_missing || index_bad {
+                if let Some(parts) = super::split::split_overflowed(dir, &seg, limits, now)? {
+                    report.split_segments += 1;
+                    // The parts take its place and are checked like any segment;
+                    // the offsets between them were never there, so no hole.
+                    split_end = i + parts.len();
+                    segments.splice(i..=i, parts);
+                    continue;
+                }
                 let outcome = seg.recover()?;
                 report.recovered_segments += 1;
                 // Without compaction a log has no gaps: a segment that now ends
                 // below its successor's base lost a tail the successor followed.
                 let next_base = segments.get(i + 1).map(|s| s.base_offset());
                 let hole = i >= recover_from
+                    && i + 1 >= split_end
                     && !config.cleanup_policy.compact
                     && next_base.is_some_and(|b| outcome.next_offset < b);
                 if hole {

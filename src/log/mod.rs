@@ -25,6 +25,7 @@ mod read;
 mod read_only;
 pub mod retention;
 pub mod roll;
+mod split;
 mod swap;
 mod tail;
 
