@@ -486,6 +486,18 @@ fn a_legacy_segment_whose_offsets_overflow_its_base_is_split_not_cut() {
     let dir = tmp.path().join("t-0");
     overflowed_partition(&dir);
     let expected = kafka_python_records(&dir);
+    // A read-only open changes nothing, serves every record and reports the
+    // split a writer's open makes, not a cut.
+    let before = fs::read(segment(&dir, 0)).unwrap();
+    {
+        let options = LoadOptions { clean_shutdown: false, recovery_point: 0, log_start_offset: 0 };
+        let config = config().cleanup_policy(CleanupPolicy::COMPACT);
+        let (log, report) =
+            Log::open_read_only(&dir, "t", 0, config, ManualClock::new(NOW), options).unwrap();
+        assert_eq!((report.split_segments, report.truncated_bytes), (1, 0), "{report:?}");
+        assert_eq!(read_all(&log), expected);
+    }
+    assert_eq!(fs::read(segment(&dir, 0)).unwrap(), before);
     let (log, report) = open_compacted(&dir).unwrap();
     assert_eq!((report.split_segments, report.truncated_bytes), (1, 0), "{report:?}");
     assert_eq!(log.segment_base_offsets(), vec![0, FAR, FAR + 2]);

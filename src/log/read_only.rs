@@ -183,6 +183,7 @@ impl Log {
             if i >= recover_from || index_missing || index_bad {
                 let run = seg.recover_dry_run()?;
                 report.recovered_segments += 1;
+                report.split_segments += usize::from(run.splits);
                 let next_base = segments.get(i + 1).map(|s| s.base_offset());
                 let hole = i >= recover_from
                     && !config.cleanup_policy.compact

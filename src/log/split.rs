@@ -20,12 +20,8 @@ use crate::Result;
 use crate::format::StopReason;
 use crate::format::file_name::{CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
 use crate::io::{fault, file};
+use crate::segment::overflow::{overflows, splits};
 use crate::segment::{Segment, SegmentLimits};
-
-/// Whether `offset` cannot be stored relative to `base` in an index entry.
-fn overflows(offset: i64, base: i64) -> bool {
-    offset.checked_sub(base).is_none_or(|d| d > i64::from(i32::MAX))
-}
 
 /// Splits `seg` if some batch's offsets overflow its base; returns the parts,
 /// opened as ordinary segments, or `None` when there is nothing to split.
@@ -40,8 +36,7 @@ pub(super) fn split_overflowed(
     now: i64,
 ) -> Result<Option<Vec<Arc<Segment>>>> {
     let base = seg.base_offset();
-    let mut iter = seg.batches_from(0)?;
-    if !iter.by_ref().any(|(_, b)| overflows(b.last_offset(), base)) {
+    if !splits(seg.bytes(0, seg.len())?, base) {
         return Ok(None);
     }
     let mut iter = seg.batches_from(0)?;

@@ -31,6 +31,9 @@ pub(crate) struct DryRun {
     pub stop: Option<StopReason>,
     /// The offset after the last valid batch (the base offset if none).
     pub next_offset: i64,
+    /// A writer's open would split this legacy segment, whose offsets
+    /// overflow its base (see [`super::overflow`]), instead of cutting it.
+    pub splits: bool,
 }
 
 impl Segment {
@@ -90,6 +93,7 @@ impl Segment {
             max_timestamp: Some((NO_TIMESTAMP, self.base_offset)),
             ..AppendState::default()
         };
+        let splits = super::overflow::splits(data.clone(), self.base_offset);
         let mut iter = BatchIter::validating(data);
         let mut next_offset = self.base_offset;
         let mut valid = 0u64;
@@ -98,7 +102,7 @@ impl Segment {
             // The placement rules of `recover`: offsets rise and stay in reach of the base.
             let misplaced = if batch.base_offset() < next_offset {
                 Some("not above the previous batch's offsets")
-            } else if batch.last_offset() - self.base_offset > i64::from(i32::MAX) {
+            } else if !splits && super::overflow::overflows(batch.last_offset(), self.base_offset) {
                 Some("too far above the segment's base offset")
             } else {
                 None
@@ -130,7 +134,7 @@ impl Segment {
         self.len.store(valid, Ordering::Release);
         *self.state.lock() = st;
         self.scan_only.store(true, Ordering::Release);
-        Ok(DryRun { physical, valid, stop, next_offset })
+        Ok(DryRun { physical, valid, stop, next_offset, splits })
     }
 
     /// Whether lookups skip the indexes and scan from the segment start.

@@ -18,6 +18,7 @@
 //! the appender also takes, never across the write itself.)
 
 mod dry_run;
+pub(crate) mod overflow;
 mod read;
 mod recover;
 

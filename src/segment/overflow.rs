@@ -1,0 +1,23 @@
+//! Offsets a segment's indexes cannot express: index entries store an offset
+//! relative to the segment's base as int32, so a segment may hold offsets up
+//! to `base + i32::MAX`. Only legacy segments of old brokers go past that
+//! (KAFKA-6264); a writer's open splits them (`log/split.rs`) rather than
+//! taking the overflow for corruption, and a read-only open must agree.
+
+use bytes::Bytes;
+
+use crate::format::{BatchIter, StopReason};
+
+/// Whether `offset` cannot be stored relative to `base` in an index entry.
+pub(crate) fn overflows(offset: i64, base: i64) -> bool {
+    offset.checked_sub(base).is_none_or(|d| d > i64::from(i32::MAX))
+}
+
+/// Whether a writer's open splits a segment at `base` holding `data`: some
+/// batch overflows the base and every byte frames into whole batches (a torn
+/// or corrupt tail is left to recovery, which decides what to keep).
+pub(crate) fn splits(data: Bytes, base: i64) -> bool {
+    let mut iter = BatchIter::new(data);
+    let overflow = iter.by_ref().fold(false, |acc, (_, b)| acc || overflows(b.last_offset(), base));
+    overflow && iter.stop_reason() == Some(&StopReason::End)
+}
