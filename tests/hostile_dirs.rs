@@ -291,6 +291,37 @@ fn a_swap_file_that_does_not_start_at_the_segment_it_replaces_is_rejected() {
     common::assert_kafka_valid(&part, 4096);
 }
 
+#[test]
+fn a_swap_file_copied_from_the_active_segment_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 0);
+    {
+        let store = open(tmp.path()).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        for i in 0..100 {
+            if i % 25 == 0 && i > 0 {
+                log.roll().unwrap();
+            }
+            log.append(&[Record::new(format!("k{i}"), "v")]).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let part = tmp.path().join("t-0");
+    // The active segment (base 75) copied under the name of segment 25: every batch is
+    // valid and above 25, but it would replace segments 25, 50 and 75 and lose 25..75.
+    let active = std::fs::read(part.join("00000000000000000075.log")).unwrap();
+    std::fs::write(part.join("00000000000000000025.log.swap"), active).unwrap();
+    std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+    let store = open(tmp.path()).unwrap();
+    assert_eq!(count(&store, "t", 0), 100);
+    let rejected: Vec<_> =
+        store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
+    assert!(rejected.len() == 1 && rejected[0].1.contains("active segment"), "{rejected:?}");
+    store.close().unwrap();
+    assert!(common::swap_leftovers(&part).is_empty());
+    common::assert_kafka_valid(&part, 4096);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Symlinks
 // ---------------------------------------------------------------------------------------------

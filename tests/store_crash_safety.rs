@@ -244,17 +244,22 @@ fn position(trace: &[(Op, PathBuf)], from: usize, op: Op, path: &Path) -> Option
 
 #[test]
 fn a_new_partitions_files_are_durable_in_their_directories_before_a_checkpoint_counts_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let root = tempfile::tempdir().unwrap();
+    let logs = root.path().join("logs");
     let guard = fault::arm(FaultPlan::new().trace());
+    let store = open(&logs);
     store.create_topic("t", 1, &BTreeMap::new()).unwrap();
     store.partition("t", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
     store.flush(None).unwrap();
     let trace = guard.trace();
     drop(guard);
-    let part = tmp.path().join("t-0");
+    let tmp = &root.path().join("logs");
+    let made = position(&trace, 0, Op::CreateDir, tmp).expect("log dir created");
+    position(&trace, made, Op::SyncDir, root.path())
+        .expect("the log dir's parent is fsynced after the log dir is created");
+    let part = tmp.join("t-0");
     let made = position(&trace, 0, Op::CreateDir, &part).expect("partition dir created");
-    let parent_synced = position(&trace, made, Op::SyncDir, tmp.path())
+    let parent_synced = position(&trace, made, Op::SyncDir, tmp)
         .expect("the log dir is fsynced after the partition dir is created");
     let mut last_create = 0;
     for name in
@@ -267,7 +272,7 @@ fn a_new_partitions_files_are_durable_in_their_directories_before_a_checkpoint_c
     }
     let dir_synced = position(&trace, last_create, Op::SyncDir, &part)
         .expect("the partition dir is fsynced after its first segment's files are created");
-    let checkpoint = tmp.path().join("recovery-point-offset-checkpoint");
+    let checkpoint = tmp.join("recovery-point-offset-checkpoint");
     let committed = trace
         .iter()
         .rposition(|(o, p)| *o == Op::Rename && p == &common_tmp(&checkpoint))

@@ -220,7 +220,12 @@ impl Store {
                 }
                 None
             } else {
+                // A new log directory is durable in its parent before anything is put in it.
+                let new_dir = !file::is_dir(path)?;
                 file::create_dir_all(path)?;
+                if new_dir {
+                    file::fsync_dir(path.parent().unwrap_or(std::path::Path::new(".")))?;
+                }
                 Some(DirLock::acquire(path)?)
             };
             dirs.push(LogDir { path: path.clone(), lock: Mutex::new(lock) });
