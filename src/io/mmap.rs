@@ -18,13 +18,19 @@
 //!    every published byte.
 //! 3. **Index maps are written under the append lock.** Index files are
 //!    mapped writable and touched only under the partition's append lock;
-//!    readers copy entries out. [`IndexMap`] writes need `&mut self`, so the
+//!    readers copy entries out. Only a writer maps index files: a read-only
+//!    index (a read-only open, possibly beside a live writer that trims or
+//!    recovery-cuts its indexes) copies the file with positional reads, so a
+//!    file shrinking under it is an error, never a fault. [`IndexMap`] writes need `&mut self`, so the
 //!    index types keep it in a `RwLock` and no `&[u8]` over index bytes
 //!    outlives a read lock.
 //! 4. **One process owns a log directory** (the `.lock` file of
 //!    [`crate::io::lock`]). A file truncated or rewritten behind our back by
 //!    another program is outside the contract: reads of it may fault
-//!    (`SIGBUS`) or return changed bytes.
+//!    (`SIGBUS`) or return changed bytes. A read-only open takes no lock and
+//!    may sit beside that owner: it maps only `.log` bytes of batches the
+//!    owner had written and will keep, and copies everything else (indexes,
+//!    the bytes its recovery dry run validates).
 //!
 //! Within the process, a map is only ever made of the file its handle first
 //! opened: a reopen by name checks the `(device, inode)` first
@@ -40,7 +46,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memmap2::{Mmap, MmapMut, MmapOptions, MmapRaw};
+use memmap2::{MmapMut, MmapOptions, MmapRaw};
 
 use super::fault::{self, Op};
 use super::file;
@@ -154,11 +160,12 @@ fn read_only(path: &Path, op: &'static str) -> Error {
     Error::io(op, path, e)
 }
 
-/// The mapping of an index file: writable for the appender, read-only for a
-/// read-only index, empty when the file is.
+/// The bytes of an index file: a writable map for the appender, a copy for a
+/// read-only index (never a map: see [`IndexMap::open`]), empty when the
+/// file is.
 enum Mapping {
     Empty,
-    Read(Mmap),
+    Copy(Vec<u8>),
     Write(MmapMut),
 }
 
@@ -175,7 +182,8 @@ pub struct IndexMap {
 }
 
 impl IndexMap {
-    /// Maps the whole of the index file at `path`, read-write or read-only.
+    /// Maps the whole of the index file at `path` read-write, or, read-only,
+    /// copies it with positional reads (a read-only index is never mapped).
     /// The file is not kept open: [`IndexMap::resize`] reopens it, checking
     /// it is the same file (see [`identity`]).
     pub fn open(path: &Path, writable: bool) -> Result<IndexMap> {
@@ -206,32 +214,32 @@ impl IndexMap {
         if len == 0 {
             return Ok(());
         }
+        if !self.writable {
+            // A read-only index copies the file instead of mapping it: it may
+            // sit beside a live writer (read-only open), whose active index is
+            // preallocated and trimmed at roll, or cut by a restarted writer's
+            // recovery. A copy cannot fault; a file that shrank under the read
+            // is an `UnexpectedEof` error naming it.
+            let mut buf = vec![0; len];
+            file::read_exact_at(file, &self.path, &mut buf, 0)?;
+            self.map = Mapping::Copy(buf);
+            return Ok(());
+        }
         fault::check(Op::Map, &self.path)?;
         let options = MmapOptions::new().len(len).clone();
-        let mapped = if self.writable {
-            #[expect(unsafe_code, reason = "mapping an index file writable")]
-            // SAFETY: the mapping covers exactly the file's current length, and
-            // only this process touches the file (rule 4). Bytes are written
-            // through `&mut self` only, i.e. under the index's write lock
-            // (rule 3), and the file is resized only by `resize`, which drops
-            // this mapping first, so no reference outlives a length change.
-            let map = unsafe { options.map_mut(file) };
-            map.map(Mapping::Write)
-        } else {
-            #[expect(unsafe_code, reason = "mapping an index file read-only")]
-            // SAFETY: as above: exactly the file's length, one owning process
-            // (rule 4) and no writer while it is mapped read-only (rule 3: only
-            // a writable index of the owning store writes index files).
-            let map = unsafe { options.map(file) };
-            map.map(Mapping::Read)
-        };
+        #[expect(unsafe_code, reason = "mapping an index file writable")]
+        // SAFETY: the mapping covers exactly the file's current length, and
+        // only this process touches the file (rule 4). Bytes are written
+        // through `&mut self` only, i.e. under the index's write lock
+        // (rule 3), and the file is resized only by `resize`, which drops
+        // this mapping first, so no reference outlives a length change.
+        let mapped = unsafe { options.map_mut(file) }.map(Mapping::Write);
         self.map = mapped.map_err(|e| Error::io("mmap", &self.path, e))?;
         // Index pages are touched one entry at a time: read-ahead would fault in
         // (and zero-fill) megabytes of a preallocated file for each first write.
         // Advice only affects performance, so a refusal is ignored.
         let _ = match &self.map {
-            Mapping::Empty => Ok(()),
-            Mapping::Read(m) => m.advise(memmap2::Advice::Random),
+            Mapping::Empty | Mapping::Copy(_) => Ok(()),
             Mapping::Write(m) => m.advise(memmap2::Advice::Random),
         };
         Ok(())
@@ -242,7 +250,7 @@ impl IndexMap {
     pub fn as_slice(&self) -> &[u8] {
         match &self.map {
             Mapping::Empty => &[],
-            Mapping::Read(map) => map,
+            Mapping::Copy(bytes) => bytes,
             Mapping::Write(map) => map,
         }
     }

@@ -87,8 +87,17 @@ impl Segment {
         let path = self.log_path();
         let f = identity::reopen_read(&path, self.log_id)?;
         let physical = file::len(&f, &path)?;
-        let map = ReadMap::map(&f, &path, physical)?;
-        let data = map.bytes(0, physical as usize, physical as usize);
+        // Copied, not mapped: bytes past the valid prefix may be a live
+        // writer's batch in flight or preallocated space it trims at roll.
+        let len = usize::try_from(physical).map_err(|_| {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "length exceeds usize");
+            crate::Error::io("read", &path, e)
+        })?;
+        let mut buf = vec![0; len];
+        let read = file::read_up_to_at(&f, &path, &mut buf, 0)?;
+        buf.truncate(read);
+        let physical = read as u64;
+        let data = bytes::Bytes::from(buf);
         let mut st = AppendState {
             max_timestamp: Some((NO_TIMESTAMP, self.base_offset)),
             ..AppendState::default()

@@ -1,0 +1,101 @@
+//! Regressions from the review of the read-only open, handle identity and
+//! store lifecycle work (each test names the defect it guards against).
+//! Tests that could die of `SIGBUS` run their body in a child process, so a
+//! signal fails the test instead of killing the suite.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use strata::Error;
+use strata::config::StoreConfig;
+use strata::format::Record;
+use strata::store::Store;
+
+/// Set to a test's name in the child process that runs its body.
+const CHILD_ENV: &str = "STRATA_REVIEW_FIXES_CHILD";
+
+/// True in the child running test `name`; in the parent, runs the child,
+/// asserts it passed (a signal is a failure) and returns false.
+fn in_child(name: &str) -> bool {
+    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ENV, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child running {name} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
+    false
+}
+
+fn config(dir: &Path) -> StoreConfig {
+    StoreConfig::new([dir]).background_threads(false)
+}
+
+fn small_segments() -> BTreeMap<String, String> {
+    let mut o = BTreeMap::new();
+    o.insert("segment.bytes".to_owned(), "1024".to_owned());
+    o.insert("index.interval.bytes".to_owned(), "64".to_owned());
+    o
+}
+
+/// A store with topic `t` (one partition, small segments) of `n` records, closed.
+fn written(n: i64) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    store.create_topic("t", 1, &small_segments()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..n {
+        log.append(&[Record::new(format!("k{i}"), format!("value-{i}"))]).unwrap();
+    }
+    store.close().unwrap();
+    tmp
+}
+
+/// A read-only store used to map index files; a writer beside it (trim at
+/// roll, recovery's rebuild) cutting such a file made the next lookup fault
+/// with `SIGBUS`. Now it reads a copy: cutting every index file to 0 bytes
+/// under a loaded read-only index changes no answer.
+#[test]
+fn read_only_index_survives_a_writer_cutting_its_file() {
+    if !in_child("read_only_index_survives_a_writer_cutting_its_file") {
+        return;
+    }
+    let tmp = written(200);
+    let ro = Store::open_read_only(config(tmp.path())).unwrap();
+    let log = ro.partition("t", 0).unwrap();
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() > 3, "{bases:?}");
+    // Lookups in every segment load its indexes.
+    let mut before = Vec::new();
+    for &b in &bases {
+        let f = log.read(b + 1, 4096).unwrap();
+        before.push(f.batches().next().map(|b| b.base_offset()));
+    }
+    for e in std::fs::read_dir(tmp.path().join("t-0")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".index") || name.ends_with(".timeindex") {
+            std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
+        }
+    }
+    let mut after = Vec::new();
+    for &b in &bases {
+        let f = log.read(b + 1, 4096).unwrap();
+        after.push(f.batches().next().map(|b| b.base_offset()));
+    }
+    assert_eq!(before, after);
+    ro.close().unwrap();
+}
