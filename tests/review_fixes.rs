@@ -99,3 +99,78 @@ fn read_only_index_survives_a_writer_cutting_its_file() {
     assert_eq!(before, after);
     ro.close().unwrap();
 }
+
+/// Every file under `dir` with its length and modification time.
+fn snapshot(dir: &Path) -> BTreeMap<std::path::PathBuf, (u64, std::time::SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            out.insert(p, (m.len(), m.modified().unwrap()));
+        }
+    }
+    out
+}
+
+/// A closed store wrote checkpoints when asked (or by a held handle's
+/// caller), over files another store may own by then. Now it is `Closed` and
+/// no file changes.
+#[test]
+fn a_closed_store_refuses_to_write_checkpoints() {
+    let tmp = written(50);
+    let first = Store::open(config(tmp.path())).unwrap();
+    first.partition("t", 0).unwrap();
+    first.close().unwrap();
+    let second = Store::open(config(tmp.path())).unwrap();
+    let before = snapshot(tmp.path());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(matches!(first.write_checkpoints(), Err(Error::Closed)));
+    assert!(matches!(first.flush(None), Err(Error::Closed)));
+    assert!(matches!(first.groups().commit("g", "t", 0, 5), Err(Error::Closed)));
+    assert_eq!(snapshot(tmp.path()), before);
+    second.close().unwrap();
+}
+
+/// `close` did not wait for a `create_topic` in flight, which went on to
+/// create partition files and rewrite the topic metadata after close had
+/// written the clean-shutdown marker and released the directory. Now close
+/// takes the `admin` lock first: once it returns, nothing changes.
+#[test]
+fn close_waits_for_a_create_topic_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    type Closer = std::thread::JoinHandle<strata::Result<()>>;
+    let closer: std::sync::Arc<std::sync::Mutex<Option<Closer>>> = Default::default();
+    let creator = {
+        let store = store.clone();
+        let closer = std::sync::Arc::clone(&closer);
+        std::thread::spawn(move || {
+            let s = store.clone();
+            let _observe = strata::io::fault::observe(move |done| {
+                // At the create's first directory: start closing, give it time to finish.
+                let mut c = closer.lock().unwrap();
+                if done.op == strata::io::fault::Op::CreateDir && c.is_none() {
+                    let s = s.clone();
+                    *c = Some(std::thread::spawn(move || s.close()));
+                    drop(c);
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+            });
+            store.create_topic("u", 2, &BTreeMap::new())
+        })
+    };
+    creator.join().unwrap().unwrap();
+    closer.lock().unwrap().take().expect("the create made no directory").join().unwrap().unwrap();
+    let after_close = snapshot(tmp.path());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(snapshot(tmp.path()), after_close);
+    let reopened = Store::open(config(tmp.path())).unwrap();
+    assert_eq!(reopened.partition_count("u").unwrap(), 2);
+    assert!(reopened.recovery_report().is_empty(), "{:?}", reopened.recovery_report());
+    reopened.close().unwrap();
+}

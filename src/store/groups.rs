@@ -171,6 +171,7 @@ impl Groups<'_> {
                 Err(e) => Err(e),
             };
         }
+        let _admin = self.store.admin()?;
         self.store.ensure_partitions(OFFSETS_TOPIC, n)
     }
 

@@ -80,8 +80,7 @@ impl Store {
         partitions: i32,
         overrides: &BTreeMap<String, String>,
     ) -> Result<()> {
-        self.ensure_open()?;
-        let _admin = self.inner.admin.lock();
+        let _admin = self.admin()?;
         topic_name::validate(topic)?;
         if topic == CLUSTER_METADATA_TOPIC {
             return Err(Error::InvalidTopic {
@@ -177,8 +176,7 @@ impl Store {
     /// [`Error::InvalidRequest`] when `partitions` is not larger,
     /// [`Error::UnknownPartition`] for an unknown topic.
     pub fn add_partitions(&self, topic: &str, partitions: i32) -> Result<()> {
-        self.ensure_open()?;
-        let _admin = self.inner.admin.lock();
+        let _admin = self.admin()?;
         let current = self.partition_count(topic)?;
         check_count(partitions)?;
         if partitions <= current {
@@ -199,8 +197,7 @@ impl Store {
     /// [`Error::UnknownPartition`] for an unknown topic; a failure to write
     /// `strata-topics`, after which nothing has changed.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
-        self.ensure_open()?;
-        let _admin = self.inner.admin.lock();
+        let _admin = self.admin()?;
         self.partition_count(topic)?;
         let logs = self.logs(Some(topic));
         // Step 1: the commit point.

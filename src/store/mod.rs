@@ -380,6 +380,18 @@ impl Store {
         if *self.inner.closed.lock() { Err(Error::Closed) } else { Ok(()) }
     }
 
+    /// Takes the `admin` lock that serializes metadata changes, then checks
+    /// the store is still open: [`close`](Self::close) takes the same lock
+    /// first, so a change either finishes before close looks at the logs or
+    /// sees [`Error::Closed`] — never writes after close released the
+    /// directories.
+    pub(crate) fn admin(&self) -> Result<parking_lot::MutexGuard<'_, ()>> {
+        self.ensure_open()?;
+        let guard = self.inner.admin.lock();
+        self.ensure_open()?;
+        Ok(guard)
+    }
+
     /// Whether the store was opened with [`open_read_only`](Self::open_read_only).
     #[must_use]
     pub fn is_read_only(&self) -> bool {
@@ -471,10 +483,9 @@ impl Store {
     }
 
     /// Creates missing partitions `0..count` of `topic`.
+    /// The caller holds the `admin` lock ([`Store::admin`]).
     fn ensure_partitions(&self, topic: &str, count: i32) -> Result<()> {
-        if self.inner.read_only {
-            return Err(Error::ReadOnly);
-        }
+        self.ensure_open()?;
         let overrides =
             self.inner.topics.read().get(topic).map(|t| t.overrides.clone()).unwrap_or_default();
         let cfg = LogConfig::resolve(&self.inner.config, &overrides)?;
@@ -636,8 +647,16 @@ impl Store {
     /// Writes the recovery-point, log-start-offset and cleaner-offset checkpoints of every log directory.
     ///
     /// # Errors
-    /// I/O failures.
+    /// I/O failures; [`Error::Closed`] once the store is closed (the
+    /// directories may belong to another store by then).
     pub fn write_checkpoints(&self) -> Result<()> {
+        self.ensure_open()?;
+        self.write_checkpoints_unchecked()
+    }
+
+    /// [`write_checkpoints`](Self::write_checkpoints) for `close`, which holds
+    /// the `closed` lock and still owns the directories.
+    fn write_checkpoints_unchecked(&self) -> Result<()> {
         if self.inner.read_only {
             return Err(Error::ReadOnly);
         }
@@ -686,6 +705,14 @@ impl Store {
     /// # Errors
     /// I/O failures; the marker is then not written and the next open recovers.
     pub fn close(&self) -> Result<()> {
+        // `admin` before `closed` (the order `Store::admin` takes them in): a
+        // metadata change in flight finishes before the logs are snapshot.
+        let _admin = self.inner.admin.lock();
+        // The threads first, without the `closed` lock: their checkpoint
+        // writes check it.
+        if let Some(mut s) = self.inner.scheduler.lock().take() {
+            s.shutdown();
+        }
         let mut closed = self.inner.closed.lock();
         if *closed {
             return Ok(());
@@ -698,9 +725,6 @@ impl Store {
             }
             *closed = true;
             return Ok(());
-        }
-        if let Some(mut s) = self.inner.scheduler.lock().take() {
-            s.shutdown();
         }
         let logs = self.logs(None);
         let mut failed_dirs = vec![false; self.inner.dirs.len()];
@@ -722,7 +746,7 @@ impl Store {
         for (f, dir) in failed_dirs.iter_mut().zip(&self.inner.dirs) {
             *f |= self.inner.offline_dirs.iter().any(|(p, _)| *p == dir.path);
         }
-        self.write_checkpoints()?;
+        self.write_checkpoints_unchecked()?;
         for (dir, failed) in self.inner.dirs.iter().zip(&failed_dirs) {
             if !failed {
                 file::write_atomic(

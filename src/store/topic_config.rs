@@ -54,8 +54,7 @@ impl Store {
         topic: &str,
         change: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Result<()> {
-        self.ensure_open()?;
-        let _admin = self.inner.admin.lock();
+        let _admin = self.admin()?;
         let mut overrides = self.topic_overrides(topic)?;
         change(&mut overrides);
         // Cross-key rules (e.g. min lag <= max lag) are checked on the whole set.
