@@ -174,3 +174,49 @@ fn close_waits_for_a_create_topic_in_flight() {
     assert!(reopened.recovery_report().is_empty(), "{:?}", reopened.recovery_report());
     reopened.close().unwrap();
 }
+
+/// Directories of `tmp` whose names start with `prefix`.
+fn dirs_starting(tmp: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// Three partitions of topic `d`, each with a few records.
+fn store_with_topic_d(tmp: &Path) -> Store {
+    let store = Store::open(config(tmp)).unwrap();
+    store.create_topic("d", 3, &BTreeMap::new()).unwrap();
+    for p in 0..3 {
+        store.partition("d", p).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    }
+    store
+}
+
+/// `delete_topic` stopped at a poisoned partition's close error: the later
+/// partitions stayed open (a held handle could still append to a deleted
+/// topic) and no directory was removed until the next open. Now the close
+/// error is ignored: every partition closes and the directories go at once.
+#[test]
+fn delete_topic_completes_when_a_partition_is_poisoned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_topic_d(tmp.path());
+    let victim = store.partition("d", 1).unwrap();
+    {
+        let _faults = strata::io::fault::arm(
+            strata::io::fault::FaultPlan::new().fail_every(strata::io::fault::Op::Sync),
+        );
+        assert!(victim.flush().is_err());
+    }
+    assert!(victim.poisoned().is_some());
+    let last = store.partition("d", 2).unwrap();
+    store.delete_topic("d").unwrap();
+    assert!(matches!(last.append(&[Record::new("k", "v")]), Err(Error::Closed)));
+    assert!(store.partition_count("d").is_err());
+    assert_eq!(dirs_starting(tmp.path(), "d-"), Vec::<String>::new());
+    store.close().unwrap();
+    let reopened = Store::open(config(tmp.path())).unwrap();
+    assert!(reopened.partition_count("d").is_err());
+    reopened.close().unwrap();
+}

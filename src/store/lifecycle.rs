@@ -15,7 +15,8 @@
 //! Deleting (Kafka's `LogManager.asyncDelete`):
 //! 1. write `strata-topics` with the topic marked `deleted` (a failure here
 //!    changes nothing);
-//! 2. close every partition (later appends through old handles fail with `Closed`);
+//! 2. close every partition (later appends through old handles fail with
+//!    `Closed`; a poisoned partition's close error is ignored: its data is going);
 //! 3. rename each partition directory to `topic-N.<32 hex>-delete`, fsync its
 //!    parent, and remove it (a `-delete` directory a crash leaves behind goes
 //!    on the next open);
@@ -214,7 +215,10 @@ impl Store {
         // finished by the next open (or by creating the topic again).
         let finish = (|| {
             for (_, log) in &logs {
-                log.close()?;
+                // The data is going: a poisoned log's close error (it is
+                // closed all the same) must not leave the other partitions
+                // open or the directories in place.
+                let _ = log.close();
             }
             self.write_checkpoints()?;
             self.remove_topic_dirs(topic)?;
