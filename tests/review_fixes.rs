@@ -220,3 +220,45 @@ fn delete_topic_completes_when_a_partition_is_poisoned() {
     assert!(reopened.partition_count("d").is_err());
     reopened.close().unwrap();
 }
+
+/// A magic-1 legacy message: `offset`, codec `attributes`, `value` (no key).
+fn legacy_v1(offset: i64, attributes: u8, value: &[u8]) -> Vec<u8> {
+    let mut body = vec![1u8, attributes];
+    body.extend_from_slice(&1_000i64.to_be_bytes());
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&i32::try_from(value.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(value);
+    let mut out = offset.to_be_bytes().to_vec();
+    out.extend_from_slice(&i32::try_from(body.len() + 4).unwrap().to_be_bytes());
+    out.extend_from_slice(&strata::format::legacy::crc32(&body).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A v1 gzip wrapper at offset 5 whose inner message claims offset
+/// `i64::MIN`: `wrapper.offset - last.offset` overflowed (a panic in a
+/// debug build). Now it is an `InvalidValue`; the input is kept in
+/// `fuzz/regressions/legacy_decode/` as well.
+#[test]
+fn legacy_wrapper_offset_minus_inner_offset_does_not_overflow() {
+    let data = legacy_wrapper_overflow();
+    let kept = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/legacy_decode/wrapper-offset-minus-inner-overflows-invalid"),
+    )
+    .unwrap();
+    assert_eq!(kept, data);
+    let view = strata::format::BatchView::new_stored(bytes::Bytes::from(data)).unwrap();
+    assert!(view.is_legacy());
+    view.validate().unwrap();
+    let _ = (view.base_offset(), view.records_count(), view.last_offset());
+    let err = view.records_with_limit(1 << 20).err().expect("records must be refused");
+    assert!(err.to_string().contains("message.offset"), "{err}");
+}
+
+fn legacy_wrapper_overflow() -> Vec<u8> {
+    let inner = legacy_v1(i64::MIN, 0, b"x");
+    let gz = strata::format::compression::compress(strata::format::Compression::Gzip, &inner, None)
+        .unwrap();
+    legacy_v1(5, 1, &gz)
+}

@@ -203,11 +203,42 @@ pub(crate) fn records(
     buf: &Bytes,
     max_decompressed: usize,
 ) -> FormatResult<Vec<RecordRef>> {
+    if wrapper.codec_id() == 0 {
+        let ts = wrapper.timestamp;
+        return Ok(vec![wrapper.record(buf, wrapper.offset, ts, wrapper.offset)]);
+    }
+    let inner = decompressed_value(wrapper, buf, max_decompressed)?;
+    let mut messages = Vec::new();
+    walk_inner(&inner, |pos, m| {
+        messages.push((pos, m));
+        Ok(())
+    })?;
+    let last_offset = messages.last().map(|(_, m)| m.offset);
+    let base = inner_base(wrapper, last_offset)?;
+    let first_abs = messages.first().map_or(0, |(_, m)| m.offset.saturating_add(base));
+    let mut out = Vec::with_capacity(messages.len());
+    for (at, m) in &messages {
+        let offset =
+            m.offset.checked_add(base).ok_or(invalid("message.offset", m.offset, "overflows"))?;
+        // Kafka's `LegacyRecord.timestamp` inside a wrapper: v0 has none, a
+        // LogAppendTime wrapper's timestamp replaces the inner ones.
+        let timestamp = match m.magic {
+            0 => NO_TIMESTAMP,
+            _ if wrapper.log_append_time() => wrapper.timestamp,
+            _ => m.timestamp,
+        };
+        out.push(m.record(&inner.slice(*at..*at + m.size), offset, timestamp, first_abs));
+    }
+    Ok(out)
+}
+
+/// The decompressed message set of the compressed wrapper `wrapper`.
+fn decompressed_value(
+    wrapper: &Message,
+    buf: &Bytes,
+    max_decompressed: usize,
+) -> FormatResult<Bytes> {
     let codec = match wrapper.codec_id() {
-        0 => {
-            let ts = wrapper.timestamp;
-            return Ok(vec![wrapper.record(buf, wrapper.offset, ts, wrapper.offset)]);
-        }
         id @ 1..=3 => Compression::from_id(id)?,
         id => {
             return Err(invalid(
@@ -229,8 +260,15 @@ pub(crate) fn records(
     } else {
         value
     };
-    let inner = Bytes::from(decompress(codec, value, max_decompressed)?);
-    let mut messages = Vec::new();
+    Ok(Bytes::from(decompress(codec, value, max_decompressed)?))
+}
+
+/// Calls `f` with the position and header of each inner message of `inner`
+/// (uncompressed, CRC-checked), in order.
+fn walk_inner(
+    inner: &Bytes,
+    mut f: impl FnMut(usize, Message) -> FormatResult<()>,
+) -> FormatResult<()> {
     let mut pos = 0;
     while let Some(rest) = inner.get(pos..).filter(|r| !r.is_empty()) {
         let m = Message::parse(rest)?;
@@ -242,50 +280,47 @@ pub(crate) fn records(
             ));
         }
         m.check_crc(rest)?;
-        messages.push((pos, m));
-        pos += messages.last().map_or(0, |(_, m)| m.size);
+        let size = m.size;
+        f(pos, m)?;
+        pos += size;
     }
-    let Some((_, last)) = messages.last() else {
+    Ok(())
+}
+
+/// What the inner offsets of `wrapper` are relative to, given the last inner
+/// message's offset (`None`: there is none, an error).
+fn inner_base(wrapper: &Message, last_offset: Option<i64>) -> FormatResult<i64> {
+    let Some(last) = last_offset else {
         return Err(invalid("message.value", 0, "a compressed wrapper holds no messages"));
     };
     // v1 inner offsets are relative: 0 for the first, the wrapper carries the
     // last one's absolute offset. A wrapper offset of 0 (some old librdkafka
     // producers) is taken as base 0, as Kafka does.
-    let base = match wrapper.magic {
+    match wrapper.magic {
         1 if wrapper.offset != 0 => {
-            if wrapper.offset < last.offset {
+            if wrapper.offset < last {
                 return Err(invalid(
                     "message.offset",
                     wrapper.offset,
                     "below the last relative inner offset",
                 ));
             }
-            wrapper.offset - last.offset
+            wrapper.offset.checked_sub(last).ok_or(invalid(
+                "message.offset",
+                last,
+                "a relative inner offset this far below 0 overflows the wrapper's offset",
+            ))
         }
-        _ => 0,
-    };
-    let first_abs = messages.first().map_or(0, |(_, m)| m.offset.saturating_add(base));
-    let mut out = Vec::with_capacity(messages.len());
-    for (at, m) in &messages {
-        let offset =
-            m.offset.checked_add(base).ok_or(invalid("message.offset", m.offset, "overflows"))?;
-        // Kafka's `LegacyRecord.timestamp` inside a wrapper: v0 has none, a
-        // LogAppendTime wrapper's timestamp replaces the inner ones.
-        let timestamp = match m.magic {
-            0 => NO_TIMESTAMP,
-            _ if wrapper.log_append_time() => wrapper.timestamp,
-            _ => m.timestamp,
-        };
-        out.push(m.record(&inner.slice(*at..*at + m.size), offset, timestamp, first_abs));
+        _ => Ok(0),
     }
-    Ok(out)
 }
 
 /// `(first offset, count)` of the legacy entry: the message's own offset and 1
-/// when uncompressed, else from its inner messages.
+/// when uncompressed, else from its inner messages' headers (walked, not
+/// collected: a view asks this of every entry it frames).
 ///
 /// # Errors
-/// As [`records`].
+/// As [`records`], and more than `i32::MAX` inner messages.
 pub(crate) fn first_offset_and_count(
     wrapper: &Message,
     buf: &Bytes,
@@ -294,9 +329,26 @@ pub(crate) fn first_offset_and_count(
     if wrapper.codec_id() == 0 {
         return Ok((wrapper.offset, 1));
     }
-    let records = records(wrapper, buf, max_decompressed)?;
-    let first = records.first().map_or(wrapper.offset, RecordRef::offset);
-    Ok((first, i32::try_from(records.len()).unwrap_or(i32::MAX)))
+    let inner = decompressed_value(wrapper, buf, max_decompressed)?;
+    let mut first = None;
+    let mut last = None;
+    let mut count = 0i32;
+    walk_inner(&inner, |_, m| {
+        count = count.checked_add(1).ok_or(invalid(
+            "message.value",
+            i64::from(i32::MAX),
+            "holds more inner messages than a record count can say",
+        ))?;
+        first.get_or_insert(m.offset);
+        last = Some(m.offset);
+        Ok(())
+    })?;
+    let base = inner_base(wrapper, last)?;
+    let first = match first {
+        Some(f) => f.checked_add(base).ok_or(invalid("message.offset", f, "overflows"))?,
+        None => wrapper.offset,
+    };
+    Ok((first, count))
 }
 
 /// Kafka before 0.10 hashed the LZ4 frame descriptor *including* the 4 magic
