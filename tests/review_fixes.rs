@@ -252,7 +252,7 @@ fn legacy_wrapper_offset_minus_inner_offset_does_not_overflow() {
     assert!(view.is_legacy());
     view.validate().unwrap();
     let _ = (view.base_offset(), view.records_count(), view.last_offset());
-    let err = view.records_with_limit(1 << 20).err().expect("records must be refused");
+    let Err(err) = view.records_with_limit(1 << 20) else { panic!("records must be refused") };
     assert!(err.to_string().contains("message.offset"), "{err}");
 }
 
