@@ -347,11 +347,23 @@ impl Segment {
             let f = identity::reopen_read(&path, self.log_id)?;
             let map = ReadMap::map(&f, &path, published)?;
             let mut slot = self.map.write();
+            // `close` sets `closed` before it empties the map under this
+            // lock: seen false here, the map is not emptied yet, and a map
+            // made after close is never installed.
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
             if (slot.len() as u64) < end {
                 *slot = map;
             }
         }
-        Ok(self.map.read().bytes(start as usize, end as usize, published as usize))
+        let map = self.map.read();
+        if self.closed.load(Ordering::Acquire) {
+            // A close between the checks above and here emptied the map: an
+            // empty view would read as "no data", not as the close it is.
+            return Err(Error::Closed);
+        }
+        Ok(map.bytes(start as usize, end as usize, published as usize))
     }
 
     /// fsyncs the `.log` and both indexes.
