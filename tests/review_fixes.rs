@@ -294,3 +294,31 @@ fn a_read_racing_close_is_data_or_closed_never_empty() {
         reader.join().unwrap();
     }
 }
+
+/// A reopen checked only `(device, inode)`, and inode numbers are reused: a
+/// file at the segment's name with its inode but fewer bytes than were
+/// published was mapped past its end, and reading it faulted (`SIGBUS`). Here
+/// the same inode is cut below its published length before its first map:
+/// the read is an error naming the file.
+#[test]
+fn reopen_refuses_a_file_shorter_than_its_published_length() {
+    if !in_child("reopen_refuses_a_file_shorter_than_its_published_length") {
+        return;
+    }
+    let tmp = written(200);
+    let ro = Store::open_read_only(config(tmp.path())).unwrap();
+    let log = ro.partition("t", 0).unwrap();
+    let first = tmp.path().join("t-0").join("00000000000000000000.log");
+    let len = std::fs::metadata(&first).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&first).unwrap().set_len(len / 4).unwrap();
+    let err = match log.read(0, 1 << 20) {
+        Ok(f) => {
+            let n: usize = f.batches().map(|b| b.size()).sum();
+            panic!("read {n} bytes of a cut file")
+        }
+        Err(e) => e,
+    };
+    let msg = err.to_string();
+    assert!(msg.contains("00000000000000000000.log") && msg.contains("published"), "{msg}");
+    ro.close().unwrap();
+}

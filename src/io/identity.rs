@@ -5,8 +5,12 @@
 //! re-created, or after another store compacted the directory, the same name
 //! holds a different file, and mapping it at the old length would serve the
 //! wrong records or fault (`SIGBUS`) past its end. So the first open records
-//! the file's `(device, inode)` and every reopen compares: a different file is
-//! [`Error::Closed`] (the handle is stale), never read.
+//! the file's `(device, inode)` — and its birth time where the file system
+//! records one, since inode numbers are reused — and every reopen compares: a
+//! different file is [`Error::Closed`] (the handle is stale), never read. A
+//! reopen that is about to map a length also checks the file still has it
+//! ([`ensure_len`]): a reused inode without a birth time could otherwise be
+//! mapped past its end.
 //!
 //! A rename keeps the inode, so a segment renamed `.deleted` or `.swap` is
 //! still its own file.
@@ -19,17 +23,31 @@ use super::fault::{self, Op};
 use super::file;
 use crate::{Error, Result};
 
-/// `(device, inode)` of an open file.
+/// `(device, inode, birth time)` of an open file; the birth time is `None`
+/// where the file system or kernel does not report one (`statx` btime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileId {
     dev: u64,
     ino: u64,
+    born: Option<std::time::SystemTime>,
 }
 
 impl FileId {
     fn of_metadata(m: &std::fs::Metadata) -> FileId {
-        FileId { dev: m.dev(), ino: m.ino() }
+        FileId { dev: m.dev(), ino: m.ino(), born: m.created().ok() }
     }
+}
+
+/// Fails unless `file` (at `path`) is at least `min_len` bytes long: a file
+/// cut below a length that was published for it cannot be mapped that far
+/// (`SIGBUS`). The error names the path and both lengths.
+pub fn ensure_len(file: &File, path: &Path, min_len: u64) -> Result<()> {
+    let len = file::len(file, path)?;
+    if len >= min_len {
+        return Ok(());
+    }
+    let msg = format!("file is {len} bytes, below the {min_len} bytes published for it");
+    Err(Error::io("reopen", path, std::io::Error::new(std::io::ErrorKind::UnexpectedEof, msg)))
 }
 
 /// The identity of an open file.

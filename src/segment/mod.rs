@@ -241,7 +241,9 @@ impl Segment {
         self.check_open()?;
         let path = self.log_path();
         if guard.is_none() {
-            *guard = Some(identity::reopen_rw(&path, self.log_id)?);
+            let f = identity::reopen_rw(&path, self.log_id)?;
+            identity::ensure_len(&f, &path, self.len())?;
+            *guard = Some(f);
         }
         match guard.as_ref() {
             Some(file) => f(file, &path),
@@ -345,6 +347,7 @@ impl Segment {
             // A sealed segment is mapped lazily, exactly to its length.
             let path = self.log_path();
             let f = identity::reopen_read(&path, self.log_id)?;
+            identity::ensure_len(&f, &path, published)?;
             let map = ReadMap::map(&f, &path, published)?;
             let mut slot = self.map.write();
             // `close` sets `closed` before it empties the map under this
