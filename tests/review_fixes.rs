@@ -322,3 +322,44 @@ fn reopen_refuses_a_file_shorter_than_its_published_length() {
     assert!(msg.contains("00000000000000000000.log") && msg.contains("published"), "{msg}");
     ro.close().unwrap();
 }
+
+/// Runs `f` on a thread; fails if it takes longer than 20 s (it hangs).
+fn within_time<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what} hung (a blocking open of a FIFO)"))
+}
+
+/// An `O_RDONLY` open of a FIFO waits for a writer: a FIFO planted under a
+/// `.log`, `.swap`, `strata-topics` or checkpoint name hung a read-only open
+/// forever. Now every store file is opened non-blocking and anything but a
+/// regular file is refused with an error naming it.
+#[test]
+fn a_fifo_planted_as_a_store_file_is_refused_not_waited_on() {
+    let victims = [
+        "t-0/00000000000000000000.log",
+        "t-0/00000000000000009999.log.swap",
+        "strata-topics",
+        "recovery-point-offset-checkpoint",
+    ];
+    for victim in victims {
+        let tmp = written(20);
+        let path = tmp.path().join(victim);
+        let _ = std::fs::remove_file(&path);
+        let ok = Command::new("mkfifo").arg(&path).status().unwrap().success();
+        assert!(ok, "mkfifo {}", path.display());
+        let dir = tmp.path().to_path_buf();
+        let opened = within_time(victim, move || {
+            Store::open_read_only(config(&dir)).and_then(|s| {
+                let log = s.partition("t", 0)?;
+                log.read(0, 1 << 16).map(drop)
+            })
+        });
+        let msg = opened.expect_err(victim).to_string();
+        let name = Path::new(victim).file_name().unwrap().to_string_lossy().into_owned();
+        assert!(msg.contains(&name) && msg.contains("FIFO"), "{victim}: {msg}");
+    }
+}

@@ -187,7 +187,7 @@ impl StoreConfig {
     pub fn from_properties_file(
         path: impl AsRef<Path>,
     ) -> Result<(StoreConfig, Vec<ConfigWarning>)> {
-        let bytes = file::read(path.as_ref())?;
+        let bytes = file::read_any(path.as_ref())?;
         let text = String::from_utf8(bytes)
             .unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect());
         StoreConfig::from_properties_str(&text)

@@ -17,7 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{FileExt as _, FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use super::fault::{self, Op};
@@ -46,28 +46,62 @@ fn rename_unsynced(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Opens an existing file for reading.
-pub fn open_read(path: &Path) -> Result<File> {
-    gate(Op::Open, "open", path, || File::open(path))
+/// Fails unless `file` is a regular file. Every file strata opens by name in
+/// a store directory must be one: a FIFO or device planted under a store
+/// file's name would block a read or write forever, or stream endless bytes.
+fn regular(file: File) -> std::io::Result<File> {
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    let what = if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(std::io::Error::new(ErrorKind::InvalidInput, format!("{what}, not a regular file")))
 }
 
-/// Options for a read-write open that refuses a symlink as the file itself.
+/// `O_NONBLOCK`: opening a FIFO does not wait for a peer (a regular file
+/// ignores it); [`regular`] then refuses the FIFO.
+fn no_block(o: &mut OpenOptions) -> &mut OpenOptions {
+    o.custom_flags(libc::O_NONBLOCK)
+}
+
+/// Opens an existing regular file for reading.
+pub fn open_read(path: &Path) -> Result<File> {
+    gate(Op::Open, "open", path, || {
+        no_block(OpenOptions::new().read(true)).open(path).and_then(regular)
+    })
+}
+
+/// Options for a read-write open that refuses a symlink as the file itself
+/// (`ELOOP`) and does not wait on a FIFO (`O_NONBLOCK`; [`regular`] then
+/// refuses it).
 fn rw_nofollow() -> OpenOptions {
     let mut options = OpenOptions::new();
-    options.read(true).write(true).custom_flags(libc::O_NOFOLLOW);
+    options.read(true).write(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     options
 }
 
-/// Opens an existing file for reading and writing (a segment to append to).
-/// A symlink is refused (`ELOOP`).
+/// Opens an existing regular file for reading and writing (a segment to
+/// append to). A symlink is refused (`ELOOP`).
 pub fn open_rw(path: &Path) -> Result<File> {
-    gate(Op::Open, "open", path, || rw_nofollow().open(path))
+    gate(Op::Open, "open", path, || rw_nofollow().open(path).and_then(regular))
 }
 
-/// Opens a file for reading and writing, creating it empty if missing; an
-/// existing file keeps its bytes. A symlink is refused (`ELOOP`).
+/// Opens a regular file for reading and writing, creating it empty if
+/// missing; an existing file keeps its bytes. A symlink is refused (`ELOOP`).
 pub fn create_rw(path: &Path) -> Result<File> {
-    gate(Op::Open, "create", path, || rw_nofollow().create(true).truncate(false).open(path))
+    gate(Op::Open, "create", path, || {
+        rw_nofollow().create(true).truncate(false).open(path).and_then(regular)
+    })
 }
 
 /// Creates a new empty file for reading and writing; fails if it exists
@@ -113,8 +147,19 @@ pub fn read_up_to_at(file: &File, path: &Path, buf: &mut [u8], pos: u64) -> Resu
     })
 }
 
-/// Reads a whole (small) file.
+/// Reads a whole (small) regular file (see [`open_read`]).
 pub fn read(path: &Path) -> Result<Vec<u8>> {
+    gate(Op::Read, "read", path, || {
+        let file = no_block(OpenOptions::new().read(true)).open(path).and_then(regular)?;
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut out)?;
+        Ok(out)
+    })
+}
+
+/// Reads a whole file the user named (a config file), which may be a FIFO
+/// or a device such as `/dev/stdin`.
+pub fn read_any(path: &Path) -> Result<Vec<u8>> {
     gate(Op::Read, "read", path, || std::fs::read(path))
 }
 

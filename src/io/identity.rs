@@ -66,6 +66,26 @@ pub fn stat(path: &Path) -> Result<(FileId, u64)> {
         .map_err(|e| Error::io("metadata", path, e))
 }
 
+/// [`stat`] of a file that must be a regular file (a segment): a FIFO,
+/// device or directory under its name is an error naming it.
+pub fn stat_file(path: &Path) -> Result<(FileId, u64)> {
+    fault::check_io(Op::Metadata)
+        .and_then(|()| std::fs::metadata(path))
+        .and_then(|m| {
+            if m.is_file() {
+                return Ok((FileId::of_metadata(&m), m.len()));
+            }
+            let what = if std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) {
+                "a FIFO"
+            } else {
+                "not a regular file"
+            };
+            let msg = format!("{what}, not a regular file");
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
+        })
+        .map_err(|e| Error::io("metadata", path, e))
+}
+
 /// Fails with [`Error::Closed`] unless `file` is the file `expected` names.
 pub fn check(file: &File, path: &Path, expected: FileId) -> Result<()> {
     if of(file, path)? == expected { Ok(()) } else { Err(Error::Closed) }

@@ -50,7 +50,7 @@ impl Segment {
     ) -> Result<Self> {
         let name = |kind| dir.join(format!("{}{suffix}", segment_file_name(base_offset, kind)));
         let log_path = name(FileKind::Log);
-        let (log_id, len) = identity::stat(&log_path)?;
+        let (log_id, len) = identity::stat_file(&log_path)?;
         Ok(Segment {
             base_offset,
             log_id,

@@ -165,7 +165,7 @@ impl Segment {
         jitter_ms: i64,
     ) -> Result<Self> {
         let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
-        let (log_id, len) = identity::stat(&log_path)?;
+        let (log_id, len) = identity::stat_file(&log_path)?;
         let writable = true;
         Ok(Segment {
             base_offset,
