@@ -363,3 +363,36 @@ fn a_fifo_planted_as_a_store_file_is_refused_not_waited_on() {
         assert!(msg.contains(&name) && msg.contains("FIFO"), "{victim}: {msg}");
     }
 }
+
+/// A read-only open beside a live writer failed when a segment it had just
+/// listed was deleted (retention, compaction) before it opened it. Now a
+/// file gone since the listing makes it list again: here the oldest segment
+/// is removed right after the first listing, and the open serves the rest.
+#[test]
+fn read_only_open_lists_again_when_a_listed_segment_vanishes() {
+    let tmp = written(200);
+    let part = tmp.path().join("t-0");
+    let first = part.join("00000000000000000000");
+    let mut removed = false;
+    let target = part.clone();
+    let _observe = strata::io::fault::observe(move |done| {
+        if !removed && done.op == strata::io::fault::Op::ReadDir && done.path == target {
+            removed = true;
+            for ext in ["log", "index", "timeindex"] {
+                std::fs::remove_file(first.with_extension(ext)).unwrap();
+            }
+        }
+    });
+    let (log, _) = strata::log::Log::open_read_only(
+        &part,
+        "t",
+        0,
+        strata::config::LogConfig::default().segment_bytes(1024),
+        std::sync::Arc::new(strata::clock::SystemClock),
+        strata::log::LoadOptions::default(),
+    )
+    .unwrap();
+    assert!(log.log_start_offset() > 0);
+    assert_eq!(log.log_end_offset(), 200);
+    log.close().unwrap();
+}

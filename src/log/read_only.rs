@@ -10,6 +10,11 @@
 //! past a published batch are never read. A batch the writer is writing at
 //! that moment shows up as a torn tail in the report; that is not damage.
 //!
+//! A file that vanishes or is replaced between the directory listing and its
+//! open (the writer rolled, cleaned or deleted meanwhile) makes the load list
+//! the directory again, a bounded number of times; then it is an error naming
+//! the file.
+//!
 //! A read-only log refuses every change ([`Error::ReadOnly`]) and its tailing
 //! waits end at once: nothing will append to this view of the directory.
 
@@ -131,6 +136,94 @@ fn segments_to_load(dir: &Path) -> Result<Vec<(i64, &'static str)>> {
     Ok(out)
 }
 
+/// Listings a read-only open tries before a race with a writer is an error.
+const LOAD_ATTEMPTS: usize = 5;
+
+/// Whether `e` is a file that vanished or was replaced between the listing
+/// and its open: a writer's roll, clean or delete, not damage.
+fn is_race(e: &Error) -> bool {
+    match e {
+        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+/// One pass of the read-only load: the segments, the report and the log end.
+fn load_once(
+    dir: &Path,
+    config: &LogConfig,
+    limits: crate::segment::SegmentLimits,
+    now: i64,
+    options: &LoadOptions,
+) -> Result<(Vec<Arc<Segment>>, LoadReport, i64)> {
+    let mut report = LoadReport::default();
+    let to_load = segments_to_load(dir)?;
+    let bases: Vec<i64> = to_load.iter().map(|(b, _)| *b).collect();
+    report.pending_cleanup = leftovers(dir, &bases)?;
+    let mut segments = Vec::with_capacity(bases.len());
+    for &(base, suffix) in &to_load {
+        segments.push(Arc::new(Segment::open_read_only(dir, base, limits, now, suffix)?));
+    }
+    // The decisions of `Log::open`, step 3 and 4, without their writes.
+    let recover_from = if options.clean_shutdown {
+        segments.len()
+    } else {
+        segments.partition_point(|s| s.base_offset() <= options.recovery_point).saturating_sub(1)
+    };
+    let mut i = 0;
+    while let Some(seg) = segments.get(i).cloned() {
+        let index_missing =
+            !file::exists(&seg.offset_index().path())? || !file::exists(&seg.time_index().path())?;
+        let is_last = i + 1 == segments.len();
+        let index_bad = is_last
+            && (seg.offset_index().sanity_check().is_err()
+                || seg.time_index().sanity_check().is_err());
+        if i >= recover_from || index_missing || index_bad {
+            let run = seg.recover_dry_run()?;
+            report.recovered_segments += 1;
+            report.split_segments += usize::from(run.splits);
+            let next_base = segments.get(i + 1).map(|s| s.base_offset());
+            let hole = i >= recover_from
+                && !config.cleanup_policy.compact
+                && next_base.is_some_and(|b| run.next_offset < b);
+            if hole {
+                report.offset_gaps.push((run.next_offset, next_base.unwrap_or(run.next_offset)));
+            }
+            let cut = run.physical - run.valid;
+            if cut > 0 || hole {
+                report.truncated_bytes += cut;
+                let reason = describe_stop(run.stop.as_ref());
+                if cut > 0 {
+                    report.cuts.push(TailCut {
+                        file: seg.log_path(),
+                        position: run.valid,
+                        bytes: cut,
+                        reason: reason.clone(),
+                    });
+                }
+                if let Some(stop) = run.stop {
+                    report.truncations.push((seg.log_path(), stop));
+                }
+                for later in segments.drain(i + 1..) {
+                    report.cuts.push(TailCut {
+                        file: later.log_path(),
+                        position: 0,
+                        bytes: later.len(),
+                        reason: format!("follows the cut in {}", seg.log_path().display()),
+                    });
+                    report.dropped_segments += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    let log_end_offset = match segments.last() {
+        Some(active) => active.read_next_offset()?,
+        None => options.log_start_offset.max(0),
+    };
+    Ok((segments, report, log_end_offset))
+}
+
 impl Log {
     /// Opens the partition directory `dir` for reading only, without
     /// changing a byte of it (see the module doc). The report tells what a
@@ -156,74 +249,16 @@ impl Log {
         }
         let now = clock.now_ms();
         let limits = Log::limits(&config);
-        let mut report = LoadReport::default();
-        let to_load = segments_to_load(dir)?;
-        let bases: Vec<i64> = to_load.iter().map(|(b, _)| *b).collect();
-        report.pending_cleanup = leftovers(dir, &bases)?;
-        let mut segments = Vec::with_capacity(bases.len());
-        for &(base, suffix) in &to_load {
-            segments.push(Arc::new(Segment::open_read_only(dir, base, limits, now, suffix)?));
-        }
-        // The decisions of `Log::open`, step 3 and 4, without their writes.
-        let recover_from = if options.clean_shutdown {
-            segments.len()
-        } else {
-            segments
-                .partition_point(|s| s.base_offset() <= options.recovery_point)
-                .saturating_sub(1)
-        };
-        let mut i = 0;
-        while let Some(seg) = segments.get(i).cloned() {
-            let index_missing = !file::exists(&seg.offset_index().path())?
-                || !file::exists(&seg.time_index().path())?;
-            let is_last = i + 1 == segments.len();
-            let index_bad = is_last
-                && (seg.offset_index().sanity_check().is_err()
-                    || seg.time_index().sanity_check().is_err());
-            if i >= recover_from || index_missing || index_bad {
-                let run = seg.recover_dry_run()?;
-                report.recovered_segments += 1;
-                report.split_segments += usize::from(run.splits);
-                let next_base = segments.get(i + 1).map(|s| s.base_offset());
-                let hole = i >= recover_from
-                    && !config.cleanup_policy.compact
-                    && next_base.is_some_and(|b| run.next_offset < b);
-                if hole {
-                    report
-                        .offset_gaps
-                        .push((run.next_offset, next_base.unwrap_or(run.next_offset)));
-                }
-                let cut = run.physical - run.valid;
-                if cut > 0 || hole {
-                    report.truncated_bytes += cut;
-                    let reason = describe_stop(run.stop.as_ref());
-                    if cut > 0 {
-                        report.cuts.push(TailCut {
-                            file: seg.log_path(),
-                            position: run.valid,
-                            bytes: cut,
-                            reason: reason.clone(),
-                        });
-                    }
-                    if let Some(stop) = run.stop {
-                        report.truncations.push((seg.log_path(), stop));
-                    }
-                    for later in segments.drain(i + 1..) {
-                        report.cuts.push(TailCut {
-                            file: later.log_path(),
-                            position: 0,
-                            bytes: later.len(),
-                            reason: format!("follows the cut in {}", seg.log_path().display()),
-                        });
-                        report.dropped_segments += 1;
-                    }
-                }
+        // A writer beside us may roll, clean or delete between the listing
+        // and the opens: a file gone or replaced since it was listed means
+        // "list again", a bounded number of times.
+        let mut attempt = 0;
+        let (segments, mut report, log_end_offset) = loop {
+            attempt += 1;
+            match load_once(dir, &config, limits, now, &options) {
+                Err(e) if attempt < LOAD_ATTEMPTS && is_race(&e) => continue,
+                other => break other?,
             }
-            i += 1;
-        }
-        let log_end_offset = match segments.last() {
-            Some(active) => active.read_next_offset()?,
-            None => options.log_start_offset.max(0),
         };
         let first_base = segments.first().map_or(log_end_offset, |s| s.base_offset());
         let log_start_offset = options.log_start_offset.max(first_base).min(log_end_offset);

@@ -85,7 +85,18 @@ impl Segment {
     /// recovery would rebuild them). Must run before the segment is shared.
     pub(crate) fn recover_dry_run(&self) -> Result<DryRun> {
         let path = self.log_path();
-        let f = identity::reopen_read(&path, self.log_id)?;
+        let f = identity::reopen_read(&path, self.log_id).map_err(|e| match e {
+            // Listed, then replaced (a writer beside a read-only open): name it.
+            crate::Error::Closed => crate::Error::io(
+                "reopen",
+                &path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "replaced by another file since the directory was listed",
+                ),
+            ),
+            e => e,
+        })?;
         let physical = file::len(&f, &path)?;
         // Copied, not mapped: bytes past the valid prefix may be a live
         // writer's batch in flight or preallocated space it trims at roll.
