@@ -65,7 +65,9 @@
 //!   stderr), never served.
 //! - **Looking changes nothing**: [`store::Store::open_read_only`] writes no
 //!   byte, takes no lock and starts no thread; it serves what recovery would
-//!   keep and reports what it would cut, also beside a running writer.
+//!   keep and reports what it would cut, also beside a running writer (whose
+//!   index files it copies rather than maps, so the writer trimming them
+//!   cannot fault the reader).
 //! - A failed write or fsync **poisons** the partition: later appends and
 //!   flushes fail with [`Error::Poisoned`] instead of retrying over unknown
 //!   disk state.
@@ -75,8 +77,9 @@
 //!
 //! ## Handle contract
 //! - A [`log::Log`] handle never reads or writes a file it did not open: the
-//!   first open of each segment and index file records its `(device, inode)`,
-//!   and every reopen by name must find the same file ([`io::identity`]).
+//!   first open of each segment and index file records its `(device, inode)`
+//!   (and birth time where reported), and every reopen by name must find the
+//!   same file, still as long as what was published of it ([`io::identity`]).
 //! - Once its log is closed — [`log::Log::close`], [`store::Store::close`],
 //!   [`store::Store::delete_topic`], or the last [`store::Store`] clone
 //!   dropped without a close — every handle fails with [`Error::Closed`]
