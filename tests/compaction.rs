@@ -812,6 +812,41 @@ fn expired_producers_leave_no_empty_batches_behind() {
     common::assert_kafka_valid(&env.store.partition_dir("t", 0).unwrap(), INDEX_INTERVAL);
 }
 
+/// Kafka's third case of `isBatchLastRecordOfProducer`: a live producer whose current epoch has
+/// no data batch (an abort with a bumped epoch) keeps its marker of that epoch — as an empty
+/// 61-byte control batch once the marker's delete horizon has passed — because the marker carries
+/// the epoch that fences older producers; once the producer expires, the batch goes.
+#[test]
+fn a_live_producers_last_marker_stays_until_the_producer_expires() {
+    let env = Env::new();
+    let log = env.topic("t", &[("segment.bytes", "65536"), ("delete.retention.ms", "0")]);
+    let ts = env.now();
+    let mut txn = BatchBuilder::new(0).producer(9, 0, 0).transactional(true);
+    txn.append(&Record::new("k", "aborted").timestamp(ts)).unwrap();
+    log.append_batch(txn.build().unwrap()).unwrap();
+    let marker = log.append_txn_marker(9, 1, 0, false).unwrap();
+    let pass = |env: &Env| {
+        env.clock.advance(1);
+        put(&log, env.now(), &[("k", Some("plain"))]);
+        log.roll().unwrap();
+        put(&log, env.now(), &[("tail", Some("active"))]);
+        let report = env.store.maintain(None).unwrap();
+        assert_eq!(report.partitions_cleaned, 1, "{report:?}");
+    };
+    let at_marker = |log: &Log| batches(log).into_iter().find(|b| b.base_offset() == marker);
+    pass(&env); // the aborted data goes; the marker stays (its data was seen)
+    pass(&env); // the marker is discardable: it gets its delete horizon
+    pass(&env); // past the horizon: the live producer's last state stays, emptied
+    let kept = at_marker(&log).expect("the live producer's marker is kept");
+    assert!(kept.is_control());
+    assert_eq!((kept.records_count(), kept.size(), kept.producer_epoch()), (0, 61, 1));
+    assert_eq!(log.expire_producers(0), 1);
+    pass(&env);
+    assert!(at_marker(&log).is_none(), "an expired producer keeps nothing");
+    env.store.close().unwrap();
+    common::assert_kafka_valid(&env.store.partition_dir("t", 0).unwrap(), INDEX_INTERVAL);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Readers through swaps
 // ---------------------------------------------------------------------------------------------

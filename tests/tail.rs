@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use strata::Error;
 use strata::config::StoreConfig;
 use strata::format::Record;
+use strata::io::fault::{self, FaultPlan, Op};
 use strata::log::Log;
 use strata::store::Store;
 use tempfile::TempDir;
@@ -86,6 +87,30 @@ fn a_pending_tail_resolves_with_closed_when_the_store_closes() {
 #[test]
 fn a_pending_tail_resolves_with_closed_when_its_topic_is_deleted() {
     pending_tails_end_on(|store| store.delete_topic("t").unwrap());
+}
+
+/// A poisoned log takes no append any more: a pending tail, blocking or async, ends with
+/// `Error::Poisoned` when the write that poisons it fails.
+#[test]
+fn a_pending_tail_resolves_with_poisoned_when_the_log_is_poisoned() {
+    let (_tmp, _store, log) = store_with_topic();
+    let waker = Arc::new(CountingWaker::default());
+    let mut fut = log.wait_for_async(0);
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    let blocked = thread::spawn({
+        let log = log.clone();
+        move || log.wait_for(0, PATIENCE)
+    });
+    thread::sleep(Duration::from_millis(50));
+    {
+        let _faults = fault::arm(FaultPlan::new().fail_every(Op::Write));
+        assert!(log.append(&[Record::new("k", "v")]).is_err());
+    }
+    assert!(log.poisoned().is_some());
+    assert!(waker.0.load(Ordering::SeqCst) >= 1, "the pending tail was woken");
+    assert!(matches!(poll_once(&mut fut, &waker), Poll::Ready(Err(Error::Poisoned { .. }))));
+    let result = blocked.join().unwrap();
+    assert!(matches!(result, Err(Error::Poisoned { .. })), "{result:?}");
 }
 
 /// Offsets that exist are still served by a closed log's tail: the end is only for offsets
