@@ -113,16 +113,20 @@ fn a_pending_tail_resolves_with_poisoned_when_the_log_is_poisoned() {
     assert!(matches!(result, Err(Error::Poisoned { .. })), "{result:?}");
 }
 
-/// Offsets that exist are still served by a closed log's tail: the end is only for offsets
-/// that can no longer come.
+/// A closed log's handles refuse all work: a tail ends with `Error::Closed` even for an offset
+/// the log holds.
 #[test]
-fn a_closed_log_still_answers_a_tail_for_an_offset_that_exists() {
+fn a_closed_log_ends_every_tail_even_for_an_offset_it_holds() {
     let (_tmp, store, log) = store_with_topic();
     log.append(&[Record::new("k", "v")]).unwrap();
-    store.close().unwrap();
     assert!(log.wait_for(0, Duration::ZERO).unwrap());
+    store.close().unwrap();
+    assert!(matches!(log.wait_for(0, Duration::ZERO), Err(Error::Closed)));
     let waker = Arc::new(CountingWaker::default());
-    assert!(matches!(poll_once(&mut log.wait_for_async(0), &waker), Poll::Ready(Ok(1))));
+    assert!(matches!(
+        poll_once(&mut log.wait_for_async(0), &waker),
+        Poll::Ready(Err(Error::Closed))
+    ));
 }
 
 /// Polling an idle partition many times keeps one waker slot per future (before, every poll

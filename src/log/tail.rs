@@ -3,7 +3,8 @@
 //! A wait ends in one of three ways: the offset exists (`Ok`), the log was
 //! closed — by [`Log::close`], a store close or a topic delete — or was
 //! poisoned (`Err`): no append can come after either, so waiting on would
-//! hang forever.
+//! hang forever. A closed log's handles refuse all work, so its waits end
+//! with [`Error::Closed`] even for offsets it holds.
 //!
 //! # Waker bookkeeping
 //! Each pending [`WaitFor`] owns at most one slot in the notifier, keyed by an
@@ -61,14 +62,16 @@ impl Notifier {
 }
 
 impl Log {
-    /// Whether a wait for `offset` is over: the offset exists, or it never will.
+    /// Whether a wait for `offset` is over: the offset exists, or it never
+    /// will. A closed log answers nothing else (its handles refuse all work);
+    /// a poisoned one still serves what it has.
     fn wait_outcome(&self, offset: i64, closed: bool) -> Option<Result<i64>> {
+        if closed {
+            return Some(Err(Error::Closed));
+        }
         let leo = self.log_end_offset();
         if leo > offset {
             return Some(Ok(leo));
-        }
-        if closed {
-            return Some(Err(Error::Closed));
         }
         self.check_poison().err().map(Err)
     }
@@ -77,8 +80,8 @@ impl Log {
     /// exists) or `timeout` elapses. Returns whether it exists.
     ///
     /// # Errors
-    /// [`Error::Closed`] once the log is closed (store closed, topic deleted)
-    /// and [`Error::Poisoned`] once it is poisoned, while the offset does not
+    /// [`Error::Closed`] once the log is closed (store closed, topic deleted),
+    /// and [`Error::Poisoned`] once it is poisoned while the offset does not
     /// exist: no append can bring it any more.
     pub fn wait_for(&self, offset: i64, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
