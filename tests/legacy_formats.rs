@@ -535,3 +535,27 @@ fn a_crash_during_a_split_reopens_to_every_record() {
     assert_eq!(read_all(&log), expected);
     assert!(common::swap_leftovers(&dir).is_empty(), "{:?}", common::swap_leftovers(&dir));
 }
+
+#[test]
+fn an_overflowed_legacy_active_segment_is_split_and_takes_appends() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    overflowed_partition(&dir);
+    fs::remove_file(segment(&dir, FAR + 2)).unwrap();
+    let expected = kafka_python_records(&dir);
+    let (log, report) = open_compacted(&dir).unwrap();
+    assert_eq!(report.split_segments, 1, "{report:?}");
+    assert_eq!(log.segment_base_offsets(), vec![0, FAR]);
+    assert_eq!(read_all(&log), expected);
+    assert_eq!(log.append(&[Record::new("k", "v")]).unwrap().base_offset, FAR + 2);
+    log.close().unwrap();
+    let (log, _) = open_compacted(&dir).unwrap();
+    assert_eq!(read_all(&log).len(), 5);
+    log.close().unwrap();
+    if let Some(kafka) = common::kverify_dump(&dir) {
+        kafka.unwrap();
+    }
+}
