@@ -103,7 +103,7 @@ enum Op {
     },
 }
 
-fn op(stale: bool) -> impl Strategy<Value = Op> {
+fn op() -> impl Strategy<Value = Op> {
     let t = 0..TOPICS.len();
     let p = 0..2i32;
     let rec = (0..KEYS, prop::bool::weighted(0.1), 0usize..120);
@@ -139,10 +139,8 @@ fn op(stale: bool) -> impl Strategy<Value = Op> {
         (1, any::<bool>().prop_map(|scan| Op::Reopen { scan }).boxed()),
         (1, Just(Op::CrashToSynced).boxed()),
     ];
-    if stale {
-        ops.push((2, (t, p).prop_map(|(t, p)| Op::Hold { t, p }).boxed()));
-        ops.push((3, (0..8usize, any::<u64>()).prop_map(|(i, at)| Op::UseHeld { i, at }).boxed()));
-    }
+    ops.push((2, (t, p).prop_map(|(t, p)| Op::Hold { t, p }).boxed()));
+    ops.push((3, (0..8usize, any::<u64>()).prop_map(|(i, at)| Op::UseHeld { i, at }).boxed()));
     prop::strategy::Union::new_weighted(ops)
 }
 
@@ -193,7 +191,7 @@ struct Harness {
     /// `.log` files and the `(inode, length)` the last flush made durable.
     synced: BTreeMap<PathBuf, (u64, u64)>,
     seq: u64,
-    /// Also check what open bugs still break (see [`all_checks`]).
+    /// Also check what open bugs still break (see [`all_checks`]); named cases do.
     strict: bool,
 }
 
@@ -663,12 +661,7 @@ fn cases() -> u32 {
 }
 
 /// Whether the model also checks what open bugs still break; CI leaves them
-/// out, `STRATA_MODEL_ALL=1` turns them on (each case then runs in a child
-/// process, so a SIGBUS fails the case instead of killing the suite):
-/// - handles held across deletes, closes and reopens (issue 9 item 1: a
-///   released segment or index is re-opened by path, so a kept handle serves
-///   a re-created topic's records; see
-///   `held_handle_of_a_reopened_store_never_maps_a_recreated_topic`);
+/// out, `STRATA_MODEL_ALL=1` turns them on:
 /// - a crash never moves the log start below its checkpoint (issue 9 item 6;
 ///   see `crash_after_delete_records_past_the_flushed_end_never_hands_out_an_offset_twice`).
 fn all_checks() -> bool {
@@ -681,12 +674,14 @@ proptest! {
         max_shrink_iters: 2000,
         // Failures become named tests below, not a regressions file.
         failure_persistence: None,
-        fork: all_checks(),
+        // Held handles once killed the process with SIGBUS: each case runs in a
+        // child process, so a signal fails the case (and shrinks) instead of the suite.
+        fork: true,
         ..ProptestConfig::default()
     })]
 
     #[test]
-    fn store_matches_the_model(ops in prop::collection::vec(op(all_checks()), 1..60)) {
+    fn store_matches_the_model(ops in prop::collection::vec(op(), 1..60)) {
         run(&ops, false, all_checks());
     }
 }
@@ -781,7 +776,6 @@ fn held_handle_after_close_never_serves_what_a_new_store_compacted() {
 }
 
 #[test]
-#[ignore = "issue 9 item 1, being fixed by the handles helper: a released segment is re-opened by path"]
 fn held_handle_of_a_reopened_store_never_maps_a_recreated_topic() {
     use Op::*;
     let mut ops = vec![Create { t: 0, partitions: 1, compact: false }];
