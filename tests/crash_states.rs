@@ -192,7 +192,12 @@ fn build_state(trace: &Trace, cut: usize, rng: &mut Rng, worst: bool, names: boo
         if !seen.insert(ino) {
             continue; // a directory linked twice in a mixed state: keep the first
         }
-        for (name, entry) in chosen.get(&ino).cloned().unwrap_or_default() {
+        let mut entries: Vec<(OsString, Entry)> =
+            chosen.get(&ino).cloned().unwrap_or_default().into_iter().collect();
+        // A deleted partition's directory has a random name: visit it last, so the
+        // choices (and the states) are the same on every run.
+        entries.sort_by_key(|(name, _)| !name.to_string_lossy().ends_with("-delete"));
+        for (name, entry) in entries {
             let path = dir.join(&name);
             match entry {
                 Entry::Dir(d) => {
