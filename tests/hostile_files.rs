@@ -8,6 +8,8 @@
 //!   the target of every planted symlink, stays byte for byte the same, and
 //!   nothing new appears beside the store);
 //! - every error names the damaged file;
+//! - a read-only open (made first) changes nothing in the store, and serves
+//!   what the writer's open does by the same rules;
 //! - every record before the damage is still served, and nothing served
 //!   differs from the original record at that offset.
 //!
@@ -80,9 +82,25 @@ fn record_hash(key: Option<&[u8]>, value: Option<&[u8]>, timestamp: i64) -> u64 
     h
 }
 
+/// A read-only open first (which must change nothing: its lines start with
+/// `ro.`), then the writer's open.
 fn open_and_read(dir: &Path) -> String {
+    let config = || StoreConfig::new([dir]).background_threads(false);
+    let before = snapshot(dir);
     let mut out = String::new();
-    let store = match Store::open(StoreConfig::new([dir]).background_threads(false)) {
+    for line in read_all(Store::open_read_only(config())).lines() {
+        writeln!(out, "ro.{line}").unwrap();
+    }
+    if snapshot(dir) != before {
+        writeln!(out, "ro.changed").unwrap();
+    }
+    out.push_str(&read_all(Store::open(config())));
+    out
+}
+
+fn read_all(store: strata::Result<Store>) -> String {
+    let mut out = String::new();
+    let store = match store {
         Ok(s) => s,
         Err(e) => {
             writeln!(out, "open-error\t{}", one_line(&e)).unwrap();
@@ -146,6 +164,10 @@ struct Seen {
     open_error: Option<String>,
     errors: Vec<(String, String)>,
     stuck: Vec<String>,
+    /// A read-only open changed the store.
+    changed: bool,
+    /// What the read-only open saw.
+    read_only: Option<Box<Seen>>,
     /// Partition → (log start, log end).
     parts: BTreeMap<String, (i64, i64)>,
     /// Partition → offset → record hash.
@@ -154,9 +176,15 @@ struct Seen {
 
 fn parse(text: &str) -> Seen {
     let mut seen = Seen::default();
+    let mut ro = Seen::default();
     for line in text.lines() {
+        let (seen, line) = match line.strip_prefix("ro.") {
+            Some(rest) => (&mut ro, rest),
+            None => (&mut seen, line),
+        };
         let f: Vec<&str> = line.split('\t').collect();
         match f[0] {
+            "changed" => seen.changed = true,
             "open-error" => seen.open_error = Some(f[1].to_owned()),
             "error" => seen.errors.push((f[1].to_owned(), f[2].to_owned())),
             "stuck" => seen.stuck.push(line.to_owned()),
@@ -172,6 +200,7 @@ fn parse(text: &str) -> Seen {
             other => panic!("unknown line kind {other}: {line}"),
         }
     }
+    seen.read_only = Some(Box::new(ro));
     seen
 }
 
@@ -711,6 +740,7 @@ fn check_case(damage: &Damage, seen: &Seen, original: &Seen) -> Vec<String> {
 struct Tally {
     cases: usize,
     refused: usize,
+    ro_refused: usize,
     errors: usize,
     records_checked: usize,
     failures: Vec<String>,
@@ -743,7 +773,10 @@ fn hostile_files_never_panic_hang_escape_or_lose_records_before_the_damage() {
     ) else {
         panic!("the undamaged store failed");
     };
+    let ro = original.read_only.as_deref().unwrap();
     assert!(original.open_error.is_none() && original.errors.is_empty(), "{original:?}");
+    assert!(ro.open_error.is_none() && ro.errors.is_empty() && !ro.changed, "{ro:?}");
+    assert_eq!(ro.records, original.records, "read-only and writer opens of the undamaged store");
     let total: usize = original.records.values().map(BTreeMap::len).sum();
     assert!(total > 200, "{total} records: {original:?}");
 
@@ -794,6 +827,14 @@ fn hostile_files_never_panic_hang_escape_or_lose_records_before_the_damage() {
                             t.records_checked +=
                                 seen.records.values().map(BTreeMap::len).sum::<usize>();
                             failures.extend(check_case(&damage, &seen, &original));
+                            let ro = seen.read_only.as_deref().unwrap();
+                            if ro.changed {
+                                failures.push("the read-only open changed the store".into());
+                            }
+                            t.ro_refused += usize::from(ro.open_error.is_some());
+                            for f in check_case(&damage, ro, &original) {
+                                failures.push(format!("read-only: {f}"));
+                            }
                         }
                     }
                     for f in failures {
@@ -808,12 +849,13 @@ fn hostile_files_never_panic_hang_escape_or_lose_records_before_the_damage() {
     });
     let t = tally.into_inner().unwrap();
     println!(
-        "hostile files: {} cases in {:.1?} ({} classes{}), {} refused at open (naming the file), {} read errors (naming the file), {} records checked, {} failures",
+        "hostile files: {} cases in {:.1?} ({} classes{}), {} refused at open and {} at read-only open (naming the file), {} read errors (naming the file), {} records checked, {} failures",
         t.cases,
         started.elapsed(),
         classes.len(),
         if all { ", all" } else { "" },
         t.refused,
+        t.ro_refused,
         t.errors,
         t.records_checked,
         t.failures.len()
