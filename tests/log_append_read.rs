@@ -204,7 +204,7 @@ fn log_append_time_topic_stamps_now_recomputes_the_crc_and_every_record_reads_wi
     let info = log.append_batch(b.clone()).unwrap();
     assert_eq!(info.max_timestamp, NOW + 1_234);
     // Timestamps far outside the bounds are fine: bounds apply to CreateTime only.
-    log.set_config(log.config().as_ref().clone().message_timestamp_before_max_ms(10));
+    log.set_config(log.config().as_ref().clone().message_timestamp_before_max_ms(10)).unwrap();
     log.append_batch(client_batch(Compression::None, &[(1, Some("d"), "4")])).unwrap();
 
     let f = log.read(0, usize::MAX).unwrap();
@@ -509,7 +509,7 @@ fn refused_appends_have_distinct_errors_and_leave_the_log_unchanged() {
     }
 
     // 9. Compacted topic, null key.
-    log.set_config(log.config().as_ref().clone().cleanup_policy(CleanupPolicy::COMPACT));
+    log.set_config(log.config().as_ref().clone().cleanup_policy(CleanupPolicy::COMPACT)).unwrap();
     let unkeyed = client_batch(Compression::None, &[(NOW, Some("h"), "8"), (NOW, None, "9")]);
     match assert_refused(&log, unkeyed) {
         e @ Error::InvalidRecord { .. } => messages.push(e.to_string()),
@@ -521,7 +521,8 @@ fn refused_appends_have_distinct_errors_and_leave_the_log_unchanged() {
     log.append_batch(b.build().unwrap()).unwrap();
 
     // 10. Larger than segment.bytes (and within max.message.bytes).
-    log.set_config(log.config().as_ref().clone().max_message_bytes(1 << 20).segment_bytes(200));
+    log.set_config(log.config().as_ref().clone().max_message_bytes(1 << 20).segment_bytes(200))
+        .unwrap();
     let over = sized_batch(2, 100, NOW);
     match assert_refused(&log, over) {
         e @ Error::RecordTooLarge { limit_name: "segment.bytes", .. } => {

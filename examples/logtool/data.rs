@@ -138,17 +138,25 @@ fn consume_partition(
         if fetched.is_empty() || fetched.next_offset() <= pos {
             break;
         }
-        for batch in fetched.batches() {
-            if batch.is_control() {
-                continue;
-            }
+        let batches = fetched.slices().iter().flat_map(|s| {
+            strata::format::BatchIter::new(s.bytes.clone()).map(move |(at, b)| (s, at, b))
+        });
+        for (slice, at, batch) in batches {
             let corrupt = |e: &dyn std::fmt::Display| {
                 Failure::new(format!(
-                    "cannot decode the batch at offset {} of {}: {e}",
+                    "corrupt batch in {} at byte {} (offset {}) of {}: {e}",
+                    slice.path.display(),
+                    slice.position + at as u64,
                     batch.base_offset(),
                     log.name()
                 ))
             };
+            // Kafka's consumers check CRCs (`check.crcs=true`): damaged bytes
+            // are reported, never printed as records.
+            batch.validate().map_err(|e| corrupt(&e))?;
+            if batch.is_control() {
+                continue;
+            }
             for r in batch.records().map_err(|e| corrupt(&e))? {
                 let r = r.map_err(|e| corrupt(&e))?;
                 if r.offset() < pos || r.offset() >= end {

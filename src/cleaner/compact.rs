@@ -185,7 +185,9 @@ fn build_map(
         } else {
             0
         };
-        for (_, batch) in seg.batches_from(start)? {
+        // Validated: a key from a flipped byte must not decide what is kept.
+        for item in seg.valid_batches_from(start)? {
+            let (_, batch) = item?;
             if batch.base_offset() >= c.first_uncleanable_offset {
                 break;
             }
@@ -231,7 +233,8 @@ struct ProducerScan {
 fn scan_producers(segs: &[Arc<Segment>]) -> Result<ProducerScan> {
     let mut aborts = AbortScan::default();
     for seg in segs {
-        for (_, b) in seg.batches_from(0)? {
+        for item in seg.batches_from(0)? {
+            let (_, b) = item?;
             aborts.observe(&b);
         }
     }
@@ -312,7 +315,10 @@ fn recopy_group(
     )?;
     let result = (|| {
         for src in group {
-            for (_, batch) in src.batches_from(0)? {
+            // Validated: the cleaner writes new CRCs, so a flipped byte it
+            // copied would become valid-looking data.
+            for item in src.valid_batches_from(0)? {
+                let (_, batch) = item?;
                 out.bytes_read += batch.size() as u64;
                 throttle.acquire(batch.size() as u64);
                 if log.is_closing() {

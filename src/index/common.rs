@@ -125,38 +125,89 @@ impl<E: Entry> Loaded<E> {
         Ok(())
     }
 
-    /// Counts the entries of a file opened as it is: slots up to the first
-    /// all-zero one (the preallocated tail of an index that was never
-    /// trimmed), where slot 0 may be all-zero only if slot 1 is not (the
-    /// rule of `tools/kafka_verify.py`). Entries precede zeros in a
-    /// well-formed file, so a binary search finds the boundary; a zero slot
-    /// among entries is left for [`super::lazy::Core::sanity_check`] to report.
+    /// Counts the entries of a file opened as it is (see [`count_entries`]).
     pub(crate) fn count_entries(&self) -> usize {
-        let n = self.max_entries();
-        let zero = |i: usize| self.slot(i).is_none_or(is_zero);
-        if n == 0 || !zero(n - 1) {
-            return n;
-        }
-        let mut lo = 0;
-        if zero(0) {
-            if n == 1 || zero(1) {
-                return 0;
-            }
-            lo = 1;
-        }
-        // First zero slot in (lo, n - 1]: slot lo is an entry, slot n - 1 zero.
-        let mut hi = n - 1;
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if zero(mid) { hi = mid } else { lo = mid }
-        }
-        hi
+        count_entries::<E>(self.map.as_slice())
     }
+}
 
-    /// The first non-zero byte after the entries, if any.
-    pub(crate) fn non_zero_tail(&self) -> Option<usize> {
-        let from = self.entries * E::SIZE;
-        let tail = self.map.as_slice().get(from..)?;
-        tail.iter().position(|&b| b != 0).map(|p| from + p)
+/// Counts the entries of index bytes as found on disk: slots up to the first
+/// all-zero one (the preallocated tail of an index that was never trimmed),
+/// where slot 0 may be all-zero only if slot 1 is not (the rule of
+/// `tools/kafka_verify.py`). Entries precede zeros in a well-formed file, so
+/// a binary search finds the boundary; a zero slot among entries is left for
+/// [`check_entries`] to report.
+pub(crate) fn count_entries<E: Entry>(bytes: &[u8]) -> usize {
+    let n = bytes.len() / E::SIZE;
+    let zero = |i: usize| {
+        i.checked_mul(E::SIZE)
+            .and_then(|start| bytes.get(start..start.checked_add(E::SIZE)?))
+            .is_none_or(is_zero)
+    };
+    if n == 0 || !zero(n - 1) {
+        return n;
     }
+    let mut lo = 0;
+    if zero(0) {
+        if n == 1 || zero(1) {
+            return 0;
+        }
+        lo = 1;
+    }
+    // First zero slot in (lo, n - 1]: slot lo is an entry, slot n - 1 zero.
+    let mut hi = n - 1;
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if zero(mid) { hi = mid } else { lo = mid }
+    }
+    hi
+}
+
+/// What checking an index's bytes found: its last entry (of those counted
+/// as [`count_entries`] does), and what is wrong with it, if anything.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked<E> {
+    /// The last entry.
+    pub last: Option<E>,
+    /// The first broken rule, if any.
+    pub problem: Option<String>,
+}
+
+/// Checks index bytes (of an index whose base offset is `base`): the length
+/// is whole entries, `whole(first, last)` and `pair(slot, previous, entry)`
+/// find nothing wrong, and the bytes after the entries are zero.
+pub(crate) fn check_entries<E: Entry>(
+    bytes: &[u8],
+    base: i64,
+    pair: impl Fn(usize, &E, &E) -> Option<String>,
+    whole: impl Fn(&E, &E) -> Option<String>,
+) -> Checked<E> {
+    let entries = count_entries::<E>(bytes);
+    let entry =
+        |i: usize| bytes.get(i * E::SIZE..(i + 1) * E::SIZE).map(|raw| E::decode(raw, base));
+    let last = entries.checked_sub(1).and_then(entry);
+    let problem = (|| {
+        if !bytes.len().is_multiple_of(E::SIZE) {
+            return Some(format!("length {} is not a multiple of {}", bytes.len(), E::SIZE));
+        }
+        if let (Some(first), Some(last)) = (entry(0), last)
+            && entries > 0
+            && let Some(reason) = whole(&first, &last)
+        {
+            return Some(reason);
+        }
+        let mut prev = entry(0)?;
+        for i in 1..entries {
+            let e = entry(i)?;
+            if let Some(reason) = pair(i, &prev, &e) {
+                return Some(reason);
+            }
+            prev = e;
+        }
+        let from = entries * E::SIZE;
+        let tail = bytes.get(from..)?;
+        let at = tail.iter().position(|&b| b != 0)?;
+        Some(format!("non-zero byte at {}, after {entries} entries", from + at))
+    })();
+    Checked { last, problem }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use parking_lot::RwLock;
 
-use super::common::{Entry, Loaded, round_down};
+use super::common::{Checked, Entry, Loaded, check_entries, round_down};
 use super::search;
 use crate::io::identity::{self, FileId};
 use crate::io::{IndexMap, file};
@@ -60,17 +60,14 @@ impl<E: Entry> Core<E> {
         Ok(core)
     }
 
-    /// `max_index_size` rounded down to whole entries; at least one entry.
+    /// `max_index_size` rounded down to whole entries (Kafka's
+    /// `roundDownToExactMultiple`), but never fewer than the reserved slots:
+    /// any `segment.index.bytes` Kafka accepts (down to 4) gives a working
+    /// index. An offset index of 0 slots is full at once, so every append
+    /// rolls (as in Kafka); a time index keeps its one slot for the final
+    /// entry written at roll.
     fn preallocated_len(&self) -> Result<u64> {
-        let len = round_down(self.max_index_size, E::SIZE);
-        if len == 0 {
-            return Err(Error::InvalidConfig {
-                key: "segment.index.bytes".into(),
-                value: self.max_index_size.to_string(),
-                reason: format!("smaller than one {} entry ({} bytes)", E::KIND, E::SIZE),
-            });
-        }
-        Ok(len)
+        Ok(round_down(self.max_index_size, E::SIZE).max((E::RESERVED * E::SIZE) as u64))
     }
 
     fn ensure_loaded<'a>(&self, st: &'a mut State<E>) -> Result<&'a mut Loaded<E>> {
@@ -167,6 +164,31 @@ impl<E: Entry> Core<E> {
         Ok(true)
     }
 
+    /// Sizes the file to `new_size` rounded down to whole entries, but never
+    /// below its entries plus the reserved slots: an index written under a
+    /// larger `segment.index.bytes`, or grown by a rebuild, keeps every entry
+    /// (it is then full and the segment rolls at its next append).
+    pub(crate) fn resize_keeping_entries(&self, new_size: u64) -> Result<bool> {
+        self.write(|l| {
+            let floor = ((l.entries + E::RESERVED) * E::SIZE) as u64;
+            Self::resize_loaded(l, round_down(new_size, E::SIZE).max(floor))
+        })
+    }
+
+    /// Makes room for one more entry beyond the reserved slots, doubling the
+    /// file when it is full. A rebuild uses it: the entries a segment's data
+    /// needs always fit, whatever `segment.index.bytes` says now.
+    pub(crate) fn grow_for_one_more(&self) -> Result<()> {
+        self.write(|l| {
+            let needed = l.entries + 1 + E::RESERVED;
+            if needed <= l.max_entries() {
+                return Ok(());
+            }
+            let slots = needed.max(l.max_entries().saturating_mul(2));
+            Self::resize_loaded(l, (slots * E::SIZE) as u64).map(drop)
+        })
+    }
+
     /// Cuts the file to its entries (Kafka's `trimToValidSize`).
     pub(crate) fn trim_to_valid_size(&self) -> Result<()> {
         self.write(|l| Self::resize_loaded(l, (l.entries * E::SIZE) as u64).map(drop))
@@ -178,7 +200,7 @@ impl<E: Entry> Core<E> {
             l.entries = 0;
             l.last = None;
             l.map.resize(0)?;
-            l.map.resize(round_down(self.max_index_size, E::SIZE))
+            l.map.resize(self.preallocated_len()?)
         })
     }
 
@@ -253,33 +275,26 @@ impl<E: Entry> Core<E> {
         file::remove_file_if_exists(&st.path)
     }
 
-    /// Checks the length, the bytes after the entries, and each pair of
-    /// neighbours with `pair(slot, previous, entry)`, which names what is wrong.
-    pub(crate) fn sanity_check(
+    /// Checks the index bytes with [`check_entries`]: the mapped bytes if the
+    /// index is loaded, else the file read as it is, without mapping it (a
+    /// log checks every trusted segment's indexes at open; mapping them all
+    /// would be a map per index file for nothing).
+    pub(crate) fn check(
         &self,
         pair: impl Fn(usize, &E, &E) -> Option<String>,
         whole: impl Fn(&E, &E) -> Option<String>,
-    ) -> Result<()> {
-        self.read(|l| {
-            let path = l.map.path();
-            let corrupt = |reason: String| Err(Error::CorruptFile { path: path.into(), reason });
-            if l.map.len() % E::SIZE != 0 {
-                return corrupt(format!("length {} is not a multiple of {}", l.map.len(), E::SIZE));
+    ) -> Result<Checked<E>> {
+        let path = {
+            let st = self.state.read();
+            if st.deleted {
+                return Err(Error::Closed);
             }
-            if let Some(last) = l.last
-                && let Some(reason) = whole(&l.entry(0)?, &last)
-            {
-                return corrupt(reason);
+            if let Some(l) = &st.loaded {
+                return Ok(check_entries(l.map.as_slice(), self.base_offset, pair, whole));
             }
-            for i in 1..l.entries {
-                if let Some(reason) = pair(i, &l.entry(i - 1)?, &l.entry(i)?) {
-                    return corrupt(reason);
-                }
-            }
-            match l.non_zero_tail() {
-                Some(at) => corrupt(format!("non-zero byte at {at}, after {} entries", l.entries)),
-                None => Ok(()),
-            }
-        })
+            st.path.clone()
+        };
+        let bytes = file::read(&path)?;
+        Ok(check_entries(&bytes, self.base_offset, pair, whole))
     }
 }

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::common::Entry;
+use super::common::{Checked, Entry};
 use super::lazy::Core;
 use crate::format::index_entry;
 use crate::{Error, Result};
@@ -157,6 +157,17 @@ impl TimeIndex {
         self.core.resize(new_size)
     }
 
+    /// Like [`Self::resize`], but never below the entries plus the reserved
+    /// slot(s): an existing segment reopened for appends keeps its entries.
+    pub(crate) fn resize_keeping_entries(&self, new_size: u64) -> Result<bool> {
+        self.core.resize_keeping_entries(new_size)
+    }
+
+    /// Grows the file if the next entry would not fit (index rebuilds).
+    pub(crate) fn grow_for_one_more(&self) -> Result<()> {
+        self.core.grow_for_one_more()
+    }
+
     /// Cuts the file to exactly its entries (on roll and close).
     pub fn trim_to_valid_size(&self) -> Result<()> {
         self.core.trim_to_valid_size()
@@ -184,8 +195,18 @@ impl TimeIndex {
     /// offset, a timestamp or offset decreases, or bytes after the entries
     /// are not zero.
     pub fn sanity_check(&self) -> Result<()> {
+        match self.check()?.problem {
+            None => Ok(()),
+            Some(reason) => Err(Error::CorruptFile { path: self.path(), reason }),
+        }
+    }
+
+    /// What [`Self::sanity_check`] checks, with the entry count and last
+    /// entry it found (read from the file without mapping it when the
+    /// index is not loaded).
+    pub(crate) fn check(&self) -> Result<Checked<TimestampOffset>> {
         let base = self.base_offset();
-        self.core.sanity_check(
+        self.core.check(
             |i, prev, e| {
                 if e.timestamp < prev.timestamp {
                     Some(format!("slot {i}: timestamp {} is below {}", e.timestamp, prev.timestamp))

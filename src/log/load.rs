@@ -26,7 +26,9 @@ use crate::io::file;
 use crate::segment::Segment;
 use crate::{Error, Result};
 
-use super::producer_state::{ProducerState, load_snapshot, remove_stray_snapshots};
+use super::producer_state::{
+    ProducerState, load_snapshot, remove_stray_snapshots, snapshot_offsets,
+};
 use super::{Inner, Log, View, Writer, tail};
 
 /// What the caller knows from the log directory's checkpoints.
@@ -71,6 +73,13 @@ pub struct LoadReport {
     /// Legacy segments whose offsets overflowed their base, each split into
     /// several (Kafka's `splitOverflowedSegment`) instead of being cut.
     pub split_segments: usize,
+    /// Segments whose trusted files were missing or damaged (an index gone
+    /// or lying, a tail that no longer frames) and were rebuilt in place:
+    /// `.log` file and what was wrong. Later segments are kept.
+    pub repaired_segments: Vec<(std::path::PathBuf, String)>,
+    /// Set when every segment ended below the checkpointed log start offset
+    /// and the log restarted empty there (Kafka's `LogLoader` rule).
+    pub restarted_at: Option<i64>,
 }
 
 impl Log {
@@ -86,6 +95,7 @@ impl Log {
         clock: Arc<dyn Clock>,
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
+        config.validate()?;
         // A new file is durable only once its directory is fsynced (the rule
         // of `io::file`): the partition directory in its parent here, and
         // every create and unlink below before the log is handed out.
@@ -156,16 +166,12 @@ impl Log {
         let mut split_end = 0;
         while i < segments.len() {
             let seg = Arc::clone(segments.get(i).ok_or(Error::Closed)?);
-            let index_missing =
-                !file::exists(&dir.join(segment_file_name(seg.base_offset(), FileKind::Index)))?
-                    || !file::exists(
-                        &dir.join(segment_file_name(seg.base_offset(), FileKind::TimeIndex)),
-                    )?;
-            let is_last = i + 1 == segments.len();
-            let index_bad = is_last
-                && (seg.offset_index().sanity_check().is_err()
-                    || seg.time_index().sanity_check().is_err());
-            if i >= recover_from || index_missing || index_bad {
+            let next_base = segments.get(i + 1).map(|s| s.base_offset());
+            let unclean = i >= recover_from;
+            // Files below the recovery point (all of them after a clean
+            // shutdown) are trusted unless they are missing or lie.
+            let damage = if unclean { None } else { segment_damage(dir, &seg, next_base)? };
+            if unclean || damage.is_some() {
                 if let Some(parts) = super::split::split_overflowed(dir, &seg, limits, now)? {
                     report.split_segments += 1;
                     // The parts take its place and are checked like any segment;
@@ -176,10 +182,24 @@ impl Log {
                 }
                 let outcome = seg.recover()?;
                 report.recovered_segments += 1;
+                if let Some(reason) = damage {
+                    report.repaired_segments.push((seg.log_path(), reason));
+                }
+                if outcome.truncated_bytes > 0 {
+                    report.truncated_bytes += outcome.truncated_bytes;
+                    report.cuts.push(super::TailCut {
+                        file: seg.log_path(),
+                        position: seg.len(),
+                        bytes: outcome.truncated_bytes,
+                        reason: super::describe_stop(outcome.stop.as_ref()),
+                    });
+                    if let Some(stop) = outcome.stop.clone() {
+                        report.truncations.push((seg.log_path(), stop));
+                    }
+                }
                 // Without compaction a log has no gaps: a segment that now ends
                 // below its successor's base lost a tail the successor followed.
-                let next_base = segments.get(i + 1).map(|s| s.base_offset());
-                let hole = i >= recover_from
+                let hole = unclean
                     && i + 1 >= split_end
                     && !config.cleanup_policy.compact
                     && next_base.is_some_and(|b| outcome.next_offset < b);
@@ -188,19 +208,10 @@ impl Log {
                         .offset_gaps
                         .push((outcome.next_offset, next_base.unwrap_or(outcome.next_offset)));
                 }
-                if outcome.truncated_bytes > 0 || hole {
-                    report.truncated_bytes += outcome.truncated_bytes;
-                    if outcome.truncated_bytes > 0 {
-                        report.cuts.push(super::TailCut {
-                            file: seg.log_path(),
-                            position: seg.len(),
-                            bytes: outcome.truncated_bytes,
-                            reason: super::describe_stop(outcome.stop.as_ref()),
-                        });
-                    }
-                    if let Some(stop) = outcome.stop {
-                        report.truncations.push((seg.log_path(), stop));
-                    }
+                // Kafka's `recoverLog`: a cut above the recovery point drops every
+                // later segment. Damage found in trusted files is repaired where
+                // it is (Kafka's `recoverSegment` at load): later segments stay.
+                if unclean && (outcome.truncated_bytes > 0 || hole) {
                     for later in segments.drain(i + 1..) {
                         report.cuts.push(super::TailCut {
                             file: later.log_path(),
@@ -214,14 +225,37 @@ impl Log {
                 }
                 if i + 1 < segments.len() {
                     seg.seal()?;
-                    seg.release();
                 }
+            }
+            if i + 1 < segments.len() {
+                seg.release();
             }
             i += 1;
         }
         let mut created = false;
+        let checkpointed_start = options.log_start_offset.max(0);
+        let end_of_data = match segments.last() {
+            Some(active) => active.read_next_offset()?,
+            None => checkpointed_start,
+        };
+        if end_of_data < checkpointed_start {
+            // Kafka's `LogLoader`: data ending below the checkpointed log start
+            // offset (files deleted, or a `delete_records` checkpoint made
+            // durable before the data) is dropped whole and the log restarts at
+            // the checkpoint, so no offset below it is handed out again.
+            for seg in segments.drain(..) {
+                seg.delete_files()?;
+                report.dropped_segments += 1;
+            }
+            for offset in snapshot_offsets(dir)? {
+                file::remove_file_if_exists(
+                    &dir.join(segment_file_name(offset, FileKind::Snapshot)),
+                )?;
+            }
+            report.restarted_at = Some(checkpointed_start);
+        }
         if segments.is_empty() {
-            let base = options.log_start_offset.max(0);
+            let base = checkpointed_start;
             segments.push(Arc::new(Segment::create(dir, base, limits, now, jitter())?));
             created = true;
         }
@@ -300,7 +334,8 @@ fn rebuild_producers(
     };
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     for seg in segments.iter().skip(first) {
-        for (_, b) in seg.batches_from(0)? {
+        for item in seg.batches_from(0)? {
+            let (_, b) = item?;
             if b.base_offset() >= from && b.producer_id() >= 0 {
                 state.update(&b);
             }
@@ -316,4 +351,16 @@ fn seed(dir: &Path, now: i64) -> u64 {
     dir.hash(&mut h);
     now.hash(&mut h);
     h.finish() | 1
+}
+
+/// Why a trusted segment must be rebuilt: an index file is missing, or its
+/// files fail [`Segment::damage`]. `None` when they can be used as they are.
+fn segment_damage(dir: &Path, seg: &Segment, next_base: Option<i64>) -> Result<Option<String>> {
+    for kind in [FileKind::Index, FileKind::TimeIndex] {
+        let path = dir.join(segment_file_name(seg.base_offset(), kind));
+        if !file::exists(&path)? {
+            return Ok(Some(format!("{} is missing", path.display())));
+        }
+    }
+    seg.damage(next_base)
 }

@@ -154,8 +154,17 @@ impl Log {
     }
 
     /// Replaces the config; the next append, roll and maintenance pass obey it.
-    pub fn set_config(&self, config: LogConfig) {
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a config that breaks a rule
+    /// ([`LogConfig::validate`]): it is refused now, and the log keeps its
+    /// config, rather than failing (and poisoning the log) at the next roll.
+    /// Every valid config can be honoured by the next roll, down to
+    /// `segment.index.bytes` = 4.
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
         *self.inner.config.write() = Arc::new(config);
+        Ok(())
     }
 
     fn view(&self) -> View {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::format::{BatchIter, BatchView, RecordRef};
-use crate::segment::Segment;
+use crate::segment::{Segment, stop_error};
 use crate::{Error, Result};
 
 use super::Log;
@@ -72,26 +72,53 @@ impl Fetched {
         self.log_end_offset
     }
 
-    /// The batches, in offset order. The first may start below the requested offset.
+    /// The batches, in offset order. The first may start below the requested
+    /// offset. Only their framing was checked: call [`BatchView::validate`]
+    /// before trusting a batch's contents, or use [`Self::records`].
     pub fn batches(&self) -> impl Iterator<Item = BatchView> + '_ {
         self.slices.iter().flat_map(|s| BatchIter::new(s.bytes.clone()).map(|(_, b)| b))
     }
 
-    /// Records at or after the requested offset, decoded lazily. Keys and
-    /// values of uncompressed batches are slices of the memory map.
+    /// Records at or after the requested offset, decoded lazily. Each
+    /// batch's CRC and structure are checked before it is decoded (Kafka's
+    /// consumer default `check.crcs=true`): a damaged batch yields
+    /// [`Error::Corrupt`] naming the `.log` file and the batch's byte
+    /// position, and nothing after it. Keys and values of uncompressed
+    /// batches are slices of the memory map.
     pub fn records(&self) -> impl Iterator<Item = Result<RecordRef>> + '_ {
+        self.decode(true)
+    }
+
+    /// [`Self::records`] without the CRC check, for callers that validate
+    /// batches themselves (Kafka's `check.crcs=false`). A damaged batch may
+    /// then decode as wrong data.
+    pub fn records_unchecked(&self) -> impl Iterator<Item = Result<RecordRef>> + '_ {
+        self.decode(false)
+    }
+
+    fn decode(&self, check: bool) -> impl Iterator<Item = Result<RecordRef>> + '_ {
         let start = self.start_offset;
-        self.batches()
-            .flat_map(|b| {
-                let records: Box<dyn Iterator<Item = Result<RecordRef>>> = match b.records() {
-                    Ok(rs) => {
-                        Box::new(rs.map(|r| r.map_err(|source| Error::InvalidBatch { source })))
-                    }
-                    Err(source) => Box::new(std::iter::once(Err(Error::InvalidBatch { source }))),
-                };
+        let mut failed = false;
+        self.slices
+            .iter()
+            .flat_map(|s| BatchIter::new(s.bytes.clone()).map(move |(pos, b)| (s, pos, b)))
+            .flat_map(move |(s, pos, b)| {
+                let at = move |source| Error::corrupt(&s.path, s.position + pos as u64, source);
+                let checked = if check { b.validate().map(|()| b) } else { Ok(b) };
+                let records: Box<dyn Iterator<Item = Result<RecordRef>>> =
+                    match checked.and_then(|b| b.records()) {
+                        Ok(rs) => Box::new(rs.map(move |r| r.map_err(at))),
+                        Err(source) => Box::new(std::iter::once(Err(at(source)))),
+                    };
                 records
             })
             .filter(move |r| r.as_ref().map_or(true, |r| r.offset() >= start))
+            // Nothing is decoded after the first error.
+            .take_while(move |r| {
+                let go = !failed;
+                failed |= r.is_err();
+                go
+            })
     }
 }
 
@@ -161,7 +188,8 @@ impl Log {
             let mut end = 0usize;
             // Set when a batch stops the read: later segments must not be read past it.
             let mut full = false;
-            for (pos, b) in BatchIter::new(data.clone()) {
+            let mut iter = BatchIter::new(data.clone());
+            for (pos, b) in iter.by_ref() {
                 if b.base_offset() >= v.log_end_offset {
                     full = true;
                     break;
@@ -173,6 +201,15 @@ impl Log {
                 end = pos + b.size();
                 total += b.size();
                 out.next_offset = b.next_offset();
+            }
+            if !full && let Some(e) = stop_error(&seg.log_path(), start, iter.stop_reason()) {
+                // Bytes that stop framing inside a segment are damage, never its
+                // end: reading on in the next segment would skip offsets. What
+                // came before is returned; the read that starts at it fails.
+                if total == 0 {
+                    return Err(e);
+                }
+                full = true;
             }
             if end > 0 {
                 out.slices.push(FileSlice {
@@ -205,15 +242,18 @@ impl Log {
             OffsetSpec::MaxTimestamp => {
                 let mut best: Option<(i64, &Arc<Segment>)> = None;
                 for seg in v.segments.iter().filter(|s| s.len() > 0) {
-                    let ts = seg.largest_timestamp()?;
+                    let ts = seg.max_timestamp_so_far()?.0;
                     if best.is_none_or(|(b, _)| ts > b) {
                         best = Some((ts, seg));
                     }
                 }
                 let Some((_, seg)) = best else { return Ok(None) };
+                // Kafka answers with the record even when it lies below the log
+                // start offset (`UnifiedLog.fetchOffsetByTimestamp` does not
+                // filter it), and only offsets a reader can fetch (below the end).
                 Ok(seg
                     .offset_of_max_timestamp()?
-                    .filter(|&(o, _)| o >= v.log_start_offset && o < v.log_end_offset)
+                    .filter(|&(o, _)| o < v.log_end_offset)
                     .map(|(offset, timestamp)| TimestampedOffset { offset, timestamp }))
             }
             OffsetSpec::Timestamp(target) => {

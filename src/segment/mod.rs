@@ -17,10 +17,13 @@
 //! memory map. (Index lookups and the max-timestamp query take short locks
 //! the appender also takes, never across the write itself.)
 
+mod check;
 mod dry_run;
 pub(crate) mod overflow;
 mod read;
 mod recover;
+
+pub(crate) use read::stop_error;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -51,7 +54,12 @@ pub(crate) struct SegmentLimits {
 /// State only the appender changes.
 #[derive(Debug, Default)]
 struct AppendState {
-    bytes_since_last_index_entry: u64,
+    /// Bytes appended since the last offset-index entry, counted from that
+    /// entry's batch start. `None` until first needed for an existing
+    /// segment: it is then derived from the last entry's position (the
+    /// segment start when there is none), exactly as a rebuild counts, so
+    /// the index a reopened segment writes equals the one a rebuild writes.
+    bytes_since_last_index_entry: Option<u64>,
     /// `(maxTimestampSoFar, offset of the batch holding it)`; loaded from the
     /// time index on first use for existing segments.
     max_timestamp: Option<(i64, i64)>,
@@ -257,15 +265,23 @@ impl Segment {
         if let Some(m) = st.max_timestamp {
             return Ok(m);
         }
-        let last = self.time_index.last_entry()?;
-        let m = (last.timestamp, last.offset);
+        let m = self.initial_max_timestamp()?;
         st.max_timestamp = Some(m);
         Ok(m)
     }
 
-    /// The largest timestamp in the segment (retention and time lookups use it).
+    /// The largest timestamp in the segment, or the `.log`'s modification
+    /// time when no record carries one (Kafka's `LogSegment.largestTimestamp`):
+    /// retention, compaction lag and time lookups use it, so a segment
+    /// without timestamps is judged by its age and never skipped.
     pub(crate) fn largest_timestamp(&self) -> Result<i64> {
-        Ok(self.max_timestamp_so_far()?.0)
+        let max = self.max_timestamp_so_far()?.0;
+        if max >= 0 {
+            return Ok(max);
+        }
+        let modified = self.modified()?;
+        let ms = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Ok(i64::try_from(ms).unwrap_or(i64::MAX))
     }
 
     /// The rolling-base timestamp: max timestamp of the first batch.
@@ -276,7 +292,7 @@ impl Segment {
         if self.len() == 0 {
             return Ok(None);
         }
-        let first = self.batches_from(0)?.next().map(|(_, b)| b.max_timestamp());
+        let first = self.batches_from(0)?.next().transpose()?.map(|(_, b)| b.max_timestamp());
         self.state.lock().rolling_base_timestamp = first;
         Ok(first)
     }
@@ -291,8 +307,7 @@ impl Segment {
         self.with_file(|f, path| file::write_all_at(f, path, bytes, position))?;
         let mut st = self.state.lock();
         if st.max_timestamp.is_none() {
-            let last = self.time_index.last_entry()?;
-            st.max_timestamp = Some((last.timestamp, last.offset));
+            st.max_timestamp = Some(self.initial_max_timestamp()?);
         }
         if position == 0 {
             st.rolling_base_timestamp = Some(batch.max_timestamp());
@@ -301,15 +316,20 @@ impl Segment {
         if batch.max_timestamp() > max_ts {
             st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
         }
-        if st.bytes_since_last_index_entry > self.limits.index_interval_bytes {
+        let since = match st.bytes_since_last_index_entry {
+            Some(n) => n,
+            None => position.saturating_sub(u64::from(self.offset_index.last_entry()?.position)),
+        };
+        let mut since_after = since + bytes.len() as u64;
+        if since > self.limits.index_interval_bytes {
             let pos = u32::try_from(position)
                 .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
             self.offset_index.append(batch.last_offset(), pos)?;
             let (ts, off) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
             self.time_index.maybe_append(ts, off, false)?;
-            st.bytes_since_last_index_entry = 0;
+            since_after = bytes.len() as u64;
         }
-        st.bytes_since_last_index_entry += bytes.len() as u64;
+        st.bytes_since_last_index_entry = Some(since_after);
         drop(st);
         self.ensure_mapped(end)?;
         self.len.store(end, Ordering::Release);
@@ -398,8 +418,8 @@ impl Segment {
     /// Sizes the indexes back to `segment.index.bytes` so an existing segment
     /// can take appends again (Kafka's `resizeIndexes` on load).
     pub(crate) fn reopen_for_append(&self) -> Result<()> {
-        self.offset_index.resize(self.limits.max_index_size)?;
-        self.time_index.resize(self.limits.max_index_size)?;
+        self.offset_index.resize_keeping_entries(self.limits.max_index_size)?;
+        self.time_index.resize_keeping_entries(self.limits.max_index_size)?;
         self.ensure_mapped(self.len().max(1))
     }
 

@@ -1,7 +1,17 @@
 //! Reading a segment: offset and timestamp lookups (index first, then a short
 //! scan of batch headers), and batch iteration over published bytes.
+//!
+//! Every byte below the published length was a whole batch when it was
+//! written or recovered, so bytes that stop framing there are corruption
+//! (bit rot, an overwritten file), never "the end": every scan here ends with
+//! [`Error::Corrupt`] naming the `.log` and the byte position instead of
+//! stopping quietly, which would make readers skip the offsets after it
+//! (Kafka's `CorruptRecordException`). Scans that decode records check the
+//! batch's CRC first, so a flipped byte is never taken for data.
 
-use crate::format::{BatchIter, BatchView};
+use std::path::PathBuf;
+
+use crate::format::{BatchIter, BatchView, FormatError, NO_TIMESTAMP, StopReason};
 use crate::{Error, Result};
 
 use super::Segment;
@@ -19,58 +29,133 @@ pub(crate) struct BatchLocation {
     pub last_offset: i64,
 }
 
+/// `(position in the segment, batch)` from a start position to the published
+/// end. Bytes that stop framing before the end (and, for a validating scan,
+/// a batch that fails its checks) end the iteration with one
+/// [`Error::Corrupt`] naming the file and the position.
+pub(crate) struct Batches {
+    iter: BatchIter,
+    start: u64,
+    path: PathBuf,
+    done: bool,
+}
+
+impl Iterator for Batches {
+    type Item = Result<(u64, BatchView)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if let Some((pos, b)) = self.iter.next() {
+            return Some(Ok((self.start + pos as u64, b)));
+        }
+        self.done = true;
+        stop_error(&self.path, self.start, self.iter.stop_reason()).map(Err)
+    }
+}
+
+/// The corruption a [`BatchIter`] stop over `[start, published end)` means,
+/// or `None` if it consumed every byte.
+pub(crate) fn stop_error(
+    path: &std::path::Path,
+    start: u64,
+    stop: Option<&StopReason>,
+) -> Option<Error> {
+    let (position, source) = match stop? {
+        StopReason::End => return None,
+        StopReason::Corrupt { position, error } => (*position, error.clone()),
+        StopReason::TornTail { position, needed, available } => (
+            *position,
+            FormatError::Truncated { field: "batch", needed: *needed, available: *available },
+        ),
+        StopReason::ZeroTail { position, len } => (
+            *position,
+            FormatError::InvalidValue {
+                field: "batch.batchLength",
+                value: 0,
+                reason: if *len > 0 { "zero bytes where a batch must start" } else { "empty" },
+            },
+        ),
+    };
+    Some(Error::corrupt(path, start + position as u64, source))
+}
+
 impl Segment {
-    /// Batches from byte `position` to the published end (framing only: the
-    /// bytes were validated when written or recovered).
-    pub(crate) fn batches_from(&self, position: u64) -> Result<BatchIter> {
-        Ok(BatchIter::new(self.bytes(position, self.len())?))
+    /// Batches from byte `position` to the published end, framed (CRCs are
+    /// not checked: use [`Self::valid_batches_from`] before decoding
+    /// records).
+    pub(crate) fn batches_from(&self, position: u64) -> Result<Batches> {
+        self.scan(position, false)
+    }
+
+    /// Like [`Self::batches_from`], and each batch is
+    /// [validated](BatchView::validate) (CRC, attributes, counts) before it
+    /// is yielded: for readers that decode or copy records.
+    pub(crate) fn valid_batches_from(&self, position: u64) -> Result<Batches> {
+        self.scan(position, true)
+    }
+
+    fn scan(&self, position: u64, validate: bool) -> Result<Batches> {
+        let bytes = self.bytes(position, self.len())?;
+        let iter = if validate { BatchIter::validating(bytes) } else { BatchIter::new(bytes) };
+        Ok(Batches { iter, start: position, path: self.log_path(), done: false })
     }
 
     /// The first batch whose last offset is `>= offset`, searching from the
     /// offset index's floor entry (Kafka's `translateOffset`).
     pub(crate) fn translate_offset(&self, offset: i64) -> Result<Option<BatchLocation>> {
-        let start = self.index_position(offset);
-        self.locate_from(start, |b| b.last_offset() >= offset)
-    }
-
-    /// Where to start scanning for `offset`: the offset index's floor entry,
-    /// or the segment start when the index cannot be read (it only speeds
-    /// the scan up; a segment deleted under a reader has none).
-    fn index_position(&self, offset: i64) -> u64 {
-        if self.is_scan_only() {
-            return 0;
+        let start = self.scan_start(offset)?;
+        for item in self.batches_from(start)? {
+            let (position, b) = item?;
+            if b.last_offset() >= offset {
+                return Ok(Some(BatchLocation {
+                    position,
+                    size: b.size() as u64,
+                    base_offset: b.base_offset(),
+                    last_offset: b.last_offset(),
+                }));
+            }
         }
-        self.offset_index().lookup(offset).map_or(0, |e| u64::from(e.position))
+        Ok(None)
     }
 
-    /// The first batch from `start` matching `pred`. A segment that cannot be
-    /// read is an error, never "not here": a reader must not skip its data.
-    fn locate_from(
-        &self,
-        start: u64,
-        pred: impl Fn(&BatchView) -> bool,
-    ) -> Result<Option<BatchLocation>> {
-        let iter = self.batches_from(start)?;
-        Ok(iter.map(|(pos, b)| (start + pos as u64, b)).find(|(_, b)| pred(b)).map(
-            |(position, b)| BatchLocation {
-                position,
-                size: b.size() as u64,
-                base_offset: b.base_offset(),
-                last_offset: b.last_offset(),
-            },
-        ))
+    /// Where to start scanning for `offset`: the offset index's floor entry
+    /// if a batch starting at or below `offset` frames there, else the
+    /// segment start. Every batch before such a batch ends below `offset`,
+    /// so the scan cannot pass the one holding it; an index that lies (a
+    /// garbage or swapped file, a position inside a batch) only costs a
+    /// longer scan, never skipped records. An index that cannot be read (a
+    /// segment deleted under a reader), or is not trusted (scan-only
+    /// segments of a read-only open), is not needed either.
+    fn scan_start(&self, offset: i64) -> Result<u64> {
+        if self.is_scan_only() {
+            return Ok(0);
+        }
+        let Ok(entry) = self.offset_index().lookup(offset) else { return Ok(0) };
+        let position = u64::from(entry.position);
+        if position == 0 {
+            return Ok(0);
+        }
+        let first = self.batches_from(position)?.next();
+        let usable = matches!(first, Some(Ok((_, ref b))) if b.base_offset() <= offset);
+        Ok(if usable { position } else { 0 })
     }
 
     /// The offset after the last batch: scans from the last index entry
-    /// (Kafka's `readNextOffset`).
+    /// (Kafka's `readNextOffset`), falling back to the segment start when the
+    /// entry does not point at a batch.
     pub(crate) fn read_next_offset(&self) -> Result<i64> {
         let start = if self.is_scan_only() {
             0
         } else {
-            u64::from(self.offset_index().last_entry()?.position)
+            self.scan_start(self.offset_index().last_entry()?.offset)?
         };
-        let next = self.batches_from(start)?.last().map(|(_, b)| b.next_offset());
-        Ok(next.unwrap_or(self.base_offset()))
+        let mut next = self.base_offset();
+        for item in self.batches_from(start)? {
+            next = item?.1.next_offset();
+        }
+        Ok(next)
     }
 
     /// The first record with `timestamp >= target` and `offset >= min_offset`,
@@ -86,13 +171,14 @@ impl Segment {
             true => self.base_offset(),
             false => self.time_index().lookup(target).map_or(self.base_offset(), |e| e.offset),
         };
-        let start = self.index_position(floor.max(min_offset));
-        for (_, batch) in self.batches_from(start)? {
+        let start = self.scan_start(floor.max(min_offset))?;
+        for item in self.batches_from(start)? {
+            let (position, batch) = item?;
             if batch.max_timestamp() < target || batch.last_offset() < min_offset {
                 continue;
             }
-            for r in batch.records().map_err(|e| self.corrupt(e))? {
-                let r = r.map_err(|e| self.corrupt(e))?;
+            for r in self.checked_records(position, &batch)? {
+                let r = r.map_err(|e| self.corrupt_at(position, e))?;
                 if r.timestamp() >= target && r.offset() >= min_offset {
                     return Ok(Some((r.offset(), r.timestamp())));
                 }
@@ -105,13 +191,14 @@ impl Segment {
     /// `(offset, timestamp)` (KIP-734 `MAX_TIMESTAMP`).
     pub(crate) fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
         let (max_ts, off) = self.max_timestamp_so_far()?;
-        let start = self.index_position(off);
-        for (_, batch) in self.batches_from(start)? {
+        let start = self.scan_start(off)?;
+        for item in self.batches_from(start)? {
+            let (position, batch) = item?;
             if batch.max_timestamp() != max_ts {
                 continue;
             }
-            for r in batch.records().map_err(|e| self.corrupt(e))? {
-                let r = r.map_err(|e| self.corrupt(e))?;
+            for r in self.checked_records(position, &batch)? {
+                let r = r.map_err(|e| self.corrupt_at(position, e))?;
                 if r.timestamp() == max_ts {
                     return Ok(Some((r.offset(), max_ts)));
                 }
@@ -120,7 +207,40 @@ impl Segment {
         Ok(None)
     }
 
-    pub(crate) fn corrupt(&self, e: crate::format::FormatError) -> Error {
-        Error::corrupt(self.log_path(), 0, e)
+    /// The records of `batch` (at `position`) after its CRC and structure
+    /// are checked.
+    fn checked_records(
+        &self,
+        position: u64,
+        batch: &BatchView,
+    ) -> Result<crate::format::batch::Records> {
+        batch.validate().map_err(|e| self.corrupt_at(position, e))?;
+        batch.records().map_err(|e| self.corrupt_at(position, e))
+    }
+
+    /// `(maxTimestampSoFar, its batch's last offset)` of an existing
+    /// segment: the time index's last entry, which every roll and clean
+    /// close writes. A segment with data but an empty time index (Kafka
+    /// creates a missing one empty) has its batch headers scanned instead, so
+    /// its records stay visible to time lookups, retention and MAX_TIMESTAMP.
+    pub(crate) fn initial_max_timestamp(&self) -> Result<(i64, i64)> {
+        let last =
+            self.time_index().entries()?.checked_sub(1).map(|_| self.time_index().last_entry());
+        if let Some(last) = last.transpose()? {
+            return Ok((last.timestamp, last.offset));
+        }
+        let mut max = (NO_TIMESTAMP, self.base_offset());
+        for item in self.batches_from(0)? {
+            let (_, b) = item?;
+            if b.max_timestamp() > max.0 {
+                max = (b.max_timestamp(), b.last_offset());
+            }
+        }
+        Ok(max)
+    }
+
+    /// [`Error::Corrupt`] for this segment's `.log` at `position`.
+    pub(crate) fn corrupt_at(&self, position: u64, e: FormatError) -> Error {
+        Error::corrupt(self.log_path(), position, e)
     }
 }

@@ -77,8 +77,12 @@ impl Segment {
             if pos - last_index_pos > self.limits.index_interval_bytes {
                 let p = u32::try_from(pos)
                     .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
+                // A sealed segment written under a larger `segment.index.bytes`
+                // (or by another writer) needs every entry: grow, never fail.
+                self.offset_index.grow_for_one_more()?;
                 self.offset_index.append(batch.last_offset(), p)?;
                 let (ts, off) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
+                self.time_index.grow_for_one_more()?;
                 self.time_index.maybe_append(ts, off, false)?;
                 last_index_pos = pos;
             }
@@ -89,7 +93,7 @@ impl Segment {
         if stop.is_none() {
             stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
         }
-        st.bytes_since_last_index_entry = valid - last_index_pos;
+        st.bytes_since_last_index_entry = Some(valid - last_index_pos);
         // No view of the old tail may outlive the cut.
         drop(iter);
         drop(map);

@@ -73,7 +73,7 @@ impl Store {
             }
         })?;
         for (_, log) in self.logs(Some(topic)) {
-            log.set_config(cfg.clone());
+            log.set_config(cfg.clone())?;
         }
         Ok(())
     }
