@@ -95,6 +95,23 @@
 //!   directories is [`Error::DuplicatePartition`] at open, as Kafka refuses
 //!   to start.
 //!
+//! ## Recovery rules
+//! What opening and reading do with damaged files, beside what Kafka does
+//! ([`log::LoadReport`] reports each repair):
+//!
+//! | Situation at open or read | strata | Kafka |
+//! |---|---|---|
+//! | Unclean shutdown | every segment from the one holding the recovery point is re-validated (CRC, framing, offsets), its indexes rebuilt, the first bad batch and all after it cut; a cut drops every later segment | same (`LogLoader.recoverLog`) |
+//! | A recovered segment now ends below the next one's base (no compaction) | later segments dropped: the log stays a prefix | not checked |
+//! | Trusted segment (below the recovery point, or after a clean shutdown) with a missing `.index`/`.timeindex`, or an index that lies (length, order, entries past the `.log`, naming the next segment's offsets, last entry not at a batch) | that segment alone is rebuilt on disk and cut at its first bad batch; later segments stay; reported in `LoadReport::repaired_segments` | missing `.index`: the same (`recoverSegment`); missing `.timeindex`: created empty; lying indexes: not checked at load |
+//! | Clean shutdown, but the active segment's tail after its last index entry no longer frames (zeroed, cut) | the segment is rebuilt and cut there; the log end is the end of the valid data | `readNextOffset` may fall back to the segment base |
+//! | All data ends below the checkpointed log start offset | every segment deleted, the log restarts empty at the checkpoint | same (`LogLoader.load`) |
+//! | A rebuild needs more index entries than `segment.index.bytes` holds | the index grows; an active segment then rolls at its next append | the rebuild fails (index full) |
+//! | Bytes that stop framing inside a segment, at read | `Error::Corrupt` naming the `.log` and byte position; never a skip to the next segment | `CorruptRecordException` |
+//! | A batch whose CRC does not match, when records are decoded (`Fetched::records`, time lookups, the cleaner, `logtool consume`) | `Error::Corrupt` naming file and position; `Fetched::records_unchecked` opts out | consumers check CRCs (`check.crcs=true`) |
+//! | An index entry whose position finds no batch at or below the target, at read | the scan starts at the segment start | reads from the wrong position |
+//! | A sealed segment with an empty `.timeindex` | its max timestamp is read from the batch headers; with no timestamps, the file's mtime stands for it | mtime (`largestTimestamp`) |
+//!
 //! ## Compatibility
 //! Batches are stored verbatim as Kafka's `LogValidator` would store them;
 //! offset-index entries follow Kafka >= 4.1 (one per batch once

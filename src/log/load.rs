@@ -5,13 +5,20 @@
 //! 1. delete leftovers: `*.deleted`, `*.cleaned`, `*.tmp`, and index files
 //!    whose `.log` is gone;
 //! 2. open every segment lazily (a `stat`, no reads, no maps);
-//! 3. after a clean shutdown trust the files; otherwise recover every segment
-//!    from the one holding the recovery point onwards (re-validate each
-//!    batch, rebuild both indexes, cut a torn or corrupt tail) and, if bytes
-//!    were cut, drop every later segment: they cannot follow a hole;
-//! 4. a segment whose `.index` is missing is recovered whatever the shutdown;
-//! 5. no segment: create one at the log start offset;
-//! 6. size the active segment's indexes back to `segment.index.bytes`.
+//! 3. after a crash, recover every segment from the one holding the recovery
+//!    point onwards (re-validate each batch, rebuild both indexes, cut a torn
+//!    or corrupt tail) and, if bytes were cut or a hole opened, drop every
+//!    later segment: they cannot follow a hole;
+//! 4. trust the other segments (all of them after a clean shutdown) unless
+//!    their files are missing or lie ([`crate::segment`]'s `damage`: index
+//!    order and range, the last entry at a batch, the active tail framing);
+//!    such a segment is rebuilt and cut where it is, and later segments stay
+//!    (Kafka's `recoverSegment` at load);
+//! 5. data that ends below the checkpointed log start offset is deleted and
+//!    the log restarts empty there; no segment: create one at the log start
+//!    offset;
+//! 6. size the active segment's indexes back to `segment.index.bytes`
+//!    (keeping every entry a rebuild wrote).
 
 use std::path::Path;
 use std::sync::Arc;
