@@ -284,17 +284,30 @@ impl<E: Entry> Core<E> {
         pair: impl Fn(usize, &E, &E) -> Option<String>,
         whole: impl Fn(&E, &E) -> Option<String>,
     ) -> Result<Checked<E>> {
-        let path = {
-            let st = self.state.read();
-            if st.deleted {
-                return Err(Error::Closed);
+        let mut st = self.state.write();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(l) = &st.loaded {
+            return Ok(check_entries(l.map.as_slice(), self.base_offset, pair, whole));
+        }
+        // The first open records the file's identity, as a first map does.
+        let f = match st.id {
+            Some(id) => identity::reopen_read(&st.path, id)?,
+            None => {
+                let f = file::open_read(&st.path)?;
+                st.id = Some(identity::of(&f, &st.path)?);
+                f
             }
-            if let Some(l) = &st.loaded {
-                return Ok(check_entries(l.map.as_slice(), self.base_offset, pair, whole));
-            }
-            st.path.clone()
         };
-        let bytes = file::read(&path)?;
+        let len = file::len(&f, &st.path)?;
+        let len = usize::try_from(len).map_err(|_| Error::CorruptFile {
+            path: st.path.clone(),
+            reason: format!("length {len} does not fit in memory"),
+        })?;
+        let mut bytes = vec![0; len];
+        file::read_exact_at(&f, &st.path, &mut bytes, 0)?;
+        drop(st);
         Ok(check_entries(&bytes, self.base_offset, pair, whole))
     }
 }

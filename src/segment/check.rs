@@ -18,7 +18,7 @@
 
 use crate::Result;
 use crate::format::{BatchIter, StopReason, layout};
-use crate::io::file;
+use crate::io::{file, identity};
 
 use super::Segment;
 
@@ -88,7 +88,7 @@ impl Segment {
     /// `pread`, so a sealed segment is not mapped just to be checked.
     fn frame_at(&self, position: u64) -> Result<Option<i64>> {
         let path = self.log_path();
-        let f = file::open_read(&path)?;
+        let f = identity::reopen_read(&path, self.log_id)?;
         let mut head = [0u8; layout::HEADER_SIZE_UP_TO_MAGIC];
         if file::read_up_to_at(&f, &path, &mut head, position)? < head.len() {
             return Ok(None);
