@@ -17,7 +17,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::Result;
-use crate::format::StopReason;
 use crate::format::file_name::{CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
 use crate::io::{fault, file};
 use crate::segment::overflow::{overflows, splits};
@@ -39,10 +38,15 @@ pub(super) fn split_overflowed(
     if !splits(seg.bytes(0, seg.len())?, base) {
         return Ok(None);
     }
-    let mut iter = seg.batches_from(0)?;
     let mut parts: Vec<Segment> = Vec::new();
+    // Cleared when the bytes stop framing before the end: not a whole split.
+    let mut framed = true;
     let result = (|| {
-        for (_, batch) in iter.by_ref() {
+        for item in seg.batches_from(0)? {
+            let Ok((_, batch)) = item else {
+                framed = false;
+                break;
+            };
             let current = parts.last().map_or(base, Segment::base_offset);
             if parts.is_empty() || overflows(batch.last_offset(), current) {
                 let start = if parts.is_empty() { base } else { batch.base_offset() };
@@ -61,8 +65,7 @@ pub(super) fn split_overflowed(
         }
         Ok::<_, crate::Error>(())
     })();
-    let whole = iter.stop_reason() == Some(&StopReason::End)
-        && parts.iter().map(Segment::len).sum::<u64>() == seg.len();
+    let whole = framed && parts.iter().map(Segment::len).sum::<u64>() == seg.len();
     if result.is_err() || !whole || parts.len() < 2 {
         for part in &parts {
             let _ = part.delete_files();
