@@ -59,6 +59,11 @@
 //! - An append returns its offsets once the batch is in the page cache; it is
 //!   **durable once flushed**: by [`log::Log::flush`], by the topic's
 //!   `flush.messages` / `flush.ms`, or by a clean close.
+//! - A roll syncs the sealed segment (its `.log` and indexes) off the append
+//!   path and moves the recovery point to the new segment's base; the
+//!   store's flusher thread then checkpoints it (without background threads,
+//!   [`store::Store::maintain`] does both). After a crash only the segments
+//!   from the one holding the checkpointed recovery point on are re-validated.
 //! - After any crash a partition reopens to a valid prefix containing every
 //!   flushed record. Torn or corrupt tails are truncated, counted and reported
 //!   ([`store::Store::recovery_report`]: file, position, bytes; and a line on

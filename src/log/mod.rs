@@ -10,15 +10,17 @@
 //!
 //! # Durability
 //! An append returns once its bytes are in the page cache. It is durable once
-//! flushed: by [`Log::flush`], by `flush.messages` / `flush.ms`, or at close.
-//! The recovery point is the offset below which everything was fsynced; after
-//! a crash only segments at or above it are re-validated. A failed write or
+//! flushed: by [`Log::flush`], by `flush.messages` / `flush.ms`, by the sync
+//! pass a roll asks for (up to the new segment's base), or at close; see
+//! [`flush`]. The recovery point is the offset below which everything was
+//! fsynced; after a crash only segments at or above it are re-validated. A failed write or
 //! fsync poisons the log: every later append or flush fails with
 //! [`Error::Poisoned`] instead of retrying over unknown disk state.
 
 mod append;
 mod claim;
 mod delete;
+pub mod flush;
 mod load;
 mod producer_state;
 mod read;
@@ -38,7 +40,6 @@ use parking_lot::{Mutex, RwLock};
 use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::format::{BatchBuilder, Compression, NO_TIMESTAMP, Record};
-use crate::io::file;
 use crate::segment::{Segment, SegmentLimits};
 use crate::{Error, Result};
 
@@ -71,17 +72,11 @@ struct View {
     segments: Arc<Vec<Arc<Segment>>>,
     log_start_offset: i64,
     log_end_offset: i64,
-    /// Offset below which everything is fsynced (a copy of the writer's, for readers).
-    recovery_point: i64,
 }
 
 /// Appender-only state.
 #[derive(Debug)]
 struct Writer {
-    recovery_point: i64,
-    last_flush_ms: i64,
-    /// Segments created since the last flush: their directory entry needs an fsync.
-    new_segments: bool,
     jitter_seed: u64,
     leader_epoch: i32,
     closed: bool,
@@ -97,6 +92,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     writer: Mutex<Writer>,
     view: RwLock<View>,
+    /// Recovery point, sync passes and their waiters (see [`flush`]).
+    flush: flush::Flush,
     poison: Mutex<Option<String>>,
     tail: tail::Notifier,
     /// Segments renamed `.deleted`, with the time their files may go.
@@ -167,6 +164,12 @@ impl Log {
         Ok(())
     }
 
+    /// Whether `other` is a handle of this same log.
+    #[must_use]
+    pub fn same_log(&self, other: &Log) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     fn view(&self) -> View {
         self.inner.view.read().clone()
     }
@@ -181,13 +184,6 @@ impl Log {
     #[must_use]
     pub fn log_end_offset(&self) -> i64 {
         self.inner.view.read().log_end_offset
-    }
-
-    /// Offset below which everything is fsynced.
-    #[must_use]
-    pub fn recovery_point(&self) -> i64 {
-        // From the readers' view: checkpointing never waits behind an append.
-        self.inner.view.read().recovery_point
     }
 
     /// Number of segments.
@@ -217,13 +213,15 @@ impl Log {
 
     /// Records `e` as the cause that poisons the log, and returns it.
     fn poison(&self, e: Error) -> Error {
-        let mut p = self.inner.poison.lock();
-        if p.is_none() {
-            *p = Some(e.to_string());
+        {
+            let mut p = self.inner.poison.lock();
+            if p.is_none() {
+                *p = Some(e.to_string());
+            }
         }
-        drop(p);
         // No append can follow: tailing readers end with the poison.
         self.inner.tail.notify();
+        self.wake_sync_waiters();
         e
     }
 
@@ -292,8 +290,10 @@ impl Log {
             max_timestamp: batch.max_timestamp(),
             size: batch.size(),
         };
-        if cfg.flush_messages > 0 && batch.next_offset() - w.recovery_point >= cfg.flush_messages {
-            self.flush_locked(&mut w)?;
+        if cfg.flush_messages > 0
+            && batch.next_offset() - self.recovery_point() >= cfg.flush_messages
+        {
+            self.sync_to(batch.next_offset())?;
         }
         Ok(info)
     }
@@ -424,14 +424,18 @@ impl Log {
         }
         active.seal().map_err(|e| self.poison(e))?;
         let jitter = Self::next_jitter(w, cfg);
+        self.inner.flush.segment_created();
         let segment = Segment::create(&self.inner.dir, leo, Self::limits(cfg), now, jitter)
             .map_err(|e| self.poison(e))?;
         w.producers.write_snapshot(&self.inner.dir, leo, false).map_err(|e| self.poison(e))?;
-        w.new_segments = true;
-        let mut v = self.inner.view.write();
-        let mut list = Vec::clone(&v.segments);
-        list.push(Arc::new(segment));
-        v.segments = Arc::new(list);
+        {
+            let mut v = self.inner.view.write();
+            let mut list = Vec::clone(&v.segments);
+            list.push(Arc::new(segment));
+            v.segments = Arc::new(list);
+        }
+        // The sealed segment is synced off the append path (Kafka's flush at roll).
+        self.request_flush(leo, true);
         Ok(())
     }
 
@@ -444,53 +448,6 @@ impl Log {
         let cfg = self.config();
         let now = self.inner.clock.now_ms();
         self.roll_locked(&mut w, &cfg, now)
-    }
-
-    /// fsyncs everything up to the log end offset and advances the recovery point.
-    ///
-    /// # Errors
-    /// An fsync failure, which poisons the log.
-    pub fn flush(&self) -> Result<()> {
-        let mut w = self.writer()?;
-        self.flush_locked(&mut w)
-    }
-
-    fn flush_locked(&self, w: &mut Writer) -> Result<()> {
-        let v = self.view();
-        if v.log_end_offset == w.recovery_point && !w.new_segments {
-            return Ok(());
-        }
-        // Every segment that may hold offsets at or above the recovery point.
-        let first =
-            v.segments.partition_point(|s| s.base_offset() <= w.recovery_point).saturating_sub(1);
-        for seg in v.segments.iter().skip(first) {
-            seg.flush().map_err(|e| self.poison(e))?;
-        }
-        if w.new_segments {
-            file::fsync_dir(&self.inner.dir).map_err(|e| self.poison(e))?;
-            w.new_segments = false;
-        }
-        w.recovery_point = v.log_end_offset;
-        self.inner.view.write().recovery_point = v.log_end_offset;
-        w.last_flush_ms = self.inner.clock.now_ms();
-        Ok(())
-    }
-
-    /// Flushes when `flush.ms` has passed since the last flush (the flusher's periodic check).
-    ///
-    /// # Errors
-    /// As [`flush`](Self::flush).
-    pub fn flush_if_due(&self) -> Result<bool> {
-        let mut w = self.writer()?;
-        let cfg = self.config();
-        let now = self.inner.clock.now_ms();
-        if now.saturating_sub(w.last_flush_ms) >= cfg.flush_ms
-            && self.log_end_offset() > w.recovery_point
-        {
-            self.flush_locked(&mut w)?;
-            return Ok(true);
-        }
-        Ok(false)
     }
 
     /// Flushes, appends the final time-index entry and trims the indexes of the
@@ -517,7 +474,7 @@ impl Log {
             return Ok(());
         }
         let finished = self.check_poison().and_then(|()| {
-            self.flush_locked(&mut w)?;
+            self.sync_to(self.log_end_offset())?;
             self.active()?.seal()?;
             w.producers.write_snapshot(&self.inner.dir, self.log_end_offset(), true)
         });
@@ -551,6 +508,7 @@ impl Log {
         }
         self.inner.claim.lock().take();
         self.inner.tail.close_all();
+        self.wake_sync_waiters();
     }
 
     /// [`Error::Closed`] once the log is closed.

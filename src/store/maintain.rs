@@ -82,6 +82,8 @@ impl Store {
     }
 
     fn retention_pass(&self, log: &crate::log::Log) -> Result<DeleteOutcome> {
+        // What rolls asked for, when no flusher thread ran it.
+        log.flush_pending()?;
         let outcome = log.delete_old_segments()?;
         log.expire_producers(self.inner.config.producer_id_expiration_ms);
         log.delete_expired_files(self.inner.clock.now_ms())?;

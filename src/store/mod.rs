@@ -16,6 +16,7 @@
 
 pub mod checkpoint;
 mod duplicates;
+mod flusher;
 mod groups;
 mod lifecycle;
 mod load;
@@ -112,6 +113,8 @@ struct StoreInner {
     groups: Mutex<Option<groups::GroupState>>,
     /// Opened by [`Store::open_read_only`]: nothing is ever written.
     read_only: bool,
+    /// Logs waiting for a sync pass by the flusher thread.
+    flush_queue: Arc<flusher::FlushQueue>,
 }
 
 /// Dropping the last handle of a store that was not closed fences it: every
@@ -346,10 +349,14 @@ impl Store {
                 cleaner,
                 groups: Mutex::new(None),
                 read_only,
+                flush_queue: Arc::new(flusher::FlushQueue::default()),
             }),
         };
         if read_only {
             return Ok(store);
+        }
+        for (_, log) in store.logs(None) {
+            store.attach(&log);
         }
         // Recreating missing partitions is only safe when no directory is offline:
         // they may live there.
@@ -369,6 +376,13 @@ impl Store {
             *store.inner.scheduler.lock() = Some(scheduler);
         }
         Ok(store)
+    }
+
+    /// Hands `log`'s sync passes to the flusher thread, when the store runs one.
+    fn attach(&self, log: &Log) {
+        if self.inner.config.background_threads {
+            log.set_flush_hook(Some(self.inner.flush_queue.hook()));
+        }
     }
 
     /// Refuses changes to a closed store (its directories may belong to
@@ -513,6 +527,7 @@ impl Store {
                 Arc::clone(&self.inner.clock),
                 LoadOptions::default(),
             )?;
+            self.attach(&log);
             let mut topics = self.inner.topics.write();
             let t = topics
                 .entry(topic.to_owned())

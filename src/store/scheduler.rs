@@ -3,7 +3,8 @@
 //! `log.retention.check.interval.ms` (after `log.initial.task.delay.ms`), the
 //! `flush.ms` check and removal of expired `.deleted` files every second (or
 //! every `log.flush.scheduler.interval.ms` if shorter), and the checkpoints
-//! every `log.flush.offset.checkpoint.interval.ms`.
+//! every `log.flush.offset.checkpoint.interval.ms`; and the flusher thread
+//! ([`super::flusher`]), which syncs what rolls and durable appends ask for.
 //!
 //! The thread holds only a weak reference to the store, wakes at once when the
 //! store closes, and records failures instead of dying: an embedder reads them
@@ -30,6 +31,7 @@ pub(super) struct Stop {
 #[derive(Debug)]
 pub(super) struct Scheduler {
     stop: Arc<Stop>,
+    flush_queue: Arc<super::flusher::FlushQueue>,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -104,7 +106,9 @@ impl Scheduler {
                     }
                 }
             })?;
-        let mut handles = vec![handle];
+        let flush_queue = Arc::clone(&store.inner.flush_queue);
+        let flusher = super::flusher::start(&flush_queue, Arc::downgrade(&store.inner))?;
+        let mut handles = vec![handle, flusher];
         if cfg.log_cleaner_enable {
             let backoff = ms(cfg.log_cleaner_backoff_ms);
             for n in 0..cfg.log_cleaner_threads {
@@ -116,13 +120,14 @@ impl Scheduler {
                 handles.push(h);
             }
         }
-        Ok(Scheduler { stop, handles })
+        Ok(Scheduler { stop, flush_queue, handles })
     }
 
     /// Stops the threads and waits for them.
     pub(super) fn shutdown(&mut self) {
         *self.stop.stopped.lock() = true;
         self.stop.cond.notify_all();
+        self.flush_queue.stop();
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
@@ -133,6 +138,7 @@ impl Drop for Scheduler {
     fn drop(&mut self) {
         *self.stop.stopped.lock() = true;
         self.stop.cond.notify_all();
+        self.flush_queue.stop();
     }
 }
 

@@ -1,0 +1,302 @@
+//! Making appended bytes durable and moving the recovery point.
+//!
+//! A *sync pass* fsyncs, without the append lock, every segment that may
+//! hold bytes between the recovery point and a target offset (the `.log`
+//! and both indexes), then the partition directory if segments were created
+//! since its last fsync, and only then moves the recovery point to the target.
+//! Appends go on while a pass runs; whatever they write is left for the next
+//! pass. Passes of one log run one at a time (the pass lock); the recovery
+//! point only grows.
+//!
+//! Who runs passes:
+//! - a roll asks for one up to the new segment's base (Kafka schedules
+//!   `flushUptoOffsetExclusive` at roll): the store's flusher thread runs it
+//!   off the append path and then checkpoints the recovery points, so an
+//!   unclean open re-validates only what was written since the last roll;
+//! - `strata.durability=sync` appends wait for a pass that covers them; one
+//!   pass serves every append that arrived while the previous one ran;
+//! - [`Log::flush`], `flush.messages` / `flush.ms`, and close.
+//!
+//! Without a flusher (a [`Log`] opened on its own, or a store with its
+//! background threads off) a roll only records its request and
+//! [`Log::flush_pending`] (which [`crate::store::Store::maintain`] calls)
+//! runs it.
+//!
+//! Order of the state updates: a roll counts a new segment (`created`)
+//! before it creates the file, and a pass reads `created` after it
+//! snapshots the segment list, so every segment whose bytes a pass covers
+//! has its directory entry synced by that pass or an earlier one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::Log;
+use crate::io::file;
+use crate::segment::Segment;
+use crate::{Error, Result};
+
+/// Called with the log when it has a pass to run; returns whether it will
+/// be run elsewhere (the store's flusher queued it) or must run on the
+/// caller's thread.
+pub type FlushHook = Arc<dyn Fn(&Log) -> bool + Send + Sync>;
+
+/// What the flush bookkeeping knows; every field only grows.
+#[derive(Debug, Default)]
+struct State {
+    /// Offset below which every byte is fsynced.
+    recovery_point: i64,
+    /// The highest offset a roll or a durable append asked a pass to cover.
+    requested: i64,
+    /// Whether a roll asked for the pending request (the flusher checkpoints after those).
+    requested_by_roll: bool,
+    /// Segments created, and how many of those had their directory fsynced.
+    created: u64,
+    dir_synced: u64,
+    /// Wall clock of the last completed pass (`flush.ms`).
+    last_flush_ms: i64,
+}
+
+/// Per-log flush state: the bookkeeping, the pass lock and the waiters of durable appends.
+pub(super) struct Flush {
+    state: Mutex<State>,
+    /// Held for the whole of a pass: passes of one log never overlap.
+    pass: Mutex<()>,
+    /// Taken by callers that sync on their own thread before they look at
+    /// the recovery point, so that waiters queue up behind one pass.
+    turn: Mutex<()>,
+    /// Signalled after every pass and when the log is poisoned or closed.
+    done: Condvar,
+    hook: Mutex<Option<FlushHook>>,
+}
+
+impl std::fmt::Debug for Flush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flush").field("state", &*self.state.lock()).finish_non_exhaustive()
+    }
+}
+
+impl Flush {
+    pub(super) fn new(recovery_point: i64, now_ms: i64) -> Flush {
+        let state = State {
+            recovery_point,
+            requested: recovery_point,
+            last_flush_ms: now_ms,
+            ..State::default()
+        };
+        Flush {
+            state: Mutex::new(state),
+            pass: Mutex::new(()),
+            turn: Mutex::new(()),
+            done: Condvar::new(),
+            hook: Mutex::new(None),
+        }
+    }
+
+    pub(super) fn recovery_point(&self) -> i64 {
+        self.state.lock().recovery_point
+    }
+
+    /// Counts a segment about to be created (before its file exists).
+    pub(super) fn segment_created(&self) {
+        self.state.lock().created += 1;
+    }
+
+    pub(super) fn last_flush_ms(&self) -> i64 {
+        self.state.lock().last_flush_ms
+    }
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushOutcome {
+    /// The recovery point after the pass.
+    pub recovery_point: i64,
+    /// Whether the recovery point moved.
+    pub advanced: bool,
+    /// Whether a roll had asked for it (the recovery-point checkpoint should follow).
+    pub after_roll: bool,
+}
+
+impl Log {
+    /// Offset below which everything is fsynced.
+    #[must_use]
+    pub fn recovery_point(&self) -> i64 {
+        self.inner.flush.recovery_point()
+    }
+
+    /// Sets the function a roll or a durable append calls to have a pass run
+    /// off its thread (the store's flusher). Without one, passes run when
+    /// [`flush_pending`](Self::flush_pending) is called, or inline for
+    /// durable appends.
+    pub fn set_flush_hook(&self, hook: Option<FlushHook>) {
+        *self.inner.flush.hook.lock() = hook;
+    }
+
+    /// Asks for a pass up to `offset` (exclusive) and hands the log to the
+    /// flush hook; returns whether a hook took it.
+    pub(super) fn request_flush(&self, offset: i64, by_roll: bool) -> bool {
+        {
+            let mut s = self.inner.flush.state.lock();
+            if offset > s.requested {
+                s.requested = offset;
+            }
+            s.requested_by_roll |= by_roll;
+        }
+        let hook = self.inner.flush.hook.lock().clone();
+        hook.is_some_and(|h| h(self))
+    }
+
+    /// Runs the pass that rolls and durable appends asked for, if any: what
+    /// the store's flusher calls. A closing log is left to its close.
+    ///
+    /// # Errors
+    /// An fsync failure, which poisons the log.
+    pub fn flush_pending(&self) -> Result<FlushOutcome> {
+        let (target, after_roll) = {
+            let mut s = self.inner.flush.state.lock();
+            (s.requested, std::mem::take(&mut s.requested_by_roll))
+        };
+        if self.is_closing() || self.poisoned().is_some() {
+            return Ok(FlushOutcome {
+                recovery_point: self.recovery_point(),
+                ..Default::default()
+            });
+        }
+        let outcome = self.sync_to(target)?;
+        Ok(FlushOutcome { after_roll, ..outcome })
+    }
+
+    /// fsyncs everything up to the log end offset and advances the recovery point.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`], [`Error::Closed`]; an fsync failure, which poisons the log.
+    pub fn flush(&self) -> Result<()> {
+        drop(self.writer()?);
+        self.sync_to(self.log_end_offset()).map(drop)
+    }
+
+    /// Flushes when `flush.ms` has passed since the last pass (the periodic check).
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    pub fn flush_if_due(&self) -> Result<bool> {
+        drop(self.writer()?);
+        let cfg = self.config();
+        let now = self.inner.clock.now_ms();
+        if now.saturating_sub(self.inner.flush.last_flush_ms()) >= cfg.flush_ms
+            && self.log_end_offset() > self.recovery_point()
+        {
+            self.sync_to(self.log_end_offset())?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Blocks until every offset below `offset` is fsynced: queued for the
+    /// flusher when there is one (one pass serves every waiter), else synced
+    /// on this thread, where a pass that another caller is running may
+    /// already cover it.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] when the pass failed, [`Error::Closed`].
+    pub fn wait_synced(&self, offset: i64) -> Result<()> {
+        if self.recovery_point() >= offset {
+            return Ok(());
+        }
+        if !self.request_flush(offset, false) {
+            self.sync_covering(offset)?;
+            return self.check_synced(offset);
+        }
+        let f = &self.inner.flush;
+        let mut s = f.state.lock();
+        while s.recovery_point < offset {
+            drop(s);
+            self.check_poison()?;
+            if self.is_closing() {
+                // The flusher leaves a closing log alone; close syncs everything.
+                self.sync_covering(offset)?;
+                return self.check_synced(offset);
+            }
+            s = f.state.lock();
+            if s.recovery_point >= offset {
+                break;
+            }
+            // Passes, poisoning and close notify; the timeout only guards a lost wake-up.
+            f.done.wait_for(&mut s, Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// A pass up to the log end offset unless, once this caller's turn
+    /// comes, an earlier pass already covered `offset`.
+    fn sync_covering(&self, offset: i64) -> Result<()> {
+        let _turn = self.inner.flush.turn.lock();
+        if self.recovery_point() >= offset {
+            return Ok(());
+        }
+        self.sync_to(self.log_end_offset()).map(drop)
+    }
+
+    fn check_synced(&self, offset: i64) -> Result<()> {
+        self.check_poison()?;
+        if self.recovery_point() >= offset { Ok(()) } else { Err(Error::Closed) }
+    }
+
+    /// Wakes waiters of durable appends (after a poisoning or at close).
+    pub(super) fn wake_sync_waiters(&self) {
+        let _s = self.inner.flush.state.lock();
+        self.inner.flush.done.notify_all();
+    }
+
+    /// One sync pass up to `target` (capped at the log end offset).
+    pub(super) fn sync_to(&self, target: i64) -> Result<FlushOutcome> {
+        let f = &self.inner.flush;
+        let _pass = f.pass.lock();
+        let v = self.view();
+        let (start, created, dir_synced) = {
+            let s = f.state.lock();
+            (s.recovery_point, s.created, s.dir_synced)
+        };
+        let target = target.min(v.log_end_offset);
+        if target <= start && dir_synced >= created {
+            return Ok(FlushOutcome { recovery_point: start, ..FlushOutcome::default() });
+        }
+        let first = v.segments.partition_point(|s| s.base_offset() <= start).saturating_sub(1);
+        for seg in v.segments.iter().skip(first) {
+            if seg.base_offset() >= target && seg.base_offset() > start {
+                break; // holds nothing below the target
+            }
+            // A segment that retention or the cleaner removed meanwhile has nothing to keep.
+            if let Err(e) = seg.flush()
+                && self.still_listed(seg)
+            {
+                return Err(self.fail_pass(e));
+            }
+        }
+        if dir_synced < created {
+            file::fsync_dir(&self.inner.dir).map_err(|e| self.fail_pass(e))?;
+        }
+        let mut s = f.state.lock();
+        s.dir_synced = s.dir_synced.max(created);
+        let advanced = target > s.recovery_point;
+        if advanced {
+            s.recovery_point = target;
+        }
+        s.last_flush_ms = self.inner.clock.now_ms();
+        let recovery_point = s.recovery_point;
+        f.done.notify_all();
+        Ok(FlushOutcome { recovery_point, advanced, after_roll: false })
+    }
+
+    fn still_listed(&self, seg: &Arc<Segment>) -> bool {
+        self.view().segments.iter().any(|s| Arc::ptr_eq(s, seg))
+    }
+
+    fn fail_pass(&self, e: Error) -> Error {
+        let e = self.poison(e);
+        self.inner.flush.done.notify_all();
+        e
+    }
+}
