@@ -56,9 +56,23 @@
 //! [`log::roll::should_roll`], [`log::retention::plan`].
 //!
 //! ## Durability contract
-//! - An append returns its offsets once the batch is in the page cache; it is
-//!   **durable once flushed**: by [`log::Log::flush`], by the topic's
-//!   `flush.messages` / `flush.ms`, or by a clean close.
+//! Each topic picks when an append is acknowledged with `strata.durability`
+//! (strata's key; [`config::Durability`]):
+//!
+//! | class | an append returns once | a power loss can lose |
+//! |---|---|---|
+//! | `page_cache` (default, Kafka's) | the batch is in the page cache | acknowledged records not yet synced (by `flush.messages` / `flush.ms`, a roll, a flush or close) |
+//! | `interval` | the batch is in the page cache | about the last `flush.ms` (default 1000 ms for this class) of them: the store syncs the partition that often |
+//! | `sync` | the batch and all before it are fsynced | nothing acknowledged |
+//!
+//! - A record is **durable once flushed**: by [`log::Log::flush`], by the
+//!   topic's `flush.messages` / `flush.ms`, by its class, or by a clean close.
+//!   [`log::Log::wait_synced`] waits for a given offset in any class.
+//! - `sync` appends are group-committed: one sync pass serves every append
+//!   that arrived while the previous pass ran, across partitions when the
+//!   store's flusher thread runs (passes of several partitions run in
+//!   parallel). A process crash that the kernel survives loses nothing in
+//!   any class.
 //! - A roll syncs the sealed segment (its `.log` and indexes) off the append
 //!   path and moves the recovery point to the new segment's base; the
 //!   store's flusher thread then checkpoints it (without background threads,

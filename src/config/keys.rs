@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use crate::format::TimestampType;
 
-use super::topic::{CleanupPolicy, TopicCompression};
+use super::topic::{CleanupPolicy, Durability, TopicCompression};
 use super::value::{ConfigValue, INT_MAX, above_zero, any, at_least, between};
 
 /// One entry of a key table, for the config struct `C` it reads and writes.
@@ -384,6 +384,19 @@ config_table! {
         "segment.ms" => segment_ms: i64 = 604_800_000,
             check |v| at_least(*v, 1),
             broker &[Synonym::same("log.roll.ms"), Synonym::scaled("log.roll.hours", HOUR_MS)];
+        /// When an append is acknowledged, relative to the disk (strata's
+        /// key, not Kafka's; see [`Durability`] and the durability contract
+        /// in the crate docs): `page_cache` (Kafka's behaviour: in the page
+        /// cache; synced by `flush.messages` / `flush.ms`, at roll and at
+        /// close), `interval` (in the page cache; the store syncs it within
+        /// `flush.ms`, 1000 ms when `flush.ms` is not set) or `sync` (the
+        /// append returns once its bytes are fsynced; concurrent appends
+        /// share one sync pass).
+        ///
+        /// Default: `page_cache`.
+        "strata.durability" => strata_durability: Durability = Durability::PageCache,
+            check any,
+            broker &[Synonym::same("strata.log.durability")];
     }
 }
 

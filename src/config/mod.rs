@@ -58,4 +58,6 @@ mod value;
 mod tests;
 
 pub use store::{ConfigWarning, KAFKA_DEFAULT_LOG_DIR, StoreConfig};
-pub use topic::{CleanupPolicy, ConfigEntry, ConfigSource, LogConfig, TopicCompression};
+pub use topic::{
+    CleanupPolicy, ConfigEntry, ConfigSource, Durability, LogConfig, TopicCompression,
+};

@@ -58,6 +58,45 @@ impl fmt::Display for CleanupPolicy {
     }
 }
 
+/// `strata.durability`: what an acknowledged append promises about the disk.
+///
+/// Whatever the class, a crash never serves a torn record and the log
+/// reopens to a prefix holding every record that was synced; the classes
+/// differ in which acknowledged records that prefix is sure to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// `page_cache`: an append returns once its batch is in the page cache
+    /// (Kafka's behaviour). It is on disk after the next sync: by
+    /// `flush.messages` / `flush.ms` when set, by the pass a roll runs for
+    /// the sealed segment, by an explicit flush or at close. A power loss
+    /// can lose acknowledged records of the active segment; a process crash
+    /// (the kernel survives) loses none.
+    #[default]
+    PageCache,
+    /// `interval`: as `page_cache`, and the store syncs the partition at
+    /// least every `flush.ms` (1000 ms when `flush.ms` is not set), so a
+    /// power loss loses at most about that window of acknowledged records.
+    Interval,
+    /// `sync`: an append returns only once its batch (and every batch
+    /// before it) is fsynced, with the directory entries of new segments.
+    /// A power loss loses no acknowledged record. Appends that arrive while
+    /// a sync pass runs share the next one (group commit), across
+    /// partitions when the store's flusher thread runs.
+    Sync,
+}
+
+impl Durability {
+    /// The `strata.durability` text of the class.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::PageCache => "page_cache",
+            Durability::Interval => "interval",
+            Durability::Sync => "sync",
+        }
+    }
+}
+
 /// `compression.type`: the codec a topic stores batches with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TopicCompression {
@@ -290,6 +329,17 @@ impl LogConfig {
     #[must_use]
     pub fn effective_timestamp_before_max_ms(&self) -> i64 {
         self.with_difference_fallback(self.message_timestamp_before_max_ms)
+    }
+
+    /// How long a partition may go between syncs by time: `flush.ms`, or
+    /// 1000 ms for the `interval` durability class while `flush.ms` is not set.
+    #[must_use]
+    pub fn effective_flush_ms(&self) -> i64 {
+        if self.strata_durability == Durability::Interval && self.flush_ms == i64::MAX {
+            1000
+        } else {
+            self.flush_ms
+        }
     }
 
     /// The bound on how far ahead a `CreateTime` timestamp may be:

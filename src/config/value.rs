@@ -10,7 +10,7 @@ use std::fmt::Display;
 
 use crate::format::{Compression, TimestampType};
 
-use super::topic::{CleanupPolicy, TopicCompression};
+use super::topic::{CleanupPolicy, Durability, TopicCompression};
 
 /// A value a config key can hold.
 pub(crate) trait ConfigValue: Sized {
@@ -160,6 +160,20 @@ impl ConfigValue for TopicCompression {
             TopicCompression::Codec(codec) => codec.name(),
         }
         .to_owned()
+    }
+}
+
+impl ConfigValue for Durability {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "page_cache" => Ok(Durability::PageCache),
+            "interval" => Ok(Durability::Interval),
+            "sync" => Ok(Durability::Sync),
+            _ => Err("expected page_cache, interval or sync".to_owned()),
+        }
+    }
+    fn render(&self) -> String {
+        self.name().to_owned()
     }
 }
 

@@ -32,6 +32,7 @@ use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::{Error, Result};
 
@@ -234,7 +235,95 @@ pub fn check_io_at(op: Op, path: Option<&Path>) -> std::io::Result<()> {
 /// [`check_io`] with the path the operation was on, as a crate error.
 #[inline]
 pub fn check(op: Op, path: &Path) -> Result<()> {
+    watched(op, path);
     check_io_at(op, Some(path)).map_err(|e| Error::io(op_name(op), path, e))
+}
+
+/// What a [`Watch`] saw.
+#[derive(Debug, Default)]
+struct Seen {
+    calls: HashMap<Op, u64>,
+    /// Per file, its length when a sync of it last began: at least that
+    /// prefix is durable once the sync returns.
+    synced_len: HashMap<PathBuf, u64>,
+}
+
+#[derive(Debug)]
+struct WatchInner {
+    dir: PathBuf,
+    seen: Mutex<Seen>,
+}
+
+/// Live watches; `WATCHING` is their count, so an unwatched check costs one load.
+static WATCHES: Mutex<Vec<Arc<WatchInner>>> = Mutex::new(Vec::new());
+static WATCHING: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts counting, from every thread, the operations on paths under `dir`
+/// (the thread-local plans of [`arm`] cannot see a flusher thread's syncs),
+/// and the length of each file when it was last synced. Counting stops when
+/// the returned [`Watch`] is dropped.
+#[must_use = "nothing is counted once the watch is dropped"]
+pub fn watch(dir: &Path) -> Watch {
+    let inner = Arc::new(WatchInner { dir: dir.to_path_buf(), seen: Mutex::default() });
+    WATCHES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::clone(&inner));
+    WATCHING.fetch_add(1, Ordering::SeqCst);
+    Watch { inner }
+}
+
+/// Counts operations under a directory from every thread; see [`watch`].
+#[derive(Debug)]
+pub struct Watch {
+    inner: Arc<WatchInner>,
+}
+
+impl Watch {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.inner.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Calls of `op` on paths under the directory so far.
+    pub fn calls(&self, op: Op) -> u64 {
+        self.seen().calls.get(&op).copied().unwrap_or(0)
+    }
+
+    /// The length `path` had when its last sync began (0 if never synced):
+    /// the prefix a power cut right now is sure to leave.
+    pub fn synced_len(&self, path: &Path) -> u64 {
+        self.seen().synced_len.get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut all = WATCHES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.retain(|w| !Arc::ptr_eq(w, &self.inner));
+        WATCHING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Tells the live watches about an operation on `path` (before it runs).
+#[inline]
+pub fn watched(op: Op, path: &Path) {
+    if WATCHING.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let watches: Vec<_> = WATCHES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter(|w| path.starts_with(&w.dir))
+        .cloned()
+        .collect();
+    for w in watches {
+        let mut seen = w.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *seen.calls.entry(op).or_insert(0) += 1;
+        if op == Op::Sync
+            && let Ok(m) = std::fs::metadata(path)
+        {
+            let len = seen.synced_len.entry(path.to_path_buf()).or_insert(0);
+            *len = (*len).max(m.len());
+        }
+    }
 }
 
 /// A named step of a multi-file protocol (`"swap::after_rename"`): fails when

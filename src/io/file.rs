@@ -30,6 +30,7 @@ fn gate<T>(
     path: &Path,
     f: impl FnOnce() -> std::io::Result<T>,
 ) -> Result<T> {
+    fault::watched(op, path);
     let out = fault::check_io_at(op, Some(path))
         .and_then(|()| f())
         .map_err(|e| Error::io(name, path, e))?;

@@ -177,21 +177,29 @@ impl Log {
         self.sync_to(self.log_end_offset()).map(drop)
     }
 
-    /// Flushes when `flush.ms` has passed since the last pass (the periodic check).
+    /// Flushes when `flush.ms` (see [`LogConfig::effective_flush_ms`]) has
+    /// passed since the last pass: the periodic check. With a flusher the
+    /// pass is queued there, so due partitions are synced in parallel.
+    /// Returns whether a pass was run or queued.
     ///
     /// # Errors
     /// As [`flush`](Self::flush).
+    ///
+    /// [`LogConfig::effective_flush_ms`]: crate::config::LogConfig::effective_flush_ms
     pub fn flush_if_due(&self) -> Result<bool> {
         drop(self.writer()?);
         let cfg = self.config();
         let now = self.inner.clock.now_ms();
-        if now.saturating_sub(self.inner.flush.last_flush_ms()) >= cfg.flush_ms
-            && self.log_end_offset() > self.recovery_point()
+        let leo = self.log_end_offset();
+        if now.saturating_sub(self.inner.flush.last_flush_ms()) < cfg.effective_flush_ms()
+            || leo <= self.recovery_point()
         {
-            self.sync_to(self.log_end_offset())?;
-            return Ok(true);
+            return Ok(false);
         }
-        Ok(false)
+        if !self.request_flush(leo, false) {
+            self.sync_to(leo)?;
+        }
+        Ok(true)
     }
 
     /// Blocks until every offset below `offset` is fsynced: queued for the
@@ -264,12 +272,17 @@ impl Log {
             return Ok(FlushOutcome { recovery_point: start, ..FlushOutcome::default() });
         }
         let first = v.segments.partition_point(|s| s.base_offset() <= start).saturating_sub(1);
-        for seg in v.segments.iter().skip(first) {
+        let mut segments = v.segments.iter().skip(first).peekable();
+        while let Some(seg) = segments.next() {
             if seg.base_offset() >= target && seg.base_offset() > start {
                 break; // holds nothing below the target
             }
+            // The segment holding the new recovery point is re-validated and
+            // re-indexed by recovery anyway: its indexes need no sync.
+            let holds_target = segments.peek().is_none_or(|next| next.base_offset() > target);
+            let synced = if holds_target { seg.flush_log() } else { seg.flush() };
             // A segment that retention or the cleaner removed meanwhile has nothing to keep.
-            if let Err(e) = seg.flush()
+            if let Err(e) = synced
                 && self.still_listed(seg)
             {
                 return Err(self.fail_pass(e));

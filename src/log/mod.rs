@@ -267,6 +267,8 @@ impl Log {
         let batch = prepared.batch;
         if let Some(d) = w.producers.check(&batch)? {
             // A retry of a batch already in the log: answer as the first time, write nothing.
+            drop(w);
+            self.acknowledge(&cfg, d.last_offset)?;
             return Ok(AppendInfo {
                 base_offset: d.first_offset,
                 last_offset: d.last_offset,
@@ -295,7 +297,18 @@ impl Log {
         {
             self.sync_to(batch.next_offset())?;
         }
+        drop(w);
+        self.acknowledge(&cfg, info.last_offset)?;
         Ok(info)
+    }
+
+    /// Waits until `last_offset` is synced when the topic's durability class
+    /// says an append is acknowledged only then (called without the append lock).
+    fn acknowledge(&self, cfg: &LogConfig, last_offset: i64) -> Result<()> {
+        match cfg.strata_durability {
+            crate::config::Durability::Sync => self.wait_synced(last_offset.saturating_add(1)),
+            _ => Ok(()),
+        }
     }
 
     /// The append lock, refused when the log is poisoned or closed.
@@ -475,7 +488,10 @@ impl Log {
         }
         let finished = self.check_poison().and_then(|()| {
             self.sync_to(self.log_end_offset())?;
-            self.active()?.seal()?;
+            let active = self.active()?;
+            active.seal()?;
+            // A clean shutdown is trusted without recovery: the sealed indexes must be on disk too.
+            active.flush().map_err(|e| self.poison(e))?;
             w.producers.write_snapshot(&self.inner.dir, self.log_end_offset(), true)
         });
         self.shut(&mut w);
@@ -580,6 +596,8 @@ impl Log {
             .map_err(|source| Error::InvalidBatch { source })?;
         w.producers.check_marker(&batch)?;
         self.write_locked(&mut w, &cfg, &batch, now)?;
+        drop(w);
+        self.acknowledge(&cfg, leo)?;
         Ok(leo)
     }
 

@@ -1,0 +1,185 @@
+//! Durability classes and group commit: `strata.durability=sync` appends return once fsynced,
+//! concurrent ones share sync passes (counted through the io gate's [`fault::watch`]), and their
+//! records are in the image a power cut would leave (each `.log` cut to its synced length).
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use strata::clock::SystemClock;
+use strata::config::{LogConfig, StoreConfig};
+use strata::format::Record;
+use strata::io::fault::{self, Op, Watch};
+use strata::log::{LoadOptions, Log};
+use strata::store::Store;
+
+fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn value(thread: usize, i: usize) -> Vec<u8> {
+    format!("t{thread}-{i}-{}", "v".repeat(40)).into_bytes()
+}
+
+/// `threads` threads each append `per_thread` single-record batches to partition
+/// `thread % partitions`; returns `(partition, offset, value)` of every acknowledged append.
+fn append_from_threads(
+    store: &Store,
+    topic: &str,
+    partitions: i32,
+    threads: usize,
+    per_thread: usize,
+) -> Vec<(i32, i64, Vec<u8>)> {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let log = store.partition(topic, i32::try_from(t).unwrap() % partitions).unwrap();
+            std::thread::spawn(move || {
+                (0..per_thread)
+                    .map(|i| {
+                        let v = value(t, i);
+                        let at = log.append(&[Record::new(b"k".to_vec(), v.clone())]).unwrap();
+                        (log.partition(), at.base_offset, v)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+}
+
+/// Copies the partition directory `dir` into `image` as a power cut would leave it: every `.log`
+/// cut to the length it had when its last sync began; indexes, snapshots and checkpoints
+/// dropped (recovery rebuilds them).
+fn power_cut_image(dir: &Path, image: &Path, watch: &Watch) {
+    std::fs::create_dir_all(image).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if common::is_segment_log_name(path.file_name().unwrap()) {
+            let bytes = std::fs::read(&path).unwrap();
+            let synced = usize::try_from(watch.synced_len(&path)).unwrap().min(bytes.len());
+            std::fs::write(image.join(path.file_name().unwrap()), &bytes[..synced]).unwrap();
+        }
+    }
+}
+
+/// Opens a power-cut image and returns how many of `acked` (for partition 0) it lacks or holds
+/// with another value.
+fn lost_in_image(image: &Path, topic: &str, acked: &[(i32, i64, Vec<u8>)]) -> usize {
+    let (log, _) = Log::open(
+        image,
+        topic,
+        0,
+        LogConfig::default(),
+        Arc::new(SystemClock),
+        LoadOptions::default(),
+    )
+    .unwrap();
+    let mut found = BTreeMap::new();
+    let mut at = 0;
+    while at < log.log_end_offset() {
+        for r in log.read(at, 1 << 20).unwrap().records() {
+            let r = r.unwrap();
+            found.insert(r.offset(), r.value().unwrap().to_vec());
+            at = r.offset() + 1;
+        }
+    }
+    acked.iter().filter(|(_, offset, v)| found.get(offset) != Some(v)).count()
+}
+
+#[test]
+fn concurrent_sync_appends_share_sync_passes() {
+    let root = tempfile::tempdir().unwrap();
+    let watch = fault::watch(root.path());
+    let store = Store::open(StoreConfig::new([root.path()])).unwrap();
+    store.create_topic("gc", 4, &overrides(&[("strata.durability", "sync")])).unwrap();
+    let before = watch.calls(Op::Sync);
+    let acked = append_from_threads(&store, "gc", 4, 32, 20);
+    let syncs = watch.calls(Op::Sync) - before;
+    let appends = acked.len() as u64;
+    eprintln!("{appends} sync appends from 32 threads on 4 partitions: {syncs} syncs");
+    assert_eq!(appends, 640);
+    for p in 0..4 {
+        let log = store.partition("gc", p).unwrap();
+        assert_eq!(log.recovery_point(), log.log_end_offset(), "partition {p}");
+    }
+    // One pass (one fdatasync) per append would be 640.
+    assert!(syncs * 3 < appends, "{syncs} syncs for {appends} appends: no group commit");
+    store.close().unwrap();
+}
+
+#[test]
+fn sync_appends_without_a_flusher_thread_still_share_passes() {
+    let root = tempfile::tempdir().unwrap();
+    let watch = fault::watch(root.path());
+    let store = Store::open(StoreConfig::new([root.path()]).background_threads(false)).unwrap();
+    store.create_topic("gc", 1, &overrides(&[("strata.durability", "sync")])).unwrap();
+    let before = watch.calls(Op::Sync);
+    let acked = append_from_threads(&store, "gc", 1, 16, 20);
+    let syncs = watch.calls(Op::Sync) - before;
+    eprintln!("{} sync appends from 16 threads, no flusher: {syncs} syncs", acked.len());
+    let log = store.partition("gc", 0).unwrap();
+    assert_eq!(log.recovery_point(), log.log_end_offset());
+    assert!(syncs * 2 < acked.len() as u64, "{syncs} syncs for {} appends", acked.len());
+    store.close().unwrap();
+}
+
+#[test]
+fn a_sync_append_survives_a_power_cut_image_cut_to_synced_lengths() {
+    let root = tempfile::tempdir().unwrap();
+    let watch = fault::watch(root.path());
+    let store = Store::open(StoreConfig::new([root.path()])).unwrap();
+    // Small segments: the image also spans rolls.
+    let config = overrides(&[("strata.durability", "sync"), ("segment.bytes", "4096")]);
+    store.create_topic("cut", 1, &config).unwrap();
+    let acked = append_from_threads(&store, "cut", 1, 8, 25);
+    let dir = store.partition_dir("cut", 0).unwrap();
+    assert!(store.partition("cut", 0).unwrap().segment_count() > 3);
+    let image = root.path().join("image").join("cut-0");
+    power_cut_image(&dir, &image, &watch);
+    assert_eq!(lost_in_image(&image, "cut", &acked), 0, "acknowledged sync appends lost");
+    common::assert_kafka_valid(&image, 4096);
+    drop(store);
+}
+
+#[test]
+fn a_page_cache_append_may_be_missing_from_a_power_cut_image() {
+    // The counterpart of the test above: the image really drops what was not synced.
+    let root = tempfile::tempdir().unwrap();
+    let watch = fault::watch(root.path());
+    let store = Store::open(StoreConfig::new([root.path()])).unwrap();
+    store.create_topic("cut", 1, &BTreeMap::new()).unwrap();
+    let acked = append_from_threads(&store, "cut", 1, 4, 25);
+    let image = root.path().join("image").join("cut-0");
+    power_cut_image(&store.partition_dir("cut", 0).unwrap(), &image, &watch);
+    assert_eq!(lost_in_image(&image, "cut", &acked), acked.len());
+    drop(store);
+}
+
+#[test]
+fn the_interval_class_syncs_within_its_default_second() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([root.path()])).unwrap();
+    store.create_topic("iv", 1, &overrides(&[("strata.durability", "interval")])).unwrap();
+    let log = store.partition("iv", 0).unwrap();
+    log.append(&[Record::new(b"k".to_vec(), b"v".to_vec())]).unwrap();
+    assert_eq!(log.recovery_point(), 0, "acknowledged from the page cache");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log.recovery_point() < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(log.recovery_point(), 1, "not synced within flush.ms' 1000 ms default");
+    store.close().unwrap();
+}
+
+#[test]
+fn an_unknown_durability_class_is_refused_with_the_values_it_takes() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([root.path()]).background_threads(false)).unwrap();
+    let err = store.create_topic("bad", 1, &overrides(&[("strata.durability", "fsync")]));
+    let text = err.unwrap_err().to_string();
+    assert!(text.contains("strata.durability") && text.contains("page_cache"), "{text}");
+}
