@@ -184,6 +184,19 @@ pub enum Error {
         /// Why opening it failed (naming the file).
         cause: String,
     },
+    /// The disk holding `path` is full (`ENOSPC`, or the quota's `EDQUOT`),
+    /// or its free space is below `strata.log.dir.min.free.bytes`. Nothing of
+    /// the failed append or roll stays: a partial write was cut back to the
+    /// last whole batch. **Retriable**: the partition is not poisoned, and
+    /// the same call succeeds once space is freed (retention, DeleteRecords
+    /// and compaction keep running meanwhile). See [`Error::is_retriable`].
+    #[error("no space for {path}: {reason}")]
+    NoSpace {
+        /// The file that could not grow (or the directory below the watermark).
+        path: PathBuf,
+        /// What ran out.
+        reason: String,
+    },
     /// The store or partition was closed, or the file a handle opened is no
     /// longer at its name (the handle is stale: its topic was deleted, or its
     /// store closed and another store changed the directory).
@@ -213,6 +226,25 @@ impl Error {
     /// Wraps an I/O error with the operation and path it came from.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { op, path: path.into(), source }
+    }
+
+    /// Whether the same call may succeed later with nothing else changed by
+    /// the caller: true for [`Error::NoSpace`] only.
+    #[must_use]
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Error::NoSpace { .. })
+    }
+
+    /// The [`Error::NoSpace`] for an I/O error that says the disk is full;
+    /// any other error as it was.
+    #[must_use]
+    pub fn into_no_space(self) -> Self {
+        match self {
+            Error::Io { op, path, source } if crate::io::file::is_no_space(&source) => {
+                Error::NoSpace { path, reason: format!("{op}: {source}") }
+            }
+            e => e,
+        }
     }
 
     /// Wraps a format error with the file and position it was found at.

@@ -89,7 +89,13 @@
 //!   cannot fault the reader).
 //! - A failed write or fsync **poisons** the partition: later appends and
 //!   flushes fail with [`Error::Poisoned`] instead of retrying over unknown
-//!   disk state.
+//!   disk state. The exception is a **full disk** at a write or a roll: the
+//!   append fails with the retriable [`Error::NoSpace`], a partial write is
+//!   cut back, and the partition takes appends again once space is freed.
+//!   Index files get real blocks when created or grown (`fallocate`), so a
+//!   full disk is never a `SIGBUS` in a mapping. The store-level watermark
+//!   `strata.log.dir.min.free.bytes` refuses appends (same error) before the
+//!   disk is full, while retention, compaction and DeleteRecords run on.
 //! - [`bytes::Bytes`] handed out by reads stay valid after the segment rolls,
 //!   is deleted by retention or the store closes: segment files are only
 //!   appended to and replaced whole, never rewritten (see [`io::mmap`]).

@@ -552,6 +552,16 @@ config_table! {
         /// Default: 86400000 (1 day). Valid: 1 to 2147483647.
         "producer.id.expiration.ms" => producer_id_expiration_ms: i64 = 86_400_000,
             check |v| between(*v, 1, i64::from(i32::MAX));
+        /// The free-space watermark (strata's key, not Kafka's): an append
+        /// that would leave fewer bytes free on its log directory's file
+        /// system fails with the retriable `Error::NoSpace`, while retention,
+        /// compaction and DeleteRecords keep running to free space. Keep it
+        /// above a few `segment.index.bytes` so a roll still finds room.
+        ///
+        /// Default: 0 (off; a full disk is then met as `ENOSPC`, which fails
+        /// the append with the same retriable error). Minimum: 0.
+        "strata.log.dir.min.free.bytes" => strata_log_dir_min_free_bytes: u64 = 0,
+            check any;
     }
 }
 

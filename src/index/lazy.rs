@@ -52,7 +52,7 @@ impl<E: Entry> Core<E> {
             let mut st = core.state.write();
             let len = core.preallocated_len()?;
             let file = file::create_new(&st.path)?;
-            file::set_len(&file, &st.path, len)?;
+            file::allocate(&file, &st.path, len)?;
             st.id = Some(identity::of(&file, &st.path)?);
             st.known_entries = Some(0);
             core.ensure_loaded(&mut st)?;
@@ -81,7 +81,7 @@ impl<E: Entry> Core<E> {
                 // Kafka's `createNewFile` on first use of a missing index.
                 let len = self.preallocated_len()?;
                 let created = file::create_rw(&st.path)?;
-                file::set_len(&created, &st.path, len)?;
+                file::allocate(&created, &st.path, len)?;
                 st.id = Some(identity::of(&created, &st.path)?);
                 st.known_entries = Some(0);
             }

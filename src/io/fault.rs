@@ -67,6 +67,10 @@ pub enum Op {
     Map,
     /// Taking a lock file.
     Lock,
+    /// Giving a file real blocks (`fallocate`).
+    Allocate,
+    /// Asking for a file system's free space.
+    FreeSpace,
 }
 
 /// What to fail while a [`FaultGuard`] lives. Rules combine: a call fails if
@@ -78,6 +82,7 @@ pub struct FaultPlan {
     from_nth: HashMap<Op, u64>,
     points: HashSet<String>,
     trace: bool,
+    os_errors: HashMap<Op, i32>,
 }
 
 impl FaultPlan {
@@ -115,6 +120,14 @@ impl FaultPlan {
     #[must_use]
     pub fn trace(mut self) -> Self {
         self.trace = true;
+        self
+    }
+
+    /// Injected failures of `op` carry the OS error `code` (e.g.
+    /// `libc::ENOSPC`) instead of the default kind `Other`.
+    #[must_use]
+    pub fn os_error(mut self, op: Op, code: i32) -> Self {
+        self.os_errors.insert(op, code);
         self
     }
 
@@ -226,6 +239,9 @@ pub fn check_io_at(op: Op, path: Option<&Path>) -> std::io::Result<()> {
             || plan.from_nth.get(&op).is_some_and(|&from| n >= from);
         if fail {
             armed.injected += 1;
+            if let Some(&code) = plan.os_errors.get(&op) {
+                return Err(std::io::Error::from_raw_os_error(code));
+            }
             return Err(injected_error(&format!("{op:?} call #{n}")));
         }
         Ok(())
@@ -428,5 +444,7 @@ fn op_name(op: Op) -> &'static str {
         Op::Metadata => "metadata",
         Op::Map => "mmap",
         Op::Lock => "lock",
+        Op::Allocate => "fallocate",
+        Op::FreeSpace => "statvfs",
     }
 }

@@ -179,6 +179,46 @@ pub fn set_len(file: &File, path: &Path, len: u64) -> Result<()> {
     gate(Op::SetLen, "set_len", path, || file.set_len(len))
 }
 
+/// Grows the file to `len` bytes backed by real blocks (`fallocate`), so
+/// that a full disk is an error here and never a `SIGBUS` when a mapping of
+/// the file is written later. `set_len` alone makes a sparse file. Where the
+/// file system has no `fallocate`, zeros are written instead. A shorter
+/// file is not cut.
+pub fn allocate(file: &File, path: &Path, len: u64) -> Result<()> {
+    gate(Op::Allocate, "fallocate", path, || {
+        let current = file.metadata()?.len();
+        if len <= current {
+            return Ok(());
+        }
+        match super::sys::fallocate(file, len) {
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => write_zeros(file, current, len),
+            other => other,
+        }
+    })
+}
+
+/// Writes zeros over `[from, to)`.
+fn write_zeros(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 64 << 10];
+    let mut at = from;
+    while at < to {
+        let n = usize::try_from(to - at).map_or(zeros.len(), |left| left.min(zeros.len()));
+        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Bytes available to unprivileged writers on the file system holding `path`.
+pub fn free_space(path: &Path) -> Result<u64> {
+    gate(Op::FreeSpace, "statvfs", path, || super::sys::free_space(path))
+}
+
+/// Whether `e` says the disk (or the user's quota) is full.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
 /// The file's current length in bytes.
 pub fn len(file: &File, path: &Path) -> Result<u64> {
     gate(Op::Metadata, "metadata", path, || file.metadata().map(|m| m.len()))

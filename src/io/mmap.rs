@@ -315,14 +315,20 @@ impl IndexMap {
     }
 
     /// Unmaps, sets the file's length to `new_len` and maps it again. The
-    /// bytes below `min(old, new)` length are kept; growth reads as zeros.
+    /// bytes below `min(old, new)` length are kept; growth reads as zeros and
+    /// is allocated ([`file::allocate`]).
     pub fn resize(&mut self, new_len: u64) -> Result<()> {
         if !self.writable {
             return Err(read_only(&self.path, "resize"));
         }
         self.map = Mapping::Empty;
         let file = identity::reopen_rw(&self.path, self.id)?;
-        file::set_len(&file, &self.path, new_len)?;
+        // Growth gets real blocks: a full disk fails here, not as a SIGBUS in `write_at`.
+        if new_len > file::len(&file, &self.path)? {
+            file::allocate(&file, &self.path, new_len)?;
+        } else {
+            file::set_len(&file, &self.path, new_len)?;
+        }
         self.map_file(&file)
     }
 }

@@ -13,13 +13,15 @@
 //! - [`identity`]: `(device, inode)` checks, so a reopen by name never gets another file;
 //! - [`lock`]: [`DirLock`], one owner per log directory;
 //! - [`fault`]: fault injection and an observer of completed operations
-//!   (traces for power-cut tests), for tests, free when off.
+//!   (traces for power-cut tests), for tests, free when off;
+//! - `sys`: the two system calls std lacks (`fallocate`, `statvfs`).
 
 pub mod fault;
 pub mod file;
 pub mod identity;
 pub mod lock;
 pub mod mmap;
+mod sys;
 
 pub use lock::DirLock;
 pub use mmap::{IndexMap, ReadMap};

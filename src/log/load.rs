@@ -306,6 +306,7 @@ impl Log {
                     log_end_offset,
                 }),
                 flush: super::flush::Flush::new(recovery_point, now),
+                space: super::space::Space::default(),
                 poison: Mutex::new(None),
                 tail: tail::Notifier::default(),
                 pending_deletes: Mutex::new(Vec::new()),

@@ -15,7 +15,9 @@
 //! [`flush`]. The recovery point is the offset below which everything was
 //! fsynced; after a crash only segments at or above it are re-validated. A failed write or
 //! fsync poisons the log: every later append or flush fails with
-//! [`Error::Poisoned`] instead of retrying over unknown disk state.
+//! [`Error::Poisoned`] instead of retrying over unknown disk state — except a
+//! full disk at a write or roll, which fails that append with the retriable
+//! [`Error::NoSpace`] and cuts the partial write back.
 
 mod append;
 mod claim;
@@ -27,6 +29,7 @@ mod read;
 mod read_only;
 pub mod retention;
 pub mod roll;
+mod space;
 mod split;
 mod swap;
 mod tail;
@@ -94,6 +97,8 @@ struct Inner {
     view: RwLock<View>,
     /// Recovery point, sync passes and their waiters (see [`flush`]).
     flush: flush::Flush,
+    /// The free-space watermark.
+    space: space::Space,
     poison: Mutex<Option<String>>,
     tail: tail::Notifier,
     /// Segments renamed `.deleted`, with the time their files may go.
@@ -211,6 +216,16 @@ impl Log {
         }
     }
 
+    /// A failed write or roll: a full disk is a retriable [`Error::NoSpace`]
+    /// that leaves the log usable (the write was cut back); any other failure
+    /// poisons the log.
+    fn fail_write(&self, e: Error) -> Error {
+        match e.into_no_space() {
+            e @ Error::NoSpace { .. } => e,
+            e => self.poison(e),
+        }
+    }
+
     /// Records `e` as the cause that poisons the log, and returns it.
     fn poison(&self, e: Error) -> Error {
         {
@@ -257,7 +272,9 @@ impl Log {
     /// # Errors
     /// [`Error::InvalidBatch`] / [`Error::InvalidRecord`] for a bad batch,
     /// [`Error::RecordTooLarge`], [`Error::InvalidTimestamp`],
-    /// [`Error::Poisoned`] after an earlier I/O failure, [`Error::Closed`].
+    /// [`Error::Poisoned`] after an earlier I/O failure, [`Error::Closed`];
+    /// the retriable [`Error::NoSpace`] when the disk is full or below the
+    /// free-space watermark (nothing was written; the log stays usable).
     pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
         let mut w = self.writer()?;
         let cfg = self.config();
@@ -284,6 +301,7 @@ impl Log {
                 limit: cfg.segment_bytes,
             });
         }
+        self.check_free_space(batch.size() as u64)?;
         self.write_locked(&mut w, &cfg, &batch, now)?;
         let info = AppendInfo {
             base_offset: batch.base_offset(),
@@ -341,7 +359,7 @@ impl Log {
             batch.last_offset(),
             now,
         )?;
-        self.active()?.append(batch).map_err(|e| self.poison(e))?;
+        self.active()?.append(batch).map_err(|e| self.fail_write(e))?;
         w.producers.update(batch);
         self.inner.view.write().log_end_offset = batch.next_offset();
         self.inner.tail.notify();
@@ -438,9 +456,21 @@ impl Log {
         active.seal().map_err(|e| self.poison(e))?;
         let jitter = Self::next_jitter(w, cfg);
         self.inner.flush.segment_created();
-        let segment = Segment::create(&self.inner.dir, leo, Self::limits(cfg), now, jitter)
-            .map_err(|e| self.poison(e))?;
-        w.producers.write_snapshot(&self.inner.dir, leo, false).map_err(|e| self.poison(e))?;
+        let created = Segment::create(&self.inner.dir, leo, Self::limits(cfg), now, jitter)
+            .and_then(|segment| {
+                w.producers.write_snapshot(&self.inner.dir, leo, false).map(|()| segment)
+            });
+        let segment = match created {
+            Ok(segment) => segment,
+            Err(e) => {
+                // The sealed segment stays active; its full indexes make the next append roll again.
+                let e = self.fail_write(e);
+                if matches!(e, Error::NoSpace { .. }) {
+                    Segment::remove_files(&self.inner.dir, leo);
+                }
+                return Err(e);
+            }
+        };
         {
             let mut v = self.inner.view.write();
             let mut list = Vec::clone(&v.segments);

@@ -304,7 +304,15 @@ impl Segment {
         let bytes = batch.as_bytes();
         let end = position + bytes.len() as u64;
         // The write happens before the state lock: time queries never wait on it.
-        self.with_file(|f, path| file::write_all_at(f, path, bytes, position))?;
+        self.with_file(|f, path| match file::write_all_at(f, path, bytes, position) {
+            // A full disk may have taken part of the batch: cut back to the last
+            // whole one, so the partition stays usable once space is freed.
+            Err(Error::Io { source, .. }) if file::is_no_space(&source) => {
+                file::set_len(f, path, position)?;
+                Err(Error::io("write", path, source).into_no_space())
+            }
+            other => other,
+        })?;
         let mut st = self.state.lock();
         if st.max_timestamp.is_none() {
             st.max_timestamp = Some(self.initial_max_timestamp()?);
@@ -473,6 +481,15 @@ impl Segment {
             return Err(Error::Closed);
         }
         file::modified(&path)
+    }
+
+    /// Best-effort removal of the files of a segment whose creation failed
+    /// half-way (a full disk at a roll); a leftover is removed by the next
+    /// creation of the same name, or recovered as an empty segment.
+    pub(crate) fn remove_files(dir: &Path, base_offset: i64) {
+        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex, FileKind::TxnIndex] {
+            let _ = file::remove_file_if_exists(&dir.join(segment_file_name(base_offset, kind)));
+        }
     }
 
     /// Deletes all files of the segment. Views already handed out stay valid.

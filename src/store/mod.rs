@@ -378,8 +378,10 @@ impl Store {
         Ok(store)
     }
 
-    /// Hands `log`'s sync passes to the flusher thread, when the store runs one.
+    /// Gives `log` the store's free-space watermark and hands its sync passes
+    /// to the flusher thread, when the store runs one.
     fn attach(&self, log: &Log) {
+        log.set_min_free_bytes(self.inner.config.strata_log_dir_min_free_bytes);
         if self.inner.config.background_threads {
             log.set_flush_hook(Some(self.inner.flush_queue.hook()));
         }

@@ -1,0 +1,57 @@
+//! System calls that std and memmap2 do not offer: `fallocate` (real blocks
+//! for index files, so a full disk cannot surface as a `SIGBUS` in a mapping)
+//! and `statvfs` (the free-space watermark).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::io::AsRawFd as _;
+use std::path::Path;
+
+/// Allocates blocks for `[0, len)` of `file`, growing it to `len`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
+    let len =
+        libc::off_t::try_from(len).map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
+    loop {
+        #[expect(unsafe_code, reason = "fallocate(2) on an open file descriptor")]
+        // SAFETY: `file` owns a valid open descriptor for the whole call; the
+        // call reads no memory of ours and only changes the file's blocks and
+        // length (mode 0), which no live mapping depends on: index maps are
+        // dropped before their file is resized (see `IndexMap::resize`).
+        let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Where there is no `fallocate(2)`, the caller writes zeros instead.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn fallocate(_file: &File, _len: u64) -> std::io::Result<()> {
+    Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+}
+
+/// `f_bavail * f_frsize` of the file system holding `path`.
+pub(super) fn free_space(path: &Path) -> std::io::Result<u64> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    #[expect(unsafe_code, reason = "a zeroed statvfs is a valid out-parameter")]
+    // SAFETY: `statvfs` is a plain C struct of integers, for which all-zero
+    // bytes are a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    #[expect(unsafe_code, reason = "statvfs(3) with a NUL-terminated path")]
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `st` is a
+    // valid, writable `statvfs` the call fills in.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::useless_conversion, reason = "the field types differ between platforms")]
+    let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
+    Ok(free)
+}

@@ -1,0 +1,254 @@
+//! A full disk is survived: `ENOSPC` at a `.log` write or at an index allocation fails that one
+//! append (or roll) with the retriable `Error::NoSpace`, cuts a partial write back, and leaves the
+//! partition usable once space is free; the free-space watermark refuses appends early while
+//! DeleteRecords and retention keep running; on a real 2 MiB tmpfs nothing ever dies of SIGBUS.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use strata::Error;
+use strata::config::StoreConfig;
+use strata::format::Record;
+use strata::io::fault::{self, FaultPlan, Op};
+use strata::log::Log;
+use strata::store::Store;
+
+fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn record(i: i64, size: usize) -> Record {
+    Record::new(format!("k{i}").into_bytes(), format!("v{i}-{}", "x".repeat(size)).into_bytes())
+}
+
+fn open(root: &Path, topic_config: &[(&str, &str)]) -> (Store, Log) {
+    let store = Store::open(StoreConfig::new([root]).background_threads(false)).unwrap();
+    store.create_topic("full", 1, &overrides(topic_config)).unwrap();
+    let log = store.partition("full", 0).unwrap();
+    (store, log)
+}
+
+/// Every record from the log start is `record(offset)`.
+fn assert_records(log: &Log, size: usize) -> i64 {
+    let mut at = log.log_start_offset();
+    let mut n = 0;
+    while at < log.log_end_offset() {
+        for r in log.read(at, 1 << 20).unwrap().records() {
+            let r = r.unwrap();
+            assert_eq!(r.value(), record(r.offset(), size).value.as_ref(), "offset {}", r.offset());
+            at = r.offset() + 1;
+            n += 1;
+        }
+    }
+    n
+}
+
+fn active_log_file(log: &Log) -> PathBuf {
+    let base = *log.segment_base_offsets().last().unwrap();
+    log.dir().join(format!("{base:020}.log"))
+}
+
+#[test]
+fn enospc_at_a_log_write_fails_the_append_retriably_and_the_partition_stays_usable() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) = open(root.path(), &[]);
+    for i in 0..5 {
+        log.append(&[record(i, 50)]).unwrap();
+    }
+    let len = std::fs::metadata(active_log_file(&log)).unwrap().len();
+    {
+        let _full =
+            fault::arm(FaultPlan::new().fail_nth(Op::Write, 1).os_error(Op::Write, libc::ENOSPC));
+        let err = log.append(&[record(5, 50)]).unwrap_err();
+        assert!(matches!(err, Error::NoSpace { .. }), "{err:?}");
+        assert!(err.is_retriable());
+    }
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(std::fs::metadata(active_log_file(&log)).unwrap().len(), len);
+    // Space is back: the same append succeeds at the next offset.
+    assert_eq!(log.append(&[record(5, 50)]).unwrap().base_offset, 5);
+    log.flush().unwrap();
+    assert_eq!(assert_records(&log, 50), 6);
+    let dir = log.dir().to_path_buf();
+    store.close().unwrap();
+    common::assert_kafka_valid(&dir, 4096);
+}
+
+#[test]
+fn enospc_at_an_index_allocation_fails_the_roll_retriably() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) = open(root.path(), &[("segment.bytes", "1024")]);
+    let mut i = 0;
+    while log.segment_count() < 2 {
+        log.append(&[record(i, 100)]).unwrap();
+        i += 1;
+    }
+    let segments = log.segment_count();
+    let mut failed = None;
+    {
+        let _full = fault::arm(
+            FaultPlan::new().fail_every(Op::Allocate).os_error(Op::Allocate, libc::ENOSPC),
+        );
+        for _ in 0..20 {
+            match log.append(&[record(i, 100)]) {
+                Ok(_) => i += 1,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    let err = failed.expect("a roll needs an index allocation");
+    assert!(matches!(err, Error::NoSpace { .. }), "{err:?}");
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(log.segment_count(), segments, "the failed roll added no segment");
+    let stray = log.dir().join(format!("{:020}.index", log.log_end_offset()));
+    assert!(!stray.exists(), "the half-made segment's files are removed");
+    // Space is back: the roll and the append go through.
+    log.append(&[record(i, 100)]).unwrap();
+    assert_eq!(log.segment_count(), segments + 1);
+    assert_eq!(assert_records(&log, 100), i + 1);
+    let dir = log.dir().to_path_buf();
+    store.close().unwrap();
+    common::assert_kafka_valid(&dir, 4096);
+}
+
+#[test]
+fn other_write_errors_still_poison_the_partition() {
+    let root = tempfile::tempdir().unwrap();
+    let (_store, log) = open(root.path(), &[]);
+    log.append(&[record(0, 10)]).unwrap();
+    {
+        let _broken = fault::arm(FaultPlan::new().fail_nth(Op::Write, 1));
+        let err = log.append(&[record(1, 10)]).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }) && !err.is_retriable(), "{err:?}");
+    }
+    assert!(log.poisoned().is_some());
+    assert!(matches!(log.append(&[record(1, 10)]), Err(Error::Poisoned { .. })));
+}
+
+#[test]
+fn the_free_space_watermark_refuses_appends_while_delete_records_and_retention_run() {
+    let root = tempfile::tempdir().unwrap();
+    {
+        let (store, log) = open(root.path(), &[("segment.bytes", "1024")]);
+        for i in 0..40 {
+            log.append(&[record(i, 100)]).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let config = StoreConfig::new([root.path()])
+        .background_threads(false)
+        .strata_log_dir_min_free_bytes(u64::MAX / 2);
+    let store = Store::open(config).unwrap();
+    let log = store.partition("full", 0).unwrap();
+    let err = log.append(&[record(40, 100)]).unwrap_err();
+    assert!(matches!(err, Error::NoSpace { .. }) && err.is_retriable(), "{err:?}");
+    assert!(err.to_string().contains("strata.log.dir.min.free.bytes"), "{err}");
+    assert_eq!(log.poisoned(), None);
+    // What frees space still runs.
+    let segments = log.segment_count();
+    store.delete_records("full", 0, 30).unwrap();
+    store.maintain(None).unwrap();
+    assert_eq!(log.log_start_offset(), 30);
+    assert!(log.segment_count() < segments);
+    // Below the watermark no longer: appends go on where they stopped.
+    log.set_min_free_bytes(0);
+    assert_eq!(log.append(&[record(40, 100)]).unwrap().base_offset, 40);
+    store.close().unwrap();
+}
+
+#[test]
+fn a_watermark_below_the_free_space_lets_appends_through() {
+    let root = tempfile::tempdir().unwrap();
+    let config =
+        StoreConfig::new([root.path()]).background_threads(false).strata_log_dir_min_free_bytes(1);
+    let store = Store::open(config).unwrap();
+    store.create_topic("full", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("full", 0).unwrap();
+    for i in 0..100 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    store.close().unwrap();
+}
+
+/// The environment variable that turns [`tmpfs_child_fills_the_disk_when_spawned`] on.
+const CHILD_ENV: &str = "STRATA_FULL_DISK_CHILD";
+
+/// Body of the child process of the tmpfs test; returns at once unless spawned by it. Appends
+/// until the 2 MiB file system is full, checks every failure is a retriable `NoSpace`, frees
+/// space with DeleteRecords and retention, and appends again.
+#[test]
+fn tmpfs_child_fills_the_disk_when_spawned() {
+    let Some(root) = std::env::var_os(CHILD_ENV) else { return };
+    let root = PathBuf::from(root);
+    let config = [
+        ("segment.bytes", "131072"),
+        ("segment.index.bytes", "16384"),
+        ("file.delete.delay.ms", "0"),
+    ];
+    let (store, log) = open(&root, &config);
+    let mut i = 0;
+    let mut no_space = 0;
+    while no_space < 20 {
+        match log.append(&[record(i, 2000)]) {
+            Ok(at) => {
+                assert_eq!(at.base_offset, i);
+                i += 1;
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::NoSpace { .. }), "{e:?}");
+                no_space += 1;
+            }
+        }
+        assert_eq!(log.poisoned(), None);
+    }
+    eprintln!("full after {i} records, {} segments", log.segment_count());
+    assert!(i > 100, "only {i} records fit");
+    assert_eq!(assert_records(&log, 2000), i);
+    store.delete_records("full", 0, i - 10).unwrap();
+    store.maintain(None).unwrap();
+    for _ in 0..50 {
+        assert_eq!(log.append(&[record(i, 2000)]).unwrap().base_offset, i);
+        i += 1;
+    }
+    assert_eq!(assert_records(&log, 2000), 60);
+    store.close().unwrap();
+}
+
+#[test]
+fn a_full_tmpfs_fails_appends_with_no_space_and_never_sigbus() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(mount.path())
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            return common::skip(&format!(
+                "cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Err(e) => return common::skip(&format!("cannot run mount: {e}")),
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tmpfs_child_fills_the_disk_when_spawned", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(CHILD_ENV, mount.path())
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(mount.path()).status();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{}", stderr.lines().filter(|l| l.starts_with("full after")).collect::<String>());
+    // A SIGBUS ends the child by signal: `success()` is false and there is no exit code.
+    assert!(out.status.success(), "child failed ({}): {stderr}", out.status);
+}
