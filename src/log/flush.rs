@@ -213,6 +213,7 @@ impl Log {
         if self.recovery_point() >= offset {
             return Ok(());
         }
+        self.check_open()?;
         if !self.request_flush(offset, false) {
             self.sync_covering(offset)?;
             return self.check_synced(offset);
@@ -222,6 +223,7 @@ impl Log {
         while s.recovery_point < offset {
             drop(s);
             self.check_poison()?;
+            self.check_open()?;
             if self.is_closing() {
                 // The flusher leaves a closing log alone; close syncs everything.
                 self.sync_covering(offset)?;
