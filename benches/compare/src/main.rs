@@ -1,8 +1,10 @@
 //! One-run peer comparison of strata against other Rust logs and against the
 //! raw file and memory ceilings. See README.md for what is measured and why.
 //!
-//! Usage: `cargo run --release [-- --records N --reps N --only NAME --out PATH]`.
+//! Usage: `cargo run --release [-- --records N --reps N --only NAME --out PATH]`;
+//! `cargo run --release -- --durable` runs only the durable-append workload ([`durable`]).
 
+mod durable;
 mod engines;
 mod report;
 mod workload;
@@ -60,6 +62,9 @@ fn parse_args() -> Result<Args> {
 }
 
 fn main() -> Result<()> {
+    if std::env::args().any(|a| a == "--durable") {
+        return durable::main();
+    }
     let started = Instant::now();
     let args = parse_args()?;
     let specs: Vec<Spec> = engines::all()
