@@ -137,6 +137,17 @@
 //! | An index entry whose position finds no batch at or below the target, at read | the scan starts at the segment start | reads from the wrong position |
 //! | A sealed segment with an empty `.timeindex` | its max timestamp is read from the batch headers; with no timestamps, the file's mtime stands for it | mtime (`largestTimestamp`) |
 //!
+//! ## Bounded resources
+//! A store keeps at most `log.open.segments.max` segments open (a segment
+//! holds at most one descriptor and three maps; default 256) and
+//! `log.mapped.bytes.max` bytes mapped (default 16 GiB), however many
+//! partitions and segments it has: past either, the least recently used
+//! segments are closed and unmapped and reopen on their next use. Sealed
+//! segments are mapped at exactly their length, the active one in doubling
+//! steps from 1 MiB (never `segment.bytes` up front). An `open` or `mmap`
+//! that fails with `EMFILE`/`ENFILE`/`ENOMEM` evicts and retries instead of
+//! failing the partition. [`store::Store::resource_stats`] gives the figures.
+//!
 //! ## Compatibility
 //! Batches are stored verbatim as Kafka's `LogValidator` would store them;
 //! offset-index entries follow Kafka >= 4.1 (one per batch once

@@ -308,7 +308,7 @@ fn recopy_group(
     let cleaned = Segment::create_with_suffix(
         log.dir(),
         first.base_offset(),
-        Log::limits(cfg),
+        log.limits(cfg),
         ctx.now,
         0,
         CLEANED_SUFFIX,
@@ -345,7 +345,7 @@ fn recopy_group(
         let _ = cleaned.delete_files();
         return Err(e);
     }
-    log.replace_segments(vec![Arc::new(cleaned)], group)?;
+    log.replace_segments(vec![cleaned], group)?;
     out.segments_replaced += group.len();
     Ok(())
 }

@@ -518,6 +518,27 @@ config_table! {
         /// Default: 30000. Minimum: 0.
         "log.initial.task.delay.ms" => log_initial_task_delay_ms: i64 = 30_000,
             check |v| at_least(*v, 0);
+        /// The most bytes of `.log` and index files the store's segments keep
+        /// mapped at once (address space, not memory: pages come and go with
+        /// the page cache). Past it, the least recently used segments are
+        /// unmapped and mapped again on their next use; `Bytes` a reader
+        /// holds keep their own map. A strata key: Kafka maps every index
+        /// and never the `.log`.
+        ///
+        /// Default: 17179869184 (16 GiB). Minimum: 1.
+        "log.mapped.bytes.max" => log_mapped_bytes_max: u64 = 16 << 30,
+            check |v| at_least(*v, 1);
+        /// The most segments that hold files open at once across the store:
+        /// a segment is open while it holds its `.log` descriptor or a map of
+        /// its `.log` or index files (at most one descriptor and three maps
+        /// each). Past it, the least recently used segments are closed and
+        /// unmapped, and reopened on their next use (checked to be the same
+        /// files), so a store of many partitions stays under the process's
+        /// open-file limit (Kafka's "too many open files"). A strata key.
+        ///
+        /// Default: 256. Valid: 1 to 2147483647.
+        "log.open.segments.max" => log_open_segments_max: u32 = 256,
+            check |v| between(u64::from(*v), 1, INT_MAX);
         /// How often retention checks every partition, in ms.
         ///
         /// Default: 300000 (5 minutes). Minimum: 1.

@@ -8,6 +8,8 @@
 //! hold the write lock. The first access maps the file under the write lock.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
@@ -15,6 +17,7 @@ use super::common::{Checked, Entry, Loaded, check_entries, round_down};
 use super::search;
 use crate::io::identity::{self, FileId};
 use crate::io::{IndexMap, file};
+use crate::segment::budget::{self, Account};
 use crate::{Error, Result};
 
 struct State<E> {
@@ -36,13 +39,29 @@ pub(crate) struct Core<E> {
     max_index_size: u64,
     writable: bool,
     state: RwLock<State<E>>,
+    /// The segment's share of the store's budget: maps are counted there.
+    account: OnceLock<Arc<Account>>,
+    /// Entries were written since the last flush (they may sit in pages of
+    /// a mapping that was released since).
+    dirty: AtomicBool,
+}
+
+fn mapped_len<E>(st: &State<E>) -> i64 {
+    st.loaded.as_ref().map_or(0, |l| i64::try_from(l.map.len()).unwrap_or(i64::MAX))
 }
 
 impl<E: Entry> Core<E> {
     /// An index over `path`; nothing is read or mapped until first use.
     pub(crate) fn open(path: PathBuf, base: i64, max_index_size: u64, writable: bool) -> Self {
         let state = State { path, loaded: None, known_entries: None, id: None, closed: false };
-        Core { base_offset: base, max_index_size, writable, state: RwLock::new(state) }
+        Core {
+            base_offset: base,
+            max_index_size,
+            writable,
+            state: RwLock::new(state),
+            account: OnceLock::new(),
+            dirty: AtomicBool::new(false),
+        }
     }
 
     /// Creates `path` (which must not exist), preallocated, and maps it.
@@ -85,7 +104,11 @@ impl<E: Entry> Core<E> {
                 st.id = Some(identity::of(&created, &st.path)?);
                 st.known_entries = Some(0);
             }
-            let map = IndexMap::open_checked(&st.path, self.writable, st.id)?;
+            let (path, writable, id) = (&st.path, self.writable, st.id);
+            let map = budget::retrying(
+                || self.account.get().is_some_and(|a| a.relieve()),
+                || IndexMap::open_checked(path, writable, id),
+            )?;
             st.id = Some(map.id());
             let mut loaded = Loaded { map, entries: 0, last: None, base: self.base_offset };
             loaded.entries = match st.known_entries {
@@ -105,17 +128,26 @@ impl<E: Entry> Core<E> {
         {
             let st = self.state.read();
             if let Some(loaded) = &st.loaded {
+                self.touch();
                 return f(loaded);
             }
         }
         let mut st = self.state.write();
-        f(self.ensure_loaded(&mut st)?)
+        let before = mapped_len(&st);
+        let loaded = self.ensure_loaded(&mut st).map(drop);
+        self.count(before, &st);
+        loaded?;
+        f(st.loaded.as_ref().ok_or(Error::Closed)?)
     }
 
     /// Runs `f` on the loaded index under the write lock.
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Loaded<E>) -> Result<R>) -> Result<R> {
         let mut st = self.state.write();
-        let result = f(self.ensure_loaded(&mut st)?);
+        let before = mapped_len(&st);
+        let result = self.ensure_loaded(&mut st).and_then(|l| {
+            self.dirty.store(true, Ordering::Release);
+            f(l)
+        });
         if let Some(l) = &st.loaded
             && l.map.len() < l.entries * E::SIZE
         {
@@ -123,7 +155,44 @@ impl<E: Entry> Core<E> {
             st.loaded = None;
         }
         st.known_entries = st.loaded.as_ref().map(|l| l.entries).or(st.known_entries);
+        self.count(before, &st);
         result
+    }
+
+    /// Reports to the budget that the mapping went from `before` bytes to
+    /// what `st` holds now, and records a use.
+    fn count(&self, before: i64, st: &State<E>) {
+        if let Some(account) = self.account.get() {
+            let delta = mapped_len(st) - before;
+            if delta != 0 {
+                account.adjust(0, delta);
+            }
+            account.touch();
+        }
+    }
+
+    fn touch(&self) {
+        if let Some(account) = self.account.get() {
+            account.touch();
+        }
+    }
+
+    /// Counts this index's maps in `account` from now on.
+    pub(crate) fn set_account(&self, account: Arc<Account>) {
+        let st = self.state.read();
+        if self.account.set(account).is_ok() {
+            self.count(0, &st);
+        }
+    }
+
+    /// Unmaps unless the index is in use right now (the budget's eviction,
+    /// which never waits); whether it is unmapped.
+    pub(crate) fn try_release(&self) -> bool {
+        let Some(mut st) = self.state.try_write() else { return false };
+        let before = mapped_len(&st);
+        st.loaded = None;
+        self.count(before, &st);
+        true
     }
 
     pub(crate) fn base_offset(&self) -> i64 {
@@ -144,23 +213,26 @@ impl<E: Entry> Core<E> {
 
     /// Unmaps the file (the entry count is kept); the next use maps it again.
     pub(crate) fn release(&self) {
-        self.state.write().loaded = None;
+        let mut st = self.state.write();
+        let before = mapped_len(&st);
+        st.loaded = None;
+        self.count(before, &st);
     }
 
     /// Sets the file length to `round_down(new_size)` and remaps, keeping the
     /// entries that still fit. Returns whether the length changed.
     pub(crate) fn resize(&self, new_size: u64) -> Result<bool> {
-        self.write(|l| Self::resize_loaded(l, new_size))
+        self.write(|l| self.resize_loaded(l, new_size))
     }
 
-    fn resize_loaded(l: &mut Loaded<E>, new_size: u64) -> Result<bool> {
+    fn resize_loaded(&self, l: &mut Loaded<E>, new_size: u64) -> Result<bool> {
         let len = round_down(new_size, E::SIZE);
         if l.map.len() as u64 == len {
             return Ok(false);
         }
         let keep = usize::try_from(len).map_or(l.entries, |len| l.entries.min(len / E::SIZE));
         l.truncate_to_entries(keep)?;
-        l.map.resize(len)?;
+        self.resize_map(&mut l.map, len)?;
         Ok(true)
     }
 
@@ -171,7 +243,7 @@ impl<E: Entry> Core<E> {
     pub(crate) fn resize_keeping_entries(&self, new_size: u64) -> Result<bool> {
         self.write(|l| {
             let floor = ((l.entries + E::RESERVED) * E::SIZE) as u64;
-            Self::resize_loaded(l, round_down(new_size, E::SIZE).max(floor))
+            self.resize_loaded(l, round_down(new_size, E::SIZE).max(floor))
         })
     }
 
@@ -185,13 +257,19 @@ impl<E: Entry> Core<E> {
                 return Ok(());
             }
             let slots = needed.max(l.max_entries().saturating_mul(2));
-            Self::resize_loaded(l, (slots * E::SIZE) as u64).map(drop)
+            self.resize_loaded(l, (slots * E::SIZE) as u64).map(drop)
         })
+    }
+
+    /// [`IndexMap::resize`], evicting other segments and retrying when out of
+    /// descriptors or memory.
+    fn resize_map(&self, map: &mut IndexMap, len: u64) -> Result<()> {
+        budget::retrying(|| self.account.get().is_some_and(|a| a.relieve()), || map.resize(len))
     }
 
     /// Cuts the file to its entries (Kafka's `trimToValidSize`).
     pub(crate) fn trim_to_valid_size(&self) -> Result<()> {
-        self.write(|l| Self::resize_loaded(l, (l.entries * E::SIZE) as u64).map(drop))
+        self.write(|l| self.resize_loaded(l, (l.entries * E::SIZE) as u64).map(drop))
     }
 
     /// Drops every entry and preallocates the file again.
@@ -199,8 +277,8 @@ impl<E: Entry> Core<E> {
         self.write(|l| {
             l.entries = 0;
             l.last = None;
-            l.map.resize(0)?;
-            l.map.resize(self.preallocated_len()?)
+            self.resize_map(&mut l.map, 0)?;
+            self.resize_map(&mut l.map, self.preallocated_len()?)
         })
     }
 
@@ -221,20 +299,32 @@ impl<E: Entry> Core<E> {
         })
     }
 
-    /// `msync` of the mapping, if mapped.
+    /// Makes written entries durable: `msync` of the mapping, or, when the
+    /// map was released after a write, an `fsync` of the (same) file.
     pub(crate) fn flush(&self) -> Result<()> {
-        match &self.state.read().loaded {
-            Some(l) => l.map.flush(),
-            None => Ok(()),
+        let st = self.state.read();
+        let dirty = self.dirty.swap(false, Ordering::AcqRel);
+        let flushed = match (&st.loaded, st.id) {
+            (Some(l), _) => l.map.flush(),
+            (None, Some(id)) if dirty && !st.closed => {
+                identity::reopen_rw(&st.path, id).and_then(|f| file::sync_data(&f, &st.path))
+            }
+            (None, _) => Ok(()),
+        };
+        if flushed.is_err() && dirty {
+            self.dirty.store(true, Ordering::Release);
         }
+        flushed
     }
 
     /// Unmaps for good: every later use fails with `Closed` and no file is
     /// touched again (the directory may belong to another store by then).
     pub(crate) fn close(&self) {
         let mut st = self.state.write();
+        let before = mapped_len(&st);
         st.loaded = None;
         st.closed = true;
+        self.count(before, &st);
     }
 
     /// Whether the file at the index's path is the one it mapped (or, never
@@ -267,7 +357,9 @@ impl<E: Entry> Core<E> {
     /// index, or a path now holding another file, is left alone.
     pub(crate) fn delete(&self) -> Result<bool> {
         let mut st = self.state.write();
+        let before = mapped_len(&st);
         st.loaded = None;
+        self.count(before, &st);
         st.known_entries = None;
         if std::mem::replace(&mut st.closed, true) || !Self::ours_at_path(&st)? {
             return Ok(false);

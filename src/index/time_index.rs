@@ -240,6 +240,16 @@ impl TimeIndex {
         self.core.close();
     }
 
+    /// Counts this index's maps in its segment's share of the budget.
+    pub(crate) fn set_account(&self, account: std::sync::Arc<crate::segment::budget::Account>) {
+        self.core.set_account(account);
+    }
+
+    /// Unmaps unless in use right now (eviction never waits).
+    pub(crate) fn try_release(&self) -> bool {
+        self.core.try_release()
+    }
+
     /// Whether the file is currently mapped.
     pub fn is_loaded(&self) -> bool {
         self.core.is_loaded()

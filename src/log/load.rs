@@ -31,6 +31,7 @@ use crate::format::StopReason;
 use crate::format::file_name::{FileKind, TempSuffix, parse_file_name, segment_file_name};
 use crate::io::file;
 use crate::segment::Segment;
+use crate::segment::budget::Budget;
 use crate::{Error, Result};
 
 use super::producer_state::{
@@ -91,6 +92,9 @@ pub struct LoadReport {
 
 impl Log {
     /// Opens (or creates) the partition directory `dir` for `topic`-`partition`.
+    /// Its segments count against the budget every log opened without a
+    /// store shares (the default `log.open.segments.max` and
+    /// `log.mapped.bytes.max`).
     ///
     /// # Errors
     /// I/O failures, or an invalid config.
@@ -101,6 +105,19 @@ impl Log {
         config: LogConfig,
         clock: Arc<dyn Clock>,
         options: LoadOptions,
+    ) -> Result<(Log, LoadReport)> {
+        Self::open_in(dir, topic, partition, config, clock, options, Budget::process_default())
+    }
+
+    /// [`Log::open`] with the store's budget of open segments.
+    pub(crate) fn open_in(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        clock: Arc<dyn Clock>,
+        options: LoadOptions,
+        budget: Arc<Budget>,
     ) -> Result<(Log, LoadReport)> {
         config.validate()?;
         // A new file is durable only once its directory is fsynced (the rule
@@ -113,7 +130,7 @@ impl Log {
         }
         let claim = super::claim::DirClaim::take(dir)?;
         let now = clock.now_ms();
-        let limits = Log::limits(&config);
+        let limits = Log::limits_with(&config, &budget);
         let mut report = LoadReport::default();
         for path in file::read_dir(dir)? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
@@ -159,7 +176,7 @@ impl Log {
         };
         let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
         for &base in &bases {
-            segments.push(Arc::new(Segment::open(dir, base, limits, now, jitter())?));
+            segments.push(Segment::open(dir, base, limits.clone(), now, jitter())?);
         }
         let recover_from = if options.clean_shutdown {
             segments.len()
@@ -179,7 +196,7 @@ impl Log {
             // shutdown) are trusted unless they are missing or lie.
             let damage = if unclean { None } else { segment_damage(dir, &seg, next_base)? };
             if unclean || damage.is_some() {
-                if let Some(parts) = super::split::split_overflowed(dir, &seg, limits, now)? {
+                if let Some(parts) = super::split::split_overflowed(dir, &seg, &limits, now)? {
                     report.split_segments += 1;
                     // The parts take its place and are checked like any segment;
                     // the offsets between them were never there, so no hole.
@@ -263,7 +280,7 @@ impl Log {
         }
         if segments.is_empty() {
             let base = checkpointed_start;
-            segments.push(Arc::new(Segment::create(dir, base, limits, now, jitter())?));
+            segments.push(Segment::create(dir, base, limits.clone(), now, jitter())?);
             created = true;
         }
         let active = segments.last().cloned().ok_or(Error::Closed)?;
@@ -316,6 +333,7 @@ impl Log {
                 closed: std::sync::atomic::AtomicBool::new(false),
                 claim: Mutex::new(Some(claim)),
                 read_only: false,
+                budget,
             }),
         };
         Ok((log, report))

@@ -43,6 +43,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::format::{BatchBuilder, Compression, NO_TIMESTAMP, Record};
+use crate::segment::budget::{self, Budget};
 use crate::segment::{Segment, SegmentLimits};
 use crate::{Error, Result};
 
@@ -116,6 +117,8 @@ struct Inner {
     claim: Mutex<Option<claim::DirClaim>>,
     /// Opened by [`Log::open_read_only`]: every change is refused.
     read_only: bool,
+    /// The store's budget of open segments and mapped bytes.
+    budget: Arc<Budget>,
 }
 
 /// A partition's log. Cheap to clone; clones share the same log.
@@ -359,7 +362,10 @@ impl Log {
             batch.last_offset(),
             now,
         )?;
-        self.active()?.append(batch).map_err(|e| self.fail_write(e))?;
+        let active = self.active()?;
+        // Opening what the append needs changes nothing: its failure does not poison.
+        active.prepare_append()?;
+        active.append(batch).map_err(|e| self.fail_write(e))?;
         w.producers.update(batch);
         self.inner.view.write().log_end_offset = batch.next_offset();
         self.inner.tail.notify();
@@ -402,8 +408,14 @@ impl Log {
         *self.inner.cleaner_checkpoint.lock() = offset;
     }
 
-    pub(crate) fn limits(cfg: &LogConfig) -> SegmentLimits {
+    /// What this log's segments need from `cfg`, with the log's budget.
+    pub(crate) fn limits(&self, cfg: &LogConfig) -> SegmentLimits {
+        Self::limits_with(cfg, &self.inner.budget)
+    }
+
+    pub(crate) fn limits_with(cfg: &LogConfig, budget: &Arc<Budget>) -> SegmentLimits {
         SegmentLimits {
+            budget: Arc::clone(budget),
             max_index_size: cfg.segment_index_bytes,
             index_interval_bytes: cfg.index_interval_bytes,
             segment_bytes: cfg.segment_bytes,
@@ -456,16 +468,18 @@ impl Log {
         active.seal().map_err(|e| self.poison(e))?;
         let jitter = Self::next_jitter(w, cfg);
         self.inner.flush.segment_created();
-        let created = Segment::create(&self.inner.dir, leo, Self::limits(cfg), now, jitter)
+        let created = Segment::create(&self.inner.dir, leo, self.limits(cfg), now, jitter)
             .and_then(|segment| {
                 w.producers.write_snapshot(&self.inner.dir, leo, false).map(|()| segment)
             });
         let segment = match created {
             Ok(segment) => segment,
             Err(e) => {
-                // The sealed segment stays active; its full indexes make the next append roll again.
-                let e = self.fail_write(e);
-                if matches!(e, Error::NoSpace { .. }) {
+                // The sealed segment stays active; its full indexes make the
+                // next append roll again. Out of disk, or out of descriptors
+                // or memory even after eviction, does not poison.
+                let e = if budget::is_exhaustion(&e) { e } else { self.fail_write(e) };
+                if matches!(e, Error::NoSpace { .. }) || budget::is_exhaustion(&e) {
                     Segment::remove_files(&self.inner.dir, leo);
                 }
                 return Err(e);
@@ -474,7 +488,7 @@ impl Log {
         {
             let mut v = self.inner.view.write();
             let mut list = Vec::clone(&v.segments);
-            list.push(Arc::new(segment));
+            list.push(segment);
             v.segments = Arc::new(list);
         }
         // The sealed segment is synced off the append path (Kafka's flush at roll).

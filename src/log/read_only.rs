@@ -152,7 +152,7 @@ fn is_race(e: &Error) -> bool {
 fn load_once(
     dir: &Path,
     config: &LogConfig,
-    limits: crate::segment::SegmentLimits,
+    limits: &crate::segment::SegmentLimits,
     now: i64,
     options: &LoadOptions,
 ) -> Result<(Vec<Arc<Segment>>, LoadReport, i64)> {
@@ -162,7 +162,7 @@ fn load_once(
     report.pending_cleanup = leftovers(dir, &bases)?;
     let mut segments = Vec::with_capacity(bases.len());
     for &(base, suffix) in &to_load {
-        segments.push(Arc::new(Segment::open_read_only(dir, base, limits, now, suffix)?));
+        segments.push(Segment::open_read_only(dir, base, limits.clone(), now, suffix)?);
     }
     // The decisions of `Log::open`, step 3 and 4, without their writes.
     let recover_from = if options.clean_shutdown {
@@ -248,14 +248,15 @@ impl Log {
             ));
         }
         let now = clock.now_ms();
-        let limits = Log::limits(&config);
+        let budget = crate::segment::budget::Budget::process_default();
+        let limits = Log::limits_with(&config, &budget);
         // A writer beside us may roll, clean or delete between the listing
         // and the opens: a file gone or replaced since it was listed means
         // "list again", a bounded number of times.
         let mut attempt = 0;
         let (segments, mut report, log_end_offset) = loop {
             attempt += 1;
-            match load_once(dir, &config, limits, now, &options) {
+            match load_once(dir, &config, &limits, now, &options) {
                 Err(e) if attempt < LOAD_ATTEMPTS && is_race(&e) => continue,
                 other => break other?,
             }
@@ -298,6 +299,7 @@ impl Log {
                 // No claim: a read-only log may sit beside this process's writer.
                 claim: Mutex::new(None),
                 read_only: true,
+                budget,
             }),
         };
         log.inner.tail.close_all();

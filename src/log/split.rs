@@ -31,14 +31,14 @@ use crate::segment::{Segment, SegmentLimits};
 pub(super) fn split_overflowed(
     dir: &Path,
     seg: &Segment,
-    limits: SegmentLimits,
+    limits: &SegmentLimits,
     now: i64,
 ) -> Result<Option<Vec<Arc<Segment>>>> {
     let base = seg.base_offset();
     if !splits(seg.bytes(0, seg.len())?, base) {
         return Ok(None);
     }
-    let mut parts: Vec<Segment> = Vec::new();
+    let mut parts: Vec<Arc<Segment>> = Vec::new();
     // Cleared when the bytes stop framing before the end: not a whole split.
     let mut framed = true;
     let result = (|| {
@@ -47,13 +47,13 @@ pub(super) fn split_overflowed(
                 framed = false;
                 break;
             };
-            let current = parts.last().map_or(base, Segment::base_offset);
+            let current = parts.last().map_or(base, |p| p.base_offset());
             if parts.is_empty() || overflows(batch.last_offset(), current) {
                 let start = if parts.is_empty() { base } else { batch.base_offset() };
                 parts.push(Segment::create_with_suffix(
                     dir,
                     start,
-                    limits,
+                    limits.clone(),
                     now,
                     0,
                     CLEANED_SUFFIX,
@@ -65,7 +65,7 @@ pub(super) fn split_overflowed(
         }
         Ok::<_, crate::Error>(())
     })();
-    let whole = framed && parts.iter().map(Segment::len).sum::<u64>() == seg.len();
+    let whole = framed && parts.iter().map(|p| p.len()).sum::<u64>() == seg.len();
     if result.is_err() || !whole || parts.len() < 2 {
         for part in &parts {
             let _ = part.delete_files();
@@ -89,11 +89,11 @@ pub(super) fn split_overflowed(
         part.release();
     }
     file::fsync_dir(dir)?;
-    let bases: Vec<i64> = parts.iter().map(Segment::base_offset).collect();
+    let bases: Vec<i64> = parts.iter().map(|p| p.base_offset()).collect();
     drop(parts);
     let reopened = bases
         .into_iter()
-        .map(|b| Segment::open(dir, b, limits, now, 0).map(Arc::new))
+        .map(|b| Segment::open(dir, b, limits.clone(), now, 0))
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(reopened))
 }

@@ -6,9 +6,8 @@
 //! trusting indexes a writer's recovery would rebuild.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use parking_lot::{Mutex, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::Result;
 use crate::format::file_name::{FileKind, segment_file_name};
@@ -16,7 +15,6 @@ use crate::format::{BatchIter, NO_TIMESTAMP, StopReason};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::file;
 use crate::io::identity;
-use crate::io::mmap::ReadMap;
 
 use super::{AppendState, Segment, SegmentLimits};
 
@@ -47,37 +45,26 @@ impl Segment {
         limits: SegmentLimits,
         now_ms: i64,
         suffix: &str,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
         let name = |kind| dir.join(format!("{}{suffix}", segment_file_name(base_offset, kind)));
         let log_path = name(FileKind::Log);
         let (log_id, len) = identity::stat_file(&log_path)?;
-        Ok(Segment {
+        let offset_index =
+            OffsetIndex::open(name(FileKind::Index), base_offset, limits.max_index_size, false);
+        let time_index =
+            TimeIndex::open(name(FileKind::TimeIndex), base_offset, limits.max_index_size, false);
+        let segment = Self::assemble(
             base_offset,
+            log_path,
             log_id,
-            closed: AtomicBool::new(false),
-            gone: AtomicBool::new(false),
-            log_path: RwLock::new(log_path),
-            file: Mutex::new(None),
-            map: RwLock::new(ReadMap::empty()),
-            len: AtomicU64::new(len),
-            offset_index: OffsetIndex::open(
-                name(FileKind::Index),
-                base_offset,
-                limits.max_index_size,
-                false,
-            ),
-            time_index: TimeIndex::open(
-                name(FileKind::TimeIndex),
-                base_offset,
-                limits.max_index_size,
-                false,
-            ),
-            state: Mutex::new(AppendState::default()),
+            len,
+            (offset_index, time_index),
             limits,
-            created_ms: now_ms,
-            roll_jitter_ms: 0,
-            scan_only: AtomicBool::new(false),
-        })
+            (now_ms, 0),
+        );
+        // Its length is fixed at open: mapped at exactly that.
+        segment.sealed.store(true, Ordering::Release);
+        Ok(segment)
     }
 
     /// Validates every batch as recovery does, changing nothing; then serves

@@ -16,7 +16,15 @@
 //! read the published length (an atomic) and view bytes through a shared
 //! memory map. (Index lookups and the max-timestamp query take short locks
 //! the appender also takes, never across the write itself.)
+//!
+//! Files and maps are opened on demand and counted in the store's
+//! [`budget`]: the descriptor when something is written or synced, the
+//! `.log` map on the first read past it (a sealed segment at exactly its
+//! length, the active one in steps), the index maps on first lookup. The
+//! budget closes idle segments' files; every reopen checks it finds the same
+//! file ([`crate::io::identity`]).
 
+pub(crate) mod budget;
 mod check;
 mod dry_run;
 pub(crate) mod overflow;
@@ -27,6 +35,7 @@ pub(crate) use read::stop_error;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -40,14 +49,22 @@ use crate::io::identity::{self, FileId};
 use crate::io::mmap::ReadMap;
 use crate::{Error, Result};
 
-/// Sizes a segment needs from the topic config.
-#[derive(Debug, Clone, Copy)]
+use budget::{Account, Budget};
+
+/// The active segment's map grows in steps of at least this much (and by
+/// doubling), never to `segment.bytes` at once.
+const MAP_STEP: u64 = 1 << 20;
+
+/// Sizes a segment needs from the topic config, and the store's budget.
+#[derive(Debug, Clone)]
 pub(crate) struct SegmentLimits {
+    /// The store's budget of open segments and mapped bytes.
+    pub budget: Arc<Budget>,
     /// `segment.index.bytes`.
     pub max_index_size: u64,
     /// `index.interval.bytes`.
     pub index_interval_bytes: u64,
-    /// `segment.bytes`: the active segment is mapped this far so appends need no remap.
+    /// `segment.bytes`: the active segment's map grows up to this.
     pub segment_bytes: u64,
 }
 
@@ -96,6 +113,16 @@ pub(crate) struct Segment {
     /// Set by a read-only open's dry-run recovery: the indexes are not to be
     /// trusted (a writer would rebuild them), so lookups scan from the start.
     scan_only: std::sync::atomic::AtomicBool,
+    /// This segment's share of the store's budget.
+    account: Arc<Account>,
+    /// Sealed (rolled, closed or cleaned): mapped at exactly its length.
+    sealed: AtomicBool,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.account.detach();
+    }
 }
 
 impl std::fmt::Debug for Segment {
@@ -116,7 +143,7 @@ impl Segment {
         limits: SegmentLimits,
         now_ms: i64,
         jitter_ms: i64,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
         Self::create_with_suffix(dir, base_offset, limits, now_ms, jitter_ms, "")
     }
 
@@ -129,38 +156,71 @@ impl Segment {
         now_ms: i64,
         jitter_ms: i64,
         suffix: &str,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
         let name = |kind| dir.join(format!("{}{suffix}", segment_file_name(base_offset, kind)));
-        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex, FileKind::TxnIndex] {
-            file::remove_file_if_exists(&name(kind))?;
-        }
-        let log_path = name(FileKind::Log);
-        let f = file::create_new(&log_path)?;
-        let offset_index =
-            OffsetIndex::create(name(FileKind::Index), base_offset, limits.max_index_size)?;
-        let time_index =
-            TimeIndex::create(name(FileKind::TimeIndex), base_offset, limits.max_index_size)?;
-        let map = ReadMap::map(&f, &log_path, limits.segment_bytes)?;
-        Ok(Segment {
+        // The descriptor is not kept: the first append opens it (through the budget).
+        let create = || -> Result<(FileId, OffsetIndex, TimeIndex)> {
+            for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex, FileKind::TxnIndex] {
+                file::remove_file_if_exists(&name(kind))?;
+            }
+            let log_path = name(FileKind::Log);
+            let f = file::create_new(&log_path)?;
+            let id = identity::of(&f, &log_path)?;
+            let offset_index =
+                OffsetIndex::create(name(FileKind::Index), base_offset, limits.max_index_size)?;
+            let time_index =
+                TimeIndex::create(name(FileKind::TimeIndex), base_offset, limits.max_index_size)?;
+            Ok((id, offset_index, time_index))
+        };
+        let budget = Arc::clone(&limits.budget);
+        let (log_id, offset_index, time_index) =
+            budget::retrying(|| budget.relieve(u64::MAX), create)?;
+        let segment = Self::assemble(
             base_offset,
-            log_id: identity::of(&f, &log_path)?,
+            name(FileKind::Log),
+            log_id,
+            0,
+            (offset_index, time_index),
+            limits,
+            (now_ms, jitter_ms),
+        );
+        segment.state.lock().max_timestamp = Some((NO_TIMESTAMP, base_offset));
+        Ok(segment)
+    }
+
+    /// Builds the shared segment (holding no descriptor: it is opened on
+    /// first use) and counts its index maps in the budget.
+    fn assemble(
+        base_offset: i64,
+        log_path: PathBuf,
+        log_id: FileId,
+        len: u64,
+        (offset_index, time_index): (OffsetIndex, TimeIndex),
+        limits: SegmentLimits,
+        (created_ms, roll_jitter_ms): (i64, i64),
+    ) -> Arc<Segment> {
+        let segment = Arc::new_cyclic(|me| Segment {
+            base_offset,
+            log_id,
             closed: AtomicBool::new(false),
             gone: AtomicBool::new(false),
             log_path: RwLock::new(log_path),
-            file: Mutex::new(Some(f)),
-            map: RwLock::new(map),
-            len: AtomicU64::new(0),
+            file: Mutex::new(None),
+            map: RwLock::new(ReadMap::empty()),
+            len: AtomicU64::new(len),
             offset_index,
             time_index,
-            state: Mutex::new(AppendState {
-                max_timestamp: Some((NO_TIMESTAMP, base_offset)),
-                ..AppendState::default()
-            }),
+            state: Mutex::new(AppendState::default()),
+            account: Arc::new(Account::new(&limits.budget, me.clone())),
             limits,
-            created_ms: now_ms,
-            roll_jitter_ms: jitter_ms,
-            scan_only: std::sync::atomic::AtomicBool::new(false),
-        })
+            created_ms,
+            roll_jitter_ms,
+            sealed: AtomicBool::new(false),
+            scan_only: AtomicBool::new(false),
+        });
+        segment.offset_index.set_account(Arc::clone(&segment.account));
+        segment.time_index.set_account(Arc::clone(&segment.account));
+        segment
     }
 
     /// Opens an existing segment without reading it: the indexes and the map
@@ -171,37 +231,34 @@ impl Segment {
         limits: SegmentLimits,
         now_ms: i64,
         jitter_ms: i64,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
         let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
         let (log_id, len) = identity::stat_file(&log_path)?;
         let writable = true;
-        Ok(Segment {
+        let offset_index = OffsetIndex::open(
+            dir.join(segment_file_name(base_offset, FileKind::Index)),
             base_offset,
+            limits.max_index_size,
+            writable,
+        );
+        let time_index = TimeIndex::open(
+            dir.join(segment_file_name(base_offset, FileKind::TimeIndex)),
+            base_offset,
+            limits.max_index_size,
+            writable,
+        );
+        let segment = Self::assemble(
+            base_offset,
+            log_path,
             log_id,
-            closed: AtomicBool::new(false),
-            gone: AtomicBool::new(false),
-            log_path: RwLock::new(log_path),
-            file: Mutex::new(None),
-            map: RwLock::new(ReadMap::empty()),
-            len: AtomicU64::new(len),
-            offset_index: OffsetIndex::open(
-                dir.join(segment_file_name(base_offset, FileKind::Index)),
-                base_offset,
-                limits.max_index_size,
-                writable,
-            ),
-            time_index: TimeIndex::open(
-                dir.join(segment_file_name(base_offset, FileKind::TimeIndex)),
-                base_offset,
-                limits.max_index_size,
-                writable,
-            ),
-            state: Mutex::new(AppendState::default()),
+            len,
+            (offset_index, time_index),
             limits,
-            created_ms: now_ms,
-            roll_jitter_ms: jitter_ms,
-            scan_only: std::sync::atomic::AtomicBool::new(false),
-        })
+            (now_ms, jitter_ms),
+        );
+        // Existing segments are sealed until `reopen_for_append` says otherwise.
+        segment.sealed.store(true, Ordering::Release);
+        Ok(segment)
     }
 
     /// First offset this segment may hold.
@@ -242,6 +299,28 @@ impl Segment {
         if self.gone.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
     }
 
+    /// Opens the `.log` by its current name with `open`. The cleaner and
+    /// retention rename segments that readers may be reading (`.swap`,
+    /// `.deleted`): a name that vanished because the segment was renamed
+    /// meanwhile is retried under the new name.
+    fn reopen(&self, open: impl Fn(&Path) -> Result<File>) -> Result<(File, PathBuf)> {
+        let mut attempts = 0;
+        loop {
+            let path = self.log_path();
+            match open(&path) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound
+                        && attempts < 8
+                        && self.log_path() != path =>
+                {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+                Ok(f) => return Ok((f, path)),
+            }
+        }
+    }
+
     /// Runs `f` on the open `.log`, reopening it (the same file, checked by
     /// identity) if it was released.
     fn with_file<R>(&self, f: impl FnOnce(&File, &Path) -> Result<R>) -> Result<R> {
@@ -249,9 +328,18 @@ impl Segment {
         self.check_open()?;
         let path = self.log_path();
         if guard.is_none() {
-            let f = identity::reopen_rw(&path, self.log_id)?;
-            identity::ensure_len(&f, &path, self.len())?;
-            *guard = Some(f);
+            let reopened = budget::retrying(
+                || self.account.relieve(),
+                || {
+                    let (f, path) = self.reopen(|p| identity::reopen_rw(p, self.log_id))?;
+                    identity::ensure_len(&f, &path, self.len())?;
+                    Ok(f)
+                },
+            )?;
+            *guard = Some(reopened);
+            self.account.adjust(1, 0);
+        } else {
+            self.account.touch();
         }
         match guard.as_ref() {
             Some(file) => f(file, &path),
@@ -339,20 +427,29 @@ impl Segment {
         }
         st.bytes_since_last_index_entry = Some(since_after);
         drop(st);
-        self.ensure_mapped(end)?;
+        // Readers map what they need on their first read past the map.
         self.len.store(end, Ordering::Release);
         Ok(())
     }
 
-    /// Makes sure the read map covers `end` bytes.
-    fn ensure_mapped(&self, end: u64) -> Result<()> {
-        if (self.map.read().len() as u64) >= end {
-            return Ok(());
+    /// Opens what an append needs — the `.log` and both indexes — before
+    /// anything is written, so that running out of descriptors or memory
+    /// (after eviction and retries) fails the append with nothing changed
+    /// instead of in the middle of it.
+    pub(crate) fn prepare_append(&self) -> Result<()> {
+        self.with_file(|_, _| Ok(()))?;
+        self.indexes_full().map(drop)
+    }
+
+    /// How far to map for a read that needs `end` bytes: a sealed segment
+    /// exactly to its length; the active one in doubling steps of at least
+    /// [`MAP_STEP`], up to `segment.bytes` (or its length, if larger).
+    fn map_capacity(&self, end: u64) -> u64 {
+        if self.sealed.load(Ordering::Acquire) {
+            return end;
         }
-        let capacity = end.max(self.limits.segment_bytes);
-        let map = self.with_file(|f, path| ReadMap::map(f, path, capacity))?;
-        *self.map.write() = map;
-        Ok(())
+        let step = end.max(MAP_STEP).checked_next_power_of_two().unwrap_or(end);
+        step.min(self.limits.segment_bytes).max(end)
     }
 
     /// Maps every published byte, so later reads need not open the file
@@ -371,12 +468,20 @@ impl Segment {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        self.account.touch();
         if (self.map.read().len() as u64) < end {
-            // A sealed segment is mapped lazily, exactly to its length.
-            let path = self.log_path();
-            let f = identity::reopen_read(&path, self.log_id)?;
-            identity::ensure_len(&f, &path, published)?;
-            let map = ReadMap::map(&f, &path, published)?;
+            // Mapped on demand: a sealed segment exactly to its length, the
+            // active one a step ahead (see `map_capacity`).
+            let capacity = self.map_capacity(published);
+            let map = budget::retrying(
+                || self.account.relieve(),
+                || {
+                    let (f, path) = self.reopen(|p| identity::reopen_read(p, self.log_id))?;
+                    identity::ensure_len(&f, &path, published)?;
+                    ReadMap::map(&f, &path, capacity)
+                },
+            )?;
+            let view = map.bytes(start as usize, end as usize, published as usize);
             let mut slot = self.map.write();
             // `close` sets `closed` before it empties the map under this
             // lock: seen false here, the map is not emptied yet, and a map
@@ -385,8 +490,12 @@ impl Segment {
                 return Err(Error::Closed);
             }
             if (slot.len() as u64) < end {
+                let grown = map.len() as i64 - slot.len() as i64;
                 *slot = map;
+                drop(slot);
+                self.account.adjust(0, grown);
             }
+            return Ok(view);
         }
         let map = self.map.read();
         if self.closed.load(Ordering::Acquire) {
@@ -418,23 +527,50 @@ impl Segment {
             self.time_index.maybe_append(ts, off, true)?;
         }
         self.offset_index.trim_to_valid_size()?;
-        self.time_index.trim_to_valid_size()
+        self.time_index.trim_to_valid_size()?;
+        // From now on mapped at exactly its length: the capacity map goes
+        // (views keep theirs), and so does the descriptor until next needed.
+        self.sealed.store(true, Ordering::Release);
+        let len = self.len();
+        let file = self.file.lock().take().is_some();
+        let mut map = self.map.write();
+        let unmapped = if map.len() as u64 > len { std::mem::take(&mut *map).len() } else { 0 };
+        drop(map);
+        self.account.adjust(-isize::from(file), -(unmapped as i64));
+        Ok(())
     }
 
-    /// Lets go of file handles and index maps of a sealed segment; they are
-    /// reopened on demand.
+    /// Lets go of the descriptor and index maps; they are reopened on demand.
     pub(crate) fn release(&self) {
-        *self.file.lock() = None;
+        let file = self.file.lock().take().is_some();
+        self.account.adjust(-isize::from(file), 0);
         self.offset_index.release();
         self.time_index.release();
+    }
+
+    /// Closes the descriptor and unmaps everything the segment holds, unless
+    /// it is in use right now (the budget's eviction never waits); whether
+    /// all of it went. Views handed out keep their maps.
+    pub(crate) fn evict(&self) -> bool {
+        let Some(mut file) = self.file.try_lock() else { return false };
+        let Some(mut map) = self.map.try_write() else { return false };
+        let closed = file.take().is_some();
+        let unmapped = std::mem::take(&mut *map).len();
+        drop(map);
+        drop(file);
+        self.account.adjust(-isize::from(closed), -(unmapped as i64));
+        let indexes = self.offset_index.try_release() && self.time_index.try_release();
+        self.account.count_eviction();
+        indexes
     }
 
     /// Sizes the indexes back to `segment.index.bytes` so an existing segment
     /// can take appends again (Kafka's `resizeIndexes` on load).
     pub(crate) fn reopen_for_append(&self) -> Result<()> {
+        self.sealed.store(false, Ordering::Release);
         self.offset_index.resize_keeping_entries(self.limits.max_index_size)?;
         self.time_index.resize_keeping_entries(self.limits.max_index_size)?;
-        self.ensure_mapped(self.len().max(1))
+        Ok(())
     }
 
     /// Whether either index has no free slot.
@@ -456,13 +592,17 @@ impl Segment {
             PathBuf::from(format!("{stem}{to}"))
         };
         self.check_open()?;
-        let old = self.log_path();
+        // The name is locked across the rename: a reader whose open missed
+        // the old name finds the new one (see `reopen`).
+        let mut name = self.log_path.write();
+        let old = name.clone();
         if !identity::still_at(&old, self.log_id)? {
             return Err(Error::Closed);
         }
         let new = swap(&old);
         file::rename(&old, &new)?;
-        *self.log_path.write() = new;
+        *name = new;
+        drop(name);
         self.offset_index.rename_to(swap(&self.offset_index.path()))?;
         self.time_index.rename_to(swap(&self.time_index.path()))
     }
@@ -497,7 +637,8 @@ impl Segment {
     /// files by now.
     pub(crate) fn delete_files(&self) -> Result<()> {
         let mut handle = self.file.lock();
-        *handle = None;
+        let had = handle.take().is_some();
+        self.account.adjust(-isize::from(had), 0);
         if self.gone.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -508,6 +649,7 @@ impl Segment {
         drop(handle);
         self.offset_index.delete()?;
         self.time_index.delete()?;
+        self.account.detach();
         Ok(())
     }
 
@@ -523,5 +665,6 @@ impl Segment {
         drop(handle);
         self.offset_index.close();
         self.time_index.close();
+        self.account.detach();
     }
 }

@@ -19,6 +19,7 @@ use crate::config::{LogConfig, StoreConfig};
 use crate::format::file_name::parse_partition_dir_name;
 use crate::io::file;
 use crate::log::{LoadOptions, LoadReport, Log};
+use crate::segment::budget::Budget;
 use crate::{Error, Result};
 
 use super::checkpoint::{
@@ -112,6 +113,7 @@ pub(super) fn load_dir(
     deleted: &std::collections::BTreeSet<String>,
     clock: &Arc<dyn Clock>,
     read_only: bool,
+    budget: &Arc<Budget>,
 ) -> Result<DirLoad> {
     let mut out = DirLoad::default();
     // Kafka deletes the marker before loading, so a crash while loading counts as unclean.
@@ -176,7 +178,8 @@ pub(super) fn load_dir(
                         if read_only {
                             Log::open_read_only(&path, &topic, partition, cfg, clock, options)
                         } else {
-                            Log::open(&path, &topic, partition, cfg, clock, options)
+                            let budget = Arc::clone(budget);
+                            Log::open_in(&path, &topic, partition, cfg, clock, options, budget)
                         }
                     });
                     let item = match loaded {

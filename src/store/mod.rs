@@ -40,9 +40,11 @@ use crate::format::file_name::partition_dir_name;
 use crate::io::file;
 use crate::io::lock::DirLock;
 use crate::log::{LoadOptions, LoadReport, Log};
+use crate::segment::budget::Budget;
 use crate::{Error, Result};
 
 use crate::cleaner::{Cleaner, CleanerStats};
+pub use crate::segment::budget::ResourceStats;
 use checkpoint::{
     CLEAN_SHUTDOWN_FILE, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
@@ -109,6 +111,8 @@ struct StoreInner {
     scheduler: Mutex<Option<Scheduler>>,
     background_errors: Mutex<Vec<String>>,
     cleaner: Cleaner,
+    /// The budget of open segments and mapped bytes all partitions share.
+    budget: Arc<Budget>,
     /// Consumer-group offsets, read from `__consumer_offsets` on first use.
     groups: Mutex<Option<groups::GroupState>>,
     /// Opened by [`Store::open_read_only`]: nothing is ever written.
@@ -237,6 +241,7 @@ impl Store {
         let first = dirs.first().map(|d| d.path.clone()).unwrap_or_default();
         let mut metas = meta::read(&first)?;
         let metas_on_disk = metas.clone();
+        let budget = Budget::new(config.log_open_segments_max, config.log_mapped_bytes_max);
         let overrides: BTreeMap<String, BTreeMap<String, String>> =
             metas.topics.iter().map(|(n, m)| (n.clone(), m.overrides.clone())).collect();
         // Every directory loads on its own thread; one that fails goes offline alone.
@@ -252,6 +257,7 @@ impl Store {
                             &metas.deleted,
                             &clock,
                             read_only,
+                            &budget,
                         )
                     })
                 })
@@ -350,6 +356,7 @@ impl Store {
                 groups: Mutex::new(None),
                 read_only,
                 flush_queue: Arc::new(flusher::FlushQueue::default()),
+                budget,
             }),
         };
         if read_only {
@@ -521,13 +528,14 @@ impl Store {
             let dir_index = self.pick_dir();
             let base = self.inner.dirs.get(dir_index).map(|d| d.path.clone()).unwrap_or_default();
             let dir = base.join(partition_dir_name(topic, p));
-            let (log, _) = Log::open(
+            let (log, _) = Log::open_in(
                 &dir,
                 topic,
                 p,
                 cfg.clone(),
                 Arc::clone(&self.inner.clock),
                 LoadOptions::default(),
+                Arc::clone(&self.inner.budget),
             )?;
             self.attach(&log);
             let mut topics = self.inner.topics.write();
@@ -743,6 +751,8 @@ impl Store {
             *closed = true;
             return Ok(());
         }
+        // Closing writes snapshots and checkpoints: free the idle descriptors first.
+        self.inner.budget.evict_all();
         let logs = self.logs(None);
         let mut failed_dirs = vec![false; self.inner.dirs.len()];
         let mut first_error = None;
@@ -778,6 +788,14 @@ impl Store {
         }
         *closed = true;
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// What the store's segments hold open — descriptors, mapped bytes — and
+    /// how often the budget (`log.open.segments.max`,
+    /// `log.mapped.bytes.max`) closed idle segments to stay within it.
+    #[must_use]
+    pub fn resource_stats(&self) -> ResourceStats {
+        self.inner.budget.stats()
     }
 
     /// The cleaner's statistics of every compacted partition it has looked at.

@@ -1,0 +1,289 @@
+//! The store-wide budget for open segments: file descriptors and memory maps.
+//!
+//! A segment is *open* while it holds its `.log` descriptor or a map of its
+//! `.log` or index files (at most one descriptor and three maps). The budget
+//! keeps two limits across every partition of a store:
+//! `log.open.segments.max` open segments and `log.mapped.bytes.max` mapped
+//! bytes. Whenever a segment opens or maps something and a limit is passed,
+//! the least recently used other segments are closed and unmapped until it
+//! holds again; they reopen on their next use, and a reopen is checked to
+//! find the same file ([`crate::io::identity`]). An `open` or `mmap` that
+//! fails with `EMFILE`, `ENFILE` or `ENOMEM` evicts a segment and retries
+//! instead of failing.
+//!
+//! Views handed out keep their mapping alive (a `Bytes` owns it): eviction
+//! drops only the segment's own handle, so what is counted is what the store
+//! holds, not what readers still hold. Segments renamed `.deleted` keep the
+//! map they had for readers of an older segment list, uncounted, until their
+//! files go (`file.delete.delay.ms`).
+//!
+//! Lock order: a segment may call into the budget while holding its own
+//! locks; eviction only ever *tries* the victim's locks and skips a busy
+//! victim, so no two segments wait on each other.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::Mutex;
+
+use super::Segment;
+
+/// Default of `log.open.segments.max`.
+pub(crate) const DEFAULT_MAX_OPEN_SEGMENTS: u32 = 256;
+/// Default of `log.mapped.bytes.max` (16 GiB).
+pub(crate) const DEFAULT_MAX_MAPPED_BYTES: u64 = 16 << 30;
+
+/// What the segments of a store hold open, and how often the budget evicted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceStats {
+    /// Segments holding a descriptor or a map.
+    pub open_segments: usize,
+    /// Open `.log` descriptors.
+    pub open_files: usize,
+    /// Bytes of `.log` and index maps the segments hold.
+    pub mapped_bytes: u64,
+    /// Segments closed and unmapped to stay within the budget.
+    pub evictions: u64,
+    /// `log.open.segments.max`.
+    pub max_open_segments: usize,
+    /// `log.mapped.bytes.max`.
+    pub max_mapped_bytes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    files: usize,
+    mapped: u64,
+    /// Open segments by account id, with their last-use stamps.
+    open: HashMap<u64, (Weak<Segment>, Arc<AtomicU64>)>,
+}
+
+/// The limits and the open segments of one store (or of every log opened
+/// without a store, which share [`Budget::process_default`]).
+#[derive(Debug)]
+pub(crate) struct Budget {
+    max_open: usize,
+    max_mapped: u64,
+    totals: Mutex<Totals>,
+    clock: AtomicU64,
+    next_id: AtomicU64,
+    evictions: AtomicU64,
+}
+
+impl Budget {
+    /// A budget of `max_open` open segments and `max_mapped` mapped bytes.
+    #[must_use]
+    pub(crate) fn new(max_open: u32, max_mapped: u64) -> Arc<Budget> {
+        Arc::new(Budget {
+            max_open: usize::try_from(max_open).unwrap_or(usize::MAX).max(1),
+            max_mapped: max_mapped.max(1),
+            totals: Mutex::new(Totals::default()),
+            clock: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        })
+    }
+
+    /// The budget of logs opened without a store, with the default limits.
+    #[must_use]
+    pub(crate) fn process_default() -> Arc<Budget> {
+        static DEFAULT: OnceLock<Arc<Budget>> = OnceLock::new();
+        Arc::clone(
+            DEFAULT
+                .get_or_init(|| Budget::new(DEFAULT_MAX_OPEN_SEGMENTS, DEFAULT_MAX_MAPPED_BYTES)),
+        )
+    }
+
+    /// The current figures.
+    #[must_use]
+    pub(crate) fn stats(&self) -> ResourceStats {
+        let t = self.totals.lock();
+        ResourceStats {
+            open_segments: t.open.len(),
+            open_files: t.files,
+            mapped_bytes: t.mapped,
+            evictions: self.evictions.load(Ordering::Relaxed),
+            max_open_segments: self.max_open,
+            max_mapped_bytes: self.max_mapped,
+        }
+    }
+
+    fn over(&self, t: &Totals) -> bool {
+        t.open.len() > self.max_open || t.mapped > self.max_mapped
+    }
+
+    /// Evicts least recently used segments other than `except` while over a
+    /// limit. Busy victims are skipped (they are in use, so not idle).
+    fn enforce(&self, except: u64) {
+        let mut skipped = Vec::new();
+        loop {
+            let victim = {
+                let t = self.totals.lock();
+                if !self.over(&t) {
+                    return;
+                }
+                Self::least_recent(&t, except, &skipped)
+            };
+            let Some((id, seg)) = victim else { return };
+            // Upgraded and dropped outside the lock: a segment's drop leaves the budget.
+            if !seg.upgrade().is_some_and(|s| s.evict()) {
+                skipped.push(id);
+            }
+        }
+    }
+
+    /// Evicts the least recently used segment other than `except` (an open or
+    /// map failed for lack of descriptors or memory); whether one was.
+    pub(crate) fn relieve(&self, except: u64) -> bool {
+        let mut skipped = Vec::new();
+        loop {
+            let victim = Self::least_recent(&self.totals.lock(), except, &skipped);
+            let Some((id, seg)) = victim else { return false };
+            if seg.upgrade().is_some_and(|s| s.evict()) {
+                return true;
+            }
+            skipped.push(id);
+        }
+    }
+
+    /// Closes and unmaps every idle segment (a store about to close frees
+    /// its descriptors first, so closing needs no more than it has).
+    pub(crate) fn evict_all(&self) {
+        let open: Vec<Weak<Segment>> =
+            self.totals.lock().open.values().map(|(seg, _)| seg.clone()).collect();
+        for seg in open {
+            if let Some(seg) = seg.upgrade() {
+                seg.evict();
+            }
+        }
+    }
+
+    fn least_recent(t: &Totals, except: u64, skipped: &[u64]) -> Option<(u64, Weak<Segment>)> {
+        t.open
+            .iter()
+            .filter(|(id, _)| **id != except && !skipped.contains(id))
+            .min_by_key(|(_, (_, used))| used.load(Ordering::Relaxed))
+            .map(|(id, (seg, _))| (*id, seg.clone()))
+    }
+}
+
+/// What one segment holds.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    files: usize,
+    mapped: u64,
+    /// Set once the segment leaves the budget (retired or dropped).
+    detached: bool,
+}
+
+/// One segment's share of a [`Budget`]: the segment and its two indexes
+/// report what they open and unmap here.
+#[derive(Debug)]
+pub(crate) struct Account {
+    budget: Arc<Budget>,
+    id: u64,
+    segment: Weak<Segment>,
+    used: Arc<AtomicU64>,
+    held: Mutex<Held>,
+}
+
+impl Account {
+    pub(crate) fn new(budget: &Arc<Budget>, segment: Weak<Segment>) -> Account {
+        Account {
+            budget: Arc::clone(budget),
+            id: budget.next_id.fetch_add(1, Ordering::Relaxed),
+            segment,
+            used: Arc::new(AtomicU64::new(0)),
+            held: Mutex::new(Held::default()),
+        }
+    }
+
+    /// Records a use (for least-recently-used eviction).
+    pub(crate) fn touch(&self) {
+        self.used.store(self.budget.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Records `files` descriptors and `bytes` mapped bytes opened (positive)
+    /// or closed (negative); evicts other segments if that passes a limit.
+    pub(crate) fn adjust(&self, files: isize, bytes: i64) {
+        let grew = files > 0 || bytes > 0;
+        {
+            let mut held = self.held.lock();
+            if held.detached {
+                return;
+            }
+            let was_open = held.files > 0 || held.mapped > 0;
+            let new_files = held.files.saturating_add_signed(files);
+            let new_mapped = held.mapped.saturating_add_signed(bytes);
+            let mut t = self.budget.totals.lock();
+            t.files = t.files.saturating_sub(held.files).saturating_add(new_files);
+            t.mapped = t.mapped.saturating_sub(held.mapped).saturating_add(new_mapped);
+            held.files = new_files;
+            held.mapped = new_mapped;
+            let open = new_files > 0 || new_mapped > 0;
+            if open && !was_open {
+                t.open.insert(self.id, (self.segment.clone(), Arc::clone(&self.used)));
+            } else if !open && was_open {
+                t.open.remove(&self.id);
+            }
+        }
+        if grew {
+            self.touch();
+            self.budget.enforce(self.id);
+        }
+    }
+
+    /// Leaves the budget: what the segment still holds is no longer counted.
+    pub(crate) fn detach(&self) {
+        let mut held = self.held.lock();
+        if held.detached {
+            return;
+        }
+        let mut t = self.budget.totals.lock();
+        t.files = t.files.saturating_sub(held.files);
+        t.mapped = t.mapped.saturating_sub(held.mapped);
+        t.open.remove(&self.id);
+        *held = Held { detached: true, ..Held::default() };
+    }
+
+    /// Evicts another segment after an `EMFILE`/`ENFILE`/`ENOMEM`; whether
+    /// one was (so a retry may succeed).
+    pub(crate) fn relieve(&self) -> bool {
+        self.budget.relieve(self.id)
+    }
+
+    pub(crate) fn count_eviction(&self) {
+        self.budget.evictions.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether `e` says the process ran out of descriptors or memory (an open or
+/// map that eviction can make room for).
+pub(crate) fn is_exhaustion(e: &crate::Error) -> bool {
+    match e {
+        crate::Error::Io { source, .. } => {
+            matches!(source.raw_os_error(), Some(code) if code == EMFILE || code == ENFILE || code == ENOMEM)
+        }
+        _ => false,
+    }
+}
+
+// Linux errno values (the same on every Linux architecture).
+const ENOMEM: i32 = 12;
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+
+/// Runs `op`, and while it fails for lack of descriptors or memory and
+/// `relieve` could evict something, runs it again.
+pub(crate) fn retrying<T>(
+    mut relieve: impl FnMut() -> bool,
+    mut op: impl FnMut() -> crate::Result<T>,
+) -> crate::Result<T> {
+    loop {
+        match op() {
+            Err(e) if is_exhaustion(&e) && relieve() => {}
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The budget for open segments (`log.open.segments.max`, `log.mapped.bytes.max`): what a
+//! store holds open stays bounded however many segments and partitions it has, evicted
+//! segments reopen on demand (the same files), sealed segments are mapped at their exact
+//! length and the active one in steps, views outlive eviction, and running out of
+//! descriptors is survived by evicting instead of poisoning.
+//!
+//! Descriptor and map counts come from `/proc/self/fd` and `/proc/self/maps`. Tests that
+//! count process-wide figures run in a child process (the test binary itself, started with
+//! [`CHILD_ENV`] naming the test) so other tests' files do not disturb the count; the one
+//! that lowers the open-file limit does so for its child only (`ulimit -n`).
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use strata::config::StoreConfig;
+use strata::format::Record;
+use strata::log::Log;
+use strata::store::Store;
+
+const CHILD_ENV: &str = "STRATA_BUDGET_CHILD";
+
+/// `index.interval.bytes` of the topics here.
+const INTERVAL: u64 = 128;
+
+/// Runs test `name` in a child (with `ulimit -n` set to `fd_limit` when given) and asserts it
+/// passed; returns true in the child, which then runs the body.
+fn in_child(name: &str, fd_limit: Option<u32>) -> bool {
+    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let limit = fd_limit.map_or(String::new(), |n| format!("ulimit -n {n} && "));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{limit}exec \"$0\" --exact {name} --nocapture --test-threads 1"))
+        .arg(&exe)
+        .env(CHILD_ENV, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child running {name} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
+    false
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn maps_lines() -> usize {
+    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
+}
+
+/// Mapped lengths of every mapping of a file under `dir`, by file name.
+fn mapped_lengths(dir: &Path) -> BTreeMap<String, Vec<u64>> {
+    let dir = dir.canonicalize().unwrap();
+    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for line in std::fs::read_to_string("/proc/self/maps").unwrap().lines() {
+        let Some(path) = line.split_whitespace().nth(5) else { continue };
+        let Some(name) = Path::new(path).strip_prefix(&dir).ok().and_then(|p| p.to_str()) else {
+            continue;
+        };
+        let range = line.split_whitespace().next().unwrap();
+        let (a, b) = range.split_once('-').unwrap();
+        let len = u64::from_str_radix(b, 16).unwrap() - u64::from_str_radix(a, 16).unwrap();
+        out.entry(name.to_owned()).or_default().push(len);
+    }
+    out
+}
+
+fn config(dir: &Path) -> StoreConfig {
+    StoreConfig::new([dir]).background_threads(false)
+}
+
+fn overrides(segment_bytes: u64) -> BTreeMap<String, String> {
+    [
+        ("segment.bytes", segment_bytes.to_string()),
+        ("segment.index.bytes", "4096".to_owned()),
+        ("index.interval.bytes", INTERVAL.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn value(p: i32, i: i64) -> String {
+    format!("p{p}-v{i:05}")
+}
+
+/// Checks every record of `log` is `value(p, offset)`, reading one batch at a time so every
+/// segment is opened.
+fn check_log(log: &Log, p: i32) {
+    let mut next = log.log_start_offset();
+    while next < log.log_end_offset() {
+        let fetched = log.read(next, 1).unwrap();
+        for r in fetched.records() {
+            let r = r.unwrap();
+            assert_eq!(r.offset(), next);
+            assert_eq!(r.value().unwrap().as_ref(), value(p, next).as_bytes());
+            next += 1;
+        }
+    }
+}
+
+#[test]
+fn three_hundred_rolls_grow_neither_descriptors_nor_maps_beyond_the_budget() {
+    if !in_child("three_hundred_rolls_grow_neither_descriptors_nor_maps_beyond_the_budget", None) {
+        return;
+    }
+    const BUDGET: usize = 16;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path()).log_open_segments_max(BUDGET as u32)).unwrap();
+    store.create_topic("t", 1, &overrides(1 << 20)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let (fds, maps) = (open_fds(), maps_lines());
+    for i in 0..300 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+        log.roll().unwrap();
+        // Reads map what they touch: the newest segments stay mapped until evicted.
+        assert_eq!(log.read(i, 1 << 20).unwrap().records().count(), 1);
+    }
+    assert!(log.segment_count() > 300);
+    check_log(&log, 0);
+    let (fds_after, maps_after) = (open_fds(), maps_lines());
+    let stats = store.resource_stats();
+    eprintln!("fds {fds} -> {fds_after}, maps {maps} -> {maps_after}, {stats:?}");
+    assert!(stats.open_segments <= BUDGET, "{stats:?}");
+    assert!(stats.open_files <= BUDGET, "{stats:?}");
+    assert!(stats.evictions > 0, "{stats:?}");
+    assert!(fds_after <= fds + BUDGET, "descriptors grew from {fds} to {fds_after}");
+    assert!(maps_after <= maps + 3 * BUDGET, "maps grew from {maps} to {maps_after}");
+    let dir = store.partition_dir("t", 0).unwrap();
+    store.close().unwrap();
+    common::assert_kafka_valid(&dir, INTERVAL);
+}
+
+#[test]
+fn many_partitions_under_a_low_budget_keep_working() {
+    if !in_child("many_partitions_under_a_low_budget_keep_working", None) {
+        return;
+    }
+    const BUDGET: usize = 8;
+    const PARTITIONS: i32 = 60;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path()).log_open_segments_max(BUDGET as u32);
+    let store = Store::open(cfg.clone()).unwrap();
+    store.create_topic("t", PARTITIONS, &overrides(1024)).unwrap();
+    let fds = open_fds();
+    for round in 0..20 {
+        for p in 0..PARTITIONS {
+            let log = store.partition("t", p).unwrap();
+            let info = log.append(&[Record::new("k", value(p, round))]).unwrap();
+            assert_eq!(info.base_offset, round);
+        }
+    }
+    let stats = store.resource_stats();
+    assert!(stats.open_segments <= BUDGET && stats.evictions > 0, "{stats:?}");
+    assert!(open_fds() <= fds + BUDGET, "descriptors grew from {fds} to {}", open_fds());
+    for p in 0..PARTITIONS {
+        let log = store.partition("t", p).unwrap();
+        assert!(log.poisoned().is_none());
+        check_log(&log, p);
+    }
+    store.close().unwrap();
+    let store = Store::open(cfg).unwrap();
+    for p in 0..PARTITIONS {
+        let log = store.partition("t", p).unwrap();
+        assert_eq!(log.log_end_offset(), 20);
+        check_log(&log, p);
+    }
+    assert!(store.resource_stats().open_segments <= BUDGET);
+    let dirs: Vec<_> = (0..3).map(|p| store.partition_dir("t", p).unwrap()).collect();
+    store.close().unwrap();
+    common::assert_kafka_valid_many(&dirs, INTERVAL);
+}
+
+#[test]
+fn sealed_segments_are_mapped_at_their_exact_length_and_the_active_one_in_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    // The default segment.bytes (1 GiB): the active segment's map must not reserve it.
+    let mut o = overrides(1 << 30);
+    o.remove("segment.bytes");
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let dir = store.partition_dir("t", 0).unwrap();
+    for i in 0..100 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+    }
+    log.roll().unwrap();
+    for i in 100..110 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+    }
+    check_log(&log, 0);
+    let maps = mapped_lengths(&dir);
+    let sealed = "00000000000000000000.log";
+    let page = 4096;
+    let sealed_len = std::fs::metadata(dir.join(sealed)).unwrap().len();
+    assert_eq!(maps[sealed], vec![sealed_len.div_ceil(page) * page], "{maps:?}");
+    let active = "00000000000000000100.log";
+    let biggest = maps[active].iter().max().copied().unwrap();
+    assert!(biggest <= 1 << 20, "the active segment is mapped {biggest} bytes: {maps:?}");
+    store.close().unwrap();
+}
+
+#[test]
+fn views_held_by_readers_stay_valid_after_their_segment_is_evicted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path()).log_open_segments_max(2)).unwrap();
+    store.create_topic("t", 1, &overrides(1 << 20)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..20 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+        log.roll().unwrap();
+    }
+    let held = log.read(0, 1).unwrap();
+    let before = store.resource_stats().evictions;
+    check_log(&log, 0); // maps every other segment: segment 0 is evicted
+    assert!(store.resource_stats().evictions > before);
+    let r = held.records().next().unwrap().unwrap();
+    assert_eq!(r.value().unwrap().as_ref(), value(0, 0).as_bytes());
+    // And it reopens on demand, the same file.
+    assert_eq!(log.read(0, 1).unwrap().records().next().unwrap().unwrap().offset(), 0);
+    store.close().unwrap();
+}
+
+#[test]
+fn running_out_of_descriptors_evicts_and_retries_instead_of_poisoning() {
+    if !in_child("running_out_of_descriptors_evicts_and_retries_instead_of_poisoning", Some(64)) {
+        return;
+    }
+    const PARTITIONS: i32 = 100;
+    let tmp = tempfile::tempdir().unwrap();
+    // A budget far above the limit: only EMFILE itself can make room.
+    let cfg = config(tmp.path()).log_open_segments_max(10_000);
+    let store = Store::open(cfg).unwrap();
+    store.create_topic("t", PARTITIONS, &overrides(1 << 20)).unwrap();
+    for round in 0..3 {
+        for p in 0..PARTITIONS {
+            let log = store.partition("t", p).unwrap();
+            let appended = log.append(&[Record::new("k", value(p, round))]);
+            assert!(appended.is_ok(), "partition {p} round {round}: {appended:?}");
+        }
+    }
+    let stats = store.resource_stats();
+    assert!(stats.evictions > 0, "{stats:?}");
+    for p in 0..PARTITIONS {
+        let log = store.partition("t", p).unwrap();
+        assert!(log.poisoned().is_none(), "partition {p}: {:?}", log.poisoned());
+        check_log(&log, p);
+    }
+    store.close().unwrap();
+}
+
+#[test]
+fn the_mapped_bytes_budget_bounds_what_a_store_keeps_mapped() {
+    const LIMIT: u64 = 4 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path()).log_mapped_bytes_max(LIMIT)).unwrap();
+    store.create_topic("t", 20, &overrides(1 << 30)).unwrap();
+    for round in 0..3 {
+        for p in 0..20 {
+            let log = store.partition("t", p).unwrap();
+            log.append(&[Record::new("k", value(p, round))]).unwrap();
+            check_log(&log, p); // maps the active segment: a 1 MiB step each
+        }
+    }
+    let stats = store.resource_stats();
+    // One segment's step (1 MiB and two 4 KiB indexes) may sit on top while it is in use.
+    assert!(stats.mapped_bytes <= LIMIT + (1 << 20) + 8192, "{stats:?}");
+    assert!(stats.evictions > 0, "{stats:?}");
+    store.close().unwrap();
+}
