@@ -382,18 +382,12 @@ fn symlink_out(path: &Path, sentinel: &Path, name: &str) {
 /// mode (the bug it still finds; `STRATA_HOSTILE_ALL=1` runs it anyway).
 fn classes() -> Vec<(&'static str, Shutdown, Option<&'static str>)> {
     use Shutdown::{Clean, Recover, Unclean};
-    // Damaged data below the recovery point is only found by reads: issue 9 item 8 and
-    // issue 10 items 5 and 10 (reads check CRCs and report corruption naming the file).
-    const READS: Option<&str> =
-        Some("issues 9.8, 10.5, 10.10: damaged data served, skipped or unnamed");
-    const SEGMENT: Option<&str> =
-        Some("issue 9.7: a .log that is a directory loses more than itself");
     let mut v = Vec::new();
     for (class, skip, skip_recovered) in [
-        ("bit-flip", READS, None),
-        ("truncate", READS, None),
-        ("zero-range", READS, None),
-        ("huge-length", READS, None),
+        ("bit-flip", None, None),
+        ("truncate", None, None),
+        ("zero-range", None, None),
+        ("huge-length", None, None),
         ("garbage-index", None, None),
         ("swapped-index", None, None),
         ("garbage-checkpoint", None, None),
@@ -407,7 +401,7 @@ fn classes() -> Vec<(&'static str, Shutdown, Option<&'static str>)> {
         ("stray-deleted", None, None),
         ("symlink", None, None),
         ("dir-for-file", None, None),
-        ("dir-for-log", SEGMENT, SEGMENT),
+        ("dir-for-log", None, None),
     ] {
         v.push((class, Clean, skip));
         v.push((class, Unclean, skip));
