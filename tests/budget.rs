@@ -15,7 +15,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use strata::config::StoreConfig;
 use strata::format::Record;
@@ -30,27 +29,7 @@ const INTERVAL: u64 = 128;
 /// Runs test `name` in a child (with `ulimit -n` set to `fd_limit` when given) and asserts it
 /// passed; returns true in the child, which then runs the body.
 fn in_child(name: &str, fd_limit: Option<u32>) -> bool {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let limit = fd_limit.map_or(String::new(), |n| format!("ulimit -n {n} && "));
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{limit}exec \"$0\" --exact {name} --nocapture --test-threads 1"))
-        .arg(&exe)
-        .env(CHILD_ENV, name)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child running {name} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
-    false
+    common::in_child(CHILD_ENV, name, fd_limit)
 }
 
 fn open_fds() -> usize {

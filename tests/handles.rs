@@ -18,7 +18,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use strata::Error;
@@ -38,23 +37,7 @@ const INTERVAL: u64 = 128;
 /// Whether this process should run the body of test `name`: true in the child; in the parent,
 /// runs the child, asserts that it passed (a signal is a failure), and returns false.
 fn in_child(name: &str) -> bool {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        return true;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .env(CHILD_ENV, name)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child running {name} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
-    false
+    common::in_child(CHILD_ENV, name, None)
 }
 
 fn config(dirs: &[&Path]) -> StoreConfig {

@@ -21,23 +21,7 @@ const CHILD_ENV: &str = "STRATA_REVIEW_FIXES_CHILD";
 /// True in the child running test `name`; in the parent, runs the child,
 /// asserts it passed (a signal is a failure) and returns false.
 fn in_child(name: &str) -> bool {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        return true;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .env(CHILD_ENV, name)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child running {name} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
-    false
+    common::in_child(CHILD_ENV, name, None)
 }
 
 fn config(dir: &Path) -> StoreConfig {

@@ -574,3 +574,31 @@ impl Rng {
         }
     }
 }
+
+/// Whether this process should run the body of test `name`. True in the child (the test binary
+/// re-run with `env=name`, under `ulimit -n fd_limit` when given); in the parent, runs that
+/// child, asserts it passed (a signal is a failure, so a SIGBUS cannot kill the suite) and
+/// returns false.
+pub(crate) fn in_child(env: &str, name: &str, fd_limit: Option<u32>) -> bool {
+    if std::env::var(env).as_deref() == Ok(name) {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let limit = fd_limit.map_or(String::new(), |n| format!("ulimit -n {n} && "));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{limit}exec \"$0\" --exact {name} --nocapture --test-threads 1"))
+        .arg(&exe)
+        .env(env, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child running {name} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
+    false
+}
