@@ -27,7 +27,15 @@ fn main() -> Result<(), strata::Error> {
     }
     let log = store.partition("orders", 0)?;
 
-    let t0 = 1_700_000_000_000;
+    // The current time: default retention (7 days) keeps these records; a fixed
+    // date in the past would be deleted by the first maintenance pass.
+    let t0 = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| strata::Error::InvalidRequest(format!("clock before 1970: {e}")))?
+            .as_millis(),
+    )
+    .map_err(|_| strata::Error::InvalidRequest("clock out of range".into()))?;
     let records: Vec<Record> = (0..5)
         .map(|i| {
             Record::new(format!("order-{i}"), format!("{{\"amount\": {}}}", 10 * i))

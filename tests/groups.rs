@@ -29,9 +29,35 @@ fn commits_survive_a_restart_and_lag_follows_the_log_end() {
     let store = open(dir.path());
     assert_eq!(store.groups().fetch("g1", "orders", 1).unwrap(), Some(4));
     assert_eq!(store.groups().list().unwrap(), vec!["g1".to_owned()]);
-    // Kafka's placement: abs(hashCode) % 50.
-    let p = strata::format::group_record::partition_for_group("g1", 50);
+    assert!(store.partition("__consumer_offsets", 0).unwrap().log_end_offset() > 0);
+}
+
+#[test]
+fn a_new_store_creates_one_offsets_partition_and_the_configured_count_when_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g1", "t", 0, 1).unwrap();
+    assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 1);
+    store.close().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new([dir.path()]).background_threads(false);
+    config.offsets_topic_num_partitions = 7;
+    let store = Store::open(config).unwrap();
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g1", "t", 0, 1).unwrap();
+    assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 7);
+    // Kafka's placement: abs(hashCode) % partitions.
+    let p = strata::format::group_record::partition_for_group("g1", 7);
     assert!(store.partition("__consumer_offsets", p).unwrap().log_end_offset() > 0);
+    store.close().unwrap();
+    // The topic keeps its count when the configured one changes: placement never moves.
+    let store = open(dir.path());
+    store.groups().commit("g1", "t", 0, 2).unwrap();
+    assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 7);
+    assert_eq!(store.groups().fetch("g1", "t", 0).unwrap(), Some(2));
+    store.close().unwrap();
 }
 
 #[test]
@@ -79,5 +105,15 @@ fn offsets_committed_by_kafkas_consumers_read_back_from_a_broker_directory() {
     assert_eq!(lag.len(), 1);
     assert_eq!((lag[0].topic.as_str(), lag[0].partition), ("sensor-data-topic", 0));
     assert!(store.topics().iter().all(|(t, _)| t != "__cluster_metadata"));
+    // The broker placed groups over Kafka's 50 partitions (five of them are on this
+    // disk): a commit here lands where Kafka looks for it.
+    assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 50);
+    store.groups().commit("another-group", "sensor-data-topic", 0, 1).unwrap();
+    let p = strata::format::group_record::partition_for_group("another-group", 50);
+    assert!(store.partition("__consumer_offsets", p).unwrap().log_end_offset() > 0);
+    store.close().unwrap();
+    let store = open(&dir);
+    assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 50);
+    assert_eq!(store.groups().fetch("another-group", "sensor-data-topic", 0).unwrap(), Some(1));
     store.close().unwrap();
 }

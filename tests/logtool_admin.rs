@@ -119,6 +119,19 @@ fn pair(v: &str, s: &str) -> (String, String) {
 }
 
 #[test]
+fn topic_create_if_not_exists_leaves_an_existing_topic_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "orders", "--partitions", "2"]);
+    fails(dir, &["topic-create", "orders", "--partitions", "3"], "orders");
+    assert_eq!(
+        ok(dir, &["topic-create", "orders", "--partitions", "3", "--if-not-exists"]),
+        [r#"{"topic":"orders","partitions":2,"created":false}"#]
+    );
+    assert_eq!(ok(dir, &["topic-list"]), [r#"{"topic":"orders","partitions":2}"#]);
+}
+
+#[test]
 fn topic_verbs_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -22,6 +22,9 @@ pub struct CreateArgs {
     /// A topic-level config override with Kafka's name, e.g. `segment.bytes=16384`. Repeatable.
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub configs: Vec<String>,
+    /// Succeed without changing anything when the topic exists (`kafka-topics --if-not-exists`).
+    #[arg(long)]
+    pub if_not_exists: bool,
 }
 
 /// Parses `KEY=VALUE` overrides, checking each key and value on its own.
@@ -58,9 +61,21 @@ pub fn create(store: &Store, out: &mut Out, args: &CreateArgs) -> Result<(), Fai
             "a topic needs at least one partition, not {partitions}"
         )));
     }
-    store
-        .create_topic(&args.topic, partitions, &overrides)
-        .map_err(|e| Failure::new(format!("cannot create topic {:?}: {e}", args.topic)))?;
+    match store.create_topic(&args.topic, partitions, &overrides) {
+        Err(strata::Error::TopicExists { .. }) if args.if_not_exists => {
+            let existing = store.partition_count(&args.topic)?;
+            let line = Json::object()
+                .with("topic", args.topic.as_str())
+                .with("partitions", existing)
+                .with("created", false);
+            out.line(&line, || {
+                format!("topic {} already exists with {existing} partitions", args.topic)
+            });
+            return Ok(());
+        }
+        Err(e) => return Err(Failure::new(format!("cannot create topic {:?}: {e}", args.topic))),
+        Ok(()) => {}
+    }
     let line = Json::object().with("topic", args.topic.as_str()).with("partitions", partitions);
     out.line(&line, || format!("created topic {} with {partitions} partitions", args.topic));
     Ok(())

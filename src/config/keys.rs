@@ -556,11 +556,15 @@ config_table! {
         "num.recovery.threads.per.data.dir" => num_recovery_threads_per_data_dir: u32 = 2,
             check |v| between(u64::from(*v), 1, INT_MAX);
         /// The partition count of the internal topic holding consumer
-        /// groups' committed offsets (`__consumer_offsets`), used when it is
-        /// created.
+        /// groups' committed offsets (`__consumer_offsets`), used when strata
+        /// creates it (at the first commit). An existing topic keeps its
+        /// count; one found in a Kafka broker's data directory counts as
+        /// Kafka's 50 partitions (or this value, when set above 1), so
+        /// commits land where Kafka looks for them.
         ///
-        /// Default: 50. Valid: 1 to 2147483647.
-        "offsets.topic.num.partitions" => offsets_topic_num_partitions: u32 = 50,
+        /// Default: 1 (strata's: one partition, four files, for an embedded
+        /// store; Kafka's default is 50). Valid: 1 to 2147483647.
+        "offsets.topic.num.partitions" => offsets_topic_num_partitions: u32 = 1,
             check |v| between(u64::from(*v), 1, INT_MAX);
         /// How often idle producer ids are expired, in ms.
         ///

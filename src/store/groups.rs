@@ -68,6 +68,23 @@ pub enum ResetTo {
     Datetime(i64),
 }
 
+/// Kafka's `offsets.topic.num.partitions` default: the partition count of a
+/// `__consumer_offsets` found in a broker's data directory.
+const KAFKA_OFFSETS_PARTITIONS: usize = 50;
+
+/// The partition count of a `__consumer_offsets` adopted from a Kafka broker's
+/// directory: the broker placed groups over its configured count (50 unless
+/// `offsets.topic.num.partitions` says otherwise), whichever partitions it
+/// happened to leave on this disk.
+pub(super) fn adopted_offsets_partitions(
+    config: &crate::config::StoreConfig,
+    found: usize,
+) -> usize {
+    let configured = usize::try_from(config.offsets_topic_num_partitions).unwrap_or(usize::MAX);
+    let kafka = if configured > 1 { configured } else { KAFKA_OFFSETS_PARTITIONS };
+    found.max(kafka)
+}
+
 /// The configs Kafka gives `__consumer_offsets`: compacted, 100 MiB segments.
 pub(super) fn offsets_topic_overrides() -> BTreeMap<String, String> {
     let mut o = BTreeMap::new();
@@ -101,8 +118,16 @@ impl Store {
 }
 
 impl Groups<'_> {
+    /// The partition count groups are placed over: the topic's own once it
+    /// exists (placement never changes under a group), else the configured
+    /// count it will be created with.
     fn partitions(&self) -> i32 {
-        i32::try_from(self.store.inner.config.offsets_topic_num_partitions).unwrap_or(50).max(1)
+        match self.store.partition_count(OFFSETS_TOPIC) {
+            Ok(n) if n > 0 => n,
+            _ => i32::try_from(self.store.inner.config.offsets_topic_num_partitions)
+                .unwrap_or(i32::MAX)
+                .max(1),
+        }
     }
 
     /// Reads every existing `__consumer_offsets` partition into `state`.

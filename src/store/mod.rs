@@ -323,6 +323,12 @@ impl Store {
             let (path, cause) = offline.swap_remove(0);
             return Err(Error::LogDirOffline { path, cause });
         }
+        if !metas.topics.contains_key(OFFSETS_TOPIC)
+            && let Some(t) = topics.get_mut(OFFSETS_TOPIC)
+        {
+            let n = groups::adopted_offsets_partitions(&config, t.partitions.len());
+            t.partitions.resize(n, None);
+        }
         for (name, meta) in &mut metas.topics {
             let t = topics.entry(name.clone()).or_insert_with(|| Topic {
                 overrides: meta.overrides.clone(),
