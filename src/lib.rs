@@ -45,7 +45,7 @@
 //! | log | [`log`] | [`log::Log`]: one partition — append, read, roll, flush, recovery, retention, producer state |
 //! | index | [`index`] | Kafka's `.index` and `.timeindex` over memory maps |
 //! | io | [`io`] | every file operation and every `unsafe` block; fault injection for tests |
-//! | format | [`format`] | pure RecordBatch v2: [`format::BatchView`], [`format::BatchBuilder`], codecs, file names; reads legacy magic 0/1 entries too ([`format::legacy`]) |
+//! | format | [`mod@format`] | pure RecordBatch v2: [`format::BatchView`], [`format::BatchBuilder`], codecs, file names; reads legacy magic 0/1 entries too ([`format::legacy`]) |
 //! | config | [`config`] | [`config::LogConfig`] (topic) and [`config::StoreConfig`] (broker), Kafka's names |
 //! | inspect | [`inspect`] | read-only checks of a partition directory (`logtool verify`), over `format` and `io` |
 //! | clock | [`clock`] | the wall clock, replaceable in tests |

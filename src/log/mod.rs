@@ -270,7 +270,7 @@ impl Log {
 
     /// Appends a client-built v2 batch: validated, offsets assigned by patching
     /// its base offset, stored verbatim unless the topic's rules require a
-    /// rewrite (see [`append`](self::append) rules).
+    /// rewrite (see the rules of [`Log::append`]).
     ///
     /// # Errors
     /// [`Error::InvalidBatch`] / [`Error::InvalidRecord`] for a bad batch,
