@@ -92,8 +92,11 @@
 //!   disk state. The exception is a **full disk** at a write or a roll: the
 //!   append fails with the retriable [`Error::NoSpace`], a partial write is
 //!   cut back, and the partition takes appends again once space is freed.
-//!   Index files get real blocks when created or grown (`fallocate`), so a
-//!   full disk is never a `SIGBUS` in a mapping. The store-level watermark
+//!   Index files are sparse at `segment.index.bytes` (as in Kafka) and get
+//!   real blocks (`fallocate`) in steps just ahead of their entries, before
+//!   the append that writes them: a new partition's indexes take a page of
+//!   disk each, and a full disk is an `ENOSPC` error (the same retriable
+//!   `NoSpace`, nothing written), never a `SIGBUS` in a mapping. The store-level watermark
 //!   `strata.log.dir.min.free.bytes` refuses appends (same error) before the
 //!   disk is full, while retention, compaction and DeleteRecords run on.
 //! - [`bytes::Bytes`] handed out by reads stay valid after the segment rolls,

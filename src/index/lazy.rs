@@ -3,6 +3,12 @@
 //! preallocation, first-use mapping, resize, trim, reset, truncation,
 //! release, rename, delete and the sanity check.
 //!
+//! Disk: files are preallocated sparsely (`set_len`, as Kafka does) and get
+//! blocks in steps ahead of the entries ([`crate::io::IndexMap::ensure_allocated`],
+//! [`Core::reserve`]): a new index costs one page of disk, not
+//! `segment.index.bytes`, and a full disk is an `ENOSPC` error before a write,
+//! never a `SIGBUS` in the map.
+//!
 //! Concurrency: the state lives in one `RwLock`. Lookups hold the read lock
 //! while they copy entries out of the map; appends, truncation and resizes
 //! hold the write lock. The first access maps the file under the write lock.
@@ -64,19 +70,42 @@ impl<E: Entry> Core<E> {
         }
     }
 
-    /// Creates `path` (which must not exist), preallocated, and maps it.
+    /// Creates `path` (which must not exist), preallocated sparsely, maps it
+    /// and gives its first page blocks: a full disk fails the creation (a
+    /// roll), and the first entries and the final one written at roll need
+    /// no further allocation.
     pub(crate) fn create(path: PathBuf, base: i64, max_index_size: u64) -> Result<Self> {
         let core = Self::open(path, base, max_index_size, true);
         {
             let mut st = core.state.write();
             let len = core.preallocated_len()?;
             let file = file::create_new(&st.path)?;
-            file::allocate(&file, &st.path, len)?;
+            file::set_len(&file, &st.path, len)?;
             st.id = Some(identity::of(&file, &st.path)?);
             st.known_entries = Some(0);
-            core.ensure_loaded(&mut st)?;
+            core.ensure_loaded(&mut st)?.map.ensure_allocated(1)?;
         }
         Ok(core)
+    }
+
+    /// Gives blocks to the slots the next `extra` entries and the reserved
+    /// ones will take, so that writing them cannot hit a full disk: the
+    /// appender calls it before it writes the batch those entries index, so
+    /// `ENOSPC` fails the append with nothing written.
+    pub(crate) fn reserve(&self, extra: usize) -> Result<()> {
+        let mut st = self.state.write();
+        let before = mapped_len(&st);
+        let reserved = self.ensure_loaded(&mut st).and_then(|l| {
+            let slots = l.entries.saturating_add(extra).saturating_add(E::RESERVED);
+            let end = slots.saturating_mul(E::SIZE).min(l.map.len());
+            let map = &mut l.map;
+            budget::retrying(
+                || self.account.get().is_some_and(|a| a.relieve()),
+                || map.ensure_allocated(end),
+            )
+        });
+        self.count(before, &st);
+        reserved
     }
 
     /// `max_index_size` rounded down to whole entries (Kafka's
@@ -100,7 +129,7 @@ impl<E: Entry> Core<E> {
                 // Kafka's `createNewFile` on first use of a missing index.
                 let len = self.preallocated_len()?;
                 let created = file::create_rw(&st.path)?;
-                file::allocate(&created, &st.path, len)?;
+                file::set_len(&created, &st.path, len)?;
                 st.id = Some(identity::of(&created, &st.path)?);
                 st.known_entries = Some(0);
             }

@@ -25,7 +25,9 @@
 //! Life cycle (Kafka's `AbstractIndex` and `LazyIndex`):
 //! - a new index file is preallocated to `max_index_size` rounded down to
 //!   whole entries (`segment.index.bytes`, 10 MiB by default) and entries are
-//!   written through a shared writable map;
+//!   written through a shared writable map; the file is sparse and gets disk
+//!   blocks in steps just ahead of its entries (one page when new), so a
+//!   partition's indexes cost disk for what they hold;
 //! - an existing file is opened lazily: nothing is read or mapped until first
 //!   use, and [`OffsetIndex::release`] unmaps a sealed index until next use;
 //! - its entries are the slots up to the first all-zero one (the tail of a

@@ -163,6 +163,12 @@ impl TimeIndex {
         self.core.resize_keeping_entries(new_size)
     }
 
+    /// Gives disk blocks to the slots of the next `extra` entries (and the
+    /// reserved ones), so writing them cannot meet a full disk.
+    pub(crate) fn reserve(&self, extra: usize) -> Result<()> {
+        self.core.reserve(extra)
+    }
+
     /// Grows the file if the next entry would not fit (index rebuilds).
     pub(crate) fn grow_for_one_more(&self) -> Result<()> {
         self.core.grow_for_one_more()

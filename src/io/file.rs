@@ -179,34 +179,23 @@ pub fn set_len(file: &File, path: &Path, len: u64) -> Result<()> {
     gate(Op::SetLen, "set_len", path, || file.set_len(len))
 }
 
-/// Grows the file to `len` bytes backed by real blocks (`fallocate`), so
-/// that a full disk is an error here and never a `SIGBUS` when a mapping of
-/// the file is written later. `set_len` alone makes a sparse file. Where the
-/// file system has no `fallocate`, zeros are written instead. A shorter
-/// file is not cut.
-pub fn allocate(file: &File, path: &Path, len: u64) -> Result<()> {
-    gate(Op::Allocate, "fallocate", path, || {
-        let current = file.metadata()?.len();
-        if len <= current {
-            return Ok(());
-        }
-        match super::sys::fallocate(file, len) {
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => write_zeros(file, current, len),
-            other => other,
-        }
-    })
+/// Gives `[from, to)` of the file real blocks (`fallocate`), growing the
+/// file to `to` if it is shorter, so that a full disk is an error here and
+/// never a `SIGBUS` when a mapping of those pages is written later
+/// (`set_len` alone makes a sparse file). Blocks already there are kept and
+/// no written byte changes. Where the file system has no `fallocate`, the
+/// error is `EOPNOTSUPP`: the caller rewrites the range with the bytes it
+/// holds (see [`super::IndexMap`]).
+pub fn allocate_range(file: &File, path: &Path, from: u64, to: u64) -> Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    gate(Op::Allocate, "fallocate", path, || super::sys::fallocate(file, from, to - from))
 }
 
-/// Writes zeros over `[from, to)`.
-fn write_zeros(file: &File, from: u64, to: u64) -> std::io::Result<()> {
-    let zeros = vec![0u8; 64 << 10];
-    let mut at = from;
-    while at < to {
-        let n = usize::try_from(to - at).map_or(zeros.len(), |left| left.min(zeros.len()));
-        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)?;
-        at += n as u64;
-    }
-    Ok(())
+/// Whether `e` says the file system cannot `fallocate`.
+pub fn is_unsupported(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(libc::EOPNOTSUPP))
 }
 
 /// Bytes available to unprivileged writers on the file system holding `path`.

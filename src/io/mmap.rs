@@ -179,7 +179,14 @@ pub struct IndexMap {
     id: FileId,
     writable: bool,
     map: Mapping,
+    /// Bytes from the start of the file known to have blocks behind them:
+    /// writes below it cannot fault. Zero after each (re)map; see
+    /// [`IndexMap::ensure_allocated`].
+    allocated: usize,
 }
+
+/// Index blocks are given in steps that double from one page up to this.
+const MAX_ALLOCATION_STEP: u64 = 1 << 20;
 
 impl IndexMap {
     /// Maps the whole of the index file at `path` read-write, or, read-only,
@@ -198,7 +205,8 @@ impl IndexMap {
         if expected.is_some_and(|e| e != id) {
             return Err(Error::Closed);
         }
-        let mut map = IndexMap { path: path.to_path_buf(), id, writable, map: Mapping::Empty };
+        let mut map =
+            IndexMap { path: path.to_path_buf(), id, writable, map: Mapping::Empty, allocated: 0 };
         map.map_file(&file)?;
         Ok(map)
     }
@@ -211,6 +219,7 @@ impl IndexMap {
     fn map_file(&mut self, file: &File) -> Result<()> {
         let len = map_len(&self.path, file::len(file, &self.path)?)?;
         self.map = Mapping::Empty;
+        self.allocated = 0;
         if len == 0 {
             return Ok(());
         }
@@ -233,6 +242,10 @@ impl IndexMap {
         // through `&mut self` only, i.e. under the index's write lock
         // (rule 3), and the file is resized only by `resize`, which drops
         // this mapping first, so no reference outlives a length change.
+        // The file may be sparse: `write_at` gives a page blocks
+        // (`ensure_allocated`) before it writes into it, so a full disk is
+        // an error there and never a `SIGBUS` here; reading a hole is not a
+        // fault (it reads zeros).
         let mapped = unsafe { options.map_mut(file) }.map(Mapping::Write);
         self.map = mapped.map_err(|e| Error::io("mmap", &self.path, e))?;
         // Index pages are touched one entry at a time: read-ahead would fault in
@@ -284,24 +297,61 @@ impl IndexMap {
         Ok(())
     }
 
-    /// Copies `buf` into the mapping at `pos`.
+    /// Copies `buf` into the mapping at `pos`, first giving the pages it
+    /// touches blocks ([`IndexMap::ensure_allocated`]).
     pub fn write_at(&mut self, pos: usize, buf: &[u8]) -> Result<()> {
         fault::check(Op::Write, &self.path)?;
         let len = self.len();
-        let Mapping::Write(map) = &mut self.map else {
+        let end = pos.checked_add(buf.len()).filter(|&end| end <= len);
+        let Some(end) = end.filter(|_| matches!(self.map, Mapping::Write(_))) else {
             if !self.writable {
                 return Err(read_only(&self.path, "write"));
             }
             return Err(out_of_bounds(&self.path, "write", pos, buf.len(), len));
         };
-        match pos.checked_add(buf.len()).and_then(|end| map.get_mut(pos..end)) {
-            Some(dst) => {
-                dst.copy_from_slice(buf);
-                fault::done(Op::Write, &self.path, None);
-                Ok(())
-            }
-            None => Err(out_of_bounds(&self.path, "write", pos, buf.len(), len)),
+        self.ensure_allocated(end)?;
+        match &mut self.map {
+            Mapping::Write(map) => match map.get_mut(pos..end) {
+                Some(dst) => {
+                    dst.copy_from_slice(buf);
+                    fault::done(Op::Write, &self.path, None);
+                    Ok(())
+                }
+                None => Err(out_of_bounds(&self.path, "write", pos, buf.len(), len)),
+            },
+            Mapping::Empty | Mapping::Copy(_) => Err(read_only(&self.path, "write")),
         }
+    }
+
+    /// Gives the pages of the first `end` bytes of the file real blocks, so
+    /// that writes below `end` through the map cannot fault. Index files are
+    /// sized sparsely (`set_len`, as Kafka does): blocks come in steps ahead
+    /// of the write position, doubling from one page up to 1 MiB, so an
+    /// index costs disk in proportion to its entries, not its size. A full
+    /// disk is an `ENOSPC` error here (the map is unchanged). A no-op below
+    /// what was already allocated since the file was mapped.
+    pub fn ensure_allocated(&mut self, end: usize) -> Result<()> {
+        let len = self.len();
+        if end <= self.allocated || !matches!(self.map, Mapping::Write(_)) {
+            return Ok(());
+        }
+        let page = super::sys::page_size();
+        let (have, end, len) = (self.allocated as u64, end as u64, len as u64);
+        let step = have.clamp(page, MAX_ALLOCATION_STEP);
+        let target = end.max(have + step).next_multiple_of(page).min(len);
+        let file = identity::reopen_rw(&self.path, self.id)?;
+        match file::allocate_range(&file, &self.path, have, target) {
+            Err(e) if file::is_unsupported(&e) => {
+                // No `fallocate` here: writing the range's current bytes
+                // (zeros where it is a hole) gives it blocks, changing nothing.
+                let current = self.as_slice().get(have as usize..target as usize);
+                let current = current.map(<[u8]>::to_vec).unwrap_or_default();
+                file::write_all_at(&file, &self.path, &current, have)?;
+            }
+            other => other?,
+        }
+        self.allocated = usize::try_from(target).unwrap_or(usize::MAX);
+        Ok(())
     }
 
     /// `msync`: written entries are durable. A no-op for read-only maps.
@@ -316,19 +366,15 @@ impl IndexMap {
 
     /// Unmaps, sets the file's length to `new_len` and maps it again. The
     /// bytes below `min(old, new)` length are kept; growth reads as zeros and
-    /// is allocated ([`file::allocate`]).
+    /// is sparse: [`IndexMap::write_at`] gives pages blocks as entries reach
+    /// them.
     pub fn resize(&mut self, new_len: u64) -> Result<()> {
         if !self.writable {
             return Err(read_only(&self.path, "resize"));
         }
         self.map = Mapping::Empty;
         let file = identity::reopen_rw(&self.path, self.id)?;
-        // Growth gets real blocks: a full disk fails here, not as a SIGBUS in `write_at`.
-        if new_len > file::len(&file, &self.path)? {
-            file::allocate(&file, &self.path, new_len)?;
-        } else {
-            file::set_len(&file, &self.path, new_len)?;
-        }
+        file::set_len(&file, &self.path, new_len)?;
         self.map_file(&file)
     }
 }

@@ -8,18 +8,22 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::io::AsRawFd as _;
 use std::path::Path;
 
-/// Allocates blocks for `[0, len)` of `file`, growing it to `len`.
+/// Allocates blocks for `[offset, offset + len)` of `file`, growing it to
+/// the end of that range if it is shorter (mode 0). Blocks already there are
+/// kept; bytes already written are not touched.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(super) fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
-    let len =
-        libc::off_t::try_from(len).map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
+pub(super) fn fallocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    let big = |_| std::io::Error::from_raw_os_error(libc::EFBIG);
+    let offset = libc::off_t::try_from(offset).map_err(big)?;
+    let len = libc::off_t::try_from(len).map_err(big)?;
     loop {
         #[expect(unsafe_code, reason = "fallocate(2) on an open file descriptor")]
         // SAFETY: `file` owns a valid open descriptor for the whole call; the
-        // call reads no memory of ours and only changes the file's blocks and
-        // length (mode 0), which no live mapping depends on: index maps are
-        // dropped before their file is resized (see `IndexMap::resize`).
-        let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+        // call reads no memory of ours. Mode 0 only gives holes in the range
+        // blocks (reading as the zeros they read as before) and may grow the
+        // file, never shrink it, so a live mapping of the file sees the same
+        // bytes and keeps every page it had.
+        let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) };
         if rc == 0 {
             return Ok(());
         }
@@ -32,7 +36,7 @@ pub(super) fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
 
 /// Where there is no `fallocate(2)`, the caller writes zeros instead.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(super) fn fallocate(_file: &File, _len: u64) -> std::io::Result<()> {
+pub(super) fn fallocate(_file: &File, _offset: u64, _len: u64) -> std::io::Result<()> {
     Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP))
 }
 
@@ -54,4 +58,14 @@ pub(super) fn free_space(path: &Path) -> std::io::Result<u64> {
     #[allow(clippy::useless_conversion, reason = "the field types differ between platforms")]
     let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
     Ok(free)
+}
+
+/// The size of a memory page: the unit in which a write through a mapping
+/// needs blocks behind it.
+pub(super) fn page_size() -> u64 {
+    #[expect(unsafe_code, reason = "sysconf(3) reads a constant of the system")]
+    // SAFETY: `sysconf` takes a plain integer, touches no memory of ours and
+    // is thread-safe for `_SC_PAGESIZE`.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
 }

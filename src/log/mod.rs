@@ -364,7 +364,7 @@ impl Log {
         )?;
         let active = self.active()?;
         // Opening what the append needs changes nothing: its failure does not poison.
-        active.prepare_append()?;
+        active.prepare_append().map_err(Error::into_no_space)?;
         active.append(batch).map_err(|e| self.fail_write(e))?;
         w.producers.update(batch);
         self.inner.view.write().log_end_offset = batch.next_offset();
@@ -465,6 +465,8 @@ impl Log {
         if active.base_offset() == leo {
             return Ok(()); // already empty at the end: nothing to roll (Kafka's KAFKA-6388 case)
         }
+        // A full disk (or no descriptor) fails the roll here, before anything changed.
+        active.prepare_seal().map_err(Error::into_no_space)?;
         active.seal().map_err(|e| self.poison(e))?;
         let jitter = Self::next_jitter(w, cfg);
         self.inner.flush.segment_created();

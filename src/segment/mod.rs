@@ -436,9 +436,36 @@ impl Segment {
     /// anything is written, so that running out of descriptors or memory
     /// (after eviction and retries) fails the append with nothing changed
     /// instead of in the middle of it.
+    /// The index slots the append will write get their disk blocks here
+    /// too, so a full disk fails it before anything is written.
     pub(crate) fn prepare_append(&self) -> Result<()> {
         self.with_file(|_, _| Ok(()))?;
-        self.indexes_full().map(drop)
+        self.indexes_full()?;
+        if self.index_entry_due()? {
+            self.offset_index.reserve(1)?;
+            // One more for the time index: its final entry at roll.
+            self.time_index.reserve(1)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the next append adds index entries: more than
+    /// `index.interval.bytes` were appended since the last one (the rule
+    /// [`Segment::append`] applies).
+    fn index_entry_due(&self) -> Result<bool> {
+        let st = self.state.lock();
+        let since = match st.bytes_since_last_index_entry {
+            Some(n) => n,
+            None => self.len().saturating_sub(u64::from(self.offset_index.last_entry()?.position)),
+        };
+        Ok(since > self.limits.index_interval_bytes)
+    }
+
+    /// Gives the final time-index entry that [`Segment::seal`] writes its
+    /// disk block, so that a roll on a full disk fails before it changes
+    /// anything.
+    pub(crate) fn prepare_seal(&self) -> Result<()> {
+        self.time_index.reserve(0)
     }
 
     /// How far to map for a read that needs `end` bytes: a sealed segment
