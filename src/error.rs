@@ -149,7 +149,7 @@ pub enum Error {
         found: i32,
     },
     /// A batch from an older producer epoch than the log has seen (a fenced producer).
-    #[error("producer {producer_id}: epoch {epoch} is older than the current epoch {current}")]
+    #[error("producer {producer_id}: epoch {epoch} is fenced by the current epoch {current}")]
     InvalidProducerEpoch {
         /// The producer.
         producer_id: i64,
@@ -157,6 +157,19 @@ pub enum Error {
         epoch: i16,
         /// The newest epoch seen.
         current: i16,
+    },
+    /// A transaction marker from a coordinator older than the one that wrote
+    /// the producer's last marker (Kafka's `TransactionCoordinatorFencedException`).
+    #[error(
+        "producer {producer_id}: coordinator epoch {coordinator_epoch} is older than {current}, which wrote its last marker"
+    )]
+    TransactionCoordinatorFenced {
+        /// The producer.
+        producer_id: i64,
+        /// The marker's coordinator epoch.
+        coordinator_epoch: i32,
+        /// The coordinator epoch of the producer's last marker.
+        current: i32,
     },
     /// A transactional producer's batch breaks the transaction protocol.
     #[error("producer {producer_id}: {reason}")]

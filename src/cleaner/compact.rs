@@ -26,8 +26,8 @@
 //! Transactions follow Kafka's rules ([`super::txn`]): aborted data goes,
 //! markers outlive their transaction's data by the delete horizon, and the
 //! cleaned range never reaches an undecided transaction (Kafka's last stable
-//! offset), found by scanning batch headers since strata writes no
-//! `.txnindex`.
+//! offset). The aborted transactions come from the `.txnindex` files, and a
+//! kept ABORT marker's entry goes to the cleaned segment's index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ use crate::{Error, Result};
 use super::offset_map::OffsetMap;
 use super::select::{self, Cleanable, LogStat, SegmentStat};
 use super::throttle::Throttle;
-use super::txn::{AbortScan, AbortedTxn, TxnTracker};
+use super::txn::TxnTracker;
 
 /// What one cleaning did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,10 +122,10 @@ pub(crate) fn clean(
     let now = log.now_ms();
     let segs = log.segments();
     let mut c = select::cleanable(&log_stat(log, &segs, &cfg, now)?);
-    let scan = scan_producers(&segs)?;
     // Never clean into an undecided transaction (Kafka's last stable offset):
     // were it aborted later, its records must not have superseded committed ones.
-    if let Some(lso) = scan.open_txn_first_offset.filter(|&o| o < c.first_uncleanable_offset) {
+    let lso = log.last_stable_offset();
+    if lso < c.first_uncleanable_offset {
         let holder = segs.partition_point(|s| s.base_offset() <= lso).saturating_sub(1);
         c.first_uncleanable_offset = segs.get(holder).map_or(lso, |s| s.base_offset());
     }
@@ -134,8 +134,10 @@ pub(crate) fn clean(
     }
     let mut out =
         CleanOutcome { first_dirty_offset: c.first_dirty_offset, ..CleanOutcome::default() };
+    let from = segs.first().map_or(c.first_dirty_offset, |s| s.base_offset());
+    let aborted = log.aborted_transactions(from, c.first_uncleanable_offset)?;
     map.clear();
-    let mut map_txns = TxnTracker::new(scan.aborted.clone());
+    let mut map_txns = TxnTracker::new(aborted.clone());
     out.end_offset =
         build_map(&|| log.is_closing(), &segs, &c, map, &mut map_txns, throttle, &mut out)?;
     if out.end_offset <= c.first_dirty_offset {
@@ -156,7 +158,7 @@ pub(crate) fn clean(
     };
     let count = segs.partition_point(|s| s.base_offset() < out.end_offset);
     let sources = segs.get(..count).unwrap_or_default();
-    let mut txns = TxnTracker::new(scan.aborted);
+    let mut txns = TxnTracker::new(aborted);
     for group in group_by_size(sources, &segs, &cfg, c.first_uncleanable_offset)? {
         recopy_group(log, &cfg, group, &ctx, &mut txns, throttle, &mut out)?;
     }
@@ -220,26 +222,6 @@ fn build_map(
         map.set_latest_offset(next.min(c.first_uncleanable_offset) - 1);
     }
     Ok(map.latest_offset() + 1)
-}
-
-/// What one walk over every batch header of the log finds.
-struct ProducerScan {
-    /// Aborted transactions, by first offset.
-    aborted: Vec<AbortedTxn>,
-    /// First offset of the oldest transaction without a marker yet.
-    open_txn_first_offset: Option<i64>,
-}
-
-fn scan_producers(segs: &[Arc<Segment>]) -> Result<ProducerScan> {
-    let mut aborts = AbortScan::default();
-    for seg in segs {
-        for item in seg.batches_from(0)? {
-            let (_, b) = item?;
-            aborts.observe(&b);
-        }
-    }
-    let open_txn_first_offset = aborts.open_first_offset();
-    Ok(ProducerScan { aborted: aborts.finish(), open_txn_first_offset })
 }
 
 /// Groups consecutive segments that fit one cleaned segment (Kafka's `groupSegmentsBySize`).
@@ -329,6 +311,9 @@ fn recopy_group(
                 {
                     let kept = BatchView::new_stored(bytes).map_err(|e| corrupt(src, e))?;
                     cleaned.append(&kept)?;
+                    if let Some(t) = txns.take_kept_abort() {
+                        cleaned.txn_index().append(t)?;
+                    }
                     out.bytes_written += kept.size() as u64;
                     throttle.acquire(kept.size() as u64);
                 }

@@ -51,6 +51,7 @@ pub mod layout;
 pub mod legacy;
 pub mod producer_snapshot;
 pub mod record;
+pub mod txn_index;
 mod types;
 pub mod varint;
 

@@ -186,6 +186,8 @@ impl Log {
                 .saturating_sub(1)
         };
         let mut i = 0;
+        // The first segment whose `.txnindex` recovery must rebuild.
+        let mut txn_rebuild_from: Option<i64> = None;
         // Segments before this index are parts of a split segment but its last.
         let mut split_end = 0;
         while i < segments.len() {
@@ -206,6 +208,8 @@ impl Log {
                 }
                 let outcome = seg.recover()?;
                 report.recovered_segments += 1;
+                txn_rebuild_from =
+                    Some(txn_rebuild_from.unwrap_or(i64::MAX).min(seg.base_offset()));
                 if let Some(reason) = damage {
                     report.repaired_segments.push((seg.log_path(), reason));
                 }
@@ -295,7 +299,11 @@ impl Log {
         };
         let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
         remove_stray_snapshots(dir, &bases)?;
+        if let Some(from) = txn_rebuild_from {
+            super::txn_recover::rebuild_txn_indexes(dir, &segments, from)?;
+        }
         let producers = rebuild_producers(dir, &segments, log_end_offset, options.clean_shutdown)?;
+        let first_unstable_offset = producers.first_unstable_offset();
         if created
             || report.removed_temp_files > 0
             || report.dropped_segments > 0
@@ -321,6 +329,7 @@ impl Log {
                     segments: Arc::new(segments),
                     log_start_offset,
                     log_end_offset,
+                    first_unstable_offset,
                 }),
                 flush: super::flush::Flush::new(recovery_point, now),
                 space: super::space::Space::default(),

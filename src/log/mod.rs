@@ -33,6 +33,8 @@ mod space;
 mod split;
 mod swap;
 mod tail;
+mod txn;
+mod txn_recover;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +56,7 @@ pub use read::{Fetched, FileSlice, OffsetSpec, TimestampedOffset};
 pub use read_only::TailCut;
 pub(crate) use read_only::describe_stop;
 pub use tail::WaitFor;
+pub use txn::{AbortedTransaction, Isolation, TxnMarker};
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +79,16 @@ struct View {
     segments: Arc<Vec<Arc<Segment>>>,
     log_start_offset: i64,
     log_end_offset: i64,
+    /// First offset of the earliest open transaction.
+    first_unstable_offset: Option<i64>,
+}
+
+impl View {
+    /// Kafka's LSO: the first unstable offset (not below the log start), else the end.
+    fn last_stable_offset(&self) -> i64 {
+        self.first_unstable_offset
+            .map_or(self.log_end_offset, |f| f.max(self.log_start_offset).min(self.log_end_offset))
+    }
 }
 
 /// Appender-only state.
@@ -366,8 +379,13 @@ impl Log {
         // Opening what the append needs changes nothing: its failure does not poison.
         active.prepare_append().map_err(Error::into_no_space)?;
         active.append(batch).map_err(|e| self.fail_write(e))?;
-        w.producers.update(batch);
-        self.inner.view.write().log_end_offset = batch.next_offset();
+        let completed = w.producers.update(batch);
+        self.index_completed(w, &active, completed)?;
+        {
+            let mut v = self.inner.view.write();
+            v.log_end_offset = batch.next_offset();
+            v.first_unstable_offset = w.producers.first_unstable_offset();
+        }
         self.inner.tail.notify();
         Ok(())
     }
@@ -609,10 +627,11 @@ impl Log {
     }
 
     /// Writes a transaction marker (COMMIT or ABORT) for `producer_id`, as a
-    /// transaction coordinator does. Returns the marker's offset.
+    /// transaction coordinator does with the legacy rules (transaction
+    /// version 0); see [`Log::append_marker`]. Returns the marker's offset.
     ///
     /// # Errors
-    /// [`Error::InvalidProducerEpoch`] for a fenced epoch; I/O failures.
+    /// As [`Log::append_marker`].
     pub fn append_txn_marker(
         &self,
         producer_id: i64,
@@ -620,31 +639,13 @@ impl Log {
         coordinator_epoch: i32,
         commit: bool,
     ) -> Result<i64> {
-        let mut w = self.writer()?;
-        let cfg = self.config();
-        let now = self.inner.clock.now_ms();
-        let leo = self.log_end_offset();
-        let marker = if commit {
-            crate::format::ControlRecord::commit(coordinator_epoch)
-        } else {
-            crate::format::ControlRecord::abort(coordinator_epoch)
-        };
-        let bytes = BatchBuilder::control_batch(
-            leo,
-            now,
+        self.append_marker(TxnMarker {
             producer_id,
             producer_epoch,
-            w.leader_epoch,
-            &marker,
-        )
-        .map_err(|source| Error::InvalidBatch { source })?;
-        let batch = crate::format::BatchView::new(bytes)
-            .map_err(|source| Error::InvalidBatch { source })?;
-        w.producers.check_marker(&batch)?;
-        self.write_locked(&mut w, &cfg, &batch, now)?;
-        drop(w);
-        self.acknowledge(&cfg, leo)?;
-        Ok(leo)
+            coordinator_epoch,
+            commit,
+            transaction_version: 0,
+        })
     }
 
     /// Whether an earlier failure poisoned the log, and why.

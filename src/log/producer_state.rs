@@ -14,16 +14,27 @@
 //! 4. a non-transactional batch while the producer has an open transaction:
 //!    `InvalidTxnState`.
 //!
+//! Transactions: a producer's first transactional batch opens its
+//! transaction at that batch's offset; its COMMIT or ABORT marker completes
+//! it. The first offset of the earliest open transaction bounds the last
+//! stable offset. A marker is checked by Kafka's rules
+//! (`ProducerAppendInfo.appendEndTxnMarker`): a coordinator epoch below the
+//! producer's is fenced; with transaction version 2 (KIP-890, where the
+//! coordinator bumps the producer epoch for every marker) the marker's epoch
+//! must be above the producer's, except a retry of the marker that already
+//! ended the transaction (same epoch, nothing open); before version 2 it may
+//! not be below it.
+//!
 //! The state is snapshotted in Kafka's `.snapshot` format at every roll and
 //! at close, and rebuilt on open from the latest snapshot plus the batches
 //! after it. Producers idle for `producer.id.expiration.ms` are forgotten.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
-use crate::format::BatchView;
 use crate::format::file_name::{FileKind, parse_file_name, segment_file_name};
 use crate::format::producer_snapshot::{self, SnapshotEntry};
+use crate::format::{BatchView, ControlRecord, ControlType};
 use crate::io::file;
 use crate::{Error, Result};
 
@@ -46,13 +57,35 @@ impl BatchMeta {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Producer {
     epoch: i16,
     coordinator_epoch: i32,
     last_timestamp: i64,
     txn_first_offset: Option<i64>,
     batches: VecDeque<BatchMeta>,
+}
+
+impl Producer {
+    fn new() -> Self {
+        Producer {
+            epoch: crate::format::NO_PRODUCER_EPOCH,
+            coordinator_epoch: -1,
+            last_timestamp: crate::format::NO_TIMESTAMP,
+            txn_first_offset: None,
+            batches: VecDeque::new(),
+        }
+    }
+}
+
+/// A transaction its marker just completed (Kafka's `CompletedTxn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
 }
 
 /// What compaction must keep of a producer still in the map (Kafka's
@@ -76,6 +109,14 @@ pub(crate) struct Duplicate {
 #[derive(Debug, Default)]
 pub(crate) struct ProducerState {
     producers: HashMap<i64, Producer>,
+    /// Open transactions: first offset -> producer.
+    ongoing: BTreeMap<i64, i64>,
+}
+
+/// The marker a control batch carries (`None`: an empty or unreadable one).
+pub(crate) fn marker_of(b: &BatchView) -> Option<ControlRecord> {
+    let r = b.records().ok()?.next()?.ok()?;
+    ControlRecord::decode(r.key()?, r.value().map(|v| v.as_ref())).ok()
 }
 
 fn next_seq(s: i32) -> i32 {
@@ -125,37 +166,80 @@ impl ProducerState {
         Ok(None)
     }
 
-    /// Checks a transaction marker: its epoch must not be older than the producer's.
-    pub(crate) fn check_marker(&self, b: &BatchView) -> Result<()> {
-        match self.producers.get(&b.producer_id()) {
-            Some(p) if b.producer_epoch() < p.epoch => Err(Error::InvalidProducerEpoch {
-                producer_id: b.producer_id(),
-                epoch: b.producer_epoch(),
-                current: p.epoch,
-            }),
-            _ => Ok(()),
+    /// Checks a transaction marker written at `offset` by Kafka's rules
+    /// (see the module doc); `transaction_version` is the coordinator's
+    /// (0 and 1: legacy, 2: KIP-890).
+    pub(crate) fn check_marker(
+        &self,
+        b: &BatchView,
+        marker: &ControlRecord,
+        transaction_version: i16,
+    ) -> Result<()> {
+        let pid = b.producer_id();
+        let Some(p) = self.producers.get(&pid) else { return Ok(()) };
+        let epoch = b.producer_epoch();
+        let fenced = if transaction_version >= 2 {
+            // A retry of the marker that already ended the transaction is written again.
+            epoch < p.epoch || (epoch == p.epoch && p.txn_first_offset.is_some())
+        } else {
+            epoch < p.epoch
+        };
+        if fenced {
+            return Err(Error::InvalidProducerEpoch { producer_id: pid, epoch, current: p.epoch });
         }
+        if marker.coordinator_epoch < p.coordinator_epoch {
+            return Err(Error::TransactionCoordinatorFenced {
+                producer_id: pid,
+                coordinator_epoch: marker.coordinator_epoch,
+                current: p.coordinator_epoch,
+            });
+        }
+        Ok(())
     }
 
-    /// Records an appended batch (client append, recovery or replay: no checks).
-    pub(crate) fn update(&mut self, b: &BatchView) {
+    /// The first offset of the earliest open transaction.
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Records an appended batch (client append, recovery or replay: no
+    /// checks); a COMMIT or ABORT marker that ends an open transaction
+    /// returns it.
+    pub(crate) fn update(&mut self, b: &BatchView) -> Option<CompletedTxn> {
         let pid = b.producer_id();
         if pid < 0 {
-            return;
+            return None;
         }
-        let p = self.producers.entry(pid).or_default();
+        let p = self.producers.entry(pid).or_insert_with(Producer::new);
         if b.producer_epoch() != p.epoch {
             p.batches.clear();
             p.epoch = b.producer_epoch();
         }
         p.last_timestamp = b.max_timestamp();
         if b.is_control() {
-            // A COMMIT or ABORT marker closes the producer's transaction.
-            p.txn_first_offset = None;
-            return;
+            // A marker closes the producer's transaction (an emptied one,
+            // left by compaction, closed it long ago).
+            let first = p.txn_first_offset.take();
+            if let Some(f) = first {
+                self.ongoing.remove(&f);
+            }
+            let marker = marker_of(b)?;
+            p.coordinator_epoch = marker.coordinator_epoch;
+            let aborted = match marker.kind {
+                ControlType::Abort => true,
+                ControlType::Commit => false,
+                ControlType::Other(_) => return None,
+            };
+            return first.map(|first_offset| CompletedTxn {
+                producer_id: pid,
+                first_offset,
+                last_offset: b.base_offset(),
+                aborted,
+            });
         }
         if b.is_transactional() && p.txn_first_offset.is_none() {
             p.txn_first_offset = Some(b.base_offset());
+            self.ongoing.insert(b.base_offset(), pid);
         }
         if b.base_sequence() >= 0 {
             p.batches.push_back(BatchMeta {
@@ -168,6 +252,7 @@ impl ProducerState {
                 p.batches.pop_front();
             }
         }
+        None
     }
 
     /// Forgets producers with no open transaction idle since `now - expiration_ms`.
@@ -241,8 +326,10 @@ impl ProducerState {
                 };
                 (e.producer_id, p)
             })
-            .collect();
-        ProducerState { producers }
+            .collect::<HashMap<i64, Producer>>();
+        let ongoing =
+            producers.iter().filter_map(|(&pid, p)| p.txn_first_offset.map(|f| (f, pid))).collect();
+        ProducerState { producers, ongoing }
     }
 
     /// Writes `<offset>.snapshot`, also when no producer is known: as in
@@ -271,6 +358,18 @@ pub(crate) fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>> {
         .collect();
     v.sort_unstable();
     Ok(v)
+}
+
+/// The newest readable snapshot at or below `up_to` and its offset, removing
+/// nothing (corrupt ones are skipped).
+pub(crate) fn read_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerState, i64)>> {
+    for o in snapshot_offsets(dir)?.into_iter().rev().filter(|&o| o <= up_to) {
+        let path = dir.join(segment_file_name(o, FileKind::Snapshot));
+        if let Ok(entries) = producer_snapshot::decode(&file::read(&path)?) {
+            return Ok(Some((ProducerState::from_entries(entries), o)));
+        }
+    }
+    Ok(None)
 }
 
 /// Loads the newest readable snapshot at or below `up_to`; removes snapshots

@@ -33,6 +33,9 @@ pub struct Fetched {
     next_offset: i64,
     log_start_offset: i64,
     log_end_offset: i64,
+    /// Set by reads with [`super::Isolation::ReadCommitted`].
+    pub(super) last_stable_offset: Option<i64>,
+    pub(super) aborted: Vec<super::AbortedTransaction>,
 }
 
 impl Fetched {
@@ -156,12 +159,24 @@ impl Log {
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched> {
         self.check_open()?;
         let v = self.view();
+        self.read_below(&v, offset, max_bytes, v.log_end_offset)
+    }
+
+    /// [`Log::read`] from the snapshot `v`, returning no batch at or above `limit`.
+    pub(super) fn read_below(
+        &self,
+        v: &super::View,
+        offset: i64,
+        max_bytes: usize,
+        limit: i64,
+    ) -> Result<Fetched> {
         let mut out = Fetched {
             slices: Vec::new(),
             start_offset: offset,
             next_offset: offset,
             log_start_offset: v.log_start_offset,
             log_end_offset: v.log_end_offset,
+            ..Fetched::default()
         };
         if offset < v.log_start_offset || offset > v.log_end_offset {
             return Err(Error::OffsetOutOfRange {
@@ -170,7 +185,7 @@ impl Log {
                 log_end_offset: v.log_end_offset,
             });
         }
-        if offset == v.log_end_offset {
+        if offset >= limit {
             return Ok(out); // a tailing reader caught up: nothing to look up
         }
         let first = v.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
@@ -190,7 +205,7 @@ impl Log {
             let mut full = false;
             let mut iter = BatchIter::new(data.clone());
             for (pos, b) in iter.by_ref() {
-                if b.base_offset() >= v.log_end_offset {
+                if b.base_offset() >= limit {
                     full = true;
                     break;
                 }
@@ -218,7 +233,7 @@ impl Log {
                     bytes: data.slice(..end),
                 });
             }
-            if full || total >= max_bytes || out.next_offset >= v.log_end_offset {
+            if full || total >= max_bytes || out.next_offset >= limit {
                 break;
             }
         }

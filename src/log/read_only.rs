@@ -269,6 +269,9 @@ impl Log {
             options.recovery_point.clamp(0, log_end_offset)
         };
         report.segments = segments.len();
+        let first_unstable_offset =
+            super::txn_recover::replay_read_only(dir, &segments, log_end_offset)?
+                .first_unstable_offset();
         let log = Log {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
@@ -286,6 +289,7 @@ impl Log {
                     segments: Arc::new(segments),
                     log_start_offset,
                     log_end_offset,
+                    first_unstable_offset,
                 }),
                 flush: super::flush::Flush::new(recovery_point, now),
                 space: super::space::Space::default(),

@@ -53,12 +53,13 @@ impl Segment {
             OffsetIndex::open(name(FileKind::Index), base_offset, limits.max_index_size, false);
         let time_index =
             TimeIndex::open(name(FileKind::TimeIndex), base_offset, limits.max_index_size, false);
+        let txn_index = super::TxnIndex::open(name(FileKind::TxnIndex), base_offset);
         let segment = Self::assemble(
             base_offset,
             log_path,
             log_id,
             len,
-            (offset_index, time_index),
+            (offset_index, time_index, txn_index),
             limits,
             (now_ms, 0),
         );

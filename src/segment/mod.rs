@@ -30,6 +30,7 @@ mod dry_run;
 pub(crate) mod overflow;
 mod read;
 mod recover;
+pub(crate) mod txn_index;
 
 pub(crate) use read::stop_error;
 
@@ -50,6 +51,7 @@ use crate::io::mmap::ReadMap;
 use crate::{Error, Result};
 
 use budget::{Account, Budget};
+use txn_index::TxnIndex;
 
 /// The active segment's map grows in steps of at least this much (and by
 /// doubling), never to `segment.bytes` at once.
@@ -106,6 +108,8 @@ pub(crate) struct Segment {
     len: AtomicU64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// Aborted transactions whose markers lie here (`.txnindex`).
+    txn_index: TxnIndex,
     state: Mutex<AppendState>,
     limits: SegmentLimits,
     created_ms: i64,
@@ -175,12 +179,13 @@ impl Segment {
         let budget = Arc::clone(&limits.budget);
         let (log_id, offset_index, time_index) =
             budget::retrying(|| budget.relieve(u64::MAX), create)?;
+        let txn_index = TxnIndex::create(name(FileKind::TxnIndex), base_offset);
         let segment = Self::assemble(
             base_offset,
             name(FileKind::Log),
             log_id,
             0,
-            (offset_index, time_index),
+            (offset_index, time_index, txn_index),
             limits,
             (now_ms, jitter_ms),
         );
@@ -195,7 +200,7 @@ impl Segment {
         log_path: PathBuf,
         log_id: FileId,
         len: u64,
-        (offset_index, time_index): (OffsetIndex, TimeIndex),
+        (offset_index, time_index, txn_index): (OffsetIndex, TimeIndex, TxnIndex),
         limits: SegmentLimits,
         (created_ms, roll_jitter_ms): (i64, i64),
     ) -> Arc<Segment> {
@@ -210,6 +215,7 @@ impl Segment {
             len: AtomicU64::new(len),
             offset_index,
             time_index,
+            txn_index,
             state: Mutex::new(AppendState::default()),
             account: Arc::new(Account::new(&limits.budget, me.clone())),
             limits,
@@ -247,12 +253,16 @@ impl Segment {
             limits.max_index_size,
             writable,
         );
+        let txn_index = TxnIndex::open(
+            dir.join(segment_file_name(base_offset, FileKind::TxnIndex)),
+            base_offset,
+        );
         let segment = Self::assemble(
             base_offset,
             log_path,
             log_id,
             len,
-            (offset_index, time_index),
+            (offset_index, time_index, txn_index),
             limits,
             (now_ms, jitter_ms),
         );
@@ -292,6 +302,10 @@ impl Segment {
 
     pub(crate) fn time_index(&self) -> &TimeIndex {
         &self.time_index
+    }
+
+    pub(crate) fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
     }
 
     /// Refuses every use of the files of a closed or deleted segment.
@@ -539,11 +553,12 @@ impl Segment {
         self.with_file(file::sync_data)
     }
 
-    /// fsyncs the `.log` and both indexes.
+    /// fsyncs the `.log` and the indexes.
     pub(crate) fn flush(&self) -> Result<()> {
         self.with_file(file::sync_data)?;
         self.offset_index.flush()?;
-        self.time_index.flush()
+        self.time_index.flush()?;
+        self.txn_index.flush()
     }
 
     /// The segment stops being active (roll) or the log closes: append the
@@ -631,7 +646,8 @@ impl Segment {
         *name = new;
         drop(name);
         self.offset_index.rename_to(swap(&self.offset_index.path()))?;
-        self.time_index.rename_to(swap(&self.time_index.path()))
+        self.time_index.rename_to(swap(&self.time_index.path()))?;
+        self.txn_index.rename_to(swap(&self.txn_index.path()))
     }
 
     /// Sets the `.log` file's modification time (the cleaner keeps the
@@ -676,6 +692,7 @@ impl Segment {
         drop(handle);
         self.offset_index.delete()?;
         self.time_index.delete()?;
+        self.txn_index.delete()?;
         self.account.detach();
         Ok(())
     }
@@ -692,6 +709,7 @@ impl Segment {
         drop(handle);
         self.offset_index.close();
         self.time_index.close();
+        self.txn_index.close();
         self.account.detach();
     }
 }

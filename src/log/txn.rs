@@ -1,0 +1,221 @@
+//! Transactions as a Kafka broker keeps them: markers, the last stable
+//! offset, the `.txnindex` and read-committed reads.
+//!
+//! - A producer's transaction is open from its first transactional batch to
+//!   its COMMIT or ABORT marker ([`Log::append_marker`], checked by Kafka's
+//!   marker rules, KIP-890 included).
+//! - The **last stable offset** (LSO) is the first offset of the earliest
+//!   open transaction, or the log end offset when none is open (strata has no
+//!   replication: its high watermark is the log end). Below it every
+//!   transaction is decided.
+//! - Each ABORT marker that ends a transaction adds an entry to the active
+//!   segment's `.txnindex` (producer, first offset, marker offset, the LSO
+//!   once the abort is written); the file moves, is cleaned and is deleted
+//!   with its segment, and recovery rebuilds it.
+//! - A read with [`Isolation::ReadCommitted`] returns no batch at or above
+//!   the LSO and lists the aborted transactions whose data may lie in what
+//!   it returned: what a Kafka fetch response carries, so that a consumer
+//!   (or the server handing the bytes to one) skips aborted data and markers.
+
+use std::sync::Arc;
+
+use crate::format::txn_index::AbortedTxn;
+use crate::format::{BatchBuilder, BatchView, ControlRecord};
+use crate::segment::Segment;
+use crate::{Error, Result};
+
+use super::producer_state::CompletedTxn;
+use super::{Fetched, Log, Writer};
+
+/// What a read returns of transactional data (Kafka's fetch `isolation_level`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Isolation {
+    /// Everything up to the log end offset, open and aborted transactions included.
+    #[default]
+    ReadUncommitted,
+    /// Only batches below the last stable offset, with the list of aborted
+    /// transactions in the range (see [`Fetched::aborted_transactions`]).
+    ReadCommitted,
+}
+
+/// An aborted transaction whose data may lie in a fetched range: the entry a
+/// Kafka fetch response's `aborted_transactions` carries. A consumer skips
+/// this producer's transactional batches from `first_offset` up to its
+/// next ABORT marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AbortedTransaction {
+    /// The transaction's producer.
+    pub producer_id: i64,
+    /// Offset of the transaction's first batch.
+    pub first_offset: i64,
+}
+
+/// A transaction marker to write, as a coordinator's `WriteTxnMarkers`
+/// request carries it for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnMarker {
+    /// The producer whose transaction ends.
+    pub producer_id: i64,
+    /// The epoch the marker carries. With transaction version 2 the
+    /// coordinator bumps it for every marker, so it must be above the
+    /// producer's epoch (or equal, for a retry of a marker already written).
+    pub producer_epoch: i16,
+    /// The coordinator's epoch; one below the producer's last marker's is fenced.
+    pub coordinator_epoch: i32,
+    /// COMMIT (`true`) or ABORT (`false`).
+    pub commit: bool,
+    /// The coordinator's transaction version: 0 or 1 (legacy rules: the
+    /// marker's epoch may not be below the producer's), 2 (KIP-890).
+    pub transaction_version: i16,
+}
+
+impl Fetched {
+    /// The aborted transactions whose data may lie in this read, by first
+    /// offset; empty unless read with [`Isolation::ReadCommitted`].
+    #[must_use]
+    pub fn aborted_transactions(&self) -> &[AbortedTransaction] {
+        &self.aborted
+    }
+
+    /// The last stable offset when the read happened (read-committed reads only).
+    #[must_use]
+    pub fn last_stable_offset(&self) -> Option<i64> {
+        self.last_stable_offset
+    }
+}
+
+/// Entries of the `.txnindex` files from the segment holding `from` on that
+/// overlap `[from, upper)`: ending at or above `from`, starting below
+/// `upper` (Kafka's `collectAbortedTransactions`). The walk stops at the
+/// first entry whose LSO reaches `upper`: every transaction that began below
+/// `upper` had ended by then.
+pub(crate) fn collect_aborted(
+    segments: &[Arc<Segment>],
+    from: i64,
+    upper: i64,
+) -> Result<Vec<AbortedTxn>> {
+    let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
+    let mut out = Vec::new();
+    for seg in segments.iter().skip(first) {
+        for e in seg.txn_index().entries()?.iter() {
+            if e.last_offset >= from && e.first_offset < upper {
+                out.push(*e);
+            }
+            if e.last_stable_offset >= upper {
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Log {
+    /// The last stable offset: the first offset of the earliest transaction
+    /// still open (never below the log start offset), or the log end offset
+    /// when none is.
+    #[must_use]
+    pub fn last_stable_offset(&self) -> i64 {
+        self.view().last_stable_offset()
+    }
+
+    /// Reads as [`Log::read`] does, with Kafka's isolation levels. With
+    /// [`Isolation::ReadCommitted`] no batch at or above the last stable
+    /// offset is returned (an offset between it and the log end reads as
+    /// empty, as a caught-up reader's does), and
+    /// [`Fetched::aborted_transactions`] lists the aborted transactions
+    /// overlapping the returned batches.
+    ///
+    /// # Errors
+    /// As [`Log::read`]; [`Error::Corrupt`] for a damaged `.txnindex`.
+    pub fn read_with(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<Fetched> {
+        if isolation == Isolation::ReadUncommitted {
+            return self.read(offset, max_bytes);
+        }
+        self.check_open()?;
+        let v = self.view();
+        let lso = v.last_stable_offset();
+        let mut out = self.read_below(&v, offset, max_bytes, lso)?;
+        out.last_stable_offset = Some(lso);
+        if out.next_offset() > offset {
+            out.aborted = collect_aborted(&v.segments, offset, out.next_offset())?
+                .into_iter()
+                .map(|t| AbortedTransaction {
+                    producer_id: t.producer_id,
+                    first_offset: t.first_offset,
+                })
+                .collect();
+            out.aborted.sort_by_key(|t| t.first_offset);
+        }
+        Ok(out)
+    }
+
+    /// The aborted transactions overlapping `[from, upper)`, from the
+    /// `.txnindex` files (what [`Log::read_with`] reports, in full).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a damaged `.txnindex`; I/O failures; [`Error::Closed`].
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Result<Vec<AbortedTxn>> {
+        self.check_open()?;
+        collect_aborted(&self.view().segments, from, upper)
+    }
+
+    /// Writes a COMMIT or ABORT marker for a producer's transaction, as a
+    /// transaction coordinator does, after Kafka's checks (see
+    /// [`TxnMarker`]). Returns the marker's offset. A marker for a producer
+    /// with no open transaction is written and changes nothing else.
+    ///
+    /// # Errors
+    /// [`Error::InvalidProducerEpoch`] for a fenced producer epoch,
+    /// [`Error::TransactionCoordinatorFenced`] for an older coordinator;
+    /// I/O failures.
+    pub fn append_marker(&self, marker: TxnMarker) -> Result<i64> {
+        let mut w = self.writer()?;
+        let cfg = self.config();
+        let now = self.inner.clock.now_ms();
+        let leo = self.log_end_offset();
+        let record = if marker.commit {
+            ControlRecord::commit(marker.coordinator_epoch)
+        } else {
+            ControlRecord::abort(marker.coordinator_epoch)
+        };
+        let bytes = BatchBuilder::control_batch(
+            leo,
+            now,
+            marker.producer_id,
+            marker.producer_epoch,
+            w.leader_epoch,
+            &record,
+        )
+        .map_err(|source| Error::InvalidBatch { source })?;
+        let batch = BatchView::new(bytes).map_err(|source| Error::InvalidBatch { source })?;
+        w.producers.check_marker(&batch, &record, marker.transaction_version)?;
+        self.write_locked(&mut w, &cfg, &batch, now)?;
+        drop(w);
+        self.acknowledge(&cfg, leo)?;
+        Ok(leo)
+    }
+
+    /// After `batch` was written to `active`: a transaction it aborted gets
+    /// its `.txnindex` entry (Kafka's `updateTxnIndex`), with the LSO once
+    /// it ended.
+    pub(super) fn index_completed(
+        &self,
+        w: &Writer,
+        active: &Segment,
+        completed: Option<CompletedTxn>,
+    ) -> Result<()> {
+        let Some(c) = completed.filter(|c| c.aborted) else { return Ok(()) };
+        let entry = AbortedTxn {
+            producer_id: c.producer_id,
+            first_offset: c.first_offset,
+            last_offset: c.last_offset,
+            last_stable_offset: w.producers.first_unstable_offset().unwrap_or(c.last_offset + 1),
+        };
+        active.txn_index().append(entry).map_err(|e| self.fail_write(e))
+    }
+}

@@ -1,0 +1,89 @@
+//! Rebuilding `.txnindex` files after a crash (Kafka's `LogSegment.recover`
+//! updates the transaction index as it replays producer state), and the
+//! producer state a read-only open derives without changing a file.
+//!
+//! The segments recovered from the recovery point on may have lost entries
+//! with their tails, or hold entries for markers that were cut: their
+//! indexes are emptied and refilled by replaying every batch with a producer
+//! id from the newest snapshot at or below the first of them. The LSO each
+//! entry records is the one the live append computed: the earliest other
+//! transaction still open after the abort, else the marker's offset + 1.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::Result;
+use crate::format::txn_index::AbortedTxn;
+use crate::segment::Segment;
+
+use super::producer_state::{ProducerState, read_snapshot};
+
+/// Producer state at the end of `segments`, replayed from the newest readable
+/// snapshot at or below `up_to` (or from the first segment), calling
+/// `on_batch` with each segment, the state after each batch and what the
+/// batch completed. Nothing is written or removed.
+fn replay(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    up_to: i64,
+    mut on_batch: impl FnMut(
+        &Segment,
+        &ProducerState,
+        Option<super::producer_state::CompletedTxn>,
+    ) -> Result<()>,
+    mut on_segment: impl FnMut(&Segment) -> Result<()>,
+) -> Result<ProducerState> {
+    let (mut state, from) = match read_snapshot(dir, up_to)? {
+        Some((state, offset)) => (state, offset),
+        None => (ProducerState::default(), i64::MIN),
+    };
+    let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
+    for seg in segments.iter().skip(first) {
+        on_segment(seg)?;
+        for item in seg.batches_from(0)? {
+            let (_, b) = item?;
+            if b.base_offset() >= from && b.producer_id() >= 0 {
+                let completed = state.update(&b);
+                on_batch(seg, &state, completed)?;
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// Empties and refills the `.txnindex` of every segment based at or above
+/// `from_base`.
+pub(super) fn rebuild_txn_indexes(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    from_base: i64,
+) -> Result<()> {
+    replay(
+        dir,
+        segments,
+        from_base,
+        |seg, state, completed| {
+            let Some(c) = completed.filter(|c| c.aborted && seg.base_offset() >= from_base) else {
+                return Ok(());
+            };
+            seg.txn_index().append(AbortedTxn {
+                producer_id: c.producer_id,
+                first_offset: c.first_offset,
+                last_offset: c.last_offset,
+                last_stable_offset: state.first_unstable_offset().unwrap_or(c.last_offset + 1),
+            })
+        },
+        |seg| if seg.base_offset() >= from_base { seg.txn_index().reset() } else { Ok(()) },
+    )
+    .map(drop)
+}
+
+/// The producer state a read-only open serves the LSO from: the newest
+/// snapshot plus the batches after it, read without removing anything.
+pub(super) fn replay_read_only(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    log_end_offset: i64,
+) -> Result<ProducerState> {
+    replay(dir, segments, log_end_offset, |_, _, _| Ok(()), |_| Ok(()))
+}

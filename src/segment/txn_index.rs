@@ -1,0 +1,182 @@
+//! A segment's `.txnindex` (Kafka's `TransactionIndex`): the aborted
+//! transactions whose ABORT marker lies in the segment, in the format of
+//! [`crate::format::txn_index`].
+//!
+//! Unlike the offset and time indexes it is neither preallocated nor mapped,
+//! and the file exists only once an entry is written (a segment without
+//! aborted transactions has none, as in Kafka). Entries are read once, on
+//! first use, and kept in memory; aborts are rare, so each append opens,
+//! writes and closes the file rather than holding a descriptor. A flush
+//! fsyncs what was written since the last one (and the directory, when the
+//! file is new).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::format::txn_index::{self, AbortedTxn, ENTRY_SIZE};
+use crate::io::file;
+use crate::{Error, Result};
+
+#[derive(Debug)]
+struct State {
+    path: PathBuf,
+    /// The entries, once read (a new segment starts with none).
+    entries: Option<Arc<Vec<AbortedTxn>>>,
+    /// Entries were written since the last flush.
+    unsynced: bool,
+    /// The file was created since the last flush: its directory entry too.
+    created: bool,
+    /// Deleted or closed: the name is not ours any more.
+    closed: bool,
+}
+
+/// A segment's transaction index.
+#[derive(Debug)]
+pub(crate) struct TxnIndex {
+    base_offset: i64,
+    state: Mutex<State>,
+}
+
+impl TxnIndex {
+    /// The index of an existing segment; read on first use.
+    pub(crate) fn open(path: PathBuf, base_offset: i64) -> Self {
+        let state = State { path, entries: None, unsynced: false, created: false, closed: false };
+        TxnIndex { base_offset, state: Mutex::new(state) }
+    }
+
+    /// The index of a new segment (any stray file of that name is already gone).
+    pub(crate) fn create(path: PathBuf, base_offset: i64) -> Self {
+        let index = Self::open(path, base_offset);
+        index.state.lock().entries = Some(Arc::new(Vec::new()));
+        index
+    }
+
+    /// The file's path (it may not exist).
+    pub(crate) fn path(&self) -> PathBuf {
+        self.state.lock().path.clone()
+    }
+
+    fn load(&self, st: &mut State) -> Result<Arc<Vec<AbortedTxn>>> {
+        if let Some(e) = &st.entries {
+            return Ok(Arc::clone(e));
+        }
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        let entries = if file::exists(&st.path)? {
+            let bytes = file::read(&st.path)?;
+            txn_index::decode(&bytes, self.base_offset)
+                .map_err(|(at, e)| Error::corrupt(&st.path, at as u64, e))?
+        } else {
+            Vec::new()
+        };
+        let entries = Arc::new(entries);
+        st.entries = Some(Arc::clone(&entries));
+        Ok(entries)
+    }
+
+    /// Every entry, in marker order.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file and the entry's position for an
+    /// entry that breaks the format's rules; I/O failures.
+    pub(crate) fn entries(&self) -> Result<Arc<Vec<AbortedTxn>>> {
+        let mut st = self.state.lock();
+        self.load(&mut st)
+    }
+
+    /// Appends an entry whose marker follows every entry's (called by the
+    /// appender, the recovery and the cleaner, never concurrently).
+    pub(crate) fn append(&self, entry: AbortedTxn) -> Result<()> {
+        let mut st = self.state.lock();
+        let entries = self.load(&mut st)?;
+        if entries.last().is_some_and(|p| p.last_offset >= entry.last_offset)
+            || entry.last_offset < self.base_offset
+        {
+            return Err(Error::InvalidRequest(format!(
+                "{}: an aborted transaction ending at {} does not follow the index's entries",
+                st.path.display(),
+                entry.last_offset
+            )));
+        }
+        let existed = file::exists(&st.path)?;
+        let f = file::create_rw(&st.path)?;
+        // A torn entry left by a crash is overwritten, never followed.
+        let at = (entries.len() * ENTRY_SIZE) as u64;
+        file::write_all_at(&f, &st.path, &entry.encode(), at)?;
+        if file::len(&f, &st.path)? > at + ENTRY_SIZE as u64 {
+            file::set_len(&f, &st.path, at + ENTRY_SIZE as u64)?;
+        }
+        let mut grown = Vec::clone(&entries);
+        grown.push(entry);
+        st.entries = Some(Arc::new(grown));
+        st.unsynced = true;
+        st.created |= !existed;
+        Ok(())
+    }
+
+    /// Removes every entry and the file (a segment being rebuilt).
+    pub(crate) fn reset(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if file::remove_file_if_exists(&st.path)? {
+            st.created = true; // the removal is made durable with the next flush
+        }
+        st.entries = Some(Arc::new(Vec::new()));
+        st.unsynced = false;
+        Ok(())
+    }
+
+    /// fsyncs entries written since the last flush.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.closed || !(st.unsynced || st.created) {
+            return Ok(());
+        }
+        if st.unsynced && file::exists(&st.path)? {
+            let f = file::open_rw(&st.path)?;
+            file::sync_data(&f, &st.path)?;
+        }
+        if st.created {
+            file::fsync_dir(st.path.parent().unwrap_or(Path::new(".")))?;
+        }
+        st.unsynced = false;
+        st.created = false;
+        Ok(())
+    }
+
+    /// Renames the file, if there is one (the segment's suffix changes).
+    pub(crate) fn rename_to(&self, new_path: PathBuf) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if file::exists(&st.path)? {
+            file::rename(&st.path, &new_path)?;
+        }
+        st.path = new_path;
+        Ok(())
+    }
+
+    /// Removes the file; later uses fail with [`Error::Closed`] (entries
+    /// already read stay readable).
+    pub(crate) fn delete(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Ok(());
+        }
+        // A reader that listed the segment before it went may still ask.
+        let _ = self.load(&mut st);
+        st.closed = true;
+        file::remove_file_if_exists(&st.path).map(drop)
+    }
+
+    /// The segment closed: the name is no longer ours.
+    pub(crate) fn close(&self) {
+        self.state.lock().closed = true;
+    }
+}
