@@ -37,6 +37,7 @@ use crate::{Error, Result};
 use super::producer_state::{
     ProducerState, load_snapshot, remove_stray_snapshots, snapshot_offsets,
 };
+use super::recovery_rules as rules;
 use super::{Inner, Log, View, Writer, tail};
 
 /// What the caller knows from the log directory's checkpoints.
@@ -178,13 +179,7 @@ impl Log {
         for &base in &bases {
             segments.push(Segment::open(dir, base, limits.clone(), now, jitter())?);
         }
-        let recover_from = if options.clean_shutdown {
-            segments.len()
-        } else {
-            segments
-                .partition_point(|s| s.base_offset() <= options.recovery_point)
-                .saturating_sub(1)
-        };
+        let recover_from = rules::recover_from(&segments, &options);
         let mut i = 0;
         // The first segment whose `.txnindex` recovery must rebuild.
         let mut txn_rebuild_from: Option<i64> = None;
@@ -193,11 +188,8 @@ impl Log {
         while i < segments.len() {
             let seg = Arc::clone(segments.get(i).ok_or(Error::Closed)?);
             let next_base = segments.get(i + 1).map(|s| s.base_offset());
-            let unclean = i >= recover_from;
-            // Files below the recovery point (all of them after a clean
-            // shutdown) are trusted unless they are missing or lie.
-            let damage = if unclean { None } else { segment_damage(dir, &seg, next_base)? };
-            if unclean || damage.is_some() {
+            let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
+            if verdict.recovers() {
                 if let Some(parts) = super::split::split_overflowed(dir, &seg, &limits, now)? {
                     report.split_segments += 1;
                     // The parts take its place and are checked like any segment;
@@ -207,48 +199,29 @@ impl Log {
                     continue;
                 }
                 let outcome = seg.recover()?;
-                report.recovered_segments += 1;
                 txn_rebuild_from =
                     Some(txn_rebuild_from.unwrap_or(i64::MAX).min(seg.base_offset()));
-                if let Some(reason) = damage {
-                    report.repaired_segments.push((seg.log_path(), reason));
-                }
-                if outcome.truncated_bytes > 0 {
-                    report.truncated_bytes += outcome.truncated_bytes;
-                    report.cuts.push(super::TailCut {
-                        file: seg.log_path(),
-                        position: seg.len(),
-                        bytes: outcome.truncated_bytes,
-                        reason: super::describe_stop(outcome.stop.as_ref()),
-                    });
-                    if let Some(stop) = outcome.stop.clone() {
-                        report.truncations.push((seg.log_path(), stop));
-                    }
-                }
-                // Without compaction a log has no gaps: a segment that now ends
-                // below its successor's base lost a tail the successor followed.
-                let hole = unclean
-                    && i + 1 >= split_end
-                    && !config.cleanup_policy.compact
-                    && next_base.is_some_and(|b| outcome.next_offset < b);
-                if hole {
-                    report
-                        .offset_gaps
-                        .push((outcome.next_offset, next_base.unwrap_or(outcome.next_offset)));
-                }
-                // Kafka's `recoverLog`: a cut above the recovery point drops every
-                // later segment. Damage found in trusted files is repaired where
-                // it is (Kafka's `recoverSegment` at load): later segments stay.
-                if unclean && (outcome.truncated_bytes > 0 || hole) {
+                let gaps_allowed = config.cleanup_policy.compact || i + 1 < split_end;
+                let after = rules::aftermath(
+                    &verdict,
+                    gaps_allowed,
+                    next_base,
+                    outcome.truncated_bytes,
+                    outcome.next_offset,
+                );
+                rules::record(
+                    &mut report,
+                    &seg,
+                    &verdict,
+                    seg.len(),
+                    outcome.truncated_bytes,
+                    outcome.stop.as_ref(),
+                    &after,
+                );
+                if after.drop_later {
                     for later in segments.drain(i + 1..) {
-                        report.cuts.push(super::TailCut {
-                            file: later.log_path(),
-                            position: 0,
-                            bytes: later.len(),
-                            reason: format!("follows the cut in {}", seg.log_path().display()),
-                        });
+                        rules::record_dropped(&mut report, &seg, &later);
                         later.delete_files()?;
-                        report.dropped_segments += 1;
                     }
                 }
                 if i + 1 < segments.len() {
@@ -266,7 +239,7 @@ impl Log {
             Some(active) => active.read_next_offset()?,
             None => checkpointed_start,
         };
-        if end_of_data < checkpointed_start {
+        if rules::restarts(end_of_data, &options) {
             // Kafka's `LogLoader`: data ending below the checkpointed log start
             // offset (files deleted, or a `delete_records` checkpoint made
             // durable before the data) is dropped whole and the log restarts at
@@ -383,16 +356,4 @@ fn seed(dir: &Path, now: i64) -> u64 {
     dir.hash(&mut h);
     now.hash(&mut h);
     h.finish() | 1
-}
-
-/// Why a trusted segment must be rebuilt: an index file is missing, or its
-/// files fail [`Segment::damage`]. `None` when they can be used as they are.
-fn segment_damage(dir: &Path, seg: &Segment, next_base: Option<i64>) -> Result<Option<String>> {
-    for kind in [FileKind::Index, FileKind::TimeIndex] {
-        let path = dir.join(segment_file_name(seg.base_offset(), kind));
-        if !file::exists(&path)? {
-            return Ok(Some(format!("{} is missing", path.display())));
-        }
-    }
-    seg.damage(next_base)
 }

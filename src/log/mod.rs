@@ -27,6 +27,7 @@ mod load;
 mod producer_state;
 mod read;
 mod read_only;
+mod recovery_rules;
 pub mod retention;
 pub mod roll;
 mod space;

@@ -1,8 +1,10 @@
 //! Opening a partition directory read-only, and what recovery cuts.
 //!
-//! [`Log::open_read_only`] walks the same decisions as [`Log::open`] — which
-//! segments a crash recovery re-validates, where a torn or corrupt tail
-//! starts, which later segments a cut or a hole would drop — but as a dry
+//! [`Log::open_read_only`] takes the decisions of [`Log::open`] from the same
+//! functions (`recovery_rules`) — which segments a crash recovery
+//! re-validates, which trusted segments are damaged and rebuilt, where a torn
+//! or corrupt tail starts, which later segments a cut or a hole would drop,
+//! whether the log restarts at its checkpointed start — but as a dry
 //! run: it creates, renames, truncates, syncs and removes nothing, takes no
 //! lock and maps indexes read-only. It serves the data a writer's recovery
 //! would keep and reports the rest as [`TailCut`]s. It can run beside a live
@@ -32,6 +34,7 @@ use crate::segment::Segment;
 use crate::{Error, Result};
 
 use super::producer_state::ProducerState;
+use super::recovery_rules as rules;
 use super::{Inner, LoadOptions, LoadReport, Log, View, Writer, tail};
 
 /// Bytes that recovery cut — or, read-only, would cut — from a `.log` file.
@@ -164,62 +167,41 @@ fn load_once(
     for &(base, suffix) in &to_load {
         segments.push(Segment::open_read_only(dir, base, limits.clone(), now, suffix)?);
     }
-    // The decisions of `Log::open`, step 3 and 4, without their writes.
-    let recover_from = if options.clean_shutdown {
-        segments.len()
-    } else {
-        segments.partition_point(|s| s.base_offset() <= options.recovery_point).saturating_sub(1)
-    };
+    // The decisions of `Log::open` (`recovery_rules`), without their writes.
+    let recover_from = rules::recover_from(&segments, options);
     let mut i = 0;
     while let Some(seg) = segments.get(i).cloned() {
-        let index_missing =
-            !file::exists(&seg.offset_index().path())? || !file::exists(&seg.time_index().path())?;
-        let is_last = i + 1 == segments.len();
-        let index_bad = is_last
-            && (seg.offset_index().sanity_check().is_err()
-                || seg.time_index().sanity_check().is_err());
-        if i >= recover_from || index_missing || index_bad {
+        let next_base = segments.get(i + 1).map(|s| s.base_offset());
+        let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
+        if verdict.recovers() {
             let run = seg.recover_dry_run()?;
-            report.recovered_segments += 1;
             report.split_segments += usize::from(run.splits);
-            let next_base = segments.get(i + 1).map(|s| s.base_offset());
-            let hole = i >= recover_from
-                && !config.cleanup_policy.compact
-                && next_base.is_some_and(|b| run.next_offset < b);
-            if hole {
-                report.offset_gaps.push((run.next_offset, next_base.unwrap_or(run.next_offset)));
-            }
+            // A split's parts follow each other without holes, and its last
+            // part ends where the whole segment does: judged as one segment.
             let cut = run.physical - run.valid;
-            if cut > 0 || hole {
-                report.truncated_bytes += cut;
-                let reason = describe_stop(run.stop.as_ref());
-                if cut > 0 {
-                    report.cuts.push(TailCut {
-                        file: seg.log_path(),
-                        position: run.valid,
-                        bytes: cut,
-                        reason: reason.clone(),
-                    });
-                }
-                if let Some(stop) = run.stop {
-                    report.truncations.push((seg.log_path(), stop));
-                }
+            let gaps_allowed = config.cleanup_policy.compact;
+            let after = rules::aftermath(&verdict, gaps_allowed, next_base, cut, run.next_offset);
+            rules::record(&mut report, &seg, &verdict, run.valid, cut, run.stop.as_ref(), &after);
+            if after.drop_later {
                 for later in segments.drain(i + 1..) {
-                    report.cuts.push(TailCut {
-                        file: later.log_path(),
-                        position: 0,
-                        bytes: later.len(),
-                        reason: format!("follows the cut in {}", seg.log_path().display()),
-                    });
-                    report.dropped_segments += 1;
+                    rules::record_dropped(&mut report, &seg, &later);
                 }
             }
         }
         i += 1;
     }
-    let log_end_offset = match segments.last() {
+    let end_of_data = match segments.last() {
         Some(active) => active.read_next_offset()?,
         None => options.log_start_offset.max(0),
+    };
+    let log_end_offset = if rules::restarts(end_of_data, options) {
+        // The writer drops every segment and restarts at the checkpoint.
+        report.dropped_segments += segments.len();
+        segments.clear();
+        report.restarted_at = Some(options.log_start_offset.max(0));
+        options.log_start_offset.max(0)
+    } else {
+        end_of_data
     };
     Ok((segments, report, log_end_offset))
 }

@@ -1,0 +1,172 @@
+//! The decisions a log's open makes about its segments, in one place: the
+//! writer's open ([`Log::open`](super::Log::open), `load.rs`) acts on them and
+//! the read-only open (`read_only.rs`) only reports them, so the dry run
+//! predicts exactly what a writer's open repairs.
+//!
+//! For each segment, oldest first:
+//! 1. **Which segments are recovered.** After a crash, every segment from the
+//!    one holding the recovery point onwards is re-validated (Kafka's
+//!    `LogLoader.recoverLog`); the others (all of them after a clean
+//!    shutdown) are trusted — unless their files are missing or lie
+//!    ([`Segment::damage`]: index order and range, the last entry at a batch,
+//!    the active tail framing), and then they are rebuilt where they are
+//!    (Kafka's `recoverSegment` at load). See [`judge_segment`].
+//! 2. **What a recovery's cut costs.** A cut above the recovery point, or a
+//!    hole it opens in a log without compaction, drops every later segment:
+//!    they cannot follow a hole. Damage repaired in a trusted segment keeps
+//!    the later segments. See [`aftermath`].
+//! 3. **A log start ahead of the data.** Data that ends below the
+//!    checkpointed log start offset is dropped whole and the log restarts at
+//!    the checkpoint (Kafka's `LogLoader`). See [`restarts`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::Result;
+use crate::format::StopReason;
+use crate::io::file;
+use crate::segment::Segment;
+
+use super::{LoadOptions, LoadReport, TailCut, describe_stop};
+
+/// What to do with one segment at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Its files are used as they are.
+    Trust,
+    /// Above the recovery point after a crash: re-validated.
+    Recover,
+    /// Trusted, but its files are missing or lie (the reason): rebuilt and
+    /// cut where it is, later segments kept.
+    Repair(String),
+}
+
+impl Verdict {
+    /// Whether the segment is re-validated at all.
+    pub(super) fn recovers(&self) -> bool {
+        !matches!(self, Verdict::Trust)
+    }
+
+    /// Whether it is above the recovery point after a crash.
+    pub(super) fn unclean(&self) -> bool {
+        matches!(self, Verdict::Recover)
+    }
+}
+
+/// The index of the first segment a crash recovery re-validates (the one
+/// holding the recovery point); the number of segments after a clean shutdown.
+pub(super) fn recover_from(segments: &[Arc<Segment>], options: &LoadOptions) -> usize {
+    if options.clean_shutdown {
+        segments.len()
+    } else {
+        segments.partition_point(|s| s.base_offset() <= options.recovery_point).saturating_sub(1)
+    }
+}
+
+/// Step 1 for `seg`, followed by a segment at `next_base` (`None`: it is the
+/// active one); `unclean`: it is at or above the recovery point of a crash.
+pub(super) fn judge_segment(
+    seg: &Segment,
+    next_base: Option<i64>,
+    unclean: bool,
+) -> Result<Verdict> {
+    if unclean {
+        return Ok(Verdict::Recover);
+    }
+    // The paths the segment was opened with (a read-only open may look at
+    // the `.swap` files a writer's open would rename first).
+    for path in [seg.offset_index().path(), seg.time_index().path()] {
+        if !file::exists(&path)? {
+            return Ok(Verdict::Repair(format!("{} is missing", as_loaded(&path).display())));
+        }
+    }
+    Ok(seg.damage(next_base)?.map_or(Verdict::Trust, Verdict::Repair))
+}
+
+/// `path` as a writer's open names it: without a `.swap` suffix, which it
+/// removes before it loads.
+fn as_loaded(path: &Path) -> PathBuf {
+    let s = path.as_os_str().to_string_lossy();
+    s.strip_suffix(crate::format::file_name::SWAP_SUFFIX)
+        .map_or_else(|| path.to_owned(), PathBuf::from)
+}
+
+/// What a recovery's outcome means for the rest of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Aftermath {
+    /// A hole: `(where the segment's data now ends, the next segment's base)`.
+    pub hole: Option<(i64, i64)>,
+    /// Every later segment is dropped.
+    pub drop_later: bool,
+}
+
+/// Step 2: `verdict` was acted on, the segment lost `truncated` bytes and
+/// now ends at `next_offset`; `gaps_allowed` when the log may have holes
+/// (compaction) or the next segment is another part of the same split one.
+pub(super) fn aftermath(
+    verdict: &Verdict,
+    gaps_allowed: bool,
+    next_base: Option<i64>,
+    truncated: u64,
+    next_offset: i64,
+) -> Aftermath {
+    let unclean = verdict.unclean();
+    // Without compaction a log has no gaps: a segment that now ends below
+    // its successor's base lost a tail the successor followed.
+    let hole = next_base
+        .filter(|&b| unclean && !gaps_allowed && next_offset < b)
+        .map(|b| (next_offset, b));
+    // Kafka's `recoverLog`: a cut above the recovery point drops every later
+    // segment; damage in trusted files is repaired where it is.
+    Aftermath { hole, drop_later: unclean && (truncated > 0 || hole.is_some()) }
+}
+
+/// Step 3: whether data ending at `end_of_data` lies below the checkpointed
+/// log start offset, so every segment goes and the log restarts there.
+pub(super) fn restarts(end_of_data: i64, options: &LoadOptions) -> bool {
+    end_of_data < options.log_start_offset.max(0)
+}
+
+/// Records in `report` what recovering `seg` found and decided: its repair,
+/// its cut (`valid` bytes kept of `valid + truncated`) and hole.
+pub(super) fn record(
+    report: &mut LoadReport,
+    seg: &Segment,
+    verdict: &Verdict,
+    valid: u64,
+    truncated: u64,
+    stop: Option<&StopReason>,
+    after: &Aftermath,
+) {
+    report.recovered_segments += 1;
+    let log = as_loaded(&seg.log_path());
+    if let Verdict::Repair(reason) = verdict {
+        report.repaired_segments.push((log.clone(), reason.clone()));
+    }
+    if truncated > 0 {
+        report.truncated_bytes += truncated;
+        report.cuts.push(TailCut {
+            file: log.clone(),
+            position: valid,
+            bytes: truncated,
+            reason: describe_stop(stop),
+        });
+        if let Some(stop) = stop {
+            report.truncations.push((log, stop.clone()));
+        }
+    }
+    if let Some(hole) = after.hole {
+        report.offset_gaps.push(hole);
+    }
+}
+
+/// Records in `report` that `later` is dropped after the cut in `seg`.
+pub(super) fn record_dropped(report: &mut LoadReport, seg: &Segment, later: &Segment) {
+    report.cuts.push(TailCut {
+        file: as_loaded(&later.log_path()),
+        position: 0,
+        bytes: later.len(),
+        reason: format!("follows the cut in {}", as_loaded(&seg.log_path()).display()),
+    });
+    report.dropped_segments += 1;
+}
