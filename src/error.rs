@@ -199,8 +199,11 @@ pub enum Error {
     },
     /// The disk holding `path` is full (`ENOSPC`, or the quota's `EDQUOT`),
     /// or its free space is below `strata.log.dir.min.free.bytes`. Nothing of
-    /// the failed append or roll stays: a partial write was cut back to the
-    /// last whole batch. **Retriable**: the partition is not poisoned, and
+    /// a failed write or roll stays: a partial write was cut back to the
+    /// last whole batch. From a sync (a flush, or a `strata.durability=sync`
+    /// append waiting for one) it means the records were written but are not
+    /// yet durable: the recovery point did not move, and a later sync makes
+    /// them durable. **Retriable**: the partition is not poisoned, and
     /// the same call succeeds once space is freed (retention, DeleteRecords
     /// and compaction keep running meanwhile). See [`Error::is_retriable`].
     #[error("no space for {path}: {reason}")]

@@ -89,14 +89,35 @@
 //!   cannot fault the reader).
 //! - A failed write or fsync **poisons** the partition: later appends and
 //!   flushes fail with [`Error::Poisoned`] instead of retrying over unknown
-//!   disk state. The exception is a **full disk** at a write or a roll: the
+//!   disk state. The exception is a **full disk** (`ENOSPC`, `EDQUOT`). At a write or a roll: the
 //!   append fails with the retriable [`Error::NoSpace`], a partial write is
 //!   cut back, and the partition takes appends again once space is freed.
 //!   Index files are sparse at `segment.index.bytes` (as in Kafka) and get
 //!   real blocks (`fallocate`) in steps just ahead of their entries, before
 //!   the append that writes them: a new partition's indexes take a page of
 //!   disk each, and a full disk is an `ENOSPC` error (the same retriable
-//!   `NoSpace`, nothing written), never a `SIGBUS` in a mapping. The store-level watermark
+//!   `NoSpace`, nothing written), never a `SIGBUS` in a mapping.
+//! - A **full disk at an fsync** (or `msync` of an index) fails that sync
+//!   pass, and the [`log::Log::flush`] or `sync` append waiting for it, with
+//!   the retriable [`Error::NoSpace`]; the partition stays usable. The rule,
+//!   and why: after a failed `fdatasync` Linux may have marked the unsynced
+//!   pages clean without writing them, or dropped them, so what is on disk
+//!   past the **last successful sync** is unknown, and a later fsync could
+//!   succeed without them. So (1) the recovery point does not move: nothing
+//!   past the last successful sync counts as durable; (2) the records
+//!   written since stay in the log: they were acknowledged (at `page_cache`
+//!   durability) and readers may have seen them, and cutting published bytes
+//!   would break every view of them; a `sync` append that failed this way
+//!   was written but not acknowledged, so a retry without idempotence writes
+//!   it twice; (3) before its next fsync the segment reads the bytes since
+//!   its last successful sync back, checks every batch (framing and CRC) and
+//!   writes them again, so their pages are dirty and that fsync writes them
+//!   (an index writes its entries again through its map after checking they
+//!   are all still there); (4) bytes that no longer check (the kernel dropped
+//!   them) poison the partition, and the next open's recovery keeps
+//!   everything up to the last valid batch (every synced record). Any other
+//!   fsync error poisons, as a failed fsync of unknown state must.
+//! - The store-level watermark
 //!   `strata.log.dir.min.free.bytes` refuses appends (same error) before the
 //!   disk is full, while retention, compaction and DeleteRecords run on.
 //! - [`bytes::Bytes`] handed out by reads stay valid after the segment rolls,

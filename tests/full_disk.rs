@@ -251,3 +251,192 @@ fn a_full_tmpfs_fails_appends_with_no_space_and_never_sigbus() {
     // A SIGBUS ends the child by signal: `success()` is false and there is no exit code.
     assert!(out.status.success(), "child failed ({}): {stderr}", out.status);
 }
+
+fn no_space(e: &Error) -> bool {
+    matches!(e, Error::NoSpace { .. }) && e.is_retriable()
+}
+
+#[test]
+fn enospc_at_an_fsync_fails_the_flush_retriably_and_the_next_sync_rewrites_the_unsynced_bytes() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) = open(root.path(), &[]);
+    for i in 0..10 {
+        log.append(&[record(i, 50)]).unwrap();
+    }
+    log.flush().unwrap();
+    for i in 10..20 {
+        log.append(&[record(i, 50)]).unwrap();
+    }
+    {
+        let _full =
+            fault::arm(FaultPlan::new().fail_nth(Op::Sync, 1).os_error(Op::Sync, libc::ENOSPC));
+        let err = log.flush().unwrap_err();
+        assert!(no_space(&err), "{err:?}");
+    }
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(log.recovery_point(), 10, "nothing past the last good sync counts as durable");
+    // Readers still see every record, and appends go on.
+    assert_eq!(assert_records(&log, 50), 20);
+    log.append(&[record(20, 50)]).unwrap();
+    // Space is back: the next sync reads the unsynced bytes back, checks and rewrites them (so
+    // their pages are dirty again) before it fsyncs.
+    let log_file = active_log_file(&log);
+    let trace = {
+        let guard = fault::arm(FaultPlan::new().trace());
+        log.flush().unwrap();
+        guard.trace()
+    };
+    let on_log = |op: Op| trace.iter().position(|(o, p)| *o == op && *p == log_file);
+    let (read, write, sync) = (on_log(Op::Read), on_log(Op::Write), on_log(Op::Sync));
+    assert!(read.is_some() && write.is_some() && sync.is_some(), "{trace:?}");
+    assert!(read < write && write < sync, "read back, rewritten, then synced: {trace:?}");
+    assert_eq!(log.recovery_point(), 21);
+    // A second sync has nothing to rewrite.
+    log.append(&[record(21, 50)]).unwrap();
+    let trace = {
+        let guard = fault::arm(FaultPlan::new().trace());
+        log.flush().unwrap();
+        guard.trace()
+    };
+    assert!(!trace.iter().any(|(o, p)| *o == Op::Read && *p == log_file), "{trace:?}");
+    let dir = log.dir().to_path_buf();
+    store.close().unwrap();
+    common::assert_kafka_valid(&dir, 4096);
+    let store = Store::open(StoreConfig::new([root.path()]).background_threads(false)).unwrap();
+    assert_eq!(assert_records(&store.partition("full", 0).unwrap(), 50), 22);
+}
+
+#[test]
+fn a_durable_append_whose_sync_hits_enospc_fails_retriably_and_a_later_one_covers_it() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) = open(root.path(), &[("strata.durability", "sync")]);
+    log.append(&[record(0, 50)]).unwrap();
+    assert_eq!(log.recovery_point(), 1);
+    {
+        let _full =
+            fault::arm(FaultPlan::new().fail_nth(Op::Sync, 1).os_error(Op::Sync, libc::ENOSPC));
+        let err = log.append(&[record(1, 50)]).unwrap_err();
+        assert!(no_space(&err), "{err:?}");
+    }
+    assert_eq!(log.poisoned(), None);
+    // Written but not acknowledged as durable: it stays in the log (a producer that retries
+    // without idempotence writes it twice), and the next durable append's sync covers it.
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(log.recovery_point(), 1);
+    assert_eq!(log.append(&[record(2, 50)]).unwrap().base_offset, 2);
+    assert_eq!(log.recovery_point(), 3);
+    assert_eq!(assert_records(&log, 50), 3);
+    store.close().unwrap();
+}
+
+#[test]
+fn unsynced_bytes_lost_after_a_failed_fsync_poison_the_partition_and_reopen_keeps_the_synced() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) = open(root.path(), &[]);
+    for i in 0..10 {
+        log.append(&[record(i, 50)]).unwrap();
+    }
+    log.flush().unwrap();
+    let log_file = active_log_file(&log);
+    let synced_len = std::fs::metadata(&log_file).unwrap().len();
+    for i in 10..20 {
+        log.append(&[record(i, 50)]).unwrap();
+    }
+    {
+        let _full =
+            fault::arm(FaultPlan::new().fail_nth(Op::Sync, 1).os_error(Op::Sync, libc::ENOSPC));
+        assert!(no_space(&log.flush().unwrap_err()));
+    }
+    // What Linux may do after a failed writeback: drop the pages, which then read as zeros.
+    {
+        use std::os::unix::fs::FileExt as _;
+        let len = std::fs::metadata(&log_file).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&log_file).unwrap();
+        f.write_all_at(&vec![0; usize::try_from(len - synced_len).unwrap()], synced_len).unwrap();
+    }
+    let err = log.flush().unwrap_err();
+    assert!(!err.is_retriable(), "{err:?}");
+    assert!(err.to_string().contains("no longer hold valid batches"), "{err}");
+    assert!(log.poisoned().is_some());
+    assert!(matches!(log.append(&[record(20, 50)]), Err(Error::Poisoned { .. })));
+    drop(log);
+    let _ = store.close();
+    // Reopened: recovery cuts the lost bytes; everything synced is there.
+    let store = Store::open(StoreConfig::new([root.path()]).background_threads(false)).unwrap();
+    let log = store.partition("full", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 10);
+    assert_eq!(assert_records(&log, 50), 10);
+    assert_eq!(log.append(&[record(10, 50)]).unwrap().base_offset, 10);
+    store.close().unwrap();
+}
+
+#[test]
+fn other_fsync_errors_still_poison_the_partition() {
+    let root = tempfile::tempdir().unwrap();
+    let (_store, log) = open(root.path(), &[]);
+    log.append(&[record(0, 10)]).unwrap();
+    {
+        let _broken =
+            fault::arm(FaultPlan::new().fail_nth(Op::Sync, 1).os_error(Op::Sync, libc::EIO));
+        let err = log.flush().unwrap_err();
+        assert!(!err.is_retriable(), "{err:?}");
+    }
+    assert!(log.poisoned().is_some());
+    assert!(matches!(log.append(&[record(1, 10)]), Err(Error::Poisoned { .. })));
+}
+
+#[test]
+fn enospc_at_an_index_sync_fails_retriably_and_the_entries_are_rewritten() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) =
+        open(root.path(), &[("segment.bytes", "4096"), ("index.interval.bytes", "1")]);
+    let mut i = 0;
+    while log.segment_count() < 3 {
+        log.append(&[record(i, 100)]).unwrap();
+        i += 1;
+    }
+    // Find the sync of a sealed segment's offset index in a pass, then fail just that one.
+    let index = log.dir().join(format!("{:020}.index", 0));
+    let trace = {
+        let guard = fault::arm(FaultPlan::new().trace());
+        log.flush_pending().unwrap();
+        guard.trace()
+    };
+    assert!(trace.iter().any(|(o, p)| *o == Op::Sync && *p == index), "{trace:?}");
+    // Same state again: a new root, the same appends, and the index sync failing.
+    drop(log);
+    store.close().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) =
+        open(root.path(), &[("segment.bytes", "4096"), ("index.interval.bytes", "1")]);
+    for j in 0..i {
+        log.append(&[record(j, 100)]).unwrap();
+    }
+    let nth = trace.iter().filter(|(o, _)| *o == Op::Sync).position(|(_, p)| *p == index).unwrap();
+    let index = log.dir().join(format!("{:020}.index", 0));
+    {
+        let full = fault::arm(
+            FaultPlan::new()
+                .fail_nth(Op::Sync, nth as u64 + 1)
+                .os_error(Op::Sync, libc::ENOSPC)
+                .trace(),
+        );
+        let err = log.flush_pending().unwrap_err();
+        assert!(no_space(&err), "{err:?}");
+        assert!(err.to_string().contains(".index"), "{err}");
+        // The entries were written again through the map, so the next sync writes them.
+        let trace = full.trace();
+        assert!(trace.iter().any(|(o, p)| *o == Op::Write && *p == index), "{trace:?}");
+    }
+    assert_eq!(log.poisoned(), None);
+    let trace = {
+        let guard = fault::arm(FaultPlan::new().trace());
+        log.flush_pending().unwrap();
+        guard.trace()
+    };
+    assert!(trace.iter().any(|(o, p)| *o == Op::Sync && *p == index), "{trace:?}");
+    assert!(log.recovery_point() >= log.segment_base_offsets()[2]);
+    let dir = log.dir().to_path_buf();
+    store.close().unwrap();
+    common::assert_kafka_valid(&dir, 1);
+}

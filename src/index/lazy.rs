@@ -343,7 +343,39 @@ impl<E: Entry> Core<E> {
         if flushed.is_err() && dirty {
             self.dirty.store(true, Ordering::Release);
         }
-        flushed
+        drop(st);
+        match flushed.map_err(Error::into_no_space) {
+            Err(Error::NoSpace { path, reason }) => {
+                self.rewrite_after_failed_sync()?;
+                Err(Error::NoSpace { path, reason })
+            }
+            other => other,
+        }
+    }
+
+    /// After a sync that failed for lack of space, the kernel may have marked
+    /// the index's pages clean without writing them, or dropped them. Checks
+    /// that the map still shows every entry (the count found in the bytes is
+    /// the count kept in memory) and writes the entries again, so their
+    /// pages are dirty for the next sync. Entries that are gone are an error
+    /// that poisons the log (the next open rebuilds the index).
+    fn rewrite_after_failed_sync(&self) -> Result<()> {
+        self.write(|l| {
+            let end = l.entries * E::SIZE;
+            let found = l.count_entries();
+            let entries = l.map.as_slice().get(..end).map(<[u8]>::to_vec);
+            match entries.filter(|_| found == l.entries) {
+                Some(bytes) => l.map.write_at(0, &bytes),
+                None => {
+                    let msg = format!(
+                        "after a sync failed for lack of space, {found} of {} entries are left \
+                         (the kernel dropped their pages)",
+                        l.entries
+                    );
+                    Err(Error::io("msync", l.map.path(), std::io::Error::other(msg)))
+                }
+            }
+        })
     }
 
     /// Unmaps for good: every later use fails with `Closed` and no file is

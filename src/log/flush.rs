@@ -56,6 +56,10 @@ struct State {
     dir_synced: u64,
     /// Wall clock of the last completed pass (`flush.ms`).
     last_flush_ms: i64,
+    /// Passes that failed for lack of space, and the last such failure: a
+    /// waiter that sees the count grow gives up with that retriable error.
+    no_space_failures: u64,
+    last_no_space: Option<(std::path::PathBuf, String)>,
 }
 
 /// Per-log flush state: the bookkeeping, the pass lock and the waiters of durable appends.
@@ -220,7 +224,14 @@ impl Log {
         }
         let f = &self.inner.flush;
         let mut s = f.state.lock();
+        let failures = s.no_space_failures;
         while s.recovery_point < offset {
+            if s.no_space_failures > failures
+                && let Some((path, reason)) = s.last_no_space.clone()
+            {
+                // The disk is full: the pass will be retried, this caller need not wait for it.
+                return Err(Error::NoSpace { path, reason });
+            }
             drop(s);
             self.check_poison()?;
             self.check_open()?;
@@ -309,8 +320,21 @@ impl Log {
         self.view().segments.iter().any(|s| Arc::ptr_eq(s, seg))
     }
 
+    /// A failed pass: a full disk is the retriable [`Error::NoSpace`] (the
+    /// recovery point stays, the segment rewrites its unsynced bytes before
+    /// its next fsync, see [`Segment::flush_log`]); any other failure
+    /// poisons the log, since what is on disk past the last good sync is
+    /// unknown. Waiters are woken either way.
     fn fail_pass(&self, e: Error) -> Error {
-        let e = self.poison(e);
+        let e = match e.into_no_space() {
+            Error::NoSpace { path, reason } => {
+                let mut s = self.inner.flush.state.lock();
+                s.no_space_failures += 1;
+                s.last_no_space = Some((path.clone(), reason.clone()));
+                Error::NoSpace { path, reason }
+            }
+            e => self.poison(e),
+        };
         self.inner.flush.done.notify_all();
         e
     }

@@ -17,7 +17,10 @@
 //! fsync poisons the log: every later append or flush fails with
 //! [`Error::Poisoned`] instead of retrying over unknown disk state — except a
 //! full disk at a write or roll, which fails that append with the retriable
-//! [`Error::NoSpace`] and cuts the partial write back.
+//! [`Error::NoSpace`] and cuts the partial write back, and a full disk at an
+//! fsync, which fails that pass with the same error and leaves the recovery
+//! point where it was (the segment rewrites its unsynced bytes before its
+//! next fsync; see the crate's durability contract).
 
 mod append;
 mod claim;

@@ -43,7 +43,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use crate::format::file_name::{FileKind, segment_file_name};
-use crate::format::{BatchView, NO_TIMESTAMP};
+use crate::format::{BatchIter, BatchView, NO_TIMESTAMP};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::file;
 use crate::io::identity::{self, FileId};
@@ -121,6 +121,13 @@ pub(crate) struct Segment {
     account: Arc<Account>,
     /// Sealed (rolled, closed or cleaned): mapped at exactly its length.
     sealed: AtomicBool,
+    /// `.log` bytes below this were durable at the last successful fsync.
+    synced: AtomicU64,
+    /// Set by an fsync that failed for lack of space: the kernel may have
+    /// marked the unsynced pages clean (they would never be written) or
+    /// dropped them. The next sync first re-validates and rewrites the
+    /// bytes from this position on (see [`Segment::flush_log`]).
+    redirty_from: Mutex<Option<u64>>,
 }
 
 impl Drop for Segment {
@@ -223,6 +230,9 @@ impl Segment {
             roll_jitter_ms,
             sealed: AtomicBool::new(false),
             scan_only: AtomicBool::new(false),
+            // Nothing is known durable until a sync of this process says so.
+            synced: AtomicU64::new(0),
+            redirty_from: Mutex::new(None),
         });
         segment.offset_index.set_account(Arc::clone(&segment.account));
         segment.time_index.set_account(Arc::clone(&segment.account));
@@ -549,13 +559,47 @@ impl Segment {
 
     /// fsyncs the `.log` only: enough for a segment that recovery would
     /// re-validate (and re-index) after a crash anyway.
+    ///
+    /// A full disk at the fsync (`ENOSPC`, `EDQUOT`) is the retriable
+    /// [`Error::NoSpace`]. What is on disk past the last successful fsync is
+    /// then unknown: Linux marks pages whose writeback failed clean (they
+    /// would never be written again, so a later fsync would "succeed"
+    /// without them) and may drop them from the cache (they read back as
+    /// what the disk holds, zeros). So the next sync first reads the bytes
+    /// written since the last successful one back, checks every batch
+    /// (framing and CRC) and writes them again, which makes their pages
+    /// dirty; only then does it fsync. Bytes that no longer check poison the
+    /// log (an error that is not `NoSpace`): they were published, and the
+    /// next open's recovery cuts at the first bad batch. The file is never
+    /// cut here: readers may hold views of every published byte.
     pub(crate) fn flush_log(&self) -> Result<()> {
-        self.with_file(file::sync_data)
+        self.with_file(|f, path| {
+            let len = self.len();
+            let mut redirty = self.redirty_from.lock();
+            if let Some(from) = *redirty {
+                rewrite_unsynced(f, path, from, len).map_err(Error::into_no_space)?;
+                *redirty = None;
+            }
+            match file::sync_data(f, path) {
+                Ok(()) => {
+                    self.synced.fetch_max(len, Ordering::AcqRel);
+                    Ok(())
+                }
+                Err(e) => {
+                    let e = e.into_no_space();
+                    if matches!(e, Error::NoSpace { .. }) {
+                        *redirty = Some(self.synced.load(Ordering::Acquire));
+                    }
+                    Err(e)
+                }
+            }
+        })
     }
 
-    /// fsyncs the `.log` and the indexes.
+    /// fsyncs the `.log` and the indexes (see [`Segment::flush_log`] and
+    /// [`OffsetIndex::flush`] for a full disk).
     pub(crate) fn flush(&self) -> Result<()> {
-        self.with_file(file::sync_data)?;
+        self.flush_log()?;
         self.offset_index.flush()?;
         self.time_index.flush()?;
         self.txn_index.flush()
@@ -712,4 +756,40 @@ impl Segment {
         self.txn_index.close();
         self.account.detach();
     }
+}
+
+/// Bytes read back per step when unsynced bytes are rewritten.
+const REWRITE_STEP: u64 = 8 << 20;
+
+/// Reads `[from, to)` of the `.log` back, checks it is whole valid batches
+/// and writes it again at the same place (the same bytes: views of it see no
+/// change), so that its pages are dirty and the next fsync writes them.
+/// `from` is a batch boundary (a length some sync saw). Bytes that no longer
+/// check are an error naming the position, which poisons the log.
+fn rewrite_unsynced(f: &File, path: &Path, mut from: u64, to: u64) -> Result<()> {
+    let mut step = REWRITE_STEP;
+    while from < to {
+        let n = (to - from).min(step);
+        let mut buf = vec![0; usize::try_from(n).unwrap_or(usize::MAX)];
+        file::read_exact_at(f, path, &mut buf, from)?;
+        let bytes = Bytes::from(buf);
+        let mut batches = BatchIter::validating(bytes.clone());
+        batches.by_ref().for_each(drop);
+        let valid = batches.valid_len();
+        if valid == 0 {
+            if n < to - from {
+                step = step.saturating_mul(2); // a batch longer than the step
+                continue;
+            }
+            let why = batches.stop_reason().map_or_else(String::new, |r| format!(": {r:?}"));
+            let msg = format!(
+                "after an fsync failed for lack of space, the unsynced bytes from position {from} \
+                 no longer hold valid batches (the kernel dropped their pages){why}"
+            );
+            return Err(Error::io("fsync", path, std::io::Error::other(msg)));
+        }
+        file::write_all_at(f, path, bytes.get(..valid).unwrap_or_default(), from)?;
+        from += valid as u64;
+    }
+    Ok(())
 }
