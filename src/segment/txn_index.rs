@@ -30,6 +30,10 @@ struct State {
     created: bool,
     /// Deleted or closed: the name is not ours any more.
     closed: bool,
+    /// An fsync failed for lack of space: the kernel may have marked the
+    /// written pages clean without writing them, so the next flush writes
+    /// every entry again (from memory) before it fsyncs.
+    rewrite: bool,
 }
 
 /// A segment's transaction index.
@@ -42,7 +46,14 @@ pub(crate) struct TxnIndex {
 impl TxnIndex {
     /// The index of an existing segment; read on first use.
     pub(crate) fn open(path: PathBuf, base_offset: i64) -> Self {
-        let state = State { path, entries: None, unsynced: false, created: false, closed: false };
+        let state = State {
+            path,
+            entries: None,
+            unsynced: false,
+            created: false,
+            closed: false,
+            rewrite: false,
+        };
         TxnIndex { base_offset, state: Mutex::new(state) }
     }
 
@@ -139,7 +150,17 @@ impl TxnIndex {
         }
         if st.unsynced && file::exists(&st.path)? {
             let f = file::open_rw(&st.path)?;
-            file::sync_data(&f, &st.path)?;
+            if st.rewrite {
+                let entries = self.load(&mut st)?;
+                let bytes: Vec<u8> = entries.iter().flat_map(|e| e.encode()).collect();
+                file::write_all_at(&f, &st.path, &bytes, 0)?;
+                st.rewrite = false;
+            }
+            if let Err(e) = file::sync_data(&f, &st.path) {
+                let e = e.into_no_space();
+                st.rewrite = matches!(e, Error::NoSpace { .. });
+                return Err(e);
+            }
         }
         if st.created {
             file::fsync_dir(st.path.parent().unwrap_or(Path::new(".")))?;
