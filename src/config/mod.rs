@@ -48,6 +48,7 @@
 //! `message.timestamp.after.max.ms` keeps 3.x's unbounded default (4.0 uses
 //! one hour).
 
+mod builder;
 mod keys;
 pub mod properties;
 mod store;
@@ -57,6 +58,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+pub use builder::TopicConfig;
 pub use store::{ConfigWarning, KAFKA_DEFAULT_LOG_DIR, StoreConfig};
 pub use topic::{
     CleanupPolicy, ConfigEntry, ConfigSource, Durability, LogConfig, TopicCompression,

@@ -30,11 +30,14 @@ mod load;
 mod producer_state;
 mod read;
 mod read_only;
+mod records;
 mod recovery_rules;
 pub mod retention;
 pub mod roll;
 mod space;
 mod split;
+#[cfg(feature = "stream")]
+pub mod stream;
 mod swap;
 mod tail;
 mod txn;
@@ -59,6 +62,9 @@ pub(crate) use producer_state::LastRecord;
 pub use read::{Fetched, FileSlice, OffsetSpec, TimestampedOffset};
 pub use read_only::TailCut;
 pub(crate) use read_only::describe_stop;
+pub use records::{DEFAULT_FETCH_BYTES, RecordsFrom};
+#[cfg(feature = "stream")]
+pub use stream::Tail;
 pub use tail::WaitFor;
 pub use txn::{AbortedTransaction, Isolation, TxnMarker};
 

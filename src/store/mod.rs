@@ -23,9 +23,11 @@ mod load;
 mod maintain;
 mod meta;
 pub mod partitioner;
+mod produce;
 mod recovery;
 mod scheduler;
 mod topic_config;
+mod topic_ensure;
 pub mod topic_name;
 
 use std::collections::BTreeMap;
@@ -52,6 +54,7 @@ use checkpoint::{
 pub use groups::{CommittedOffset, Groups, OFFSETS_TOPIC, PartitionLag, ResetTo};
 pub use maintain::MaintainReport;
 use meta::TopicMeta;
+pub use produce::RecordMetadata;
 pub use recovery::RecoveryReport;
 use scheduler::Scheduler;
 
@@ -119,6 +122,8 @@ struct StoreInner {
     read_only: bool,
     /// Logs waiting for a sync pass by the flusher thread.
     flush_queue: Arc<flusher::FlushQueue>,
+    /// The sticky partition of each topic's unkeyed [`Store::produce`] calls.
+    sticky: produce::StickyState,
 }
 
 /// Dropping the last handle of a store that was not closed fences it: every
@@ -362,6 +367,7 @@ impl Store {
                 groups: Mutex::new(None),
                 read_only,
                 flush_queue: Arc::new(flusher::FlushQueue::default()),
+                sticky: produce::StickyState::default(),
                 budget,
             }),
         };

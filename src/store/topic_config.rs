@@ -49,7 +49,7 @@ impl Store {
         Ok(LogConfig::describe(&self.inner.config, &overrides))
     }
 
-    fn change_overrides(
+    pub(super) fn change_overrides(
         &self,
         topic: &str,
         change: impl FnOnce(&mut BTreeMap<String, String>),
