@@ -322,6 +322,89 @@ fn a_swap_file_copied_from_the_active_segment_is_rejected() {
     common::assert_kafka_valid(&part, 4096);
 }
 
+/// Topic `t` (`cleanup.policy` as given), one partition, segments at 0, 25, 50 and 75 (active),
+/// a record with a key of its own at each offset 0..100, closed cleanly.
+fn four_segments(dir: &Path, policy: &str) {
+    let store = open(dir).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), policy.to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..100 {
+        if i % 25 == 0 && i > 0 {
+            log.roll().unwrap();
+        }
+        log.append(&[Record::new(format!("k{i}"), format!("v{i}"))]).unwrap();
+    }
+    store.close().unwrap();
+}
+
+/// A CRC-valid copy of a later, sealed segment of the same partition planted as an earlier
+/// segment's `.swap` covers the offsets of the segments it would replace (25..75 here) exactly
+/// as a cleaning that dropped every earlier record would; the old segments' records tell them
+/// apart (records 25..50 have keys no later record has, so no cleaner dropped them): the swap is
+/// rejected, the old segments kept, and every record served, by a writer and read-only.
+#[test]
+fn a_swap_file_copied_from_a_later_segment_of_the_partition_is_rejected() {
+    for policy in ["delete", "compact"] {
+        let tmp = tempfile::tempdir().unwrap();
+        four_segments(tmp.path(), policy);
+        let part = tmp.path().join("t-0");
+        let later = std::fs::read(part.join("00000000000000000050.log")).unwrap();
+        std::fs::write(part.join("00000000000000000025.log.swap"), later).unwrap();
+
+        let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+        assert_eq!(count(&ro, "t", 0), 100, "{policy}: read-only");
+        drop(ro);
+        let store = open(tmp.path()).unwrap();
+        assert_eq!(count(&store, "t", 0), 100, "{policy}");
+        let rejected: Vec<_> =
+            store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
+        assert!(
+            rejected.len() == 1 && rejected[0].1.contains("lacks the record at offset 25"),
+            "{policy}: {rejected:?}"
+        );
+        store.close().unwrap();
+        assert!(common::swap_leftovers(&part).is_empty());
+        common::assert_kafka_valid(&part, 4096);
+    }
+}
+
+/// A `.swap` whose records differ from those at the same offsets in the segments it replaces
+/// (here: segment 25 with one value changed, CRC recomputed) is not a cleaner's output.
+#[test]
+fn a_swap_file_whose_records_differ_from_the_old_segments_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    four_segments(tmp.path(), "compact");
+    let part = tmp.path().join("t-0");
+    let old = std::fs::read(part.join("00000000000000000025.log")).unwrap();
+    let mut builder = strata::format::BatchBuilder::new(25);
+    let mut pos = 0;
+    let mut batches = Vec::new();
+    while pos < old.len() {
+        let len = i32::from_be_bytes(old[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        batches.push(pos);
+        pos += 12 + len;
+    }
+    // The first batch (offset 25) rebuilt with another value; the rest copied.
+    builder.append(&Record::new("k25", "forged")).unwrap();
+    let forged = builder.build().unwrap();
+    let swap = [forged.as_ref(), &old[batches[1]..]].concat();
+    std::fs::write(part.join("00000000000000000025.log.swap"), swap).unwrap();
+    let store = open(tmp.path()).unwrap();
+    assert_eq!(count(&store, "t", 0), 100);
+    let log = store.partition("t", 0).unwrap();
+    let first = log.read(25, 1).unwrap().records().next().unwrap().unwrap();
+    assert_eq!(first.value().unwrap().as_ref(), b"v25");
+    let rejected: Vec<_> =
+        store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
+    assert!(
+        rejected.len() == 1 && rejected[0].1.contains("holds a record at offset 25"),
+        "{rejected:?}"
+    );
+    store.close().unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Symlinks
 // ---------------------------------------------------------------------------------------------

@@ -142,7 +142,8 @@ impl Log {
                 report.removed_temp_files += 1;
             }
         }
-        let (swaps_done, rejected_swaps) = super::swap::recover_swaps(dir)?;
+        let (swaps_done, rejected_swaps) =
+            super::swap::recover_swaps(dir, config.cleanup_policy.compact)?;
         report.removed_temp_files += swaps_done;
         report.rejected_swaps = rejected_swaps;
         let mut bases = Vec::new();

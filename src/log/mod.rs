@@ -39,6 +39,7 @@ mod split;
 #[cfg(feature = "stream")]
 pub mod stream;
 mod swap;
+mod swap_content;
 mod tail;
 mod txn;
 mod txn_recover;

@@ -105,7 +105,7 @@ fn leftovers(dir: &Path, bases: &[i64]) -> Result<Vec<PathBuf>> {
 /// ordinary `.log` files, except that an interrupted swap the writer would
 /// finish (the rules of `swap::recover_swaps`) puts its `.swap` segments in
 /// place of the ordinary ones they cover.
-fn segments_to_load(dir: &Path) -> Result<Vec<(i64, &'static str)>> {
+fn segments_to_load(dir: &Path, compact: bool) -> Result<Vec<(i64, &'static str)>> {
     let mut plain = Vec::new();
     let mut swaps = Vec::new();
     let mut min_cleaned: Option<i64> = None;
@@ -129,7 +129,7 @@ fn segments_to_load(dir: &Path) -> Result<Vec<(i64, &'static str)>> {
         let bases: std::collections::BTreeSet<i64> = swaps.iter().map(|(b, _)| *b).collect();
         let plain_set = plain.iter().copied().collect();
         // A `.swap` the writer would reject leaves the old segments in place.
-        if let Ok(hi) = super::swap::judge_swaps(dir, &bases, &plain_set)? {
+        if let Ok(hi) = super::swap::judge_swaps(dir, &bases, &plain_set, compact)? {
             plain.retain(|b| *b < lo || *b >= hi);
             out.extend(swaps.iter().map(|(b, _)| (*b, SWAP_SUFFIX)));
         }
@@ -160,7 +160,7 @@ fn load_once(
     options: &LoadOptions,
 ) -> Result<(Vec<Arc<Segment>>, LoadReport, i64)> {
     let mut report = LoadReport::default();
-    let to_load = segments_to_load(dir)?;
+    let to_load = segments_to_load(dir, config.cleanup_policy.compact)?;
     let bases: Vec<i64> = to_load.iter().map(|(b, _)| *b).collect();
     report.pending_cleanup = leftovers(dir, &bases)?;
     let mut segments = Vec::with_capacity(bases.len());

@@ -29,7 +29,9 @@
 //! increasing from the file's base and below the next `.swap`'s base; the
 //! lowest `.swap` must not start inside an old segment that stays, and an
 //! ordinary segment (the active one, which is never cleaned) must remain above
-//! the swapped range. A set
+//! the swapped range; while the old segments are all still there, the swap
+//! must hold their records, less only what a cleaner may drop
+//! ([`swap_content`](super::swap_content)). A set
 //! that fails is removed and the old segments are kept (reported in
 //! [`LoadReport::rejected_swaps`](super::LoadReport)); if the old segments are
 //! already gone, opening fails naming the `.swap` file.
@@ -161,6 +163,7 @@ pub(super) fn judge_swaps(
     dir: &Path,
     log_swaps: &BTreeSet<i64>,
     plain_logs: &BTreeSet<i64>,
+    compact: bool,
 ) -> Result<std::result::Result<i64, (PathBuf, String)>> {
     let Some(&lo) = log_swaps.first() else { return Ok(Ok(0)) };
     let swap_path =
@@ -198,6 +201,13 @@ pub(super) fn judge_swaps(
             }
         }
     }
+    // With the old segments all still there, their records decide whether
+    // the swaps hold what they replace (`swap_content`): a copy of another
+    // segment of the partition covers the right offsets but not the records.
+    if problem.is_none() && old_data_at_lo {
+        let content = super::swap_content::check(dir, log_swaps, plain_logs, (lo, hi), compact)?;
+        problem = content.map(|why| (swap_path(lo), why));
+    }
     match problem {
         None => Ok(Ok(hi)),
         Some((path, why)) if old_data_at_lo => Ok(Err((path, why))),
@@ -212,7 +222,7 @@ pub(super) fn judge_swaps(
 /// Finishes or rolls back an interrupted swap in `dir` (see the module doc).
 /// Returns the number of files removed or renamed, and the `.swap` files
 /// rejected with why.
-pub(super) fn recover_swaps(dir: &Path) -> Result<(usize, Vec<(PathBuf, String)>)> {
+pub(super) fn recover_swaps(dir: &Path, compact: bool) -> Result<(usize, Vec<(PathBuf, String)>)> {
     let mut cleaned = Vec::new();
     let mut swaps = Vec::new();
     let mut plain = Vec::new();
@@ -246,7 +256,7 @@ pub(super) fn recover_swaps(dir: &Path) -> Result<(usize, Vec<(PathBuf, String)>
         plain.iter().filter(|(p, _)| p.kind == FileKind::Log).map(|(p, _)| p.offset).collect();
     let mut rejected = Vec::new();
     if let Some(lo) = log_swaps.first().copied() {
-        let hi = match judge_swaps(dir, &log_swaps, &plain_logs)? {
+        let hi = match judge_swaps(dir, &log_swaps, &plain_logs, compact)? {
             Ok(hi) => hi,
             Err((path, why)) => {
                 for (_, p) in &keep {
