@@ -144,7 +144,7 @@ fn log_append_builds_batches_of_the_records_and_stamps_missing_timestamps() {
     let got: Vec<(i64, i64)> =
         f.records().map(|r| r.unwrap()).map(|r| (r.offset(), r.timestamp())).collect();
     assert_eq!(got, vec![(0, NOW), (1, NOW - 5), (2, NOW + 10)]);
-    assert!(matches!(log.append(&[]), Err(Error::InvalidRecord { .. })));
+    assert!(matches!(log.append::<Record>(&[]), Err(Error::InvalidRecord { .. })));
     assert_eq!(log.log_end_offset(), 3);
 }
 
@@ -887,4 +887,95 @@ fn headers_and_null_values_survive_append_and_read() {
     let got: Vec<Record> =
         log.read(0, 1).unwrap().records().map(|r| r.unwrap().to_record()).collect();
     assert_eq!(got, records);
+}
+
+/// The stored bytes of every batch in the log, in order.
+fn stored_batches(log: &Log) -> Vec<Vec<u8>> {
+    let f = log.read(0, usize::MAX).unwrap();
+    f.batches().map(|b| b.as_bytes().to_vec()).collect()
+}
+
+#[test]
+fn borrowed_owned_and_client_built_records_store_the_same_bytes() {
+    use strata::format::{BorrowedHeader, BorrowedRecord};
+    let key_buf = String::from("order-1order-2");
+    let value_buf = vec![7u8; 300];
+    for cfg in [
+        LogConfig::default(),
+        LogConfig::default().message_timestamp_type(TimestampType::LogAppendTime),
+        LogConfig::default().compression_type(TopicCompression::Codec(Compression::Gzip)),
+    ] {
+        let (a, b, c) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let (borrowed_log, _) = open(a.path(), cfg.clone());
+        let (owned_log, _) = open(b.path(), cfg.clone());
+        let (client_log, _) = open(c.path(), cfg.clone());
+        let borrowed = [
+            BorrowedRecord::new(&key_buf[..7], &value_buf[..100]).timestamp(NOW - 3),
+            BorrowedRecord {
+                headers: vec![
+                    BorrowedHeader::new("h", Some("x")),
+                    BorrowedHeader::new("n", None::<&str>),
+                ],
+                ..BorrowedRecord::tombstone(&key_buf[7..])
+            },
+            BorrowedRecord::unkeyed(&value_buf[100..]),
+        ];
+        let owned: Vec<Record> = borrowed.iter().map(BorrowedRecord::to_record).collect();
+        let at = borrowed_log.append(&borrowed).unwrap();
+        assert_eq!(owned_log.append(&owned).unwrap(), at);
+        // The same records as a client batch, timestamps already stamped.
+        let codec = cfg.compression_type.target(Compression::None);
+        let mut batch = BatchBuilder::new(0).compression(codec, None);
+        for r in &owned {
+            let ts = if r.timestamp == NO_TIMESTAMP { NOW } else { r.timestamp };
+            batch.append(&r.clone().timestamp(ts)).unwrap();
+        }
+        assert_eq!(client_log.append_batch(batch.build().unwrap()).unwrap(), at);
+        let stored = stored_batches(&borrowed_log);
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored, stored_batches(&owned_log));
+        assert_eq!(stored, stored_batches(&client_log));
+        let view = BatchView::new(Bytes::from(stored[0].clone())).unwrap();
+        view.validate_records().unwrap();
+        let back: Vec<Record> = view.records().unwrap().map(|r| r.unwrap().to_record()).collect();
+        assert_eq!(
+            back.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+            owned.iter().map(|r| r.key.clone()).collect::<Vec<_>>()
+        );
+        assert_eq!(back[1].headers, owned[1].headers);
+        assert_eq!(back[2].value.as_deref(), Some(&value_buf[100..]));
+    }
+}
+
+#[test]
+fn records_the_log_builds_are_held_to_the_topic_rules_without_revalidation() {
+    use strata::format::BorrowedRecord;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig::default()
+        .cleanup_policy(CleanupPolicy::COMPACT)
+        .message_timestamp_difference_max_ms(1_000)
+        .max_message_bytes(500);
+    let (log, _) = open(dir.path(), cfg);
+    let keyless = log.append(&[BorrowedRecord::new("k", "v"), BorrowedRecord::unkeyed("v")]);
+    assert!(
+        matches!(&keyless, Err(Error::InvalidRecord { reason }) if reason.contains("offset delta 1 without a key")),
+        "{keyless:?}"
+    );
+    let stale = log.append(&[BorrowedRecord::new("k", "v").timestamp(NOW - 5_000)]);
+    assert!(
+        matches!(stale, Err(Error::InvalidTimestamp { timestamp, .. }) if timestamp == NOW - 5_000)
+    );
+    let big = vec![0u8; 600];
+    let too_large = log.append(&[BorrowedRecord::new("k", &big)]);
+    assert!(matches!(
+        too_large,
+        Err(Error::RecordTooLarge { limit_name: "max.message.bytes", .. })
+    ));
+    assert_eq!(log.log_end_offset(), 0, "nothing refused was written");
+    let at = log.append(&[BorrowedRecord::new("k", "v")]).unwrap();
+    assert_eq!((at.base_offset, at.max_timestamp), (0, NOW));
 }

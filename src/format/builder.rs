@@ -8,13 +8,14 @@
 
 use bytes::{BufMut, Bytes};
 
+use super::borrowed::{BorrowedHeader, RecordParts};
 use super::compression::compress;
 use super::control::ControlRecord;
 use super::layout::{self, attr};
 use super::record::encode_record;
 use super::{
     Compression, FormatError, FormatResult, Header, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
-    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, Record, TimestampType,
+    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, TimestampType,
 };
 
 /// Builds one v2 batch.
@@ -46,7 +47,10 @@ pub struct BatchBuilder {
     last_offset_delta: Option<i32>,
     last_offset_delta_override: Option<i32>,
     count: i32,
-    records: Vec<u8>,
+    /// The batch as it will be stored: [`layout::BATCH_OVERHEAD`] bytes of
+    /// header, filled in by `build`, then the encoded records. Records are
+    /// encoded here directly, so an uncompressed batch is never copied again.
+    buf: Vec<u8>,
 }
 
 impl BatchBuilder {
@@ -70,8 +74,16 @@ impl BatchBuilder {
             last_offset_delta: None,
             last_offset_delta_override: None,
             count: 0,
-            records: Vec::new(),
+            buf: vec![0; layout::BATCH_OVERHEAD],
         }
+    }
+
+    /// Reserves room for `bytes` more bytes of encoded records, so that a
+    /// caller who knows the batch's size spares the buffer its regrowth copies.
+    #[must_use]
+    pub fn with_capacity(mut self, bytes: usize) -> Self {
+        self.buf.reserve(bytes);
+        self
     }
 
     /// Compresses the records section with `codec` at `level` (codec default when `None`).
@@ -135,22 +147,18 @@ impl BatchBuilder {
     /// Size of the batch if built uncompressed now.
     #[must_use]
     pub fn uncompressed_size(&self) -> usize {
-        layout::BATCH_OVERHEAD + self.records.len()
+        self.buf.len()
     }
 
-    /// Appends `record` at the next offset delta (0, 1, 2, ...).
+    /// Appends `record` (an owned [`Record`](super::Record), a
+    /// [`BorrowedRecord`](super::BorrowedRecord), or anything else with
+    /// [`RecordParts`]) at the next offset delta (0, 1, 2, ...).
     ///
     /// # Errors
     /// [`FormatError::TooLarge`] when a key, value or the batch outgrows int32 lengths.
-    pub fn append(&mut self, record: &Record) -> FormatResult<()> {
+    pub fn append<R: RecordParts + ?Sized>(&mut self, record: &R) -> FormatResult<()> {
         let delta = self.last_offset_delta.map_or(0, |d| d.saturating_add(1));
-        self.append_raw(
-            delta,
-            record.timestamp,
-            record.key.as_ref(),
-            record.value.as_ref(),
-            &record.headers,
-        )
+        self.append_parts(delta, record.timestamp(), record.key(), record.value(), record.headers())
     }
 
     /// Appends a record at an explicit offset delta, which must exceed the previous one
@@ -166,6 +174,45 @@ impl BatchBuilder {
         value: Option<&Bytes>,
         headers: &[Header],
     ) -> FormatResult<()> {
+        self.append_parts(
+            offset_delta,
+            timestamp,
+            key.map(|b| &b[..]),
+            value.map(|b| &b[..]),
+            headers.iter().map(|h| (&h.key[..], h.value.as_deref())),
+        )
+    }
+
+    /// [`append_raw`](Self::append_raw) from borrowed slices: the bytes are
+    /// encoded straight into the batch, with no `Bytes` made for them.
+    ///
+    /// # Errors
+    /// As [`append_raw`](Self::append_raw).
+    pub fn append_slices(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[BorrowedHeader<'_>],
+    ) -> FormatResult<()> {
+        self.append_parts(
+            offset_delta,
+            timestamp,
+            key,
+            value,
+            headers.iter().map(|h| (h.key, h.value)),
+        )
+    }
+
+    fn append_parts<'h>(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)> + Clone,
+    ) -> FormatResult<()> {
         if offset_delta < 0 || self.last_offset_delta.is_some_and(|d| offset_delta <= d) {
             return Err(FormatError::InvalidValue {
                 field: "record.offsetDelta",
@@ -177,16 +224,20 @@ impl BatchBuilder {
             self.base_timestamp = Some(self.delete_horizon.unwrap_or(timestamp));
         }
         let base = self.base_timestamp.unwrap_or(timestamp);
+        let before = self.buf.len();
         encode_record(
-            &mut self.records,
+            &mut self.buf,
             timestamp.wrapping_sub(base),
             offset_delta,
             key,
             value,
             headers,
         )?;
-        if self.records.len() > i32::MAX as usize - layout::BATCH_OVERHEAD {
-            return Err(FormatError::TooLarge { field: "batch", size: self.records.len() });
+        if self.buf.len() > i32::MAX as usize {
+            let size = self.buf.len();
+            // The batch stays as it was before this record.
+            self.buf.truncate(before);
+            return Err(FormatError::TooLarge { field: "batch", size });
         }
         self.max_timestamp = self.max_timestamp.max(timestamp);
         self.last_offset_delta = Some(offset_delta);
@@ -240,11 +291,25 @@ impl BatchBuilder {
     /// # Errors
     /// A codec that is not compiled in, or a batch over the int32 size limit.
     pub fn build(self) -> FormatResult<Bytes> {
-        let body = match self.compression {
-            Compression::None => self.records,
-            codec => compress(codec, &self.records, self.compression_level)?,
+        self.build_vec().map(Bytes::from)
+    }
+
+    /// [`build`](Self::build) into the vector the records were encoded in
+    /// (uncompressed) or one holding the compressed section: the log patches
+    /// offsets into it before freezing it.
+    pub(crate) fn build_vec(self) -> FormatResult<Vec<u8>> {
+        let mut buf = match self.compression {
+            Compression::None => self.buf,
+            codec => {
+                let section = self.buf.get(layout::BATCH_OVERHEAD..).unwrap_or_default();
+                let body = compress(codec, section, self.compression_level)?;
+                let mut buf = Vec::with_capacity(layout::BATCH_OVERHEAD + body.len());
+                buf.resize(layout::BATCH_OVERHEAD, 0);
+                buf.extend_from_slice(&body);
+                buf
+            }
         };
-        let size = layout::BATCH_OVERHEAD + body.len();
+        let size = buf.len();
         let length = i32::try_from(size - layout::LOG_OVERHEAD)
             .map_err(|_| FormatError::TooLarge { field: "batch", size })?;
         let mut attributes = i16::from(self.compression.id());
@@ -261,26 +326,27 @@ impl BatchBuilder {
             attributes |= attr::DELETE_HORIZON;
         }
         let max_timestamp = self.log_append_time.unwrap_or(self.max_timestamp);
-        let mut buf = Vec::with_capacity(size);
-        buf.put_i64(self.base_offset);
-        buf.put_i32(length);
-        buf.put_i32(self.partition_leader_epoch);
-        buf.put_i8(layout::MAGIC_V2);
-        buf.put_u32(0); // CRC, filled in below
-        buf.put_i16(attributes);
-        buf.put_i32(self.last_offset_delta_override.or(self.last_offset_delta).unwrap_or(0));
-        buf.put_i64(self.base_timestamp.unwrap_or(NO_TIMESTAMP));
-        buf.put_i64(max_timestamp);
-        buf.put_i64(self.producer_id);
-        buf.put_i16(self.producer_epoch);
-        buf.put_i32(self.base_sequence);
-        buf.put_i32(self.count);
-        buf.put_slice(&body);
+        {
+            let mut header = buf.get_mut(..layout::BATCH_OVERHEAD).unwrap_or_default();
+            header.put_i64(self.base_offset);
+            header.put_i32(length);
+            header.put_i32(self.partition_leader_epoch);
+            header.put_i8(layout::MAGIC_V2);
+            header.put_u32(0); // CRC, filled in below
+            header.put_i16(attributes);
+            header.put_i32(self.last_offset_delta_override.or(self.last_offset_delta).unwrap_or(0));
+            header.put_i64(self.base_timestamp.unwrap_or(NO_TIMESTAMP));
+            header.put_i64(max_timestamp);
+            header.put_i64(self.producer_id);
+            header.put_i16(self.producer_epoch);
+            header.put_i32(self.base_sequence);
+            header.put_i32(self.count);
+        }
         let crc = crc32c::crc32c(buf.get(layout::ATTRIBUTES..).unwrap_or_default());
         if let Some(slot) = buf.get_mut(layout::CRC..layout::CRC + 4) {
             slot.copy_from_slice(&crc.to_be_bytes());
         }
-        Ok(Bytes::from(buf))
+        Ok(buf)
     }
 }
 

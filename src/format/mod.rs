@@ -6,6 +6,8 @@
 //!
 //! - [`varint`]: zig-zag varints and varlongs, with bounded decoding;
 //! - [`Record`] / [`RecordRef`]: one record to write / one record read back;
+//! - [`BorrowedRecord`]: a record to write over borrowed slices, encoded
+//!   straight into the batch ([`RecordParts`] covers both kinds);
 //! - [`BatchView`]: a zero-copy view of one batch over [`bytes::Bytes`], every
 //!   header field, [`BatchView::validate`] and lazy record iteration;
 //! - [`BatchBuilder`]: records to batch bytes, with compression, producer
@@ -40,6 +42,7 @@
 
 pub mod batch;
 pub mod batch_iter;
+pub mod borrowed;
 pub mod builder;
 pub mod compression;
 pub mod control;
@@ -54,9 +57,11 @@ pub mod record;
 pub mod txn_index;
 mod types;
 pub mod varint;
+pub(crate) mod walk;
 
 pub use batch::BatchView;
 pub use batch_iter::{BatchIter, StopReason};
+pub use borrowed::{BorrowedHeader, BorrowedRecord, RecordParts};
 pub use builder::BatchBuilder;
 pub use control::{ControlRecord, ControlType};
 pub use error::{FormatError, FormatResult};

@@ -164,7 +164,7 @@ impl RecordRef {
     }
 }
 
-fn bytes_len(b: Option<&Bytes>) -> usize {
+fn bytes_len(b: Option<&[u8]>) -> usize {
     b.map_or(1, |b| varint_len(len_i32(b.len())) + b.len())
 }
 
@@ -174,22 +174,21 @@ fn len_i32(n: usize) -> i32 {
 }
 
 /// Size of a record body (everything after the length varint).
-pub(crate) fn body_len(
+fn body_len<'h>(
     ts_delta: i64,
     offset_delta: i32,
-    key: Option<&Bytes>,
-    value: Option<&Bytes>,
-    headers: &[Header],
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)>,
 ) -> usize {
-    let headers_len: usize = headers
-        .iter()
-        .map(|h| varint_len(len_i32(h.key.len())) + h.key.len() + bytes_len(h.value.as_ref()))
-        .sum();
+    let count = headers.len();
+    let headers_len: usize =
+        headers.map(|(k, v)| varint_len(len_i32(k.len())) + k.len() + bytes_len(v)).sum();
     1 + varlong_len(ts_delta)
         + varint_len(offset_delta)
         + bytes_len(key)
         + bytes_len(value)
-        + varint_len(len_i32(headers.len()))
+        + varint_len(len_i32(count))
         + headers_len
 }
 
@@ -197,7 +196,7 @@ fn check_len(field: &'static str, n: usize) -> FormatResult<i32> {
     i32::try_from(n).map_err(|_| FormatError::TooLarge { field, size: n })
 }
 
-fn put_bytes(buf: &mut impl BufMut, field: &'static str, b: Option<&Bytes>) -> FormatResult<()> {
+fn put_bytes(buf: &mut impl BufMut, field: &'static str, b: Option<&[u8]>) -> FormatResult<()> {
     match b {
         None => put_varint(buf, -1),
         Some(b) => {
@@ -208,26 +207,31 @@ fn put_bytes(buf: &mut impl BufMut, field: &'static str, b: Option<&Bytes>) -> F
     Ok(())
 }
 
-/// Encodes one record (length prefix included) at the end of `buf`.
-pub(crate) fn encode_record(
+/// Encodes one record (length prefix included) at the end of `buf`, copying
+/// each key, value and header byte once, straight from the caller's slices.
+pub(crate) fn encode_record<'h>(
     buf: &mut Vec<u8>,
     ts_delta: i64,
     offset_delta: i32,
-    key: Option<&Bytes>,
-    value: Option<&Bytes>,
-    headers: &[Header],
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)> + Clone,
 ) -> FormatResult<()> {
-    let body = body_len(ts_delta, offset_delta, key, value, headers);
-    put_varint(buf, check_len("record.length", body)?);
+    let count = check_len("record.headerCount", headers.len())?;
+    let body = body_len(ts_delta, offset_delta, key, value, headers.clone());
+    let length = check_len("record.length", body)?;
+    // One reservation per record: the puts below never reallocate.
+    buf.reserve(body + varint_len(length));
+    put_varint(buf, length);
     buf.put_i8(0);
     put_varlong(buf, ts_delta);
     put_varint(buf, offset_delta);
     put_bytes(buf, "record.key", key)?;
     put_bytes(buf, "record.value", value)?;
-    put_varint(buf, check_len("record.headerCount", headers.len())?);
-    for h in headers {
-        put_bytes(buf, "record.header.key", Some(&h.key))?;
-        put_bytes(buf, "record.header.value", h.value.as_ref())?;
+    put_varint(buf, count);
+    for (k, v) in headers {
+        put_bytes(buf, "record.header.key", Some(k))?;
+        put_bytes(buf, "record.header.value", v)?;
     }
     Ok(())
 }

@@ -19,12 +19,20 @@
 //!    timestamp type and maxTimestamp to now, CreateTime topics set
 //!    maxTimestamp to the largest record timestamp; the CRC is recomputed only
 //!    when attributes or maxTimestamp changed.
+//!
+//! Client batches are checked in one pass that builds nothing (the CRC, then
+//! [`walk_records`] measures every record). Batches the log builds itself
+//! from records ([`build`]) apply rules 2-4 and 6 while they are encoded and
+//! are never validated again: their CRC is computed once, by the builder.
 
 use bytes::{Bytes, BytesMut};
 
 use crate::config::LogConfig;
 use crate::format::builder::{set_base_offset_and_epoch, set_max_timestamp};
-use crate::format::{BatchBuilder, BatchView, Compression, NO_TIMESTAMP, TimestampType};
+use crate::format::walk::walk_records;
+use crate::format::{
+    BatchBuilder, BatchView, Compression, NO_TIMESTAMP, RecordParts, TimestampType,
+};
 use crate::{Error, Result};
 
 /// A batch ready to be written at its final offsets.
@@ -89,26 +97,35 @@ pub(crate) fn prepare(
             batch.base_offset()
         )));
     }
-    // One decoding pass: the format's record checks and the log's rules together.
+    // One pass that builds nothing: the format's record checks and the log's rules together.
     let mut max_record_ts = NO_TIMESTAMP;
-    batch.check_records(
-        |source| Error::InvalidBatch { source },
-        |r| {
-            if cfg.cleanup_policy.compact && r.key().is_none() {
-                return Err(invalid(format!(
-                    "compacted topic refuses record at offset delta {} without a key",
-                    r.offset_delta()
-                )));
-            }
-            // Readers of a LogAppendTime batch see maxTimestamp; the producer's time is in the delta.
-            let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta());
-            if cfg.message_timestamp_type == TimestampType::CreateTime {
-                check_timestamp(ts, now, cfg)?;
-            }
-            max_record_ts = max_record_ts.max(ts);
-            Ok(())
-        },
-    )?;
+    let base_timestamp = batch.base_timestamp();
+    let mut check = |r: crate::format::walk::RecordFacts| {
+        if cfg.cleanup_policy.compact && r.key_is_null {
+            return Err(keyless(r.offset_delta));
+        }
+        // Readers of a LogAppendTime batch see maxTimestamp; the producer's time is in the delta.
+        let ts = base_timestamp.wrapping_add(r.timestamp_delta);
+        if cfg.message_timestamp_type == TimestampType::CreateTime {
+            check_timestamp(ts, now, cfg)?;
+        }
+        max_record_ts = max_record_ts.max(ts);
+        Ok(())
+    };
+    if batch.is_legacy() {
+        batch.check_records(
+            |source| Error::InvalidBatch { source },
+            |r| {
+                check(crate::format::walk::RecordFacts {
+                    offset_delta: r.offset_delta(),
+                    timestamp_delta: r.timestamp_delta(),
+                    key_is_null: r.key().is_none(),
+                })
+            },
+        )?;
+    } else {
+        walk_records(&batch, |source| Error::InvalidBatch { source }, check)?;
+    }
     let target = cfg
         .compression_type
         .target(batch.compression().map_err(|source| Error::InvalidBatch { source })?);
@@ -137,6 +154,86 @@ pub(crate) fn prepare(
     }
     let batch = BatchView::new(buf.freeze()).map_err(|source| Error::InvalidBatch { source })?;
     Ok(PreparedBatch { batch, records: i64::from(count) })
+}
+
+fn keyless(offset_delta: i32) -> Error {
+    invalid(format!("compacted topic refuses record at offset delta {offset_delta} without a key"))
+}
+
+/// Builds one batch from `records` for the log to write as it is, applying
+/// the rules a client batch is checked by (max.message.bytes, keys on
+/// compacted topics, timestamp bounds or LogAppendTime) while encoding, and
+/// stamping timestamp -1 with `now`. Returns the batch at base offset 0 (the
+/// caller patches offsets in place) and its record count.
+pub(crate) fn build<R: RecordParts>(
+    records: &[R],
+    cfg: &LogConfig,
+    now: i64,
+) -> Result<(Vec<u8>, i64)> {
+    if records.is_empty() {
+        return Err(invalid("an append needs at least one record"));
+    }
+    // The log builds this batch itself: with `producer` there is no producer codec to keep.
+    let codec = cfg.compression_type.target(Compression::None);
+    // Sized up front, so encoding never regrows (and recopies) the buffer.
+    let estimate: usize = records
+        .iter()
+        .map(|r| {
+            let headers: usize =
+                r.headers().map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len) + 10).sum();
+            r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len) + headers + 36
+        })
+        .sum();
+    let capacity = if codec == Compression::None { estimate } else { 0 };
+    let mut b = BatchBuilder::new(0)
+        .compression(codec, cfg.compression_level_for(codec))
+        .with_capacity(capacity);
+    let log_append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
+    if log_append_time {
+        b = b.log_append_time(now);
+    }
+    for r in records {
+        let ts = if r.timestamp() == NO_TIMESTAMP { now } else { r.timestamp() };
+        if cfg.cleanup_policy.compact && r.key().is_none() {
+            return Err(keyless(b.count()));
+        }
+        if !log_append_time {
+            check_timestamp(ts, now, cfg)?;
+        }
+        b.append(&Stamped { record: r, timestamp: ts })
+            .map_err(|source| Error::InvalidBatch { source })?;
+    }
+    let count = i64::from(b.count());
+    let batch = b.build_vec().map_err(|source| Error::InvalidBatch { source })?;
+    if batch.len() as u64 > cfg.max_message_bytes {
+        return Err(Error::RecordTooLarge {
+            size: batch.len(),
+            limit_name: "max.message.bytes",
+            limit: cfg.max_message_bytes,
+        });
+    }
+    Ok((batch, count))
+}
+
+/// A record with its timestamp stamped.
+struct Stamped<'r, R> {
+    record: &'r R,
+    timestamp: i64,
+}
+
+impl<R: RecordParts> RecordParts for Stamped<'_, R> {
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    fn key(&self) -> Option<&[u8]> {
+        self.record.key()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.record.value()
+    }
+    fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], Option<&[u8]>)> + Clone {
+        self.record.headers()
+    }
 }
 
 fn check_timestamp(ts: i64, now: i64, cfg: &LogConfig) -> Result<()> {

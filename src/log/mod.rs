@@ -52,7 +52,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::clock::Clock;
 use crate::config::LogConfig;
-use crate::format::{BatchBuilder, Compression, NO_TIMESTAMP, Record};
+use crate::format::builder::set_base_offset_and_epoch;
+use crate::format::{BatchBuilder, BatchView, RecordParts};
 use crate::segment::budget::{self, Budget};
 use crate::segment::{Segment, SegmentLimits};
 use crate::{Error, Result};
@@ -271,25 +272,37 @@ impl Log {
     /// `compression.type` (none when it is `producer`). Records with
     /// timestamp -1 are stamped with the current time.
     ///
+    /// Takes owned [`Record`]s or [`BorrowedRecord`]s (any [`RecordParts`]):
+    /// keys and values are encoded straight from them into the batch, which
+    /// the log checks against the topic's rules while building it and then
+    /// writes without validating it again.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use strata::{clock::SystemClock, config::LogConfig, log::{LoadOptions, Log}};
+    /// use strata::format::BorrowedRecord;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())?;
+    /// let line = b"order-17,shipped".to_vec();
+    /// let (key, value) = line.split_at(8);
+    /// let at = log.append(&[BorrowedRecord::new(key, &value[1..])])?;
+    /// assert_eq!(at.base_offset, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`append_batch`](Self::append_batch).
-    pub fn append(&self, records: &[Record]) -> Result<AppendInfo> {
+    ///
+    /// [`BorrowedRecord`]: crate::format::BorrowedRecord
+    pub fn append<R: RecordParts>(&self, records: &[R]) -> Result<AppendInfo> {
         let cfg = self.config();
-        // The log builds this batch itself: with `producer` there is no producer codec to keep.
-        let codec = cfg.compression_type.target(Compression::None);
         let now = self.inner.clock.now_ms();
-        let mut b = BatchBuilder::new(0).compression(codec, cfg.compression_level_for(codec));
-        for r in records {
-            let ts = if r.timestamp == NO_TIMESTAMP { now } else { r.timestamp };
-            b.append_raw(b.count(), ts, r.key.as_ref(), r.value.as_ref(), &r.headers)
-                .map_err(|source| Error::InvalidBatch { source })?;
-        }
-        if records.is_empty() {
-            return Err(Error::InvalidRecord {
-                reason: "an append needs at least one record".into(),
-            });
-        }
-        self.append_batch(b.build().map_err(|source| Error::InvalidBatch { source })?)
+        let (mut batch, records) = append::build(records, &cfg, now)?;
+        let w = self.writer()?;
+        set_base_offset_and_epoch(&mut batch, self.log_end_offset(), w.leader_epoch);
+        let batch =
+            BatchView::new(Bytes::from(batch)).map_err(|source| Error::InvalidBatch { source })?;
+        self.append_prepared(w, &cfg, append::PreparedBatch { batch, records }, now)
     }
 
     /// Appends a client-built v2 batch: validated, offsets assigned by patching
@@ -303,16 +316,27 @@ impl Log {
     /// the retriable [`Error::NoSpace`] when the disk is full or below the
     /// free-space watermark (nothing was written; the log stays usable).
     pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
-        let mut w = self.writer()?;
+        let w = self.writer()?;
         let cfg = self.config();
         let now = self.inner.clock.now_ms();
         let leo = self.log_end_offset();
         let prepared = append::prepare(batch, &cfg, leo, w.leader_epoch, now)?;
+        self.append_prepared(w, &cfg, prepared, now)
+    }
+
+    /// Writes a batch whose offsets are assigned, under the append lock `w`.
+    fn append_prepared(
+        &self,
+        mut w: parking_lot::MutexGuard<'_, Writer>,
+        cfg: &LogConfig,
+        prepared: append::PreparedBatch,
+        now: i64,
+    ) -> Result<AppendInfo> {
         let batch = prepared.batch;
         if let Some(d) = w.producers.check(&batch)? {
             // A retry of a batch already in the log: answer as the first time, write nothing.
             drop(w);
-            self.acknowledge(&cfg, d.last_offset)?;
+            self.acknowledge(cfg, d.last_offset)?;
             return Ok(AppendInfo {
                 base_offset: d.first_offset,
                 last_offset: d.last_offset,
@@ -329,7 +353,7 @@ impl Log {
             });
         }
         self.check_free_space(batch.size() as u64)?;
-        self.write_locked(&mut w, &cfg, &batch, now)?;
+        self.write_locked(&mut w, cfg, &batch, now)?;
         let info = AppendInfo {
             base_offset: batch.base_offset(),
             last_offset: batch.last_offset(),
@@ -343,7 +367,7 @@ impl Log {
             self.sync_to(batch.next_offset())?;
         }
         drop(w);
-        self.acknowledge(&cfg, info.last_offset)?;
+        self.acknowledge(cfg, info.last_offset)?;
         Ok(info)
     }
 

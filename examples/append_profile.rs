@@ -1,0 +1,140 @@
+//! The append-path loops issue 12 measures, made for a profiler: 1,000,000
+//! records of an 8-byte key and a 100-byte value, in batches of 100, into one
+//! partition under `LogConfig::default()`.
+//!
+//! ```text
+//! cargo build --release --example append_profile
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='append_profile::run*' \
+//!     target/release/examples/append_profile MODE [RECORDS]
+//! strace -f -c -e trace=fsync,fdatasync,msync,sync_file_range \
+//!     target/release/examples/append_profile durable 100000
+//! ```
+//!
+//! Modes (only `run` is timed or profiled; setup and close are not):
+//! - `records`: `Log::append` of owned [`Record`]s whose key and value are
+//!   copied out of borrowed slices (what an embedder without `Bytes` does);
+//! - `borrowed`: `Log::append` of [`BorrowedRecord`]s over the same slices;
+//! - `batch`: `Log::append_batch` of client batches, built in the loop;
+//! - `durable`: `Log::append` of borrowed records then `Log::flush`, per batch;
+//! - `recover`: writes the records, drops the log without closing it, and
+//!   profiles the unclean open that re-validates the segment.
+#![allow(clippy::print_stdout, reason = "a profiling tool prints what it measured")]
+#![allow(clippy::indexing_slicing, reason = "fixed-size slices of its own buffer")]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use strata::clock::{Clock, SystemClock};
+use strata::config::LogConfig;
+use strata::format::{BatchBuilder, BorrowedRecord, Record};
+use strata::log::{LoadOptions, Log};
+
+const KEY: usize = 8;
+const VALUE: usize = 100;
+const PER_BATCH: usize = 100;
+
+/// Deterministic, incompressible-looking payload: `records` keys and values back to back.
+fn payload(records: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..records * (KEY + VALUE))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+fn slices(data: &[u8], i: usize) -> (&[u8], &[u8]) {
+    let at = i * (KEY + VALUE);
+    (&data[at..at + KEY], &data[at + KEY..at + KEY + VALUE])
+}
+
+fn open(dir: &std::path::Path, clean: bool) -> Log {
+    let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
+    Log::open(dir, "p", 0, LogConfig::default(), Arc::new(SystemClock), options).expect("open").0
+}
+
+#[inline(never)]
+fn run_records(log: &Log, data: &[u8], records: usize) {
+    let mut batch = Vec::with_capacity(PER_BATCH);
+    for b in 0..records / PER_BATCH {
+        batch.clear();
+        for i in b * PER_BATCH..(b + 1) * PER_BATCH {
+            let (k, v) = slices(data, i);
+            batch.push(Record::new(Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)));
+        }
+        black_box(log.append(&batch).expect("append"));
+    }
+}
+
+#[inline(never)]
+fn run_borrowed(log: &Log, data: &[u8], records: usize, flush: bool) {
+    let mut batch = Vec::with_capacity(PER_BATCH);
+    for b in 0..records / PER_BATCH {
+        batch.clear();
+        for i in b * PER_BATCH..(b + 1) * PER_BATCH {
+            let (k, v) = slices(data, i);
+            batch.push(BorrowedRecord::new(k, v));
+        }
+        black_box(log.append(&batch).expect("append"));
+        if flush {
+            log.flush().expect("flush");
+        }
+    }
+}
+
+#[inline(never)]
+fn run_batch(log: &Log, data: &[u8], records: usize) {
+    let clock = SystemClock;
+    for b in 0..records / PER_BATCH {
+        let mut builder = BatchBuilder::new(0);
+        let now = clock.now_ms();
+        for (delta, i) in (b * PER_BATCH..(b + 1) * PER_BATCH).enumerate() {
+            let (k, v) = slices(data, i);
+            builder.append_slices(delta as i32, now, Some(k), Some(v), &[]).expect("encode");
+        }
+        black_box(log.append_batch(builder.build().expect("build")).expect("append"));
+    }
+}
+
+#[inline(never)]
+fn run_recover(dir: &std::path::Path) -> Log {
+    open(dir, false)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "borrowed".into());
+    let records: usize = args.next().map_or(1_000_000, |n| n.parse().expect("RECORDS"));
+    let data = payload(records);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path(), false);
+    let t = Instant::now();
+    match mode.as_str() {
+        "records" => run_records(&log, &data, records),
+        "borrowed" => run_borrowed(&log, &data, records, false),
+        "durable" => run_borrowed(&log, &data, records, true),
+        "batch" => run_batch(&log, &data, records),
+        "recover" => {
+            run_borrowed(&log, &data, records, false);
+            drop(log);
+            let t = Instant::now();
+            let log = run_recover(dir.path());
+            println!("recover: {:?}, log end offset {}", t.elapsed(), log.log_end_offset());
+            log.close().expect("close");
+            return;
+        }
+        other => panic!("unknown mode {other}"),
+    }
+    let took = t.elapsed();
+    let mb = (records * (KEY + VALUE)) as f64 / 1e6;
+    println!(
+        "{mode}: {records} records in {took:?}, {:.1} MB/s of payload",
+        mb / took.as_secs_f64()
+    );
+    log.close().expect("close");
+}
