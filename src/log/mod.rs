@@ -53,7 +53,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::format::builder::set_base_offset_and_epoch;
-use crate::format::{BatchBuilder, BatchView, RecordParts};
+use crate::format::{BatchView, RecordParts};
 use crate::segment::budget::{self, Budget};
 use crate::segment::{Segment, SegmentLimits};
 use crate::{Error, Result};
