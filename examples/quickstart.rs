@@ -68,10 +68,7 @@ fn main() -> Result<(), strata::Error> {
     }
 
     if let Some(found) = log.offset_for_time(OffsetSpec::Timestamp(t0 + 2_500))? {
-        println!(
-            "first record at or after t0+2.5s: offset {} (timestamp {})",
-            found.offset, found.timestamp
-        );
+        println!("first record at or after t0+2.5s: {found}");
     }
     log.flush()?;
     println!("flushed: recovery point is now {}", log.recovery_point());

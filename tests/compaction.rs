@@ -506,7 +506,7 @@ fn stats_of(store: &Store, topic: &str) -> strata::cleaner::CleanerStats {
     store
         .cleaner_stats()
         .into_iter()
-        .find(|((t, p), _)| t == topic && *p == 0)
+        .find(|(tp, _)| tp.topic == topic && tp.partition == 0)
         .map(|(_, s)| s)
         .unwrap_or_else(|| panic!("no cleaner stats for {topic}-0"))
 }

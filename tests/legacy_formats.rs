@@ -383,7 +383,7 @@ fn offset_and_time_lookups_work_on_legacy_segments() {
         assert_eq!(at(TS + 4_000), Some(11));
         assert_eq!(at(TS + 5_001), None);
         let max = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap().unwrap();
-        assert_eq!((max.offset, max.timestamp), (11, TS + 5_000));
+        assert_eq!((max.offset, max.timestamp), (11, Some(TS + 5_000)));
         assert_eq!(log.offset_for_time(OffsetSpec::Latest).unwrap().unwrap().offset, 25);
         log.close().unwrap();
     }

@@ -53,7 +53,7 @@ fn brute_force(records: &[(i64, i64)], log_start: i64, target: i64) -> Option<Ti
     records
         .iter()
         .find(|&&(o, t)| o >= log_start && t >= target)
-        .map(|&(offset, timestamp)| TimestampedOffset { offset, timestamp })
+        .map(|&(offset, timestamp)| TimestampedOffset { offset, timestamp: Some(timestamp) })
 }
 
 /// The first record carrying the largest timestamp.
@@ -62,7 +62,7 @@ fn brute_force_max(records: &[(i64, i64)]) -> Option<TimestampedOffset> {
     records
         .iter()
         .find(|&&(_, t)| t == max)
-        .map(|&(offset, timestamp)| TimestampedOffset { offset, timestamp })
+        .map(|&(offset, timestamp)| TimestampedOffset { offset, timestamp: Some(timestamp) })
 }
 
 /// Every interesting target: each timestamp, its neighbours, and values below and above all.
@@ -189,11 +189,11 @@ fn earliest_latest_and_max_timestamp() {
     // An empty log.
     assert_eq!(
         none(&log, OffsetSpec::Earliest),
-        Some(TimestampedOffset { offset: 0, timestamp: -1 })
+        Some(TimestampedOffset { offset: 0, timestamp: None })
     );
     assert_eq!(
         none(&log, OffsetSpec::Latest),
-        Some(TimestampedOffset { offset: 0, timestamp: -1 })
+        Some(TimestampedOffset { offset: 0, timestamp: None })
     );
     assert_eq!(none(&log, OffsetSpec::MaxTimestamp), None);
     assert_eq!(none(&log, OffsetSpec::Timestamp(0)), None);
@@ -207,7 +207,7 @@ fn earliest_latest_and_max_timestamp() {
     batches[120] = vec![max, NOW];
     let records = append_all(&log, &batches, 5);
     let expected = brute_force_max(&records).unwrap();
-    assert_eq!(expected.timestamp, max);
+    assert_eq!(expected.timestamp, Some(max));
     let first_max = records.iter().position(|r| r.1 == max).unwrap();
     assert_eq!(records[first_max - 1].1, NOW, "second record of batch 40");
 
@@ -215,11 +215,11 @@ fn earliest_latest_and_max_timestamp() {
         let leo = log.log_end_offset();
         assert_eq!(
             log.offset_for_time(OffsetSpec::Earliest).unwrap(),
-            Some(TimestampedOffset { offset: log_start, timestamp: -1 })
+            Some(TimestampedOffset { offset: log_start, timestamp: None })
         );
         assert_eq!(
             log.offset_for_time(OffsetSpec::Latest).unwrap(),
-            Some(TimestampedOffset { offset: leo, timestamp: -1 })
+            Some(TimestampedOffset { offset: leo, timestamp: None })
         );
         assert_eq!(log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap(), Some(expected));
         assert_eq!(log.offset_for_time(OffsetSpec::Timestamp(max)).unwrap(), Some(expected));
@@ -256,12 +256,12 @@ fn max_timestamp_of_a_log_append_time_topic_is_the_first_record_of_the_latest_ba
     let now = clock.now_ms();
     assert_eq!(
         log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap(),
-        Some(TimestampedOffset { offset: last_base, timestamp: now })
+        Some(TimestampedOffset { offset: last_base, timestamp: Some(now) })
     );
     // Every record of a batch reads as its append time.
     let t = NOW + 10 * 30;
     let hit = log.offset_for_time(OffsetSpec::Timestamp(t)).unwrap().unwrap();
-    assert_eq!(hit.timestamp, t);
+    assert_eq!(hit.timestamp, Some(t));
     let f = log.read(hit.offset, 1).unwrap();
     assert_eq!(f.batches().next().unwrap().base_offset(), hit.offset);
     log.close().unwrap();

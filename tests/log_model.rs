@@ -256,7 +256,7 @@ impl Harness {
                     .model
                     .iter()
                     .find(|r| r.timestamp >= target)
-                    .map(|r| (r.offset, r.timestamp));
+                    .map(|r| (r.offset, Some(r.timestamp)));
                 let got = self.log().offset_for_time(OffsetSpec::Timestamp(target)).unwrap();
                 assert_eq!(got.map(|t| (t.offset, t.timestamp)), expected, "Timestamp({target})");
             }
@@ -266,7 +266,7 @@ impl Harness {
                 let got = self.log().offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
                 assert_eq!(
                     got.map(|t| (t.offset, t.timestamp)),
-                    expected.map(|r| (r.offset, r.timestamp)),
+                    expected.map(|r| (r.offset, Some(r.timestamp))),
                     "MaxTimestamp"
                 );
             }

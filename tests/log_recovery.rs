@@ -162,7 +162,8 @@ fn assert_time_lookups(log: &Log, recs: &[Rec]) {
         recs.iter().flat_map(|r| [r.timestamp - 1, r.timestamp]).collect();
     targets.insert(recs.iter().map(|r| r.timestamp).max().unwrap_or(0) + 1);
     for ts in targets {
-        let expected = recs.iter().find(|r| r.timestamp >= ts).map(|r| (r.offset, r.timestamp));
+        let expected =
+            recs.iter().find(|r| r.timestamp >= ts).map(|r| (r.offset, Some(r.timestamp)));
         let got = log.offset_for_time(OffsetSpec::Timestamp(ts)).unwrap();
         assert_eq!(got.map(|t| (t.offset, t.timestamp)), expected, "offset_for_time({ts})");
     }

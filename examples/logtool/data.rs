@@ -261,7 +261,9 @@ pub fn offset_for_time(st: &Store, out: &mut Out, args: &OffsetForTimeArgs) -> R
     let found = log
         .offset_for_time(spec)
         .map_err(|e| Failure::new(format!("cannot search {} by time: {e}", log.name())))?;
-    let (offset, timestamp) = found.map_or((None, -1), |f| (Some(f.offset), f.timestamp));
+    // Kafka's ListOffsets answers -1 for "no timestamp"; the JSON contract keeps it.
+    let (offset, timestamp) =
+        found.map_or((None, -1), |f| (Some(f.offset), f.timestamp.unwrap_or(-1)));
     let line = Json::object()
         .with("partition", args.partition)
         .with("timestamp", timestamp)

@@ -3,7 +3,7 @@
 //! offsets live in the store's own `__consumer_offsets` topic.
 
 use clap::Args;
-use strata::store::{ResetTo, Store};
+use strata::store::{ResetTo, Store, TopicPartition};
 
 use crate::json::Json;
 use crate::table::Table;
@@ -50,10 +50,10 @@ pub fn describe(st: &Store, out: &mut Out, group: &str) -> Result<(), Failure> {
             .with("topic", l.topic.as_str())
             .with("partition", l.partition)
             .with("current_offset", l.current_offset)
-            .with("log_end_offset", l.log_end_offset)
-            .with("lag", l.lag);
+            .with("log_end_offset", l.log_end_offset.unwrap_or(-1))
+            .with("lag", l.lag.unwrap_or(-1));
         // Kafka prints "-" for what it does not know.
-        let known = |n: i64| if n < 0 { "-".to_owned() } else { n.to_string() };
+        let known = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
         let cells = vec![
             group.to_owned(),
             l.topic,
@@ -203,7 +203,7 @@ pub fn commit_positions(
     topic: &str,
     positions: &[(i32, i64)],
 ) -> Result<(), Failure> {
-    let offsets: Vec<(String, i32, i64)> =
-        positions.iter().map(|&(p, o)| (topic.to_owned(), p, o)).collect();
+    let offsets: Vec<(TopicPartition, i64)> =
+        positions.iter().map(|&(p, o)| (TopicPartition::new(topic, p), o)).collect();
     st.groups().commit_many(group, &offsets).map_err(group_error(group, "commit the positions"))
 }

@@ -138,13 +138,32 @@ pub enum OffsetSpec {
     Timestamp(i64),
 }
 
-/// An offset and the timestamp that found it (-1 for `Earliest`/`Latest`).
+/// An offset and the timestamp that found it (`None` for `Earliest`/`Latest`,
+/// where Kafka's ListOffsets answers -1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampedOffset {
     /// The offset.
     pub offset: i64,
-    /// The record's timestamp, or -1.
-    pub timestamp: i64,
+    /// The record's timestamp; `None` for `Earliest`/`Latest` and for a
+    /// record without one.
+    pub timestamp: Option<i64>,
+}
+
+impl TimestampedOffset {
+    /// A record found at `offset` carrying `timestamp` (-1: none).
+    fn found(offset: i64, timestamp: i64) -> Self {
+        let timestamp = (timestamp != crate::format::NO_TIMESTAMP).then_some(timestamp);
+        TimestampedOffset { offset, timestamp }
+    }
+}
+
+impl std::fmt::Display for TimestampedOffset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.timestamp {
+            Some(ts) => write!(f, "offset {} (timestamp {ts})", self.offset),
+            None => write!(f, "offset {}", self.offset),
+        }
+    }
 }
 
 impl Log {
@@ -249,10 +268,10 @@ impl Log {
         let v = self.view();
         match spec {
             OffsetSpec::Earliest => {
-                Ok(Some(TimestampedOffset { offset: v.log_start_offset, timestamp: -1 }))
+                Ok(Some(TimestampedOffset { offset: v.log_start_offset, timestamp: None }))
             }
             OffsetSpec::Latest => {
-                Ok(Some(TimestampedOffset { offset: v.log_end_offset, timestamp: -1 }))
+                Ok(Some(TimestampedOffset { offset: v.log_end_offset, timestamp: None }))
             }
             OffsetSpec::MaxTimestamp => {
                 let mut best: Option<(i64, &Arc<Segment>)> = None;
@@ -269,7 +288,7 @@ impl Log {
                 Ok(seg
                     .offset_of_max_timestamp()?
                     .filter(|&(o, _)| o < v.log_end_offset)
-                    .map(|(offset, timestamp)| TimestampedOffset { offset, timestamp }))
+                    .map(|(offset, timestamp)| TimestampedOffset::found(offset, timestamp)))
             }
             OffsetSpec::Timestamp(target) => {
                 for seg in v.segments.iter() {
@@ -279,7 +298,7 @@ impl Log {
                     let found = seg.find_offset_by_timestamp(target, v.log_start_offset)?;
                     if let Some((offset, timestamp)) = found.filter(|&(o, _)| o < v.log_end_offset)
                     {
-                        return Ok(Some(TimestampedOffset { offset, timestamp }));
+                        return Ok(Some(TimestampedOffset::found(offset, timestamp)));
                     }
                 }
                 Ok(None)

@@ -115,12 +115,12 @@ pub(super) fn start(
             for r in results {
                 match r {
                     Ok(o) => checkpoint |= o.after_roll && o.advanced,
-                    Err(e) => store.record(Err(e)),
+                    Err(e) => store.record(super::BackgroundTask::Flush, Err(e)),
                 }
             }
             // A stopping flusher leaves the checkpoints to the close that stops it.
             if checkpoint && !stopping {
-                store.record(store.write_checkpoints());
+                store.record(super::BackgroundTask::Checkpoints, store.write_checkpoints());
             }
         }
     })

@@ -16,7 +16,7 @@ use crate::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
 use crate::log::OffsetSpec;
 use crate::{Error, Result};
 
-use super::Store;
+use super::{Store, TopicPartition};
 
 /// Kafka's internal topic of committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -47,10 +47,25 @@ pub struct PartitionLag {
     pub partition: i32,
     /// The committed offset.
     pub current_offset: i64,
-    /// The partition's log end offset (-1 if the partition is not in this store).
-    pub log_end_offset: i64,
-    /// `log_end_offset - current_offset`, never negative (-1 if unknown).
-    pub lag: i64,
+    /// The partition's log end offset (`None` if the partition is not in this store).
+    pub log_end_offset: Option<i64>,
+    /// `log_end_offset - current_offset`, never negative (`None` if unknown).
+    pub lag: Option<i64>,
+}
+
+impl std::fmt::Display for PartitionLag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let known = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        write!(
+            f,
+            "{}-{} current {} end {} lag {}",
+            self.topic,
+            self.partition,
+            self.current_offset,
+            known(self.log_end_offset),
+            known(self.lag)
+        )
+    }
 }
 
 /// Where `reset` moves a group (`kafka-consumer-groups --reset-offsets`).
@@ -216,23 +231,23 @@ impl Groups<'_> {
     /// # Errors
     /// [`Error::InvalidRequest`] for an empty group id or a negative offset; I/O failures.
     pub fn commit(&self, group: &str, topic: &str, partition: i32, offset: i64) -> Result<()> {
-        self.commit_many(group, &[(topic.to_owned(), partition, offset)])
+        self.commit_many(group, &[(TopicPartition::new(topic, partition), offset)])
     }
 
     /// Commits several offsets of one group in one batch.
     ///
     /// # Errors
     /// As [`commit`](Self::commit).
-    pub fn commit_many(&self, group: &str, offsets: &[(String, i32, i64)]) -> Result<()> {
+    pub fn commit_many(&self, group: &str, offsets: &[(TopicPartition, i64)]) -> Result<()> {
         if group.is_empty() {
             return Err(Error::InvalidRequest("a consumer group id cannot be empty".into()));
         }
-        if let Some((t, p, o)) = offsets.iter().find(|(_, _, o)| *o < 0) {
-            return Err(Error::InvalidRequest(format!("offset {o} for {t}-{p} is negative")));
+        if let Some((tp, o)) = offsets.iter().find(|(_, o)| *o < 0) {
+            return Err(Error::InvalidRequest(format!("offset {o} for {tp} is negative")));
         }
         let now = self.store.clock().now_ms();
         let mut records = Vec::new();
-        for (topic, partition, offset) in offsets {
+        for (TopicPartition { topic, partition }, offset) in offsets {
             let key = GroupKey::Offset {
                 group: group.to_owned(),
                 topic: topic.clone(),
@@ -254,7 +269,7 @@ impl Groups<'_> {
         }
         self.with_state(|state| {
             self.write(group, records)?;
-            for (topic, partition, offset) in offsets {
+            for (TopicPartition { topic, partition }, offset) in offsets {
                 state.insert(
                     (group.to_owned(), topic.clone(), *partition),
                     CommittedOffset {
@@ -310,8 +325,8 @@ impl Groups<'_> {
             .into_iter()
             .map(|c| {
                 let leo =
-                    self.store.partition(&c.topic, c.partition).map_or(-1, |l| l.log_end_offset());
-                let lag = if leo < 0 { -1 } else { (leo - c.offset).max(0) };
+                    self.store.partition(&c.topic, c.partition).ok().map(|l| l.log_end_offset());
+                let lag = leo.map(|leo| (leo - c.offset).max(0));
                 PartitionLag {
                     topic: c.topic,
                     partition: c.partition,
@@ -404,7 +419,8 @@ impl Groups<'_> {
             };
             targets.push((p, target.clamp(start, end)));
         }
-        let commits: Vec<_> = targets.iter().map(|&(p, o)| (topic.to_owned(), p, o)).collect();
+        let commits: Vec<_> =
+            targets.iter().map(|&(p, o)| (TopicPartition::new(topic, p), o)).collect();
         self.commit_many(group, &commits)?;
         Ok(targets)
     }

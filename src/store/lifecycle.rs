@@ -227,11 +227,14 @@ impl Store {
                 self.inner.deleted.lock().insert(topic.to_owned());
             })
         })();
-        self.record(finish.map_err(|e| {
-            Error::InvalidRequest(format!(
-                "deleting topic {topic}: {e}; its directories are removed on the next open"
-            ))
-        }));
+        self.record(
+            super::BackgroundTask::TopicDeletion,
+            finish.map_err(|e| {
+                Error::InvalidRequest(format!(
+                    "deleting topic {topic}: {e}; its directories are removed on the next open"
+                ))
+            }),
+        );
         Ok(())
     }
 

@@ -95,10 +95,14 @@ impl Store {
     pub(crate) fn clean_filthiest(&self, map: &mut crate::cleaner::offset_map::OffsetMap) -> bool {
         let logs: Vec<_> = self.logs(None).into_iter().map(|(_, l)| l).collect();
         let cleaned = self.inner.cleaner.clean_filthiest(&logs, &[], true, map);
-        if let Some((_, Err(e))) = &cleaned {
-            self.record(Err(crate::Error::InvalidRequest(format!("cleaner: {e}"))));
+        match cleaned {
+            Some((_, Ok(o))) => o.segments_replaced > 0,
+            Some((_, Err(e))) => {
+                self.record(super::BackgroundTask::Cleaner, Err(e));
+                false
+            }
+            None => false,
         }
-        matches!(cleaned, Some((_, Ok(o))) if o.segments_replaced > 0)
     }
 
     /// Retention only, on every partition: what the retention thread runs

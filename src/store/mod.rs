@@ -15,6 +15,7 @@
 //! checkpoints, then write `.kafka_cleanshutdown` last, then unlock.
 
 pub mod checkpoint;
+mod display;
 mod duplicates;
 mod flusher;
 mod groups;
@@ -29,6 +30,7 @@ mod scheduler;
 mod topic_config;
 mod topic_ensure;
 pub mod topic_name;
+mod topic_partition;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -57,6 +59,8 @@ use meta::TopicMeta;
 pub use produce::RecordMetadata;
 pub use recovery::RecoveryReport;
 use scheduler::Scheduler;
+pub use scheduler::{BackgroundError, BackgroundTask};
+pub use topic_partition::TopicPartition;
 
 /// One partition's place in the store.
 #[derive(Debug, Clone)]
@@ -112,7 +116,7 @@ struct StoreInner {
     checkpoints: Mutex<()>,
     closed: Mutex<bool>,
     scheduler: Mutex<Option<Scheduler>>,
-    background_errors: Mutex<Vec<String>>,
+    background_errors: Mutex<Vec<BackgroundError>>,
     cleaner: Cleaner,
     /// The budget of open segments and mapped bytes all partitions share.
     budget: Arc<Budget>,
@@ -812,8 +816,14 @@ impl Store {
 
     /// The cleaner's statistics of every compacted partition it has looked at.
     #[must_use]
-    pub fn cleaner_stats(&self) -> Vec<((String, i32), CleanerStats)> {
-        let mut v: Vec<_> = self.inner.cleaner.stats().into_iter().collect();
+    pub fn cleaner_stats(&self) -> Vec<(TopicPartition, CleanerStats)> {
+        let mut v: Vec<_> = self
+            .inner
+            .cleaner
+            .stats()
+            .into_iter()
+            .map(|(tp, stats)| (TopicPartition::from(tp), stats))
+            .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }

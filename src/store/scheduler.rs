@@ -93,15 +93,15 @@ impl Scheduler {
                     let store = Store { inner };
                     let now = Instant::now();
                     if now >= next_retention {
-                        store.record(store.retention_all().map(drop));
+                        store.record(BackgroundTask::Retention, store.retention_all().map(drop));
                         next_retention = now + retention_every;
                     }
                     if now >= next_flush {
-                        store.record(store.flush_due_all());
+                        store.record(BackgroundTask::Flush, store.flush_due_all());
                         next_flush = now + flush_every;
                     }
                     if now >= next_checkpoint {
-                        store.record(store.write_checkpoints());
+                        store.record(BackgroundTask::Checkpoints, store.write_checkpoints());
                         next_checkpoint = now + checkpoint_every;
                     }
                 }
@@ -142,20 +142,67 @@ impl Drop for Scheduler {
     }
 }
 
+/// The background work that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackgroundTask {
+    /// Time, size and log-start-offset retention.
+    Retention,
+    /// The `flush.ms` / `flush.messages` policy and the flusher's sync passes.
+    Flush,
+    /// Writing the recovery-point, log-start and cleaner checkpoints.
+    Checkpoints,
+    /// A cleaning pass.
+    Cleaner,
+    /// Finishing a topic deletion (its directories).
+    TopicDeletion,
+}
+
+impl std::fmt::Display for BackgroundTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackgroundTask::Retention => "retention",
+            BackgroundTask::Flush => "flush",
+            BackgroundTask::Checkpoints => "checkpoints",
+            BackgroundTask::Cleaner => "cleaner",
+            BackgroundTask::TopicDeletion => "topic deletion",
+        })
+    }
+}
+
+/// One failure of background work: what ran, when, and the error.
+#[derive(Debug, Clone)]
+pub struct BackgroundError {
+    /// The work that failed.
+    pub task: BackgroundTask,
+    /// When, in ms since the epoch (the store's clock).
+    pub at_ms: i64,
+    /// The error (shared: the list is handed out by copy).
+    pub error: Arc<crate::Error>,
+}
+
+impl std::fmt::Display for BackgroundError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.task, self.error)
+    }
+}
+
 impl Store {
-    pub(super) fn record(&self, r: crate::Result<()>) {
+    pub(super) fn record(&self, task: BackgroundTask, r: crate::Result<()>) {
         if let Err(e) = r {
+            let at_ms = self.inner.clock.now_ms();
             let mut errors = self.inner.background_errors.lock();
             if errors.len() >= MAX_ERRORS {
                 errors.remove(0);
             }
-            errors.push(e.to_string());
+            errors.push(BackgroundError { task, at_ms, error: Arc::new(e) });
         }
     }
 
-    /// Failures of background work since the store opened (the last 100).
+    /// Failures of background work since the store opened (the last 100),
+    /// oldest first.
     #[must_use]
-    pub fn background_errors(&self) -> Vec<String> {
+    pub fn background_errors(&self) -> Vec<BackgroundError> {
         self.inner.background_errors.lock().clone()
     }
 }
