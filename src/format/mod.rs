@@ -51,7 +51,9 @@ pub mod file_name;
 pub mod group_record;
 pub mod index_entry;
 pub mod layout;
+pub mod leader_epoch;
 pub mod legacy;
+pub mod partition_metadata;
 pub mod producer_snapshot;
 pub mod record;
 pub mod txn_index;
@@ -65,6 +67,7 @@ pub use borrowed::{BorrowedHeader, BorrowedRecord, RecordParts};
 pub use builder::BatchBuilder;
 pub use control::{ControlRecord, ControlType};
 pub use error::{FormatError, FormatResult};
+pub use partition_metadata::TopicId;
 pub use record::{Header, Record, RecordRef};
 pub use types::{Compression, TimestampType};
 

@@ -359,3 +359,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     drop(file);
     rename(&tmp, path)
 }
+
+/// 16 random bytes from the kernel (`/dev/urandom`), or, where that cannot be
+/// read, from the standard library's per-process random hash keys mixed with
+/// the time and a counter. For identifiers (topic IDs), not for secrets.
+#[must_use]
+pub fn random_bytes() -> [u8; 16] {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    use std::io::Read as _;
+    let mut out = [0u8; 16];
+    let kernel = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut out));
+    if kernel.is_ok() && out != [0; 16] {
+        return out;
+    }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    for (i, half) in out.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(now);
+        h.write_u64(n);
+        h.write_usize(i);
+        h.write_u32(std::process::id());
+        half.copy_from_slice(&h.finish().to_be_bytes());
+    }
+    out
+}

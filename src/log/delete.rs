@@ -84,7 +84,9 @@ impl Log {
         if plan.roll_first {
             self.roll_locked(&mut w, &cfg, now)?;
         }
-        self.remove_prefix(plan.deleted(), now, cfg.file_delete_delay_ms)
+        let outcome = self.remove_prefix(plan.deleted(), now, cfg.file_delete_delay_ms)?;
+        self.trim_epochs_to_start(&mut w)?;
+        Ok(outcome)
     }
 
     /// Removes the first `count` segments (never the last one).
@@ -152,7 +154,7 @@ impl Log {
         // Decide and delete under the same locks: a retention pass or a swap in
         // between would change which segments lie below the new start.
         let _cleaning = self.inner.cleaning.lock();
-        let _w = self.writer()?;
+        let mut w = self.writer()?;
         let below = {
             let mut v = self.inner.view.write();
             // Kafka's -1 means "up to the high watermark", which is the log end here.
@@ -177,6 +179,7 @@ impl Log {
             let now = self.inner.clock.now_ms();
             self.remove_prefix(below, now, self.config().file_delete_delay_ms)?;
         }
+        self.trim_epochs_to_start(&mut w)?;
         Ok(self.log_start_offset())
     }
 }

@@ -130,6 +130,7 @@ impl Log {
             file::fsync_dir(dir.parent().unwrap_or(Path::new(".")))?;
         }
         let claim = super::claim::DirClaim::take(dir)?;
+        let (mut epochs, had_epochs) = super::leader_epoch::EpochCache::load(dir)?;
         let now = clock.now_ms();
         let limits = Log::limits_with(&config, &budget);
         let mut report = LoadReport::default();
@@ -274,10 +275,12 @@ impl Log {
         let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
         remove_stray_snapshots(dir, &bases)?;
         if let Some(from) = txn_rebuild_from {
-            super::txn_recover::rebuild_txn_indexes(dir, &segments, from)?;
+            super::txn_recover::rebuild_txn_indexes(dir, &segments, from, &mut epochs)?;
         }
         let producers = rebuild_producers(dir, &segments, log_end_offset, options.clean_shutdown)?;
         let first_unstable_offset = producers.first_unstable_offset();
+        let leader_epoch =
+            epochs.settle_at_open(&segments, had_epochs, log_start_offset, log_end_offset)?;
         if created
             || report.removed_temp_files > 0
             || report.dropped_segments > 0
@@ -295,7 +298,8 @@ impl Log {
                 clock,
                 writer: Mutex::new(Writer {
                     jitter_seed,
-                    leader_epoch: 0,
+                    leader_epoch,
+                    epochs,
                     closed: false,
                     producers,
                 }),

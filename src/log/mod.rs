@@ -26,7 +26,9 @@ mod append;
 mod claim;
 mod delete;
 pub mod flush;
+mod leader_epoch;
 mod load;
+mod partition_metadata;
 mod producer_state;
 mod read;
 mod read_only;
@@ -60,6 +62,7 @@ use crate::{Error, Result};
 
 pub use delete::DeleteOutcome;
 pub use load::{LoadOptions, LoadReport};
+pub(crate) use partition_metadata::new_topic_id;
 pub(crate) use producer_state::LastRecord;
 pub use read::{Fetched, FileSlice, OffsetSpec, TimestampedOffset};
 pub use read_only::TailCut;
@@ -108,6 +111,8 @@ impl View {
 struct Writer {
     jitter_seed: u64,
     leader_epoch: i32,
+    /// `leader-epoch-checkpoint`.
+    epochs: leader_epoch::EpochCache,
     closed: bool,
     producers: producer_state::ProducerState,
 }
@@ -416,6 +421,9 @@ impl Log {
         active.append(batch).map_err(|e| self.fail_write(e))?;
         let completed = w.producers.update(batch);
         self.index_completed(w, &active, completed)?;
+        if w.epochs.assign(batch.partition_leader_epoch(), batch.base_offset()) {
+            w.epochs.write().map_err(|e| self.poison(e))?;
+        }
         {
             let mut v = self.inner.view.write();
             v.log_end_offset = batch.next_offset();

@@ -251,6 +251,9 @@ impl Log {
             options.recovery_point.clamp(0, log_end_offset)
         };
         report.segments = segments.len();
+        // Read as it is (nothing is rewritten): a damaged file fails the open.
+        let (epochs, _) = super::leader_epoch::EpochCache::load(dir)?;
+        let leader_epoch = epochs.latest_epoch().unwrap_or(0);
         let first_unstable_offset =
             super::txn_recover::replay_read_only(dir, &segments, log_end_offset)?
                 .first_unstable_offset();
@@ -263,7 +266,8 @@ impl Log {
                 clock,
                 writer: Mutex::new(Writer {
                     jitter_seed: 1,
-                    leader_epoch: 0,
+                    leader_epoch,
+                    epochs,
                     closed: false,
                     producers: ProducerState::default(),
                 }),

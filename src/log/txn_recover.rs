@@ -1,5 +1,5 @@
-//! Rebuilding `.txnindex` files after a crash (Kafka's `LogSegment.recover`
-//! updates the transaction index as it replays producer state), and the
+//! Rebuilding `.txnindex` files and leader epochs after a crash (Kafka's
+//! `LogSegment.recover` updates both as it replays producer state), and the
 //! producer state a read-only open derives without changing a file.
 //!
 //! The segments recovered from the recovery point on may have lost entries
@@ -13,24 +13,22 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::Result;
+use crate::format::BatchView;
 use crate::format::txn_index::AbortedTxn;
 use crate::segment::Segment;
 
-use super::producer_state::{ProducerState, read_snapshot};
+use super::leader_epoch::EpochCache;
+use super::producer_state::{CompletedTxn, ProducerState, read_snapshot};
 
 /// Producer state at the end of `segments`, replayed from the newest readable
 /// snapshot at or below `up_to` (or from the first segment), calling
-/// `on_batch` with each segment, the state after each batch and what the
-/// batch completed. Nothing is written or removed.
+/// `on_batch` with each segment and batch read, the state after it and what
+/// it completed. Nothing is written or removed.
 fn replay(
     dir: &Path,
     segments: &[Arc<Segment>],
     up_to: i64,
-    mut on_batch: impl FnMut(
-        &Segment,
-        &ProducerState,
-        Option<super::producer_state::CompletedTxn>,
-    ) -> Result<()>,
+    mut on_batch: impl FnMut(&Segment, &BatchView, &ProducerState, Option<CompletedTxn>) -> Result<()>,
     mut on_segment: impl FnMut(&Segment) -> Result<()>,
 ) -> Result<ProducerState> {
     let (mut state, from) = match read_snapshot(dir, up_to)? {
@@ -42,28 +40,38 @@ fn replay(
         on_segment(seg)?;
         for item in seg.batches_from(0)? {
             let (_, b) = item?;
-            if b.base_offset() >= from && b.producer_id() >= 0 {
-                let completed = state.update(&b);
-                on_batch(seg, &state, completed)?;
-            }
+            let completed = if b.base_offset() >= from && b.producer_id() >= 0 {
+                state.update(&b)
+            } else {
+                None
+            };
+            on_batch(seg, &b, &state, completed)?;
         }
     }
     Ok(state)
 }
 
 /// Empties and refills the `.txnindex` of every segment based at or above
-/// `from_base`.
+/// `from_base`, and assigns the leader epochs their batches carry (Kafka's
+/// `LogSegment.recover` does both).
 pub(super) fn rebuild_txn_indexes(
     dir: &Path,
     segments: &[Arc<Segment>],
     from_base: i64,
+    epochs: &mut EpochCache,
 ) -> Result<()> {
     replay(
         dir,
         segments,
         from_base,
-        |seg, state, completed| {
-            let Some(c) = completed.filter(|c| c.aborted && seg.base_offset() >= from_base) else {
+        |seg, batch, state, completed| {
+            if seg.base_offset() < from_base {
+                return Ok(());
+            }
+            if !batch.is_legacy() {
+                epochs.assign(batch.partition_leader_epoch(), batch.base_offset());
+            }
+            let Some(c) = completed.filter(|c| c.aborted) else {
                 return Ok(());
             };
             seg.txn_index().append(AbortedTxn {
@@ -85,5 +93,5 @@ pub(super) fn replay_read_only(
     segments: &[Arc<Segment>],
     log_end_offset: i64,
 ) -> Result<ProducerState> {
-    replay(dir, segments, log_end_offset, |_, _, _| Ok(()), |_| Ok(()))
+    replay(dir, segments, log_end_offset, |_, _, _, _| Ok(()), |_| Ok(()))
 }

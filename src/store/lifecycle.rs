@@ -10,7 +10,9 @@
 //! 2. create each partition directory (a crash here: the next open creates
 //!    the missing ones with the topic's overrides — never adopts them with
 //!    default configs); a failure removes what was created and rewrites
-//!    `strata-topics` without the topic.
+//!    `strata-topics` without the topic;
+//! 3. write the new topic ID into each partition's `partition.metadata`
+//!    (a crash before it: the next open draws the ID and writes it).
 //!
 //! Deleting (Kafka's `LogManager.asyncDelete`):
 //! 1. write `strata-topics` with the topic marked `deleted` (a failure here
@@ -123,7 +125,9 @@ impl Store {
             }
         })?;
         // Step 2.
-        if let Err(e) = self.ensure_partitions(topic, partitions) {
+        let made =
+            self.ensure_partitions(topic, partitions).and_then(|()| self.settle_topic_id(topic));
+        if let Err(e) = made {
             // Undo: the topic never existed. If even that fails, the next open
             // finishes the creation from `strata-topics`.
             for (_, log) in self.logs(Some(topic)) {
@@ -186,6 +190,7 @@ impl Store {
             )));
         }
         self.ensure_partitions(topic, partitions)?;
+        self.settle_topic_id(topic)?;
         self.persist_meta()
     }
 

@@ -182,6 +182,14 @@ pub(super) fn load_dir(
                             Log::open_in(&path, &topic, partition, cfg, clock, options, budget)
                         }
                     });
+                    // A partition.metadata that is not Kafka's format takes its partition offline.
+                    let loaded = loaded.and_then(|(log, report)| match log.topic_id() {
+                        Ok(_) => Ok((log, report)),
+                        Err(e) => {
+                            let _ = log.close();
+                            Err(e)
+                        }
+                    });
                     let item = match loaded {
                         Ok((log, report)) => {
                             log.set_cleaner_checkpoint(cleaner_offsets.get(&key).copied());

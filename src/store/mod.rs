@@ -29,6 +29,7 @@ mod recovery;
 mod scheduler;
 mod topic_config;
 mod topic_ensure;
+mod topic_ids;
 pub mod topic_name;
 mod topic_partition;
 
@@ -387,6 +388,11 @@ impl Store {
             for (name, meta) in &metas.topics {
                 store.ensure_partitions(name, meta.partitions)?;
             }
+        }
+        // Every topic's partitions carry its ID (older directories get one now).
+        let names: Vec<String> = store.inner.topics.read().keys().cloned().collect();
+        for name in names {
+            store.settle_topic_id(&name)?;
         }
         // Rewritten only when it changed: an open that finds everything in
         // place writes and syncs nothing.

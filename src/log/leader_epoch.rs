@@ -1,0 +1,192 @@
+//! The leader epoch cache (Kafka's `LeaderEpochFileCache`), kept in
+//! `leader-epoch-checkpoint`: for each leader epoch, the first offset written
+//! in it. Every appended batch carries the log's current epoch (its
+//! `partitionLeaderEpoch`); strata has no elections of its own, so the epoch
+//! stays where it was (0 for a new partition) unless an embedding service
+//! that elects leaders sets it ([`Log::set_leader_epoch`]).
+//!
+//! Rules, as Kafka's:
+//! - `assign(epoch, offset)`: nothing to do when `epoch` is the latest and
+//!   `offset` not below its start; otherwise entries with an epoch at or
+//!   above `epoch`, or a start at or above `offset`, go and the entry is
+//!   added; the checkpoint is then rewritten at once;
+//! - the log start moving up (retention, `delete_records`) drops entries
+//!   that start at or below it, the last of them kept and moved to start
+//!   there; recovery drops entries that start at or after the log end;
+//! - a directory without the file (an older broker's or strata's) opens
+//!   with an entry for the epoch its first batch carries, at the log start.
+//!
+//! Every write is crash-safe: a temporary file, fsynced, renamed over the
+//! checkpoint, the directory fsynced.
+
+use std::path::{Path, PathBuf};
+
+use crate::format::leader_epoch::{self, EpochEntry, LEADER_EPOCH_CHECKPOINT_FILE};
+use crate::io::file;
+use crate::{Error, Result};
+
+use super::Log;
+
+/// The cache and its file.
+#[derive(Debug, Default)]
+pub(crate) struct EpochCache {
+    path: PathBuf,
+    entries: Vec<EpochEntry>,
+    /// What the file holds.
+    on_disk: Vec<EpochEntry>,
+}
+
+impl EpochCache {
+    /// Reads `dir`'s checkpoint (no file: no entries; `existed` says which).
+    pub(crate) fn load(dir: &Path) -> Result<(EpochCache, bool)> {
+        let path = dir.join(LEADER_EPOCH_CHECKPOINT_FILE);
+        if !file::exists(&path)? {
+            return Ok((EpochCache { path, ..EpochCache::default() }, false));
+        }
+        let entries = leader_epoch::decode(&file::read(&path)?)
+            .map_err(|e| Error::CorruptFile { path: path.clone(), reason: e.to_string() })?;
+        Ok((EpochCache { path, on_disk: entries.clone(), entries }, true))
+    }
+
+    pub(crate) fn entries(&self) -> &[EpochEntry] {
+        &self.entries
+    }
+
+    pub(crate) fn latest_epoch(&self) -> Option<i32> {
+        self.entries.last().map(|e| e.epoch)
+    }
+
+    /// Kafka's `assign`; whether the entries changed.
+    pub(crate) fn assign(&mut self, epoch: i32, start_offset: i64) -> bool {
+        if epoch < 0 || start_offset < 0 {
+            return false;
+        }
+        let needed =
+            self.entries.last().is_none_or(|l| l.epoch != epoch || start_offset < l.start_offset);
+        if !needed {
+            return false;
+        }
+        while self
+            .entries
+            .last()
+            .is_some_and(|l| l.epoch >= epoch || l.start_offset >= start_offset)
+        {
+            self.entries.pop();
+        }
+        self.entries.push(EpochEntry { epoch, start_offset });
+        true
+    }
+
+    /// Kafka's `truncateFromStart`; whether the entries changed.
+    pub(crate) fn truncate_from_start(&mut self, log_start: i64) -> bool {
+        let below = self.entries.partition_point(|e| e.start_offset <= log_start);
+        let Some(last) = below.checked_sub(1).and_then(|i| self.entries.get(i)).copied() else {
+            return false;
+        };
+        if below == 1 && last.start_offset == log_start {
+            return false;
+        }
+        self.entries.drain(..below);
+        self.entries.insert(0, EpochEntry { epoch: last.epoch, start_offset: log_start });
+        true
+    }
+
+    /// Kafka's `truncateFromEnd`; whether the entries changed.
+    pub(crate) fn truncate_from_end(&mut self, end: i64) -> bool {
+        let keep = self.entries.partition_point(|e| e.start_offset < end);
+        let changed = keep < self.entries.len();
+        self.entries.truncate(keep);
+        changed
+    }
+
+    /// The end of a writable open: entries at or past the log end go, the
+    /// log start trims the first; a directory without the file gets the
+    /// epoch of its first batch at the log start (0 at the end of an empty
+    /// log). The checkpoint is rewritten only when that changed it. Returns
+    /// the epoch appends carry from now on.
+    pub(crate) fn settle_at_open(
+        &mut self,
+        segments: &[std::sync::Arc<crate::segment::Segment>],
+        existed: bool,
+        log_start: i64,
+        log_end: i64,
+    ) -> Result<i32> {
+        self.truncate_from_end(log_end);
+        self.truncate_from_start(log_start);
+        if !existed && self.entries.is_empty() {
+            let first = match segments.first() {
+                Some(s) if log_end > log_start => s
+                    .batches_from(0)?
+                    .filter_map(|b| b.ok().map(|(_, b)| b))
+                    .find(|b| b.next_offset() > log_start && !b.is_legacy())
+                    .map(|b| b.partition_leader_epoch()),
+                _ => None,
+            };
+            match first {
+                Some(epoch) => self.assign(epoch, log_start),
+                None => self.assign(0, log_end),
+            };
+        }
+        // Recovery may have changed the entries too.
+        if self.entries != self.on_disk || !existed {
+            self.write()?;
+        }
+        Ok(self.latest_epoch().unwrap_or(0).max(0))
+    }
+
+    /// Rewrites the checkpoint, crash-safe.
+    pub(crate) fn write(&mut self) -> Result<()> {
+        file::write_atomic(&self.path, &leader_epoch::encode(&self.entries))?;
+        self.on_disk.clone_from(&self.entries);
+        Ok(())
+    }
+}
+
+impl Log {
+    /// The log start moved: epochs that start below it are trimmed (Kafka's
+    /// `truncateFromStart`). Called under the append lock.
+    pub(super) fn trim_epochs_to_start(&self, w: &mut super::Writer) -> Result<()> {
+        if w.epochs.truncate_from_start(self.log_start_offset()) {
+            w.epochs.write().map_err(|e| self.poison(e))?;
+        }
+        Ok(())
+    }
+
+    /// The leader epoch appended batches carry now.
+    #[must_use]
+    pub fn leader_epoch(&self) -> i32 {
+        self.inner.writer.lock().leader_epoch
+    }
+
+    /// The leader epoch cache: each epoch and the first offset written in it,
+    /// as `leader-epoch-checkpoint` holds them.
+    #[must_use]
+    pub fn leader_epochs(&self) -> Vec<EpochEntry> {
+        self.inner.writer.lock().epochs.entries().to_vec()
+    }
+
+    /// Makes `epoch` the leader epoch of every later append, as a leader
+    /// elected by an embedding service (Kafka's `makeLeader`): the epoch
+    /// starts at the log end offset and the checkpoint is rewritten.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for a negative epoch or one below the
+    /// current; [`Error::Poisoned`], [`Error::Closed`], [`Error::ReadOnly`];
+    /// I/O failures writing the checkpoint (which poison the log).
+    pub fn set_leader_epoch(&self, epoch: i32) -> Result<()> {
+        let mut w = self.writer()?;
+        if epoch < 0 || epoch < w.leader_epoch {
+            return Err(Error::InvalidRequest(format!(
+                "{}: leader epoch {epoch} is below the current {}",
+                self.name(),
+                w.leader_epoch
+            )));
+        }
+        w.leader_epoch = epoch;
+        let leo = self.log_end_offset();
+        if w.epochs.assign(epoch, leo) {
+            w.epochs.write().map_err(|e| self.poison(e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The partition's `partition.metadata` (Kafka's `PartitionMetadataFile`):
+//! the topic ID of the topic the directory belongs to. The store assigns
+//! one ID per topic and writes it into every partition; a directory without
+//! the file (written by an older broker or an older strata) opens as before
+//! and gets it from the store.
+
+use crate::format::TopicId;
+use crate::format::partition_metadata::{self, PARTITION_METADATA_FILE};
+use crate::io::file;
+use crate::{Error, Result};
+
+use super::Log;
+
+impl Log {
+    /// The topic ID in this partition's `partition.metadata`, `None` when
+    /// the directory has none.
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`] naming the file when it is not Kafka's format;
+    /// I/O failures.
+    pub fn topic_id(&self) -> Result<Option<TopicId>> {
+        let path = self.dir().join(PARTITION_METADATA_FILE);
+        if !file::exists(&path)? {
+            return Ok(None);
+        }
+        let bytes = file::read(&path)?;
+        partition_metadata::decode(&bytes)
+            .map(Some)
+            .map_err(|e| Error::CorruptFile { path, reason: e.to_string() })
+    }
+
+    /// Writes `partition.metadata` with `id`, crash-safe (a temporary file,
+    /// fsynced, renamed over it, the directory fsynced). Writing the ID the
+    /// file already holds changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when the partition already belongs to
+    /// another topic ID (Kafka refuses such a log as inconsistent);
+    /// [`Error::ReadOnly`], [`Error::Closed`]; I/O failures.
+    pub fn set_topic_id(&self, id: TopicId) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.check_open()?;
+        match self.topic_id()? {
+            Some(current) if current == id => Ok(()),
+            Some(current) => Err(Error::InvalidRequest(format!(
+                "{}: partition {} has topic ID {current}, not {id}",
+                self.dir().join(PARTITION_METADATA_FILE).display(),
+                self.name()
+            ))),
+            None => file::write_atomic(
+                &self.dir().join(PARTITION_METADATA_FILE),
+                &partition_metadata::encode(id),
+            ),
+        }
+    }
+}
+
+/// A new random topic ID.
+pub(crate) fn new_topic_id() -> TopicId {
+    loop {
+        if let Some(id) = TopicId::from_random(file::random_bytes()) {
+            return id;
+        }
+    }
+}
