@@ -161,6 +161,47 @@
 //! | An index entry whose position finds no batch at or below the target, at read | the scan starts at the segment start | reads from the wrong position |
 //! | A sealed segment with an empty `.timeindex` | its max timestamp is read from the batch headers; with no timestamps, the file's mtime stands for it | mtime (`largestTimestamp`) |
 //!
+//! ## Transactions, topic IDs and leader epochs
+//! Kept as a broker keeps them, in Kafka's files:
+//! - each ABORT marker that ends a transaction writes its entry to the
+//!   segment's `.txnindex` ([`format::txn_index`]); recovery rebuilds the
+//!   indexes of the segments it re-validates, the cleaner reads them;
+//! - [`log::Log::last_stable_offset`] is the first offset of the earliest
+//!   open transaction, else the log end; [`log::Log::read_with`] with
+//!   [`log::Isolation::ReadCommitted`] stops there and lists, in
+//!   [`log::Fetched::aborted_transactions`], the aborted transactions a Kafka
+//!   fetch response carries for the range read;
+//! - [`log::Log::append_marker`] writes COMMIT/ABORT markers with Kafka 4.x's
+//!   checks ([`log::TxnMarker`]: coordinator fencing, KIP-890's epoch rule);
+//! - every partition's `partition.metadata` holds its topic's ID
+//!   ([`store::Store::topic_id`], [`format::TopicId`]), drawn at create;
+//! - `leader-epoch-checkpoint` ([`format::leader_epoch`]) records where each
+//!   leader epoch began; appended batches carry the current epoch, which an
+//!   embedding service that elects leaders sets with
+//!   [`log::Log::set_leader_epoch`].
+//!
+//! Directories without these files (older brokers) open and get them.
+//!
+//! ```
+//! use strata::clock::SystemClock;
+//! use strata::config::LogConfig;
+//! use strata::format::{BatchBuilder, Record};
+//! use strata::log::{Isolation, LoadOptions, Log, TxnMarker};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(),
+//!     std::sync::Arc::new(SystemClock), LoadOptions::default())?;
+//! let mut txn = BatchBuilder::new(0).producer(7, 0, 0).transactional(true);
+//! txn.append(&Record::new("k", "aborted"))?;
+//! log.append_batch(txn.build()?)?;
+//! assert_eq!(log.last_stable_offset(), 0);                    // undecided
+//! log.append_marker(TxnMarker { producer_id: 7, producer_epoch: 0,
+//!     coordinator_epoch: 0, commit: false, transaction_version: 0 })?;
+//! let fetched = log.read_with(0, 1 << 20, Isolation::ReadCommitted)?;
+//! assert_eq!(fetched.aborted_transactions()[0].first_offset, 0); // a consumer skips it
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Bounded resources
 //! A store keeps at most `log.open.segments.max` segments open (a segment
 //! holds at most one descriptor and three maps; default 256) and
