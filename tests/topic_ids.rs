@@ -3,6 +3,8 @@
 //! one (older brokers), and a damaged file takes only its partition offline.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -95,4 +97,85 @@ fn a_damaged_partition_metadata_takes_only_its_partition_offline() {
     assert!(err.to_string().contains("partition.metadata"), "{err}");
     assert_eq!(std::fs::read_to_string(&bad).unwrap(), "version: 7\ntopic_id: nonsense");
     store.close().unwrap();
+}
+
+/// A Kafka broker's data directory (a `../shared` fixture): strata reads the
+/// topic IDs and leader epochs the broker wrote, keeps both files byte for
+/// byte, and continues at the broker's latest epoch.
+#[test]
+fn a_brokers_topic_ids_and_leader_epochs_are_read_and_kept() {
+    let Some(src) =
+        common::fixture("kafka-broker/fuzibotond-Experts-in-team-innovation/bd84927/kafka/data")
+    else {
+        return common::skip(
+            "no ../shared fixture kafka-broker/fuzibotond-Experts-in-team-innovation",
+        );
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    common::copy_dir(&src, &dir).unwrap();
+    let files = |name: &str| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join(name).is_file() && !p.ends_with("__cluster_metadata-0"))
+            .map(|p| (p.display().to_string(), std::fs::read(p.join(name)).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let (metadata, epochs) = (files("partition.metadata"), files("leader-epoch-checkpoint"));
+    assert!(metadata.len() >= 5 && epochs.len() >= 5);
+    let store = open(&dir);
+    assert_eq!(store.topic_id("first").unwrap().unwrap().to_string(), "mnjqLRqrSwSh1xz9beGobA");
+    assert_eq!(
+        store.topic_id("__consumer_offsets").unwrap().unwrap().to_string(),
+        "Rkh9AX0GSAe8U38BBNFwlg"
+    );
+    let log = store.partition("sensor-data-topic", 0).unwrap();
+    let got: Vec<(i32, i64)> =
+        log.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect();
+    assert_eq!(got, vec![(4, 0), (6, 4), (8, 34)]);
+    assert_eq!(log.leader_epoch(), 8, "appends continue in the broker's latest epoch");
+    let at = log.append(&[strata::format::Record::new("k", "from strata")]).unwrap();
+    let batch = log.read(at.base_offset, 1).unwrap().batches().next().unwrap();
+    assert_eq!(batch.partition_leader_epoch(), 8);
+    // A partition whose last epoch starts at its log end (a leader elected
+    // after the last append): Kafka's loader drops that entry too, and the
+    // leader's epoch goes on; its next batch brings the entry back.
+    let offsets = store.partition("__consumer_offsets", 19).unwrap();
+    let on_disk: Vec<(i32, i64)> =
+        offsets.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect();
+    assert_eq!(on_disk, vec![(0, 0), (6, 2)], "(8, 3) starts at the log end");
+    assert_eq!((offsets.log_end_offset(), offsets.leader_epoch()), (3, 8));
+    // Every other checkpoint is what Kafka's loader leaves: entries below the log end.
+    let expected: Vec<(String, Vec<u8>)> = epochs
+        .iter()
+        .map(|(path, bytes)| {
+            let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+            let (topic, p) = name.rsplit_once('-').unwrap();
+            let leo = store.partition(topic, p.parse().unwrap()).unwrap().log_end_offset();
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let kept: Vec<&str> = text
+                .lines()
+                .skip(2)
+                .filter(|l| l.split(' ').nth(1).unwrap().parse::<i64>().unwrap() < leo)
+                .collect();
+            let mut out = format!("0\n{}\n", kept.len());
+            kept.iter().for_each(|l| out.push_str(&format!("{l}\n")));
+            (path.clone(), out.into_bytes())
+        })
+        .collect();
+    assert_ne!(expected, epochs, "some broker entries start at the log end");
+    store.close().unwrap();
+    // The broker's partitions keep their partition.metadata byte for byte (new
+    // __consumer_offsets partitions strata creates get their own, with the topic's ID).
+    let keep = |now: Vec<(String, Vec<u8>)>, before: &[(String, Vec<u8>)]| {
+        for (path, bytes) in before {
+            let after = now.iter().find(|(p, _)| p == path).map(|(_, b)| b);
+            assert_eq!(after, Some(bytes), "{path}");
+        }
+    };
+    keep(files("partition.metadata"), &metadata);
+    keep(files("leader-epoch-checkpoint"), &expected);
 }

@@ -12,7 +12,9 @@
 //!   added; the checkpoint is then rewritten at once;
 //! - the log start moving up (retention, `delete_records`) drops entries
 //!   that start at or below it, the last of them kept and moved to start
-//!   there; recovery drops entries that start at or after the log end;
+//!   there; every open drops entries that start at or after the log end
+//!   (Kafka's `LogLoader`), and appends go on in the newest epoch the file
+//!   knew (its entry comes back with the next batch);
 //! - a directory without the file (an older broker's or strata's) opens
 //!   with an entry for the epoch its first batch carries, at the log start.
 //!
@@ -111,6 +113,10 @@ impl EpochCache {
         log_start: i64,
         log_end: i64,
     ) -> Result<i32> {
+        // The leader keeps the newest epoch it knew even when no batch of it
+        // survives (Kafka's leader re-assigns it at the log end).
+        let newest_known =
+            self.latest_epoch().into_iter().chain(self.on_disk.last().map(|e| e.epoch)).max();
         self.truncate_from_end(log_end);
         self.truncate_from_start(log_start);
         if !existed && self.entries.is_empty() {
@@ -131,7 +137,7 @@ impl EpochCache {
         if self.entries != self.on_disk || !existed {
             self.write()?;
         }
-        Ok(self.latest_epoch().unwrap_or(0).max(0))
+        Ok(self.latest_epoch().into_iter().chain(newest_known).max().unwrap_or(0).max(0))
     }
 
     /// Rewrites the checkpoint, crash-safe.
