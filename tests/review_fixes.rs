@@ -206,6 +206,7 @@ fn delete_topic_completes_when_a_partition_is_poisoned() {
 }
 
 /// A magic-1 legacy message: `offset`, codec `attributes`, `value` (no key).
+#[cfg(feature = "gzip")]
 fn legacy_v1(offset: i64, attributes: u8, value: &[u8]) -> Vec<u8> {
     let mut body = vec![1u8, attributes];
     body.extend_from_slice(&1_000i64.to_be_bytes());
@@ -224,6 +225,7 @@ fn legacy_v1(offset: i64, attributes: u8, value: &[u8]) -> Vec<u8> {
 /// debug build). Now it is an `InvalidValue`; the input is kept in
 /// `fuzz/regressions/legacy_decode/` as well.
 #[test]
+#[cfg(feature = "gzip")]
 fn legacy_wrapper_offset_minus_inner_offset_does_not_overflow() {
     let data = legacy_wrapper_overflow();
     let kept = std::fs::read(
@@ -240,6 +242,7 @@ fn legacy_wrapper_offset_minus_inner_offset_does_not_overflow() {
     assert!(err.to_string().contains("message.offset"), "{err}");
 }
 
+#[cfg(feature = "gzip")]
 fn legacy_wrapper_overflow() -> Vec<u8> {
     let inner = legacy_v1(i64::MIN, 0, b"x");
     let gz = strata::format::compression::compress(strata::format::Compression::Gzip, &inner, None)

@@ -466,17 +466,20 @@ mod tests {
     }
 
     /// A gzip wrapper at `offset` around `inner` messages.
+    #[cfg(feature = "gzip")]
     fn wrapper(offset: i64, magic: i8, inner: &[u8]) -> Bytes {
         let packed = crate::format::compression::compress(Compression::Gzip, inner, None).unwrap();
         Bytes::from(message(offset, magic, 1, None, &packed))
     }
 
+    #[cfg(feature = "gzip")]
     fn offsets(buf: &Bytes) -> FormatResult<Vec<i64>> {
         let m = Message::parse(buf)?;
         Ok(records(&m, buf, 1 << 20)?.iter().map(RecordRef::offset).collect())
     }
 
     #[test]
+    #[cfg(feature = "gzip")]
     fn v1_inner_offsets_are_relative_to_the_wrapper_and_v0_absolute() {
         let inner = [message(0, 1, 0, None, b"a"), message(1, 1, 0, None, b"b")].concat();
         assert_eq!(offsets(&wrapper(41, 1, &inner)).unwrap(), vec![40, 41]);
@@ -487,6 +490,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "gzip")]
     fn malformed_wrappers_are_refused() {
         let two = [message(0, 1, 0, None, b"a"), message(5, 1, 0, None, b"b")].concat();
         let below = offsets(&wrapper(3, 1, &two)).unwrap_err();

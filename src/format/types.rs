@@ -31,6 +31,21 @@ impl Compression {
         Compression::Zstd,
     ];
 
+    /// Whether this build can compress and decompress with the codec: `None`
+    /// always; the others with their cargo feature (`gzip`, `snappy`, `lz4`,
+    /// `zstd`, all on by default). A batch in a codec not compiled in is
+    /// [`FormatError::CodecNotEnabled`](super::FormatError::CodecNotEnabled).
+    #[must_use]
+    pub fn is_available(self) -> bool {
+        match self {
+            Compression::None => true,
+            Compression::Gzip => cfg!(feature = "gzip"),
+            Compression::Snappy => cfg!(feature = "snappy"),
+            Compression::Lz4 => cfg!(feature = "lz4"),
+            Compression::Zstd => cfg!(feature = "zstd"),
+        }
+    }
+
     /// Kafka's numeric id (the attribute bits).
     #[must_use]
     pub fn id(self) -> u8 {

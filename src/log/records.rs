@@ -130,6 +130,19 @@ impl RecordsFrom {
         if self.done { Some(None) } else { None }
     }
 
+    /// Ends the iteration on `e`: a closed log ends it quietly.
+    pub(super) fn end(&mut self, e: Error) -> Option<Result<RecordRef>> {
+        self.done = true;
+        match e {
+            Error::Closed => None,
+            e => Some(Err(e)),
+        }
+    }
+}
+
+/// What the async tail ([`super::stream`]) drives.
+#[cfg(feature = "stream")]
+impl RecordsFrom {
     pub(super) fn is_following(&self) -> bool {
         self.follow
     }
@@ -144,15 +157,6 @@ impl RecordsFrom {
 
     pub(super) fn mark_done(&mut self) {
         self.done = true;
-    }
-
-    /// Ends the iteration on `e`: a closed log ends it quietly.
-    pub(super) fn end(&mut self, e: Error) -> Option<Result<RecordRef>> {
-        self.done = true;
-        match e {
-            Error::Closed => None,
-            e => Some(Err(e)),
-        }
     }
 }
 

@@ -37,12 +37,45 @@ pub(crate) fn shared_dir() -> Option<PathBuf> {
 /// With `STRATA_REQUIRE_CHECKERS=1` in the environment (`.ci/run` sets it after installing the
 /// checkers) a skip is a failure instead: there, everything a test needs must be present, so a
 /// cross-check that silently did not run cannot pass the gate.
+///
+/// A skip is loud: libtest would report the test as `ok`, so the line goes to the real stderr
+/// (past the test harness's capture, visible in a plain `cargo test`) and is appended to
+/// [`SKIPS_FILE`] under the target directory, which `.ci/run` prints as a summary at the end.
 pub(crate) fn skip(reason: &str) {
     if std::env::var_os("STRATA_REQUIRE_CHECKERS").is_some_and(|v| v == "1") {
         panic!("STRATA_REQUIRE_CHECKERS=1, yet this test would skip: {reason}");
     }
-    eprintln!("skipped: {reason}");
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|s| s.rsplit_once('-').map_or(s.clone(), |(name, _hash)| name.to_owned()))
+        .unwrap_or_default();
+    let line = format!("{binary}::{test}: {reason}");
+    // Once per test and reason (a proptest case may skip hundreds of times).
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    {
+        let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains(&line) {
+            return;
+        }
+        seen.push(line.clone());
+    }
+    {
+        use std::io::Write as _;
+        // `std::io::stderr()` directly, not `eprintln!`: the harness captures only the macros.
+        let _ = writeln!(io::stderr(), "\nSKIPPED (not checked, reported as ok): {line}");
+    }
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(SKIPS_FILE);
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) {
+        use std::io::Write as _;
+        let _ = writeln!(f, "{line}");
+    }
 }
+
+/// Where [`skip`] lists skipped tests, one `binary::test: reason` per line, in
+/// `target/tmp/` (`CARGO_TARGET_TMPDIR`). `.ci/run` empties it before the tests and prints it after.
+pub(crate) const SKIPS_FILE: &str = "skipped-checks.txt";
 
 /// `<shared>/tools/kafka_verify.py`, if the shared directory has it.
 pub(crate) fn kafka_verify_script() -> Option<PathBuf> {
