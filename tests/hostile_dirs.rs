@@ -405,6 +405,84 @@ fn a_swap_file_whose_records_differ_from_the_old_segments_is_rejected() {
     store.close().unwrap();
 }
 
+/// Flips bit 0 of byte 4 of the `nth` batch of `log` (its base offset grows by 2^24; the CRC does
+/// not cover it, so the batch still hashes right). Returns the batch's true base offset.
+fn flip_base_offset(log: &Path, nth: usize) -> i64 {
+    let mut bytes = std::fs::read(log).unwrap();
+    let mut pos = 0;
+    for _ in 0..nth {
+        let len = i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        pos += 12 + len;
+    }
+    let base = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
+    bytes[pos + 4] ^= 1;
+    std::fs::write(log, bytes).unwrap();
+    base
+}
+
+/// Reads `t-0` from its start as a consumer does. Every read makes progress or fails naming
+/// `file`; returns the offsets and values served.
+fn read_on(store: &Store, file: &str) -> BTreeMap<i64, Vec<u8>> {
+    let log = store.partition("t", 0).unwrap();
+    let mut served = BTreeMap::new();
+    let mut next = log.log_start_offset();
+    while next < log.log_end_offset() {
+        match log.read(next, 1 << 16) {
+            Ok(f) => {
+                assert!(!f.is_empty() && f.next_offset() > next, "a read at {next} was stuck");
+                for r in f.records() {
+                    let r = r.unwrap();
+                    served.insert(r.offset(), r.value().unwrap().to_vec());
+                }
+                next = f.next_offset();
+            }
+            Err(e) => {
+                assert!(e.to_string().contains(file), "the error does not name {file}: {e}");
+                break;
+            }
+        }
+    }
+    served
+}
+
+/// A flipped bit in a batch's base offset (outside the CRC) moves the batch to offsets 2^24
+/// higher: past the next segment's base, or past the log end. Whether it sits first or in the
+/// middle of a sealed segment or in the active one, after a clean or an unclean shutdown, the
+/// store never hands out those offsets, every read makes progress or fails naming the file, and
+/// every record before the damaged batch is served (before: a read at it returned nothing, for
+/// ever).
+#[test]
+fn a_flipped_bit_in_a_batch_base_offset_never_leaves_a_read_stuck() {
+    for (segment, nth) in [(25, 0), (25, 3), (75, 2)] {
+        for clean in [true, false] {
+            let tmp = tempfile::tempdir().unwrap();
+            four_segments(tmp.path(), "delete");
+            let file = format!("{segment:020}.log");
+            let damaged = flip_base_offset(&tmp.path().join("t-0").join(&file), nth);
+            if !clean {
+                std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+                std::fs::remove_file(tmp.path().join("recovery-point-offset-checkpoint")).unwrap();
+            }
+            let case = format!("batch {nth} of {file}, clean {clean}");
+            let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+            let seen = read_on(&ro, &file);
+            drop(ro);
+            let store = open(tmp.path()).unwrap();
+            let log = store.partition("t", 0).unwrap();
+            assert!(log.log_end_offset() <= 100, "{case}: end {}", log.log_end_offset());
+            let served = read_on(&store, &file);
+            assert_eq!(served, seen, "{case}: read-only and writer serve the same");
+            for o in 0..damaged {
+                let v = served.get(&o).unwrap_or_else(|| panic!("{case}: record {o} not served"));
+                assert_eq!(v, format!("v{o}").as_bytes(), "{case}");
+            }
+            let next = log.append(&[Record::new("after", "x")]).unwrap();
+            assert!(next.base_offset <= 100, "{case}: an append got {}", next.base_offset);
+            store.close().unwrap();
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Symlinks
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,9 @@
 //! set; it runs only [`hostile_child`]. Cases are seeded and deterministic:
 //! `STRATA_HOSTILE_CASES` (default 200) and `STRATA_HOSTILE_SEED` choose
 //! them, `STRATA_HOSTILE_ALL=1` adds the mutation classes CI leaves out
-//! (each listed in [`classes`] with the bug that keeps it out).
+//! (each listed in [`classes`] with the bug that keeps it out), and
+//! `STRATA_HOSTILE_ONLY=N` runs case `N` alone and keeps a copy of its
+//! damaged store (before any open) in the temp directory for a look.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -752,6 +754,8 @@ fn hostile_files_never_panic_hang_escape_or_lose_records_before_the_damage() {
     let cases = env_u64("STRATA_HOSTILE_CASES", 200) as usize;
     let seed = env_u64("STRATA_HOSTILE_SEED", 0x5eed);
     let all = std::env::var_os("STRATA_HOSTILE_ALL").is_some();
+    // One case alone, its damaged store kept (before any open) for a look.
+    let only = std::env::var("STRATA_HOSTILE_ONLY").ok().and_then(|v| v.parse::<usize>().ok());
     let classes: Vec<(&str, Shutdown)> = classes()
         .into_iter()
         .filter(|&(_, _, skip)| skip.is_none() || all)
@@ -785,6 +789,9 @@ fn hostile_files_never_panic_hang_escape_or_lose_records_before_the_damage() {
                     if i >= cases {
                         break;
                     }
+                    if only.is_some_and(|o| o != i) {
+                        continue;
+                    }
                     let mut rng = Rng(seed.wrapping_add(i as u64).wrapping_mul(0x9e37_79b9));
                     let (class, shutdown) = *pick(&mut rng, &classes);
                     let unclean = shutdown != Shutdown::Clean;
@@ -799,6 +806,16 @@ fn hostile_files_never_panic_hang_escape_or_lose_records_before_the_damage() {
                     }
                     if shutdown == Shutdown::Recover {
                         let _ = fs::remove_file(store.join("recovery-point-offset-checkpoint"));
+                    }
+                    if only.is_some() {
+                        let keep = std::env::temp_dir().join(format!("strata-hostile-case-{i}"));
+                        let _ = fs::remove_dir_all(&keep);
+                        common_copy(&store, &keep);
+                        println!(
+                            "case {i} [{class}, {shutdown:?}] {}: kept in {}",
+                            damage.what,
+                            keep.display()
+                        );
                     }
                     let before = snapshot(&sentinel);
                     let outcome = run_child(&store, &tmp.path().join(format!("case-{i}.out")));

@@ -200,7 +200,7 @@ impl Log {
                     segments.splice(i..=i, parts);
                     continue;
                 }
-                let outcome = seg.recover()?;
+                let outcome = seg.recover(next_base)?;
                 txn_rebuild_from =
                     Some(txn_rebuild_from.unwrap_or(i64::MAX).min(seg.base_offset()));
                 let gaps_allowed = config.cleanup_policy.compact || i + 1 < split_end;

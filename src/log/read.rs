@@ -166,6 +166,31 @@ impl std::fmt::Display for TimestampedOffset {
     }
 }
 
+/// The corruption of a batch at `position` of `seg` whose offsets cannot be
+/// there: reaching the next segment's base (`next_base`), or past the log
+/// end (no append has handed those offsets out). `None` for a batch in place.
+fn misplaced(
+    seg: &crate::segment::Segment,
+    position: u64,
+    b: &crate::format::BatchView,
+    next_base: Option<i64>,
+    log_end_offset: i64,
+) -> Option<Error> {
+    let reason = if next_base.is_some_and(|n| b.last_offset() >= n) {
+        "reaches the next segment's base offset"
+    } else if b.base_offset() > log_end_offset {
+        "past the log end offset"
+    } else {
+        return None;
+    };
+    let e = crate::format::FormatError::InvalidValue {
+        field: "batch.baseOffset",
+        value: b.base_offset(),
+        reason,
+    };
+    Some(seg.corrupt_at(position, e))
+}
+
 impl Log {
     /// Reads whole batches starting with the one holding `offset`, up to
     /// `max_bytes` — but always at least one batch, even a larger one (Kafka's
@@ -222,8 +247,20 @@ impl Log {
             let mut end = 0usize;
             // Set when a batch stops the read: later segments must not be read past it.
             let mut full = false;
+            let next_base = v.segments.get(i + 1).map(|s| s.base_offset());
             let mut iter = BatchIter::new(data.clone());
             for (pos, b) in iter.by_ref() {
+                if let Some(e) = misplaced(seg, start + pos as u64, &b, next_base, v.log_end_offset)
+                {
+                    // Offsets outside the segment's range (a flipped bit in a
+                    // base offset, which the CRC does not cover) are damage:
+                    // stopping there quietly would leave the reader stuck.
+                    if total == 0 {
+                        return Err(e);
+                    }
+                    full = true;
+                    break;
+                }
                 if b.base_offset() >= limit {
                     full = true;
                     break;

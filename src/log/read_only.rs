@@ -174,7 +174,7 @@ fn load_once(
         let next_base = segments.get(i + 1).map(|s| s.base_offset());
         let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
         if verdict.recovers() {
-            let run = seg.recover_dry_run()?;
+            let run = seg.recover_dry_run(next_base)?;
             report.split_segments += usize::from(run.splits);
             // A split's parts follow each other without holes, and its last
             // part ends where the whole segment does: judged as one segment.

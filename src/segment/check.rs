@@ -12,9 +12,11 @@
 //! - both indexes pass their own sanity checks (length, order, zero tail);
 //! - the last offset-index entry points inside the `.log`, at a batch that
 //!   starts at or below the entry's offset;
-//! - no entry of either index names an offset of the next segment;
+//! - no entry of either index names an offset of the next segment, and the
+//!   batches at the start and at the last entry hold no offset of it;
 //! - for the active segment, the batches after the last entry frame exactly
-//!   up to the end of the file, and the time index names no offset past them.
+//!   up to the end of the file with rising offsets, and the time index names
+//!   no offset past them.
 
 use crate::Result;
 use crate::format::{BatchIter, StopReason, layout};
@@ -50,9 +52,30 @@ impl Segment {
             }
             match self.frame_at(pos)? {
                 None => return Ok(at(format!("points at byte {pos}, where no batch frames"))),
-                Some(base) if base > last.offset => {
+                Some((base, _)) if base > last.offset => {
                     let o = last.offset;
                     return Ok(at(format!("(offset {o}) points at a batch starting at {base}")));
+                }
+                Some((_, end)) if next_base.is_some_and(|next| end >= next) => {
+                    return Ok(at(format!(
+                        "points at a batch ending at {end}, in the next segment"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        // The first batch: its offsets lie in this segment's range (the base
+        // offset is outside the CRC, so a flipped bit there hashes right).
+        if len > 0 {
+            let log = self.log_path();
+            let first = |why: String| Some(format!("{}: first batch {why}", log.display()));
+            match self.frame_at(0)? {
+                None => return Ok(first("does not frame".to_owned())),
+                Some((base, _)) if base < self.base_offset() => {
+                    return Ok(first(format!("starts at {base}, below the segment's base")));
+                }
+                Some((base, end)) if next_base.is_some_and(|next| end >= next) => {
+                    return Ok(first(format!("holds offsets {base}..={end}, of the next segment")));
                 }
                 Some(_) => {}
             }
@@ -69,7 +92,22 @@ impl Segment {
         if next_base.is_none() {
             let start = offsets.last.map_or(0, |e| u64::from(e.position));
             let mut iter = BatchIter::new(self.bytes(start, len)?);
-            let next_offset = iter.by_ref().last().map(|(_, b)| b.next_offset());
+            let mut next_offset = None;
+            for (pos, b) in iter.by_ref() {
+                // Offsets rise batch after batch. The base offset is outside
+                // the CRC: a flipped bit there shows as a batch the next one
+                // goes back from (gaps stay allowed: a follower's copy of a
+                // compacted log has them even in its active segment).
+                if next_offset.is_some_and(|n| b.base_offset() < n) {
+                    let (log, at) = (self.log_path(), start + pos as u64);
+                    let base = b.base_offset();
+                    return Ok(Some(format!(
+                        "{}: batch at byte {at} starts at offset {base}, below the one before's end",
+                        log.display()
+                    )));
+                }
+                next_offset = Some(b.next_offset());
+            }
             if let Some(stop) = iter.stop_reason().filter(|s| **s != StopReason::End) {
                 let log = self.log_path();
                 return Ok(Some(format!("{}: tail after byte {start}: {stop:?}", log.display())));
@@ -83,21 +121,30 @@ impl Segment {
         Ok(None)
     }
 
-    /// The base offset of the batch whose header is at `position`, if one
-    /// frames there (a sane length that fits the file). Reads 17 bytes with
-    /// `pread`, so a sealed segment is not mapped just to be checked.
-    fn frame_at(&self, position: u64) -> Result<Option<i64>> {
+    /// The base and last offsets of the batch whose header is at `position`,
+    /// if one frames there (a sane length that fits the file). Reads 27
+    /// bytes with `pread`, so a sealed segment is not mapped just to be
+    /// checked. A legacy (magic 0/1) entry's offset is its last offset.
+    fn frame_at(&self, position: u64) -> Result<Option<(i64, i64)>> {
         let path = self.log_path();
         let f = identity::reopen_read(&path, self.log_id)?;
-        let mut head = [0u8; layout::HEADER_SIZE_UP_TO_MAGIC];
-        if file::read_up_to_at(&f, &path, &mut head, position)? < head.len() {
+        let mut head = [0u8; layout::LAST_OFFSET_DELTA + 4];
+        let read = file::read_up_to_at(&f, &path, &mut head, position)?;
+        if read < layout::HEADER_SIZE_UP_TO_MAGIC {
             return Ok(None);
         }
         let base = i64::from_be_bytes(head_field(&head, layout::BASE_OFFSET));
         let length = i32::from_be_bytes(head_field(&head, layout::LENGTH));
         let fits = length >= layout::MIN_FRAMED_LENGTH
             && position + layout::LOG_OVERHEAD as u64 + length.unsigned_abs() as u64 <= self.len();
-        Ok(fits.then_some(base))
+        let magic = head_field::<1>(&head, layout::MAGIC)[0] as i8;
+        let last = if magic >= layout::MAGIC_V2 && read == head.len() {
+            let delta = i32::from_be_bytes(head_field(&head, layout::LAST_OFFSET_DELTA));
+            base.saturating_add(i64::from(delta))
+        } else {
+            base
+        };
+        Ok(fits.then_some((base, last)))
     }
 }
 

@@ -71,7 +71,8 @@ impl Segment {
     /// Validates every batch as recovery does, changing nothing; then serves
     /// only the valid prefix and stops trusting the indexes (a writer's
     /// recovery would rebuild them). Must run before the segment is shared.
-    pub(crate) fn recover_dry_run(&self) -> Result<DryRun> {
+    /// `next_base` as for `recover`.
+    pub(crate) fn recover_dry_run(&self, next_base: Option<i64>) -> Result<DryRun> {
         let path = self.log_path();
         let f = identity::reopen_read(&path, self.log_id).map_err(|e| match e {
             // Listed, then replaced (a writer beside a read-only open): name it.
@@ -106,26 +107,7 @@ impl Segment {
         let mut next_offset = self.base_offset;
         let mut valid = 0u64;
         let mut stop = None;
-        for (pos, batch) in iter.by_ref() {
-            // The placement rules of `recover`: offsets rise and stay in reach of the base.
-            let misplaced = if batch.base_offset() < next_offset {
-                Some("not above the previous batch's offsets")
-            } else if !splits && super::overflow::overflows(batch.last_offset(), self.base_offset) {
-                Some("too far above the segment's base offset")
-            } else {
-                None
-            };
-            if let Some(reason) = misplaced {
-                stop = Some(StopReason::Corrupt {
-                    position: pos,
-                    error: crate::format::FormatError::InvalidValue {
-                        field: "batch.baseOffset",
-                        value: batch.base_offset(),
-                        reason,
-                    },
-                });
-                break;
-            }
+        let mut accept = |pos: usize, batch: &crate::format::BatchView| {
             if valid == 0 {
                 st.rolling_base_timestamp = Some(batch.max_timestamp());
             }
@@ -135,8 +117,23 @@ impl Segment {
             }
             next_offset = batch.next_offset();
             valid = pos as u64 + batch.size() as u64;
+        };
+        // The placement rules of `recover`.
+        let mut placer = super::recover::Placer::new(self.base_offset, next_base, splits);
+        for (pos, batch) in iter.by_ref() {
+            let placed = placer.feed(pos, batch);
+            if let Some((at, b)) = &placed.accept {
+                accept(*at, b);
+            }
+            if placed.stop.is_some() {
+                stop = placed.stop;
+                break;
+            }
         }
         if stop.is_none() {
+            if let Some((at, b)) = placer.finish() {
+                accept(at, &b);
+            }
             stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
         }
         self.len.store(valid, Ordering::Release);

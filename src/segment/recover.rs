@@ -11,6 +11,114 @@ use crate::{Error, Result};
 
 use super::{AppendState, Segment};
 
+/// The placement rules recovery (and its read-only dry run) check beyond
+/// each batch's own framing and CRC: offsets rise, stay in reach of the
+/// segment's base and below the next segment's base.
+///
+/// The base offset is outside the CRC, so a flipped bit there leaves a batch
+/// that hashes right at offsets it never had. A batch raised that way is
+/// seen only at the batch after it, which then goes back: when that batch
+/// fits after the one before the raised batch, the raised one is the batch
+/// out of place and the cut comes before it (else recovery would keep it
+/// and hand the log end offset those false offsets). So each batch is held
+/// until the next one (or the end of the data) confirms it.
+pub(crate) struct Placer {
+    /// The segment's base offset.
+    base: i64,
+    /// The next segment's base offset; `None` for the active segment.
+    next_base: Option<i64>,
+    /// The segment is a legacy one that a writer's open splits (see
+    /// [`super::overflow`]): its offsets may run past `base + i32::MAX`.
+    splits: bool,
+    /// The offset after the last accepted batch (the base at first).
+    accepted_next: i64,
+    /// The batch waiting for the next one, with its position.
+    held: Option<(usize, crate::format::BatchView)>,
+}
+
+/// What feeding a batch to a [`Placer`] decided.
+pub(crate) struct Placed {
+    /// A batch now accepted, with its position.
+    pub accept: Option<(usize, crate::format::BatchView)>,
+    /// Where and why the valid data ends, when it ends here.
+    pub stop: Option<StopReason>,
+}
+
+fn misplaced_at(
+    position: usize,
+    batch: &crate::format::BatchView,
+    reason: &'static str,
+) -> StopReason {
+    StopReason::Corrupt {
+        position,
+        error: crate::format::FormatError::InvalidValue {
+            field: "batch.baseOffset",
+            value: batch.base_offset(),
+            reason,
+        },
+    }
+}
+
+impl Placer {
+    pub(crate) fn new(base: i64, next_base: Option<i64>, splits: bool) -> Self {
+        Placer { base, next_base, splits, accepted_next: base, held: None }
+    }
+
+    /// Why `batch` cannot lie in this segment at all, or `None`.
+    fn out_of_range(&self, batch: &crate::format::BatchView) -> Option<&'static str> {
+        if !self.splits && super::overflow::overflows(batch.last_offset(), self.base) {
+            Some("too far above the segment's base offset")
+        } else if self.next_base.is_some_and(|n| batch.last_offset() >= n) {
+            Some("reaches the next segment's base offset")
+        } else {
+            None
+        }
+    }
+
+    /// Feeds the batch at `position`, after every batch fed before.
+    pub(crate) fn feed(&mut self, position: usize, batch: crate::format::BatchView) -> Placed {
+        let mut out = Placed { accept: None, stop: None };
+        if let Some((held_at, held)) = self.held.take() {
+            if batch.base_offset() < held.next_offset() {
+                let stop = if batch.base_offset() >= self.accepted_next
+                    && batch.base_offset() < held.base_offset()
+                {
+                    misplaced_at(held_at, &held, "above the offsets of the batch after it")
+                } else {
+                    misplaced_at(position, &batch, "not above the previous batch's offsets")
+                };
+                if matches!(&stop, StopReason::Corrupt { position: p, .. } if *p == position) {
+                    self.accepted_next = held.next_offset();
+                    out.accept = Some((held_at, held));
+                }
+                out.stop = Some(stop);
+                return out;
+            }
+            self.accepted_next = held.next_offset();
+            out.accept = Some((held_at, held));
+        } else if batch.base_offset() < self.accepted_next {
+            out.stop =
+                Some(misplaced_at(position, &batch, "not above the previous batch's offsets"));
+            return out;
+        }
+        if let Some(reason) = self.out_of_range(&batch) {
+            out.stop = Some(misplaced_at(position, &batch, reason));
+            return out;
+        }
+        self.held = Some((position, batch));
+        out
+    }
+
+    /// The batch still held at the end of the valid data: accepted.
+    pub(crate) fn finish(&mut self) -> Option<(usize, crate::format::BatchView)> {
+        let held = self.held.take();
+        if let Some((_, b)) = &held {
+            self.accepted_next = b.next_offset();
+        }
+        held
+    }
+}
+
 /// What recovering a segment found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RecoveryOutcome {
@@ -26,8 +134,10 @@ pub(crate) struct RecoveryOutcome {
 
 impl Segment {
     /// Validates every batch, rebuilds the indexes and truncates the `.log`
-    /// after the last valid batch. Must run before the segment is shared.
-    pub(crate) fn recover(&self) -> Result<RecoveryOutcome> {
+    /// after the last valid batch; `next_base` is the following segment's
+    /// base offset (`None` for the active one), which no batch may reach.
+    /// Must run before the segment is shared.
+    pub(crate) fn recover(&self, next_base: Option<i64>) -> Result<RecoveryOutcome> {
         let physical = self.with_file(file::len)?;
         // Read the whole file, valid or not, through a private map.
         let map = self.with_file(|f, p| ReadMap::map(f, p, physical))?;
@@ -46,27 +156,9 @@ impl Segment {
         // Bytes of accepted batches: a batch that frames and hashes right but
         // whose offsets do not follow is cut too.
         let mut valid = 0u64;
-        for (pos, batch) in iter.by_ref() {
+        let mut placer = Placer::new(self.base_offset, next_base, false);
+        let mut accept = |pos: usize, batch: &crate::format::BatchView| -> Result<()> {
             let pos = pos as u64;
-            let relative = batch.last_offset() - self.base_offset;
-            let misplaced = if batch.base_offset() < next_offset {
-                Some("not above the previous batch's offsets")
-            } else if relative > i64::from(i32::MAX) {
-                Some("too far above the segment's base offset")
-            } else {
-                None
-            };
-            if let Some(reason) = misplaced {
-                stop = Some(StopReason::Corrupt {
-                    position: pos as usize,
-                    error: crate::format::FormatError::InvalidValue {
-                        field: "batch.baseOffset",
-                        value: batch.base_offset(),
-                        reason,
-                    },
-                });
-                break;
-            }
             if batches == 0 {
                 st.rolling_base_timestamp = Some(batch.max_timestamp());
             }
@@ -89,10 +181,25 @@ impl Segment {
             next_offset = batch.next_offset();
             valid = pos + batch.size() as u64;
             batches += 1;
+            Ok(())
+        };
+        for (pos, batch) in iter.by_ref() {
+            let placed = placer.feed(pos, batch);
+            if let Some((at, b)) = &placed.accept {
+                accept(*at, b)?;
+            }
+            if placed.stop.is_some() {
+                stop = placed.stop;
+                break;
+            }
         }
         if stop.is_none() {
+            if let Some((at, b)) = placer.finish() {
+                accept(at, &b)?;
+            }
             stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
         }
+        drop(accept);
         st.bytes_since_last_index_entry = Some(valid - last_index_pos);
         // No view of the old tail may outlive the cut.
         drop(iter);
