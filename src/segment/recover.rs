@@ -199,7 +199,6 @@ impl Segment {
             }
             stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
         }
-        drop(accept);
         st.bytes_since_last_index_entry = Some(valid - last_index_pos);
         // No view of the old tail may outlive the cut.
         drop(iter);
