@@ -76,7 +76,9 @@ pub fn main() -> Result<()> {
     for partitions in [1, 100, 1_000] {
         let flush = run(partitions, Mode::FlushEach).context("flush each")?;
         let group = run(partitions, Mode::GroupCommit).context("group commit")?;
-        eprintln!("{partitions:>5} partitions: flush each {flush:>8.0}/s, group commit {group:>8.0}/s");
+        eprintln!(
+            "{partitions:>5} partitions: flush each {flush:>8.0}/s, group commit {group:>8.0}/s"
+        );
         rows.push((partitions, flush, group));
     }
     println!("| partitions | flush per append (appends/s) | group commit (appends/s) | ratio |");

@@ -1,50 +1,47 @@
 //! One-run peer comparison of strata against other Rust logs and against the
 //! raw file and memory ceilings. See README.md for what is measured and why.
 //!
-//! Usage: `cargo run --release [-- --records N --reps N --only NAME --out PATH]`;
-//! `cargo run --release -- --durable` runs only the durable-append workload ([`durable`]).
+//! Usage: `cargo run --release [-- --records N --reps N --only NAME --out PATH
+//! --recovery-mib N --no-recovery --no-compaction]`;
+//! `cargo run --release -- --durable` runs only the durable-append workload at
+//! 1, 100 and 1,000 partitions ([`durable`]).
 
+mod compaction;
 mod durable;
 mod engines;
+mod metrics;
+mod recovery;
 mod report;
 mod workload;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
 use engines::{Durability, Spec};
-use workload::{SYNC_EVERY_BATCHES, Workload};
+use metrics::Sample;
+use workload::{DURABLE_BATCHES, RECORD_BYTES, RECORDS_PER_BATCH, Workload};
 
-/// One repetition's numbers for one engine. Throughputs in payload MB/s (10^6 bytes).
-#[derive(Clone, Debug, Default)]
-pub struct Sample {
-    pub append: f64,
-    pub append_fsync: Option<f64>,
-    /// Encoding every batch without appending (where separable).
-    pub encode_only: Option<f64>,
-    pub seq_warm: f64,
-    pub seq_warm_checked: Option<f64>,
-    pub seq_cold: Option<f64>,
-    pub random_us: f64,
-    pub disk_bytes: u64,
-}
-
-struct Args {
-    records: usize,
-    reps: usize,
-    only: Option<String>,
-    out: String,
+pub struct Args {
+    pub records: usize,
+    pub reps: usize,
+    pub only: Option<String>,
+    pub out: String,
+    pub recovery_mib: u64,
+    pub recovery: bool,
+    pub compaction: bool,
 }
 
 fn parse_args() -> Result<Args> {
     let mut a = Args {
         records: 1_000_000,
-        reps: 3,
+        reps: 5,
         only: None,
-        out: concat!(env!("CARGO_MANIFEST_DIR"), "/RESULTS.md").to_string(),
+        out: concat!(env!("CARGO_MANIFEST_DIR"), "/../../BENCHMARKS.md").to_string(),
+        recovery_mib: 1024,
+        recovery: true,
+        compaction: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,10 +51,14 @@ fn parse_args() -> Result<Args> {
             "--reps" => a.reps = value()?.parse()?,
             "--only" => a.only = Some(value()?),
             "--out" => a.out = value()?,
+            "--recovery-mib" => a.recovery_mib = value()?.parse()?,
+            "--no-recovery" => a.recovery = false,
+            "--no-compaction" => a.compaction = false,
             _ => bail!("unknown argument {flag}"),
         }
     }
     ensure!(a.reps > 0, "--reps must be positive");
+    ensure!(a.records >= DURABLE_BATCHES * RECORDS_PER_BATCH, "--records below the durable run");
     Ok(a)
 }
 
@@ -71,24 +72,32 @@ fn main() -> Result<()> {
         .into_iter()
         .filter(|s| args.only.as_ref().is_none_or(|o| s.name.contains(o.as_str())))
         .collect();
+    let names: Vec<&'static str> = specs.iter().map(|s| s.name).collect();
     eprintln!("generating {} records...", args.records);
     let w = Workload::new(args.records);
-    let cold = drop_caches();
-    eprintln!("page cache drop: {}", if cold { "works" } else { "not available" });
+
+    let recovery = if args.recovery {
+        Some(recovery::Setup::new(&w, args.recovery_mib, &names)?)
+    } else {
+        None
+    };
+    let compaction = if args.compaction { Some(compaction::Setup::new(&names)?) } else { None };
 
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); specs.len()];
     // Repetitions outermost, so that slow drift of a shared machine is spread over every engine.
     for rep in 0..args.reps {
         for (spec, out) in specs.iter().zip(samples.iter_mut()) {
-            eprint!("rep {}/{} {:<32}", rep + 1, args.reps, spec.name);
-            let s = run(spec, &w, cold).with_context(|| spec.name)?;
+            eprint!("rep {}/{} {:<18}", rep + 1, args.reps, spec.name);
+            let mut s = run(spec, &w).with_context(|| spec.name)?;
+            if let Some(r) = &recovery {
+                r.run(spec.name, &mut s).with_context(|| format!("{} recovery", spec.name))?;
+            }
+            if let Some(c) = &compaction {
+                c.run(spec.name, &mut s).with_context(|| format!("{} compaction", spec.name))?;
+            }
             eprintln!(
-                " append {:>7.1} MB/s, fsync'd {:>7}, seq {:>7.1}, cold {:>7}, random {:>6.2} us",
-                s.append,
-                s.append_fsync.map_or("-".into(), |v| format!("{v:.1}")),
-                s.seq_warm,
-                s.seq_cold.map_or("-".into(), |v| format!("{v:.1}")),
-                s.random_us
+                " {}",
+                s.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
             );
             out.push(s);
         }
@@ -98,7 +107,8 @@ fn main() -> Result<()> {
         specs: &specs,
         samples: &samples,
         workload: &w,
-        cold,
+        recovery_bytes: recovery.as_ref().map(recovery::Setup::bytes),
+        compaction_bytes: compaction.as_ref().map(compaction::Setup::dirty_bytes),
         elapsed: started.elapsed(),
         command: command_line(),
     });
@@ -108,104 +118,102 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// One repetition for one engine: append, warm scan, random reads, cold scan,
-/// then the fsync'd append into a fresh directory.
-fn run(spec: &Spec, w: &Workload, cold: bool) -> Result<Sample> {
-    let payload = w.payload_bytes() as f64;
-    let mbps = |d: Duration| payload / d.as_secs_f64() / 1e6;
-    let mut s = Sample::default();
-
-    // Dirty pages of the previous engine must not be written back during this one.
+fn fresh_dir() -> Result<tempfile::TempDir> {
+    // Dirty pages of the previous phase must not be written back during this one.
     os_sync();
-    let dir = tempfile::Builder::new().prefix("strata-compare-").tempdir_in("/tmp")?;
-    let mut e = (spec.open)(dir.path(), false)?;
+    Ok(tempfile::Builder::new().prefix("strata-compare-").tempdir_in("/tmp")?)
+}
+
+/// One repetition for one engine: page-cache append then reads, client
+/// batches, one final fsync, fsync per batch (each into a fresh directory).
+fn run(spec: &Spec, w: &Workload) -> Result<Sample> {
+    let mbps = |bytes: usize, d: Duration| bytes as f64 / d.as_secs_f64() / 1e6;
+    let payload = w.payload_bytes();
+    let mut s = Sample::new();
+
+    let dir = fresh_dir()?;
+    let mut e = (spec.open)(dir.path(), w)?;
     let t = Instant::now();
     for b in 0..w.batches() {
         e.append(w, b)?;
     }
-    s.append = mbps(t.elapsed());
-    if let Some(d) = e.encode_only(w) {
-        s.encode_only = Some(mbps(d?));
-    }
+    s.insert(metrics::APPEND, mbps(payload, t.elapsed()));
 
     let t = Instant::now();
-    let got = e.scan()?;
-    s.seq_warm = mbps(t.elapsed());
-    check_scan(got, w)?;
+    let (n, sum) = e.scan()?;
+    s.insert(metrics::SCAN, mbps(payload, t.elapsed()));
+    ensure!(n == w.records as u64, "scan returned {n} records, expected {}", w.records);
+    ensure!(sum == w.scan_sum, "scan returned wrong values");
+
     let t = Instant::now();
-    if let Some(got) = e.scan_checked() {
+    if let Some(got) = e.scan_crc() {
         let d = t.elapsed();
-        check_scan(got?, w)?;
-        s.seq_warm_checked = Some(mbps(d));
+        ensure!(got? > 0, "CRC walk checked nothing");
+        s.insert(metrics::SCAN_CRC, mbps(payload, d));
     }
 
-    let t = Instant::now();
+    let mut lat = Vec::with_capacity(w.random_offsets.len());
     let mut sum = 0u64;
     for &o in &w.random_offsets {
-        sum += u64::from(e.get(o)?);
-    }
-    s.random_us = t.elapsed().as_secs_f64() * 1e6 / w.random_offsets.len() as f64;
-    ensure!(sum == w.random_sum, "random reads returned wrong values");
-    e.close()?;
-    s.disk_bytes = disk_usage(dir.path())?;
-
-    if spec.on_disk && cold {
-        os_sync();
-        ensure!(drop_caches(), "page cache drop stopped working");
-        // Opening is not timed; the scan that follows is.
-        let mut e = (spec.open)(dir.path(), true)?;
         let t = Instant::now();
-        let got = e.scan()?;
-        s.seq_cold = Some(mbps(t.elapsed()));
-        check_scan(got, w)?;
-        e.close()?;
+        let v = e.get(o)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        sum += u64::from(v);
     }
+    ensure!(sum == w.random_sum, "random reads returned wrong values");
+    lat.sort_by(f64::total_cmp);
+    s.insert(metrics::GET_P50, percentile(&lat, 0.50));
+    s.insert(metrics::GET_P99, percentile(&lat, 0.99));
+    e.close()?;
+    drop(dir);
+
+    let dir = fresh_dir()?;
+    let mut e = (spec.open)(dir.path(), w)?;
+    if e.prepare_client_batches(w)? {
+        os_sync();
+        let t = Instant::now();
+        for b in 0..w.batches() {
+            e.append_client_batch(b)?;
+        }
+        s.insert(metrics::APPEND_BATCH, mbps(payload, t.elapsed()));
+    }
+    e.close()?;
     drop(dir);
 
     if spec.durability != Durability::None {
-        os_sync();
-        let dir = tempfile::Builder::new().prefix("strata-compare-").tempdir_in("/tmp")?;
-        let mut e = (spec.open)(dir.path(), false)?;
+        let dir = fresh_dir()?;
+        let mut e = (spec.open)(dir.path(), w)?;
         let t = Instant::now();
         for b in 0..w.batches() {
-            if (b + 1) % SYNC_EVERY_BATCHES == 0 || b + 1 == w.batches() {
-                e.append_durable(w, b)?;
-            } else {
-                e.append(w, b)?;
-            }
+            e.append(w, b)?;
         }
-        s.append_fsync = Some(mbps(t.elapsed()));
+        e.sync()?;
+        s.insert(metrics::APPEND_FSYNC_END, mbps(payload, t.elapsed()));
         e.close()?;
+        drop(dir);
+
+        let dir = fresh_dir()?;
+        let mut e = (spec.open)(dir.path(), w)?;
+        let t = Instant::now();
+        for b in 0..DURABLE_BATCHES {
+            e.append_durable(w, b)?;
+        }
+        let bytes = DURABLE_BATCHES * RECORDS_PER_BATCH * RECORD_BYTES;
+        s.insert(metrics::APPEND_FSYNC_EACH, mbps(bytes, t.elapsed()));
+        e.close()?;
+        drop(dir);
     }
     Ok(s)
 }
 
-fn check_scan((n, sum): (u64, u64), w: &Workload) -> Result<()> {
-    ensure!(n == w.records as u64, "scan returned {n} records, expected {}", w.records);
-    ensure!(sum == w.scan_sum, "scan returned wrong values");
-    Ok(())
+/// The `q` quantile of sorted samples (nearest rank).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
-fn os_sync() {
+pub fn os_sync() {
     let _ = Command::new("sync").status();
-}
-
-/// Empties the page cache (root only; some sandboxes refuse it).
-fn drop_caches() -> bool {
-    os_sync();
-    std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
-}
-
-/// Bytes allocated on disk under `dir` (sparse preallocations count as what they use).
-fn disk_usage(dir: &Path) -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() { disk_usage(&entry.path())? } else { meta.blocks() * 512 };
-    }
-    Ok(total)
 }
 
 fn command_line() -> String {

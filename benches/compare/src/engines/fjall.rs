@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::Engine;
-use crate::workload::{KEY_BYTES, Workload};
+use crate::workload::{KEY_BYTES, Workload, touch};
 
 pub struct Fjall {
     // Field order: the keyspace handle drops before the database.
@@ -18,7 +18,7 @@ pub struct Fjall {
     db: Database,
 }
 
-pub fn open(dir: &Path, _reopen: bool) -> Result<Box<dyn Engine>> {
+pub fn open(dir: &Path, _w: &Workload) -> Result<Box<dyn Engine>> {
     let db = Database::builder(dir).open()?;
     let ks = db.keyspace("log", KeyspaceCreateOptions::default)?;
     Ok(Box::new(Fjall { ks, db }))
@@ -45,7 +45,8 @@ impl Engine for Fjall {
             if k.len() != 8 {
                 bail!("bad key");
             }
-            sum += u64::from(v[KEY_BYTES]);
+            let (key, value) = v.split_at(KEY_BYTES);
+            sum += touch(key, value);
             n += 1;
         }
         Ok((n, sum))

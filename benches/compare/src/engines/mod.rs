@@ -9,6 +9,7 @@ use crate::workload::Workload;
 
 pub mod commitlog;
 pub mod fjall;
+pub mod krabka;
 pub mod raw;
 pub mod sqlite;
 pub mod strata;
@@ -16,7 +17,8 @@ pub mod strata;
 /// A log under test: appends batches of records at increasing offsets
 /// (0, 1, 2, ...) and reads them back by offset.
 pub trait Engine {
-    /// Appends batch `b` of the workload (records `b * 100 .. (b + 1) * 100`).
+    /// Appends batch `b` of the workload (records `b * 100 .. (b + 1) * 100`),
+    /// the engine encoding the records itself (its producer-facing path).
     fn append(&mut self, w: &Workload, b: usize) -> Result<()>;
     /// Makes everything appended so far durable (fsync or equivalent).
     fn sync(&mut self) -> Result<()>;
@@ -25,21 +27,26 @@ pub trait Engine {
         self.append(w, b)?;
         self.sync()
     }
-    /// Reads every record in offset order; returns (records, sum of each value's first byte).
+    /// Encodes every batch the way a client would send it (Kafka's v2 wire
+    /// batches), outside the timed loop; `false` where the engine takes no
+    /// client-built batches.
+    fn prepare_client_batches(&mut self, _w: &Workload) -> Result<bool> {
+        Ok(false)
+    }
+    /// Appends client-built batch `b` (after [`Self::prepare_client_batches`]).
+    fn append_client_batch(&mut self, _b: usize) -> Result<()> {
+        anyhow::bail!("no client batches")
+    }
+    /// Reads every record in offset order, touching every key and value;
+    /// returns (records, sum of [`crate::workload::touch`]).
     fn scan(&mut self) -> Result<(u64, u64)>;
+    /// Walks every stored batch checking its CRC, decoding no record; returns
+    /// the batches checked. `None` where the engine has no such path.
+    fn scan_crc(&mut self) -> Option<Result<u64>> {
+        None
+    }
     /// The first value byte of the record at `offset`.
     fn get(&mut self, offset: u64) -> Result<u8>;
-    /// Time to encode every batch the way `append` does, without appending:
-    /// how much of the append is the record format. `None` where encoding
-    /// cannot be separated from the write.
-    fn encode_only(&mut self, _w: &Workload) -> Option<Result<std::time::Duration>> {
-        None
-    }
-    /// A scan that also verifies the engine's checksums where its default
-    /// scan does not; `None` when the default scan already does (or has none).
-    fn scan_checked(&mut self) -> Option<Result<(u64, u64)>> {
-        None
-    }
     /// Closes cleanly, so that the directory can be reopened.
     fn close(self: Box<Self>) -> Result<()>;
 }
@@ -55,43 +62,29 @@ pub enum Durability {
     None,
 }
 
-pub type OpenFn = fn(dir: &Path, reopen: bool) -> Result<Box<dyn Engine>>;
+pub type OpenFn = fn(dir: &Path, w: &Workload) -> Result<Box<dyn Engine>>;
 
 pub struct Spec {
+    /// Short column name.
     pub name: &'static str,
     pub open: OpenFn,
     pub durability: Durability,
-    /// Lives in files, so a cold (page-cache-dropped) read means something.
-    pub on_disk: bool,
 }
+
+pub const STRATA: &str = "strata";
+pub const COMMITLOG: &str = "commitlog 0.2";
+pub const KRABKA: &str = "krabka-log 1.0.8";
+pub const RAW: &str = "raw file";
+pub const MEMORY: &str = "memory";
 
 pub fn all() -> Vec<Spec> {
     vec![
-        Spec { name: "strata", open: strata::open, durability: Durability::Fsync, on_disk: true },
-        Spec {
-            name: "commitlog 0.2",
-            open: commitlog::open,
-            durability: Durability::NotDurable,
-            on_disk: true,
-        },
-        Spec { name: "fjall 3", open: fjall::open, durability: Durability::Fsync, on_disk: true },
-        Spec {
-            name: "SQLite (rusqlite 0.41, bundled)",
-            open: sqlite::open,
-            durability: Durability::Fsync,
-            on_disk: true,
-        },
-        Spec {
-            name: "raw file (ceiling)",
-            open: raw::open_file,
-            durability: Durability::Fsync,
-            on_disk: true,
-        },
-        Spec {
-            name: "memory copy (ceiling)",
-            open: raw::open_memory,
-            durability: Durability::None,
-            on_disk: false,
-        },
+        Spec { name: STRATA, open: strata::open, durability: Durability::Fsync },
+        Spec { name: COMMITLOG, open: commitlog::open, durability: Durability::NotDurable },
+        Spec { name: KRABKA, open: krabka::open, durability: Durability::Fsync },
+        Spec { name: "fjall 3", open: fjall::open, durability: Durability::Fsync },
+        Spec { name: "SQLite", open: sqlite::open, durability: Durability::Fsync },
+        Spec { name: RAW, open: raw::open_file, durability: Durability::Fsync },
+        Spec { name: MEMORY, open: raw::open_memory, durability: Durability::None },
     ]
 }

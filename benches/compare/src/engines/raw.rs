@@ -1,35 +1,53 @@
-//! The ceilings. `raw file`: one `write` of each batch's payload bytes to a
-//! plain `std::fs::File` (no framing, no index: record `i` sits at
-//! `i * 116`), 1 MiB `read`s for scans, one `pread` per point read,
-//! `sync_data` for the fsync'd variant. `memory copy`: the same bytes copied
-//! into a `Vec` and read back from it.
+//! The ceilings.
+//!
+//! `raw file`: one `write` of each batch's payload bytes to a plain
+//! `std::fs::File` (no framing, no index: record `i` sits at `i * 108`);
+//! client batches are written as the very bytes strata stores (its encoded v2
+//! batches); 1 MiB `pread`s for scans, crc32c over each 1 MiB read for the
+//! CRC walk, one `pread` per point read, `sync_data` (fdatasync) for syncs.
+//!
+//! `memory`: the same bytes copied into a pre-sized `Vec` (memcpy) and read
+//! back from it; its CRC walk is the crc32c crate over strata's encoded
+//! batches held in memory: the same bytes strata's CRC walk checks.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
 
 use super::Engine;
-use crate::workload::{KEY_BYTES, RECORD_BYTES, Workload};
+use super::strata::all_batches;
+use crate::workload::{KEY_BYTES, RECORD_BYTES, Workload, touch};
 
 /// A whole number of records close to 1 MiB.
 const READ_BYTES: usize = (1 << 20) / RECORD_BYTES * RECORD_BYTES;
 
 pub struct RawFile {
     file: File,
+    client: Vec<Bytes>,
 }
 
-pub fn open_file(dir: &Path, reopen: bool) -> Result<Box<dyn Engine>> {
-    let file =
-        OpenOptions::new().read(true).append(true).create(!reopen).open(dir.join("raw.log"))?;
-    Ok(Box::new(RawFile { file }))
+pub fn open_file(dir: &Path, _w: &Workload) -> Result<Box<dyn Engine>> {
+    let file = OpenOptions::new().read(true).append(true).create(true).open(dir.join("raw.log"))?;
+    Ok(Box::new(RawFile { file, client: Vec::new() }))
 }
 
 impl Engine for RawFile {
     fn append(&mut self, w: &Workload, b: usize) -> Result<()> {
         self.file.write_all(w.batch_bytes(b))?;
+        Ok(())
+    }
+
+    fn prepare_client_batches(&mut self, w: &Workload) -> Result<bool> {
+        self.client = all_batches(w)?;
+        Ok(true)
+    }
+
+    fn append_client_batch(&mut self, b: usize) -> Result<()> {
+        self.file.write_all(self.client.get(b).context("no such batch")?)?;
         Ok(())
     }
 
@@ -51,12 +69,30 @@ impl Engine for RawFile {
                 bail!("file ends inside a record at byte {pos}");
             }
             for r in buf[..whole].chunks_exact(RECORD_BYTES) {
-                sum += u64::from(r[KEY_BYTES]);
+                let (k, v) = r.split_at(KEY_BYTES);
+                sum += touch(k, v);
                 n += 1;
             }
             pos += whole as u64;
         }
         Ok((n, sum))
+    }
+
+    fn scan_crc(&mut self) -> Option<Result<u64>> {
+        let run = || -> Result<u64> {
+            let mut buf = vec![0u8; 1 << 20];
+            let (mut pos, mut crc) = (0u64, 0u32);
+            loop {
+                let got = self.file.read_at(&mut buf, pos)?;
+                if got == 0 {
+                    break;
+                }
+                crc = crc32c::crc32c_append(crc, &buf[..got]);
+                pos += got as u64;
+            }
+            Ok(u64::from(crc) | 1)
+        };
+        Some(run())
     }
 
     fn get(&mut self, offset: u64) -> Result<u8> {
@@ -72,10 +108,14 @@ impl Engine for RawFile {
 
 pub struct Memory {
     data: Vec<u8>,
+    client: Vec<Bytes>,
+    /// strata's encoded batches, back to back, for the CRC walk.
+    encoded: Vec<u8>,
 }
 
-pub fn open_memory(_dir: &Path, _reopen: bool) -> Result<Box<dyn Engine>> {
-    Ok(Box::new(Memory { data: Vec::new() }))
+pub fn open_memory(_dir: &Path, w: &Workload) -> Result<Box<dyn Engine>> {
+    let encoded = all_batches(w)?.concat();
+    Ok(Box::new(Memory { data: Vec::new(), client: Vec::new(), encoded }))
 }
 
 impl Engine for Memory {
@@ -87,6 +127,19 @@ impl Engine for Memory {
         Ok(())
     }
 
+    fn prepare_client_batches(&mut self, w: &Workload) -> Result<bool> {
+        self.client = all_batches(w)?;
+        Ok(true)
+    }
+
+    fn append_client_batch(&mut self, b: usize) -> Result<()> {
+        if self.data.capacity() == 0 {
+            self.data.reserve_exact(self.encoded.len());
+        }
+        self.data.extend_from_slice(self.client.get(b).context("no such batch")?);
+        Ok(())
+    }
+
     fn sync(&mut self) -> Result<()> {
         Ok(())
     }
@@ -94,10 +147,15 @@ impl Engine for Memory {
     fn scan(&mut self) -> Result<(u64, u64)> {
         let (mut n, mut sum) = (0u64, 0u64);
         for r in self.data.chunks_exact(RECORD_BYTES) {
-            sum += u64::from(r[KEY_BYTES]);
+            let (k, v) = r.split_at(KEY_BYTES);
+            sum += touch(k, v);
             n += 1;
         }
         Ok((n, sum))
+    }
+
+    fn scan_crc(&mut self) -> Option<Result<u64>> {
+        Some(Ok(u64::from(crc32c::crc32c(&self.encoded)) | 1))
     }
 
     fn get(&mut self, offset: u64) -> Result<u8> {

@@ -14,17 +14,17 @@ use anyhow::{Result, bail};
 use rusqlite::{Connection, params};
 
 use super::Engine;
-use crate::workload::Workload;
+use crate::workload::{Workload, touch};
 
 const INSERT: &str = r#"INSERT INTO log ("offset", key, value) VALUES (?1, ?2, ?3)"#;
-const SCAN: &str = r#"SELECT value FROM log ORDER BY "offset""#;
+const SCAN: &str = r#"SELECT key, value FROM log ORDER BY "offset""#;
 const GET: &str = r#"SELECT value FROM log WHERE "offset" = ?1"#;
 
 pub struct Sqlite {
     conn: Connection,
 }
 
-pub fn open(dir: &Path, _reopen: bool) -> Result<Box<dyn Engine>> {
+pub fn open(dir: &Path, _w: &Workload) -> Result<Box<dyn Engine>> {
     let conn = Connection::open(dir.join("log.db"))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -67,8 +67,9 @@ impl Engine for Sqlite {
         let mut rows = stmt.query([])?;
         let (mut n, mut sum) = (0u64, 0u64);
         while let Some(row) = rows.next()? {
-            let v = row.get_ref(0)?.as_blob()?;
-            sum += u64::from(v[0]);
+            let k = row.get_ref(0)?.as_blob()?;
+            let v = row.get_ref(1)?.as_blob()?;
+            sum += touch(k, v);
             n += 1;
         }
         Ok((n, sum))

@@ -1,66 +1,89 @@
-//! strata with `LogConfig::default()` (1 GiB segments, Kafka's defaults):
-//! one client-built v2 batch per 100 records, `Log::append_batch`, 1 MiB
-//! fetches with `Log::read` for scans, `Log::read(offset, 1)` for point reads.
+//! strata with `LogConfig::default()` (1 GiB segments, Kafka's defaults).
+//! Producer path: `Log::append(&[Record])`, strata building the batch; client
+//! path: `Log::append_batch` of v2 batches built with `BatchBuilder` before the
+//! timed loop; scans are 1 MiB `Log::read` fetches decoded with
+//! `Fetched::records()` (CRC checked per batch); the CRC-only walk is
+//! `Fetched::batches()` + `BatchView::validate`; point reads `Log::read(offset, 1)`.
 
-use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use strata::clock::{Clock, SystemClock};
+use strata::clock::SystemClock;
 use strata::config::LogConfig;
-use strata::format::BatchBuilder;
+use strata::format::{BatchBuilder, Record};
 use strata::log::{LoadOptions, Log};
 
 use super::Engine;
-use crate::workload::{KEY_BYTES, RECORD_BYTES, Workload};
+use crate::workload::{KEY_BYTES, RECORD_BYTES, Workload, touch};
 
 const FETCH_BYTES: usize = 1 << 20;
+/// A fixed record timestamp, so every built batch is the same bytes.
+pub const TIMESTAMP: i64 = 1_700_000_000_000;
 
 pub struct Strata {
     log: Log,
-    clock: SystemClock,
-    /// Check each fetched batch's CRC-32C before decoding (a Kafka consumer's `check.crcs`).
-    verify_crc: bool,
+    records: Vec<Record>,
+    client: Vec<Bytes>,
 }
 
 /// Batch `b` as a client-built, uncompressed v2 batch; keys and values are
 /// slices of the workload's buffer.
-fn build_batch(w: &Workload, b: usize, now: i64) -> Result<Bytes> {
+pub fn build_batch(w: &Workload, b: usize) -> Result<Bytes> {
     let mut builder = BatchBuilder::new(0);
     for (delta, i) in w.batch_range(b).enumerate() {
         let at = i * RECORD_BYTES;
         let key: Bytes = w.data.slice(at..at + KEY_BYTES);
         let value: Bytes = w.data.slice(at + KEY_BYTES..at + RECORD_BYTES);
-        builder.append_raw(delta as i32, now, Some(&key), Some(&value), &[])?;
+        builder.append_raw(delta as i32, TIMESTAMP, Some(&key), Some(&value), &[])?;
     }
     Ok(builder.build()?)
 }
 
-pub fn open(dir: &Path, reopen: bool) -> Result<Box<dyn Engine>> {
-    // A reopen follows `Log::close`, so the directory is cleanly shut down.
-    let options = LoadOptions { clean_shutdown: reopen, ..LoadOptions::default() };
+/// Every batch of the workload as strata stores it (offsets aside).
+pub fn all_batches(w: &Workload) -> Result<Vec<Bytes>> {
+    (0..w.batches()).map(|b| build_batch(w, b)).collect()
+}
+
+pub fn open(dir: &Path, _w: &Workload) -> Result<Box<dyn Engine>> {
+    Ok(Box::new(Strata { log: open_log(dir, false)?, records: Vec::new(), client: Vec::new() }))
+}
+
+/// `Log::open` of `dir` as partition `t-0`; `clean` says whether the last
+/// shutdown was clean (an unclean open re-validates from offset 0).
+pub fn open_log(dir: &Path, clean: bool) -> Result<Log> {
+    let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
     let (log, _) = Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), options)?;
-    Ok(Box::new(Strata { log, clock: SystemClock, verify_crc: false }))
+    Ok(log)
 }
 
 impl Engine for Strata {
     fn append(&mut self, w: &Workload, b: usize) -> Result<()> {
-        self.log.append_batch(build_batch(w, b, self.clock.now_ms())?)?;
+        self.records.clear();
+        for i in w.batch_range(b) {
+            let at = i * RECORD_BYTES;
+            self.records.push(
+                Record::new(
+                    w.data.slice(at..at + KEY_BYTES),
+                    w.data.slice(at + KEY_BYTES..at + RECORD_BYTES),
+                )
+                .timestamp(TIMESTAMP),
+            );
+        }
+        self.log.append(&self.records)?;
         Ok(())
     }
 
-    fn encode_only(&mut self, w: &Workload) -> Option<Result<Duration>> {
-        let t = Instant::now();
-        for b in 0..w.batches() {
-            match build_batch(w, b, self.clock.now_ms()) {
-                Ok(batch) => drop(black_box(batch)),
-                Err(e) => return Some(Err(e)),
-            }
-        }
-        Some(Ok(t.elapsed()))
+    fn prepare_client_batches(&mut self, w: &Workload) -> Result<bool> {
+        self.client = all_batches(w)?;
+        Ok(true)
+    }
+
+    fn append_client_batch(&mut self, b: usize) -> Result<()> {
+        let batch = self.client.get(b).context("no such batch")?.clone();
+        self.log.append_batch(batch)?;
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<()> {
@@ -72,20 +95,33 @@ impl Engine for Strata {
         let (mut offset, mut n, mut sum) = (0i64, 0u64, 0u64);
         while offset < end {
             let f = self.log.read(offset, FETCH_BYTES)?;
-            if self.verify_crc {
-                for b in f.batches() {
-                    b.validate()?;
-                }
-            }
             for r in f.records() {
                 let r = r?;
-                let v = r.value().context("null value")?;
-                sum += u64::from(v[0]);
+                let k = r.key().map_or(&[][..], |k| &k[..]);
+                let v = r.value().map_or(&[][..], |v| &v[..]);
+                sum += touch(k, v);
                 n += 1;
             }
             offset = f.next_offset();
         }
         Ok((n, sum))
+    }
+
+    fn scan_crc(&mut self) -> Option<Result<u64>> {
+        let run = || -> Result<u64> {
+            let end = self.log.log_end_offset();
+            let (mut offset, mut n) = (0i64, 0u64);
+            while offset < end {
+                let f = self.log.read(offset, FETCH_BYTES)?;
+                for b in f.batches() {
+                    b.validate()?;
+                    n += 1;
+                }
+                offset = f.next_offset();
+            }
+            Ok(n)
+        };
+        Some(run())
     }
 
     fn get(&mut self, offset: u64) -> Result<u8> {
@@ -94,14 +130,8 @@ impl Engine for Strata {
         if r.offset() != offset as i64 {
             bail!("asked for {offset}, got {}", r.offset());
         }
-        Ok(r.value().context("null value")?[0])
-    }
-
-    fn scan_checked(&mut self) -> Option<Result<(u64, u64)>> {
-        self.verify_crc = true;
-        let r = self.scan();
-        self.verify_crc = false;
-        Some(r)
+        let v = r.value().context("null value")?;
+        Ok(v[0])
     }
 
     fn close(self: Box<Self>) -> Result<()> {
