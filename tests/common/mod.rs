@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub(crate) mod broker;
+
 /// The crate's root (where `Cargo.toml` is).
 pub(crate) fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -299,9 +301,10 @@ pub(crate) fn copy_dir(src: &Path, dst: &Path) -> io::Result<()> {
 
 /// Checks a partition directory strata wrote in one session (close the log first, so the active
 /// segment's indexes are trimmed and carry their final time-index entry):
-/// `kafka_verify.py DIR --index-interval N --exact-rebuild` must pass, and when `kverify` (Kafka's
+/// `kafka_verify.py DIR --index-interval N --exact-rebuild` must pass, when `kverify` (Kafka's
 /// Java reader) is built it must read every batch and print exactly what `kafka_verify.py --dump`
-/// prints. Whatever checker is unavailable is skipped with a message.
+/// prints, and Kafka's own index checks ([`assert_kafka_index_check`]) must pass. Whatever
+/// checker is unavailable is skipped with a message.
 pub(crate) fn assert_kafka_accepts(dir: &Path, index_interval_bytes: u64) {
     assert_checkers(dir, index_interval_bytes, true);
 }
@@ -327,6 +330,23 @@ fn assert_checkers(dir: &Path, index_interval_bytes: u64, exact: bool) {
     let java = java.unwrap_or_else(|e| panic!("{e}"));
     let python = kafka_verify_dump(dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(java, python, "kverify and kafka_verify.py disagree on {}", dir.display());
+    assert_kafka_index_check(&[dir.to_path_buf()]);
+}
+
+/// Kafka's own index code on the `.index`, `.timeindex` and `.txnindex` files of `dirs` (see
+/// [`broker::kafka_index_check`]: `DumpLogSegments --index-sanity-check` and
+/// `--verify-index-only` from the Kafka release `compat/kafka` resolves, one JVM for all of
+/// `dirs`). Skips when those jars are not resolved.
+pub(crate) fn assert_kafka_index_check(dirs: &[PathBuf]) {
+    match broker::kafka_index_check(dirs) {
+        None => skip(
+            "Kafka's DumpLogSegments is not resolved (mvn -q -f compat/kafka/pom.xml \
+             dependency:copy-dependencies, as .ci/run does)",
+        ),
+        Some(result) => {
+            result.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
 }
 
 /// The `NNNNNNNNNNNNNNNNNNNN.log` files of a partition directory, sorted by base offset, with
@@ -351,7 +371,8 @@ pub(crate) fn segment_logs(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// a restart), where Kafka's one-session rebuild no longer applies: `kafka_verify.py DIR
 /// --index-interval N` must pass (every invariant, including index spacing), and when `kverify`
 /// is built it must read every batch exactly as `kafka_verify.py --dump` does. Whatever checker is
-/// unavailable is skipped with a message.
+/// unavailable is skipped with a message. Kafka's own index checks run too
+/// ([`assert_kafka_index_check`]).
 pub(crate) fn assert_kafka_valid(dir: &Path, index_interval_bytes: u64) {
     assert_checkers(dir, index_interval_bytes, false);
 }
@@ -450,7 +471,8 @@ pub(crate) fn kverify_many(dirs: &[PathBuf]) -> Option<Result<(), String>> {
 }
 
 /// [`assert_kafka_valid`] for many directories at once: `kafka_verify.py DIR --index-interval N`
-/// must pass on each, and Kafka's Java reader (when built) must read every batch of all of them.
+/// must pass on each, Kafka's Java reader (when built) must read every batch of all of them, and
+/// Kafka's own index checks must pass on all of them ([`assert_kafka_index_check`], one JVM).
 /// Whatever checker is unavailable is skipped with a message.
 pub(crate) fn assert_kafka_valid_many(dirs: &[PathBuf], index_interval_bytes: u64) {
     if let Err(reason) = kafka_verify_available() {
@@ -469,6 +491,7 @@ pub(crate) fn assert_kafka_valid_many(dirs: &[PathBuf], index_interval_bytes: u6
         None => skip("kverify (Kafka's Java reader) is not built; .ci/run builds it"),
         Some(result) => result.unwrap_or_else(|e| panic!("{e}")),
     }
+    assert_kafka_index_check(dirs);
 }
 
 /// Names of the files in `dir` left behind by an interrupted cleaning or swap: those ending in
