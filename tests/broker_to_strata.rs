@@ -2,7 +2,8 @@
 //! producers (compat/kafka/clients.py: librdkafka via confluent-kafka), and strata opens a copy of
 //! the broker's data log directory and must read every partition record for record as a
 //! consumer read it from the broker: offsets, keys, values, headers, timestamps and their type,
-//! the log start offset and the log end offset.
+//! the log start offset and the log end offset, read uncommitted; and read committed (strata's
+//! `Log::read_with` filtered as Kafka's consumer filters a fetch), with the last stable offset.
 //!
 //! What the broker writes: every codec, headers, a LogAppendTime topic, an idempotent producer,
 //! two transactional producers committing and aborting while plain producers write between
@@ -18,14 +19,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::broker::{Broker, kafka_available, kafka_index_check};
 use common::{copy_dir, skip};
 use strata::config::StoreConfig;
-use strata::format::{Record, TimestampType};
+use strata::format::{ControlRecord, ControlType, Record, TimestampType};
+use strata::log::Isolation;
 use strata::store::Store;
 
 /// Every partition the scenario writes, as `topic:partition`.
@@ -53,8 +55,11 @@ struct Read {
     records: Vec<String>,
 }
 
+/// Reads of several partitions, by (topic, partition).
+type Reads = BTreeMap<(String, i32), Read>;
+
 /// Parses `clients.py read` output into partitions.
-fn parse_reads(text: &str) -> BTreeMap<(String, i32), Read> {
+fn parse_reads(text: &str) -> Reads {
     let mut out: BTreeMap<(String, i32), Read> = BTreeMap::new();
     let mut current: Option<(String, i32)> = None;
     for line in text.lines() {
@@ -111,32 +116,88 @@ fn record_line(
     line
 }
 
-/// Everything strata serves of one partition from its log start, data records only (control
-/// batches are what a consumer never sees), as lines; with its log start and end offsets.
-fn strata_read(store: &Store, topic: &str, partition: i32) -> Read {
+/// Everything strata serves of one partition from its log start, as a Kafka consumer with
+/// `isolation` would see it, as lines; with its log start and end offsets.
+///
+/// Read uncommitted: every data record (control batches are never handed to an application).
+/// Read committed: [`Log::read_with`] stops at the last stable offset and lists the aborted
+/// transactions of each read, and this filters as Kafka's consumer does (its `CompletedFetch`):
+/// a producer's transactional batches are skipped from an aborted transaction's first offset up
+/// to that producer's ABORT marker.
+fn strata_read(store: &Store, topic: &str, partition: i32, isolation: Isolation) -> Read {
     let log =
         store.partition(topic, partition).unwrap_or_else(|e| panic!("{topic}-{partition}: {e}"));
-    let mut read =
-        Read { log_start: log.log_start_offset(), end: log.log_end_offset(), records: Vec::new() };
+    // A read-committed consumer's end offset is the last stable offset (ListOffsets with
+    // isolation READ_COMMITTED), a read-uncommitted one's the high watermark (the log end).
+    let log_end = log.log_end_offset();
+    let end = match isolation {
+        Isolation::ReadCommitted => log.last_stable_offset(),
+        Isolation::ReadUncommitted => log_end,
+    };
+    let mut read = Read { log_start: log.log_start_offset(), end, records: Vec::new() };
+    // Aborted transactions not yet reached, by first offset, and those seen already.
+    let mut pending: BTreeSet<(i64, i64)> = BTreeSet::new();
+    let mut listed: BTreeSet<(i64, i64)> = BTreeSet::new();
+    let mut aborted_producers: BTreeSet<i64> = BTreeSet::new();
     let mut offset = read.log_start;
-    while offset < read.end {
-        let fetched = log.read(offset, 1 << 20).unwrap_or_else(|e| panic!("read {offset}: {e}"));
-        assert!(
-            !fetched.is_empty(),
-            "{topic}-{partition}: empty read at {offset} below {}",
-            read.end
-        );
+    while offset < log_end {
+        let fetched = log
+            .read_with(offset, 1 << 20, isolation)
+            .unwrap_or_else(|e| panic!("read {offset}: {e}"));
+        if fetched.is_empty() {
+            // Read committed stops at the last stable offset.
+            assert_eq!(
+                isolation,
+                Isolation::ReadCommitted,
+                "{topic}-{partition}: empty read at {offset}"
+            );
+            assert_eq!(
+                fetched.last_stable_offset(),
+                Some(offset),
+                "{topic}-{partition}: stopped at the LSO"
+            );
+            break;
+        }
+        for t in fetched.aborted_transactions() {
+            if listed.insert((t.first_offset, t.producer_id)) {
+                pending.insert((t.first_offset, t.producer_id));
+            }
+        }
         for batch in fetched.batches() {
             batch.validate().unwrap_or_else(|e| panic!("{topic}-{partition} batch: {e}"));
+            let records: Vec<_> = batch
+                .records()
+                .unwrap_or_else(|e| panic!("{topic}-{partition}: {e}"))
+                .map(|r| r.unwrap_or_else(|e| panic!("{topic}-{partition}: {e}")))
+                .collect();
+            if isolation == Isolation::ReadCommitted && batch.producer_id() >= 0 {
+                while let Some(&(first, pid)) = pending.first() {
+                    if first > batch.last_offset() {
+                        break;
+                    }
+                    pending.pop_first();
+                    aborted_producers.insert(pid);
+                }
+                let abort_marker = batch.is_control()
+                    && records.first().is_some_and(|r| {
+                        r.key()
+                            .and_then(|k| ControlRecord::decode(k, r.value().map(|v| &v[..])).ok())
+                            .is_some_and(|c| c.kind == ControlType::Abort)
+                    });
+                if abort_marker {
+                    aborted_producers.remove(&batch.producer_id());
+                } else if batch.is_transactional()
+                    && aborted_producers.contains(&batch.producer_id())
+                {
+                    continue;
+                }
+            }
             if batch.is_control() {
                 continue;
             }
             let ts_type = batch.timestamp_type();
-            for r in batch.records().unwrap_or_else(|e| panic!("{topic}-{partition}: {e}")) {
-                let r = r.unwrap_or_else(|e| panic!("{topic}-{partition}: {e}"));
-                if r.offset() >= offset {
-                    read.records.push(record_line(topic, partition, &r, ts_type));
-                }
+            for r in records.iter().filter(|r| r.offset() >= offset) {
+                read.records.push(record_line(topic, partition, r, ts_type));
             }
         }
         offset = fetched.next_offset();
@@ -146,32 +207,35 @@ fn strata_read(store: &Store, topic: &str, partition: i32) -> Read {
 
 /// Opens `dir` (a copy of the broker's data log directory) with strata and compares every
 /// partition with what the consumer read; returns the number of records compared.
-fn compare(dir: &Path, expected: &BTreeMap<(String, i32), Read>, when: &str) -> usize {
+fn compare(dir: &Path, expected: &[(Isolation, &Reads)], when: &str) -> usize {
     let store = Store::open(StoreConfig::new([dir]).background_threads(false))
         .unwrap_or_else(|e| panic!("{when}: strata cannot open the broker's log dir: {e}"));
     let mut compared = 0;
-    for ((topic, partition), want) in expected {
-        let got = strata_read(&store, topic, *partition);
-        assert_eq!(
-            (got.log_start, got.end),
-            (want.log_start, want.end),
-            "{when}: {topic}-{partition} log start / end offset (strata, broker)"
-        );
-        for (i, (g, w)) in got.records.iter().zip(&want.records).enumerate() {
-            assert_eq!(g, w, "{when}: {topic}-{partition} record #{i} (strata, broker)");
+    for &(isolation, reads) in expected {
+        let when = format!("{when} ({isolation:?})");
+        for ((topic, partition), want) in reads {
+            let got = strata_read(&store, topic, *partition, isolation);
+            assert_eq!(
+                (got.log_start, got.end),
+                (want.log_start, want.end),
+                "{when}: {topic}-{partition} log start / end offset (strata, broker)"
+            );
+            for (i, (g, w)) in got.records.iter().zip(&want.records).enumerate() {
+                assert_eq!(g, w, "{when}: {topic}-{partition} record #{i} (strata, broker)");
+            }
+            assert_eq!(
+                got.records.len(),
+                want.records.len(),
+                "{when}: {topic}-{partition} record count (strata, broker)"
+            );
+            eprintln!(
+                "{when}: {topic}-{partition}: {} records equal, log start {}, end {}",
+                got.records.len(),
+                got.log_start,
+                got.end
+            );
+            compared += got.records.len();
         }
-        assert_eq!(
-            got.records.len(),
-            want.records.len(),
-            "{when}: {topic}-{partition} record count (strata, broker)"
-        );
-        eprintln!(
-            "{when}: {topic}-{partition}: {} records equal, log start {}, end {}",
-            got.records.len(),
-            got.log_start,
-            got.end
-        );
-        compared += got.records.len();
     }
     store.close().unwrap_or_else(|e| panic!("{when}: close: {e}"));
     compared
@@ -190,8 +254,9 @@ fn partition_dirs(data: &Path) -> Vec<PathBuf> {
 
 /// The broker did what the scenario asked, so the comparisons below cover it: the cleaner
 /// removed records and kept tombstones, DeleteRecords and retention moved log starts, the
-/// LogAppendTime topic's records carry the broker's time, aborted transactional data is there.
-fn assert_scenario_happened(reads: &BTreeMap<(String, i32), Read>) {
+/// LogAppendTime topic's records carry the broker's time, aborted transactional data is there
+/// read uncommitted and not read committed.
+fn assert_scenario_happened(reads: &Reads, committed: &Reads) {
     let part = |t: &str, p: i32| reads.get(&(t.to_owned(), p)).expect("partition read");
     let field = |line: &str, i: usize| line.split(' ').nth(i).unwrap_or("").to_owned();
     let compacted = part("compacted", 0);
@@ -205,6 +270,9 @@ fn assert_scenario_happened(reads: &BTreeMap<(String, i32), Read>) {
     assert!(part("append-time", 0).records.iter().all(|l| field(l, 4) == "1"), "LogAppendTime");
     let aborted = |l: &String| field(l, 7).starts_with(&hex(Some(b"txn-a-1-"))[..]);
     assert!(part("txn", 0).records.iter().any(aborted), "aborted data is read uncommitted");
+    let txn_committed = committed.get(&("txn".to_owned(), 0)).expect("read committed");
+    assert!(!txn_committed.records.iter().any(aborted), "and not read committed");
+    assert!(!txn_committed.records.is_empty(), "committed data is read committed");
 }
 
 #[test]
@@ -226,24 +294,31 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     eprintln!("Kafka {version} wrote:\n{written}");
     let mut read_args = vec!["read_uncommitted"];
     read_args.extend_from_slice(PARTITIONS);
+    let mut committed_args = vec!["read_committed"];
+    committed_args.extend_from_slice(PARTITIONS);
     let uncommitted = parse_reads(&broker.clients("read", &read_args));
+    let committed = parse_reads(&broker.clients("read", &committed_args));
     assert_eq!(uncommitted.len(), PARTITIONS.len(), "the consumer read every partition");
-    assert_scenario_happened(&uncommitted);
+    assert_scenario_happened(&uncommitted, &committed);
     broker.stop();
 
     // 1. After a clean stop.
     let clean = tmp.path().join("clean-copy");
     copy_dir(&data, &clean).expect("copy the log dir");
-    let n_clean = compare(&clean, &uncommitted, "clean stop");
+    let both = [(Isolation::ReadUncommitted, &uncommitted), (Isolation::ReadCommitted, &committed)];
+    let n_clean = compare(&clean, &both, "clean stop");
 
-    // 2. After a kill, with a transaction left open and plain data after it.
+    // 2. After a kill, with a transaction left open and plain data after it: read committed
+    // stops at the open transaction's first offset, on the broker and in strata.
     broker.start();
     broker.clients("write-more", &[]);
     let uncommitted = parse_reads(&broker.clients("read", &read_args));
+    let committed = parse_reads(&broker.clients("read", &committed_args));
     broker.kill();
     let killed = tmp.path().join("killed-copy");
     copy_dir(&data, &killed).expect("copy the log dir");
-    let n_killed = compare(&killed, &uncommitted, "after kill");
+    let both = [(Isolation::ReadUncommitted, &uncommitted), (Isolation::ReadCommitted, &committed)];
+    let n_killed = compare(&killed, &both, "after kill");
 
     // Kafka's own index checks on the directories strata recovered and closed.
     match kafka_index_check(&partition_dirs(&killed)) {
@@ -271,7 +346,7 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
         }
         let mut expected = BTreeMap::new();
         for &(topic, partition, from) in &appended {
-            let all = strata_read(&store, topic, partition);
+            let all = strata_read(&store, topic, partition, Isolation::ReadUncommitted);
             let tail: Vec<String> = all
                 .records
                 .into_iter()
@@ -328,7 +403,8 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     }
     eprintln!(
         "Kafka {version}: compared {n_clean} records after a clean stop and {n_killed} after a \
-         kill over {} partitions; the broker served strata's {n_appended} appended records",
+         kill (read uncommitted and read committed) over {} partitions; the broker served \
+         strata's {n_appended} appended records",
         PARTITIONS.len()
     );
 }

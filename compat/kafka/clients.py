@@ -9,7 +9,8 @@ kafka-python, so two independent client implementations read what the broker ser
     clients.py read BOOTSTRAP ISOLATION T:P...  every record of each partition (confluent-kafka)
     clients.py read-kp BOOTSTRAP T:P:FROM...    records from offset FROM on (kafka-python)
 
-`read` prints, per partition, `P topic partition log_start end` and one `R ...` line per record:
+`read` prints, per partition, `P topic partition log_start end` (end: the high watermark, or the
+last stable offset when read committed) and one `R ...` line per record:
 
     R topic partition offset ts_type timestamp key value header...
 
