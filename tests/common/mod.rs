@@ -336,7 +336,7 @@ fn assert_checkers(dir: &Path, index_interval_bytes: u64, exact: bool) {
 /// Kafka's own index code on the `.index`, `.timeindex` and `.txnindex` files of `dirs` (see
 /// [`broker::kafka_index_check`]: `DumpLogSegments --index-sanity-check` and
 /// `--verify-index-only` from the Kafka release `compat/kafka` resolves, one JVM for all of
-/// `dirs`). Skips when those jars are not resolved.
+/// `dirs`). For directories closed cleanly. Skips when those jars are not resolved.
 pub(crate) fn assert_kafka_index_check(dirs: &[PathBuf]) {
     match broker::kafka_index_check(dirs) {
         None => skip(
@@ -471,8 +471,9 @@ pub(crate) fn kverify_many(dirs: &[PathBuf]) -> Option<Result<(), String>> {
 }
 
 /// [`assert_kafka_valid`] for many directories at once: `kafka_verify.py DIR --index-interval N`
-/// must pass on each, Kafka's Java reader (when built) must read every batch of all of them, and
-/// Kafka's own index checks must pass on all of them ([`assert_kafka_index_check`], one JVM).
+/// must pass on each, and Kafka's Java reader (when built) must read every batch of all of them.
+/// (No Kafka index check: these are often copies of live or crashed stores, whose untrimmed
+/// active indexes a broker would rebuild; see [`assert_kafka_index_check`].)
 /// Whatever checker is unavailable is skipped with a message.
 pub(crate) fn assert_kafka_valid_many(dirs: &[PathBuf], index_interval_bytes: u64) {
     if let Err(reason) = kafka_verify_available() {
@@ -491,7 +492,6 @@ pub(crate) fn assert_kafka_valid_many(dirs: &[PathBuf], index_interval_bytes: u6
         None => skip("kverify (Kafka's Java reader) is not built; .ci/run builds it"),
         Some(result) => result.unwrap_or_else(|e| panic!("{e}")),
     }
-    assert_kafka_index_check(dirs);
 }
 
 /// Names of the files in `dir` left behind by an interrupted cleaning or swap: those ending in
