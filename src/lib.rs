@@ -55,6 +55,17 @@
 //! roll? which segments does retention delete?) are pure functions:
 //! [`log::roll::should_roll`], [`log::retention::plan`].
 //!
+//! ## Blocking calls
+//! strata's calls are synchronous. In async code, run these on a blocking
+//! pool (`tokio::task::spawn_blocking`): [`log::Log::append`] and
+//! [`store::Store::produce`] (they wait for an fsync under
+//! `strata.durability=sync` or `flush.messages`), flushes, [`store::Store::close`]
+//! (it flushes), [`store::Store::maintain`], [`store::Store::open`] (recovery),
+//! and reads of data not in the page cache ([`log::Log::read`],
+//! [`log::Log::records_from`]). Waiting for new records does not block a
+//! runtime thread: [`log::Log::wait_for_async`] and the `Stream`
+//! `Log::tail` (feature `stream`) are woken by the appender, on any runtime.
+//!
 //! ## Durability contract
 //! Each topic picks when an append is acknowledged with `strata.durability`
 //! (strata's key; [`config::Durability`]):

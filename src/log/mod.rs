@@ -277,7 +277,7 @@ impl Log {
     /// `compression.type` (none when it is `producer`). Records with
     /// timestamp -1 are stamped with the current time.
     ///
-    /// Takes owned [`Record`]s or [`BorrowedRecord`]s (any [`RecordParts`]):
+    /// Takes owned [`Record`](crate::format::Record)s or [`BorrowedRecord`](crate::format::BorrowedRecord)s (any [`RecordParts`]):
     /// keys and values are encoded straight from them into the batch, which
     /// the log checks against the topic's rules while building it and then
     /// writes without validating it again.

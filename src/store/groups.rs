@@ -119,6 +119,28 @@ pub(super) fn adopted_overrides(topic: &str) -> BTreeMap<String, String> {
 pub(super) type GroupState = BTreeMap<(String, String, i32), CommittedOffset>;
 
 /// Consumer-group operations of a store: `store.groups()`.
+///
+/// ```
+/// # use strata::{config::StoreConfig, store::Store, format::Record};
+/// # let dir = tempfile::tempdir()?;
+/// let store = Store::open(StoreConfig::new([dir.path()]))?;
+/// store.create_topic("orders", 1, &Default::default())?;
+/// let log = store.partition("orders", 0)?;
+/// log.append(&[Record::new("k", "a"), Record::new("k", "b"), Record::new("k", "c")])?;
+///
+/// // A consumer read offset 0 and commits the next one to read (Kafka's rule).
+/// store.groups().commit("billing", "orders", 0, 1)?;
+/// assert_eq!(store.groups().fetch("billing", "orders", 0)?, Some(1));
+/// let lag = &store.groups().describe("billing")?[0];
+/// assert_eq!((lag.log_end_offset, lag.lag), (Some(3), Some(2)));
+/// store.close()?;
+///
+/// // Commits live in the store's own `__consumer_offsets`: they survive a restart.
+/// let store = Store::open(StoreConfig::new([dir.path()]))?;
+/// assert_eq!(store.groups().list()?, ["billing"]);
+/// store.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Groups<'a> {
     store: &'a Store,

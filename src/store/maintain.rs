@@ -39,6 +39,47 @@ impl Store {
     /// partition (or those of `topic`). Embedders that turned the threads off
     /// call this on their own schedule.
     ///
+    /// Retention deletes the sealed segments past a topic's `retention.ms`
+    /// (by their newest record's timestamp) or `retention.bytes`:
+    /// ```
+    /// # use std::time::Duration;
+    /// # use strata::{config::{StoreConfig, TopicConfig}, store::Store, format::Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false))?;
+    /// let hourly = TopicConfig::new().retention(Duration::from_secs(3600));
+    /// store.create_topic_if_absent("events", 1, &hourly)?;
+    /// let log = store.partition("events", 0)?;
+    /// let two_hours_ago = store.clock().now_ms() - 2 * 3600 * 1000;
+    /// log.append(&[Record::new("k", "old").timestamp(two_hours_ago)])?;
+    /// log.roll()?;                                    // only sealed segments are deleted
+    /// log.append(&[Record::new("k", "new")])?;
+    /// let report = store.maintain(None)?;
+    /// assert_eq!(report.segments_deleted, 1);
+    /// assert_eq!(log.log_start_offset(), 1);
+    /// store.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Compaction keeps the latest record of each key in the sealed segments
+    /// of a topic with `cleanup.policy=compact`, once its dirty ratio passes
+    /// `min.cleanable.dirty.ratio`:
+    /// ```
+    /// # use strata::{config::{CleanupPolicy, StoreConfig, TopicConfig}, store::Store, format::Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false))?;
+    /// let table = TopicConfig::new().cleanup_policy(CleanupPolicy::COMPACT).min_cleanable_dirty_ratio(0.01);
+    /// store.create_topic_if_absent("users", 1, &table)?;
+    /// let log = store.partition("users", 0)?;
+    /// log.append(&[Record::new("u1", "alice"), Record::new("u2", "bob"), Record::new("u1", "alicia")])?;
+    /// log.roll()?;                                    // the active segment is never cleaned
+    /// let report = store.maintain(None)?;
+    /// assert_eq!((report.partitions_cleaned, report.records_removed), (1, 1));
+    /// let values: Vec<_> = log.records_from(0).map(|r| r.map(|r| r.value().cloned())).collect::<Result<_, _>>()?;
+    /// assert_eq!(values, [Some("bob".into()), Some("alicia".into())]);
+    /// store.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// The first I/O failure; [`crate::Error::UnknownPartition`] for an unknown topic.
     pub fn maintain(&self, topic: Option<&str>) -> Result<MaintainReport> {
