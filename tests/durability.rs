@@ -166,3 +166,172 @@ fn after_a_kill_recovery_reads_only_what_was_written_since_the_last_roll() {
     store.close().unwrap();
     common::assert_kafka_valid(&dir, 4096);
 }
+
+/// Appends one batch and flushes it `flushes` times on a fresh log in `dir`.
+fn append_and_flush(dir: &Path, flushes: usize) -> strata::log::Log {
+    use std::sync::Arc;
+    use strata::clock::SystemClock;
+    use strata::config::LogConfig;
+    use strata::format::BorrowedRecord;
+    use strata::log::{LoadOptions, Log};
+    let (log, _) =
+        Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())
+            .unwrap();
+    let value = [7u8; 100];
+    for i in 0..flushes {
+        let key = i.to_be_bytes();
+        let batch: Vec<_> = (0..100).map(|_| BorrowedRecord::new(&key, &value)).collect();
+        log.append(&batch).unwrap();
+        log.flush().unwrap();
+    }
+    log
+}
+
+#[test]
+fn a_durable_flush_is_one_fdatasync_of_the_log_and_nothing_else() {
+    use strata::io::fault::{self, FaultPlan, Op};
+    let dir = tempfile::tempdir().unwrap();
+    let log = append_and_flush(dir.path(), 1);
+    let guard = fault::arm(FaultPlan::new().trace());
+    let value = [1u8; 100];
+    for i in 0..20u64 {
+        let key = i.to_be_bytes();
+        let batch: Vec<_> =
+            (0..100).map(|_| strata::format::BorrowedRecord::new(&key, &value)).collect();
+        let before = guard.trace().len();
+        log.append(&batch).unwrap();
+        log.flush().unwrap();
+        let syncs: Vec<_> = guard
+            .trace()
+            .into_iter()
+            .skip(before)
+            .filter(|(op, _)| matches!(op, Op::Sync | Op::SyncDir))
+            .collect();
+        assert_eq!(syncs.len(), 1, "flush {i}: {syncs:?}");
+        assert!(syncs[0].0 == Op::Sync && syncs[0].1.extension().is_some_and(|e| e == "log"));
+    }
+    drop(guard);
+    log.close().unwrap();
+}
+
+/// The environment variable that turns [`sync_count_child_when_spawned`] on: `DIR:FLUSHES`.
+const SYNC_CHILD_ENV: &str = "STRATA_DURABILITY_SYNC_CHILD";
+
+/// Body of the child process [`a_durable_flush_is_one_sync_syscall`] runs under strace.
+#[test]
+fn sync_count_child_when_spawned() {
+    let Some(arg) = std::env::var_os(SYNC_CHILD_ENV) else { return };
+    let arg = arg.into_string().unwrap();
+    let (dir, flushes) = arg.rsplit_once(':').unwrap();
+    append_and_flush(Path::new(dir), flushes.parse().unwrap()).close().unwrap();
+}
+
+/// Sync syscalls (`fsync`, `fdatasync`, `msync`, `sync_file_range`, `syncfs`) a child
+/// process made while appending and flushing `flushes` batches, as `strace -c` counts them.
+fn strace_syncs(strace: &Path, flushes: usize) -> Result<u64, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("strace.txt");
+    let data = dir.path().join("log");
+    let out = Command::new(strace)
+        .args(["-f", "-c", "-e", "trace=fsync,fdatasync,msync,sync_file_range,syncfs", "-o"])
+        .arg(&summary)
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "sync_count_child_when_spawned", "--nocapture", "--test-threads", "1"])
+        .env(SYNC_CHILD_ENV, format!("{}:{flushes}", data.display()))
+        .output()
+        .map_err(|e| format!("strace did not run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "strace failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("")
+        ));
+    }
+    let text = std::fs::read_to_string(&summary).map_err(|e| e.to_string())?;
+    // Rows: % time, seconds, usecs/call, calls, [errors,] syscall.
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let name = *cols.last()?;
+            let syncs = ["fsync", "fdatasync", "msync", "sync_file_range", "syncfs"];
+            syncs.contains(&name).then(|| cols.get(3)?.parse::<u64>().ok()).flatten()
+        })
+        .sum())
+}
+
+#[test]
+fn a_durable_flush_is_one_sync_syscall() {
+    let strace = ["/usr/bin/strace", "/bin/strace"].into_iter().map(Path::new).find(|p| p.exists());
+    let Some(strace) = strace else {
+        eprintln!("skipped: strace is not installed (the io-gate test counts the syncs instead)");
+        return;
+    };
+    let (few, many) = match (strace_syncs(strace, 5), strace_syncs(strace, 45)) {
+        (Ok(few), Ok(many)) => (few, many),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("skipped: {e} (the io-gate test counts the syncs instead)");
+            return;
+        }
+    };
+    // Opening and closing cost the same in both runs: the difference is the 40 flushes.
+    assert_eq!(many - few, 40, "sync syscalls: {few} for 5 flushes, {many} for 45");
+}
+
+/// Inode and mtime of every file under `root` but segment data and indexes
+/// and the clean-shutdown marker (which an open removes and a close writes,
+/// as Kafka does).
+fn metadata_files(root: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::metadata(&p).unwrap();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if m.is_dir() {
+                dirs.push(p);
+            } else if ![
+                ".log",
+                ".index",
+                ".timeindex",
+                ".txnindex",
+                ".lock",
+                ".kafka_cleanshutdown",
+            ]
+            .iter()
+            .any(|s| name.ends_with(s))
+            {
+                out.insert(p, (m.ino(), m.modified().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn opening_and_closing_an_unchanged_store_rewrites_no_metadata() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([root.path()])).unwrap();
+    store.create_topic("t", 2, &overrides(&[("retention.ms", "86400000")])).unwrap();
+    store.partition("t", 0).unwrap().append(&[record(1)]).unwrap();
+    store.close().unwrap();
+    let before = metadata_files(root.path());
+    let names: Vec<String> =
+        before.keys().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for expected in
+        ["strata-topics", "recovery-point-offset-checkpoint", "00000000000000000001.snapshot"]
+    {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+    // Coarse file-system clocks would hide a rewrite within the same tick.
+    std::thread::sleep(Duration::from_millis(20));
+    let watch = strata::io::fault::watch(root.path());
+    for _ in 0..2 {
+        Store::open(StoreConfig::new([root.path()])).unwrap().close().unwrap();
+    }
+    assert_eq!(metadata_files(root.path()), before, "an open and close of an unchanged store");
+    // Per round, one write: the clean-shutdown marker at close.
+    assert_eq!(watch.calls(strata::io::fault::Op::Write), 2);
+}

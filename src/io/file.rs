@@ -348,6 +348,20 @@ pub fn write_replace_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
     rename_unsynced(&tmp, path)
 }
 
+/// [`write_atomic`] unless `path` already holds exactly `bytes`: a file
+/// every writer of which made durable (checkpoints, clean-shutdown
+/// snapshots) need not be written, synced and renamed again when nothing
+/// changed, and keeps its inode and mtime. Returns whether it wrote.
+///
+/// # Errors
+/// As [`write_atomic`]; a file that cannot be read is simply replaced.
+pub fn write_atomic_if_changed(path: &Path, bytes: &[u8]) -> Result<bool> {
+    if read(path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    write_atomic(path, bytes).map(|()| true)
+}
+
 /// Replaces a small file atomically: writes `path.tmp`, fsyncs it, renames it
 /// over `path` and fsyncs the directory. After a crash `path` holds either the
 /// old or the new bytes; a stale `path.tmp` may remain and is replaced by the

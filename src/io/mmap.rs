@@ -98,6 +98,16 @@ impl ReadMap {
         self.raw.as_ref().map_or(0, |raw| raw.len())
     }
 
+    /// Tells the kernel the mapping will be read once from start to end
+    /// (`madvise(MADV_SEQUENTIAL)`): aggressive read-ahead, pages dropped
+    /// behind the reader. For recovery's scan of a whole segment. Advice only
+    /// affects speed, so a refusal is ignored.
+    pub fn advise_sequential(&self) {
+        if let Some(raw) = &self.raw {
+            let _ = raw.advise(memmap2::Advice::Sequential);
+        }
+    }
+
     /// Whether the mapping is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

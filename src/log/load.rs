@@ -182,6 +182,7 @@ impl Log {
             segments.push(Segment::open(dir, base, limits.clone(), now, jitter())?);
         }
         let recover_from = rules::recover_from(&segments, &options);
+        let mut without_producers = Vec::new();
         let mut i = 0;
         // The first segment whose `.txnindex` recovery must rebuild.
         let mut txn_rebuild_from: Option<i64> = None;
@@ -201,6 +202,11 @@ impl Log {
                     continue;
                 }
                 let outcome = seg.recover(next_base)?;
+                if outcome.producer_batches == 0 {
+                    // Validated just now and found without producers: the
+                    // producer-state rebuild need not read it again.
+                    without_producers.push(seg.base_offset());
+                }
                 txn_rebuild_from =
                     Some(txn_rebuild_from.unwrap_or(i64::MAX).min(seg.base_offset()));
                 let gaps_allowed = config.cleanup_policy.compact || i + 1 < split_end;
@@ -277,7 +283,16 @@ impl Log {
         if let Some(from) = txn_rebuild_from {
             super::txn_recover::rebuild_txn_indexes(dir, &segments, from, &mut epochs)?;
         }
-        let producers = rebuild_producers(dir, &segments, log_end_offset, options.clean_shutdown)?;
+        let (producers, snapshot_at) = rebuild_producers(
+            dir,
+            &segments,
+            log_end_offset,
+            options.clean_shutdown,
+            &without_producers,
+        )?;
+        // After a clean shutdown, a snapshot at the log end was written durably by that close.
+        let durable_snapshot =
+            snapshot_at.filter(|&o| options.clean_shutdown && o == log_end_offset);
         let first_unstable_offset = producers.first_unstable_offset();
         let leader_epoch =
             epochs.settle_at_open(&segments, had_epochs, log_start_offset, log_end_offset)?;
@@ -302,6 +317,7 @@ impl Log {
                     epochs,
                     closed: false,
                     producers,
+                    durable_snapshot,
                 }),
                 view: RwLock::new(View {
                     segments: Arc::new(segments),
@@ -330,20 +346,28 @@ impl Log {
 /// Producer state at `log_end_offset`: the newest snapshot plus a replay of
 /// the batches after it (Kafka's `rebuildProducerState`). With no snapshot
 /// after a clean shutdown there were no producers to remember (Kafka skips the
-/// scan the same way); after a crash the whole log is replayed.
+/// scan the same way); after a crash the whole log is replayed, except the
+/// segments recovery just validated and found without producer batches
+/// (`without_producers`, base offsets): a log without producers is read once.
+/// Returns the state and the offset of the snapshot it started from.
 fn rebuild_producers(
     dir: &Path,
     segments: &[Arc<Segment>],
     log_end_offset: i64,
     clean: bool,
-) -> Result<ProducerState> {
+    without_producers: &[i64],
+) -> Result<(ProducerState, Option<i64>)> {
     let (mut state, from) = match load_snapshot(dir, log_end_offset)? {
         Some((state, offset)) => (state, offset),
-        None if clean => return Ok(ProducerState::default()),
+        None if clean => return Ok((ProducerState::default(), None)),
         None => (ProducerState::default(), i64::MIN),
     };
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
+    let snapshot_at = (from != i64::MIN).then_some(from);
     for seg in segments.iter().skip(first) {
+        if without_producers.contains(&seg.base_offset()) {
+            continue;
+        }
         for item in seg.batches_from(0)? {
             let (_, b) = item?;
             if b.base_offset() >= from && b.producer_id() >= 0 {
@@ -351,7 +375,7 @@ fn rebuild_producers(
             }
         }
     }
-    Ok(state)
+    Ok((state, snapshot_at))
 }
 
 /// A per-log seed for segment jitter.

@@ -115,6 +115,10 @@ struct Writer {
     epochs: leader_epoch::EpochCache,
     closed: bool,
     producers: producer_state::ProducerState,
+    /// The offset of a snapshot known to be durable on disk (written at
+    /// close, or found at a clean open): close rewrites it only if the
+    /// state it holds changed.
+    durable_snapshot: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -599,7 +603,14 @@ impl Log {
             active.seal()?;
             // A clean shutdown is trusted without recovery: the sealed indexes must be on disk too.
             active.flush().map_err(|e| self.poison(e))?;
-            w.producers.write_snapshot(&self.inner.dir, self.log_end_offset(), true)
+            let leo = self.log_end_offset();
+            if w.durable_snapshot == Some(leo) && w.producers.snapshot_matches(&self.inner.dir, leo)
+            {
+                return Ok(()); // an unchanged store leaves its snapshot as it is
+            }
+            w.producers.write_snapshot(&self.inner.dir, leo, true)?;
+            w.durable_snapshot = Some(leo);
+            Ok(())
         });
         self.shut(&mut w);
         finished

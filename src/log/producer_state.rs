@@ -337,6 +337,12 @@ impl ProducerState {
     /// to the segments after it. `durable` fsyncs it (at close); the roll
     /// snapshot is not synced, as Kafka's is not — a torn one fails its CRC
     /// and the previous one is used.
+    /// Whether the snapshot file at `offset` in `dir` holds exactly this state.
+    pub(crate) fn snapshot_matches(&self, dir: &Path, offset: i64) -> bool {
+        let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
+        file::read(&path).is_ok_and(|b| b == producer_snapshot::encode(&self.entries()))
+    }
+
     pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64, durable: bool) -> Result<()> {
         let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
         let bytes = producer_snapshot::encode(&self.entries());

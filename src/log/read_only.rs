@@ -270,6 +270,7 @@ impl Log {
                     epochs,
                     closed: false,
                     producers: ProducerState::default(),
+                    durable_snapshot: None,
                 }),
                 view: RwLock::new(View {
                     segments: Arc::new(segments),

@@ -130,6 +130,10 @@ pub(crate) struct RecoveryOutcome {
     pub stop: Option<StopReason>,
     /// The offset after the last valid batch (the base offset if none).
     pub next_offset: i64,
+    /// Valid batches written by an idempotent or transactional producer: when
+    /// none, producer-state rebuilding has nothing to replay from this
+    /// segment and skips a second pass over it.
+    pub producer_batches: usize,
 }
 
 impl Segment {
@@ -141,6 +145,7 @@ impl Segment {
         let physical = self.with_file(file::len)?;
         // Read the whole file, valid or not, through a private map.
         let map = self.with_file(|f, p| ReadMap::map(f, p, physical))?;
+        map.advise_sequential();
         let data = map.bytes(0, physical as usize, physical as usize);
         self.offset_index.reset()?;
         self.time_index.reset()?;
@@ -156,6 +161,7 @@ impl Segment {
         // Bytes of accepted batches: a batch that frames and hashes right but
         // whose offsets do not follow is cut too.
         let mut valid = 0u64;
+        let mut producer_batches = 0;
         let mut placer = Placer::new(self.base_offset, next_base, false);
         let mut accept = |pos: usize, batch: &crate::format::BatchView| -> Result<()> {
             let pos = pos as u64;
@@ -180,6 +186,7 @@ impl Segment {
             }
             next_offset = batch.next_offset();
             valid = pos + batch.size() as u64;
+            producer_batches += usize::from(batch.producer_id() >= 0);
             batches += 1;
             Ok(())
         };
@@ -208,6 +215,12 @@ impl Segment {
         }
         self.len.store(valid, Ordering::Release);
         *self.state.lock() = st;
-        Ok(RecoveryOutcome { batches, truncated_bytes: physical - valid, stop, next_offset })
+        Ok(RecoveryOutcome {
+            batches,
+            truncated_bytes: physical - valid,
+            stop,
+            next_offset,
+            producer_batches,
+        })
     }
 }

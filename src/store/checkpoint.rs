@@ -76,7 +76,8 @@ pub fn read_offsets(path: &Path) -> Result<Offsets> {
     decode(&text).map_err(corrupt)
 }
 
-/// Replaces an offset checkpoint file atomically with `offsets`.
+/// Replaces an offset checkpoint file atomically with `offsets`, unless it
+/// already holds exactly them (then nothing is written or synced).
 ///
 /// # Errors
 /// [`Error::InvalidTopic`] for a topic name that the format cannot hold
@@ -93,7 +94,8 @@ pub fn write_offsets(path: &Path, offsets: &Offsets) -> Result<()> {
             });
         }
     }
-    file::write_atomic(path, encode(offsets).as_bytes())
+    // A checkpoint that already says this stays as it is (its writer synced it).
+    file::write_atomic_if_changed(path, encode(offsets).as_bytes()).map(drop)
 }
 
 /// The text of a checkpoint holding `offsets` (pure; see [`write_offsets`]).
