@@ -142,7 +142,7 @@ impl EpochCache {
 
     /// Rewrites the checkpoint, crash-safe.
     pub(crate) fn write(&mut self) -> Result<()> {
-        file::write_atomic(&self.path, &leader_epoch::encode(&self.entries))?;
+        file::write_atomic_if_changed(&self.path, &leader_epoch::encode(&self.entries))?;
         self.on_disk.clone_from(&self.entries);
         Ok(())
     }
