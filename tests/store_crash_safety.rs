@@ -317,3 +317,81 @@ fn recovery_unlinks_are_durable_before_the_log_is_served() {
     assert!(position(&trace, removed, Op::SyncDir, &part).is_some(), "{trace:#?}");
     log.close().unwrap();
 }
+
+/// The log-start entry of `t-0` in `dir`'s `log-start-offset-checkpoint`, if any.
+fn checkpointed_start(dir: &Path) -> Option<i64> {
+    let path = dir.join(strata::store::checkpoint::LOG_START_OFFSET_CHECKPOINT);
+    let offsets = strata::store::checkpoint::read_offsets(&path).unwrap();
+    offsets.get(&("t".to_owned(), 0)).copied()
+}
+
+/// DeleteRecords is all or nothing: when writing the log-start checkpoint fails at any step
+/// (creating, writing or syncing the temporary file, renaming it, syncing the directory after
+/// the rename), `delete_records` returns the error and the log start offset is unchanged in
+/// memory (reads from 0 still work, no segment went) and on disk (the checkpoint names no new
+/// start). Before, it returned the error after it had moved the start. A retry then succeeds
+/// and the new start survives a reopen.
+#[test]
+fn delete_records_that_cannot_write_its_checkpoint_changes_nothing() {
+    for op in [Op::Open, Op::Write, Op::Sync, Op::Rename, Op::SyncDir] {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = open(tmp.path());
+        let o = [("segment.bytes", "1024")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        store.create_topic("t", 1, &o.into_iter().collect()).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        for i in 0..100 {
+            log.append(&[Record::new(format!("k{i}"), format!("v{i}"))]).unwrap();
+        }
+        store.flush(None).unwrap();
+        let segments = log.segment_base_offsets();
+        assert!(segments.len() > 3, "{segments:?}");
+        let result = {
+            let _fault = fault::arm(FaultPlan::new().fail_nth(op, 1));
+            store.delete_records("t", 0, 50)
+        };
+        assert!(result.is_err(), "{op:?}: {result:?}");
+        assert_eq!(log.log_start_offset(), 0, "{op:?}: the start moved in memory");
+        assert_eq!(log.segment_base_offsets(), segments, "{op:?}: segments went");
+        let first = log.read(0, 1 << 20).unwrap().records().next().unwrap().unwrap();
+        assert_eq!(first.offset(), 0, "{op:?}");
+        assert_eq!(checkpointed_start(tmp.path()), None, "{op:?}: the start moved on disk");
+
+        assert_eq!(store.delete_records("t", 0, 50).unwrap(), 50, "{op:?}: the retry");
+        assert_eq!(checkpointed_start(tmp.path()), Some(50), "{op:?}");
+        store.close().unwrap();
+        let again = open(tmp.path());
+        assert_eq!(again.partition("t", 0).unwrap().log_start_offset(), 50, "{op:?}");
+        again.close().unwrap();
+    }
+}
+
+/// The one exception, on a full disk: the checkpoint cannot be written until the segments below
+/// the new start are gone, so DeleteRecords moves the start and frees them first, then writes
+/// the checkpoint (here the disk stays full: the next checkpoint write makes it durable, as
+/// Kafka always does). It returns the new start: a full disk is what DeleteRecords is for.
+#[test]
+fn delete_records_on_a_full_disk_frees_the_segments_before_its_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let o = [("segment.bytes", "1024"), ("file.delete.delay.ms", "0")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    store.create_topic("t", 1, &o.into_iter().collect()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..100 {
+        log.append(&[Record::new(format!("k{i}"), format!("v{i}"))]).unwrap();
+    }
+    store.flush(None).unwrap();
+    let before = log.segment_base_offsets();
+    let result = {
+        let _full =
+            fault::arm(FaultPlan::new().fail_every(Op::Write).os_error(Op::Write, libc::ENOSPC));
+        store.delete_records("t", 0, 50)
+    };
+    assert_eq!(result.unwrap(), 50);
+    assert_eq!(log.log_start_offset(), 50);
+    assert!(log.segment_base_offsets().len() < before.len(), "no segment was freed");
+    assert_eq!(checkpointed_start(tmp.path()), None, "the disk was full");
+    store.write_checkpoints().unwrap();
+    assert_eq!(checkpointed_start(tmp.path()), Some(50));
+    store.close().unwrap();
+}

@@ -38,6 +38,15 @@ impl DeleteOutcome {
     }
 }
 
+/// Whether `e` is a full disk (`ENOSPC`, `EDQUOT`).
+fn no_space(e: &Error) -> bool {
+    match e {
+        Error::NoSpace { .. } => true,
+        Error::Io { source, .. } => crate::io::file::is_no_space(source),
+        _ => false,
+    }
+}
+
 /// When the segment's `.log` was last written; 0 (long ago) if that cannot be read.
 fn modified_ms(seg: &Segment) -> i64 {
     seg.modified()
@@ -145,6 +154,23 @@ impl Log {
     /// below -1); [`Error::InvalidRequest`] on a topic whose
     /// `cleanup.policy` lacks `delete` (Kafka's POLICY_VIOLATION).
     pub fn delete_records(&self, offset: i64) -> Result<i64> {
+        self.delete_records_durably(offset, |_| Ok(()))
+    }
+
+    /// [`Log::delete_records`] that first makes the new start durable with
+    /// `persist(new start)`, under the log's locks, before anything changes:
+    /// when validation or `persist` fails, the log is as it was — unless
+    /// `persist` failed for a full disk, where the start moves and the
+    /// segments below it go first (freeing the space) and `persist` is tried
+    /// again, its failure left to the next checkpoint write. Once the new
+    /// start is moved, removing the segments below it is cleanup: a failure
+    /// there poisons the log (its next operation reports it) and the files
+    /// go at the next retention pass or open, but the request has succeeded.
+    pub(crate) fn delete_records_durably(
+        &self,
+        offset: i64,
+        mut persist: impl FnMut(i64) -> Result<()>,
+    ) -> Result<i64> {
         if !self.config().cleanup_policy.delete {
             return Err(Error::InvalidRequest(format!(
                 "{}: delete-records needs cleanup.policy to include delete",
@@ -154,9 +180,9 @@ impl Log {
         // Decide and delete under the same locks: a retention pass or a swap in
         // between would change which segments lie below the new start.
         let _cleaning = self.inner.cleaning.lock();
-        let mut w = self.writer()?;
-        let below = {
-            let mut v = self.inner.view.write();
+        let _w = self.writer()?;
+        let target = {
+            let v = self.inner.view.read();
             // Kafka's -1 means "up to the high watermark", which is the log end here.
             let offset = if offset == -1 { v.log_end_offset } else { offset };
             if offset < 0 || offset > v.log_end_offset {
@@ -166,9 +192,23 @@ impl Log {
                     log_end_offset: v.log_end_offset,
                 });
             }
-            if offset > v.log_start_offset {
-                v.log_start_offset = offset;
+            if offset <= v.log_start_offset {
+                return Ok(v.log_start_offset);
             }
+            offset
+        };
+        // A full disk is the exception: the checkpoint cannot be written
+        // until the segments below the new start are gone, so the start moves
+        // first and is made durable after, or by the next checkpoint write
+        // (as Kafka always does) — the request has succeeded either way.
+        let full = match persist(target) {
+            Ok(()) => false,
+            Err(e) if no_space(&e) => true,
+            Err(e) => return Err(e),
+        };
+        let below = {
+            let mut v = self.inner.view.write();
+            v.log_start_offset = v.log_start_offset.max(target);
             // Whole segments below the new start go now rather than at the next pass.
             v.segments
                 .windows(2)
@@ -177,9 +217,12 @@ impl Log {
         };
         if below > 0 {
             let now = self.inner.clock.now_ms();
-            self.remove_prefix(below, now, self.config().file_delete_delay_ms)?;
+            // A failure here poisons the log (see above); the new start stands.
+            let _ = self.remove_prefix(below, now, self.config().file_delete_delay_ms);
         }
-        self.trim_epochs_to_start(&mut w)?;
+        if full {
+            let _ = persist(target);
+        }
         Ok(self.log_start_offset())
     }
 }

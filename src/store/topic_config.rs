@@ -83,11 +83,14 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::OffsetOutOfRange`] past the log end, [`Error::InvalidRequest`]
-    /// on a topic without the `delete` policy, [`Error::UnknownPartition`].
+    /// on a topic without the `delete` policy, [`Error::UnknownPartition`];
+    /// I/O failures writing the checkpoint. All or nothing: when it returns
+    /// an error, the log start offset is unchanged in memory and on disk.
+    /// The new start is durable when it returns, except on a full disk:
+    /// there the segments below it are removed first (to free the space the
+    /// checkpoint needs) and a checkpoint that still cannot be written is
+    /// left to the next checkpoint write, as Kafka always does.
     pub fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
-        self.ensure_open()?;
-        let lso = self.partition(topic, partition)?.delete_records(offset)?;
-        self.write_checkpoints()?;
-        Ok(lso)
+        self.delete_records_durably(topic, partition, offset)
     }
 }
