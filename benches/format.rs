@@ -136,5 +136,68 @@ fn region_iter(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, crc, encode, decode, region_iter);
+/// The read path's hot loops over one region of `benches/compare`-shaped
+/// batches (100 records of a 16-byte key and a 100-byte value), all in MB/s
+/// of the same bytes: the crc32c crate alone (the ceiling of any CRC-checked
+/// read), framing with each batch's CRC checked, and full decodes touching
+/// every key and value byte through borrowed views and through owned records.
+fn read_paths(c: &mut Criterion) {
+    const REGION: usize = 16 << 20;
+    let mut group = c.benchmark_group("read_paths");
+    configure(&mut group);
+    let mut region = Vec::with_capacity(REGION + (64 << 10));
+    let mut base = 0i64;
+    while region.len() < REGION {
+        let mut b = BatchBuilder::new(base);
+        for i in 0..100usize {
+            let key = Bytes::from(payload(16, base as u64 + i as u64));
+            let value = Bytes::from(payload(100, !(base as u64 + i as u64)));
+            b.append_raw(i as i32, 1_700_000_000_000, Some(&key), Some(&value), &[]).unwrap();
+        }
+        region.extend_from_slice(&b.build().unwrap());
+        base += 100;
+    }
+    let region = Bytes::from(region);
+    group.throughput(Throughput::Bytes(region.len() as u64));
+    group.bench_function("crc32c_only/16MiB", |b| b.iter(|| crc32c::crc32c(black_box(&region))));
+    group.bench_function("batch_views_crc_checked/16MiB", |b| {
+        b.iter(|| {
+            let mut it = BatchIter::validating(black_box(region.clone()));
+            let batches = it.by_ref().count();
+            assert_eq!(it.valid_len(), region.len());
+            batches
+        })
+    });
+    let touch = |k: &[u8], v: &[u8]| -> u64 {
+        k.iter().chain(v).fold(0u64, |a, &x| a.wrapping_add(u64::from(x)))
+    };
+    group.bench_function("full_decode_views_crc_checked/16MiB", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for (_, batch) in BatchIter::validating(black_box(region.clone())) {
+                let decoded = batch.decode().unwrap();
+                for r in decoded.views() {
+                    let r = r.unwrap();
+                    sum = sum.wrapping_add(touch(r.key().unwrap(), r.value().unwrap()));
+                }
+            }
+            sum
+        })
+    });
+    group.bench_function("full_decode_owned_records_crc_checked/16MiB", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for (_, batch) in BatchIter::validating(black_box(region.clone())) {
+                for r in batch.records().unwrap() {
+                    let r = r.unwrap();
+                    sum = sum.wrapping_add(touch(r.key().unwrap(), r.value().unwrap()));
+                }
+            }
+            sum
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, crc, encode, decode, region_iter, read_paths);
 criterion_main!(benches);

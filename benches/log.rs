@@ -158,6 +158,22 @@ fn read(c: &mut Criterion) {
             black_box(value_bytes)
         })
     });
+    group.bench_function("sequential_1MiB_fetches_record_views/64MiB", |b| {
+        b.iter(|| {
+            let mut offset = 0;
+            let mut value_bytes = 0usize;
+            while offset < leo {
+                let f = log.read(offset, FETCH_BYTES).unwrap();
+                for batch in f.record_batches() {
+                    for r in batch.unwrap().records() {
+                        value_bytes += r.unwrap().value().map_or(0, <[u8]>::len);
+                    }
+                }
+                offset = f.next_offset();
+            }
+            black_box(value_bytes)
+        })
+    });
     group.finish();
 }
 
@@ -175,6 +191,29 @@ fn lookups(c: &mut Criterion) {
             let offset = (rng.next() % leo as u64) as i64;
             let f = log.read(offset, 1).unwrap();
             f.next_offset()
+        })
+    });
+    // A point read: the batch holding the offset, CRC checked, records
+    // before the target skipped by length, the target decoded.
+    let mut rng = Rng(44);
+    group.bench_function("point_read_record/random", |b| {
+        b.iter(|| {
+            let offset = (rng.next() % leo as u64) as i64;
+            let f = log.read(offset, 1).unwrap();
+            let r = f.records().next().unwrap().unwrap();
+            assert_eq!(r.offset(), offset);
+            r.value().map_or(0, Bytes::len)
+        })
+    });
+    let mut rng = Rng(45);
+    group.bench_function("point_read_view/random", |b| {
+        b.iter(|| {
+            let offset = (rng.next() % leo as u64) as i64;
+            let f = log.read(offset, 1).unwrap();
+            let batch = f.record_batches().next().unwrap().unwrap();
+            let r = batch.records().next().unwrap().unwrap();
+            assert_eq!(r.offset(), offset);
+            r.value().map_or(0, <[u8]>::len)
         })
     });
     let mut rng = Rng(43);

@@ -26,9 +26,14 @@
 //!
 //! let at = log.append(&[Record::new("key", "value").header("TABLE_ID", "t1").timestamp(1_700_000_000_000)])?;
 //! let fetched = log.read(at.base_offset, 1 << 20)?;          // zero-copy, whole batches
-//! for record in fetched.records() {
+//! for record in fetched.records() {                          // owned, sharing the map
 //!     let r = record?;
 //!     assert_eq!(r.value().map(|v| &v[..]), Some(&b"value"[..]));
+//! }
+//! for batch in fetched.record_batches() {                     // borrowed: the scan fast path
+//!     for r in batch?.records() {
+//!         assert_eq!(r?.value(), Some(&b"value"[..]));
+//!     }
 //! }
 //! let found = log.offset_for_time(OffsetSpec::Timestamp(1_700_000_000_000))?;
 //! assert_eq!(found.map(|f| f.offset), Some(at.base_offset));

@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use strata::format::{
-    BatchBuilder, BatchView, Compression, ControlRecord, ControlType, Header, Record, TimestampType,
+    BatchBuilder, BatchView, Compression, ControlRecord, ControlType, FormatError, Header,
+    HeaderView, Record, RecordRef, RecordView, TimestampType,
 };
 
 fn hex(s: &str) -> Vec<u8> {
@@ -145,4 +146,102 @@ fn uncompressed_record_bytes_are_slices_of_the_batch() {
     let r = batch.records().unwrap().next().unwrap().unwrap();
     let range = bytes.as_ptr_range();
     assert!(range.contains(&r.value().unwrap().as_ptr()), "value was copied");
+}
+
+/// A batch at base offset 100 whose records carry offset deltas 0, 2, 5 and 9
+/// (the gaps compaction leaves).
+fn gapped_batch() -> BatchView {
+    let mut b = BatchBuilder::new(100);
+    for (i, delta) in [0, 2, 5, 9].into_iter().enumerate() {
+        let key = Bytes::from(format!("k{i}"));
+        let value = Bytes::from(vec![b'v'; 200 * (i + 1)]); // two-byte length varints
+        b.append_raw(delta, 1_700_000_000_000, Some(&key), Some(&value), &[]).unwrap();
+    }
+    BatchView::new(b.build().unwrap()).unwrap()
+}
+
+#[test]
+fn seek_lands_on_the_first_record_at_or_after_the_offset_across_offset_gaps() {
+    let batch = gapped_batch();
+    batch.validate_records().unwrap();
+    let decoded = batch.decode().unwrap();
+    for (target, first) in [
+        (0, Some(100)),
+        (100, Some(100)),
+        (101, Some(102)),
+        (103, Some(105)),
+        (109, Some(109)),
+        (110, None),
+    ] {
+        let mut views = decoded.views();
+        views.seek(target);
+        let got = views.next().map(|r| r.unwrap().offset());
+        assert_eq!(got, first, "view seek to {target}");
+        let mut owned = batch.records().unwrap();
+        owned.seek(target);
+        assert_eq!(owned.next().map(|r| r.unwrap().offset()), first, "owned seek to {target}");
+    }
+}
+
+#[test]
+fn a_record_that_does_not_frame_stops_the_seek_and_its_decode_names_the_length() {
+    let batch = gapped_batch();
+    let mut bytes = batch.as_bytes().to_vec();
+    // Record 1 starts after record 0's length varint and body.
+    let records = strata::format::layout::RECORDS;
+    let (len0, n) = strata::format::varint::read_varint(&bytes[records..], "len").unwrap();
+    let second = records + n + len0 as usize;
+    bytes[second] = 0x01; // zig-zag -1: a negative record length
+    let damaged = BatchView::new(Bytes::from(bytes)).unwrap();
+    let decoded = damaged.decode().unwrap();
+    let mut views = decoded.views();
+    views.seek(109);
+    match views.next() {
+        Some(Err(FormatError::InvalidValue { field: "record.length", .. })) => {}
+        other => panic!("expected the negative length to be reported, got {other:?}"),
+    }
+    assert!(views.next().is_none(), "nothing is decoded after the error");
+}
+
+#[test]
+fn views_decode_the_same_fields_as_owned_records_under_every_codec() {
+    let records = vec![
+        Record::new("k", "v").timestamp(1_700_000_000_000).header("a", "1").header("b", ""),
+        Record::tombstone("gone").timestamp(1_700_000_000_005),
+        Record {
+            timestamp: 1_700_000_000_009,
+            key: None,
+            value: Some(Bytes::from(vec![7u8; 300])),
+            headers: vec![Header::new("n", None::<Bytes>)],
+        },
+    ];
+    for codec in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let mut b = BatchBuilder::new(40).compression(codec, None).producer(7, 1, 10);
+        for r in &records {
+            b.append(r).unwrap();
+        }
+        let batch = BatchView::new(b.build().unwrap()).unwrap();
+        let owned: Vec<RecordRef> = batch.records().unwrap().map(Result::unwrap).collect();
+        let decoded = batch.decode().unwrap();
+        let views: Vec<RecordView<'_>> = decoded.views().map(Result::unwrap).collect();
+        assert_eq!(views.len(), owned.len(), "{codec:?}");
+        for (v, o) in views.iter().zip(&owned) {
+            assert_eq!(*v, o.view(), "{codec:?}");
+            assert_eq!(v.to_record(), o.to_record(), "{codec:?}");
+            assert_eq!((v.offset(), v.sequence()), (o.offset(), o.sequence()), "{codec:?}");
+            let headers: Vec<HeaderView<'_>> = v.headers().collect();
+            assert_eq!(headers.len(), o.headers().len());
+            assert_eq!(v.headers().len(), o.headers().len());
+            for (h, oh) in headers.iter().zip(o.headers()) {
+                assert_eq!((h.key, h.value), (&oh.key[..], oh.value.as_deref()));
+            }
+        }
+        assert_eq!(owned.iter().map(RecordRef::to_record).collect::<Vec<_>>(), records);
+    }
 }

@@ -979,3 +979,117 @@ fn records_the_log_builds_are_held_to_the_topic_rules_without_revalidation() {
     let at = log.append(&[BorrowedRecord::new("k", "v")]).unwrap();
     assert_eq!((at.base_offset, at.max_timestamp), (0, NOW));
 }
+
+/// `(offset, record)` of every record a fetch yields through the borrowed views.
+fn viewed(f: &strata::log::Fetched) -> Vec<(i64, Record)> {
+    let mut out = Vec::new();
+    for batch in f.record_batches() {
+        let batch = batch.unwrap();
+        for r in batch.records() {
+            let r = r.unwrap();
+            out.push((r.offset(), r.to_record()));
+        }
+    }
+    out
+}
+
+#[test]
+fn record_views_yield_the_same_records_as_owned_records_from_every_start_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) =
+        open(dir.path(), LogConfig::default().segment_bytes(1_200).index_interval_bytes(200));
+    for i in 0..30i64 {
+        if i % 3 == 0 {
+            let v = format!("z{i}");
+            log.append_batch(client_batch(
+                Compression::Gzip,
+                &[(NOW + i, Some("a"), v.as_str()), (NOW + i, None, "b"), (NOW + i, Some("c"), "")],
+            ))
+            .unwrap();
+        } else {
+            log.append_batch(sized_batch(1 + (i as usize) % 5, 30, NOW + i)).unwrap();
+        }
+    }
+    assert!(log.segment_count() > 3);
+    let leo = log.log_end_offset();
+    for start in 0..leo {
+        for max_bytes in [1, 700, usize::MAX] {
+            let f = log.read(start, max_bytes).unwrap();
+            let owned: Vec<(i64, Record)> =
+                f.records().map(|r| r.unwrap()).map(|r| (r.offset(), r.to_record())).collect();
+            assert_eq!(owned.first().map(|r| r.0), Some(start), "start {start}");
+            assert_eq!(viewed(&f), owned, "start {start}, max_bytes {max_bytes}");
+        }
+    }
+}
+
+#[test]
+fn record_views_of_uncompressed_batches_point_into_the_mapped_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = filled_log(dir.path(), LogConfig::default().segment_bytes(1_500), 20);
+    let f = log.read(0, usize::MAX).unwrap();
+    let ranges: Vec<std::ops::Range<usize>> = f
+        .slices()
+        .iter()
+        .map(|s| s.bytes.as_ptr() as usize..s.bytes.as_ptr() as usize + s.bytes.len())
+        .collect();
+    let inside = |b: &[u8]| {
+        let (start, end) = (b.as_ptr() as usize, b.as_ptr() as usize + b.len());
+        ranges.iter().any(|r| r.start <= start && end <= r.end)
+    };
+    let mut n = 0;
+    for batch in f.record_batches() {
+        let batch = batch.unwrap();
+        for r in batch.records() {
+            let r = r.unwrap();
+            assert!(inside(r.key().unwrap()), "key of {} is a copy", r.offset());
+            assert!(inside(r.value().unwrap()), "value of {} is a copy", r.offset());
+            n += 1;
+        }
+    }
+    assert_eq!(n, log.log_end_offset());
+}
+
+#[test]
+fn a_byte_flipped_after_the_append_fails_views_and_records_at_that_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), LogConfig::default());
+    for i in 0..4 {
+        log.append_batch(sized_batch(10, 50, NOW + i)).unwrap();
+    }
+    // Both paths read the batch whole once, before anything is changed.
+    assert_eq!(viewed(&log.read(0, usize::MAX).unwrap()).len(), 40);
+    let (path, position, batch) = disk_batches(dir.path()).swap_remove(2);
+    // A value byte of the third batch changes on disk (the map sees the same page).
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let at = (position + batch.size() - 10) as u64;
+    let mut byte = [0u8];
+    file.seek(SeekFrom::Start(at)).unwrap();
+    file.read_exact(&mut byte).unwrap();
+    file.seek(SeekFrom::Start(at)).unwrap();
+    std::io::Write::write_all(&mut file, &[byte[0] ^ 0x20]).unwrap();
+    drop(file);
+    // A point read inside the damaged batch and a scan across it both stop
+    // there: a batch verified by an earlier read is verified again.
+    for start in [25, 0] {
+        let f = log.read(start, usize::MAX).unwrap();
+        let err = f.records().find_map(Result::err).expect("records() reports the damage");
+        assert!(
+            matches!(&err, Error::Corrupt { position: p, source: FormatError::CrcMismatch { .. }, .. } if *p == position as u64),
+            "{err}"
+        );
+        let mut seen = Vec::new();
+        let mut failed = None;
+        for b in f.record_batches() {
+            match b {
+                Ok(b) => seen.extend(b.records().map(|r| r.unwrap().offset())),
+                Err(e) => failed = Some(e),
+            }
+        }
+        assert!(
+            matches!(failed, Some(Error::Corrupt { position: p, .. }) if p == position as u64),
+            "record_batches() reports the damage"
+        );
+        assert!(seen.iter().all(|&o| o < 20), "nothing of or after the damaged batch: {seen:?}");
+    }
+}

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use super::compression::decompress;
 use super::layout::{self, attr};
 use super::legacy::{self, Message};
-use super::record::{Cursor, RecordContext};
+use super::record::{RecordContext, RecordView, decode_view, skip_record};
 use super::{
     Compression, FormatError, FormatResult, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, RecordRef, TimestampType,
@@ -72,6 +72,26 @@ pub(crate) fn frame_header(b: &[u8]) -> FormatResult<(i64, i32, i8)> {
         be!(i32, b, layout::LENGTH, "batch.batchLength"),
         be!(i8, b, layout::MAGIC, "batch.magic"),
     ))
+}
+
+/// `(size, base offset, last offset)` of a well-framed v2 batch at the
+/// start of `b`, read in place: what [`super::BatchIter`] would frame and
+/// [`BatchView::parse_prefix`] accept (magic 2, a length covering the
+/// 61-byte header, every byte present), without making a view. `None` for
+/// anything else (a legacy entry, damage, a short buffer): callers then take
+/// the general path, which also says what is wrong.
+#[inline]
+pub(crate) fn peek_v2(b: &[u8]) -> Option<(usize, i64, i64)> {
+    let (base, length, magic) = frame_header(b).ok()?;
+    if magic != layout::MAGIC_V2 {
+        return None;
+    }
+    let size = usize::try_from(length).ok()?.checked_add(layout::LOG_OVERHEAD)?;
+    if size < layout::BATCH_OVERHEAD || size > b.len() {
+        return None;
+    }
+    let delta = i32::from_be_bytes(array(b, layout::LAST_OFFSET_DELTA, "").ok()?);
+    Some((size, base, base.wrapping_add(i64::from(delta))))
 }
 
 impl Header {
@@ -543,18 +563,44 @@ impl BatchView {
     /// # Errors
     /// As [`records`](Self::records).
     pub fn records_with_limit(&self, max_decompressed: usize) -> FormatResult<Records> {
+        self.decode_with_limit(max_decompressed).map(DecodedBatch::into_records)
+    }
+
+    /// The records section ready to decode: the batch's own bytes when it is
+    /// uncompressed (no copy), else the decompressed records, at most
+    /// [`DEFAULT_MAX_DECOMPRESSED`] bytes. [`DecodedBatch::views`] then
+    /// walks them as borrowed [`RecordView`]s. Does not check the CRC: call
+    /// [`validate`](Self::validate) first.
+    ///
+    /// ```
+    /// use strata::format::{BatchBuilder, BatchView, Record};
+    /// let mut b = BatchBuilder::new(7);
+    /// b.append(&Record::new("k", "v1"))?;
+    /// b.append(&Record::new("k", "v2"))?;
+    /// let batch = BatchView::new(b.build()?)?;
+    /// batch.validate()?;
+    /// let decoded = batch.decode()?;
+    /// let values: Vec<&[u8]> =
+    ///     decoded.views().map(|r| r.map(|r| r.value().unwrap_or_default())).collect::<Result<_, _>>()?;
+    /// assert_eq!(values, [&b"v1"[..], &b"v2"[..]]);
+    /// # Ok::<(), strata::format::FormatError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`records`](Self::records).
+    pub fn decode(&self) -> FormatResult<DecodedBatch> {
+        self.decode_with_limit(DEFAULT_MAX_DECOMPRESSED)
+    }
+
+    /// [`decode`](Self::decode) with an explicit decompressed-size ceiling.
+    ///
+    /// # Errors
+    /// As [`records`](Self::records).
+    pub fn decode_with_limit(&self, max_decompressed: usize) -> FormatResult<DecodedBatch> {
         let h = &self.header;
         if let Some(l) = &self.legacy {
             let records = legacy::records(&l.message, &self.buf, max_decompressed)?;
-            return Ok(Records {
-                src: Bytes::new(),
-                pos: 0,
-                remaining: 0,
-                count: 0,
-                ctx: RecordContext::default(),
-                failed: false,
-                legacy: Some(records.into_iter()),
-            });
+            return Ok(DecodedBatch { src: Bytes::new(), walk: Walk::default(), legacy: records });
         }
         let codec = self.compression()?;
         let (src, pos) = match codec {
@@ -566,19 +612,21 @@ impl BatchView {
         };
         let log_append_time =
             (self.timestamp_type() == TimestampType::LogAppendTime).then_some(h.max_timestamp);
-        Ok(Records {
+        Ok(DecodedBatch {
             src,
-            pos,
-            remaining: h.records_count,
-            count: h.records_count,
-            ctx: RecordContext {
-                base_offset: h.base_offset,
-                base_timestamp: h.base_timestamp,
-                log_append_time,
-                base_sequence: h.base_sequence,
+            walk: Walk {
+                pos,
+                remaining: h.records_count,
+                count: h.records_count,
+                ctx: RecordContext {
+                    base_offset: h.base_offset,
+                    base_timestamp: h.base_timestamp,
+                    log_append_time,
+                    base_sequence: h.base_sequence,
+                },
+                failed: false,
             },
-            failed: false,
-            legacy: None,
+            legacy: Vec::new(),
         })
     }
 
@@ -595,46 +643,38 @@ fn invalid(field: &'static str, value: i64, reason: &'static str) -> FormatError
     FormatError::InvalidValue { field, value, reason }
 }
 
-/// Iterator over a batch's records. Yields an error (once, then ends) on the
-/// first record that does not decode, or if bytes remain after the last one.
-#[derive(Debug)]
-pub struct Records {
-    src: Bytes,
+/// Where decoding stands in a records section; shared by [`Records`] and
+/// [`RecordViews`].
+#[derive(Debug, Clone, Default)]
+struct Walk {
     pos: usize,
     remaining: i32,
     count: i32,
     ctx: RecordContext,
     failed: bool,
-    /// A legacy entry's records, decoded up front (a v1 wrapper's offsets
-    /// are only known once its last inner message is read).
-    legacy: Option<std::vec::IntoIter<RecordRef>>,
 }
 
-impl Iterator for Records {
-    type Item = FormatResult<RecordRef>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(legacy) = &mut self.legacy {
-            return legacy.next().map(Ok);
-        }
+impl Walk {
+    /// The next record of `src`, or an error (once, then the end) for one
+    /// that does not decode or for bytes left after the last.
+    #[inline]
+    fn next<'a>(&mut self, src: &'a [u8]) -> Option<FormatResult<RecordView<'a>>> {
         if self.failed {
             return None;
         }
         if self.remaining <= 0 {
             // Kafka's `ensureNoneRemaining`: leftover bytes mean the count lied.
-            if self.pos < self.src.len() {
+            if self.pos < src.len() {
                 self.failed = true;
                 return Some(Err(FormatError::TrailingBytes {
                     count: self.count,
-                    extra: self.src.len() - self.pos,
+                    extra: src.len() - self.pos,
                 }));
             }
             return None;
         }
-        let mut cursor = Cursor { src: &self.src, pos: self.pos };
-        match cursor.record(&self.ctx) {
+        match decode_view(src, &mut self.pos, &self.ctx) {
             Ok(r) => {
-                self.pos = cursor.pos;
                 self.remaining -= 1;
                 Some(Ok(r))
             }
@@ -643,5 +683,123 @@ impl Iterator for Records {
                 Some(Err(e))
             }
         }
+    }
+
+    /// Moves past the records whose offset is below `offset`, reading only
+    /// each one's length and offset delta. A record that does not frame
+    /// stops the skip there, so the next decode reports it.
+    fn seek(&mut self, src: &[u8], offset: i64) {
+        while !self.failed && self.remaining > 0 {
+            match skip_record(src, self.pos) {
+                Some((delta, next))
+                    if self.ctx.base_offset.wrapping_add(i64::from(delta)) < offset =>
+                {
+                    self.pos = next;
+                    self.remaining -= 1;
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// A batch's records section ready to decode (see [`BatchView::decode`]):
+/// it owns the bytes, so the [`RecordView`]s of [`views`](Self::views)
+/// borrow from it.
+#[derive(Debug, Clone)]
+pub struct DecodedBatch {
+    src: Bytes,
+    walk: Walk,
+    /// A legacy entry's records, decoded up front (a v1 wrapper's offsets
+    /// are only known once its last inner message is read).
+    legacy: Vec<RecordRef>,
+}
+
+impl DecodedBatch {
+    /// The records as borrowed views, in stored order.
+    #[must_use]
+    pub fn views(&self) -> RecordViews<'_> {
+        RecordViews { src: &self.src, walk: self.walk.clone(), legacy: self.legacy.iter() }
+    }
+
+    /// The records as owned [`RecordRef`]s sharing the batch's bytes.
+    #[must_use]
+    pub fn into_records(self) -> Records {
+        Records { src: self.src, walk: self.walk, legacy: self.legacy.into_iter() }
+    }
+}
+
+/// Borrowed records of a [`DecodedBatch`]. Yields an error (once, then
+/// ends) on the first record that does not decode, or if bytes remain
+/// after the last one.
+#[derive(Debug, Clone)]
+pub struct RecordViews<'a> {
+    src: &'a [u8],
+    walk: Walk,
+    legacy: std::slice::Iter<'a, RecordRef>,
+}
+
+impl RecordViews<'_> {
+    /// Moves past the records below `offset` without decoding them: each
+    /// is skipped by its length, only its offset delta read (a point read's
+    /// path to its record).
+    pub fn seek(&mut self, offset: i64) {
+        if self.legacy.len() > 0 {
+            let below = self.legacy.as_slice().iter().take_while(|r| r.offset() < offset).count();
+            if below > 0 {
+                self.legacy.nth(below - 1);
+            }
+            return;
+        }
+        self.walk.seek(self.src, offset);
+    }
+}
+
+impl<'a> Iterator for RecordViews<'a> {
+    type Item = FormatResult<RecordView<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(r) = self.legacy.next() {
+            return Some(Ok(r.view()));
+        }
+        self.walk.next(self.src)
+    }
+}
+
+/// Iterator over a batch's records. Yields an error (once, then ends) on the
+/// first record that does not decode, or if bytes remain after the last one.
+#[derive(Debug)]
+pub struct Records {
+    src: Bytes,
+    walk: Walk,
+    legacy: std::vec::IntoIter<RecordRef>,
+}
+
+impl Records {
+    /// Moves past the records below `offset` without decoding them, as
+    /// [`RecordViews::seek`].
+    pub fn seek(&mut self, offset: i64) {
+        if self.legacy.len() > 0 {
+            let below = self.legacy.as_slice().iter().take_while(|r| r.offset() < offset).count();
+            if below > 0 {
+                self.legacy.nth(below - 1);
+            }
+            return;
+        }
+        self.walk.seek(&self.src, offset);
+    }
+}
+
+impl Iterator for Records {
+    type Item = FormatResult<RecordRef>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(r) = self.legacy.next() {
+            return Some(Ok(r));
+        }
+        let src = &self.src;
+        self.walk.next(src).map(|r| r.map(|r| r.to_ref(src)))
     }
 }

@@ -61,14 +61,14 @@ mod types;
 pub mod varint;
 pub(crate) mod walk;
 
-pub use batch::BatchView;
+pub use batch::{BatchView, DecodedBatch, RecordViews};
 pub use batch_iter::{BatchIter, StopReason};
 pub use borrowed::{BorrowedHeader, BorrowedRecord, RecordParts};
 pub use builder::BatchBuilder;
 pub use control::{ControlRecord, ControlType};
 pub use error::{FormatError, FormatResult};
 pub use partition_metadata::TopicId;
-pub use record::{Header, Record, RecordRef};
+pub use record::{Header, HeaderView, HeaderViews, Record, RecordRef, RecordView};
 pub use types::{Compression, TimestampType};
 
 /// Kafka's "no timestamp" sentinel (`RecordBatch.NO_TIMESTAMP`).

@@ -246,127 +246,415 @@ pub(crate) struct RecordContext {
     pub base_sequence: i32,
 }
 
-/// A cursor over encoded records in `src` (a batch, or a decompressed records section).
-pub(crate) struct Cursor<'a> {
-    pub src: &'a Bytes,
-    pub pos: usize,
+/// Reads an unsigned LEB128 value of one to three bytes at `pos`, the
+/// common lengths and deltas; `None` sends the caller to the general decoder
+/// (which also reports what is wrong, if anything).
+#[inline(always)]
+fn fast_unsigned(src: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let b0 = u64::from(*src.get(pos)?);
+    if b0 < 0x80 {
+        return Some((b0, 1));
+    }
+    let b1 = u64::from(*src.get(pos + 1)?);
+    if b1 < 0x80 {
+        return Some(((b0 & 0x7f) | (b1 << 7), 2));
+    }
+    let b2 = u64::from(*src.get(pos + 2)?);
+    if b2 < 0x80 {
+        return Some(((b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3));
+    }
+    None
 }
 
-impl Cursor<'_> {
-    fn rest(&self) -> &[u8] {
-        self.src.get(self.pos..).unwrap_or_default()
+/// Reads a varint at `*pos` of `src`, advancing `pos`.
+#[inline]
+fn varint_at(src: &[u8], pos: &mut usize, field: &'static str) -> FormatResult<i32> {
+    // Lengths and deltas of up to three bytes are decoded inline.
+    if let Some((raw, n)) = fast_unsigned(src, *pos) {
+        *pos += n;
+        let raw = raw as u32;
+        return Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32));
     }
+    let (v, n) = read_varint(src.get(*pos..).unwrap_or_default(), field)?;
+    *pos += n;
+    Ok(v)
+}
 
-    fn varint(&mut self, field: &'static str) -> FormatResult<i32> {
-        let (v, n) = read_varint(self.rest(), field)?;
-        self.pos += n;
-        Ok(v)
+/// Reads a varlong at `*pos` of `src`, advancing `pos`.
+#[inline]
+fn varlong_at(src: &[u8], pos: &mut usize, field: &'static str) -> FormatResult<i64> {
+    if let Some((raw, n)) = fast_unsigned(src, *pos) {
+        *pos += n;
+        return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
     }
+    let (v, n) = read_varlong(src.get(*pos..).unwrap_or_default(), field)?;
+    *pos += n;
+    Ok(v)
+}
 
-    fn varlong(&mut self, field: &'static str) -> FormatResult<i64> {
-        let (v, n) = read_varlong(self.rest(), field)?;
-        self.pos += n;
-        Ok(v)
+/// Takes `n` bytes at `*pos` that must end by `limit`.
+#[inline]
+fn take<'a>(
+    src: &'a [u8],
+    pos: &mut usize,
+    field: &'static str,
+    n: usize,
+    limit: usize,
+) -> FormatResult<&'a [u8]> {
+    let available = limit.saturating_sub(*pos);
+    if n > available {
+        return Err(FormatError::Truncated { field, needed: n, available });
     }
+    let b =
+        src.get(*pos..*pos + n).ok_or(FormatError::Truncated { field, needed: n, available })?;
+    *pos += n;
+    Ok(b)
+}
 
-    fn take(&mut self, field: &'static str, n: usize, limit: usize) -> FormatResult<Bytes> {
-        let available = limit.saturating_sub(self.pos);
-        if n > available {
-            return Err(FormatError::Truncated { field, needed: n, available });
+/// Reads a nullable length-prefixed byte string that must end by `limit`.
+#[inline]
+fn nullable<'a>(
+    src: &'a [u8],
+    pos: &mut usize,
+    len_field: &'static str,
+    field: &'static str,
+    limit: usize,
+) -> FormatResult<Option<&'a [u8]>> {
+    match varint_at(src, pos, len_field)? {
+        -1 => Ok(None),
+        n if n < -1 => Err(FormatError::InvalidValue {
+            field: len_field,
+            value: i64::from(n),
+            reason: "lengths are -1 (null) or >= 0",
+        }),
+        n => take(src, pos, field, n.unsigned_abs() as usize, limit).map(Some),
+    }
+}
+
+/// Reads a record's length varint at `*pos`; returns where its body ends.
+#[inline]
+fn record_end(src: &[u8], pos: &mut usize) -> FormatResult<usize> {
+    let len = varint_at(src, pos, "record.length")?;
+    let len = usize::try_from(len).map_err(|_| FormatError::InvalidValue {
+        field: "record.length",
+        value: i64::from(len),
+        reason: "a record length cannot be negative",
+    })?;
+    let available = src.len().saturating_sub(*pos);
+    if len > available {
+        return Err(FormatError::Truncated { field: "record.body", needed: len, available });
+    }
+    Ok(*pos + len)
+}
+
+/// A field read past the end its record's length declares.
+fn overrun(len: usize) -> FormatError {
+    FormatError::InvalidValue {
+        field: "record.length",
+        value: len as i64,
+        reason: "fields do not add up to the declared record length",
+    }
+}
+
+/// An unsigned LEB128 value of at most `max` bytes at `pos`: inline for
+/// the short encodings, else the general decoder.
+#[inline(always)]
+fn unsigned_at(src: &[u8], pos: usize, long: bool) -> Option<(u64, usize)> {
+    fast_unsigned(src, pos).or_else(|| {
+        let rest = src.get(pos..)?;
+        if long {
+            read_varlong(rest, "").ok().map(|(v, n)| (((v << 1) ^ (v >> 63)).cast_unsigned(), n))
+        } else {
+            read_varint(rest, "")
+                .ok()
+                .map(|(v, n)| (u64::from(((v << 1) ^ (v >> 31)).cast_unsigned()), n))
         }
-        let b = self.src.slice(self.pos..self.pos + n);
-        self.pos += n;
-        Ok(b)
-    }
+    })
+}
 
-    /// Reads a nullable length-prefixed byte string that must end by `limit`.
-    fn nullable(
-        &mut self,
-        len_field: &'static str,
-        field: &'static str,
-        limit: usize,
-    ) -> FormatResult<Option<Bytes>> {
-        let len = self.varint(len_field)?;
-        match len {
-            -1 => Ok(None),
-            n if n < -1 => Err(FormatError::InvalidValue {
-                field: len_field,
-                value: i64::from(n),
-                reason: "lengths are -1 (null) or >= 0",
-            }),
-            n => self.take(field, n.unsigned_abs() as usize, limit).map(Some),
-        }
+/// The record at `pos` framed by its length varint, reading only the few
+/// bytes up to its offset delta: `(offset delta, where the next record
+/// starts)`. Key, value and headers are not looked at, so a point read
+/// skips the records before its target this way instead of decoding them.
+/// `None` for a record that does not frame; [`decode_view`] then says why.
+#[inline]
+pub(crate) fn skip_record(src: &[u8], pos: usize) -> Option<(i32, usize)> {
+    let (len, n) = unsigned_at(src, pos, false)?;
+    let len = (len as u32 >> 1) as i32 ^ -((len & 1) as i32);
+    let body = pos + n;
+    let end = body.checked_add(usize::try_from(len).ok()?)?;
+    if end > src.len() {
+        return None;
     }
+    // The attributes byte, then the timestamp delta (skipped), then the offset delta.
+    let (_, t) = unsigned_at(src, body + 1, true)?;
+    let (delta, d) = unsigned_at(src, body + 1 + t, false)?;
+    if body + 1 + t + d > end {
+        return None;
+    }
+    Some(((delta as u32 >> 1) as i32 ^ -((delta & 1) as i32), end))
+}
 
-    /// Decodes the record at the cursor.
-    pub(crate) fn record(&mut self, ctx: &RecordContext) -> FormatResult<RecordRef> {
-        let len = self.varint("record.length")?;
-        let len = usize::try_from(len).map_err(|_| FormatError::InvalidValue {
-            field: "record.length",
-            value: i64::from(len),
-            reason: "a record length cannot be negative",
-        })?;
-        let start = self.pos;
-        let available = self.src.len().saturating_sub(start);
-        if len > available {
-            return Err(FormatError::Truncated { field: "record.body", needed: len, available });
-        }
-        let end = start + len;
-        let attributes =
-            self.take("record.attributes", 1, end)?.first().copied().unwrap_or(0) as i8;
-        let timestamp_delta = self.varlong("record.timestampDelta")?;
-        let offset_delta = self.varint("record.offsetDelta")?;
-        let key = self.nullable("record.keyLength", "record.key", end)?;
-        let value = self.nullable("record.valueLength", "record.value", end)?;
-        let count = self.varint("record.headerCount")?;
-        let count = usize::try_from(count).map_err(|_| FormatError::InvalidValue {
-            field: "record.headerCount",
-            value: i64::from(count),
-            reason: "a header count cannot be negative",
-        })?;
-        // Each header takes at least two bytes: never reserve more than the body could hold.
-        let mut headers = Vec::with_capacity(count.min(end.saturating_sub(self.pos) / 2));
-        for _ in 0..count {
-            let key_len = self.varint("record.header.keyLength")?;
-            if key_len < 0 {
-                return Err(FormatError::InvalidValue {
-                    field: "record.header.keyLength",
-                    value: i64::from(key_len),
-                    reason: "header keys cannot be null",
-                });
-            }
-            let key = self.take("record.header.key", key_len.unsigned_abs() as usize, end)?;
-            let value = self.nullable("record.header.valueLength", "record.header.value", end)?;
-            headers.push(Header { key, value });
-        }
-        if self.pos != end {
+/// Decodes the record at `*pos` of `src` as a borrowed view, checking its
+/// structure; `pos` moves to the next record.
+pub(crate) fn decode_view<'a>(
+    src: &'a [u8],
+    pos: &mut usize,
+    ctx: &RecordContext,
+) -> FormatResult<RecordView<'a>> {
+    let end = record_end(src, pos)?;
+    let len = end - *pos;
+    let attributes = take(src, pos, "record.attributes", 1, end)?.first().copied().unwrap_or(0);
+    let timestamp_delta = varlong_at(src, pos, "record.timestampDelta")?;
+    let offset_delta = varint_at(src, pos, "record.offsetDelta")?;
+    let key = nullable(src, pos, "record.keyLength", "record.key", end)?;
+    let value = nullable(src, pos, "record.valueLength", "record.value", end)?;
+    let count = varint_at(src, pos, "record.headerCount")?;
+    let count = usize::try_from(count).map_err(|_| FormatError::InvalidValue {
+        field: "record.headerCount",
+        value: i64::from(count),
+        reason: "a header count cannot be negative",
+    })?;
+    // The headers are checked here and kept as their raw bytes: iterating
+    // them later parses again and cannot fail.
+    let headers_start = *pos;
+    for _ in 0..count {
+        let key_len = varint_at(src, pos, "record.header.keyLength")?;
+        if key_len < 0 {
             return Err(FormatError::InvalidValue {
-                field: "record.length",
-                value: len as i64,
-                reason: "fields do not add up to the declared record length",
+                field: "record.header.keyLength",
+                value: i64::from(key_len),
+                reason: "header keys cannot be null",
             });
         }
-        let timestamp = match ctx.log_append_time {
-            Some(t) => t,
-            None => ctx.base_timestamp.wrapping_add(timestamp_delta),
+        take(src, pos, "record.header.key", key_len.unsigned_abs() as usize, end)?;
+        nullable(src, pos, "record.header.valueLength", "record.header.value", end)?;
+    }
+    if *pos != end {
+        return Err(overrun(len));
+    }
+    let timestamp = match ctx.log_append_time {
+        Some(t) => t,
+        None => ctx.base_timestamp.wrapping_add(timestamp_delta),
+    };
+    let sequence = if ctx.base_sequence < 0 {
+        -1
+    } else {
+        // Sequences wrap from i32::MAX to 0 (Kafka's `DefaultRecordBatch.incrementSequence`).
+        let s = i64::from(ctx.base_sequence) + i64::from(offset_delta);
+        (s.rem_euclid(i64::from(i32::MAX) + 1)) as i32
+    };
+    Ok(RecordView {
+        offset: ctx.base_offset.wrapping_add(i64::from(offset_delta)),
+        timestamp,
+        timestamp_delta,
+        offset_delta,
+        attributes: attributes as i8,
+        sequence,
+        key,
+        value,
+        headers: HeaderViews {
+            inner: HeadersInner::Raw {
+                raw: src.get(headers_start..end).unwrap_or_default(),
+                remaining: count,
+            },
+        },
+    })
+}
+
+/// A record read from a batch, borrowing its key, value and header bytes
+/// from the batch (for an uncompressed batch fetched from a log, from the
+/// memory map itself): decoding one makes no allocation and touches no
+/// reference count. [`RecordRef`] is the owned form.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    offset: i64,
+    timestamp: i64,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    attributes: i8,
+    sequence: i32,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: HeaderViews<'a>,
+}
+
+impl PartialEq for RecordView<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.offset == other.offset
+            && self.timestamp == other.timestamp
+            && self.timestamp_delta == other.timestamp_delta
+            && self.offset_delta == other.offset_delta
+            && self.attributes == other.attributes
+            && self.sequence == other.sequence
+            && self.key == other.key
+            && self.value == other.value
+            && self.headers.eq(other.headers)
+    }
+}
+
+impl Eq for RecordView<'_> {}
+
+impl<'a> RecordView<'a> {
+    /// Absolute offset (batch base offset + offset delta).
+    #[must_use]
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+    /// Effective timestamp, as [`RecordRef::timestamp`].
+    #[must_use]
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    /// The stored timestamp delta.
+    #[must_use]
+    pub fn timestamp_delta(&self) -> i64 {
+        self.timestamp_delta
+    }
+    /// The stored offset delta.
+    #[must_use]
+    pub fn offset_delta(&self) -> i32 {
+        self.offset_delta
+    }
+    /// Record attributes byte (unused by Kafka, 0).
+    #[must_use]
+    pub fn attributes(&self) -> i8 {
+        self.attributes
+    }
+    /// Producer sequence of this record, or -1 for non-idempotent batches.
+    #[must_use]
+    pub fn sequence(&self) -> i32 {
+        self.sequence
+    }
+    /// Key, `None` when null.
+    #[must_use]
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.key
+    }
+    /// Value, `None` when null (a tombstone).
+    #[must_use]
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.value
+    }
+    /// Headers in stored order (checked when the record was decoded).
+    #[must_use]
+    pub fn headers(&self) -> HeaderViews<'a> {
+        self.headers
+    }
+    /// An owned [`Record`] with the same timestamp, key, value and headers
+    /// (copies the bytes).
+    #[must_use]
+    pub fn to_record(self) -> Record {
+        Record {
+            timestamp: self.timestamp,
+            key: self.key.map(Bytes::copy_from_slice),
+            value: self.value.map(Bytes::copy_from_slice),
+            headers: self
+                .headers
+                .map(|h| Header {
+                    key: Bytes::copy_from_slice(h.key),
+                    value: h.value.map(Bytes::copy_from_slice),
+                })
+                .collect(),
+        }
+    }
+
+    /// The owned form, sharing `src` (the buffer this view was decoded from)
+    /// instead of copying.
+    pub(crate) fn to_ref(self, src: &Bytes) -> RecordRef {
+        let share = |b: &[u8]| if b.is_empty() { Bytes::new() } else { src.slice_ref(b) };
+        RecordRef {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_delta: self.timestamp_delta,
+            offset_delta: self.offset_delta,
+            attributes: self.attributes,
+            sequence: self.sequence,
+            key: self.key.map(share),
+            value: self.value.map(share),
+            headers: self
+                .headers
+                .map(|h| Header { key: share(h.key), value: h.value.map(share) })
+                .collect(),
+        }
+    }
+}
+
+/// One header of a [`RecordView`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderView<'a> {
+    /// Header key bytes (Kafka requires UTF-8; readers get them as written).
+    pub key: &'a [u8],
+    /// Header value; `None` is null, distinct from empty.
+    pub value: Option<&'a [u8]>,
+}
+
+/// The headers of a [`RecordView`], in stored order.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderViews<'a> {
+    inner: HeadersInner<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum HeadersInner<'a> {
+    /// Encoded headers, already checked by [`decode_view`].
+    Raw { raw: &'a [u8], remaining: usize },
+    /// Headers of an owned record (a legacy entry's records have none).
+    Owned(&'a [Header]),
+}
+
+impl ExactSizeIterator for HeaderViews<'_> {}
+
+impl<'a> Iterator for HeaderViews<'a> {
+    type Item = HeaderView<'a>;
+
+    fn next(&mut self) -> Option<HeaderView<'a>> {
+        match &mut self.inner {
+            HeadersInner::Owned(h) => {
+                let (first, rest) = h.split_first()?;
+                *h = rest;
+                Some(HeaderView { key: &first.key, value: first.value.as_deref() })
+            }
+            HeadersInner::Raw { raw, remaining } => {
+                if *remaining == 0 {
+                    return None;
+                }
+                // Checked at decode; a failure here cannot happen and ends the headers.
+                let mut pos = 0;
+                let limit = raw.len();
+                let key_len = varint_at(raw, &mut pos, "").ok()?;
+                let key = take(raw, &mut pos, "", usize::try_from(key_len).ok()?, limit).ok()?;
+                let value = nullable(raw, &mut pos, "", "", limit).ok()?;
+                *raw = raw.get(pos..).unwrap_or_default();
+                *remaining -= 1;
+                Some(HeaderView { key, value })
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match self.inner {
+            HeadersInner::Raw { remaining, .. } => remaining,
+            HeadersInner::Owned(h) => h.len(),
         };
-        let sequence = if ctx.base_sequence < 0 {
-            -1
-        } else {
-            // Sequences wrap from i32::MAX to 0 (Kafka's `DefaultRecordBatch.incrementSequence`).
-            let s = i64::from(ctx.base_sequence) + i64::from(offset_delta);
-            (s.rem_euclid(i64::from(i32::MAX) + 1)) as i32
-        };
-        Ok(RecordRef {
-            offset: ctx.base_offset.wrapping_add(i64::from(offset_delta)),
-            timestamp,
-            timestamp_delta,
-            offset_delta,
-            attributes,
-            sequence,
-            key,
-            value,
-            headers,
-        })
+        (n, Some(n))
+    }
+}
+
+impl RecordRef {
+    /// This record as a [`RecordView`] borrowing its bytes.
+    #[must_use]
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_delta: self.timestamp_delta,
+            offset_delta: self.offset_delta,
+            attributes: self.attributes,
+            sequence: self.sequence,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: HeaderViews { inner: HeadersInner::Owned(&self.headers) },
+        }
     }
 }

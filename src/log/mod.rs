@@ -64,7 +64,7 @@ pub use delete::DeleteOutcome;
 pub use load::{LoadOptions, LoadReport};
 pub(crate) use partition_metadata::new_topic_id;
 pub(crate) use producer_state::LastRecord;
-pub use read::{Fetched, FileSlice, OffsetSpec, TimestampedOffset};
+pub use read::{Fetched, FetchedBatch, FetchedRecords, FileSlice, OffsetSpec, TimestampedOffset};
 pub use read_only::TailCut;
 pub(crate) use read_only::describe_stop;
 pub use records::{DEFAULT_FETCH_BYTES, RecordsFrom};

@@ -1,11 +1,22 @@
 //! Reads: zero-copy fetches and time lookups.
+//!
+//! Decoding a fetch checks each batch's CRC-32C once per read (one pass over
+//! its bytes, then one pass to decode), and not across reads: there is no
+//! "verified up to here" mark per segment. Such a mark would be sound only
+//! if verified bytes could never change, and the bytes a read sees are the
+//! page cache's: a page dropped under memory pressure is read from the disk
+//! again, where bit rot or another program's write may have changed it (the
+//! cases CRCs exist for), and nothing short of a syscall per read (`mincore`,
+//! `fstat`) tells a reader that happened. So every read verifies what it
+//! decodes, as a Kafka consumer does with every fetch.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::format::{BatchIter, BatchView, RecordRef};
+use crate::format::batch::{Records, peek_v2};
+use crate::format::{BatchIter, BatchView, DecodedBatch, RecordRef, RecordView};
 use crate::segment::{Segment, stop_error};
 use crate::{Error, Result};
 
@@ -88,40 +99,197 @@ impl Fetched {
     /// [`Error::Corrupt`] naming the `.log` file and the batch's byte
     /// position, and nothing after it. Keys and values of uncompressed
     /// batches are slices of the memory map.
-    pub fn records(&self) -> impl Iterator<Item = Result<RecordRef>> + '_ {
-        self.decode(true)
+    ///
+    /// Records of the first batch below the requested offset are skipped by
+    /// their lengths, not decoded. For scans, [`Self::record_batches`] hands
+    /// out borrowed [`RecordView`]s instead, which cost no reference count
+    /// per record.
+    pub fn records(&self) -> FetchedRecords<'_> {
+        FetchedRecords::new(self, true)
     }
 
     /// [`Self::records`] without the CRC check, for callers that validate
     /// batches themselves (Kafka's `check.crcs=false`). A damaged batch may
     /// then decode as wrong data.
-    pub fn records_unchecked(&self) -> impl Iterator<Item = Result<RecordRef>> + '_ {
-        self.decode(false)
+    pub fn records_unchecked(&self) -> FetchedRecords<'_> {
+        FetchedRecords::new(self, false)
     }
 
-    fn decode(&self, check: bool) -> impl Iterator<Item = Result<RecordRef>> + '_ {
-        let start = self.start_offset;
+    /// The batches, each checked as [`Self::records`] checks it (one CRC-32C
+    /// pass over its bytes) and ready to decode: the fast path for reading
+    /// every record, as borrowed [`RecordView`]s.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use strata::{clock::SystemClock, config::LogConfig, format::Record, log::{LoadOptions, Log}};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())?;
+    /// log.append(&[Record::new("a", "1"), Record::new("b", "2")])?;
+    /// let fetched = log.read(0, 1 << 20)?;
+    /// let mut total = 0;
+    /// for batch in fetched.record_batches() {
+    ///     let batch = batch?;
+    ///     for r in batch.records() {
+    ///         total += r?.value().map_or(0, <[u8]>::len);
+    ///     }
+    /// }
+    /// assert_eq!(total, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn record_batches(&self) -> impl Iterator<Item = Result<FetchedBatch<'_>>> + '_ {
+        self.checked_batches(true)
+    }
+
+    /// [`Self::record_batches`] without the CRC check (see
+    /// [`Self::records_unchecked`]).
+    pub fn record_batches_unchecked(&self) -> impl Iterator<Item = Result<FetchedBatch<'_>>> + '_ {
+        self.checked_batches(false)
+    }
+
+    fn checked_batches(&self, check: bool) -> impl Iterator<Item = Result<FetchedBatch<'_>>> + '_ {
         let mut failed = false;
         self.slices
             .iter()
             .flat_map(|s| BatchIter::new(s.bytes.clone()).map(move |(pos, b)| (s, pos, b)))
-            .flat_map(move |(s, pos, b)| {
-                let at = move |source| Error::corrupt(&s.path, s.position + pos as u64, source);
-                let checked = if check { b.validate().map(|()| b) } else { Ok(b) };
-                let records: Box<dyn Iterator<Item = Result<RecordRef>>> =
-                    match checked.and_then(|b| b.records()) {
-                        Ok(rs) => Box::new(rs.map(move |r| r.map_err(at))),
-                        Err(source) => Box::new(std::iter::once(Err(at(source)))),
-                    };
-                records
+            .map_while(move |(s, pos, batch)| {
+                if failed {
+                    return None;
+                }
+                let position = s.position + pos as u64;
+                let decoded = checked_decode(&batch, check)
+                    .map_err(|source| Error::corrupt(&s.path, position, source));
+                failed = decoded.is_err();
+                Some(decoded.map(|decoded| FetchedBatch {
+                    batch,
+                    decoded,
+                    slice: s,
+                    position,
+                    start_offset: self.start_offset,
+                }))
             })
+    }
+}
+
+/// Checks `batch` (when `check`) and prepares its records for decoding.
+fn checked_decode(batch: &BatchView, check: bool) -> crate::format::FormatResult<DecodedBatch> {
+    if check {
+        batch.validate()?;
+    }
+    batch.decode()
+}
+
+/// One batch of a [`Fetched`], checked and ready to decode (see
+/// [`Fetched::record_batches`]).
+#[derive(Debug)]
+pub struct FetchedBatch<'f> {
+    batch: BatchView,
+    decoded: DecodedBatch,
+    slice: &'f FileSlice,
+    position: u64,
+    start_offset: i64,
+}
+
+impl FetchedBatch<'_> {
+    /// The batch.
+    #[must_use]
+    pub fn batch(&self) -> &BatchView {
+        &self.batch
+    }
+
+    /// Byte position of the batch in its `.log` file.
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Records at or after the fetch's requested offset, borrowing the
+    /// fetched bytes (for an uncompressed batch, the memory map): no
+    /// allocation and no reference count per record. Records below the
+    /// requested offset are skipped by their lengths. A record that does not
+    /// decode yields [`Error::Corrupt`] naming the file and the batch's
+    /// position, and ends the iteration.
+    pub fn records(&self) -> impl Iterator<Item = Result<RecordView<'_>>> + '_ {
+        let mut views = self.decoded.views();
+        if self.batch.base_offset() < self.start_offset {
+            views.seek(self.start_offset);
+        }
+        let start = self.start_offset;
+        views
+            .map(|r| r.map_err(|source| Error::corrupt(&self.slice.path, self.position, source)))
             .filter(move |r| r.as_ref().map_or(true, |r| r.offset() >= start))
-            // Nothing is decoded after the first error.
-            .take_while(move |r| {
-                let go = !failed;
-                failed |= r.is_err();
-                go
-            })
+    }
+}
+
+/// The records of a [`Fetched`] as owned [`RecordRef`]s (see [`Fetched::records`]).
+#[derive(Debug)]
+pub struct FetchedRecords<'f> {
+    fetched: &'f Fetched,
+    check: bool,
+    /// The slice being read, and its batches.
+    slice: usize,
+    batches: Option<BatchIter>,
+    /// The batch being decoded, and its position in its file.
+    records: Option<(Records, u64)>,
+    done: bool,
+}
+
+impl<'f> FetchedRecords<'f> {
+    fn new(fetched: &'f Fetched, check: bool) -> Self {
+        FetchedRecords { fetched, check, slice: 0, batches: None, records: None, done: false }
+    }
+
+    /// The next batch's records, or `None` after the last batch.
+    fn next_batch(&mut self) -> Option<Result<(Records, u64)>> {
+        loop {
+            let s = self.fetched.slices.get(self.slice)?;
+            let iter = self.batches.get_or_insert_with(|| BatchIter::new(s.bytes.clone()));
+            let Some((pos, batch)) = iter.next() else {
+                self.batches = None;
+                self.slice += 1;
+                continue;
+            };
+            let position = s.position + pos as u64;
+            let decoded = checked_decode(&batch, self.check)
+                .map_err(|source| Error::corrupt(&s.path, position, source));
+            return Some(decoded.map(|d| {
+                let mut records = d.into_records();
+                if batch.base_offset() < self.fetched.start_offset {
+                    records.seek(self.fetched.start_offset);
+                }
+                (records, position)
+            }));
+        }
+    }
+}
+
+impl Iterator for FetchedRecords<'_> {
+    type Item = Result<RecordRef>;
+
+    fn next(&mut self) -> Option<Result<RecordRef>> {
+        while !self.done {
+            if let Some((records, position)) = &mut self.records {
+                match records.next() {
+                    // Records below the requested offset a skip could not pass.
+                    Some(Ok(r)) if r.offset() < self.fetched.start_offset => continue,
+                    Some(Ok(r)) => return Some(Ok(r)),
+                    Some(Err(source)) => {
+                        self.done = true;
+                        let path = &self.fetched.slices.get(self.slice)?.path;
+                        return Some(Err(Error::corrupt(path, *position, source)));
+                    }
+                    None => self.records = None,
+                }
+            }
+            match self.next_batch() {
+                None => self.done = true,
+                Some(Ok(next)) => self.records = Some(next),
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
     }
 }
 
@@ -172,20 +340,21 @@ impl std::fmt::Display for TimestampedOffset {
 fn misplaced(
     seg: &crate::segment::Segment,
     position: u64,
-    b: &crate::format::BatchView,
+    base_offset: i64,
+    last_offset: i64,
     next_base: Option<i64>,
     log_end_offset: i64,
 ) -> Option<Error> {
-    let reason = if next_base.is_some_and(|n| b.last_offset() >= n) {
+    let reason = if next_base.is_some_and(|n| last_offset >= n) {
         "reaches the next segment's base offset"
-    } else if b.base_offset() > log_end_offset {
+    } else if base_offset > log_end_offset {
         "past the log end offset"
     } else {
         return None;
     };
     let e = crate::format::FormatError::InvalidValue {
         field: "batch.baseOffset",
-        value: b.base_offset(),
+        value: base_offset,
         reason,
     };
     Some(seg.corrupt_at(position, e))
@@ -235,22 +404,41 @@ impl Log {
         let first = v.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
         let mut total = 0usize;
         for (i, seg) in v.segments.iter().enumerate().skip(first) {
+            // One map access per segment: the lookup and the slice share it.
+            let whole = seg.bytes(0, seg.len())?;
             let start = if i == first {
-                match seg.translate_offset(offset)? {
+                match seg.locate(&whole, offset)? {
                     Some(loc) => loc.position,
                     None => continue,
                 }
             } else {
                 0
             };
-            let data = seg.bytes(start, seg.len())?;
+            let data = whole.slice(usize::try_from(start).unwrap_or(usize::MAX).min(whole.len())..);
             let mut end = 0usize;
             // Set when a batch stops the read: later segments must not be read past it.
             let mut full = false;
             let next_base = v.segments.get(i + 1).map(|s| s.base_offset());
-            let mut iter = BatchIter::new(data.clone());
-            for (pos, b) in iter.by_ref() {
-                if let Some(e) = misplaced(seg, start + pos as u64, &b, next_base, v.log_end_offset)
+            let mut stop = None;
+            let mut pos = 0usize;
+            while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
+                // v2 headers are read in place; anything else takes the general framing.
+                let (size, base_offset, last_offset) = match peek_v2(rest) {
+                    Some(frame) => frame,
+                    None => {
+                        let mut iter = BatchIter::new(data.slice(pos..));
+                        match iter.next() {
+                            Some((_, b)) => (b.size(), b.base_offset(), b.last_offset()),
+                            None => {
+                                stop = iter.stop_reason().cloned().map(|r| (pos, r));
+                                break;
+                            }
+                        }
+                    }
+                };
+                let at = start + pos as u64;
+                if let Some(e) =
+                    misplaced(seg, at, base_offset, last_offset, next_base, v.log_end_offset)
                 {
                     // Offsets outside the segment's range (a flipped bit in a
                     // base offset, which the CRC does not cover) are damage:
@@ -261,19 +449,23 @@ impl Log {
                     full = true;
                     break;
                 }
-                if b.base_offset() >= limit {
+                if base_offset >= limit {
                     full = true;
                     break;
                 }
-                if total > 0 && total + b.size() > max_bytes {
+                if total > 0 && total + size > max_bytes {
                     full = true;
                     break;
                 }
-                end = pos + b.size();
-                total += b.size();
-                out.next_offset = b.next_offset();
+                end = pos + size;
+                pos = end;
+                total += size;
+                out.next_offset = last_offset.wrapping_add(1);
             }
-            if !full && let Some(e) = stop_error(&seg.log_path(), start, iter.stop_reason()) {
+            if !full
+                && let Some((at, reason)) = stop
+                && let Some(e) = stop_error(&seg.log_path(), start + at as u64, Some(&reason))
+            {
                 // Bytes that stop framing inside a segment are damage, never its
                 // end: reading on in the next segment would skip offsets. What
                 // came before is returned; the read that starts at it fails.

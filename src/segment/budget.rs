@@ -199,9 +199,19 @@ impl Account {
         }
     }
 
-    /// Records a use (for least-recently-used eviction).
+    /// Records a use (for least-recently-used eviction). Every read calls
+    /// this, so the common case — the segment already holds the newest
+    /// stamp, because nothing else was used since — is two relaxed loads:
+    /// no read-modify-write of the store-wide clock (a cache line every
+    /// reading thread would fight over) and no lock. The order of stamps,
+    /// and so the eviction order, is the same as stamping every use.
+    #[inline]
     pub(crate) fn touch(&self) {
-        self.used.store(self.budget.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        let newest = self.budget.clock.load(Ordering::Relaxed);
+        if self.used.load(Ordering::Relaxed) != newest {
+            self.used
+                .store(self.budget.clock.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
     }
 
     /// Records `files` descriptors and `bytes` mapped bytes opened (positive)

@@ -11,6 +11,9 @@
 
 use std::path::PathBuf;
 
+use bytes::Bytes;
+
+use crate::format::batch::peek_v2;
 use crate::format::{BatchIter, BatchView, FormatError, NO_TIMESTAMP, StopReason};
 use crate::{Error, Result};
 
@@ -103,10 +106,30 @@ impl Segment {
     }
 
     /// The first batch whose last offset is `>= offset`, searching from the
-    /// offset index's floor entry (Kafka's `translateOffset`).
-    pub(crate) fn translate_offset(&self, offset: i64) -> Result<Option<BatchLocation>> {
-        let start = self.scan_start(offset)?;
-        for item in self.batches_from(start)? {
+    /// offset index's floor entry (Kafka's `translateOffset`) in `data`, this
+    /// segment's published bytes from position 0 (one map access for a
+    /// whole read). v2 batch headers
+    /// are read in place; legacy entries and bytes that do not frame take
+    /// the general scan, which reports damage as [`Error::Corrupt`].
+    pub(crate) fn locate(&self, data: &Bytes, offset: i64) -> Result<Option<BatchLocation>> {
+        let mut pos = usize::try_from(self.scan_start_in(data, offset)?).unwrap_or(usize::MAX);
+        while let Some(rest) = data.get(pos..) {
+            if rest.is_empty() {
+                return Ok(None);
+            }
+            let Some((size, base_offset, last_offset)) = peek_v2(rest) else { break };
+            if last_offset >= offset {
+                let position = pos as u64;
+                return Ok(Some(BatchLocation {
+                    position,
+                    size: size as u64,
+                    base_offset,
+                    last_offset,
+                }));
+            }
+            pos += size;
+        }
+        for item in self.batches_in(data, pos as u64) {
             let (position, b) = item?;
             if b.last_offset() >= offset {
                 return Ok(Some(BatchLocation {
@@ -120,6 +143,17 @@ impl Segment {
         Ok(None)
     }
 
+    /// Batches of `data` (published bytes from position 0) from `position`.
+    fn batches_in(&self, data: &Bytes, position: u64) -> Batches {
+        let from = usize::try_from(position).unwrap_or(usize::MAX).min(data.len());
+        Batches {
+            iter: BatchIter::new(data.slice(from..)),
+            start: from as u64,
+            path: self.log_path(),
+            done: false,
+        }
+    }
+
     /// Where to start scanning for `offset`: the offset index's floor entry
     /// if a batch starting at or below `offset` frames there, else the
     /// segment start. Every batch before such a batch ends below `offset`,
@@ -129,6 +163,11 @@ impl Segment {
     /// segment deleted under a reader), or is not trusted (scan-only
     /// segments of a read-only open), is not needed either.
     fn scan_start(&self, offset: i64) -> Result<u64> {
+        self.scan_start_in(&self.bytes(0, self.len())?, offset)
+    }
+
+    /// [`Self::scan_start`] in `data`, published bytes from position 0.
+    fn scan_start_in(&self, data: &Bytes, offset: i64) -> Result<u64> {
         if self.is_scan_only() {
             return Ok(0);
         }
@@ -137,8 +176,14 @@ impl Segment {
         if position == 0 {
             return Ok(0);
         }
-        let first = self.batches_from(position)?.next();
-        let usable = matches!(first, Some(Ok((_, ref b))) if b.base_offset() <= offset);
+        let rest = usize::try_from(position).ok().and_then(|p| data.get(p..)).unwrap_or_default();
+        let usable = match peek_v2(rest) {
+            Some((_, base_offset, _)) => base_offset <= offset,
+            None => {
+                let first = self.batches_in(data, position).next();
+                matches!(first, Some(Ok((_, ref b))) if b.base_offset() <= offset)
+            }
+        };
         Ok(if usable { position } else { 0 })
     }
 

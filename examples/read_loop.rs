@@ -1,0 +1,126 @@
+//! Drives strata's read hot paths in a loop, for profilers (callgrind, perf):
+//! builds a log shaped like `benches/compare`'s workload (16-byte keys,
+//! 100-byte values, batches of 100), then runs one of
+//!
+//! - `point`: point reads at pseudo-random offsets, each decoding the one record;
+//! - `scan`: full scans touching every key and value (`Fetched::records`);
+//! - `views`: full scans with the borrowed view (`Fetched::record_views`).
+//!
+//! ```text
+//! cargo build --release --example read_loop
+//! valgrind --tool=callgrind --toggle-collect='read_loop::run_*' \
+//!     target/release/examples/read_loop point 100000 20000
+//! ```
+#![allow(clippy::print_stdout, reason = "an example prints what it does")]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use strata::clock::{Clock, ManualClock};
+use strata::config::LogConfig;
+use strata::format::BatchBuilder;
+use strata::log::{LoadOptions, Log};
+
+const KEY: usize = 16;
+const VALUE: usize = 100;
+const PER_BATCH: usize = 100;
+
+fn build(log: &Log, records: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let mut payload = [0u8; KEY + VALUE];
+    for b in 0..records / PER_BATCH {
+        let mut builder = BatchBuilder::new(0);
+        for d in 0..PER_BATCH {
+            let i = b * PER_BATCH + d;
+            payload.iter_mut().enumerate().for_each(|(j, x)| *x = (i * 31 + j) as u8);
+            let key = Bytes::copy_from_slice(payload.get(..KEY).unwrap_or_default());
+            let value = Bytes::copy_from_slice(payload.get(KEY..).unwrap_or_default());
+            builder.append_raw(d as i32, 1_700_000_000_000, Some(&key), Some(&value), &[])?;
+        }
+        log.append_batch(builder.build()?)?;
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn run_point(log: &Log, records: u64, reads: usize) -> Result<u64, strata::Error> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut sum = 0u64;
+    for _ in 0..reads {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let offset = (x % records) as i64;
+        let f = log.read(offset, 1)?;
+        if let Some(r) = f.records().next() {
+            let r = r?;
+            sum += u64::from(r.value().and_then(|v| v.first().copied()).unwrap_or(0));
+        }
+    }
+    Ok(sum)
+}
+
+#[inline(never)]
+fn run_scan(log: &Log, passes: usize) -> Result<u64, strata::Error> {
+    let mut sum = 0u64;
+    for _ in 0..passes {
+        let end = log.log_end_offset();
+        let mut offset = 0;
+        while offset < end {
+            let f = log.read(offset, 1 << 20)?;
+            for r in f.records() {
+                let r = r?;
+                let k = r.key().map_or(0, |k| k.iter().map(|&b| u64::from(b)).sum::<u64>());
+                let v = r.value().map_or(0, |v| v.iter().map(|&b| u64::from(b)).sum::<u64>());
+                sum = sum.wrapping_add(k + v);
+            }
+            offset = f.next_offset();
+        }
+    }
+    Ok(sum)
+}
+
+#[inline(never)]
+fn run_views(log: &Log, passes: usize) -> Result<u64, strata::Error> {
+    let mut sum = 0u64;
+    for _ in 0..passes {
+        let end = log.log_end_offset();
+        let mut offset = 0;
+        while offset < end {
+            let f = log.read(offset, 1 << 20)?;
+            for batch in f.record_batches() {
+                let batch = batch?;
+                for r in batch.records() {
+                    let r = r?;
+                    let k = r.key().map_or(0, |k| k.iter().map(|&b| u64::from(b)).sum::<u64>());
+                    let v = r.value().map_or(0, |v| v.iter().map(|&b| u64::from(b)).sum::<u64>());
+                    sum = sum.wrapping_add(k + v);
+                }
+            }
+            offset = f.next_offset();
+        }
+    }
+    Ok(sum)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map_or("point", String::as_str).to_owned();
+    let records: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let n: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let dir = tempfile::tempdir()?;
+    let clock: Arc<dyn Clock> = ManualClock::new(1_700_000_000_000);
+    let (log, _) =
+        Log::open(dir.path(), "t", 0, LogConfig::default(), clock, LoadOptions::default())?;
+    build(&log, records)?;
+    let t = Instant::now();
+    let sum = match mode.as_str() {
+        "scan" => run_scan(&log, n)?,
+        "views" => run_views(&log, n)?,
+        _ => run_point(&log, records as u64, n)?,
+    };
+    let per = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    println!("{mode}: {n} iterations, {per:.3} µs each, checksum {}", black_box(sum));
+    Ok(log.close()?)
+}
