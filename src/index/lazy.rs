@@ -32,6 +32,9 @@ struct State<E> {
     /// The entry count, known once loaded: a reload after `release` uses it
     /// instead of counting again.
     known_entries: Option<usize>,
+    /// The file length, known once loaded: whether the index is full is
+    /// answered from it and `known_entries` without mapping the file again.
+    known_len: Option<usize>,
     /// The file first mapped: a reload maps only it (see [`identity`]).
     id: Option<FileId>,
     /// Set by `delete` and `close`: later uses fail with `Closed` instead of
@@ -59,7 +62,14 @@ fn mapped_len<E>(st: &State<E>) -> i64 {
 impl<E: Entry> Core<E> {
     /// An index over `path`; nothing is read or mapped until first use.
     pub(crate) fn open(path: PathBuf, base: i64, max_index_size: u64, writable: bool) -> Self {
-        let state = State { path, loaded: None, known_entries: None, id: None, closed: false };
+        let state = State {
+            path,
+            loaded: None,
+            known_entries: None,
+            known_len: None,
+            id: None,
+            closed: false,
+        };
         Core {
             base_offset: base,
             max_index_size,
@@ -146,6 +156,7 @@ impl<E: Entry> Core<E> {
             };
             loaded.last = loaded.entries.checked_sub(1).map(|i| loaded.entry(i)).transpose()?;
             st.known_entries = Some(loaded.entries);
+            st.known_len = Some(loaded.map.len());
             st.loaded = Some(loaded);
         }
         st.loaded.as_mut().ok_or(Error::Closed)
@@ -184,8 +195,26 @@ impl<E: Entry> Core<E> {
             st.loaded = None;
         }
         st.known_entries = st.loaded.as_ref().map(|l| l.entries).or(st.known_entries);
+        st.known_len = st.loaded.as_ref().map(|l| l.map.len()).or(st.known_len);
         self.count(before, &st);
         result
+    }
+
+    /// Whether the index has no free slot (beyond the reserved ones). An
+    /// index unmapped by the budget answers from what it knew when mapped:
+    /// an append to an evicted segment maps its indexes only when it writes
+    /// an entry.
+    pub(crate) fn is_full(&self) -> Result<bool> {
+        {
+            let st = self.state.read();
+            if st.loaded.is_none()
+                && !st.closed
+                && let (Some(entries), Some(len)) = (st.known_entries, st.known_len)
+            {
+                return Ok(entries >= (len / E::SIZE).saturating_sub(E::RESERVED));
+            }
+        }
+        self.read(|l| Ok(l.is_full()))
     }
 
     /// Reports to the budget that the mapping went from `before` bytes to

@@ -138,7 +138,7 @@ impl OffsetIndex {
 
     /// Whether `append` would fail for lack of room (the segment rolls).
     pub fn is_full(&self) -> Result<bool> {
-        self.core.read(|l| Ok(l.is_full()))
+        self.core.is_full()
     }
 
     /// The last entry, or `(base_offset, 0)` when empty (Kafka's `lastEntry`).

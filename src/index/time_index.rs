@@ -136,7 +136,7 @@ impl TimeIndex {
     /// Whether `maybe_append` without `skip_full_check` would fail: at
     /// `max_entries - 1` entries, one slot being reserved for the roll entry.
     pub fn is_full(&self) -> Result<bool> {
-        self.core.read(|l| Ok(l.is_full()))
+        self.core.is_full()
     }
 
     /// The last entry (cached), or `(-1, base_offset)` when empty. For a

@@ -448,3 +448,12 @@ fn op_name(op: Op) -> &'static str {
         Op::FreeSpace => "statvfs",
     }
 }
+
+/// Whether a plan is armed or an observer installed on the calling thread.
+/// Both are per thread, so work that would move to other threads (creating
+/// or closing partitions in parallel) stays on this one while they are, and
+/// the gate sees every operation of it.
+pub fn active_on_this_thread() -> bool {
+    let armed = ARMED.load(Ordering::Relaxed) > 0 && PLAN.with(|cell| cell.borrow().is_some());
+    armed || (OBSERVED.load(Ordering::Relaxed) > 0 && OBSERVER.with(|cell| cell.borrow().is_some()))
+}

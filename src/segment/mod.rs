@@ -576,6 +576,9 @@ impl Segment {
         self.with_file(|f, path| {
             let len = self.len();
             let mut redirty = self.redirty_from.lock();
+            if redirty.is_none() && self.synced.load(Ordering::Acquire) >= len {
+                return Ok(()); // every byte was synced already (a close after a flush)
+            }
             if let Some(from) = *redirty {
                 rewrite_unsynced(f, path, from, len).map_err(Error::into_no_space)?;
                 *redirty = None;

@@ -23,6 +23,7 @@ mod lifecycle;
 mod load;
 mod maintain;
 mod meta;
+mod parallel;
 pub mod partitioner;
 mod produce;
 mod recovery;
@@ -515,7 +516,9 @@ impl Store {
     }
 
     /// The log directory with the fewest partitions (Kafka's placement rule).
-    fn pick_dir(&self) -> usize {
+    /// Picks log directories for new partitions, one per call: each time the
+    /// one holding the fewest partitions, counting those picked so far.
+    fn dir_picker(&self) -> impl FnMut() -> usize {
         let mut counts = vec![0usize; self.inner.dirs.len()];
         for t in self.inner.topics.read().values() {
             for p in t.partitions.iter().flatten() {
@@ -524,7 +527,13 @@ impl Store {
                 }
             }
         }
-        counts.iter().enumerate().min_by_key(|&(i, c)| (*c, i)).map_or(0, |(i, _)| i)
+        move || {
+            let i = counts.iter().enumerate().min_by_key(|&(i, c)| (*c, i)).map_or(0, |(i, _)| i);
+            if let Some(c) = counts.get_mut(i) {
+                *c += 1;
+            }
+            i
+        }
     }
 
     /// Creates missing partitions `0..count` of `topic`.
@@ -534,6 +543,8 @@ impl Store {
         let overrides =
             self.inner.topics.read().get(topic).map(|t| t.overrides.clone()).unwrap_or_default();
         let cfg = LogConfig::resolve(&self.inner.config, &overrides)?;
+        let mut missing = Vec::new();
+        let mut pick_dir = self.dir_picker();
         for p in 0..count {
             let idx = usize::try_from(p).unwrap_or(0);
             let exists = self
@@ -544,13 +555,30 @@ impl Store {
                 .and_then(|t| t.partitions.get(idx).cloned().flatten())
                 .is_some();
             let offline = self.inner.offline_partitions.read().contains_key(&(topic.to_owned(), p));
-            if exists || offline {
-                continue;
+            if !(exists || offline) {
+                missing.push((p, pick_dir()));
             }
-            let dir_index = self.pick_dir();
+        }
+        let dir_of = |p: i32, dir_index: usize| {
             let base = self.inner.dirs.get(dir_index).map(|d| d.path.clone()).unwrap_or_default();
-            let dir = base.join(partition_dir_name(topic, p));
-            let (log, _) = Log::open_in(
+            base.join(partition_dir_name(topic, p))
+        };
+        // The directories first, then one fsync of each log directory for
+        // all of them (instead of one per partition, in `Log::open_in`).
+        let made = parallel::map(missing.clone(), |(p, d)| file::create_dir_all(&dir_of(p, d)));
+        made.into_iter().collect::<Result<Vec<()>>>()?;
+        let mut used: Vec<usize> = missing.iter().map(|&(_, d)| d).collect();
+        used.sort_unstable();
+        used.dedup();
+        for d in used {
+            if let Some(dir) = self.inner.dirs.get(d) {
+                file::fsync_dir(&dir.path)?;
+            }
+        }
+        // Opened in parallel: each waits on the fsync of its new directory.
+        let created = parallel::map(missing, |(p, dir_index)| {
+            let dir = dir_of(p, dir_index);
+            let log = Log::open_in(
                 &dir,
                 topic,
                 p,
@@ -558,7 +586,19 @@ impl Store {
                 Arc::clone(&self.inner.clock),
                 LoadOptions::default(),
                 Arc::clone(&self.inner.budget),
-            )?;
+            );
+            (p, dir_index, log)
+        });
+        let mut first_error = None;
+        for (p, dir_index, log) in created {
+            let log = match log {
+                Ok((log, _)) => log,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            let idx = usize::try_from(p).unwrap_or(0);
             self.attach(&log);
             let mut topics = self.inner.topics.write();
             let t = topics
@@ -571,7 +611,7 @@ impl Store {
                 *slot = Some(Partition { log, dir_index });
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The log of one partition.
@@ -821,9 +861,11 @@ impl Store {
         let logs = self.logs(None);
         let mut failed_dirs = vec![false; self.inner.dirs.len()];
         let mut first_error = None;
-        for (d, log) in &logs {
-            if let Err(e) = log.close() {
-                if let Some(f) = failed_dirs.get_mut(*d) {
+        // In parallel: each close waits on the fsyncs of its partition.
+        let closed_logs = parallel::map(logs, |(d, log)| (d, log.close()));
+        for (d, result) in closed_logs {
+            if let Err(e) = result {
+                if let Some(f) = failed_dirs.get_mut(d) {
                     *f = true;
                 }
                 first_error.get_or_insert(e);
