@@ -186,7 +186,8 @@
 //!   open transaction, else the log end; [`log::Log::read_with`] with
 //!   [`log::Isolation::ReadCommitted`] stops there and lists, in
 //!   [`log::Fetched::aborted_transactions`], the aborted transactions a Kafka
-//!   fetch response carries for the range read;
+//!   fetch response carries for the range read
+//!   ([`log::Fetched::committed_records`] applies them as a consumer does);
 //! - [`log::Log::append_marker`] writes COMMIT/ABORT markers with Kafka 4.x's
 //!   checks ([`log::TxnMarker`]: coordinator fencing, KIP-890's epoch rule);
 //! - every partition's `partition.metadata` holds its topic's ID
@@ -215,6 +216,7 @@
 //!     coordinator_epoch: 0, commit: false, transaction_version: 0 })?;
 //! let fetched = log.read_with(0, 1 << 20, Isolation::ReadCommitted)?;
 //! assert_eq!(fetched.aborted_transactions()[0].first_offset, 0); // a consumer skips it
+//! assert_eq!(fetched.committed_records().count(), 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -391,3 +391,43 @@ fn the_cleaner_reads_aborted_transactions_from_the_txnindex_not_from_batch_heade
     assert!(left.contains(&"p7-0-0".to_owned()), "{left:?}");
     store.close().unwrap();
 }
+
+#[test]
+fn committed_records_are_what_a_read_committed_kafka_consumer_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.append(&plain("a")).unwrap(); // 0
+    log.append_batch(txn(7, 0, 0, 2)).unwrap(); // 1-2: aborted
+    log.append_batch(txn(8, 0, 0, 1)).unwrap(); // 3: committed
+    log.append(&plain("b")).unwrap(); // 4
+    log.append_marker(marker(7, 0, false, 0)).unwrap(); // 5
+    log.append_marker(marker(8, 0, true, 0)).unwrap(); // 6
+    log.append_batch(txn(7, 0, 2, 1)).unwrap(); // 7: the same producer, committed this time
+    log.append_marker(marker(7, 0, true, 0)).unwrap(); // 8
+    log.append(&plain("c")).unwrap(); // 9
+    let values = |f: &strata::log::Fetched| -> Vec<(i64, String)> {
+        f.committed_records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.offset(), String::from_utf8(r.value().unwrap().to_vec()).unwrap())
+            })
+            .collect()
+    };
+    let committed = log.read_with(0, usize::MAX, Isolation::ReadCommitted).unwrap();
+    assert_eq!(
+        values(&committed),
+        vec![
+            (0, "a".to_owned()),
+            (3, "p8-0-0".to_owned()),
+            (4, "b".to_owned()),
+            (7, "p7-2-0".to_owned()),
+            (9, "c".to_owned())
+        ]
+    );
+    // From the middle of the aborted transaction: still skipped.
+    let mid = log.read_with(2, usize::MAX, Isolation::ReadCommitted).unwrap();
+    assert_eq!(values(&mid).first(), Some(&(3, "p8-0-0".to_owned())));
+    // Read uncommitted: everything but the markers.
+    let all = log.read_with(0, usize::MAX, Isolation::ReadUncommitted).unwrap();
+    assert_eq!(values(&all).len(), 7);
+}

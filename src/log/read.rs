@@ -40,7 +40,7 @@ pub struct FileSlice {
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
     slices: Vec<FileSlice>,
-    start_offset: i64,
+    pub(super) start_offset: i64,
     next_offset: i64,
     log_start_offset: i64,
     log_end_offset: i64,

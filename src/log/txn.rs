@@ -17,10 +17,11 @@
 //!   it returned: what a Kafka fetch response carries, so that a consumer
 //!   (or the server handing the bytes to one) skips aborted data and markers.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::format::txn_index::AbortedTxn;
-use crate::format::{BatchBuilder, BatchView, ControlRecord};
+use crate::format::{BatchBuilder, BatchIter, BatchView, ControlRecord, ControlType, RecordRef};
 use crate::segment::Segment;
 use crate::{Error, Result};
 
@@ -82,6 +83,63 @@ impl Fetched {
     pub fn last_stable_offset(&self) -> Option<i64> {
         self.last_stable_offset
     }
+
+    /// The records a Kafka consumer with `isolation.level=read_committed`
+    /// sees in this read, at or after the requested offset: the batches of
+    /// the [aborted transactions](Self::aborted_transactions) and every
+    /// control batch are skipped (Kafka's `CompletedFetch`: an aborted
+    /// transaction applies to its producer's transactional batches from its
+    /// first offset up to its ABORT marker). Each batch kept is checked as
+    /// [`Fetched::records`] checks it. On a read-uncommitted read (no aborted
+    /// list) only control batches are skipped.
+    pub fn committed_records(&self) -> impl Iterator<Item = Result<RecordRef>> + '_ {
+        let start = self.start_offset;
+        // Aborted transactions not yet reached, latest first (popped from the end).
+        let mut pending: Vec<AbortedTransaction> = self.aborted.clone();
+        pending.sort_by_key(|t| std::cmp::Reverse(t.first_offset));
+        let mut aborted: HashSet<i64> = HashSet::new();
+        let mut failed = false;
+        self.slices()
+            .iter()
+            .flat_map(|s| BatchIter::new(s.bytes.clone()).map(move |(pos, b)| (s, pos, b)))
+            .filter(move |(_, _, b)| {
+                if b.producer_id() >= 0 {
+                    while pending.last().is_some_and(|t| t.first_offset <= b.last_offset()) {
+                        if let Some(t) = pending.pop() {
+                            aborted.insert(t.producer_id);
+                        }
+                    }
+                    if b.is_control() {
+                        if is_abort_marker(b) {
+                            aborted.remove(&b.producer_id());
+                        }
+                    } else if b.is_transactional() && aborted.contains(&b.producer_id()) {
+                        return false;
+                    }
+                }
+                !b.is_control()
+            })
+            .flat_map(move |(s, pos, b)| {
+                let at = move |source| Error::corrupt(&s.path, s.position + pos as u64, source);
+                let records: Box<dyn Iterator<Item = Result<RecordRef>>> =
+                    match b.validate().and_then(|()| b.records()) {
+                        Ok(rs) => Box::new(rs.map(move |r| r.map_err(at))),
+                        Err(source) => Box::new(std::iter::once(Err(at(source)))),
+                    };
+                records
+            })
+            .filter(move |r| r.as_ref().map_or(true, |r| r.offset() >= start))
+            .take_while(move |r| {
+                let go = !failed;
+                failed |= r.is_err();
+                go
+            })
+    }
+}
+
+/// Whether a control batch is an ABORT marker (Kafka's `containsAbortMarker`).
+fn is_abort_marker(b: &BatchView) -> bool {
+    super::producer_state::marker_of(b).is_some_and(|m| m.kind == ControlType::Abort)
 }
 
 /// Entries of the `.txnindex` files from the segment holding `from` on that
