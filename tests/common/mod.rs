@@ -223,11 +223,10 @@ pub(crate) fn logtool_bin() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .unwrap_or_else(|| panic!("test binary {} has no grandparent dir", exe.display()));
-    let bin = profile_dir.join("examples").join(format!("logtool{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir.join(format!("logtool{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
-        "logtool example not built at {}: run `cargo test` (which builds examples) or \
-         `cargo build --example logtool` first",
+        "logtool not built at {}: run `cargo build --features cli --bin logtool` first",
         bin.display()
     );
     bin
@@ -531,7 +530,7 @@ pub(crate) fn dir_snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u64, i64,
 }
 
 /// [`logtool_bin`], after making sure the example is built and current: `cargo test --test NAME`
-/// builds no examples, so this runs `cargo build --example logtool` once per test binary (in the
+/// builds no binaries of other features, so this runs `cargo build --features cli --bin logtool` once per test binary (in the
 /// test's own profile) when started by cargo, and otherwise uses what is there.
 pub(crate) fn logtool_bin_built() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -545,7 +544,14 @@ pub(crate) fn logtool_bin_built() -> PathBuf {
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_else(|| panic!("test binary {} has no profile dir", exe.display()));
             let mut build = Command::new(cargo);
-            build.current_dir(manifest_dir()).args(["build", "--example", "logtool"]);
+            // The binary needs the `cli` feature (clap), whatever features the tests run with.
+            build.current_dir(manifest_dir()).args([
+                "build",
+                "--features",
+                "cli",
+                "--bin",
+                "logtool",
+            ]);
             match profile.as_str() {
                 "debug" => {}
                 "release" => {
@@ -558,7 +564,7 @@ pub(crate) fn logtool_bin_built() -> PathBuf {
             let out = build.output().unwrap_or_else(|e| panic!("cannot run cargo build: {e}"));
             assert!(
                 out.status.success(),
-                "cargo build --example logtool: {}",
+                "cargo build --features cli --bin logtool: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }

@@ -7,7 +7,8 @@
 //! library's public API; this file only parses arguments and prints.
 //!
 //! ```text
-//! cargo run --release --example logtool -- [--dir DIR]... [--config FILE] [--json] COMMAND [ARGS]
+//! cargo install strata-log --features cli        # or, in the repository:
+//! cargo run --release --features cli --bin logtool -- [--dir DIR]... [--config FILE] [--json] COMMAND [ARGS]
 //! ```
 //!
 //! `--dir` and `--json` may come anywhere; `--config FILE` (a `server.properties`) goes before
