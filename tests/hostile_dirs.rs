@@ -516,6 +516,69 @@ fn segment_files_are_not_written_through_symlinks() {
     }
 }
 
+/// An index file planted as a symlink (to a file outside the store, holding garbage) is not the
+/// segment's own file: the open removes the link (never following it to write), rebuilds the
+/// index in a file of its own and keeps the partition online, serving every record — for sealed
+/// and active segments, offset and time indexes, after a clean or an unclean shutdown. The
+/// read-only open before it changes nothing and serves the same records. Before, the partition
+/// went offline.
+#[test]
+fn a_planted_index_symlink_is_removed_and_rebuilt_not_taken_offline() {
+    for name in [
+        "00000000000000000025.index",
+        "00000000000000000025.timeindex",
+        "00000000000000000075.index",
+        "00000000000000000075.timeindex",
+    ] {
+        for clean in [true, false] {
+            let case = format!("{name}, clean {clean}");
+            let tmp = tempfile::tempdir().unwrap();
+            four_segments(tmp.path(), "delete");
+            let outside = tempfile::tempdir().unwrap();
+            let victim = outside.path().join("victim");
+            let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+            std::fs::write(&victim, &garbage).unwrap();
+            let link = tmp.path().join("t-0").join(name);
+            std::fs::remove_file(&link).unwrap();
+            std::os::unix::fs::symlink(&victim, &link).unwrap();
+            if !clean {
+                std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+            }
+            let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+            assert!(ro.offline_partitions().is_empty(), "{case}: {:?}", ro.offline_partitions());
+            assert_eq!(count(&ro, "t", 0), 100, "{case}: read-only");
+            drop(ro);
+            assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink(), "{case}: ro changed");
+
+            let store = open(tmp.path()).unwrap();
+            assert!(
+                store.offline_partitions().is_empty(),
+                "{case}: {:?}",
+                store.offline_partitions()
+            );
+            assert_eq!(count(&store, "t", 0), 100, "{case}");
+            assert!(
+                !std::fs::symlink_metadata(&link).unwrap().is_symlink(),
+                "{case}: still a link"
+            );
+            let log = store.partition("t", 0).unwrap();
+            for o in [0, 30, 60, 90] {
+                let r = log.read(o, 1).unwrap().records().next().unwrap().unwrap();
+                assert_eq!(r.offset(), o, "{case}");
+            }
+            log.append(&[Record::new("after", "x")]).unwrap();
+            log.roll().unwrap();
+            store.close().unwrap();
+            assert_eq!(
+                std::fs::read(&victim).unwrap(),
+                garbage,
+                "{case}: written through the link"
+            );
+            common::assert_kafka_valid(&tmp.path().join("t-0"), 4096);
+        }
+    }
+}
+
 #[test]
 fn a_symlinked_partition_directory_keeps_working() {
     let tmp = tempfile::tempdir().unwrap();

@@ -237,6 +237,16 @@ pub fn is_dir(path: &Path) -> Result<bool> {
     })
 }
 
+/// Whether `path` is a symbolic link (false when it does not exist); the
+/// link itself is looked at, never followed.
+pub fn is_symlink(path: &Path) -> Result<bool> {
+    gate(Op::Metadata, "metadata", path, || match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(m.file_type().is_symlink()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    })
+}
+
 /// Whether `path` exists (an error only when that cannot be told).
 pub fn exists(path: &Path) -> Result<bool> {
     gate(Op::Metadata, "metadata", path, || path.try_exists())

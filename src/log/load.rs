@@ -201,6 +201,11 @@ impl Log {
                     segments.splice(i..=i, parts);
                     continue;
                 }
+                // Rebuilt in files of its own, never through a planted link.
+                for link in rules::symlinked_indexes(&seg)? {
+                    file::remove_file_if_exists(&link)?;
+                    report.removed_temp_files += 1;
+                }
                 let outcome = seg.recover(next_base)?;
                 if outcome.producer_batches == 0 {
                     // Validated just now and found without producers: the

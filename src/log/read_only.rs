@@ -81,7 +81,8 @@ pub(crate) fn describe_stop(stop: Option<&StopReason>) -> String {
 
 /// Files a writer's open would remove or finish: leftovers of an
 /// interrupted delete, clean or swap, temporary files, orphan indexes
-/// (indexes of none of `bases`, the segments loaded).
+/// (indexes of none of `bases`, the segments loaded), indexes planted as
+/// symlinks.
 fn leftovers(dir: &Path, bases: &[i64]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in file::read_dir(dir)? {
@@ -93,7 +94,10 @@ fn leftovers(dir: &Path, bases: &[i64]) -> Result<Vec<PathBuf>> {
                 && matches!(p.kind, FileKind::Index | FileKind::TimeIndex | FileKind::TxnIndex)
                 && bases.binary_search(&p.offset).is_err()
         });
-        if temp || orphan {
+        let planted = parsed.is_some_and(|p| {
+            matches!(p.kind, FileKind::Index | FileKind::TimeIndex | FileKind::TxnIndex)
+        }) && file::is_symlink(&path)?;
+        if temp || orphan || planted {
             out.push(path);
         }
     }

@@ -73,6 +73,13 @@ pub(super) fn judge_segment(
     if unclean {
         return Ok(Verdict::Recover);
     }
+    // An index planted as a symlink is not the segment's own file: it is
+    // never followed (nor written through), but removed and rebuilt.
+    if let Some(link) = symlinked_indexes(seg)?.first() {
+        let reason =
+            format!("{} is a symlink, not the segment's own file", as_loaded(link).display());
+        return Ok(Verdict::Repair(reason));
+    }
     // The paths the segment was opened with (a read-only open may look at
     // the `.swap` files a writer's open would rename first).
     for path in [seg.offset_index().path(), seg.time_index().path()] {
@@ -81,6 +88,19 @@ pub(super) fn judge_segment(
         }
     }
     Ok(seg.damage(next_base)?.map_or(Verdict::Trust, Verdict::Repair))
+}
+
+/// The index files of `seg` (offset, time, transaction) that are symlinks.
+/// A writer's open removes them (the link, not its target) before it
+/// rebuilds the segment's indexes.
+pub(super) fn symlinked_indexes(seg: &Segment) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in [seg.offset_index().path(), seg.time_index().path(), seg.txn_index().path()] {
+        if file::is_symlink(&path)? {
+            out.push(path);
+        }
+    }
+    Ok(out)
 }
 
 /// `path` as a writer's open names it: without a `.swap` suffix, which it
