@@ -5,6 +5,9 @@
 //! Shape: 1 KiB records, 100 records per batch (about 104 KB per batch), 8 MiB
 //! segments. Each group builds its data once in a tempdir; files stay in the
 //! page cache, so these measure strata's CPU and mapping costs, not the disk.
+//! `log_append_small` and `log_append_durable` use issue 12's shape instead
+//! (8-byte keys, 100-byte values): borrowed records, owned records, client
+//! batches, and an append with a durable flush.
 //! Run with `cargo bench --bench log` (about a minute).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
@@ -263,5 +266,118 @@ fn open_recover(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, read, lookups, open_recover);
+/// Issue 12's append shape: 8-byte keys, 100-byte values, 100 records a batch,
+/// keys and values borrowed from one payload buffer.
+const SMALL_KEY: usize = 8;
+const SMALL_VALUE: usize = 100;
+
+fn small_payload(batches: usize) -> Vec<u8> {
+    payload(batches * RECORDS_PER_BATCH * (SMALL_KEY + SMALL_VALUE), 7)
+}
+
+fn small_record(data: &[u8], i: usize) -> (&[u8], &[u8]) {
+    let at = i * (SMALL_KEY + SMALL_VALUE);
+    (&data[at..at + SMALL_KEY], &data[at + SMALL_KEY..at + SMALL_KEY + SMALL_VALUE])
+}
+
+/// The append hot paths on 100-record batches of small records: borrowed
+/// records (one copy into the batch), owned records made from the same
+/// slices, client batches built and appended, and an append plus a durable
+/// flush (one fdatasync).
+fn append_small(c: &mut Criterion) {
+    use strata::format::BorrowedRecord;
+    const PER_ITER: usize = 200;
+    let data = small_payload(PER_ITER);
+    let mut group = c.benchmark_group("log_append_small");
+    configure(&mut group);
+    group.throughput(Throughput::BytesDecimal(
+        (PER_ITER * RECORDS_PER_BATCH * (SMALL_KEY + SMALL_VALUE)) as u64,
+    ));
+    let fresh = || {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LoadOptions::default());
+        (dir, log)
+    };
+    group.bench_function("borrowed_records/100x(8+100B)", |b| {
+        b.iter_batched(
+            fresh,
+            |(dir, log)| {
+                let mut batch = Vec::with_capacity(RECORDS_PER_BATCH);
+                for n in 0..PER_ITER {
+                    batch.clear();
+                    for i in n * RECORDS_PER_BATCH..(n + 1) * RECORDS_PER_BATCH {
+                        let (k, v) = small_record(&data, i);
+                        batch.push(BorrowedRecord::new(k, v));
+                    }
+                    log.append(&batch).unwrap();
+                }
+                (dir, log)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("owned_records_copied_from_slices/100x(8+100B)", |b| {
+        b.iter_batched(
+            fresh,
+            |(dir, log)| {
+                let mut batch = Vec::with_capacity(RECORDS_PER_BATCH);
+                for n in 0..PER_ITER {
+                    batch.clear();
+                    for i in n * RECORDS_PER_BATCH..(n + 1) * RECORDS_PER_BATCH {
+                        let (k, v) = small_record(&data, i);
+                        batch.push(Record::new(k.to_vec(), v.to_vec()));
+                    }
+                    log.append(&batch).unwrap();
+                }
+                (dir, log)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("append_batch_client_built/100x(8+100B)", |b| {
+        b.iter_batched(
+            fresh,
+            |(dir, log)| {
+                for n in 0..PER_ITER {
+                    let mut builder = BatchBuilder::new(0);
+                    for (d, i) in (n * RECORDS_PER_BATCH..(n + 1) * RECORDS_PER_BATCH).enumerate() {
+                        let (k, v) = small_record(&data, i);
+                        builder.append_slices(d as i32, NOW, Some(k), Some(v), &[]).unwrap();
+                    }
+                    log.append_batch(builder.build().unwrap()).unwrap();
+                }
+                (dir, log)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("log_append_durable");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(1));
+    let (dir, log) = fresh();
+    let mut n = 0usize;
+    group.bench_function("append_and_flush/100x(8+100B)", |b| {
+        b.iter(|| {
+            let batch: Vec<_> = (0..RECORDS_PER_BATCH)
+                .map(|i| {
+                    let (k, v) = small_record(
+                        &data,
+                        (n * RECORDS_PER_BATCH + i) % (PER_ITER * RECORDS_PER_BATCH),
+                    );
+                    BorrowedRecord::new(k, v)
+                })
+                .collect();
+            n += 1;
+            log.append(&batch).unwrap();
+            log.flush().unwrap();
+        })
+    });
+    group.finish();
+    log.close().unwrap();
+    drop(dir);
+}
+
+criterion_group!(benches, append, append_small, read, lookups, open_recover);
 criterion_main!(benches);

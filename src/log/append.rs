@@ -192,12 +192,16 @@ pub(crate) fn build<R: RecordParts>(
     if log_append_time {
         b = b.log_append_time(now);
     }
+    // The bounds once per batch; `check_timestamp` only to name a refusal.
+    let (before, after) =
+        (cfg.effective_timestamp_before_max_ms(), cfg.effective_timestamp_after_max_ms());
+    let compact = cfg.cleanup_policy.compact;
     for r in records {
         let ts = if r.timestamp() == NO_TIMESTAMP { now } else { r.timestamp() };
-        if cfg.cleanup_policy.compact && r.key().is_none() {
+        if compact && r.key().is_none() {
             return Err(keyless(b.count()));
         }
-        if !log_append_time {
+        if !log_append_time && (now.saturating_sub(ts) > before || ts.saturating_sub(now) > after) {
             check_timestamp(ts, now, cfg)?;
         }
         b.append(&Stamped { record: r, timestamp: ts })

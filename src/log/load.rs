@@ -182,7 +182,7 @@ impl Log {
             segments.push(Segment::open(dir, base, limits.clone(), now, jitter())?);
         }
         let recover_from = rules::recover_from(&segments, &options);
-        let mut without_producers = Vec::new();
+        let mut read_by_recovery = super::txn_recover::ReadByRecovery::new();
         let mut i = 0;
         // The first segment whose `.txnindex` recovery must rebuild.
         let mut txn_rebuild_from: Option<i64> = None;
@@ -209,8 +209,8 @@ impl Log {
                 let outcome = seg.recover(next_base)?;
                 if outcome.producer_batches == 0 {
                     // Validated just now and found without producers: the
-                    // producer-state rebuild need not read it again.
-                    without_producers.push(seg.base_offset());
+                    // producer-state and leader-epoch rebuilds need not read it again.
+                    read_by_recovery.insert(seg.base_offset(), outcome.epoch_changes.clone());
                 }
                 txn_rebuild_from =
                     Some(txn_rebuild_from.unwrap_or(i64::MAX).min(seg.base_offset()));
@@ -286,14 +286,20 @@ impl Log {
         let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
         remove_stray_snapshots(dir, &bases)?;
         if let Some(from) = txn_rebuild_from {
-            super::txn_recover::rebuild_txn_indexes(dir, &segments, from, &mut epochs)?;
+            super::txn_recover::rebuild_txn_indexes(
+                dir,
+                &segments,
+                from,
+                &mut epochs,
+                &read_by_recovery,
+            )?;
         }
         let (producers, snapshot_at) = rebuild_producers(
             dir,
             &segments,
             log_end_offset,
             options.clean_shutdown,
-            &without_producers,
+            &read_by_recovery,
         )?;
         // After a clean shutdown, a snapshot at the log end was written durably by that close.
         let durable_snapshot =
@@ -353,14 +359,14 @@ impl Log {
 /// after a clean shutdown there were no producers to remember (Kafka skips the
 /// scan the same way); after a crash the whole log is replayed, except the
 /// segments recovery just validated and found without producer batches
-/// (`without_producers`, base offsets): a log without producers is read once.
+/// (`read_by_recovery`): a log without producers is read once.
 /// Returns the state and the offset of the snapshot it started from.
 fn rebuild_producers(
     dir: &Path,
     segments: &[Arc<Segment>],
     log_end_offset: i64,
     clean: bool,
-    without_producers: &[i64],
+    read_by_recovery: &super::txn_recover::ReadByRecovery,
 ) -> Result<(ProducerState, Option<i64>)> {
     let (mut state, from) = match load_snapshot(dir, log_end_offset)? {
         Some((state, offset)) => (state, offset),
@@ -370,7 +376,7 @@ fn rebuild_producers(
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     let snapshot_at = (from != i64::MIN).then_some(from);
     for seg in segments.iter().skip(first) {
-        if without_producers.contains(&seg.base_offset()) {
+        if read_by_recovery.contains_key(&seg.base_offset()) {
             continue;
         }
         for item in seg.batches_from(0)? {

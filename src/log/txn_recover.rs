@@ -20,15 +20,24 @@ use crate::segment::Segment;
 use super::leader_epoch::EpochCache;
 use super::producer_state::{CompletedTxn, ProducerState, read_snapshot};
 
+/// Segments recovery just validated and found without producer batches, by
+/// base offset, with their leader-epoch changes (`RecoveryOutcome`).
+pub(super) type ReadByRecovery = std::collections::BTreeMap<i64, Vec<(i32, i64)>>;
+
 /// Producer state at the end of `segments`, replayed from the newest readable
 /// snapshot at or below `up_to` (or from the first segment), calling
 /// `on_batch` with each segment and batch read, the state after it and what
-/// it completed. Nothing is written or removed.
+/// it completed. Nothing is written or removed. A segment recovery just read
+/// and found without producer batches (in `read_by_recovery`, by base offset,
+/// with its leader-epoch changes) is not read again: `on_read` gets what
+/// recovery saw instead.
 fn replay(
     dir: &Path,
     segments: &[Arc<Segment>],
     up_to: i64,
+    read_by_recovery: &ReadByRecovery,
     mut on_batch: impl FnMut(&Segment, &BatchView, &ProducerState, Option<CompletedTxn>) -> Result<()>,
+    mut on_read: impl FnMut(&Segment, &[(i32, i64)]),
     mut on_segment: impl FnMut(&Segment) -> Result<()>,
 ) -> Result<ProducerState> {
     let (mut state, from) = match read_snapshot(dir, up_to)? {
@@ -38,6 +47,10 @@ fn replay(
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     for seg in segments.iter().skip(first) {
         on_segment(seg)?;
+        if let Some(epoch_changes) = read_by_recovery.get(&seg.base_offset()) {
+            on_read(seg, epoch_changes);
+            continue;
+        }
         for item in seg.batches_from(0)? {
             let (_, b) = item?;
             let completed = if b.base_offset() >= from && b.producer_id() >= 0 {
@@ -59,17 +72,20 @@ pub(super) fn rebuild_txn_indexes(
     segments: &[Arc<Segment>],
     from_base: i64,
     epochs: &mut EpochCache,
+    read_by_recovery: &ReadByRecovery,
 ) -> Result<()> {
+    let epochs = std::cell::RefCell::new(epochs);
     replay(
         dir,
         segments,
         from_base,
+        read_by_recovery,
         |seg, batch, state, completed| {
             if seg.base_offset() < from_base {
                 return Ok(());
             }
             if !batch.is_legacy() {
-                epochs.assign(batch.partition_leader_epoch(), batch.base_offset());
+                epochs.borrow_mut().assign(batch.partition_leader_epoch(), batch.base_offset());
             }
             let Some(c) = completed.filter(|c| c.aborted) else {
                 return Ok(());
@@ -80,6 +96,13 @@ pub(super) fn rebuild_txn_indexes(
                 last_offset: c.last_offset,
                 last_stable_offset: state.first_unstable_offset().unwrap_or(c.last_offset + 1),
             })
+        },
+        |seg, epoch_changes| {
+            if seg.base_offset() >= from_base {
+                for &(epoch, offset) in epoch_changes {
+                    epochs.borrow_mut().assign(epoch, offset);
+                }
+            }
         },
         |seg| if seg.base_offset() >= from_base { seg.txn_index().reset() } else { Ok(()) },
     )
@@ -93,5 +116,6 @@ pub(super) fn replay_read_only(
     segments: &[Arc<Segment>],
     log_end_offset: i64,
 ) -> Result<ProducerState> {
-    replay(dir, segments, log_end_offset, |_, _, _, _| Ok(()), |_| Ok(()))
+    let none = ReadByRecovery::new();
+    replay(dir, segments, log_end_offset, &none, |_, _, _, _| Ok(()), |_, _| {}, |_| Ok(()))
 }

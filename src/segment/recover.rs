@@ -134,6 +134,11 @@ pub(crate) struct RecoveryOutcome {
     /// none, producer-state rebuilding has nothing to replay from this
     /// segment and skips a second pass over it.
     pub producer_batches: usize,
+    /// `(leader epoch, base offset)` of the first valid v2 batch and of
+    /// every later one whose epoch differs from the batch before it: all the
+    /// leader-epoch cache needs from this segment, so that it need not be
+    /// read again for them.
+    pub epoch_changes: Vec<(i32, i64)>,
 }
 
 impl Segment {
@@ -162,6 +167,7 @@ impl Segment {
         // whose offsets do not follow is cut too.
         let mut valid = 0u64;
         let mut producer_batches = 0;
+        let mut epoch_changes: Vec<(i32, i64)> = Vec::new();
         let mut placer = Placer::new(self.base_offset, next_base, false);
         let mut accept = |pos: usize, batch: &crate::format::BatchView| -> Result<()> {
             let pos = pos as u64;
@@ -187,6 +193,10 @@ impl Segment {
             next_offset = batch.next_offset();
             valid = pos + batch.size() as u64;
             producer_batches += usize::from(batch.producer_id() >= 0);
+            let epoch = batch.partition_leader_epoch();
+            if !batch.is_legacy() && epoch_changes.last().is_none_or(|&(e, _)| e != epoch) {
+                epoch_changes.push((epoch, batch.base_offset()));
+            }
             batches += 1;
             Ok(())
         };
@@ -221,6 +231,7 @@ impl Segment {
             stop,
             next_offset,
             producer_batches,
+            epoch_changes,
         })
     }
 }
