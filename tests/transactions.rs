@@ -431,3 +431,38 @@ fn committed_records_are_what_a_read_committed_kafka_consumer_sees() {
     let all = log.read_with(0, usize::MAX, Isolation::ReadUncommitted).unwrap();
     assert_eq!(values(&all).len(), 7);
 }
+
+#[test]
+fn a_directory_from_before_txnindex_files_gets_them_rebuilt_at_its_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let log =
+        open_with(dir.path(), LogConfig::default().segment_bytes(400), LoadOptions::default());
+    for round in 0..4 {
+        log.append_batch(txn(1, 0, round, 1)).unwrap();
+        log.append(&plain("between")).unwrap();
+        log.append_marker(marker(1, 0, round % 2 == 1, 0)).unwrap();
+    }
+    log.close().unwrap();
+    let indexes: BTreeMap<_, _> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txnindex"))
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    assert!(!indexes.is_empty());
+    // As strata wrote directories before it kept these files: no index, no epoch checkpoint.
+    for p in indexes.keys() {
+        std::fs::remove_file(p).unwrap();
+    }
+    std::fs::remove_file(dir.path().join("leader-epoch-checkpoint")).unwrap();
+    let log = open_with(
+        dir.path(),
+        LogConfig::default().segment_bytes(400),
+        LoadOptions { clean_shutdown: true, ..LoadOptions::default() },
+    );
+    for (p, bytes) in &indexes {
+        assert_eq!(&std::fs::read(p).unwrap(), bytes, "{} rebuilt", p.display());
+    }
+    let f = log.read_with(0, usize::MAX, Isolation::ReadCommitted).unwrap();
+    assert_eq!(f.aborted_transactions().len(), 2);
+}

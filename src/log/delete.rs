@@ -180,7 +180,7 @@ impl Log {
         // Decide and delete under the same locks: a retention pass or a swap in
         // between would change which segments lie below the new start.
         let _cleaning = self.inner.cleaning.lock();
-        let _w = self.writer()?;
+        let mut w = self.writer()?;
         let target = {
             let v = self.inner.view.read();
             // Kafka's -1 means "up to the high watermark", which is the log end here.
@@ -223,6 +223,8 @@ impl Log {
         if full {
             let _ = persist(target);
         }
+        // Cleanup too: a failed checkpoint write poisons the log (Kafka flushes it later).
+        let _ = self.trim_epochs_to_start(&mut w);
         Ok(self.log_start_offset())
     }
 }

@@ -16,7 +16,8 @@
 //!   (Kafka's `LogLoader`), and appends go on in the newest epoch the file
 //!   knew (its entry comes back with the next batch);
 //! - a directory without the file (an older broker's or strata's) opens
-//!   with an entry for the epoch its first batch carries, at the log start.
+//!   with the epochs its batches carry, read once with the `.txnindex`
+//!   rebuild (see `txn_recover`).
 //!
 //! Every write is crash-safe: a temporary file, fsynced, renamed over the
 //! checkpoint, the directory fsynced.

@@ -285,6 +285,12 @@ impl Log {
         };
         let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
         remove_stray_snapshots(dir, &bases)?;
+        // A directory without a leader-epoch checkpoint was written before
+        // strata kept `.txnindex` files either: both are rebuilt from every
+        // batch once (a new partition has nothing to read).
+        if !had_epochs && log_end_offset > first_base {
+            txn_rebuild_from = Some(first_base);
+        }
         if let Some(from) = txn_rebuild_from {
             super::txn_recover::rebuild_txn_indexes(
                 dir,
