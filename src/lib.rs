@@ -243,6 +243,7 @@ pub mod cleaner;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod format;
 pub mod index;
 pub mod inspect;

@@ -168,6 +168,14 @@ impl Cleaner {
         let log = logs.get(pick)?;
         let result = compact::clean(log, map, &self.throttle);
         match &result {
+            Ok(Some(o)) => {
+                let name = log.name();
+                crate::events::cleaned(&name, o.bytes_read, o.bytes_written, o.records_removed);
+            }
+            Ok(None) => {}
+            Err(e) => crate::events::cleaning_failed(&log.name(), e),
+        }
+        match &result {
             Ok(Some(o)) => self.note(log, |s| {
                 s.consecutive_failures = 0;
                 s.cleanings += 1;

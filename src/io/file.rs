@@ -166,12 +166,18 @@ pub fn read_any(path: &Path) -> Result<Vec<u8>> {
 
 /// `fdatasync`: the file's bytes (and the length, if it changed) are durable.
 pub fn sync_data(file: &File, path: &Path) -> Result<()> {
-    gate(Op::Sync, "fsync", path, || file.sync_data())
+    let start = std::time::Instant::now();
+    let r = gate(Op::Sync, "fsync", path, || file.sync_data());
+    crate::events::fsync_took(path, start.elapsed());
+    r
 }
 
 /// `fsync`: bytes and all metadata are durable.
 pub fn sync_all(file: &File, path: &Path) -> Result<()> {
-    gate(Op::Sync, "fsync", path, || file.sync_all())
+    let start = std::time::Instant::now();
+    let r = gate(Op::Sync, "fsync", path, || file.sync_all());
+    crate::events::fsync_took(path, start.elapsed());
+    r
 }
 
 /// Sets the file's length, cutting or zero-extending it.

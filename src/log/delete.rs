@@ -115,6 +115,7 @@ impl Log {
         for seg in doomed {
             outcome.segments_deleted += 1;
             outcome.bytes_deleted += seg.len();
+            crate::events::retention_deleted(&self.name(), seg.base_offset(), seg.len());
             seg.map_fully().map_err(|e| self.poison(e))?;
             seg.add_suffix(crate::format::file_name::DELETED_SUFFIX).map_err(|e| self.poison(e))?;
             seg.release();

@@ -269,6 +269,7 @@ impl Log {
             let mut p = self.inner.poison.lock();
             if p.is_none() {
                 *p = Some(e.to_string());
+                crate::events::poisoned(&self.name(), &e);
             }
         }
         // No append can follow: tailing readers end with the poison.

@@ -306,6 +306,7 @@ impl Store {
                 | Err(e @ Error::Corrupt { .. })
                 | Err(e @ Error::CorruptFile { .. }) => {
                     let path = dirs.get(dir_index).map(|d| d.path.clone()).unwrap_or_default();
+                    crate::events::dir_offline(&path, &e.to_string());
                     offline.push((path, e.to_string()));
                     continue;
                 }

@@ -47,5 +47,6 @@ impl RecoveryReport {
 pub(crate) fn log_cuts(report: &RecoveryReport) {
     for (partition, cut) in &report.cuts {
         eprintln!("strata: recovery of {partition} cut {cut}");
+        crate::events::recovery_cut(partition, cut);
     }
 }

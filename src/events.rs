@@ -1,0 +1,83 @@
+//! Structured events for what an operator must know, through `tracing`
+//! (feature `tracing`): recovery that cut data, segments deleted by
+//! retention, cleaning passes, poisoned partitions, offline log
+//! directories and slow fsyncs.
+//!
+//! Without the feature these functions are empty and inlined away; with it,
+//! an event costs a relaxed atomic load when no subscriber listens.
+//!
+//! | target | level | fields |
+//! |---|---|---|
+//! | `strata::recovery` | WARN | `partition`, `cut` (file, position, bytes, why) |
+//! | `strata::retention` | INFO | `partition`, `base_offset`, `bytes` |
+//! | `strata::cleaner` | INFO / WARN | `partition`, `bytes_read`, `bytes_written`, `records_removed` / `error` |
+//! | `strata::poison` | ERROR | `partition`, `error` |
+//! | `strata::store` | ERROR | `log_dir`, `cause` (a directory gone offline) |
+//! | `strata::io` | WARN | `path`, `elapsed_ms` (an fsync slower than [`SLOW_FSYNC`]) |
+
+#![cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+
+use std::path::Path;
+use std::time::Duration;
+
+/// An fsync slower than this is reported.
+pub const SLOW_FSYNC: Duration = Duration::from_secs(1);
+
+/// Recovery cut `cut` from `partition`.
+#[inline]
+pub(crate) fn recovery_cut(partition: &str, cut: &dyn std::fmt::Display) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "strata::recovery", partition, cut = %cut, "recovery cut data");
+}
+
+/// Retention deleted the segment at `base_offset` of `partition`.
+#[inline]
+pub(crate) fn retention_deleted(partition: &str, base_offset: i64, bytes: u64) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(target: "strata::retention", partition, base_offset, bytes, "segment deleted");
+}
+
+/// A cleaning pass over `partition` finished.
+#[inline]
+pub(crate) fn cleaned(partition: &str, bytes_read: u64, bytes_written: u64, records_removed: u64) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        target: "strata::cleaner",
+        partition,
+        bytes_read,
+        bytes_written,
+        records_removed,
+        "cleaned"
+    );
+}
+
+/// A cleaning pass over `partition` failed (it is retried).
+#[inline]
+pub(crate) fn cleaning_failed(partition: &str, error: &crate::Error) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "strata::cleaner", partition, error = %error, "cleaning failed");
+}
+
+/// `partition` is poisoned by `error`: it takes no more writes.
+#[inline]
+pub(crate) fn poisoned(partition: &str, error: &crate::Error) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(target: "strata::poison", partition, error = %error, "partition poisoned");
+}
+
+/// The log directory `dir` went offline.
+#[inline]
+pub(crate) fn dir_offline(dir: &Path, cause: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(target: "strata::store", log_dir = %dir.display(), cause, "log directory offline");
+}
+
+/// An fsync of `path` took `elapsed`; reported past [`SLOW_FSYNC`].
+#[inline]
+pub(crate) fn fsync_took(path: &Path, elapsed: Duration) {
+    #[cfg(feature = "tracing")]
+    if elapsed >= SLOW_FSYNC {
+        let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        tracing::warn!(target: "strata::io", path = %path.display(), elapsed_ms, "slow fsync");
+    }
+}
