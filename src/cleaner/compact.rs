@@ -136,7 +136,10 @@ pub(crate) fn clean(
         CleanOutcome { first_dirty_offset: c.first_dirty_offset, ..CleanOutcome::default() };
     let from = segs.first().map_or(c.first_dirty_offset, |s| s.base_offset());
     let aborted = log.aborted_transactions(from, c.first_uncleanable_offset)?;
-    map.clear();
+    // The section holds at most one key per offset: a map sized for that
+    // maps the same keys as the whole budget, touching far less memory.
+    let span = c.first_uncleanable_offset.saturating_sub(c.first_dirty_offset);
+    map.clear_for(u64::try_from(span).unwrap_or(0));
     let mut map_txns = TxnTracker::new(aborted.clone());
     out.end_offset =
         build_map(&|| log.is_closing(), &segs, &c, map, &mut map_txns, throttle, &mut out)?;
