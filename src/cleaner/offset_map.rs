@@ -322,11 +322,16 @@ mod tests {
         for k in 0..100i64 {
             assert!(m.put(format!("k{k}").as_bytes(), k));
         }
-        assert!(m.slots.get(MIN_ACTIVE_SLOTS..).is_some_and(|rest| rest.iter().all(|s| *s == [0; 3])));
+        assert!(
+            m.slots.get(MIN_ACTIVE_SLOTS..).is_some_and(|rest| rest.iter().all(|s| *s == [0; 3]))
+        );
         assert_eq!(m.capacity(), entries_for(1 << 20, 0.9), "capacity stays the whole budget");
         m.clear_for(u64::MAX);
         assert_eq!(m.active, 1 << 20);
-        assert!(m.is_empty() && m.get(b"k7").is_none(), "the next pass sees none of the last one's keys");
+        assert!(
+            m.is_empty() && m.get(b"k7").is_none(),
+            "the next pass sees none of the last one's keys"
+        );
     }
 
     #[test]
