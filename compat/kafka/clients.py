@@ -4,6 +4,7 @@
 Producers and admin calls go through confluent-kafka (librdkafka); a second consumer is
 kafka-python, so two independent client implementations read what the broker serves.
 
+    clients.py create BOOTSTRAP TOPIC PARTITIONS  create a topic (replication factor 1)
     clients.py write BOOTSTRAP LOG_DIR          the scenario below; prints `W name count` lines
     clients.py write-more BOOTSTRAP             a few more records and an open transaction
     clients.py read BOOTSTRAP ISOLATION T:P...  every record of each partition (confluent-kafka)
@@ -336,7 +337,9 @@ def main(argv):
     if len(argv) < 3:
         raise SystemExit(__doc__)
     cmd, bootstrap = argv[1], argv[2]
-    if cmd == "write":
+    if cmd == "create":
+        create_topics(bootstrap, [(argv[3], int(argv[4]), {})])
+    elif cmd == "write":
         write(bootstrap, argv[3])
     elif cmd == "write-more":
         write_more(bootstrap)

@@ -27,6 +27,7 @@ mod data;
 mod datetime;
 mod dump;
 mod groups;
+mod handover;
 mod json;
 mod maint;
 mod produce;
@@ -173,6 +174,9 @@ enum Command {
         #[arg(long)]
         indexes: bool,
     },
+    /// Give a topic to a stopped Kafka broker that created it (empty): segments, indexes and
+    /// producer snapshots move into its partition directories, offsets unchanged.
+    HandOver(handover::HandOverArgs),
     /// Check partition directories' invariants without opening them for writing.
     Verify {
         /// Partition directories.
@@ -292,6 +296,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             with_store(&mut |s| groups::reset(s, &mut out, &args, to))
         }
         Command::GroupDelete { group } => with_store(&mut |s| groups::delete(s, &mut out, &group)),
+        Command::HandOver(args) => {
+            // The store is closed (indexes trimmed, snapshots written) before files move.
+            let mut parts = Vec::new();
+            with_store(&mut |s| {
+                parts = handover::plan(s, &args.topic)?;
+                Ok(())
+            })?;
+            handover::execute(&mut out, &args, &parts).map(|()| ExitCode::SUCCESS)
+        }
         Command::Dump { paths, print_data_log, indexes } => {
             let problems = dump::run(&mut out, &paths, print_data_log, indexes)?;
             Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })

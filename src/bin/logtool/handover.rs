@@ -1,0 +1,196 @@
+//! `hand-over`: gives a strata topic to a stopped Kafka broker without changing an offset.
+//!
+//! The procedure (README, "From strata to a Kafka cluster"):
+//! 1. create the topic on the cluster with the same partition count (the broker assigns its
+//!    topic ID and makes empty partition directories holding it in `partition.metadata`);
+//! 2. stop the broker (and the strata service);
+//! 3. `logtool --dir STRATA_DIR hand-over TOPIC --broker-dir BROKER_LOG_DIR`: strata's store is
+//!    opened (recovering it if needed) and closed cleanly, so every index is trimmed and every
+//!    producer snapshot written; then each partition's segments, indexes (`.index`,
+//!    `.timeindex`, `.txnindex`) and producer snapshots replace the broker's empty ones, and the
+//!    broker's `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` get strata's
+//!    log end and log start offsets. The broker's `partition.metadata` (its topic ID) and
+//!    `leader-epoch-checkpoint` stay: the broker's metadata says who leads with which epoch;
+//! 4. start the broker: it loads the segments (with its own recovery when it was not shut down
+//!    cleanly) and serves every record at its original offset.
+//!
+//! Refused, changing nothing: a broker partition that holds data, a missing broker partition
+//! directory or `partition.metadata` (the topic was not created there), a strata topic that does
+//! not exist. The verb cannot tell a running broker (Kafka's `.lock` is a POSIX record lock,
+//! invisible to strata's `flock`): stop it first.
+//! Not carried: consumer-group offsets (strata's `__consumer_offsets`), topic configs.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use strata::store::Store;
+use strata::store::checkpoint::{self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+
+use crate::json::Json;
+use crate::{Failure, Out};
+
+#[derive(Args, Debug)]
+pub struct HandOverArgs {
+    /// The strata topic (created on the broker beforehand, with as many partitions).
+    pub topic: String,
+    /// The stopped broker's log directory (`log.dirs`) holding the topic's partitions.
+    #[arg(long, value_name = "DIR")]
+    pub broker_dir: PathBuf,
+}
+
+/// One partition to move: strata's directory and offsets.
+#[derive(Debug)]
+pub struct Part {
+    partition: i32,
+    from: PathBuf,
+    log_start: i64,
+    log_end: i64,
+}
+
+/// Phase 1, inside the writable store (which is then closed cleanly): the partitions, their
+/// directories and offsets.
+pub fn plan(st: &Store, topic: &str) -> Result<Vec<Part>, Failure> {
+    let count = st.partition_count(topic).map_err(|e| Failure::new(format!("{topic}: {e}")))?;
+    let mut parts = Vec::new();
+    for partition in 0..count {
+        let log = st.partition(topic, partition)?;
+        log.flush()?;
+        parts.push(Part {
+            partition,
+            from: log.dir().to_path_buf(),
+            log_start: log.log_start_offset(),
+            log_end: log.log_end_offset(),
+        });
+    }
+    Ok(parts)
+}
+
+/// Whether `name` is one of a segment's files that moves: `<20 digits>.log|index|timeindex|
+/// txnindex|snapshot`.
+fn is_segment_file(name: &str) -> bool {
+    let Some((stem, ext)) = name.split_once('.') else { return false };
+    stem.len() == 20
+        && stem.bytes().all(|b| b.is_ascii_digit())
+        && matches!(ext, "log" | "index" | "timeindex" | "txnindex" | "snapshot")
+}
+
+fn segment_files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let entries = fs::read_dir(dir)
+        .map_err(|e| Failure::new(format!("cannot list {}: {e}", dir.display())))?;
+    let mut files = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| Failure::new(format!("cannot list {}: {e}", dir.display())))?;
+        if e.file_name().to_str().is_some_and(is_segment_file) {
+            files.push(e.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Checks the broker's side before anything changes: a Kafka log directory with the topic's
+/// partitions, each empty.
+fn check_broker(broker_dir: &Path, topic: &str, parts: &[Part]) -> Result<(), Failure> {
+    if !broker_dir.join("meta.properties").is_file() {
+        return Err(Failure::new(format!(
+            "{} is not a Kafka log directory (no meta.properties)",
+            broker_dir.display()
+        )));
+    }
+    for p in parts {
+        let to = broker_dir.join(format!("{topic}-{}", p.partition));
+        if !to.join("partition.metadata").is_file() {
+            return Err(Failure::new(format!(
+                "{} has no partition.metadata: create topic {topic} with {} partitions on the \
+                 broker first (it assigns the topic ID), then stop it",
+                to.display(),
+                parts.len()
+            )));
+        }
+        for f in segment_files(&to)? {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let len = fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+            if name.ends_with(".log") && len > 0 {
+                return Err(Failure::new(format!(
+                    "{} holds data ({len} bytes): hand-over only fills an empty partition",
+                    f.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies `from` to `to` through a temporary name and fsyncs it.
+fn copy_file(from: &Path, to: &Path) -> Result<(), Failure> {
+    let tmp = to.with_extension("handover-tmp");
+    let fail = |e: std::io::Error| {
+        Failure::new(format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+    };
+    fs::copy(from, &tmp).map_err(fail)?;
+    fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(fail)?;
+    fs::rename(&tmp, to).map_err(fail)
+}
+
+/// Phase 2, after strata's store is closed: the files move into the broker's directories and its
+/// checkpoints take the offsets.
+pub fn execute(out: &mut Out, args: &HandOverArgs, parts: &[Part]) -> Result<(), Failure> {
+    let topic = args.topic.as_str();
+    let broker = args.broker_dir.as_path();
+    check_broker(broker, topic, parts)?;
+    let mut recovery: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut starts: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for p in parts {
+        let to = broker.join(format!("{topic}-{}", p.partition));
+        for old in segment_files(&to)? {
+            fs::remove_file(&old)
+                .map_err(|e| Failure::new(format!("cannot remove {}: {e}", old.display())))?;
+        }
+        let files = segment_files(&p.from)?;
+        for f in &files {
+            let name = f.file_name().map(PathBuf::from).unwrap_or_default();
+            copy_file(f, &to.join(name))?;
+        }
+        fs::File::open(&to)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Failure::new(format!("cannot sync {}: {e}", to.display())))?;
+        recovery.insert((topic.to_owned(), p.partition), p.log_end);
+        starts.insert((topic.to_owned(), p.partition), p.log_start);
+        let topic_id = fs::read_to_string(to.join("partition.metadata"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("topic_id: ").map(str::trim).map(str::to_owned))
+            })
+            .unwrap_or_default();
+        let line = Json::object()
+            .with("partition", p.partition)
+            .with("dir", to.display().to_string())
+            .with("topic_id", topic_id.as_str())
+            .with("files", files.len())
+            .with("log_start_offset", p.log_start)
+            .with("log_end_offset", p.log_end);
+        out.line(&line, || {
+            format!(
+                "{topic}-{}: {} files into {} (topic ID {topic_id}), offsets {} to {}",
+                p.partition,
+                files.len(),
+                to.display(),
+                p.log_start,
+                p.log_end
+            )
+        });
+    }
+    for (name, values) in
+        [(RECOVERY_POINT_CHECKPOINT, recovery), (LOG_START_OFFSET_CHECKPOINT, starts)]
+    {
+        let path = broker.join(name);
+        let mut offsets =
+            if path.is_file() { checkpoint::read_offsets(&path)? } else { BTreeMap::new() };
+        offsets.extend(values);
+        checkpoint::write_offsets(&path, &offsets)?;
+    }
+    Ok(())
+}
