@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use strata::cleaner::offset_map::OffsetMap;
-use strata::clock::{Clock, ManualClock};
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::cleaner::offset_map::OffsetMap;
+use strata::{Clock, ManualClock};
 use tempfile::TempDir;
 
 const NOW: i64 = 1_700_000_000_000;

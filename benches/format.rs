@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use strata::format::{BatchBuilder, BatchIter, BatchView, Compression, Record};
+use strata::internals::format::{BatchBuilder, BatchIter, BatchView, Compression, Record};
 
 /// Batch shapes: (name, records, value bytes).
 const SHAPES: [(&str, usize, usize); 2] = [("100x100B", 100, 100), ("1000x1KiB", 1000, 1024)];

@@ -21,10 +21,10 @@ use criterion::measurement::WallTime;
 use criterion::{
     BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
 };
-use strata::clock::{Clock, ManualClock};
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, Record};
-use strata::log::{LoadOptions, Log, OffsetSpec};
+use strata::LogConfig;
+use strata::{BatchBuilder, Record};
+use strata::{Clock, ManualClock};
+use strata::{LoadOptions, Log, OffsetSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 const RECORDS_PER_BATCH: usize = 100;
@@ -86,7 +86,7 @@ fn build_log(dir: &Path) -> (i64, i64) {
         // Reuse 16 payloads; timestamps come from the batch's position.
         let ts0 = NOW + (i * RECORDS_PER_BATCH) as i64;
         let mut b = BatchBuilder::new(0);
-        let view = strata::format::BatchView::new(batches[i % 16].clone()).unwrap();
+        let view = strata::BatchView::new(batches[i % 16].clone()).unwrap();
         for (k, r) in view.records().unwrap().enumerate() {
             let r = r.unwrap();
             b.append_raw(k as i32, ts0 + k as i64, r.key(), r.value(), r.headers()).unwrap();
@@ -285,7 +285,7 @@ fn small_record(data: &[u8], i: usize) -> (&[u8], &[u8]) {
 /// slices, client batches built and appended, and an append plus a durable
 /// flush (one fdatasync).
 fn append_small(c: &mut Criterion) {
-    use strata::format::BorrowedRecord;
+    use strata::BorrowedRecord;
     const PER_ITER: usize = 200;
     let data = small_payload(PER_ITER);
     let mut group = c.benchmark_group("log_append_small");

@@ -26,10 +26,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use strata::clock::{Clock, SystemClock};
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, BorrowedRecord, Record};
-use strata::log::{LoadOptions, Log};
+use strata::LogConfig;
+use strata::{BatchBuilder, BorrowedRecord, Record};
+use strata::{Clock, SystemClock};
+use strata::{LoadOptions, Log};
 
 const KEY: usize = 8;
 const VALUE: usize = 100;

@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::log::OffsetSpec;
-use strata::store::Store;
+use strata::OffsetSpec;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 fn main() -> Result<(), strata::Error> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "./strata-data".to_owned());

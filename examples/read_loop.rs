@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use strata::clock::{Clock, ManualClock};
-use strata::config::LogConfig;
-use strata::format::BatchBuilder;
-use strata::log::{LoadOptions, Log};
+use strata::BatchBuilder;
+use strata::LogConfig;
+use strata::{Clock, ManualClock};
+use strata::{LoadOptions, Log};
 
 const KEY: usize = 16;
 const VALUE: usize = 100;

@@ -16,10 +16,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_core::Stream;
-use strata::config::{CleanupPolicy, StoreConfig, TopicConfig};
-use strata::format::Record;
-use strata::log::Tail;
-use strata::store::{Store, TopicPartition};
+use strata::Record;
+use strata::Tail;
+use strata::{CleanupPolicy, StoreConfig, TopicConfig};
+use strata::{Store, TopicPartition};
 
 const GROUP: &str = "billing";
 const ORDERS: i64 = 30;

@@ -10,10 +10,10 @@
 //! |---|---|---|
 //! | `strata::recovery` | WARN | `partition`, `cut` (file, position, bytes, why) |
 //! | `strata::retention` | INFO | `partition`, `base_offset`, `bytes` |
-//! | `strata::cleaner` | INFO / WARN | `partition`, `bytes_read`, `bytes_written`, `records_removed` / `error` |
+//! | `strata::internals::cleaner` | INFO / WARN | `partition`, `bytes_read`, `bytes_written`, `records_removed` / `error` |
 //! | `strata::poison` | ERROR | `partition`, `error` |
-//! | `strata::store` | ERROR | `log_dir`, `cause` (a directory gone offline) |
-//! | `strata::io` | WARN | `path`, `elapsed_ms` (an fsync slower than [`SLOW_FSYNC`]) |
+//! | `strata::internals::store` | ERROR | `log_dir`, `cause` (a directory gone offline) |
+//! | `strata::internals::io` | WARN | `path`, `elapsed_ms` (an fsync slower than [`SLOW_FSYNC`]) |
 
 #![cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 
@@ -42,7 +42,7 @@ pub(crate) fn retention_deleted(partition: &str, base_offset: i64, bytes: u64) {
 pub(crate) fn cleaned(partition: &str, bytes_read: u64, bytes_written: u64, records_removed: u64) {
     #[cfg(feature = "tracing")]
     tracing::info!(
-        target: "strata::cleaner",
+        target: "strata::internals::cleaner",
         partition,
         bytes_read,
         bytes_written,
@@ -55,7 +55,7 @@ pub(crate) fn cleaned(partition: &str, bytes_read: u64, bytes_written: u64, reco
 #[inline]
 pub(crate) fn cleaning_failed(partition: &str, error: &crate::Error) {
     #[cfg(feature = "tracing")]
-    tracing::warn!(target: "strata::cleaner", partition, error = %error, "cleaning failed");
+    tracing::warn!(target: "strata::internals::cleaner", partition, error = %error, "cleaning failed");
 }
 
 /// `partition` is poisoned by `error`: it takes no more writes.
@@ -69,7 +69,7 @@ pub(crate) fn poisoned(partition: &str, error: &crate::Error) {
 #[inline]
 pub(crate) fn dir_offline(dir: &Path, cause: &str) {
     #[cfg(feature = "tracing")]
-    tracing::error!(target: "strata::store", log_dir = %dir.display(), cause, "log directory offline");
+    tracing::error!(target: "strata::internals::store", log_dir = %dir.display(), cause, "log directory offline");
 }
 
 /// An fsync of `path` took `elapsed`; reported past [`SLOW_FSYNC`].
@@ -78,6 +78,6 @@ pub(crate) fn fsync_took(path: &Path, elapsed: Duration) {
     #[cfg(feature = "tracing")]
     if elapsed >= SLOW_FSYNC {
         let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        tracing::warn!(target: "strata::io", path = %path.display(), elapsed_ms, "slow fsync");
+        tracing::warn!(target: "strata::internals::io", path = %path.display(), elapsed_ms, "slow fsync");
     }
 }

@@ -14,10 +14,10 @@
 //! ## Quick start
 //! ```
 //! use std::collections::BTreeMap;
-//! use strata::config::StoreConfig;
-//! use strata::format::Record;
-//! use strata::log::OffsetSpec;
-//! use strata::store::Store;
+//! use strata::StoreConfig;
+//! use strata::Record;
+//! use strata::OffsetSpec;
+//! use strata::Store;
 //!
 //! # let dir = tempfile::tempdir()?;
 //! let store = Store::open(StoreConfig::new([dir.path()]))?;
@@ -42,34 +42,45 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Map
+//! ## The public face
+//! Everything an embedder names is at the crate root:
+//!
+//! | you want to | use |
+//! |---|---|
+//! | open, create topics, close | [`Store::open`], [`StoreConfig`], [`Store::create_topic`] / [`Store::create_topic_if_absent`] with a [`TopicConfig`], [`Store::close`] |
+//! | produce by key | [`Store::produce`] (Kafka's default partitioner) returning [`RecordMetadata`] |
+//! | one partition | [`Store::partition`] gives a [`Log`]: [`Log::append`] of [`Record`]s or [`BorrowedRecord`]s, [`Log::append_batch`] of client batches ([`BatchBuilder`]) |
+//! | read | [`Log::read`] / [`Log::read_with`] ([`Isolation`]) give [`Fetched`] (zero-copy [`RecordRef`]s, [`FileSlice`]s for `sendfile`); [`Log::records_from`] iterates; [`Log::offset_for_time`] with [`OffsetSpec`] |
+//! | durability | [`Log::flush`], [`Log::wait_synced`], the topic's [`Durability`] |
+//! | consumer groups | [`Store::groups`] ([`Groups`], [`CommittedOffset`], [`PartitionLag`], [`ResetTo`]) |
+//! | operate | [`Store::maintain`] ([`MaintainReport`]), [`Store::resource_stats`], [`Error`] |
+//!
+//! The `bytes` crate is re-exported ([`bytes`]) so `Bytes` values need no
+//! version match. Calls that may block on disk: appends that flush
+//! (`flush.messages`, the `sync` class), reads of segments not in memory,
+//! `flush`, `close` and `Store::open`; from async code run them in
+//! `spawn_blocking`.
+//!
+//! ## Inside (for contributors)
+//! The modules live in a hidden `internals` module (strata's own tests,
+//! fuzz targets and `logtool` use it; it is not the API and changes freely):
+//!
 //! | layer | module | what |
 //! |---|---|---|
-//! | store | [`store`] | [`store::Store`]: log directories, topics, checkpoints, consumer groups, the background threads, [`store::Store::maintain`] |
-//! | cleaner | [`cleaner`] | log compaction: dirty-ratio selection, key map, recopy, crash-safe swap |
-//! | log | [`log`] | [`log::Log`]: one partition — append, read, roll, flush, recovery, retention, producer state |
-//! | index | [`index`] | Kafka's `.index` and `.timeindex` over memory maps |
-//! | io | [`io`] | every file operation and every `unsafe` block; fault injection for tests |
-//! | format | [`mod@format`] | pure RecordBatch v2: [`format::BatchView`], [`format::BatchBuilder`], codecs, file names; reads legacy magic 0/1 entries too ([`format::legacy`]) |
-//! | config | [`config`] | [`config::LogConfig`] (topic) and [`config::StoreConfig`] (broker), Kafka's names |
-//! | inspect | [`inspect`] | read-only checks of a partition directory (`logtool verify`), over `format` and `io` |
-//! | clock | [`clock`] | the wall clock, replaceable in tests |
+//! | store | `store` | `Store`: log directories, topics, checkpoints, consumer groups, the background threads |
+//! | cleaner | `cleaner` | log compaction: dirty-ratio selection, key map, recopy, crash-safe swap |
+//! | log | `log` | `Log`: one partition — append, read, roll, flush, recovery, retention, producer state, transactions |
+//! | index | `index` | Kafka's `.index` and `.timeindex` over memory maps |
+//! | io | `io` | every file operation and every `unsafe` block; fault injection for tests |
+//! | format | `format` | pure RecordBatch v2: batch views, the builder, codecs, file names, legacy magic 0/1 entries |
+//! | config | `config` | `LogConfig` (topic) and `StoreConfig` (broker), Kafka's names |
+//! | inspect | `inspect` | read-only checks of a partition directory (`logtool verify`), over `format` and `io` |
+//! | clock | `clock` | the wall clock, replaceable in tests |
 //!
 //! Imports point down the table (`config`, `clock` and `format` are used at
 //! every level above them). Policy decisions (should this segment
 //! roll? which segments does retention delete?) are pure functions:
-//! [`log::roll::should_roll`], [`log::retention::plan`].
-//!
-//! ## Blocking calls
-//! strata's calls are synchronous. In async code, run these on a blocking
-//! pool (`tokio::task::spawn_blocking`): [`log::Log::append`] and
-//! [`store::Store::produce`] (they wait for an fsync under
-//! `strata.durability=sync` or `flush.messages`), flushes, [`store::Store::close`]
-//! (it flushes), [`store::Store::maintain`], [`store::Store::open`] (recovery),
-//! and reads of data not in the page cache ([`log::Log::read`],
-//! [`log::Log::records_from`]). Waiting for new records does not block a
-//! runtime thread: [`log::Log::wait_for_async`] and the `Stream`
-//! `Log::tail` (feature `stream`) are woken by the appender, on any runtime.
+//! `log::roll::should_roll`, `log::retention::plan`.
 //!
 //! ## Durability contract
 //! Each topic picks when an append is acknowledged with `strata.durability`
@@ -200,10 +211,10 @@
 //! Directories without these files (older brokers) open and get them.
 //!
 //! ```
-//! use strata::clock::SystemClock;
-//! use strata::config::LogConfig;
-//! use strata::format::{BatchBuilder, Record};
-//! use strata::log::{Isolation, LoadOptions, Log, TxnMarker};
+//! use strata::SystemClock;
+//! use strata::LogConfig;
+//! use strata::{BatchBuilder, Record};
+//! use strata::{Isolation, LoadOptions, Log, TxnMarker};
 //!
 //! # let dir = tempfile::tempdir()?;
 //! let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(),
@@ -239,17 +250,35 @@
 //! Two independent checkers prove it in the test suite: kafka-python's
 //! record code and Kafka's own Java classes.
 
-pub mod cleaner;
-pub mod clock;
-pub mod config;
-pub mod error;
 pub mod events;
-pub mod format;
-pub mod index;
-pub mod inspect;
-pub mod io;
-pub mod log;
-pub(crate) mod segment;
-pub mod store;
+#[doc(hidden)]
+pub mod internals;
+#[allow(unused_imports)]
+use internals::{cleaner, clock, config, error, format, index, inspect, io, log, segment, store};
 
+// The public face. Everything an embedder names is here, at the root; the modules behind it are
+// in `internals` (hidden from the docs, free to change). Start with `Store::open`.
+pub use bytes;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    CleanupPolicy, ConfigEntry, ConfigSource, ConfigWarning, Durability, LogConfig, StoreConfig,
+    TopicCompression, TopicConfig,
+};
 pub use error::{Error, Result};
+pub use format::{
+    BatchBuilder, BatchView, BorrowedHeader, BorrowedRecord, Compression, ControlRecord,
+    ControlType, DecodedBatch, FormatError, Header, HeaderView, HeaderViews, Record, RecordParts,
+    RecordRef, RecordView, RecordViews, TimestampType, TopicId,
+};
+pub use inspect::VerifyReport;
+#[cfg(feature = "stream")]
+pub use log::Tail;
+pub use log::{
+    AbortedTransaction, AppendInfo, DeleteOutcome, Fetched, FetchedBatch, FetchedRecords,
+    FileSlice, Isolation, LoadOptions, LoadReport, Log, OffsetSpec, RecordsFrom, TailCut,
+    TimestampedOffset, TxnMarker, WaitFor,
+};
+pub use store::{
+    BackgroundError, BackgroundTask, CommittedOffset, Groups, MaintainReport, PartitionInfo,
+    PartitionLag, RecordMetadata, RecoveryReport, ResetTo, ResourceStats, Store, TopicPartition,
+};

@@ -25,10 +25,10 @@ use std::path::{Path, PathBuf};
 
 use common::broker::{Broker, kafka_available, kafka_index_check};
 use common::{copy_dir, skip};
-use strata::config::StoreConfig;
-use strata::format::{ControlRecord, ControlType, Record, TimestampType};
-use strata::log::Isolation;
-use strata::store::{Store, checkpoint};
+use strata::Isolation;
+use strata::StoreConfig;
+use strata::internals::store::{Store, checkpoint};
+use strata::{ControlRecord, ControlType, Record, TimestampType};
 
 /// Every partition the scenario writes, as `topic:partition`.
 const PARTITIONS: &[&str] = &[
@@ -99,7 +99,7 @@ fn hex(bytes: Option<&[u8]>) -> String {
 fn record_line(
     topic: &str,
     partition: i32,
-    r: &strata::format::RecordRef,
+    r: &strata::RecordRef,
     ts_type: TimestampType,
 ) -> String {
     let mut line = format!(

@@ -16,10 +16,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::log::Log;
-use strata::store::Store;
+use strata::Log;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 const CHILD_ENV: &str = "STRATA_BUDGET_CHILD";
 

@@ -22,12 +22,12 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use strata::Error;
-use strata::clock::{Clock, ManualClock, SystemClock};
-use strata::config::StoreConfig;
-use strata::format::{BatchBuilder, BatchView, Header, Record, TimestampType};
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::log::Log;
-use strata::store::Store;
+use strata::Log;
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::io::fault::{self, FaultPlan, Op};
+use strata::{BatchBuilder, BatchView, Header, Record, TimestampType};
+use strata::{Clock, ManualClock, SystemClock};
 use tempfile::TempDir;
 
 /// `index.interval.bytes` of every topic here: small, so cleaned segments get index entries.
@@ -502,7 +502,7 @@ fn overwrite_segments(log: &Log, ts: i64, n: usize, tag: &str) {
     }
 }
 
-fn stats_of(store: &Store, topic: &str) -> strata::cleaner::CleanerStats {
+fn stats_of(store: &Store, topic: &str) -> strata::internals::cleaner::CleanerStats {
     store
         .cleaner_stats()
         .into_iter()

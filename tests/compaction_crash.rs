@@ -24,12 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use strata::clock::{Clock, ManualClock, SystemClock};
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::log::Log;
-use strata::store::{MaintainReport, Store};
+use strata::Log;
+use strata::Record;
+use strata::StoreConfig;
+use strata::internals::io::fault::{self, FaultPlan, Op};
+use strata::{Clock, ManualClock, SystemClock};
+use strata::{MaintainReport, Store};
 use tempfile::TempDir;
 
 const TOPIC: &str = "t";

@@ -5,9 +5,9 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 #[test]
 fn compaction_keeps_exactly_the_latest_record_of_every_live_key() {
@@ -70,7 +70,7 @@ fn compaction_keeps_exactly_the_latest_record_of_every_live_key() {
 
 /// A transactional batch of `producer` with `records`, built as a producer would.
 fn txn_batch(producer: i64, seq: i32, records: &[(&str, &str)]) -> bytes::Bytes {
-    let mut b = strata::format::BatchBuilder::new(0).producer(producer, 0, seq).transactional(true);
+    let mut b = strata::BatchBuilder::new(0).producer(producer, 0, seq).transactional(true);
     for (k, v) in records {
         b.append(&Record::new(k.to_string(), v.to_string()).timestamp(1_000)).unwrap();
     }
@@ -80,7 +80,7 @@ fn txn_batch(producer: i64, seq: i32, records: &[(&str, &str)]) -> bytes::Bytes 
 #[test]
 fn aborted_transactions_vanish_and_markers_outlive_their_data_by_the_delete_horizon() {
     use std::sync::Arc;
-    use strata::clock::ManualClock;
+    use strata::ManualClock;
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_000_000);
     let store = Store::open_with_clock(
@@ -105,7 +105,7 @@ fn aborted_transactions_vanish_and_markers_outlive_their_data_by_the_delete_hori
     for i in 0..40 {
         log.append(&[Record::new(format!("z{i}"), "x".repeat(40)).timestamp(1_000)]).unwrap();
     }
-    let values = |log: &strata::log::Log| -> HashMap<String, String> {
+    let values = |log: &strata::Log| -> HashMap<String, String> {
         let mut m = HashMap::new();
         for r in log.read(log.log_start_offset(), usize::MAX).unwrap().records() {
             let r = r.unwrap();
@@ -121,7 +121,7 @@ fn aborted_transactions_vanish_and_markers_outlive_their_data_by_the_delete_hori
         }
         m
     };
-    let marker_offsets = |log: &strata::log::Log| -> Vec<i64> {
+    let marker_offsets = |log: &strata::Log| -> Vec<i64> {
         log.read(log.log_start_offset(), usize::MAX)
             .unwrap()
             .batches()

@@ -3,8 +3,10 @@
 //! panic-free decoding, and interoperability with kafka-python's codecs.
 
 use proptest::prelude::*;
-use strata::format::compression::{compress, compress_into, decompress, decompress_into};
-use strata::format::{Compression, FormatError};
+use strata::internals::format::compression::{
+    compress, compress_into, decompress, decompress_into,
+};
+use strata::{Compression, FormatError};
 
 /// Whether this build has `codec`'s cargo feature.
 fn enabled(codec: Compression) -> bool {

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use strata::Error;
-use strata::config::{
+use strata::internals::config::{
     CleanupPolicy, ConfigSource, ConfigWarning, LogConfig, StoreConfig, TopicCompression,
     properties,
 };
-use strata::format::{Compression, TimestampType};
+use strata::{Compression, TimestampType};
 
 fn store(text: &str) -> StoreConfig {
     StoreConfig::from_properties_str(text).unwrap().0
@@ -306,7 +306,7 @@ fn log_dir_is_the_fallback_and_kafkas_default_is_reported() {
     assert!(warnings.is_empty());
 
     let (config, warnings) = StoreConfig::from_properties_str("").unwrap();
-    assert_eq!(config.log_dirs, [PathBuf::from(strata::config::KAFKA_DEFAULT_LOG_DIR)]);
+    assert_eq!(config.log_dirs, [PathBuf::from(strata::internals::config::KAFKA_DEFAULT_LOG_DIR)]);
     assert_eq!(warnings[0].to_string(), "log.dirs: not set, using Kafka's default /tmp/kafka-logs");
 
     for bad in ["log.dirs=/a,/a", "log.dirs=/a,,/b", "log.dirs="] {

@@ -1,7 +1,7 @@
 //! Simulated power loss: the states a power cut could leave, not only kills.
 //!
 //! A SIGKILL keeps the page cache, so it cannot find a missing fsync. Here a
-//! workload runs with an observer on the io gate ([`strata::io::fault::observe`])
+//! workload runs with an observer on the io gate ([`strata::internals::io::fault::observe`])
 //! that records every write, sync, create, rename and remove strata issues,
 //! with the file system as each left it. From that trace the test builds the
 //! directory states a power cut at any point could leave:
@@ -33,11 +33,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use common::Rng;
-use strata::clock::ManualClock;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::io::fault::{self, Done, Op};
-use strata::store::Store;
+use strata::ManualClock;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::io::fault::{self, Done, Op};
 
 const NOW: i64 = 1_700_000_000_000;
 

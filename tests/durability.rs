@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
-use strata::store::checkpoint;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::store::checkpoint;
 
 const TOPIC: &str = "roll";
 /// Small segments: a few batches each, so a child rolls many within a second.
@@ -168,12 +168,12 @@ fn after_a_kill_recovery_reads_only_what_was_written_since_the_last_roll() {
 }
 
 /// Appends one batch and flushes it `flushes` times on a fresh log in `dir`.
-fn append_and_flush(dir: &Path, flushes: usize) -> strata::log::Log {
+fn append_and_flush(dir: &Path, flushes: usize) -> strata::Log {
     use std::sync::Arc;
-    use strata::clock::SystemClock;
-    use strata::config::LogConfig;
-    use strata::format::BorrowedRecord;
-    use strata::log::{LoadOptions, Log};
+    use strata::BorrowedRecord;
+    use strata::LogConfig;
+    use strata::SystemClock;
+    use strata::{LoadOptions, Log};
     let (log, _) =
         Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())
             .unwrap();
@@ -189,15 +189,14 @@ fn append_and_flush(dir: &Path, flushes: usize) -> strata::log::Log {
 
 #[test]
 fn a_durable_flush_is_one_fdatasync_of_the_log_and_nothing_else() {
-    use strata::io::fault::{self, FaultPlan, Op};
+    use strata::internals::io::fault::{self, FaultPlan, Op};
     let dir = tempfile::tempdir().unwrap();
     let log = append_and_flush(dir.path(), 1);
     let guard = fault::arm(FaultPlan::new().trace());
     let value = [1u8; 100];
     for i in 0..20u64 {
         let key = i.to_be_bytes();
-        let batch: Vec<_> =
-            (0..100).map(|_| strata::format::BorrowedRecord::new(&key, &value)).collect();
+        let batch: Vec<_> = (0..100).map(|_| strata::BorrowedRecord::new(&key, &value)).collect();
         let before = guard.trace().len();
         log.append(&batch).unwrap();
         log.flush().unwrap();
@@ -330,11 +329,11 @@ fn opening_and_closing_an_unchanged_store_rewrites_no_metadata() {
     }
     // Coarse file-system clocks would hide a rewrite within the same tick.
     std::thread::sleep(Duration::from_millis(20));
-    let watch = strata::io::fault::watch(root.path());
+    let watch = strata::internals::io::fault::watch(root.path());
     for _ in 0..2 {
         Store::open(StoreConfig::new([root.path()])).unwrap().close().unwrap();
     }
     assert_eq!(metadata_files(root.path()), before, "an open and close of an unchanged store");
     // Per round, one write: the clean-shutdown marker at close.
-    assert_eq!(watch.calls(strata::io::fault::Op::Write), 2);
+    assert_eq!(watch.calls(strata::internals::io::fault::Op::Write), 2);
 }

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::thread;
 use std::time::Duration;
 
-use strata::config::{CleanupPolicy, StoreConfig, TopicConfig};
-use strata::format::Record;
-use strata::store::Store;
-use strata::store::partitioner::partition_for_key;
+use strata::Record;
+use strata::Store;
+use strata::internals::store::partitioner::partition_for_key;
+use strata::{CleanupPolicy, StoreConfig, TopicConfig};
 
 fn open(dir: &std::path::Path) -> Store {
     Store::open(StoreConfig::new([dir]).background_threads(false)).unwrap()
@@ -133,7 +133,7 @@ mod stream {
 
     use super::*;
 
-    fn poll(tail: &mut Pin<Box<strata::log::Tail>>) -> Poll<Option<strata::Result<i64>>> {
+    fn poll(tail: &mut Pin<Box<strata::Tail>>) -> Poll<Option<strata::Result<i64>>> {
         let mut cx = Context::from_waker(Waker::noop());
         tail.as_mut().poll_next(&mut cx).map(|o| o.map(|r| r.map(|r| r.offset())))
     }

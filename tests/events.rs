@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use strata::config::{CleanupPolicy, StoreConfig, TopicConfig};
-use strata::format::Record;
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::{CleanupPolicy, StoreConfig, TopicConfig};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record as SpanRecord};
 use tracing::{Event, Metadata, Subscriber};
@@ -74,7 +74,7 @@ fn retention_deletes_and_cleaning_passes_are_events_naming_the_partition() {
         "{lines:#?}"
     );
     assert!(
-        lines.iter().any(|l| l.starts_with("strata::cleaner:")
+        lines.iter().any(|l| l.starts_with("strata::internals::cleaner:")
             && l.contains("partition=\"users-0\"")
             && l.contains("records_removed=1")),
         "{lines:#?}"

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
-use strata::format::{
+use strata::internals::format::{
     BatchBuilder, BatchIter, BatchView, Compression, FormatError, Record, StopReason, layout,
 };
 

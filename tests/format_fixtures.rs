@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use bytes::Bytes;
-use strata::format::{BatchBuilder, BatchIter, StopReason, TimestampType};
+use strata::internals::format::{BatchBuilder, BatchIter, StopReason, TimestampType};
 
 #[test]
 fn logtool_dump_json_matches_kafka_verify_dump_for_every_fixture() {
@@ -61,7 +61,7 @@ fn verify_finds_no_violation_in_any_fixture() {
         return common::skip("../shared is absent");
     }
     for dir in common::fixture_dirs() {
-        let report = strata::inspect::verify_partition_dir(&dir, Some(4096)).unwrap();
+        let report = strata::internals::inspect::verify_partition_dir(&dir, Some(4096)).unwrap();
         assert!(report.violations.is_empty(), "{}: {:?}", dir.display(), report.violations);
     }
 }

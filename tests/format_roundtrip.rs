@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use strata::format::{
+use strata::{
     BatchBuilder, BatchView, Compression, ControlRecord, ControlType, FormatError, Header,
     HeaderView, Record, RecordRef, RecordView, TimestampType,
 };
@@ -188,8 +188,9 @@ fn a_record_that_does_not_frame_stops_the_seek_and_its_decode_names_the_length()
     let batch = gapped_batch();
     let mut bytes = batch.as_bytes().to_vec();
     // Record 1 starts after record 0's length varint and body.
-    let records = strata::format::layout::RECORDS;
-    let (len0, n) = strata::format::varint::read_varint(&bytes[records..], "len").unwrap();
+    let records = strata::internals::format::layout::RECORDS;
+    let (len0, n) =
+        strata::internals::format::varint::read_varint(&bytes[records..], "len").unwrap();
     let second = records + n + len0 as usize;
     bytes[second] = 0x01; // zig-zag -1: a negative record length
     let damaged = BatchView::new(Bytes::from(bytes)).unwrap();

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use strata::Error;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::log::Log;
-use strata::store::Store;
+use strata::Log;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::io::fault::{self, FaultPlan, Op};
 
 fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

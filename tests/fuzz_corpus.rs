@@ -24,7 +24,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use strata::format::{
+use strata::internals::format::{
     BatchBuilder, BatchIter, Compression, ControlRecord, Header, Record, compression,
 };
 

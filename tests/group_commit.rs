@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use strata::clock::SystemClock;
-use strata::config::{LogConfig, StoreConfig};
-use strata::format::Record;
-use strata::io::fault::{self, Op, Watch};
-use strata::log::{LoadOptions, Log};
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::SystemClock;
+use strata::internals::io::fault::{self, Op, Watch};
+use strata::{LoadOptions, Log};
+use strata::{LogConfig, StoreConfig};
 
 fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

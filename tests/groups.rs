@@ -5,9 +5,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::{ResetTo, Store};
+use strata::Record;
+use strata::StoreConfig;
+use strata::{ResetTo, Store};
 
 fn open(dir: &std::path::Path) -> Store {
     Store::open(StoreConfig::new([dir]).background_threads(false)).unwrap()
@@ -49,7 +49,7 @@ fn a_new_store_creates_one_offsets_partition_and_the_configured_count_when_set()
     store.groups().commit("g1", "t", 0, 1).unwrap();
     assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 7);
     // Kafka's placement: abs(hashCode) % partitions.
-    let p = strata::format::group_record::partition_for_group("g1", 7);
+    let p = strata::internals::format::group_record::partition_for_group("g1", 7);
     assert!(store.partition("__consumer_offsets", p).unwrap().log_end_offset() > 0);
     store.close().unwrap();
     // The topic keeps its count when the configured one changes: placement never moves.
@@ -109,7 +109,7 @@ fn offsets_committed_by_kafkas_consumers_read_back_from_a_broker_directory() {
     // disk): a commit here lands where Kafka looks for it.
     assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 50);
     store.groups().commit("another-group", "sensor-data-topic", 0, 1).unwrap();
-    let p = strata::format::group_record::partition_for_group("another-group", 50);
+    let p = strata::internals::format::group_record::partition_for_group("another-group", 50);
     assert!(store.partition("__consumer_offsets", p).unwrap().log_end_offset() > 0);
     store.close().unwrap();
     let store = open(&dir);

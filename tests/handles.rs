@@ -21,12 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strata::Error;
-use strata::clock::SystemClock;
-use strata::config::{LogConfig, StoreConfig};
-use strata::format::Record;
-use strata::io::IndexMap;
-use strata::log::{LoadOptions, Log, OffsetSpec};
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::SystemClock;
+use strata::internals::io::IndexMap;
+use strata::{LoadOptions, Log, OffsetSpec};
+use strata::{LogConfig, StoreConfig};
 
 /// Set to a test's name in the child process that runs its body.
 const CHILD_ENV: &str = "STRATA_HANDLES_CHILD";

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use strata::Error;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 const SEG0: &str = "00000000000000000000.log";
 
@@ -378,7 +378,7 @@ fn a_swap_file_whose_records_differ_from_the_old_segments_is_rejected() {
     four_segments(tmp.path(), "compact");
     let part = tmp.path().join("t-0");
     let old = std::fs::read(part.join("00000000000000000025.log")).unwrap();
-    let mut builder = strata::format::BatchBuilder::new(25);
+    let mut builder = strata::BatchBuilder::new(25);
     let mut pos = 0;
     let mut batches = Vec::new();
     while pos < old.len() {

@@ -36,9 +36,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Rng;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 const CHILD_ENV: &str = "STRATA_HOSTILE_CHILD";
 const OUT_ENV: &str = "STRATA_HOSTILE_OUT";

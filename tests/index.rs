@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use strata::Error;
-use strata::index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
+use strata::internals::index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
 
 const BASE: i64 = 1000;
 const MAX: u64 = 10 * 1024 * 1024;

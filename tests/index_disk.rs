@@ -12,11 +12,11 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use strata::Error;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::log::Log;
-use strata::store::Store;
+use strata::Log;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::io::fault::{self, FaultPlan, Op};
 
 fn open(root: &Path, topic_config: &[(&str, &str)]) -> (Store, Log) {
     let store = Store::open(StoreConfig::new([root]).background_threads(false)).unwrap();

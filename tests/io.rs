@@ -7,8 +7,8 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 use strata::Error;
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::io::{DirLock, IndexMap, ReadMap, file};
+use strata::internals::io::fault::{self, FaultPlan, Op};
+use strata::internals::io::{DirLock, IndexMap, ReadMap, file};
 
 fn is_injected(err: &Error) -> bool {
     matches!(err, Error::Io { source, .. }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use strata::config::StoreConfig;
-use strata::store::Store;
+use strata::Store;
+use strata::StoreConfig;
 
 const TOPIC: &str = "crash";
 /// Records per batch (`--batch-records`).

@@ -10,11 +10,11 @@ mod common;
 use std::path::Path;
 
 use strata::Error;
-use strata::clock::ManualClock;
-use strata::config::LogConfig;
-use strata::format::Record;
-use strata::format::leader_epoch::EpochEntry;
-use strata::log::{LoadOptions, Log};
+use strata::LogConfig;
+use strata::ManualClock;
+use strata::Record;
+use strata::internals::format::leader_epoch::EpochEntry;
+use strata::{LoadOptions, Log};
 
 fn open_with(dir: &Path, options: LoadOptions) -> Log {
     let cfg = LogConfig::default().segment_bytes(400);

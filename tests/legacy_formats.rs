@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use bytes::Bytes;
-use strata::cleaner::Cleaner;
-use strata::clock::ManualClock;
-use strata::config::{CleanupPolicy, LogConfig, StoreConfig};
-use strata::format::{BatchIter, FormatError, Record, StopReason};
-use strata::io::fault::{self, FaultPlan};
-use strata::log::{LoadOptions, LoadReport, Log, OffsetSpec};
+use strata::ManualClock;
+use strata::internals::cleaner::Cleaner;
+use strata::internals::format::{BatchIter, FormatError, Record, StopReason};
+use strata::internals::io::fault::{self, FaultPlan};
+use strata::{CleanupPolicy, LogConfig, StoreConfig};
+use strata::{LoadOptions, LoadReport, Log, OffsetSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 /// Timestamps of the magic-1 records: `TS + offset * 10`.

@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use strata::Error;
-use strata::clock::{Clock, ManualClock};
-use strata::config::{CleanupPolicy, LogConfig, TopicCompression};
-use strata::format::builder::set_max_timestamp;
-use strata::format::{
+use strata::internals::format::builder::set_max_timestamp;
+use strata::internals::format::{
     BatchBuilder, BatchIter, BatchView, Compression, ControlRecord, FormatError, Header,
     NO_TIMESTAMP, Record, TimestampType,
 };
-use strata::log::{LoadOptions, Log};
+use strata::{CleanupPolicy, LogConfig, TopicCompression};
+use strata::{Clock, ManualClock};
+use strata::{LoadOptions, Log};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -64,7 +64,12 @@ fn disk_batches(dir: &Path) -> Vec<(std::path::PathBuf, usize, BatchView)> {
         for (pos, b) in it.by_ref() {
             out.push((path.clone(), pos, b));
         }
-        assert_eq!(it.stop_reason(), Some(&strata::format::StopReason::End), "{}", path.display());
+        assert_eq!(
+            it.stop_reason(),
+            Some(&strata::internals::format::StopReason::End),
+            "{}",
+            path.display()
+        );
     }
     out
 }
@@ -897,7 +902,7 @@ fn stored_batches(log: &Log) -> Vec<Vec<u8>> {
 
 #[test]
 fn borrowed_owned_and_client_built_records_store_the_same_bytes() {
-    use strata::format::{BorrowedHeader, BorrowedRecord};
+    use strata::{BorrowedHeader, BorrowedRecord};
     let key_buf = String::from("order-1order-2");
     let value_buf = vec![7u8; 300];
     for cfg in [
@@ -953,7 +958,7 @@ fn borrowed_owned_and_client_built_records_store_the_same_bytes() {
 
 #[test]
 fn records_the_log_builds_are_held_to_the_topic_rules_without_revalidation() {
-    use strata::format::BorrowedRecord;
+    use strata::BorrowedRecord;
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig::default()
         .cleanup_policy(CleanupPolicy::COMPACT)
@@ -981,7 +986,7 @@ fn records_the_log_builds_are_held_to_the_topic_rules_without_revalidation() {
 }
 
 /// `(offset, record)` of every record a fetch yields through the borrowed views.
-fn viewed(f: &strata::log::Fetched) -> Vec<(i64, Record)> {
+fn viewed(f: &strata::Fetched) -> Vec<(i64, Record)> {
     let mut out = Vec::new();
     for batch in f.record_batches() {
         let batch = batch.unwrap();

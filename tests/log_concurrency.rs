@@ -18,10 +18,10 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strata::clock::{Clock, ManualClock};
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, Compression, Record};
-use strata::log::{LoadOptions, Log, OffsetSpec};
+use strata::LogConfig;
+use strata::{BatchBuilder, Compression, Record};
+use strata::{Clock, ManualClock};
+use strata::{LoadOptions, Log, OffsetSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 const INTERVAL: u64 = 256;

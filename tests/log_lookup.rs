@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use strata::clock::{Clock, ManualClock};
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, Compression, Record};
-use strata::log::{LoadOptions, Log, OffsetSpec, TimestampedOffset};
+use strata::LogConfig;
+use strata::{BatchBuilder, Compression, Record};
+use strata::{Clock, ManualClock};
+use strata::{LoadOptions, Log, OffsetSpec, TimestampedOffset};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -246,8 +246,7 @@ fn earliest_latest_and_max_timestamp() {
 fn max_timestamp_of_a_log_append_time_topic_is_the_first_record_of_the_latest_batch() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(NOW);
-    let cfg =
-        multi_segment_config().message_timestamp_type(strata::format::TimestampType::LogAppendTime);
+    let cfg = multi_segment_config().message_timestamp_type(strata::TimestampType::LogAppendTime);
     let log = Log::open(dir.path(), "t", 0, cfg, clock.clone(), LoadOptions::default()).unwrap().0;
     let mut last_base = 0;
     for i in 0..60 {

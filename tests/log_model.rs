@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use proptest::prelude::*;
 use strata::Error;
-use strata::clock::ManualClock;
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, Compression, Header, Record};
-use strata::log::{LoadOptions, LoadReport, Log, OffsetSpec};
+use strata::LogConfig;
+use strata::ManualClock;
+use strata::{BatchBuilder, Compression, Header, Record};
+use strata::{LoadOptions, LoadReport, Log, OffsetSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 /// Record timestamps are `BASE_TS + delta`, delta in `0..TS_SPREAD`.

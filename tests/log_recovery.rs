@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use strata::Error;
-use strata::clock::ManualClock;
-use strata::config::{LogConfig, StoreConfig};
-use strata::format::{BatchBuilder, BatchIter, Compression, Header, Record, StopReason};
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::log::{AppendInfo, LoadOptions, LoadReport, Log, OffsetSpec};
-use strata::store::Store;
+use strata::ManualClock;
+use strata::Store;
+use strata::internals::format::{BatchBuilder, BatchIter, Compression, Header, Record, StopReason};
+use strata::internals::io::fault::{self, FaultPlan, Op};
+use strata::{AppendInfo, LoadOptions, LoadReport, Log, OffsetSpec};
+use strata::{LogConfig, StoreConfig};
 
 /// The clock every log of this file reads.
 const NOW: i64 = 1_700_000_000_000;

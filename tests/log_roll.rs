@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use strata::clock::{Clock, ManualClock};
-use strata::config::{CleanupPolicy, LogConfig};
-use strata::format::{BatchBuilder, BatchIter, BatchView, NO_TIMESTAMP, Record};
-use strata::log::{LoadOptions, Log};
+use strata::internals::format::{BatchBuilder, BatchIter, BatchView, NO_TIMESTAMP, Record};
+use strata::{CleanupPolicy, LogConfig};
+use strata::{Clock, ManualClock};
+use strata::{LoadOptions, Log};
 
 const NOW: i64 = 1_700_000_000_000;
 const DAY: i64 = 86_400_000;

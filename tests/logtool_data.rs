@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use strata::store::partitioner::partition_for_key;
+use strata::internals::store::partitioner::partition_for_key;
 
 /// Runs `logtool --dir DIR --json ARGS...` with `stdin` piped in.
 fn logtool_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {

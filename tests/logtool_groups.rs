@@ -12,9 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 fn run(dirs: &[&Path], json: bool, args: &[&str], stdin: &[u8]) -> Output {
     common::logtool_run(dirs, json, args, stdin)

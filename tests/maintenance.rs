@@ -15,11 +15,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use strata::clock::{Clock, ManualClock, SystemClock};
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::log::Log;
-use strata::store::Store;
+use strata::Log;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
+use strata::{Clock, ManualClock, SystemClock};
 use tempfile::TempDir;
 
 const DAY: i64 = 86_400_000;

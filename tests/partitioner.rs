@@ -1,4 +1,4 @@
-//! Kafka's default partitioner (`strata::store::partitioner`): the Java client's murmur2 test
+//! Kafka's default partitioner (`strata::internals::store::partitioner`): the Java client's murmur2 test
 //! vectors, agreement with kafka-python's `murmur2` and `DefaultPartitioner` on random keys, and the
 //! sticky partitioner's rules.
 
@@ -11,7 +11,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use strata::store::partitioner::{StickyPartitioner, murmur2, partition_for_key, to_positive};
+use strata::internals::store::partitioner::{
+    StickyPartitioner, murmur2, partition_for_key, to_positive,
+};
 
 /// `UtilsTest.testMurmur2` in apache/kafka (clients/src/test/java/org/apache/kafka/common/utils).
 const JAVA_VECTORS: [(&[u8], i32); 6] = [

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strata::Error;
-use strata::clock::ManualClock;
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, Record};
-use strata::log::{LoadOptions, Log};
+use strata::LogConfig;
+use strata::ManualClock;
+use strata::{BatchBuilder, Record};
+use strata::{LoadOptions, Log};
 
 fn batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
     let mut b = BatchBuilder::new(0).producer(pid, epoch, seq);
@@ -136,7 +136,7 @@ fn snapshots_written_by_kafka_brokers_decode() {
             } else if p.extension().is_some_and(|x| x == "snapshot")
                 && !p.to_string_lossy().contains("__cluster_metadata")
             {
-                strata::format::producer_snapshot::decode(&std::fs::read(&p).unwrap())
+                strata::internals::format::producer_snapshot::decode(&std::fs::read(&p).unwrap())
                     .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
                 found += 1;
             }

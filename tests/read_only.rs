@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use strata::Error;
-use strata::config::StoreConfig;
-use strata::format::BatchIter;
-use strata::format::Record;
-use strata::store::Store;
-use strata::store::checkpoint::{CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_CHECKPOINT};
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::format::BatchIter;
+use strata::internals::store::checkpoint::{CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_CHECKPOINT};
 use tempfile::TempDir;
 
 const RECORDS: i64 = 300;

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use strata::config::StoreConfig;
-use strata::format::{BatchIter, Record};
-use strata::store::Store;
-use strata::store::checkpoint::{
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::format::{BatchIter, Record};
+use strata::internals::store::checkpoint::{
     CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 use tempfile::TempDir;

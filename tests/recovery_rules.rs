@@ -14,10 +14,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use strata::Error;
-use strata::clock::ManualClock;
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, BatchIter, Record};
-use strata::log::{LoadOptions, LoadReport, Log, OffsetSpec};
+use strata::LogConfig;
+use strata::ManualClock;
+use strata::internals::format::{BatchBuilder, BatchIter, Record};
+use strata::{LoadOptions, LoadReport, Log, OffsetSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 const INTERVAL: u64 = 100;

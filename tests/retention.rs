@@ -19,11 +19,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use strata::Error;
-use strata::clock::{Clock, ManualClock, SystemClock};
-use strata::config::{ConfigSource, LogConfig, StoreConfig};
-use strata::format::{BatchIter, Record, StopReason};
-use strata::log::{Log, OffsetSpec};
-use strata::store::Store;
+use strata::Store;
+use strata::internals::format::{BatchIter, Record, StopReason};
+use strata::{Clock, ManualClock, SystemClock};
+use strata::{ConfigSource, LogConfig, StoreConfig};
+use strata::{Log, OffsetSpec};
 use tempfile::TempDir;
 
 const DAY: i64 = 86_400_000;

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use strata::Error;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 /// Set to a test's name in the child process that runs its body.
 const CHILD_ENV: &str = "STRATA_REVIEW_FIXES_CHILD";
@@ -135,10 +135,10 @@ fn close_waits_for_a_create_topic_in_flight() {
         let closer = std::sync::Arc::clone(&closer);
         std::thread::spawn(move || {
             let s = store.clone();
-            let _observe = strata::io::fault::observe(move |done| {
+            let _observe = strata::internals::io::fault::observe(move |done| {
                 // At the create's first directory: start closing, give it time to finish.
                 let mut c = closer.lock().unwrap();
-                if done.op == strata::io::fault::Op::CreateDir && c.is_none() {
+                if done.op == strata::internals::io::fault::Op::CreateDir && c.is_none() {
                     let s = s.clone();
                     *c = Some(std::thread::spawn(move || s.close()));
                     drop(c);
@@ -188,8 +188,9 @@ fn delete_topic_completes_when_a_partition_is_poisoned() {
     let store = store_with_topic_d(tmp.path());
     let victim = store.partition("d", 1).unwrap();
     {
-        let _faults = strata::io::fault::arm(
-            strata::io::fault::FaultPlan::new().fail_every(strata::io::fault::Op::Sync),
+        let _faults = strata::internals::io::fault::arm(
+            strata::internals::io::fault::FaultPlan::new()
+                .fail_every(strata::internals::io::fault::Op::Sync),
         );
         assert!(victim.flush().is_err());
     }
@@ -215,7 +216,7 @@ fn legacy_v1(offset: i64, attributes: u8, value: &[u8]) -> Vec<u8> {
     body.extend_from_slice(value);
     let mut out = offset.to_be_bytes().to_vec();
     out.extend_from_slice(&i32::try_from(body.len() + 4).unwrap().to_be_bytes());
-    out.extend_from_slice(&strata::format::legacy::crc32(&body).to_be_bytes());
+    out.extend_from_slice(&strata::internals::format::legacy::crc32(&body).to_be_bytes());
     out.extend_from_slice(&body);
     out
 }
@@ -234,7 +235,7 @@ fn legacy_wrapper_offset_minus_inner_offset_does_not_overflow() {
     )
     .unwrap();
     assert_eq!(kept, data);
-    let view = strata::format::BatchView::new_stored(bytes::Bytes::from(data)).unwrap();
+    let view = strata::BatchView::new_stored(bytes::Bytes::from(data)).unwrap();
     assert!(view.is_legacy());
     view.validate().unwrap();
     let _ = (view.base_offset(), view.records_count(), view.last_offset());
@@ -245,8 +246,9 @@ fn legacy_wrapper_offset_minus_inner_offset_does_not_overflow() {
 #[cfg(feature = "gzip")]
 fn legacy_wrapper_overflow() -> Vec<u8> {
     let inner = legacy_v1(i64::MIN, 0, b"x");
-    let gz = strata::format::compression::compress(strata::format::Compression::Gzip, &inner, None)
-        .unwrap();
+    let gz =
+        strata::internals::format::compression::compress(strata::Compression::Gzip, &inner, None)
+            .unwrap();
     legacy_v1(5, 1, &gz)
 }
 
@@ -362,21 +364,21 @@ fn read_only_open_lists_again_when_a_listed_segment_vanishes() {
     let first = part.join("00000000000000000000");
     let mut removed = false;
     let target = part.clone();
-    let _observe = strata::io::fault::observe(move |done| {
-        if !removed && done.op == strata::io::fault::Op::ReadDir && done.path == target {
+    let _observe = strata::internals::io::fault::observe(move |done| {
+        if !removed && done.op == strata::internals::io::fault::Op::ReadDir && done.path == target {
             removed = true;
             for ext in ["log", "index", "timeindex"] {
                 std::fs::remove_file(first.with_extension(ext)).unwrap();
             }
         }
     });
-    let (log, _) = strata::log::Log::open_read_only(
+    let (log, _) = strata::Log::open_read_only(
         &part,
         "t",
         0,
-        strata::config::LogConfig::default().segment_bytes(1024),
-        std::sync::Arc::new(strata::clock::SystemClock),
-        strata::log::LoadOptions::default(),
+        strata::LogConfig::default().segment_bytes(1024),
+        std::sync::Arc::new(strata::SystemClock),
+        strata::LoadOptions::default(),
     )
     .unwrap();
     assert!(log.log_start_offset() > 0);

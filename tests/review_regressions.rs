@@ -5,11 +5,11 @@
 mod common;
 
 use strata::Error;
-use strata::clock::SystemClock;
-use strata::config::LogConfig;
-use strata::format::Record;
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::log::{LoadOptions, Log};
+use strata::LogConfig;
+use strata::Record;
+use strata::SystemClock;
+use strata::internals::io::fault::{self, FaultPlan, Op};
+use strata::{LoadOptions, Log};
 
 fn open(dir: &std::path::Path, options: LoadOptions) -> Log {
     let cfg = LogConfig::default().segment_bytes(2048);

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use strata::Error;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 fn open(dirs: &[&Path]) -> Store {
     Store::open(StoreConfig::new(dirs.iter().copied()).background_threads(false)).unwrap()
@@ -135,9 +135,10 @@ fn a_kafka_broker_data_directory_opens_reads_and_takes_appends() {
         common::copy_dir(&src, &dir).unwrap();
         let store = open(&[&dir]);
         assert!(store.offline_dirs().is_empty(), "{}: {:?}", src.display(), store.offline_dirs());
-        let checkpoint =
-            strata::store::checkpoint::read_offsets(&dir.join("log-start-offset-checkpoint"))
-                .unwrap_or_default();
+        let checkpoint = strata::internals::store::checkpoint::read_offsets(
+            &dir.join("log-start-offset-checkpoint"),
+        )
+        .unwrap_or_default();
         for (topic, partitions) in store.topics() {
             for p in 0..partitions {
                 let Ok(log) = store.partition(&topic, p) else { continue };

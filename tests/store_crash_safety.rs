@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use strata::clock::SystemClock;
-use strata::config::{LogConfig, StoreConfig};
-use strata::format::Record;
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::log::{LoadOptions, Log};
-use strata::store::Store;
+use strata::Record;
+use strata::Store;
+use strata::SystemClock;
+use strata::internals::io::fault::{self, FaultPlan, Op};
+use strata::{LoadOptions, Log};
+use strata::{LogConfig, StoreConfig};
 
 const RECORDS: usize = 20;
 
@@ -320,8 +320,8 @@ fn recovery_unlinks_are_durable_before_the_log_is_served() {
 
 /// The log-start entry of `t-0` in `dir`'s `log-start-offset-checkpoint`, if any.
 fn checkpointed_start(dir: &Path) -> Option<i64> {
-    let path = dir.join(strata::store::checkpoint::LOG_START_OFFSET_CHECKPOINT);
-    let offsets = strata::store::checkpoint::read_offsets(&path).unwrap();
+    let path = dir.join(strata::internals::store::checkpoint::LOG_START_OFFSET_CHECKPOINT);
+    let offsets = strata::internals::store::checkpoint::read_offsets(&path).unwrap();
     offsets.get(&("t".to_owned(), 0)).copied()
 }
 

@@ -32,11 +32,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use proptest::prelude::*;
 use strata::Error;
-use strata::clock::ManualClock;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::log::Log;
-use strata::store::Store;
+use strata::Log;
+use strata::ManualClock;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
 
 const NOW: i64 = 1_700_000_000_000;
 const TOPICS: [&str; 3] = ["alpha", "beta", "gamma"];
@@ -592,7 +592,7 @@ fn check_read(log: &Log, m: &PartModel, offset: i64, max_bytes: usize) {
     assert_eq!(served, expected, "{ctx}");
 }
 
-fn records_from(fetched: &strata::log::Fetched, offset: i64) -> BTreeMap<i64, Rec> {
+fn records_from(fetched: &strata::Fetched, offset: i64) -> BTreeMap<i64, Rec> {
     fetched
         .records()
         .map(|r| r.unwrap())

@@ -14,11 +14,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use strata::Error;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::io::fault::{self, FaultPlan, Op};
-use strata::log::Log;
-use strata::store::Store;
+use strata::Log;
+use strata::Record;
+use strata::Store;
+use strata::StoreConfig;
+use strata::internals::io::fault::{self, FaultPlan, Op};
 use tempfile::TempDir;
 
 /// Long enough that only a hang reaches it.

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use strata::Error;
-use strata::config::StoreConfig;
-use strata::format::TopicId;
-use strata::store::Store;
+use strata::Store;
+use strata::StoreConfig;
+use strata::TopicId;
 
 fn open(dir: &Path) -> Store {
     Store::open(StoreConfig::new([dir]).background_threads(false)).unwrap()
@@ -68,7 +68,7 @@ fn directories_without_partition_metadata_open_and_get_one_id() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
     store.create_topic("old", 3, &BTreeMap::new()).unwrap();
-    store.partition("old", 0).unwrap().append(&[strata::format::Record::new("k", "v")]).unwrap();
+    store.partition("old", 0).unwrap().append(&[strata::Record::new("k", "v")]).unwrap();
     let dirs: Vec<_> = (0..3).map(|p| store.partition_dir("old", p).unwrap()).collect();
     store.close().unwrap();
     // As an older broker (or strata) left them: no partition.metadata anywhere.
@@ -137,7 +137,7 @@ fn a_brokers_topic_ids_and_leader_epochs_are_read_and_kept() {
         log.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect();
     assert_eq!(got, vec![(4, 0), (6, 4), (8, 34)]);
     assert_eq!(log.leader_epoch(), 8, "appends continue in the broker's latest epoch");
-    let at = log.append(&[strata::format::Record::new("k", "from strata")]).unwrap();
+    let at = log.append(&[strata::Record::new("k", "from strata")]).unwrap();
     let batch = log.read(at.base_offset, 1).unwrap().batches().next().unwrap();
     assert_eq!(batch.partition_leader_epoch(), 8);
     // A partition whose last epoch starts at its log end (a leader elected

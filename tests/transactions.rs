@@ -11,10 +11,10 @@ use std::path::Path;
 
 use bytes::Bytes;
 use strata::Error;
-use strata::clock::ManualClock;
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, Record};
-use strata::log::{AbortedTransaction, Isolation, LoadOptions, Log, TxnMarker};
+use strata::LogConfig;
+use strata::ManualClock;
+use strata::{AbortedTransaction, Isolation, LoadOptions, Log, TxnMarker};
+use strata::{BatchBuilder, Record};
 
 const INDEX_INTERVAL: u64 = 4096;
 
@@ -319,11 +319,11 @@ fn directories_with_aborted_transactions_pass_both_checkers() {
     common::assert_kafka_accepts(dir.path(), 256);
 }
 
-fn compacted_store(dir: &Path) -> (strata::store::Store, Log) {
-    use strata::clock::Clock as _;
-    let clock = ManualClock::new(strata::clock::SystemClock.now_ms());
-    let config = strata::config::StoreConfig::new([dir]).background_threads(false);
-    let store = strata::store::Store::open_with_clock(config, clock).unwrap();
+fn compacted_store(dir: &Path) -> (strata::Store, Log) {
+    use strata::Clock as _;
+    let clock = ManualClock::new(strata::SystemClock.now_ms());
+    let config = strata::StoreConfig::new([dir]).background_threads(false);
+    let store = strata::Store::open_with_clock(config, clock).unwrap();
     if store.partition("c", 0).is_err() {
         let o: BTreeMap<String, String> = [
             ("cleanup.policy", "compact"),
@@ -405,7 +405,7 @@ fn committed_records_are_what_a_read_committed_kafka_consumer_sees() {
     log.append_batch(txn(7, 0, 2, 1)).unwrap(); // 7: the same producer, committed this time
     log.append_marker(marker(7, 0, true, 0)).unwrap(); // 8
     log.append(&plain("c")).unwrap(); // 9
-    let values = |f: &strata::log::Fetched| -> Vec<(i64, String)> {
+    let values = |f: &strata::Fetched| -> Vec<(i64, String)> {
         f.committed_records()
             .map(|r| {
                 let r = r.unwrap();

@@ -39,7 +39,7 @@
 //!    `validate_records()` refuses them.
 
 use bytes::Bytes;
-use strata::format::{
+use strata::internals::format::{
     BatchBuilder, BatchView, Compression, ControlRecord, ControlType, RecordRef, TimestampType,
     layout,
 };
@@ -151,7 +151,7 @@ fn rebuild(
     batch: &BatchView,
     records: &[RecordRef],
     codec: Compression,
-) -> strata::format::FormatResult<Bytes> {
+) -> strata::internals::format::FormatResult<Bytes> {
     let base_timestamp = batch.base_timestamp();
     let mut b = BatchBuilder::new(batch.base_offset())
         .compression(codec, None)

@@ -21,7 +21,7 @@
 //!    is a prefix of what `new` yields (validation only ever stops earlier).
 
 use bytes::Bytes;
-use strata::format::{BatchIter, StopReason, layout};
+use strata::internals::format::{BatchIter, StopReason, layout};
 
 /// Batches each mode yielded, for the corpus replay to check depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

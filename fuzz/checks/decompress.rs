@@ -1,5 +1,5 @@
 //! What the `decompress` fuzz target claims about
-//! [`strata::format::compression`], as a plain function so
+//! [`strata::internals::format::compression`], as a plain function so
 //! `tests/fuzz_corpus.rs` replays the corpus without cargo-fuzz.
 //!
 //! The first input byte picks the codec (`(b - 1) mod 4 + 1`, so bytes 1-4
@@ -11,8 +11,8 @@
 //!    the payload's length gives the payload back;
 //! 3. the same stream with a ceiling one byte short is refused.
 
-use strata::format::Compression;
-use strata::format::compression::{compress, decompress};
+use strata::Compression;
+use strata::internals::format::compression::{compress, decompress};
 
 /// Decompression ceiling for arbitrary payloads.
 const MAX_OUTPUT: usize = 1 << 20;

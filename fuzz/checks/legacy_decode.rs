@@ -23,8 +23,8 @@
 //!    same bytes: the decoder reads every field where Kafka writes it.
 
 use bytes::Bytes;
-use strata::format::legacy::crc32;
-use strata::format::{BatchView, RecordRef, TimestampType};
+use strata::internals::format::legacy::crc32;
+use strata::{BatchView, RecordRef, TimestampType};
 
 /// Ceiling on decompressed records, so a tiny bomb cannot stall the fuzzer.
 const MAX_DECOMPRESSED: usize = 1 << 20;

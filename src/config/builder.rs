@@ -17,7 +17,7 @@ use super::topic::{CleanupPolicy, Durability, TopicCompression};
 ///
 /// ```
 /// use std::time::Duration;
-/// use strata::config::{CleanupPolicy, TopicConfig};
+/// use strata::{CleanupPolicy, TopicConfig};
 ///
 /// let config = TopicConfig::new()
 ///     .cleanup_policy(CleanupPolicy::COMPACT)

@@ -174,7 +174,7 @@ config_table! {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use strata::config::{CleanupPolicy, LogConfig};
+    /// use strata::{CleanupPolicy, LogConfig};
     ///
     /// let config = LogConfig::default()
     ///     .segment_bytes(1 << 20)
@@ -413,7 +413,7 @@ config_table! {
     /// [`StoreConfig::validate`] is the one place the rules are checked.
     ///
     /// ```
-    /// use strata::config::{LogConfig, StoreConfig};
+    /// use strata::{LogConfig, StoreConfig};
     ///
     /// let config = StoreConfig::new(["/var/lib/strata"])
     ///     .topic_defaults(LogConfig::default().segment_bytes(64 << 20))

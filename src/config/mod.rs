@@ -21,7 +21,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use strata::config::{ConfigSource, LogConfig, StoreConfig};
+//! use strata::{ConfigSource, LogConfig, StoreConfig};
 //!
 //! let (store, warnings) = StoreConfig::from_properties_str(
 //!     "broker.id=0\nlog.dirs=/data/a,/data/b\nlog.retention.hours=24\n",

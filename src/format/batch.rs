@@ -573,7 +573,7 @@ impl BatchView {
     /// [`validate`](Self::validate) first.
     ///
     /// ```
-    /// use strata::format::{BatchBuilder, BatchView, Record};
+    /// use strata::{BatchBuilder, BatchView, Record};
     /// let mut b = BatchBuilder::new(7);
     /// b.append(&Record::new("k", "v1"))?;
     /// b.append(&Record::new("k", "v2"))?;
@@ -583,7 +583,7 @@ impl BatchView {
     /// let values: Vec<&[u8]> =
     ///     decoded.views().map(|r| r.map(|r| r.value().unwrap_or_default())).collect::<Result<_, _>>()?;
     /// assert_eq!(values, [&b"v1"[..], &b"v2"[..]]);
-    /// # Ok::<(), strata::format::FormatError>(())
+    /// # Ok::<(), strata::FormatError>(())
     /// ```
     ///
     /// # Errors

@@ -45,7 +45,7 @@ pub enum StopReason {
 /// Iterator over `(position, batch)` of a region of concatenated batches.
 ///
 /// ```
-/// use strata::format::{BatchBuilder, BatchIter, Record, StopReason};
+/// use strata::internals::format::{BatchBuilder, BatchIter, Record, StopReason};
 /// let mut b = BatchBuilder::new(0);
 /// b.append(&Record::new("k", "v"))?;
 /// let batch = b.build()?;
@@ -55,7 +55,7 @@ pub enum StopReason {
 /// assert_eq!(it.by_ref().count(), 1);
 /// assert_eq!(it.valid_len(), batch.len());
 /// assert!(matches!(it.stop_reason(), Some(StopReason::TornTail { .. })));
-/// # Ok::<(), strata::format::FormatError>(())
+/// # Ok::<(), strata::FormatError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct BatchIter {

@@ -8,7 +8,7 @@
 //! from there): no `Bytes` to make, no `'static` data to arrange.
 //!
 //! ```
-//! use strata::format::{BatchBuilder, BatchView, BorrowedRecord};
+//! use strata::{BatchBuilder, BatchView, BorrowedRecord};
 //! let line = String::from("user-7=clicked");
 //! let (key, value) = line.split_once('=').unwrap_or_default();
 //! let mut b = BatchBuilder::new(0);
@@ -16,7 +16,7 @@
 //! let batch = BatchView::new(b.build()?)?;
 //! let r = batch.records()?.next().transpose()?.map(|r| r.to_record());
 //! assert_eq!(r.and_then(|r| r.key), Some("user-7".into()));
-//! # Ok::<(), strata::format::FormatError>(())
+//! # Ok::<(), strata::FormatError>(())
 //! ```
 
 use super::{Header, NO_TIMESTAMP, Record};

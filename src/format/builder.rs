@@ -21,13 +21,13 @@ use super::{
 /// Builds one v2 batch.
 ///
 /// ```
-/// use strata::format::{BatchBuilder, BatchView, Record};
+/// use strata::{BatchBuilder, BatchView, Record};
 /// let mut b = BatchBuilder::new(0);
 /// b.append(&Record::new("k", "v").timestamp(1_700_000_000_000))?;
 /// let batch = BatchView::new(b.build()?)?;
 /// batch.validate()?;
 /// assert_eq!(batch.records_count(), 1);
-/// # Ok::<(), strata::format::FormatError>(())
+/// # Ok::<(), strata::FormatError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct BatchBuilder {

@@ -7,7 +7,7 @@
 //! parallel never see each other's faults:
 //!
 //! ```
-//! use strata::io::fault::{self, FaultPlan, Op};
+//! use strata::internals::io::fault::{self, FaultPlan, Op};
 //!
 //! let guard = fault::arm(FaultPlan::new().fail_nth(Op::Write, 2).fail_point("swap::after_rename"));
 //! assert!(fault::check(Op::Write, "a.log".as_ref()).is_ok());

@@ -289,8 +289,8 @@ impl Log {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use strata::{clock::SystemClock, config::LogConfig, log::{LoadOptions, Log}};
-    /// use strata::format::BorrowedRecord;
+    /// # use strata::{LoadOptions, Log, LogConfig, SystemClock};
+    /// use strata::BorrowedRecord;
     /// # let dir = tempfile::tempdir()?;
     /// # let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())?;
     /// let line = b"order-17,shipped".to_vec();

@@ -121,7 +121,7 @@ impl Fetched {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use strata::{clock::SystemClock, config::LogConfig, format::Record, log::{LoadOptions, Log}};
+    /// # use strata::{LoadOptions, Log, LogConfig, Record, SystemClock};
     /// # let dir = tempfile::tempdir()?;
     /// # let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())?;
     /// log.append(&[Record::new("a", "1"), Record::new("b", "2")])?;

@@ -49,7 +49,7 @@ impl Log {
     /// the async [`Log::tail`] (feature `stream`).
     ///
     /// ```
-    /// # use strata::{config::StoreConfig, store::Store, format::Record};
+    /// # use strata::{Record, Store, StoreConfig};
     /// # let dir = tempfile::tempdir()?;
     /// # let store = Store::open(StoreConfig::new([dir.path()]))?;
     /// # store.create_topic("t", 1, &Default::default())?;

@@ -35,7 +35,7 @@ impl Log {
     /// appended, as a [`Stream`]; see the [module docs](crate::log::stream).
     ///
     /// ```
-    /// # use strata::{config::StoreConfig, store::Store, format::Record};
+    /// # use strata::{Record, Store, StoreConfig};
     /// use std::task::{Context, Poll, Waker};
     /// use futures_core::Stream;
     /// # let dir = tempfile::tempdir()?;

@@ -121,7 +121,7 @@ pub(super) type GroupState = BTreeMap<(String, String, i32), CommittedOffset>;
 /// Consumer-group operations of a store: `store.groups()`.
 ///
 /// ```
-/// # use strata::{config::StoreConfig, store::Store, format::Record};
+/// # use strata::{Record, Store, StoreConfig};
 /// # let dir = tempfile::tempdir()?;
 /// let store = Store::open(StoreConfig::new([dir.path()]))?;
 /// store.create_topic("orders", 1, &Default::default())?;

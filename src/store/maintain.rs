@@ -43,7 +43,7 @@ impl Store {
     /// (by their newest record's timestamp) or `retention.bytes`:
     /// ```
     /// # use std::time::Duration;
-    /// # use strata::{config::{StoreConfig, TopicConfig}, store::Store, format::Record};
+    /// # use strata::{Record, Store, StoreConfig, TopicConfig};
     /// # let dir = tempfile::tempdir()?;
     /// let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false))?;
     /// let hourly = TopicConfig::new().retention(Duration::from_secs(3600));
@@ -64,7 +64,7 @@ impl Store {
     /// of a topic with `cleanup.policy=compact`, once its dirty ratio passes
     /// `min.cleanable.dirty.ratio`:
     /// ```
-    /// # use strata::{config::{CleanupPolicy, StoreConfig, TopicConfig}, store::Store, format::Record};
+    /// # use strata::{CleanupPolicy, Record, Store, StoreConfig, TopicConfig};
     /// # let dir = tempfile::tempdir()?;
     /// let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false))?;
     /// let table = TopicConfig::new().cleanup_policy(CleanupPolicy::COMPACT).min_cleanable_dirty_ratio(0.01);

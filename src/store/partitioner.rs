@@ -29,7 +29,7 @@
 /// `int`, negative values included.
 ///
 /// ```
-/// use strata::store::partitioner::murmur2;
+/// use strata::internals::store::partitioner::murmur2;
 /// // Kafka's UtilsTest.testMurmur2.
 /// assert_eq!(murmur2(b"21"), -973_932_308);
 /// assert_eq!(murmur2(b"abc"), 479_470_107);
@@ -89,7 +89,7 @@ pub fn to_positive(n: i32) -> i32 {
 /// stickily. A non-positive `partitions` (which no topic has) gives 0.
 ///
 /// ```
-/// use strata::store::partitioner::partition_for_key;
+/// use strata::internals::store::partitioner::partition_for_key;
 /// // (-790332482 & 0x7fffffff) % 3 = 1357151166 % 3 = 0
 /// assert_eq!(partition_for_key(b"foobar", 3), 0);
 /// ```

@@ -80,7 +80,7 @@ impl Store {
     /// async code, call it from `spawn_blocking` there.
     ///
     /// ```
-    /// # use strata::{config::StoreConfig, store::Store, format::Record};
+    /// # use strata::{Record, Store, StoreConfig};
     /// # let dir = tempfile::tempdir()?;
     /// let store = Store::open(StoreConfig::new([dir.path()]))?;
     /// store.create_topic_if_absent("orders", 3, &Default::default())?;

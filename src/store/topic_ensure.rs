@@ -14,7 +14,7 @@ impl Store {
     /// [`add_partitions`](Self::add_partitions) to change them).
     ///
     /// ```
-    /// # use strata::{config::{CleanupPolicy, StoreConfig, TopicConfig}, store::Store};
+    /// # use strata::{CleanupPolicy, Store, StoreConfig, TopicConfig};
     /// # let dir = tempfile::tempdir()?;
     /// let store = Store::open(StoreConfig::new([dir.path()]))?;
     /// let compacted = TopicConfig::new().cleanup_policy(CleanupPolicy::COMPACT);

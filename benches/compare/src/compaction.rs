@@ -24,10 +24,10 @@ use krabka_log::{CleanupPolicy, CompactionContext};
 use krabka_protocol::records::header::Attributes;
 use krabka_protocol::records::{Record as KRecord, RecordBatch};
 use krabka_units::prelude::mebibytes;
-use strata::clock::{Clock, ManualClock};
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::{Clock, ManualClock};
+use strata::StoreConfig;
+use strata::Record;
+use strata::Store;
 use tempfile::TempDir;
 
 use crate::engines::{KRABKA, STRATA};

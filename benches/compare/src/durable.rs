@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::StoreConfig;
+use strata::Record;
+use strata::Store;
 
 /// Concurrent appenders.
 const THREADS: usize = 32;

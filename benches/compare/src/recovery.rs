@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use strata::clock::SystemClock;
-use strata::config::LogConfig;
-use strata::log::{LoadOptions, Log};
+use strata::SystemClock;
+use strata::LogConfig;
+use strata::{LoadOptions, Log};
 use tempfile::TempDir;
 
 use crate::engines::{KRABKA, MEMORY, RAW, STRATA, krabka, strata::all_batches};

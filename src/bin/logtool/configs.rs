@@ -1,7 +1,7 @@
 //! Topic-level config verbs (`kafka-configs.sh --entity-type topics`):
 //! `topic-config-set`, `topic-config-remove` and `topic-config-describe`.
 
-use strata::store::Store;
+use strata::Store;
 
 use crate::json::Json;
 use crate::table::Table;

@@ -3,9 +3,9 @@
 
 use bytes::Bytes;
 use clap::Args;
-use strata::format::{BatchView, RecordRef};
-use strata::log::{Log, OffsetSpec};
-use strata::store::Store;
+use strata::Store;
+use strata::{BatchView, RecordRef};
+use strata::{Log, OffsetSpec};
 
 use crate::json::{Json, base64};
 use crate::{Failure, Out, groups, store};
@@ -139,7 +139,8 @@ fn consume_partition(
             break;
         }
         let batches = fetched.slices().iter().flat_map(|s| {
-            strata::format::BatchIter::new(s.bytes.clone()).map(move |(at, b)| (s, at, b))
+            strata::internals::format::BatchIter::new(s.bytes.clone())
+                .map(move |(at, b)| (s, at, b))
         });
         for (slice, at, batch) in batches {
             let corrupt = |e: &dyn std::fmt::Display| {

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use strata::format::file_name::{FileKind, parse_file_name};
-use strata::format::index_entry::{offset_entries, time_entries};
-use strata::format::{BatchIter, BatchView, RecordRef, StopReason};
+use strata::internals::format::file_name::{FileKind, parse_file_name};
+use strata::internals::format::index_entry::{offset_entries, time_entries};
+use strata::internals::format::{BatchIter, BatchView, RecordRef, StopReason};
 
 use crate::json::{Json, base64};
 use crate::{Failure, Out};

@@ -3,7 +3,7 @@
 //! offsets live in the store's own `__consumer_offsets` topic.
 
 use clap::Args;
-use strata::store::{ResetTo, Store, TopicPartition};
+use strata::{ResetTo, Store, TopicPartition};
 
 use crate::json::Json;
 use crate::table::Table;

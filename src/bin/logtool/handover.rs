@@ -25,8 +25,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use strata::store::Store;
-use strata::store::checkpoint::{self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+use strata::Store;
+use strata::internals::store::checkpoint::{
+    self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+};
 
 use crate::json::Json;
 use crate::{Failure, Out};

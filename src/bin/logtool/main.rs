@@ -248,12 +248,12 @@ impl Drop for Out {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let mut out = Out { json: cli.json, stdout: std::io::BufWriter::new(std::io::stdout().lock()) };
     let globals = store::Globals { dirs: cli.dirs, config: cli.config };
-    let with_store = |f: &mut dyn FnMut(&strata::store::Store) -> Result<(), Failure>| {
+    let with_store = |f: &mut dyn FnMut(&strata::Store) -> Result<(), Failure>| {
         store::with_store(&globals, f).map(|()| ExitCode::SUCCESS)
     };
     // Verbs that only look open the store read-only: they change no byte, so
     // they are safe on a damaged directory and beside a running service.
-    let look = |f: &mut dyn FnMut(&strata::store::Store) -> Result<(), Failure>| {
+    let look = |f: &mut dyn FnMut(&strata::Store) -> Result<(), Failure>| {
         store::with_store_read_only(&globals, f).map(|()| ExitCode::SUCCESS)
     };
     match cli.command {
@@ -312,7 +312,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Verify { paths, index_interval } => {
             let mut failed = false;
             for path in &paths {
-                let r = strata::inspect::verify_partition_dir(path, index_interval)?;
+                let r = strata::internals::inspect::verify_partition_dir(path, index_interval)?;
                 failed |= !r.violations.is_empty();
                 let violations: Vec<Json> = r
                     .violations

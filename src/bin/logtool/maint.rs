@@ -2,7 +2,7 @@
 //! `maintain` (one pass of the background threads: retention, cleaner, flush,
 //! checkpoints).
 
-use strata::store::Store;
+use strata::Store;
 
 use crate::json::Json;
 use crate::{Failure, Out, store};

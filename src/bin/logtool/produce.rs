@@ -10,7 +10,7 @@
 //! as they fill.
 //!
 //! Partitioning without `--partition` is Kafka's default partitioner
-//! ([`strata::store::partitioner`]): keyed records by murmur2 of the key,
+//! ([`strata::internals::store::partitioner`]): keyed records by murmur2 of the key,
 //! unkeyed ones sticky — they stay on one partition until its batch is
 //! appended, then move to another, chosen at random.
 
@@ -19,11 +19,11 @@ use std::io::BufRead as _;
 
 use bytes::Bytes;
 use clap::Args;
-use strata::format::layout::BATCH_OVERHEAD;
-use strata::format::{BatchBuilder, Compression, Header, Record};
-use strata::log::Log;
-use strata::store::Store;
-use strata::store::partitioner::{StickyPartitioner, partition_for_key};
+use strata::Log;
+use strata::Store;
+use strata::internals::format::layout::BATCH_OVERHEAD;
+use strata::internals::store::partitioner::{StickyPartitioner, partition_for_key};
+use strata::{BatchBuilder, Compression, Header, Record};
 
 use crate::json::Json;
 use crate::{Failure, Out, store};

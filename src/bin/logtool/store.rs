@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use strata::config::{ConfigWarning, StoreConfig};
-use strata::log::Log;
-use strata::store::Store;
+use strata::Log;
+use strata::Store;
+use strata::{ConfigWarning, StoreConfig};
 
 use crate::Failure;
 

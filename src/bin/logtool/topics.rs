@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
-use strata::config::LogConfig;
-use strata::store::Store;
+use strata::LogConfig;
+use strata::Store;
 
 use crate::json::Json;
 use crate::table::Table;
@@ -83,7 +83,7 @@ pub fn create(store: &Store, out: &mut Out, args: &CreateArgs) -> Result<(), Fai
 
 /// Internal topics the tool refuses to delete or re-partition, as `kafka-topics.sh` does:
 /// the group coordinator finds a group's offsets by `hash(group) % partitions`.
-const INTERNAL_TOPICS: [&str; 2] = [strata::store::OFFSETS_TOPIC, "__transaction_state"];
+const INTERNAL_TOPICS: [&str; 2] = [strata::internals::store::OFFSETS_TOPIC, "__transaction_state"];
 
 fn refuse_internal(topic: &str, what: &str) -> Result<(), Failure> {
     if INTERNAL_TOPICS.contains(&topic) {

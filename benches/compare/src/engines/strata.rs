@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use strata::clock::SystemClock;
-use strata::config::LogConfig;
-use strata::format::{BatchBuilder, Record};
-use strata::log::{LoadOptions, Log};
+use strata::SystemClock;
+use strata::LogConfig;
+use strata::{BatchBuilder, Record};
+use strata::{LoadOptions, Log};
 
 use super::Engine;
 use crate::workload::{KEY_BYTES, RECORD_BYTES, Workload, touch};
