@@ -82,13 +82,26 @@ impl Walker<'_> {
         self.src.get(self.pos..).unwrap_or_default()
     }
 
+    /// A one-byte varint (most lengths, deltas and counts), decoded in place.
+    fn one_byte(&mut self) -> Option<i64> {
+        let b = *self.src.get(self.pos).filter(|b| **b < 0x80)?;
+        self.pos += 1;
+        Some(i64::from(b >> 1) ^ -i64::from(b & 1))
+    }
+
     fn varint(&mut self, field: &'static str) -> FormatResult<i32> {
+        if let Some(v) = self.one_byte() {
+            return Ok(v as i32);
+        }
         let (v, n) = read_varint(self.rest(), field)?;
         self.pos += n;
         Ok(v)
     }
 
     fn varlong(&mut self, field: &'static str) -> FormatResult<i64> {
+        if let Some(v) = self.one_byte() {
+            return Ok(v);
+        }
         let (v, n) = read_varlong(self.rest(), field)?;
         self.pos += n;
         Ok(v)
