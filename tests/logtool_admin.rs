@@ -132,6 +132,40 @@ fn topic_create_if_not_exists_leaves_an_existing_topic_alone() {
 }
 
 #[test]
+fn topic_config_set_takes_kafkas_add_config_and_delete_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "c", "--partitions", "1"]);
+    assert_eq!(
+        ok(dir, &["topic-config-set", "c", "--add-config", "retention.ms=1000,segment.bytes=4096"]),
+        [
+            r#"{"topic":"c","key":"retention.ms","value":"1000"}"#,
+            r#"{"topic":"c","key":"segment.bytes","value":"4096"}"#
+        ]
+    );
+    // All or none: one bad value leaves the overrides as they were.
+    fails(
+        dir,
+        &["topic-config-set", "c", "--add-config", "retention.ms=5,segment.bytes=x"],
+        "segment.bytes",
+    );
+    let topic_keys = |dir: &Path| -> Vec<String> {
+        ok(dir, &["topic-config-describe", "c"])
+            .into_iter()
+            .filter(|l| l.contains(r#""source":"topic""#))
+            .collect()
+    };
+    assert_eq!(topic_keys(dir).len(), 2);
+    assert!(topic_keys(dir)[0].contains(r#""value":"1000""#), "{:?}", topic_keys(dir));
+    assert_eq!(
+        ok(dir, &["topic-config-set", "c", "--delete-config", "retention.ms"]),
+        [r#"{"topic":"c","key":"retention.ms"}"#]
+    );
+    assert_eq!(topic_keys(dir).len(), 1);
+    fails(dir, &["topic-config-set", "c", "--delete-config", "retention.ms"], "retention.ms");
+}
+
+#[test]
 fn topic_verbs_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -137,7 +137,7 @@ fn reset_moves_within_the_log_only() {
     ok(dir, &["delete-records", "r", "0", "8"]);
     ok(dir, &["group-commit", "grp", "r", "0", "12"]);
     let reset = |args: &[&str]| {
-        let mut all = vec!["group-reset", "grp", "r"];
+        let mut all = vec!["group-reset", "grp", "r", "--execute"];
         all.extend(args);
         ok(dir, &all)
     };
@@ -158,6 +158,15 @@ fn reset_moves_within_the_log_only() {
     assert_eq!(
         reset(&["--shift-by", "-2"]),
         [offset_line("grp", "r", 0, 18), offset_line("grp", "r", 1, 1)]
+    );
+    assert_eq!(
+        ok(dir, &["group-describe", "grp"]),
+        [lag_line("grp", "r", 0, 18, 20, 2), lag_line("grp", "r", 1, 1, 3, 2)]
+    );
+    // Without --execute: the plan is printed and nothing is committed.
+    assert_eq!(
+        ok(dir, &["group-reset", "grp", "r", "--to-earliest"]),
+        [offset_line("grp", "r", 0, 8), offset_line("grp", "r", 1, 0)]
     );
     assert_eq!(
         ok(dir, &["group-describe", "grp"]),
@@ -187,7 +196,7 @@ fn reset_to_datetime_picks_the_first_offset_at_or_after_the_time() {
         ok_in(dir, &["produce", "t", "--partition", "0", "--timestamp", &ts], b"a\nb\n");
     }
     let to = |when: &str| {
-        let lines = ok(dir, &["group-reset", "grp", "t", "--to-datetime", when]);
+        let lines = ok(dir, &["group-reset", "grp", "t", "--to-datetime", when, "--execute"]);
         assert_eq!(lines.len(), 1);
         num(&lines[0], "offset").unwrap()
     };

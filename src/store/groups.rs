@@ -414,6 +414,25 @@ impl Groups<'_> {
         partition: Option<i32>,
         to: ResetTo,
     ) -> Result<Vec<(i32, i64)>> {
+        let targets = self.plan_reset(group, topic, partition, to)?;
+        let commits: Vec<_> =
+            targets.iter().map(|&(p, o)| (TopicPartition::new(topic, p), o)).collect();
+        self.commit_many(group, &commits)?;
+        Ok(targets)
+    }
+
+    /// The offsets [`reset`](Self::reset) would commit, committing nothing
+    /// (`kafka-consumer-groups --reset-offsets --dry-run`).
+    ///
+    /// # Errors
+    /// As [`reset`](Self::reset).
+    pub fn plan_reset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: Option<i32>,
+        to: ResetTo,
+    ) -> Result<Vec<(i32, i64)>> {
         let partitions: Vec<i32> = match partition {
             Some(p) => vec![p],
             None => (0..self.store.partition_count(topic)?).collect(),
@@ -441,9 +460,6 @@ impl Groups<'_> {
             };
             targets.push((p, target.clamp(start, end)));
         }
-        let commits: Vec<_> =
-            targets.iter().map(|&(p, o)| (TopicPartition::new(topic, p), o)).collect();
-        self.commit_many(group, &commits)?;
         Ok(targets)
     }
 }

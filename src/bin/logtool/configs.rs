@@ -1,19 +1,75 @@
 //! Topic-level config verbs (`kafka-configs.sh --entity-type topics`):
 //! `topic-config-set`, `topic-config-remove` and `topic-config-describe`.
 
-use strata::Store;
+use strata::{Store, TopicConfig};
 
 use crate::json::Json;
 use crate::table::Table;
 use crate::{Failure, Out, store};
 
-/// `topic-config-set NAME KEY VALUE`: `{"topic","key","value"}`.
-pub fn set(st: &Store, out: &mut Out, topic: &str, key: &str, value: &str) -> Result<(), Failure> {
+/// What `topic-config-set` changes: overrides to set, then overrides to remove.
+#[derive(Debug, Default)]
+pub struct Change {
+    set: Vec<(String, String)>,
+    delete: Vec<String>,
+}
+
+impl Change {
+    /// From `KEY VALUE`, `--add-config k=v[,k=v]...` and `--delete-config k[,k]...`.
+    pub fn parse(
+        key: Option<String>,
+        value: Option<String>,
+        add: &[String],
+        delete: &[String],
+    ) -> Result<Change, Failure> {
+        let mut change = Change::default();
+        match (key, value) {
+            (Some(k), Some(v)) => change.set.push((k, v)),
+            (Some(k), None) => {
+                return Err(Failure::new(format!("topic-config-set: no value for {k}")));
+            }
+            _ => {}
+        }
+        for item in add.iter().flat_map(|a| a.split(',')).filter(|s| !s.is_empty()) {
+            let Some((k, v)) = item.split_once('=') else {
+                return Err(Failure::new(format!("--add-config {item:?} is not KEY=VALUE")));
+            };
+            change.set.push((k.trim().to_owned(), v.to_owned()));
+        }
+        for k in delete.iter().flat_map(|d| d.split(',')).filter(|s| !s.is_empty()) {
+            change.delete.push(k.trim().to_owned());
+        }
+        if let Some((k, _)) = change.set.iter().find(|(k, _)| change.delete.contains(k)) {
+            return Err(Failure::new(format!("{k} is both added and deleted")));
+        }
+        Ok(change)
+    }
+}
+
+/// `topic-config-set`: one `{"topic","key","value"}` per key set (all checked first: all or
+/// none are set), then one `{"topic","key"}` per override removed.
+pub fn alter(st: &Store, out: &mut Out, topic: &str, change: &Change) -> Result<(), Failure> {
     store::partition_count(st, topic)?;
-    st.set_topic_config(topic, key, value)
-        .map_err(|e| Failure::new(format!("cannot set {key} on topic {topic:?}: {e}")))?;
-    let line = Json::object().with("topic", topic).with("key", key).with("value", value);
-    out.line(&line, || format!("topic {topic}: {key}={value}"));
+    let overrides = st.topic_overrides(topic).map_err(Failure::from)?;
+    if let Some(k) = change.delete.iter().find(|k| !overrides.contains_key(*k)) {
+        return Err(Failure::new(format!("topic {topic:?} has no override for {k}")));
+    }
+    if !change.set.is_empty() {
+        let config =
+            change.set.iter().fold(TopicConfig::new(), |c, (k, v)| c.set(k.clone(), v.clone()));
+        st.set_topic_configs(topic, &config)
+            .map_err(|e| Failure::new(format!("cannot set configs on topic {topic:?}: {e}")))?;
+    }
+    for (key, value) in &change.set {
+        let line = Json::object()
+            .with("topic", topic)
+            .with("key", key.as_str())
+            .with("value", value.as_str());
+        out.line(&line, || format!("topic {topic}: {key}={value}"));
+    }
+    for key in &change.delete {
+        remove(st, out, topic, key)?;
+    }
     Ok(())
 }
 

@@ -125,6 +125,13 @@ pub struct ResetArgs {
     /// `YYYY-MM-DDTHH:mm:SS.sss`, optionally with `Z` or `+hh:mm`; without a zone it is UTC.
     #[arg(long, value_name = "ISO8601")]
     pub to_datetime: Option<String>,
+    /// Apply the plan. Without it the reset is a dry run that prints the new offsets and
+    /// commits nothing (`kafka-consumer-groups --reset-offsets` without `--execute`).
+    #[arg(long)]
+    pub execute: bool,
+    /// Print the plan only (the default; Kafka's `--dry-run`).
+    #[arg(long, conflicts_with = "execute")]
+    pub dry_run: bool,
 }
 
 impl ResetArgs {
@@ -157,10 +164,16 @@ pub fn reset(st: &Store, out: &mut Out, args: &ResetArgs, to: ResetTo) -> Result
         Some(p) => drop(store::log(st, topic, p)?),
         None => drop(store::partition_count(st, topic)?),
     }
-    let moved = st
-        .groups()
-        .reset(group, topic, args.partition, to)
-        .map_err(group_error(group, "reset the offsets"))?;
+    let groups = st.groups();
+    let moved = if args.execute {
+        groups.reset(group, topic, args.partition, to)
+    } else {
+        groups.plan_reset(group, topic, args.partition, to)
+    }
+    .map_err(group_error(group, "reset the offsets"))?;
+    if !args.execute {
+        out.human("dry run: nothing committed (add --execute to apply)");
+    }
     let mut table = Table::new(&["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"]);
     for (p, offset) in moved {
         let cells = vec![group.to_owned(), topic.to_owned(), p.to_string(), offset.to_string()];

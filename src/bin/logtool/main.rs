@@ -79,14 +79,24 @@ enum Command {
     /// Grow a topic's partition count (shrinking is an error).
     TopicAlter(topics::AlterArgs),
     /// Set a topic-level config override (Kafka's name, e.g. `retention.ms`).
+    ///
+    /// Kafka's habit works too: `--add-config k=v[,k=v]...` sets several at once (all or none),
+    /// `--delete-config k[,k]...` removes overrides (`kafka-configs --alter`).
     TopicConfigSet {
         /// The topic.
         topic: String,
-        /// The config key.
-        key: String,
+        /// The config key (or use --add-config).
+        #[arg(required_unless_present_any = ["add_config", "delete_config"])]
+        key: Option<String>,
         /// Its value.
-        #[arg(allow_hyphen_values = true)]
-        value: String,
+        #[arg(allow_hyphen_values = true, requires = "key")]
+        value: Option<String>,
+        /// `KEY=VALUE[,KEY=VALUE]...` to set (Kafka's `kafka-configs --add-config`).
+        #[arg(long, value_name = "K=V[,K=V]", allow_hyphen_values = true)]
+        add_config: Vec<String>,
+        /// `KEY[,KEY]...` overrides to remove (Kafka's `kafka-configs --delete-config`).
+        #[arg(long, value_name = "K[,K]")]
+        delete_config: Vec<String>,
     },
     /// Remove a topic-level config override.
     TopicConfigRemove {
@@ -155,7 +165,7 @@ enum Command {
         #[arg(allow_negative_numbers = true)]
         offset: i64,
     },
-    /// Move a group's offsets on a topic (`--reset-offsets --execute`), within the log.
+    /// Plan (or with `--execute`, apply) moving a group's offsets on a topic, within the log.
     GroupReset(groups::ResetArgs),
     /// Forget a group and its offsets.
     GroupDelete {
@@ -262,8 +272,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::TopicDescribe { topic } => look(&mut |s| topics::describe(s, &mut out, &topic)),
         Command::TopicDelete { topic } => with_store(&mut |s| topics::delete(s, &mut out, &topic)),
         Command::TopicAlter(args) => with_store(&mut |s| topics::alter(s, &mut out, &args)),
-        Command::TopicConfigSet { topic, key, value } => {
-            with_store(&mut |s| configs::set(s, &mut out, &topic, &key, &value))
+        Command::TopicConfigSet { topic, key, value, add_config, delete_config } => {
+            let change = configs::Change::parse(key, value, &add_config, &delete_config)?;
+            with_store(&mut |s| configs::alter(s, &mut out, &topic, &change))
         }
         Command::TopicConfigRemove { topic, key } => {
             with_store(&mut |s| configs::remove(s, &mut out, &topic, &key))
@@ -293,7 +304,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::GroupReset(args) => {
             let to = args.target()?;
-            with_store(&mut |s| groups::reset(s, &mut out, &args, to))
+            if args.execute {
+                with_store(&mut |s| groups::reset(s, &mut out, &args, to))
+            } else {
+                // A dry run only looks.
+                look(&mut |s| groups::reset(s, &mut out, &args, to))
+            }
         }
         Command::GroupDelete { group } => with_store(&mut |s| groups::delete(s, &mut out, &group)),
         Command::HandOver(args) => {
