@@ -411,6 +411,41 @@ fn is_last_of_live_producer(batch: &BatchView, live: &HashMap<i64, LastRecord>) 
     })
 }
 
+/// A legacy (magic 0/1) entry under Kafka's record retention (its
+/// `MemoryRecords.filterTo` treats each shallow entry as a batch): records
+/// are kept by key as v2 records are, and an entry none of whose records is
+/// kept goes. An entry that keeps all of them is copied as it is, and so is
+/// a compressed wrapper that keeps some: Kafka rewrites that one with the
+/// kept records in its original magic, strata (which never writes legacy
+/// formats) keeps it whole. Legacy entries have no delete horizon: their
+/// tombstones stay. The entry holding the group's last offset stays too (no
+/// empty legacy batch can carry the segment's end offset).
+fn filter_legacy(
+    batch: &BatchView,
+    ctx: &Retain<'_>,
+    out: &mut CleanOutcome,
+) -> crate::format::FormatResult<Option<Bytes>> {
+    let verbatim = Some(batch.as_bytes().clone());
+    let mut read = 0u64;
+    let mut kept = 0u64;
+    for r in batch.records()? {
+        let r = r?;
+        read += 1;
+        let latest = r.key().is_some_and(|k| r.offset() >= ctx.map.get(k).unwrap_or(-1));
+        if r.offset() > ctx.map.latest_offset() || latest {
+            kept += 1;
+        }
+    }
+    out.records_read += read;
+    let holds_end = batch.last_offset() == ctx.group_last_offset
+        || batch.next_offset() == ctx.first_uncleanable;
+    if kept == 0 && !holds_end {
+        out.records_removed += read;
+        return Ok(None);
+    }
+    Ok(verbatim)
+}
+
 /// Kafka's per-batch and per-record retention; `None` drops the batch.
 fn filter_batch(
     batch: &BatchView,
@@ -418,12 +453,9 @@ fn filter_batch(
     txns: &mut TxnTracker,
     out: &mut CleanOutcome,
 ) -> crate::format::FormatResult<Option<Bytes>> {
-    // Legacy (magic 0/1) entries are copied through unchanged: strata never
-    // writes those formats, so it never rewrites them. Their keys still
-    // shadow older records in the offset map; they are simply never removed.
     let can_discard = txns.can_discard(batch);
     if batch.is_legacy() {
-        return Ok(Some(batch.as_bytes().clone()));
+        return filter_legacy(batch, ctx, out);
     }
     let retain_empty = batch.last_offset() == ctx.group_last_offset
         || is_last_of_live_producer(batch, ctx.last_of_producer)

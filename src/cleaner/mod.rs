@@ -15,9 +15,11 @@
 //! Kafka, which marks the partition uncleanable until restart (its gotcha G4).
 //!
 //! Legacy (magic 0/1) messages, which segments of upgraded brokers hold, are
-//! copied into the cleaned segment unchanged: strata never writes those
-//! formats, so it never rewrites them (Kafka would drop their superseded
-//! records). Their keys still enter the map, so they shadow older records.
+//! compacted by key as Kafka compacts them (each shallow entry is a batch):
+//! an entry none of whose records is kept goes, the others are copied byte
+//! for byte in their original magic. strata never writes those formats, so a
+//! compressed wrapper that keeps some of its records stays whole (Kafka
+//! rewrites it with those records), and legacy tombstones stay.
 
 mod compact;
 pub mod offset_map;
