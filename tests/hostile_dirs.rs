@@ -405,9 +405,9 @@ fn a_swap_file_whose_records_differ_from_the_old_segments_is_rejected() {
     store.close().unwrap();
 }
 
-/// Flips bit 0 of byte 4 of the `nth` batch of `log` (its base offset grows by 2^24; the CRC does
-/// not cover it, so the batch still hashes right). Returns the batch's true base offset.
-fn flip_base_offset(log: &Path, nth: usize) -> i64 {
+/// Flips bit `bit` of byte `byte` of the `nth` batch of `log` (in its base offset, which the CRC
+/// does not cover, so the batch still hashes right). Returns the batch's true base offset.
+fn flip_base_offset(log: &Path, nth: usize, (byte, bit): (usize, u8)) -> i64 {
     let mut bytes = std::fs::read(log).unwrap();
     let mut pos = 0;
     for _ in 0..nth {
@@ -415,7 +415,7 @@ fn flip_base_offset(log: &Path, nth: usize) -> i64 {
         pos += 12 + len;
     }
     let base = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
-    bytes[pos + 4] ^= 1;
+    bytes[pos + byte] ^= 1 << bit;
     std::fs::write(log, bytes).unwrap();
     base
 }
@@ -446,28 +446,39 @@ fn read_on(store: &Store, file: &str) -> BTreeMap<i64, Vec<u8>> {
 }
 
 /// A flipped bit in a batch's base offset (outside the CRC) moves the batch to offsets 2^24
-/// higher: past the next segment's base, or past the log end. Whether it sits first or in the
-/// middle of a sealed segment or in the active one, after a clean or an unclean shutdown, the
-/// store never hands out those offsets, every read makes progress or fails naming the file, and
-/// every record before the damaged batch is served (before: a read at it returned nothing, for
-/// ever).
+/// higher (past the next segment's base, or past the log end), or 2^35 higher (past what an
+/// index entry can express relative to the segment's base: not a legacy segment to split, but
+/// damage). Whether it sits first or in the middle of a sealed segment or in the active one,
+/// after a clean or an unclean shutdown, the partition stays online, the store never hands out
+/// those offsets, every read makes progress or fails naming the file, and every record before
+/// the damaged batch is served (before: a read at it returned nothing, for ever; the 2^35 flip
+/// took the partition offline).
 #[test]
 fn a_flipped_bit_in_a_batch_base_offset_never_leaves_a_read_stuck() {
-    for (segment, nth) in [(25, 0), (25, 3), (75, 2)] {
-        for clean in [true, false] {
+    for ((segment, nth), clean, flip) in [(25, 0), (25, 3), (75, 2)]
+        .into_iter()
+        .flat_map(|s| [true, false].map(|c| (s, c)))
+        .flat_map(|(s, c)| [(4, 0), (3, 3)].map(|f| (s, c, f)))
+    {
+        {
             let tmp = tempfile::tempdir().unwrap();
             four_segments(tmp.path(), "delete");
             let file = format!("{segment:020}.log");
-            let damaged = flip_base_offset(&tmp.path().join("t-0").join(&file), nth);
+            let damaged = flip_base_offset(&tmp.path().join("t-0").join(&file), nth, flip);
             if !clean {
                 std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
                 std::fs::remove_file(tmp.path().join("recovery-point-offset-checkpoint")).unwrap();
             }
-            let case = format!("batch {nth} of {file}, clean {clean}");
+            let case = format!("batch {nth} of {file}, clean {clean}, flip {flip:?}");
             let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
             let seen = read_on(&ro, &file);
             drop(ro);
             let store = open(tmp.path()).unwrap();
+            assert!(
+                store.offline_partitions().is_empty(),
+                "{case}: {:?}",
+                store.offline_partitions()
+            );
             let log = store.partition("t", 0).unwrap();
             assert!(log.log_end_offset() <= 100, "{case}: end {}", log.log_end_offset());
             let served = read_on(&store, &file);

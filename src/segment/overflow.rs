@@ -14,10 +14,20 @@ pub(crate) fn overflows(offset: i64, base: i64) -> bool {
 }
 
 /// Whether a writer's open splits a segment at `base` holding `data`: some
-/// batch overflows the base and every byte frames into whole batches (a torn
-/// or corrupt tail is left to recovery, which decides what to keep).
+/// batch overflows the base, every byte frames into whole batches and the
+/// offsets rise from batch to batch (a torn or corrupt tail, or a batch whose
+/// base offset — outside the CRC — took a flipped bit and jumped, is left to
+/// recovery, which decides what to keep).
 pub(crate) fn splits(data: Bytes, base: i64) -> bool {
     let mut iter = BatchIter::new(data);
-    let overflow = iter.by_ref().fold(false, |acc, (_, b)| acc || overflows(b.last_offset(), base));
+    let mut overflow = false;
+    let mut next = base;
+    for (_, b) in iter.by_ref() {
+        if b.base_offset() < next {
+            return false;
+        }
+        overflow |= overflows(b.last_offset(), base);
+        next = b.next_offset();
+    }
     overflow && iter.stop_reason() == Some(&StopReason::End)
 }
