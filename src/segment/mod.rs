@@ -102,7 +102,9 @@ pub(crate) struct Segment {
     /// retention removed the segment).
     gone: AtomicBool,
     /// Open for writing while the segment is active or being recovered.
-    file: Mutex<Option<File>>,
+    /// Shared so that an fsync runs on a clone without holding the lock:
+    /// appends to the segment go on while it syncs.
+    file: Mutex<Option<Arc<File>>>,
     map: RwLock<ReadMap>,
     /// Bytes written and published to readers.
     len: AtomicU64,
@@ -348,6 +350,10 @@ impl Segment {
     /// Runs `f` on the open `.log`, reopening it (the same file, checked by
     /// identity) if it was released.
     fn with_file<R>(&self, f: impl FnOnce(&File, &Path) -> Result<R>) -> Result<R> {
+        self.with_shared_file(|file, path| f(file, path))
+    }
+
+    fn with_shared_file<R>(&self, f: impl FnOnce(&Arc<File>, &Path) -> Result<R>) -> Result<R> {
         let mut guard = self.file.lock();
         self.check_open()?;
         let path = self.log_path();
@@ -360,7 +366,7 @@ impl Segment {
                     Ok(f)
                 },
             )?;
-            *guard = Some(reopened);
+            *guard = Some(Arc::new(reopened));
             self.account.adjust(1, 0);
         } else {
             self.account.touch();
@@ -369,6 +375,14 @@ impl Segment {
             Some(file) => f(file, &path),
             None => Err(Error::Closed),
         }
+    }
+
+    /// The open `.log` (reopened as [`Segment::with_file`] does), to use
+    /// without holding the descriptor's lock: an fsync on it does not stop
+    /// appends. If the budget closes the segment meanwhile, the descriptor
+    /// stays open until the caller drops it.
+    fn shared_file(&self) -> Result<(Arc<File>, PathBuf)> {
+        self.with_shared_file(|f, path| Ok((Arc::clone(f), path.to_path_buf())))
     }
 
     /// Max timestamp seen and the offset of the batch holding it.
@@ -573,12 +587,14 @@ impl Segment {
     /// next open's recovery cuts at the first bad batch. The file is never
     /// cut here: readers may hold views of every published byte.
     pub(crate) fn flush_log(&self) -> Result<()> {
-        self.with_file(|f, path| {
-            let len = self.len();
+        let len = self.len();
+        if self.redirty_from.lock().is_none() && self.synced.load(Ordering::Acquire) >= len {
+            return Ok(()); // every byte was synced already (a close after a flush)
+        }
+        let (f, path) = self.shared_file()?;
+        let (f, path) = (&*f, path.as_path());
+        {
             let mut redirty = self.redirty_from.lock();
-            if redirty.is_none() && self.synced.load(Ordering::Acquire) >= len {
-                return Ok(()); // every byte was synced already (a close after a flush)
-            }
             if let Some(from) = *redirty {
                 rewrite_unsynced(f, path, from, len).map_err(Error::into_no_space)?;
                 *redirty = None;
@@ -596,7 +612,7 @@ impl Segment {
                     Err(e)
                 }
             }
-        })
+        }
     }
 
     /// fsyncs the `.log` and the indexes (see [`Segment::flush_log`] and

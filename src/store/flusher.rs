@@ -3,7 +3,8 @@
 //!
 //! Every log of the store hands itself to the flusher's queue when it needs a
 //! pass. The thread takes the whole queue at once and runs one pass per
-//! queued log — on up to [`MAX_PARALLEL`] threads when several are queued,
+//! queued log — on up to [`MAX_PARALLEL`] threads when several are queued
+//! (each takes the next log when it is done with one),
 //! since fsyncs of different files proceed in parallel on most disks — then
 //! wakes their waiters. Everything queued while a round runs is served by the
 //! next round: that is the group commit. After a round in which a roll's
@@ -21,7 +22,7 @@ use crate::log::Log;
 use crate::log::flush::{FlushHook, FlushOutcome};
 
 /// Most passes a round runs at once.
-pub(super) const MAX_PARALLEL: usize = 8;
+pub(super) const MAX_PARALLEL: usize = 32;
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -77,27 +78,29 @@ impl FlushQueue {
     }
 }
 
-/// Runs one pass on each log, in parallel when there are several.
+/// Runs one pass on each log, in parallel when there are several: up to
+/// [`MAX_PARALLEL`] threads, each taking the next log as it finishes one
+/// (fsyncs of different files proceed in parallel, and the file system
+/// batches them into shared journal commits).
 fn round(logs: &[Log]) -> Vec<crate::Result<FlushOutcome>> {
     if logs.len() <= 1 {
         return logs.iter().map(Log::flush_pending).collect();
     }
-    let workers = logs.len().min(MAX_PARALLEL);
-    let per = logs.len().div_ceil(workers);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(logs.len()));
     std::thread::scope(|s| {
-        let handles: Vec<_> = logs
-            .chunks(per)
-            .map(|chunk| s.spawn(move || chunk.iter().map(Log::flush_pending).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Err(crate::Error::InvalidRequest("a flush thread panicked".into()))]
-                })
-            })
-            .collect()
-    })
+        for _ in 0..logs.len().min(MAX_PARALLEL) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(log) = logs.get(i) else { break };
+                    let r = log.flush_pending();
+                    results.lock().push(r);
+                }
+            });
+        }
+    });
+    results.into_inner()
 }
 
 /// Starts the flusher thread.

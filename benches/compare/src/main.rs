@@ -4,12 +4,14 @@
 //! Usage: `cargo run --release [-- --records N --reps N --only NAME --out PATH
 //! --recovery-mib N --no-recovery --no-compaction]`;
 //! `cargo run --release -- --durable` runs only the durable-append workload at
-//! 1, 100 and 1,000 partitions ([`durable`]).
+//! 1, 100 and 1,000 partitions ([`durable`]); `-- --partitions` the append
+//! throughput at 1 and 1,000 partitions ([`partitions`]).
 
 mod compaction;
 mod durable;
 mod engines;
 mod metrics;
+mod partitions;
 mod recovery;
 mod report;
 mod workload;
@@ -65,6 +67,9 @@ fn parse_args() -> Result<Args> {
 fn main() -> Result<()> {
     if std::env::args().any(|a| a == "--durable") {
         return durable::main();
+    }
+    if std::env::args().any(|a| a == "--partitions") {
+        return partitions::main();
     }
     let started = Instant::now();
     let args = parse_args()?;
