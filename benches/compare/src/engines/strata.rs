@@ -1,8 +1,8 @@
 //! strata with `LogConfig::default()` (1 GiB segments, Kafka's defaults).
 //! Producer path: `Log::append(&[Record])`, strata building the batch; client
 //! path: `Log::append_batch` of v2 batches built with `BatchBuilder` before the
-//! timed loop; scans are 1 MiB `Log::read` fetches decoded with
-//! `Fetched::records()` (CRC checked per batch); the CRC-only walk is
+//! timed loop; scans are 1 MiB `Log::read` fetches decoded as borrowed views
+//! with `Fetched::record_batches()` (CRC checked per batch); the CRC-only walk is
 //! `Fetched::batches()` + `BatchView::validate`; point reads `Log::read(offset, 1)`.
 
 use std::path::Path;
@@ -95,12 +95,14 @@ impl Engine for Strata {
         let (mut offset, mut n, mut sum) = (0i64, 0u64, 0u64);
         while offset < end {
             let f = self.log.read(offset, FETCH_BYTES)?;
-            for r in f.records() {
-                let r = r?;
-                let k = r.key().map_or(&[][..], |k| &k[..]);
-                let v = r.value().map_or(&[][..], |v| &v[..]);
-                sum += touch(k, v);
-                n += 1;
+            // Borrowed views: no reference count per record (`Fetched::records`
+            // gives owned `RecordRef`s instead). Each batch's CRC is checked once.
+            for batch in f.record_batches() {
+                for r in batch?.records() {
+                    let r = r?;
+                    sum += touch(r.key().unwrap_or_default(), r.value().unwrap_or_default());
+                    n += 1;
+                }
             }
             offset = f.next_offset();
         }
