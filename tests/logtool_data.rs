@@ -590,3 +590,37 @@ fn produce_cuts_batches_at_the_partitions_size_limits() {
     fails(dir, &["produce", "small"], big.as_bytes(), "max.message.bytes");
     assert_eq!(ok(dir, &["offsets", "small"]), [r#"{"partition":0,"earliest":0,"latest":20}"#]);
 }
+
+#[test]
+fn consume_follow_prints_records_another_process_appends_until_max_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "f", "--partitions", "1"]);
+    ok_in(dir, &["produce", "f", "--partition", "0"], b"a\nb\n");
+    let child = Command::new(common::logtool_bin_built())
+        .arg("--dir")
+        .arg(dir)
+        .args(["--json", "consume", "f", "--follow", "--max-records", "3"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    ok_in(dir, &["produce", "f", "--partition", "0"], b"c\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "consume --follow did not stop at 3 records");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let values: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (_, rest) = l.split_once(r#""value":""#).unwrap();
+            rest.split('"').next().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(values, ["a", "b", "c"]);
+}

@@ -38,6 +38,10 @@ pub struct ConsumeArgs {
     /// (the beginning when none); after printing, commit the next offset of each partition read.
     #[arg(long, value_name = "G")]
     pub group: Option<String>,
+    /// Keep printing new records as they are appended (by this or another process) until
+    /// interrupted or --max-records is reached (the console consumer's default behaviour).
+    #[arg(long, conflicts_with = "group")]
+    pub follow: bool,
 }
 
 /// A key, value or header value: the UTF-8 string, `null`, or `{"base64":...}`.
@@ -206,6 +210,40 @@ pub fn consume(st: &Store, out: &mut Out, args: &ConsumeArgs) -> Result<(), Fail
         out.flush();
         groups::commit_positions(st, group, &args.topic, &positions)?;
     }
+    Ok(())
+}
+
+/// One pass of `consume --follow` over a freshly opened (read-only) store: from where the
+/// last pass stopped (`positions`), or from the start position on the first pass.
+pub fn follow_pass(
+    st: &Store,
+    out: &mut Out,
+    args: &ConsumeArgs,
+    positions: &mut Option<Vec<(i32, i64)>>,
+    remaining: &mut u64,
+) -> Result<(), Failure> {
+    let count = store::partition_count(st, &args.topic)?;
+    let partitions: Vec<i32> = match args.partition {
+        Some(p) => vec![p],
+        None => (0..count).collect(),
+    };
+    let first = positions.is_none();
+    if first {
+        out.human("PART     OFFSET     TIMESTAMP KEY VALUE");
+    }
+    let mut next = Vec::new();
+    for p in partitions {
+        let log = store::log(st, &args.topic, p)?;
+        let known = positions.as_ref().and_then(|v| v.iter().find(|(q, _)| *q == p)).map(|x| x.1);
+        let start = match known {
+            Some(o) => o.max(log.log_start_offset()),
+            None => start_offset(st, &log, args)?,
+        };
+        let reached =
+            if *remaining > 0 { consume_partition(out, &log, start, remaining)? } else { start };
+        next.push((p, reached));
+    }
+    *positions = Some(next);
     Ok(())
 }
 

@@ -283,6 +283,22 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             look(&mut |s| configs::describe(s, &mut out, &topic))
         }
         Command::Produce(args) => with_store(&mut |s| produce::run(s, &mut out, &args)),
+        Command::Consume(args) if args.follow => {
+            // Each pass opens the store read-only again, so it sees what a writer in another
+            // process appended since; interrupting the tool (Ctrl-C) ends it.
+            let mut positions = None;
+            let mut remaining = args.max_records.unwrap_or(u64::MAX);
+            loop {
+                look(&mut |s| {
+                    data::follow_pass(s, &mut out, &args, &mut positions, &mut remaining)
+                })?;
+                out.flush();
+                if remaining == 0 {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        }
         Command::Consume(args) if args.group.is_some() => {
             // With a group it commits the positions it read: a write.
             with_store(&mut |s| data::consume(s, &mut out, &args))
