@@ -307,6 +307,11 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     copy_dir(&data, &clean).expect("copy the log dir");
     let both = [(Isolation::ReadUncommitted, &uncommitted), (Isolation::ReadCommitted, &committed)];
     let n_clean = compare(&clean, &both, "clean stop");
+    // The broker's own .txnindex files equal strata's rebuild of them; its topic IDs are read.
+    let txn_entries =
+        common::broker_files::assert_broker_txn_files_read(&clean, &tmp.path().join("files"));
+    assert!(txn_entries > 0, "the broker indexed its aborted transactions");
+    eprintln!("{txn_entries} .txnindex entries of the broker equal strata's rebuild");
 
     // 2. After a kill, with a transaction left open and plain data after it: read committed
     // stops at the open transaction's first offset, on the broker and in strata.

@@ -18,6 +18,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 pub(crate) mod broker;
+pub(crate) mod broker_files;
 
 /// The crate's root (where `Cargo.toml` is).
 pub(crate) fn manifest_dir() -> PathBuf {
