@@ -270,6 +270,8 @@ pub use format::{
     ControlType, DecodedBatch, FormatError, Header, HeaderView, HeaderViews, Record, RecordParts,
     RecordRef, RecordView, RecordViews, TimestampType, TopicId,
 };
+// Returned by `Log::leader_epochs` and `Log::aborted_transactions`.
+pub use format::{leader_epoch::EpochEntry, txn_index::AbortedTxn};
 pub use inspect::VerifyReport;
 #[cfg(feature = "stream")]
 pub use log::Tail;

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use strata::config::StoreConfig;
-use strata::store::Store;
+use strata::{Store, StoreConfig};
 
 fn files_named(data: &Path, pick: impl Fn(&str) -> bool) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
