@@ -37,7 +37,7 @@ use bytes::Bytes;
 use crate::config::LogConfig;
 use crate::format::file_name::CLEANED_SUFFIX;
 use crate::format::index_entry::{OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE};
-use crate::format::{BatchBuilder, BatchView, TimestampType};
+use crate::format::{BatchBuilder, BatchView, BorrowedHeader, TimestampType};
 use crate::log::{LastRecord, Log};
 use crate::segment::Segment;
 use crate::{Error, Result};
@@ -209,7 +209,9 @@ fn build_map(
             }
             // Keys of aborted transactions never enter the map.
             if !batch.is_control() && !discard {
-                for r in batch.records().map_err(|e| corrupt(seg, e))? {
+                // Borrowed views: no refcount or allocation per record.
+                let decoded = batch.decode().map_err(|e| corrupt(seg, e))?;
+                for r in decoded.views() {
                     let r = r.map_err(|e| corrupt(seg, e))?;
                     let keyed = r.key().filter(|_| r.offset() >= c.first_dirty_offset);
                     if keyed.is_some_and(|key| !map.put(key, r.offset())) {
@@ -464,10 +466,11 @@ fn filter_batch(
     if batch.is_control() {
         return filter_marker(batch, ctx, can_discard, retain_empty);
     }
+    let decoded = batch.decode()?;
     let mut kept = Vec::new();
     let mut read = 0u64;
     let mut tombstone = false;
-    for r in batch.records()? {
+    for r in decoded.views() {
         let r = r?;
         read += 1;
         let latest = r.key().is_some_and(|k| r.offset() >= ctx.map.get(k).unwrap_or(-1));
@@ -497,10 +500,13 @@ fn filter_batch(
     if let Some(h) = new_horizon {
         b = b.delete_horizon(h);
     }
+    let mut headers = Vec::new();
     for r in &kept {
         // The stored create time, also for LogAppendTime batches.
         let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta());
-        b.append_raw(r.offset_delta(), ts, r.key(), r.value(), r.headers())?;
+        headers.clear();
+        headers.extend(r.headers().map(|h| BorrowedHeader { key: h.key, value: h.value }));
+        b.append_slices(r.offset_delta(), ts, r.key(), r.value(), &headers)?;
     }
     b.build().map(Some)
 }
