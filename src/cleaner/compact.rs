@@ -496,7 +496,9 @@ fn filter_batch(
     if kept.len() as u64 == read && new_horizon == horizon {
         return Ok(Some(batch.as_bytes().clone()));
     }
-    let mut b = same_header(batch).compression(batch.compression()?, None);
+    // The kept records never outgrow the original batch: one allocation.
+    let mut b =
+        same_header(batch).compression(batch.compression()?, None).with_capacity(batch.size());
     if let Some(h) = new_horizon {
         b = b.delete_horizon(h);
     }
