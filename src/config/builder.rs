@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::topic::{CleanupPolicy, Durability, TopicCompression};
+use super::kinds::{CleanupPolicy, Durability, TopicCompression};
 
 /// Topic-level overrides, typed. Every key left unset takes the store's
 /// value (which defaults to Kafka's).

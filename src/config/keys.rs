@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use crate::format::TimestampType;
 
-use super::topic::{CleanupPolicy, Durability, TopicCompression};
+use super::kinds::{CleanupPolicy, Durability, TopicCompression};
 use super::value::{ConfigValue, INT_MAX, above_zero, any, at_least, between};
 
 /// One entry of a key table, for the config struct `C` it reads and writes.

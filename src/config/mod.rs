@@ -50,6 +50,7 @@
 
 mod builder;
 mod keys;
+mod kinds;
 pub mod properties;
 mod store;
 mod topic;
@@ -59,7 +60,6 @@ mod value;
 mod tests;
 
 pub use builder::TopicConfig;
+pub use kinds::{CleanupPolicy, Durability, TopicCompression};
 pub use store::{ConfigWarning, KAFKA_DEFAULT_LOG_DIR, StoreConfig};
-pub use topic::{
-    CleanupPolicy, ConfigEntry, ConfigSource, Durability, LogConfig, TopicCompression,
-};
+pub use topic::{ConfigEntry, ConfigSource, LogConfig};

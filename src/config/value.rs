@@ -10,7 +10,7 @@ use std::fmt::Display;
 
 use crate::format::{Compression, TimestampType};
 
-use super::topic::{CleanupPolicy, Durability, TopicCompression};
+use super::kinds::{CleanupPolicy, Durability, TopicCompression};
 
 /// A value a config key can hold.
 pub(crate) trait ConfigValue: Sized {
@@ -199,4 +199,16 @@ pub(crate) fn above_zero(value: f64) -> Result<(), String> {
 /// Validator that accepts every value of the type.
 pub(crate) fn any<T>(_: &T) -> Result<(), String> {
     Ok(())
+}
+
+impl std::fmt::Display for CleanupPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::fmt::Display for TopicCompression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
 }
