@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Result;
-use strata::config::StoreConfig;
-use strata::format::Record;
-use strata::store::Store;
+use strata::{Record, Store, StoreConfig};
 
 /// Appends per run.
 const APPENDS: usize = 200_000;
