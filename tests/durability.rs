@@ -263,13 +263,13 @@ fn strace_syncs(strace: &Path, flushes: usize) -> Result<u64, String> {
 fn a_durable_flush_is_one_sync_syscall() {
     let strace = ["/usr/bin/strace", "/bin/strace"].into_iter().map(Path::new).find(|p| p.exists());
     let Some(strace) = strace else {
-        eprintln!("skipped: strace is not installed (the io-gate test counts the syncs instead)");
+        common::skip("strace is not installed (the io-gate test counts the syncs instead)");
         return;
     };
     let (few, many) = match (strace_syncs(strace, 5), strace_syncs(strace, 45)) {
         (Ok(few), Ok(many)) => (few, many),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("skipped: {e} (the io-gate test counts the syncs instead)");
+            common::skip(&format!("{e} (the io-gate test counts the syncs instead)"));
             return;
         }
     };

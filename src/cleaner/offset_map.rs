@@ -239,6 +239,12 @@ fn words(key: &[u8]) -> (u64, u64) {
 fn lane(key: &[u8], seed: u64, mask: u64) -> u64 {
     let n = key.len();
     let mut seed = seed ^ mix(seed ^ SECRET[0], SECRET[1]);
+    // Per-lane secrets for the long-key loop: a word equal to a shared secret
+    // zeroes wyhash's multiply and drops everything hashed before it, so with
+    // one set of secrets for both lanes, keys built around that word collided
+    // in all 128 bits. With a salt per lane, such a word can zero one lane only.
+    let salt = mask.rotate_left(29);
+    let (k1, k2, k3) = (SECRET[1] ^ salt, SECRET[2] ^ salt, SECRET[3] ^ salt);
     let (a, b) = if n <= 16 {
         words(key)
     } else {
@@ -247,16 +253,16 @@ fn lane(key: &[u8], seed: u64, mask: u64) -> u64 {
         if i > 48 {
             let (mut s1, mut s2) = (seed, seed);
             while i > 48 {
-                seed = mix(read8(key, at) ^ SECRET[1], read8(key, at + 8) ^ seed);
-                s1 = mix(read8(key, at + 16) ^ SECRET[2], read8(key, at + 24) ^ s1);
-                s2 = mix(read8(key, at + 32) ^ SECRET[3], read8(key, at + 40) ^ s2);
+                seed = mix(read8(key, at) ^ k1, read8(key, at + 8) ^ seed);
+                s1 = mix(read8(key, at + 16) ^ k2, read8(key, at + 24) ^ s1);
+                s2 = mix(read8(key, at + 32) ^ k3, read8(key, at + 40) ^ s2);
                 at += 48;
                 i -= 48;
             }
             seed ^= s1 ^ s2;
         }
         while i > 16 {
-            seed = mix(read8(key, at) ^ SECRET[1], read8(key, at + 8) ^ seed);
+            seed = mix(read8(key, at) ^ k1, read8(key, at + 8) ^ seed);
             i -= 16;
             at += 16;
         }
@@ -290,6 +296,25 @@ pub fn hash128(key: &[u8]) -> (u64, u64) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn keys_built_around_a_secret_word_do_not_collide_in_both_lanes() {
+        // 8 bytes equal to the loop's secret, then words that differ, then a shared tail: this
+        // zeroed the multiply of both lanes and made the two keys one (a reviewer's finding).
+        for word in [
+            SECRET[1],
+            SECRET[1] ^ SECRET[1].rotate_left(29),
+            SECRET[2] ^ SECRET[2].rotate_left(29),
+        ] {
+            let key = |middle: &[u8; 8]| {
+                let mut k = word.to_le_bytes().to_vec();
+                k.extend_from_slice(middle);
+                k.extend_from_slice(b"same-tail-16-byt");
+                k
+            };
+            assert_ne!(hash128(&key(b"AAAAAAAA")), hash128(&key(b"BBBBBBBB")), "word {word:x}");
+        }
+    }
 
     #[test]
     fn later_offsets_overwrite_and_unknown_keys_are_absent() {

@@ -218,7 +218,8 @@ impl Log {
         };
         if below > 0 {
             let now = self.inner.clock.now_ms();
-            // A failure here poisons the log (see above); the new start stands.
+            // The new start stands whatever happens here: a failed rename poisons the log
+            // (see above); a failed unlink of a renamed file leaves it for the next open.
             let _ = self.remove_prefix(below, now, self.config().file_delete_delay_ms);
         }
         if full {

@@ -218,13 +218,15 @@ impl Log {
             return Ok(());
         }
         self.check_open()?;
+        let f = &self.inner.flush;
+        // Counted before the pass is requested: a pass that fails for lack of space between the
+        // request and the wait below must still end this wait (nothing queues another pass).
+        let failures = f.state.lock().no_space_failures;
         if !self.request_flush(offset, false) {
             self.sync_covering(offset)?;
             return self.check_synced(offset);
         }
-        let f = &self.inner.flush;
         let mut s = f.state.lock();
-        let failures = s.no_space_failures;
         while s.recovery_point < offset {
             if s.no_space_failures > failures
                 && let Some((path, reason)) = s.last_no_space.clone()

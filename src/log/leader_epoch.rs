@@ -80,6 +80,17 @@ impl EpochCache {
         true
     }
 
+    /// Recovery's rule (Kafka's `LogSegment.recover`): a recovered batch's epoch
+    /// is assigned only when it is above the latest one known. The epoch is
+    /// outside the batch CRC, so a lower one met during recovery (a flipped
+    /// bit, say) must not pop the entries before it.
+    pub(crate) fn assign_recovered(&mut self, epoch: i32, start_offset: i64) -> bool {
+        if self.latest_epoch().is_some_and(|latest| epoch <= latest) {
+            return false;
+        }
+        self.assign(epoch, start_offset)
+    }
+
     /// Kafka's `truncateFromStart`; whether the entries changed.
     pub(crate) fn truncate_from_start(&mut self, log_start: i64) -> bool {
         let below = self.entries.partition_point(|e| e.start_offset <= log_start);
@@ -195,5 +206,36 @@ impl Log {
             w.epochs.write().map_err(|e| self.poison(e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(entries: &[(i32, i64)]) -> EpochCache {
+        let entries: Vec<EpochEntry> = entries
+            .iter()
+            .map(|&(epoch, start_offset)| EpochEntry { epoch, start_offset })
+            .collect();
+        EpochCache { entries, ..EpochCache::default() }
+    }
+
+    fn pairs(c: &EpochCache) -> Vec<(i32, i64)> {
+        c.entries().iter().map(|e| (e.epoch, e.start_offset)).collect()
+    }
+
+    #[test]
+    fn recovery_ignores_an_epoch_below_the_latest_as_kafkas_segment_recovery_does() {
+        // A run of epoch-5 batches from offset 100, one of them (at 200) with a flipped epoch 4.
+        let mut c = cache(&[(3, 0), (5, 100)]);
+        assert!(!c.assign_recovered(4, 200));
+        assert!(!c.assign_recovered(5, 201));
+        assert_eq!(pairs(&c), [(3, 0), (5, 100)]);
+        assert!(c.assign_recovered(6, 300));
+        assert_eq!(pairs(&c), [(3, 0), (5, 100), (6, 300)]);
+        // The live rule still lets a lower epoch replace the entries above it (Kafka's assign).
+        assert!(c.assign(4, 400));
+        assert_eq!(pairs(&c), [(3, 0), (4, 400)]);
     }
 }

@@ -274,6 +274,6 @@ impl Log {
             last_offset: c.last_offset,
             last_stable_offset: w.producers.first_unstable_offset().unwrap_or(c.last_offset + 1),
         };
-        active.txn_index().append(entry).map_err(|e| self.fail_write(e))
+        active.txn_index().append(entry).map_err(|e| self.poison(e))
     }
 }

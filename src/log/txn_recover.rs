@@ -85,7 +85,9 @@ pub(super) fn rebuild_txn_indexes(
                 return Ok(());
             }
             if !batch.is_legacy() {
-                epochs.borrow_mut().assign(batch.partition_leader_epoch(), batch.base_offset());
+                epochs
+                    .borrow_mut()
+                    .assign_recovered(batch.partition_leader_epoch(), batch.base_offset());
             }
             let Some(c) = completed.filter(|c| c.aborted) else {
                 return Ok(());
@@ -100,7 +102,7 @@ pub(super) fn rebuild_txn_indexes(
         |seg, epoch_changes| {
             if seg.base_offset() >= from_base {
                 for &(epoch, offset) in epoch_changes {
-                    epochs.borrow_mut().assign(epoch, offset);
+                    epochs.borrow_mut().assign_recovered(epoch, offset);
                 }
             }
         },
