@@ -278,7 +278,7 @@ const NOTES: &[&str] = &[
      of the workload (strata builds the batch). append_batch: `Log::append_batch` of v2 \
      batches built with `BatchBuilder` before the timed loop (strata validates them as \
      Kafka's broker does). fsync: `Log::flush()`. Scan: 1 MiB `Log::read` fetches decoded with \
-     `Fetched::records()` (each batch's CRC checked). CRC walk: `Fetched::batches()` + \
+     `Fetched::record_batches()` as borrowed `RecordView`s (each batch's CRC checked once). CRC walk: `Fetched::batches()` + \
      `BatchView::validate()`. Point read: `Log::read(offset, 1)` then the record at the offset.",
     "**commitlog 0.2**: `LogOptions::new` defaults (1 GB segments). Append: one `MessageBuf` \
      of 100 messages (key as metadata) per `CommitLog::append`. Scans are 1 MiB `read`s (a \
