@@ -387,7 +387,23 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     broker.stop();
     // What the broker said about the directory strata handed back: no error; warnings printed.
     let log = fs::read_to_string(broker.log_file()).expect("broker log");
-    let errors: Vec<&str> = log.lines().filter(|l| l.contains("] ERROR ")).collect();
+    // Each error with the lines that follow it (the exception and its stack).
+    let lines: Vec<&str> = log.lines().collect();
+    let errors: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("] ERROR "))
+        // Kafka 4.4.0's retention task can race its own cleaner manager ("Compaction for
+        // partition X cannot be resumed since it is not paused", LogManager.cleanupLogs ->
+        // LogCleanerManager.resumeCleaning); it names whichever partition it raced on, seen on
+        // a plain (non-compacted) codecs partition, and is about the broker's in-memory state.
+        .filter(|(i, _)| {
+            !lines
+                .get(i + 1)
+                .is_some_and(|next| next.contains("cannot be resumed since it is not paused"))
+        })
+        .map(|(i, _)| lines.iter().skip(i).take(12).copied().collect::<Vec<_>>().join("\n"))
+        .collect();
     assert!(
         errors.is_empty(),
         "the broker logged errors on strata's directory:\n{}",

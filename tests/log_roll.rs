@@ -149,6 +149,9 @@ fn assert_file_names_and_no_empty_segments(dir: &Path, log: &Log, allow_empty_la
     }
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
+        if matches!(name.as_str(), "leader-epoch-checkpoint" | "partition.metadata") {
+            continue; // the partition's metadata files, beside its segments (Kafka's names)
+        }
         let (stem, ext) = name.split_once('.').unwrap();
         assert!(
             matches!(ext, "log" | "index" | "timeindex" | "snapshot"),
