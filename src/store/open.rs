@@ -1,0 +1,198 @@
+//! Opening a store: locking and loading its log directories, recovery, the background threads.
+
+use super::*;
+
+impl Store {
+    pub(super) fn open_inner(
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+        read_only: bool,
+    ) -> Result<Store> {
+        config.validate()?;
+        if config.log_dirs.is_empty() {
+            return Err(Error::InvalidConfig {
+                key: "log.dirs".into(),
+                value: String::new(),
+                reason: "at least one directory is needed".into(),
+            });
+        }
+        let mut dirs = Vec::new();
+        for path in &config.log_dirs {
+            let lock = if read_only {
+                if !file::is_dir(path)? {
+                    let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+                    return Err(Error::io("open read-only", path, missing));
+                }
+                None
+            } else {
+                // A new log directory is durable in its parent before anything is put in it.
+                let new_dir = !file::is_dir(path)?;
+                file::create_dir_all(path)?;
+                if new_dir {
+                    file::fsync_dir(path.parent().unwrap_or(std::path::Path::new(".")))?;
+                }
+                Some(DirLock::acquire(path)?)
+            };
+            dirs.push(LogDir { path: path.clone(), lock: Mutex::new(lock) });
+        }
+        duplicates::refuse_duplicate_partitions(&config.log_dirs)?;
+        let first = dirs.first().map(|d| d.path.clone()).unwrap_or_default();
+        let mut metas = meta::read(&first)?;
+        let metas_on_disk = metas.clone();
+        let budget = Budget::new(config.log_open_segments_max, config.log_mapped_bytes_max);
+        let overrides: BTreeMap<String, BTreeMap<String, String>> =
+            metas.topics.iter().map(|(n, m)| (n.clone(), m.overrides.clone())).collect();
+        // Every directory loads on its own thread; one that fails goes offline alone.
+        let per_dir: Vec<Result<load::DirLoad>> = std::thread::scope(|s| {
+            let handles: Vec<_> = dirs
+                .iter()
+                .map(|d| {
+                    s.spawn(|| {
+                        load::load_dir(
+                            &d.path,
+                            &config,
+                            &overrides,
+                            &metas.deleted,
+                            &clock,
+                            read_only,
+                            &budget,
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::InvalidRequest("a loader thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
+        let mut load_reports = Vec::new();
+        let mut offline = Vec::new();
+        let mut offline_partitions = BTreeMap::new();
+        let mut ignored = Vec::new();
+        let topic_entry = |topics: &mut BTreeMap<String, Topic>, name: &str, idx: usize| {
+            let t = topics.entry(name.to_owned()).or_insert_with(|| Topic {
+                overrides: overrides
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| groups::adopted_overrides(name)),
+                partitions: Vec::new(),
+            });
+            if t.partitions.len() <= idx {
+                t.partitions.resize(idx + 1, None);
+            }
+        };
+        for (dir_index, result) in per_dir.into_iter().enumerate() {
+            let loaded = match result {
+                Ok(l) => l,
+                Err(e @ Error::Io { .. })
+                | Err(e @ Error::Corrupt { .. })
+                | Err(e @ Error::CorruptFile { .. }) => {
+                    let path = dirs.get(dir_index).map(|d| d.path.clone()).unwrap_or_default();
+                    crate::events::dir_offline(&path, &e.to_string());
+                    offline.push((path, e.to_string()));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            ignored.extend(loaded.ignored);
+            for o in loaded.offline {
+                topic_entry(&mut topics, &o.topic, usize::try_from(o.partition).unwrap_or(0));
+                let (path, cause, checkpoints) = (o.path, o.cause, o.checkpoints);
+                offline_partitions.insert(
+                    (o.topic, o.partition),
+                    OfflinePartition { dir_index, path, cause, checkpoints },
+                );
+            }
+            for l in loaded.loaded {
+                load_reports.push((partition_dir_name(&l.topic, l.partition), l.report));
+                let idx = usize::try_from(l.partition).unwrap_or(0);
+                topic_entry(&mut topics, &l.topic, idx);
+                if let Some(slot) = topics.get_mut(&l.topic).and_then(|t| t.partitions.get_mut(idx))
+                {
+                    *slot = Some(Partition { log: l.log, dir_index });
+                }
+            }
+        }
+        if !offline.is_empty() && offline.len() == dirs.len() {
+            let (path, cause) = offline.swap_remove(0);
+            return Err(Error::LogDirOffline { path, cause });
+        }
+        if !metas.topics.contains_key(OFFSETS_TOPIC)
+            && let Some(t) = topics.get_mut(OFFSETS_TOPIC)
+        {
+            let n = groups::adopted_offsets_partitions(&config, t.partitions.len());
+            t.partitions.resize(n, None);
+        }
+        for (name, meta) in &mut metas.topics {
+            let t = topics.entry(name.clone()).or_insert_with(|| Topic {
+                overrides: meta.overrides.clone(),
+                partitions: Vec::new(),
+            });
+            meta.partitions =
+                meta.partitions.max(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
+        }
+        // Every directory was searched: deleted topics' directories are gone.
+        if offline.is_empty() {
+            metas.deleted.clear();
+        }
+        let cleaner = Cleaner::new(&config);
+        let store = Store {
+            inner: Arc::new(StoreInner {
+                config,
+                dirs,
+                topics: RwLock::new(topics),
+                clock,
+                admin: Mutex::new(()),
+                load_reports,
+                offline_dirs: offline,
+                offline_partitions: RwLock::new(offline_partitions),
+                ignored,
+                deleted: Mutex::new(metas.deleted.clone()),
+                checkpoints: Mutex::new(()),
+                closed: Mutex::new(false),
+                scheduler: Mutex::new(None),
+                background_errors: Mutex::new(Vec::new()),
+                cleaner,
+                groups: Mutex::new(None),
+                read_only,
+                flush_queue: Arc::new(flusher::FlushQueue::default()),
+                sticky: produce::StickyState::default(),
+                budget,
+            }),
+        };
+        if read_only {
+            return Ok(store);
+        }
+        for (_, log) in store.logs(None) {
+            store.attach(&log);
+        }
+        // Recreating missing partitions is only safe when no directory is offline:
+        // they may live there.
+        if store.inner.offline_dirs.is_empty() {
+            for (name, meta) in &metas.topics {
+                store.ensure_partitions(name, meta.partitions)?;
+            }
+        }
+        // Every topic's partitions carry its ID (older directories get one now).
+        let names: Vec<String> = store.inner.topics.read().keys().cloned().collect();
+        for name in names {
+            store.settle_topic_id(&name)?;
+        }
+        // Rewritten only when it changed: an open that finds everything in
+        // place writes and syncs nothing.
+        if metas != metas_on_disk {
+            meta::write(&first, &metas)?;
+        }
+        if store.inner.config.background_threads {
+            let scheduler = Scheduler::start(&store)
+                .map_err(|e| Error::io("spawn", "strata-maintenance", e))?;
+            *store.inner.scheduler.lock() = Some(scheduler);
+        }
+        Ok(store)
+    }
+}
