@@ -35,7 +35,11 @@ impl Store {
 
     /// The recovery-point, log-start and cleaner checkpoints of log directory
     /// `i`, from `logs` (the store's open logs) and its offline partitions.
-    pub(super) fn checkpoint_maps(&self, i: usize, logs: &[(usize, Log)]) -> [checkpoint::Offsets; 3] {
+    pub(super) fn checkpoint_maps(
+        &self,
+        i: usize,
+        logs: &[(usize, Log)],
+    ) -> [checkpoint::Offsets; 3] {
         let mut recovery = BTreeMap::new();
         let mut starts = BTreeMap::new();
         let mut cleaner = BTreeMap::new();
