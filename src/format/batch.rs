@@ -49,7 +49,13 @@ struct Header {
     records_count: i32,
 }
 
-fn array<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResult<[u8; N]> {
+/// The `N` bytes of the big-endian field `field` at `at`, or how short `b` is:
+/// the format module's one field reader (batch headers, snapshots, indexes).
+pub(crate) fn array<const N: usize>(
+    b: &[u8],
+    at: usize,
+    field: &'static str,
+) -> FormatResult<[u8; N]> {
     b.get(at..at + N).and_then(|s| s.try_into().ok()).ok_or(FormatError::Truncated {
         field,
         needed: at + N,

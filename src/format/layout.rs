@@ -70,6 +70,53 @@ pub mod attr {
     pub const DELETE_HORIZON: i16 = 0x40;
 }
 
+/// Byte offsets of Kafka's producer-state snapshot (`<offset>.snapshot`,
+/// `ProducerStateManager`'s schema version 1), each derived from the
+/// previous field as the batch header's are.
+pub mod producer_snapshot {
+    /// `version`: int16 (1).
+    pub const VERSION: usize = 0;
+    const VERSION_LEN: usize = 2;
+    /// `crc`: uint32, CRC-32C of [`ENTRY_COUNT`]..end.
+    pub const CRC: usize = VERSION + VERSION_LEN;
+    const CRC_LEN: usize = 4;
+    /// `count`: int32, entries that follow.
+    pub const ENTRY_COUNT: usize = CRC + CRC_LEN;
+    const ENTRY_COUNT_LEN: usize = 4;
+    /// First entry; also the size of an empty snapshot.
+    pub const ENTRIES: usize = ENTRY_COUNT + ENTRY_COUNT_LEN;
+
+    /// Offsets inside one entry.
+    pub mod entry {
+        /// `producerId`: int64.
+        pub const PRODUCER_ID: usize = 0;
+        const PRODUCER_ID_LEN: usize = 8;
+        /// `epoch`: int16.
+        pub const EPOCH: usize = PRODUCER_ID + PRODUCER_ID_LEN;
+        const EPOCH_LEN: usize = 2;
+        /// `lastSequence`: int32.
+        pub const LAST_SEQUENCE: usize = EPOCH + EPOCH_LEN;
+        const LAST_SEQUENCE_LEN: usize = 4;
+        /// `lastOffset`: int64.
+        pub const LAST_OFFSET: usize = LAST_SEQUENCE + LAST_SEQUENCE_LEN;
+        const LAST_OFFSET_LEN: usize = 8;
+        /// `offsetDelta`: int32.
+        pub const OFFSET_DELTA: usize = LAST_OFFSET + LAST_OFFSET_LEN;
+        const OFFSET_DELTA_LEN: usize = 4;
+        /// `timestamp`: int64.
+        pub const TIMESTAMP: usize = OFFSET_DELTA + OFFSET_DELTA_LEN;
+        const TIMESTAMP_LEN: usize = 8;
+        /// `coordinatorEpoch`: int32.
+        pub const COORDINATOR_EPOCH: usize = TIMESTAMP + TIMESTAMP_LEN;
+        const COORDINATOR_EPOCH_LEN: usize = 4;
+        /// `currentTxnFirstOffset`: int64 (-1: none).
+        pub const CURRENT_TXN_FIRST_OFFSET: usize = COORDINATOR_EPOCH + COORDINATOR_EPOCH_LEN;
+        const CURRENT_TXN_FIRST_OFFSET_LEN: usize = 8;
+        /// Bytes per entry.
+        pub const SIZE: usize = CURRENT_TXN_FIRST_OFFSET + CURRENT_TXN_FIRST_OFFSET_LEN;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +127,14 @@ mod tests {
         assert_eq!((LAST_OFFSET_DELTA, BASE_TIMESTAMP, MAX_TIMESTAMP), (23, 27, 35));
         assert_eq!((PRODUCER_ID, PRODUCER_EPOCH, BASE_SEQUENCE, RECORDS_COUNT), (43, 51, 53, 57));
         assert_eq!(BATCH_OVERHEAD, 61);
+    }
+
+    #[test]
+    fn producer_snapshot_offsets_match_kafkas_schema() {
+        use producer_snapshot::{CRC, ENTRIES, ENTRY_COUNT, entry};
+        assert_eq!((CRC, ENTRY_COUNT, ENTRIES), (2, 6, 10));
+        assert_eq!((entry::EPOCH, entry::LAST_SEQUENCE, entry::LAST_OFFSET), (8, 10, 14));
+        assert_eq!((entry::OFFSET_DELTA, entry::TIMESTAMP, entry::COORDINATOR_EPOCH), (22, 26, 34));
+        assert_eq!((entry::CURRENT_TXN_FIRST_OFFSET, entry::SIZE), (38, 46));
     }
 }

@@ -16,13 +16,14 @@
 
 use bytes::BufMut;
 
+use super::batch::array;
+use super::layout::producer_snapshot::{CRC, ENTRIES, ENTRY_COUNT, VERSION, entry};
 use super::{FormatError, FormatResult};
 
 /// Snapshot format version strata reads and writes.
 pub const SNAPSHOT_VERSION: i16 = 1;
-const HEADER: usize = 10;
 /// Bytes per entry.
-pub const ENTRY_SIZE: usize = 46;
+pub const ENTRY_SIZE: usize = entry::SIZE;
 
 /// One producer in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +49,12 @@ pub struct SnapshotEntry {
 /// Encodes a snapshot.
 #[must_use]
 pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(HEADER + entries.len() * ENTRY_SIZE);
+    let mut b = Vec::with_capacity(ENTRIES + entries.len() * ENTRY_SIZE);
     b.put_i16(SNAPSHOT_VERSION);
     b.put_u32(0);
     b.put_i32(i32::try_from(entries.len()).unwrap_or(i32::MAX));
     for e in entries.iter().take(i32::MAX as usize) {
+        // Field order is the layout's (`layout::producer_snapshot::entry`).
         b.put_i64(e.producer_id);
         b.put_i16(e.epoch);
         b.put_i32(e.last_sequence);
@@ -62,19 +64,18 @@ pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
         b.put_i32(e.coordinator_epoch);
         b.put_i64(e.current_txn_first_offset);
     }
-    let crc = crc32c::crc32c(b.get(6..).unwrap_or_default());
-    if let Some(s) = b.get_mut(2..6) {
+    let crc = crc32c::crc32c(b.get(ENTRY_COUNT..).unwrap_or_default());
+    if let Some(s) = b.get_mut(CRC..ENTRY_COUNT) {
         s.copy_from_slice(&crc.to_be_bytes());
     }
     b
 }
 
-fn be<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResult<[u8; N]> {
-    b.get(at..at + N).and_then(|s| s.try_into().ok()).ok_or(FormatError::Truncated {
-        field,
-        needed: at + N,
-        available: b.len(),
-    })
+/// Reads a big-endian field of the snapshot through the format's field reader.
+macro_rules! be {
+    ($ty:ty, $b:expr, $at:expr, $field:literal) => {
+        <$ty>::from_be_bytes(array($b, $at, $field)?)
+    };
 }
 
 /// Decodes a snapshot.
@@ -82,7 +83,7 @@ fn be<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResult<
 /// # Errors
 /// An unknown version, a CRC mismatch, or a length that does not match the count.
 pub fn decode(b: &[u8]) -> FormatResult<Vec<SnapshotEntry>> {
-    let version = i16::from_be_bytes(be(b, 0, "snapshot.version")?);
+    let version = be!(i16, b, VERSION, "snapshot.version");
     if version != SNAPSHOT_VERSION {
         return Err(FormatError::InvalidValue {
             field: "snapshot.version",
@@ -90,16 +91,16 @@ pub fn decode(b: &[u8]) -> FormatResult<Vec<SnapshotEntry>> {
             reason: "only version 1 exists",
         });
     }
-    let stored = u32::from_be_bytes(be(b, 2, "snapshot.crc")?);
-    let computed = crc32c::crc32c(b.get(6..).unwrap_or_default());
+    let stored = be!(u32, b, CRC, "snapshot.crc");
+    let computed = crc32c::crc32c(b.get(ENTRY_COUNT..).unwrap_or_default());
     if stored != computed {
         return Err(FormatError::CrcMismatch { stored, computed });
     }
-    let count = i32::from_be_bytes(be(b, 6, "snapshot.count")?);
+    let count = be!(i32, b, ENTRY_COUNT, "snapshot.count");
     let expected = usize::try_from(count)
         .ok()
         .and_then(|c| c.checked_mul(ENTRY_SIZE))
-        .and_then(|n| n.checked_add(HEADER));
+        .and_then(|n| n.checked_add(ENTRIES));
     if expected != Some(b.len()) {
         return Err(FormatError::InvalidValue {
             field: "snapshot.count",
@@ -107,26 +108,25 @@ pub fn decode(b: &[u8]) -> FormatResult<Vec<SnapshotEntry>> {
             reason: "does not match the file length",
         });
     }
-    b.get(HEADER..)
-        .unwrap_or_default()
-        .chunks_exact(ENTRY_SIZE)
-        .map(|e| {
-            Ok(SnapshotEntry {
-                producer_id: i64::from_be_bytes(be(e, 0, "snapshot.producerId")?),
-                epoch: i16::from_be_bytes(be(e, 8, "snapshot.epoch")?),
-                last_sequence: i32::from_be_bytes(be(e, 10, "snapshot.lastSequence")?),
-                last_offset: i64::from_be_bytes(be(e, 14, "snapshot.lastOffset")?),
-                offset_delta: i32::from_be_bytes(be(e, 22, "snapshot.offsetDelta")?),
-                timestamp: i64::from_be_bytes(be(e, 26, "snapshot.timestamp")?),
-                coordinator_epoch: i32::from_be_bytes(be(e, 34, "snapshot.coordinatorEpoch")?),
-                current_txn_first_offset: i64::from_be_bytes(be(
-                    e,
-                    38,
-                    "snapshot.currentTxnFirstOffset",
-                )?),
-            })
-        })
-        .collect()
+    b.get(ENTRIES..).unwrap_or_default().chunks_exact(ENTRY_SIZE).map(decode_entry).collect()
+}
+
+fn decode_entry(e: &[u8]) -> FormatResult<SnapshotEntry> {
+    Ok(SnapshotEntry {
+        producer_id: be!(i64, e, entry::PRODUCER_ID, "snapshot.producerId"),
+        epoch: be!(i16, e, entry::EPOCH, "snapshot.epoch"),
+        last_sequence: be!(i32, e, entry::LAST_SEQUENCE, "snapshot.lastSequence"),
+        last_offset: be!(i64, e, entry::LAST_OFFSET, "snapshot.lastOffset"),
+        offset_delta: be!(i32, e, entry::OFFSET_DELTA, "snapshot.offsetDelta"),
+        timestamp: be!(i64, e, entry::TIMESTAMP, "snapshot.timestamp"),
+        coordinator_epoch: be!(i32, e, entry::COORDINATOR_EPOCH, "snapshot.coordinatorEpoch"),
+        current_txn_first_offset: be!(
+            i64,
+            e,
+            entry::CURRENT_TXN_FIRST_OFFSET,
+            "snapshot.currentTxnFirstOffset"
+        ),
+    })
 }
 
 #[cfg(test)]

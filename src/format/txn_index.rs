@@ -16,6 +16,7 @@
 //! increases from entry to entry, and no entry lies below the segment's base
 //! offset (Kafka's `sanityCheck`).
 
+use super::batch::array as be;
 use super::{FormatError, FormatResult};
 
 /// Entry version strata reads and writes (Kafka's `AbortedTxn.CURRENT_VERSION`).
@@ -63,14 +64,6 @@ impl AbortedTxn {
         }
         b
     }
-}
-
-fn be<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResult<[u8; N]> {
-    b.get(at..at + N).and_then(|s| s.try_into().ok()).ok_or(FormatError::Truncated {
-        field,
-        needed: at + N,
-        available: b.len(),
-    })
 }
 
 /// A `.txnindex` file's entries, or what is wrong with the first bad one:

@@ -39,6 +39,7 @@
 //! Both types are `Send + Sync`: a reader can `lookup` while the appender
 //! appends (one `RwLock` each; readers copy entries out of the map).
 
+pub(crate) mod cadence;
 mod common;
 mod lazy;
 pub mod offset_index;

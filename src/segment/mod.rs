@@ -44,6 +44,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::format::file_name::{FileKind, segment_file_name};
 use crate::format::{BatchIter, BatchView, NO_TIMESTAMP};
+use crate::index::cadence::EntryCadence;
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::file;
 use crate::io::identity::{self, FileId};
@@ -73,12 +74,12 @@ pub(crate) struct SegmentLimits {
 /// State only the appender changes.
 #[derive(Debug, Default)]
 struct AppendState {
-    /// Bytes appended since the last offset-index entry, counted from that
-    /// entry's batch start. `None` until first needed for an existing
-    /// segment: it is then derived from the last entry's position (the
-    /// segment start when there is none), exactly as a rebuild counts, so
-    /// the index a reopened segment writes equals the one a rebuild writes.
-    bytes_since_last_index_entry: Option<u64>,
+    /// Where the last offset-index entry points: the `index.interval.bytes`
+    /// rule counts from there ([`EntryCadence`], the rule a rebuild applies
+    /// too). `None` until first needed for an existing segment: it is then
+    /// read from the index (the segment start when it is empty), so the index
+    /// a reopened segment writes equals the one a rebuild writes.
+    index_cadence: Option<EntryCadence>,
     /// `(maxTimestampSoFar, offset of the batch holding it)`; loaded from the
     /// time index on first use for existing segments.
     max_timestamp: Option<(i64, i64)>,
@@ -450,20 +451,19 @@ impl Segment {
         if batch.max_timestamp() > max_ts {
             st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
         }
-        let since = match st.bytes_since_last_index_entry {
-            Some(n) => n,
-            None => position.saturating_sub(u64::from(self.offset_index.last_entry()?.position)),
+        let mut cadence = match st.index_cadence {
+            Some(c) => c,
+            None => self.cadence_from_index()?,
         };
-        let mut since_after = since + bytes.len() as u64;
-        if since > self.limits.index_interval_bytes {
+        if cadence.due_at(position, self.limits.index_interval_bytes) {
             let pos = u32::try_from(position)
                 .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
             self.offset_index.append(batch.last_offset(), pos)?;
             let (ts, off) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
             self.time_index.maybe_append(ts, off, false)?;
-            since_after = bytes.len() as u64;
+            cadence.batch_at(position, self.limits.index_interval_bytes);
         }
-        st.bytes_since_last_index_entry = Some(since_after);
+        st.index_cadence = Some(cadence);
         drop(st);
         // Readers map what they need on their first read past the map.
         self.len.store(end, Ordering::Release);
@@ -492,11 +492,17 @@ impl Segment {
     /// [`Segment::append`] applies).
     fn index_entry_due(&self) -> Result<bool> {
         let st = self.state.lock();
-        let since = match st.bytes_since_last_index_entry {
-            Some(n) => n,
-            None => self.len().saturating_sub(u64::from(self.offset_index.last_entry()?.position)),
+        let cadence = match st.index_cadence {
+            Some(c) => c,
+            None => self.cadence_from_index()?,
         };
-        Ok(since > self.limits.index_interval_bytes)
+        Ok(cadence.due_at(self.len(), self.limits.index_interval_bytes))
+    }
+
+    /// The `index.interval.bytes` count of an existing segment, resumed from
+    /// where its last offset-index entry points.
+    fn cadence_from_index(&self) -> Result<EntryCadence> {
+        Ok(EntryCadence::from_last_entry(u64::from(self.offset_index.last_entry()?.position)))
     }
 
     /// Gives the final time-index entry that [`Segment::seal`] writes its

@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::format::{BatchIter, NO_TIMESTAMP, StopReason};
+use crate::index::cadence::EntryCadence;
 use crate::io::file;
 use crate::io::mmap::ReadMap;
 use crate::{Error, Result};
@@ -160,7 +161,8 @@ impl Segment {
         };
         let mut iter = BatchIter::validating(data);
         let mut batches = 0;
-        let mut last_index_pos = 0u64;
+        // The `index.interval.bytes` rule live appends apply (one place).
+        let mut cadence = EntryCadence::default();
         let mut next_offset = self.base_offset;
         let mut stop = None;
         // Bytes of accepted batches: a batch that frames and hashes right but
@@ -178,7 +180,7 @@ impl Segment {
             if batch.max_timestamp() > max_ts {
                 st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
             }
-            if pos - last_index_pos > self.limits.index_interval_bytes {
+            if cadence.batch_at(pos, self.limits.index_interval_bytes) {
                 let p = u32::try_from(pos)
                     .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
                 // A sealed segment written under a larger `segment.index.bytes`
@@ -188,7 +190,6 @@ impl Segment {
                 let (ts, off) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
                 self.time_index.grow_for_one_more()?;
                 self.time_index.maybe_append(ts, off, false)?;
-                last_index_pos = pos;
             }
             next_offset = batch.next_offset();
             valid = pos + batch.size() as u64;
@@ -216,7 +217,7 @@ impl Segment {
             }
             stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
         }
-        st.bytes_since_last_index_entry = Some(valid - last_index_pos);
+        st.index_cadence = Some(cadence);
         // No view of the old tail may outlive the cut.
         drop(iter);
         drop(map);
