@@ -261,15 +261,45 @@ impl Groups<'_> {
     /// # Errors
     /// As [`commit`](Self::commit).
     pub fn commit_many(&self, group: &str, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+        let with: Vec<(TopicPartition, i64, String)> =
+            offsets.iter().map(|(tp, o)| (tp.clone(), *o, String::new())).collect();
+        self.commit_many_with_metadata(group, &with)
+    }
+
+    /// Commits several offsets of one group in one batch, each with the
+    /// committer's metadata string (Kafka's `OffsetCommitRequest` metadata,
+    /// which `kafka-consumer-groups` and [`offsets`](Self::offsets) show).
+    /// The batch is one append: after a crash either every offset of it is
+    /// committed or none is, so an offset and the metadata that explains it
+    /// are never seen apart.
+    ///
+    /// ```
+    /// # use strata::{Store, StoreConfig, TopicPartition};
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = Store::open(StoreConfig::new([dir.path()]))?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// store.groups().commit_many_with_metadata("mirror", &[(tp, 42, "kafka-next=40".into())])?;
+    /// assert_eq!(store.groups().offsets("mirror")?[0].metadata, "kafka-next=40");
+    /// # store.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit).
+    pub fn commit_many_with_metadata(
+        &self,
+        group: &str,
+        offsets: &[(TopicPartition, i64, String)],
+    ) -> Result<()> {
         if group.is_empty() {
             return Err(Error::InvalidRequest("a consumer group id cannot be empty".into()));
         }
-        if let Some((tp, o)) = offsets.iter().find(|(_, o)| *o < 0) {
+        if let Some((tp, o, _)) = offsets.iter().find(|(_, o, _)| *o < 0) {
             return Err(Error::InvalidRequest(format!("offset {o} for {tp} is negative")));
         }
         let now = self.store.clock().now_ms();
         let mut records = Vec::new();
-        for (TopicPartition { topic, partition }, offset) in offsets {
+        for (TopicPartition { topic, partition }, offset, metadata) in offsets {
             let key = GroupKey::Offset {
                 group: group.to_owned(),
                 topic: topic.clone(),
@@ -278,7 +308,7 @@ impl Groups<'_> {
             let value = OffsetCommit {
                 offset: *offset,
                 leader_epoch: -1,
-                metadata: String::new(),
+                metadata: metadata.clone(),
                 commit_timestamp: now,
             };
             let enc = |e| Error::InvalidRequest(format!("cannot encode commit: {e}"));
@@ -291,7 +321,7 @@ impl Groups<'_> {
         }
         self.with_state(|state| {
             self.write(group, records)?;
-            for (TopicPartition { topic, partition }, offset) in offsets {
+            for (TopicPartition { topic, partition }, offset, metadata) in offsets {
                 state.insert(
                     (group.to_owned(), topic.clone(), *partition),
                     CommittedOffset {
@@ -299,7 +329,7 @@ impl Groups<'_> {
                         partition: *partition,
                         offset: *offset,
                         commit_timestamp: now,
-                        metadata: String::new(),
+                        metadata: metadata.clone(),
                     },
                 );
             }
