@@ -12,6 +12,16 @@
 //! transaction left behind). Then strata appends to the copy, the broker restarts on it, and
 //! kafka-python reads strata's appends through the broker.
 //!
+//! strata → broker: a strata topic (compacted by strata's cleaner, log start moved, consumer
+//! groups' commits) goes to a stopped broker with `logtool hand-over`; the broker serves every
+//! record at its offset after a clean and an unclean start, and after Kafka's own
+//! `kafka-consumer-groups.sh --reset-offsets --from-file` commits the verb's plan, consumers of
+//! each group (kafka-python and confluent-kafka) resume at strata's committed offsets, which
+//! strata then reads back from the broker's own `__consumer_offsets`.
+//!
+//! The Kafka version is that of the jars in `$STRATA_KAFKA_LIB` (default `target/kafka-lib`,
+//! the pom's 4.4.0); `.ci/run` also runs the hand-over test against 4.0.2.
+//!
 //! Skips (with the reason) without Java, the resolved jars (target/kafka-lib) or the Python
 //! clients; `.ci/run` installs all three and makes a skip a failure.
 
@@ -430,9 +440,19 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     );
 }
 
+/// What each consumer group of the hand-over test committed in strata, by (group, partition):
+/// `billing` on partition 0 at a record the cleaner kept (the active segment starts at 353) and
+/// on partition 1 in a gap the cleaner left (its consumers resume at 137, and receive 353 first),
+/// `audit` at partition 1's log end only (nothing on partition 0), `stale` on partition 0 below
+/// the log start that DeleteRecords moved afterwards (25). `billing` also commits on another
+/// topic, which the hand-over of `topic` must not carry.
+const GROUP_COMMITS: &[(&str, i32, i64)] =
+    &[("billing", 0, 360), ("billing", 1, 137), ("audit", 1, 400), ("stale", 0, 10)];
+const GROUPS: &[&str] = &["audit", "billing", "stale"];
+
 /// Writes topic `topic` in a strata store at `dir`: two partitions of several segments, keys,
 /// null values, headers and timestamps, a log start moved by DeleteRecords on partition 0, and
-/// compacted by strata's cleaner (17 keys, tombstones kept).
+/// compacted by strata's cleaner (17 keys, tombstones kept); then the [`GROUP_COMMITS`].
 fn write_strata_topic(dir: &Path, topic: &str) {
     let store = Store::open(StoreConfig::new([dir]).background_threads(false)).expect("open");
     let configs: BTreeMap<String, String> = [
@@ -465,10 +485,124 @@ fn write_strata_topic(dir: &Path, topic: &str) {
             log.append(&records).expect("append");
         }
     }
+    for &(group, partition, offset) in GROUP_COMMITS {
+        store.groups().commit(group, topic, partition, offset).expect("commit");
+    }
+    store.groups().commit("billing", "elsewhere", 0, 5).expect("commit on another topic");
     store.delete_records(topic, 0, 25).expect("DeleteRecords");
     let report = store.maintain(Some(topic)).expect("a cleaning pass");
     assert!(report.partitions_cleaned > 0, "strata's cleaner compacted {topic}");
     store.close().expect("close");
+}
+
+/// The offset of a `R topic partition offset ...` line.
+fn record_offset(line: &str) -> i64 {
+    line.split(' ').nth(3).and_then(|o| o.parse().ok()).expect("an R line's offset")
+}
+
+/// The `G` lines `clients.py resume` must print for `topic` after the hand-over's offsets were
+/// committed on the cluster: each group's committed offset is strata's, moved into the
+/// partition's `[log start, log end]` (`stale`'s 10 becomes the log start 25); kafka-python's
+/// position is that offset, and the first record either client receives is strata's first
+/// record at or after it (`-` at the end; librdkafka reports the end offset as its position).
+fn expected_resume(topic: &str, want: &Reads) -> Vec<String> {
+    let mut lines = Vec::new();
+    for client in ["kafka-python", "confluent-kafka"] {
+        for group in GROUPS {
+            for partition in 0..2 {
+                let read = &want[&(topic.to_owned(), partition)];
+                let committed = GROUP_COMMITS
+                    .iter()
+                    .find(|(g, p, _)| g == group && *p == partition)
+                    .map(|&(_, _, o)| o.clamp(read.log_start, read.end));
+                let first = committed
+                    .and_then(|c| read.records.iter().map(|r| record_offset(r)).find(|&o| o >= c));
+                let dash = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+                let position = match client {
+                    "kafka-python" => committed,
+                    _ => first.or(committed),
+                };
+                lines.push(format!(
+                    "G {client} {group} {topic} {partition} {} {} {}",
+                    dash(committed),
+                    dash(position),
+                    dash(first)
+                ));
+            }
+        }
+    }
+    lines
+}
+
+/// The hand-over's reset plan committed on the running broker with Kafka's own
+/// `kafka-consumer-groups.sh --reset-offsets --from-file ... --execute`, as the verb printed it.
+/// The tool's NEW-OFFSET table must list exactly `carried`.
+///
+/// Kafka 4.0's tool probes the file's format by parsing its first line as `topic,partition,
+/// offset`, and prints the parse exception's stack trace before it reads the
+/// `group,topic,partition,offset` lines it then applies (Kafka 4.4.0's prints nothing): that
+/// trace, and only it, is allowed on stderr.
+fn commit_reset_plan(broker: &Broker, plan: &Path, printed: &str, carried: &[(String, i32, i64)]) {
+    let mut args = vec!["--reset-offsets", "--from-file"];
+    let plan = plan.display().to_string();
+    args.push(&plan);
+    for g in GROUPS {
+        args.extend(["--group", g]);
+    }
+    args.push("--execute");
+    let expected_command =
+        format!("kafka-consumer-groups.sh --bootstrap-server BROKER:PORT {}", args.join(" "));
+    assert!(
+        printed.contains(&expected_command),
+        "hand-over printed the command {expected_command:?}:\n{printed}"
+    );
+    let (stdout, stderr) =
+        broker.tool("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", &args);
+    eprintln!("kafka-consumer-groups --reset-offsets --from-file:\n{}", stdout.trim_end());
+    let mut table: Vec<(String, i32, i64)> = stdout
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                [g, _topic, p, o] => Some(((*g).to_owned(), p.parse().ok()?, o.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .collect();
+    table.sort();
+    assert_eq!(table, carried, "kafka-consumer-groups' NEW-OFFSET table:\n{stdout}\n{stderr}");
+    let format_probe = "InvalidFormatException: Cannot deserialize value of type `int` from String";
+    let unexpected: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            !l.starts_with('\t') && !l.starts_with(" at [Source") && !l.contains(format_probe)
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(
+        !stdout.contains("Error") && unexpected.is_empty(),
+        "kafka-consumer-groups reported a failure:\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    if stderr.contains(format_probe) {
+        eprintln!("kafka-consumer-groups printed its CSV format probe's exception (Kafka 4.0)");
+    }
+}
+
+/// The committed offsets strata reads from the broker's own `__consumer_offsets` (a copy of
+/// its stopped data log directory): what the group coordinator wrote for `topic`.
+fn strata_reads_broker_commits(data: &Path, topic: &str) -> Vec<(String, i32, i64)> {
+    let copy = tempfile::tempdir().expect("tempdir");
+    copy_dir(data, copy.path()).expect("copy the broker's log dir");
+    let store = Store::open_read_only(StoreConfig::new([copy.path()])).expect("read-only open");
+    let mut commits = Vec::new();
+    for group in GROUPS {
+        for c in store.groups().offsets(group).expect("offsets") {
+            if c.topic == topic {
+                commits.push(((*group).to_owned(), c.partition, c.offset));
+            }
+        }
+    }
+    commits
 }
 
 /// strata's reads of every partition of `topic` (read-only open), keyed like the consumer's.
@@ -483,7 +617,7 @@ fn strata_reads(dir: &Path, topic: &str) -> Reads {
 }
 
 #[test]
-fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_after_clean_and_unclean_starts()
+fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_and_its_groups_resume_there_after_clean_and_unclean_starts()
  {
     let version = match kafka_available() {
         Ok(v) => v,
@@ -497,7 +631,7 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_after_clea
     fs::create_dir_all(&strata_dir).expect("mkdir");
     let mut broker = Broker::format(&tmp.path().join("broker"), &[]);
     let data = broker.data_dir().to_path_buf();
-    let mut compared = 0;
+    let (mut compared, mut resumes) = (0, 0);
     for (topic, clean) in [("orders", true), ("orders-unclean", false)] {
         write_strata_topic(&strata_dir, topic);
         let want = strata_reads(&strata_dir, topic);
@@ -505,15 +639,46 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_after_clea
             want.values().all(|r| (r.records.len() as i64) < r.end - r.log_start),
             "strata's cleaner removed records: the broker must serve the gaps"
         );
+        let kept = |p: i32, o: i64| {
+            want[&(topic.to_owned(), p)].records.iter().any(|r| record_offset(r) == o)
+        };
+        assert!(kept(0, 360) && !kept(1, 137), "billing commits at a kept record and in a gap");
         // 1. The broker creates the topic (its topic ID) and stops.
         broker.start();
         broker.clients("create", &[topic, "2"]);
         broker.stop();
-        // 2. The verb moves strata's files in.
+        // 2. The verb moves strata's files in, and writes the groups' offsets as a reset plan.
+        // Without a word about the groups' offsets it refuses, changing nothing.
+        let broker_dir = data.display().to_string();
+        let refused = common::logtool_run(
+            &[&strata_dir],
+            false,
+            &["hand-over", topic, "--broker-dir", &broker_dir],
+            b"",
+        );
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && why.contains("--offsets-file"),
+            "hand-over without --offsets-file refuses while groups have offsets: {why}"
+        );
+        let first_log = data.join(format!("{topic}-0")).join("00000000000000000000.log");
+        assert_eq!(
+            fs::metadata(&first_log).map(|m| m.len()).ok(),
+            Some(0),
+            "the refused hand-over left the broker's partition empty"
+        );
+        let plan = tmp.path().join(format!("{topic}-offsets.csv"));
         let out = common::logtool_run(
             &[&strata_dir],
-            true,
-            &["hand-over", topic, "--broker-dir", &data.display().to_string()],
+            false,
+            &[
+                "hand-over",
+                topic,
+                "--broker-dir",
+                &broker_dir,
+                "--offsets-file",
+                &plan.display().to_string(),
+            ],
             b"",
         );
         assert!(
@@ -521,7 +686,13 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_after_clea
             "logtool hand-over {topic}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        eprintln!("hand-over {topic}: {}", String::from_utf8_lossy(&out.stdout).trim());
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        eprintln!("hand-over {topic}:\n{}", printed.trim());
+        let plan_text = fs::read_to_string(&plan).expect("the reset plan");
+        assert!(
+            !plan_text.contains("elsewhere"),
+            "another topic's commit was carried:\n{plan_text}"
+        );
         if !clean {
             // An unclean start with the recovery points lost: the broker re-validates every
             // handed-over segment and rebuilds its indexes and producer state.
@@ -539,7 +710,41 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_after_clea
         let mut args = vec!["read_uncommitted"];
         args.extend(targets.iter().map(String::as_str));
         let got = parse_reads(&broker.clients("read", &args));
+        // 4. The groups' offsets go to the cluster through Kafka's own tool; a consumer of each
+        // group resumes at strata's committed offset.
+        let mut carried: Vec<(String, i32, i64)> = GROUP_COMMITS
+            .iter()
+            .map(|&(g, p, o)| {
+                let read = &want[&(topic.to_owned(), p)];
+                (g.to_owned(), p, o.clamp(read.log_start, read.end))
+            })
+            .collect();
+        carried.sort();
+        commit_reset_plan(&broker, &plan, &printed, &carried);
+        let mut args = vec![""];
+        args.extend(targets.iter().map(String::as_str));
+        let mut resumed = Vec::new();
+        for group in GROUPS {
+            args[0] = group;
+            resumed.extend(broker.clients("resume", &args).lines().map(str::to_owned));
+        }
+        resumed.sort();
+        let mut expected = expected_resume(topic, &want);
+        expected.sort();
+        assert_eq!(resumed, expected, "where each group's consumers resume (broker, strata)");
+        for line in &resumed {
+            eprintln!(
+                "hand-over ({}): resumes as strata committed: {line}",
+                if clean { "clean" } else { "unclean" }
+            );
+        }
+        resumes += resumed.len();
         broker.stop();
+        // The offsets are in the cluster's __consumer_offsets, written by Kafka's coordinator.
+        let mut in_broker = strata_reads_broker_commits(&data, topic);
+        in_broker.sort();
+        assert_eq!(in_broker, carried, "{topic}: the broker's __consumer_offsets (strata's read)");
+        eprintln!("{topic}: the broker's __consumer_offsets holds {in_broker:?}");
         if !clean {
             let log = fs::read_to_string(broker.log_file()).expect("broker log");
             let recovered = log
@@ -577,5 +782,8 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_after_clea
             }
         }
     }
-    eprintln!("Kafka {version}: the broker served {compared} records handed over by strata");
+    eprintln!(
+        "Kafka {version}: the broker served {compared} records handed over by strata; \
+         {resumes} group/partition resume points of two clients equal strata's commits"
+    );
 }

@@ -9,6 +9,7 @@ kafka-python, so two independent client implementations read what the broker ser
     clients.py write-more BOOTSTRAP             a few more records and an open transaction
     clients.py read BOOTSTRAP ISOLATION T:P...  every record of each partition (confluent-kafka)
     clients.py read-kp BOOTSTRAP T:P:FROM...    records from offset FROM on (kafka-python)
+    clients.py resume BOOTSTRAP GROUP T:P...    where a consumer of GROUP resumes, both clients
 
 `read` prints, per partition, `P topic partition log_start end` (end: the high watermark, or the
 last stable offset when read committed) and one `R ...` line per record:
@@ -18,6 +19,12 @@ last stable offset when read committed) and one `R ...` line per record:
 ts_type is 0 (CreateTime) or 1 (LogAppendTime); key and value are hex, `-` for null, `=` for
 empty; each header is `name_hex:value_hex` (same encoding). The Rust test formats strata's reads
 the same way and compares the lines.
+
+`resume` prints, per client and partition, what a consumer of the group (assigned the
+partition, no offset given, auto.offset.reset=none/error so that a missing commit cannot pass for
+one) gets: `G client group topic partition committed position first`, where committed is the
+group's committed offset, position where the consumer starts, and first the offset of the first
+record it receives (`-` for none: no commit, or the partition's end).
 """
 
 import os
@@ -333,6 +340,87 @@ def read_kp(bootstrap, targets):
     print("\n".join(out))
 
 
+def resume_kp(bootstrap, group, targets):
+    """kafka-python: committed(), then position() and the first record, as a consumer resumes."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import NoOffsetForPartitionError
+    out = []
+    for target in targets:
+        topic, partition = target.rsplit(":", 1)
+        tp = TopicPartition(topic, int(partition))
+        c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                          auto_offset_reset="none")
+        try:
+            committed = c.committed(tp)
+            c.assign([tp])
+            position = first = None
+            try:
+                position = c.position(tp)
+            except NoOffsetForPartitionError:
+                pass
+            if position is not None and position < c.end_offsets([tp])[tp]:
+                deadline = time.time() + 60
+                while first is None:
+                    if time.time() > deadline:
+                        raise SystemExit("resume %s: no record within 60 s" % target)
+                    for m in c.poll(timeout_ms=1000).get(tp, []):
+                        first = m.offset
+                        break
+        finally:
+            c.close()
+        out.append("G kafka-python %s %s %d %s %s %s" % (
+            group, tp.topic, tp.partition, dash(committed), dash(position), dash(first)))
+    return out
+
+
+def resume_ck(bootstrap, group, targets):
+    """confluent-kafka: committed(), then the first message or the end, assigned without an
+    offset (librdkafka starts at the committed one)."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    out = []
+    for target in targets:
+        topic, partition = target.rsplit(":", 1)
+        partition = int(partition)
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                      "enable.auto.commit": False, "enable.partition.eof": True,
+                      "auto.offset.reset": "error"})
+        try:
+            tp = TopicPartition(topic, partition)
+            got = c.committed([tp], timeout=30)[0]
+            committed = got.offset if got.offset >= 0 else None
+            c.assign([tp])
+            position = first = None
+            deadline = time.time() + 60
+            while True:
+                if time.time() > deadline:
+                    raise SystemExit("resume %s: no record nor end within 60 s" % target)
+                m = c.poll(1.0)
+                if m is None:
+                    continue
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        position = m.offset()
+                        break
+                    if m.error().code() == KafkaError._AUTO_OFFSET_RESET:
+                        break  # no committed offset: nowhere to resume
+                    raise SystemExit("resume %s: %s" % (target, m.error()))
+                position = first = m.offset()
+                break
+        finally:
+            c.close()
+        out.append("G confluent-kafka %s %s %d %s %s %s" % (
+            group, topic, partition, dash(committed), dash(position), dash(first)))
+    return out
+
+
+def dash(v):
+    return "-" if v is None else "%d" % v
+
+
+def resume(bootstrap, group, targets):
+    print("\n".join(resume_kp(bootstrap, group, targets) + resume_ck(bootstrap, group, targets)))
+
+
 def main(argv):
     if len(argv) < 3:
         raise SystemExit(__doc__)
@@ -347,6 +435,8 @@ def main(argv):
         read(bootstrap, argv[3], argv[4:])
     elif cmd == "read-kp":
         read_kp(bootstrap, argv[3:])
+    elif cmd == "resume":
+        resume(bootstrap, argv[3], argv[4:])
     else:
         raise SystemExit(__doc__)
 

@@ -141,6 +141,17 @@ impl Broker {
             fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         };
         write("server.properties", &props);
+        // Kafka's command-line tools (Broker::tool) log warnings to stderr, not to the broker's log.
+        write(
+            "tools-log4j2.properties",
+            "rootLogger.level=WARN\n\
+             rootLogger.appenderRef.err.ref=E\n\
+             appender.err.type=Console\n\
+             appender.err.name=E\n\
+             appender.err.target=SYSTEM_ERR\n\
+             appender.err.layout.type=PatternLayout\n\
+             appender.err.layout.pattern=%p %m (%c)%n\n",
+        );
         write(
             "log4j2.properties",
             &format!(
@@ -190,6 +201,38 @@ impl Broker {
             .arg(format!("{}/*", kafka_lib().display()))
             .arg(class);
         cmd
+    }
+
+    /// Runs Kafka's command-line tool `class` from the resolved jars (what `bin/kafka-*.sh`
+    /// runs, e.g. `org.apache.kafka.tools.consumer.group.ConsumerGroupCommand` for
+    /// `kafka-consumer-groups.sh`) with `--bootstrap-server <this broker>` and `args`. Returns
+    /// its stdout and stderr; panics when it cannot run or exits with a failure (some tools
+    /// print an `Error:` and exit 0: the caller checks the output).
+    pub(crate) fn tool(&self, class: &str, args: &[&str]) -> (String, String) {
+        let out = Command::new("timeout")
+            .args(["300", "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                self.root.join("tools-log4j2.properties").display()
+            ))
+            .arg("-cp")
+            .arg(format!("{}/*", kafka_lib().display()))
+            .arg(class)
+            .args(["--bootstrap-server", &self.bootstrap()])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run java {class}: {e}"));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(
+            out.status.success(),
+            "{class} {args:?} failed ({}):\n{stdout}\n--- stderr ---\n{}",
+            out.status,
+            tail_lines(&stderr, 40)
+        );
+        (stdout, stderr)
     }
 
     /// The data log directory (`log.dirs`).
@@ -370,16 +413,17 @@ impl Drop for Broker {
 }
 
 /// `compat/kafka/src/KafkaIndexCheck.java` compiled against the resolved jars into
-/// `target/kafka-index-check/` (by `.ci/run`, or here on first use: compiled into a private
-/// directory and renamed into place, so concurrent test processes never see half a build).
+/// `target/kafka-index-check-<version>/` (by `.ci/run`, or here on first use: compiled into a
+/// private directory and renamed into place, so concurrent test processes never see half a
+/// build; one directory per Kafka version, as the tool's classes differ between versions).
 /// `None` when the jars or `javac` are absent.
 fn index_check_classes() -> Option<PathBuf> {
     static CLASSES: OnceLock<Option<PathBuf>> = OnceLock::new();
     CLASSES
         .get_or_init(|| {
-            kafka_version()?;
+            let version = kafka_version()?;
             let target = manifest_dir().join("target");
-            let classes = target.join("kafka-index-check");
+            let classes = target.join(format!("kafka-index-check-{version}"));
             if classes.join("KafkaIndexCheck.class").is_file() {
                 return Some(classes);
             }

@@ -12,13 +12,18 @@
 //!    log end and log start offsets. The broker's `partition.metadata` (its topic ID) and
 //!    `leader-epoch-checkpoint` stay: the broker's metadata says who leads with which epoch;
 //! 4. start the broker: it loads the segments (with its own recovery when it was not shut down
-//!    cleanly) and serves every record at its original offset.
+//!    cleanly) and serves every record at its original offset;
+//! 5. when strata's consumer groups committed offsets on the topic: run the
+//!    `kafka-consumer-groups.sh --reset-offsets --from-file FILE ... --execute` command the verb
+//!    printed (`--offsets-file FILE` names where the plan goes): Kafka's group coordinator
+//!    commits each offset into the cluster's `__consumer_offsets`, and the groups' consumers
+//!    resume where they were in strata ([`crate::handover_offsets`] says why through the API).
 //!
 //! Refused, changing nothing: a broker partition that holds data, a missing broker partition
 //! directory or `partition.metadata` (the topic was not created there), a strata topic that does
 //! not exist. The verb cannot tell a running broker (Kafka's `.lock` is a POSIX record lock,
 //! invisible to strata's `flock`): stop it first.
-//! Not carried: consumer-group offsets (strata's `__consumer_offsets`), topic configs.
+//! Not carried: topic configs; commit metadata strings of the groups' offsets.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -30,6 +35,7 @@ use strata::internals::store::checkpoint::{
     self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 
+use crate::handover_offsets::{self, GroupOffset};
 use crate::json::Json;
 use crate::{Failure, Out};
 
@@ -40,15 +46,24 @@ pub struct HandOverArgs {
     /// The stopped broker's log directory (`log.dirs`) holding the topic's partitions.
     #[arg(long, value_name = "DIR")]
     pub broker_dir: PathBuf,
+    /// Where to write the consumer groups' committed offsets on the topic, as the CSV that
+    /// `kafka-consumer-groups.sh --reset-offsets --from-file` commits on the running cluster
+    /// (the verb prints the command). Required when groups committed offsets on the topic,
+    /// unless `--without-group-offsets`.
+    #[arg(long, value_name = "FILE")]
+    pub offsets_file: Option<PathBuf>,
+    /// Hand over without the consumer groups' committed offsets (they stay in strata only).
+    #[arg(long, conflicts_with = "offsets_file")]
+    pub without_group_offsets: bool,
 }
 
 /// One partition to move: strata's directory and offsets.
 #[derive(Debug)]
 pub struct Part {
-    partition: i32,
+    pub partition: i32,
     from: PathBuf,
-    log_start: i64,
-    log_end: i64,
+    pub log_start: i64,
+    pub log_end: i64,
 }
 
 /// Phase 1, inside the writable store (which is then closed cleanly): the partitions, their
@@ -138,10 +153,32 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), Failure> {
 
 /// Phase 2, after strata's store is closed: the files move into the broker's directories and its
 /// checkpoints take the offsets.
-pub fn execute(out: &mut Out, args: &HandOverArgs, parts: &[Part]) -> Result<(), Failure> {
+pub fn execute(
+    out: &mut Out,
+    args: &HandOverArgs,
+    parts: &[Part],
+    offsets: &[GroupOffset],
+) -> Result<(), Failure> {
     let topic = args.topic.as_str();
     let broker = args.broker_dir.as_path();
     check_broker(broker, topic, parts)?;
+    // The groups' offsets are written first: a failure there leaves the broker untouched.
+    let offsets_file = match (&args.offsets_file, offsets.is_empty()) {
+        (Some(path), false) => {
+            handover_offsets::write_plan(path, topic, offsets)?;
+            Some(path.as_path())
+        }
+        (None, false) if !args.without_group_offsets => {
+            let mut groups: Vec<&str> = offsets.iter().map(|o| o.group.as_str()).collect();
+            groups.dedup();
+            return Err(Failure::new(format!(
+                "consumer groups {groups:?} committed offsets on {topic}: pass --offsets-file \
+                 FILE to carry them to the cluster, or --without-group-offsets to leave them \
+                 behind (nothing was changed)"
+            )));
+        }
+        _ => None,
+    };
     let mut recovery: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut starts: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for p in parts {
@@ -193,6 +230,17 @@ pub fn execute(out: &mut Out, args: &HandOverArgs, parts: &[Part]) -> Result<(),
             if path.is_file() { checkpoint::read_offsets(&path)? } else { BTreeMap::new() };
         offsets.extend(values);
         checkpoint::write_offsets(&path, &offsets)?;
+    }
+    if args.without_group_offsets {
+        out.human(&format!(
+            "{} committed offsets of consumer groups on {topic} not carried \
+             (--without-group-offsets)",
+            offsets.len()
+        ));
+    } else if offsets.is_empty() {
+        out.human(&format!("no consumer group committed offsets on {topic}: none to carry"));
+    } else {
+        handover_offsets::report(out, topic, offsets, offsets_file);
     }
     Ok(())
 }

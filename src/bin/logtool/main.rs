@@ -28,6 +28,7 @@ mod datetime;
 mod dump;
 mod groups;
 mod handover;
+mod handover_offsets;
 mod json;
 mod maint;
 mod produce;
@@ -185,7 +186,8 @@ enum Command {
         indexes: bool,
     },
     /// Give a topic to a stopped Kafka broker that created it (empty): segments, indexes and
-    /// producer snapshots move into its partition directories, offsets unchanged.
+    /// producer snapshots move into its partition directories, offsets unchanged; consumer
+    /// groups' committed offsets go to a plan that `kafka-consumer-groups.sh` commits.
     HandOver(handover::HandOverArgs),
     /// Check partition directories' invariants without opening them for writing.
     Verify {
@@ -330,12 +332,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::GroupDelete { group } => with_store(&mut |s| groups::delete(s, &mut out, &group)),
         Command::HandOver(args) => {
             // The store is closed (indexes trimmed, snapshots written) before files move.
-            let mut parts = Vec::new();
+            let (mut parts, mut offsets) = (Vec::new(), Vec::new());
             with_store(&mut |s| {
                 parts = handover::plan(s, &args.topic)?;
+                offsets = handover_offsets::plan(s, &args.topic, &parts)?;
                 Ok(())
             })?;
-            handover::execute(&mut out, &args, &parts).map(|()| ExitCode::SUCCESS)
+            handover::execute(&mut out, &args, &parts, &offsets).map(|()| ExitCode::SUCCESS)
         }
         Command::Dump { paths, print_data_log, indexes } => {
             let problems = dump::run(&mut out, &paths, print_data_log, indexes)?;
