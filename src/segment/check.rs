@@ -11,12 +11,17 @@
 //!
 //! - both indexes pass their own sanity checks (length, order, zero tail);
 //! - the last offset-index entry points inside the `.log`, at a batch that
-//!   starts at or below the entry's offset;
+//!   starts at or below the entry's offset, and a batch at or after it holds
+//!   that offset (the entry names the last offset of the append that wrote
+//!   the batch: a base offset lowered by a flipped bit, which the CRC does
+//!   not cover, shows as batches that no longer reach it);
 //! - no entry of either index names an offset of the next segment, and the
 //!   batches at the start and at the last entry hold no offset of it;
 //! - for the active segment, the batches after the last entry frame exactly
-//!   up to the end of the file with rising offsets, and the time index names
-//!   no offset past them.
+//!   up to the end of the file with rising offsets, the last of them starts
+//!   where the one before ends when none of them leaves a gap (recovery's
+//!   dense-tail rule, see `recover.rs`), and the time index names no offset
+//!   past them.
 
 use crate::Result;
 use crate::format::{BatchIter, StopReason, layout};
@@ -52,14 +57,22 @@ impl Segment {
             }
             match self.frame_at(pos)? {
                 None => return Ok(at(format!("points at byte {pos}, where no batch frames"))),
-                Some((base, _)) if base > last.offset => {
+                Some((base, ..)) if base > last.offset => {
                     let o = last.offset;
                     return Ok(at(format!("(offset {o}) points at a batch starting at {base}")));
                 }
-                Some((_, end)) if next_base.is_some_and(|next| end >= next) => {
+                Some((_, end, _)) if next_base.is_some_and(|next| end >= next) => {
                     return Ok(at(format!(
                         "points at a batch ending at {end}, in the next segment"
                     )));
+                }
+                Some((_, end, size)) if end < last.offset => {
+                    if !self.reaches(pos + size, end, last.offset)? {
+                        let o = last.offset;
+                        return Ok(at(format!(
+                            "(offset {o}) points at batches that end before it, from byte {pos}"
+                        )));
+                    }
                 }
                 Some(_) => {}
             }
@@ -71,10 +84,10 @@ impl Segment {
             let first = |why: String| Some(format!("{}: first batch {why}", log.display()));
             match self.frame_at(0)? {
                 None => return Ok(first("does not frame".to_owned())),
-                Some((base, _)) if base < self.base_offset() => {
+                Some((base, ..)) if base < self.base_offset() => {
                     return Ok(first(format!("starts at {base}, below the segment's base")));
                 }
-                Some((base, end)) if next_base.is_some_and(|next| end >= next) => {
+                Some((base, end, _)) if next_base.is_some_and(|next| end >= next) => {
                     return Ok(first(format!("holds offsets {base}..={end}, of the next segment")));
                 }
                 Some(_) => {}
@@ -92,7 +105,11 @@ impl Segment {
         if next_base.is_none() {
             let start = offsets.last.map_or(0, |e| u64::from(e.position));
             let mut iter = BatchIter::new(self.bytes(start, len)?);
-            let mut next_offset = None;
+            let mut next_offset = (start == 0).then_some(self.base_offset());
+            // Whether the scanned batches are dense, and where the last one
+            // starts when it leaves the first gap.
+            let mut dense = true;
+            let mut gap_at_last = None;
             for (pos, b) in iter.by_ref() {
                 // Offsets rise batch after batch. The base offset is outside
                 // the CRC: a flipped bit there shows as a batch the next one
@@ -106,7 +123,18 @@ impl Segment {
                         log.display()
                     )));
                 }
+                let gap = next_offset.filter(|&n| b.base_offset() != n);
+                gap_at_last = gap
+                    .filter(|_| dense && !b.is_legacy())
+                    .map(|n| (start + pos as u64, n, b.base_offset()));
+                dense &= gap.is_none() && !b.is_legacy();
                 next_offset = Some(b.next_offset());
+            }
+            if let Some((at, expected, base)) = gap_at_last {
+                return Ok(Some(format!(
+                    "{}: last batch at byte {at} starts at offset {base}, not {expected} where the one before ends",
+                    self.log_path().display()
+                )));
             }
             if let Some(stop) = iter.stop_reason().filter(|s| **s != StopReason::End) {
                 let log = self.log_path();
@@ -121,15 +149,45 @@ impl Segment {
         Ok(None)
     }
 
+    /// Whether the batches from `position` on (where a batch ending at `end`
+    /// below `offset` starts) reach `offset`: walking while they end below it
+    /// with rising offsets, one holds it. An entry strata wrote names the last
+    /// offset of the batch at its position (the caller's first header read
+    /// settles it); a Kafka follower's or cleaner's names the last offset of
+    /// an append of several batches, which takes this walk.
+    fn reaches(&self, mut position: u64, mut end: i64, offset: i64) -> Result<bool> {
+        let path = self.log_path();
+        let f = identity::reopen_read(&path, self.log_id)?;
+        while let Some((base, last, size)) = self.frame_in(&f, position)? {
+            if base <= end || last < base {
+                return Ok(false);
+            }
+            if base <= offset && offset <= last {
+                return Ok(true);
+            }
+            if last > offset {
+                return Ok(false);
+            }
+            end = last;
+            position += size;
+        }
+        Ok(false)
+    }
+
     /// The base and last offsets of the batch whose header is at `position`,
     /// if one frames there (a sane length that fits the file). Reads 27
     /// bytes with `pread`, so a sealed segment is not mapped just to be
     /// checked. A legacy (magic 0/1) entry's offset is its last offset.
-    fn frame_at(&self, position: u64) -> Result<Option<(i64, i64)>> {
+    fn frame_at(&self, position: u64) -> Result<Option<(i64, i64, u64)>> {
+        let f = identity::reopen_read(&self.log_path(), self.log_id)?;
+        self.frame_in(&f, position)
+    }
+
+    /// [`Self::frame_at`] in the open `.log` `f`, with the batch's size in bytes.
+    fn frame_in(&self, f: &std::fs::File, position: u64) -> Result<Option<(i64, i64, u64)>> {
         let path = self.log_path();
-        let f = identity::reopen_read(&path, self.log_id)?;
         let mut head = [0u8; layout::LAST_OFFSET_DELTA + 4];
-        let read = file::read_up_to_at(&f, &path, &mut head, position)?;
+        let read = file::read_up_to_at(f, &path, &mut head, position)?;
         if read < layout::HEADER_SIZE_UP_TO_MAGIC {
             return Ok(None);
         }
@@ -144,7 +202,8 @@ impl Segment {
         } else {
             base
         };
-        Ok(fits.then_some((base, last)))
+        let size = layout::LOG_OVERHEAD as u64 + u64::from(length.unsigned_abs());
+        Ok(fits.then_some((base, last, size)))
     }
 }
 

@@ -131,10 +131,13 @@ impl Segment {
             }
         }
         if stop.is_none() {
-            if let Some((at, b)) = placer.finish() {
-                accept(at, &b);
+            let placed = placer.finish();
+            if let Some((at, b)) = &placed.accept {
+                accept(*at, b);
             }
-            stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
+            stop = placed
+                .stop
+                .or_else(|| iter.stop_reason().filter(|r| **r != StopReason::End).cloned());
         }
         self.len.store(valid, Ordering::Release);
         *self.state.lock() = st;

@@ -23,6 +23,17 @@ use super::{AppendState, Segment};
 /// out of place and the cut comes before it (else recovery would keep it
 /// and hand the log end offset those false offsets). So each batch is held
 /// until the next one (or the end of the data) confirms it.
+///
+/// The active segment's last batch has no batch after it to confirm it, and
+/// no next segment's base to stay below: a raised base offset there would
+/// move the log end offset up. A leader (strata's appender, Kafka's) writes
+/// the active segment densely, every batch starting where the one before
+/// ends and the first at the segment's base; only a follower's copy of a
+/// compacted log has gaps there. So in an active segment whose offsets are
+/// dense up to its last (v2) batch, that batch must start where the one
+/// before ends; in one that already has gaps, nothing tells a flipped bit
+/// from a gap, and the batch is kept, as Kafka's `LogSegment.recover` keeps
+/// every batch that hashes right.
 pub(crate) struct Placer {
     /// The segment's base offset.
     base: i64,
@@ -35,6 +46,9 @@ pub(crate) struct Placer {
     accepted_next: i64,
     /// The batch waiting for the next one, with its position.
     held: Option<(usize, crate::format::BatchView)>,
+    /// Every batch accepted so far started where the one before ended (the
+    /// first at the segment's base).
+    dense: bool,
 }
 
 /// What feeding a batch to a [`Placer`] decided.
@@ -62,7 +76,7 @@ fn misplaced_at(
 
 impl Placer {
     pub(crate) fn new(base: i64, next_base: Option<i64>, splits: bool) -> Self {
-        Placer { base, next_base, splits, accepted_next: base, held: None }
+        Placer { base, next_base, splits, accepted_next: base, held: None, dense: true }
     }
 
     /// Why `batch` cannot lie in this segment at all, or `None`.
@@ -89,13 +103,13 @@ impl Placer {
                     misplaced_at(position, &batch, "not above the previous batch's offsets")
                 };
                 if matches!(&stop, StopReason::Corrupt { position: p, .. } if *p == position) {
-                    self.accepted_next = held.next_offset();
+                    self.accept(&held);
                     out.accept = Some((held_at, held));
                 }
                 out.stop = Some(stop);
                 return out;
             }
-            self.accepted_next = held.next_offset();
+            self.accept(&held);
             out.accept = Some((held_at, held));
         } else if batch.base_offset() < self.accepted_next {
             out.stop =
@@ -110,13 +124,31 @@ impl Placer {
         out
     }
 
-    /// The batch still held at the end of the valid data: accepted.
-    pub(crate) fn finish(&mut self) -> Option<(usize, crate::format::BatchView)> {
-        let held = self.held.take();
-        if let Some((_, b)) = &held {
-            self.accepted_next = b.next_offset();
+    /// Moves the accepted end past `batch`, noting a gap before it.
+    fn accept(&mut self, batch: &crate::format::BatchView) {
+        self.dense &= batch.base_offset() == self.accepted_next;
+        self.accepted_next = batch.next_offset();
+    }
+
+    /// The end of the valid data: the batch still held is accepted, unless
+    /// it is the last batch of a dense active segment and leaves a gap (see
+    /// the type's docs).
+    pub(crate) fn finish(&mut self) -> Placed {
+        let mut out = Placed { accept: None, stop: None };
+        let Some((at, held)) = self.held.take() else { return out };
+        let raised = self.next_base.is_none()
+            && !self.splits
+            && self.dense
+            && !held.is_legacy()
+            && held.base_offset() != self.accepted_next;
+        if raised {
+            let reason = "leaves a gap after the batch before it, in a dense active segment";
+            out.stop = Some(misplaced_at(at, &held, reason));
+        } else {
+            self.accept(&held);
+            out.accept = Some((at, held));
         }
-        held
+        out
     }
 }
 
@@ -212,10 +244,13 @@ impl Segment {
             }
         }
         if stop.is_none() {
-            if let Some((at, b)) = placer.finish() {
-                accept(at, &b)?;
+            let placed = placer.finish();
+            if let Some((at, b)) = &placed.accept {
+                accept(*at, b)?;
             }
-            stop = iter.stop_reason().filter(|r| **r != StopReason::End).cloned();
+            stop = placed
+                .stop
+                .or_else(|| iter.stop_reason().filter(|r| **r != StopReason::End).cloned());
         }
         st.index_cadence = Some(cadence);
         // No view of the old tail may outlive the cut.
