@@ -360,3 +360,115 @@ fn forwarding_with_kills_delivers_every_record_once_in_order() {
     );
     broker.stop();
 }
+
+/// Writes one record into a Kafka partition from a producer of the test's own: a writer the
+/// forwarder does not know.
+fn foreign_write(broker: &Broker, topic: &str, partition: i32) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().unwrap();
+    producer
+        .send(BaseRecord::to(topic).partition(partition).key("foreign").payload("not strata's"))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn a_foreign_write_into_the_kafka_partition_stops_the_forwarder_and_is_passed_over_on_restart() {
+    if let Err(why) = kafka_available() {
+        skip(&why);
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("strata");
+    let base_ts =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as i64)
+            - 3_600_000;
+    let per = 2_000u64;
+    write(&dir, 0, per, base_ts);
+    let mut broker = Broker::format(&root.path().join("broker"), &[]);
+    broker.start();
+    for &(_, kafka_topic, partitions) in TOPICS {
+        broker.clients("create", &[kafka_topic, &partitions.to_string()]);
+    }
+    forward_bin();
+
+    // Run 1, throttled (1,000 records/s over 4 partitions): once events-0 has progress, another
+    // producer appends a record to Kafka's events-0. The forwarder's next acknowledgement there
+    // lands one offset later than it expects: it must stop, failing, without committing past it.
+    let mut child = forwarder(&dir, &broker, Some(1_000), None);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = committed(&dir).get(&("events".to_owned(), 0)).copied().unwrap_or(0);
+        if done >= 100 {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("run 1 exited ({status}) early:\n{}", text(&finish(child)));
+        }
+        assert!(Instant::now() < deadline, "run 1 made no progress on events-0 in 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    foreign_write(&broker, "events", 0);
+    let run1 = finish(child);
+    let run1_text = text(&run1);
+    assert!(!run1.status.success(), "run 1 must stop at the foreign record:\n{run1_text}");
+    assert!(run1_text.contains("another producer"), "{run1_text}");
+    let at_stop = committed(&dir);
+    let reason = String::from_utf8_lossy(&run1.stderr)
+        .lines()
+        .rfind(|l| l.starts_with("forward: "))
+        .unwrap_or_default()
+        .to_owned();
+    println!("run 1: {reason}\nrun 1: committed at the stop {at_stop:?}");
+
+    // Run 2: the foreign record is in the window past the commit; it matches no strata record
+    // and is passed over, the forwarder's own records around it are recognized.
+    let run2 = finish(forwarder(&dir, &broker, None, None));
+    assert!(run2.status.success(), "run 2 failed:\n{}", text(&run2));
+    let run2_out = String::from_utf8_lossy(&run2.stdout).into_owned();
+    let (window, matched, unmatched) = (
+        resume_sum(&run2_out, "window"),
+        resume_sum(&run2_out, "matched"),
+        resume_sum(&run2_out, "unmatched"),
+    );
+    println!("run 2: window {window}, matched {matched}, unmatched {unmatched}");
+    assert_eq!(unmatched, 1, "{}", text(&run2));
+    assert_eq!(window, matched + unmatched, "{}", text(&run2));
+
+    // Kafka: every strata record once, in order; events-0 also holds the one foreign record.
+    let kafka = kafka_lines(&broker);
+    let foreign_key = hex(Some(b"foreign"));
+    for &(topic, kafka_topic, partitions) in TOPICS {
+        for p in 0..partitions {
+            let ours = strata_lines(&dir, topic, p);
+            let theirs = kafka.get(&(kafka_topic.to_owned(), p)).cloned().unwrap_or_default();
+            // Offsets after the foreign record are one higher in Kafka: compare the rest.
+            let strip = |l: &String| l.split_once(' ').map(|(_, rest)| rest.to_owned());
+            let foreign: Vec<&String> =
+                theirs.iter().filter(|l| l.split(' ').nth(3) == Some(&foreign_key)).collect();
+            let theirs_own: Vec<Option<String>> = theirs
+                .iter()
+                .filter(|l| l.split(' ').nth(3) != Some(&foreign_key))
+                .map(strip)
+                .collect();
+            let ours_stripped: Vec<Option<String>> = ours.iter().map(strip).collect();
+            println!(
+                "{topic}-{p} -> {kafka_topic}-{p}: strata {} records, kafka {} ({} foreign)",
+                ours.len(),
+                theirs.len(),
+                foreign.len()
+            );
+            assert_eq!(foreign.len(), usize::from(topic == "events" && p == 0));
+            assert_eq!(ours.len() as u64, per);
+            assert!(
+                ours_stripped == theirs_own,
+                "{topic}-{p}: kafka's records differ from strata's"
+            );
+        }
+    }
+    broker.stop();
+}
