@@ -968,6 +968,61 @@ fn readers_streaming_through_swaps_see_only_written_records_and_keep_their_bytes
     common::assert_kafka_valid(&dir, INDEX_INTERVAL);
 }
 
+/// Four overwritten segments and an active one, read whole while a hook runs a cleaning (and
+/// removes its `.deleted` files at once, as `file.delete.delay.ms` = 0 does) when the reading
+/// thread reaches fault point `point`; asserts the read returned exactly the records it would
+/// have returned before the swap.
+fn read_through_a_swap_at(env: &Env, point: &str) {
+    let log = env.topic("t", &[("file.delete.delay.ms", "0")]);
+    let dir = env.store.partition_dir("t", 0).unwrap();
+    overwrite_segments(&log, env.now(), 4, "a");
+    put(&log, env.now(), &[("tail", Some("active"))]);
+    let before = read_all(&log);
+    assert_eq!(before.len(), 21);
+    let old_bases = log.segment_base_offsets();
+
+    let (store, inner, clock) = (env.store.clone(), log.clone(), env.clock.clone());
+    let hook = fault::on_point(point, move || {
+        let report = store.maintain(None).unwrap();
+        assert_eq!(report.partitions_cleaned, 1, "{report:?}");
+        assert!(inner.delete_expired_files(clock.now_ms()).unwrap() > 0);
+        // Reading the new list maps its segments (with a budget of one open segment, every
+        // segment the budget counts is evicted in turn).
+        assert_eq!(last_by_key(&read_all(&inner)).len(), 6);
+    });
+    let fetched = log.read(log.log_start_offset(), usize::MAX).unwrap();
+    assert!(hook.ran(), "the swap ran inside the read");
+    drop(hook);
+    assert_ne!(log.segment_base_offsets(), old_bases, "the segments were replaced");
+    assert!(common::swap_leftovers(&dir).is_empty(), "{:?}", common::swap_leftovers(&dir));
+
+    let got: Vec<(i64, Option<Bytes>)> =
+        fetched.records().map(|r| r.unwrap()).map(|r| (r.offset(), r.value().cloned())).collect();
+    let want: Vec<(i64, Option<Bytes>)> =
+        before.iter().map(|r| (r.offset, r.value.clone())).collect();
+    assert_eq!(got, want, "the reader's snapshot reads the replaced segments whole");
+}
+
+/// A reader that took the segment list before a swap reads the replaced segments' bytes after
+/// the swap, after the budget (`log.open.segments.max` = 1) evicted every other segment, and after
+/// their `.deleted` files are gone (`file.delete.delay.ms` = 0): every record it would have read
+/// before, and no error. The swap runs between the reader's snapshot and its first segment read.
+#[test]
+fn a_reader_listing_segments_before_a_swap_reads_them_after_eviction_and_deletion() {
+    let env = Env::with_config(|c| c.log_open_segments_max(1));
+    read_through_a_swap_at(&env, "log::read::segment");
+    assert!(env.store.resource_stats().evictions > 0, "{:?}", env.store.resource_stats());
+}
+
+/// A reader whose open of an unmapped segment races the swap that retires it (the name it read
+/// is renamed `.deleted` and removed before its open) reads the map the retired segment keeps,
+/// instead of failing on the vanished file.
+#[test]
+fn a_reader_whose_reopen_loses_the_file_to_a_swap_reads_the_retired_segments_map() {
+    let env = Env::with_config(|c| c.log_open_segments_max(1));
+    read_through_a_swap_at(&env, "segment::reopen");
+}
+
 // ---------------------------------------------------------------------------------------------
 // compact,delete
 // ---------------------------------------------------------------------------------------------

@@ -343,9 +343,13 @@ pub fn watched(op: Op, path: &Path) {
 }
 
 /// A named step of a multi-file protocol (`"swap::after_rename"`): fails when
-/// the armed plan lists the name. The error's path is the point's name.
+/// the armed plan lists the name. The error's path is the point's name. A
+/// hook set by [`on_point`] for the name runs here first.
 #[inline]
 pub fn point(name: &str) -> Result<()> {
+    if HOOKED.load(Ordering::Relaxed) != 0 {
+        run_hook(name);
+    }
     if ARMED.load(Ordering::Relaxed) == 0 {
         return Ok(());
     }
@@ -358,6 +362,68 @@ pub fn point(name: &str) -> Result<()> {
         }
         Ok(())
     })
+}
+
+type Hook = (String, Box<dyn FnOnce()>);
+
+/// Number of live hooks in the process; zero means "skip the thread-local".
+static HOOKED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` once, on the calling thread, the first time that thread reaches
+/// [`point`] `name` while the guard lives: a test stops an operation at a
+/// named step and does something else in between (a swap between a reader's
+/// snapshot of the segment list and its read, say), deterministically. `f`
+/// is removed before it runs, so it may call back into strata, through the
+/// same point too. The point is taken where the operation holds no lock.
+#[must_use = "the hook is removed when the guard is dropped"]
+pub fn on_point(name: impl Into<String>, f: impl FnOnce() + 'static) -> HookGuard {
+    let previous = HOOK.with(|cell| cell.borrow_mut().replace((name.into(), Box::new(f))));
+    HOOKED.fetch_add(1, Ordering::SeqCst);
+    HookGuard { previous, _not_send: PhantomData }
+}
+
+fn run_hook(name: &str) {
+    let hook = HOOK.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        match cell.as_ref() {
+            Some((n, _)) if n == name => cell.take(),
+            _ => None,
+        }
+    });
+    if let Some((_, f)) = hook {
+        f();
+    }
+}
+
+/// Removes its hook when dropped, if it has not run (restoring an outer one).
+pub struct HookGuard {
+    previous: Option<Hook>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl HookGuard {
+    /// Whether the hook ran.
+    pub fn ran(&self) -> bool {
+        HOOK.with(|cell| cell.borrow().is_none())
+    }
+}
+
+impl Drop for HookGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        HOOK.with(|cell| *cell.borrow_mut() = previous);
+        HOOKED.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for HookGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookGuard").finish_non_exhaustive()
+    }
 }
 
 /// A completed operation, as an observer sees it.

@@ -3,9 +3,10 @@
 //! Deleting segments, in order (Kafka's `deleteSegments`):
 //! 1. if every segment goes, roll so an empty active segment remains;
 //! 2. publish the new segment list and log start offset to readers;
-//! 3. map each doomed segment completely (so readers that snapshotted it
-//!    before step 2 keep reading without reopening the file), then rename
-//!    its files with `.deleted`;
+//! 3. retire each doomed segment (`Segment::retire`): it leaves the
+//!    open-segment budget and maps its `.log` completely (so readers that
+//!    snapshotted it before step 2 keep reading without reopening the file,
+//!    even after step 4), then its files are renamed with `.deleted`;
 //! 4. remove the files after `file.delete.delay.ms` ([`Log::delete_expired_files`]);
 //!    leftovers of a crash are removed on the next open.
 //!
@@ -116,9 +117,7 @@ impl Log {
             outcome.segments_deleted += 1;
             outcome.bytes_deleted += seg.len();
             crate::events::retention_deleted(&self.name(), seg.base_offset(), seg.len());
-            seg.map_fully().map_err(|e| self.poison(e))?;
-            seg.add_suffix(crate::format::file_name::DELETED_SUFFIX).map_err(|e| self.poison(e))?;
-            seg.release();
+            seg.retire().map_err(|e| self.poison(e))?;
             self.inner.pending_deletes.lock().push((now.saturating_add(delay_ms), seg));
         }
         self.delete_expired_files(now)?;

@@ -404,6 +404,8 @@ impl Log {
         let first = v.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
         let mut total = 0usize;
         for (i, seg) in v.segments.iter().enumerate().skip(first) {
+            // Tests stop a read here, between its snapshot and its bytes.
+            crate::io::fault::point("log::read::segment")?;
             // One map access per segment: the lookup and the slice share it.
             let whole = seg.bytes(0, seg.len())?;
             let start = if i == first {

@@ -6,8 +6,10 @@
 //! 1. rename each new segment `.cleaned` -> `.swap`, in **descending** base
 //!    order (so a surviving `.cleaned` proves the renames had not all happened);
 //! 2. publish the new segment list to readers;
-//! 3. map each old segment fully (readers that snapshotted it keep reading),
-//!    rename its files `.deleted`, and schedule their removal;
+//! 3. retire each old segment (`Segment::retire`: out of the open-segment
+//!    budget, mapped fully, so readers that snapshotted it keep reading its
+//!    bytes even once its files are gone), rename its files `.deleted`, and
+//!    schedule their removal;
 //! 4. rename each new segment `.swap` -> final name;
 //! 5. fsync the directory.
 //!
@@ -40,11 +42,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::format::file_name::{
-    CLEANED_SUFFIX, DELETED_SUFFIX, FileKind, SWAP_SUFFIX, TempSuffix, parse_file_name,
-    segment_file_name,
+    CLEANED_SUFFIX, FileKind, SWAP_SUFFIX, TempSuffix, parse_file_name, segment_file_name,
 };
 use crate::format::{BatchIter, StopReason};
 use crate::io::{fault, file};
@@ -98,9 +97,7 @@ impl Log {
         let now = self.inner.clock.now_ms();
         let delay = self.config().file_delete_delay_ms;
         for seg in old {
-            seg.map_fully().map_err(|e| self.poison(e))?;
-            seg.add_suffix(DELETED_SUFFIX).map_err(|e| self.poison(e))?;
-            seg.release();
+            seg.retire().map_err(|e| self.poison(e))?;
             self.inner.pending_deletes.lock().push((now.saturating_add(delay), Arc::clone(seg)));
         }
         fault::point("swap::after_old_deleted").map_err(|e| self.poison(e))?;
@@ -116,13 +113,14 @@ impl Log {
     }
 }
 
-/// The offset after the last batch of a `.log` file (its base when empty).
+/// The offset after the last batch of a `.log` file (its base when empty),
+/// read through a map (no copy of the file in memory).
 fn next_offset_of(path: &Path, base: i64) -> Result<i64> {
-    let data = Bytes::from(file::read(path)?);
+    let data = super::swap_content::mapped(path)?;
     Ok(BatchIter::new(data).last().map_or(base, |(_, b)| b.next_offset()))
 }
 
-/// Checks a `.log.swap` file: whole batches with valid CRCs, offsets
+/// Checks a `.log.swap` file, mapped: whole batches with valid CRCs, offsets
 /// increasing within `[base, limit)`. Returns its first batch's base offset
 /// and the offset after its last batch (its base when empty), or what is wrong.
 fn check_swap_log(
@@ -130,7 +128,7 @@ fn check_swap_log(
     base: i64,
     limit: Option<i64>,
 ) -> Result<std::result::Result<(Option<i64>, i64), String>> {
-    let data = Bytes::from(file::read(path)?);
+    let data = super::swap_content::mapped(path)?;
     let mut it = BatchIter::validating(data);
     let mut next = base;
     let mut first = None;

@@ -19,38 +19,115 @@
 //!   without compaction is never cleaned: its swaps come from splitting an
 //!   overflowed legacy segment (Kafka's `splitOverflowedSegment`), which
 //!   keeps every record.
+//!
+//! Memory: the check streams. Files are mapped (page cache, read ahead
+//! sequentially), not read into memory, and both sides are walked together
+//! in offset order, one batch of each at a time (a compressed batch is
+//! decompressed alone). What it keeps is, for each distinct key of a dropped
+//! record, a 128-bit hash of the key and an offset; a second walk over the
+//! old and later segments then looks for each key's later occurrence. (A
+//! hash collision could only pass a drop as superseded: with per-process
+//! random hash keys a crafted file cannot aim for one.)
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
 use crate::format::BatchIter;
+use crate::format::batch::Records;
 use crate::format::file_name::{FileKind, SWAP_SUFFIX, segment_file_name};
 use crate::io::file;
+use crate::io::mmap::ReadMap;
 use crate::{Error, Result};
+
+/// A `.log` file's bytes, mapped and advised for one sequential pass: the
+/// kernel reads ahead and drops pages behind, so memory stays bounded
+/// however large the file.
+pub(super) fn mapped(path: &Path) -> Result<Bytes> {
+    let f = file::open_read(path)?;
+    let len = file::len(&f, path)?;
+    let map = ReadMap::map(&f, path, len)?;
+    map.advise_sequential();
+    let n = usize::try_from(len).unwrap_or(usize::MAX);
+    Ok(map.bytes(0, n, n))
+}
 
 /// One record as a swap check compares it.
 struct Rec {
+    offset: i64,
     key: Option<Bytes>,
     value: Option<Bytes>,
     /// In a transactional or control batch: a cleaner may drop it.
     txn: bool,
 }
 
-/// The records of a `.log` file by offset (its valid batches; a file that
-/// stops framing was judged elsewhere).
-fn records(path: &Path, out: &mut BTreeMap<i64, Rec>) -> Result<()> {
-    let data = Bytes::from(file::read(path)?);
-    for (_, batch) in BatchIter::validating(data) {
-        let txn = batch.is_transactional() || batch.is_control();
-        let corrupt = |e| Error::CorruptFile { path: path.to_owned(), reason: format!("{e}") };
-        for r in batch.records().map_err(corrupt)? {
-            let r = r.map_err(corrupt)?;
-            out.insert(r.offset(), Rec { key: r.key().cloned(), value: r.value().cloned(), txn });
+/// The records of `.log` files in order: their valid batches (a file that
+/// stops framing was judged elsewhere), decoded one batch at a time.
+struct RecordStream {
+    files: std::vec::IntoIter<PathBuf>,
+    batches: Option<(PathBuf, BatchIter)>,
+    records: Option<(PathBuf, Records, bool)>,
+}
+
+impl RecordStream {
+    fn new(files: Vec<PathBuf>) -> Self {
+        RecordStream { files: files.into_iter(), batches: None, records: None }
+    }
+
+    /// The next record, or `None` after the last file.
+    fn next_rec(&mut self) -> Result<Option<Rec>> {
+        let corrupt =
+            |path: &Path, e| Error::CorruptFile { path: path.to_owned(), reason: format!("{e}") };
+        loop {
+            if let Some((path, records, txn)) = &mut self.records {
+                match records.next() {
+                    Some(Ok(r)) => {
+                        return Ok(Some(Rec {
+                            offset: r.offset(),
+                            key: r.key().cloned(),
+                            value: r.value().cloned(),
+                            txn: *txn,
+                        }));
+                    }
+                    Some(Err(e)) => return Err(corrupt(path, e)),
+                    None => self.records = None,
+                }
+            }
+            if let Some((path, batches)) = &mut self.batches {
+                match batches.next() {
+                    Some((_, batch)) => {
+                        let txn = batch.is_transactional() || batch.is_control();
+                        let records = batch.records().map_err(|e| corrupt(path, e))?;
+                        self.records = Some((path.clone(), records, txn));
+                    }
+                    None => self.batches = None,
+                }
+                continue;
+            }
+            let Some(path) = self.files.next() else { return Ok(None) };
+            let data = mapped(&path)?;
+            self.batches = Some((path, BatchIter::validating(data)));
         }
     }
-    Ok(())
+}
+
+/// A key as the check remembers it: 128 bits of two independently keyed
+/// hashes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct KeyHash(u64, u64);
+
+struct Hasher(RandomState, RandomState);
+
+impl Hasher {
+    fn new() -> Self {
+        Hasher(RandomState::new(), RandomState::new())
+    }
+
+    fn of(&self, key: &[u8]) -> KeyHash {
+        KeyHash(self.0.hash_one(key), self.1.hash_one(key))
+    }
 }
 
 /// What is wrong with the swaps `swaps` (bases) covering `[lo, hi)` of `dir`
@@ -59,54 +136,90 @@ fn records(path: &Path, out: &mut BTreeMap<i64, Rec>) -> Result<()> {
 /// segment in the range is still there.
 pub(super) fn check(
     dir: &Path,
-    swaps: &std::collections::BTreeSet<i64>,
-    plain: &std::collections::BTreeSet<i64>,
+    swaps: &BTreeSet<i64>,
+    plain: &BTreeSet<i64>,
     (lo, hi): (i64, i64),
     compact: bool,
 ) -> Result<Option<String>> {
     let log = |base| dir.join(segment_file_name(base, FileKind::Log));
-    let mut old = BTreeMap::new();
-    for &base in plain.range(lo..hi) {
-        records(&log(base), &mut old)?;
-    }
-    let mut new = BTreeMap::new();
-    for &base in swaps {
-        records(&dir.join(format!("{}{SWAP_SUFFIX}", log(base).display())), &mut new)?;
-    }
-    for (offset, rec) in &new {
-        let same = old.get(offset).is_some_and(|o| o.key == rec.key && o.value == rec.value);
-        if !same {
+    let old_files = || plain.range(lo..hi).map(|&b| log(b)).collect::<Vec<_>>();
+    let swap_files =
+        swaps.iter().map(|&b| dir.join(format!("{}{SWAP_SUFFIX}", log(b).display()))).collect();
+    let hasher = Hasher::new();
+    // First walk, both sides in step: every swap record is the old record at
+    // its offset; every old record the swap lacks is droppable, or
+    // superseded if its key comes again later (collected for the second walk:
+    // key -> its highest such offset).
+    let mut dropped: HashMap<KeyHash, i64> = HashMap::new();
+    let mut old = RecordStream::new(old_files());
+    let mut new = RecordStream::new(swap_files);
+    let mut next_new = new.next_rec()?;
+    let (mut prev_old, mut prev_new) = (None, None);
+    while let Some(o) = old.next_rec()? {
+        if let Some(p) = prev_old
+            && o.offset <= p
+        {
+            let at = o.offset;
             return Ok(Some(format!(
-                "holds a record at offset {offset} that the segments it replaces do not"
+                "cannot be checked: the segments it replaces hold offset {at} after {p}"
             )));
         }
-    }
-    // The newest offset of each key below the active segment, for the
-    // records a cleaner may have dropped as superseded.
-    let mut latest: HashMap<Bytes, i64> = HashMap::new();
-    if compact {
-        let active = plain.last().copied();
-        let mut later = BTreeMap::new();
-        for &base in plain.range(hi..).filter(|&&b| Some(b) != active) {
-            records(&log(base), &mut later)?;
+        prev_old = Some(o.offset);
+        if let Some(n) = next_new.as_ref().filter(|n| n.offset <= o.offset) {
+            if prev_new.is_some_and(|p| n.offset <= p) || n.offset < o.offset {
+                return Ok(Some(not_in_old(n.offset)));
+            }
+            if n.key != o.key || n.value != o.value {
+                return Ok(Some(not_in_old(n.offset)));
+            }
+            prev_new = Some(n.offset);
+            next_new = new.next_rec()?;
+            continue;
         }
-        for (offset, rec) in old.iter().chain(later.iter()) {
-            if let Some(k) = &rec.key {
-                latest.insert(k.clone(), *offset);
+        // The swap lacks this record: droppable, superseded (if its key
+        // comes again later), or wrong.
+        if !compact {
+            return Ok(Some(lacks(o.offset)));
+        }
+        if let (Some(key), false, false) = (&o.key, o.txn, o.value.is_none()) {
+            let highest = dropped.entry(hasher.of(key)).or_insert(o.offset);
+            *highest = (*highest).max(o.offset);
+        }
+    }
+    if let Some(n) = next_new {
+        return Ok(Some(not_in_old(n.offset)));
+    }
+    if dropped.is_empty() {
+        return Ok(None);
+    }
+    // Second walk: the old segments again, then the later ones below the
+    // active segment; a key seen above its highest dropped offset was
+    // superseded.
+    let active = plain.last().copied();
+    let mut files = old_files();
+    files.extend(plain.range(hi..).filter(|&&b| Some(b) != active).map(|&b| log(b)));
+    let mut all = RecordStream::new(files);
+    while let Some(r) = all.next_rec()? {
+        let Some(key) = &r.key else { continue };
+        let h = hasher.of(key);
+        if dropped.get(&h).is_some_and(|&highest| r.offset > highest) {
+            dropped.remove(&h);
+            if dropped.is_empty() {
+                return Ok(None);
             }
         }
     }
-    for (offset, rec) in old.iter().filter(|(o, _)| !new.contains_key(o)) {
-        let droppable = compact
-            && (rec.txn
-                || rec.value.is_none()
-                || rec.key.as_ref().is_none_or(|k| latest.get(k).is_some_and(|l| l > offset)));
-        if !droppable {
-            return Ok(Some(format!(
-                "lacks the record at offset {offset} of the segments it replaces, which no \
-                 cleaner drops"
-            )));
-        }
-    }
-    Ok(None)
+    // A key's highest dropped record has no later occurrence: no cleaner drops it.
+    let first = dropped.values().min().copied().unwrap_or(lo);
+    Ok(Some(lacks(first)))
+}
+
+fn not_in_old(offset: i64) -> String {
+    format!("holds a record at offset {offset} that the segments it replaces do not")
+}
+
+fn lacks(offset: i64) -> String {
+    format!(
+        "lacks the record at offset {offset} of the segments it replaces, which no cleaner drops"
+    )
 }

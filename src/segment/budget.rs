@@ -13,9 +13,12 @@
 //!
 //! Views handed out keep their mapping alive (a `Bytes` owns it): eviction
 //! drops only the segment's own handle, so what is counted is what the store
-//! holds, not what readers still hold. Segments renamed `.deleted` keep the
-//! map they had for readers of an older segment list, uncounted, until their
-//! files go (`file.delete.delay.ms`).
+//! holds, not what readers still hold. A segment taken out of its log (by
+//! the cleaner or retention: `Segment::retire`) leaves the budget before it
+//! maps its `.log` whole and is renamed `.deleted`: that map is uncounted and
+//! never evicted, so readers of an older segment list read it until they drop
+//! the segment, and never reopen a file that `file.delete.delay.ms` (0
+//! included) may have removed.
 //!
 //! Lock order: a segment may call into the budget while holding its own
 //! locks; eviction only ever *tries* the victim's locks and skips a busy

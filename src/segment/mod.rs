@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
-use crate::format::file_name::{FileKind, segment_file_name};
+use crate::format::file_name::{DELETED_SUFFIX, FileKind, segment_file_name};
 use crate::format::{BatchIter, BatchView, NO_TIMESTAMP};
 use crate::index::cadence::EntryCadence;
 use crate::index::{OffsetIndex, TimeIndex};
@@ -334,6 +334,8 @@ impl Segment {
         let mut attempts = 0;
         loop {
             let path = self.log_path();
+            // Tests stop a reopen here, between reading the name and opening it.
+            crate::io::fault::point("segment::reopen")?;
             match open(&path) {
                 Err(Error::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound
@@ -540,41 +542,62 @@ impl Segment {
             return Err(Error::Closed);
         }
         self.account.touch();
-        if (self.map.read().len() as u64) < end {
-            // Mapped on demand: a sealed segment exactly to its length, the
-            // active one a step ahead (see `map_capacity`).
-            let capacity = self.map_capacity(published);
-            let map = budget::retrying(
-                || self.account.relieve(),
-                || {
-                    let (f, path) = self.reopen(|p| identity::reopen_read(p, self.log_id))?;
-                    identity::ensure_len(&f, &path, published)?;
-                    ReadMap::map(&f, &path, capacity)
-                },
-            )?;
-            let view = map.bytes(start as usize, end as usize, published as usize);
-            let mut slot = self.map.write();
-            // `close` sets `closed` before it empties the map under this
-            // lock: seen false here, the map is not emptied yet, and a map
-            // made after close is never installed.
-            if self.closed.load(Ordering::Acquire) {
-                return Err(Error::Closed);
-            }
-            if (slot.len() as u64) < end {
-                let grown = map.len() as i64 - slot.len() as i64;
-                *slot = map;
-                drop(slot);
-                self.account.adjust(0, grown);
-            }
+        // The length check and the view share one read lock: a seal (which
+        // drops the active segment's capacity map) or an eviction between a
+        // check and a later lock would leave an empty map, and an empty view
+        // reads as "no data" — a reader would skip the segment's records.
+        if let Some(view) = self.mapped_view(start, end, published)? {
             return Ok(view);
         }
-        let map = self.map.read();
+        // Mapped on demand: a sealed segment exactly to its length, the
+        // active one a step ahead (see `map_capacity`).
+        let capacity = self.map_capacity(published);
+        let mapped = budget::retrying(
+            || self.account.relieve(),
+            || {
+                let (f, path) = self.reopen(|p| identity::reopen_read(p, self.log_id))?;
+                identity::ensure_len(&f, &path, published)?;
+                ReadMap::map(&f, &path, capacity)
+            },
+        );
+        let map = match mapped {
+            Ok(map) => map,
+            // A segment retired meanwhile (renamed `.deleted`, perhaps removed
+            // already) was mapped whole before its files moved and keeps that
+            // map (see [`Segment::retire`]): a reader that missed the file
+            // reads the map.
+            Err(e) => return self.mapped_view(start, end, published)?.ok_or(e),
+        };
+        let view = map.bytes(start as usize, end as usize, published as usize);
+        let mut slot = self.map.write();
+        // `close` sets `closed` before it empties the map under this
+        // lock: seen false here, the map is not emptied yet, and a map
+        // made after close is never installed.
         if self.closed.load(Ordering::Acquire) {
-            // A close between the checks above and here emptied the map: an
-            // empty view would read as "no data", not as the close it is.
             return Err(Error::Closed);
         }
-        Ok(map.bytes(start as usize, end as usize, published as usize))
+        if (slot.len() as u64) < end {
+            let grown = map.len() as i64 - slot.len() as i64;
+            *slot = map;
+            drop(slot);
+            self.account.adjust(0, grown);
+        }
+        Ok(view)
+    }
+
+    /// A view of `[start, end)` from the installed map if it covers `end`,
+    /// checked and cut under one read lock; `None` when it does not.
+    fn mapped_view(&self, start: u64, end: u64, published: u64) -> Result<Option<Bytes>> {
+        let map = self.map.read();
+        if self.closed.load(Ordering::Acquire) {
+            // `close` empties the map: an empty view would read as "no
+            // data", not as the close it is.
+            return Err(Error::Closed);
+        }
+        if (map.len() as u64) < end {
+            return Ok(None);
+        }
+        Ok(Some(map.bytes(start as usize, end as usize, published as usize)))
     }
 
     /// fsyncs the `.log` only: enough for a segment that recovery would
@@ -687,6 +710,24 @@ impl Segment {
     /// Whether either index has no free slot.
     pub(crate) fn indexes_full(&self) -> Result<(bool, bool)> {
         Ok((self.offset_index.is_full()?, self.time_index.is_full()?))
+    }
+
+    /// Takes the segment out of the log's list for good (the cleaner
+    /// replaced it, or retention removed it) while readers that took the
+    /// list before may still be reading it: it leaves the budget, maps its
+    /// `.log` whole, renames its files `.deleted` and lets go of its
+    /// descriptor and index maps. The whole-file map stays until the last
+    /// reader drops the segment, whatever happens to the files: out of the
+    /// budget, no eviction can take it, so a reader never has to reopen a
+    /// file that `file.delete.delay.ms` may already have removed. Mapped
+    /// pages are the page cache's, so what it costs beyond address space is
+    /// what the readers touch.
+    pub(crate) fn retire(&self) -> Result<()> {
+        self.account.detach();
+        self.map_fully()?;
+        self.add_suffix(DELETED_SUFFIX)?;
+        self.release();
+        Ok(())
     }
 
     /// Renames all files of the segment by adding `suffix` (e.g. `.deleted`).
