@@ -226,7 +226,10 @@ config_table! {
             check |v| at_least(*v, 0),
             broker &[Synonym::same("log.cleaner.delete.retention.ms")];
         /// How long a deleted or replaced segment's files linger (renamed
-        /// `.deleted`) before they are removed, in ms.
+        /// `.deleted`) before they are removed, in ms. Readers that listed
+        /// the segment before it went keep reading its bytes whatever the
+        /// delay, 0 included (it keeps a map of its whole file until they
+        /// drop it); the delay is for other programs reading the files.
         ///
         /// Default: 60000. Minimum: 0.
         "file.delete.delay.ms" => file_delete_delay_ms: i64 = 60_000,
