@@ -14,6 +14,7 @@
 //! | `strata::poison` | ERROR | `partition`, `error` |
 //! | `strata::internals::store` | ERROR | `log_dir`, `cause` (a directory gone offline) |
 //! | `strata::internals::io` | WARN | `path`, `elapsed_ms` (an fsync slower than [`SLOW_FSYNC`]) |
+//! | `strata::load` | DEBUG | `log_dir`, `loaded`, `total` (partitions of the directory loaded so far, at open: progress) |
 
 #![cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 
@@ -80,4 +81,12 @@ pub(crate) fn fsync_took(path: &Path, elapsed: Duration) {
         let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         tracing::warn!(target: "strata::internals::io", path = %path.display(), elapsed_ms, "slow fsync");
     }
+}
+
+/// Opening the store: `loaded` of the `total` partitions of `dir` are loaded
+/// (recovered where needed). For progress displays.
+#[inline]
+pub(crate) fn partition_loaded(dir: &Path, loaded: usize, total: usize) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "strata::load", log_dir = %dir.display(), loaded, total, "partition loaded");
 }

@@ -47,6 +47,14 @@ pub enum FormatError {
         /// CRC computed over the batch.
         computed: u32,
     },
+    /// A producer-state snapshot's stored CRC-32C does not match its entries.
+    #[error("snapshot.crc: stored {stored:#010x} but count..end hash to {computed:#010x}")]
+    SnapshotCrcMismatch {
+        /// CRC stored in the snapshot header.
+        stored: u32,
+        /// CRC computed over the count and entries.
+        computed: u32,
+    },
     /// A legacy (magic 0/1) message's stored CRC-32 does not match its contents.
     #[error("message.crc: stored {stored:#010x} but magic..end hash (CRC-32) to {computed:#010x}")]
     LegacyCrcMismatch {

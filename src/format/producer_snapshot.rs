@@ -94,7 +94,7 @@ pub fn decode(b: &[u8]) -> FormatResult<Vec<SnapshotEntry>> {
     let stored = be!(u32, b, CRC, "snapshot.crc");
     let computed = crc32c::crc32c(b.get(ENTRY_COUNT..).unwrap_or_default());
     if stored != computed {
-        return Err(FormatError::CrcMismatch { stored, computed });
+        return Err(FormatError::SnapshotCrcMismatch { stored, computed });
     }
     let count = be!(i32, b, ENTRY_COUNT, "snapshot.count");
     let expected = usize::try_from(count)
@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap().len(), 2);
         let mut bad = bytes.clone();
         bad[20] ^= 1;
-        assert!(matches!(decode(&bad), Err(FormatError::CrcMismatch { .. })));
+        assert!(matches!(decode(&bad), Err(FormatError::SnapshotCrcMismatch { .. })));
         assert!(decode(&bytes[..50]).is_err());
         assert_eq!(decode(&encode(&[])).unwrap(), vec![]);
     }

@@ -153,6 +153,8 @@ pub(super) fn load_dir(
             Err(why) => out.ignored.push((sub.clone(), why)),
         }
     }
+    let total = jobs.len();
+    let loaded_count = std::sync::atomic::AtomicUsize::new(0);
     let queue = Mutex::new(jobs);
     let results = Mutex::new(Vec::new());
     let threads = config.num_recovery_threads_per_data_dir.max(1);
@@ -208,6 +210,8 @@ pub(super) fn load_dir(
                         }),
                     };
                     results.lock().push(item);
+                    let n = loaded_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    crate::events::partition_loaded(dir, n, total);
                 }
             });
         }

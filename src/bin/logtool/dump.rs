@@ -1,13 +1,20 @@
-//! `dump` and its JSON: the lines `kafka_verify.py --dump` prints.
+//! `dump`: Kafka's `kafka-dump-log --deep-iteration` for a strata or Kafka
+//! directory. Files are decoded by what their names say they are: segments
+//! (and KRaft snapshots) as batches and records — with `--json`, the lines
+//! `kafka_verify.py --dump` prints — and the other files by
+//! [`crate::dump_files`].
 
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use strata::internals::format::file_name::{FileKind, parse_file_name};
-use strata::internals::format::index_entry::{offset_entries, time_entries};
-use strata::internals::format::{BatchIter, BatchView, RecordRef, StopReason};
+use strata::internals::format::file_name::parse_file_name;
+use strata::internals::format::{
+    BatchIter, BatchView, ControlRecord, ControlType, RecordRef, StopReason,
+};
 
+use crate::dump_files::{self, Kind};
 use crate::json::{Json, base64};
+use crate::progress::Progress;
 use crate::{Failure, Out};
 
 /// `key_b64` (null when null) plus `key_utf8` when the bytes are UTF-8.
@@ -77,85 +84,94 @@ pub fn record_json(r: &RecordRef) -> Json {
     obj
 }
 
-fn text(b: Option<&Bytes>) -> String {
-    b.map_or_else(|| "null".to_owned(), |b| String::from_utf8_lossy(b).into_owned())
-}
-
 /// The files a PATH argument stands for: the file itself, or a directory's
-/// `.log` files in offset order (plus index files with `with_indexes`).
-fn expand(path: &Path, with_indexes: bool) -> Result<Vec<PathBuf>, Failure> {
+/// `.log` files in offset order — with `indexes` each segment's `.index`,
+/// `.timeindex` and `.txnindex` after its `.log`, with `all` also the
+/// producer snapshots and checkpoint files (directory state last).
+fn expand(path: &Path, indexes: bool, all: bool) -> Result<Vec<(PathBuf, Kind)>, Failure> {
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(Failure::io(format!("cannot read {}: {e}", path.display())));
+    }
     if !path.is_dir() {
-        return Ok(vec![path.to_owned()]);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        return Ok(vec![(path.to_owned(), Kind::of(&name))]);
     }
     let entries = std::fs::read_dir(path)
-        .map_err(|e| Failure::new(format!("cannot list {}: {e}", path.display())))?;
-    let mut files: Vec<(i64, u8, PathBuf)> = entries
+        .map_err(|e| Failure::io(format!("cannot list directory {}: {e}", path.display())))?;
+    let mut files: Vec<((u8, i64), usize, PathBuf, Kind)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let p = parse_file_name(&name).filter(|p| p.temp.is_none())?;
-            let order = match p.kind {
-                FileKind::Log => 0,
-                FileKind::Index if with_indexes => 1,
-                FileKind::TimeIndex if with_indexes => 2,
-                _ => return None,
+            let kind = Kind::of(&name);
+            // Leftovers of a roll or a cleaning are not the partition's data.
+            if parse_file_name(&name).is_some_and(|p| p.temp.is_some()) {
+                return None;
+            }
+            let order = kind.order(indexes, all)?;
+            let rank = match kind {
+                Kind::Log(_) => 0,
+                Kind::Index(_) => 1,
+                Kind::TimeIndex(_) => 2,
+                Kind::TxnIndex(_) => 3,
+                _ => 4,
             };
-            Some((p.offset, order, e.path()))
+            Some((order, rank, e.path(), kind))
         })
         .collect();
-    files.sort();
-    Ok(files.into_iter().map(|(_, _, p)| p).collect())
+    files.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    Ok(files.into_iter().map(|(_, _, p, k)| (p, k)).collect())
+}
+
+/// What `dump` reads and how.
+pub struct DumpArgs<'a> {
+    /// Files or directories.
+    pub paths: &'a [PathBuf],
+    /// `--print-data-log`.
+    pub print_data: bool,
+    /// `--indexes`: a directory's index files too.
+    pub indexes: bool,
+    /// `--all-files`: a directory's snapshots and checkpoints too.
+    pub all: bool,
 }
 
 /// Dumps every PATH; returns the number of problems reported on stderr.
-pub fn run(
-    out: &mut Out,
-    paths: &[PathBuf],
-    print_data: bool,
-    with_indexes: bool,
-) -> Result<usize, Failure> {
-    let mut problems = 0;
-    for path in paths {
-        for file in expand(path, with_indexes)? {
-            problems += dump_file(out, &file, print_data)?;
-        }
+pub fn run(out: &mut Out, args: &DumpArgs) -> Result<usize, Failure> {
+    let mut files = Vec::new();
+    for path in args.paths {
+        files.extend(expand(path, args.indexes, args.all)?);
     }
+    let total: u64 =
+        files.iter().filter_map(|(p, _)| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let mut progress = Progress::new("dump", total, out.is_json());
+    let mut problems = 0;
+    for (file, kind) in &files {
+        problems += dump_file(out, file, *kind, args.print_data)?;
+        progress.advance(std::fs::metadata(file).map_or(0, |m| m.len()));
+    }
+    progress.finish();
     Ok(problems)
 }
 
-fn dump_file(out: &mut Out, path: &Path, print_data: bool) -> Result<usize, Failure> {
+fn dump_file(out: &mut Out, path: &Path, kind: Kind, print_data: bool) -> Result<usize, Failure> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let data = std::fs::read(path)
-        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-    let parsed = parse_file_name(&name);
-    let base = parsed.map_or(0, |p| p.offset);
-    match parsed.map(|p| p.kind) {
-        Some(FileKind::Index) => {
-            out.human(&format!("Dumping {}", path.display()));
-            for (offset, position) in offset_entries(&data, base) {
-                let line = Json::object()
-                    .with("type", "index")
-                    .with("file", name.as_str())
-                    .with("offset", offset)
-                    .with("position", position);
-                out.line(&line, || format!("offset: {offset} position: {position}"));
-            }
-            Ok(0)
-        }
-        Some(FileKind::TimeIndex) => {
-            out.human(&format!("Dumping {}", path.display()));
-            for (timestamp, offset) in time_entries(&data, base) {
-                let line = Json::object()
-                    .with("type", "timeindex")
-                    .with("file", name.as_str())
-                    .with("timestamp", timestamp)
-                    .with("offset", offset);
-                out.line(&line, || format!("timestamp: {timestamp} offset: {offset}"));
-            }
-            Ok(0)
-        }
-        _ => dump_log(out, path, &name, Bytes::from(data), base, print_data),
+    if kind == Kind::Unknown {
+        // Kafka's tool says so and goes on.
+        eprintln!("Ignoring unknown file {}", path.display());
+        return Ok(0);
     }
+    let data = std::fs::read(path)
+        .map_err(|e| Failure::io(format!("cannot read {}: {e}", path.display())))?;
+    out.human(&format!("Dumping {}", path.display()));
+    let heading = match kind {
+        Kind::Log(base) => format!("Log starting offset: {base}"),
+        Kind::KraftSnapshot(offset, epoch) => {
+            format!("Snapshot end offset: {offset}, epoch: {epoch}")
+        }
+        Kind::KraftBootstrap => "KRaft bootstrap snapshot".to_owned(),
+        other => return Ok(dump_files::dump(out, path, &name, other, &data)),
+    };
+    out.human(&heading);
+    dump_log(out, path, &name, Bytes::from(data), print_data)
 }
 
 fn dump_log(
@@ -163,11 +179,10 @@ fn dump_log(
     path: &Path,
     name: &str,
     data: Bytes,
-    base: i64,
     print_data: bool,
 ) -> Result<usize, Failure> {
-    out.human(&format!("Dumping {}\nLog starting offset: {base}", path.display()));
     let mut problems = 0;
+    let len = data.len();
     let mut iter = BatchIter::new(data);
     for (position, batch) in iter.by_ref() {
         let valid = batch.validate();
@@ -189,7 +204,7 @@ fn dump_log(
         };
         for r in records {
             match r {
-                Ok(r) => out.line(&record_json(&r), || human_record(&r, print_data)),
+                Ok(r) => out.line(&record_json(&r), || human_record(&batch, &r, print_data)),
                 Err(e) => {
                     eprintln!("{}: record in batch at position {position}: {e}", path.display());
                     problems += 1;
@@ -197,6 +212,16 @@ fn dump_log(
                 }
             }
         }
+    }
+    let invalid_from = match iter.stop_reason() {
+        Some(StopReason::TornTail { position, .. })
+        | Some(StopReason::ZeroTail { position, .. })
+        | Some(StopReason::Corrupt { position, .. }) => Some(*position),
+        Some(StopReason::End) | None => None,
+    };
+    if let Some(at) = invalid_from {
+        // Kafka's `printTrailingBytes`.
+        out.human(&format!("Found {} invalid bytes at the end of {name}", len.saturating_sub(at)));
     }
     match iter.stop_reason() {
         Some(StopReason::End) | None => {}
@@ -222,22 +247,30 @@ fn dump_log(
     Ok(problems)
 }
 
+/// Kafka's batch line (`DumpLogSegments.printBatchLevel`): v2 batches lead
+/// with their header fields, legacy entries with `offset:` alone.
 fn human_batch(position: usize, b: &BatchView, valid: bool) -> String {
+    let head = if b.magic() >= 2 {
+        format!(
+            "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} \
+             producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {} deleteHorizonMs: {}",
+            b.base_offset(),
+            b.last_offset(),
+            b.records_count(),
+            b.base_sequence(),
+            b.last_sequence(),
+            b.producer_id(),
+            b.producer_epoch(),
+            b.partition_leader_epoch(),
+            b.is_transactional(),
+            b.is_control(),
+            optional_long(b.delete_horizon_ms()),
+        )
+    } else {
+        format!("offset: {}", b.last_offset())
+    };
     format!(
-        "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} producerEpoch: {} \
-         partitionLeaderEpoch: {} isTransactional: {} isControl: {} deleteHorizonMs: {} position: {position} {}: {} \
-         size: {} magic: {} compresscodec: {} crc: {} isvalid: {valid}",
-        b.base_offset(),
-        b.last_offset(),
-        b.records_count(),
-        b.base_sequence(),
-        b.last_sequence(),
-        b.producer_id(),
-        b.producer_epoch(),
-        b.partition_leader_epoch(),
-        b.is_transactional(),
-        b.is_control(),
-        b.delete_horizon_ms().map_or_else(|| "OptionalLong.empty".to_owned(), |h| h.to_string()),
+        "{head} position: {position} {}: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: {valid}",
         timestamp_type_name(b),
         b.max_timestamp(),
         b.size(),
@@ -247,20 +280,67 @@ fn human_batch(position: usize, b: &BatchView, valid: bool) -> String {
     )
 }
 
-fn human_record(r: &RecordRef, print_data: bool) -> String {
-    let keys: Vec<String> =
-        r.headers().iter().map(|h| String::from_utf8_lossy(&h.key).into_owned()).collect();
+/// Java's `OptionalLong.toString()`, as Kafka's tool prints it.
+pub fn optional_long(v: Option<i64>) -> String {
+    v.map_or_else(|| "OptionalLong.empty".to_owned(), |v| format!("OptionalLong[{v}]"))
+}
+
+/// Kafka's `ControlRecordType` names, for the `controlType:` of records it
+/// does not decode further.
+fn control_type_name(id: i16) -> &'static str {
+    match id {
+        2 => "LEADER_CHANGE",
+        3 => "SNAPSHOT_HEADER",
+        4 => "SNAPSHOT_FOOTER",
+        5 => "KRAFT_VERSION",
+        6 => "KRAFT_VOTERS",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Kafka's record line (`printRecordMetadata` and `printRecordContents`):
+/// `| offset: N CreateTime: T keySize: K valueSize: V`, then for v2
+/// `sequence:` and `headerKeys:`, for legacy `isValid:` and `crc:`, for
+/// control records the marker, and with `--print-data-log` the key and value
+/// that are present (never a control record's).
+fn human_record(b: &BatchView, r: &RecordRef, print_data: bool) -> String {
     let mut s = format!(
-        "| offset: {} timestamp: {} keySize: {} valueSize: {} sequence: {} headerKeys: [{}]",
+        "| offset: {} {}: {} keySize: {} valueSize: {}",
         r.offset(),
+        timestamp_type_name(b),
         r.timestamp(),
         r.key().map_or(-1, |k| k.len() as i64),
         r.value().map_or(-1, |v| v.len() as i64),
-        r.sequence(),
-        keys.join(","),
     );
-    if print_data {
-        s.push_str(&format!(" key: {} payload: {}", text(r.key()), text(r.value())));
+    if b.magic() >= 2 {
+        let keys: Vec<String> =
+            r.headers().iter().map(|h| String::from_utf8_lossy(&h.key).into_owned()).collect();
+        s.push_str(&format!(" sequence: {} headerKeys: [{}]", r.sequence(), keys.join(",")));
+    } else if b.compression_id() == 0 {
+        // An uncompressed legacy entry is the record: its CRC is the entry's.
+        s.push_str(&format!(" isValid: true crc: {}", b.crc()));
+    }
+    if b.is_control() {
+        let key = r.key().map_or(&[][..], |k| &k[..]);
+        match ControlRecord::decode(key, r.value().map(|v| &v[..])) {
+            Ok(ControlRecord { kind: ControlType::Abort, coordinator_epoch }) => {
+                s.push_str(&format!(" endTxnMarker: ABORT coordinatorEpoch: {coordinator_epoch}"));
+            }
+            Ok(ControlRecord { kind: ControlType::Commit, coordinator_epoch }) => {
+                s.push_str(&format!(" endTxnMarker: COMMIT coordinatorEpoch: {coordinator_epoch}"));
+            }
+            Ok(ControlRecord { kind: ControlType::Other(id), .. }) => {
+                s.push_str(&format!(" controlType: {}({id})", control_type_name(id)));
+            }
+            Err(e) => s.push_str(&format!(" controlType: unreadable ({e})")),
+        }
+    } else if print_data {
+        if let Some(k) = r.key() {
+            s.push_str(&format!(" key: {}", String::from_utf8_lossy(k)));
+        }
+        if let Some(v) = r.value() {
+            s.push_str(&format!(" payload: {}", String::from_utf8_lossy(v)));
+        }
     }
     s
 }

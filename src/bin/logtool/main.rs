@@ -26,12 +26,14 @@ mod configs;
 mod data;
 mod datetime;
 mod dump;
+mod dump_files;
 mod groups;
 mod handover;
 mod handover_offsets;
 mod json;
 mod maint;
 mod produce;
+mod progress;
 mod store;
 mod table;
 mod topics;
@@ -45,7 +47,11 @@ use clap::{Parser, Subcommand};
 use crate::json::Json;
 
 #[derive(Parser, Debug)]
-#[command(name = "logtool", about = "Operate a strata store: Kafka's log layer, embedded")]
+#[command(
+    name = "logtool",
+    about = "Operate a strata store: Kafka's log layer, embedded",
+    after_help = EXIT_CODES
+)]
 struct Cli {
     /// A log directory; repeat to spread partitions over several disks (Kafka's `log.dirs`).
     /// Default: the config file's `log.dirs`, else `./strata-data`.
@@ -173,23 +179,39 @@ enum Command {
         /// The consumer group.
         group: String,
     },
-    /// Print batches and records of `.log`, `.index` and `.timeindex` files or partition directories.
+    /// Print what a partition's files hold, as `kafka-dump-log --deep-iteration` does.
+    ///
+    /// Each file is decoded by its name: `.log` (and KRaft `.checkpoint` snapshots) as batches
+    /// and records, `.index` (offset: N position: P), `.timeindex` (timestamp: T offset: N),
+    /// `.txnindex` (aborted transactions), `.snapshot` (producer state), and the checkpoint
+    /// files (`recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
+    /// `cleaner-offset-checkpoint`, `replication-offset-checkpoint`, `leader-epoch-checkpoint`,
+    /// `partition.metadata`). A directory stands for its `.log` files (see --indexes,
+    /// --all-files). A corrupt batch or file is named on stderr and the exit status is 1.
+    /// A progress bar shows on a terminal (stderr), never with --json or when piped.
     Dump {
-        /// Files or partition directories.
+        /// Files, partition directories or log directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Print keys and values too.
+        /// Print keys and values too (`key:` and `payload:`).
         #[arg(long)]
         print_data_log: bool,
-        /// For directories, dump index files as well as `.log` files.
+        /// For directories, dump each segment's `.index`, `.timeindex` and `.txnindex` too.
         #[arg(long)]
         indexes: bool,
+        /// For directories, dump every file `dump` can decode: indexes, producer snapshots,
+        /// checkpoint files and `partition.metadata` as well as segments.
+        #[arg(long)]
+        all_files: bool,
     },
     /// Give a topic to a stopped Kafka broker that created it (empty): segments, indexes and
     /// producer snapshots move into its partition directories, offsets unchanged; consumer
     /// groups' committed offsets go to a plan that `kafka-consumer-groups.sh` commits.
     HandOver(handover::HandOverArgs),
     /// Check partition directories' invariants without opening them for writing.
+    ///
+    /// CRC, offsets increasing, index entries pointing at the right batches, time index
+    /// monotonic. Exit status 1 when any is violated. A progress bar shows on a terminal.
     Verify {
         /// Partition directories.
         #[arg(required = true)]
@@ -200,19 +222,72 @@ enum Command {
     },
 }
 
-/// A failed command: one sentence for stderr.
+/// Exit status: the data `dump` or `verify` read is damaged (as Kafka's tools exit 1).
+pub const EXIT_DAMAGED: u8 = 1;
+/// Exit status: the command line or a value in it is wrong (unknown topic or partition, a
+/// bad config value, an offset outside the log, ...; clap's usage errors exit 2 too).
+pub const EXIT_INPUT: u8 = 2;
+/// Exit status: the store or a file could not be read or written (I/O error, no space,
+/// directory locked by another process or offline, on-disk state that does not decode).
+pub const EXIT_STORAGE: u8 = 3;
+
+/// The exit statuses, for `--help` and the README.
+const EXIT_CODES: &str = "Exit status:
+  0  success
+  1  dump or verify found damaged data (named on stderr: file, position, what is wrong)
+  2  the command line or a value in it is wrong (unknown topic or partition, bad config, ...)
+  3  the store or a file could not be read or written (I/O, no space, locked, offline, corrupt)";
+
+/// A failed command: one sentence for stderr, naming what was wrong, and its exit status.
 #[derive(Debug)]
-pub struct Failure(String);
+pub struct Failure {
+    msg: String,
+    code: u8,
+}
 
 impl Failure {
+    /// Something the operator asked for is wrong: exit status 2.
     pub fn new(msg: impl Into<String>) -> Self {
-        Failure(msg.into())
+        Failure { msg: msg.into(), code: EXIT_INPUT }
+    }
+
+    /// A file or the store could not be read or written: exit status 3.
+    pub fn io(msg: impl Into<String>) -> Self {
+        Failure { msg: msg.into(), code: EXIT_STORAGE }
+    }
+
+    /// `context: error`, with the exit status the library error calls for.
+    pub fn lib(context: impl std::fmt::Display, e: &strata::Error) -> Self {
+        Failure { msg: format!("{context}: {e}"), code: exit_code_of(e) }
+    }
+}
+
+/// Whether a library error is the operator's input (2) or the storage's (3).
+fn exit_code_of(e: &strata::Error) -> u8 {
+    use strata::Error as E;
+    match e {
+        E::InvalidBatch { .. }
+        | E::InvalidRecord { .. }
+        | E::RecordTooLarge { .. }
+        | E::InvalidTimestamp { .. }
+        | E::OffsetOutOfRange { .. }
+        | E::InvalidConfig { .. }
+        | E::InvalidTopic { .. }
+        | E::TopicExists { .. }
+        | E::UnknownPartition { .. }
+        | E::InvalidRequest(_)
+        | E::OutOfOrderSequence { .. }
+        | E::InvalidProducerEpoch { .. }
+        | E::TransactionCoordinatorFenced { .. }
+        | E::InvalidTxnState { .. }
+        | E::ReadOnly => EXIT_INPUT,
+        _ => EXIT_STORAGE,
     }
 }
 
 impl From<strata::Error> for Failure {
     fn from(e: strata::Error) -> Self {
-        Failure(e.to_string())
+        Failure { code: exit_code_of(&e), msg: e.to_string() }
     }
 }
 
@@ -223,6 +298,11 @@ pub struct Out {
 }
 
 impl Out {
+    /// Whether output is JSON lines (then no progress bar either).
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
     /// Pushes what was printed to stdout now (a line that must be visible before the next step).
     pub fn flush(&mut self) {
         if self.stdout.flush().is_err() {
@@ -258,6 +338,7 @@ impl Drop for Out {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    progress::watch_store_open(cli.json);
     let mut out = Out { json: cli.json, stdout: std::io::BufWriter::new(std::io::stdout().lock()) };
     let globals = store::Globals { dirs: cli.dirs, config: cli.config };
     let with_store = |f: &mut dyn FnMut(&strata::Store) -> Result<(), Failure>| {
@@ -340,14 +421,28 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             })?;
             handover::execute(&mut out, &args, &parts, &offsets).map(|()| ExitCode::SUCCESS)
         }
-        Command::Dump { paths, print_data_log, indexes } => {
-            let problems = dump::run(&mut out, &paths, print_data_log, indexes)?;
-            Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Command::Dump { paths, print_data_log, indexes, all_files } => {
+            let args = dump::DumpArgs {
+                paths: &paths,
+                print_data: print_data_log,
+                indexes,
+                all: all_files,
+            };
+            let problems = dump::run(&mut out, &args)?;
+            Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
         }
         Command::Verify { paths, index_interval } => {
             let mut failed = false;
+            let mut progress = progress::Progress::items(
+                "verify",
+                paths.len() as u64,
+                "partitions",
+                out.is_json(),
+            );
             for path in &paths {
-                let r = strata::internals::inspect::verify_partition_dir(path, index_interval)?;
+                let r = strata::internals::inspect::verify_partition_dir(path, index_interval)
+                    .map_err(|e| Failure::lib(format!("cannot verify {}", path.display()), &e))?;
+                progress.advance(1);
                 failed |= !r.violations.is_empty();
                 let violations: Vec<Json> = r
                     .violations
@@ -382,7 +477,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     s
                 });
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            progress.finish();
+            Ok(if failed { ExitCode::from(EXIT_DAMAGED) } else { ExitCode::SUCCESS })
         }
     }
 }
@@ -391,9 +487,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(Failure(msg)) => {
+        Err(Failure { msg, code }) => {
             eprintln!("logtool: {msg}");
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

@@ -29,7 +29,7 @@ pub fn config(g: &Globals) -> Result<StoreConfig, Failure> {
         None => StoreConfig::new([PathBuf::from(DEFAULT_DIR)]),
         Some(path) => {
             let (mut config, warnings) = StoreConfig::from_properties_file(path).map_err(|e| {
-                Failure::new(format!("cannot load config file {}: {e}", path.display()))
+                Failure::lib(format!("cannot load config file {}", path.display()), &e)
             })?;
             for w in &warnings {
                 match w {
@@ -59,12 +59,13 @@ pub fn with_store(
     f: &mut dyn FnMut(&Store) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let config = config(g)?;
-    let store =
-        Store::open(config).map_err(|e| Failure::new(format!("cannot open the store: {e}")))?;
+    let store = Store::open(config);
+    crate::progress::store_opened();
+    let store = store.map_err(|e| Failure::lib("cannot open the store", &e))?;
     let result = f(&store);
     let closed = store.close();
     result?;
-    closed.map_err(|e| Failure::new(format!("cannot close the store cleanly: {e}")))
+    closed.map_err(|e| Failure::lib("cannot close the store cleanly", &e))
 }
 
 /// Opens the store read-only (it never writes, takes no lock, and works
@@ -75,8 +76,9 @@ pub fn with_store_read_only(
     f: &mut dyn FnMut(&Store) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let config = config(g)?;
-    let store = Store::open_read_only(config)
-        .map_err(|e| Failure::new(format!("cannot open the store: {e}")))?;
+    let store = Store::open_read_only(config);
+    crate::progress::store_opened();
+    let store = store.map_err(|e| Failure::lib("cannot open the store", &e))?;
     let report = store.recovery_report();
     for (partition, cut) in &report.cuts {
         eprintln!("logtool: note: {partition} needs recovery; a writer's open would cut {cut}");
@@ -107,7 +109,7 @@ pub fn log(store: &Store, topic: &str, partition: i32) -> Result<Log, Failure> {
     }
     store
         .partition(topic, partition)
-        .map_err(|e| Failure::new(format!("cannot open {topic}-{partition}: {e}")))
+        .map_err(|e| Failure::lib(format!("cannot open partition {topic}-{partition}"), &e))
 }
 
 fn dirs_text(store: &Store) -> String {
