@@ -216,9 +216,12 @@ fn resume_sum(stdout: &str, field: &str) -> i64 {
 }
 
 /// Every record of each Kafka partition, read by confluent-kafka, as strata_lines formats them.
-fn kafka_lines(broker: &Broker) -> BTreeMap<(String, i32), Vec<String>> {
+fn kafka_lines(
+    broker: &Broker,
+    topics: &[(&str, &str, i32)],
+) -> BTreeMap<(String, i32), Vec<String>> {
     let targets: Vec<String> =
-        TOPICS.iter().flat_map(|&(_, k, n)| (0..n).map(move |p| format!("{k}:{p}"))).collect();
+        topics.iter().flat_map(|&(_, k, n)| (0..n).map(move |p| format!("{k}:{p}"))).collect();
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     let out = broker.clients("read", &[&["read_uncommitted"], targets.as_slice()].concat());
     let mut lines: BTreeMap<(String, i32), Vec<String>> = BTreeMap::new();
@@ -329,7 +332,7 @@ fn forwarding_with_kills_delivers_every_record_once_in_order() {
     assert_eq!(resume_sum(&run4_out, "window"), 0, "{}", text(&run4));
 
     // Kafka holds exactly strata's records, in order, once each.
-    let kafka = kafka_lines(&broker);
+    let kafka = kafka_lines(&broker, TOPICS);
     let mut compared = 0;
     for &(topic, kafka_topic, partitions) in TOPICS {
         for p in 0..partitions {
@@ -440,7 +443,7 @@ fn a_foreign_write_into_the_kafka_partition_stops_the_forwarder_and_is_passed_ov
     assert_eq!(window, matched + unmatched, "{}", text(&run2));
 
     // Kafka: every strata record once, in order; events-0 also holds the one foreign record.
-    let kafka = kafka_lines(&broker);
+    let kafka = kafka_lines(&broker, TOPICS);
     let foreign_key = hex(Some(b"foreign"));
     for &(topic, kafka_topic, partitions) in TOPICS {
         for p in 0..partitions {
@@ -470,5 +473,131 @@ fn a_foreign_write_into_the_kafka_partition_stops_the_forwarder_and_is_passed_ov
             );
         }
     }
+    broker.stop();
+}
+
+/// Appends records `from..to` of the compacted topic `table`, value `table/<i>`: below 3,000
+/// every 4th record has one of 8 shared keys (`hot<i % 8>`) and the others a key of their own;
+/// from 3,000 on every record updates a shared key.
+fn write_table(store: &Store, from: u64, to: u64, base_ts: i64) {
+    let log = store.partition("table", 0).unwrap();
+    let mut i = from;
+    while i < to {
+        let n = 10.min(to - i);
+        let batch: Vec<Record> = (i..i + n)
+            .map(|j| {
+                let key = if j >= 3_000 || j % 4 == 0 {
+                    format!("hot{}", j % 8)
+                } else {
+                    format!("u{j}")
+                };
+                Record::new(key, format!("table/{j}"))
+                    .timestamp(base_ts + i64::try_from(j).unwrap())
+            })
+            .collect();
+        log.append(&batch).unwrap();
+        i += n;
+    }
+}
+
+/// The `i` of each record's `table/<i>` value, in order.
+fn table_indexes<'a>(lines: impl Iterator<Item = &'a String>) -> Vec<u64> {
+    let want = |l: &String| {
+        let value = l.split(' ').nth(4)?;
+        let bytes: Vec<u8> = (0..value.len() / 2)
+            .map(|k| u8::from_str_radix(value.get(2 * k..2 * k + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        String::from_utf8(bytes).ok()?.strip_prefix("table/")?.parse().ok()
+    };
+    lines.map(|l| want(l).unwrap_or_else(|| panic!("not a table record: {l}"))).collect()
+}
+
+#[test]
+fn records_compacted_away_in_strata_inside_the_unconfirmed_window_are_passed_over() {
+    if let Err(why) = kafka_available() {
+        skip(&why);
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("strata");
+    let base_ts =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as i64)
+            - 3_600_000;
+    let mut overrides = BTreeMap::new();
+    overrides.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    overrides.insert("segment.bytes".to_owned(), "4096".to_owned());
+    overrides.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    // Nothing is cleaned while run 1 forwards (the records are an hour old).
+    overrides.insert("min.compaction.lag.ms".to_owned(), "86400000".to_owned());
+    {
+        let store = Store::open(StoreConfig::new([&dir]).background_threads(false)).unwrap();
+        store.create_topic("table", 1, &overrides).unwrap();
+        write_table(&store, 0, 3_000, base_ts);
+        store.close().unwrap();
+    }
+    let mut broker = Broker::format(&root.path().join("broker"), &[]);
+    broker.start();
+    broker.clients("create", &["table", "1"]);
+    forward_bin();
+    let run = |abort_after: Option<u64>| {
+        let mut cmd = Command::new(forward_bin());
+        cmd.arg("--dir").arg(&dir).args(["--bootstrap", &broker.bootstrap(), "--group", GROUP]);
+        cmd.args(["--topic", "table", "--settle-ms", "300", "--rate", "3000"]);
+        if let Some(n) = abort_after {
+            cmd.env("STRATA_FORWARD_ABORT_AFTER_ACKS", n.to_string());
+        }
+        finish(
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
+        )
+    };
+
+    // Run 1 aborts between an acknowledgement and its commit: records past the commit are in
+    // Kafka. Then strata takes 1,000 more updates of the shared keys and its cleaner removes
+    // every superseded record below the active segment, in the window too.
+    let run1 = run(Some(2_000));
+    assert!(!run1.status.success(), "run 1 must abort:\n{}", text(&run1));
+    let commit = committed(&dir)[&("table".to_owned(), 0)];
+    let report = {
+        let store = Store::open(StoreConfig::new([&dir]).background_threads(false)).unwrap();
+        write_table(&store, 3_000, 4_000, base_ts);
+        store.set_topic_config("table", "min.compaction.lag.ms", "0").unwrap();
+        let report = store.maintain(None).unwrap();
+        store.close().unwrap();
+        report
+    };
+    assert_eq!(report.partitions_cleaned, 1, "{report:?}");
+
+    // Run 2 finds records in the window that strata no longer has, passes over them, and
+    // forwards the rest once.
+    let run2 = run(None);
+    assert!(run2.status.success(), "run 2 failed:\n{}", text(&run2));
+    let out = String::from_utf8_lossy(&run2.stdout).into_owned();
+    let (window, matched, unmatched) =
+        (resume_sum(&out, "window"), resume_sum(&out, "matched"), resume_sum(&out, "unmatched"));
+    println!(
+        "compacted: run 1 committed {commit} of 3000, then 1000 updates and a cleaning; run 2: \
+         window {window}, matched {matched}, unmatched (compacted away) {unmatched}"
+    );
+    assert!(window >= 1, "run 1 aborted between an ack and its commit:\n{}", text(&run2));
+    assert!(unmatched >= 1, "the cleaner removed records of the window:\n{}", text(&run2));
+    assert!(matched >= 1, "records of their own key in the window survive:\n{}", text(&run2));
+    assert_eq!(window, matched + unmatched, "{}", text(&run2));
+
+    // Kafka: strictly increasing record indexes (nothing twice, nothing reordered), and every
+    // record strata still holds is there (nothing lost).
+    let kafka = kafka_lines(&broker, &[("table", "table", 1)]);
+    let theirs = table_indexes(kafka[&("table".to_owned(), 0)].iter());
+    let ours = table_indexes(strata_lines(&dir, "table", 0).iter());
+    assert!(theirs.windows(2).all(|w| w[0] < w[1]), "Kafka's records out of order or twice");
+    let in_kafka: std::collections::BTreeSet<u64> = theirs.iter().copied().collect();
+    let missing: Vec<u64> = ours.iter().copied().filter(|i| !in_kafka.contains(i)).collect();
+    println!(
+        "compacted: strata holds {} records after cleaning, Kafka {} (every one of strata's: {})",
+        ours.len(),
+        theirs.len(),
+        missing.is_empty()
+    );
+    assert!(missing.is_empty(), "strata records missing in Kafka: {missing:?}");
     broker.stop();
 }
