@@ -95,11 +95,14 @@
 //! - A record is **durable once flushed**: by [`log::Log::flush`], by the
 //!   topic's `flush.messages` / `flush.ms`, by its class, or by a clean close.
 //!   [`log::Log::wait_synced`] waits for a given offset in any class.
-//! - `sync` appends are group-committed: one sync pass serves every append
-//!   that arrived while the previous pass ran, across partitions when the
-//!   store's flusher thread runs (passes of several partitions run in
-//!   parallel). A process crash that the kernel survives loses nothing in
-//!   any class.
+//! - `sync` appends are group-committed on the appenders' own threads: the
+//!   first to take its partition's turn runs a sync pass, and the appends
+//!   that arrived meanwhile are covered by the next one, so one fsync serves
+//!   them all; partitions sync in parallel, one appender each (the file
+//!   system joins concurrent fsyncs into shared journal commits).
+//!   [`log::Log::wait_synced`] and rolls hand their passes to the store's
+//!   flusher pool instead (up to 32 passes of different partitions at once).
+//!   A process crash that the kernel survives loses nothing in any class.
 //! - A roll syncs the sealed segment (its `.log` and indexes) off the append
 //!   path and moves the recovery point to the new segment's base; the
 //!   store's flusher thread then checkpoints it (without background threads,
@@ -233,8 +236,10 @@
 //!
 //! ## Bounded resources
 //! A store keeps at most `log.open.segments.max` segments open (a segment
-//! holds at most one descriptor and three maps; default 256) and
-//! `log.mapped.bytes.max` bytes mapped (default 16 GiB), however many
+//! holds at most one descriptor and three maps; by default a quarter of the
+//! process's open-file limit, between 64 and 4,096: 256 under `ulimit -n
+//! 1024`) and `log.mapped.bytes.max` bytes mapped (by default 64 MiB per
+//! open segment, at least 16 GiB), however many
 //! partitions and segments it has: past either, the least recently used
 //! segments are closed and unmapped and reopen on their next use. Sealed
 //! segments are mapped at exactly their length, the active one in doubling

@@ -260,3 +260,27 @@ fn the_mapped_bytes_budget_bounds_what_a_store_keeps_mapped() {
     assert!(stats.evictions > 0, "{stats:?}");
     store.close().unwrap();
 }
+
+/// The soft `Max open files` of this process, from `/proc/self/limits` (`None` if unlimited).
+fn soft_open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().ok()
+}
+
+#[test]
+fn the_default_open_segment_budget_is_a_quarter_of_the_open_file_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([tmp.path()])).unwrap();
+    let stats = store.resource_stats();
+    let expected = soft_open_file_limit().map_or(4_096, |n| (n / 4).clamp(64, 4_096));
+    assert_eq!(stats.max_open_segments as u64, expected, "limit {:?}", soft_open_file_limit());
+    // The byte limit never evicts first: 64 MiB per open segment (two 10 MiB indexes and a map).
+    assert_eq!(stats.max_mapped_bytes, (expected << 26).max(16 << 30));
+    store.close().unwrap();
+    // An explicit budget is kept as given.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([tmp.path()]).log_open_segments_max(7)).unwrap();
+    assert_eq!(store.resource_stats().max_open_segments, 7);
+    store.close().unwrap();
+}

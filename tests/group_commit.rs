@@ -189,3 +189,28 @@ fn an_unknown_durability_class_is_refused_with_the_values_it_takes() {
     let text = err.unwrap_err().to_string();
     assert!(text.contains("strata.durability") && text.contains("page_cache"), "{text}");
 }
+
+#[test]
+fn a_sync_append_runs_its_fsync_on_the_appending_thread_not_a_flusher_handoff() {
+    // Across partitions no two waiting appends share a file, so a handoff to the flusher saves
+    // no fsync and costs two thread switches: the appender that takes its turn syncs itself.
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([root.path()])).unwrap();
+    store.create_topic("own", 2, &overrides(&[("strata.durability", "sync")])).unwrap();
+    let log = store.partition("own", 1).unwrap();
+    let syncs_here = std::rc::Rc::new(std::cell::Cell::new(0_u32));
+    let seen = std::rc::Rc::clone(&syncs_here);
+    let observer = fault::observe(move |done| {
+        let is_log = done.path.extension().is_some_and(|e| e == "log");
+        if done.op == Op::Sync && is_log {
+            seen.set(seen.get() + 1);
+        }
+    });
+    for i in 0..3 {
+        log.append(&[Record::new(b"k".to_vec(), value(0, i))]).unwrap();
+        assert_eq!(log.recovery_point(), log.log_end_offset(), "append {i} acknowledged unsynced");
+    }
+    drop(observer);
+    assert_eq!(syncs_here.get(), 3, "each lone sync append fsyncs its .log on its own thread");
+    store.close().unwrap();
+}

@@ -528,9 +528,11 @@ config_table! {
         /// holds keep their own map. A strata key: Kafka maps every index
         /// and never the `.log`.
         ///
-        /// Default: 17179869184 (16 GiB). Minimum: 1.
-        "log.mapped.bytes.max" => log_mapped_bytes_max: u64 = 16 << 30,
-            check |v| at_least(*v, 1);
+        /// Default: 0, which sizes it from `log.open.segments.max`: 64 MiB
+        /// per open segment, at least 16 GiB (an active segment maps both
+        /// indexes at `segment.index.bytes`). Minimum: 0.
+        "log.mapped.bytes.max" => log_mapped_bytes_max: u64 = 0,
+            check |v| at_least(*v, 0);
         /// The most segments that hold files open at once across the store:
         /// a segment is open while it holds its `.log` descriptor or a map of
         /// its `.log` or index files (at most one descriptor and three maps
@@ -539,9 +541,11 @@ config_table! {
         /// files), so a store of many partitions stays under the process's
         /// open-file limit (Kafka's "too many open files"). A strata key.
         ///
-        /// Default: 256. Valid: 1 to 2147483647.
-        "log.open.segments.max" => log_open_segments_max: u32 = 256,
-            check |v| between(u64::from(*v), 1, INT_MAX);
+        /// Default: 0, which sizes it from the process's open-file limit
+        /// (`RLIMIT_NOFILE`) when the store opens: a quarter of it, between
+        /// 64 and 4096 (256 under `ulimit -n 1024`). Valid: 0 to 2147483647.
+        "log.open.segments.max" => log_open_segments_max: u32 = 0,
+            check |v| between(u64::from(*v), 0, INT_MAX);
         /// How often retention checks every partition, in ms.
         ///
         /// Default: 300000 (5 minutes). Minimum: 1.

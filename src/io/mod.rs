@@ -14,7 +14,7 @@
 //! - [`lock`]: [`DirLock`], one owner per log directory;
 //! - [`fault`]: fault injection and an observer of completed operations
 //!   (traces for power-cut tests), for tests, free when off;
-//! - `sys`: the two system calls std lacks (`fallocate`, `statvfs`).
+//! - `sys`: the system calls std lacks (`fallocate`, `statvfs`, `getrlimit`).
 
 pub mod fault;
 pub mod file;
@@ -24,4 +24,11 @@ pub mod mmap;
 mod sys;
 
 pub use lock::DirLock;
+
+/// The process's soft limit on open files (`RLIMIT_NOFILE`), or `None` when
+/// unlimited or unknown: what the default open-segment budget is sized from.
+#[must_use]
+pub fn open_file_limit() -> Option<u64> {
+    sys::open_file_limit()
+}
 pub use mmap::{IndexMap, ReadMap};

@@ -69,3 +69,19 @@ pub(super) fn page_size() -> u64 {
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
 }
+
+/// The soft limit on open files (`RLIMIT_NOFILE`), or `None` when unlimited
+/// or unknown.
+pub(super) fn open_file_limit() -> Option<u64> {
+    #[expect(unsafe_code, reason = "a zeroed rlimit is a valid out-parameter")]
+    // SAFETY: `rlimit` is a plain C struct of integers, for which all-zero
+    // bytes are a valid value.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    #[expect(unsafe_code, reason = "getrlimit(2) filling in a struct we own")]
+    // SAFETY: `lim` is a valid, writable `rlimit` that outlives the call,
+    // which writes only into it.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    #[allow(clippy::useless_conversion, reason = "rlim_t differs between platforms")]
+    let soft = u64::from(lim.rlim_cur);
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(soft)
+}

@@ -385,7 +385,7 @@ impl Log {
     /// says an append is acknowledged only then (called without the append lock).
     fn acknowledge(&self, cfg: &LogConfig, last_offset: i64) -> Result<()> {
         match cfg.strata_durability {
-            crate::config::Durability::Sync => self.wait_synced(last_offset.saturating_add(1)),
+            crate::config::Durability::Sync => self.commit_durable(last_offset.saturating_add(1)),
             _ => Ok(()),
         }
     }

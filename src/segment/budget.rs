@@ -32,10 +32,36 @@ use parking_lot::Mutex;
 
 use super::Segment;
 
-/// Default of `log.open.segments.max`.
-pub(crate) const DEFAULT_MAX_OPEN_SEGMENTS: u32 = 256;
-/// Default of `log.mapped.bytes.max` (16 GiB).
-pub(crate) const DEFAULT_MAX_MAPPED_BYTES: u64 = 16 << 30;
+/// Fewest and most open segments of the default `log.open.segments.max`.
+const AUTO_MIN_OPEN_SEGMENTS: u64 = 64;
+const AUTO_MAX_OPEN_SEGMENTS: u64 = 4_096;
+/// The least default `log.mapped.bytes.max` (16 GiB), and the address space
+/// the default allows per open segment (64 MiB: two 10 MiB indexes and a
+/// `.log` map, with room).
+const AUTO_MIN_MAPPED_BYTES: u64 = 16 << 30;
+const AUTO_MAPPED_BYTES_PER_SEGMENT: u64 = 64 << 20;
+
+/// The default `log.open.segments.max` (the key at 0): a quarter of the
+/// process's open-file limit (`RLIMIT_NOFILE`), between 64 and 4,096: 256
+/// under the common `ulimit -n 1024`, and enough for every active segment
+/// of a few thousand partitions where the limit is raised (as Kafka's
+/// operators are told to), so that appends round-robin over them never
+/// close and reopen files. Each open segment holds at most one descriptor.
+#[must_use]
+pub(crate) fn auto_max_open_segments() -> u32 {
+    let quarter = crate::io::open_file_limit().map_or(AUTO_MAX_OPEN_SEGMENTS, |n| n / 4);
+    let n = quarter.clamp(AUTO_MIN_OPEN_SEGMENTS, AUTO_MAX_OPEN_SEGMENTS);
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The default `log.mapped.bytes.max` (the key at 0) for `max_open` open
+/// segments: 64 MiB of address space each, at least 16 GiB. An active
+/// segment maps both its indexes at `segment.index.bytes` (10 MiB each by
+/// default), so the byte limit must not evict before the segment limit does.
+#[must_use]
+pub(crate) fn auto_max_mapped_bytes(max_open: u32) -> u64 {
+    (u64::from(max_open).saturating_mul(AUTO_MAPPED_BYTES_PER_SEGMENT)).max(AUTO_MIN_MAPPED_BYTES)
+}
 
 /// What the segments of a store hold open, and how often the budget evicted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,9 +101,13 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    /// A budget of `max_open` open segments and `max_mapped` mapped bytes.
+    /// A budget of `max_open` open segments and `max_mapped` mapped bytes;
+    /// 0 for either is its default ([`auto_max_open_segments`],
+    /// [`auto_max_mapped_bytes`]).
     #[must_use]
     pub(crate) fn new(max_open: u32, max_mapped: u64) -> Arc<Budget> {
+        let max_open = if max_open == 0 { auto_max_open_segments() } else { max_open };
+        let max_mapped = if max_mapped == 0 { auto_max_mapped_bytes(max_open) } else { max_mapped };
         Arc::new(Budget {
             max_open: usize::try_from(max_open).unwrap_or(usize::MAX).max(1),
             max_mapped: max_mapped.max(1),
@@ -92,10 +122,7 @@ impl Budget {
     #[must_use]
     pub(crate) fn process_default() -> Arc<Budget> {
         static DEFAULT: OnceLock<Arc<Budget>> = OnceLock::new();
-        Arc::clone(
-            DEFAULT
-                .get_or_init(|| Budget::new(DEFAULT_MAX_OPEN_SEGMENTS, DEFAULT_MAX_MAPPED_BYTES)),
-        )
+        Arc::clone(DEFAULT.get_or_init(|| Budget::new(0, 0)))
     }
 
     /// The current figures.
@@ -118,22 +145,58 @@ impl Budget {
 
     /// Evicts least recently used segments other than `except` while over a
     /// limit. Busy victims are skipped (they are in use, so not idle).
+    ///
+    /// Past the open-segment limit it evicts a batch: the excess and
+    /// 1/64 of the limit more, picked in one scan of the open segments.
+    /// Appends round-robin over more partitions than the limit evict on
+    /// nearly every append, and a scan per eviction (256 segments at the
+    /// default) cost more than the reopen it makes room for.
     fn enforce(&self, except: u64) {
         let mut skipped = Vec::new();
         loop {
-            let victim = {
+            let victims = {
                 let t = self.totals.lock();
                 if !self.over(&t) {
                     return;
                 }
-                Self::least_recent(&t, except, &skipped)
+                let excess = t.open.len().saturating_sub(self.max_open);
+                let batch = if excess > 0 { excess + self.max_open / 64 } else { 1 };
+                Self::least_recent_n(&t, except, &skipped, batch)
             };
-            let Some((id, seg)) = victim else { return };
-            // Upgraded and dropped outside the lock: a segment's drop leaves the budget.
-            if !seg.upgrade().is_some_and(|s| s.evict()) {
-                skipped.push(id);
+            if victims.is_empty() {
+                return;
+            }
+            for (id, seg) in victims {
+                // Upgraded and dropped outside the lock: a segment's drop leaves the budget.
+                if !seg.upgrade().is_some_and(|s| s.evict()) {
+                    skipped.push(id);
+                }
             }
         }
+    }
+
+    /// The `n` least recently used open segments other than `except` and
+    /// `skipped`, in one scan.
+    fn least_recent_n(
+        t: &Totals,
+        except: u64,
+        skipped: &[u64],
+        n: usize,
+    ) -> Vec<(u64, Weak<Segment>)> {
+        if n <= 1 {
+            return Self::least_recent(t, except, skipped).into_iter().collect();
+        }
+        let mut all: Vec<(u64, u64, &Weak<Segment>)> = t
+            .open
+            .iter()
+            .filter(|(id, _)| **id != except && !skipped.contains(id))
+            .map(|(id, (seg, used))| (used.load(Ordering::Relaxed), *id, seg))
+            .collect();
+        if all.len() > n {
+            all.select_nth_unstable_by_key(n - 1, |(used, _, _)| *used);
+            all.truncate(n);
+        }
+        all.into_iter().map(|(_, id, seg)| (id, seg.clone())).collect()
     }
 
     /// Evicts the least recently used segment other than `except` (an open or

@@ -107,8 +107,8 @@ impl Scheduler {
                 }
             })?;
         let flush_queue = Arc::clone(&store.inner.flush_queue);
-        let flusher = super::flusher::start(&flush_queue, Arc::downgrade(&store.inner))?;
-        let mut handles = vec![handle, flusher];
+        super::flusher::start(&flush_queue, Arc::downgrade(&store.inner));
+        let mut handles = vec![handle];
         if cfg.log_cleaner_enable {
             let backoff = ms(cfg.log_cleaner_backoff_ms);
             for n in 0..cfg.log_cleaner_threads {
@@ -128,6 +128,7 @@ impl Scheduler {
         *self.stop.stopped.lock() = true;
         self.stop.cond.notify_all();
         self.flush_queue.stop();
+        self.flush_queue.join();
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
