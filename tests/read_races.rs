@@ -1,0 +1,76 @@
+//! Reads racing the writer's rolls and the budget's evictions. A read checks whether a segment
+//! is mapped far enough and cuts its view from that map under one lock: a seal (which drops the
+//! active segment's capacity map) or an eviction between the two used to leave an empty map, and
+//! the read then returned nothing for that segment, skipping its records below the log end it
+//! reported.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use strata::{Record, Store, StoreConfig};
+
+fn value(o: i64) -> String {
+    format!("v{o:06}")
+}
+
+/// Reader threads read the whole log again and again while the writer appends and rolls small
+/// segments, with room for one open segment in the budget (so every read evicts, and segments
+/// are sealed while readers hold them): every read returns every offset from the start to the
+/// end it reports, each with the value written there.
+#[test]
+fn reads_racing_rolls_and_evictions_return_every_offset_below_their_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new([tmp.path()]).background_threads(false).log_open_segments_max(1);
+    let store = Store::open(config).unwrap();
+    let overrides: BTreeMap<String, String> =
+        [("segment.bytes", "2048"), ("segment.index.bytes", "4096")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    store.create_topic("t", 1, &overrides).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (log, done) = (log.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let (mut reads, mut records) = (0u64, 0i64);
+                while !done.load(Ordering::SeqCst) {
+                    let fetched = log.read(0, usize::MAX).unwrap();
+                    let end = fetched.log_end_offset();
+                    let mut next = 0;
+                    for r in fetched.records() {
+                        let r = r.unwrap();
+                        assert_eq!(r.offset(), next, "read skipped offsets (end {end})");
+                        assert_eq!(r.value().unwrap().as_ref(), value(next).as_bytes());
+                        next += 1;
+                    }
+                    assert_eq!(next, end, "read stopped short of the end it reported");
+                    reads += 1;
+                    records += end;
+                }
+                (reads, records)
+            })
+        })
+        .collect();
+    // Bounded in count and time: a few hundred segments, or 20 s on a slow machine.
+    let started = Instant::now();
+    let mut o = 0;
+    while o < 6_000 && started.elapsed() < Duration::from_secs(20) {
+        let recs: Vec<Record> = (o..o + 4).map(|i| Record::new("k", value(i))).collect();
+        log.append(&recs).unwrap();
+        o += 4;
+    }
+    done.store(true, Ordering::SeqCst);
+    let reads: Vec<(u64, i64)> = readers.into_iter().map(|h| h.join().unwrap()).collect();
+    let stats = store.resource_stats();
+    eprintln!("{o} records, {} segments, reads {reads:?}, {stats:?}", log.segment_count());
+    assert!(reads.iter().all(|&(n, _)| n > 0), "{reads:?}");
+    assert!(log.segment_count() > 20, "{}", log.segment_count());
+    assert!(stats.evictions > 0, "{stats:?}");
+    store.close().unwrap();
+}
