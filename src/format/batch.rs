@@ -426,7 +426,7 @@ impl BatchView {
         if let Some(l) = &self.legacy {
             return l.message.compute_crc(&self.buf);
         }
-        crc32c::crc32c(self.buf.get(layout::ATTRIBUTES..).unwrap_or_default())
+        super::crc::crc32c(self.buf.get(layout::ATTRIBUTES..).unwrap_or_default())
     }
 
     /// Checks the batch the way Kafka's `ensureValid` does, plus header sanity:

@@ -46,6 +46,7 @@ pub mod borrowed;
 pub mod builder;
 pub mod compression;
 pub mod control;
+pub mod crc;
 mod error;
 pub mod file_name;
 pub mod group_record;
