@@ -246,3 +246,63 @@ fn views_decode_the_same_fields_as_owned_records_under_every_codec() {
         assert_eq!(owned.iter().map(RecordRef::to_record).collect::<Vec<_>>(), records);
     }
 }
+
+/// A batch of `n` records with deltas `0..n` (dense: `recordsCount ==
+/// lastOffsetDelta + 1`), values of two-byte length varints.
+fn dense_batch(n: i32) -> BatchView {
+    let mut b = BatchBuilder::new(500);
+    for delta in 0..n {
+        let key = Bytes::from(format!("k{delta}"));
+        let value = Bytes::from(vec![b'v'; 100 + delta as usize]);
+        b.append_raw(delta, 1_700_000_000_000, Some(&key), Some(&value), &[]).unwrap();
+    }
+    BatchView::new(b.build().unwrap()).unwrap()
+}
+
+#[test]
+fn seek_in_a_dense_batch_lands_on_every_offset_as_a_record_by_record_walk_does() {
+    let batch = dense_batch(100);
+    batch.validate_records().unwrap();
+    let decoded = batch.decode().unwrap();
+    let all: Vec<i64> = decoded.views().map(|r| r.unwrap().offset()).collect();
+    for target in 450..=610 {
+        let expected = all.iter().copied().find(|&o| o >= target);
+        let mut views = decoded.views();
+        views.seek(target);
+        let got = views.next().map(|r| r.unwrap());
+        assert_eq!(got.map(|r| r.offset()), expected, "view seek to {target}");
+        if let Some(r) = got {
+            let delta = r.offset() - 500;
+            assert_eq!(r.key(), Some(format!("k{delta}").as_bytes()), "seek to {target}");
+        }
+        let mut owned = batch.records().unwrap();
+        owned.seek(target);
+        assert_eq!(owned.next().map(|r| r.unwrap().offset()), expected, "owned seek to {target}");
+    }
+}
+
+#[test]
+fn seek_never_lands_below_the_offset_in_a_dense_looking_batch_whose_deltas_break_kafkas_rule() {
+    // Deltas 0, 1, 2 rewritten to 0, 0, 2: the header still says dense
+    // (three records, lastOffsetDelta 2), so a skip by count alone would
+    // land on record 1 and serve offset 500 for a read of 501.
+    let batch = dense_batch(3);
+    let mut bytes = batch.as_bytes().to_vec();
+    let records = strata::internals::format::layout::RECORDS;
+    let (len0, n0) =
+        strata::internals::format::varint::read_varint(&bytes[records..], "len").unwrap();
+    let second = records + n0 + len0 as usize;
+    let (_, n1) = strata::internals::format::varint::read_varint(&bytes[second..], "len").unwrap();
+    // Length varint, attributes, a one-byte timestamp delta (0), then the offset delta.
+    let delta_at = second + n1 + 2;
+    assert_eq!(bytes[delta_at], 2, "record 1's offset delta is zig-zag 1");
+    bytes[delta_at] = 0;
+    let lying = BatchView::new(Bytes::from(bytes)).unwrap();
+    let decoded = lying.decode().unwrap();
+    let mut views = decoded.views();
+    views.seek(501);
+    assert_eq!(views.next().map(|r| r.unwrap().offset()), Some(502));
+    let mut owned = lying.records().unwrap();
+    owned.seek(501);
+    assert_eq!(owned.next().map(|r| r.unwrap().offset()), Some(502));
+}

@@ -29,7 +29,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::compression::decompress;
-use super::record::RecordRef;
+use super::record::{RecordMeta, RecordRef};
 use super::{Compression, FormatError, FormatResult, NO_SEQUENCE, NO_TIMESTAMP};
 
 /// Byte position of the magic, the start of the CRC-covered bytes.
@@ -146,12 +146,14 @@ impl Message {
     fn record(&self, buf: &Bytes, offset: i64, timestamp: i64, base: i64) -> RecordRef {
         let slice = |r: &Option<Range<usize>>| r.as_ref().map(|r| buf.slice(r.clone()));
         RecordRef {
-            offset,
-            timestamp,
-            timestamp_delta: 0,
-            offset_delta: i32::try_from(offset.wrapping_sub(base)).unwrap_or(i32::MAX),
-            attributes: 0,
-            sequence: NO_SEQUENCE,
+            meta: RecordMeta {
+                offset,
+                timestamp,
+                timestamp_delta: 0,
+                offset_delta: i32::try_from(offset.wrapping_sub(base)).unwrap_or(i32::MAX),
+                attributes: 0,
+                sequence: NO_SEQUENCE,
+            },
             key: slice(&self.key),
             value: slice(&self.value),
             headers: Vec::new(),

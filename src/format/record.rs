@@ -90,53 +90,100 @@ impl Record {
     }
 }
 
-/// A record decoded from a batch. Key, value and header bytes are zero-copy
-/// slices of the batch (or of its decompressed records section).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordRef {
+/// What a record is besides its bytes: its place and time, decoded once
+/// (by [`decode_view`], or a legacy entry's reader) and shared by both
+/// faces of a read record, [`RecordView`] and [`RecordRef`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordMeta {
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
     pub(crate) timestamp_delta: i64,
     pub(crate) offset_delta: i32,
     pub(crate) attributes: i8,
     pub(crate) sequence: i32,
+}
+
+impl RecordMeta {
+    /// A v2 record's facts from its stored deltas and its batch's context.
+    #[inline]
+    fn in_batch(
+        ctx: &RecordContext,
+        attributes: i8,
+        timestamp_delta: i64,
+        offset_delta: i32,
+    ) -> Self {
+        let timestamp = match ctx.log_append_time {
+            Some(t) => t,
+            None => ctx.base_timestamp.wrapping_add(timestamp_delta),
+        };
+        let sequence = if ctx.base_sequence < 0 {
+            -1
+        } else {
+            // Sequences wrap from i32::MAX to 0 (Kafka's `DefaultRecordBatch.incrementSequence`).
+            let s = i64::from(ctx.base_sequence) + i64::from(offset_delta);
+            (s.rem_euclid(i64::from(i32::MAX) + 1)) as i32
+        };
+        RecordMeta {
+            offset: ctx.base_offset.wrapping_add(i64::from(offset_delta)),
+            timestamp,
+            timestamp_delta,
+            offset_delta,
+            attributes,
+            sequence,
+        }
+    }
+}
+
+/// The accessors of [`RecordMeta`], written once for both record faces.
+macro_rules! meta_accessors {
+    () => {
+        /// Absolute offset (batch base offset + offset delta).
+        #[must_use]
+        pub fn offset(&self) -> i64 {
+            self.meta.offset
+        }
+        /// Effective timestamp: the batch's maxTimestamp for LogAppendTime
+        /// batches, else baseTimestamp + delta.
+        #[must_use]
+        pub fn timestamp(&self) -> i64 {
+            self.meta.timestamp
+        }
+        /// The stored timestamp delta.
+        #[must_use]
+        pub fn timestamp_delta(&self) -> i64 {
+            self.meta.timestamp_delta
+        }
+        /// The stored offset delta.
+        #[must_use]
+        pub fn offset_delta(&self) -> i32 {
+            self.meta.offset_delta
+        }
+        /// Record attributes byte (unused by Kafka, 0).
+        #[must_use]
+        pub fn attributes(&self) -> i8 {
+            self.meta.attributes
+        }
+        /// Producer sequence of this record, or -1 for non-idempotent batches.
+        #[must_use]
+        pub fn sequence(&self) -> i32 {
+            self.meta.sequence
+        }
+    };
+}
+
+/// A record decoded from a batch, owning its bytes: key, value and header
+/// bytes are zero-copy slices of the batch (or of its decompressed records
+/// section). The owned face of [`RecordView`]: both come from one decoder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef {
+    pub(crate) meta: RecordMeta,
     pub(crate) key: Option<Bytes>,
     pub(crate) value: Option<Bytes>,
     pub(crate) headers: Vec<Header>,
 }
 
 impl RecordRef {
-    /// Absolute offset (batch base offset + offset delta).
-    #[must_use]
-    pub fn offset(&self) -> i64 {
-        self.offset
-    }
-    /// Effective timestamp: the batch's maxTimestamp for LogAppendTime batches,
-    /// else baseTimestamp + delta.
-    #[must_use]
-    pub fn timestamp(&self) -> i64 {
-        self.timestamp
-    }
-    /// The stored timestamp delta.
-    #[must_use]
-    pub fn timestamp_delta(&self) -> i64 {
-        self.timestamp_delta
-    }
-    /// The stored offset delta.
-    #[must_use]
-    pub fn offset_delta(&self) -> i32 {
-        self.offset_delta
-    }
-    /// Record attributes byte (unused by Kafka, 0).
-    #[must_use]
-    pub fn attributes(&self) -> i8 {
-        self.attributes
-    }
-    /// Producer sequence of this record, or -1 for non-idempotent batches.
-    #[must_use]
-    pub fn sequence(&self) -> i32 {
-        self.sequence
-    }
+    meta_accessors!();
     /// Key, `None` when null.
     #[must_use]
     pub fn key(&self) -> Option<&Bytes> {
@@ -156,10 +203,20 @@ impl RecordRef {
     #[must_use]
     pub fn to_record(&self) -> Record {
         Record {
-            timestamp: self.timestamp,
+            timestamp: self.meta.timestamp,
             key: self.key.clone(),
             value: self.value.clone(),
             headers: self.headers.clone(),
+        }
+    }
+    /// This record as a [`RecordView`] borrowing its bytes.
+    #[must_use]
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            meta: self.meta,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: HeaderViews { inner: HeadersInner::Owned(&self.headers) },
         }
     }
 }
@@ -372,6 +429,21 @@ fn unsigned_at(src: &[u8], pos: usize, long: bool) -> Option<(u64, usize)> {
     })
 }
 
+/// Where the record at `pos` ends, read from its length varint alone.
+/// `None` for a negative length, one that runs past `src`, or one of four
+/// or more varint bytes (a megabyte and up): callers then take
+/// [`skip_record`], which reads any length.
+#[inline(always)]
+pub(crate) fn record_span(src: &[u8], pos: usize) -> Option<usize> {
+    let (raw, n) = fast_unsigned(src, pos)?;
+    // Zigzag: an odd encoding is a negative length.
+    if raw & 1 != 0 {
+        return None;
+    }
+    let end = pos + n + (raw >> 1) as usize;
+    (end <= src.len()).then_some(end)
+}
+
 /// The record at `pos` framed by its length varint, reading only the few
 /// bytes up to its offset delta: `(offset delta, where the next record
 /// starts)`. Key, value and headers are not looked at, so a point read
@@ -433,24 +505,8 @@ pub(crate) fn decode_view<'a>(
     if *pos != end {
         return Err(overrun(len));
     }
-    let timestamp = match ctx.log_append_time {
-        Some(t) => t,
-        None => ctx.base_timestamp.wrapping_add(timestamp_delta),
-    };
-    let sequence = if ctx.base_sequence < 0 {
-        -1
-    } else {
-        // Sequences wrap from i32::MAX to 0 (Kafka's `DefaultRecordBatch.incrementSequence`).
-        let s = i64::from(ctx.base_sequence) + i64::from(offset_delta);
-        (s.rem_euclid(i64::from(i32::MAX) + 1)) as i32
-    };
     Ok(RecordView {
-        offset: ctx.base_offset.wrapping_add(i64::from(offset_delta)),
-        timestamp,
-        timestamp_delta,
-        offset_delta,
-        attributes: attributes as i8,
-        sequence,
+        meta: RecordMeta::in_batch(ctx, attributes as i8, timestamp_delta, offset_delta),
         key,
         value,
         headers: HeaderViews {
@@ -468,12 +524,7 @@ pub(crate) fn decode_view<'a>(
 /// reference count. [`RecordRef`] is the owned form.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordView<'a> {
-    offset: i64,
-    timestamp: i64,
-    timestamp_delta: i64,
-    offset_delta: i32,
-    attributes: i8,
-    sequence: i32,
+    meta: RecordMeta,
     key: Option<&'a [u8]>,
     value: Option<&'a [u8]>,
     headers: HeaderViews<'a>,
@@ -481,12 +532,7 @@ pub struct RecordView<'a> {
 
 impl PartialEq for RecordView<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.offset == other.offset
-            && self.timestamp == other.timestamp
-            && self.timestamp_delta == other.timestamp_delta
-            && self.offset_delta == other.offset_delta
-            && self.attributes == other.attributes
-            && self.sequence == other.sequence
+        self.meta == other.meta
             && self.key == other.key
             && self.value == other.value
             && self.headers.eq(other.headers)
@@ -496,36 +542,7 @@ impl PartialEq for RecordView<'_> {
 impl Eq for RecordView<'_> {}
 
 impl<'a> RecordView<'a> {
-    /// Absolute offset (batch base offset + offset delta).
-    #[must_use]
-    pub fn offset(&self) -> i64 {
-        self.offset
-    }
-    /// Effective timestamp, as [`RecordRef::timestamp`].
-    #[must_use]
-    pub fn timestamp(&self) -> i64 {
-        self.timestamp
-    }
-    /// The stored timestamp delta.
-    #[must_use]
-    pub fn timestamp_delta(&self) -> i64 {
-        self.timestamp_delta
-    }
-    /// The stored offset delta.
-    #[must_use]
-    pub fn offset_delta(&self) -> i32 {
-        self.offset_delta
-    }
-    /// Record attributes byte (unused by Kafka, 0).
-    #[must_use]
-    pub fn attributes(&self) -> i8 {
-        self.attributes
-    }
-    /// Producer sequence of this record, or -1 for non-idempotent batches.
-    #[must_use]
-    pub fn sequence(&self) -> i32 {
-        self.sequence
-    }
+    meta_accessors!();
     /// Key, `None` when null.
     #[must_use]
     pub fn key(&self) -> Option<&'a [u8]> {
@@ -546,7 +563,7 @@ impl<'a> RecordView<'a> {
     #[must_use]
     pub fn to_record(self) -> Record {
         Record {
-            timestamp: self.timestamp,
+            timestamp: self.meta.timestamp,
             key: self.key.map(Bytes::copy_from_slice),
             value: self.value.map(Bytes::copy_from_slice),
             headers: self
@@ -564,12 +581,7 @@ impl<'a> RecordView<'a> {
     pub(crate) fn to_ref(self, src: &Bytes) -> RecordRef {
         let share = |b: &[u8]| if b.is_empty() { Bytes::new() } else { src.slice_ref(b) };
         RecordRef {
-            offset: self.offset,
-            timestamp: self.timestamp,
-            timestamp_delta: self.timestamp_delta,
-            offset_delta: self.offset_delta,
-            attributes: self.attributes,
-            sequence: self.sequence,
+            meta: self.meta,
             key: self.key.map(share),
             value: self.value.map(share),
             headers: self
@@ -638,23 +650,5 @@ impl<'a> Iterator for HeaderViews<'a> {
             HeadersInner::Owned(h) => h.len(),
         };
         (n, Some(n))
-    }
-}
-
-impl RecordRef {
-    /// This record as a [`RecordView`] borrowing its bytes.
-    #[must_use]
-    pub fn view(&self) -> RecordView<'_> {
-        RecordView {
-            offset: self.offset,
-            timestamp: self.timestamp,
-            timestamp_delta: self.timestamp_delta,
-            offset_delta: self.offset_delta,
-            attributes: self.attributes,
-            sequence: self.sequence,
-            key: self.key.as_deref(),
-            value: self.value.as_deref(),
-            headers: HeaderViews { inner: HeadersInner::Owned(&self.headers) },
-        }
     }
 }
