@@ -1,10 +1,16 @@
 //! Drives strata's read hot paths in a loop, for profilers (callgrind, perf):
-//! builds a log shaped like `benches/compare`'s workload (16-byte keys,
+//! builds a log shaped like `benches/compare`'s workload (8-byte keys,
 //! 100-byte values, batches of 100), then runs one of
 //!
 //! - `point`: point reads at pseudo-random offsets, each decoding the one record;
 //! - `scan`: full scans touching every key and value (`Fetched::records`);
-//! - `views`: full scans with the borrowed view (`Fetched::record_views`).
+//! - `views`: full scans with the borrowed views (`Fetched::record_batches`);
+//! - `crc`: every batch's CRC checked, no record decoded (`Fetched::batches`
+//!   and `BatchView::validate`).
+//!
+//! Scans touch each record as `benches/compare` does (both lengths, the last
+//! key byte, the first and last value bytes), so the count is strata's work
+//! rather than the loop's.
 //!
 //! ```text
 //! cargo build --release --example read_loop
@@ -23,7 +29,7 @@ use strata::LogConfig;
 use strata::{Clock, ManualClock};
 use strata::{LoadOptions, Log};
 
-const KEY: usize = 16;
+const KEY: usize = 8;
 const VALUE: usize = 100;
 const PER_BATCH: usize = 100;
 
@@ -41,6 +47,32 @@ fn build(log: &Log, records: usize) -> Result<(), Box<dyn std::error::Error>> {
         log.append_batch(builder.build()?)?;
     }
     Ok(())
+}
+
+/// What a scan reads of each record: as `benches/compare`'s `touch`.
+#[inline]
+fn touch(key: Option<&[u8]>, value: Option<&[u8]>) -> u64 {
+    let (k, v) = (key.unwrap_or_default(), value.unwrap_or_default());
+    let last = |b: &[u8]| u64::from(b.last().copied().unwrap_or(0));
+    (k.len() + v.len()) as u64 + last(k) + u64::from(v.first().copied().unwrap_or(0)) + last(v)
+}
+
+#[inline(never)]
+fn run_crc(log: &Log, passes: usize) -> Result<u64, Box<dyn std::error::Error>> {
+    let mut n = 0u64;
+    for _ in 0..passes {
+        let end = log.log_end_offset();
+        let mut offset = 0;
+        while offset < end {
+            let f = log.read(offset, 1 << 20)?;
+            for b in f.batches() {
+                b.validate()?;
+                n += 1;
+            }
+            offset = f.next_offset();
+        }
+    }
+    Ok(n)
 }
 
 #[inline(never)]
@@ -71,9 +103,7 @@ fn run_scan(log: &Log, passes: usize) -> Result<u64, strata::Error> {
             let f = log.read(offset, 1 << 20)?;
             for r in f.records() {
                 let r = r?;
-                let k = r.key().map_or(0, |k| k.iter().map(|&b| u64::from(b)).sum::<u64>());
-                let v = r.value().map_or(0, |v| v.iter().map(|&b| u64::from(b)).sum::<u64>());
-                sum = sum.wrapping_add(k + v);
+                sum = sum.wrapping_add(touch(r.key().map(|k| &k[..]), r.value().map(|v| &v[..])));
             }
             offset = f.next_offset();
         }
@@ -93,9 +123,7 @@ fn run_views(log: &Log, passes: usize) -> Result<u64, strata::Error> {
                 let batch = batch?;
                 for r in batch.records() {
                     let r = r?;
-                    let k = r.key().map_or(0, |k| k.iter().map(|&b| u64::from(b)).sum::<u64>());
-                    let v = r.value().map_or(0, |v| v.iter().map(|&b| u64::from(b)).sum::<u64>());
-                    sum = sum.wrapping_add(k + v);
+                    sum = sum.wrapping_add(touch(r.key(), r.value()));
                 }
             }
             offset = f.next_offset();
@@ -118,6 +146,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sum = match mode.as_str() {
         "scan" => run_scan(&log, n)?,
         "views" => run_views(&log, n)?,
+        "crc" => run_crc(&log, n)?,
         _ => run_point(&log, records as u64, n)?,
     };
     let per = t.elapsed().as_secs_f64() * 1e6 / n as f64;
