@@ -62,6 +62,10 @@ fn crc(c: &mut Criterion) {
         let data = payload(len, 7);
         group.throughput(Throughput::Bytes(len as u64));
         group.bench_function(name, |b| b.iter(|| crc32c::crc32c(black_box(&data))));
+        // What reads check batches with (`format::crc`, crc-fast), on the same bytes.
+        group.bench_function(format!("read_path/{name}"), |b| {
+            b.iter(|| strata::internals::format::crc::crc32c(black_box(&data)))
+        });
     }
     group.finish();
 }
@@ -160,6 +164,23 @@ fn read_paths(c: &mut Criterion) {
     let region = Bytes::from(region);
     group.throughput(Throughput::Bytes(region.len() as u64));
     group.bench_function("crc32c_only/16MiB", |b| b.iter(|| crc32c::crc32c(black_box(&region))));
+    // The ceiling of a CRC-checked walk: one call per batch over exactly the
+    // bytes its CRC covers, as the walk below checks them.
+    let covered: Vec<std::ops::Range<usize>> = BatchIter::new(region.clone())
+        .map(|(pos, b)| pos + strata::internals::format::layout::ATTRIBUTES..pos + b.size())
+        .collect();
+    group.bench_function("crc32c_per_batch/16MiB", |b| {
+        b.iter(|| {
+            covered.iter().fold(0u32, |a, r| a ^ crc32c::crc32c(black_box(&region[r.clone()])))
+        })
+    });
+    group.bench_function("read_path_crc_per_batch/16MiB", |b| {
+        b.iter(|| {
+            covered.iter().fold(0u32, |a, r| {
+                a ^ strata::internals::format::crc::crc32c(black_box(&region[r.clone()]))
+            })
+        })
+    });
     group.bench_function("batch_views_crc_checked/16MiB", |b| {
         b.iter(|| {
             let mut it = BatchIter::validating(black_box(region.clone()));
@@ -199,5 +220,33 @@ fn read_paths(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, crc, encode, decode, region_iter, read_paths);
+/// A point read's walk inside its batch: seek to the last record of a dense
+/// 100-record batch (every record before it passed by its length) and
+/// decode it, against the same seek in a batch with offset gaps (each
+/// record's delta read).
+fn seek(c: &mut Criterion) {
+    let mut group = c.benchmark_group("seek");
+    configure(&mut group);
+    for (name, step) in [("dense", 1), ("gapped", 2)] {
+        let mut b = BatchBuilder::new(0);
+        for i in 0..100i32 {
+            let key = Bytes::from(payload(8, i as u64));
+            let value = Bytes::from(payload(100, !(i as u64)));
+            b.append_raw(i * step, 1_700_000_000_000, Some(&key), Some(&value), &[]).unwrap();
+        }
+        let batch = BatchView::new(b.build().unwrap()).unwrap();
+        let decoded = batch.decode().unwrap();
+        let last = i64::from(99 * step);
+        group.bench_function(format!("{name}/to_last_of_100x108B"), |b| {
+            b.iter(|| {
+                let mut views = decoded.views();
+                views.seek(black_box(last));
+                views.next().unwrap().unwrap().offset()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, crc, encode, decode, region_iter, read_paths, seek);
 criterion_main!(benches);
