@@ -539,7 +539,7 @@ fn expected_resume(topic: &str, want: &Reads) -> Vec<String> {
 /// The tool's NEW-OFFSET table must list exactly `carried`.
 ///
 /// Kafka's tool probes the file's format by parsing its first line as `topic,partition,offset`;
-/// up to 4.3 (4.0.2, 4.2.2 and 4.3.1 were run) it prints that parse's stack trace before it
+/// up to 4.3 (4.0.2, 4.1.2, 4.2.2 and 4.3.1 were run) it prints that parse's stack trace before it
 /// reads the `group,topic,partition,offset` lines it then applies (4.4.0 prints nothing): that
 /// trace, and only it, is allowed on stderr.
 fn commit_reset_plan(broker: &Broker, plan: &Path, printed: &str, carried: &[(String, i32, i64)]) {

@@ -14,7 +14,7 @@ import java.lang.reflect.Method;
  *
  * The tool is found by name, so one source builds against every Kafka 4.x: it is the Java
  * `org.apache.kafka.tools.DumpLogSegments` in Kafka 4.3 and later (4.3.1 and 4.4.0 were run) and
- * the Scala `kafka.tools.DumpLogSegments` (with a static `main` forwarder) before (4.0.2, 4.2.2).
+ * the Scala `kafka.tools.DumpLogSegments` (with a static `main` forwarder) before (4.0.2, 4.1.2, 4.2.2).
  */
 public final class KafkaIndexCheck {
     private KafkaIndexCheck() { }

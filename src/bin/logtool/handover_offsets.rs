@@ -20,7 +20,7 @@
 //! tool would move them anyway (and as a consumer's `auto.offset.reset=earliest` would), and
 //! reported. Commit metadata strings are not carried (the CSV has no column for them).
 //!
-//! Kafka's tool before 4.4 (4.0.2, 4.2.2, 4.3.1 were run) first tries each plan as the
+//! Kafka's tool before 4.4 (4.0.2, 4.1.2, 4.2.2, 4.3.1 were run) first tries each plan as the
 //! three-column single-group format and prints that parse's stack trace before it applies the
 //! four-column lines; the NEW-OFFSET table it prints after is what it committed (4.4.0 prints no
 //! trace).
