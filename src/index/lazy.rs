@@ -426,7 +426,8 @@ impl<E: Entry> Core<E> {
         }
     }
 
-    /// Renames the file (fsyncing its directory); the mapping stays valid.
+    /// Renames the file; the mapping stays valid. The rename is durable once
+    /// the caller fsyncs the directory.
     pub(crate) fn rename_to(&self, new_path: PathBuf) -> Result<()> {
         let mut st = self.state.write();
         if st.closed {
@@ -434,7 +435,7 @@ impl<E: Entry> Core<E> {
         }
         // An index that was never created (a foreign log without one) has nothing to move.
         if Self::ours_at_path(&st)? {
-            file::rename(&st.path, &new_path)?;
+            file::rename_unsynced(&st.path, &new_path)?;
         }
         if let Some(l) = &mut st.loaded {
             l.map.set_path(new_path.clone());

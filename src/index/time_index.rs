@@ -261,7 +261,8 @@ impl TimeIndex {
         self.core.is_loaded()
     }
 
-    /// Renames the file (`.deleted`, `.swap`, ...) and fsyncs its directory.
+    /// Renames the file (`.deleted`, `.swap`, ...). The rename is durable once
+    /// the caller fsyncs the directory (a segment does so once for all its files).
     pub fn rename_to(&self, new_path: impl Into<PathBuf>) -> Result<()> {
         self.core.rename_to(new_path.into())
     }

@@ -38,8 +38,10 @@ fn gate<T>(
     Ok(out)
 }
 
-/// Renames `from` to `to` behind the gate, without any fsync.
-fn rename_unsynced(from: &Path, to: &Path) -> Result<()> {
+/// Renames `from` to `to` behind the gate, without any fsync: the caller
+/// fsyncs the directory (once for several renames) before anything depends on
+/// the new names.
+pub fn rename_unsynced(from: &Path, to: &Path) -> Result<()> {
     fault::check_io_at(Op::Rename, Some(from))
         .and_then(|()| std::fs::rename(from, to))
         .map_err(|e| Error::io("rename", from, e))?;

@@ -752,12 +752,18 @@ impl Segment {
             return Err(Error::Closed);
         }
         let new = swap(&old);
-        file::rename(&old, &new)?;
+        let dir = new.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        file::rename_unsynced(&old, &new)?;
         *name = new;
         drop(name);
         self.offset_index.rename_to(swap(&self.offset_index.path()))?;
         self.time_index.rename_to(swap(&self.time_index.path()))?;
-        self.txn_index.rename_to(swap(&self.txn_index.path()))
+        self.txn_index.rename_to(swap(&self.txn_index.path()))?;
+        // One directory fsync makes the whole suffix change durable: the
+        // renames of one segment's files need no order among themselves (the
+        // loader treats a segment whose files disagree by suffix by its `.log`
+        // and rebuilds indexes), only before the next step of a swap.
+        file::fsync_dir(&dir)
     }
 
     /// Sets the `.log` file's modification time (the cleaner keeps the

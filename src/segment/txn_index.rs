@@ -170,14 +170,15 @@ impl TxnIndex {
         Ok(())
     }
 
-    /// Renames the file, if there is one (the segment's suffix changes).
+    /// Renames the file, if there is one (the segment's suffix changes); the
+    /// caller fsyncs the directory.
     pub(crate) fn rename_to(&self, new_path: PathBuf) -> Result<()> {
         let mut st = self.state.lock();
         if st.closed {
             return Err(Error::Closed);
         }
         if file::exists(&st.path)? {
-            file::rename(&st.path, &new_path)?;
+            file::rename_unsynced(&st.path, &new_path)?;
         }
         st.path = new_path;
         Ok(())
