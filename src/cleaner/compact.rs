@@ -42,7 +42,7 @@ use crate::log::{LastRecord, Log};
 use crate::segment::Segment;
 use crate::{Error, Result};
 
-use super::offset_map::OffsetMap;
+use super::offset_map::{KeyHash, OffsetMap};
 use super::select::{self, Cleanable, LogStat, SegmentStat};
 use super::throttle::Throttle;
 use super::txn::TxnTracker;
@@ -180,6 +180,7 @@ fn build_map(
     out: &mut CleanOutcome,
 ) -> Result<i64> {
     let from = segs.partition_point(|s| s.base_offset() <= c.first_dirty_offset).saturating_sub(1);
+    let mut keys = Vec::new();
     for (i, seg) in segs.iter().enumerate().skip(from) {
         if seg.base_offset() >= c.first_uncleanable_offset {
             break;
@@ -209,12 +210,21 @@ fn build_map(
             }
             // Keys of aborted transactions never enter the map.
             if !batch.is_control() && !discard {
-                // Borrowed views: no refcount or allocation per record.
+                // Borrowed views: no refcount or allocation per record. The
+                // batch's keys are hashed and their slots prefetched first, so
+                // the map's cache misses overlap.
                 let decoded = batch.decode().map_err(|e| corrupt(seg, e))?;
+                keys.clear();
                 for r in decoded.views() {
                     let r = r.map_err(|e| corrupt(seg, e))?;
-                    let keyed = r.key().filter(|_| r.offset() >= c.first_dirty_offset);
-                    if keyed.is_some_and(|key| !map.put(key, r.offset())) {
+                    if let Some(key) = r.key().filter(|_| r.offset() >= c.first_dirty_offset) {
+                        let h = KeyHash::of(key);
+                        map.prefetch(h);
+                        keys.push((h, r.offset()));
+                    }
+                }
+                for &(h, offset) in &keys {
+                    if !map.put_hashed(h, offset) {
                         // Full mid-batch: the map covers exactly the records put so far.
                         return Ok(map.latest_offset().max(c.first_dirty_offset - 1) + 1);
                     }
@@ -467,13 +477,23 @@ fn filter_batch(
         return filter_marker(batch, ctx, can_discard, retain_empty);
     }
     let decoded = batch.decode()?;
+    // Hash every key and prefetch its slot before the first lookup, so the
+    // map's cache misses overlap (see `build_map`).
+    let mut records = Vec::with_capacity(usize::try_from(batch.records_count()).unwrap_or(0));
+    for r in decoded.views() {
+        let r = r?;
+        let h = r.key().map(KeyHash::of);
+        if let Some(h) = h {
+            ctx.map.prefetch(h);
+        }
+        records.push((r, h));
+    }
     let mut kept = Vec::new();
     let mut read = 0u64;
     let mut tombstone = false;
-    for r in decoded.views() {
-        let r = r?;
+    for (r, h) in records {
         read += 1;
-        let latest = r.key().is_some_and(|k| r.offset() >= ctx.map.get(k).unwrap_or(-1));
+        let latest = h.is_some_and(|h| r.offset() >= ctx.map.get_hashed(h).unwrap_or(-1));
         let alive = r.value().is_some() || horizon.is_none_or(|h| ctx.now < h);
         // Records of an aborted transaction all go (Kafka's discardBatchRecords).
         if !can_discard && (r.offset() > ctx.map.latest_offset() || (latest && alive)) {

@@ -94,12 +94,30 @@ impl OffsetMap {
         self.latest_offset = -1;
     }
 
+    /// The slot where the probe for `hi` starts.
+    #[inline]
+    fn home(&self, hi: u64) -> usize {
+        // Lemire's multiply-shift: a uniform index in [0, n) without a division.
+        ((u128::from(hi) * self.active as u128) >> 64) as usize
+    }
+
+    /// Starts loading the slot where `h`'s probe begins, so that the
+    /// `put_hashed`/`get_hashed` that follows does not wait for memory. The
+    /// table is far larger than the caches: hashing a batch's keys and
+    /// prefetching their slots first lets the cache misses of a whole batch
+    /// overlap instead of paying them one by one.
+    #[inline]
+    pub fn prefetch(&self, h: KeyHash) {
+        if let Some(slot) = self.slots.get(self.home(h.0)) {
+            crate::io::hint::prefetch(slot);
+        }
+    }
+
     /// Finds the slot of `h` in the active table, or the empty slot where it
     /// would go.
     fn probe(&self, (hi, lo): (u64, u64)) -> usize {
         let n = self.active;
-        // Lemire's multiply-shift: a uniform index in [0, n) without a division.
-        let mut i = ((u128::from(hi) * n as u128) >> 64) as usize;
+        let mut i = self.home(hi);
         loop {
             match self.slots.get(i) {
                 Some(&[a, b, _]) if (a == hi && b == lo) || (a == 0 && b == 0) => return i,
@@ -117,7 +135,12 @@ impl OffsetMap {
     /// Records `offset` as the latest for `key`. Returns `false`, changing
     /// nothing, when the key is new and the map is full.
     pub fn put(&mut self, key: &[u8], offset: i64) -> bool {
-        let h = hash128(key);
+        self.put_hashed(KeyHash::of(key), offset)
+    }
+
+    /// [`put`](Self::put) of a key hashed with [`KeyHash::of`].
+    pub fn put_hashed(&mut self, KeyHash(hi, lo): KeyHash, offset: i64) -> bool {
+        let h = (hi, lo);
         let i = self.probe(h);
         let Some(slot) = self.slots.get_mut(i) else { return false };
         let new = slot[0] == 0 && slot[1] == 0;
@@ -136,7 +159,13 @@ impl OffsetMap {
     /// The latest offset of `key`, if mapped.
     #[must_use]
     pub fn get(&self, key: &[u8]) -> Option<i64> {
-        let h = hash128(key);
+        self.get_hashed(KeyHash::of(key))
+    }
+
+    /// [`get`](Self::get) of a key hashed with [`KeyHash::of`].
+    #[must_use]
+    pub fn get_hashed(&self, KeyHash(hi, lo): KeyHash) -> Option<i64> {
+        let h = (hi, lo);
         let slot = self.slots.get(self.probe(h))?;
         (slot[0] == h.0 && slot[1] == h.1).then_some(slot[2] as i64)
     }
@@ -174,6 +203,20 @@ impl OffsetMap {
     /// Sets the last offset the pass covered (past gaps and keyless records).
     pub fn set_latest_offset(&mut self, offset: i64) {
         self.latest_offset = offset;
+    }
+}
+
+/// A key's 128-bit hash, computed once for a prefetch and the probe after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHash(u64, u64);
+
+impl KeyHash {
+    /// The hash of `key`.
+    #[inline]
+    #[must_use]
+    pub fn of(key: &[u8]) -> Self {
+        let (hi, lo) = hash128(key);
+        KeyHash(hi, lo)
     }
 }
 

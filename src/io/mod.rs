@@ -3,7 +3,7 @@
 //! Nothing outside this module touches `std::fs` or maps a file. Keeping all
 //! file operations behind one narrow gate lets tests fail any of them on
 //! purpose ([`fault`]): the Nth write, every fsync, or a named step of a
-//! crash protocol. Keeping every `unsafe` block here (only in [`mmap`], each
+//! crash protocol. Keeping every `unsafe` block here (in [`mmap`], `sys` and [`hint`], each
 //! with `#[expect(unsafe_code, reason = ...)]` and a `// SAFETY:` paragraph)
 //! keeps the memory-map contract written down in one place.
 //!
@@ -14,10 +14,12 @@
 //! - [`lock`]: [`DirLock`], one owner per log directory;
 //! - [`fault`]: fault injection and an observer of completed operations
 //!   (traces for power-cut tests), for tests, free when off;
-//! - `sys`: the system calls std lacks (`fallocate`, `statvfs`, `getrlimit`).
+//! - `sys`: the system calls std lacks (`fallocate`, `statvfs`, `getrlimit`);
+//! - [`hint`]: a CPU prefetch hint (the cleaner's key map).
 
 pub mod fault;
 pub mod file;
+pub mod hint;
 pub mod identity;
 pub mod lock;
 pub mod mmap;
