@@ -511,6 +511,11 @@ fn a_crash_after_the_swap_rename_of_a_group_whose_last_segment_emptied_reopens_t
 
 /// The environment variable that turns [`kill_child_compacts_in_a_loop_when_spawned`] on.
 const CHILD_ENV: &str = "STRATA_COMPACTION_KILL_CHILD_DIR";
+/// Rounds (25 records, a compaction) each child finishes before its random
+/// kill moment starts counting: five children append at least 625 records.
+const MIN_ROUNDS: usize = 5;
+/// How long a child may take to finish [`MIN_ROUNDS`] rounds on a loaded machine.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(300);
 /// Distinct keys of the killed process's records.
 const CHILD_KEYS: i64 = 150;
 
@@ -566,6 +571,8 @@ fn kill_child_compacts_in_a_loop_when_spawned() {
             log.roll().unwrap();
         }
         store.maintain(None).unwrap();
+        // Progress for the parent, which kills only a child that is working.
+        eprintln!("round {round}");
     }
 }
 
@@ -627,17 +634,33 @@ fn a_compacting_process_killed_at_random_moments_loses_no_latest_value() {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + wait;
-        while Instant::now() < deadline {
+        // The random moment is counted from when the child has done
+        // MIN_ROUNDS rounds (a loaded machine can take seconds to start it),
+        // so every child appends and compacts before its kill.
+        let rounds = || {
+            let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+            text.lines().filter(|l| l.starts_with("round ")).count()
+        };
+        let mut deadline = Instant::now() + STARTUP_DEADLINE;
+        let mut started = false;
+        loop {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!(
                     "child {kill} exited by itself ({status}): {}",
                     std::fs::read_to_string(&stderr).unwrap_or_default()
                 );
             }
+            if !started && rounds() >= MIN_ROUNDS {
+                started = true;
+                deadline = Instant::now() + wait;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
         child.kill().unwrap();
+        assert!(started, "child {kill} did not finish {MIN_ROUNDS} rounds in {STARTUP_DEADLINE:?}");
         child.wait().unwrap();
 
         let store_root = root.path().join("store");
@@ -664,6 +687,6 @@ fn a_compacting_process_killed_at_random_moments_loses_no_latest_value() {
         drop(log);
         drop(store); // no close: the next child recovers, too
     }
-    assert!(last_end > 500, "the child made too little progress: {last_end} records");
+    assert!(last_end > 500, "the children made too little progress: {last_end} records");
     common::assert_kafka_valid_many(&dirs, INDEX_INTERVAL);
 }

@@ -123,16 +123,32 @@ fn after_a_kill_recovery_reads_only_what_was_written_since_the_last_roll() {
         .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
         .unwrap();
-    // Each 2 KiB segment holds about 14 records: wait for a checkpoint past ROLLS rolls.
-    let reached = eventually(60, || {
+    // Each 2 KiB segment holds about 14 records: wait for a checkpoint past
+    // ROLLS * 10 records and for more than ROLLS segments on disk (the
+    // checkpoint alone can be reached with fewer segments when the writer is
+    // slow), with a deadline generous enough for a loaded machine.
+    let segment_files = || {
+        std::fs::read_dir(store_root.join(format!("{TOPIC}-0")))
+            .map(|d| {
+                d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".log")).count()
+            })
+            .unwrap_or(0) as i64
+    };
+    let reached = eventually(300, || {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("child exited ({status}): {}", std::fs::read_to_string(&stderr).unwrap());
         }
         checkpointed_recovery_point(&store_root, TOPIC).is_some_and(|rp| rp >= ROLLS * 10)
+            && segment_files() > ROLLS
     });
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(reached, "no recovery point checkpointed past {} records", ROLLS * 10);
+    assert!(
+        reached,
+        "within 300 s, no recovery point checkpointed past {} records with more than {ROLLS} segments ({} segments)",
+        ROLLS * 10,
+        segment_files()
+    );
     let checkpointed = checkpointed_recovery_point(&store_root, TOPIC).unwrap();
 
     let store = Store::open(StoreConfig::new([&store_root]).background_threads(false)).unwrap();
