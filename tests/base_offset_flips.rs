@@ -196,3 +196,50 @@ fn a_lowered_base_offset_at_a_sealed_segments_last_index_entry_never_shifts_its_
         }
     }
 }
+
+/// Flips bit `bit` of byte `byte` of the base offset of the `nth` batch of
+/// `log`; returns the batch's base offset before and after.
+fn flip_nth_base_offset(log: &Path, nth: usize, (byte, bit): (usize, u8)) -> (i64, i64) {
+    let mut bytes = std::fs::read(log).unwrap();
+    let mut pos = 0;
+    for _ in 0..nth {
+        pos += 12 + i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()) as usize;
+    }
+    let base = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
+    bytes[pos + byte] ^= 1 << bit;
+    std::fs::write(log, &bytes).unwrap();
+    (base, i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap()))
+}
+
+/// A batch in the middle of a sealed segment the open trusts (no index entry
+/// near it: the open does not read it), its base offset lowered by a flipped
+/// bit below the end of the batch before it: a read never serves it (it
+/// would serve offsets the batch before holds, and shift its own records).
+/// A read that reaches it stops before it, a read that starts at it fails
+/// naming the file, no offset is served twice or with another record, and
+/// every record before it is served. Before, offset 8 was served twice.
+#[test]
+fn a_read_never_serves_a_batch_whose_base_offset_falls_below_the_batch_before_it() {
+    let file = "00000000000000000000.log";
+    for how in [Shutdown::Clean, Shutdown::Unclean] {
+        // Batch 10 (base 10 = 0b1010): -2, -8.
+        for flip in [(7, 1), (7, 3)] {
+            let case = format!("{how:?}, flip {flip:?}");
+            let tmp = tempfile::tempdir().unwrap();
+            four_segments(tmp.path(), "delete", "4096");
+            let (base, lowered) =
+                flip_nth_base_offset(&tmp.path().join("t-0").join(file), 10, flip);
+            assert!(base == 10 && lowered < base, "{case}");
+            shut(tmp.path(), how);
+
+            let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+            let seen = read_all(&ro, file, &case);
+            drop(ro);
+            let store = open(tmp.path()).unwrap();
+            let served = read_all(&store, file, &case);
+            check_served(&served, base, &case);
+            assert_eq!(served, seen, "{case}: read-only and writer serve the same");
+            store.close().unwrap();
+        }
+    }
+}

@@ -335,18 +335,23 @@ impl std::fmt::Display for TimestampedOffset {
 }
 
 /// The corruption of a batch at `position` of `seg` whose offsets cannot be
-/// there: reaching the next segment's base (`next_base`), or past the log
-/// end (no append has handed those offsets out). `None` for a batch in place.
+/// there: reaching the next segment's base (`next_base`), past the log
+/// end (no append has handed those offsets out), or not above the batch
+/// read before it (`previous_next`, its next offset: a base offset lowered
+/// by a flipped bit would serve that batch's offsets again, and shift its
+/// own records). `None` for a batch in place.
 fn misplaced(
     seg: &crate::segment::Segment,
     position: u64,
-    base_offset: i64,
-    last_offset: i64,
+    (base_offset, last_offset): (i64, i64),
+    previous_next: Option<i64>,
     next_base: Option<i64>,
     log_end_offset: i64,
 ) -> Option<Error> {
     let reason = if next_base.is_some_and(|n| last_offset >= n) {
         "reaches the next segment's base offset"
+    } else if previous_next.is_some_and(|n| base_offset < n) {
+        "not above the previous batch's offsets"
     } else if base_offset > log_end_offset {
         "past the log end offset"
     } else {
@@ -439,8 +444,10 @@ impl Log {
                     }
                 };
                 let at = start + pos as u64;
+                let previous_next = (total > 0).then_some(out.next_offset);
+                let offsets = (base_offset, last_offset);
                 if let Some(e) =
-                    misplaced(seg, at, base_offset, last_offset, next_base, v.log_end_offset)
+                    misplaced(seg, at, offsets, previous_next, next_base, v.log_end_offset)
                 {
                     // Offsets outside the segment's range (a flipped bit in a
                     // base offset, which the CRC does not cover) are damage:

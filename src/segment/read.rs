@@ -111,13 +111,20 @@ impl Segment {
     /// whole read). v2 batch headers
     /// are read in place; legacy entries and bytes that do not frame take
     /// the general scan, which reports damage as [`Error::Corrupt`].
+    ///
+    /// A batch that starts below the end of the batch scanned before it (a
+    /// base offset lowered by a flipped bit, which the CRC does not cover)
+    /// is [`Error::Corrupt`]: returned, it would serve shifted records.
     pub(crate) fn locate(&self, data: &Bytes, offset: i64) -> Result<Option<BatchLocation>> {
         let mut pos = usize::try_from(self.scan_start_in(data, offset)?).unwrap_or(usize::MAX);
+        let mut previous_next = None;
         while let Some(rest) = data.get(pos..) {
             if rest.is_empty() {
                 return Ok(None);
             }
             let Some((size, base_offset, last_offset)) = peek_v2(rest) else { break };
+            self.check_rising(pos as u64, base_offset, previous_next)?;
+            previous_next = Some(last_offset.saturating_add(1));
             if last_offset >= offset {
                 let position = pos as u64;
                 return Ok(Some(BatchLocation {
@@ -131,6 +138,8 @@ impl Segment {
         }
         for item in self.batches_in(data, pos as u64) {
             let (position, b) = item?;
+            self.check_rising(position, b.base_offset(), previous_next)?;
+            previous_next = Some(b.next_offset());
             if b.last_offset() >= offset {
                 return Ok(Some(BatchLocation {
                     position,
@@ -141,6 +150,26 @@ impl Segment {
             }
         }
         Ok(None)
+    }
+
+    /// [`Error::Corrupt`] when the batch at `position`, starting at
+    /// `base_offset`, starts below `previous_next`, the end of the batch
+    /// before it.
+    fn check_rising(
+        &self,
+        position: u64,
+        base_offset: i64,
+        previous_next: Option<i64>,
+    ) -> Result<()> {
+        if previous_next.is_some_and(|n| base_offset < n) {
+            let e = crate::format::FormatError::InvalidValue {
+                field: "batch.baseOffset",
+                value: base_offset,
+                reason: "not above the previous batch's offsets",
+            };
+            return Err(self.corrupt_at(position, e));
+        }
+        Ok(())
     }
 
     /// Batches of `data` (published bytes from position 0) from `position`.
