@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use strata::internals::format::{BatchBuilder, BatchIter, BatchView, Compression, Record};
+use strata::internals::format::{
+    BatchBuilder, BatchIter, BatchView, BorrowedRecord, Compression, Record,
+};
 
 /// Batch shapes: (name, records, value bytes).
 const SHAPES: [(&str, usize, usize); 2] = [("100x100B", 100, 100), ("1000x1KiB", 1000, 1024)];
@@ -82,6 +84,39 @@ fn encode(c: &mut Criterion) {
                 b.iter(|| build(black_box(&records), codec))
             });
         }
+    }
+    group.finish();
+}
+
+/// The record encoder's two paths on the append workload's shape (100
+/// records of an 8-byte key and a 100-byte value): records without headers
+/// (the plain path, encoded at a cursor) and records with two headers (the
+/// general path, pushed field by field).
+fn encode_records(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode_records");
+    configure(&mut group);
+    let data = payload(100 * 108, 3);
+    let plain: Vec<BorrowedRecord<'_>> = data
+        .chunks_exact(108)
+        .map(|r| BorrowedRecord::new(&r[..8], &r[8..]).timestamp(1_700_000_000_000))
+        .collect();
+    let with_headers: Vec<BorrowedRecord<'_>> =
+        plain.iter().map(|r| r.clone().header("trace", &r.key.unwrap_or_default()[..4])).collect();
+    let with_headers: Vec<BorrowedRecord<'_>> =
+        with_headers.into_iter().map(|r| r.header("src", "bench")).collect();
+    group.throughput(Throughput::Elements(100));
+    for (name, records) in
+        [("plain/100x(8+100B)", &plain), ("two_headers/100x(8+100B)", &with_headers)]
+    {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut builder = BatchBuilder::new(0).with_capacity(100 * 150);
+                for r in black_box(records) {
+                    builder.append(r).unwrap();
+                }
+                builder.build().unwrap()
+            })
+        });
     }
     group.finish();
 }
@@ -248,5 +283,5 @@ fn seek(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, crc, encode, decode, region_iter, read_paths, seek);
+criterion_group!(benches, crc, encode, encode_records, decode, region_iter, read_paths, seek);
 criterion_main!(benches);

@@ -13,9 +13,12 @@
 //! Modes (only `run` is timed or profiled; setup and close are not):
 //! - `records`: `Log::append` of owned [`Record`]s whose key and value are
 //!   copied out of borrowed slices (what an embedder without `Bytes` does);
+//! - `shared`: `Log::append` of owned [`Record`]s whose key and value are
+//!   `Bytes` slices of one shared buffer (what `benches/compare` does);
 //! - `borrowed`: `Log::append` of [`BorrowedRecord`]s over the same slices;
 //! - `batch`: `Log::append_batch` of client batches, built in the loop;
 //! - `durable`: `Log::append` of borrowed records then `Log::flush`, per batch;
+//! - `fsync_end`: `borrowed`, then one `Log::flush` at the end (timed);
 //! - `recover`: writes the records, drops the log without closing it, and
 //!   profiles the unclean open that re-validates the segment.
 #![allow(clippy::print_stdout, reason = "a profiling tool prints what it measured")]
@@ -72,6 +75,22 @@ fn run_records(log: &Log, data: &[u8], records: usize) {
 }
 
 #[inline(never)]
+fn run_shared(log: &Log, data: &Bytes, records: usize) {
+    let mut batch = Vec::with_capacity(PER_BATCH);
+    for b in 0..records / PER_BATCH {
+        batch.clear();
+        for i in b * PER_BATCH..(b + 1) * PER_BATCH {
+            let at = i * (KEY + VALUE);
+            batch.push(Record::new(
+                data.slice(at..at + KEY),
+                data.slice(at + KEY..at + KEY + VALUE),
+            ));
+        }
+        black_box(log.append(&batch).expect("append"));
+    }
+}
+
+#[inline(never)]
 fn run_borrowed(log: &Log, data: &[u8], records: usize, flush: bool) {
     let mut batch = Vec::with_capacity(PER_BATCH);
     for b in 0..records / PER_BATCH {
@@ -102,6 +121,11 @@ fn run_batch(log: &Log, data: &[u8], records: usize) {
 }
 
 #[inline(never)]
+fn run_flush(log: &Log) {
+    log.flush().expect("flush");
+}
+
+#[inline(never)]
 fn run_recover(dir: &std::path::Path) -> Log {
     open(dir, false)
 }
@@ -113,11 +137,17 @@ fn main() {
     let data = payload(records);
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path(), false);
+    let shared = if mode == "shared" { Bytes::from(data.clone()) } else { Bytes::new() };
     let t = Instant::now();
     match mode.as_str() {
         "records" => run_records(&log, &data, records),
+        "shared" => run_shared(&log, &shared, records),
         "borrowed" => run_borrowed(&log, &data, records, false),
         "durable" => run_borrowed(&log, &data, records, true),
+        "fsync_end" => {
+            run_borrowed(&log, &data, records, false);
+            run_flush(&log);
+        }
         "batch" => run_batch(&log, &data, records),
         "recover" => {
             run_borrowed(&log, &data, records, false);

@@ -11,8 +11,8 @@ use bytes::{BufMut, Bytes};
 use super::borrowed::{BorrowedHeader, RecordParts};
 use super::compression::compress;
 use super::control::ControlRecord;
+use super::encode::RecordsBuf;
 use super::layout::{self, attr};
-use super::record::encode_record;
 use super::{
     Compression, FormatError, FormatResult, Header, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, TimestampType,
@@ -50,7 +50,7 @@ pub struct BatchBuilder {
     /// The batch as it will be stored: [`layout::BATCH_OVERHEAD`] bytes of
     /// header, filled in by `build`, then the encoded records. Records are
     /// encoded here directly, so an uncompressed batch is never copied again.
-    buf: Vec<u8>,
+    buf: RecordsBuf,
 }
 
 impl BatchBuilder {
@@ -74,7 +74,7 @@ impl BatchBuilder {
             last_offset_delta: None,
             last_offset_delta_override: None,
             count: 0,
-            buf: vec![0; layout::BATCH_OVERHEAD],
+            buf: RecordsBuf::new(layout::BATCH_OVERHEAD),
         }
     }
 
@@ -225,14 +225,7 @@ impl BatchBuilder {
         }
         let base = self.base_timestamp.unwrap_or(timestamp);
         let before = self.buf.len();
-        encode_record(
-            &mut self.buf,
-            timestamp.wrapping_sub(base),
-            offset_delta,
-            key,
-            value,
-            headers,
-        )?;
+        self.buf.encode_record(timestamp.wrapping_sub(base), offset_delta, key, value, headers)?;
         if self.buf.len() > i32::MAX as usize {
             let size = self.buf.len();
             // The batch stays as it was before this record.
@@ -299,9 +292,9 @@ impl BatchBuilder {
     /// offsets into it before freezing it.
     pub(crate) fn build_vec(self) -> FormatResult<Vec<u8>> {
         let mut buf = match self.compression {
-            Compression::None => self.buf,
+            Compression::None => self.buf.into_vec(),
             codec => {
-                let section = self.buf.get(layout::BATCH_OVERHEAD..).unwrap_or_default();
+                let section = self.buf.as_slice().get(layout::BATCH_OVERHEAD..).unwrap_or_default();
                 let body = compress(codec, section, self.compression_level)?;
                 let mut buf = Vec::with_capacity(layout::BATCH_OVERHEAD + body.len());
                 buf.resize(layout::BATCH_OVERHEAD, 0);

@@ -47,6 +47,7 @@ pub mod builder;
 pub mod compression;
 pub mod control;
 pub mod crc;
+mod encode;
 mod error;
 pub mod file_name;
 pub mod group_record;

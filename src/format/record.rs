@@ -15,9 +15,9 @@
 //! | headerCount    | varint   | >= 0                                   |
 //! | headers        | repeated | keyLength (>= 0), key, valueLength (-1 = null), value |
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 
-use super::varint::{put_varint, put_varlong, read_varint, read_varlong, varint_len, varlong_len};
+use super::varint::{read_varint, read_varlong};
 use super::{FormatError, FormatResult, NO_TIMESTAMP};
 
 /// A record header. Keys are UTF-8 by Kafka's contract; values may be null.
@@ -219,78 +219,6 @@ impl RecordRef {
             headers: HeaderViews { inner: HeadersInner::Owned(&self.headers) },
         }
     }
-}
-
-fn bytes_len(b: Option<&[u8]>) -> usize {
-    b.map_or(1, |b| varint_len(len_i32(b.len())) + b.len())
-}
-
-/// Clamps a length to i32 for sizing; encoding refuses lengths over i32 earlier.
-fn len_i32(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-/// Size of a record body (everything after the length varint).
-fn body_len<'h>(
-    ts_delta: i64,
-    offset_delta: i32,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)>,
-) -> usize {
-    let count = headers.len();
-    let headers_len: usize =
-        headers.map(|(k, v)| varint_len(len_i32(k.len())) + k.len() + bytes_len(v)).sum();
-    1 + varlong_len(ts_delta)
-        + varint_len(offset_delta)
-        + bytes_len(key)
-        + bytes_len(value)
-        + varint_len(len_i32(count))
-        + headers_len
-}
-
-fn check_len(field: &'static str, n: usize) -> FormatResult<i32> {
-    i32::try_from(n).map_err(|_| FormatError::TooLarge { field, size: n })
-}
-
-fn put_bytes(buf: &mut impl BufMut, field: &'static str, b: Option<&[u8]>) -> FormatResult<()> {
-    match b {
-        None => put_varint(buf, -1),
-        Some(b) => {
-            put_varint(buf, check_len(field, b.len())?);
-            buf.put_slice(b);
-        }
-    }
-    Ok(())
-}
-
-/// Encodes one record (length prefix included) at the end of `buf`, copying
-/// each key, value and header byte once, straight from the caller's slices.
-pub(crate) fn encode_record<'h>(
-    buf: &mut Vec<u8>,
-    ts_delta: i64,
-    offset_delta: i32,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)> + Clone,
-) -> FormatResult<()> {
-    let count = check_len("record.headerCount", headers.len())?;
-    let body = body_len(ts_delta, offset_delta, key, value, headers.clone());
-    let length = check_len("record.length", body)?;
-    // One reservation per record: the puts below never reallocate.
-    buf.reserve(body + varint_len(length));
-    put_varint(buf, length);
-    buf.put_i8(0);
-    put_varlong(buf, ts_delta);
-    put_varint(buf, offset_delta);
-    put_bytes(buf, "record.key", key)?;
-    put_bytes(buf, "record.value", value)?;
-    put_varint(buf, count);
-    for (k, v) in headers {
-        put_bytes(buf, "record.header.key", Some(k))?;
-        put_bytes(buf, "record.header.value", v)?;
-    }
-    Ok(())
 }
 
 /// Batch-level facts a record needs to compute its absolute offset and timestamp.

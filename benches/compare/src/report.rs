@@ -274,8 +274,8 @@ the end.
 
 const NOTES: &[&str] = &[
     "**strata** (this repository): `LogConfig::default()` (1 GiB segments, Kafka's defaults). \
-     append: `Log::append(&[Record])` of 100 records whose keys and values are `Bytes` slices \
-     of the workload (strata builds the batch). append_batch: `Log::append_batch` of v2 \
+     append: `Log::append(&[BorrowedRecord])` of 100 records whose keys and values are \
+     slices of the workload's buffer (strata builds the batch, copying each byte once). append_batch: `Log::append_batch` of v2 \
      batches built with `BatchBuilder` before the timed loop (strata validates them as \
      Kafka's broker does). fsync: `Log::flush()`. Scan: 1 MiB `Log::read` fetches decoded with \
      `Fetched::record_batches()` as borrowed `RecordView`s (each batch's CRC checked once). CRC walk: `Fetched::batches()` + \

@@ -1,5 +1,7 @@
 //! strata with `LogConfig::default()` (1 GiB segments, Kafka's defaults).
-//! Producer path: `Log::append(&[Record])`, strata building the batch; client
+//! Producer path: `Log::append(&[BorrowedRecord])` over slices of the
+//! workload's buffer (strata's copy-once path: no `Bytes` reference count per
+//! key and value), strata building the batch; client
 //! path: `Log::append_batch` of v2 batches built with `BatchBuilder` before the
 //! timed loop; scans are 1 MiB `Log::read` fetches decoded as borrowed views
 //! with `Fetched::record_batches()` (CRC checked per batch); the CRC-only walk is
@@ -10,9 +12,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use strata::SystemClock;
 use strata::LogConfig;
-use strata::{BatchBuilder, Record};
+use strata::SystemClock;
+use strata::{BatchBuilder, BorrowedRecord};
 use strata::{LoadOptions, Log};
 
 use super::Engine;
@@ -24,7 +26,6 @@ pub const TIMESTAMP: i64 = 1_700_000_000_000;
 
 pub struct Strata {
     log: Log,
-    records: Vec<Record>,
     client: Vec<Bytes>,
 }
 
@@ -47,7 +48,7 @@ pub fn all_batches(w: &Workload) -> Result<Vec<Bytes>> {
 }
 
 pub fn open(dir: &Path, _w: &Workload) -> Result<Box<dyn Engine>> {
-    Ok(Box::new(Strata { log: open_log(dir, false)?, records: Vec::new(), client: Vec::new() }))
+    Ok(Box::new(Strata { log: open_log(dir, false)?, client: Vec::new() }))
 }
 
 /// `Log::open` of `dir` as partition `t-0`; `clean` says whether the last
@@ -60,18 +61,15 @@ pub fn open_log(dir: &Path, clean: bool) -> Result<Log> {
 
 impl Engine for Strata {
     fn append(&mut self, w: &Workload, b: usize) -> Result<()> {
-        self.records.clear();
-        for i in w.batch_range(b) {
-            let at = i * RECORD_BYTES;
-            self.records.push(
-                Record::new(
-                    w.data.slice(at..at + KEY_BYTES),
-                    w.data.slice(at + KEY_BYTES..at + RECORD_BYTES),
-                )
-                .timestamp(TIMESTAMP),
-            );
-        }
-        self.log.append(&self.records)?;
+        let records: Vec<BorrowedRecord<'_>> = w
+            .batch_bytes(b)
+            .chunks_exact(RECORD_BYTES)
+            .map(|r| {
+                let (key, value) = r.split_at(KEY_BYTES);
+                BorrowedRecord::new(key, value).timestamp(TIMESTAMP)
+            })
+            .collect();
+        self.log.append(&records)?;
         Ok(())
     }
 
