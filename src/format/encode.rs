@@ -285,13 +285,15 @@ mod tests {
     use super::*;
     use crate::format::varint;
 
+    type Header<'a> = (&'a [u8], Option<&'a [u8]>);
+
     /// The record as the general varint writer lays it out, byte by byte.
     fn reference(
         ts_delta: i64,
         offset_delta: i32,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: &[(&[u8], Option<&[u8]>)],
+        headers: &[Header<'_>],
     ) -> Vec<u8> {
         let mut body = Vec::new();
         body.push(0);
@@ -330,7 +332,7 @@ mod tests {
         let mid = vec![9u8; 100]; // a two-byte length
         let keys: [Option<&[u8]>; 4] = [None, Some(b""), Some(b"k"), Some(&mid)];
         let values: [Option<&[u8]>; 4] = [None, Some(b"v"), Some(&mid), Some(&long)];
-        let header_sets: [&[(&[u8], Option<&[u8]>)]; 3] =
+        let header_sets: [&[Header<'_>]; 3] =
             [&[], &[(b"h", None)], &[(b"a", Some(b"x")), (b"", Some(&mid))]];
         for ts_delta in [0, 1, -1, 63, 64, i64::from(i32::MAX) * 3, i64::MIN, i64::MAX] {
             for offset_delta in [0, 63, 64, 8191, 8192, i32::MAX] {
