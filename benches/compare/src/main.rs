@@ -167,8 +167,11 @@ fn run(spec: &Spec, w: &Workload) -> Result<Sample> {
     }
     ensure!(sum == w.random_sum, "random reads returned wrong values");
     lat.sort_by(f64::total_cmp);
-    s.insert(metrics::GET_P50, percentile(&lat, 0.50));
-    s.insert(metrics::GET_P99, percentile(&lat, 0.99));
+    let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
+    // Both come from one sorted sample: a p99 below its p50 is a bug here.
+    ensure!(p50 <= p99, "p50 {p50} µs above p99 {p99} µs");
+    s.insert(metrics::GET_P50, p50);
+    s.insert(metrics::GET_P99, p99);
     e.close()?;
     drop(dir);
 
@@ -215,6 +218,31 @@ fn run(spec: &Spec, w: &Workload) -> Result<Sample> {
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
     sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentile_is_the_nearest_rank_of_sorted_samples() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.50), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v, 1.0), 100.0);
+        assert_eq!(percentile(&[7.0], 0.99), 7.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn a_higher_quantile_is_never_below_a_lower_one() {
+        let mut v: Vec<f64> = (0..10_000u64).map(|i| ((i * 7919) % 10_007) as f64 / 3.0).collect();
+        v.sort_by(f64::total_cmp);
+        let qs = [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0];
+        for w in qs.windows(2) {
+            assert!(percentile(&v, w[0]) <= percentile(&v, w[1]), "{w:?}");
+        }
+    }
 }
 
 pub fn os_sync() {

@@ -307,9 +307,10 @@ const NOTES: &[&str] = &[
      read: one `pread`; syncs: `File::sync_data` (fdatasync), so the durable row is one \
      fdatasync per batch. Recovery: 1 MiB `pread`s of strata's segment + crc32c.",
     "**memory** (ceiling): append is a memcpy into a pre-sized `Vec` (it pays a page fault \
-     per new 4 KiB, so it can trail the raw file's page-cache writes); the CRC walk and \
-     recovery are the crc32c crate over strata's own encoded bytes held in memory: the same \
-     bytes strata checks.",
+     per new 4 KiB, so it can trail the raw file's page-cache writes); the CRC walk is \
+     the crc32c crate over strata's own encoded batches held in memory, one call per batch \
+     over exactly the bytes its stored CRC covers (strata checks the same ranges, with \
+     crc-fast); recovery is the crc32c crate over the whole segment in memory.",
     "Every append phase starts in a fresh directory under /tmp after a `sync`. Scans, CRC \
      walks and point reads follow the page-cache append (warm). Recovery and compaction \
      inputs are built once, before the runs; each run times one recovery (files warm in the \

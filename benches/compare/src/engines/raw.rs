@@ -7,8 +7,10 @@
 //! CRC walk, one `pread` per point read, `sync_data` (fdatasync) for syncs.
 //!
 //! `memory`: the same bytes copied into a pre-sized `Vec` (memcpy) and read
-//! back from it; its CRC walk is the crc32c crate over strata's encoded
-//! batches held in memory: the same bytes strata's CRC walk checks.
+//! back from it; its CRC walk is the crc32c crate over each of strata's
+//! encoded batches held in memory, one call per batch over exactly the bytes
+//! its stored CRC covers (attributes to the end): the work strata's CRC walk
+//! does, with nothing else.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -111,11 +113,25 @@ pub struct Memory {
     client: Vec<Bytes>,
     /// strata's encoded batches, back to back, for the CRC walk.
     encoded: Vec<u8>,
+    /// The range of `encoded` each batch's CRC covers.
+    crc_ranges: Vec<std::ops::Range<usize>>,
 }
 
+/// Where a v2 batch's CRC-32C coverage starts: the attributes field, after
+/// baseOffset (8), batchLength (4), partitionLeaderEpoch (4), magic (1) and
+/// the CRC itself (4) (Kafka's `DefaultRecordBatch`).
+const CRC_COVERS_FROM: usize = 8 + 4 + 4 + 1 + 4;
+
 pub fn open_memory(_dir: &Path, w: &Workload) -> Result<Box<dyn Engine>> {
-    let encoded = all_batches(w)?.concat();
-    Ok(Box::new(Memory { data: Vec::new(), client: Vec::new(), encoded }))
+    let batches = all_batches(w)?;
+    let mut crc_ranges = Vec::with_capacity(batches.len());
+    let mut at = 0;
+    for b in &batches {
+        crc_ranges.push(at + CRC_COVERS_FROM..at + b.len());
+        at += b.len();
+    }
+    let encoded = batches.concat();
+    Ok(Box::new(Memory { data: Vec::new(), client: Vec::new(), encoded, crc_ranges }))
 }
 
 impl Engine for Memory {
@@ -155,7 +171,19 @@ impl Engine for Memory {
     }
 
     fn scan_crc(&mut self) -> Option<Result<u64>> {
-        Some(Ok(u64::from(crc32c::crc32c(&self.encoded)) | 1))
+        let run = || -> Result<u64> {
+            let mut checked = 0u64;
+            for r in &self.crc_ranges {
+                let stored = self.encoded.get(r.start - 4..r.start).context("no CRC field")?;
+                let crc = crc32c::crc32c(self.encoded.get(r.clone()).context("short batch")?);
+                if crc.to_be_bytes() != stored {
+                    bail!("CRC mismatch in the batch whose CRC covers from byte {}", r.start);
+                }
+                checked += 1;
+            }
+            Ok(checked)
+        };
+        Some(run())
     }
 
     fn get(&mut self, offset: u64) -> Result<u8> {
