@@ -370,6 +370,63 @@ fn a_swap_file_copied_from_a_later_segment_of_the_partition_is_rejected() {
     }
 }
 
+/// An empty `.swap` planted at a sealed segment's base covers no offsets, yet finishing it would
+/// rename it over that segment: the segment's records decide as for any swap (a cleaner drops
+/// none of them here, keys are unique), so it is rejected and the old segment kept, for both
+/// policies.
+#[test]
+fn an_empty_swap_file_over_a_segment_whose_records_no_cleaner_drops_is_rejected() {
+    for policy in ["delete", "compact"] {
+        let tmp = tempfile::tempdir().unwrap();
+        four_segments(tmp.path(), policy);
+        let part = tmp.path().join("t-0");
+        std::fs::write(part.join("00000000000000000025.log.swap"), b"").unwrap();
+        let store = open(tmp.path()).unwrap();
+        assert_eq!(count(&store, "t", 0), 100, "{policy}");
+        let rejected: Vec<_> =
+            store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
+        assert!(
+            rejected.len() == 1 && rejected[0].1.contains("lacks the record at offset 25"),
+            "{policy}: {rejected:?}"
+        );
+        store.close().unwrap();
+        assert!(common::swap_leftovers(&part).is_empty());
+    }
+}
+
+/// An empty `.swap` at the base of a compacted segment whose every key comes again in a later
+/// sealed segment is what a cleaning of that segment leaves: it is accepted and replaces the
+/// segment, and the later records are all served.
+#[test]
+fn an_empty_swap_over_a_segment_superseded_by_a_later_one_is_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).unwrap();
+    let o = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for round in 0..2 {
+        for k in 0..5 {
+            log.append(&[Record::new(format!("k{k}"), format!("v{round}"))]).unwrap();
+        }
+        log.roll().unwrap();
+    }
+    log.append(&[Record::new("tail", "active")]).unwrap();
+    store.close().unwrap();
+    let part = tmp.path().join("t-0");
+    std::fs::write(part.join("00000000000000000000.log.swap"), b"").unwrap();
+
+    let store = open(tmp.path()).unwrap();
+    let rejected: Vec<_> =
+        store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
+    assert!(rejected.is_empty(), "{rejected:?}");
+    let log = store.partition("t", 0).unwrap();
+    let fetched = log.read(0, 1 << 20).unwrap();
+    let offsets: Vec<i64> = fetched.records().map(|r| r.unwrap().offset()).collect();
+    assert_eq!(offsets, (5..11).collect::<Vec<_>>());
+    store.close().unwrap();
+    assert!(common::swap_leftovers(&part).is_empty());
+}
+
 /// A `.swap` whose records differ from those at the same offsets in the segments it replaces
 /// (here: segment 25 with one value changed, CRC recomputed) is not a cleaner's output.
 #[test]

@@ -142,7 +142,12 @@ pub(super) fn check(
     compact: bool,
 ) -> Result<Option<String>> {
     let log = |base| dir.join(segment_file_name(base, FileKind::Log));
-    let old_files = || plain.range(lo..hi).map(|&b| log(b)).collect::<Vec<_>>();
+    // The old segments: those in the range, which finishing the swap
+    // deletes, and those at a swap's base, which its rename replaces (an
+    // empty swap covers no offsets but still takes its base's place).
+    let old_bases: BTreeSet<i64> =
+        plain.range(lo..hi).chain(swaps.iter().filter(|b| plain.contains(b))).copied().collect();
+    let old_files = || old_bases.iter().map(|&b| log(b)).collect::<Vec<_>>();
     let swap_files =
         swaps.iter().map(|&b| dir.join(format!("{}{SWAP_SUFFIX}", log(b).display()))).collect();
     let hasher = Hasher::new();
@@ -197,7 +202,8 @@ pub(super) fn check(
     // superseded.
     let active = plain.last().copied();
     let mut files = old_files();
-    files.extend(plain.range(hi..).filter(|&&b| Some(b) != active).map(|&b| log(b)));
+    let later = plain.range(hi..).filter(|&&b| Some(b) != active && !old_bases.contains(&b));
+    files.extend(later.map(|&b| log(b)));
     let mut all = RecordStream::new(files);
     while let Some(r) = all.next_rec()? {
         let Some(key) = &r.key else { continue };
