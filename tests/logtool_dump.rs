@@ -507,3 +507,29 @@ fn exit_statuses_tell_damage_bad_input_and_storage_failures_apart() {
         assert!(help.contains(line), "{line:?} in --help");
     }
 }
+
+#[test]
+fn describe_style_output_is_aligned_in_columns_like_kafkas_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let d = p(&dir);
+    ok(&["--dir", d, "topic-create", "a-long-topic-name", "--partitions", "11"]);
+    for verb in ["offsets", "topic-describe"] {
+        let lines = ok(&["--dir", d, verb, "a-long-topic-name"]);
+        assert_eq!(lines.len(), 12, "{verb}: heading and 11 rows: {lines:?}");
+        // Every column starts where its heading starts, on every row.
+        let heading = &lines[0];
+        let starts: Vec<usize> = heading
+            .char_indices()
+            .filter(|&(i, c)| c != ' ' && (i == 0 || heading.as_bytes()[i - 1] == b' '))
+            .map(|(i, _)| i)
+            .collect();
+        assert!(starts.len() >= 4, "{heading}");
+        for row in &lines[1..] {
+            for &s in &starts[1..] {
+                assert_eq!(row.as_bytes()[s - 1], b' ', "{verb}: {row:?} vs {heading:?}");
+                assert_ne!(row.as_bytes()[s], b' ', "{verb}: {row:?} vs {heading:?}");
+            }
+        }
+    }
+}

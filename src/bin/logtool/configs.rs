@@ -58,7 +58,7 @@ pub fn alter(st: &Store, out: &mut Out, topic: &str, change: &Change) -> Result<
         let config =
             change.set.iter().fold(TopicConfig::new(), |c, (k, v)| c.set(k.clone(), v.clone()));
         st.set_topic_configs(topic, &config)
-            .map_err(|e| Failure::new(format!("cannot set configs on topic {topic:?}: {e}")))?;
+            .map_err(|e| Failure::lib(format!("cannot set configs on topic {topic:?}"), &e))?;
     }
     for (key, value) in &change.set {
         let line = Json::object()
@@ -80,7 +80,7 @@ pub fn remove(st: &Store, out: &mut Out, topic: &str, key: &str) -> Result<(), F
         return Err(Failure::new(format!("topic {topic:?} has no override for {key}")));
     }
     st.remove_topic_config(topic, key)
-        .map_err(|e| Failure::new(format!("cannot remove {key} from topic {topic:?}: {e}")))?;
+        .map_err(|e| Failure::lib(format!("cannot remove {key} from topic {topic:?}"), &e))?;
     out.line(&Json::object().with("topic", topic).with("key", key), || {
         format!("topic {topic}: {key} override removed")
     });
@@ -93,7 +93,7 @@ pub fn describe(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
     store::partition_count(st, topic)?;
     let entries = st
         .describe_topic_config(topic)
-        .map_err(|e| Failure::new(format!("cannot describe the configs of {topic:?}: {e}")))?;
+        .map_err(|e| Failure::lib(format!("cannot describe the configs of {topic:?}"), &e))?;
     let mut table = Table::new(&["KEY", "VALUE", "SOURCE"]);
     for e in entries {
         let json = Json::object()

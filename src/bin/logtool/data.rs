@@ -8,6 +8,7 @@ use strata::{BatchView, RecordRef};
 use strata::{Log, OffsetSpec};
 
 use crate::json::{Json, base64};
+use crate::table::Table;
 use crate::{Failure, Out, groups, store};
 
 /// Bytes asked of one `Log::read` (at least one whole batch comes back regardless).
@@ -119,7 +120,7 @@ fn start_offset(st: &Store, log: &Log, args: &ConsumeArgs) -> Result<i64, Failur
     if let Some(ts) = args.from_timestamp {
         let found = log
             .offset_for_time(OffsetSpec::Timestamp(ts))
-            .map_err(|e| Failure::new(format!("cannot search {} by time: {e}", log.name())))?;
+            .map_err(|e| Failure::lib(format!("cannot search {} by time", log.name()), &e))?;
         return Ok(found.map_or(end, |f| f.offset));
     }
     Ok(start)
@@ -138,7 +139,7 @@ fn consume_partition(
     while pos < end && *remaining > 0 {
         let fetched = log
             .read(pos, READ_BYTES)
-            .map_err(|e| Failure::new(format!("cannot read {} at {pos}: {e}", log.name())))?;
+            .map_err(|e| Failure::lib(format!("cannot read {} at {pos}", log.name()), &e))?;
         if fetched.is_empty() || fetched.next_offset() <= pos {
             break;
         }
@@ -250,14 +251,16 @@ pub fn follow_pass(
 /// `offsets`: `{"partition","earliest","latest"}` per partition.
 pub fn offsets(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
     let count = store::partition_count(st, topic)?;
-    out.human("PARTITION   EARLIEST     LATEST");
+    let mut table = Table::new(&["TOPIC", "PARTITION", "EARLIEST", "LATEST"]);
     for p in 0..count {
         let log = store::log(st, topic, p)?;
         let (earliest, latest) = (log.log_start_offset(), log.log_end_offset());
         let line =
             Json::object().with("partition", p).with("earliest", earliest).with("latest", latest);
-        out.line(&line, || format!("{p:>9} {earliest:>10} {latest:>10}"));
+        let cells = [topic.to_owned(), p.to_string(), earliest.to_string(), latest.to_string()];
+        table.row(line, cells.to_vec());
     }
+    table.print(out);
     Ok(())
 }
 
@@ -299,7 +302,7 @@ pub fn offset_for_time(st: &Store, out: &mut Out, args: &OffsetForTimeArgs) -> R
     let log = store::log(st, &args.topic, args.partition)?;
     let found = log
         .offset_for_time(spec)
-        .map_err(|e| Failure::new(format!("cannot search {} by time: {e}", log.name())))?;
+        .map_err(|e| Failure::lib(format!("cannot search {} by time", log.name()), &e))?;
     // Kafka's ListOffsets answers -1 for "no timestamp"; the JSON contract keeps it.
     let (offset, timestamp) =
         found.map_or((None, -1), |f| (Some(f.offset), f.timestamp.unwrap_or(-1)));
@@ -319,7 +322,7 @@ pub fn flush(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Failu
     if let Some(t) = topic {
         store::partition_count(st, t)?;
     }
-    st.flush(topic).map_err(|e| Failure::new(format!("cannot flush: {e}")))?;
+    st.flush(topic).map_err(|e| Failure::lib(format!("cannot flush"), &e))?;
     out.line(&Json::object().with("flushed", true), || "flushed".to_owned());
     Ok(())
 }

@@ -33,7 +33,7 @@ pub fn delete_records(
         )));
     }
     let lso = st.delete_records(topic, partition, offset).map_err(|e| {
-        Failure::new(format!("cannot delete records of {topic}-{partition} before {offset}: {e}"))
+        Failure::lib(format!("cannot delete records of {topic}-{partition} before {offset}"), &e)
     })?;
     let line = Json::object().with("partition", partition).with("log_start_offset", lso);
     out.line(&line, || format!("partition {partition}: log start offset is now {lso}"));
@@ -45,7 +45,7 @@ pub fn maintain(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Fa
     if let Some(t) = topic {
         store::partition_count(st, t)?;
     }
-    let r = st.maintain(topic).map_err(|e| Failure::new(format!("maintenance failed: {e}")))?;
+    let r = st.maintain(topic).map_err(|e| Failure::lib(format!("maintenance failed"), &e))?;
     if r.cleaner_failures > 0 {
         eprintln!(
             "logtool: warning: the cleaner failed on {} partition(s); the next pass retries",

@@ -157,9 +157,9 @@ impl Producer<'_> {
             .map_err(|e| Failure::new(format!("cannot build a batch for {}: {e}", log.name())))?;
         let info = log
             .append_batch(batch)
-            .map_err(|e| Failure::new(format!("cannot append to {}: {e}", log.name())))?;
+            .map_err(|e| Failure::lib(format!("cannot append to {}", log.name()), &e))?;
         if self.args.flush {
-            log.flush().map_err(|e| Failure::new(format!("cannot fsync {}: {e}", log.name())))?;
+            log.flush().map_err(|e| Failure::lib(format!("cannot fsync {}", log.name()), &e))?;
         }
         let line = Json::object()
             .with("partition", partition)
@@ -234,7 +234,7 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
         line.clear();
         let n = stdin
             .read_until(b'\n', &mut line)
-            .map_err(|e| Failure::new(format!("cannot read stdin: {e}")))?;
+            .map_err(|e| Failure::io(format!("cannot read stdin: {e}")))?;
         if n == 0 {
             break;
         }

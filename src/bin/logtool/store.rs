@@ -76,6 +76,24 @@ pub fn with_store_read_only(
     f: &mut dyn FnMut(&Store) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let config = config(g)?;
+    // Said here in the operator's words: the library's open names only the failed call.
+    for dir in &config.log_dirs {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Failure::io(format!(
+                    "log directory {} is not a directory",
+                    dir.display()
+                )));
+            }
+            Err(e) => {
+                return Err(Failure::io(format!(
+                    "cannot read log directory {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+    }
     let store = Store::open_read_only(config);
     crate::progress::store_opened();
     let store = store.map_err(|e| Failure::lib("cannot open the store", &e))?;

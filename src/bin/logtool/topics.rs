@@ -39,7 +39,7 @@ fn overrides(configs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
         };
         let key = key.trim();
         LogConfig::validate_override(key, value)
-            .map_err(|e| Failure::new(format!("bad topic config: {e}")))?;
+            .map_err(|e| Failure::lib(format!("bad topic config"), &e))?;
         if map.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(Failure::new(format!("topic config {key} is given twice")));
         }
@@ -73,7 +73,7 @@ pub fn create(store: &Store, out: &mut Out, args: &CreateArgs) -> Result<(), Fai
             });
             return Ok(());
         }
-        Err(e) => return Err(Failure::new(format!("cannot create topic {:?}: {e}", args.topic))),
+        Err(e) => return Err(Failure::lib(format!("cannot create topic {:?}", args.topic), &e)),
         Ok(()) => {}
     }
     let line = Json::object().with("topic", args.topic.as_str()).with("partitions", partitions);
@@ -110,7 +110,7 @@ pub fn describe(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
     store::partition_count(st, topic)?;
     let infos = st
         .describe_topic(topic)
-        .map_err(|e| Failure::new(format!("cannot describe topic {topic:?}: {e}")))?;
+        .map_err(|e| Failure::lib(format!("cannot describe topic {topic:?}"), &e))?;
     let mut table = Table::new(&[
         "TOPIC",
         "PARTITION",
@@ -150,7 +150,7 @@ pub fn delete(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
     store::partition_count(st, topic)?;
     refuse_internal(topic, "deleting")?;
     st.delete_topic(topic)
-        .map_err(|e| Failure::new(format!("cannot delete topic {topic:?}: {e}")))?;
+        .map_err(|e| Failure::lib(format!("cannot delete topic {topic:?}"), &e))?;
     out.line(&Json::object().with("topic", topic).with("deleted", true), || {
         format!("deleted topic {topic}")
     });
@@ -180,7 +180,7 @@ pub fn alter(st: &Store, out: &mut Out, args: &AlterArgs) -> Result<(), Failure>
         )));
     }
     st.add_partitions(topic, n)
-        .map_err(|e| Failure::new(format!("cannot add partitions to {topic:?}: {e}")))?;
+        .map_err(|e| Failure::lib(format!("cannot add partitions to {topic:?}"), &e))?;
     let line = Json::object().with("topic", topic).with("partitions", n);
     out.line(&line, || format!("topic {topic} now has {n} partitions (was {current})"));
     Ok(())
