@@ -322,7 +322,7 @@ pub fn flush(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Failu
     if let Some(t) = topic {
         store::partition_count(st, t)?;
     }
-    st.flush(topic).map_err(|e| Failure::lib(format!("cannot flush"), &e))?;
+    st.flush(topic).map_err(|e| Failure::lib("cannot flush", &e))?;
     out.line(&Json::object().with("flushed", true), || "flushed".to_owned());
     Ok(())
 }

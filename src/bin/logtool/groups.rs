@@ -11,7 +11,7 @@ use crate::{Failure, Out, datetime, store};
 
 fn group_error(group: &str, what: &str) -> impl FnOnce(strata::Error) -> Failure {
     let msg = format!("cannot {what} of consumer group {group:?}");
-    move |e| Failure::lib(format!("{msg}"), &e)
+    move |e| Failure::lib(&msg, &e)
 }
 
 fn check_group_id(group: &str) -> Result<(), Failure> {
@@ -23,7 +23,7 @@ fn check_group_id(group: &str) -> Result<(), Failure> {
 
 /// `group-list`: `{"group"}` per group with committed offsets.
 pub fn list(st: &Store, out: &mut Out) -> Result<(), Failure> {
-    let groups = st.groups().list().map_err(|e| Failure::lib(format!("cannot list groups"), &e))?;
+    let groups = st.groups().list().map_err(|e| Failure::lib("cannot list groups", &e))?;
     let mut table = Table::new(&["GROUP"]);
     for g in groups {
         table.row(Json::object().with("group", g.as_str()), vec![g]);

@@ -45,7 +45,7 @@ pub fn maintain(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Fa
     if let Some(t) = topic {
         store::partition_count(st, t)?;
     }
-    let r = st.maintain(topic).map_err(|e| Failure::lib(format!("maintenance failed"), &e))?;
+    let r = st.maintain(topic).map_err(|e| Failure::lib("maintenance failed", &e))?;
     if r.cleaner_failures > 0 {
         eprintln!(
             "logtool: warning: the cleaner failed on {} partition(s); the next pass retries",

@@ -39,7 +39,7 @@ fn overrides(configs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
         };
         let key = key.trim();
         LogConfig::validate_override(key, value)
-            .map_err(|e| Failure::lib(format!("bad topic config"), &e))?;
+            .map_err(|e| Failure::lib("bad topic config", &e))?;
         if map.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(Failure::new(format!("topic config {key} is given twice")));
         }
