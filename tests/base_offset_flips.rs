@@ -243,3 +243,35 @@ fn a_read_never_serves_a_batch_whose_base_offset_falls_below_the_batch_before_it
         }
     }
 }
+
+/// A batch in the middle of a sealed segment the open trusts, its base
+/// offset raised by a flipped bit but still below the next segment's base:
+/// the batch after it goes back, to fit after the batch before it, which
+/// shows the raised one out of place (recovery's rule, applied by reads). A
+/// read that reaches it stops before it, a read that starts at it fails
+/// naming the file, and nothing is served at the raised offsets. Before,
+/// batch 10's record was served as offset 14.
+#[test]
+fn a_read_never_serves_a_batch_raised_above_the_batch_after_it() {
+    let file = "00000000000000000000.log";
+    for how in [Shutdown::Clean, Shutdown::Unclean] {
+        // Batch 10 (base 10 = 0b1010): +4, +1 (to 14 and 11, inside the segment).
+        for flip in [(7, 2), (7, 0)] {
+            let case = format!("{how:?}, flip {flip:?}");
+            let tmp = tempfile::tempdir().unwrap();
+            four_segments(tmp.path(), "delete", "4096");
+            let (base, raised) = flip_nth_base_offset(&tmp.path().join("t-0").join(file), 10, flip);
+            assert!(base == 10 && raised > base, "{case}");
+            shut(tmp.path(), how);
+
+            let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+            let seen = read_all(&ro, file, &case);
+            drop(ro);
+            let store = open(tmp.path()).unwrap();
+            let served = read_all(&store, file, &case);
+            check_served(&served, base, &case);
+            assert_eq!(served, seen, "{case}: read-only and writer serve the same");
+            store.close().unwrap();
+        }
+    }
+}

@@ -428,6 +428,9 @@ impl Log {
             let next_base = v.segments.get(i + 1).map(|s| s.base_offset());
             let mut stop = None;
             let mut pos = 0usize;
+            // The last batch taken in this segment: its position, size, base
+            // offset, and the end of the batch taken before it in this read.
+            let mut taken: Option<(usize, usize, i64, Option<i64>)> = None;
             while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
                 // v2 headers are read in place; anything else takes the general framing.
                 let (size, base_offset, last_offset) = match peek_v2(rest) {
@@ -452,6 +455,19 @@ impl Log {
                     // Offsets outside the segment's range (a flipped bit in a
                     // base offset, which the CRC does not cover) are damage:
                     // stopping there quietly would leave the reader stuck.
+                    // A batch going back that fits after the one before the
+                    // batch taken last shows that one raised (recovery's
+                    // `Placer` rule; landing on its base, when that one left
+                    // a gap, too): it is not served either.
+                    if previous_next.is_some_and(|n| base_offset < n)
+                        && let Some((p_pos, p_size, p_base, Some(before))) = taken
+                        && base_offset >= before
+                        && (base_offset < p_base || (base_offset == p_base && p_base > before))
+                    {
+                        end = p_pos;
+                        total -= p_size;
+                        out.next_offset = before;
+                    }
                     if total == 0 {
                         return Err(e);
                     }
@@ -466,6 +482,7 @@ impl Log {
                     full = true;
                     break;
                 }
+                taken = Some((pos, size, base_offset, (total > 0).then_some(out.next_offset)));
                 end = pos + size;
                 pos = end;
                 total += size;

@@ -124,8 +124,22 @@ impl Segment {
             }
             let Some((size, base_offset, last_offset)) = peek_v2(rest) else { break };
             self.check_rising(pos as u64, base_offset, previous_next)?;
-            previous_next = Some(last_offset.saturating_add(1));
             if last_offset >= offset {
+                // Confirmed by the batch after it: one that goes back, to
+                // fit after the batch before this one, shows this one raised.
+                let after = rest.get(size..).and_then(peek_v2).map(|(_, b, _)| b);
+                if let (Some(before), Some(after)) = (previous_next, after)
+                    && after <= last_offset
+                    && after >= before
+                    && (after < base_offset || (after == base_offset && base_offset > before))
+                {
+                    let e = crate::format::FormatError::InvalidValue {
+                        field: "batch.baseOffset",
+                        value: base_offset,
+                        reason: "above the offsets of the batch after it",
+                    };
+                    return Err(self.corrupt_at(pos as u64, e));
+                }
                 let position = pos as u64;
                 return Ok(Some(BatchLocation {
                     position,
@@ -134,6 +148,7 @@ impl Segment {
                     last_offset,
                 }));
             }
+            previous_next = Some(last_offset.saturating_add(1));
             pos += size;
         }
         for item in self.batches_in(data, pos as u64) {
