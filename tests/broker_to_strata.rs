@@ -12,9 +12,11 @@
 //! transaction left behind). Then strata appends to the copy, the broker restarts on it, and
 //! kafka-python reads strata's appends through the broker.
 //!
-//! strata → broker: a strata topic (compacted by strata's cleaner, log start moved, consumer
-//! groups' commits) goes to a stopped broker with `logtool hand-over`; the broker serves every
-//! record at its offset after a clean and an unclean start, and after Kafka's own
+//! strata → broker: a strata topic (compacted by strata's cleaner, log start moved, transactions
+//! written through strata's API: committed, aborted and one left open, interleaved with plain
+//! data; consumer groups' commits) goes to a stopped broker with `logtool hand-over`; the broker
+//! serves every record at its offset after a clean and an unclean start, read uncommitted and
+//! read committed (aborted data hidden, the same last stable offset), and after Kafka's own
 //! `kafka-consumer-groups.sh --reset-offsets --from-file` commits the verb's plan, consumers of
 //! each group (kafka-python and confluent-kafka) resume at strata's committed offsets, which
 //! strata then reads back from the broker's own `__consumer_offsets`.
@@ -38,7 +40,7 @@ use common::{copy_dir, skip};
 use strata::Isolation;
 use strata::StoreConfig;
 use strata::internals::store::{Store, checkpoint};
-use strata::{ControlRecord, ControlType, Record, TimestampType};
+use strata::{BatchBuilder, ControlRecord, ControlType, Record, TimestampType, TxnMarker};
 
 /// Every partition the scenario writes, as `topic:partition`.
 const PARTITIONS: &[&str] = &[
@@ -443,7 +445,8 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
 /// What each consumer group of the hand-over test committed in strata, by (group, partition):
 /// `billing` on partition 0 at a record the cleaner kept (the active segment starts at 353) and
 /// on partition 1 in a gap the cleaner left (its consumers resume at 137, and receive 353 first),
-/// `audit` at partition 1's log end only (nothing on partition 0), `stale` on partition 0 below
+/// `audit` on partition 1 only, at the first record after the cleaned part (400, plain data
+/// before the transactions), `stale` on partition 0 below
 /// the log start that DeleteRecords moved afterwards (25). `billing` also commits on another
 /// topic, which the hand-over of `topic` must not carry.
 const GROUP_COMMITS: &[(&str, i32, i64)] =
@@ -452,7 +455,8 @@ const GROUPS: &[&str] = &["audit", "billing", "stale"];
 
 /// Writes topic `topic` in a strata store at `dir`: two partitions of several segments, keys,
 /// null values, headers and timestamps, a log start moved by DeleteRecords on partition 0, and
-/// compacted by strata's cleaner (17 keys, tombstones kept); then the [`GROUP_COMMITS`].
+/// compacted by strata's cleaner (17 keys, tombstones kept); the [`GROUP_COMMITS`]; then the
+/// transactions of [`write_transactions`].
 fn write_strata_topic(dir: &Path, topic: &str) {
     let store = Store::open(StoreConfig::new([dir]).background_threads(false)).expect("open");
     let configs: BTreeMap<String, String> = [
@@ -492,7 +496,66 @@ fn write_strata_topic(dir: &Path, topic: &str) {
     store.delete_records(topic, 0, 25).expect("DeleteRecords");
     let report = store.maintain(Some(topic)).expect("a cleaning pass");
     assert!(report.partitions_cleaned > 0, "strata's cleaner compacted {topic}");
+    for partition in 0..2 {
+        let log = store.partition(topic, partition).expect("partition");
+        write_transactions(&log, partition, now);
+    }
     store.close().expect("close");
+}
+
+/// A transactional batch of producer `pid` (epoch 0) from sequence `seq`: `n` records named
+/// `{what}-{pid}-{seq + i}` with a header and a timestamp.
+fn txn_batch(pid: i64, seq: i32, n: i32, what: &str, now: i64) -> strata::bytes::Bytes {
+    let mut b = BatchBuilder::new(0).producer(pid, 0, seq).transactional(true);
+    for i in 0..n {
+        let s = seq + i;
+        let r = Record::new(format!("t{}", s % 3), format!("{what}-{pid}-{s}"))
+            .header("txn", format!("{pid}"))
+            .timestamp(now - 30_000 + i64::from(s));
+        b.append(&r).expect("a transactional record");
+    }
+    b.build().expect("a transactional batch")
+}
+
+/// Transactions written through strata's own API after the cleaning pass, as a transaction
+/// coordinator and its producers would: two producers' transactions interleaved with plain
+/// data, committed (values `committed-...`) and aborted (`aborted-...`), and on partition 1 a
+/// third producer's transaction left open, which holds the last stable offset below the log
+/// end. The first record (offset 400, `audit`'s commit) is plain data.
+fn write_transactions(log: &strata::Log, partition: i32, now: i64) {
+    let (a, b, open) =
+        (7_000 + i64::from(partition) * 10, 7_001 + i64::from(partition) * 10, 7_009);
+    let marker = |pid: i64, commit: bool| TxnMarker {
+        producer_id: pid,
+        producer_epoch: 0,
+        coordinator_epoch: 3,
+        commit,
+        transaction_version: 0,
+    };
+    let plain = |n: i64| {
+        log.append(&[Record::new(format!("p{n}"), format!("plain-{partition}-{n}"))
+            .header("n", format!("{n}"))
+            .timestamp(now - 20_000 + n)])
+            .expect("plain append");
+    };
+    plain(0);
+    log.append_batch(txn_batch(a, 0, 3, "committed", now)).expect("a: 0-2");
+    plain(1);
+    log.append_batch(txn_batch(b, 0, 2, "aborted", now)).expect("b: 0-1");
+    log.append_batch(txn_batch(a, 3, 2, "committed", now)).expect("a: 3-4");
+    log.append_marker(marker(a, true)).expect("commit a");
+    plain(2);
+    log.append_marker(marker(b, false)).expect("abort b");
+    log.append_batch(txn_batch(a, 5, 2, "aborted", now)).expect("a: 5-6");
+    log.append_batch(txn_batch(b, 2, 3, "committed", now)).expect("b: 2-4");
+    plain(3);
+    log.append_marker(marker(a, false)).expect("abort a");
+    log.append_marker(marker(b, true)).expect("commit b");
+    plain(4);
+    if partition == 1 {
+        log.append_batch(txn_batch(open, 0, 2, "open", now)).expect("open: 0-1");
+        plain(5);
+    }
 }
 
 /// The offset of a `R topic partition offset ...` line.
@@ -605,15 +668,42 @@ fn strata_reads_broker_commits(data: &Path, topic: &str) -> Vec<(String, i32, i6
     commits
 }
 
-/// strata's reads of every partition of `topic` (read-only open), keyed like the consumer's.
-fn strata_reads(dir: &Path, topic: &str) -> Reads {
+/// strata's reads of every partition of `topic` (read-only open) with `isolation`, keyed like
+/// the consumer's.
+fn strata_reads(dir: &Path, topic: &str, isolation: Isolation) -> Reads {
     let store = Store::open_read_only(StoreConfig::new([dir])).expect("read-only open");
     let mut reads = Reads::new();
     for partition in 0..2 {
-        let read = strata_read(&store, topic, partition, Isolation::ReadUncommitted);
+        let read = strata_read(&store, topic, partition, isolation);
         reads.insert((topic.to_owned(), partition), read);
     }
     reads
+}
+
+/// The transactions of [`write_transactions`] are in `uncommitted` and `committed` as a Kafka
+/// consumer sees them: aborted and open data read uncommitted only, committed data in both, and
+/// the last stable offset below the log end on partition 1 only (its open transaction).
+fn assert_transactions_happened(topic: &str, uncommitted: &Reads, committed: &Reads) {
+    let value = |l: &String| l.split(' ').nth(7).unwrap_or("").to_owned();
+    for partition in 0..2 {
+        let key = (topic.to_owned(), partition);
+        let (u, c) = (&uncommitted[&key], &committed[&key]);
+        let count = |r: &Read, what: &str| {
+            let prefix = hex(Some(what.as_bytes()));
+            r.records.iter().filter(|l| value(l).starts_with(&prefix)).count()
+        };
+        assert_eq!(count(u, "committed-"), 8, "{key:?}: committed data read uncommitted");
+        assert_eq!(count(c, "committed-"), 8, "{key:?}: committed data read committed");
+        assert_eq!(count(u, "aborted-"), 4, "{key:?}: aborted data read uncommitted");
+        assert_eq!(count(c, "aborted-"), 0, "{key:?}: aborted data hidden read committed");
+        assert_eq!(count(c, "open-"), 0, "{key:?}: open data hidden read committed");
+        if partition == 1 {
+            assert_eq!(count(u, "open-"), 2, "{key:?}: open data read uncommitted");
+            assert!(c.end < u.end, "{key:?}: the open transaction holds the LSO below the end");
+        } else {
+            assert_eq!(c.end, u.end, "{key:?}: no open transaction, the LSO is the end");
+        }
+    }
 }
 
 #[test]
@@ -634,7 +724,9 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_and_its_gr
     let (mut compared, mut resumes) = (0, 0);
     for (topic, clean) in [("orders", true), ("orders-unclean", false)] {
         write_strata_topic(&strata_dir, topic);
-        let want = strata_reads(&strata_dir, topic);
+        let want = strata_reads(&strata_dir, topic, Isolation::ReadUncommitted);
+        let want_committed = strata_reads(&strata_dir, topic, Isolation::ReadCommitted);
+        assert_transactions_happened(topic, &want, &want_committed);
         assert!(
             want.values().all(|r| (r.records.len() as i64) < r.end - r.log_start),
             "strata's cleaner removed records: the broker must serve the gaps"
@@ -710,6 +802,8 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_and_its_gr
         let mut args = vec!["read_uncommitted"];
         args.extend(targets.iter().map(String::as_str));
         let got = parse_reads(&broker.clients("read", &args));
+        args[0] = "read_committed";
+        let got_committed = parse_reads(&broker.clients("read", &args));
         // 4. The groups' offsets go to the cluster through Kafka's own tool; a consumer of each
         // group resumes at strata's committed offset.
         let mut carried: Vec<(String, i32, i64)> = GROUP_COMMITS
@@ -754,24 +848,36 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_and_its_gr
             assert!(recovered >= 2, "the broker recovered the handed-over segments:\n{log}");
             eprintln!("hand-over (unclean): the broker recovered {recovered} segments of {topic}");
         }
-        for (key, w) in &want {
-            let g = got.get(key).expect("the broker read the partition");
-            assert_eq!(
-                (g.log_start, g.end),
-                (w.log_start, w.end),
-                "{key:?} offsets (broker, strata)"
-            );
-            assert_eq!(g.records, w.records, "{key:?} records (broker, strata)");
-            compared += g.records.len();
-            eprintln!(
-                "hand-over ({}): {}-{}: the broker serves {} records equal, log start {}, end {}",
-                if clean { "clean" } else { "unclean" },
-                key.0,
-                key.1,
-                g.records.len(),
-                g.log_start,
-                g.end
-            );
+        for (isolation, got, want) in
+            [("read_uncommitted", &got, &want), ("read_committed", &got_committed, &want_committed)]
+        {
+            for (key, w) in want {
+                let g = got.get(key).expect("the broker read the partition");
+                assert_eq!(
+                    (g.log_start, g.end),
+                    (w.log_start, w.end),
+                    "{key:?} {isolation}: log start, end or LSO (broker, strata)"
+                );
+                for (i, (gr, wr)) in g.records.iter().zip(&w.records).enumerate() {
+                    assert_eq!(gr, wr, "{key:?} {isolation}: record #{i} (broker, strata)");
+                }
+                assert_eq!(
+                    g.records.len(),
+                    w.records.len(),
+                    "{key:?} {isolation}: record count (broker, strata)"
+                );
+                compared += g.records.len();
+                eprintln!(
+                    "hand-over ({}): {}-{} {isolation}: the broker serves {} records equal, \
+                     log start {}, end {}",
+                    if clean { "clean" } else { "unclean" },
+                    key.0,
+                    key.1,
+                    g.records.len(),
+                    g.log_start,
+                    g.end
+                );
+            }
         }
         let dirs: Vec<PathBuf> = (0..2).map(|p| data.join(format!("{topic}-{p}"))).collect();
         match kafka_index_check(&dirs) {
