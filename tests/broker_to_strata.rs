@@ -780,6 +780,12 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_and_its_gr
         );
         let printed = String::from_utf8_lossy(&out.stdout).into_owned();
         eprintln!("hand-over {topic}:\n{}", printed.trim());
+        let lso = want_committed[&(topic.to_owned(), 1)].end;
+        let warned = format!("{topic}-1: a transaction is open from offset {lso}");
+        assert!(
+            printed.contains(&warned) && !printed.contains(&format!("{topic}-0: a transaction")),
+            "hand-over names partition 1's open transaction ({warned:?}) only:\n{printed}"
+        );
         let plan_text = fs::read_to_string(&plan).expect("the reset plan");
         assert!(
             !plan_text.contains("elsewhere"),

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{dir_snapshot, logtool_run};
-use strata::{Record, Store, StoreConfig};
+use strata::{BatchBuilder, Record, Store, StoreConfig, TxnMarker};
 
 /// A strata store at `dir` with topic `orders` (2 partitions of 10 records; partition 0's log
 /// start moved to 4) and commits: `billing` on both partitions, `stale` below the log start,
@@ -190,4 +190,54 @@ fn hand_over_of_a_topic_without_group_commits_needs_no_offsets_file() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("no consumer group committed offsets on orders"), "{stdout}");
+}
+
+#[test]
+fn hand_over_names_a_transaction_left_open_with_its_partition_and_last_stable_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (strata, broker) = (tmp.path().join("strata"), tmp.path().join("broker"));
+    let store = Store::open(StoreConfig::new([&strata]).background_threads(false)).unwrap();
+    store.create_topic("orders", 2, &Default::default()).unwrap();
+    for p in 0..2 {
+        let log = store.partition("orders", p).unwrap();
+        log.append(&[Record::new("k", "plain")]).unwrap(); // 0
+        let mut b = BatchBuilder::new(0).producer(40 + i64::from(p), 0, 0).transactional(true);
+        b.append(&Record::new("k", "in a transaction")).unwrap();
+        log.append_batch(b.build().unwrap()).unwrap(); // 1
+        log.append(&[Record::new("k", "plain")]).unwrap(); // 2
+        if p == 0 {
+            let marker = TxnMarker {
+                producer_id: 40,
+                producer_epoch: 0,
+                coordinator_epoch: 0,
+                commit: true,
+                transaction_version: 0,
+            };
+            log.append_marker(marker).unwrap(); // 3
+        }
+    }
+    store.close().unwrap();
+    empty_broker(&broker);
+    let args = ["hand-over", "orders", "--broker-dir", broker.to_str().unwrap()];
+    let out = logtool_run(&[&strata], false, &args, b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("warning: orders-1: a transaction is open from offset 1")
+            && stdout.contains("abort --topic orders --partition 1 --start-offset 1")
+            && !stdout.contains("orders-0: a transaction"),
+        "{stdout}"
+    );
+    // The same warning as a JSON line, for scripts.
+    let again = tmp.path().join("broker2");
+    empty_broker(&again);
+    let args = ["hand-over", "orders", "--broker-dir", again.to_str().unwrap()];
+    let out = logtool_run(&[&strata], true, &args, b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.contains("\"warning\":\"open transaction\"")
+            && l.contains("\"partition\":1")
+            && l.contains("\"last_stable_offset\":1")),
+        "{stdout}"
+    );
 }

@@ -23,7 +23,11 @@
 //! directory or `partition.metadata` (the topic was not created there), a strata topic that does
 //! not exist. The verb cannot tell a running broker (Kafka's `.lock` is a POSIX record lock,
 //! invisible to strata's `flock`): stop it first.
-//! Not carried: topic configs; commit metadata strings of the groups' offsets.
+//! Not carried: topic configs; commit metadata strings of the groups' offsets (Kafka's reset
+//! plan has no column for them: its `--from-file` parser builds each commit from the offset
+//! alone). A transaction open in strata at the hand-over stays open on the cluster (no
+//! coordinator knows its producer): the verb names its partition and first offset, where a
+//! `kafka-transactions.sh abort` closes it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -64,6 +68,8 @@ pub struct Part {
     from: PathBuf,
     pub log_start: i64,
     pub log_end: i64,
+    /// The last stable offset: below `log_end` while a transaction is open.
+    pub last_stable: i64,
 }
 
 /// Phase 1, inside the writable store (which is then closed cleanly): the partitions, their
@@ -79,6 +85,7 @@ pub fn plan(st: &Store, topic: &str) -> Result<Vec<Part>, Failure> {
             from: log.dir().to_path_buf(),
             log_start: log.log_start_offset(),
             log_end: log.log_end_offset(),
+            last_stable: log.last_stable_offset(),
         });
     }
     Ok(parts)
@@ -221,6 +228,22 @@ pub fn execute(
                 p.log_end
             )
         });
+        if p.last_stable < p.log_end {
+            let open = Json::object()
+                .with("partition", p.partition)
+                .with("warning", "open transaction")
+                .with("last_stable_offset", p.last_stable);
+            out.line(&open, || {
+                format!(
+                    "warning: {topic}-{}: a transaction is open from offset {} (the last stable \
+                     offset): the cluster's coordinator never knew it, so it stays open there and \
+                     read_committed consumers stop at {} until it is aborted, e.g. \
+                     kafka-transactions.sh --bootstrap-server BROKER:PORT find-hanging \
+                     --broker-id ID, then abort --topic {topic} --partition {} --start-offset {}",
+                    p.partition, p.last_stable, p.last_stable, p.partition, p.last_stable
+                )
+            });
+        }
     }
     for (name, values) in
         [(RECOVERY_POINT_CHECKPOINT, recovery), (LOG_START_OFFSET_CHECKPOINT, starts)]
