@@ -166,10 +166,23 @@ fn committed(dir: &Path) -> BTreeMap<(String, i32), i64> {
     offsets.into_iter().map(|c| ((c.topic, c.partition), c.offset)).collect()
 }
 
+/// Starts the forwarder over [`TOPICS`], `--rate` (records/s) when given, aborting after
+/// `abort_after` acknowledgements when given.
 fn forwarder(dir: &Path, broker: &Broker, rate: Option<u64>, abort_after: Option<u64>) -> Child {
+    forwarder_of(TOPICS, dir, broker, rate, abort_after)
+}
+
+/// [`forwarder`] over `topics` (strata topic, Kafka topic, partitions).
+fn forwarder_of(
+    topics: &[(&str, &str, i32)],
+    dir: &Path,
+    broker: &Broker,
+    rate: Option<u64>,
+    abort_after: Option<u64>,
+) -> Child {
     let mut cmd = Command::new(forward_bin());
     cmd.arg("--dir").arg(dir).args(["--bootstrap", &broker.bootstrap(), "--group", GROUP]);
-    for &(topic, kafka_topic, _) in TOPICS {
+    for &(topic, kafka_topic, _) in topics {
         cmd.args(["--topic", &format!("{topic}={kafka_topic}")]);
     }
     cmd.args(["--settle-ms", "300"]);
@@ -180,6 +193,47 @@ fn forwarder(dir: &Path, broker: &Broker, rate: Option<u64>, abort_after: Option
         cmd.env("STRATA_FORWARD_ABORT_AFTER_ACKS", n.to_string());
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// A timestamp base an hour in the past (milliseconds since the epoch).
+fn an_hour_ago_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    i64::try_from(now.as_millis()).unwrap() - 3_600_000
+}
+
+/// A started broker under `root/broker` holding each Kafka topic of `topics` (strata topic, Kafka
+/// topic, partitions), with the forward example built.
+fn broker_with(root: &Path, topics: &[(&str, &str, i32)]) -> Broker {
+    let mut broker = Broker::format(&root.join("broker"), &[]);
+    broker.start();
+    for &(_, kafka_topic, partitions) in topics {
+        broker.clients("create", &[kafka_topic, &partitions.to_string()]);
+    }
+    forward_bin();
+    broker
+}
+
+/// Waits (up to 120 s) until what the forwarder `child` committed in `dir` satisfies `enough`,
+/// and returns the still running child with that commit; panics, naming `what` it waited for,
+/// when the run exits first or time runs out.
+fn until_committed(
+    mut child: Child,
+    dir: &Path,
+    what: &str,
+    enough: impl Fn(&BTreeMap<(String, i32), i64>) -> bool,
+) -> (Child, BTreeMap<(String, i32), i64>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let c = committed(dir);
+        if enough(&c) {
+            return (child, c);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the forwarder exited ({status}) before {what}:\n{}", text(&finish(child)));
+        }
+        assert!(Instant::now() < deadline, "no {what} in 120 s (committed {c:?})");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Waits for `child` (up to 300 s) and returns its output.
@@ -249,36 +303,20 @@ fn forwarding_with_kills_delivers_every_record_once_in_order() {
     }
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("strata");
-    let base_ts =
-        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-            as i64)
-            - 3_600_000;
+    let base_ts = an_hour_ago_ms();
     let (first, more) = (3_000u64, 700u64);
     write(&dir, 0, first, base_ts);
     let total = |per: u64| per * TOPICS.iter().map(|t| u64::try_from(t.2).unwrap()).sum::<u64>();
 
-    let mut broker = Broker::format(&root.path().join("broker"), &[]);
-    broker.start();
-    for &(_, kafka_topic, partitions) in TOPICS {
-        broker.clients("create", &[kafka_topic, &partitions.to_string()]);
-    }
-    forward_bin();
+    let mut broker = broker_with(root.path(), TOPICS);
 
     // Run 1: throttled to 2,000 records/s; SIGKILL once a quarter of the records are committed.
-    let mut child = forwarder(&dir, &broker, Some(2_000), None);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let at_kill = loop {
-        let c = committed(&dir);
-        let sum: i64 = c.values().sum();
-        if sum >= i64::try_from(total(first) / 4).unwrap() {
-            break sum;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("run 1 exited ({status}) before the kill:\n{}", text(&finish(child)));
-        }
-        assert!(Instant::now() < deadline, "run 1 committed only {sum} records in 120 s");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let quarter = i64::try_from(total(first) / 4).unwrap();
+    let (mut child, commit) =
+        until_committed(forwarder(&dir, &broker, Some(2_000), None), &dir, "the kill", |c| {
+            c.values().sum::<i64>() >= quarter
+        });
+    let at_kill: i64 = commit.values().sum();
     child.kill().unwrap(); // SIGKILL
     let run1 = finish(child);
     assert!(!run1.status.success(), "run 1 was killed:\n{}", text(&run1));
@@ -386,35 +424,20 @@ fn a_foreign_write_into_the_kafka_partition_stops_the_forwarder_and_is_passed_ov
     }
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("strata");
-    let base_ts =
-        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-            as i64)
-            - 3_600_000;
+    let base_ts = an_hour_ago_ms();
     let per = 2_000u64;
     write(&dir, 0, per, base_ts);
-    let mut broker = Broker::format(&root.path().join("broker"), &[]);
-    broker.start();
-    for &(_, kafka_topic, partitions) in TOPICS {
-        broker.clients("create", &[kafka_topic, &partitions.to_string()]);
-    }
-    forward_bin();
+    let mut broker = broker_with(root.path(), TOPICS);
 
     // Run 1, throttled (1,000 records/s over 4 partitions): once events-0 has progress, another
     // producer appends a record to Kafka's events-0. The forwarder's next acknowledgement there
     // lands one offset later than it expects: it must stop, failing, without committing past it.
-    let mut child = forwarder(&dir, &broker, Some(1_000), None);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let done = committed(&dir).get(&("events".to_owned(), 0)).copied().unwrap_or(0);
-        if done >= 100 {
-            break;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("run 1 exited ({status}) early:\n{}", text(&finish(child)));
-        }
-        assert!(Instant::now() < deadline, "run 1 made no progress on events-0 in 120 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (child, _) = until_committed(
+        forwarder(&dir, &broker, Some(1_000), None),
+        &dir,
+        "progress on events-0",
+        |c| c.get(&("events".to_owned(), 0)).is_some_and(|&done| done >= 100),
+    );
     foreign_write(&broker, "events", 0);
     let run1 = finish(child);
     let run1_text = text(&run1);
@@ -520,10 +543,7 @@ fn records_compacted_away_in_strata_inside_the_unconfirmed_window_are_passed_ove
     }
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("strata");
-    let base_ts =
-        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-            as i64)
-            - 3_600_000;
+    let base_ts = an_hour_ago_ms();
     let mut overrides = BTreeMap::new();
     overrides.insert("cleanup.policy".to_owned(), "compact".to_owned());
     overrides.insert("segment.bytes".to_owned(), "4096".to_owned());
@@ -536,21 +556,9 @@ fn records_compacted_away_in_strata_inside_the_unconfirmed_window_are_passed_ove
         write_table(&store, 0, 3_000, base_ts);
         store.close().unwrap();
     }
-    let mut broker = Broker::format(&root.path().join("broker"), &[]);
-    broker.start();
-    broker.clients("create", &["table", "1"]);
-    forward_bin();
-    let run = |abort_after: Option<u64>| {
-        let mut cmd = Command::new(forward_bin());
-        cmd.arg("--dir").arg(&dir).args(["--bootstrap", &broker.bootstrap(), "--group", GROUP]);
-        cmd.args(["--topic", "table", "--settle-ms", "300", "--rate", "3000"]);
-        if let Some(n) = abort_after {
-            cmd.env("STRATA_FORWARD_ABORT_AFTER_ACKS", n.to_string());
-        }
-        finish(
-            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
-        )
-    };
+    const TABLE: &[(&str, &str, i32)] = &[("table", "table", 1)];
+    let mut broker = broker_with(root.path(), TABLE);
+    let run = |abort_after| finish(forwarder_of(TABLE, &dir, &broker, Some(3_000), abort_after));
 
     // Run 1 aborts between an acknowledgement and its commit: records past the commit are in
     // Kafka. Then strata takes 1,000 more updates of the shared keys and its cleaner removes
@@ -586,7 +594,7 @@ fn records_compacted_away_in_strata_inside_the_unconfirmed_window_are_passed_ove
 
     // Kafka: strictly increasing record indexes (nothing twice, nothing reordered), and every
     // record strata still holds is there (nothing lost).
-    let kafka = kafka_lines(&broker, &[("table", "table", 1)]);
+    let kafka = kafka_lines(&broker, TABLE);
     let theirs = table_indexes(kafka[&("table".to_owned(), 0)].iter());
     let ours = table_indexes(strata_lines(&dir, "table", 0).iter());
     assert!(theirs.windows(2).all(|w| w[0] < w[1]), "Kafka's records out of order or twice");

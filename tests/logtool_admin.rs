@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::json_line::{num, text_or_null};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -45,27 +46,6 @@ fn fails(dir: &Path, args: &[&str], mentions: &str) {
     assert!(stderr.starts_with("logtool: "), "logtool {args:?}: {stderr}");
     assert!(stderr.contains(mentions), "logtool {args:?}: {stderr:?} should mention {mentions:?}");
     assert!(out.stdout.is_empty(), "logtool {args:?} printed on stdout");
-}
-
-/// The value of a number (or null) field of a flat JSON line.
-fn num(line: &str, name: &str) -> Option<i64> {
-    let pat = format!("\"{name}\":");
-    let at = line.find(&pat).unwrap_or_else(|| panic!("no {name} in {line}")) + pat.len();
-    let rest = &line[at..];
-    let text = &rest[..rest.find([',', '}']).unwrap()];
-    if text == "null" { None } else { Some(text.parse().unwrap()) }
-}
-
-/// The value of a string (or null) field without escapes of a flat JSON line.
-fn text<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let pat = format!("\"{name}\":");
-    let at = line.find(&pat).unwrap_or_else(|| panic!("no {name} in {line}")) + pat.len();
-    let rest = &line[at..];
-    if rest.starts_with("null") {
-        return None;
-    }
-    let rest = rest.strip_prefix('"').unwrap();
-    Some(&rest[..rest.find('"').unwrap()])
 }
 
 fn now_ms() -> i64 {
@@ -108,7 +88,8 @@ fn configs(dir: &Path, topic: &str, extra: &[&str]) -> BTreeMap<String, (String,
     ok(dir, &args)
         .iter()
         .map(|l| {
-            let (k, v, s) = (text(l, "key"), text(l, "value"), text(l, "source"));
+            let (k, v, s) =
+                (text_or_null(l, "key"), text_or_null(l, "value"), text_or_null(l, "source"));
             (k.unwrap().to_owned(), (v.unwrap().to_owned(), s.unwrap().to_owned()))
         })
         .collect()
@@ -306,7 +287,7 @@ fn topic_delete_removes_directories_and_a_recreated_topic_starts_empty() {
     assert_eq!(lines_of(&dirs, &["topic-list"], b""), [r#"{"topic":"keeper","partitions":1}"#]);
     let kept = lines_of(&dirs, &["consume", "keeper"], b"");
     assert_eq!(kept.len(), 1);
-    assert_eq!(text(&kept[0], "value"), Some("kept"));
+    assert_eq!(text_or_null(&kept[0], "value"), Some("kept"));
 
     lines_of(&dirs, &["topic-create", "doomed", "--partitions", "2"], b"");
     for line in lines_of(&dirs, &["topic-describe", "doomed"], b"") {
@@ -333,7 +314,7 @@ fn produce_values(dir: &Path, topic: &str, prefix: &str, n: usize, ts: Option<i6
 fn consumed(dir: &Path, topic: &str) -> Vec<(i64, Option<String>)> {
     ok(dir, &["consume", topic, "--partition", "0", "--from-beginning"])
         .iter()
-        .map(|l| (num(l, "offset").unwrap(), text(l, "value").map(str::to_owned)))
+        .map(|l| (num(l, "offset").unwrap(), text_or_null(l, "value").map(str::to_owned)))
         .collect()
 }
 
@@ -524,8 +505,9 @@ fn maintain_compacts_to_the_latest_record_per_live_key() {
     let lines = ok(dir, &["consume", "kv", "--from-beginning"]);
     let mut seen = BTreeMap::new();
     for l in &lines {
-        let key = text(l, "key").unwrap().to_owned();
-        let (offset, value) = (num(l, "offset").unwrap(), text(l, "value").map(str::to_owned));
+        let key = text_or_null(l, "key").unwrap().to_owned();
+        let (offset, value) =
+            (num(l, "offset").unwrap(), text_or_null(l, "value").map(str::to_owned));
         let (at, want) = &latest[&key];
         assert_eq!(offset, offset_of[*at], "{key}: only its latest record survives");
         assert_eq!(&value, want, "{key}");

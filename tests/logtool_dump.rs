@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::json_line::{num, text};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -25,23 +26,6 @@ fn ok(args: &[&str]) -> Vec<String> {
     let out = logtool(args);
     assert!(out.status.success(), "logtool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
-}
-
-/// The value of a number (or null) field of a flat JSON line.
-fn num(line: &str, name: &str) -> Option<i64> {
-    let pat = format!("\"{name}\":");
-    let at = line.find(&pat).unwrap_or_else(|| panic!("no {name} in {line}")) + pat.len();
-    let rest = &line[at..];
-    let text = &rest[..rest.find([',', '}']).unwrap()];
-    if text == "null" { None } else { Some(text.parse().unwrap()) }
-}
-
-/// The value of a string field without escapes of a flat JSON line.
-fn text<'a>(line: &'a str, name: &str) -> &'a str {
-    let pat = format!("\"{name}\":\"");
-    let at = line.find(&pat).unwrap_or_else(|| panic!("no {name} in {line}")) + pat.len();
-    let rest = &line[at..];
-    &rest[..rest.find('"').unwrap()]
 }
 
 fn of_type<'a>(lines: &'a [String], ty: &str) -> Vec<&'a String> {

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::json_line::{num, text};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -48,23 +49,6 @@ fn fails(dir: &Path, args: &[&str], mentions: &str) -> String {
     assert_eq!(stderr.trim_end().lines().count(), 1, "logtool {args:?}: one line: {stderr}");
     assert!(stderr.contains(mentions), "logtool {args:?}: {stderr:?} should mention {mentions:?}");
     stderr
-}
-
-/// The value of a number (or null) field of a flat JSON line.
-fn num(line: &str, name: &str) -> Option<i64> {
-    let pat = format!("\"{name}\":");
-    let at = line.find(&pat).unwrap_or_else(|| panic!("no {name} in {line}")) + pat.len();
-    let rest = &line[at..];
-    let text = &rest[..rest.find([',', '}']).unwrap()];
-    if text == "null" { None } else { Some(text.parse().unwrap()) }
-}
-
-/// The value of a string field without escapes of a flat JSON line.
-fn text<'a>(line: &'a str, name: &str) -> &'a str {
-    let pat = format!("\"{name}\":\"");
-    let at = line.find(&pat).unwrap_or_else(|| panic!("no {name} in {line}")) + pat.len();
-    let rest = &line[at..];
-    &rest[..rest.find('"').unwrap()]
 }
 
 fn lag_line(group: &str, topic: &str, p: i32, current: i64, end: i64, lag: i64) -> String {

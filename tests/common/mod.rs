@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 pub(crate) mod broker;
 pub(crate) mod broker_files;
+pub(crate) mod json_line;
 
 /// The crate's root (where `Cargo.toml` is).
 pub(crate) fn manifest_dir() -> PathBuf {
