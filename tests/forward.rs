@@ -195,6 +195,18 @@ fn forwarder_of(
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
+/// A temporary root and the store's directory `root/strata` in it; `None`, after printing why,
+/// when no Kafka broker can run here.
+fn kafka_and_root() -> Option<(tempfile::TempDir, PathBuf)> {
+    if let Err(why) = kafka_available() {
+        skip(&why);
+        return None;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("strata");
+    Some((root, dir))
+}
+
 /// A timestamp base an hour in the past (milliseconds since the epoch).
 fn an_hour_ago_ms() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
@@ -297,12 +309,7 @@ fn kafka_lines(
 
 #[test]
 fn forwarding_with_kills_delivers_every_record_once_in_order() {
-    if let Err(why) = kafka_available() {
-        skip(&why);
-        return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("strata");
+    let Some((root, dir)) = kafka_and_root() else { return };
     let base_ts = an_hour_ago_ms();
     let (first, more) = (3_000u64, 700u64);
     write(&dir, 0, first, base_ts);
@@ -418,12 +425,7 @@ fn foreign_write(broker: &Broker, topic: &str, partition: i32) {
 
 #[test]
 fn a_foreign_write_into_the_kafka_partition_stops_the_forwarder_and_is_passed_over_on_restart() {
-    if let Err(why) = kafka_available() {
-        skip(&why);
-        return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("strata");
+    let Some((root, dir)) = kafka_and_root() else { return };
     let base_ts = an_hour_ago_ms();
     let per = 2_000u64;
     write(&dir, 0, per, base_ts);
@@ -537,12 +539,7 @@ fn table_indexes<'a>(lines: impl Iterator<Item = &'a String>) -> Vec<u64> {
 
 #[test]
 fn records_compacted_away_in_strata_inside_the_unconfirmed_window_are_passed_over() {
-    if let Err(why) = kafka_available() {
-        skip(&why);
-        return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("strata");
+    let Some((root, dir)) = kafka_and_root() else { return };
     let base_ts = an_hour_ago_ms();
     let mut overrides = BTreeMap::new();
     overrides.insert("cleanup.policy".to_owned(), "compact".to_owned());
