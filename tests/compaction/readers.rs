@@ -1,0 +1,175 @@
+//! Readers through swaps (part of the `compaction` tests).
+
+use super::*;
+
+/// Keys of the reader test: offset `o` holds key `(13 o) mod 37`, so any 37 consecutive offsets
+/// hold every key once and the last 37 offsets below the end are the latest of every key.
+const READER_KEYS: i64 = 37;
+
+fn reader_key(o: i64) -> String {
+    format!("k{}", (o * 13) % READER_KEYS)
+}
+
+fn reader_value(o: i64) -> String {
+    format!("v{o}-{}", "z".repeat((o % 23) as usize))
+}
+
+/// Bytes a reader got, and the copy it made at read time.
+type Held = VecDeque<(Bytes, Vec<u8>)>;
+
+fn check_held(held: &Held) {
+    for (bytes, copy) in held {
+        assert_eq!(bytes.as_ref(), copy.as_slice(), "held bytes changed under a reader");
+    }
+}
+
+/// One pass of a reader: the whole log; returns its bytes.
+fn reader_pass(log: &Log) -> Result<Vec<Bytes>, Error> {
+    let fetched = log.read(log.log_start_offset(), usize::MAX)?;
+    let end = fetched.log_end_offset();
+    let mut prev = -1;
+    let mut seen = std::collections::BTreeSet::new();
+    for r in fetched.records() {
+        let r = r?;
+        let o = r.offset();
+        assert!(o > prev && o < end, "offset {o} after {prev}, end {end}");
+        prev = o;
+        assert_eq!(r.key().unwrap().as_ref(), reader_key(o).as_bytes(), "key at {o}");
+        assert_eq!(r.value().unwrap().as_ref(), reader_value(o).as_bytes(), "value at {o}");
+        seen.insert(o);
+    }
+    for o in (end - READER_KEYS).max(0)..end {
+        assert!(seen.contains(&o), "latest record of {} at {o} missing (end {end})", reader_key(o));
+    }
+    Ok(fetched.slices().iter().map(|s| s.bytes.clone()).collect())
+}
+
+/// Reader threads loop reading the whole log while maintain cleans it again and again with
+/// `file.delete.delay.ms` = 0: every record they see is the (key, value) written at its offset,
+/// each key's latest record is in every pass, reads never fail, and the bytes they hold stay
+/// unchanged after the swap and after the old files are deleted.
+#[test]
+fn readers_streaming_through_swaps_see_only_written_records_and_keep_their_bytes() {
+    let env = Env::new();
+    let log = env.topic("t", &[("segment.bytes", "4096"), ("file.delete.delay.ms", "0")]);
+    let dir = env.store.partition_dir("t", 0).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let log = log.clone();
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let mut held: Held = VecDeque::new();
+                let (mut passes, mut errors) = (0u64, Vec::new());
+                while !done.load(Ordering::SeqCst) {
+                    match reader_pass(&log) {
+                        Ok(slices) => {
+                            passes += 1;
+                            if passes % 3 == 0 {
+                                for b in slices {
+                                    let copy = b.to_vec();
+                                    held.push_back((b, copy));
+                                }
+                                while held.len() > 64 {
+                                    held.pop_front();
+                                }
+                            }
+                        }
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                    check_held(&held);
+                }
+                (passes, errors, held)
+            })
+        })
+        .collect();
+
+    let ts = env.now();
+    let mut cleaned = 0;
+    for _round in 0..40 {
+        for _ in 0..20 {
+            let base = log.log_end_offset();
+            let recs: Vec<Record> = (base..base + 8)
+                .map(|o| Record::new(reader_key(o), reader_value(o)).timestamp(ts))
+                .collect();
+            log.append(&recs).unwrap();
+        }
+        let report = env.store.maintain(None).unwrap();
+        assert_eq!(report.cleaner_failures, 0, "{:?}", env.store.cleaner_stats());
+        cleaned += report.partitions_cleaned;
+    }
+    // One more pass removes the last cleaning's `.deleted` files.
+    env.store.maintain(None).unwrap();
+    done.store(true, Ordering::SeqCst);
+    let results: Vec<_> = readers.into_iter().map(|h| h.join().unwrap()).collect();
+    for (passes, errors, held) in &results {
+        eprintln!("reader: {passes} passes, {} errors, {} held", errors.len(), held.len());
+        check_held(held);
+        assert!(*passes > 0);
+        assert!(
+            errors.is_empty(),
+            "reads failed during swaps: {:?}",
+            &errors[..errors.len().min(5)]
+        );
+    }
+    assert!(cleaned >= 30, "cleaned only {cleaned} times");
+    assert!(common::swap_leftovers(&dir).is_empty(), "{:?}", common::swap_leftovers(&dir));
+    reader_pass(&log).unwrap();
+    env.store.close().unwrap();
+    common::assert_kafka_valid(&dir, INDEX_INTERVAL);
+}
+
+/// Four overwritten segments and an active one, read whole while a hook runs a cleaning (and
+/// removes its `.deleted` files at once, as `file.delete.delay.ms` = 0 does) when the reading
+/// thread reaches fault point `point`; asserts the read returned exactly the records it would
+/// have returned before the swap.
+fn read_through_a_swap_at(env: &Env, point: &str) {
+    let log = env.topic("t", &[("file.delete.delay.ms", "0")]);
+    let dir = env.store.partition_dir("t", 0).unwrap();
+    overwrite_segments(&log, env.now(), 4, "a");
+    put(&log, env.now(), &[("tail", Some("active"))]);
+    let before = read_all(&log);
+    assert_eq!(before.len(), 21);
+    let old_bases = log.segment_base_offsets();
+
+    let (store, inner, clock) = (env.store.clone(), log.clone(), env.clock.clone());
+    let hook = fault::on_point(point, move || {
+        let report = store.maintain(None).unwrap();
+        assert_eq!(report.partitions_cleaned, 1, "{report:?}");
+        assert!(inner.delete_expired_files(clock.now_ms()).unwrap() > 0);
+        // Reading the new list maps its segments (with a budget of one open segment, every
+        // segment the budget counts is evicted in turn).
+        assert_eq!(last_by_key(&read_all(&inner)).len(), 6);
+    });
+    let fetched = log.read(log.log_start_offset(), usize::MAX).unwrap();
+    assert!(hook.ran(), "the swap ran inside the read");
+    drop(hook);
+    assert_ne!(log.segment_base_offsets(), old_bases, "the segments were replaced");
+    assert!(common::swap_leftovers(&dir).is_empty(), "{:?}", common::swap_leftovers(&dir));
+
+    let got: Vec<(i64, Option<Bytes>)> =
+        fetched.records().map(|r| r.unwrap()).map(|r| (r.offset(), r.value().cloned())).collect();
+    let want: Vec<(i64, Option<Bytes>)> =
+        before.iter().map(|r| (r.offset, r.value.clone())).collect();
+    assert_eq!(got, want, "the reader's snapshot reads the replaced segments whole");
+}
+
+/// A reader that took the segment list before a swap reads the replaced segments' bytes after
+/// the swap, after the budget (`log.open.segments.max` = 1) evicted every other segment, and after
+/// their `.deleted` files are gone (`file.delete.delay.ms` = 0): every record it would have read
+/// before, and no error. The swap runs between the reader's snapshot and its first segment read.
+#[test]
+fn a_reader_listing_segments_before_a_swap_reads_them_after_eviction_and_deletion() {
+    let env = Env::with_config(|c| c.log_open_segments_max(1));
+    read_through_a_swap_at(&env, "log::read::segment");
+    assert!(env.store.resource_stats().evictions > 0, "{:?}", env.store.resource_stats());
+}
+
+/// A reader whose open of an unmapped segment races the swap that retires it (the name it read
+/// is renamed `.deleted` and removed before its open) reads the map the retired segment keeps,
+/// instead of failing on the vanished file.
+#[test]
+fn a_reader_whose_reopen_loses_the_file_to_a_swap_reads_the_retired_segments_map() {
+    let env = Env::with_config(|c| c.log_open_segments_max(1));
+    read_through_a_swap_at(&env, "segment::reopen");
+}

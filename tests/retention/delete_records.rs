@@ -1,0 +1,128 @@
+//! DeleteRecords and the log start offset (part of the `retention` tests).
+
+use super::*;
+
+/// Topic `t`: 8 batches of 5 records (offsets 0..40) in segments of 2 batches.
+fn delete_records_env(policy: &str) -> (Env, Log) {
+    let env = Env::new();
+    let log = env.topic(
+        "t",
+        &[("segment.bytes", "1400"), ("file.delete.delay.ms", "0"), ("cleanup.policy", policy)],
+    );
+    for _ in 0..8 {
+        append_batch(&log, 5, env.now);
+    }
+    (env, log)
+}
+
+#[test]
+fn delete_records_moves_earliest_exactly_to_a_mid_segment_mid_batch_offset() {
+    let (env, log) = delete_records_env("delete");
+    let dir = env.store.partition_dir("t", 0).unwrap();
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3, "{bases:?}");
+    // 17 is inside the batch 15..=19, not at a segment boundary.
+    let target = 17;
+    let holder = segment_holding(&bases, target);
+    assert!(holder < 15, "17's batch must not start its segment: {bases:?}");
+
+    assert_eq!(env.store.delete_records("t", 0, target).unwrap(), target);
+    assert_eq!(log.log_start_offset(), target);
+    assert_eq!(log.offset_for_time(OffsetSpec::Earliest).unwrap().unwrap().offset, target);
+    assert_out_of_range(log.read(target - 1, 4096), target - 1);
+    assert_out_of_range(log.read(0, 4096), 0);
+    let fetched = log.read(target, 4096).unwrap();
+    assert_eq!(fetched.records().next().unwrap().unwrap().offset(), target);
+    assert_eq!(read_all(&log), (target..40).collect::<Vec<_>>());
+    // Segments wholly below the new start are gone at once; the one holding it stays whole.
+    assert_eq!(
+        log.segment_base_offsets(),
+        bases.iter().copied().filter(|&b| b >= holder).collect::<Vec<_>>()
+    );
+    for &b in bases.iter().filter(|&&b| b < holder) {
+        assert_segment_gone(&dir, b);
+    }
+    env.store.close().unwrap();
+    assert_kafka_verify(&dir);
+}
+
+#[test]
+fn delete_records_past_the_log_end_is_refused_and_changes_nothing() {
+    let (env, log) = delete_records_env("delete");
+    env.store.delete_records("t", 0, 12).unwrap();
+    let bases = log.segment_base_offsets();
+    for bad in [41, 1_000, -2] {
+        assert_out_of_range(env.store.delete_records("t", 0, bad), bad);
+        assert_eq!(log.log_start_offset(), 12);
+        assert_eq!(log.segment_base_offsets(), bases);
+    }
+    assert_eq!(read_all(&log), (12..40).collect::<Vec<_>>());
+}
+
+#[test]
+fn delete_records_at_or_below_the_current_start_is_a_no_op() {
+    let (env, log) = delete_records_env("delete");
+    env.store.delete_records("t", 0, 17).unwrap();
+    let bases = log.segment_base_offsets();
+    for offset in [17, 16, 0] {
+        assert_eq!(env.store.delete_records("t", 0, offset).unwrap(), 17);
+        assert_eq!(log.log_start_offset(), 17);
+        assert_eq!(log.segment_base_offsets(), bases);
+    }
+}
+
+#[test]
+fn delete_records_up_to_the_log_end_leaves_nothing_readable() {
+    let (env, log) = delete_records_env("delete");
+    assert_eq!(env.store.delete_records("t", 0, 40).unwrap(), 40);
+    assert_eq!(log.log_start_offset(), 40);
+    assert!(log.read(40, 4096).unwrap().is_empty());
+    assert_out_of_range(log.read(39, 4096), 39);
+    append_batch(&log, 1, env.now);
+    assert_eq!(read_all(&log), vec![40]);
+}
+
+#[test]
+fn delete_records_on_a_compact_only_topic_is_refused() {
+    let (env, log) = delete_records_env("compact");
+    let err = env.store.delete_records("t", 0, 10).unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    assert_eq!(log.log_start_offset(), 0);
+    // With delete in the policy it is allowed.
+    let (env, log) = delete_records_env("compact,delete");
+    assert_eq!(env.store.delete_records("t", 0, 10).unwrap(), 10);
+    assert_eq!(log.log_start_offset(), 10);
+}
+
+#[test]
+fn the_log_start_offset_survives_close_and_reopen_through_kafkas_checkpoint() {
+    let (env, log) = delete_records_env("delete");
+    env.store.delete_records("t", 0, 17).unwrap();
+    let bases = log.segment_base_offsets();
+    env.store.close().unwrap();
+    let text = fs::read_to_string(env.root().join("log-start-offset-checkpoint")).unwrap();
+    assert_eq!(text, "0\n1\nt 0 17\n");
+    let env = env.reopen();
+    let log = env.store.partition("t", 0).unwrap();
+    assert_eq!(log.log_start_offset(), 17);
+    assert_eq!(log.segment_base_offsets(), bases);
+    assert_out_of_range(log.read(16, 4096), 16);
+    assert_eq!(read_all(&log), (17..40).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_start_offset_on_a_segment_boundary_is_kept_by_the_segments_not_the_checkpoint() {
+    let (env, log) = delete_records_env("delete");
+    let bases = log.segment_base_offsets();
+    let boundary = bases[2];
+    assert_eq!(env.store.delete_records("t", 0, boundary).unwrap(), boundary);
+    assert_eq!(log.segment_base_offsets(), bases[2..].to_vec());
+    env.store.close().unwrap();
+    // Kafka checkpoints only start offsets above the first segment's base.
+    let text = fs::read_to_string(env.root().join("log-start-offset-checkpoint")).unwrap();
+    assert_eq!(text, "0\n0\n");
+    let env = env.reopen();
+    let log = env.store.partition("t", 0).unwrap();
+    assert_eq!(log.log_start_offset(), boundary);
+    assert_eq!(read_all(&log), (boundary..40).collect::<Vec<_>>());
+}
