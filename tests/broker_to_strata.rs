@@ -668,6 +668,38 @@ fn strata_reads_broker_commits(data: &Path, topic: &str) -> Vec<(String, i32, i6
     commits
 }
 
+/// The transaction left open on partition 1 (no coordinator on the cluster knows it) is closed
+/// with Kafka's remedy for a hanging transaction, `kafka-transactions.sh abort` at the offset
+/// `hand-over` named: its ABORT marker takes the log end, the last stable offset moves past it,
+/// and read committed serves partition 1's records after the old LSO, the open ones hidden.
+fn abort_the_open_transaction(broker: &Broker, topic: &str, want: &Reads, committed: &Reads) {
+    let key = (topic.to_owned(), 1);
+    let (u, c) = (&want[&key], &committed[&key]);
+    let lso = c.end.to_string();
+    let args = ["abort", "--topic", topic, "--partition", "1", "--start-offset", &lso];
+    let (stdout, stderr) = broker.tool("org.apache.kafka.tools.TransactionsCommand", &args);
+    eprintln!("kafka-transactions abort at {lso}: {}{}", stdout.trim(), stderr.trim());
+    let after = parse_reads(&broker.clients("read", &["read_committed", &format!("{topic}:1")]));
+    let a = &after[&key];
+    let open = hex(Some(b"open-"));
+    let mut expected = c.records.clone();
+    expected.extend(
+        u.records
+            .iter()
+            .filter(|l| record_offset(l) >= c.end)
+            .filter(|l| !l.split(' ').nth(7).unwrap_or("").starts_with(&open))
+            .cloned(),
+    );
+    assert_eq!((a.log_start, a.end), (u.log_start, u.end + 1), "{key:?}: LSO after the abort");
+    assert_eq!(a.records, expected, "{key:?}: read committed after the abort");
+    eprintln!(
+        "hand-over: kafka-transactions abort closed {topic}-1's open transaction: LSO {}, \
+         {} records read committed",
+        a.end,
+        a.records.len()
+    );
+}
+
 /// strata's reads of every partition of `topic` (read-only open) with `isolation`, keyed like
 /// the consumer's.
 fn strata_reads(dir: &Path, topic: &str, isolation: Isolation) -> Reads {
@@ -810,6 +842,9 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_and_its_gr
         let got = parse_reads(&broker.clients("read", &args));
         args[0] = "read_committed";
         let got_committed = parse_reads(&broker.clients("read", &args));
+        if clean {
+            abort_the_open_transaction(&broker, topic, &want, &want_committed);
+        }
         // 4. The groups' offsets go to the cluster through Kafka's own tool; a consumer of each
         // group resumes at strata's committed offset.
         let mut carried: Vec<(String, i32, i64)> = GROUP_COMMITS
