@@ -56,13 +56,14 @@
 //! the previous run and are the strata records from `C` on, in order. It
 //! reads them back with a consumer and walks strata from `C` beside them,
 //! comparing key, value, headers and timestamp: each one that matches is
-//! already delivered, and forwarding resumes after the last match. So nothing
-//! is sent twice and nothing is skipped. A Kafka record that does not match
+//! already delivered, and forwarding resumes after the last match. So, when
+//! every offset of `[K, H)` is a readable record (limit 3 below), nothing is
+//! sent twice and nothing is skipped. A Kafka record that does not match
 //! strata's next record is reported (`unmatched=`) and passed over: a record
 //! compacted away in strata since it was sent, or another writer's. The new
 //! pair `(S, H)` is committed before anything new is sent.
 //!
-//! Two limits, both made visible rather than silent: (1) a produce request
+//! Three limits; the first two are made visible rather than silent: (1) a produce request
 //! of the killed process that the broker received but had not yet appended
 //! when the new run read `H` would be appended afterwards; the forwarder waits
 //! until every partition's high watermark stays the same for `--settle-ms`
@@ -74,7 +75,20 @@
 //! catch up with the leader. The first run (no commit yet) commits
 //! `(log start, H)` before sending: it appends after whatever the Kafka topic
 //! already held. Records that strata's retention deleted before they were
-//! forwarded are reported as an error, not skipped silently.
+//! forwarded are reported as an error, not skipped silently. (3) the restart
+//! matching assumes every Kafka offset in `[K, H)` is a readable record this
+//! forwarder wrote, in strata's order; it does not check for gaps. A Kafka
+//! target topic that is compacted (the natural mirror of a compacted strata
+//! topic), or that another, transactional writer appends to (its control
+//! records take offsets no consumer reads), can leave gaps there. If Kafka's
+//! cleaner removed the window's first record, every later Kafka record is
+//! compared with that strata record, none matches, all are passed over as
+//! `unmatched`, and forwarding resumes before them: they are **sent a second
+//! time** (duplicates in Kafka). If the window's last offsets cannot be
+//! consumed, the read-back never reaches `H` and start-up fails after its
+//! 300 s timeout. Restarts are exactly-once only for a target topic that is
+//! neither compacted nor written by anyone else (a fix would carry the strata
+//! offset in each forwarded record and resume after the highest one found).
 //!
 //! For tests, `STRATA_FORWARD_ABORT_AFTER_ACKS=N` aborts the process right
 //! after the Nth acknowledgement is taken and before it is committed: the

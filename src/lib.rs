@@ -104,8 +104,8 @@
 //!   flusher pool instead (up to 32 passes of different partitions at once).
 //!   A process crash that the kernel survives loses nothing in any class.
 //! - A roll syncs the sealed segment (its `.log` and indexes) off the append
-//!   path and moves the recovery point to the new segment's base; the
-//!   store's flusher thread then checkpoints it (without background threads,
+//!   path and moves the recovery point to the new segment's base; a worker
+//!   of the store's flusher pool runs that pass and then checkpoints it (without background threads,
 //!   [`store::Store::maintain`] does both). After a crash only the segments
 //!   from the one holding the checkpointed recovery point on are re-validated.
 //! - After any crash a partition reopens to a valid prefix containing every

@@ -18,8 +18,8 @@ use strata::{BatchBuilder, Record, Store, StoreConfig, TxnMarker};
 
 /// A strata store at `dir` with topic `orders` (2 partitions of 10 records; partition 0's log
 /// start moved to 4) and commits: `billing` on both partitions, `stale` below the log start,
-/// `ahead` past the log end, `a,b "c"` (a group id needing CSV quotes), and `billing` on another
-/// topic.
+/// `ahead` past the log end, `a,b "c"` (a group id needing CSV quotes), `billing` on another
+/// topic, and `lost` on a partition `orders` does not have.
 fn strata_with_groups(dir: &Path) {
     let store = Store::open(StoreConfig::new([dir]).background_threads(false)).unwrap();
     store.create_topic("orders", 2, &Default::default()).unwrap();
@@ -35,6 +35,7 @@ fn strata_with_groups(dir: &Path) {
     groups.commit("ahead", "orders", 1, 50).unwrap();
     groups.commit("a,b \"c\"", "orders", 1, 9).unwrap();
     groups.commit("billing", "elsewhere", 0, 0).unwrap();
+    groups.commit("lost", "orders", 5, 2).unwrap();
     store.delete_records("orders", 0, 4).unwrap();
     store.close().unwrap();
 }
@@ -56,8 +57,8 @@ fn empty_broker(dir: &Path) {
 }
 
 #[test]
-fn hand_over_writes_the_groups_offsets_as_kafka_consumer_groups_reset_plan_and_prints_the_command()
-{
+fn hand_over_writes_the_groups_offsets_as_kafka_consumer_groups_reset_plan_and_reports_what_it_cannot_carry()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let (strata, broker) = (tmp.path().join("strata"), tmp.path().join("broker"));
     strata_with_groups(&strata);
@@ -92,6 +93,14 @@ fn hand_over_writes_the_groups_offsets_as_kafka_consumer_groups_reset_plan_and_p
         stdout.contains("group ahead: orders-1 at offset 10 (committed 50, outside"),
         "{stdout}"
     );
+    // The commit on a partition the topic does not have is reported, not dropped silently.
+    assert!(
+        stdout.contains("group lost: orders-5 at offset 2 not carried: orders has no partition 5"),
+        "{stdout}"
+    );
+    let mut tmp_name = plan.clone().into_os_string();
+    tmp_name.push(".tmp");
+    assert!(!Path::new(&tmp_name).exists(), "the plan's temporary file was left behind");
     // The segments moved as before.
     assert!(fs::metadata(broker.join("orders-1/00000000000000000000.log")).unwrap().len() > 0);
 
@@ -117,6 +126,11 @@ fn hand_over_writes_the_groups_offsets_as_kafka_consumer_groups_reset_plan_and_p
     assert!(
         stdout.lines().any(|l| l
             == r#"{"group":"stale","topic":"orders","partition":0,"committed_offset":1,"offset":4,"moved":true}"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l
+            == r#"{"group":"lost","topic":"orders","partition":5,"committed_offset":2,"not_carried":"the topic has no such partition"}"#),
         "{stdout}"
     );
     assert!(

@@ -323,6 +323,12 @@ impl Account {
         *held = Held { detached: true, ..Held::default() };
     }
 
+    /// Whether the segment has left the budget ([`Account::detach`]): a
+    /// retired segment's maps are then its readers', never eviction's.
+    pub(crate) fn is_detached(&self) -> bool {
+        self.held.lock().detached
+    }
+
     /// Evicts another segment after an `EMFILE`/`ENFILE`/`ENOMEM`; whether
     /// one was (so a retry may succeed).
     pub(crate) fn relieve(&self) -> bool {

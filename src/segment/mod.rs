@@ -688,6 +688,15 @@ impl Segment {
     pub(crate) fn evict(&self) -> bool {
         let Some(mut file) = self.file.try_lock() else { return false };
         let Some(mut map) = self.map.try_write() else { return false };
+        // Victims are picked under the budget's totals lock and evicted
+        // after it is released: `retire` may have detached this segment and
+        // mapped its file whole in between. That map is the readers' (the
+        // file may already be gone), so eviction leaves a detached segment
+        // alone. `retire` detaches before it takes the map lock, so a
+        // segment seen attached here is mapped whole only after this returns.
+        if self.account.is_detached() {
+            return false;
+        }
         let closed = file.take().is_some();
         let unmapped = std::mem::take(&mut *map).len();
         drop(map);

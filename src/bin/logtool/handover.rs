@@ -39,7 +39,7 @@ use strata::internals::store::checkpoint::{
     self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 
-use crate::handover_offsets::{self, GroupOffset};
+use crate::handover_offsets::{self, GroupOffset, NotCarried};
 use crate::json::Json;
 use crate::{Failure, Out};
 
@@ -165,6 +165,7 @@ pub fn execute(
     args: &HandOverArgs,
     parts: &[Part],
     offsets: &[GroupOffset],
+    not_carried: &[NotCarried],
 ) -> Result<(), Failure> {
     let topic = args.topic.as_str();
     let broker = args.broker_dir.as_path();
@@ -265,5 +266,6 @@ pub fn execute(
     } else {
         handover_offsets::report(out, topic, offsets, offsets_file);
     }
+    handover_offsets::report_not_carried(out, topic, not_carried);
     Ok(())
 }

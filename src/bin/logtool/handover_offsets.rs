@@ -18,7 +18,9 @@
 //! Offsets outside the partition (below a log start offset that DeleteRecords or retention
 //! moved after the commit, or past the log end) are moved into `[log start, log end]`, as Kafka's
 //! tool would move them anyway (and as a consumer's `auto.offset.reset=earliest` would), and
-//! reported. Commit metadata strings are not carried (the CSV has no column for them).
+//! reported. A commit for a partition the topic does not have (strata's `commit_many` does not
+//! check that the partition exists) has nowhere to go on the cluster: it is not carried, and
+//! reported as such. Commit metadata strings are not carried (the CSV has no column for them).
 //!
 //! Kafka's tool before 4.4 (4.0.2, 4.1.2, 4.2.2, 4.3.1 were run) first tries each plan as the
 //! three-column single-group format and prints that parse's stack trace before it applies the
@@ -30,6 +32,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use strata::Store;
+use strata::internals::io::file;
 
 use crate::handover::Part;
 use crate::json::Json;
@@ -46,19 +49,40 @@ pub struct GroupOffset {
     pub carried: i64,
 }
 
+/// A committed offset that is not carried: the topic has no such partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotCarried {
+    pub group: String,
+    pub partition: i32,
+    pub committed: i64,
+}
+
 /// Every strata group's committed offsets on `topic`, sorted by group and partition, each
-/// moved into its partition's offsets as described in the module docs.
-pub fn plan(st: &Store, topic: &str, parts: &[Part]) -> Result<Vec<GroupOffset>, Failure> {
+/// moved into its partition's offsets as described in the module docs; and the commits for
+/// partitions the topic does not have, which cannot be carried.
+pub fn plan(
+    st: &Store,
+    topic: &str,
+    parts: &[Part],
+) -> Result<(Vec<GroupOffset>, Vec<NotCarried>), Failure> {
     let groups =
         st.groups().list().map_err(|e| Failure::new(format!("cannot list groups: {e}")))?;
-    let mut offsets = Vec::new();
+    let (mut offsets, mut not_carried) = (Vec::new(), Vec::new());
     for group in groups {
         let committed = st.groups().offsets(&group).map_err(|e| {
             Failure::new(format!("cannot read the offsets of consumer group {group:?}: {e}"))
         })?;
         for c in committed.into_iter().filter(|c| c.topic == topic) {
-            // A commit for a partition the topic does not have (yet) has nowhere to go.
-            let Some(part) = parts.iter().find(|p| p.partition == c.partition) else { continue };
+            // A commit for a partition the topic does not have (yet) has nowhere to go: it is
+            // reported, never dropped silently.
+            let Some(part) = parts.iter().find(|p| p.partition == c.partition) else {
+                not_carried.push(NotCarried {
+                    group: group.clone(),
+                    partition: c.partition,
+                    committed: c.offset,
+                });
+                continue;
+            };
             check_group_id(&group)?;
             offsets.push(GroupOffset {
                 group: group.clone(),
@@ -68,7 +92,7 @@ pub fn plan(st: &Store, topic: &str, parts: &[Part]) -> Result<Vec<GroupOffset>,
             });
         }
     }
-    Ok(offsets)
+    Ok((offsets, not_carried))
 }
 
 /// A group id the reset plan can carry: Kafka's tool splits the file at `\n` before it parses
@@ -109,18 +133,27 @@ pub fn csv(topic: &str, offsets: &[GroupOffset]) -> String {
     text
 }
 
-/// Writes the reset plan to `path` (through a temporary name, fsynced).
+/// Writes the reset plan to `path` through a temporary name: the file is fsynced, renamed into
+/// place and its directory fsynced, so the plan is durable before the printed command and the
+/// broker's changes depend on it. A failure removes the temporary file.
 pub fn write_plan(path: &Path, topic: &str, offsets: &[GroupOffset]) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| {
+    let fail = |e: &dyn std::fmt::Display| {
         Failure::new(format!("cannot write the group offsets to {}: {e}", path.display()))
     };
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = Path::new(&tmp_name);
-    let mut f = fs::File::create(tmp).map_err(fail)?;
-    f.write_all(csv(topic, offsets).as_bytes()).map_err(fail)?;
-    f.sync_all().map_err(fail)?;
-    fs::rename(tmp, path).map_err(fail)
+    let written = fs::File::create(tmp)
+        .and_then(|mut f| f.write_all(csv(topic, offsets).as_bytes()).map(|()| f))
+        .map_err(|e| fail(&e))
+        .and_then(|f| file::sync_all(&f, tmp).map_err(|e| fail(&e)))
+        // Renames, then fsyncs the directory the plan is in.
+        .and_then(|()| file::rename(tmp, path).map_err(|e| fail(&e)));
+    if written.is_err() {
+        // Best effort: the failure reported is the write's, not this cleanup's.
+        let _ = fs::remove_file(tmp);
+    }
+    written
 }
 
 /// The command that commits the plan on the cluster, once the broker runs.
@@ -136,6 +169,24 @@ pub fn command(path: &Path, offsets: &[GroupOffset]) -> String {
     }
     cmd.push_str(" --execute");
     cmd
+}
+
+/// Prints each commit that is not carried because the topic has no such partition.
+pub fn report_not_carried(out: &mut Out, topic: &str, not_carried: &[NotCarried]) {
+    for n in not_carried {
+        let line = Json::object()
+            .with("group", n.group.as_str())
+            .with("topic", topic)
+            .with("partition", n.partition)
+            .with("committed_offset", n.committed)
+            .with("not_carried", "the topic has no such partition");
+        out.line(&line, || {
+            format!(
+                "group {}: {topic}-{} at offset {} not carried: {topic} has no partition {}",
+                n.group, n.partition, n.committed, n.partition
+            )
+        });
+    }
 }
 
 /// Prints each carried offset, then where the plan is and the command to run.

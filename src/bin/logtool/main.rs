@@ -413,13 +413,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::GroupDelete { group } => with_store(&mut |s| groups::delete(s, &mut out, &group)),
         Command::HandOver(args) => {
             // The store is closed (indexes trimmed, snapshots written) before files move.
-            let (mut parts, mut offsets) = (Vec::new(), Vec::new());
+            let (mut parts, mut offsets, mut not_carried) = (Vec::new(), Vec::new(), Vec::new());
             with_store(&mut |s| {
                 parts = handover::plan(s, &args.topic)?;
-                offsets = handover_offsets::plan(s, &args.topic, &parts)?;
+                (offsets, not_carried) = handover_offsets::plan(s, &args.topic, &parts)?;
                 Ok(())
             })?;
-            handover::execute(&mut out, &args, &parts, &offsets).map(|()| ExitCode::SUCCESS)
+            handover::execute(&mut out, &args, &parts, &offsets, &not_carried)
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Dump { paths, print_data_log, indexes, all_files } => {
             let args = dump::DumpArgs {
