@@ -10,11 +10,13 @@
 //!
 //! Who runs passes:
 //! - a roll asks for one up to the new segment's base (Kafka schedules
-//!   `flushUptoOffsetExclusive` at roll): the store's flusher thread runs it
-//!   off the append path and then checkpoints the recovery points, so an
-//!   unclean open re-validates only what was written since the last roll;
-//! - `strata.durability=sync` appends wait for a pass that covers them; one
-//!   pass serves every append that arrived while the previous one ran;
+//!   `flushUptoOffsetExclusive` at roll): a worker of the store's flusher
+//!   pool runs it off the append path, and the recovery points are then
+//!   checkpointed, so an unclean open re-validates only what was written
+//!   since the last checkpoint;
+//! - `strata.durability=sync` appends run their passes on the appending
+//!   threads (`Log::commit_durable`, group commit): one pass serves every
+//!   append to the partition that arrived while the previous one ran;
 //! - [`Log::flush`], `flush.messages` / `flush.ms`, and close.
 //!
 //! Without a flusher (a [`Log`] opened on its own, or a store with its
