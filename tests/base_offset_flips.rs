@@ -1,9 +1,10 @@
 //! A flipped bit in a batch's base offset, which the batch's CRC does not
-//! cover, where the batches around it cannot expose it: the last batch of the
-//! active segment (no batch after it, no next segment's base above it) and
-//! the batch a sealed, trusted segment's last index entry points at. Found by
-//! `tests/hostile_files.rs` (`STRATA_HOSTILE_SEED=4242 STRATA_HOSTILE_ALL=1
-//! STRATA_HOSTILE_CASES=800`, cases 159 and 737).
+//! cover, where the batches around it cannot expose it: the batch a sealed,
+//! trusted segment's last index entry points at, and batches in the middle of
+//! a segment that reads must refuse. Found by `tests/hostile_files.rs`
+//! (`STRATA_HOSTILE_SEED=4242 STRATA_HOSTILE_ALL=1 STRATA_HOSTILE_CASES=800`,
+//! case 737; seed 1 case 216). The active segment's last batch (case 159)
+//! cannot be told from a follower's gap and is kept, as Kafka keeps it.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
@@ -110,48 +111,59 @@ fn check_served(served: &BTreeMap<i64, String>, damaged: i64, case: &str) {
     }
 }
 
-/// The active segment's last batch, its base offset raised by a flipped bit:
-/// no batch follows to go back below it and no next segment's base bounds
-/// it. The store never hands out those false offsets: the log end stays at
-/// the batch's true base (the batch, after the damage, is cut), every
-/// record before it is served as written, and the next append takes the
-/// batch's true base offset — after a clean shutdown (the segment's files
-/// are checked) and after an unclean one with or without the recovery point
-/// (it is recovered); read-only and writer opens alike; for a compacted
-/// topic too (its active segment is never cleaned, so dense). Before, the
-/// log end moved up by the flipped bit's value (by 2^17 in
-/// `hostile_files` case 159) and the records were served at false offsets.
-#[test]
-fn a_raised_base_offset_in_the_active_segments_last_batch_never_raises_the_log_end_offset() {
-    let file = "00000000000000000075.log";
-    for policy in ["delete", "compact"] {
-        for how in [Shutdown::Clean, Shutdown::Unclean, Shutdown::Lost] {
-            // The last batch's base is 99 = 0b110_0011: +4, +2^17, +2^24.
-            for flip in [(7, 2), (5, 1), (4, 0)] {
-                let case = format!("{policy}, {how:?}, flip {flip:?}");
-                let tmp = tempfile::tempdir().unwrap();
-                four_segments(tmp.path(), policy, "4096");
-                let (base, raised) =
-                    flip_last_base_offset(&tmp.path().join("t-0").join(file), flip);
-                assert!(base == 99 && raised > base, "{case}");
-                shut(tmp.path(), how);
+/// Removes the batch before the last one from `log` (as a follower's copy of
+/// a compacted log lacks a batch the leader's cleaner removed); returns the
+/// removed batch's base offset.
+fn cut_second_to_last_batch(log: &Path) -> i64 {
+    let bytes = std::fs::read(log).unwrap();
+    let mut starts = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        starts.push(pos);
+        pos += 12 + i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()) as usize;
+    }
+    let (cut, last) = (starts[starts.len() - 2], starts[starts.len() - 1]);
+    let base = i64::from_be_bytes(bytes[cut..cut + 8].try_into().unwrap());
+    let mut out = bytes[..cut].to_vec();
+    out.extend_from_slice(&bytes[last..]);
+    std::fs::write(log, &out).unwrap();
+    base
+}
 
-                let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
-                let end = ro.partition("t", 0).unwrap().log_end_offset();
-                assert_eq!(end, base, "{case}: read-only log end");
-                let seen = read_all(&ro, file, &case);
-                drop(ro);
-                let store = open(tmp.path()).unwrap();
-                let log = store.partition("t", 0).unwrap();
-                assert_eq!(log.log_end_offset(), base, "{case}: log end");
-                let served = read_all(&store, file, &case);
-                check_served(&served, base, &case);
-                assert_eq!(served, seen, "{case}: read-only and writer serve the same");
-                let at = log.append(&[Record::new("after", format!("v{base}"))]).unwrap();
-                assert_eq!(at.base_offset, base, "{case}: the next append");
-                store.close().unwrap();
-            }
-        }
+/// A gap before the active segment's last batch — what a Kafka follower's
+/// copy of a compacted log holds — is data, not damage: the batch after it
+/// hashes right and is kept, as Kafka's `LogSegment.recover` keeps it, after
+/// a clean shutdown and after an unclean one with or without the recovery
+/// point, read-only and writer opens alike; the log end stays past it and
+/// the next append takes the next offset (no offset is handed out again).
+/// A rule that cut such a batch as a "raised base offset" (to catch a
+/// flipped bit, `hostile_files` seed 4242 case 159) lost this record and
+/// handed its offset out again; such a flip is a known gap (README).
+#[test]
+fn a_gap_before_the_active_segments_last_batch_is_kept_as_kafka_keeps_it() {
+    let file = "00000000000000000075.log";
+    for how in [Shutdown::Clean, Shutdown::Unclean, Shutdown::Lost] {
+        let case = format!("{how:?}");
+        let tmp = tempfile::tempdir().unwrap();
+        four_segments(tmp.path(), "compact", "4096");
+        let gap = cut_second_to_last_batch(&tmp.path().join("t-0").join(file));
+        assert_eq!(gap, 98, "{case}");
+        shut(tmp.path(), how);
+
+        let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+        assert_eq!(ro.partition("t", 0).unwrap().log_end_offset(), 100, "{case}: read-only");
+        let seen = read_all(&ro, file, &case);
+        drop(ro);
+        let store = open(tmp.path()).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        assert_eq!(log.log_end_offset(), 100, "{case}: log end");
+        let served = read_all(&store, file, &case);
+        check_served(&served, gap, &case);
+        assert!(!served.contains_key(&gap) && served.contains_key(&99), "{case}: {served:?}");
+        assert_eq!(served, seen, "{case}: read-only and writer serve the same");
+        let at = log.append(&[Record::new("after", "v100")]).unwrap();
+        assert_eq!(at.base_offset, 100, "{case}: the next append");
+        store.close().unwrap();
     }
 }
 

@@ -18,10 +18,8 @@
 //! - no entry of either index names an offset of the next segment, and the
 //!   batches at the start and at the last entry hold no offset of it;
 //! - for the active segment, the batches after the last entry frame exactly
-//!   up to the end of the file with rising offsets, the last of them starts
-//!   where the one before ends when none of them leaves a gap (recovery's
-//!   dense-tail rule, see `recover.rs`), and the time index names no offset
-//!   past them.
+//!   up to the end of the file with rising offsets, and the time index names
+//!   no offset past them.
 
 use crate::Result;
 use crate::format::{BatchIter, StopReason, layout};
@@ -106,10 +104,6 @@ impl Segment {
             let start = offsets.last.map_or(0, |e| u64::from(e.position));
             let mut iter = BatchIter::new(self.bytes(start, len)?);
             let mut next_offset = (start == 0).then_some(self.base_offset());
-            // Whether the scanned batches are dense, and where the last one
-            // starts when it leaves the first gap.
-            let mut dense = true;
-            let mut gap_at_last = None;
             for (pos, b) in iter.by_ref() {
                 // Offsets rise batch after batch. The base offset is outside
                 // the CRC: a flipped bit there shows as a batch the next one
@@ -123,18 +117,7 @@ impl Segment {
                         log.display()
                     )));
                 }
-                let gap = next_offset.filter(|&n| b.base_offset() != n);
-                gap_at_last = gap
-                    .filter(|_| dense && !b.is_legacy())
-                    .map(|n| (start + pos as u64, n, b.base_offset()));
-                dense &= gap.is_none() && !b.is_legacy();
                 next_offset = Some(b.next_offset());
-            }
-            if let Some((at, expected, base)) = gap_at_last {
-                return Ok(Some(format!(
-                    "{}: last batch at byte {at} starts at offset {base}, not {expected} where the one before ends",
-                    self.log_path().display()
-                )));
             }
             if let Some(stop) = iter.stop_reason().filter(|s| **s != StopReason::End) {
                 let log = self.log_path();

@@ -25,15 +25,10 @@ use super::{AppendState, Segment};
 /// until the next one (or the end of the data) confirms it.
 ///
 /// The active segment's last batch has no batch after it to confirm it, and
-/// no next segment's base to stay below: a raised base offset there would
-/// move the log end offset up. A leader (strata's appender, Kafka's) writes
-/// the active segment densely, every batch starting where the one before
-/// ends and the first at the segment's base; only a follower's copy of a
-/// compacted log has gaps there. So in an active segment whose offsets are
-/// dense up to its last (v2) batch, that batch must start where the one
-/// before ends; in one that already has gaps, nothing tells a flipped bit
-/// from a gap, and the batch is kept, as Kafka's `LogSegment.recover` keeps
-/// every batch that hashes right.
+/// no next segment's base to stay below: it is kept, as Kafka's
+/// `LogSegment.recover` keeps every batch that hashes right. A gap before it
+/// is what a follower's copy of a compacted log holds, so a raised base
+/// offset there cannot be told from real data (README, known gaps).
 pub(crate) struct Placer {
     /// The segment's base offset.
     base: i64,
@@ -46,9 +41,6 @@ pub(crate) struct Placer {
     accepted_next: i64,
     /// The batch waiting for the next one, with its position.
     held: Option<(usize, crate::format::BatchView)>,
-    /// Every batch accepted so far started where the one before ended (the
-    /// first at the segment's base).
-    dense: bool,
 }
 
 /// What feeding a batch to a [`Placer`] decided.
@@ -76,7 +68,7 @@ fn misplaced_at(
 
 impl Placer {
     pub(crate) fn new(base: i64, next_base: Option<i64>, splits: bool) -> Self {
-        Placer { base, next_base, splits, accepted_next: base, held: None, dense: true }
+        Placer { base, next_base, splits, accepted_next: base, held: None }
     }
 
     /// Why `batch` cannot lie in this segment at all, or `None`.
@@ -124,27 +116,15 @@ impl Placer {
         out
     }
 
-    /// Moves the accepted end past `batch`, noting a gap before it.
+    /// Moves the accepted end past `batch`.
     fn accept(&mut self, batch: &crate::format::BatchView) {
-        self.dense &= batch.base_offset() == self.accepted_next;
         self.accepted_next = batch.next_offset();
     }
 
-    /// The end of the valid data: the batch still held is accepted, unless
-    /// it is the last batch of a dense active segment and leaves a gap (see
-    /// the type's docs).
+    /// The end of the valid data: the batch still held is accepted.
     pub(crate) fn finish(&mut self) -> Placed {
         let mut out = Placed { accept: None, stop: None };
-        let Some((at, held)) = self.held.take() else { return out };
-        let raised = self.next_base.is_none()
-            && !self.splits
-            && self.dense
-            && !held.is_legacy()
-            && held.base_offset() != self.accepted_next;
-        if raised {
-            let reason = "leaves a gap after the batch before it, in a dense active segment";
-            out.stop = Some(misplaced_at(at, &held, reason));
-        } else {
+        if let Some((at, held)) = self.held.take() {
             self.accept(&held);
             out.accept = Some((at, held));
         }
