@@ -302,6 +302,10 @@ impl Log {
     pub(super) fn sync_to(&self, target: i64) -> Result<FlushOutcome> {
         let f = &self.inner.flush;
         let _pass = f.pass.lock();
+        // A poisoned log runs no pass: after a failed fsync, a second one of
+        // the same file reports success for pages whose write-back was lost,
+        // and the recovery point must not move past them.
+        self.check_poison()?;
         let v = self.view();
         let (start, created, dir_synced) = {
             let s = f.state.lock();
