@@ -1,4 +1,5 @@
-//! CRC-32C (Castagnoli), the checksum of v2 batches, on the read path.
+//! CRC-32C (Castagnoli), the checksum of v2 batches: `crc-fast` on the read
+//! path, the `crc32c` crate for what is written and to confirm a mismatch.
 //!
 //! Checking a batch's CRC is most of what a point read costs: the whole
 //! batch is summed to serve one record of it. `crc-fast` folds 64 bytes a
@@ -9,7 +10,18 @@
 //! for one 11.7 KB batch in cache, 1.6 µs against 2.3 µs for one not in
 //! cache. Both compute the same function; tests check them against each other.
 
-/// CRC-32C of `bytes`, as Kafka's `Crc32C.compute`.
+/// CRC-32C of `bytes` with the `crc32c` crate: what writers store (batches
+/// strata builds), and what confirms a mismatch [`crc32c`] reports before a
+/// batch is called corrupt. Reads and writes so never rest on one
+/// implementation: were one of `crc-fast`'s CPU-specific paths wrong, strata
+/// would neither write CRCs other readers reject nor accept its own.
+#[inline]
+#[must_use]
+pub fn crc32c_reference(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+/// CRC-32C of `bytes`, as Kafka's `Crc32C.compute`: the read path's check.
 #[inline]
 #[must_use]
 pub fn crc32c(bytes: &[u8]) -> u32 {
