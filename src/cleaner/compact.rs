@@ -479,7 +479,9 @@ fn filter_batch(
     let decoded = batch.decode()?;
     // Hash every key and prefetch its slot before the first lookup, so the
     // map's cache misses overlap (see `build_map`).
-    let mut records = Vec::with_capacity(usize::try_from(batch.records_count()).unwrap_or(0));
+    // Never sized from the header: its recordsCount is input (a crafted
+    // i32::MAX would abort the process on allocation).
+    let mut records = Vec::new();
     for r in decoded.views() {
         let r = r?;
         let h = r.key().map(KeyHash::of);

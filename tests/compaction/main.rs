@@ -747,3 +747,52 @@ fn a_partition_failing_every_cleaning_does_not_starve_the_others_in_the_cleaner_
     env.store.close().unwrap();
     assert_eq!(b.cleaner_checkpoint(), Some(b_active), "b never cleaned; stats: {stats:?}");
 }
+
+/// A batch whose header claims `i32::MAX` records (CRC recomputed: a crafted
+/// file) in a segment the cleaner recopies fails that cleaning (counted,
+/// retried later) and the store serves on; the cleaner never sizes an allocation from the header, which aborted the
+/// whole process (and again at every restart, the cleaner picking the same
+/// segment).
+#[test]
+fn a_crafted_record_count_fails_the_cleaning_not_the_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let open = || Store::open(StoreConfig::new([dir]).background_threads(false)).unwrap();
+    {
+        let store = open();
+        let mut o = BTreeMap::new();
+        for (k, v) in [
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "1024"),
+            ("segment.index.bytes", "4096"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ] {
+            o.insert(k.to_owned(), v.to_owned());
+        }
+        store.create_topic("t", 1, &o).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        for i in 0..60 {
+            log.append(&[Record::new(format!("k{}", i % 5), format!("v{i}"))]).unwrap();
+        }
+        log.roll().unwrap();
+        store.maintain(None).unwrap();
+        store.close().unwrap();
+    }
+    let seg = dir.join("t-0").join("00000000000000000000.log");
+    let mut b = std::fs::read(&seg).unwrap();
+    b[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+    let len = 12 + i32::from_be_bytes(b[8..12].try_into().unwrap()) as usize;
+    let crc = crc32c::crc32c(&b[21..len]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&seg, &b).unwrap();
+    let store = open();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..60 {
+        log.append(&[Record::new(format!("k{}", i % 5), format!("w{i}"))]).unwrap();
+    }
+    log.roll().unwrap();
+    let report = store.maintain(None).unwrap();
+    assert_eq!((report.cleaner_failures, report.partitions_cleaned), (1, 0), "{report:?}");
+    // The store serves on: the records appended after the damage read back.
+    assert_eq!(log.read(log.log_end_offset() - 1, 1 << 16).unwrap().records().count(), 1);
+}
