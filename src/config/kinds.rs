@@ -63,9 +63,9 @@ pub enum Durability {
     Interval,
     /// `sync`: an append returns only once its batch (and every batch
     /// before it) is fsynced, with the directory entries of new segments.
-    /// A power loss loses no acknowledged record. Appends that arrive while
-    /// a sync pass runs share the next one (group commit), across
-    /// partitions when the store's flusher thread runs.
+    /// A power loss loses no acknowledged record. Appends to one partition
+    /// that arrive while its sync pass runs share the next one (group
+    /// commit), run on the appending threads; partitions sync in parallel.
     Sync,
 }
 

@@ -761,7 +761,7 @@ impl Segment {
             return Err(Error::Closed);
         }
         let new = swap(&old);
-        let dir = new.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let dir = file::parent_dir(&new).to_path_buf();
         file::rename_unsynced(&old, &new)?;
         *name = new;
         drop(name);

@@ -128,7 +128,7 @@ struct StoreInner {
     groups: Mutex<Option<groups::GroupState>>,
     /// Opened by [`Store::open_read_only`]: nothing is ever written.
     read_only: bool,
-    /// Logs waiting for a sync pass by the flusher thread.
+    /// Logs waiting for a sync pass by a worker of the flusher pool.
     flush_queue: Arc<flusher::FlushQueue>,
     /// The sticky partition of each topic's unkeyed [`Store::produce`] calls.
     sticky: produce::StickyState,
@@ -223,7 +223,7 @@ impl Store {
     }
 
     /// Gives `log` the store's free-space watermark and hands its sync passes
-    /// to the flusher thread, when the store runs one.
+    /// (after rolls, `flush.ms`) to the flusher pool, when the store runs one.
     fn attach(&self, log: &Log) {
         log.set_min_free_bytes(self.inner.config.strata_log_dir_min_free_bytes);
         if self.inner.config.background_threads {

@@ -3,8 +3,8 @@
 //! `log.retention.check.interval.ms` (after `log.initial.task.delay.ms`), the
 //! `flush.ms` check and removal of expired `.deleted` files every second (or
 //! every `log.flush.scheduler.interval.ms` if shorter), and the checkpoints
-//! every `log.flush.offset.checkpoint.interval.ms`; and the flusher thread
-//! ([`super::flusher`]), which syncs what rolls and durable appends ask for.
+//! every `log.flush.offset.checkpoint.interval.ms`; and the flusher pool
+//! ([`super::flusher`]), whose workers sync what rolls and `flush.ms` ask for.
 //!
 //! The thread holds only a weak reference to the store, wakes at once when the
 //! store closes, and records failures instead of dying: an embedder reads them
