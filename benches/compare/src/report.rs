@@ -67,7 +67,13 @@ fn thousands(n: usize) -> String {
 }
 
 fn shell(cmd: &str, args: &[&str]) -> String {
+    shell_in(".", cmd, args)
+}
+
+/// `cmd args` run in `dir` (rustup picks the toolchain of the directory it runs in).
+fn shell_in(dir: &str, cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
+        .current_dir(dir)
         .args(args)
         .output()
         .ok()
@@ -111,7 +117,7 @@ pub fn render(c: &Context<'_>) -> String {
         "- strata: {}{}; {}",
         shell("git", &["-C", root, "rev-parse", "--short", "HEAD"]),
         if dirty { " + uncommitted changes" } else { "" },
-        shell("rustc", &["--version"]),
+        shell_in(concat!(env!("CARGO_MANIFEST_DIR")), "rustc", &["--version"]),
     );
     let _ = writeln!(o, "- Command: `{}`", c.command);
     let _ = writeln!(o, "- Run time: {:.0} s in all", c.elapsed.as_secs_f64());
