@@ -76,19 +76,16 @@
 //! `(log start, H)` before sending: it appends after whatever the Kafka topic
 //! already held. Records that strata's retention deleted before they were
 //! forwarded are reported as an error, not skipped silently. (3) the restart
-//! matching assumes every Kafka offset in `[K, H)` is a readable record this
-//! forwarder wrote, in strata's order; it does not check for gaps. A Kafka
-//! target topic that is compacted (the natural mirror of a compacted strata
-//! topic), or that another, transactional writer appends to (its control
-//! records take offsets no consumer reads), can leave gaps there. If Kafka's
-//! cleaner removed the window's first record, every later Kafka record is
-//! compared with that strata record, none matches, all are passed over as
-//! `unmatched`, and forwarding resumes before them: they are **sent a second
-//! time** (duplicates in Kafka). If the window's last offsets cannot be
-//! consumed, the read-back never reaches `H` and start-up fails after its
-//! 300 s timeout. Restarts are exactly-once only for a target topic that is
-//! neither compacted nor written by anyone else (a fix would carry the strata
-//! offset in each forwarded record and resume after the highest one found).
+//! matching needs every Kafka offset in `[K, H)` to be a readable record. A
+//! Kafka target topic that is compacted (the natural mirror of a compacted
+//! strata topic), or that another, transactional writer appends to (its
+//! control records take offsets no consumer reads), can leave gaps there: a
+//! gap stops the start-up with an error naming the offsets, rather than
+//! resuming by guess and sending records twice; unreadable offsets at the
+//! window's end make the read-back time out after 300 s. Restarts resume
+//! unattended only for a target topic that is neither compacted nor
+//! written by anyone else in the window (a fix would carry the strata offset
+//! in each forwarded record and resume after the highest one found).
 //!
 //! For tests, `STRATA_FORWARD_ABORT_AFTER_ACKS=N` aborts the process right
 //! after the Nth acknowledgement is taken and before it is committed: the
@@ -748,6 +745,19 @@ fn match_window(
         let m = m?;
         if m.offset() < kafka_at {
             continue;
+        }
+        if m.offset() > kafka_at {
+            // Offsets no consumer reads (compacted away, another writer's
+            // transaction markers): what this forwarder delivered there cannot
+            // be confirmed, and resuming by guess could send records twice.
+            return Err(format!(
+                "{}: Kafka offsets {kafka_at}..{} of the unconfirmed window cannot be read back \
+                 (compacted, or another writer's transaction markers); stopping rather than \
+                 risk sending records twice",
+                s.name(),
+                m.offset()
+            )
+            .into());
         }
         kafka_at = m.offset() + 1;
         match &current {
