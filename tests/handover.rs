@@ -1,7 +1,7 @@
 //! `logtool hand-over`'s consumer-group plan, without a broker: the groups' committed offsets on
 //! the handed-over topic become the CSV that `kafka-consumer-groups.sh --reset-offsets
 //! --from-file` reads, the verb prints the command, and it refuses to drop the offsets silently.
-//! (tests/broker_to_strata.rs runs the whole procedure against a real Kafka broker.)
+//! (tests/broker_to_strata/ runs the whole procedure against a real Kafka broker.)
 //!
 //! The "broker" here is a directory shaped as a stopped broker's log dir after `kafka-topics
 //! --create`: `meta.properties`, and per partition a directory with `partition.metadata`.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real Kafka clients for strata's broker tests (tests/broker_to_strata.rs).
+"""Real Kafka clients for strata's broker tests (tests/broker_to_strata/).
 
 Producers and admin calls go through confluent-kafka (librdkafka); a second consumer is
 kafka-python, so two independent client implementations read what the broker serves.
