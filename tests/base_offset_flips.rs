@@ -223,6 +223,27 @@ fn flip_nth_base_offset(log: &Path, nth: usize, (byte, bit): (usize, u8)) -> (i6
     (base, i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap()))
 }
 
+/// Flips `flip` in batch 10's base offset of `file` (segment 0 of
+/// [`four_segments`]), shuts down `how`, and checks what read-only and writer
+/// opens serve: the same records, each as written, every one below the
+/// batch. Returns the batch's base offset before and after the flip.
+fn flip_batch_10_and_read(file: &str, how: Shutdown, flip: (usize, u8)) -> (i64, i64) {
+    let case = format!("{how:?}, flip {flip:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    four_segments(tmp.path(), "delete", "4096");
+    let (base, flipped) = flip_nth_base_offset(&tmp.path().join("t-0").join(file), 10, flip);
+    shut(tmp.path(), how);
+    let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+    let seen = read_all(&ro, file, &case);
+    drop(ro);
+    let store = open(tmp.path()).unwrap();
+    let served = read_all(&store, file, &case);
+    check_served(&served, base, &case);
+    assert_eq!(served, seen, "{case}: read-only and writer serve the same");
+    store.close().unwrap();
+    (base, flipped)
+}
+
 /// A batch in the middle of a sealed segment the open trusts (no index entry
 /// near it: the open does not read it), its base offset lowered by a flipped
 /// bit below the end of the batch before it: a read never serves it (it
@@ -236,22 +257,8 @@ fn a_read_never_serves_a_batch_whose_base_offset_falls_below_the_batch_before_it
     for how in [Shutdown::Clean, Shutdown::Unclean] {
         // Batch 10 (base 10 = 0b1010): -2, -8.
         for flip in [(7, 1), (7, 3)] {
-            let case = format!("{how:?}, flip {flip:?}");
-            let tmp = tempfile::tempdir().unwrap();
-            four_segments(tmp.path(), "delete", "4096");
-            let (base, lowered) =
-                flip_nth_base_offset(&tmp.path().join("t-0").join(file), 10, flip);
-            assert!(base == 10 && lowered < base, "{case}");
-            shut(tmp.path(), how);
-
-            let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
-            let seen = read_all(&ro, file, &case);
-            drop(ro);
-            let store = open(tmp.path()).unwrap();
-            let served = read_all(&store, file, &case);
-            check_served(&served, base, &case);
-            assert_eq!(served, seen, "{case}: read-only and writer serve the same");
-            store.close().unwrap();
+            let (base, lowered) = flip_batch_10_and_read(file, how, flip);
+            assert!(base == 10 && lowered < base, "{how:?}, flip {flip:?}");
         }
     }
 }
@@ -269,21 +276,8 @@ fn a_read_never_serves_a_batch_raised_above_the_batch_after_it() {
     for how in [Shutdown::Clean, Shutdown::Unclean] {
         // Batch 10 (base 10 = 0b1010): +4, +1 (to 14 and 11, inside the segment).
         for flip in [(7, 2), (7, 0)] {
-            let case = format!("{how:?}, flip {flip:?}");
-            let tmp = tempfile::tempdir().unwrap();
-            four_segments(tmp.path(), "delete", "4096");
-            let (base, raised) = flip_nth_base_offset(&tmp.path().join("t-0").join(file), 10, flip);
-            assert!(base == 10 && raised > base, "{case}");
-            shut(tmp.path(), how);
-
-            let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
-            let seen = read_all(&ro, file, &case);
-            drop(ro);
-            let store = open(tmp.path()).unwrap();
-            let served = read_all(&store, file, &case);
-            check_served(&served, base, &case);
-            assert_eq!(served, seen, "{case}: read-only and writer serve the same");
-            store.close().unwrap();
+            let (base, raised) = flip_batch_10_and_read(file, how, flip);
+            assert!(base == 10 && raised > base, "{how:?}, flip {flip:?}");
         }
     }
 }

@@ -358,12 +358,7 @@ fn a_swap_file_copied_from_a_later_segment_of_the_partition_is_rejected() {
         drop(ro);
         let store = open(tmp.path()).unwrap();
         assert_eq!(count(&store, "t", 0), 100, "{policy}");
-        let rejected: Vec<_> =
-            store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
-        assert!(
-            rejected.len() == 1 && rejected[0].1.contains("lacks the record at offset 25"),
-            "{policy}: {rejected:?}"
-        );
+        assert_one_swap_rejected(&store, "lacks the record at offset 25", policy);
         store.close().unwrap();
         assert!(common::swap_leftovers(&part).is_empty());
         common::assert_kafka_valid(&part, 4096);
@@ -383,12 +378,7 @@ fn an_empty_swap_file_over_a_segment_whose_records_no_cleaner_drops_is_rejected(
         std::fs::write(part.join("00000000000000000025.log.swap"), b"").unwrap();
         let store = open(tmp.path()).unwrap();
         assert_eq!(count(&store, "t", 0), 100, "{policy}");
-        let rejected: Vec<_> =
-            store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
-        assert!(
-            rejected.len() == 1 && rejected[0].1.contains("lacks the record at offset 25"),
-            "{policy}: {rejected:?}"
-        );
+        assert_one_swap_rejected(&store, "lacks the record at offset 25", policy);
         store.close().unwrap();
         assert!(common::swap_leftovers(&part).is_empty());
     }
@@ -670,4 +660,11 @@ fn a_symlinked_partition_directory_keeps_working() {
     assert_eq!(count(&store, "t", 0), 22);
     store.close().unwrap();
     common::assert_kafka_valid(&moved, 4096);
+}
+
+/// The store's open rejected exactly one `.swap`, for `why`.
+fn assert_one_swap_rejected(store: &Store, why: &str, policy: &str) {
+    let rejected: Vec<_> =
+        store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
+    assert!(rejected.len() == 1 && rejected[0].1.contains(why), "{policy}: {rejected:?}");
 }

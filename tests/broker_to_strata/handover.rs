@@ -454,19 +454,7 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_and_its_gr
         {
             for (key, w) in want {
                 let g = got.get(key).expect("the broker read the partition");
-                assert_eq!(
-                    (g.log_start, g.end),
-                    (w.log_start, w.end),
-                    "{key:?} {isolation}: log start, end or LSO (broker, strata)"
-                );
-                for (i, (gr, wr)) in g.records.iter().zip(&w.records).enumerate() {
-                    assert_eq!(gr, wr, "{key:?} {isolation}: record #{i} (broker, strata)");
-                }
-                assert_eq!(
-                    g.records.len(),
-                    w.records.len(),
-                    "{key:?} {isolation}: record count (broker, strata)"
-                );
+                assert_read_equal(g, w, &format!("{key:?} {isolation} (broker, strata)"));
                 compared += g.records.len();
                 eprintln!(
                     "hand-over ({}): {}-{} {isolation}: the broker serves {} records equal, \

@@ -229,19 +229,7 @@ fn compare(dir: &Path, expected: &[(Isolation, &Reads)], when: &str) -> usize {
         let when = format!("{when} ({isolation:?})");
         for ((topic, partition), want) in reads {
             let got = strata_read(&store, topic, *partition, isolation);
-            assert_eq!(
-                (got.log_start, got.end),
-                (want.log_start, want.end),
-                "{when}: {topic}-{partition} log start / end offset (strata, broker)"
-            );
-            for (i, (g, w)) in got.records.iter().zip(&want.records).enumerate() {
-                assert_eq!(g, w, "{when}: {topic}-{partition} record #{i} (strata, broker)");
-            }
-            assert_eq!(
-                got.records.len(),
-                want.records.len(),
-                "{when}: {topic}-{partition} record count (strata, broker)"
-            );
+            assert_read_equal(&got, want, &format!("{when}: {topic}-{partition} (strata, broker)"));
             eprintln!(
                 "{when}: {topic}-{partition}: {} records equal, log start {}, end {}",
                 got.records.len(),
@@ -253,6 +241,15 @@ fn compare(dir: &Path, expected: &[(Isolation, &Reads)], when: &str) -> usize {
     }
     store.close().unwrap_or_else(|e| panic!("{when}: close: {e}"));
     compared
+}
+
+/// `got` equals `want`: log start, end (or LSO), and every record in order.
+fn assert_read_equal(got: &Read, want: &Read, what: &str) {
+    assert_eq!((got.log_start, got.end), (want.log_start, want.end), "{what}: log start, end");
+    for (i, (g, w)) in got.records.iter().zip(&want.records).enumerate() {
+        assert_eq!(g, w, "{what}: record #{i}");
+    }
+    assert_eq!(got.records.len(), want.records.len(), "{what}: record count");
 }
 
 fn partition_dirs(data: &Path) -> Vec<PathBuf> {
