@@ -7,7 +7,7 @@ use crate::io::IndexMap;
 use crate::{Error, Result};
 
 /// One fixed-size index entry.
-pub(crate) trait Entry: Copy + std::fmt::Debug + Send + Sync + 'static {
+pub trait Entry: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// Encoded bytes of one entry (`[u8; SIZE]`).
     type Raw: AsRef<[u8]>;
     /// Bytes per entry.
@@ -16,12 +16,21 @@ pub(crate) trait Entry: Copy + std::fmt::Debug + Send + Sync + 'static {
     const RESERVED: usize;
     /// `"offset index"` or `"time index"`, for messages.
     const KIND: &'static str;
+    /// The index type's name, for `Debug`.
+    const TYPE_NAME: &'static str;
     /// Decodes `raw` (`SIZE` bytes) of an index whose base offset is `base`.
     fn decode(raw: &[u8], base: i64) -> Self;
     /// Encodes the entry with its offset already made relative.
     fn encode(&self, relative_offset: i32) -> Self::Raw;
     /// The absolute offset of the entry.
     fn offset(&self) -> i64;
+    /// What an empty index of a segment based at `base` reports as its last entry.
+    fn empty(base: i64) -> Self;
+    /// What is wrong with `entry` in slot `slot` after `prev`, if anything.
+    fn pair_problem(slot: usize, prev: &Self, entry: &Self) -> Option<String>;
+    /// What is wrong with an index running from `first` to `last` in a
+    /// segment based at `base`, if anything.
+    fn whole_problem(first: &Self, last: &Self, base: i64) -> Option<String>;
 }
 
 /// `offset - base` if it fits an entry's int32 `[0, i32::MAX]`.

@@ -41,11 +41,13 @@
 
 pub(crate) mod cadence;
 mod common;
+mod handle;
 mod lazy;
 pub mod offset_index;
 pub(crate) mod search;
 pub mod time_index;
 
-pub use common::relative_offset;
+pub use common::{Entry, relative_offset};
+pub use handle::Index;
 pub use offset_index::{OffsetIndex, OffsetPosition};
 pub use time_index::{TimeIndex, TimestampOffset};
