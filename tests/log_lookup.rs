@@ -175,6 +175,7 @@ fn offset_for_time_agrees_with_brute_force_over_non_monotonic_timestamps() {
                 clean_shutdown: true,
                 recovery_point: leo,
                 log_start_offset: log_start,
+                recovery_point_known: false,
             };
             let log = open_with(dir.path(), multi_segment_config(), options);
             assert_eq!(log.log_start_offset(), log_start);
@@ -234,8 +235,12 @@ fn earliest_latest_and_max_timestamp() {
     check(&log, 0);
     log.close().unwrap();
     drop(log);
-    let options =
-        LoadOptions { clean_shutdown: true, recovery_point: leo + 1, log_start_offset: 3 };
+    let options = LoadOptions {
+        clean_shutdown: true,
+        recovery_point: leo + 1,
+        log_start_offset: 3,
+        recovery_point_known: false,
+    };
     check(&open_with(dir.path(), multi_segment_config(), options), 3);
     // Rebuilt by recovery.
     let options = LoadOptions { log_start_offset: 3, ..LoadOptions::default() };
@@ -305,7 +310,7 @@ proptest! {
         log.close().unwrap();
         drop(log);
         let log_start = leo * start_permille / 1_000;
-        let options = LoadOptions { clean_shutdown: true, recovery_point: leo, log_start_offset: log_start };
+        let options = LoadOptions { clean_shutdown: true, recovery_point: leo, log_start_offset: log_start, recovery_point_known: false };
         let log = open_with(dir.path(), cfg, options);
         for target in targets(&records) {
             let got = log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap();

@@ -189,6 +189,7 @@ impl Harness {
             clean_shutdown: false,
             recovery_point: self.recovery_point,
             log_start_offset: 0,
+            recovery_point_known: false,
         }
     }
 

@@ -54,7 +54,12 @@ fn crash_recovery_does_not_read_segments_below_the_recovery_point() {
     let guard = fault::arm(FaultPlan::new());
     let log = open(
         dir.path(),
-        LoadOptions { clean_shutdown: false, recovery_point, log_start_offset: 0 },
+        LoadOptions {
+            clean_shutdown: false,
+            recovery_point,
+            log_start_offset: 0,
+            recovery_point_known: false,
+        },
     );
     let maps = guard.calls(Op::Map);
     drop(guard);

@@ -220,7 +220,12 @@ fn an_unclean_open_rebuilds_the_txnindex_as_the_live_append_wrote_it() {
     let log = open_with(
         dir.path(),
         LogConfig::default().segment_bytes(400),
-        LoadOptions { clean_shutdown: false, recovery_point: 0, log_start_offset: 0 },
+        LoadOptions {
+            clean_shutdown: false,
+            recovery_point: 0,
+            log_start_offset: 0,
+            recovery_point_known: false,
+        },
     );
     for (p, bytes) in &live {
         assert_eq!(&std::fs::read(p).unwrap(), bytes, "{} rebuilt as written", p.display());

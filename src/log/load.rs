@@ -9,6 +9,9 @@
 //!    point onwards (re-validate each batch, rebuild both indexes, cut a torn
 //!    or corrupt tail) and, if bytes were cut or a hole opened, drop every
 //!    later segment: they cannot follow a hole;
+//!    After a clean shutdown, the active segment is recovered too when its
+//!    data runs past the checkpointed recovery point, which the close set to
+//!    the log end (`recovery_rules::recover_from`);
 //! 4. trust the other segments (all of them after a clean shutdown) unless
 //!    their files are missing or lie ([`crate::segment`]'s `damage`: index
 //!    order and range, the last entry at a batch, the active tail framing);
@@ -47,6 +50,12 @@ pub struct LoadOptions {
     pub clean_shutdown: bool,
     /// Checkpointed recovery point (0 when unknown).
     pub recovery_point: i64,
+    /// `recovery_point` was read from the checkpoint (an entry for this
+    /// partition), not defaulted. After a clean shutdown it is then the log
+    /// end offset that close recorded, and the open cuts a batch of the
+    /// active segment that reaches it after a gap (a base offset raised by a
+    /// flipped bit; `recovery_rules::recover_from`).
+    pub recovery_point_known: bool,
     /// Checkpointed log start offset (0 when unknown).
     pub log_start_offset: i64,
 }
@@ -181,7 +190,7 @@ impl Log {
         for &base in &bases {
             segments.push(Segment::open(dir, base, limits.clone(), now, jitter())?);
         }
-        let recover_from = rules::recover_from(&segments, &options);
+        let (recover_from, ceiling) = rules::recover_from(&segments, &options);
         let mut read_by_recovery = super::txn_recover::ReadByRecovery::new();
         let mut i = 0;
         // The first segment whose `.txnindex` recovery must rebuild.
@@ -206,7 +215,9 @@ impl Log {
                     file::remove_file_if_exists(&link)?;
                     report.removed_temp_files += 1;
                 }
-                let outcome = seg.recover(next_base)?;
+                let gaps_allowed = config.cleanup_policy.compact || i + 1 < split_end;
+                let outcome =
+                    seg.recover(next_base, rules::place_rules(gaps_allowed, next_base, ceiling))?;
                 if outcome.producer_batches == 0 {
                     // Validated just now and found without producers: the
                     // producer-state and leader-epoch rebuilds need not read it again.
@@ -214,7 +225,6 @@ impl Log {
                 }
                 txn_rebuild_from =
                     Some(txn_rebuild_from.unwrap_or(i64::MAX).min(seg.base_offset()));
-                let gaps_allowed = config.cleanup_policy.compact || i + 1 < split_end;
                 let after = rules::aftermath(
                     &verdict,
                     gaps_allowed,

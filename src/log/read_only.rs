@@ -172,18 +172,19 @@ fn load_once(
         segments.push(Segment::open_read_only(dir, base, limits.clone(), now, suffix)?);
     }
     // The decisions of `Log::open` (`recovery_rules`), without their writes.
-    let recover_from = rules::recover_from(&segments, options);
+    let (recover_from, ceiling) = rules::recover_from(&segments, options);
     let mut i = 0;
     while let Some(seg) = segments.get(i).cloned() {
         let next_base = segments.get(i + 1).map(|s| s.base_offset());
         let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
         if verdict.recovers() {
-            let run = seg.recover_dry_run(next_base)?;
+            let gaps_allowed = config.cleanup_policy.compact;
+            let run = seg
+                .recover_dry_run(next_base, rules::place_rules(gaps_allowed, next_base, ceiling))?;
             report.split_segments += usize::from(run.splits);
             // A split's parts follow each other without holes, and its last
             // part ends where the whole segment does: judged as one segment.
             let cut = run.physical - run.valid;
-            let gaps_allowed = config.cleanup_policy.compact;
             let after = rules::aftermath(&verdict, gaps_allowed, next_base, cut, run.next_offset);
             rules::record(&mut report, &seg, &verdict, run.valid, cut, run.stop.as_ref(), &after);
             if after.drop_later {

@@ -10,7 +10,11 @@
 //!    shutdown) are trusted — unless their files are missing or lie
 //!    ([`Segment::damage`]: index order and range, the last entry at a batch,
 //!    the active tail framing), and then they are rebuilt where they are
-//!    (Kafka's `recoverSegment` at load). See [`judge_segment`].
+//!    (Kafka's `recoverSegment` at load). See [`judge_segment`]. After a
+//!    clean shutdown, an active segment whose data runs past the checkpointed
+//!    recovery point (the log end the close recorded) is re-validated with
+//!    that point as a ceiling. See [`recover_from`]; the placement rules a
+//!    re-validation applies are `segment::recover::Placer`'s.
 //! 2. **What a recovery's cut costs.** A cut above the recovery point, or a
 //!    hole it opens in a log without compaction, drops every later segment:
 //!    they cannot follow a hole. Damage repaired in a trusted segment keeps
@@ -54,13 +58,54 @@ impl Verdict {
 }
 
 /// The index of the first segment a crash recovery re-validates (the one
-/// holding the recovery point); the number of segments after a clean shutdown.
-pub(super) fn recover_from(segments: &[Arc<Segment>], options: &LoadOptions) -> usize {
-    if options.clean_shutdown {
-        segments.len()
-    } else {
-        segments.partition_point(|s| s.base_offset() <= options.recovery_point).saturating_sub(1)
+/// holding the recovery point); after a clean shutdown the number of
+/// segments, unless the active segment holds data past the checkpointed
+/// recovery point: then the active one, re-validated with that point as the
+/// ceiling no batch after a gap may reach (returned too).
+///
+/// A clean close moves the recovery point to the log end before it
+/// checkpoints it and only then writes the clean-shutdown marker (strata's
+/// `Store::close`; Kafka's `LogManager.shutdown`: `log.flush(true)`, then
+/// `checkpointRecoveryOffsetsInDir`, then the marker). So after a clean
+/// shutdown the active segment's data ends exactly there, and a batch past it
+/// that leaves a gap was raised by a flipped bit in its base offset (outside
+/// the CRC). Only a checkpoint entry inside the active segment counts: one
+/// below it cannot be the log end a close recorded, and contiguous data past
+/// it is kept (a stale or edited checkpoint must not cut records).
+pub(super) fn recover_from(
+    segments: &[Arc<Segment>],
+    options: &LoadOptions,
+) -> (usize, Option<i64>) {
+    if !options.clean_shutdown {
+        let from = segments
+            .partition_point(|s| s.base_offset() <= options.recovery_point)
+            .saturating_sub(1);
+        return (from, None);
     }
+    let r = options.recovery_point;
+    let past = options.recovery_point_known
+        && segments.last().is_some_and(|active| {
+            // A tail that cannot be read is damage: re-validated either way.
+            active.base_offset() <= r && !matches!(active.read_next_offset(), Ok(end) if end <= r)
+        });
+    match past {
+        true => (segments.len().saturating_sub(1), Some(r)),
+        false => (segments.len(), None),
+    }
+}
+
+/// The placement rules of a segment's recovery, followed by a segment at
+/// `next_base` (`None`: the active one): the clean shutdown's ceiling of
+/// [`recover_from`], and no gaps in the active segment of a log that allows
+/// none. Only there: a sealed segment may have been cleaned while the topic
+/// was compacted (its policy changed since, or its config was lost, as when
+/// `strata-topics` is damaged), but no cleaner touches the active one.
+pub(super) fn place_rules(
+    gaps_allowed: bool,
+    next_base: Option<i64>,
+    ceiling: Option<i64>,
+) -> crate::segment::Rules {
+    crate::segment::Rules { dense: !gaps_allowed && next_base.is_none(), ceiling }
 }
 
 /// Step 1 for `seg`, followed by a segment at `next_base` (`None`: it is the

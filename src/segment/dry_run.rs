@@ -71,8 +71,12 @@ impl Segment {
     /// Validates every batch as recovery does, changing nothing; then serves
     /// only the valid prefix and stops trusting the indexes (a writer's
     /// recovery would rebuild them). Must run before the segment is shared.
-    /// `next_base` as for `recover`.
-    pub(crate) fn recover_dry_run(&self, next_base: Option<i64>) -> Result<DryRun> {
+    /// `next_base` and `rules` as for `recover`.
+    pub(crate) fn recover_dry_run(
+        &self,
+        next_base: Option<i64>,
+        rules: super::recover::Rules,
+    ) -> Result<DryRun> {
         let path = self.log_path();
         let f = identity::reopen_read(&path, self.log_id).map_err(|e| match e {
             // Listed, then replaced (a writer beside a read-only open): name it.
@@ -119,7 +123,12 @@ impl Segment {
             valid = pos as u64 + batch.size() as u64;
         };
         // The placement rules of `recover`.
-        let mut placer = super::recover::Placer::new(self.base_offset, next_base, splits);
+        let claims = match rules.dense {
+            true => Vec::new(),
+            false => super::recover::index_claims(self.offset_index()),
+        };
+        let mut placer =
+            super::recover::Placer::new(self.base_offset, next_base, splits, rules, claims);
         for (pos, batch) in iter.by_ref() {
             let placed = placer.feed(pos, batch);
             if let Some((at, b)) = &placed.accept {

@@ -33,6 +33,7 @@ mod recover;
 pub(crate) mod txn_index;
 
 pub(crate) use read::stop_error;
+pub(crate) use recover::Rules;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

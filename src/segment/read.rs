@@ -199,7 +199,8 @@ impl Segment {
     }
 
     /// Where to start scanning for `offset`: the offset index's floor entry
-    /// if a batch starting at or below `offset` frames there, else the
+    /// if a batch starting at or below `offset`, and ending at or below the
+    /// entry's offset, frames there, else the
     /// segment start. Every batch before such a batch ends below `offset`,
     /// so the scan cannot pass the one holding it; an index that lies (a
     /// garbage or swapped file, a position inside a batch) only costs a
@@ -221,11 +222,16 @@ impl Segment {
             return Ok(0);
         }
         let rest = usize::try_from(position).ok().and_then(|p| data.get(p..)).unwrap_or_default();
+        // The entry `(O, P)` also promises that the batch at `P` ends at or
+        // below `O` (written after the append that ended at `O`): one ending
+        // above was raised by a flipped bit in its base offset, and the scan
+        // from the start sees it against the batches around it.
         let usable = match peek_v2(rest) {
-            Some((_, base_offset, _)) => base_offset <= offset,
+            Some((_, base_offset, last)) => base_offset <= offset && last <= entry.offset,
             None => {
                 let first = self.batches_in(data, position).next();
-                matches!(first, Some(Ok((_, ref b))) if b.base_offset() <= offset)
+                matches!(first, Some(Ok((_, ref b)))
+                    if b.base_offset() <= offset && b.last_offset() <= entry.offset)
             }
         };
         Ok(if usable { position } else { 0 })

@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::format::{BatchIter, NO_TIMESTAMP, StopReason};
+use crate::index::OffsetPosition;
 use crate::index::cadence::EntryCadence;
 use crate::io::file;
 use crate::io::mmap::ReadMap;
@@ -18,17 +19,27 @@ use super::{AppendState, Segment};
 ///
 /// The base offset is outside the CRC, so a flipped bit there leaves a batch
 /// that hashes right at offsets it never had. A batch raised that way is
-/// seen only at the batch after it, which then goes back: when that batch
-/// fits after the one before the raised batch, the raised one is the batch
-/// out of place and the cut comes before it (else recovery would keep it
-/// and hand the log end offset those false offsets). So each batch is held
-/// until the next one (or the end of the data) confirms it.
+/// seen at the batch after it, which then goes back: when that batch fits
+/// after the one before the raised batch, the raised one is the batch out of
+/// place and the cut comes before it (else recovery would keep it and hand
+/// the log end offset those false offsets). So each batch is held until the
+/// next one (or the end of the data) confirms it.
 ///
-/// The active segment's last batch has no batch after it to confirm it, and
-/// no next segment's base to stay below: it is kept, as Kafka's
-/// `LogSegment.recover` keeps every batch that hashes right. A gap before it
-/// is what a follower's copy of a compacted log holds, so a raised base
-/// offset there cannot be told from real data (README, known gaps).
+/// A raised batch always leaves a gap after the batch before it, and the
+/// last batch of the active segment has no batch after it to expose it. A
+/// gap is also what a follower's copy of a compacted log holds, so a gap
+/// alone is cut only where the log allows none ([`Rules::dense`]); else it is
+/// cut where other evidence says the batch is not where it was written:
+/// - the offset index found on disk before the rebuild has an entry at the
+///   batch's position naming an offset below the batch's last one (an entry
+///   `(O, P)` is written after the append whose last offset is `O`, so the
+///   batch at `P` never ends above `O`; Kafka's `LogSegment.append`);
+/// - after a clean shutdown, the batch reaches the recovery point the close
+///   checkpointed, which a clean close moves to the log end
+///   ([`Rules::ceiling`]).
+///
+/// What stays: a raised batch after a gap in a compacted log, after a crash,
+/// with no index entry at its position (README, known gaps).
 pub(crate) struct Placer {
     /// The segment's base offset.
     base: i64,
@@ -41,6 +52,32 @@ pub(crate) struct Placer {
     accepted_next: i64,
     /// The batch waiting for the next one, with its position.
     held: Option<(usize, crate::format::BatchView)>,
+    /// The rules beyond placement.
+    rules: Rules,
+    /// Entries of the offset index as found before the rebuild, by position.
+    claims: Vec<OffsetPosition>,
+}
+
+/// What a segment's recovery knows beyond its own bytes (see [`Placer`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Rules {
+    /// The segment allows no gaps (the active segment of a log whose cleanup
+    /// policy has no `compact`): a v2 batch that starts above the end of the
+    /// batch before it (or above the segment's base, for the first) is cut.
+    pub dense: bool,
+    /// After a clean shutdown, the checkpointed recovery point (the log end
+    /// the close recorded): a batch after a gap that reaches it is cut.
+    pub ceiling: Option<i64>,
+}
+
+/// The offset index's entries found in `index`, if it passes its own checks
+/// (order, range, zero tail); none otherwise. Read before a rebuild resets it.
+pub(crate) fn index_claims(index: &crate::index::OffsetIndex) -> Vec<OffsetPosition> {
+    if !index.check().is_ok_and(|c| c.problem.is_none()) {
+        return Vec::new();
+    }
+    let n = index.entries().unwrap_or(0);
+    (0..n).map_while(|i| index.entry(i).ok()).collect()
 }
 
 /// What feeding a batch to a [`Placer`] decided.
@@ -67,8 +104,44 @@ fn misplaced_at(
 }
 
 impl Placer {
-    pub(crate) fn new(base: i64, next_base: Option<i64>, splits: bool) -> Self {
-        Placer { base, next_base, splits, accepted_next: base, held: None }
+    pub(crate) fn new(
+        base: i64,
+        next_base: Option<i64>,
+        splits: bool,
+        rules: Rules,
+        claims: Vec<OffsetPosition>,
+    ) -> Self {
+        Placer { base, next_base, splits, accepted_next: base, held: None, rules, claims }
+    }
+
+    /// Why `batch` at `position`, the first after the accepted ones, is cut
+    /// for the gap it leaves, or `None` (see [`Placer`]). Legacy entries are
+    /// left alone: a compressed wrapper's offset is its last inner one.
+    fn gap_evidence(
+        &self,
+        position: usize,
+        batch: &crate::format::BatchView,
+    ) -> Option<&'static str> {
+        if batch.is_legacy() || batch.base_offset() <= self.accepted_next {
+            return None;
+        }
+        if self.rules.dense {
+            return Some("leaves a gap after the batch before it, in a log without compaction");
+        }
+        if self.rules.ceiling.is_some_and(|r| batch.last_offset() >= r) {
+            return Some(
+                "leaves a gap and reaches the recovery point a clean shutdown checkpointed",
+            );
+        }
+        let claim = self
+            .claims
+            .binary_search_by_key(&(position as u64), |c| u64::from(c.position))
+            .ok()
+            .and_then(|i| self.claims.get(i));
+        if claim.is_some_and(|c| batch.last_offset() > c.offset) {
+            return Some("leaves a gap and ends above the offset its index entry names");
+        }
+        None
     }
 
     /// Why `batch` cannot lie in this segment at all, or `None`.
@@ -108,7 +181,9 @@ impl Placer {
                 Some(misplaced_at(position, &batch, "not above the previous batch's offsets"));
             return out;
         }
-        if let Some(reason) = self.out_of_range(&batch) {
+        if let Some(reason) =
+            self.out_of_range(&batch).or_else(|| self.gap_evidence(position, &batch))
+        {
             out.stop = Some(misplaced_at(position, &batch, reason));
             return out;
         }
@@ -157,14 +232,17 @@ pub(crate) struct RecoveryOutcome {
 impl Segment {
     /// Validates every batch, rebuilds the indexes and truncates the `.log`
     /// after the last valid batch; `next_base` is the following segment's
-    /// base offset (`None` for the active one), which no batch may reach.
+    /// base offset (`None` for the active one), which no batch may reach;
+    /// `rules` what the log knows beyond the segment's bytes ([`Placer`]).
     /// Must run before the segment is shared.
-    pub(crate) fn recover(&self, next_base: Option<i64>) -> Result<RecoveryOutcome> {
+    pub(crate) fn recover(&self, next_base: Option<i64>, rules: Rules) -> Result<RecoveryOutcome> {
         let physical = self.with_file(file::len)?;
         // Read the whole file, valid or not, through a private map.
         let map = self.with_file(|f, p| ReadMap::map(f, p, physical))?;
         map.advise_sequential();
         let data = map.bytes(0, physical as usize, physical as usize);
+        // Read before the rebuild: only a log with gaps needs them.
+        let claims = if rules.dense { Vec::new() } else { index_claims(&self.offset_index) };
         self.offset_index.reset()?;
         self.time_index.reset()?;
         let mut st = AppendState {
@@ -182,7 +260,7 @@ impl Segment {
         let mut valid = 0u64;
         let mut producer_batches = 0;
         let mut epoch_changes: Vec<(i32, i64)> = Vec::new();
-        let mut placer = Placer::new(self.base_offset, next_base, false);
+        let mut placer = Placer::new(self.base_offset, next_base, false, rules, claims);
         let mut accept = |pos: usize, batch: &crate::format::BatchView| -> Result<()> {
             let pos = pos as u64;
             if batches == 0 {

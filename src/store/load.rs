@@ -174,6 +174,7 @@ pub(super) fn load_dir(
                         let options = LoadOptions {
                             clean_shutdown: clean,
                             recovery_point: recovery_points.get(&key).copied().unwrap_or(0),
+                            recovery_point_known: recovery_points.contains_key(&key),
                             log_start_offset: start_offsets.get(&key).copied().unwrap_or(0),
                         };
                         let clock = Arc::clone(clock);

@@ -100,8 +100,12 @@ fn read_is_out_of_range_below_the_log_start_and_above_the_log_end_and_empty_at_t
     drop(log);
     // Reopen with a log start offset in the middle of a batch.
     let start = 17;
-    let options =
-        LoadOptions { clean_shutdown: true, recovery_point: leo, log_start_offset: start };
+    let options = LoadOptions {
+        clean_shutdown: true,
+        recovery_point: leo,
+        log_start_offset: start,
+        recovery_point_known: false,
+    };
     let log = open_with(
         dir.path(),
         LogConfig::default().segment_bytes(1_000),

@@ -47,11 +47,21 @@ fn open(dir: &Path, options: LoadOptions) -> (Log, LoadReport) {
 }
 
 fn clean() -> LoadOptions {
-    LoadOptions { clean_shutdown: true, recovery_point: 0, log_start_offset: 0 }
+    LoadOptions {
+        clean_shutdown: true,
+        recovery_point: 0,
+        log_start_offset: 0,
+        recovery_point_known: false,
+    }
 }
 
 fn unclean(recovery_point: i64) -> LoadOptions {
-    LoadOptions { clean_shutdown: false, recovery_point, log_start_offset: 0 }
+    LoadOptions {
+        clean_shutdown: false,
+        recovery_point,
+        log_start_offset: 0,
+        recovery_point_known: false,
+    }
 }
 
 /// A record as the tests expect to read it back.
