@@ -353,3 +353,144 @@ fn opening_and_closing_an_unchanged_store_rewrites_no_metadata() {
     // Per round, one write: the clean-shutdown marker at close.
     assert_eq!(watch.calls(strata::internals::io::fault::Op::Write), 2);
 }
+
+const SUSTAINED_TOPIC: &str = "sustained";
+/// Partitions the sustained-roll child spreads its appends over.
+const SUSTAINED_PARTITIONS: i32 = 48;
+/// The environment variable that turns [`sustained_roll_child_when_spawned`] on.
+const SUSTAINED_CHILD_ENV: &str = "STRATA_DURABILITY_SUSTAINED_CHILD";
+/// How long the checkpoint may trail a sync pass: far below the 60 s periodic checkpoint
+/// (`log.flush.offset.checkpoint.interval.ms`), with room for a loaded machine (the flusher
+/// checkpoints after rolls about once a second).
+const CHECKPOINT_LAG_BOUND: Duration = Duration::from_secs(10);
+/// Times the child samples the recovery points and waits for the checkpoint to cover them.
+const SAMPLES: usize = 5;
+
+/// The checkpointed recovery points of the sustained topic's partitions, by partition.
+fn checkpointed_points(root: &Path) -> BTreeMap<i32, i64> {
+    checkpoint::read_offsets(&root.join("recovery-point-offset-checkpoint"))
+        .map(|o| {
+            o.into_iter()
+                .filter(|((t, _), _)| t == SUSTAINED_TOPIC)
+                .map(|((_, p), v)| (p, v))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Body of the child process of the sustained-roll test; returns at once unless that test
+/// spawned it. A thread a partition appends without pause to [`SUSTAINED_PARTITIONS`]
+/// partitions of 2 KiB segments: a roll every few appends. Every fsync takes 50 ms, as on a
+/// busy disk, so the flusher's passes (a few fsyncs each, at most 32 at once) fall behind the
+/// rolls and its queue never runs dry. Meanwhile this thread takes [`SAMPLES`] samples: the
+/// recovery points the passes reached, then how long until the checkpoint file on disk holds
+/// them; one line a sample (`lag MS` or `late MS`) to the file `lags` beside the store, then
+/// `done`. The appends go on until the test kills the process.
+#[test]
+fn sustained_roll_child_when_spawned() {
+    let Some(root) = std::env::var_os(SUSTAINED_CHILD_ENV) else { return };
+    let root = PathBuf::from(root);
+    let store_root = root.join("store");
+    let _slow_disk = strata::internals::io::fault::slow_syncs(Duration::from_millis(50));
+    let store = Store::open(StoreConfig::new([&store_root])).unwrap();
+    let config = overrides(&[("segment.bytes", SEGMENT_BYTES), ("segment.index.bytes", "4096")]);
+    store.create_topic(SUSTAINED_TOPIC, SUSTAINED_PARTITIONS, &config).unwrap();
+    let logs: Vec<_> =
+        (0..SUSTAINED_PARTITIONS).map(|p| store.partition(SUSTAINED_TOPIC, p).unwrap()).collect();
+    // One appender a partition: a roll writes its producer snapshot with an fsync on the
+    // appending thread, so a few threads alone would roll too slowly to keep the flusher busy.
+    for log in &logs {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for i in 0.. {
+                log.append(&[record(i)]).unwrap();
+            }
+        });
+    }
+    let mut lags = std::fs::File::create(root.join("lags")).unwrap();
+    // Every partition rolled and had a pass.
+    while logs.iter().any(|l| l.recovery_point() == 0) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let synced = || -> Vec<i64> { logs.iter().map(strata::Log::recovery_point).collect() };
+    for _ in 0..SAMPLES {
+        // A sample once a pass moved a recovery point past the checkpoint: each needs a new one.
+        let ahead = eventually(60, || {
+            let points = checkpointed_points(&store_root);
+            synced().iter().zip(0..).any(|(&s, p)| points.get(&p).is_none_or(|&c| c < s))
+        });
+        assert!(ahead, "no pass moved a recovery point past the checkpoint within 60 s");
+        let synced = synced();
+        let start = Instant::now();
+        let covered = eventually(CHECKPOINT_LAG_BOUND.as_secs() * 2, || {
+            let points = checkpointed_points(&store_root);
+            synced.iter().zip(0..).all(|(&s, p)| points.get(&p).is_some_and(|&c| c >= s))
+        });
+        let ms = start.elapsed().as_millis();
+        use std::io::Write;
+        writeln!(lags, "{} {ms}", if covered { "lag" } else { "late" }).unwrap();
+    }
+    std::fs::write(root.join("done"), "").unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn under_sustained_rolls_the_recovery_point_checkpoint_follows_each_rolls_sync() {
+    let root = tempfile::tempdir().unwrap();
+    let store_root = root.path().join("store");
+    let stderr = root.path().join("child.stderr");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sustained_roll_child_when_spawned", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(SUSTAINED_CHILD_ENV, root.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let finished = eventually(600, || {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("child exited ({status}): {}", std::fs::read_to_string(&stderr).unwrap());
+        }
+        root.path().join("done").exists()
+    });
+    // Killed while the appends and rolls go on: an unclean shutdown under load.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(finished, "the child did not finish its samples within 600 s");
+    let lags = std::fs::read_to_string(root.path().join("lags")).unwrap();
+    eprintln!("checkpoint lag behind the synced recovery points (ms): {lags:?}");
+    assert_eq!(lags.lines().count(), SAMPLES, "{lags}");
+    for line in lags.lines() {
+        let (kind, ms) = line.split_once(' ').unwrap();
+        let ms: u64 = ms.parse().unwrap();
+        assert!(
+            kind == "lag" && Duration::from_millis(ms) <= CHECKPOINT_LAG_BOUND,
+            "the checkpoint trailed the synced recovery points by {ms} ms or more ({kind}); \
+             the bound is {CHECKPOINT_LAG_BOUND:?}: {lags}"
+        );
+    }
+
+    // An unclean open re-validates only what follows each checkpointed recovery point: the
+    // segment holding it and those after it, never the synced prefix.
+    let checkpointed = checkpointed_points(&store_root);
+    let store = Store::open(StoreConfig::new([&store_root]).background_threads(false)).unwrap();
+    let (mut recovered, mut total) = (0, 0);
+    for p in 0..SUSTAINED_PARTITIONS {
+        let log = store.partition(SUSTAINED_TOPIC, p).unwrap();
+        let name = format!("{SUSTAINED_TOPIC}-{p}");
+        let report = &store.load_reports().iter().find(|(n, _)| *n == name).unwrap().1;
+        let point = checkpointed[&p];
+        let bases = log.segment_base_offsets();
+        let after_checkpoint = bases.iter().filter(|&&b| b > point).count();
+        assert!(point > 0, "{name}: checkpointed at 0");
+        assert_eq!(report.recovered_segments, after_checkpoint + 1, "{name}: {report:?}");
+        assert!(log.log_end_offset() >= point, "{name}");
+        recovered += report.recovered_segments;
+        total += bases.len();
+    }
+    eprintln!("recovered {recovered} of {total} segments");
+    assert!(recovered < total);
+    store.close().unwrap();
+}

@@ -26,12 +26,17 @@
 //! told of every operation that *completed* (with its path, and for a rename
 //! its target), so a test can record the writes, syncs, creates, renames and
 //! removes strata issues and build the states a power cut could leave.
+//!
+//! [`slow_syncs`] is the one process-wide knob: every fsync of a file,
+//! directory or mapping, on any thread, sleeps first, as on a slow or busy
+//! disk (for tests of background threads that fall behind, in a child
+//! process of their own).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::{Error, Result};
@@ -211,6 +216,31 @@ fn injected_error(what: &str) -> std::io::Error {
     std::io::Error::other(format!("injected fault: {what}"))
 }
 
+/// Nanoseconds every fsync sleeps before it runs, on every thread (0: none).
+static SYNC_DELAY_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every fsync of the process (files, directories, mappings, on every
+/// thread) sleep `delay` before it runs, until the guard is dropped: a disk
+/// whose syncs are slow. Process-wide, unlike a [`FaultPlan`]: meant for a
+/// child process whose background threads a test wants to fall behind.
+#[must_use = "syncs are fast again when the guard is dropped"]
+pub fn slow_syncs(delay: std::time::Duration) -> SlowSyncs {
+    let ns = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+    SlowSyncs { previous: SYNC_DELAY_NS.swap(ns, Ordering::SeqCst) }
+}
+
+/// Restores the previous sync delay when dropped.
+#[derive(Debug)]
+pub struct SlowSyncs {
+    previous: u64,
+}
+
+impl Drop for SlowSyncs {
+    fn drop(&mut self) {
+        SYNC_DELAY_NS.store(self.previous, Ordering::SeqCst);
+    }
+}
+
 /// Counts one call of `op` and fails it if the armed plan says so. Every
 /// operation of [`crate::io`] calls this first.
 #[inline]
@@ -221,6 +251,12 @@ pub fn check_io(op: Op) -> std::io::Result<()> {
 /// [`check_io`] for an operation on `path`, which a tracing plan records.
 #[inline]
 pub fn check_io_at(op: Op, path: Option<&Path>) -> std::io::Result<()> {
+    if matches!(op, Op::Sync | Op::SyncDir) {
+        let ns = SYNC_DELAY_NS.load(Ordering::Relaxed);
+        if ns != 0 {
+            std::thread::sleep(std::time::Duration::from_nanos(ns));
+        }
+    }
     if ARMED.load(Ordering::Relaxed) == 0 {
         return Ok(());
     }

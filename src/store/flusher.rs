@@ -11,15 +11,24 @@
 //! after the slowest pass of a round, and no thread is started per pass.
 //! Within a log, one pass serves every append that arrived while the
 //! previous pass ran (the log's pass covers everything requested when it
-//! starts): that is the group commit. When the queue runs dry after a pass
-//! that a roll asked for moved a recovery point, the worker that finds it
-//! dry checkpoints the recovery points, so an unclean open re-validates only
-//! what was written after the last roll.
+//! starts): that is the group commit.
+//!
+//! After a pass that a roll asked for moved a recovery point, the recovery
+//! points are checkpointed, so an unclean open re-validates only what was
+//! written after the last roll. The checkpoint writes are coalesced: one
+//! worker at a time writes one, at most every [`ROLL_CHECKPOINT_EVERY`], and
+//! it covers every pass completed before it. A worker that finds a
+//! checkpoint due takes it before its next pass, so a queue that never runs
+//! dry (many partitions rolling back to back) still checkpoints within about
+//! that interval instead of waiting for the periodic checkpoint
+//! (`log.flush.offset.checkpoint.interval.ms`); a queue that runs dry has an
+//! idle worker write it when the interval is up. At 1,000 partitions rolling
+//! at once that is one checkpoint write a second, not one per pass.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -30,6 +39,19 @@ use crate::log::flush::FlushHook;
 /// Most passes that run at once (worker threads of the pool).
 pub(super) const MAX_PARALLEL: usize = 32;
 
+/// Shortest time between two checkpoint writes that passes after rolls ask
+/// for: how long a roll's recovery point may wait to reach the checkpoint
+/// file under sustained load.
+pub(super) const ROLL_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// What a worker does next.
+enum Work {
+    /// One sync pass of this log.
+    Pass(Log),
+    /// Write the checkpoints (this worker is the one writer).
+    Checkpoint,
+}
+
 #[derive(Debug, Default)]
 struct Queue {
     /// Logs waiting for a pass, oldest first; a log is queued at most once.
@@ -37,9 +59,26 @@ struct Queue {
     /// Workers started, and how many of them wait for work.
     workers: usize,
     idle: usize,
-    /// A roll's pass moved a recovery point since the last checkpoint.
+    /// A roll's pass moved a recovery point since the last checkpoint began.
     checkpoint_due: bool,
+    /// A worker is writing the checkpoints (one writer at a time).
+    checkpoint_writing: bool,
+    /// When the last checkpoint write that passes asked for began.
+    last_checkpoint: Option<Instant>,
     stopped: bool,
+}
+
+impl Queue {
+    /// How long until a due checkpoint may be written (zero: now); `None`
+    /// when none is due or another worker writes one. A stopping flusher
+    /// leaves the checkpoints to the close that stops it.
+    fn checkpoint_wait(&self, now: Instant) -> Option<Duration> {
+        if !self.checkpoint_due || self.checkpoint_writing || self.stopped {
+            return None;
+        }
+        let since = self.last_checkpoint.map_or(ROLL_CHECKPOINT_EVERY, |t| now - t);
+        Some(ROLL_CHECKPOINT_EVERY.saturating_sub(since))
+    }
 }
 
 /// The flusher's queue and pool; the hook of every log of the store pushes
@@ -119,49 +158,67 @@ impl FlushQueue {
         }
     }
 
-    /// Waits for the next queued log; `None` once stopped with nothing left.
-    fn take(&self) -> Option<Log> {
+    /// The next thing to do: a due checkpoint first (so a busy queue still
+    /// gets one every [`ROLL_CHECKPOINT_EVERY`]), else the oldest queued
+    /// log; waits for either. `None` once stopped with nothing left.
+    fn take(&self) -> Option<Work> {
         let mut g = self.queue.lock();
         loop {
+            let now = Instant::now();
+            let checkpoint = g.checkpoint_wait(now);
+            if checkpoint == Some(Duration::ZERO) {
+                g.checkpoint_due = false;
+                g.checkpoint_writing = true;
+                g.last_checkpoint = Some(now);
+                return Some(Work::Checkpoint);
+            }
             if let Some(log) = g.logs.pop_front() {
-                return Some(log);
+                return Some(Work::Pass(log));
             }
             if g.stopped {
                 return None;
             }
             g.idle += 1;
-            // The timeout only guards against a lost wake-up.
-            self.cond.wait_for(&mut g, Duration::from_millis(500));
+            // Until a due checkpoint may be written; else the timeout only
+            // guards against a lost wake-up.
+            let wait = checkpoint.unwrap_or(Duration::from_millis(500));
+            self.cond.wait_for(&mut g, wait);
             g.idle -= 1;
         }
     }
 
-    /// One worker: passes until the flusher stops and its queue is empty.
+    /// One worker: passes and checkpoints until the flusher stops and its
+    /// queue is empty.
     fn work(&self) {
-        while let Some(log) = self.take() {
-            let outcome = log.flush_pending();
-            drop(log);
-            let Some(inner) = self.store.lock().upgrade() else { continue };
-            let store = Store { inner };
-            let checkpoint = {
-                let mut g = self.queue.lock();
-                if let Ok(o) = &outcome {
-                    g.checkpoint_due |= o.after_roll && o.advanced;
+        while let Some(work) = self.take() {
+            match work {
+                Work::Pass(log) => {
+                    let outcome = log.flush_pending();
+                    drop(log);
+                    if let Ok(o) = &outcome
+                        && o.after_roll
+                        && o.advanced
+                    {
+                        self.queue.lock().checkpoint_due = true;
+                    }
+                    if let Err(e) = outcome
+                        && let Some(store) = self.store()
+                    {
+                        store.record(super::BackgroundTask::Flush, Err(e));
+                    }
                 }
-                // A stopping flusher leaves the checkpoints to the close that stops it.
-                let now = g.checkpoint_due && g.logs.is_empty() && !g.stopped;
-                if now {
-                    g.checkpoint_due = false;
+                Work::Checkpoint => {
+                    if let Some(store) = self.store() {
+                        store.record(super::BackgroundTask::Checkpoints, store.write_checkpoints());
+                    }
+                    self.queue.lock().checkpoint_writing = false;
                 }
-                now
-            };
-            if let Err(e) = outcome {
-                store.record(super::BackgroundTask::Flush, Err(e));
-            }
-            if checkpoint {
-                store.record(super::BackgroundTask::Checkpoints, store.write_checkpoints());
             }
         }
+    }
+
+    fn store(&self) -> Option<Store> {
+        self.store.lock().upgrade().map(|inner| Store { inner })
     }
 }
 
