@@ -17,6 +17,9 @@
 //!   `Bytes` slices of one shared buffer (what `benches/compare` does);
 //! - `borrowed`: `Log::append` of [`BorrowedRecord`]s over the same slices;
 //! - `batch`: `Log::append_batch` of client batches, built in the loop;
+//! - `client`: `Log::append_batch` of client batches built before the loop
+//!   and still held by the caller (what `benches/compare` times: the log
+//!   gets a shared `Bytes` it may not patch in place);
 //! - `durable`: `Log::append` of borrowed records then `Log::flush`, per batch;
 //! - `fsync_end`: `borrowed`, then one `Log::flush` at the end (timed);
 //! - `recover`: writes the records, drops the log without closing it, and
@@ -120,6 +123,29 @@ fn run_batch(log: &Log, data: &[u8], records: usize) {
     }
 }
 
+/// Every batch of `client` mode, built before the profiled loop.
+fn client_batches(data: &[u8], records: usize) -> Vec<Bytes> {
+    (0..records / PER_BATCH)
+        .map(|b| {
+            let mut builder = BatchBuilder::new(0);
+            for (delta, i) in (b * PER_BATCH..(b + 1) * PER_BATCH).enumerate() {
+                let (k, v) = slices(data, i);
+                builder
+                    .append_slices(delta as i32, 1_700_000_000_000, Some(k), Some(v), &[])
+                    .expect("encode");
+            }
+            builder.build().expect("build")
+        })
+        .collect()
+}
+
+#[inline(never)]
+fn run_client(log: &Log, batches: &[Bytes]) {
+    for batch in batches {
+        black_box(log.append_batch(batch.clone()).expect("append"));
+    }
+}
+
 #[inline(never)]
 fn run_flush(log: &Log) {
     log.flush().expect("flush");
@@ -138,6 +164,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path(), false);
     let shared = if mode == "shared" { Bytes::from(data.clone()) } else { Bytes::new() };
+    let client = if mode == "client" { client_batches(&data, records) } else { Vec::new() };
     let t = Instant::now();
     match mode.as_str() {
         "records" => run_records(&log, &data, records),
@@ -149,6 +176,7 @@ fn main() {
             run_flush(&log);
         }
         "batch" => run_batch(&log, &data, records),
+        "client" => run_client(&log, &client),
         "recover" => {
             run_borrowed(&log, &data, records, false);
             drop(log);

@@ -52,7 +52,15 @@ pub(crate) fn walk_records<E>(
     let mut walker = Walker { src: section, pos: 0 };
     let mut prev: Option<i32> = None;
     for _ in 0..count.max(0) {
-        let facts = walker.record().map_err(&wrap)?;
+        // The common record in one go; anything else (or anything wrong) is
+        // measured again by the careful path, which names the fault.
+        let facts = match plain_record(walker.rest()) {
+            Some((facts, size)) => {
+                walker.pos += size;
+                facts
+            }
+            None => walker.record().map_err(&wrap)?,
+        };
         each(facts)?;
         let d = facts.offset_delta;
         if d < 0 || d > last || prev.is_some_and(|p| d <= p) {
@@ -69,6 +77,143 @@ pub(crate) fn walk_records<E>(
         return Err(wrap(FormatError::TrailingBytes { count, extra: section.len() - walker.pos }));
     }
     Ok(())
+}
+
+/// Measures a well-formed record without headers at the front of `src`:
+/// its facts and size, or `None` for anything else (headers, a long
+/// varint, any fault).
+///
+/// It succeeds only where [`Walker::record`] succeeds with the same facts
+/// and size: every field lies inside the declared length (a field read past
+/// it gives `None`, and the careful path then reports it as it always did),
+/// lengths are -1 or >= 0, the offset delta is not negative, the header
+/// count is 0 and the fields add up to the length exactly. Its varints are
+/// at most three bytes (nine for the timestamp delta), so none of Kafka's
+/// truncating decode applies. Lengths are judged on the raw zig-zag value:
+/// even is `n >= 0` (`2n`), 1 is -1 (null), any other odd value negative.
+#[inline(always)]
+fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
+    let (len, n) = short(src, 0)?;
+    if len & 1 != 0 {
+        return None;
+    }
+    let size = n + (len >> 1) as usize;
+    let body = src.get(n..size)?;
+    // attributes (one byte, any value), then the varints.
+    let (ts, a) = long(body, 1)?;
+    let (offset, b) = short(body, 1 + a)?;
+    if offset & 1 != 0 {
+        return None;
+    }
+    let at = 1 + a + b;
+    let (key, c) = short(body, at)?;
+    let at = skip_nullable(at + c, key)?;
+    let (value, e) = short(body, at)?;
+    let at = skip_nullable(at + e, value)?;
+    // headerCount 0, and nothing after it.
+    if body.get(at) != Some(&0) || at + 1 != body.len() {
+        return None;
+    }
+    let facts = RecordFacts {
+        offset_delta: (offset >> 1) as i32,
+        timestamp_delta: ((ts >> 1) as i64) ^ -((ts & 1) as i64),
+        key_is_null: key == 1,
+    };
+    Some((facts, size))
+}
+
+/// Unsigned LEB128 of one to three bytes at `b[at..]` (below 2^21): its raw
+/// value and length, `None` when longer or cut short.
+#[inline(always)]
+fn short(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let b0 = u64::from(*b.get(at)?);
+    if b0 < 0x80 {
+        return Some((b0, 1));
+    }
+    let b1 = u64::from(*b.get(at + 1)?);
+    if b1 < 0x80 {
+        return Some(((b0 & 0x7f) | b1 << 7, 2));
+    }
+    let b2 = u64::from(*b.get(at + 2)?);
+    (b2 < 0x80).then_some(((b0 & 0x7f) | (b1 & 0x7f) << 7 | b2 << 14, 3))
+}
+
+/// Unsigned LEB128 of one to nine bytes (below 2^63).
+#[inline(always)]
+fn long(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let b0 = u64::from(*b.get(at)?);
+    if b0 < 0x80 {
+        return Some((b0, 1));
+    }
+    long_tail(b, at)
+}
+
+#[cold]
+fn long_tail(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for i in 0..9 {
+        let byte = u64::from(*b.get(at + i)?);
+        value |= (byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Past a nullable field whose raw zig-zag length is `raw`, at `at`;
+/// `None` for a negative length other than -1. Whether the field fits is
+/// left to the next read.
+#[inline(always)]
+fn skip_nullable(at: usize, raw: u64) -> Option<usize> {
+    match raw {
+        1 => Some(at),
+        r if r & 1 == 0 => Some(at + (r >> 1) as usize),
+        _ => None,
+    }
+}
+
+/// What the log's rules on a client batch need from all of its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// The smallest and largest record timestamp (baseTimestamp plus each
+    /// delta, wrapping as Kafka's long arithmetic does).
+    pub min_timestamp: i64,
+    pub max_timestamp: i64,
+    /// Whether some record has a null key.
+    pub any_null_key: bool,
+}
+
+/// The records of an uncompressed v2 `batch` in one pass that checks what
+/// [`walk_records`] checks and builds nothing: their [`Summary`], or `None`
+/// when this pass cannot vouch for the batch (a compressed section, headers,
+/// any fault). `Some` means [`walk_records`] accepts the batch and reports
+/// facts that sum to this summary; on `None` the caller walks it with
+/// [`walk_records`], which names any fault.
+pub(crate) fn summarize(batch: &BatchView) -> Option<Summary> {
+    if batch.compression().ok()? != Compression::None {
+        return None;
+    }
+    let section = batch.as_bytes().get(layout::RECORDS..)?;
+    let base = batch.base_timestamp();
+    let last = i64::from(batch.last_offset_delta());
+    let mut s = Summary { min_timestamp: i64::MAX, max_timestamp: i64::MIN, any_null_key: false };
+    let (mut pos, mut next_delta) = (0usize, 0i64);
+    for _ in 0..batch.records_count().max(0) {
+        let (facts, size) = plain_record(section.get(pos..)?)?;
+        pos += size;
+        // Offset deltas increase within [0, lastOffsetDelta].
+        let d = i64::from(facts.offset_delta);
+        if d < next_delta || d > last {
+            return None;
+        }
+        next_delta = d + 1;
+        let ts = base.wrapping_add(facts.timestamp_delta);
+        s.min_timestamp = s.min_timestamp.min(ts);
+        s.max_timestamp = s.max_timestamp.max(ts);
+        s.any_null_key |= facts.key_is_null;
+    }
+    (pos == section.len()).then_some(s)
 }
 
 /// A cursor over encoded records that only measures them.
@@ -192,14 +337,77 @@ mod tests {
     use super::*;
     use crate::format::{BatchBuilder, Record};
 
-    /// Whatever the decoder says about a batch's records, the walker says too.
+    /// Whatever the decoder says about a batch's records, the walker says too,
+    /// and the summary vouches only for batches both accept, with their facts.
     /// Returns whether the batch framed (and so was compared) and was refused.
     fn same_verdict(bytes: Bytes) -> Option<bool> {
         let batch = BatchView::new(bytes).ok()?;
         let decoded = batch.check_records(|e| e, |_| Ok(()));
-        let walked = walk_records(&batch, |e| e, |_| Ok(()));
+        let mut facts = Vec::new();
+        let walked = walk_records(
+            &batch,
+            |e| e,
+            |f| {
+                facts.push(f);
+                Ok(())
+            },
+        );
         assert_eq!(decoded, walked);
+        if let Some(s) = summarize(&batch) {
+            assert_eq!(walked, Ok(()), "the summary vouched for a refused batch");
+            assert_eq!(s, summary_of(&batch, &facts));
+        }
         Some(walked.is_err())
+    }
+
+    /// The summary of `facts`, computed the plain way.
+    fn summary_of(batch: &BatchView, facts: &[RecordFacts]) -> Summary {
+        let ts = facts.iter().map(|f| batch.base_timestamp().wrapping_add(f.timestamp_delta));
+        Summary {
+            min_timestamp: ts.clone().min().unwrap_or(i64::MAX),
+            max_timestamp: ts.max().unwrap_or(i64::MIN),
+            any_null_key: facts.iter().any(|f| f.key_is_null),
+        }
+    }
+
+    #[test]
+    fn the_summary_vouches_for_plain_batches_with_the_walkers_facts() {
+        // Timestamp deltas of one, two, three and nine bytes, either sign;
+        // null and empty keys; a value long enough for a three-byte length.
+        let mut b = BatchBuilder::new(0);
+        let long_value = vec![7u8; 70_000];
+        for (i, ts) in
+            [1_000i64, 999, 1_100, 1_000_000, -5_000_000_000_000, 1_000].iter().enumerate()
+        {
+            let r = match i {
+                1 => Record::unkeyed("v"),
+                2 => Record::new("", ""),
+                3 => Record::new("k", Bytes::from(long_value.clone())),
+                _ => Record::new("key", "value"),
+            };
+            b.append(&r.timestamp(*ts)).unwrap();
+        }
+        let batch = BatchView::new(b.build().unwrap()).unwrap();
+        let mut facts = Vec::new();
+        walk_records(
+            &batch,
+            |e| e,
+            |f| {
+                facts.push(f);
+                Ok::<(), FormatError>(())
+            },
+        )
+        .unwrap();
+        let s = summarize(&batch).expect("a plain batch is summarized");
+        assert_eq!(s, summary_of(&batch, &facts));
+        assert_eq!(
+            (s.min_timestamp, s.max_timestamp, s.any_null_key),
+            (-5_000_000_000_000, 1_000_000, true)
+        );
+        // Headers are left to the walker.
+        let mut h = BatchBuilder::new(0);
+        h.append(&Record::new("k", "v").header("h", "x")).unwrap();
+        assert_eq!(summarize(&BatchView::new(h.build().unwrap()).unwrap()), None);
     }
 
     #[test]
@@ -208,8 +416,20 @@ mod tests {
         b.append(&Record::new("key", "value").header("h", "x")).unwrap();
         b.append(&Record::tombstone("k2")).unwrap();
         b.append(&Record::unkeyed("v3")).unwrap();
-        let good = b.build().unwrap();
+        every_truncation_and_bit_flip(&b.build().unwrap());
+        // Without headers, the summary's fast pass measures every record.
+        let mut plain = BatchBuilder::new(0);
+        plain.append(&Record::new("key", "value").timestamp(5)).unwrap();
+        plain.append(&Record::tombstone("k2").timestamp(900)).unwrap();
+        plain.append(&Record::unkeyed(vec![3u8; 80]).timestamp(1)).unwrap();
+        let plain = plain.build().unwrap();
+        assert!(summarize(&BatchView::new(plain.clone()).unwrap()).is_some());
+        every_truncation_and_bit_flip(&plain);
+    }
+
+    fn every_truncation_and_bit_flip(good: &Bytes) {
         assert_eq!(same_verdict(good.clone()), Some(false));
+        let mut vouched = 0;
         for cut in layout::RECORDS..good.len() {
             // The batch length follows the cut, so the header still frames.
             let mut v = good.slice(..cut).to_vec();
@@ -222,10 +442,17 @@ mod tests {
             for bit in 0..8 {
                 let mut v = good.to_vec();
                 v[at] ^= 1 << bit;
-                refused += usize::from(same_verdict(Bytes::from(v)) == Some(true));
+                let v = Bytes::from(v);
+                vouched += usize::from(
+                    BatchView::new(v.clone()).ok().and_then(|b| summarize(&b)).is_some(),
+                );
+                refused += usize::from(same_verdict(v) == Some(true));
             }
         }
         assert!(refused > 0, "some bit flips must break the records' framing");
+        if summarize(&BatchView::new(good.clone()).unwrap()).is_some() {
+            assert!(vouched > 0, "flips inside keys and values leave the batch summarized");
+        }
     }
 
     #[test]

@@ -21,7 +21,9 @@
 //!    when attributes or maxTimestamp changed.
 //!
 //! Client batches are checked in one pass that builds nothing (the CRC, then
-//! [`walk_records`] measures every record). Batches the log builds itself
+//! [`summarize`] measures every record and gathers the few facts the rules
+//! judge; a batch it cannot vouch for is walked record by record with
+//! [`walk_records`], which names the first record that breaks a rule). Batches the log builds itself
 //! from records ([`build`]) apply rules 2-4 and 6 while they are encoded and
 //! are never validated again: their CRC is computed once, by the builder.
 
@@ -29,7 +31,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::LogConfig;
 use crate::format::builder::{set_base_offset_and_epoch, set_max_timestamp};
-use crate::format::walk::walk_records;
+use crate::format::walk::{summarize, walk_records};
 use crate::format::{
     BatchBuilder, BatchView, Compression, NO_TIMESTAMP, RecordParts, TimestampType,
 };
@@ -100,19 +102,33 @@ pub(crate) fn prepare(
     // One pass that builds nothing: the format's record checks and the log's rules together.
     let mut max_record_ts = NO_TIMESTAMP;
     let base_timestamp = batch.base_timestamp();
+    // The rules' settings once per batch; `check_timestamp` only to name a refusal.
+    let compact = cfg.cleanup_policy.compact;
+    let create_time = cfg.message_timestamp_type == TimestampType::CreateTime;
+    let (before, after) =
+        (cfg.effective_timestamp_before_max_ms(), cfg.effective_timestamp_after_max_ms());
     let mut check = |r: crate::format::walk::RecordFacts| {
-        if cfg.cleanup_policy.compact && r.key_is_null {
+        if compact && r.key_is_null {
             return Err(keyless(r.offset_delta));
         }
         // Readers of a LogAppendTime batch see maxTimestamp; the producer's time is in the delta.
         let ts = base_timestamp.wrapping_add(r.timestamp_delta);
-        if cfg.message_timestamp_type == TimestampType::CreateTime {
+        if create_time && (now.saturating_sub(ts) > before || ts.saturating_sub(now) > after) {
             check_timestamp(ts, now, cfg)?;
         }
         max_record_ts = max_record_ts.max(ts);
         Ok(())
     };
-    if batch.is_legacy() {
+    let summary = if batch.is_legacy() { None } else { summarize(&batch) };
+    let within = |ts: i64| now.saturating_sub(ts) <= before && ts.saturating_sub(now) <= after;
+    if let Some(s) = summary.filter(|s| {
+        !(compact && s.any_null_key)
+            && (!create_time || (within(s.min_timestamp) && within(s.max_timestamp)))
+    }) {
+        // The common batch: every rule holds for every record (the bounds
+        // are monotone in the timestamp, so its extremes decide them all).
+        max_record_ts = max_record_ts.max(s.max_timestamp);
+    } else if batch.is_legacy() {
         batch.check_records(
             |source| Error::InvalidBatch { source },
             |r| {
