@@ -270,6 +270,25 @@ impl BatchView {
         Ok(view)
     }
 
+    /// This v2 view with `base_offset` and `partition_leader_epoch` in its
+    /// header fields while its bytes keep the old ones: for the append path
+    /// alone, which writes those two fields (both outside the CRC) itself,
+    /// ahead of the rest of the bytes, instead of copying a batch its caller
+    /// may still share. [`as_bytes`](Self::as_bytes) then disagrees with the
+    /// header in exactly those fields. A legacy entry is returned unchanged.
+    #[must_use]
+    pub(crate) fn with_assigned_offsets(
+        mut self,
+        base_offset: i64,
+        partition_leader_epoch: i32,
+    ) -> Self {
+        if self.legacy.is_none() {
+            self.header.base_offset = base_offset;
+            self.header.partition_leader_epoch = partition_leader_epoch;
+        }
+        self
+    }
+
     /// The batch's bytes, giving up the view.
     #[must_use]
     pub fn into_bytes(self) -> Bytes {

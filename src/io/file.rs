@@ -118,6 +118,53 @@ pub fn write_all_at(file: &File, path: &Path, buf: &[u8], pos: u64) -> Result<()
     gate(Op::Write, "write", path, || file.write_all_at(buf, pos))
 }
 
+/// Writes `head` then `rest` at byte `pos` as one write (`pwritev`): a batch
+/// whose first bytes were reassigned without copying the rest.
+pub fn write_all_at_split(
+    file: &File,
+    path: &Path,
+    head: &[u8],
+    rest: &[u8],
+    pos: u64,
+) -> Result<()> {
+    gate(Op::Write, "write", path, || {
+        let (mut head, mut rest, mut pos) = (head, rest, pos);
+        while !head.is_empty() || !rest.is_empty() {
+            let n = match pwritev2(file, head, rest, pos) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            pos += n as u64;
+            let from_head = n.min(head.len());
+            head = head.get(from_head..).unwrap_or_default();
+            rest = rest.get(n - from_head..).unwrap_or_default();
+        }
+        Ok(())
+    })
+}
+
+/// One `pwritev` of two buffers at `pos`: the bytes it wrote.
+fn pwritev2(file: &File, head: &[u8], rest: &[u8], pos: u64) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd as _;
+    let iov = [
+        libc::iovec { iov_base: head.as_ptr().cast_mut().cast(), iov_len: head.len() },
+        libc::iovec { iov_base: rest.as_ptr().cast_mut().cast(), iov_len: rest.len() },
+    ];
+    let offset = libc::off_t::try_from(pos)
+        .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "write position past off_t"))?;
+    #[expect(unsafe_code, reason = "pwritev has no safe wrapper in std")]
+    // SAFETY: both iovecs describe live, initialized slices that outlive the
+    // call, and the kernel only reads from them (`pwritev` writes the file,
+    // never the buffers; the `cast_mut` is for the C signature alone). The
+    // count passed is the array's length, and the descriptor is open for the
+    // borrow of `file`.
+    let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), 2, offset) };
+    // A negative return is the error in errno; otherwise a byte count.
+    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+}
+
 /// Writes all of `buf` at the file cursor and advances it.
 pub fn append(file: &File, path: &Path, buf: &[u8]) -> Result<()> {
     gate(Op::Write, "write", path, || {

@@ -40,9 +40,19 @@ use crate::{Error, Result};
 /// A batch ready to be written at its final offsets.
 #[derive(Debug)]
 pub(crate) struct PreparedBatch {
+    /// The batch; with `head`, its header fields hold the assigned base
+    /// offset and epoch while its bytes still hold the client's.
     pub batch: BatchView,
     pub records: i64,
+    /// The batch's first [`ASSIGNED_HEAD`] bytes as they are to be written
+    /// (base offset, length, partition leader epoch), when the rest of the
+    /// client's bytes are written as they came, without a copy.
+    pub head: Option<[u8; ASSIGNED_HEAD]>,
 }
+
+/// The header bytes an append reassigns: baseOffset, batchLength (kept) and
+/// partitionLeaderEpoch, all before the magic byte and outside the CRC.
+pub(crate) const ASSIGNED_HEAD: usize = 16;
 
 fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidRecord { reason: reason.into() }
@@ -162,6 +172,15 @@ pub(crate) fn prepare(
         TimestampType::CreateTime => (TimestampType::CreateTime, max_record_ts),
     };
     let restamp = ts_type != batch.timestamp_type() || max_ts != batch.max_timestamp();
+    if !restamp && !batch.is_legacy() {
+        // The bytes stay the client's (which the caller may still hold): the
+        // segment writes the assigned header fields ahead of them.
+        let mut head = [0u8; ASSIGNED_HEAD];
+        head.copy_from_slice(batch.as_bytes().get(..ASSIGNED_HEAD).unwrap_or(&[0; ASSIGNED_HEAD]));
+        set_base_offset_and_epoch(&mut head, next_offset, leader_epoch);
+        let batch = batch.with_assigned_offsets(next_offset, leader_epoch);
+        return Ok(PreparedBatch { batch, records: i64::from(count), head: Some(head) });
+    }
     // Patched in place when the caller handed over the only reference (no copy).
     let mut buf = BytesMut::from(batch.into_bytes());
     set_base_offset_and_epoch(&mut buf, next_offset, leader_epoch);
@@ -169,7 +188,7 @@ pub(crate) fn prepare(
         set_max_timestamp(&mut buf, ts_type, max_ts);
     }
     let batch = BatchView::new(buf.freeze()).map_err(|source| Error::InvalidBatch { source })?;
-    Ok(PreparedBatch { batch, records: i64::from(count) })
+    Ok(PreparedBatch { batch, records: i64::from(count), head: None })
 }
 
 fn keyless(offset_delta: i32) -> Error {

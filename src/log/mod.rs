@@ -312,7 +312,7 @@ impl Log {
         set_base_offset_and_epoch(&mut batch, self.log_end_offset(), w.leader_epoch);
         let batch =
             BatchView::new(Bytes::from(batch)).map_err(|source| Error::InvalidBatch { source })?;
-        self.append_prepared(w, &cfg, append::PreparedBatch { batch, records }, now)
+        self.append_prepared(w, &cfg, append::PreparedBatch { batch, records, head: None }, now)
     }
 
     /// Appends a client-built v2 batch: validated, offsets assigned by patching
@@ -363,7 +363,13 @@ impl Log {
             });
         }
         self.check_free_space(batch.size() as u64)?;
-        self.write_locked(&mut w, cfg, &batch, now)?;
+        self.write_locked_with_head(
+            &mut w,
+            cfg,
+            &batch,
+            prepared.head.as_ref().map(|h| &h[..]),
+            now,
+        )?;
         let info = AppendInfo {
             base_offset: batch.base_offset(),
             last_offset: batch.last_offset(),
@@ -412,6 +418,19 @@ impl Log {
         batch: &crate::format::BatchView,
         now: i64,
     ) -> Result<()> {
+        self.write_locked_with_head(w, cfg, batch, None, now)
+    }
+
+    /// [`write_locked`](Self::write_locked), writing `head` in place of the
+    /// batch's first bytes when given (see [`append::PreparedBatch::head`]).
+    fn write_locked_with_head(
+        &self,
+        w: &mut Writer,
+        cfg: &LogConfig,
+        batch: &crate::format::BatchView,
+        head: Option<&[u8]>,
+        now: i64,
+    ) -> Result<()> {
         self.maybe_roll(
             w,
             cfg,
@@ -423,7 +442,7 @@ impl Log {
         let active = self.active()?;
         // Opening what the append needs changes nothing: its failure does not poison.
         active.prepare_append().map_err(Error::into_no_space)?;
-        active.append(batch).map_err(|e| self.fail_write(e))?;
+        active.append_with_head(batch, head).map_err(|e| self.fail_write(e))?;
         let completed = w.producers.update(batch);
         self.index_completed(w, &active, completed)?;
         if w.epochs.assign(batch.partition_leader_epoch(), batch.base_offset()) {

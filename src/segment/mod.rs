@@ -430,11 +430,28 @@ impl Segment {
     /// Appends one validated batch whose offsets are final. Called only by the
     /// appender, under the log's append lock.
     pub(crate) fn append(&self, batch: &BatchView) -> Result<()> {
+        self.append_with_head(batch, None)
+    }
+
+    /// [`append`](Self::append), writing `head` in place of the batch's first
+    /// `head.len()` bytes (an append's assigned base offset and epoch, ahead
+    /// of a client's bytes left as they came), in the same single write.
+    pub(crate) fn append_with_head(&self, batch: &BatchView, head: Option<&[u8]>) -> Result<()> {
         let position = self.len();
         let bytes = batch.as_bytes();
         let end = position + bytes.len() as u64;
+        let write = |f: &std::fs::File, path: &Path| match head {
+            Some(head) => file::write_all_at_split(
+                f,
+                path,
+                head,
+                bytes.get(head.len()..).unwrap_or_default(),
+                position,
+            ),
+            None => file::write_all_at(f, path, bytes, position),
+        };
         // The write happens before the state lock: time queries never wait on it.
-        self.with_file(|f, path| match file::write_all_at(f, path, bytes, position) {
+        self.with_file(|f, path| match write(f, path) {
             // A full disk may have taken part of the batch: cut back to the last
             // whole one, so the partition stays usable once space is freed.
             Err(Error::Io { source, .. }) if file::is_no_space(&source) => {

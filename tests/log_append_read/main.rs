@@ -115,6 +115,9 @@ fn offsets_come_from_the_log_end_and_the_client_batch_is_stored_verbatim_but_for
         let view = BatchView::new(client.clone()).unwrap();
         assert_eq!(log.log_end_offset(), expected_base);
         let info = log.append_batch(client.clone()).unwrap();
+        // The log wrote its offsets ahead of the shared bytes, not into them.
+        assert_eq!(&client[0..8], &0i64.to_be_bytes(), "the caller's base offset is untouched");
+        assert_eq!(&client[12..16], &(-1i32).to_be_bytes(), "and its leader epoch");
         assert_eq!(info.base_offset, expected_base);
         assert_eq!(info.last_offset, expected_base + i64::from(view.last_offset_delta()));
         assert_eq!(info.records, i64::from(view.records_count()));
