@@ -3,6 +3,7 @@
 //! 100-byte values, batches of 100), then runs one of
 //!
 //! - `point`: point reads at pseudo-random offsets, each decoding the one record;
+//! - `latency`: the same reads timed one by one, printing p50 and p99;
 //! - `scan`: full scans touching every key and value (`Fetched::records`);
 //! - `views`: full scans with the borrowed views (`Fetched::record_batches`);
 //! - `crc`: every batch's CRC checked, no record decoded (`Fetched::batches`
@@ -93,6 +94,27 @@ fn run_point(log: &Log, records: u64, reads: usize) -> Result<u64, strata::Error
     Ok(sum)
 }
 
+/// Point reads as `run_point`, each timed alone: `(p50, p99)` in µs.
+#[inline(never)]
+fn run_latency(log: &Log, records: u64, reads: usize) -> Result<(f64, f64), strata::Error> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut times = Vec::with_capacity(reads);
+    for _ in 0..reads {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let offset = (x % records) as i64;
+        let t = Instant::now();
+        let f = log.read(offset, 1)?;
+        let r = f.records().next();
+        black_box(r.and_then(Result::ok).and_then(|r| r.value().and_then(|v| v.first().copied())));
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times.get(((times.len() as f64 * q) as usize).min(times.len() - 1)).copied();
+    Ok((at(0.5).unwrap_or(0.0), at(0.99).unwrap_or(0.0)))
+}
+
 #[inline(never)]
 fn run_scan(log: &Log, passes: usize) -> Result<u64, strata::Error> {
     let mut sum = 0u64;
@@ -142,6 +164,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (log, _) =
         Log::open(dir.path(), "t", 0, LogConfig::default(), clock, LoadOptions::default())?;
     build(&log, records)?;
+    if mode == "latency" {
+        let (p50, p99) = run_latency(&log, records as u64, n)?;
+        println!("latency: {n} point reads, p50 {p50:.2} µs, p99 {p99:.2} µs");
+        return Ok(log.close()?);
+    }
     let t = Instant::now();
     let sum = match mode.as_str() {
         "scan" => run_scan(&log, n)?,

@@ -19,7 +19,9 @@ use bytes::Bytes;
 use super::compression::decompress;
 use super::layout::{self, attr};
 use super::legacy::{self, Message};
-use super::record::{RecordContext, RecordView, decode_view, record_span, skip_record};
+use super::record::{
+    RecordContext, RecordView, decode_common, decode_view, record_span, skip_record,
+};
 use super::{
     Compression, FormatError, FormatResult, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, RecordRef, TimestampType,
@@ -713,6 +715,13 @@ impl Walk {
                 }));
             }
             return None;
+        }
+        // The common shape first (short varints, no headers), then the
+        // general decoder, which reads any record and names any damage.
+        if let Some((r, next)) = decode_common(src, self.pos, &self.ctx) {
+            self.pos = next;
+            self.remaining -= 1;
+            return Some(Ok(r));
         }
         match decode_view(src, &mut self.pos, &self.ctx) {
             Ok(r) => {

@@ -395,6 +395,72 @@ pub(crate) fn skip_record(src: &[u8], pos: usize) -> Option<(i32, usize)> {
     Some(((delta as u32 >> 1) as i32 ^ -((delta & 1) as i32), end))
 }
 
+/// A zig-zag decoded 32-bit value from its raw LEB128 bits (at most three
+/// bytes' worth here, so it always fits).
+#[inline(always)]
+fn zigzag32(raw: u64) -> i32 {
+    let raw = raw as u32;
+    ((raw >> 1) as i32) ^ -((raw & 1) as i32)
+}
+
+/// A nullable length-prefixed field at `*p` of `rec` (one record's body):
+/// `Some(None)` for null (-1), the bytes for a length `>= 0` that fits
+/// `rec`, and `None` for anything else (a long length varint, a length
+/// below -1, bytes past the record): the general decoder then reads it and
+/// says what is wrong, if anything.
+#[inline(always)]
+fn common_field<'a>(rec: &'a [u8], p: &mut usize) -> Option<Option<&'a [u8]>> {
+    let (raw, n) = fast_unsigned(rec, *p)?;
+    *p += n;
+    if raw & 1 != 0 {
+        // Odd zig-zag values are negative: only -1 (raw 1) is a length.
+        return (raw == 1).then_some(None);
+    }
+    let len = (raw >> 1) as usize;
+    let bytes = rec.get(*p..*p + len)?;
+    *p += len;
+    Some(Some(bytes))
+}
+
+/// Decodes the record at `pos` of `src` when it has the shape nearly every
+/// record has: every varint of at most three bytes (lengths below 1 MiB,
+/// deltas below 2^20) and no headers. Returns the view and where the next
+/// record starts. It accepts exactly what [`decode_view`] accepts of such a
+/// record, with the same result, and reads nothing past the body its length
+/// declares; `None` for any other record (headers, long varints, damage)
+/// sends the caller to [`decode_view`], which reads every shape and names
+/// what is wrong. A scan's per-record cost is mostly this function: each
+/// field is one or two byte tests against a body whose bounds are checked
+/// once, with no error to build on the way.
+#[inline(always)]
+pub(crate) fn decode_common<'a>(
+    src: &'a [u8],
+    pos: usize,
+    ctx: &RecordContext,
+) -> Option<(RecordView<'a>, usize)> {
+    let (raw, n) = fast_unsigned(src, pos)?;
+    if raw & 1 != 0 {
+        return None; // a negative length: the general decoder reports it
+    }
+    let body = pos + n;
+    let end = body + (raw >> 1) as usize;
+    let rec = src.get(body..end)?;
+    let attributes = *rec.first()?;
+    let (ts, t) = fast_unsigned(rec, 1)?;
+    let (od, d) = fast_unsigned(rec, 1 + t)?;
+    let mut p = 1 + t + d;
+    let key = common_field(rec, &mut p)?;
+    let value = common_field(rec, &mut p)?;
+    // A header count of zero, ending the body exactly.
+    if p + 1 != rec.len() || *rec.get(p)? != 0 {
+        return None;
+    }
+    let timestamp_delta = ((ts >> 1) as i64) ^ -((ts & 1) as i64);
+    let meta = RecordMeta::in_batch(ctx, attributes as i8, timestamp_delta, zigzag32(od));
+    let headers = HeaderViews { inner: HeadersInner::Raw { raw: &[], remaining: 0 } };
+    Some((RecordView { meta, key, value, headers }, end))
+}
+
 /// Decodes the record at `*pos` of `src` as a borrowed view, checking its
 /// structure; `pos` moves to the next record.
 pub(crate) fn decode_view<'a>(
@@ -580,3 +646,7 @@ impl<'a> Iterator for HeaderViews<'a> {
         (n, Some(n))
     }
 }
+
+#[cfg(test)]
+#[path = "record_tests.rs"]
+mod tests;

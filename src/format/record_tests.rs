@@ -1,0 +1,168 @@
+//! The common-shape decoder ([`decode_common`]) against the general one
+//! ([`decode_view`]): on any bytes it either declines or returns exactly
+//! what the general decoder returns, and it takes the records it is for.
+
+use proptest::prelude::*;
+
+use super::{RecordContext, decode_common, decode_view};
+use crate::format::varint::{put_varint, put_varlong};
+
+/// A record's fields as they go on the wire; lengths are written as given
+/// (so a test can write a wrong one).
+#[derive(Debug, Clone)]
+struct Wire {
+    attributes: u8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+fn nullable(out: &mut Vec<u8>, b: Option<&Vec<u8>>) {
+    match b {
+        None => put_varint(out, -1),
+        Some(b) => {
+            put_varint(out, i32::try_from(b.len()).unwrap_or(i32::MAX));
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+impl Wire {
+    fn encode(&self) -> Vec<u8> {
+        let mut body = vec![self.attributes];
+        put_varlong(&mut body, self.timestamp_delta);
+        put_varint(&mut body, self.offset_delta);
+        nullable(&mut body, self.key.as_ref());
+        nullable(&mut body, self.value.as_ref());
+        put_varint(&mut body, i32::try_from(self.headers.len()).unwrap_or(i32::MAX));
+        for (k, v) in &self.headers {
+            nullable(&mut body, Some(k));
+            nullable(&mut body, v.as_ref());
+        }
+        let mut out = Vec::new();
+        put_varint(&mut out, i32::try_from(body.len()).unwrap_or(i32::MAX));
+        out.extend_from_slice(&body);
+        out
+    }
+}
+
+fn ctx(base_sequence: i32, log_append_time: Option<i64>) -> RecordContext {
+    RecordContext {
+        base_offset: 1_000,
+        base_timestamp: 1_700_000_000_000,
+        log_append_time,
+        base_sequence,
+    }
+}
+
+/// Whatever `decode_common` returns, `decode_view` returns too.
+fn agree(src: &[u8], pos: usize, ctx: &RecordContext) -> Result<bool, TestCaseError> {
+    let Some((fast, end)) = decode_common(src, pos, ctx) else { return Ok(false) };
+    let mut at = pos;
+    let general = decode_view(src, &mut at, ctx);
+    prop_assert!(general.is_ok(), "general decoder refused what the fast one took: {general:?}");
+    prop_assert_eq!(general.ok(), Some(fast));
+    prop_assert_eq!(at, end);
+    Ok(true)
+}
+
+fn bytes(max: usize) -> impl Strategy<Value = Option<Vec<u8>>> {
+    proptest::option::of(proptest::collection::vec(any::<u8>(), 0..max))
+}
+
+fn wire() -> impl Strategy<Value = Wire> {
+    let header = (proptest::collection::vec(any::<u8>(), 0..8), bytes(8));
+    (
+        any::<u8>(),
+        prop_oneof![-70i64..70, any::<i64>()],
+        prop_oneof![0i32..200, any::<i32>()],
+        bytes(300),
+        prop_oneof![bytes(300), bytes(20_000)],
+        proptest::collection::vec(header, 0..3),
+    )
+        .prop_map(|(attributes, timestamp_delta, offset_delta, key, value, headers)| Wire {
+            attributes,
+            timestamp_delta,
+            offset_delta,
+            key,
+            value,
+            headers,
+        })
+}
+
+#[test]
+fn the_common_shape_decoder_takes_a_scan_records_and_matches_the_general_one() {
+    // 8-byte key, 100-byte value, deltas past 63 (two-byte varints), no headers:
+    // `benches/compare`'s records, and most records of most topics.
+    for delta in [0, 63, 64, 99] {
+        let w = Wire {
+            attributes: 0,
+            timestamp_delta: i64::from(delta) * 3,
+            offset_delta: delta,
+            key: Some(vec![7; 8]),
+            value: Some(vec![9; 100]),
+            headers: Vec::new(),
+        };
+        let src = w.encode();
+        for c in [ctx(-1, None), ctx(i32::MAX - 10, None), ctx(5, Some(42))] {
+            let taken = agree(&src, 0, &c).map_err(|e| format!("{e}"));
+            assert_eq!(taken, Ok(true), "delta {delta}");
+        }
+    }
+}
+
+#[test]
+fn records_with_headers_null_fields_or_long_varints_take_the_general_decoder() {
+    let base = Wire {
+        attributes: 0,
+        timestamp_delta: 0,
+        offset_delta: 0,
+        key: None,
+        value: None,
+        headers: Vec::new(),
+    };
+    let null_fields = base.encode();
+    assert!(decode_common(&null_fields, 0, &ctx(-1, None)).is_some(), "null key and value");
+    let headers = Wire { headers: vec![(b"h".to_vec(), None)], ..base.clone() }.encode();
+    assert!(decode_common(&headers, 0, &ctx(-1, None)).is_none(), "headers");
+    let long = Wire { timestamp_delta: 1 << 40, ..base }.encode();
+    assert!(decode_common(&long, 0, &ctx(-1, None)).is_none(), "a four-byte-plus varint");
+    for src in [headers, long] {
+        let mut pos = 0;
+        assert!(decode_view(&src, &mut pos, &ctx(-1, None)).is_ok());
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_common_shape_decoder_agrees_with_the_general_one_on_damaged_records(
+        w in wire(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        cut in any::<prop::sample::Index>(),
+        cut_it in any::<bool>(),
+        lead in proptest::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let mut src = lead.clone();
+        src.extend_from_slice(&w.encode());
+        src.extend_from_slice(&[0x55; 4]); // bytes of a next record
+        for (at, x) in flips {
+            let i = at.index(src.len());
+            if let Some(b) = src.get_mut(i) {
+                *b ^= x;
+            }
+        }
+        if cut_it {
+            src.truncate(cut.index(src.len() + 1));
+        }
+        agree(&src, lead.len(), &ctx(3, None))?;
+    }
+
+    #[test]
+    fn the_common_shape_decoder_agrees_with_the_general_one_on_any_bytes(
+        src in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        agree(&src, 0, &ctx(-1, None))?;
+    }
+}
