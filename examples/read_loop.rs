@@ -4,6 +4,9 @@
 //!
 //! - `point`: point reads at pseudo-random offsets, each decoding the one record;
 //! - `latency`: the same reads timed one by one, printing p50 and p99;
+//! - `crcfloor`: the CRC check alone of random batches (copied out of the
+//!   log, more bytes than the CPU caches hold), timed one by one: what a
+//!   point read cannot go below;
 //! - `scan`: full scans touching every key and value (`Fetched::records`);
 //! - `views`: full scans with the borrowed views (`Fetched::record_batches`);
 //! - `crc`: every batch's CRC checked, no record decoded (`Fetched::batches`
@@ -115,6 +118,33 @@ fn run_latency(log: &Log, records: u64, reads: usize) -> Result<(f64, f64), stra
     Ok((at(0.5).unwrap_or(0.0), at(0.99).unwrap_or(0.0)))
 }
 
+/// The floor under `run_latency`: the CRC-32C of a random batch of the log
+/// alone (`BatchView::validate` of a batch already located), timed one by
+/// one over a copy of the segment, larger than the CPU caches: `(p50, p99)` in µs.
+#[inline(never)]
+fn run_crc_floor(log: &Log, reads: usize) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let f = log.read(0, usize::MAX)?;
+    let batches: Vec<strata::BatchView> = f
+        .batches()
+        .map(|b| strata::BatchView::new(Bytes::copy_from_slice(b.as_bytes())))
+        .collect::<Result<_, _>>()?;
+    drop(f);
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut times = Vec::with_capacity(reads);
+    for _ in 0..reads {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let Some(b) = batches.get((x % batches.len() as u64) as usize) else { continue };
+        let t = Instant::now();
+        b.validate()?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times.get(((times.len() as f64 * q) as usize).min(times.len() - 1)).copied();
+    Ok((at(0.5).unwrap_or(0.0), at(0.99).unwrap_or(0.0)))
+}
+
 #[inline(never)]
 fn run_scan(log: &Log, passes: usize) -> Result<u64, strata::Error> {
     let mut sum = 0u64;
@@ -164,6 +194,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (log, _) =
         Log::open(dir.path(), "t", 0, LogConfig::default(), clock, LoadOptions::default())?;
     build(&log, records)?;
+    if mode == "crcfloor" {
+        let (p50, p99) = run_crc_floor(&log, n)?;
+        println!("crcfloor: {n} batch CRCs, p50 {p50:.2} µs, p99 {p99:.2} µs");
+        return Ok(log.close()?);
+    }
     if mode == "latency" {
         let (p50, p99) = run_latency(&log, records as u64, n)?;
         println!("latency: {n} point reads, p50 {p50:.2} µs, p99 {p99:.2} µs");

@@ -363,7 +363,12 @@ fn unsigned_at(src: &[u8], pos: usize, long: bool) -> Option<(u64, usize)> {
 /// [`skip_record`], which reads any length.
 #[inline(always)]
 pub(crate) fn record_span(src: &[u8], pos: usize) -> Option<usize> {
-    let (raw, n) = fast_unsigned(src, pos)?;
+    // Lengths of one or two varint bytes (below 8 KiB) from one bounds check.
+    let (raw, n) = match src.get(pos..pos + 2) {
+        Some(&[b0, _]) if b0 < 0x80 => (u64::from(b0), 1),
+        Some(&[b0, b1]) if b1 < 0x80 => (u64::from(b0 & 0x7f) | (u64::from(b1) << 7), 2),
+        _ => fast_unsigned(src, pos)?,
+    };
     // Zigzag: an odd encoding is a negative length.
     if raw & 1 != 0 {
         return None;
