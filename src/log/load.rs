@@ -33,8 +33,8 @@ use crate::config::LogConfig;
 use crate::format::StopReason;
 use crate::format::file_name::{FileKind, TempSuffix, parse_file_name, segment_file_name};
 use crate::io::file;
-use crate::segment::Segment;
 use crate::segment::budget::Budget;
+use crate::segment::{Recovery, Segment};
 use crate::{Error, Result};
 
 use super::producer_state::{
@@ -202,22 +202,32 @@ impl Log {
             let next_base = segments.get(i + 1).map(|s| s.base_offset());
             let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
             if verdict.recovers() {
-                if let Some(parts) = super::split::split_overflowed(dir, &seg, &limits, now)? {
-                    report.split_segments += 1;
-                    // The parts take its place and are checked like any segment;
-                    // the offsets between them were never there, so no hole.
-                    split_end = i + parts.len();
-                    segments.splice(i..=i, parts);
-                    continue;
-                }
                 // Rebuilt in files of its own, never through a planted link.
                 for link in rules::symlinked_indexes(&seg)? {
                     file::remove_file_if_exists(&link)?;
                     report.removed_temp_files += 1;
                 }
+                // One pass over the data: the scan stops, changing nothing,
+                // at a batch past the reach of the segment's base, and only
+                // then is the segment checked for a legacy one to split.
                 let gaps_allowed = config.cleanup_policy.compact || i + 1 < split_end;
-                let outcome =
-                    seg.recover(next_base, rules::place_rules(gaps_allowed, next_base, ceiling))?;
+                let rules = rules::place_rules(gaps_allowed, next_base, ceiling);
+                let outcome = match seg.recover(next_base, rules)? {
+                    Recovery::Done(outcome) => outcome,
+                    Recovery::Overflows(claims) => {
+                        if let Some(parts) =
+                            super::split::split_overflowed(dir, &seg, &limits, now)?
+                        {
+                            report.split_segments += 1;
+                            // The parts take its place and are checked like any segment;
+                            // the offsets between them were never there, so no hole.
+                            split_end = i + parts.len();
+                            segments.splice(i..=i, parts);
+                            continue;
+                        }
+                        seg.recover_unsplit(next_base, rules, claims)?
+                    }
+                };
                 if outcome.producer_batches == 0 {
                     // Validated just now and found without producers: the
                     // producer-state and leader-epoch rebuilds need not read it again.

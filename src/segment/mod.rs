@@ -33,7 +33,7 @@ mod recover;
 pub(crate) mod txn_index;
 
 pub(crate) use read::stop_error;
-pub(crate) use recover::Rules;
+pub(crate) use recover::{Recovery, Rules};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -539,6 +539,11 @@ impl Segment {
         if self.sealed.load(Ordering::Acquire) {
             return end;
         }
+        self.active_map_capacity(end)
+    }
+
+    /// [`Segment::map_capacity`] of the active segment.
+    fn active_map_capacity(&self, end: u64) -> u64 {
         let step = end.max(MAP_STEP).checked_next_power_of_two().unwrap_or(end);
         step.min(self.limits.segment_bytes).max(end)
     }

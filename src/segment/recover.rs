@@ -13,6 +13,11 @@ use crate::{Error, Result};
 
 use super::{AppendState, Segment};
 
+/// Bytes of the recovery map populated at once ([`ReadMap::populate_read`]).
+const POPULATE_CHUNK: usize = 4 << 20;
+/// How far ahead of the scan the populated range must reach.
+const POPULATE_AHEAD: usize = 1 << 20;
+
 /// The placement rules recovery (and its read-only dry run) check beyond
 /// each batch's own framing and CRC: offsets rise, stay in reach of the
 /// segment's base and below the next segment's base.
@@ -114,6 +119,11 @@ impl Placer {
         Placer { base, next_base, splits, accepted_next: base, held: None, rules, claims }
     }
 
+    /// The offset-index entries it was given, for a second scan.
+    pub(crate) fn into_claims(self) -> Vec<OffsetPosition> {
+        self.claims
+    }
+
     /// Why `batch` at `position`, the first after the accepted ones, is cut
     /// for the gap it leaves, or `None` (see [`Placer`]). Legacy entries are
     /// left alone: a compressed wrapper's offset is its last inner one.
@@ -207,6 +217,18 @@ impl Placer {
     }
 }
 
+/// How [`Segment::recover`] ended.
+#[derive(Debug)]
+pub(crate) enum Recovery {
+    /// The segment was recovered.
+    Done(RecoveryOutcome),
+    /// The scan met a batch past the reach of the segment's base and stopped
+    /// with the `.log` untouched: check for a legacy split, else
+    /// [`Segment::recover_unsplit`] with these offset-index entries (read
+    /// before the rebuild reset the index).
+    Overflows(Vec<OffsetPosition>),
+}
+
 /// What recovering a segment found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RecoveryOutcome {
@@ -230,19 +252,90 @@ pub(crate) struct RecoveryOutcome {
 }
 
 impl Segment {
+    /// Keeps recovery's map of the whole (uncut) `.log` as the segment's read
+    /// map. Its page-table entries are set up already, so reads of the
+    /// segment after the open do not fault the pages in again, and the
+    /// unmapping of the whole file (a quarter of a 1 GiB segment's recovery,
+    /// one page-table entry per 4 KiB of page cache) is left to whoever
+    /// drops the map last: a seal's trim, an eviction, the close, or a read
+    /// past its end that maps further (as for any map of the active
+    /// segment). The map is counted in the open-segment budget like one a
+    /// read makes.
+    fn keep_map(&self, map: ReadMap) {
+        // Reads come at any offset from now on: the scan's sequential
+        // advice would make the kernel reclaim these pages first.
+        map.advise_normal();
+        let mut slot = self.map.write();
+        if slot.len() < map.len() {
+            let grown = map.len() as i64 - slot.len() as i64;
+            *slot = map;
+            drop(slot);
+            self.account.adjust(0, grown);
+        }
+    }
+
     /// Validates every batch, rebuilds the indexes and truncates the `.log`
     /// after the last valid batch; `next_base` is the following segment's
     /// base offset (`None` for the active one), which no batch may reach;
     /// `rules` what the log knows beyond the segment's bytes ([`Placer`]).
     /// Must run before the segment is shared.
-    pub(crate) fn recover(&self, next_base: Option<i64>, rules: Rules) -> Result<RecoveryOutcome> {
+    ///
+    /// A batch whose offsets run past the reach of the segment's base ends
+    /// the scan before it cuts or publishes anything (only the indexes are
+    /// rebuilt, and are again by the next call): the result is then
+    /// [`Recovery::Overflows`], the caller checks for a legacy segment to
+    /// split (`log/split.rs`, which walks the whole segment) and, if it is
+    /// not one, calls [`Segment::recover_unsplit`]. A segment that splits
+    /// frames whole with rising offsets and has such a batch, so the scan
+    /// always gets there unless a batch before it is invalid, where the cut
+    /// would fall in the split's first part anyway, every later part
+    /// dropped. So a segment is read once, not walked for a split first.
+    pub(crate) fn recover(&self, next_base: Option<i64>, rules: Rules) -> Result<Recovery> {
+        self.recover_with(next_base, rules, None)
+    }
+
+    /// [`Segment::recover`] of a segment found not to split after
+    /// [`Recovery::Overflows`] (with the index entries that carried): a
+    /// batch past the reach of the base is damage, cut like any other.
+    pub(crate) fn recover_unsplit(
+        &self,
+        next_base: Option<i64>,
+        rules: Rules,
+        claims: Vec<OffsetPosition>,
+    ) -> Result<RecoveryOutcome> {
+        match self.recover_with(next_base, rules, Some(claims))? {
+            Recovery::Done(outcome) => Ok(outcome),
+            // Not returned when claims are given: the scan runs to the end.
+            Recovery::Overflows(_) => Err(Error::InvalidRequest(
+                "recovery stopped at an overflow after the split check".into(),
+            )),
+        }
+    }
+
+    /// The scan of [`Segment::recover`]; `claims` given (by
+    /// [`Segment::recover_unsplit`]) when the split check was made.
+    fn recover_with(
+        &self,
+        next_base: Option<i64>,
+        rules: Rules,
+        claims: Option<Vec<OffsetPosition>>,
+    ) -> Result<Recovery> {
         let physical = self.with_file(file::len)?;
-        // Read the whole file, valid or not, through a private map.
-        let map = self.with_file(|f, p| ReadMap::map(f, p, physical))?;
+        // Read the whole file, valid or not, through a map that reads keep
+        // (see `keep_map`): the active segment's is as long as the one a
+        // read would make, so that the first read does not replace it.
+        let capacity =
+            if next_base.is_none() { self.active_map_capacity(physical) } else { physical };
+        let map = self.with_file(|f, p| ReadMap::map(f, p, capacity))?;
         map.advise_sequential();
         let data = map.bytes(0, physical as usize, physical as usize);
-        // Read before the rebuild: only a log with gaps needs them.
-        let claims = if rules.dense { Vec::new() } else { index_claims(&self.offset_index) };
+        let check_split = claims.is_none();
+        // Read before the rebuild (once: a second call after the split check
+        // gets them from the first): only a log with gaps needs them.
+        let claims = claims.unwrap_or_else(|| match rules.dense {
+            true => Vec::new(),
+            false => index_claims(&self.offset_index),
+        });
         self.offset_index.reset()?;
         self.time_index.reset()?;
         let mut st = AppendState {
@@ -291,7 +384,18 @@ impl Segment {
             batches += 1;
             Ok(())
         };
+        // Page-table entries are set up a chunk ahead of the scan.
+        let physical_len = physical as usize;
+        map.populate_read(0, POPULATE_CHUNK.min(physical_len));
+        let mut populated = POPULATE_CHUNK;
         for (pos, batch) in iter.by_ref() {
+            if check_split && super::overflow::overflows(batch.last_offset(), self.base_offset) {
+                return Ok(Recovery::Overflows(placer.into_claims()));
+            }
+            if populated < physical_len && pos + batch.size() + POPULATE_AHEAD > populated {
+                map.populate_read(populated, POPULATE_CHUNK.min(physical_len - populated));
+                populated += POPULATE_CHUNK;
+            }
             let placed = placer.feed(pos, batch);
             if let Some((at, b)) = &placed.accept {
                 accept(*at, b)?;
@@ -311,21 +415,23 @@ impl Segment {
                 .or_else(|| iter.stop_reason().filter(|r| **r != StopReason::End).cloned());
         }
         st.index_cadence = Some(cadence);
-        // No view of the old tail may outlive the cut.
         drop(iter);
-        drop(map);
         if valid < physical {
+            // No view of the old tail may outlive the cut.
+            drop(map);
             self.with_file(|f, p| file::set_len(f, p, valid))?;
+        } else {
+            self.keep_map(map);
         }
         self.len.store(valid, Ordering::Release);
         *self.state.lock() = st;
-        Ok(RecoveryOutcome {
+        Ok(Recovery::Done(RecoveryOutcome {
             batches,
             truncated_bytes: physical - valid,
             stop,
             next_offset,
             producer_batches,
             epoch_changes,
-        })
+        }))
     }
 }
