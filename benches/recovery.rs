@@ -1,0 +1,102 @@
+//! Unclean recovery of one large active segment, beside its ceiling: the
+//! `benches/compare` recovery row at a size criterion can repeat.
+//!
+//! Shape: one 256 MiB segment (under the default 1 GiB `segment.bytes`) of
+//! client batches of 100 records (8-byte key, 100-byte value), written by
+//! `Log::append_batch` and closed once, so its page cache holds it as appends
+//! leave it. Each iteration times `Log::open` with `clean_shutdown: false` and
+//! recovery point 0 (every batch's framing and CRC checked, both indexes
+//! rebuilt); the close after it is not timed. `recovery/crc32c_in_memory`
+//! times the `crc32c` crate over the same bytes held in a `Vec`: the ceiling
+//! issue 12 measures recovery against. Throughput is the segment's bytes.
+//! Run with `cargo bench --bench recovery` (about half a minute).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use strata::{BatchBuilder, LoadOptions, Log, LogConfig, SystemClock};
+
+const SEGMENT_MIB: u64 = 256;
+const KEY: usize = 8;
+const VALUE: usize = 100;
+const PER_BATCH: usize = 100;
+
+fn open(dir: &Path, clean: bool) -> Log {
+    let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
+    Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), options).unwrap().0
+}
+
+/// 16 distinct client batches of incompressible-looking records.
+fn batches() -> Vec<Bytes> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x.to_le_bytes()[0]
+    };
+    (0..16)
+        .map(|_| {
+            let mut b = BatchBuilder::new(0);
+            for delta in 0..PER_BATCH {
+                let key: Bytes = (0..KEY).map(|_| next()).collect();
+                let value: Bytes = (0..VALUE).map(|_| next()).collect();
+                b.append_raw(delta as i32, 1_700_000_000_000, Some(&key), Some(&value), &[])
+                    .unwrap();
+            }
+            b.build().unwrap()
+        })
+        .collect()
+}
+
+/// The segment's bytes.
+fn write(dir: &Path) -> Vec<u8> {
+    let log = open(dir, true);
+    for b in batches().iter().cycle() {
+        if log.size_bytes() >= SEGMENT_MIB << 20 {
+            break;
+        }
+        log.append_batch(b.clone()).unwrap();
+    }
+    log.close().unwrap();
+    let segment = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .unwrap();
+    std::fs::read(segment).unwrap()
+}
+
+fn recovery(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = write(dir.path());
+    let mut group = c.benchmark_group("recovery");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("unclean_open/256MiB", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let log = open(dir.path(), false);
+                spent += start.elapsed();
+                assert_eq!(log.size_bytes(), bytes.len() as u64, "recovery cut valid data");
+                log.close().unwrap();
+            }
+            spent
+        })
+    });
+    group.bench_function("crc32c_in_memory/256MiB", |b| {
+        b.iter(|| crc32c::crc32c(black_box(&bytes)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, recovery);
+criterion_main!(benches);
