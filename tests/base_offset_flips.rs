@@ -348,35 +348,178 @@ fn after_a_clean_shutdown_a_raised_last_batch_past_the_checkpointed_recovery_poi
     }
 }
 
-/// After a crash, the active segment of a log whose cleanup policy has no
-/// `compact` has no gaps (no cleaner touches an active segment): a batch
-/// that starts above the end of the batch before it is cut there, as holes
-/// between recovered segments already drop the later segments, with or
-/// without the recovery-point checkpoint. Before, the raised last batch was
-/// kept and the log end moved to its false offsets.
+/// After a crash, a batch after a gap is cut when the offset index found on
+/// disk has an entry `(O, P)` at its position with `O` below the batch's base
+/// offset, and the batch, moved down to follow the batch before it, would
+/// end exactly at `O`: no entry Kafka or strata writes names an offset below
+/// the base of the batch at its position, and a raised batch's own span puts
+/// it back at its entry (`hostile_files` seed 4242 case 159: a compacted
+/// topic, no marker, no checkpoint). Both policies: the gap alone decides
+/// nothing.
 #[test]
-fn after_a_crash_a_batch_leaving_a_gap_in_the_active_segment_of_a_log_without_compaction_is_cut() {
-    for how in [Shutdown::Unclean, Shutdown::Lost] {
-        for flip in [(7, 2), (5, 1)] {
-            raise_last_batch_and_open("delete", "4096", how, flip);
+fn after_a_crash_a_raised_batch_starting_above_its_index_entry_is_cut() {
+    for policy in ["compact", "delete"] {
+        for how in [Shutdown::Unclean, Shutdown::Lost] {
+            for flip in [(7, 2), (5, 1)] {
+                // An index entry at every batch but the first.
+                raise_last_batch_and_open(policy, "1", how, flip);
+            }
         }
     }
 }
 
-/// After a crash, in a compacted log (where gaps are data), a batch after a
-/// gap is cut when the offset index found on disk has an entry at its
-/// position naming an offset below the batch's last one: Kafka writes an
-/// entry `(O, P)` after the append that ended at `O`, so the batch at `P`
-/// never ends above `O`; a raised base offset does (`hostile_files` seed
-/// 4242 case 159: a compacted topic, no marker, no checkpoint).
-#[test]
-fn after_a_crash_a_raised_batch_ending_above_its_index_entry_is_cut_in_a_compacted_log() {
-    for how in [Shutdown::Unclean, Shutdown::Lost] {
-        for flip in [(7, 2), (5, 1)] {
-            // An index entry at every batch but the first.
-            raise_last_batch_and_open("compact", "1", how, flip);
+/// Removes the batch with base offset `base` from `log`, as a follower's
+/// copy of a compacted log lacks a batch the leader's cleaner removed.
+fn remove_batch(log: &Path, base: i64) {
+    let bytes = std::fs::read(log).unwrap();
+    let mut out = Vec::new();
+    for (pos, len, b) in batch_spans(&bytes) {
+        if b != base {
+            out.extend_from_slice(&bytes[pos..pos + len]);
         }
     }
+    std::fs::write(log, &out).unwrap();
+}
+
+/// Every batch of a `.log`'s bytes: (position, size, base offset).
+fn batch_spans(bytes: &[u8]) -> Vec<(usize, usize, i64)> {
+    let mut spans = Vec::new();
+    let mut pos = 0;
+    while pos + 12 <= bytes.len() {
+        let len = 12 + i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        spans.push((pos, len, i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap())));
+        pos += len;
+    }
+    spans
+}
+
+/// Opens `dir` after `remove_batch` made a gap before `after_gap` in `t-0`
+/// and checks the gap is kept as data: no cut reported, the log end still
+/// 100, every record served at its own offset.
+fn assert_gap_kept(dir: &Path, after_gap: i64, case: &str) {
+    let file = "00000000000000000075.log";
+    let ro = Store::open_read_only(StoreConfig::new([dir])).unwrap();
+    assert_eq!(ro.partition("t", 0).unwrap().log_end_offset(), 100, "{case}: read-only log end");
+    assert!(cuts(&ro).is_empty(), "{case}: {:?}", cuts(&ro));
+    drop(ro);
+    let store = open(dir).unwrap();
+    assert!(cuts(&store).is_empty(), "{case}: {:?}", cuts(&store));
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 100, "{case}: log end");
+    let served = read_all(&store, file, case);
+    check_served(&served, after_gap - 1, case);
+    assert!((after_gap..100).all(|o| served.contains_key(&o)), "{case}: {served:?}");
+    assert_eq!(log.append(&[Record::new("k", "v")]).unwrap().base_offset, 100, "{case}");
+    store.close().unwrap();
+}
+
+/// A follower's copy of a compacted log keeps its gaps after its topic's
+/// policy changed to `delete`, and in a broker's directory that carries no
+/// topic config (strata adopts its topics with the default `delete`): after
+/// a crash, the batch after a gap in the active segment is data, kept as
+/// Kafka's `LogSegment.recover` keeps it, not cut for the gap alone (which
+/// truncated records 81..99 below the recovery point and handed offset 80
+/// out again).
+#[test]
+fn a_gap_in_the_active_segment_is_kept_after_a_crash_whatever_the_policy_says_now() {
+    for case in ["policy changed", "no strata-topics"] {
+        let tmp = tempfile::tempdir().unwrap();
+        four_segments(tmp.path(), "compact", "4096");
+        remove_batch(&tmp.path().join("t-0").join("00000000000000000075.log"), 80);
+        if case == "policy changed" {
+            let store = open(tmp.path()).unwrap();
+            store.set_topic_config("t", "cleanup.policy", "delete").unwrap();
+            store.close().unwrap();
+        } else {
+            std::fs::remove_file(tmp.path().join("strata-topics")).unwrap();
+        }
+        shut(tmp.path(), Shutdown::Unclean);
+        assert_gap_kept(tmp.path(), 81, case);
+    }
+}
+
+/// A stale recovery-point checkpoint beside a clean-shutdown marker (a
+/// restored or edited file) names an offset inside the active segment, below
+/// a gap: the batch after the gap would not end there had it followed the
+/// batch before it, so it is kept (a rule that cut every gap batch reaching
+/// the checkpointed point lost records 91..99).
+#[test]
+fn a_stale_checkpoint_after_a_clean_shutdown_never_cuts_a_compacted_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    four_segments(tmp.path(), "compact", "4096");
+    remove_batch(&tmp.path().join("t-0").join("00000000000000000075.log"), 90);
+    write_checkpoint(tmp.path(), "0\n1\nt 0 80\n");
+    assert_gap_kept(tmp.path(), 91, "stale checkpoint");
+}
+
+/// Kafka's index truncation does not zero the slots it drops, so a
+/// follower's active segment can hold a slot `(88, P)` left from before a
+/// truncation, where the refetched compacted data now has batch 91 at `P`:
+/// the slot names an offset below the batch's base, but the batch, moved
+/// down after batch 89, would end at 90, not 88, so it is kept.
+#[test]
+fn an_index_slot_left_by_kafkas_truncation_never_cuts_a_compacted_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    four_segments(tmp.path(), "compact", "1000000");
+    let log = tmp.path().join("t-0").join("00000000000000000075.log");
+    remove_batch(&log, 90);
+    let bytes = std::fs::read(&log).unwrap();
+    let p = batch_spans(&bytes).iter().find(|s| s.2 == 91).unwrap().0 as u32;
+    let mut index = Vec::new();
+    index.extend_from_slice(&(88i32 - 75).to_be_bytes());
+    index.extend_from_slice(&p.to_be_bytes());
+    index.extend_from_slice(&[0u8; 8 * 100]);
+    std::fs::write(tmp.path().join("t-0").join("00000000000000000075.index"), &index).unwrap();
+    shut(tmp.path(), Shutdown::Unclean);
+    assert_gap_kept(tmp.path(), 91, "stale index slot");
+}
+
+/// Kafka's cleaner indexes an output chunk at the largest offset it kept,
+/// which lies below the last offset of a rebuilt batch that lost its last
+/// record (the batch keeps its last offset for the producer's sequence):
+/// such an entry `(2, P)` over batch 2..3 is a correct Kafka file, and an
+/// open that re-validates the segment after a crash keeps every record.
+#[test]
+fn an_entry_kafkas_cleaner_writes_below_a_rebuilt_batchs_last_offset_never_cuts_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    o.insert("index.interval.bytes".to_owned(), "1000000".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[Record::new("p", "p0")]).unwrap();
+    log.append(&[Record::new("a", "a1")]).unwrap(); // superseded by 8: a gap
+    log.append(&[Record::new("x", "x2"), Record::new("y", "y3")]).unwrap(); // y superseded by 9
+    for i in 0..4 {
+        log.append(&[Record::new(format!("f{i}"), "f")]).unwrap();
+    }
+    log.roll().unwrap();
+    log.append(&[Record::new("a", "a8")]).unwrap();
+    log.append(&[Record::new("y", "y9")]).unwrap();
+    log.roll().unwrap();
+    log.append(&[Record::new("z", "z10")]).unwrap();
+    store.maintain(None).unwrap();
+    let first = log.segment_base_offsets()[0];
+    let before: Vec<i64> =
+        log.read(0, 1 << 20).unwrap().records().map(|r| r.unwrap().offset()).collect();
+    store.close().unwrap();
+    let dir = tmp.path().join("t-0");
+    let bytes = std::fs::read(dir.join(format!("{first:020}.log"))).unwrap();
+    let &(p, _, _) = batch_spans(&bytes).iter().find(|s| s.2 == 2).expect("batch 2 kept");
+    let mut index = Vec::new();
+    index.extend_from_slice(&((2 - first) as i32).to_be_bytes());
+    index.extend_from_slice(&(p as u32).to_be_bytes());
+    std::fs::write(dir.join(format!("{first:020}.index")), &index).unwrap();
+    shut(tmp.path(), Shutdown::Lost);
+    let store = open(tmp.path()).unwrap();
+    assert!(cuts(&store).is_empty(), "{:?}", cuts(&store));
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 11);
+    let after: Vec<i64> =
+        log.read(0, 1 << 20).unwrap().records().map(|r| r.unwrap().offset()).collect();
+    assert_eq!(after, before, "every record the cleaner kept");
 }
 
 /// The clean-shutdown rule never fires on a directory strata closed: many

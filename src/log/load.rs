@@ -53,8 +53,9 @@ pub struct LoadOptions {
     /// `recovery_point` was read from the checkpoint (an entry for this
     /// partition), not defaulted. After a clean shutdown it is then the log
     /// end offset that close recorded, and the open cuts a batch of the
-    /// active segment that reaches it after a gap (a base offset raised by a
-    /// flipped bit; `recovery_rules::recover_from`).
+    /// active segment that leaves a gap and would end exactly there had it
+    /// followed the batch before it (a base offset raised by a flipped bit;
+    /// `recovery_rules::recover_from`).
     pub recovery_point_known: bool,
     /// Checkpointed log start offset (0 when unknown).
     pub log_start_offset: i64,
@@ -211,7 +212,7 @@ impl Log {
                 // at a batch past the reach of the segment's base, and only
                 // then is the segment checked for a legacy one to split.
                 let gaps_allowed = config.cleanup_policy.compact || i + 1 < split_end;
-                let rules = rules::place_rules(gaps_allowed, next_base, ceiling);
+                let rules = rules::place_rules(next_base, ceiling);
                 let outcome = match seg.recover(next_base, rules)? {
                     Recovery::Done(outcome) => outcome,
                     Recovery::Overflows(claims) => {

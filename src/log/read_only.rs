@@ -179,8 +179,7 @@ fn load_once(
         let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
         if verdict.recovers() {
             let gaps_allowed = config.cleanup_policy.compact;
-            let run = seg
-                .recover_dry_run(next_base, rules::place_rules(gaps_allowed, next_base, ceiling))?;
+            let run = seg.recover_dry_run(next_base, rules::place_rules(next_base, ceiling))?;
             report.split_segments += usize::from(run.splits);
             // A split's parts follow each other without holes, and its last
             // part ends where the whole segment does: judged as one segment.

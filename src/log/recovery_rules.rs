@@ -60,18 +60,20 @@ impl Verdict {
 /// The index of the first segment a crash recovery re-validates (the one
 /// holding the recovery point); after a clean shutdown the number of
 /// segments, unless the active segment holds data past the checkpointed
-/// recovery point: then the active one, re-validated with that point as the
-/// ceiling no batch after a gap may reach (returned too).
+/// recovery point: then the active one, re-validated with that point as its
+/// ceiling (returned too; see `segment::recover::Placer` for what it cuts).
 ///
 /// A clean close moves the recovery point to the log end before it
 /// checkpoints it and only then writes the clean-shutdown marker (strata's
 /// `Store::close`; Kafka's `LogManager.shutdown`: `log.flush(true)`, then
 /// `checkpointRecoveryOffsetsInDir`, then the marker). So after a clean
 /// shutdown the active segment's data ends exactly there, and a batch past it
-/// that leaves a gap was raised by a flipped bit in its base offset (outside
-/// the CRC). Only a checkpoint entry inside the active segment counts: one
-/// below it cannot be the log end a close recorded, and contiguous data past
-/// it is kept (a stale or edited checkpoint must not cut records).
+/// that leaves a gap, and would end there had it followed the batch before
+/// it, was raised by a flipped bit in its base offset (outside the CRC).
+/// Only a checkpoint entry inside the active segment counts: one below it
+/// cannot be the log end a close recorded. Contiguous data past it, or a gap
+/// whose batch would not end there, is kept (a stale or edited checkpoint
+/// must not cut records).
 pub(super) fn recover_from(
     segments: &[Arc<Segment>],
     options: &LoadOptions,
@@ -94,18 +96,10 @@ pub(super) fn recover_from(
     }
 }
 
-/// The placement rules of a segment's recovery, followed by a segment at
-/// `next_base` (`None`: the active one): the clean shutdown's ceiling of
-/// [`recover_from`], and no gaps in the active segment of a log that allows
-/// none. Only there: a sealed segment may have been cleaned while the topic
-/// was compacted (its policy changed since, or its config was lost, as when
-/// `strata-topics` is damaged), but no cleaner touches the active one.
-pub(super) fn place_rules(
-    gaps_allowed: bool,
-    next_base: Option<i64>,
-    ceiling: Option<i64>,
-) -> crate::segment::Rules {
-    crate::segment::Rules { dense: !gaps_allowed && next_base.is_none(), ceiling }
+/// The placement rules of a segment's recovery: the clean shutdown's
+/// ceiling of [`recover_from`], for the active segment only (the one it lies in).
+pub(super) fn place_rules(next_base: Option<i64>, ceiling: Option<i64>) -> crate::segment::Rules {
+    crate::segment::Rules { ceiling: ceiling.filter(|_| next_base.is_none()) }
 }
 
 /// Step 1 for `seg`, followed by a segment at `next_base` (`None`: it is the

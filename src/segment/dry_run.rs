@@ -123,10 +123,7 @@ impl Segment {
             valid = pos as u64 + batch.size() as u64;
         };
         // The placement rules of `recover`.
-        let claims = match rules.dense {
-            true => Vec::new(),
-            false => super::recover::index_claims(self.offset_index()),
-        };
+        let claims = super::recover::index_claims(self.offset_index());
         let mut placer =
             super::recover::Placer::new(self.base_offset, next_base, splits, rules, claims);
         for (pos, batch) in iter.by_ref() {

@@ -32,19 +32,28 @@ const POPULATE_AHEAD: usize = 1 << 20;
 ///
 /// A raised batch always leaves a gap after the batch before it, and the
 /// last batch of the active segment has no batch after it to expose it. A
-/// gap is also what a follower's copy of a compacted log holds, so a gap
-/// alone is cut only where the log allows none ([`Rules::dense`]); else it is
-/// cut where other evidence says the batch is not where it was written:
-/// - the offset index found on disk before the rebuild has an entry at the
-///   batch's position naming an offset below the batch's last one (an entry
-///   `(O, P)` is written after the append whose last offset is `O`, so the
-///   batch at `P` never ends above `O`; Kafka's `LogSegment.append`);
-/// - after a clean shutdown, the batch reaches the recovery point the close
-///   checkpointed, which a clean close moves to the log end
-///   ([`Rules::ceiling`]).
+/// gap alone proves nothing: a follower's copy of a compacted log holds
+/// gaps, in its active segment too, whatever the topic's policy is now (it
+/// may have changed, and a broker's directory carries no config). So a batch
+/// after a gap is cut only where a record written apart from it puts it
+/// exactly where it would lie had it followed the batch before it (its own
+/// span, `lastOffsetDelta`, is under the CRC):
+/// - after a clean shutdown, the recovery point the close checkpointed is
+///   the log end it recorded ([`Rules::ceiling`]), and the batch, moved down
+///   to follow the batch before it, would end exactly there;
+/// - the offset index found on disk before the rebuild has an entry `(O, P)`
+///   at the batch's position with `O` below the batch's base offset (no
+///   entry Kafka or strata writes names an offset below the base of the
+///   batch at its position: appends and recovery name the last offset of the
+///   append, the cleaner the largest offset it kept, which may lie below the
+///   batch's last offset but never below its base), and the batch, moved
+///   down, would end exactly at `O`.
+/// Either coincidence by chance needs a stale file whose numbers match the
+/// batch's span to the offset; a stale checkpoint or an index slot Kafka's
+/// truncation left behind otherwise cuts nothing.
 ///
-/// What stays: a raised batch after a gap in a compacted log, after a crash,
-/// with no index entry at its position (README, known gaps).
+/// What stays: a raised batch after a gap with neither record (after a
+/// crash with no index entry at its position: README, known gaps).
 pub(crate) struct Placer {
     /// The segment's base offset.
     base: i64,
@@ -66,12 +75,8 @@ pub(crate) struct Placer {
 /// What a segment's recovery knows beyond its own bytes (see [`Placer`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Rules {
-    /// The segment allows no gaps (the active segment of a log whose cleanup
-    /// policy has no `compact`): a v2 batch that starts above the end of the
-    /// batch before it (or above the segment's base, for the first) is cut.
-    pub dense: bool,
     /// After a clean shutdown, the checkpointed recovery point (the log end
-    /// the close recorded): a batch after a gap that reaches it is cut.
+    /// the close recorded), when it lies inside the active segment.
     pub ceiling: Option<i64>,
 }
 
@@ -135,12 +140,13 @@ impl Placer {
         if batch.is_legacy() || batch.base_offset() <= self.accepted_next {
             return None;
         }
-        if self.rules.dense {
-            return Some("leaves a gap after the batch before it, in a log without compaction");
-        }
-        if self.rules.ceiling.is_some_and(|r| batch.last_offset() >= r) {
+        // Where the batch would end had it followed the batch before it.
+        let span = batch.last_offset().saturating_sub(batch.base_offset());
+        let dense_last = self.accepted_next.saturating_add(span);
+        if self.rules.ceiling.is_some_and(|r| dense_last.saturating_add(1) == r) {
             return Some(
-                "leaves a gap and reaches the recovery point a clean shutdown checkpointed",
+                "leaves a gap, and would end at the log end a clean shutdown checkpointed \
+                 had it followed the batch before it",
             );
         }
         let claim = self
@@ -148,8 +154,11 @@ impl Placer {
             .binary_search_by_key(&(position as u64), |c| u64::from(c.position))
             .ok()
             .and_then(|i| self.claims.get(i));
-        if claim.is_some_and(|c| batch.last_offset() > c.offset) {
-            return Some("leaves a gap and ends above the offset its index entry names");
+        if claim.is_some_and(|c| batch.base_offset() > c.offset && dense_last == c.offset) {
+            return Some(
+                "starts above the offset its index entry names, and would end there \
+                 had it followed the batch before it",
+            );
         }
         None
     }
@@ -330,12 +339,9 @@ impl Segment {
         map.advise_sequential();
         let data = map.bytes(0, physical as usize, physical as usize);
         let check_split = claims.is_none();
-        // Read before the rebuild (once: a second call after the split check
-        // gets them from the first): only a log with gaps needs them.
-        let claims = claims.unwrap_or_else(|| match rules.dense {
-            true => Vec::new(),
-            false => index_claims(&self.offset_index),
-        });
+        // Read before the rebuild resets the index (once: a second call after
+        // the split check gets them from the first).
+        let claims = claims.unwrap_or_else(|| index_claims(&self.offset_index));
         self.offset_index.reset()?;
         self.time_index.reset()?;
         let mut st = AppendState {
