@@ -48,6 +48,7 @@ const POPULATE_AHEAD: usize = 1 << 20;
 ///   append, the cleaner the largest offset it kept, which may lie below the
 ///   batch's last offset but never below its base), and the batch, moved
 ///   down, would end exactly at `O`.
+///
 /// Either coincidence by chance needs a stale file whose numbers match the
 /// batch's span to the offset; a stale checkpoint or an index slot Kafka's
 /// truncation left behind otherwise cuts nothing.
