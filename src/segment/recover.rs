@@ -82,12 +82,19 @@ pub(crate) struct Rules {
 }
 
 /// The offset index's entries found in `index`, if it passes its own checks
-/// (order, range, zero tail); none otherwise. Read before a rebuild resets it.
+/// (order, range, zero tail) and holds no more entries than its configured
+/// size (`segment.index.bytes`) makes room for; none otherwise, which only
+/// means no entry is evidence (a hostile file of gigabytes is not copied).
+/// Read before a rebuild resets it.
 pub(crate) fn index_claims(index: &crate::index::OffsetIndex) -> Vec<OffsetPosition> {
     if !index.check().is_ok_and(|c| c.problem.is_none()) {
         return Vec::new();
     }
     let n = index.entries().unwrap_or(0);
+    let room = index.max_index_size() / crate::index::offset_index::ENTRY_SIZE as u64;
+    if n as u64 > room {
+        return Vec::new();
+    }
     (0..n).map_while(|i| index.entry(i).ok()).collect()
 }
 
