@@ -23,7 +23,14 @@
 //! - `durable`: `Log::append` of borrowed records then `Log::flush`, per batch;
 //! - `fsync_end`: `borrowed`, then one `Log::flush` at the end (timed);
 //! - `recover`: writes the records, drops the log without closing it, and
-//!   profiles the unclean open that re-validates the segment.
+//!   profiles the unclean open that re-validates the segment;
+//! - `raw`, `raw_client`: the ceilings `benches/compare` divides by, one
+//!   `write` per batch to a plain file of the payload bytes or of the
+//!   client batches.
+//!
+//! Each mode also prints the CPU time its loop took on the calling thread
+//! (`/proc/thread-self/schedstat`: user and system, not time spent waiting
+//! for a core), a steadier measure than wall time on a shared machine.
 #![allow(clippy::print_stdout, reason = "a profiling tool prints what it measured")]
 #![allow(clippy::indexing_slicing, reason = "fixed-size slices of its own buffer")]
 
@@ -147,6 +154,30 @@ fn run_client(log: &Log, batches: &[Bytes]) {
 }
 
 #[inline(never)]
+fn run_raw(file: &mut std::fs::File, data: &[u8], records: usize) {
+    use std::io::Write as _;
+    for chunk in data.chunks_exact(PER_BATCH * (KEY + VALUE)).take(records / PER_BATCH) {
+        file.write_all(chunk).expect("write");
+    }
+}
+
+#[inline(never)]
+fn run_raw_client(file: &mut std::fs::File, batches: &[Bytes]) {
+    use std::io::Write as _;
+    for batch in batches {
+        file.write_all(batch).expect("write");
+    }
+}
+
+/// Nanoseconds the calling thread has run on a CPU (user and system).
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[inline(never)]
 fn run_flush(log: &Log) {
     log.flush().expect("flush");
 }
@@ -164,7 +195,13 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path(), false);
     let shared = if mode == "shared" { Bytes::from(data.clone()) } else { Bytes::new() };
-    let client = if mode == "client" { client_batches(&data, records) } else { Vec::new() };
+    let client = if mode == "client" || mode == "raw_client" {
+        client_batches(&data, records)
+    } else {
+        Vec::new()
+    };
+    let mut raw = std::fs::File::create(dir.path().join("raw.log")).expect("raw file");
+    let cpu = cpu_ns();
     let t = Instant::now();
     match mode.as_str() {
         "records" => run_records(&log, &data, records),
@@ -177,6 +214,8 @@ fn main() {
         }
         "batch" => run_batch(&log, &data, records),
         "client" => run_client(&log, &client),
+        "raw" => run_raw(&mut raw, &data, records),
+        "raw_client" => run_raw_client(&mut raw, &client),
         "recover" => {
             run_borrowed(&log, &data, records, false);
             drop(log);
@@ -189,10 +228,13 @@ fn main() {
         other => panic!("unknown mode {other}"),
     }
     let took = t.elapsed();
+    let cpu = cpu_ns().saturating_sub(cpu);
     let mb = (records * (KEY + VALUE)) as f64 / 1e6;
     println!(
-        "{mode}: {records} records in {took:?}, {:.1} MB/s of payload",
-        mb / took.as_secs_f64()
+        "{mode}: {records} records in {took:?}, {:.1} MB/s of payload; CPU {:.1} ms, {:.2} us a batch",
+        mb / took.as_secs_f64(),
+        cpu as f64 / 1e6,
+        cpu as f64 / 1e3 / (records / PER_BATCH) as f64
     );
     log.close().expect("close");
 }
