@@ -12,6 +12,8 @@
 //! - `crc`: every batch's CRC checked, no record decoded (`Fetched::batches`
 //!   and `BatchView::validate`).
 //!
+//! A fourth argument `producer` builds idempotent producers' batches.
+//!
 //! Scans touch each record as `benches/compare` does (both lengths, the last
 //! key byte, the first and last value bytes), so the count is strata's work
 //! rather than the loop's.
@@ -37,10 +39,15 @@ const KEY: usize = 8;
 const VALUE: usize = 100;
 const PER_BATCH: usize = 100;
 
-fn build(log: &Log, records: usize) -> Result<(), Box<dyn std::error::Error>> {
+/// Builds the log; `producer` makes every batch an idempotent producer's
+/// (records then carry sequences, as most of a modern Kafka topic's do).
+fn build(log: &Log, records: usize, producer: bool) -> Result<(), Box<dyn std::error::Error>> {
     let mut payload = [0u8; KEY + VALUE];
     for b in 0..records / PER_BATCH {
         let mut builder = BatchBuilder::new(0);
+        if producer {
+            builder = builder.producer(1, 0, (b * PER_BATCH) as i32);
+        }
         for d in 0..PER_BATCH {
             let i = b * PER_BATCH + d;
             payload.iter_mut().enumerate().for_each(|(j, x)| *x = (i * 31 + j) as u8);
@@ -193,7 +200,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock: Arc<dyn Clock> = ManualClock::new(1_700_000_000_000);
     let (log, _) =
         Log::open(dir.path(), "t", 0, LogConfig::default(), clock, LoadOptions::default())?;
-    build(&log, records)?;
+    build(&log, records, args.get(4).is_some_and(|a| a == "producer"))?;
     if mode == "crcfloor" {
         let (p50, p99) = run_crc_floor(&log, n)?;
         println!("crcfloor: {n} batch CRCs, p50 {p50:.2} µs, p99 {p99:.2} µs");

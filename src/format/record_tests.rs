@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::{RecordContext, decode_common, decode_view};
+use super::{RecordContext, RecordMeta, decode_common, decode_view};
 use crate::format::varint::{put_varint, put_varlong};
 
 /// A record's fields as they go on the wire; lengths are written as given
@@ -133,6 +133,18 @@ fn records_with_headers_null_fields_or_long_varints_take_the_general_decoder() {
         let mut pos = 0;
         assert!(decode_view(&src, &mut pos, &ctx(-1, None)).is_ok());
     }
+}
+
+#[test]
+fn sequences_wrap_from_i32_max_to_zero_and_stay_put_below_it() {
+    let at = |base: i32, delta: i32| RecordMeta::in_batch(&ctx(base, None), 0, 0, delta).sequence;
+    assert_eq!(at(5, 3), 8);
+    assert_eq!(at(i32::MAX, 0), i32::MAX);
+    assert_eq!(at(i32::MAX, 1), 0);
+    assert_eq!(at(i32::MAX - 1, 3), 1);
+    assert_eq!(at(-1, 3), -1, "no producer: no sequence");
+    // A negative delta (a damaged record) still lands in [0, i32::MAX].
+    assert_eq!(at(0, -1), i32::MAX);
 }
 
 proptest! {
