@@ -433,6 +433,46 @@ fn rolls_when_the_time_index_is_full() {
     common::assert_kafka_accepts(dir.path(), 0);
 }
 
+/// A fresh segment skips the index-full check while its length proves the indexes have room
+/// (at most `len / (index.interval.bytes + 1)` entries): at intervals around the batch size and
+/// index sizes of a few entries, every segment still rolls exactly when an index fills, never
+/// appending past it, and the indexes equal what Kafka would write.
+#[test]
+fn every_index_interval_rolls_when_an_index_fills_and_never_writes_past_it() {
+    // Batches of one record with a 20-byte value are about 90 bytes.
+    for interval in [0, 45, 89, 90, 91, 180, 400] {
+        for index_bytes in [48, 96, 120] {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = LogConfig::default()
+                .segment_index_bytes(index_bytes)
+                .index_interval_bytes(interval);
+            let (log, _) = open(dir.path(), cfg);
+            for i in 0..200 {
+                log.append_batch(batch_at(1, 20, NOW + i)).unwrap();
+            }
+            let rolls = log.segment_base_offsets().len();
+            log.close().unwrap();
+            let offset_slots = (index_bytes / 8) as usize;
+            let time_slots = (index_bytes / 12) as usize;
+            let segments = disk_segments(dir.path());
+            assert!(rolls > 1, "interval {interval}, {index_bytes} B: no roll");
+            for s in &segments[..segments.len() - 1] {
+                // Rolled by a full index: the offset index at its slots, or the time index at
+                // its slots less the one kept for the roll entry (which may then take it).
+                assert!(
+                    s.index.len() == offset_slots || s.time_index.len() + 1 >= time_slots,
+                    "interval {interval}, {index_bytes} B, segment {}: {} offset entries of \
+                     {offset_slots}, {} time entries of {time_slots}",
+                    s.base,
+                    s.index.len(),
+                    s.time_index.len()
+                );
+            }
+            common::assert_kafka_accepts(dir.path(), interval);
+        }
+    }
+}
+
 #[test]
 fn a_16_byte_index_puts_every_batch_in_its_own_segment_as_kafka_does() {
     // 16 bytes hold one 12-byte time-index entry, which is the reserved one: the time index is

@@ -204,11 +204,15 @@ impl<E: Entry> Core<E> {
     /// index unmapped by the budget answers from what it knew when mapped:
     /// an append to an evicted segment maps its indexes only when it writes
     /// an entry.
+    /// Asked before every append (the roll check): one read lock, and no
+    /// use recorded in the budget (the append that follows records it).
     pub(crate) fn is_full(&self) -> Result<bool> {
         {
             let st = self.state.read();
-            if st.loaded.is_none()
-                && !st.closed
+            if let Some(loaded) = &st.loaded {
+                return Ok(loaded.is_full());
+            }
+            if !st.closed
                 && let (Some(entries), Some(len)) = (st.known_entries, st.known_len)
             {
                 return Ok(entries >= (len / E::SIZE).saturating_sub(E::RESERVED));

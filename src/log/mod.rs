@@ -431,7 +431,7 @@ impl Log {
         head: Option<&[u8]>,
         now: i64,
     ) -> Result<()> {
-        self.maybe_roll(
+        let active = self.maybe_roll(
             w,
             cfg,
             batch.size() as u64,
@@ -439,7 +439,6 @@ impl Log {
             batch.last_offset(),
             now,
         )?;
-        let active = self.active()?;
         // Opening what the append needs changes nothing: its failure does not poison.
         active.prepare_append().map_err(Error::into_no_space)?;
         active.append_with_head(batch, head).map_err(|e| self.fail_write(e))?;
@@ -511,6 +510,7 @@ impl Log {
         roll::draw_jitter(&mut w.jitter_seed, cfg.segment_jitter_ms, cfg.segment_ms)
     }
 
+    /// Rolls if the batch calls for it; returns the segment to write it to.
     fn maybe_roll(
         &self,
         w: &mut Writer,
@@ -519,7 +519,7 @@ impl Log {
         max_ts: i64,
         last_offset: i64,
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<Arc<Segment>> {
         let active = self.active()?;
         let (offset_index_full, time_index_full) = active.indexes_full()?;
         let inputs = roll::RollInputs {
@@ -539,8 +539,9 @@ impl Log {
         };
         if roll::should_roll(&inputs).is_some() {
             self.roll_locked(w, cfg, now)?;
+            return self.active();
         }
-        Ok(())
+        Ok(active)
     }
 
     /// Seals the active segment and starts a new one at the log end offset.

@@ -125,6 +125,11 @@ pub(crate) struct Segment {
     account: Arc<Account>,
     /// Sealed (rolled, closed or cleaned): mapped at exactly its length.
     sealed: AtomicBool,
+    /// Created empty by this process ([`Segment::create`]): every index
+    /// entry it holds was written under `limits.index_interval_bytes`
+    /// (live or by a rebuild), which bounds how many there can be (see
+    /// [`Segment::indexes_have_room`]).
+    created_here: AtomicBool,
     /// `.log` bytes below this were durable at the last successful fsync.
     synced: AtomicU64,
     /// Set by an fsync that failed for lack of space: the kernel may have
@@ -159,7 +164,9 @@ impl Segment {
         now_ms: i64,
         jitter_ms: i64,
     ) -> Result<Arc<Self>> {
-        Self::create_with_suffix(dir, base_offset, limits, now_ms, jitter_ms, "")
+        let segment = Self::create_with_suffix(dir, base_offset, limits, now_ms, jitter_ms, "")?;
+        segment.created_here.store(true, Ordering::Release);
+        Ok(segment)
     }
 
     /// Creates a segment whose file names carry `suffix` (`.cleaned` for the
@@ -233,6 +240,7 @@ impl Segment {
             created_ms,
             roll_jitter_ms,
             sealed: AtomicBool::new(false),
+            created_here: AtomicBool::new(false),
             scan_only: AtomicBool::new(false),
             // Nothing is known durable until a sync of this process says so.
             synced: AtomicU64::new(0),
@@ -360,7 +368,6 @@ impl Segment {
     fn with_shared_file<R>(&self, f: impl FnOnce(&Arc<File>, &Path) -> Result<R>) -> Result<R> {
         let mut guard = self.file.lock();
         self.check_open()?;
-        let path = self.log_path();
         if guard.is_none() {
             let reopened = budget::retrying(
                 || self.account.relieve(),
@@ -375,6 +382,11 @@ impl Segment {
         } else {
             self.account.touch();
         }
+        // The name is borrowed under its lock for the call, not copied (an
+        // allocation per append): a rename waits for the call to end. A
+        // recursive read, so a closure that reads the name again never waits
+        // behind a queued rename.
+        let path = self.log_path.read_recursive();
         match guard.as_ref() {
             Some(file) => f(file, &path),
             None => Err(Error::Closed),
@@ -490,15 +502,17 @@ impl Segment {
         Ok(())
     }
 
-    /// Opens what an append needs — the `.log` and both indexes — before
-    /// anything is written, so that running out of descriptors or memory
-    /// (after eviction and retries) fails the append with nothing changed
-    /// instead of in the middle of it.
+    /// Opens what an append needs — the `.log`, and the indexes when the
+    /// append writes an entry — before anything is written, so that running
+    /// out of descriptors or memory (after eviction and retries) fails the
+    /// append with nothing changed instead of in the middle of it.
     /// The index slots the append will write get their disk blocks here
-    /// too, so a full disk fails it before anything is written.
+    /// too, so a full disk fails it before anything is written. (The roll
+    /// check before it, [`Segment::indexes_full`], loaded indexes never
+    /// mapped; an index the budget unmapped is mapped again only to take an
+    /// entry, by the reserve below.)
     pub(crate) fn prepare_append(&self) -> Result<()> {
         self.with_file(|_, _| Ok(()))?;
-        self.indexes_full()?;
         if self.index_entry_due()? {
             self.offset_index.reserve(1)?;
             // One more for the time index: its final entry at roll.
@@ -739,9 +753,35 @@ impl Segment {
         Ok(())
     }
 
-    /// Whether either index has no free slot.
+    /// Whether either index has no free slot (asked before every append).
     pub(crate) fn indexes_full(&self) -> Result<(bool, bool)> {
+        if self.indexes_have_room() {
+            return Ok((false, false));
+        }
         Ok((self.offset_index.is_full()?, self.time_index.is_full()?))
+    }
+
+    /// Whether neither index can be full yet, told from the segment's length
+    /// alone, without touching the indexes (two locks and their maps' cache
+    /// lines an append would otherwise read, per partition). An entry goes
+    /// to a batch that starts more than `index.interval.bytes` after the
+    /// one holding the last entry, and the first at more than that from the
+    /// segment start ([`EntryCadence`], live and rebuilt alike), so a
+    /// segment of `len` bytes holds at most `len / (interval + 1)` offset
+    /// entries, and no more time entries (one more, the final one, only at
+    /// seal). Only for segments this process created: an existing index
+    /// may have been written under another interval. With the defaults (1
+    /// GiB segments, 4 KiB interval, 10 MiB indexes) an index never fills.
+    fn indexes_have_room(&self) -> bool {
+        if !self.created_here.load(Ordering::Relaxed) {
+            return false;
+        }
+        let most = self.len() / self.limits.index_interval_bytes.saturating_add(1);
+        let slots = |size: usize| self.limits.max_index_size / size as u64;
+        let offset_slots = slots(<crate::index::OffsetPosition as crate::index::Entry>::SIZE);
+        let time_slots = slots(<crate::index::TimestampOffset as crate::index::Entry>::SIZE);
+        // One slot of margin each (the time index keeps one for its final entry).
+        most.saturating_add(2) < offset_slots.min(time_slots)
     }
 
     /// Takes the segment out of the log's list for good (the cleaner

@@ -9,6 +9,11 @@
 //! under `ulimit -n 1024`, so most appends reopen their segment's file,
 //! evicting others).
 //!
+//! The raw ceiling runs beside them: a `pwrite` of one single-record batch's
+//! bytes at the end of a plain file, round-robin over 1 and over 1,000 files
+//! (descriptors all open). Its 1,000-file rate over its 1-file rate is what
+//! the kernel alone leaves of one file's rate, before strata does anything.
+//!
 //! Usage: `cargo run --release -- --partitions`.
 
 use std::collections::BTreeMap;
@@ -51,12 +56,40 @@ fn run(partitions: usize, max_open_segments: Option<u32>) -> Result<(f64, u64, u
     Ok((rate, evictions, budget))
 }
 
+/// Bytes of one single-record batch as strata writes it here: the 61-byte
+/// batch header, the record's framing, a 1-byte key and the value.
+const RAW_BYTES: usize = 61 + 8 + 1 + VALUE_BYTES;
+
+/// Appends per second of a raw `pwrite` of [`RAW_BYTES`] at the end of one of
+/// `files` plain files, round-robin.
+fn raw(files: usize) -> Result<f64> {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::Builder::new().prefix("strata-partitions-raw-").tempdir_in("/tmp")?;
+    let handles = (0..files)
+        .map(|i| std::fs::File::create(dir.path().join(format!("{i}.log"))))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ends = vec![0u64; files];
+    let bytes = vec![b'v'; RAW_BYTES];
+    for (f, end) in handles.iter().zip(&mut ends) {
+        f.write_all_at(&bytes, *end)?;
+        *end += RAW_BYTES as u64;
+    }
+    let t = Instant::now();
+    for i in 0..APPENDS {
+        let k = i % files;
+        handles[k].write_all_at(&bytes, ends[k])?;
+        ends[k] += RAW_BYTES as u64;
+    }
+    Ok(APPENDS as f64 / t.elapsed().as_secs_f64())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-/// Runs the three configurations `REPS` times, interleaved, and prints a table.
+/// Runs the three configurations and the raw ceiling `REPS` times,
+/// interleaved, and prints a table.
 pub fn main() -> Result<()> {
     let configs: [(&str, usize, Option<u32>); 3] = [
         ("1 partition", 1, None),
@@ -65,6 +98,7 @@ pub fn main() -> Result<()> {
     ];
     let mut rates = vec![Vec::new(); configs.len()];
     let mut evictions = vec![0; configs.len()];
+    let mut raw_rates = [Vec::new(), Vec::new()];
     for rep in 0..REPS {
         for (i, (name, partitions, max)) in configs.iter().enumerate() {
             let (rate, ev, budget) = run(*partitions, *max)?;
@@ -75,6 +109,11 @@ pub fn main() -> Result<()> {
             rates[i].push(rate);
             evictions[i] = ev;
         }
+        for (i, files) in [1, 1_000].into_iter().enumerate() {
+            let rate = raw(files)?;
+            eprintln!("rep {}/{REPS} raw pwrite, {files} files{:<13} {rate:>10.0} appends/s", rep + 1, "");
+            raw_rates[i].push(rate);
+        }
     }
     let base = median(rates[0].clone());
     println!("| partitions | appends/s (median of {REPS}) | vs 1 partition | evictions |");
@@ -83,6 +122,12 @@ pub fn main() -> Result<()> {
         let m = median(rates[i].clone());
         println!("| {name} | {m:.0} | {:.2}x | {} |", m / base, evictions[i]);
     }
-    println!("\n{APPENDS} single-record appends of {VALUE_BYTES} B, one thread, round-robin.");
+    let raw_base = median(raw_rates[0].clone());
+    for (i, files) in ["1 file", "1,000 files"].into_iter().enumerate() {
+        let m = median(raw_rates[i].clone());
+        println!("| raw pwrite, {files} | {m:.0} | {:.2}x of 1 file | |", m / raw_base);
+    }
+    println!("\n{APPENDS} single-record appends of {VALUE_BYTES} B, one thread, round-robin;");
+    println!("raw: pwrite of {RAW_BYTES} B at each file's end, round-robin.");
     Ok(())
 }
