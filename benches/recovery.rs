@@ -12,52 +12,28 @@
 //! Run with `cargo bench --bench recovery` (about half a minute).
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "support/client_batches.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use strata::{BatchBuilder, LoadOptions, Log, LogConfig, SystemClock};
+use strata::{LoadOptions, Log, LogConfig, SystemClock};
 
 const SEGMENT_MIB: u64 = 256;
-const KEY: usize = 8;
-const VALUE: usize = 100;
-const PER_BATCH: usize = 100;
 
 fn open(dir: &Path, clean: bool) -> Log {
     let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
     Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), options).unwrap().0
 }
 
-/// 16 distinct client batches of incompressible-looking records.
-fn batches() -> Vec<Bytes> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x.to_le_bytes()[0]
-    };
-    (0..16)
-        .map(|_| {
-            let mut b = BatchBuilder::new(0);
-            for delta in 0..PER_BATCH {
-                let key: Bytes = (0..KEY).map(|_| next()).collect();
-                let value: Bytes = (0..VALUE).map(|_| next()).collect();
-                b.append_raw(delta as i32, 1_700_000_000_000, Some(&key), Some(&value), &[])
-                    .unwrap();
-            }
-            b.build().unwrap()
-        })
-        .collect()
-}
-
 /// The segment's bytes.
 fn write(dir: &Path) -> Vec<u8> {
     let log = open(dir, true);
-    for b in batches().iter().cycle() {
+    for b in support::client_batches(16).iter().cycle() {
         if log.size_bytes() >= SEGMENT_MIB << 20 {
             break;
         }

@@ -86,14 +86,19 @@ fn run_crc(log: &Log, passes: usize) -> Result<u64, Box<dyn std::error::Error>> 
     Ok(n)
 }
 
+/// One step of the xorshift the random reads draw their offsets from.
+fn xorshift(x: &mut u64) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+}
+
 #[inline(never)]
 fn run_point(log: &Log, records: u64, reads: usize) -> Result<u64, strata::Error> {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let mut sum = 0u64;
     for _ in 0..reads {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift(&mut x);
         let offset = (x % records) as i64;
         let f = log.read(offset, 1)?;
         if let Some(r) = f.records().next() {
@@ -110,9 +115,7 @@ fn run_latency(log: &Log, records: u64, reads: usize) -> Result<(f64, f64), stra
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let mut times = Vec::with_capacity(reads);
     for _ in 0..reads {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift(&mut x);
         let offset = (x % records) as i64;
         let t = Instant::now();
         let f = log.read(offset, 1)?;
@@ -139,9 +142,7 @@ fn run_crc_floor(log: &Log, reads: usize) -> Result<(f64, f64), Box<dyn std::err
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let mut times = Vec::with_capacity(reads);
     for _ in 0..reads {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift(&mut x);
         let Some(b) = batches.get((x % batches.len() as u64) as usize) else { continue };
         let t = Instant::now();
         b.validate()?;

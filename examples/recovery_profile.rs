@@ -21,49 +21,24 @@
 #![allow(clippy::print_stdout, reason = "a profiling tool prints what it measured")]
 #![allow(clippy::indexing_slicing, reason = "fixed-size slices of its own buffer")]
 
+#[path = "../benches/support/client_batches.rs"]
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use strata::{BatchBuilder, LoadOptions, Log, LogConfig, SystemClock};
-
-const KEY: usize = 8;
-const VALUE: usize = 100;
-const PER_BATCH: usize = 100;
+use strata::{LoadOptions, Log, LogConfig, SystemClock};
 
 fn open(dir: &Path, clean: bool) -> (Log, strata::LoadReport) {
     let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
     Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), options).expect("open")
 }
 
-/// 64 distinct client batches of incompressible-looking records.
-fn batches() -> Vec<Bytes> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x.to_le_bytes()[0]
-    };
-    (0..64)
-        .map(|_| {
-            let mut b = BatchBuilder::new(0);
-            for delta in 0..PER_BATCH {
-                let key: Bytes = (0..KEY).map(|_| next()).collect();
-                let value: Bytes = (0..VALUE).map(|_| next()).collect();
-                b.append_raw(delta as i32, 1_700_000_000_000, Some(&key), Some(&value), &[])
-                    .expect("append_raw");
-            }
-            b.build().expect("build")
-        })
-        .collect()
-}
-
 fn write(dir: &Path, mib: u64) {
     let target = (mib << 20).saturating_sub(1 << 20);
     let (log, _) = open(dir, true);
-    for b in batches().iter().cycle() {
+    for b in support::client_batches(64).iter().cycle() {
         if log.size_bytes() >= target {
             break;
         }
