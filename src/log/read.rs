@@ -10,7 +10,7 @@
 //! `fstat`) tells a reader that happened. So every read verifies what it
 //! decodes, as a Kafka consumer does with every fetch.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -27,8 +27,10 @@ use super::Log;
 #[derive(Debug, Clone)]
 pub struct FileSlice {
     /// The `.log` file at the time of the read. Retention or compaction may
-    /// rename or delete it later; `bytes` stays valid regardless.
-    pub path: PathBuf,
+    /// rename or delete it later; `bytes` stays valid regardless. Shared with
+    /// the segment (a reference count, not a copy per read); it derefs to
+    /// [`Path`], and `path.to_path_buf()` gives an owned copy.
+    pub path: Arc<Path>,
     /// Byte position of the first batch in the file.
     pub position: u64,
     /// The batches, whole.
@@ -39,7 +41,7 @@ pub struct FileSlice {
 /// holds the requested offset.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
-    slices: Vec<FileSlice>,
+    slices: Slices,
     pub(super) start_offset: i64,
     next_offset: i64,
     log_start_offset: i64,
@@ -49,23 +51,55 @@ pub struct Fetched {
     pub(super) aborted: Vec<super::AbortedTransaction>,
 }
 
+/// The file ranges of a [`Fetched`]: held inline while there is one (every
+/// read that stays in one segment, so a point read allocates nothing for
+/// them), in a `Vec` once a read crosses into a second segment.
+#[derive(Debug, Clone, Default)]
+enum Slices {
+    #[default]
+    Empty,
+    One(FileSlice),
+    Many(Vec<FileSlice>),
+}
+
+impl Slices {
+    fn as_slice(&self) -> &[FileSlice] {
+        match self {
+            Self::Empty => &[],
+            Self::One(s) => std::slice::from_ref(s),
+            Self::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, slice: FileSlice) {
+        *self = match std::mem::take(self) {
+            Self::Empty => Self::One(slice),
+            Self::One(first) => Self::Many(vec![first, slice]),
+            Self::Many(mut v) => {
+                v.push(slice);
+                Self::Many(v)
+            }
+        };
+    }
+}
+
 impl Fetched {
     /// The file ranges, in offset order.
     #[must_use]
     pub fn slices(&self) -> &[FileSlice] {
-        &self.slices
+        self.slices.as_slice()
     }
 
     /// Whether nothing was read (the offset was the log end).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.slices.is_empty()
+        self.slices().is_empty()
     }
 
     /// Total bytes.
     #[must_use]
     pub fn size_bytes(&self) -> usize {
-        self.slices.iter().map(|s| s.bytes.len()).sum()
+        self.slices().iter().map(|s| s.bytes.len()).sum()
     }
 
     /// The offset after the last batch returned; where the next read starts.
@@ -90,7 +124,7 @@ impl Fetched {
     /// offset. Only their framing was checked: call [`BatchView::validate`]
     /// before trusting a batch's contents, or use [`Self::records`].
     pub fn batches(&self) -> impl Iterator<Item = BatchView> + '_ {
-        self.slices.iter().flat_map(|s| BatchIter::new(s.bytes.clone()).map(|(_, b)| b))
+        self.slices().iter().flat_map(|s| BatchIter::new(s.bytes.clone()).map(|(_, b)| b))
     }
 
     /// Records at or after the requested offset, decoded lazily. Each
@@ -148,7 +182,7 @@ impl Fetched {
 
     fn checked_batches(&self, check: bool) -> impl Iterator<Item = Result<FetchedBatch<'_>>> + '_ {
         let mut failed = false;
-        self.slices
+        self.slices()
             .iter()
             .flat_map(|s| BatchIter::new(s.bytes.clone()).map(move |(pos, b)| (s, pos, b)))
             .map_while(move |(s, pos, batch)| {
@@ -157,7 +191,7 @@ impl Fetched {
                 }
                 let position = s.position + pos as u64;
                 let decoded = checked_decode(&batch, check)
-                    .map_err(|source| Error::corrupt(&s.path, position, source));
+                    .map_err(|source| Error::corrupt(&*s.path, position, source));
                 failed = decoded.is_err();
                 Some(decoded.map(|decoded| FetchedBatch {
                     batch,
@@ -215,7 +249,7 @@ impl FetchedBatch<'_> {
         }
         let start = self.start_offset;
         views
-            .map(|r| r.map_err(|source| Error::corrupt(&self.slice.path, self.position, source)))
+            .map(|r| r.map_err(|source| Error::corrupt(&*self.slice.path, self.position, source)))
             .filter(move |r| r.as_ref().map_or(true, |r| r.offset() >= start))
     }
 }
@@ -241,7 +275,7 @@ impl<'f> FetchedRecords<'f> {
     /// The next batch's records, or `None` after the last batch.
     fn next_batch(&mut self) -> Option<Result<(Records, u64)>> {
         loop {
-            let s = self.fetched.slices.get(self.slice)?;
+            let s = self.fetched.slices().get(self.slice)?;
             let iter = self.batches.get_or_insert_with(|| BatchIter::new(s.bytes.clone()));
             let Some((pos, batch)) = iter.next() else {
                 self.batches = None;
@@ -250,7 +284,7 @@ impl<'f> FetchedRecords<'f> {
             };
             let position = s.position + pos as u64;
             let decoded = checked_decode(&batch, self.check)
-                .map_err(|source| Error::corrupt(&s.path, position, source));
+                .map_err(|source| Error::corrupt(&*s.path, position, source));
             return Some(decoded.map(|d| {
                 let mut records = d.into_records();
                 if batch.base_offset() < self.fetched.start_offset {
@@ -274,8 +308,8 @@ impl Iterator for FetchedRecords<'_> {
                     Some(Ok(r)) => return Some(Ok(r)),
                     Some(Err(source)) => {
                         self.done = true;
-                        let path = &self.fetched.slices.get(self.slice)?.path;
-                        return Some(Err(Error::corrupt(path, *position, source)));
+                        let path = &self.fetched.slices().get(self.slice)?.path;
+                        return Some(Err(Error::corrupt(&**path, *position, source)));
                     }
                     None => self.records = None,
                 }
@@ -389,7 +423,7 @@ impl Log {
         limit: i64,
     ) -> Result<Fetched> {
         let mut out = Fetched {
-            slices: Vec::new(),
+            slices: Slices::Empty,
             start_offset: offset,
             next_offset: offset,
             log_start_offset: v.log_start_offset,
@@ -502,7 +536,7 @@ impl Log {
             }
             if end > 0 {
                 out.slices.push(FileSlice {
-                    path: seg.log_path(),
+                    path: seg.shared_log_path(),
                     position: start,
                     bytes: data.slice(..end),
                 });

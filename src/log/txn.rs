@@ -120,7 +120,7 @@ impl Fetched {
                 !b.is_control()
             })
             .flat_map(move |(s, pos, b)| {
-                let at = move |source| Error::corrupt(&s.path, s.position + pos as u64, source);
+                let at = move |source| Error::corrupt(&*s.path, s.position + pos as u64, source);
                 let records: Box<dyn Iterator<Item = Result<RecordRef>>> =
                     match b.validate().and_then(|()| b.records()) {
                         Ok(rs) => Box::new(rs.map(move |r| r.map_err(at))),

@@ -92,7 +92,8 @@ struct AppendState {
 pub(crate) struct Segment {
     base_offset: i64,
     /// Current `.log` path (changes when renamed to `.deleted`).
-    log_path: RwLock<PathBuf>,
+    /// Shared, so a read hands it out by reference count, not by copy.
+    log_path: RwLock<Arc<Path>>,
     /// The `.log` file first opened: every reopen by name must find it.
     log_id: FileId,
     /// Set by [`Segment::close`]: no file of the segment is opened, mapped,
@@ -227,7 +228,7 @@ impl Segment {
             log_id,
             closed: AtomicBool::new(false),
             gone: AtomicBool::new(false),
-            log_path: RwLock::new(log_path),
+            log_path: RwLock::new(Arc::from(log_path)),
             file: Mutex::new(None),
             map: RwLock::new(ReadMap::empty()),
             len: AtomicU64::new(len),
@@ -305,7 +306,13 @@ impl Segment {
 
     /// Path of the `.log` file.
     pub(crate) fn log_path(&self) -> PathBuf {
-        self.log_path.read().clone()
+        self.log_path.read().to_path_buf()
+    }
+
+    /// Path of the `.log` file, shared with the segment: a reference count,
+    /// not an allocation, for what every read returns ([`crate::log::FileSlice`]).
+    pub(crate) fn shared_log_path(&self) -> Arc<Path> {
+        Arc::clone(&self.log_path.read())
     }
 
     /// Wall-clock creation time (for time-based rolling of segments without timestamps).
@@ -819,14 +826,14 @@ impl Segment {
         // The name is locked across the rename: a reader whose open missed
         // the old name finds the new one (see `reopen`).
         let mut name = self.log_path.write();
-        let old = name.clone();
+        let old = name.to_path_buf();
         if !identity::still_at(&old, self.log_id)? {
             return Err(Error::Closed);
         }
         let new = swap(&old);
         let dir = file::parent_dir(&new).to_path_buf();
         file::rename_unsynced(&old, &new)?;
-        *name = new;
+        *name = Arc::from(new);
         drop(name);
         self.offset_index.rename_to(swap(&self.offset_index.path()))?;
         self.time_index.rename_to(swap(&self.time_index.path()))?;

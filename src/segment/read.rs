@@ -9,7 +9,8 @@
 //! (Kafka's `CorruptRecordException`). Scans that decode records check the
 //! batch's CRC first, so a flipped byte is never taken for data.
 
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -39,7 +40,7 @@ pub(crate) struct BatchLocation {
 pub(crate) struct Batches {
     iter: BatchIter,
     start: u64,
-    path: PathBuf,
+    path: Arc<Path>,
     done: bool,
 }
 
@@ -128,7 +129,7 @@ impl Segment {
     fn scan(&self, position: u64, validate: bool) -> Result<Batches> {
         let bytes = self.bytes(position, self.len())?;
         let iter = if validate { BatchIter::validating(bytes) } else { BatchIter::new(bytes) };
-        Ok(Batches { iter, start: position, path: self.log_path(), done: false })
+        Ok(Batches { iter, start: position, path: self.shared_log_path(), done: false })
     }
 
     /// The first batch whose last offset is `>= offset`, searching from the
@@ -220,7 +221,7 @@ impl Segment {
         Batches {
             iter: BatchIter::new(data.slice(from..)),
             start: from as u64,
-            path: self.log_path(),
+            path: self.shared_log_path(),
             done: false,
         }
     }

@@ -128,6 +128,27 @@ fn read_is_out_of_range_below_the_log_start_and_above_the_log_end_and_empty_at_t
 }
 
 #[test]
+fn reads_share_the_segments_log_path_instead_of_copying_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = filled_log(
+        dir.path(),
+        LogConfig::default().segment_bytes(1_500).index_interval_bytes(100),
+        50,
+    );
+    let (a, b) = (log.read(3, 1).unwrap(), log.read(4, 1).unwrap());
+    assert_eq!(a.slices().len(), 1, "a read inside one segment returns one slice");
+    let (pa, pb) = (&a.slices()[0].path, &b.slices()[0].path);
+    assert_eq!(pa, pb, "offsets 3 and 4 live in the first segment");
+    assert!(std::sync::Arc::ptr_eq(pa, pb), "one shared path, not a copy per read");
+    // Across segments: one slice per segment, each naming its own file.
+    let all = log.read(0, usize::MAX).unwrap();
+    let paths: Vec<_> = all.slices().iter().map(|s| s.path.to_path_buf()).collect();
+    assert!(paths.len() > 3);
+    assert!(paths.windows(2).all(|w| w[0] < w[1]), "{paths:?}");
+    assert!(std::sync::Arc::ptr_eq(&all.slices()[0].path, pa));
+}
+
+#[test]
 fn fetched_slices_name_the_file_position_and_bytes_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let log = filled_log(

@@ -51,7 +51,7 @@ fn reader_loop(log: &Log, done: &AtomicBool, max_bytes: usize, max_fetches: usiz
             assert_eq!(expect, fetched.next_offset(), "next_offset follows the last record");
             if fetches.is_multiple_of(7) && stats.held.len() < 300 {
                 let s = &fetched.slices()[0];
-                stats.held.push((s.path.clone(), s.bytes.clone(), s.bytes.to_vec()));
+                stats.held.push((s.path.to_path_buf(), s.bytes.clone(), s.bytes.to_vec()));
             }
             pos = fetched.next_offset();
         }
