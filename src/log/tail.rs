@@ -11,6 +11,15 @@
 //! id it draws at its first pending poll: a later poll replaces the waker in
 //! place, resolving or dropping the future frees the slot. So the slots held
 //! equal the futures pending, however often an idle partition is polled.
+//!
+//! # No waiter, no notifier
+//! An append with nobody waiting does not touch the notifier (its lock and
+//! waker map: cache lines an append on a store whose appends go round-robin
+//! over many partitions would miss). The view counts the waiters: a waiter
+//! counts itself in under the view's lock before it looks at the log end
+//! offset, and the appender reads the count under the same lock as it
+//! publishes the new end offset; so either the appender sees the waiter and
+//! wakes it, or the waiter sees the new end offset.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -62,6 +71,18 @@ impl Notifier {
 }
 
 impl Log {
+    /// Counts a waiter in, before it looks at the log (see the module docs).
+    fn enter_wait(&self) {
+        let mut v = self.inner.view.write();
+        v.waiters = v.waiters.saturating_add(1);
+    }
+
+    /// Counts a waiter out.
+    fn leave_wait(&self) {
+        let mut v = self.inner.view.write();
+        v.waiters = v.waiters.saturating_sub(1);
+    }
+
     /// Whether a wait for `offset` is over: the offset exists, or it never
     /// will. A closed log answers nothing else (its handles refuse all work);
     /// a poisoned one still serves what it has.
@@ -87,11 +108,25 @@ impl Log {
         let deadline = Instant::now() + timeout;
         let n = &self.inner.tail;
         let mut state = n.state.lock();
+        self.enter_wait();
+        let outcome = self.wait_locked(offset, deadline, &mut state);
+        self.leave_wait();
+        outcome
+    }
+
+    /// [`wait_for`](Self::wait_for) once counted in, under the notifier's lock.
+    fn wait_locked(
+        &self,
+        offset: i64,
+        deadline: Instant,
+        state: &mut parking_lot::MutexGuard<'_, State>,
+    ) -> Result<bool> {
+        let n = &self.inner.tail;
         loop {
             if let Some(outcome) = self.wait_outcome(offset, state.closed) {
                 return outcome.map(|_| true);
             }
-            if n.cond.wait_until(&mut state, deadline).timed_out() {
+            if n.cond.wait_until(state, deadline).timed_out() {
                 return match self.wait_outcome(offset, state.closed) {
                     Some(outcome) => outcome.map(|_| true),
                     None => Ok(false),
@@ -128,7 +163,10 @@ pub struct WaitFor {
 impl WaitFor {
     fn release(&mut self) {
         if let Some(id) = self.slot.take() {
-            self.log.inner.tail.state.lock().wakers.remove(&id);
+            let removed = self.log.inner.tail.state.lock().wakers.remove(&id).is_some();
+            if removed {
+                self.log.leave_wait();
+            }
         }
     }
 }
@@ -153,6 +191,7 @@ impl Future for WaitFor {
                 Some(w) => w.clone_from(cx.waker()),
                 None => {
                     state.wakers.insert(id, cx.waker().clone());
+                    this.log.enter_wait();
                 }
             }
             state.closed
