@@ -494,3 +494,19 @@ fn under_sustained_rolls_the_recovery_point_checkpoint_follows_each_rolls_sync()
     assert!(recovered < total);
     store.close().unwrap();
 }
+
+#[test]
+fn flush_messages_syncs_once_that_many_records_are_unsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([dir.path()])).unwrap();
+    store.create_topic("fm", 1, &overrides(&[("flush.messages", "3")])).unwrap();
+    let log = store.partition("fm", 0).unwrap();
+    let mut points = Vec::new();
+    for i in 0..7 {
+        log.append(&[record(i)]).unwrap();
+        points.push(log.recovery_point());
+    }
+    // Synced at the 3rd and 6th record, not before or between.
+    assert_eq!(points, [0, 0, 3, 3, 3, 6, 6]);
+    store.close().unwrap();
+}

@@ -368,6 +368,7 @@ impl Log {
                 flush: super::flush::Flush::new(recovery_point, now),
                 space: super::space::Space::default(),
                 poison: Mutex::new(None),
+                poisoned: std::sync::atomic::AtomicBool::new(false),
                 tail: tail::Notifier::default(),
                 pending_deletes: Mutex::new(Vec::new()),
                 cleaning: Mutex::new(()),

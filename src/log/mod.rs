@@ -152,6 +152,9 @@ struct Inner {
     /// The free-space watermark.
     space: space::Space,
     poison: Mutex<Option<String>>,
+    /// Whether `poison` holds a cause: the append's check reads this flag,
+    /// beside the other flags it reads, instead of taking the lock.
+    poisoned: std::sync::atomic::AtomicBool,
     tail: tail::Notifier,
     /// Segments renamed `.deleted`, with the time their files may go.
     pending_deletes: Mutex<Vec<(i64, Arc<Segment>)>>,
@@ -264,6 +267,9 @@ impl Log {
     }
 
     fn check_poison(&self) -> Result<()> {
+        if !self.inner.poisoned.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         match &*self.inner.poison.lock() {
             Some(cause) => Err(Error::Poisoned { partition: self.name(), cause: cause.clone() }),
             None => Ok(()),
@@ -286,6 +292,7 @@ impl Log {
             let mut p = self.inner.poison.lock();
             if p.is_none() {
                 *p = Some(e.to_string());
+                self.inner.poisoned.store(true, std::sync::atomic::Ordering::Release);
                 crate::events::poisoned(&self.name(), &e);
             }
         }
@@ -394,7 +401,11 @@ impl Log {
             max_timestamp: batch.max_timestamp(),
             size: batch.size(),
         };
+        // next - recovery point >= flush.messages needs next >= flush.messages
+        // (offsets are >= 0): checked first, so the default (Long.MAX) never
+        // reads the recovery point's lock.
         if cfg.flush_messages > 0
+            && batch.next_offset() >= cfg.flush_messages
             && batch.next_offset() - self.recovery_point() >= cfg.flush_messages
         {
             self.sync_to(batch.next_offset())?;
