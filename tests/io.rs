@@ -136,6 +136,25 @@ fn read_map_longer_than_the_file_views_only_the_published_length() {
 }
 
 #[test]
+fn read_map_views_inside_an_earlier_view_stay_within_each_callers_published_length() {
+    // Views reuse the longest view made so far: one asking less must still
+    // get exactly its range, and one asking more must see the new bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("active.log");
+    let f = file::create_new(&path).unwrap();
+    file::write_all_at(&f, &path, b"first+second", 0).unwrap();
+    let map = ReadMap::map(&f, &path, 1 << 20).unwrap();
+    assert_eq!(&map.bytes(0, 100, 12)[..], b"first+second");
+    assert_eq!(&map.bytes(0, 100, 5)[..], b"first", "clamped to the published length asked");
+    assert_eq!(&map.bytes(2, 4, 12)[..], b"rs");
+    file::write_all_at(&f, &path, b"+third", 12).unwrap();
+    assert_eq!(&map.bytes(6, 100, 18)[..], b"second+third");
+    let copy = map.clone();
+    assert_eq!(&copy.bytes(13, 18, 18)[..], b"third");
+    assert_eq!(&copy.bytes(0, 18, 18)[..], b"first+second+third");
+}
+
+#[test]
 fn read_map_clamps_out_of_range_requests() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.log");

@@ -47,6 +47,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use memmap2::{MmapMut, MmapOptions, MmapRaw};
+use parking_lot::Mutex;
 
 use super::fault::{self, Op};
 use super::file;
@@ -63,16 +64,29 @@ fn map_len(path: &Path, len: u64) -> Result<usize> {
 /// A read-only shared mapping of a segment `.log` file, possibly longer than
 /// the file (the active segment is mapped once to its capacity and grows into
 /// it by `write`). Cheap to clone; [`Bytes`] views keep it alive.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct ReadMap {
     /// `None` for a zero-length mapping (`mmap` of length 0 fails).
     raw: Option<Arc<MmapRaw>>,
+    /// The longest view `[0, n)` made so far: a later view inside it is a
+    /// slice of it (a reference count), not a new owner (an allocation per
+    /// read). Every byte it covers was published when it was made, so it is
+    /// a view like any reader's (contract rules 1 and 2); only slices of it
+    /// within the caller's published length are handed out, and
+    /// [`ReadMap::forget_views`] drops it where a file is cut.
+    from_start: Mutex<Bytes>,
+}
+
+impl Clone for ReadMap {
+    fn clone(&self) -> Self {
+        ReadMap { raw: self.raw.clone(), from_start: Mutex::new(self.from_start.lock().clone()) }
+    }
 }
 
 impl ReadMap {
     /// A mapping of nothing: every view of it is empty.
     pub fn empty() -> ReadMap {
-        ReadMap { raw: None }
+        ReadMap::default()
     }
 
     /// Maps the first `len` bytes of `file`, which may be more than its
@@ -90,7 +104,13 @@ impl ReadMap {
             .len(len)
             .map_raw_read_only(file)
             .map_err(|e| Error::io("mmap", path, e))?;
-        Ok(ReadMap { raw: Some(Arc::new(raw)) })
+        Ok(ReadMap { raw: Some(Arc::new(raw)), from_start: Mutex::new(Bytes::new()) })
+    }
+
+    /// Drops the view kept for reuse (see `from_start`): for a map whose file
+    /// was cut below bytes it viewed (recovery's cut of a torn tail).
+    pub fn forget_views(&self) {
+        *self.from_start.lock() = Bytes::new();
     }
 
     /// Length of the mapping (not of the file).
@@ -154,6 +174,20 @@ impl ReadMap {
         let start = start.min(end);
         if start == end {
             return Bytes::new();
+        }
+        // A reader that finds the cache busy (another reader in these few
+        // lines) makes its own view rather than wait.
+        if let Some(mut cached) = self.from_start.try_lock() {
+            let whole = published_len.min(raw.len());
+            // Longer than published means the file was cut below it
+            // (recovery's cut of a torn tail keeps its scan's map): it is
+            // replaced before any view is taken, and is itself never read.
+            if cached.len() < end || cached.len() > whole {
+                // Everything published now, so the reads after this one (up
+                // to the next append) find it long enough.
+                *cached = Bytes::from_owner(View { raw: Arc::clone(raw), start: 0, len: whole });
+            }
+            return cached.slice(start..end);
         }
         Bytes::from_owner(View { raw: Arc::clone(raw), start, len: end - start })
     }

@@ -282,6 +282,8 @@ impl Segment {
         // Reads come at any offset from now on: the scan's sequential
         // advice would make the kernel reclaim these pages first.
         map.advise_normal();
+        // The scan viewed bytes a cut may have removed since.
+        map.forget_views();
         let mut slot = self.map.write();
         if slot.len() < map.len() {
             let grown = map.len() as i64 - slot.len() as i64;
