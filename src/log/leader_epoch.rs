@@ -35,6 +35,11 @@ use super::Log;
 pub(crate) struct EpochCache {
     path: PathBuf,
     entries: Vec<EpochEntry>,
+    /// A copy of the last entry, which every append checks: kept beside the
+    /// vector's pointer, so the check does not read the vector's buffer (a
+    /// cache line per append on a store whose appends go round-robin over
+    /// many partitions). Set wherever `entries` changes.
+    last: Option<EpochEntry>,
     /// What the file holds.
     on_disk: Vec<EpochEntry>,
 }
@@ -48,7 +53,8 @@ impl EpochCache {
         }
         let entries = leader_epoch::decode(&file::read(&path)?)
             .map_err(|e| Error::CorruptFile { path: path.clone(), reason: e.to_string() })?;
-        Ok((EpochCache { path, on_disk: entries.clone(), entries }, true))
+        let last = entries.last().copied();
+        Ok((EpochCache { path, on_disk: entries.clone(), entries, last }, true))
     }
 
     pub(crate) fn entries(&self) -> &[EpochEntry] {
@@ -64,8 +70,7 @@ impl EpochCache {
         if epoch < 0 || start_offset < 0 {
             return false;
         }
-        let needed =
-            self.entries.last().is_none_or(|l| l.epoch != epoch || start_offset < l.start_offset);
+        let needed = self.last.is_none_or(|l| l.epoch != epoch || start_offset < l.start_offset);
         if !needed {
             return false;
         }
@@ -77,6 +82,7 @@ impl EpochCache {
             self.entries.pop();
         }
         self.entries.push(EpochEntry { epoch, start_offset });
+        self.last = self.entries.last().copied();
         true
     }
 
@@ -102,6 +108,7 @@ impl EpochCache {
         }
         self.entries.drain(..below);
         self.entries.insert(0, EpochEntry { epoch: last.epoch, start_offset: log_start });
+        self.last = self.entries.last().copied();
         true
     }
 
@@ -110,6 +117,7 @@ impl EpochCache {
         let keep = self.entries.partition_point(|e| e.start_offset < end);
         let changed = keep < self.entries.len();
         self.entries.truncate(keep);
+        self.last = self.entries.last().copied();
         changed
     }
 
@@ -224,10 +232,13 @@ mod tests {
             .iter()
             .map(|&(epoch, start_offset)| EpochEntry { epoch, start_offset })
             .collect();
-        EpochCache { entries, ..EpochCache::default() }
+        let last = entries.last().copied();
+        EpochCache { entries, last, ..EpochCache::default() }
     }
 
     fn pairs(c: &EpochCache) -> Vec<(i32, i64)> {
+        // Every change keeps the copy of the last entry in step.
+        assert_eq!(c.last, c.entries().last().copied(), "the last entry's copy");
         c.entries().iter().map(|e| (e.epoch, e.start_offset)).collect()
     }
 
