@@ -151,6 +151,9 @@ struct Inner {
     flush: flush::Flush,
     /// The free-space watermark.
     space: space::Space,
+    /// Whether a watermark is set: without one an append reads this flag,
+    /// beside the log's other flags, instead of taking `space`'s lock.
+    watermark: std::sync::atomic::AtomicBool,
     poison: Mutex<Option<String>>,
     /// Whether `poison` holds a cause: the append's check reads this flag,
     /// beside the other flags it reads, instead of taking the lock.

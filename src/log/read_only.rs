@@ -288,6 +288,7 @@ impl Log {
                 space: super::space::Space::default(),
                 poison: Mutex::new(None),
                 poisoned: std::sync::atomic::AtomicBool::new(false),
+                watermark: std::sync::atomic::AtomicBool::new(false),
                 tail: tail::Notifier::default(),
                 pending_deletes: Mutex::new(Vec::new()),
                 cleaning: Mutex::new(()),

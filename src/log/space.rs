@@ -6,6 +6,8 @@
 //! the answer is reused until a second has passed or the bytes appended since
 //! could have used up the margin above the watermark it showed.
 
+use std::sync::atomic::Ordering;
+
 use parking_lot::Mutex;
 
 use super::Log;
@@ -40,10 +42,14 @@ impl Log {
         let mut s = self.inner.space.state.lock();
         s.min_free = bytes;
         s.checked_ms = None;
+        self.inner.watermark.store(bytes > 0, Ordering::Relaxed);
     }
 
     /// Refuses an append of `size` bytes that would go below the watermark.
     pub(super) fn check_free_space(&self, size: u64) -> Result<()> {
+        if !self.inner.watermark.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let mut s = self.inner.space.state.lock();
         if s.min_free == 0 {
             return Ok(());
