@@ -284,3 +284,51 @@ fn the_default_open_segment_budget_is_a_quarter_of_the_open_file_limit() {
     assert_eq!(store.resource_stats().max_open_segments, 7);
     store.close().unwrap();
 }
+
+/// Files of `dir` this process holds a descriptor or a mapping of.
+fn held_files(dir: &Path) -> std::collections::BTreeSet<String> {
+    let dir = dir.canonicalize().unwrap();
+    let mut held: std::collections::BTreeSet<String> = mapped_lengths(&dir).into_keys().collect();
+    for fd in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let Ok(target) = std::fs::read_link(fd.unwrap().path()) else { continue };
+        if let Ok(name) = target.strip_prefix(&dir) {
+            held.insert(name.to_string_lossy().trim_end_matches(" (deleted)").to_owned());
+        }
+    }
+    held
+}
+
+/// Segments retention removed give their files back at once, also on a partition that
+/// appends nothing afterwards: after the removal no descriptor or mapping of the process
+/// points at any file but the log's remaining segments (the appender keeps its cached
+/// segment list weakly, so a list the log replaced frees its segments).
+#[test]
+fn segments_retention_removed_are_released_while_their_partition_stays_idle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    let mut o = overrides(1024);
+    o.insert("retention.bytes".to_owned(), "2048".to_owned());
+    o.insert("file.delete.delay.ms".to_owned(), "0".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..200 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+    }
+    check_log(&log, 0);
+    let before = log.segment_count();
+    store.maintain(None).unwrap();
+    assert!(log.segment_count() < before, "retention removed nothing: {before} segments");
+    check_log(&log, 0);
+    let live: std::collections::BTreeSet<String> = log
+        .segment_base_offsets()
+        .iter()
+        .flat_map(|b| ["log", "index", "timeindex"].map(|ext| format!("t-0/{b:020}.{ext}")))
+        .collect();
+    let held = held_files(tmp.path());
+    // The store's directory lock aside.
+    let stale: Vec<_> =
+        held.iter().filter(|f| f.starts_with("t-0/") && !live.contains(*f)).collect();
+    assert!(stale.is_empty(), "held after retention: {stale:?} (live: {live:?})");
+    assert!(held.iter().any(|f| live.contains(f)), "nothing held at all: {held:?}");
+    store.close().unwrap();
+}

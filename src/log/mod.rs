@@ -127,15 +127,18 @@ struct Writer {
 }
 
 /// The last segment of a segment list, kept by the appender: while the view
-/// still holds that very list (`Arc::ptr_eq`), the append reads neither the
+/// still holds that very list (same address), the append reads neither the
 /// list's allocation nor its vector: two cache lines less per append on a
-/// store whose appends go round-robin over many partitions. Holding the list
-/// keeps its address from being reused by a later list, so equal pointers
-/// mean the same list.
+/// store whose appends go round-robin over many partitions. Both are held
+/// weakly: a weak count keeps the list's allocation from being freed, so its
+/// address is not reused by a later list and equal addresses mean the same
+/// list, while a list the view dropped (retention, compaction, a roll) frees
+/// its segments at once, not at this partition's next append: an idle
+/// partition's deleted segments give their disk space back.
 #[derive(Debug)]
 struct ActiveCache {
-    list: Arc<Vec<Arc<Segment>>>,
-    active: Arc<Segment>,
+    list: std::sync::Weak<Vec<Arc<Segment>>>,
+    active: std::sync::Weak<Segment>,
 }
 
 #[derive(Debug)]
@@ -495,13 +498,18 @@ impl Log {
     fn active_for_append(&self, w: &mut Writer) -> Result<Arc<Segment>> {
         let v = self.inner.view.read();
         if let Some(c) = &w.active
-            && Arc::ptr_eq(&c.list, &v.segments)
+            && std::ptr::eq(c.list.as_ptr(), Arc::as_ptr(&v.segments))
+            // The view holds the list, and the list the segment.
+            && let Some(active) = c.active.upgrade()
         {
-            return Ok(Arc::clone(&c.active));
+            return Ok(active);
         }
         // Load always leaves at least one segment; an empty list means closed.
         let active = v.segments.last().cloned().ok_or(Error::Closed)?;
-        w.active = Some(ActiveCache { list: Arc::clone(&v.segments), active: Arc::clone(&active) });
+        w.active = Some(ActiveCache {
+            list: Arc::downgrade(&v.segments),
+            active: Arc::downgrade(&active),
+        });
         Ok(active)
     }
 
