@@ -1,0 +1,154 @@
+//! The append side of a segment: writing a validated batch (and, for a
+//! client batch, the bytes ahead of it) at the end of the `.log`, the index
+//! entries `index.interval.bytes` calls for, and the roll check's question
+//! whether either index is full.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use crate::format::{BatchView, NO_TIMESTAMP};
+use crate::index::cadence::EntryCadence;
+use crate::io::file;
+use crate::{Error, Result};
+
+use super::Segment;
+
+impl Segment {
+    /// Appends one validated batch whose offsets are final. Called only by the
+    /// appender, under the log's append lock.
+    pub(crate) fn append(&self, batch: &BatchView) -> Result<()> {
+        self.append_with_head(batch, None)
+    }
+
+    /// [`append`](Self::append), writing `head` in place of the batch's first
+    /// `head.len()` bytes (an append's assigned base offset and epoch, ahead
+    /// of a client's bytes left as they came), in the same single write.
+    pub(crate) fn append_with_head(&self, batch: &BatchView, head: Option<&[u8]>) -> Result<()> {
+        let position = self.len();
+        let bytes = batch.as_bytes();
+        let end = position + bytes.len() as u64;
+        let write = |f: &std::fs::File, path: &Path| match head {
+            Some(head) => file::write_all_at_split(
+                f,
+                path,
+                head,
+                bytes.get(head.len()..).unwrap_or_default(),
+                position,
+            ),
+            None => file::write_all_at(f, path, bytes, position),
+        };
+        // The write happens before the state lock: time queries never wait on it.
+        self.with_file(|f, path| match write(f, path) {
+            // A full disk may have taken part of the batch: cut back to the last
+            // whole one, so the partition stays usable once space is freed.
+            Err(Error::Io { source, .. }) if file::is_no_space(&source) => {
+                file::set_len(f, path, position)?;
+                Err(Error::io("write", path, source).into_no_space())
+            }
+            other => other,
+        })?;
+        let mut st = self.state.lock();
+        if st.max_timestamp.is_none() {
+            st.max_timestamp = Some(self.initial_max_timestamp()?);
+        }
+        if position == 0 {
+            st.rolling_base_timestamp = Some(batch.max_timestamp());
+        }
+        let (max_ts, _) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
+        if batch.max_timestamp() > max_ts {
+            st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
+        }
+        let mut cadence = match st.index_cadence {
+            Some(c) => c,
+            None => self.cadence_from_index()?,
+        };
+        if cadence.due_at(position, self.limits.index_interval_bytes) {
+            let pos = u32::try_from(position)
+                .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
+            self.offset_index.append(batch.last_offset(), pos)?;
+            let (ts, off) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
+            self.time_index.maybe_append(ts, off, false)?;
+            cadence.batch_at(position, self.limits.index_interval_bytes);
+        }
+        st.index_cadence = Some(cadence);
+        drop(st);
+        // Readers map what they need on their first read past the map.
+        self.len.store(end, Ordering::Release);
+        Ok(())
+    }
+
+    /// Opens what an append needs — the `.log`, and the indexes when the
+    /// append writes an entry — before anything is written, so that running
+    /// out of descriptors or memory (after eviction and retries) fails the
+    /// append with nothing changed instead of in the middle of it.
+    /// The index slots the append will write get their disk blocks here
+    /// too, so a full disk fails it before anything is written. (The roll
+    /// check before it, [`Segment::indexes_full`], loaded indexes never
+    /// mapped; an index the budget unmapped is mapped again only to take an
+    /// entry, by the reserve below.)
+    pub(crate) fn prepare_append(&self) -> Result<()> {
+        self.with_file(|_, _| Ok(()))?;
+        if self.index_entry_due()? {
+            self.offset_index.reserve(1)?;
+            // One more for the time index: its final entry at roll.
+            self.time_index.reserve(1)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the next append adds index entries: more than
+    /// `index.interval.bytes` were appended since the last one (the rule
+    /// [`Segment::append`] applies).
+    fn index_entry_due(&self) -> Result<bool> {
+        let st = self.state.lock();
+        let cadence = match st.index_cadence {
+            Some(c) => c,
+            None => self.cadence_from_index()?,
+        };
+        Ok(cadence.due_at(self.len(), self.limits.index_interval_bytes))
+    }
+
+    /// The `index.interval.bytes` count of an existing segment, resumed from
+    /// where its last offset-index entry points.
+    fn cadence_from_index(&self) -> Result<EntryCadence> {
+        Ok(EntryCadence::from_last_entry(u64::from(self.offset_index.last_entry()?.position)))
+    }
+
+    /// Gives the final time-index entry that [`Segment::seal`] writes its
+    /// disk block, so that a roll on a full disk fails before it changes
+    /// anything.
+    pub(crate) fn prepare_seal(&self) -> Result<()> {
+        self.time_index.reserve(0)
+    }
+
+    /// Whether either index has no free slot (asked before every append).
+    pub(crate) fn indexes_full(&self) -> Result<(bool, bool)> {
+        if self.indexes_have_room() {
+            return Ok((false, false));
+        }
+        Ok((self.offset_index.is_full()?, self.time_index.is_full()?))
+    }
+
+    /// Whether neither index can be full yet, told from the segment's length
+    /// alone, without touching the indexes (two locks and their maps' cache
+    /// lines an append would otherwise read, per partition). An entry goes
+    /// to a batch that starts more than `index.interval.bytes` after the
+    /// one holding the last entry, and the first at more than that from the
+    /// segment start ([`EntryCadence`], live and rebuilt alike), so a
+    /// segment of `len` bytes holds at most `len / (interval + 1)` offset
+    /// entries, and no more time entries (one more, the final one, only at
+    /// seal). Only for segments this process created: an existing index
+    /// may have been written under another interval. With the defaults (1
+    /// GiB segments, 4 KiB interval, 10 MiB indexes) an index never fills.
+    fn indexes_have_room(&self) -> bool {
+        if !self.created_here.load(Ordering::Relaxed) {
+            return false;
+        }
+        let most = self.len() / self.limits.index_interval_bytes.saturating_add(1);
+        let slots = |size: usize| self.limits.max_index_size / size as u64;
+        let offset_slots = slots(<crate::index::OffsetPosition as crate::index::Entry>::SIZE);
+        let time_slots = slots(<crate::index::TimestampOffset as crate::index::Entry>::SIZE);
+        // One slot of margin each (the time index keeps one for its final entry).
+        most.saturating_add(2) < offset_slots.min(time_slots)
+    }
+}
