@@ -227,20 +227,26 @@ fn read_returns_contiguous_batches_and_never_skips_offsets() {
     }
 }
 
-#[test]
-fn keys_and_values_of_uncompressed_batches_point_into_the_mapped_slice() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = filled_log(dir.path(), LogConfig::default().segment_bytes(1_500), 20);
-    let f = log.read(0, usize::MAX).unwrap();
+/// Whether bytes lie inside one of the mapped slices `f` was read from (a
+/// view of them, not a copy).
+fn in_fetched_slices(f: &strata::Fetched) -> impl Fn(&[u8]) -> bool {
     let ranges: Vec<std::ops::Range<usize>> = f
         .slices()
         .iter()
         .map(|s| s.bytes.as_ptr() as usize..s.bytes.as_ptr() as usize + s.bytes.len())
         .collect();
-    let inside = |b: &Bytes| {
+    move |b: &[u8]| {
         let (start, end) = (b.as_ptr() as usize, b.as_ptr() as usize + b.len());
         ranges.iter().any(|r| r.start <= start && end <= r.end)
-    };
+    }
+}
+
+#[test]
+fn keys_and_values_of_uncompressed_batches_point_into_the_mapped_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = filled_log(dir.path(), LogConfig::default().segment_bytes(1_500), 20);
+    let f = log.read(0, usize::MAX).unwrap();
+    let inside = in_fetched_slices(&f);
     let mut n = 0;
     for r in f.records() {
         let r = r.unwrap();
@@ -481,15 +487,7 @@ fn record_views_of_uncompressed_batches_point_into_the_mapped_slice() {
     let dir = tempfile::tempdir().unwrap();
     let log = filled_log(dir.path(), LogConfig::default().segment_bytes(1_500), 20);
     let f = log.read(0, usize::MAX).unwrap();
-    let ranges: Vec<std::ops::Range<usize>> = f
-        .slices()
-        .iter()
-        .map(|s| s.bytes.as_ptr() as usize..s.bytes.as_ptr() as usize + s.bytes.len())
-        .collect();
-    let inside = |b: &[u8]| {
-        let (start, end) = (b.as_ptr() as usize, b.as_ptr() as usize + b.len());
-        ranges.iter().any(|r| r.start <= start && end <= r.end)
-    };
+    let inside = in_fetched_slices(&f);
     let mut n = 0;
     for batch in f.record_batches() {
         let batch = batch.unwrap();

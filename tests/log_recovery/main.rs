@@ -391,8 +391,13 @@ fn zero_filled_tail_left_by_preallocation_is_truncated_and_reported_as_zero_tail
     common::assert_kafka_accepts(&dir, INTERVAL);
 }
 
-#[test]
-fn batch_whose_offsets_precede_its_segment_base_is_cut_by_recovery() {
+/// Writes 40 batches, lets `damage` append bytes to the active segment's
+/// `.log` (given the directory, the segment bases and that file), reopens
+/// after a crash and checks that exactly the appended bytes were cut: the
+/// log end, the file's length and every record are as before, and Kafka's
+/// checker accepts the directory. Returns the report and the file's length
+/// before the damage.
+fn recover_after_appended_bytes(damage: impl FnOnce(&Path, &[i64], &Path)) -> (LoadReport, u64) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t-0");
     let (log, _) = open(&dir, unclean(0));
@@ -401,56 +406,54 @@ fn batch_whose_offsets_precede_its_segment_base_is_cut_by_recovery() {
     let bases = log.segment_base_offsets();
     let leo = log.log_end_offset();
     drop(log);
-    // A valid batch of the first segment, appended to the active one: its CRC
-    // holds (the base offset is outside it), its offsets do not belong there.
-    let first = dir.join(name(bases[0], "log"));
-    let (pos, _, size) = batches_of(&first)[0];
-    let stray = fs::read(&first).unwrap()[pos..pos + size].to_vec();
     let active = dir.join(name(*bases.last().unwrap(), "log"));
     let len = fs::metadata(&active).unwrap().len();
-    let mut bytes = fs::read(&active).unwrap();
-    bytes.extend_from_slice(&stray);
-    fs::write(&active, &bytes).unwrap();
+    damage(&dir, &bases, &active);
+    let appended = fs::metadata(&active).unwrap().len() - len;
 
     let (log, report) = open(&dir, unclean(0));
     assert_eq!(log.log_end_offset(), leo);
+    assert_eq!(report.truncated_bytes, appended);
+    assert_eq!(fs::metadata(&active).unwrap().len(), len);
+    assert_eq!(read_all(&log), recs);
+    log.close().unwrap();
+    common::assert_kafka_valid(&dir, INTERVAL);
+    (report, len)
+}
+
+#[test]
+fn batch_whose_offsets_precede_its_segment_base_is_cut_by_recovery() {
+    let mut size = 0;
+    let (report, len) = recover_after_appended_bytes(|dir, bases, active| {
+        // A valid batch of the first segment, appended to the active one: its CRC
+        // holds (the base offset is outside it), its offsets do not belong there.
+        let first = dir.join(name(bases[0], "log"));
+        let (pos, _, batch_size) = batches_of(&first)[0];
+        size = batch_size;
+        let stray = fs::read(&first).unwrap()[pos..pos + size].to_vec();
+        let mut bytes = fs::read(active).unwrap();
+        bytes.extend_from_slice(&stray);
+        fs::write(active, &bytes).unwrap();
+    });
     assert_eq!(report.truncated_bytes, size as u64);
     assert_eq!(report.truncations.len(), 1, "{:?}", report.truncations);
     assert!(matches!(
         &report.truncations[0].1,
         StopReason::Corrupt { position, .. } if *position as u64 == len
     ));
-    assert_eq!(fs::metadata(&active).unwrap().len(), len);
-    assert_eq!(read_all(&log), recs);
-    log.close().unwrap();
-    common::assert_kafka_valid(&dir, INTERVAL);
 }
 
 #[test]
 fn replayed_batch_whose_offsets_go_backwards_is_cut_by_recovery() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t-0");
-    let (log, _) = open(&dir, unclean(0));
-    let mut recs = Vec::new();
-    write_batches(&log, &mut recs, 40);
-    let leo = log.log_end_offset();
-    let active = dir.join(name(*log.segment_base_offsets().last().unwrap(), "log"));
-    drop(log);
-    // The active segment's batches written again after themselves, as a
-    // replayed write would leave them.
-    let mut bytes = fs::read(&active).unwrap();
-    let len = bytes.len();
-    assert!(batches_of(&active).len() >= 3);
-    bytes.extend_from_within(..);
-    fs::write(&active, &bytes).unwrap();
-
-    let (log, report) = open(&dir, unclean(0));
-    assert_eq!(log.log_end_offset(), leo);
-    assert_eq!(report.truncated_bytes, len as u64);
-    assert_eq!(fs::metadata(&active).unwrap().len(), len as u64);
-    assert_eq!(read_all(&log), recs);
-    log.close().unwrap();
-    common::assert_kafka_valid(&dir, INTERVAL);
+    let (report, len) = recover_after_appended_bytes(|_, _, active| {
+        // The active segment's batches written again after themselves, as a
+        // replayed write would leave them.
+        let mut bytes = fs::read(active).unwrap();
+        assert!(batches_of(active).len() >= 3);
+        bytes.extend_from_within(..);
+        fs::write(active, &bytes).unwrap();
+    });
+    assert_eq!(report.truncated_bytes, len);
 }
 
 // ---------------------------------------------------------------------------------------------
