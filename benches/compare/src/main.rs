@@ -14,6 +14,7 @@ mod metrics;
 mod partitions;
 mod recovery;
 mod report;
+mod targets;
 mod workload;
 
 use std::process::Command;

@@ -217,6 +217,11 @@ pub fn render(c: &Context<'_>) -> String {
         );
     }
 
+    let median = |engine: &str, metric: &str| {
+        col(engine).and_then(|i| c.samples.get(i)).and_then(|s| median_of(s, metric))
+    };
+    o.push_str(&crate::targets::render(&median));
+
     let _ = writeln!(o, "\n## How each engine is driven\n");
     for line in NOTES {
         let _ = writeln!(o, "- {line}");
