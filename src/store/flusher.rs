@@ -18,12 +18,22 @@
 //! written after the last roll. The checkpoint writes are coalesced: one
 //! worker at a time writes one, at most every [`ROLL_CHECKPOINT_EVERY`], and
 //! it covers every pass completed before it. A worker that finds a
-//! checkpoint due takes it before its next pass, so a queue that never runs
-//! dry (many partitions rolling back to back) still checkpoints within about
-//! that interval instead of waiting for the periodic checkpoint
-//! (`log.flush.offset.checkpoint.interval.ms`); a queue that runs dry has an
-//! idle worker write it when the interval is up. At 1,000 partitions rolling
-//! at once that is one checkpoint write a second, not one per pass.
+//! checkpoint due takes it without waiting for the queue to run dry, so a
+//! queue that never does (many partitions rolling back to back) still
+//! checkpoints within about that interval instead of waiting for the
+//! periodic checkpoint (`log.flush.offset.checkpoint.interval.ms`); a queue
+//! that runs dry has an idle worker write it when the interval is up. At
+//! 1,000 partitions rolling at once that is one checkpoint write a second,
+//! not one per pass.
+//!
+//! A queued pass never waits for a checkpoint write (three file fsyncs and a
+//! directory fsync per log directory), since someone may be blocked on it
+//! ([`Log::wait_synced`]): before the worker starts the write, every queued
+//! log gets another worker (an idle one is woken, or one more is started).
+//! Only a pool at its cap, every worker busy, lends one worker to the write;
+//! the queued passes then wait for a busy worker's pass to end, as they
+//! would have anyway. A worker that cannot be started leaves the checkpoint
+//! due and the pass is run first.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
@@ -56,9 +66,11 @@ enum Work {
 struct Queue {
     /// Logs waiting for a pass, oldest first; a log is queued at most once.
     logs: VecDeque<Log>,
-    /// Workers started, and how many of them wait for work.
+    /// Workers started, how many of them wait for work, and how many were
+    /// started and have not looked at the queue yet.
     workers: usize,
     idle: usize,
+    starting: usize,
     /// A roll's pass moved a recovery point since the last checkpoint began.
     checkpoint_due: bool,
     /// A worker is writing the checkpoints (one writer at a time).
@@ -106,37 +118,60 @@ impl FlushQueue {
         if g.stopped {
             return false;
         }
-        if !g.logs.iter().any(|l| l.same_log(log)) {
-            g.logs.push_back(log.clone());
+        if g.logs.iter().any(|l| l.same_log(log)) {
+            // Queued already, with its worker arranged: one pass serves both.
+            return true;
         }
+        g.logs.push_back(log.clone());
         // A worker for every queued log, up to the cap: an idle one is woken,
         // else one more is started.
-        if g.idle >= g.logs.len() || g.workers >= MAX_PARALLEL {
+        if g.idle + g.starting >= g.logs.len() || g.workers >= MAX_PARALLEL {
             self.cond.notify_one();
             return true;
         }
-        let started = self.spawn_worker();
-        if started {
-            g.workers += 1;
-        } else {
+        if !self.spawn_worker(&mut g) {
             self.cond.notify_one();
         }
         // No worker at all (the thread could not be started): the caller syncs.
         g.workers > 0
     }
 
-    /// Starts one more worker; false if the thread could not be created.
-    fn spawn_worker(self: &Arc<Self>) -> bool {
+    /// Starts one more worker and counts it; false if the thread could not
+    /// be created.
+    fn spawn_worker(self: &Arc<Self>, g: &mut Queue) -> bool {
         let q = Arc::clone(self);
         let spawned =
             std::thread::Builder::new().name("strata-flusher".into()).spawn(move || q.work());
         match spawned {
             Ok(h) => {
                 self.handles.lock().push(h);
+                g.workers += 1;
+                g.starting += 1;
                 true
             }
             Err(_) => false,
         }
+    }
+
+    /// Before a worker writes the checkpoints: gives every queued log
+    /// another worker (idle ones are woken, more are started up to the
+    /// cap), so no pass waits for the write. True when the write may start:
+    /// every queued log has a worker, or the pool is at its cap (the queued
+    /// logs then wait for a busy worker's pass to end, as they would
+    /// anyway). False when a worker could not be started: run a pass first.
+    fn hand_off_queue(self: &Arc<Self>, g: &mut Queue) -> bool {
+        let queued = g.logs.len();
+        // Woken for the queue by push, or woken here: either way each idle
+        // worker gets a notification for a queued log.
+        for _ in 0..queued.min(g.idle) {
+            self.cond.notify_one();
+        }
+        while g.idle + g.starting < queued && g.workers < MAX_PARALLEL {
+            if !self.spawn_worker(g) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Stops taking work; the workers finish what is queued and exit.
@@ -158,15 +193,20 @@ impl FlushQueue {
         }
     }
 
-    /// The next thing to do: a due checkpoint first (so a busy queue still
-    /// gets one every [`ROLL_CHECKPOINT_EVERY`]), else the oldest queued
-    /// log; waits for either. `None` once stopped with nothing left.
-    fn take(&self) -> Option<Work> {
+    /// The next thing to do: a due checkpoint once the queued logs have
+    /// other workers (so a busy queue still gets one every
+    /// [`ROLL_CHECKPOINT_EVERY`], and no queued pass waits for it), else the
+    /// oldest queued log; waits for either. `None` once stopped with nothing
+    /// left. `first`: this worker's first look at the queue since it started.
+    fn take(self: &Arc<Self>, first: bool) -> Option<Work> {
         let mut g = self.queue.lock();
+        if first {
+            g.starting = g.starting.saturating_sub(1);
+        }
         loop {
             let now = Instant::now();
             let checkpoint = g.checkpoint_wait(now);
-            if checkpoint == Some(Duration::ZERO) {
+            if checkpoint == Some(Duration::ZERO) && self.hand_off_queue(&mut g) {
                 g.checkpoint_due = false;
                 g.checkpoint_writing = true;
                 g.last_checkpoint = Some(now);
@@ -189,8 +229,9 @@ impl FlushQueue {
 
     /// One worker: passes and checkpoints until the flusher stops and its
     /// queue is empty.
-    fn work(&self) {
-        while let Some(work) = self.take() {
+    fn work(self: &Arc<Self>) {
+        let mut first = true;
+        while let Some(work) = self.take(std::mem::take(&mut first)) {
             match work {
                 Work::Pass(log) => {
                     let outcome = log.flush_pending();
@@ -225,4 +266,85 @@ impl FlushQueue {
 /// Connects the pool to its store (workers start as logs are queued).
 pub(super) fn start(queue: &Arc<FlushQueue>, store: Weak<StoreInner>) {
     *queue.store.lock() = store;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{FlushQueue, Work};
+    use crate::clock::SystemClock;
+    use crate::config::LogConfig;
+    use crate::format::record::Record;
+    use crate::log::{LoadOptions, Log};
+
+    /// The pool's one worker was idle when a log was queued (so the queue
+    /// counted on it and started no other), and finds on waking that a
+    /// checkpoint is due. The test thread plays that worker: if `take` hands
+    /// it the checkpoint, the queued pass must still run while the write
+    /// would be in progress (another worker was started for it); the old
+    /// order (checkpoint first, the pass after the write) leaves the waiter
+    /// of that pass blocked until the worker is done writing.
+    #[test]
+    fn a_pass_queued_while_a_checkpoint_is_due_does_not_wait_for_the_checkpoint_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = Log::open(
+            &dir.path().join("t-0"),
+            "t",
+            0,
+            LogConfig::default(),
+            Arc::new(SystemClock),
+            LoadOptions::default(),
+        )
+        .unwrap();
+        log.append(&[Record::new("k", "v")]).unwrap();
+        let queue = Arc::new(FlushQueue::default());
+        log.set_flush_hook(Some(queue.hook()));
+        {
+            let mut g = queue.queue.lock();
+            g.workers = 1;
+            g.idle = 1;
+        }
+        let waiter = {
+            let log = log.clone();
+            std::thread::spawn(move || log.wait_synced(1))
+        };
+        // The waiter's pass is queued, counted against the idle worker.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while queue.queue.lock().logs.is_empty() {
+            assert!(Instant::now() < deadline, "the waiter never queued its pass");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(queue.queue.lock().workers, 1, "push started a worker it did not need");
+        {
+            // The idle worker wakes, and a roll's pass has asked for a checkpoint.
+            let mut g = queue.queue.lock();
+            g.idle = 0;
+            g.checkpoint_due = true;
+        }
+        match queue.take(false) {
+            Some(Work::Checkpoint) => {
+                // Writing: the queued pass runs meanwhile, on another worker.
+                while !waiter.is_finished() {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the queued pass waited for the checkpoint write"
+                    );
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                queue.queue.lock().checkpoint_writing = false;
+            }
+            Some(Work::Pass(l)) => {
+                assert!(l.same_log(&log));
+                l.flush_pending().unwrap();
+            }
+            None => panic!("the worker stopped with a pass queued"),
+        }
+        waiter.join().unwrap().unwrap();
+        assert_eq!(log.recovery_point(), 1);
+        queue.stop();
+        queue.join();
+        log.close().unwrap();
+    }
 }
