@@ -129,7 +129,7 @@ fn append(c: &mut Criterion) {
 fn read(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (leo, _) = build_log(dir.path());
-    let log = open(dir.path(), LoadOptions { clean_shutdown: true, ..LoadOptions::default() });
+    let log = open(dir.path(), LoadOptions::clean());
     let total = log.size_bytes();
     let mut group = c.benchmark_group("log_read");
     configure(&mut group);
@@ -183,7 +183,7 @@ fn read(c: &mut Criterion) {
 fn lookups(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (leo, max_ts) = build_log(dir.path());
-    let log = open(dir.path(), LoadOptions { clean_shutdown: true, ..LoadOptions::default() });
+    let log = open(dir.path(), LoadOptions::clean());
     assert!(log.segment_count() >= 8);
     let mut group = c.benchmark_group("log_lookup");
     configure(&mut group);
@@ -246,7 +246,7 @@ fn open_recover(c: &mut Criterion) {
     configure(&mut group);
     group.throughput(Throughput::BytesDecimal(bytes));
     for (name, options) in [
-        ("clean/64MiB", LoadOptions { clean_shutdown: true, ..LoadOptions::default() }),
+        ("clean/64MiB", LoadOptions::clean()),
         ("unclean_recovery_point_0/64MiB", LoadOptions::default()),
     ] {
         group.bench_function(name, |b| {

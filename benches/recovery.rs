@@ -26,7 +26,7 @@ use strata::{LoadOptions, Log, LogConfig, SystemClock};
 const SEGMENT_MIB: u64 = 256;
 
 fn open(dir: &Path, clean: bool) -> Log {
-    let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
+    let options = LoadOptions::default().with_clean_shutdown(clean);
     Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), options).unwrap().0
 }
 

@@ -67,7 +67,7 @@ fn slices(data: &[u8], i: usize) -> (&[u8], &[u8]) {
 }
 
 fn open(dir: &std::path::Path, clean: bool) -> Log {
-    let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
+    let options = LoadOptions::default().with_clean_shutdown(clean);
     Log::open(dir, "p", 0, LogConfig::default(), Arc::new(SystemClock), options).expect("open").0
 }
 

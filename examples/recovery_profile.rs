@@ -31,7 +31,7 @@ use std::time::Instant;
 use strata::{LoadOptions, Log, LogConfig, SystemClock};
 
 fn open(dir: &Path, clean: bool) -> (Log, strata::LoadReport) {
-    let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
+    let options = LoadOptions::default().with_clean_shutdown(clean);
     Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), options).expect("open")
 }
 

@@ -67,7 +67,7 @@ fn an_epoch_set_by_the_embedder_is_carried_by_batches_and_checkpointed() {
     log.set_leader_epoch(3).unwrap();
     assert_eq!(log.leader_epochs(), vec![e(0, 0), e(3, 5)], "the same epoch again: no entry");
     log.close().unwrap();
-    let log = open_with(dir.path(), LoadOptions { clean_shutdown: true, ..LoadOptions::default() });
+    let log = open_with(dir.path(), LoadOptions::clean());
     assert_eq!((log.leader_epoch(), log.leader_epochs()), (3, vec![e(0, 0), e(3, 5)]));
     log.close().unwrap();
     common::assert_kafka_valid(dir.path(), 4096);
@@ -102,7 +102,7 @@ fn recovery_drops_epochs_that_start_past_the_recovered_log_end() {
     // A crash tore the last batch, the only one of epoch 4.
     let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
     f.set_len(before_last + 10).unwrap();
-    let log = open_with(dir.path(), LoadOptions { recovery_point: 0, ..LoadOptions::default() });
+    let log = open_with(dir.path(), LoadOptions::default());
     assert_eq!(log.log_end_offset(), 2);
     assert_eq!(log.leader_epochs(), vec![e(0, 0)]);
     assert_eq!(checkpoint(dir.path()), "0\n1\n0 0\n");
@@ -120,8 +120,7 @@ fn a_directory_without_a_checkpoint_opens_with_its_batches_epochs() {
         log.close().unwrap();
         // As an older broker or strata left it.
         std::fs::remove_file(dir.path().join("leader-epoch-checkpoint")).unwrap();
-        let log =
-            open_with(dir.path(), LoadOptions { clean_shutdown: clean, ..LoadOptions::default() });
+        let log = open_with(dir.path(), LoadOptions::default().with_clean_shutdown(clean));
         // Every batch is read once (as recovery does): each epoch from its first batch.
         assert_eq!(log.leader_epochs(), vec![e(2, 0), e(5, 3)], "clean {clean}");
         assert_eq!(log.leader_epoch(), 5);

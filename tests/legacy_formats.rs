@@ -34,12 +34,7 @@ fn config() -> LogConfig {
 }
 
 fn open(dir: &Path, clean_shutdown: bool) -> Log {
-    let options = LoadOptions {
-        clean_shutdown,
-        recovery_point: 0,
-        log_start_offset: 0,
-        recovery_point_known: false,
-    };
+    let options = LoadOptions::default().with_clean_shutdown(clean_shutdown);
     Log::open(dir, "t", 0, config(), ManualClock::new(NOW), options).unwrap().0
 }
 
@@ -213,12 +208,7 @@ fn unclean_open_of_a_legacy_log_keeps_every_record() {
     let dir = tmp.path().join("t-0");
     legacy_partition(&dir);
     let before = file_sizes(&dir);
-    let options = LoadOptions {
-        clean_shutdown: false,
-        recovery_point: 0,
-        log_start_offset: 0,
-        recovery_point_known: false,
-    };
+    let options = LoadOptions::default();
     let (log, report) = Log::open(&dir, "t", 0, config(), ManualClock::new(NOW), options).unwrap();
     assert_eq!((report.truncated_bytes, report.dropped_segments), (0, 0), "{report:?}");
     assert_eq!(report.recovered_segments, 2);
@@ -425,12 +415,7 @@ fn cleaner_compacts_legacy_messages_by_key_and_kafka_reads_the_result() {
     legacy_partition(&dir);
     let legacy = kafka_python_records(&dir);
     let config = config().cleanup_policy(CleanupPolicy::COMPACT).min_cleanable_dirty_ratio(0.0);
-    let options = LoadOptions {
-        clean_shutdown: false,
-        recovery_point: 0,
-        log_start_offset: 0,
-        recovery_point_known: false,
-    };
+    let options = LoadOptions::default();
     let (log, _) = Log::open(&dir, "t", 0, config, ManualClock::new(NOW), options).unwrap();
     // Three v2 versions of a key the legacy records also carry.
     for i in 0..3 {
@@ -518,12 +503,7 @@ fn overflowed_partition(dir: &Path) {
 }
 
 fn open_compacted(dir: &Path) -> Result<(Log, LoadReport), strata::Error> {
-    let options = LoadOptions {
-        clean_shutdown: false,
-        recovery_point: 0,
-        log_start_offset: 0,
-        recovery_point_known: false,
-    };
+    let options = LoadOptions::default();
     let config = config().cleanup_policy(CleanupPolicy::COMPACT);
     Log::open(dir, "t", 0, config, ManualClock::new(NOW), options)
 }
@@ -541,12 +521,7 @@ fn a_legacy_segment_whose_offsets_overflow_its_base_is_split_not_cut() {
     // split a writer's open makes, not a cut.
     let before = fs::read(segment(&dir, 0)).unwrap();
     {
-        let options = LoadOptions {
-            clean_shutdown: false,
-            recovery_point: 0,
-            log_start_offset: 0,
-            recovery_point_known: false,
-        };
+        let options = LoadOptions::default();
         let config = config().cleanup_policy(CleanupPolicy::COMPACT);
         let (log, report) =
             Log::open_read_only(&dir, "t", 0, config, ManualClock::new(NOW), options).unwrap();

@@ -130,7 +130,7 @@ fn offset_lookups_find_the_batch_holding_every_offset_of_a_multi_segment_log() {
     common::assert_kafka_accepts(dir.path(), 64);
 
     // Lazily loaded indexes after a clean shutdown.
-    let clean = LoadOptions { clean_shutdown: true, ..LoadOptions::default() };
+    let clean = LoadOptions::clean();
     let log = open_with(dir.path(), multi_segment_config(), clean);
     check_offset_lookups(&log, &records);
     drop(log);
@@ -171,12 +171,8 @@ fn offset_for_time_agrees_with_brute_force_over_non_monotonic_timestamps() {
         // Reopened (time index from disk), with the log start offset inside a batch in the
         // middle of the log: records below it never count.
         for log_start in [1, leo / 3, leo / 2 + 1, leo - 1, leo] {
-            let options = LoadOptions {
-                clean_shutdown: true,
-                recovery_point: leo,
-                log_start_offset: log_start,
-                recovery_point_known: false,
-            };
+            let options =
+                LoadOptions::clean().with_recovery_point(leo).with_log_start_offset(log_start);
             let log = open_with(dir.path(), multi_segment_config(), options);
             assert_eq!(log.log_start_offset(), log_start);
             check_time_lookups(&log, &records, log_start);
@@ -235,15 +231,10 @@ fn earliest_latest_and_max_timestamp() {
     check(&log, 0);
     log.close().unwrap();
     drop(log);
-    let options = LoadOptions {
-        clean_shutdown: true,
-        recovery_point: leo + 1,
-        log_start_offset: 3,
-        recovery_point_known: false,
-    };
+    let options = LoadOptions::clean().with_recovery_point(leo + 1).with_log_start_offset(3);
     check(&open_with(dir.path(), multi_segment_config(), options), 3);
     // Rebuilt by recovery.
-    let options = LoadOptions { log_start_offset: 3, ..LoadOptions::default() };
+    let options = LoadOptions::default().with_log_start_offset(3);
     check(&open_with(dir.path(), multi_segment_config(), options), 3);
 }
 
@@ -310,7 +301,7 @@ proptest! {
         log.close().unwrap();
         drop(log);
         let log_start = leo * start_permille / 1_000;
-        let options = LoadOptions { clean_shutdown: true, recovery_point: leo, log_start_offset: log_start, recovery_point_known: false };
+        let options = LoadOptions::clean().with_recovery_point(leo).with_log_start_offset(log_start);
         let log = open_with(dir.path(), cfg, options);
         for target in targets(&records) {
             let got = log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap();

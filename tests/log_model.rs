@@ -185,12 +185,7 @@ impl Harness {
     }
 
     fn unclean(&self) -> LoadOptions {
-        LoadOptions {
-            clean_shutdown: false,
-            recovery_point: self.recovery_point,
-            log_start_offset: 0,
-            recovery_point_known: false,
-        }
+        LoadOptions::default().with_recovery_point(self.recovery_point)
     }
 
     fn apply(&mut self, op: &Op) {
@@ -216,8 +211,7 @@ impl Harness {
             }
             Op::Reopen { clean: true } => {
                 self.log.take().unwrap().close().unwrap();
-                let report =
-                    self.open(LoadOptions { clean_shutdown: true, ..LoadOptions::default() });
+                let report = self.open(LoadOptions::clean());
                 assert_eq!(report.recovered_segments, 0);
                 // A clean close flushed everything.
                 self.flushed = self.model.len();
@@ -381,7 +375,7 @@ impl Harness {
         if verify {
             common::assert_kafka_valid(&self.dir, INTERVAL);
         }
-        self.open(LoadOptions { clean_shutdown: true, ..LoadOptions::default() });
+        self.open(LoadOptions::clean());
         self.check_all();
     }
 

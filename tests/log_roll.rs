@@ -260,7 +260,7 @@ fn after_reopen_segment_ms_counts_from_the_first_batch_in_the_file() {
     log.append_batch(batch_at(1, 10, t0 + 50_000)).unwrap();
     log.close().unwrap();
     drop(log);
-    let options = LoadOptions { clean_shutdown: true, ..LoadOptions::default() };
+    let options = LoadOptions::clean();
     let log = open_with(dir.path(), cfg, ManualClock::new(NOW), options);
     log.append_batch(batch_at(1, 10, t0 + 60_000)).unwrap();
     assert_eq!(log.segment_count(), 1);

@@ -29,7 +29,7 @@ fn open(dir: &std::path::Path, clean: bool) -> Log {
         0,
         LogConfig::default().segment_bytes(4096),
         clock,
-        LoadOptions { clean_shutdown: clean, ..LoadOptions::default() },
+        LoadOptions::default().with_clean_shutdown(clean),
     )
     .unwrap()
     .0

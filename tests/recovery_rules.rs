@@ -35,21 +35,11 @@ fn open_with(dir: &Path, cfg: LogConfig, options: LoadOptions) -> (Log, LoadRepo
 }
 
 fn clean() -> LoadOptions {
-    LoadOptions {
-        clean_shutdown: true,
-        recovery_point: 0,
-        log_start_offset: 0,
-        recovery_point_known: false,
-    }
+    LoadOptions::clean()
 }
 
 fn unclean(recovery_point: i64) -> LoadOptions {
-    LoadOptions {
-        clean_shutdown: false,
-        recovery_point,
-        log_start_offset: 0,
-        recovery_point_known: false,
-    }
+    LoadOptions::default().with_recovery_point(recovery_point)
 }
 
 /// The value of record `i`: its offset is `i` in these tests.
@@ -166,12 +156,7 @@ fn log_start_checkpoint_ahead_of_the_log_end_restarts_the_log_at_the_checkpoint(
     let dir = tmp.path().join("t-0");
     closed_log(&dir, 30);
     // The checkpoint of a `delete_records(50)` reached the disk; the data did not.
-    let options = LoadOptions {
-        clean_shutdown: false,
-        recovery_point: 0,
-        log_start_offset: 50,
-        recovery_point_known: false,
-    };
+    let options = LoadOptions::default().with_log_start_offset(50);
     let (log, report) = open_with(&dir, config(), options);
     assert_eq!(report.restarted_at, Some(50));
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (50, 50));
@@ -180,7 +165,7 @@ fn log_start_checkpoint_ahead_of_the_log_end_restarts_the_log_at_the_checkpoint(
     append_range(&log, 50, 55); // offsets below 50 are never handed out again
     assert_offsets_read(&log, 50..55);
     log.close().unwrap();
-    let (log, _) = open_with(&dir, config(), LoadOptions { log_start_offset: 50, ..clean() });
+    let (log, _) = open_with(&dir, config(), clean().with_log_start_offset(50));
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (50, 55));
     log.close().unwrap();
     common::assert_kafka_valid(&dir, INTERVAL);

@@ -52,15 +52,7 @@ fn crash_recovery_does_not_read_segments_below_the_recovery_point() {
     let recovery_point = log.recovery_point();
     drop(log); // a crash: no close
     let guard = fault::arm(FaultPlan::new());
-    let log = open(
-        dir.path(),
-        LoadOptions {
-            clean_shutdown: false,
-            recovery_point,
-            log_start_offset: 0,
-            recovery_point_known: false,
-        },
-    );
+    let log = open(dir.path(), LoadOptions::default().with_recovery_point(recovery_point));
     let maps = guard.calls(Op::Map);
     drop(guard);
     assert!(maps < 8, "an unclean open mapped {maps} files for {segments} segments");

@@ -117,7 +117,7 @@ fn the_last_stable_offset_is_the_first_open_transactions_offset_else_the_log_end
         let log = open_with(
             dir.path(),
             LogConfig::default(),
-            LoadOptions { clean_shutdown: clean, ..LoadOptions::default() },
+            LoadOptions::default().with_clean_shutdown(clean),
         );
         assert_eq!(log.last_stable_offset(), 6, "clean {clean}");
         log.close().unwrap();
@@ -217,16 +217,8 @@ fn an_unclean_open_rebuilds_the_txnindex_as_the_live_append_wrote_it() {
     for p in live.keys().skip(1) {
         std::fs::remove_file(p).unwrap();
     }
-    let log = open_with(
-        dir.path(),
-        LogConfig::default().segment_bytes(400),
-        LoadOptions {
-            clean_shutdown: false,
-            recovery_point: 0,
-            log_start_offset: 0,
-            recovery_point_known: false,
-        },
-    );
+    let log =
+        open_with(dir.path(), LogConfig::default().segment_bytes(400), LoadOptions::default());
     for (p, bytes) in &live {
         assert_eq!(&std::fs::read(p).unwrap(), bytes, "{} rebuilt as written", p.display());
     }
@@ -460,11 +452,7 @@ fn a_directory_from_before_txnindex_files_gets_them_rebuilt_at_its_first_open() 
         std::fs::remove_file(p).unwrap();
     }
     std::fs::remove_file(dir.path().join("leader-epoch-checkpoint")).unwrap();
-    let log = open_with(
-        dir.path(),
-        LogConfig::default().segment_bytes(400),
-        LoadOptions { clean_shutdown: true, ..LoadOptions::default() },
-    );
+    let log = open_with(dir.path(), LogConfig::default().segment_bytes(400), LoadOptions::clean());
     for (p, bytes) in &indexes {
         assert_eq!(&std::fs::read(p).unwrap(), bytes, "{} rebuilt", p.display());
     }

@@ -44,21 +44,87 @@ use super::recovery_rules as rules;
 use super::{Inner, Log, View, Writer, tail};
 
 /// What the caller knows from the log directory's checkpoints.
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// Built from [`LoadOptions::default`] (an unclean shutdown, nothing
+/// checkpointed: every segment is re-validated) or [`LoadOptions::clean`]
+/// and the `with_*` setters, so that a new option never breaks a caller:
+///
+/// ```
+/// use strata::LoadOptions;
+///
+/// // After a clean shutdown whose checkpoints hold an entry for the partition.
+/// let options = LoadOptions::clean().with_recovery_point(1_000).with_log_start_offset(200);
+/// assert!(options.clean_shutdown());
+/// assert_eq!(options.recovery_point(), Some(1_000));
+/// assert_eq!(LoadOptions::default().recovery_point(), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// The directory had a clean shutdown (`.kafka_cleanshutdown`).
-    pub clean_shutdown: bool,
+    pub(crate) clean_shutdown: bool,
     /// Checkpointed recovery point (0 when unknown).
-    pub recovery_point: i64,
+    pub(crate) recovery_point: i64,
     /// `recovery_point` was read from the checkpoint (an entry for this
     /// partition), not defaulted. After a clean shutdown it is then the log
     /// end offset that close recorded, and the open cuts a batch of the
     /// active segment that leaves a gap and would end exactly there had it
     /// followed the batch before it (a base offset raised by a flipped bit;
     /// `recovery_rules::recover_from`).
-    pub recovery_point_known: bool,
+    pub(crate) recovery_point_known: bool,
     /// Checkpointed log start offset (0 when unknown).
-    pub log_start_offset: i64,
+    pub(crate) log_start_offset: i64,
+}
+
+impl LoadOptions {
+    /// After a clean shutdown (`.kafka_cleanshutdown` was present), with
+    /// nothing checkpointed for the partition yet.
+    #[must_use]
+    pub fn clean() -> Self {
+        Self { clean_shutdown: true, ..Self::default() }
+    }
+
+    /// Whether the directory had a clean shutdown: then the segments are
+    /// trusted (checked for damage, not re-validated batch by batch).
+    #[must_use]
+    pub fn with_clean_shutdown(self, clean_shutdown: bool) -> Self {
+        Self { clean_shutdown, ..self }
+    }
+
+    /// The recovery point the checkpoint file holds for the partition
+    /// (`recovery-point-offset-checkpoint`). After an unclean shutdown
+    /// recovery re-validates from the segment holding it; after a clean one
+    /// it is the log end the close recorded, and the open checks the active
+    /// segment's data against it. Leave it unset when the checkpoint has no
+    /// entry for the partition.
+    #[must_use]
+    pub fn with_recovery_point(self, recovery_point: i64) -> Self {
+        Self { recovery_point, recovery_point_known: true, ..self }
+    }
+
+    /// The log start offset the checkpoint file holds for the partition
+    /// (`log-start-offset-checkpoint`).
+    #[must_use]
+    pub fn with_log_start_offset(self, log_start_offset: i64) -> Self {
+        Self { log_start_offset, ..self }
+    }
+
+    /// Whether the directory had a clean shutdown.
+    #[must_use]
+    pub fn clean_shutdown(&self) -> bool {
+        self.clean_shutdown
+    }
+
+    /// The checkpointed recovery point, if one was given.
+    #[must_use]
+    pub fn recovery_point(&self) -> Option<i64> {
+        self.recovery_point_known.then_some(self.recovery_point)
+    }
+
+    /// The checkpointed log start offset (0 when none was given).
+    #[must_use]
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
 }
 
 /// What opening a log found and did.

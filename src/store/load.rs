@@ -171,12 +171,12 @@ pub(super) fn load_dir(
                             .unwrap_or_else(|| super::groups::adopted_overrides(&topic)),
                     )
                     .and_then(|cfg| {
-                        let options = LoadOptions {
-                            clean_shutdown: clean,
-                            recovery_point: recovery_points.get(&key).copied().unwrap_or(0),
-                            recovery_point_known: recovery_points.contains_key(&key),
-                            log_start_offset: start_offsets.get(&key).copied().unwrap_or(0),
-                        };
+                        let mut options = LoadOptions::default()
+                            .with_clean_shutdown(clean)
+                            .with_log_start_offset(start_offsets.get(&key).copied().unwrap_or(0));
+                        if let Some(&point) = recovery_points.get(&key) {
+                            options = options.with_recovery_point(point);
+                        }
                         let clock = Arc::clone(clock);
                         if read_only {
                             Log::open_read_only(&path, &topic, partition, cfg, clock, options)

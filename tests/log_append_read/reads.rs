@@ -100,12 +100,7 @@ fn read_is_out_of_range_below_the_log_start_and_above_the_log_end_and_empty_at_t
     drop(log);
     // Reopen with a log start offset in the middle of a batch.
     let start = 17;
-    let options = LoadOptions {
-        clean_shutdown: true,
-        recovery_point: leo,
-        log_start_offset: start,
-        recovery_point_known: false,
-    };
+    let options = LoadOptions::clean().with_recovery_point(leo).with_log_start_offset(start);
     let log = open_with(
         dir.path(),
         LogConfig::default().segment_bytes(1_000),
@@ -186,7 +181,7 @@ fn fetched_slices_name_the_file_position_and_bytes_on_disk() {
     log.close().unwrap();
     drop(log);
     // And through the lazy maps of a reopened log.
-    let options = LoadOptions { clean_shutdown: true, ..LoadOptions::default() };
+    let options = LoadOptions::clean();
     let log = open_with(
         dir.path(),
         LogConfig::default().segment_bytes(1_500),

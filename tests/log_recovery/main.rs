@@ -48,21 +48,11 @@ fn open(dir: &Path, options: LoadOptions) -> (Log, LoadReport) {
 }
 
 fn clean() -> LoadOptions {
-    LoadOptions {
-        clean_shutdown: true,
-        recovery_point: 0,
-        log_start_offset: 0,
-        recovery_point_known: false,
-    }
+    LoadOptions::clean()
 }
 
 fn unclean(recovery_point: i64) -> LoadOptions {
-    LoadOptions {
-        clean_shutdown: false,
-        recovery_point,
-        log_start_offset: 0,
-        recovery_point_known: false,
-    }
+    LoadOptions::default().with_recovery_point(recovery_point)
 }
 
 /// A record as the tests expect to read it back.

@@ -108,7 +108,7 @@ impl Setup {
         let t = Instant::now();
         let len = match engine {
             STRATA => {
-                let options = LoadOptions { clean_shutdown: false, ..LoadOptions::default() };
+                let options = LoadOptions::default();
                 let (log, report) = Log::open(
                     self.strata.path(),
                     "t",

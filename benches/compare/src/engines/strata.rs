@@ -54,7 +54,7 @@ pub fn open(dir: &Path, _w: &Workload) -> Result<Box<dyn Engine>> {
 /// `Log::open` of `dir` as partition `t-0`; `clean` says whether the last
 /// shutdown was clean (an unclean open re-validates from offset 0).
 pub fn open_log(dir: &Path, clean: bool) -> Result<Log> {
-    let options = LoadOptions { clean_shutdown: clean, ..LoadOptions::default() };
+    let options = LoadOptions::default().with_clean_shutdown(clean);
     let (log, _) = Log::open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), options)?;
     Ok(log)
 }
