@@ -10,6 +10,8 @@
 //! - [`file`](mod@file): open, read, write, sync, rename, remove, list, atomic rewrite;
 //! - [`mmap`]: [`ReadMap`] (zero-copy views of `.log` files) and [`IndexMap`]
 //!   (writable maps of index files), with the mmap contract;
+//! - [`populate`]: a map's page-table entries set up ahead of a reader, on a
+//!   helper thread where a core is free (recovery's scan);
 //! - [`identity`]: `(device, inode)` checks, so a reopen by name never gets another file;
 //! - [`lock`]: [`DirLock`], one owner per log directory;
 //! - [`fault`]: fault injection and an observer of completed operations
@@ -23,6 +25,7 @@ pub mod hint;
 pub mod identity;
 pub mod lock;
 pub mod mmap;
+pub mod populate;
 mod sys;
 
 pub use lock::DirLock;

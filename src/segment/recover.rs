@@ -9,14 +9,10 @@ use crate::index::OffsetPosition;
 use crate::index::cadence::EntryCadence;
 use crate::io::file;
 use crate::io::mmap::ReadMap;
+use crate::io::populate;
 use crate::{Error, Result};
 
 use super::{AppendState, Segment};
-
-/// Bytes of the recovery map populated at once ([`ReadMap::populate_read`]).
-const POPULATE_CHUNK: usize = 4 << 20;
-/// How far ahead of the scan the populated range must reach.
-const POPULATE_AHEAD: usize = 1 << 20;
 
 /// The placement rules recovery (and its read-only dry run) check beyond
 /// each batch's own framing and CRC: offsets rise, stay in reach of the
@@ -400,35 +396,39 @@ impl Segment {
             batches += 1;
             Ok(())
         };
-        // Page-table entries are set up a chunk ahead of the scan.
-        let physical_len = physical as usize;
-        map.populate_read(0, POPULATE_CHUNK.min(physical_len));
-        let mut populated = POPULATE_CHUNK;
-        for (pos, batch) in iter.by_ref() {
-            if check_split && super::overflow::overflows(batch.last_offset(), self.base_offset) {
-                return Ok(Recovery::Overflows(placer.into_claims()));
+        // Page-table entries are set up ahead of the scan, on a second
+        // thread where a core is free (`io::populate`): advice only, the
+        // scan's results are the same whichever thread sets them up.
+        let scanned = populate::read_ahead(&map, physical as usize, |ahead| {
+            ahead.reached(0);
+            for (pos, batch) in iter.by_ref() {
+                if check_split && super::overflow::overflows(batch.last_offset(), self.base_offset)
+                {
+                    return Ok(Some(Recovery::Overflows(placer.into_claims())));
+                }
+                ahead.reached(pos + batch.size());
+                let placed = placer.feed(pos, batch);
+                if let Some((at, b)) = &placed.accept {
+                    accept(*at, b)?;
+                }
+                if placed.stop.is_some() {
+                    stop = placed.stop;
+                    break;
+                }
             }
-            if populated < physical_len && pos + batch.size() + POPULATE_AHEAD > populated {
-                map.populate_read(populated, POPULATE_CHUNK.min(physical_len - populated));
-                populated += POPULATE_CHUNK;
+            if stop.is_none() {
+                let placed = placer.finish();
+                if let Some((at, b)) = &placed.accept {
+                    accept(*at, b)?;
+                }
+                stop = placed
+                    .stop
+                    .or_else(|| iter.stop_reason().filter(|r| **r != StopReason::End).cloned());
             }
-            let placed = placer.feed(pos, batch);
-            if let Some((at, b)) = &placed.accept {
-                accept(*at, b)?;
-            }
-            if placed.stop.is_some() {
-                stop = placed.stop;
-                break;
-            }
-        }
-        if stop.is_none() {
-            let placed = placer.finish();
-            if let Some((at, b)) = &placed.accept {
-                accept(*at, b)?;
-            }
-            stop = placed
-                .stop
-                .or_else(|| iter.stop_reason().filter(|r| **r != StopReason::End).cloned());
+            Ok::<_, Error>(None)
+        })?;
+        if let Some(overflows) = scanned {
+            return Ok(overflows);
         }
         st.index_cadence = Some(cadence);
         drop(iter);

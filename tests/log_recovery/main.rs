@@ -14,6 +14,7 @@ mod common;
 mod crash_images;
 mod faults;
 mod indexes;
+mod large_segment;
 mod one_pass;
 
 use std::collections::{BTreeMap, BTreeSet};
