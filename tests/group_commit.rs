@@ -214,3 +214,27 @@ fn a_sync_append_runs_its_fsync_on_the_appending_thread_not_a_flusher_handoff() 
     assert_eq!(syncs_here.get(), 3, "each lone sync append fsyncs its .log on its own thread");
     store.close().unwrap();
 }
+
+#[test]
+fn the_stores_sync_pass_count_is_one_per_fdatasync_and_a_flush_with_nothing_new_adds_none() {
+    let root = tempfile::tempdir().unwrap();
+    let watch = fault::watch(root.path());
+    let store = Store::open(StoreConfig::new([root.path()])).unwrap();
+    store.create_topic("gc", 2, &overrides(&[("strata.durability", "sync")])).unwrap();
+    let (passes, syncs) = (store.sync_passes(), watch.calls(Op::Sync));
+    let acked = append_from_threads(&store, "gc", 2, 16, 20);
+    let (passes, syncs) = (store.sync_passes() - passes, watch.calls(Op::Sync) - syncs);
+    eprintln!("{} sync appends from 16 threads on 2 partitions: {passes} passes", acked.len());
+    // No roll: every pass fdatasyncs the active segment's .log and nothing else.
+    assert_eq!(passes, syncs);
+    assert!(passes > 0 && passes <= acked.len() as u64, "{passes} passes");
+    let per_log: u64 = (0..2).map(|p| store.partition("gc", p).unwrap().sync_passes()).sum();
+    assert_eq!(per_log, store.sync_passes());
+    let log = store.partition("gc", 0).unwrap();
+    let before = log.sync_passes();
+    log.flush().unwrap();
+    assert_eq!(log.sync_passes(), before, "everything was synced: the flush ran no pass");
+    log.append(&[Record::new(b"k".to_vec(), b"v".to_vec())]).unwrap();
+    assert_eq!(log.sync_passes(), before + 1);
+    store.close().unwrap();
+}

@@ -58,6 +58,8 @@ struct State {
     dir_synced: u64,
     /// Wall clock of the last completed pass (`flush.ms`).
     last_flush_ms: i64,
+    /// Passes completed that synced something (see [`Log::sync_passes`]).
+    passes: u64,
     /// Passes that failed for lack of space, and the last such failure: a
     /// waiter that sees the count grow gives up with that retriable error.
     no_space_failures: u64,
@@ -130,6 +132,16 @@ impl Log {
     #[must_use]
     pub fn recovery_point(&self) -> i64 {
         self.inner.flush.recovery_point()
+    }
+
+    /// Sync passes this log completed since it was opened, each an
+    /// `fdatasync` of the `.log` files holding its unsynced bytes (and at a
+    /// roll their indexes and the directory); a flush that found everything
+    /// synced already runs none. Appends over passes is how many appends a
+    /// pass served: group commit's sharing.
+    #[must_use]
+    pub fn sync_passes(&self) -> u64 {
+        self.inner.flush.state.lock().passes
     }
 
     /// Sets the function a roll or a durable append calls to have a pass run
@@ -342,6 +354,7 @@ impl Log {
             s.recovery_point = target;
         }
         s.last_flush_ms = self.inner.clock.now_ms();
+        s.passes += 1;
         let recovery_point = s.recovery_point;
         f.done.notify_all();
         Ok(FlushOutcome { recovery_point, advanced, after_roll: false })

@@ -622,6 +622,14 @@ impl Store {
         self.inner.budget.stats()
     }
 
+    /// Sync passes the store's open partitions completed since they were
+    /// opened (the sum of [`Log::sync_passes`]): divided by the appends
+    /// acknowledged meanwhile, the fsyncs an append cost.
+    #[must_use]
+    pub fn sync_passes(&self) -> u64 {
+        self.logs(None).iter().map(|(_, log)| log.sync_passes()).sum()
+    }
+
     /// The cleaner's statistics of every compacted partition it has looked at.
     #[must_use]
     pub fn cleaner_stats(&self) -> Vec<(TopicPartition, CleanerStats)> {
