@@ -57,6 +57,13 @@ impl BatchBuilder {
     /// A builder for a CreateTime, uncompressed, non-idempotent batch at `base_offset`.
     #[must_use]
     pub fn new(base_offset: i64) -> Self {
+        BatchBuilder::sized(base_offset, 0)
+    }
+
+    /// [`new`](Self::new) with room for `bytes` bytes of encoded records
+    /// allocated at once (where `new(..).with_capacity(..)` allocates the
+    /// header, then moves it to a larger buffer).
+    pub(crate) fn sized(base_offset: i64, bytes: usize) -> Self {
         BatchBuilder {
             base_offset,
             partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
@@ -74,7 +81,7 @@ impl BatchBuilder {
             last_offset_delta: None,
             last_offset_delta_override: None,
             count: 0,
-            buf: RecordsBuf::new(layout::BATCH_OVERHEAD),
+            buf: RecordsBuf::new(layout::BATCH_OVERHEAD, bytes),
         }
     }
 

@@ -44,9 +44,12 @@ pub(crate) struct RecordsBuf {
 }
 
 impl RecordsBuf {
-    /// `head` zero bytes (the batch header, filled in at build).
-    pub(crate) fn new(head: usize) -> RecordsBuf {
-        RecordsBuf { bytes: vec![0; head], end: head }
+    /// `head` zero bytes (the batch header, filled in at build), with room
+    /// for `records` bytes of records after them.
+    pub(crate) fn new(head: usize, records: usize) -> RecordsBuf {
+        let mut bytes = Vec::with_capacity(head.saturating_add(records));
+        bytes.resize(head, 0);
+        RecordsBuf { bytes, end: head }
     }
 
     /// Reserves room for `n` more bytes, so that the batch grows once.
@@ -349,7 +352,7 @@ mod tests {
                         for (headers, reserve) in
                             header_sets.iter().flat_map(|h| [(h, 0), (h, 1 << 16)])
                         {
-                            let mut buf = RecordsBuf::new(1); // bytes already in the batch stay
+                            let mut buf = RecordsBuf::new(1, 0); // bytes already in the batch stay
                             // With room reserved, zeroing runs ahead of the records.
                             buf.reserve(reserve);
                             buf.encode_record(

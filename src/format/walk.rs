@@ -99,19 +99,20 @@ fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
     }
     let size = n + (len >> 1) as usize;
     let body = src.get(n..size)?;
-    // attributes (one byte, any value), then the varints.
-    let (ts, a) = long(body, 1)?;
-    let (offset, b) = short(body, 1 + a)?;
-    if offset & 1 != 0 {
-        return None;
-    }
-    let at = 1 + a + b;
-    let (key, c) = short(body, at)?;
-    let at = skip_nullable(at + c, key)?;
+    // attributes (one byte, any value), then the varints up to the key's
+    // length: at most 1 + 9 + 3 + 3 = 16 bytes. A body that long has them in
+    // a fixed 16-byte window, read without a bounds check per byte (every
+    // index stays below 16, so the mask changes nothing).
+    let front = match body.first_chunk::<FRONT>() {
+        Some(window) => front(|i| window.get(i % FRONT).copied())?,
+        None => front(|i| body.get(i).copied())?,
+    };
+    let (ts, offset, key, at) = front;
+    let at = skip_nullable(at, key)?;
     let (value, e) = short(body, at)?;
     let at = skip_nullable(at + e, value)?;
     // headerCount 0, and nothing after it.
-    if body.get(at) != Some(&0) || at + 1 != body.len() {
+    if at + 1 != body.len() || body.last() != Some(&0) {
         return None;
     }
     let facts = RecordFacts {
@@ -120,6 +121,56 @@ fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
         key_is_null: key == 1,
     };
     Some((facts, size))
+}
+
+/// The most bytes a record's fields before its key take.
+const FRONT: usize = 16;
+
+/// A record body's timestamp delta, offset delta (not negative) and key
+/// length, all raw, and where the key starts; `byte(i)` is the body's byte `i`.
+#[inline(always)]
+fn front(byte: impl Fn(usize) -> Option<u8>) -> Option<(u64, u64, u64, usize)> {
+    let (ts, a) = varint_at(&byte, 1, 9)?;
+    let (offset, b) = varint_at(&byte, 1 + a, 3)?;
+    if offset & 1 != 0 {
+        return None;
+    }
+    let at = 1 + a + b;
+    let (key, c) = varint_at(&byte, at, 3)?;
+    Some((ts, offset, key, at + c))
+}
+
+/// Unsigned LEB128 of one to `max` bytes (`max` 3 or 9) at `byte(at..)`:
+/// its raw value and length, `None` when longer or cut short.
+#[inline(always)]
+fn varint_at(byte: &impl Fn(usize) -> Option<u8>, at: usize, max: usize) -> Option<(u64, usize)> {
+    let b0 = u64::from(byte(at)?);
+    if b0 < 0x80 {
+        return Some((b0, 1));
+    }
+    let b1 = u64::from(byte(at + 1)?);
+    if b1 < 0x80 {
+        return Some(((b0 & 0x7f) | b1 << 7, 2));
+    }
+    varint_tail(byte, at, max, (b0 & 0x7f) | (b1 & 0x7f) << 7)
+}
+
+/// [`varint_at`] past its first two bytes, whose seven-bit groups are `value`.
+#[cold]
+fn varint_tail(
+    byte: &impl Fn(usize) -> Option<u8>,
+    at: usize,
+    max: usize,
+    mut value: u64,
+) -> Option<(u64, usize)> {
+    for i in 2..max {
+        let b = u64::from(byte(at + i)?);
+        value |= (b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 /// Unsigned LEB128 of one to three bytes at `b[at..]` (below 2^21): its raw
@@ -136,29 +187,6 @@ fn short(b: &[u8], at: usize) -> Option<(u64, usize)> {
     }
     let b2 = u64::from(*b.get(at + 2)?);
     (b2 < 0x80).then_some(((b0 & 0x7f) | (b1 & 0x7f) << 7 | b2 << 14, 3))
-}
-
-/// Unsigned LEB128 of one to nine bytes (below 2^63).
-#[inline(always)]
-fn long(b: &[u8], at: usize) -> Option<(u64, usize)> {
-    let b0 = u64::from(*b.get(at)?);
-    if b0 < 0x80 {
-        return Some((b0, 1));
-    }
-    long_tail(b, at)
-}
-
-#[cold]
-fn long_tail(b: &[u8], at: usize) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for i in 0..9 {
-        let byte = u64::from(*b.get(at + i)?);
-        value |= (byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            return Some((value, i + 1));
-        }
-    }
-    None
 }
 
 /// Past a nullable field whose raw zig-zag length is `raw`, at `at`;
@@ -452,6 +480,50 @@ mod tests {
         assert!(refused > 0, "some bit flips must break the records' framing");
         if summarize(&BatchView::new(good.clone()).unwrap()).is_some() {
             assert!(vouched > 0, "flips inside keys and values leave the batch summarized");
+        }
+    }
+
+    #[test]
+    fn the_summary_reads_the_longest_fields_before_a_key_like_the_walker() {
+        // A nine-byte timestamp delta, a three-byte offset delta and a
+        // three-byte key length: the 16 bytes before the key, all inside the
+        // window the summary reads them from; then one record with the same
+        // fields and a body shorter than the window.
+        let key = vec![1u8; 9_000];
+        // A delete horizon of 0 is the base timestamp, so the first delta is 2^60.
+        let mut b = BatchBuilder::new(0).delete_horizon(0);
+        b.append_raw(10_000, 1 << 60, Some(&Bytes::from(key)), Some(&Bytes::new()), &[]).unwrap();
+        b.append_raw(10_001, 7, Some(&Bytes::from_static(b"k")), None, &[]).unwrap();
+        let good = b.build().unwrap();
+        let batch = BatchView::new(good.clone()).unwrap();
+        let mut facts = Vec::new();
+        walk_records(
+            &batch,
+            |e| e,
+            |f| {
+                facts.push(f);
+                Ok::<(), FormatError>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            facts.first().map(|f| (f.offset_delta, f.timestamp_delta)),
+            Some((10_000, 1 << 60))
+        );
+        let s = summarize(&batch).expect("plain records are summarized");
+        assert_eq!(s, summary_of(&batch, &facts));
+        // Every cut and bit flip of the first record's front and its length
+        // prefix: the summary vouches only where the walker accepts, with its facts.
+        for at in layout::RECORDS..layout::RECORDS + 20 {
+            for bit in 0..8 {
+                let mut v = good.to_vec();
+                v[at] ^= 1 << bit;
+                same_verdict(Bytes::from(v));
+            }
+            let mut v = good.slice(..at).to_vec();
+            let length = i32::try_from(at - layout::LOG_OVERHEAD).unwrap();
+            v[layout::LENGTH..layout::LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+            assert_eq!(same_verdict(Bytes::from(v)), Some(true), "cut at {at}");
         }
     }
 

@@ -220,9 +220,8 @@ pub(crate) fn build<R: RecordParts>(
         })
         .sum();
     let capacity = if codec == Compression::None { estimate } else { 0 };
-    let mut b = BatchBuilder::new(0)
-        .compression(codec, cfg.compression_level_for(codec))
-        .with_capacity(capacity);
+    let mut b =
+        BatchBuilder::sized(0, capacity).compression(codec, cfg.compression_level_for(codec));
     let log_append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
     if log_append_time {
         b = b.log_append_time(now);
