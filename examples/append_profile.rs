@@ -26,7 +26,11 @@
 //!   profiles the unclean open that re-validates the segment;
 //! - `raw`, `raw_client`: the ceilings `benches/compare` divides by, one
 //!   `write` per batch to a plain file of the payload bytes or of the
-//!   client batches.
+//!   client batches;
+//! - `raw_fsync_end`: `raw`, then one `File::sync_data` (fdatasync) at the end;
+//! - `raw_client_crc`: `raw_client` with each batch's CRC-32C checked first,
+//!   with strata's read-side CRC (crc-fast): the work Kafka's broker must do
+//!   on a client batch before storing it.
 //!
 //! Each mode also prints the CPU time its loop took on the calling thread
 //! (`/proc/thread-self/schedstat`: user and system, not time spent waiting
@@ -169,6 +173,18 @@ fn run_raw_client(file: &mut std::fs::File, batches: &[Bytes]) {
     }
 }
 
+/// [`run_raw_client`], checking each batch's stored CRC-32C first (over
+/// attributes..end, as Kafka's `DefaultRecordBatch.isValid` does).
+#[inline(never)]
+fn run_raw_client_crc(file: &mut std::fs::File, batches: &[Bytes]) {
+    use std::io::Write as _;
+    for batch in batches {
+        let stored = u32::from_be_bytes(batch[17..21].try_into().expect("4 bytes"));
+        assert_eq!(strata::internals::format::crc::crc32c(&batch[21..]), stored, "CRC");
+        file.write_all(batch).expect("write");
+    }
+}
+
 /// Nanoseconds the calling thread has run on a CPU (user and system).
 fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
@@ -195,7 +211,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path(), false);
     let shared = if mode == "shared" { Bytes::from(data.clone()) } else { Bytes::new() };
-    let client = if mode == "client" || mode == "raw_client" {
+    let client = if mode == "client" || mode.starts_with("raw_client") {
         client_batches(&data, records)
     } else {
         Vec::new()
@@ -216,6 +232,11 @@ fn main() {
         "client" => run_client(&log, &client),
         "raw" => run_raw(&mut raw, &data, records),
         "raw_client" => run_raw_client(&mut raw, &client),
+        "raw_client_crc" => run_raw_client_crc(&mut raw, &client),
+        "raw_fsync_end" => {
+            run_raw(&mut raw, &data, records);
+            raw.sync_data().expect("fdatasync");
+        }
         "recover" => {
             run_borrowed(&log, &data, records, false);
             drop(log);

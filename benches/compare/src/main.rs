@@ -189,6 +189,19 @@ fn run(spec: &Spec, w: &Workload) -> Result<Sample> {
     e.close()?;
     drop(dir);
 
+    let dir = fresh_dir()?;
+    let mut e = (spec.open)(dir.path(), w)?;
+    if e.has_client_crc_ceiling() && e.prepare_client_batches(w)? {
+        os_sync();
+        let t = Instant::now();
+        for b in 0..w.batches() {
+            e.append_client_batch_crc(b)?;
+        }
+        s.insert(metrics::APPEND_BATCH_CRC, mbps(payload, t.elapsed()));
+    }
+    e.close()?;
+    drop(dir);
+
     if spec.durability != Durability::None {
         let dir = fresh_dir()?;
         let mut e = (spec.open)(dir.path(), w)?;

@@ -13,6 +13,7 @@ pub struct Metric {
 
 pub const APPEND: &str = "append";
 pub const APPEND_BATCH: &str = "append_batch";
+pub const APPEND_BATCH_CRC: &str = "append_batch_crc";
 pub const APPEND_FSYNC_END: &str = "append_fsync_end";
 pub const APPEND_FSYNC_EACH: &str = "append_fsync_each";
 pub const SCAN: &str = "scan";
@@ -33,6 +34,12 @@ pub const ALL: &[Metric] = &[
     Metric {
         id: APPEND_BATCH,
         label: "append of client-built batches (`append_batch`)",
+        unit: "MB/s",
+        higher_is_better: true,
+    },
+    Metric {
+        id: APPEND_BATCH_CRC,
+        label: "ceiling for `append_batch` with the CRC check Kafka requires (raw: CRC-32C + `write`) ‡",
         unit: "MB/s",
         higher_is_better: true,
     },

@@ -37,6 +37,16 @@ pub trait Engine {
     fn append_client_batch(&mut self, _b: usize) -> Result<()> {
         anyhow::bail!("no client batches")
     }
+    /// Whether the engine also times [`Self::append_client_batch_crc`] (the
+    /// raw file: the ceiling for `append_batch` with the CRC check that
+    /// Kafka's broker makes on every client batch before storing it).
+    fn has_client_crc_ceiling(&self) -> bool {
+        false
+    }
+    /// [`Self::append_client_batch`] after checking the batch's stored CRC-32C.
+    fn append_client_batch_crc(&mut self, _b: usize) -> Result<()> {
+        anyhow::bail!("no CRC-checked client batches")
+    }
     /// Reads every record in offset order, touching every key and value;
     /// returns (records, sum of [`crate::workload::touch`]).
     fn scan(&mut self) -> Result<(u64, u64)>;

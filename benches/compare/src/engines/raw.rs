@@ -3,7 +3,10 @@
 //! `raw file`: one `write` of each batch's payload bytes to a plain
 //! `std::fs::File` (no framing, no index: record `i` sits at `i * 108`);
 //! client batches are written as the very bytes strata stores (its encoded v2
-//! batches); 1 MiB `pread`s for scans, crc32c over each 1 MiB read for the
+//! batches), and a second timing checks each one's CRC-32C (crc-fast, which
+//! strata checks client batches with) before its `write` (Kafka's broker checks every client batch's CRC before
+//! it stores it: `UnifiedLog.analyzeAndValidateRecords` calls
+//! `ensureValid`); 1 MiB `pread`s for scans, crc32c over each 1 MiB read for the
 //! CRC walk, one `pread` per point read, `sync_data` (fdatasync) for syncs.
 //!
 //! `memory`: the same bytes copied into a pre-sized `Vec` (memcpy) and read
@@ -50,6 +53,23 @@ impl Engine for RawFile {
 
     fn append_client_batch(&mut self, b: usize) -> Result<()> {
         self.file.write_all(self.client.get(b).context("no such batch")?)?;
+        Ok(())
+    }
+
+    fn has_client_crc_ceiling(&self) -> bool {
+        true
+    }
+
+    fn append_client_batch_crc(&mut self, b: usize) -> Result<()> {
+        let batch = self.client.get(b).context("no such batch")?;
+        let stored = batch.get(CRC_COVERS_FROM - 4..CRC_COVERS_FROM).context("no CRC field")?;
+        let covered = batch.get(CRC_COVERS_FROM..).context("short batch")?;
+        // CRC-32/ISCSI is CRC-32C; the result fits the low 32 bits.
+        let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, covered) as u32;
+        if crc.to_be_bytes() != stored {
+            bail!("CRC mismatch in client batch {b}");
+        }
+        self.file.write_all(batch)?;
         Ok(())
     }
 
