@@ -65,6 +65,27 @@ fn lookup_returns_largest_entry_not_above_target() {
 }
 
 #[test]
+fn lookup_with_next_returns_the_floor_entry_and_the_next_entrys_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, idx) = offset_index(dir.path(), MAX);
+    assert_eq!(idx.lookup_with_next(1500).unwrap(), (op(BASE, 0), None), "empty index");
+    for (i, offset) in [1010, 1020, 1030].into_iter().enumerate() {
+        idx.append(offset, 4096 * (i as u32 + 1)).unwrap();
+    }
+    for target in [0, 1009, 1010, 1019, 1020, 1025, 1030, i64::MAX] {
+        let (floor, next) = idx.lookup_with_next(target).unwrap();
+        assert_eq!(floor, idx.lookup(target).unwrap(), "floor of {target}");
+        let want = match target {
+            ..1010 => None, // below the first entry: no floor slot, no guess
+            1010..1020 => Some(8192),
+            1020..1030 => Some(12288),
+            _ => None, // the last entry has none after it
+        };
+        assert_eq!(next, want, "next of {target}");
+    }
+}
+
+#[test]
 fn lookup_below_first_entry_returns_base_offset_at_position_zero() {
     let dir = tempfile::tempdir().unwrap();
     let (_, idx) = offset_index(dir.path(), MAX);

@@ -20,7 +20,7 @@ use super::compression::decompress;
 use super::layout::{self, attr};
 use super::legacy::{self, Message};
 use super::record::{
-    RecordContext, RecordView, decode_common, decode_view, record_span, skip_record,
+    RecordContext, RecordView, decode_common, decode_view, skip_record, skip_spans,
 };
 use super::{
     Compression, FormatError, FormatResult, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
@@ -771,13 +771,7 @@ impl Walk {
         if self.failed || skip <= 0 || skip >= self.remaining {
             return false;
         }
-        let mut pos = self.pos;
-        for _ in 0..skip {
-            match record_span(src, pos) {
-                Some(next) => pos = next,
-                None => return false,
-            }
-        }
+        let Some(pos) = skip_spans(src, self.pos, skip) else { return false };
         if !matches!(skip_record(src, pos), Some((delta, _)) if delta == at + skip) {
             return false;
         }

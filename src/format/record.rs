@@ -251,6 +251,24 @@ fn fast_unsigned(src: &[u8], pos: usize) -> Option<(u64, usize)> {
     None
 }
 
+/// [`fast_unsigned`] at the start of `b`, as a length: `(value, bytes
+/// read)` for one to three bytes, `None` for a longer encoding or bytes
+/// that end inside it. The slice patterns make each byte's bounds check
+/// part of the match, so the common one-byte case is a length test, a
+/// load and a sign test.
+#[inline(always)]
+fn short_unsigned(b: &[u8]) -> Option<(usize, usize)> {
+    match *b {
+        [b0, ..] if b0 < 0x80 => Some((usize::from(b0), 1)),
+        [b0, b1, ..] if b1 < 0x80 => Some((usize::from(b0 & 0x7f) | (usize::from(b1) << 7), 2)),
+        [b0, b1, b2, ..] if b2 < 0x80 => Some((
+            usize::from(b0 & 0x7f) | (usize::from(b1 & 0x7f) << 7) | (usize::from(b2) << 14),
+            3,
+        )),
+        _ => None,
+    }
+}
+
 /// Reads a varint at `*pos` of `src`, advancing `pos`.
 #[inline]
 fn varint_at(src: &[u8], pos: &mut usize, field: &'static str) -> FormatResult<i32> {
@@ -357,24 +375,24 @@ fn unsigned_at(src: &[u8], pos: usize, long: bool) -> Option<(u64, usize)> {
     })
 }
 
-/// Where the record at `pos` ends, read from its length varint alone.
-/// `None` for a negative length, one that runs past `src`, or one of four
-/// or more varint bytes (a megabyte and up): callers then take
-/// [`skip_record`], which reads any length.
-#[inline(always)]
-pub(crate) fn record_span(src: &[u8], pos: usize) -> Option<usize> {
-    // Lengths of one or two varint bytes (below 8 KiB) from one bounds check.
-    let (raw, n) = match src.get(pos..pos + 2) {
-        Some(&[b0, _]) if b0 < 0x80 => (u64::from(b0), 1),
-        Some(&[b0, b1]) if b1 < 0x80 => (u64::from(b0 & 0x7f) | (u64::from(b1) << 7), 2),
-        _ => fast_unsigned(src, pos)?,
-    };
-    // Zigzag: an odd encoding is a negative length.
-    if raw & 1 != 0 {
-        return None;
+/// Where the record `count` records after the one at `pos` starts, each
+/// passed by its length varint alone. `None` where a record does not frame
+/// so: a negative length, one that runs past `src`, or one of four or more
+/// varint bytes (a megabyte and up); callers then take [`skip_record`],
+/// which reads any length. The loop of a point read's skip: it holds the
+/// unread bytes as one slice, so each record costs one bounds check
+/// besides its varint's bytes.
+#[inline]
+pub(crate) fn skip_spans(src: &[u8], pos: usize, count: i32) -> Option<usize> {
+    let mut rest = src.get(pos..)?;
+    for _ in 0..count {
+        let (raw, n) = short_unsigned(rest)?;
+        if raw & 1 != 0 {
+            return None; // a negative length
+        }
+        rest = rest.get(n + (raw >> 1)..)?;
     }
-    let end = pos + n + (raw >> 1) as usize;
-    (end <= src.len()).then_some(end)
+    Some(src.len() - rest.len())
 }
 
 /// The record at `pos` framed by its length varint, reading only the few

@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 
-use super::{RecordContext, RecordMeta, decode_common, decode_view};
-use crate::format::varint::{put_varint, put_varlong};
+use super::{RecordContext, RecordMeta, decode_common, decode_view, skip_spans};
+use crate::format::varint::{put_varint, put_varlong, read_varint};
 
 /// A record's fields as they go on the wire; lengths are written as given
 /// (so a test can write a wrong one).
@@ -147,7 +147,67 @@ fn sequences_wrap_from_i32_max_to_zero_and_stay_put_below_it() {
     assert_eq!(at(0, -1), i32::MAX);
 }
 
+/// Where the record `count` records after the one at `pos` starts, each
+/// framed by its length read with the general varint reader: what
+/// [`skip_spans`] must land on.
+fn spans_by_the_general_reader(src: &[u8], mut pos: usize, count: i32) -> Option<usize> {
+    for _ in 0..count {
+        let (len, n) = read_varint(src.get(pos..)?, "").ok()?;
+        let end = (pos + n).checked_add(usize::try_from(len).ok()?)?;
+        pos = (end <= src.len()).then_some(end)?;
+    }
+    Some(pos)
+}
+
+#[test]
+fn skipping_spans_passes_a_scan_records_by_their_lengths() {
+    let w = Wire {
+        attributes: 0,
+        timestamp_delta: 0,
+        offset_delta: 0,
+        key: Some(vec![7; 8]),
+        value: Some(vec![9; 100]),
+        headers: Vec::new(),
+    };
+    let one = w.encode();
+    let src = one.repeat(100);
+    for count in [0, 1, 63, 99, 100] {
+        assert_eq!(skip_spans(&src, 0, count), Some(one.len() * count as usize), "{count}");
+    }
+    assert_eq!(skip_spans(&src, 0, 101), None, "past the last record");
+}
+
 proptest! {
+    #[test]
+    fn skipping_spans_lands_where_the_general_varint_reader_lands(
+        records in proptest::collection::vec(wire(), 0..6),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        cut in any::<prop::sample::Index>(),
+        cut_it in any::<bool>(),
+        count in 0i32..8,
+    ) {
+        let mut src: Vec<u8> = records.iter().flat_map(Wire::encode).collect();
+        for (at, x) in flips {
+            let i = at.index(src.len().max(1));
+            if let Some(b) = src.get_mut(i) {
+                *b ^= x;
+            }
+        }
+        if cut_it {
+            src.truncate(cut.index(src.len() + 1));
+        }
+        // It may decline (a length of four or more varint bytes), never disagree.
+        if let Some(end) = skip_spans(&src, 0, count) {
+            prop_assert_eq!(Some(end), spans_by_the_general_reader(&src, 0, count));
+        }
+        // Undamaged records with lengths below 1 MiB are always passed.
+        if !cut_it && src == records.iter().flat_map(Wire::encode).collect::<Vec<_>>() {
+            let n = count.min(i32::try_from(records.len()).unwrap_or(0));
+            prop_assert_eq!(skip_spans(&src, 0, n), spans_by_the_general_reader(&src, 0, n));
+            prop_assert!(skip_spans(&src, 0, n).is_some());
+        }
+    }
+
     #[test]
     fn the_common_shape_decoder_agrees_with_the_general_one_on_damaged_records(
         w in wire(),

@@ -96,6 +96,20 @@ impl<E: Entry> Loaded<E> {
         slot.map(|i| self.entry(i)).transpose()
     }
 
+    /// [`Self::largest_le`], and the entry after it if there is one.
+    pub(crate) fn largest_le_and_next(
+        &self,
+        target: i64,
+        key: impl Fn(&E) -> i64,
+    ) -> Result<Option<(E, Option<E>)>> {
+        let warm = search::warm_entries(E::SIZE);
+        let Some(i) = search::largest_le(self.entries, warm, target, |i| self.key(i, &key)) else {
+            return Ok(None);
+        };
+        let next = (i + 1 < self.entries).then(|| self.entry(i + 1)).transpose()?;
+        Ok(Some((self.entry(i)?, next)))
+    }
+
     /// The entry with the smallest `key >= target`.
     pub(crate) fn smallest_ge(&self, target: i64, key: impl Fn(&E) -> i64) -> Result<Option<E>> {
         let warm = search::warm_entries(E::SIZE);

@@ -113,6 +113,18 @@ impl Index<OffsetPosition> {
         Ok(found.unwrap_or_else(|| OffsetPosition::empty(self.base_offset())))
     }
 
+    /// [`Self::lookup`], and the position of the entry after it (`None`
+    /// when there is none): where the batch holding `target` most likely
+    /// starts, so a read can ask for its bytes before it walks there. A
+    /// guess only: the index may skip batches, or lie.
+    pub fn lookup_with_next(&self, target: i64) -> Result<(OffsetPosition, Option<u32>)> {
+        let found = self.core.read(|l| l.largest_le_and_next(target, |e| e.offset))?;
+        Ok(match found {
+            Some((entry, next)) => (entry, next.map(|n| n.position)),
+            None => (OffsetPosition::empty(self.base_offset()), None),
+        })
+    }
+
     /// The first entry whose position is `>= start_position + fetch_size`, to
     /// bound a fetch (Kafka's `fetchUpperBoundOffset`).
     pub fn fetch_upper_bound_offset(

@@ -143,7 +143,8 @@ impl Segment {
     /// base offset lowered by a flipped bit, which the CRC does not cover)
     /// is [`Error::Corrupt`]: returned, it would serve shifted records.
     pub(crate) fn locate(&self, data: &Bytes, offset: i64) -> Result<Option<BatchLocation>> {
-        let mut pos = usize::try_from(self.scan_start_in(data, offset)?).unwrap_or(usize::MAX);
+        let (start, ahead) = self.scan_start_ahead(data, offset)?;
+        let mut pos = usize::try_from(start).unwrap_or(usize::MAX);
         let mut previous_next = None;
         while let Some(rest) = data.get(pos..) {
             if rest.is_empty() {
@@ -152,7 +153,9 @@ impl Segment {
             let Some((size, base_offset, last_offset)) = peek_v2(rest) else { break };
             self.check_rising(pos as u64, base_offset, previous_next)?;
             if last_offset >= offset {
-                prefetch_batch(rest, size);
+                if !ahead.is_some_and(|(at, len)| at == pos && size <= len) {
+                    prefetch_batch(rest, size);
+                }
                 // Confirmed by the batch after it: one that goes back, to
                 // fit after the batch before this one, shows this one raised.
                 let after = rest.get(size..).and_then(peek_v2).map(|(_, b, _)| b);
@@ -245,6 +248,43 @@ impl Segment {
             return Ok(0);
         }
         let Ok(entry) = self.offset_index().lookup(offset) else { return Ok(0) };
+        self.usable_start(data, offset, entry)
+    }
+
+    /// [`Self::scan_start_in`] for a read of one batch ([`Self::locate`]),
+    /// which also asks the CPU for the bytes at the index entry after the
+    /// floor entry: with an entry per batch (batches larger than
+    /// `index.interval.bytes`, the common case), the batch holding `offset`
+    /// starts there. Those bytes then load while the scan reads the header
+    /// at the floor entry, the batch before, which is a second wait on
+    /// memory otherwise. It guesses the batch as long as the distance
+    /// between the two entries; the guess `(position, bytes)` is returned
+    /// beside the start, so the batch is not asked for twice. A hint only:
+    /// the scan reads and checks the same bytes whatever the index says.
+    fn scan_start_ahead(&self, data: &Bytes, offset: i64) -> Result<(u64, Option<(usize, usize)>)> {
+        if self.is_scan_only() {
+            return Ok((0, None));
+        }
+        let Ok((entry, next)) = self.offset_index().lookup_with_next(offset) else {
+            return Ok((0, None));
+        };
+        let ahead = next.and_then(|next| {
+            let at = usize::try_from(next).ok()?;
+            let len = at.checked_sub(usize::try_from(entry.position).ok()?)?;
+            prefetch_batch(data.get(at..)?, len);
+            (len <= PREFETCH_BYTES).then_some((at, len))
+        });
+        Ok((self.usable_start(data, offset, entry)?, ahead))
+    }
+
+    /// Where a scan for `offset` may start given the index's floor entry
+    /// for it (see [`Self::scan_start`]).
+    fn usable_start(
+        &self,
+        data: &Bytes,
+        offset: i64,
+        entry: crate::index::OffsetPosition,
+    ) -> Result<u64> {
         let position = u64::from(entry.position);
         if position == 0 {
             return Ok(0);

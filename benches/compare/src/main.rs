@@ -173,6 +173,12 @@ fn run(spec: &Spec, w: &Workload) -> Result<Sample> {
     ensure!(p50 <= p99, "p50 {p50} µs above p99 {p99} µs");
     s.insert(metrics::GET_P50, p50);
     s.insert(metrics::GET_P99, p99);
+    if let Some(floor) = e.get_crc_floor(&w.random_offsets) {
+        let mut floor = floor?;
+        floor.sort_by(f64::total_cmp);
+        s.insert(metrics::GET_CRC_P50, percentile(&floor, 0.50));
+        s.insert(metrics::GET_CRC_P99, percentile(&floor, 0.99));
+    }
     e.close()?;
     drop(dir);
 

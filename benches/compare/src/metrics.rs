@@ -20,6 +20,8 @@ pub const SCAN: &str = "scan";
 pub const SCAN_CRC: &str = "scan_crc";
 pub const GET_P50: &str = "get_p50";
 pub const GET_P99: &str = "get_p99";
+pub const GET_CRC_P50: &str = "get_crc_p50";
+pub const GET_CRC_P99: &str = "get_crc_p99";
 pub const RECOVERY: &str = "recovery";
 pub const COMPACT_100K: &str = "compact_100k";
 pub const COMPACT_100: &str = "compact_100";
@@ -69,6 +71,18 @@ pub const ALL: &[Metric] = &[
     },
     Metric { id: GET_P50, label: "point read, p50", unit: "µs", higher_is_better: false },
     Metric { id: GET_P99, label: "point read, p99", unit: "µs", higher_is_better: false },
+    Metric {
+        id: GET_CRC_P50,
+        label: "point read's floor: its batch's CRC alone, p50",
+        unit: "µs",
+        higher_is_better: false,
+    },
+    Metric {
+        id: GET_CRC_P99,
+        label: "point read's floor: its batch's CRC alone, p99",
+        unit: "µs",
+        higher_is_better: false,
+    },
     Metric {
         id: RECOVERY,
         label: "unclean recovery of a 1 GiB segment (memory: crc32c over it)",

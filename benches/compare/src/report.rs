@@ -313,7 +313,12 @@ const NOTES: &[&str] = &[
      batches built with `BatchBuilder` before the timed loop (strata validates them as \
      Kafka's broker does). fsync: `Log::flush()`. Scan: 1 MiB `Log::read` fetches decoded with \
      `Fetched::record_batches()` as borrowed `RecordView`s (each batch's CRC checked once). CRC walk: `Fetched::batches()` + \
-     `BatchView::validate()`. Point read: `Log::read(offset, 1)` then the record at the offset.",
+     `BatchView::validate()`. Point read: `Log::read(offset, 1)` then the record at the offset as a borrowed \
+     `RecordView` (`Fetched::record_batches()`, the batch's CRC checked). \
+     Point read's floor: after the point reads, strata's read-path CRC-32C alone (the \
+     `crc32c` its reads run) over the stored batch holding each random offset, a slice of \
+     the segment's memory map, timed one by one in the same order: every read checks that \
+     batch's CRC (Kafka's `check.crcs`), so no point read can be faster.",
     "**commitlog 0.2**: `LogOptions::new` defaults (1 GB segments). Append: one `MessageBuf` \
      of 100 messages (key as metadata) per `CommitLog::append`. Scans are 1 MiB `read`s (a \
      `pread` into a fresh buffer, every message's CRC checked); a point read is a one-message \

@@ -57,6 +57,12 @@ pub trait Engine {
     }
     /// The first value byte of the record at `offset`.
     fn get(&mut self, offset: u64) -> Result<u8>;
+    /// The floor under [`Self::get`]: for each offset, in order, the time
+    /// (µs) of the checksum alone over the stored batch that holds it,
+    /// read where `get` reads it. `None` where the engine has no such floor.
+    fn get_crc_floor(&mut self, _offsets: &[u64]) -> Option<Result<Vec<f64>>> {
+        None
+    }
     /// Closes cleanly, so that the directory can be reopened.
     fn close(self: Box<Self>) -> Result<()>;
 }

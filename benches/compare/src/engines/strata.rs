@@ -5,15 +5,21 @@
 //! path: `Log::append_batch` of v2 batches built with `BatchBuilder` before the
 //! timed loop; scans are 1 MiB `Log::read` fetches decoded as borrowed views
 //! with `Fetched::record_batches()` (CRC checked per batch); the CRC-only walk is
-//! `Fetched::batches()` + `BatchView::validate`; point reads `Log::read(offset, 1)`.
+//! `Fetched::batches()` + `BatchView::validate`; point reads `Log::read(offset, 1)`
+//! and the record's borrowed view (`Fetched::record_batches`);
+//! their floor, the CRC-32C alone (strata's own `crc32c`) of each read's batch
+//! from the segment's map, in the same order.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use bytes::Bytes;
 use strata::LogConfig;
 use strata::SystemClock;
+use strata::internals::format::crc::crc32c;
+use strata::internals::format::layout::ATTRIBUTES;
 use strata::{BatchBuilder, BorrowedRecord};
 use strata::{LoadOptions, Log};
 
@@ -126,12 +132,38 @@ impl Engine for Strata {
 
     fn get(&mut self, offset: u64) -> Result<u8> {
         let f = self.log.read(offset as i64, 1)?;
-        let r = f.records().next().context("offset not found")??;
+        // The borrowed view, as the scan reads (no reference count); the
+        // batch's CRC is checked as `Fetched::records` checks it.
+        let batch = f.record_batches().next().context("offset not found")??;
+        let r = batch.records().next().context("offset not found")??;
         if r.offset() != offset as i64 {
             bail!("asked for {offset}, got {}", r.offset());
         }
         let v = r.value().context("null value")?;
         Ok(v[0])
+    }
+
+    fn get_crc_floor(&mut self, offsets: &[u64]) -> Option<Result<Vec<f64>>> {
+        let run = || -> Result<Vec<f64>> {
+            // The batch each point read serves, found before the clock runs:
+            // slices of the segment's memory map, as `get` reads them (no copy).
+            let mut batches = Vec::with_capacity(offsets.len());
+            for &o in offsets {
+                let f = self.log.read(o as i64, 1)?;
+                let b = f.batches().next().context("offset not found")?;
+                batches.push((b.as_bytes().clone(), b.crc()));
+            }
+            let mut lat = Vec::with_capacity(batches.len());
+            for (bytes, stored) in &batches {
+                let t = Instant::now();
+                // strata's read-path CRC over what the stored CRC covers.
+                let crc = crc32c(bytes.get(ATTRIBUTES..).unwrap_or_default());
+                lat.push(t.elapsed().as_secs_f64() * 1e6);
+                ensure!(crc == *stored, "CRC mismatch");
+            }
+            Ok(lat)
+        };
+        Some(run())
     }
 
     fn close(self: Box<Self>) -> Result<()> {
