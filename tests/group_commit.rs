@@ -238,3 +238,51 @@ fn the_stores_sync_pass_count_is_one_per_fdatasync_and_a_flush_with_nothing_new_
     assert_eq!(log.sync_passes(), before + 1);
     store.close().unwrap();
 }
+
+/// The environment variable that turns [`slow_disk_sharing_child_when_spawned`] on: the file
+/// the child writes `appends passes` to.
+const SHARING_CHILD_ENV: &str = "STRATA_GROUP_COMMIT_SHARING_CHILD";
+const SHARING_THREADS: usize = 16;
+const SHARING_PER_THREAD: usize = 20;
+
+/// Body of the child process of the sharing test; returns at once unless that test spawned it.
+/// Every fsync of the process takes 20 ms (`slow_syncs` is process-wide, hence a child), so
+/// each pass lasts long enough for every appender it did not cover to append and wait.
+#[test]
+fn slow_disk_sharing_child_when_spawned() {
+    let Some(out) = std::env::var_os(SHARING_CHILD_ENV) else { return };
+    let _slow_disk = fault::slow_syncs(std::time::Duration::from_millis(20));
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([root.path()])).unwrap();
+    store.create_topic("gc", 1, &overrides(&[("strata.durability", "sync")])).unwrap();
+    let before = store.sync_passes();
+    let acked = append_from_threads(&store, "gc", 1, SHARING_THREADS, SHARING_PER_THREAD);
+    let passes = store.sync_passes() - before;
+    std::fs::write(out, format!("{} {passes}", acked.len())).unwrap();
+    store.close().unwrap();
+}
+
+/// With 16 appenders on one partition and a slow disk, a pass serves about every appender:
+/// while it runs, the others append and wait, and the next pass covers them all. Passes per
+/// append near 1/16 (measured 0.08 on the shared machine by `benches/compare -- --durable`);
+/// the bound is 1/4. Before appenders whose records a pass covered were woken all at once,
+/// they left one at a time through a lock that a returning appender's next pass could take
+/// first, so they waited out whole passes: about one pass for every two appends.
+#[test]
+fn with_16_appenders_on_a_slow_disk_a_group_commit_pass_serves_four_appends_or_more_on_average() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sharing");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "slow_disk_sharing_child_when_spawned", "--nocapture"])
+        .env(SHARING_CHILD_ENV, &out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "child failed: {status}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let (appends, passes) = text.split_once(' ').unwrap();
+    let (appends, passes): (u64, u64) = (appends.parse().unwrap(), passes.parse().unwrap());
+    eprintln!("{appends} sync appends from {SHARING_THREADS} threads: {passes} passes");
+    assert_eq!(appends, (SHARING_THREADS * SHARING_PER_THREAD) as u64);
+    assert!(passes * 4 <= appends, "{passes} passes for {appends} appends");
+}

@@ -60,6 +60,8 @@ struct State {
     last_flush_ms: i64,
     /// Passes completed that synced something (see [`Log::sync_passes`]).
     passes: u64,
+    /// An appender of a durable append runs a pass ([`Log::commit_durable`]).
+    committing: bool,
     /// Passes that failed for lack of space, and the last such failure: a
     /// waiter that sees the count grow gives up with that retriable error.
     no_space_failures: u64,
@@ -113,6 +115,18 @@ impl Flush {
 
     pub(super) fn last_flush_ms(&self) -> i64 {
         self.state.lock().last_flush_ms
+    }
+}
+
+/// An appender leading a group commit's pass; when it ends (or unwinds),
+/// the waiters are woken and one it did not cover leads the next.
+struct Leading<'a>(&'a Flush);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock();
+        s.committing = false;
+        self.0.done.notify_all();
     }
 }
 
@@ -267,16 +281,19 @@ impl Log {
     }
 
     /// Group commit on the appenders' own threads, for appends acknowledged
-    /// only once on disk (`strata.durability=sync`): the first appender to
-    /// take its turn runs a pass up to the log end offset on its thread; the
-    /// appenders that arrive meanwhile queue for the next turn, and each
-    /// finds its records covered by the pass one of them ran, so one fsync
-    /// serves them all. Appends to different partitions sync in parallel on
-    /// their own threads, as many at once as there are appenders (the file
-    /// system joins concurrent fsyncs into shared journal commits). Handing
-    /// the pass to the flusher instead would cost two thread switches per
-    /// append and, once no two waiting appends share a partition, save no
-    /// fsync.
+    /// only once on disk (`strata.durability=sync`): an appender that finds
+    /// no pass of another appender running leads one up to the log end
+    /// offset on its thread; the appenders that arrive meanwhile wait for
+    /// it, and all whose records it covered return together when it ends
+    /// (one wake-up for all, not a lock handed on one waiter at a time,
+    /// which let a returning appender's next pass start before the covered
+    /// ones had left); one of those it did not cover leads the next. So one
+    /// fsync serves every append that arrived while the previous one ran.
+    /// Appends to different partitions sync in parallel on their own
+    /// threads, as many at once as there are appenders (the file system
+    /// joins concurrent fsyncs into shared journal commits). Handing the pass
+    /// to the flusher instead would cost two thread switches per append and,
+    /// once no two waiting appends share a partition, save no fsync.
     ///
     /// # Errors
     /// As [`wait_synced`](Self::wait_synced).
@@ -284,9 +301,33 @@ impl Log {
         if self.recovery_point() >= offset {
             return Ok(());
         }
-        self.check_open()?;
-        self.sync_covering(offset)?;
-        self.check_synced(offset)
+        let f = &self.inner.flush;
+        loop {
+            self.check_poison()?;
+            self.check_open()?;
+            if self.is_closing() {
+                // Close syncs everything; sync here rather than wait for it.
+                self.sync_covering(offset)?;
+                return self.check_synced(offset);
+            }
+            let mut s = f.state.lock();
+            if s.recovery_point >= offset {
+                return Ok(());
+            }
+            if s.committing {
+                // Another appender's pass runs: it or the next one covers
+                // this append. Passes, poisoning and close notify; the
+                // timeout only guards a lost wake-up.
+                f.done.wait_for(&mut s, Duration::from_millis(100));
+                continue;
+            }
+            s.committing = true;
+            drop(s);
+            let leading = Leading(f);
+            let synced = self.sync_to(self.log_end_offset());
+            drop(leading);
+            synced?;
+        }
     }
 
     /// A pass up to the log end offset unless, once this caller's turn
