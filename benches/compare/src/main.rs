@@ -3,8 +3,8 @@
 //!
 //! Usage: `cargo run --release [-- --records N --reps N --only NAME --out PATH
 //! --recovery-mib N --no-recovery --no-compaction]`;
-//! `cargo run --release -- --durable` runs only the durable-append workload at
-//! 1, 100 and 1,000 partitions ([`durable`]); `-- --partitions` the append
+//! `cargo run --release -- --durable [--reps N]` runs only the durable-append
+//! workload at 1, 100 and 1,000 partitions ([`durable`]); `-- --partitions` the append
 //! throughput at 1 and 1,000 partitions ([`partitions`]).
 
 mod compaction;
