@@ -163,6 +163,7 @@ impl BatchBuilder {
     ///
     /// # Errors
     /// [`FormatError::TooLarge`] when a key, value or the batch outgrows int32 lengths.
+    #[inline(always)]
     pub fn append<R: RecordParts + ?Sized>(&mut self, record: &R) -> FormatResult<()> {
         let delta = self.last_offset_delta.map_or(0, |d| d.saturating_add(1));
         self.append_parts(delta, record.timestamp(), record.key(), record.value(), record.headers())
@@ -212,6 +213,7 @@ impl BatchBuilder {
         )
     }
 
+    #[inline(always)]
     fn append_parts<'h>(
         &mut self,
         offset_delta: i32,
