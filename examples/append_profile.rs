@@ -27,10 +27,15 @@
 //! - `raw`, `raw_client`: the ceilings `benches/compare` divides by, one
 //!   `write` per batch to a plain file of the payload bytes or of the
 //!   client batches;
-//! - `raw_fsync_end`: `raw`, then one `File::sync_data` (fdatasync) at the end;
+//! - `raw_fsync_end`, `raw_client_fsync_end`: `raw` or `raw_client`, then
+//!   one `File::sync_data` (fdatasync) at the end;
 //! - `raw_client_crc`: `raw_client` with each batch's CRC-32C checked first,
 //!   with strata's read-side CRC (crc-fast): the work Kafka's broker must do
 //!   on a client batch before storing it.
+//!
+//! The `fsync_end` modes also print how long the final sync took and how
+//! many sectors the disk was sent meanwhile (`/sys/block/*/stat`, every
+//! device: other writers on the machine count too).
 //!
 //! Each mode also prints the CPU time its loop took on the calling thread
 //! (`/proc/thread-self/schedstat`: user and system, not time spent waiting
@@ -193,6 +198,23 @@ fn cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Sectors written to every block device so far (field 7 of `/sys/block/*/stat`).
+fn sectors_written() -> u64 {
+    let Ok(devices) = std::fs::read_dir("/sys/block") else { return 0 };
+    devices
+        .filter_map(|d| std::fs::read_to_string(d.ok()?.path().join("stat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(6)?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Runs `sync`, printing its wall time and the sectors written meanwhile.
+fn timed_sync(sync: impl FnOnce()) {
+    let (t, sectors) = (Instant::now(), sectors_written());
+    sync();
+    let (took, sectors) = (t.elapsed(), sectors_written().saturating_sub(sectors));
+    println!("final sync: {took:?}, {sectors} sectors written meanwhile");
+}
+
 #[inline(never)]
 fn run_flush(log: &Log) {
     log.flush().expect("flush");
@@ -226,7 +248,7 @@ fn main() {
         "durable" => run_borrowed(&log, &data, records, true),
         "fsync_end" => {
             run_borrowed(&log, &data, records, false);
-            run_flush(&log);
+            timed_sync(|| run_flush(&log));
         }
         "batch" => run_batch(&log, &data, records),
         "client" => run_client(&log, &client),
@@ -235,7 +257,11 @@ fn main() {
         "raw_client_crc" => run_raw_client_crc(&mut raw, &client),
         "raw_fsync_end" => {
             run_raw(&mut raw, &data, records);
-            raw.sync_data().expect("fdatasync");
+            timed_sync(|| raw.sync_data().expect("fdatasync"));
+        }
+        "raw_client_fsync_end" => {
+            run_raw_client(&mut raw, &client);
+            timed_sync(|| raw.sync_data().expect("fdatasync"));
         }
         "recover" => {
             run_borrowed(&log, &data, records, false);

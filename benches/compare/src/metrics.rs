@@ -14,6 +14,7 @@ pub struct Metric {
 pub const APPEND: &str = "append";
 pub const APPEND_BATCH: &str = "append_batch";
 pub const APPEND_BATCH_CRC: &str = "append_batch_crc";
+pub const APPEND_BATCH_FSYNC_END: &str = "append_batch_fsync_end";
 pub const APPEND_FSYNC_END: &str = "append_fsync_end";
 pub const APPEND_FSYNC_EACH: &str = "append_fsync_each";
 pub const SCAN: &str = "scan";
@@ -48,6 +49,12 @@ pub const ALL: &[Metric] = &[
     Metric {
         id: APPEND_FSYNC_END,
         label: "append, one fsync at the end",
+        unit: "MB/s",
+        higher_is_better: true,
+    },
+    Metric {
+        id: APPEND_BATCH_FSYNC_END,
+        label: "ceiling for one final fsync of Kafka-format bytes (raw: strata's batches, one `write` each, one fdatasync) §",
         unit: "MB/s",
         higher_is_better: true,
     },

@@ -55,17 +55,26 @@ const TARGETS: &[Target] = &[
     Target {
         label: "append, page cache ≥ 0.7× raw file",
         goal: Goal::RateOver { metric: metrics::APPEND, engine: RAW, at_least: 0.7 },
-        ceiling: None,
+        // Kafka's format stores more bytes than the payload: the raw file
+        // writing strata's encoded batches (its append_batch row).
+        ceiling: Some(("raw file writing strata's batch bytes ÷ raw file", |m| {
+            Some(m(RAW, metrics::APPEND_BATCH)? / m(RAW, metrics::APPEND)?)
+        })),
     },
     Target {
         label: "append_batch ≥ 0.85× raw file",
         goal: Goal::RateOver { metric: metrics::APPEND_BATCH, engine: RAW, at_least: 0.85 },
-        ceiling: None,
+        // The rules require the CRC check of every client batch.
+        ceiling: Some(("raw file checking each batch's CRC ÷ raw file", |m| {
+            Some(m(RAW, metrics::APPEND_BATCH_CRC)? / m(RAW, metrics::APPEND_BATCH)?)
+        })),
     },
     Target {
         label: "append, one final fsync ≥ 0.85× raw file",
         goal: Goal::RateOver { metric: metrics::APPEND_FSYNC_END, engine: RAW, at_least: 0.85 },
-        ceiling: None,
+        ceiling: Some(("raw file writing and syncing strata's batch bytes ÷ raw file", |m| {
+            Some(m(RAW, metrics::APPEND_BATCH_FSYNC_END)? / m(RAW, metrics::APPEND_FSYNC_END)?)
+        })),
     },
     Target {
         label: "durable append, fsync per batch ≥ 0.9× raw file",

@@ -37,10 +37,12 @@ pub trait Engine {
     fn append_client_batch(&mut self, _b: usize) -> Result<()> {
         anyhow::bail!("no client batches")
     }
-    /// Whether the engine also times [`Self::append_client_batch_crc`] (the
-    /// raw file: the ceiling for `append_batch` with the CRC check that
-    /// Kafka's broker makes on every client batch before storing it).
-    fn has_client_crc_ceiling(&self) -> bool {
+    /// Whether the engine also runs the ceiling rows (the raw file): client
+    /// batches with [`Self::append_client_batch_crc`] (the ceiling for
+    /// `append_batch` with the CRC check Kafka's broker makes on every client
+    /// batch before storing it), and client batches then one sync (the
+    /// ceiling for one final fsync of Kafka-format bytes).
+    fn runs_ceiling_rows(&self) -> bool {
         false
     }
     /// [`Self::append_client_batch`] after checking the batch's stored CRC-32C.

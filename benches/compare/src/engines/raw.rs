@@ -6,7 +6,8 @@
 //! batches), and a second timing checks each one's CRC-32C (crc-fast, which
 //! strata checks client batches with) before its `write` (Kafka's broker checks every client batch's CRC before
 //! it stores it: `UnifiedLog.analyzeAndValidateRecords` calls
-//! `ensureValid`); 1 MiB `pread`s for scans, crc32c over each 1 MiB read for the
+//! `ensureValid`), and a third writes them then makes one `sync_data` (the
+//! final fsync of the bytes a Kafka-format log must store); 1 MiB `pread`s for scans, crc32c over each 1 MiB read for the
 //! CRC walk, one `pread` per point read, `sync_data` (fdatasync) for syncs.
 //!
 //! `memory`: the same bytes copied into a pre-sized `Vec` (memcpy) and read
@@ -56,7 +57,7 @@ impl Engine for RawFile {
         Ok(())
     }
 
-    fn has_client_crc_ceiling(&self) -> bool {
+    fn runs_ceiling_rows(&self) -> bool {
         true
     }
 
