@@ -286,3 +286,43 @@ fn with_16_appenders_on_a_slow_disk_a_group_commit_pass_serves_four_appends_or_m
     assert_eq!(appends, (SHARING_THREADS * SHARING_PER_THREAD) as u64);
     assert!(passes * 4 <= appends, "{passes} passes for {appends} appends");
 }
+
+#[test]
+fn without_a_flusher_concurrent_wait_synced_callers_each_return_once_their_records_are_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = Log::open(
+        dir.path(),
+        "ws",
+        0,
+        LogConfig::default(),
+        Arc::new(SystemClock),
+        LoadOptions::default(),
+    )
+    .unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut last = 0;
+                for i in 0..20 {
+                    let at = log.append(&[Record::new(b"k".to_vec(), value(t, i))]).unwrap();
+                    last = at.base_offset + 1;
+                    log.wait_synced(last).unwrap();
+                    assert!(log.recovery_point() >= last, "wait_synced({last}) returned unsynced");
+                }
+                last
+            })
+        })
+        .collect();
+    for h in handles {
+        assert!(h.join().unwrap() > 0);
+    }
+    assert_eq!(log.recovery_point(), 160);
+    eprintln!("160 waits from 8 threads: {} passes", log.sync_passes());
+    assert!(log.sync_passes() <= 160);
+    // Nothing new: a wait for what is synced runs no pass.
+    let passes = log.sync_passes();
+    log.wait_synced(160).unwrap();
+    assert_eq!(log.sync_passes(), passes);
+    log.close().unwrap();
+}

@@ -235,9 +235,9 @@ impl Log {
     }
 
     /// Blocks until every offset below `offset` is fsynced: queued for the
-    /// flusher when there is one (one pass serves every waiter), else synced
-    /// on this thread, where a pass that another caller is running may
-    /// already cover it.
+    /// flusher when there is one (one pass serves every waiter), else
+    /// group-committed on the callers' threads as `sync` appends are (one
+    /// caller runs a pass, those that arrive meanwhile share the next).
     ///
     /// # Errors
     /// [`Error::Poisoned`] when the pass failed, [`Error::Closed`].
@@ -251,8 +251,8 @@ impl Log {
         // request and the wait below must still end this wait (nothing queues another pass).
         let failures = f.state.lock().no_space_failures;
         if !self.request_flush(offset, false) {
-            self.sync_covering(offset)?;
-            return self.check_synced(offset);
+            // No flusher: the waiters group-commit on their own threads.
+            return self.commit_durable(offset);
         }
         let mut s = f.state.lock();
         while s.recovery_point < offset {
@@ -327,6 +327,9 @@ impl Log {
             let synced = self.sync_to(self.log_end_offset());
             drop(leading);
             synced?;
+            // The pass covered the log end, so this caller's records (an
+            // offset past the log end is never covered: wait_synced's).
+            return self.check_synced(offset);
         }
     }
 
