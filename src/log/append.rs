@@ -54,6 +54,97 @@ pub(crate) struct PreparedBatch {
 /// partitionLeaderEpoch, all before the magic byte and outside the CRC.
 pub(crate) const ASSIGNED_HEAD: usize = 16;
 
+/// The timestamp bounds of `CreateTime` topics the rules apply, and
+/// whether each came from the deprecated `message.timestamp.difference.max.ms`
+/// (the key a refusal names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimestampBounds {
+    pub before: i64,
+    pub after: i64,
+    pub before_is_difference: bool,
+    pub after_is_difference: bool,
+}
+
+impl TimestampBounds {
+    pub(crate) fn of(cfg: &LogConfig) -> TimestampBounds {
+        TimestampBounds {
+            before: cfg.effective_timestamp_before_max_ms(),
+            after: cfg.effective_timestamp_after_max_ms(),
+            before_is_difference: cfg.message_timestamp_before_max_ms == i64::MAX,
+            after_is_difference: cfg.message_timestamp_after_max_ms == i64::MAX,
+        }
+    }
+}
+
+/// What an append reads of its log's config, copied out of it whenever the
+/// config is set and kept where the log's other hot fields are (see
+/// `Inner` in the log's module): an append reads one cache line or two
+/// there, not the config's reference count and the lines its fields are
+/// spread over (on a store whose appends go round-robin over many
+/// partitions, each a miss per append).
+///
+/// `repr(C)` and 64 bytes: it fills the rest of the line after the lock
+/// that guards it and the next one's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct AppendSettings {
+    /// `max.message.bytes`.
+    pub max_message_bytes: u64,
+    /// `segment.bytes`.
+    pub segment_bytes: u64,
+    /// `flush.messages`.
+    pub flush_messages: i64,
+    /// [`LogConfig::max_segment_ms`].
+    pub max_segment_ms: i64,
+    /// [`TimestampBounds::before`] and [`TimestampBounds::after`].
+    pub timestamp_before: i64,
+    pub timestamp_after: i64,
+    /// The level of `codec`.
+    pub level: Option<i32>,
+    /// The codec of batches the log builds (`compression.type`; none for
+    /// `producer`, as there is no producer codec to keep).
+    pub codec: Compression,
+    /// `message.timestamp.type` is `LogAppendTime`.
+    pub log_append_time: bool,
+    /// `cleanup.policy` includes `compact`.
+    pub compact: bool,
+    /// The `sync` durability class: an append returns once it is on disk.
+    pub acknowledge_synced: bool,
+    pub timestamp_before_is_difference: bool,
+    pub timestamp_after_is_difference: bool,
+}
+
+impl AppendSettings {
+    pub(crate) fn of(cfg: &LogConfig) -> AppendSettings {
+        let codec = cfg.compression_type.target(Compression::None);
+        let bounds = TimestampBounds::of(cfg);
+        AppendSettings {
+            max_message_bytes: cfg.max_message_bytes,
+            segment_bytes: cfg.segment_bytes,
+            flush_messages: cfg.flush_messages,
+            max_segment_ms: cfg.max_segment_ms(),
+            timestamp_before: bounds.before,
+            timestamp_after: bounds.after,
+            level: cfg.compression_level_for(codec),
+            codec,
+            log_append_time: cfg.message_timestamp_type == TimestampType::LogAppendTime,
+            compact: cfg.cleanup_policy.compact,
+            acknowledge_synced: cfg.strata_durability == crate::config::Durability::Sync,
+            timestamp_before_is_difference: bounds.before_is_difference,
+            timestamp_after_is_difference: bounds.after_is_difference,
+        }
+    }
+
+    fn timestamps(&self) -> TimestampBounds {
+        TimestampBounds {
+            before: self.timestamp_before,
+            after: self.timestamp_after,
+            before_is_difference: self.timestamp_before_is_difference,
+            after_is_difference: self.timestamp_after_is_difference,
+        }
+    }
+}
+
 fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidRecord { reason: reason.into() }
 }
@@ -115,8 +206,8 @@ pub(crate) fn prepare(
     // The rules' settings once per batch; `check_timestamp` only to name a refusal.
     let compact = cfg.cleanup_policy.compact;
     let create_time = cfg.message_timestamp_type == TimestampType::CreateTime;
-    let (before, after) =
-        (cfg.effective_timestamp_before_max_ms(), cfg.effective_timestamp_after_max_ms());
+    let bounds = TimestampBounds::of(cfg);
+    let (before, after) = (bounds.before, bounds.after);
     let mut check = |r: crate::format::walk::RecordFacts| {
         if compact && r.key_is_null {
             return Err(keyless(r.offset_delta));
@@ -124,7 +215,7 @@ pub(crate) fn prepare(
         // Readers of a LogAppendTime batch see maxTimestamp; the producer's time is in the delta.
         let ts = base_timestamp.wrapping_add(r.timestamp_delta);
         if create_time && (now.saturating_sub(ts) > before || ts.saturating_sub(now) > after) {
-            check_timestamp(ts, now, cfg)?;
+            check_timestamp(ts, now, &bounds)?;
         }
         max_record_ts = max_record_ts.max(ts);
         Ok(())
@@ -202,14 +293,13 @@ fn keyless(offset_delta: i32) -> Error {
 /// caller patches offsets in place) and its record count.
 pub(crate) fn build<R: RecordParts>(
     records: &[R],
-    cfg: &LogConfig,
+    cfg: &AppendSettings,
     now: i64,
 ) -> Result<(Vec<u8>, i64)> {
     if records.is_empty() {
         return Err(invalid("an append needs at least one record"));
     }
-    // The log builds this batch itself: with `producer` there is no producer codec to keep.
-    let codec = cfg.compression_type.target(Compression::None);
+    let codec = cfg.codec;
     // Sized up front, so encoding never regrows (and recopies) the buffer.
     let estimate: usize = records
         .iter()
@@ -220,23 +310,22 @@ pub(crate) fn build<R: RecordParts>(
         })
         .sum();
     let capacity = if codec == Compression::None { estimate } else { 0 };
-    let mut b =
-        BatchBuilder::sized(0, capacity).compression(codec, cfg.compression_level_for(codec));
-    let log_append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
+    let mut b = BatchBuilder::sized(0, capacity).compression(codec, cfg.level);
+    let log_append_time = cfg.log_append_time;
     if log_append_time {
         b = b.log_append_time(now);
     }
     // The bounds once per batch; `check_timestamp` only to name a refusal.
-    let (before, after) =
-        (cfg.effective_timestamp_before_max_ms(), cfg.effective_timestamp_after_max_ms());
-    let compact = cfg.cleanup_policy.compact;
+    let bounds = cfg.timestamps();
+    let (before, after) = (bounds.before, bounds.after);
+    let compact = cfg.compact;
     for r in records {
         let ts = if r.timestamp() == NO_TIMESTAMP { now } else { r.timestamp() };
         if compact && r.key().is_none() {
             return Err(keyless(b.count()));
         }
         if !log_append_time && (now.saturating_sub(ts) > before || ts.saturating_sub(now) > after) {
-            check_timestamp(ts, now, cfg)?;
+            check_timestamp(ts, now, &bounds)?;
         }
         b.append(&Stamped { record: r, timestamp: ts })
             .map_err(|source| Error::InvalidBatch { source })?;
@@ -274,27 +363,33 @@ impl<R: RecordParts> RecordParts for Stamped<'_, R> {
     }
 }
 
-fn check_timestamp(ts: i64, now: i64, cfg: &LogConfig) -> Result<()> {
+fn check_timestamp(ts: i64, now: i64, bounds: &TimestampBounds) -> Result<()> {
     if ts == NO_TIMESTAMP {
         return Ok(());
     }
-    if now.saturating_sub(ts) > cfg.effective_timestamp_before_max_ms() {
+    // Named by the key the bound came from (the difference key while the other is unset).
+    let key = |is_difference: bool, own: &'static str| {
+        if is_difference { "message.timestamp.difference.max.ms" } else { own }
+    };
+    if now.saturating_sub(ts) > bounds.before {
         return Err(Error::InvalidTimestamp {
             timestamp: ts,
             now,
             reason: format!(
-                "older than message.timestamp.before.max.ms = {}",
-                cfg.message_timestamp_before_max_ms
+                "older than {} = {}",
+                key(bounds.before_is_difference, "message.timestamp.before.max.ms"),
+                bounds.before
             ),
         });
     }
-    if ts.saturating_sub(now) > cfg.effective_timestamp_after_max_ms() {
+    if ts.saturating_sub(now) > bounds.after {
         return Err(Error::InvalidTimestamp {
             timestamp: ts,
             now,
             reason: format!(
-                "newer than message.timestamp.after.max.ms = {}",
-                cfg.message_timestamp_after_max_ms
+                "newer than {} = {}",
+                key(bounds.after_is_difference, "message.timestamp.after.max.ms"),
+                bounds.after
             ),
         });
     }

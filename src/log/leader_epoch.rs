@@ -31,15 +31,17 @@ use crate::{Error, Result};
 use super::Log;
 
 /// The cache and its file.
+/// `repr(C)`: the copy of the last entry, which every append checks, first.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct EpochCache {
+    /// A copy of the last entry, which every append checks: kept apart from
+    /// the vector's buffer, so the check does not read it (a cache line per
+    /// append on a store whose appends go round-robin over many
+    /// partitions). Set wherever `entries` changes.
+    last: Option<EpochEntry>,
     path: PathBuf,
     entries: Vec<EpochEntry>,
-    /// A copy of the last entry, which every append checks: kept beside the
-    /// vector's pointer, so the check does not read the vector's buffer (a
-    /// cache line per append on a store whose appends go round-robin over
-    /// many partitions). Set wherever `entries` changes.
-    last: Option<EpochEntry>,
     /// What the file holds.
     on_disk: Vec<EpochEntry>,
 }

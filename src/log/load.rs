@@ -413,6 +413,7 @@ impl Log {
                 dir: dir.to_owned(),
                 topic: topic.to_owned(),
                 partition,
+                settings: RwLock::new(super::append::AppendSettings::of(&config)),
                 config: RwLock::new(Arc::new(config)),
                 clock,
                 writer: Mutex::new(Writer {

@@ -26,6 +26,8 @@ mod append;
 mod claim;
 mod delete;
 pub mod flush;
+#[cfg(test)]
+mod layout;
 mod leader_epoch;
 mod load;
 mod partition_metadata;
@@ -88,16 +90,18 @@ pub struct AppendInfo {
     pub size: usize,
 }
 
-/// What readers snapshot.
+/// What readers snapshot. `repr(C)`: what an append reads or writes first
+/// (see [`Inner`]).
 #[derive(Debug, Clone)]
+#[repr(C)]
 struct View {
     segments: Arc<Vec<Arc<Segment>>>,
-    log_start_offset: i64,
     log_end_offset: i64,
-    /// First offset of the earliest open transaction.
-    first_unstable_offset: Option<i64>,
     /// Tailing readers waiting for an append (see [`tail`]).
     waiters: usize,
+    /// First offset of the earliest open transaction.
+    first_unstable_offset: Option<i64>,
+    log_start_offset: i64,
 }
 
 impl View {
@@ -108,22 +112,24 @@ impl View {
     }
 }
 
-/// Appender-only state.
+/// Appender-only state. `repr(C)`: what every append reads first, together
+/// (see [`Inner`]).
 #[derive(Debug)]
+#[repr(C)]
 struct Writer {
-    jitter_seed: u64,
-    leader_epoch: i32,
-    /// `leader-epoch-checkpoint`.
-    epochs: leader_epoch::EpochCache,
     closed: bool,
+    leader_epoch: i32,
+    /// The active segment and the segment list it was taken from (see
+    /// [`Log::active_for_append`]).
+    active: Option<ActiveCache>,
+    /// `leader-epoch-checkpoint` (its copy of the last entry first).
+    epochs: leader_epoch::EpochCache,
     producers: producer_state::ProducerState,
+    jitter_seed: u64,
     /// The offset of a snapshot known to be durable on disk (written at
     /// close, or found at a clean open): close rewrites it only if the
     /// state it holds changed.
     durable_snapshot: Option<i64>,
-    /// The active segment and the segment list it was taken from (see
-    /// [`Log::active_for_append`]).
-    active: Option<ActiveCache>,
 }
 
 /// The last segment of a segment list, kept by the appender: while the view
@@ -141,26 +147,43 @@ struct ActiveCache {
     active: std::sync::Weak<Segment>,
 }
 
+/// `repr(C)` and aligned to a cache line, hot fields first: an append reads
+/// the flags, the config's [`append::AppendSettings`], the view and the
+/// writer's first fields, which this order packs into the first three lines
+/// (the compiler's own order spread them over about six: each a miss per
+/// append when appends go round-robin over many partitions). On x86-64:
+/// line 0 holds the flags, the settings' lock and 48 bytes of settings;
+/// line 1 the rest of them, the view's lock and what an append reads and
+/// writes of the view; line 2 the log start, the writer's lock, its flags,
+/// active-segment cache and the copy of the last leader epoch entry
+/// (`layout::an_appends_fields_of_a_log_lie_in_its_first_three_cache_lines`).
+/// The clock, read by every append too, follows the writer in one line.
 #[derive(Debug)]
+#[repr(C, align(64))]
 struct Inner {
+    /// Whether `poison` holds a cause: the append's check reads this flag,
+    /// beside the other flags it reads, instead of taking the lock.
+    poisoned: std::sync::atomic::AtomicBool,
+    /// Whether a watermark is set: without one an append reads this flag,
+    /// beside the log's other flags, instead of taking `space`'s lock.
+    watermark: std::sync::atomic::AtomicBool,
+    /// Opened by [`Log::open_read_only`]: every change is refused.
+    read_only: bool,
+    /// What an append reads of `config`, set with it.
+    settings: RwLock<append::AppendSettings>,
+    view: RwLock<View>,
+    writer: Mutex<Writer>,
+    /// Read by every append: placed where it does not straddle two lines.
+    clock: Arc<dyn Clock>,
+    config: RwLock<Arc<LogConfig>>,
     dir: PathBuf,
     topic: String,
     partition: i32,
-    config: RwLock<Arc<LogConfig>>,
-    clock: Arc<dyn Clock>,
-    writer: Mutex<Writer>,
-    view: RwLock<View>,
     /// Recovery point, sync passes and their waiters (see [`flush`]).
     flush: flush::Flush,
     /// The free-space watermark.
     space: space::Space,
-    /// Whether a watermark is set: without one an append reads this flag,
-    /// beside the log's other flags, instead of taking `space`'s lock.
-    watermark: std::sync::atomic::AtomicBool,
     poison: Mutex<Option<String>>,
-    /// Whether `poison` holds a cause: the append's check reads this flag,
-    /// beside the other flags it reads, instead of taking the lock.
-    poisoned: std::sync::atomic::AtomicBool,
     tail: tail::Notifier,
     /// Segments renamed `.deleted`, with the time their files may go.
     pending_deletes: Mutex<Vec<(i64, Arc<Segment>)>>,
@@ -175,8 +198,6 @@ struct Inner {
     closed: std::sync::atomic::AtomicBool,
     /// This process's claim on the directory, given back at close.
     claim: Mutex<Option<claim::DirClaim>>,
-    /// Opened by [`Log::open_read_only`]: every change is refused.
-    read_only: bool,
     /// The store's budget of open segments and mapped bytes.
     budget: Arc<Budget>,
 }
@@ -215,7 +236,12 @@ impl Log {
     /// The effective config.
     #[must_use]
     pub fn config(&self) -> Arc<LogConfig> {
-        self.inner.config.read().clone()
+        Arc::clone(&self.inner.config.read())
+    }
+
+    /// What an append reads of the config (see [`append::AppendSettings`]).
+    fn append_settings(&self) -> append::AppendSettings {
+        *self.inner.settings.read()
     }
 
     /// Replaces the config; the next append, roll and maintenance pass obey it.
@@ -228,7 +254,11 @@ impl Log {
     /// `segment.index.bytes` = 4.
     pub fn set_config(&self, config: LogConfig) -> Result<()> {
         config.validate()?;
-        *self.inner.config.write() = Arc::new(config);
+        // The settings change under the config's write lock: two calls
+        // cannot leave one's settings beside the other's config.
+        let mut full = self.inner.config.write();
+        *self.inner.settings.write() = append::AppendSettings::of(&config);
+        *full = Arc::new(config);
         Ok(())
     }
 
@@ -335,7 +365,7 @@ impl Log {
     ///
     /// [`BorrowedRecord`]: crate::format::BorrowedRecord
     pub fn append<R: RecordParts>(&self, records: &[R]) -> Result<AppendInfo> {
-        let cfg = self.config();
+        let cfg = self.append_settings();
         let now = self.inner.clock.now_ms();
         let (mut batch, records) = append::build(records, &cfg, now)?;
         let w = self.writer()?;
@@ -357,18 +387,18 @@ impl Log {
     /// free-space watermark (nothing was written; the log stays usable).
     pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
         let w = self.writer()?;
-        let cfg = self.config();
+        let (cfg, settings) = (self.config(), self.append_settings());
         let now = self.inner.clock.now_ms();
         let leo = self.log_end_offset();
         let prepared = append::prepare(batch, &cfg, leo, w.leader_epoch, now)?;
-        self.append_prepared(w, &cfg, prepared, now)
+        self.append_prepared(w, &settings, prepared, now)
     }
 
     /// Writes a batch whose offsets are assigned, under the append lock `w`.
     fn append_prepared(
         &self,
         mut w: parking_lot::MutexGuard<'_, Writer>,
-        cfg: &LogConfig,
+        cfg: &append::AppendSettings,
         prepared: append::PreparedBatch,
         now: i64,
     ) -> Result<AppendInfo> {
@@ -423,10 +453,11 @@ impl Log {
 
     /// Waits until `last_offset` is synced when the topic's durability class
     /// says an append is acknowledged only then (called without the append lock).
-    fn acknowledge(&self, cfg: &LogConfig, last_offset: i64) -> Result<()> {
-        match cfg.strata_durability {
-            crate::config::Durability::Sync => self.commit_durable(last_offset.saturating_add(1)),
-            _ => Ok(()),
+    fn acknowledge(&self, cfg: &append::AppendSettings, last_offset: i64) -> Result<()> {
+        if cfg.acknowledge_synced {
+            self.commit_durable(last_offset.saturating_add(1))
+        } else {
+            Ok(())
         }
     }
 
@@ -448,7 +479,7 @@ impl Log {
     fn write_locked(
         &self,
         w: &mut Writer,
-        cfg: &LogConfig,
+        cfg: &append::AppendSettings,
         batch: &crate::format::BatchView,
         now: i64,
     ) -> Result<()> {
@@ -460,7 +491,7 @@ impl Log {
     fn write_locked_with_head(
         &self,
         w: &mut Writer,
-        cfg: &LogConfig,
+        cfg: &append::AppendSettings,
         batch: &crate::format::BatchView,
         head: Option<&[u8]>,
         now: i64,
@@ -484,7 +515,11 @@ impl Log {
         let waiting = {
             let mut v = self.inner.view.write();
             v.log_end_offset = batch.next_offset();
-            v.first_unstable_offset = w.producers.first_unstable_offset();
+            // Only a producer's batch (id >= 0) can open or close a
+            // transaction; the open transactions are not read otherwise.
+            if batch.producer_id() >= 0 {
+                v.first_unstable_offset = w.producers.first_unstable_offset();
+            }
             v.waiters > 0
         };
         if waiting {
@@ -571,7 +606,7 @@ impl Log {
     fn maybe_roll(
         &self,
         w: &mut Writer,
-        cfg: &LogConfig,
+        cfg: &append::AppendSettings,
         size: u64,
         max_ts: i64,
         last_offset: i64,
@@ -587,7 +622,7 @@ impl Log {
             rolling_base_timestamp: active.rolling_base_timestamp()?,
             now_ms: now,
             created_ms: active.created_ms(),
-            max_segment_ms: cfg.max_segment_ms(),
+            max_segment_ms: cfg.max_segment_ms,
             roll_jitter_ms: active.roll_jitter_ms(),
             offset_index_full,
             time_index_full,
@@ -595,7 +630,8 @@ impl Log {
             incoming_last_offset: last_offset,
         };
         if roll::should_roll(&inputs).is_some() {
-            self.roll_locked(w, cfg, now)?;
+            // A roll (rare) reads the whole config: the new segment's limits and jitter.
+            self.roll_locked(w, &self.config(), now)?;
             return self.active_for_append(w);
         }
         Ok(active)

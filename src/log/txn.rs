@@ -252,9 +252,10 @@ impl Log {
         .map_err(|source| Error::InvalidBatch { source })?;
         let batch = BatchView::new(bytes).map_err(|source| Error::InvalidBatch { source })?;
         w.producers.check_marker(&batch, &record, marker.transaction_version)?;
-        self.write_locked(&mut w, &cfg, &batch, now)?;
+        let settings = super::append::AppendSettings::of(&cfg);
+        self.write_locked(&mut w, &settings, &batch, now)?;
         drop(w);
-        self.acknowledge(&cfg, leo)?;
+        self.acknowledge(&settings, leo)?;
         Ok(leo)
     }
 

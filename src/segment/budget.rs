@@ -84,8 +84,11 @@ pub struct ResourceStats {
 struct Totals {
     files: usize,
     mapped: u64,
-    /// Open segments by account id, with their last-use stamps.
-    open: HashMap<u64, (Weak<Segment>, Arc<AtomicU64>)>,
+    /// Open segments' accounts (with their last-use stamps) by id. An
+    /// account leaves this map when its segment closes everything or drops
+    /// ([`Account::detach`]), so the account's own reference to the budget
+    /// makes no lasting cycle.
+    open: HashMap<u64, Arc<Account>>,
 }
 
 /// The limits and the open segments of one store (or of every log opened
@@ -190,7 +193,7 @@ impl Budget {
             .open
             .iter()
             .filter(|(id, _)| **id != except && !skipped.contains(id))
-            .map(|(id, (seg, used))| (used.load(Ordering::Relaxed), *id, seg))
+            .map(|(id, account)| (account.used.load(Ordering::Relaxed), *id, &account.segment))
             .collect();
         if all.len() > n {
             all.select_nth_unstable_by_key(n - 1, |(used, _, _)| *used);
@@ -217,7 +220,7 @@ impl Budget {
     /// its descriptors first, so closing needs no more than it has).
     pub(crate) fn evict_all(&self) {
         let open: Vec<Weak<Segment>> =
-            self.totals.lock().open.values().map(|(seg, _)| seg.clone()).collect();
+            self.totals.lock().open.values().map(|account| account.segment.clone()).collect();
         for seg in open {
             if let Some(seg) = seg.upgrade() {
                 seg.evict();
@@ -229,8 +232,8 @@ impl Budget {
         t.open
             .iter()
             .filter(|(id, _)| **id != except && !skipped.contains(id))
-            .min_by_key(|(_, (_, used))| used.load(Ordering::Relaxed))
-            .map(|(id, (seg, _))| (*id, seg.clone()))
+            .min_by_key(|(_, account)| account.used.load(Ordering::Relaxed))
+            .map(|(id, account)| (*id, account.segment.clone()))
     }
 }
 
@@ -245,12 +248,19 @@ struct Held {
 
 /// One segment's share of a [`Budget`]: the segment and its two indexes
 /// report what they open and unmap here.
+///
+/// `repr(C)`: the budget and the last-use stamp, which every append reads
+/// ([`Account::touch`]), share the first cache line (the stamp was an
+/// allocation of its own: one more miss per append when appends go
+/// round-robin over many partitions).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Account {
     budget: Arc<Budget>,
+    /// The budget clock's value at the last use.
+    used: AtomicU64,
     id: u64,
     segment: Weak<Segment>,
-    used: Arc<AtomicU64>,
     held: Mutex<Held>,
 }
 
@@ -260,7 +270,7 @@ impl Account {
             budget: Arc::clone(budget),
             id: budget.next_id.fetch_add(1, Ordering::Relaxed),
             segment,
-            used: Arc::new(AtomicU64::new(0)),
+            used: AtomicU64::new(0),
             held: Mutex::new(Held::default()),
         }
     }
@@ -282,7 +292,7 @@ impl Account {
 
     /// Records `files` descriptors and `bytes` mapped bytes opened (positive)
     /// or closed (negative); evicts other segments if that passes a limit.
-    pub(crate) fn adjust(&self, files: isize, bytes: i64) {
+    pub(crate) fn adjust(self: &Arc<Self>, files: isize, bytes: i64) {
         let grew = files > 0 || bytes > 0;
         {
             let mut held = self.held.lock();
@@ -299,7 +309,7 @@ impl Account {
             held.mapped = new_mapped;
             let open = new_files > 0 || new_mapped > 0;
             if open && !was_open {
-                t.open.insert(self.id, (self.segment.clone(), Arc::clone(&self.used)));
+                t.open.insert(self.id, Arc::clone(self));
             } else if !open && was_open {
                 t.open.remove(&self.id);
             }

@@ -90,48 +90,56 @@ struct AppendState {
 }
 
 /// One segment. `Send + Sync`: readers share it with the appender.
+///
+/// `repr(C)`, hot fields first: what every append reads (the descriptor,
+/// the length, the flags, the budget account, the name's lock, the append
+/// state and the roll check's inputs) sits in a few neighbouring cache
+/// lines after the reference counts, not spread over the whole struct
+/// (its indexes included): each line is a miss per append when appends go
+/// round-robin over many partitions.
+#[repr(C)]
 pub(crate) struct Segment {
-    base_offset: i64,
-    /// Current `.log` path (changes when renamed to `.deleted`).
-    /// Shared, so a read hands it out by reference count, not by copy.
-    log_path: RwLock<Arc<Path>>,
-    /// The `.log` file first opened: every reopen by name must find it.
-    log_id: FileId,
-    /// Set by [`Segment::close`]: no file of the segment is opened, mapped,
-    /// renamed or removed again, and reads fail.
-    closed: AtomicBool,
+    /// Open for writing while the segment is active or being recovered.
+    /// Shared so that an fsync runs on a clone without holding the lock:
+    /// appends to the segment go on while it syncs.
+    file: Mutex<Option<Arc<File>>>,
+    /// Bytes written and published to readers.
+    len: AtomicU64,
     /// Set by [`Segment::close`] and [`Segment::delete_files`]: the files are
     /// not ours to open, rename or remove any more. Reads of bytes already
     /// mapped still work (a reader that snapshotted the segment list before
     /// retention removed the segment).
     gone: AtomicBool,
-    /// Open for writing while the segment is active or being recovered.
-    /// Shared so that an fsync runs on a clone without holding the lock:
-    /// appends to the segment go on while it syncs.
-    file: Mutex<Option<Arc<File>>>,
-    map: RwLock<ReadMap>,
-    /// Bytes written and published to readers.
-    len: AtomicU64,
-    offset_index: OffsetIndex,
-    time_index: TimeIndex,
-    /// Aborted transactions whose markers lie here (`.txnindex`).
-    txn_index: TxnIndex,
-    state: Mutex<AppendState>,
-    limits: SegmentLimits,
-    created_ms: i64,
-    roll_jitter_ms: i64,
-    /// Set by a read-only open's dry-run recovery: the indexes are not to be
-    /// trusted (a writer would rebuild them), so lookups scan from the start.
-    scan_only: std::sync::atomic::AtomicBool,
-    /// This segment's share of the store's budget.
-    account: Arc<Account>,
-    /// Sealed (rolled, closed or cleaned): mapped at exactly its length.
-    sealed: AtomicBool,
     /// Created empty by this process ([`Segment::create`]): every index
     /// entry it holds was written under `limits.index_interval_bytes`
     /// (live or by a rebuild), which bounds how many there can be (see
     /// [`Segment::indexes_have_room`]).
     created_here: AtomicBool,
+    /// Sealed (rolled, closed or cleaned): mapped at exactly its length.
+    sealed: AtomicBool,
+    /// Set by [`Segment::close`]: no file of the segment is opened, mapped,
+    /// renamed or removed again, and reads fail.
+    closed: AtomicBool,
+    /// This segment's share of the store's budget.
+    account: Arc<Account>,
+    /// Current `.log` path (changes when renamed to `.deleted`).
+    /// Shared, so a read hands it out by reference count, not by copy.
+    log_path: RwLock<Arc<Path>>,
+    state: Mutex<AppendState>,
+    base_offset: i64,
+    created_ms: i64,
+    roll_jitter_ms: i64,
+    limits: SegmentLimits,
+    /// The `.log` file first opened: every reopen by name must find it.
+    log_id: FileId,
+    map: RwLock<ReadMap>,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    /// Aborted transactions whose markers lie here (`.txnindex`).
+    txn_index: TxnIndex,
+    /// Set by a read-only open's dry-run recovery: the indexes are not to be
+    /// trusted (a writer would rebuild them), so lookups scan from the start.
+    scan_only: std::sync::atomic::AtomicBool,
     /// `.log` bytes below this were durable at the last successful fsync.
     synced: AtomicU64,
     /// Set by an fsync that failed for lack of space: the kernel may have
