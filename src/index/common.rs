@@ -96,14 +96,16 @@ impl<E: Entry> Loaded<E> {
         slot.map(|i| self.entry(i)).transpose()
     }
 
-    /// [`Self::largest_le`], and the entry after it if there is one.
+    /// [`Self::largest_le`] (by [`search::largest_le_guessed`]: a point
+    /// read's lookup), and the entry after it if there is one.
     pub(crate) fn largest_le_and_next(
         &self,
         target: i64,
         key: impl Fn(&E) -> i64,
     ) -> Result<Option<(E, Option<E>)>> {
         let warm = search::warm_entries(E::SIZE);
-        let Some(i) = search::largest_le(self.entries, warm, target, |i| self.key(i, &key)) else {
+        let found = search::largest_le_guessed(self.entries, warm, target, |i| self.key(i, &key));
+        let Some(i) = found else {
             return Ok(None);
         };
         let next = (i + 1 < self.entries).then(|| self.entry(i + 1)).transpose()?;
