@@ -223,25 +223,35 @@ pub(crate) fn summarize(batch: &BatchView) -> Option<Summary> {
         return None;
     }
     let section = batch.as_bytes().get(layout::RECORDS..)?;
-    let base = batch.base_timestamp();
-    let last = i64::from(batch.last_offset_delta());
-    let mut s = Summary { min_timestamp: i64::MAX, max_timestamp: i64::MIN, any_null_key: false };
-    let (mut pos, mut next_delta) = (0usize, 0i64);
-    for _ in 0..batch.records_count().max(0) {
+    let count = batch.records_count();
+    // A producer batch's offset deltas are 0, 1, ..., lastOffsetDelta (the
+    // log refuses any other before it asks for the summary): this pass
+    // vouches only for those, which increase within [0, lastOffsetDelta] as
+    // the walker requires, and leaves any other batch to the walker.
+    if count <= 0 || i64::from(count) != i64::from(batch.last_offset_delta()) + 1 {
+        return None;
+    }
+    let (mut min_delta, mut max_delta, mut any_null_key) = (i64::MAX, i64::MIN, false);
+    let mut pos = 0usize;
+    for i in 0..count {
         let (facts, size) = plain_record(section.get(pos..)?)?;
         pos += size;
-        // Offset deltas increase within [0, lastOffsetDelta].
-        let d = i64::from(facts.offset_delta);
-        if d < next_delta || d > last {
+        if facts.offset_delta != i {
             return None;
         }
-        next_delta = d + 1;
-        let ts = base.wrapping_add(facts.timestamp_delta);
-        s.min_timestamp = s.min_timestamp.min(ts);
-        s.max_timestamp = s.max_timestamp.max(ts);
-        s.any_null_key |= facts.key_is_null;
+        min_delta = min_delta.min(facts.timestamp_delta);
+        max_delta = max_delta.max(facts.timestamp_delta);
+        any_null_key |= facts.key_is_null;
     }
-    (pos == section.len()).then_some(s)
+    // Without overflow at either end, baseTimestamp plus any delta between
+    // them does not wrap either, and the extremes are those of the sums.
+    let base = batch.base_timestamp();
+    let (Some(min_timestamp), Some(max_timestamp)) =
+        (base.checked_add(min_delta), base.checked_add(max_delta))
+    else {
+        return None;
+    };
+    (pos == section.len()).then_some(Summary { min_timestamp, max_timestamp, any_null_key })
 }
 
 /// A cursor over encoded records that only measures them.
@@ -485,15 +495,20 @@ mod tests {
 
     #[test]
     fn the_summary_reads_the_longest_fields_before_a_key_like_the_walker() {
-        // A nine-byte timestamp delta, a three-byte offset delta and a
-        // three-byte key length: the 16 bytes before the key, all inside the
-        // window the summary reads them from; then one record with the same
-        // fields and a body shorter than the window.
-        let key = vec![1u8; 9_000];
-        // A delete horizon of 0 is the base timestamp, so the first delta is 2^60.
+        // The record at offset delta 8,192 has a nine-byte timestamp delta, a
+        // three-byte offset delta and a three-byte key length: the 16 bytes
+        // before its key, all inside the window the summary reads them from;
+        // a record with a body shorter than the window follows it.
+        let k = Bytes::from_static(b"k");
+        // A delete horizon of 0 is the base timestamp, so deltas are the timestamps.
         let mut b = BatchBuilder::new(0).delete_horizon(0);
-        b.append_raw(10_000, 1 << 60, Some(&Bytes::from(key)), Some(&Bytes::new()), &[]).unwrap();
-        b.append_raw(10_001, 7, Some(&Bytes::from_static(b"k")), None, &[]).unwrap();
+        for delta in 0..8_192 {
+            b.append_raw(delta, 7, Some(&k), None, &[]).unwrap();
+        }
+        let long = b.uncompressed_size();
+        let key = Bytes::from(vec![1u8; 9_000]);
+        b.append_raw(8_192, 1 << 60, Some(&key), Some(&Bytes::new()), &[]).unwrap();
+        b.append_raw(8_193, 8, Some(&k), None, &[]).unwrap();
         let good = b.build().unwrap();
         let batch = BatchView::new(good.clone()).unwrap();
         let mut facts = Vec::new();
@@ -507,14 +522,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            facts.first().map(|f| (f.offset_delta, f.timestamp_delta)),
-            Some((10_000, 1 << 60))
+            facts.get(8_192).map(|f| (f.offset_delta, f.timestamp_delta)),
+            Some((8_192, 1 << 60))
         );
         let s = summarize(&batch).expect("plain records are summarized");
         assert_eq!(s, summary_of(&batch, &facts));
-        // Every cut and bit flip of the first record's front and its length
-        // prefix: the summary vouches only where the walker accepts, with its facts.
-        for at in layout::RECORDS..layout::RECORDS + 20 {
+        // Every cut and bit flip of that record's length and front: the
+        // summary vouches only where the walker accepts, with its facts.
+        for at in long..long + 20 {
             for bit in 0..8 {
                 let mut v = good.to_vec();
                 v[at] ^= 1 << bit;
@@ -525,6 +540,40 @@ mod tests {
             v[layout::LENGTH..layout::LENGTH + 4].copy_from_slice(&length.to_be_bytes());
             assert_eq!(same_verdict(Bytes::from(v)), Some(true), "cut at {at}");
         }
+    }
+
+    #[test]
+    fn the_summary_leaves_offset_gaps_and_wrapping_timestamps_to_the_walker() {
+        let k = Bytes::from_static(b"k");
+        // Offset deltas 0 and 2 (a cleaned batch's): the walker accepts them.
+        let mut gap = BatchBuilder::new(0);
+        gap.append_raw(0, 5, Some(&k), None, &[]).unwrap();
+        gap.append_raw(2, 6, Some(&k), None, &[]).unwrap();
+        let gap = BatchView::new(gap.build().unwrap()).unwrap();
+        assert_eq!(walk_records(&gap, |e| e, |_| Ok(())), Ok(()));
+        assert_eq!(summarize(&gap), None);
+        // baseTimestamp plus a delta past i64::MAX wraps, as Kafka's long
+        // arithmetic does: the walker accepts it, the summary does not judge it.
+        let mut wrap = BatchBuilder::new(0).delete_horizon(i64::MAX - 1);
+        wrap.append_raw(0, i64::MIN, Some(&k), None, &[]).unwrap(); // a delta of 2
+        let wrap = BatchView::new(wrap.build().unwrap()).unwrap();
+        let mut facts = Vec::new();
+        walk_records(
+            &wrap,
+            |e| e,
+            |f| {
+                facts.push(f);
+                Ok::<(), FormatError>(())
+            },
+        )
+        .unwrap();
+        assert!(wrap.base_timestamp().checked_add(facts[0].timestamp_delta).is_none());
+        assert_eq!(summarize(&wrap), None);
+        // The same records at offsets 0 and 1 and without the wrap are summarized.
+        let mut plain = BatchBuilder::new(0);
+        plain.append_raw(0, 5, Some(&k), None, &[]).unwrap();
+        plain.append_raw(1, 6, Some(&k), None, &[]).unwrap();
+        assert!(summarize(&BatchView::new(plain.build().unwrap()).unwrap()).is_some());
     }
 
     #[test]

@@ -66,6 +66,19 @@ pub(crate) struct TimestampBounds {
 }
 
 impl TimestampBounds {
+    /// Timestamps in `lo..=hi` pass both bounds at `now` ([`check_timestamp`]);
+    /// one outside may still pass and is to be checked exactly. With a bound
+    /// below zero none is taken on trust (`lo > hi`).
+    pub(crate) fn surely_accepted(&self, now: i64) -> (i64, i64) {
+        if self.before < 0 || self.after < 0 {
+            return (i64::MAX, i64::MIN);
+        }
+        // `now - ts > before` means `ts < now - before`: where that
+        // difference saturates at i64::MIN no timestamp lies below it
+        // anyway, and likewise above `now + after`.
+        (now.saturating_sub(self.before), now.saturating_add(self.after))
+    }
+
     pub(crate) fn of(cfg: &LogConfig) -> TimestampBounds {
         TimestampBounds {
             before: cfg.effective_timestamp_before_max_ms(),
@@ -315,16 +328,17 @@ pub(crate) fn build<R: RecordParts>(
     if log_append_time {
         b = b.log_append_time(now);
     }
-    // The bounds once per batch; `check_timestamp` only to name a refusal.
+    // The bounds once per batch, as the range of timestamps neither bound
+    // can refuse; `check_timestamp` judges any other exactly (and names a refusal).
     let bounds = cfg.timestamps();
-    let (before, after) = (bounds.before, bounds.after);
+    let (lo, hi) = bounds.surely_accepted(now);
     let compact = cfg.compact;
     for r in records {
         let ts = if r.timestamp() == NO_TIMESTAMP { now } else { r.timestamp() };
         if compact && r.key().is_none() {
             return Err(keyless(b.count()));
         }
-        if !log_append_time && (now.saturating_sub(ts) > before || ts.saturating_sub(now) > after) {
+        if !log_append_time && (ts < lo || ts > hi) {
             check_timestamp(ts, now, &bounds)?;
         }
         b.append(&Stamped { record: r, timestamp: ts })
@@ -412,4 +426,52 @@ fn recompress(batch: &BatchView, codec: Compression, cfg: &LogConfig) -> Result<
     }
     let bytes = b.build().map_err(|source| Error::InvalidBatch { source })?;
     BatchView::new(bytes).map_err(|source| Error::InvalidBatch { source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TimestampBounds, check_timestamp};
+
+    #[test]
+    fn a_timestamp_in_the_surely_accepted_range_passes_both_bounds_exactly() {
+        let edges = [i64::MIN, i64::MIN + 1, -1_000, -1, 0, 1, 1_000, i64::MAX - 1, i64::MAX];
+        let nows = [i64::MIN, -5, 0, 1_700_000_000_000, i64::MAX];
+        let limits = [-1, 0, 1, 3_600_000, i64::MAX - 1, i64::MAX];
+        let mut trusted = 0;
+        for &now in &nows {
+            for &before in &limits {
+                for &after in &limits {
+                    let bounds = TimestampBounds {
+                        before,
+                        after,
+                        before_is_difference: false,
+                        after_is_difference: false,
+                    };
+                    let (lo, hi) = bounds.surely_accepted(now);
+                    let near = [lo, hi, now]
+                        .into_iter()
+                        .flat_map(|x| [x.saturating_sub(1), x, x.saturating_add(1)]);
+                    for ts in edges.into_iter().chain(near) {
+                        if (lo..=hi).contains(&ts) {
+                            trusted += 1;
+                            assert!(
+                                check_timestamp(ts, now, &bounds).is_ok(),
+                                "ts {ts} trusted at now {now}, before {before}, after {after}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(trusted > 100, "the range must trust the ordinary timestamps ({trusted})");
+        // A negative bound trusts nothing.
+        let negative = TimestampBounds {
+            before: -1,
+            after: 0,
+            before_is_difference: false,
+            after_is_difference: false,
+        };
+        let (lo, hi) = negative.surely_accepted(0);
+        assert!(lo > hi);
+    }
 }
