@@ -24,6 +24,7 @@ pub const GET_P99: &str = "get_p99";
 pub const GET_CRC_P50: &str = "get_crc_p50";
 pub const GET_CRC_P99: &str = "get_crc_p99";
 pub const RECOVERY: &str = "recovery";
+pub const RECOVERY_FLOOR: &str = "recovery_floor";
 pub const COMPACT_100K: &str = "compact_100k";
 pub const COMPACT_100: &str = "compact_100";
 
@@ -93,6 +94,13 @@ pub const ALL: &[Metric] = &[
     Metric {
         id: RECOVERY,
         label: "unclean recovery of a 1 GiB segment (memory: crc32c over it)",
+        unit: "MiB/s",
+        higher_is_better: true,
+    },
+    Metric {
+        id: RECOVERY_FLOOR,
+        label: "recovery's page-table floor: map strata's segment, touch each 4 KiB page, no CRC, \
+                one thread (raw file column)",
         unit: "MiB/s",
         higher_is_better: true,
     },

@@ -361,14 +361,20 @@ const NOTES: &[&str] = &[
      bytes strata is given, and its ‡ ceiling checks each batch's CRC-32C (crc-fast, as \
      strata does) before the `write`. Scan: 1 MiB `pread`s; CRC walk: 1 MiB `pread`s + \
      crc32c; point read: one `pread`; syncs: `File::sync_data` (fdatasync), so the durable row is one \
-     fdatasync per batch. Recovery: 1 MiB `pread`s of strata's segment + crc32c.",
+     fdatasync per batch. Recovery: 1 MiB `pread`s of strata's segment + crc32c. \
+     Recovery's page-table floor (its own row, in this column): strata's segment mapped, \
+     `MADV_POPULATE_READ` over it and one byte of every 4 KiB page read, on one thread, \
+     no CRC; the unmapping is not timed (strata's open keeps its map too).",
     "**memory** (ceiling): append is a memcpy into a pre-sized `Vec` (it pays a page fault \
      per new 4 KiB, so it can trail the raw file's page-cache writes); the CRC walk is \
      the crc32c crate over strata's own encoded batches held in memory, one call per batch \
      over exactly the bytes its stored CRC covers (strata checks the same ranges, with \
-     crc-fast); recovery is the crc32c crate over the whole segment in memory (no \
-     page-table work: strata maps the segment's page cache, in small folios after appends, \
-     at about 95 ms of CPU a GiB; README, known gaps).",
+     crc-fast); recovery is the crc32c crate over the whole segment in memory, on one \
+     thread, with no page-table work. strata maps the segment's page cache (in small folios \
+     after appends: about 95 ms of kernel CPU a GiB, the floor row) and overlaps that \
+     page-table setup with its CRC pass on a second thread (`io::populate`): its recovery \
+     uses two cores where the crc32c figure uses one, and on a loaded machine it gets \
+     what the scheduler gives it (README, known gaps).",
     "Every append phase starts in a fresh directory under /tmp after a `sync`. Scans, CRC \
      walks and point reads follow the page-cache append (warm). Recovery and compaction \
      inputs are built once, before the runs; each run times one recovery (files warm in the \
