@@ -160,3 +160,39 @@ fn a_large_segment_cut_by_recovery_is_valid_for_kafka_and_reopens_cleanly() {
     log.close().unwrap();
     common::assert_kafka_valid(&dir, 4096);
 }
+
+#[test]
+fn a_large_segments_recovery_failing_mid_scan_returns_the_error_stops_its_helper_and_cuts_nothing()
+{
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let image = tempfile::tempdir().unwrap();
+    write_large(image.path());
+    let (_tmp, dir) = copy_of(image.path());
+    let log_path = dir.join(name(0, "log"));
+    let before = fs::read(&log_path).unwrap();
+    let batches = batches_of(&log_path);
+    // Recovery writes an index entry for about every batch (each is over
+    // `index.interval.bytes`): the write a third of the way fails.
+    let n = batches.len() as u64 / 3;
+    let started = populate::helpers_started();
+    let guard = fault::arm(FaultPlan::new().fail_nth(Op::Write, n));
+    let err = Log::open(&dir, "t", 0, large_config(), ManualClock::new(NOW), unclean(0))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(guard.injected(), 1, "the fault did not fire: {err}");
+    drop(guard);
+    assert!(
+        matches!(&err, Error::Io { source, .. } if source.to_string().starts_with("injected fault: ")),
+        "{err}"
+    );
+    assert_eq!(populate::helpers_running(), 0, "a helper thread outlived the failed open");
+    if std::thread::available_parallelism().map_or(1, usize::from) > 1 {
+        assert!(populate::helpers_started() > started, "a large segment's scan had no helper");
+    }
+    assert_eq!(fs::read(&log_path).unwrap(), before, "a failed recovery changed the .log");
+    // Nothing was lost: the next open recovers every batch.
+    let (log, report) = open_large(&dir, unclean(0));
+    assert_eq!(report.truncated_bytes, 0, "{report:?}");
+    assert_eq!(log.log_end_offset(), batches.last().unwrap().1 + 100);
+    log.close().unwrap();
+}
