@@ -13,7 +13,8 @@
 //! - `scan`: full scans touching every key and value (`Fetched::records`);
 //! - `views`: full scans with the borrowed views (`Fetched::record_batches`);
 //! - `crc`: every batch's CRC checked, no record decoded (`Fetched::batches`
-//!   and `BatchView::validate`).
+//!   and `BatchView::validate`);
+//! - `fetch`: the 1 MiB `Log::read`s of a scan alone, nothing checked.
 //!
 //! A fourth argument `producer` builds idempotent producers' batches.
 //!
@@ -83,6 +84,23 @@ fn run_crc(log: &Log, passes: usize) -> Result<u64, Box<dyn std::error::Error>> 
                 b.validate()?;
                 n += 1;
             }
+            offset = f.next_offset();
+        }
+    }
+    Ok(n)
+}
+
+/// Full passes of `Log::read` alone (1 MiB fetches, nothing checked or
+/// decoded): what finding a fetch's batches costs a scan.
+#[inline(never)]
+fn run_fetch(log: &Log, passes: usize) -> Result<u64, strata::Error> {
+    let mut n = 0u64;
+    for _ in 0..passes {
+        let end = log.log_end_offset();
+        let mut offset = 0;
+        while offset < end {
+            let f = log.read(offset, 1 << 20)?;
+            n += f.size_bytes() as u64;
             offset = f.next_offset();
         }
     }
@@ -247,7 +265,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("latency: {n} point reads, p50 {p50:.2} µs, p99 {p99:.2} µs");
         return Ok(log.close()?);
     }
-    if matches!(mode.as_str(), "scan" | "views" | "crc") {
+    if matches!(mode.as_str(), "scan" | "views" | "crc" | "fetch") {
         // One pass at a time, each timed by the wall clock and by the time
         // the thread spent on a CPU (the kernel's schedstat): on a shared
         // machine the least of either is the pass least disturbed.
@@ -257,6 +275,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             sum = sum.wrapping_add(match mode.as_str() {
                 "scan" => run_scan(&log, 1)?,
                 "views" => run_views(&log, 1)?,
+                "fetch" => run_fetch(&log, 1)?,
                 _ => run_crc(&log, 1)?,
             });
             wall = wall.min(t.elapsed().as_secs_f64() * 1e6);
