@@ -53,6 +53,15 @@ pub struct BatchBuilder {
     buf: RecordsBuf,
 }
 
+/// The refusal of an offset delta that does not increase.
+fn not_increasing(offset_delta: i32) -> FormatError {
+    FormatError::InvalidValue {
+        field: "record.offsetDelta",
+        value: offset_delta.into(),
+        reason: "offset deltas must increase from 0",
+    }
+}
+
 impl BatchBuilder {
     /// A builder for a CreateTime, uncompressed, non-idempotent batch at `base_offset`.
     #[must_use]
@@ -165,8 +174,12 @@ impl BatchBuilder {
     /// [`FormatError::TooLarge`] when a key, value or the batch outgrows int32 lengths.
     #[inline(always)]
     pub fn append<R: RecordParts + ?Sized>(&mut self, record: &R) -> FormatResult<()> {
-        let delta = self.last_offset_delta.map_or(0, |d| d.saturating_add(1));
-        self.append_parts(delta, record.timestamp(), record.key(), record.value(), record.headers())
+        // The next delta increases by construction; only i32::MAX has none.
+        let delta = match self.last_offset_delta {
+            None => 0,
+            Some(d) => d.checked_add(1).ok_or_else(|| not_increasing(i32::MAX))?,
+        };
+        self.encode_at(delta, record.timestamp(), record.key(), record.value(), record.headers())
     }
 
     /// Appends a record at an explicit offset delta, which must exceed the previous one
@@ -223,12 +236,21 @@ impl BatchBuilder {
         headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)> + Clone,
     ) -> FormatResult<()> {
         if offset_delta < 0 || self.last_offset_delta.is_some_and(|d| offset_delta <= d) {
-            return Err(FormatError::InvalidValue {
-                field: "record.offsetDelta",
-                value: offset_delta.into(),
-                reason: "offset deltas must increase from 0",
-            });
+            return Err(not_increasing(offset_delta));
         }
+        self.encode_at(offset_delta, timestamp, key, value, headers)
+    }
+
+    /// [`append_parts`](Self::append_parts) at a delta known to increase.
+    #[inline(always)]
+    fn encode_at<'h>(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl ExactSizeIterator<Item = (&'h [u8], Option<&'h [u8]>)> + Clone,
+    ) -> FormatResult<()> {
         if self.count == 0 && self.base_timestamp.is_none() {
             self.base_timestamp = Some(self.delete_horizon.unwrap_or(timestamp));
         }
@@ -387,5 +409,31 @@ pub fn set_max_timestamp(batch: &mut [u8], timestamp_type: TimestampType, max_ti
     let crc = super::crc::crc32c_reference(batch.get(layout::ATTRIBUTES..).unwrap_or_default());
     if let Some(s) = batch.get_mut(layout::CRC..layout::CRC + 4) {
         s.copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{BatchView, Record};
+
+    #[test]
+    fn append_takes_the_next_delta_and_refuses_past_i32_max_as_an_explicit_delta_is_refused() {
+        let mut b = BatchBuilder::new(0);
+        b.append(&Record::new("a", "1")).unwrap();
+        b.append_raw(5, 0, None, None, &[]).unwrap();
+        b.append(&Record::new("b", "2")).unwrap();
+        let explicit = b.append_raw(6, 0, None, None, &[]).unwrap_err();
+        let batch = BatchView::new(b.build().unwrap()).unwrap();
+        let deltas: Vec<i32> =
+            batch.records().unwrap().map(|r| r.unwrap().offset_delta()).collect();
+        assert_eq!(deltas, [0, 5, 6]);
+        let mut full = BatchBuilder::new(0);
+        full.append_raw(i32::MAX, 0, None, None, &[]).unwrap();
+        let next = full.append(&Record::new("c", "3")).unwrap_err();
+        // The same refusal either way, and the batch keeps its one record.
+        assert_eq!(next, not_increasing(i32::MAX));
+        assert_eq!(explicit, not_increasing(6));
+        assert_eq!(full.count(), 1);
     }
 }
