@@ -229,6 +229,45 @@ fn a_durable_flush_is_one_fdatasync_of_the_log_and_nothing_else() {
     log.close().unwrap();
 }
 
+/// A sync pass that runs while a roll is creating the next segment (another
+/// thread's `wait_synced`, a flusher worker) must not mark the directory as
+/// synced for a segment whose files are not in it yet: records appended to
+/// that segment and acknowledged durable need its directory entry fsynced
+/// after the files were created (review 3, finding F2).
+#[test]
+fn a_pass_during_a_roll_never_covers_the_new_segments_directory_entry_before_its_files_exist() {
+    use strata::internals::io::fault::{self, FaultPlan, Op};
+    let dir = tempfile::tempdir().unwrap();
+    let log = append_and_flush(dir.path(), 1);
+    log.append(&[record(1)]).unwrap(); // unsynced, so the pass in the roll has work
+    let guard = fault::arm(FaultPlan::new().trace());
+    let l = log.clone();
+    let hook = fault::on_point("log::roll::before_create", move || {
+        // Another thread's pass at this moment (no flusher: it runs here).
+        l.wait_synced(l.log_end_offset()).unwrap();
+    });
+    log.roll().unwrap();
+    assert!(hook.ran());
+    log.append(&[record(2)]).unwrap();
+    let leo = log.log_end_offset();
+    log.wait_synced(leo).unwrap();
+    assert_eq!(log.recovery_point(), leo);
+    let trace = guard.trace();
+    let new_log = format!("{:020}.log", leo - 1);
+    let created = trace
+        .iter()
+        .position(|(op, p)| *op == Op::Open && p.file_name().is_some_and(|n| n == new_log.as_str()))
+        .unwrap_or_else(|| panic!("no open of {new_log} in {trace:?}"));
+    let dir_synced_after = trace[created..].iter().any(|(op, _)| *op == Op::SyncDir);
+    assert!(
+        dir_synced_after,
+        "records of {new_log} acknowledged durable (recovery point {leo}) with no directory \
+         fsync since its files were created: {trace:?}"
+    );
+    drop(guard);
+    log.close().unwrap();
+}
+
 /// The environment variable that turns [`sync_count_child_when_spawned`] on: `DIR:FLUSHES`.
 const SYNC_CHILD_ENV: &str = "STRATA_DURABILITY_SYNC_CHILD";
 

@@ -25,9 +25,11 @@
 //! runs it.
 //!
 //! Order of the state updates: a roll counts a new segment (`created`)
-//! before it creates the file, and a pass reads `created` after it
-//! snapshots the segment list, so every segment whose bytes a pass covers
-//! has its directory entry synced by that pass or an earlier one.
+//! after its files exist and before it publishes the segment list that
+//! holds it, and a pass reads `created` after it snapshots the segment
+//! list. So every segment whose bytes a pass covers has its directory entry
+//! synced by that pass or an earlier one, and no pass marks a directory
+//! synced before the files it counted were in it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,7 +110,7 @@ impl Flush {
         self.state.lock().recovery_point
     }
 
-    /// Counts a segment about to be created (before its file exists).
+    /// Counts a segment whose files were just created (before it is listed).
     pub(super) fn segment_created(&self) {
         self.state.lock().created += 1;
     }

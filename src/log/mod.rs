@@ -648,8 +648,9 @@ impl Log {
         active.prepare_seal().map_err(Error::into_no_space)?;
         active.seal().map_err(|e| self.poison(e))?;
         let jitter = Self::next_jitter(w, cfg);
-        self.inner.flush.segment_created();
-        let created = Segment::create(&self.inner.dir, leo, self.limits(cfg), now, jitter)
+        // A test's hook may run sync passes here (they take no writer lock).
+        let created = crate::io::fault::point("log::roll::before_create")
+            .and_then(|()| Segment::create(&self.inner.dir, leo, self.limits(cfg), now, jitter))
             .and_then(|segment| {
                 w.producers.write_snapshot(&self.inner.dir, leo, false).map(|()| segment)
             });
@@ -666,6 +667,10 @@ impl Log {
                 return Err(e);
             }
         };
+        // Counted once its files exist and before the view lists it: a pass
+        // that counts it syncs a directory that already holds them, and a
+        // pass whose view lists it reads the count after (`flush.rs`).
+        self.inner.flush.segment_created();
         {
             let mut v = self.inner.view.write();
             let mut list = Vec::clone(&v.segments);
