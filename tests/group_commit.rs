@@ -326,3 +326,56 @@ fn without_a_flusher_concurrent_wait_synced_callers_each_return_once_their_recor
     assert_eq!(log.sync_passes(), passes);
     log.close().unwrap();
 }
+
+/// `wait_synced` above the log end is refused at once, with and without the
+/// store's flusher (it used to fail as `Closed` without one and block until
+/// close with one: review 3, finding F1).
+#[test]
+fn wait_synced_past_the_log_end_is_out_of_range_with_and_without_a_flusher() {
+    for background in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(StoreConfig::new([dir.path()]).background_threads(background)).unwrap();
+        store.create_topic("w", 1, &BTreeMap::new()).unwrap();
+        let log = store.partition("w", 0).unwrap();
+        log.append(&[Record::new(b"k".to_vec(), value(0, 0))]).unwrap();
+        let started = std::time::Instant::now();
+        let err = log.wait_synced(5).unwrap_err();
+        assert!(
+            matches!(err, strata::Error::OffsetOutOfRange { offset: 5, log_end_offset: 1, .. }),
+            "background threads {background}: {err:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "it waited");
+        log.wait_synced(1).unwrap();
+        assert_eq!(log.recovery_point(), 1);
+        store.close().unwrap();
+    }
+}
+
+/// A read-only store never writes, so it never syncs: `wait_synced` for records
+/// an unclean shutdown left unsynced is refused as `flush` is, and opens no
+/// file for writing (review 3, finding F3).
+#[test]
+fn wait_synced_on_a_read_only_store_is_refused_and_syncs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false)).unwrap();
+        store.create_topic("r", 1, &BTreeMap::new()).unwrap();
+        let log = store.partition("r", 0).unwrap();
+        for i in 0..10 {
+            log.append(&[Record::new(b"k".to_vec(), value(0, i))]).unwrap();
+        }
+        std::mem::forget(store); // an unclean shutdown: nothing synced, no marker
+    }
+    let ro = Store::open_read_only(StoreConfig::new([dir.path()])).unwrap();
+    let log = ro.partition("r", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 10);
+    assert!(log.recovery_point() < 10);
+    let watch = fault::watch(dir.path());
+    assert!(matches!(log.wait_synced(10), Err(strata::Error::ReadOnly)));
+    assert!(matches!(log.flush(), Err(strata::Error::ReadOnly)));
+    assert_eq!(watch.calls(Op::Sync), 0);
+    assert_eq!(watch.calls(Op::Open), 0);
+    // What it holds as synced needs no pass.
+    log.wait_synced(log.recovery_point()).unwrap();
+}

@@ -242,12 +242,28 @@ impl Log {
     /// caller runs a pass, those that arrive meanwhile share the next).
     ///
     /// # Errors
-    /// [`Error::Poisoned`] when the pass failed, [`Error::Closed`].
+    /// [`Error::Poisoned`] when the pass failed, [`Error::Closed`];
+    /// [`Error::OffsetOutOfRange`] for an offset above the log end offset
+    /// (no pass can cover it: it would wait for records not yet appended);
+    /// [`Error::ReadOnly`] on a read-only log whose records are not known
+    /// synced (it never writes, and so never syncs either).
     pub fn wait_synced(&self, offset: i64) -> Result<()> {
         if self.recovery_point() >= offset {
             return Ok(());
         }
         self.check_open()?;
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let v = self.view();
+        if offset > v.log_end_offset {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start_offset: v.log_start_offset,
+                log_end_offset: v.log_end_offset,
+            });
+        }
+        drop(v);
         let f = &self.inner.flush;
         // Counted before the pass is requested: a pass that fails for lack of space between the
         // request and the wait below must still end this wait (nothing queues another pass).
