@@ -700,7 +700,7 @@ struct Walk {
 impl Walk {
     /// The next record of `src`, or an error (once, then the end) for one
     /// that does not decode or for bytes left after the last.
-    #[inline]
+    #[inline(always)]
     fn next<'a>(&mut self, src: &'a [u8]) -> Option<FormatResult<RecordView<'a>>> {
         if self.failed {
             return None;
@@ -836,7 +836,7 @@ impl RecordViews<'_> {
 impl<'a> Iterator for RecordViews<'a> {
     type Item = FormatResult<RecordView<'a>>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(r) = self.legacy.next() {
             return Some(Ok(r.view()));
