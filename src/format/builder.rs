@@ -182,6 +182,62 @@ impl BatchBuilder {
         self.encode_at(delta, record.timestamp(), record.key(), record.value(), record.headers())
     }
 
+    /// Appends every record of `records` at the next offset deltas, as
+    /// [`append`](Self::append) one by one would, with timestamp
+    /// [`NO_TIMESTAMP`] replaced by `now`: runs of records without headers
+    /// go through one loop that keeps the batch's state in registers
+    /// ([`RecordsBuf::encode_plain_run`]), any other record through `append`.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append), for the first record refused (the
+    /// records before it stay in the batch).
+    pub(crate) fn append_all_stamped<R: RecordParts>(
+        &mut self,
+        records: &[R],
+        now: i64,
+    ) -> FormatResult<()> {
+        let stamp = |r: &R| {
+            let ts = r.timestamp();
+            if ts == NO_TIMESTAMP { now } else { ts }
+        };
+        let mut rest = records;
+        while let Some((first, _)) = rest.split_first() {
+            let first_ts = stamp(first);
+            if self.count == 0 && self.base_timestamp.is_none() {
+                self.base_timestamp = Some(self.delete_horizon.unwrap_or(first_ts));
+            }
+            let base = self.base_timestamp.unwrap_or(first_ts);
+            let next = match self.last_offset_delta {
+                None => Some(0),
+                Some(d) => d.checked_add(1),
+            };
+            let mut done = 0;
+            if let Some(next) = next {
+                let run = self.buf.encode_plain_run(
+                    base,
+                    next,
+                    rest.iter().map(|r| (stamp(r), r.key(), r.value(), r.headers().len())),
+                );
+                if run.count > 0 {
+                    // At most i32::MAX - next + 1 records: the sums fit.
+                    self.last_offset_delta = Some(next + (run.count - 1) as i32);
+                    self.count += run.count as i32;
+                    self.max_timestamp = self.max_timestamp.max(run.max_timestamp);
+                }
+                done = run.count;
+            }
+            rest = rest.get(done..).unwrap_or_default();
+            // A record the run did not take: one by one (which refuses it
+            // with the reason, or encodes it).
+            if let Some((r, tail)) = rest.split_first() {
+                let stamped = Stamped { record: r, timestamp: stamp(r) };
+                self.append(&stamped)?;
+                rest = tail;
+            }
+        }
+        Ok(())
+    }
+
     /// Appends a record at an explicit offset delta, which must exceed the previous one
     /// (the cleaner keeps original offsets this way).
     ///
@@ -374,6 +430,27 @@ impl BatchBuilder {
     }
 }
 
+/// A record with its timestamp stamped.
+struct Stamped<'r, R> {
+    record: &'r R,
+    timestamp: i64,
+}
+
+impl<R: RecordParts> RecordParts for Stamped<'_, R> {
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    fn key(&self) -> Option<&[u8]> {
+        self.record.key()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.record.value()
+    }
+    fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], Option<&[u8]>)> + Clone {
+        self.record.headers()
+    }
+}
+
 /// Rewrites header fields outside the CRC in place: base offset and partition
 /// leader epoch. Kafka left them out of the CRC so the log can assign them
 /// without rehashing.
@@ -415,7 +492,63 @@ pub fn set_max_timestamp(batch: &mut [u8], timestamp_type: TimestampType, max_ti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{BatchView, Record};
+    use crate::format::{BatchView, BorrowedRecord, Record};
+
+    /// Records of changing shapes: runs of one shape, null keys and values,
+    /// headers, a three-byte length, a key too large for the plain path,
+    /// stamped and explicit timestamps, offset deltas past 63 (two bytes).
+    fn mixed_records<'a>(big: &'a [u8], mid: &'a [u8]) -> Vec<BorrowedRecord<'a>> {
+        let mut records = Vec::new();
+        for i in 0..150usize {
+            let r = match i % 37 {
+                5 => BorrowedRecord::unkeyed(mid),
+                6 => BorrowedRecord::tombstone("gone"),
+                7 => BorrowedRecord::new("h", "x").header("a", "b"),
+                8 => BorrowedRecord::new("k", &big[..20_000]),
+                9 if i < 40 => BorrowedRecord::new(big, "v"), // over 1 MiB of key
+                10 => BorrowedRecord::new("k", mid).timestamp(NO_TIMESTAMP),
+                11 => BorrowedRecord::new("k", mid).timestamp(i64::MIN),
+                _ if i > 100 => BorrowedRecord::new("key-0001", mid).timestamp(1_700_000_000_000),
+                _ => BorrowedRecord::new("key-0001", mid),
+            };
+            records.push(r);
+        }
+        records
+    }
+
+    #[test]
+    fn appending_all_at_once_builds_the_bytes_of_appending_one_by_one() {
+        let big = vec![3u8; (1 << 20) + 1];
+        let mid = vec![9u8; 100];
+        let now = 1_700_000_000_123;
+        let records = mixed_records(&big, &mid);
+        for start in [0, 1, 36, 149] {
+            let records = &records[start..];
+            let mut all = BatchBuilder::new(0);
+            all.append_all_stamped(records, now).unwrap();
+            let mut one = BatchBuilder::new(0);
+            for r in records {
+                let ts = if r.timestamp == NO_TIMESTAMP { now } else { r.timestamp };
+                one.append(&r.clone().timestamp(ts)).unwrap();
+            }
+            assert_eq!(all.count(), one.count());
+            assert_eq!(all.build().unwrap(), one.build().unwrap(), "from record {start}");
+        }
+    }
+
+    #[test]
+    fn appending_all_at_once_stops_at_the_last_offset_delta_with_the_refusal_of_one_by_one() {
+        let mut b = BatchBuilder::new(0);
+        b.append_raw(i32::MAX - 1, 0, None, None, &[]).unwrap();
+        let records = [BorrowedRecord::new("a", "1"), BorrowedRecord::new("b", "2")];
+        let refused = b.append_all_stamped(&records, 5).unwrap_err();
+        assert_eq!(refused, not_increasing(i32::MAX));
+        // The record at i32::MAX is in, with its timestamp stamped.
+        assert_eq!(b.count(), 2);
+        let batch = BatchView::new(b.build().unwrap()).unwrap();
+        assert_eq!(batch.last_offset_delta(), i32::MAX);
+        assert_eq!(batch.max_timestamp(), 5);
+    }
 
     #[test]
     fn append_takes_the_next_delta_and_refuses_past_i32_max_as_an_explicit_delta_is_refused() {

@@ -127,6 +127,130 @@ impl RecordsBuf {
     }
 }
 
+/// What [`RecordsBuf::encode_plain_run`] encoded: how many records, and
+/// the largest timestamp among them (`i64::MIN` when none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub count: usize,
+    pub max_timestamp: i64,
+}
+
+/// One record for [`RecordsBuf::encode_plain_run`]: its timestamp (already
+/// stamped), key, value and number of headers.
+pub(crate) type PlainParts<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>, usize);
+
+impl RecordsBuf {
+    /// Encodes the leading records of `records` that take the plain path
+    /// (no headers, key and value under [`PLAIN_MAX`], a timestamp delta
+    /// from `base` under 2^54 in magnitude), at offset deltas `first_delta`,
+    /// `first_delta + 1`, ..., stopping before the first that does not, at
+    /// offset delta `i32::MAX`, or before a record that would take the batch
+    /// past `i32::MAX` bytes. The same bytes as [`encode_record`](Self::encode_record)
+    /// record by record, with the batch's state kept in registers across the
+    /// run rather than re-read and re-checked per record.
+    #[inline]
+    pub(crate) fn encode_plain_run<'a>(
+        &mut self,
+        base: i64,
+        first_delta: i32,
+        records: impl Iterator<Item = PlainParts<'a>>,
+    ) -> Run {
+        // Offset deltas first_delta..=i32::MAX are left.
+        let room_for = (i32::MAX - first_delta.max(0)) as usize + 1;
+        let mut run = Run { count: 0, max_timestamp: i64::MIN };
+        // The last record's shape, and the last length field: the records
+        // of a batch mostly share both, which are then measured once.
+        let mut shape: Option<Shape> = None;
+        let mut length = (0usize, Packed { word: 0, len: 1 });
+        for (ts, key, value, headers) in records.take(room_for) {
+            if headers != 0 {
+                break;
+            }
+            let ts_delta = ts.wrapping_sub(base);
+            let key_len = key.map_or(NULL, <[u8]>::len);
+            let value_len = value.map_or(NULL, <[u8]>::len);
+            // A record of the last record's shape is plain as that one was.
+            let s = match shape {
+                Some(s) if s.ts_delta == ts_delta && s.key == key_len && s.value == value_len => s,
+                _ => {
+                    let Some(s) = Shape::plain(ts_delta, key_len, value_len) else { break };
+                    shape = Some(s);
+                    s
+                }
+            };
+            // At most first_delta + (i32::MAX - first_delta): no overflow.
+            let offset = Packed::varint(first_delta.wrapping_add(run.count as i32));
+            let body = s.body + offset.len;
+            if body != length.0 {
+                length = (body, Packed::varint(body as i32));
+            }
+            let size = length.1.len + body;
+            if self.end + size > i32::MAX as usize {
+                // Not written: the record-by-record path refuses it.
+                break;
+            }
+            let mut c = Cursor { out: self.room(size + SLACK), pos: 0 };
+            // The length and the attributes byte (0) in one store.
+            c.packed(Packed { word: length.1.word, len: length.1.len + 1 });
+            c.packed(s.ts);
+            c.packed(offset);
+            c.packed(s.key_len);
+            if let Some(k) = key {
+                c.bytes(k);
+            }
+            c.packed(s.value_len);
+            if let Some(v) = value {
+                c.bytes(v);
+            }
+            c.packed(Packed { word: 0, len: 1 }); // headerCount
+            self.end += size;
+            run.max_timestamp = run.max_timestamp.max(ts);
+            run.count += 1;
+        }
+        run
+    }
+}
+
+/// The length of a null key or value in [`Shape`].
+const NULL: usize = usize::MAX;
+
+/// What a plain record's fields other than its offset delta make: its
+/// timestamp delta and key and value lengths ([`NULL`] for null), their
+/// varints, and the size of its body without the offset delta's varint.
+#[derive(Clone, Copy)]
+struct Shape {
+    ts_delta: i64,
+    key: usize,
+    value: usize,
+    ts: Packed,
+    key_len: Packed,
+    value_len: Packed,
+    body: usize,
+}
+
+impl Shape {
+    /// The shape of a plain record (key and value null or under
+    /// [`PLAIN_MAX`], timestamp delta under 2^54 in magnitude), `None` for
+    /// any other.
+    #[inline(always)]
+    fn plain(ts_delta: i64, key: usize, value: usize) -> Option<Shape> {
+        let fits = |n: usize| n == NULL || n < PLAIN_MAX;
+        if !(fits(key) && fits(value) && ts_delta.unsigned_abs() < 1 << 54) {
+            return None;
+        }
+        // Under PLAIN_MAX: the casts cannot wrap.
+        let field = |n: usize| if n == NULL { -1 } else { n as i32 };
+        let bytes = |n: usize| if n == NULL { 0 } else { n };
+        let ts = Packed::unsigned(((ts_delta << 1) ^ (ts_delta >> 63)).cast_unsigned());
+        let key_len = Packed::varint(field(key));
+        let value_len = Packed::varint(field(value));
+        // attributes (one byte), timestampDelta, keyLength, key,
+        // valueLength, value, headerCount (one byte, 0).
+        let body = 2 + ts.len + key_len.len + value_len.len + bytes(key) + bytes(value);
+        Some(Shape { ts_delta, key, value, ts, key_len, value_len, body })
+    }
+}
+
 /// One varint in a register: `len` bytes of `word`, least significant first.
 #[derive(Clone, Copy)]
 struct Packed {

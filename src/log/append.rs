@@ -301,7 +301,7 @@ fn keyless(offset_delta: i32) -> Error {
 
 /// Builds one batch from `records` for the log to write as it is, applying
 /// the rules a client batch is checked by (max.message.bytes, keys on
-/// compacted topics, timestamp bounds or LogAppendTime) while encoding, and
+/// compacted topics, timestamp bounds or LogAppendTime) before encoding, and
 /// stamping timestamp -1 with `now`. Returns the batch at base offset 0 (the
 /// caller patches offsets in place) and its record count.
 pub(crate) fn build<R: RecordParts>(
@@ -313,37 +313,35 @@ pub(crate) fn build<R: RecordParts>(
         return Err(invalid("an append needs at least one record"));
     }
     let codec = cfg.codec;
-    // Sized up front, so encoding never regrows (and recopies) the buffer.
-    let estimate: usize = records
-        .iter()
-        .map(|r| {
-            let headers: usize =
-                r.headers().map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len) + 10).sum();
-            r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len) + headers + 36
-        })
-        .sum();
-    let capacity = if codec == Compression::None { estimate } else { 0 };
-    let mut b = BatchBuilder::sized(0, capacity).compression(codec, cfg.level);
     let log_append_time = cfg.log_append_time;
-    if log_append_time {
-        b = b.log_append_time(now);
-    }
     // The bounds once per batch, as the range of timestamps neither bound
     // can refuse; `check_timestamp` judges any other exactly (and names a refusal).
     let bounds = cfg.timestamps();
     let (lo, hi) = bounds.surely_accepted(now);
     let compact = cfg.compact;
-    for r in records {
+    // One pass applies the rules to every record (refusing the first that
+    // breaks one, before anything is encoded) and sizes the batch, so
+    // encoding never regrows (and recopies) the buffer.
+    let mut estimate = 0usize;
+    for (i, r) in records.iter().enumerate() {
         let ts = if r.timestamp() == NO_TIMESTAMP { now } else { r.timestamp() };
         if compact && r.key().is_none() {
-            return Err(keyless(b.count()));
+            return Err(keyless(i32::try_from(i).unwrap_or(i32::MAX)));
         }
         if !log_append_time && (ts < lo || ts > hi) {
             check_timestamp(ts, now, &bounds)?;
         }
-        b.append(&Stamped { record: r, timestamp: ts })
-            .map_err(|source| Error::InvalidBatch { source })?;
+        let headers: usize =
+            r.headers().map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len) + 10).sum();
+        estimate +=
+            r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len) + headers + 36;
     }
+    let capacity = if codec == Compression::None { estimate } else { 0 };
+    let mut b = BatchBuilder::sized(0, capacity).compression(codec, cfg.level);
+    if log_append_time {
+        b = b.log_append_time(now);
+    }
+    b.append_all_stamped(records, now).map_err(|source| Error::InvalidBatch { source })?;
     let count = i64::from(b.count());
     let batch = b.build_vec().map_err(|source| Error::InvalidBatch { source })?;
     if batch.len() as u64 > cfg.max_message_bytes {
@@ -354,27 +352,6 @@ pub(crate) fn build<R: RecordParts>(
         });
     }
     Ok((batch, count))
-}
-
-/// A record with its timestamp stamped.
-struct Stamped<'r, R> {
-    record: &'r R,
-    timestamp: i64,
-}
-
-impl<R: RecordParts> RecordParts for Stamped<'_, R> {
-    fn timestamp(&self) -> i64 {
-        self.timestamp
-    }
-    fn key(&self) -> Option<&[u8]> {
-        self.record.key()
-    }
-    fn value(&self) -> Option<&[u8]> {
-        self.record.value()
-    }
-    fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], Option<&[u8]>)> + Clone {
-        self.record.headers()
-    }
 }
 
 fn check_timestamp(ts: i64, now: i64, bounds: &TimestampBounds) -> Result<()> {
