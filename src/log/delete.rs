@@ -67,7 +67,7 @@ impl Log {
         let _cleaning = self.inner.cleaning.lock();
         let mut w = self.writer()?;
         let cfg = self.config();
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         let v = self.view();
         let mut segments = Vec::with_capacity(v.segments.len());
         for seg in v.segments.iter() {
@@ -216,7 +216,7 @@ impl Log {
                 .count()
         };
         if below > 0 {
-            let now = self.inner.clock.now_ms();
+            let now = self.clock.now_ms();
             // The new start stands whatever happens here: a failed rename poisons the log
             // (see above); a failed unlink of a renamed file leaves it for the next open.
             let _ = self.remove_prefix(below, now, self.config().file_delete_delay_ms);

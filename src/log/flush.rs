@@ -223,7 +223,7 @@ impl Log {
     pub fn flush_if_due(&self) -> Result<bool> {
         drop(self.writer()?);
         let cfg = self.config();
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         let leo = self.log_end_offset();
         if now.saturating_sub(self.inner.flush.last_flush_ms()) < cfg.effective_flush_ms()
             || leo <= self.recovery_point()
@@ -415,7 +415,7 @@ impl Log {
         if advanced {
             s.recovery_point = target;
         }
-        s.last_flush_ms = self.inner.clock.now_ms();
+        s.last_flush_ms = self.clock.now_ms();
         s.passes += 1;
         let recovery_point = s.recovery_point;
         f.done.notify_all();

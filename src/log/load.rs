@@ -409,13 +409,13 @@ impl Log {
         }
         report.segments = segments.len();
         let log = Log {
+            clock,
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 topic: topic.to_owned(),
                 partition,
                 settings: RwLock::new(super::append::AppendSettings::of(&config)),
                 config: RwLock::new(Arc::new(config)),
-                clock,
                 writer: Mutex::new(Writer {
                     jitter_seed,
                     leader_epoch,

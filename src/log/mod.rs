@@ -157,7 +157,7 @@ struct ActiveCache {
 /// writes of the view; line 2 the log start, the writer's lock, its flags,
 /// active-segment cache and the copy of the last leader epoch entry
 /// (`layout::an_appends_fields_of_a_log_lie_in_its_first_three_cache_lines`).
-/// The clock, read by every append too, follows the writer in one line.
+/// The clock, read by every append too, is in each handle ([`Log`]).
 #[derive(Debug)]
 #[repr(C, align(64))]
 struct Inner {
@@ -173,8 +173,6 @@ struct Inner {
     settings: RwLock<append::AppendSettings>,
     view: RwLock<View>,
     writer: Mutex<Writer>,
-    /// Read by every append: placed where it does not straddle two lines.
-    clock: Arc<dyn Clock>,
     config: RwLock<Arc<LogConfig>>,
     dir: PathBuf,
     topic: String,
@@ -206,6 +204,11 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Log {
     inner: Arc<Inner>,
+    /// The log's clock, in the handle: an append reads it where the
+    /// caller keeps its handles, not from a cache line of the log of its
+    /// own (a miss per append when appends go round-robin over many
+    /// partitions).
+    clock: Arc<dyn Clock>,
 }
 
 impl Log {
@@ -366,7 +369,7 @@ impl Log {
     /// [`BorrowedRecord`]: crate::format::BorrowedRecord
     pub fn append<R: RecordParts>(&self, records: &[R]) -> Result<AppendInfo> {
         let cfg = self.append_settings();
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         let (mut batch, records) = append::build(records, &cfg, now)?;
         let w = self.writer()?;
         set_base_offset_and_epoch(&mut batch, self.log_end_offset(), w.leader_epoch);
@@ -388,7 +391,7 @@ impl Log {
     pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
         let w = self.writer()?;
         let (cfg, settings) = (self.config(), self.append_settings());
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         let leo = self.log_end_offset();
         let prepared = append::prepare(batch, &cfg, leo, w.leader_epoch, now)?;
         self.append_prepared(w, &settings, prepared, now)
@@ -560,7 +563,7 @@ impl Log {
 
     /// The log's clock.
     pub(crate) fn now_ms(&self) -> i64 {
-        self.inner.clock.now_ms()
+        self.clock.now_ms()
     }
 
     /// Excludes the cleaner and retention from each other; `None` if busy.
@@ -689,7 +692,7 @@ impl Log {
     pub fn roll(&self) -> Result<()> {
         let mut w = self.writer()?;
         let cfg = self.config();
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         self.roll_locked(&mut w, &cfg, now)
     }
 
@@ -783,7 +786,7 @@ impl Log {
     /// Forgets idempotent producers idle for `expiration_ms` (Kafka's
     /// `producer.id.expiration.ms`); returns how many.
     pub fn expire_producers(&self, expiration_ms: i64) -> usize {
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         self.inner.writer.lock().producers.expire(now, expiration_ms)
     }
 

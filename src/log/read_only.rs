@@ -262,13 +262,13 @@ impl Log {
             super::txn_recover::replay_read_only(dir, &segments, log_end_offset)?
                 .first_unstable_offset();
         let log = Log {
+            clock,
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 topic: topic.to_owned(),
                 partition,
                 settings: RwLock::new(super::append::AppendSettings::of(&config)),
                 config: RwLock::new(Arc::new(config)),
-                clock,
                 writer: Mutex::new(Writer {
                     jitter_seed: 1,
                     leader_epoch,

@@ -54,7 +54,7 @@ impl Log {
         if s.min_free == 0 {
             return Ok(());
         }
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         let margin = s.free.saturating_sub(s.min_free);
         let stale = s.checked_ms.is_none_or(|at| now.saturating_sub(at) >= RECHECK_MS);
         if stale || s.appended.saturating_add(size) >= margin {

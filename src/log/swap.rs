@@ -94,7 +94,7 @@ impl Log {
             view.segments = Arc::new(list);
         }
         // Step 3.
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         let delay = self.config().file_delete_delay_ms;
         for seg in old {
             seg.retire().map_err(|e| self.poison(e))?;

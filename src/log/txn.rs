@@ -234,7 +234,7 @@ impl Log {
     pub fn append_marker(&self, marker: TxnMarker) -> Result<i64> {
         let mut w = self.writer()?;
         let cfg = self.config();
-        let now = self.inner.clock.now_ms();
+        let now = self.clock.now_ms();
         let leo = self.log_end_offset();
         let record = if marker.commit {
             ControlRecord::commit(marker.coordinator_epoch)
