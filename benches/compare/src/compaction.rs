@@ -24,10 +24,10 @@ use krabka_log::{CleanupPolicy, CompactionContext};
 use krabka_protocol::records::header::Attributes;
 use krabka_protocol::records::{Record as KRecord, RecordBatch};
 use krabka_units::prelude::mebibytes;
-use strata::{Clock, ManualClock};
-use strata::StoreConfig;
 use strata::Record;
 use strata::Store;
+use strata::StoreConfig;
+use strata::{Clock, ManualClock};
 use tempfile::TempDir;
 
 use crate::engines::{KRABKA, STRATA};

@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use strata::SystemClock;
 use strata::LogConfig;
+use strata::SystemClock;
 use strata::{LoadOptions, Log};
 use tempfile::TempDir;
 
