@@ -496,7 +496,7 @@ mod tests {
 
     /// Records of changing shapes: runs of one shape, null keys and values,
     /// headers, a three-byte length, a key too large for the plain path,
-    /// stamped and explicit timestamps, offset deltas past 63 (two bytes).
+    /// stamped and explicit timestamps (deltas of one to ten bytes), offset deltas past 63 (two bytes).
     fn mixed_records<'a>(big: &'a [u8], mid: &'a [u8]) -> Vec<BorrowedRecord<'a>> {
         let mut records = Vec::new();
         for i in 0..150usize {
@@ -508,6 +508,7 @@ mod tests {
                 9 if i < 40 => BorrowedRecord::new(big, "v"), // over 1 MiB of key
                 10 => BorrowedRecord::new("k", mid).timestamp(NO_TIMESTAMP),
                 11 => BorrowedRecord::new("k", mid).timestamp(i64::MIN),
+                12 | 13 => BorrowedRecord::new("k", mid).timestamp(0), // a six-byte delta
                 _ if i > 100 => BorrowedRecord::new("key-0001", mid).timestamp(1_700_000_000_000),
                 _ => BorrowedRecord::new("key-0001", mid),
             };

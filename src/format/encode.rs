@@ -190,11 +190,18 @@ impl RecordsBuf {
                 break;
             }
             let mut c = Cursor { out: self.room(size + SLACK), pos: 0 };
-            // The length and the attributes byte (0) in one store.
-            c.packed(Packed { word: length.1.word, len: length.1.len + 1 });
-            c.packed(s.ts);
-            c.packed(offset);
-            c.packed(s.key_len);
+            // The length and the attributes byte (0), then the timestamp
+            // delta: one store when they fit a word (a delta of a few bytes).
+            let head = Packed { word: length.1.word, len: length.1.len + 1 };
+            if head.len + s.ts.len <= 8 {
+                c.packed(head.then(s.ts));
+            } else {
+                c.packed(head);
+                c.packed(s.ts);
+            }
+            // The offset delta (at most five bytes) and the key's length
+            // (at most three): one store.
+            c.packed(offset.then(s.key_len));
             if let Some(k) = key {
                 c.bytes(k);
             }
@@ -278,6 +285,12 @@ impl Packed {
         let len = bits.div_ceil(7);
         let continuation = 0x8080_8080_8080_8080u64 & ((1u64 << (8 * (len - 1))) - 1);
         Packed { word: word | continuation, len }
+    }
+
+    /// `self`'s bytes followed by `next`'s, for a total of at most 8.
+    #[inline(always)]
+    fn then(self, next: Packed) -> Packed {
+        Packed { word: self.word | next.word << (8 * self.len), len: self.len + next.len }
     }
 
     #[inline(always)]
