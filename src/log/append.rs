@@ -331,10 +331,12 @@ pub(crate) fn build<R: RecordParts>(
         if !log_append_time && (ts < lo || ts > hi) {
             check_timestamp(ts, now, &bounds)?;
         }
-        let headers: usize =
-            r.headers().map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len) + 10).sum();
-        estimate +=
-            r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len) + headers + 36;
+        estimate += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len) + 36;
+        let headers = r.headers();
+        if headers.len() != 0 {
+            estimate +=
+                headers.map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len) + 10).sum::<usize>();
+        }
     }
     let capacity = if codec == Compression::None { estimate } else { 0 };
     let mut b = BatchBuilder::sized(0, capacity).compression(codec, cfg.level);
