@@ -398,6 +398,21 @@ mod tests {
         Some(walked.is_err())
     }
 
+    /// The walker's facts of every record of a batch it accepts.
+    fn facts_of(batch: &BatchView) -> Vec<RecordFacts> {
+        let mut facts = Vec::new();
+        walk_records(
+            batch,
+            |e| e,
+            |f| {
+                facts.push(f);
+                Ok::<(), FormatError>(())
+            },
+        )
+        .unwrap();
+        facts
+    }
+
     /// The summary of `facts`, computed the plain way.
     fn summary_of(batch: &BatchView, facts: &[RecordFacts]) -> Summary {
         let ts = facts.iter().map(|f| batch.base_timestamp().wrapping_add(f.timestamp_delta));
@@ -426,16 +441,7 @@ mod tests {
             b.append(&r.timestamp(*ts)).unwrap();
         }
         let batch = BatchView::new(b.build().unwrap()).unwrap();
-        let mut facts = Vec::new();
-        walk_records(
-            &batch,
-            |e| e,
-            |f| {
-                facts.push(f);
-                Ok::<(), FormatError>(())
-            },
-        )
-        .unwrap();
+        let facts = facts_of(&batch);
         let s = summarize(&batch).expect("a plain batch is summarized");
         assert_eq!(s, summary_of(&batch, &facts));
         assert_eq!(
@@ -511,16 +517,7 @@ mod tests {
         b.append_raw(8_193, 8, Some(&k), None, &[]).unwrap();
         let good = b.build().unwrap();
         let batch = BatchView::new(good.clone()).unwrap();
-        let mut facts = Vec::new();
-        walk_records(
-            &batch,
-            |e| e,
-            |f| {
-                facts.push(f);
-                Ok::<(), FormatError>(())
-            },
-        )
-        .unwrap();
+        let facts = facts_of(&batch);
         assert_eq!(
             facts.get(8_192).map(|f| (f.offset_delta, f.timestamp_delta)),
             Some((8_192, 1 << 60))
@@ -557,16 +554,7 @@ mod tests {
         let mut wrap = BatchBuilder::new(0).delete_horizon(i64::MAX - 1);
         wrap.append_raw(0, i64::MIN, Some(&k), None, &[]).unwrap(); // a delta of 2
         let wrap = BatchView::new(wrap.build().unwrap()).unwrap();
-        let mut facts = Vec::new();
-        walk_records(
-            &wrap,
-            |e| e,
-            |f| {
-                facts.push(f);
-                Ok::<(), FormatError>(())
-            },
-        )
-        .unwrap();
+        let facts = facts_of(&wrap);
         assert!(wrap.base_timestamp().checked_add(facts[0].timestamp_delta).is_none());
         assert_eq!(summarize(&wrap), None);
         // The same records at offsets 0 and 1 and without the wrap are summarized.
@@ -582,16 +570,7 @@ mod tests {
         b.append(&Record::new("k", "v").timestamp(10)).unwrap();
         b.append(&Record::unkeyed("v").timestamp(25)).unwrap();
         let batch = BatchView::new(b.build().unwrap()).unwrap();
-        let mut seen = Vec::new();
-        walk_records(
-            &batch,
-            |e| e,
-            |f| {
-                seen.push(f);
-                Ok::<(), FormatError>(())
-            },
-        )
-        .unwrap();
+        let seen = facts_of(&batch);
         assert_eq!(
             seen,
             vec![
