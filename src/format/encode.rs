@@ -27,9 +27,10 @@ use super::{FormatError, FormatResult};
 const SLACK: usize = 8;
 
 /// How far past the batch's end [`RecordsBuf::room`] zeroes when it must:
-/// below glibc's `rep stosb` threshold (2 KiB), so the `memset` runs vector
-/// stores.
-const ZERO_AHEAD: usize = 1024;
+/// just below glibc's `rep stosb` threshold (2 KiB), so the `memset` runs
+/// vector stores, in as few calls as that allows (1,024 bytes counted 2.6
+/// instructions a record more on 108-byte records under callgrind).
+const ZERO_AHEAD: usize = 2000;
 
 /// Keys and values below this size take the plain path: their length
 /// varints fit three bytes, and the record's size cannot overflow an i32.
