@@ -151,7 +151,13 @@ impl<'a> From<&'a Record> for BorrowedRecord<'a> {
 /// [`BatchBuilder::append`](super::BatchBuilder::append) and
 /// [`Log::append`](crate::log::Log::append) take. Implemented by [`Record`]
 /// (owned `Bytes`), [`BorrowedRecord`] (borrowed slices) and references to either.
-pub trait RecordParts {
+///
+/// The trait is sealed: an append reads each part more than once (it checks
+/// the rules and sizes the batch, then encodes it), so every part must
+/// answer the same on every call, which only these types promise. Any
+/// record held elsewhere becomes a [`BorrowedRecord`] of its slices, copying
+/// nothing.
+pub trait RecordParts: sealed::Sealed {
     /// Milliseconds since the epoch, or [`NO_TIMESTAMP`] for "stamp at append".
     fn timestamp(&self) -> i64;
     /// The key, `None` when null.
@@ -160,6 +166,15 @@ pub trait RecordParts {
     fn value(&self) -> Option<&[u8]>;
     /// The headers in order, as (key, nullable value).
     fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], Option<&[u8]>)> + Clone;
+}
+
+/// Keeps [`RecordParts`] to the types of this crate (see its docs).
+pub(crate) mod sealed {
+    /// Implemented only inside strata.
+    pub trait Sealed {}
+    impl Sealed for crate::format::Record {}
+    impl Sealed for super::BorrowedRecord<'_> {}
+    impl<T: Sealed + ?Sized> Sealed for &T {}
 }
 
 impl RecordParts for Record {

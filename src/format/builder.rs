@@ -436,6 +436,8 @@ struct Stamped<'r, R> {
     timestamp: i64,
 }
 
+impl<R: RecordParts> super::borrowed::sealed::Sealed for Stamped<'_, R> {}
+
 impl<R: RecordParts> RecordParts for Stamped<'_, R> {
     fn timestamp(&self) -> i64 {
         self.timestamp
