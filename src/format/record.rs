@@ -17,7 +17,7 @@
 
 use bytes::Bytes;
 
-use super::varint::{read_varint, read_varlong};
+use super::varint::{read_varint, read_varlong, short_unsigned_at};
 use super::{FormatError, FormatResult, NO_TIMESTAMP};
 
 /// A record header. Keys are UTF-8 by Kafka's contract; values may be null.
@@ -231,27 +231,7 @@ pub(crate) struct RecordContext {
     pub base_sequence: i32,
 }
 
-/// Reads an unsigned LEB128 value of one to three bytes at `pos`, the
-/// common lengths and deltas; `None` sends the caller to the general decoder
-/// (which also reports what is wrong, if anything).
-#[inline(always)]
-fn fast_unsigned(src: &[u8], pos: usize) -> Option<(u64, usize)> {
-    let b0 = u64::from(*src.get(pos)?);
-    if b0 < 0x80 {
-        return Some((b0, 1));
-    }
-    let b1 = u64::from(*src.get(pos + 1)?);
-    if b1 < 0x80 {
-        return Some(((b0 & 0x7f) | (b1 << 7), 2));
-    }
-    let b2 = u64::from(*src.get(pos + 2)?);
-    if b2 < 0x80 {
-        return Some(((b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3));
-    }
-    None
-}
-
-/// [`fast_unsigned`] at the start of `b`, as a length: `(value, bytes
+/// [`short_unsigned_at`] at the start of `b`, as a length: `(value, bytes
 /// read)` for one to three bytes, `None` for a longer encoding or bytes
 /// that end inside it. The slice patterns make each byte's bounds check
 /// part of the match, so the common one-byte case is a length test, a
@@ -273,7 +253,7 @@ fn short_unsigned(b: &[u8]) -> Option<(usize, usize)> {
 #[inline]
 fn varint_at(src: &[u8], pos: &mut usize, field: &'static str) -> FormatResult<i32> {
     // Lengths and deltas of up to three bytes are decoded inline.
-    if let Some((raw, n)) = fast_unsigned(src, *pos) {
+    if let Some((raw, n)) = short_unsigned_at(src, *pos) {
         *pos += n;
         let raw = raw as u32;
         return Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32));
@@ -286,7 +266,7 @@ fn varint_at(src: &[u8], pos: &mut usize, field: &'static str) -> FormatResult<i
 /// Reads a varlong at `*pos` of `src`, advancing `pos`.
 #[inline]
 fn varlong_at(src: &[u8], pos: &mut usize, field: &'static str) -> FormatResult<i64> {
-    if let Some((raw, n)) = fast_unsigned(src, *pos) {
+    if let Some((raw, n)) = short_unsigned_at(src, *pos) {
         *pos += n;
         return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
     }
@@ -363,7 +343,7 @@ fn overrun(len: usize) -> FormatError {
 /// the short encodings, else the general decoder.
 #[inline(always)]
 fn unsigned_at(src: &[u8], pos: usize, long: bool) -> Option<(u64, usize)> {
-    fast_unsigned(src, pos).or_else(|| {
+    short_unsigned_at(src, pos).or_else(|| {
         let rest = src.get(pos..)?;
         if long {
             read_varlong(rest, "").ok().map(|(v, n)| (((v << 1) ^ (v >> 63)).cast_unsigned(), n))
@@ -433,7 +413,7 @@ fn zigzag32(raw: u64) -> i32 {
 /// says what is wrong, if anything.
 #[inline(always)]
 fn common_field<'a>(rec: &'a [u8], p: &mut usize) -> Option<Option<&'a [u8]>> {
-    let (raw, n) = fast_unsigned(rec, *p)?;
+    let (raw, n) = short_unsigned_at(rec, *p)?;
     *p += n;
     if raw & 1 != 0 {
         // Odd zig-zag values are negative: only -1 (raw 1) is a length.
@@ -461,7 +441,7 @@ pub(crate) fn decode_common<'a>(
     pos: usize,
     ctx: &RecordContext,
 ) -> Option<(RecordView<'a>, usize)> {
-    let (raw, n) = fast_unsigned(src, pos)?;
+    let (raw, n) = short_unsigned_at(src, pos)?;
     if raw & 1 != 0 {
         return None; // a negative length: the general decoder reports it
     }
@@ -469,8 +449,8 @@ pub(crate) fn decode_common<'a>(
     let end = body + (raw >> 1) as usize;
     let rec = src.get(body..end)?;
     let attributes = *rec.first()?;
-    let (ts, t) = fast_unsigned(rec, 1)?;
-    let (od, d) = fast_unsigned(rec, 1 + t)?;
+    let (ts, t) = short_unsigned_at(rec, 1)?;
+    let (od, d) = short_unsigned_at(rec, 1 + t)?;
     let mut p = 1 + t + d;
     let key = common_field(rec, &mut p)?;
     let value = common_field(rec, &mut p)?;

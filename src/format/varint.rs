@@ -88,6 +88,27 @@ fn read_unsigned(input: &[u8], field: &'static str, max: usize) -> FormatResult<
     }
 }
 
+/// Reads an unsigned LEB128 value of one to three bytes at `pos` (below
+/// 2^21), the common record lengths and deltas: its raw value and length;
+/// `None` when longer or cut short, which sends the record decoder and the
+/// append-side walk to their general paths (which also name what is wrong).
+#[inline(always)]
+pub(crate) fn short_unsigned_at(src: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let b0 = u64::from(*src.get(pos)?);
+    if b0 < 0x80 {
+        return Some((b0, 1));
+    }
+    let b1 = u64::from(*src.get(pos + 1)?);
+    if b1 < 0x80 {
+        return Some(((b0 & 0x7f) | (b1 << 7), 2));
+    }
+    let b2 = u64::from(*src.get(pos + 2)?);
+    if b2 < 0x80 {
+        return Some(((b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

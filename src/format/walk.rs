@@ -12,7 +12,7 @@
 use super::batch::DEFAULT_MAX_DECOMPRESSED;
 use super::compression::decompress;
 use super::layout;
-use super::varint::{read_varint, read_varlong};
+use super::varint::{read_varint, read_varlong, short_unsigned_at};
 use super::{BatchView, Compression, FormatError, FormatResult};
 
 /// What the log's rules need from one record.
@@ -93,7 +93,7 @@ pub(crate) fn walk_records<E>(
 /// even is `n >= 0` (`2n`), 1 is -1 (null), any other odd value negative.
 #[inline(always)]
 fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
-    let (len, n) = short(src, 0)?;
+    let (len, n) = short_unsigned_at(src, 0)?;
     if len & 1 != 0 {
         return None;
     }
@@ -109,7 +109,7 @@ fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
     };
     let (ts, offset, key, at) = front;
     let at = skip_nullable(at, key)?;
-    let (value, e) = short(body, at)?;
+    let (value, e) = short_unsigned_at(body, at)?;
     let at = skip_nullable(at + e, value)?;
     // headerCount 0, and nothing after it.
     if at + 1 != body.len() || body.last() != Some(&0) {
@@ -171,22 +171,6 @@ fn varint_tail(
         }
     }
     None
-}
-
-/// Unsigned LEB128 of one to three bytes at `b[at..]` (below 2^21): its raw
-/// value and length, `None` when longer or cut short.
-#[inline(always)]
-fn short(b: &[u8], at: usize) -> Option<(u64, usize)> {
-    let b0 = u64::from(*b.get(at)?);
-    if b0 < 0x80 {
-        return Some((b0, 1));
-    }
-    let b1 = u64::from(*b.get(at + 1)?);
-    if b1 < 0x80 {
-        return Some(((b0 & 0x7f) | b1 << 7, 2));
-    }
-    let b2 = u64::from(*b.get(at + 2)?);
-    (b2 < 0x80).then_some(((b0 & 0x7f) | (b1 & 0x7f) << 7 | b2 << 14, 3))
 }
 
 /// Past a nullable field whose raw zig-zag length is `raw`, at `at`;
