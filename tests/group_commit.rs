@@ -239,6 +239,38 @@ fn the_stores_sync_pass_count_is_one_per_fdatasync_and_a_flush_with_nothing_new_
     store.close().unwrap();
 }
 
+/// A pass's fsync syncs every byte written by then, including records appended after the pass
+/// took its view; the next pass then finds nothing to sync and is not counted (CI once saw 78
+/// passes for 77 fdatasyncs when two concurrent passes met this way).
+#[test]
+fn a_pass_whose_bytes_an_earlier_fsync_covered_runs_no_fsync_and_is_not_counted() {
+    let root = tempfile::tempdir().unwrap();
+    let watch = fault::watch(root.path());
+    let store = Store::open(StoreConfig::new([root.path()]).background_threads(false)).unwrap();
+    store.create_topic("late", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("late", 0).unwrap();
+    log.append(&[Record::new(b"k".to_vec(), value(0, 0))]).unwrap();
+    let l = log.clone();
+    let hook = fault::on_point("log::flush::pass_after_view", move || {
+        // After the pass fixed its target (offset 1): this record's bytes reach its fsync.
+        l.append(&[Record::new(b"k".to_vec(), value(0, 1))]).unwrap();
+    });
+    let (passes, syncs) = (log.sync_passes(), watch.calls(Op::Sync));
+    log.flush().unwrap();
+    assert!(hook.ran());
+    assert_eq!(log.recovery_point(), 1, "the pass's target was the log end when it looked");
+    assert_eq!((log.sync_passes() - passes, watch.calls(Op::Sync) - syncs), (1, 1));
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), 2);
+    assert_eq!(
+        (log.sync_passes() - passes, watch.calls(Op::Sync) - syncs),
+        (1, 1),
+        "the second flush moved the recovery point without an fsync and counts no pass"
+    );
+    drop(hook);
+    store.close().unwrap();
+}
+
 /// The environment variable that turns [`slow_disk_sharing_child_when_spawned`] on: the file
 /// the child writes `appends passes` to.
 const SHARING_CHILD_ENV: &str = "STRATA_GROUP_COMMIT_SHARING_CHILD";

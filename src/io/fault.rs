@@ -414,7 +414,8 @@ thread_local! {
 /// named step and does something else in between (a swap between a reader's
 /// snapshot of the segment list and its read, say), deterministically. `f`
 /// is removed before it runs, so it may call back into strata, through the
-/// same point too. The point is taken where the operation holds no lock.
+/// same point too. Each point says, where it is taken, which locks the operation
+/// holds there and so what the hook may do.
 #[must_use = "the hook is removed when the guard is dropped"]
 pub fn on_point(name: impl Into<String>, f: impl FnOnce() + 'static) -> HookGuard {
     let previous = HOOK.with(|cell| cell.borrow_mut().replace((name.into(), Box::new(f))));

@@ -561,10 +561,13 @@ impl Segment {
     /// log (an error that is not `NoSpace`): they were published, and the
     /// next open's recovery cuts at the first bad batch. The file is never
     /// cut here: readers may hold views of every published byte.
-    pub(crate) fn flush_log(&self) -> Result<()> {
+    ///
+    /// Whether it ran an fsync: not when an earlier one, which may have
+    /// covered bytes appended after its caller looked, synced every byte.
+    pub(crate) fn flush_log(&self) -> Result<bool> {
         let len = self.len();
         if self.redirty_from.lock().is_none() && self.synced.load(Ordering::Acquire) >= len {
-            return Ok(()); // every byte was synced already (a close after a flush)
+            return Ok(false); // every byte was synced already (a close after a flush)
         }
         let (f, path) = self.shared_file()?;
         let (f, path) = (&*f, path.as_path());
@@ -577,7 +580,7 @@ impl Segment {
             match file::sync_data(f, path) {
                 Ok(()) => {
                     self.synced.fetch_max(len, Ordering::AcqRel);
-                    Ok(())
+                    Ok(true)
                 }
                 Err(e) => {
                     let e = e.into_no_space();
@@ -591,12 +594,14 @@ impl Segment {
     }
 
     /// fsyncs the `.log` and the indexes (see [`Segment::flush_log`] and
-    /// [`OffsetIndex::flush`] for a full disk).
-    pub(crate) fn flush(&self) -> Result<()> {
-        self.flush_log()?;
+    /// [`OffsetIndex::flush`] for a full disk); whether the `.log` needed
+    /// an fsync.
+    pub(crate) fn flush(&self) -> Result<bool> {
+        let synced = self.flush_log()?;
         self.offset_index.flush()?;
         self.time_index.flush()?;
-        self.txn_index.flush()
+        self.txn_index.flush()?;
+        Ok(synced)
     }
 
     /// The segment stops being active (roll) or the log closes: append the
