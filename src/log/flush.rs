@@ -367,6 +367,15 @@ impl Log {
         if self.recovery_point() >= offset { Ok(()) } else { Err(Error::Closed) }
     }
 
+    /// Poisons the log after a sync pass panicked on a store's worker (a
+    /// bug): what the pass got to the disk is unknown, as after a failed
+    /// fsync. Wakes the pass's waiters; returns the poisoning error.
+    pub(crate) fn poison_after_panic(&self, panic: &str) -> Error {
+        let cause = std::io::Error::other(format!("a sync pass panicked: {panic}"));
+        self.poison(Error::io("sync pass", &self.inner.dir, cause));
+        self.check_poison().err().unwrap_or(Error::Closed)
+    }
+
     /// Wakes waiters of durable appends (after a poisoning or at close).
     pub(super) fn wake_sync_waiters(&self) {
         let _s = self.inner.flush.state.lock();

@@ -34,8 +34,12 @@
 //! the queued passes then wait for a busy worker's pass to end, as they
 //! would have anyway. A worker that cannot be started leaves the checkpoint
 //! due and the pass is run first.
+//!
+//! A pass that panics (a bug) poisons its log, as a failed fsync does, and
+//! its waiters return that; the worker goes on with the queue.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -234,7 +238,15 @@ impl FlushQueue {
         while let Some(work) = self.take(std::mem::take(&mut first)) {
             match work {
                 Work::Pass(log) => {
-                    let outcome = log.flush_pending();
+                    // A pass that panics (a bug) must not take the worker with
+                    // it and leave the log's waiters polling until close: what
+                    // reached the disk is unknown, so the log is poisoned,
+                    // which wakes them with the reason.
+                    let outcome =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| log.flush_pending()))
+                            .unwrap_or_else(|panic| {
+                                Err(log.poison_after_panic(panic_text(&*panic)))
+                            });
                     drop(log);
                     if let Ok(o) = &outcome
                         && o.after_roll
@@ -260,6 +272,15 @@ impl FlushQueue {
 
     fn store(&self) -> Option<Store> {
         self.store.lock().upgrade().map(|inner| Store { inner })
+    }
+}
+
+/// The message a panic carried (`panic!` with a literal or a format).
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => text,
+        (None, Some(text)) => text,
+        (None, None) => "a panic without a message",
     }
 }
 
@@ -346,5 +367,51 @@ mod tests {
         queue.stop();
         queue.join();
         log.close().unwrap();
+    }
+
+    /// A bug that panics inside a pass on a worker: the worker survives, the
+    /// log is poisoned, and a caller waiting for that pass returns the
+    /// poisoning instead of polling until close. The test thread plays the
+    /// pool's one worker.
+    #[test]
+    fn a_pass_that_panics_poisons_its_log_and_wakes_its_waiter_and_the_worker_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = Log::open(
+            &dir.path().join("t-0"),
+            "t",
+            0,
+            LogConfig::default(),
+            Arc::new(SystemClock),
+            LoadOptions::default(),
+        )
+        .unwrap();
+        log.append(&[Record::new("k", "v")]).unwrap();
+        let queue = Arc::new(FlushQueue::default());
+        log.set_flush_hook(Some(queue.hook()));
+        {
+            let mut g = queue.queue.lock();
+            g.workers = 1;
+            g.idle = 1;
+        }
+        let waiter = {
+            let log = log.clone();
+            std::thread::spawn(move || log.wait_synced(1))
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while queue.queue.lock().logs.is_empty() {
+            assert!(Instant::now() < deadline, "the waiter never queued its pass");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let hook = crate::io::fault::on_point("log::flush::pass_after_view", || {
+            panic!("a bug inside the pass");
+        });
+        queue.stop();
+        queue.work(); // runs the queued pass, then returns: stopped and empty
+        assert!(hook.ran());
+        let cause = log.poisoned().expect("the log is poisoned");
+        assert!(cause.contains("a bug inside the pass"), "{cause}");
+        let err = waiter.join().unwrap().unwrap_err();
+        assert!(matches!(err, crate::Error::Poisoned { .. }), "{err}");
+        assert_eq!(log.recovery_point(), 0);
     }
 }
