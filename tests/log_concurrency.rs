@@ -10,7 +10,7 @@ mod common;
 use std::future::Future;
 use std::path::Path;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -87,23 +87,49 @@ fn read_and_check(log: &Log, from: i64, max_bytes: usize) -> i64 {
     }
 }
 
+/// Polls `f` every millisecond until it is true; panics after [`PATIENCE`].
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what} within {PATIENCE:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn readers_see_a_contiguous_prefix_while_one_appender_appends_and_rolls() {
     const END: i64 = 6000; // about 3000 batches
+    /// Where the appender pauses until every reader has read up to it, so that each reader
+    /// meets the appender mid-log however the threads are scheduled (a reader that first ran
+    /// after the last append would read everything in one pass and race nothing).
+    const HALF: i64 = END / 2;
+    const READERS: usize = 4;
     let tmp = tempfile::tempdir().unwrap();
     let log = open(&tmp.path().join("t-0"), ManualClock::new(NOW));
     let done = AtomicUsize::new(0);
-    let (log, done) = (&log, &done);
+    let at_half = AtomicUsize::new(0);
+    let (log, done, at_half) = (&log, &done, &at_half);
     thread::scope(|s| {
-        s.spawn(|| append_until(log, END));
+        s.spawn(|| {
+            append_until(log, HALF);
+            wait_until("every reader reached the paused log end", || {
+                at_half.load(Ordering::SeqCst) == READERS
+            });
+            append_until(log, END);
+        });
         // Reads of one batch at a time and of everything there is.
         for max_bytes in [1, 1 << 20, 1, 1 << 20] {
             s.spawn(move || {
                 let mut next = 0;
                 let mut passes = 0;
+                let mut reached_half = false;
                 while next < END {
                     next = read_and_check(log, next, max_bytes);
                     passes += 1;
+                    if next >= HALF && !reached_half {
+                        reached_half = true;
+                        at_half.fetch_add(1, Ordering::SeqCst);
+                    }
                     if next < END {
                         log.wait_for(next, Duration::from_millis(50)).unwrap();
                     }
@@ -114,7 +140,7 @@ fn readers_see_a_contiguous_prefix_while_one_appender_appends_and_rolls() {
             });
         }
     });
-    assert_eq!(done.load(Ordering::Relaxed), 4);
+    assert_eq!(done.load(Ordering::Relaxed), READERS);
     assert!(log.segment_count() > 10, "{} segments", log.segment_count());
     assert_eq!(read_and_check(log, 0, 1 << 20), END);
     log.close().unwrap();
@@ -344,24 +370,38 @@ fn wait_for_async_resolves_when_another_thread_appends() {
         let mut fut = pin!(log.wait_for_async(0));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
     }
+    // The appender appends once the future waiting for it is pending (registered), so the
+    // wake it must send happens however the threads are scheduled (with a fixed sleep, a
+    // main thread descheduled that long found the records there at its first poll).
+    assert_eq!(log.registered_wakers(), 0, "the dropped future left its slot");
+    let first_resolved = Arc::new(AtomicBool::new(false));
     let appender = thread::spawn({
         let log = log.clone();
+        let first_resolved = Arc::clone(&first_resolved);
         move || {
-            thread::sleep(Duration::from_millis(30));
+            wait_until("the first future pending", || log.registered_wakers() == 1);
             append_until(&log, 1);
-            thread::sleep(Duration::from_millis(30));
+            // The first future gives its slot back when it resolves: the slot then counted
+            // is the second one's.
+            wait_until("the second future pending", || {
+                first_resolved.load(Ordering::SeqCst) && log.registered_wakers() == 1
+            });
             append_until(&log, 6);
         }
     });
-    let (leo, _) = block_on(log.wait_for_async(0), &waker);
-    let leo = leo.unwrap();
-    assert!(leo >= 1);
-    // A later offset: earlier appends wake it, it registers again and waits on.
-    let (leo, polls) = block_on(log.wait_for_async(5), &waker);
-    let leo = leo.unwrap();
-    assert!(leo >= 6);
-    appender.join().unwrap();
+    let (leo, polls) = block_on(log.wait_for_async(0), &waker);
+    // The appender stops at offset 1 until this future resolved.
+    assert_eq!(leo.unwrap(), 1);
+    assert!(polls > 1, "ready at the first poll: nothing was waited for");
     assert!(waker.wakes.load(Ordering::SeqCst) >= 1, "resolved without a wake ({polls} polls)");
+    first_resolved.store(true, Ordering::SeqCst);
+    // A later offset: earlier appends wake it, it registers again and waits on.
+    let before = waker.wakes.load(Ordering::SeqCst);
+    let (leo, polls) = block_on(log.wait_for_async(5), &waker);
+    assert!(leo.unwrap() >= 6);
+    assert!(polls > 1, "ready at the first poll: nothing was waited for");
+    appender.join().unwrap();
+    assert!(waker.wakes.load(Ordering::SeqCst) > before, "resolved without a wake ({polls} polls)");
 
     // Already there: ready at the first poll, no wake needed.
     let before = waker.wakes.load(Ordering::SeqCst);
