@@ -198,17 +198,30 @@ fn a_writer_racing_a_store_drop_never_writes_beside_the_next_store() {
     first.create_topic("t", 1, &small_segments(&[])).unwrap();
     let old = first.partition("t", 0).unwrap();
     let dir = first.partition_dir("t", 0).unwrap();
-    let writer = std::thread::spawn(move || {
-        let mut acked = Vec::new();
-        loop {
-            match old.append(&[Record::new("k", format!("old{}", acked.len()))]) {
-                Ok(info) => acked.push(info.base_offset),
-                Err(Error::Closed) => return acked,
-                Err(e) => panic!("unexpected error from the old handle: {e}"),
+    let acks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = std::thread::spawn({
+        let acks = Arc::clone(&acks);
+        move || {
+            let mut acked = Vec::new();
+            loop {
+                match old.append(&[Record::new("k", format!("old{}", acked.len()))]) {
+                    Ok(info) => {
+                        acked.push(info.base_offset);
+                        acks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Err(Error::Closed) => return acked,
+                    Err(e) => panic!("unexpected error from the old handle: {e}"),
+                }
             }
         }
     });
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    // The drop races a writer that is appending (after a fixed sleep, a writer not yet scheduled
+    // found the store dropped and had acknowledged nothing).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acks.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        assert!(std::time::Instant::now() < deadline, "the writer acknowledged nothing in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     drop(first);
     let second = Store::open(config(&[tmp.path()])).unwrap();
     let log = second.partition("t", 0).unwrap();
