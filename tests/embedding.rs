@@ -108,16 +108,28 @@ fn a_following_iterator_sees_new_records_and_ends_when_the_topic_is_deleted() {
     store.create_topic("t", 1, &BTreeMap::new()).unwrap();
     let log = store.partition("t", 0).unwrap();
     log.append(&[Record::new("k", "first")]).unwrap();
+    // The reader reports each offset as it sees it: the second record is appended once it saw
+    // the first, and the topic deleted once it saw the second (with fixed sleeps, a reader not
+    // scheduled before the deletion saw nothing).
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
     let reader = thread::spawn({
         let log = log.clone();
-        move || log.records_from(0).follow().map(|r| r.map(|r| r.offset())).collect::<Vec<_>>()
+        move || {
+            log.records_from(0)
+                .follow()
+                .map(|r| r.map(|r| r.offset()))
+                .inspect(|r| {
+                    if let Ok(offset) = r {
+                        seen_tx.send(*offset).unwrap();
+                    }
+                })
+                .collect::<Vec<_>>()
+        }
     });
-    thread::sleep(Duration::from_millis(100));
+    let patience = Duration::from_secs(60);
+    assert_eq!(seen_rx.recv_timeout(patience), Ok(0));
     log.append(&[Record::new("k", "second")]).unwrap();
-    while log.log_end_offset() < 2 {
-        thread::yield_now();
-    }
-    thread::sleep(Duration::from_millis(100));
+    assert_eq!(seen_rx.recv_timeout(patience), Ok(1));
     store.delete_topic("t").unwrap();
     let seen = reader.join().unwrap();
     assert_eq!(seen.into_iter().collect::<Result<Vec<_>, _>>().unwrap(), [0, 1]);
