@@ -23,6 +23,13 @@ use strata::{Clock, ManualClock, SystemClock};
 use tempfile::TempDir;
 
 const DAY: i64 = 86_400_000;
+/// How long a poll waits for background work before failing: generous, since a loaded machine
+/// can leave a thread unscheduled for seconds; each test's intervals are far shorter or far
+/// longer than this, so a wait within it still tells whether the setting was obeyed.
+const PATIENCE: Duration = Duration::from_secs(60);
+/// `log.cleaner.backoff.ms` here: an idle cleaner thread sleeps an hour, so a close that did
+/// not wake it would take an hour, and the bound on close can be generous too.
+const HOUR_MS: i64 = 3_600_000;
 
 /// One test at a time: thread counts are per process.
 fn serial() -> MutexGuard<'static, ()> {
@@ -112,17 +119,20 @@ fn the_background_thread_runs_retention_without_maintain_and_close_stops_it_prom
     let (tmp, clock, now) = setup();
     let threads_before = strata_threads();
     let store = open(tmp.path(), &clock, |c| {
-        c.log_retention_check_interval_ms(50).log_initial_task_delay_ms(0)
+        c.log_retention_check_interval_ms(50)
+            .log_initial_task_delay_ms(0)
+            .log_cleaner_backoff_ms(HOUR_MS)
     });
     if let Some(before) = threads_before {
         // A new thread names itself once it runs.
-        let running = poll_until(Duration::from_secs(2), || strata_threads() > Some(before));
+        let running = poll_until(PATIENCE, || strata_threads() > Some(before));
         assert!(running.is_some(), "background threads should be running");
     }
     let log = expired_topic(&store, now);
     let dir = store.partition_dir("t", 0).unwrap();
 
-    let took = poll_until(Duration::from_secs(5), || log.log_start_offset() == 20);
+    // Every 50 ms as configured (the default, 5 minutes, would not run within the patience).
+    let took = poll_until(PATIENCE, || log.log_start_offset() == 20);
     assert!(took.is_some(), "retention did not run: log start {}", log.log_start_offset());
     eprintln!("background retention ran within {took:?}");
     assert_eq!(log.segment_base_offsets(), vec![20]);
@@ -131,8 +141,7 @@ fn the_background_thread_runs_retention_without_maintain_and_close_stops_it_prom
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert!(
-        poll_until(Duration::from_secs(2), || !dir.join(format!("{:020}.log", 0)).exists())
-            .is_some(),
+        poll_until(PATIENCE, || !dir.join(format!("{:020}.log", 0)).exists()).is_some(),
         "{names:?}"
     );
     assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
@@ -141,7 +150,8 @@ fn the_background_thread_runs_retention_without_maintain_and_close_stops_it_prom
     store.close().unwrap();
     let took = started.elapsed();
     eprintln!("close took {took:?}");
-    assert!(took < Duration::from_secs(2), "close took {took:?}");
+    // Without a wake the idle cleaner thread would sleep out its hour's backoff.
+    assert!(took < PATIENCE, "close took {took:?}");
     if let (Some(before), Some(after)) = (threads_before, strata_threads()) {
         assert_eq!(after, before, "close should stop and join every background thread");
     }
@@ -155,7 +165,9 @@ fn close_wakes_a_background_thread_in_the_middle_of_a_long_wait() {
     let threads_before = strata_threads();
     // Nothing would run for an hour.
     let store = open(tmp.path(), &clock, |c| {
-        c.log_retention_check_interval_ms(3_600_000).log_initial_task_delay_ms(3_600_000)
+        c.log_retention_check_interval_ms(HOUR_MS)
+            .log_initial_task_delay_ms(HOUR_MS)
+            .log_cleaner_backoff_ms(HOUR_MS)
     });
     let log = expired_topic(&store, now);
     std::thread::sleep(Duration::from_millis(200));
@@ -165,7 +177,8 @@ fn close_wakes_a_background_thread_in_the_middle_of_a_long_wait() {
     store.close().unwrap();
     let took = started.elapsed();
     eprintln!("close took {took:?}");
-    assert!(took < Duration::from_secs(2), "close took {took:?}");
+    // Without a wake the idle cleaner thread would sleep out its hour's backoff.
+    assert!(took < PATIENCE, "close took {took:?}");
     if let (Some(before), Some(after)) = (threads_before, strata_threads()) {
         assert_eq!(after, before, "close should stop and join every background thread");
     }
@@ -177,8 +190,8 @@ fn the_background_thread_writes_the_checkpoints_on_its_interval() {
     let _serial = serial();
     let (tmp, clock, now) = setup();
     let store = open(tmp.path(), &clock, |c| {
-        c.log_retention_check_interval_ms(3_600_000)
-            .log_initial_task_delay_ms(3_600_000)
+        c.log_retention_check_interval_ms(HOUR_MS)
+            .log_initial_task_delay_ms(HOUR_MS)
             .log_flush_offset_checkpoint_interval_ms(50)
             .log_flush_start_offset_checkpoint_interval_ms(50)
     });
@@ -189,7 +202,8 @@ fn the_background_thread_writes_the_checkpoints_on_its_interval() {
     log.flush().unwrap();
     assert_eq!(log.recovery_point(), 7);
     let path = tmp.path().join("recovery-point-offset-checkpoint");
-    let took = poll_until(Duration::from_secs(5), || {
+    // Every 50 ms as configured; the default interval, a minute, is longer than the patience.
+    let took = poll_until(Duration::from_secs(30), || {
         fs::read_to_string(&path).is_ok_and(|t| t == "0\n1\nt 0 7\n")
     });
     assert!(took.is_some(), "checkpoint not written: {:?}", fs::read_to_string(&path));
