@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use strata::{Record, Store, StoreConfig};
@@ -34,9 +34,13 @@ fn reads_racing_rolls_and_evictions_return_every_offset_below_their_end() {
     store.create_topic("t", 1, &overrides).unwrap();
     let log = store.partition("t", 0).unwrap();
     let done = Arc::new(AtomicBool::new(false));
+    // Reads each reader finished: the writer waits for every reader to finish one more at each
+    // checkpoint, so reads race the appends however the threads are scheduled (a reader not
+    // scheduled during the appends read nothing).
+    let finished: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let (log, done) = (log.clone(), Arc::clone(&done));
+        .map(|n| {
+            let (log, done, finished) = (log.clone(), Arc::clone(&done), Arc::clone(&finished));
             std::thread::spawn(move || {
                 let (mut reads, mut records) = (0u64, 0i64);
                 while !done.load(Ordering::SeqCst) {
@@ -52,15 +56,27 @@ fn reads_racing_rolls_and_evictions_return_every_offset_below_their_end() {
                     assert_eq!(next, end, "read stopped short of the end it reported");
                     reads += 1;
                     records += end;
+                    finished[n].store(reads, Ordering::SeqCst);
                 }
                 (reads, records)
             })
         })
         .collect();
-    // Bounded in count and time: a few hundred segments, or 20 s on a slow machine.
+    // Bounded in count and time: a few hundred segments, or 20 s on a slow machine, but never
+    // fewer than MIN records (several dozen segments).
+    const MIN: i64 = 2_000;
+    const CHECKPOINT: i64 = 500;
     let started = Instant::now();
     let mut o = 0;
-    while o < 6_000 && started.elapsed() < Duration::from_secs(20) {
+    while o < 6_000 && (o < MIN || started.elapsed() < Duration::from_secs(20)) {
+        if o % CHECKPOINT == 0 {
+            let seen: Vec<u64> = finished.iter().map(|f| f.load(Ordering::SeqCst)).collect();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while finished.iter().zip(&seen).any(|(f, &s)| f.load(Ordering::SeqCst) == s) {
+                assert!(Instant::now() < deadline, "a reader finished no read in 60 s at {o}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         let recs: Vec<Record> = (o..o + 4).map(|i| Record::new("k", value(i))).collect();
         log.append(&recs).unwrap();
         o += 4;
