@@ -666,3 +666,23 @@ pub(crate) fn in_child(env: &str, name: &str, fd_limit: Option<u32>) -> bool {
     assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
     false
 }
+
+/// Waits until every one of `counters` (progress a background thread publishes: reads done,
+/// passes finished) has grown by at least `by` from its value at the call, and panics naming
+/// `what` after 60 s. A test whose claim needs those threads to run while it works calls this
+/// between steps instead of hoping the scheduler ran them: on a loaded machine a thread can wait
+/// seconds for a core.
+pub(crate) fn wait_until_each_grows(
+    counters: &[std::sync::atomic::AtomicU64],
+    by: u64,
+    what: &str,
+) {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    let from: Vec<u64> = counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counters.iter().zip(&from).any(|(c, &f)| c.load(Ordering::SeqCst) < f + by) {
+        assert!(Instant::now() < deadline, "{what}: no progress in 60 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

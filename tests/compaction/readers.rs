@@ -54,10 +54,14 @@ fn readers_streaming_through_swaps_see_only_written_records_and_keep_their_bytes
     let log = env.topic("t", &[("segment.bytes", "4096"), ("file.delete.delay.ms", "0")]);
     let dir = env.store.partition_dir("t", 0).unwrap();
     let done = Arc::new(AtomicBool::new(false));
+    // Passes each reader finished (or failed): every round waits for each reader to finish one
+    // more, so reads race the swaps under any schedule.
+    let progress: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     let readers: Vec<_> = (0..2)
-        .map(|_| {
+        .map(|n| {
             let log = log.clone();
             let done = Arc::clone(&done);
+            let progress = Arc::clone(&progress);
             std::thread::spawn(move || {
                 let mut held: Held = VecDeque::new();
                 let (mut passes, mut errors) = (0u64, Vec::new());
@@ -77,6 +81,7 @@ fn readers_streaming_through_swaps_see_only_written_records_and_keep_their_bytes
                         }
                         Err(e) => errors.push(e.to_string()),
                     }
+                    progress[n].fetch_add(1, Ordering::SeqCst);
                     check_held(&held);
                 }
                 (passes, errors, held)
@@ -87,6 +92,7 @@ fn readers_streaming_through_swaps_see_only_written_records_and_keep_their_bytes
     let ts = env.now();
     let mut cleaned = 0;
     for _round in 0..40 {
+        common::wait_until_each_grows(&progress[..], 1, "reader passes");
         for _ in 0..20 {
             let base = log.log_end_offset();
             let recs: Vec<Record> = (base..base + 8)
@@ -105,7 +111,7 @@ fn readers_streaming_through_swaps_see_only_written_records_and_keep_their_bytes
     for (passes, errors, held) in &results {
         eprintln!("reader: {passes} passes, {} errors, {} held", errors.len(), held.len());
         check_held(held);
-        assert!(*passes > 0);
+        assert!(*passes >= 40, "{passes} passes");
         assert!(
             errors.is_empty(),
             "reads failed during swaps: {:?}",

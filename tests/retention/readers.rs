@@ -15,7 +15,14 @@ struct ReaderStats {
 /// Streams the log from its start to its end (or for `max_fetches` fetches), again and again,
 /// until a pass that began after `done` was set ends; on OffsetOutOfRange restarts from the
 /// current log start offset.
-fn reader_loop(log: &Log, done: &AtomicBool, max_bytes: usize, max_fetches: usize) -> ReaderStats {
+/// Publishes its fetch count in `progress`.
+fn reader_loop(
+    log: &Log,
+    done: &AtomicBool,
+    progress: &AtomicU64,
+    max_bytes: usize,
+    max_fetches: usize,
+) -> ReaderStats {
     let mut stats = ReaderStats::default();
     let mut fetches = 0u64;
     loop {
@@ -39,6 +46,7 @@ fn reader_loop(log: &Log, done: &AtomicBool, max_bytes: usize, max_fetches: usiz
                 break;
             }
             fetches += 1;
+            progress.store(fetches, Ordering::SeqCst);
             let mut expect = pos;
             for r in fetched.records() {
                 let r = r.unwrap_or_else(|e| panic!("corrupt record after {expect}: {e:?}"));
@@ -74,12 +82,20 @@ fn readers_racing_retention_never_see_corrupt_data_and_keep_bytes_of_deleted_seg
     let started = Instant::now();
     // Whole passes fetching a batch, 4 KiB or everything at a time, and a reader that keeps
     // re-reading the head of the log, where retention deletes.
+    // Each reader's fetches: every 50 appends wait for each reader to fetch 7 more (so each
+    // holds new bytes, kept every 7th fetch, that retention deletes later), so the reads race
+    // retention under any schedule.
+    let progress: Arc<[AtomicU64; 4]> = Arc::new(std::array::from_fn(|_| AtomicU64::new(0)));
     let readers: Vec<_> = [(1usize, usize::MAX), (4096, usize::MAX), (1 << 20, usize::MAX), (1, 2)]
         .into_iter()
-        .map(|(max_bytes, max_fetches)| {
+        .enumerate()
+        .map(|(n, (max_bytes, max_fetches))| {
             let log = log.clone();
             let done = Arc::clone(&done);
-            std::thread::spawn(move || reader_loop(&log, &done, max_bytes, max_fetches))
+            let progress = Arc::clone(&progress);
+            std::thread::spawn(move || {
+                reader_loop(&log, &done, &progress[n], max_bytes, max_fetches)
+            })
         })
         .collect();
 
@@ -89,6 +105,7 @@ fn readers_racing_retention_never_see_corrupt_data_and_keep_bytes_of_deleted_seg
     for i in 0..600 {
         append_batch(&log, 3, env.now);
         if i % 50 == 0 {
+            common::wait_until_each_grows(&progress[..], 7, "reader fetches");
             deleted += env.store.maintain(None).unwrap().segments_deleted;
         } else if i % 2 == 0 {
             deleted += log.delete_old_segments().unwrap().segments_deleted;
