@@ -19,9 +19,8 @@ use bytes::Bytes;
 use super::compression::decompress;
 use super::layout::{self, attr};
 use super::legacy::{self, Message};
-use super::record::{
-    RecordContext, RecordView, decode_common, decode_view, skip_record, skip_spans,
-};
+use super::record::RecordContext;
+pub use super::record_walk::{DecodedBatch, RecordViews, Records};
 use super::{
     Compression, FormatError, FormatResult, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, RecordRef, TimestampType,
@@ -607,7 +606,7 @@ impl BatchView {
     /// The records section ready to decode: the batch's own bytes when it is
     /// uncompressed (no copy), else the decompressed records, at most
     /// [`DEFAULT_MAX_DECOMPRESSED`] bytes. [`DecodedBatch::views`] then
-    /// walks them as borrowed [`RecordView`]s. Does not check the CRC: call
+    /// walks them as borrowed [`RecordView`](super::RecordView)s. Does not check the CRC: call
     /// [`validate`](Self::validate) first.
     ///
     /// ```
@@ -638,35 +637,27 @@ impl BatchView {
         let h = &self.header;
         if let Some(l) = &self.legacy {
             let records = legacy::records(&l.message, &self.buf, max_decompressed)?;
-            return Ok(DecodedBatch { src: Bytes::new(), walk: Walk::default(), legacy: records });
+            return Ok(DecodedBatch::legacy(records));
         }
         let codec = self.compression()?;
-        let (src, pos) = match codec {
-            Compression::None => (self.buf.clone(), layout::RECORDS),
+        let src = match codec {
+            // The records section of the batch's own bytes: no copy.
+            Compression::None => self.buf.slice(layout::RECORDS.min(self.buf.len())..),
             codec => {
                 let body = self.buf.get(layout::RECORDS..).unwrap_or_default();
-                (Bytes::from(decompress(codec, body, max_decompressed)?), 0)
+                Bytes::from(decompress(codec, body, max_decompressed)?)
             }
         };
         let log_append_time =
             (self.timestamp_type() == TimestampType::LogAppendTime).then_some(h.max_timestamp);
-        Ok(DecodedBatch {
-            src,
-            walk: Walk {
-                pos,
-                remaining: h.records_count,
-                count: h.records_count,
-                dense: h.last_offset_delta.checked_add(1) == Some(h.records_count),
-                ctx: RecordContext {
-                    base_offset: h.base_offset,
-                    base_timestamp: h.base_timestamp,
-                    log_append_time,
-                    base_sequence: h.base_sequence,
-                },
-                failed: false,
-            },
-            legacy: Vec::new(),
-        })
+        let ctx = RecordContext {
+            base_offset: h.base_offset,
+            base_timestamp: h.base_timestamp,
+            log_append_time,
+            base_sequence: h.base_sequence,
+        };
+        let dense = h.last_offset_delta.checked_add(1) == Some(h.records_count);
+        Ok(DecodedBatch::v2(src, h.records_count, dense, ctx))
     }
 
     /// The records section exactly as stored (compressed when the batch is);
@@ -680,204 +671,4 @@ impl BatchView {
 
 fn invalid(field: &'static str, value: i64, reason: &'static str) -> FormatError {
     FormatError::InvalidValue { field, value, reason }
-}
-
-/// Where decoding stands in a records section; shared by [`Records`] and
-/// [`RecordViews`].
-#[derive(Debug, Clone, Default)]
-struct Walk {
-    pos: usize,
-    remaining: i32,
-    count: i32,
-    /// `recordsCount == lastOffsetDelta + 1`: with deltas strictly rising
-    /// in `[0, lastOffsetDelta]` (Kafka's rule, checked on append), record
-    /// `i` has delta `i`. Only a hint: [`Walk::seek`] checks where it lands.
-    dense: bool,
-    ctx: RecordContext,
-    failed: bool,
-}
-
-impl Walk {
-    /// The next record of `src`, or an error (once, then the end) for one
-    /// that does not decode or for bytes left after the last.
-    #[inline(always)]
-    fn next<'a>(&mut self, src: &'a [u8]) -> Option<FormatResult<RecordView<'a>>> {
-        if self.failed {
-            return None;
-        }
-        if self.remaining <= 0 {
-            // Kafka's `ensureNoneRemaining`: leftover bytes mean the count lied.
-            if self.pos < src.len() {
-                self.failed = true;
-                return Some(Err(FormatError::TrailingBytes {
-                    count: self.count,
-                    extra: src.len() - self.pos,
-                }));
-            }
-            return None;
-        }
-        // The common shape first (short varints, no headers), then the
-        // general decoder, which reads any record and names any damage.
-        if let Some((r, next)) = decode_common(src, self.pos, &self.ctx) {
-            self.pos = next;
-            self.remaining -= 1;
-            return Some(Ok(r));
-        }
-        match decode_view(src, &mut self.pos, &self.ctx) {
-            Ok(r) => {
-                self.remaining -= 1;
-                Some(Ok(r))
-            }
-            Err(e) => {
-                self.failed = true;
-                Some(Err(e))
-            }
-        }
-    }
-
-    /// Moves past the records whose offset is below `offset`, reading only
-    /// each one's length and offset delta. A record that does not frame
-    /// stops the skip there, so the next decode reports it.
-    fn seek(&mut self, src: &[u8], offset: i64) {
-        if self.dense && self.seek_dense(src, offset) {
-            return;
-        }
-        while !self.failed && self.remaining > 0 {
-            match skip_record(src, self.pos) {
-                Some((delta, next))
-                    if self.ctx.base_offset.wrapping_add(i64::from(delta)) < offset =>
-                {
-                    self.pos = next;
-                    self.remaining -= 1;
-                }
-                _ => return,
-            }
-        }
-    }
-
-    /// [`Self::seek`] in a dense batch: the record at `offset` is the
-    /// `offset - baseOffset`th, so the records before it are passed by
-    /// their length varints alone (a point read's path: about 10
-    /// instructions a record instead of 30). The record landed on must
-    /// carry exactly the offset asked for; if it does not (a batch that
-    /// breaks Kafka's delta rule), or the offset is past the batch, nothing
-    /// moves and `false` sends the caller to the general skip, which reads
-    /// every delta.
-    fn seek_dense(&mut self, src: &[u8], offset: i64) -> bool {
-        let at = self.count - self.remaining;
-        let target = offset.saturating_sub(self.ctx.base_offset);
-        let Ok(skip) = i32::try_from(target.saturating_sub(i64::from(at))) else { return false };
-        // Nothing to pass, or every record: the general skip decides by the deltas.
-        if self.failed || skip <= 0 || skip >= self.remaining {
-            return false;
-        }
-        let Some(pos) = skip_spans(src, self.pos, skip) else { return false };
-        if !matches!(skip_record(src, pos), Some((delta, _)) if delta == at + skip) {
-            return false;
-        }
-        self.pos = pos;
-        self.remaining -= skip;
-        true
-    }
-}
-
-/// A batch's records section ready to decode (see [`BatchView::decode`]):
-/// it owns the bytes, so the [`RecordView`]s of [`views`](Self::views)
-/// borrow from it.
-#[derive(Debug, Clone)]
-pub struct DecodedBatch {
-    src: Bytes,
-    walk: Walk,
-    /// A legacy entry's records, decoded up front (a v1 wrapper's offsets
-    /// are only known once its last inner message is read).
-    legacy: Vec<RecordRef>,
-}
-
-impl DecodedBatch {
-    /// The records as borrowed views, in stored order.
-    #[must_use]
-    pub fn views(&self) -> RecordViews<'_> {
-        RecordViews { src: &self.src, walk: self.walk.clone(), legacy: self.legacy.iter() }
-    }
-
-    /// The records as owned [`RecordRef`]s sharing the batch's bytes.
-    #[must_use]
-    pub fn into_records(self) -> Records {
-        Records { src: self.src, walk: self.walk, legacy: self.legacy.into_iter() }
-    }
-}
-
-/// Borrowed records of a [`DecodedBatch`]. Yields an error (once, then
-/// ends) on the first record that does not decode, or if bytes remain
-/// after the last one.
-#[derive(Debug, Clone)]
-pub struct RecordViews<'a> {
-    src: &'a [u8],
-    walk: Walk,
-    legacy: std::slice::Iter<'a, RecordRef>,
-}
-
-impl RecordViews<'_> {
-    /// Moves past the records below `offset` without decoding them: each
-    /// is skipped by its length, only its offset delta read (a point read's
-    /// path to its record).
-    pub fn seek(&mut self, offset: i64) {
-        if self.legacy.len() > 0 {
-            let below = self.legacy.as_slice().iter().take_while(|r| r.offset() < offset).count();
-            if below > 0 {
-                self.legacy.nth(below - 1);
-            }
-            return;
-        }
-        self.walk.seek(self.src, offset);
-    }
-}
-
-impl<'a> Iterator for RecordViews<'a> {
-    type Item = FormatResult<RecordView<'a>>;
-
-    #[inline(always)]
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(r) = self.legacy.next() {
-            return Some(Ok(r.view()));
-        }
-        self.walk.next(self.src)
-    }
-}
-
-/// Iterator over a batch's records. Yields an error (once, then ends) on the
-/// first record that does not decode, or if bytes remain after the last one.
-#[derive(Debug)]
-pub struct Records {
-    src: Bytes,
-    walk: Walk,
-    legacy: std::vec::IntoIter<RecordRef>,
-}
-
-impl Records {
-    /// Moves past the records below `offset` without decoding them, as
-    /// [`RecordViews::seek`].
-    pub fn seek(&mut self, offset: i64) {
-        if self.legacy.len() > 0 {
-            let below = self.legacy.as_slice().iter().take_while(|r| r.offset() < offset).count();
-            if below > 0 {
-                self.legacy.nth(below - 1);
-            }
-            return;
-        }
-        self.walk.seek(&self.src, offset);
-    }
-}
-
-impl Iterator for Records {
-    type Item = FormatResult<RecordRef>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(r) = self.legacy.next() {
-            return Some(Ok(r));
-        }
-        let src = &self.src;
-        self.walk.next(src).map(|r| r.map(|r| r.to_ref(src)))
-    }
 }

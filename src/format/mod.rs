@@ -58,6 +58,7 @@ pub mod legacy;
 pub mod partition_metadata;
 pub mod producer_snapshot;
 pub mod record;
+mod record_walk;
 pub mod txn_index;
 mod types;
 pub mod varint;

@@ -231,19 +231,21 @@ pub(crate) struct RecordContext {
     pub base_sequence: i32,
 }
 
-/// [`short_unsigned_at`] at the start of `b`, as a length: `(value, bytes
-/// read)` for one to three bytes, `None` for a longer encoding or bytes
-/// that end inside it. The slice patterns make each byte's bounds check
-/// part of the match, so the common one-byte case is a length test, a
-/// load and a sign test.
+/// An unsigned LEB128 value of one to three bytes at the front of `b`,
+/// and the bytes after it; `None` for a longer encoding or bytes that end
+/// inside it. The slice patterns make each byte's bounds check part of the
+/// match, so the common one-byte case is a length test, a load and a sign
+/// test, and the bytes after it need no check of their own.
 #[inline(always)]
-fn short_unsigned(b: &[u8]) -> Option<(usize, usize)> {
+fn short_front(b: &[u8]) -> Option<(usize, &[u8])> {
     match *b {
-        [b0, ..] if b0 < 0x80 => Some((usize::from(b0), 1)),
-        [b0, b1, ..] if b1 < 0x80 => Some((usize::from(b0 & 0x7f) | (usize::from(b1) << 7), 2)),
-        [b0, b1, b2, ..] if b2 < 0x80 => Some((
+        [b0, ref rest @ ..] if b0 < 0x80 => Some((usize::from(b0), rest)),
+        [b0, b1, ref rest @ ..] if b1 < 0x80 => {
+            Some((usize::from(b0 & 0x7f) | (usize::from(b1) << 7), rest))
+        }
+        [b0, b1, b2, ref rest @ ..] if b2 < 0x80 => Some((
             usize::from(b0 & 0x7f) | (usize::from(b1 & 0x7f) << 7) | (usize::from(b2) << 14),
-            3,
+            rest,
         )),
         _ => None,
     }
@@ -366,11 +368,11 @@ fn unsigned_at(src: &[u8], pos: usize, long: bool) -> Option<(u64, usize)> {
 pub(crate) fn skip_spans(src: &[u8], pos: usize, count: i32) -> Option<usize> {
     let mut rest = src.get(pos..)?;
     for _ in 0..count {
-        let (raw, n) = short_unsigned(rest)?;
+        let (raw, after) = short_front(rest)?;
         if raw & 1 != 0 {
             return None; // a negative length
         }
-        rest = rest.get(n + (raw >> 1)..)?;
+        rest = after.get(raw >> 1..)?;
     }
     Some(src.len() - rest.len())
 }
@@ -398,70 +400,63 @@ pub(crate) fn skip_record(src: &[u8], pos: usize) -> Option<(i32, usize)> {
     Some(((delta as u32 >> 1) as i32 ^ -((delta & 1) as i32), end))
 }
 
-/// A zig-zag decoded 32-bit value from its raw LEB128 bits (at most three
-/// bytes' worth here, so it always fits).
+/// A zig-zag decoded value from its raw LEB128 bits (at most three bytes'
+/// worth here, so it fits any width).
 #[inline(always)]
-fn zigzag32(raw: u64) -> i32 {
-    let raw = raw as u32;
-    ((raw >> 1) as i32) ^ -((raw & 1) as i32)
+fn zigzag(raw: usize) -> i64 {
+    ((raw >> 1) as i64) ^ -((raw & 1) as i64)
 }
 
-/// A nullable length-prefixed field at `*p` of `rec` (one record's body):
-/// `Some(None)` for null (-1), the bytes for a length `>= 0` that fits
-/// `rec`, and `None` for anything else (a long length varint, a length
-/// below -1, bytes past the record): the general decoder then reads it and
-/// says what is wrong, if anything.
+/// A nullable length-prefixed field at the front of `b` (inside one
+/// record's body) and the bytes after it: `Some(None)` for null (-1), the
+/// bytes for a length `>= 0` that fits `b`, and `None` for anything else (a
+/// long length varint, a length below -1, bytes past the record): the
+/// general decoder then reads it and says what is wrong, if anything.
 #[inline(always)]
-fn common_field<'a>(rec: &'a [u8], p: &mut usize) -> Option<Option<&'a [u8]>> {
-    let (raw, n) = short_unsigned_at(rec, *p)?;
-    *p += n;
+fn common_field(b: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    let (raw, rest) = short_front(b)?;
     if raw & 1 != 0 {
         // Odd zig-zag values are negative: only -1 (raw 1) is a length.
-        return (raw == 1).then_some(None);
+        return (raw == 1).then_some((None, rest));
     }
-    let len = (raw >> 1) as usize;
-    let bytes = rec.get(*p..*p + len)?;
-    *p += len;
-    Some(Some(bytes))
+    let (bytes, rest) = rest.split_at_checked(raw >> 1)?;
+    Some((Some(bytes), rest))
 }
 
-/// Decodes the record at `pos` of `src` when it has the shape nearly every
-/// record has: every varint of at most three bytes (lengths below 1 MiB,
-/// deltas below 2^20) and no headers. Returns the view and where the next
-/// record starts. It accepts exactly what [`decode_view`] accepts of such a
-/// record, with the same result, and reads nothing past the body its length
-/// declares; `None` for any other record (headers, long varints, damage)
-/// sends the caller to [`decode_view`], which reads every shape and names
-/// what is wrong. A scan's per-record cost is mostly this function: each
-/// field is one or two byte tests against a body whose bounds are checked
-/// once, with no error to build on the way.
+/// Decodes the record at the front of `src` (the unread part of a records
+/// section) when it has the shape nearly every record has: every varint of
+/// at most three bytes (lengths below 1 MiB, deltas below 2^20) and no
+/// headers. Returns the view and the bytes after the record. It accepts
+/// exactly what [`decode_view`] accepts of such a record, with the same
+/// result, and reads nothing past the body its length declares; `None` for
+/// any other record (headers, long varints, damage) sends the caller to
+/// [`decode_view`], which reads every shape and names what is wrong.
+///
+/// A scan's per-record cost is mostly this function, so it is written as a
+/// storage engine's inner loop: the length varint frames the body with one
+/// bounds check, and every field after it is read from the front of a
+/// slice that shrinks, so each varint byte is one length test folded into
+/// a pattern match, with no position to add and no error to build.
 #[inline(always)]
 pub(crate) fn decode_common<'a>(
     src: &'a [u8],
-    pos: usize,
     ctx: &RecordContext,
-) -> Option<(RecordView<'a>, usize)> {
-    let (raw, n) = short_unsigned_at(src, pos)?;
+) -> Option<(RecordView<'a>, &'a [u8])> {
+    let (raw, after) = short_front(src)?;
     if raw & 1 != 0 {
         return None; // a negative length: the general decoder reports it
     }
-    let body = pos + n;
-    let end = body + (raw >> 1) as usize;
-    let rec = src.get(body..end)?;
-    let attributes = *rec.first()?;
-    let (ts, t) = short_unsigned_at(rec, 1)?;
-    let (od, d) = short_unsigned_at(rec, 1 + t)?;
-    let mut p = 1 + t + d;
-    let key = common_field(rec, &mut p)?;
-    let value = common_field(rec, &mut p)?;
+    let (body, next) = after.split_at_checked(raw >> 1)?;
+    let [attributes, ref rest @ ..] = *body else { return None };
+    let (ts, rest) = short_front(rest)?;
+    let (od, rest) = short_front(rest)?;
+    let (key, rest) = common_field(rest)?;
+    let (value, rest) = common_field(rest)?;
     // A header count of zero, ending the body exactly.
-    if p + 1 != rec.len() || *rec.get(p)? != 0 {
-        return None;
-    }
-    let timestamp_delta = ((ts >> 1) as i64) ^ -((ts & 1) as i64);
-    let meta = RecordMeta::in_batch(ctx, attributes as i8, timestamp_delta, zigzag32(od));
+    let [0] = *rest else { return None };
+    let meta = RecordMeta::in_batch(ctx, attributes as i8, zigzag(ts), zigzag(od) as i32);
     let headers = HeaderViews { inner: HeadersInner::Raw { raw: &[], remaining: 0 } };
-    Some((RecordView { meta, key, value, headers }, end))
+    Some((RecordView { meta, key, value, headers }, next))
 }
 
 /// Decodes the record at `*pos` of `src` as a borrowed view, checking its

@@ -59,7 +59,10 @@ fn ctx(base_sequence: i32, log_append_time: Option<i64>) -> RecordContext {
 
 /// Whatever `decode_common` returns, `decode_view` returns too.
 fn agree(src: &[u8], pos: usize, ctx: &RecordContext) -> Result<bool, TestCaseError> {
-    let Some((fast, end)) = decode_common(src, pos, ctx) else { return Ok(false) };
+    let Some((fast, next)) = decode_common(src.get(pos..).unwrap_or_default(), ctx) else {
+        return Ok(false);
+    };
+    let end = src.len() - next.len();
     let mut at = pos;
     let general = decode_view(src, &mut at, ctx);
     prop_assert!(general.is_ok(), "general decoder refused what the fast one took: {general:?}");
@@ -124,11 +127,11 @@ fn records_with_headers_null_fields_or_long_varints_take_the_general_decoder() {
         headers: Vec::new(),
     };
     let null_fields = base.encode();
-    assert!(decode_common(&null_fields, 0, &ctx(-1, None)).is_some(), "null key and value");
+    assert!(decode_common(&null_fields, &ctx(-1, None)).is_some(), "null key and value");
     let headers = Wire { headers: vec![(b"h".to_vec(), None)], ..base.clone() }.encode();
-    assert!(decode_common(&headers, 0, &ctx(-1, None)).is_none(), "headers");
+    assert!(decode_common(&headers, &ctx(-1, None)).is_none(), "headers");
     let long = Wire { timestamp_delta: 1 << 40, ..base }.encode();
-    assert!(decode_common(&long, 0, &ctx(-1, None)).is_none(), "a four-byte-plus varint");
+    assert!(decode_common(&long, &ctx(-1, None)).is_none(), "a four-byte-plus varint");
     for src in [headers, long] {
         let mut pos = 0;
         assert!(decode_view(&src, &mut pos, &ctx(-1, None)).is_ok());
