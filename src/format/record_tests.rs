@@ -4,8 +4,9 @@
 
 use proptest::prelude::*;
 
-use super::{RecordContext, RecordMeta, decode_common, decode_view, skip_spans};
+use super::{RecordContext, RecordMeta, RecordView, decode_common, decode_view, skip_spans};
 use crate::format::varint::{put_varint, put_varlong, read_varint};
+use crate::format::{DecodedBatch, FormatError, FormatResult};
 
 /// A record's fields as they go on the wire; lengths are written as given
 /// (so a test can write a wrong one).
@@ -180,7 +181,97 @@ fn skipping_spans_passes_a_scan_records_by_their_lengths() {
     assert_eq!(skip_spans(&src, 0, 101), None, "past the last record");
 }
 
+/// A records section of `count` records read by the general decoder alone,
+/// one record after another: what the walk must yield, error included.
+fn walked_carefully<'a>(
+    src: &'a [u8],
+    count: i32,
+    ctx: &RecordContext,
+) -> Vec<FormatResult<RecordView<'a>>> {
+    let (mut out, mut pos) = (Vec::new(), 0);
+    for _ in 0..count.max(0) {
+        match decode_view(src, &mut pos, ctx) {
+            Ok(r) => out.push(Ok(r)),
+            Err(e) => {
+                out.push(Err(e));
+                return out;
+            }
+        }
+    }
+    if pos < src.len() {
+        out.push(Err(FormatError::TrailingBytes { count, extra: src.len() - pos }));
+    }
+    out
+}
+
+/// The walk over `src` (borrowed views, then owned records) against
+/// [`walked_carefully`].
+fn walk_agrees(src: &[u8], count: i32, ctx: &RecordContext) -> Result<(), TestCaseError> {
+    let expected = walked_carefully(src, count, ctx);
+    let decoded = DecodedBatch::v2(bytes::Bytes::copy_from_slice(src), count, false, *ctx);
+    let views: Vec<_> = decoded.views().collect();
+    prop_assert_eq!(&views, &expected);
+    let owned: Vec<_> = decoded.into_records().map(|r| r.map(|r| r.to_record())).collect();
+    let expected: Vec<_> = expected.into_iter().map(|r| r.map(RecordView::to_record)).collect();
+    prop_assert_eq!(owned, expected);
+    Ok(())
+}
+
+#[test]
+fn a_walk_stops_at_the_first_bad_record_and_reports_bytes_after_the_last() {
+    let w = |key: &[u8], headers| Wire {
+        attributes: 0,
+        timestamp_delta: 0,
+        offset_delta: 0,
+        key: Some(key.to_vec()),
+        value: Some(vec![1; 100]),
+        headers,
+    };
+    let good = w(b"k", Vec::new()).encode();
+    let with_header = w(b"h", vec![(b"x".to_vec(), None)]).encode();
+    let mut src = [good.clone(), with_header, good.clone()].concat();
+    let c = ctx(-1, None);
+    walk_agrees(&src, 3, &c).map_err(|e| format!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+    let short = DecodedBatch::v2(src.clone().into(), 2, false, c);
+    let views: Vec<_> = short.views().collect();
+    assert!(matches!(views.last(), Some(Err(FormatError::TrailingBytes { count: 2, .. }))));
+    assert_eq!(views.len(), 3, "two records, then the leftover bytes, then nothing");
+    // A negative length in the second record: one record, one error, the end.
+    let second = good.len();
+    src[second] = 0x01;
+    let damaged = DecodedBatch::v2(src.into(), 3, false, c);
+    let views: Vec<_> = damaged.views().collect();
+    assert!(matches!(
+        views.get(1),
+        Some(Err(FormatError::InvalidValue { field: "record.length", .. }))
+    ));
+    assert_eq!(views.len(), 2);
+}
+
 proptest! {
+    #[test]
+    fn the_walk_yields_what_the_general_decoder_yields_record_by_record(
+        records in proptest::collection::vec(wire(), 0..6),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        cut in any::<prop::sample::Index>(),
+        cut_it in any::<bool>(),
+        count_off in -2i32..3,
+        log_append_time in any::<bool>(),
+    ) {
+        let mut src: Vec<u8> = records.iter().flat_map(Wire::encode).collect();
+        for (at, x) in flips {
+            let i = at.index(src.len().max(1));
+            if let Some(b) = src.get_mut(i) {
+                *b ^= x;
+            }
+        }
+        if cut_it {
+            src.truncate(cut.index(src.len() + 1));
+        }
+        let count = i32::try_from(records.len()).unwrap_or(0) + count_off;
+        walk_agrees(&src, count, &ctx(7, log_append_time.then_some(99)))?;
+    }
+
     #[test]
     fn skipping_spans_lands_where_the_general_varint_reader_lands(
         records in proptest::collection::vec(wire(), 0..6),
