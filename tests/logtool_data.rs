@@ -597,30 +597,40 @@ fn consume_follow_prints_records_another_process_appends_until_max_records() {
     let dir = tmp.path();
     ok(dir, &["topic-create", "f", "--partitions", "1"]);
     ok_in(dir, &["produce", "f", "--partition", "0"], b"a\nb\n");
-    let child = Command::new(common::logtool_bin_built())
+    let mut child = Command::new(common::logtool_bin_built())
         .arg("--dir")
         .arg(dir)
         .args(["--json", "consume", "f", "--follow", "--max-records", "3"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // The consumer's lines, as it prints them: "c" is produced once it printed the two records
+    // there were, so it follows the log to a record appended after it reached the end (with a
+    // fixed sleep, a consumer started late found all three at once).
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout) {
+            let _ = lines_tx.send(line.unwrap());
+        }
+    });
+    let patience = std::time::Duration::from_secs(60);
+    let value = |l: String| {
+        let (_, rest) = l.split_once(r#""value":""#).unwrap();
+        rest.split('"').next().unwrap().to_owned()
+    };
+    let mut values = Vec::new();
+    for _ in 0..2 {
+        values.push(value(lines.recv_timeout(patience).expect("consume --follow printed")));
+    }
     ok_in(dir, &["produce", "f", "--partition", "0"], b"c\n");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut child = child;
+    let deadline = std::time::Instant::now() + patience;
     while child.try_wait().unwrap().is_none() {
         assert!(std::time::Instant::now() < deadline, "consume --follow did not stop at 3 records");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let values: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (_, rest) = l.split_once(r#""value":""#).unwrap();
-            rest.split('"').next().unwrap().to_owned()
-        })
-        .collect();
+    assert!(child.wait().unwrap().success());
+    // The reading thread sends the rest and ends with the pipe.
+    values.extend(lines.iter().map(value));
     assert_eq!(values, ["a", "b", "c"]);
 }
