@@ -25,8 +25,9 @@ use strata::{LoadOptions, Log, OffsetSpec};
 
 const NOW: i64 = 1_700_000_000_000;
 const INTERVAL: u64 = 256;
-/// Long enough that only a hang reaches it.
-const PATIENCE: Duration = Duration::from_secs(20);
+/// Long enough that only a hang reaches it, even on a loaded machine that leaves a thread
+/// unscheduled for seconds.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn config() -> LogConfig {
     LogConfig::default()
