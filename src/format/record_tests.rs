@@ -80,7 +80,7 @@ fn wire() -> impl Strategy<Value = Wire> {
     let header = (proptest::collection::vec(any::<u8>(), 0..8), bytes(8));
     (
         any::<u8>(),
-        prop_oneof![-70i64..70, any::<i64>()],
+        prop_oneof![-70i64..70, -(1i64 << 20)..(1 << 20), any::<i64>()],
         prop_oneof![0i32..200, any::<i32>()],
         bytes(300),
         prop_oneof![bytes(300), bytes(20_000)],
