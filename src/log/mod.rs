@@ -31,6 +31,7 @@ mod layout;
 mod leader_epoch;
 mod load;
 mod partition_metadata;
+mod point;
 mod producer_state;
 mod read;
 mod read_only;

@@ -5,8 +5,8 @@
 //! path: `Log::append_batch` of v2 batches built with `BatchBuilder` before the
 //! timed loop; scans are 1 MiB `Log::read` fetches decoded as borrowed views
 //! with `Fetched::record_batches()` (CRC checked per batch); the CRC-only walk is
-//! `Fetched::batches()` + `BatchView::validate`; point reads `Log::read(offset, 1)`
-//! and the record's borrowed view (`Fetched::record_batches`);
+//! `Fetched::batches()` + `BatchView::validate`; point reads `Log::read_record`
+//! (the record's borrowed view, its batch's CRC checked);
 //! their floor, the CRC-32C alone (strata's own `crc32c`) of each read's batch
 //! from the segment's map, in the same order.
 
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use strata::LogConfig;
 use strata::SystemClock;
@@ -131,16 +131,12 @@ impl Engine for Strata {
     }
 
     fn get(&mut self, offset: u64) -> Result<u8> {
-        let f = self.log.read(offset as i64, 1)?;
-        // The borrowed view, as the scan reads (no reference count); the
-        // batch's CRC is checked as `Fetched::records` checks it.
-        let batch = f.record_batches().next().context("offset not found")??;
-        let r = batch.records().next().context("offset not found")??;
-        if r.offset() != offset as i64 {
-            bail!("asked for {offset}, got {}", r.offset());
-        }
-        let v = r.value().context("null value")?;
-        Ok(v[0])
+        // The point read: the record at the offset as a borrowed view (no
+        // copy, no reference count), its batch's CRC checked as
+        // `Fetched::records` checks it.
+        let first =
+            self.log.read_record(offset as i64, |r| r.value().map(|v| v.first().copied()))?;
+        first.context("offset not found")?.context("null value")?.context("empty value")
     }
 
     fn get_crc_floor(&mut self, offsets: &[u64]) -> Option<Result<Vec<f64>>> {
