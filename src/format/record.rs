@@ -415,6 +415,13 @@ fn zigzag(raw: usize) -> i64 {
 #[inline(always)]
 fn common_field(b: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     let (raw, rest) = short_front(b)?;
+    field_of_length(raw, rest)
+}
+
+/// [`common_field`] whose length varint, `raw` (before zig-zag), is read:
+/// the field's bytes at the front of `rest`, and the bytes after them.
+#[inline(always)]
+fn field_of_length(raw: usize, rest: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     if raw & 1 != 0 {
         // Odd zig-zag values are negative: only -1 (raw 1) is a length.
         return (raw == 1).then_some((None, rest));
@@ -447,10 +454,26 @@ pub(crate) fn decode_common<'a>(
         return None; // a negative length: the general decoder reports it
     }
     let (body, next) = after.split_at_checked(raw >> 1)?;
-    let [attributes, ref rest @ ..] = *body else { return None };
-    let (ts, rest) = short_front(rest)?;
-    let (od, rest) = short_front(rest)?;
-    let (key, rest) = common_field(rest)?;
+    // The attributes byte, both deltas and the key's length varint: one
+    // length test for the usual shape (one-byte timestamp delta and key
+    // length, a one- or two-byte offset delta), byte by byte otherwise.
+    let (attributes, ts, od, key_len, rest) = match *body {
+        [a, ts, od, k, ref rest @ ..] if ts < 0x80 && od < 0x80 && k < 0x80 => {
+            (a, usize::from(ts), usize::from(od), usize::from(k), rest)
+        }
+        [a, ts, o0, o1, k, ref rest @ ..] if ts < 0x80 && o0 >= 0x80 && o1 < 0x80 && k < 0x80 => {
+            let od = usize::from(o0 & 0x7f) | (usize::from(o1) << 7);
+            (a, usize::from(ts), od, usize::from(k), rest)
+        }
+        [a, ref rest @ ..] => {
+            let (ts, rest) = short_front(rest)?;
+            let (od, rest) = short_front(rest)?;
+            let (k, rest) = short_front(rest)?;
+            (a, ts, od, k, rest)
+        }
+        [] => return None,
+    };
+    let (key, rest) = field_of_length(key_len, rest)?;
     let (value, rest) = common_field(rest)?;
     // A header count of zero, ending the body exactly.
     let [0] = *rest else { return None };

@@ -100,19 +100,21 @@ fn wire() -> impl Strategy<Value = Wire> {
 fn the_common_shape_decoder_takes_a_scan_records_and_matches_the_general_one() {
     // 8-byte key, 100-byte value, deltas past 63 (two-byte varints), no headers:
     // `benches/compare`'s records, and most records of most topics.
-    for delta in [0, 63, 64, 99] {
+    // Keys of 64 bytes and more have two-byte lengths, read past the
+    // one-length-test shape of the front fields.
+    for (delta, key_len) in [0, 63, 64, 99].into_iter().flat_map(|d| [(d, 8), (d, 64), (d, 300)]) {
         let w = Wire {
             attributes: 0,
             timestamp_delta: i64::from(delta) * 3,
             offset_delta: delta,
-            key: Some(vec![7; 8]),
+            key: Some(vec![7; key_len]),
             value: Some(vec![9; 100]),
             headers: Vec::new(),
         };
         let src = w.encode();
         for c in [ctx(-1, None), ctx(i32::MAX - 10, None), ctx(5, Some(42))] {
             let taken = agree(&src, 0, &c).map_err(|e| format!("{e}"));
-            assert_eq!(taken, Ok(true), "delta {delta}");
+            assert_eq!(taken, Ok(true), "delta {delta}, key of {key_len} bytes");
         }
     }
 }
