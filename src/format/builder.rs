@@ -191,11 +191,36 @@ impl BatchBuilder {
     /// # Errors
     /// As [`append`](Self::append), for the first record refused (the
     /// records before it stay in the batch).
+    #[cfg(test)]
     pub(crate) fn append_all_stamped<R: RecordParts>(
         &mut self,
         records: &[R],
         now: i64,
     ) -> FormatResult<()> {
+        self.append_all_checked(records, now, |_, _| true, |_, _, _| Ok(()), |e| e)
+    }
+
+    /// [`append_all_stamped`](Self::append_all_stamped), refusing the first
+    /// record that breaks the caller's rules, each record judged before it
+    /// is encoded. `surely(timestamp, key_is_null)` is a quick test that
+    /// vouches for most records (and is asked only when a record's shape
+    /// differs from the last one's: one of the same shape has the same
+    /// stamped timestamp and key nullity); a record it does not vouch for,
+    /// or that is encoded one by one, is judged by `exact(index, timestamp,
+    /// key_is_null)`, whose error is returned. `wrap` turns the format's
+    /// refusals into the caller's error.
+    ///
+    /// # Errors
+    /// The first error of `exact`, or the wrapped refusal of
+    /// [`append`](Self::append) (the records before it stay in the batch).
+    pub(crate) fn append_all_checked<R: RecordParts, E>(
+        &mut self,
+        records: &[R],
+        now: i64,
+        surely: impl Fn(i64, bool) -> bool,
+        mut exact: impl FnMut(usize, i64, bool) -> Result<(), E>,
+        wrap: impl Fn(FormatError) -> E,
+    ) -> Result<(), E> {
         let stamp = |r: &R| {
             let ts = r.timestamp();
             if ts == NO_TIMESTAMP { now } else { ts }
@@ -217,6 +242,7 @@ impl BatchBuilder {
                     base,
                     next,
                     rest.iter().map(|r| (stamp(r), r.key(), r.value(), r.headers().len())),
+                    &surely,
                 );
                 if run.count > 0 {
                     // At most i32::MAX - next + 1 records: the sums fit.
@@ -227,11 +253,12 @@ impl BatchBuilder {
                 done = run.count;
             }
             rest = rest.get(done..).unwrap_or_default();
-            // A record the run did not take: one by one (which refuses it
-            // with the reason, or encodes it).
+            // A record the run did not take: judged, then one by one (which
+            // refuses it with the reason, or encodes it).
             if let Some((r, tail)) = rest.split_first() {
-                let stamped = Stamped { record: r, timestamp: stamp(r) };
-                self.append(&stamped)?;
+                let timestamp = stamp(r);
+                exact(records.len() - rest.len(), timestamp, r.key().is_none())?;
+                self.append(&Stamped { record: r, timestamp }).map_err(&wrap)?;
                 rest = tail;
             }
         }
@@ -495,6 +522,7 @@ pub fn set_max_timestamp(batch: &mut [u8], timestamp_type: TimestampType, max_ti
 mod tests {
     use super::*;
     use crate::format::{BatchView, BorrowedRecord, Record};
+    use proptest::prelude::*;
 
     /// Records of changing shapes: runs of one shape, null keys and values,
     /// headers, a three-byte length, a key too large for the plain path,
@@ -571,5 +599,161 @@ mod tests {
         assert_eq!(next, not_increasing(i32::MAX));
         assert_eq!(explicit, not_increasing(6));
         assert_eq!(full.count(), 1);
+    }
+
+    /// A generated record: timestamp, key, value, headers.
+    type Fields = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+    /// Record fields for the proptests: keys and values null, short
+    /// (the copies of 8 to 16 bytes), of two-byte lengths, or (rarely)
+    /// large; timestamps stamped, near the first, far from it, or extreme;
+    /// now and then headers.
+    fn arb_record() -> impl Strategy<Value = Fields> {
+        let bytes = || {
+            prop_oneof![
+                2 => Just(None),
+                6 => proptest::collection::vec(any::<u8>(), 0..20).prop_map(Some),
+                3 => proptest::collection::vec(any::<u8>(), 60..200).prop_map(Some),
+                1 => (9_000usize..20_000).prop_map(|n| Some(vec![5u8; n])),
+            ]
+        };
+        let ts = prop_oneof![
+            4 => Just(NO_TIMESTAMP),
+            3 => 1_700_000_000_000i64..1_700_000_000_100,
+            1 => 0i64..1 << 40,
+            1 => any::<i64>(),
+        ];
+        let header = (
+            proptest::collection::vec(any::<u8>(), 0..6),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..6)),
+        );
+        let headers = prop_oneof![
+            6 => Just(Vec::new()),
+            1 => proptest::collection::vec(header, 1..3),
+        ];
+        (ts, bytes(), bytes(), headers)
+    }
+
+    /// Kafka's record layout written field by field with the general varint
+    /// writers: the reference the run loop must match byte for byte.
+    fn reference_record(
+        ts_delta: i64,
+        offset_delta: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[BorrowedHeader<'_>],
+    ) -> Vec<u8> {
+        use crate::format::varint::{put_varint, put_varlong};
+        let nullable = |body: &mut Vec<u8>, b: Option<&[u8]>| match b {
+            None => put_varint(body, -1),
+            Some(b) => {
+                put_varint(body, b.len() as i32);
+                body.extend_from_slice(b);
+            }
+        };
+        let mut body = vec![0u8];
+        put_varlong(&mut body, ts_delta);
+        put_varint(&mut body, offset_delta);
+        nullable(&mut body, key);
+        nullable(&mut body, value);
+        put_varint(&mut body, headers.len() as i32);
+        for h in headers {
+            nullable(&mut body, Some(h.key));
+            nullable(&mut body, h.value);
+        }
+        let mut out = Vec::new();
+        put_varint(&mut out, body.len() as i32);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn random_records_appended_at_once_encode_to_the_reference_bytes(
+            records in proptest::collection::vec(arb_record(), 1..120),
+            now in 1_700_000_000_000i64..1_700_000_001_000,
+        ) {
+            let records: Vec<BorrowedRecord<'_>> = records
+                .iter()
+                .map(|(ts, k, v, hs)| {
+                    let mut r = BorrowedRecord::new("", "").timestamp(*ts);
+                    r.key = k.as_deref();
+                    r.value = v.as_deref();
+                    for (hk, hv) in hs {
+                        r.headers.push(BorrowedHeader { key: hk, value: hv.as_deref() });
+                    }
+                    r
+                })
+                .collect();
+            let mut all = BatchBuilder::new(0);
+            all.append_all_stamped(&records, now).unwrap();
+            let stamp = |r: &BorrowedRecord<'_>| if r.timestamp == NO_TIMESTAMP { now } else { r.timestamp };
+            let base = stamp(&records[0]);
+            let mut want = Vec::new();
+            for (i, r) in records.iter().enumerate() {
+                want.extend(reference_record(
+                    stamp(r).wrapping_sub(base),
+                    i as i32,
+                    r.key,
+                    r.value,
+                    &r.headers,
+                ));
+            }
+            let built = all.build().unwrap();
+            proptest::prop_assert_eq!(&built[layout::BATCH_OVERHEAD..], &want[..]);
+            let batch = BatchView::new(built).unwrap();
+            batch.validate().unwrap();
+            proptest::prop_assert_eq!(batch.records_count() as usize, records.len());
+            // As Kafka's builder: the largest timestamp above -1.
+            let max = records.iter().map(stamp).fold(NO_TIMESTAMP, i64::max);
+            proptest::prop_assert_eq!(batch.max_timestamp(), max);
+        }
+
+        #[test]
+        fn the_rules_refuse_the_first_record_that_breaks_them_whatever_the_quick_test_vouches_for(
+            records in proptest::collection::vec(arb_record(), 1..60),
+            bad_ts in proptest::collection::vec(any::<bool>(), 1..60),
+            vouch_every in 1i64..4,
+        ) {
+            let now = 1_700_000_000_000;
+            let records: Vec<BorrowedRecord<'_>> = records
+                .iter()
+                .map(|(ts, k, v, _)| {
+                    let mut r = BorrowedRecord::new("", "").timestamp(*ts);
+                    r.key = k.as_deref();
+                    r.value = v.as_deref();
+                    r
+                })
+                .collect();
+            // A rule on timestamps and key nullity only (what the log's rules
+            // read): odd timestamps with a null key are refused where `bad_ts` says.
+            let refused = |i: usize, ts: i64, key_is_null: bool| {
+                key_is_null && ts % 2 != 0 && bad_ts.get(i % bad_ts.len()).copied().unwrap_or(false)
+            };
+            let stamp = |r: &BorrowedRecord<'_>| if r.timestamp == NO_TIMESTAMP { now } else { r.timestamp };
+            let first_bad = records.iter().enumerate().position(|(i, r)| refused(i, stamp(r), r.key.is_none()));
+            // The quick test vouches only for records no rule refuses at any
+            // index (a record of one shape may sit at several indexes).
+            let surely = |ts: i64, key_is_null: bool| {
+                !(key_is_null && ts % 2 != 0) && ts % vouch_every == 0
+            };
+            let mut b = BatchBuilder::new(0);
+            let got = b.append_all_checked(
+                &records,
+                now,
+                surely,
+                |i, ts, null| if refused(i, ts, null) { Err(i) } else { Ok(()) },
+                |_| usize::MAX,
+            );
+            match first_bad {
+                Some(i) => proptest::prop_assert_eq!(got, Err(i)),
+                None => {
+                    proptest::prop_assert_eq!(got, Ok(()));
+                    proptest::prop_assert_eq!(b.count() as usize, records.len());
+                }
+            }
+        }
     }
 }

@@ -143,26 +143,34 @@ pub(crate) type PlainParts<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>, usize
 impl RecordsBuf {
     /// Encodes the leading records of `records` that take the plain path
     /// (no headers, key and value under [`PLAIN_MAX`], a timestamp delta
-    /// from `base` under 2^54 in magnitude), at offset deltas `first_delta`,
-    /// `first_delta + 1`, ..., stopping before the first that does not, at
-    /// offset delta `i32::MAX`, or before a record that would take the batch
-    /// past `i32::MAX` bytes. The same bytes as [`encode_record`](Self::encode_record)
-    /// record by record, with the batch's state kept in registers across the
-    /// run rather than re-read and re-checked per record.
+    /// from `base` under 2^54 in magnitude) and that `admit` accepts (it is
+    /// given each record's timestamp and whether its key is null), at offset
+    /// deltas `first_delta`, `first_delta + 1`, ..., stopping before the
+    /// first that does not, at offset delta `i32::MAX`, or before a record
+    /// that would take the batch past `i32::MAX` bytes. The same bytes as
+    /// [`encode_record`](Self::encode_record) record by record.
+    ///
+    /// The records of a batch mostly share one shape (timestamp delta, key
+    /// and value lengths): a [`Template`] lays out every byte of a record of
+    /// that shape but its offset delta, its key and its value, so a record
+    /// that matches the last one's shape costs three compares, a few word
+    /// stores and the copies of its key and value. `admit` is asked only
+    /// when the shape changes: a record of the same shape has the same
+    /// timestamp and key nullity as one it already accepted.
     #[inline]
     pub(crate) fn encode_plain_run<'a>(
         &mut self,
         base: i64,
         first_delta: i32,
         records: impl Iterator<Item = PlainParts<'a>>,
+        mut admit: impl FnMut(i64, bool) -> bool,
     ) -> Run {
         // Offset deltas first_delta..=i32::MAX are left.
         let room_for = (i32::MAX - first_delta.max(0)) as usize + 1;
         let mut run = Run { count: 0, max_timestamp: i64::MIN };
-        // The last record's shape, and the last length field: the records
-        // of a batch mostly share both, which are then measured once.
-        let mut shape: Option<Shape> = None;
-        let mut length = (0usize, Packed { word: 0, len: 1 });
+        // No record matches the initial template (its key length is neither
+        // NULL nor under PLAIN_MAX).
+        let mut t = Template::NONE;
         for (ts, key, value, headers) in records.take(room_for) {
             if headers != 0 {
                 break;
@@ -170,78 +178,126 @@ impl RecordsBuf {
             let ts_delta = ts.wrapping_sub(base);
             let key_len = key.map_or(NULL, <[u8]>::len);
             let value_len = value.map_or(NULL, <[u8]>::len);
-            // A record of the last record's shape is plain as that one was.
-            let s = match shape {
-                Some(s) if s.ts_delta == ts_delta && s.key == key_len && s.value == value_len => s,
-                _ => {
-                    let Some(s) = Shape::plain(ts_delta, key_len, value_len) else { break };
-                    shape = Some(s);
-                    s
+            // At most first_delta + (i32::MAX - first_delta): no overflow;
+            // zigzag of a delta >= 0 is twice it, under 2^32.
+            let z = zigzag32(first_delta.wrapping_add(run.count as i32));
+            if !(t.ts_delta == ts_delta && t.key == key_len && t.value == value_len && z < t.z_end)
+            {
+                if !admit(ts, key.is_none()) {
+                    break;
                 }
-            };
-            // At most first_delta + (i32::MAX - first_delta): no overflow.
-            let offset = Packed::varint(first_delta.wrapping_add(run.count as i32));
-            let body = s.body + offset.len;
-            if body != length.0 {
-                length = (body, Packed::varint(body as i32));
+                let Some(next) = Template::plain(ts_delta, key_len, value_len, z) else { break };
+                t = next;
+                run.max_timestamp = run.max_timestamp.max(ts);
             }
-            let size = length.1.len + body;
+            let size = t.size;
             if self.end + size > i32::MAX as usize {
                 // Not written: the record-by-record path refuses it.
                 break;
             }
-            let mut c = Cursor { out: self.room(size + SLACK), pos: 0 };
-            // The length and the attributes byte (0), then the timestamp
-            // delta: one store when they fit a word (a delta of a few bytes).
-            let head = Packed { word: length.1.word, len: length.1.len + 1 };
-            if head.len + s.ts.len <= 8 {
-                c.packed(head.then(s.ts));
-            } else {
-                c.packed(head);
-                c.packed(s.ts);
+            let out = self.room(size + SLACK);
+            store(out, 0, t.head);
+            if t.head_len > 8 {
+                store(out, 8, t.head_tail);
             }
-            // The offset delta (at most five bytes) and the key's length
-            // (at most three): one store.
-            c.packed(offset.then(s.key_len));
-            if let Some(k) = key {
-                c.bytes(k);
+            store(out, t.head_len, Packed::unsigned(u64::from(z)).word | t.key_len_word);
+            if let Some(k) = key
+                && let Some(d) = out.get_mut(t.key_at..t.key_at + k.len())
+            {
+                copy(d, k);
             }
-            c.packed(s.value_len);
-            if let Some(v) = value {
-                c.bytes(v);
+            store(out, t.value_len_at, t.value_len_word);
+            if let Some(v) = value
+                && let Some(d) = out.get_mut(t.value_at..t.value_at + v.len())
+            {
+                d.copy_from_slice(v);
             }
-            c.packed(Packed { word: 0, len: 1 }); // headerCount
+            if let Some(b) = out.get_mut(size - 1) {
+                *b = 0; // headerCount
+            }
             self.end += size;
-            run.max_timestamp = run.max_timestamp.max(ts);
             run.count += 1;
         }
         run
     }
 }
 
-/// The length of a null key or value in [`Shape`].
+/// The length of a null key or value in [`Template`].
 const NULL: usize = usize::MAX;
 
-/// What a plain record's fields other than its offset delta make: its
-/// timestamp delta and key and value lengths ([`NULL`] for null), their
-/// varints, and the size of its body without the offset delta's varint.
-#[derive(Clone, Copy)]
-struct Shape {
-    ts_delta: i64,
-    key: usize,
-    value: usize,
-    ts: Packed,
-    key_len: Packed,
-    value_len: Packed,
-    body: usize,
+/// Zigzag of an i32 as Kafka's varint writes it.
+#[inline(always)]
+fn zigzag32(v: i32) -> u32 {
+    ((v << 1) ^ (v >> 31)).cast_unsigned()
 }
 
-impl Shape {
-    /// The shape of a plain record (key and value null or under
-    /// [`PLAIN_MAX`], timestamp delta under 2^54 in magnitude), `None` for
-    /// any other.
-    #[inline(always)]
-    fn plain(ts_delta: i64, key: usize, value: usize) -> Option<Shape> {
+/// Stores `word`'s 8 bytes at `at` (the slice has [`SLACK`] bytes past the
+/// record for the spill, which the fields after `at` overwrite).
+#[inline(always)]
+fn store(out: &mut [u8], at: usize, word: u64) {
+    if let Some(s) = out.get_mut(at..at + 8) {
+        s.copy_from_slice(&word.to_le_bytes());
+    }
+}
+
+/// Every byte of a plain record of one shape (timestamp delta, key and
+/// value lengths) whose offset delta's varint has one width, but the offset
+/// delta, key and value bytes:
+///
+/// ```text
+/// [length, attributes 0, timestampDelta] (head_len bytes: head, head_tail)
+/// [offsetDelta, keyLength]               (at head_len: the offset's varint, then key_len_word)
+/// [key]                                  (at key_at)
+/// [valueLength]                          (at value_len_at: value_len_word)
+/// [value] [headerCount 0]                (the last byte at size - 1)
+/// ```
+#[derive(Clone, Copy)]
+struct Template {
+    ts_delta: i64,
+    /// The key's and the value's lengths, [`NULL`] for null.
+    key: usize,
+    value: usize,
+    /// Zigzagged offset deltas below this have the template's width (the
+    /// deltas of a run increase, so none falls below it).
+    z_end: u32,
+    /// The first 8 bytes of `[length, attributes, timestampDelta]` and
+    /// (when `head_len > 8`) the bytes after them.
+    head: u64,
+    head_tail: u64,
+    head_len: usize,
+    /// The key length varint, shifted past the offset delta's varint.
+    key_len_word: u64,
+    key_at: usize,
+    value_len_word: u64,
+    value_len_at: usize,
+    value_at: usize,
+    /// The whole record, length prefix included.
+    size: usize,
+}
+
+impl Template {
+    /// Matches no record.
+    const NONE: Template = Template {
+        ts_delta: 0,
+        key: PLAIN_MAX,
+        value: 0,
+        z_end: 0,
+        head: 0,
+        head_tail: 0,
+        head_len: 0,
+        key_len_word: 0,
+        key_at: 0,
+        value_len_word: 0,
+        value_len_at: 0,
+        value_at: 0,
+        size: 0,
+    };
+
+    /// The template of a plain record (key and value null or under
+    /// [`PLAIN_MAX`], timestamp delta under 2^54 in magnitude) whose
+    /// zigzagged offset delta is `z`; `None` for any other record.
+    #[inline(never)]
+    fn plain(ts_delta: i64, key: usize, value: usize, z: u32) -> Option<Template> {
         let fits = |n: usize| n == NULL || n < PLAIN_MAX;
         if !(fits(key) && fits(value) && ts_delta.unsigned_abs() < 1 << 54) {
             return None;
@@ -250,12 +306,47 @@ impl Shape {
         let field = |n: usize| if n == NULL { -1 } else { n as i32 };
         let bytes = |n: usize| if n == NULL { 0 } else { n };
         let ts = Packed::unsigned(((ts_delta << 1) ^ (ts_delta >> 63)).cast_unsigned());
+        let offset = Packed::unsigned(u64::from(z));
         let key_len = Packed::varint(field(key));
         let value_len = Packed::varint(field(value));
-        // attributes (one byte), timestampDelta, keyLength, key,
-        // valueLength, value, headerCount (one byte, 0).
-        let body = 2 + ts.len + key_len.len + value_len.len + bytes(key) + bytes(value);
-        Some(Shape { ts_delta, key, value, ts, key_len, value_len, body })
+        // attributes (one byte), timestampDelta, offsetDelta, keyLength,
+        // key, valueLength, value, headerCount (one byte, 0).
+        let body =
+            2 + ts.len + offset.len + key_len.len + value_len.len + bytes(key) + bytes(value);
+        let length = Packed::varint(body as i32);
+        // The length (at most four bytes) and the attributes byte (0).
+        let lead = Packed { word: length.word, len: length.len + 1 };
+        let head_len = lead.len + ts.len;
+        let (head, head_tail) = if head_len <= 8 {
+            (lead.then(ts).word, 0)
+        } else {
+            // lead.len is 2 to 5: both shifts are under 64.
+            (lead.word | ts.word << (8 * lead.len), ts.word >> (8 * (8 - lead.len)))
+        };
+        let z_end = match offset.len {
+            1 => 1 << 7,
+            2 => 1 << 14,
+            3 => 1 << 21,
+            4 => 1 << 28,
+            _ => u32::MAX,
+        };
+        let key_at = head_len + offset.len + key_len.len;
+        let value_len_at = key_at + bytes(key);
+        Some(Template {
+            ts_delta,
+            key,
+            value,
+            z_end,
+            head,
+            head_tail,
+            head_len,
+            key_len_word: key_len.word << (8 * offset.len),
+            key_at,
+            value_len_word: value_len.word,
+            value_len_at,
+            value_at: value_len_at + value_len.len,
+            size: length.len + body,
+        })
     }
 }
 

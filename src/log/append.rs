@@ -299,11 +299,14 @@ fn keyless(offset_delta: i32) -> Error {
     invalid(format!("compacted topic refuses record at offset delta {offset_delta} without a key"))
 }
 
+/// The most [`build`] reserves up front for one batch (larger batches grow).
+const MAX_RESERVE: usize = 16 << 20;
+
 /// Builds one batch from `records` for the log to write as it is, applying
 /// the rules a client batch is checked by (max.message.bytes, keys on
-/// compacted topics, timestamp bounds or LogAppendTime) before encoding, and
-/// stamping timestamp -1 with `now`. Returns the batch at base offset 0 (the
-/// caller patches offsets in place) and its record count.
+/// compacted topics, timestamp bounds or LogAppendTime) to each record as
+/// it is encoded, and stamping timestamp -1 with `now`. Returns the batch at
+/// base offset 0 (the caller patches offsets in place) and its record count.
 pub(crate) fn build<R: RecordParts>(
     records: &[R],
     cfg: &AppendSettings,
@@ -319,31 +322,35 @@ pub(crate) fn build<R: RecordParts>(
     let bounds = cfg.timestamps();
     let (lo, hi) = bounds.surely_accepted(now);
     let compact = cfg.compact;
-    // One pass applies the rules to every record (refusing the first that
-    // breaks one, before anything is encoded) and sizes the batch, so
-    // encoding never regrows (and recopies) the buffer.
-    let mut estimate = 0usize;
-    for (i, r) in records.iter().enumerate() {
-        let ts = if r.timestamp() == NO_TIMESTAMP { now } else { r.timestamp() };
-        if compact && r.key().is_none() {
+    // The rules are applied to each record as it is encoded (a refusal
+    // drops the batch, so nothing of it is kept): `surely` vouches for the
+    // common record in two compares, `exact` judges any other and names
+    // what it breaks.
+    let surely = |ts: i64, key_is_null: bool| {
+        !(compact && key_is_null) && (log_append_time || (lo <= ts && ts <= hi))
+    };
+    let exact = |i: usize, ts: i64, key_is_null: bool| {
+        if compact && key_is_null {
             return Err(keyless(i32::try_from(i).unwrap_or(i32::MAX)));
         }
-        if !log_append_time && (ts < lo || ts > hi) {
-            check_timestamp(ts, now, &bounds)?;
-        }
-        estimate += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len) + 36;
-        let headers = r.headers();
-        if headers.len() != 0 {
-            estimate +=
-                headers.map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len) + 10).sum::<usize>();
-        }
-    }
+        if log_append_time { Ok(()) } else { check_timestamp(ts, now, &bounds) }
+    };
+    // Room for the batch at once, sized from the first record as if every
+    // record were its size (the batch regrows, doubling, when they are
+    // larger), and never more than the largest batch the log accepts.
+    let first = records.first().map_or(0, |r| {
+        let headers: usize =
+            r.headers().map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len) + 10).sum();
+        r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len) + headers + 36
+    });
+    let limit = usize::try_from(cfg.max_message_bytes).unwrap_or(usize::MAX).min(MAX_RESERVE);
+    let estimate = first.saturating_mul(records.len()).min(limit);
     let capacity = if codec == Compression::None { estimate } else { 0 };
     let mut b = BatchBuilder::sized(0, capacity).compression(codec, cfg.level);
     if log_append_time {
         b = b.log_append_time(now);
     }
-    b.append_all_stamped(records, now).map_err(|source| Error::InvalidBatch { source })?;
+    b.append_all_checked(records, now, surely, exact, |source| Error::InvalidBatch { source })?;
     let count = i64::from(b.count());
     let batch = b.build_vec().map_err(|source| Error::InvalidBatch { source })?;
     if batch.len() as u64 > cfg.max_message_bytes {
