@@ -329,8 +329,8 @@ const NOTES: &[&str] = &[
      batches built with `BatchBuilder` before the timed loop (strata validates them as \
      Kafka's broker does). fsync: `Log::flush()`. Scan: 1 MiB `Log::read` fetches decoded with \
      `Fetched::record_batches()` as borrowed `RecordView`s (each batch's CRC checked once). CRC walk: `Fetched::batches()` + \
-     `BatchView::validate()`. Point read: `Log::read(offset, 1)` then the record at the offset as a borrowed \
-     `RecordView` (`Fetched::record_batches()`, the batch's CRC checked). \
+     `BatchView::validate()`. Point read: `Log::read_record(offset, f)`, which hands `f` the record at the \
+     offset as a borrowed `RecordView` once its batch is checked (CRC and structure, as `Fetched::records`). \
      Point read's floor: after the point reads, strata's read-path CRC-32C alone (the \
      `crc32c` its reads run) over the stored batch holding each random offset, a slice of \
      the segment's memory map, timed one by one in the same order: every read checks that \
