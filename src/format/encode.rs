@@ -7,7 +7,12 @@
 //! a plain slice at a cursor, not pushed into a `Vec` field by field: pushing cost a capacity check and a length
 //! update per field and per varint byte, more than copying the 100-byte value.
 //!
-//! Two paths write the same bytes:
+//! Three paths write the same bytes:
+//! - [`RecordsBuf::encode_plain_run`], for runs of header-less records (what
+//!   the log's own appends hold): a record of the last one's shape (its
+//!   timestamp delta, key and value lengths) is written from a [`Template`]
+//!   of every byte but its offset delta, key and value, a few word stores
+//!   and the two copies;
 //! - [`encode_plain`], for records without headers whose key and value are
 //!   under 1 MiB (what nearly every append holds): each varint is composed in
 //!   a register ([`Packed`]: its bytes in a `u64` and their count), which also
