@@ -176,6 +176,11 @@ impl RecordsBuf {
         // No record matches the initial template (its key length is neither
         // NULL nor under PLAIN_MAX).
         let mut t = Template::NONE;
+        if first_delta < 0 {
+            // Never so (deltas start at 0 and increase); one by one if it were.
+            return run;
+        }
+        let z0 = zigzag32(first_delta);
         for (ts, key, value, headers) in records.take(room_for) {
             if headers != 0 {
                 break;
@@ -183,9 +188,9 @@ impl RecordsBuf {
             let ts_delta = ts.wrapping_sub(base);
             let key_len = key.map_or(NULL, <[u8]>::len);
             let value_len = value.map_or(NULL, <[u8]>::len);
-            // At most first_delta + (i32::MAX - first_delta): no overflow;
-            // zigzag of a delta >= 0 is twice it, under 2^32.
-            let z = zigzag32(first_delta.wrapping_add(run.count as i32));
+            // The zigzag of offset delta first_delta + count: twice it, as
+            // the deltas are >= 0 (at most i32::MAX: under 2^32).
+            let z = z0.wrapping_add((run.count as u32).wrapping_mul(2));
             if !(t.ts_delta == ts_delta && t.key == key_len && t.value == value_len && z < t.z_end)
             {
                 if !admit(ts, key.is_none()) {
