@@ -8,14 +8,21 @@
 //!   borrowed view), for callgrind's instruction counts;
 //! - `general N`: the same reads through `Log::read(offset, 1)` and
 //!   `Fetched::record_batches` (the general fetch path);
-//! - `latency N`: interleaved, one read at a time each timed alone, the
-//!   point read of `count`, the general path's, and the floors under them:
-//!   the CRC-32C alone of a random batch (the slice of the segment's map
-//!   the read would check, as `benches/compare`'s floor row), and the
-//!   batch's cache lines loaded and nothing computed (the memory alone).
-//!   Each row's reads go to different random batches, so each finds its
-//!   batch where the others left the caches: out of them, mostly. Prints
-//!   p50 and p99 (µs) of each, and the thread's CPU time per read.
+//! - `latency N`: `N` reads a row, one at a time, each timed alone, the
+//!   rows drawn at random read by read so that load on the machine falls on
+//!   all alike: the point read of `count`, the general path's, and the
+//!   floors under them: the CRC-32C alone of a random batch (the slice of
+//!   the segment's map the read would check, as `benches/compare`'s floor
+//!   row); the batch's cache lines loaded and nothing computed (the memory
+//!   alone); the CRC after asking for every line, for the first 24, or
+//!   chunk by chunk ahead of the sum (none beats the CPU's prefetcher);
+//!   the point read and the CRC again on a batch just read (in the cache:
+//!   what the read computes beside its CRC); and the CRC, walk and decode
+//!   of the public batch API (`BatchView::validate`, `RecordViews::seek`).
+//!   Each read goes to its own random batch, out of the caches mostly.
+//!   Prints p50 and p99 (µs) of each row;
+//! - `smaps N`: `N` point reads, then the segment's and index's mappings
+//!   as `/proc/self/smaps` shows them (page size, huge pages).
 //!
 //! ```text
 //! cargo build --release --example point_read
