@@ -400,7 +400,8 @@ impl Log {
             return Ok(FlushOutcome { recovery_point: start, ..FlushOutcome::default() });
         }
         // A test's hook may append here (under the pass lock: not a durable append).
-        crate::io::fault::point("log::flush::pass_after_view")?;
+        // An injected failure fails the pass as a failed fsync would.
+        crate::io::fault::point("log::flush::pass_after_view").map_err(|e| self.fail_pass(e))?;
         let first = v.segments.partition_point(|s| s.base_offset() <= start).saturating_sub(1);
         let mut segments = v.segments.iter().skip(first).peekable();
         // Whether this pass ran an fsync: an earlier pass may have synced

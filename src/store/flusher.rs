@@ -36,7 +36,8 @@
 //! due and the pass is run first.
 //!
 //! A pass that panics (a bug) poisons its log, as a failed fsync does, and
-//! its waiters return that; the worker goes on with the queue.
+//! its waiters return that; a checkpoint write that panics is recorded as
+//! the write's failure. Either way the worker goes on with the queue.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -262,7 +263,20 @@ impl FlushQueue {
                 }
                 Work::Checkpoint => {
                     if let Some(store) = self.store() {
-                        store.record(super::BackgroundTask::Checkpoints, store.write_checkpoints());
+                        // A panic here (a bug) is recorded as the write's
+                        // failure; the next checkpoint is still taken.
+                        let written = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            store.write_checkpoints()
+                        }))
+                        .unwrap_or_else(|panic| {
+                            let cause = std::io::Error::other(format!(
+                                "the checkpoint write panicked: {}",
+                                panic_text(&*panic)
+                            ));
+                            let dir = store.log_dirs().into_iter().next().unwrap_or_default();
+                            Err(crate::Error::io("write checkpoints", dir, cause))
+                        });
+                        store.record(super::BackgroundTask::Checkpoints, written);
                     }
                     self.queue.lock().checkpoint_writing = false;
                 }
@@ -369,49 +383,60 @@ mod tests {
         log.close().unwrap();
     }
 
-    /// A bug that panics inside a pass on a worker: the worker survives, the
-    /// log is poisoned, and a caller waiting for that pass returns the
-    /// poisoning instead of polling until close. The test thread plays the
-    /// pool's one worker.
+    /// A bug that panics inside a pass on a worker: the log is poisoned, a
+    /// caller waiting for that pass returns the poisoning instead of
+    /// waiting until close, and the worker survives to run the next queued
+    /// log's pass. The test thread plays the pool's one worker.
     #[test]
-    fn a_pass_that_panics_poisons_its_log_and_wakes_its_waiter_and_the_worker_goes_on() {
+    fn a_pass_that_panics_poisons_its_log_fails_its_waiter_and_the_worker_runs_the_next_pass() {
         let dir = tempfile::tempdir().unwrap();
-        let (log, _) = Log::open(
-            &dir.path().join("t-0"),
-            "t",
-            0,
-            LogConfig::default(),
-            Arc::new(SystemClock),
-            LoadOptions::default(),
-        )
-        .unwrap();
-        log.append(&[Record::new("k", "v")]).unwrap();
+        let open = |name: &str| {
+            let (log, _) = Log::open(
+                &dir.path().join(format!("{name}-0")),
+                name,
+                0,
+                LogConfig::default(),
+                Arc::new(SystemClock),
+                LoadOptions::default(),
+            )
+            .unwrap();
+            log.append(&[Record::new("k", "v")]).unwrap();
+            log
+        };
+        let (log, next) = (open("t"), open("u"));
         let queue = Arc::new(FlushQueue::default());
         log.set_flush_hook(Some(queue.hook()));
+        next.set_flush_hook(Some(queue.hook()));
         {
             let mut g = queue.queue.lock();
-            g.workers = 1;
+            g.workers = super::MAX_PARALLEL; // a full pool: a push starts no thread
             g.idle = 1;
         }
-        let waiter = {
-            let log = log.clone();
-            std::thread::spawn(move || log.wait_synced(1))
+        let wait = |log: &Log| {
+            let waiting = log.clone();
+            let thread = std::thread::spawn(move || waiting.wait_synced(1));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !queue.queue.lock().logs.iter().any(|l| l.same_log(log)) {
+                assert!(Instant::now() < deadline, "the waiter never queued its pass");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            thread
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while queue.queue.lock().logs.is_empty() {
-            assert!(Instant::now() < deadline, "the waiter never queued its pass");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let waiter = wait(&log);
+        let next_waiter = wait(&next); // queued behind the log whose pass panics
         let hook = crate::io::fault::on_point("log::flush::pass_after_view", || {
             panic!("a bug inside the pass");
         });
         queue.stop();
-        queue.work(); // runs the queued pass, then returns: stopped and empty
+        queue.work(); // runs both queued passes, then returns: stopped and empty
         assert!(hook.ran());
         let cause = log.poisoned().expect("the log is poisoned");
         assert!(cause.contains("a bug inside the pass"), "{cause}");
         let err = waiter.join().unwrap().unwrap_err();
         assert!(matches!(err, crate::Error::Poisoned { .. }), "{err}");
         assert_eq!(log.recovery_point(), 0);
+        next_waiter.join().unwrap().unwrap();
+        assert_eq!(next.recovery_point(), 1, "the worker did not go on to the next pass");
+        assert!(next.poisoned().is_none());
     }
 }
