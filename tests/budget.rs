@@ -332,3 +332,66 @@ fn segments_retention_removed_are_released_while_their_partition_stays_idle() {
     assert!(held.iter().any(|f| live.contains(f)), "nothing held at all: {held:?}");
     store.close().unwrap();
 }
+
+/// A read maps a segment and counts the map in the budget; an eviction of that segment right
+/// after the map is installed (another reader's read, over the limit) must find it counted.
+/// When the count came after the install's lock was released, an eviction in between
+/// subtracted the map from a count that did not hold it yet (clamped at zero), and the count
+/// then kept bytes no map held: the segment stayed "open" for good, over a limit of one, and a
+/// later read over the limit spun in the budget's enforcement forever (seen in `read_races`
+/// with the process stalled at random moments). Fault point `segment::bytes::installed` runs
+/// the other read at exactly that moment.
+#[test]
+fn an_eviction_right_after_a_read_installs_its_map_leaves_no_phantom_open_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(config(tmp.path())).unwrap();
+        store.create_topic("t", 1, &overrides(1 << 20)).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        for i in 0..60 {
+            log.append(&[Record::new("k", value(0, i))]).unwrap();
+            if i % 20 == 19 {
+                log.roll().unwrap();
+            }
+        }
+        store.close().unwrap();
+    }
+    // Reopened with room for one open segment; the active segment takes five records (its
+    // descriptor and index maps are open, counted in the budget) and nothing is mapped to read.
+    let store = Store::open(config(tmp.path()).log_open_segments_max(1)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, 20, 40, 60]);
+    for i in 60..65 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+    }
+    let (other, other_store) = (log.clone(), store.clone());
+    let after_eviction = std::rc::Rc::new(std::cell::Cell::new(None));
+    let seen = std::rc::Rc::clone(&after_eviction);
+    let hook = strata::internals::io::fault::on_point("segment::bytes::installed", move || {
+        // The active segment's map for reading is installed: this read maps segment 20, over
+        // the limit, and evicts the active segment, map and all.
+        let r = other.read(25, 1).unwrap().records().next().unwrap().unwrap();
+        assert_eq!(r.value().unwrap().as_ref(), value(0, 25).as_bytes());
+        seen.set(Some(other_store.resource_stats()));
+    });
+    let fetched = log.read(62, 1).unwrap();
+    assert!(hook.ran());
+    drop(hook);
+    let r =
+        fetched.records().find(|r| r.as_ref().is_ok_and(|r| r.offset() == 62)).unwrap().unwrap();
+    assert_eq!(r.value().unwrap().as_ref(), value(0, 62).as_bytes());
+    // The active segment's read map is a megabyte (its capacity: segment.bytes here); the
+    // other maps (a sealed segment's bytes, index files) are a few KiB. Once the map is evicted
+    // it is not counted: the phantom was exactly that megabyte, on a segment whose eviction
+    // then released nothing, forever.
+    let read_map = 1 << 20;
+    let evicted = after_eviction.take().unwrap();
+    assert!(evicted.evictions > 0 && evicted.open_segments == 1, "{evicted:?}");
+    assert!(evicted.mapped_bytes < read_map, "{evicted:?}");
+    let stats = store.resource_stats();
+    assert!(stats.mapped_bytes < read_map, "the evicted read map is still counted: {stats:?}");
+    // Every segment again, one at a time over the limit of one: each read evicts the last.
+    check_log(&log, 0);
+    assert_eq!(store.resource_stats().open_segments, 1, "{:?}", store.resource_stats());
+    store.close().unwrap();
+}

@@ -171,9 +171,13 @@ impl Budget {
             }
             for (id, seg) in victims {
                 // Upgraded and dropped outside the lock: a segment's drop leaves the budget.
-                if !seg.upgrade().is_some_and(|s| s.evict()) {
-                    skipped.push(id);
+                // Each victim is tried once a call, evicted or not: one still counted open
+                // after its eviction (mapped again meanwhile, or a count that no map
+                // matches) is not picked again and again, which spun here forever.
+                if let Some(s) = seg.upgrade() {
+                    s.evict();
                 }
+                skipped.push(id);
             }
         }
     }

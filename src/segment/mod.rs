@@ -525,9 +525,19 @@ impl Segment {
         if (slot.len() as u64) < end {
             let grown = map.len() as i64 - slot.len() as i64;
             *slot = map;
-            drop(slot);
+            // Counted before the lock is released: an eviction takes the map
+            // under this lock and subtracts it after, so it only ever
+            // subtracts bytes already counted. Counted after the release, an
+            // eviction in between subtracted first (from zero: no change) and
+            // the count then kept bytes no map held, an open segment that no
+            // eviction could close (the budget's enforcement spun on it).
+            // The enforcement this may run evicts other segments, through
+            // their locks' `try_` forms only.
             self.account.adjust(0, grown);
         }
+        drop(slot);
+        // Tests evict this segment here, once its new map is installed.
+        crate::io::fault::point("segment::bytes::installed")?;
         Ok(view)
     }
 

@@ -284,7 +284,8 @@ impl Segment {
         if slot.len() < map.len() {
             let grown = map.len() as i64 - slot.len() as i64;
             *slot = map;
-            drop(slot);
+            // Counted under the lock, as `Segment::bytes` does (an eviction
+            // between the install and the count would leave a phantom).
             self.account.adjust(0, grown);
         }
     }
