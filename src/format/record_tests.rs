@@ -250,6 +250,26 @@ fn a_walk_stops_at_the_first_bad_record_and_reports_bytes_after_the_last() {
     assert_eq!(views.len(), 2);
 }
 
+/// `records` encoded, each `(at, x)` of `flips` xored into the byte at `at`,
+/// then cut at `cut` if given: a damaged records section for the proptests.
+fn damaged(
+    records: &[Wire],
+    flips: &[(prop::sample::Index, u8)],
+    cut: Option<prop::sample::Index>,
+) -> Vec<u8> {
+    let mut src: Vec<u8> = records.iter().flat_map(Wire::encode).collect();
+    for (at, x) in flips {
+        let i = at.index(src.len().max(1));
+        if let Some(b) = src.get_mut(i) {
+            *b ^= x;
+        }
+    }
+    if let Some(cut) = cut {
+        src.truncate(cut.index(src.len() + 1));
+    }
+    src
+}
+
 proptest! {
     #[test]
     fn the_walk_yields_what_the_general_decoder_yields_record_by_record(
@@ -260,16 +280,7 @@ proptest! {
         count_off in -2i32..3,
         log_append_time in any::<bool>(),
     ) {
-        let mut src: Vec<u8> = records.iter().flat_map(Wire::encode).collect();
-        for (at, x) in flips {
-            let i = at.index(src.len().max(1));
-            if let Some(b) = src.get_mut(i) {
-                *b ^= x;
-            }
-        }
-        if cut_it {
-            src.truncate(cut.index(src.len() + 1));
-        }
+        let src = damaged(&records, &flips, cut_it.then_some(cut));
         let count = i32::try_from(records.len()).unwrap_or(0) + count_off;
         walk_agrees(&src, count, &ctx(7, log_append_time.then_some(99)))?;
     }
@@ -282,16 +293,7 @@ proptest! {
         cut_it in any::<bool>(),
         count in 0i32..8,
     ) {
-        let mut src: Vec<u8> = records.iter().flat_map(Wire::encode).collect();
-        for (at, x) in flips {
-            let i = at.index(src.len().max(1));
-            if let Some(b) = src.get_mut(i) {
-                *b ^= x;
-            }
-        }
-        if cut_it {
-            src.truncate(cut.index(src.len() + 1));
-        }
+        let src = damaged(&records, &flips, cut_it.then_some(cut));
         // It may decline (a length of four or more varint bytes), never disagree.
         if let Some(end) = skip_spans(&src, 0, count) {
             prop_assert_eq!(Some(end), spans_by_the_general_reader(&src, 0, count));

@@ -182,14 +182,19 @@ impl RecordViews<'_> {
     /// path to its record).
     pub fn seek(&mut self, offset: i64) {
         if self.legacy.len() > 0 {
-            let below = self.legacy.as_slice().iter().take_while(|r| r.offset() < offset).count();
-            if below > 0 {
-                self.legacy.nth(below - 1);
+            if let Some(last_below) = legacy_below(self.legacy.as_slice(), offset).checked_sub(1) {
+                self.legacy.nth(last_below);
             }
             return;
         }
         self.walk.seek(&mut self.rest, offset);
     }
+}
+
+/// How many of a legacy entry's records not read yet lie below `offset`
+/// (what a seek passes over).
+fn legacy_below(records: &[RecordRef], offset: i64) -> usize {
+    records.iter().take_while(|r| r.offset() < offset).count()
 }
 
 impl<'a> Iterator for RecordViews<'a> {
@@ -224,9 +229,8 @@ impl Records {
     /// [`RecordViews::seek`].
     pub fn seek(&mut self, offset: i64) {
         if self.legacy.len() > 0 {
-            let below = self.legacy.as_slice().iter().take_while(|r| r.offset() < offset).count();
-            if below > 0 {
-                self.legacy.nth(below - 1);
+            if let Some(last_below) = legacy_below(self.legacy.as_slice(), offset).checked_sub(1) {
+                self.legacy.nth(last_below);
             }
             return;
         }
