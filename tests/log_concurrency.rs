@@ -295,6 +295,15 @@ fn bytes_held_by_a_reader_stay_valid_after_rolls_close_and_file_deletion() {
     assert_eq!((first.offset(), first.value()), (1000, Some(&value_of(1000))));
 }
 
+/// Waits until the count of waiters on `log` satisfies `ok`.
+fn until_waiters(log: &Log, ok: impl Fn(usize) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !ok(log.waiters()) {
+        assert!(Instant::now() < deadline, "{} waiters after {PATIENCE:?}", log.waiters());
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn wait_for_returns_true_once_an_offset_arrives_from_another_thread_and_false_on_timeout() {
     let tmp = tempfile::tempdir().unwrap();
@@ -304,17 +313,24 @@ fn wait_for_returns_true_once_an_offset_arrives_from_another_thread_and_false_on
     assert!(!log.wait_for(0, Duration::from_millis(100)).unwrap(), "nothing was appended");
     assert!(started.elapsed() >= Duration::from_millis(100));
 
+    // Each append comes while the test thread is blocked in its wait_for: counted as a waiter
+    // once the first wait returned (`first_done`), the waiter is the second wait.
+    let first_done = Arc::new(AtomicBool::new(false));
     let appender = thread::spawn({
-        let log = log.clone();
+        let (log, first_done) = (log.clone(), Arc::clone(&first_done));
         move || {
-            thread::sleep(Duration::from_millis(50));
+            until_waiters(&log, |n| n == 1);
             append_until(&log, 1);
-            thread::sleep(Duration::from_millis(50));
+            while !first_done.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            until_waiters(&log, |n| n == 1);
             append_until(&log, 10);
         }
     });
     let started = Instant::now();
     assert!(log.wait_for(0, PATIENCE).unwrap());
+    first_done.store(true, Ordering::SeqCst);
     assert!(log.wait_for(9, PATIENCE).unwrap());
     assert!(started.elapsed() < PATIENCE);
     assert!(log.log_end_offset() >= 10);

@@ -35,6 +35,16 @@ impl Wake for CountingWaker {
     }
 }
 
+/// Waits until `n` waiters are counted on `log` (the polled future and the thread blocked in
+/// `wait_for`): what happens next happens while the thread is blocked, whatever the schedule.
+fn until_waiters(log: &Log, n: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    while log.waiters() < n {
+        assert!(Instant::now() < deadline, "{} waiters after {PATIENCE:?}", log.waiters());
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn store_with_topic() -> (TempDir, Store, Log) {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(StoreConfig::new([tmp.path()]).background_threads(false)).unwrap();
@@ -63,7 +73,7 @@ fn pending_tails_end_on(end: impl FnOnce(&Store)) {
             (log.wait_for(0, PATIENCE), started.elapsed())
         }
     });
-    thread::sleep(Duration::from_millis(50));
+    until_waiters(&log, 2);
     end(&store);
     assert!(waker.0.load(Ordering::SeqCst) >= 1, "the pending tail was woken");
     match poll_once(&mut fut, &waker) {
@@ -102,7 +112,7 @@ fn a_pending_tail_resolves_with_poisoned_when_the_log_is_poisoned() {
         let log = log.clone();
         move || log.wait_for(0, PATIENCE)
     });
-    thread::sleep(Duration::from_millis(50));
+    until_waiters(&log, 2);
     {
         let _faults = fault::arm(FaultPlan::new().fail_every(Op::Write));
         assert!(log.append(&[Record::new("k", "v")]).is_err());

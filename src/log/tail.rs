@@ -143,6 +143,15 @@ impl Log {
         WaitFor { log: self.clone(), offset, slot: None }
     }
 
+    /// Waiters counted on this log: each thread inside
+    /// [`wait_for`](Self::wait_for) and each pending [`WaitFor`] that has been
+    /// polled. A thread counted here is blocked, or about to block, on the
+    /// log's notifier: an append, a poisoning or a close from then on wakes it.
+    #[must_use]
+    pub fn waiters(&self) -> usize {
+        self.inner.view.read().waiters
+    }
+
     /// Async waiters registered on this log: one per pending [`WaitFor`] that
     /// has been polled.
     #[must_use]
