@@ -136,7 +136,10 @@ fn readers_see_a_contiguous_prefix_while_one_appender_appends_and_rolls() {
                     }
                 }
                 assert_eq!(next, END);
-                assert!(passes > 1, "the reader should have raced the appender");
+                assert!(
+                    passes > 1,
+                    "the reader met the log mid-append at least once (it waited at HALF)"
+                );
                 done.fetch_add(1, Ordering::Relaxed);
             });
         }
