@@ -14,10 +14,11 @@
 //!   prefetcher streams the rest once the read walks them in order, where
 //!   asking for every line up front stalled the read until nearly all of
 //!   them had arrived (`examples/point_read.rs latency`);
-//! - walks to the record (by the records' length varints) while the lines
-//!   arrive, then sums the batch for its CRC (mostly from the cache by
-//!   then), and only then looks at the header of the batch after it and
-//!   decodes the record. Nothing is served before every check passed.
+//! - sums the batch for its CRC as its lines arrive, then walks to the
+//!   record by the records' length varints (from the cache by then: a
+//!   walk first, waiting on memory line by line, was slower), and only
+//!   then looks at the header of the batch after it and decodes the
+//!   record. Nothing is served before every check passed.
 //!
 //! Whatever this path does not recognise as the plain case (a legacy
 //! entry, an index that does not lead straight to the batch, a batch that
