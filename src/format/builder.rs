@@ -634,8 +634,7 @@ mod tests {
         (ts, bytes(), bytes(), headers)
     }
 
-    /// Kafka's record layout written field by field with the general varint
-    /// writers: the reference the run loop must match byte for byte.
+    /// [`crate::format::encode::reference_record`] of a record with borrowed headers.
     fn reference_record(
         ts_delta: i64,
         offset_delta: i32,
@@ -643,28 +642,8 @@ mod tests {
         value: Option<&[u8]>,
         headers: &[BorrowedHeader<'_>],
     ) -> Vec<u8> {
-        use crate::format::varint::{put_varint, put_varlong};
-        let nullable = |body: &mut Vec<u8>, b: Option<&[u8]>| match b {
-            None => put_varint(body, -1),
-            Some(b) => {
-                put_varint(body, b.len() as i32);
-                body.extend_from_slice(b);
-            }
-        };
-        let mut body = vec![0u8];
-        put_varlong(&mut body, ts_delta);
-        put_varint(&mut body, offset_delta);
-        nullable(&mut body, key);
-        nullable(&mut body, value);
-        put_varint(&mut body, headers.len() as i32);
-        for h in headers {
-            nullable(&mut body, Some(h.key));
-            nullable(&mut body, h.value);
-        }
-        let mut out = Vec::new();
-        put_varint(&mut out, body.len() as i32);
-        out.extend_from_slice(&body);
-        out
+        let headers: Vec<_> = headers.iter().map(|h| (h.key, h.value)).collect();
+        crate::format::encode::reference_record(ts_delta, offset_delta, key, value, &headers)
     }
 
     proptest::proptest! {

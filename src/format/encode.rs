@@ -550,51 +550,53 @@ fn nullable_len(field: &'static str, b: Option<&[u8]>) -> FormatResult<i32> {
     b.map_or(Ok(-1), |b| check_len(field, b.len()))
 }
 
+/// A record as Kafka lays it out, written field by field with the general
+/// varint writers: the reference the encoders' tests compare with, byte for
+/// byte.
+#[cfg(test)]
+pub(crate) fn reference_record(
+    ts_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[(&[u8], Option<&[u8]>)],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.push(0);
+    crate::format::varint::put_varlong(&mut body, ts_delta);
+    crate::format::varint::put_varint(&mut body, offset_delta);
+    for b in [key, value] {
+        match b {
+            None => crate::format::varint::put_varint(&mut body, -1),
+            Some(b) => {
+                crate::format::varint::put_varint(&mut body, b.len() as i32);
+                body.extend_from_slice(b);
+            }
+        }
+    }
+    crate::format::varint::put_varint(&mut body, headers.len() as i32);
+    for (k, v) in headers {
+        crate::format::varint::put_varint(&mut body, k.len() as i32);
+        body.extend_from_slice(k);
+        match v {
+            None => crate::format::varint::put_varint(&mut body, -1),
+            Some(v) => {
+                crate::format::varint::put_varint(&mut body, v.len() as i32);
+                body.extend_from_slice(v);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    crate::format::varint::put_varint(&mut out, body.len() as i32);
+    out.extend_from_slice(&body);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::varint;
 
     type Header<'a> = (&'a [u8], Option<&'a [u8]>);
-
-    /// The record as the general varint writer lays it out, byte by byte.
-    fn reference(
-        ts_delta: i64,
-        offset_delta: i32,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header<'_>],
-    ) -> Vec<u8> {
-        let mut body = Vec::new();
-        body.push(0);
-        varint::put_varlong(&mut body, ts_delta);
-        varint::put_varint(&mut body, offset_delta);
-        for b in [key, value] {
-            match b {
-                None => varint::put_varint(&mut body, -1),
-                Some(b) => {
-                    varint::put_varint(&mut body, b.len() as i32);
-                    body.extend_from_slice(b);
-                }
-            }
-        }
-        varint::put_varint(&mut body, headers.len() as i32);
-        for (k, v) in headers {
-            varint::put_varint(&mut body, k.len() as i32);
-            body.extend_from_slice(k);
-            match v {
-                None => varint::put_varint(&mut body, -1),
-                Some(v) => {
-                    varint::put_varint(&mut body, v.len() as i32);
-                    body.extend_from_slice(v);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        varint::put_varint(&mut out, body.len() as i32);
-        out.extend_from_slice(&body);
-        out
-    }
 
     #[test]
     fn encoded_records_equal_the_byte_by_byte_layout_at_every_varint_width() {
@@ -639,9 +641,10 @@ mod tests {
                                 headers.iter().copied(),
                             )
                             .unwrap();
-                            let want = reference(ts_delta, offset_delta, key, value, headers);
+                            let want =
+                                reference_record(ts_delta, offset_delta, key, value, headers);
                             buf.encode_record(1, 2, Some(b"k"), None, [].into_iter()).unwrap();
-                            let second = reference(1, 2, Some(b"k"), None, &[]);
+                            let second = reference_record(1, 2, Some(b"k"), None, &[]);
                             let buf = buf.into_vec();
                             assert_eq!(buf.first(), Some(&0));
                             assert_eq!(&buf[1..], [&want[..], &second[..]].concat());
