@@ -23,3 +23,14 @@ pub fn prefetch<T>(value: &T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
 }
+
+/// [`prefetch`] of the first `lines` 64-byte cache lines of `bytes` (all of
+/// them when it is shorter): a batch's head, asked for before a read sums
+/// it.
+#[inline]
+pub fn prefetch_lines(bytes: &[u8], lines: usize) {
+    let head = bytes.get(..lines.saturating_mul(64)).unwrap_or(bytes);
+    for byte in head.iter().step_by(64) {
+        prefetch(byte);
+    }
+}

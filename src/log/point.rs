@@ -10,7 +10,7 @@
 //! - asks for the header of the batch at the index's floor entry and the
 //!   first lines of the batch at the entry after it (where the record's
 //!   batch most likely starts) together, before it waits on either;
-//! - asks for only the first [`HEAD_LINES`] lines: the CPU's own
+//! - asks for only the first [`PREFETCH_LINES`] lines: the CPU's own
 //!   prefetcher streams the rest once the read walks them in order, where
 //!   asking for every line up front stalled the read until nearly all of
 //!   them had arrived (`examples/point_read.rs latency`);
@@ -33,12 +33,9 @@ use crate::format::layout;
 use crate::format::record::{RecordContext, decode_common, decode_view, skip_record, skip_spans};
 use crate::format::varint::short_unsigned_at;
 use crate::format::{BatchView, Compression, RecordView, TimestampType};
-use crate::segment::Segment;
+use crate::segment::{PREFETCH_LINES, Segment};
 
 use super::Log;
-
-/// Lines of the record's batch asked for as soon as the index names it.
-const HEAD_LINES: usize = 24;
 
 /// Where [`Log::read_record`] found the batch holding its offset.
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +150,7 @@ struct Lead {
 
 /// The index's [`Lead`] for `offset` in `data` (the segment's published
 /// bytes from position 0), with both its batches asked for: the floor
-/// batch's header, and the first [`HEAD_LINES`] lines of the next.
+/// batch's header, and the first [`PREFETCH_LINES`] lines of the next.
 fn lead(seg: &Segment, data: &[u8], offset: i64) -> Option<Lead> {
     if seg.is_scan_only() {
         return None;
@@ -162,10 +159,7 @@ fn lead(seg: &Segment, data: &[u8], offset: i64) -> Option<Lead> {
     let floor = usize::try_from(entry.position).ok()?;
     let next = next.and_then(|n| usize::try_from(n).ok());
     if let Some(ahead) = next.and_then(|n| data.get(n..)) {
-        let lines = ahead.get(..HEAD_LINES * 64).unwrap_or(ahead);
-        for byte in lines.iter().step_by(64) {
-            crate::io::hint::prefetch(byte);
-        }
+        crate::io::hint::prefetch_lines(ahead, PREFETCH_LINES);
     }
     if let Some(first) = data.get(floor) {
         crate::io::hint::prefetch(first);

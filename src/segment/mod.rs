@@ -30,6 +30,7 @@ mod check;
 mod dry_run;
 pub(crate) mod overflow;
 mod read;
+pub(crate) use read::PREFETCH_LINES;
 mod recover;
 pub(crate) mod txn_index;
 

@@ -89,8 +89,9 @@ pub(crate) fn stop_error(
 /// has found the one holding its offset (see [`prefetch_batch`]).
 const PREFETCH_BYTES: usize = 64 << 10;
 
-/// Lines of a batch [`prefetch_batch`] asks for.
-const PREFETCH_LINES: usize = 24;
+/// Lines of a batch a read asks for ahead ([`prefetch_batch`], and the
+/// point read's lead).
+pub(crate) const PREFETCH_LINES: usize = 24;
 
 /// Asks the CPU to load the first [`PREFETCH_LINES`] cache lines of the
 /// batch of `size` bytes at the start of `rest`, and the line after it (the
@@ -112,10 +113,7 @@ fn prefetch_batch(rest: &[u8], size: usize) {
     if let Some(after) = rest.get(size) {
         crate::io::hint::prefetch(after);
     }
-    let head = size.min(PREFETCH_LINES * 64);
-    for byte in rest.get(..head).unwrap_or(rest).iter().step_by(64) {
-        crate::io::hint::prefetch(byte);
-    }
+    crate::io::hint::prefetch_lines(rest.get(..size).unwrap_or(rest), PREFETCH_LINES);
 }
 
 impl Segment {
