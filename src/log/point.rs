@@ -314,6 +314,9 @@ fn sum_and_walk(batch: &[u8], skip: usize) -> (u32, Option<usize>) {
 /// each other. The first record that differs starts the next run.
 fn walk(batch: &[u8], skip: usize) -> Option<usize> {
     let (mut at, mut left) = (layout::RECORDS, skip);
+    if batch.len() < at {
+        return None; // no records section: `skip_spans` finds no record either
+    }
     while left > 0 {
         let next = skip_spans(batch, at, 1)?;
         left -= 1;
@@ -387,6 +390,15 @@ mod tests {
                 i32::try_from(skip).ok().and_then(|s| skip_spans(&batch, layout::RECORDS, s));
             assert_eq!(walk(&batch, skip), want, "skip {skip}");
         }
+    }
+
+    #[test]
+    fn a_batch_shorter_than_its_header_has_no_record_to_walk_to() {
+        // CI's proptest case: no records, the batch cut 7 bytes into its header.
+        let batch = vec![0u8; layout::RECORDS - 7];
+        assert_eq!(skip_spans(&batch, layout::RECORDS, 0), None);
+        assert_eq!(walk(&batch, 0), None);
+        assert_eq!(walk(&batch, 3), None);
     }
 
     proptest! {
