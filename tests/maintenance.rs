@@ -300,11 +300,12 @@ fn maintain_writes_the_checkpoints_in_kafkas_text_format() {
     assert_eq!(recovery, expected);
     assert_eq!(a1.recovery_point(), 12);
     assert_eq!(parse_checkpoint(&recovery).len(), 3);
-    // Only a start offset above the first segment's base is checkpointed (Kafka's rule): t's
-    // start is its first segment's base, a-0 never moved.
+    // Every start offset above 0 is checkpointed, t's too, though it is its first segment's
+    // base (Kafka leaves that one out, trusting the segment's file to survive a crash); a-0
+    // never moved.
     let starts = fs::read_to_string(root.join("log-start-offset-checkpoint")).unwrap();
-    assert_eq!(starts, "0\n1\na 1 9\n");
-    assert_eq!(parse_checkpoint(&starts), vec![("a".to_owned(), 1, 9)]);
+    assert_eq!(starts, "0\n2\na 1 9\nt 0 20\n");
+    assert_eq!(parse_checkpoint(&starts), vec![("a".to_owned(), 1, 9), ("t".to_owned(), 0, 20)]);
     let leftovers: Vec<String> = fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

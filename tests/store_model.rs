@@ -816,3 +816,25 @@ fn crash_after_delete_records_past_the_flushed_end_never_hands_out_an_offset_twi
         &ops,
     );
 }
+
+/// CI's case. The first crash loses the unflushed records, so the log
+/// restarts at its checkpointed start (1) in a new empty segment; `maintain`
+/// then rewrote the checkpoints, and Kafka's rule left out a start equal to
+/// the first segment's base. The second crash lost that segment too, and the
+/// log reopened at 0.
+#[test]
+fn a_log_start_survives_a_second_crash_that_loses_the_segment_the_first_restart_made() {
+    use Op::*;
+    let ops = [
+        Create { t: 1, partitions: 1, compact: false },
+        Append { t: 1, p: 0, records: vec![rec(0, 0); 3] },
+        DeleteRecords { t: 1, p: 0, at: 1 },
+        CrashToSynced,
+        Maintain,
+        CrashToSynced,
+    ];
+    run_named(
+        "a_log_start_survives_a_second_crash_that_loses_the_segment_the_first_restart_made",
+        &ops,
+    );
+}

@@ -43,7 +43,8 @@ use crate::{Error, Result};
 /// Per log directory: the offset up to which each partition is flushed.
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 /// Per log directory: each partition's log start offset, for partitions
-/// whose log start offset is above their first segment's base offset.
+/// whose log start offset is above 0 (Kafka writes only those above their
+/// first segment's base offset; see `Store::checkpoint_maps`).
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 /// Per log directory: each compacted partition's first dirty offset.
 pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";

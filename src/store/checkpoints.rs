@@ -60,8 +60,15 @@ impl Store {
             if let Some(dirty) = log.cleaner_checkpoint() {
                 cleaner.insert(key.clone(), dirty);
             }
-            // Kafka checkpoints only start offsets above the first segment's base.
-            if log.segment_base_offsets().first().is_some_and(|&b| log.log_start_offset() > b) {
+            // Kafka (`LogManager.checkpointLogStartOffsetsInDir`) checkpoints
+            // only start offsets above the first segment's base, trusting that
+            // segment's file to carry the start across a crash. A segment that
+            // was created but not yet made durable does not: a crash can leave
+            // the directory empty, and the log would restart at 0 and hand its
+            // offsets out again. So every start above 0 is checkpointed; Kafka
+            // reads such an entry as it reads its own (the larger of it and the
+            // first base).
+            if log.log_start_offset() > 0 {
                 starts.insert(key, log.log_start_offset());
             }
         }
