@@ -10,10 +10,12 @@
 //! - asks for the header of the batch at the index's floor entry and the
 //!   first lines of the batch at the entry after it (where the record's
 //!   batch most likely starts) together, before it waits on either;
-//! - asks for only the first [`PREFETCH_LINES`] lines: the CPU's own
-//!   prefetcher streams the rest once the read walks them in order, where
-//!   asking for every line up front stalled the read until nearly all of
-//!   them had arrived (`examples/point_read.rs latency`);
+//! - asks for only the first 24 lines and the first line of each 4 KiB
+//!   page: the CPU's own prefetcher streams the rest once the read walks
+//!   them in order, where asking for every line up front stalled the read
+//!   until nearly all of them had arrived (`examples/point_read.rs
+//!   latency`); the page heads start the TLB walks of the batch's pages
+//!   together (see [`prefetch_batch`]);
 //! - sums the batch for its CRC as its lines arrive, then walks to the
 //!   record by the records' length varints (from the cache by then: a
 //!   walk first, waiting on memory line by line, was slower), and only
@@ -33,7 +35,7 @@ use crate::format::layout;
 use crate::format::record::{RecordContext, decode_common, decode_view, skip_record, skip_spans};
 use crate::format::varint::short_unsigned_at;
 use crate::format::{BatchView, Compression, RecordView, TimestampType};
-use crate::segment::{PREFETCH_LINES, Segment};
+use crate::segment::{Segment, prefetch_batch};
 
 use super::Log;
 
@@ -150,7 +152,9 @@ struct Lead {
 
 /// The index's [`Lead`] for `offset` in `data` (the segment's published
 /// bytes from position 0), with both its batches asked for: the floor
-/// batch's header, and the first [`PREFETCH_LINES`] lines of the next.
+/// batch's header, and the next batch as [`prefetch_batch`] asks for one,
+/// taken to be as long as the floor batch (the distance between the two
+/// entries: a steady producer's batches are about one size).
 fn lead(seg: &Segment, data: &[u8], offset: i64) -> Option<Lead> {
     if seg.is_scan_only() {
         return None;
@@ -158,8 +162,10 @@ fn lead(seg: &Segment, data: &[u8], offset: i64) -> Option<Lead> {
     let (entry, next) = seg.offset_index().lookup_with_next(offset).ok()?;
     let floor = usize::try_from(entry.position).ok()?;
     let next = next.and_then(|n| usize::try_from(n).ok());
-    if let Some(ahead) = next.and_then(|n| data.get(n..)) {
-        crate::io::hint::prefetch_lines(ahead, PREFETCH_LINES);
+    if let Some(n) = next
+        && let Some(ahead) = data.get(n..)
+    {
+        prefetch_batch(ahead, n.saturating_sub(floor));
     }
     if let Some(first) = data.get(floor) {
         crate::io::hint::prefetch(first);

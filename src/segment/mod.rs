@@ -30,7 +30,7 @@ mod check;
 mod dry_run;
 pub(crate) mod overflow;
 mod read;
-pub(crate) use read::PREFETCH_LINES;
+pub(crate) use read::prefetch_batch;
 mod recover;
 pub(crate) mod txn_index;
 
