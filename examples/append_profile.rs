@@ -33,6 +33,9 @@
 //!   with strata's read-side CRC (crc-fast): the work Kafka's broker must do
 //!   on a client batch before storing it.
 //!
+//! Setup runs the CRC-32C self-test (`format::crc::implementation`; once a
+//! process) and prints its time and choice.
+//!
 //! The `fsync_end` modes also print how long the final sync took and how
 //! many sectors the disk was sent meanwhile (`/sys/block/*/stat`, every
 //! device: other writers on the machine count too).
@@ -232,6 +235,10 @@ fn main() {
     let data = payload(records);
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path(), false);
+    // The CRC-32C self-test runs once a process, on first use: here, untimed.
+    let t = Instant::now();
+    let crc = strata::internals::format::crc::implementation();
+    println!("CRC-32C: {crc:?} (chosen by the self-test in {:?})", t.elapsed());
     let shared = if mode == "shared" { Bytes::from(data.clone()) } else { Bytes::new() };
     let client = if mode == "client" || mode.starts_with("raw_client") {
         client_batches(&data, records)

@@ -14,6 +14,7 @@
 //! | `strata::poison` | ERROR | `partition`, `error` |
 //! | `strata::internals::store` | ERROR | `log_dir`, `cause` (a directory gone offline) |
 //! | `strata::internals::io` | WARN | `path`, `elapsed_ms` (an fsync slower than [`SLOW_FSYNC`]) |
+//! | `strata::internals::format::crc` | WARN | `len`, `align` (where `crc-fast` disagreed with the `crc32c` crate; the crate then sums every CRC, once a process) |
 //! | `strata::load` | DEBUG | `log_dir`, `loaded`, `total` (partitions of the directory loaded so far, at open: progress) |
 
 #![cfg_attr(not(feature = "tracing"), allow(unused_variables))]
@@ -81,6 +82,20 @@ pub(crate) fn fsync_took(path: &Path, elapsed: Duration) {
         let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         tracing::warn!(target: "strata::internals::io", path = %path.display(), elapsed_ms, "slow fsync");
     }
+}
+
+/// `crc-fast` disagreed with the `crc32c` crate in the CRC self-test (on
+/// `len` bytes starting at an address `align` past a 64-byte boundary): the
+/// crate sums every CRC of this process. See `format::crc`.
+#[inline]
+pub(crate) fn crc_fallback(len: usize, align: usize) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "strata::internals::format::crc",
+        len,
+        align,
+        "crc-fast disagreed with the crc32c crate; every CRC is summed with the crc32c crate"
+    );
 }
 
 /// Opening the store: `loaded` of the `total` partitions of `dir` are loaded

@@ -1,5 +1,6 @@
 //! With the `tracing` feature, what an operator must know comes out as structured events:
-//! segments deleted by retention, cleaning passes, recovery cuts.
+//! segments deleted by retention, cleaning passes, recovery cuts, a CRC
+//! self-test that found `crc-fast` wrong.
 #![cfg(feature = "tracing")]
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -79,4 +80,23 @@ fn retention_deletes_and_cleaning_passes_are_events_naming_the_partition() {
             && l.contains("records_removed=1")),
         "{lines:#?}"
     );
+}
+
+#[test]
+fn a_crc_self_test_that_finds_crc_fast_wrong_is_one_warning_naming_where() {
+    use strata::internals::format::crc::{Implementation, choose, crc32c_reference};
+    // Right everywhere but on 300 bytes: the fold-free path past 256.
+    let wrong = |s: &[u8]| crc32c_reference(s) ^ u32::from(s.len() == 300);
+    let collect = Collect::default();
+    let chosen = tracing::subscriber::with_default(collect.clone(), || {
+        assert_eq!(choose(crc32c_reference, crc32c_reference), Implementation::Fast);
+        choose(wrong, crc32c_reference)
+    });
+    assert_eq!(chosen, Implementation::Reference);
+    let lines = collect.0.lock().unwrap().clone();
+    let crc: Vec<_> = lines.iter().filter(|l| l.contains("format::crc")).collect();
+    assert_eq!(crc.len(), 1, "{lines:?}");
+    assert!(crc[0].starts_with("strata::internals::format::crc:"), "{crc:?}");
+    assert!(crc[0].contains("len=300"), "{crc:?}");
+    assert!(crc[0].contains("crc32c crate"), "{crc:?}");
 }

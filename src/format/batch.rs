@@ -469,9 +469,9 @@ impl BatchView {
         }
         let computed = self.compute_crc();
         if computed != self.header.crc {
-            // Confirmed by the writers' reference implementation before the
-            // batch is called corrupt: a fault in one of `crc-fast`'s
-            // CPU-specific paths must not turn good data into errors.
+            // Confirmed by the `crc32c` crate before the batch is called
+            // corrupt: a fault in one of `crc-fast`'s CPU-specific paths
+            // must not turn good data into errors.
             let reference = super::crc::crc32c_reference(
                 self.buf.get(layout::ATTRIBUTES..).unwrap_or_default(),
             );

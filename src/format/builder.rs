@@ -449,7 +449,7 @@ impl BatchBuilder {
             header.put_i32(self.base_sequence);
             header.put_i32(self.count);
         }
-        let crc = super::crc::crc32c_reference(buf.get(layout::ATTRIBUTES..).unwrap_or_default());
+        let crc = super::crc::crc32c(buf.get(layout::ATTRIBUTES..).unwrap_or_default());
         if let Some(slot) = buf.get_mut(layout::CRC..layout::CRC + 4) {
             slot.copy_from_slice(&crc.to_be_bytes());
         }
@@ -512,7 +512,7 @@ pub fn set_max_timestamp(batch: &mut [u8], timestamp_type: TimestampType, max_ti
     if let Some(s) = batch.get_mut(layout::MAX_TIMESTAMP..layout::MAX_TIMESTAMP + 8) {
         s.copy_from_slice(&max_timestamp.to_be_bytes());
     }
-    let crc = super::crc::crc32c_reference(batch.get(layout::ATTRIBUTES..).unwrap_or_default());
+    let crc = super::crc::crc32c(batch.get(layout::ATTRIBUTES..).unwrap_or_default());
     if let Some(s) = batch.get_mut(layout::CRC..layout::CRC + 4) {
         s.copy_from_slice(&crc.to_be_bytes());
     }
