@@ -25,9 +25,8 @@
 //! never turn good data into errors.
 //!
 //! The danger of one implementation on both sides is a wrong one: strata
-//! would write CRCs that Kafka rejects and accept its own. The self-test
-//! rules that out for every input that takes a code path it exercised,
-//! because of two facts:
+//! would write CRCs that Kafka rejects and accept its own. For inputs that
+//! take a code path the self-test exercised, two facts all but rule it out:
 //! - `crc-fast`'s control flow depends only on the length and the start
 //!   address (which branch, how many fold steps, how many bytes are summed
 //!   one at a time to reach 8- and 64-byte alignment), never on the bytes.
@@ -46,14 +45,20 @@
 //! at eight start addresses (many fold steps), with pseudo-random bytes: it
 //! reaches every threshold `crc-fast` 1.10 has on x86-64 and ARM (8, 16,
 //! 32, 64, 128, 144, 192, 256, 384 bytes, 1 KiB, the alignment prefixes) and
-//! the fold loops past them. It costs about a millisecond, once.
+//! the fold loops past them. Where `crc-fast` falls back to its
+//! table-driven software path, the lookups depend on the bytes, but a wrong
+//! table entry is still a wrong affine piece, and the self-test's megabytes
+//! of random bytes index every entry many times. It costs about 0.7 ms of
+//! CPU on the EPYC that made `BENCHMARKS.md` (`examples/append_profile`
+//! prints it), once a process.
 //!
-//! What it cannot rule out, nor could two implementations: a core that
-//! computes wrongly now and then (both implementations run on it), and a
-//! bug in a loop that shows only past the spread's longest length. Writes
-//! are also checked outside the process where it matters: the tests' checkers
-//! (Kafka's own `DumpLogSegments` among them) recompute every CRC strata
-//! writes with Java's implementation.
+//! What it cannot rule out: a core that computes wrongly now and then
+//! (the `crc32c` crate, on the same core, would not escape that either),
+//! and a bug that shows only at a length or start the spread does not take
+//! (past its longest length, say), which the old split (writes summed by the
+//! `crc32c` crate) kept out of written CRCs. Outside the process, the tests'
+//! checkers (`kafka_verify.py` and Kafka's own Java reader, `kverify`)
+//! recompute the CRCs of what strata writes in them.
 
 use std::sync::OnceLock;
 
