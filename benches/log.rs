@@ -7,7 +7,9 @@
 //! page cache, so these measure strata's CPU and mapping costs, not the disk.
 //! `log_append_small` and `log_append_durable` use issue 12's shape instead
 //! (8-byte keys, 100-byte values): borrowed records, owned records, client
-//! batches, and an append with a durable flush.
+//! batches, and an append with a durable flush; `log_first_scan` the first
+//! scan of such a log right after its appends (with and without its pages
+//! set up ahead of the reader), each iteration on a log appended afresh.
 //! Run with `cargo bench --bench log` (about a minute).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
@@ -177,6 +179,68 @@ fn read(c: &mut Criterion) {
             black_box(value_bytes)
         })
     });
+    group.finish();
+}
+
+/// The scan `benches/compare` times: one pass of 1 MiB fetches decoded as
+/// borrowed views right after the appends (108-byte records in batches of
+/// 100, one 1 GiB active segment), when the segment's pages are in the
+/// page cache but not yet in the reader's page table. With the pages set
+/// up ahead of the reader on another core (`io::ahead`, the default) and
+/// without; each iteration appends a fresh log first, untimed.
+fn first_scan(c: &mut Criterion) {
+    const RECORDS: usize = 400_000;
+    let value = [7u8; 100];
+    let mut group = c.benchmark_group("log_first_scan");
+    // Each iteration appends its log first (untimed): fewer of them.
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    for (name, on) in [("after_appends/ahead", true), ("after_appends/off", false)] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    strata::internals::io::ahead::set_enabled(on);
+                    let dir = tempfile::tempdir().unwrap();
+                    let clock: Arc<dyn Clock> = ManualClock::new(NOW);
+                    let options = LoadOptions::default();
+                    let log =
+                        Log::open(dir.path(), "scan", 0, LogConfig::default(), clock, options)
+                            .unwrap()
+                            .0;
+                    for b in 0..RECORDS / RECORDS_PER_BATCH {
+                        let keys: Vec<[u8; 8]> = (0..RECORDS_PER_BATCH)
+                            .map(|i| ((b * RECORDS_PER_BATCH + i) as u64).to_be_bytes())
+                            .collect();
+                        let records: Vec<strata::BorrowedRecord<'_>> = keys
+                            .iter()
+                            .map(|k| strata::BorrowedRecord::new(k, &value).timestamp(NOW))
+                            .collect();
+                        log.append(&records).unwrap();
+                    }
+                    (dir, log)
+                },
+                |(dir, log)| {
+                    let (mut offset, mut n) = (0, 0usize);
+                    while offset < log.log_end_offset() {
+                        let f = log.read(offset, FETCH_BYTES).unwrap();
+                        for batch in f.record_batches() {
+                            for r in batch.unwrap().records() {
+                                n += r.unwrap().value().map_or(0, <[u8]>::len);
+                            }
+                        }
+                        offset = f.next_offset();
+                    }
+                    assert_eq!(n, RECORDS * value.len());
+                    (dir, log)
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    strata::internals::io::ahead::set_enabled(true);
     group.finish();
 }
 
@@ -379,5 +443,5 @@ fn append_small(c: &mut Criterion) {
     drop(dir);
 }
 
-criterion_group!(benches, append, append_small, read, lookups, open_recover);
+criterion_group!(benches, append, append_small, read, first_scan, lookups, open_recover);
 criterion_main!(benches);

@@ -14,7 +14,10 @@
 //! - `views`: full scans with the borrowed views (`Fetched::record_batches`);
 //! - `crc`: every batch's CRC checked, no record decoded (`Fetched::batches`
 //!   and `BatchView::validate`);
-//! - `fetch`: the 1 MiB `Log::read`s of a scan alone, nothing checked.
+//! - `fetch`: the 1 MiB `Log::read`s of a scan alone, nothing checked;
+//! - `first`: one `views` pass right after the appends (what
+//!   `benches/compare` times), with and without the map's pages set up
+//!   ahead of the reader (`io::ahead`), alternately, N times each.
 //!
 //! A fourth argument `producer` builds idempotent producers' batches.
 //!
@@ -241,6 +244,58 @@ fn on_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Page faults this thread has taken (`minflt` of `/proc/thread-self/stat`;
+/// 0 where it cannot be read): the reader's own, not the populating
+/// worker's.
+fn thread_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    after_name.split_whitespace().nth(7).and_then(|f| f.parse().ok()).unwrap_or(0)
+}
+
+/// `first`: the scan `benches/compare` times, one pass right after the
+/// appends, with the map's pages set up ahead of the reader on another
+/// core (`io::ahead`, the default) and without, alternately, each pass on
+/// a log built afresh (a reopened log's recovery may have mapped its
+/// pages already). Prints each pass and the least and median of each
+/// side: wall time and the reading thread's CPU time a record, and the
+/// page faults the reading thread took itself.
+fn first_scans(records: usize, reps: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let sides = ["ahead", "off"];
+    let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); sides.len()];
+    for _ in 0..reps {
+        for (side, out) in sides.iter().zip(samples.iter_mut()) {
+            strata::internals::io::ahead::set_enabled(*side == "ahead");
+            let dir = tempfile::tempdir()?;
+            let clock: Arc<dyn Clock> = ManualClock::new(1_700_000_000_000);
+            let (log, _) =
+                Log::open(dir.path(), "t", 0, LogConfig::default(), clock, LoadOptions::default())?;
+            build(&log, records, false)?;
+            let (t, cpu, faults) = (Instant::now(), on_cpu_ns(), thread_faults());
+            black_box(run_views(&log, 1)?);
+            let wall = t.elapsed().as_secs_f64() * 1e9 / records as f64;
+            let cpu = on_cpu_ns().saturating_sub(cpu) as f64 / records as f64;
+            let faults = thread_faults().saturating_sub(faults);
+            println!("{side:5}: {wall:.2} ns a record wall, {cpu:.2} on CPU, {faults} faults");
+            out.push((wall, cpu));
+            log.close()?;
+        }
+    }
+    strata::internals::io::ahead::set_enabled(true);
+    for (side, s) in sides.iter().zip(samples) {
+        let sorted = |f: fn(&(f64, f64)) -> f64| {
+            let mut v: Vec<f64> = s.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            (v.first().copied().unwrap_or(0.0), v.get(v.len() / 2).copied().unwrap_or(0.0))
+        };
+        let ((wl, wm), (cl, cm)) = (sorted(|x| x.0), sorted(|x| x.1));
+        println!(
+            "{side:5}: ns a record wall least {wl:.2} median {wm:.2}; on CPU least {cl:.2} median {cm:.2}"
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map_or("point", String::as_str).to_owned();
@@ -251,6 +306,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (log, _) =
         Log::open(dir.path(), "t", 0, LogConfig::default(), clock, LoadOptions::default())?;
     build(&log, records, args.get(4).is_some_and(|a| a == "producer"))?;
+    if mode == "first" {
+        log.close()?;
+        return first_scans(records, n);
+    }
     if mode == "crcfloor" {
         let (p50, p99) = run_crc_floor(&log, n)?;
         println!("crcfloor: {n} batch CRCs, p50 {p50:.2} µs, p99 {p99:.2} µs");
@@ -273,7 +332,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // segment's pages (page faults), as `benches/compare`'s single scan
         // right after its appends does, and the later ones find them mapped.
         let (mut wall, mut cpu, mut sum) = (f64::MAX, f64::MAX, 0u64);
-        let mut first_cpu = None;
+        let (mut first_cpu, mut first_wall) = (None, None);
         for _ in 0..n {
             let (t, c) = (Instant::now(), on_cpu_ns());
             sum = sum.wrapping_add(match mode.as_str() {
@@ -283,17 +342,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => run_crc(&log, 1)?,
             });
             let on_cpu = (on_cpu_ns().saturating_sub(c)) as f64 / 1e3;
+            let elapsed = t.elapsed().as_secs_f64() * 1e6;
             first_cpu.get_or_insert(on_cpu);
-            wall = wall.min(t.elapsed().as_secs_f64() * 1e6);
+            first_wall.get_or_insert(elapsed);
+            wall = wall.min(elapsed);
             cpu = cpu.min(on_cpu);
         }
         let per = |us: f64| us * 1e3 / records as f64;
         println!(
             "{mode}: {n} passes, least {wall:.0} µs wall ({:.2} ns a record), least {cpu:.0} µs \
-             on CPU ({:.2} ns a record), first pass {:.2} ns a record on CPU, checksum {}",
+             on CPU ({:.2} ns a record), first pass {:.2} ns a record on CPU, {:.2} wall, \
+             checksum {}",
             per(wall),
             per(cpu),
             per(first_cpu.unwrap_or(0.0)),
+            per(first_wall.unwrap_or(0.0)),
             black_box(sum)
         );
         return Ok(log.close()?);

@@ -49,6 +49,7 @@ use bytes::Bytes;
 use memmap2::{MmapMut, MmapOptions, MmapRaw};
 use parking_lot::Mutex;
 
+use super::ahead;
 use super::fault::{self, Op};
 use super::file;
 use super::identity::{self, FileId};
@@ -75,11 +76,18 @@ pub struct ReadMap {
     /// within the caller's published length are handed out, and
     /// [`ReadMap::forget_views`] drops it where a file is cut.
     from_start: Mutex<Bytes>,
+    /// How far population ahead of sequential readers has got
+    /// ([`ReadMap::populate_ahead`]); shared by the map's clones.
+    ahead: Arc<ahead::Progress>,
 }
 
 impl Clone for ReadMap {
     fn clone(&self) -> Self {
-        ReadMap { raw: self.raw.clone(), from_start: Mutex::new(self.from_start.lock().clone()) }
+        ReadMap {
+            raw: self.raw.clone(),
+            from_start: Mutex::new(self.from_start.lock().clone()),
+            ahead: Arc::clone(&self.ahead),
+        }
     }
 }
 
@@ -104,7 +112,7 @@ impl ReadMap {
             .len(len)
             .map_raw_read_only(file)
             .map_err(|e| Error::io("mmap", path, e))?;
-        Ok(ReadMap { raw: Some(Arc::new(raw)), from_start: Mutex::new(Bytes::new()) })
+        Ok(ReadMap { raw: Some(Arc::new(raw)), ..ReadMap::default() })
     }
 
     /// Drops the view kept for reuse (see `from_start`): for a map whose file
@@ -154,6 +162,26 @@ impl ReadMap {
             #[cfg(target_os = "linux")]
             let _ = raw.advise_range(memmap2::Advice::PopulateRead, start, len);
         }
+    }
+
+    /// A reader was handed bytes `[start, end)` of the map in one fetch and
+    /// is likely to read on from `end`: when the fetch is large
+    /// ([`ahead::MIN_FETCH`]), the range up to [`ahead::LEAD`] past `end`
+    /// (and below `published`, the published length the fetch was cut
+    /// at) that no earlier fetch claimed is queued for the background
+    /// worker to populate ([`ahead`], [`ahead::plan`]). Claims are made at
+    /// most once per half [`ahead::LEAD`] read, so most fetches cost one
+    /// atomic load.
+    /// Advice only: it changes nothing any read returns.
+    pub fn populate_ahead(&self, start: usize, end: usize, published: usize) {
+        if let Some(raw) = &self.raw {
+            ahead::claim(raw, &self.ahead, start, end, published.min(raw.len()));
+        }
+    }
+
+    /// How far population ahead of readers has got in this map.
+    pub fn ahead_progress(&self) -> &ahead::Progress {
+        &self.ahead
     }
 
     /// Whether the mapping is empty.

@@ -12,6 +12,8 @@
 //!   (writable maps of index files), with the mmap contract;
 //! - [`populate`]: a map's page-table entries set up ahead of a reader, on a
 //!   helper thread where a core is free (recovery's scan);
+//! - [`ahead`]: the same for readers of large fetches (consumers, scans), on
+//!   one background worker for the process;
 //! - [`identity`]: `(device, inode)` checks, so a reopen by name never gets another file;
 //! - [`lock`]: [`DirLock`], one owner per log directory;
 //! - [`fault`]: fault injection and an observer of completed operations
@@ -19,6 +21,7 @@
 //! - `sys`: the system calls std lacks (`fallocate`, `statvfs`, `getrlimit`);
 //! - [`hint`]: a CPU prefetch hint (the cleaner's key map).
 
+pub mod ahead;
 pub mod fault;
 pub mod file;
 pub mod hint;

@@ -562,6 +562,11 @@ impl Log {
                 full = true;
             }
             if end > 0 {
+                // A reader asking for large fetches reads on after this one:
+                // the pages past it are mapped on another core (`io::ahead`).
+                if max_bytes >= crate::io::ahead::MIN_FETCH {
+                    seg.read_ahead(start, start + end as u64, whole.len() as u64);
+                }
                 out.slices.push(FileSlice {
                     path: seg.shared_log_path(),
                     position: start,
@@ -620,5 +625,54 @@ impl Log {
                 Ok(None)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::io::ahead;
+    use crate::{BorrowedRecord, LoadOptions, Log, LogConfig, ManualClock};
+
+    /// A log of one segment holding about `bytes` of 1 KiB records.
+    fn log_of(dir: &std::path::Path, bytes: usize) -> Log {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let (log, _) =
+            Log::open(dir, "t", 0, LogConfig::default(), clock, LoadOptions::default()).unwrap();
+        let value = vec![5u8; 1000];
+        let batch: Vec<BorrowedRecord<'_>> =
+            (0..64).map(|_| BorrowedRecord::new(b"key", &value)).collect();
+        while log.size_bytes() < bytes as u64 {
+            log.append(&batch).unwrap();
+        }
+        log
+    }
+
+    #[test]
+    fn point_reads_and_small_fetches_claim_nothing_and_a_large_fetch_claims_ahead_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_of(dir.path(), 8 << 20);
+        let seg = Arc::clone(log.segments().last().unwrap());
+        let published = usize::try_from(seg.len()).unwrap();
+        let mut offset = 0;
+        while offset < log.log_end_offset() {
+            let f = log.read(offset, 64 << 10).unwrap();
+            offset = f.next_offset();
+        }
+        for o in [0, 1_000, 7_000] {
+            log.read_record(o, |r| r.offset()).unwrap();
+            log.read(o, 1).unwrap();
+        }
+        assert_eq!(seg.claimed_ahead(), 0, "64 KiB fetches and point reads claim nothing");
+        if !ahead::available() {
+            println!("skipped: no populating worker here (one core, or not Linux)");
+            return;
+        }
+        let f = log.read(0, 1 << 20).unwrap();
+        let fetched = f.size_bytes();
+        assert!(fetched >= ahead::MIN_FETCH);
+        assert_eq!(seg.claimed_ahead(), (fetched + ahead::LEAD).min(published));
+        log.close().unwrap();
     }
 }

@@ -127,6 +127,24 @@ pub(crate) fn prefetch_batch(rest: &[u8], size: usize) {
 }
 
 impl Segment {
+    /// A reader was handed this segment's bytes `[start, end)` in one fetch
+    /// of a `published`-byte segment and is likely to read on: the map's
+    /// pages past them are set up ahead of it when the fetch is large
+    /// ([`crate::io::ReadMap::populate_ahead`]). Advice only.
+    pub(crate) fn read_ahead(&self, start: u64, end: u64, published: u64) {
+        let len = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        if end.saturating_sub(start) < crate::io::ahead::MIN_FETCH as u64 {
+            return;
+        }
+        self.map.read().populate_ahead(len(start), len(end), len(published));
+    }
+
+    /// Bytes of the installed map claimed for population ahead of readers.
+    #[cfg(test)]
+    pub(crate) fn claimed_ahead(&self) -> usize {
+        self.map.read().ahead_progress().claimed()
+    }
+
     /// Batches from byte `position` to the published end, framed (CRCs are
     /// not checked: use [`Self::valid_batches_from`] before decoding
     /// records).

@@ -1,7 +1,7 @@
 //! One-run peer comparison of strata against other Rust logs and against the
 //! raw file and memory ceilings. See README.md for what is measured and why.
 //!
-//! Usage: `cargo run --release [-- --records N --reps N --only NAME --out PATH
+//! Usage: `cargo run --release [-- --records N --reps N --only NAME[,NAME...] --out PATH
 //! --recovery-mib N --no-recovery --no-compaction]`;
 //! `cargo run --release -- --durable [--reps N]` runs only the durable-append
 //! workload at 1, 100 and 1,000 partitions ([`durable`]); `-- --partitions` the append
@@ -76,7 +76,7 @@ fn main() -> Result<()> {
     let args = parse_args()?;
     let specs: Vec<Spec> = engines::all()
         .into_iter()
-        .filter(|s| args.only.as_ref().is_none_or(|o| s.name.contains(o.as_str())))
+        .filter(|s| args.only.as_ref().is_none_or(|o| o.split(',').any(|o| s.name.contains(o))))
         .collect();
     let names: Vec<&'static str> = specs.iter().map(|s| s.name).collect();
     eprintln!("generating {} records...", args.records);
