@@ -184,6 +184,8 @@ pub const STEP: usize = 512 << 10;
 /// Populates `job`'s range [`STEP`] by step, skipping the steps that lie
 /// below the start of the reader's latest fetch.
 fn populate(job: &Job) {
+    #[cfg(not(target_os = "linux"))]
+    let _ = &job.raw; // never queued elsewhere: `available` is false
     let end = job.start.saturating_add(job.len);
     let mut at = job.start;
     while at < end {
