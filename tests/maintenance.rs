@@ -38,14 +38,17 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// Threads of this process whose name starts `strata-` (the store's maintenance and cleaner
-/// threads; Linux truncates names to 15 bytes). `None` where `/proc/self/task` is absent.
+/// threads; Linux truncates names to 15 bytes), leaving out `strata-ahead`: the process-wide
+/// page-table worker a large read by any test in this binary may have started (`io::ahead`),
+/// which no store owns. `None` where `/proc/self/task` is absent.
 fn strata_threads() -> Option<usize> {
     let tasks = fs::read_dir("/proc/self/task").ok()?;
     Some(
         tasks
             .flatten()
             .filter(|t| {
-                fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("strata-"))
+                fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.starts_with("strata-") && !c.starts_with("strata-ahead"))
             })
             .count(),
     )
