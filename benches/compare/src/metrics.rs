@@ -81,13 +81,13 @@ pub const ALL: &[Metric] = &[
     Metric { id: GET_P99, label: "point read, p99", unit: "µs", higher_is_better: false },
     Metric {
         id: GET_CRC_P50,
-        label: "point read's floor: its batch's CRC alone, p50",
+        label: "point read's floor: its batch's prefetch and CRC alone, p50",
         unit: "µs",
         higher_is_better: false,
     },
     Metric {
         id: GET_CRC_P99,
-        label: "point read's floor: its batch's CRC alone, p99",
+        label: "point read's floor: its batch's prefetch and CRC alone, p99",
         unit: "µs",
         higher_is_better: false,
     },
