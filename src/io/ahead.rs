@@ -41,8 +41,10 @@
 //! was handed, so it touches only bytes the mmap contract keeps in place
 //! (rules 1 and 2); even a file cut under it (outside the contract) makes
 //! the `madvise` fail, not fault. A queued range holds its map (an `Arc`,
-//! as a view of it does) until the worker is done with it; the queue is
-//! bounded ([`MAX_QUEUED`]), and a request that finds it full is dropped.
+//! as a view of it does) until the worker is done with it, and is skipped
+//! once it holds it alone (its segment let go of the map and no reader
+//! holds a view); the queue is bounded ([`MAX_QUEUED`]), and a request that
+//! finds it full is dropped.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -189,6 +191,12 @@ fn populate(job: &Job) {
     let end = job.start.saturating_add(job.len);
     let mut at = job.start;
     while at < end {
+        // The job holds the map alone: its segment let go of it (evicted by
+        // the budget, closed, retired) and no reader holds a view of it.
+        // Populating it would map pages no one reads, outside the budget.
+        if Arc::strong_count(&job.raw) == 1 {
+            break;
+        }
         let to = at.saturating_add(STEP).min(end);
         if to > job.progress.reader.load(Ordering::Acquire) {
             #[cfg(target_os = "linux")]
@@ -379,6 +387,32 @@ mod tests {
         let rss = block.lines().find_map(|l| l.strip_prefix("Rss:"))?;
         let kib: usize = rss.trim().strip_suffix("kB")?.trim().parse().ok()?;
         Some(kib * 1024)
+    }
+
+    #[test]
+    fn a_job_that_holds_its_map_alone_is_skipped_and_one_whose_map_is_held_is_populated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![7u8; 2 * MIB]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let job = |raw: &Arc<MmapRaw>| Job {
+            raw: Arc::clone(raw),
+            progress: Arc::new(Progress::default()),
+            start: 0,
+            len: 2 * MIB,
+        };
+        let raw =
+            Arc::new(memmap2::MmapOptions::new().len(2 * MIB).map_raw_read_only(&file).unwrap());
+        // The segment still holds its map: the job runs to its end.
+        let held = job(&raw);
+        populate(&held);
+        assert_eq!(held.progress.populated(), 2 * MIB);
+        drop(held);
+        // The segment let go of it (evicted, closed): nothing is done.
+        let alone = job(&raw);
+        drop(raw);
+        populate(&alone);
+        assert_eq!(alone.progress.populated(), 0);
     }
 
     #[test]
