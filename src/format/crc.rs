@@ -41,21 +41,23 @@
 //! The spread covers every length from 0 to 520 at eight start addresses
 //! each (every residue mod 8, spread over the 64-byte line), every length
 //! from 521 to 1,600 (up to four of the 384-byte fold blocks the AVX-512
-//! path takes, every tail after them), and five lengths from 2 KiB to 64 KiB
-//! at eight start addresses (many fold steps), with pseudo-random bytes: it
+//! path takes, every tail after them), and six lengths from 2 KiB to 1 MiB
+//! (Kafka's largest batch by default) at eight start addresses (many fold
+//! steps), with pseudo-random bytes: it
 //! reaches every threshold `crc-fast` 1.10 has on x86-64 and ARM (8, 16,
 //! 32, 64, 128, 144, 192, 256, 384 bytes, 1 KiB, the alignment prefixes) and
 //! the fold loops past them. Where `crc-fast` falls back to its
 //! table-driven software path, the lookups depend on the bytes, but a wrong
 //! table entry is still a wrong affine piece, and the self-test's megabytes
-//! of random bytes index every entry many times. It costs about 0.7 ms of
-//! CPU on the EPYC that made `BENCHMARKS.md` (`examples/append_profile`
-//! prints it), once a process.
+//! of random bytes index every entry many times. It costs a few ms of CPU
+//! on the EPYC that made `BENCHMARKS.md` (`examples/append_profile` prints
+//! it), once a process.
 //!
 //! What it cannot rule out: a core that computes wrongly now and then
 //! (the `crc32c` crate, on the same core, would not escape that either),
 //! and a bug that shows only at a length or start the spread does not take
-//! (past its longest length, say), which the old split (writes summed by the
+//! (a batch past 1 MiB, say, which a topic's `max.message.bytes` can
+//! allow), which the old split (writes summed by the
 //! `crc32c` crate) kept out of written CRCs. Outside the process, the tests'
 //! checkers (`kafka_verify.py` and Kafka's own Java reader, `kverify`)
 //! recompute the CRCs of what strata writes in them.
@@ -148,7 +150,10 @@ fn fast(bytes: &[u8]) -> u32 {
 /// (`DENSE + 1..=SPARSE`), and the long ones, at eight.
 const DENSE: usize = 520;
 const SPARSE: usize = 1_600;
-const LONG: [usize; 5] = [2_047, 4_099, 11_797, 16_411, 65_549];
+/// The last is Kafka's largest batch by default (`message.max.bytes`,
+/// 1,048,588) and one: `crc-fast`'s shift constants depend on the length,
+/// so a batch longer than every length tested would run untested steps.
+const LONG: [usize; 6] = [2_047, 4_099, 11_797, 16_411, 65_549, 1_048_589];
 
 /// Sums `candidate` against `reference` over the module docs' spread of
 /// lengths and start addresses, with pseudo-random bytes (the same every
@@ -250,6 +255,7 @@ mod tests {
         }
         classes.push(("length 1600".into(), Box::new(|l, _| l == 1600)));
         classes.push(("past 64 KiB".into(), Box::new(|l, _| l > 65_536)));
+        classes.push(("past 1 MiB".into(), Box::new(|l, _| l > 1 << 20)));
         classes.push(("past 16 KiB, below 64".into(), Box::new(|l, _| l > 16_384 && l < 65_536)));
         for r in 0..8 {
             classes.push((format!("tail {r} past 8"), Box::new(move |l, _| l > 8 && l % 8 == r)));
