@@ -332,9 +332,10 @@ const NOTES: &[&str] = &[
      `BatchView::validate()`. Point read: `Log::read_record(offset, f)`, which hands `f` the record at the \
      offset as a borrowed `RecordView` once its batch is checked (CRC and structure, as `Fetched::records`). \
      Point read's floor: after the point reads, strata's read-path CRC-32C alone (the \
-     `crc32c` its reads run) over the stored batch holding each random offset, a slice of \
-     the segment's memory map, timed one by one in the same order: every read checks that \
-     batch's CRC (Kafka's `check.crcs`), so no point read can be faster.",
+     `crc32c` its reads run, after the prefetch a point read asks for: the batch's first 24 \
+     lines and each 4 KiB page's first line) over the stored batch holding each random \
+     offset, a slice of the segment's memory map, timed one by one in the same order: every \
+     read checks that batch's CRC (Kafka's `check.crcs`), so no point read can be faster.",
     "**commitlog 0.2**: `LogOptions::new` defaults (1 GB segments). Append: one `MessageBuf` \
      of 100 messages (key as metadata) per `CommitLog::append`. Scans are 1 MiB `read`s (a \
      `pread` into a fresh buffer, every message's CRC checked); a point read is a one-message \
