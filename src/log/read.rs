@@ -562,11 +562,10 @@ impl Log {
                 full = true;
             }
             if end > 0 {
-                // A reader asking for large fetches reads on after this one:
-                // the pages past it are mapped on another core (`io::ahead`).
-                if max_bytes >= crate::io::ahead::MIN_FETCH {
-                    seg.read_ahead(start, start + end as u64, whole.len() as u64);
-                }
+                // A reader handed a large fetch reads on after it: the pages
+                // past it are mapped on another core (`io::ahead`; smaller
+                // fetches are passed over in `read_ahead`).
+                seg.read_ahead(start, start + end as u64, whole.len() as u64);
                 out.slices.push(FileSlice {
                     path: seg.shared_log_path(),
                     position: start,
