@@ -440,3 +440,73 @@ fn enospc_at_an_index_sync_fails_retriably_and_the_entries_are_rewritten() {
     store.close().unwrap();
     common::assert_kafka_valid(&dir, 1);
 }
+
+/// Reads every record from the log start to the log end, failing on any error.
+fn read_everything(log: &Log) -> Result<i64, Error> {
+    let mut at = log.log_start_offset();
+    while at < log.log_end_offset() {
+        let fetched = log.read(at, 1 << 20)?;
+        if fetched.is_empty() {
+            break;
+        }
+        for r in fetched.records() {
+            at = r?.offset() + 1;
+        }
+    }
+    Ok(at)
+}
+
+#[test]
+fn a_close_retried_after_a_full_disk_leaves_the_unsynced_directory_unclean() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) = open(root.path(), &[("segment.bytes", "2048")]);
+    for i in 0..3 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    store.flush(None).unwrap();
+    // Synced, but not yet checkpointed: the close has a checkpoint to write.
+    log.append(&[record(3, 100)]).unwrap();
+    log.flush().unwrap();
+    let synced = log.recovery_point();
+    let mut i = 4;
+    while log.segment_count() < 3 {
+        log.append(&[record(i, 100)]).unwrap();
+        i += 1;
+    }
+    // The disk fills at close: no fsync, no checkpoint, so no marker and an error.
+    {
+        let _full = fault::arm(
+            FaultPlan::new()
+                .fail_every(Op::Sync)
+                .os_error(Op::Sync, libc::ENOSPC)
+                .fail_every(Op::SyncDir)
+                .os_error(Op::SyncDir, libc::ENOSPC),
+        );
+        assert!(store.close().is_err());
+    }
+    assert!(!root.path().join(".kafka_cleanshutdown").exists());
+    assert_eq!(log.recovery_point(), synced, "nothing past the flush was synced");
+    // Space is back and the close is retried. The logs were shut unsynced: their
+    // directory must still recover at the next open, never be trusted as clean.
+    let again = store.close().unwrap_err().to_string();
+    assert!(again.contains("never synced"), "{again}");
+    assert!(
+        !root.path().join(".kafka_cleanshutdown").exists(),
+        "a clean-shutdown marker over records never synced"
+    );
+    // What a write-back lost at the failed fsync leaves: zeroes in the middle
+    // of the first segment past the synced records.
+    let dir = log.dir().to_path_buf();
+    drop(log);
+    let first = dir.join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&first).unwrap();
+    let len = bytes.len();
+    bytes[len / 2..len - 200].fill(0);
+    std::fs::write(&first, bytes).unwrap();
+    let store = Store::open(StoreConfig::new([root.path()]).background_threads(false)).unwrap();
+    let log = store.partition("full", 0).unwrap();
+    assert!(log.log_end_offset() >= synced, "the flushed records are kept");
+    let end = read_everything(&log).expect("recovery cut the damage, so every offset reads");
+    assert_eq!(end, log.log_end_offset());
+    store.close().unwrap();
+}

@@ -550,7 +550,10 @@ impl Store {
     /// the files without recovery.
     ///
     /// # Errors
-    /// I/O failures; the marker is then not written and the next open recovers.
+    /// I/O failures; the marker is then not written in the log directory
+    /// concerned and the next open recovers it. A close retried after a
+    /// failure fails again for every partition the first one left unsynced
+    /// or poisoned (it is shut and cannot sync any more).
     pub fn close(&self) -> Result<()> {
         // `admin` before `closed` (the order `Store::admin` takes them in): a
         // metadata change in flight finishes before the logs are snapshot.
@@ -578,8 +581,13 @@ impl Store {
         let logs = self.logs(None);
         let mut failed_dirs = vec![false; self.inner.dirs.len()];
         let mut first_error = None;
-        // In parallel: each close waits on the fsyncs of its partition.
-        let closed_logs = parallel::map(logs, |(d, log)| (d, log.close()));
+        // In parallel: each close waits on the fsyncs of its partition. A log
+        // closed already (by an earlier close that failed, or through its own
+        // handle) closes again without error, so what counts is what it left:
+        // records it never synced, or a poisoning, keep its directory
+        // unclean (Kafka writes the marker only in a directory without failures).
+        let closed_logs =
+            parallel::map(logs, |(d, log)| (d, log.close().and_then(|()| closed_synced(&log))));
         for (d, result) in closed_logs {
             if let Err(e) = result {
                 if let Some(f) = failed_dirs.get_mut(d) {
@@ -663,4 +671,19 @@ impl Store {
     pub fn partition_dir(&self, topic: &str, partition: i32) -> Result<PathBuf> {
         Ok(self.partition(topic, partition)?.dir().to_path_buf())
     }
+}
+
+/// Whether `log`, closed, left every record synced and was never poisoned:
+/// only then may its directory be marked cleanly shut down. A log whose
+/// close failed is shut all the same, so a second close finds it closed
+/// and must look at what it left rather than at its own result.
+fn closed_synced(log: &Log) -> Result<()> {
+    let (synced, end) = (log.recovery_point(), log.log_end_offset());
+    let unsynced = match log.poisoned() {
+        Some(cause) => format!("the log poisoned ({cause})"),
+        None if synced < end => format!("records {synced}..{end} never synced"),
+        None => return Ok(()),
+    };
+    let why = format!("closed with {unsynced}; the next open recovers it");
+    Err(Error::io("close", log.dir(), std::io::Error::other(why)))
 }
