@@ -90,3 +90,70 @@ fn reads_racing_rolls_and_evictions_return_every_offset_below_their_end() {
     assert!(stats.evictions > 0, "{stats:?}");
     store.close().unwrap();
 }
+
+const NOW: i64 = 1_700_000_000_000;
+
+/// A log of sealed segments of 1 KiB holding offsets 0..200, offset `o` stamped `NOW + o` (or,
+/// without `stamped`, carrying no timestamp: -1), reopened after a clean close so that no
+/// segment has read its largest timestamp yet (it comes from the time index, or the `.log`'s
+/// modification time, on first use), with `file.delete.delay.ms` = 0: a segment's files go as
+/// soon as it leaves the log.
+fn reopened_log_of_small_segments(dir: &std::path::Path, stamped: bool) -> strata::Log {
+    use strata::{BatchBuilder, LoadOptions, Log, LogConfig, ManualClock};
+    let config = || LogConfig::default().segment_bytes(1024).file_delete_delay_ms(0);
+    let clock = || ManualClock::new(NOW);
+    let (log, _) = Log::open(dir, "t", 0, config(), clock(), LoadOptions::default()).unwrap();
+    for o in 0..200 {
+        if stamped {
+            log.append(&[Record::new("k", value(o)).timestamp(NOW + o)]).unwrap();
+        } else {
+            let mut b = BatchBuilder::new(0);
+            b.append(&Record::new("k", value(o)).timestamp(-1)).unwrap();
+            log.append_batch(b.build().unwrap()).unwrap();
+        }
+    }
+    log.close().unwrap();
+    let (log, _) = Log::open(dir, "t", 0, config(), clock(), LoadOptions::clean()).unwrap();
+    assert!(log.segment_count() > 4, "{} segments", log.segment_count());
+    log
+}
+
+/// A time lookup (Kafka's ListOffsets) that took the segment list before `delete_records`
+/// removed the first segments, and their files with them, answers from its snapshot as a read
+/// does: the removed segments keep their maps and their largest timestamps for it. It used to
+/// fail with `Error::Closed` on the live log (a removed segment's time index, deleted, was read
+/// for its largest timestamp; without timestamps, its deleted `.log`'s modification time).
+#[test]
+fn a_time_lookup_listing_segments_before_delete_records_answers_from_its_snapshot() {
+    use strata::OffsetSpec;
+    use strata::internals::io::fault;
+    let specs = [
+        (true, OffsetSpec::Timestamp(NOW + 150)),
+        (true, OffsetSpec::MaxTimestamp),
+        (false, OffsetSpec::Timestamp(0)),
+    ];
+    for (stamped, spec) in specs {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = reopened_log_of_small_segments(tmp.path(), stamped);
+        let bases = log.segment_base_offsets();
+        let cut = bases[bases.len() - 2];
+        let deleter = log.clone();
+        let hook = fault::on_point("log::offset_for_time::segment", move || {
+            assert_eq!(deleter.delete_records(cut).unwrap(), cut);
+        });
+        let found = log.offset_for_time(spec);
+        assert!(hook.ran(), "delete_records ran inside the lookup");
+        drop(hook);
+        assert_eq!(log.segment_base_offsets(), &bases[bases.len() - 2..], "segments removed");
+        let found = found.unwrap_or_else(|e| panic!("{spec:?} after delete_records: {e}"));
+        let want = match spec {
+            // Records without a timestamp match no target.
+            _ if !stamped => None,
+            OffsetSpec::Timestamp(ts) => Some(ts - NOW),
+            _ => Some(199),
+        };
+        let want = want.map(|o| (o, Some(NOW + o)));
+        assert_eq!(found.map(|f| (f.offset, f.timestamp)), want, "{spec:?}");
+        log.close().unwrap();
+    }
+}

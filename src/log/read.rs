@@ -596,6 +596,8 @@ impl Log {
             OffsetSpec::MaxTimestamp => {
                 let mut best: Option<(i64, &Arc<Segment>)> = None;
                 for seg in v.segments.iter().filter(|s| s.len() > 0) {
+                    // Tests stop a lookup here, between its snapshot and a segment's timestamps.
+                    crate::io::fault::point("log::offset_for_time::segment")?;
                     let ts = seg.max_timestamp_so_far()?.0;
                     if best.is_none_or(|(b, _)| ts > b) {
                         best = Some((ts, seg));
@@ -612,6 +614,7 @@ impl Log {
             }
             OffsetSpec::Timestamp(target) => {
                 for seg in v.segments.iter() {
+                    crate::io::fault::point("log::offset_for_time::segment")?;
                     if seg.len() == 0 || seg.largest_timestamp()? < target {
                         continue;
                     }

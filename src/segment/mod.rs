@@ -148,6 +148,10 @@ pub(crate) struct Segment {
     /// dropped them. The next sync first re-validates and rewrites the
     /// bytes from this position on (see [`Segment::flush_log`]).
     redirty_from: Mutex<Option<u64>>,
+    /// The `.log`'s modification time, read by [`Segment::retire`] for a
+    /// segment without timestamps: its largest timestamp for readers that
+    /// listed it before it left, once its files are gone.
+    retired_modified: std::sync::OnceLock<std::time::SystemTime>,
 }
 
 impl Drop for Segment {
@@ -256,6 +260,7 @@ impl Segment {
             // Nothing is known durable until a sync of this process says so.
             synced: AtomicU64::new(0),
             redirty_from: Mutex::new(None),
+            retired_modified: std::sync::OnceLock::new(),
         });
         segment.offset_index.set_account(Arc::clone(&segment.account));
         segment.time_index.set_account(Arc::clone(&segment.account));
@@ -681,7 +686,8 @@ impl Segment {
     /// Takes the segment out of the log's list for good (the cleaner
     /// replaced it, or retention removed it) while readers that took the
     /// list before may still be reading it: it leaves the budget, maps its
-    /// `.log` whole, renames its files `.deleted` and lets go of its
+    /// `.log` whole, reads its largest timestamp (for their time lookups),
+    /// renames its files `.deleted` and lets go of its
     /// descriptor and index maps. The whole-file map stays until the last
     /// reader drops the segment, whatever happens to the files: out of the
     /// budget, no eviction can take it, so a reader never has to reopen a
@@ -691,9 +697,26 @@ impl Segment {
     pub(crate) fn retire(&self) -> Result<()> {
         self.account.detach();
         self.map_fully()?;
+        self.keep_largest_timestamp();
         self.add_suffix(DELETED_SUFFIX)?;
         self.release();
         Ok(())
+    }
+
+    /// Reads what [`Segment::largest_timestamp`] answers from (the time
+    /// index's last entry, or for a segment without timestamps the `.log`'s
+    /// modification time) while the files are there: a time lookup that
+    /// listed the segment before it left asks after they are gone (the time
+    /// index deleted by `file.delete.delay.ms`, 0 included), as a read
+    /// reads the map [`Segment::retire`] keeps. Failures are left to that
+    /// lookup, which meets them again.
+    fn keep_largest_timestamp(&self) {
+        if let Ok((max, _)) = self.max_timestamp_so_far()
+            && max < 0
+            && let Ok(modified) = self.modified()
+        {
+            let _ = self.retired_modified.set(modified);
+        }
     }
 
     /// Renames all files of the segment by adding `suffix` (e.g. `.deleted`).
@@ -740,6 +763,9 @@ impl Segment {
 
     /// The `.log` file's modification time.
     pub(crate) fn modified(&self) -> Result<std::time::SystemTime> {
+        if let Some(&modified) = self.retired_modified.get() {
+            return Ok(modified); // retired: its files are not written again, or gone
+        }
         self.check_open()?;
         let path = self.log_path();
         if !identity::still_at(&path, self.log_id)? {
