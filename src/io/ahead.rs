@@ -164,19 +164,24 @@ fn work() {
     }
 }
 
-/// Starts a worker unless one runs; whether one runs now.
-fn ensure_worker(queue: &mut Queue) -> bool {
-    if !queue.worker {
-        let spawned = std::thread::Builder::new()
-            .name("strata-ahead".into())
-            .stack_size(64 << 10)
-            .spawn(work);
-        queue.worker = spawned.is_ok();
-        if queue.worker {
-            STARTED.fetch_add(1, Ordering::AcqRel);
-        }
+/// Starts the worker that [`claim`] marked as running (`queue.worker` set
+/// under the lock), after the lock is released: a thread's start may take
+/// milliseconds on a loaded machine, and no claim of the process waits on
+/// it. A spawn that fails clears the mark and drops what was queued
+/// meanwhile (advice only: the readers fault those pages in themselves),
+/// so the next claim tries again.
+fn start_worker() {
+    let spawned =
+        std::thread::Builder::new().name("strata-ahead".into()).stack_size(64 << 10).spawn(work);
+    if spawned.is_ok() {
+        STARTED.fetch_add(1, Ordering::AcqRel);
+        return;
     }
-    queue.worker
+    let mut queue = QUEUE.lock();
+    queue.worker = false;
+    let dropped = std::mem::take(&mut queue.jobs);
+    drop(queue);
+    drop(dropped); // each may hold the last reference to its map: unmapped outside the lock
 }
 
 /// Bytes the worker populates with one `madvise`, checking between them
@@ -292,11 +297,16 @@ pub(super) fn claim(
         len: range.len(),
     };
     let mut queue = QUEUE.lock();
-    // A full queue, or no thread to take it: the reader faults the pages
-    // in itself.
-    if queue.jobs.len() < MAX_QUEUED && ensure_worker(&mut queue) {
-        queue.jobs.push_back(job);
-        drop(queue);
+    // A full queue: the reader faults the pages in itself.
+    if queue.jobs.len() >= MAX_QUEUED {
+        return;
+    }
+    queue.jobs.push_back(job);
+    let start = !std::mem::replace(&mut queue.worker, true);
+    drop(queue);
+    if start {
+        start_worker();
+    } else {
         WAKE.notify_one();
     }
 }

@@ -136,7 +136,12 @@ impl Segment {
         if end.saturating_sub(start) < crate::io::ahead::MIN_FETCH as u64 {
             return;
         }
-        self.map.read().populate_ahead(len(start), len(end), len(published));
+        // A clone of the map (two reference counts), so the claim, which
+        // may queue and start the worker thread, holds no lock of this
+        // segment: a seal, an eviction or a read growing the map never
+        // waits on it.
+        let map = self.map.read().clone();
+        map.populate_ahead(len(start), len(end), len(published));
     }
 
     /// Bytes of the installed map claimed for population ahead of readers.
