@@ -8,9 +8,16 @@
 //! What the broker writes: every codec, headers, a LogAppendTime topic, an idempotent producer,
 //! two transactional producers committing and aborting while plain producers write between
 //! them, a compacted topic after its cleaner ran (tombstones kept), DeleteRecords, and time
-//! retention that deleted segments. Compared after a clean stop, and again after a kill (an open
-//! transaction left behind). Then strata appends to the copy, the broker restarts on it, and
-//! kafka-python reads strata's appends through the broker.
+//! retention that deleted segments. Compared after a clean stop (where strata's `logtool dump`
+//! of every partition the broker wrote, internal topics too, also equals the checkers' dumps
+//! line for line), again after a kill (an open transaction left behind), and after a torn tail
+//! (the kill's copy with the last batch of two partitions cut as a power cut mid-write leaves
+//! it). Then strata appends to the copy, the broker restarts on it, and kafka-python reads
+//! strata's appends through the broker.
+//!
+//! strata → broker, every feature at once (`strata_to_broker.rs`): the store of
+//! `tests/common/strata_all.rs` handed over topic by topic and served record for record after a
+//! clean and an unclean broker start, the broker's producers equal to strata's snapshots.
 //!
 //! strata → broker: a strata topic (compacted by strata's cleaner, log start moved, transactions
 //! written through strata's API: committed, aborted and one left open, interleaved with plain
@@ -32,6 +39,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod handover;
+mod strata_to_broker;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -263,6 +271,82 @@ fn partition_dirs(data: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// `logtool dump --json` of each of `dirs` equals `kafka_verify.py --dump`'s line for line, and
+/// Kafka's own reader (kverify) reads every batch of them. Returns the number of batches.
+fn assert_strata_dumps_as_the_checkers(dirs: &[PathBuf]) -> usize {
+    if let Err(reason) = common::kafka_verify_available() {
+        skip(&reason);
+        return 0;
+    }
+    let mut batches = 0;
+    let logtool = common::logtool_bin_built();
+    for (dir, outcome) in common::kafka_verify_many(dirs, &["--dump"]) {
+        assert!(outcome.ok(), "kafka_verify.py {} --dump: {outcome}", dir.display());
+        let out = std::process::Command::new(&logtool)
+            .args(["dump", "--json"])
+            .arg(&dir)
+            .output()
+            .expect("run logtool");
+        assert!(out.status.success(), "logtool dump {}: {out:?}", dir.display());
+        let ours = String::from_utf8(out.stdout).expect("UTF-8");
+        // The driver captures the summary (stderr with --dump) with the JSON lines.
+        let theirs: String = outcome
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (i, (a, b)) in theirs.lines().zip(ours.lines()).enumerate() {
+            assert_eq!(b, a, "{} line {} (strata, kafka_verify.py)", dir.display(), i + 1);
+        }
+        assert_eq!(ours.lines().count(), theirs.lines().count(), "{}", dir.display());
+        batches += theirs.lines().filter(|l| l.starts_with("{\"type\":\"batch\"")).count();
+    }
+    match common::kverify_many(dirs) {
+        None => skip("kverify (Kafka's Java reader) is not built; .ci/run builds it"),
+        Some(result) => result.unwrap_or_else(|e| panic!("{e}")),
+    }
+    batches
+}
+
+/// Tears the last batch of `dir`'s last segment as a power cut during its write would: the file
+/// keeps `keep` bytes of it (a cut inside its header or its records). Returns the batch's base
+/// offset, where the log must end once recovered.
+fn tear(dir: &Path, keep: usize) -> i64 {
+    let (path, bytes) = common::segment_logs(dir).pop().expect("a segment");
+    let (mut pos, mut last) = (0, None);
+    while let Some(head) = bytes.get(pos..pos + 12) {
+        let base = i64::from_be_bytes(head[..8].try_into().unwrap());
+        let len = usize::try_from(i32::from_be_bytes(head[8..12].try_into().unwrap())).unwrap();
+        last = Some((pos, 12 + len, base));
+        pos += 12 + len;
+    }
+    let (start, len, base) = last.expect("a batch in the last segment");
+    assert_eq!(start + len, bytes.len(), "{}: whole batches", path.display());
+    assert!(keep < len, "the cut falls inside the batch");
+    let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len((start + keep) as u64).unwrap();
+    base
+}
+
+/// What a consumer read, less what a torn tail lost: records from `cut_at[partition]` on, and
+/// the end (or last stable offset) at most that offset.
+fn before_tear(reads: &Reads, cut_at: &BTreeMap<(String, i32), i64>) -> Reads {
+    reads
+        .iter()
+        .map(|(key, r)| {
+            let cut = cut_at.get(key).copied().unwrap_or(i64::MAX);
+            let records = r
+                .records
+                .iter()
+                .filter(|l| l.split(' ').nth(3).and_then(|o| o.parse::<i64>().ok()) < Some(cut))
+                .cloned()
+                .collect();
+            (key.clone(), Read { log_start: r.log_start, end: r.end.min(cut), records })
+        })
+        .collect()
+}
+
 /// The broker did what the scenario asked, so the comparisons below cover it: the cleaner
 /// removed records and kept tombstones, DeleteRecords and retention moved log starts, the
 /// LogAppendTime topic's records carry the broker's time, aborted transactional data is there
@@ -318,6 +402,14 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     copy_dir(&data, &clean).expect("copy the log dir");
     let both = [(Isolation::ReadUncommitted, &uncommitted), (Isolation::ReadCommitted, &committed)];
     let n_clean = compare(&clean, &both, "clean stop");
+    // strata's dump of every partition the broker wrote (its internal topics too) equals the
+    // checkers' dumps: every batch header field and every record, control and empty batches.
+    let dirs = partition_dirs(&data);
+    let dumped = assert_strata_dumps_as_the_checkers(&dirs);
+    eprintln!(
+        "{} partitions, {dumped} batches the broker wrote: strata's dump equals the checkers'",
+        dirs.len()
+    );
     // The broker's own .txnindex files equal strata's rebuild of them; its topic IDs are read.
     let txn_entries =
         common::broker_files::assert_broker_txn_files_read(&clean, &tmp.path().join("files"));
@@ -333,8 +425,25 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     broker.kill();
     let killed = tmp.path().join("killed-copy");
     copy_dir(&data, &killed).expect("copy the log dir");
+    let torn = tmp.path().join("torn-copy");
+    copy_dir(&data, &torn).expect("copy the log dir");
     let both = [(Isolation::ReadUncommitted, &uncommitted), (Isolation::ReadCommitted, &committed)];
     let n_killed = compare(&killed, &both, "after kill");
+
+    // 2b. The kill came mid-write and a power cut lost the end of the last batch (a torn tail):
+    // strata cuts each torn log at its last whole batch and serves every record before it, as
+    // the broker served them; the checkers then accept the directories it recovered.
+    let cut_at = BTreeMap::from([
+        (("codecs".to_owned(), 2), tear(&torn.join("codecs-2"), 61 + 7)),
+        (("txn".to_owned(), 0), tear(&torn.join("txn-0"), 30)),
+    ]);
+    let (u, c) = (before_tear(&uncommitted, &cut_at), before_tear(&committed, &cut_at));
+    let n_torn = compare(
+        &torn,
+        &[(Isolation::ReadUncommitted, &u), (Isolation::ReadCommitted, &c)],
+        "torn tail",
+    );
+    common::assert_kafka_valid_many(&[torn.join("codecs-2"), torn.join("txn-0")], 512);
 
     // Kafka's own index checks on the directories strata recovered and closed.
     match kafka_index_check(&partition_dirs(&killed)) {
@@ -434,9 +543,9 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
         );
     }
     eprintln!(
-        "Kafka {version}: compared {n_clean} records after a clean stop and {n_killed} after a \
-         kill (read uncommitted and read committed) over {} partitions; the broker served \
-         strata's {n_appended} appended records",
+        "Kafka {version}: compared {n_clean} records after a clean stop, {n_killed} after a \
+         kill and {n_torn} after a torn tail (read uncommitted and read committed) over {} \
+         partitions; the broker served strata's {n_appended} appended records",
         PARTITIONS.len()
     );
 }

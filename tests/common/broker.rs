@@ -412,42 +412,93 @@ impl Drop for Broker {
     }
 }
 
-/// `compat/kafka/src/KafkaIndexCheck.java` compiled against the resolved jars into
-/// `target/kafka-index-check-<version>/` (by `.ci/run`, or here on first use: compiled into a
-/// private directory and renamed into place, so concurrent test processes never see half a
-/// build; one directory per Kafka version, as the tool's classes differ between versions).
-/// `None` when the jars or `javac` are absent.
+/// `compat/kafka/src/KafkaIndexCheck.java` compiled against the resolved jars (see
+/// [`compiled_tool`]).
 fn index_check_classes() -> Option<PathBuf> {
     static CLASSES: OnceLock<Option<PathBuf>> = OnceLock::new();
-    CLASSES
-        .get_or_init(|| {
-            let version = kafka_version()?;
-            let target = manifest_dir().join("target");
-            let classes = target.join(format!("kafka-index-check-{version}"));
-            if classes.join("KafkaIndexCheck.class").is_file() {
-                return Some(classes);
-            }
-            let source = manifest_dir().join("compat/kafka/src/KafkaIndexCheck.java");
-            let private = target.join(format!("kafka-index-check.{}", std::process::id()));
-            let out = Command::new("javac")
-                .arg("-d")
-                .arg(&private)
-                .arg("-cp")
-                .arg(format!("{}/*", kafka_lib().display()))
-                .arg(&source)
-                .output()
-                .ok()?;
-            if !out.status.success() {
-                eprintln!("javac {}: {}", source.display(), String::from_utf8_lossy(&out.stderr));
-                return None;
-            }
-            // Another process may have won the race: either copy is the same build.
-            if fs::rename(&private, &classes).is_err() {
-                let _ = fs::remove_dir_all(&private);
-            }
-            Some(classes)
-        })
-        .clone()
+    CLASSES.get_or_init(|| compiled_tool("KafkaIndexCheck", "kafka-index-check")).clone()
+}
+
+/// `compat/kafka/src/KafkaStateFiles.java` compiled against the resolved jars (see
+/// [`compiled_tool`]).
+fn state_files_classes() -> Option<PathBuf> {
+    static CLASSES: OnceLock<Option<PathBuf>> = OnceLock::new();
+    CLASSES.get_or_init(|| compiled_tool("KafkaStateFiles", "kafka-state-files")).clone()
+}
+
+/// `compat/kafka/src/<class>.java` compiled against the resolved jars into
+/// `target/<dir>-<version>/` (by `.ci/run`, or here on first use: compiled into a private
+/// directory and renamed into place, so concurrent test processes never see half a build; one
+/// directory per Kafka version, as the classes it calls differ between versions). `None` when the
+/// jars or `javac` are absent.
+fn compiled_tool(class: &str, dir: &str) -> Option<PathBuf> {
+    let version = kafka_version()?;
+    let target = manifest_dir().join("target");
+    let classes = target.join(format!("{dir}-{version}"));
+    if classes.join(format!("{class}.class")).is_file() {
+        return Some(classes);
+    }
+    let source = manifest_dir().join(format!("compat/kafka/src/{class}.java"));
+    let private = target.join(format!("{dir}.{}", std::process::id()));
+    let out = Command::new("javac")
+        .arg("-d")
+        .arg(&private)
+        .arg("-cp")
+        .arg(format!("{}/*", kafka_lib().display()))
+        .arg(&source)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("javac {}: {}", source.display(), String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    // Another process may have won the race: either copy is the same build.
+    if fs::rename(&private, &classes).is_err() {
+        let _ = fs::remove_dir_all(&private);
+    }
+    Some(classes)
+}
+
+/// Kafka's own readers of the files beside the segments (`compat/kafka/src/KafkaStateFiles.java`,
+/// one JVM for all of `files`): producer `.snapshot`s, `leader-epoch-checkpoint`, the
+/// `*-offset-checkpoint` files, `partition.metadata` and `.kafka_cleanshutdown`. `None` when the
+/// jars are absent; `Some(Err(output))` when a reader threw; `Some(Ok(lines))` with what each
+/// file held, by file: `S ...` producer entries, `E epoch start`, `O topic partition offset`,
+/// `M version topicId`, `C brokerEpoch` (the tool's doc comment has the fields).
+pub(crate) fn kafka_state_files(
+    files: &[PathBuf],
+) -> Option<Result<std::collections::BTreeMap<PathBuf, Vec<String>>, String>> {
+    let classes = state_files_classes()?;
+    let out = Command::new("java")
+        .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp"])
+        .arg(format!("{}/*:{}", kafka_lib().display(), classes.display()))
+        .arg("KafkaStateFiles")
+        .args(files)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => return Some(Err(format!("cannot run java: {e}"))),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Some(Err(format!(
+            "Kafka's readers refused a file ({}):\n{}\n--- stderr ---\n{}",
+            out.status,
+            tail_lines(&stdout, 20),
+            tail_lines(&String::from_utf8_lossy(&out.stderr), 40)
+        )));
+    }
+    let mut read = std::collections::BTreeMap::new();
+    let mut current: Option<PathBuf> = None;
+    for line in stdout.lines() {
+        if let Some(path) = line.strip_prefix("@ ") {
+            current = Some(PathBuf::from(path));
+            read.insert(PathBuf::from(path), Vec::new());
+        } else if let Some(path) = &current {
+            read.entry(path.clone()).or_insert_with(Vec::new).push(line.to_owned());
+        }
+    }
+    Some(Ok(read))
 }
 
 /// Kafka's own checks on the index files of the partition directories `dirs`, in one JVM

@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 pub(crate) mod broker;
 pub(crate) mod broker_files;
 pub(crate) mod json_line;
+pub(crate) mod strata_all;
 
 /// The crate's root (where `Cargo.toml` is).
 pub(crate) fn manifest_dir() -> PathBuf {
