@@ -427,18 +427,22 @@ fn state_files_classes() -> Option<PathBuf> {
 }
 
 /// `compat/kafka/src/<class>.java` compiled against the resolved jars into
-/// `target/<dir>-<version>/` (by `.ci/run`, or here on first use: compiled into a private
+/// `target/<dir>-<version>-<hash of the source>/` on first use: compiled into a private
 /// directory and renamed into place, so concurrent test processes never see half a build; one
-/// directory per Kafka version, as the classes it calls differ between versions). `None` when the
-/// jars or `javac` are absent.
+/// directory per Kafka version, as the classes it calls differ between versions, and per source,
+/// so an edited tool is never run from an older build. `None` when the jars or `javac` are
+/// absent.
 fn compiled_tool(class: &str, dir: &str) -> Option<PathBuf> {
+    use std::hash::{Hash as _, Hasher as _};
     let version = kafka_version()?;
+    let source = manifest_dir().join(format!("compat/kafka/src/{class}.java"));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    fs::read(&source).ok()?.hash(&mut hasher);
     let target = manifest_dir().join("target");
-    let classes = target.join(format!("{dir}-{version}"));
+    let classes = target.join(format!("{dir}-{version}-{:016x}", hasher.finish()));
     if classes.join(format!("{class}.class")).is_file() {
         return Some(classes);
     }
-    let source = manifest_dir().join(format!("compat/kafka/src/{class}.java"));
     let private = target.join(format!("{dir}.{}", std::process::id()));
     let out = Command::new("javac")
         .arg("-d")
