@@ -459,3 +459,62 @@ fn a_directory_from_before_txnindex_files_gets_them_rebuilt_at_its_first_open() 
     let f = log.read_with(0, usize::MAX, Isolation::ReadCommitted).unwrap();
     assert_eq!(f.aborted_transactions().len(), 2);
 }
+
+#[test]
+fn a_damaged_txnindex_of_a_trusted_segment_is_rebuilt_at_open_as_kafka_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || LogConfig::default().segment_bytes(400);
+    let log = open_with(dir.path(), cfg(), LoadOptions::default());
+    for round in 0..6 {
+        log.append_batch(txn(1, 0, round * 2, 2)).unwrap();
+        log.append_batch(txn(2, 0, round, 1)).unwrap();
+        log.append_marker(marker(2, 0, round % 2 == 0, 0)).unwrap();
+        log.append_marker(marker(1, 0, false, 0)).unwrap();
+        log.append(&plain("between")).unwrap();
+    }
+    let aborted = |log: &Log| {
+        let mut all = Vec::new();
+        let mut at = 0;
+        while at < log.log_end_offset() {
+            let f = log.read_with(at, 1 << 20, Isolation::ReadCommitted)?;
+            all.extend(f.aborted_transactions().iter().copied());
+            at = f.next_offset();
+        }
+        Ok::<_, Error>(all)
+    };
+    let expected = aborted(&log).unwrap();
+    let end = log.log_end_offset();
+    log.close().unwrap();
+    let path = txnindex(dir.path(), 0);
+    let written = std::fs::read(&path).unwrap();
+    assert!(!written.is_empty() && log_segments(dir.path()) > 2);
+    // Its first entry's version is garbage (Kafka's `TransactionIndex.sanityCheck`
+    // fails such a file at load and `LogLoader` recovers the segment).
+    let mut damaged = written.clone();
+    damaged[0] = 0x7f;
+    std::fs::write(&path, &damaged).unwrap();
+    let (log, report) = Log::open(
+        dir.path(),
+        "t",
+        0,
+        cfg(),
+        ManualClock::new(10_000),
+        LoadOptions::clean().with_recovery_point(end),
+    )
+    .unwrap();
+    assert!(
+        report.repaired_segments.iter().any(|(_, why)| why.contains(".txnindex")),
+        "{:?}",
+        report.repaired_segments
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), written, "rebuilt as written");
+    assert_eq!(aborted(&log).unwrap(), expected);
+    log.close().unwrap();
+}
+
+fn log_segments(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|e| e == "log"))
+        .count()
+}

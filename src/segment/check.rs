@@ -19,7 +19,11 @@
 //!   batches at the start and at the last entry hold no offset of it;
 //! - for the active segment, the batches after the last entry frame exactly
 //!   up to the end of the file with rising offsets, and the time index names
-//!   no offset past them.
+//!   no offset past them;
+//! - the `.txnindex`, when there is one, decodes (Kafka's
+//!   `TransactionIndex.sanityCheck`, which its `LogLoader` runs on every
+//!   segment at load: a failing segment is recovered) and no entry ends at an
+//!   offset of the next segment, or past the active segment's data.
 
 use crate::Result;
 use crate::format::{BatchIter, StopReason, layout};
@@ -42,6 +46,21 @@ impl Segment {
         let time_path = self.time_index().path();
         if let Some(reason) = times.problem {
             return Ok(Some(format!("{}: {reason}", time_path.display())));
+        }
+        // Kafka's `LogSegment.sanityCheck` checks the `.txnindex` at every
+        // load, and `LogLoader` recovers a segment whose index fails it.
+        let txns = match self.txn_index().entries() {
+            Ok(txns) => txns,
+            Err(e @ crate::Error::Corrupt { .. }) => return Ok(Some(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        let txn_path = self.txn_index().path();
+        if let Some(t) = txns.last()
+            && next_base.is_some_and(|next| t.last_offset >= next)
+        {
+            let o = t.last_offset;
+            let p = txn_path.display();
+            return Ok(Some(format!("{p}: an entry ends at offset {o}, of the next segment")));
         }
         let len = self.len();
         if let Some(last) = offsets.last {
@@ -127,6 +146,12 @@ impl Segment {
             if let Some(t) = times.last.filter(|t| t.offset >= end) {
                 let (o, p) = (t.offset, time_path.display());
                 return Ok(Some(format!("{p}: names offset {o}, past the log end {end}")));
+            }
+            if let Some(t) = txns.last().filter(|t| t.last_offset >= end) {
+                let (o, p) = (t.last_offset, txn_path.display());
+                return Ok(Some(format!(
+                    "{p}: an entry ends at offset {o}, past the log end {end}"
+                )));
             }
         }
         Ok(None)
