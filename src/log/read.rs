@@ -564,7 +564,8 @@ impl Log {
             if end > 0 {
                 // A reader handed a large fetch reads on after it: the pages
                 // past it are mapped on another core (`io::ahead`; smaller
-                // fetches are passed over in `read_ahead`).
+                // fetches are passed over in `read_ahead`), when it is the
+                // map's leading reader (readers behind it find them mapped).
                 seg.read_ahead(start, start + end as u64, whole.len() as u64);
                 out.slices.push(FileSlice {
                     path: seg.shared_log_path(),
