@@ -670,3 +670,26 @@ fn assert_one_swap_rejected(store: &Store, why: &str, policy: &str) {
         store.load_reports().iter().flat_map(|(_, r)| r.rejected_swaps.clone()).collect();
     assert!(rejected.len() == 1 && rejected[0].1.contains(why), "{policy}: {rejected:?}");
 }
+
+#[test]
+fn a_segment_named_at_the_largest_offset_never_lets_the_log_end_wrap() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 1, 10);
+    // An almost valid name: 20 digits, the largest offset there is.
+    let stray = tmp.path().join("t-0").join(format!("{:020}.log", i64::MAX));
+    std::fs::write(&stray, b"").unwrap();
+    let store = open(tmp.path()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), i64::MAX, "the empty segment is the active one");
+    for n in [1, 2] {
+        let records: Vec<Record> = (0..n).map(|i| Record::new("k", format!("late{i}"))).collect();
+        match log.append(&records) {
+            Err(Error::InvalidRequest(why)) => assert!(why.contains("largest offset"), "{why}"),
+            other => panic!("an append past i64::MAX: {other:?}"),
+        }
+    }
+    assert_eq!(log.log_end_offset(), i64::MAX, "the log end never wraps below zero");
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(count(&store, "t", 0), 10);
+    store.close().unwrap();
+}

@@ -388,7 +388,9 @@ impl Log {
     /// [`Error::RecordTooLarge`], [`Error::InvalidTimestamp`],
     /// [`Error::Poisoned`] after an earlier I/O failure, [`Error::Closed`];
     /// the retriable [`Error::NoSpace`] when the disk is full or below the
-    /// free-space watermark (nothing was written; the log stays usable).
+    /// free-space watermark (nothing was written; the log stays usable);
+    /// [`Error::InvalidRequest`] when the batch's offsets would pass
+    /// `i64::MAX` (a log end put near it by a hostile file name).
     pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
         let w = self.writer()?;
         let (cfg, settings) = (self.config(), self.append_settings());
@@ -500,6 +502,18 @@ impl Log {
         head: Option<&[u8]>,
         now: i64,
     ) -> Result<()> {
+        // The offset after the batch must exist: a log end near `i64::MAX`
+        // (a hostile file name or checkpoint put it there) would otherwise
+        // wrap the log end below zero and hand out offsets no read reaches.
+        let span = i64::from(batch.last_offset_delta()).saturating_add(1);
+        if batch.base_offset() < 0 || batch.base_offset().checked_add(span).is_none() {
+            return Err(Error::InvalidRequest(format!(
+                "{}: a batch of {span} offsets from {} would pass the largest offset, {}",
+                self.name(),
+                batch.base_offset(),
+                i64::MAX
+            )));
+        }
         let active = self.maybe_roll(
             w,
             cfg,
