@@ -7,6 +7,7 @@ kafka-python, so two independent client implementations read what the broker ser
     clients.py create BOOTSTRAP TOPIC PARTITIONS  create a topic (replication factor 1)
     clients.py write BOOTSTRAP LOG_DIR          the scenario below; prints `W name count` lines
     clients.py write-more BOOTSTRAP             a few more records and an open transaction
+    clients.py append-all BOOTSTRAP T:P...      idempotent and transactional appends to each
     clients.py read BOOTSTRAP ISOLATION T:P...  every record of each partition (confluent-kafka)
     clients.py read-kp BOOTSTRAP T:P:FROM...    records from offset FROM on (kafka-python)
     clients.py resume BOOTSTRAP GROUP T:P...    where a consumer of GROUP resumes, both clients
@@ -288,6 +289,33 @@ def write_more(bootstrap):
     os._exit(0)
 
 
+def append_all(bootstrap, targets):
+    """Appends through the broker to each T:P of a handed-over topic: an idempotent producer's
+    records (codec rotating by partition), then a transaction committed and one aborted."""
+    t = producer(bootstrap, **{"transactional.id": "strata-append-all"})
+    t.init_transactions(60)
+    for n, target in enumerate(targets):
+        topic, partition = target.rsplit(":", 1)
+        partition = int(partition)
+        p = producer(bootstrap, **{"enable.idempotence": True,
+                                   "compression.type": CODECS[n % len(CODECS)]})
+        for i in range(20):
+            key, value, headers = record_fields(i)
+            send(p, topic, partition, b"appended-%d" % i, value, None, headers)
+        flush(p)
+        for commit in (True, False):
+            t.begin_transaction()
+            for i in range(5):
+                send(t, topic, partition, b"txn-%d" % i,
+                     b"%s-%d" % (b"committed" if commit else b"aborted", i))
+            flush(t)
+            if commit:
+                t.commit_transaction(60)
+            else:
+                t.abort_transaction(60)
+    print("W append-all %d" % (30 * len(targets)))
+
+
 def read(bootstrap, isolation, targets):
     from confluent_kafka import Consumer, KafkaError, TopicPartition
     out = []
@@ -436,6 +464,8 @@ def main(argv):
         write(bootstrap, argv[3])
     elif cmd == "write-more":
         write_more(bootstrap)
+    elif cmd == "append-all":
+        append_all(bootstrap, argv[3:])
     elif cmd == "read":
         read(bootstrap, argv[3], argv[4:])
     elif cmd == "read-kp":

@@ -2,7 +2,7 @@
 //! that hand strata's files to Kafka's own readers and to a real broker
 //! (`tests/kafka_state_files.rs`, `tests/broker_to_strata/strata_to_broker.rs`).
 //!
-//! [`write`] makes four topics in one session of one store on a [`ManualClock`] (so segment.ms
+//! [`write`] makes five topics in one session of one store on a [`ManualClock`] (so segment.ms
 //! rolls and time retention happen without waiting), then closes it cleanly:
 //!
 //! - `mix` (2 partitions): batches in every codec (none, gzip, snappy, lz4, zstd, rotating per
@@ -21,6 +21,8 @@
 //!   cleaning's tombstones and markers.
 //! - `retained` (1 partition): segments rolled by time, the oldest deleted by `retention.ms`,
 //!   then DeleteRecords moves the log start into the middle of a segment.
+//! - `large` (1 partition): 256 KiB batches in every codec, at default and chosen levels, so
+//!   each codec's stream spans many of its blocks (snappy's 32 KiB chunks, lz4's 64 KiB blocks).
 //!
 //! Every timestamp lies within the last day, so a broker's default retention keeps them all.
 
@@ -36,7 +38,7 @@ use strata::{
 
 /// Every partition [`write`] makes, as (topic, partition).
 pub(crate) const PARTITIONS: &[(&str, i32)] =
-    &[("mix", 0), ("mix", 1), ("append-time", 0), ("compacted", 0), ("retained", 0)];
+    &[("mix", 0), ("mix", 1), ("append-time", 0), ("compacted", 0), ("retained", 0), ("large", 0)];
 
 /// `index.interval.bytes` of every topic.
 pub(crate) const INDEX_INTERVAL: u64 = 512;
@@ -257,13 +259,47 @@ fn write_retained(store: &Store, log: &Log, clock: &ManualClock) -> i64 {
     middle
 }
 
+/// `large`: batches of 256 KiB of records in every codec, at Kafka's default and at chosen
+/// levels: many gzip deflate blocks, snappy's 32 KiB xerial chunks, lz4's 64 KiB frame blocks
+/// (and its high-compression mode), zstd's blocks; values half text, half random hex.
+fn write_large(log: &Log, clock: &ManualClock) {
+    let codecs = [
+        (Compression::None, None),
+        (Compression::Gzip, Some(9)),
+        (Compression::Snappy, None),
+        (Compression::Lz4, Some(17)),
+        (Compression::Zstd, Some(9)),
+        (Compression::Gzip, None),
+        (Compression::Lz4, None),
+        (Compression::Zstd, None),
+    ];
+    let mut state: u64 = 0x5eed;
+    for (i, (codec, level)) in codecs.into_iter().enumerate() {
+        let mut b = BatchBuilder::new(0).compression(codec, level);
+        for n in 0..160usize {
+            let mut value = format!("large-{i}-{n}-").repeat(40);
+            while value.len() < 1_600 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                value.push_str(&format!("{:016x}", state >> 1));
+            }
+            let mut r = record(&format!("large{i}"), n, clock.now_ms() + n as i64);
+            r.value = Some(Bytes::from(value));
+            b.append(&r).expect("a large record");
+        }
+        log.append_batch(b.build().expect("a large batch")).expect("append a large batch");
+        clock.advance(10);
+    }
+}
+
 /// What [`write`] did that the tests check the files against.
 pub(crate) struct Written {
     /// The log start DeleteRecords set on `retained-0`.
     pub(crate) retained_start: i64,
 }
 
-/// Writes the four topics into a new store at `dir` and closes it cleanly.
+/// Writes the five topics into a new store at `dir` and closes it cleanly.
 pub(crate) fn write(dir: &Path) -> Written {
     let clock = ManualClock::new(SystemClock.now_ms() - 20 * HOUR);
     let store = Store::open_with_clock(
@@ -309,6 +345,7 @@ pub(crate) fn write(dir: &Path) -> Written {
             ]),
         )
         .expect("retained");
+    store.create_topic("large", 1, &configs(&[])).expect("large");
     for p in 0..2 {
         write_mix(&store.partition("mix", p).expect("mix"), p, &clock);
     }
@@ -316,6 +353,7 @@ pub(crate) fn write(dir: &Path) -> Written {
     write_compacted(&store, &store.partition("compacted", 0).expect("compacted"), &clock);
     let retained_start =
         write_retained(&store, &store.partition("retained", 0).expect("retained"), &clock);
+    write_large(&store.partition("large", 0).expect("large"), &clock);
     store.close().expect("close");
     Written { retained_start }
 }
