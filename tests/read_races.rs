@@ -3,6 +3,10 @@
 //! active segment's capacity map) or an eviction between the two used to leave an empty map, and
 //! the read then returned nothing for that segment, skipping its records below the log end it
 //! reported.
+//!
+//! Lookups racing the removal of the segments they listed (`delete_records`, with
+//! `file.delete.delay.ms` = 0): a time lookup used to read a removed segment's largest timestamp
+//! from its deleted files and fail with `Error::Closed` on the live log.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -156,4 +160,122 @@ fn a_time_lookup_listing_segments_before_delete_records_answers_from_its_snapsho
         assert_eq!(found.map(|f| (f.offset, f.timestamp)), want, "{spec:?}");
         log.close().unwrap();
     }
+}
+
+/// One batch of one record at `o`, carrying no timestamp (-1): a segment of them is judged by
+/// its `.log`'s modification time, read on every time lookup.
+fn unstamped(o: i64) -> bytes::Bytes {
+    let mut b = strata::BatchBuilder::new(0);
+    b.append(&Record::new("k", value(o)).timestamp(-1)).unwrap();
+    b.build().unwrap()
+}
+
+/// Reader threads fetch, point-read and look up by time again and again while the writer
+/// appends, rolls small segments and moves the log start up (`delete_records`, with
+/// `file.delete.delay.ms` = 0: the segments below it and their files go at once), under a budget
+/// of one open segment (every read evicts). Every answer comes from the reader's snapshot: a
+/// fetch returns every offset from where it asked to the end it reports, with the value written
+/// there; a point read returns the value written at its offset; a time lookup answers (no record
+/// carries a timestamp: none matches). Only an offset the log start has passed may be refused.
+#[test]
+fn readers_racing_delete_records_and_evictions_answer_from_their_snapshots() {
+    use strata::{Error, OffsetSpec};
+    let tmp = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new([tmp.path()]).background_threads(false).log_open_segments_max(1);
+    let store = Store::open(config).unwrap();
+    let overrides: BTreeMap<String, String> =
+        [("segment.bytes", "2048"), ("segment.index.bytes", "4096"), ("file.delete.delay.ms", "0")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    store.create_topic("t", 1, &overrides).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let finished: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    // An offset the log start passed between the reader's look at it and the read's snapshot.
+    let passed = |e: &Error, log: &strata::Log| match e {
+        Error::OffsetOutOfRange { offset, .. } => *offset < log.log_start_offset(),
+        _ => false,
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|n| {
+            let (log, done, finished) = (log.clone(), Arc::clone(&done), Arc::clone(&finished));
+            std::thread::spawn(move || {
+                let (mut rounds, mut refused) = (0u64, 0u64);
+                while !done.load(Ordering::SeqCst) {
+                    let start = log.log_start_offset();
+                    match log.read(start, usize::MAX) {
+                        Ok(fetched) => {
+                            let mut next = start;
+                            for r in fetched.records() {
+                                let r = r.unwrap();
+                                assert_eq!(r.offset(), next, "fetch from {start} skipped");
+                                assert_eq!(r.value().unwrap().as_ref(), value(next).as_bytes());
+                                next += 1;
+                            }
+                            assert_eq!(next, fetched.log_end_offset(), "fetch from {start}");
+                        }
+                        Err(e) if passed(&e, &log) => refused += 1,
+                        Err(e) => panic!("fetch from {start}: {e}"),
+                    }
+                    let end = log.log_end_offset();
+                    let o = start + (rounds as i64 * 7_919) % (end - start).max(1);
+                    // Every offset from the start to the end holds a record (at the end, none).
+                    let want = (o < end).then(|| Some(value(o).into_bytes()));
+                    match log.read_record(o, |r| r.value().map(<[u8]>::to_vec)) {
+                        Ok(got) => assert_eq!(got, want, "at {o}"),
+                        Err(e) if passed(&e, &log) => refused += 1,
+                        Err(e) => panic!("point read at {o}: {e}"),
+                    }
+                    for spec in [OffsetSpec::Timestamp(0), OffsetSpec::MaxTimestamp] {
+                        match log.offset_for_time(spec) {
+                            Ok(found) if spec == OffsetSpec::Timestamp(0) => {
+                                assert_eq!(found, None, "no record carries a timestamp");
+                            }
+                            Ok(_) => {}
+                            Err(e) => panic!("{spec:?}: {e}"),
+                        }
+                    }
+                    rounds += 1;
+                    finished[n].store(rounds, Ordering::SeqCst);
+                }
+                (rounds, refused)
+            })
+        })
+        .collect();
+    // As in the test above: at each checkpoint the writer waits for every reader to finish one
+    // more round, so rounds race the writer's changes however the threads are scheduled.
+    const CHECKPOINT: i64 = 100;
+    let started = Instant::now();
+    let mut o = 0;
+    let mut moves = 0;
+    while o < 3_000 && (o < 1_000 || started.elapsed() < Duration::from_secs(20)) {
+        if o % CHECKPOINT == 0 {
+            let seen: Vec<u64> = finished.iter().map(|f| f.load(Ordering::SeqCst)).collect();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while finished.iter().zip(&seen).any(|(f, &s)| f.load(Ordering::SeqCst) == s)
+                && !readers.iter().any(std::thread::JoinHandle::is_finished)
+            {
+                assert!(Instant::now() < deadline, "a reader finished no round in 60 s at {o}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if readers.iter().any(std::thread::JoinHandle::is_finished) {
+                break; // a reader failed: its panic is reported below
+            }
+        }
+        log.append_batch(unstamped(o)).unwrap();
+        o += 1;
+        if o % 10 == 0 && o > 200 {
+            log.delete_records(o - 200).unwrap();
+            moves += 1;
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let rounds: Vec<(u64, u64)> = readers.into_iter().map(|h| h.join().unwrap()).collect();
+    let stats = store.resource_stats();
+    eprintln!("{o} records, {moves} start moves, (rounds, refused) {rounds:?}, {stats:?}");
+    assert!(rounds.iter().all(|&(n, _)| n > 0), "{rounds:?}");
+    assert!(stats.evictions > 0, "{stats:?}");
+    assert!(log.log_start_offset() > 0 && log.segment_count() < 40, "{}", log.segment_count());
+    store.close().unwrap();
 }
