@@ -202,6 +202,43 @@ fn a_deleted_topic_created_again_starts_empty_with_its_new_configs() {
 }
 
 #[test]
+fn a_topic_created_again_over_stale_checkpoint_entries_keeps_its_flushed_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..RECORDS {
+        log.append(&[Record::new(format!("k{i}"), "old")]).unwrap();
+    }
+    store.delete_records("t", 0, 15).unwrap();
+    store.flush(None).unwrap();
+    drop(log);
+    // The deletion commits, but its checkpoint write fails: the old partition's
+    // entries (log start 15, recovery point 20) stay in the files.
+    {
+        let _g = fault::arm(FaultPlan::new().fail_from_nth(Op::Rename, 2));
+        store.delete_topic("t").unwrap();
+    }
+    let text = std::fs::read_to_string(tmp.path().join("log-start-offset-checkpoint")).unwrap();
+    assert!(text.contains("t 0 15"), "{text}");
+    // A topic of the same name, whose records are flushed (the log's own flush,
+    // as a `sync` append's), then a crash.
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..5 {
+        log.append(&[Record::new(format!("k{i}"), "new")]).unwrap();
+    }
+    log.flush().unwrap();
+    drop(log);
+    drop(store);
+    let store = open(tmp.path());
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_start_offset(), 0, "the old topic's log start is not the new one's");
+    assert_eq!(records_of(&store, "t", 0), 5, "every flushed record of the new topic is kept");
+    store.close().unwrap();
+}
+
+#[test]
 fn concurrent_checkpoint_writers_never_fail_and_never_go_back() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());

@@ -377,6 +377,16 @@ impl Store {
             let base = self.inner.dirs.get(dir_index).map(|d| d.path.clone()).unwrap_or_default();
             base.join(partition_dir_name(topic, p))
         };
+        // Entries that a deleted partition of the same name left in the
+        // checkpoint files (its deletion's checkpoint write failed, or a crash
+        // came first) would be read as the new partition's at the next open:
+        // a log start above its data restarts it empty there, a recovery point
+        // above its synced data trusts its unsynced segments. They are dropped
+        // (the files rewritten from the open logs) before it takes a record.
+        let names: Vec<i32> = missing.iter().map(|&(p, _)| p).collect();
+        if !names.is_empty() && self.checkpoints_name(topic, &names) {
+            self.write_checkpoints()?;
+        }
         // The directories first, then one fsync of each log directory for
         // all of them (instead of one per partition, in `Log::open_in`).
         let made = parallel::map(missing.clone(), |(p, d)| file::create_dir_all(&dir_of(p, d)));
@@ -426,6 +436,22 @@ impl Store {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Whether a checkpoint file of an online log directory holds an entry
+    /// for one of `partitions` of `topic` (a file that cannot be read counts:
+    /// rewriting it does no harm).
+    fn checkpoints_name(&self, topic: &str, partitions: &[i32]) -> bool {
+        let files =
+            [RECOVERY_POINT_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, CLEANER_OFFSET_CHECKPOINT];
+        let offline = |path: &PathBuf| self.inner.offline_dirs.iter().any(|(p, _)| p == path);
+        self.inner.dirs.iter().filter(|d| !offline(&d.path)).any(|dir| {
+            files.iter().any(|name| {
+                checkpoint::read_offsets(&dir.path.join(name)).map_or(true, |entries| {
+                    partitions.iter().any(|&p| entries.contains_key(&(topic.to_owned(), p)))
+                })
+            })
+        })
     }
 
     /// The log of one partition.
