@@ -125,6 +125,17 @@ def earliest(bootstrap, topic, partition):
         c.close()
 
 
+def latest(bootstrap, topic, partition):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "strata-probe",
+                  "enable.auto.commit": False})
+    try:
+        _low, high = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+        return high
+    finally:
+        c.close()
+
+
 def write(bootstrap, log_dir):
     create_topics(bootstrap, [
         ("codecs", len(CODECS), {}),
@@ -134,6 +145,9 @@ def write(bootstrap, log_dir):
         ("compacted", 1, {"cleanup.policy": "compact", "segment.ms": "500",
                           "min.cleanable.dirty.ratio": "0.01", "min.compaction.lag.ms": "0",
                           "delete.retention.ms": "86400000"}),
+        ("compacted-txn", 1, {"cleanup.policy": "compact", "segment.ms": "500",
+                              "min.cleanable.dirty.ratio": "0.01", "min.compaction.lag.ms": "0",
+                              "delete.retention.ms": "86400000"}),
         ("deleted", 1, {}),
         ("retention", 1, {"retention.ms": "3600000", "segment.ms": "500"}),
     ])
@@ -238,6 +252,45 @@ def write(bootstrap, log_dir):
             return False
     wait_until("the cleaner to clean topic compacted", cleaned)
     print("W compacted %d" % n)
+
+    # A compacted topic with transactions: the cleaner drops aborted data, keeps the markers
+    # (a day's delete.retention.ms) and keeps a producer's last batch empty once its records are
+    # gone: producer "once" writes one batch whose keys later rounds overwrite.
+    t = producer(bootstrap, **{"transactional.id": "strata-compacted", "compression.type": "lz4"})
+    t.init_transactions(60)
+    idem = producer(bootstrap, **{"enable.idempotence": True, "compression.type": "zstd"})
+    once = producer(bootstrap, **{"enable.idempotence": True})
+    send(once, "compacted-txn", 0, b"k0", b"once-0")
+    send(once, "compacted-txn", 0, b"k1", b"once-1")
+    flush(once)
+    for round_ in range(4):
+        t.begin_transaction()
+        for k in range(6):
+            send(t, "compacted-txn", 0, b"k%d" % k, b"txn-%d-%d" % (round_, k),
+                 None, [("round", b"%d" % round_)])
+        flush(t)
+        if round_ % 2 == 0:
+            t.commit_transaction(60)
+        else:
+            t.abort_transaction(60)
+        for k in range(3, 9):
+            value = None if (round_ == 3 and k % 3 == 0) else b"idem-%d-%d" % (round_, k)
+            send(idem, "compacted-txn", 0, b"k%d" % k, value)
+        flush(idem)
+        time.sleep(0.6)
+    send(idem, "compacted-txn", 0, b"last", b"roll")
+    flush(idem)
+    end = latest(bootstrap, "compacted-txn", 0)
+
+    def cleaned_txn():
+        try:
+            with open(checkpoint) as f:
+                return any(l.startswith("compacted-txn 0 ") and int(l.split()[2]) >= end - 1
+                           for l in f.read().splitlines()[2:])
+        except (OSError, ValueError, IndexError):
+            return False
+    wait_until("the cleaner to clean topic compacted-txn", cleaned_txn)
+    print("W compacted-txn %d" % end)
 
     # DeleteRecords moves the log start offset.
     from confluent_kafka import TopicPartition

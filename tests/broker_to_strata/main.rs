@@ -7,7 +7,9 @@
 //!
 //! What the broker writes: every codec, headers, a LogAppendTime topic, an idempotent producer,
 //! two transactional producers committing and aborting while plain producers write between
-//! them, a compacted topic after its cleaner ran (tombstones kept), DeleteRecords, and time
+//! them, a compacted topic after its cleaner ran (tombstones kept), a compacted topic with
+//! transactions after its cleaner ran (aborted data dropped, an emptied batch kept for its
+//! producer), DeleteRecords, and time
 //! retention that deleted segments. Compared after a clean stop (where strata's `logtool dump`
 //! of every partition the broker wrote, internal topics too, also equals the checkers' dumps
 //! line for line), again after a kill (an open transaction left behind), and after a torn tail
@@ -65,6 +67,7 @@ const PARTITIONS: &[&str] = &[
     "txn:0",
     "txn:1",
     "compacted:0",
+    "compacted-txn:0",
     "deleted:0",
     "retention:0",
 ];
@@ -365,6 +368,13 @@ fn assert_scenario_happened(reads: &Reads, committed: &Reads) {
     assert!(part("append-time", 0).records.iter().all(|l| field(l, 4) == "1"), "LogAppendTime");
     let aborted = |l: &String| field(l, 7).starts_with(&hex(Some(b"txn-a-1-"))[..]);
     assert!(part("txn", 0).records.iter().any(aborted), "aborted data is read uncommitted");
+    let ct = part("compacted-txn", 0);
+    assert!((ct.records.len() as i64) < ct.end - ct.log_start, "the cleaner removed records");
+    assert!(
+        !ct.records.iter().any(|l| field(l, 7).starts_with(&hex(Some(b"txn-3-"))[..])),
+        "the cleaner dropped aborted data"
+    );
+    assert!(ct.records.iter().any(|l| field(l, 7) == "-"), "tombstones were kept");
     let txn_committed = committed.get(&("txn".to_owned(), 0)).expect("read committed");
     assert!(!txn_committed.records.iter().any(aborted), "and not read committed");
     assert!(!txn_committed.records.is_empty(), "committed data is read committed");
@@ -402,6 +412,12 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     copy_dir(&data, &clean).expect("copy the log dir");
     let both = [(Isolation::ReadUncommitted, &uncommitted), (Isolation::ReadCommitted, &committed)];
     let n_clean = compare(&clean, &both, "clean stop");
+    let emptied = common::segment_logs(&data.join("compacted-txn-0"))
+        .into_iter()
+        .flat_map(|(_, bytes)| strata::internals::format::BatchIter::new(bytes.into()))
+        .filter(|(_, b)| !b.is_control() && b.records_count() == 0)
+        .count();
+    assert!(emptied > 0, "the broker's cleaner kept an emptied batch for its producer");
     // strata's dump of every partition the broker wrote (its internal topics too) equals the
     // checkers' dumps: every batch header field and every record, control and empty batches.
     let dirs = partition_dirs(&data);
