@@ -279,3 +279,114 @@ fn readers_racing_delete_records_and_evictions_answer_from_their_snapshots() {
     assert!(log.log_start_offset() > 0 && log.segment_count() < 40, "{}", log.segment_count());
     store.close().unwrap();
 }
+
+/// Views of the active segment taken while its map was 1 MiB long stay valid and unchanged
+/// after appends grow the map (a read past it maps the segment again, longer, and installs that
+/// map), after the segment rolls (its capacity map dropped) and after `delete_records` removes it
+/// and its files (`file.delete.delay.ms` = 0).
+#[test]
+fn views_of_an_active_segment_outlive_its_map_growing_its_roll_and_its_deletion() {
+    use strata::{LoadOptions, Log, LogConfig, ManualClock};
+    let tmp = tempfile::tempdir().unwrap();
+    let config = LogConfig::default().segment_bytes(8 << 20).file_delete_delay_ms(0);
+    let (log, _) =
+        Log::open(tmp.path(), "t", 0, config, ManualClock::new(NOW), LoadOptions::default())
+            .unwrap();
+    let big = |o: i64| format!("{}{}", value(o), "x".repeat(4000));
+    let mut o = 0;
+    while log.size_bytes() < 900 << 10 {
+        log.append(&[Record::new("k", big(o))]).unwrap();
+        o += 1;
+    }
+    // Held: the whole segment as it was, and a point view of its last record.
+    let held = log.read(0, usize::MAX).unwrap();
+    let copy: Vec<Vec<u8>> = held.slices().iter().map(|s| s.bytes.to_vec()).collect();
+    let last = o - 1;
+    let point = log.read(last, 1).unwrap();
+    let first_map = held.slices()[0].bytes.as_ptr();
+    // Past the first map's 1 MiB: the next read maps the segment again.
+    while log.size_bytes() < 3 << 20 {
+        log.append(&[Record::new("k", big(o))]).unwrap();
+        o += 1;
+    }
+    let grown = log.read(0, usize::MAX).unwrap();
+    assert_ne!(grown.slices()[0].bytes.as_ptr(), first_map, "the map was replaced");
+    assert_eq!(log.segment_count(), 1);
+    log.roll().unwrap();
+    log.append(&[Record::new("k", big(o))]).unwrap();
+    assert_eq!(log.delete_records(o).unwrap(), o);
+    assert_eq!(log.segment_count(), 1, "the segment held is gone");
+    assert!(!tmp.path().join("00000000000000000000.log").exists());
+    assert!(!tmp.path().join("00000000000000000000.log.deleted").exists());
+    drop(grown);
+
+    let now: Vec<Vec<u8>> = held.slices().iter().map(|s| s.bytes.to_vec()).collect();
+    assert_eq!(now, copy, "held bytes changed");
+    let mut next = 0;
+    for r in held.records() {
+        let r = r.unwrap();
+        assert_eq!((r.offset(), r.value().unwrap().as_ref()), (next, big(next).as_bytes()));
+        next += 1;
+    }
+    assert_eq!(next, last + 1);
+    let r = point.records().next().unwrap().unwrap();
+    assert_eq!((r.offset(), r.value().unwrap().as_ref()), (last, big(last).as_bytes()));
+    log.close().unwrap();
+}
+
+/// Mapped lengths of every mapping of the file `name` in `dir` (`/proc/self/maps`).
+fn mapped_lengths(dir: &std::path::Path, name: &str) -> Vec<u64> {
+    let path = dir.canonicalize().unwrap().join(name);
+    let path = path.to_str().unwrap();
+    let mut out = Vec::new();
+    for line in std::fs::read_to_string("/proc/self/maps").unwrap().lines() {
+        if line.split_whitespace().nth(5) != Some(path) {
+            continue;
+        }
+        let (a, b) = line.split_whitespace().next().unwrap().split_once('-').unwrap();
+        out.push(u64::from_str_radix(b, 16).unwrap() - u64::from_str_radix(a, 16).unwrap());
+    }
+    out
+}
+
+/// A read that maps the active segment (a step ahead of its length, as the active segment is
+/// mapped) while a roll seals it does not leave that map installed in the sealed segment: once
+/// the read's views are dropped, the segment is mapped at its exact length, as a sealed segment
+/// is (before, the segment kept the 1 MiB map made for it while active, counted in the budget).
+#[test]
+fn a_read_racing_the_roll_that_seals_its_segment_leaves_it_mapped_at_its_exact_length() {
+    use strata::internals::io::fault;
+    use strata::{LoadOptions, Log, LogConfig, ManualClock};
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = Log::open(
+        tmp.path(),
+        "t",
+        0,
+        LogConfig::default(),
+        ManualClock::new(NOW),
+        LoadOptions::default(),
+    )
+    .unwrap();
+    for o in 0..10 {
+        log.append(&[Record::new("k", value(o))]).unwrap();
+    }
+    let check = |fetched: &strata::Fetched| {
+        let values: Vec<_> = fetched.records().map(|r| r.unwrap().value().cloned()).collect();
+        let want: Vec<_> = (0..10).map(|o| Some(bytes::Bytes::from(value(o)))).collect();
+        assert_eq!(values, want);
+    };
+    // The roll runs after the read sized its map for the active segment, before it maps it.
+    let roller = log.clone();
+    let hook = fault::on_point("segment::reopen", move || roller.roll().unwrap());
+    let fetched = log.read(0, usize::MAX).unwrap();
+    assert!(hook.ran(), "the roll ran inside the read");
+    drop(hook);
+    assert_eq!(log.segment_count(), 2);
+    check(&fetched);
+    drop(fetched);
+    check(&log.read(0, usize::MAX).unwrap());
+    let name = "00000000000000000000.log";
+    let len = std::fs::metadata(tmp.path().join(name)).unwrap().len();
+    assert_eq!(mapped_lengths(tmp.path(), name), vec![len.div_ceil(4096) * 4096]);
+    log.close().unwrap();
+}

@@ -528,7 +528,12 @@ impl Segment {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        if (slot.len() as u64) < end {
+        // A map sized for the active segment that a roll sealed meanwhile
+        // is not kept: `seal` stores `sealed` before it takes this lock to
+        // drop the capacity map, so seen false here, the seal drops this one
+        // after. The view holds it for as long as the reader needs it.
+        let oversized = self.sealed.load(Ordering::Acquire) && map.len() as u64 > published;
+        if (slot.len() as u64) < end && !oversized {
             let grown = map.len() as i64 - slot.len() as i64;
             *slot = map;
             // Counted before the lock is released: an eviction takes the map
