@@ -510,3 +510,54 @@ fn a_close_retried_after_a_full_disk_leaves_the_unsynced_directory_unclean() {
     assert_eq!(end, log.log_end_offset());
     store.close().unwrap();
 }
+
+#[test]
+fn enospc_at_the_leader_epoch_checkpoint_of_an_append_fails_it_retriably() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("e-0");
+    let open = || {
+        let clock = std::sync::Arc::new(strata::SystemClock);
+        Log::open(&dir, "e", 0, strata::LogConfig::default(), clock, strata::LoadOptions::default())
+            .unwrap()
+            .0
+    };
+    let log = open();
+    for i in 0..5 {
+        log.append(&[record(i, 20)]).unwrap();
+    }
+    log.flush().unwrap();
+    let synced = std::fs::metadata(active_log_file(&log)).unwrap().len();
+    log.set_leader_epoch(3).unwrap();
+    for i in 5..8 {
+        log.append(&[record(i, 20)]).unwrap();
+    }
+    // A crash loses the epoch-3 records: the reopened log drops the epoch's
+    // entry (it starts at the log end) and appends go on in epoch 3, whose
+    // entry the next append writes back.
+    drop(log);
+    let f = std::fs::OpenOptions::new().write(true).open(dir.join(format!("{:020}.log", 0)));
+    f.unwrap().set_len(synced).unwrap();
+    let log = open();
+    assert_eq!((log.log_end_offset(), log.leader_epoch()), (5, 3));
+    {
+        // The append's only fsync is the checkpoint's.
+        let _full =
+            fault::arm(FaultPlan::new().fail_every(Op::Sync).os_error(Op::Sync, libc::ENOSPC));
+        let err = log.append(&[record(5, 20)]).unwrap_err();
+        assert!(matches!(err, Error::NoSpace { .. }), "{err:?}");
+    }
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(log.log_end_offset(), 5);
+    // Space is back: the same append goes through, with its epoch's entry.
+    assert_eq!(log.append(&[record(5, 20)]).unwrap().base_offset, 5);
+    let epochs: Vec<(i32, i64)> =
+        log.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect();
+    assert_eq!(epochs.last(), Some(&(3, 5)));
+    log.close().unwrap();
+    let log = open();
+    assert_eq!(assert_records(&log, 20), 6, "the failed append left nothing behind");
+    let reopened: Vec<(i32, i64)> =
+        log.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect();
+    assert_eq!(reopened, epochs);
+    log.close().unwrap();
+}

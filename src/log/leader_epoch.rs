@@ -162,6 +162,14 @@ impl EpochCache {
         Ok(self.latest_epoch().into_iter().chain(newest_known).max().unwrap_or(0).max(0))
     }
 
+    /// Forgets the changes not written: the entries are what the file holds
+    /// (after a failed [`write`](Self::write), so that the next change that
+    /// needs them writes them again).
+    pub(crate) fn revert_to_disk(&mut self) {
+        self.entries.clone_from(&self.on_disk);
+        self.last = self.entries.last().copied();
+    }
+
     /// Rewrites the checkpoint, crash-safe.
     pub(crate) fn write(&mut self) -> Result<()> {
         file::write_atomic_if_changed(&self.path, &leader_epoch::encode(&self.entries))?;

@@ -524,12 +524,19 @@ impl Log {
         )?;
         // Opening what the append needs changes nothing: its failure does not poison.
         active.prepare_append().map_err(Error::into_no_space)?;
+        // The batch's epoch is checkpointed before the batch is written
+        // (Kafka's `UnifiedLog.append` assigns it first): a full disk there
+        // fails the append retriably with nothing written, and the cache
+        // goes back to what the file holds, so the retry writes it again.
+        if w.epochs.assign(batch.partition_leader_epoch(), batch.base_offset())
+            && let Err(e) = w.epochs.write()
+        {
+            w.epochs.revert_to_disk();
+            return Err(self.fail_write(e));
+        }
         active.append_with_head(batch, head).map_err(|e| self.fail_write(e))?;
         let completed = w.producers.update(batch);
         self.index_completed(w, &active, completed)?;
-        if w.epochs.assign(batch.partition_leader_epoch(), batch.base_offset()) {
-            w.epochs.write().map_err(|e| self.poison(e))?;
-        }
         let waiting = {
             let mut v = self.inner.view.write();
             v.log_end_offset = batch.next_offset();
