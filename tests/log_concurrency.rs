@@ -429,3 +429,30 @@ fn wait_for_async_resolves_when_another_thread_appends() {
     assert_eq!((leo.unwrap(), polls), (6, 1));
     assert_eq!(waker.wakes.load(Ordering::SeqCst), before);
 }
+
+/// A wait with a timeout too long to add to the clock (`Duration::MAX`, "wait for ever") waits
+/// until the offset arrives instead of panicking on the deadline's overflow, and ends with
+/// `Error::Closed` when the log closes under it.
+#[test]
+fn wait_for_with_an_unbounded_timeout_waits_until_the_offset_arrives_or_the_log_closes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = open(&tmp.path().join("t-0"), ManualClock::new(NOW));
+    // As above: the second waiter counted is the second wait, once the first returned.
+    let first_done = Arc::new(AtomicBool::new(false));
+    let appender = thread::spawn({
+        let (log, first_done) = (log.clone(), Arc::clone(&first_done));
+        move || {
+            until_waiters(&log, |n| n == 1);
+            append_until(&log, 1);
+            while !first_done.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            until_waiters(&log, |n| n == 1);
+            log.close().unwrap();
+        }
+    });
+    assert!(log.wait_for(0, Duration::MAX).unwrap());
+    first_done.store(true, Ordering::SeqCst);
+    assert!(matches!(log.wait_for(1, Duration::MAX), Err(strata::Error::Closed)));
+    appender.join().unwrap();
+}

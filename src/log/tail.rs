@@ -98,14 +98,15 @@ impl Log {
     }
 
     /// Blocks until the log end offset passes `offset` (a record at `offset`
-    /// exists) or `timeout` elapses. Returns whether it exists.
+    /// exists) or `timeout` elapses. Returns whether it exists. A timeout
+    /// too long to add to the clock (`Duration::MAX`) waits without one.
     ///
     /// # Errors
     /// [`Error::Closed`] once the log is closed (store closed, topic deleted),
     /// and [`Error::Poisoned`] once it is poisoned while the offset does not
     /// exist: no append can bring it any more.
     pub fn wait_for(&self, offset: i64, timeout: Duration) -> Result<bool> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         let n = &self.inner.tail;
         let mut state = n.state.lock();
         self.enter_wait();
@@ -118,7 +119,7 @@ impl Log {
     fn wait_locked(
         &self,
         offset: i64,
-        deadline: Instant,
+        deadline: Option<Instant>,
         state: &mut parking_lot::MutexGuard<'_, State>,
     ) -> Result<bool> {
         let n = &self.inner.tail;
@@ -126,6 +127,10 @@ impl Log {
             if let Some(outcome) = self.wait_outcome(offset, state.closed) {
                 return outcome.map(|_| true);
             }
+            let Some(deadline) = deadline else {
+                n.cond.wait(state);
+                continue;
+            };
             if n.cond.wait_until(state, deadline).timed_out() {
                 return match self.wait_outcome(offset, state.closed) {
                     Some(outcome) => outcome.map(|_| true),
