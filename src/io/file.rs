@@ -426,10 +426,21 @@ pub fn write_replace_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
 /// # Errors
 /// As [`write_atomic`]; a file that cannot be read is simply replaced.
 pub fn write_atomic_if_changed(path: &Path, bytes: &[u8]) -> Result<bool> {
-    if read(path).is_ok_and(|old| old == bytes) {
+    let unsure = unsure().lock().contains(path);
+    if !unsure && read(path).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
     write_atomic(path, bytes).map(|()| true)
+}
+
+/// Paths whose last [`write_atomic`] failed once its rename may have
+/// happened (the directory's fsync failed): they may hold the new bytes
+/// without their name being durable, so the next write of the same bytes is
+/// not skipped as unchanged.
+fn unsure() -> &'static parking_lot::Mutex<std::collections::HashSet<PathBuf>> {
+    static UNSURE: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<PathBuf>>> =
+        std::sync::OnceLock::new();
+    UNSURE.get_or_init(Default::default)
 }
 
 /// Replaces a small file atomically: writes `path.tmp`, fsyncs it, renames it
@@ -441,7 +452,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let (tmp, file) = write_tmp(path, bytes)?;
     sync_all(&file, &tmp)?;
     drop(file);
-    rename(&tmp, path)
+    unsure().lock().insert(path.to_owned());
+    rename(&tmp, path)?;
+    unsure().lock().remove(path);
+    Ok(())
 }
 
 /// 16 random bytes from the kernel (`/dev/urandom`), or, where that cannot be
@@ -474,6 +488,25 @@ pub fn random_bytes() -> [u8; 16] {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_write_whose_directory_sync_failed_is_not_skipped_as_unchanged() {
+        use crate::io::fault::{self, FaultPlan, Op};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("checkpoint");
+        {
+            let _broken = fault::arm(FaultPlan::new().fail_nth(Op::SyncDir, 1));
+            assert!(super::write_atomic_if_changed(&path, b"new").is_err());
+        }
+        // The rename happened: the file holds the bytes, but its name may not be durable.
+        assert_eq!(std::fs::read(&path).ok().as_deref(), Some(&b"new"[..]));
+        let counting = fault::arm(FaultPlan::new());
+        assert!(matches!(super::write_atomic_if_changed(&path, b"new"), Ok(true)));
+        assert_eq!(counting.calls(Op::SyncDir), 1, "the directory is synced this time");
+        // Once durable, the same bytes are skipped again.
+        assert!(matches!(super::write_atomic_if_changed(&path, b"new"), Ok(false)));
+        assert_eq!(counting.calls(Op::SyncDir), 1);
+    }
+
     use super::advance;
 
     /// Every short write of a two-part `pwritev` leaves exactly the bytes
