@@ -390,3 +390,149 @@ fn a_read_racing_the_roll_that_seals_its_segment_leaves_it_mapped_at_its_exact_l
     assert_eq!(mapped_lengths(tmp.path(), name), vec![len.div_ceil(4096) * 4096]);
     log.close().unwrap();
 }
+
+/// One round of a worker of the test below, given its log and the rounds done.
+type Work = Box<dyn Fn(&strata::Log, u64) + Send>;
+
+/// Every kind of work on one partition at once, on threads of their own, under a budget of two
+/// open segments: appends (keyed, so the cleaner has work), fetches, point reads, time lookups,
+/// read-committed reads, tailing waits, flushes, `delete_records` and maintenance passes
+/// (retention, cleaning, `.deleted` files at `file.delete.delay.ms` = 0, checkpoints). Locks are
+/// taken in one order (the cleaning lock, the append lock, then the view, a segment's locks and
+/// the budget's), so all of it finishes: the watchdog's bound is one only a deadlock reaches.
+/// Every record any read returns is the one written at its offset.
+#[test]
+fn every_kind_of_work_on_one_partition_at_once_finishes_and_reads_only_written_records() {
+    use std::sync::mpsc;
+    use strata::{Error, Isolation, OffsetSpec};
+    let tmp = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new([tmp.path()]).background_threads(false).log_open_segments_max(2);
+    let store = Store::open(config).unwrap();
+    let overrides: BTreeMap<String, String> = [
+        ("segment.bytes", "2048"),
+        ("segment.index.bytes", "4096"),
+        ("file.delete.delay.ms", "0"),
+        ("cleanup.policy", "compact,delete"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    store.create_topic("t", 1, &overrides).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    const RECORDS: i64 = 3_000;
+    // Timestamps near the store's clock: retention by time leaves the segments to the cleaner.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let base = i64::try_from(now.as_millis()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Rounds each worker finished: they stop only once each finished one, however scheduled.
+    let finished: Arc<[AtomicU64; 5]> = Arc::new(Default::default());
+    let (tx, rx) = mpsc::channel::<(&'static str, u64)>();
+    // A read's error that the moving log start explains.
+    let passed = |e: &Error, log: &strata::Log| match e {
+        Error::OffsetOutOfRange { offset, .. } => *offset < log.log_start_offset(),
+        _ => false,
+    };
+    let check = |fetched: &strata::Fetched| {
+        for r in fetched.records() {
+            let r = r.unwrap();
+            assert_eq!(r.value().unwrap().as_ref(), value(r.offset()).as_bytes());
+        }
+    };
+    let mut workers = 0;
+    let mut spawn = |name: &'static str, work: Work| {
+        let (log, stop, tx) = (log.clone(), Arc::clone(&stop), tx.clone());
+        let (finished, i) = (Arc::clone(&finished), workers);
+        workers += 1;
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !stop.load(Ordering::SeqCst) {
+                work(&log, rounds);
+                rounds += 1;
+                finished[i].store(rounds, Ordering::SeqCst);
+            }
+            tx.send((name, rounds)).unwrap();
+        });
+    };
+    spawn(
+        "reader",
+        Box::new(move |log, n| {
+            let start = log.log_start_offset();
+            match log.read(start, 64 << 10) {
+                Ok(f) => check(&f),
+                Err(e) if passed(&e, log) => {}
+                Err(e) => panic!("fetch: {e}"),
+            }
+            let o = start + (n as i64 * 7_919) % (log.log_end_offset() - start).max(1);
+            match log.read_record(o, |r| r.value().map(<[u8]>::to_vec)) {
+                Ok(Some(v)) => assert_eq!(v, Some(value(o).into_bytes())),
+                Ok(None) => {} // compacted away, or the log end
+                Err(e) if passed(&e, log) => {}
+                Err(e) => panic!("point read at {o}: {e}"),
+            }
+            match log.read_with(start, 64 << 10, Isolation::ReadCommitted) {
+                Ok(f) => check(&f),
+                Err(e) if passed(&e, log) => {}
+                Err(e) => panic!("read committed: {e}"),
+            }
+            for spec in [OffsetSpec::Timestamp(base + o), OffsetSpec::MaxTimestamp] {
+                log.offset_for_time(spec).unwrap_or_else(|e| panic!("{spec:?}: {e}"));
+            }
+        }),
+    );
+    spawn(
+        "tail",
+        Box::new(|log, _| {
+            let end = log.log_end_offset();
+            log.wait_for(end, Duration::from_millis(5)).unwrap();
+        }),
+    );
+    spawn("flusher", Box::new(|log, _| log.flush().unwrap()));
+    spawn(
+        "deleter",
+        Box::new(|log, _| {
+            let to = log.log_end_offset() - 300;
+            if to > log.log_start_offset() {
+                log.delete_records(to).unwrap();
+            }
+            std::thread::yield_now();
+        }),
+    );
+    let maintainer = store.clone();
+    spawn(
+        "maintainer",
+        Box::new(move |_, _| {
+            let report = maintainer.maintain(None).unwrap();
+            assert_eq!(report.cleaner_failures, 0, "{:?}", maintainer.cleaner_stats());
+        }),
+    );
+    let appender = log.clone();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for o in 0..RECORDS {
+            let key = format!("key{}", o % 20);
+            appender.append(&[Record::new(key, value(o)).timestamp(base + o)]).unwrap();
+        }
+        done_tx.send(()).unwrap();
+    });
+    // Only a deadlock (or a panicked appender) reaches these bounds.
+    done_rx.recv_timeout(Duration::from_secs(300)).expect("the appender finished");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while finished.iter().any(|f| f.load(Ordering::SeqCst) == 0) {
+        assert!(Instant::now() < deadline, "a worker finished no round in 120 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, Ordering::SeqCst);
+    drop(tx);
+    let mut rounds = BTreeMap::new();
+    for _ in 0..5 {
+        let (name, n) = rx.recv_timeout(Duration::from_secs(120)).expect("every worker finished");
+        rounds.insert(name, n);
+    }
+    eprintln!("rounds {rounds:?}, {:?}, {:?}", store.resource_stats(), store.cleaner_stats());
+    assert!(rounds.values().all(|&n| n > 0), "{rounds:?}");
+    assert_eq!(log.log_end_offset(), RECORDS);
+    let fetched = log.read(log.log_start_offset(), usize::MAX).unwrap();
+    check(&fetched);
+    store.close().unwrap();
+}
