@@ -11,6 +11,11 @@
 //! describe-producers`) are those of strata's last producer snapshot. Then the broker appends
 //! (idempotent and transactional producers, a commit and an abort per partition) and strata
 //! reads the broker's directory back record for record as the broker's consumers read it.
+//!
+//! Before the unclean start, a crash image of a strata partition (`strata_all::write_crash_image`:
+//! copied while the store was open, plus a torn batch) goes into the broker's partition
+//! directory as it is: the broker's own recovery must make it whole, serving every record strata
+//! acknowledged and describing strata's producers.
 
 use super::*;
 use common::strata_all;
@@ -101,13 +106,15 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
     let strata_dir = tmp.path().join("strata");
     fs::create_dir_all(&strata_dir).expect("mkdir");
     strata_all::write(&strata_dir);
+    let image = tmp.path().join("crash-image");
+    strata_all::write_crash_image(&strata_dir, &image);
     let topics: BTreeMap<&str, i32> =
         strata_all::PARTITIONS.iter().fold(BTreeMap::new(), |mut m, (t, p)| {
             let n = m.entry(*t).or_insert(0);
             *n = (*n).max(p + 1);
             m
         });
-    let (want, want_committed, producers) = {
+    let (want, want_committed, producers, crashed) = {
         let store = Store::open_read_only(StoreConfig::new([&strata_dir])).expect("read-only");
         let mut u = Reads::new();
         let mut c = Reads::new();
@@ -124,8 +131,12 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
             producers
                 .insert((topic, p), snapshot_producers(&strata_dir.join(format!("{topic}-{p}"))));
         }
-        (u, c, producers)
+        let crashed = [Isolation::ReadUncommitted, Isolation::ReadCommitted].map(|i| {
+            (i, Reads::from([(("crashed".to_owned(), 0), strata_read(&store, "crashed", 0, i))]))
+        });
+        (u, c, producers, crashed)
     };
+    let crashed_producers = snapshot_producers(&strata_dir.join("crashed-0"));
 
     let mut broker = Broker::format(&tmp.path().join("broker"), &[]);
     let data = broker.data_dir().to_path_buf();
@@ -133,6 +144,7 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
     for (topic, n) in &topics {
         broker.clients("create", &[topic, &n.to_string()]);
     }
+    broker.clients("create", &["crashed", "1"]);
     broker.stop();
     let broker_dir = data.display().to_string();
     for topic in topics.keys() {
@@ -165,6 +177,28 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
                 points.insert((topic.to_owned(), p), 0);
             }
             checkpoint::write_offsets(&path, &points).expect("write recovery points");
+            // The crash image goes in as it is, without strata's recovery: the broker's own
+            // recovery must make it whole (indexes rebuilt, the torn batch cut, producer state
+            // from the last snapshot and the batches after it).
+            let part = data.join("crashed-0");
+            for e in fs::read_dir(&part).expect("the broker's crashed-0").flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if common::is_segment_log_name(&e.file_name())
+                    || name.ends_with(".index")
+                    || name.ends_with(".timeindex")
+                {
+                    fs::remove_file(e.path()).expect("remove the broker's empty segment");
+                }
+            }
+            for e in fs::read_dir(&image).expect("the image").flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let segment_file = [".log", ".index", ".timeindex", ".txnindex", ".snapshot"]
+                    .iter()
+                    .any(|x| name.ends_with(x));
+                if segment_file {
+                    fs::copy(e.path(), part.join(&name)).expect("copy the image in");
+                }
+            }
         }
         broker.start();
         for (isolation, expected) in
@@ -186,6 +220,29 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
                     g.end
                 );
             }
+        }
+        if !clean {
+            for (isolation, want) in &crashed {
+                let name = if *isolation == Isolation::ReadCommitted {
+                    "read_committed"
+                } else {
+                    "read_uncommitted"
+                };
+                let got = parse_reads(&broker.clients("read", &[name, "crashed:0"]));
+                let (g, w) = (&got[&("crashed".to_owned(), 0)], &want[&("crashed".to_owned(), 0)]);
+                assert_read_equal(g, w, &format!("{when}: crashed-0 {name} (broker, strata)"));
+                compared += g.records.len();
+                eprintln!(
+                    "{when}: the crash image: {name}: {} records equal, end {}",
+                    g.records.len(),
+                    g.end
+                );
+            }
+            assert_eq!(
+                broker_producers(&broker, "crashed", 0),
+                crashed_producers,
+                "{when}: crashed-0: the broker's producers (describe-producers, strata's state)"
+            );
         }
         for (&(topic, p), want) in &producers {
             assert_eq!(
@@ -210,6 +267,8 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
         let bad = complaints(&log);
         assert!(bad.is_empty(), "{when}: the broker complained:\n{}", bad.join("\n"));
         if !clean {
+            let about_image: Vec<&str> = log.lines().filter(|l| l.contains("crashed-0")).collect();
+            eprintln!("{when}: the broker on the crash image:\n{}", about_image.join("\n"));
             let recovered =
                 log.lines().filter(|l| l.contains("Recovering unflushed segment")).count();
             assert!(

@@ -293,6 +293,39 @@ fn write_large(log: &Log, clock: &ManualClock) {
     }
 }
 
+/// Adds topic `crashed` (1 partition, `mix`'s settings and content) to the closed store at `dir`
+/// and copies its partition directory to `image` while the store is still open: the files as a
+/// crash of the process leaves them (everything written is in the page cache; the active
+/// segment's indexes are still preallocated, untrimmed, and no snapshot is at the log end).
+/// Then a torn batch is appended to the image's last segment (the first 40 bytes of its last
+/// batch: a write a power cut cut short), and the store is closed.
+pub(crate) fn write_crash_image(dir: &Path, image: &Path) {
+    let clock = ManualClock::new(SystemClock.now_ms() - 10 * HOUR);
+    let store = Store::open_with_clock(
+        StoreConfig::new([dir]).background_threads(false),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    )
+    .expect("reopen the store");
+    let hour = HOUR.to_string();
+    store
+        .create_topic("crashed", 1, &configs(&[("segment.bytes", "2000"), ("segment.ms", &hour)]))
+        .expect("crashed");
+    write_mix(&store.partition("crashed", 0).expect("crashed"), 0, &clock);
+    super::copy_dir(&dir.join("crashed-0"), image).expect("copy the crashed partition");
+    store.close().expect("close");
+    let (path, bytes) = super::segment_logs(image).pop().expect("a segment");
+    let mut pos = 0;
+    let mut last = 0;
+    while let Some(len) = bytes.get(pos + 8..pos + 12) {
+        let len = i32::from_be_bytes(len.try_into().expect("4 bytes"));
+        last = pos;
+        pos += 12 + usize::try_from(len).expect("a batch length");
+    }
+    let torn = bytes.get(last..last + 40).expect("a batch of more than 40 bytes").to_vec();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open the image");
+    std::io::Write::write_all(&mut f, &torn).expect("append the torn batch");
+}
+
 /// What [`write`] did that the tests check the files against.
 pub(crate) struct Written {
     /// The log start DeleteRecords set on `retained-0`.

@@ -43,6 +43,19 @@ import org.apache.kafka.storage.internals.log.ProducerStateManager;
 public final class KafkaStateFiles {
     private KafkaStateFiles() { }
 
+    /**
+     * A value class's member by name: a record accessor where the class is a Java record
+     * ({@code BatchMetadata} and {@code EpochEntry} in 4.4.0), a public final field where it is
+     * not (4.0.2).
+     */
+    private static Object member(Object of, String name) throws ReflectiveOperationException {
+        try {
+            return of.getClass().getMethod(name).invoke(of);
+        } catch (NoSuchMethodException e) {
+            return of.getClass().getField(name).get(of);
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         LogDirFailureChannel channel = new LogDirFailureChannel(1);
         for (String arg : args) {
@@ -56,9 +69,9 @@ public final class KafkaStateFiles {
                         int lastSeq = -1;
                         int offsetDelta = 0;
                         for (BatchMetadata b : e.batchMetadata()) {
-                            lastOffset = b.lastOffset();
-                            lastSeq = b.lastSeq();
-                            offsetDelta = b.offsetDelta();
+                            lastOffset = ((Number) member(b, "lastOffset")).longValue();
+                            lastSeq = ((Number) member(b, "lastSeq")).intValue();
+                            offsetDelta = ((Number) member(b, "offsetDelta")).intValue();
                         }
                         OptionalLong txn = e.currentTxnFirstOffset();
                         System.out.println("S " + e.producerId() + " " + e.producerEpoch() + " "
@@ -68,7 +81,8 @@ public final class KafkaStateFiles {
                     }
                 } else if (name.equals("leader-epoch-checkpoint")) {
                     for (EpochEntry e : new LeaderEpochCheckpointFile(file, channel).read()) {
-                        System.out.println("E " + e.epoch() + " " + e.startOffset());
+                        System.out.println("E " + member(e, "epoch") + " "
+                            + member(e, "startOffset"));
                     }
                 } else if (name.endsWith("-offset-checkpoint")) {
                     Map<TopicPartition, Long> read = new OffsetCheckpointFile(file, channel).read();
