@@ -536,3 +536,38 @@ fn every_kind_of_work_on_one_partition_at_once_finishes_and_reads_only_written_r
     check(&fetched);
     store.close().unwrap();
 }
+
+/// Batches appended between a read's snapshot and its bytes (the active segment's published
+/// length has grown past the snapshot's log end, and the appends roll a new segment the
+/// snapshot does not list) are not returned: a fetch, whatever its size, ends at the log end it
+/// reports.
+#[test]
+fn a_read_returns_nothing_appended_after_its_snapshot() {
+    use strata::internals::io::fault;
+    use strata::{LoadOptions, Log, LogConfig, ManualClock};
+    let tmp = tempfile::tempdir().unwrap();
+    let config = LogConfig::default().segment_bytes(1024);
+    let (log, _) =
+        Log::open(tmp.path(), "t", 0, config, ManualClock::new(NOW), LoadOptions::default())
+            .unwrap();
+    for o in 0..5 {
+        log.append(&[Record::new("k", value(o))]).unwrap();
+    }
+    let appender = log.clone();
+    let append_more = move || {
+        // Into the active segment the snapshot lists, then past its roll into a new one.
+        for o in 5..40 {
+            appender.append(&[Record::new("k", value(o))]).unwrap();
+        }
+        assert!(appender.segment_count() > 1);
+    };
+    let hook = fault::on_point("log::read::segment", append_more);
+    let fetched = log.read(0, usize::MAX).unwrap();
+    assert!(hook.ran());
+    drop(hook);
+    assert_eq!((fetched.log_end_offset(), fetched.next_offset()), (5, 5));
+    let offsets: Vec<i64> = fetched.records().map(|r| r.unwrap().offset()).collect();
+    assert_eq!(offsets, [0, 1, 2, 3, 4]);
+    assert_eq!(log.read(0, usize::MAX).unwrap().next_offset(), 40, "all of it, read again");
+    log.close().unwrap();
+}
