@@ -590,3 +590,47 @@ fn an_overflowed_legacy_active_segment_is_split_and_takes_appends() {
         kafka.unwrap();
     }
 }
+
+#[test]
+fn a_failure_at_any_rename_of_an_active_segments_split_reopens_to_every_record() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("template");
+    overflowed_partition(&template);
+    fs::remove_file(segment(&template, FAR + 2)).unwrap();
+    let partition = |name: &str| {
+        let dir = tmp.path().join(name).join("t-0");
+        fs::create_dir_all(&dir).unwrap();
+        for f in fs::read_dir(&template).unwrap() {
+            let f = f.unwrap();
+            fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+        }
+        dir
+    };
+    let expected = {
+        let (log, _) = open_compacted(&partition("whole")).unwrap();
+        let records = read_all(&log);
+        log.close().unwrap();
+        records
+    };
+    let mut failed = 0;
+    for n in 1.. {
+        let dir = partition(&format!("rename-{n}"));
+        let opened = {
+            // A disk that stops renaming from the nth rename on, as a crash stops the open.
+            let _f = fault::arm(FaultPlan::new().fail_from_nth(fault::Op::Rename, n));
+            open_compacted(&dir).map(|(log, _)| log.close())
+        };
+        if opened.is_ok() {
+            break; // the split needs fewer renames
+        }
+        failed += 1;
+        let (log, _) = open_compacted(&dir)
+            .unwrap_or_else(|e| panic!("reopening after a failure at rename {n}: {e}"));
+        assert_eq!(read_all(&log), expected, "after a failure at rename {n}");
+        log.close().unwrap();
+    }
+    assert!(failed >= 4, "only {failed} renames");
+}

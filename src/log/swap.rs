@@ -181,8 +181,13 @@ pub(super) fn judge_swaps(
     // The cleaner never replaces the active segment: an ordinary segment
     // must remain at or above the swapped range (a copy of the active
     // segment renamed to an earlier base fails here), and no swap may take
-    // its name (an empty one covers no offsets).
-    let over_active = plain_logs.last().is_none_or(|&last| last < hi || log_swaps.contains(&last));
+    // its name (an empty one covers no offsets). Swaps with no ordinary
+    // segment at or above their base replace nothing that stays: the parts
+    // of a split active segment whose original was already deleted
+    // (`split.rs`), the only copy of its records, which extend the log.
+    let extends = plain_logs.range(lo..).next().is_none();
+    let over_active =
+        !extends && plain_logs.last().is_none_or(|&last| last < hi || log_swaps.contains(&last));
     if problem.is_none() && over_active {
         let why = format!("covers offsets up to {hi}, over the active segment");
         problem = Some((swap_path(lo), why));
