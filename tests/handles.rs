@@ -334,3 +334,39 @@ fn an_index_map_never_resizes_a_file_that_replaced_its_own() {
     assert!(matches!(err, Error::Closed), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), [7u8; 16], "the other file is untouched");
 }
+
+/// A pass removing due `.deleted` files that a close overtakes (the close runs after the pass
+/// took its due segments, before it removed their files) removes nothing after the close
+/// returned: the directory may belong to another store by then, with files of the same names.
+/// Here a file planted under a retired segment's `.txnindex.deleted` name once the close
+/// returned stands for one such store made.
+#[test]
+fn a_removal_of_deleted_files_overtaken_by_a_close_leaves_the_directory_alone() {
+    use strata::ManualClock;
+    use strata::internals::io::fault;
+    const NOW: i64 = 1_700_000_000_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let config = LogConfig::default().segment_bytes(1024).file_delete_delay_ms(1_000);
+    let (log, _) =
+        Log::open(tmp.path(), "t", 0, config, clock.clone(), LoadOptions::default()).unwrap();
+    for o in 0..100 {
+        log.append(&[Record::new("k", format!("value-{o:04}"))]).unwrap();
+    }
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() > 3);
+    log.delete_records(bases[2]).unwrap();
+    let retired = tmp.path().join("00000000000000000000.log.deleted");
+    assert!(retired.exists(), "retired, its files waiting for file.delete.delay.ms");
+    clock.advance(2_000);
+    let planted = tmp.path().join("00000000000000000000.txnindex.deleted");
+    let (closer, at) = (log.clone(), planted.clone());
+    let hook = fault::on_point("log::delete_expired::due", move || {
+        closer.close().unwrap();
+        std::fs::write(&at, b"another store's file").unwrap();
+    });
+    let _ = log.delete_expired_files(NOW + 2_000);
+    assert!(hook.ran(), "the close ran inside the removal");
+    assert!(log.is_closed());
+    assert!(planted.exists(), "a file named like the closed log's was removed after its close");
+}

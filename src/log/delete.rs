@@ -128,17 +128,29 @@ impl Log {
 
     /// Removes `.deleted` files whose `file.delete.delay.ms` has passed.
     ///
+    /// A due segment stays on the pending list until its files are gone, so
+    /// a close that overtakes the removal closes it too (the close closes
+    /// every pending segment), and a closed segment removes nothing: once
+    /// the close returned, no file of the directory, which may belong to
+    /// another store by then, is removed through this log. A removal that
+    /// fails leaves the rest due for the next pass.
+    ///
     /// # Errors
     /// I/O failures removing files.
     pub fn delete_expired_files(&self, now: i64) -> Result<usize> {
         let due: Vec<Arc<Segment>> = {
-            let mut pending = self.inner.pending_deletes.lock();
-            let (due, keep): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(at, _)| *at <= now);
-            *pending = keep;
-            due.into_iter().map(|(_, s)| s).collect()
+            let pending = self.inner.pending_deletes.lock();
+            pending.iter().filter(|(at, _)| *at <= now).map(|(_, s)| Arc::clone(s)).collect()
         };
+        if due.is_empty() {
+            return Ok(0);
+        }
+        // Tests stop a removal here, between taking the due segments and their files.
+        crate::io::fault::point("log::delete_expired::due")?;
         for seg in &due {
             seg.delete_files()?;
+            // Done: off the list (a pass beside this one may have taken it off already).
+            self.inner.pending_deletes.lock().retain(|(_, s)| !Arc::ptr_eq(s, seg));
         }
         Ok(due.len())
     }
