@@ -269,6 +269,10 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
         if !clean {
             let about_image: Vec<&str> = log.lines().filter(|l| l.contains("crashed-0")).collect();
             eprintln!("{when}: the broker on the crash image:\n{}", about_image.join("\n"));
+            // Leader epochs strata's embedder set above the cluster's (README, hand-over).
+            for l in log.lines().filter(|l| l.contains("caused truncation of conflicting")) {
+                eprintln!("{when}: epochs above the cluster's: {l}");
+            }
             let recovered =
                 log.lines().filter(|l| l.contains("Recovering unflushed segment")).count();
             assert!(
