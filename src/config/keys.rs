@@ -325,8 +325,12 @@ config_table! {
             broker &[Synonym::same("log.cleaner.min.compaction.lag.ms")];
         /// Whether a new segment's `.log` file is created at full
         /// `segment.bytes` length (and trimmed when it rolls). strata does
-        /// not preallocate (its files grow as they are written), so only
+        /// not (its files' lengths grow as they are written), so only
         /// `false` is accepted rather than `true` being silently ignored.
+        /// What it does instead, always: a growing `.log` past 256 KiB is
+        /// given blocks up to 1 MiB ahead of its end without changing its
+        /// length (`fallocate` keeping the size), given back when the
+        /// segment is sealed.
         ///
         /// Default: false.
         "preallocate" => preallocate: bool = false,

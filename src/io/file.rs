@@ -253,6 +253,17 @@ pub fn allocate_range(file: &File, path: &Path, from: u64, to: u64) -> Result<()
     gate(Op::Allocate, "fallocate", path, || super::sys::fallocate(file, from, to - from))
 }
 
+/// Gives `[from, to)` of the file real blocks without changing its length
+/// (`fallocate` with `FALLOC_FL_KEEP_SIZE`): for the `.log` an appender
+/// writes next, so that each write finds its blocks allocated. Advice
+/// only: the length, and so every read, stays as it was.
+pub fn preallocate(file: &File, path: &Path, from: u64, to: u64) -> Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    gate(Op::Allocate, "fallocate", path, || super::sys::fallocate_keep_size(file, from, to - from))
+}
+
 /// Whether `e` says the file system cannot `fallocate`.
 pub fn is_unsupported(e: &Error) -> bool {
     matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(libc::EOPNOTSUPP))

@@ -34,6 +34,38 @@ pub(super) fn fallocate(file: &File, offset: u64, len: u64) -> std::io::Result<(
     }
 }
 
+/// Allocates blocks for `[offset, offset + len)` of `file` without changing
+/// its length (`FALLOC_FL_KEEP_SIZE`): blocks past the end of the file,
+/// which its size does not cover and no read sees.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn fallocate_keep_size(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    let big = |_| std::io::Error::from_raw_os_error(libc::EFBIG);
+    let offset = libc::off_t::try_from(offset).map_err(big)?;
+    let len = libc::off_t::try_from(len).map_err(big)?;
+    loop {
+        #[expect(unsafe_code, reason = "fallocate(2) on an open file descriptor")]
+        // SAFETY: `file` owns a valid open descriptor for the whole call; the
+        // call reads no memory of ours. `FALLOC_FL_KEEP_SIZE` only gives
+        // holes in the range blocks and never changes the file's length, so
+        // every read and every live mapping sees the same bytes as before.
+        let rc =
+            unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Where there is no `fallocate(2)`, nothing is allocated ahead.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn fallocate_keep_size(_file: &File, _offset: u64, _len: u64) -> std::io::Result<()> {
+    Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+}
+
 /// Where there is no `fallocate(2)`, the caller writes zeros instead.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(super) fn fallocate(_file: &File, _offset: u64, _len: u64) -> std::io::Result<()> {

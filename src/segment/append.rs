@@ -13,6 +13,14 @@ use crate::{Error, Result};
 
 use super::Segment;
 
+/// A `.log` shorter than this is not given blocks ahead of its writes: the
+/// many small logs (a store's quiet partitions, tests) keep the file system's
+/// own allocation and no block past their end.
+const PREALLOCATE_FROM: u64 = 256 << 10;
+
+/// The most a `.log` is given ahead of its end at once.
+const PREALLOCATE_STEP: u64 = 1 << 20;
+
 impl Segment {
     /// Appends one validated batch whose offsets are final. Called only by the
     /// appender, under the log's append lock.
@@ -27,21 +35,26 @@ impl Segment {
         let position = self.len();
         let bytes = batch.as_bytes();
         let end = position + bytes.len() as u64;
-        let write = |f: &std::fs::File, path: &Path| match head {
-            Some(head) => file::write_all_at_split(
-                f,
-                path,
-                head,
-                bytes.get(head.len()..).unwrap_or_default(),
-                position,
-            ),
-            None => file::write_all_at(f, path, bytes, position),
+        let write = |f: &std::fs::File, path: &Path| {
+            self.allocate_ahead(f, path, position, end);
+            match head {
+                Some(head) => file::write_all_at_split(
+                    f,
+                    path,
+                    head,
+                    bytes.get(head.len()..).unwrap_or_default(),
+                    position,
+                ),
+                None => file::write_all_at(f, path, bytes, position),
+            }
         };
         // The write happens before the state lock: time queries never wait on it.
         self.with_file(|f, path| match write(f, path) {
             // A full disk may have taken part of the batch: cut back to the last
             // whole one, so the partition stays usable once space is freed.
             Err(Error::Io { source, .. }) if file::is_no_space(&source) => {
+                // (which also frees any blocks given ahead of it)
+                self.allocated.store(position, Ordering::Relaxed);
                 file::set_len(f, path, position)?;
                 Err(Error::io("write", path, source).into_no_space())
             }
@@ -75,6 +88,44 @@ impl Segment {
         // Readers map what they need on their first read past the map.
         self.len.store(end, Ordering::Release);
         Ok(())
+    }
+
+    /// Gives the `.log` blocks for a write of `[position, end)` and past it,
+    /// when the blocks given before end short of `end`: as many bytes again
+    /// as the segment holds, at most [`PREALLOCATE_STEP`], never past
+    /// `segment.bytes` (`fallocate` with `FALLOC_FL_KEEP_SIZE`). A buffered
+    /// `pwrite` into blocks the file already has skips the file system's
+    /// per-write block reservation (ext4's delayed allocation): about 15%
+    /// of the kernel's CPU for an 11.7 KB write here. The file's length,
+    /// and so every read, recovery and checker, sees only what was written;
+    /// [`Segment::seal`] gives back what the segment did not use.
+    ///
+    /// Advice only: where it fails (a full disk, a file system without
+    /// `fallocate`), the write allocates its own blocks as it always did,
+    /// and the next step tries again.
+    fn allocate_ahead(&self, f: &std::fs::File, path: &Path, position: u64, end: u64) {
+        let ahead = self.allocated.load(Ordering::Relaxed);
+        if end <= ahead || end < PREALLOCATE_FROM {
+            return;
+        }
+        let to = end.saturating_add(end.min(PREALLOCATE_STEP)).min(self.limits.segment_bytes);
+        if to > end {
+            // Ignored on failure (see above); a full disk fails the write itself.
+            let _advice = file::preallocate(f, path, position.max(ahead), to);
+        }
+        self.allocated.store(to.max(end), Ordering::Relaxed);
+    }
+
+    /// Gives back the blocks [`Segment::allocate_ahead`] gave past the
+    /// `.log`'s length (the segment is sealed: nothing is appended to it
+    /// again): truncating a file to its own length frees the blocks past it.
+    /// Advice too: a failure leaves them allocated, past the end, where no
+    /// read sees them.
+    pub(super) fn release_allocated_ahead(&self) {
+        let len = self.len();
+        if self.allocated.swap(0, Ordering::Relaxed) > len {
+            let _advice = self.with_file(|f, path| file::set_len(f, path, len));
+        }
     }
 
     /// Opens what an append needs — the `.log`, and the indexes when the

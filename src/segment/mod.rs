@@ -127,6 +127,9 @@ pub(crate) struct Segment {
     /// Shared, so a read hands it out by reference count, not by copy.
     log_path: RwLock<Arc<Path>>,
     state: Mutex<AppendState>,
+    /// The appender gave the `.log` blocks up to here, past its length
+    /// ([`Segment::allocate_ahead`]); 0 when it gave none.
+    allocated: AtomicU64,
     base_offset: i64,
     created_ms: i64,
     roll_jitter_ms: i64,
@@ -250,6 +253,7 @@ impl Segment {
             time_index,
             txn_index,
             state: Mutex::new(AppendState::default()),
+            allocated: AtomicU64::new(0),
             account: Arc::new(Account::new(&limits.budget, me.clone())),
             limits,
             created_ms,
@@ -634,6 +638,7 @@ impl Segment {
         }
         self.offset_index.trim_to_valid_size()?;
         self.time_index.trim_to_valid_size()?;
+        self.release_allocated_ahead();
         // From now on mapped at exactly its length: the capacity map goes
         // (views keep theirs), and so does the descriptor until next needed.
         self.sealed.store(true, Ordering::Release);

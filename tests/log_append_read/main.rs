@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+mod allocation;
 #[path = "../common/mod.rs"]
 mod common;
 mod reads;
