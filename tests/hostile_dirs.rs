@@ -693,3 +693,30 @@ fn a_segment_named_at_the_largest_offset_never_lets_the_log_end_wrap() {
     assert_eq!(count(&store, "t", 0), 10);
     store.close().unwrap();
 }
+
+#[test]
+fn an_index_file_past_the_largest_kafka_writes_is_rebuilt_not_read_into_memory() {
+    for clean in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        make(tmp.path(), 1, 200);
+        if !clean {
+            std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+        }
+        // 1 TiB, sparse (no disk blocks): no index Kafka or strata writes is past 2 GiB.
+        let part = tmp.path().join("t-0");
+        for ext in ["index", "timeindex"] {
+            let path = part.join(format!("{:020}.{ext}", 0));
+            std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1 << 40).unwrap();
+        }
+        // A read-only open serves the records without reading the file either.
+        let config = StoreConfig::new([tmp.path()]).background_threads(false);
+        let looking = Store::open_read_only(config).unwrap();
+        assert_eq!(count(&looking, "t", 0), 200, "read-only, clean: {clean}");
+        looking.close().unwrap();
+        let store = open(tmp.path()).unwrap();
+        assert_eq!(count(&store, "t", 0), 200, "clean: {clean}");
+        let index = std::fs::metadata(part.join(format!("{:020}.index", 0))).unwrap().len();
+        assert!(index < 1 << 31, "the index is rebuilt at its configured size: {index} bytes");
+        store.close().unwrap();
+    }
+}

@@ -26,6 +26,19 @@ use crate::io::{IndexMap, file};
 use crate::segment::budget::{self, Account};
 use crate::{Error, Result};
 
+/// The longest index file a check reads: Kafka's largest `segment.index.bytes`
+/// (an int). A rebuild that grows past `segment.index.bytes` stays below it:
+/// a 2 GiB `.log` holds fewer than 2^31 / 26 batches (a legacy message's
+/// smallest size), 12 bytes of time index each.
+const MAX_FILE_LEN: u64 = i32::MAX as u64;
+
+/// Why an index file of `len` bytes is not checked entry by entry (nor read
+/// or scanned: a sparse file of a terabyte costs no disk), if it is too long.
+fn too_long(len: u64) -> Option<String> {
+    (len > MAX_FILE_LEN)
+        .then(|| format!("length {len} is past the longest index file ({MAX_FILE_LEN} bytes)"))
+}
+
 struct State<E> {
     path: PathBuf,
     loaded: Option<Loaded<E>>,
@@ -476,7 +489,11 @@ impl<E: Entry> Core<E> {
             return Err(Error::Closed);
         }
         if let Some(l) = &st.loaded {
-            return Ok(check_entries(l.map.as_slice(), self.base_offset, pair, whole));
+            let bytes = l.map.as_slice();
+            if let Some(problem) = too_long(bytes.len() as u64) {
+                return Ok(Checked { last: None, problem: Some(problem) });
+            }
+            return Ok(check_entries(bytes, self.base_offset, pair, whole));
         }
         // The first open records the file's identity, as a first map does.
         let f = match st.id {
@@ -488,6 +505,12 @@ impl<E: Entry> Core<E> {
             }
         };
         let len = file::len(&f, &st.path)?;
+        // No index Kafka or strata writes is longer than `segment.index.bytes`
+        // allows (an int) nor than a rebuild of a 2 GiB segment needs: a
+        // longer file (a sparse one costs no disk) is not read into memory.
+        if let Some(problem) = too_long(len) {
+            return Ok(Checked { last: None, problem: Some(problem) });
+        }
         let len = usize::try_from(len).map_err(|_| Error::CorruptFile {
             path: st.path.clone(),
             reason: format!("length {len} does not fit in memory"),

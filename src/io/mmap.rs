@@ -328,7 +328,15 @@ impl IndexMap {
             // sit beside a live writer (read-only open), whose active index is
             // preallocated and trimmed at roll, or cut by a restarted writer's
             // recovery. A copy cannot fault; a file that shrank under the read
-            // is an `UnexpectedEof` error naming it.
+            // is an `UnexpectedEof` error naming it. No index Kafka or strata
+            // writes is past 2 GiB (`segment.index.bytes` is an int): a longer
+            // one (sparse, it costs no disk) is refused, never copied.
+            if len > i32::MAX as usize {
+                return Err(Error::CorruptFile {
+                    path: self.path.clone(),
+                    reason: format!("length {len} is past the longest index file"),
+                });
+            }
             let mut buf = vec![0; len];
             file::read_exact_at(file, &self.path, &mut buf, 0)?;
             self.map = Mapping::Copy(buf);
