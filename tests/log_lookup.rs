@@ -50,10 +50,23 @@ fn append_all(log: &Log, batches: &[Vec<i64>], compress_every: usize) -> Vec<(i6
     records
 }
 
-/// The first record in offset order at or above `log_start` whose timestamp is `>= target`.
-fn brute_force(records: &[(i64, i64)], log_start: i64, target: i64) -> Option<TimestampedOffset> {
+/// Kafka's answer by brute force over the records of `log`'s segments: the first segment (in
+/// offset order) holding a record whose timestamp is `>= target` answers with its first record
+/// at or above `log_start` whose timestamp is `>= target`, or with none (records below the log
+/// start are still in their segment and count for its largest timestamp, as in Kafka).
+fn brute_force(
+    log: &Log,
+    records: &[(i64, i64)],
+    log_start: i64,
+    target: i64,
+) -> Option<TimestampedOffset> {
+    let bases = log.segment_base_offsets();
+    let segment_of = |o: i64| bases.iter().rposition(|&b| b <= o);
+    let first = records.iter().find(|&&(_, t)| t >= target)?;
+    let seg = segment_of(first.0);
     records
         .iter()
+        .filter(|&&(o, _)| segment_of(o) == seg)
         .find(|&&(o, t)| o >= log_start && t >= target)
         .map(|&(offset, timestamp)| TimestampedOffset { offset, timestamp: Some(timestamp) })
 }
@@ -84,7 +97,7 @@ fn targets(records: &[(i64, i64)]) -> Vec<i64> {
 fn check_time_lookups(log: &Log, records: &[(i64, i64)], log_start: i64) {
     for target in targets(records) {
         let got = log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap();
-        assert_eq!(got, brute_force(records, log_start, target), "target {target}");
+        assert_eq!(got, brute_force(log, records, log_start, target), "target {target}");
     }
 }
 
@@ -177,6 +190,43 @@ fn offset_for_time_agrees_with_brute_force_over_non_monotonic_timestamps() {
             assert_eq!(log.log_start_offset(), log_start);
             check_time_lookups(&log, &records, log_start);
         }
+    }
+}
+
+/// Kafka's ListOffsets by timestamp answers from the first segment whose largest timestamp
+/// reaches the target (`UnifiedLog.fetchOffsetByTimestamp`, spec §7.2): when that segment holds
+/// no qualifying record, the answer is none, even where a later segment holds one. Here the
+/// first segment's only record at or past the target lies below the log start. (A broker
+/// answered none on strata's files the same way: `broker_to_strata`'s `strata_to_broker`, a
+/// cleaned segment whose largest timestamp is an emptied batch's.)
+#[test]
+fn a_time_lookup_answers_from_the_first_segment_whose_largest_timestamp_reaches_it_as_kafka_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_with(dir.path(), LogConfig::default(), LoadOptions::default());
+    log.append_batch(batch(&[NOW, NOW + 5_000, NOW + 1, NOW + 2], Compression::None, 10)).unwrap();
+    log.roll().unwrap();
+    log.append_batch(batch(&[NOW + 6_000], Compression::None, 10)).unwrap();
+    log.delete_records(2).unwrap();
+    let at = |log: &Log, ts| log.offset_for_time(OffsetSpec::Timestamp(ts)).unwrap();
+    let found = |offset, ts| Some(TimestampedOffset { offset, timestamp: Some(ts) });
+    for reopened in [false, true] {
+        let log = if reopened {
+            log.close().unwrap();
+            open_with(
+                dir.path(),
+                LogConfig::default(),
+                LoadOptions::default().with_log_start_offset(2),
+            )
+        } else {
+            log.clone()
+        };
+        assert_eq!(log.log_start_offset(), 2);
+        // Segment 0's largest timestamp (NOW + 5 s, offset 1, below the log start) reaches it.
+        assert_eq!(at(&log, NOW + 4_000), None, "reopened: {reopened}");
+        // Below every timestamp of segment 0 at or above the log start: offset 2.
+        assert_eq!(at(&log, NOW + 1), found(2, NOW + 1));
+        // Past segment 0's largest: segment 1 answers.
+        assert_eq!(at(&log, NOW + 5_001), found(4, NOW + 6_000));
     }
 }
 
@@ -291,7 +341,7 @@ proptest! {
         let records = append_all(&log, &batches, compress_every);
         for target in targets(&records) {
             let got = log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap();
-            prop_assert_eq!(got, brute_force(&records, 0, target), "target {}", target);
+            prop_assert_eq!(got, brute_force(&log, &records, 0, target), "target {}", target);
         }
         prop_assert_eq!(
             log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap(),
@@ -305,7 +355,7 @@ proptest! {
         let log = open_with(dir.path(), cfg, options);
         for target in targets(&records) {
             let got = log.offset_for_time(OffsetSpec::Timestamp(target)).unwrap();
-            prop_assert_eq!(got, brute_force(&records, log_start, target), "target {} start {}", target, log_start);
+            prop_assert_eq!(got, brute_force(&log, &records, log_start, target), "target {} start {}", target, log_start);
         }
     }
 }

@@ -8,6 +8,7 @@ kafka-python, so two independent client implementations read what the broker ser
     clients.py write BOOTSTRAP LOG_DIR          the scenario below; prints `W name count` lines
     clients.py write-more BOOTSTRAP             a few more records and an open transaction
     clients.py append-all BOOTSTRAP T:P...      idempotent and transactional appends to each
+    clients.py times BOOTSTRAP T:P:SPEC...      ListOffsets by timestamp (or `max`) of each
     clients.py read BOOTSTRAP ISOLATION T:P...  every record of each partition (confluent-kafka)
     clients.py read-kp BOOTSTRAP T:P:FROM...    records from offset FROM on (kafka-python)
     clients.py resume BOOTSTRAP GROUP T:P...    where a consumer of GROUP resumes, both clients
@@ -369,6 +370,25 @@ def append_all(bootstrap, targets):
     print("W append-all %d" % (30 * len(targets)))
 
 
+def times(bootstrap, targets):
+    """ListOffsets (AdminClient.list_offsets, read uncommitted) for each T:P:SPEC, SPEC a
+    timestamp or `max` (KIP-734's max timestamp): `T topic partition spec offset timestamp`
+    lines, -1 where the broker found none."""
+    from confluent_kafka import TopicPartition, IsolationLevel
+    from confluent_kafka.admin import OffsetSpec
+    a = admin(bootstrap)
+    out = []
+    for target in targets:
+        topic, partition, spec = target.rsplit(":", 2)
+        tp = TopicPartition(topic, int(partition))
+        req = OffsetSpec.max_timestamp() if spec == "max" else OffsetSpec.for_timestamp(int(spec))
+        futures = a.list_offsets({tp: req}, isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                                 request_timeout=30)
+        info = futures[tp].result(timeout=60)
+        out.append("T %s %s %s %d %d" % (topic, partition, spec, info.offset, info.timestamp))
+    print("\n".join(out))
+
+
 def read(bootstrap, isolation, targets):
     from confluent_kafka import Consumer, KafkaError, TopicPartition
     out = []
@@ -519,6 +539,8 @@ def main(argv):
         write_more(bootstrap)
     elif cmd == "append-all":
         append_all(bootstrap, argv[3:])
+    elif cmd == "times":
+        times(bootstrap, argv[3:])
     elif cmd == "read":
         read(bootstrap, argv[3], argv[4:])
     elif cmd == "read-kp":

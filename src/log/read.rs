@@ -614,16 +614,20 @@ impl Log {
                     .map(|(offset, timestamp)| TimestampedOffset::found(offset, timestamp)))
             }
             OffsetSpec::Timestamp(target) => {
+                // Kafka searches the first segment whose largest timestamp reaches the
+                // target and answers from it alone (`UnifiedLog.fetchOffsetByTimestamp`):
+                // when it holds no qualifying record (those at or past the target lie below
+                // the log start, or its largest timestamp is an emptied batch's or the file's
+                // mtime), the answer is none, even where a later segment holds one.
                 for seg in v.segments.iter() {
                     crate::io::fault::point("log::offset_for_time::segment")?;
                     if seg.len() == 0 || seg.largest_timestamp()? < target {
                         continue;
                     }
                     let found = seg.find_offset_by_timestamp(target, v.log_start_offset)?;
-                    if let Some((offset, timestamp)) = found.filter(|&(o, _)| o < v.log_end_offset)
-                    {
-                        return Ok(Some(TimestampedOffset::found(offset, timestamp)));
-                    }
+                    return Ok(found
+                        .filter(|&(o, _)| o < v.log_end_offset)
+                        .map(|(offset, timestamp)| TimestampedOffset::found(offset, timestamp)));
                 }
                 Ok(None)
             }

@@ -312,6 +312,70 @@ fn assert_strata_dumps_as_the_checkers(dirs: &[PathBuf]) -> usize {
     batches
 }
 
+/// The time lookups to ask of each partition of `reads`: `topic:partition:spec` targets of
+/// `clients.py times`, where spec is `max` or a timestamp: one below the smallest record
+/// timestamp, one past the largest, and seven spread over the records' timestamps, each also
+/// plus one (a timestamp between records', or past a batch's).
+fn time_targets(reads: &Reads) -> Vec<String> {
+    let mut targets = Vec::new();
+    for ((topic, partition), read) in reads {
+        let mut ts: Vec<i64> = read
+            .records
+            .iter()
+            .filter_map(|l| l.split(' ').nth(5).and_then(|t| t.parse().ok()))
+            .collect();
+        ts.sort_unstable();
+        ts.dedup();
+        let mut specs: BTreeSet<String> = BTreeSet::from(["max".to_owned()]);
+        if let (Some(first), Some(last)) = (ts.first(), ts.last()) {
+            specs.insert((first - 1).to_string());
+            specs.insert((last + 1).to_string());
+            for i in 0..7 {
+                let t = ts[i * (ts.len() - 1) / 6];
+                specs.insert(t.to_string());
+                specs.insert((t + 1).to_string());
+            }
+        }
+        for spec in specs {
+            targets.push(format!("{topic}:{partition}:{spec}"));
+        }
+    }
+    targets
+}
+
+/// strata's answers to `targets` (see [`time_targets`]) in `clients.py times`' lines:
+/// `Log::offset_for_time` with `OffsetSpec::MaxTimestamp` or `OffsetSpec::Timestamp`.
+fn strata_times(store: &Store, targets: &[String]) -> Vec<String> {
+    targets
+        .iter()
+        .map(|t| {
+            let mut it = t.rsplitn(3, ':');
+            let (spec, partition, topic) =
+                (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            let log = store.partition(topic, partition.parse().unwrap()).unwrap();
+            let asked = if spec == "max" {
+                strata::OffsetSpec::MaxTimestamp
+            } else {
+                strata::OffsetSpec::Timestamp(spec.parse().unwrap())
+            };
+            let found = log.offset_for_time(asked).unwrap_or_else(|e| panic!("{t}: {e}"));
+            let (offset, ts) = found.map_or((-1, -1), |f| (f.offset, f.timestamp.unwrap_or(-1)));
+            format!("T {topic} {partition} {spec} {offset} {ts}")
+        })
+        .collect()
+}
+
+/// The broker's answers to `targets` equal strata's on `store`, line for line. Returns how many.
+fn assert_times_equal(broker_lines: &str, store: &Store, targets: &[String], what: &str) -> usize {
+    let theirs: Vec<&str> = broker_lines.lines().filter(|l| l.starts_with("T ")).collect();
+    let ours = strata_times(store, targets);
+    assert_eq!(theirs.len(), ours.len(), "{what}: every lookup answered");
+    for (b, s) in theirs.iter().zip(&ours) {
+        assert_eq!(s, b, "{what}: ListOffsets (strata, broker)");
+    }
+    ours.len()
+}
+
 /// Tears the last batch of `dir`'s last segment as a power cut during its write would: the file
 /// keeps `keep` bytes of it (a cut inside its header or its records). Returns the batch's base
 /// offset, where the log must end once recovered.
@@ -405,6 +469,10 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     let committed = parse_reads(&broker.clients("read", &committed_args));
     assert_eq!(uncommitted.len(), PARTITIONS.len(), "the consumer read every partition");
     assert_scenario_happened(&uncommitted, &committed);
+    // Time lookups (ListOffsets by timestamp, and KIP-734's max timestamp) on every partition.
+    let times = time_targets(&uncommitted);
+    let time_refs: Vec<&str> = times.iter().map(String::as_str).collect();
+    let broker_times = broker.clients("times", &time_refs);
     broker.stop();
 
     // 1. After a clean stop.
@@ -412,6 +480,11 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
     copy_dir(&data, &clean).expect("copy the log dir");
     let both = [(Isolation::ReadUncommitted, &uncommitted), (Isolation::ReadCommitted, &committed)];
     let n_clean = compare(&clean, &both, "clean stop");
+    let n_times = {
+        let store = Store::open_read_only(StoreConfig::new([&clean])).expect("read-only open");
+        assert_times_equal(&broker_times, &store, &times, "clean stop")
+    };
+    eprintln!("clean stop: {n_times} time lookups answered as the broker answered them");
     let emptied = common::segment_logs(&data.join("compacted-txn-0"))
         .into_iter()
         .flat_map(|(_, bytes)| strata::internals::format::BatchIter::new(bytes.into()))

@@ -163,6 +163,8 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
 
     let targets: Vec<String> =
         strata_all::PARTITIONS.iter().map(|(t, p)| format!("{t}:{p}")).collect();
+    let times = time_targets(&want);
+    let time_refs: Vec<&str> = times.iter().map(String::as_str).collect();
     let mut compared = 0;
     let mut appended = Vec::new();
     for clean in [true, false] {
@@ -244,6 +246,11 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
                 "{when}: crashed-0: the broker's producers (describe-producers, strata's state)"
             );
         }
+        let got_times = broker.clients("times", &time_refs);
+        let store = Store::open_read_only(StoreConfig::new([&strata_dir])).expect("read-only");
+        let n = assert_times_equal(&got_times, &store, &times, when);
+        eprintln!("{when}: {n} time lookups answered as strata answers them");
+        drop(store);
         for (&(topic, p), want) in &producers {
             assert_eq!(
                 &broker_producers(&broker, topic, p),
