@@ -720,3 +720,41 @@ fn an_index_file_past_the_largest_kafka_writes_is_rebuilt_not_read_into_memory()
         store.close().unwrap();
     }
 }
+
+#[test]
+fn planted_sparse_files_of_a_terabyte_are_refused_never_read_into_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 3, 50);
+    std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+    // 1 TiB each, sparse (no disk blocks): past anything strata or Kafka reads whole.
+    let sparse = |path: PathBuf| {
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path);
+        f.unwrap().set_len(1 << 40).unwrap();
+        path
+    };
+    let epochs = sparse(tmp.path().join("t-0").join("leader-epoch-checkpoint"));
+    let snapshot = sparse(tmp.path().join("t-1").join(format!("{:020}.snapshot", 50)));
+    let txns = sparse(tmp.path().join("t-2").join(format!("{:020}.txnindex", 0)));
+    let recovery = sparse(tmp.path().join("recovery-point-offset-checkpoint"));
+    let store = open(tmp.path()).unwrap();
+    // The epoch checkpoint takes its partition offline, naming the file.
+    match store.partition("t", 0) {
+        Err(Error::PartitionOffline { cause, .. }) => {
+            assert!(cause.contains("leader-epoch-checkpoint"), "{cause}");
+        }
+        other => panic!("t-0: {:?}", other.map(|l| l.log_end_offset())),
+    }
+    // A snapshot that long is corrupt (skipped and removed); a `.txnindex`
+    // that long is damage (rebuilt); the checkpoint is read as empty.
+    assert_eq!(count(&store, "t", 1), 50);
+    assert!(!snapshot.exists());
+    assert_eq!(count(&store, "t", 2), 50);
+    assert!(!txns.exists() || std::fs::metadata(&txns).unwrap().len() < 1 << 20);
+    assert!(
+        store.ignored_entries().iter().any(|(p, _)| *p == recovery),
+        "{:?}",
+        store.ignored_entries()
+    );
+    store.close().unwrap();
+    assert!(std::fs::metadata(&epochs).unwrap().len() == 1 << 40, "an offline partition is left");
+}

@@ -202,14 +202,41 @@ pub fn read_up_to_at(file: &File, path: &Path, buf: &mut [u8], pos: u64) -> Resu
     })
 }
 
+/// The longest file [`read`] reads whole: 2 GiB, past any segment
+/// (`segment.bytes` is an int), index, checkpoint or snapshot strata or
+/// Kafka writes.
+pub const MAX_READ: u64 = i32::MAX as u64;
+
 /// Reads a whole (small) regular file (see [`open_read`]).
+///
+/// # Errors
+/// [`Error::CorruptFile`] for a file longer than [`MAX_READ`] (a planted
+/// sparse file costs no disk, and would fill memory); I/O failures.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    gate(Op::Read, "read", path, || {
+    let mut too_long = None;
+    let read = gate(Op::Read, "read", path, || {
         let file = no_block(OpenOptions::new().read(true)).open(path).and_then(regular)?;
+        let len = file.metadata()?.len();
+        if len > MAX_READ {
+            too_long = Some(len);
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut &file, &mut out)?;
+        // A file that grows while it is read is read up to the limit only.
+        std::io::Read::read_to_end(&mut std::io::Read::take(&file, MAX_READ + 1), &mut out)?;
+        if out.len() as u64 > MAX_READ {
+            too_long = Some(out.len() as u64);
+            out = Vec::new();
+        }
         Ok(out)
-    })
+    })?;
+    match too_long {
+        Some(len) => Err(Error::CorruptFile {
+            path: path.to_path_buf(),
+            reason: format!("length {len} is past the longest file read whole ({MAX_READ} bytes)"),
+        }),
+        None => Ok(read),
+    }
 }
 
 /// Reads a whole file the user named (a config file), which may be a FIFO

@@ -371,7 +371,7 @@ pub(crate) fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>> {
 pub(crate) fn read_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerState, i64)>> {
     for o in snapshot_offsets(dir)?.into_iter().rev().filter(|&o| o <= up_to) {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
-        if let Ok(entries) = producer_snapshot::decode(&file::read(&path)?) {
+        if let Ok(Ok(entries)) = read_snapshot_file(&path)?.map(|b| producer_snapshot::decode(&b)) {
             return Ok(Some((ProducerState::from_entries(entries), o)));
         }
     }
@@ -387,7 +387,7 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
     }
     for &o in offsets.iter().rev().filter(|&&o| o <= up_to) {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
-        match producer_snapshot::decode(&file::read(&path)?) {
+        match read_snapshot_file(&path)?.and_then(|b| producer_snapshot::decode(&b).map_err(drop)) {
             Ok(entries) => return Ok(Some((ProducerState::from_entries(entries), o))),
             // Kafka deletes a corrupt snapshot and tries the next older one.
             Err(_) => {
@@ -396,6 +396,16 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
         }
     }
     Ok(None)
+}
+
+/// A snapshot file's bytes, or `Err(())` for one too long to be a snapshot
+/// (read as corrupt: skipped, as Kafka skips a snapshot it cannot parse).
+fn read_snapshot_file(path: &Path) -> Result<std::result::Result<Vec<u8>, ()>> {
+    match file::read(path) {
+        Ok(bytes) => Ok(Ok(bytes)),
+        Err(Error::CorruptFile { .. }) => Ok(Err(())),
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes snapshots that match no segment base, except the newest one

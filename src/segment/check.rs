@@ -51,7 +51,9 @@ impl Segment {
         // load, and `LogLoader` recovers a segment whose index fails it.
         let txns = match self.txn_index().entries() {
             Ok(txns) => txns,
-            Err(e @ crate::Error::Corrupt { .. }) => return Ok(Some(e.to_string())),
+            Err(e @ (crate::Error::Corrupt { .. } | crate::Error::CorruptFile { .. })) => {
+                return Ok(Some(e.to_string()));
+            }
             Err(e) => return Err(e),
         };
         let txn_path = self.txn_index().path();
