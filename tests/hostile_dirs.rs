@@ -758,3 +758,29 @@ fn planted_sparse_files_of_a_terabyte_are_refused_never_read_into_memory() {
     store.close().unwrap();
     assert!(std::fs::metadata(&epochs).unwrap().len() == 1 << 40, "an offline partition is left");
 }
+
+#[test]
+fn a_segment_file_past_two_gib_takes_its_partition_offline_naming_it_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    make(tmp.path(), 2, 50);
+    // 1 TiB, sparse: Kafka's `FileRecords.open` refuses a segment past an int.
+    let log0 = tmp.path().join("t-0").join(SEG0);
+    std::fs::OpenOptions::new().write(true).open(&log0).unwrap().set_len(1 << 40).unwrap();
+    for read_only in [true, false] {
+        let config = StoreConfig::new([tmp.path()]).background_threads(false);
+        let store = if read_only {
+            Store::open_read_only(config).unwrap()
+        } else {
+            open(tmp.path()).unwrap()
+        };
+        match store.partition("t", 0) {
+            Err(Error::PartitionOffline { cause, .. }) => {
+                assert!(cause.contains(SEG0) && cause.contains("largest segment"), "{cause}");
+            }
+            other => panic!("read-only {read_only}: {:?}", other.map(|l| l.log_end_offset())),
+        }
+        assert_eq!(count(&store, "t", 1), 50, "the other partition is served");
+        store.close().unwrap();
+    }
+    assert_eq!(std::fs::metadata(&log0).unwrap().len(), 1 << 40, "left as it was");
+}

@@ -49,6 +49,7 @@ impl Segment {
         let name = |kind| dir.join(format!("{}{suffix}", segment_file_name(base_offset, kind)));
         let log_path = name(FileKind::Log);
         let (log_id, len) = identity::stat_file(&log_path)?;
+        super::check_len(&log_path, len)?;
         let offset_index =
             OffsetIndex::open(name(FileKind::Index), base_offset, limits.max_index_size, false);
         let time_index =

@@ -172,6 +172,21 @@ impl std::fmt::Debug for Segment {
     }
 }
 
+/// Kafka's `FileRecords.open` refuses a segment file longer than an int
+/// can address (its positions are ints, and so are strata's index
+/// positions); so does this, naming the file, before anything scans it (a
+/// planted sparse file of a terabyte costs no disk but would be read page by
+/// page).
+pub(crate) fn check_len(path: &Path, len: u64) -> Result<()> {
+    if len > i32::MAX as u64 {
+        return Err(crate::Error::CorruptFile {
+            path: path.to_path_buf(),
+            reason: format!("length {len} is past the largest segment ({} bytes)", i32::MAX),
+        });
+    }
+    Ok(())
+}
+
 impl Segment {
     /// Creates a new, empty active segment at `base_offset` in `dir`,
     /// removing stray files of that name first (Kafka's `roll` step 2).
@@ -282,6 +297,7 @@ impl Segment {
     ) -> Result<Arc<Self>> {
         let log_path = dir.join(segment_file_name(base_offset, FileKind::Log));
         let (log_id, len) = identity::stat_file(&log_path)?;
+        check_len(&log_path, len)?;
         let writable = true;
         let offset_index = OffsetIndex::open(
             dir.join(segment_file_name(base_offset, FileKind::Index)),
