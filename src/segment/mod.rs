@@ -792,6 +792,16 @@ impl Segment {
         if let Some(&modified) = self.retired_modified.get() {
             return Ok(modified); // retired: its files are not written again, or gone
         }
+        match (self.modified_on_disk(), self.retired_modified.get()) {
+            // A retire overtook the look: it kept the time before the rename or
+            // removal that made the look fail.
+            (Err(_), Some(&kept)) => Ok(kept),
+            (looked, _) => looked,
+        }
+    }
+
+    /// The `.log`'s modification time as the file system has it now.
+    fn modified_on_disk(&self) -> Result<std::time::SystemTime> {
         self.check_open()?;
         let path = self.log_path();
         if !identity::still_at(&path, self.log_id)? {
