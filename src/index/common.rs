@@ -57,7 +57,7 @@ pub(crate) struct Loaded<E> {
 }
 
 impl<E: Entry> Loaded<E> {
-    fn slot(&self, i: usize) -> Option<&[u8]> {
+    pub(crate) fn slot(&self, i: usize) -> Option<&[u8]> {
         let start = i.checked_mul(E::SIZE)?;
         self.map.as_slice().get(start..start.checked_add(E::SIZE)?)
     }

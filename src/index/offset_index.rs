@@ -7,6 +7,7 @@
 
 use super::common::Entry;
 use super::handle::Index;
+use super::search;
 use crate::format::index_entry;
 use crate::{Error, Result};
 
@@ -119,6 +120,48 @@ impl Index<OffsetPosition> {
     /// guess only: the index may skip batches, or lie.
     pub fn lookup_with_next(&self, target: i64) -> Result<(OffsetPosition, Option<u32>)> {
         let found = self.core.read(|l| l.largest_le_and_next(target, |e| e.offset))?;
+        Ok(match found {
+            Some((entry, next)) => (entry, next.map(|n| n.position)),
+            None => (OffsetPosition::empty(self.base_offset()), None),
+        })
+    }
+
+    /// [`Self::lookup_with_next`], first handing `ahead` the positions the
+    /// floor entry and the entry after it would have if the index's entries
+    /// were evenly spaced between its first and last (one entry per batch
+    /// of a steady producer, the common case: then they are the answer).
+    /// Those come from the first entry and the cached last one, so a point
+    /// read can ask for its batch's bytes while this lookup still waits for
+    /// the entry's cache line (an index larger than the CPU caches misses
+    /// there: 0.13 µs at p50 and 0.3 at p99 on `examples/point_read`). A
+    /// guess only: `ahead` is not called when there is none, and the entries
+    /// returned are the index's.
+    pub(crate) fn lookup_with_next_ahead(
+        &self,
+        target: i64,
+        ahead: impl FnOnce(u32, u32),
+    ) -> Result<(OffsetPosition, Option<u32>)> {
+        let found = self.core.read(|l| {
+            if let Some(last) = l.last
+                && let Some(last_slot) = l.entries.checked_sub(1)
+                && let Ok(first) = l.entry(0)
+                && let Some(g) = search::interpolate(last_slot, first.offset, last.offset, target)
+                && let Some(span) = last.position.checked_sub(first.position)
+            {
+                // The entry's line first, then the batches: the lookup's
+                // wait on it starts before theirs.
+                if let Some(byte) = l.slot(g).and_then(<[u8]>::first) {
+                    crate::io::hint::prefetch(byte);
+                }
+                // `g < last_slot`, so both fit below the last position.
+                let step = u64::from(span) / last_slot as u64;
+                let floor = u64::from(first.position) + g as u64 * step;
+                if let (Ok(floor), Ok(next)) = (u32::try_from(floor), u32::try_from(floor + step)) {
+                    ahead(floor, next);
+                }
+            }
+            l.largest_le_and_next(target, |e| e.offset)
+        })?;
         Ok(match found {
             Some((entry, next)) => (entry, next.map(|n| n.position)),
             None => (OffsetPosition::empty(self.base_offset()), None),

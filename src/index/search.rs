@@ -83,16 +83,25 @@ pub(crate) fn largest_le_guessed(
     if target < low {
         return None;
     }
-    // `low <= target < high`, so the guess falls in [0, last).
-    let guess = target.abs_diff(low).checked_mul(last as u64).map(|p| p / high.abs_diff(low));
-    if let Some(g) = guess.and_then(|g| usize::try_from(g).ok())
-        && g < last
+    if let Some(g) = interpolate(last, low, high, target)
         && key(g) <= target
         && key(g + 1) > target
     {
         return Some(g);
     }
     largest_le(n, warm, target, key)
+}
+
+/// The slot in `[0, last)` that `target` would have among keys rising
+/// evenly from `low` (slot 0) to `high` (slot `last`), when `low <= target
+/// < high`: [`largest_le_guessed`]'s guess.
+#[inline]
+pub(crate) fn interpolate(last: usize, low: i64, high: i64, target: i64) -> Option<usize> {
+    if !(low <= target && target < high) {
+        return None;
+    }
+    let guess = target.abs_diff(low).checked_mul(last as u64)? / high.abs_diff(low);
+    usize::try_from(guess).ok().filter(|&g| g < last)
 }
 
 /// The slot of the smallest key `>= target` among slots `0..n`, whose keys are

@@ -221,6 +221,33 @@ impl ReadMap {
     }
 }
 
+/// Bytes `[0, len)` of a [`ReadMap`] holding its own share of the mapping:
+/// what [`ReadMap::bytes`] views, without a [`Bytes`] around it. For one
+/// read that lends the bytes out and drops the view (a point read): one
+/// reference count, where a `Bytes` view also takes the cached view's lock
+/// and reference count.
+pub struct MapView(View);
+
+impl std::ops::Deref for MapView {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.0.as_ref()
+    }
+}
+
+impl ReadMap {
+    /// A view of bytes `[0, end)`, clamped to `published_len` and to the
+    /// mapping as [`Self::bytes`] clamps them; `None` for an empty mapping.
+    /// The caller guarantees `published_len` bytes of the file are written
+    /// and will stay (contract rules 1 and 2).
+    pub fn view_from_start(&self, end: usize, published_len: usize) -> Option<MapView> {
+        let raw = self.raw.as_ref()?;
+        let len = end.min(published_len).min(raw.len());
+        Some(MapView(View { raw: Arc::clone(raw), start: 0, len }))
+    }
+}
+
 impl std::fmt::Debug for ReadMap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadMap").field("len", &self.len()).finish()

@@ -39,4 +39,4 @@ pub use lock::DirLock;
 pub fn open_file_limit() -> Option<u64> {
     sys::open_file_limit()
 }
-pub use mmap::{IndexMap, ReadMap};
+pub use mmap::{IndexMap, MapView, ReadMap};

@@ -27,14 +27,12 @@
 //! does not check, offsets out of place) goes to the general read, which
 //! answers, and fails, exactly as [`Log::read`] does.
 
-use bytes::Bytes;
-
 use crate::Result;
 use crate::format::batch::peek_v2;
-use crate::format::layout;
+use crate::format::layout::{self, attr};
 use crate::format::record::{RecordContext, decode_common, decode_view, skip_record, skip_spans};
 use crate::format::varint::short_unsigned_at;
-use crate::format::{BatchView, Compression, RecordView, TimestampType};
+use crate::format::{Compression, RecordView};
 use crate::segment::{Segment, prefetch_batch};
 
 use super::Log;
@@ -44,6 +42,9 @@ use super::Log;
 struct Found {
     /// Byte position of the batch in the segment.
     at: usize,
+    /// Its size in bytes, framed by [`peek_v2`] (at least the 61-byte
+    /// header, every byte within the segment's published bytes).
+    size: usize,
     base_offset: i64,
     last_offset: i64,
     /// The offset after the batch before it, when the walk read that one.
@@ -111,7 +112,14 @@ impl Log {
         let Some(seg) = v.segments.get(i) else { return Ok(Err(f)) };
         // Tests stop a read here, between its snapshot and its bytes.
         crate::io::fault::point("log::read::segment")?;
-        let data = seg.bytes(0, seg.len())?;
+        let data = match seg.published_view()? {
+            Some(data) => data,
+            // Not mapped yet (or evicted): mapped by the general view first.
+            None => match seg.bytes(0, seg.len()).and_then(|_| seg.published_view())? {
+                Some(data) => data,
+                None => return Ok(Err(f)),
+            },
+        };
         let Some(lead) = lead(seg, &data, offset) else { return Ok(Err(f)) };
         // The batch at the entry after the floor entry is summed before the
         // floor batch's header is read (its wait on memory then overlaps
@@ -159,16 +167,32 @@ fn lead(seg: &Segment, data: &[u8], offset: i64) -> Option<Lead> {
     if seg.is_scan_only() {
         return None;
     }
-    let (entry, next) = seg.offset_index().lookup_with_next(offset).ok()?;
+    // The batches where an evenly spaced index puts them are asked for
+    // before the lookup reads its entry; where the entries differ, those
+    // the index names are asked for after it.
+    let mut guessed = None;
+    let ask = |floor: usize, next: usize| {
+        if let Some(ahead) = data.get(next..) {
+            prefetch_batch(ahead, next.saturating_sub(floor));
+        }
+        if let Some(first) = data.get(floor) {
+            crate::io::hint::prefetch(first);
+        }
+    };
+    let (entry, next) = seg
+        .offset_index()
+        .lookup_with_next_ahead(offset, |floor, next| {
+            let (floor, next) = (floor as usize, next as usize);
+            ask(floor, next);
+            guessed = Some((floor, next));
+        })
+        .ok()?;
     let floor = usize::try_from(entry.position).ok()?;
     let next = next.and_then(|n| usize::try_from(n).ok());
     if let Some(n) = next
-        && let Some(ahead) = data.get(n..)
+        && guessed != Some((floor, n))
     {
-        prefetch_batch(ahead, n.saturating_sub(floor));
-    }
-    if let Some(first) = data.get(floor) {
-        crate::io::hint::prefetch(first);
+        ask(floor, n);
     }
     Some(Lead { floor, floor_offset: entry.offset, next })
 }
@@ -178,9 +202,10 @@ fn lead(seg: &Segment, data: &[u8], offset: i64) -> Option<Lead> {
 /// floor batch (see [`confirm`]).
 fn candidate(data: &[u8], lead: &Lead, offset: i64) -> Option<Found> {
     let at = lead.next?;
-    let (_, base_offset, last_offset) = peek_v2(data.get(at..)?)?;
+    let (size, base_offset, last_offset) = peek_v2(data.get(at..)?)?;
     (base_offset <= offset && offset <= last_offset).then_some(Found {
         at,
+        size,
         base_offset,
         last_offset,
         previous_next: None,
@@ -216,17 +241,63 @@ fn in_order(data: &[u8], lead: &Lead, offset: i64) -> Option<Found> {
         return None;
     }
     if last_offset >= offset {
-        return Some(Found { at: floor, base_offset, last_offset, previous_next: None });
+        return Some(Found { at: floor, size, base_offset, last_offset, previous_next: None });
     }
     let at = floor.checked_add(size)?;
-    let (_, base, last) = peek_v2(data.get(at..)?)?;
+    let (next_size, base, last) = peek_v2(data.get(at..)?)?;
     let previous_next = last_offset.saturating_add(1);
     // Rising above the batch before it, and holding the offset: else the
     // general read walks on, or names the damage.
     if base < previous_next || last < offset {
         return None;
     }
-    Some(Found { at, base_offset: base, last_offset: last, previous_next: Some(previous_next) })
+    Some(Found {
+        at,
+        size: next_size,
+        base_offset: base,
+        last_offset: last,
+        previous_next: Some(previous_next),
+    })
+}
+
+/// The fields of a v2 batch header a point read uses, read in place from
+/// a batch [`peek_v2`] framed (magic 2, at least the 61-byte header): what
+/// [`BatchView`](crate::format::BatchView)'s accessors return, without
+/// making a view (and its two reference counts) of the segment's bytes.
+struct Head {
+    base_offset: i64,
+    crc: u32,
+    attributes: i16,
+    last_offset_delta: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    base_sequence: i32,
+    records_count: i32,
+}
+
+impl Head {
+    /// The header at the start of `batch`; `None` when it is shorter than one.
+    #[inline]
+    fn read(batch: &[u8]) -> Option<Head> {
+        let h: &[u8; layout::RECORDS] = batch.get(..layout::RECORDS)?.try_into().ok()?;
+        Some(Head {
+            base_offset: i64::from_be_bytes(field(h, layout::BASE_OFFSET)?),
+            crc: u32::from_be_bytes(field(h, layout::CRC)?),
+            attributes: i16::from_be_bytes(field(h, layout::ATTRIBUTES)?),
+            last_offset_delta: i32::from_be_bytes(field(h, layout::LAST_OFFSET_DELTA)?),
+            base_timestamp: i64::from_be_bytes(field(h, layout::BASE_TIMESTAMP)?),
+            max_timestamp: i64::from_be_bytes(field(h, layout::MAX_TIMESTAMP)?),
+            base_sequence: i32::from_be_bytes(field(h, layout::BASE_SEQUENCE)?),
+            records_count: i32::from_be_bytes(field(h, layout::RECORDS_COUNT)?),
+        })
+    }
+}
+
+/// The `N` bytes at `at` of a header (always present for the layout's
+/// offsets: the compiler drops the check).
+#[inline(always)]
+fn field<const N: usize>(h: &[u8; layout::RECORDS], at: usize) -> Option<[u8; N]> {
+    h.get(at..at.checked_add(N)?)?.try_into().ok()
 }
 
 /// The record at `offset` of the batch `found` in `data`, handed to `f`
@@ -240,27 +311,29 @@ fn in_order(data: &[u8], lead: &Lead, offset: i64) -> Option<Found> {
 /// its offset delta, as here; and whose checks `BatchView::validate` would
 /// pass (the CRC, a known codec, counts and offsets in range).
 fn serve<T, F: FnOnce(RecordView<'_>) -> T>(
-    data: &Bytes,
+    data: &[u8],
     found: Found,
     offset: i64,
     confirm: impl FnOnce() -> Option<Option<i64>>,
     f: F,
 ) -> std::result::Result<Option<T>, F> {
-    let Ok(batch) = BatchView::parse_prefix(&data.slice(found.at..)) else { return Err(f) };
-    let (base, delta) = (batch.base_offset(), batch.last_offset_delta());
+    let Some(src) = found.at.checked_add(found.size).and_then(|end| data.get(found.at..end)) else {
+        return Err(f);
+    };
+    let Some(head) = Head::read(src) else { return Err(f) };
+    let (base, delta) = (head.base_offset, head.last_offset_delta);
     let Ok(skip) = usize::try_from(offset.wrapping_sub(base)) else { return Err(f) };
-    if !matches!(batch.compression(), Ok(Compression::None))
+    if head.attributes & attr::COMPRESSION_MASK != i16::from(Compression::None.id())
         || delta < 0
-        || delta.checked_add(1) != Some(batch.records_count())
+        || delta.checked_add(1) != Some(head.records_count)
         || base < 0
         || base.checked_add(i64::from(delta)).is_none()
         || skip > delta as usize
     {
         return Err(f);
     }
-    let src: &[u8] = batch.as_bytes();
     let (crc, at) = sum_and_walk(src, skip);
-    if crc != batch.crc() {
+    if crc != head.crc {
         return Err(f); // the general read confirms the mismatch and names it
     }
     let Some(at) = at else { return Err(f) };
@@ -276,12 +349,12 @@ fn serve<T, F: FnOnce(RecordView<'_>) -> T>(
         return Err(f);
     }
     let log_append_time =
-        (batch.timestamp_type() == TimestampType::LogAppendTime).then_some(batch.max_timestamp());
+        (head.attributes & attr::TIMESTAMP_TYPE != 0).then_some(head.max_timestamp);
     let ctx = RecordContext {
         base_offset: base,
-        base_timestamp: batch.base_timestamp(),
+        base_timestamp: head.base_timestamp,
         log_append_time,
-        base_sequence: batch.base_sequence(),
+        base_sequence: head.base_sequence,
     };
     let Some(rest) = src.get(at..) else { return Err(f) };
     let record = match decode_common(rest, &ctx) {
@@ -328,35 +401,48 @@ fn walk(batch: &[u8], skip: usize) -> Option<usize> {
         left -= 1;
         let stride = next - at;
         let (_, n) = short_unsigned_at(batch, at)?;
-        let length = varint_bytes(batch, at, n)?;
         // Records of this run passed at once, each ending inside the batch.
         let fits = batch.len().saturating_sub(next) / stride.max(1);
         let end = next + left.min(fits) * stride;
-        at = next;
-        while at < end && varint_bytes(batch, at, n) == Some(length) {
-            at += stride;
-        }
+        at = match n {
+            1 => pass_run::<1>(batch, at, next, end, stride),
+            2 => pass_run::<2>(batch, at, next, end, stride),
+            _ => pass_run::<3>(batch, at, next, end, stride),
+        };
         left -= (at - next) / stride.max(1);
     }
     Some(at)
 }
 
-/// The `n` (one to three) bytes at `at` of `batch` as one number: two
-/// length varints of `n` bytes are equal exactly when these are (a compare
-/// of registers, where comparing slices calls `memcmp`).
+/// From `next`, the first record start below `end` (stepping by `stride`)
+/// whose `N`-byte length varint differs from the one at `first`, else the
+/// first step at or past `end`. `N` is a constant, so each step is one
+/// load and one compare of registers (where comparing slices calls
+/// `memcmp`).
 #[inline(always)]
-fn varint_bytes(batch: &[u8], at: usize, n: usize) -> Option<u32> {
-    match n {
-        1 => batch.get(at).map(|&b| u32::from(b)),
-        2 => {
-            let b: [u8; 2] = batch.get(at..at + 2)?.try_into().ok()?;
-            Some(u32::from(u16::from_le_bytes(b)))
-        }
-        _ => {
-            let b: [u8; 3] = batch.get(at..at + 3)?.try_into().ok()?;
-            Some(u32::from_le_bytes([b[0], b[1], b[2], 0]))
-        }
+fn pass_run<const N: usize>(
+    batch: &[u8],
+    first: usize,
+    next: usize,
+    end: usize,
+    stride: usize,
+) -> usize {
+    let Some(length) = varint_bytes::<N>(batch, first) else { return next };
+    let mut at = next;
+    while at < end && varint_bytes::<N>(batch, at) == Some(length) {
+        at += stride;
     }
+    at
+}
+
+/// The `N` (one to three) bytes at `at` of `batch` as one number: two
+/// length varints of `N` bytes are equal exactly when these are.
+#[inline(always)]
+fn varint_bytes<const N: usize>(batch: &[u8], at: usize) -> Option<u32> {
+    let b: [u8; N] = batch.get(at..at.checked_add(N)?)?.try_into().ok()?;
+    let mut word = [0u8; 4];
+    word.get_mut(..N)?.copy_from_slice(&b);
+    Some(u32::from_le_bytes(word))
 }
 
 #[cfg(test)]

@@ -574,6 +574,29 @@ impl Segment {
 
     /// A view of `[start, end)` from the installed map if it covers `end`,
     /// checked and cut under one read lock; `None` when it does not.
+    /// The published bytes `[0, len())` as [`Self::bytes`] would hand them
+    /// out, held by a [`MapView`](crate::io::MapView) instead of a `Bytes`
+    /// (for a point read, which lends them to its caller and drops them):
+    /// `None` when the segment is not mapped that far (then
+    /// [`Self::bytes`] maps it).
+    pub(crate) fn published_view(&self) -> Result<Option<crate::io::MapView>> {
+        let published = self.len();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        self.account.touch();
+        // One read lock for the check and the view, as `mapped_view`.
+        let map = self.map.read();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if (map.len() as u64) < published {
+            return Ok(None);
+        }
+        let published = usize::try_from(published).unwrap_or(usize::MAX);
+        Ok(map.view_from_start(published, published))
+    }
+
     fn mapped_view(&self, start: u64, end: u64, published: u64) -> Result<Option<Bytes>> {
         let map = self.map.read();
         if self.closed.load(Ordering::Acquire) {
