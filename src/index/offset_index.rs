@@ -179,3 +179,53 @@ impl Index<OffsetPosition> {
         self.core.read(|l| l.smallest_ge(target, |e| i64::from(e.position)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(dir: &std::path::Path, entries: &[(i64, u32)]) -> OffsetIndex {
+        let idx = OffsetIndex::create(dir.join("00000000000000001000.index"), 1000, 1 << 16)
+            .expect("create");
+        for &(offset, position) in entries {
+            idx.append(offset, position).expect("append");
+        }
+        idx
+    }
+
+    #[test]
+    fn an_evenly_spaced_index_is_guessed_exactly_and_the_answer_is_the_lookups() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // One entry per batch of 100 records, 11,736 bytes each.
+        let entries: Vec<(i64, u32)> =
+            (0..200).map(|i| (1099 + i * 100, i as u32 * 11_736)).collect();
+        let idx = index(dir.path(), &entries);
+        for target in [1099, 1100, 1234, 5_000, 20_998, 20_999] {
+            let mut guessed = None;
+            let got =
+                idx.lookup_with_next_ahead(target, |f, n| guessed = Some((f, n))).expect("lookup");
+            assert_eq!(got, idx.lookup_with_next(target).expect("lookup"), "{target}");
+            let (floor, next) = got;
+            assert_eq!(guessed, next.map(|n| (floor.position, n)), "{target}");
+        }
+        // Below the first entry and at the last: no guess.
+        for target in [1000, 1098, 20_999 + 1, i64::MAX] {
+            let mut called = false;
+            let got = idx.lookup_with_next_ahead(target, |_, _| called = true).expect("lookup");
+            assert_eq!(got, idx.lookup_with_next(target).expect("lookup"), "{target}");
+            assert!(!called, "{target}");
+        }
+    }
+
+    #[test]
+    fn an_unevenly_spaced_index_answers_as_the_lookup_whatever_the_guess() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entries =
+            [(1001, 0), (1002, 10), (1500, 20), (1501, 9_000), (3000, 9_010), (9000, 60_000)];
+        let idx = index(dir.path(), &entries);
+        for target in (990..9_100).step_by(7) {
+            let got = idx.lookup_with_next_ahead(target, |_, _| ()).expect("lookup");
+            assert_eq!(got, idx.lookup_with_next(target).expect("lookup"), "{target}");
+        }
+    }
+}
