@@ -159,6 +159,15 @@ impl Index<OffsetPosition> {
                 if let (Ok(floor), Ok(next)) = (u32::try_from(floor), u32::try_from(floor + step)) {
                     ahead(floor, next);
                 }
+                // The guessed slot is the answer when the target falls
+                // between its key and the next (`largest_le_guessed`'s
+                // test): no second guess, no search.
+                if let (Ok(entry), Ok(after)) = (l.entry(g), l.entry(g + 1))
+                    && entry.offset <= target
+                    && target < after.offset
+                {
+                    return Ok(Some((entry, Some(after))));
+                }
             }
             l.largest_le_and_next(target, |e| e.offset)
         })?;
