@@ -238,7 +238,12 @@ impl BatchBuilder {
             };
             let mut done = 0;
             if let Some(next) = next {
-                let run = self.buf.encode_plain_run(base, next, rest, now, &surely);
+                let run = self.buf.encode_plain_run(
+                    base,
+                    next,
+                    rest.iter().map(|r| (stamp(r), r.key(), r.value(), r.headers().len())),
+                    &surely,
+                );
                 if run.count > 0 {
                     // At most i32::MAX - next + 1 records: the sums fit.
                     self.last_offset_delta = Some(next + (run.count - 1) as i32);

@@ -25,9 +25,8 @@
 
 use bytes::BufMut;
 
-use super::borrowed::RecordParts;
 use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
-use super::{FormatError, FormatResult, NO_TIMESTAMP};
+use super::{FormatError, FormatResult};
 
 /// Spare zeroed bytes kept past a plain record, for the spill of an 8-byte store.
 const SLACK: usize = 8;
@@ -95,11 +94,7 @@ impl RecordsBuf {
         let want = self.end + n;
         if self.bytes.len() < want {
             let ahead = (self.end + ZERO_AHEAD).min(self.bytes.capacity()).max(want);
-            // In steps of ZERO_AHEAD: each `memset` below `rep stosb`'s threshold.
-            while self.bytes.len() < ahead {
-                let step = (self.bytes.len() + ZERO_AHEAD).min(ahead);
-                self.bytes.resize(step, 0);
-            }
+            self.bytes.resize(ahead, 0);
         }
         self.bytes.get_mut(self.end..).unwrap_or_default()
     }
@@ -146,91 +141,92 @@ pub(crate) struct Run {
     pub max_timestamp: i64,
 }
 
-/// The most bytes of records [`RecordsBuf::encode_plain_run`] asks room for
-/// at once: a template's records are written a chunk at a time, so that a
-/// run that ends early never zeroes much more than it wrote.
-const RUN_CHUNK: usize = 16 << 10;
-
-/// `ts`, or `now` for [`NO_TIMESTAMP`] (the log stamps such records).
-#[inline(always)]
-fn stamped(ts: i64, now: i64) -> i64 {
-    if ts == NO_TIMESTAMP { now } else { ts }
-}
-
-/// The length of a nullable key or value as [`Template`] keeps it.
-#[inline(always)]
-fn nullable(b: Option<&[u8]>) -> usize {
-    b.map_or(NULL, <[u8]>::len)
-}
+/// One record for [`RecordsBuf::encode_plain_run`]: its timestamp (already
+/// stamped), key, value and number of headers.
+pub(crate) type PlainParts<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>, usize);
 
 impl RecordsBuf {
     /// Encodes the leading records of `records` that take the plain path
     /// (no headers, key and value under [`PLAIN_MAX`], a timestamp delta
     /// from `base` under 2^54 in magnitude) and that `admit` accepts (it is
-    /// given each record's timestamp, [`NO_TIMESTAMP`] stamped with `now`,
-    /// and whether its key is null), at offset deltas `first_delta`,
-    /// `first_delta + 1`, ..., stopping before the first that does not, at
-    /// offset delta `i32::MAX`, or before a record that would take the batch
-    /// past `i32::MAX` bytes. The same bytes as
+    /// given each record's timestamp and whether its key is null), at offset
+    /// deltas `first_delta`, `first_delta + 1`, ..., stopping before the
+    /// first that does not, at offset delta `i32::MAX`, or before a record
+    /// that would take the batch past `i32::MAX` bytes. The same bytes as
     /// [`encode_record`](Self::encode_record) record by record.
     ///
-    /// The records of a batch mostly share one shape (timestamp, key and
-    /// value lengths): a [`Template`] lays out every byte of a record of
+    /// The records of a batch mostly share one shape (timestamp delta, key
+    /// and value lengths): a [`Template`] lays out every byte of a record of
     /// that shape but its offset delta, its key and its value, so a record
-    /// that matches it costs four compares, a few word stores and the copies
-    /// of its key and value ([`Template::fill`]). `admit` is asked only when
-    /// a template is made: a record of the same shape has the same timestamp
-    /// and key nullity as one it already accepted.
+    /// that matches the last one's shape costs three compares, a few word
+    /// stores and the copies of its key and value. `admit` is asked only
+    /// when the shape changes: a record of the same shape has the same
+    /// timestamp and key nullity as one it already accepted.
     #[inline]
-    pub(crate) fn encode_plain_run<R: RecordParts>(
+    pub(crate) fn encode_plain_run<'a>(
         &mut self,
         base: i64,
         first_delta: i32,
-        records: &[R],
-        now: i64,
+        records: impl Iterator<Item = PlainParts<'a>>,
         mut admit: impl FnMut(i64, bool) -> bool,
     ) -> Run {
-        let mut run = Run { count: 0, max_timestamp: i64::MIN };
-        // Deltas start at 0 and increase; one by one if one were negative.
-        let Ok(first) = u32::try_from(first_delta) else { return run };
         // Offset deltas first_delta..=i32::MAX are left.
-        let room_for = (i32::MAX.cast_unsigned() - first) as usize + 1;
-        let mut rest = records.get(..room_for).unwrap_or(records);
+        let room_for = (i32::MAX - first_delta.max(0)) as usize + 1;
+        let mut run = Run { count: 0, max_timestamp: i64::MIN };
+        // No record matches the initial template (its key length is neither
+        // NULL nor under PLAIN_MAX).
+        let mut t = Template::NONE;
+        if first_delta < 0 {
+            // Never so (deltas start at 0 and increase); one by one if it were.
+            return run;
+        }
         let z0 = zigzag32(first_delta);
-        while let Some(r) = rest.first() {
-            if r.headers().len() != 0 {
+        for (ts, key, value, headers) in records.take(room_for) {
+            if headers != 0 {
                 break;
             }
-            let ts = stamped(r.timestamp(), now);
-            let key = r.key();
-            if !admit(ts, key.is_none()) {
-                break;
-            }
+            let ts_delta = ts.wrapping_sub(base);
+            let key_len = key.map_or(NULL, <[u8]>::len);
+            let value_len = value.map_or(NULL, <[u8]>::len);
             // The zigzag of offset delta first_delta + count: twice it, as
             // the deltas are >= 0 (at most i32::MAX: under 2^32).
             let z = z0.wrapping_add((run.count as u32).wrapping_mul(2));
-            let Some(t) =
-                Template::plain(ts.wrapping_sub(base), nullable(key), nullable(r.value()), z)
-            else {
-                break;
-            };
-            // The records this template may write: while the offset delta's
-            // varint keeps its width (z < z_end), the batch stays within
-            // i32::MAX bytes, and a chunk's room at a time.
-            let same_width = ((t.z_end - z) as usize).div_ceil(2);
-            let fits = (i32::MAX as usize).saturating_sub(self.end) / t.size;
-            let n = rest.len().min(same_width).min(fits).min((RUN_CHUNK / t.size).max(1));
-            let Some(records) = rest.get(..n) else { break };
-            let out = self.room(n * t.size + SLACK);
-            let done = t.fill(out, records, ts, z, now);
-            if done == 0 {
+            if !(t.ts_delta == ts_delta && t.key == key_len && t.value == value_len && z < t.z_end)
+            {
+                if !admit(ts, key.is_none()) {
+                    break;
+                }
+                let Some(next) = Template::plain(ts_delta, key_len, value_len, z) else { break };
+                t = next;
+                run.max_timestamp = run.max_timestamp.max(ts);
+            }
+            let size = t.size;
+            if self.end + size > i32::MAX as usize {
                 // Not written: the record-by-record path refuses it.
                 break;
             }
-            run.max_timestamp = run.max_timestamp.max(ts);
-            self.end += done * t.size;
-            run.count += done;
-            rest = rest.get(done..).unwrap_or_default();
+            let out = self.room(size + SLACK);
+            store(out, 0, t.head);
+            if t.head_len > 8 {
+                store(out, 8, t.head_tail);
+            }
+            store(out, t.head_len, Packed::unsigned(u64::from(z)).word | t.key_len_word);
+            if let Some(k) = key
+                && let Some(d) = out.get_mut(t.key_at..t.key_at + k.len())
+            {
+                copy(d, k);
+            }
+            store(out, t.value_len_at, t.value_len_word);
+            if let Some(v) = value
+                && let Some(d) = out.get_mut(t.value_at..t.value_at + v.len())
+            {
+                d.copy_from_slice(v);
+            }
+            if let Some(b) = out.get_mut(size - 1) {
+                *b = 0; // headerCount
+            }
+            self.end += size;
+            run.count += 1;
         }
         run
     }
@@ -267,6 +263,7 @@ fn store(out: &mut [u8], at: usize, word: u64) {
 /// ```
 #[derive(Clone, Copy)]
 struct Template {
+    ts_delta: i64,
     /// The key's and the value's lengths, [`NULL`] for null.
     key: usize,
     value: usize,
@@ -289,6 +286,23 @@ struct Template {
 }
 
 impl Template {
+    /// Matches no record.
+    const NONE: Template = Template {
+        ts_delta: 0,
+        key: PLAIN_MAX,
+        value: 0,
+        z_end: 0,
+        head: 0,
+        head_tail: 0,
+        head_len: 0,
+        key_len_word: 0,
+        key_at: 0,
+        value_len_word: 0,
+        value_len_at: 0,
+        value_at: 0,
+        size: 0,
+    };
+
     /// The template of a plain record (key and value null or under
     /// [`PLAIN_MAX`], timestamp delta under 2^54 in magnitude) whose
     /// zigzagged offset delta is `z`; `None` for any other record.
@@ -329,6 +343,7 @@ impl Template {
         let key_at = head_len + offset.len + key_len.len;
         let value_len_at = key_at + bytes(key);
         Some(Template {
+            ts_delta,
             key,
             value,
             z_end,
@@ -342,70 +357,6 @@ impl Template {
             value_at: value_len_at + value_len.len,
             size: length.len + body,
         })
-    }
-
-    /// Writes the leading `records` of this template's shape whose
-    /// (stamped) timestamp is `ts`, one after another from the start of
-    /// `out`, at zigzagged offset deltas `z`, `z + 2`, ... (all below
-    /// `z_end`: the caller bounds the records); returns how many. `out` has
-    /// room for them all and [`SLACK`] bytes more: each word store may
-    /// spill past its field, and the fields (or the record) after it
-    /// overwrite the spill.
-    #[inline(always)]
-    fn fill<R: RecordParts>(
-        &self,
-        out: &mut [u8],
-        records: &[R],
-        ts: i64,
-        z: u32,
-        now: i64,
-    ) -> usize {
-        // The template's fields in locals, and every slice of a record at
-        // offsets and lengths fixed for the run: each bounds check below is
-        // the same for every record, and the key and value are copied by
-        // their known length.
-        let Template { key, value, head, head_tail, head_len, key_len_word, key_at, .. } = *self;
-        let Template { value_len_word, value_len_at, value_at, size, .. } = *self;
-        let bytes = |n: usize| if n == NULL { 0 } else { n };
-        let (key_bytes, value_bytes) = (bytes(key), bytes(value));
-        let mut at = 0;
-        let mut z = z;
-        let mut done = 0;
-        for r in records {
-            let (k, v) = (r.key(), r.value());
-            if !(stamped(r.timestamp(), now) == ts
-                && nullable(k) == key
-                && nullable(v) == value
-                && r.headers().len() == 0)
-            {
-                break;
-            }
-            let Some(rec) = out.get_mut(at..at + size + SLACK) else { break };
-            store(rec, 0, head);
-            if head_len > 8 {
-                store(rec, 8, head_tail);
-            }
-            store(rec, head_len, Packed::unsigned(u64::from(z)).word | key_len_word);
-            if let (Some(d), Some(s)) =
-                (rec.get_mut(key_at..key_at + key_bytes), k.unwrap_or_default().get(..key_bytes))
-            {
-                copy(d, s);
-            }
-            store(rec, value_len_at, value_len_word);
-            if let (Some(d), Some(s)) = (
-                rec.get_mut(value_at..value_at + value_bytes),
-                v.unwrap_or_default().get(..value_bytes),
-            ) {
-                copy(d, s);
-            }
-            if let Some(b) = rec.get_mut(size - 1) {
-                *b = 0; // headerCount
-            }
-            at += size;
-            z = z.wrapping_add(2);
-            done += 1;
-        }
-        done
     }
 }
 
