@@ -321,6 +321,17 @@ pub fn modified(path: &Path) -> Result<std::time::SystemTime> {
     gate(Op::Metadata, "metadata", path, || std::fs::metadata(path)?.modified())
 }
 
+/// The bytes of disk blocks an open file holds (its data and the file
+/// system's own blocks for it, past its length too) and its last
+/// modification time.
+pub fn allocated_and_modified(file: &File, path: &Path) -> Result<(u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    gate(Op::Metadata, "metadata", path, || {
+        let meta = file.metadata()?;
+        Ok((meta.blocks().saturating_mul(512), meta.modified()?))
+    })
+}
+
 /// Sets the last-modification time of an open file.
 pub fn set_modified(file: &File, path: &Path, time: std::time::SystemTime) -> Result<()> {
     gate(Op::Metadata, "set modified", path, || file.set_modified(time))

@@ -119,13 +119,26 @@ impl Segment {
     /// Gives back the blocks [`Segment::allocate_ahead`] gave past the
     /// `.log`'s length (the segment is sealed: nothing is appended to it
     /// again): truncating a file to its own length frees the blocks past it.
-    /// Advice too: a failure leaves them allocated, past the end, where no
-    /// read sees them.
+    /// A `.log` long enough to have been given blocks by a process that
+    /// crashed before its seal is asked the file system (its allocated size
+    /// past its length rounded up to a block, one more block of slack for
+    /// the extent tree). The truncation keeps the file's modification time,
+    /// which a segment without timestamps is retained by. Advice too: a
+    /// failure leaves them allocated, past the end, where no read sees them.
     pub(super) fn release_allocated_ahead(&self) {
         let len = self.len();
-        if self.allocated.swap(0, Ordering::Relaxed) > len {
-            let _advice = self.with_file(|f, path| file::set_len(f, path, len));
+        let given = self.allocated.swap(0, Ordering::Relaxed) > len;
+        if !given && len < PREALLOCATE_FROM {
+            return;
         }
+        let _advice = self.with_file(|f, path| {
+            let (allocated, modified) = file::allocated_and_modified(f, path)?;
+            if given || allocated > len.next_multiple_of(4096) + 4096 {
+                file::set_len(f, path, len)?;
+                file::set_modified(f, path, modified)?;
+            }
+            Ok(())
+        });
     }
 
     /// Opens what an append needs — the `.log`, and the indexes when the

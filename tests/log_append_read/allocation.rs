@@ -95,3 +95,44 @@ fn a_small_log_gets_no_block_past_its_end() {
     assert!(blocks < written + 4096, "{blocks} bytes of blocks for {written} written");
     log.close().unwrap();
 }
+
+/// Blocks a crashed process left past a `.log`'s end (given ahead, never
+/// given back) go when the segment is sealed, even with no append since the
+/// open; and giving them back keeps the file's modification time, by which a
+/// segment whose records carry no timestamp is retained.
+#[test]
+fn blocks_a_crash_left_past_the_end_go_at_the_roll_which_keeps_the_logs_mtime() {
+    let dir = tempfile::tempdir().unwrap();
+    if !keeps_blocks_past_the_end(dir.path()) {
+        eprintln!("skipped: the file system under {:?} has no fallocate", dir.path());
+        return;
+    }
+    let value = [7u8; 100];
+    let mut written = 0u64;
+    {
+        let (log, _clock) = open(dir.path(), LogConfig::default());
+        for b in 0..40 {
+            let keys: Vec<String> = (0..100).map(|i| format!("k{:05}", b * 100 + i)).collect();
+            let records: Vec<BorrowedRecord<'_>> =
+                keys.iter().map(|k| BorrowedRecord::new(k.as_bytes(), &value)).collect();
+            written += log.append(&records).unwrap().size as u64;
+        }
+        log.close().unwrap();
+    }
+    // What a process that crashed after giving blocks ahead leaves: blocks
+    // past the end, and an mtime from before the crash.
+    let active = log_file(dir.path(), 0);
+    let f = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
+    file::preallocate(&f, &active, written, written + (1 << 20)).unwrap();
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(3_600);
+    f.set_modified(then).unwrap();
+    drop(f);
+    assert!(allocated(&active) >= written + (1 << 20));
+    let (log, _clock) = open(dir.path(), LogConfig::default());
+    log.roll().unwrap();
+    let sealed = allocated(&active);
+    assert!(sealed < written + 4096, "{sealed} bytes of blocks for {written} after the roll");
+    assert_eq!(std::fs::metadata(&active).unwrap().len(), written);
+    assert_eq!(std::fs::metadata(&active).unwrap().modified().unwrap(), then);
+    log.close().unwrap();
+}
