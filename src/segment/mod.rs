@@ -572,8 +572,6 @@ impl Segment {
         Ok(view)
     }
 
-    /// A view of `[start, end)` from the installed map if it covers `end`,
-    /// checked and cut under one read lock; `None` when it does not.
     /// The published bytes `[0, len())` as [`Self::bytes`] would hand them
     /// out, held by a [`MapView`](crate::io::MapView) instead of a `Bytes`
     /// (for a point read, which lends them to its caller and drops them):
@@ -597,6 +595,8 @@ impl Segment {
         Ok(map.view_from_start(published, published))
     }
 
+    /// A view of `[start, end)` from the installed map if it covers `end`,
+    /// checked and cut under one read lock; `None` when it does not.
     fn mapped_view(&self, start: u64, end: u64, published: u64) -> Result<Option<Bytes>> {
         let map = self.map.read();
         if self.closed.load(Ordering::Acquire) {
