@@ -1,0 +1,166 @@
+//! A segment's files leaving: retirement from the log's list (readers that
+//! listed it keep reading), the suffix renames of retention and the
+//! cleaner's swap, the `.log`'s modification time that outlives them,
+//! deletion, and the close for good.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::format::file_name::{DELETED_SUFFIX, FileKind, segment_file_name};
+use crate::io::file;
+use crate::io::identity;
+use crate::io::mmap::ReadMap;
+use crate::{Error, Result};
+
+use super::Segment;
+
+impl Segment {
+    /// Takes the segment out of the log's list for good (the cleaner
+    /// replaced it, or retention removed it) while readers that took the
+    /// list before may still be reading it: it leaves the budget, maps its
+    /// `.log` whole, reads its largest timestamp (for their time lookups),
+    /// renames its files `.deleted` and lets go of its
+    /// descriptor and index maps. The whole-file map stays until the last
+    /// reader drops the segment, whatever happens to the files: out of the
+    /// budget, no eviction can take it, so a reader never has to reopen a
+    /// file that `file.delete.delay.ms` may already have removed. Mapped
+    /// pages are the page cache's, so what it costs beyond address space is
+    /// what the readers touch.
+    pub(crate) fn retire(&self) -> Result<()> {
+        self.account.detach();
+        self.map_fully()?;
+        self.keep_largest_timestamp();
+        self.add_suffix(DELETED_SUFFIX)?;
+        self.release();
+        Ok(())
+    }
+
+    /// Reads what [`Segment::largest_timestamp`] answers from (the time
+    /// index's last entry, or for a segment without timestamps the `.log`'s
+    /// modification time) while the files are there: a time lookup that
+    /// listed the segment before it left asks after they are gone (the time
+    /// index deleted by `file.delete.delay.ms`, 0 included), as a read
+    /// reads the map [`Segment::retire`] keeps. Failures are left to that
+    /// lookup, which meets them again.
+    fn keep_largest_timestamp(&self) {
+        if let Ok((max, _)) = self.max_timestamp_so_far()
+            && max < 0
+            && let Ok(modified) = self.modified()
+        {
+            let _ = self.retired_modified.set(modified);
+        }
+    }
+
+    /// Renames all files of the segment by adding `suffix` (e.g. `.deleted`).
+    pub(crate) fn add_suffix(&self, suffix: &str) -> Result<()> {
+        self.change_suffix("", suffix)
+    }
+
+    /// Renames all files of the segment from suffix `from` to suffix `to`
+    /// (either may be empty): `.cleaned` -> `.swap` -> none.
+    pub(crate) fn change_suffix(&self, from: &str, to: &str) -> Result<()> {
+        let swap = |p: &Path| -> PathBuf {
+            let s = p.as_os_str().to_string_lossy();
+            let stem = s.strip_suffix(from).unwrap_or(&s);
+            PathBuf::from(format!("{stem}{to}"))
+        };
+        self.check_open()?;
+        // The name is locked across the rename: a reader whose open missed
+        // the old name finds the new one (see `reopen`).
+        let mut name = self.log_path.write();
+        let old = name.to_path_buf();
+        if !identity::still_at(&old, self.log_id)? {
+            return Err(Error::Closed);
+        }
+        let new = swap(&old);
+        let dir = file::parent_dir(&new).to_path_buf();
+        file::rename_unsynced(&old, &new)?;
+        *name = Arc::from(new);
+        drop(name);
+        self.offset_index.rename_to(swap(&self.offset_index.path()))?;
+        self.time_index.rename_to(swap(&self.time_index.path()))?;
+        self.txn_index.rename_to(swap(&self.txn_index.path()))?;
+        // One directory fsync makes the whole suffix change durable: the
+        // renames of one segment's files need no order among themselves (the
+        // loader treats a segment whose files disagree by suffix by its `.log`
+        // and rebuilds indexes), only before the next step of a swap.
+        file::fsync_dir(&dir)
+    }
+
+    /// Sets the `.log` file's modification time (the cleaner keeps the
+    /// source's, so time-based decisions about the data do not restart).
+    pub(crate) fn set_modified(&self, time: std::time::SystemTime) -> Result<()> {
+        self.with_file(|f, p| file::set_modified(f, p, time))
+    }
+
+    /// The `.log` file's modification time.
+    pub(crate) fn modified(&self) -> Result<std::time::SystemTime> {
+        if let Some(&modified) = self.retired_modified.get() {
+            return Ok(modified); // retired: its files are not written again, or gone
+        }
+        match (self.modified_on_disk(), self.retired_modified.get()) {
+            // A retire overtook the look: it kept the time before the rename or
+            // removal that made the look fail.
+            (Err(_), Some(&kept)) => Ok(kept),
+            (looked, _) => looked,
+        }
+    }
+
+    /// The `.log`'s modification time as the file system has it now.
+    fn modified_on_disk(&self) -> Result<std::time::SystemTime> {
+        self.check_open()?;
+        let path = self.log_path();
+        if !identity::still_at(&path, self.log_id)? {
+            return Err(Error::Closed);
+        }
+        file::modified(&path)
+    }
+
+    /// Best-effort removal of the files of a segment whose creation failed
+    /// half-way (a full disk at a roll); a leftover is removed by the next
+    /// creation of the same name, or recovered as an empty segment.
+    pub(crate) fn remove_files(dir: &Path, base_offset: i64) {
+        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex, FileKind::TxnIndex] {
+            let _ = file::remove_file_if_exists(&dir.join(segment_file_name(base_offset, kind)));
+        }
+    }
+
+    /// Deletes all files of the segment. Views already handed out stay valid.
+    /// A closed segment deletes nothing: its names may hold another store's
+    /// files by now.
+    pub(crate) fn delete_files(&self) -> Result<()> {
+        let mut handle = self.file.lock();
+        let had = handle.take().is_some();
+        self.account.adjust(-isize::from(had), 0);
+        if self.gone.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let path = self.log_path();
+        if identity::still_at(&path, self.log_id)? {
+            file::remove_file_if_exists(&path)?;
+        }
+        drop(handle);
+        self.offset_index.delete()?;
+        self.time_index.delete()?;
+        self.txn_index.delete()?;
+        self.account.detach();
+        Ok(())
+    }
+
+    /// Closes the segment for good (its log closed): the descriptor and every
+    /// map the segment holds are dropped, and every later use of its files
+    /// fails with [`Error::Closed`]. Views already handed out stay valid.
+    pub(crate) fn close(&self) {
+        let mut handle = self.file.lock();
+        self.closed.store(true, Ordering::Release);
+        self.gone.store(true, Ordering::Release);
+        *handle = None;
+        *self.map.write() = ReadMap::empty();
+        drop(handle);
+        self.offset_index.close();
+        self.time_index.close();
+        self.txn_index.close();
+        self.account.detach();
+    }
+}
