@@ -53,6 +53,9 @@ struct State<E> {
     /// Set by `delete` and `close`: later uses fail with `Closed` instead of
     /// recreating or reopening the file.
     closed: bool,
+    /// Set by a `delete` whose removal has not succeeded yet: the next
+    /// `delete` tries it again (a `close` clears it: the name is not ours).
+    removing: bool,
 }
 
 /// A lazily mapped index file.
@@ -82,6 +85,7 @@ impl<E: Entry> Core<E> {
             known_len: None,
             id: None,
             closed: false,
+            removing: false,
         };
         Core {
             base_offset: base,
@@ -431,6 +435,7 @@ impl<E: Entry> Core<E> {
         let before = mapped_len(&st);
         st.loaded = None;
         st.closed = true;
+        st.removing = false;
         self.count(before, &st);
     }
 
@@ -462,17 +467,22 @@ impl<E: Entry> Core<E> {
     }
 
     /// Unmaps and removes the file; returns whether it existed. A closed
-    /// index, or a path now holding another file, is left alone.
+    /// index, or a path now holding another file, is left alone. A removal
+    /// that failed is tried again by the next call (the index stays closed).
     pub(crate) fn delete(&self) -> Result<bool> {
         let mut st = self.state.write();
         let before = mapped_len(&st);
         st.loaded = None;
         self.count(before, &st);
         st.known_entries = None;
-        if std::mem::replace(&mut st.closed, true) || !Self::ours_at_path(&st)? {
+        if st.closed && !st.removing {
             return Ok(false);
         }
-        file::remove_file_if_exists(&st.path)
+        st.closed = true;
+        st.removing = true;
+        let removed = Self::ours_at_path(&st)? && file::remove_file_if_exists(&st.path)?;
+        st.removing = false;
+        Ok(removed)
     }
 
     /// Checks the index bytes with [`check_entries`]: the mapped bytes if the

@@ -129,13 +129,21 @@ impl Segment {
     /// Deletes all files of the segment. Views already handed out stay valid.
     /// A closed segment deletes nothing: its names may hold another store's
     /// files by now.
+    ///
+    /// The segment is `gone` before the first removal, so no open, rename or
+    /// map of its files starts once the removal has (readers that listed it
+    /// keep what they mapped, see [`Segment::retire`]). A removal that fails
+    /// leaves the rest of the files for the next call (the next pass over the
+    /// log's pending deletes); a file already removed is skipped then.
     pub(crate) fn delete_files(&self) -> Result<()> {
         let mut handle = self.file.lock();
-        let had = handle.take().is_some();
-        self.account.adjust(-isize::from(had), 0);
-        if self.gone.swap(true, Ordering::AcqRel) {
+        // Under the descriptor's lock, which `close` takes to set the flag.
+        if self.closed.load(Ordering::Acquire) || self.removed.load(Ordering::Acquire) {
             return Ok(());
         }
+        let had = handle.take().is_some();
+        self.account.adjust(-isize::from(had), 0);
+        self.gone.store(true, Ordering::Release);
         let path = self.log_path();
         if identity::still_at(&path, self.log_id)? {
             file::remove_file_if_exists(&path)?;
@@ -145,6 +153,7 @@ impl Segment {
         self.time_index.delete()?;
         self.txn_index.delete()?;
         self.account.detach();
+        self.removed.store(true, Ordering::Release);
         Ok(())
     }
 

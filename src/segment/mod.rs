@@ -156,6 +156,10 @@ pub(crate) struct Segment {
     /// segment without timestamps: its largest timestamp for readers that
     /// listed it before it left, once its files are gone.
     retired_modified: std::sync::OnceLock<std::time::SystemTime>,
+    /// Set once [`Segment::delete_files`] removed every file: `gone` is set
+    /// before the removal (no use of the files starts after it), so a removal
+    /// that failed half-way is told from a done one by this, and tried again.
+    removed: AtomicBool,
 }
 
 impl Drop for Segment {
@@ -261,6 +265,7 @@ impl Segment {
             log_id,
             closed: AtomicBool::new(false),
             gone: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             log_path: RwLock::new(Arc::from(log_path)),
             file: Mutex::new(None),
             map: RwLock::new(ReadMap::empty()),

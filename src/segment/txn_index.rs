@@ -30,6 +30,9 @@ struct State {
     created: bool,
     /// Deleted or closed: the name is not ours any more.
     closed: bool,
+    /// Deleted, but the removal has not succeeded yet: the next `delete`
+    /// tries it again (a `close` clears it).
+    removing: bool,
     /// An fsync failed for lack of space: the kernel may have marked the
     /// written pages clean without writing them, so the next flush writes
     /// every entry again (from memory) before it fsyncs.
@@ -52,6 +55,7 @@ impl TxnIndex {
             unsynced: false,
             created: false,
             closed: false,
+            removing: false,
             rewrite: false,
         };
         TxnIndex { base_offset, state: Mutex::new(state) }
@@ -185,20 +189,27 @@ impl TxnIndex {
     }
 
     /// Removes the file; later uses fail with [`Error::Closed`] (entries
-    /// already read stay readable).
+    /// already read stay readable). A removal that failed is tried again by
+    /// the next call.
     pub(crate) fn delete(&self) -> Result<()> {
         let mut st = self.state.lock();
-        if st.closed {
+        if st.closed && !st.removing {
             return Ok(());
         }
         // A reader that listed the segment before it went may still ask.
         let _ = self.load(&mut st);
         st.closed = true;
-        file::remove_file_if_exists(&st.path).map(drop)
+        // Until the removal succeeds, the next call tries it again.
+        st.removing = true;
+        file::remove_file_if_exists(&st.path)?;
+        st.removing = false;
+        Ok(())
     }
 
     /// The segment closed: the name is no longer ours.
     pub(crate) fn close(&self) {
-        self.state.lock().closed = true;
+        let mut st = self.state.lock();
+        st.closed = true;
+        st.removing = false;
     }
 }

@@ -127,3 +127,52 @@ fn a_start_offset_on_a_segment_boundary_is_checkpointed_too() {
     assert_eq!(log.log_start_offset(), boundary);
     assert_eq!(read_all(&log), (boundary..40).collect::<Vec<_>>());
 }
+
+/// A removal of a retired segment's files that fails (`EIO` at its 1st, 2nd, 3rd or 4th unlink:
+/// the `.log`, `.index`, `.timeindex` or `.txnindex`) leaves the rest for the next maintenance
+/// pass, which removes every one of them; a file the failed pass did remove is no error then.
+/// The removal used to mark the segment gone before its unlinks, so the retry found it "already
+/// gone" and the files stayed until the next open.
+#[test]
+fn a_failed_removal_of_deleted_files_is_retried_by_the_next_maintenance_pass() {
+    use strata::internals::io::fault::{self, FaultPlan, Op};
+    use strata::{BatchBuilder, TxnMarker};
+    for failing in 1..=4 {
+        let env = Env::new();
+        let log = env.topic("t", &[("segment.bytes", "1400"), ("file.delete.delay.ms", "0")]);
+        // An aborted transaction gives segment 0 a `.txnindex` too.
+        let mut txn = BatchBuilder::new(0).producer(7, 0, 0).transactional(true);
+        txn.append(&Record::new("txn", "aborted").timestamp(env.now)).unwrap();
+        log.append_batch(txn.build().unwrap()).unwrap();
+        let abort = TxnMarker {
+            producer_id: 7,
+            producer_epoch: 0,
+            coordinator_epoch: 0,
+            commit: false,
+            transaction_version: 0,
+        };
+        log.append_marker(abort).unwrap();
+        for _ in 0..8 {
+            append_batch(&log, 5, env.now);
+        }
+        let dir = env.store.partition_dir("t", 0).unwrap();
+        assert!(dir.join(format!("{:020}.txnindex", 0)).exists());
+        let second = log.segment_base_offsets()[1];
+        {
+            let plan =
+                FaultPlan::new().fail_nth(Op::Remove, failing).os_error(Op::Remove, libc::EIO);
+            let eio = fault::arm(plan);
+            // The new start stands: the failed unlink is cleanup left for later.
+            assert_eq!(env.store.delete_records("t", 0, second).unwrap(), second);
+            assert_eq!(eio.injected(), 1, "unlink {failing} failed");
+        }
+        let left: Vec<String> = file_names(&dir)
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("{:020}.", 0)) && n.ends_with(".deleted"))
+            .collect();
+        assert!(!left.is_empty(), "unlink {failing}: nothing left by the failure");
+        env.store.maintain(Some("t")).unwrap();
+        assert_segment_gone(&dir, 0);
+        assert_eq!(log.log_start_offset(), second);
+    }
+}
