@@ -88,6 +88,36 @@ fn the_log_start_moving_up_trims_the_epochs_before_it() {
     assert_eq!(checkpoint(dir.path()), "0\n2\n1 6\n2 8\n");
 }
 
+/// A trim whose checkpoint write failed, then an append whose epoch write failed: the append's
+/// revert to what the file holds does not bring back the epochs the trim removed (the file still
+/// holds them, the log start having moved past them); the next write leaves them out.
+#[test]
+fn a_failed_epoch_write_never_restores_epochs_below_the_log_start() {
+    use strata::internals::io::fault::{self, FaultPlan, Op};
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    put(&log, 4);
+    log.set_leader_epoch(1).unwrap();
+    log.close().unwrap();
+    // Epoch 1 has no batch: the open drops its entry, and the next append brings it back.
+    let log = open(dir.path());
+    assert_eq!((log.leader_epoch(), log.leader_epochs()), (1, vec![e(0, 0)]));
+    {
+        let full = FaultPlan::new().fail_every(Op::Sync).os_error(Op::Sync, libc::ENOSPC);
+        let _full = fault::arm(full);
+        assert_eq!(log.delete_records(2).unwrap(), 2);
+        assert_eq!(log.leader_epochs(), vec![e(0, 2)]);
+        assert_eq!(checkpoint(dir.path()), "0\n1\n0 0\n", "the trim's write failed");
+        let err = log.append(&[Record::new("k", "v").timestamp(1_000)]).unwrap_err();
+        assert!(matches!(err, Error::NoSpace { .. }), "{err}");
+    }
+    assert_eq!(log.log_start_offset(), 2);
+    assert_eq!(log.leader_epochs(), vec![e(0, 2)], "an epoch below the log start came back");
+    put(&log, 1);
+    assert_eq!(log.leader_epochs(), vec![e(0, 2), e(1, 4)]);
+    assert_eq!(checkpoint(dir.path()), "0\n2\n0 2\n1 4\n");
+}
+
 #[test]
 fn recovery_drops_epochs_that_start_past_the_recovered_log_end() {
     let dir = tempfile::tempdir().unwrap();

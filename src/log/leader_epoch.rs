@@ -44,6 +44,10 @@ pub(crate) struct EpochCache {
     entries: Vec<EpochEntry>,
     /// What the file holds.
     on_disk: Vec<EpochEntry>,
+    /// The highest log start the entries were trimmed to: the file may still
+    /// hold epochs below it (its write failed), which a revert to the file
+    /// must not bring back.
+    trimmed_to: Option<i64>,
 }
 
 impl EpochCache {
@@ -56,7 +60,7 @@ impl EpochCache {
         let entries = leader_epoch::decode(&file::read(&path)?)
             .map_err(|e| Error::CorruptFile { path: path.clone(), reason: e.to_string() })?;
         let last = entries.last().copied();
-        Ok((EpochCache { path, on_disk: entries.clone(), entries, last }, true))
+        Ok((EpochCache { path, on_disk: entries.clone(), entries, last, trimmed_to: None }, true))
     }
 
     pub(crate) fn entries(&self) -> &[EpochEntry] {
@@ -101,6 +105,7 @@ impl EpochCache {
 
     /// Kafka's `truncateFromStart`; whether the entries changed.
     pub(crate) fn truncate_from_start(&mut self, log_start: i64) -> bool {
+        self.trimmed_to = Some(self.trimmed_to.map_or(log_start, |t| t.max(log_start)));
         let below = self.entries.partition_point(|e| e.start_offset <= log_start);
         let Some(last) = below.checked_sub(1).and_then(|i| self.entries.get(i)).copied() else {
             return false;
@@ -164,9 +169,15 @@ impl EpochCache {
 
     /// Forgets the changes not written: the entries are what the file holds
     /// (after a failed [`write`](Self::write), so that the next change that
-    /// needs them writes them again).
+    /// needs them writes them again), trimmed to the log start again: a
+    /// trim whose write failed left the file holding epochs below it, and
+    /// the log start never moves back (Kafka's `truncateFromStart` is not
+    /// undone by a failed flush either).
     pub(crate) fn revert_to_disk(&mut self) {
         self.entries.clone_from(&self.on_disk);
+        if let Some(log_start) = self.trimmed_to {
+            self.truncate_from_start(log_start);
+        }
         self.last = self.entries.last().copied();
     }
 
