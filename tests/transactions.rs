@@ -518,3 +518,74 @@ fn log_segments(dir: &Path) -> usize {
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|e| e == "log"))
         .count()
 }
+
+/// A log of several segments whose aborts are spread over them, closed; then an aborted
+/// transaction is planted at the end of segment `pick(bases)`'s `.txnindex`, from `first` to
+/// `last` (computed from the next segment's base, or the log end for the active one). Opens
+/// the log with every segment trusted and returns the load's repairs, after checking the file
+/// came back as written and reads answer the aborts actually written. (Kafka's
+/// `TransactionIndex.sanityCheck` refuses only an entry ending below the segment's base; an
+/// entry past the segment is strata's own check, `Segment::damage`.)
+fn plant_txn_past_its_segment(
+    pick: impl Fn(&[i64]) -> usize,
+    span: impl Fn(Option<i64>, i64) -> (i64, i64),
+) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || LogConfig::default().segment_bytes(400);
+    let log = open_with(dir.path(), cfg(), LoadOptions::default());
+    for round in 0..6 {
+        log.append_batch(txn(1, 0, round * 2, 2)).unwrap();
+        log.append_marker(marker(1, 0, false, 0)).unwrap();
+        log.append(&plain("between")).unwrap();
+    }
+    let aborted = |log: &Log| {
+        let (mut all, mut at) = (Vec::new(), 0);
+        while at < log.log_end_offset() {
+            let f = log.read_with(at, 1 << 20, Isolation::ReadCommitted).unwrap();
+            all.extend(f.aborted_transactions().iter().copied());
+            at = f.next_offset();
+        }
+        all
+    };
+    let (expected, end, bases) = (aborted(&log), log.log_end_offset(), log.segment_base_offsets());
+    log.close().unwrap();
+    assert!(bases.len() > 2, "{bases:?}");
+    let at = pick(&bases);
+    let path = txnindex(dir.path(), bases[at]);
+    let written = std::fs::read(&path).ok();
+    let (first, last) = span(bases.get(at + 1).copied(), end);
+    // Kafka's 34-byte entry: version 0, producer id, first offset, last offset, last stable offset.
+    let mut planted = written.clone().unwrap_or_default();
+    planted.extend_from_slice(&0i16.to_be_bytes());
+    for field in [99, first, last, last + 1] {
+        planted.extend_from_slice(&i64::to_be_bytes(field));
+    }
+    std::fs::write(&path, &planted).unwrap();
+    let options = LoadOptions::clean().with_recovery_point(end);
+    let (log, report) =
+        Log::open(dir.path(), "t", 0, cfg(), ManualClock::new(10_000), options).unwrap();
+    assert_eq!(std::fs::read(&path).ok(), written, "{} rebuilt as written", path.display());
+    assert_eq!(aborted(&log), expected);
+    log.close().unwrap();
+    report.repaired_segments.into_iter().map(|(_, why)| why).collect()
+}
+
+#[test]
+fn a_txnindex_entry_ending_in_the_next_segment_gets_its_segment_rebuilt_at_open() {
+    // Segment 0's last abort ends at the next segment's base offset.
+    let repairs = plant_txn_past_its_segment(|_| 0, |next, _| (next.unwrap() - 1, next.unwrap()));
+    assert!(
+        repairs.iter().any(|why| why.contains(".txnindex") && why.contains("of the next segment")),
+        "{repairs:?}"
+    );
+}
+
+#[test]
+fn a_txnindex_entry_ending_past_the_log_end_gets_the_active_segment_rebuilt_at_open() {
+    // The active segment's last abort ends two offsets past the log end.
+    let repairs = plant_txn_past_its_segment(|bases| bases.len() - 1, |_, end| (end, end + 2));
+    assert!(
+        repairs.iter().any(|why| why.contains(".txnindex") && why.contains("past the log end")),
+        "{repairs:?}"
+    );
+}
