@@ -470,8 +470,8 @@ fn a_strata_topic_handed_to_a_stopped_broker_is_served_at_its_offsets_and_its_gr
         }
         let dirs: Vec<PathBuf> = (0..2).map(|p| data.join(format!("{topic}-{p}"))).collect();
         match kafka_index_check(&dirs) {
-            None => skip("no Kafka jars for DumpLogSegments"),
-            Some(result) => {
+            Err(reason) => skip(&format!("Kafka's DumpLogSegments cannot run: {reason}")),
+            Ok(result) => {
                 let n = result.unwrap_or_else(|e| panic!("{e}"));
                 eprintln!("DumpLogSegments: {n} index files of {topic} pass after the broker ran");
             }

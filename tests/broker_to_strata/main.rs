@@ -536,9 +536,9 @@ fn broker_written_partitions_read_record_for_record_in_strata_and_strata_appends
 
     // Kafka's own index checks on the directories strata recovered and closed.
     match kafka_index_check(&partition_dirs(&killed)) {
-        None => skip("no Kafka jars for DumpLogSegments"),
-        Some(Ok(n)) => eprintln!("DumpLogSegments: {n} index files of the recovered copy pass"),
-        Some(Err(e)) => panic!("{e}"),
+        Err(reason) => skip(&format!("Kafka's DumpLogSegments cannot run: {reason}")),
+        Ok(Ok(n)) => eprintln!("DumpLogSegments: {n} index files of the recovered copy pass"),
+        Ok(Err(e)) => panic!("{e}"),
     }
 
     // 3. strata appends to the recovered copy; the broker restarts on it and serves them.

@@ -292,8 +292,8 @@ fn a_strata_store_with_every_feature_is_served_by_the_broker_record_for_record_a
     let dirs: Vec<PathBuf> =
         strata_all::PARTITIONS.iter().map(|(t, p)| data.join(format!("{t}-{p}"))).collect();
     match kafka_index_check(&dirs) {
-        None => skip("no Kafka jars for DumpLogSegments"),
-        Some(result) => {
+        Err(reason) => skip(&format!("Kafka's DumpLogSegments cannot run: {reason}")),
+        Ok(result) => {
             result.unwrap_or_else(|e| panic!("{e}"));
         }
     }

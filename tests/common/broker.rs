@@ -414,34 +414,41 @@ impl Drop for Broker {
 
 /// `compat/kafka/src/KafkaIndexCheck.java` compiled against the resolved jars (see
 /// [`compiled_tool`]).
-fn index_check_classes() -> Option<PathBuf> {
-    static CLASSES: OnceLock<Option<PathBuf>> = OnceLock::new();
+fn index_check_classes() -> Result<PathBuf, String> {
+    static CLASSES: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     CLASSES.get_or_init(|| compiled_tool("KafkaIndexCheck", "kafka-index-check")).clone()
 }
 
 /// `compat/kafka/src/KafkaStateFiles.java` compiled against the resolved jars (see
 /// [`compiled_tool`]).
-fn state_files_classes() -> Option<PathBuf> {
-    static CLASSES: OnceLock<Option<PathBuf>> = OnceLock::new();
+fn state_files_classes() -> Result<PathBuf, String> {
+    static CLASSES: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     CLASSES.get_or_init(|| compiled_tool("KafkaStateFiles", "kafka-state-files")).clone()
 }
 
 /// `compat/kafka/src/<class>.java` compiled against the resolved jars into
-/// `target/<dir>-<version>-<hash of the source>/` on first use: compiled into a private
-/// directory and renamed into place, so concurrent test processes never see half a build; one
-/// directory per Kafka version, as the classes it calls differ between versions, and per source,
-/// so an edited tool is never run from an older build. `None` when the jars or `javac` are
-/// absent.
-fn compiled_tool(class: &str, dir: &str) -> Option<PathBuf> {
-    use std::hash::{Hash as _, Hasher as _};
-    let version = kafka_version()?;
+/// `target/<dir>-<version>-<crc>/` on first use, `<crc>` the source's CRC-32 in 8 hex digits
+/// (`.ci/run`'s `compile_kafka_tool` compiles it there first): compiled into a private directory
+/// and renamed into place, so concurrent test processes never see half a build; one directory
+/// per Kafka version, as the classes it calls differ between versions, and per source, so an
+/// edited tool is never run from an older build. `Err` says why it cannot be had: no jars, no
+/// `javac`, or the source does not compile (with javac's errors), which the caller's skip
+/// reports (and fails, with `STRATA_REQUIRE_CHECKERS=1`).
+fn compiled_tool(class: &str, dir: &str) -> Result<PathBuf, String> {
+    let version = kafka_version().ok_or_else(|| {
+        format!(
+            "no Kafka jars in {} (mvn -q -f compat/kafka/pom.xml dependency:copy-dependencies, \
+             as .ci/run does)",
+            kafka_lib().display()
+        )
+    })?;
     let source = manifest_dir().join(format!("compat/kafka/src/{class}.java"));
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    fs::read(&source).ok()?.hash(&mut hasher);
+    let bytes = fs::read(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32IsoHdlc, &bytes);
     let target = manifest_dir().join("target");
-    let classes = target.join(format!("{dir}-{version}-{:016x}", hasher.finish()));
+    let classes = target.join(format!("{dir}-{version}-{crc:08x}"));
     if classes.join(format!("{class}.class")).is_file() {
-        return Some(classes);
+        return Ok(classes);
     }
     let private = target.join(format!("{dir}.{}", std::process::id()));
     let out = Command::new("javac")
@@ -451,27 +458,33 @@ fn compiled_tool(class: &str, dir: &str) -> Option<PathBuf> {
         .arg(format!("{}/*", kafka_lib().display()))
         .arg(&source)
         .output()
-        .ok()?;
+        .map_err(|e| format!("no javac to compile {class}.java (`javac`: {e})"))?;
     if !out.status.success() {
-        eprintln!("javac {}: {}", source.display(), String::from_utf8_lossy(&out.stderr));
-        return None;
+        let _ = fs::remove_dir_all(&private);
+        return Err(format!(
+            "{class}.java does not compile against Kafka {version} (javac {}):\n{}{}",
+            out.status,
+            tail_lines(&String::from_utf8_lossy(&out.stdout), 20),
+            tail_lines(&String::from_utf8_lossy(&out.stderr), 40)
+        ));
     }
     // Another process may have won the race: either copy is the same build.
     if fs::rename(&private, &classes).is_err() {
         let _ = fs::remove_dir_all(&private);
     }
-    Some(classes)
+    Ok(classes)
 }
 
 /// Kafka's own readers of the files beside the segments (`compat/kafka/src/KafkaStateFiles.java`,
 /// one JVM for all of `files`): producer `.snapshot`s, `leader-epoch-checkpoint`, the
-/// `*-offset-checkpoint` files, `partition.metadata` and `.kafka_cleanshutdown`. `None` when the
-/// jars are absent; `Some(Err(output))` when a reader threw; `Some(Ok(lines))` with what each
+/// `*-offset-checkpoint` files, `partition.metadata` and `.kafka_cleanshutdown`. `Err(reason)`
+/// when the tool cannot be had (see [`compiled_tool`]); `Ok(Err(output))` when a reader threw;
+/// `Ok(Ok(lines))` with what each
 /// file held, by file: `S ...` producer entries, `E epoch start`, `O topic partition offset`,
 /// `M version topicId`, `C brokerEpoch` (the tool's doc comment has the fields).
 pub(crate) fn kafka_state_files(
     files: &[PathBuf],
-) -> Option<Result<std::collections::BTreeMap<PathBuf, Vec<String>>, String>> {
+) -> Result<Result<std::collections::BTreeMap<PathBuf, Vec<String>>, String>, String> {
     let classes = state_files_classes()?;
     let out = Command::new("java")
         .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp"])
@@ -481,11 +494,11 @@ pub(crate) fn kafka_state_files(
         .output();
     let out = match out {
         Ok(out) => out,
-        Err(e) => return Some(Err(format!("cannot run java: {e}"))),
+        Err(e) => return Ok(Err(format!("cannot run java: {e}"))),
     };
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        return Some(Err(format!(
+        return Ok(Err(format!(
             "Kafka's readers refused a file ({}):\n{}\n--- stderr ---\n{}",
             out.status,
             tail_lines(&stdout, 20),
@@ -502,7 +515,7 @@ pub(crate) fn kafka_state_files(
             read.entry(path.clone()).or_insert_with(Vec::new).push(line.to_owned());
         }
     }
-    Some(Ok(read))
+    Ok(Ok(read))
 }
 
 /// Kafka's own checks on the index files of the partition directories `dirs`, in one JVM
@@ -510,12 +523,13 @@ pub(crate) fn kafka_state_files(
 /// `.index` and `.timeindex` (Kafka's `sanityCheck`, which a broker runs at load: each must print
 /// `passed sanity check`, or `is empty`), then `--verify-index-only` (every entry checked against
 /// the `.log`: no mismatch may be reported); `.txnindex` files are read by Kafka's
-/// `TransactionIndex` in both passes. `None` when the jars are absent, `Some(Err(output))` when
-/// Kafka reports a problem, `Some(Ok(count))` with the number of index files checked.
+/// `TransactionIndex` in both passes. `Err(reason)` when the tool cannot be had (see
+/// [`compiled_tool`]), `Ok(Err(output))` when Kafka reports a problem, `Ok(Ok(count))` with the
+/// number of index files checked.
 ///
 /// For directories closed cleanly: a live or crashed store's active indexes are not trimmed yet,
 /// which Kafka's sanity check rejects (a broker then rebuilds them at load).
-pub(crate) fn kafka_index_check(dirs: &[PathBuf]) -> Option<Result<usize, String>> {
+pub(crate) fn kafka_index_check(dirs: &[PathBuf]) -> Result<Result<usize, String>, String> {
     let classes = index_check_classes()?;
     let mut files = Vec::new();
     let mut checked = 0;
@@ -538,7 +552,7 @@ pub(crate) fn kafka_index_check(dirs: &[PathBuf]) -> Option<Result<usize, String
     files.sort();
     // Empty files have nothing for Kafka to check (it prints `is empty`): no JVM for them.
     if files.iter().all(|f| fs::metadata(f).is_ok_and(|m| m.len() == 0)) {
-        return Some(Ok(0));
+        return Ok(Ok(0));
     }
     let out = Command::new("java")
         .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp"])
@@ -548,7 +562,7 @@ pub(crate) fn kafka_index_check(dirs: &[PathBuf]) -> Option<Result<usize, String
         .output();
     let out = match out {
         Ok(out) => out,
-        Err(e) => return Some(Err(format!("cannot run java: {e}"))),
+        Err(e) => return Ok(Err(format!("cannot run java: {e}"))),
     };
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -567,7 +581,7 @@ pub(crate) fn kafka_index_check(dirs: &[PathBuf]) -> Option<Result<usize, String
     .iter()
     .find(|needle| reported.contains(*needle));
     if !out.status.success() || passed != checked || problem.is_some() {
-        return Some(Err(format!(
+        return Ok(Err(format!(
             "Kafka's DumpLogSegments index checks ({}; {passed} of {checked} index files passed \
              the sanity check{}):\n{}\n--- stderr ---\n{}",
             out.status,
@@ -576,7 +590,7 @@ pub(crate) fn kafka_index_check(dirs: &[PathBuf]) -> Option<Result<usize, String
             tail_lines(&stderr, 60)
         )));
     }
-    Some(Ok(files.len()))
+    Ok(Ok(files.len()))
 }
 
 /// DumpLogSegments' stderr without the time-index "mismatches" that only say the indexed batch
