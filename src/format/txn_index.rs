@@ -29,6 +29,18 @@ const LAST_STABLE_OFFSET_AT: usize = LAST_OFFSET_AT + 8;
 /// Bytes per entry.
 pub const ENTRY_SIZE: usize = LAST_STABLE_OFFSET_AT + 8;
 
+/// The longest `.txnindex` of a segment whose `.log` is `log_len` bytes
+/// long: an entry per ABORT marker in the segment (Kafka's
+/// `UnifiedLog.append` and its cleaner add an entry to the segment that
+/// holds the marker), each marker a batch of at least
+/// [`BATCH_OVERHEAD`](super::layout::BATCH_OVERHEAD) bytes, and one entry
+/// more for rounding.
+#[must_use]
+pub fn max_file_len(log_len: u64) -> u64 {
+    let markers = log_len / super::layout::BATCH_OVERHEAD as u64 + 1;
+    markers.saturating_mul(ENTRY_SIZE as u64)
+}
+
 /// One aborted transaction, as the `.txnindex` records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AbortedTxn {

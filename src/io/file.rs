@@ -207,24 +207,48 @@ pub fn read_up_to_at(file: &File, path: &Path, buf: &mut [u8], pos: u64) -> Resu
 /// Kafka writes.
 pub const MAX_READ: u64 = i32::MAX as u64;
 
-/// Reads a whole (small) regular file (see [`open_read`]).
+/// Reads a whole (small) regular file (see [`open_read`]), up to
+/// [`MAX_READ`] bytes: [`read_limited`] with the longest file of any kind.
 ///
 /// # Errors
-/// [`Error::CorruptFile`] for a file longer than [`MAX_READ`] (a planted
-/// sparse file costs no disk, and would fill memory); I/O failures.
+/// As [`read_limited`].
 pub fn read(path: &Path) -> Result<Vec<u8>> {
+    read_limited(path, MAX_READ)
+}
+
+/// Reads a whole regular file no longer than `max` bytes, the longest file
+/// of its kind Kafka or strata writes: a longer one (a planted sparse file
+/// costs no disk) is refused before anything is allocated. The buffer is
+/// reserved once at the file's length, without aborting when memory is
+/// short, so a read costs the file's length, never twice it.
+///
+/// # Errors
+/// [`Error::CorruptFile`] naming the file when it is longer than `max`;
+/// [`Error::Io`] naming it when its length cannot be allocated
+/// (`ErrorKind::OutOfMemory`), and for I/O failures.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let max = max.min(MAX_READ);
     let mut too_long = None;
     let read = gate(Op::Read, "read", path, || {
         let file = no_block(OpenOptions::new().read(true)).open(path).and_then(regular)?;
         let len = file.metadata()?.len();
-        if len > MAX_READ {
+        if len > max {
             too_long = Some(len);
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
+        // One more byte than the length, so that reading to the end finds
+        // the end without growing the buffer.
+        let room = usize::try_from(len).ok().and_then(|l| l.checked_add(1));
+        if room.is_none_or(|room| out.try_reserve_exact(room).is_err()) {
+            return Err(std::io::Error::new(
+                ErrorKind::OutOfMemory,
+                format!("cannot allocate {len} bytes to read it"),
+            ));
+        }
         // A file that grows while it is read is read up to the limit only.
-        std::io::Read::read_to_end(&mut std::io::Read::take(&file, MAX_READ + 1), &mut out)?;
-        if out.len() as u64 > MAX_READ {
+        std::io::Read::read_to_end(&mut std::io::Read::take(&file, max + 1), &mut out)?;
+        if out.len() as u64 > max {
             too_long = Some(out.len() as u64);
             out = Vec::new();
         }
@@ -233,7 +257,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     match too_long {
         Some(len) => Err(Error::CorruptFile {
             path: path.to_path_buf(),
-            reason: format!("length {len} is past the longest file read whole ({MAX_READ} bytes)"),
+            reason: format!("length {len} is past the longest such file ({max} bytes)"),
         }),
         None => Ok(read),
     }

@@ -30,6 +30,13 @@ use crate::{Error, Result};
 
 use super::Log;
 
+/// The longest `leader-epoch-checkpoint` read: its two header lines and a
+/// line of at most 31 bytes (an int epoch, a long offset) for each of
+/// 1,048,576 epochs, far past the leader elections any partition's log
+/// keeps (Kafka writes a line per epoch the log holds). A longer file (a
+/// planted sparse one costs no disk) is refused unread, naming it.
+const MAX_CHECKPOINT_LEN: u64 = 32 + (1 << 20) * 31;
+
 /// The cache and its file.
 /// `repr(C)`: the copy of the last entry, which every append checks, first.
 #[derive(Debug, Default)]
@@ -57,7 +64,7 @@ impl EpochCache {
         if !file::exists(&path)? {
             return Ok((EpochCache { path, ..EpochCache::default() }, false));
         }
-        let entries = leader_epoch::decode(&file::read(&path)?)
+        let entries = leader_epoch::decode(&file::read_limited(&path, MAX_CHECKPOINT_LEN)?)
             .map_err(|e| Error::CorruptFile { path: path.clone(), reason: e.to_string() })?;
         let last = entries.last().copied();
         Ok((EpochCache { path, on_disk: entries.clone(), entries, last, trimmed_to: None }, true))

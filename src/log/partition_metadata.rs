@@ -11,6 +11,11 @@ use crate::{Error, Result};
 
 use super::Log;
 
+/// The longest `partition.metadata` read: Kafka's is two short lines (a
+/// version and a 22-character topic ID); 64 KiB leaves room for any
+/// whitespace a hand edit adds. A longer file is refused unread, naming it.
+const MAX_FILE_LEN: u64 = 64 << 10;
+
 impl Log {
     /// The topic ID in this partition's `partition.metadata`, `None` when
     /// the directory has none.
@@ -23,7 +28,7 @@ impl Log {
         if !file::exists(&path)? {
             return Ok(None);
         }
-        let bytes = file::read(&path)?;
+        let bytes = file::read_limited(&path, MAX_FILE_LEN)?;
         partition_metadata::decode(&bytes)
             .map(Some)
             .map_err(|e| Error::CorruptFile { path, reason: e.to_string() })

@@ -340,7 +340,8 @@ impl ProducerState {
     /// Whether the snapshot file at `offset` in `dir` holds exactly this state.
     pub(crate) fn snapshot_matches(&self, dir: &Path, offset: i64) -> bool {
         let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
-        file::read(&path).is_ok_and(|b| b == producer_snapshot::encode(&self.entries()))
+        file::read_limited(&path, MAX_SNAPSHOT_LEN)
+            .is_ok_and(|b| b == producer_snapshot::encode(&self.entries()))
     }
 
     pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64, durable: bool) -> Result<()> {
@@ -398,10 +399,16 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
     Ok(None)
 }
 
+/// The longest producer snapshot read: 64 MiB, over 1.4 million producers
+/// of Kafka's 46-byte entries (a partition keeps a producer until
+/// `producer.id.expiration.ms`, a day by default, after its last write).
+/// Refusing a longer one costs a rebuild from the log, as for a corrupt one.
+const MAX_SNAPSHOT_LEN: u64 = 64 << 20;
+
 /// A snapshot file's bytes, or `Err(())` for one too long to be a snapshot
 /// (read as corrupt: skipped, as Kafka skips a snapshot it cannot parse).
 fn read_snapshot_file(path: &Path) -> Result<std::result::Result<Vec<u8>, ()>> {
-    match file::read(path) {
+    match file::read_limited(path, MAX_SNAPSHOT_LEN) {
         Ok(bytes) => Ok(Ok(bytes)),
         Err(Error::CorruptFile { .. }) => Ok(Err(())),
         Err(e) => Err(e),

@@ -54,7 +54,7 @@ impl Segment {
             OffsetIndex::open(name(FileKind::Index), base_offset, limits.max_index_size, false);
         let time_index =
             TimeIndex::open(name(FileKind::TimeIndex), base_offset, limits.max_index_size, false);
-        let txn_index = super::TxnIndex::open(name(FileKind::TxnIndex), base_offset);
+        let txn_index = super::TxnIndex::open(name(FileKind::TxnIndex), base_offset, len);
         let segment = Self::assemble(
             base_offset,
             log_path,

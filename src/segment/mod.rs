@@ -320,6 +320,7 @@ impl Segment {
         let txn_index = TxnIndex::open(
             dir.join(segment_file_name(base_offset, FileKind::TxnIndex)),
             base_offset,
+            len,
         );
         let segment = Self::assemble(
             base_offset,

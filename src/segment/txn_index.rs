@@ -22,6 +22,9 @@ use crate::{Error, Result};
 #[derive(Debug)]
 struct State {
     path: PathBuf,
+    /// The longest file that can be this index (see
+    /// [`txn_index::max_file_len`]): a longer one is refused unread.
+    max_len: u64,
     /// The entries, once read (a new segment starts with none).
     entries: Option<Arc<Vec<AbortedTxn>>>,
     /// Entries were written since the last flush.
@@ -47,10 +50,12 @@ pub(crate) struct TxnIndex {
 }
 
 impl TxnIndex {
-    /// The index of an existing segment; read on first use.
-    pub(crate) fn open(path: PathBuf, base_offset: i64) -> Self {
+    /// The index of an existing segment whose `.log` is `log_len` bytes
+    /// long; read on first use.
+    pub(crate) fn open(path: PathBuf, base_offset: i64, log_len: u64) -> Self {
         let state = State {
             path,
+            max_len: txn_index::max_file_len(log_len),
             entries: None,
             unsynced: false,
             created: false,
@@ -63,7 +68,7 @@ impl TxnIndex {
 
     /// The index of a new segment (any stray file of that name is already gone).
     pub(crate) fn create(path: PathBuf, base_offset: i64) -> Self {
-        let index = Self::open(path, base_offset);
+        let index = Self::open(path, base_offset, 0); // never read: it starts empty
         index.state.lock().entries = Some(Arc::new(Vec::new()));
         index
     }
@@ -81,7 +86,7 @@ impl TxnIndex {
             return Err(Error::Closed);
         }
         let entries = if file::exists(&st.path)? {
-            let bytes = file::read(&st.path)?;
+            let bytes = file::read_limited(&st.path, st.max_len)?;
             txn_index::decode(&bytes, self.base_offset)
                 .map_err(|(at, e)| Error::corrupt(&st.path, at as u64, e))?
         } else {

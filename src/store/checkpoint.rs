@@ -56,6 +56,13 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 /// The only version of the offset checkpoint format.
 pub const VERSION: i32 = 0;
 
+/// The longest checkpoint read: 64 MiB, a line for each of over 230,000
+/// partitions of the longest names Kafka allows (249 bytes) in one log
+/// directory, or over a million of 50-byte lines (Kafka writes a line per
+/// partition of the directory). A longer file (a planted sparse one costs
+/// no disk) is refused unread, naming it.
+pub const MAX_FILE_LEN: u64 = 64 << 20;
+
 /// Offsets by (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
 
@@ -65,7 +72,7 @@ pub type Offsets = BTreeMap<(String, i32), i64>;
 /// [`Error::CorruptFile`] for bytes that are not a version-0 checkpoint (see
 /// the module docs); [`Error::Io`] if the file exists but cannot be read.
 pub fn read_offsets(path: &Path) -> Result<Offsets> {
-    let bytes = match file::read(path) {
+    let bytes = match file::read_limited(path, MAX_FILE_LEN) {
         Ok(bytes) => bytes,
         Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
             return Ok(Offsets::new());

@@ -33,6 +33,10 @@ use super::topic_name::{self, MAX_PARTITIONS};
 /// File name, in the first log directory.
 pub(crate) const TOPICS_FILE: &str = "strata-topics";
 const HEADER: &str = "strata-topics 1";
+/// The longest `strata-topics` read: 64 MiB, a line per topic and per
+/// config override of each, past any store's. A longer file (a planted
+/// sparse one costs no disk) is refused unread, naming it.
+const MAX_FILE_LEN: u64 = 64 << 20;
 
 /// What the metadata file says about one topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,7 +62,7 @@ pub(crate) fn read(dir: &Path) -> Result<Metas> {
     if !file::exists(&path)? {
         return Ok(Metas::default());
     }
-    let text = String::from_utf8(file::read(&path)?)
+    let text = String::from_utf8(file::read_limited(&path, MAX_FILE_LEN)?)
         .map_err(|_| Error::CorruptFile { path: path.clone(), reason: "not UTF-8".into() })?;
     let corrupt = |n: usize, why: &str| Error::CorruptFile {
         path: path.clone(),
