@@ -84,6 +84,13 @@ impl<E: Entry> Loaded<E> {
         }
     }
 
+    /// Entry `i` when `i < entries`: [`Self::entry`] without building an
+    /// error (a point read's guessed slots, checked as they are used).
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<E> {
+        self.slot(i).filter(|_| i < self.entries).map(|raw| E::decode(raw, self.base))
+    }
+
     /// Key of entry `i` for the searches (`i < entries`, so always present).
     pub(crate) fn key(&self, i: usize, key: &impl Fn(&E) -> i64) -> i64 {
         self.slot(i).map_or(i64::MAX, |raw| key(&E::decode(raw, self.base)))

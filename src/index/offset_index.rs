@@ -144,7 +144,7 @@ impl Index<OffsetPosition> {
         let found = self.core.read(|l| {
             if let Some(last) = l.last
                 && let Some(last_slot) = l.entries.checked_sub(1)
-                && let Ok(first) = l.entry(0)
+                && let Some(first) = l.get(0)
                 && let Some(g) = search::interpolate(last_slot, first.offset, last.offset, target)
                 && let Some(span) = last.position.checked_sub(first.position)
             {
@@ -162,7 +162,7 @@ impl Index<OffsetPosition> {
                 // The guessed slot is the answer when the target falls
                 // between its key and the next (`largest_le_guessed`'s
                 // test): no second guess, no search.
-                if let (Ok(entry), Ok(after)) = (l.entry(g), l.entry(g + 1))
+                if let (Some(entry), Some(after)) = (l.get(g), l.get(g + 1))
                     && entry.offset <= target
                     && target < after.offset
                 {
