@@ -403,19 +403,20 @@ fn walk(batch: &[u8], skip: usize) -> Option<usize> {
         // Records of this run passed at once, each ending inside the batch.
         let fits = batch.len().saturating_sub(next) / stride.max(1);
         let end = next + left.min(fits) * stride;
-        at = match n {
+        let passed = match n {
             1 => pass_run::<1>(batch, at, next, end, stride),
             2 => pass_run::<2>(batch, at, next, end, stride),
             _ => pass_run::<3>(batch, at, next, end, stride),
         };
-        left -= (at - next) / stride.max(1);
+        left -= passed;
+        at = next + passed * stride;
     }
     Some(at)
 }
 
-/// From `next`, the first record start below `end` (stepping by `stride`)
-/// whose `N`-byte length varint differs from the one at `first`, else the
-/// first step at or past `end`. `N` is a constant, so each step is one
+/// How many records from `next` on, stepping by `stride` below `end`,
+/// have the `N`-byte length varint of the record at `first` (up to the
+/// first that differs). `N` is a constant, so each step is one
 /// load and one compare of registers (where comparing slices calls
 /// `memcmp`).
 #[inline(always)]
@@ -426,22 +427,30 @@ fn pass_run<const N: usize>(
     end: usize,
     stride: usize,
 ) -> usize {
-    let Some(length) = varint_bytes::<N>(batch, first) else { return next };
-    let mut at = next;
-    while at < end && varint_bytes::<N>(batch, at) == Some(length) {
-        at += stride;
+    // A record's span holds its length varint, so `stride >= N`: each
+    // chunk below holds the `N` bytes compared (the compiler drops the
+    // check), and no step waits for another.
+    let Some(length) = varint_bytes::<N>(batch, first) else { return 0 };
+    let Some(run) = batch.get(next..end) else { return 0 };
+    if stride < N {
+        return 0;
     }
-    at
+    let same =
+        run.chunks_exact(stride).take_while(|c| c.first_chunk::<N>().map(word) == Some(length));
+    same.count()
 }
 
 /// The `N` (one to three) bytes at `at` of `batch` as one number: two
 /// length varints of `N` bytes are equal exactly when these are.
 #[inline(always)]
 fn varint_bytes<const N: usize>(batch: &[u8], at: usize) -> Option<u32> {
-    let b: [u8; N] = batch.get(at..at.checked_add(N)?)?.try_into().ok()?;
-    let mut word = [0u8; 4];
-    word.get_mut(..N)?.copy_from_slice(&b);
-    Some(u32::from_le_bytes(word))
+    batch.get(at..)?.first_chunk::<N>().map(word)
+}
+
+/// `N` (one to three) bytes as one number.
+#[inline(always)]
+fn word<const N: usize>(b: &[u8; N]) -> u32 {
+    b.iter().rev().fold(0, |w, &x| w << 8 | u32::from(x))
 }
 
 #[cfg(test)]
