@@ -2,7 +2,7 @@
 //! raw file and memory ceilings. See README.md for what is measured and why.
 //!
 //! Usage: `cargo run --release [-- --records N --reps N --only NAME[,NAME...] --out PATH
-//! --recovery-mib N --no-recovery --no-compaction]`;
+//! --recovery-mib N --no-recovery --no-compaction --durable-chunk N]`;
 //! `cargo run --release -- --durable [--reps N]` runs only the durable-append
 //! workload at 1, 100 and 1,000 partitions ([`durable`]); `-- --partitions` the append
 //! throughput at 1 and 1,000 partitions ([`partitions`]).
@@ -34,6 +34,8 @@ pub struct Args {
     pub recovery_mib: u64,
     pub recovery: bool,
     pub compaction: bool,
+    /// Batches each engine appends durably before the next takes its turn.
+    pub durable_chunk: usize,
 }
 
 fn parse_args() -> Result<Args> {
@@ -45,6 +47,7 @@ fn parse_args() -> Result<Args> {
         recovery_mib: 1024,
         recovery: true,
         compaction: true,
+        durable_chunk: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,10 +60,12 @@ fn parse_args() -> Result<Args> {
             "--recovery-mib" => a.recovery_mib = value()?.parse()?,
             "--no-recovery" => a.recovery = false,
             "--no-compaction" => a.compaction = false,
+            "--durable-chunk" => a.durable_chunk = value()?.parse()?,
             _ => bail!("unknown argument {flag}"),
         }
     }
     ensure!(a.reps > 0, "--reps must be positive");
+    ensure!(a.durable_chunk > 0, "--durable-chunk must be positive");
     ensure!(a.records >= DURABLE_BATCHES * RECORDS_PER_BATCH, "--records below the durable run");
     Ok(a)
 }
@@ -107,6 +112,7 @@ fn main() -> Result<()> {
             );
             out.push(s);
         }
+        durable_row(&specs, &w, args.durable_chunk, &mut samples).context("durable row")?;
     }
 
     let md = report::render(&report::Context {
@@ -233,19 +239,70 @@ fn run(spec: &Spec, w: &Workload) -> Result<Sample> {
         }
         e.close()?;
         drop(dir);
-
-        let dir = fresh_dir()?;
-        let mut e = (spec.open)(dir.path(), w)?;
-        let t = Instant::now();
-        for b in 0..DURABLE_BATCHES {
-            e.append_durable(w, b)?;
-        }
-        let bytes = DURABLE_BATCHES * RECORDS_PER_BATCH * RECORD_BYTES;
-        s.insert(metrics::APPEND_FSYNC_EACH, mbps(bytes, t.elapsed()));
-        e.close()?;
-        drop(dir);
     }
     Ok(s)
+}
+
+/// The durable row (one fsync per batch) of one repetition, for every engine
+/// that syncs, interleaved: each engine appends `chunk` batches
+/// (`--durable-chunk`, default 1) in turn, the order rotating every round,
+/// until each has appended [`DURABLE_BATCHES`]; its rate is its batches over
+/// its own chunks' time. An fsync's time here is mostly the machine's other
+/// I/O (a journal commit waits for whatever else is in it: 70 µs quiet,
+/// milliseconds beside a build), which changes from one tenth of a second to
+/// the next; run one engine after another, strata and the raw file met
+/// different stretches of it and their ratio moved by 20% between runs
+/// (0.63-1.58x beside other builds), and even chunks of 50 batches each
+/// (0.1-0.2 s on a busy machine) left ratios from 0.3x to 3x between
+/// repetitions. Batch by batch, every engine sees the same stretches (and
+/// shares the file system's journal, as engines on one machine do).
+fn durable_row(
+    specs: &[Spec],
+    w: &Workload,
+    chunk: usize,
+    samples: &mut [Vec<Sample>],
+) -> Result<()> {
+    struct Running {
+        spec: usize,
+        _dir: tempfile::TempDir,
+        engine: Box<dyn engines::Engine>,
+        took: Duration,
+    }
+    let mut running = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        if spec.durability != Durability::None {
+            let dir = fresh_dir()?;
+            let engine = (spec.open)(dir.path(), w).with_context(|| spec.name)?;
+            running.push(Running { spec: i, _dir: dir, engine, took: Duration::ZERO });
+        }
+    }
+    if running.is_empty() {
+        return Ok(());
+    }
+    os_sync();
+    let n = running.len();
+    for (round, start) in (0..DURABLE_BATCHES).step_by(chunk).enumerate() {
+        let batches = start..(start + chunk).min(DURABLE_BATCHES);
+        for k in 0..n {
+            let r = &mut running[(round + k) % n];
+            let t = Instant::now();
+            for b in batches.clone() {
+                r.engine.append_durable(w, b).with_context(|| specs[r.spec].name)?;
+            }
+            r.took += t.elapsed();
+        }
+    }
+    let bytes = DURABLE_BATCHES * RECORDS_PER_BATCH * RECORD_BYTES;
+    let mut line = Vec::new();
+    for r in running {
+        let rate = bytes as f64 / r.took.as_secs_f64() / 1e6;
+        let name = specs[r.spec].name;
+        r.engine.close().with_context(|| name)?;
+        samples[r.spec].last_mut().context("no sample")?.insert(metrics::APPEND_FSYNC_EACH, rate);
+        line.push(format!("{name} {rate:.2}"));
+    }
+    eprintln!("  {} (interleaved): {}", metrics::APPEND_FSYNC_EACH, line.join(", "));
+    Ok(())
 }
 
 /// The `q` quantile of sorted samples (nearest rank).

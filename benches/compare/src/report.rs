@@ -126,7 +126,9 @@ pub fn render(c: &Context<'_>) -> String {
         o,
         "\nWorkload: {} records of a {KEY_BYTES}-byte key and a {VALUE_BYTES}-byte \
          incompressible value ({:.1} MB of payload), in batches of {RECORDS_PER_BATCH}; the \
-         durable row appends the first {} batches with one fsync each; {} random point reads. \
+         durable row appends the first {} batches with one fsync each, every engine that \
+         syncs in turn, batch by batch (`--durable-chunk` batches at a time where the command \
+         says so); {} random point reads. \
          MB/s are payload bytes (10^6) per second; recovery and compaction are MiB (2^20) of \
          segment bytes per second{}{}. Each number is the median of {reps} runs; repetitions \
          go round all engines in turn. Ratios are strata's speed over the other's (above 1× \
