@@ -120,9 +120,13 @@ impl Log {
             seg.retire().map_err(|e| self.poison(e))?;
             self.inner.pending_deletes.lock().push((now.saturating_add(delay_ms), seg));
         }
-        self.delete_expired_files(now)?;
+        // Cleanup: the segments have left the log whatever happens to their files now, so
+        // a failure here must not lose the outcome (nor the epoch trim the caller does
+        // next). What is not removed is retried: files by the next pass over the pending
+        // deletes (`Store::maintain` reports its error), snapshots by the next removal.
+        let _retried = self.delete_expired_files(now);
         let first_base = self.view().segments.first().map_or(0, |s| s.base_offset());
-        super::producer_state::remove_snapshots_below(&self.inner.dir, first_base)?;
+        let _retried = super::producer_state::remove_snapshots_below(&self.inner.dir, first_base);
         Ok(outcome)
     }
 
@@ -133,10 +137,11 @@ impl Log {
     /// every pending segment), and a closed segment removes nothing: once
     /// the close returned, no file of the directory, which may belong to
     /// another store by then, is removed through this log. A removal that
-    /// fails leaves the rest due for the next pass.
+    /// fails stays due for the next pass, and does not hold up the other
+    /// due segments' removals.
     ///
     /// # Errors
-    /// I/O failures removing files.
+    /// The first I/O failure removing files, once every due segment was tried.
     pub fn delete_expired_files(&self, now: i64) -> Result<usize> {
         let due: Vec<Arc<Segment>> = {
             let pending = self.inner.pending_deletes.lock();
@@ -147,12 +152,21 @@ impl Log {
         }
         // Tests stop a removal here, between taking the due segments and their files.
         crate::io::fault::point("log::delete_expired::due")?;
+        let mut first_error = None;
+        let mut removed = 0;
         for seg in &due {
-            seg.delete_files()?;
-            // Done: off the list (a pass beside this one may have taken it off already).
-            self.inner.pending_deletes.lock().retain(|(_, s)| !Arc::ptr_eq(s, seg));
+            match seg.delete_files() {
+                Ok(()) => {
+                    removed += 1;
+                    // Done: off the list (a pass beside this one may have taken it off already).
+                    self.inner.pending_deletes.lock().retain(|(_, s)| !Arc::ptr_eq(s, seg));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(due.len())
+        first_error.map_or(Ok(removed), Err)
     }
 
     /// Kafka's DeleteRecords: moves the log start offset up to `offset` and
@@ -230,7 +244,8 @@ impl Log {
         if below > 0 {
             let now = self.clock.now_ms();
             // The new start stands whatever happens here: a failed rename poisons the log
-            // (see above); a failed unlink of a renamed file leaves it for the next open.
+            // (see above); a failed unlink of a renamed file is retried by the next pass
+            // over the pending deletes (`Store::maintain`).
             let _ = self.remove_prefix(below, now, self.config().file_delete_delay_ms);
         }
         if full {

@@ -97,11 +97,19 @@ impl Store {
                 report.partitions_skipped += 1;
                 continue;
             }
-            match self.retention_pass(&log).and_then(|d| log.flush_if_due().map(|f| (d, f))) {
-                Ok((d, flushed)) => {
-                    deleted.add(d);
-                    report.partitions_flushed += usize::from(flushed);
+            // Each step runs whatever the one before it returned: files whose removal
+            // keeps failing must not stop retention or the `flush.ms` flush for good.
+            match self.retention_pass(&log) {
+                Ok(d) => deleted.add(d),
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
+            }
+            if let Err(e) = log.delete_expired_files(self.inner.clock.now_ms()) {
+                first_error.get_or_insert(e);
+            }
+            match log.flush_if_due() {
+                Ok(flushed) => report.partitions_flushed += usize::from(flushed),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -127,7 +135,6 @@ impl Store {
         log.flush_pending()?;
         let outcome = log.delete_old_segments()?;
         log.expire_producers(self.inner.config.producer_id_expiration_ms);
-        log.delete_expired_files(self.inner.clock.now_ms())?;
         Ok(outcome)
     }
 
@@ -157,6 +164,9 @@ impl Store {
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
+            }
+            if let Err(e) = log.delete_expired_files(self.inner.clock.now_ms()) {
+                first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(total), Err)

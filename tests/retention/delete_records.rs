@@ -176,3 +176,61 @@ fn a_failed_removal_of_deleted_files_is_retried_by_the_next_maintenance_pass() {
         assert_eq!(log.log_start_offset(), second);
     }
 }
+
+/// Files whose removal keeps failing hold up nothing else a maintenance pass does: the due
+/// segments queued after them are still removed, and the `flush.ms` flush still runs (the pass
+/// returns the removal's error once all of it is done). The removal used to stop at the first
+/// failing segment and fail the partition's whole pass before its flush, so with a disk that
+/// keeps refusing one unlink, nothing behind it was ever removed and `flush.ms` never flushed.
+#[test]
+fn a_removal_that_keeps_failing_holds_up_neither_other_removals_nor_the_flush_ms_flush() {
+    use strata::internals::io::fault::{self, FaultPlan, Op};
+    let env = Env::new();
+    let log = env.topic(
+        "t",
+        &[("segment.bytes", "1400"), ("file.delete.delay.ms", "0"), ("flush.ms", "1000")],
+    );
+    for _ in 0..8 {
+        append_batch(&log, 5, env.now);
+    }
+    // The rolls' flushes run now (`flush.ms` is not due yet), so the pass below has only
+    // `flush.ms` to flush for: the active segment's unflushed tail.
+    env.store.maintain(Some("t")).unwrap();
+    assert!(log.recovery_point() < log.log_end_offset(), "an unflushed tail to flush");
+    let dir = env.store.partition_dir("t", 0).unwrap();
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 4, "segments {bases:?}");
+    {
+        // Both segments below the new start are renamed, and every unlink of them fails.
+        let eio =
+            fault::arm(FaultPlan::new().fail_every(Op::Remove).os_error(Op::Remove, libc::EIO));
+        assert_eq!(env.store.delete_records("t", 0, bases[2]).unwrap(), bases[2]);
+        assert!(eio.injected() >= 2, "both segments' removals were tried");
+    }
+    env.clock.advance(2_000);
+    {
+        // Segment 0's first unlink fails again; segment 1's go through.
+        let eio =
+            fault::arm(FaultPlan::new().fail_nth(Op::Remove, 1).os_error(Op::Remove, libc::EIO));
+        assert!(env.store.maintain(Some("t")).is_err(), "the failed removal is reported");
+        assert_eq!(eio.injected(), 1);
+    }
+    // (Its producer snapshot, whose removal failed at the `delete_records`, goes with the next
+    // removal of snapshots below the start, or at the next open, as Kafka's stray snapshots do.)
+    let segment_files = |base: i64| -> Vec<String> {
+        let prefix = format!("{base:020}.");
+        file_names(&dir)
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix) && !n.ends_with(".snapshot"))
+            .collect()
+    };
+    assert_eq!(segment_files(bases[1]), Vec::<String>::new(), "segment 1 removed");
+    assert!(
+        file_names(&dir).iter().any(|n| n.starts_with(&format!("{:020}.", bases[0]))),
+        "segment 0's files wait for the next pass"
+    );
+    assert_eq!(log.recovery_point(), log.log_end_offset(), "flush.ms flushed the tail");
+    env.store.maintain(Some("t")).unwrap();
+    assert_eq!(segment_files(bases[0]), Vec::<String>::new(), "segment 0 removed");
+    assert_eq!(log.log_start_offset(), bases[2]);
+}
