@@ -60,6 +60,9 @@ fn offline_naming(store: &Store, partition: i32, file: &str) {
     match store.partition("t", partition) {
         Err(Error::PartitionOffline { cause, .. }) => {
             assert!(cause.contains(file), "t-{partition}: {cause}");
+            // Refused by its length before any allocation, not by a failed allocation (the
+            // child's address space is capped: an allocation of the file's size fails too).
+            assert!(cause.contains("past the longest such file"), "t-{partition}: {cause}");
         }
         other => panic!("t-{partition}: {:?}", other.map(|l| l.log_end_offset())),
     }
