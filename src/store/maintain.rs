@@ -5,8 +5,8 @@
 //! cleaner is off, its gotcha G12), the `flush.ms` flush, and removal of
 //! `.deleted` files whose delay has passed. Then the checkpoints.
 
-use crate::Result;
 use crate::log::DeleteOutcome;
+use crate::{Error, Result};
 
 use super::Store;
 
@@ -97,17 +97,9 @@ impl Store {
                 report.partitions_skipped += 1;
                 continue;
             }
-            // Each step runs whatever the one before it returned: files whose removal
-            // keeps failing must not stop retention or the `flush.ms` flush for good.
-            match self.retention_pass(&log) {
-                Ok(d) => deleted.add(d),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-            if let Err(e) = log.delete_expired_files(self.inner.clock.now_ms()) {
-                first_error.get_or_insert(e);
-            }
+            // The flush runs whatever retention returned: files whose removal keeps
+            // failing must not stop the `flush.ms` flush for good.
+            deleted.add(self.retention_pass(&log, &mut first_error));
             match log.flush_if_due() {
                 Ok(flushed) => report.partitions_flushed += usize::from(flushed),
                 Err(e) => {
@@ -130,12 +122,30 @@ impl Store {
         first_error.map_or(Ok(report), Err)
     }
 
-    fn retention_pass(&self, log: &crate::log::Log) -> Result<DeleteOutcome> {
-        // What rolls asked for, when no flusher thread ran it.
-        log.flush_pending()?;
-        let outcome = log.delete_old_segments()?;
-        log.expire_producers(self.inner.config.producer_id_expiration_ms);
-        Ok(outcome)
+    /// Retention on one partition, then the removal of its due `.deleted`
+    /// files, which runs whatever retention returned (and tries every due
+    /// segment): the first error of either lands in `first_error`.
+    fn retention_pass(
+        &self,
+        log: &crate::log::Log,
+        first_error: &mut Option<Error>,
+    ) -> DeleteOutcome {
+        let retention = (|| -> Result<DeleteOutcome> {
+            // What rolls asked for, when no flusher thread ran it.
+            log.flush_pending()?;
+            let outcome = log.delete_old_segments()?;
+            log.expire_producers(self.inner.config.producer_id_expiration_ms);
+            Ok(outcome)
+        })();
+        let removal = log.delete_expired_files(self.inner.clock.now_ms());
+        let outcome = retention.unwrap_or_else(|e| {
+            first_error.get_or_insert(e);
+            DeleteOutcome::default()
+        });
+        if let Err(e) = removal {
+            first_error.get_or_insert(e);
+        }
+        outcome
     }
 
     /// One cleaner pass over every compacted partition: what a cleaner thread
@@ -159,15 +169,7 @@ impl Store {
         let mut total = DeleteOutcome::default();
         let mut first_error = None;
         for (_, log) in self.logs(None).into_iter().filter(|(_, l)| l.poisoned().is_none()) {
-            match self.retention_pass(&log) {
-                Ok(d) => total.add(d),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-            if let Err(e) = log.delete_expired_files(self.inner.clock.now_ms()) {
-                first_error.get_or_insert(e);
-            }
+            total.add(self.retention_pass(&log, &mut first_error));
         }
         first_error.map_or(Ok(total), Err)
     }
