@@ -16,6 +16,7 @@
 //! | `strata::internals::io` | WARN | `path`, `elapsed_ms` (an fsync slower than [`SLOW_FSYNC`]) |
 //! | `strata::internals::format::crc` | WARN | `len`, `align` (where `crc-fast` disagreed with the `crc32c` crate; the crate then sums every CRC, once a process) |
 //! | `strata::load` | DEBUG | `log_dir`, `loaded`, `total` (partitions of the directory loaded so far, at open: progress) |
+//! | `strata::producer_state` | WARN | `partition`, `offset`, `bytes`, `limit` (a producer snapshot not written: past the longest one read back) |
 
 #![cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 
@@ -65,6 +66,22 @@ pub(crate) fn cleaning_failed(partition: &str, error: &crate::Error) {
 pub(crate) fn poisoned(partition: &str, error: &crate::Error) {
     #[cfg(feature = "tracing")]
     tracing::error!(target: "strata::poison", partition, error = %error, "partition poisoned");
+}
+
+/// The producer snapshot of `partition` at `offset` was not written: it would
+/// have been `bytes` long, past `limit`, the longest one an open reads back.
+/// The next open starts from an older snapshot or replays the log.
+#[inline]
+pub(crate) fn snapshot_too_long(partition: &str, offset: i64, bytes: u64, limit: u64) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "strata::producer_state",
+        partition,
+        offset,
+        bytes,
+        limit,
+        "producer snapshot not written: too long to be read back"
+    );
 }
 
 /// The log directory `dir` went offline.

@@ -163,3 +163,80 @@ fn a_transaction_marker_closes_the_open_transaction() {
         assert!(out.ok(), "{out}");
     }
 }
+
+/// Producer `.snapshot` files in `dir`: (offset, length).
+fn snapshots(dir: &std::path::Path) -> Vec<(i64, u64)> {
+    let mut v: Vec<(i64, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let offset = name.strip_suffix(".snapshot")?.parse().ok()?;
+            Some((offset, e.metadata().unwrap().len()))
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn a_producer_state_too_long_to_snapshot_is_not_written_and_is_rebuilt_at_reopen() {
+    use strata::internals::format::producer_snapshot::encoded_len;
+    use strata::internals::io::fault::{self, FaultPlan};
+    // Three producers fit (the 64 MiB limit, lowered for writer and reader alike); ten do not.
+    let limit = encoded_len(3);
+    // `fits_first`: a roll snapshot of three producers before the state outgrows the limit
+    // (the reopen starts from it); else no snapshot ever fits (the reopen replays the log).
+    for fits_first in [true, false] {
+        for clean in [true, false] {
+            let case = format!("fits_first {fits_first}, clean {clean}");
+            let dir = tempfile::tempdir().unwrap();
+            let _limit = fault::arm(FaultPlan::new().lower_limit("producer snapshot", limit));
+            let log = open(dir.path(), false);
+            let mut last = Vec::new(); // (producer, its last batch's sequence, its base offset)
+            let producers: &[i64] = if fits_first { &[1, 2, 3] } else { &[] };
+            for &pid in producers {
+                let at = log.append_batch(batch(pid, 0, 0, 2)).unwrap();
+                last.push((pid, 0, at.base_offset));
+            }
+            let first_roll = log.log_end_offset();
+            log.roll().unwrap(); // a snapshot of three producers, or (empty) no roll
+            for pid in 1..=10 {
+                let seq = if fits_first && pid <= 3 { 2 } else { 0 };
+                let at = log.append_batch(batch(pid, 0, seq, 2)).unwrap();
+                last.retain(|&(p, _, _)| p != pid);
+                last.push((pid, seq, at.base_offset));
+            }
+            log.roll().unwrap(); // a roll snapshot too long to write
+            let at = log.append_batch(batch(10, 0, 2, 2)).unwrap();
+            last.retain(|&(p, _, _)| p != 10);
+            last.push((10, 2, at.base_offset));
+            let end = log.log_end_offset();
+            if clean {
+                log.close().unwrap();
+            }
+            drop(log);
+            let written = snapshots(dir.path());
+            assert!(written.iter().all(|&(_, len)| len <= limit), "{case}: {written:?}");
+            let expected: Vec<i64> = if fits_first { vec![first_roll] } else { vec![] };
+            let offsets: Vec<i64> = written.iter().map(|&(o, _)| o).collect();
+            assert_eq!(offsets, expected, "{case}: only the snapshots that fit");
+
+            let log = open(dir.path(), clean);
+            assert_eq!(log.producer_count(), 10, "{case}");
+            for &(pid, seq, base) in &last {
+                let dup = log.append_batch(batch(pid, 0, seq, 2)).unwrap();
+                assert_eq!(dup.base_offset, base, "{case}: producer {pid}'s retry");
+                assert!(
+                    matches!(
+                        log.append_batch(batch(pid, 0, seq + 3, 1)),
+                        Err(Error::OutOfOrderSequence { .. })
+                    ),
+                    "{case}: producer {pid}'s gap"
+                );
+                log.append_batch(batch(pid, 0, seq + 2, 1)).unwrap();
+            }
+            assert_eq!(log.log_end_offset(), end + 10, "{case}");
+        }
+    }
+}

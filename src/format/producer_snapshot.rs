@@ -46,6 +46,13 @@ pub struct SnapshotEntry {
     pub current_txn_first_offset: i64,
 }
 
+/// The length of [`encode`]'s output for `count` entries.
+#[must_use]
+pub fn encoded_len(count: usize) -> u64 {
+    let count = u64::try_from(count).unwrap_or(u64::MAX);
+    count.saturating_mul(ENTRY_SIZE as u64).saturating_add(ENTRIES as u64)
+}
+
 /// Encodes a snapshot.
 #[must_use]
 pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {

@@ -27,6 +27,10 @@
 //! its target), so a test can record the writes, syncs, creates, renames and
 //! removes strata issues and build the states a power cut could leave.
 //!
+//! [`limit`] answers a size bound of the crate (the longest producer
+//! snapshot), which a plan may lower ([`FaultPlan::lower_limit`]) so a test
+//! reaches it with a few entries instead of millions.
+//!
 //! [`slow_syncs`] is the one process-wide knob: every fsync of a file,
 //! directory or mapping, on any thread, sleeps first, as on a slow or busy
 //! disk (for tests of background threads that fall behind, in a child
@@ -88,6 +92,7 @@ pub struct FaultPlan {
     points: HashSet<String>,
     trace: bool,
     os_errors: HashMap<Op, i32>,
+    limits: HashMap<String, u64>,
 }
 
 impl FaultPlan {
@@ -140,6 +145,15 @@ impl FaultPlan {
     #[must_use]
     pub fn fail_point(mut self, name: impl Into<String>) -> Self {
         self.points.insert(name.into());
+        self
+    }
+
+    /// Makes [`limit`]`(name, _)` answer `bytes`: a size bound that takes millions of
+    /// entries to reach is reached by a test with a few. Names: `"producer snapshot"` (the
+    /// longest `.snapshot` written or read, 64 MiB).
+    #[must_use]
+    pub fn lower_limit(mut self, name: impl Into<String>, bytes: u64) -> Self {
+        self.limits.insert(name.into(), bytes);
         self
     }
 }
@@ -397,6 +411,20 @@ pub fn point(name: &str) -> Result<()> {
             return Err(Error::io("fault point", name, injected_error(name)));
         }
         Ok(())
+    })
+}
+
+/// The size bound named `name`: `default`, unless the armed plan lowered it
+/// ([`FaultPlan::lower_limit`]). Every writer and reader of a bounded kind of
+/// file asks here, so a lowered bound binds both alike.
+#[inline]
+pub fn limit(name: &str, default: u64) -> u64 {
+    if ARMED.load(Ordering::Relaxed) == 0 {
+        return default;
+    }
+    PLAN.with(|cell| {
+        let cell = cell.borrow();
+        cell.as_ref().and_then(|armed| armed.plan.limits.get(name).copied()).unwrap_or(default)
     })
 }
 

@@ -387,13 +387,8 @@ impl Log {
                 &read_by_recovery,
             )?;
         }
-        let (producers, snapshot_at) = rebuild_producers(
-            dir,
-            &segments,
-            log_end_offset,
-            options.clean_shutdown,
-            &read_by_recovery,
-        )?;
+        let (producers, snapshot_at) =
+            rebuild_producers(dir, &segments, log_end_offset, &read_by_recovery)?;
         // After a clean shutdown, a snapshot at the log end was written durably by that close.
         let durable_snapshot =
             snapshot_at.filter(|&o| options.clean_shutdown && o == log_end_offset);
@@ -454,21 +449,24 @@ impl Log {
 
 /// Producer state at `log_end_offset`: the newest snapshot plus a replay of
 /// the batches after it (Kafka's `rebuildProducerState`). With no snapshot
-/// after a clean shutdown there were no producers to remember (Kafka skips the
-/// scan the same way); after a crash the whole log is replayed, except the
-/// segments recovery just validated and found without producer batches
-/// (`read_by_recovery`): a log without producers is read once.
+/// the whole log is replayed, except the segments recovery just validated and
+/// found without producer batches (`read_by_recovery`): a log without
+/// producers is read once.
+///
+/// Also after a clean shutdown: Kafka's `rebuildProducerState` skips the scan
+/// there, taking a clean directory without snapshots for one written before
+/// producer state existed (an upgrade), but strata's close leaves none when
+/// the state was too long to snapshot (`ProducerState::write_snapshot`), and
+/// skipping would forget every producer.
 /// Returns the state and the offset of the snapshot it started from.
 fn rebuild_producers(
     dir: &Path,
     segments: &[Arc<Segment>],
     log_end_offset: i64,
-    clean: bool,
     read_by_recovery: &super::txn_recover::ReadByRecovery,
 ) -> Result<(ProducerState, Option<i64>)> {
     let (mut state, from) = match load_snapshot(dir, log_end_offset)? {
         Some((state, offset)) => (state, offset),
-        None if clean => return Ok((ProducerState::default(), None)),
         None => (ProducerState::default(), i64::MIN),
     };
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);

@@ -62,6 +62,7 @@ use crate::format::{BatchView, RecordParts};
 use crate::segment::budget::{self, Budget};
 use crate::segment::{Segment, SegmentLimits};
 use crate::{Error, Result};
+use producer_state::SnapshotWrite;
 
 pub use delete::DeleteOutcome;
 pub use load::{LoadOptions, LoadReport};
@@ -676,9 +677,7 @@ impl Log {
         // A test's hook may run sync passes here (they take no writer lock).
         let created = crate::io::fault::point("log::roll::before_create")
             .and_then(|()| Segment::create(&self.inner.dir, leo, self.limits(cfg), now, jitter))
-            .and_then(|segment| {
-                w.producers.write_snapshot(&self.inner.dir, leo, false).map(|()| segment)
-            });
+            .and_then(|segment| self.write_snapshot(w, leo, false).map(|_| segment));
         let segment = match created {
             Ok(segment) => segment,
             Err(e) => {
@@ -705,6 +704,19 @@ impl Log {
         // The sealed segment is synced off the append path (Kafka's flush at roll).
         self.request_flush(leo, true);
         Ok(())
+    }
+
+    /// Writes the producer snapshot at `offset`; `false` when it was too long
+    /// to write (reported as an event): the next open starts from an older
+    /// snapshot or replays the log.
+    fn write_snapshot(&self, w: &Writer, offset: i64, durable: bool) -> Result<bool> {
+        match w.producers.write_snapshot(&self.inner.dir, offset, durable)? {
+            SnapshotWrite::Written => Ok(true),
+            SnapshotWrite::TooLong { len, limit } => {
+                crate::events::snapshot_too_long(&self.name(), offset, len, limit);
+                Ok(false)
+            }
+        }
     }
 
     /// Rolls the active segment now if it holds any data.
@@ -752,8 +764,9 @@ impl Log {
             {
                 return Ok(()); // an unchanged store leaves its snapshot as it is
             }
-            w.producers.write_snapshot(&self.inner.dir, leo, true)?;
-            w.durable_snapshot = Some(leo);
+            if self.write_snapshot(&w, leo, true)? {
+                w.durable_snapshot = Some(leo);
+            }
             Ok(())
         });
         self.shut(&mut w);

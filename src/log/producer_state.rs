@@ -332,27 +332,59 @@ impl ProducerState {
         ProducerState { producers, ongoing }
     }
 
+    /// Whether the snapshot file at `offset` in `dir` holds exactly this state.
+    pub(crate) fn snapshot_matches(&self, dir: &Path, offset: i64) -> bool {
+        let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
+        file::read_limited(&path, max_snapshot_len())
+            .is_ok_and(|b| b == producer_snapshot::encode(&self.entries()))
+    }
+
     /// Writes `<offset>.snapshot`, also when no producer is known: as in
     /// Kafka, a snapshot at every roll bounds what a crash recovery replays
     /// to the segments after it. `durable` fsyncs it (at close); the roll
     /// snapshot is not synced, as Kafka's is not — a torn one fails its CRC
     /// and the previous one is used.
-    /// Whether the snapshot file at `offset` in `dir` holds exactly this state.
-    pub(crate) fn snapshot_matches(&self, dir: &Path, offset: i64) -> bool {
+    ///
+    /// A state that encodes past [`SNAPSHOT_LIMIT`] is not written, as the next
+    /// open would refuse it: a file already at `offset` is removed, and the
+    /// next open starts from an older snapshot or, with none, replays the
+    /// whole log (see `load::rebuild_producers`), as Kafka rebuilds when a
+    /// snapshot is missing.
+    pub(crate) fn write_snapshot(
+        &self,
+        dir: &Path,
+        offset: i64,
+        durable: bool,
+    ) -> Result<SnapshotWrite> {
         let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
-        file::read_limited(&path, MAX_SNAPSHOT_LEN)
-            .is_ok_and(|b| b == producer_snapshot::encode(&self.entries()))
-    }
-
-    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64, durable: bool) -> Result<()> {
-        let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
+        let (len, limit) =
+            (producer_snapshot::encoded_len(self.producers.len()), max_snapshot_len());
+        if len > limit {
+            if file::remove_file_if_exists(&path)? && durable {
+                file::fsync_dir(dir)?;
+            }
+            return Ok(SnapshotWrite::TooLong { len, limit });
+        }
         let bytes = producer_snapshot::encode(&self.entries());
         if durable {
-            file::write_atomic(&path, &bytes)
+            file::write_atomic(&path, &bytes)?;
         } else {
-            file::write_replace_unsynced(&path, &bytes)
+            file::write_replace_unsynced(&path, &bytes)?;
         }
+        Ok(SnapshotWrite::Written)
     }
+}
+
+/// What [`ProducerState::write_snapshot`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum SnapshotWrite {
+    Written,
+    /// Nothing: the state encodes to `len` bytes, past `limit` ([`SNAPSHOT_LIMIT`]).
+    TooLong {
+        len: u64,
+        limit: u64,
+    },
 }
 
 /// Snapshot offsets in `dir`, ascending.
@@ -399,16 +431,23 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
     Ok(None)
 }
 
-/// The longest producer snapshot read: 64 MiB, over 1.4 million producers
-/// of Kafka's 46-byte entries (a partition keeps a producer until
+/// The longest producer snapshot written or read: 64 MiB, over 1.4 million
+/// producers of Kafka's 46-byte entries (a partition keeps a producer until
 /// `producer.id.expiration.ms`, a day by default, after its last write).
-/// Refusing a longer one costs a rebuild from the log, as for a corrupt one.
-const MAX_SNAPSHOT_LEN: u64 = 64 << 20;
+/// Refusing a longer one costs a rebuild from the log, as for a corrupt one;
+/// the writer never writes one (Kafka bounds neither, short of 2 GiB).
+const SNAPSHOT_LIMIT: u64 = 64 << 20;
+
+/// [`SNAPSHOT_LIMIT`], unless a test lowered it (`FaultPlan::lower_limit`,
+/// `"producer snapshot"`): the writer and every reader ask here alike.
+fn max_snapshot_len() -> u64 {
+    crate::io::fault::limit("producer snapshot", SNAPSHOT_LIMIT)
+}
 
 /// A snapshot file's bytes, or `Err(())` for one too long to be a snapshot
 /// (read as corrupt: skipped, as Kafka skips a snapshot it cannot parse).
 fn read_snapshot_file(path: &Path) -> Result<std::result::Result<Vec<u8>, ()>> {
-    match file::read_limited(path, MAX_SNAPSHOT_LEN) {
+    match file::read_limited(path, max_snapshot_len()) {
         Ok(bytes) => Ok(Ok(bytes)),
         Err(Error::CorruptFile { .. }) => Ok(Err(())),
         Err(e) => Err(e),
