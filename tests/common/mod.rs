@@ -57,7 +57,9 @@ pub(crate) fn skip(reason: &str) {
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .map(|s| s.rsplit_once('-').map_or(s.clone(), |(name, _hash)| name.to_owned()))
         .unwrap_or_default();
-    let line = format!("{binary}::{test}: {reason}");
+    // One entry per skip from the first column; a reason's further lines (javac's errors) are
+    // indented, so `.ci/run` counts entries, not lines (`skip_count`, `.ci/skips.sh`).
+    let line = format!("{binary}::{test}: {}", reason.trim_end().replace('\n', "\n    "));
     // Once per test and reason (a proptest case may skip hundreds of times).
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     {
@@ -79,8 +81,9 @@ pub(crate) fn skip(reason: &str) {
     }
 }
 
-/// Where [`skip`] lists skipped tests, one `binary::test: reason` per line, in
-/// `target/tmp/` (`CARGO_TARGET_TMPDIR`). `.ci/run` empties it before the tests and prints it after.
+/// Where [`skip`] lists skipped tests, one `binary::test: reason` entry each (a reason's
+/// further lines indented), in `target/tmp/` (`CARGO_TARGET_TMPDIR`). `.ci/run` empties it
+/// before the tests and prints it after.
 pub(crate) const SKIPS_FILE: &str = "skipped-checks.txt";
 
 /// `<shared>/tools/kafka_verify.py`, if the shared directory has it.
