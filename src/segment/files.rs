@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::format::file_name::{DELETED_SUFFIX, FileKind, segment_file_name};
 use crate::io::file;
@@ -130,30 +130,33 @@ impl Segment {
     /// A closed segment deletes nothing: its names may hold another store's
     /// files by now.
     ///
-    /// The segment is `gone` before the first removal, so no open, rename or
-    /// map of its files starts once the removal has (readers that listed it
-    /// keep what they mapped, see [`Segment::retire`]). A removal that fails
-    /// leaves the rest of the files for the next call (the next pass over the
-    /// log's pending deletes); a file already removed is skipped then.
+    /// The segment is [`Files::Removing`] before the first removal, so no
+    /// open, rename or map of its files starts once the removal has (readers
+    /// that listed it keep what they mapped, see [`Segment::retire`]). A
+    /// removal that fails leaves the rest of the files for the next call (the
+    /// next pass over the log's pending deletes); a file already removed is
+    /// skipped then.
     pub(crate) fn delete_files(&self) -> Result<()> {
         let mut handle = self.file.lock();
-        // Under the descriptor's lock, which `close` takes to set the flag.
-        if self.closed.load(Ordering::Acquire) || self.removed.load(Ordering::Acquire) {
-            return Ok(());
+        // Under the descriptor's lock, which `close` takes to set `Closed`.
+        match self.files.get() {
+            Files::Closed | Files::Removed => return Ok(()),
+            Files::Live | Files::Removing => self.files.set(Files::Removing),
         }
         let had = handle.take().is_some();
         self.account.adjust(-isize::from(had), 0);
-        self.gone.store(true, Ordering::Release);
         let path = self.log_path();
         if identity::still_at(&path, self.log_id)? {
             file::remove_file_if_exists(&path)?;
         }
         drop(handle);
+        // A close from here on leaves each index's file alone (its own
+        // `closed`, taken under its lock) and stays `Closed`.
         self.offset_index.delete()?;
         self.time_index.delete()?;
         self.txn_index.delete()?;
         self.account.detach();
-        self.removed.store(true, Ordering::Release);
+        self.files.advance(Files::Removing, Files::Removed);
         Ok(())
     }
 
@@ -162,8 +165,7 @@ impl Segment {
     /// fails with [`Error::Closed`]. Views already handed out stay valid.
     pub(crate) fn close(&self) {
         let mut handle = self.file.lock();
-        self.closed.store(true, Ordering::Release);
-        self.gone.store(true, Ordering::Release);
+        self.files.set(Files::Closed);
         *handle = None;
         *self.map.write() = ReadMap::empty();
         drop(handle);
@@ -171,5 +173,52 @@ impl Segment {
         self.time_index.close();
         self.txn_index.close();
         self.account.detach();
+    }
+}
+
+/// Where a segment's files stand; one state for the segment, set under its
+/// descriptor's lock (`Segment::file`), moving only down the table:
+///
+/// | state | the files | set by |
+/// |---|---|---|
+/// | `Live` | ours: opened, mapped and renamed on demand | creation or open |
+/// | `Removing` | being removed: no open, rename or map starts; a removal that failed is tried again | [`Segment::delete_files`], before its first unlink |
+/// | `Removed` | all removed | [`Segment::delete_files`], after its last unlink |
+/// | `Closed` | not ours (the log closed; the directory may be another store's): never touched again, reads of mapped bytes fail too | [`Segment::close`], from any state |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Files {
+    Live = 0,
+    Removing = 1,
+    Removed = 2,
+    Closed = 3,
+}
+
+/// A [`Files`] readers check without a lock.
+#[derive(Debug)]
+pub(super) struct FilesState(AtomicU8);
+
+impl FilesState {
+    pub(super) const fn new() -> Self {
+        FilesState(AtomicU8::new(Files::Live as u8))
+    }
+
+    pub(super) fn get(&self) -> Files {
+        match self.0.load(Ordering::Acquire) {
+            0 => Files::Live,
+            1 => Files::Removing,
+            2 => Files::Removed,
+            _ => Files::Closed,
+        }
+    }
+
+    fn set(&self, to: Files) {
+        self.0.store(to as u8, Ordering::Release);
+    }
+
+    /// `from` -> `to`, unless something else moved it first (a `close`
+    /// overtaking a removal stays `Closed`).
+    fn advance(&self, from: Files, to: Files) {
+        let _ = self.0.compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire);
     }
 }

@@ -107,11 +107,11 @@ pub(crate) struct Segment {
     file: Mutex<Option<Arc<File>>>,
     /// Bytes written and published to readers.
     len: AtomicU64,
-    /// Set by [`Segment::close`] and [`Segment::delete_files`]: the files are
-    /// not ours to open, rename or remove any more. Reads of bytes already
-    /// mapped still work (a reader that snapshotted the segment list before
-    /// retention removed the segment).
-    gone: AtomicBool,
+    /// Whether the files are still ours to open, rename and remove: live,
+    /// being removed, removed, or closed for good ([`files::Files`]). Reads of
+    /// bytes already mapped work until the close (a reader that snapshotted
+    /// the segment list before retention removed the segment).
+    files: files::FilesState,
     /// Created empty by this process ([`Segment::create`]): every index
     /// entry it holds was written under `limits.index_interval_bytes`
     /// (live or by a rebuild), which bounds how many there can be (see
@@ -119,9 +119,6 @@ pub(crate) struct Segment {
     created_here: AtomicBool,
     /// Sealed (rolled, closed or cleaned): mapped at exactly its length.
     sealed: AtomicBool,
-    /// Set by [`Segment::close`]: no file of the segment is opened, mapped,
-    /// renamed or removed again, and reads fail.
-    closed: AtomicBool,
     /// This segment's share of the store's budget.
     account: Arc<Account>,
     /// Current `.log` path (changes when renamed to `.deleted`).
@@ -156,10 +153,6 @@ pub(crate) struct Segment {
     /// segment without timestamps: its largest timestamp for readers that
     /// listed it before it left, once its files are gone.
     retired_modified: std::sync::OnceLock<std::time::SystemTime>,
-    /// Set once [`Segment::delete_files`] removed every file: `gone` is set
-    /// before the removal (no use of the files starts after it), so a removal
-    /// that failed half-way is told from a done one by this, and tried again.
-    removed: AtomicBool,
 }
 
 impl Drop for Segment {
@@ -263,9 +256,7 @@ impl Segment {
         let segment = Arc::new_cyclic(|me| Segment {
             base_offset,
             log_id,
-            closed: AtomicBool::new(false),
-            gone: AtomicBool::new(false),
-            removed: AtomicBool::new(false),
+            files: files::FilesState::new(),
             log_path: RwLock::new(Arc::from(log_path)),
             file: Mutex::new(None),
             map: RwLock::new(ReadMap::empty()),
@@ -379,9 +370,14 @@ impl Segment {
         &self.txn_index
     }
 
+    /// Closed for good ([`Segment::close`]): reads fail, even of mapped bytes.
+    fn is_closed(&self) -> bool {
+        self.files.get() == files::Files::Closed
+    }
+
     /// Refuses every use of the files of a closed or deleted segment.
     fn check_open(&self) -> Result<()> {
-        if self.gone.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+        if self.files.get() == files::Files::Live { Ok(()) } else { Err(Error::Closed) }
     }
 
     /// Opens the `.log` by its current name with `open`. The cleaner and
@@ -517,7 +513,7 @@ impl Segment {
         if start >= end {
             return Ok(Bytes::new());
         }
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(Error::Closed);
         }
         self.account.touch();
@@ -549,10 +545,10 @@ impl Segment {
         };
         let view = map.bytes(start as usize, end as usize, published as usize);
         let mut slot = self.map.write();
-        // `close` sets `closed` before it empties the map under this
+        // `close` sets `Closed` before it empties the map under this
         // lock: seen false here, the map is not emptied yet, and a map
         // made after close is never installed.
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(Error::Closed);
         }
         // A map sized for the active segment that a roll sealed meanwhile
@@ -586,13 +582,13 @@ impl Segment {
     /// [`Self::bytes`] maps it).
     pub(crate) fn published_view(&self) -> Result<Option<crate::io::MapView>> {
         let published = self.len();
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(Error::Closed);
         }
         self.account.touch();
         // One read lock for the check and the view, as `mapped_view`.
         let map = self.map.read();
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(Error::Closed);
         }
         if (map.len() as u64) < published {
@@ -606,7 +602,7 @@ impl Segment {
     /// checked and cut under one read lock; `None` when it does not.
     fn mapped_view(&self, start: u64, end: u64, published: u64) -> Result<Option<Bytes>> {
         let map = self.map.read();
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             // `close` empties the map: an empty view would read as "no
             // data", not as the close it is.
             return Err(Error::Closed);
