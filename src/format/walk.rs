@@ -217,15 +217,25 @@ pub(crate) fn summarize(batch: &BatchView) -> Option<Summary> {
     }
     let (mut min_delta, mut max_delta, mut any_null_key) = (i64::MAX, i64::MIN, false);
     let mut pos = 0usize;
-    for i in 0..count {
-        let (facts, size) = plain_record(section.get(pos..)?)?;
+    let mut i = 0;
+    while i < count {
+        let rest = section.get(pos..)?;
+        let (facts, size) = plain_record(rest)?;
         pos += size;
         if facts.offset_delta != i {
             return None;
         }
+        i += 1;
         min_delta = min_delta.min(facts.timestamp_delta);
         max_delta = max_delta.max(facts.timestamp_delta);
         any_null_key |= facts.key_is_null;
+        // The records after it laid out as it is (a client's batch of
+        // equal-sized records) are checked against it as a template.
+        if let Some(run) = Run::of(rest, size) {
+            let at =
+                run.take(section, Cursor { pos, offset_delta: i, min_delta, max_delta }, count);
+            (pos, i, min_delta, max_delta) = (at.pos, at.offset_delta, at.min_delta, at.max_delta);
+        }
     }
     // Without overflow at either end, baseTimestamp plus any delta between
     // them does not wrap either, and the extremes are those of the sums.
@@ -236,6 +246,160 @@ pub(crate) fn summarize(batch: &BatchView) -> Option<Summary> {
         return None;
     };
     (pos == section.len()).then_some(Summary { min_timestamp, max_timestamp, any_null_key })
+}
+
+/// A record [`plain_record`] accepted, as the template of the records after
+/// it that are laid out byte for byte as it is but for their attributes,
+/// deltas, key and value bytes: a batch of equal-sized records, as clients
+/// commonly send, is checked a record at a time in a few word compares.
+///
+/// A record the run takes is one [`plain_record`] accepts with the same
+/// size: its length varint is the template's (the same bytes, so the same
+/// size), its timestamp and offset deltas have the template's widths (the
+/// same continuation bits), its key length and value length are the
+/// template's bytes, and its last byte (headerCount) is 0. Every field then
+/// lies where it lies in the template, which framed exactly within its
+/// length, so this one does too. The run stops at anything else (the caller
+/// measures that record with [`plain_record`], which also takes it as the
+/// next template).
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// The record's size, its length varint included.
+    size: usize,
+    /// Of the record's first eight bytes (little-endian), the bits that
+    /// must be the template's, and the template's bits there: every bit of
+    /// the length and key length, the continuation bits of the deltas.
+    mask: u64,
+    bits: u64,
+    /// The bit where the timestamp delta starts in that word (the offset
+    /// delta follows it).
+    ts_shift: u32,
+    /// The widths of the timestamp and offset deltas' varints (1 or 2).
+    ts_width: u8,
+    offset_width: u8,
+    /// Where the value length starts, and of the four bytes there
+    /// (little-endian) the value length's bits and the template's bits.
+    value_at: usize,
+    value_mask: u32,
+    value_bits: u32,
+}
+
+/// Where [`Run::take`] stands: the next record's position and offset
+/// delta, and the timestamp deltas' extremes so far.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    pos: usize,
+    offset_delta: i32,
+    min_delta: i64,
+    max_delta: i64,
+}
+
+impl Run {
+    /// The template of the record of `size` bytes at the front of `rest`,
+    /// which [`plain_record`] accepted; `None` when its deltas take more
+    /// than two bytes each, its fields before the key more than eight, its
+    /// value length's four-byte window passes its end, or the record after
+    /// it does not start with its length's first byte (no run follows).
+    fn of(rest: &[u8], size: usize) -> Option<Run> {
+        if rest.get(size) != rest.first() || size < 8 {
+            return None;
+        }
+        let record = rest.get(..size)?;
+        let (_, n) = short_unsigned_at(record, 0)?;
+        let (_, a) = short_unsigned_at(record, n + 1).filter(|&(_, a)| a <= 2)?;
+        let (_, b) = short_unsigned_at(record, n + 1 + a).filter(|&(_, b)| b <= 2)?;
+        let key_at = n + 1 + a + b;
+        let (key, c) = short_unsigned_at(record, key_at)?;
+        let front = key_at + c;
+        if front > 8 {
+            return None;
+        }
+        let value_at = skip_nullable(front, key)?;
+        let (_, e) = short_unsigned_at(record, value_at)?;
+        let window = record.get(value_at..)?.first_chunk::<4>()?;
+        let word = u64::from_le_bytes(*record.first_chunk::<8>()?);
+        let bytes_mask =
+            |from: usize, to: usize, byte: u64| (from..to).fold(0u64, |m, k| m | byte << (8 * k));
+        let mask = bytes_mask(0, n, 0xff)
+            | bytes_mask(n + 1, key_at, 0x80)
+            | bytes_mask(key_at, front, 0xff);
+        let value_mask = u32::MAX >> (8 * (4 - e));
+        Some(Run {
+            size,
+            mask,
+            bits: word & mask,
+            ts_shift: 8 * (n as u32 + 1),
+            ts_width: a as u8,
+            offset_width: b as u8,
+            value_at,
+            value_mask,
+            value_bits: u32::from_le_bytes(*window) & value_mask,
+        })
+    }
+
+    /// Takes the records at `at` laid out as the template whose offset
+    /// deltas continue the count, up to the `count`th; where it stops.
+    fn take(&self, section: &[u8], at: Cursor, count: i32) -> Cursor {
+        match (self.ts_width, self.offset_width) {
+            (1, 1) => self.take_widths::<1, 1>(section, at, count),
+            (1, _) => self.take_widths::<1, 2>(section, at, count),
+            (_, 1) => self.take_widths::<2, 1>(section, at, count),
+            _ => self.take_widths::<2, 2>(section, at, count),
+        }
+    }
+
+    /// [`take`](Self::take) with the deltas' widths known, so that their
+    /// decoding is a few constant shifts.
+    #[inline(never)]
+    fn take_widths<const TS: u32, const OFFSET: u32>(
+        &self,
+        section: &[u8],
+        mut at: Cursor,
+        count: i32,
+    ) -> Cursor {
+        // A varint of one or two bytes at the bottom of `word`, whose width
+        // the mask vouched for: the first byte's seven bits, and the
+        // second's above them.
+        let varint = |word: u64, width: u32| {
+            let low = word & 0x7f;
+            if width == 2 { low | (word >> 1) & 0x3f80 } else { low }
+        };
+        let Some(rest) = section.get(at.pos..) else { return at };
+        let left = usize::try_from(count.saturating_sub(at.offset_delta)).unwrap_or(0);
+        let (mut min, mut max) = (at.min_delta, at.max_delta);
+        // The next record's offset delta, as its raw zig-zag value.
+        let first = 2 * u64::from(at.offset_delta.unsigned_abs());
+        let mut want = first;
+        for record in rest.chunks_exact(self.size).take(left) {
+            let Some(word) = record.first_chunk::<8>().map(|w| u64::from_le_bytes(*w)) else {
+                break;
+            };
+            let Some(value) = record.get(self.value_at..).and_then(<[u8]>::first_chunk::<4>) else {
+                break;
+            };
+            if word & self.mask != self.bits
+                || u32::from_le_bytes(*value) & self.value_mask != self.value_bits
+                || record.last() != Some(&0)
+            {
+                break;
+            }
+            let deltas = word >> self.ts_shift;
+            if varint(deltas >> (8 * TS), OFFSET) != want {
+                break;
+            }
+            let ts = varint(deltas, TS);
+            let delta = ((ts >> 1) as i64) ^ -((ts & 1) as i64);
+            min = min.min(delta);
+            max = max.max(delta);
+            want += 2;
+        }
+        // Records taken, each two more in `want`: fewer than `left`, an i32.
+        let taken = ((want - first) / 2) as usize;
+        at.pos += taken * self.size;
+        at.offset_delta += taken as i32;
+        (at.min_delta, at.max_delta) = (min, max);
+        at
+    }
 }
 
 /// A cursor over encoded records that only measures them.
@@ -546,6 +710,111 @@ mod tests {
         plain.append_raw(0, 5, Some(&k), None, &[]).unwrap();
         plain.append_raw(1, 6, Some(&k), None, &[]).unwrap();
         assert!(summarize(&BatchView::new(plain.build().unwrap()).unwrap()).is_some());
+    }
+
+    impl Run {
+        /// The timestamp delta of the record at the front of `rest` when
+        /// the run takes it as the record at `offset_delta`.
+        fn next(&self, rest: &[u8], offset_delta: i32) -> Option<i64> {
+            let from = Cursor { pos: 0, offset_delta, min_delta: i64::MAX, max_delta: i64::MIN };
+            let at = self.take(rest, from, offset_delta + 1);
+            (at.offset_delta > offset_delta).then_some(at.max_delta)
+        }
+    }
+
+    /// A batch of `count` records with keys of `key` bytes (null for
+    /// `None`), values of `value` bytes and timestamp deltas `ts(i)`, at a
+    /// base timestamp of 0.
+    fn equal_records(
+        count: i32,
+        key: Option<usize>,
+        value: usize,
+        ts: impl Fn(i32) -> i64,
+    ) -> Bytes {
+        let mut b = BatchBuilder::new(0).delete_horizon(0);
+        let k = key.map(|n| vec![b'k'; n]);
+        let v = vec![b'v'; value];
+        for i in 0..count {
+            b.append_slices(i, ts(i), k.as_deref(), Some(&v), &[]).unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn a_run_of_equal_records_is_summarized_as_the_walker_walks_it() {
+        // Offset deltas across the one-to-two-byte width at 64, timestamp
+        // deltas of one and two bytes either sign, null and empty keys,
+        // value lengths of one and two bytes.
+        let shapes = [
+            (200, Some(8), 100, 0),
+            (130, None, 40, 1),
+            (70, Some(0), 5, 2_000),
+            (90, Some(3), 3, -50),
+        ];
+        for (count, key, value, step) in shapes {
+            let batch = equal_records(count, key, value, |i| step * i64::from(i % 5));
+            let view = BatchView::new(batch.clone()).unwrap();
+            let facts = facts_of(&view);
+            assert_eq!(summarize(&view), Some(summary_of(&view, &facts)));
+            // Each record is the template of the next where both are laid
+            // out alike, and the run reads the next one's facts.
+            let section = batch.get(layout::RECORDS..).unwrap();
+            let (mut pos, mut taken) = (0, 0);
+            for (i, next_facts) in facts.iter().enumerate().skip(1) {
+                let rest = section.get(pos..).unwrap();
+                let (_, size) = plain_record(rest).unwrap();
+                let offset_delta = i32::try_from(i).unwrap();
+                let next = Run::of(rest, size).and_then(|run| {
+                    assert_eq!(run.size, size);
+                    run.next(rest.get(size..).unwrap(), offset_delta)
+                });
+                if let Some(delta) = next {
+                    assert_eq!(delta, next_facts.timestamp_delta, "record {i}");
+                    taken += 1;
+                }
+                pos += size;
+            }
+            assert!(taken >= facts.len() / 3, "{taken} of {} records taken by a run", facts.len());
+        }
+    }
+
+    #[test]
+    fn a_run_accepts_only_records_the_walker_accepts_with_the_same_facts() {
+        // Every bit flip in the first three records (the template, the first
+        // record checked against it, and the next), and every truncation:
+        // the run takes a record only where `plain_record` takes it at the
+        // same size with the same facts, and the summary vouches only for
+        // batches the walker accepts.
+        let good = equal_records(6, Some(8), 100, i64::from);
+        let section_at = layout::RECORDS;
+        let (_, size) = plain_record(good.get(section_at..).unwrap()).unwrap();
+        let mut declined = 0;
+        for at in section_at..section_at + 3 * size {
+            for bit in 0..8 {
+                let mut v = good.to_vec();
+                v[at] ^= 1 << bit;
+                same_verdict(Bytes::from(v.clone()));
+                let section = v.get(section_at..).unwrap();
+                // A template is a record `plain_record` accepted.
+                let Some((_, size)) = plain_record(section) else { continue };
+                let Some(run) = Run::of(section, size) else { continue };
+                for i in 1..3 {
+                    let rest = section.get(i * size..).unwrap();
+                    let offset_delta = i32::try_from(i).unwrap();
+                    match run.next(rest, offset_delta) {
+                        Some(delta) => {
+                            let (facts, measured) = plain_record(rest).expect("plain");
+                            assert_eq!(measured, size, "flip at {at} bit {bit}");
+                            assert_eq!(facts.offset_delta, offset_delta);
+                            assert_eq!(facts.timestamp_delta, delta);
+                        }
+                        None => declined += 1,
+                    }
+                }
+            }
+        }
+        assert!(declined > 0, "flips of a record's framing leave the run");
+        every_truncation_and_bit_flip(&equal_records(3, None, 4, |i| i64::from(i) * 9));
     }
 
     #[test]
