@@ -120,11 +120,22 @@ impl<E: Entry> Core<E> {
     /// appender calls it before it writes the batch those entries index, so
     /// `ENOSPC` fails the append with nothing written.
     pub(crate) fn reserve(&self, extra: usize) -> Result<()> {
+        // The slots after the last entry have their blocks ahead of it (in
+        // steps): most appends need nothing, which the read lock tells
+        // (the entry's write that follows records the use in the budget).
+        {
+            let st = self.state.read();
+            if !st.closed
+                && let Some(l) = &st.loaded
+                && l.map.is_allocated(Self::reserved_end(l, extra))
+            {
+                return Ok(());
+            }
+        }
         let mut st = self.state.write();
         let before = mapped_len(&st);
         let reserved = self.ensure_loaded(&mut st).and_then(|l| {
-            let slots = l.entries.saturating_add(extra).saturating_add(E::RESERVED);
-            let end = slots.saturating_mul(E::SIZE).min(l.map.len());
+            let end = Self::reserved_end(l, extra);
             let map = &mut l.map;
             budget::retrying(
                 || self.account.get().is_some_and(|a| a.relieve()),
@@ -133,6 +144,13 @@ impl<E: Entry> Core<E> {
         });
         self.count(before, &st);
         reserved
+    }
+
+    /// Where the slots of `l`'s entries, `extra` more and the reserved ones
+    /// end in its file (at most its length).
+    fn reserved_end(l: &Loaded<E>, extra: usize) -> usize {
+        let slots = l.entries.saturating_add(extra).saturating_add(E::RESERVED);
+        slots.saturating_mul(E::SIZE).min(l.map.len())
     }
 
     /// `max_index_size` rounded down to whole entries (Kafka's
@@ -176,7 +194,11 @@ impl<E: Entry> Core<E> {
             st.known_len = Some(loaded.map.len());
             st.loaded = Some(loaded);
         }
-        st.loaded.as_mut().ok_or(Error::Closed)
+        // (Not `ok_or`: an `Error` built and dropped on every use.)
+        match st.loaded.as_mut() {
+            Some(loaded) => Ok(loaded),
+            None => Err(Error::Closed),
+        }
     }
 
     /// Runs `f` on the loaded index under the read lock (the write lock on

@@ -466,10 +466,10 @@ impl IndexMap {
     /// disk is an `ENOSPC` error here (the map is unchanged). A no-op below
     /// what was already allocated since the file was mapped.
     pub fn ensure_allocated(&mut self, end: usize) -> Result<()> {
-        let len = self.len();
-        if end <= self.allocated || !matches!(self.map, Mapping::Write(_)) {
+        if self.is_allocated(end) {
             return Ok(());
         }
+        let len = self.len();
         let page = super::sys::page_size();
         let (have, end, len) = (self.allocated as u64, end as u64, len as u64);
         let step = have.clamp(page, MAX_ALLOCATION_STEP);
@@ -487,6 +487,13 @@ impl IndexMap {
         }
         self.allocated = usize::try_from(target).unwrap_or(usize::MAX);
         Ok(())
+    }
+
+    /// Whether the bytes below `end` have their blocks already (or the map
+    /// is read-only): [`ensure_allocated`](Self::ensure_allocated) up to
+    /// `end` would do nothing.
+    pub fn is_allocated(&self, end: usize) -> bool {
+        end <= self.allocated || !matches!(self.map, Mapping::Write(_))
     }
 
     /// `msync`: written entries are durable. A no-op for read-only maps.
