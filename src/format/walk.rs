@@ -817,6 +817,46 @@ mod tests {
         every_truncation_and_bit_flip(&equal_records(3, None, 4, |i| i64::from(i) * 9));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Batches of equal-sized records (which the summary checks as
+        /// runs), with one byte of the records section changed or not: the
+        /// summary vouches only for batches the walker accepts, with its facts.
+        #[test]
+        fn the_summary_of_equal_records_agrees_with_the_walker_on_any_changed_byte(
+            count in 1i32..150,
+            key in proptest::option::of(0usize..20),
+            value in 0usize..300,
+            step in -3_000i64..3_000,
+            change in proptest::option::of((0usize..150, 0u8..3, 0usize..400, 1u8..=255)),
+        ) {
+            let good = equal_records(count, key, value, |i| step * i64::from(i % 7));
+            let mut v = good.to_vec();
+            if let Some((record, place, offset, xor)) = change {
+                // A byte of one record: among its first ten (the fields
+                // before the key), its last (headerCount), or any.
+                let mut start = layout::RECORDS;
+                for _ in 0..record % usize::try_from(count).unwrap() {
+                    start += plain_record(&good[start..]).unwrap().1;
+                }
+                let size = plain_record(&good[start..]).unwrap().1;
+                let at = match place {
+                    0 => offset % 10,
+                    1 => size - 1,
+                    _ => offset % size,
+                };
+                if let Some(byte) = v.get_mut(start + at) {
+                    *byte ^= xor;
+                }
+            }
+            let refused = same_verdict(Bytes::from(v));
+            if change.is_none() {
+                proptest::prop_assert_eq!(refused, Some(false));
+            }
+        }
+    }
+
     #[test]
     fn walker_reports_each_records_facts() {
         let mut b = BatchBuilder::new(0);
