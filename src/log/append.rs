@@ -125,6 +125,9 @@ pub(crate) struct AppendSettings {
     pub acknowledge_synced: bool,
     pub timestamp_before_is_difference: bool,
     pub timestamp_after_is_difference: bool,
+    /// `compression.type` is `producer`: a client batch keeps its codec
+    /// (otherwise it is rebuilt with `codec` when its codec differs).
+    pub producer_codec: bool,
 }
 
 impl AppendSettings {
@@ -145,6 +148,7 @@ impl AppendSettings {
             acknowledge_synced: cfg.strata_durability == crate::config::Durability::Sync,
             timestamp_before_is_difference: bounds.before_is_difference,
             timestamp_after_is_difference: bounds.after_is_difference,
+            producer_codec: cfg.compression_type == crate::config::TopicCompression::Producer,
         }
     }
 
@@ -162,10 +166,12 @@ fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidRecord { reason: reason.into() }
 }
 
-/// Validates `bytes` as a client batch and returns it with offsets assigned from `next_offset`.
+/// Validates `bytes` as a client batch and returns it with offsets assigned
+/// from `next_offset`, under the log's `cfg` (what it reads of its config,
+/// kept beside its other hot fields: no config reference counted per append).
 pub(crate) fn prepare(
     bytes: Bytes,
-    cfg: &LogConfig,
+    cfg: &AppendSettings,
     next_offset: i64,
     leader_epoch: i32,
     now: i64,
@@ -196,9 +202,7 @@ pub(crate) fn prepare(
             batch.producer_id()
         )));
     }
-    if cfg.message_timestamp_type == TimestampType::LogAppendTime
-        && batch.timestamp_type() == TimestampType::LogAppendTime
-    {
+    if cfg.log_append_time && batch.timestamp_type() == TimestampType::LogAppendTime {
         // Kafka answers INVALID_TIMESTAMP: the producer may not pick the append time.
         return Err(Error::InvalidTimestamp {
             timestamp: batch.max_timestamp(),
@@ -217,9 +221,9 @@ pub(crate) fn prepare(
     let mut max_record_ts = NO_TIMESTAMP;
     let base_timestamp = batch.base_timestamp();
     // The rules' settings once per batch; `check_timestamp` only to name a refusal.
-    let compact = cfg.cleanup_policy.compact;
-    let create_time = cfg.message_timestamp_type == TimestampType::CreateTime;
-    let bounds = TimestampBounds::of(cfg);
+    let compact = cfg.compact;
+    let create_time = !cfg.log_append_time;
+    let bounds = cfg.timestamps();
     let (before, after) = (bounds.before, bounds.after);
     let mut check = |r: crate::format::walk::RecordFacts| {
         if compact && r.key_is_null {
@@ -256,13 +260,12 @@ pub(crate) fn prepare(
     } else {
         walk_records(&batch, |source| Error::InvalidBatch { source }, check)?;
     }
-    let target = cfg
-        .compression_type
-        .target(batch.compression().map_err(|source| Error::InvalidBatch { source })?);
-    let batch = if batch.compression().ok() == Some(target) {
+    let codec = batch.compression().map_err(|source| Error::InvalidBatch { source })?;
+    // (`compression.type`'s target: the batch's own codec for `producer`.)
+    let batch = if cfg.producer_codec || codec == cfg.codec {
         batch
     } else {
-        recompress(&batch, target, cfg)?
+        recompress(&batch, cfg.codec, cfg.level)?
     };
     if batch.size() as u64 > cfg.max_message_bytes {
         return Err(Error::RecordTooLarge {
@@ -271,9 +274,10 @@ pub(crate) fn prepare(
             limit: cfg.max_message_bytes,
         });
     }
-    let (ts_type, max_ts) = match cfg.message_timestamp_type {
-        TimestampType::LogAppendTime => (TimestampType::LogAppendTime, now),
-        TimestampType::CreateTime => (TimestampType::CreateTime, max_record_ts),
+    let (ts_type, max_ts) = if cfg.log_append_time {
+        (TimestampType::LogAppendTime, now)
+    } else {
+        (TimestampType::CreateTime, max_record_ts)
     };
     let restamp = ts_type != batch.timestamp_type() || max_ts != batch.max_timestamp();
     if !restamp && !batch.is_legacy() {
@@ -399,9 +403,9 @@ fn check_timestamp(ts: i64, now: i64, bounds: &TimestampBounds) -> Result<()> {
 /// Rebuilds a batch with another codec, keeping producer state, the
 /// transactional flag and every record's timestamp (Kafka's
 /// `buildRecordsAndAssignOffsets`).
-fn recompress(batch: &BatchView, codec: Compression, cfg: &LogConfig) -> Result<BatchView> {
+fn recompress(batch: &BatchView, codec: Compression, level: Option<i32>) -> Result<BatchView> {
     let mut b = BatchBuilder::new(0)
-        .compression(codec, cfg.compression_level_for(codec))
+        .compression(codec, level)
         .producer(batch.producer_id(), batch.producer_epoch(), batch.base_sequence())
         .transactional(batch.is_transactional());
     for r in batch.records().map_err(|source| Error::InvalidBatch { source })? {

@@ -394,10 +394,10 @@ impl Log {
     /// `i64::MAX` (a log end put near it by a hostile file name).
     pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
         let w = self.writer()?;
-        let (cfg, settings) = (self.config(), self.append_settings());
+        let settings = self.append_settings();
         let now = self.clock.now_ms();
         let leo = self.log_end_offset();
-        let prepared = append::prepare(batch, &cfg, leo, w.leader_epoch, now)?;
+        let prepared = append::prepare(batch, &settings, leo, w.leader_epoch, now)?;
         self.append_prepared(w, &settings, prepared, now)
     }
 
