@@ -365,12 +365,14 @@ impl Run {
             if width == 2 { low | (word >> 1) & 0x3f80 } else { low }
         };
         let Some(rest) = section.get(at.pos..) else { return at };
+        // The bytes of the records left to count, if all were this size.
         let left = usize::try_from(count.saturating_sub(at.offset_delta)).unwrap_or(0);
+        let rest = rest.get(..left.saturating_mul(self.size)).unwrap_or(rest);
         let (mut min, mut max) = (at.min_delta, at.max_delta);
         // The next record's offset delta, as its raw zig-zag value.
         let first = 2 * u64::from(at.offset_delta.unsigned_abs());
         let mut want = first;
-        for record in rest.chunks_exact(self.size).take(left) {
+        for record in rest.chunks_exact(self.size) {
             let Some(word) = record.first_chunk::<8>().map(|w| u64::from_le_bytes(*w)) else {
                 break;
             };
