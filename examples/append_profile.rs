@@ -16,6 +16,10 @@
 //! - `shared`: `Log::append` of owned [`Record`]s whose key and value are
 //!   `Bytes` slices of one shared buffer (what `benches/compare` does);
 //! - `borrowed`: `Log::append` of [`BorrowedRecord`]s over the same slices;
+//! - `varied`: `borrowed` with values of 80 to 100 bytes (90 on average;
+//!   its MB/s counts 100), a different length from one record to the next
+//!   (no two neighbours share a shape: the encoder's worst case), the same
+//!   slices cut short;
 //! - `batch`: `Log::append_batch` of client batches, built in the loop;
 //! - `client`: `Log::append_batch` of client batches built before the loop
 //!   and still held by the caller (what `benches/compare` times: the log
@@ -125,6 +129,25 @@ fn run_borrowed(log: &Log, data: &[u8], records: usize, flush: bool) {
         if flush {
             log.flush().expect("flush");
         }
+    }
+}
+
+/// The value length of record `i` in `varied` mode: 80 to 100 bytes, never
+/// the same as its neighbour's.
+fn varied_len(i: usize) -> usize {
+    80 + (i * 13) % 21
+}
+
+#[inline(never)]
+fn run_varied(log: &Log, data: &[u8], records: usize) {
+    let mut batch = Vec::with_capacity(PER_BATCH);
+    for b in 0..records / PER_BATCH {
+        batch.clear();
+        for i in b * PER_BATCH..(b + 1) * PER_BATCH {
+            let (k, v) = slices(data, i);
+            batch.push(BorrowedRecord::new(k, &v[..varied_len(i)]));
+        }
+        black_box(log.append(&batch).expect("append"));
     }
 }
 
@@ -253,6 +276,7 @@ fn main() {
         "shared" => run_shared(&log, &shared, records),
         "borrowed" => run_borrowed(&log, &data, records, false),
         "durable" => run_borrowed(&log, &data, records, true),
+        "varied" => run_varied(&log, &data, records),
         "fsync_end" => {
             run_borrowed(&log, &data, records, false);
             timed_sync(|| run_flush(&log));
