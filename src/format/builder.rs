@@ -601,6 +601,23 @@ mod tests {
         assert_eq!(full.count(), 1);
     }
 
+    #[test]
+    fn values_of_every_length_to_140_bytes_encode_to_the_reference_bytes() {
+        // Each length twice in a row: once as a template's first record, once as its match
+        // (the copies of 17 to 128 bytes are two overlapping moves, the rest memcpy).
+        let bytes: Vec<u8> = (0..140u8).collect();
+        let records: Vec<BorrowedRecord<'_>> = (0..=140)
+            .flat_map(|n| [0, 1].map(|_| BorrowedRecord::new("key", &bytes[..n])))
+            .collect();
+        let mut all = BatchBuilder::new(0);
+        all.append_all_stamped(&records, 5).unwrap();
+        let mut want = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            want.extend(reference_record(0, i as i32, r.key, r.value, &[]));
+        }
+        assert_eq!(&all.build().unwrap()[layout::BATCH_OVERHEAD..], &want[..]);
+    }
+
     /// A generated record: timestamp, key, value, headers.
     type Fields = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Vec<(Vec<u8>, Option<Vec<u8>>)>);
 

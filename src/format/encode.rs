@@ -220,7 +220,7 @@ impl RecordsBuf {
             if let Some(v) = value
                 && let Some(d) = out.get_mut(t.value_at..t.value_at + v.len())
             {
-                d.copy_from_slice(v);
+                copy_value(d, v);
             }
             if let Some(b) = out.get_mut(size - 1) {
                 *b = 0; // headerCount
@@ -433,18 +433,39 @@ impl Cursor<'_> {
 #[inline(always)]
 fn copy(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
-    if (8..=16).contains(&n)
-        && let (Some(head), Some(tail)) = (src.first_chunk::<8>(), src.last_chunk::<8>())
-    {
-        if let Some(d) = dst.first_chunk_mut::<8>() {
-            *d = *head;
-        }
-        if let Some(d) = dst.last_chunk_mut::<8>() {
-            *d = *tail;
-        }
+    if (8..=16).contains(&n) {
+        overlapping::<8>(dst, src);
         return;
     }
     dst.copy_from_slice(src);
+}
+
+/// Copies `src` into `dst` (of the same length): 17 to 128 bytes (a
+/// typical value) as two overlapping moves of a power of two in place,
+/// anything else as [`copy`] does. No call: the loop around it keeps its
+/// registers (a `memcpy` call spills them).
+#[inline(always)]
+fn copy_value(dst: &mut [u8], src: &[u8]) {
+    match src.len() {
+        17..=32 => overlapping::<16>(dst, src),
+        33..=64 => overlapping::<32>(dst, src),
+        65..=128 => overlapping::<64>(dst, src),
+        _ => copy(dst, src),
+    }
+}
+
+/// Copies `src` (`N` to `2N` bytes) into `dst` (of the same length) as its
+/// first and last `N` bytes.
+#[inline(always)]
+fn overlapping<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if let (Some(head), Some(tail)) = (src.first_chunk::<N>(), src.last_chunk::<N>()) {
+        if let Some(d) = dst.first_chunk_mut::<N>() {
+            *d = *head;
+        }
+        if let Some(d) = dst.last_chunk_mut::<N>() {
+            *d = *tail;
+        }
+    }
 }
 
 /// Writes a record without headers, key and value under [`PLAIN_MAX`], and
