@@ -707,6 +707,45 @@ mod tests {
             proptest::prop_assert_eq!(batch.max_timestamp(), max);
         }
 
+        /// Neighbours that differ in their value's length alone take the
+        /// template's rewrite of its value fields (the encoder's
+        /// `Template::renew`), unless a varint widens: lengths around the
+        /// value length's and the record length's width steps (64 and 8,192
+        /// bytes), null values among them, over 64 offset deltas.
+        #[test]
+        fn records_whose_values_change_length_encode_to_the_reference_bytes(
+            lens in proptest::collection::vec(
+                prop_oneof![
+                    8 => 40usize..90,
+                    1 => Just(usize::MAX),
+                    2 => 8_150usize..8_250,
+                ],
+                1..200,
+            ),
+            key in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+            now in 1_700_000_000_000i64..1_700_000_001_000,
+        ) {
+            let bytes = vec![7u8; 8_250];
+            let records: Vec<BorrowedRecord<'_>> = lens
+                .iter()
+                .map(|&n| {
+                    let mut r = BorrowedRecord::new("", "");
+                    r.key = key.as_deref();
+                    r.value = bytes.get(..n);
+                    r
+                })
+                .collect();
+            let mut all = BatchBuilder::new(0);
+            all.append_all_stamped(&records, now).unwrap();
+            let mut want = Vec::new();
+            for (i, r) in records.iter().enumerate() {
+                want.extend(reference_record(0, i as i32, r.key, r.value, &[]));
+            }
+            let built = all.build().unwrap();
+            proptest::prop_assert_eq!(&built[layout::BATCH_OVERHEAD..], &want[..]);
+            proptest::prop_assert_eq!(BatchView::new(built).unwrap().records_count() as usize, records.len());
+        }
+
         #[test]
         fn the_rules_refuse_the_first_record_that_breaks_them_whatever_the_quick_test_vouches_for(
             records in proptest::collection::vec(arb_record(), 1..60),

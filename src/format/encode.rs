@@ -12,7 +12,8 @@
 //!   the log's own appends hold): a record of the last one's shape (its
 //!   timestamp delta, key and value lengths) is written from a [`Template`]
 //!   of every byte but its offset delta, key and value, a few word stores
-//!   and the two copies;
+//!   and the two copies; a record whose value's length alone differs
+//!   rewrites the template's four value fields ([`Template::renew`]);
 //! - [`encode_plain`], for records without headers whose key and value are
 //!   under 1 MiB (what nearly every append holds): each varint is composed in
 //!   a register ([`Packed`]: its bytes in a `u64` and their count), which also
@@ -196,8 +197,9 @@ impl RecordsBuf {
                 if !admit(ts, key.is_none()) {
                     break;
                 }
-                let Some(next) = Template::plain(ts_delta, key_len, value_len, z) else { break };
-                t = next;
+                if !t.renew(ts_delta, key_len, value_len, z) {
+                    break;
+                }
                 run.max_timestamp = run.max_timestamp.max(ts);
             }
             let size = t.size;
@@ -283,6 +285,9 @@ struct Template {
     value_at: usize,
     /// The whole record, length prefix included.
     size: usize,
+    /// The width of the record's length varint (at most 4: a plain record
+    /// is under 2^21 + 32 bytes), the first of `head`'s bytes.
+    length_len: usize,
 }
 
 impl Template {
@@ -301,12 +306,50 @@ impl Template {
         value_len_at: 0,
         value_at: 0,
         size: 0,
+        length_len: 0,
     };
+
+    /// Makes `self` (the last record's template) the template of a record
+    /// of the given shape whose zigzagged offset delta is `z`; false (and
+    /// `self` unchanged) for a record no template takes. Where only the
+    /// value's length changed, with the widths of its varint and of the
+    /// record's length unchanged (values of 80 to 100 bytes, say), only the
+    /// four fields that depend on it are rewritten; otherwise it is made
+    /// anew ([`plain`](Self::plain)).
+    #[inline(never)]
+    fn renew(&mut self, ts_delta: i64, key: usize, value: usize, z: u32) -> bool {
+        // `z < self.z_end` holds for no record under NONE.
+        if self.ts_delta == ts_delta
+            && self.key == key
+            && z < self.z_end
+            && self.value != NULL
+            && value < PLAIN_MAX
+        {
+            // Both under PLAIN_MAX: the casts cannot wrap, the sizes not overflow.
+            let value_len = Packed::varint(value as i32);
+            let size = self.size - self.value + value;
+            let length = Packed::varint((size - self.length_len) as i32);
+            if value_len.len == self.value_at - self.value_len_at && length.len == self.length_len {
+                // The length varint is the head's first 1 to 4 bytes.
+                self.head = (self.head & u64::MAX << (8 * self.length_len)) | length.word;
+                self.value_len_word = value_len.word;
+                self.value = value;
+                self.size = size;
+                return true;
+            }
+        }
+        match Template::plain(ts_delta, key, value, z) {
+            Some(t) => {
+                *self = t;
+                true
+            }
+            None => false,
+        }
+    }
 
     /// The template of a plain record (key and value null or under
     /// [`PLAIN_MAX`], timestamp delta under 2^54 in magnitude) whose
     /// zigzagged offset delta is `z`; `None` for any other record.
-    #[inline(never)]
     fn plain(ts_delta: i64, key: usize, value: usize, z: u32) -> Option<Template> {
         let fits = |n: usize| n == NULL || n < PLAIN_MAX;
         if !(fits(key) && fits(value) && ts_delta.unsigned_abs() < 1 << 54) {
@@ -356,6 +399,7 @@ impl Template {
             value_len_at,
             value_at: value_len_at + value_len.len,
             size: length.len + body,
+            length_len: length.len,
         })
     }
 }
