@@ -346,9 +346,8 @@ impl ProducerState {
     /// and the previous one is used.
     ///
     /// A state that encodes past [`SNAPSHOT_LIMIT`] is not written, as the next
-    /// open would refuse it: a file already at `offset` is removed, and the
-    /// next open starts from an older snapshot or, with none, replays the
-    /// whole log (see `load::rebuild_producers`), as Kafka rebuilds when a
+    /// open would refuse it, and the next open starts from an older snapshot
+    /// or, with none, replays the whole log (see `load::rebuild_producers`), as Kafka rebuilds when a
     /// snapshot is missing.
     pub(crate) fn write_snapshot(
         &self,
@@ -359,10 +358,12 @@ impl ProducerState {
         let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
         let (len, limit) =
             (producer_snapshot::encoded_len(self.producers.len()), max_snapshot_len());
+        // Nothing at `offset` to remove: a file there holds a state this same limit let
+        // through (written under it, or read under it: a longer one is removed as corrupt
+        // when read), and the state at one offset never grows past the one written or read
+        // there (an append moves the offset; expiration only drops producers). So a state
+        // past the limit never meets an older file at its own offset.
         if len > limit {
-            if file::remove_file_if_exists(&path)? && durable {
-                file::fsync_dir(dir)?;
-            }
             return Ok(SnapshotWrite::TooLong { len, limit });
         }
         let bytes = producer_snapshot::encode(&self.entries());
