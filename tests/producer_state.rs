@@ -183,7 +183,7 @@ fn snapshots(dir: &std::path::Path) -> Vec<(i64, u64)> {
 fn a_producer_state_too_long_to_snapshot_is_not_written_and_is_rebuilt_at_reopen() {
     use strata::internals::format::producer_snapshot::encoded_len;
     use strata::internals::io::fault::{self, FaultPlan};
-    // Three producers fit (the 64 MiB limit, lowered for writer and reader alike); ten do not.
+    // Three producers fit (the 1 GiB limit, lowered for writer and reader alike); ten do not.
     let limit = encoded_len(3);
     // `fits_first`: a roll snapshot of three producers before the state outgrows the limit
     // (the reopen starts from it); else no snapshot ever fits (the reopen replays the log).

@@ -150,7 +150,7 @@ impl FaultPlan {
 
     /// Makes [`limit`]`(name, _)` answer `bytes`: a size bound that takes millions of
     /// entries to reach is reached by a test with a few. Names: `"producer snapshot"` (the
-    /// longest `.snapshot` written or read, 64 MiB).
+    /// longest `.snapshot` written or read, 1 GiB).
     #[must_use]
     pub fn lower_limit(mut self, name: impl Into<String>, bytes: u64) -> Self {
         self.limits.insert(name.into(), bytes);

@@ -345,10 +345,17 @@ impl ProducerState {
     /// snapshot is not synced, as Kafka's is not — a torn one fails its CRC
     /// and the previous one is used.
     ///
-    /// A state that encodes past [`SNAPSHOT_LIMIT`] is not written, as the next
-    /// open would refuse it, and the next open starts from an older snapshot
-    /// or, with none, replays the whole log (see `load::rebuild_producers`), as Kafka rebuilds when a
-    /// snapshot is missing.
+    /// A state that encodes past [`SNAPSHOT_LIMIT`] (1 GiB, about 23 million
+    /// producers) is not written, as the next open would refuse it. strata's
+    /// next open then starts from an older snapshot or, with none, replays the
+    /// whole log (`load::rebuild_producers`), after a clean shutdown too.
+    /// Kafka does not: after a clean shutdown with no snapshot its
+    /// `rebuildProducerState` takes the directory for one written before
+    /// producer state existed (an upgrade) and skips the scan, so a broker
+    /// adopting such a partition forgets every producer (`logtool hand-over`
+    /// refuses one). And producers that only segments deleted by retention
+    /// held, past the newest snapshot written, are forgotten by strata too:
+    /// the replay starts at the new log start.
     pub(crate) fn write_snapshot(
         &self,
         dir: &Path,
@@ -432,12 +439,16 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
     Ok(None)
 }
 
-/// The longest producer snapshot written or read: 64 MiB, over 1.4 million
-/// producers of Kafka's 46-byte entries (a partition keeps a producer until
-/// `producer.id.expiration.ms`, a day by default, after its last write).
-/// Refusing a longer one costs a rebuild from the log, as for a corrupt one;
-/// the writer never writes one (Kafka bounds neither, short of 2 GiB).
-const SNAPSHOT_LIMIT: u64 = 64 << 20;
+/// The longest producer snapshot written or read: 1 GiB, about 23 million
+/// producers of Kafka's 46-byte entries. A partition keeps a producer until
+/// `producer.id.expiration.ms` (a day by default) after its last write, and
+/// short-lived idempotent producers reach millions of ids in a day, so the
+/// bound sits far above them; it stays below 2^31 - 1 bytes, Kafka's own
+/// ceiling (a planted file that long is refused by its length, before
+/// anything is allocated). Refusing a longer one costs a rebuild from the
+/// log, as for a corrupt one; the writer never writes one (see
+/// [`ProducerState::write_snapshot`] for what is then lost).
+const SNAPSHOT_LIMIT: u64 = 1 << 30;
 
 /// [`SNAPSHOT_LIMIT`], unless a test lowered it (`FaultPlan::lower_limit`,
 /// `"producer snapshot"`): the writer and every reader ask here alike.

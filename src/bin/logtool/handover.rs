@@ -5,8 +5,8 @@
 //!    topic ID and makes empty partition directories holding it in `partition.metadata`);
 //! 2. stop the broker (and the strata service);
 //! 3. `logtool --dir STRATA_DIR hand-over TOPIC --broker-dir BROKER_LOG_DIR`: strata's store is
-//!    opened (recovering it if needed) and closed cleanly, so every index is trimmed and every
-//!    producer snapshot written; then each partition's segments, indexes (`.index`,
+//!    opened (recovering it if needed) and closed cleanly, so every index is trimmed and each
+//!    partition's producer snapshot at its log end written; then each partition's segments, indexes (`.index`,
 //!    `.timeindex`, `.txnindex`) and producer snapshots replace the broker's empty ones, and the
 //!    broker's `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` get strata's
 //!    log end and log start offsets. The broker's `partition.metadata` (its topic ID) and
@@ -21,7 +21,11 @@
 //!
 //! Refused, changing nothing: a broker partition that holds data, a missing broker partition
 //! directory or `partition.metadata` (the topic was not created there), a strata topic that does
-//! not exist. The verb cannot tell a running broker (Kafka's `.lock` is a POSIX record lock,
+//! not exist, a strata partition with no producer snapshot at its log end. The close writes none
+//! for a producer state past the snapshot bound (1 GiB, about 23 million producers); strata's
+//! next open rebuilds it from the log, but a Kafka broker started cleanly on a partition with no
+//! snapshot takes it for one from before producer state existed (`UnifiedLog.
+//! rebuildProducerState`'s upgrade shortcut) and skips the scan, forgetting every producer. The verb cannot tell a running broker (Kafka's `.lock` is a POSIX record lock,
 //! invisible to strata's `flock`): stop it first.
 //! Not carried: topic configs; commit metadata strings of the groups' offsets (Kafka's reset
 //! plan has no column for them: its `--from-file` parser builds each commit from the offset
@@ -147,6 +151,26 @@ fn check_broker(broker_dir: &Path, topic: &str, parts: &[Part]) -> Result<(), Fa
     Ok(())
 }
 
+/// Checks strata's side before anything changes: each partition has its producer snapshot at its
+/// log end, which a broker started cleanly needs to know strata's producers (with none, Kafka's
+/// `UnifiedLog.rebuildProducerState` takes a cleanly shut down partition for one upgraded from
+/// before producer state existed and skips the log scan).
+fn check_snapshots(topic: &str, parts: &[Part]) -> Result<(), Failure> {
+    for p in parts {
+        let snapshot = p.from.join(format!("{:020}.snapshot", p.log_end));
+        if !snapshot.is_file() {
+            return Err(Failure::new(format!(
+                "{topic}-{}: no producer snapshot at its log end ({} is missing): its producer \
+                 state was too long to snapshot, and a Kafka broker would start on the partition \
+                 without its producers (nothing was changed)",
+                p.partition,
+                snapshot.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Copies `from` to `to` through a temporary name and fsyncs it.
 fn copy_file(from: &Path, to: &Path) -> Result<(), Failure> {
     let tmp = to.with_extension("handover-tmp");
@@ -170,6 +194,7 @@ pub fn execute(
     let topic = args.topic.as_str();
     let broker = args.broker_dir.as_path();
     check_broker(broker, topic, parts)?;
+    check_snapshots(topic, parts)?;
     // The groups' offsets are written first: a failure there leaves the broker untouched.
     let offsets_file = match (&args.offsets_file, offsets.is_empty()) {
         (Some(path), false) => {
@@ -268,4 +293,26 @@ pub fn execute(
     }
     handover_offsets::report_not_carried(out, topic, not_carried);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(from: &Path, log_end: i64) -> Part {
+        Part { partition: 1, from: from.to_path_buf(), log_start: 0, log_end, last_stable: log_end }
+    }
+
+    #[test]
+    fn a_partition_without_a_producer_snapshot_at_its_log_end_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // A snapshot at an older offset only (a roll's) is not the one a broker reads at start.
+        fs::write(dir.path().join(format!("{:020}.snapshot", 5)), b"").unwrap();
+        let refused = check_snapshots("orders", &[part(dir.path(), 10)]);
+        let message = refused.err().unwrap().msg;
+        assert!(message.contains("orders-1: no producer snapshot at its log end"), "{message}");
+        assert!(message.contains("00000000000000000010.snapshot"), "{message}");
+        fs::write(dir.path().join(format!("{:020}.snapshot", 10)), b"").unwrap();
+        assert!(check_snapshots("orders", &[part(dir.path(), 10)]).is_ok());
+    }
 }
