@@ -156,6 +156,8 @@ impl Segment {
         self.time_index.delete()?;
         self.txn_index.delete()?;
         self.account.detach();
+        // A test's hook may close the segment here (no lock is held).
+        crate::io::fault::point("segment::delete_files::before_removed")?;
         self.files.advance(Files::Removing, Files::Removed);
         Ok(())
     }
@@ -220,5 +222,41 @@ impl FilesState {
     /// overtaking a removal stays `Closed`).
     fn advance(&self, from: Files, to: Files) {
         let _ = self.0.compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogConfig;
+    use crate::format::{BatchBuilder, BatchView, Record};
+    use crate::io::fault;
+    use crate::segment::budget::Budget;
+
+    /// A segment at offset 0 of `dir` holding one batch, mapped by a read.
+    fn segment_with_a_batch(dir: &Path) -> Arc<Segment> {
+        let limits = crate::log::Log::limits_with(&LogConfig::default(), &Budget::new(16, 1 << 30));
+        let segment = Segment::create(dir, 0, limits, 0, 0).unwrap();
+        let mut b = BatchBuilder::new(0);
+        b.append(&Record::new("k", "v")).unwrap();
+        segment.append(&BatchView::new(b.build().unwrap()).unwrap()).unwrap();
+        assert_eq!(segment.bytes(0, segment.len()).unwrap().len() as u64, segment.len());
+        segment
+    }
+
+    #[test]
+    fn a_close_after_a_removals_last_unlink_stays_closed_and_reads_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = segment_with_a_batch(dir.path());
+        let closing = Arc::clone(&segment);
+        let hook =
+            fault::on_point("segment::delete_files::before_removed", move || closing.close());
+        segment.delete_files().unwrap();
+        drop(hook);
+        assert_eq!(segment.files.get(), Files::Closed);
+        assert!(matches!(segment.bytes(0, segment.len()), Err(Error::Closed)));
+        // A later pass over the pending deletes leaves it so.
+        segment.delete_files().unwrap();
+        assert_eq!(segment.files.get(), Files::Closed);
     }
 }
