@@ -139,9 +139,16 @@ impl Segment {
     pub(crate) fn delete_files(&self) -> Result<()> {
         let mut handle = self.file.lock();
         // Under the descriptor's lock, which `close` takes to set `Closed`.
-        match self.files.get() {
+        let state = self.files.get();
+        // A test's hook may finish another pass's removal here (the lock is held).
+        crate::io::fault::point("segment::delete_files::state_read")?;
+        match state {
             Files::Closed | Files::Removed => return Ok(()),
-            Files::Live | Files::Removing => self.files.set(Files::Removing),
+            Files::Live => self.files.set(Files::Removing),
+            // Left alone: another pass (`Store::maintain` and the retention thread both run
+            // the pending deletes) may be past its last unlink, outside this lock, and set
+            // `Removed` since the read; storing `Removing` would move the state back up.
+            Files::Removing => {}
         }
         let had = handle.take().is_some();
         self.account.adjust(-isize::from(had), 0);
@@ -258,5 +265,39 @@ mod tests {
         // A later pass over the pending deletes leaves it so.
         segment.delete_files().unwrap();
         assert_eq!(segment.files.get(), Files::Closed);
+    }
+
+    #[test]
+    fn a_pass_that_read_removing_leaves_removed_set_meanwhile_by_another_pass() {
+        use std::sync::mpsc;
+        let dir = tempfile::tempdir().unwrap();
+        let segment = segment_with_a_batch(dir.path());
+        let (a_paused, wait_a) = mpsc::channel();
+        let (go_a, a_waits) = mpsc::channel::<()>();
+        let first = Arc::clone(&segment);
+        // Pass A stops after its last unlink, the descriptor's lock released.
+        let a = std::thread::spawn(move || {
+            let _hook = fault::on_point("segment::delete_files::before_removed", move || {
+                a_paused.send(()).unwrap();
+                a_waits.recv().unwrap();
+            });
+            first.delete_files()
+        });
+        wait_a.recv().unwrap();
+        assert_eq!(segment.files.get(), Files::Removing);
+        // Pass B reads `Removing` under the lock, then A finishes (`Removed`) before B goes
+        // on; B then fails before its own last step, leaving the state as it made it.
+        let a_done = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let done = std::rc::Rc::clone(&a_done);
+        let _hook = fault::on_point("segment::delete_files::state_read", move || {
+            go_a.send(()).unwrap();
+            *done.borrow_mut() = Some(a.join().unwrap());
+        });
+        let _plan =
+            fault::arm(fault::FaultPlan::new().fail_point("segment::delete_files::before_removed"));
+        assert!(segment.delete_files().is_err());
+        assert!(matches!(a_done.borrow_mut().take(), Some(Ok(()))));
+        // States only move down the table: Removed stays Removed.
+        assert_eq!(segment.files.get(), Files::Removed);
     }
 }
