@@ -40,6 +40,12 @@ impl<E: Entry> Index<E> {
         self.core.read(|l| l.entry(i))
     }
 
+    /// The first `limit` entries (all of them when there are fewer), read
+    /// under one lock.
+    pub(crate) fn first_entries(&self, limit: usize) -> Result<Vec<E>> {
+        self.core.read(|l| Ok((0..l.entries.min(limit)).map_while(|i| l.get(i)).collect()))
+    }
+
     /// Number of entries.
     pub fn entries(&self) -> Result<usize> {
         self.core.read(|l| Ok(l.entries))
@@ -87,11 +93,6 @@ impl<E: Entry> Index<E> {
     /// reserved ones), so writing them cannot meet a full disk.
     pub(crate) fn reserve(&self, extra: usize) -> Result<()> {
         self.core.reserve(extra)
-    }
-
-    /// Grows the file if the next entry would not fit (index rebuilds).
-    pub(crate) fn grow_for_one_more(&self) -> Result<()> {
-        self.core.grow_for_one_more()
     }
 
     /// Cuts the file to exactly its entries (on roll and close).

@@ -349,16 +349,38 @@ impl<E: Entry> Core<E> {
     }
 
     /// Makes room for one more entry beyond the reserved slots, doubling the
-    /// file when it is full. A rebuild uses it: the entries a segment's data
-    /// needs always fit, whatever `segment.index.bytes` says now.
-    pub(crate) fn grow_for_one_more(&self) -> Result<()> {
+    /// file when it is full (under the write lock). A rebuild uses it: the
+    /// entries a segment's data needs always fit, whatever
+    /// `segment.index.bytes` says now.
+    fn grow_for_one_more(&self, l: &mut Loaded<E>) -> Result<()> {
+        let needed = l.entries + 1 + E::RESERVED;
+        if needed <= l.max_entries() {
+            return Ok(());
+        }
+        let slots = needed.max(l.max_entries().saturating_mul(2));
+        self.resize_loaded(l, (slots * E::SIZE) as u64).map(drop)
+    }
+
+    /// A rebuild's entries written in one go: for each item, room for one
+    /// more entry ([`Self::grow_for_one_more`]), then `push`, under one
+    /// write lock: the same as a locked grow and a locked write per item,
+    /// without the locks, the load checks and the budget's bookkeeping of
+    /// each. Stops at the first error; no items, no write (the index stays
+    /// as it was, clean or dirty).
+    pub(crate) fn write_each<T>(
+        &self,
+        items: &[T],
+        mut push: impl FnMut(&mut Loaded<E>, &T) -> Result<()>,
+    ) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
         self.write(|l| {
-            let needed = l.entries + 1 + E::RESERVED;
-            if needed <= l.max_entries() {
-                return Ok(());
+            for item in items {
+                self.grow_for_one_more(l)?;
+                push(l, item)?;
             }
-            let slots = needed.max(l.max_entries().saturating_mul(2));
-            self.resize_loaded(l, (slots * E::SIZE) as u64).map(drop)
+            Ok(())
         })
     }
 

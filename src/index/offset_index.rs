@@ -5,7 +5,7 @@
 //! target `>= O` starts at or after `P`, which is all [`OffsetIndex::lookup`]
 //! promises.
 
-use super::common::Entry;
+use super::common::{Entry, Loaded};
 use super::handle::Index;
 use super::search;
 use crate::format::index_entry;
@@ -78,6 +78,21 @@ impl Entry for OffsetPosition {
 /// Largest position an entry can hold (an int32 on disk).
 const MAX_POSITION: u32 = i32::MAX.cast_unsigned();
 
+/// [`OffsetIndex::append`]'s checks and write, on the loaded index.
+fn append_to(l: &mut Loaded<OffsetPosition>, entry: OffsetPosition) -> Result<()> {
+    let OffsetPosition { offset, position } = entry;
+    let refuse = |why: String| {
+        Err(Error::InvalidRequest(format!("offset index {}: {why}", l.map.path().display())))
+    };
+    if let Some(last) = l.last.filter(|last| offset <= last.offset) {
+        return refuse(format!("offset {offset} is not above the last entry {}", last.offset));
+    }
+    if position > MAX_POSITION {
+        return refuse(format!("position {position} exceeds i32::MAX"));
+    }
+    l.push(entry, false)
+}
+
 /// A segment's `.index`: one entry per indexed batch, strictly increasing in
 /// offset and position. `Send + Sync`; see the [module docs](super).
 pub type OffsetIndex = Index<OffsetPosition>;
@@ -87,24 +102,15 @@ impl Index<OffsetPosition> {
     /// is not above the last entry's or not within `[base, base + i32::MAX]`,
     /// or if `position` exceeds `i32::MAX`.
     pub fn append(&self, offset: i64, position: u32) -> Result<()> {
-        self.core.write(|l| {
-            let refuse = |why: String| {
-                Err(Error::InvalidRequest(format!(
-                    "offset index {}: {why}",
-                    l.map.path().display()
-                )))
-            };
-            if let Some(last) = l.last.filter(|last| offset <= last.offset) {
-                return refuse(format!(
-                    "offset {offset} is not above the last entry {}",
-                    last.offset
-                ));
-            }
-            if position > MAX_POSITION {
-                return refuse(format!("position {position} exceeds i32::MAX"));
-            }
-            l.push(OffsetPosition { offset, position }, false)
-        })
+        self.core.write(|l| append_to(l, OffsetPosition { offset, position }))
+    }
+
+    /// A rebuild's entries in order (recovery): each appended as by
+    /// [`Self::append`] after room is made for it (the file doubled when
+    /// full: a rebuild's entries always fit), under one lock. Stops at the
+    /// first entry that fails.
+    pub(crate) fn append_rebuilt(&self, entries: &[OffsetPosition]) -> Result<()> {
+        self.core.write_each(entries, |l, e| append_to(l, *e))
     }
 
     /// The entry with the largest offset `<= target`, or `(base_offset, 0)`

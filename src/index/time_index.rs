@@ -6,7 +6,7 @@
 //! and an entry is written only when its timestamp is strictly greater than
 //! the last one (an all-v0 segment, timestamps -1, has no entries).
 
-use super::common::Entry;
+use super::common::{Entry, Loaded};
 use super::handle::Index;
 use crate::format::index_entry;
 use crate::{Error, Result};
@@ -83,32 +83,16 @@ impl Index<TimestampOffset> {
     /// slot makes room for), if `offset` or `timestamp` is below the last
     /// entry's, or if `offset` is not within `[base, base + i32::MAX]`.
     pub fn maybe_append(&self, timestamp: i64, offset: i64, skip_full_check: bool) -> Result<bool> {
-        self.core.write(|l| {
-            let refuse = |why: String| {
-                Err(Error::InvalidRequest(format!("time index {}: {why}", l.map.path().display())))
-            };
-            if !skip_full_check && l.is_full() {
-                return refuse(format!("full at {} entries", l.entries));
-            }
-            if let Some(last) = l.last {
-                if offset < last.offset {
-                    return refuse(format!(
-                        "offset {offset} is below the last entry {}",
-                        last.offset
-                    ));
-                }
-                if timestamp < last.timestamp {
-                    let last = last.timestamp;
-                    return refuse(format!("timestamp {timestamp} is below the last entry {last}"));
-                }
-            }
-            let last_timestamp = l.last.map_or(-1, |last| last.timestamp);
-            if timestamp <= last_timestamp {
-                return Ok(false);
-            }
-            l.push(TimestampOffset { timestamp, offset }, skip_full_check)?;
-            Ok(true)
-        })
+        let entry = TimestampOffset { timestamp, offset };
+        self.core.write(|l| maybe_append_to(l, entry, skip_full_check))
+    }
+
+    /// A rebuild's candidate entries in order (recovery): each offered as
+    /// to [`Self::maybe_append`] (full check included) after room for one
+    /// more is made (the file doubled when full), under one lock. Stops at the
+    /// first that fails.
+    pub(crate) fn maybe_append_rebuilt(&self, entries: &[TimestampOffset]) -> Result<()> {
+        self.core.write_each(entries, |l, e| maybe_append_to(l, *e, false).map(drop))
     }
 
     /// The entry with the largest timestamp `<= timestamp`, or
@@ -117,4 +101,34 @@ impl Index<TimestampOffset> {
         let found = self.core.read(|l| l.largest_le(timestamp, |e| e.timestamp))?;
         Ok(found.unwrap_or_else(|| TimestampOffset::empty(self.base_offset())))
     }
+}
+
+/// [`TimeIndex::maybe_append`]'s checks and write, on the loaded index.
+fn maybe_append_to(
+    l: &mut Loaded<TimestampOffset>,
+    entry: TimestampOffset,
+    skip_full_check: bool,
+) -> Result<bool> {
+    let TimestampOffset { timestamp, offset } = entry;
+    let refuse = |why: String| {
+        Err(Error::InvalidRequest(format!("time index {}: {why}", l.map.path().display())))
+    };
+    if !skip_full_check && l.is_full() {
+        return refuse(format!("full at {} entries", l.entries));
+    }
+    if let Some(last) = l.last {
+        if offset < last.offset {
+            return refuse(format!("offset {offset} is below the last entry {}", last.offset));
+        }
+        if timestamp < last.timestamp {
+            let last = last.timestamp;
+            return refuse(format!("timestamp {timestamp} is below the last entry {last}"));
+        }
+    }
+    let last_timestamp = l.last.map_or(-1, |last| last.timestamp);
+    if timestamp <= last_timestamp {
+        return Ok(false);
+    }
+    l.push(entry, skip_full_check)?;
+    Ok(true)
 }

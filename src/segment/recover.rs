@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use crate::format::{BatchIter, NO_TIMESTAMP, StopReason};
 use crate::index::OffsetPosition;
+use crate::index::TimestampOffset;
 use crate::index::cadence::EntryCadence;
 use crate::io::file;
 use crate::io::mmap::ReadMap;
@@ -91,7 +92,7 @@ pub(crate) fn index_claims(index: &crate::index::OffsetIndex) -> Vec<OffsetPosit
     if n as u64 > room {
         return Vec::new();
     }
-    (0..n).map_while(|i| index.entry(i).ok()).collect()
+    index.first_entries(n).unwrap_or_default()
 }
 
 /// What feeding a batch to a [`Placer`] decided.
@@ -264,7 +265,31 @@ pub(crate) struct RecoveryOutcome {
     pub epoch_changes: Vec<(i32, i64)>,
 }
 
+/// Index entries a rebuild gathers before it writes them
+/// ([`Segment::write_rebuilt`]).
+const ENTRIES_AT_ONCE: usize = 1024;
+
 impl Segment {
+    /// Writes the index entries a rebuild gathered, in order, and empties
+    /// the lists: each offset-index entry as `OffsetIndex::append` writes
+    /// it and each time-index candidate as `TimeIndex::maybe_append` offers
+    /// it, both after growing the file for one more entry if it is full (a
+    /// sealed segment written under a larger `segment.index.bytes`, or by
+    /// another writer, needs every entry: grow, never fail). One lock per
+    /// index for the lot instead of four locked calls a batch (about 1,000
+    /// instructions a batch of a 1 GiB recovery's 91,000).
+    fn write_rebuilt(
+        &self,
+        entries: &mut Vec<OffsetPosition>,
+        times: &mut Vec<TimestampOffset>,
+    ) -> Result<()> {
+        self.offset_index.append_rebuilt(entries)?;
+        self.time_index.maybe_append_rebuilt(times)?;
+        entries.clear();
+        times.clear();
+        Ok(())
+    }
+
     /// Keeps recovery's map of the whole (uncut) `.log` as the segment's read
     /// map. Its page-table entries are set up already, so reads of the
     /// segment after the open do not fault the pages in again, and the
@@ -367,6 +392,9 @@ impl Segment {
         let mut producer_batches = 0;
         let mut epoch_changes: Vec<(i32, i64)> = Vec::new();
         let mut placer = Placer::new(self.base_offset, next_base, false, rules, claims);
+        // Index entries found and not yet written (see `write_rebuilt`).
+        let mut entries = Vec::with_capacity(ENTRIES_AT_ONCE);
+        let mut times = Vec::with_capacity(ENTRIES_AT_ONCE);
         let mut accept = |pos: usize, batch: &crate::format::BatchView| -> Result<()> {
             let pos = pos as u64;
             if batches == 0 {
@@ -377,15 +405,15 @@ impl Segment {
                 st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
             }
             if cadence.batch_at(pos, self.limits.index_interval_bytes) {
-                let p = u32::try_from(pos)
+                let position = u32::try_from(pos)
                     .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
-                // A sealed segment written under a larger `segment.index.bytes`
-                // (or by another writer) needs every entry: grow, never fail.
-                self.offset_index.grow_for_one_more()?;
-                self.offset_index.append(batch.last_offset(), p)?;
-                let (ts, off) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
-                self.time_index.grow_for_one_more()?;
-                self.time_index.maybe_append(ts, off, false)?;
+                let (timestamp, offset) =
+                    st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
+                entries.push(OffsetPosition { offset: batch.last_offset(), position });
+                times.push(TimestampOffset { timestamp, offset });
+                if entries.len() == ENTRIES_AT_ONCE {
+                    self.write_rebuilt(&mut entries, &mut times)?;
+                }
             }
             next_offset = batch.next_offset();
             valid = pos + batch.size() as u64;
@@ -431,6 +459,7 @@ impl Segment {
         if let Some(overflows) = scanned {
             return Ok(overflows);
         }
+        self.write_rebuilt(&mut entries, &mut times)?;
         st.index_cadence = Some(cadence);
         drop(iter);
         if valid < physical {
