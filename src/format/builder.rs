@@ -711,7 +711,9 @@ mod tests {
         /// template's rewrite of its value fields (the encoder's
         /// `Template::renew`), unless a varint widens: lengths around the
         /// value length's and the record length's width steps (64 and 8,192
-        /// bytes), null values among them, over 64 offset deltas.
+        /// bytes), null values among them, over 64 offset deltas; timestamp
+        /// deltas up to 2^53 in magnitude, so the record's head (length,
+        /// attributes, timestamp delta) passes the template's first word.
         #[test]
         fn records_whose_values_change_length_encode_to_the_reference_bytes(
             lens in proptest::collection::vec(
@@ -724,12 +726,22 @@ mod tests {
             ),
             key in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
             now in 1_700_000_000_000i64..1_700_000_001_000,
+            delta in prop_oneof![
+                4 => Just(0i64),
+                1 => Just(1i64 << 40),
+                1 => Just(-(1i64 << 50)),
+                1 => Just(1i64 << 53),
+                2 => 1i64..100_000,
+            ],
         ) {
             let bytes = vec![7u8; 8_250];
+            // The first record sets the base timestamp; the rest sit `delta` from it.
+            let ts_delta = |i: usize| if i == 0 { 0 } else { delta };
             let records: Vec<BorrowedRecord<'_>> = lens
                 .iter()
-                .map(|&n| {
-                    let mut r = BorrowedRecord::new("", "");
+                .enumerate()
+                .map(|(i, &n)| {
+                    let mut r = BorrowedRecord::new("", "").timestamp(now + ts_delta(i));
                     r.key = key.as_deref();
                     r.value = bytes.get(..n);
                     r
@@ -739,7 +751,7 @@ mod tests {
             all.append_all_stamped(&records, now).unwrap();
             let mut want = Vec::new();
             for (i, r) in records.iter().enumerate() {
-                want.extend(reference_record(0, i as i32, r.key, r.value, &[]));
+                want.extend(reference_record(ts_delta(i), i as i32, r.key, r.value, &[]));
             }
             let built = all.build().unwrap();
             proptest::prop_assert_eq!(&built[layout::BATCH_OVERHEAD..], &want[..]);

@@ -502,6 +502,7 @@ fn copy_value(dst: &mut [u8], src: &[u8]) {
 /// first and last `N` bytes.
 #[inline(always)]
 fn overlapping<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    debug_assert!(src.len() >= N && src.len() <= 2 * N && dst.len() == src.len());
     if let (Some(head), Some(tail)) = (src.first_chunk::<N>(), src.last_chunk::<N>()) {
         if let Some(d) = dst.first_chunk_mut::<N>() {
             *d = *head;
