@@ -215,37 +215,35 @@ pub(crate) fn summarize(batch: &BatchView) -> Option<Summary> {
     if count <= 0 || i64::from(count) != i64::from(batch.last_offset_delta()) + 1 {
         return None;
     }
-    let (mut min_delta, mut max_delta, mut any_null_key) = (i64::MAX, i64::MIN, false);
-    let mut pos = 0usize;
-    let mut i = 0;
-    while i < count {
-        let rest = section.get(pos..)?;
+    // The next record's position and offset delta, the extremes so far.
+    let mut at = Cursor { pos: 0, offset_delta: 0, min_delta: i64::MAX, max_delta: i64::MIN };
+    let mut any_null_key = false;
+    while at.offset_delta < count {
+        let rest = section.get(at.pos..)?;
         let (facts, size) = plain_record(rest)?;
-        pos += size;
-        if facts.offset_delta != i {
+        if facts.offset_delta != at.offset_delta {
             return None;
         }
-        i += 1;
-        min_delta = min_delta.min(facts.timestamp_delta);
-        max_delta = max_delta.max(facts.timestamp_delta);
+        at.pos += size;
+        at.offset_delta += 1;
+        at.min_delta = at.min_delta.min(facts.timestamp_delta);
+        at.max_delta = at.max_delta.max(facts.timestamp_delta);
         any_null_key |= facts.key_is_null;
         // The records after it laid out as it is (a client's batch of
         // equal-sized records) are checked against it as a template.
         if let Some(run) = Run::of(rest, size) {
-            let at =
-                run.take(section, Cursor { pos, offset_delta: i, min_delta, max_delta }, count);
-            (pos, i, min_delta, max_delta) = (at.pos, at.offset_delta, at.min_delta, at.max_delta);
+            at = run.take(section, at, count);
         }
     }
     // Without overflow at either end, baseTimestamp plus any delta between
     // them does not wrap either, and the extremes are those of the sums.
     let base = batch.base_timestamp();
     let (Some(min_timestamp), Some(max_timestamp)) =
-        (base.checked_add(min_delta), base.checked_add(max_delta))
+        (base.checked_add(at.min_delta), base.checked_add(at.max_delta))
     else {
         return None;
     };
-    (pos == section.len()).then_some(Summary { min_timestamp, max_timestamp, any_null_key })
+    (at.pos == section.len()).then_some(Summary { min_timestamp, max_timestamp, any_null_key })
 }
 
 /// A record [`plain_record`] accepted, as the template of the records after

@@ -6,10 +6,10 @@
 //! 2. stop the broker (and the strata service);
 //! 3. `logtool --dir STRATA_DIR hand-over TOPIC --broker-dir BROKER_LOG_DIR`: strata's store is
 //!    opened (recovering it if needed) and closed cleanly, so every index is trimmed and each
-//!    partition's producer snapshot at its log end written; then each partition's segments, indexes (`.index`,
-//!    `.timeindex`, `.txnindex`) and producer snapshots replace the broker's empty ones, and the
-//!    broker's `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` get strata's
-//!    log end and log start offsets. The broker's `partition.metadata` (its topic ID) and
+//!    partition's producer snapshot at its log end written; then each partition's segments,
+//!    indexes (`.index`, `.timeindex`, `.txnindex`) and producer snapshots replace the broker's
+//!    empty ones, and the broker's `recovery-point-offset-checkpoint` and
+//!    `log-start-offset-checkpoint` get strata's log end and log start offsets. The broker's `partition.metadata` (its topic ID) and
 //!    `leader-epoch-checkpoint` stay: the broker's metadata says who leads with which epoch;
 //! 4. start the broker: it loads the segments (with its own recovery when it was not shut down
 //!    cleanly) and serves every record at its original offset;
@@ -24,9 +24,10 @@
 //! not exist, a strata partition with no producer snapshot at its log end. The close writes none
 //! for a producer state past the snapshot bound (1 GiB, about 23 million producers); strata's
 //! next open rebuilds it from the log, but a Kafka broker started cleanly on a partition with no
-//! snapshot takes it for one from before producer state existed (`UnifiedLog.
-//! rebuildProducerState`'s upgrade shortcut) and skips the scan, forgetting every producer. The verb cannot tell a running broker (Kafka's `.lock` is a POSIX record lock,
-//! invisible to strata's `flock`): stop it first.
+//! snapshot takes it for one from before producer state existed (the upgrade shortcut of
+//! `UnifiedLog.rebuildProducerState`) and skips the scan, forgetting every producer. The verb
+//! cannot tell a running broker (Kafka's `.lock` is a POSIX record lock, invisible to strata's
+//! `flock`): stop it first.
 //! Not carried: topic configs; commit metadata strings of the groups' offsets (Kafka's reset
 //! plan has no column for them: its `--from-file` parser builds each commit from the offset
 //! alone). A transaction open in strata at the hand-over stays open on the cluster (no
@@ -39,6 +40,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use strata::Store;
+use strata::internals::format::file_name::{FileKind, segment_file_name};
 use strata::internals::store::checkpoint::{
     self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
@@ -157,7 +159,7 @@ fn check_broker(broker_dir: &Path, topic: &str, parts: &[Part]) -> Result<(), Fa
 /// before producer state existed and skips the log scan).
 fn check_snapshots(topic: &str, parts: &[Part]) -> Result<(), Failure> {
     for p in parts {
-        let snapshot = p.from.join(format!("{:020}.snapshot", p.log_end));
+        let snapshot = p.from.join(segment_file_name(p.log_end, FileKind::Snapshot));
         if !snapshot.is_file() {
             return Err(Failure::new(format!(
                 "{topic}-{}: no producer snapshot at its log end ({} is missing): its producer \
