@@ -19,6 +19,8 @@ mod batch_region;
 mod decompress;
 #[path = "../fuzz/checks/legacy_decode.rs"]
 mod legacy_decode;
+#[path = "../fuzz/checks/state_files.rs"]
+mod state_files;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -134,6 +136,112 @@ fn legacy_decode_corpus_never_panics_and_reencodes_plain_messages() {
         };
         assert_eq!(*outcome, expected, "{name}");
     }
+}
+
+#[test]
+fn state_files_corpus_never_panics_and_reaches_every_decoder() {
+    use state_files::{DECODERS, Outcome};
+    let results = replay("state_files", state_files::check);
+    // Every decoder accepts a seed (its encoder's output, or a Kafka spelling it reads).
+    for name in DECODERS {
+        assert!(count(&results, &Outcome::Accepted(name)) > 0, "no seed reaches {name}");
+    }
+    // Seeds named `-damaged` are refused by the decoder their first byte picks.
+    for (path, outcome) in &results {
+        let name = path.file_name().unwrap().to_string_lossy();
+        if name.ends_with("-damaged") {
+            assert!(matches!(outcome, Outcome::Refused(_)), "{name}: {outcome:?}");
+        }
+    }
+}
+
+/// Writes the `state_files` seeds into `fuzz/corpus/state_files/`: each a
+/// decoder's byte (see `fuzz/checks/state_files.rs`) and a file or record.
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand after changing the seeds"]
+fn regenerate_state_files_seeds() {
+    use strata::internals::format::group_record::{GroupKey, OffsetCommit};
+    use strata::internals::format::index_entry::{encode_offset_entry, encode_time_entry};
+    use strata::internals::format::leader_epoch::{self, EpochEntry};
+    use strata::internals::format::producer_snapshot::{self, SnapshotEntry};
+    use strata::internals::format::txn_index::AbortedTxn;
+    use strata::internals::format::{TopicId, partition_metadata};
+    let dir = fuzz_dir().join("corpus/state_files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |pick: u8, name: &str, data: &[u8]| {
+        std::fs::write(dir.join(name), [&[pick], data].concat()).unwrap();
+    };
+    let string = |s: &str| [&(s.len() as i16).to_be_bytes()[..], s.as_bytes()].concat();
+
+    let key = GroupKey::Offset { group: "g".into(), topic: "orders".into(), partition: 3 };
+    write(0, "group-key-offset-v1", &key.encode().unwrap());
+    write(0, "group-key-metadata-v2", &GroupKey::Metadata { group: "g".into() }.encode().unwrap());
+    let v0 = [&0i16.to_be_bytes()[..], &string("g"), &string("t"), &7i32.to_be_bytes()].concat();
+    write(0, "group-key-offset-v0", &v0);
+    write(0, "group-key-offset-v1-damaged", &key.encode().unwrap()[..6]);
+
+    let commit = OffsetCommit {
+        offset: 42,
+        leader_epoch: 5,
+        metadata: "meta".into(),
+        commit_timestamp: 1_700_000_000_000,
+    };
+    write(1, "offset-commit-v3", &commit.encode().unwrap());
+    let ts = 1_700_000_000_000i64.to_be_bytes();
+    let v1 = [&1i16.to_be_bytes()[..], &42i64.to_be_bytes(), &string("m"), &ts, &ts].concat();
+    write(1, "offset-commit-v1", &v1);
+    // Version 4: compact string (unsigned varint length + 1), then an empty tagged-field section.
+    let v4 = [
+        &4i16.to_be_bytes()[..],
+        &42i64.to_be_bytes(),
+        &5i32.to_be_bytes(),
+        &[3, b'm', b'e'],
+        &ts,
+        &[0],
+    ]
+    .concat();
+    write(1, "offset-commit-v4", &v4);
+    write(1, "offset-commit-v9-damaged", &[&9i16.to_be_bytes()[..], &[0; 24]].concat());
+
+    let producer = SnapshotEntry {
+        producer_id: 4242,
+        epoch: 3,
+        last_sequence: 9,
+        last_offset: 100,
+        offset_delta: 4,
+        timestamp: 1_700_000_000_000,
+        coordinator_epoch: -1,
+        current_txn_first_offset: 97,
+    };
+    let snapshot =
+        producer_snapshot::encode(&[producer, SnapshotEntry { producer_id: 7, ..producer }]);
+    write(2, "producer-snapshot", &snapshot);
+    let mut damaged = snapshot.clone();
+    damaged[20] ^= 1;
+    write(2, "producer-snapshot-crc-damaged", &damaged);
+
+    let epochs =
+        [EpochEntry { epoch: 0, start_offset: 0 }, EpochEntry { epoch: 3, start_offset: 17 }];
+    write(3, "leader-epoch-checkpoint", &leader_epoch::encode(&epochs));
+    write(3, "leader-epoch-checkpoint-order-damaged", b"0\n2\n3 5\n2 9\n");
+
+    let id = TopicId::from_random([0x5a; 16]).unwrap();
+    write(4, "partition-metadata", &partition_metadata::encode(id));
+    write(4, "partition-metadata-version-damaged", b"version: 1\ntopic_id: AAAAAAAAAAAAAAAAAAAAAQ");
+
+    let txn =
+        AbortedTxn { producer_id: 9, first_offset: 10, last_offset: 14, last_stable_offset: 15 };
+    let later = AbortedTxn { first_offset: 12, last_offset: 20, last_stable_offset: 21, ..txn };
+    let txns = [&10i64.to_be_bytes()[..], &txn.encode(), &later.encode()].concat();
+    write(5, "txn-index-base-10", &txns);
+    let below = [&15i64.to_be_bytes()[..], &txn.encode()].concat();
+    write(5, "txn-index-below-base-damaged", &below);
+
+    let index = [encode_offset_entry(0, 0), encode_offset_entry(3, 4096), [0; 8]].concat();
+    write(6, "offset-index", &index);
+    let times =
+        [encode_time_entry(1_700_000_000_000, 0), encode_time_entry(1_700_000_000_500, 9)].concat();
+    write(6, "time-index", &times);
 }
 
 /// Writes the generated seeds into `fuzz/corpus/`. The copied segments in
