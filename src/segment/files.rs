@@ -157,6 +157,9 @@ impl Segment {
             file::remove_file_if_exists(&path)?;
         }
         drop(handle);
+        // The `.log` is gone, its indexes not yet. A test's hook may close the segment (or
+        // its log) here, or the point fail as an unlink would (no lock is held).
+        crate::io::fault::point("segment::delete_files::log_removed")?;
         // A close from here on leaves each index's file alone (its own
         // `closed`, taken under its lock) and stays `Closed`.
         self.offset_index.delete()?;
@@ -265,6 +268,71 @@ mod tests {
         // A later pass over the pending deletes leaves it so.
         segment.delete_files().unwrap();
         assert_eq!(segment.files.get(), Files::Closed);
+    }
+
+    /// The names of the files in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_close_between_a_removals_log_unlink_and_its_index_unlinks_stays_closed_and_reads_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = segment_with_a_batch(dir.path());
+        let bytes = segment.len();
+        let (closing, at) = (Arc::clone(&segment), dir.path().to_path_buf());
+        let hook = fault::on_point("segment::delete_files::log_removed", move || {
+            // The point sits after the `.log`'s unlink, before any index's.
+            assert_eq!(
+                names(&at),
+                ["00000000000000000000.index", "00000000000000000000.timeindex"]
+            );
+            closing.close();
+        });
+        segment.delete_files().unwrap();
+        assert!(hook.ran());
+        assert_eq!(segment.files.get(), Files::Closed);
+        // Nothing is served from the closed segment, its `.log` gone or not: a clear error.
+        assert!(matches!(segment.bytes(0, bytes), Err(Error::Closed)));
+        assert!(matches!(segment.batches_from(0), Err(Error::Closed)), "a walk of its batches");
+        // The indexes are no longer the segment's to remove (the directory may be another
+        // store's once the close returned): left for the next open, which removes a `.index`
+        // without its `.log` (`Log::open`'s orphan rule).
+        assert_eq!(
+            names(dir.path()),
+            ["00000000000000000000.index", "00000000000000000000.timeindex"]
+        );
+        // A later pass over the pending deletes leaves them so.
+        segment.delete_files().unwrap();
+        assert_eq!(segment.files.get(), Files::Closed);
+        assert_eq!(names(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn a_removal_failing_between_its_log_unlink_and_its_index_unlinks_is_finished_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = segment_with_a_batch(dir.path());
+        {
+            let _plan = fault::arm(
+                fault::FaultPlan::new().fail_point("segment::delete_files::log_removed"),
+            );
+            assert!(segment.delete_files().is_err());
+        }
+        assert_eq!(segment.files.get(), Files::Removing);
+        assert_eq!(
+            names(dir.path()),
+            ["00000000000000000000.index", "00000000000000000000.timeindex"]
+        );
+        // No open or map of the files starts once the removal has: the `.log` is not read again.
+        assert!(segment.bytes(0, segment.len()).is_ok(), "the map taken before stays readable");
+        segment.delete_files().unwrap();
+        assert_eq!(segment.files.get(), Files::Removed);
+        assert_eq!(names(dir.path()), Vec::<String>::new(), "no file of the segment remains");
     }
 
     #[test]
