@@ -12,9 +12,17 @@
 //!
 //! Modes (only `run` is timed or profiled; setup and close are not):
 //! - `records`: `Log::append` of owned [`Record`]s whose key and value are
-//!   copied out of borrowed slices (what an embedder without `Bytes` does);
+//!   copied out of borrowed slices (what an embedder without `Bytes` does),
+//!   built and dropped in the loop;
 //! - `shared`: `Log::append` of owned [`Record`]s whose key and value are
-//!   `Bytes` slices of one shared buffer (what `benches/compare` does);
+//!   `Bytes` slices of one shared buffer (what `benches/compare` does),
+//!   built and dropped in the loop;
+//! - `records_held`, `shared_held`: the same records built before the loop
+//!   and dropped after it, so the loop times `Log::append` alone: `records`
+//!   less `records_held` is what the caller pays to make and drop its
+//!   records (two allocations, copies and frees a record; for `shared`, two
+//!   reference-count increments and decrements), `records_held` less
+//!   `borrowed` what strata pays for taking them owned;
 //! - `borrowed`: `Log::append` of [`BorrowedRecord`]s over the same slices;
 //! - `varied`: `borrowed` with values of 80 to 100 bytes (90 on average;
 //!   its MB/s counts 100), a different length from one record to the next
@@ -113,6 +121,37 @@ fn run_shared(log: &Log, data: &Bytes, records: usize) {
             ));
         }
         black_box(log.append(&batch).expect("append"));
+    }
+}
+
+/// Every batch of `records_held` (`shared` false) or `shared_held` mode,
+/// built before the profiled loop: the records of `records` or `shared`.
+fn held_batches(data: &[u8], records: usize, shared: bool) -> Vec<Vec<Record>> {
+    let buffer = Bytes::copy_from_slice(data);
+    (0..records / PER_BATCH)
+        .map(|b| {
+            (b * PER_BATCH..(b + 1) * PER_BATCH)
+                .map(|i| {
+                    let at = i * (KEY + VALUE);
+                    if shared {
+                        Record::new(
+                            buffer.slice(at..at + KEY),
+                            buffer.slice(at + KEY..at + KEY + VALUE),
+                        )
+                    } else {
+                        let (k, v) = slices(data, i);
+                        Record::new(Bytes::copy_from_slice(k), Bytes::copy_from_slice(v))
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[inline(never)]
+fn run_held(log: &Log, batches: &[Vec<Record>]) {
+    for batch in batches {
+        black_box(log.append(batch).expect("append"));
     }
 }
 
@@ -268,12 +307,18 @@ fn main() {
     } else {
         Vec::new()
     };
+    let held = match mode.as_str() {
+        "records_held" => held_batches(&data, records, false),
+        "shared_held" => held_batches(&data, records, true),
+        _ => Vec::new(),
+    };
     let mut raw = std::fs::File::create(dir.path().join("raw.log")).expect("raw file");
     let cpu = cpu_ns();
     let t = Instant::now();
     match mode.as_str() {
         "records" => run_records(&log, &data, records),
         "shared" => run_shared(&log, &shared, records),
+        "records_held" | "shared_held" => run_held(&log, &held),
         "borrowed" => run_borrowed(&log, &data, records, false),
         "durable" => run_borrowed(&log, &data, records, true),
         "varied" => run_varied(&log, &data, records),
