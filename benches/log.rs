@@ -6,10 +6,11 @@
 //! segments. Each group builds its data once in a tempdir; files stay in the
 //! page cache, so these measure strata's CPU and mapping costs, not the disk.
 //! `log_append_small` and `log_append_durable` use issue 12's shape instead
-//! (8-byte keys, 100-byte values): borrowed records, owned records, client
-//! batches, and an append with a durable flush; `log_first_scan` the first
-//! scan of such a log right after its appends (with and without its pages
-//! set up ahead of the reader), each iteration on a log appended afresh.
+//! (8-byte keys, 100-byte values): borrowed records, owned records (made in
+//! the timed loop, and made before it), client batches, and an append with
+//! a durable flush; `log_first_scan` the first scan of such a log right
+//! after its appends (with and without its pages set up ahead of the
+//! reader), each iteration on a log appended afresh.
 //! Run with `cargo bench --bench log` (about a minute).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
@@ -394,6 +395,38 @@ fn append_small(c: &mut Criterion) {
                     log.append(&batch).unwrap();
                 }
                 (dir, log)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // The owned records built before the timed loop (untimed setup), each
+    // key and value a `Bytes` slice of one shared buffer: `Log::append`
+    // alone, which `borrowed_records` minus this isolates from the
+    // caller's making and dropping of its records.
+    let shared = Bytes::copy_from_slice(&data);
+    group.bench_function("owned_records_built_before/100x(8+100B)", |b| {
+        b.iter_batched(
+            || {
+                let batches: Vec<Vec<Record>> = (0..PER_ITER)
+                    .map(|n| {
+                        (n * RECORDS_PER_BATCH..(n + 1) * RECORDS_PER_BATCH)
+                            .map(|i| {
+                                let at = i * (SMALL_KEY + SMALL_VALUE);
+                                Record::new(
+                                    shared.slice(at..at + SMALL_KEY),
+                                    shared.slice(at + SMALL_KEY..at + SMALL_KEY + SMALL_VALUE),
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect();
+                (fresh(), batches)
+            },
+            |((dir, log), batches)| {
+                for batch in &batches {
+                    log.append(batch).unwrap();
+                }
+                (dir, log, batches)
             },
             BatchSize::PerIteration,
         )
