@@ -568,6 +568,35 @@ mod tests {
     }
 
     #[test]
+    fn owned_records_build_the_bytes_of_borrowed_records_over_the_same_bytes() {
+        // Log::append's one encoder, fed `Record`s (each field an
+        // `Option<Bytes>`) rather than slices: headers (null values too),
+        // null and empty keys and values, a key past the plain path's 1 MiB.
+        let big = vec![3u8; (1 << 20) + 1];
+        let mid = vec![9u8; 100];
+        let now = 1_700_000_000_123;
+        let mut borrowed = mixed_records(&big, &mid);
+        borrowed.extend([
+            BorrowedRecord::new("", ""),
+            BorrowedRecord { key: None, value: None, ..BorrowedRecord::new("", "") },
+            BorrowedRecord {
+                headers: vec![BorrowedHeader::new("n", None::<&[u8]>)],
+                ..BorrowedRecord::new("k", "")
+            },
+            BorrowedRecord::new("", &big[..]),
+        ]);
+        let owned: Vec<Record> = borrowed.iter().map(BorrowedRecord::to_record).collect();
+        for start in [0, 1, 36, 149] {
+            let mut from_owned = BatchBuilder::new(0);
+            from_owned.append_all_stamped(&owned[start..], now).unwrap();
+            let mut from_borrowed = BatchBuilder::new(0);
+            from_borrowed.append_all_stamped(&borrowed[start..], now).unwrap();
+            assert_eq!(from_owned.count(), from_borrowed.count());
+            assert_eq!(from_owned.build().unwrap(), from_borrowed.build().unwrap(), "from {start}");
+        }
+    }
+
+    #[test]
     fn appending_all_at_once_stops_at_the_last_offset_delta_with_the_refusal_of_one_by_one() {
         let mut b = BatchBuilder::new(0);
         b.append_raw(i32::MAX - 1, 0, None, None, &[]).unwrap();
