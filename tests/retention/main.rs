@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod delete_records;
+mod interrupted_removal;
 mod readers;
 mod runtime_config;
 
