@@ -32,6 +32,8 @@
 //! - `client`: `Log::append_batch` of client batches built before the loop
 //!   and still held by the caller (what `benches/compare` times: the log
 //!   gets a shared `Bytes` it may not patch in place);
+//! - `client_varied`: `client` with values of 80 to 100 bytes as in
+//!   `varied` (no two neighbours of a batch share a record length);
 //! - `durable`: `Log::append` of borrowed records then `Log::flush`, per batch;
 //! - `fsync_end`: `borrowed`, then one `Log::flush` at the end (timed);
 //! - `recover`: writes the records, drops the log without closing it, and
@@ -204,13 +206,15 @@ fn run_batch(log: &Log, data: &[u8], records: usize) {
     }
 }
 
-/// Every batch of `client` mode, built before the profiled loop.
-fn client_batches(data: &[u8], records: usize) -> Vec<Bytes> {
+/// Every batch of `client` mode (or `client_varied`, when `varied`), built
+/// before the profiled loop.
+fn client_batches(data: &[u8], records: usize, varied: bool) -> Vec<Bytes> {
     (0..records / PER_BATCH)
         .map(|b| {
             let mut builder = BatchBuilder::new(0);
             for (delta, i) in (b * PER_BATCH..(b + 1) * PER_BATCH).enumerate() {
                 let (k, v) = slices(data, i);
+                let v = if varied { &v[..varied_len(i)] } else { v };
                 builder
                     .append_slices(delta as i32, 1_700_000_000_000, Some(k), Some(v), &[])
                     .expect("encode");
@@ -302,8 +306,8 @@ fn main() {
     let crc = strata::internals::format::crc::implementation();
     println!("CRC-32C: {crc:?} (chosen by the self-test in {:?})", t.elapsed());
     let shared = if mode == "shared" { Bytes::from(data.clone()) } else { Bytes::new() };
-    let client = if mode == "client" || mode.starts_with("raw_client") {
-        client_batches(&data, records)
+    let client = if mode.starts_with("client") || mode.starts_with("raw_client") {
+        client_batches(&data, records, mode == "client_varied")
     } else {
         Vec::new()
     };
@@ -327,7 +331,7 @@ fn main() {
             timed_sync(|| run_flush(&log));
         }
         "batch" => run_batch(&log, &data, records),
-        "client" => run_client(&log, &client),
+        "client" | "client_varied" => run_client(&log, &client),
         "raw" => run_raw(&mut raw, &data, records),
         "raw_client" => run_raw_client(&mut raw, &client),
         "raw_client_crc" => run_raw_client_crc(&mut raw, &client),
