@@ -738,7 +738,7 @@ mod tests {
 
         /// Neighbours that differ in their value's length alone take the
         /// template's rewrite of its value fields (the encoder's
-        /// `Template::renew`), unless a varint widens: lengths around the
+        /// `Template::resize`), unless a varint widens: lengths around the
         /// value length's and the record length's width steps (64 and 8,192
         /// bytes), null values among them, over 64 offset deltas; timestamp
         /// deltas up to 2^53 in magnitude, so the record's head (length,

@@ -12,8 +12,9 @@
 //!   the log's own appends hold): a record of the last one's shape (its
 //!   timestamp delta, key and value lengths) is written from a [`Template`]
 //!   of every byte but its offset delta, key and value, a few word stores
-//!   and the two copies; a record whose value's length alone differs
-//!   rewrites the template's four value fields ([`Template::renew`]);
+//!   and the two copies; a record whose value's length alone differs, its
+//!   varints no wider or narrower, rewrites the template's four value fields
+//!   without laying the template out anew ([`Template::resize`]);
 //! - [`encode_plain`], for records without headers whose key and value are
 //!   under 1 MiB (what nearly every append holds): each varint is composed in
 //!   a register ([`Packed`]: its bytes in a `u64` and their count), which also
@@ -160,9 +161,11 @@ impl RecordsBuf {
     /// and value lengths): a [`Template`] lays out every byte of a record of
     /// that shape but its offset delta, its key and its value, so a record
     /// that matches the last one's shape costs three compares, a few word
-    /// stores and the copies of its key and value. `admit` is asked only
-    /// when the shape changes: a record of the same shape has the same
-    /// timestamp and key nullity as one it already accepted.
+    /// stores and the copies of its key and value; one whose value's length
+    /// alone differs first rewrites the template's value fields
+    /// ([`Template::resize`]). `admit` is asked only when the timestamp
+    /// delta or the key's length changes: a record with the same ones has
+    /// the same timestamp and key nullity as one it already accepted.
     #[inline]
     pub(crate) fn encode_plain_run<'a>(
         &mut self,
@@ -194,13 +197,18 @@ impl RecordsBuf {
             let z = z0.wrapping_add((run.count as u32).wrapping_mul(2));
             if !(t.ts_delta == ts_delta && t.key == key_len && t.value == value_len && z < t.z_end)
             {
-                if !admit(ts, key.is_none()) {
-                    break;
+                match t.renew(ts_delta, key_len, value_len, z) {
+                    // The same timestamp and key nullity as a record `admit`
+                    // accepted: only the value's length changed.
+                    Renewed::Resized => {}
+                    Renewed::Made => {
+                        if !admit(ts, key.is_none()) {
+                            break;
+                        }
+                        run.max_timestamp = run.max_timestamp.max(ts);
+                    }
+                    Renewed::Refused => break,
                 }
-                if !t.renew(ts_delta, key_len, value_len, z) {
-                    break;
-                }
-                run.max_timestamp = run.max_timestamp.max(ts);
             }
             let size = t.size;
             if self.end + size > i32::MAX as usize {
@@ -232,6 +240,19 @@ impl RecordsBuf {
         }
         run
     }
+}
+
+/// How [`Template::renew`] changed the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renewed {
+    /// Only its value fields: the record has the last one's timestamp
+    /// delta and key length.
+    Resized,
+    /// Anew, for a record of another timestamp delta or key length (or
+    /// offset width, or value length past the varints' widths).
+    Made,
+    /// Not at all: no template takes the record.
+    Refused,
 }
 
 /// The length of a null key or value in [`Template`].
@@ -272,6 +293,16 @@ struct Template {
     /// Zigzagged offset deltas below this have the template's width (the
     /// deltas of a run increase, so none falls below it).
     z_end: u32,
+    /// The value lengths `value_from..value_from + value_span` (non-null)
+    /// encode with the template's widths of the value's length varint and
+    /// of the record's length varint: [`resize`](Self::resize) takes them.
+    /// The span is 0 for a null value.
+    value_from: usize,
+    value_span: usize,
+    /// The continuation bits of the record's length varint and of the
+    /// value's length varint (0 for a null value).
+    length_continuation: u64,
+    value_continuation: u64,
     /// The first 8 bytes of `[length, attributes, timestampDelta]` and
     /// (when `head_len > 8`) the bytes after them.
     head: u64,
@@ -297,6 +328,10 @@ impl Template {
         key: PLAIN_MAX,
         value: 0,
         z_end: 0,
+        value_from: 0,
+        value_span: 0,
+        length_continuation: 0,
+        value_continuation: 0,
         head: 0,
         head_tail: 0,
         head_len: 0,
@@ -309,41 +344,57 @@ impl Template {
         length_len: 0,
     };
 
+    /// Makes `self` the template of a record of its shape but for a value
+    /// of `value` bytes, a length in `value_from..value_from + value_span`:
+    /// the four fields that depend on it (the length varint in the head,
+    /// the value-length word, the value length and the size); every other
+    /// byte and position stays, the widths of both varints being unchanged.
+    #[inline(always)]
+    fn resize(&mut self, value: usize) {
+        debug_assert!(value.wrapping_sub(self.value_from) < self.value_span);
+        // Both under PLAIN_MAX (the span lies below it): the casts cannot
+        // wrap, the sizes not overflow.
+        let size = self.size - self.value + value;
+        // Both varints as wide as the template's: their seven-bit groups
+        // spread a byte apart, under the template's continuation bits.
+        let length = spread(2 * (size - self.length_len) as u64) | self.length_continuation;
+        // The length varint is the head's first 1 to 4 bytes.
+        self.head = (self.head & u64::MAX << (8 * self.length_len)) | length;
+        self.value_len_word = spread(2 * value as u64) | self.value_continuation;
+        self.value = value;
+        self.size = size;
+    }
+
     /// Makes `self` (the last record's template) the template of a record
-    /// of the given shape whose zigzagged offset delta is `z`; false (and
-    /// `self` unchanged) for a record no template takes. Where only the
-    /// value's length changed, with the widths of its varint and of the
-    /// record's length unchanged (values of 80 to 100 bytes, say), only the
-    /// four fields that depend on it are rewritten; otherwise it is made
-    /// anew ([`plain`](Self::plain)).
+    /// of the given shape whose zigzagged offset delta is `z`: where only
+    /// the value's length changed, within the widths of its varint and of
+    /// the record's length, by [`resize`](Self::resize); otherwise anew
+    /// ([`plain`](Self::plain)), `self` unchanged when no template takes the
+    /// record. Out of line, and the making anew out of line again: the
+    /// run's loop keeps its registers for the records of one shape, and
+    /// the resize saves few.
     #[inline(never)]
-    fn renew(&mut self, ts_delta: i64, key: usize, value: usize, z: u32) -> bool {
-        // `z < self.z_end` holds for no record under NONE.
+    fn renew(&mut self, ts_delta: i64, key: usize, value: usize, z: u32) -> Renewed {
         if self.ts_delta == ts_delta
             && self.key == key
             && z < self.z_end
-            && self.value != NULL
-            && value < PLAIN_MAX
+            && value.wrapping_sub(self.value_from) < self.value_span
         {
-            // Both under PLAIN_MAX: the casts cannot wrap, the sizes not overflow.
-            let value_len = Packed::varint(value as i32);
-            let size = self.size - self.value + value;
-            let length = Packed::varint((size - self.length_len) as i32);
-            if value_len.len == self.value_at - self.value_len_at && length.len == self.length_len {
-                // The length varint is the head's first 1 to 4 bytes.
-                self.head = (self.head & u64::MAX << (8 * self.length_len)) | length.word;
-                self.value_len_word = value_len.word;
-                self.value = value;
-                self.size = size;
-                return true;
-            }
+            self.resize(value);
+            return Renewed::Resized;
         }
+        self.remake(ts_delta, key, value, z)
+    }
+
+    /// [`renew`](Self::renew) by [`plain`](Self::plain).
+    #[inline(never)]
+    fn remake(&mut self, ts_delta: i64, key: usize, value: usize, z: u32) -> Renewed {
         match Template::plain(ts_delta, key, value, z) {
             Some(t) => {
                 *self = t;
-                true
+                Renewed::Made
             }
-            None => false,
+            None => Renewed::Refused,
         }
     }
 
@@ -385,11 +436,28 @@ impl Template {
         };
         let key_at = head_len + offset.len + key_len.len;
         let value_len_at = key_at + bytes(key);
+        let (value_from, value_span) = if value == NULL {
+            (0, 0)
+        } else {
+            // The lengths whose varints are as wide as these: the value's
+            // zigzag (twice it) and the body's (the body less the value,
+            // plus the value) stay within their widths' ranges.
+            let (from, to) = width_range(value_len.len);
+            let rest = body - value;
+            let (body_from, body_to) = width_range(length.len);
+            let from = from.max(body_from.saturating_sub(rest));
+            let to = to.min(body_to.saturating_sub(rest)).min(PLAIN_MAX);
+            (from, to.saturating_sub(from))
+        };
         Some(Template {
             ts_delta,
             key,
             value,
             z_end,
+            value_from,
+            value_span,
+            length_continuation: continuation(length.len),
+            value_continuation: if value == NULL { 0 } else { continuation(value_len.len) },
             head,
             head_tail,
             head_len,
@@ -402,6 +470,28 @@ impl Template {
             length_len: length.len,
         })
     }
+}
+
+/// The non-negative lengths `from..to` whose zigzagged varint (twice the
+/// length) takes `width` bytes: `2n` below `2^(7 width)`, and at least
+/// `2^(7 (width - 1))` past one byte.
+fn width_range(width: usize) -> (usize, usize) {
+    let bits = 7 * width as u32;
+    let from = if width > 1 { 1usize << (bits - 8) } else { 0 };
+    (from, 1usize << (bits - 1))
+}
+
+/// The seven-bit groups of `v < 2^28` each in its own byte, low group
+/// first, without continuation bits: a varint of `v` less those bits.
+#[inline(always)]
+fn spread(v: u64) -> u64 {
+    (v & 0x7f) | (v << 1) & 0x7f00 | (v << 2) & 0x7f_0000 | (v << 3) & 0x7f00_0000
+}
+
+/// The continuation bits of a varint of `width` bytes (1 to 8): on every
+/// byte but the last.
+fn continuation(width: usize) -> u64 {
+    0x8080_8080_8080_8080u64 & ((1u64 << (8 * (width - 1))) - 1)
 }
 
 /// One varint in a register: `len` bytes of `word`, least significant first.
@@ -663,6 +753,41 @@ mod tests {
     use super::*;
 
     type Header<'a> = (&'a [u8], Option<&'a [u8]>);
+
+    /// Value lengths stepping across every width change of the value's
+    /// length varint (64, 8,192 bytes) and of the record's length varint
+    /// (a body of 64, 8,192 and 2^20 bytes), up, down and back and forth,
+    /// and null among them: each neighbour either resizes the template
+    /// (`Template::resize`) or makes it anew, and the bytes are Kafka's.
+    #[test]
+    fn values_changing_length_across_every_varint_width_encode_to_the_reference_bytes() {
+        let bytes = vec![5u8; PLAIN_MAX];
+        for key in [None, Some(&b""[..]), Some(&b"8 bytes!"[..]), Some(&bytes[..300])] {
+            // What a record holds besides its value (a 0-byte value's body).
+            let rest = 5 + key.map_or(0, <[u8]>::len);
+            let mut lens = Vec::new();
+            for step in
+                [64, 8_192, 64usize.saturating_sub(rest), 8_192 - rest, PLAIN_MAX - rest - 1]
+            {
+                let around = (step.saturating_sub(4)..(step + 4).min(PLAIN_MAX)).map(Some);
+                lens.extend(around.clone());
+                lens.extend(around.clone().rev());
+                lens.extend(around.clone().step_by(2).chain(around.clone().skip(1).step_by(2)));
+                lens.push(None);
+                lens.extend(around.clone().rev().step_by(3));
+            }
+            let mut buf = RecordsBuf::new(0, 0);
+            let records = lens.iter().map(|n| (7, key, n.map(|n| &bytes[..n]), 0));
+            let run = buf.encode_plain_run(0, 3, records, |_, _| true);
+            assert_eq!(run, Run { count: lens.len(), max_timestamp: 7 });
+            let mut want = Vec::new();
+            for (i, n) in lens.iter().enumerate() {
+                let value = n.map(|n| &bytes[..n]);
+                want.extend(reference_record(7, 3 + i as i32, key, value, &[]));
+            }
+            assert!(buf.as_slice() == &want[..], "key {:?}", key.map(<[u8]>::len));
+        }
+    }
 
     #[test]
     fn encoded_records_equal_the_byte_by_byte_layout_at_every_varint_width() {
