@@ -17,6 +17,8 @@ mod batch_decode;
 mod batch_region;
 #[path = "../fuzz/checks/decompress.rs"]
 mod decompress;
+#[path = "../fuzz/checks/index_files.rs"]
+mod index_files;
 #[path = "../fuzz/checks/legacy_decode.rs"]
 mod legacy_decode;
 #[path = "../fuzz/checks/state_files.rs"]
@@ -153,6 +155,46 @@ fn state_files_corpus_never_panics_and_reaches_every_decoder() {
             assert!(matches!(outcome, Outcome::Refused(_)), "{name}: {outcome:?}");
         }
     }
+}
+
+#[test]
+fn index_files_corpus_never_panics_and_checked_indexes_answer_as_a_scan() {
+    use index_files::Outcome;
+    let results = replay("index_files", index_files::check);
+    for (path, outcome) in &results {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let expected = if name.ends_with("-damaged") { Outcome::Refused } else { Outcome::Checked };
+        assert_eq!(*outcome, expected, "{name}");
+    }
+}
+
+/// Writes the `index_files` seeds into `fuzz/corpus/index_files/`: a kind byte (even: offset
+/// index, odd: time index), the base offset in 8 bytes, the file.
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand after changing the seeds"]
+fn regenerate_index_files_seeds() {
+    use strata::internals::format::index_entry::{encode_offset_entry, encode_time_entry};
+    let dir = fuzz_dir().join("corpus/index_files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |kind: u8, base: i64, name: &str, file: &[u8]| {
+        std::fs::write(dir.join(name), [&[kind][..], &base.to_be_bytes(), file].concat()).unwrap();
+    };
+    let offsets = |e: &[(i32, i32)]| -> Vec<u8> {
+        e.iter().flat_map(|&(o, p)| encode_offset_entry(o, p)).collect()
+    };
+    let times = |e: &[(i64, i32)]| -> Vec<u8> {
+        e.iter().flat_map(|&(t, o)| encode_time_entry(t, o)).collect()
+    };
+    write(0, 100, "offset-index", &offsets(&[(0, 0), (5, 4096), (9, 8000)]));
+    let preallocated = [offsets(&[(0, 0), (5, 4096)]), vec![0; 64]].concat();
+    write(0, 100, "offset-index-preallocated-tail", &preallocated);
+    write(0, 0, "offset-index-empty", &[]);
+    write(0, 100, "offset-index-position-falls-damaged", &offsets(&[(0, 4096), (5, 10)]));
+    write(0, 100, "offset-index-torn-entry-damaged", &offsets(&[(0, 0), (5, 4096)])[..13]);
+    let ts = 1_700_000_000_000;
+    write(1, 100, "time-index", &times(&[(ts, 0), (ts + 500, 4), (ts + 500, 6), (ts + 900, 9)]));
+    write(1, 100, "time-index-preallocated-tail", &[times(&[(ts, 3)]), vec![0; 48]].concat());
+    write(1, 100, "time-index-timestamp-falls-damaged", &times(&[(ts, 0), (ts - 1, 4)]));
 }
 
 /// Writes the `state_files` seeds into `fuzz/corpus/state_files/`: each a
