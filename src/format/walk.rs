@@ -93,6 +93,29 @@ pub(crate) fn walk_records<E>(
 /// even is `n >= 0` (`2n`), 1 is -1 (null), any other odd value negative.
 #[inline(always)]
 fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
+    plain_record_framed(src).map(|(facts, size, _)| (facts, size))
+}
+
+/// Where [`plain_record`]'s record keeps its fields, as it measured them.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    /// The widths of the length, timestamp delta and offset delta varints.
+    length_width: usize,
+    ts_width: usize,
+    offset_width: usize,
+    /// Where the key length, the key and the value length start (from the
+    /// record's first byte), the raw key and value lengths, and the width
+    /// of the value length's varint.
+    key_len_at: usize,
+    key_at: usize,
+    value_len_at: usize,
+    value: u64,
+    value_width: usize,
+}
+
+/// [`plain_record`], with the record's [`Frame`].
+#[inline(always)]
+fn plain_record_framed(src: &[u8]) -> Option<(RecordFacts, usize, Frame)> {
     let (len, n) = short_unsigned_at(src, 0)?;
     if len & 1 != 0 {
         return None;
@@ -107,10 +130,10 @@ fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
         Some(window) => front(|i| window.get(i % FRONT).copied())?,
         None => front(|i| body.get(i).copied())?,
     };
-    let (ts, offset, key, at) = front;
-    let at = skip_nullable(at, key)?;
-    let (value, e) = short_unsigned_at(body, at)?;
-    let at = skip_nullable(at + e, value)?;
+    let (ts, offset, key, key_end, (a, b, key_at)) = front;
+    let value_at = skip_nullable(key_end, key)?;
+    let (value, e) = short_unsigned_at(body, value_at)?;
+    let at = skip_nullable(value_at + e, value)?;
     // headerCount 0, and nothing after it.
     if at + 1 != body.len() || body.last() != Some(&0) {
         return None;
@@ -120,16 +143,30 @@ fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
         timestamp_delta: ((ts >> 1) as i64) ^ -((ts & 1) as i64),
         key_is_null: key == 1,
     };
-    Some((facts, size))
+    let frame = Frame {
+        length_width: n,
+        ts_width: a,
+        offset_width: b,
+        key_len_at: n + key_at,
+        key_at: n + key_end,
+        value_len_at: n + value_at,
+        value,
+        value_width: e,
+    };
+    Some((facts, size, frame))
 }
 
 /// The most bytes a record's fields before its key take.
 const FRONT: usize = 16;
 
 /// A record body's timestamp delta, offset delta (not negative) and key
-/// length, all raw, and where the key starts; `byte(i)` is the body's byte `i`.
+/// length, all raw, where the key starts, and the widths of the deltas'
+/// varints and where the key length starts; `byte(i)` is the body's byte `i`.
 #[inline(always)]
-fn front(byte: impl Fn(usize) -> Option<u8>) -> Option<(u64, u64, u64, usize)> {
+#[allow(clippy::type_complexity, reason = "one use, its parts named there")]
+fn front(
+    byte: impl Fn(usize) -> Option<u8>,
+) -> Option<(u64, u64, u64, usize, (usize, usize, usize))> {
     let (ts, a) = varint_at(&byte, 1, 9)?;
     let (offset, b) = varint_at(&byte, 1 + a, 3)?;
     if offset & 1 != 0 {
@@ -137,7 +174,7 @@ fn front(byte: impl Fn(usize) -> Option<u8>) -> Option<(u64, u64, u64, usize)> {
     }
     let at = 1 + a + b;
     let (key, c) = varint_at(&byte, at, 3)?;
-    Some((ts, offset, key, at + c))
+    Some((ts, offset, key, at + c, (a, b, at)))
 }
 
 /// Unsigned LEB128 of one to `max` bytes (`max` 3 or 9) at `byte(at..)`:
@@ -220,7 +257,7 @@ pub(crate) fn summarize(batch: &BatchView) -> Option<Summary> {
     let mut any_null_key = false;
     while at.offset_delta < count {
         let rest = section.get(at.pos..)?;
-        let (facts, size) = plain_record(rest)?;
+        let (facts, size, frame) = plain_record_framed(rest)?;
         if facts.offset_delta != at.offset_delta {
             return None;
         }
@@ -230,8 +267,9 @@ pub(crate) fn summarize(batch: &BatchView) -> Option<Summary> {
         at.max_delta = at.max_delta.max(facts.timestamp_delta);
         any_null_key |= facts.key_is_null;
         // The records after it laid out as it is (a client's batch of
-        // equal-sized records) are checked against it as a template.
-        if let Some(run) = Run::of(rest, size) {
+        // equal-sized records, or of values of several lengths) are
+        // checked against it as a template.
+        if let Some(run) = Run::of(rest, size, frame) {
             at = run.take(section, at, count);
         }
     }
@@ -247,19 +285,31 @@ pub(crate) fn summarize(batch: &BatchView) -> Option<Summary> {
 }
 
 /// A record [`plain_record`] accepted, as the template of the records after
-/// it that are laid out byte for byte as it is but for their attributes,
-/// deltas, key and value bytes: a batch of equal-sized records, as clients
-/// commonly send, is checked a record at a time in a few word compares.
+/// it laid out as it is: a batch of equal-sized records, as clients
+/// commonly send, is checked a record at a time in a few word compares, and
+/// so is a batch whose values differ in length only.
 ///
-/// A record the run takes is one [`plain_record`] accepts with the same
-/// size: its length varint is the template's (the same bytes, so the same
-/// size), its timestamp and offset deltas have the template's widths (the
-/// same continuation bits), its key length and value length are the
-/// template's bytes, and its last byte (headerCount) is 0. Every field then
-/// lies where it lies in the template, which framed exactly within its
-/// length, so this one does too. The run stops at anything else (the caller
+/// A record the run takes is one [`plain_record`] accepts with the size the
+/// run gives it: its timestamp and offset deltas have the template's
+/// widths (the same continuation bits), its key length is the template's
+/// bytes, and its last byte (headerCount) is 0; and either
+/// - its length and value length are the template's bytes ([`take_equal`]:
+///   the same size), or
+/// - (the template's value not null) its length and value length varints
+///   have the template's widths, the value length is not negative, and the
+///   length exceeds it by the template's excess ([`take_varied`]: the record
+///   is as long as its fields, the value's bytes aside, are in the
+///   template, plus its value).
+///
+/// Every field then lies where it lies in the template up to the value,
+/// and the value, as long as its length says, ends where headerCount
+/// does, the last byte of the declared length: the record frames exactly,
+/// as the template did. The run stops at anything else (the caller
 /// measures that record with [`plain_record`], which also takes it as the
 /// next template).
+///
+/// [`take_equal`]: Run::take_equal
+/// [`take_varied`]: Run::take_varied
 #[derive(Debug, Clone, Copy)]
 struct Run {
     /// The record's size, its length varint included.
@@ -269,6 +319,13 @@ struct Run {
     /// the length and key length, the continuation bits of the deltas.
     mask: u64,
     bits: u64,
+    /// The same for a record whose lengths may differ: the length's
+    /// continuation bits in place of its bits.
+    loose_mask: u64,
+    loose_bits: u64,
+    /// The length varint's bytes in that word, and its width.
+    length_bytes: u64,
+    length_width: usize,
     /// The bit where the timestamp delta starts in that word (the offset
     /// delta follows it).
     ts_shift: u32,
@@ -276,10 +333,19 @@ struct Run {
     ts_width: u8,
     offset_width: u8,
     /// Where the value length starts, and of the four bytes there
-    /// (little-endian) the value length's bits and the template's bits.
+    /// (little-endian) its bytes and the template's bits there; and the
+    /// bits that must be the template's where the value length may differ
+    /// (its continuation bits and sign bit, that of an even raw value),
+    /// with the template's bits there.
     value_at: usize,
     value_mask: u32,
     value_bits: u32,
+    value_loose_mask: u32,
+    value_loose_bits: u32,
+    /// The raw (zigzag) length less the raw value length, both even: twice
+    /// what the record holds besides its value's bytes. `None` for a null
+    /// value, whose records are taken only at the template's size.
+    excess: Option<u64>,
 }
 
 /// Where [`Run::take`] stands: the next record's position and offset
@@ -294,74 +360,89 @@ struct Cursor {
 
 impl Run {
     /// The template of the record of `size` bytes at the front of `rest`,
-    /// which [`plain_record`] accepted; `None` when its deltas take more
-    /// than two bytes each, its fields before the key more than eight, its
-    /// value length's four-byte window passes its end, or the record after
-    /// it does not start with its length's first byte (no run follows).
-    fn of(rest: &[u8], size: usize) -> Option<Run> {
-        if rest.get(size) != rest.first() || size < 8 {
+    /// which [`plain_record`] accepted and measured as `frame`; `None` when
+    /// its deltas take more than two bytes each, its fields before the key
+    /// more than eight, its value length's four-byte window passes its end,
+    /// or the eight bytes after it do not start a record laid out as it is
+    /// (no run follows).
+    fn of(rest: &[u8], size: usize, frame: Frame) -> Option<Run> {
+        let Frame { length_width: n, ts_width: a, offset_width: b, .. } = frame;
+        if a > 2 || b > 2 || frame.key_at > 8 || size < 8 {
             return None;
         }
-        let record = rest.get(..size)?;
-        let (_, n) = short_unsigned_at(record, 0)?;
-        let (_, a) = short_unsigned_at(record, n + 1).filter(|&(_, a)| a <= 2)?;
-        let (_, b) = short_unsigned_at(record, n + 1 + a).filter(|&(_, b)| b <= 2)?;
-        let key_at = n + 1 + a + b;
-        let (key, c) = short_unsigned_at(record, key_at)?;
-        let front = key_at + c;
-        if front > 8 {
+        let word = u64::from_le_bytes(*rest.first_chunk::<8>()?);
+        let next = u64::from_le_bytes(*rest.get(size..)?.first_chunk::<8>()?);
+        // `byte` in each of the bytes `from..to` (at most 8) of a word.
+        let below = |k: usize| u64::MAX.checked_shr(64 - 8 * k as u32).unwrap_or(0);
+        let bytes_mask = |from: usize, to: usize, byte: u64| {
+            (below(to) & !below(from)) & (byte * 0x0101_0101_0101_0101)
+        };
+        let fixed = bytes_mask(n + 1, frame.key_len_at, 0x80)
+            | bytes_mask(frame.key_len_at, frame.key_at, 0xff);
+        let loose_mask = fixed | bytes_mask(0, n, 0x80);
+        if next & loose_mask != word & loose_mask {
             return None;
         }
-        let value_at = skip_nullable(front, key)?;
-        let (_, e) = short_unsigned_at(record, value_at)?;
-        let window = record.get(value_at..)?.first_chunk::<4>()?;
-        let word = u64::from_le_bytes(*record.first_chunk::<8>()?);
-        let bytes_mask =
-            |from: usize, to: usize, byte: u64| (from..to).fold(0u64, |m, k| m | byte << (8 * k));
-        let mask = bytes_mask(0, n, 0xff)
-            | bytes_mask(n + 1, key_at, 0x80)
-            | bytes_mask(key_at, front, 0xff);
-        let value_mask = u32::MAX >> (8 * (4 - e));
+        let length_bytes = bytes_mask(0, n, 0xff);
+        let mask = fixed | length_bytes;
+        let window = rest.get(frame.value_len_at..size)?.first_chunk::<4>()?;
+        let value_mask = u32::MAX >> (8 * (4 - frame.value_width));
+        let value_bits = u32::from_le_bytes(*window) & value_mask;
+        let value_loose_mask = 0x8080_8081 & value_mask;
+        let raw_length = 2 * (size - n) as u64;
         Some(Run {
             size,
             mask,
             bits: word & mask,
+            loose_mask,
+            loose_bits: word & loose_mask,
+            length_bytes,
+            length_width: n,
             ts_shift: 8 * (n as u32 + 1),
             ts_width: a as u8,
             offset_width: b as u8,
-            value_at,
+            value_at: frame.value_len_at,
             value_mask,
-            value_bits: u32::from_le_bytes(*window) & value_mask,
+            value_bits,
+            value_loose_mask,
+            value_loose_bits: value_bits & value_loose_mask,
+            excess: (frame.value & 1 == 0).then(|| raw_length - frame.value),
         })
     }
 
     /// Takes the records at `at` laid out as the template whose offset
     /// deltas continue the count, up to the `count`th; where it stops.
     fn take(&self, section: &[u8], at: Cursor, count: i32) -> Cursor {
+        let at = match (self.ts_width, self.offset_width) {
+            (1, 1) => self.take_equal::<1, 1>(section, at, count),
+            (1, _) => self.take_equal::<1, 2>(section, at, count),
+            (_, 1) => self.take_equal::<2, 1>(section, at, count),
+            _ => self.take_equal::<2, 2>(section, at, count),
+        };
+        // A next record laid out as the template, lengths aside.
+        let next = section.get(at.pos..).and_then(<[u8]>::first_chunk::<8>);
+        let Some(excess) = self.excess.filter(|_| {
+            next.is_some_and(|w| u64::from_le_bytes(*w) & self.loose_mask == self.loose_bits)
+        }) else {
+            return at;
+        };
         match (self.ts_width, self.offset_width) {
-            (1, 1) => self.take_widths::<1, 1>(section, at, count),
-            (1, _) => self.take_widths::<1, 2>(section, at, count),
-            (_, 1) => self.take_widths::<2, 1>(section, at, count),
-            _ => self.take_widths::<2, 2>(section, at, count),
+            (1, 1) => self.take_varied::<1, 1>(section, at, count, excess),
+            (1, _) => self.take_varied::<1, 2>(section, at, count, excess),
+            (_, 1) => self.take_varied::<2, 1>(section, at, count, excess),
+            _ => self.take_varied::<2, 2>(section, at, count, excess),
         }
     }
 
-    /// [`take`](Self::take) with the deltas' widths known, so that their
-    /// decoding is a few constant shifts.
+    /// The records of the template's size ([`take`](Self::take)), with the
+    /// deltas' widths known, so that their decoding is a few constant shifts.
     #[inline(never)]
-    fn take_widths<const TS: u32, const OFFSET: u32>(
+    fn take_equal<const TS: u32, const OFFSET: u32>(
         &self,
         section: &[u8],
         mut at: Cursor,
         count: i32,
     ) -> Cursor {
-        // A varint of one or two bytes at the bottom of `word`, whose width
-        // the mask vouched for: the first byte's seven bits, and the
-        // second's above them.
-        let varint = |word: u64, width: u32| {
-            let low = word & 0x7f;
-            if width == 2 { low | (word >> 1) & 0x3f80 } else { low }
-        };
         let Some(rest) = section.get(at.pos..) else { return at };
         // The bytes of the records left to count, if all were this size.
         let left = usize::try_from(count.saturating_sub(at.offset_delta)).unwrap_or(0);
@@ -384,10 +465,10 @@ impl Run {
                 break;
             }
             let deltas = word >> self.ts_shift;
-            if varint(deltas >> (8 * TS), OFFSET) != want {
+            if short_varint(deltas >> (8 * TS), OFFSET) != want {
                 break;
             }
-            let ts = varint(deltas, TS);
+            let ts = short_varint(deltas, TS);
             let delta = ((ts >> 1) as i64) ^ -((ts & 1) as i64);
             min = min.min(delta);
             max = max.max(delta);
@@ -400,6 +481,89 @@ impl Run {
         (at.min_delta, at.max_delta) = (min, max);
         at
     }
+
+    /// The records whose lengths may differ from the template's by their
+    /// value's ([`take`](Self::take)), `excess` the template's raw length
+    /// less its raw value length.
+    #[inline(never)]
+    fn take_varied<const TS: u32, const OFFSET: u32>(
+        &self,
+        section: &[u8],
+        mut at: Cursor,
+        count: i32,
+        excess: u64,
+    ) -> Cursor {
+        let (mut min, mut max) = (at.min_delta, at.max_delta);
+        let mut pos = at.pos;
+        // The next record's offset delta, as its raw zig-zag value, and
+        // the raw value of the `count`th (the loop ends there).
+        let first = 2 * u64::from(at.offset_delta.unsigned_abs());
+        let end = 2 * u64::from(count.unsigned_abs());
+        let mut want = first;
+        // The record's first bytes up to its value length's four (at least
+        // nine: the value length starts past the length, the attributes,
+        // both deltas and the key length).
+        let front = self.value_at + 4;
+        while want < end {
+            let Some(bytes) = section.get(pos..pos + front) else { break };
+            let (Some(word), Some(value)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<4>())
+            else {
+                break;
+            };
+            let word = u64::from_le_bytes(*word);
+            let value = u32::from_le_bytes(*value);
+            if word & self.loose_mask != self.loose_bits
+                || value & self.value_loose_mask != self.value_loose_bits
+            {
+                break;
+            }
+            // Both varints of the template's widths (at most three bytes):
+            // their groups gathered. The raw value length is even (the
+            // template's sign bit), `2n` with `n >= 0`; the length then is
+            // too, and exceeds it as the template's does.
+            let length = gather(word & self.length_bytes);
+            let value_length = gather(u64::from(value & self.value_mask));
+            if length != value_length + excess {
+                break;
+            }
+            let size = self.length_width + (length >> 1) as usize;
+            // headerCount 0, the record's last byte, inside the section.
+            if section.get(pos + size - 1) != Some(&0) {
+                break;
+            }
+            let deltas = word >> self.ts_shift;
+            if short_varint(deltas >> (8 * TS), OFFSET) != want {
+                break;
+            }
+            let ts = short_varint(deltas, TS);
+            let delta = ((ts >> 1) as i64) ^ -((ts & 1) as i64);
+            min = min.min(delta);
+            max = max.max(delta);
+            pos += size;
+            want += 2;
+        }
+        // Records taken, each two more in `want`: fewer than `count`, an i32.
+        at.offset_delta += ((want - first) / 2) as i32;
+        at.pos = pos;
+        (at.min_delta, at.max_delta) = (min, max);
+        at
+    }
+}
+
+/// A varint of one or two bytes at the bottom of `word`, whose width a
+/// mask vouched for: the first byte's seven bits, and the second's above
+/// them.
+#[inline(always)]
+fn short_varint(word: u64, width: u32) -> u64 {
+    let low = word & 0x7f;
+    if width == 2 { low | (word >> 1) & 0x3f80 } else { low }
+}
+
+/// The value of a varint of at most three bytes, alone in `word` (its
+/// other bytes zero): the seven-bit groups of its bytes, low first.
+#[inline(always)]
+fn gather(word: u64) -> u64 {
+    (word & 0x7f) | (word >> 1) & 0x3f80 | (word >> 2) & 0x1f_c000
 }
 
 /// A cursor over encoded records that only measures them.

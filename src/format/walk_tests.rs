@@ -192,12 +192,19 @@ fn the_summary_leaves_offset_gaps_and_wrapping_timestamps_to_the_walker() {
 }
 
 impl Run {
-    /// The timestamp delta of the record at the front of `rest` when
-    /// the run takes it as the record at `offset_delta`.
-    fn next(&self, rest: &[u8], offset_delta: i32) -> Option<i64> {
+    /// The template of the record at the front of `rest` ([`Run::of`]),
+    /// and its size.
+    fn at(rest: &[u8]) -> Option<(Run, usize)> {
+        let (_, size, frame) = plain_record_framed(rest)?;
+        Some((Run::of(rest, size, frame)?, size))
+    }
+
+    /// The timestamp delta and size of the record at the front of `rest`
+    /// when the run takes it as the record at `offset_delta`.
+    fn next(&self, rest: &[u8], offset_delta: i32) -> Option<(i64, usize)> {
         let from = Cursor { pos: 0, offset_delta, min_delta: i64::MAX, max_delta: i64::MIN };
         let at = self.take(rest, from, offset_delta + 1);
-        (at.offset_delta > offset_delta).then_some(at.max_delta)
+        (at.offset_delta > offset_delta).then_some((at.max_delta, at.pos))
     }
 }
 
@@ -238,11 +245,12 @@ fn a_run_of_equal_records_is_summarized_as_the_walker_walks_it() {
             let rest = section.get(pos..).unwrap();
             let (_, size) = plain_record(rest).unwrap();
             let offset_delta = i32::try_from(i).unwrap();
-            let next = Run::of(rest, size).and_then(|run| {
+            let next = Run::at(rest).and_then(|(run, _)| {
                 assert_eq!(run.size, size);
                 run.next(rest.get(size..).unwrap(), offset_delta)
             });
-            if let Some(delta) = next {
+            if let Some((delta, taken_size)) = next {
+                assert_eq!(taken_size, size, "record {i}");
                 assert_eq!(delta, next_facts.timestamp_delta, "record {i}");
                 taken += 1;
             }
@@ -270,15 +278,14 @@ fn a_run_accepts_only_records_the_walker_accepts_with_the_same_facts() {
             same_verdict(Bytes::from(v.clone()));
             let section = v.get(section_at..).unwrap();
             // A template is a record `plain_record` accepted.
-            let Some((_, size)) = plain_record(section) else { continue };
-            let Some(run) = Run::of(section, size) else { continue };
+            let Some((run, size)) = Run::at(section) else { continue };
             for i in 1..3 {
                 let rest = section.get(i * size..).unwrap();
                 let offset_delta = i32::try_from(i).unwrap();
                 match run.next(rest, offset_delta) {
-                    Some(delta) => {
+                    Some((delta, taken_size)) => {
                         let (facts, measured) = plain_record(rest).expect("plain");
-                        assert_eq!(measured, size, "flip at {at} bit {bit}");
+                        assert_eq!(measured, taken_size, "flip at {at} bit {bit}");
                         assert_eq!(facts.offset_delta, offset_delta);
                         assert_eq!(facts.timestamp_delta, delta);
                     }
@@ -289,6 +296,56 @@ fn a_run_accepts_only_records_the_walker_accepts_with_the_same_facts() {
     }
     assert!(declined > 0, "flips of a record's framing leave the run");
     every_truncation_and_bit_flip(&equal_records(3, None, 4, |i| i64::from(i) * 9));
+}
+
+/// A batch of records with keys of `key` bytes (null for `None`), values
+/// of the lengths `values` gives (null for `None`) and timestamp deltas
+/// `ts(i)`, at a base timestamp of 0.
+fn varied_records(key: Option<usize>, values: &[Option<usize>], ts: impl Fn(i32) -> i64) -> Bytes {
+    let mut b = BatchBuilder::new(0).delete_horizon(0);
+    let k = key.map(|n| vec![b'k'; n]);
+    let v = vec![b'v'; values.iter().flatten().max().copied().unwrap_or(0)];
+    for (i, n) in values.iter().enumerate() {
+        let i = i32::try_from(i).unwrap();
+        b.append_slices(i, ts(i), k.as_deref(), n.map(|n| &v[..n]), &[]).unwrap();
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn a_run_takes_records_whose_values_differ_in_length_as_the_walker_walks_them() {
+    // Values of 80 to 100 bytes, no two neighbours alike (a producer's
+    // batch): the first record's template takes every record after it
+    // up to the offset delta's width step at 64.
+    let values: Vec<_> = (0..150).map(|i| Some(80 + (i * 13) % 21)).collect();
+    let batch = varied_records(Some(8), &values, |i| i64::from(i % 3) - 1);
+    let view = BatchView::new(batch.clone()).unwrap();
+    let facts = facts_of(&view);
+    assert_eq!(summarize(&view), Some(summary_of(&view, &facts)));
+    let section = batch.get(layout::RECORDS..).unwrap();
+    let (run, size) = Run::at(section).expect("a template");
+    let from = Cursor { pos: size, offset_delta: 1, min_delta: i64::MAX, max_delta: i64::MIN };
+    let at = run.take(section, from, 150);
+    assert_eq!(at.offset_delta, 64, "the run stops where the offset delta widens");
+    let (min, max) = facts[1..64].iter().fold((i64::MAX, i64::MIN), |(lo, hi), f| {
+        (lo.min(f.timestamp_delta), hi.max(f.timestamp_delta))
+    });
+    assert_eq!((at.min_delta, at.max_delta), (min, max));
+    let walked: usize =
+        (0..64).map(|i| plain_record(&section[pos_of(section, i)..]).unwrap().1).sum();
+    assert_eq!(at.pos, walked);
+    // Every cut and bit flip of records whose values differ in length
+    // within one width of their varints and across it (64 bytes), null
+    // and empty among them: the summary vouches only for batches the
+    // walker accepts, with its facts.
+    let values = [5, 9, 0, 30, 70, 66, 90, 100, 65, 120, usize::MAX, 80, 81];
+    let values: Vec<_> = values.iter().map(|&n| (n != usize::MAX).then_some(n)).collect();
+    every_truncation_and_bit_flip(&varied_records(Some(3), &values, |i| i64::from(i % 4) * 7));
+}
+
+/// Where the `i`th record of `section` starts.
+fn pos_of(section: &[u8], i: usize) -> usize {
+    (0..i).fold(0, |pos, _| pos + plain_record(&section[pos..]).unwrap().1)
 }
 
 proptest::proptest! {
@@ -321,6 +378,44 @@ proptest::proptest! {
                 _ => offset % size,
             };
             if let Some(byte) = v.get_mut(start + at) {
+                *byte ^= xor;
+            }
+        }
+        let refused = same_verdict(Bytes::from(v));
+        if change.is_none() {
+            proptest::prop_assert_eq!(refused, Some(false));
+        }
+    }
+
+    /// The same for records whose values differ in length (which the
+    /// summary checks as runs too, where the varints keep their widths),
+    /// null values among them.
+    #[test]
+    fn the_summary_of_records_of_varied_values_agrees_with_the_walker_on_any_changed_byte(
+        values in proptest::collection::vec(
+            proptest::prop_oneof![
+                8 => proptest::strategy::Strategy::prop_map(70usize..130, Some),
+                2 => proptest::strategy::Strategy::prop_map(0usize..64, Some),
+                1 => proptest::strategy::Just(None),
+            ],
+            1..150,
+        ),
+        key in proptest::option::of(0usize..20),
+        step in -3_000i64..3_000,
+        change in proptest::option::of((0usize..150, 0u8..3, 0usize..400, 1u8..=255)),
+    ) {
+        let good = varied_records(key, &values, |i| step * i64::from(i % 7));
+        let mut v = good.to_vec();
+        if let Some((record, place, offset, xor)) = change {
+            let section = &good[layout::RECORDS..];
+            let start = pos_of(section, record % values.len());
+            let size = plain_record(&section[start..]).unwrap().1;
+            let at = match place {
+                0 => offset % 10,
+                1 => size - 1,
+                _ => offset % size,
+            };
+            if let Some(byte) = v.get_mut(layout::RECORDS + start + at) {
                 *byte ^= xor;
             }
         }
@@ -449,7 +544,9 @@ proptest::proptest! {
 
     /// Records hand-encoded with padded varints (which the template run
     /// masks only partly), timestamp deltas of any width, null and empty
-    /// keys and values, headers, and, inside a run, a record of another
+    /// keys and values, values of lengths changing from record to record
+    /// (within their varints' widths or across them), headers, and, inside
+    /// a run, a record of another
     /// shape, a null key for an empty one or back, or one whose offset
     /// delta repeats, skips or goes back: the
     /// summary vouches only for batches the walker and the decoder accept,
@@ -466,12 +563,19 @@ proptest::proptest! {
         count in 1i32..140,
         first in shape(),
         others in proptest::collection::vec((0i32..140, shape(), -2i64..4), 0..4),
+        values in proptest::option::of(
+            proptest::collection::vec(proptest::option::of(0usize..140), 1..6),
+        ),
         extra in 0usize..2,
         cut in 0usize..3,
     ) {
         let mut section = Vec::new();
         for i in 0..count {
             let mut s = first.clone();
+            // Values whose lengths change from record to record, or not.
+            if let Some(values) = &values {
+                s.value = values[usize::try_from(i).unwrap() % values.len()];
+            }
             let mut offset = i64::from(i);
             for (at, other, how) in &others {
                 if *at == i {
