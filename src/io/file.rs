@@ -390,7 +390,9 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
     gate(Op::SyncDir, "fsync dir", dir, || File::open(dir)?.sync_all())
 }
 
-/// The directory holding `path` (`.` for a bare file name).
+/// The directory holding `path`, to fsync after creating or renaming it:
+/// `.` for a bare name (`Path::new("d1").parent()` is `""`, which cannot be
+/// opened). Every fsync of a parent directory goes through here.
 pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,

@@ -203,7 +203,7 @@ impl Log {
         let new_dir = !file::is_dir(dir)?;
         file::create_dir_all(dir)?;
         if new_dir {
-            file::fsync_dir(dir.parent().unwrap_or(Path::new(".")))?;
+            file::fsync_dir(file::parent_dir(dir))?;
         }
         let claim = super::claim::DirClaim::take(dir)?;
         let (mut epochs, had_epochs) = super::leader_epoch::EpochCache::load(dir)?;

@@ -10,7 +10,7 @@
 //! fsyncs what was written since the last one (and the directory, when the
 //! file is new).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -172,7 +172,7 @@ impl TxnIndex {
             }
         }
         if st.created {
-            file::fsync_dir(st.path.parent().unwrap_or(Path::new(".")))?;
+            file::fsync_dir(file::parent_dir(&st.path))?;
         }
         st.unsynced = false;
         st.created = false;

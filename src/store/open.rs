@@ -29,7 +29,7 @@ impl Store {
                 let new_dir = !file::is_dir(path)?;
                 file::create_dir_all(path)?;
                 if new_dir {
-                    file::fsync_dir(path.parent().unwrap_or(std::path::Path::new(".")))?;
+                    file::fsync_dir(file::parent_dir(path))?;
                 }
                 Some(DirLock::acquire(path)?)
             };
