@@ -119,8 +119,10 @@ pub enum Error {
         /// The topic.
         topic: String,
     },
-    /// A topic or partition that does not exist.
-    #[error("unknown topic or partition: {topic}-{partition}")]
+    /// A topic or partition that does not exist (Kafka's
+    /// `UNKNOWN_TOPIC_OR_PARTITION`). Displays as `unknown topic T` when the
+    /// topic itself is unknown, `unknown topic or partition: T-N` otherwise.
+    #[error("{}", unknown_partition_message(topic, *partition))]
     UnknownPartition {
         /// The topic.
         topic: String,
@@ -130,10 +132,11 @@ pub enum Error {
     /// The requested change is not allowed (e.g. shrinking a topic).
     #[error("{0}")]
     InvalidRequest(String),
-    /// Another process or `Store` holds the log directory.
-    #[error("log directory {path} is locked by another strata store: {detail}")]
+    /// Another process or `Store` holds the log directory, or a log of this
+    /// process already has the partition directory open.
+    #[error("{path} is locked: {detail}")]
     DirectoryLocked {
-        /// The directory.
+        /// The log directory or partition directory.
         path: PathBuf,
         /// What the lock call said.
         detail: String,
@@ -216,7 +219,9 @@ pub enum Error {
     /// The store or partition was closed, or the file a handle opened is no
     /// longer at its name (the handle is stale: its topic was deleted, or its
     /// store closed and another store changed the directory).
-    #[error("closed")]
+    #[error(
+        "closed: the partition's log or its store was closed (or the handle is stale); open the store again for new handles"
+    )]
     Closed,
     /// One partition has a directory in two log directories (Kafka refuses
     /// to start too): which copy is current cannot be told.
@@ -233,6 +238,16 @@ pub enum Error {
     /// it never writes, so this operation is refused.
     #[error("refused: the store is open read-only")]
     ReadOnly,
+}
+
+/// The text of [`Error::UnknownPartition`]: -1 is the sentinel for "no
+/// partition applies", never shown as a partition number (`nope--1`).
+fn unknown_partition_message(topic: &str, partition: i32) -> String {
+    if partition == -1 {
+        format!("unknown topic {topic}")
+    } else {
+        format!("unknown topic or partition: {topic}-{partition}")
+    }
 }
 
 /// Result alias of the crate.

@@ -49,7 +49,10 @@ impl DirLock {
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::DirectoryLocked {
                         path: dir.to_path_buf(),
-                        detail: format!("{} is locked", path.display()),
+                        detail: format!(
+                            "the log directory is held by another strata store ({} is locked)",
+                            path.display()
+                        ),
                     });
                 }
                 Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),

@@ -35,7 +35,9 @@ impl DirClaim {
         } else {
             Err(Error::DirectoryLocked {
                 path: PathBuf::from(dir),
-                detail: "a log of this process has this partition directory open".into(),
+                detail: "this partition directory is already open in this process (a \
+                         store's partition, or another Log::open): close that log first"
+                    .into(),
             })
         }
     }
