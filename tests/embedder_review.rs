@@ -73,3 +73,40 @@ fn an_unknown_topic_is_named_without_the_partition_sentinel() {
     assert_eq!(e.to_string(), "unknown topic or partition: t-3");
     store.close().unwrap();
 }
+
+/// `commit("g", "nope", 0, 5)` returned Ok: a commit for a topic or partition
+/// the store does not have is refused, as Kafka's OffsetCommit answers
+/// UNKNOWN_TOPIC_OR_PARTITION, and nothing is committed.
+#[test]
+fn a_commit_for_an_unknown_topic_or_partition_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_topic(tmp.path(), 2);
+    let groups = store.groups();
+    let e = groups.commit("g", "nope", 0, 5).unwrap_err();
+    assert!(matches!(&e, Error::UnknownPartition { topic, partition: -1 } if topic == "nope"));
+    assert_eq!(e.to_string(), "unknown topic nope");
+    let e = groups.commit("g", "t", 2, 5).unwrap_err();
+    assert!(matches!(&e, Error::UnknownPartition { partition: 2, .. }), "{e}");
+    assert_eq!(e.to_string(), "unknown topic or partition: t-2");
+    let e = groups.commit("g", "t", -1, 5).unwrap_err();
+    assert!(matches!(&e, Error::InvalidRequest(m) if m.contains("-1")), "{e}");
+    assert_eq!(groups.list().unwrap(), Vec::<String>::new());
+    groups.commit("g", "t", 1, 5).unwrap();
+    assert_eq!(groups.fetch("g", "t", 1).unwrap(), Some(5));
+    store.close().unwrap();
+}
+
+/// Lag was clamped at 0: a commit past the log end showed lag 0, where
+/// Kafka's `kafka-consumer-groups --describe` (ConsumerGroupCommand.getLag,
+/// `logEndOffset - offset`) shows it negative.
+#[test]
+fn lag_of_a_commit_past_the_log_end_is_negative_as_kafka_shows_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_topic(tmp.path(), 1);
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[strata::Record::new("k", "v"), strata::Record::new("k", "w")]).unwrap();
+    store.groups().commit("g", "t", 0, 10).unwrap();
+    let lag = &store.groups().describe("g").unwrap()[0];
+    assert_eq!((lag.log_end_offset, lag.lag), (Some(2), Some(-8)));
+    store.close().unwrap();
+}

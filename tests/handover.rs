@@ -35,7 +35,7 @@ fn strata_with_groups(dir: &Path) {
     groups.commit("ahead", "orders", 1, 50).unwrap();
     groups.commit("a,b \"c\"", "orders", 1, 9).unwrap();
     groups.commit("billing", "elsewhere", 0, 0).unwrap();
-    groups.commit("lost", "orders", 5, 2).unwrap();
+    common::raw_commit(&store, "lost", "orders", 5, 2);
     store.delete_records("orders", 0, 4).unwrap();
     store.close().unwrap();
 }
@@ -192,6 +192,7 @@ fn hand_over_of_a_topic_without_group_commits_needs_no_offsets_file() {
     let store = Store::open(StoreConfig::new([&strata]).background_threads(false)).unwrap();
     store.create_topic("orders", 2, &Default::default()).unwrap();
     store.partition("orders", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    store.create_topic("elsewhere", 1, &Default::default()).unwrap();
     store.groups().commit("billing", "elsewhere", 0, 1).unwrap();
     store.close().unwrap();
     empty_broker(&broker);

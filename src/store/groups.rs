@@ -49,7 +49,10 @@ pub struct PartitionLag {
     pub current_offset: i64,
     /// The partition's log end offset (`None` if the partition is not in this store).
     pub log_end_offset: Option<i64>,
-    /// `log_end_offset - current_offset`, never negative (`None` if unknown).
+    /// `log_end_offset - current_offset` (`None` if unknown). Negative when
+    /// the commit is past the log end (a commit ahead of the data, or a log
+    /// truncated below it), as Kafka's `kafka-consumer-groups --describe`
+    /// shows it: the sign is the news.
     pub lag: Option<i64>,
 }
 
@@ -251,7 +254,10 @@ impl Groups<'_> {
     /// Commits `offset` for `group` on `topic`-`partition`.
     ///
     /// # Errors
-    /// [`Error::InvalidRequest`] for an empty group id or a negative offset; I/O failures.
+    /// [`Error::InvalidRequest`] for an empty group id or a negative offset;
+    /// [`Error::UnknownPartition`] for a topic or partition the store does
+    /// not have (Kafka's `UNKNOWN_TOPIC_OR_PARTITION`: its `OffsetCommit`
+    /// refuses partitions missing from the metadata); I/O failures.
     pub fn commit(&self, group: &str, topic: &str, partition: i32, offset: i64) -> Result<()> {
         self.commit_many(group, &[(TopicPartition::new(topic, partition), offset)])
     }
@@ -277,6 +283,7 @@ impl Groups<'_> {
     /// # use strata::{Store, StoreConfig, TopicPartition};
     /// # let dir = tempfile::tempdir()?;
     /// let store = Store::open(StoreConfig::new([dir.path()]))?;
+    /// store.create_topic("orders", 1, &Default::default())?;
     /// let tp = TopicPartition::new("orders", 0);
     /// store.groups().commit_many_with_metadata("mirror", &[(tp, 42, "kafka-next=40".into())])?;
     /// assert_eq!(store.groups().offsets("mirror")?[0].metadata, "kafka-next=40");
@@ -296,6 +303,23 @@ impl Groups<'_> {
         }
         if let Some((tp, o, _)) = offsets.iter().find(|(_, o, _)| *o < 0) {
             return Err(Error::InvalidRequest(format!("offset {o} for {tp} is negative")));
+        }
+        // Kafka's OffsetCommit answers UNKNOWN_TOPIC_OR_PARTITION for a
+        // partition the metadata lacks; an offline partition is still known.
+        for (tp, _, _) in offsets {
+            if tp.partition < 0 {
+                return Err(Error::InvalidRequest(format!(
+                    "partition {} of topic {} is negative",
+                    tp.partition, tp.topic
+                )));
+            }
+            let count = self.store.partition_count(&tp.topic)?;
+            if !(0..count).contains(&tp.partition) {
+                return Err(Error::UnknownPartition {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                });
+            }
         }
         let now = self.store.clock().now_ms();
         let mut records = Vec::new();
@@ -378,7 +402,8 @@ impl Groups<'_> {
             .map(|c| {
                 let leo =
                     self.store.partition(&c.topic, c.partition).ok().map(|l| l.log_end_offset());
-                let lag = leo.map(|leo| (leo - c.offset).max(0));
+                // ConsumerGroupCommand.getLag: `end - offset`, not clamped.
+                let lag = leo.map(|leo| leo.saturating_sub(c.offset));
                 PartitionLag {
                     topic: c.topic,
                     partition: c.partition,

@@ -689,3 +689,25 @@ pub(crate) fn wait_until_each_grows(
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// Writes an offset commit of `group` for `topic`-`partition` straight into the store's
+/// `__consumer_offsets`, as a Kafka cluster's log holds commits of partitions it no longer
+/// has (a topic deleted, or commits adopted from a broker): `Groups::commit` refuses a
+/// partition the store lacks. The store must already have `__consumer_offsets` (commit
+/// something first); the commit is seen once the store is reopened.
+pub(crate) fn raw_commit(
+    store: &strata::Store,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) {
+    use strata::internals::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
+    let partitions = store.partition_count("__consumer_offsets").unwrap();
+    let key = GroupKey::Offset { group: group.into(), topic: topic.into(), partition };
+    let value =
+        OffsetCommit { offset, leader_epoch: -1, metadata: String::new(), commit_timestamp: 0 };
+    let record = strata::Record::new(key.encode().unwrap(), value.encode().unwrap());
+    let log = store.partition("__consumer_offsets", partition_for_group(group, partitions));
+    log.unwrap().append(&[record]).unwrap();
+}
