@@ -55,25 +55,6 @@ fn store_with_topic(dir: &Path, partitions: i32) -> Store {
     store
 }
 
-/// Unknown topics printed `unknown topic or partition: nope--1`: the
-/// sentinel -1 is never shown as a partition number.
-#[test]
-fn an_unknown_topic_is_named_without_the_partition_sentinel() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = store_with_topic(tmp.path(), 1);
-    for e in [
-        store.partition("nope", 0).unwrap_err(),
-        store.partition_count("nope").unwrap_err(),
-        store.describe_topic("nope").unwrap_err(),
-        store.flush(Some("nope")).unwrap_err(),
-    ] {
-        assert_eq!(e.to_string(), "unknown topic nope");
-    }
-    let e = store.partition("t", 3).unwrap_err();
-    assert_eq!(e.to_string(), "unknown topic or partition: t-3");
-    store.close().unwrap();
-}
-
 /// `commit("g", "nope", 0, 5)` returned Ok: a commit for a topic or partition
 /// the store does not have is refused, as Kafka's OffsetCommit answers
 /// UNKNOWN_TOPIC_OR_PARTITION, and nothing is committed.
@@ -96,6 +77,36 @@ fn a_commit_for_an_unknown_topic_or_partition_is_refused() {
     store.close().unwrap();
 }
 
+/// Unknown topics printed `unknown topic or partition: nope--1`: the
+/// sentinel -1 is never shown as a partition number.
+#[test]
+fn an_unknown_topic_is_named_without_the_partition_sentinel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_topic(tmp.path(), 1);
+    for e in [
+        store.partition("nope", 0).unwrap_err(),
+        store.partition_count("nope").unwrap_err(),
+        store.describe_topic("nope").unwrap_err(),
+        store.flush(Some("nope")).unwrap_err(),
+    ] {
+        assert_eq!(e.to_string(), "unknown topic nope");
+    }
+    let e = store.partition("t", 3).unwrap_err();
+    assert_eq!(e.to_string(), "unknown topic or partition: t-3");
+    store.close().unwrap();
+}
+
+/// `store.partition("events", 0)` after `store.close()` returned Ok with a
+/// dead handle: it fails with [`Error::Closed`], as the store's other calls do.
+#[test]
+fn a_partition_asked_of_a_closed_store_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_topic(tmp.path(), 1);
+    store.close().unwrap();
+    let e = store.partition("t", 0).unwrap_err();
+    assert!(matches!(e, Error::Closed), "{e}");
+}
+
 /// Lag was clamped at 0: a commit past the log end showed lag 0, where
 /// Kafka's `kafka-consumer-groups --describe` (ConsumerGroupCommand.getLag,
 /// `logEndOffset - offset`) shows it negative.
@@ -108,5 +119,102 @@ fn lag_of_a_commit_past_the_log_end_is_negative_as_kafka_shows_it() {
     store.groups().commit("g", "t", 0, 10).unwrap();
     let lag = &store.groups().describe("g").unwrap()[0];
     assert_eq!((lag.log_end_offset, lag.lag), (Some(2), Some(-8)));
+    store.close().unwrap();
+}
+
+/// Topic `t` of 4 partitions spread over log directories `n2` and `n3`
+/// (n2 first: it holds `strata-topics`), partition `p` holding `p + 1`
+/// records; closed. Returns the two directories.
+fn spread_over_two_dirs(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (n2, n3) = (root.join("n2"), root.join("n3"));
+    let store = Store::open(StoreConfig::new([&n2, &n3]).background_threads(false)).unwrap();
+    store.create_topic("t", 4, &BTreeMap::new()).unwrap();
+    for p in 0..4 {
+        let records: Vec<_> = (0..=p).map(|i| strata::Record::new("k", format!("v{i}"))).collect();
+        store.partition("t", p).unwrap().append(&records).unwrap();
+    }
+    store.close().unwrap();
+    for p in [0, 2] {
+        assert!(n2.join(format!("t-{p}")).is_dir(), "t-{p} is placed in n2");
+    }
+    (n2, n3)
+}
+
+fn assert_offline_not_found(e: &Error, name: &str) {
+    assert!(
+        matches!(e, Error::PartitionOffline { partition, cause, .. }
+            if partition == name && cause.contains("was not found")),
+        "{e}"
+    );
+}
+
+/// Opening a subset of a store's log directories showed `t 3`, failed
+/// reads of the partitions it lacked as unknown, and created them empty in
+/// the open directory (after which the whole store refused to open: the
+/// partition was in two directories). They are offline, named, the count
+/// stays the topics file's, nothing is created, and the whole store opens
+/// again with every record.
+#[test]
+fn partitions_of_a_log_directory_left_out_of_the_config_are_offline_not_recreated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n2, n3) = spread_over_two_dirs(tmp.path());
+    let ro = Store::open_read_only(StoreConfig::new([&n2])).unwrap();
+    assert_eq!(ro.topics(), [("t".to_owned(), 4)]);
+    assert_offline_not_found(&ro.partition("t", 1).unwrap_err(), "t-1");
+    ro.close().unwrap();
+
+    let store = Store::open(config(&n2)).unwrap();
+    assert_eq!(store.topics(), [("t".to_owned(), 4)]);
+    let offline: Vec<_> = store.offline_partitions().into_iter().map(|o| (o.0, o.1)).collect();
+    assert_eq!(offline, [("t".to_owned(), 1), ("t".to_owned(), 3)]);
+    assert_offline_not_found(&store.partition("t", 3).unwrap_err(), "t-3");
+    let e = store.partition("t", 1).unwrap_err();
+    assert!(e.to_string().contains(&n2.display().to_string()), "names the dirs searched: {e}");
+    assert_eq!(store.partition("t", 2).unwrap().log_end_offset(), 3);
+    let e = store.flush(None).unwrap_err();
+    assert_offline_not_found(&e, "t-1");
+    assert!(e.to_string().contains("t-3"), "names every offline partition: {e}");
+    let described = store.describe_topic("t").unwrap();
+    let states: Vec<_> = described.iter().map(|p| (p.partition, p.offline.is_some())).collect();
+    assert_eq!(states, [(0, false), (1, true), (2, false), (3, true)]);
+    store.add_partitions("t", 5).unwrap();
+    store.close().unwrap();
+    assert!(!n2.join("t-1").exists() && !n2.join("t-3").exists(), "nothing recreated in n2");
+
+    let store = Store::open(StoreConfig::new([&n2, &n3]).background_threads(false)).unwrap();
+    assert!(store.offline_partitions().is_empty(), "{:?}", store.offline_partitions());
+    for p in 0..4 {
+        assert_eq!(store.partition("t", p).unwrap().log_end_offset(), i64::from(p) + 1);
+    }
+    assert_eq!(store.partition_count("t").unwrap(), 5);
+    store.flush(None).unwrap();
+    store.close().unwrap();
+}
+
+/// A partition directory removed by hand, every log directory present: the
+/// next open recreated it empty at offset 0. It is offline as a partition of
+/// a missing log directory is, and comes back with its data when restored.
+#[test]
+fn a_partition_directory_removed_by_hand_is_offline_not_recreated_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_topic(tmp.path(), 2);
+    store.partition("t", 1).unwrap().append(&[strata::Record::new("k", "v")]).unwrap();
+    store.close().unwrap();
+    let (t1, aside) = (tmp.path().join("t-1"), tmp.path().join("aside"));
+    std::fs::rename(&t1, &aside).unwrap();
+
+    let store = Store::open(config(tmp.path())).unwrap();
+    assert_eq!(store.partition_count("t").unwrap(), 2);
+    assert_offline_not_found(&store.partition("t", 1).unwrap_err(), "t-1");
+    assert_offline_not_found(&store.flush(Some("t")).unwrap_err(), "t-1");
+    let described = store.describe_topic("t").unwrap();
+    assert!(described[1].offline.is_some() && described[1].log_dir.as_os_str().is_empty());
+    store.close().unwrap();
+    assert!(!t1.exists(), "not recreated");
+
+    std::fs::rename(&aside, &t1).unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    assert_eq!(store.partition("t", 1).unwrap().log_end_offset(), 1);
+    store.flush(None).unwrap();
     store.close().unwrap();
 }

@@ -60,7 +60,18 @@ fn a_partition_that_cannot_be_opened_goes_offline_alone_naming_its_file() {
     assert_eq!(store.partition_count("t").unwrap(), 2);
     assert_eq!(count(&store, "t", 1), 10);
     store.partition("t", 1).unwrap().append(&[Record::new("k", "more")]).unwrap();
-    store.flush(None).unwrap();
+    // The flush flushes and checkpoints the rest, and says it could not flush t-0.
+    let err = store.flush(None).unwrap_err();
+    assert!(
+        matches!(&err, Error::PartitionOffline { partition, .. } if partition == "t-0"),
+        "{err}"
+    );
+    assert!(store.flush(Some("t")).is_err());
+    let described = store.describe_topic("t").unwrap();
+    assert_eq!(described.len(), 2, "{described:?}");
+    assert!(described[0].offline.as_ref().is_some_and(|c| c.contains(SEG0)), "{described:?}");
+    assert_eq!((described[0].log_start_offset, described[0].log_end_offset), (-1, -1));
+    assert_eq!((described[1].offline.as_ref(), described[1].log_end_offset), (None, 11));
     // The offline partition keeps its checkpointed recovery point.
     let rp = std::fs::read_to_string(tmp.path().join("recovery-point-offset-checkpoint")).unwrap();
     assert!(rp.contains("t 0 10\n"), "{rp}");

@@ -45,7 +45,7 @@ impl Store {
         let mut cleaner = BTreeMap::new();
         // An offline partition keeps what it had: it was never opened.
         let offline = self.inner.offline_partitions.read().clone();
-        for ((topic, p), o) in offline.iter().filter(|(_, o)| o.dir_index == i) {
+        for ((topic, p), o) in offline.iter().filter(|(_, o)| o.dir_index == Some(i)) {
             let key = (topic.clone(), *p);
             let [r, st, c] = o.checkpoints;
             for (map, value) in [(&mut recovery, r), (&mut starts, st), (&mut cleaner, c)] {

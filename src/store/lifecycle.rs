@@ -6,13 +6,17 @@
 //! topic as it was or as it was asked to be, never in between:
 //!
 //! Creating:
-//! 1. write `strata-topics` with the topic, its count and its overrides;
+//! 1. write `strata-topics` with the topic, its count, its overrides and a
+//!    `creating` mark;
 //! 2. create each partition directory (a crash here: the next open creates
 //!    the missing ones with the topic's overrides — never adopts them with
 //!    default configs); a failure removes what was created and rewrites
 //!    `strata-topics` without the topic;
 //! 3. write the new topic ID into each partition's `partition.metadata`
-//!    (a crash before it: the next open draws the ID and writes it).
+//!    (a crash before it: the next open draws the ID and writes it);
+//! 4. rewrite `strata-topics` without the mark (a crash before it: the next
+//!    open finds nothing to finish and drops it). From here on a partition
+//!    whose directory is missing at open is offline, never recreated empty.
 //!
 //! Deleting (Kafka's `LogManager.asyncDelete`):
 //! 1. write `strata-topics` with the topic marked `deleted` (a failure here
@@ -117,8 +121,10 @@ impl Store {
             Topic { overrides: overrides.clone(), partitions: vec![None; count] },
         );
         let was_deleted = self.inner.deleted.lock().remove(topic);
+        self.inner.creating.lock().insert(topic.to_owned());
         // Step 1: the commit point.
         self.persist_meta_or_undo(|| {
+            self.inner.creating.lock().remove(topic);
             self.inner.topics.write().remove(topic);
             if was_deleted {
                 self.inner.deleted.lock().insert(topic.to_owned());
@@ -134,6 +140,7 @@ impl Store {
                 let _ = log.close();
             }
             self.inner.topics.write().remove(topic);
+            self.inner.creating.lock().remove(topic);
             self.inner.deleted.lock().insert(topic.to_owned());
             if self.persist_meta().is_ok() && self.remove_topic_dirs(topic).is_ok() {
                 self.inner.deleted.lock().remove(topic);
@@ -141,6 +148,10 @@ impl Store {
             }
             return Err(e);
         }
+        // Step 4. The topic is whole: a failure here leaves the mark, which
+        // the next open drops, having nothing left to create.
+        self.inner.creating.lock().remove(topic);
+        let _ = self.persist_meta();
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! topic <name> <partitions>
 //! config <name> <key> <value...>
 //! deleted <name>
+//! creating <name>
 //! ```
 //!
 //! A partition directory on disk without an entry here (a Kafka broker's data
@@ -15,6 +16,12 @@
 //! `deleted` marks a topic whose deletion is committed but whose partition
 //! directories may still exist: the next open removes them instead of
 //! adopting them (see `lifecycle.rs`).
+//!
+//! `creating` marks a topic whose creation is committed but whose partition
+//! directories may not all exist yet: the next open creates the missing ones.
+//! Every other partition the file counts must be found on disk: a missing
+//! one is offline, never recreated empty (its directory may be in a log
+//! directory left out of the config, or removed by hand).
 //!
 //! The file is input like any other: every name must be a legal topic name,
 //! every count within [`MAX_PARTITIONS`] and every override a valid config,
@@ -51,6 +58,8 @@ pub(crate) struct Metas {
     pub topics: BTreeMap<String, TopicMeta>,
     /// Topics deleted whose directories may remain.
     pub deleted: BTreeSet<String>,
+    /// Topics being created whose directories may not all exist yet.
+    pub creating: BTreeSet<String>,
 }
 
 /// Reads and validates `strata-topics` in `dir` (no file: no topics).
@@ -114,11 +123,14 @@ pub(crate) fn read(dir: &Path) -> Result<Metas> {
             (Some("deleted"), Some(name), None, None) => {
                 metas.deleted.insert(named(name)?);
             }
+            (Some("creating"), Some(name), None, None) => {
+                metas.creating.insert(named(name)?);
+            }
             (Some(""), None, None, None) => {}
             _ => {
                 return Err(corrupt(
                     n,
-                    "expected `topic NAME N`, `config NAME KEY VALUE` or `deleted NAME`",
+                    "expected `topic NAME N`, `config NAME KEY VALUE`, `deleted NAME` or `creating NAME`",
                 ));
             }
         }
@@ -137,6 +149,9 @@ pub(crate) fn write(dir: &Path, metas: &Metas) -> Result<()> {
     let mut text = format!("{HEADER}\n");
     for name in &metas.deleted {
         text.push_str(&format!("deleted {name}\n"));
+    }
+    for name in &metas.creating {
+        text.push_str(&format!("creating {name}\n"));
     }
     for (name, meta) in &metas.topics {
         text.push_str(&format!("topic {name} {}\n", meta.partitions));
@@ -159,7 +174,11 @@ mod tests {
         meta.overrides.insert("cleanup.policy".into(), "compact,delete".into());
         meta.overrides.insert("cleanup.policy".into(), "compact, delete".into());
         topics.insert("orders".to_owned(), meta);
-        let metas = Metas { topics, deleted: ["gone".to_owned()].into() };
+        let metas = Metas {
+            topics,
+            deleted: ["gone".to_owned()].into(),
+            creating: ["orders".to_owned()].into(),
+        };
         write(dir.path(), &metas).unwrap();
         assert_eq!(read(dir.path()).unwrap(), metas);
     }

@@ -79,10 +79,13 @@ struct Topic {
     partitions: Vec<Option<Partition>>,
 }
 
-/// A partition that failed to open: where it is and why.
+/// A partition that failed to open, or that `strata-topics` counts but no
+/// log directory holds: where it is and why.
 #[derive(Debug, Clone)]
 struct OfflinePartition {
-    dir_index: usize,
+    /// Its log directory; `None` when its directory was not found.
+    dir_index: Option<usize>,
+    /// Its directory; only its name (`topic-N`) when it was not found.
     path: PathBuf,
     cause: String,
     /// Checkpointed recovery point, log start offset and cleaner offset, kept
@@ -115,6 +118,9 @@ struct StoreInner {
     /// Topics whose deletion is committed in `strata-topics` but whose
     /// directories may remain (a failed or crashed delete).
     deleted: Mutex<std::collections::BTreeSet<String>>,
+    /// Topics whose creation is committed in `strata-topics` but whose
+    /// directories may not all exist yet (a failed or crashed create).
+    creating: Mutex<std::collections::BTreeSet<String>>,
     /// One checkpoint writer at a time: each computes and writes a snapshot,
     /// and an older snapshot must not land after a newer one.
     checkpoints: Mutex<()>,
@@ -182,6 +188,11 @@ pub struct PartitionInfo {
     pub segments: usize,
     /// Bytes on disk (`.log` files).
     pub size_bytes: u64,
+    /// `None` when the partition serves; why it is offline otherwise (the
+    /// cause [`Store::offline_partitions`] gives). An offline partition's
+    /// offsets are -1 (unknown), its segments and size 0, and its `log_dir`
+    /// empty when its directory was not found.
+    pub offline: Option<String>,
 }
 
 impl Store {
@@ -314,7 +325,8 @@ impl Store {
     fn persist_meta(&self) -> Result<()> {
         let first = self.inner.dirs.first().map(|d| d.path.clone()).unwrap_or_default();
         let deleted = self.inner.deleted.lock().clone();
-        meta::write(&first, &meta::Metas { topics: self.metas(), deleted })
+        let creating = self.inner.creating.lock().clone();
+        meta::write(&first, &meta::Metas { topics: self.metas(), deleted, creating })
     }
 
     /// Writes `strata-topics` after an in-memory change; if that fails, runs
@@ -457,32 +469,41 @@ impl Store {
     /// The log of one partition.
     ///
     /// # Errors
-    /// [`Error::UnknownPartition`].
+    /// [`Error::UnknownPartition`]; [`Error::PartitionOffline`] for a
+    /// partition that could not be opened or whose directory was not found;
+    /// [`Error::Closed`] once the store is closed (its handles are dead).
     pub fn partition(&self, topic: &str, partition: i32) -> Result<Log> {
+        if *self.inner.closed.lock() {
+            return Err(Error::Closed);
+        }
         let topics = self.inner.topics.read();
         let t = topics
             .get(topic)
             .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition: -1 })?;
+        if partition < 0 {
+            return Err(Error::InvalidRequest(format!(
+                "partition {partition} of topic {topic} is negative"
+            )));
+        }
         usize::try_from(partition)
             .ok()
             .and_then(|i| t.partitions.get(i).cloned().flatten())
             .map(|p| p.log)
             .ok_or_else(|| {
-                if let Some(o) =
-                    self.inner.offline_partitions.read().get(&(topic.to_owned(), partition))
-                {
-                    return Error::PartitionOffline {
+                let offline = self.inner.offline_partitions.read();
+                let found = offline.get(&(topic.to_owned(), partition));
+                let not_found = found.is_none_or(|o| o.dir_index.is_none());
+                match (found, self.inner.offline_dirs.first()) {
+                    // A partition no online directory holds may live on a failed disk.
+                    (_, Some((path, cause))) if not_found => {
+                        Error::LogDirOffline { path: path.clone(), cause: cause.clone() }
+                    }
+                    (Some(o), _) => Error::PartitionOffline {
                         partition: partition_dir_name(topic, partition),
                         path: o.path.clone(),
                         cause: o.cause.clone(),
-                    };
-                }
-                match self.inner.offline_dirs.first() {
-                    // A partition the metadata promises but no directory holds may live on a failed disk.
-                    Some((path, cause)) if partition >= 0 => {
-                        Error::LogDirOffline { path: path.clone(), cause: cause.clone() }
-                    }
-                    _ => Error::UnknownPartition { topic: topic.to_owned(), partition },
+                    },
+                    (None, _) => Error::UnknownPartition { topic: topic.to_owned(), partition },
                 }
             })
     }
@@ -517,7 +538,10 @@ impl Store {
         Ok(t.overrides.clone())
     }
 
-    /// State of each partition of `topic`.
+    /// State of each partition of `topic`, in partition order. A partition
+    /// that is offline (it failed to open, or `strata-topics` counts it but
+    /// no log directory holds it) is listed too, with
+    /// [`offline`](PartitionInfo::offline) saying why and its offsets -1 (unknown).
     ///
     /// # Errors
     /// [`Error::UnknownPartition`] for an unknown topic.
@@ -526,22 +550,37 @@ impl Store {
         let t = topics
             .get(topic)
             .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition: -1 })?;
+        let offline = self.inner.offline_partitions.read();
+        let dir_path =
+            |i: usize| self.inner.dirs.get(i).map(|d| d.path.clone()).unwrap_or_default();
         Ok(t.partitions
             .iter()
-            .flatten()
-            .map(|p| PartitionInfo {
-                topic: topic.to_owned(),
-                partition: p.log.partition(),
-                log_dir: self
-                    .inner
-                    .dirs
-                    .get(p.dir_index)
-                    .map(|d| d.path.clone())
-                    .unwrap_or_default(),
-                log_start_offset: p.log.log_start_offset(),
-                log_end_offset: p.log.log_end_offset(),
-                segments: p.log.segment_count(),
-                size_bytes: p.log.size_bytes(),
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let partition = i32::try_from(i).ok()?;
+                if let Some(p) = slot {
+                    return Some(PartitionInfo {
+                        topic: topic.to_owned(),
+                        partition,
+                        log_dir: dir_path(p.dir_index),
+                        log_start_offset: p.log.log_start_offset(),
+                        log_end_offset: p.log.log_end_offset(),
+                        segments: p.log.segment_count(),
+                        size_bytes: p.log.size_bytes(),
+                        offline: None,
+                    });
+                }
+                let o = offline.get(&(topic.to_owned(), partition))?;
+                Some(PartitionInfo {
+                    topic: topic.to_owned(),
+                    partition,
+                    log_dir: o.dir_index.map(dir_path).unwrap_or_default(),
+                    log_start_offset: -1,
+                    log_end_offset: -1,
+                    segments: 0,
+                    size_bytes: 0,
+                    offline: Some(o.cause.clone()),
+                })
             })
             .collect())
     }
@@ -556,10 +595,17 @@ impl Store {
             .collect()
     }
 
-    /// fsyncs every partition (or those of `topic`).
+    /// fsyncs every partition (or those of `topic`) and writes the checkpoints.
+    ///
+    /// An offline partition cannot be flushed: the others are flushed and
+    /// checkpointed all the same, and then the call fails naming it, so an
+    /// `Ok` always means every partition asked for is durable.
     ///
     /// # Errors
-    /// The first fsync failure; [`Error::UnknownPartition`] for an unknown topic.
+    /// The first fsync failure; [`Error::UnknownPartition`] for an unknown
+    /// topic; after flushing the rest, [`Error::PartitionOffline`] for the
+    /// first offline partition (its cause naming the others), or, flushing
+    /// every topic, [`Error::LogDirOffline`] when a log directory is offline.
     pub fn flush(&self, topic: Option<&str>) -> Result<()> {
         self.ensure_open()?;
         if let Some(t) = topic {
@@ -568,7 +614,38 @@ impl Store {
         for (_, log) in self.logs(topic) {
             log.flush()?;
         }
-        self.write_checkpoints()
+        self.write_checkpoints()?;
+        self.refuse_offline(topic)
+    }
+
+    /// [`Error::PartitionOffline`] for the first offline partition (of
+    /// `topic`, or of any), naming the others; without a topic,
+    /// [`Error::LogDirOffline`] for an offline log directory.
+    fn refuse_offline(&self, topic: Option<&str>) -> Result<()> {
+        let offline = self.inner.offline_partitions.read();
+        let mut found = offline.iter().filter(|((t, _), _)| topic.is_none_or(|x| x == t));
+        let Some(((t, p), first)) = found.next() else {
+            return match self.inner.offline_dirs.first() {
+                Some((path, cause)) if topic.is_none() => {
+                    Err(Error::LogDirOffline { path: path.clone(), cause: cause.clone() })
+                }
+                _ => Ok(()),
+            };
+        };
+        let others: Vec<String> = found.map(|((t, p), _)| partition_dir_name(t, *p)).collect();
+        let mut cause = first.cause.clone();
+        if !others.is_empty() {
+            cause.push_str(&format!(
+                " (and {} more offline partition(s): {})",
+                others.len(),
+                others.join(", ")
+            ));
+        }
+        Err(Error::PartitionOffline {
+            partition: partition_dir_name(t, *p),
+            path: first.path.clone(),
+            cause,
+        })
     }
 
     /// Closes the store cleanly: flushes and closes every partition, writes the
@@ -624,7 +701,7 @@ impl Store {
         }
         for o in self.inner.offline_partitions.read().values() {
             // Never opened, never recovered: the next open must not trust it.
-            if let Some(f) = failed_dirs.get_mut(o.dir_index) {
+            if let Some(f) = o.dir_index.and_then(|d| failed_dirs.get_mut(d)) {
                 *f = true;
             }
         }

@@ -105,7 +105,7 @@ impl Store {
                 let (path, cause, checkpoints) = (o.path, o.cause, o.checkpoints);
                 offline_partitions.insert(
                     (o.topic, o.partition),
-                    OfflinePartition { dir_index, path, cause, checkpoints },
+                    OfflinePartition { dir_index: Some(dir_index), path, cause, checkpoints },
                 );
             }
             for l in loaded.loaded {
@@ -121,6 +121,40 @@ impl Store {
         if !offline.is_empty() && offline.len() == dirs.len() {
             let (path, cause) = offline.swap_remove(0);
             return Err(Error::LogDirOffline { path, cause });
+        }
+        // A partition `strata-topics` counts that no directory holds is
+        // offline, never recreated empty: it may be in a log directory left
+        // out of the config (Kafka marks a partition of a missing directory
+        // offline too), or its directory was removed. Only a creation the
+        // file marks unfinished has partitions still to make.
+        let searched: Vec<String> =
+            config.log_dirs.iter().map(|d| d.display().to_string()).collect();
+        for (name, meta) in &metas.topics {
+            if metas.creating.contains(name) {
+                continue;
+            }
+            for p in 0..meta.partitions {
+                let idx = usize::try_from(p).unwrap_or(0);
+                let held = topics
+                    .get(name)
+                    .and_then(|t| t.partitions.get(idx))
+                    .is_some_and(Option::is_some);
+                if held || offline_partitions.contains_key(&(name.clone(), p)) {
+                    continue;
+                }
+                topic_entry(&mut topics, name, idx);
+                let dir_name = partition_dir_name(name, p);
+                let cause = missing_cause(&dir_name, &searched, &offline);
+                offline_partitions.insert(
+                    (name.clone(), p),
+                    OfflinePartition {
+                        dir_index: None,
+                        path: PathBuf::from(dir_name),
+                        cause,
+                        checkpoints: [None; 3],
+                    },
+                );
+            }
         }
         if !metas.topics.contains_key(OFFSETS_TOPIC)
             && let Some(t) = topics.get_mut(OFFSETS_TOPIC)
@@ -153,6 +187,7 @@ impl Store {
                 offline_partitions: RwLock::new(offline_partitions),
                 ignored,
                 deleted: Mutex::new(metas.deleted.clone()),
+                creating: Mutex::new(metas.creating.clone()),
                 checkpoints: Mutex::new(()),
                 closed: Mutex::new(false),
                 scheduler: Mutex::new(None),
@@ -177,6 +212,9 @@ impl Store {
             for (name, meta) in &metas.topics {
                 store.ensure_partitions(name, meta.partitions)?;
             }
+            // Every unfinished creation is finished.
+            metas.creating.clear();
+            store.inner.creating.lock().clear();
         }
         // Every topic's partitions carry its ID (older directories get one now).
         let names: Vec<String> = store.inner.topics.read().keys().cloned().collect();
@@ -195,4 +233,19 @@ impl Store {
         }
         Ok(store)
     }
+}
+
+/// Why a partition `strata-topics` counts is offline when no log directory
+/// holds its directory `dir_name`.
+fn missing_cause(dir_name: &str, searched: &[String], offline: &[(PathBuf, String)]) -> String {
+    let mut cause = format!(
+        "its directory {dir_name} was not found in the configured log directories ({}); \
+         it is not recreated empty: a log directory holding it may be missing from the \
+         config, or the directory was removed",
+        searched.join(", ")
+    );
+    for (path, why) in offline {
+        cause.push_str(&format!("; log directory {} is offline ({why})", path.display()));
+    }
+    cause
 }
