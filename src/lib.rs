@@ -47,13 +47,14 @@
 //!
 //! | you want to | use |
 //! |---|---|
-//! | open, create topics, close | [`Store::open`], [`StoreConfig`], [`Store::create_topic`] / [`Store::create_topic_if_absent`] with a [`TopicConfig`], [`Store::close`] |
+//! | open, create topics, close | [`Store::open`], [`StoreConfig`], [`Store::create_topic`] (overrides by Kafka's names, a `BTreeMap<String, String>`) / [`Store::create_topic_if_absent`] (a typed [`TopicConfig`]), [`Store::close`] |
 //! | produce by key | [`Store::produce`] (Kafka's default partitioner) returning [`RecordMetadata`] |
 //! | one partition | [`Store::partition`] gives a [`Log`]: [`Log::append`] of [`Record`]s or [`BorrowedRecord`]s, [`Log::append_batch`] of client batches ([`BatchBuilder`]) |
 //! | read | [`Log::read`] / [`Log::read_with`] ([`Isolation`]) give [`Fetched`] (zero-copy [`RecordRef`]s, [`FileSlice`]s for `sendfile`); [`Log::records_from`] iterates; [`Log::offset_for_time`] with [`OffsetSpec`] |
 //! | durability | [`Log::flush`], [`Log::wait_synced`], the topic's [`Durability`] |
 //! | consumer groups | [`Store::groups`] ([`Groups`], [`CommittedOffset`], [`PartitionLag`], [`ResetTo`]) |
-//! | operate | [`Store::maintain`] ([`MaintainReport`]), [`Store::resource_stats`], [`Error`] |
+//! | operate | [`Store::maintain`] ([`MaintainReport`]), [`Store::resource_stats`], [`Store::offline_partitions`], [`Error`] |
+//! | check a partition directory | [`verify_partition_dir`] ([`VerifyReport`]): the invariants Kafka's files must keep (offsets, indexes, time indexes), without changing anything |
 //!
 //! The `bytes` crate is re-exported ([`bytes`]) so `Bytes` values need no
 //! version match. Calls that may block on disk: appends that flush
@@ -152,13 +153,14 @@
 //!   disk is full, while retention, compaction and DeleteRecords run on.
 //! - [`bytes::Bytes`] handed out by reads stay valid after the segment rolls,
 //!   is deleted by retention or the store closes: segment files are only
-//!   appended to and replaced whole, never rewritten (see [`io::mmap`]).
+//!   appended to and replaced whole, never rewritten (the mmap contract:
+//!   mapped bytes never change while a view exists).
 //!
 //! ## Handle contract
 //! - A [`log::Log`] handle never reads or writes a file it did not open: the
 //!   first open of each segment and index file records its `(device, inode)`
 //!   (and birth time where reported), and every reopen by name must find the
-//!   same file, still as long as what was published of it ([`io::identity`]).
+//!   same file, still as long as what was published of it.
 //! - Once its log is closed — [`log::Log::close`], [`store::Store::close`],
 //!   [`store::Store::delete_topic`], or the last [`store::Store`] clone
 //!   dropped without a close — every handle fails with [`Error::Closed`]
@@ -194,7 +196,7 @@
 //! ## Transactions, topic IDs and leader epochs
 //! Kept as a broker keeps them, in Kafka's files:
 //! - each ABORT marker that ends a transaction writes its entry to the
-//!   segment's `.txnindex` ([`format::txn_index`]); recovery rebuilds the
+//!   segment's `.txnindex` (Kafka's layout; [`AbortedTxn`] is one entry); recovery rebuilds the
 //!   indexes of the segments it re-validates, the cleaner reads them;
 //! - [`log::Log::last_stable_offset`] is the first offset of the earliest
 //!   open transaction, else the log end; [`log::Log::read_with`] with
@@ -206,7 +208,7 @@
 //!   checks ([`log::TxnMarker`]: coordinator fencing, KIP-890's epoch rule);
 //! - every partition's `partition.metadata` holds its topic's ID
 //!   ([`store::Store::topic_id`], [`format::TopicId`]), drawn at create;
-//! - `leader-epoch-checkpoint` ([`format::leader_epoch`]) records where each
+//! - `leader-epoch-checkpoint` ([`EpochEntry`]s, from [`log::Log::leader_epochs`]) records where each
 //!   leader epoch began; appended batches carry the current epoch, which an
 //!   embedding service that elects leaders sets with
 //!   [`log::Log::set_leader_epoch`].
@@ -277,7 +279,7 @@ pub use format::{
 };
 // Returned by `Log::leader_epochs` and `Log::aborted_transactions`.
 pub use format::{leader_epoch::EpochEntry, txn_index::AbortedTxn};
-pub use inspect::VerifyReport;
+pub use inspect::{VerifyReport, verify_partition_dir};
 #[cfg(feature = "stream")]
 pub use log::Tail;
 pub use log::{
