@@ -240,3 +240,55 @@ fn a_producer_state_too_long_to_snapshot_is_not_written_and_is_rebuilt_at_reopen
         }
     }
 }
+
+/// Each way a snapshot file can lie, planted at the log end of a cleanly
+/// closed log whose older snapshots are gone: the open refuses it (removes
+/// it, as Kafka deletes a snapshot it cannot read) and replays the log, so
+/// the producer's last batch is still a duplicate and its sequence goes on.
+#[test]
+fn a_damaged_snapshot_at_the_log_end_is_removed_and_the_log_replayed() {
+    use strata::internals::format::producer_snapshot::encoded_len;
+    let with_count = |b: &mut Vec<u8>, count: i32| {
+        b[6..10].copy_from_slice(&count.to_be_bytes());
+        let crc = crc32c::crc32c(&b[6..]);
+        b[2..6].copy_from_slice(&crc.to_be_bytes());
+    };
+    type Damage<'a> = &'a dyn Fn(&mut Vec<u8>);
+    let cases: [(&str, Damage<'_>); 5] = [
+        ("bad CRC", &|b| *b.last_mut().unwrap() ^= 1),
+        ("truncated", &|b| {
+            b.pop();
+        }),
+        ("count above the entries", &|b| with_count(b, 2)),
+        ("count below the entries", &|b| with_count(b, 0)),
+        ("count above the bound", &|b| with_count(b, i32::MAX)),
+    ];
+    for (case, damage) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), false);
+        for s in 0..40 {
+            log.append_batch(batch(9, 0, s * 4, 4)).unwrap();
+        }
+        log.close().unwrap();
+        drop(log);
+        let all = snapshots(dir.path());
+        let &(at, len) = all.last().unwrap();
+        assert_eq!((at, len), (160, encoded_len(1)), "{case}");
+        for &(o, _) in &all[..all.len() - 1] {
+            std::fs::remove_file(dir.path().join(format!("{o:020}.snapshot"))).unwrap();
+        }
+        let path = dir.path().join(format!("{at:020}.snapshot"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        damage(&mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        let log = open(dir.path(), true);
+        assert!(snapshots(dir.path()).is_empty(), "{case}: the damaged snapshot is removed");
+        let dup = log.append_batch(batch(9, 0, 39 * 4, 4)).unwrap();
+        assert_eq!(dup.base_offset, 156, "{case}: the replay knows the last batch");
+        assert!(
+            matches!(log.append_batch(batch(9, 0, 0, 4)), Err(Error::OutOfOrderSequence { .. })),
+            "{case}"
+        );
+        log.append_batch(batch(9, 0, 160, 1)).unwrap();
+    }
+}

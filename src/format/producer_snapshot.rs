@@ -24,6 +24,8 @@ use super::{FormatError, FormatResult};
 pub const SNAPSHOT_VERSION: i16 = 1;
 /// Bytes per entry.
 pub const ENTRY_SIZE: usize = entry::SIZE;
+/// Bytes before the first entry: version, CRC, entry count.
+pub const HEADER_SIZE: usize = ENTRIES;
 
 /// One producer in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,13 @@ pub fn encoded_len(count: usize) -> u64 {
     count.saturating_mul(ENTRY_SIZE as u64).saturating_add(ENTRIES as u64)
 }
 
+/// Reads a big-endian field of the snapshot through the format's field reader.
+macro_rules! be {
+    ($ty:ty, $b:expr, $at:expr, $field:literal) => {
+        <$ty>::from_be_bytes(array($b, $at, $field)?)
+    };
+}
+
 /// Encodes a snapshot.
 #[must_use]
 pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
@@ -61,15 +70,7 @@ pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
     b.put_u32(0);
     b.put_i32(i32::try_from(entries.len()).unwrap_or(i32::MAX));
     for e in entries.iter().take(i32::MAX as usize) {
-        // Field order is the layout's (`layout::producer_snapshot::entry`).
-        b.put_i64(e.producer_id);
-        b.put_i16(e.epoch);
-        b.put_i32(e.last_sequence);
-        b.put_i64(e.last_offset);
-        b.put_i32(e.offset_delta);
-        b.put_i64(e.timestamp);
-        b.put_i32(e.coordinator_epoch);
-        b.put_i64(e.current_txn_first_offset);
+        encode_entry(e, &mut b);
     }
     let crc = crc32c::crc32c(b.get(ENTRY_COUNT..).unwrap_or_default());
     if let Some(s) = b.get_mut(CRC..ENTRY_COUNT) {
@@ -78,11 +79,68 @@ pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
     b
 }
 
-/// Reads a big-endian field of the snapshot through the format's field reader.
-macro_rules! be {
-    ($ty:ty, $b:expr, $at:expr, $field:literal) => {
-        <$ty>::from_be_bytes(array($b, $at, $field)?)
-    };
+/// Appends one entry's 46 bytes to `b`: [`encode`] one entry at a time, for
+/// a writer that streams the entries and puts the [`header`] last.
+pub fn encode_entry(e: &SnapshotEntry, b: &mut Vec<u8>) {
+    // Field order is the layout's (`layout::producer_snapshot::entry`).
+    b.put_i64(e.producer_id);
+    b.put_i16(e.epoch);
+    b.put_i32(e.last_sequence);
+    b.put_i64(e.last_offset);
+    b.put_i32(e.offset_delta);
+    b.put_i64(e.timestamp);
+    b.put_i32(e.coordinator_epoch);
+    b.put_i64(e.current_txn_first_offset);
+}
+
+/// The first [`HEADER_SIZE`] bytes of a snapshot of `count` entries whose bytes
+/// from the entry count on (the count's four, then the entries) have the
+/// CRC-32C `crc`: version, CRC, count.
+#[must_use]
+pub fn header(count: i32, crc: u32) -> [u8; HEADER_SIZE] {
+    let mut h = [0; HEADER_SIZE];
+    let mut b = &mut h[..];
+    b.put_i16(SNAPSHOT_VERSION);
+    b.put_u32(crc);
+    b.put_i32(count);
+    h
+}
+
+/// A snapshot's header, read by a reader that streams the entries after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The CRC the file claims for its bytes from the entry count on.
+    pub crc: u32,
+    /// The entry count it claims.
+    pub count: i32,
+    /// The file length that count makes: the header plus 46 bytes an entry
+    /// (`None` for a negative count, which no file has).
+    pub expected_len: Option<u64>,
+}
+
+/// Reads a snapshot's header: [`decode`]'s checks that need no more than
+/// its first [`HEADER_SIZE`] bytes. The caller checks `expected_len` against the
+/// file and the CRC over the rest before it trusts any entry.
+///
+/// # Errors
+/// Fewer than [`HEADER_SIZE`] bytes, or an unknown version.
+pub fn decode_header(b: &[u8]) -> FormatResult<Header> {
+    let version = be!(i16, b, VERSION, "snapshot.version");
+    if version != SNAPSHOT_VERSION {
+        return Err(version_error(version));
+    }
+    let crc = be!(u32, b, CRC, "snapshot.crc");
+    let count = be!(i32, b, ENTRY_COUNT, "snapshot.count");
+    let expected_len = u64::try_from(count).ok().map(|c| c * ENTRY_SIZE as u64 + ENTRIES as u64);
+    Ok(Header { crc, count, expected_len })
+}
+
+fn version_error(version: i16) -> FormatError {
+    FormatError::InvalidValue {
+        field: "snapshot.version",
+        value: version.into(),
+        reason: "only version 1 exists",
+    }
 }
 
 /// Decodes a snapshot.
@@ -92,11 +150,7 @@ macro_rules! be {
 pub fn decode(b: &[u8]) -> FormatResult<Vec<SnapshotEntry>> {
     let version = be!(i16, b, VERSION, "snapshot.version");
     if version != SNAPSHOT_VERSION {
-        return Err(FormatError::InvalidValue {
-            field: "snapshot.version",
-            value: version.into(),
-            reason: "only version 1 exists",
-        });
+        return Err(version_error(version));
     }
     let stored = be!(u32, b, CRC, "snapshot.crc");
     let computed = crc32c::crc32c(b.get(ENTRY_COUNT..).unwrap_or_default());
@@ -118,7 +172,11 @@ pub fn decode(b: &[u8]) -> FormatResult<Vec<SnapshotEntry>> {
     b.get(ENTRIES..).unwrap_or_default().chunks_exact(ENTRY_SIZE).map(decode_entry).collect()
 }
 
-fn decode_entry(e: &[u8]) -> FormatResult<SnapshotEntry> {
+/// Decodes one entry's 46 bytes.
+///
+/// # Errors
+/// Fewer than 46 bytes.
+pub fn decode_entry(e: &[u8]) -> FormatResult<SnapshotEntry> {
     Ok(SnapshotEntry {
         producer_id: be!(i64, e, entry::PRODUCER_ID, "snapshot.producerId"),
         epoch: be!(i16, e, entry::EPOCH, "snapshot.epoch"),

@@ -471,6 +471,13 @@ fn replace_lock(path: &Path) -> parking_lot::MutexGuard<'static, ()> {
 /// Creates `path.tmp` afresh holding `bytes`: a stale one (or a planted
 /// symlink) is removed first and the new one is created exclusively.
 fn write_tmp(path: &Path, bytes: &[u8]) -> Result<(PathBuf, File)> {
+    let (tmp, file) = create_tmp(path)?;
+    write_all_at(&file, &tmp, bytes, 0)?;
+    Ok((tmp, file))
+}
+
+/// Creates `path.tmp` afresh and empty, as [`write_tmp`] does.
+fn create_tmp(path: &Path) -> Result<(PathBuf, File)> {
     let tmp = with_suffix(path, ".tmp");
     let file = match create_new(&tmp) {
         Err(Error::Io { source, .. }) if source.kind() == ErrorKind::AlreadyExists => {
@@ -479,7 +486,6 @@ fn write_tmp(path: &Path, bytes: &[u8]) -> Result<(PathBuf, File)> {
         }
         other => other?,
     };
-    write_all_at(&file, &tmp, bytes, 0)?;
     Ok((tmp, file))
 }
 
@@ -525,6 +531,42 @@ fn unsure() -> &'static parking_lot::Mutex<std::collections::HashSet<PathBuf>> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let _one_writer = replace_lock(path);
     let (tmp, file) = write_tmp(path, bytes)?;
+    sync_all(&file, &tmp)?;
+    drop(file);
+    unsure().lock().insert(path.to_owned());
+    rename(&tmp, path)?;
+    unsure().lock().remove(path);
+    Ok(())
+}
+
+/// Replaces `path` with a file `fill` writes: `fill` gets `path.tmp`, created
+/// afresh as [`write_atomic`] creates it, and writes its bytes where it likes
+/// (a header last, once what it sums is written); then, when `durable`, the
+/// file is fsynced, renamed over `path` and the directory fsynced, as
+/// [`write_atomic`] does, else it is renamed unsynced, as
+/// [`write_replace_unsynced`] does. For a file too long to build in memory
+/// first (a producer snapshot of millions of producers). A `fill` that fails
+/// leaves `path` as it was; its `path.tmp` is removed.
+///
+/// # Errors
+/// `fill`'s error, or I/O failures.
+pub fn replace_with(
+    path: &Path,
+    durable: bool,
+    fill: impl FnOnce(&File, &Path) -> Result<()>,
+) -> Result<()> {
+    let _one_writer = replace_lock(path);
+    let (tmp, file) = create_tmp(path)?;
+    if let Err(e) = fill(&file, &tmp) {
+        drop(file);
+        // Best effort: a stale `path.tmp` is replaced by the next write anyway.
+        let _ = remove_file(&tmp);
+        return Err(e);
+    }
+    if !durable {
+        drop(file);
+        return rename_unsynced(&tmp, path);
+    }
     sync_all(&file, &tmp)?;
     drop(file);
     unsure().lock().insert(path.to_owned());

@@ -39,6 +39,7 @@ mod records;
 mod recovery_rules;
 pub mod retention;
 pub mod roll;
+mod snapshot_file;
 mod space;
 mod split;
 #[cfg(feature = "stream")]

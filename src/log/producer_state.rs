@@ -32,6 +32,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
+use super::snapshot_file;
 use crate::format::file_name::{FileKind, parse_file_name, segment_file_name};
 use crate::format::producer_snapshot::{self, SnapshotEntry};
 use crate::format::{BatchView, ControlRecord, ControlType};
@@ -281,62 +282,73 @@ impl ProducerState {
         self.producers.len()
     }
 
-    fn entries(&self) -> Vec<SnapshotEntry> {
-        let mut v: Vec<SnapshotEntry> = self
-            .producers
-            .iter()
-            .map(|(&producer_id, p)| {
-                let last = p.batches.back();
-                SnapshotEntry {
-                    producer_id,
-                    epoch: p.epoch,
-                    last_sequence: last.map_or(-1, |m| m.last_seq),
-                    last_offset: last.map_or(-1, |m| m.last_offset),
-                    offset_delta: last.map_or(0, |m| m.offset_delta),
-                    timestamp: p.last_timestamp,
-                    coordinator_epoch: p.coordinator_epoch,
-                    current_txn_first_offset: p.txn_first_offset.unwrap_or(-1),
-                }
-            })
-            .collect();
-        v.sort_by_key(|e| e.producer_id);
-        v
+    /// The state's snapshot entries in the order the file holds them (by
+    /// producer id), made one at a time, and their number: what is held
+    /// meanwhile is one reference a producer (16 bytes), not the entries.
+    pub(super) fn snapshot_entries(&self) -> (usize, impl Iterator<Item = SnapshotEntry> + '_) {
+        let mut v: Vec<(i64, &Producer)> = self.producers.iter().map(|(&id, p)| (id, p)).collect();
+        // Producer ids are unique: an unstable sort orders them the same every time.
+        v.sort_unstable_by_key(|&(id, _)| id);
+        (v.len(), v.into_iter().map(|(producer_id, p)| entry_of(producer_id, p)))
     }
 
-    fn from_entries(entries: Vec<SnapshotEntry>) -> Self {
-        let producers = entries
-            .into_iter()
-            .map(|e| {
-                let mut batches = VecDeque::new();
-                if e.last_offset >= 0 {
-                    batches.push_back(BatchMeta {
-                        last_seq: e.last_sequence,
-                        last_offset: e.last_offset,
-                        offset_delta: e.offset_delta,
-                        timestamp: e.timestamp,
-                    });
-                }
-                let p = Producer {
-                    epoch: e.epoch,
-                    coordinator_epoch: e.coordinator_epoch,
-                    last_timestamp: e.timestamp,
-                    txn_first_offset: (e.current_txn_first_offset >= 0)
-                        .then_some(e.current_txn_first_offset),
-                    batches,
-                };
-                (e.producer_id, p)
-            })
-            .collect::<HashMap<i64, Producer>>();
-        let ongoing =
-            producers.iter().filter_map(|(&pid, p)| p.txn_first_offset.map(|f| (f, pid))).collect();
-        ProducerState { producers, ongoing }
+    /// The state's snapshot entries, all at once.
+    #[cfg(test)]
+    pub(super) fn entries(&self) -> Vec<SnapshotEntry> {
+        self.snapshot_entries().1.collect()
+    }
+
+    /// An empty state with room for `count` producers, for a snapshot's
+    /// reader (`count` is bounded by the file's length, itself bounded by
+    /// [`SNAPSHOT_LIMIT`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`] (`OutOfMemory`) naming `path` when the room cannot be had.
+    pub(super) fn with_capacity(count: usize, path: &Path) -> Result<Self> {
+        let mut producers = HashMap::new();
+        producers.try_reserve(count).map_err(|e| {
+            let reason = format!("cannot allocate room for {count} producers: {e}");
+            Error::io("read", path, std::io::Error::new(std::io::ErrorKind::OutOfMemory, reason))
+        })?;
+        Ok(ProducerState { producers, ongoing: BTreeMap::new() })
+    }
+
+    /// Adds a snapshot entry read (a later entry of the same producer id
+    /// replaces an earlier one). [`Self::finish_read`] must follow the last.
+    pub(super) fn insert_entry(&mut self, e: SnapshotEntry) {
+        let mut batches = VecDeque::new();
+        if e.last_offset >= 0 {
+            batches.push_back(BatchMeta {
+                last_seq: e.last_sequence,
+                last_offset: e.last_offset,
+                offset_delta: e.offset_delta,
+                timestamp: e.timestamp,
+            });
+        }
+        let p = Producer {
+            epoch: e.epoch,
+            coordinator_epoch: e.coordinator_epoch,
+            last_timestamp: e.timestamp,
+            txn_first_offset: (e.current_txn_first_offset >= 0)
+                .then_some(e.current_txn_first_offset),
+            batches,
+        };
+        self.producers.insert(e.producer_id, p);
+    }
+
+    /// Lists the open transactions of the producers read.
+    pub(super) fn finish_read(&mut self) {
+        self.ongoing = self
+            .producers
+            .iter()
+            .filter_map(|(&pid, p)| p.txn_first_offset.map(|f| (f, pid)))
+            .collect();
     }
 
     /// Whether the snapshot file at `offset` in `dir` holds exactly this state.
     pub(crate) fn snapshot_matches(&self, dir: &Path, offset: i64) -> bool {
         let path = dir.join(segment_file_name(offset, FileKind::Snapshot));
-        file::read_limited(&path, max_snapshot_len())
-            .is_ok_and(|b| b == producer_snapshot::encode(&self.entries()))
+        snapshot_file::matches(&path, self)
     }
 
     /// Writes `<offset>.snapshot`, also when no producer is known: as in
@@ -373,13 +385,23 @@ impl ProducerState {
         if len > limit {
             return Ok(SnapshotWrite::TooLong { len, limit });
         }
-        let bytes = producer_snapshot::encode(&self.entries());
-        if durable {
-            file::write_atomic(&path, &bytes)?;
-        } else {
-            file::write_replace_unsynced(&path, &bytes)?;
-        }
+        snapshot_file::write(&path, self, durable)?;
         Ok(SnapshotWrite::Written)
+    }
+}
+
+/// A producer's snapshot entry: its last batch, if any (Kafka keeps one).
+fn entry_of(producer_id: i64, p: &Producer) -> SnapshotEntry {
+    let last = p.batches.back();
+    SnapshotEntry {
+        producer_id,
+        epoch: p.epoch,
+        last_sequence: last.map_or(-1, |m| m.last_seq),
+        last_offset: last.map_or(-1, |m| m.last_offset),
+        offset_delta: last.map_or(0, |m| m.offset_delta),
+        timestamp: p.last_timestamp,
+        coordinator_epoch: p.coordinator_epoch,
+        current_txn_first_offset: p.txn_first_offset.unwrap_or(-1),
     }
 }
 
@@ -412,8 +434,8 @@ pub(crate) fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>> {
 pub(crate) fn read_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerState, i64)>> {
     for o in snapshot_offsets(dir)?.into_iter().rev().filter(|&o| o <= up_to) {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
-        if let Ok(Ok(entries)) = read_snapshot_file(&path)?.map(|b| producer_snapshot::decode(&b)) {
-            return Ok(Some((ProducerState::from_entries(entries), o)));
+        if let Ok(state) = snapshot_file::read(&path, max_snapshot_len())? {
+            return Ok(Some((state, o)));
         }
     }
     Ok(None)
@@ -428,8 +450,8 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
     }
     for &o in offsets.iter().rev().filter(|&&o| o <= up_to) {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
-        match read_snapshot_file(&path)?.and_then(|b| producer_snapshot::decode(&b).map_err(drop)) {
-            Ok(entries) => return Ok(Some((ProducerState::from_entries(entries), o))),
+        match snapshot_file::read(&path, max_snapshot_len())? {
+            Ok(state) => return Ok(Some((state, o))),
             // Kafka deletes a corrupt snapshot and tries the next older one.
             Err(_) => {
                 file::remove_file_if_exists(&path)?;
@@ -454,16 +476,6 @@ const SNAPSHOT_LIMIT: u64 = 1 << 30;
 /// `"producer snapshot"`): the writer and every reader ask here alike.
 fn max_snapshot_len() -> u64 {
     crate::io::fault::limit("producer snapshot", SNAPSHOT_LIMIT)
-}
-
-/// A snapshot file's bytes, or `Err(())` for one too long to be a snapshot
-/// (read as corrupt: skipped, as Kafka skips a snapshot it cannot parse).
-fn read_snapshot_file(path: &Path) -> Result<std::result::Result<Vec<u8>, ()>> {
-    match file::read_limited(path, max_snapshot_len()) {
-        Ok(bytes) => Ok(Ok(bytes)),
-        Err(Error::CorruptFile { .. }) => Ok(Err(())),
-        Err(e) => Err(e),
-    }
 }
 
 /// Removes snapshots that match no segment base, except the newest one
