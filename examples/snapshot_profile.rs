@@ -11,8 +11,8 @@
 //! `gen` writes one record through `Log::append`, closes the log, then
 //! replaces the close's (empty) snapshot at the log end with one of `N`
 //! producers, each with one batch and a timestamp of now (none expires at
-//! open). `run` then prints, for each step, its wall time, the resident set
-//! when it started and the peak resident set while it ran (`VmHWM` of
+//! open). `run` then prints, for each step, its wall time, its thread's CPU
+//! time (`/proc/thread-self/schedstat`), the resident set when it started and the peak resident set while it ran (`VmHWM` of
 //! `/proc/self/status`, reset before each step through
 //! `/proc/self/clear_refs`):
 //! - `open`: `Log::open` with a clean shutdown, which reads the snapshot
@@ -84,17 +84,28 @@ fn status_mib(field: &str) -> f64 {
     kb / 1024.0
 }
 
-/// Runs `f` and prints its wall time, the resident set before it and its peak.
+/// CPU time this thread has run, in nanoseconds (`/proc/thread-self/schedstat`):
+/// on a shared machine wall time also measures the other processes.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Runs `f` and prints its wall and CPU time, the resident set before it and
+/// its peak.
 fn step<T>(name: &str, f: impl FnOnce() -> T) -> T {
     // "5" resets the peak resident set (VmHWM) to the current one.
     std::fs::write("/proc/self/clear_refs", "5").expect("clear_refs");
-    let (rss, t) = (status_mib("VmRSS:"), Instant::now());
+    let (rss, t, cpu) = (status_mib("VmRSS:"), Instant::now(), thread_cpu_ns());
     let out = f();
-    let took = t.elapsed();
+    let (took, cpu) = (t.elapsed(), thread_cpu_ns() - cpu);
     let peak = status_mib("VmHWM:");
     println!(
-        "{name:>5}: {:8.1} ms, RSS before {rss:7.1} MiB, peak {peak:7.1} MiB (+{:.1})",
+        "{name:>5}: {:8.1} ms ({:8.1} ms CPU), RSS before {rss:7.1} MiB, peak {peak:7.1} MiB (+{:.1})",
         took.as_secs_f64() * 1e3,
+        cpu as f64 / 1e6,
         peak - rss
     );
     out
