@@ -218,3 +218,40 @@ fn a_partition_directory_removed_by_hand_is_offline_not_recreated_empty() {
     store.flush(None).unwrap();
     store.close().unwrap();
 }
+
+/// With missing partitions offline, a creation that crashed after its
+/// commit point (`strata-topics` written) and before its directories would
+/// leave the topic offline for good: `create_topic` marks the topic
+/// `creating` until every partition exists, and the next open makes a marked
+/// topic's missing partitions (with its overrides), then drops the mark, so a
+/// directory removed later is offline, not made again.
+#[test]
+fn an_unfinished_creation_is_finished_at_the_next_open_and_only_then() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topics_file = tmp.path().join("strata-topics");
+    let store = store_with_topic(tmp.path(), 1);
+    store.close().unwrap();
+    let written = std::fs::read_to_string(&topics_file).unwrap();
+    assert!(written.contains("topic t 1") && !written.contains("creating"), "{written}");
+    // What a crash between step 1 and the directories leaves.
+    std::fs::write(
+        &topics_file,
+        format!("{written}creating c\ntopic c 2\nconfig c cleanup.policy compact\n"),
+    )
+    .unwrap();
+
+    let store = Store::open(config(tmp.path())).unwrap();
+    assert!(store.offline_partitions().is_empty(), "{:?}", store.offline_partitions());
+    for p in 0..2 {
+        store.partition("c", p).unwrap();
+    }
+    assert_eq!(store.topic_overrides("c").unwrap()["cleanup.policy"], "compact");
+    store.close().unwrap();
+    let finished = std::fs::read_to_string(&topics_file).unwrap();
+    assert!(!finished.contains("creating"), "{finished}");
+
+    std::fs::remove_dir_all(tmp.path().join("c-1")).unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    assert_offline_not_found(&store.partition("c", 1).unwrap_err(), "c-1");
+    store.close().unwrap();
+}
