@@ -21,6 +21,8 @@ mod decompress;
 mod index_files;
 #[path = "../fuzz/checks/legacy_decode.rs"]
 mod legacy_decode;
+#[path = "../fuzz/checks/partition_dir.rs"]
+mod partition_dir;
 #[path = "../fuzz/checks/state_files.rs"]
 mod state_files;
 
@@ -166,6 +168,129 @@ fn index_files_corpus_never_panics_and_checked_indexes_answer_as_a_scan() {
         let expected = if name.ends_with("-damaged") { Outcome::Refused } else { Outcome::Checked };
         assert_eq!(*outcome, expected, "{name}");
     }
+}
+
+#[test]
+fn partition_dir_corpus_never_panics_and_keeps_every_record_served_across_a_reopen() {
+    use partition_dir::Outcome;
+    let results = replay("partition_dir", partition_dir::check);
+    // Strata-written directories open, serve, take an append and reopen;
+    // seeds named `-refused` are directories the open must refuse.
+    for (path, outcome) in &results {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let expected =
+            if name.ends_with("-refused") { Outcome::Refused } else { Outcome::Reopened };
+        assert_eq!(*outcome, expected, "{name}");
+    }
+}
+
+/// Writes the `partition_dir` seeds into `fuzz/corpus/partition_dir/`: directories
+/// strata wrote (one and two segments, producer snapshots, epochs, a topic id),
+/// each file as a tag, a length and its bytes (see `fuzz/checks/partition_dir.rs`),
+/// and a few damaged on purpose.
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand after changing the seeds"]
+fn regenerate_partition_dir_seeds() {
+    use strata::{LoadOptions, Log, ManualClock, TopicId};
+    let out = fuzz_dir().join("corpus/partition_dir");
+    std::fs::create_dir_all(&out).unwrap();
+    // A tag for a file name of the directory (base offset `second` for bit 3).
+    let tag = |name: &str, second: i64| -> Option<u8> {
+        let (stem, kind) = match name.find('.') {
+            Some(i) if name.as_bytes()[0].is_ascii_digit() => name.split_at(i),
+            _ => ("", name),
+        };
+        let k = partition_dir::KINDS.iter().position(|k| *k == kind)? as u8;
+        let base = if stem.is_empty() { 0 } else { stem.parse::<i64>().ok()? };
+        match base {
+            0 => Some(k),
+            b if b == second => Some(k | 8),
+            _ => None,
+        }
+    };
+    let encode = |dir: &Path, flags: u8, second: i64| -> Vec<u8> {
+        let mut input = vec![flags, second as u8];
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            let Some(t) = tag(&name, second) else { continue };
+            input.push(t);
+            input.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+            input.extend_from_slice(&bytes);
+        }
+        input
+    };
+    // A directory strata wrote: `batches` appends of `per` records, with
+    // idempotent producers, a leader epoch and a topic id.
+    let written = |batches: i64, per: i64| -> (tempfile::TempDir, i64) {
+        let tmp = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(partition_dir::NOW);
+        let (log, _) =
+            Log::open(tmp.path(), "t", 0, partition_dir::config(), clock, LoadOptions::default())
+                .unwrap();
+        log.set_leader_epoch(2).unwrap();
+        log.set_topic_id(TopicId::from_random([0x5a; 16]).unwrap()).unwrap();
+        for b in 0..batches {
+            let records: Vec<_> = (0..per)
+                .map(|i| {
+                    Record::new(format!("key-{b}-{i}"), format!("value-{b}-{i}"))
+                        .timestamp(partition_dir::NOW - 500 + b)
+                })
+                .collect();
+            log.append(&records).unwrap();
+        }
+        let bases = log.segment_base_offsets();
+        log.close().unwrap();
+        (tmp, bases.get(1).copied().unwrap_or(0))
+    };
+    let (one, _) = written(3, 4);
+    let one_input = encode(one.path(), 1, 0);
+    std::fs::write(out.join("one-segment-clean"), &one_input).unwrap();
+    std::fs::write(out.join("one-segment-unclean"), encode(one.path(), 2, 0)).unwrap();
+    let (two, second) = written(12, 5);
+    assert!(second > 0 && second < 256, "a second segment at {second}");
+    std::fs::write(out.join("two-segments-clean"), encode(two.path(), 1, second)).unwrap();
+    std::fs::write(out.join("two-segments-recover-from-second"), encode(two.path(), 6, second))
+        .unwrap();
+    // Damaged: a flipped byte in the first segment's last batch, recovered unclean.
+    let mut flipped = encode(two.path(), 2, second);
+    let at = flipped.len() / 3;
+    flipped[at] ^= 0x40;
+    std::fs::write(out.join("two-segments-flipped-unclean"), &flipped).unwrap();
+    // Generated batches (tag bit 7), cut and damaged by the file's bytes.
+    let generated = |name: &str, flags: u8, files: &[(u8, &[u8])]| {
+        let mut input = vec![flags, 40];
+        for (t, bytes) in files {
+            input.push(*t);
+            input.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+            input.extend_from_slice(bytes);
+        }
+        std::fs::write(out.join(name), input).unwrap();
+    };
+    generated("generated-two-logs", 2, &[(0x80, &[4, 5, 0]), (0x88, &[3, 3, 0])]);
+    generated("generated-torn-tail", 2, &[(0x80, &[6, 4, 17])]);
+    generated("generated-flipped-crc", 0, &[(0x80, &[5, 2, 0, 20, 0, 0x10])]);
+    generated(
+        "generated-with-deleted-and-swap",
+        2,
+        &[(0x80, &[2, 2, 0]), (0x98, &[2, 2, 0]), (0x31, &[0; 16]), (0x20, &[0; 8])],
+    );
+    generated(
+        "generated-stray-and-tmp",
+        2,
+        &[(0x80, &[2, 2, 0]), (0x07, b"hi"), (0x15, b"0\n1\n0 0\n")],
+    );
+    // A leader-epoch checkpoint the open cannot read.
+    let mut bad_epochs = one_input.clone();
+    let text = b"0\n2\n3 5\n2 9\n";
+    bad_epochs.push(5);
+    bad_epochs.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    bad_epochs.extend_from_slice(text);
+    std::fs::write(out.join("one-segment-epochs-out-of-order-refused"), bad_epochs).unwrap();
 }
 
 /// Writes the `index_files` seeds into `fuzz/corpus/index_files/`: a kind byte (even: offset
