@@ -318,6 +318,9 @@ impl ProducerState {
     pub(super) fn insert_entry(&mut self, e: SnapshotEntry) {
         let mut batches = VecDeque::new();
         if e.last_offset >= 0 {
+            // Room for the one batch a snapshot keeps, not the four a first push reserves
+            // (96 bytes): a snapshot's millions of producers are mostly idle ones.
+            batches.reserve_exact(1);
             batches.push_back(BatchMeta {
                 last_seq: e.last_sequence,
                 last_offset: e.last_offset,
@@ -334,6 +337,12 @@ impl ProducerState {
             batches,
         };
         self.producers.insert(e.producer_id, p);
+    }
+
+    /// The room a producer's batch list holds, in batches.
+    #[cfg(test)]
+    pub(super) fn batch_capacity(&self, producer_id: i64) -> Option<usize> {
+        self.producers.get(&producer_id).map(|p| p.batches.capacity())
     }
 
     /// Lists the open transactions of the producers read.

@@ -198,6 +198,14 @@ mod tests {
     }
 
     #[test]
+    fn a_producer_read_from_a_snapshot_holds_room_for_its_one_batch_only() {
+        let s = state(12);
+        // Producer 0 (id 3) has no batch; producer 1 (id 10) has one.
+        assert_eq!(s.batch_capacity(3), Some(0));
+        assert_eq!(s.batch_capacity(10), Some(1));
+    }
+
+    #[test]
     fn a_file_that_differs_anywhere_does_not_match_the_state() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.snapshot");
