@@ -93,6 +93,19 @@ pub enum FormatError {
         /// Codec name.
         codec: &'static str,
     },
+    /// A line of a text file (`partition.metadata`, `leader-epoch-checkpoint`)
+    /// that does not read as its format says: which line, what it holds, why.
+    #[error("{file} line {line}: {reason}, found {found:?}")]
+    BadLine {
+        /// The file's name.
+        file: &'static str,
+        /// 1-based line number.
+        line: usize,
+        /// What the line holds (cut to 64 characters; empty for a missing line).
+        found: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The batch would not fit Kafka's int32 length fields.
     #[error("{field}: {size} bytes exceeds the int32 limit of the format")]
     TooLarge {
@@ -105,3 +118,15 @@ pub enum FormatError {
 
 /// Result alias of the format layer.
 pub type FormatResult<T> = std::result::Result<T, FormatError>;
+
+impl FormatError {
+    /// [`FormatError::BadLine`] for `found` (at most 64 characters of it kept).
+    pub(crate) fn bad_line(
+        file: &'static str,
+        line: usize,
+        found: &str,
+        reason: &'static str,
+    ) -> FormatError {
+        FormatError::BadLine { file, line, found: found.chars().take(64).collect(), reason }
+    }
+}

@@ -36,68 +36,54 @@ pub fn encode(entries: &[EpochEntry]) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn bad(reason: &'static str, line: usize) -> FormatError {
-    FormatError::InvalidValue { field: "leader-epoch-checkpoint", value: line as i64, reason }
-}
+const FILE: &str = LEADER_EPOCH_CHECKPOINT_FILE;
 
 /// Reads the file's entries.
 ///
 /// # Errors
-/// Not UTF-8, another version, a malformed line (the error's value is its
-/// 1-based line number), a count that does not match the lines, or entries
-/// out of order or negative.
+/// Not UTF-8, another version, a malformed line ([`FormatError::BadLine`]
+/// names its 1-based number and what it holds), a count that does not match
+/// the lines, or entries out of order or negative.
 pub fn decode(bytes: &[u8]) -> FormatResult<Vec<EpochEntry>> {
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8", 0))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| FormatError::InvalidValue {
+        field: FILE,
+        value: 0,
+        reason: "not UTF-8",
+    })?;
+    let bad = FormatError::bad_line;
     let mut lines = text.lines();
     let Some(version) = lines.next() else { return Ok(Vec::new()) };
     if version.trim().parse::<i32>().ok() != Some(LEADER_EPOCH_CHECKPOINT_VERSION) {
-        return Err(bad("version is not 0", 1));
+        return Err(bad(FILE, 1, version, "version is not 0"));
     }
-    let Some(count) = lines.next() else { return Ok(Vec::new()) };
-    let count: usize = count.trim().parse().map_err(|_| bad("count is not a number", 2))?;
+    let Some(count_line) = lines.next() else { return Ok(Vec::new()) };
+    let count: usize =
+        count_line.trim().parse().map_err(|_| bad(FILE, 2, count_line, "count is not a number"))?;
     let mut out: Vec<EpochEntry> = Vec::with_capacity(count.min(1024));
     for (i, line) in lines.by_ref().take(count).enumerate() {
         let n = i + 3;
         let mut f = line.split_whitespace();
         let (Some(epoch), Some(offset), None) = (f.next(), f.next(), f.next()) else {
-            return Err(bad("not `<epoch> <startOffset>`", n));
+            return Err(bad(FILE, n, line, "not `<epoch> <startOffset>`"));
         };
-        let epoch: i32 = epoch.parse().map_err(|_| bad("epoch is not a number", n))?;
-        let start_offset: i64 = offset.parse().map_err(|_| bad("offset is not a number", n))?;
+        let epoch: i32 = epoch.parse().map_err(|_| bad(FILE, n, line, "epoch is not a number"))?;
+        let start_offset: i64 =
+            offset.parse().map_err(|_| bad(FILE, n, line, "offset is not a number"))?;
         if epoch < 0 || start_offset < 0 {
-            return Err(bad("negative epoch or offset", n));
+            return Err(bad(FILE, n, line, "negative epoch or offset"));
         }
         if out.last().is_some_and(|p| p.epoch >= epoch || p.start_offset > start_offset) {
-            return Err(bad("entries out of order", n));
+            return Err(bad(FILE, n, line, "entries out of order"));
         }
         out.push(EpochEntry { epoch, start_offset });
     }
-    if out.len() != count || lines.any(|l| !l.trim().is_empty()) {
-        return Err(bad("count does not match the entry lines", 2));
+    if out.len() != count {
+        return Err(bad(FILE, 2, count_line, "count is more than the entry lines that follow"));
+    }
+    if let Some((i, extra)) =
+        text.lines().enumerate().skip(count + 2).find(|(_, l)| !l.trim().is_empty())
+    {
+        return Err(bad(FILE, i + 1, extra, "an entry line past the count"));
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checkpoint_is_kafkas_text_and_reads_back() {
-        let e =
-            [EpochEntry { epoch: 0, start_offset: 0 }, EpochEntry { epoch: 3, start_offset: 17 }];
-        assert_eq!(encode(&e), b"0\n2\n0 0\n3 17\n");
-        assert_eq!(decode(&encode(&e)).unwrap(), e);
-        assert_eq!(decode(b"").unwrap(), vec![]);
-        assert_eq!(decode(b"0\n0\n").unwrap(), vec![]);
-    }
-
-    #[test]
-    fn damaged_checkpoints_are_refused() {
-        assert!(decode(b"1\n0\n").is_err());
-        assert!(decode(b"0\n2\n0 0\n").is_err(), "count");
-        assert!(decode(b"0\n1\n0 x\n").is_err());
-        assert!(decode(b"0\n2\n3 5\n2 9\n").is_err(), "order");
-        assert!(decode(b"0\n1\n-1 0\n").is_err());
-    }
 }

@@ -143,24 +143,40 @@ pub fn encode(id: TopicId) -> Vec<u8> {
 /// Not UTF-8, a missing or malformed line, a version other than 0, or an
 /// invalid topic ID.
 pub fn decode(bytes: &[u8]) -> FormatResult<TopicId> {
-    let bad = |field, reason| FormatError::InvalidValue { field, value: 0, reason };
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("partition.metadata", "not UTF-8"))?;
+    const FILE: &str = "partition.metadata";
+    let text = std::str::from_utf8(bytes).map_err(|_| FormatError::InvalidValue {
+        field: FILE,
+        value: 0,
+        reason: "not UTF-8",
+    })?;
     let mut lines = text.lines();
-    let mut field = |name: &'static str| -> FormatResult<&str> {
-        let line = lines.next().ok_or(bad(name, "line missing"))?;
-        let (key, value) = line.split_once(':').ok_or(bad(name, "not `key: value`"))?;
+    let mut number = 0;
+    let mut field = |name: &'static str| -> FormatResult<(usize, &str)> {
+        number += 1;
+        let bad = |found, reason| FormatError::bad_line(FILE, number, found, reason);
+        let line = lines.next().ok_or_else(|| match name {
+            "version" => bad("", "empty file, not `version: 0`"),
+            _ => bad("", "line missing, not `topic_id: <id>`"),
+        })?;
+        let (key, value) = line.split_once(':').ok_or_else(|| match name {
+            "version" => bad(line, "not `version: 0`"),
+            _ => bad(line, "not `topic_id: <id>`"),
+        })?;
         if key.trim() != name {
-            return Err(bad(name, "line out of place"));
+            return Err(match name {
+                "version" => bad(line, "not `version: 0` (the first line)"),
+                _ => bad(line, "not `topic_id: <id>` (the second line)"),
+            });
         }
-        Ok(value.trim())
+        Ok((number, value.trim()))
     };
-    let version = field("version")?;
+    let (n, version) = field("version")?;
     if version.parse::<i32>().ok() != Some(PARTITION_METADATA_VERSION) {
-        return Err(bad("version", "only version 0 exists"));
+        return Err(FormatError::bad_line(FILE, n, version, "only version 0 exists"));
     }
-    let id = TopicId::parse(field("topic_id")?)?;
-    if lines.any(|l| !l.trim().is_empty()) {
-        return Err(bad("partition.metadata", "text after the topic_id line"));
+    let id = TopicId::parse(field("topic_id")?.1)?;
+    if let Some((i, extra)) = text.lines().enumerate().skip(2).find(|(_, l)| !l.trim().is_empty()) {
+        return Err(FormatError::bad_line(FILE, i + 1, extra, "text after the topic_id line"));
     }
     Ok(id)
 }
