@@ -155,7 +155,7 @@ fn topic_verbs_round_trip() {
     let d = dir.display();
     let empty = |p: i32| {
         format!(
-            r#"{{"topic":"orders","partition":{p},"log_dir":"{d}","log_start_offset":0,"log_end_offset":0,"segments":1,"size_bytes":0}}"#
+            r#"{{"topic":"orders","partition":{p},"log_dir":"{d}","log_start_offset":0,"log_end_offset":0,"segments":1,"size_bytes":0,"state":"online"}}"#
         )
     };
     assert_eq!(ok(dir, &["topic-describe", "orders"]), [empty(0), empty(1)]);
@@ -523,4 +523,158 @@ fn maintain_compacts_to_the_latest_record_per_live_key() {
     assert_eq!(seen.values().filter(|v| v.is_some()).count(), live);
     // kafka_verify.py, and Kafka's own reader (kverify) when built, must read it all alike.
     common::assert_kafka_valid(&part, INDEX_INTERVAL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operator's review of 12f6be2
+
+/// Runs the tool for people (no `--json`) with `--dir dir`: (status, stdout, stderr).
+fn human(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = common::logtool_run(&[dir], false, args, b"");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// The contract's invocation, `cargo run --release --example logtool -- ...`, on a checkout
+/// with no extra flags: `cargo build --example logtool` (default features, no `cli`) builds
+/// the tool to `target/<profile>/examples/logtool`, and it runs a verb.
+#[test]
+fn the_contracts_example_command_builds_without_flags_and_runs_the_tool() {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        common::skip("not started by cargo: cannot build the example");
+        return;
+    };
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let mut build = std::process::Command::new(cargo);
+    build.current_dir(common::manifest_dir()).args(["build", "--example", "logtool"]);
+    match profile_dir.file_name().unwrap().to_str().unwrap() {
+        "debug" => {}
+        "release" => {
+            build.arg("--release");
+        }
+        other => {
+            build.args(["--profile", other]);
+        }
+    }
+    let built = build.output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let example =
+        profile_dir.join("examples").join(format!("logtool{}", std::env::consts::EXE_SUFFIX));
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&example)
+            .arg("--dir")
+            .arg(tmp.path())
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        run(&["topic-create", "t", "--partitions", "2"]),
+        "{\"topic\":\"t\",\"partitions\":2}\n"
+    );
+    assert!(run(&["topic-list"]).contains("{\"topic\":\"t\",\"partitions\":2}"));
+}
+
+#[test]
+fn version_prints_the_tools_version_and_one_partition_is_singular() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (code, out, err) = human(dir, &["--version"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), format!("logtool {}", env!("CARGO_PKG_VERSION")));
+    let (_, out, _) = human(dir, &["topic-create", "one"]);
+    assert_eq!(out.trim(), "created topic one with 1 partition");
+    let (_, out, _) = human(dir, &["topic-create", "two", "--partitions", "2"]);
+    assert_eq!(out.trim(), "created topic two with 2 partitions");
+}
+
+#[test]
+fn delete_records_past_the_end_names_the_last_offset_the_log_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "orders"]);
+    fails(dir, &["delete-records", "orders", "0", "9"], "the log is empty, its start and end at 0");
+    ok_in(dir, &["produce", "orders"], b"a\nb\nc\n");
+    ok(dir, &["delete-records", "orders", "0", "1"]);
+    // The log end, 3, is the next offset: the log holds 1 and 2.
+    fails(dir, &["delete-records", "orders", "0", "99"], "the log holds offsets 1 to 2;");
+    ok(dir, &["delete-records", "orders", "0", "2"]);
+    fails(dir, &["delete-records", "orders", "0", "99"], "the log holds offset 2 only;");
+}
+
+#[test]
+fn a_missing_dir_is_created_by_every_verb_and_is_an_empty_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = tmp.path().join("fresh");
+    assert_eq!(lines_of(&[&fresh], &["topic-list"], b""), Vec::<String>::new());
+    assert!(fresh.is_dir(), "created if missing, as the contract says of --dir");
+    let other = tmp.path().join("other");
+    assert_eq!(lines_of(&[&other], &["group-list"], b""), Vec::<String>::new());
+    assert!(other.is_dir());
+}
+
+#[test]
+fn a_dir_that_is_a_regular_file_is_not_a_directory_for_writers_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("afile");
+    fs::write(&file, "x").unwrap();
+    for args in [&["topic-create", "t"][..], &["topic-list"], &["flush"]] {
+        let out = run(&[&file], args, b"");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert_eq!(
+            err.trim(),
+            format!("logtool: log directory {} is not a directory", file.display())
+        );
+    }
+}
+
+/// A partition whose `partition.metadata` is damaged is offline: every command says so on
+/// stderr, `flush` and `maintain` (which skip it) exit 3, `topic-describe` lists it with its
+/// state, and what the open ignored (a damaged checkpoint, a stray directory) is said too.
+#[test]
+fn offline_partitions_and_ignored_entries_are_said_and_skipping_one_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "t", "--partitions", "2"]);
+    ok_in(dir, &["produce", "t", "--partition", "0"], b"a\n");
+    fs::write(dir.join("t-1").join("partition.metadata"), "garbage").unwrap();
+    fs::write(dir.join("recovery-point-offset-checkpoint"), "x").unwrap();
+    fs::create_dir(dir.join("stray")).unwrap();
+    let says = |err: &str, checkpoint: bool| {
+        let offline = err.lines().filter(|l| l.contains("partition t-1 is offline")).count();
+        assert_eq!(offline, 1, "one line for the offline partition: {err}");
+        assert!(err.contains("partition.metadata line 1") && err.contains("\"garbage\""), "{err}");
+        let ignored = err.contains("ignored ") && err.contains("recovery-point-offset-checkpoint");
+        assert_eq!(ignored, checkpoint, "{err}");
+        assert!(err.contains("ignored ") && err.contains("stray"), "{err}");
+    };
+    // A read-only verb says it; the damaged checkpoint stays until a writer closes the store.
+    let out = run(&[dir], &["topic-list"], b"");
+    assert!(out.status.success());
+    says(&String::from_utf8_lossy(&out.stderr), true);
+    for (verb, checkpoint) in [("flush", true), ("maintain", false)] {
+        let out = run(&[dir], &[verb], b"");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{verb}: {err}");
+        says(&err, checkpoint);
+        let last = err.trim_end().lines().last().unwrap();
+        assert!(last.contains("t-1") && last.contains("offline"), "{verb}: {err}");
+        assert!(out.stdout.is_empty(), "{verb} reported success");
+    }
+    let out = run(&[dir], &["topic-describe", "t"], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    says(&err, false);
+    let lines: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "both partitions: {lines:?}");
+    assert!(lines[0].contains(r#""partition":0"#) && lines[0].contains(r#""state":"online""#));
+    assert!(lines[1].contains(r#""partition":1"#) && lines[1].contains(r#""state":"offline""#));
+    assert!(lines[1].contains(r#""log_end_offset":null"#), "{}", lines[1]);
 }

@@ -634,3 +634,64 @@ fn consume_follow_prints_records_another_process_appends_until_max_records() {
     values.extend(lines.iter().map(value));
     assert_eq!(values, ["a", "b", "c"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The operator's review of 12f6be2
+
+/// A keyless line after 600 keyed ones into a compacted topic: the whole input is checked
+/// before the first append, so the failure names the line and the log stays empty (the old
+/// tool appended the first batch of 500, then failed).
+#[test]
+fn produce_checks_every_line_before_appending_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "c", "--partitions", "1", "--config", "cleanup.policy=compact"]);
+    let mut input = String::new();
+    for i in 0..600 {
+        writeln!(input, "k{i}:v").unwrap();
+    }
+    input.push_str("no key here\n");
+    let out = logtool_in(dir, &["produce", "c", "--key-separator", ":"], input.as_bytes());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("line 601") && err.contains("without a key"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "a batch was reported: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(ok(dir, &["offsets", "c"]), [r#"{"partition":0,"earliest":0,"latest":0}"#]);
+}
+
+#[test]
+fn produce_reports_offsets_in_words_for_people() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "w", "--partitions", "1"]);
+    let people = |stdin: &[u8]| {
+        let out = common::logtool_run(&[dir], false, &["produce", "w"], stdin);
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(people(b"a\n"), "partition 0: 1 record at offset 0\n");
+    assert_eq!(people(b"b\nc\n"), "partition 0: 2 records at offsets 1 to 2\n");
+}
+
+/// A batch whose CRC does not match is damaged on-disk data: exit 3, as the exit table says
+/// (the old tool exited 2, the status of a wrong command line).
+#[test]
+fn consume_of_a_batch_with_a_bad_crc_exits_with_the_storage_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "x", "--partitions", "1"]);
+    ok_in(dir, &["produce", "x"], b"one\ntwo\n");
+    let log = dir.join("x-0").join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x40;
+    std::fs::write(&log, &bytes).unwrap();
+    let out = logtool_in(dir, &["consume", "x"], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("corrupt batch") && err.contains("00000000000000000000.log"), "{err}");
+}

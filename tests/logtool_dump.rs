@@ -517,3 +517,103 @@ fn describe_style_output_is_aligned_in_columns_like_kafkas_tables() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The operator's review of 12f6be2
+
+/// Runs `logtool ARGS` and gives up after a minute: (status, stderr). A FIFO once hung here.
+fn within_a_minute(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(common::logtool_bin_built())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("logtool {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn dump_of_a_fifo_is_an_error_naming_it_never_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let part = tmp.path().join("t-0");
+    std::fs::create_dir(&part).unwrap();
+    let fifo = part.join("00000000000000000000.timeindex");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        common::skip("no mkfifo");
+        return;
+    }
+    for args in [vec!["dump", p(&fifo)], vec!["dump", "--all-files", p(&part)]] {
+        let (code, err) = within_a_minute(&args);
+        assert_eq!(code, Some(3), "{args:?}: {err}");
+        assert!(err.contains(p(&fifo)) && err.contains("a FIFO"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn dump_and_verify_of_a_log_directory_cover_each_partition_in_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let d = p(&root);
+    ok(&["--dir", d, "topic-create", "t", "--partitions", "2"]);
+    let out = Command::new(common::logtool_bin_built())
+        .args(["--dir", d, "produce", "t", "--partition", "1"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(b"a\nb\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    let lines = ok(&["dump", "--json", d]);
+    let batches = of_type(&lines, "batch");
+    assert_eq!(batches.len(), 1, "{lines:?}");
+    assert_eq!(num(batches[0], "lastOffset"), Some(1));
+    let lines = ok(&["verify", "--json", d]);
+    assert_eq!(lines.len(), 2, "one line per partition: {lines:?}");
+    assert_eq!(text(&lines[0], "path"), p(&root.join("t-0")));
+    assert_eq!(text(&lines[1], "path"), p(&root.join("t-1")));
+    assert_eq!(num(&lines[1], "records"), Some(2));
+}
+
+#[test]
+fn verify_and_dump_of_a_directory_that_is_no_partition_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("photos");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("a.jpg"), "x").unwrap();
+    for verb in ["verify", "dump"] {
+        let out = logtool(&[verb, p(&other)]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{verb}: {err}");
+        assert!(err.contains(&format!("not a partition directory: {}", p(&other))), "{err}");
+    }
+}
+
+/// `partition.metadata` and `leader-epoch-checkpoint` decode errors name the line and what it
+/// holds (the old messages said `invalid value 0` whatever the line held).
+#[test]
+fn damaged_text_state_files_are_named_with_their_line_and_what_it_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = tmp.path().join("partition.metadata");
+    std::fs::write(&meta, "garbage").unwrap();
+    damaged(&meta, &[], &["line 1", "\"garbage\"", "version: 0"]);
+    std::fs::write(&meta, "version: 0\ntopic_id: 4n5BJM5wT8iyOq8t9r5rJg\nmore\n").unwrap();
+    damaged(&meta, &[], &["line 3", "\"more\""]);
+    let epochs = tmp.path().join("leader-epoch-checkpoint");
+    std::fs::write(&epochs, "7\n0\n").unwrap();
+    damaged(&epochs, &[], &["line 1", "\"7\"", "version is not 0"]);
+    std::fs::write(&epochs, "0\n2\n1 0\nfoo\n").unwrap();
+    damaged(&epochs, &[], &["line 4", "\"foo\""]);
+}

@@ -3,9 +3,9 @@
 
 use strata::{Store, TopicConfig};
 
-use crate::json::Json;
-use crate::table::Table;
-use crate::{Failure, Out, store};
+use super::json::Json;
+use super::table::Table;
+use super::{Failure, Out, store};
 
 /// What `topic-config-set` changes: overrides to set, then overrides to remove.
 #[derive(Debug, Default)]

@@ -7,9 +7,9 @@ use strata::Store;
 use strata::{BatchView, RecordRef};
 use strata::{Log, OffsetSpec};
 
-use crate::json::{Json, base64};
-use crate::table::Table;
-use crate::{Failure, Out, groups, store};
+use super::json::{Json, base64};
+use super::table::Table;
+use super::{Failure, Out, groups, store};
 
 /// Bytes asked of one `Log::read` (at least one whole batch comes back regardless).
 const READ_BYTES: usize = 1 << 20;
@@ -148,8 +148,9 @@ fn consume_partition(
                 .map(move |(at, b)| (s, at, b))
         });
         for (slice, at, batch) in batches {
+            // Damaged on-disk data is the storage's failure (exit 3), not the operator's input.
             let corrupt = |e: &dyn std::fmt::Display| {
-                Failure::new(format!(
+                Failure::io(format!(
                     "corrupt batch in {} at byte {} (offset {}) of {}: {e}",
                     slice.path.display(),
                     slice.position + at as u64,
@@ -323,6 +324,10 @@ pub fn flush(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Failu
         store::partition_count(st, t)?;
     }
     st.flush(topic).map_err(|e| Failure::lib("cannot flush", &e))?;
+    let offline = store::offline_in(st, topic);
+    if !offline.is_empty() {
+        return Err(store::skipped_offline("flushed", &offline));
+    }
     out.line(&Json::object().with("flushed", true), || "flushed".to_owned());
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! directory. Files are decoded by what their names say they are: segments
 //! (and KRaft snapshots) as batches and records — with `--json`, the lines
 //! `kafka_verify.py --dump` prints — and the other files by
-//! [`crate::dump_files`].
+//! [`super::dump_files`].
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +12,10 @@ use strata::internals::format::{
     BatchIter, BatchView, ControlRecord, ControlType, RecordRef, StopReason,
 };
 
-use crate::dump_files::{self, Kind};
-use crate::json::{Json, base64};
-use crate::progress::Progress;
-use crate::{Failure, Out};
+use super::dump_files::{self, Kind};
+use super::json::{Json, base64};
+use super::progress::Progress;
+use super::{Failure, Out, paths};
 
 /// `key_b64` (null when null) plus `key_utf8` when the bytes are UTF-8.
 fn push_bytes(obj: &mut Json, name: &str, bytes: Option<&Bytes>) {
@@ -96,6 +96,19 @@ fn expand(path: &Path, indexes: bool, all: bool) -> Result<Vec<(PathBuf, Kind)>,
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         return Ok(vec![(path.to_owned(), Kind::of(&name))]);
     }
+    // A log directory stands for its partition directories, in topic and partition order,
+    // then (with --all-files) its own checkpoint files.
+    let dirs = paths::partition_dirs(path)?;
+    let mut files = Vec::new();
+    for dir in dirs.iter().filter(|d| *d != path) {
+        files.extend(partition_files(dir, indexes, all)?);
+    }
+    files.extend(partition_files(path, indexes, all)?);
+    Ok(files)
+}
+
+/// A partition directory's files `dump` reads, in the order [`expand`] documents.
+fn partition_files(path: &Path, indexes: bool, all: bool) -> Result<Vec<(PathBuf, Kind)>, Failure> {
     let entries = std::fs::read_dir(path)
         .map_err(|e| Failure::io(format!("cannot list directory {}: {e}", path.display())))?;
     let mut files: Vec<((u8, i64), usize, PathBuf, Kind)> = entries
@@ -137,8 +150,14 @@ pub struct DumpArgs<'a> {
 /// Dumps every PATH; returns the number of problems reported on stderr.
 pub fn run(out: &mut Out, args: &DumpArgs) -> Result<usize, Failure> {
     let mut files = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for path in args.paths {
-        files.extend(expand(path, args.indexes, args.all)?);
+        // A file named twice (a partition and its log directory) is dumped once.
+        files.extend(
+            expand(path, args.indexes, args.all)?.into_iter().filter(|(p, _)| {
+                seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            }),
+        );
     }
     let total: u64 =
         files.iter().filter_map(|(p, _)| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
@@ -159,8 +178,10 @@ fn dump_file(out: &mut Out, path: &Path, kind: Kind, print_data: bool) -> Result
         eprintln!("Ignoring unknown file {}", path.display());
         return Ok(0);
     }
-    let data = std::fs::read(path)
-        .map_err(|e| Failure::io(format!("cannot read {}: {e}", path.display())))?;
+    // The store's own read: a FIFO or device under a dumped name is an error naming it, not a
+    // read that waits forever (it opens non-blocking and refuses what is not a regular file).
+    let data = strata::internals::io::file::read(path)
+        .map_err(|e| Failure::io(format!("cannot read {}: {}", path.display(), io_cause(&e))))?;
     out.human(&format!("Dumping {}", path.display()));
     let heading = match kind {
         Kind::Log(base) => format!("Log starting offset: {base}"),
@@ -343,4 +364,12 @@ fn human_record(b: &BatchView, r: &RecordRef, print_data: bool) -> String {
         }
     }
     s
+}
+
+/// The cause of a library I/O error without the path and call it already names.
+pub fn io_cause(e: &strata::Error) -> String {
+    match e {
+        strata::Error::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
 }

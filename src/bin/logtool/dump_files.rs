@@ -13,9 +13,9 @@ use strata::internals::store::checkpoint::{
     self, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 
-use crate::Out;
-use crate::dump::optional_long;
-use crate::json::Json;
+use super::Out;
+use super::dump::optional_long;
+use super::json::Json;
 
 /// Kafka's per-directory replication checkpoint: same format as the others.
 const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";

@@ -5,9 +5,9 @@
 use clap::Args;
 use strata::{ResetTo, Store, TopicPartition};
 
-use crate::json::Json;
-use crate::table::Table;
-use crate::{Failure, Out, datetime, store};
+use super::json::Json;
+use super::table::Table;
+use super::{Failure, Out, datetime, store};
 
 fn group_error(group: &str, what: &str) -> impl FnOnce(strata::Error) -> Failure {
     let msg = format!("cannot {what} of consumer group {group:?}");

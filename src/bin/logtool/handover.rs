@@ -17,7 +17,7 @@
 //!    `kafka-consumer-groups.sh --reset-offsets --from-file FILE ... --execute` command the verb
 //!    printed (`--offsets-file FILE` names where the plan goes): Kafka's group coordinator
 //!    commits each offset into the cluster's `__consumer_offsets`, and the groups' consumers
-//!    resume where they were in strata ([`crate::handover_offsets`] says why through the API).
+//!    resume where they were in strata ([`super::handover_offsets`] says why through the API).
 //!
 //! Refused, changing nothing: a broker partition that holds data, a missing broker partition
 //! directory or `partition.metadata` (the topic was not created there), a strata topic that does
@@ -45,9 +45,9 @@ use strata::internals::store::checkpoint::{
     self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 
-use crate::handover_offsets::{self, GroupOffset, NotCarried};
-use crate::json::Json;
-use crate::{Failure, Out};
+use super::handover_offsets::{self, GroupOffset, NotCarried};
+use super::json::Json;
+use super::{Failure, Out};
 
 #[derive(Args, Debug)]
 pub struct HandOverArgs {

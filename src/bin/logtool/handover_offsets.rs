@@ -34,9 +34,9 @@ use std::path::Path;
 use strata::Store;
 use strata::internals::io::file;
 
-use crate::handover::Part;
-use crate::json::Json;
-use crate::{Failure, Out};
+use super::handover::Part;
+use super::json::Json;
+use super::{Failure, Out};
 
 /// One committed offset of one group on one partition of the handed-over topic.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,9 +7,13 @@
 //! library's public API; this file only parses arguments and prints.
 //!
 //! ```text
-//! cargo install strata-log --features cli        # or, in the repository:
-//! cargo run --release --features cli --bin logtool -- [--dir DIR]... [--config FILE] [--json] COMMAND [ARGS]
+//! cargo run --release --example logtool -- [--dir DIR]... [--config FILE] [--json] COMMAND [ARGS]
+//! cargo run --release --features cli --bin logtool -- ...    # the same tool as a binary
+//! cargo install strata-log --features cli
 //! ```
+//!
+//! `examples/logtool.rs` mounts this file as a module, so paths inside the tool are `super::`,
+//! never `crate::` (the crate root is the example's there).
 //!
 //! `--dir` and `--json` may come anywhere; `--config FILE` (a `server.properties`) goes before
 //! COMMAND, since `topic-create` has a `--config KEY=VALUE` of its own. Commands that change the
@@ -32,6 +36,7 @@ mod handover;
 mod handover_offsets;
 mod json;
 mod maint;
+mod paths;
 mod produce;
 mod progress;
 mod store;
@@ -44,11 +49,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::json::Json;
+use self::json::Json;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "logtool",
+    version,
     about = "Operate a strata store: Kafka's log layer, embedded",
     after_help = EXIT_CODES
 )]
@@ -210,10 +216,13 @@ enum Command {
     HandOver(handover::HandOverArgs),
     /// Check partition directories' invariants without opening them for writing.
     ///
+    /// A log directory stands for each partition directory in it; a directory that is neither
+    /// is an error (`not a partition directory`).
+    ///
     /// CRC, offsets increasing, index entries pointing at the right batches, time index
     /// monotonic. Exit status 1 when any is violated. A progress bar shows on a terminal.
     Verify {
-        /// Partition directories.
+        /// Partition directories or log directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Also require offset-index entries to be more than this many bytes apart.
@@ -288,6 +297,16 @@ fn exit_code_of(e: &strata::Error) -> u8 {
 impl From<strata::Error> for Failure {
     fn from(e: strata::Error) -> Self {
         Failure { code: exit_code_of(&e), msg: e.to_string() }
+    }
+}
+
+/// `n` and the noun, plural unless `n` is 1: `1 partition`, `3 partitions`.
+pub fn count(n: impl std::fmt::Display, noun: &str) -> String {
+    let n = n.to_string();
+    match (n.as_str(), noun.ends_with(['s', 'h'])) {
+        ("1", _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
     }
 }
 
@@ -433,14 +452,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
         }
         Command::Verify { paths, index_interval } => {
-            let mut failed = false;
-            let mut progress = progress::Progress::items(
-                "verify",
-                paths.len() as u64,
-                "partitions",
-                out.is_json(),
-            );
+            // A log directory stands for each partition directory in it; anything else that
+            // is not a partition directory is an error, not "0 segments".
+            let mut dirs = Vec::new();
             for path in &paths {
+                dirs.extend(paths::partition_dirs(path)?);
+            }
+            let mut failed = false;
+            let mut progress =
+                progress::Progress::items("verify", dirs.len() as u64, "partitions", out.is_json());
+            for path in &dirs {
                 let r = strata::internals::inspect::verify_partition_dir(path, index_interval)
                     .map_err(|e| Failure::lib(format!("cannot verify {}", path.display()), &e))?;
                 progress.advance(1);
@@ -464,12 +485,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     .with("violations", violations);
                 out.line(&line, || {
                     let mut s = format!(
-                        "{}: {} segments, {} batches, {} records, {} violations",
+                        "{}: {}, {}, {}, {}",
                         path.display(),
-                        r.segments,
-                        r.batches,
-                        r.records,
-                        r.violations.len()
+                        count(r.segments, "segment"),
+                        count(r.batches, "batch"),
+                        count(r.records, "record"),
+                        count(r.violations.len(), "violation")
                     );
                     for v in &r.violations {
                         let at = v.position.map(|p| format!(" @{p}")).unwrap_or_default();
@@ -484,7 +505,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -4,8 +4,8 @@
 
 use strata::Store;
 
-use crate::json::Json;
-use crate::{Failure, Out, store};
+use super::json::Json;
+use super::{Failure, Out, store};
 
 /// `delete-records NAME PARTITION OFFSET`: `{"partition","log_start_offset"}`.
 ///
@@ -29,7 +29,8 @@ pub fn delete_records(
     if offset > end {
         return Err(Failure::new(format!(
             "cannot delete records of {topic}-{partition} before offset {offset}: it is past \
-             the log end {end} (the log holds offsets {start} to {end}; -1 means the log end)"
+             the log end {end} ({}; -1 means the log end)",
+            holds(start, end)
         )));
     }
     let lso = st.delete_records(topic, partition, offset).map_err(|e| {
@@ -38,6 +39,15 @@ pub fn delete_records(
     let line = Json::object().with("partition", partition).with("log_start_offset", lso);
     out.line(&line, || format!("partition {partition}: log start offset is now {lso}"));
     Ok(())
+}
+
+/// What a log of `[start, end)` holds, in words (the log end is the next offset, not a record's).
+fn holds(start: i64, end: i64) -> String {
+    match end - start {
+        n if n <= 0 => format!("the log is empty, its start and end at {end}"),
+        1 => format!("the log holds offset {start} only"),
+        _ => format!("the log holds offsets {start} to {}", end - 1),
+    }
 }
 
 /// `maintain [NAME]`: `{"segments_deleted","bytes_deleted","partitions_cleaned","bytes_read","bytes_written"}`.
@@ -51,6 +61,10 @@ pub fn maintain(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Fa
             "logtool: warning: the cleaner failed on {} partition(s); the next pass retries",
             r.cleaner_failures
         );
+    }
+    let offline = store::offline_in(st, topic);
+    if !offline.is_empty() {
+        return Err(store::skipped_offline("maintained", &offline));
     }
     let line = Json::object()
         .with("segments_deleted", r.segments_deleted)

@@ -6,8 +6,14 @@
 //! then [`Log::append_batch`]) once the partition has `--batch-records` of
 //! them, or when stdin ends. A batch is cut earlier when one more record
 //! could push its uncompressed size past the partition's `max.message.bytes`
-//! or `segment.bytes`. Stdin is read line by line, so batches are appended
-//! as they fill.
+//! or `segment.bytes`.
+//!
+//! A failed command leaves the store as it was wherever that can be known
+//! beforehand: stdin is read to its end and every line checked against the
+//! partition's rules (a key in a compacted topic, `max.message.bytes`, the
+//! CreateTime bounds) and every batch built before the first append. An
+//! append that still fails (an I/O error) is named with its input lines and
+//! the count of records already appended.
 //!
 //! Partitioning without `--partition` is Kafka's default partitioner
 //! ([`strata::internals::store::partitioner`]): keyed records by murmur2 of the key,
@@ -25,8 +31,8 @@ use strata::internals::format::layout::BATCH_OVERHEAD;
 use strata::internals::store::partitioner::{StickyPartitioner, partition_for_key};
 use strata::{BatchBuilder, Compression, Header, Record};
 
-use crate::json::Json;
-use crate::{Failure, Out, store};
+use super::json::Json;
+use super::{Failure, Out, store};
 
 /// `produce NAME [--partition P] [--key-separator SEP] ...`
 #[derive(Args, Debug)]
@@ -72,17 +78,21 @@ const RECORD_OVERHEAD: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
 /// The same per header (key and value lengths).
 const HEADER_OVERHEAD: usize = 10;
 
-/// Records waiting to be appended to one partition.
+/// Records waiting to be appended to one partition, with their input line numbers.
 #[derive(Default)]
 struct Pending {
     records: Vec<Record>,
+    lines: Vec<u64>,
     size: usize,
 }
 
 struct Producer<'a> {
+    store: &'a Store,
     args: &'a ProduceArgs,
     logs: Vec<Log>,
     pending: BTreeMap<i32, Pending>,
+    /// Batches cut, in the order they are to be appended.
+    ready: Vec<(i32, Pending)>,
     sticky: StickyPartitioner,
 }
 
@@ -112,8 +122,11 @@ impl Producer<'_> {
         }
     }
 
-    fn add(&mut self, out: &mut Out, record: Record) -> Result<(), Failure> {
+    /// Places `record` (input line `line`) in its partition's pending batch, cutting the batch
+    /// (into `ready`) when it is full; nothing is appended yet.
+    fn add(&mut self, line: u64, record: Record) -> Result<(), Failure> {
         let partition = self.partition_of(&record);
+        self.check(partition, line, &record)?;
         let size = RECORD_OVERHEAD
             + record.key.as_ref().map_or(0, Bytes::len)
             + record.value.as_ref().map_or(0, Bytes::len)
@@ -123,43 +136,120 @@ impl Producer<'_> {
                 .map(|h| HEADER_OVERHEAD + h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
                 .sum::<usize>();
         let limit = self.limit(partition)?;
+        // `size` is an upper bound: only a batch of this record alone (in the codec asked
+        // for) says whether the append would refuse it.
+        if BATCH_OVERHEAD + size > limit {
+            let alone = Pending { records: vec![record.clone()], lines: vec![line], size };
+            let bytes = self.build(partition, &alone)?.len();
+            if bytes > limit {
+                return Err(Failure::new(format!(
+                    "line {line}: its record makes a batch of {bytes} bytes, more than {} \
+                     accepts (max.message.bytes and segment.bytes: {limit}); nothing was \
+                     appended",
+                    self.log(partition)?.name()
+                )));
+            }
+        }
         let pending = self.pending.entry(partition).or_default();
         if !pending.records.is_empty() && BATCH_OVERHEAD + pending.size + size > limit {
-            self.append(out, partition)?;
+            self.cut(partition);
         }
         let pending = self.pending.entry(partition).or_default();
         pending.records.push(record);
+        pending.lines.push(line);
         pending.size += size;
         let full = pending.records.len() >= usize::try_from(self.args.batch_records).unwrap_or(1);
         if full {
-            self.append(out, partition)?;
+            self.cut(partition);
         }
         Ok(())
     }
 
-    /// Builds, appends (and with `--flush` fsyncs) the batch of `partition`, then reports it.
-    fn append(&mut self, out: &mut Out, partition: i32) -> Result<(), Failure> {
-        let Some(pending) = self.pending.remove(&partition) else { return Ok(()) };
-        if pending.records.is_empty() {
-            return Ok(());
+    /// What the append would refuse of this record, said before anything is appended (Kafka's
+    /// `LogValidator`: a compacted topic needs keys; a CreateTime topic bounds timestamps).
+    fn check(&self, partition: i32, line: u64, record: &Record) -> Result<(), Failure> {
+        let log = self.log(partition)?;
+        let cfg = log.config();
+        if cfg.cleanup_policy.compact && record.key.is_none() {
+            return Err(Failure::new(format!(
+                "line {line}: {} is compacted (cleanup.policy={}) and refuses a record without \
+                 a key; nothing was appended",
+                log.name(),
+                cfg.cleanup_policy
+            )));
         }
+        let create_time = cfg.message_timestamp_type == strata::TimestampType::CreateTime;
+        if create_time && let Some(ts) = self.args.timestamp {
+            let now = self.store.clock().now_ms();
+            let (before, after) =
+                (cfg.effective_timestamp_before_max_ms(), cfg.effective_timestamp_after_max_ms());
+            if ts != -1 && (now.saturating_sub(ts) > before || ts.saturating_sub(now) > after) {
+                return Err(Failure::new(format!(
+                    "line {line}: --timestamp {ts} is outside what {} accepts (at most {before} \
+                     ms before now, {after} ms after); nothing was appended",
+                    log.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `partition`'s pending records to `ready` as one batch.
+    fn cut(&mut self, partition: i32) {
+        if let Some(pending) = self.pending.remove(&partition)
+            && !pending.records.is_empty()
+        {
+            self.ready.push((partition, pending));
+            self.sticky.batch_complete(partition);
+        }
+    }
+
+    /// Builds the batch of `pending`, for `partition`.
+    fn build(&self, partition: i32, pending: &Pending) -> Result<Bytes, Failure> {
         let log = self.log(partition)?;
         let codec = self.args.compression;
+        let first = pending.lines.first().copied().unwrap_or_default();
+        let cannot = |e: &dyn std::fmt::Display| {
+            Failure::new(format!(
+                "cannot build a batch for {} from line {first} on: {e}; nothing was appended",
+                log.name()
+            ))
+        };
         let mut builder =
             BatchBuilder::new(0).compression(codec, log.config().compression_level_for(codec));
         for record in &pending.records {
-            builder.append(record).map_err(|e| {
-                Failure::new(format!("cannot build a batch for {}: {e}", log.name()))
-            })?;
+            builder.append(record).map_err(|e| cannot(&e))?;
         }
-        let batch = builder
-            .build()
-            .map_err(|e| Failure::new(format!("cannot build a batch for {}: {e}", log.name())))?;
-        let info = log
-            .append_batch(batch)
-            .map_err(|e| Failure::lib(format!("cannot append to {}", log.name()), &e))?;
+        builder.build().map_err(|e| cannot(&e))
+    }
+
+    /// Appends (and with `--flush` fsyncs) a built batch, then reports it. `appended` counts
+    /// the records earlier batches appended, for the error that names what stays.
+    fn append(
+        &self,
+        out: &mut Out,
+        partition: i32,
+        pending: &Pending,
+        batch: Bytes,
+        appended: u64,
+    ) -> Result<u64, Failure> {
+        let log = self.log(partition)?;
+        let lines = match (pending.lines.first(), pending.lines.last()) {
+            (Some(a), Some(b)) if a != b => format!("lines {a} to {b}"),
+            (Some(a), _) => format!("line {a}"),
+            _ => "no line".to_owned(),
+        };
+        let already = match appended {
+            0 => "no record was appended".to_owned(),
+            1 => "1 record of earlier lines was appended and stays".to_owned(),
+            n => format!("{n} records of earlier lines were appended and stay"),
+        };
+        let failed = |what: &str, e: &strata::Error| {
+            Failure::lib(format!("cannot {what} {} (input {lines}; {already})", log.name()), e)
+        };
+        let info = log.append_batch(batch).map_err(|e| failed("append to", &e))?;
         if self.args.flush {
-            log.flush().map_err(|e| Failure::lib(format!("cannot fsync {}", log.name()), &e))?;
+            log.flush().map_err(|e| failed("fsync", &e))?;
         }
         let line = Json::object()
             .with("partition", partition)
@@ -167,14 +257,14 @@ impl Producer<'_> {
             .with("last_offset", info.last_offset)
             .with("records", info.records);
         out.line(&line, || {
-            format!(
-                "partition {partition}: {} records at offsets {}..={}",
-                info.records, info.base_offset, info.last_offset
-            )
+            let (n, first, last) = (info.records, info.base_offset, info.last_offset);
+            match n {
+                1 => format!("partition {partition}: 1 record at offset {first}"),
+                _ => format!("partition {partition}: {n} records at offsets {first} to {last}"),
+            }
         });
         out.flush();
-        self.sticky.batch_complete(partition);
-        Ok(())
+        Ok(u64::try_from(info.records).unwrap_or_default())
     }
 }
 
@@ -225,11 +315,18 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
         store::log(st, &args.topic, p)?;
     }
     let logs = (0..count).map(|p| store::log(st, &args.topic, p)).collect::<Result<_, _>>()?;
-    let mut producer =
-        Producer { args, logs, pending: BTreeMap::new(), sticky: StickyPartitioner::new(count) };
+    let mut producer = Producer {
+        store: st,
+        args,
+        logs,
+        pending: BTreeMap::new(),
+        ready: Vec::new(),
+        sticky: StickyPartitioner::new(count),
+    };
 
     let mut stdin = std::io::stdin().lock();
     let mut line = Vec::new();
+    let mut number = 0_u64;
     loop {
         line.clear();
         let n = stdin
@@ -244,12 +341,24 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
                 line.pop();
             }
         }
+        number += 1;
         let timestamp = args.timestamp.unwrap_or_else(|| st.clock().now_ms());
-        producer.add(out, parse_line(&line, args, &headers, timestamp))?;
+        producer.add(number, parse_line(&line, args, &headers, timestamp))?;
     }
     let partitions: Vec<i32> = producer.pending.keys().copied().collect();
     for p in partitions {
-        producer.append(out, p)?;
+        producer.cut(p);
+    }
+    // Every batch is built before the first append, so a batch that cannot be built leaves
+    // the store as it was.
+    let batches = producer
+        .ready
+        .iter()
+        .map(|(p, pending)| producer.build(*p, pending))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut appended = 0;
+    for ((p, pending), batch) in producer.ready.iter().zip(batches) {
+        appended += producer.append(out, *p, pending, batch, appended)?;
     }
     Ok(())
 }

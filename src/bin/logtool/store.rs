@@ -7,7 +7,7 @@ use strata::Log;
 use strata::Store;
 use strata::{ConfigWarning, StoreConfig};
 
-use crate::Failure;
+use super::Failure;
 
 /// The default log directory when neither `--dir` nor the config file's `log.dirs` gives one.
 pub const DEFAULT_DIR: &str = "./strata-data";
@@ -59,10 +59,13 @@ pub fn with_store(
     f: &mut dyn FnMut(&Store) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let config = config(g)?;
+    prepare_dirs(&config)?;
     let store = Store::open(config);
-    crate::progress::store_opened();
+    super::progress::store_opened();
     let store = store.map_err(|e| Failure::lib("cannot open the store", &e))?;
+    report_found(&store);
     let result = f(&store);
+    report_background_errors(&store);
     let closed = store.close();
     result?;
     closed.map_err(|e| Failure::lib("cannot close the store cleanly", &e))
@@ -76,7 +79,25 @@ pub fn with_store_read_only(
     f: &mut dyn FnMut(&Store) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let config = config(g)?;
-    // Said here in the operator's words: the library's open names only the failed call.
+    prepare_dirs(&config)?;
+    let store = Store::open_read_only(config);
+    super::progress::store_opened();
+    let store = store.map_err(|e| Failure::lib("cannot open the store", &e))?;
+    let report = store.recovery_report();
+    for (partition, cut) in &report.cuts {
+        eprintln!("logtool: note: {partition} needs recovery; a writer's open would cut {cut}");
+    }
+    report_found(&store);
+    let result = f(&store);
+    report_background_errors(&store);
+    let _ = store.close();
+    result
+}
+
+/// Checks each log directory before the store opens, in the operator's words (the library's
+/// open names only the failed call), and creates a missing one, as the contract says of
+/// `--dir` ("Created if missing"): a fresh directory is an empty store for every verb.
+fn prepare_dirs(config: &StoreConfig) -> Result<(), Failure> {
     for dir in &config.log_dirs {
         match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
@@ -86,6 +107,11 @@ pub fn with_store_read_only(
                     dir.display()
                 )));
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Failure::io(format!("cannot create log directory {}: {e}", dir.display()))
+                })?;
+            }
             Err(e) => {
                 return Err(Failure::io(format!(
                     "cannot read log directory {}: {e}",
@@ -94,16 +120,48 @@ pub fn with_store_read_only(
             }
         }
     }
-    let store = Store::open_read_only(config);
-    crate::progress::store_opened();
-    let store = store.map_err(|e| Failure::lib("cannot open the store", &e))?;
-    let report = store.recovery_report();
-    for (partition, cut) in &report.cuts {
-        eprintln!("logtool: note: {partition} needs recovery; a writer's open would cut {cut}");
+    Ok(())
+}
+
+/// One stderr line per partition the open left offline and per entry it ignored, naming it
+/// and why: the rest of the store serves, so the command goes on, but nothing is silent.
+fn report_found(store: &Store) {
+    for (topic, partition, path, cause) in store.offline_partitions() {
+        eprintln!(
+            "logtool: warning: partition {topic}-{partition} is offline ({}): {cause}",
+            path.display()
+        );
     }
-    let result = f(&store);
-    let _ = store.close();
-    result
+    for (path, why) in store.ignored_entries() {
+        eprintln!("logtool: warning: ignored {}: {why}", path.display());
+    }
+}
+
+/// One stderr line per error the store's background work recorded.
+fn report_background_errors(store: &Store) {
+    for e in store.background_errors() {
+        eprintln!("logtool: warning: background error: {e}");
+    }
+}
+
+/// The offline partitions `topic` (or, for `None`, the whole store) has, as `topic-N` names.
+pub fn offline_in(store: &Store, topic: Option<&str>) -> Vec<String> {
+    store
+        .offline_partitions()
+        .into_iter()
+        .filter(|(t, ..)| topic.is_none_or(|want| want == t))
+        .map(|(t, p, ..)| format!("{t}-{p}"))
+        .collect()
+}
+
+/// The error of a command that did its work on every online partition and had to skip
+/// `offline` (exit 3: a partition offline is the storage's failure).
+pub fn skipped_offline(done: &str, offline: &[String]) -> Failure {
+    Failure::io(format!(
+        "{done} the online partitions only: {} offline ({}), see the warnings above",
+        super::count(offline.len(), "partition"),
+        offline.join(", ")
+    ))
 }
 
 /// The partition count of `topic`, or "unknown topic" naming it.

@@ -2,8 +2,8 @@
 //! like `kafka-consumer-groups.sh --describe` prints (every column as wide as
 //! its widest cell or heading, two spaces apart).
 
-use crate::Out;
-use crate::json::Json;
+use super::Out;
+use super::json::Json;
 
 /// A table collected row by row and printed at the end (the widths need every row).
 pub struct Table {

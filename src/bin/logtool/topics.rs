@@ -7,9 +7,9 @@ use clap::Args;
 use strata::LogConfig;
 use strata::Store;
 
-use crate::json::Json;
-use crate::table::Table;
-use crate::{Failure, Out, store};
+use super::json::Json;
+use super::table::Table;
+use super::{Failure, Out, store};
 
 /// `topic-create NAME [--partitions N] [--config KEY=VALUE]...`
 #[derive(Args, Debug)]
@@ -69,7 +69,11 @@ pub fn create(store: &Store, out: &mut Out, args: &CreateArgs) -> Result<(), Fai
                 .with("partitions", existing)
                 .with("created", false);
             out.line(&line, || {
-                format!("topic {} already exists with {existing} partitions", args.topic)
+                format!(
+                    "topic {} already exists with {}",
+                    args.topic,
+                    super::count(existing, "partition")
+                )
             });
             return Ok(());
         }
@@ -77,7 +81,9 @@ pub fn create(store: &Store, out: &mut Out, args: &CreateArgs) -> Result<(), Fai
         Ok(()) => {}
     }
     let line = Json::object().with("topic", args.topic.as_str()).with("partitions", partitions);
-    out.line(&line, || format!("created topic {} with {partitions} partitions", args.topic));
+    out.line(&line, || {
+        format!("created topic {} with {}", args.topic, super::count(partitions, "partition"))
+    });
     Ok(())
 }
 
@@ -105,21 +111,14 @@ pub fn list(st: &Store, out: &mut Out) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `topic-describe NAME`: one line per partition.
+/// `topic-describe NAME`: one line per partition, offline ones too (`"state":"offline"`, the
+/// cause in `"error"`, offsets, segments and size `null`: unknown).
 pub fn describe(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
     store::partition_count(st, topic)?;
     let infos = st
         .describe_topic(topic)
         .map_err(|e| Failure::lib(format!("cannot describe topic {topic:?}"), &e))?;
-    let mut table = Table::new(&[
-        "TOPIC",
-        "PARTITION",
-        "LOG-START-OFFSET",
-        "LOG-END-OFFSET",
-        "SEGMENTS",
-        "SIZE-BYTES",
-        "LOG-DIR",
-    ]);
+    let mut rows: Vec<(i32, Json, Vec<String>)> = Vec::new();
     for p in infos {
         let log_dir = p.log_dir.display().to_string();
         let json = Json::object()
@@ -129,16 +128,62 @@ pub fn describe(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
             .with("log_start_offset", p.log_start_offset)
             .with("log_end_offset", p.log_end_offset)
             .with("segments", p.segments)
-            .with("size_bytes", p.size_bytes);
+            .with("size_bytes", p.size_bytes)
+            .with("state", "online");
         let cells = vec![
             p.topic,
             p.partition.to_string(),
+            "online".to_owned(),
             p.log_start_offset.to_string(),
             p.log_end_offset.to_string(),
             p.segments.to_string(),
             p.size_bytes.to_string(),
             log_dir,
         ];
+        rows.push((p.partition, json, cells));
+    }
+    for (t, partition, path, cause) in st.offline_partitions() {
+        if t != topic || rows.iter().any(|(p, ..)| *p == partition) {
+            continue;
+        }
+        let log_dir = path.parent().map(|d| d.display().to_string()).unwrap_or_default();
+        let none: Option<i64> = None;
+        let json = Json::object()
+            .with("topic", topic)
+            .with("partition", partition)
+            .with("log_dir", log_dir.as_str())
+            .with("log_start_offset", none)
+            .with("log_end_offset", none)
+            .with("segments", none)
+            .with("size_bytes", none)
+            .with("state", "offline")
+            .with("error", cause.as_str());
+        let unknown = || "-".to_owned();
+        let cells = vec![
+            topic.to_owned(),
+            partition.to_string(),
+            // The cause is on stderr's warning line and in the JSON's `error`.
+            "offline".to_owned(),
+            unknown(),
+            unknown(),
+            unknown(),
+            unknown(),
+            log_dir,
+        ];
+        rows.push((partition, json, cells));
+    }
+    rows.sort_by_key(|(p, ..)| *p);
+    let mut table = Table::new(&[
+        "TOPIC",
+        "PARTITION",
+        "STATE",
+        "LOG-START-OFFSET",
+        "LOG-END-OFFSET",
+        "SEGMENTS",
+        "SIZE-BYTES",
+        "LOG-DIR",
+    ]);
+    for (_, json, cells) in rows {
         table.row(json, cells);
     }
     table.print(out);
@@ -182,6 +227,8 @@ pub fn alter(st: &Store, out: &mut Out, args: &AlterArgs) -> Result<(), Failure>
     st.add_partitions(topic, n)
         .map_err(|e| Failure::lib(format!("cannot add partitions to {topic:?}"), &e))?;
     let line = Json::object().with("topic", topic).with("partitions", n);
-    out.line(&line, || format!("topic {topic} now has {n} partitions (was {current})"));
+    out.line(&line, || {
+        format!("topic {topic} now has {} (was {current})", super::count(n, "partition"))
+    });
     Ok(())
 }
