@@ -118,61 +118,51 @@ pub fn describe(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
     let infos = st
         .describe_topic(topic)
         .map_err(|e| Failure::lib(format!("cannot describe topic {topic:?}"), &e))?;
-    let mut rows: Vec<(i32, Json, Vec<String>)> = Vec::new();
+    let mut rows: Vec<(Json, Vec<String>)> = Vec::new();
     for p in infos {
         let log_dir = p.log_dir.display().to_string();
-        let json = Json::object()
-            .with("topic", p.topic.as_str())
-            .with("partition", p.partition)
-            .with("log_dir", log_dir.as_str())
-            .with("log_start_offset", p.log_start_offset)
-            .with("log_end_offset", p.log_end_offset)
-            .with("segments", p.segments)
-            .with("size_bytes", p.size_bytes)
-            .with("state", "online");
-        let cells = vec![
-            p.topic,
-            p.partition.to_string(),
-            "online".to_owned(),
-            p.log_start_offset.to_string(),
-            p.log_end_offset.to_string(),
-            p.segments.to_string(),
-            p.size_bytes.to_string(),
-            log_dir,
-        ];
-        rows.push((p.partition, json, cells));
+        let (json, cells) = match &p.offline {
+            None => (
+                Json::object()
+                    .with("topic", p.topic.as_str())
+                    .with("partition", p.partition)
+                    .with("log_dir", log_dir.as_str())
+                    .with("log_start_offset", p.log_start_offset)
+                    .with("log_end_offset", p.log_end_offset)
+                    .with("segments", p.segments)
+                    .with("size_bytes", p.size_bytes)
+                    .with("state", "online"),
+                [
+                    "online".to_owned(),
+                    p.log_start_offset.to_string(),
+                    p.log_end_offset.to_string(),
+                    p.segments.to_string(),
+                    p.size_bytes.to_string(),
+                ],
+            ),
+            // The library's -1 and 0 stand for "unknown": null here, `-` for people.
+            Some(cause) => {
+                let none: Option<i64> = None;
+                let json = Json::object()
+                    .with("topic", p.topic.as_str())
+                    .with("partition", p.partition)
+                    .with("log_dir", log_dir.as_str())
+                    .with("log_start_offset", none)
+                    .with("log_end_offset", none)
+                    .with("segments", none)
+                    .with("size_bytes", none)
+                    .with("state", "offline")
+                    .with("error", cause.as_str());
+                // The cause is on stderr's warning line and in the JSON's `error`.
+                let unknown = || "-".to_owned();
+                (json, ["offline".to_owned(), unknown(), unknown(), unknown(), unknown()])
+            }
+        };
+        let mut row = vec![p.topic, p.partition.to_string()];
+        row.extend(cells);
+        row.push(log_dir);
+        rows.push((json, row));
     }
-    for (t, partition, path, cause) in st.offline_partitions() {
-        if t != topic || rows.iter().any(|(p, ..)| *p == partition) {
-            continue;
-        }
-        let log_dir = path.parent().map(|d| d.display().to_string()).unwrap_or_default();
-        let none: Option<i64> = None;
-        let json = Json::object()
-            .with("topic", topic)
-            .with("partition", partition)
-            .with("log_dir", log_dir.as_str())
-            .with("log_start_offset", none)
-            .with("log_end_offset", none)
-            .with("segments", none)
-            .with("size_bytes", none)
-            .with("state", "offline")
-            .with("error", cause.as_str());
-        let unknown = || "-".to_owned();
-        let cells = vec![
-            topic.to_owned(),
-            partition.to_string(),
-            // The cause is on stderr's warning line and in the JSON's `error`.
-            "offline".to_owned(),
-            unknown(),
-            unknown(),
-            unknown(),
-            unknown(),
-            log_dir,
-        ];
-        rows.push((partition, json, cells));
-    }
-    rows.sort_by_key(|(p, ..)| *p);
     let mut table = Table::new(&[
         "TOPIC",
         "PARTITION",
@@ -183,7 +173,7 @@ pub fn describe(st: &Store, out: &mut Out, topic: &str) -> Result<(), Failure> {
         "SIZE-BYTES",
         "LOG-DIR",
     ]);
-    for (_, json, cells) in rows {
+    for (json, cells) in rows {
         table.row(json, cells);
     }
     table.print(out);
