@@ -211,6 +211,10 @@ fn scan(log: &Log) -> BTreeMap<i64, RecordRef> {
                 continue;
             }
         };
+        // After an error the walk goes on one offset past the last record
+        // served, not past the whole fetch: what follows a damaged batch
+        // may still be served from an index entry beyond it.
+        let mut next = fetched.next_offset();
         for r in fetched.records() {
             match r {
                 Ok(r) => {
@@ -220,11 +224,11 @@ fn scan(log: &Log) -> BTreeMap<i64, RecordRef> {
                 }
                 Err(e) => {
                     clear(&e);
+                    next = served.range(at..).next_back().map_or(at, |(o, _)| *o) + 1;
                     break;
                 }
             }
         }
-        let next = fetched.next_offset();
         at = if next > at { next } else { at + 1 };
     }
     for (&o, r) in served.iter().take(MAX_POINT_READS) {
