@@ -661,6 +661,13 @@ fn produce_checks_every_line_before_appending_anything() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(ok(dir, &["offsets", "c"]), [r#"{"partition":0,"earliest":0,"latest":0}"#]);
+    // --stream appends batches as they fill (a live feed): the refusal says what stays.
+    let out =
+        logtool_in(dir, &["produce", "c", "--key-separator", ":", "--stream"], input.as_bytes());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("line 601") && err.contains("500 records of earlier lines"), "{err}");
+    assert_eq!(ok(dir, &["offsets", "c"]), [r#"{"partition":0,"earliest":0,"latest":500}"#]);
 }
 
 #[test]

@@ -13,7 +13,9 @@
 //! partition's rules (a key in a compacted topic, `max.message.bytes`, the
 //! CreateTime bounds) and every batch built before the first append. An
 //! append that still fails (an I/O error) is named with its input lines and
-//! the count of records already appended.
+//! the count of records already appended. `--stream` appends each batch as
+//! it fills instead (a feed that does not end: `consume --follow | produce`),
+//! each line checked before its batch is appended.
 //!
 //! Partitioning without `--partition` is Kafka's default partitioner
 //! ([`strata::internals::store::partitioner`]): keyed records by murmur2 of the key,
@@ -64,6 +66,11 @@ pub struct ProduceArgs {
     /// fsync every batch before reporting it.
     #[arg(long)]
     pub flush: bool,
+    /// Append each batch as it fills, while stdin is still read (a live feed). Each line is
+    /// still checked before its batch is appended, but a refused line leaves the batches
+    /// before it. Without it, stdin is read to its end and checked whole first.
+    #[arg(long)]
+    pub stream: bool,
 }
 
 fn parse_codec(name: &str) -> Result<Compression, String> {
@@ -144,8 +151,7 @@ impl Producer<'_> {
             if bytes > limit {
                 return Err(Failure::new(format!(
                     "line {line}: its record makes a batch of {bytes} bytes, more than {} \
-                     accepts (max.message.bytes and segment.bytes: {limit}); nothing was \
-                     appended",
+                     accepts (max.message.bytes and segment.bytes: {limit})",
                     self.log(partition)?.name()
                 )));
             }
@@ -173,7 +179,7 @@ impl Producer<'_> {
         if cfg.cleanup_policy.compact && record.key.is_none() {
             return Err(Failure::new(format!(
                 "line {line}: {} is compacted (cleanup.policy={}) and refuses a record without \
-                 a key; nothing was appended",
+                 a key",
                 log.name(),
                 cfg.cleanup_policy
             )));
@@ -186,7 +192,7 @@ impl Producer<'_> {
             if ts != -1 && (now.saturating_sub(ts) > before || ts.saturating_sub(now) > after) {
                 return Err(Failure::new(format!(
                     "line {line}: --timestamp {ts} is outside what {} accepts (at most {before} \
-                     ms before now, {after} ms after); nothing was appended",
+                     ms before now, {after} ms after)",
                     log.name()
                 )));
             }
@@ -211,7 +217,7 @@ impl Producer<'_> {
         let first = pending.lines.first().copied().unwrap_or_default();
         let cannot = |e: &dyn std::fmt::Display| {
             Failure::new(format!(
-                "cannot build a batch for {} from line {first} on: {e}; nothing was appended",
+                "cannot build a batch for {} from line {first} on: {e}",
                 log.name()
             ))
         };
@@ -327,6 +333,7 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
     let mut stdin = std::io::stdin().lock();
     let mut line = Vec::new();
     let mut number = 0_u64;
+    let mut appended = 0_u64;
     loop {
         line.clear();
         let n = stdin
@@ -343,22 +350,45 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
         }
         number += 1;
         let timestamp = args.timestamp.unwrap_or_else(|| st.clock().now_ms());
-        producer.add(number, parse_line(&line, args, &headers, timestamp))?;
+        producer
+            .add(number, parse_line(&line, args, &headers, timestamp))
+            .map_err(|f| stays(f, appended))?;
+        if args.stream {
+            appended += producer.append_ready(out, appended)?;
+        }
     }
     let partitions: Vec<i32> = producer.pending.keys().copied().collect();
     for p in partitions {
         producer.cut(p);
     }
-    // Every batch is built before the first append, so a batch that cannot be built leaves
-    // the store as it was.
-    let batches = producer
-        .ready
-        .iter()
-        .map(|(p, pending)| producer.build(*p, pending))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut appended = 0;
-    for ((p, pending), batch) in producer.ready.iter().zip(batches) {
-        appended += producer.append(out, *p, pending, batch, appended)?;
-    }
+    producer.append_ready(out, appended)?;
     Ok(())
+}
+
+/// A refusal, with what stays of the input in the store.
+fn stays(mut f: Failure, appended: u64) -> Failure {
+    f.msg.push_str(&match appended {
+        0 => "; nothing was appended".to_owned(),
+        1 => "; 1 record of earlier lines was appended and stays".to_owned(),
+        n => format!("; {n} records of earlier lines were appended and stay"),
+    });
+    f
+}
+
+impl Producer<'_> {
+    /// Builds every batch cut so far, then appends them in order: a batch that cannot be
+    /// built is refused before any of them is appended. Returns the records appended.
+    fn append_ready(&mut self, out: &mut Out, before: u64) -> Result<u64, Failure> {
+        let ready = std::mem::take(&mut self.ready);
+        let batches = ready
+            .iter()
+            .map(|(p, pending)| self.build(*p, pending))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|f| stays(f, before))?;
+        let mut appended = 0;
+        for ((p, pending), batch) in ready.iter().zip(batches) {
+            appended += self.append(out, *p, pending, batch, before + appended)?;
+        }
+        Ok(appended)
+    }
 }
