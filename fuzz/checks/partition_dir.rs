@@ -28,8 +28,11 @@
 //!    or above the offset asked for and below the log end, or an error; a
 //!    point read at each record served serves that record again.
 //! 4. After one batch is appended, the log closed and opened again (as
-//!    after a clean shutdown), every record the first open served and the
-//!    appended one are served, unchanged at the same offsets.
+//!    after a clean shutdown), the appended record is served unchanged at
+//!    its offset, and so is every record the first open served when that
+//!    open recovered every segment (unclean, recovery point 0). A clean
+//!    open trusts its segments and may serve records past a damaged batch
+//!    that a later open's recovery cuts (see `run`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -194,8 +197,16 @@ fn clear(e: &strata::Error) {
     assert!(!e.to_string().is_empty(), "an error without a message: {e:?}");
 }
 
+/// What a record served holds, copied out of the log's mapped bytes: a view
+/// of the first open's map must not be read once another open has the files.
+type Served = (i64, Option<Vec<u8>>, Option<Vec<u8>>, usize);
+
+fn owned(r: &RecordRef) -> Served {
+    (r.timestamp(), r.key().map(|k| k.to_vec()), r.value().map(|v| v.to_vec()), r.headers().len())
+}
+
 /// Reads the log from its start to its end (claim 3); the records served.
-fn scan(log: &Log) -> BTreeMap<i64, RecordRef> {
+fn scan(log: &Log) -> BTreeMap<i64, Served> {
     let end = log.log_end_offset();
     let mut at = log.log_start_offset();
     let mut served = BTreeMap::new();
@@ -220,7 +231,7 @@ fn scan(log: &Log) -> BTreeMap<i64, RecordRef> {
                 Ok(r) => {
                     let o = r.offset();
                     assert!(o >= at && o < end, "read at {at} served offset {o} (end {end})");
-                    served.insert(o, r);
+                    served.insert(o, owned(&r));
                 }
                 Err(e) => {
                     clear(&e);
@@ -234,7 +245,7 @@ fn scan(log: &Log) -> BTreeMap<i64, RecordRef> {
     for (&o, r) in served.iter().take(MAX_POINT_READS) {
         match log.read(o, 1) {
             Ok(f) => match f.records().next() {
-                Some(Ok(again)) => assert_eq!(&again, r, "a point read at {o}"),
+                Some(Ok(again)) => assert_eq!(&owned(&again), r, "a point read at {o}"),
                 Some(Err(e)) => clear(&e),
                 None => panic!("a point read at {o} served nothing"),
             },
@@ -277,12 +288,14 @@ fn run(dir: &Path, options: LoadOptions) -> Outcome {
         }
     };
     let mut served = scan(&log);
+    let mut appended = None;
     match log.append(&[Record::new("appended", "v").timestamp(NOW)]) {
         Ok(info) => {
             let again = log.read(info.base_offset, 1).map(|f| f.records().next());
             match again {
                 Ok(Some(Ok(r))) => {
-                    served.insert(info.base_offset, r);
+                    served.insert(info.base_offset, owned(&r));
+                    appended = Some(info.base_offset);
                 }
                 other => {
                     panic!("the appended record at {} is not served: {other:?}", info.base_offset)
@@ -306,7 +319,16 @@ fn run(dir: &Path, options: LoadOptions) -> Outcome {
         Err(e) => panic!("a log closed cleanly does not open again: {e}"),
     };
     let again = scan(&log);
+    // A clean open or one recovering from a later point trusts segments it
+    // did not validate, and serves what follows a damaged batch in them; a
+    // later open that finds the damage (a sealed segment's first batch
+    // reaching into the next) recovers the segment and cuts those records,
+    // as Kafka's recovery would. Only the append is then claimed.
+    let validated = !options.clean_shutdown() && options.recovery_point().unwrap_or(0) == 0;
     for (o, r) in &served {
+        if !validated && Some(*o) != appended {
+            continue;
+        }
         assert_eq!(again.get(o), Some(r), "record {o} was served before the reopen, not after");
     }
     if let Err(e) = log.close() {
