@@ -1,4 +1,4 @@
-//! `logtool produce --stream --flush` killed with SIGKILL mid-stream: every batch it reported before dying
+//! `logtool produce --flush` killed with SIGKILL mid-stream: every batch it reported before dying
 //! must be in the log after recovery, with the right records, and the partition directory must
 //! still be one Kafka accepts (`kafka_verify.py`: untrimmed indexes and a zero-filled tail are
 //! warnings, not violations).
@@ -47,7 +47,7 @@ fn produce_and_kill(dir: &Path, kill_after: usize) -> Vec<(i64, i64)> {
     let mut child = Command::new(common::logtool_bin_built())
         .arg("--dir")
         .arg(dir)
-        .args(["--json", "produce", TOPIC, "--partition", "0", "--stream", "--flush"])
+        .args(["--json", "produce", TOPIC, "--partition", "0", "--flush"])
         .arg("--batch-records")
         .arg(BATCH.to_string())
         .args(["--key-separator", ":"])

@@ -638,9 +638,10 @@ fn consume_follow_prints_records_another_process_appends_until_max_records() {
 // ---------------------------------------------------------------------------------------------
 // The operator's review of 12f6be2
 
-/// A keyless line after 600 keyed ones into a compacted topic: the whole input is checked
-/// before the first append, so the failure names the line and the log stays empty (the old
-/// tool appended the first batch of 500, then failed).
+/// A keyless line after 600 keyed ones into a compacted topic: with `--atomic` the whole
+/// input is checked before the first append, so the failure names the line and the log stays
+/// empty; by default (a live feed) the first batch of 500 is appended as it fills and the
+/// failure says it stays (the old tool failed without saying).
 #[test]
 fn produce_checks_every_line_before_appending_anything() {
     let tmp = tempfile::tempdir().unwrap();
@@ -651,7 +652,8 @@ fn produce_checks_every_line_before_appending_anything() {
         writeln!(input, "k{i}:v").unwrap();
     }
     input.push_str("no key here\n");
-    let out = logtool_in(dir, &["produce", "c", "--key-separator", ":"], input.as_bytes());
+    let out =
+        logtool_in(dir, &["produce", "c", "--key-separator", ":", "--atomic"], input.as_bytes());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("line 601") && err.contains("without a key"), "{err}");
@@ -661,9 +663,8 @@ fn produce_checks_every_line_before_appending_anything() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(ok(dir, &["offsets", "c"]), [r#"{"partition":0,"earliest":0,"latest":0}"#]);
-    // --stream appends batches as they fill (a live feed): the refusal says what stays.
-    let out =
-        logtool_in(dir, &["produce", "c", "--key-separator", ":", "--stream"], input.as_bytes());
+    // By default batches are appended as they fill (a live feed): the refusal says what stays.
+    let out = logtool_in(dir, &["produce", "c", "--key-separator", ":"], input.as_bytes());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("line 601") && err.contains("500 records of earlier lines"), "{err}");

@@ -8,14 +8,18 @@
 //! could push its uncompressed size past the partition's `max.message.bytes`
 //! or `segment.bytes`.
 //!
-//! A failed command leaves the store as it was wherever that can be known
-//! beforehand: stdin is read to its end and every line checked against the
-//! partition's rules (a key in a compacted topic, `max.message.bytes`, the
-//! CreateTime bounds) and every batch built before the first append. An
-//! append that still fails (an I/O error) is named with its input lines and
-//! the count of records already appended. `--stream` appends each batch as
-//! it fills instead (a feed that does not end: `consume --follow | produce`),
-//! each line checked before its batch is appended.
+//! Batches are appended as they fill, while stdin is still read, as the
+//! console producer does: a feed that does not end (`consume --follow |
+//! produce`) is appended as it comes, and a batch is reported only once it
+//! is appended (and, with `--flush`, synced). Each line is checked against
+//! the partition's rules (a key in a compacted topic, `max.message.bytes`,
+//! the CreateTime bounds) before its batch is appended; a refused line
+//! leaves the batches before it, and the error names the line and how many
+//! records stay. `--atomic` reads stdin to its end first and checks every
+//! line and builds every batch before the first append, so a refused line
+//! leaves the store as it was (the input is held in memory: for files, not
+//! feeds). An append that still fails (an I/O error) is named with its
+//! input lines and the count of records already appended.
 //!
 //! Partitioning without `--partition` is Kafka's default partitioner
 //! ([`strata::internals::store::partitioner`]): keyed records by murmur2 of the key,
@@ -66,11 +70,14 @@ pub struct ProduceArgs {
     /// fsync every batch before reporting it.
     #[arg(long)]
     pub flush: bool,
-    /// Append each batch as it fills, while stdin is still read (a live feed). Each line is
-    /// still checked before its batch is appended, but a refused line leaves the batches
-    /// before it. Without it, stdin is read to its end and checked whole first.
-    #[arg(long)]
+    /// Append each batch as it fills, while stdin is still read (the default; accepted
+    /// for scripts that name it).
+    #[arg(long, conflicts_with = "atomic")]
     pub stream: bool,
+    /// Read stdin to its end and check every line and build every batch before the first
+    /// append, so a refused line leaves the store as it was. The input is held in memory.
+    #[arg(long)]
+    pub atomic: bool,
 }
 
 fn parse_codec(name: &str) -> Result<Compression, String> {
@@ -353,7 +360,7 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
         producer
             .add(number, parse_line(&line, args, &headers, timestamp))
             .map_err(|f| stays(f, appended))?;
-        if args.stream {
+        if !args.atomic {
             appended += producer.append_ready(out, appended)?;
         }
     }
