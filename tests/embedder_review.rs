@@ -219,6 +219,36 @@ fn a_partition_directory_removed_by_hand_is_offline_not_recreated_empty() {
     store.close().unwrap();
 }
 
+/// A log directory adopted without `strata-topics` (what a Kafka broker that
+/// held partitions 0 and 2 of a topic leaves) is counted to its highest
+/// partition; the gap below it never held data and is made at that open.
+/// Left empty, it was counted in `strata-topics` at the file's next write
+/// (here, a second topic's creation) and was offline at every open after:
+/// `flush` failed for good and nothing could make it.
+#[test]
+fn a_gap_in_an_adopted_topic_is_made_at_adoption_not_left_offline_for_good() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_topic(tmp.path(), 3);
+    store.partition("t", 2).unwrap().append(&[strata::Record::new("k", "v")]).unwrap();
+    store.close().unwrap();
+    std::fs::remove_file(tmp.path().join("strata-topics")).unwrap();
+    std::fs::remove_dir_all(tmp.path().join("t-1")).unwrap();
+
+    let store = Store::open(config(tmp.path())).unwrap();
+    assert_eq!(store.partition_count("t").unwrap(), 3);
+    assert!(store.describe_topic("t").unwrap().iter().all(|p| p.offline.is_none()));
+    store.create_topic("other", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    assert!(tmp.path().join("t-1").is_dir());
+
+    let store = Store::open(config(tmp.path())).unwrap();
+    store.flush(None).unwrap();
+    assert_eq!(store.partition("t", 1).unwrap().log_end_offset(), 0);
+    assert_eq!(store.partition("t", 2).unwrap().log_end_offset(), 1);
+    store.partition("t", 1).unwrap().append(&[strata::Record::new("k", "v")]).unwrap();
+    store.close().unwrap();
+}
+
 /// With missing partitions offline, a creation that crashed after its
 /// commit point (`strata-topics` written) and before its directories would
 /// leave the topic offline for good: `create_topic` marks the topic

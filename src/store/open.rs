@@ -212,6 +212,24 @@ impl Store {
             for (name, meta) in &metas.topics {
                 store.ensure_partitions(name, meta.partitions)?;
             }
+            // A topic adopted from directories `strata-topics` does not list
+            // (a Kafka broker's log directory, which held only some of its
+            // partitions) is counted to its highest partition found: the
+            // gaps below it never held data here and are made now, as Kafka
+            // makes a partition assigned to it. Left for later, they would
+            // be counted in `strata-topics` at its next write and be offline
+            // for good after it.
+            let adopted: Vec<(String, i32)> = store
+                .inner
+                .topics
+                .read()
+                .iter()
+                .filter(|(name, _)| !metas.topics.contains_key(*name))
+                .map(|(name, t)| (name.clone(), i32::try_from(t.partitions.len()).unwrap_or(0)))
+                .collect();
+            for (name, count) in adopted {
+                store.ensure_partitions(&name, count)?;
+            }
             // Every unfinished creation is finished.
             metas.creating.clear();
             store.inner.creating.lock().clear();
