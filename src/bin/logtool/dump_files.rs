@@ -212,9 +212,14 @@ fn txn_entries(out: &mut Out, path: &Path, name: &str, base: i64, data: &[u8]) -
     problems
 }
 
-/// Kafka's `DefaultRecordBatch.decrementSequence`: sequences wrap at `i32::MAX`.
+/// Kafka's `DefaultRecordBatch.decrementSequence`: sequences wrap at `i32::MAX`,
+/// in Java's wrapping `int` arithmetic (a snapshot may hold any values).
 fn first_sequence(last: i32, delta: i32) -> i32 {
-    if last < delta { i32::MAX - (delta - last) + 1 } else { last - delta }
+    if last < delta {
+        i32::MAX.wrapping_sub(delta.wrapping_sub(last)).wrapping_add(1)
+    } else {
+        last.wrapping_sub(delta)
+    }
 }
 
 /// Kafka's `dumpProducerIdSnapshot` line per producer.
@@ -318,5 +323,10 @@ mod tests {
     fn first_sequence_wraps_as_kafkas_decrement_sequence() {
         assert_eq!(first_sequence(9, 4), 5);
         assert_eq!(first_sequence(2, 4), i32::MAX - 1);
+        // Any values a snapshot holds, as Java's wrapping `int` gives them
+        // (`lastSequence = i32::MIN, offsetDelta = 1` overflowed: a panic
+        // in debug builds).
+        assert_eq!(first_sequence(i32::MIN, 1), -1);
+        assert_eq!(first_sequence(i32::MAX, i32::MIN), -1);
     }
 }
