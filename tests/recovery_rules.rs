@@ -484,3 +484,52 @@ fn set_config_refuses_a_config_the_next_roll_cannot_honour() {
     log.close().unwrap();
     common::assert_kafka_valid(&dir, INTERVAL);
 }
+
+/// A v2 batch's base offset lies outside its CRC: a flipped bit made the
+/// last batch of segment 0 claim offset 432345564227567636, past the base
+/// (25) of the segment after it. That is damage, not a legacy segment whose
+/// offsets overflow its base (KAFKA-6264): the open split it into a part at
+/// the jumped offset, ahead of segment 25 and out of order with it
+/// (`[0, 432345564227567636, 25]`), and a read of one byte at 30 then served
+/// the batch of 25 and no record (the partition_dir fuzz target found it).
+/// Recovery cuts the damaged batch instead and, as Kafka's `LogLoader` does
+/// after a cut, removes the segments after it: the log ends where its last
+/// valid batch does, and every record before it is served where it is.
+#[test]
+fn a_batch_whose_base_offset_jumped_past_the_next_segment_is_cut_not_split_out_of_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    fs::create_dir_all(&dir).unwrap();
+    let batch = |base: i64| {
+        let mut b = BatchBuilder::new(base);
+        for o in base..base + 5 {
+            b.append(&Record::new(format!("k{o}"), "v").timestamp(NOW)).unwrap();
+        }
+        b.build().unwrap().to_vec()
+    };
+    let log_of = |bases: &[i64]| bases.iter().flat_map(|&b| batch(b)).collect::<Vec<u8>>();
+    let mut first = log_of(&[0, 5, 10, 15, 20]);
+    // The last batch's base offset (its first byte): 20 becomes 0x0600_0000_0000_0014.
+    let last = first.len() - batch(20).len();
+    first[last] ^= 0x06;
+    fs::write(dir.join("00000000000000000000.log"), &first).unwrap();
+    fs::write(dir.join("00000000000000000025.log"), log_of(&[25, 30, 35])).unwrap();
+
+    let (log, report) = open_with(&dir, config(), LoadOptions::default());
+    assert_eq!(report.split_segments, 0, "{report:?}");
+    assert_eq!(log.segment_base_offsets(), vec![0]);
+    assert_eq!(log.log_end_offset(), 20);
+    let mut served = Vec::new();
+    for o in 0..20 {
+        let fetched = log.read(o, 1).unwrap();
+        if let Some(r) = fetched.records().next() {
+            let r = r.unwrap();
+            if r.offset() == o {
+                served.push(o);
+            }
+        }
+    }
+    assert_eq!(served, (0..20).collect::<Vec<i64>>());
+    assert_eq!(log.append(&[Record::new("k", "v")]).unwrap().base_offset, 20);
+    log.close().unwrap();
+}

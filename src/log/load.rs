@@ -283,7 +283,7 @@ impl Log {
                     Recovery::Done(outcome) => outcome,
                     Recovery::Overflows(claims) => {
                         if let Some(parts) =
-                            super::split::split_overflowed(dir, &seg, &limits, now)?
+                            super::split::split_overflowed(dir, &seg, &limits, now, next_base)?
                         {
                             report.split_segments += 1;
                             // The parts take its place and are checked like any segment;

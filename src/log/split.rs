@@ -22,7 +22,8 @@ use crate::io::{fault, file};
 use crate::segment::overflow::{overflows, splits};
 use crate::segment::{Segment, SegmentLimits};
 
-/// Splits `seg` if some batch's offsets overflow its base; returns the parts,
+/// Splits `seg` if some batch's offsets overflow its base and every batch
+/// stays below `next_base` (the next segment's base); returns the parts,
 /// opened as ordinary segments, or `None` when there is nothing to split.
 ///
 /// A segment whose framing stops before its end (a torn or corrupt tail) is
@@ -33,9 +34,10 @@ pub(super) fn split_overflowed(
     seg: &Segment,
     limits: &SegmentLimits,
     now: i64,
+    next_base: Option<i64>,
 ) -> Result<Option<Vec<Arc<Segment>>>> {
     let base = seg.base_offset();
-    if !splits(seg.bytes(0, seg.len())?, base) {
+    if !splits(seg.bytes(0, seg.len())?, base, next_base) {
         return Ok(None);
     }
     let mut parts: Vec<Arc<Segment>> = Vec::new();

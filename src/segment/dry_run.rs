@@ -107,7 +107,7 @@ impl Segment {
             max_timestamp: Some((NO_TIMESTAMP, self.base_offset)),
             ..AppendState::default()
         };
-        let splits = super::overflow::splits(data.clone(), self.base_offset);
+        let splits = super::overflow::splits(data.clone(), self.base_offset, next_base);
         let mut iter = BatchIter::validating(data);
         let mut next_offset = self.base_offset;
         let mut valid = 0u64;

@@ -14,16 +14,19 @@ pub(crate) fn overflows(offset: i64, base: i64) -> bool {
 }
 
 /// Whether a writer's open splits a segment at `base` holding `data`: some
-/// batch overflows the base, every byte frames into whole batches and the
-/// offsets rise from batch to batch (a torn or corrupt tail, or a batch whose
-/// base offset — outside the CRC — took a flipped bit and jumped, is left to
-/// recovery, which decides what to keep).
-pub(crate) fn splits(data: Bytes, base: i64) -> bool {
+/// batch overflows the base, every byte frames into whole batches, the
+/// offsets rise from batch to batch and stay below `next_base`, the base of
+/// the segment after it (a torn or corrupt tail, or a batch whose base
+/// offset — outside the CRC — took a flipped bit and jumped, is left to
+/// recovery, which decides what to keep). A batch at or past the next
+/// segment's base is no legacy overflow: the split would place a part there,
+/// out of order with the segments after it.
+pub(crate) fn splits(data: Bytes, base: i64, next_base: Option<i64>) -> bool {
     let mut iter = BatchIter::new(data);
     let mut overflow = false;
     let mut next = base;
     for (_, b) in iter.by_ref() {
-        if b.base_offset() < next {
+        if b.base_offset() < next || next_base.is_some_and(|n| b.last_offset() >= n) {
             return false;
         }
         overflow |= overflows(b.last_offset(), base);
