@@ -105,6 +105,8 @@ fn a_partition_asked_of_a_closed_store_is_refused() {
     store.close().unwrap();
     let e = store.partition("t", 0).unwrap_err();
     assert!(matches!(e, Error::Closed), "{e}");
+    // Its directory is still named, to look at what the close left.
+    assert_eq!(store.partition_dir("t", 0).unwrap(), tmp.path().join("t-0"));
 }
 
 /// Lag was clamped at 0: a commit past the log end showed lag 0, where

@@ -476,6 +476,12 @@ impl Store {
         if *self.inner.closed.lock() {
             return Err(Error::Closed);
         }
+        self.held(topic, partition)
+    }
+
+    /// The log of `topic`-`partition` as the store holds it, closed or
+    /// not ([`partition`](Self::partition) refuses a closed store's).
+    fn held(&self, topic: &str, partition: i32) -> Result<Log> {
         let topics = self.inner.topics.read();
         let t = topics
             .get(topic)
@@ -767,12 +773,13 @@ impl Store {
         Arc::clone(&self.inner.clock)
     }
 
-    /// The directory of a partition, for tools.
+    /// The directory of a partition, for tools; also once the store is
+    /// closed (to look at what the close left on disk).
     ///
     /// # Errors
     /// [`Error::UnknownPartition`].
     pub fn partition_dir(&self, topic: &str, partition: i32) -> Result<PathBuf> {
-        Ok(self.partition(topic, partition)?.dir().to_path_buf())
+        Ok(self.held(topic, partition)?.dir().to_path_buf())
     }
 }
 
