@@ -434,6 +434,23 @@ impl Run {
         }
     }
 
+    /// The timestamp delta of the record whose first eight bytes are `word`
+    /// (laid out as the template, the deltas' widths `TS` and `OFFSET`
+    /// bytes), when its raw offset delta is `want`; `None` otherwise.
+    #[inline(always)]
+    fn timestamp_delta<const TS: u32, const OFFSET: u32>(
+        &self,
+        word: u64,
+        want: u64,
+    ) -> Option<i64> {
+        let deltas = word >> self.ts_shift;
+        if short_varint(deltas >> (8 * TS), OFFSET) != want {
+            return None;
+        }
+        let ts = short_varint(deltas, TS);
+        Some(((ts >> 1) as i64) ^ -((ts & 1) as i64))
+    }
+
     /// The records of the template's size ([`take`](Self::take)), with the
     /// deltas' widths known, so that their decoding is a few constant shifts.
     #[inline(never)]
@@ -464,12 +481,7 @@ impl Run {
             {
                 break;
             }
-            let deltas = word >> self.ts_shift;
-            if short_varint(deltas >> (8 * TS), OFFSET) != want {
-                break;
-            }
-            let ts = short_varint(deltas, TS);
-            let delta = ((ts >> 1) as i64) ^ -((ts & 1) as i64);
+            let Some(delta) = self.timestamp_delta::<TS, OFFSET>(word, want) else { break };
             min = min.min(delta);
             max = max.max(delta);
             want += 2;
@@ -531,12 +543,7 @@ impl Run {
             if section.get(pos + size - 1) != Some(&0) {
                 break;
             }
-            let deltas = word >> self.ts_shift;
-            if short_varint(deltas >> (8 * TS), OFFSET) != want {
-                break;
-            }
-            let ts = short_varint(deltas, TS);
-            let delta = ((ts >> 1) as i64) ^ -((ts & 1) as i64);
+            let Some(delta) = self.timestamp_delta::<TS, OFFSET>(word, want) else { break };
             min = min.min(delta);
             max = max.max(delta);
             pos += size;
