@@ -640,8 +640,9 @@ fn consume_follow_prints_records_another_process_appends_until_max_records() {
 
 /// A keyless line after 600 keyed ones into a compacted topic: with `--atomic` the whole
 /// input is checked before the first append, so the failure names the line and the log stays
-/// empty; by default (a live feed) the first batch of 500 is appended as it fills and the
-/// failure says it stays (the old tool failed without saying).
+/// empty; by default (a live feed) the first batch of 500 is appended as it fills, the 100
+/// records pending are appended before the refusal is reported, and the failure says the 600
+/// stay (the old tool failed without saying; `logtool_produce` checks the reports).
 #[test]
 fn produce_checks_every_line_before_appending_anything() {
     let tmp = tempfile::tempdir().unwrap();
@@ -667,8 +668,8 @@ fn produce_checks_every_line_before_appending_anything() {
     let out = logtool_in(dir, &["produce", "c", "--key-separator", ":"], input.as_bytes());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("line 601") && err.contains("500 records of earlier lines"), "{err}");
-    assert_eq!(ok(dir, &["offsets", "c"]), [r#"{"partition":0,"earliest":0,"latest":500}"#]);
+    assert!(err.contains("line 601") && err.contains("600 records of earlier lines"), "{err}");
+    assert_eq!(ok(dir, &["offsets", "c"]), [r#"{"partition":0,"earliest":0,"latest":600}"#]);
 }
 
 #[test]

@@ -124,6 +124,13 @@ enum Command {
         topic: String,
     },
     /// Append stdin lines as records, one line per record.
+    ///
+    /// Records are gathered per partition into batches; a batch is appended when it holds
+    /// --batch-records records or when stdin ends, and each appended batch prints one line.
+    /// A refused line (no key for a compacted topic, a record larger than max.message.bytes,
+    /// a --timestamp out of bounds) first appends the lines read before it, then fails naming
+    /// the line and why; nothing from it on is appended. With --atomic a refused line
+    /// leaves the store as it was.
     Produce(produce::ProduceArgs),
     /// Print records from the given position to the log end.
     Consume(data::ConsumeArgs),

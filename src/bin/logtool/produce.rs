@@ -13,13 +13,16 @@
 //! produce`) is appended as it comes, and a batch is reported only once it
 //! is appended (and, with `--flush`, synced). Each line is checked against
 //! the partition's rules (a key in a compacted topic, `max.message.bytes`,
-//! the CreateTime bounds) before its batch is appended; a refused line
-//! leaves the batches before it, and the error names the line and how many
-//! records stay. `--atomic` reads stdin to its end first and checks every
-//! line and builds every batch before the first append, so a refused line
-//! leaves the store as it was (the input is held in memory: for files, not
-//! feeds). An append that still fails (an I/O error) is named with its
-//! input lines and the count of records already appended.
+//! the CreateTime bounds) before its batch is appended. A refused line first
+//! appends (and reports) the records read before it that wait in unfilled
+//! batches, as the console producer sends what it read before a bad line,
+//! then fails naming the line, why, and how many records stay; nothing from
+//! that line on is appended. `--atomic` reads stdin to its end first and
+//! checks every line and builds every batch before the first append, so a
+//! refused line leaves the store as it was (the input is held in memory: for
+//! files, not feeds). An append that still fails (an I/O error) is named
+//! with its input lines, the count of records already appended, and every
+//! input line read that was not appended.
 //!
 //! Partitioning without `--partition` is Kafka's default partitioner
 //! ([`strata::internals::store::partitioner`]): keyed records by murmur2 of the key,
@@ -237,7 +240,8 @@ impl Producer<'_> {
     }
 
     /// Appends (and with `--flush` fsyncs) a built batch, then reports it. `appended` counts
-    /// the records earlier batches appended, for the error that names what stays.
+    /// the records earlier batches appended, for the error that names what stays. A failure
+    /// says whether the batch was appended (the fsync failed) or not.
     fn append(
         &self,
         out: &mut Out,
@@ -245,8 +249,8 @@ impl Producer<'_> {
         pending: &Pending,
         batch: Bytes,
         appended: u64,
-    ) -> Result<u64, Failure> {
-        let log = self.log(partition)?;
+    ) -> Result<u64, (Failure, bool)> {
+        let log = self.log(partition).map_err(|f| (f, false))?;
         let lines = match (pending.lines.first(), pending.lines.last()) {
             (Some(a), Some(b)) if a != b => format!("lines {a} to {b}"),
             (Some(a), _) => format!("line {a}"),
@@ -260,9 +264,9 @@ impl Producer<'_> {
         let failed = |what: &str, e: &strata::Error| {
             Failure::lib(format!("cannot {what} {} (input {lines}; {already})", log.name()), e)
         };
-        let info = log.append_batch(batch).map_err(|e| failed("append to", &e))?;
+        let info = log.append_batch(batch).map_err(|e| (failed("append to", &e), false))?;
         if self.args.flush {
-            log.flush().map_err(|e| failed("fsync", &e))?;
+            log.flush().map_err(|e| (failed("fsync", &e), true))?;
         }
         let line = Json::object()
             .with("partition", partition)
@@ -343,9 +347,13 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
     let mut appended = 0_u64;
     loop {
         line.clear();
-        let n = stdin
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Failure::io(format!("cannot read stdin: {e}")))?;
+        let n = match stdin.read_until(b'\n', &mut line) {
+            Ok(n) => n,
+            Err(e) => {
+                let f = Failure::io(format!("cannot read line {} of stdin: {e}", number + 1));
+                return Err(producer.refuse(out, f, number + 1, appended));
+            }
+        };
         if n == 0 {
             break;
         }
@@ -357,17 +365,14 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
         }
         number += 1;
         let timestamp = args.timestamp.unwrap_or_else(|| st.clock().now_ms());
-        producer
-            .add(number, parse_line(&line, args, &headers, timestamp))
-            .map_err(|f| stays(f, appended))?;
+        if let Err(f) = producer.add(number, parse_line(&line, args, &headers, timestamp)) {
+            return Err(producer.refuse(out, f, number, appended));
+        }
         if !args.atomic {
             appended += producer.append_ready(out, appended)?;
         }
     }
-    let partitions: Vec<i32> = producer.pending.keys().copied().collect();
-    for p in partitions {
-        producer.cut(p);
-    }
+    producer.cut_all();
     producer.append_ready(out, appended)?;
     Ok(())
 }
@@ -382,20 +387,113 @@ fn stays(mut f: Failure, appended: u64) -> Failure {
     f
 }
 
+/// `lines` (any order) as `4 to 9, 12 and 15`.
+fn line_ranges(mut lines: Vec<u64>) -> String {
+    lines.sort_unstable();
+    lines.dedup();
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for n in lines {
+        match ranges.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => ranges.push((n, n)),
+        }
+    }
+    let words: Vec<String> = ranges
+        .iter()
+        .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a} to {b}") })
+        .collect();
+    match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
 impl Producer<'_> {
     /// Builds every batch cut so far, then appends them in order: a batch that cannot be
-    /// built is refused before any of them is appended. Returns the records appended.
+    /// built is refused before any of them is appended. Returns the records appended. A
+    /// failure names the input lines read so far that were not appended: the failed batch's,
+    /// the batches after it and every record still pending.
     fn append_ready(&mut self, out: &mut Out, before: u64) -> Result<u64, Failure> {
         let ready = std::mem::take(&mut self.ready);
         let batches = ready
             .iter()
             .map(|(p, pending)| self.build(*p, pending))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|f| stays(f, before))?;
+            .map_err(|f| self.not_appended(stays(f, before), &ready))?;
         let mut appended = 0;
-        for ((p, pending), batch) in ready.iter().zip(batches) {
-            appended += self.append(out, *p, pending, batch, before + appended)?;
+        for (i, ((p, pending), batch)) in ready.iter().zip(batches).enumerate() {
+            appended += self.append(out, *p, pending, batch, before + appended).map_err(
+                |(f, was_appended)| {
+                    let from = if was_appended { i + 1 } else { i };
+                    self.not_appended(f, ready.get(from..).unwrap_or_default())
+                },
+            )?;
         }
         Ok(appended)
+    }
+
+    /// `f`, naming the lines of `unappended` and of the pending records, which stay out of
+    /// the store.
+    fn not_appended(&self, mut f: Failure, unappended: &[(i32, Pending)]) -> Failure {
+        let lines: Vec<u64> = unappended
+            .iter()
+            .map(|(_, pending)| pending)
+            .chain(self.pending.values())
+            .flat_map(|pending| pending.lines.iter().copied())
+            .collect();
+        if !lines.is_empty() {
+            let s = if lines.len() == 1 { "" } else { "s" };
+            f.msg.push_str(&format!("; not appended: line{s} {}", line_ranges(lines)));
+        }
+        f
+    }
+
+    /// Moves every pending record to `ready`, partition by partition.
+    fn cut_all(&mut self) {
+        let partitions: Vec<i32> = self.pending.keys().copied().collect();
+        for p in partitions {
+            self.cut(p);
+        }
+    }
+
+    /// The failure for input line `number`, refused with `f` after `appended` records of
+    /// earlier lines were appended. By default the records read before it that wait in
+    /// unfilled batches are appended first (and reported), as `kafka-console-producer.sh`
+    /// does: its exit runs the shutdown hook `producer::close`, which sends what it was
+    /// given before the failure (`ConsoleProducer.start`). `--atomic` appends nothing.
+    fn refuse(&mut self, out: &mut Out, f: Failure, number: u64, appended: u64) -> Failure {
+        if self.args.atomic {
+            return stays(f, 0);
+        }
+        self.cut_all();
+        match self.append_ready(out, appended) {
+            Ok(more) => {
+                let mut f = stays(f, appended + more);
+                f.msg.push_str(&format!("; nothing from line {number} on was appended"));
+                f
+            }
+            Err(mut failed) => {
+                failed.msg.push_str(&format!(
+                    "; before that, line {number} was refused ({}) and nothing from it on was \
+                     appended",
+                    f.msg.strip_prefix(&format!("line {number}: ")).unwrap_or(&f.msg)
+                ));
+                failed
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_ranges;
+
+    #[test]
+    fn line_ranges_names_runs_of_lines_in_order() {
+        assert_eq!(line_ranges(vec![]), "");
+        assert_eq!(line_ranges(vec![7]), "7");
+        assert_eq!(line_ranges(vec![3, 4]), "3 to 4");
+        assert_eq!(line_ranges(vec![15, 4, 5, 6, 12, 5]), "4 to 6, 12 and 15");
     }
 }

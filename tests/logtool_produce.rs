@@ -1,0 +1,133 @@
+//! `logtool produce` as an operator feeds it: what a refused line leaves in the store and in
+//! the reports, and when a batch that does not fill is appended (`--linger-ms`). The reports
+//! (`{"partition","base_offset","last_offset","records"}` lines) must say exactly what the log
+//! holds.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use common::json_line::{num, text_or_null};
+
+fn ok(dir: &Path, args: &[&str]) -> Vec<String> {
+    common::logtool_ok(&[dir], args, b"")
+}
+
+/// Checks that the `produce` reports tile each partition's log from offset 0 to its end, and
+/// returns each partition's keys as `consume` reads them back, in offset order.
+fn reports_match_the_log(
+    dir: &Path,
+    topic: &str,
+    reports: &[String],
+) -> BTreeMap<i64, Vec<String>> {
+    let mut reported: BTreeMap<i64, Vec<(i64, i64, i64)>> = BTreeMap::new();
+    for r in reports {
+        let p = num(r, "partition").unwrap();
+        let (base, last, n) = (
+            num(r, "base_offset").unwrap(),
+            num(r, "last_offset").unwrap(),
+            num(r, "records").unwrap(),
+        );
+        reported.entry(p).or_default().push((base, last, n));
+    }
+    let mut keys: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for line in ok(dir, &["consume", topic]) {
+        let p = num(&line, "partition").unwrap();
+        let list = keys.entry(p).or_default();
+        assert_eq!(num(&line, "offset").unwrap(), i64::try_from(list.len()).unwrap(), "{line}");
+        list.push(text_or_null(&line, "key").unwrap_or("(null)").to_owned());
+    }
+    for line in ok(dir, &["offsets", topic]) {
+        let p = num(&line, "partition").unwrap();
+        let latest = num(&line, "latest").unwrap();
+        let mut next = 0;
+        for &(base, last, n) in reported.get(&p).map_or(&[][..], Vec::as_slice) {
+            assert_eq!((base, last - base + 1), (next, n), "partition {p}: {reports:?}");
+            next = last + 1;
+        }
+        assert_eq!(
+            next, latest,
+            "partition {p}: the reports say {next} records, the log holds {latest}"
+        );
+    }
+    keys
+}
+
+/// 130 keyed lines over 3 partitions in batches of 20 (two fill on each partition, the rest
+/// wait), then `bad` at line 131, then one more keyed line.
+fn input_with_bad_line_131(bad: &str) -> String {
+    let mut input = String::new();
+    for i in 0..130 {
+        writeln!(input, "k{i}:v").unwrap();
+    }
+    writeln!(input, "{bad}").unwrap();
+    input.push_str("after:v\n");
+    input
+}
+
+/// By default a refused line first appends the records read before it that wait in unfilled
+/// batches, each batch reported as usual, and then fails naming the line and why, as
+/// `kafka-console-producer.sh` sends what it read before a bad line. The old tool dropped
+/// them without a word: only full batches were in the store (120 of 130 records here).
+/// `--atomic` still appends nothing. Two refusals: a keyless line in a compacted topic, and a
+/// record larger than `max.message.bytes`.
+#[test]
+fn a_refused_line_appends_the_lines_read_before_it_and_reports_them() {
+    let big = format!("big:{}", "y".repeat(2000));
+    for (bad, why) in [("no key here", "without a key"), (big.as_str(), "max.message.bytes")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let config = ["--config", "cleanup.policy=compact", "--config", "max.message.bytes=1000"];
+        for topic in ["feed", "all"] {
+            let mut args = vec!["topic-create", topic, "--partitions", "3"];
+            args.extend(config);
+            ok(dir, &args);
+        }
+        let input = input_with_bad_line_131(bad);
+        let produce = |topic: &str, extra: &[&str]| {
+            let mut args = vec!["produce", topic, "--key-separator", ":", "--batch-records", "20"];
+            args.extend(extra);
+            common::logtool_run(&[dir], true, &args, input.as_bytes())
+        };
+
+        let out = produce("feed", &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err}");
+        assert!(err.contains("line 131: ") && err.contains(why), "names the line and why: {err}");
+        assert!(err.contains("130 records of earlier lines were appended and stay"), "{err}");
+        assert!(err.contains("nothing from line 131 on was appended"), "{err}");
+        let reports: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        let keys = reports_match_the_log(dir, "feed", &reports);
+        let mut stored: Vec<String> = keys.into_values().flatten().collect();
+        stored.sort_unstable();
+        let mut read: Vec<String> = (0..130).map(|i| format!("k{i}")).collect();
+        read.sort_unstable();
+        assert_eq!(stored, read, "every line before line 131 and none after it");
+
+        let out = produce("all", &["--atomic"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("line 131: ") && err.contains(why), "{err}");
+        assert!(err.contains("nothing was appended"), "{err}");
+        assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(reports_match_the_log(dir, "all", &[]).is_empty());
+    }
+}
+
+#[test]
+fn produce_reports_match_the_log_when_every_line_is_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "t", "--partitions", "3"]);
+    let input: String = (0..130).map(|i| format!("k{i}:v\n")).collect();
+    let args = ["produce", "t", "--key-separator", ":", "--batch-records", "20"];
+    let reports = common::logtool_ok(&[dir], &args, input.as_bytes());
+    let keys = reports_match_the_log(dir, "t", &reports);
+    assert_eq!(keys.values().map(Vec::len).sum::<usize>(), 130);
+}
