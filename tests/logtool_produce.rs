@@ -131,3 +131,110 @@ fn produce_reports_match_the_log_when_every_line_is_accepted() {
     let keys = reports_match_the_log(dir, "t", &reports);
     assert_eq!(keys.values().map(Vec::len).sum::<usize>(), 130);
 }
+
+/// `logtool --dir DIR --json ARGS...` with stdin a pipe left open, and its stdout's lines as
+/// they come.
+fn spawn_feed(
+    dir: &Path,
+    args: &[&str],
+) -> (std::process::Child, std::process::ChildStdin, std::sync::mpsc::Receiver<String>) {
+    let mut child = std::process::Command::new(common::logtool_bin_built())
+        .arg("--dir")
+        .arg(dir)
+        .arg("--json")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout) {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    (child, stdin, lines)
+}
+
+/// Waits for the child to end; its exit must be a success.
+fn finish(child: std::process::Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A slow feed (`tail -f | logtool produce`): one line, stdin left open. Its batch of one
+/// (of the 500 it could hold) is appended and reported once the record has waited the default
+/// linger of 1000 ms (the console producer's `--timeout`); the bound here is 10 s, generous so a
+/// loaded machine cannot fail it. The old tool appended only full batches or at stdin's end,
+/// so the record waited as long as stdin stayed open. End of input still appends the rest.
+#[test]
+fn a_batch_that_does_not_fill_is_appended_after_its_linger_while_stdin_stays_open() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "slow", "--partitions", "1"]);
+    let (child, mut stdin, lines) = spawn_feed(dir, &["produce", "slow"]);
+    stdin.write_all(b"first\n").unwrap();
+    stdin.flush().unwrap();
+    let patience = std::time::Duration::from_secs(10);
+    let first = lines.recv_timeout(patience).expect("the lingering batch was reported");
+    assert_eq!(first, r#"{"partition":0,"base_offset":0,"last_offset":0,"records":1}"#);
+    assert_eq!(ok(dir, &["offsets", "slow"]), [r#"{"partition":0,"earliest":0,"latest":1}"#]);
+    stdin.write_all(b"second\nthird\n").unwrap();
+    drop(stdin);
+    finish(child);
+    let mut reports = vec![first];
+    reports.extend(lines.iter());
+    reports_match_the_log(dir, "slow", &reports);
+    let values: Vec<String> = ok(dir, &["consume", "slow"])
+        .iter()
+        .map(|l| text_or_null(l, "value").unwrap().to_owned())
+        .collect();
+    assert_eq!(values, ["first", "second", "third"]);
+}
+
+/// Records wait while their batch's linger has not passed, and the end of stdin appends every
+/// pending batch at once: with `--linger-ms 600000`, lines written apart on a pipe left open
+/// make one batch, and 30 keyed lines make one batch per partition.
+#[test]
+fn end_of_input_appends_every_batch_still_lingering() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "t", "--partitions", "3"]);
+    let (child, mut stdin, lines) =
+        spawn_feed(dir, &["produce", "t", "--partition", "1", "--linger-ms", "600000"]);
+    stdin.write_all(b"a\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stdin.write_all(b"b\n").unwrap();
+    drop(stdin);
+    finish(child);
+    let reports: Vec<String> = lines.iter().collect();
+    assert_eq!(reports, [r#"{"partition":1,"base_offset":0,"last_offset":1,"records":2}"#]);
+
+    let input: String = (0..30).map(|i| format!("k{i}:v\n")).collect();
+    let args = ["produce", "t", "--key-separator", ":", "--linger-ms", "600000"];
+    let reports = common::logtool_ok(&[dir], &args, input.as_bytes());
+    let mut partitions: Vec<i64> = reports.iter().map(|r| num(r, "partition").unwrap()).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    assert_eq!(partitions.len(), reports.len(), "one batch per partition: {reports:?}");
+    assert_eq!(reports.iter().map(|r| num(r, "records").unwrap()).sum::<i64>(), 30);
+    let mut all = vec![r#"{"partition":1,"base_offset":0,"last_offset":1,"records":2}"#.to_owned()];
+    all.extend(reports);
+    reports_match_the_log(dir, "t", &all);
+
+    // --atomic appends at stdin's end only: a linger is a contradiction.
+    let out = common::logtool_run(
+        &[dir],
+        true,
+        &["produce", "t", "--atomic", "--linger-ms", "5"],
+        b"x\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--linger-ms"));
+}

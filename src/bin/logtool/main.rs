@@ -38,6 +38,7 @@ mod json;
 mod maint;
 mod paths;
 mod produce;
+mod produce_feed;
 mod progress;
 mod store;
 mod table;
@@ -126,7 +127,9 @@ enum Command {
     /// Append stdin lines as records, one line per record.
     ///
     /// Records are gathered per partition into batches; a batch is appended when it holds
-    /// --batch-records records or when stdin ends, and each appended batch prints one line.
+    /// --batch-records records, when its first record has waited --linger-ms (1000 by default,
+    /// so a slow feed such as `tail -f` is appended as it comes), or when stdin ends; each
+    /// appended batch prints one line.
     /// A refused line (no key for a compacted topic, a record larger than max.message.bytes,
     /// a --timestamp out of bounds) first appends the lines read before it, then fails naming
     /// the line and why; nothing from it on is appended. With --atomic a refused line

@@ -4,9 +4,12 @@
 //! does) is one record. Records are gathered per partition and appended as
 //! one client-built batch ([`BatchBuilder`] with the `--compression` codec,
 //! then [`Log::append_batch`]) once the partition has `--batch-records` of
-//! them, or when stdin ends. A batch is cut earlier when one more record
-//! could push its uncompressed size past the partition's `max.message.bytes`
-//! or `segment.bytes`.
+//! them, once the batch's first record has waited `--linger-ms` (Kafka's
+//! `linger.ms`, 1000 ms as the console producer's `--timeout`), or when
+//! stdin ends. A batch is cut earlier when one more record could push its
+//! uncompressed size past the partition's `max.message.bytes` or
+//! `segment.bytes`. stdin is read by a thread ([`super::produce_feed`]) so
+//! the wait for a line ends at the next batch's linger.
 //!
 //! Batches are appended as they fill, while stdin is still read, as the
 //! console producer does: a feed that does not end (`consume --follow |
@@ -29,8 +32,8 @@
 //! unkeyed ones sticky — they stay on one partition until its batch is
 //! appended, then move to another, chosen at random.
 
-use std::collections::BTreeMap;
-use std::io::BufRead as _;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Args;
@@ -41,6 +44,7 @@ use strata::internals::store::partitioner::{StickyPartitioner, partition_for_key
 use strata::{BatchBuilder, Compression, Header, Record};
 
 use super::json::Json;
+use super::produce_feed::{Feed, Next};
 use super::{Failure, Out, store};
 
 /// `produce NAME [--partition P] [--key-separator SEP] ...`
@@ -81,6 +85,11 @@ pub struct ProduceArgs {
     /// append, so a refused line leaves the store as it was. The input is held in memory.
     #[arg(long)]
     pub atomic: bool,
+    /// Append a partition's batch once its first record has waited MS, full or not (Kafka's
+    /// `linger.ms`; 1000 as the console producer's `--timeout`). With 0 a batch holds the
+    /// lines read together with its first. Not with --atomic, which appends when stdin ends.
+    #[arg(long, value_name = "MS", default_value_t = 1000, conflicts_with = "atomic")]
+    pub linger_ms: u64,
 }
 
 fn parse_codec(name: &str) -> Result<Compression, String> {
@@ -101,6 +110,8 @@ struct Pending {
     records: Vec<Record>,
     lines: Vec<u64>,
     size: usize,
+    /// When its first record was read: `--linger-ms` counts from here.
+    since: Option<Instant>,
 }
 
 struct Producer<'a> {
@@ -110,6 +121,9 @@ struct Producer<'a> {
     pending: BTreeMap<i32, Pending>,
     /// Batches cut, in the order they are to be appended.
     ready: Vec<(i32, Pending)>,
+    /// When each pending batch got its first record, oldest first (an entry whose batch was
+    /// cut since is skipped): the next batch whose linger ends is at the front.
+    started: VecDeque<(Instant, i32)>,
     sticky: StickyPartitioner,
 }
 
@@ -139,9 +153,9 @@ impl Producer<'_> {
         }
     }
 
-    /// Places `record` (input line `line`) in its partition's pending batch, cutting the batch
-    /// (into `ready`) when it is full; nothing is appended yet.
-    fn add(&mut self, line: u64, record: Record) -> Result<(), Failure> {
+    /// Places `record` (input line `line`, read at `now`) in its partition's pending batch,
+    /// cutting the batch (into `ready`) when it is full; nothing is appended yet.
+    fn add(&mut self, line: u64, record: Record, now: Instant) -> Result<(), Failure> {
         let partition = self.partition_of(&record);
         self.check(partition, line, &record)?;
         let size = RECORD_OVERHEAD
@@ -156,7 +170,8 @@ impl Producer<'_> {
         // `size` is an upper bound: only a batch of this record alone (in the codec asked
         // for) says whether the append would refuse it.
         if BATCH_OVERHEAD + size > limit {
-            let alone = Pending { records: vec![record.clone()], lines: vec![line], size };
+            let alone =
+                Pending { records: vec![record.clone()], lines: vec![line], size, since: None };
             let bytes = self.build(partition, &alone)?.len();
             if bytes > limit {
                 return Err(Failure::new(format!(
@@ -171,6 +186,10 @@ impl Producer<'_> {
             self.cut(partition);
         }
         let pending = self.pending.entry(partition).or_default();
+        if pending.since.is_none() {
+            pending.since = Some(now);
+            self.started.push_back((now, partition));
+        }
         pending.records.push(record);
         pending.lines.push(line);
         pending.size += size;
@@ -338,36 +357,45 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
         logs,
         pending: BTreeMap::new(),
         ready: Vec::new(),
+        started: VecDeque::new(),
         sticky: StickyPartitioner::new(count),
     };
 
-    let mut stdin = std::io::stdin().lock();
-    let mut line = Vec::new();
+    let feed =
+        Feed::spawn().map_err(|e| Failure::io(format!("cannot start reading stdin: {e}")))?;
+    // `--atomic` appends nothing before stdin ends, so nothing lingers.
+    let linger = (!args.atomic).then(|| Duration::from_millis(args.linger_ms));
     let mut number = 0_u64;
     let mut appended = 0_u64;
     loop {
-        line.clear();
-        let n = match stdin.read_until(b'\n', &mut line) {
-            Ok(n) => n,
-            Err(e) => {
+        let lines = match feed.next(linger.and_then(|l| producer.deadline(l))) {
+            Next::Lines(lines) => lines,
+            Next::Timeout => Vec::new(),
+            Next::End => break,
+            Next::Failed(e) => {
                 let f = Failure::io(format!("cannot read line {} of stdin: {e}", number + 1));
                 return Err(producer.refuse(out, f, number + 1, appended));
             }
         };
-        if n == 0 {
-            break;
+        // Lines that arrive together are read at one time: a batch whose linger passed is cut
+        // before they can join it, and they may all join one batch (with --linger-ms 0 too,
+        // as Kafka batches what accumulates while its sender is busy).
+        let now = Instant::now();
+        if let Some(l) = linger {
+            producer.cut_expired(now, l);
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
+        for line in lines {
+            number += 1;
+            let timestamp = args.timestamp.unwrap_or_else(|| st.clock().now_ms());
+            let record = parse_line(&line, args, &headers, timestamp);
+            if let Err(f) = producer.add(number, record, now) {
+                return Err(producer.refuse(out, f, number, appended));
+            }
+            if !args.atomic {
+                appended += producer.append_ready(out, appended)?;
             }
         }
-        number += 1;
-        let timestamp = args.timestamp.unwrap_or_else(|| st.clock().now_ms());
-        if let Err(f) = producer.add(number, parse_line(&line, args, &headers, timestamp)) {
-            return Err(producer.refuse(out, f, number, appended));
-        }
+        // What the linger cut, when no line came.
         if !args.atomic {
             appended += producer.append_ready(out, appended)?;
         }
@@ -447,6 +475,37 @@ impl Producer<'_> {
             f.msg.push_str(&format!("; not appended: line{s} {}", line_ranges(lines)));
         }
         f
+    }
+
+    /// When the oldest pending batch's `linger` ends (`None`: no batch, or never).
+    fn deadline(&mut self, linger: Duration) -> Option<Instant> {
+        self.drop_stale_starts();
+        self.started.front().and_then(|&(at, _)| at.checked_add(linger))
+    }
+
+    /// Cuts every pending batch whose first record has waited `linger` at `now`, as Kafka's
+    /// `RecordAccumulator.ready` sends a batch once `waitedTimeMs >= lingerMs`, full or not.
+    fn cut_expired(&mut self, now: Instant, linger: Duration) {
+        loop {
+            self.drop_stale_starts();
+            match self.started.front() {
+                Some(&(at, p)) if now.saturating_duration_since(at) >= linger => {
+                    self.started.pop_front();
+                    self.cut(p);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Pops the front entries of `started` whose batch was cut since.
+    fn drop_stale_starts(&mut self) {
+        while let Some(&(at, p)) = self.started.front() {
+            if self.pending.get(&p).and_then(|q| q.since) == Some(at) {
+                return;
+            }
+            self.started.pop_front();
+        }
     }
 
     /// Moves every pending record to `ready`, partition by partition.
