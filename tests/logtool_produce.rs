@@ -238,3 +238,42 @@ fn end_of_input_appends_every_batch_still_lingering() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--linger-ms"));
 }
+
+/// An append that fails (here the roll to a new segment: the partition directories were
+/// renamed away under the running tool) names every input line read that was not appended:
+/// the failed batch's, and the one pending on the other partition, which the old tool dropped
+/// without naming. What was reported stays.
+#[test]
+fn a_failed_append_names_every_line_read_that_was_not_appended() {
+    use std::io::Write as _;
+    use strata::internals::store::partitioner::partition_for_key;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A batch of two 60-byte records fills most of a 300-byte segment: the next one rolls.
+    ok(dir, &["topic-create", "t", "--partitions", "2", "--config", "segment.bytes=300"]);
+    let key_on = |p: i32| {
+        (0..).map(|i| format!("k{i}")).find(|k| partition_for_key(k.as_bytes(), 2) == p).unwrap()
+    };
+    let (k0, k1) = (key_on(0), key_on(1));
+    let v = "v".repeat(60);
+    let args =
+        ["produce", "t", "--key-separator", ":", "--batch-records", "2", "--linger-ms", "600000"];
+    let (child, mut stdin, lines) = spawn_feed(dir, &args);
+    write!(stdin, "{k0}:{v}\n{k0}:{v}\n").unwrap();
+    stdin.flush().unwrap();
+    let first = lines.recv_timeout(std::time::Duration::from_secs(60)).expect("a full batch");
+    assert_eq!(first, r#"{"partition":0,"base_offset":0,"last_offset":1,"records":2}"#);
+    for p in ["t-0", "t-1"] {
+        std::fs::rename(dir.join(p), tmp.path().join(format!("{p}.moved"))).unwrap();
+    }
+    // Line 3 waits on partition 1; lines 4 and 5 fill partition 0's batch, whose append fails.
+    write!(stdin, "{k1}:{v}\n{k0}:{v}\n{k0}:{v}\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot append to t-0 (input lines 4 to 5; 2 records"), "{err}");
+    assert!(err.contains("not appended: lines 3 to 5"), "{err}");
+    assert!(err.contains("nothing after line 5 was appended"), "{err}");
+    assert!(lines.iter().next().is_none(), "one batch reported");
+}

@@ -392,12 +392,12 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
                 return Err(producer.refuse(out, f, number, appended));
             }
             if !args.atomic {
-                appended += producer.append_ready(out, appended)?;
+                appended += producer.append_ready(out, appended).map_err(|f| after(f, number))?;
             }
         }
         // What the linger cut, when no line came.
         if !args.atomic {
-            appended += producer.append_ready(out, appended)?;
+            appended += producer.append_ready(out, appended).map_err(|f| after(f, number))?;
         }
     }
     producer.cut_all();
@@ -412,6 +412,12 @@ fn stays(mut f: Failure, appended: u64) -> Failure {
         1 => "; 1 record of earlier lines was appended and stays".to_owned(),
         n => format!("; {n} records of earlier lines were appended and stay"),
     });
+    f
+}
+
+/// A failure while stdin is still read, after input line `number`.
+fn after(mut f: Failure, number: u64) -> Failure {
+    f.msg.push_str(&format!("; nothing after line {number} was appended either"));
     f
 }
 
@@ -529,7 +535,9 @@ impl Producer<'_> {
         match self.append_ready(out, appended) {
             Ok(more) => {
                 let mut f = stays(f, appended + more);
-                f.msg.push_str(&format!("; nothing from line {number} on was appended"));
+                if appended + more > 0 {
+                    f.msg.push_str(&format!("; nothing from line {number} on was appended"));
+                }
                 f
             }
             Err(mut failed) => {
