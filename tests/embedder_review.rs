@@ -287,3 +287,48 @@ fn an_unfinished_creation_is_finished_at_the_next_open_and_only_then() {
     assert_offline_not_found(&store.partition("c", 1).unwrap_err(), "c-1");
     store.close().unwrap();
 }
+
+/// A partition directory removed by hand lost its checkpoint entries at the
+/// store's next checkpoint write: restored, it started at its first
+/// segment's base and served again the records an earlier DeleteRecords
+/// had removed. Its entries are carried over every checkpoint write while
+/// it is missing (a log start never moves backwards, as in Kafka), so it
+/// comes back at its log start; deleting the topic drops them.
+#[test]
+fn a_missing_partition_keeps_its_log_start_until_its_directory_comes_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_with_topic(tmp.path(), 2);
+    let records: Vec<_> = (0..10).map(|i| strata::Record::new("k", format!("v{i}"))).collect();
+    store.partition("t", 1).unwrap().append(&records).unwrap();
+    assert_eq!(store.delete_records("t", 1, 6).unwrap(), 6);
+    store.close().unwrap();
+    let (t1, aside) = (tmp.path().join("t-1"), tmp.path().join("aside"));
+    std::fs::rename(&t1, &aside).unwrap();
+    let starts = tmp.path().join("log-start-offset-checkpoint");
+
+    for _ in 0..2 {
+        let store = Store::open(config(tmp.path())).unwrap();
+        assert_offline_not_found(&store.partition("t", 1).unwrap_err(), "t-1");
+        // Flushes and checkpoints the rest, then names the missing partition.
+        assert_offline_not_found(&store.flush(None).unwrap_err(), "t-1");
+        store.close().unwrap();
+        let text = std::fs::read_to_string(&starts).unwrap();
+        assert!(text.lines().any(|l| l == "t 1 6"), "{text}");
+    }
+
+    std::fs::rename(&aside, &t1).unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    let log = store.partition("t", 1).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (6, 10));
+    let e = log.read(0, 1 << 20).unwrap_err();
+    assert!(matches!(e, Error::OffsetOutOfRange { offset: 0, log_start_offset: 6, .. }), "{e}");
+    store.close().unwrap();
+
+    // Missing again, then deleted through the API: the entries go with it.
+    std::fs::rename(&t1, &aside).unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    store.delete_topic("t").unwrap();
+    store.close().unwrap();
+    let text = std::fs::read_to_string(&starts).unwrap();
+    assert!(!text.lines().any(|l| l.starts_with("t ")), "{text}");
+}

@@ -43,9 +43,12 @@ impl Store {
         let mut recovery = BTreeMap::new();
         let mut starts = BTreeMap::new();
         let mut cleaner = BTreeMap::new();
-        // An offline partition keeps what it had: it was never opened.
+        // An offline partition keeps what it had: it was never opened. One
+        // whose directory is missing keeps its entries in the directory whose
+        // files held them, until it is deleted (Kafka's log start offset
+        // never moves backwards: `UnifiedLog.maybeIncrementLogStartOffset`).
         let offline = self.inner.offline_partitions.read().clone();
-        for ((topic, p), o) in offline.iter().filter(|(_, o)| o.dir_index == Some(i)) {
+        for ((topic, p), o) in offline.iter().filter(|(_, o)| o.checkpoint_dir == Some(i)) {
             let key = (topic.clone(), *p);
             let [r, st, c] = o.checkpoints;
             for (map, value) in [(&mut recovery, r), (&mut starts, st), (&mut cleaner, c)] {

@@ -57,6 +57,11 @@ pub(super) struct DirLoad {
     pub offline: Vec<Offline>,
     /// Entries left alone, with why (stray directories, reset checkpoints).
     pub ignored: Vec<(PathBuf, String)>,
+    /// Checkpoint entries (recovery point, log start offset, cleaner
+    /// offset) of partitions this directory does not hold: those of a
+    /// partition whose directory went missing are carried over by the store
+    /// until it comes back or is deleted.
+    pub unclaimed: BTreeMap<(String, i32), [Option<i64>; 3]>,
 }
 
 /// Reads a checkpoint; a corrupt one counts as empty (every partition then
@@ -151,6 +156,15 @@ pub(super) fn load_dir(
             }
             Ok((topic, partition)) => jobs.push((sub.clone(), topic, partition)),
             Err(why) => out.ignored.push((sub.clone(), why)),
+        }
+    }
+    let held: std::collections::BTreeSet<(String, i32)> =
+        jobs.iter().map(|(_, t, p)| (t.clone(), *p)).collect();
+    for (i, map) in [&recovery_points, &start_offsets, &cleaner_offsets].into_iter().enumerate() {
+        for (key, &value) in map.iter().filter(|(key, _)| !held.contains(*key)) {
+            if let Some(slot) = out.unclaimed.entry(key.clone()).or_default().get_mut(i) {
+                *slot = Some(value);
+            }
         }
     }
     let total = jobs.len();

@@ -91,6 +91,11 @@ struct OfflinePartition {
     /// Checkpointed recovery point, log start offset and cleaner offset, kept
     /// so checkpoint rewrites do not forget them.
     checkpoints: [Option<i64>; 3],
+    /// The log directory whose checkpoint files carry `checkpoints`: its
+    /// own, or, for a partition whose directory was not found, the one whose
+    /// files held its entries at open (so a directory restored there starts
+    /// where it had: a log start never moves backwards).
+    checkpoint_dir: Option<usize>,
 }
 
 #[derive(Debug)]

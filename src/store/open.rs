@@ -74,6 +74,7 @@ impl Store {
         let mut offline = Vec::new();
         let mut offline_partitions = BTreeMap::new();
         let mut ignored = Vec::new();
+        let mut unclaimed = Vec::new();
         let topic_entry = |topics: &mut BTreeMap<String, Topic>, name: &str, idx: usize| {
             let t = topics.entry(name.to_owned()).or_insert_with(|| Topic {
                 overrides: overrides
@@ -100,12 +101,19 @@ impl Store {
                 Err(e) => return Err(e),
             };
             ignored.extend(loaded.ignored);
+            unclaimed.push((dir_index, loaded.unclaimed));
             for o in loaded.offline {
                 topic_entry(&mut topics, &o.topic, usize::try_from(o.partition).unwrap_or(0));
                 let (path, cause, checkpoints) = (o.path, o.cause, o.checkpoints);
                 offline_partitions.insert(
                     (o.topic, o.partition),
-                    OfflinePartition { dir_index: Some(dir_index), path, cause, checkpoints },
+                    OfflinePartition {
+                        dir_index: Some(dir_index),
+                        path,
+                        cause,
+                        checkpoints,
+                        checkpoint_dir: Some(dir_index),
+                    },
                 );
             }
             for l in loaded.loaded {
@@ -145,13 +153,22 @@ impl Store {
                 topic_entry(&mut topics, name, idx);
                 let dir_name = partition_dir_name(name, p);
                 let cause = missing_cause(&dir_name, &searched, &offline);
+                // Its checkpoint entries stay where they are, written back at
+                // every checkpoint write, so a directory restored by hand
+                // starts where it had, not at its first segment's base
+                // (records below a DeleteRecords served again).
+                let key = (name.clone(), p);
+                let carried = unclaimed.iter().find_map(|(d, m): &(usize, BTreeMap<_, _>)| {
+                    m.get(&key).map(|c: &[Option<i64>; 3]| (*d, *c))
+                });
                 offline_partitions.insert(
-                    (name.clone(), p),
+                    key,
                     OfflinePartition {
                         dir_index: None,
                         path: PathBuf::from(dir_name),
                         cause,
-                        checkpoints: [None; 3],
+                        checkpoints: carried.map_or([None; 3], |(_, c)| c),
+                        checkpoint_dir: carried.map(|(d, _)| d),
                     },
                 );
             }
