@@ -234,6 +234,18 @@ pub enum Error {
         /// The other copy.
         second: PathBuf,
     },
+    /// The log directories' copies of `strata-topics` (the store's topics
+    /// and their configs, one copy in each) cannot be reconciled, or a log
+    /// directory holds a partition of a topic the store's copy does not
+    /// list: refused at open, before anything is loaded, rather than run
+    /// under guessed configs.
+    #[error("store metadata conflict at {path}: {reason}")]
+    StoreMetadataConflict {
+        /// The copy or partition directory refused.
+        path: PathBuf,
+        /// What disagrees, and what to do about it.
+        reason: String,
+    },
     /// The store was opened read-only ([`crate::store::Store::open_read_only`]):
     /// it never writes, so this operation is refused.
     #[error("refused: the store is open read-only")]

@@ -175,6 +175,19 @@
 //!   owned by one store (its `.lock`), and a partition found in two log
 //!   directories is [`Error::DuplicatePartition`] at open, as Kafka refuses
 //!   to start.
+//! - Every log directory holds a copy of `strata-topics` (the topics, their
+//!   partition counts and configs), stamped with the store's identity and a
+//!   generation counted up at each write, so a store opened with any subset
+//!   or order of its log directories runs each topic under its own configs.
+//!   The newest copy wins (a stale one is rewritten at open); copies of two
+//!   stores, two differing copies of one generation (the store changed while
+//!   opened with different subsets of its directories), and a partition
+//!   directory of a topic the store's copy does not list are
+//!   [`Error::StoreMetadataConflict`] at open, before anything changes. Only
+//!   a store with no copy anywhere (a Kafka broker's log directory) adopts
+//!   partitions with default configs. A file written before the copies
+//!   (`strata-topics 1`, in the first directory only) is read in any order
+//!   and rewritten into every directory at the next open.
 //!
 //! ## Recovery rules
 //! What opening and reading do with damaged files, beside what Kafka does

@@ -80,7 +80,7 @@ fn read_checkpoint_or_reset(
 }
 
 /// The partition a log-directory entry named `name` holds, or why it is not one.
-fn classify_dir(
+pub(super) fn classify_dir(
     name: &str,
     listed: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> std::result::Result<(String, i32), String> {

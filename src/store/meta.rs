@@ -1,17 +1,29 @@
 //! The store's own record of its topics: partition counts and topic-level
 //! config overrides. Kafka keeps these in its metadata log; strata keeps them
-//! in one small text file in the first log directory, rewritten atomically:
+//! in one small text file, `strata-topics`, a copy in **every** log
+//! directory, each rewritten atomically (temporary file, fsync, rename,
+//! directory fsync):
 //!
 //! ```text
-//! strata-topics 1
+//! strata-topics 2
+//! store <32 hex digits>
+//! generation <N>
 //! topic <name> <partitions>
 //! config <name> <key> <value...>
 //! deleted <name>
 //! creating <name>
 //! ```
 //!
+//! `store` names the store the copy belongs to (drawn at random at its first
+//! write); `generation` counts the writes, so the newest copy wins at open
+//! (see `meta_copies.rs`). A file of the older format (`strata-topics 1`,
+//! without both lines, kept in the first log directory only) reads as
+//! generation 0 of no named store, and is rewritten in the new format into
+//! every log directory at the next open.
+//!
 //! A partition directory on disk without an entry here (a Kafka broker's data
-//! directory opened by strata) is adopted with no overrides.
+//! directory opened by strata) is adopted with no overrides, but only when no
+//! log directory holds a copy of the file at all.
 //!
 //! `deleted` marks a topic whose deletion is committed but whose partition
 //! directories may still exist: the next open removes them instead of
@@ -37,9 +49,12 @@ use crate::{Error, Result};
 
 use super::topic_name::{self, MAX_PARTITIONS};
 
-/// File name, in the first log directory.
+/// File name, in every log directory.
 pub(crate) const TOPICS_FILE: &str = "strata-topics";
-const HEADER: &str = "strata-topics 1";
+/// The header of the format written, with `store` and `generation` lines.
+const HEADER: &str = "strata-topics 2";
+/// The header of the older format, kept in the first log directory only.
+const HEADER_V1: &str = "strata-topics 1";
 /// The longest `strata-topics` read: 64 MiB, a line per topic and per
 /// config override of each, past any store's. A longer file (a planted
 /// sparse one costs no disk) is refused unread, naming it.
@@ -62,14 +77,45 @@ pub(crate) struct Metas {
     pub creating: BTreeSet<String>,
 }
 
-/// Reads and validates `strata-topics` in `dir` (no file: no topics).
+/// Which store a copy belongs to and how many writes it has seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    /// 32 lowercase hex digits, drawn at random at the store's first write.
+    pub store: String,
+    /// Counts the writes: the newest copy has the highest.
+    pub generation: u64,
+}
+
+impl Stamp {
+    /// A new store's: a fresh identity, no write yet.
+    pub(crate) fn fresh() -> Stamp {
+        let store = file::random_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        Stamp { store, generation: 0 }
+    }
+}
+
+/// One log directory's copy of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Copy {
+    /// `None` for the older format (read as generation 0).
+    pub stamp: Option<Stamp>,
+    pub metas: Metas,
+}
+
+impl Copy {
+    pub(crate) fn generation(&self) -> u64 {
+        self.stamp.as_ref().map_or(0, |s| s.generation)
+    }
+}
+
+/// Reads and validates `strata-topics` in `dir` (`None`: no file).
 ///
 /// # Errors
 /// [`Error::CorruptFile`] naming the line (and topic) of the first bad entry.
-pub(crate) fn read(dir: &Path) -> Result<Metas> {
+pub(crate) fn read(dir: &Path) -> Result<Option<Copy>> {
     let path = dir.join(TOPICS_FILE);
     if !file::exists(&path)? {
-        return Ok(Metas::default());
+        return Ok(None);
     }
     let text = String::from_utf8(file::read_limited(&path, MAX_FILE_LEN)?)
         .map_err(|_| Error::CorruptFile { path: path.clone(), reason: "not UTF-8".into() })?;
@@ -78,10 +124,12 @@ pub(crate) fn read(dir: &Path) -> Result<Metas> {
         reason: format!("line {n}: {why}"),
     };
     let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, HEADER)) => {}
-        _ => return Err(corrupt(1, "expected the header `strata-topics 1`")),
-    }
+    let stamped = match lines.next() {
+        Some((_, HEADER)) => true,
+        Some((_, HEADER_V1)) => false,
+        _ => return Err(corrupt(1, "expected the header `strata-topics 2` or `strata-topics 1`")),
+    };
+    let (mut store, mut generation) = (None, None);
     let mut metas = Metas::default();
     for (i, line) in lines {
         let n = i + 1;
@@ -126,6 +174,23 @@ pub(crate) fn read(dir: &Path) -> Result<Metas> {
             (Some("creating"), Some(name), None, None) => {
                 metas.creating.insert(named(name)?);
             }
+            (Some("store"), Some(id), None, None) if stamped && store.is_none() => {
+                if id.len() != 32
+                    || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
+                    return Err(corrupt(
+                        n,
+                        &format!("store {id:?} is not 32 lowercase hex digits"),
+                    ));
+                }
+                store = Some(id.to_owned());
+            }
+            (Some("generation"), Some(g), None, None) if stamped && generation.is_none() => {
+                let g = g.parse::<u64>().map_err(|_| {
+                    corrupt(n, &format!("generation {g:?} is not a number from 0 to {}", u64::MAX))
+                })?;
+                generation = Some(g);
+            }
             (Some(""), None, None, None) => {}
             _ => {
                 return Err(corrupt(
@@ -141,12 +206,23 @@ pub(crate) fn read(dir: &Path) -> Result<Metas> {
             reason: format!("topic {name} is listed both live and deleted"),
         });
     }
-    Ok(metas)
+    let stamp = match (stamped, store, generation) {
+        (false, ..) => None,
+        (true, Some(store), Some(generation)) => Some(Stamp { store, generation }),
+        (true, ..) => {
+            return Err(Error::CorruptFile {
+                path,
+                reason: "a `strata-topics 2` file needs one `store` and one `generation` line"
+                    .into(),
+            });
+        }
+    };
+    Ok(Some(Copy { stamp, metas }))
 }
 
-/// Replaces `strata-topics` in `dir` atomically.
-pub(crate) fn write(dir: &Path, metas: &Metas) -> Result<()> {
-    let mut text = format!("{HEADER}\n");
+/// Replaces `strata-topics` in `dir` atomically, stamped with `stamp`.
+pub(crate) fn write(dir: &Path, stamp: &Stamp, metas: &Metas) -> Result<()> {
+    let mut text = format!("{HEADER}\nstore {}\ngeneration {}\n", stamp.store, stamp.generation);
     for name in &metas.deleted {
         text.push_str(&format!("deleted {name}\n"));
     }
@@ -179,14 +255,45 @@ mod tests {
             deleted: ["gone".to_owned()].into(),
             creating: ["orders".to_owned()].into(),
         };
-        write(dir.path(), &metas).unwrap();
-        assert_eq!(read(dir.path()).unwrap(), metas);
+        let stamp = Stamp { generation: 7, ..Stamp::fresh() };
+        write(dir.path(), &stamp, &metas).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), Some(Copy { stamp: Some(stamp), metas }));
     }
 
     #[test]
-    fn missing_topics_file_reads_as_no_topics() {
+    fn missing_topics_file_reads_as_none() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read(dir.path()).unwrap().topics.is_empty());
+        assert_eq!(read(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn an_older_topics_file_reads_as_generation_zero_of_no_named_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(TOPICS_FILE), "strata-topics 1\ntopic t 2\n").unwrap();
+        let copy = read(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            (copy.generation(), copy.stamp, copy.metas.topics["t"].partitions),
+            (0, None, 2)
+        );
+        // Its format has no stamp lines.
+        std::fs::write(dir.path().join(TOPICS_FILE), "strata-topics 1\ngeneration 3\n").unwrap();
+        assert!(read(dir.path()).unwrap_err().to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn a_stamp_must_be_whole_and_well_formed() {
+        let id = "0123456789abcdef0123456789abcdef";
+        for (body, names) in [
+            (format!("store {id}\n"), "needs one `store` and one `generation`"),
+            ("generation 1\n".to_owned(), "needs one `store` and one `generation`"),
+            (format!("store {id}\ngeneration -1\n"), "line 3: generation \"-1\""),
+            (format!("store {id}\ngeneration 1\ngeneration 2\n"), "line 4"),
+            ("store 0123\ngeneration 1\n".to_owned(), "line 2: store \"0123\""),
+            (format!("store {}\ngeneration 1\n", id.to_uppercase()), "line 2"),
+        ] {
+            let msg = read_error(&body);
+            assert!(msg.contains(names), "{body:?}: {msg}");
+        }
     }
 
     fn read_error(body: &str) -> String {

@@ -3,8 +3,9 @@
 //! A log directory holds `topic-N` partition directories and Kafka's
 //! per-directory files: `recovery-point-offset-checkpoint`,
 //! `log-start-offset-checkpoint`, the `.kafka_cleanshutdown` marker and a
-//! `.lock`. strata adds `strata-topics` (in the first directory) to remember
-//! partition counts and topic-level overrides.
+//! `.lock`. strata adds `strata-topics` (a copy in every directory, the
+//! newest winning at open: see `meta_copies.rs`) to remember partition
+//! counts and topic-level overrides.
 //!
 //! # Open and close protocol
 //! Open: lock every directory; note and **delete** `.kafka_cleanshutdown`
@@ -24,6 +25,7 @@ mod lifecycle;
 mod load;
 mod maintain;
 mod meta;
+mod meta_copies;
 mod open;
 mod parallel;
 pub mod partitioner;
@@ -126,6 +128,9 @@ struct StoreInner {
     /// Topics whose creation is committed in `strata-topics` but whose
     /// directories may not all exist yet (a failed or crashed create).
     creating: Mutex<std::collections::BTreeSet<String>>,
+    /// The stamp of the store's `strata-topics` copies: its identity and the
+    /// generation last written (or read at open).
+    meta_stamp: Mutex<meta::Stamp>,
     /// One checkpoint writer at a time: each computes and writes a snapshot,
     /// and an older snapshot must not land after a newer one.
     checkpoints: Mutex<()>,
@@ -328,10 +333,33 @@ impl Store {
     }
 
     fn persist_meta(&self) -> Result<()> {
-        let first = self.inner.dirs.first().map(|d| d.path.clone()).unwrap_or_default();
         let deleted = self.inner.deleted.lock().clone();
         let creating = self.inner.creating.lock().clone();
-        meta::write(&first, &meta::Metas { topics: self.metas(), deleted, creating })
+        self.write_meta(&meta::Metas { topics: self.metas(), deleted, creating })
+    }
+
+    /// Writes `metas` into the `strata-topics` copy of every online log
+    /// directory, in config order, at the next generation. A generation is
+    /// never reused, not even after a failed write (a copy may hold it): two
+    /// copies of one generation always agree. The first copy written is the
+    /// commit point (the next open picks the highest generation); a crash
+    /// before the last leaves stale copies, which that open rewrites.
+    fn write_meta(&self, metas: &meta::Metas) -> Result<()> {
+        let mut stamp = self.inner.meta_stamp.lock();
+        stamp.generation = stamp.generation.saturating_add(1);
+        let online: Vec<&LogDir> = self
+            .inner
+            .dirs
+            .iter()
+            .filter(|d| !self.inner.offline_dirs.iter().any(|(p, _)| *p == d.path))
+            .collect();
+        for (i, dir) in online.iter().enumerate() {
+            if i > 0 {
+                crate::io::fault::point("store::meta::between_copies")?;
+            }
+            meta::write(&dir.path, &stamp, metas)?;
+        }
+        Ok(())
     }
 
     /// Writes `strata-topics` after an in-memory change; if that fails, runs

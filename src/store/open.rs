@@ -36,8 +36,11 @@ impl Store {
             dirs.push(LogDir { path: path.clone(), lock: Mutex::new(lock) });
         }
         duplicates::refuse_duplicate_partitions(&config.log_dirs)?;
-        let first = dirs.first().map(|d| d.path.clone()).unwrap_or_default();
-        let mut metas = meta::read(&first)?;
+        let meta_copies::Chosen { stamp, mut metas, current, mut unreadable, .. } = {
+            let chosen = meta_copies::reconcile(&config.log_dirs)?;
+            meta_copies::refuse_unlisted_partitions(&config.log_dirs, &chosen)?;
+            chosen
+        };
         let metas_on_disk = metas.clone();
         let budget = Budget::new(config.log_open_segments_max, config.log_mapped_bytes_max);
         let overrides: BTreeMap<String, BTreeMap<String, String>> =
@@ -46,8 +49,13 @@ impl Store {
         let per_dir: Vec<Result<load::DirLoad>> = std::thread::scope(|s| {
             let handles: Vec<_> = dirs
                 .iter()
-                .map(|d| {
-                    s.spawn(|| {
+                .enumerate()
+                .map(|(i, d)| {
+                    // A directory whose `strata-topics` could not be read is offline.
+                    if let Some(e) = unreadable.remove(&i) {
+                        return Err(e);
+                    }
+                    Ok(s.spawn(|| {
                         load::load_dir(
                             &d.path,
                             &config,
@@ -57,14 +65,16 @@ impl Store {
                             read_only,
                             &budget,
                         )
-                    })
+                    }))
                 })
                 .collect();
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::InvalidRequest("a loader thread panicked".into()))
+                    h.and_then(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::InvalidRequest("a loader thread panicked".into()))
+                        })
                     })
                 })
                 .collect()
@@ -205,6 +215,7 @@ impl Store {
                 ignored,
                 deleted: Mutex::new(metas.deleted.clone()),
                 creating: Mutex::new(metas.creating.clone()),
+                meta_stamp: Mutex::new(stamp),
                 checkpoints: Mutex::new(()),
                 closed: Mutex::new(false),
                 scheduler: Mutex::new(None),
@@ -256,10 +267,11 @@ impl Store {
         for name in names {
             store.settle_topic_id(&name)?;
         }
-        // Rewritten only when it changed: an open that finds everything in
-        // place writes and syncs nothing.
-        if metas != metas_on_disk {
-            meta::write(&first, &metas)?;
+        // Rewritten only when it changed, or a log directory's copy is
+        // missing, stale or of the older format: an open that finds
+        // everything in place writes and syncs nothing.
+        if metas != metas_on_disk || !current {
+            store.write_meta(&metas)?;
         }
         if store.inner.config.background_threads {
             let scheduler = Scheduler::start(&store)

@@ -1,0 +1,182 @@
+//! The copies of `strata-topics`, one in every log directory, reconciled at
+//! open, so that no log directory's partitions run under guessed configs
+//! whichever directories the config lists and in whatever order (when the
+//! file lived in the first directory only, a config leaving that one out
+//! adopted the other directories' partitions with default configs: a
+//! compacted topic ran with `cleanup.policy=delete`).
+//!
+//! - Every copy that names a store must name the same one: log directories
+//!   of two stores configured together are refused.
+//! - The copy with the highest generation is the store's record. A lower one
+//!   is stale: its directory was left out of the config while the topics
+//!   changed, or a crash came between the copies' writes (each write bumps
+//!   the generation, and the copies are written one directory after the
+//!   other). Two copies of the highest generation that differ are refused:
+//!   the store was changed while opened with different subsets of its log
+//!   directories, and which change is right cannot be told.
+//! - A partition directory of a topic the chosen copy does not list (nor
+//!   marks deleted) is refused at open, before anything is loaded or
+//!   changed: only a store without any copy (a Kafka broker's directory, or
+//!   a store that never had a topic) adopts such directories, with default
+//!   configs.
+//! - A copy that cannot be read (an I/O error) takes its log directory
+//!   offline; a damaged one is refused naming the file and line.
+//!
+//! A stale, missing or older-format copy is rewritten by the next open that
+//! can write.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::io::file;
+use crate::{Error, Result};
+
+use super::load::{classify_dir, is_deleted_dir};
+use super::meta::{self, Copy, Metas, Stamp};
+use super::topic_name::CLUSTER_METADATA_TOPIC;
+
+/// What the copies say, reconciled.
+pub(super) struct Chosen {
+    /// The store's stamp (a fresh one when no copy has one).
+    pub stamp: Stamp,
+    pub metas: Metas,
+    /// The log directory the chosen copy was read from; `None` when no
+    /// directory holds a copy.
+    pub from: Option<PathBuf>,
+    /// Whether every readable log directory holds the chosen copy as it is
+    /// (same stamp, same topics): otherwise the open writes them all.
+    pub current: bool,
+    /// Log directories (by index) whose copy could not be read: offline.
+    pub unreadable: BTreeMap<usize, Error>,
+}
+
+fn conflict(path: &Path, reason: String) -> Error {
+    Error::StoreMetadataConflict { path: path.to_path_buf(), reason }
+}
+
+/// Reads the copy of every log directory in `dirs` and picks the store's.
+///
+/// # Errors
+/// [`Error::CorruptFile`] for a damaged copy; [`Error::StoreMetadataConflict`]
+/// for copies of two stores, or two differing copies of the highest generation.
+pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
+    let mut copies: Vec<(&PathBuf, Copy)> = Vec::new();
+    let mut unreadable = BTreeMap::new();
+    let mut missing = false;
+    for (i, dir) in dirs.iter().enumerate() {
+        match meta::read(dir) {
+            Ok(Some(copy)) => copies.push((dir, copy)),
+            Ok(None) => missing = true,
+            Err(e @ Error::Io { .. }) => {
+                unreadable.insert(i, e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut named = copies.iter().filter_map(|(d, c)| c.stamp.as_ref().map(|s| (*d, &s.store)));
+    if let Some((first_dir, first)) = named.next()
+        && let Some((dir, other)) = named.find(|(_, s)| s != &first)
+    {
+        return Err(conflict(
+            dir,
+            format!(
+                "its strata-topics belongs to store {other} and {}'s to store {first}: log \
+                 directories of two stores are configured together",
+                first_dir.display()
+            ),
+        ));
+    }
+    let Some(newest) = copies.iter().map(|(_, c)| c.generation()).max() else {
+        let stamp = Stamp::fresh();
+        return Ok(Chosen {
+            stamp,
+            metas: Metas::default(),
+            from: None,
+            current: true,
+            unreadable,
+        });
+    };
+    let mut at_newest = copies.iter().filter(|(_, c)| c.generation() == newest);
+    let Some((from, chosen)) = at_newest.next() else {
+        return Err(Error::InvalidRequest(
+            "strata-topics: no copy at the highest generation".into(),
+        ));
+    };
+    if let Some((dir, _)) = at_newest.find(|(_, c)| c.metas != chosen.metas) {
+        return Err(conflict(
+            dir,
+            format!(
+                "its strata-topics and {}'s are both generation {newest} but list different \
+                 topics or configs: the store was changed while opened with different subsets \
+                 of its log directories, and which change is right cannot be told; remove the \
+                 copy that is wrong",
+                from.display()
+            ),
+        ));
+    }
+    let current = !missing && chosen.stamp.is_some() && copies.iter().all(|(_, c)| c == chosen);
+    Ok(Chosen {
+        stamp: chosen.stamp.clone().unwrap_or_else(Stamp::fresh),
+        metas: chosen.metas.clone(),
+        from: Some((*from).clone()),
+        current,
+        unreadable,
+    })
+}
+
+/// [`Error::StoreMetadataConflict`] for the first partition directory in
+/// `dirs` whose topic `chosen` neither lists nor marks deleted, when some
+/// log directory holds a copy (or may: one could not be read). Directories
+/// that cannot be listed are skipped: loading takes them offline.
+pub(super) fn refuse_unlisted_partitions(dirs: &[PathBuf], chosen: &Chosen) -> Result<()> {
+    let Some(from) =
+        chosen.from.as_ref().or_else(|| chosen.unreadable.keys().next().and_then(|&i| dirs.get(i)))
+    else {
+        return Ok(());
+    };
+    let listed: BTreeMap<String, BTreeMap<String, String>> = chosen
+        .metas
+        .topics
+        .iter()
+        .map(|(name, meta)| (name.clone(), meta.overrides.clone()))
+        .collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        if chosen.unreadable.contains_key(&i) {
+            continue;
+        }
+        let Ok(entries) = file::read_dir(dir) else { continue };
+        for sub in entries {
+            let Some(name) = sub.file_name().and_then(|n| n.to_str()) else { continue };
+            if is_deleted_dir(name) || !file::is_dir(&sub).unwrap_or(false) {
+                continue;
+            }
+            // Not a partition directory: reported and left alone by the load.
+            let Ok((topic, _)) = classify_dir(name, &listed) else { continue };
+            if topic == CLUSTER_METADATA_TOPIC
+                || listed.contains_key(&topic)
+                || chosen.metas.deleted.contains(&topic)
+            {
+                continue;
+            }
+            let read = match &chosen.from {
+                Some(_) => format!(
+                    "strata-topics (generation {}, read from {})",
+                    chosen.stamp.generation,
+                    from.display()
+                ),
+                None => format!("strata-topics (in {}, which could not be read)", from.display()),
+            };
+            return Err(conflict(
+                &sub,
+                format!(
+                    "partition {name} belongs to topic {topic}, which {read} does not list: its \
+                     configs are unknown, and it is not opened under guessed ones. If the topic \
+                     was deleted while this log directory was left out of the config, remove the \
+                     directory; if the directory belongs to another store, take its log \
+                     directory out of the config"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

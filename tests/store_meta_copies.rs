@@ -1,0 +1,213 @@
+//! `strata-topics` (the store's topics, partition counts and configs) has a
+//! copy in every log directory, so no log directory's partitions run under
+//! guessed configs, whatever directories the config lists and in whatever
+//! order. The file lived in the first log directory only: a config leaving
+//! that directory out (or putting another first) read no topics and adopted
+//! the other directories' partitions with default configs, a compacted topic
+//! then running with `cleanup.policy=delete`.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use strata::internals::io::fault::{self, FaultPlan};
+use strata::{Error, Record, Store, StoreConfig};
+
+fn open(dirs: &[&PathBuf]) -> strata::Result<Store> {
+    Store::open(StoreConfig::new(dirs.iter().copied()).background_threads(false))
+}
+
+fn compact() -> BTreeMap<String, String> {
+    [("cleanup.policy".to_owned(), "compact".to_owned())].into()
+}
+
+/// Compacted topic `c` of 4 partitions over log directories `n1` and `n2`
+/// (`c-0`, `c-2` in n1; `c-1`, `c-3` in n2), each holding one record; closed.
+fn two_dir_store(root: &Path) -> (PathBuf, PathBuf) {
+    let (n1, n2) = (root.join("n1"), root.join("n2"));
+    let store = open(&[&n1, &n2]).unwrap();
+    store.create_topic("c", 4, &compact()).unwrap();
+    for p in 0..4 {
+        store.partition("c", p).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    }
+    store.close().unwrap();
+    assert!(n1.join("c-0").is_dir() && n2.join("c-1").is_dir());
+    (n1, n2)
+}
+
+fn topics_file(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("strata-topics")).unwrap()
+}
+
+fn assert_conflict(e: &Error, path: &Path, says: &str) {
+    assert!(
+        matches!(e, Error::StoreMetadataConflict { path: p, reason } if p == path && reason.contains(says)),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_store_opened_without_its_first_log_directory_keeps_its_topic_configs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    for dirs in [vec![&n2], vec![&n2, &n1]] {
+        let store = open(&dirs).unwrap();
+        assert_eq!(store.topics(), [("c".to_owned(), 4)]);
+        assert_eq!(store.topic_overrides("c").unwrap(), compact(), "{dirs:?}");
+        assert_eq!(store.partition("c", 1).unwrap().log_end_offset(), 1);
+        let offline: Vec<i32> = store.offline_partitions().iter().map(|o| o.1).collect();
+        assert_eq!(offline, if dirs.len() == 1 { vec![0, 2] } else { vec![] });
+        store.close().unwrap();
+    }
+    let ro = Store::open_read_only(StoreConfig::new([&n2])).unwrap();
+    assert_eq!(ro.topic_overrides("c").unwrap(), compact());
+    ro.close().unwrap();
+}
+
+/// A crash between the copies' writes leaves one directory's copy a
+/// generation behind: the newest wins in any order, and the open rewrites
+/// the stale one.
+#[test]
+fn the_newest_copy_wins_in_any_order_and_a_stale_one_is_rewritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    let before = topics_file(&n2);
+    let store = open(&[&n1, &n2]).unwrap();
+    store.set_topic_configs("c", &strata::TopicConfig::new().retention_unlimited()).unwrap();
+    store.close().unwrap();
+    // What a crash after n1's copy and before n2's leaves.
+    std::fs::write(n2.join("strata-topics"), &before).unwrap();
+
+    let store = open(&[&n2, &n1]).unwrap();
+    assert_eq!(store.topic_overrides("c").unwrap()["retention.ms"], "-1");
+    store.close().unwrap();
+    assert_eq!(topics_file(&n2), topics_file(&n1), "the stale copy is rewritten");
+    let store = open(&[&n2]).unwrap();
+    assert_eq!(store.topic_overrides("c").unwrap()["retention.ms"], "-1");
+    store.close().unwrap();
+}
+
+/// A creation whose write fails between the copies (n1's written, n2's not)
+/// is undone by a newer write: the topic exists in no copy, in any order.
+#[test]
+fn a_creation_failing_between_the_copies_is_undone_in_every_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    let store = open(&[&n1, &n2]).unwrap();
+    {
+        let _guard = fault::arm(FaultPlan::new().fail_point("store::meta::between_copies"));
+        let e = store.create_topic("x", 2, &compact()).unwrap_err();
+        assert!(e.to_string().contains("injected fault"), "{e}");
+    }
+    assert!(store.partition_count("x").is_err());
+    drop(store);
+    for dirs in [vec![&n1, &n2], vec![&n2, &n1], vec![&n1], vec![&n2]] {
+        let store = open(&dirs).unwrap();
+        assert_eq!(store.topics(), [("c".to_owned(), 4)], "{dirs:?}");
+        store.close().unwrap();
+    }
+}
+
+/// A topic deleted while a log directory holding one of its partitions was
+/// left out of the config: that directory came back adopted, with default
+/// configs. Only a store without any copy adopts unlisted partitions; here
+/// the open is refused, before anything changes, naming the directory.
+#[test]
+fn a_partition_of_a_topic_no_copy_lists_is_refused_not_adopted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    let store = open(&[&n1]).unwrap();
+    store.delete_topic("c").unwrap();
+    store.close().unwrap();
+    let e = open(&[&n1, &n2]).unwrap_err();
+    assert_conflict(&e, &n2.join("c-1"), "which strata-topics");
+    assert!(n2.join(".kafka_cleanshutdown").exists(), "nothing changed");
+    let e = Store::open_read_only(StoreConfig::new([&n1, &n2])).unwrap_err();
+    assert_conflict(&e, &n2.join("c-1"), "not opened under guessed");
+    // Once the leftovers are removed, the store opens.
+    for p in [1, 3] {
+        std::fs::remove_dir_all(n2.join(format!("c-{p}"))).unwrap();
+    }
+    let store = open(&[&n1, &n2]).unwrap();
+    assert!(store.topics().is_empty());
+    store.close().unwrap();
+}
+
+#[test]
+fn log_directories_of_two_stores_are_refused_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (dir, topic) in [(&a, "t"), (&b, "u")] {
+        let store = open(&[dir]).unwrap();
+        store.create_topic(topic, 1, &BTreeMap::new()).unwrap();
+        store.close().unwrap();
+    }
+    let e = open(&[&a, &b]).unwrap_err();
+    assert_conflict(&e, &b, "two stores");
+}
+
+/// Two subsets of the log directories opened apart and changed apart reach
+/// the same generation with different topics: which is right cannot be told.
+#[test]
+fn copies_of_one_generation_that_differ_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    for (dir, topic) in [(&n1, "x"), (&n2, "y")] {
+        let store = open(&[dir]).unwrap();
+        store.create_topic(topic, 1, &BTreeMap::new()).unwrap();
+        store.close().unwrap();
+    }
+    let e = open(&[&n1, &n2]).unwrap_err();
+    assert_conflict(&e, &n2, "both generation");
+}
+
+/// A store written before the copies (`strata-topics 1` in its first log
+/// directory only) opens in any order with its configs, and the open writes
+/// a copy of the new format into every directory.
+#[test]
+fn a_store_of_the_older_format_opens_reordered_and_gains_a_copy_in_every_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    std::fs::write(
+        n1.join("strata-topics"),
+        "strata-topics 1\ntopic c 4\nconfig c cleanup.policy compact\n",
+    )
+    .unwrap();
+    std::fs::remove_file(n2.join("strata-topics")).unwrap();
+    let store = open(&[&n2, &n1]).unwrap();
+    assert_eq!(store.topic_overrides("c").unwrap(), compact());
+    assert!(store.offline_partitions().is_empty());
+    store.close().unwrap();
+    for dir in [&n1, &n2] {
+        let text = topics_file(dir);
+        assert!(
+            text.starts_with("strata-topics 2\nstore ")
+                && text.contains("config c cleanup.policy compact"),
+            "{text}"
+        );
+    }
+    assert_eq!(topics_file(&n1), topics_file(&n2));
+}
+
+/// A log directory added to the config gets its copy at the next open, so
+/// opened alone later it still knows the topics (its partitions elsewhere offline).
+#[test]
+fn a_log_directory_added_to_the_config_gets_a_copy_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = (tmp.path().join("n1"), tmp.path().join("n2"));
+    let store = open(&[&n1]).unwrap();
+    store.create_topic("c", 1, &compact()).unwrap();
+    store.close().unwrap();
+    let store = open(&[&n1, &n2]).unwrap();
+    store.close().unwrap();
+    assert_eq!(topics_file(&n1), topics_file(&n2));
+    // An open that finds every copy in place writes none.
+    let written = std::fs::metadata(n2.join("strata-topics")).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    open(&[&n1, &n2]).unwrap().close().unwrap();
+    assert_eq!(std::fs::metadata(n2.join("strata-topics")).unwrap().modified().unwrap(), written);
+    let store = open(&[&n2]).unwrap();
+    assert_eq!(store.topic_overrides("c").unwrap(), compact());
+    assert_eq!(store.offline_partitions().len(), 1);
+    store.close().unwrap();
+}
