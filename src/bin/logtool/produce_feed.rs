@@ -1,17 +1,15 @@
 //! `produce`'s stdin, read by a thread of its own so the producer can wait for the next line
 //! and for a batch's linger at once (a channel's `recv_timeout`; no async runtime).
 //!
-//! The thread sends the complete lines it has at hand as one chunk: the lines it read until its
-//! buffer holds no whole line (or [`CHUNK_LINES`] of them), so a file piped in costs one channel message
-//! per buffer, and a line typed or fed slowly is sent as soon as its newline is read. The
-//! channel holds [`CHUNKS_AHEAD`] chunks: the reader waits while the producer is behind.
+//! The thread sends the whole lines of each buffer fill (64 KiB at most) as one chunk, so a file
+//! piped in costs one channel message per buffer, and a line typed or fed slowly is sent as
+//! soon as its newline is read. The channel holds [`CHUNKS_AHEAD`] chunks: the reader waits
+//! while the producer is behind.
 
 use std::io::{BufRead as _, BufReader};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Instant;
 
-/// At most this many lines go in one chunk.
-const CHUNK_LINES: usize = 1024;
 /// Chunks read ahead of the producer.
 const CHUNKS_AHEAD: usize = 4;
 
@@ -62,41 +60,47 @@ impl Feed {
 }
 
 /// The reader thread: stdin's lines in chunks until it ends, fails, or the producer is gone.
+/// Each chunk is the whole lines of one buffer fill (a line cut by the buffer's end goes with
+/// the next fill), so the only read that may block comes after the lines at hand were sent.
 fn read(tx: &SyncSender<Input>) {
     let mut stdin = BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
-    let mut chunk = Vec::new();
+    let mut partial = Vec::new();
     loop {
-        let mut line = Vec::new();
-        match stdin.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
-                    }
-                }
-                chunk.push(line);
-                // With no whole line left in the buffer the next read may block: send what
-                // is here first.
-                if (!stdin.buffer().contains(&b'\n') || chunk.len() >= CHUNK_LINES)
-                    && tx.send(Input::Lines(std::mem::take(&mut chunk))).is_err()
-                {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+        let mut rest = match stdin.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                if !chunk.is_empty() && tx.send(Input::Lines(std::mem::take(&mut chunk))).is_err() {
-                    return;
-                }
                 let _ = tx.send(Input::Failed(e));
                 return;
             }
+        };
+        let filled = rest.len();
+        if filled == 0 {
+            // stdin ended: a last line without a newline is a line too. `tx` is dropped
+            // after it, and the producer sees the end.
+            if !partial.is_empty() {
+                let _ = tx.send(Input::Lines(vec![partial]));
+            }
+            return;
+        }
+        let mut chunk = Vec::new();
+        loop {
+            let mut line = std::mem::take(&mut partial);
+            // `&[u8]`'s read_until finds the newline with memchr and cannot fail.
+            let _ = rest.read_until(b'\n', &mut line);
+            if line.last() != Some(&b'\n') {
+                partial = line;
+                break;
+            }
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            chunk.push(line);
+        }
+        stdin.consume(filled);
+        if !chunk.is_empty() && tx.send(Input::Lines(chunk)).is_err() {
+            return;
         }
     }
-    if !chunk.is_empty() {
-        let _ = tx.send(Input::Lines(chunk));
-    }
-    // `tx` dropped: the producer sees stdin's end.
 }
