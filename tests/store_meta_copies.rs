@@ -211,3 +211,22 @@ fn a_log_directory_added_to_the_config_gets_a_copy_at_open() {
     assert_eq!(store.offline_partitions().len(), 1);
     store.close().unwrap();
 }
+
+/// A copy that cannot be read (here a directory in its place) takes its log
+/// directory offline: its partitions are not opened under configs it may
+/// hold newer than the other copies; the rest of the store serves.
+#[test]
+fn a_copy_that_cannot_be_read_takes_its_log_directory_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    std::fs::remove_file(n2.join("strata-topics")).unwrap();
+    std::fs::create_dir(n2.join("strata-topics")).unwrap();
+    let store = open(&[&n2, &n1]).unwrap();
+    assert_eq!(store.offline_dirs().len(), 1);
+    assert_eq!(store.offline_dirs()[0].0, n2);
+    assert_eq!(store.topic_overrides("c").unwrap(), compact());
+    assert_eq!(store.partition("c", 0).unwrap().log_end_offset(), 1);
+    assert!(matches!(store.partition("c", 1).unwrap_err(), Error::LogDirOffline { .. }));
+    store.close().unwrap();
+    assert!(n2.join("strata-topics").is_dir(), "left alone");
+}
