@@ -432,3 +432,70 @@ fn delete_records_on_a_full_disk_frees_the_segments_before_its_checkpoint() {
     assert_eq!(checkpointed_start(tmp.path()), Some(50));
     store.close().unwrap();
 }
+
+/// The create's last step (rewriting `strata-topics` without the `creating` mark) failing
+/// leaves the mark on disk, and the store keeps it in memory too: a later write of the file
+/// (another topic's creation) keeps it, so the next open finishes the creation and drops the
+/// mark as it would had the process stopped right after the failure. With two log directories
+/// the failure hits the second copy, after the first (the commit point) was written without
+/// the mark: the mark is written back. Before, the mark was dropped from memory only, and that
+/// later write dropped it from disk.
+#[test]
+fn a_failed_final_rewrite_of_a_create_keeps_the_creating_mark_in_memory_as_on_disk() {
+    for dirs in [1, 2] {
+        let root = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..dirs).map(|i| root.path().join(format!("d{i}"))).collect();
+        let open = || {
+            let config = StoreConfig::new(paths.iter()).background_threads(false);
+            Store::open(config).unwrap()
+        };
+        let copies = || -> Vec<String> {
+            paths
+                .iter()
+                .map(|d| std::fs::read_to_string(d.join("strata-topics")).unwrap())
+                .collect()
+        };
+        // The create's last rename is step 4's rewrite (of the last copy).
+        let renames = {
+            let scratch = tempfile::tempdir().unwrap();
+            let config = StoreConfig::new((0..dirs).map(|i| scratch.path().join(format!("d{i}"))))
+                .background_threads(false);
+            let store = Store::open(config).unwrap();
+            let guard = fault::arm(FaultPlan::new());
+            store.create_topic("c", 2, &compacted()).unwrap();
+            guard.calls(Op::Rename)
+        };
+        let store = open();
+        {
+            let guard = fault::arm(FaultPlan::new().fail_nth(Op::Rename, renames));
+            store.create_topic("c", 2, &compacted()).unwrap();
+            assert_eq!(guard.injected(), 1);
+        }
+        for copy in copies() {
+            assert!(
+                copy.contains("creating c\n") && copy.contains("topic c 2\n"),
+                "{dirs}: {copy}"
+            );
+        }
+
+        store.create_topic("d", 1, &BTreeMap::new()).unwrap();
+        for copy in copies() {
+            assert!(
+                copy.contains("creating c\n") && copy.contains("topic d 1\n"),
+                "{dirs}: a later write dropped the mark the failed one left: {copy}"
+            );
+        }
+        store.close().unwrap();
+
+        let store = open();
+        assert!(store.offline_partitions().is_empty(), "{:?}", store.offline_partitions());
+        for p in 0..2 {
+            store.partition("c", p).unwrap();
+        }
+        assert_eq!(store.topic_overrides("c").unwrap(), compacted());
+        store.close().unwrap();
+        for copy in copies() {
+            assert!(!copy.contains("creating"), "{dirs}: {copy}");
+        }
+    }
+}

@@ -15,7 +15,9 @@
 //! 3. write the new topic ID into each partition's `partition.metadata`
 //!    (a crash before it: the next open draws the ID and writes it);
 //! 4. rewrite `strata-topics` without the mark (a crash before it: the next
-//!    open finds nothing to finish and drops it). From here on a partition
+//!    open finds nothing to finish and drops it; a failure of it keeps the
+//!    mark in memory as on disk, so later rewrites keep it until an open
+//!    drops it). From here on a partition
 //!    whose directory is missing at open is offline, never recreated empty.
 //!
 //! Deleting (Kafka's `LogManager.asyncDelete`):
@@ -149,9 +151,14 @@ impl Store {
             return Err(e);
         }
         // Step 4. The topic is whole: a failure here leaves the mark, which
-        // the next open drops, having nothing left to create.
+        // the next open drops, having nothing left to create. The mark goes
+        // back in memory too (and into any copy the failed write reached),
+        // so a later write of `strata-topics` keeps it: the next open then
+        // finds what it would find right after this failure.
         self.inner.creating.lock().remove(topic);
-        let _ = self.persist_meta();
+        let _ = self.persist_meta_or_undo(|| {
+            self.inner.creating.lock().insert(topic.to_owned());
+        });
         Ok(())
     }
 
