@@ -265,3 +265,42 @@ fn a_normal_open_does_not_rewrite_unchanged_metadata() {
     );
     store.close().unwrap();
 }
+
+/// A read-only open of a store whose `strata-topics` marks a creation unfinished (a crash
+/// between writing the file and making the directories: `c-0` made, `c-1` not) lists the
+/// missing partition offline, naming the unfinished creation, counts the topic's partitions as
+/// the file does, and writes nothing; a writable open then makes it, as before. Before, the
+/// read-only open listed it nowhere and counted the topic one partition short.
+#[test]
+fn a_read_only_open_lists_an_unfinished_creations_missing_partitions_offline() {
+    let (tmp, _) = written_store();
+    let topics_file = tmp.path().join("strata-topics");
+    let written = std::fs::read_to_string(&topics_file).unwrap();
+    std::fs::create_dir(tmp.path().join("c-0")).unwrap();
+    std::fs::write(&topics_file, format!("{written}creating c\ntopic c 2\n")).unwrap();
+    let before = common::dir_snapshot(tmp.path());
+
+    let store = Store::open_read_only(config(tmp.path())).unwrap();
+    let offline = store.offline_partitions();
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    let (topic, partition, _, cause) = &offline[0];
+    assert_eq!((topic.as_str(), *partition), ("c", 1), "{offline:?}");
+    assert!(
+        cause.contains("creation did not finish") && cause.contains("a writable open makes it"),
+        "{cause}"
+    );
+    assert_eq!(store.partition_count("c").unwrap(), 2);
+    store.partition("c", 0).unwrap();
+    let err = store.partition("c", 1).unwrap_err();
+    assert!(
+        matches!(&err, Error::PartitionOffline { partition, .. } if partition == "c-1"),
+        "{err:?}"
+    );
+    store.close().unwrap();
+    assert!(common::dir_snapshot(tmp.path()) == before, "a read-only open changed the store");
+
+    let store = Store::open(config(tmp.path())).unwrap();
+    assert!(store.offline_partitions().is_empty(), "{:?}", store.offline_partitions());
+    store.partition("c", 1).unwrap();
+    store.close().unwrap();
+}

@@ -144,11 +144,15 @@ impl Store {
         // offline, never recreated empty: it may be in a log directory left
         // out of the config (Kafka marks a partition of a missing directory
         // offline too), or its directory was removed. Only a creation the
-        // file marks unfinished has partitions still to make.
+        // file marks unfinished has partitions still to make, and only a
+        // writable open with every log directory online makes them (below):
+        // any other open lists them offline, naming the unfinished creation.
         let searched: Vec<String> =
             config.log_dirs.iter().map(|d| d.display().to_string()).collect();
+        let finishes_creations = !read_only && offline.is_empty();
         for (name, meta) in &metas.topics {
-            if metas.creating.contains(name) {
+            let creating = metas.creating.contains(name);
+            if creating && finishes_creations {
                 continue;
             }
             for p in 0..meta.partitions {
@@ -162,7 +166,11 @@ impl Store {
                 }
                 topic_entry(&mut topics, name, idx);
                 let dir_name = partition_dir_name(name, p);
-                let cause = missing_cause(&dir_name, &searched, &offline);
+                let cause = if creating {
+                    unfinished_cause(name, &dir_name, read_only, &offline)
+                } else {
+                    missing_cause(&dir_name, &searched, &offline)
+                };
                 // Its checkpoint entries stay where they are, written back at
                 // every checkpoint write, so a directory restored by hand
                 // starts where it had, not at its first segment's base
@@ -291,6 +299,31 @@ fn missing_cause(dir_name: &str, searched: &[String], offline: &[(PathBuf, Strin
          config, or the directory was removed",
         searched.join(", ")
     );
+    for (path, why) in offline {
+        cause.push_str(&format!("; log directory {} is offline ({why})", path.display()));
+    }
+    cause
+}
+
+/// Why a partition of `topic`, whose creation `strata-topics` marks
+/// unfinished, is offline when its directory `dir_name` is not made yet: a
+/// read-only open writes nothing, and a writable one does not make it while
+/// a log directory that may hold it is offline.
+fn unfinished_cause(
+    topic: &str,
+    dir_name: &str,
+    read_only: bool,
+    offline: &[(PathBuf, String)],
+) -> String {
+    let mut cause = format!(
+        "topic {topic}'s creation did not finish (strata-topics marks it `creating`): \
+         its directory {dir_name} is not made yet; "
+    );
+    cause.push_str(if read_only {
+        "a writable open makes it (a read-only open writes nothing)"
+    } else {
+        "it is made once no log directory is offline (one may hold it)"
+    });
     for (path, why) in offline {
         cause.push_str(&format!("; log directory {} is offline ({why})", path.display()));
     }
