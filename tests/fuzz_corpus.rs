@@ -184,6 +184,29 @@ fn partition_dir_corpus_never_panics_and_keeps_every_record_served_across_a_reop
     }
 }
 
+/// The `generated-two-logs` seed opens with both its segments: its second `.log` starts at 20,
+/// where the first one's generated batches end, so the unclean open that re-validates both finds
+/// no hole. It started at 40 before: in a log without compaction a segment ending below the
+/// next one's base lost its tail (`recovery_rules::aftermath`), so the open dropped the second
+/// segment and the seed exercised one.
+#[test]
+fn the_generated_two_logs_seed_opens_with_both_segments() {
+    use strata::{Log, ManualClock};
+    let seed = std::fs::read(fuzz_dir().join("corpus/partition_dir/generated-two-logs")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    let (flags, second) = partition_dir::build(&dir, &seed);
+    let options = partition_dir::options(flags, second);
+    assert_eq!(options.recovery_point(), Some(0), "both segments are re-validated");
+    let clock = ManualClock::new(partition_dir::NOW);
+    let (log, report) = Log::open(&dir, "t", 0, partition_dir::config(), clock, options).unwrap();
+    assert_eq!(log.segment_base_offsets(), [0, second], "{report:?}");
+    assert!(report.offset_gaps.is_empty() && report.dropped_segments == 0, "{report:?}");
+    assert_eq!(log.log_end_offset(), second + 9);
+    assert_eq!(log.read(second, 1 << 10).unwrap().records().count(), 9);
+    log.close().unwrap();
+}
+
 /// Writes the `partition_dir` seeds into `fuzz/corpus/partition_dir/`: directories
 /// strata wrote (one and two segments, producer snapshots, epochs, a topic id),
 /// each file as a tag, a length and its bytes (see `fuzz/checks/partition_dir.rs`),
@@ -261,9 +284,10 @@ fn regenerate_partition_dir_seeds() {
     let at = flipped.len() / 3;
     flipped[at] ^= 0x40;
     std::fs::write(out.join("two-segments-flipped-unclean"), &flipped).unwrap();
-    // Generated batches (tag bit 7), cut and damaged by the file's bytes.
-    let generated = |name: &str, flags: u8, files: &[(u8, &[u8])]| {
-        let mut input = vec![flags, 40];
+    // Generated batches (tag bit 7), cut and damaged by the file's bytes; a
+    // second `.log` (tag bit 3) at base offset `second`.
+    let generated = |name: &str, flags: u8, second: u8, files: &[(u8, &[u8])]| {
+        let mut input = vec![flags, second];
         for (t, bytes) in files {
             input.push(*t);
             input.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
@@ -271,17 +295,22 @@ fn regenerate_partition_dir_seeds() {
         }
         std::fs::write(out.join(name), input).unwrap();
     };
-    generated("generated-two-logs", 2, &[(0x80, &[4, 5, 0]), (0x88, &[3, 3, 0])]);
-    generated("generated-torn-tail", 2, &[(0x80, &[6, 4, 17])]);
-    generated("generated-flipped-crc", 0, &[(0x80, &[5, 2, 0, 20, 0, 0x10])]);
+    // The second segment starts where the first one's 4 batches of 5 records
+    // end: a log without compaction has no hole between segments, and an
+    // unclean open drops the segments after one (`recovery_rules::aftermath`).
+    generated("generated-two-logs", 2, 20, &[(0x80, &[4, 5, 0]), (0x88, &[3, 3, 0])]);
+    generated("generated-torn-tail", 2, 40, &[(0x80, &[6, 4, 17])]);
+    generated("generated-flipped-crc", 0, 40, &[(0x80, &[5, 2, 0, 20, 0, 0x10])]);
     generated(
         "generated-with-deleted-and-swap",
         2,
+        40,
         &[(0x80, &[2, 2, 0]), (0x98, &[2, 2, 0]), (0x31, &[0; 16]), (0x20, &[0; 8])],
     );
     generated(
         "generated-stray-and-tmp",
         2,
+        40,
         &[(0x80, &[2, 2, 0]), (0x07, b"hi"), (0x15, b"0\n1\n0 0\n")],
     );
     // A leader-epoch checkpoint the open cannot read.

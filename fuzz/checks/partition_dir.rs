@@ -152,7 +152,7 @@ fn file_name(tag: u8, base: i64) -> String {
 
 /// Writes the directory the input describes; returns the options byte and
 /// the second base offset.
-fn build(dir: &Path, data: &[u8]) -> (u8, i64) {
+pub(crate) fn build(dir: &Path, data: &[u8]) -> (u8, i64) {
     std::fs::create_dir_all(dir).expect("create the scratch directory");
     let flags = data.first().copied().unwrap_or(0);
     let second = i64::from(data.get(1).copied().unwrap_or(0));
@@ -174,7 +174,7 @@ fn build(dir: &Path, data: &[u8]) -> (u8, i64) {
 }
 
 /// The options byte's open options.
-fn options(flags: u8, second: i64) -> LoadOptions {
+pub(crate) fn options(flags: u8, second: i64) -> LoadOptions {
     let o = LoadOptions::default()
         .with_clean_shutdown(flags & 1 == 1)
         .with_log_start_offset(i64::from(flags >> 4));
