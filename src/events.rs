@@ -17,6 +17,7 @@
 //! | `strata::internals::format::crc` | WARN | `len`, `align` (where `crc-fast` disagreed with the `crc32c` crate; the crate then sums every CRC, once a process) |
 //! | `strata::load` | DEBUG | `log_dir`, `loaded`, `total` (partitions of the directory loaded so far, at open: progress) |
 //! | `strata::producer_state` | WARN | `partition`, `offset`, `bytes`, `limit` (a producer snapshot not written: past the longest one read back) |
+//! | `strata::producer_state` | WARN | `path`, `why` (a producer snapshot refused at open and removed: damaged, cut or too long) |
 
 #![cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 
@@ -81,6 +82,20 @@ pub(crate) fn snapshot_too_long(partition: &str, offset: i64, bytes: u64, limit:
         bytes,
         limit,
         "producer snapshot not written: too long to be read back"
+    );
+}
+
+/// The producer snapshot `path` was refused at open (`why`: damaged, cut,
+/// too long) and removed; the state is rebuilt from an older snapshot or the
+/// log.
+#[inline]
+pub(crate) fn snapshot_refused(path: &Path, why: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "strata::producer_state",
+        path = %path.display(),
+        why,
+        "producer snapshot refused and removed"
     );
 }
 

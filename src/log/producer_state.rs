@@ -462,7 +462,8 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
         match snapshot_file::read(&path, max_snapshot_len())? {
             Ok(state) => return Ok(Some((state, o))),
             // Kafka deletes a corrupt snapshot and tries the next older one.
-            Err(_) => {
+            Err(why) => {
+                crate::events::snapshot_refused(&path, &why);
                 file::remove_file_if_exists(&path)?;
             }
         }

@@ -6,12 +6,11 @@
 //! and `writeSnapshot`, schema `ProducerSnapshot.json` version 1):
 //!
 //! - the reader checks the version, then the count against the file's length
-//!   (before it reserves room for that many producers: the length, bounded
-//!   by the caller's limit, bounds the count), then reads the entries into a
-//!   new state while it sums them, and hands the state over only once the
-//!   file ended where its count says and the sum matched the stored CRC; on
-//!   any failure the state is dropped and the file is reported corrupt, as
-//!   before;
+//!   (the length, bounded by the caller's limit, bounds the count), then
+//!   sums the entries and checks the stored CRC, and only then reserves room
+//!   for the producers and reads the entries into a new state (summing them
+//!   again), handing the state over once the file ended where its count says;
+//!   a refused file is reported with why, and costs a chunk, not a state;
 //! - the writer writes the entries from byte 10 on while it sums them, then
 //!   the header (version, CRC, count) at byte 0, then fsyncs and renames as
 //!   [`file::replace_with`] does.
@@ -21,6 +20,7 @@ use std::path::Path;
 
 use super::producer_state::ProducerState;
 use crate::Result;
+use crate::format::FormatError;
 use crate::format::layout::producer_snapshot::ENTRY_COUNT;
 use crate::format::producer_snapshot::{self, ENTRY_SIZE, HEADER_SIZE, decode_entry, encode_entry};
 use crate::io::file;
@@ -28,54 +28,111 @@ use crate::io::file;
 /// Entries read or written at a time: a chunk of about 1 MiB.
 const CHUNK_ENTRIES: usize = 22_795;
 
-/// The state `path` holds, or `Err(())` for a file that is no snapshot to
+/// The state `path` holds, or `Err(why)` for a file that is no snapshot to
 /// trust (longer than `limit`, an unknown version, a count that does not
 /// match the length, a CRC mismatch): the caller skips or removes it, as
 /// Kafka skips a snapshot it cannot parse.
 ///
+/// The CRC is checked in a first pass over the file, before room for a
+/// producer is reserved or an entry decoded: a damaged file of a million
+/// producers costs a chunk, not the state it claims. The second pass
+/// decodes while it sums again (a file changed between the passes is
+/// refused too).
+///
 /// # Errors
 /// I/O failures, and no memory for the producers the file counts.
-pub(super) fn read(path: &Path, limit: u64) -> Result<std::result::Result<ProducerState, ()>> {
+pub(super) fn read(path: &Path, limit: u64) -> Result<std::result::Result<ProducerState, String>> {
     let file = file::open_read(path)?;
     let len = file::len(&file, path)?;
-    if len > limit.min(file::MAX_READ) {
-        return Ok(Err(()));
+    let limit = limit.min(file::MAX_READ);
+    if len > limit {
+        return Ok(Err(format!("{len} bytes, past the longest snapshot read ({limit} bytes)")));
     }
     let mut head = [0; HEADER_SIZE];
     if file::read_up_to_at(&file, path, &mut head, 0)? < HEADER_SIZE {
-        return Ok(Err(()));
+        return Ok(Err(format!("{len} bytes, shorter than its {HEADER_SIZE}-byte header")));
     }
-    let Ok(header) = producer_snapshot::decode_header(&head) else { return Ok(Err(())) };
+    let header = match producer_snapshot::decode_header(&head) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
     let Some(count) =
         usize::try_from(header.count).ok().filter(|_| header.expected_len == Some(len))
     else {
-        return Ok(Err(()));
+        return Ok(Err(format!(
+            "snapshot.count: {} entries do not fill its {len} bytes",
+            header.count
+        )));
     };
+    let mut entries = Entries { file: &file, path, head: &head, buf: Vec::new(), count };
+    let crc = match entries.sum(|_| true)? {
+        Ok(crc) => crc,
+        Err(why) => return Ok(Err(why)),
+    };
+    if crc != header.crc {
+        let e = FormatError::SnapshotCrcMismatch { stored: header.crc, computed: crc };
+        return Ok(Err(e.to_string()));
+    }
     let mut state = ProducerState::with_capacity(count, path)?;
-    let mut crc = crc32c::crc32c(head.get(ENTRY_COUNT..).unwrap_or_default());
-    let mut buf = vec![0; count.min(CHUNK_ENTRIES) * ENTRY_SIZE];
-    let (mut pos, mut left) = (HEADER_SIZE as u64, count);
-    while left > 0 {
-        let n = left.min(CHUNK_ENTRIES);
-        let Some(chunk) = buf.get_mut(..n * ENTRY_SIZE) else { return Ok(Err(())) };
-        // A file cut while it is read ends early.
-        if file::read_up_to_at(&file, path, chunk, pos)? < chunk.len() {
-            return Ok(Err(()));
-        }
-        crc = crc32c::crc32c_append(crc, chunk);
+    let decoded = entries.sum(|chunk| {
         for e in chunk.chunks_exact(ENTRY_SIZE) {
-            let Ok(e) = decode_entry(e) else { return Ok(Err(())) };
+            let Ok(e) = decode_entry(e) else { return false };
             state.insert_entry(e);
         }
-        pos += chunk.len() as u64;
-        left -= n;
-    }
-    // A file that grew while it was read no longer matches its count.
-    if file::read_up_to_at(&file, path, &mut [0], pos)? != 0 || crc != header.crc {
-        return Ok(Err(()));
+        true
+    })?;
+    match decoded {
+        Ok(again) if again == crc => {}
+        Ok(_) => return Ok(Err("changed while it was read".to_owned())),
+        Err(why) => return Ok(Err(why)),
     }
     state.finish_read();
     Ok(Ok(state))
+}
+
+/// A snapshot's entries, read a chunk at a time.
+struct Entries<'a> {
+    file: &'a File,
+    path: &'a Path,
+    head: &'a [u8; HEADER_SIZE],
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Entries<'_> {
+    /// Reads every entry, handing each chunk to `f` (which returns `false`
+    /// to refuse it), and returns the CRC of the count and entries, or why
+    /// the file is refused: it ended early, grew past its count, or `f`
+    /// refused a chunk.
+    fn sum(
+        &mut self,
+        mut f: impl FnMut(&[u8]) -> bool,
+    ) -> Result<std::result::Result<u32, String>> {
+        let mut crc = crc32c::crc32c(self.head.get(ENTRY_COUNT..).unwrap_or_default());
+        self.buf.resize(self.count.min(CHUNK_ENTRIES) * ENTRY_SIZE, 0);
+        let (mut pos, mut left) = (HEADER_SIZE as u64, self.count);
+        while left > 0 {
+            let n = left.min(CHUNK_ENTRIES);
+            let Some(chunk) = self.buf.get_mut(..n * ENTRY_SIZE) else {
+                return Ok(Err("a chunk past its buffer".to_owned()));
+            };
+            // A file cut while it is read ends early.
+            if file::read_up_to_at(self.file, self.path, chunk, pos)? < chunk.len() {
+                return Ok(Err(format!("ends before its {} entries", self.count)));
+            }
+            crc = crc32c::crc32c_append(crc, chunk);
+            if !f(chunk) {
+                return Ok(Err("an entry does not decode".to_owned()));
+            }
+            pos += chunk.len() as u64;
+            left -= n;
+        }
+        // A file that grew while it was read no longer matches its count.
+        if file::read_up_to_at(self.file, self.path, &mut [0], pos)? != 0 {
+            return Ok(Err(format!("goes on past its {} entries", self.count)));
+        }
+        Ok(Ok(crc))
+    }
 }
 
 /// Writes `state`'s snapshot to `path` (fsynced when `durable`): the bytes
@@ -270,5 +327,29 @@ mod tests {
         }
         std::fs::write(&path, &good).unwrap();
         assert!(read(&path, len as u64).unwrap().is_ok(), "the file itself, at the limit");
+    }
+
+    #[test]
+    fn a_refused_snapshot_is_named_with_what_was_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.snapshot");
+        let good = encode(&state(MANY).entries());
+        let len = good.len();
+        let mut last = good.clone();
+        last[len - 2] ^= 0x40;
+        let mut version = good.clone();
+        version[1] ^= 0x40;
+        let cases: [(&[u8], u64, &str); 5] = [
+            (&last, u64::MAX, "snapshot.crc: stored"),
+            (&version, u64::MAX, "snapshot.version"),
+            (&good[..len - ENTRY_SIZE], u64::MAX, "do not fill its"),
+            (&good[..7], u64::MAX, "shorter than its 10-byte header"),
+            (&good, len as u64 - 1, "past the longest snapshot read"),
+        ];
+        for (bytes, limit, want) in cases {
+            std::fs::write(&path, bytes).unwrap();
+            let why = read(&path, limit).unwrap().unwrap_err();
+            assert!(why.contains(want), "{want}: {why}");
+        }
     }
 }
