@@ -315,10 +315,10 @@ struct Run {
     /// The record's size, its length varint included.
     size: usize,
     /// Of the record's first eight bytes (little-endian), the bits that
-    /// must be the template's, and the template's bits there: every bit of
-    /// the length and key length, the continuation bits of the deltas.
+    /// must be the template's (the template's bits are in `word`): every
+    /// bit of the length and key length, the continuation bits of the
+    /// deltas.
     mask: u64,
-    bits: u64,
     /// The same for a record whose lengths may differ: the length's
     /// continuation bits in place of its bits.
     loose_mask: u64,
@@ -329,6 +329,8 @@ struct Run {
     /// The bit where the timestamp delta starts in that word (the offset
     /// delta follows it).
     ts_shift: u32,
+    /// The template's first eight bytes.
+    word: u64,
     /// The widths of the timestamp and offset deltas' varints (1 or 2).
     ts_width: u8,
     offset_width: u8,
@@ -393,12 +395,12 @@ impl Run {
         Some(Run {
             size,
             mask,
-            bits: word & mask,
             loose_mask,
             loose_bits: word & loose_mask,
             length_bytes,
             length_width: n,
             ts_shift: 8 * (n as u32 + 1),
+            word,
             ts_width: a as u8,
             offset_width: b as u8,
             value_at: frame.value_len_at,
@@ -412,6 +414,8 @@ impl Run {
 
     /// Takes the records at `at` laid out as the template whose offset
     /// deltas continue the count, up to the `count`th; where it stops.
+    /// `at`'s extremes already hold the template's timestamp delta (the
+    /// template is counted before its run is taken).
     fn take(&self, section: &[u8], at: Cursor, count: i32) -> Cursor {
         let at = match (self.ts_width, self.offset_width) {
             (1, 1) => self.take_equal::<1, 1>(section, at, count),
@@ -452,7 +456,14 @@ impl Run {
     }
 
     /// The records of the template's size ([`take`](Self::take)), with the
-    /// deltas' widths known, so that their decoding is a few constant shifts.
+    /// deltas' widths known. A record's first eight bytes are compared
+    /// whole with what the template's would be at the record's offset
+    /// delta: the template's bytes with the delta written in the template's
+    /// width in place of its own (a width holds a value one way only, so
+    /// bytes equal mean deltas equal), which goes up by two a record. Where
+    /// only the timestamp delta's bits differ, it is decoded; a record with
+    /// the template's bytes there has the template's delta, which the
+    /// cursor's extremes already hold ([`take`](Self::take)).
     #[inline(never)]
     fn take_equal<const TS: u32, const OFFSET: u32>(
         &self,
@@ -460,38 +471,94 @@ impl Run {
         mut at: Cursor,
         count: i32,
     ) -> Cursor {
-        let Some(rest) = section.get(at.pos..) else { return at };
-        // The bytes of the records left to count, if all were this size.
-        let left = usize::try_from(count.saturating_sub(at.offset_delta)).unwrap_or(0);
-        let rest = rest.get(..left.saturating_mul(self.size)).unwrap_or(rest);
+        // The window past the value length's varint lies in the record
+        // (`Run::of`): said here so the loop checks no bounds for it.
+        if self.value_at + 4 > self.size {
+            return at;
+        }
+        // The next record's value length and last byte first: a run of
+        // records whose values differ in length stops there, before the
+        // loop's setup.
+        let next = section.get(at.pos..).and_then(|rest| rest.get(..self.size));
+        if !next.is_some_and(|r| {
+            r.get(self.value_at..)
+                .and_then(<[u8]>::first_chunk::<4>)
+                .is_some_and(|v| u32::from_le_bytes(*v) & self.value_mask == self.value_bits)
+                && r.last() == Some(&0)
+        }) {
+            return at;
+        }
+        // The offset deltas the template's width holds: raw (zigzag)
+        // values below 2^7 in one byte, 2^14 in two.
+        let end = count.min(if OFFSET == 1 { 64 } else { 8192 });
+        let field = |width: u32| if width == 1 { 0xff_u64 } else { 0xffff };
+        let ts_bytes = field(TS) << self.ts_shift;
+        let offset_shift = self.ts_shift + 8 * TS;
+        let offset_bytes = field(OFFSET) << offset_shift;
+        let strict = self.mask | ts_bytes | offset_bytes;
+        let template = self.word & strict & !offset_bytes;
+        // The timestamp delta's bits, its continuation bits aside (those
+        // are the template's: `mask` holds them).
+        let ts_bits = (if TS == 1 { 0x7f_u64 } else { 0x7f7f }) << self.ts_shift;
+        let step = 2_u64 << offset_shift;
         let (mut min, mut max) = (at.min_delta, at.max_delta);
-        // The next record's offset delta, as its raw zig-zag value.
-        let first = 2 * u64::from(at.offset_delta.unsigned_abs());
-        let mut want = first;
-        for record in rest.chunks_exact(self.size) {
-            let Some(word) = record.first_chunk::<8>().map(|w| u64::from_le_bytes(*w)) else {
-                break;
-            };
-            let Some(value) = record.get(self.value_at..).and_then(<[u8]>::first_chunk::<4>) else {
-                break;
-            };
-            if word & self.mask != self.bits
-                || u32::from_le_bytes(*value) & self.value_mask != self.value_bits
-                || record.last() != Some(&0)
-            {
+        let (mut pos, mut delta) = (at.pos, at.offset_delta);
+        while (0..end).contains(&delta) {
+            // From a multiple of 64 on, the next 64 raw deltas (even) add
+            // up in the low seven bits without a carry.
+            let stop = end.min((delta | 63) + 1);
+            let left = usize::try_from(stop - delta).unwrap_or(0);
+            let rest = section.get(pos..).unwrap_or_default();
+            let rest = rest.get(..left * self.size).unwrap_or(rest);
+            let first = template | (Self::raw_bytes::<OFFSET>(delta) << offset_shift);
+            let mut expected = first;
+            for record in rest.chunks_exact(self.size) {
+                let Some(word) = record.first_chunk::<8>().map(|w| u64::from_le_bytes(*w)) else {
+                    break;
+                };
+                let Some(value) = record.get(self.value_at..).and_then(<[u8]>::first_chunk::<4>)
+                else {
+                    break;
+                };
+                if u32::from_le_bytes(*value) & self.value_mask != self.value_bits
+                    || record.last() != Some(&0)
+                {
+                    break;
+                }
+                let differ = (word & strict) ^ expected;
+                if differ != 0 {
+                    if differ & !ts_bits != 0 {
+                        break;
+                    }
+                    let ts = short_varint(word >> self.ts_shift, TS);
+                    let ts = ((ts >> 1) as i64) ^ -((ts & 1) as i64);
+                    min = min.min(ts);
+                    max = max.max(ts);
+                }
+                expected += step;
+            }
+            // Records taken, a step each: at most 64.
+            let taken = ((expected - first) / step) as i32;
+            delta += taken;
+            pos += taken as usize * self.size;
+            if delta < stop {
                 break;
             }
-            let Some(delta) = self.timestamp_delta::<TS, OFFSET>(word, want) else { break };
-            min = min.min(delta);
-            max = max.max(delta);
-            want += 2;
         }
-        // Records taken, each two more in `want`: fewer than `left`, an i32.
-        let taken = ((want - first) / 2) as usize;
-        at.pos += taken * self.size;
-        at.offset_delta += taken as i32;
+        at.pos = pos;
+        at.offset_delta = delta;
         (at.min_delta, at.max_delta) = (min, max);
         at
+    }
+
+    /// The bytes of offset delta `delta` (`0 <= delta < 2^13`) in a varint
+    /// `OFFSET` bytes wide (its raw value below `2^(7 * OFFSET)`): seven
+    /// bits a byte, low first, the first byte's continuation bit set when
+    /// there are two.
+    #[inline(always)]
+    fn raw_bytes<const OFFSET: u32>(delta: i32) -> u64 {
+        let raw = 2 * u64::from(delta.unsigned_abs());
+        if OFFSET == 1 { raw } else { (raw & 0x7f) | 0x80 | (raw >> 7) << 8 }
     }
 
     /// The records whose lengths may differ from the template's by their

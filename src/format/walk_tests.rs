@@ -200,11 +200,16 @@ impl Run {
     }
 
     /// The timestamp delta and size of the record at the front of `rest`
-    /// when the run takes it as the record at `offset_delta`.
+    /// when the run takes it as the record at `offset_delta`. The cursor
+    /// starts at the template's delta, as [`Run::take`] asks, so the one
+    /// record's delta is whichever extreme moved, or the template's.
     fn next(&self, rest: &[u8], offset_delta: i32) -> Option<(i64, usize)> {
-        let from = Cursor { pos: 0, offset_delta, min_delta: i64::MAX, max_delta: i64::MIN };
+        let t = short_varint(self.word >> self.ts_shift, u32::from(self.ts_width));
+        let t = ((t >> 1) as i64) ^ -((t & 1) as i64);
+        let from = Cursor { pos: 0, offset_delta, min_delta: t, max_delta: t };
         let at = self.take(rest, from, offset_delta + 1);
-        (at.offset_delta > offset_delta).then_some((at.max_delta, at.pos))
+        let delta = if at.min_delta < t { at.min_delta } else { at.max_delta };
+        (at.offset_delta > offset_delta).then_some((delta, at.pos))
     }
 }
 
