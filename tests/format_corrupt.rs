@@ -167,3 +167,21 @@ fn legacy_magic_is_refused_by_name() {
     let err = BatchView::new(Bytes::from(b)).unwrap_err();
     assert_eq!(err, FormatError::UnsupportedMagic { magic: 1 });
 }
+
+#[test]
+fn a_view_of_one_batch_refuses_bytes_after_it_and_keeps_the_buffer_whole_otherwise() {
+    let good = sample_batch(Compression::None);
+    let view = BatchView::new(good.clone()).unwrap();
+    // The view holds the very buffer it was given, not a copy.
+    assert_eq!(view.as_bytes().as_ptr(), good.as_ptr());
+    assert_eq!(view.size(), good.len());
+    view.validate().unwrap();
+    let mut longer = good.to_vec();
+    longer.push(0);
+    let err = BatchView::new(Bytes::from(longer)).unwrap_err();
+    assert!(matches!(err, FormatError::InvalidValue { field: "batch.batchLength", .. }), "{err}");
+    assert!(err.to_string().contains("bytes after the batch"), "{err}");
+    // A buffer cut short is a truncation, named before any length check.
+    let err = BatchView::new(good.slice(..good.len() - 1)).unwrap_err();
+    assert!(matches!(err, FormatError::Truncated { field: "batch", .. }), "{err}");
+}

@@ -202,13 +202,18 @@ impl BatchView {
 
     fn ensure_whole(&self, buf: &Bytes) -> FormatResult<()> {
         if self.buf.len() != buf.len() {
-            return Err(FormatError::InvalidValue {
-                field: "batch.batchLength",
-                value: i64::from(self.header.batch_length),
-                reason: "the buffer holds bytes after the batch",
-            });
+            return Err(self.bytes_after());
         }
         Ok(())
+    }
+
+    /// The error for a buffer that holds bytes after this batch.
+    fn bytes_after(&self) -> FormatError {
+        FormatError::InvalidValue {
+            field: "batch.batchLength",
+            value: i64::from(self.header.batch_length),
+            reason: "the buffer holds bytes after the batch",
+        }
     }
 
     /// Whether this is a legacy (magic 0 or 1) entry rather than a v2 batch.
@@ -236,6 +241,13 @@ impl BatchView {
     /// [`FormatError::InvalidValue`] for a length below the v2 header size,
     /// [`FormatError::UnsupportedMagic`] for anything but magic 2.
     pub fn parse_prefix(buf: &Bytes) -> FormatResult<Self> {
+        let (size, header) = Self::v2_prefix(buf)?;
+        Ok(BatchView { buf: buf.slice(..size), header, legacy: None })
+    }
+
+    /// The size and header of the v2 batch at the front of `buf`, checked
+    /// as [`parse_prefix`](Self::parse_prefix) checks them.
+    fn v2_prefix(buf: &[u8]) -> FormatResult<(usize, Header)> {
         let (_, length, magic) = frame_header(buf)?;
         if magic != layout::MAGIC_V2 {
             return Err(FormatError::UnsupportedMagic { magic });
@@ -257,17 +269,23 @@ impl BatchView {
             });
         }
         let header = Header::parse(buf)?;
-        Ok(BatchView { buf: buf.slice(..size), header, legacy: None })
+        Ok((size, header))
     }
 
-    /// Views `buf`, which must hold exactly one batch.
+    /// Views `buf`, which must hold exactly one batch. The view keeps `buf`
+    /// itself (no slice of it: no reference count taken and dropped, an
+    /// append's two atomic operations on a line its caller's clone may have
+    /// left cold).
     ///
     /// # Errors
     /// As [`parse_prefix`](Self::parse_prefix), plus
     /// [`FormatError::InvalidValue`] when bytes follow the batch.
     pub fn new(buf: Bytes) -> FormatResult<Self> {
-        let view = Self::parse_prefix(&buf)?;
-        view.ensure_whole(&buf)?;
+        let (size, header) = Self::v2_prefix(&buf)?;
+        let view = BatchView { buf, header, legacy: None };
+        if size != view.buf.len() {
+            return Err(view.bytes_after());
+        }
         Ok(view)
     }
 
