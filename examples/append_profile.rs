@@ -41,6 +41,14 @@
 //! - `raw`, `raw_client`: the ceilings `benches/compare` divides by, one
 //!   `write` per batch to a plain file of the payload bytes or of the
 //!   client batches;
+//! - `raw_client_split`: `raw_client` written as strata writes a client
+//!   batch: one `pwritev` of a 16-byte head (the assigned base offset and
+//!   epoch, here the client's own bytes copied) and the rest of the batch,
+//!   at the file's end;
+//! - `raw_client_ahead`: `raw_client` through `pwrite`, with the file given
+//!   blocks ahead of its writes as strata's `.log` is (`fallocate` with
+//!   `FALLOC_FL_KEEP_SIZE`, as many bytes again as written, at most 1 MiB,
+//!   from 256 KiB on);
 //! - `raw_fsync_end`, `raw_client_fsync_end`: `raw` or `raw_client`, then
 //!   one `File::sync_data` (fdatasync) at the end;
 //! - `raw_client_crc`: `raw_client` with each batch's CRC-32C checked first,
@@ -259,6 +267,38 @@ fn run_raw_client_crc(file: &mut std::fs::File, batches: &[Bytes]) {
     }
 }
 
+/// [`run_raw_client`] as strata's segment writes a client batch: one
+/// `pwritev` of the head and the rest, at an explicit position.
+#[inline(never)]
+fn run_raw_client_split(file: &std::fs::File, path: &std::path::Path, batches: &[Bytes]) {
+    let mut pos = 0u64;
+    for batch in batches {
+        let mut head = [0u8; 16];
+        head.copy_from_slice(&batch[..16]);
+        strata::internals::io::file::write_all_at_split(file, path, &head, &batch[16..], pos)
+            .expect("pwritev");
+        pos += batch.len() as u64;
+    }
+}
+
+/// [`run_raw_client`] through `pwrite`, the file given blocks ahead of its
+/// writes as strata's segment gives its `.log` (`Segment::allocate_ahead`).
+#[inline(never)]
+fn run_raw_client_ahead(file: &std::fs::File, path: &std::path::Path, batches: &[Bytes]) {
+    use std::os::unix::fs::FileExt as _;
+    let (mut pos, mut ahead) = (0u64, 0u64);
+    for batch in batches {
+        let end = pos + batch.len() as u64;
+        if end > ahead && end >= 256 << 10 {
+            let to = end + end.min(1 << 20);
+            let _advice = strata::internals::io::file::preallocate(file, path, pos.max(ahead), to);
+            ahead = to;
+        }
+        file.write_all_at(batch, pos).expect("pwrite");
+        pos = end;
+    }
+}
+
 /// Nanoseconds the calling thread has run on a CPU (user and system).
 fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
@@ -335,6 +375,8 @@ fn main() {
         "raw" => run_raw(&mut raw, &data, records),
         "raw_client" => run_raw_client(&mut raw, &client),
         "raw_client_crc" => run_raw_client_crc(&mut raw, &client),
+        "raw_client_split" => run_raw_client_split(&raw, &dir.path().join("raw.log"), &client),
+        "raw_client_ahead" => run_raw_client_ahead(&raw, &dir.path().join("raw.log"), &client),
         "raw_fsync_end" => {
             run_raw(&mut raw, &data, records);
             timed_sync(|| raw.sync_data().expect("fdatasync"));
