@@ -314,6 +314,12 @@ fn a_missing_partition_keeps_its_log_start_until_its_directory_comes_back() {
         store.close().unwrap();
         let text = std::fs::read_to_string(&starts).unwrap();
         assert!(text.lines().any(|l| l == "t 1 6"), "{text}");
+        // Its recovery point is not carried: a directory restored by hand
+        // (from a backup, say) is validated whole, not trusted up to it.
+        let points = std::fs::read_to_string(tmp.path().join("recovery-point-offset-checkpoint"));
+        let points = points.unwrap();
+        assert!(points.lines().any(|l| l.starts_with("t 0 ")), "{points}");
+        assert!(!points.lines().any(|l| l.starts_with("t 1 ")), "{points}");
     }
 
     std::fs::rename(&aside, &t1).unwrap();

@@ -230,3 +230,92 @@ fn a_copy_that_cannot_be_read_takes_its_log_directory_offline() {
     store.close().unwrap();
     assert!(n2.join("strata-topics").is_dir(), "left alone");
 }
+
+/// A store of the older format (its file in n1 only) opened with n2 alone
+/// adopts n2's partitions with default configs and, at its next write, gives
+/// n2 a newer copy saying so. Opened whole, that copy must not silently
+/// outrank n1's: the compacted topic would run as `delete` for good.
+#[test]
+fn an_older_format_copy_the_newer_one_contradicts_is_refused_not_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = (tmp.path().join("n1"), tmp.path().join("n2"));
+    let store = open(&[&n1, &n2]).unwrap();
+    store.create_topic("a", 1, &BTreeMap::new()).unwrap();
+    store.create_topic("c", 2, &compact()).unwrap();
+    store.delete_topic("a").unwrap();
+    store.close().unwrap();
+    // c-0 in n2, so n2 alone adopts a whole topic of one partition.
+    assert!(n2.join("c-0").is_dir() && n1.join("c-1").is_dir());
+    let old = "strata-topics 1\ntopic c 2\nconfig c cleanup.policy compact\n";
+    std::fs::write(n1.join("strata-topics"), old).unwrap();
+    std::fs::remove_file(n2.join("strata-topics")).unwrap();
+    let store = open(&[&n2]).unwrap();
+    assert!(store.topic_overrides("c").unwrap().is_empty(), "adopted with default configs");
+    store.create_topic("other", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    for dirs in [vec![&n1, &n2], vec![&n2, &n1]] {
+        let e = open(&dirs).unwrap_err();
+        assert_conflict(&e, &n1, "older format");
+        assert!(e.to_string().contains("topic c"), "{e}");
+    }
+    assert_eq!(topics_file(&n1), old, "the older copy is left as it was");
+    // The operator removes the copy that is wrong: the older one is upgraded.
+    std::fs::remove_file(n2.join("strata-topics")).unwrap();
+    let store = open(&[&n2, &n1]).unwrap();
+    assert_eq!(store.topic_overrides("c").unwrap(), compact());
+    store.close().unwrap();
+    // One that agrees (every topic listed with its configs) is upgraded.
+    let store = open(&[&n1]).unwrap();
+    store.create_topic("more", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    std::fs::write(n2.join("strata-topics"), old).unwrap();
+    let store = open(&[&n1, &n2]).unwrap();
+    assert_eq!(store.topic_overrides("c").unwrap(), compact());
+    store.close().unwrap();
+    assert_eq!(topics_file(&n1), topics_file(&n2));
+}
+
+/// The older format kept one file, in whichever log directory was listed
+/// first when it was written: a store whose order changed has two. The one
+/// in the directory listed first is read, as before.
+#[test]
+fn older_format_copies_in_two_directories_open_with_the_first_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    let first = "strata-topics 1\ntopic c 4\nconfig c cleanup.policy compact\n";
+    std::fs::write(n1.join("strata-topics"), first).unwrap();
+    std::fs::write(n2.join("strata-topics"), "strata-topics 1\ntopic c 4\n").unwrap();
+    let store = open(&[&n1, &n2]).unwrap();
+    assert_eq!(store.topic_overrides("c").unwrap(), compact());
+    store.close().unwrap();
+    assert_eq!(topics_file(&n1), topics_file(&n2));
+    assert!(topics_file(&n2).contains("config c cleanup.policy compact"));
+}
+
+/// A log directory holding no copy (a Kafka broker's, added to the config of
+/// a store that already has one) adopts its partitions with default
+/// configs, as a store without any copy does, and gets a copy.
+#[test]
+fn a_log_directory_without_a_copy_adopts_partitions_no_copy_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (k1, k2) = (tmp.path().join("k1"), tmp.path().join("k2"));
+    let store = open(&[&k1, &k2]).unwrap();
+    store.create_topic("x", 1, &BTreeMap::new()).unwrap();
+    store.create_topic("y", 1, &compact()).unwrap();
+    store.partition("y", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    store.close().unwrap();
+    assert!(k1.join("x-0").is_dir() && k2.join("y-0").is_dir());
+    // As a broker leaves them: no strata-topics in either directory.
+    std::fs::remove_file(k1.join("strata-topics")).unwrap();
+    std::fs::remove_file(k2.join("strata-topics")).unwrap();
+    let store = open(&[&k1]).unwrap();
+    store.create_topic("z", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    let store = open(&[&k1, &k2]).unwrap();
+    let names: Vec<String> = store.topics().into_iter().map(|(t, _)| t).collect();
+    assert_eq!(names, ["x", "y", "z"]);
+    assert!(store.topic_overrides("y").unwrap().is_empty(), "adopted with default configs");
+    assert_eq!(store.partition("y", 0).unwrap().log_end_offset(), 1);
+    store.close().unwrap();
+    assert_eq!(topics_file(&k1), topics_file(&k2));
+}

@@ -14,18 +14,26 @@
 //!   other). Two copies of the highest generation that differ are refused:
 //!   the store was changed while opened with different subsets of its log
 //!   directories, and which change is right cannot be told.
+//! - Copies of the older format (`strata-topics 1`, generation 0) were kept
+//!   in the first log directory only: of two, the one in the directory
+//!   listed first wins, as it did then. One beside a newer copy must agree
+//!   with it (every topic it lists listed with the same configs, or marked
+//!   deleted), else the open is refused: the newer copy may come from an
+//!   open that left the older one's directory out and adopted its topics
+//!   with default configs, and a compacted topic would run as `delete`.
 //! - A partition directory of a topic the chosen copy does not list (nor
-//!   marks deleted) is refused at open, before anything is loaded or
-//!   changed: only a store without any copy (a Kafka broker's directory, or
-//!   a store that never had a topic) adopts such directories, with default
-//!   configs.
+//!   marks deleted), in a log directory holding a copy, is refused at open,
+//!   before anything is loaded or changed: that copy says what its
+//!   directory holds. A log directory without a copy (a Kafka broker's, or
+//!   one just added to the config) adopts such partitions with default
+//!   configs, as a store without any copy does.
 //! - A copy that cannot be read (an I/O error) takes its log directory
 //!   offline; a damaged one is refused naming the file and line.
 //!
 //! A stale, missing or older-format copy is rewritten by the next open that
 //! can write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::io::file;
@@ -48,6 +56,8 @@ pub(super) struct Chosen {
     pub current: bool,
     /// Log directories (by index) whose copy could not be read: offline.
     pub unreadable: BTreeMap<usize, Error>,
+    /// Log directories (by index) holding a copy.
+    pub held: BTreeSet<usize>,
 }
 
 fn conflict(path: &Path, reason: String) -> Error {
@@ -62,10 +72,14 @@ fn conflict(path: &Path, reason: String) -> Error {
 pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
     let mut copies: Vec<(&PathBuf, Copy)> = Vec::new();
     let mut unreadable = BTreeMap::new();
+    let mut held = BTreeSet::new();
     let mut missing = false;
     for (i, dir) in dirs.iter().enumerate() {
         match meta::read(dir) {
-            Ok(Some(copy)) => copies.push((dir, copy)),
+            Ok(Some(copy)) => {
+                held.insert(i);
+                copies.push((dir, copy));
+            }
             Ok(None) => missing = true,
             Err(e @ Error::Io { .. }) => {
                 unreadable.insert(i, e);
@@ -94,6 +108,7 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
             from: None,
             current: true,
             unreadable,
+            held,
         });
     };
     let mut at_newest = copies.iter().filter(|(_, c)| c.generation() == newest);
@@ -102,7 +117,9 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
             "strata-topics: no copy at the highest generation".into(),
         ));
     };
-    if let Some((dir, _)) = at_newest.find(|(_, c)| c.metas != chosen.metas) {
+    // Older-format copies share generation 0; the first directory's was
+    // the one read when there was one file.
+    if let Some((dir, _)) = at_newest.find(|(_, c)| newest > 0 && c.metas != chosen.metas) {
         return Err(conflict(
             dir,
             format!(
@@ -114,6 +131,24 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
             ),
         ));
     }
+    if newest > 0 {
+        for (dir, old) in copies.iter().filter(|(_, c)| c.stamp.is_none()) {
+            if let Some(reason) = disagreement(&old.metas, &chosen.metas) {
+                return Err(conflict(
+                    dir,
+                    format!(
+                        "its strata-topics is of the older format (one file, in the first log \
+                         directory) and {reason} the newer copy in {} (generation {newest}): the \
+                         store was opened without this log directory since, and that open may \
+                         have adopted its topics with default configs. Remove the copy that is \
+                         wrong (the one left is written into every log directory at the next \
+                         open)",
+                        from.display()
+                    ),
+                ));
+            }
+        }
+    }
     let current = !missing && chosen.stamp.is_some() && copies.iter().all(|(_, c)| c == chosen);
     Ok(Chosen {
         stamp: chosen.stamp.clone().unwrap_or_else(Stamp::fresh),
@@ -121,13 +156,34 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
         from: Some((*from).clone()),
         current,
         unreadable,
+        held,
     })
 }
 
-/// [`Error::StoreMetadataConflict`] for the first partition directory in
-/// `dirs` whose topic `chosen` neither lists nor marks deleted, when some
-/// log directory holds a copy (or may: one could not be read). Directories
-/// that cannot be listed are skipped: loading takes them offline.
+/// How an older-format copy's topics disagree with a newer copy's, if they
+/// do: a topic the newer one neither lists nor marks deleted, or lists with
+/// other configs. Topics the newer copy adds are changes made since.
+fn disagreement(old: &Metas, new: &Metas) -> Option<String> {
+    for (name, meta) in &old.topics {
+        match new.topics.get(name) {
+            None if new.deleted.contains(name) => {}
+            None => return Some(format!("lists topic {name}, which is not in")),
+            Some(n) if n.overrides != meta.overrides => {
+                return Some(format!(
+                    "gives topic {name} the configs {:?}, not the {:?} of",
+                    meta.overrides, n.overrides
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// [`Error::StoreMetadataConflict`] for the first partition directory, in a
+/// log directory of `dirs` holding a copy, whose topic `chosen` neither
+/// lists nor marks deleted. Directories that cannot be listed are skipped:
+/// loading takes them offline.
 pub(super) fn refuse_unlisted_partitions(dirs: &[PathBuf], chosen: &Chosen) -> Result<()> {
     let Some(from) =
         chosen.from.as_ref().or_else(|| chosen.unreadable.keys().next().and_then(|&i| dirs.get(i)))
@@ -141,7 +197,8 @@ pub(super) fn refuse_unlisted_partitions(dirs: &[PathBuf], chosen: &Chosen) -> R
         .map(|(name, meta)| (name.clone(), meta.overrides.clone()))
         .collect();
     for (i, dir) in dirs.iter().enumerate() {
-        if chosen.unreadable.contains_key(&i) {
+        // A directory without a copy adopts what it holds (see the module docs).
+        if chosen.unreadable.contains_key(&i) || !chosen.held.contains(&i) {
             continue;
         }
         let Ok(entries) = file::read_dir(dir) else { continue };
