@@ -665,3 +665,39 @@ fn a_read_past_an_index_entry_never_serves_a_batch_ending_above_the_entrys_offse
         }
     }
 }
+
+/// A log compacted before its policy became `delete` keeps the gaps its
+/// cleaner left between segments: after a crash that recovers every segment,
+/// a sealed segment ending below the next one's base is such a gap (the
+/// cleaner checkpoint names the log as compacted), not a lost tail, and no
+/// later segment is dropped (they were, records 75..99 with them).
+#[test]
+fn a_gap_between_segments_of_a_once_compacted_log_drops_nothing_after_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    four_segments(tmp.path(), "compact", "4096");
+    let store = open(tmp.path()).unwrap();
+    store.maintain(Some("t")).unwrap();
+    store.set_topic_config("t", "cleanup.policy", "delete").unwrap();
+    // The cleaner may have merged the sealed segments: the one before 75.
+    let bases = store.partition("t", 0).unwrap().segment_base_offsets();
+    store.close().unwrap();
+    let checkpoint = std::fs::read_to_string(tmp.path().join("cleaner-offset-checkpoint")).unwrap();
+    assert!(checkpoint.lines().any(|l| l.starts_with("t 0 ")), "{checkpoint}");
+    assert_eq!(bases.last(), Some(&75), "{bases:?}");
+    let sealed = format!("{:020}.log", bases[bases.len() - 2]);
+    // As the cleaner would have removed it: that segment now ends at 74.
+    remove_batch(&tmp.path().join("t-0").join(&sealed), 74);
+    shut(tmp.path(), Shutdown::Lost);
+    let ro = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+    assert_eq!(ro.partition("t", 0).unwrap().log_end_offset(), 100, "read-only");
+    drop(ro);
+    let store = open(tmp.path()).unwrap();
+    assert!(cuts(&store).is_empty(), "{:?}", cuts(&store));
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.segment_base_offsets(), bases);
+    assert_eq!(log.log_end_offset(), 100);
+    let served = read_all(&store, &sealed, "compacted");
+    check_served(&served, 74, "compacted");
+    assert!((75..100).all(|o| served.contains_key(&o)), "{served:?}");
+    store.close().unwrap();
+}

@@ -73,6 +73,10 @@ pub struct LoadOptions {
     pub(crate) recovery_point_known: bool,
     /// Checkpointed log start offset (0 when unknown).
     pub(crate) log_start_offset: i64,
+    /// The log was compacted at some time (the cleaner checkpoint has an
+    /// entry for it): a recovered segment ending below the next one's base
+    /// is a gap compaction left, whatever `cleanup.policy` says now.
+    pub(crate) compacted: bool,
 }
 
 impl LoadOptions {
@@ -106,6 +110,18 @@ impl LoadOptions {
     #[must_use]
     pub fn with_log_start_offset(self, log_start_offset: i64) -> Self {
         Self { log_start_offset, ..self }
+    }
+
+    /// Whether the log was ever compacted: give `true` when the cleaner
+    /// checkpoint (`cleaner-offset-checkpoint`) holds an entry for the
+    /// partition. Without compaction a log has no gaps, so after a crash a
+    /// recovered segment that ends below the next segment's base lost its
+    /// tail and every later segment is dropped (the log stays a prefix of
+    /// what was written). A log compacted before its topic's policy became
+    /// `delete` keeps such gaps as data.
+    #[must_use]
+    pub fn with_compacted(self, compacted: bool) -> Self {
+        Self { compacted, ..self }
     }
 
     /// Whether the directory had a clean shutdown.
@@ -277,7 +293,8 @@ impl Log {
                 // One pass over the data: the scan stops, changing nothing,
                 // at a batch past the reach of the segment's base, and only
                 // then is the segment checked for a legacy one to split.
-                let gaps_allowed = config.cleanup_policy.compact || i + 1 < split_end;
+                let gaps_allowed =
+                    config.cleanup_policy.compact || options.compacted || i + 1 < split_end;
                 let rules = rules::place_rules(next_base, ceiling);
                 let outcome = match seg.recover(next_base, rules)? {
                     Recovery::Done(outcome) => outcome,
