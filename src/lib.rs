@@ -182,15 +182,15 @@
 //!   The newest copy wins (a stale one is rewritten at open); copies of two
 //!   stores, two differing copies of one generation (the store changed while
 //!   opened with different subsets of its directories), and a partition
-//!   directory of a topic the copy in its own log directory does not list
-//!   are [`Error::StoreMetadataConflict`] at open, before anything changes.
-//!   A log directory without a copy (a Kafka broker's, or one just added to
-//!   the config) adopts its unlisted partitions with default configs. A file
-//!   written before the copies (`strata-topics 1`, in the first directory
-//!   only) is read in any order (of two, the first directory's) and
-//!   rewritten into every directory at the next open; one that a newer copy
-//!   contradicts (the store was opened without it since, adopting its topics
-//!   with default configs) is refused, not overwritten.
+//!   directory of a topic the store's copy does not list are
+//!   [`Error::StoreMetadataConflict`] at open, before anything changes. Only
+//!   a store with no copy anywhere (a Kafka broker's log directory) adopts
+//!   partitions with default configs. A file written before the copies
+//!   (`strata-topics 1`, in the first directory only) is read in any order
+//!   and rewritten into every directory at the next open; two such files
+//!   that differ, or one that a newer copy contradicts (the store was opened
+//!   without it since, adopting its topics with default configs), are
+//!   refused, not overwritten.
 //!
 //! ## Recovery rules
 //! What opening and reading do with damaged files, beside what Kafka does

@@ -259,8 +259,10 @@ fn an_older_format_copy_the_newer_one_contradicts_is_refused_not_overwritten() {
         assert!(e.to_string().contains("topic c"), "{e}");
     }
     assert_eq!(topics_file(&n1), old, "the older copy is left as it was");
-    // The operator removes the copy that is wrong: the older one is upgraded.
+    // The operator removes the copy that is wrong, and the topic only it
+    // listed (refused otherwise): the older one is upgraded.
     std::fs::remove_file(n2.join("strata-topics")).unwrap();
+    std::fs::remove_dir_all(n2.join("other-0")).unwrap();
     let store = open(&[&n2, &n1]).unwrap();
     assert_eq!(store.topic_overrides("c").unwrap(), compact());
     store.close().unwrap();
@@ -276,33 +278,41 @@ fn an_older_format_copy_the_newer_one_contradicts_is_refused_not_overwritten() {
 }
 
 /// The older format kept one file, in whichever log directory was listed
-/// first when it was written: a store whose order changed has two. The one
-/// in the directory listed first is read, as before.
+/// first when it was written: a store whose order changed may have two. Two
+/// that differ are refused, naming both, and neither is rewritten: which is
+/// current cannot be told (the one read would have overwritten the other's
+/// configs in every directory).
 #[test]
-fn older_format_copies_in_two_directories_open_with_the_first_listed() {
+fn older_format_copies_that_differ_are_refused_and_left_as_they_are() {
     let tmp = tempfile::tempdir().unwrap();
     let (n1, n2) = two_dir_store(tmp.path());
-    let first = "strata-topics 1\ntopic c 4\nconfig c cleanup.policy compact\n";
-    std::fs::write(n1.join("strata-topics"), first).unwrap();
-    std::fs::write(n2.join("strata-topics"), "strata-topics 1\ntopic c 4\n").unwrap();
+    let compacted = "strata-topics 1\ntopic c 4\nconfig c cleanup.policy compact\n";
+    std::fs::write(n1.join("strata-topics"), "strata-topics 1\ntopic c 4\n").unwrap();
+    std::fs::write(n2.join("strata-topics"), compacted).unwrap();
+    for dirs in [vec![&n1, &n2], vec![&n2, &n1]] {
+        let e = open(&dirs).unwrap_err();
+        assert!(e.to_string().contains("both of the older format"), "{e}");
+    }
+    assert_eq!(topics_file(&n2), compacted);
+    // Identical ones are one file twice: the store opens and is upgraded.
+    std::fs::write(n1.join("strata-topics"), compacted).unwrap();
     let store = open(&[&n1, &n2]).unwrap();
     assert_eq!(store.topic_overrides("c").unwrap(), compact());
     store.close().unwrap();
     assert_eq!(topics_file(&n1), topics_file(&n2));
-    assert!(topics_file(&n2).contains("config c cleanup.policy compact"));
 }
 
-/// A log directory holding no copy (a Kafka broker's, added to the config of
-/// a store that already has one) adopts its partitions with default
-/// configs, as a store without any copy does, and gets a copy.
+/// A Kafka broker's log directory added to a store that already holds a
+/// copy is refused, not adopted: a directory without a copy cannot be told
+/// from one of the store whose copy was removed by hand. The error names
+/// the way out.
 #[test]
-fn a_log_directory_without_a_copy_adopts_partitions_no_copy_lists() {
+fn a_kafka_log_directory_added_beside_a_copy_is_refused_naming_the_way_out() {
     let tmp = tempfile::tempdir().unwrap();
     let (k1, k2) = (tmp.path().join("k1"), tmp.path().join("k2"));
     let store = open(&[&k1, &k2]).unwrap();
     store.create_topic("x", 1, &BTreeMap::new()).unwrap();
-    store.create_topic("y", 1, &compact()).unwrap();
-    store.partition("y", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    store.create_topic("y", 1, &BTreeMap::new()).unwrap();
     store.close().unwrap();
     assert!(k1.join("x-0").is_dir() && k2.join("y-0").is_dir());
     // As a broker leaves them: no strata-topics in either directory.
@@ -311,11 +321,10 @@ fn a_log_directory_without_a_copy_adopts_partitions_no_copy_lists() {
     let store = open(&[&k1]).unwrap();
     store.create_topic("z", 1, &BTreeMap::new()).unwrap();
     store.close().unwrap();
-    let store = open(&[&k1, &k2]).unwrap();
-    let names: Vec<String> = store.topics().into_iter().map(|(t, _)| t).collect();
-    assert_eq!(names, ["x", "y", "z"]);
-    assert!(store.topic_overrides("y").unwrap().is_empty(), "adopted with default configs");
-    assert_eq!(store.partition("y", 0).unwrap().log_end_offset(), 1);
+    let e = open(&[&k1, &k2]).unwrap_err();
+    assert_conflict(&e, &k2.join("y-0"), "open it as a store of its own");
+    // Opened as a store of its own, it adopts its partitions.
+    let store = open(&[&k2]).unwrap();
+    assert_eq!(store.topics(), [("y".to_owned(), 1)]);
     store.close().unwrap();
-    assert_eq!(topics_file(&k1), topics_file(&k2));
 }

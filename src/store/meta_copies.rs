@@ -15,25 +15,26 @@
 //!   the store was changed while opened with different subsets of its log
 //!   directories, and which change is right cannot be told.
 //! - Copies of the older format (`strata-topics 1`, generation 0) were kept
-//!   in the first log directory only: of two, the one in the directory
-//!   listed first wins, as it did then. One beside a newer copy must agree
+//!   in the first log directory only: two that differ are refused (which is
+//!   current cannot be told). One beside a newer copy must agree
 //!   with it (every topic it lists listed with the same configs, or marked
 //!   deleted), else the open is refused: the newer copy may come from an
 //!   open that left the older one's directory out and adopted its topics
 //!   with default configs, and a compacted topic would run as `delete`.
 //! - A partition directory of a topic the chosen copy does not list (nor
-//!   marks deleted), in a log directory holding a copy, is refused at open,
-//!   before anything is loaded or changed: that copy says what its
-//!   directory holds. A log directory without a copy (a Kafka broker's, or
-//!   one just added to the config) adopts such partitions with default
-//!   configs, as a store without any copy does.
+//!   marks deleted) is refused at open, before anything is loaded or
+//!   changed: only a store without any copy (a Kafka broker's directory, or
+//!   a store that never had a topic) adopts such directories, with default
+//!   configs. A log directory without a copy cannot be told from one of the
+//!   store whose copy was removed, so its partitions are not adopted under
+//!   guessed configs either.
 //! - A copy that cannot be read (an I/O error) takes its log directory
 //!   offline; a damaged one is refused naming the file and line.
 //!
 //! A stale, missing or older-format copy is rewritten by the next open that
 //! can write.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::io::file;
@@ -56,8 +57,6 @@ pub(super) struct Chosen {
     pub current: bool,
     /// Log directories (by index) whose copy could not be read: offline.
     pub unreadable: BTreeMap<usize, Error>,
-    /// Log directories (by index) holding a copy.
-    pub held: BTreeSet<usize>,
 }
 
 fn conflict(path: &Path, reason: String) -> Error {
@@ -72,14 +71,10 @@ fn conflict(path: &Path, reason: String) -> Error {
 pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
     let mut copies: Vec<(&PathBuf, Copy)> = Vec::new();
     let mut unreadable = BTreeMap::new();
-    let mut held = BTreeSet::new();
     let mut missing = false;
     for (i, dir) in dirs.iter().enumerate() {
         match meta::read(dir) {
-            Ok(Some(copy)) => {
-                held.insert(i);
-                copies.push((dir, copy));
-            }
+            Ok(Some(copy)) => copies.push((dir, copy)),
             Ok(None) => missing = true,
             Err(e @ Error::Io { .. }) => {
                 unreadable.insert(i, e);
@@ -108,7 +103,6 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
             from: None,
             current: true,
             unreadable,
-            held,
         });
     };
     let mut at_newest = copies.iter().filter(|(_, c)| c.generation() == newest);
@@ -117,9 +111,22 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
             "strata-topics: no copy at the highest generation".into(),
         ));
     };
-    // Older-format copies share generation 0; the first directory's was
-    // the one read when there was one file.
-    if let Some((dir, _)) = at_newest.find(|(_, c)| newest > 0 && c.metas != chosen.metas) {
+    if let Some((dir, _)) = at_newest.find(|(_, c)| c.metas != chosen.metas) {
+        if newest == 0 {
+            // Both of the older format, which kept one file in whichever
+            // directory was listed first when it was written.
+            return Err(conflict(
+                dir,
+                format!(
+                    "its strata-topics and {}'s are both of the older format (one file, in the \
+                     log directory listed first when it was written) and list different topics \
+                     or configs: the directories were listed in another order when one was \
+                     written, and which is current cannot be told. Remove the one that is \
+                     wrong (the one left is written into every log directory at the next open)",
+                    from.display()
+                ),
+            ));
+        }
         return Err(conflict(
             dir,
             format!(
@@ -156,7 +163,6 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
         from: Some((*from).clone()),
         current,
         unreadable,
-        held,
     })
 }
 
@@ -180,10 +186,10 @@ fn disagreement(old: &Metas, new: &Metas) -> Option<String> {
     None
 }
 
-/// [`Error::StoreMetadataConflict`] for the first partition directory, in a
-/// log directory of `dirs` holding a copy, whose topic `chosen` neither
-/// lists nor marks deleted. Directories that cannot be listed are skipped:
-/// loading takes them offline.
+/// [`Error::StoreMetadataConflict`] for the first partition directory in
+/// `dirs` whose topic `chosen` neither lists nor marks deleted, when some
+/// log directory holds a copy (or may: one could not be read). Directories
+/// that cannot be listed are skipped: loading takes them offline.
 pub(super) fn refuse_unlisted_partitions(dirs: &[PathBuf], chosen: &Chosen) -> Result<()> {
     let Some(from) =
         chosen.from.as_ref().or_else(|| chosen.unreadable.keys().next().and_then(|&i| dirs.get(i)))
@@ -197,8 +203,7 @@ pub(super) fn refuse_unlisted_partitions(dirs: &[PathBuf], chosen: &Chosen) -> R
         .map(|(name, meta)| (name.clone(), meta.overrides.clone()))
         .collect();
     for (i, dir) in dirs.iter().enumerate() {
-        // A directory without a copy adopts what it holds (see the module docs).
-        if chosen.unreadable.contains_key(&i) || !chosen.held.contains(&i) {
+        if chosen.unreadable.contains_key(&i) {
             continue;
         }
         let Ok(entries) = file::read_dir(dir) else { continue };
@@ -229,8 +234,9 @@ pub(super) fn refuse_unlisted_partitions(dirs: &[PathBuf], chosen: &Chosen) -> R
                     "partition {name} belongs to topic {topic}, which {read} does not list: its \
                      configs are unknown, and it is not opened under guessed ones. If the topic \
                      was deleted while this log directory was left out of the config, remove the \
-                     directory; if the directory belongs to another store, take its log \
-                     directory out of the config"
+                     directory; if the directory belongs to another store or is a Kafka \
+                     broker's (whose partitions only a store without any strata-topics adopts), \
+                     take its log directory out of the config and open it as a store of its own"
                 ),
             ));
         }

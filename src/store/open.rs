@@ -36,7 +36,7 @@ impl Store {
             dirs.push(LogDir { path: path.clone(), lock: Mutex::new(lock) });
         }
         duplicates::refuse_duplicate_partitions(&config.log_dirs)?;
-        let meta_copies::Chosen { stamp, mut metas, current, mut unreadable, held, .. } = {
+        let meta_copies::Chosen { stamp, mut metas, current, mut unreadable, .. } = {
             let chosen = meta_copies::reconcile(&config.log_dirs)?;
             meta_copies::refuse_unlisted_partitions(&config.log_dirs, &chosen)?;
             chosen
@@ -185,8 +185,9 @@ impl Store {
                         dir_index: None,
                         path: PathBuf::from(dir_name),
                         cause,
-                        // Not its recovery point: a directory restored by
-                        // hand (from a backup, say) is validated whole.
+                        // Not its recovery point: restored by hand (from a
+                        // backup, say), it is recovered whole after a crash,
+                        // not trusted up to the old point.
                         checkpoints: carried.map_or([None; 3], |(_, c)| [None, c[1], c[2]]),
                         checkpoint_dir: carried.map(|(d, _)| d),
                     },
@@ -276,16 +277,6 @@ impl Store {
         let names: Vec<String> = store.inner.topics.read().keys().cloned().collect();
         for name in names {
             store.settle_topic_id(&name)?;
-        }
-        // Partitions adopted from a log directory without a copy, in a store
-        // whose other directories hold one, are written into every copy now:
-        // left out, the next open would find them unlisted beside a copy and
-        // refuse them. (A store without any copy counts its adopted topics
-        // at its first write, as before.)
-        if !held.is_empty() {
-            for (name, meta) in store.metas() {
-                metas.topics.entry(name).or_insert(meta);
-            }
         }
         // Rewritten only when it changed, or a log directory's copy is
         // missing, stale or of the older format: an open that finds
