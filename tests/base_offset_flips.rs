@@ -701,3 +701,31 @@ fn a_gap_between_segments_of_a_once_compacted_log_drops_nothing_after_a_crash() 
     assert!((75..100).all(|o| served.contains_key(&o)), "{served:?}");
     store.close().unwrap();
 }
+
+/// Past the cleaner checkpoint nothing was compacted: a recovered segment
+/// there that ends below the next one's base lost its tail after a crash,
+/// and the later segments go, as in a log never compacted.
+#[test]
+fn a_gap_past_the_cleaner_checkpoint_of_a_once_compacted_log_is_a_lost_tail() {
+    let tmp = tempfile::tempdir().unwrap();
+    four_segments(tmp.path(), "compact", "4096");
+    let store = open(tmp.path()).unwrap();
+    store.maintain(Some("t")).unwrap();
+    store.set_topic_config("t", "cleanup.policy", "delete").unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.roll().unwrap();
+    for i in 100..110 {
+        log.append(&[Record::new(format!("k{i}"), format!("v{i}"))]).unwrap();
+    }
+    store.close().unwrap();
+    let checkpoint = std::fs::read_to_string(tmp.path().join("cleaner-offset-checkpoint")).unwrap();
+    assert!(checkpoint.lines().any(|l| l == "t 0 75"), "{checkpoint}");
+    remove_batch(&tmp.path().join("t-0").join("00000000000000000075.log"), 99);
+    shut(tmp.path(), Shutdown::Lost);
+    let store = open(tmp.path()).unwrap();
+    assert!(!cuts(&store).is_empty(), "the later segment is cut");
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 99);
+    assert_eq!(log.segment_base_offsets().last(), Some(&75));
+    store.close().unwrap();
+}

@@ -73,10 +73,11 @@ pub struct LoadOptions {
     pub(crate) recovery_point_known: bool,
     /// Checkpointed log start offset (0 when unknown).
     pub(crate) log_start_offset: i64,
-    /// The log was compacted at some time (the cleaner checkpoint has an
-    /// entry for it): a recovered segment ending below the next one's base
-    /// is a gap compaction left, whatever `cleanup.policy` says now.
-    pub(crate) compacted: bool,
+    /// Where the log's cleaning reached, when it was compacted at some time
+    /// (the cleaner checkpoint's entry): a recovered segment ending below
+    /// the next one's base at or below it is a gap compaction left,
+    /// whatever `cleanup.policy` says now.
+    pub(crate) cleaned_to: Option<i64>,
 }
 
 impl LoadOptions {
@@ -112,16 +113,22 @@ impl LoadOptions {
         Self { log_start_offset, ..self }
     }
 
-    /// Whether the log was ever compacted: give `true` when the cleaner
-    /// checkpoint (`cleaner-offset-checkpoint`) holds an entry for the
-    /// partition. Without compaction a log has no gaps, so after a crash a
+    /// The cleaner checkpoint's entry for the partition
+    /// (`cleaner-offset-checkpoint`), when it has one: the log was compacted
+    /// up to there. Without compaction a log has no gaps, so after a crash a
     /// recovered segment that ends below the next segment's base lost its
     /// tail and every later segment is dropped (the log stays a prefix of
-    /// what was written). A log compacted before its topic's policy became
-    /// `delete` keeps such gaps as data.
+    /// what was written). Below this offset a log compacted before its
+    /// topic's policy became `delete` keeps such gaps as data.
     #[must_use]
-    pub fn with_compacted(self, compacted: bool) -> Self {
-        Self { compacted, ..self }
+    pub fn with_cleaner_checkpoint(self, cleaned_to: i64) -> Self {
+        Self { cleaned_to: Some(cleaned_to), ..self }
+    }
+
+    /// Whether a gap ending at `next_base` may be compaction's: the log is
+    /// compacted now, or was cleaned past there.
+    pub(crate) fn gaps_allowed(&self, compact: bool, next_base: Option<i64>) -> bool {
+        compact || next_base.is_some_and(|b| self.cleaned_to.is_some_and(|c| b <= c))
     }
 
     /// Whether the directory had a clean shutdown.
@@ -293,8 +300,8 @@ impl Log {
                 // One pass over the data: the scan stops, changing nothing,
                 // at a batch past the reach of the segment's base, and only
                 // then is the segment checked for a legacy one to split.
-                let gaps_allowed =
-                    config.cleanup_policy.compact || options.compacted || i + 1 < split_end;
+                let gaps_allowed = options.gaps_allowed(config.cleanup_policy.compact, next_base)
+                    || i + 1 < split_end;
                 let rules = rules::place_rules(next_base, ceiling);
                 let outcome = match seg.recover(next_base, rules)? {
                     Recovery::Done(outcome) => outcome,

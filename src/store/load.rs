@@ -187,8 +187,10 @@ pub(super) fn load_dir(
                     .and_then(|cfg| {
                         let mut options = LoadOptions::default()
                             .with_clean_shutdown(clean)
-                            .with_log_start_offset(start_offsets.get(&key).copied().unwrap_or(0))
-                            .with_compacted(cleaner_offsets.contains_key(&key));
+                            .with_log_start_offset(start_offsets.get(&key).copied().unwrap_or(0));
+                        if let Some(&cleaned) = cleaner_offsets.get(&key) {
+                            options = options.with_cleaner_checkpoint(cleaned);
+                        }
                         if let Some(&point) = recovery_points.get(&key) {
                             options = options.with_recovery_point(point);
                         }
