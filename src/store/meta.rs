@@ -22,8 +22,8 @@
 //! every log directory at the next open.
 //!
 //! A partition directory on disk without an entry here (a Kafka broker's data
-//! directory opened by strata) is adopted with no overrides, but only from a
-//! log directory holding no copy of the file (see `meta_copies.rs`).
+//! directory opened by strata) is adopted with no overrides, but only when no
+//! log directory holds a copy of the file at all (see `meta_copies.rs`).
 //!
 //! `deleted` marks a topic whose deletion is committed but whose partition
 //! directories may still exist: the next open removes them instead of
