@@ -678,3 +678,28 @@ fn offline_partitions_and_ignored_entries_are_said_and_skipping_one_fails() {
     assert!(lines[1].contains(r#""partition":1"#) && lines[1].contains(r#""state":"offline""#));
     assert!(lines[1].contains(r#""log_end_offset":null"#), "{}", lines[1]);
 }
+
+/// A Kafka broker's log directory added to a store that has `strata-topics`
+/// is refused, naming `--adopt-unlisted`; with it, its topics are adopted
+/// with default configs and listed.
+#[test]
+fn adopt_unlisted_takes_in_a_kafka_log_directory_added_to_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (k1, k2) = (tmp.path().join("k1"), tmp.path().join("k2"));
+    ok(&k1, &["topic-create", "x", "--partitions", "1"]);
+    // A directory as a broker leaves it: a partition, no strata-topics.
+    ok(&k2, &["topic-create", "y", "--partitions", "1"]);
+    fs::remove_file(k2.join("strata-topics")).unwrap();
+    let out = run(&[&k1, &k2], &["topic-list"], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--adopt-unlisted"), "{stderr}");
+    let listed = lines_of(&[&k1, &k2], &["--adopt-unlisted", "topic-list"], b"");
+    assert!(listed.iter().any(|l| l.contains("\"y\"")), "{listed:?}");
+    // topic-list opens read-only and writes nothing: a writing verb adopts
+    // the topics into every copy, and the next command needs no flag.
+    let out = run(&[&k1, &k2], &["topic-list"], b"");
+    assert!(!out.status.success());
+    lines_of(&[&k1, &k2], &["--adopt-unlisted", "maintain"], b"");
+    let listed = lines_of(&[&k1, &k2], &["topic-list"], b"");
+    assert!(listed.iter().any(|l| l.contains("\"y\"")), "{listed:?}");
+}

@@ -323,8 +323,51 @@ fn a_kafka_log_directory_added_beside_a_copy_is_refused_naming_the_way_out() {
     store.close().unwrap();
     let e = open(&[&k1, &k2]).unwrap_err();
     assert_conflict(&e, &k2.join("y-0"), "open it as a store of its own");
-    // Opened as a store of its own, it adopts its partitions.
-    let store = open(&[&k2]).unwrap();
-    assert_eq!(store.topics(), [("y".to_owned(), 1)]);
+    assert!(e.to_string().contains("adopt_unlisted_partitions"), "{e}");
+    // A read-only open asked to adopt them lists them and writes nothing.
+    let looking = StoreConfig::new([&k1, &k2]).adopt_unlisted_partitions(true);
+    let ro = Store::open_read_only(looking).unwrap();
+    assert_eq!(ro.topics().len(), 3, "{:?}", ro.topics());
+    ro.close().unwrap();
+    assert!(!k2.join("strata-topics").exists());
+    // Asked to, the open adopts them with default configs and writes them
+    // into every copy: the next open needs no asking.
+    let adopting = StoreConfig::new([&k1, &k2]).background_threads(false);
+    let store = Store::open(adopting.adopt_unlisted_partitions(true)).unwrap();
+    assert_eq!(store.topics().len(), 3, "{:?}", store.topics());
+    assert!(store.topic_overrides("y").unwrap().is_empty());
+    store.close().unwrap();
+    assert!(topics_file(&k1).contains("topic y 1") && topics_file(&k1) == topics_file(&k2));
+    let store = open(&[&k1, &k2]).unwrap();
+    assert_eq!(store.partition("y", 0).unwrap().log_end_offset(), 0);
+    store.close().unwrap();
+}
+
+/// Settling a conflict between two copies of one generation by removing
+/// one leaves the topics only it listed refused; adopting them on request
+/// keeps their data (their configs to set again), where the refusal's
+/// advice alone would have their directories removed.
+#[test]
+fn topics_only_a_removed_copy_listed_are_adopted_on_request_with_their_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    for (dir, topic) in [(&n1, "p"), (&n2, "q")] {
+        let store = open(&[dir]).unwrap();
+        store.create_topic(topic, 1, &compact()).unwrap();
+        store.partition(topic, 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+        store.close().unwrap();
+    }
+    assert_conflict(&open(&[&n1, &n2]).unwrap_err(), &n2, "adopt_unlisted_partitions");
+    std::fs::remove_file(n2.join("strata-topics")).unwrap();
+    assert_conflict(&open(&[&n1, &n2]).unwrap_err(), &n2.join("q-0"), "does not list");
+    let config = StoreConfig::new([&n1, &n2]).background_threads(false);
+    let store = Store::open(config.adopt_unlisted_partitions(true)).unwrap();
+    assert_eq!(store.topic_overrides("p").unwrap(), compact());
+    assert!(store.topic_overrides("q").unwrap().is_empty(), "adopted with default configs");
+    assert_eq!(store.partition("q", 0).unwrap().log_end_offset(), 1);
+    store.set_topic_config("q", "cleanup.policy", "compact").unwrap();
+    store.close().unwrap();
+    let store = open(&[&n2, &n1]).unwrap();
+    assert_eq!(store.topic_overrides("q").unwrap(), compact());
     store.close().unwrap();
 }

@@ -443,6 +443,19 @@ config_table! {
         ///
         /// Default: true.
         pub background_threads: bool = true,
+        /// Whether an open adopts, with default configs, partition
+        /// directories of topics that no copy of `strata-topics` lists,
+        /// when some log directory holds a copy: a Kafka broker's log
+        /// directory added to an existing store, or a topic left in a
+        /// directory whose copy was removed to settle a conflict. Off, such
+        /// an open is [`crate::Error::StoreMetadataConflict`], since their
+        /// configs are unknown (a compacted topic would run as `delete`).
+        /// The adopted topics are written into every copy once no log
+        /// directory is offline. A store without any copy adopts always, as
+        /// Kafka's directories are opened. Not a Kafka key.
+        ///
+        /// Default: false.
+        pub adopt_unlisted_partitions: bool = false,
         /// The broker-level defaults of every topic key, already resolved
         /// from their `log.*` synonyms; a topic's overrides apply on top
         /// ([`LogConfig::resolve`]).

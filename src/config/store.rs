@@ -108,6 +108,15 @@ impl StoreConfig {
         self
     }
 
+    /// Sets [`StoreConfig::adopt_unlisted_partitions`].
+    ///
+    /// Default: false.
+    #[must_use]
+    pub fn adopt_unlisted_partitions(mut self, on: bool) -> Self {
+        self.adopt_unlisted_partitions = on;
+        self
+    }
+
     /// Sets [`StoreConfig::topic_defaults`], the store-level value of every
     /// topic key.
     ///

@@ -133,7 +133,9 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
                 "its strata-topics and {}'s are both generation {newest} but list different \
                  topics or configs: the store was changed while opened with different subsets \
                  of its log directories, and which change is right cannot be told; remove the \
-                 copy that is wrong",
+                 copy that is wrong (topics only it listed are then refused, unless the open \
+                 adopts them with default configs: StoreConfig::adopt_unlisted_partitions, \
+                 logtool --adopt-unlisted; set their configs again after)",
                 from.display()
             ),
         ));
@@ -235,8 +237,9 @@ pub(super) fn refuse_unlisted_partitions(dirs: &[PathBuf], chosen: &Chosen) -> R
                      configs are unknown, and it is not opened under guessed ones. If the topic \
                      was deleted while this log directory was left out of the config, remove the \
                      directory; if the directory belongs to another store or is a Kafka \
-                     broker's (whose partitions only a store without any strata-topics adopts), \
-                     take its log directory out of the config and open it as a store of its own"
+                     broker's, take its log directory out of the config and open it as a store of \
+                     its own, or adopt its topics with default configs (StoreConfig::\
+                     adopt_unlisted_partitions; logtool --adopt-unlisted) and set their configs"
                 ),
             ));
         }

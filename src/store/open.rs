@@ -36,9 +36,11 @@ impl Store {
             dirs.push(LogDir { path: path.clone(), lock: Mutex::new(lock) });
         }
         duplicates::refuse_duplicate_partitions(&config.log_dirs)?;
-        let meta_copies::Chosen { stamp, mut metas, current, mut unreadable, .. } = {
+        let meta_copies::Chosen { stamp, mut metas, current, mut unreadable, from } = {
             let chosen = meta_copies::reconcile(&config.log_dirs)?;
-            meta_copies::refuse_unlisted_partitions(&config.log_dirs, &chosen)?;
+            if !config.adopt_unlisted_partitions {
+                meta_copies::refuse_unlisted_partitions(&config.log_dirs, &chosen)?;
+            }
             chosen
         };
         let metas_on_disk = metas.clone();
@@ -277,6 +279,21 @@ impl Store {
         let names: Vec<String> = store.inner.topics.read().keys().cloned().collect();
         for name in names {
             store.settle_topic_id(&name)?;
+        }
+        // Topics adopted on request beside a copy (`adopt_unlisted_partitions`)
+        // go into every copy, once no directory is offline (their gaps are
+        // made only then, above); left out, the next open would refuse them.
+        // A store without any copy counts its adopted topics at its first
+        // write, as before.
+        if store.inner.config.adopt_unlisted_partitions
+            && from.is_some()
+            && store.inner.offline_dirs.is_empty()
+        {
+            for (name, meta) in store.metas() {
+                if !metas.deleted.contains(&name) {
+                    metas.topics.entry(name).or_insert(meta);
+                }
+            }
         }
         // Rewritten only when it changed, or a log directory's copy is
         // missing, stale or of the older format: an open that finds

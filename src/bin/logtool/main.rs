@@ -70,6 +70,11 @@ struct Cli {
     /// One JSON object per line on stdout.
     #[arg(long, global = true)]
     json: bool,
+    /// Adopt, with default configs, partition directories of topics the store's
+    /// strata-topics does not list (a Kafka broker's log directory added to a store):
+    /// refused otherwise, since their configs are unknown.
+    #[arg(long = "adopt-unlisted", global = true)]
+    adopt_unlisted: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -369,7 +374,8 @@ impl Drop for Out {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     progress::watch_store_open(cli.json);
     let mut out = Out { json: cli.json, stdout: std::io::BufWriter::new(std::io::stdout().lock()) };
-    let globals = store::Globals { dirs: cli.dirs, config: cli.config };
+    let globals =
+        store::Globals { dirs: cli.dirs, config: cli.config, adopt_unlisted: cli.adopt_unlisted };
     let with_store = |f: &mut dyn FnMut(&strata::Store) -> Result<(), Failure>| {
         store::with_store(&globals, f).map(|()| ExitCode::SUCCESS)
     };

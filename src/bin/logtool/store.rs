@@ -19,6 +19,8 @@ pub struct Globals {
     pub dirs: Vec<PathBuf>,
     /// `--config FILE`.
     pub config: Option<PathBuf>,
+    /// `--adopt-unlisted`.
+    pub adopt_unlisted: bool,
 }
 
 /// The store's config: the `server.properties` file when given (its unknown keys
@@ -49,7 +51,7 @@ pub fn config(g: &Globals) -> Result<StoreConfig, Failure> {
         config.log_dirs.clone_from(&g.dirs);
     }
     // One command, then exit: retention and cleaning are `maintain`'s business.
-    Ok(config.background_threads(false))
+    Ok(config.background_threads(false).adopt_unlisted_partitions(g.adopt_unlisted))
 }
 
 /// Opens the store, runs `f`, and closes the store cleanly whether `f`
