@@ -184,9 +184,10 @@
 //!   opened with different subsets of its directories), and a partition
 //!   directory of a topic the store's copy does not list are
 //!   [`Error::StoreMetadataConflict`] at open, before anything changes. Only
-//!   a store with no copy anywhere (a Kafka broker's log directory), or an
-//!   open asked to ([`StoreConfig::adopt_unlisted_partitions`]), adopts
-//!   partitions with default configs. A file written before the copies
+//!   a store with no copy anywhere (a Kafka broker's log directory) adopts
+//!   partitions with default configs, or an open asked to
+//!   ([`StoreConfig::adopt_unlisted_partitions`]), with retention off. A
+//!   file written before the copies
 //!   (`strata-topics 1`, in the first directory only) is read in any order
 //!   and rewritten into every directory at the next open; two such files
 //!   that differ, or one that a newer copy contradicts (the store was opened

@@ -702,11 +702,13 @@ fn a_gap_between_segments_of_a_once_compacted_log_drops_nothing_after_a_crash() 
     store.close().unwrap();
 }
 
-/// Past the cleaner checkpoint nothing was compacted: a recovered segment
-/// there that ends below the next one's base lost its tail after a crash,
-/// and the later segments go, as in a log never compacted.
+/// The cleaner checkpoint file may lag the cleaning by its write interval
+/// (a crash soon after a cleaning and a switch to `delete`), so its offset
+/// cannot bound where compaction's gaps are: a gap past it in a
+/// once-compacted log is kept as data too, as Kafka keeps the segments
+/// after any gap, rather than dropping what may be compacted data.
 #[test]
-fn a_gap_past_the_cleaner_checkpoint_of_a_once_compacted_log_is_a_lost_tail() {
+fn a_gap_past_the_cleaner_checkpoint_of_a_once_compacted_log_is_kept_too() {
     let tmp = tempfile::tempdir().unwrap();
     four_segments(tmp.path(), "compact", "4096");
     let store = open(tmp.path()).unwrap();
@@ -723,9 +725,9 @@ fn a_gap_past_the_cleaner_checkpoint_of_a_once_compacted_log_is_a_lost_tail() {
     remove_batch(&tmp.path().join("t-0").join("00000000000000000075.log"), 99);
     shut(tmp.path(), Shutdown::Lost);
     let store = open(tmp.path()).unwrap();
-    assert!(!cuts(&store).is_empty(), "the later segment is cut");
+    assert!(cuts(&store).is_empty(), "{:?}", cuts(&store));
     let log = store.partition("t", 0).unwrap();
-    assert_eq!(log.log_end_offset(), 99);
-    assert_eq!(log.segment_base_offsets().last(), Some(&75));
+    assert_eq!(log.log_end_offset(), 110);
+    assert_eq!(log.segment_base_offsets().last(), Some(&100));
     store.close().unwrap();
 }

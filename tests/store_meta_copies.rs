@@ -35,6 +35,15 @@ fn two_dir_store(root: &Path) -> (PathBuf, PathBuf) {
     (n1, n2)
 }
 
+/// What a topic adopted on request gets: retention off, so nothing is
+/// deleted before its real configs are set.
+fn retention_off() -> BTreeMap<String, String> {
+    [("retention.ms", "-1"), ("retention.bytes", "-1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 fn topics_file(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("strata-topics")).unwrap()
 }
@@ -335,7 +344,7 @@ fn a_kafka_log_directory_added_beside_a_copy_is_refused_naming_the_way_out() {
     let adopting = StoreConfig::new([&k1, &k2]).background_threads(false);
     let store = Store::open(adopting.adopt_unlisted_partitions(true)).unwrap();
     assert_eq!(store.topics().len(), 3, "{:?}", store.topics());
-    assert!(store.topic_overrides("y").unwrap().is_empty());
+    assert_eq!(store.topic_overrides("y").unwrap(), retention_off());
     store.close().unwrap();
     assert!(topics_file(&k1).contains("topic y 1") && topics_file(&k1) == topics_file(&k2));
     let store = open(&[&k1, &k2]).unwrap();
@@ -363,11 +372,33 @@ fn topics_only_a_removed_copy_listed_are_adopted_on_request_with_their_data() {
     let config = StoreConfig::new([&n1, &n2]).background_threads(false);
     let store = Store::open(config.adopt_unlisted_partitions(true)).unwrap();
     assert_eq!(store.topic_overrides("p").unwrap(), compact());
-    assert!(store.topic_overrides("q").unwrap().is_empty(), "adopted with default configs");
+    assert_eq!(store.topic_overrides("q").unwrap(), retention_off(), "nothing deleted yet");
     assert_eq!(store.partition("q", 0).unwrap().log_end_offset(), 1);
     store.set_topic_config("q", "cleanup.policy", "compact").unwrap();
     store.close().unwrap();
     let store = open(&[&n2, &n1]).unwrap();
-    assert_eq!(store.topic_overrides("q").unwrap(), compact());
+    let q = store.topic_overrides("q").unwrap();
+    assert_eq!(q.get("cleanup.policy").map(String::as_str), Some("compact"), "{q:?}");
     store.close().unwrap();
+}
+
+/// Adopting on request while a log directory is offline is refused: that
+/// directory may hold the adopted topics' other partitions, and a write of
+/// `strata-topics` would count partitions held nowhere, offline for good.
+#[test]
+fn adopting_while_a_log_directory_is_offline_is_refused_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    let k = tmp.path().join("k");
+    let store = open(&[&k]).unwrap();
+    store.create_topic("x", 3, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    std::fs::remove_file(k.join("strata-topics")).unwrap();
+    std::fs::remove_dir_all(k.join("x-1")).unwrap();
+    std::fs::remove_file(n2.join("strata-topics")).unwrap();
+    std::fs::create_dir(n2.join("strata-topics")).unwrap();
+    let config = StoreConfig::new([&n1, &n2, &k]).background_threads(false);
+    let e = Store::open(config.adopt_unlisted_partitions(true)).unwrap_err();
+    assert_conflict(&e, &n2, "bring it online first");
+    assert!(!k.join("strata-topics").exists() && !k.join("x-1").exists(), "nothing written");
 }

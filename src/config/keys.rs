@@ -450,9 +450,14 @@ config_table! {
         /// directory whose copy was removed to settle a conflict. Off, such
         /// an open is [`crate::Error::StoreMetadataConflict`], since their
         /// configs are unknown (a compacted topic would run as `delete`).
-        /// The adopted topics are written into every copy once no log
-        /// directory is offline. A store without any copy adopts always, as
-        /// Kafka's directories are opened. Not a Kafka key.
+        /// An adopted topic gets retention off (`retention.ms` and
+        /// `retention.bytes` -1), so nothing is deleted before its configs
+        /// are set; a writable open records it in every copy. It also brings
+        /// back the partitions of a topic deleted while their log directory
+        /// was left out of the config. Refused while a log directory is
+        /// offline (it may hold the topics' other partitions). A store
+        /// without any copy adopts always, with default configs, as Kafka's
+        /// directories are opened. Not a Kafka key.
         ///
         /// Default: false.
         pub adopt_unlisted_partitions: bool = false,

@@ -73,10 +73,9 @@ pub struct LoadOptions {
     pub(crate) recovery_point_known: bool,
     /// Checkpointed log start offset (0 when unknown).
     pub(crate) log_start_offset: i64,
-    /// Where the log's cleaning reached, when it was compacted at some time
-    /// (the cleaner checkpoint's entry): a recovered segment ending below
-    /// the next one's base at or below it is a gap compaction left,
-    /// whatever `cleanup.policy` says now.
+    /// The cleaner checkpoint's entry, when the log was compacted at some
+    /// time: a recovered segment ending below the next one's base may then
+    /// be a gap compaction left, whatever `cleanup.policy` says now.
     pub(crate) cleaned_to: Option<i64>,
 }
 
@@ -114,21 +113,23 @@ impl LoadOptions {
     }
 
     /// The cleaner checkpoint's entry for the partition
-    /// (`cleaner-offset-checkpoint`), when it has one: the log was compacted
-    /// up to there. Without compaction a log has no gaps, so after a crash a
-    /// recovered segment that ends below the next segment's base lost its
-    /// tail and every later segment is dropped (the log stays a prefix of
-    /// what was written). Below this offset a log compacted before its
-    /// topic's policy became `delete` keeps such gaps as data.
+    /// (`cleaner-offset-checkpoint`), when it has one: the log was compacted.
+    /// Without compaction a log has no gaps, so after a crash a recovered
+    /// segment that ends below the next segment's base lost its tail and
+    /// every later segment is dropped (the log stays a prefix of what was
+    /// written). A log compacted before its topic's policy became `delete`
+    /// keeps such gaps as data, wherever they are: the checkpoint file may
+    /// lag the cleaning by its write interval, so the offset cannot bound
+    /// them (Kafka keeps the segments after any gap).
     #[must_use]
     pub fn with_cleaner_checkpoint(self, cleaned_to: i64) -> Self {
         Self { cleaned_to: Some(cleaned_to), ..self }
     }
 
-    /// Whether a gap ending at `next_base` may be compaction's: the log is
-    /// compacted now, or was cleaned past there.
-    pub(crate) fn gaps_allowed(&self, compact: bool, next_base: Option<i64>) -> bool {
-        compact || next_base.is_some_and(|b| self.cleaned_to.is_some_and(|c| b <= c))
+    /// Whether a gap between segments may be compaction's: the log is
+    /// compacted now, or was at some time.
+    pub(crate) fn gaps_allowed(&self, compact: bool) -> bool {
+        compact || self.cleaned_to.is_some()
     }
 
     /// Whether the directory had a clean shutdown.
@@ -300,8 +301,8 @@ impl Log {
                 // One pass over the data: the scan stops, changing nothing,
                 // at a batch past the reach of the segment's base, and only
                 // then is the segment checked for a legacy one to split.
-                let gaps_allowed = options.gaps_allowed(config.cleanup_policy.compact, next_base)
-                    || i + 1 < split_end;
+                let gaps_allowed =
+                    options.gaps_allowed(config.cleanup_policy.compact) || i + 1 < split_end;
                 let rules = rules::place_rules(next_base, ceiling);
                 let outcome = match seg.recover(next_base, rules)? {
                     Recovery::Done(outcome) => outcome,

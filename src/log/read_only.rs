@@ -178,7 +178,7 @@ fn load_once(
         let next_base = segments.get(i + 1).map(|s| s.base_offset());
         let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
         if verdict.recovers() {
-            let gaps_allowed = options.gaps_allowed(config.cleanup_policy.compact, next_base);
+            let gaps_allowed = options.gaps_allowed(config.cleanup_policy.compact);
             let run = seg.recover_dry_run(next_base, rules::place_rules(next_base, ceiling))?;
             report.split_segments += usize::from(run.splits);
             // A split's parts follow each other without holes, and its last

@@ -114,8 +114,22 @@ pub(super) fn offsets_topic_overrides() -> BTreeMap<String, String> {
 
 /// Overrides of a topic found on disk without strata's metadata (a Kafka
 /// broker's data directory): Kafka's own for its internal topic, none otherwise.
-pub(super) fn adopted_overrides(topic: &str) -> BTreeMap<String, String> {
-    if topic == OFFSETS_TOPIC { offsets_topic_overrides() } else { BTreeMap::new() }
+///
+/// `keeping` (an open asked to adopt unlisted partitions,
+/// `StoreConfig::adopt_unlisted_partitions`): retention is off
+/// (`retention.ms` and `retention.bytes` -1), so nothing of a topic whose
+/// real configs are unknown is deleted before they are set again.
+pub(super) fn adopted_overrides(topic: &str, keeping: bool) -> BTreeMap<String, String> {
+    if topic == OFFSETS_TOPIC {
+        offsets_topic_overrides()
+    } else if keeping {
+        [("retention.ms", "-1"), ("retention.bytes", "-1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    } else {
+        BTreeMap::new()
+    }
 }
 
 /// The materialized state: (group, topic, partition) -> commit.

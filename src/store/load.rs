@@ -179,10 +179,12 @@ pub(super) fn load_dir(
                     let key = (topic.clone(), partition);
                     let loaded = LogConfig::resolve(
                         config,
-                        &overrides
-                            .get(&topic)
-                            .cloned()
-                            .unwrap_or_else(|| super::groups::adopted_overrides(&topic)),
+                        &overrides.get(&topic).cloned().unwrap_or_else(|| {
+                            super::groups::adopted_overrides(
+                                &topic,
+                                config.adopt_unlisted_partitions,
+                            )
+                        }),
                     )
                     .and_then(|cfg| {
                         let mut options = LoadOptions::default()

@@ -25,9 +25,10 @@
 //!   marks deleted) is refused at open, before anything is loaded or
 //!   changed: only a store without any copy (a Kafka broker's directory, or
 //!   a store that never had a topic) adopts such directories, with default
-//!   configs. A log directory without a copy cannot be told from one of the
-//!   store whose copy was removed, so its partitions are not adopted under
-//!   guessed configs either.
+//!   configs, or an open asked to (`StoreConfig::adopt_unlisted_partitions`,
+//!   retention off). A log directory without a copy cannot be told from one
+//!   of the store whose copy was removed, so its partitions are not adopted
+//!   under guessed configs unasked.
 //! - A copy that cannot be read (an I/O error) takes its log directory
 //!   offline; a damaged one is refused naming the file and line.
 //!
@@ -134,8 +135,8 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
                  topics or configs: the store was changed while opened with different subsets \
                  of its log directories, and which change is right cannot be told; remove the \
                  copy that is wrong (topics only it listed are then refused, unless the open \
-                 adopts them with default configs: StoreConfig::adopt_unlisted_partitions, \
-                 logtool --adopt-unlisted; set their configs again after)",
+                 adopts them, retention off, to set their configs again: \
+                 StoreConfig::adopt_unlisted_partitions, logtool --adopt-unlisted)",
                 from.display()
             ),
         ));
@@ -238,8 +239,8 @@ pub(super) fn refuse_unlisted_partitions(dirs: &[PathBuf], chosen: &Chosen) -> R
                      was deleted while this log directory was left out of the config, remove the \
                      directory; if the directory belongs to another store or is a Kafka \
                      broker's, take its log directory out of the config and open it as a store of \
-                     its own, or adopt its topics with default configs (StoreConfig::\
-                     adopt_unlisted_partitions; logtool --adopt-unlisted) and set their configs"
+                     its own, or adopt its topics, retention off, and set their configs \
+                     (StoreConfig::adopt_unlisted_partitions; logtool --adopt-unlisted)"
                 ),
             ));
         }

@@ -89,10 +89,9 @@ impl Store {
         let mut unclaimed = Vec::new();
         let topic_entry = |topics: &mut BTreeMap<String, Topic>, name: &str, idx: usize| {
             let t = topics.entry(name.to_owned()).or_insert_with(|| Topic {
-                overrides: overrides
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| groups::adopted_overrides(name)),
+                overrides: overrides.get(name).cloned().unwrap_or_else(|| {
+                    groups::adopted_overrides(name, config.adopt_unlisted_partitions)
+                }),
                 partitions: Vec::new(),
             });
             if t.partitions.len() <= idx {
@@ -244,6 +243,32 @@ impl Store {
         if read_only {
             return Ok(store);
         }
+        // Adopted on request while a log directory is offline:
+        // their gaps cannot be made (one may hold them), and any write of
+        // `strata-topics` would count partitions held nowhere, offline for
+        // good after it. Refused until every directory is online.
+        if let (Some((dir, why)), true) =
+            (store.inner.offline_dirs.first(), store.inner.config.adopt_unlisted_partitions)
+        {
+            let adopted: Vec<String> = store
+                .inner
+                .topics
+                .read()
+                .keys()
+                .filter(|n| !metas.topics.contains_key(*n) && n.as_str() != OFFSETS_TOPIC)
+                .cloned()
+                .collect();
+            if !adopted.is_empty() {
+                return Err(Error::StoreMetadataConflict {
+                    path: dir.clone(),
+                    reason: format!(
+                        "topics {adopted:?} are not listed in strata-topics and would be adopted \
+                         while this log directory is offline ({why}), which may hold some of \
+                         their partitions: bring it online first"
+                    ),
+                });
+            }
+        }
         for (_, log) in store.logs(None) {
             store.attach(&log);
         }
@@ -290,9 +315,7 @@ impl Store {
             && store.inner.offline_dirs.is_empty()
         {
             for (name, meta) in store.metas() {
-                if !metas.deleted.contains(&name) {
-                    metas.topics.entry(name).or_insert(meta);
-                }
+                metas.topics.entry(name).or_insert(meta);
             }
         }
         // Rewritten only when it changed, or a log directory's copy is
