@@ -243,6 +243,16 @@ impl Store {
         if read_only {
             return Ok(store);
         }
+        // Topics adopted from directories `strata-topics` does not list, with
+        // their partition counts (to the highest partition found).
+        let adopted: Vec<(String, i32)> = store
+            .inner
+            .topics
+            .read()
+            .iter()
+            .filter(|(name, _)| !metas.topics.contains_key(*name))
+            .map(|(name, t)| (name.clone(), i32::try_from(t.partitions.len()).unwrap_or(0)))
+            .collect();
         // Adopted on request while a log directory is offline:
         // their gaps cannot be made (one may hold them), and any write of
         // `strata-topics` would count partitions held nowhere, offline for
@@ -250,19 +260,13 @@ impl Store {
         if let (Some((dir, why)), true) =
             (store.inner.offline_dirs.first(), store.inner.config.adopt_unlisted_partitions)
         {
-            let adopted: Vec<String> = store
-                .inner
-                .topics
-                .read()
-                .keys()
-                .filter(|n| !metas.topics.contains_key(*n) && n.as_str() != OFFSETS_TOPIC)
-                .cloned()
-                .collect();
-            if !adopted.is_empty() {
+            let named: Vec<&str> =
+                adopted.iter().map(|(n, _)| n.as_str()).filter(|n| *n != OFFSETS_TOPIC).collect();
+            if !named.is_empty() {
                 return Err(Error::StoreMetadataConflict {
                     path: dir.clone(),
                     reason: format!(
-                        "topics {adopted:?} are not listed in strata-topics and would be adopted \
+                        "topics {named:?} are not listed in strata-topics and would be adopted \
                          while this log directory is offline ({why}), which may hold some of \
                          their partitions: bring it online first"
                     ),
@@ -285,16 +289,8 @@ impl Store {
             // makes a partition assigned to it. Left for later, they would
             // be counted in `strata-topics` at its next write and be offline
             // for good after it.
-            let adopted: Vec<(String, i32)> = store
-                .inner
-                .topics
-                .read()
-                .iter()
-                .filter(|(name, _)| !metas.topics.contains_key(*name))
-                .map(|(name, t)| (name.clone(), i32::try_from(t.partitions.len()).unwrap_or(0)))
-                .collect();
-            for (name, count) in adopted {
-                store.ensure_partitions(&name, count)?;
+            for (name, count) in &adopted {
+                store.ensure_partitions(name, *count)?;
             }
             // Every unfinished creation is finished.
             metas.creating.clear();
