@@ -139,6 +139,12 @@ enum Command {
     /// a --timestamp out of bounds) first appends the lines read before it, then fails naming
     /// the line and why; nothing from it on is appended. With --atomic a refused line
     /// leaves the store as it was.
+    ///
+    /// Ctrl-C (SIGINT), SIGTERM or SIGHUP stops reading stdin and appends every line read
+    /// (checked and reported as at the end of stdin), names the signal on stderr and exits
+    /// as at the end of stdin (0 when every line read was appended); a second signal ends the
+    /// tool at once. With --atomic a signal before stdin ends appends nothing and exits
+    /// 128 + the signal's number (130 for SIGINT).
     Produce(produce::ProduceArgs),
     /// Print records from the given position to the log end.
     Consume(data::ConsumeArgs),

@@ -27,6 +27,14 @@
 //! with its input lines, the count of records already appended, and every
 //! input line read that was not appended.
 //!
+//! SIGINT, SIGTERM and SIGHUP end the input as its end would: every line read
+//! is appended (checked as any other), and the exit status is the end of
+//! stdin's, 0 when all is in the store, as the console producer's shutdown
+//! hook closes its producer, sending what lingers. (The JVM then exits 130 for
+//! SIGINT; 0 here tells a script that no line read was lost, where 130 is what
+//! a shell reports for a tool the signal killed.) `--atomic` appends nothing
+//! after a signal and exits 128 + its number. See [`super::produce_feed`].
+//!
 //! Partitioning without `--partition` is Kafka's default partitioner
 //! ([`strata::internals::store::partitioner`]): keyed records by murmur2 of the key,
 //! unkeyed ones sticky — they stay on one partition until its batch is
@@ -367,11 +375,30 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
     let linger = (!args.atomic).then(|| Duration::from_millis(args.linger_ms));
     let mut number = 0_u64;
     let mut appended = 0_u64;
+    let mut stopped = None;
     loop {
         let lines = match feed.next(linger.and_then(|l| producer.deadline(l))) {
             Next::Lines(lines) => lines,
             Next::Timeout => Vec::new(),
             Next::End => break,
+            // `--atomic` takes the whole input or nothing: an input cut short by a signal is
+            // not the input it was given.
+            Next::Signal(signal) if args.atomic => {
+                return Err(Failure {
+                    msg: format!(
+                        "{} before stdin ended: nothing was appended (--atomic appends the \
+                         whole input or nothing)",
+                        signal.name()
+                    ),
+                    code: signal.exit_status(),
+                });
+            }
+            // A signal ends the input as its end would (after the lines read by now), as the
+            // console producer's shutdown hook closes its producer, sending what lingers.
+            Next::Signal(signal) => {
+                stopped = Some(signal);
+                feed.read_by_now()
+            }
             Next::Failed(e) => {
                 let f = Failure::io(format!("cannot read line {} of stdin: {e}", number + 1));
                 return Err(producer.refuse(out, f, number + 1, appended));
@@ -399,9 +426,20 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
         if !args.atomic {
             appended += producer.append_ready(out, appended).map_err(|f| after(f, number))?;
         }
+        if stopped.is_some() {
+            break;
+        }
     }
     producer.cut_all();
-    producer.append_ready(out, appended)?;
+    appended += producer.append_ready(out, appended)?;
+    if let Some(signal) = stopped {
+        eprintln!(
+            "logtool: {}: stopped reading stdin after {}; {} appended in all",
+            signal.name(),
+            super::count(number, "line"),
+            super::count(appended, "record"),
+        );
+    }
     Ok(())
 }
 

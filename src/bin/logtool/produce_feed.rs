@@ -5,13 +5,32 @@
 //! piped in costs one channel message per buffer, and a line typed or fed slowly is sent as
 //! soon as its newline is read. The channel holds [`CHUNKS_AHEAD`] chunks: the reader waits
 //! while the producer is behind.
+//!
+//! SIGINT, SIGTERM and SIGHUP are waited for by a thread too (signal-hook's self-pipe: the
+//! handler only writes to it). The first one sets a flag the reader looks at after each chunk,
+//! and sends [`Next::Signal`] on the same channel, which wakes the producer even while the
+//! reader waits for stdin; [`Feed::read_by_now`] then takes the lines the reader still had in
+//! hand. Kafka's console producer closes its producer in a shutdown hook, which sends what was
+//! lingering (`ConsoleProducer.start`: `Exit.addShutdownHook("producer-shutdown-hook",
+//! producer::close)`); `produce` appends what it read and exits as at the end of stdin. A
+//! second signal ends the process at once, as the signal's default action would have.
 
 use std::io::{BufRead as _, BufReader};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 /// Chunks read ahead of the producer.
 const CHUNKS_AHEAD: usize = 4;
+
+/// After a signal, how long [`Feed::read_by_now`] waits for the reader while nothing comes: a
+/// reader that was handing over lines sends them and its end at once, one that waits for stdin
+/// sends nothing.
+const HAND_OVER: Duration = Duration::from_millis(200);
 
 /// What the reader thread sends.
 enum Input {
@@ -19,6 +38,12 @@ enum Input {
     Lines(Vec<Vec<u8>>),
     /// Reading failed; the thread ends.
     Failed(std::io::Error),
+    /// stdin ended, or the reader stopped after a signal; the thread ends (the signal thread
+    /// holds a sender too, so the channel does not disconnect).
+    End,
+    /// The first of SIGINT, SIGTERM or SIGHUP arrived (which one is in [`Feed`]'s `signal`):
+    /// wakes the producer.
+    Signal,
 }
 
 /// What [`Feed::next`] found.
@@ -29,19 +54,45 @@ pub enum Next {
     Timeout,
     /// stdin ended (every line before it was sent).
     End,
+    /// A signal asked the producer to stop: append what was read, then exit.
+    Signal(Signal),
+}
+
+/// A signal that stopped the producer.
+#[derive(Clone, Copy, Debug)]
+pub struct Signal(i32);
+
+impl Signal {
+    /// `SIGINT`, `SIGTERM` or `SIGHUP`.
+    pub fn name(self) -> &'static str {
+        signal_hook::low_level::signal_name(self.0).unwrap_or("a signal")
+    }
+
+    /// The status a shell gives a process this signal ended: 128 + its number.
+    pub fn exit_status(self) -> u8 {
+        u8::try_from(128 + self.0).unwrap_or(u8::MAX)
+    }
 }
 
 /// stdin, read by a thread.
 pub struct Feed {
     rx: Receiver<Input>,
+    /// The first signal's number; 0 before any.
+    signal: Arc<AtomicI32>,
+    /// The reader sent [`Input::End`] (or failed): nothing more comes.
+    reader_done: std::cell::Cell<bool>,
 }
 
 impl Feed {
-    /// Starts the thread reading stdin.
+    /// Starts the threads reading stdin and waiting for SIGINT, SIGTERM and SIGHUP. From here
+    /// on, the first of those signals no longer ends the process: it is [`Next::Signal`].
     pub fn spawn() -> std::io::Result<Feed> {
         let (tx, rx) = sync_channel(CHUNKS_AHEAD);
-        std::thread::Builder::new().name("stdin".to_owned()).spawn(move || read(&tx))?;
-        Ok(Feed { rx })
+        let signal = Arc::new(AtomicI32::new(0));
+        watch_signals(tx.clone(), Arc::clone(&signal))?;
+        let stop = Arc::clone(&signal);
+        std::thread::Builder::new().name("stdin".to_owned()).spawn(move || read(&tx, &stop))?;
+        Ok(Feed { rx, signal, reader_done: std::cell::Cell::new(false) })
     }
 
     /// The next lines, waiting until `deadline` (forever when `None`).
@@ -50,22 +101,80 @@ impl Feed {
             None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(at) => self.rx.recv_timeout(at.saturating_duration_since(Instant::now())),
         };
+        if matches!(got, Ok(Input::End | Input::Failed(_)) | Err(RecvTimeoutError::Disconnected)) {
+            self.reader_done.set(true);
+        }
         match got {
             Ok(Input::Lines(lines)) => Next::Lines(lines),
             Ok(Input::Failed(e)) => Next::Failed(e),
+            // The reader stops after a signal, and its end may come before the signal's
+            // message: either says the signal came.
+            Ok(Input::Signal | Input::End) | Err(RecvTimeoutError::Disconnected) => {
+                match self.signal.load(Ordering::Acquire) {
+                    0 => Next::End,
+                    n => Next::Signal(Signal(n)),
+                }
+            }
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
-            Err(RecvTimeoutError::Disconnected) => Next::End,
         }
+    }
+
+    /// After [`Next::Signal`]: the lines the reader had read by then and not sent yet (it
+    /// sends what it has in hand, then stops). Waits until the reader says it stopped, or
+    /// for [`HAND_OVER`] with nothing coming (the reader waits for stdin, with nothing in hand).
+    pub fn read_by_now(&self) -> Vec<Vec<u8>> {
+        let mut lines = Vec::new();
+        while !self.reader_done.get() {
+            match self.rx.recv_timeout(HAND_OVER) {
+                Ok(Input::Lines(more)) => lines.extend(more),
+                Ok(Input::Signal) => {}
+                Ok(Input::Failed(_) | Input::End) | Err(_) => self.reader_done.set(true),
+            }
+        }
+        lines
     }
 }
 
-/// The reader thread: stdin's lines in chunks until it ends, fails, or the producer is gone.
-/// Each chunk is the whole lines of one buffer fill (a line cut by the buffer's end goes with
-/// the next fill), so the only read that may block comes after the lines at hand were sent.
-fn read(tx: &SyncSender<Input>) {
+/// The thread waiting for SIGINT, SIGTERM and SIGHUP. The first one is recorded in `signal`
+/// (the reader stops after its chunk in hand) and sent to the producer by a thread of its own
+/// (the send waits while the channel is full, and a second signal must still be heard); a
+/// second one, or a first one the thread cannot pass on, ends the process
+/// as the signal's default action does (`emulate_default_handler` restores it and raises the
+/// signal again; a plain exit with 128 + the signal's number if that fails). A signal after the
+/// producer is done (the store closing) is a first one nobody reads: the close goes on.
+fn watch_signals(tx: SyncSender<Input>, signal: Arc<AtomicI32>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new().name("signals".to_owned()).spawn(move || {
+        for n in signals.forever() {
+            if signal.compare_exchange(0, n, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                let tx = tx.clone();
+                let passed = std::thread::Builder::new()
+                    .name("stop".to_owned())
+                    .spawn(move || tx.send(Input::Signal));
+                if passed.is_ok() {
+                    continue;
+                }
+            }
+            let _ = signal_hook::low_level::emulate_default_handler(n);
+            std::process::exit(128 + n);
+        }
+    })?;
+    Ok(())
+}
+
+/// The reader thread: stdin's lines in chunks until it ends, fails, the producer is gone, or
+/// a signal was recorded in `stop`. Each chunk is the whole lines of one buffer fill (a line
+/// cut by the buffer's end goes with the next fill), so the only read that may block comes
+/// after the lines at hand were sent. After a signal, a line without its newline yet is not sent: the
+/// rest of it was never read.
+fn read(tx: &SyncSender<Input>, stop: &AtomicI32) {
     let mut stdin = BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
     let mut partial = Vec::new();
     loop {
+        if stop.load(Ordering::Acquire) != 0 {
+            let _ = tx.send(Input::End);
+            return;
+        }
         let mut rest = match stdin.fill_buf() {
             Ok(buf) => buf,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -76,11 +185,11 @@ fn read(tx: &SyncSender<Input>) {
         };
         let filled = rest.len();
         if filled == 0 {
-            // stdin ended: a last line without a newline is a line too. `tx` is dropped
-            // after it, and the producer sees the end.
+            // stdin ended: a last line without a newline is a line too.
             if !partial.is_empty() {
                 let _ = tx.send(Input::Lines(vec![partial]));
             }
+            let _ = tx.send(Input::End);
             return;
         }
         let mut chunk = Vec::new();
