@@ -212,3 +212,58 @@ fn an_open_transaction_holds_back_cleaning_like_kafkas_last_stable_offset() {
         .collect();
     assert!(!all.contains(&"undecided".to_owned()), "aborted data is cleaned away: {all:?}");
 }
+
+/// A transaction aborted below the first dirty segment must not make
+/// the map pass treat the same producer's later committed batch as aborted.
+#[test]
+fn a_committed_tombstone_after_an_old_abort_of_its_producer_deletes_the_key() {
+    use std::sync::Arc;
+    use strata::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000_000);
+    let store = Store::open_with_clock(
+        StoreConfig::new([dir.path()]).background_threads(false),
+        Arc::clone(&clock) as _,
+    )
+    .unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    o.insert("delete.retention.ms".to_owned(), "1000".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[Record::new("k", "v1").timestamp(1_000)]).unwrap();
+    log.append_batch(txn_batch(7, 0, &[("a", "aborted")])).unwrap();
+    log.append_txn_marker(7, 0, 1, false).unwrap();
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    assert_eq!(log.cleaner_checkpoint(), Some(3));
+    // Same producer, new transaction: delete k, committed.
+    let mut b = strata::BatchBuilder::new(0).producer(7, 0, 1).transactional(true);
+    b.append(&Record::tombstone("k").timestamp(1_000)).unwrap();
+    log.append_batch(b.build().unwrap()).unwrap();
+    log.append_txn_marker(7, 0, 1, true).unwrap();
+    log.append(&[Record::new("other", "x").timestamp(1_000)]).unwrap();
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    let live = |log: &strata::Log| -> Vec<(i64, Option<String>)> {
+        log.read(log.log_start_offset(), usize::MAX)
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap())
+            .filter(|r| r.key().is_some_and(|k| k.as_ref() == b"k"))
+            .map(|r| (r.offset(), r.value().map(|v| String::from_utf8_lossy(v).into_owned())))
+            .collect()
+    };
+    let after_pass_2 = live(&log);
+    // Past the tombstone's delete horizon, a later cleaning removes it.
+    clock.advance(5_000);
+    log.append(&[Record::new("other", "y").timestamp(1_000)]).unwrap();
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    let after_pass_3 = live(&log);
+    assert!(
+        after_pass_3.iter().all(|(_, v)| v.is_none()),
+        "deleted key k resurrected: after pass 2 {after_pass_2:?}, after pass 3 {after_pass_3:?}"
+    );
+}

@@ -140,7 +140,14 @@ pub(crate) fn clean(
     // maps the same keys as the whole budget, touching far less memory.
     let span = c.first_uncleanable_offset.saturating_sub(c.first_dirty_offset);
     map.clear_for(u64::try_from(span).unwrap_or(0));
-    let mut map_txns = TxnTracker::new(aborted.clone());
+    // The map pass reads batches from the first dirty offset on, so it takes
+    // the aborted transactions from there too (Kafka's `buildOffsetMap`
+    // collects them over `[firstDirty, firstUncleanable)`): an abort whose
+    // marker lies in the clean section would never be closed in this pass,
+    // and the same producer's later committed batches (a tombstone, say)
+    // would be taken for aborted data and left out of the map.
+    let map_aborted = log.aborted_transactions(c.first_dirty_offset, c.first_uncleanable_offset)?;
+    let mut map_txns = TxnTracker::new(map_aborted);
     out.end_offset =
         build_map(&|| log.is_closing(), &segs, &c, map, &mut map_txns, throttle, &mut out)?;
     if out.end_offset <= c.first_dirty_offset {
