@@ -402,3 +402,170 @@ fn adopting_while_a_log_directory_is_offline_is_refused_naming_it() {
     assert_conflict(&e, &n2, "bring it online first");
     assert!(!k.join("strata-topics").exists() && !k.join("x-1").exists(), "nothing written");
 }
+
+/// The generation line of `dir`'s copy.
+fn generation(dir: &Path) -> u64 {
+    let text = topics_file(dir);
+    let line = text.lines().find_map(|l| l.strip_prefix("generation ")).unwrap();
+    line.parse().unwrap()
+}
+
+/// Rewrites `dir`'s copy without its `history` line, as a strata from
+/// before the line wrote it.
+fn drop_history(dir: &Path) {
+    let text = topics_file(dir);
+    assert!(text.contains("\nhistory "), "{text}");
+    let kept: String =
+        text.lines().filter(|l| !l.starts_with("history")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("strata-topics"), kept).unwrap();
+}
+
+/// Topic `t` (default configs) over n1 and n2; then n2 alone sets
+/// `cleanup.policy=compact` on it (one write), and n1 alone makes two
+/// changes: n1's copy reaches a higher generation than n2's without ever
+/// holding n2's change.
+fn changed_apart(root: &Path) -> (PathBuf, PathBuf) {
+    let (n1, n2) = (root.join("n1"), root.join("n2"));
+    let store = open(&[&n1, &n2]).unwrap();
+    store.create_topic("t", 2, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    let store = open(&[&n2]).unwrap();
+    store.set_topic_config("t", "cleanup.policy", "compact").unwrap();
+    store.close().unwrap();
+    let store = open(&[&n1]).unwrap();
+    store.set_topic_config("t", "retention.ms", "3600000").unwrap();
+    store.create_topic("x", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    assert!(generation(&n1) > generation(&n2));
+    (n1, n2)
+}
+
+/// A copy changed while its log directory was opened alone, beside a copy
+/// changed more often while the other was opened alone: the higher
+/// generation is not a newer version of the lower one, and overwriting the
+/// lower one lost its change (here `cleanup.policy=compact`, and the next
+/// retention pass deleted the topic's data). Refused, naming both
+/// directories and generations, and nothing is written.
+#[test]
+fn a_copy_changed_apart_from_a_newer_one_is_refused_naming_both_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = changed_apart(tmp.path());
+    let (g1, g2) = (generation(&n1), generation(&n2));
+    let (before1, before2) = (topics_file(&n1), topics_file(&n2));
+    for dirs in [vec![&n1, &n2], vec![&n2, &n1]] {
+        let e = open(&dirs).unwrap_err();
+        assert_conflict(&e, &n2, "changed apart");
+        let msg = e.to_string();
+        for named in [
+            n1.display().to_string(),
+            n2.display().to_string(),
+            format!("generation {g1}"),
+            format!("generation {g2}"),
+            "adopt_unlisted_partitions".to_owned(),
+        ] {
+            assert!(msg.contains(&named), "{named}: {msg}");
+        }
+        let e = Store::open_read_only(StoreConfig::new(dirs.iter().copied())).unwrap_err();
+        assert_conflict(&e, &n2, "changed apart");
+    }
+    assert_eq!((topics_file(&n1), topics_file(&n2)), (before1, before2), "nothing written");
+    // Each directory alone still opens with its own copy.
+    let store = open(&[&n2]).unwrap();
+    assert_eq!(store.topic_overrides("t").unwrap(), compact());
+    store.close().unwrap();
+    // The operator keeps n1's copy and sets n2's change again.
+    std::fs::remove_file(n2.join("strata-topics")).unwrap();
+    let store = open(&[&n1, &n2]).unwrap();
+    store.set_topic_config("t", "cleanup.policy", "compact").unwrap();
+    store.close().unwrap();
+    assert_eq!(topics_file(&n1), topics_file(&n2));
+}
+
+/// A log directory left out while the others' copies changed twice holds
+/// an ancestor of the newest copy: the store opens with the newest, and the
+/// stale copy is rewritten with it (history included).
+#[test]
+fn a_copy_left_out_while_the_others_changed_is_stale_and_rewritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    let store = open(&[&n1]).unwrap();
+    store.set_topic_config("c", "retention.ms", "-1").unwrap();
+    store.create_topic("x", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    assert!(generation(&n1) > generation(&n2) + 1);
+    for dirs in [vec![&n2, &n1], vec![&n1, &n2]] {
+        let store = open(&dirs).unwrap();
+        assert_eq!(store.topic_overrides("c").unwrap()["retention.ms"], "-1");
+        assert_eq!(store.partition_count("x").unwrap(), 1);
+        store.close().unwrap();
+        assert_eq!(topics_file(&n1), topics_file(&n2), "the stale copy is rewritten");
+    }
+    assert!(topics_file(&n2).contains("\nhistory "));
+}
+
+/// A copy written before the `history` line, beside one with it, opens as
+/// before: the higher generation wins, even over a copy changed apart,
+/// whichever of the two lacks the line (no lineage to tell them apart).
+#[test]
+fn a_copy_without_history_beside_one_with_history_opens_as_before() {
+    for stripped in [0, 1] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (n1, n2) = changed_apart(tmp.path());
+        drop_history(if stripped == 0 { &n1 } else { &n2 });
+        let store = open(&[&n2, &n1]).unwrap();
+        let t = store.topic_overrides("t").unwrap();
+        assert_eq!(t.get("cleanup.policy"), None, "n1's copy wins: {t:?}");
+        assert_eq!(store.partition_count("x").unwrap(), 1);
+        store.close().unwrap();
+        assert_eq!(topics_file(&n1), topics_file(&n2));
+        assert!(topics_file(&n2).contains("\nhistory "), "the lineage starts again");
+    }
+}
+
+/// A copy changed apart whose generation is older than the newest copy's
+/// whole history cannot be told from an ancestor: it is taken as stale, as
+/// before the history (the documented limit).
+#[test]
+fn a_copy_changed_apart_past_the_newest_copys_history_is_taken_as_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = changed_apart(tmp.path());
+    let store = open(&[&n1]).unwrap();
+    for ms in 0..64 {
+        store.set_topic_config("t", "retention.ms", &format!("{}", 3_600_000 + ms)).unwrap();
+    }
+    store.close().unwrap();
+    let store = open(&[&n1, &n2]).unwrap();
+    assert_eq!(store.topic_overrides("t").unwrap().get("cleanup.policy"), None);
+    store.close().unwrap();
+}
+
+/// A damaged `history` line is refused naming the file and the line, and
+/// the store is left as it was.
+#[test]
+fn a_corrupt_history_line_is_refused_naming_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    let text = topics_file(&n2);
+    let g = generation(&n2);
+    for bad in [
+        format!("history {g}:zz"),
+        format!("history {g}:0123456789"),
+        format!("history {g}:01234567 {g}:01234567"),
+        format!("history {}:01234567", g + 1),
+        "history".to_owned(),
+    ] {
+        let damaged: String = text
+            .lines()
+            .map(|l| if l.starts_with("history ") { bad.clone() } else { l.to_owned() } + "\n")
+            .collect();
+        assert!(damaged.contains(&bad));
+        std::fs::write(n2.join("strata-topics"), &damaged).unwrap();
+        let e = open(&[&n1, &n2]).unwrap_err();
+        assert!(
+            matches!(&e, Error::CorruptFile { path, reason }
+                if *path == n2.join("strata-topics") && reason.starts_with("line 4: ")),
+            "{bad}: {e}"
+        );
+        assert_eq!(topics_file(&n2), damaged, "left as it was");
+    }
+}

@@ -8,6 +8,7 @@
 //! strata-topics 2
 //! store <32 hex digits>
 //! generation <N>
+//! history <G>:<digest> <G>:<digest> ...
 //! topic <name> <partitions>
 //! config <name> <key> <value...>
 //! deleted <name>
@@ -20,6 +21,15 @@
 //! without both lines, kept in the first log directory only) reads as
 //! generation 0 of no named store, and is rewritten in the new format into
 //! every log directory at the next open.
+//!
+//! `history` is the copy's lineage: the last [`HISTORY_LEN`] generations it
+//! passed through, oldest first, each with the CRC-32C (8 hex digits) of the
+//! topic section written at it (the `deleted`, `creating`, `topic` and
+//! `config` lines as [`write`] lays them out), its own generation last. It
+//! tells a stale copy (an ancestor of the newest) from one changed apart
+//! (see `meta_copies.rs`). The line is optional: copies written before it
+//! have none, and read as before. The digest tells apart topic sections, it
+//! does not authenticate them.
 //!
 //! A partition directory on disk without an entry here (a Kafka broker's data
 //! directory opened by strata) is adopted with no overrides, but only when no
@@ -55,6 +65,18 @@ pub(crate) const TOPICS_FILE: &str = "strata-topics";
 const HEADER: &str = "strata-topics 2";
 /// The header of the older format, kept in the first log directory only.
 const HEADER_V1: &str = "strata-topics 1";
+/// How many generations a written `history` line keeps. A log directory
+/// left out of the config is told apart from one changed apart only while
+/// the newest copy's history still reaches its generation, that is for 64
+/// writes of the topics (a topic created, deleted, reconfigured or grown,
+/// an open rewriting the copies): a maintenance window's worth of admin
+/// calls, where 16 could pass in one script creating topics. The line costs
+/// at most 64 entries of 30 bytes (under 2 KiB) in a file written only when
+/// the topics change, beside an fsync of it in every log directory.
+pub(crate) const HISTORY_LEN: usize = 64;
+/// The most `history` entries read: a later strata may keep more than
+/// [`HISTORY_LEN`], and a longer line (hostile or damaged) is refused.
+const HISTORY_READ_MAX: usize = 1024;
 /// The longest `strata-topics` read: 64 MiB, a line per topic and per
 /// config override of each, past any store's. A longer file (a planted
 /// sparse one costs no disk) is refused unread, naming it.
@@ -84,14 +106,109 @@ pub(crate) struct Stamp {
     pub store: String,
     /// Counts the writes: the newest copy has the highest.
     pub generation: u64,
+    /// The generations this copy passed through, increasing, each with the
+    /// [`digest`] of the topic section written at it; empty for a copy
+    /// written before the `history` line.
+    pub history: Vec<(u64, u32)>,
 }
 
 impl Stamp {
     /// A new store's: a fresh identity, no write yet.
     pub(crate) fn fresh() -> Stamp {
         let store = file::random_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        Stamp { store, generation: 0 }
+        Stamp { store, generation: 0, history: Vec::new() }
     }
+
+    /// Records a write of `metas`: the next generation, its digest added
+    /// to the history, which keeps the newest [`HISTORY_LEN`].
+    pub(crate) fn advance(&mut self, metas: &Metas) {
+        self.generation = self.generation.saturating_add(1);
+        self.record(metas);
+    }
+
+    /// Puts the current generation's digest of `metas` last in the history
+    /// (replacing an entry of the same generation), the oldest dropped past
+    /// [`HISTORY_LEN`].
+    pub(crate) fn record(&mut self, metas: &Metas) {
+        let entry = (self.generation, digest(metas));
+        self.history.retain(|(g, _)| *g < entry.0);
+        self.history.push(entry);
+        let excess = self.history.len().saturating_sub(HISTORY_LEN);
+        self.history.drain(..excess);
+    }
+
+    /// The digest the history holds for generation `g`, if it holds `g`.
+    pub(crate) fn digest_at(&self, g: u64) -> Option<u32> {
+        self.history.iter().find(|(h, _)| *h == g).map(|(_, d)| *d)
+    }
+}
+
+/// The topic section of a copy, as [`write`] lays it out: the lines after
+/// the stamp.
+fn topic_lines(metas: &Metas) -> String {
+    let mut text = String::new();
+    for name in &metas.deleted {
+        text.push_str(&format!("deleted {name}\n"));
+    }
+    for name in &metas.creating {
+        text.push_str(&format!("creating {name}\n"));
+    }
+    for (name, meta) in &metas.topics {
+        text.push_str(&format!("topic {name} {}\n", meta.partitions));
+        for (k, v) in &meta.overrides {
+            text.push_str(&format!("config {name} {k} {}\n", v.replace('\n', " ")));
+        }
+    }
+    text
+}
+
+/// CRC-32C of the topic section `metas` is written as: what a `history`
+/// entry holds. Two copies listing the same topics, configs and marks have
+/// the same digest.
+pub(crate) fn digest(metas: &Metas) -> u32 {
+    crate::format::crc::crc32c(topic_lines(metas).as_bytes())
+}
+
+/// Reads the entries of a `history` line (`rest`, after the word), line `n`.
+fn read_history(
+    rest: &str,
+    n: usize,
+    corrupt: impl Fn(usize, &str) -> Error,
+) -> Result<Vec<(u64, u32)>> {
+    let mut history: Vec<(u64, u32)> = Vec::new();
+    for entry in rest.split(' ') {
+        if history.len() == HISTORY_READ_MAX {
+            return Err(corrupt(n, &format!("history holds more than {HISTORY_READ_MAX} entries")));
+        }
+        let parsed = entry.split_once(':').and_then(|(g, d)| {
+            let digits = |s: &str, hex: bool| {
+                !s.is_empty()
+                    && s.bytes().all(|b| b.is_ascii_digit() || (hex && (b'a'..=b'f').contains(&b)))
+            };
+            let ok = digits(g, false) && d.len() == 8 && digits(d, true);
+            ok.then(|| Some((g.parse::<u64>().ok()?, u32::from_str_radix(d, 16).ok()?))).flatten()
+        });
+        let Some((g, d)) = parsed else {
+            return Err(corrupt(
+                n,
+                &format!(
+                    "history entry {entry:?} is not GENERATION:DIGEST (a number from 0 to {}, \
+                     8 lowercase hex digits)",
+                    u64::MAX
+                ),
+            ));
+        };
+        if let Some((prev, _)) = history.last()
+            && *prev >= g
+        {
+            return Err(corrupt(
+                n,
+                &format!("history lists generation {g} after {prev}: generations must increase"),
+            ));
+        }
+        history.push((g, d));
+    }
+    Ok(history)
 }
 
 /// One log directory's copy of the file.
@@ -130,9 +247,19 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Copy>> {
         _ => return Err(corrupt(1, "expected the header `strata-topics 2` or `strata-topics 1`")),
     };
     let (mut store, mut generation) = (None, None);
+    // The `history` line's entries and line number.
+    let mut history: Option<(Vec<(u64, u32)>, usize)> = None;
     let mut metas = Metas::default();
     for (i, line) in lines {
         let n = i + 1;
+        if stamped && (line == "history" || line.starts_with("history ")) {
+            if history.is_some() {
+                return Err(corrupt(n, "a second `history` line"));
+            }
+            let rest = line.strip_prefix("history ").unwrap_or_default();
+            history = Some((read_history(rest, n, corrupt)?, n));
+            continue;
+        }
         let mut parts = line.splitn(4, ' ');
         let entry = (parts.next(), parts.next(), parts.next(), parts.next());
         let named = |name: &str| {
@@ -208,7 +335,18 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Copy>> {
     }
     let stamp = match (stamped, store, generation) {
         (false, ..) => None,
-        (true, Some(store), Some(generation)) => Some(Stamp { store, generation }),
+        (true, Some(store), Some(generation)) => {
+            let (history, n) = history.unwrap_or_default();
+            if let Some((g, _)) = history.last().filter(|(g, _)| *g > generation) {
+                return Err(corrupt(
+                    n,
+                    &format!(
+                        "history lists generation {g}, past the copy's generation {generation}"
+                    ),
+                ));
+            }
+            Some(Stamp { store, generation, history })
+        }
         (true, ..) => {
             return Err(Error::CorruptFile {
                 path,
@@ -223,18 +361,14 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Copy>> {
 /// Replaces `strata-topics` in `dir` atomically, stamped with `stamp`.
 pub(crate) fn write(dir: &Path, stamp: &Stamp, metas: &Metas) -> Result<()> {
     let mut text = format!("{HEADER}\nstore {}\ngeneration {}\n", stamp.store, stamp.generation);
-    for name in &metas.deleted {
-        text.push_str(&format!("deleted {name}\n"));
-    }
-    for name in &metas.creating {
-        text.push_str(&format!("creating {name}\n"));
-    }
-    for (name, meta) in &metas.topics {
-        text.push_str(&format!("topic {name} {}\n", meta.partitions));
-        for (k, v) in &meta.overrides {
-            text.push_str(&format!("config {name} {k} {}\n", v.replace('\n', " ")));
+    if !stamp.history.is_empty() {
+        text.push_str("history");
+        for (g, d) in &stamp.history {
+            text.push_str(&format!(" {g}:{d:08x}"));
         }
+        text.push('\n');
     }
+    text.push_str(&topic_lines(metas));
     file::write_atomic(&dir.join(TOPICS_FILE), text.as_bytes())
 }
 
@@ -258,6 +392,72 @@ mod tests {
         let stamp = Stamp { generation: 7, ..Stamp::fresh() };
         write(dir.path(), &stamp, &metas).unwrap();
         assert_eq!(read(dir.path()).unwrap(), Some(Copy { stamp: Some(stamp), metas }));
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_generations_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut metas = Metas::default();
+        let mut stamp = Stamp::fresh();
+        for count in 1..=HISTORY_LEN + 3 {
+            let partitions = i32::try_from(count).unwrap();
+            metas.topics.insert("t".into(), TopicMeta { partitions, ..TopicMeta::default() });
+            stamp.advance(&metas);
+        }
+        let first: u64 = 4;
+        assert_eq!(stamp.history.len(), HISTORY_LEN);
+        assert_eq!(stamp.history.first().map(|e| e.0), Some(first));
+        assert_eq!(stamp.digest_at(stamp.generation), Some(digest(&metas)));
+        assert_eq!(stamp.digest_at(first - 1), None);
+        write(dir.path(), &stamp, &metas).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(TOPICS_FILE)).unwrap();
+        assert!(text.lines().nth(3).unwrap().starts_with("history 4:"), "{text}");
+        assert_eq!(read(dir.path()).unwrap(), Some(Copy { stamp: Some(stamp.clone()), metas }));
+        // At the last generation, a write replaces its entry.
+        stamp.generation = u64::MAX;
+        stamp.advance(&Metas::default());
+        stamp.advance(&Metas::default());
+        assert_eq!(stamp.history.iter().filter(|e| e.0 == u64::MAX).count(), 1);
+    }
+
+    #[test]
+    fn a_bad_history_line_is_refused_naming_the_line() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let many: String = (0..=1024).map(|g| format!(" {g}:00000000")).collect();
+        for (history, names) in [
+            ("history", "line 4: history entry \"\""),
+            ("history ", "line 4: history entry \"\""),
+            ("history 3", "line 4: history entry \"3\""),
+            ("history 3:0000000g", "line 4"),
+            ("history 3:0000000A", "line 4"),
+            ("history 3:000000000", "line 4"),
+            ("history +3:00000000", "line 4"),
+            ("history 18446744073709551616:00000000", "line 4"),
+            ("history 3:00000000  4:00000000", "line 4"),
+            ("history 4:00000000 3:00000000", "generation 3 after 4"),
+            ("history 3:00000000 3:00000000", "generation 3 after 3"),
+            ("history 10:00000000", "line 4: history lists generation 10, past"),
+            ("history 3:00000000\nhistory 3:00000000", "line 5: a second"),
+            (&format!("history{many}"), "more than 1024 entries"),
+        ] {
+            let msg = read_error(&format!("store {id}\ngeneration 9\n{history}\n"));
+            assert!(msg.contains(names), "{history:?}: {msg}");
+        }
+        // The older format has no stamp, and no history.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(TOPICS_FILE), "strata-topics 1\nhistory 0:00000000\n")
+            .unwrap();
+        assert!(read(dir.path()).unwrap_err().to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn a_copy_without_a_history_line_reads_with_an_empty_history() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{HEADER}\nstore {id}\ngeneration 9\ntopic t 1\n");
+        std::fs::write(dir.path().join(TOPICS_FILE), text).unwrap();
+        let stamp = read(dir.path()).unwrap().unwrap().stamp.unwrap();
+        assert_eq!((stamp.generation, stamp.history), (9, Vec::new()));
     }
 
     #[test]

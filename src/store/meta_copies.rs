@@ -14,6 +14,25 @@
 //!   other). Two copies of the highest generation that differ are refused:
 //!   the store was changed while opened with different subsets of its log
 //!   directories, and which change is right cannot be told.
+//! - A lower generation is stale only if it is an ancestor of the newest
+//!   copy: each copy's `history` line lists the last generations it passed
+//!   through with a digest of the topic section written at each (see
+//!   `meta.rs`). A copy whose generation the newest copy's history holds
+//!   with the copy's own digest is stale, and rewritten. One whose
+//!   generation the history covers (not older than its first entry) with
+//!   another digest, or skips, was changed apart: directory B opened alone
+//!   and changed to generation 5, then directory A alone changed twice, to
+//!   6, and A's copy would overwrite B's change (a `cleanup.policy=compact`
+//!   set on B alone reverting to `delete`, the next retention pass deleting
+//!   data). Such copies are refused naming both directories and
+//!   generations, with the equal-generation refusal's advice.
+//! - Where the lineage cannot be told, the higher generation wins as it did
+//!   before histories, and a lower copy changed apart loses its changes:
+//!   when either copy has no `history` line (written by a strata from
+//!   before it; the open that rewrites the copies starts the lineage at the
+//!   winner's generation), and when the lower generation is older than the
+//!   newest copy's whole history (more than `HISTORY_LEN`, 64, writes of
+//!   the topics since it).
 //! - Copies of the older format (`strata-topics 1`, generation 0) were kept
 //!   in the first log directory only: two that differ are refused (which is
 //!   current cannot be told). One beside a newer copy must agree
@@ -68,7 +87,8 @@ fn conflict(path: &Path, reason: String) -> Error {
 ///
 /// # Errors
 /// [`Error::CorruptFile`] for a damaged copy; [`Error::StoreMetadataConflict`]
-/// for copies of two stores, or two differing copies of the highest generation.
+/// for copies of two stores, two differing copies of the highest generation,
+/// or a lower copy changed apart from the highest (not in its history).
 pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
     let mut copies: Vec<(&PathBuf, Copy)> = Vec::new();
     let mut unreadable = BTreeMap::new();
@@ -159,14 +179,51 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
             }
         }
     }
+    for (dir, old) in copies.iter().filter(|(_, c)| c.generation() < newest) {
+        if let Some(reason) = divergence(chosen, old) {
+            let g = old.generation();
+            return Err(conflict(
+                dir,
+                format!(
+                    "its strata-topics (generation {g}) and {}'s (generation {newest}) were                      changed apart: the newer copy's history {reason}, so this log directory's                      copy was changed while the store was opened without that one, and that one                      since without this one; either copy overwriting the other would lose its                      changes. Open each directory alone, read-only, to see both, keep the copy                      that is right and remove the other, then make again the changes only the                      removed copy held (topics only it listed are then refused, unless the open                      adopts them, retention off, to set their configs again:                      StoreConfig::adopt_unlisted_partitions, logtool --adopt-unlisted)",
+                    from.display()
+                ),
+            ));
+        }
+    }
     let current = !missing && chosen.stamp.is_some() && copies.iter().all(|(_, c)| c == chosen);
+    let mut stamp = chosen.stamp.clone().unwrap_or_else(Stamp::fresh);
+    if stamp.history.is_empty() {
+        // Written before the `history` line: the lineage starts here.
+        stamp.record(&chosen.metas);
+    }
     Ok(Chosen {
-        stamp: chosen.stamp.clone().unwrap_or_else(Stamp::fresh),
+        stamp,
         metas: chosen.metas.clone(),
         from: Some((*from).clone()),
         current,
         unreadable,
     })
+}
+
+/// How `old`, of a lower generation than `newest`, was changed apart from
+/// it, if it was: `newest`'s history passed through `old`'s generation with
+/// another topic section, or skipped it. `None` when `old` is an ancestor
+/// (stale), and when that cannot be told: either copy has no history
+/// (written by an older strata), or `old`'s generation is older than all of
+/// `newest`'s history; such a copy is taken as stale, as before histories.
+fn divergence(newest: &Copy, old: &Copy) -> Option<String> {
+    let (Some(new), Some(stale)) = (&newest.stamp, &old.stamp) else { return None };
+    let &(oldest, _) = new.history.first()?;
+    let g = stale.generation;
+    if stale.history.is_empty() || g < oldest {
+        return None;
+    }
+    match new.digest_at(g) {
+        Some(d) if d == meta::digest(&old.metas) => None,
+        Some(_) => Some(format!("passed through generation {g} with other topics or configs")),
+        None => Some(format!("goes from generation {oldest} without passing through {g}")),
+    }
 }
 
 /// How an older-format copy's topics disagree with a newer copy's, if they

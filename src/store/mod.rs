@@ -346,7 +346,7 @@ impl Store {
     /// before the last leaves stale copies, which that open rewrites.
     fn write_meta(&self, metas: &meta::Metas) -> Result<()> {
         let mut stamp = self.inner.meta_stamp.lock();
-        stamp.generation = stamp.generation.saturating_add(1);
+        stamp.advance(metas);
         let online: Vec<&LogDir> = self
             .inner
             .dirs
