@@ -218,11 +218,18 @@ pub enum Error {
     },
     /// The store or partition was closed, or the file a handle opened is no
     /// longer at its name (the handle is stale: its topic was deleted, or its
-    /// store closed and another store changed the directory).
+    /// store closed and another store changed the directory). Match it with
+    /// `Error::Closed { .. }`.
     #[error(
-        "closed: the partition's log or its store was closed (or the handle is stale); open the store again for new handles"
+        "{what} is closed (its log or its store was closed, or the handle is stale); open the store again for new handles"
     )]
-    Closed,
+    Closed {
+        /// What was closed: `partition T-N (DIR)` for a log (and a store's
+        /// call about one partition), `the store (DIR, ...)` with its log
+        /// directories, or the file a segment's or index's handle had
+        /// (`DIR/00000000000000000000.log`, its partition's directory).
+        what: String,
+    },
     /// One partition has a directory in two log directories (Kafka refuses
     /// to start too): which copy is current cannot be told.
     #[error("partition {partition} is in two log directories: {first} and {second}")]
@@ -288,6 +295,21 @@ impl Error {
             }
             e => e,
         }
+    }
+
+    /// [`Error::Closed`] naming what was closed.
+    pub(crate) fn closed(what: impl Into<String>) -> Self {
+        Error::Closed { what: what.into() }
+    }
+
+    /// [`Error::Closed`] naming a partition (`T-N`) and its directory.
+    pub(crate) fn closed_partition(name: &str, dir: &std::path::Path) -> Self {
+        Error::Closed { what: format!("partition {name} ({})", dir.display()) }
+    }
+
+    /// [`Error::Closed`] naming a file (a segment's or an index's).
+    pub(crate) fn closed_file(path: &std::path::Path) -> Self {
+        Error::Closed { what: path.display().to_string() }
     }
 
     /// Wraps a format error with the file and position it was found at.

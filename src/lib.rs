@@ -164,8 +164,9 @@
 //! - Once its log is closed — [`log::Log::close`], [`store::Store::close`],
 //!   [`store::Store::delete_topic`], or the last [`store::Store`] clone
 //!   dropped without a close — every handle fails with [`Error::Closed`]
-//!   (appends, reads, lookups, maintenance) and opens no file again; `Bytes`
-//!   already handed out stay valid.
+//!   (appends, reads, lookups, maintenance), whose `what` names the partition
+//!   and its directory, and opens no file again; `Bytes` already handed out
+//!   stay valid.
 //! - Dropping a store without closing it is a crash for the files (nothing is
 //!   flushed; the next open recovers) but not for the handles: its logs are
 //!   fenced before its directories are unlocked, so no old handle writes

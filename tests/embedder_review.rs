@@ -104,9 +104,61 @@ fn a_partition_asked_of_a_closed_store_is_refused() {
     let store = store_with_topic(tmp.path(), 1);
     store.close().unwrap();
     let e = store.partition("t", 0).unwrap_err();
-    assert!(matches!(e, Error::Closed), "{e}");
+    assert!(matches!(e, Error::Closed { .. }), "{e}");
     // Its directory is still named, to look at what the close left.
     assert_eq!(store.partition_dir("t", 0).unwrap(), tmp.path().join("t-0"));
+}
+
+/// `Error::Closed` named nothing: an append through a log of a closed store, or to a closed
+/// `Log`, said only that something was closed. It now names what: the partition and its
+/// directory for a log, the partition and the store's log directories for a store's call about
+/// one partition, the store's log directories for a call about the whole store. Embedders
+/// still match the variant (`Error::Closed { .. }`).
+#[test]
+fn a_closed_error_names_the_partition_or_the_store_that_was_closed() {
+    use strata::Record;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let store = store_with_topic(dir, 2);
+    let log = store.partition("t", 1).unwrap();
+    store.close().unwrap();
+
+    let e = log.append(&[Record::new("k", "v")]).unwrap_err();
+    let Error::Closed { what } = &e else { panic!("not Closed: {e}") };
+    assert_eq!(what, &format!("partition t-1 ({})", dir.join("t-1").display()));
+    assert!(
+        e.to_string()
+            .starts_with(&format!("partition t-1 ({}) is closed", dir.join("t-1").display())),
+        "{e}"
+    );
+
+    let e = store.partition("t", 0).unwrap_err();
+    let Error::Closed { what } = &e else { panic!("not Closed: {e}") };
+    assert_eq!(what, &format!("partition t-0 of the store ({})", dir.display()));
+
+    let e = store.produce("t", [Record::new("k", "v")]).unwrap_err();
+    assert!(matches!(e, Error::Closed { .. }), "{e}");
+    assert!(e.to_string().contains("partition t-"), "{e}");
+
+    let e = store.flush(None).unwrap_err();
+    let Error::Closed { what } = &e else { panic!("not Closed: {e}") };
+    assert_eq!(what, &format!("the store ({})", dir.display()));
+
+    // A log opened on its own, then closed.
+    let solo = dir.join("solo-2");
+    let (log, _) = Log::open(
+        &solo,
+        "solo",
+        2,
+        LogConfig::default(),
+        Arc::new(SystemClock),
+        LoadOptions::default(),
+    )
+    .unwrap();
+    log.close().unwrap();
+    let e = log.append(&[Record::new("k", "v")]).unwrap_err();
+    let Error::Closed { what } = &e else { panic!("not Closed: {e}") };
+    assert_eq!(what, &format!("partition solo-2 ({})", solo.display()));
 }
 
 /// Lag was clamped at 0: a commit past the log end showed lag 0, where

@@ -81,15 +81,21 @@ fn values(log: &Log) -> Vec<(i64, String)> {
 /// Everything a stale handle may be asked: each must be `Error::Closed`.
 fn assert_stale(log: &Log) {
     let read = log.read(0, 1 << 20).map(|f| f.size_bytes());
-    assert!(matches!(read, Err(Error::Closed)), "read through a stale handle: {read:?}");
+    assert!(matches!(read, Err(Error::Closed { .. })), "read through a stale handle: {read:?}");
     for spec in [OffsetSpec::Timestamp(0), OffsetSpec::MaxTimestamp] {
         let found = log.offset_for_time(spec);
-        assert!(matches!(found, Err(Error::Closed)), "{spec:?} through a stale handle: {found:?}");
+        assert!(
+            matches!(found, Err(Error::Closed { .. })),
+            "{spec:?} through a stale handle: {found:?}"
+        );
     }
     let appended = log.append(&[Record::new("k", "stale")]);
-    assert!(matches!(appended, Err(Error::Closed)), "append through a stale handle: {appended:?}");
-    assert!(matches!(log.flush(), Err(Error::Closed)));
-    assert!(matches!(log.roll(), Err(Error::Closed)));
+    assert!(
+        matches!(appended, Err(Error::Closed { .. })),
+        "append through a stale handle: {appended:?}"
+    );
+    assert!(matches!(log.flush(), Err(Error::Closed { .. })));
+    assert!(matches!(log.roll(), Err(Error::Closed { .. })));
     assert!(log.is_closed());
 }
 
@@ -209,7 +215,7 @@ fn a_writer_racing_a_store_drop_never_writes_beside_the_next_store() {
                         acked.push(info.base_offset);
                         acks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
-                    Err(Error::Closed) => return acked,
+                    Err(Error::Closed { .. }) => return acked,
                     Err(e) => panic!("unexpected error from the old handle: {e}"),
                 }
             }
@@ -331,7 +337,7 @@ fn an_index_map_never_resizes_a_file_that_replaced_its_own() {
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, [7u8; 16]).unwrap();
     let err = map.resize(128).unwrap_err();
-    assert!(matches!(err, Error::Closed), "{err}");
+    assert!(matches!(err, Error::Closed { .. }), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), [7u8; 16], "the other file is untouched");
 }
 

@@ -351,7 +351,7 @@ fn deleted_index_refuses_further_use() {
     let dir = tempfile::tempdir().unwrap();
     let (path, idx) = time_index(dir.path(), MAX);
     assert!(idx.delete().unwrap());
-    assert!(matches!(idx.lookup(0), Err(Error::Closed)));
+    assert!(matches!(idx.lookup(0), Err(Error::Closed { .. })));
     assert!(!path.exists());
     assert!(!idx.delete().unwrap());
 }

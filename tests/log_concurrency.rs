@@ -274,7 +274,7 @@ fn bytes_held_by_a_reader_stay_valid_after_rolls_close_and_file_deletion() {
     assert_eq!(read_and_check(&log, 0, 1 << 20), 3000);
     log.close().unwrap();
     // A closed log opens no file again (the directory may be another store's by now) ...
-    assert!(matches!(log.read(0, 1 << 20), Err(strata::Error::Closed)));
+    assert!(matches!(log.read(0, 1 << 20), Err(strata::Error::Closed { .. })));
     // ... but every view it handed out stays valid, below.
 
     let mut removed = 0;
@@ -453,6 +453,6 @@ fn wait_for_with_an_unbounded_timeout_waits_until_the_offset_arrives_or_the_log_
     });
     assert!(log.wait_for(0, Duration::MAX).unwrap());
     first_done.store(true, Ordering::SeqCst);
-    assert!(matches!(log.wait_for(1, Duration::MAX), Err(strata::Error::Closed)));
+    assert!(matches!(log.wait_for(1, Duration::MAX), Err(strata::Error::Closed { .. })));
     appender.join().unwrap();
 }

@@ -189,7 +189,7 @@ fn read_only_open_works_while_a_writer_holds_the_store() {
     assert!(matches!(ro.groups().commit("g", "t", 0, 5), Err(Error::ReadOnly)));
     assert!(matches!(
         log.wait_for(RECORDS + 1, std::time::Duration::from_secs(20)),
-        Err(Error::Closed)
+        Err(Error::Closed { .. })
     ));
 
     let lines = common::logtool_ok(&[tmp.path()], &["offsets", "t"], b"");

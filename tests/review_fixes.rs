@@ -113,9 +113,9 @@ fn a_closed_store_refuses_to_write_checkpoints() {
     let second = Store::open(config(tmp.path())).unwrap();
     let before = snapshot(tmp.path());
     std::thread::sleep(std::time::Duration::from_millis(20));
-    assert!(matches!(first.write_checkpoints(), Err(Error::Closed)));
-    assert!(matches!(first.flush(None), Err(Error::Closed)));
-    assert!(matches!(first.groups().commit("g", "t", 0, 5), Err(Error::Closed)));
+    assert!(matches!(first.write_checkpoints(), Err(Error::Closed { .. })));
+    assert!(matches!(first.flush(None), Err(Error::Closed { .. })));
+    assert!(matches!(first.groups().commit("g", "t", 0, 5), Err(Error::Closed { .. })));
     assert_eq!(snapshot(tmp.path()), before);
     second.close().unwrap();
 }
@@ -197,7 +197,7 @@ fn delete_topic_completes_when_a_partition_is_poisoned() {
     assert!(victim.poisoned().is_some());
     let last = store.partition("d", 2).unwrap();
     store.delete_topic("d").unwrap();
-    assert!(matches!(last.append(&[Record::new("k", "v")]), Err(Error::Closed)));
+    assert!(matches!(last.append(&[Record::new("k", "v")]), Err(Error::Closed { .. })));
     assert!(store.partition_count("d").is_err());
     assert_eq!(dirs_starting(tmp.path(), "d-"), Vec::<String>::new());
     store.close().unwrap();
@@ -272,7 +272,7 @@ fn a_read_racing_close_is_data_or_closed_never_empty() {
                             assert!(!f.is_empty(), "round {round}: empty fetch after {seen} reads");
                             seen += 1;
                         }
-                        Err(Error::Closed) => return seen,
+                        Err(Error::Closed { .. }) => return seen,
                         Err(e) => panic!("round {round}: {e}"),
                     }
                 }

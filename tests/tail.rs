@@ -77,17 +77,17 @@ fn pending_tails_end_on(end: impl FnOnce(&Store)) {
     end(&store);
     assert!(waker.0.load(Ordering::SeqCst) >= 1, "the pending tail was woken");
     match poll_once(&mut fut, &waker) {
-        Poll::Ready(Err(Error::Closed)) => {}
+        Poll::Ready(Err(Error::Closed { .. })) => {}
         other => panic!("expected Err(Closed), got {other:?}"),
     }
     let (result, waited) = blocked.join().unwrap();
-    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+    assert!(matches!(result, Err(Error::Closed { .. })), "{result:?}");
     assert!(waited < PATIENCE, "wait_for returned at the end, not at its timeout");
     assert_eq!(log.registered_wakers(), 0);
     // A wait that starts afterwards ends at once.
     let mut late = log.wait_for_async(0);
-    assert!(matches!(poll_once(&mut late, &waker), Poll::Ready(Err(Error::Closed))));
-    assert!(matches!(log.wait_for(0, PATIENCE), Err(Error::Closed)));
+    assert!(matches!(poll_once(&mut late, &waker), Poll::Ready(Err(Error::Closed { .. }))));
+    assert!(matches!(log.wait_for(0, PATIENCE), Err(Error::Closed { .. })));
 }
 
 #[test]
@@ -132,11 +132,11 @@ fn a_closed_log_ends_every_tail_even_for_an_offset_it_holds() {
     log.append(&[Record::new("k", "v")]).unwrap();
     assert!(log.wait_for(0, Duration::ZERO).unwrap());
     store.close().unwrap();
-    assert!(matches!(log.wait_for(0, Duration::ZERO), Err(Error::Closed)));
+    assert!(matches!(log.wait_for(0, Duration::ZERO), Err(Error::Closed { .. })));
     let waker = Arc::new(CountingWaker::default());
     assert!(matches!(
         poll_once(&mut log.wait_for_async(0), &waker),
-        Poll::Ready(Err(Error::Closed))
+        Poll::Ready(Err(Error::Closed { .. }))
     ));
 }
 

@@ -207,7 +207,7 @@ fn build_map(
             out.bytes_read += batch.size() as u64;
             throttle.acquire(batch.size() as u64);
             if closing() {
-                return Err(Error::Closed);
+                return Err(seg.closed());
             }
             // Every batch feeds the transaction tracker, even those below the
             // dirty section, so markers there close their transactions.
@@ -326,7 +326,7 @@ fn recopy_group(
                 out.bytes_read += batch.size() as u64;
                 throttle.acquire(batch.size() as u64);
                 if log.is_closing() {
-                    return Err(Error::Closed);
+                    return Err(log.closed_error());
                 }
                 if let Some(bytes) =
                     filter_batch(&batch, ctx, txns, out).map_err(|e| corrupt(src, e))?

@@ -165,7 +165,7 @@ impl<E: Entry> Core<E> {
 
     fn ensure_loaded<'a>(&self, st: &'a mut State<E>) -> Result<&'a mut Loaded<E>> {
         if st.closed {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(&st.path));
         }
         if st.loaded.is_none() {
             // Only a first use may create the file: once one was mapped, a
@@ -197,7 +197,7 @@ impl<E: Entry> Core<E> {
         // (Not `ok_or`: an `Error` built and dropped on every use.)
         match st.loaded.as_mut() {
             Some(loaded) => Ok(loaded),
-            None => Err(Error::Closed),
+            None => Err(Error::closed_file(&st.path)),
         }
     }
 
@@ -216,7 +216,7 @@ impl<E: Entry> Core<E> {
         let loaded = self.ensure_loaded(&mut st).map(drop);
         self.count(before, &st);
         loaded?;
-        f(st.loaded.as_ref().ok_or(Error::Closed)?)
+        f(st.loaded.as_ref().ok_or_else(|| Error::closed_file(&st.path))?)
     }
 
     /// Runs `f` on the loaded index under the write lock.
@@ -497,7 +497,7 @@ impl<E: Entry> Core<E> {
     pub(crate) fn rename_to(&self, new_path: PathBuf) -> Result<()> {
         let mut st = self.state.write();
         if st.closed {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(&st.path));
         }
         // An index that was never created (a foreign log without one) has nothing to move.
         if Self::ours_at_path(&st)? {
@@ -540,7 +540,7 @@ impl<E: Entry> Core<E> {
     ) -> Result<Checked<E>> {
         let mut st = self.state.write();
         if st.closed {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(&st.path));
         }
         if let Some(l) = &st.loaded {
             let bytes = l.map.as_slice();

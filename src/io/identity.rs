@@ -88,7 +88,7 @@ pub fn stat_file(path: &Path) -> Result<(FileId, u64)> {
 
 /// Fails with [`Error::Closed`] unless `file` is the file `expected` names.
 pub fn check(file: &File, path: &Path, expected: FileId) -> Result<()> {
-    if of(file, path)? == expected { Ok(()) } else { Err(Error::Closed) }
+    if of(file, path)? == expected { Ok(()) } else { Err(Error::closed_file(path)) }
 }
 
 /// Opens `path` for reading if it is still the file `expected` names; a

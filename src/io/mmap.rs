@@ -330,7 +330,7 @@ impl IndexMap {
         let file = if writable { file::open_rw(path)? } else { file::open_read(path)? };
         let id = identity::of(&file, path)?;
         if expected.is_some_and(|e| e != id) {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(path));
         }
         let mut map =
             IndexMap { path: path.to_path_buf(), id, writable, map: Mapping::Empty, allocated: 0 };

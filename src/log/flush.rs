@@ -364,7 +364,7 @@ impl Log {
 
     fn check_synced(&self, offset: i64) -> Result<()> {
         self.check_poison()?;
-        if self.recovery_point() >= offset { Ok(()) } else { Err(Error::Closed) }
+        if self.recovery_point() >= offset { Ok(()) } else { Err(self.closed_error()) }
     }
 
     /// Poisons the log after a sync pass panicked on a store's worker (a
@@ -373,7 +373,7 @@ impl Log {
     pub(crate) fn poison_after_panic(&self, panic: &str) -> Error {
         let cause = std::io::Error::other(format!("a sync pass panicked: {panic}"));
         self.poison(Error::io("sync pass", &self.inner.dir, cause));
-        self.check_poison().err().unwrap_or(Error::Closed)
+        self.check_poison().err().unwrap_or_else(|| self.closed_error())
     }
 
     /// Wakes waiters of durable appends (after a poisoning or at close).

@@ -221,6 +221,8 @@ impl Log {
         budget: Arc<Budget>,
     ) -> Result<(Log, LoadReport)> {
         config.validate()?;
+        // The segment list is never empty where it is read (a load creates one): named anyway.
+        let closed = || Error::closed_partition(&format!("{topic}-{partition}"), dir);
         // A new file is durable only once its directory is fsynced (the rule
         // of `io::file`): the partition directory in its parent here, and
         // every create and unlink below before the log is handed out.
@@ -289,7 +291,7 @@ impl Log {
         // Segments before this index are parts of a split segment but its last.
         let mut split_end = 0;
         while i < segments.len() {
-            let seg = Arc::clone(segments.get(i).ok_or(Error::Closed)?);
+            let seg = Arc::clone(segments.get(i).ok_or_else(closed)?);
             let next_base = segments.get(i + 1).map(|s| s.base_offset());
             let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
             if verdict.recovers() {
@@ -385,7 +387,7 @@ impl Log {
             segments.push(Segment::create(dir, base, limits.clone(), now, jitter())?);
             created = true;
         }
-        let active = segments.last().cloned().ok_or(Error::Closed)?;
+        let active = segments.last().cloned().ok_or_else(closed)?;
         let log_end_offset = active.read_next_offset()?;
         active.reopen_for_append()?;
         let first_base = segments.first().map_or(0, |s| s.base_offset());

@@ -486,7 +486,7 @@ impl Log {
         let w = self.inner.writer.lock();
         self.check_poison()?;
         if w.closed {
-            return Err(Error::Closed);
+            return Err(self.closed_error());
         }
         if self.inner.read_only {
             return Err(Error::ReadOnly);
@@ -579,7 +579,7 @@ impl Log {
             return Ok(active);
         }
         // Load always leaves at least one segment; an empty list means closed.
-        let active = v.segments.last().cloned().ok_or(Error::Closed)?;
+        let active = v.segments.last().cloned().ok_or_else(|| self.closed_error())?;
         w.active = Some(ActiveCache {
             list: Arc::downgrade(&v.segments),
             active: Arc::downgrade(&active),
@@ -589,7 +589,7 @@ impl Log {
 
     fn active(&self) -> Result<Arc<Segment>> {
         // Load always leaves at least one segment; an empty list means closed.
-        self.inner.view.read().segments.last().cloned().ok_or(Error::Closed)
+        self.inner.view.read().segments.last().cloned().ok_or_else(|| self.closed_error())
     }
 
     /// The segment list as readers see it.
@@ -816,10 +816,15 @@ impl Log {
         self.wake_sync_waiters();
     }
 
+    /// [`Error::Closed`] naming this partition and its directory.
+    pub(crate) fn closed_error(&self) -> Error {
+        Error::closed_partition(&self.name(), &self.inner.dir)
+    }
+
     /// [`Error::Closed`] once the log is closed.
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            Err(Error::Closed)
+            Err(self.closed_error())
         } else {
             Ok(())
         }

@@ -134,7 +134,7 @@ impl RecordsFrom {
     pub(super) fn end(&mut self, e: Error) -> Option<Result<RecordRef>> {
         self.done = true;
         match e {
-            Error::Closed => None,
+            Error::Closed { .. } => None,
             e => Some(Err(e)),
         }
     }

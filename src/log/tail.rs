@@ -4,7 +4,7 @@
 //! closed — by [`Log::close`], a store close or a topic delete — or was
 //! poisoned (`Err`): no append can come after either, so waiting on would
 //! hang forever. A closed log's handles refuse all work, so its waits end
-//! with [`Error::Closed`] even for offsets it holds.
+//! with [`Error::Closed`](crate::Error::Closed) even for offsets it holds.
 //!
 //! # Waker bookkeeping
 //! Each pending [`WaitFor`] owns at most one slot in the notifier, keyed by an
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::Log;
-use crate::{Error, Result};
+use crate::Result;
 
 #[derive(Debug, Default)]
 struct State {
@@ -58,7 +58,7 @@ impl Notifier {
         }
     }
 
-    /// Ends every wait, present and future, with [`Error::Closed`]. Called
+    /// Ends every wait, present and future, with [`Error::Closed`](crate::Error::Closed). Called
     /// where the log becomes closed; idempotent.
     pub(super) fn close_all(&self) {
         self.state.lock().closed = true;
@@ -88,7 +88,7 @@ impl Log {
     /// a poisoned one still serves what it has.
     fn wait_outcome(&self, offset: i64, closed: bool) -> Option<Result<i64>> {
         if closed {
-            return Some(Err(Error::Closed));
+            return Some(Err(self.closed_error()));
         }
         let leo = self.log_end_offset();
         if leo > offset {
@@ -102,9 +102,9 @@ impl Log {
     /// too long to add to the clock (`Duration::MAX`) waits without one.
     ///
     /// # Errors
-    /// [`Error::Closed`] once the log is closed (store closed, topic deleted),
-    /// and [`Error::Poisoned`] once it is poisoned while the offset does not
-    /// exist: no append can bring it any more.
+    /// [`Error::Closed`](crate::Error::Closed) once the log is closed (store closed, topic
+    /// deleted), and [`Error::Poisoned`](crate::Error::Poisoned) once it is poisoned while the
+    /// offset does not exist: no append can bring it any more.
     pub fn wait_for(&self, offset: i64, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now().checked_add(timeout);
         let n = &self.inner.tail;

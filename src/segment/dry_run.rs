@@ -81,7 +81,7 @@ impl Segment {
         let path = self.log_path();
         let f = identity::reopen_read(&path, self.log_id).map_err(|e| match e {
             // Listed, then replaced (a writer beside a read-only open): name it.
-            crate::Error::Closed => crate::Error::io(
+            crate::Error::Closed { .. } => crate::Error::io(
                 "reopen",
                 &path,
                 std::io::Error::new(

@@ -71,7 +71,7 @@ impl Segment {
         let mut name = self.log_path.write();
         let old = name.to_path_buf();
         if !identity::still_at(&old, self.log_id)? {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(&old));
         }
         let new = swap(&old);
         let dir = file::parent_dir(&new).to_path_buf();
@@ -112,7 +112,7 @@ impl Segment {
         self.check_open()?;
         let path = self.log_path();
         if !identity::still_at(&path, self.log_id)? {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(&path));
         }
         file::modified(&path)
     }
@@ -264,7 +264,7 @@ mod tests {
         segment.delete_files().unwrap();
         drop(hook);
         assert_eq!(segment.files.get(), Files::Closed);
-        assert!(matches!(segment.bytes(0, segment.len()), Err(Error::Closed)));
+        assert!(matches!(segment.bytes(0, segment.len()), Err(Error::Closed { .. })));
         // A later pass over the pending deletes leaves it so.
         segment.delete_files().unwrap();
         assert_eq!(segment.files.get(), Files::Closed);
@@ -298,8 +298,11 @@ mod tests {
         assert!(hook.ran());
         assert_eq!(segment.files.get(), Files::Closed);
         // Nothing is served from the closed segment, its `.log` gone or not: a clear error.
-        assert!(matches!(segment.bytes(0, bytes), Err(Error::Closed)));
-        assert!(matches!(segment.batches_from(0), Err(Error::Closed)), "a walk of its batches");
+        assert!(matches!(segment.bytes(0, bytes), Err(Error::Closed { .. })));
+        assert!(
+            matches!(segment.batches_from(0), Err(Error::Closed { .. })),
+            "a walk of its batches"
+        );
         // The indexes are no longer the segment's to remove (the directory may be another
         // store's once the close returned): left for the next open, which removes a `.index`
         // without its `.log` (`Log::open`'s orphan rule).

@@ -377,7 +377,13 @@ impl Segment {
 
     /// Refuses every use of the files of a closed or deleted segment.
     fn check_open(&self) -> Result<()> {
-        if self.files.get() == files::Files::Live { Ok(()) } else { Err(Error::Closed) }
+        if self.files.get() == files::Files::Live { Ok(()) } else { Err(self.closed()) }
+    }
+
+    /// [`Error::Closed`] naming the `.log` (its partition's directory). A recursive read of
+    /// the name: built where a read of it may be held already, never behind a queued rename.
+    pub(crate) fn closed(&self) -> Error {
+        Error::closed_file(&self.log_path.read_recursive())
     }
 
     /// Opens the `.log` by its current name with `open`. The cleaner and
@@ -434,7 +440,7 @@ impl Segment {
         let path = self.log_path.read_recursive();
         match guard.as_ref() {
             Some(file) => f(file, &path),
-            None => Err(Error::Closed),
+            None => Err(Error::closed_file(&path)),
         }
     }
 
@@ -514,7 +520,7 @@ impl Segment {
             return Ok(Bytes::new());
         }
         if self.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.closed());
         }
         self.account.touch();
         // The length check and the view share one read lock: a seal (which
@@ -549,7 +555,7 @@ impl Segment {
         // lock: seen false here, the map is not emptied yet, and a map
         // made after close is never installed.
         if self.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.closed());
         }
         // A map sized for the active segment that a roll sealed meanwhile
         // is not kept: `seal` stores `sealed` before it takes this lock to
@@ -583,13 +589,13 @@ impl Segment {
     pub(crate) fn published_view(&self) -> Result<Option<crate::io::MapView>> {
         let published = self.len();
         if self.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.closed());
         }
         self.account.touch();
         // One read lock for the check and the view, as `mapped_view`.
         let map = self.map.read();
         if self.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.closed());
         }
         if (map.len() as u64) < published {
             return Ok(None);
@@ -605,7 +611,7 @@ impl Segment {
         if self.is_closed() {
             // `close` empties the map: an empty view would read as "no
             // data", not as the close it is.
-            return Err(Error::Closed);
+            return Err(self.closed());
         }
         if (map.len() as u64) < end {
             return Ok(None);

@@ -83,7 +83,7 @@ impl TxnIndex {
             return Ok(Arc::clone(e));
         }
         if st.closed {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(&st.path));
         }
         let entries = if file::exists(&st.path)? {
             let bytes = file::read_limited(&st.path, st.max_len)?;
@@ -141,7 +141,7 @@ impl TxnIndex {
     pub(crate) fn reset(&self) -> Result<()> {
         let mut st = self.state.lock();
         if st.closed {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(&st.path));
         }
         if file::remove_file_if_exists(&st.path)? {
             st.created = true; // the removal is made durable with the next flush
@@ -184,7 +184,7 @@ impl TxnIndex {
     pub(crate) fn rename_to(&self, new_path: PathBuf) -> Result<()> {
         let mut st = self.state.lock();
         if st.closed {
-            return Err(Error::Closed);
+            return Err(Error::closed_file(&st.path));
         }
         if file::exists(&st.path)? {
             file::rename_unsynced(&st.path, &new_path)?;

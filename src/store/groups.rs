@@ -237,7 +237,7 @@ impl Groups<'_> {
         }
         match cache.as_mut() {
             Some(state) => f(state),
-            None => Err(Error::Closed),
+            None => Err(self.store.closed_error()),
         }
     }
 

@@ -258,7 +258,19 @@ impl Store {
         if self.inner.read_only {
             return Err(Error::ReadOnly);
         }
-        if *self.inner.closed.lock() { Err(Error::Closed) } else { Ok(()) }
+        if *self.inner.closed.lock() { Err(self.closed_error()) } else { Ok(()) }
+    }
+
+    /// [`Error::Closed`] naming the store by its log directories.
+    pub(crate) fn closed_error(&self) -> Error {
+        Error::closed(format!("the store ({})", self.dirs_text()))
+    }
+
+    /// The log directories, for a message: `/a, /b`.
+    fn dirs_text(&self) -> String {
+        let dirs: Vec<String> =
+            self.inner.dirs.iter().map(|d| d.path.display().to_string()).collect();
+        dirs.join(", ")
     }
 
     /// Takes the `admin` lock that serializes metadata changes, then checks
@@ -507,7 +519,10 @@ impl Store {
     /// [`Error::Closed`] once the store is closed (its handles are dead).
     pub fn partition(&self, topic: &str, partition: i32) -> Result<Log> {
         if *self.inner.closed.lock() {
-            return Err(Error::Closed);
+            let dirs = self.dirs_text();
+            return Err(Error::closed(format!(
+                "partition {topic}-{partition} of the store ({dirs})"
+            )));
         }
         self.held(topic, partition)
     }

@@ -58,8 +58,8 @@ fn a_log_close_between_a_removals_log_unlink_and_its_index_unlinks_leaves_no_seg
     assert!(hook.ran(), "the close ran inside the removal");
     assert!(log.is_closed());
     // No read is served once closed, whatever the segments' files: a clear error.
-    assert!(matches!(log.read(bases[2], 1 << 20), Err(Error::Closed)));
-    assert!(matches!(log.read(0, 1 << 20), Err(Error::Closed)));
+    assert!(matches!(log.read(bases[2], 1 << 20), Err(Error::Closed { .. })));
+    assert!(matches!(log.read(0, 1 << 20), Err(Error::Closed { .. })));
     // What the close overtook stays on disk for the next open (the directory is no
     // longer this log's to change): the first segment's indexes, the second's every file.
     assert!(!files_of(dir, 0).is_empty() && !files_of(dir, bases[1]).is_empty());
