@@ -180,8 +180,10 @@
 //!   partition counts and configs), stamped with the store's identity and a
 //!   generation counted up at each write, so a store opened with any subset
 //!   or order of its log directories runs each topic under its own configs.
-//!   The newest copy wins (a stale one is rewritten at open); copies of two
-//!   stores, two differing copies of one generation (the store changed while
+//!   The newest copy wins (a stale one, an ancestor in the newest copy's
+//!   `history` of generations and their topics' digests, is rewritten at
+//!   open); copies of two stores, two differing copies of one generation or
+//!   a lower copy not in the newest one's history (the store changed while
 //!   opened with different subsets of its directories), and a partition
 //!   directory of a topic the store's copy does not list are
 //!   [`Error::StoreMetadataConflict`] at open, before anything changes. Only
