@@ -267,3 +267,64 @@ fn a_committed_tombstone_after_an_old_abort_of_its_producer_deletes_the_key() {
         "deleted key k resurrected: after pass 2 {after_pass_2:?}, after pass 3 {after_pass_3:?}"
     );
 }
+
+/// A compacted topic with two 4 KiB records of one key, in a store whose
+/// cleaner is throttled to `rate` bytes per second, and the partition.
+fn throttled_store(dir: &std::path::Path, rate: &str) -> (std::sync::Arc<Store>, strata::Log) {
+    let text = format!("log.dirs={}\nlog.cleaner.io.max.bytes.per.second={rate}\n", dir.display());
+    let (cfg, _) = StoreConfig::from_properties_str(&text).unwrap();
+    cfg.validate().unwrap();
+    let store = Store::open(cfg.background_threads(false)).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[Record::new("k", vec![b'v'; 4096]).timestamp(1_000)]).unwrap();
+    log.append(&[Record::new("k", vec![b'w'; 4096]).timestamp(1_000)]).unwrap();
+    log.roll().unwrap();
+    (std::sync::Arc::new(store), log)
+}
+
+/// Runs `maintain` on another thread, closes the log once the cleaning is
+/// under way, and waits (60 s at most, far below the throttle's sleep) for
+/// both: `Err` names what did not come back.
+fn close_during_throttled_maintain(
+    store: std::sync::Arc<Store>,
+    log: &strata::Log,
+) -> Result<(), String> {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let (maintained, maintain_done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = store.maintain(None);
+        let _ = maintained.send(());
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (closed, close_done) = mpsc::channel();
+    let closing = log.clone();
+    std::thread::spawn(move || {
+        let _ = closing.close();
+        let _ = closed.send(());
+    });
+    close_done.recv_timeout(Duration::from_secs(60)).map_err(|e| format!("close: {e}"))?;
+    maintain_done.recv_timeout(Duration::from_secs(60)).map_err(|e| format!("maintain: {e}"))
+}
+
+/// 1e-300 bytes per second passes validation (above 0, as Kafka's unchecked
+/// double allows); its sleep is too long for a `Duration`, which panicked.
+#[test]
+fn a_tiny_valid_cleaner_throttle_does_not_panic_maintain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, log) = throttled_store(dir.path(), "1e-300");
+    close_during_throttled_maintain(store, &log).unwrap();
+}
+
+/// At one byte per second the cleaning would sleep for hours under the
+/// log's cleaning lock; closing the log stops it within a sleep slice.
+#[test]
+fn closing_a_log_during_a_throttled_cleaning_does_not_wait_out_the_throttle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, log) = throttled_store(dir.path(), "1");
+    close_during_throttled_maintain(store, &log).unwrap();
+}

@@ -205,7 +205,7 @@ fn build_map(
                 break;
             }
             out.bytes_read += batch.size() as u64;
-            throttle.acquire(batch.size() as u64);
+            throttle.acquire(batch.size() as u64, closing);
             if closing() {
                 return Err(seg.closed());
             }
@@ -324,7 +324,7 @@ fn recopy_group(
             for item in src.valid_batches_from(0)? {
                 let (_, batch) = item?;
                 out.bytes_read += batch.size() as u64;
-                throttle.acquire(batch.size() as u64);
+                throttle.acquire(batch.size() as u64, &|| log.is_closing());
                 if log.is_closing() {
                     return Err(log.closed_error());
                 }
@@ -337,7 +337,7 @@ fn recopy_group(
                         cleaned.txn_index().append(t)?;
                     }
                     out.bytes_written += kept.size() as u64;
-                    throttle.acquire(kept.size() as u64);
+                    throttle.acquire(kept.size() as u64, &|| log.is_closing());
                 }
             }
         }

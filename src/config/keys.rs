@@ -507,6 +507,9 @@ config_table! {
         ///
         /// Default: 1.7976931348623157e308 (unthrottled). Must be above 0
         /// (Kafka does not check it; strata does, since 0 would stall cleaning).
+        /// Any accepted rate is honoured, however low: a cleaning throttled to
+        /// a few bytes per second waits accordingly (and `maintain` with it),
+        /// sleeping in 50 ms slices, and stops as soon as its log is closed.
         "log.cleaner.io.max.bytes.per.second"
             => log_cleaner_io_max_bytes_per_second: f64 = f64::MAX,
             check |v| above_zero(*v);
