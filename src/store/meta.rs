@@ -144,7 +144,9 @@ impl Stamp {
 }
 
 /// The topic section of a copy, as [`write`] lays it out: the lines after
-/// the stamp.
+/// the stamp. A line break in a config value (`\n`, or `\r`, which `lines()`
+/// drops before a `\n`) is written as a space, so that a copy read back has
+/// the [`digest`] it was written with.
 fn topic_lines(metas: &Metas) -> String {
     let mut text = String::new();
     for name in &metas.deleted {
@@ -156,7 +158,7 @@ fn topic_lines(metas: &Metas) -> String {
     for (name, meta) in &metas.topics {
         text.push_str(&format!("topic {name} {}\n", meta.partitions));
         for (k, v) in &meta.overrides {
-            text.push_str(&format!("config {name} {k} {}\n", v.replace('\n', " ")));
+            text.push_str(&format!("config {name} {k} {}\n", v.replace(['\n', '\r'], " ")));
         }
     }
     text
@@ -458,6 +460,29 @@ mod tests {
         std::fs::write(dir.path().join(TOPICS_FILE), text).unwrap();
         let stamp = read(dir.path()).unwrap().unwrap().stamp.unwrap();
         assert_eq!((stamp.generation, stamp.history), (9, Vec::new()));
+    }
+
+    /// A history entry holds the digest of the topics as written; the copy
+    /// read back must give the same one, or an ancestor would be taken for
+    /// a copy changed apart. Line breaks in a value (an ignored key takes
+    /// any) are written as spaces, a `\r` too: `lines()` drops one before
+    /// the `\n`.
+    #[test]
+    fn a_copy_read_back_has_the_digest_it_was_written_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = TopicMeta { partitions: 1, ..TopicMeta::default() };
+        for (key, value) in [("min.insync.replicas", "2\r"), ("message.format.version", "a\r\nb\n")]
+        {
+            meta.overrides.insert(key.into(), value.into());
+        }
+        let metas = Metas { topics: [("t".to_owned(), meta)].into(), ..Metas::default() };
+        let mut stamp = Stamp::fresh();
+        stamp.advance(&metas);
+        write(dir.path(), &stamp, &metas).unwrap();
+        let copy = read(dir.path()).unwrap().unwrap();
+        assert_eq!(stamp.digest_at(1), Some(digest(&copy.metas)), "{:?}", copy.metas);
+        write(dir.path(), &stamp, &copy.metas).unwrap();
+        assert_eq!(read(dir.path()).unwrap().unwrap(), copy, "a second round trip changes nothing");
     }
 
     #[test]
