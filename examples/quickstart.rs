@@ -47,12 +47,16 @@ fn main() -> Result<(), strata::Error> {
     println!("appended 5 records at offsets {}..={}", at.base_offset, at.last_offset);
 
     let fetched = log.read(at.base_offset, 1 << 20)?;
+    // A server sends each slice with sendfile(socket, slice.file, slice.position, len):
+    // from the open file, never by reopening `slice.path`, which compaction may give
+    // to another file.
     for slice in fetched.slices() {
         println!(
-            "read {} bytes of {} at position {} (sendfile-able)",
+            "read {} bytes at position {} of the open file (fd {}) named {}",
             slice.bytes.len(),
-            slice.path.display(),
-            slice.position
+            slice.position,
+            std::os::fd::AsRawFd::as_raw_fd(&*slice.file),
+            slice.path.display()
         );
     }
     for record in fetched.records() {

@@ -379,7 +379,7 @@ fn a_read_racing_the_roll_that_seals_its_segment_leaves_it_mapped_at_its_exact_l
     };
     // The roll runs after the read sized its map for the active segment, before it maps it.
     let roller = log.clone();
-    let hook = fault::on_point("segment::reopen", move || roller.roll().unwrap());
+    let hook = fault::on_point("segment::bytes::map", move || roller.roll().unwrap());
     let fetched = log.read(0, usize::MAX).unwrap();
     assert!(hook.ran(), "the roll ran inside the read");
     drop(hook);

@@ -560,8 +560,8 @@ config_table! {
             check |v| at_least(*v, 0);
         /// The most segments that hold files open at once across the store:
         /// a segment is open while it holds its `.log` descriptor or a map of
-        /// its `.log` or index files (at most one descriptor and three maps
-        /// each). Past it, the least recently used segments are closed and
+        /// its `.log` or index files (at most two descriptors, its own and the
+        /// one its `.log` map keeps, and three maps each). Past it, the least recently used segments are closed and
         /// unmapped, and reopened on their next use (checked to be the same
         /// files), so a store of many partitions stays under the process's
         /// open-file limit (Kafka's "too many open files"). A strata key.

@@ -79,6 +79,10 @@ pub struct ReadMap {
     /// How far population ahead of sequential readers has got
     /// ([`ReadMap::populate_ahead`]); shared by the map's clones.
     ahead: Arc<ahead::Progress>,
+    /// The open file the map was made of, when kept ([`ReadMap::map_keeping`]):
+    /// a read hands it out with its bytes, so a server can `sendfile` from
+    /// the file those bytes are in, whatever later happens to its name.
+    file: Option<Arc<File>>,
 }
 
 impl Clone for ReadMap {
@@ -87,6 +91,7 @@ impl Clone for ReadMap {
             raw: self.raw.clone(),
             from_start: Mutex::new(self.from_start.lock().clone()),
             ahead: Arc::clone(&self.ahead),
+            file: self.file.clone(),
         }
     }
 }
@@ -113,6 +118,24 @@ impl ReadMap {
             .map_raw_read_only(file)
             .map_err(|e| Error::io("mmap", path, e))?;
         Ok(ReadMap { raw: Some(Arc::new(raw)), ..ReadMap::default() })
+    }
+
+    /// [`ReadMap::map`], keeping `file` open with the map (see
+    /// [`ReadMap::file`]): the descriptor closes when the last clone of the
+    /// map and the last [`ReadMap::file`] handed out are dropped.
+    pub fn map_keeping(file: &Arc<File>, path: &Path, len: u64) -> Result<ReadMap> {
+        let map = ReadMap::map(file, path, len)?;
+        if map.raw.is_none() {
+            return Ok(map);
+        }
+        Ok(ReadMap { file: Some(Arc::clone(file)), ..map })
+    }
+
+    /// The open file the map was made of, if [`ReadMap::map_keeping`] kept
+    /// it: the very file its views show, even after its name was renamed,
+    /// removed or given to another file.
+    pub fn file(&self) -> Option<&Arc<File>> {
+        self.file.as_ref()
     }
 
     /// Drops the view kept for reuse (see `from_start`): for a map whose file

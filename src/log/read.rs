@@ -10,6 +10,7 @@
 //! `fstat`) tells a reader that happened. So every read verifies what it
 //! decodes, as a Kafka consumer does with every fetch.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,14 +23,49 @@ use crate::{Error, Result};
 
 use super::Log;
 
-/// Bytes of one segment returned by a read: a zero-copy view plus where they
-/// live on disk, so a server can `sendfile(path, position, len)` instead.
+/// Bytes of one segment returned by a read: a zero-copy view, and the open
+/// `.log` file they are in with their position there, so a server can
+/// `sendfile(file, position, len)` instead of copying them.
+///
+/// Send from [`FileSlice::file`], never by opening [`FileSlice::path`]:
+/// the cleaner puts a cleaned segment under the same name, and retention
+/// renames and deletes files, so the name may hold other bytes, or nothing,
+/// by the time a server opens it (Kafka's broker likewise sends from the
+/// segment's open `FileChannel`, never by name).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use std::os::unix::fs::FileExt;
+/// # use strata::{LoadOptions, Log, LogConfig, Record, SystemClock};
+/// # let dir = tempfile::tempdir()?;
+/// # let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())?;
+/// log.append(&[Record::new("k", "v")])?;
+/// for slice in log.read(0, 1 << 20)?.slices() {
+///     // What sendfile(socket, slice.file.as_raw_fd(), slice.position, len) sends:
+///     let mut sent = vec![0; slice.bytes.len()];
+///     slice.file.read_exact_at(&mut sent, slice.position)?;
+///     assert_eq!(sent, slice.bytes);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct FileSlice {
-    /// The `.log` file at the time of the read. Retention or compaction may
-    /// rename or delete it later; `bytes` stays valid regardless. Shared with
-    /// the segment (a reference count, not a copy per read); it derefs to
-    /// [`Path`], and `path.to_path_buf()` gives an owned copy.
+    /// The open `.log` file the bytes were read from (`AsRawFd`/`AsFd`
+    /// give its descriptor): `bytes` are at `position` in it for as long as
+    /// the slice lives, whatever happens to its name meanwhile. Shared with
+    /// the segment's memory map (a reference count, not a descriptor per
+    /// read). Holding it keeps the descriptor open, and so keeps the file's
+    /// disk space, past the segment's deletion and past the open-segment
+    /// budget's eviction of the segment (which closes only the segment's
+    /// own handle): drop slices once sent. The descriptor is never closed
+    /// or reused for another file while a slice holds it.
+    pub file: Arc<File>,
+    /// The `.log` file's name at the time of the read, for messages only:
+    /// retention may rename or delete it and compaction may put another
+    /// file of other bytes under it later, so never open it to send
+    /// `bytes` (use [`FileSlice::file`]). Shared with the segment (a
+    /// reference count, not a copy per read); it derefs to [`Path`], and
+    /// `path.to_path_buf()` gives an owned copy.
     pub path: Arc<Path>,
     /// Byte position of the first batch in the file.
     pub position: u64,
@@ -505,7 +541,7 @@ impl Log {
             // Tests stop a read here, between its snapshot and its bytes.
             crate::io::fault::point("log::read::segment")?;
             // One map access per segment: the lookup and the slice share it.
-            let whole = seg.bytes(0, seg.len())?;
+            let (whole, file) = seg.bytes_in_file(0, seg.len())?;
             let start = if i == first {
                 match seg.locate(&whole, offset)? {
                     Some(loc) => loc.position,
@@ -599,7 +635,10 @@ impl Log {
                 // fetches are passed over in `read_ahead`), when it is the
                 // map's leading reader (readers behind it find them mapped).
                 seg.read_ahead(start, start + end as u64, whole.len() as u64);
+                // Bytes come from a map, which keeps the file it was made of.
+                let file = file.clone().ok_or_else(|| Error::closed_file(&seg.log_path()))?;
                 out.slices.push(FileSlice {
+                    file,
                     path: seg.shared_log_path(),
                     position: start,
                     bytes: data.slice(..end),

@@ -1,7 +1,7 @@
 //! The store-wide budget for open segments: file descriptors and memory maps.
 //!
 //! A segment is *open* while it holds its `.log` descriptor or a map of its
-//! `.log` or index files (at most one descriptor and three maps). The budget
+//! `.log` or index files (at most two descriptors and three maps). The budget
 //! keeps two limits across every partition of a store:
 //! `log.open.segments.max` open segments and `log.mapped.bytes.max` mapped
 //! bytes. Whenever a segment opens or maps something and a limit is passed,
@@ -13,7 +13,18 @@
 //!
 //! Views handed out keep their mapping alive (a `Bytes` owns it): eviction
 //! drops only the segment's own handle, so what is counted is what the store
-//! holds, not what readers still hold. A segment taken out of its log (by
+//! holds, not what readers still hold.
+//!
+//! A `.log` map keeps the descriptor it was made of, which reads hand out
+//! with their bytes ([`crate::log::FileSlice::file`], to `sendfile` from):
+//! the segment's write descriptor when it holds one (the active segment's),
+//! else a read-only one. So an open segment holds at most two descriptors
+//! (one but for a sealed segment that reopened its write descriptor to sync
+//! or rename), and the process at most twice `log.open.segments.max` for
+//! open segments. Eviction and the seal's trim drop the map's share with the
+//! map; a [`crate::log::FileSlice`] a reader still holds keeps its
+//! descriptor open until dropped (an `Arc<File>`: never closed under it, so
+//! never reused for another file), as a view keeps its mapping. A segment taken out of its log (by
 //! the cleaner or retention: `Segment::retire`) leaves the budget before it
 //! maps its `.log` whole and is renamed `.deleted`: that map is uncounted and
 //! never evicted, so readers of an older segment list read it until they drop
@@ -46,7 +57,9 @@ const AUTO_MAPPED_BYTES_PER_SEGMENT: u64 = 64 << 20;
 /// under the common `ulimit -n 1024`, and enough for every active segment
 /// of a few thousand partitions where the limit is raised (as Kafka's
 /// operators are told to), so that appends round-robin over them never
-/// close and reopen files. Each open segment holds at most one descriptor.
+/// close and reopen files. Each open segment holds at most two descriptors
+/// (its write descriptor and its map's, one when they are the same), so open
+/// segments take at most half the limit.
 #[must_use]
 pub(crate) fn auto_max_open_segments() -> u32 {
     let quarter = crate::io::open_file_limit().map_or(AUTO_MAX_OPEN_SEGMENTS, |n| n / 4);
@@ -68,7 +81,9 @@ pub(crate) fn auto_max_mapped_bytes(max_open: u32) -> u64 {
 pub struct ResourceStats {
     /// Segments holding a descriptor or a map.
     pub open_segments: usize,
-    /// Open `.log` descriptors.
+    /// `.log` descriptors open for writing and syncing. The descriptors
+    /// maps keep (at most one more per open segment, see
+    /// [`crate::log::FileSlice::file`]) are not counted here.
     pub open_files: usize,
     /// Bytes of `.log` and index maps the segments hold.
     pub mapped_bytes: u64,

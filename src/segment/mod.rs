@@ -514,10 +514,26 @@ impl Segment {
 
     /// Zero-copy view of published bytes `[start, end)`.
     pub(crate) fn bytes(&self, start: u64, end: u64) -> Result<Bytes> {
+        self.bytes_of(start, end, false).map(|(bytes, _)| bytes)
+    }
+
+    /// [`Segment::bytes`] and the open `.log` they are in (the descriptor
+    /// their map was made of, see [`ReadMap::file`]): what a read hands a
+    /// server to `sendfile` from. `None` only with no bytes.
+    pub(crate) fn bytes_in_file(&self, start: u64, end: u64) -> Result<(Bytes, Option<Arc<File>>)> {
+        self.bytes_of(start, end, true)
+    }
+
+    fn bytes_of(
+        &self,
+        start: u64,
+        end: u64,
+        want_file: bool,
+    ) -> Result<(Bytes, Option<Arc<File>>)> {
         let published = self.len();
         let end = end.min(published);
         if start >= end {
-            return Ok(Bytes::new());
+            return Ok((Bytes::new(), None));
         }
         if self.is_closed() {
             return Err(self.closed());
@@ -527,29 +543,40 @@ impl Segment {
         // drops the active segment's capacity map) or an eviction between a
         // check and a later lock would leave an empty map, and an empty view
         // reads as "no data" — a reader would skip the segment's records.
-        if let Some(view) = self.mapped_view(start, end, published)? {
+        if let Some(view) = self.mapped_view(start, end, published, want_file)? {
             return Ok(view);
         }
         // Mapped on demand: a sealed segment exactly to its length, the
-        // active one a step ahead (see `map_capacity`).
+        // active one a step ahead (see `map_capacity`). The map keeps the
+        // descriptor it is made of (reads hand it out for `sendfile`): the
+        // segment's own when it holds one open (the active segment's), so
+        // the segment holds one descriptor, not two.
         let capacity = self.map_capacity(published);
+        // Tests roll the segment here, after the read sized its map.
+        crate::io::fault::point("segment::bytes::map")?;
+        let held = self.file.lock().clone();
         let mapped = budget::retrying(
             || self.account.relieve(),
-            || {
-                let (f, path) = self.reopen(|p| identity::reopen_read(p, self.log_id))?;
-                identity::ensure_len(&f, &path, published)?;
-                ReadMap::map(&f, &path, capacity)
+            || match &held {
+                Some(f) => ReadMap::map_keeping(f, &self.log_path(), capacity),
+                None => {
+                    let (f, path) = self.reopen(|p| identity::reopen_read(p, self.log_id))?;
+                    identity::ensure_len(&f, &path, published)?;
+                    ReadMap::map_keeping(&Arc::new(f), &path, capacity)
+                }
             },
         );
+        drop(held);
         let map = match mapped {
             Ok(map) => map,
             // A segment retired meanwhile (renamed `.deleted`, perhaps removed
             // already) was mapped whole before its files moved and keeps that
             // map (see [`Segment::retire`]): a reader that missed the file
             // reads the map.
-            Err(e) => return self.mapped_view(start, end, published)?.ok_or(e),
+            Err(e) => return self.mapped_view(start, end, published, want_file)?.ok_or(e),
         };
         let view = map.bytes(start as usize, end as usize, published as usize);
+        let file = if want_file { map.file().cloned() } else { None };
         let mut slot = self.map.write();
         // `close` sets `Closed` before it empties the map under this
         // lock: seen false here, the map is not emptied yet, and a map
@@ -578,7 +605,7 @@ impl Segment {
         drop(slot);
         // Tests evict this segment here, once its new map is installed.
         crate::io::fault::point("segment::bytes::installed")?;
-        Ok(view)
+        Ok((view, file))
     }
 
     /// The published bytes `[0, len())` as [`Self::bytes`] would hand them
@@ -606,7 +633,14 @@ impl Segment {
 
     /// A view of `[start, end)` from the installed map if it covers `end`,
     /// checked and cut under one read lock; `None` when it does not.
-    fn mapped_view(&self, start: u64, end: u64, published: u64) -> Result<Option<Bytes>> {
+    /// With `want_file`, the map's descriptor too (see [`Segment::bytes_in_file`]).
+    fn mapped_view(
+        &self,
+        start: u64,
+        end: u64,
+        published: u64,
+        want_file: bool,
+    ) -> Result<Option<(Bytes, Option<Arc<File>>)>> {
         let map = self.map.read();
         if self.is_closed() {
             // `close` empties the map: an empty view would read as "no
@@ -616,7 +650,8 @@ impl Segment {
         if (map.len() as u64) < end {
             return Ok(None);
         }
-        Ok(Some(map.bytes(start as usize, end as usize, published as usize)))
+        let file = if want_file { map.file().cloned() } else { None };
+        Ok(Some((map.bytes(start as usize, end as usize, published as usize), file)))
     }
 
     /// fsyncs the `.log` only: enough for a segment that recovery would

@@ -367,7 +367,7 @@ impl Segment {
         // read would make, so that the first read does not replace it.
         let capacity =
             if next_base.is_none() { self.active_map_capacity(physical) } else { physical };
-        let map = self.with_file(|f, p| ReadMap::map(f, p, capacity))?;
+        let map = self.with_shared_file(|f, p| ReadMap::map_keeping(f, p, capacity))?;
         map.advise_sequential();
         let data = map.bytes(0, physical as usize, physical as usize);
         let check_split = claims.is_none();

@@ -179,3 +179,33 @@ fn a_reader_whose_reopen_loses_the_file_to_a_swap_reads_the_retired_segments_map
     let env = Env::with_config(|c| c.log_open_segments_max(1));
     read_through_a_swap_at(&env, "segment::reopen");
 }
+
+/// A server holding a fetch's [`strata::FileSlice`] sends it after the cleaner put a cleaned
+/// segment under the same file name: what it sends from the slice's file at its position is the
+/// fetched batch (Kafka sends from the segment's open `FileChannel`, never by name).
+#[test]
+fn a_file_slice_sent_after_compaction_gives_the_bytes_the_fetch_returned() {
+    let env = Env::new();
+    let log = env.topic("c", &[("segment.bytes", "1048576")]);
+    for i in 0..20 {
+        log.append(&[Record::new(format!("k{i:02}"), "v")]).unwrap();
+    }
+    for i in 0..10 {
+        log.append(&[Record::new(format!("k{i:02}"), "w")]).unwrap();
+    }
+    log.roll().unwrap();
+    let fetched = log.read(5, 1).unwrap();
+    assert_eq!(fetched.batches().next().unwrap().base_offset(), 5);
+    let slice = fetched.slices()[0].clone();
+    drop(fetched);
+    let r = env.store.maintain(None).unwrap();
+    assert_eq!(r.partitions_cleaned, 1, "{r:?}");
+    // The cleaned segment now holds offsets 10.. under the slice's file name.
+    assert_eq!(log.read(0, 1).unwrap().batches().next().unwrap().base_offset(), 10);
+    // sendfile(socket, slice.file, slice.position, len) sends these bytes.
+    let mut sent = vec![0u8; slice.bytes.len()];
+    std::os::unix::fs::FileExt::read_exact_at(&*slice.file, &mut sent, slice.position).unwrap();
+    let sent_base = i64::from_be_bytes(sent[..8].try_into().unwrap());
+    assert_eq!(sent_base, 5, "the slice's file sent offset {sent_base}'s batch");
+    assert_eq!(sent, slice.bytes);
+}
