@@ -268,6 +268,57 @@ fn a_committed_tombstone_after_an_old_abort_of_its_producer_deletes_the_key() {
     );
 }
 
+/// wyhash's published "final 4" secrets, which the cleaner's key hash once
+/// used as its only key: with them, anyone can build colliding keys.
+const WYHASH_SECRET: [u64; 4] =
+    [0x2d35_8dcc_aa6c_78a5, 0x8bb8_4b93_962e_acc9, 0x4b33_a62e_d433_d4a3, 0x4d5a_2da5_1de1_aa47];
+
+/// A 160-byte key whose 48-byte chunks zero both lanes' long-key multiplies
+/// under the public secrets: two such keys differing in their first chunk
+/// only had the same 128-bit hash.
+fn crafted_colliding_key(prefix: u8) -> Vec<u8> {
+    let s = WYHASH_SECRET;
+    let mut key = vec![b'x'; 160];
+    key[..48].fill(prefix);
+    for (lane, chunk) in [(s[1], 48usize), (s[2], 96)] {
+        let salt = lane.rotate_left(29);
+        for (j, secret) in [s[1], s[2], s[3]].into_iter().enumerate() {
+            let at = chunk + 16 * j;
+            key[at..at + 8].copy_from_slice(&(secret ^ salt).to_le_bytes());
+        }
+    }
+    key
+}
+
+#[test]
+fn keys_crafted_against_the_public_wyhash_secrets_do_not_collide() {
+    use strata::internals::cleaner::offset_map::{OffsetMap, hash128};
+    let (a, b) = (crafted_colliding_key(b'A'), crafted_colliding_key(b'B'));
+    assert_ne!(a, b);
+    assert_ne!(hash128(&a), hash128(&b), "distinct keys share a hash");
+    let mut map = OffsetMap::new(1 << 20, 0.9);
+    map.put(&a, 10);
+    assert_eq!(map.get(&b), None, "key b answers with key a's offset");
+}
+
+#[test]
+fn compaction_keeps_a_live_key_whose_crafted_hash_collided_with_a_later_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false)).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[Record::new(crafted_colliding_key(b'A'), "value of A").timestamp(1_000)]).unwrap();
+    log.append(&[Record::new(crafted_colliding_key(b'B'), "value of B").timestamp(1_000)]).unwrap();
+    log.roll().unwrap();
+    store.maintain(None).unwrap();
+    let keys: Vec<u8> =
+        log.read(0, usize::MAX).unwrap().records().map(|r| r.unwrap().key().unwrap()[0]).collect();
+    assert_eq!(keys, vec![b'A', b'B'], "live key A was compacted away");
+}
+
 /// A compacted topic with two 4 KiB records of one key, in a store whose
 /// cleaner is throttled to `rate` bytes per second, and the partition.
 fn throttled_store(dir: &std::path::Path, rate: &str) -> (std::sync::Arc<Store>, strata::Log) {

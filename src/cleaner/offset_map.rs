@@ -5,7 +5,9 @@
 //! the offset. Keys are compared by hash only — two keys colliding in 128 bits
 //! would be merged, a risk Kafka accepts with MD5 and we accept with two
 //! independently seeded 64-bit lanes of a wyhash-style multiply-mix hash
-//! (see [`hash128`]). The table counts as full at `slots × load_factor`
+//! (see [`hash128`]). The hash is keyed by secrets chosen at random once per
+//! process: with the public constants it once used, keys crafted to collide
+//! made compaction delete a live record of another key. The table counts as full at `slots × load_factor`
 //! entries (`log.cleaner.io.buffer.load.factor`); a cleaning pass stops
 //! mapping there and the rest waits for the next pass.
 //!
@@ -220,17 +222,42 @@ impl KeyHash {
     }
 }
 
-/// wyhash's secret constants (the published "final 4" set: odd 64-bit
-/// numbers with 32 bits set and a pairwise Hamming distance of 32).
-const SECRET: [u64; 4] =
-    [0x2d35_8dcc_aa6c_78a5, 0x8bb8_4b93_962e_acc9, 0x4b33_a62e_d433_d4a3, 0x4d5a_2da5_1de1_aa47];
-/// Seeds of the two lanes.
-const SEEDS: [u64; 2] = [0x9e37_79b9_7f4a_7c15, 0xc2b2_ae3d_27d4_eb4f];
-/// What each lane XORs into its first word before the final multiply. They
-/// differ so that no single word value zeroes the product in both lanes: a
-/// key whose word equals one lane's constant loses its other word in that
-/// lane only, and the other lane still tells such keys apart.
-const LANE_MASKS: [u64; 2] = [SECRET[1], SECRET[2]];
+/// The hash's key, chosen at random once per process ([`hash_key`]).
+///
+/// With constants in the source (wyhash's published secrets), a word of the
+/// key equal to a known secret zeroes a multiply and drops everything hashed
+/// before it, so keys differing only there collided in all 128 bits at no
+/// cost, and compaction deleted a live record of one for the other. Kafka's
+/// MD5 makes such keys expensive to find; random secrets make them unknown.
+#[derive(Debug)]
+struct HashKey {
+    /// wyhash's four secrets (odd, as the published ones are).
+    secret: [u64; 4],
+    /// Seeds of the two lanes.
+    seeds: [u64; 2],
+    /// What each lane XORs into its first word before the final multiply.
+    /// They differ so that no single word value zeroes the product in both
+    /// lanes: a key whose word equals one lane's mask loses its other word in
+    /// that lane only, and the other lane still tells such keys apart.
+    masks: [u64; 2],
+}
+
+/// The process's [`HashKey`]: the standard library's `RandomState` (SipHash
+/// keyed from the operating system's random source) hashes 0..8. The map
+/// lives in memory only, so the key never needs to outlive the process.
+fn hash_key() -> &'static HashKey {
+    static KEY: std::sync::OnceLock<HashKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        let w = |i: u64| state.hash_one(i) | 1;
+        let (m0, mut m1) = (w(6), w(7));
+        if m1 == m0 {
+            m1 = !m0 | 1;
+        }
+        HashKey { secret: [w(0), w(1), w(2), w(3)], seeds: [w(4), w(5)], masks: [m0, m1] }
+    })
+}
 
 /// The 128-bit product of `a` and `b`, folded to 64 bits (wyhash's `wymix`).
 #[inline]
@@ -279,15 +306,15 @@ fn words(key: &[u8]) -> (u64, u64) {
 /// One lane of the key's hash: wyhash (final 4) of `key` under `seed`, its
 /// first final word masked with `mask`.
 #[inline]
-fn lane(key: &[u8], seed: u64, mask: u64) -> u64 {
+fn lane(key: &[u8], seed: u64, mask: u64, secret: &[u64; 4]) -> u64 {
     let n = key.len();
-    let mut seed = seed ^ mix(seed ^ SECRET[0], SECRET[1]);
+    let mut seed = seed ^ mix(seed ^ secret[0], secret[1]);
     // Per-lane secrets for the long-key loop: a word equal to a shared secret
     // zeroes wyhash's multiply and drops everything hashed before it, so with
     // one set of secrets for both lanes, keys built around that word collided
     // in all 128 bits. With a salt per lane, such a word can zero one lane only.
     let salt = mask.rotate_left(29);
-    let (k1, k2, k3) = (SECRET[1] ^ salt, SECRET[2] ^ salt, SECRET[3] ^ salt);
+    let (k1, k2, k3) = (secret[1] ^ salt, secret[2] ^ salt, secret[3] ^ salt);
     let (a, b) = if n <= 16 {
         words(key)
     } else {
@@ -312,25 +339,28 @@ fn lane(key: &[u8], seed: u64, mask: u64) -> u64 {
         (read8(key, n - 16), read8(key, n - 8))
     };
     let r = u128::from(a ^ mask) * u128::from(b ^ seed);
-    mix((r as u64) ^ SECRET[0] ^ n as u64, ((r >> 64) as u64) ^ SECRET[1])
+    mix((r as u64) ^ secret[0] ^ n as u64, ((r >> 64) as u64) ^ secret[1])
 }
 
 /// The key's 128-bit hash: two wyhash lanes under different seeds (one read
-/// of a short key serves both). Never all zero: that marks an empty slot.
+/// of a short key serves both), keyed by the process's random [`HashKey`]:
+/// the same key hashes alike within a process, not across processes. Never
+/// all zero: that marks an empty slot.
 #[must_use]
 pub fn hash128(key: &[u8]) -> (u64, u64) {
+    let HashKey { secret, seeds, masks } = hash_key();
     let (hi, lo) = if key.len() <= 16 {
         // Both lanes over the same two words: the key is read once.
         let (a, b) = words(key);
         let n = key.len() as u64;
         let one = |seed: u64, mask: u64| {
-            let seed = seed ^ mix(seed ^ SECRET[0], SECRET[1]);
+            let seed = seed ^ mix(seed ^ secret[0], secret[1]);
             let r = u128::from(a ^ mask) * u128::from(b ^ seed);
-            mix((r as u64) ^ SECRET[0] ^ n, ((r >> 64) as u64) ^ SECRET[1])
+            mix((r as u64) ^ secret[0] ^ n, ((r >> 64) as u64) ^ secret[1])
         };
-        (one(SEEDS[0], LANE_MASKS[0]), one(SEEDS[1], LANE_MASKS[1]))
+        (one(seeds[0], masks[0]), one(seeds[1], masks[1]))
     } else {
-        (lane(key, SEEDS[0], LANE_MASKS[0]), lane(key, SEEDS[1], LANE_MASKS[1]))
+        (lane(key, seeds[0], masks[0], secret), lane(key, seeds[1], masks[1], secret))
     };
     if hi == 0 && lo == 0 { (1, 0) } else { (hi, lo) }
 }
@@ -344,10 +374,13 @@ mod tests {
     fn keys_built_around_a_secret_word_do_not_collide_in_both_lanes() {
         // 8 bytes equal to the loop's secret, then words that differ, then a shared tail: this
         // zeroed the multiply of both lanes and made the two keys one (a reviewer's finding).
+        let HashKey { secret, masks, .. } = hash_key();
         for word in [
-            SECRET[1],
-            SECRET[1] ^ SECRET[1].rotate_left(29),
-            SECRET[2] ^ SECRET[2].rotate_left(29),
+            secret[1],
+            masks[0],
+            masks[1],
+            secret[1] ^ masks[0].rotate_left(29),
+            secret[2] ^ masks[1].rotate_left(29),
         ] {
             let key = |middle: &[u8; 8]| {
                 let mut k = word.to_le_bytes().to_vec();
@@ -443,7 +476,7 @@ mod tests {
     fn a_word_equal_to_a_lane_constant_does_not_merge_keys() {
         // Such a word zeroes one lane's final product, so that lane no longer
         // sees the key's other word; the other lane must.
-        for mask in LANE_MASKS {
+        for &mask in &hash_key().masks {
             let w = mask.to_le_bytes();
             // 8-byte keys read as (first 4 bytes << 32 | last 4 bytes) twice.
             let mut a = [w[4], w[5], w[6], w[7], w[0], w[1], w[2], w[3]].to_vec();
@@ -452,6 +485,15 @@ mod tests {
             b.extend_from_slice(&[8, 7, 6, 5, 4, 3, 2, 1]);
             assert_ne!(hash128(&a), hash128(&b));
         }
+    }
+
+    #[test]
+    fn the_hash_key_is_random_and_its_lane_masks_differ() {
+        let k = hash_key();
+        assert_ne!(k.masks[0], k.masks[1]);
+        // The published wyhash secrets, which keyed the hash before.
+        assert_ne!(k.secret[0], 0x2d35_8dcc_aa6c_78a5);
+        assert!(k.secret.iter().chain(&k.seeds).chain(&k.masks).all(|w| w & 1 == 1));
     }
 
     proptest! {
