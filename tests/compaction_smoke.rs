@@ -268,6 +268,46 @@ fn a_committed_tombstone_after_an_old_abort_of_its_producer_deletes_the_key() {
     );
 }
 
+/// A partition held back by an open transaction must not starve
+/// the cleaner threads' other partitions.
+#[test]
+fn an_open_transaction_on_the_filthiest_partition_does_not_starve_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig::new([dir.path()]).background_threads(false);
+    let store = Store::open(cfg.clone()).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    store.create_topic("a", 1, &o).unwrap();
+    store.create_topic("b", 1, &o).unwrap();
+    let a = store.partition("a", 0).unwrap();
+    let b = store.partition("b", 0).unwrap();
+    for i in 0..50 {
+        b.append(&[Record::new("k", format!("v{i}")).timestamp(1_000)]).unwrap();
+    }
+    b.roll().unwrap();
+    store.maintain(None).unwrap();
+    let cleaned_to = b.cleaner_checkpoint();
+    assert!(cleaned_to.is_some());
+    for i in 0..50 {
+        b.append(&[Record::new("k", format!("w{i}")).timestamp(1_000)]).unwrap();
+    }
+    b.roll().unwrap();
+    // a: dirtier (never cleaned), but an open transaction at its offset 0.
+    a.append_batch(txn_batch(9, 0, &[("k", "open")])).unwrap();
+    for i in 0..50 {
+        a.append(&[Record::new("j", format!("v{i}")).timestamp(1_000)]).unwrap();
+    }
+    a.roll().unwrap();
+    let cleaner = strata::internals::cleaner::Cleaner::new(&cfg);
+    let mut map = cleaner.new_map();
+    let logs = vec![b.clone(), a.clone()];
+    for _ in 0..5 {
+        let _ = cleaner.clean_filthiest(&logs, &[], true, &mut map);
+    }
+    assert_ne!(b.cleaner_checkpoint(), cleaned_to, "b never cleaned by the cleaner thread's pass");
+}
+
 /// wyhash's published "final 4" secrets, which the cleaner's key hash once
 /// used as its only key: with them, anyone can build colliding keys.
 const WYHASH_SECRET: [u64; 4] =

@@ -93,6 +93,7 @@ pub(crate) fn log_stat(
         log_start_offset: log.log_start_offset(),
         checkpoint: log.cleaner_checkpoint(),
         log_end_offset: log.log_end_offset(),
+        last_stable_offset: log.last_stable_offset(),
         min_compaction_lag_ms: cfg.min_compaction_lag_ms,
         max_compaction_lag_ms: cfg.max_compaction_lag_ms,
         min_cleanable_dirty_ratio: cfg.min_cleanable_dirty_ratio,
@@ -121,14 +122,8 @@ pub(crate) fn clean(
     let cfg = log.config();
     let now = log.now_ms();
     let segs = log.segments();
-    let mut c = select::cleanable(&log_stat(log, &segs, &cfg, now)?);
-    // Never clean into an undecided transaction (Kafka's last stable offset):
-    // were it aborted later, its records must not have superseded committed ones.
-    let lso = log.last_stable_offset();
-    if lso < c.first_uncleanable_offset {
-        let holder = segs.partition_point(|s| s.base_offset() <= lso).saturating_sub(1);
-        c.first_uncleanable_offset = segs.get(holder).map_or(lso, |s| s.base_offset());
-    }
+    // The section ends before an undecided transaction (see `select::cleanable`).
+    let c = select::cleanable(&log_stat(log, &segs, &cfg, now)?);
     if c.cleanable_bytes == 0 || c.first_uncleanable_offset <= c.first_dirty_offset {
         return Ok(None);
     }

@@ -41,7 +41,8 @@ use throttle::Throttle;
 /// What the cleaner knows about one partition.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CleanerStats {
-    /// Dirty ratio at the last look.
+    /// Dirty ratio at the last look: the cleanable bytes (up to the active
+    /// segment, `min.compaction.lag.ms` and the last stable offset) over all.
     pub dirty_ratio: f64,
     /// When it was last cleaned (ms since the epoch).
     pub last_clean_ms: Option<i64>,

@@ -3,7 +3,8 @@
 //! `calculateCleanableBytes`, `grabFilthiestCompactedLog`).
 //!
 //! ```text
-//! | clean section | dirty: cleanable          | uncleanable (active segment, younger than min lag) |
+//! | clean section | dirty: cleanable          | uncleanable (active segment, younger than min lag,  |
+//! |               |                           | from the last stable offset's segment on)           |
 //! start      first dirty             first uncleanable                                    end
 //! ```
 
@@ -31,6 +32,9 @@ pub struct LogStat {
     pub checkpoint: Option<i64>,
     /// Next offset to be written.
     pub log_end_offset: i64,
+    /// The last stable offset: the first offset of the earliest undecided
+    /// transaction, or the log end offset.
+    pub last_stable_offset: i64,
     /// `min.compaction.lag.ms`.
     pub min_compaction_lag_ms: i64,
     /// `max.compaction.lag.ms`.
@@ -81,6 +85,12 @@ pub fn cleanable(s: &LogStat) -> Cleanable {
             uncleanable = uncleanable.min(seg.base_offset);
         }
     }
+    // Never into an undecided transaction: were it aborted later, its records
+    // must not have superseded committed ones. Capped here, before the dirty
+    // ratio, as Kafka's `cleanableOffsets` caps by the last stable offset: a
+    // log held back by an open transaction must not look cleanable (it would
+    // be picked as the filthiest again and again, starving the others).
+    uncleanable = uncleanable.min(s.last_stable_offset);
     let uncleanable = uncleanable.max(first_dirty);
     // Round down to the base of the segment holding it.
     let holder = s.segments.partition_point(|x| x.base_offset <= uncleanable).saturating_sub(1);

@@ -12,6 +12,7 @@ fn stat(segments: Vec<SegmentStat>, checkpoint: Option<i64>, leo: i64) -> LogSta
         log_start_offset: 0,
         checkpoint,
         log_end_offset: leo,
+        last_stable_offset: leo,
         min_compaction_lag_ms: 0,
         max_compaction_lag_ms: i64::MAX,
         min_cleanable_dirty_ratio: 0.5,
@@ -84,4 +85,19 @@ proptest! {
         prop_assert!((0.0..=1.0).contains(&c.dirty_ratio));
         prop_assert!(!c.eligible || c.cleanable_bytes > 0);
     }
+}
+
+#[test]
+fn an_open_transaction_caps_the_cleanable_section_before_the_dirty_ratio() {
+    // Offsets 0..30 in three closed segments, an undecided transaction from offset 12.
+    let mut s =
+        stat(vec![seg(0, 100, 1), seg(10, 100, 1), seg(20, 100, 1), seg(30, 0, 1)], None, 30);
+    s.last_stable_offset = 12;
+    let c = cleanable(&s);
+    assert_eq!((c.first_dirty_offset, c.first_uncleanable_offset), (0, 10));
+    assert_eq!(c.cleanable_bytes, 100);
+    // Held back at the first dirty offset: nothing cleanable, not eligible.
+    s.last_stable_offset = 0;
+    let c = cleanable(&s);
+    assert_eq!((c.cleanable_bytes, c.eligible), (0, false));
 }
