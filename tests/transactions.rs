@@ -589,3 +589,61 @@ fn a_txnindex_entry_ending_past_the_log_end_gets_the_active_segment_rebuilt_at_o
         "{repairs:?}"
     );
 }
+
+/// A log holding one committed transaction: its data record (offset 0, key `k`) and its
+/// commit marker (offset 1, a control batch), then a plain record (offset 2).
+fn committed_transaction_then_plain(dir: &Path) -> Log {
+    let log = open(dir);
+    let mut b = BatchBuilder::new(0).producer(7, 0, 0).transactional(true);
+    b.append(&Record::new("k", "v").timestamp(1_000)).unwrap();
+    log.append_batch(b.build().unwrap()).unwrap();
+    log.append_marker(marker(7, 0, true, 0)).unwrap();
+    log.append(&plain("after")).unwrap();
+    log
+}
+
+#[test]
+fn records_from_hands_out_no_transaction_marker_as_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = committed_transaction_then_plain(dir.path());
+    let seen: Vec<i64> = log.records_from(0).map(|r| r.unwrap().offset()).collect();
+    assert_eq!(seen, [0, 2], "records_from yielded the commit marker at offset 1");
+}
+
+#[test]
+fn fetched_records_hand_out_no_transaction_marker_as_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = committed_transaction_then_plain(dir.path());
+    let fetched = log.read(0, usize::MAX).unwrap();
+    let seen: Vec<i64> = fetched.records().map(|r| r.unwrap().offset()).collect();
+    assert_eq!(seen, [0, 2], "Fetched::records yielded the commit marker at offset 1");
+    let unchecked: Vec<i64> = fetched.records_unchecked().map(|r| r.unwrap().offset()).collect();
+    assert_eq!(unchecked, [0, 2], "records_unchecked yielded the commit marker at offset 1");
+    // A read starting at the marker hands out nothing before the next record.
+    let from_marker: Vec<i64> =
+        log.read(1, usize::MAX).unwrap().records().map(|r| r.unwrap().offset()).collect();
+    assert_eq!(from_marker, [2]);
+    // The batch-level view keeps the marker, flagged as control.
+    let control: Vec<(i64, bool)> =
+        fetched.batches().map(|b| (b.base_offset(), b.is_control())).collect();
+    assert_eq!(control, [(0, false), (1, true), (2, false)]);
+}
+
+#[cfg(feature = "stream")]
+#[test]
+fn the_async_tail_hands_out_no_transaction_marker_as_a_record() {
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use futures_core::Stream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = committed_transaction_then_plain(dir.path());
+    let mut tail = log.tail(0);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut seen = Vec::new();
+    while let Poll::Ready(Some(r)) = Pin::new(&mut tail).poll_next(&mut cx) {
+        seen.push(r.unwrap().offset());
+    }
+    assert_eq!(seen, [0, 2], "the tail yielded the commit marker at offset 1");
+}

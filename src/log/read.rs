@@ -170,6 +170,12 @@ impl Fetched {
     /// position, and nothing after it. Keys and values of uncompressed
     /// batches are slices of the memory map.
     ///
+    /// Transaction markers (control batches) are not handed out, as a Kafka
+    /// consumer returns none at either isolation level: their offsets are
+    /// skipped. [`Self::batches`] and [`Self::record_batches`] keep them
+    /// ([`BatchView::is_control`]). Records of aborted transactions are
+    /// handed out here; [`Self::committed_records`] leaves them out too.
+    ///
     /// Records of the first batch below the requested offset are skipped by
     /// their lengths, not decoded. For scans, [`Self::record_batches`] hands
     /// out borrowed [`RecordView`]s instead, which cost no reference count
@@ -378,6 +384,17 @@ impl<'f> FetchedRecords<'f> {
                 continue;
             };
             let position = s.position + pos as u64;
+            // Transaction markers are not records a consumer sees: Kafka's
+            // consumer checks a control batch as any other, then skips it
+            // (`CompletedFetch.nextFetchedRecord`), at either isolation level.
+            if batch.is_control() {
+                match batch.validate() {
+                    Err(source) if self.check => {
+                        return Some(Err(Error::corrupt(&*s.path, position, source)));
+                    }
+                    _ => continue,
+                }
+            }
             let decoded = checked_decode(&batch, self.check)
                 .map_err(|source| Error::corrupt(&*s.path, position, source));
             return Some(decoded.map(|d| {

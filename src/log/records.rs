@@ -2,7 +2,9 @@
 //!
 //! Each step reads up to [`RecordsFrom::fetch_bytes`] of whole batches at the
 //! next offset (a [`Log::read`]) and hands out their records one by one,
-//! CRC-checked. The iterator ends:
+//! CRC-checked, as [`super::Fetched::records`] does: transaction markers
+//! (control batches) are skipped, as a Kafka consumer skips them. The
+//! iterator ends:
 //! - at the log end, for [`Log::records_from`] (what exists now);
 //! - never while the log lives, for [`RecordsFrom::follow`]: at the log end
 //!   it blocks until the next record is appended;
