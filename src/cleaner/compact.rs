@@ -323,9 +323,17 @@ fn recopy_group(
                 if log.is_closing() {
                     return Err(log.closed_error());
                 }
-                if let Some(bytes) =
-                    filter_batch(&batch, ctx, txns, out).map_err(|e| corrupt(src, e))?
-                {
+                // A legacy wrapper may become several entries (see `filter_legacy`).
+                let (kept, more) = if batch.is_legacy() {
+                    txns.can_discard(&batch);
+                    let mut entries =
+                        filter_legacy(&batch, ctx, out).map_err(|e| corrupt(src, e))?.into_iter();
+                    (entries.next(), entries)
+                } else {
+                    let kept = filter_batch(&batch, ctx, txns, out).map_err(|e| corrupt(src, e))?;
+                    (kept, Vec::new().into_iter())
+                };
+                for bytes in kept.into_iter().chain(more) {
                     let kept = BatchView::new_stored(bytes).map_err(|e| corrupt(src, e))?;
                     cleaned.append(&kept)?;
                     if let Some(t) = txns.take_kept_abort() {
@@ -427,37 +435,59 @@ fn is_last_of_live_producer(batch: &BatchView, live: &HashMap<i64, LastRecord>) 
 
 /// A legacy (magic 0/1) entry under Kafka's record retention (its
 /// `MemoryRecords.filterTo` treats each shallow entry as a batch): records
-/// are kept by key as v2 records are, and an entry none of whose records is
-/// kept goes. An entry that keeps all of them is copied as it is, and so is
-/// a compressed wrapper that keeps some: Kafka rewrites that one with the
-/// kept records in its original magic, strata (which never writes legacy
-/// formats) keeps it whole. Legacy entries have no delete horizon: their
-/// tombstones stay. The entry holding the group's last offset stays too (no
-/// empty legacy batch can carry the segment's end offset).
+/// are kept by key as v2 records are. An entry that keeps all its records is
+/// copied as it is, one that keeps none goes. A compressed wrapper that keeps
+/// some is rewritten with only those, as Kafka rewrites it: here as one
+/// uncompressed message per kept record, in the wrapper's magic, at its own
+/// offset, with the timestamp it was served with (a superseded record copied
+/// along would come back once the tombstone that superseded it is gone).
+/// Legacy entries have no delete horizon: their tombstones stay. When the
+/// entry holds the group's last offset (or ends where the uncleanable
+/// section begins) and its record there goes, a 61-byte empty v2 batch at
+/// that offset keeps the cleaned segment's end, as for v2 batches (no empty
+/// legacy entry exists).
 fn filter_legacy(
     batch: &BatchView,
     ctx: &Retain<'_>,
     out: &mut CleanOutcome,
-) -> crate::format::FormatResult<Option<Bytes>> {
-    let verbatim = Some(batch.as_bytes().clone());
+) -> crate::format::FormatResult<Vec<Bytes>> {
     let mut read = 0u64;
-    let mut kept = 0u64;
+    let mut kept = Vec::new();
     for r in batch.records()? {
         let r = r?;
         read += 1;
         let latest = r.key().is_some_and(|k| r.offset() >= ctx.map.get(k).unwrap_or(-1));
         if r.offset() > ctx.map.latest_offset() || latest {
-            kept += 1;
+            kept.push(r);
         }
     }
     out.records_read += read;
+    out.records_removed += read - kept.len() as u64;
+    if kept.len() as u64 == read {
+        return Ok(vec![batch.as_bytes().clone()]);
+    }
+    let log_append_time = batch.timestamp_type() == TimestampType::LogAppendTime;
+    let mut entries = Vec::with_capacity(kept.len() + 1);
+    for r in &kept {
+        let message = crate::format::legacy::encode_message(
+            r.offset(),
+            batch.magic(),
+            log_append_time,
+            r.timestamp(),
+            r.key().map(|k| k.as_ref()),
+            r.value().map(|v| v.as_ref()),
+        )?;
+        entries.push(Bytes::from(message));
+    }
     let holds_end = batch.last_offset() == ctx.group_last_offset
         || batch.next_offset() == ctx.first_uncleanable;
-    if kept == 0 && !holds_end {
-        out.records_removed += read;
-        return Ok(None);
+    if holds_end && kept.last().is_none_or(|r| r.offset() != batch.last_offset()) {
+        let end = BatchBuilder::new(batch.last_offset())
+            .empty_batch_timestamps(-1, batch.max_timestamp())
+            .build()?;
+        entries.push(end);
     }
-    Ok(verbatim)
+    Ok(entries)
 }
 
 /// Kafka's per-batch and per-record retention; `None` drops the batch.
@@ -468,9 +498,6 @@ fn filter_batch(
     out: &mut CleanOutcome,
 ) -> crate::format::FormatResult<Option<Bytes>> {
     let can_discard = txns.can_discard(batch);
-    if batch.is_legacy() {
-        return filter_legacy(batch, ctx, out);
-    }
     let retain_empty = batch.last_offset() == ctx.group_last_offset
         || is_last_of_live_producer(batch, ctx.last_of_producer)
         || batch.next_offset() == ctx.first_uncleanable;

@@ -16,10 +16,11 @@
 //!
 //! Legacy (magic 0/1) messages, which segments of upgraded brokers hold, are
 //! compacted by key as Kafka compacts them (each shallow entry is a batch):
-//! an entry none of whose records is kept goes, the others are copied byte
-//! for byte in their original magic. strata never writes those formats, so a
-//! compressed wrapper that keeps some of its records stays whole (Kafka
-//! rewrites it with those records), and legacy tombstones stay.
+//! an entry none of whose records is kept goes, one that keeps all is copied
+//! byte for byte, and a compressed wrapper that keeps some is rewritten with
+//! only those (Kafka rewrites it as a wrapper; strata writes one uncompressed
+//! message per kept record, in the wrapper's magic, at its own offset).
+//! Legacy tombstones stay.
 
 mod compact;
 pub mod offset_map;

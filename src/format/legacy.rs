@@ -1,8 +1,9 @@
-//! Kafka's legacy message sets (magic 0 and 1), read-only.
+//! Kafka's legacy message sets (magic 0 and 1): read, and rewritten only by
+//! the cleaner (`encode_message`).
 //!
 //! Brokers upgraded from Kafka < 0.11 keep segments written in the old
 //! formats; they are data, served and dumped as Kafka serves them, never
-//! written by strata. One message (Kafka's `LegacyRecord`), big-endian:
+//! appended by strata. One message (Kafka's `LegacyRecord`), big-endian:
 //!
 //! | field      | width | v0 | v1 | notes                                      |
 //! |------------|------:|----|----|--------------------------------------------|
@@ -159,6 +160,56 @@ impl Message {
             headers: Vec::new(),
         }
     }
+}
+
+/// One uncompressed message of `magic` (0 or 1) at `offset`: what the
+/// cleaner writes for each record it keeps from a compressed wrapper (Kafka's
+/// `MemoryRecords.filterTo` rewrites the wrapper with the kept records in its
+/// original magic; an uncompressed message per record is the same data in
+/// the simplest valid form). `log_append_time` sets attribute bit 3 (v1 only);
+/// `timestamp` is written for v1 only.
+///
+/// # Errors
+/// [`FormatError::InvalidValue`] for a magic other than 0 or 1, or a key or
+/// value too long for a message.
+pub(crate) fn encode_message(
+    offset: i64,
+    magic: i8,
+    log_append_time: bool,
+    timestamp: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> FormatResult<Vec<u8>> {
+    let (overhead, attributes) = match magic {
+        0 => (OVERHEAD_V0, 0i8),
+        1 => (OVERHEAD_V1, if log_append_time { LOG_APPEND_TIME } else { 0 }),
+        _ => return Err(invalid("message.magic", magic.into(), "legacy magic is 0 or 1")),
+    };
+    let len = |f: Option<&[u8]>, name| {
+        f.map_or(Ok(-1), |b| i32::try_from(b.len()))
+            .map_err(|_| invalid(name, i64::MAX, "too long for a message"))
+    };
+    let (key_len, value_len) = (len(key, "message.keyLength")?, len(value, "message.valueLength")?);
+    let body = overhead + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+    let size = i32::try_from(body).map_err(|_| invalid("message.size", i64::MAX, "too long"))?;
+    let mut m = Vec::with_capacity(LOG_OVERHEAD + body);
+    m.extend_from_slice(&offset.to_be_bytes());
+    m.extend_from_slice(&size.to_be_bytes());
+    m.extend_from_slice(&[0; 4]); // the CRC, below
+    m.push(magic as u8);
+    m.push(attributes as u8);
+    if magic == 1 {
+        m.extend_from_slice(&timestamp.to_be_bytes());
+    }
+    m.extend_from_slice(&key_len.to_be_bytes());
+    m.extend_from_slice(key.unwrap_or_default());
+    m.extend_from_slice(&value_len.to_be_bytes());
+    m.extend_from_slice(value.unwrap_or_default());
+    let crc = crc32(m.get(MAGIC_AT..).unwrap_or_default());
+    if let Some(at) = m.get_mut(CRC_AT..CRC_AT + 4) {
+        at.copy_from_slice(&crc.to_be_bytes());
+    }
+    Ok(m)
 }
 
 fn field<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResult<[u8; N]> {
@@ -433,6 +484,21 @@ pub fn crc32(data: &[u8]) -> u32 {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_encoded_message_parses_back_with_a_valid_crc() {
+        for (magic, lat) in [(0i8, false), (1, false), (1, true)] {
+            let m = encode_message(7, magic, lat, 1_234, Some(b"key"), None).unwrap();
+            let parsed = Message::parse(&m).unwrap();
+            parsed.check_crc(&m).unwrap();
+            assert_eq!((parsed.offset, parsed.size, parsed.magic), (7, m.len(), magic));
+            assert_eq!(parsed.log_append_time(), lat);
+            let buf = Bytes::from(m);
+            let r = &records(&parsed, &buf, 1 << 20).unwrap()[0];
+            assert_eq!((r.key(), r.value()), (Some(&Bytes::from_static(b"key")), None));
+            assert_eq!(r.timestamp(), if magic == 1 { 1_234 } else { NO_TIMESTAMP });
+        }
+    }
 
     #[test]
     fn crc32_matches_the_standard_check_value() {
