@@ -16,8 +16,11 @@
 //!    horizon gets one (`now + delete.retention.ms`, attribute bit 6); none
 //!    kept -> dropped, except the last batch of a producer still in the
 //!    producer-state map (not expired by `producer.id.expiration.ms`) and the
-//!    batch just before the uncleanable section, which stay as 61-byte empty
-//!    batches so offsets and live producers' sequences survive. An expired
+//!    batch just before the uncleanable section (and each group's last), which
+//!    stay as 61-byte empty batches so offsets and live producers' sequences
+//!    survive: a producer's with its maxTimestamp, as Kafka keeps it, the
+//!    others (which Kafka drops) with none, so a cleaned segment's largest
+//!    timestamp and time index come from what it keeps. An expired
 //!    producer keeps nothing, so a topic written by many short-lived
 //!    producers does not grow by one header per producer forever.
 //! 4. **Swap** each group in ([`crate::log`]'s crash-safe protocol) and move the
@@ -35,9 +38,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::LogConfig;
+use crate::format::builder::set_max_timestamp;
 use crate::format::file_name::CLEANED_SUFFIX;
 use crate::format::index_entry::{OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE};
-use crate::format::{BatchBuilder, BatchView, BorrowedHeader, TimestampType};
+use crate::format::layout::MAX_TIMESTAMP;
+use crate::format::{BatchBuilder, BatchView, BorrowedHeader, NO_TIMESTAMP, TimestampType};
 use crate::log::{LastRecord, Log};
 use crate::segment::Segment;
 use crate::{Error, Result};
@@ -375,10 +380,52 @@ fn same_header(batch: &BatchView) -> BatchBuilder {
     b
 }
 
-/// Kafka's 61-byte empty batch: the original header, no records, the original
-/// maxTimestamp, baseTimestamp -1 and no delete horizon.
-fn empty_batch(batch: &BatchView) -> crate::format::FormatResult<Bytes> {
-    same_header(batch).empty_batch_timestamps(-1, batch.max_timestamp()).build()
+/// Why a batch left without records stays in the cleaned segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeepEmpty {
+    /// It goes.
+    No,
+    /// Kafka keeps it too: the last batch of a live producer
+    /// (`LogCleaner`'s `checkBatchRetention` answers `RETAIN_EMPTY` for it
+    /// alone). Kafka writes it with the original maxTimestamp and counts
+    /// that in the cleaned segment's largest timestamp
+    /// (`FilterResult.updateRetainedBatchMetadata`, then `Cleaner.cleanInto`
+    /// appends with the result's maxTimestamp): so does strata.
+    Kafka,
+    /// Only strata keeps it (Kafka's `DELETE_EMPTY`): it holds the cleaning
+    /// group's last offset, so the cleaned segment reaches as far as its
+    /// sources (a crash mid-swap can tell which old segments it replaces),
+    /// or it ends right below the first uncleanable offset. It carries no
+    /// maxTimestamp (-1), so the cleaned segment's largest timestamp and time
+    /// index come from the records it keeps, as Kafka's do, live and when
+    /// recovery rebuilds them: no record carries the original one.
+    Strata,
+}
+
+impl KeepEmpty {
+    /// A batch left without records: Kafka's 61-byte empty batch (the
+    /// original header, no records, baseTimestamp -1, no delete horizon),
+    /// with the original maxTimestamp for [`KeepEmpty::Kafka`] and -1 for
+    /// [`KeepEmpty::Strata`]; `None` for [`KeepEmpty::No`]. An empty batch
+    /// that is so already is copied as it is.
+    fn empty(self, batch: &BatchView) -> crate::format::FormatResult<Option<Bytes>> {
+        let stamp = match self {
+            KeepEmpty::No => return Ok(None),
+            KeepEmpty::Kafka => batch.max_timestamp(),
+            KeepEmpty::Strata => NO_TIMESTAMP,
+        };
+        if batch.records_count() == 0 && batch.max_timestamp() == stamp {
+            return Ok(Some(batch.as_bytes().clone()));
+        }
+        let built = same_header(batch).empty_batch_timestamps(-1, stamp).build()?;
+        if built.get(MAX_TIMESTAMP..MAX_TIMESTAMP + 8) == Some(&stamp.to_be_bytes()[..]) {
+            return Ok(Some(built));
+        }
+        // A LogAppendTime header carries the append time as maxTimestamp.
+        let mut bytes = built.to_vec();
+        set_max_timestamp(&mut bytes, batch.timestamp_type(), stamp);
+        Ok(Some(Bytes::from(bytes)))
+    }
 }
 
 /// A transaction marker: kept while its transaction's data may still be read;
@@ -388,23 +435,17 @@ fn filter_marker(
     batch: &BatchView,
     ctx: &Retain<'_>,
     can_discard: bool,
-    retain_empty: bool,
+    keep_empty: KeepEmpty,
 ) -> crate::format::FormatResult<Option<Bytes>> {
     let verbatim = Ok(Some(batch.as_bytes().clone()));
     if !can_discard {
         return verbatim;
     }
     if batch.records_count() == 0 {
-        return if retain_empty { verbatim } else { Ok(None) };
+        return keep_empty.empty(batch);
     }
     match batch.delete_horizon_ms() {
-        Some(h) if ctx.now >= h => {
-            if retain_empty {
-                empty_batch(batch).map(Some)
-            } else {
-                Ok(None)
-            }
-        }
+        Some(h) if ctx.now >= h => keep_empty.empty(batch),
         Some(_) => verbatim,
         None => {
             let mut b =
@@ -444,8 +485,8 @@ fn is_last_of_live_producer(batch: &BatchView, live: &HashMap<i64, LastRecord>) 
 /// Legacy entries have no delete horizon: their tombstones stay. When the
 /// entry holds the group's last offset (or ends where the uncleanable
 /// section begins) and its record there goes, a 61-byte empty v2 batch at
-/// that offset keeps the cleaned segment's end, as for v2 batches (no empty
-/// legacy entry exists).
+/// that offset, without maxTimestamp, keeps the cleaned segment's end, as
+/// for v2 batches (no empty legacy entry exists).
 fn filter_legacy(
     batch: &BatchView,
     ctx: &Retain<'_>,
@@ -482,8 +523,10 @@ fn filter_legacy(
     let holds_end = batch.last_offset() == ctx.group_last_offset
         || batch.next_offset() == ctx.first_uncleanable;
     if holds_end && kept.last().is_none_or(|r| r.offset() != batch.last_offset()) {
+        // No maxTimestamp, as the empty v2 batches only strata keeps
+        // ([`KeepEmpty::Strata`]): the segment's largest timestamp is its records'.
         let end = BatchBuilder::new(batch.last_offset())
-            .empty_batch_timestamps(-1, batch.max_timestamp())
+            .empty_batch_timestamps(-1, NO_TIMESTAMP)
             .build()?;
         entries.push(end);
     }
@@ -498,12 +541,18 @@ fn filter_batch(
     out: &mut CleanOutcome,
 ) -> crate::format::FormatResult<Option<Bytes>> {
     let can_discard = txns.can_discard(batch);
-    let retain_empty = batch.last_offset() == ctx.group_last_offset
-        || is_last_of_live_producer(batch, ctx.last_of_producer)
-        || batch.next_offset() == ctx.first_uncleanable;
+    let keep_empty = if is_last_of_live_producer(batch, ctx.last_of_producer) {
+        KeepEmpty::Kafka
+    } else if batch.last_offset() == ctx.group_last_offset
+        || batch.next_offset() == ctx.first_uncleanable
+    {
+        KeepEmpty::Strata
+    } else {
+        KeepEmpty::No
+    };
     let horizon = batch.delete_horizon_ms();
     if batch.is_control() {
-        return filter_marker(batch, ctx, can_discard, retain_empty);
+        return filter_marker(batch, ctx, can_discard, keep_empty);
     }
     let decoded = batch.decode()?;
     // Hash every key and prefetch its slot before the first lookup, so the
@@ -538,11 +587,7 @@ fn filter_batch(
         horizon.or_else(|| tombstone.then(|| ctx.now.saturating_add(ctx.delete_retention_ms)));
     if kept.is_empty() {
         // Also an already-empty batch: kept only while it still has a reason to be.
-        return match (retain_empty, read) {
-            (false, _) => Ok(None),
-            (true, 0) => Ok(Some(batch.as_bytes().clone())),
-            (true, _) => empty_batch(batch).map(Some),
-        };
+        return keep_empty.empty(batch);
     }
     if kept.len() as u64 == read && new_horizon == horizon {
         return Ok(Some(batch.as_bytes().clone()));

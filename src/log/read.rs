@@ -705,8 +705,9 @@ impl Log {
                 // Kafka searches the first segment whose largest timestamp reaches the
                 // target and answers from it alone (`UnifiedLog.fetchOffsetByTimestamp`):
                 // when it holds no qualifying record (those at or past the target lie below
-                // the log start, or its largest timestamp is an emptied batch's or the file's
-                // mtime), the answer is none, even where a later segment holds one.
+                // the log start, or its largest timestamp is a batch's Kafka's cleaner keeps
+                // empty for its producer, or, for a segment without records, the file's mtime),
+                // the answer is none, even where a later segment holds one.
                 for seg in v.segments.iter() {
                     crate::io::fault::point("log::offset_for_time::segment")?;
                     if seg.len() == 0 || seg.largest_timestamp()? < target {

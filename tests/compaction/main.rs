@@ -16,6 +16,7 @@ mod common;
 mod model;
 mod producers;
 mod readers;
+mod time_lookups;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
