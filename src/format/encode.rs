@@ -101,6 +101,15 @@ impl RecordsBuf {
         self.bytes.get_mut(self.end..).unwrap_or_default()
     }
 
+    /// How far [`encode_plain_run`](Self::encode_plain_run) may take the
+    /// batch before it asks [`room`](Self::room) for more: the initialized
+    /// bytes less the [`SLACK`] a record's last store spills into, and never
+    /// past `i32::MAX` bytes.
+    #[inline(always)]
+    fn room_limit(&self) -> usize {
+        self.bytes.len().saturating_sub(SLACK).min(i32::MAX as usize)
+    }
+
     /// Encodes one record (length prefix included) at the end of the batch,
     /// copying each key, value and header byte once, straight from the
     /// caller's slices. On an error the batch is as it was.
@@ -185,6 +194,10 @@ impl RecordsBuf {
             return run;
         }
         let z0 = zigzag32(first_delta);
+        // The batch's end, kept in a register; the stores below reach up to
+        // `limit` without growing the room or passing i32::MAX bytes.
+        let mut end = self.end;
+        let mut limit = self.room_limit();
         for (ts, key, value, headers) in records.take(room_for) {
             if headers != 0 {
                 break;
@@ -210,34 +223,24 @@ impl RecordsBuf {
                     Renewed::Refused => break,
                 }
             }
-            let size = t.size;
-            if self.end + size > i32::MAX as usize {
-                // Not written: the record-by-record path refuses it.
-                break;
+            // Under PLAIN_MAX twice plus a few bytes: no overflow.
+            let next = end + t.size;
+            if next > limit {
+                if next > i32::MAX as usize {
+                    // Not written: the record-by-record path refuses it.
+                    break;
+                }
+                self.end = end;
+                self.room(t.size + SLACK);
+                limit = self.room_limit();
             }
-            let out = self.room(size + SLACK);
-            store(out, 0, t.head);
-            if t.head_len > 8 {
-                store(out, 8, t.head_tail);
-            }
-            store(out, t.head_len, Packed::unsigned(u64::from(z)).word | t.key_len_word);
-            if let Some(k) = key
-                && let Some(d) = out.get_mut(t.key_at..t.key_at + k.len())
-            {
-                copy(d, k);
-            }
-            store(out, t.value_len_at, t.value_len_word);
-            if let Some(v) = value
-                && let Some(d) = out.get_mut(t.value_at..t.value_at + v.len())
-            {
-                copy_value(d, v);
-            }
-            if let Some(b) = out.get_mut(size - 1) {
-                *b = 0; // headerCount
-            }
-            self.end += size;
+            let Some(out) = self.bytes.get_mut(end..next + SLACK) else { break };
+            // A null key or value has no bytes to copy.
+            t.write(out, z, key.unwrap_or_default(), value.unwrap_or_default());
+            end = next;
             run.count += 1;
         }
+        self.end = end;
         run
     }
 }
@@ -281,7 +284,7 @@ fn store(out: &mut [u8], at: usize, word: u64) {
 /// [length, attributes 0, timestampDelta] (head_len bytes: head, head_tail)
 /// [offsetDelta, keyLength]               (at head_len: the offset's varint, then key_len_word)
 /// [key]                                  (at key_at)
-/// [valueLength]                          (at value_len_at: value_len_word)
+/// [valueLength]                          (after the key: value_len_word, value_width bytes)
 /// [value] [headerCount 0]                (the last byte at size - 1)
 /// ```
 #[derive(Clone, Copy)]
@@ -304,16 +307,20 @@ struct Template {
     length_continuation: u64,
     value_continuation: u64,
     /// The first 8 bytes of `[length, attributes, timestampDelta]` and
-    /// (when `head_len > 8`) the bytes after them.
+    /// (when `head_len > 8`) the bytes after them; when `key_at <= 8`,
+    /// the key length too, at its place after the offset delta.
     head: u64,
     head_tail: u64,
     head_len: usize,
+    /// `8 * head_len`, where the offset delta's varint starts in `head`
+    /// when the key length joined it (`key_at <= 8`).
+    offset_shift: u32,
+    /// The width of the value length's varint.
+    value_width: usize,
     /// The key length varint, shifted past the offset delta's varint.
     key_len_word: u64,
     key_at: usize,
     value_len_word: u64,
-    value_len_at: usize,
-    value_at: usize,
     /// The whole record, length prefix included.
     size: usize,
     /// The width of the record's length varint (at most 4: a plain record
@@ -335,11 +342,11 @@ impl Template {
         head: 0,
         head_tail: 0,
         head_len: 0,
+        offset_shift: 0,
+        value_width: 0,
         key_len_word: 0,
         key_at: 0,
         value_len_word: 0,
-        value_len_at: 0,
-        value_at: 0,
         size: 0,
         length_len: 0,
     };
@@ -363,6 +370,38 @@ impl Template {
         self.value_len_word = spread(2 * value as u64) | self.value_continuation;
         self.value = value;
         self.size = size;
+    }
+
+    /// Writes a record of the template's shape whose zigzagged offset
+    /// delta is `z` (below `z_end`) into `out`, the template's `size`
+    /// bytes and [`SLACK`] more: the head (with the offset delta and the
+    /// key length, in one store where they end within its word), the key,
+    /// the value length, the value and headerCount. A null key or value
+    /// comes as an empty slice (the template gives it no bytes). The
+    /// record is carved front to back, each part's length one compare.
+    #[inline(always)]
+    fn write(&self, out: &mut [u8], z: u32, key: &[u8], value: &[u8]) {
+        let offset = Packed::unsigned(u64::from(z)).word;
+        if self.key_at <= 8 {
+            // head_len is at most 6 here: the shift is under 64.
+            store(out, 0, self.head | offset << self.offset_shift);
+        } else {
+            store(out, 0, self.head);
+            if self.head_len > 8 {
+                store(out, 8, self.head_tail);
+            }
+            store(out, self.head_len, offset | self.key_len_word);
+        }
+        let Some((_, rest)) = out.split_at_mut_checked(self.key_at) else { return };
+        let Some((d, rest)) = rest.split_at_mut_checked(key.len()) else { return };
+        copy(d, key);
+        store(rest, 0, self.value_len_word);
+        let Some((_, rest)) = rest.split_at_mut_checked(self.value_width) else { return };
+        let Some((d, rest)) = rest.split_at_mut_checked(value.len()) else { return };
+        copy_value(d, value);
+        if let Some(b) = rest.first_mut() {
+            *b = 0; // headerCount
+        }
     }
 
     /// Makes `self` (the last record's template) the template of a record
@@ -435,7 +474,12 @@ impl Template {
             _ => u32::MAX,
         };
         let key_at = head_len + offset.len + key_len.len;
-        let value_len_at = key_at + bytes(key);
+        let key_len_word = key_len.word << (8 * offset.len);
+        // Where the head, the offset delta and the key length end within
+        // one word (most records: the three are 5 to 8 bytes), the key
+        // length joins the head, and a record's offset delta is or-ed in
+        // at `head_len` ([`Template::write`]).
+        let head = if key_at <= 8 { head | key_len_word << (8 * head_len) } else { head };
         let (value_from, value_span) = if value == NULL {
             (0, 0)
         } else {
@@ -461,11 +505,11 @@ impl Template {
             head,
             head_tail,
             head_len,
-            key_len_word: key_len.word << (8 * offset.len),
+            offset_shift: 8 * head_len as u32,
+            value_width: value_len.len,
+            key_len_word,
             key_at,
             value_len_word: value_len.word,
-            value_len_at,
-            value_at: value_len_at + value_len.len,
             size: length.len + body,
             length_len: length.len,
         })
