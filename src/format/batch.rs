@@ -57,7 +57,9 @@ pub(crate) fn array<const N: usize>(
     at: usize,
     field: &'static str,
 ) -> FormatResult<[u8; N]> {
-    b.get(at..at + N).and_then(|s| s.try_into().ok()).ok_or(FormatError::Truncated {
+    // (`ok_or_else`: an error built and dropped per field read costs the
+    // header's parse a call to its destructor each.)
+    b.get(at..at + N).and_then(|s| s.try_into().ok()).ok_or_else(|| FormatError::Truncated {
         field,
         needed: at + N,
         available: b.len(),
@@ -256,7 +258,7 @@ impl BatchView {
             .ok()
             .map(|l| l + layout::LOG_OVERHEAD)
             .filter(|&s| s >= layout::BATCH_OVERHEAD)
-            .ok_or(FormatError::InvalidValue {
+            .ok_or_else(|| FormatError::InvalidValue {
                 field: "batch.batchLength",
                 value: i64::from(length),
                 reason: "shorter than the 61-byte v2 batch header",

@@ -239,6 +239,29 @@ impl<E: Entry> Core<E> {
         result
     }
 
+    /// [`write`](Self::write) for an entry's append, which writes into the
+    /// map and never remaps it: on a loaded index the mapped length, and so
+    /// the budget's count, stay as they were (`write` would find no failed
+    /// remap and no change to report); the counts are recorded and the use
+    /// touched as `write` does.
+    pub(crate) fn write_entry<R>(&self, f: impl FnOnce(&mut Loaded<E>) -> Result<R>) -> Result<R> {
+        {
+            let mut st = self.state.write();
+            if !st.closed
+                && let Some(l) = st.loaded.as_mut()
+            {
+                self.dirty.store(true, Ordering::Release);
+                let result = f(l);
+                let (entries, len) = (l.entries, l.map.len());
+                st.known_entries = Some(entries);
+                st.known_len = Some(len);
+                self.touch();
+                return result;
+            }
+        }
+        self.write(f)
+    }
+
     /// Whether the index has no free slot (beyond the reserved ones). An
     /// index unmapped by the budget answers from what it knew when mapped:
     /// an append to an evicted segment maps its indexes only when it writes

@@ -102,7 +102,7 @@ impl Index<OffsetPosition> {
     /// is not above the last entry's or not within `[base, base + i32::MAX]`,
     /// or if `position` exceeds `i32::MAX`.
     pub fn append(&self, offset: i64, position: u32) -> Result<()> {
-        self.core.write(|l| append_to(l, OffsetPosition { offset, position }))
+        self.core.write_entry(|l| append_to(l, OffsetPosition { offset, position }))
     }
 
     /// A rebuild's entries in order (recovery): each appended as by

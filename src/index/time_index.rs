@@ -84,7 +84,7 @@ impl Index<TimestampOffset> {
     /// entry's, or if `offset` is not within `[base, base + i32::MAX]`.
     pub fn maybe_append(&self, timestamp: i64, offset: i64, skip_full_check: bool) -> Result<bool> {
         let entry = TimestampOffset { timestamp, offset };
-        self.core.write(|l| maybe_append_to(l, entry, skip_full_check))
+        self.core.write_entry(|l| maybe_append_to(l, entry, skip_full_check))
     }
 
     /// A rebuild's candidate entries in order (recovery): each offered as

@@ -528,7 +528,7 @@ impl Log {
                 i64::MAX
             )));
         }
-        let active = self.maybe_roll(
+        let (active, index_entry_due) = self.maybe_roll(
             w,
             cfg,
             batch.size() as u64,
@@ -537,7 +537,11 @@ impl Log {
             now,
         )?;
         // Opening what the append needs changes nothing: its failure does not poison.
-        active.prepare_append().map_err(Error::into_no_space)?;
+        match index_entry_due {
+            Some(due) => active.prepare_append_due(due),
+            None => active.prepare_append(),
+        }
+        .map_err(Error::into_no_space)?;
         // The batch's epoch is checkpointed before the batch is written
         // (Kafka's `UnifiedLog.append` assigns it first): a full disk there
         // fails the append retriably with nothing written, and the cache
@@ -641,7 +645,9 @@ impl Log {
         roll::draw_jitter(&mut w.jitter_seed, cfg.segment_jitter_ms, cfg.segment_ms)
     }
 
-    /// Rolls if the batch calls for it; returns the segment to write it to.
+    /// Rolls if the batch calls for it; returns the segment to write it to
+    /// and, when known without a roll, whether the append adds index
+    /// entries to it ([`Segment::roll_facts`]).
     fn maybe_roll(
         &self,
         w: &mut Writer,
@@ -650,15 +656,16 @@ impl Log {
         max_ts: i64,
         last_offset: i64,
         now: i64,
-    ) -> Result<Arc<Segment>> {
+    ) -> Result<(Arc<Segment>, Option<bool>)> {
         let active = self.active_for_append(w)?;
         let (offset_index_full, time_index_full) = active.indexes_full()?;
+        let (rolling_base_timestamp, index_entry_due) = active.roll_facts()?;
         let inputs = roll::RollInputs {
             segment_size: active.len(),
             append_size: size,
             segment_bytes: cfg.segment_bytes,
             incoming_max_timestamp: max_ts,
-            rolling_base_timestamp: active.rolling_base_timestamp()?,
+            rolling_base_timestamp,
             now_ms: now,
             created_ms: active.created_ms(),
             max_segment_ms: cfg.max_segment_ms,
@@ -671,9 +678,9 @@ impl Log {
         if roll::should_roll(&inputs).is_some() {
             // A roll (rare) reads the whole config: the new segment's limits and jitter.
             self.roll_locked(w, &self.config(), now)?;
-            return self.active_for_append(w);
+            return Ok((self.active_for_append(w)?, None));
         }
-        Ok(active)
+        Ok((active, index_entry_due))
     }
 
     /// Seals the active segment and starts a new one at the log end offset.

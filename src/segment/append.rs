@@ -151,8 +151,15 @@ impl Segment {
     /// mapped; an index the budget unmapped is mapped again only to take an
     /// entry, by the reserve below.)
     pub(crate) fn prepare_append(&self) -> Result<()> {
-        self.with_file(|_, _| Ok(()))?;
-        if self.index_entry_due()? {
+        let due = self.index_entry_due()?;
+        self.prepare_append_due(due)
+    }
+
+    /// [`prepare_append`](Self::prepare_append), told whether the append
+    /// adds index entries ([`Segment::roll_facts`] answered it).
+    pub(crate) fn prepare_append_due(&self, index_entry_due: bool) -> Result<()> {
+        self.ensure_open()?;
+        if index_entry_due {
             self.offset_index.reserve(1)?;
             // One more for the time index: its final entry at roll.
             self.time_index.reserve(1)?;
@@ -170,6 +177,24 @@ impl Segment {
             None => self.cadence_from_index()?,
         };
         Ok(cadence.due_at(self.len(), self.limits.index_interval_bytes))
+    }
+
+    /// The rolling-base timestamp ([`Segment::rolling_base_timestamp`])
+    /// and, when the segment's state knows it, whether the next append
+    /// adds index entries ([`Segment::prepare_append_due`]): under one lock
+    /// of that state once the segment took an append (`None` for the
+    /// second before, which [`Segment::prepare_append`] then answers,
+    /// reading the index when it must). Asked by the roll check before
+    /// every append.
+    pub(crate) fn roll_facts(&self) -> Result<(Option<i64>, Option<bool>)> {
+        {
+            let st = self.state.lock();
+            if let (Some(base), Some(cadence)) = (st.rolling_base_timestamp, st.index_cadence) {
+                let due = cadence.due_at(self.len(), self.limits.index_interval_bytes);
+                return Ok((Some(base), Some(due)));
+            }
+        }
+        Ok((self.rolling_base_timestamp()?, None))
     }
 
     /// The `index.interval.bytes` count of an existing segment, resumed from

@@ -417,6 +417,21 @@ impl Segment {
     }
 
     fn with_shared_file<R>(&self, f: impl FnOnce(&Arc<File>, &Path) -> Result<R>) -> Result<R> {
+        let guard = self.open_file()?;
+        // The name is borrowed under its lock for the call, not copied (an
+        // allocation per append): a rename waits for the call to end. A
+        // recursive read, so a closure that reads the name again never waits
+        // behind a queued rename.
+        let path = self.log_path.read_recursive();
+        match guard.as_ref() {
+            Some(file) => f(file, &path),
+            None => Err(Error::closed_file(&path)),
+        }
+    }
+
+    /// The descriptor's lock, the `.log` open under it (reopened by name
+    /// when the budget closed it), its use recorded in the budget.
+    fn open_file(&self) -> Result<parking_lot::MutexGuard<'_, Option<Arc<File>>>> {
         let mut guard = self.file.lock();
         self.check_open()?;
         if guard.is_none() {
@@ -433,15 +448,14 @@ impl Segment {
         } else {
             self.account.touch();
         }
-        // The name is borrowed under its lock for the call, not copied (an
-        // allocation per append): a rename waits for the call to end. A
-        // recursive read, so a closure that reads the name again never waits
-        // behind a queued rename.
-        let path = self.log_path.read_recursive();
-        match guard.as_ref() {
-            Some(file) => f(file, &path),
-            None => Err(Error::closed_file(&path)),
-        }
+        Ok(guard)
+    }
+
+    /// Opens the `.log` if the budget closed it, as [`Segment::with_file`]
+    /// does, without taking its name's lock for a call that has nothing to
+    /// do with it.
+    pub(super) fn ensure_open(&self) -> Result<()> {
+        self.open_file().map(drop)
     }
 
     /// The open `.log` (reopened as [`Segment::with_file`] does), to use
