@@ -241,7 +241,8 @@ impl BatchBuilder {
                 let run = self.buf.encode_plain_run(
                     base,
                     next,
-                    rest.iter().map(|r| (stamp(r), r.key(), r.value(), r.headers().len())),
+                    rest,
+                    |r| (stamp(r), r.key(), r.value(), r.headers().len()),
                     &surely,
                 );
                 if run.count > 0 {

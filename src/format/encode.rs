@@ -176,11 +176,12 @@ impl RecordsBuf {
     /// delta or the key's length changes: a record with the same ones has
     /// the same timestamp and key nullity as one it already accepted.
     #[inline]
-    pub(crate) fn encode_plain_run<'a>(
+    pub(crate) fn encode_plain_run<'a, R>(
         &mut self,
         base: i64,
         first_delta: i32,
-        records: impl Iterator<Item = PlainParts<'a>>,
+        records: &'a [R],
+        parts: impl Fn(&'a R) -> PlainParts<'a>,
         mut admit: impl FnMut(i64, bool) -> bool,
     ) -> Run {
         // Offset deltas first_delta..=i32::MAX are left.
@@ -198,7 +199,11 @@ impl RecordsBuf {
         // `limit` without growing the room or passing i32::MAX bytes.
         let mut end = self.end;
         let mut limit = self.room_limit();
-        for (ts, key, value, headers) in records.take(room_for) {
+        // The records the deltas left hold, cut once (no count kept beside
+        // the slice's own end).
+        let records = records.get(..room_for).unwrap_or(records);
+        for r in records {
+            let (ts, key, value, headers) = parts(r);
             if headers != 0 {
                 break;
             }
@@ -821,8 +826,9 @@ mod tests {
                 lens.extend(around.clone().rev().step_by(3));
             }
             let mut buf = RecordsBuf::new(0, 0);
-            let records = lens.iter().map(|n| (7, key, n.map(|n| &bytes[..n]), 0));
-            let run = buf.encode_plain_run(0, 3, records, |_, _| true);
+            let records: Vec<PlainParts<'_>> =
+                lens.iter().map(|n| (7, key, n.map(|n| &bytes[..n]), 0)).collect();
+            let run = buf.encode_plain_run(0, 3, &records, |r| *r, |_, _| true);
             assert_eq!(run, Run { count: lens.len(), max_timestamp: 7 });
             let mut want = Vec::new();
             for (i, n) in lens.iter().enumerate() {
