@@ -343,7 +343,7 @@ fn lane(key: &[u8], seed: u64, mask: u64, secret: &[u64; 4]) -> u64 {
 }
 
 /// The key's 128-bit hash: two wyhash lanes under different seeds (one read
-/// of a short key serves both), keyed by the process's random [`HashKey`]:
+/// of a short key serves both), keyed by the process's random `HashKey`:
 /// the same key hashes alike within a process, not across processes. Never
 /// all zero: that marks an empty slot.
 #[must_use]
