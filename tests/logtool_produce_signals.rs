@@ -1,6 +1,6 @@
 //! `logtool produce` stopped by a signal (Ctrl-C, `kill`, a closed terminal) with lines read
-//! but still lingering: it appends them and exits as at the end of stdin, as Kafka's console
-//! producer closes its producer in a shutdown hook, sending what lingers. The old tool died of
+//! but still lingering: it appends them and exits 128 + the signal's number, as Kafka's console
+//! producer closes its producer in a shutdown hook, sending what lingers, and its JVM exits so. The old tool died of
 //! the signal and lost them without a word.
 //!
 //! The tool's stdin stays open: the test waits until the tool's `stdin` thread has read every
@@ -79,10 +79,10 @@ fn kill(child: &Child, signal: &str) {
 
 /// 40 keyed lines over 3 partitions with batches of 8 and a linger of ten minutes: some
 /// batches fill and are appended while stdin is read, the rest linger until `signal`. The
-/// tool then appends every line it read, reports each batch, exits 0 (the status of the end
-/// of stdin: every line read is in the store) and names the signal on stderr. The reports
+/// tool then appends every line it read, reports each batch, names the signal on stderr and
+/// exits `status` (128 + the signal's number: the input was cut short). The reports
 /// tile each partition's log, and `consume` reads all 40 lines back.
-fn lingering_lines_are_appended_on(signal: &str) {
+fn lingering_lines_are_appended_on(signal: &str, status: i32) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     ok(dir, &["topic-create", "t", "--partitions", "3"]);
@@ -103,7 +103,7 @@ fn lingering_lines_are_appended_on(signal: &str) {
     drop(stdin);
     let out = waiter.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{signal}: {:?}, stderr {stderr}", out.status);
+    assert_eq!(out.status.code(), Some(status), "{signal}: {:?}, stderr {stderr}", out.status);
     assert!(
         stderr.contains(&format!("SIG{signal}: stopped reading stdin after 40 lines")),
         "{stderr}"
@@ -132,18 +132,18 @@ fn lingering_lines_are_appended_on(signal: &str) {
 }
 
 #[test]
-fn sigint_appends_every_line_read_that_was_lingering() {
-    lingering_lines_are_appended_on("INT");
+fn sigint_appends_every_line_read_that_was_lingering_and_exits_130() {
+    lingering_lines_are_appended_on("INT", 130);
 }
 
 #[test]
-fn sigterm_appends_every_line_read_that_was_lingering() {
-    lingering_lines_are_appended_on("TERM");
+fn sigterm_appends_every_line_read_that_was_lingering_and_exits_143() {
+    lingering_lines_are_appended_on("TERM", 143);
 }
 
 #[test]
-fn sighup_appends_every_line_read_that_was_lingering() {
-    lingering_lines_are_appended_on("HUP");
+fn sighup_appends_every_line_read_that_was_lingering_and_exits_129() {
+    lingering_lines_are_appended_on("HUP", 129);
 }
 
 /// `--atomic` takes the whole of stdin or nothing: a SIGINT before its end appends nothing,

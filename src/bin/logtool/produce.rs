@@ -28,12 +28,13 @@
 //! input line read that was not appended.
 //!
 //! SIGINT, SIGTERM and SIGHUP end the input as its end would: every line read
-//! is appended (checked as any other), and the exit status is the end of
-//! stdin's, 0 when all is in the store, as the console producer's shutdown
-//! hook closes its producer, sending what lingers. (The JVM then exits 130 for
-//! SIGINT; 0 here tells a script that no line read was lost, where 130 is what
-//! a shell reports for a tool the signal killed.) `--atomic` appends nothing
-//! after a signal and exits 128 + its number. See [`super::produce_feed`].
+//! is appended (checked as any other) and reported, stderr names the signal
+//! and the lines read, and the exit status is 128 + the signal's number (130
+//! for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as the console producer's
+//! JVM exits after its shutdown hook closed the producer, sending what
+//! lingers: the input was cut short, so `produce < file && rm file` keeps the
+//! file and `set -e` scripts stop. `--atomic` appends nothing after a signal
+//! and exits 128 + its number. See [`super::produce_feed`].
 //!
 //! Partitioning without `--partition` is Kafka's default partitioner
 //! ([`strata::internals::store::partitioner`]): keyed records by murmur2 of the key,
@@ -432,15 +433,22 @@ pub fn run(st: &Store, out: &mut Out, args: &ProduceArgs) -> Result<(), Failure>
     }
     producer.cut_all();
     appended += producer.append_ready(out, appended)?;
-    if let Some(signal) = stopped {
-        eprintln!(
-            "logtool: {}: stopped reading stdin after {}; {} appended in all",
-            signal.name(),
-            super::count(number, "line"),
-            super::count(appended, "record"),
-        );
+    // Every line read is appended, yet the input was cut short: the status is 128 + the
+    // signal's number, as the console producer's JVM exits after its shutdown hook ran
+    // (java.lang.Terminator's handler: `Shutdown.exit(sig.getNumber() + 0200)`), so that
+    // `produce < file && rm file` keeps a file not wholly appended and `set -e` stops.
+    match stopped {
+        Some(signal) => Err(Failure {
+            msg: format!(
+                "{}: stopped reading stdin after {}; {} appended in all",
+                signal.name(),
+                super::count(number, "line"),
+                super::count(appended, "record"),
+            ),
+            code: signal.exit_status(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A refusal, with what stays of the input in the store.

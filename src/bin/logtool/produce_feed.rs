@@ -12,7 +12,7 @@
 //! reader waits for stdin; [`Feed::read_by_now`] then takes the lines the reader still had in
 //! hand. Kafka's console producer closes its producer in a shutdown hook, which sends what was
 //! lingering (`ConsoleProducer.start`: `Exit.addShutdownHook("producer-shutdown-hook",
-//! producer::close)`); `produce` appends what it read and exits as at the end of stdin. A
+//! producer::close)`); `produce` appends what it read and exits 128 + the signal's number. A
 //! second signal ends the process at once, as the signal's default action would have.
 
 use std::io::{BufRead as _, BufReader};

@@ -68,9 +68,13 @@ pub fn with_store(
     report_found(&store);
     let result = f(&store);
     report_background_errors(&store);
-    let closed = store.close();
-    result?;
-    closed.map_err(|e| Failure::lib("cannot close the store cleanly", &e))
+    let closed = store.close().map_err(|e| Failure::lib("cannot close the store cleanly", &e));
+    match result {
+        // `produce` stopped by a signal (status 128 + its number) appended all it read: a
+        // close that failed is what the operator must hear of, with its status.
+        Err(f) if f.code > 128 => closed.and(Err(f)),
+        result => result.and(closed),
+    }
 }
 
 /// Opens the store read-only (it never writes, takes no lock, and works
