@@ -163,3 +163,43 @@ fn sigint_before_the_end_of_an_atomic_input_appends_nothing() {
     assert!(stderr.contains("SIGINT before stdin ended: nothing was appended"), "{stderr}");
     assert_eq!(ok(dir, &["offsets", "t"]), [r#"{"partition":0,"earliest":0,"latest":0}"#]);
 }
+
+/// A SIGHUP the caller ignored (`nohup`, `trap '' HUP`) stays ignored, as HotSpot registers
+/// no shutdown signal that was ignored at start: the tool reads on through it, appends every
+/// line of stdin and exits 0. (53e1563 caught it anyway and stopped after the first half.)
+#[test]
+fn an_ignored_sighup_does_not_stop_reading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "t", "--partitions", "1"]);
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(r#"trap "" HUP; exec "$0" "$@""#)
+        .arg(common::logtool_bin_built())
+        .arg("--dir")
+        .arg(dir)
+        .args(["--json", "produce", "t"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first: String = (0..20).map(|i| format!("v{i}\n")).collect();
+    let second: String = (20..40).map(|i| format!("v{i}\n")).collect();
+    let mut stdin = feed_and_wait_until_read(&mut child, first.as_bytes());
+    kill(&child, "HUP");
+    // The tool must still be reading: give a caught signal time to stop it.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "the tool ended on an ignored SIGHUP");
+    stdin.write_all(second.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{:?}, stderr {stderr}", out.status);
+    let values: Vec<String> = ok(dir, &["consume", "t"])
+        .iter()
+        .map(|l| text_or_null(l, "value").unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = (0..40).map(|i| format!("v{i}")).collect();
+    assert_eq!(values, want);
+}

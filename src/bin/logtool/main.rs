@@ -143,7 +143,8 @@ enum Command {
     /// Ctrl-C (SIGINT), SIGTERM or SIGHUP stops reading stdin and appends every line read
     /// (checked and reported as at the end of stdin), names the signal and the lines read on
     /// stderr, then exits 128 + the signal's number (130 for SIGINT, 143 for SIGTERM, 129 for
-    /// SIGHUP): the input was cut short. A second signal ends the tool at once. With --atomic
+    /// SIGHUP): the input was cut short. A second signal ends the tool at once; a signal
+    /// ignored when the tool starts (nohup, trap '' HUP) stays ignored. With --atomic
     /// a signal before stdin ends appends nothing and exits 128 + the signal's number.
     Produce(produce::ProduceArgs),
     /// Print records from the given position to the log end.

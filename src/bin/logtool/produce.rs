@@ -33,8 +33,9 @@
 //! for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as the console producer's
 //! JVM exits after its shutdown hook closed the producer, sending what
 //! lingers: the input was cut short, so `produce < file && rm file` keeps the
-//! file and `set -e` scripts stop. `--atomic` appends nothing after a signal
-//! and exits 128 + its number. See [`super::produce_feed`].
+//! file and `set -e` scripts stop. A signal ignored at start (`nohup`) stays
+//! ignored. `--atomic` appends nothing after a signal and exits 128 + its
+//! number. See [`super::produce_feed`].
 //!
 //! Partitioning without `--partition` is Kafka's default partitioner
 //! ([`strata::internals::store::partitioner`]): keyed records by murmur2 of the key,

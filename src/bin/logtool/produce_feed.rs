@@ -143,7 +143,12 @@ impl Feed {
 /// signal again; a plain exit with 128 + the signal's number if that fails). A signal after the
 /// producer is done (the store closing) is a first one nobody reads: the close goes on.
 fn watch_signals(tx: SyncSender<Input>, signal: Arc<AtomicI32>) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    // A signal the caller set to be ignored (`nohup`, `trap '' HUP`) stays ignored, as HotSpot
+    // registers no shutdown hook signal whose disposition was SIG_IGN at start (so the console
+    // producer reads on through a hangup under `nohup`).
+    let ignored = ignored_signals();
+    let watched = [SIGINT, SIGTERM, SIGHUP].into_iter().filter(|&n| !ignored(n));
+    let mut signals = Signals::new(watched)?;
     std::thread::Builder::new().name("signals".to_owned()).spawn(move || {
         for n in signals.forever() {
             if signal.compare_exchange(0, n, Ordering::AcqRel, Ordering::Acquire).is_ok() {
@@ -160,6 +165,27 @@ fn watch_signals(tx: SyncSender<Input>, signal: Arc<AtomicI32>) -> std::io::Resu
         }
     })?;
     Ok(())
+}
+
+/// Whether a signal was ignored (SIG_IGN) when the tool started: the `SigIgn:` mask of
+/// `/proc/self/status`, bit n - 1 for signal n (proc(5)). When the file cannot be read or
+/// parsed, no signal counts as ignored (each is watched, as before).
+#[cfg(target_os = "linux")]
+fn ignored_signals() -> impl Fn(i32) -> bool {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .unwrap_or(0);
+    move |n| (1..=64).contains(&n) && mask & (1 << (n - 1)) != 0
+}
+
+/// Elsewhere every signal is watched.
+#[cfg(not(target_os = "linux"))]
+fn ignored_signals() -> impl Fn(i32) -> bool {
+    |_| false
 }
 
 /// The reader thread: stdin's lines in chunks until it ends, fails, the producer is gone, or
