@@ -465,6 +465,8 @@ fn a_copy_changed_apart_from_a_newer_one_is_refused_naming_both_directories() {
         ] {
             assert!(msg.contains(&named), "{named}: {msg}");
         }
+        // One sentence: the source's line breaks are not in it.
+        assert!(!msg.contains("  "), "a run of spaces: {msg:?}");
         let e = Store::open_read_only(StoreConfig::new(dirs.iter().copied())).unwrap_err();
         assert_conflict(&e, &n2, "changed apart");
     }

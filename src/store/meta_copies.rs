@@ -185,7 +185,15 @@ pub(super) fn reconcile(dirs: &[PathBuf]) -> Result<Chosen> {
             return Err(conflict(
                 dir,
                 format!(
-                    "its strata-topics (generation {g}) and {}'s (generation {newest}) were                      changed apart: the newer copy's history {reason}, so this log directory's                      copy was changed while the store was opened without that one, and that one                      since without this one; either copy overwriting the other would lose its                      changes. Open each directory alone, read-only, to see both, keep the copy                      that is right and remove the other, then make again the changes only the                      removed copy held (topics only it listed are then refused, unless the open                      adopts them, retention off, to set their configs again:                      StoreConfig::adopt_unlisted_partitions, logtool --adopt-unlisted)",
+                    "its strata-topics (generation {g}) and {}'s (generation {newest}) were \
+                     changed apart: the newer copy's history {reason}, so this log directory's \
+                     copy was changed while the store was opened without that one, and that one \
+                     since without this one; either copy overwriting the other would lose its \
+                     changes. Open each directory alone, read-only, to see both, keep the copy \
+                     that is right and remove the other, then make again the changes only the \
+                     removed copy held (topics only it listed are then refused, unless the open \
+                     adopts them, retention off, to set their configs again: \
+                     StoreConfig::adopt_unlisted_partitions, logtool --adopt-unlisted)",
                     from.display()
                 ),
             ));
