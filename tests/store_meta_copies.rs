@@ -524,6 +524,25 @@ fn a_copy_without_history_beside_one_with_history_opens_as_before() {
     }
 }
 
+/// The downgrade path the CHANGELOG gives: a strata from before the `history`
+/// line refuses a copy holding it, so the operator removes the line from
+/// every copy by hand. Such a store still opens here, with its topics and
+/// configs, and the lineage starts again at its next change.
+#[test]
+fn a_store_whose_copies_all_lost_the_history_line_by_hand_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n1, n2) = two_dir_store(tmp.path());
+    drop_history(&n1);
+    drop_history(&n2);
+    let store = open(&[&n1, &n2]).unwrap();
+    assert_eq!(store.topic_overrides("c").unwrap(), compact());
+    assert_eq!(store.partition_count("c").unwrap(), 4);
+    // The next change writes the line again: the lineage starts there.
+    store.create_topic("x", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    assert!(topics_file(&n1).contains("\nhistory "), "the lineage starts again");
+}
+
 /// A copy changed apart whose generation is older than the newest copy's
 /// whole history cannot be told from an ancestor: it is taken as stale, as
 /// before the history (the documented limit).
