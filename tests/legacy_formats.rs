@@ -680,3 +680,77 @@ fn a_key_deleted_by_a_v2_tombstone_does_not_come_back_from_a_kept_legacy_wrapper
         kafka.unwrap();
     }
 }
+
+/// A compressed legacy wrapper that keeps only some of its records is rewritten as one wrapper
+/// of the same magic and codec (as Kafka's `MemoryRecords.filterTo` rewrites it), so the
+/// cleaned segment is no larger than its source: before, each kept record became one
+/// uncompressed message and a 15 KB gzip wrapper of 1000 × 1000-byte values cleaned into 1 MB,
+/// so a well-compressed 1 GiB legacy segment could clean past what a segment may hold. The kept
+/// records (gaps in their offsets included) read back as written through strata, kafka-python
+/// and Kafka's reader (`kverify`), for every codec and magic 0/1 allows, LogAppendTime too.
+#[test]
+fn a_partly_kept_legacy_wrapper_is_rewritten_compressed_with_its_codec() {
+    if !python_available() {
+        return;
+    }
+    const PER: i64 = 200;
+    // (magic, codec, LogAppendTime)
+    let cases =
+        [(0, 1, None), (0, 2, None), (0, 3, None), (1, 1, None), (1, 2, Some(NOW)), (1, 3, None)];
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    fs::create_dir_all(&dir).unwrap();
+    let value = "v".repeat(1000);
+    let entries: Vec<String> = (0i64..)
+        .zip(cases)
+        .map(|(i, (magic, codec, lat))| {
+            let records: Vec<String> = (i * PER..(i + 1) * PER)
+                .map(|o| {
+                    let ts = TS + o * 10;
+                    format!("{{\"offset\":{o},\"timestamp\":{ts},\"key\":\"k{o}\",\"value\":\"{value}{o}\"}}")
+                })
+                .collect();
+            let lat = lat.map_or("null".to_owned(), |t: i64| t.to_string());
+            format!(
+                "{{\"magic\":{magic},\"codec\":{codec},\"log_append_time\":{lat},\"records\":[{}]}}",
+                records.join(",")
+            )
+        })
+        .collect();
+    write_legacy(&segment(&dir, 0), &entries);
+    let source = fs::metadata(segment(&dir, 0)).unwrap().len();
+    let legacy = kafka_python_records(&dir);
+    assert_eq!(legacy.len() as i64, PER * cases.len() as i64);
+    let config = config().cleanup_policy(CleanupPolicy::COMPACT).min_cleanable_dirty_ratio(0.0);
+    let (log, _) =
+        Log::open(&dir, "t", 0, config, ManualClock::new(NOW), LoadOptions::default()).unwrap();
+    // Each wrapper's first record and one in its middle are superseded.
+    let superseded = |o: i64| o % PER == 0 || o % PER == 5;
+    for o in (0..legacy.len() as i64).filter(|&o| superseded(o)) {
+        log.append(&[Record::new(format!("k{o}"), "new").timestamp(NOW)]).unwrap();
+    }
+    log.roll().unwrap();
+    let report =
+        Cleaner::new(&StoreConfig::new([tmp.path()])).clean_all(std::slice::from_ref(&log));
+    assert_eq!((report.failures, report.partitions_cleaned), (0, 1), "{report:?}");
+    let expected: Vec<Rec> = legacy.iter().filter(|r| !superseded(r.0)).cloned().collect();
+    let all = read_all(&log);
+    assert_eq!(&all[..expected.len()], &expected[..], "the kept legacy records, as written");
+    log.close().unwrap();
+    let cleaned = fs::read(segment(&dir, 0)).unwrap();
+    let cleaned_len = cleaned.len() as u64;
+    assert!(
+        cleaned_len <= source + 1024,
+        "cleaned {cleaned_len} bytes from a {source}-byte source"
+    );
+    let codecs: Vec<(i8, u8)> = BatchIter::new(Bytes::from(cleaned))
+        .map(|(_, b)| (b.magic(), b.compression_id()))
+        .filter(|&(magic, _)| magic < 2)
+        .collect();
+    let want: Vec<(i8, u8)> = cases.iter().map(|&(m, c, _)| (m, c)).collect();
+    assert_eq!(codecs, want, "one wrapper per source wrapper, magic and codec kept");
+    assert_eq!(&kafka_python_records(&dir)[..expected.len()], &expected[..]);
+    if let Some(kafka) = common::kverify_dump(&dir) {
+        kafka.unwrap();
+    }
+}

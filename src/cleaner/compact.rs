@@ -42,6 +42,7 @@ use crate::format::builder::set_max_timestamp;
 use crate::format::file_name::CLEANED_SUFFIX;
 use crate::format::index_entry::{OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE};
 use crate::format::layout::MAX_TIMESTAMP;
+use crate::format::legacy;
 use crate::format::{BatchBuilder, BatchView, BorrowedHeader, NO_TIMESTAMP, TimestampType};
 use crate::log::{LastRecord, Log};
 use crate::segment::Segment;
@@ -478,10 +479,13 @@ fn is_last_of_live_producer(batch: &BatchView, live: &HashMap<i64, LastRecord>) 
 /// `MemoryRecords.filterTo` treats each shallow entry as a batch): records
 /// are kept by key as v2 records are. An entry that keeps all its records is
 /// copied as it is, one that keeps none goes. A compressed wrapper that keeps
-/// some is rewritten with only those, as Kafka rewrites it: here as one
-/// uncompressed message per kept record, in the wrapper's magic, at its own
-/// offset, with the timestamp it was served with (a superseded record copied
-/// along would come back once the tombstone that superseded it is gone).
+/// some is rewritten with only those, as Kafka rewrites it: one wrapper of
+/// the same magic and codec ([`legacy::encode_wrapper`]), each record at its
+/// own offset with the timestamp it was served with (a superseded record
+/// copied along would come back once the tombstone that superseded it is
+/// gone; one uncompressed message per record would grow a well-compressed
+/// segment many times over). Only when the codec is compiled out are the
+/// records written as one uncompressed message each.
 /// Legacy entries have no delete horizon: their tombstones stay. When the
 /// entry holds the group's last offset (or ends where the uncleanable
 /// section begins) and its record there goes, a 61-byte empty v2 batch at
@@ -508,17 +512,33 @@ fn filter_legacy(
         return Ok(vec![batch.as_bytes().clone()]);
     }
     let log_append_time = batch.timestamp_type() == TimestampType::LogAppendTime;
-    let mut entries = Vec::with_capacity(kept.len() + 1);
-    for r in &kept {
-        let message = crate::format::legacy::encode_message(
-            r.offset(),
-            batch.magic(),
-            log_append_time,
-            r.timestamp(),
-            r.key().map(|k| k.as_ref()),
-            r.value().map(|v| v.as_ref()),
-        )?;
-        entries.push(Bytes::from(message));
+    let records: Vec<legacy::KeptRecord<'_>> = kept
+        .iter()
+        .map(|r| {
+            (r.offset(), r.timestamp(), r.key().map(|k| k.as_ref()), r.value().map(|v| v.as_ref()))
+        })
+        .collect();
+    let mut entries = Vec::with_capacity(2);
+    if !records.is_empty() {
+        match legacy::encode_wrapper(batch.magic(), batch.compression()?, log_append_time, &records)
+        {
+            Ok(wrapper) => entries.push(Bytes::from(wrapper)),
+            // A codec compiled out: the same records as one uncompressed message each.
+            Err(crate::format::FormatError::CodecNotEnabled { .. }) => {
+                for &(offset, ts, key, value) in &records {
+                    let m = legacy::encode_message(
+                        offset,
+                        batch.magic(),
+                        log_append_time,
+                        ts,
+                        key,
+                        value,
+                    )?;
+                    entries.push(Bytes::from(m));
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     let holds_end = batch.last_offset() == ctx.group_last_offset
         || batch.next_offset() == ctx.first_uncleanable;

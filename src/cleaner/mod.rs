@@ -18,8 +18,8 @@
 //! compacted by key as Kafka compacts them (each shallow entry is a batch):
 //! an entry none of whose records is kept goes, one that keeps all is copied
 //! byte for byte, and a compressed wrapper that keeps some is rewritten with
-//! only those (Kafka rewrites it as a wrapper; strata writes one uncompressed
-//! message per kept record, in the wrapper's magic, at its own offset).
+//! only those, as one wrapper of the same magic and codec, as Kafka rewrites
+//! it (uncompressed messages only when the codec is compiled out).
 //! Legacy tombstones stay.
 
 mod compact;

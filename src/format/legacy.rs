@@ -212,6 +212,90 @@ pub(crate) fn encode_message(
     Ok(m)
 }
 
+/// One record the cleaner keeps from a compressed wrapper: its absolute
+/// offset, the timestamp it was served with, key and value.
+pub(crate) type KeptRecord<'a> = (i64, i64, Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// The kept records of a compressed wrapper as one wrapper message of the
+/// same `magic` and `codec`, laid out as Kafka's `MemoryRecordsBuilder`
+/// writes a legacy compressed entry (what `MemoryRecords.filterTo` uses to
+/// rewrite it): uncompressed inner messages — v1 offsets relative to the
+/// first kept record (`toInnerOffset`: offset - baseOffset, gaps kept), v0
+/// offsets absolute — compressed into the value of a message at the last
+/// record's absolute offset, null key. A v1 wrapper's timestamp is the
+/// LogAppendTime when `log_append_time` (the inner messages then carry it
+/// and the bit too, as `LegacyRecord.write` does) and otherwise the largest
+/// inner timestamp (`writeLegacyCompressedWrapperHeader`). An lz4 v0 wrapper
+/// gets the header checksum Kafka writes for magic 0 (KAFKA-3160: the hash
+/// covers the frame magic too, `Lz4BlockOutputStream` with
+/// `useBrokenFlagDescriptorChecksum`); see `fix_lz4_header_checksum`.
+///
+/// # Errors
+/// [`FormatError::CodecNotEnabled`] when `codec` is compiled out (the caller
+/// may fall back to [`encode_message`]); [`FormatError::InvalidValue`] for no
+/// records, a codec other than gzip, snappy or lz4, a magic other than 0 or
+/// 1, or a message too long.
+pub(crate) fn encode_wrapper(
+    magic: i8,
+    codec: Compression,
+    log_append_time: bool,
+    kept: &[KeptRecord<'_>],
+) -> FormatResult<Vec<u8>> {
+    if !matches!(codec, Compression::Gzip | Compression::Snappy | Compression::Lz4) {
+        return Err(invalid(
+            "message.attributes.compression",
+            i64::from(codec.id()),
+            "magic 0/1 codecs are 1-3",
+        ));
+    }
+    let (Some(first), Some(last)) = (kept.first(), kept.last()) else {
+        return Err(invalid("message.value", 0, "a compressed wrapper holds no messages"));
+    };
+    let base = if magic == 1 { first.0 } else { 0 };
+    let mut inner = Vec::new();
+    let mut max_timestamp = NO_TIMESTAMP;
+    for &(offset, timestamp, key, value) in kept {
+        let inner_offset = offset.checked_sub(base).ok_or(invalid(
+            "message.offset",
+            offset,
+            "below the wrapper's first kept offset",
+        ))?;
+        inner.extend(encode_message(inner_offset, magic, log_append_time, timestamp, key, value)?);
+        max_timestamp = max_timestamp.max(timestamp);
+    }
+    let mut packed = super::compression::compress(codec, &inner, None)?;
+    if codec == Compression::Lz4 && magic == 0 {
+        break_lz4_header_checksum(&mut packed)?;
+    }
+    // Under LogAppendTime every kept record was served with the wrapper's
+    // timestamp, so the largest is that timestamp.
+    let mut wrapper =
+        encode_message(last.0, magic, log_append_time, max_timestamp, None, Some(&packed))?;
+    if let Some(attributes) = wrapper.get_mut(MAGIC_AT + 1) {
+        *attributes |= codec.id() & CODEC_MASK as u8;
+    }
+    let crc = crc32(wrapper.get(MAGIC_AT..).unwrap_or_default());
+    if let Some(at) = wrapper.get_mut(CRC_AT..CRC_AT + 4) {
+        at.copy_from_slice(&crc.to_be_bytes());
+    }
+    Ok(wrapper)
+}
+
+/// Rewrites the header checksum of an lz4 frame written by this crate (FLG
+/// and BD only, no content size or dictionary id) as Kafka writes it for
+/// magic 0: `(xxhash32(magic, FLG, BD) >> 8) & 0xFF`.
+fn break_lz4_header_checksum(frame: &mut [u8]) -> FormatResult<()> {
+    const FLG_CONTENT_SIZE_OR_DICT_ID: u8 = 0x09;
+    match frame.get(4) {
+        Some(flg) if flg & FLG_CONTENT_SIZE_OR_DICT_ID == 0 => {}
+        _ => return Err(invalid("lz4.flg", -1, "not the frame header Kafka writes")),
+    }
+    let hc = (xxh32(frame.get(..6).unwrap_or_default()) >> 8) as u8;
+    let at = frame.get_mut(6).ok_or(invalid("lz4.header", -1, "truncated"))?;
+    *at = hc;
+    Ok(())
+}
+
 fn field<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResult<[u8; N]> {
     b.get(at..at + N).and_then(|s| s.try_into().ok()).ok_or(FormatError::Truncated {
         field,
@@ -497,6 +581,67 @@ mod tests {
             let r = &records(&parsed, &buf, 1 << 20).unwrap()[0];
             assert_eq!((r.key(), r.value()), (Some(&Bytes::from_static(b"key")), None));
             assert_eq!(r.timestamp(), if magic == 1 { 1_234 } else { NO_TIMESTAMP });
+        }
+    }
+
+    /// A rewritten wrapper reads back with the same offsets (gaps kept), keys, values and
+    /// timestamps, in its magic and codec; v1 CreateTime carries the largest inner timestamp.
+    #[test]
+    #[cfg(all(feature = "gzip", feature = "snappy", feature = "lz4"))]
+    fn an_encoded_wrapper_reads_back_its_records() {
+        let kept: Vec<KeptRecord<'_>> = vec![
+            (41, 1_010, Some(b"a".as_slice()), Some(b"x".as_slice())),
+            (43, 1_030, None, Some(b"y".as_slice())),
+            (44, 1_020, Some(b"c".as_slice()), None),
+        ];
+        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4] {
+            for (magic, lat) in [(0i8, false), (1, false), (1, true)] {
+                let w = encode_wrapper(magic, codec, lat, &kept).unwrap();
+                let m = Message::parse(&w).unwrap();
+                m.check_crc(&w).unwrap();
+                assert_eq!(
+                    (m.offset, m.magic, m.codec_id(), m.log_append_time()),
+                    (44, magic, codec.id(), lat)
+                );
+                if magic == 1 {
+                    assert_eq!(m.timestamp, 1_030, "the largest inner timestamp");
+                }
+                let buf = Bytes::from(w);
+                let got: Vec<_> = records(&m, &buf, 1 << 20)
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r.offset(), r.timestamp(), r.key().cloned(), r.value().cloned()))
+                    .collect();
+                let want: Vec<_> = kept
+                    .iter()
+                    .map(|&(o, t, k, v)| {
+                        let t = match (magic, lat) {
+                            (0, _) => NO_TIMESTAMP,
+                            (_, true) => 1_030,
+                            _ => t,
+                        };
+                        (o, t, k.map(Bytes::copy_from_slice), v.map(Bytes::copy_from_slice))
+                    })
+                    .collect();
+                assert_eq!(got, want, "{codec:?} magic {magic} lat {lat}");
+            }
+        }
+        assert!(encode_wrapper(1, Compression::Gzip, false, &[]).is_err(), "no records");
+        assert!(encode_wrapper(1, Compression::Zstd, false, &kept).is_err(), "zstd");
+    }
+
+    /// A magic-0 lz4 wrapper's frame has the header checksum Kafka (and kafka-python's
+    /// `lz4_encode_old_kafka`) write for magic 0: `0x1A` for FLG 0x60, BD 0x40, where the
+    /// standard checksum is `0x82`.
+    #[test]
+    #[cfg(feature = "lz4")]
+    fn a_magic_0_lz4_wrapper_has_kafkas_old_header_checksum() {
+        let kept: Vec<KeptRecord<'_>> = vec![(3, 0, None, Some(b"v".as_slice()))];
+        for (magic, hc) in [(0i8, 0x1A), (1, 0x82)] {
+            let w = encode_wrapper(magic, Compression::Lz4, false, &kept).unwrap();
+            let m = Message::parse(&w).unwrap();
+            let value = &w[m.value.clone().unwrap()];
+            assert_eq!(&value[..7], &[0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, hc], "magic {magic}");
         }
     }
 
