@@ -52,10 +52,11 @@ fn main() -> Result<(), strata::Error> {
     // to another file.
     for slice in fetched.slices() {
         println!(
-            "read {} bytes at position {} of the open file (fd {}) named {}",
+            "read {} bytes at position {} of the open file (fd {:?}) named {}",
             slice.bytes.len(),
             slice.position,
-            std::os::fd::AsRawFd::as_raw_fd(&*slice.file),
+            // None for a segment deleted or replaced since: send `bytes` then.
+            slice.file.as_deref().map(std::os::fd::AsRawFd::as_raw_fd),
             slice.path.display()
         );
     }

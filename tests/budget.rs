@@ -395,3 +395,41 @@ fn an_eviction_right_after_a_read_installs_its_map_leaves_no_phantom_open_segmen
     assert_eq!(store.resource_stats().open_segments, 1, "{:?}", store.resource_stats());
     store.close().unwrap();
 }
+
+/// Segments that `delete_records` (or retention, or the cleaner) took out of the log stay
+/// readable for `file.delete.delay.ms` (60 s) for readers that listed them: out of the budget,
+/// their maps must keep no descriptor, or 250 retired segments hold 250 descriptors that
+/// nothing counts or closes, and under `ulimit -n 128` appends and `create_topic` then fail
+/// with "Too many open files" (and the append poisons its partition).
+#[test]
+fn retired_segments_hold_no_descriptors_and_appends_go_on_under_ulimit_128() {
+    const NAME: &str = "retired_segments_hold_no_descriptors_and_appends_go_on_under_ulimit_128";
+    if !in_child(NAME, Some(128)) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    let cfg: BTreeMap<String, String> =
+        [("segment.bytes".to_owned(), "1400".to_owned())].into_iter().collect();
+    store.create_topic("t", 1, &cfg).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for o in 0..2000 {
+        log.append(&[Record::new(format!("k{o}"), vec![b'v'; 100])]).unwrap();
+    }
+    let segments = log.segment_count();
+    assert!(segments >= 250, "{segments} segments");
+    let before = open_fds();
+    let end = log.log_end_offset();
+    store.delete_records("t", 0, end - 1).unwrap();
+    let after = open_fds();
+    let stats = store.resource_stats();
+    eprintln!("{segments} segments retired: fds {before} -> {after}, {stats:?}");
+    assert!(after <= before + 4, "retired segments hold {} descriptors", after - before);
+    // What the segments hold is what the budget counts: at most two each.
+    assert!(stats.open_files <= 2 * stats.open_segments, "{stats:?}");
+    for o in 0..200 {
+        log.append(&[Record::new(format!("k{o}"), vec![b'v'; 100])]).unwrap();
+    }
+    store.create_topic("u", 1, &BTreeMap::new()).unwrap();
+    assert_eq!(log.read(end - 1, 1 << 20).unwrap().records().count(), 201);
+}

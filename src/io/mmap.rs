@@ -138,6 +138,13 @@ impl ReadMap {
         self.file.as_ref()
     }
 
+    /// Lets go of the file [`ReadMap::map_keeping`] kept (its descriptor
+    /// closes once no clone or [`ReadMap::file`] handed out holds it); the
+    /// mapping stays. For a map no budget counts the descriptor of.
+    pub fn forget_file(&mut self) {
+        self.file = None;
+    }
+
     /// Drops the view kept for reuse (see `from_start`): for a map whose file
     /// was cut below bytes it viewed (recovery's cut of a torn tail).
     pub fn forget_views(&self) {

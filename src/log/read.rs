@@ -33,6 +33,13 @@ use super::Log;
 /// by the time a server opens it (Kafka's broker likewise sends from the
 /// segment's open `FileChannel`, never by name).
 ///
+/// A slice of a segment that has left the log (deleted by retention or
+/// `delete_records`, or replaced by the cleaner, and kept readable for the
+/// readers that listed it until `file.delete.delay.ms` removes its files)
+/// carries no file: write its `bytes` instead. Such a segment keeps its
+/// bytes mapped but no descriptor, which the open-segment budget would
+/// neither count nor close (one per segment, for up to a minute).
+///
 /// ```
 /// # use std::sync::Arc;
 /// # use std::os::unix::fs::FileExt;
@@ -41,9 +48,12 @@ use super::Log;
 /// # let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())?;
 /// log.append(&[Record::new("k", "v")])?;
 /// for slice in log.read(0, 1 << 20)?.slices() {
-///     // What sendfile(socket, slice.file.as_raw_fd(), slice.position, len) sends:
+///     let Some(file) = &slice.file else {
+///         continue; // a retired segment's: write slice.bytes instead
+///     };
+///     // What sendfile(socket, file.as_raw_fd(), slice.position, len) sends:
 ///     let mut sent = vec![0; slice.bytes.len()];
-///     slice.file.read_exact_at(&mut sent, slice.position)?;
+///     file.read_exact_at(&mut sent, slice.position)?;
 ///     assert_eq!(sent, slice.bytes);
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -59,7 +69,11 @@ pub struct FileSlice {
     /// budget's eviction of the segment (which closes only the segment's
     /// own handle): drop slices once sent. The descriptor is never closed
     /// or reused for another file while a slice holds it.
-    pub file: Arc<File>,
+    ///
+    /// `None` when the segment had left the log by the time of the read
+    /// (deleted or replaced, see above): send `bytes`, which stay valid
+    /// however long the slice is held.
+    pub file: Option<Arc<File>>,
     /// The `.log` file's name at the time of the read, for messages only:
     /// retention may rename or delete it and compaction may put another
     /// file of other bytes under it later, so never open it to send
@@ -652,10 +666,10 @@ impl Log {
                 // fetches are passed over in `read_ahead`), when it is the
                 // map's leading reader (readers behind it find them mapped).
                 seg.read_ahead(start, start + end as u64, whole.len() as u64);
-                // Bytes come from a map, which keeps the file it was made of.
-                let file = file.clone().ok_or_else(|| Error::closed_file(&seg.log_path()))?;
+                // Bytes come from a map, which keeps the file it was made
+                // of, unless the segment was retired (then `None`).
                 out.slices.push(FileSlice {
-                    file,
+                    file: file.clone(),
                     path: seg.shared_log_path(),
                     position: start,
                     bytes: data.slice(..end),

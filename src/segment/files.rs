@@ -30,6 +30,11 @@ impl Segment {
     pub(crate) fn retire(&self) -> Result<()> {
         self.account.detach();
         self.map_fully()?;
+        // Out of the budget, the map keeps no descriptor (nothing would
+        // count or evict it for `file.delete.delay.ms`): one installed
+        // before the detach lets go of its own here, one installed after
+        // keeps none (see `Segment::bytes`).
+        self.map.write().forget_file();
         self.keep_largest_timestamp();
         self.add_suffix(DELETED_SUFFIX)?;
         self.release();
@@ -150,8 +155,12 @@ impl Segment {
             // `Removed` since the read; storing `Removing` would move the state back up.
             Files::Removing => {}
         }
-        let had = handle.take().is_some();
-        self.account.adjust(-isize::from(had), 0);
+        let map = self.map.read();
+        let held = super::descriptors(&handle, &map);
+        *handle = None;
+        let closed = held - super::descriptors(&handle, &map);
+        drop(map);
+        self.account.adjust(-closed, 0);
         let path = self.log_path();
         if identity::still_at(&path, self.log_id)? {
             file::remove_file_if_exists(&path)?;

@@ -581,7 +581,7 @@ impl Segment {
             },
         );
         drop(held);
-        let map = match mapped {
+        let mut map = match mapped {
             Ok(map) => map,
             // A segment retired meanwhile (renamed `.deleted`, perhaps removed
             // already) was mapped whole before its files moved and keeps that
@@ -589,8 +589,9 @@ impl Segment {
             // reads the map.
             Err(e) => return self.mapped_view(start, end, published, want_file)?.ok_or(e),
         };
-        let view = map.bytes(start as usize, end as usize, published as usize);
-        let file = if want_file { map.file().cloned() } else { None };
+        // The descriptor's lock too, to count what the segment holds (see
+        // `descriptors`); the order of `evict` and `close`.
+        let handle = self.file.lock();
         let mut slot = self.map.write();
         // `close` sets `Closed` before it empties the map under this
         // lock: seen false here, the map is not emptied yet, and a map
@@ -598,6 +599,16 @@ impl Segment {
         if self.is_closed() {
             return Err(self.closed());
         }
+        // A retired segment has left the budget, which would neither count
+        // nor evict a descriptor its map kept (one each, for
+        // `file.delete.delay.ms`): its map keeps none, and its reads hand
+        // out none. `retire` detaches before it forgets the installed
+        // map's, under this lock, so no map keeping one outlives it.
+        if self.account.is_detached() {
+            map.forget_file();
+        }
+        let view = map.bytes(start as usize, end as usize, published as usize);
+        let file = if want_file { map.file().cloned() } else { None };
         // A map sized for the active segment that a roll sealed meanwhile
         // is not kept: `seal` stores `sealed` before it takes this lock to
         // drop the capacity map, so seen false here, the seal drops this one
@@ -605,6 +616,7 @@ impl Segment {
         let oversized = self.sealed.load(Ordering::Acquire) && map.len() as u64 > published;
         if (slot.len() as u64) < end && !oversized {
             let grown = map.len() as i64 - slot.len() as i64;
+            let opened = descriptors(&handle, &map) - descriptors(&handle, &slot);
             *slot = map;
             // Counted before the lock is released: an eviction takes the map
             // under this lock and subtracts it after, so it only ever
@@ -614,9 +626,10 @@ impl Segment {
             // eviction could close (the budget's enforcement spun on it).
             // The enforcement this may run evicts other segments, through
             // their locks' `try_` forms only.
-            self.account.adjust(0, grown);
+            self.account.adjust(opened, grown);
         }
         drop(slot);
+        drop(handle);
         // Tests evict this segment here, once its new map is installed.
         crate::io::fault::point("segment::bytes::installed")?;
         Ok((view, file))
@@ -740,20 +753,35 @@ impl Segment {
         // (views keep theirs), and so does the descriptor until next needed.
         self.sealed.store(true, Ordering::Release);
         let len = self.len();
-        let file = self.file.lock().take().is_some();
+        let mut handle = self.file.lock();
         let mut map = self.map.write();
+        let held = descriptors(&handle, &map);
+        *handle = None;
         let unmapped = if map.len() as u64 > len { std::mem::take(&mut *map).len() } else { 0 };
+        let closed = held - descriptors(&handle, &map);
         drop(map);
-        self.account.adjust(-isize::from(file), -(unmapped as i64));
+        drop(handle);
+        self.account.adjust(-closed, -(unmapped as i64));
         Ok(())
     }
 
     /// Lets go of the descriptor and index maps; they are reopened on demand.
     pub(crate) fn release(&self) {
-        let file = self.file.lock().take().is_some();
-        self.account.adjust(-isize::from(file), 0);
+        let closed = self.take_handle();
+        self.account.adjust(-closed, 0);
         self.offset_index.release();
         self.time_index.release();
+    }
+
+    /// Drops the segment's own descriptor (its `.log` map may keep it, see
+    /// [`ReadMap::map_keeping`]); how many descriptors that closed, to
+    /// subtract from the budget's count.
+    pub(super) fn take_handle(&self) -> isize {
+        let mut handle = self.file.lock();
+        let map = self.map.read();
+        let held = descriptors(&handle, &map);
+        *handle = None;
+        held - descriptors(&handle, &map)
     }
 
     /// Closes the descriptor and unmaps everything the segment holds, unless
@@ -771,11 +799,12 @@ impl Segment {
         if self.account.is_detached() {
             return false;
         }
-        let closed = file.take().is_some();
+        let closed = descriptors(&file, &map);
+        *file = None;
         let unmapped = std::mem::take(&mut *map).len();
         drop(map);
         drop(file);
-        self.account.adjust(-isize::from(closed), -(unmapped as i64));
+        self.account.adjust(-closed, -(unmapped as i64));
         let indexes = self.offset_index.try_release() && self.time_index.try_release();
         self.account.count_eviction();
         indexes
@@ -792,6 +821,19 @@ impl Segment {
 }
 
 /// Bytes read back per step when unsynced bytes are rewritten.
+/// The `.log` descriptors a segment holds, as the budget counts them: its
+/// own `handle` and the one its `.log` `map` keeps, once when they are the
+/// same (the active segment's map is made of its write descriptor). At most
+/// two: a sealed segment's map keeps a read-only descriptor, and a sync or a
+/// rename reopens its write descriptor beside it.
+pub(super) fn descriptors(handle: &Option<Arc<File>>, map: &ReadMap) -> isize {
+    let kept = match (map.file(), handle) {
+        (Some(kept), Some(own)) => !Arc::ptr_eq(kept, own),
+        (kept, _) => kept.is_some(),
+    };
+    isize::from(handle.is_some()) + isize::from(kept)
+}
+
 const REWRITE_STEP: u64 = 8 << 20;
 
 /// Reads `[from, to)` of the `.log` back, checks it is whole valid batches

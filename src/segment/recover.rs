@@ -305,13 +305,15 @@ impl Segment {
         map.advise_normal();
         // The scan viewed bytes a cut may have removed since.
         map.forget_views();
+        let handle = self.file.lock();
         let mut slot = self.map.write();
         if slot.len() < map.len() {
             let grown = map.len() as i64 - slot.len() as i64;
+            let opened = super::descriptors(&handle, &map) - super::descriptors(&handle, &slot);
             *slot = map;
             // Counted under the lock, as `Segment::bytes` does (an eviction
             // between the install and the count would leave a phantom).
-            self.account.adjust(0, grown);
+            self.account.adjust(opened, grown);
         }
     }
 
