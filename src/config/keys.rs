@@ -561,7 +561,9 @@ config_table! {
         /// The most segments that hold files open at once across the store:
         /// a segment is open while it holds its `.log` descriptor or a map of
         /// its `.log` or index files (at most two descriptors, its own and the
-        /// one its `.log` map keeps, and three maps each). Past it, the least recently used segments are closed and
+        /// one its `.log` map keeps, one when they are the same, and three
+        /// maps each: so the store's segments hold at most twice this many
+        /// descriptors, besides those `FileSlice`s readers hold). Past it, the least recently used segments are closed and
         /// unmapped, and reopened on their next use (checked to be the same
         /// files), so a store of many partitions stays under the process's
         /// open-file limit (Kafka's "too many open files"). A strata key.

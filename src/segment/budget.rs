@@ -20,16 +20,20 @@
 //! the segment's write descriptor when it holds one (the active segment's),
 //! else a read-only one. So an open segment holds at most two descriptors
 //! (one but for a sealed segment that reopened its write descriptor to sync
-//! or rename), and the process at most twice `log.open.segments.max` for
-//! open segments. Eviction and the seal's trim drop the map's share with the
-//! map; a [`crate::log::FileSlice`] a reader still holds keeps its
-//! descriptor open until dropped (an `Arc<File>`: never closed under it, so
-//! never reused for another file), as a view keeps its mapping. A segment taken out of its log (by
-//! the cleaner or retention: `Segment::retire`) leaves the budget before it
-//! maps its `.log` whole and is renamed `.deleted`: that map is uncounted and
-//! never evicted, so readers of an older segment list read it until they drop
-//! the segment, and never reopen a file that `file.delete.delay.ms` (0
-//! included) may have removed.
+//! or rename beside its map's), and the store's segments at most twice
+//! `log.open.segments.max`; [`ResourceStats::open_files`] counts both kinds,
+//! once when they are the same. Eviction and the seal's trim drop the map's
+//! share with the map; a [`crate::log::FileSlice`] a reader still holds keeps
+//! its descriptor open until dropped (an `Arc<File>`: never closed under it,
+//! so never reused for another file), as a view keeps its mapping: those are
+//! the reader's, not counted. A segment taken out of its log (by the cleaner,
+//! retention or `delete_records`: `Segment::retire`) leaves the budget before
+//! it maps its `.log` whole and is renamed `.deleted`: that map is uncounted
+//! and never evicted, so readers of an older segment list read it until they
+//! drop the segment, and never reopen a file that `file.delete.delay.ms` (0
+//! included) may have removed. It keeps no descriptor (its slices carry
+//! none): one each, uncounted for up to `file.delete.delay.ms`, took 250
+//! descriptors after a `delete_records` over 250 segments.
 //!
 //! Lock order: a segment may call into the budget while holding its own
 //! locks; eviction only ever *tries* the victim's locks and skips a busy
@@ -81,9 +85,11 @@ pub(crate) fn auto_max_mapped_bytes(max_open: u32) -> u64 {
 pub struct ResourceStats {
     /// Segments holding a descriptor or a map.
     pub open_segments: usize,
-    /// `.log` descriptors open for writing and syncing. The descriptors
-    /// maps keep (at most one more per open segment, see
-    /// [`crate::log::FileSlice::file`]) are not counted here.
+    /// `.log` descriptors the segments hold: their own (for writing and
+    /// syncing) and the ones their `.log` maps keep (see
+    /// [`crate::log::FileSlice::file`]), once when they are the same; at
+    /// most two per open segment. Descriptors held only by
+    /// [`crate::log::FileSlice`]s readers keep are not counted.
     pub open_files: usize,
     /// Bytes of `.log` and index maps the segments hold.
     pub mapped_bytes: u64,
