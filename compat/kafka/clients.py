@@ -328,7 +328,11 @@ def write_more(bootstrap):
         key, value, headers = record_fields(i)
         send(p, "codecs", 2, key, value, BASE_TS + 100_000 + i, headers)
     flush(p)
-    t = producer(bootstrap, **{"transactional.id": "strata-open"})
+    # The longest timeout the broker allows (transaction.max.timeout.ms, 15 min by default): at
+    # librdkafka's 60 s the coordinator could abort the transaction on a slow machine before
+    # the reads and the kill that follow, and its ABORT markers moved the log end past what
+    # the consumers had read.
+    t = producer(bootstrap, **{"transactional.id": "strata-open", "transaction.timeout.ms": 900000})
     t.init_transactions(60)
     t.begin_transaction()
     for i in range(5):

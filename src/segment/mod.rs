@@ -820,7 +820,6 @@ impl Segment {
     }
 }
 
-/// Bytes read back per step when unsynced bytes are rewritten.
 /// The `.log` descriptors a segment holds, as the budget counts them: its
 /// own `handle` and the one its `.log` `map` keeps, once when they are the
 /// same (the active segment's map is made of its write descriptor). At most
@@ -834,6 +833,7 @@ pub(super) fn descriptors(handle: &Option<Arc<File>>, map: &ReadMap) -> isize {
     isize::from(handle.is_some()) + isize::from(kept)
 }
 
+/// Bytes read back per step when unsynced bytes are rewritten.
 const REWRITE_STEP: u64 = 8 << 20;
 
 /// Reads `[from, to)` of the `.log` back, checks it is whole valid batches
