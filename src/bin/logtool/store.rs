@@ -71,8 +71,15 @@ pub fn with_store(
     let closed = store.close().map_err(|e| Failure::lib("cannot close the store cleanly", &e));
     match result {
         // `produce` stopped by a signal (status 128 + its number) appended all it read: a
-        // close that failed is what the operator must hear of, with its status.
-        Err(f) if f.code > 128 => closed.and(Err(f)),
+        // close that failed is what the operator must hear of, with its status, after the
+        // signal's summary (how many lines were appended), which is printed first.
+        Err(f) if f.code > 128 => match closed {
+            Ok(()) => Err(f),
+            Err(close) => {
+                eprintln!("logtool: {}", f.msg);
+                Err(close)
+            }
+        },
         result => result.and(closed),
     }
 }
