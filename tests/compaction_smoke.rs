@@ -77,23 +77,34 @@ fn txn_batch(producer: i64, seq: i32, records: &[(&str, &str)]) -> bytes::Bytes 
     b.build().unwrap()
 }
 
-#[test]
-fn aborted_transactions_vanish_and_markers_outlive_their_data_by_the_delete_horizon() {
-    use std::sync::Arc;
-    use strata::ManualClock;
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(1_000_000);
+/// A store on a manual clock (at 1,000,000 ms, no background threads) with a
+/// compacted topic `t` of one partition, cleanable at any dirty ratio, whose
+/// tombstones and markers outlive their horizon by 1 s; `extra` adds configs.
+fn compacted_topic_t(
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> (Store, std::sync::Arc<strata::ManualClock>) {
+    let clock = strata::ManualClock::new(1_000_000);
     let store = Store::open_with_clock(
-        StoreConfig::new([dir.path()]).background_threads(false),
-        Arc::clone(&clock) as _,
+        StoreConfig::new([dir]).background_threads(false),
+        std::sync::Arc::clone(&clock) as _,
     )
     .unwrap();
     let mut o = BTreeMap::new();
     o.insert("cleanup.policy".to_owned(), "compact".to_owned());
-    o.insert("segment.bytes".to_owned(), "1024".to_owned());
     o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
     o.insert("delete.retention.ms".to_owned(), "1000".to_owned());
+    for (k, v) in extra {
+        o.insert((*k).to_owned(), (*v).to_owned());
+    }
     store.create_topic("t", 1, &o).unwrap();
+    (store, clock)
+}
+
+#[test]
+fn aborted_transactions_vanish_and_markers_outlive_their_data_by_the_delete_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, clock) = compacted_topic_t(dir.path(), &[("segment.bytes", "1024")]);
     let log = store.partition("t", 0).unwrap();
     // Committed value of k, then an aborted transaction overwriting it, then a committed one for j.
     log.append(&[Record::new("k", "committed").timestamp(1_000)]).unwrap();
@@ -217,20 +228,8 @@ fn an_open_transaction_holds_back_cleaning_like_kafkas_last_stable_offset() {
 /// the map pass treat the same producer's later committed batch as aborted.
 #[test]
 fn a_committed_tombstone_after_an_old_abort_of_its_producer_deletes_the_key() {
-    use std::sync::Arc;
-    use strata::ManualClock;
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(1_000_000);
-    let store = Store::open_with_clock(
-        StoreConfig::new([dir.path()]).background_threads(false),
-        Arc::clone(&clock) as _,
-    )
-    .unwrap();
-    let mut o = BTreeMap::new();
-    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
-    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
-    o.insert("delete.retention.ms".to_owned(), "1000".to_owned());
-    store.create_topic("t", 1, &o).unwrap();
+    let (store, clock) = compacted_topic_t(dir.path(), &[]);
     let log = store.partition("t", 0).unwrap();
     log.append(&[Record::new("k", "v1").timestamp(1_000)]).unwrap();
     log.append_batch(txn_batch(7, 0, &[("a", "aborted")])).unwrap();
