@@ -121,6 +121,38 @@ fn enospc_at_an_index_allocation_fails_the_roll_retriably() {
 }
 
 #[test]
+fn an_append_after_a_roll_that_failed_for_lack_of_space_rolls_and_does_not_poison() {
+    let root = tempfile::tempdir().unwrap();
+    // An index entry every batch or two: the sealed segment's trimmed indexes have no slot.
+    let (store, log) = open(root.path(), &[("index.interval.bytes", "100")]);
+    for i in 0..5 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    {
+        // The new segment's index cannot get its first block: the roll fails after the
+        // seal, and the sealed segment stays active.
+        let _full = fault::arm(
+            FaultPlan::new().fail_every(Op::Allocate).os_error(Op::Allocate, libc::ENOSPC),
+        );
+        let err = log.roll().unwrap_err();
+        assert!(no_space(&err), "{err:?}");
+    }
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(log.segment_count(), 1);
+    // Space is back: the next append rolls (the sealed segment's indexes are full), and
+    // neither it nor the ones after it poison the partition.
+    for i in 5..10 {
+        let appended = log.append(&[record(i, 100)]);
+        assert!(appended.is_ok(), "append {i}: {appended:?}, poisoned: {:?}", log.poisoned());
+    }
+    assert_eq!(log.segment_count(), 2, "the append after the failed roll rolled");
+    assert_eq!(assert_records(&log, 100), 10);
+    let dir = log.dir().to_path_buf();
+    store.close().unwrap();
+    common::assert_kafka_valid(&dir, 100);
+}
+
+#[test]
 fn other_write_errors_still_poison_the_partition() {
     let root = tempfile::tempdir().unwrap();
     let (_store, log) = open(root.path(), &[]);

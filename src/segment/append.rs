@@ -229,8 +229,12 @@ impl Segment {
     /// seal). Only for segments this process created: an existing index
     /// may have been written under another interval. With the defaults (1
     /// GiB segments, 4 KiB interval, 10 MiB indexes) an index never fills.
+    /// Never for a sealed segment: its indexes were trimmed to their entries
+    /// (full), which is what makes the append after a roll that failed past
+    /// the seal (no space for the new segment) roll again instead of writing
+    /// an entry into an index with no slot, which poisoned the partition.
     fn indexes_have_room(&self) -> bool {
-        if !self.created_here.load(Ordering::Relaxed) {
+        if !self.created_here.load(Ordering::Relaxed) || self.sealed.load(Ordering::Acquire) {
             return false;
         }
         let most = self.len() / self.limits.index_interval_bytes.saturating_add(1);
