@@ -325,6 +325,31 @@ mod tests {
         assert_eq!(names(dir.path()).len(), 2);
     }
 
+    /// Descriptors of this process open on files under `dir`.
+    fn descriptors_under(dir: &Path) -> usize {
+        let dir = dir.canonicalize().unwrap();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.starts_with(&dir))
+            .count()
+    }
+
+    #[test]
+    fn a_sync_of_a_retired_segment_keeps_no_descriptor_the_budget_does_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = segment_with_a_batch(dir.path());
+        segment.retire().unwrap();
+        assert_eq!(descriptors_under(dir.path()), 0, "retired: nothing open");
+        // A sync pass (or a time lookup) that listed the segment before it left reopens
+        // its `.log`, now `.deleted`, after the detach: the budget counts nothing of it.
+        assert!(segment.flush_log().unwrap(), "its bytes were never synced");
+        assert!(segment.file.lock().is_none(), "the reopened descriptor is not kept");
+        assert_eq!(descriptors_under(dir.path()), 0, "closed once the sync returned");
+        // Its reads still come from the map retire made.
+        assert_eq!(segment.bytes(0, segment.len()).unwrap().len() as u64, segment.len());
+    }
+
     #[test]
     fn a_removal_failing_between_its_log_unlink_and_its_index_unlinks_is_finished_by_the_next() {
         let dir = tempfile::tempdir().unwrap();

@@ -417,24 +417,42 @@ impl Segment {
     }
 
     fn with_shared_file<R>(&self, f: impl FnOnce(&Arc<File>, &Path) -> Result<R>) -> Result<R> {
-        let guard = self.open_file()?;
+        let (mut guard, reopened) = self.open_file()?;
         // The name is borrowed under its lock for the call, not copied (an
         // allocation per append): a rename waits for the call to end. A
         // recursive read, so a closure that reads the name again never waits
         // behind a queued rename.
         let path = self.log_path.read_recursive();
-        match guard.as_ref() {
+        let out = match guard.as_ref() {
             Some(file) => f(file, &path),
             None => Err(Error::closed_file(&path)),
+        };
+        drop(path);
+        Self::keep_counted(&mut guard, reopened, &self.account);
+        out
+    }
+
+    /// Lets go of a descriptor [`Segment::open_file`] just reopened for a
+    /// segment that has left the budget (retired: a sync pass that listed
+    /// it before it left): the budget neither counts
+    /// nor evicts it, so kept in the segment it stayed open, uncounted,
+    /// until the segment's files were deleted (`file.delete.delay.ms`).
+    /// A caller of [`Segment::shared_file`] keeps its clone until it drops
+    /// it. Asked only after a reopen, so appends take no extra lock.
+    fn keep_counted(handle: &mut Option<Arc<File>>, reopened: bool, account: &Account) {
+        if reopened && account.is_detached() {
+            *handle = None;
         }
     }
 
     /// The descriptor's lock, the `.log` open under it (reopened by name
-    /// when the budget closed it), its use recorded in the budget.
-    fn open_file(&self) -> Result<parking_lot::MutexGuard<'_, Option<Arc<File>>>> {
+    /// when the budget closed it), its use recorded in the budget; whether
+    /// it was reopened.
+    fn open_file(&self) -> Result<(parking_lot::MutexGuard<'_, Option<Arc<File>>>, bool)> {
         let mut guard = self.file.lock();
         self.check_open()?;
-        if guard.is_none() {
+        let reopened = guard.is_none();
+        if reopened {
             let reopened = budget::retrying(
                 || self.account.relieve(),
                 || {
@@ -448,14 +466,16 @@ impl Segment {
         } else {
             self.account.touch();
         }
-        Ok(guard)
+        Ok((guard, reopened))
     }
 
     /// Opens the `.log` if the budget closed it, as [`Segment::with_file`]
     /// does, without taking its name's lock for a call that has nothing to
     /// do with it.
     pub(super) fn ensure_open(&self) -> Result<()> {
-        self.open_file().map(drop)
+        let (mut guard, reopened) = self.open_file()?;
+        Self::keep_counted(&mut guard, reopened, &self.account);
+        Ok(())
     }
 
     /// The open `.log` (reopened as [`Segment::with_file`] does), to use
