@@ -766,3 +766,36 @@ fn a_segment_file_past_two_gib_takes_its_partition_offline_naming_it_unread() {
     }
     assert_eq!(std::fs::metadata(&log0).unwrap().len(), 1 << 40, "left as it was");
 }
+
+/// A crash in a swap's step 3 leaves the old segment renamed `.deleted` beside its `.swap`; a
+/// `.swap` that then fails its checks (a flipped bit: its CRC no longer holds) takes the
+/// partition offline naming it, and the open leaves the directory as it found it: the
+/// `.deleted` files, the last whole copy of those records, are not removed before the refusal.
+#[test]
+fn a_refused_swap_whose_old_segment_is_renamed_deleted_leaves_the_directory_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    four_segments(tmp.path(), "compact");
+    let part = tmp.path().join("t-0");
+    let mut swap = std::fs::read(part.join("00000000000000000025.log")).unwrap();
+    let last = swap.len() - 1;
+    swap[last] ^= 1;
+    std::fs::write(part.join("00000000000000000025.log.swap"), swap).unwrap();
+    for kind in ["log", "index", "timeindex"] {
+        let name = format!("00000000000000000025.{kind}");
+        std::fs::rename(part.join(&name), part.join(format!("{name}.deleted"))).unwrap();
+    }
+    std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+    let before = common::dir_snapshot(&part);
+    let store = open(tmp.path()).unwrap();
+    match store.partition("t", 0) {
+        Err(Error::PartitionOffline { cause, .. }) => {
+            assert!(cause.contains("00000000000000000025.log.swap"), "{cause}");
+        }
+        other => panic!("{:?}", other.map(|l| l.log_end_offset())),
+    }
+    store.close().unwrap();
+    let after = common::dir_snapshot(&part);
+    let names = |s: &BTreeMap<PathBuf, _>| s.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&after), names(&before), "no file of the directory is removed or renamed");
+    assert!(after == before, "the directory is left as it was");
+}

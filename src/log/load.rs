@@ -2,8 +2,8 @@
 //! (Kafka's `LogLoader`).
 //!
 //! Steps:
-//! 1. delete leftovers: `*.deleted`, `*.cleaned`, `*.tmp`, and index files
-//!    whose `.log` is gone;
+//! 1. finish or undo an interrupted swap (`swap.rs`), then delete leftovers:
+//!    `*.deleted`, `*.tmp`, and index files whose `.log` is gone;
 //! 2. open every segment lazily (a `stat`, no reads, no maps);
 //! 3. after a crash, recover every segment from the one holding the recovery
 //!    point onwards (re-validate each batch, rebuild both indexes, cut a torn
@@ -236,6 +236,13 @@ impl Log {
         let now = clock.now_ms();
         let limits = Log::limits_with(&config, &budget);
         let mut report = LoadReport::default();
+        // Swaps first: one refused with the segments it replaces gone fails the
+        // open before anything is removed, and those segments' `.deleted` files
+        // (the last copy of their records) stay for the operator.
+        let (swaps_done, rejected_swaps) =
+            super::swap::recover_swaps(dir, config.cleanup_policy.compact)?;
+        report.removed_temp_files += swaps_done;
+        report.rejected_swaps = rejected_swaps;
         for path in file::read_dir(dir)? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
             let deleted =
@@ -245,10 +252,6 @@ impl Log {
                 report.removed_temp_files += 1;
             }
         }
-        let (swaps_done, rejected_swaps) =
-            super::swap::recover_swaps(dir, config.cleanup_policy.compact)?;
-        report.removed_temp_files += swaps_done;
-        report.rejected_swaps = rejected_swaps;
         let mut bases = Vec::new();
         let mut names = Vec::new();
         for path in file::read_dir(dir)? {

@@ -14,14 +14,17 @@
 //! 5. fsync the directory.
 //!
 //! On open (crash anywhere above):
-//! 1. `.deleted` files are removed (by the loader);
-//! 2. every `.swap` file at or above the lowest `.cleaned` base is deleted
+//! 1. every `.swap` file at or above the lowest `.cleaned` base is deleted
 //!    (step 1 never finished: the old segments are all still there), then every
 //!    `.cleaned` file;
-//! 3. the remaining `.swap` segments cover `[lowest base, highest next offset)`:
+//! 2. the remaining `.swap` segments cover `[lowest base, highest next offset)`:
 //!    every ordinary segment file in that range is an old segment whose step 3
 //!    did not happen — it is deleted;
-//! 4. the `.swap` files are renamed to their final names.
+//! 3. the `.swap` files are renamed to their final names;
+//! 4. `.deleted` files are removed (by the loader). Kafka's `LogLoader` removes
+//!    them first; here they go last, so that an open refusing a `.swap` whose
+//!    old segments are gone (below) has removed nothing, their `.deleted`
+//!    copies included.
 //!
 //! So a crash at any step reopens to the old segments or the new ones, never
 //! a mix and never a loss.
@@ -240,28 +243,28 @@ pub(super) fn recover_swaps(dir: &Path, compact: bool) -> Result<(usize, Vec<(Pa
             _ => {}
         }
     }
-    let mut touched = 0;
     let min_cleaned = cleaned.iter().map(|(o, _)| *o).min();
-    for (_, path) in &cleaned {
-        file::remove_file_if_exists(path)?;
-        touched += 1;
-    }
-    let mut keep = Vec::new();
-    for (p, path) in swaps {
-        if min_cleaned.is_some_and(|m| p.offset >= m) {
-            file::remove_file_if_exists(&path)?;
-            touched += 1;
-        } else {
-            keep.push((p, path));
-        }
-    }
+    let (dropped, keep): (Vec<_>, Vec<_>) =
+        swaps.into_iter().partition(|(p, _)| min_cleaned.is_some_and(|m| p.offset >= m));
     let log_swaps: BTreeSet<i64> =
         keep.iter().filter(|(p, _)| p.kind == FileKind::Log).map(|(p, _)| p.offset).collect();
     let plain_logs: BTreeSet<i64> =
         plain.iter().filter(|(p, _)| p.kind == FileKind::Log).map(|(p, _)| p.offset).collect();
+    // Judged before anything is removed: a swap refused with the segments it
+    // replaces gone fails the open, which then leaves the directory as it
+    // found it (the caller removes `.deleted` files only after this returns).
+    let verdict = match log_swaps.first() {
+        Some(_) => Some(judge_swaps(dir, &log_swaps, &plain_logs, compact)?),
+        None => None,
+    };
+    let mut touched = 0;
+    for path in cleaned.iter().map(|(_, p)| p).chain(dropped.iter().map(|(_, p)| p)) {
+        file::remove_file_if_exists(path)?;
+        touched += 1;
+    }
     let mut rejected = Vec::new();
-    if let Some(lo) = log_swaps.first().copied() {
-        let hi = match judge_swaps(dir, &log_swaps, &plain_logs, compact)? {
+    if let (Some(lo), Some(verdict)) = (log_swaps.first().copied(), verdict) {
+        let hi = match verdict {
             Ok(hi) => hi,
             Err((path, why)) => {
                 for (_, p) in &keep {
