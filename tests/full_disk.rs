@@ -284,6 +284,76 @@ fn a_full_tmpfs_fails_appends_with_no_space_and_never_sigbus() {
     assert!(out.status.success(), "child failed ({}): {stderr}", out.status);
 }
 
+/// The environment variable that turns [`tmpfs_child_reopens_after_a_crash_when_spawned`] on.
+const REOPEN_CHILD_ENV: &str = "STRATA_FULL_DISK_REOPEN_CHILD";
+
+/// Body of the child process of the reopen test; returns at once unless spawned by it. A store
+/// dropped without a close (a crash's files: the active segment's indexes untrimmed, sparse up
+/// to `segment.index.bytes`) is opened again on a file system with no space left.
+#[test]
+fn tmpfs_child_reopens_after_a_crash_when_spawned() {
+    let Some(root) = std::env::var_os(REOPEN_CHILD_ENV) else { return };
+    let root = PathBuf::from(root);
+    let (store, log) = open(&root, &[("index.interval.bytes", "1")]);
+    for i in 0..50 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    drop(log);
+    drop(store);
+    // Fill the file system: what is left of it goes to a file of its own.
+    let filler = root.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[7; 4096]).is_ok() {}
+    }
+    // The open may fail for lack of space (recovery rebuilds the indexes); a fault that ends
+    // the process (a read of a hole in a map on a full tmpfs is a SIGBUS) may not.
+    let reopened = Store::open(StoreConfig::new([&root]).background_threads(false));
+    eprintln!("reopened on a full disk: {:?}", reopened.as_ref().map(drop));
+    if let Ok(store) = &reopened {
+        let log = store.partition("full", 0).unwrap();
+        assert_eq!(assert_records(&log, 100), 50);
+        let appended = log.append(&[record(50, 100)]);
+        assert!(appended.as_ref().map_or_else(no_space, |_| true), "{appended:?}");
+    }
+    drop(reopened);
+    std::fs::remove_file(&filler).unwrap();
+    let store = Store::open(StoreConfig::new([&root]).background_threads(false)).unwrap();
+    let records = assert_records(&store.partition("full", 0).unwrap(), 100);
+    assert!(records == 50 || records == 51, "{records} records");
+    store.close().unwrap();
+}
+
+#[test]
+fn a_store_reopened_after_a_crash_on_a_full_tmpfs_reads_no_index_hole_through_a_map() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(mount.path())
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            return common::skip(&format!(
+                "cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Err(e) => return common::skip(&format!("cannot run mount: {e}")),
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tmpfs_child_reopens_after_a_crash_when_spawned", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(REOPEN_CHILD_ENV, mount.path())
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(mount.path()).status();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A SIGBUS ends the child by signal: `success()` is false and there is no exit code.
+    assert!(out.status.success(), "child failed ({}): {stderr}", out.status);
+}
+
 fn no_space(e: &Error) -> bool {
     matches!(e, Error::NoSpace { .. }) && e.is_retriable()
 }

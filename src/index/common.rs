@@ -156,11 +156,6 @@ impl<E: Entry> Loaded<E> {
         self.last = n.checked_sub(1).map(|i| self.entry(i)).transpose()?;
         Ok(())
     }
-
-    /// Counts the entries of a file opened as it is (see [`count_entries`]).
-    pub(crate) fn count_entries(&self) -> usize {
-        count_entries::<E>(self.map.as_slice())
-    }
 }
 
 /// Counts the entries of index bytes as found on disk: slots up to the first
@@ -170,12 +165,17 @@ impl<E: Entry> Loaded<E> {
 /// a binary search finds the boundary; a zero slot among entries is left for
 /// [`check_entries`] to report.
 pub(crate) fn count_entries<E: Entry>(bytes: &[u8]) -> usize {
-    let n = bytes.len() / E::SIZE;
     let zero = |i: usize| {
         i.checked_mul(E::SIZE)
             .and_then(|start| bytes.get(start..start.checked_add(E::SIZE)?))
             .is_none_or(is_zero)
     };
+    count_entries_by(bytes.len() / E::SIZE, zero)
+}
+
+/// [`count_entries`] of `n` slots, `zero(i)` telling whether slot `i` is all
+/// zeros: the slots it asks about are the ones a binary search reads.
+pub(crate) fn count_entries_by(n: usize, mut zero: impl FnMut(usize) -> bool) -> usize {
     if n == 0 || !zero(n - 1) {
         return n;
     }

@@ -13,18 +13,42 @@
 //! while they copy entries out of the map; appends, truncation and resizes
 //! hold the write lock. The first access maps the file under the write lock.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-use super::common::{Checked, Entry, Loaded, check_entries, round_down};
+use super::common::{Checked, Entry, Loaded, check_entries, count_entries_by, round_down};
 use super::search;
 use crate::io::identity::{self, FileId};
 use crate::io::{IndexMap, file};
 use crate::segment::budget::{self, Account};
 use crate::{Error, Result};
+
+/// The entries of the index file at `path` (the file `id` names, `len`
+/// bytes long), counted as [`super::common::count_entries`] counts them, by
+/// positional reads of the slots its binary search asks about. Not through
+/// the map: past its entries an index is sparse (preallocated by `set_len`),
+/// and a read fault on a hole of a tmpfs allocates a page, which on a full
+/// one is a `SIGBUS`; a read of a hole returns zeros and allocates nothing.
+fn count_in_file<E: Entry>(path: &Path, id: FileId, len: usize) -> Result<usize> {
+    let file = identity::reopen_read(path, id)?;
+    let mut failed = None;
+    let mut raw = [0u8; 16];
+    let count = count_entries_by(len / E::SIZE, |i| {
+        let slot = raw.get_mut(..E::SIZE).unwrap_or_default();
+        let at = (i as u64).saturating_mul(E::SIZE as u64);
+        match file::read_exact_at(&file, path, slot, at) {
+            Ok(()) => slot.iter().all(|&b| b == 0),
+            Err(e) => {
+                failed.get_or_insert(e);
+                true
+            }
+        }
+    });
+    failed.map_or(Ok(count), Err)
+}
 
 /// The longest index file a check reads: Kafka's largest `segment.index.bytes`
 /// (an int). A rebuild that grows past `segment.index.bytes` stays below it:
@@ -187,7 +211,13 @@ impl<E: Entry> Core<E> {
             let mut loaded = Loaded { map, entries: 0, last: None, base: self.base_offset };
             loaded.entries = match st.known_entries {
                 Some(n) => n.min(loaded.max_entries()),
-                None => loaded.count_entries(),
+                None => {
+                    let (path, id, len) = (loaded.map.path(), loaded.map.id(), loaded.map.len());
+                    budget::retrying(
+                        || self.account.get().is_some_and(|a| a.relieve()),
+                        || count_in_file::<E>(path, id, len),
+                    )?
+                }
             };
             loaded.last = loaded.entries.checked_sub(1).map(|i| loaded.entry(i)).transpose()?;
             st.known_entries = Some(loaded.entries);
@@ -479,7 +509,7 @@ impl<E: Entry> Core<E> {
     fn rewrite_after_failed_sync(&self) -> Result<()> {
         self.write(|l| {
             let end = l.entries * E::SIZE;
-            let found = l.count_entries();
+            let found = count_in_file::<E>(l.map.path(), l.map.id(), l.map.len())?;
             let entries = l.map.as_slice().get(..end).map(<[u8]>::to_vec);
             match entries.filter(|_| found == l.entries) {
                 Some(bytes) => l.map.write_at(0, &bytes),
@@ -565,13 +595,10 @@ impl<E: Entry> Core<E> {
         if st.closed {
             return Err(Error::closed_file(&st.path));
         }
-        if let Some(l) = &st.loaded {
-            let bytes = l.map.as_slice();
-            if let Some(problem) = too_long(bytes.len() as u64) {
-                return Ok(Checked { last: None, problem: Some(problem) });
-            }
-            return Ok(check_entries(bytes, self.base_offset, pair, whole));
-        }
+        // Read from the file even when mapped: the check reads every byte past the entries,
+        // and the active index is sparse there. A read fault on a hole of a full tmpfs is a
+        // `SIGBUS` (the fault must allocate a page; `pread` of a hole reads zeros), so the
+        // map is read below the entries only (see `count_in_file`).
         // The first open records the file's identity, as a first map does.
         let f = match st.id {
             Some(id) => identity::reopen_read(&st.path, id)?,

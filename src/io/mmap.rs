@@ -409,8 +409,11 @@ impl IndexMap {
         // this mapping first, so no reference outlives a length change.
         // The file may be sparse: `write_at` gives a page blocks
         // (`ensure_allocated`) before it writes into it, so a full disk is
-        // an error there and never a `SIGBUS` here; reading a hole is not a
-        // fault (it reads zeros).
+        // an error there and never a `SIGBUS` here. Reading a hole through
+        // the map is a `SIGBUS` on a full tmpfs (its read fault allocates a
+        // page), so the indexes read the map only below their entries, all
+        // written, and count or check what lies past them by positional
+        // reads of the file (`index::lazy`), which read holes as zeros.
         let mapped = unsafe { options.map_mut(file) }.map(Mapping::Write);
         self.map = mapped.map_err(|e| Error::io("mmap", &self.path, e))?;
         // Index pages are touched one entry at a time: read-ahead would fault in
