@@ -183,3 +183,24 @@ mod stream {
         store.close().unwrap();
     }
 }
+
+/// Kafka's producer hands back the broker's append time as the record's
+/// timestamp on a `LogAppendTime` topic (`FutureRecordMetadata.value`: the
+/// response's `logAppendTime` when set, else the create time): the time the
+/// record was stored with, not the one the caller gave.
+#[test]
+fn produce_returns_the_stored_append_time_on_a_log_append_time_topic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = strata::ManualClock::new(5_000_000);
+    let config = StoreConfig::new([tmp.path()]).background_threads(false);
+    let store = Store::open_with_clock(config, clock).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("message.timestamp.type".to_owned(), "LogAppendTime".to_owned());
+    store.create_topic("audit", 1, &o).unwrap();
+    let at = store.produce("audit", [Record::new("k", "v").timestamp(1_000)]).unwrap();
+    let log = store.partition("audit", 0).unwrap();
+    let stored = log.records_from(at[0].offset).next().unwrap().unwrap().timestamp();
+    assert_eq!(stored, 5_000_000, "the log stamps its append time");
+    assert_eq!(at[0].timestamp, stored, "produce reports the time the record was stored with");
+    store.close().unwrap();
+}

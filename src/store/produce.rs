@@ -9,6 +9,9 @@
 //!   the next call draws another partition (Kafka's `BuiltInPartitioner`).
 //! - A record without a timestamp (-1) gets the store clock's time, as the
 //!   producer stamps `CreateTime`.
+//! - On a `LogAppendTime` topic each record's [`RecordMetadata::timestamp`]
+//!   is the append time the log stored, as Kafka's producer reports the
+//!   broker's `logAppendTime` (`FutureRecordMetadata.value`).
 //!
 //! Each partition's records are appended as one batch, in the order given.
 //! The call blocks as [`Log::append`](crate::log::Log::append) does.
@@ -29,7 +32,8 @@ pub struct RecordMetadata {
     pub partition: i32,
     /// The record's offset in that partition.
     pub offset: i64,
-    /// The record's timestamp (the one given, or the time it was produced).
+    /// The record's timestamp as stored: the one given, or the time it was
+    /// produced; on a `LogAppendTime` topic, the time the log appended it.
     pub timestamp: i64,
 }
 
@@ -122,10 +126,16 @@ impl Store {
         for (p, (positions, records)) in by_partition {
             let log = self.partition(topic, p)?;
             let info = log.append(&records)?;
+            // The log stamped the batch with its append time: every record
+            // of it carries that time (the batch's maxTimestamp).
+            let append_time = (log.config().message_timestamp_type
+                == crate::format::TimestampType::LogAppendTime)
+                .then_some(info.max_timestamp);
             for (k, (i, r)) in positions.iter().zip(&records).enumerate() {
                 let offset = info.base_offset + i64::try_from(k).unwrap_or(i64::MAX);
+                let timestamp = append_time.unwrap_or(r.timestamp);
                 if let Some(slot) = out.get_mut(*i) {
-                    *slot = RecordMetadata { partition: p, offset, timestamp: r.timestamp };
+                    *slot = RecordMetadata { partition: p, offset, timestamp };
                 }
             }
             if p == sticky {
