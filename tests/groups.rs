@@ -117,3 +117,67 @@ fn offsets_committed_by_kafkas_consumers_read_back_from_a_broker_directory() {
     assert_eq!(store.groups().fetch("another-group", "sensor-data-topic", 0).unwrap(), Some(1));
     store.close().unwrap();
 }
+
+/// One offset commit of `group` for `topic`-`partition`, as a `__consumer_offsets` record.
+fn commit_record(group: &str, topic: &str, partition: i32, offset: i64) -> Record {
+    use strata::internals::format::group_record::{GroupKey, OffsetCommit};
+    let key = GroupKey::Offset { group: group.into(), topic: topic.into(), partition };
+    let value =
+        OffsetCommit { offset, leader_epoch: -1, metadata: String::new(), commit_timestamp: 1_000 };
+    Record {
+        timestamp: 1_000,
+        key: Some(key.encode().unwrap()),
+        value: Some(value.encode().unwrap()),
+        headers: Vec::new(),
+    }
+}
+
+/// Kafka's coordinator keeps a transactional offset commit (a consumer's
+/// `sendOffsetsToTransaction`) pending until its producer's COMMIT marker and
+/// drops it at an ABORT (`GroupMetadataManager.doLoadGroupsAndOffsets`): an
+/// aborted or still open transaction's offsets are never the group's.
+#[test]
+fn aborted_and_open_transactional_offset_commits_are_not_read_as_committed() {
+    use strata::internals::format::group_record::partition_for_group;
+    use strata::{BatchBuilder, TxnMarker};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 3, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 0, 1).unwrap();
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
+    let txn = |pid: i64, records: &[Record]| {
+        let mut b = BatchBuilder::new(0).producer(pid, 0, 0).transactional(true);
+        for r in records {
+            b.append(r).unwrap();
+        }
+        log.append_batch(b.build().unwrap()).unwrap();
+    };
+    let marker = |pid: i64, commit: bool| TxnMarker {
+        producer_id: pid,
+        producer_epoch: 0,
+        coordinator_epoch: 0,
+        commit,
+        transaction_version: 0,
+    };
+    // Aborted: partition 0 would move to 100.
+    txn(7, &[commit_record("g", "orders", 0, 100)]);
+    // Committed: partition 1 goes to 50.
+    txn(8, &[commit_record("g", "orders", 1, 50)]);
+    log.append_marker(marker(7, false)).unwrap();
+    log.append_marker(marker(8, true)).unwrap();
+    // A committed transaction's offset older than a plain commit after it loses to it.
+    txn(10, &[commit_record("g", "orders", 1, 60)]);
+    log.append(&[commit_record("g", "orders", 1, 70)]).unwrap();
+    log.append_marker(marker(10, true)).unwrap();
+    // Still open: partition 2 would move to 999.
+    txn(9, &[commit_record("g", "orders", 2, 999)]);
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path());
+    assert_eq!(store.groups().fetch("g", "orders", 0).unwrap(), Some(1), "aborted commit read");
+    assert_eq!(store.groups().fetch("g", "orders", 1).unwrap(), Some(70));
+    assert_eq!(store.groups().fetch("g", "orders", 2).unwrap(), None, "open commit read");
+    store.close().unwrap();
+}

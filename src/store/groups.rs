@@ -6,13 +6,14 @@
 //! consumers committed in a broker's data directory read back here.
 //!
 //! The state is materialized on first use by reading every partition of the
-//! topic that exists (last record per key wins; a null value deletes), then
-//! kept current by the commits made here.
+//! topic that exists (last record per key wins; a null value deletes; a
+//! transactional commit counts once its producer's COMMIT marker follows, as
+//! Kafka's coordinator loads it), then kept current by the commits made here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::format::Record;
 use crate::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
+use crate::format::{ControlRecord, ControlType, Record};
 use crate::log::OffsetSpec;
 use crate::{Error, Result};
 
@@ -103,6 +104,14 @@ pub(super) fn adopted_offsets_partitions(
     found.max(kafka)
 }
 
+/// Whether a control batch is a COMMIT marker (an unreadable one is not).
+fn is_commit_marker(b: &crate::format::BatchView) -> bool {
+    let Some(Ok(r)) = b.records().ok().and_then(|mut rs| rs.next()) else { return false };
+    r.key()
+        .and_then(|k| ControlRecord::decode(k, r.value().map(|v| v.as_ref())).ok())
+        .is_some_and(|m| m.kind == ControlType::Commit)
+}
+
 /// The configs Kafka gives `__consumer_offsets`: compacted, 100 MiB segments.
 pub(super) fn offsets_topic_overrides() -> BTreeMap<String, String> {
     let mut o = BTreeMap::new();
@@ -132,8 +141,11 @@ pub(super) fn adopted_overrides(topic: &str, keeping: bool) -> BTreeMap<String, 
     }
 }
 
+/// A committed offset's key: (group, topic, partition).
+type GroupId = (String, String, i32);
+
 /// The materialized state: (group, topic, partition) -> commit.
-pub(super) type GroupState = BTreeMap<(String, String, i32), CommittedOffset>;
+pub(super) type GroupState = BTreeMap<GroupId, CommittedOffset>;
 
 /// Consumer-group operations of a store: `store.groups()`.
 ///
@@ -184,41 +196,73 @@ impl Groups<'_> {
         }
     }
 
-    /// Reads every existing `__consumer_offsets` partition into `state`.
+    /// Reads every existing `__consumer_offsets` partition into `state`, as
+    /// Kafka's coordinator loads it (`GroupMetadataManager.doLoadGroupsAndOffsets`):
+    /// a plain commit applies at once, a tombstone removes; a transactional
+    /// one (a consumer's `sendOffsetsToTransaction`) waits, per producer,
+    /// for that producer's marker. A COMMIT applies each of its offsets
+    /// unless a commit appended after it is loaded already; an ABORT drops
+    /// them, and a transaction still open at the end is not the group's.
     fn load(&self) -> Result<GroupState> {
-        let mut state = GroupState::new();
-        let Ok(count) = self.store.partition_count(OFFSETS_TOPIC) else { return Ok(state) };
+        // The loaded commits, each with the offset of the record holding it.
+        let mut loaded: BTreeMap<GroupId, (CommittedOffset, i64)> = BTreeMap::new();
+        let Ok(count) = self.store.partition_count(OFFSETS_TOPIC) else {
+            return Ok(GroupState::new());
+        };
         for p in 0..count {
             let Ok(log) = self.store.partition(OFFSETS_TOPIC, p) else { continue };
+            let mut pending: BTreeMap<i64, BTreeMap<GroupId, (CommittedOffset, i64)>> =
+                BTreeMap::new();
             let mut offset = log.log_start_offset();
             while offset < log.log_end_offset() {
                 let fetched = log.read(offset, 1 << 20)?;
-                for r in fetched.records() {
-                    let r = r?;
-                    let Some(key) = r.key() else { continue };
-                    // Records we cannot decode are someone else's; skip rather than fail.
-                    let Ok(GroupKey::Offset { group, topic, partition }) = GroupKey::decode(key)
-                    else {
+                for batch in fetched.record_batches() {
+                    let batch = batch?;
+                    let b = batch.batch();
+                    if b.last_offset() < offset {
                         continue;
-                    };
-                    let id = (group, topic.clone(), partition);
-                    match r.value().map(|v| OffsetCommit::decode(v)) {
-                        None => {
-                            state.remove(&id);
+                    }
+                    if b.is_control() {
+                        let commit = is_commit_marker(b);
+                        let ended = pending.remove(&b.producer_id()).unwrap_or_default();
+                        for (id, (c, at)) in ended.into_iter().filter(|_| commit) {
+                            if loaded.get(&id).is_none_or(|(_, was)| *was < at) {
+                                loaded.insert(id, (c, at));
+                            }
                         }
-                        Some(Ok(v)) => {
-                            state.insert(
-                                id,
-                                CommittedOffset {
+                        continue;
+                    }
+                    let into = if b.is_transactional() {
+                        pending.entry(b.producer_id()).or_default()
+                    } else {
+                        &mut loaded
+                    };
+                    for r in batch.records() {
+                        let r = r?;
+                        let Some(key) = r.key() else { continue };
+                        // Records we cannot decode are someone else's; skip rather than fail.
+                        let Ok(GroupKey::Offset { group, topic, partition }) =
+                            GroupKey::decode(key)
+                        else {
+                            continue;
+                        };
+                        let id = (group, topic.clone(), partition);
+                        match r.value().map(OffsetCommit::decode) {
+                            None => {
+                                into.remove(&id);
+                            }
+                            Some(Ok(v)) => {
+                                let c = CommittedOffset {
                                     topic,
                                     partition,
                                     offset: v.offset,
                                     commit_timestamp: v.commit_timestamp,
                                     metadata: v.metadata,
-                                },
-                            );
+                                };
+                                into.insert(id, (c, r.offset()));
+                            }
+                            Some(Err(_)) => {}
                         }
-                        Some(Err(_)) => {}
                     }
                 }
                 if fetched.next_offset() <= offset {
@@ -227,7 +271,7 @@ impl Groups<'_> {
                 offset = fetched.next_offset();
             }
         }
-        Ok(state)
+        Ok(loaded.into_iter().map(|(id, (c, _))| (id, c)).collect())
     }
 
     fn with_state<R>(&self, f: impl FnOnce(&mut GroupState) -> Result<R>) -> Result<R> {
