@@ -418,3 +418,48 @@ fn closing_a_log_during_a_throttled_cleaning_does_not_wait_out_the_throttle() {
     let (store, log) = throttled_store(dir.path(), "1");
     close_during_throttled_maintain(store, &log).unwrap();
 }
+
+/// Kafka's cleaner threads stop a cleaning in progress when the cleaner
+/// shuts down (`LogCleaner.CleanerThread` checks `isRunning` in `checkDone`
+/// and throws `ThreadShutdownException`). A store closing under a cleaner
+/// throttled to one byte per second must not wait out the throttle: its
+/// background cleaner thread is joined before the logs are closed.
+#[test]
+fn closing_a_store_during_a_throttled_background_cleaning_does_not_wait_out_the_throttle() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "log.dirs={}\nlog.cleaner.io.max.bytes.per.second=1\nlog.cleaner.backoff.ms=10\n",
+        dir.path().display()
+    );
+    let (cfg, _) = StoreConfig::from_properties_str(&text).unwrap();
+    let store = Store::open(cfg).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[Record::new("k", vec![b'v'; 4096]).timestamp(1_000)]).unwrap();
+    log.append(&[Record::new("k", vec![b'w'; 4096]).timestamp(1_000)]).unwrap();
+    log.roll().unwrap();
+    // The cleaner thread wakes every 10 ms: give it time to start the cleaning.
+    std::thread::sleep(Duration::from_millis(500));
+    let (closed, close_done) = mpsc::channel();
+    let closing = store.clone();
+    std::thread::spawn(move || {
+        let _ = closed.send(closing.close());
+    });
+    let result = close_done.recv_timeout(Duration::from_secs(60));
+    assert!(matches!(result, Ok(Ok(()))), "store close: {result:?}");
+    assert!(
+        store.background_errors().is_empty(),
+        "a cleaning stopped by the close is no failure: {:?}",
+        store.background_errors()
+    );
+    drop(store);
+    let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false)).unwrap();
+    let values = store.partition("t", 0).unwrap().read(0, usize::MAX).unwrap().records().count();
+    assert_eq!(values, 2, "the stopped cleaning changed nothing");
+    store.close().unwrap();
+}

@@ -122,7 +122,7 @@ pub(crate) fn clean(
     throttle: &Throttle,
 ) -> Result<Option<CleanOutcome>> {
     let Some(_guard) = log.try_cleaning_guard() else { return Ok(None) };
-    if log.is_closing() {
+    if stopping(log, throttle) {
         return Ok(None);
     }
     let cfg = log.config();
@@ -150,7 +150,7 @@ pub(crate) fn clean(
     let map_aborted = log.aborted_transactions(c.first_dirty_offset, c.first_uncleanable_offset)?;
     let mut map_txns = TxnTracker::new(map_aborted);
     out.end_offset =
-        build_map(&|| log.is_closing(), &segs, &c, map, &mut map_txns, throttle, &mut out)?;
+        build_map(&|| stopping(log, throttle), &segs, &c, map, &mut map_txns, throttle, &mut out)?;
     if out.end_offset <= c.first_dirty_offset {
         return Err(Error::InvalidRequest(format!(
             "{}: one batch at offset {} has more keys than the cleaner's map holds ({}); raise log.cleaner.dedupe.buffer.size",
@@ -175,6 +175,12 @@ pub(crate) fn clean(
     }
     log.set_cleaner_checkpoint(Some(out.end_offset));
     Ok(Some(out))
+}
+
+/// Whether a cleaning of `log` must stop: the log is closing, or the
+/// cleaner is shutting down ([`Throttle::stop`]).
+fn stopping(log: &Log, throttle: &Throttle) -> bool {
+    log.is_closing() || throttle.stopped()
 }
 
 /// Pass 1: maps keys of `[first dirty, first uncleanable)`; returns the end offset.
@@ -326,7 +332,7 @@ fn recopy_group(
                 let (_, batch) = item?;
                 out.bytes_read += batch.size() as u64;
                 throttle.acquire(batch.size() as u64, &|| log.is_closing());
-                if log.is_closing() {
+                if stopping(log, throttle) {
                     return Err(log.closed_error());
                 }
                 // A legacy wrapper may become several entries (see `filter_legacy`).

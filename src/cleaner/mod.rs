@@ -114,6 +114,20 @@ impl Cleaner {
         }
     }
 
+    /// Stops the cleaner for good: cleanings in progress stop at their next
+    /// batch (or throttle slice) with [`crate::Error::Closed`], and none
+    /// starts. The store's close calls it before it joins the cleaner
+    /// threads, so a throttled cleaning is not waited out.
+    pub fn stop(&self) {
+        self.throttle.stop();
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    #[must_use]
+    pub fn stopped(&self) -> bool {
+        self.throttle.stopped()
+    }
+
     /// A key map of one thread's share of the memory budget.
     #[must_use]
     pub fn new_map(&self) -> OffsetMap {
@@ -177,6 +191,7 @@ impl Cleaner {
                 crate::events::cleaned(&name, o.bytes_read, o.bytes_written, o.records_removed);
             }
             Ok(None) => {}
+            Err(_) if self.stopped() => {}
             Err(e) => crate::events::cleaning_failed(&log.name(), e),
         }
         match &result {
@@ -189,6 +204,8 @@ impl Cleaner {
                 s.records_removed += o.records_removed;
             }),
             Ok(None) => {}
+            // Stopped by the cleaner's shutdown: no failure of the log's.
+            Err(_) if self.stopped() => {}
             Err(e) => self.note(log, |s| s.record_failure(e, log.now_ms())),
         }
         Some((pick, result.map(Option::unwrap_or_default)))

@@ -2,6 +2,7 @@
 //! by all cleaner threads: bytes read and written are counted, and a thread
 //! that gets ahead of the rate sleeps until it is back on it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -11,6 +12,8 @@ use parking_lot::Mutex;
 pub struct Throttle {
     bytes_per_second: f64,
     window: Mutex<(Instant, u64)>,
+    /// The cleaner is shutting down: sleeps end, cleanings stop.
+    stopped: AtomicBool,
 }
 
 /// How long a measuring window lasts before it restarts.
@@ -20,7 +23,25 @@ impl Throttle {
     /// A throttle at `bytes_per_second` (`f64::MAX` or non-finite: unlimited).
     #[must_use]
     pub fn new(bytes_per_second: f64) -> Self {
-        Throttle { bytes_per_second, window: Mutex::new((Instant::now(), 0)) }
+        Throttle {
+            bytes_per_second,
+            window: Mutex::new((Instant::now(), 0)),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Stops every cleaning that shares this throttle, for good: sleeps end
+    /// at their next slice and cleanings in progress stop at their next
+    /// batch, as Kafka's cleaner threads abort a cleaning when the cleaner
+    /// shuts down (`CleanerThread.checkDone`: `ThreadShutdownException`).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    #[must_use]
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 
     /// Counts `bytes` and sleeps if the rate is exceeded, in slices of at
@@ -54,7 +75,7 @@ impl Throttle {
         }
         let until = Instant::now().checked_add(sleep);
         loop {
-            if stop() {
+            if stop() || self.stopped() {
                 return;
             }
             let left = until.map_or(SLICE, |t| t.saturating_duration_since(Instant::now()));

@@ -155,6 +155,8 @@ impl Store {
         let cleaned = self.inner.cleaner.clean_filthiest(&logs, &[], true, map);
         match cleaned {
             Some((_, Ok(o))) => o.segments_replaced > 0,
+            // A cleaning the store's close stopped failed for no fault of its log.
+            Some((_, Err(_))) if self.inner.cleaner.stopped() => false,
             Some((_, Err(e))) => {
                 self.record(super::BackgroundTask::Cleaner, Err(e));
                 false

@@ -716,7 +716,10 @@ impl Store {
         // metadata change in flight finishes before the logs are snapshot.
         let _admin = self.inner.admin.lock();
         // The threads first, without the `closed` lock: their checkpoint
-        // writes check it.
+        // writes check it. A cleaning in progress stops rather than being
+        // waited out (it may be throttled for hours), as Kafka's cleaner
+        // threads abort theirs at shutdown (`CleanerThread.checkDone`).
+        self.inner.cleaner.stop();
         if let Some(mut s) = self.inner.scheduler.lock().take() {
             s.shutdown();
         }
