@@ -181,3 +181,31 @@ fn aborted_and_open_transactional_offset_commits_are_not_read_as_committed() {
     assert_eq!(store.groups().fetch("g", "orders", 2).unwrap(), None, "open commit read");
     store.close().unwrap();
 }
+
+/// Kafka removes every group's committed offsets of a deleted topic (its
+/// coordinator's `onPartitionsDeleted` writes their tombstones): a topic
+/// created again under the same name starts with no commit, so a consumer
+/// group does not resume at an offset of the old topic's data and skip the
+/// new topic's records below it.
+#[test]
+fn deleting_a_topic_forgets_the_groups_offsets_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 2, &BTreeMap::new()).unwrap();
+    store.create_topic("kept", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 1, 5).unwrap();
+    store.groups().commit("g", "kept", 0, 3).unwrap();
+    store.groups().commit("h", "orders", 0, 2).unwrap();
+    store.delete_topic("orders").unwrap();
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+    store.create_topic("orders", 2, &BTreeMap::new()).unwrap();
+    assert_eq!(store.groups().fetch("g", "orders", 1).unwrap(), None);
+    assert_eq!(store.groups().list().unwrap(), vec!["g".to_owned()]);
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.groups().fetch("g", "orders", 1).unwrap(), None, "after a restart too");
+    assert_eq!(store.groups().fetch("h", "orders", 0).unwrap(), None);
+    assert_eq!(store.groups().fetch("g", "kept", 0).unwrap(), Some(3));
+    store.close().unwrap();
+}

@@ -285,6 +285,73 @@ impl Groups<'_> {
         }
     }
 
+    /// Runs `delete`, the deletion of `topic`, then forgets every group's
+    /// committed offsets of it: a tombstone for each in `__consumer_offsets`,
+    /// as Kafka's coordinator writes them for deleted partitions
+    /// (`GroupCoordinator.onPartitionsDeleted`), so a topic created again
+    /// under the name starts with no group's position (a group would
+    /// otherwise resume at an offset of the old data, past the new topic's
+    /// first records). Deleting `__consumer_offsets` itself forgets the
+    /// state read from it. The groups' lock is taken before `delete` takes
+    /// the admin lock, the order a commit takes them in. A failure after
+    /// `delete` succeeded is recorded in the background errors, as the rest
+    /// of a deletion's aftermath is.
+    pub(super) fn deleting_topic(
+        &self,
+        topic: &str,
+        delete: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let mut cache = self.store.inner.groups.lock();
+        delete()?;
+        if topic == OFFSETS_TOPIC {
+            *cache = None;
+            return Ok(());
+        }
+        let forgot = (|| {
+            if cache.is_none() {
+                *cache = Some(self.load()?);
+            }
+            let Some(state) = cache.as_mut() else { return Ok(()) };
+            let mut by_group: BTreeMap<String, Vec<GroupId>> = BTreeMap::new();
+            for id in state.keys().filter(|(_, t, _)| t == topic) {
+                by_group.entry(id.0.clone()).or_default().push(id.clone());
+            }
+            for (group, ids) in by_group {
+                let mut records = Vec::new();
+                for (g, t, p) in &ids {
+                    let key =
+                        GroupKey::Offset { group: g.clone(), topic: t.clone(), partition: *p };
+                    let key = key
+                        .encode()
+                        .map_err(|e| Error::InvalidRequest(format!("cannot encode key: {e}")))?;
+                    let now = self.store.clock().now_ms();
+                    records.push(Record {
+                        timestamp: now,
+                        key: Some(key),
+                        value: None,
+                        headers: Vec::new(),
+                    });
+                }
+                let p = partition_for_group(&group, self.partitions());
+                self.store.partition(OFFSETS_TOPIC, p)?.append(&records)?;
+                for id in ids {
+                    state.remove(&id);
+                }
+            }
+            Ok(())
+        })();
+        self.store.record(
+            super::BackgroundTask::TopicDeletion,
+            forgot.map_err(|e: Error| {
+                Error::InvalidRequest(format!(
+                    "deleting topic {topic}: the consumer groups' offsets of it were not all \
+                     removed: {e}"
+                ))
+            }),
+        );
+        Ok(())
+    }
+
     /// Creates `__consumer_offsets` (compacted) or its missing partitions.
     fn ensure_topic(&self) -> Result<()> {
         let n = self.partitions();

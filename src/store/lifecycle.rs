@@ -221,6 +221,11 @@ impl Store {
     /// [`Error::UnknownPartition`] for an unknown topic; a failure to write
     /// `strata-topics`, after which nothing has changed.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
+        self.groups().deleting_topic(topic, || self.delete_topic_dirs_and_meta(topic))
+    }
+
+    /// [`delete_topic`](Self::delete_topic) but for the groups' offsets.
+    fn delete_topic_dirs_and_meta(&self, topic: &str) -> Result<()> {
         let _admin = self.admin()?;
         self.partition_count(topic)?;
         let logs = self.logs(Some(topic));
