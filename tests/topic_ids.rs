@@ -99,6 +99,40 @@ fn a_damaged_partition_metadata_takes_only_its_partition_offline() {
     store.close().unwrap();
 }
 
+/// A partition whose `partition.metadata` is not Kafka's format is refused before its log is
+/// opened: after an unclean shutdown with a torn tail (garbage after the last batch), the open
+/// that takes it offline cuts nothing, rebuilds no index and writes no snapshot or checkpoint in
+/// its directory, which stays as it was for the operator to repair.
+#[test]
+fn a_damaged_partition_metadata_is_refused_before_recovery_changes_its_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..20 {
+        log.append(&[strata::Record::new(format!("k{i}"), "v")]).unwrap();
+    }
+    let dir = store.partition_dir("t", 0).unwrap();
+    store.close().unwrap();
+    std::fs::write(dir.join("partition.metadata"), "version: 7\ntopic_id: nonsense").unwrap();
+    std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+    let seg = dir.join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes.extend_from_slice(&[0x5a; 100]);
+    std::fs::write(&seg, bytes).unwrap();
+    let before = common::dir_snapshot(&dir);
+    let store = open(tmp.path());
+    let err = store.partition("t", 0).unwrap_err();
+    assert!(err.to_string().contains("partition.metadata"), "{err}");
+    store.close().unwrap();
+    let after = common::dir_snapshot(&dir);
+    let names = |s: &BTreeMap<std::path::PathBuf, _>| s.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&after), names(&before), "no file is created, removed or renamed");
+    for (path, was) in &before {
+        assert!(after.get(path) == Some(was), "{} changed", path.display());
+    }
+}
+
 /// A Kafka broker's data directory (a `../shared` fixture): strata reads the
 /// topic IDs and leader epochs the broker wrote, keeps both files byte for
 /// byte, and continues at the broker's latest epoch.

@@ -67,7 +67,7 @@ use producer_state::SnapshotWrite;
 
 pub use delete::DeleteOutcome;
 pub use load::{LoadOptions, LoadReport};
-pub(crate) use partition_metadata::new_topic_id;
+pub(crate) use partition_metadata::{new_topic_id, read_topic_id};
 pub(crate) use producer_state::LastRecord;
 pub use read::{Fetched, FetchedBatch, FetchedRecords, FileSlice, OffsetSpec, TimestampedOffset};
 pub use read_only::TailCut;

@@ -24,14 +24,7 @@ impl Log {
     /// [`Error::CorruptFile`] naming the file when it is not Kafka's format;
     /// I/O failures.
     pub fn topic_id(&self) -> Result<Option<TopicId>> {
-        let path = self.dir().join(PARTITION_METADATA_FILE);
-        if !file::exists(&path)? {
-            return Ok(None);
-        }
-        let bytes = file::read_limited(&path, MAX_FILE_LEN)?;
-        partition_metadata::decode(&bytes)
-            .map(Some)
-            .map_err(|e| Error::CorruptFile { path, reason: e.to_string() })
+        read_topic_id(self.dir())
     }
 
     /// Writes `partition.metadata` with `id`, crash-safe (a temporary file,
@@ -60,6 +53,24 @@ impl Log {
             ),
         }
     }
+}
+
+/// The topic ID in the `partition.metadata` of partition directory `dir`,
+/// `None` when it has none: [`Log::topic_id`] without an open log, so that a
+/// store refuses a partition whose file is damaged before its open recovers
+/// (and so changes) anything in the directory.
+///
+/// # Errors
+/// As [`Log::topic_id`].
+pub(crate) fn read_topic_id(dir: &std::path::Path) -> Result<Option<TopicId>> {
+    let path = dir.join(PARTITION_METADATA_FILE);
+    if !file::exists(&path)? {
+        return Ok(None);
+    }
+    let bytes = file::read_limited(&path, MAX_FILE_LEN)?;
+    partition_metadata::decode(&bytes)
+        .map(Some)
+        .map_err(|e| Error::CorruptFile { path, reason: e.to_string() })
 }
 
 /// A new random topic ID.

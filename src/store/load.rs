@@ -187,6 +187,9 @@ pub(super) fn load_dir(
                         }),
                     )
                     .and_then(|cfg| {
+                        // Refused before the open: a writer's open would recover (cut,
+                        // rebuild, write) a directory the store then takes offline.
+                        crate::log::read_topic_id(&path)?;
                         let mut options = LoadOptions::default()
                             .with_clean_shutdown(clean)
                             .with_log_start_offset(start_offsets.get(&key).copied().unwrap_or(0));
