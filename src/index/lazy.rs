@@ -246,7 +246,14 @@ impl<E: Entry> Core<E> {
         let loaded = self.ensure_loaded(&mut st).map(drop);
         self.count(before, &st);
         loaded?;
-        f(st.loaded.as_ref().ok_or_else(|| Error::closed_file(&st.path))?)
+        let out = f(st.loaded.as_ref().ok_or_else(|| Error::closed_file(&st.path))?);
+        // A retired segment (a reader that listed it before it left) has left the budget,
+        // which would neither count nor evict this map: it goes with the read, not when
+        // `file.delete.delay.ms` deletes the file.
+        if self.account.get().is_some_and(|a| a.is_detached()) {
+            st.loaded = None;
+        }
+        out
     }
 
     /// Runs `f` on the loaded index under the write lock.

@@ -351,6 +351,18 @@ mod tests {
     }
 
     #[test]
+    fn a_lookup_in_a_retired_segment_keeps_no_index_map_the_budget_does_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = segment_with_a_batch(dir.path());
+        segment.retire().unwrap();
+        // A reader that listed the segment before it left looks an offset and a time up.
+        assert_eq!(segment.offset_index().lookup(0).unwrap().position, 0);
+        assert!(segment.time_index().lookup(0).is_ok());
+        assert!(!segment.offset_index().is_loaded(), "the offset index is not kept mapped");
+        assert!(!segment.time_index().is_loaded(), "the time index is not kept mapped");
+    }
+
+    #[test]
     fn a_removal_failing_between_its_log_unlink_and_its_index_unlinks_is_finished_by_the_next() {
         let dir = tempfile::tempdir().unwrap();
         let segment = segment_with_a_batch(dir.path());
