@@ -213,3 +213,36 @@ fn a_brokers_topic_ids_and_leader_epochs_are_read_and_kept() {
     keep(files("partition.metadata"), &metadata);
     keep(files("leader-epoch-checkpoint"), &expected);
 }
+
+/// A partition whose `partition.metadata` names another topic's ID (a
+/// directory copied in from elsewhere) goes offline alone, as Kafka fails
+/// only that partition (`Partition.checkOrSetTopicId`:
+/// `InconsistentTopicIdException`): the store opens, the topic's other
+/// partitions serve under the ID most of them carry, and the file is left
+/// as it was.
+#[test]
+fn a_partition_carrying_another_topics_id_goes_offline_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.create_topic("t", 3, &BTreeMap::new()).unwrap();
+    store.create_topic("u", 1, &BTreeMap::new()).unwrap();
+    let id = store.topic_id("t").unwrap().unwrap();
+    let foreign = metadata(&store, "u", 0);
+    let odd = store.partition_dir("t", 0).unwrap().join("partition.metadata");
+    store.close().unwrap();
+    std::fs::write(&odd, &foreign).unwrap();
+    let store = Store::open(StoreConfig::new([tmp.path()]).background_threads(false))
+        .expect("one partition's foreign topic ID must not refuse the whole store");
+    assert!(store.partition("t", 1).is_ok() && store.partition("t", 2).is_ok());
+    assert_eq!(store.topic_id("t").unwrap(), Some(id), "the ID most partitions carry");
+    let err = store.partition("t", 0).unwrap_err();
+    assert!(matches!(err, Error::PartitionOffline { .. }), "{err:?}");
+    assert!(err.to_string().contains("partition.metadata"), "{err}");
+    assert!(store.partition("u", 0).is_ok());
+    store.close().unwrap();
+    assert_eq!(std::fs::read_to_string(&odd).unwrap(), foreign);
+    // It stays offline across opens until the file is put right.
+    let store = open(tmp.path());
+    assert!(store.partition("t", 0).is_err());
+    store.close().unwrap();
+}

@@ -296,9 +296,11 @@ impl Store {
             metas.creating.clear();
             store.inner.creating.lock().clear();
         }
-        // Every topic's partitions carry its ID (older directories get one now).
+        // Every topic's partitions carry its ID (older directories get one
+        // now); one carrying another ID goes offline alone.
         let names: Vec<String> = store.inner.topics.read().keys().cloned().collect();
         for name in names {
+            store.offline_foreign_topic_ids(&name)?;
             store.settle_topic_id(&name)?;
         }
         // Topics adopted on request beside a copy (`adopt_unlisted_partitions`)

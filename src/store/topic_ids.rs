@@ -3,13 +3,16 @@
 //! back from there on open. A topic whose directories carry none (an older
 //! broker's, or an older strata's) gets a new one at its first writable open;
 //! a partition that carries another topic's ID is refused, as Kafka refuses
-//! a log whose ID is inconsistent with its topic.
+//! a log whose ID is inconsistent with its topic: at open it goes offline
+//! alone (the ID most of the topic's partitions carry is the topic's), as
+//! Kafka fails only that partition (`Partition.checkOrSetTopicId`,
+//! `InconsistentTopicIdException`).
 
 use crate::format::TopicId;
 use crate::log::{Log, new_topic_id};
 use crate::{Error, Result};
 
-use super::Store;
+use super::{OfflinePartition, Store};
 
 impl Store {
     /// The ID of `topic`, from its partitions' `partition.metadata`: `None`
@@ -36,6 +39,62 @@ impl Store {
         }
         logs.sort_by_key(Log::partition);
         Ok(logs)
+    }
+
+    /// At open: takes offline every online partition of `topic` whose
+    /// `partition.metadata` names another ID than the one most of its
+    /// partitions carry (on a tie, the lowest partition's). The log is
+    /// closed without writing anything and its files are left as they are;
+    /// its checkpointed offsets are kept, as for any offline partition.
+    pub(super) fn offline_foreign_topic_ids(&self, topic: &str) -> Result<()> {
+        let mut carried: Vec<(Log, TopicId)> = Vec::new();
+        for log in self.topic_logs(topic)? {
+            if let Some(id) = log.topic_id()? {
+                carried.push((log, id));
+            }
+        }
+        let count = |id: &TopicId| carried.iter().filter(|(_, c)| c == id).count();
+        // First in partition order among the most carried: the tie's winner.
+        let mut chosen: Option<(TopicId, usize)> = None;
+        for (_, id) in &carried {
+            let n = count(id);
+            if chosen.is_none_or(|(_, best)| n > best) {
+                chosen = Some((*id, n));
+            }
+        }
+        let Some((id, n)) = chosen else { return Ok(()) };
+        for (log, other) in carried.iter().filter(|(_, c)| *c != id) {
+            let file = log.dir().join(crate::format::partition_metadata::PARTITION_METADATA_FILE);
+            let cause = format!(
+                "{} names topic ID {other}, but {n} other partition(s) of {topic} carry {id}: \
+                 the directory belongs to another topic (copied in from elsewhere?); it is left \
+                 as it is",
+                file.display()
+            );
+            log.fence();
+            let partition = log.partition();
+            let mut topics = self.inner.topics.write();
+            let slot = topics.get_mut(topic).and_then(|t| {
+                usize::try_from(partition).ok().and_then(|i| t.partitions.get_mut(i))
+            });
+            let Some(held) = slot.and_then(Option::take) else { continue };
+            let start = log.log_start_offset();
+            self.inner.offline_partitions.write().insert(
+                (topic.to_owned(), partition),
+                OfflinePartition {
+                    dir_index: Some(held.dir_index),
+                    path: log.dir().to_path_buf(),
+                    cause,
+                    checkpoints: [
+                        Some(log.recovery_point()),
+                        (start > 0).then_some(start),
+                        log.cleaner_checkpoint(),
+                    ],
+                    checkpoint_dir: Some(held.dir_index),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Gives every online partition of `topic` the topic's ID, drawing one
