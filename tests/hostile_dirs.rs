@@ -799,3 +799,35 @@ fn a_refused_swap_whose_old_segment_is_renamed_deleted_leaves_the_directory_as_i
     assert_eq!(names(&after), names(&before), "no file of the directory is removed or renamed");
     assert!(after == before, "the directory is left as it was");
 }
+
+/// A topic whose overrides no longer resolve under the store's defaults (its
+/// `min.compaction.lag.ms` above a `log.cleaner.max.compaction.lag.ms` set
+/// since) takes its own partitions offline, naming the rule; the store opens
+/// and its other topics serve. Kafka's broker loads such logs (it checks the
+/// rule only when a topic's configs are created or altered).
+#[test]
+fn a_topic_whose_overrides_no_longer_resolve_goes_offline_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = || StoreConfig::new([tmp.path()]).background_threads(false);
+    let store = Store::open(config()).unwrap();
+    let mut lagged = BTreeMap::new();
+    lagged.insert("min.compaction.lag.ms".to_owned(), "3600000".to_owned());
+    store.create_topic("lagged", 1, &lagged).unwrap();
+    store.create_topic("plain", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    drop(store);
+    let defaults = strata::LogConfig::default().max_compaction_lag_ms(60_000);
+    let store = Store::open(config().topic_defaults(defaults.clone()))
+        .expect("one topic's configs must not refuse the whole store");
+    assert!(store.partition("plain", 0).is_ok());
+    let err = store.partition("lagged", 0).unwrap_err();
+    assert!(matches!(err, Error::PartitionOffline { .. }), "{err:?}");
+    assert!(err.to_string().contains("min.compaction.lag.ms"), "{err}");
+    // Its override removed, the next open serves it.
+    store.remove_topic_config("lagged", "min.compaction.lag.ms").unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store = Store::open(config().topic_defaults(defaults)).unwrap();
+    assert!(store.partition("lagged", 0).is_ok());
+    store.close().unwrap();
+}

@@ -413,7 +413,6 @@ impl Store {
         self.ensure_open()?;
         let overrides =
             self.inner.topics.read().get(topic).map(|t| t.overrides.clone()).unwrap_or_default();
-        let cfg = LogConfig::resolve(&self.inner.config, &overrides)?;
         let mut missing = Vec::new();
         let mut pick_dir = self.dir_picker();
         for p in 0..count {
@@ -440,6 +439,12 @@ impl Store {
         // a log start above its data restarts it empty there, a recovery point
         // above its synced data trusts its unsynced segments. They are dropped
         // (the files rewritten from the open logs) before it takes a record.
+        if missing.is_empty() {
+            // Nothing to make: a topic whose configs no longer resolve (its
+            // partitions went offline at load, naming why) stops nothing.
+            return Ok(());
+        }
+        let cfg = LogConfig::resolve(&self.inner.config, &overrides)?;
         let names: Vec<i32> = missing.iter().map(|&(p, _)| p).collect();
         if !names.is_empty() && self.checkpoints_name(topic, &names) {
             self.write_checkpoints()?;
