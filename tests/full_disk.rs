@@ -473,6 +473,63 @@ fn unsynced_bytes_lost_after_a_failed_fsync_poison_the_partition_and_reopen_keep
 }
 
 #[test]
+fn unsynced_bytes_lost_after_a_failed_fsync_are_refused_at_the_first_read_back() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) = open(root.path(), &[]);
+    log.append(&[record(0, 50)]).unwrap();
+    log.flush().unwrap();
+    let log_file = active_log_file(&log);
+    let synced_len = std::fs::metadata(&log_file).unwrap().len();
+    // 24 MiB unsynced: three times the 8 MiB the rewrite reads back at a time.
+    for i in 1..=96 {
+        log.append(&[record(i, 256 << 10)]).unwrap();
+    }
+    {
+        let _full =
+            fault::arm(FaultPlan::new().fail_nth(Op::Sync, 1).os_error(Op::Sync, libc::ENOSPC));
+        assert!(no_space(&log.flush().unwrap_err()));
+    }
+    // The kernel dropped the unsynced pages: they read as zeros.
+    {
+        use std::os::unix::fs::FileExt as _;
+        let len = std::fs::metadata(&log_file).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&log_file).unwrap();
+        f.write_all_at(&vec![0; usize::try_from(len - synced_len).unwrap()], synced_len).unwrap();
+    }
+    let guard = fault::arm(FaultPlan::new().trace());
+    let err = log.flush().unwrap_err();
+    let reads = guard.trace().iter().filter(|(o, p)| *o == Op::Read && *p == log_file).count();
+    drop(guard);
+    assert!(err.to_string().contains("no longer hold valid batches"), "{err}");
+    // Zeros where a batch must start are not a batch longer than the step: the rewrite does
+    // not read on (doubling its buffer up to the whole unsynced range, a segment) to see so.
+    assert_eq!(reads, 1, "the unsynced bytes were read back {reads} times");
+    drop(log);
+    let _ = store.close();
+}
+
+#[test]
+fn a_batch_longer_than_the_read_back_step_is_rewritten_whole_after_a_failed_fsync() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, log) = open(root.path(), &[("max.message.bytes", "33554432")]);
+    log.append(&[record(0, 50)]).unwrap();
+    log.flush().unwrap();
+    // One batch of 20 MiB: longer than the 8 MiB read back at a time.
+    log.append(&[record(1, 20 << 20)]).unwrap();
+    log.append(&[record(2, 50)]).unwrap();
+    {
+        let _full =
+            fault::arm(FaultPlan::new().fail_nth(Op::Sync, 1).os_error(Op::Sync, libc::ENOSPC));
+        assert!(no_space(&log.flush().unwrap_err()));
+    }
+    log.flush().unwrap();
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(log.recovery_point(), 3);
+    assert_eq!(log.read(1, 64 << 20).unwrap().records().count(), 2);
+    store.close().unwrap();
+}
+
+#[test]
 fn other_fsync_errors_still_poison_the_partition() {
     let root = tempfile::tempdir().unwrap();
     let (_store, log) = open(root.path(), &[]);

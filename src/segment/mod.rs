@@ -47,7 +47,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use crate::format::file_name::{FileKind, segment_file_name};
-use crate::format::{BatchIter, NO_TIMESTAMP};
+use crate::format::{BatchIter, NO_TIMESTAMP, StopReason};
 use crate::index::cadence::EntryCadence;
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::file;
@@ -872,8 +872,13 @@ fn rewrite_unsynced(f: &File, path: &Path, mut from: u64, to: u64) -> Result<()>
         batches.by_ref().for_each(drop);
         let valid = batches.valid_len();
         if valid == 0 {
-            if n < to - from {
-                step = step.saturating_mul(2); // a batch longer than the step
+            // A batch longer than the step is read whole; zeros or a bad batch fail here, not
+            // after reading on up to the whole unsynced range (a segment) into memory.
+            if let Some(&StopReason::TornTail { needed, .. }) = batches.stop_reason()
+                && needed as u64 > n
+                && needed as u64 <= to - from
+            {
+                step = needed as u64;
                 continue;
             }
             let why = batches.stop_reason().map_or_else(String::new, |r| format!(": {r:?}"));
