@@ -209,3 +209,28 @@ fn deleting_a_topic_forgets_the_groups_offsets_on_it() {
     assert_eq!(store.groups().fetch("g", "kept", 0).unwrap(), Some(3));
     store.close().unwrap();
 }
+
+/// A group whose `__consumer_offsets` partition is offline has offsets the
+/// store cannot read: asking for them is an error naming the partition, as
+/// Kafka's coordinator answers a group it has not loaded with an error
+/// (`COORDINATOR_LOAD_IN_PROGRESS`), never with "no commit", which sends a
+/// consumer to its `auto.offset.reset` (reading everything again, or
+/// skipping to the end).
+#[test]
+fn offsets_in_an_offline_offsets_partition_are_an_error_not_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 0, 7).unwrap();
+    let bad = store.partition_dir("__consumer_offsets", 0).unwrap().join("partition.metadata");
+    store.close().unwrap();
+    drop(store);
+    std::fs::write(&bad, "version: 7\ntopic_id: nonsense").unwrap();
+    let store = open(dir.path());
+    let err = store.groups().fetch("g", "orders", 0).unwrap_err();
+    assert!(matches!(err, strata::Error::PartitionOffline { .. }), "{err:?}");
+    assert!(store.groups().offsets("g").is_err());
+    assert!(store.groups().describe("g").is_err());
+    assert!(store.groups().list().is_err(), "a list missing the offline partition's groups");
+    store.close().unwrap();
+}

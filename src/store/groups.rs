@@ -486,11 +486,38 @@ impl Groups<'_> {
         })
     }
 
+    /// Refuses to answer for `group` (for every group: `None`) while the
+    /// `__consumer_offsets` partition holding it is offline: its commits
+    /// cannot be read, and "no commit" would send a consumer to its
+    /// `auto.offset.reset`. Kafka's coordinator answers a group it has not
+    /// loaded with an error too (`COORDINATOR_LOAD_IN_PROGRESS`).
+    fn readable(&self, group: Option<&str>) -> Result<()> {
+        if self.store.partition_count(OFFSETS_TOPIC).is_err() {
+            return Ok(());
+        }
+        let count = self.partitions();
+        let holding: Vec<i32> = match group {
+            Some(g) => vec![partition_for_group(g, count)],
+            None => (0..count).collect(),
+        };
+        for p in holding {
+            if let Err(e @ (Error::PartitionOffline { .. } | Error::LogDirOffline { .. })) =
+                self.store.partition(OFFSETS_TOPIC, p)
+            {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// The committed offset of `group` on `topic`-`partition`.
     ///
     /// # Errors
-    /// I/O failures reading `__consumer_offsets`.
+    /// I/O failures reading `__consumer_offsets`; [`Error::PartitionOffline`]
+    /// (or [`Error::LogDirOffline`]) while the partition of it holding the
+    /// group (for `list`, any) is offline.
     pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>> {
+        self.readable(Some(group))?;
         self.with_state(|s| {
             Ok(s.get(&(group.to_owned(), topic.to_owned(), partition)).map(|c| c.offset))
         })
@@ -499,8 +526,11 @@ impl Groups<'_> {
     /// Groups that have committed offsets, sorted.
     ///
     /// # Errors
-    /// I/O failures reading `__consumer_offsets`.
+    /// I/O failures reading `__consumer_offsets`; [`Error::PartitionOffline`]
+    /// (or [`Error::LogDirOffline`]) while the partition of it holding the
+    /// group (for `list`, any) is offline.
     pub fn list(&self) -> Result<Vec<String>> {
+        self.readable(None)?;
         self.with_state(|s| {
             Ok(s.keys().map(|(g, _, _)| g.clone()).collect::<BTreeSet<_>>().into_iter().collect())
         })
@@ -509,8 +539,11 @@ impl Groups<'_> {
     /// Every committed offset of `group`, sorted by topic and partition.
     ///
     /// # Errors
-    /// I/O failures reading `__consumer_offsets`.
+    /// I/O failures reading `__consumer_offsets`; [`Error::PartitionOffline`]
+    /// (or [`Error::LogDirOffline`]) while the partition of it holding the
+    /// group (for `list`, any) is offline.
     pub fn offsets(&self, group: &str) -> Result<Vec<CommittedOffset>> {
+        self.readable(Some(group))?;
         self.with_state(|s| {
             Ok(s.iter().filter(|((g, _, _), _)| g == group).map(|(_, c)| c.clone()).collect())
         })
@@ -519,7 +552,9 @@ impl Groups<'_> {
     /// Position and lag of every partition `group` committed.
     ///
     /// # Errors
-    /// I/O failures reading `__consumer_offsets`.
+    /// I/O failures reading `__consumer_offsets`; [`Error::PartitionOffline`]
+    /// (or [`Error::LogDirOffline`]) while the partition of it holding the
+    /// group (for `list`, any) is offline.
     pub fn describe(&self, group: &str) -> Result<Vec<PartitionLag>> {
         Ok(self
             .offsets(group)?
@@ -544,8 +579,10 @@ impl Groups<'_> {
     /// Returns whether it had any.
     ///
     /// # Errors
-    /// I/O failures.
+    /// I/O failures; [`Error::PartitionOffline`] (or [`Error::LogDirOffline`])
+    /// while the `__consumer_offsets` partition holding the group is offline.
     pub fn delete(&self, group: &str) -> Result<bool> {
+        self.readable(Some(group))?;
         let now = self.store.clock().now_ms();
         self.with_state(|state| {
             let ids: Vec<_> = state.keys().filter(|(g, _, _)| g == group).cloned().collect();
