@@ -326,3 +326,65 @@ fn maintain_writes_the_checkpoints_in_kafkas_text_format() {
     store2.close().unwrap();
     store.close().unwrap();
 }
+
+/// A clock that panics once when the store's maintenance thread reads it
+/// after `arm`: a stand-in for a bug met by a background task.
+#[derive(Debug, Default)]
+struct PanickingClock {
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl strata::Clock for PanickingClock {
+    fn now_ms(&self) -> i64 {
+        let maintenance = std::thread::current().name() == Some("strata-maintenance");
+        if maintenance && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("clock broke");
+        }
+        strata::SystemClock.now_ms()
+    }
+}
+
+/// A background task that panics is recorded in `background_errors` and its
+/// thread goes on, as Kafka's scheduler logs an uncaught exception of a task
+/// and runs it again at its next period (`KafkaScheduler`); the flusher's
+/// workers already did. The maintenance thread died silently: retention,
+/// the `flush.ms` checks and the periodic checkpoints stopped for good.
+#[test]
+fn a_panicking_background_task_is_recorded_and_its_thread_goes_on() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(PanickingClock::default());
+    let text = format!(
+        "log.dirs={}\nlog.retention.check.interval.ms=20\nlog.initial.task.delay.ms=0\n",
+        dir.path().display()
+    );
+    let (config, _) = StoreConfig::from_properties_str(&text).unwrap();
+    let store =
+        Store::open_with_clock(config, Arc::clone(&clock) as Arc<dyn strata::Clock>).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("retention.ms".to_owned(), "1000".to_owned());
+    store.create_topic("t", 1, &o).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    clock.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(60), "never happened: {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait("the panic", &|| !clock.armed.load(std::sync::atomic::Ordering::SeqCst));
+    wait("its record", &|| !store.background_errors().is_empty());
+    let errors = store.background_errors();
+    assert!(
+        errors.iter().any(|e| e.to_string().contains("clock broke")),
+        "the panic is recorded with its message: {errors:?}"
+    );
+    // Retention still runs: an old segment goes.
+    let old = strata::SystemClock.now_ms() - 60_000;
+    log.append(&[Record::new("k", "old").timestamp(old)]).unwrap();
+    log.roll().unwrap();
+    log.append(&[Record::new("k", "new")]).unwrap();
+    wait("retention after the panic", &|| log.log_start_offset() == 1);
+    store.close().unwrap();
+}

@@ -8,9 +8,13 @@
 //!
 //! The thread holds only a weak reference to the store, wakes at once when the
 //! store closes, and records failures instead of dying: an embedder reads them
-//! with [`Store::background_errors`]. Turn it off with
+//! with [`Store::background_errors`]. A task that panics (a bug, or the
+//! embedder's clock) is recorded as its failure and the thread goes on, as
+//! Kafka's scheduler logs a task's uncaught exception and runs it again at
+//! its next period (`KafkaScheduler`). Turn it off with
 //! `StoreConfig::background_threads(false)` and call [`Store::maintain`].
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -54,12 +58,37 @@ fn cleaner_loop(weak: &Weak<StoreInner>, stop: &Stop, backoff: Duration) {
         let Some(inner) = weak.upgrade() else { return };
         let store = Store { inner };
         let map = map.get_or_insert_with(|| store.inner.cleaner.new_map());
-        let cleaned = store.clean_filthiest(map);
+        let cleaned = std::panic::catch_unwind(AssertUnwindSafe(|| store.clean_filthiest(map)))
+            .unwrap_or_else(|panic| {
+                store.record(BackgroundTask::Cleaner, Err(panicked(&store, "clean", &*panic)));
+                false
+            });
         drop(store);
         if !cleaned && sleep_until(stop, Instant::now() + backoff) {
             return;
         }
     }
+}
+
+/// Runs one background task and records its failure; a panic is recorded
+/// as its failure (see the module docs), so the thread lives on.
+fn guarded(
+    store: &Store,
+    task: BackgroundTask,
+    op: &'static str,
+    f: impl FnOnce() -> crate::Result<()>,
+) {
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(panicked(store, op, &*panic)));
+    store.record(task, result);
+}
+
+/// The error a background task's panic is recorded as: `op` failed in the
+/// first log directory, with the panic's message.
+fn panicked(store: &Store, op: &'static str, panic: &(dyn std::any::Any + Send)) -> crate::Error {
+    let text = super::flusher::panic_text(panic);
+    let dir = store.log_dirs().into_iter().next().unwrap_or_default();
+    crate::Error::io(op, dir, std::io::Error::other(format!("the task panicked: {text}")))
 }
 
 fn ms(v: i64) -> Duration {
@@ -93,15 +122,19 @@ impl Scheduler {
                     let store = Store { inner };
                     let now = Instant::now();
                     if now >= next_retention {
-                        store.record(BackgroundTask::Retention, store.retention_all().map(drop));
+                        guarded(&store, BackgroundTask::Retention, "retention", || {
+                            store.retention_all().map(drop)
+                        });
                         next_retention = now + retention_every;
                     }
                     if now >= next_flush {
-                        store.record(BackgroundTask::Flush, store.flush_due_all());
+                        guarded(&store, BackgroundTask::Flush, "flush", || store.flush_due_all());
                         next_flush = now + flush_every;
                     }
                     if now >= next_checkpoint {
-                        store.record(BackgroundTask::Checkpoints, store.write_checkpoints());
+                        guarded(&store, BackgroundTask::Checkpoints, "write checkpoints", || {
+                            store.write_checkpoints()
+                        });
                         next_checkpoint = now + checkpoint_every;
                     }
                 }
