@@ -33,7 +33,8 @@
 //! drop the segment, and never reopen a file that `file.delete.delay.ms` (0
 //! included) may have removed. It keeps no descriptor (its slices carry
 //! none): one each, uncounted for up to `file.delete.delay.ms`, took 250
-//! descriptors after a `delete_records` over 250 segments.
+//! descriptors after a `delete_records` over 250 segments. A descriptor a
+//! sync reopens for it, and an index a lookup maps, last only for that call.
 //!
 //! Lock order: a segment may call into the budget while holding its own
 //! locks; eviction only ever *tries* the victim's locks and skips a busy
