@@ -831,3 +831,48 @@ fn a_topic_whose_overrides_no_longer_resolve_goes_offline_alone() {
     assert!(store.partition("lagged", 0).is_ok());
     store.close().unwrap();
 }
+
+/// A planted segment whose one batch ends at `i64::MAX` (valid CRC, offsets in reach of its
+/// name) has no offset after it: its "next offset" wrapped to `i64::MIN`, which put the log end
+/// below the log start, so the open deleted every segment and restarted the log empty (after a
+/// clean shutdown, whether or not index files came with it). The batch is now cut like any
+/// batch that cannot lie in its segment, and every record of the log is still served.
+///
+/// The same for a batch whose base offset (outside the CRC) was raised so far that its last
+/// offset wraps past `i64::MAX`.
+#[test]
+fn a_planted_batch_ending_at_the_largest_offset_is_cut_and_never_empties_the_log() {
+    let cases = [(true, false), (true, true), (false, false), (false, true)];
+    for ((clean, with_indexes), raised) in cases.into_iter().flat_map(|c| [(c, 0), (c, 3)]) {
+        let tmp = tempfile::tempdir().unwrap();
+        make(tmp.path(), 1, 10);
+        let base = i64::MAX - 5;
+        let mut b = strata::BatchBuilder::new(base);
+        for i in 0..6 {
+            b.append(&Record::new("k", format!("v{i}"))).unwrap();
+        }
+        let mut batch = b.build().unwrap().as_ref().to_vec();
+        batch[..8].copy_from_slice(&(base + raised).to_be_bytes());
+        let part = tmp.path().join("t-0");
+        std::fs::write(part.join(format!("{base:020}.log")), batch).unwrap();
+        if with_indexes {
+            for ext in ["index", "timeindex"] {
+                std::fs::write(part.join(format!("{base:020}.{ext}")), b"").unwrap();
+            }
+        }
+        if !clean {
+            std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+        }
+        let what = format!("clean {clean}, indexes {with_indexes}, raised by {raised}");
+        let config = StoreConfig::new([tmp.path()]).background_threads(false);
+        let looking = Store::open_read_only(config).unwrap();
+        assert_eq!(count(&looking, "t", 0), 10, "{what}: read-only");
+        looking.close().unwrap();
+        let store = open(tmp.path()).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        assert!(log.log_end_offset() >= 10, "{what}: log end {}", log.log_end_offset());
+        assert_eq!(log.log_start_offset(), 0, "{what}");
+        assert_eq!(count(&store, "t", 0), 10, "{what}");
+        store.close().unwrap();
+    }
+}

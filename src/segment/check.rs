@@ -18,7 +18,8 @@
 //! - no entry of either index names an offset of the next segment, and the
 //!   batches at the start and at the last entry hold no offset of it;
 //! - for the active segment, the batches after the last entry frame exactly
-//!   up to the end of the file with rising offsets, and the time index names
+//!   up to the end of the file with rising offsets, none ending at
+//!   `i64::MAX` or wrapping past it (no log end follows), and the time index names
 //!   no offset past them;
 //! - the `.txnindex`, when there is one, decodes (Kafka's
 //!   `TransactionIndex.sanityCheck`, which its `LogLoader` runs on every
@@ -136,6 +137,17 @@ impl Segment {
                     return Ok(Some(format!(
                         "{}: batch at byte {at} starts at offset {base}, below the one before's end",
                         log.display()
+                    )));
+                }
+                // No offset follows `i64::MAX`, and a base offset raised near it
+                // (outside the CRC) wraps the last offset: either way the log end
+                // after the batch would wrap below zero.
+                if b.last_offset() == i64::MAX || b.last_offset() < b.base_offset() {
+                    let (log, at) = (self.log_path(), start + pos as u64);
+                    return Ok(Some(format!(
+                        "{}: batch at byte {at} starts at offset {}, and no log end can follow it",
+                        log.display(),
+                        b.base_offset()
                     )));
                 }
                 next_offset = Some(b.next_offset());

@@ -17,7 +17,8 @@ use super::{AppendState, Segment};
 
 /// The placement rules recovery (and its read-only dry run) check beyond
 /// each batch's own framing and CRC: offsets rise, stay in reach of the
-/// segment's base and below the next segment's base.
+/// segment's base and below the next segment's base, and end below
+/// `i64::MAX` (the offset after the last batch is the log end).
 ///
 /// The base offset is outside the CRC, so a flipped bit there leaves a batch
 /// that hashes right at offsets it never had. A batch raised that way is
@@ -170,7 +171,10 @@ impl Placer {
 
     /// Why `batch` cannot lie in this segment at all, or `None`.
     fn out_of_range(&self, batch: &crate::format::BatchView) -> Option<&'static str> {
-        if !self.splits && super::overflow::overflows(batch.last_offset(), self.base) {
+        if batch.last_offset() == i64::MAX {
+            // No offset follows it: the log end after it would wrap below zero.
+            Some("ends at the largest offset there is, with no offset after it")
+        } else if !self.splits && super::overflow::overflows(batch.last_offset(), self.base) {
             Some("too far above the segment's base offset")
         } else if self.next_base.is_some_and(|n| batch.last_offset() >= n) {
             Some("reaches the next segment's base offset")
