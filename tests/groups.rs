@@ -234,3 +234,30 @@ fn offsets_in_an_offline_offsets_partition_are_an_error_not_absent() {
     assert!(store.groups().list().is_err(), "a list missing the offline partition's groups");
     store.close().unwrap();
 }
+
+/// A crash after a topic's deletion is committed but before its offsets'
+/// tombstones are written leaves the groups' commits of it on disk: the
+/// topic created again under the name must still start with no group's
+/// position (a new topic cannot have commits of its own).
+#[test]
+fn a_topic_created_again_after_a_crash_mid_deletion_has_no_group_offsets() {
+    use strata::internals::io::fault::{self, FaultPlan};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 0, 5).unwrap();
+    {
+        let _crash = fault::arm(FaultPlan::new().fail_point("store::groups::forget_offsets"));
+        store.delete_topic("orders").unwrap();
+    }
+    assert_eq!(store.background_errors().len(), 1, "{:?}", store.background_errors());
+    drop(store); // a crash: nothing more is written
+    let store = open(dir.path());
+    store.create_topic("orders", 1, &BTreeMap::new()).unwrap();
+    assert_eq!(store.groups().fetch("g", "orders", 0).unwrap(), None);
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.groups().fetch("g", "orders", 0).unwrap(), None, "after a restart too");
+    store.close().unwrap();
+}

@@ -285,29 +285,33 @@ impl Groups<'_> {
         }
     }
 
-    /// Runs `delete`, the deletion of `topic`, then forgets every group's
-    /// committed offsets of it: a tombstone for each in `__consumer_offsets`,
-    /// as Kafka's coordinator writes them for deleted partitions
-    /// (`GroupCoordinator.onPartitionsDeleted`), so a topic created again
-    /// under the name starts with no group's position (a group would
-    /// otherwise resume at an offset of the old data, past the new topic's
-    /// first records). Deleting `__consumer_offsets` itself forgets the
-    /// state read from it. The groups' lock is taken before `delete` takes
-    /// the admin lock, the order a commit takes them in. A failure after
-    /// `delete` succeeded is recorded in the background errors, as the rest
-    /// of a deletion's aftermath is.
-    pub(super) fn deleting_topic(
+    /// Runs `change`, the deletion or the creation of `topic`, then forgets
+    /// every group's committed offsets of it: a tombstone for each in
+    /// `__consumer_offsets`, as Kafka's coordinator writes them for deleted
+    /// partitions (`GroupCoordinator.onPartitionsDeleted`), so a topic
+    /// created again under the name starts with no group's position (a
+    /// group would otherwise resume at an offset of the old data, past the
+    /// new topic's first records). A creation forgets them too: a new topic
+    /// has no commits of its own, and a crash after a deletion's commit
+    /// point may have left the old topic's. Deleting `__consumer_offsets`
+    /// itself forgets the state read from it. The groups' lock is taken
+    /// before `change` takes the admin lock, the order a commit takes them
+    /// in. A failure after `change` succeeded is recorded in the background
+    /// errors (`TopicDeletion`), as the rest of a deletion's aftermath is.
+    pub(super) fn then_forget_offsets(
         &self,
         topic: &str,
-        delete: impl FnOnce() -> Result<()>,
+        verb: &str,
+        change: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         let mut cache = self.store.inner.groups.lock();
-        delete()?;
+        change()?;
         if topic == OFFSETS_TOPIC {
             *cache = None;
             return Ok(());
         }
         let forgot = (|| {
+            crate::io::fault::point("store::groups::forget_offsets")?;
             if cache.is_none() {
                 *cache = Some(self.load()?);
             }
@@ -344,7 +348,7 @@ impl Groups<'_> {
             super::BackgroundTask::TopicDeletion,
             forgot.map_err(|e: Error| {
                 Error::InvalidRequest(format!(
-                    "deleting topic {topic}: the consumer groups' offsets of it were not all \
+                    "{verb} topic {topic}: the consumer groups' offsets of it were not all \
                      removed: {e}"
                 ))
             }),

@@ -89,6 +89,22 @@ impl Store {
         partitions: i32,
         overrides: &BTreeMap<String, String>,
     ) -> Result<()> {
+        // `__consumer_offsets` is created by a commit, under the groups' lock.
+        if topic == super::OFFSETS_TOPIC {
+            return self.create_topic_dirs_and_meta(topic, partitions, overrides);
+        }
+        self.groups().then_forget_offsets(topic, "creating", || {
+            self.create_topic_dirs_and_meta(topic, partitions, overrides)
+        })
+    }
+
+    /// [`create_topic`](Self::create_topic) but for the groups' offsets.
+    fn create_topic_dirs_and_meta(
+        &self,
+        topic: &str,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let _admin = self.admin()?;
         topic_name::validate(topic)?;
         if topic == CLUSTER_METADATA_TOPIC {
@@ -221,7 +237,8 @@ impl Store {
     /// [`Error::UnknownPartition`] for an unknown topic; a failure to write
     /// `strata-topics`, after which nothing has changed.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
-        self.groups().deleting_topic(topic, || self.delete_topic_dirs_and_meta(topic))
+        self.groups()
+            .then_forget_offsets(topic, "deleting", || self.delete_topic_dirs_and_meta(topic))
     }
 
     /// [`delete_topic`](Self::delete_topic) but for the groups' offsets.
