@@ -876,3 +876,34 @@ fn a_planted_batch_ending_at_the_largest_offset_is_cut_and_never_empties_the_log
         store.close().unwrap();
     }
 }
+
+/// A trusted sealed segment (after a clean shutdown, in a directory without a leader-epoch
+/// checkpoint, so every `.txnindex` is rebuilt from the batches) whose ABORT marker was planted
+/// at offset `i64::MAX`: the rebuild's last stable offset after it (the marker's offset + 1)
+/// overflowed, a panic in a debug build. The open now answers without panicking.
+#[test]
+fn a_planted_abort_marker_at_the_largest_offset_does_not_panic_the_txnindex_rebuild() {
+    use strata::{BatchBuilder, ControlRecord, LoadOptions, Log, LogConfig, ManualClock};
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = BatchBuilder::new(0).producer(1000, 2, 0).transactional(true);
+    data.append(&Record::new("k", "v")).unwrap();
+    let abort = ControlRecord::abort(0);
+    let marker = BatchBuilder::control_batch(i64::MAX, 1, 1000, 2, 0, &abort).unwrap();
+    let sealed = [data.build().unwrap().as_ref(), marker.as_ref()].concat();
+    std::fs::write(dir.path().join(format!("{:020}.log", 0)), sealed).unwrap();
+    for ext in ["index", "timeindex"] {
+        std::fs::write(dir.path().join(format!("{:020}.{ext}", 0)), b"").unwrap();
+    }
+    let mut active = BatchBuilder::new(100);
+    active.append(&Record::new("k", "later")).unwrap();
+    std::fs::write(dir.path().join(format!("{:020}.log", 100)), active.build().unwrap().as_ref())
+        .unwrap();
+    let opened = std::panic::catch_unwind(|| {
+        let options = LoadOptions::clean().with_recovery_point(101);
+        let clock = ManualClock::new(10_000);
+        Log::open(dir.path(), "t", 0, LogConfig::default(), clock, options).map(|(log, _)| log)
+    });
+    let log = opened.expect("the open must not panic").unwrap();
+    assert_eq!(log.log_end_offset(), 101);
+    log.close().unwrap();
+}

@@ -92,11 +92,14 @@ pub(super) fn rebuild_txn_indexes(
             let Some(c) = completed.filter(|c| c.aborted) else {
                 return Ok(());
             };
+            // Saturating: a trusted segment is replayed unvalidated, and a
+            // marker planted at `i64::MAX` has no offset after it.
+            let after_marker = c.last_offset.saturating_add(1);
             seg.txn_index().append(AbortedTxn {
                 producer_id: c.producer_id,
                 first_offset: c.first_offset,
                 last_offset: c.last_offset,
-                last_stable_offset: state.first_unstable_offset().unwrap_or(c.last_offset + 1),
+                last_stable_offset: state.first_unstable_offset().unwrap_or(after_marker),
             })
         },
         |seg, epoch_changes| {
