@@ -261,3 +261,33 @@ fn a_topic_created_again_after_a_crash_mid_deletion_has_no_group_offsets() {
     assert_eq!(store.groups().fetch("g", "orders", 0).unwrap(), None, "after a restart too");
     store.close().unwrap();
 }
+
+/// A topic deleted while the `__consumer_offsets` partition holding a
+/// group's commits of it is offline cannot have those commits removed: the
+/// deletion goes on (Kafka's coordinator also only logs a shard it cannot
+/// write), but the failure is recorded in `background_errors`, never passed
+/// over in silence, since those commits come back with the partition and a
+/// topic created again under the name would start the group at them.
+#[test]
+fn deleting_a_topic_while_an_offsets_partition_is_offline_records_the_commits_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 0, 5).unwrap();
+    let meta = store.partition_dir("__consumer_offsets", 0).unwrap().join("partition.metadata");
+    store.close().unwrap();
+    drop(store);
+    let good = std::fs::read(&meta).unwrap();
+    std::fs::write(&meta, "version: 7\ntopic_id: nonsense").unwrap();
+    let store = open(dir.path());
+    store.delete_topic("orders").unwrap();
+    let errors = store.background_errors();
+    assert_eq!(errors.len(), 1, "the commits left behind are recorded: {errors:?}");
+    assert!(errors[0].to_string().contains("__consumer_offsets-0"), "{errors:?}");
+    store.close().unwrap();
+    drop(store);
+    std::fs::write(&meta, good).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.groups().fetch("g", "orders", 0).unwrap(), Some(5), "what was recorded");
+    store.close().unwrap();
+}

@@ -297,7 +297,9 @@ impl Groups<'_> {
     /// itself forgets the state read from it. The groups' lock is taken
     /// before `change` takes the admin lock, the order a commit takes them
     /// in. A failure after `change` succeeded is recorded in the background
-    /// errors (`TopicDeletion`), as the rest of a deletion's aftermath is.
+    /// errors (`TopicDeletion`), as the rest of a deletion's aftermath is;
+    /// so is an offline `__consumer_offsets` partition, whose commits of the
+    /// topic could not be removed.
     pub(super) fn then_forget_offsets(
         &self,
         topic: &str,
@@ -342,7 +344,10 @@ impl Groups<'_> {
                     state.remove(&id);
                 }
             }
-            Ok(())
+            // The load skipped an offline partition: its groups' commits of
+            // the topic are still there and come back with it. Recorded, as
+            // Kafka's coordinator logs a shard it cannot write.
+            self.readable(None)
         })();
         self.store.record(
             super::BackgroundTask::TopicDeletion,
