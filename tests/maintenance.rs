@@ -214,6 +214,35 @@ fn the_background_thread_writes_the_checkpoints_on_its_interval() {
     assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
 }
 
+#[test]
+fn checkpoint_intervals_of_zero_write_the_checkpoints_once_not_every_millisecond() {
+    let _serial = serial();
+    let (tmp, clock, now) = setup();
+    let store = open(tmp.path(), &clock, |c| {
+        c.log_retention_check_interval_ms(HOUR_MS)
+            .log_initial_task_delay_ms(0)
+            .log_flush_offset_checkpoint_interval_ms(0)
+            .log_flush_start_offset_checkpoint_interval_ms(0)
+    });
+    let path = tmp.path().join("recovery-point-offset-checkpoint");
+    // The one run, right after the open (initial delay 0).
+    let first = poll_until(Duration::from_secs(30), || path.exists());
+    assert!(first.is_some(), "the checkpoints were never written");
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    append_records(&log, 7, now);
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), 7);
+    // Kafka's scheduler repeats a task only for a period above 0: the new recovery point waits
+    // for close. A loop every millisecond wrote it within a few.
+    std::thread::sleep(Duration::from_millis(500));
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("t 0 7"), "checkpoints rewritten after their one run: {text:?}");
+    store.close().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "0\n1\nt 0 7\n", "close writes them");
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Background threads off
 // ---------------------------------------------------------------------------------------------

@@ -520,6 +520,9 @@ config_table! {
             check |v| between(u64::from(*v), 0, INT_MAX);
         /// How often the recovery points are written to
         /// `recovery-point-offset-checkpoint`, in ms.
+        /// 0 writes it once, `log.initial.task.delay.ms` after the open, then
+        /// at close, as Kafka's scheduler runs a task whose period is 0 (with
+        /// the other checkpoint's interval above 0, both follow that one).
         ///
         /// Default: 60000. Valid: 0 to 2147483647.
         "log.flush.offset.checkpoint.interval.ms"
@@ -535,6 +538,9 @@ config_table! {
             check |v| at_least(*v, 0);
         /// How often the log start offsets are written to
         /// `log-start-offset-checkpoint`, in ms.
+        /// 0 writes it once, `log.initial.task.delay.ms` after the open, then
+        /// at close, as Kafka's scheduler runs a task whose period is 0 (with
+        /// the other checkpoint's interval above 0, both follow that one).
         ///
         /// Default: 60000. Valid: 0 to 2147483647.
         "log.flush.start.offset.checkpoint.interval.ms"

@@ -102,9 +102,17 @@ impl Scheduler {
         let cfg = &store.inner.config;
         let retention_every = ms(cfg.log_retention_check_interval_ms);
         let flush_every = ms(cfg.log_flush_scheduler_interval_ms).min(Duration::from_secs(1));
-        let checkpoint_every = ms(cfg
-            .log_flush_offset_checkpoint_interval_ms
-            .min(cfg.log_flush_start_offset_checkpoint_interval_ms));
+        // None: both checkpoint intervals are 0, so the checkpoints are written once, after the
+        // initial delay, and then at close (Kafka's `KafkaScheduler.schedule` repeats a task only
+        // for a period above 0). It was a loop every millisecond over every partition.
+        let checkpoint_every = [
+            cfg.log_flush_offset_checkpoint_interval_ms,
+            cfg.log_flush_start_offset_checkpoint_interval_ms,
+        ]
+        .into_iter()
+        .filter(|&v| v > 0)
+        .map(ms)
+        .min();
         let initial = ms(cfg.log_initial_task_delay_ms);
         let thread_stop = Arc::clone(&stop);
         let handle =
@@ -112,9 +120,12 @@ impl Scheduler {
                 let start = Instant::now();
                 let mut next_retention = start + initial;
                 let mut next_flush = start + flush_every;
-                let mut next_checkpoint = start + checkpoint_every;
+                let mut next_checkpoint = Some(start + checkpoint_every.unwrap_or(initial));
                 loop {
-                    let wake = next_retention.min(next_flush).min(next_checkpoint);
+                    let mut wake = next_retention.min(next_flush);
+                    if let Some(at) = next_checkpoint {
+                        wake = wake.min(at);
+                    }
                     if sleep_until(&thread_stop, wake) {
                         return;
                     }
@@ -131,11 +142,11 @@ impl Scheduler {
                         guarded(&store, BackgroundTask::Flush, "flush", || store.flush_due_all());
                         next_flush = now + flush_every;
                     }
-                    if now >= next_checkpoint {
+                    if next_checkpoint.is_some_and(|at| now >= at) {
                         guarded(&store, BackgroundTask::Checkpoints, "write checkpoints", || {
                             store.write_checkpoints()
                         });
-                        next_checkpoint = now + checkpoint_every;
+                        next_checkpoint = checkpoint_every.map(|every| now + every);
                     }
                 }
             })?;
