@@ -225,6 +225,22 @@ pub(crate) fn prepare(
     let create_time = !cfg.log_append_time;
     let bounds = cfg.timestamps();
     let (before, after) = (bounds.before, bounds.after);
+    if create_time && batch.timestamp_type() == TimestampType::LogAppendTime {
+        // Kafka reads every record of a LogAppendTime batch as its
+        // maxTimestamp, and `LogValidator.validateTimestamp` judges that
+        // on a CreateTime topic: out of bounds it is refused, and -1 skips
+        // the bounds so the producer's flag is refused (INVALID_TIMESTAMP).
+        // The stored maxTimestamp is still the records' largest below.
+        let stamped = batch.max_timestamp();
+        if stamped == NO_TIMESTAMP {
+            return Err(Error::InvalidTimestamp {
+                timestamp: stamped,
+                now,
+                reason: "set by the producer as LogAppendTime without a maxTimestamp".into(),
+            });
+        }
+        check_timestamp(stamped, now, &bounds)?;
+    }
     let mut check = |r: crate::format::walk::RecordFacts| {
         if compact && r.key_is_null {
             return Err(keyless(r.offset_delta));

@@ -183,3 +183,43 @@ fn a_client_batch_must_have_base_offset_zero() {
     let err = assert_refused(&log, b.build().unwrap());
     assert!(matches!(err, Error::InvalidRecord { .. }), "{err}");
 }
+
+/// A producer batch flagged LogAppendTime (bit 3) whose maxTimestamp is
+/// `max` and whose records carry create times `created`.
+fn producer_log_append_time_batch(max: i64, created: &[i64]) -> Bytes {
+    let mut b = BatchBuilder::new(0).log_append_time(max);
+    for &ts in created {
+        b.append(&Record::new("k", "v").timestamp(ts)).unwrap();
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn a_producer_log_append_time_batch_without_a_max_timestamp_is_refused_on_a_create_time_topic() {
+    // Kafka's `validateTimestamp`: such a batch's records read as its
+    // maxTimestamp, -1 here, so the CreateTime check is skipped and the
+    // LogAppendTime flag is refused (INVALID_TIMESTAMP).
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), LogConfig::default());
+    match assert_refused(&log, producer_log_append_time_batch(-1, &[NOW, NOW + 1])) {
+        Error::InvalidTimestamp { .. } => {}
+        other => panic!("expected InvalidTimestamp, got {other}"),
+    }
+}
+
+#[test]
+fn a_producer_log_append_time_batch_whose_max_timestamp_is_out_of_bounds_is_refused_on_a_create_time_topic()
+ {
+    // Kafka judges the timestamp the records read as, the batch's
+    // maxTimestamp, against the bounds; the create times here are fine.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig::default()
+        .message_timestamp_before_max_ms(60_000)
+        .message_timestamp_after_max_ms(60_000);
+    let (log, _) = open(dir.path(), cfg);
+    let far = NOW + 86_400_000;
+    match assert_refused(&log, producer_log_append_time_batch(far, &[NOW, NOW + 1])) {
+        Error::InvalidTimestamp { timestamp, .. } => assert_eq!(timestamp, far),
+        other => panic!("expected InvalidTimestamp, got {other}"),
+    }
+}
