@@ -496,13 +496,18 @@ pub fn set_base_offset_and_epoch(batch: &mut [u8], base_offset: i64, partition_l
 }
 
 /// Sets the timestamp type and maxTimestamp of a batch and recomputes its CRC,
-/// as the log does for LogAppendTime topics.
+/// as the log does for LogAppendTime topics. The other attributes are
+/// written as Kafka writes them: the bits it defines, no others.
 pub fn set_max_timestamp(batch: &mut [u8], timestamp_type: TimestampType, max_timestamp: i64) {
     let Some(attrs) = batch.get(layout::ATTRIBUTES..layout::ATTRIBUTES + 2) else { return };
     let mut attributes = i16::from_be_bytes([
         attrs.first().copied().unwrap_or(0),
         attrs.get(1).copied().unwrap_or(0),
     ]);
+    // Written anew from the bits Kafka defines, as its `setMaxTimestamp`
+    // does (`computeAttributes`): any other bit a producer set is dropped.
+    attributes &=
+        attr::COMPRESSION_MASK | attr::TRANSACTIONAL | attr::CONTROL | attr::DELETE_HORIZON;
     match timestamp_type {
         TimestampType::LogAppendTime => attributes |= attr::TIMESTAMP_TYPE,
         TimestampType::CreateTime => attributes &= !attr::TIMESTAMP_TYPE,

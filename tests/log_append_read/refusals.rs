@@ -223,3 +223,26 @@ fn a_producer_log_append_time_batch_whose_max_timestamp_is_out_of_bounds_is_refu
         other => panic!("expected InvalidTimestamp, got {other}"),
     }
 }
+
+#[test]
+fn restamping_a_producer_batch_clears_attribute_bits_kafka_does_not_define() {
+    // Kafka's `DefaultRecordBatch.setMaxTimestamp` writes the attributes
+    // anew (`computeAttributes`: codec, timestamp type, transactional,
+    // control, delete horizon), so bits 7-15 a producer set do not survive.
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), LogConfig::default());
+    let honest = client_batch(Compression::None, &[(NOW, Some("a"), "1")]);
+    let mut b = BytesMut::from(&honest[..]);
+    let at = strata::internals::format::layout::ATTRIBUTES;
+    b[at] = 0x81; // bits 15 and 8
+    b[strata::internals::format::layout::MAX_TIMESTAMP..][..8].copy_from_slice(&5i64.to_be_bytes());
+    let crc = strata::internals::format::crc::crc32c(&b[at..]);
+    b[strata::internals::format::layout::CRC..][..4].copy_from_slice(&crc.to_be_bytes());
+    log.append_batch(b.freeze()).unwrap();
+    log.close().unwrap();
+    let stored = disk_batches(dir.path());
+    let (_, _, batch) = stored.first().unwrap();
+    batch.validate().unwrap();
+    assert_eq!(batch.max_timestamp(), NOW);
+    assert_eq!(batch.attributes(), 0);
+}
