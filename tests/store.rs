@@ -110,6 +110,31 @@ fn illegal_names_colliding_names_and_shrinking_change_nothing() {
     assert_eq!(store.partition_count("a.b").unwrap(), 5);
 }
 
+/// Kafka's rule: growing a topic is one metadata change, so the topic has
+/// the old count or the new one, never a count in between.
+#[test]
+fn an_add_partitions_that_fails_partway_leaves_the_topic_at_its_old_count_open_and_reopened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&[tmp.path()]);
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    // A file where the third of the four new partitions' directory goes.
+    let blocker = tmp.path().join("t-3");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    store.add_partitions("t", 5).unwrap_err();
+    assert_eq!(store.partition_count("t").unwrap(), 1, "the running store grew");
+    for p in [1, 2, 4] {
+        let dir = tmp.path().join(format!("t-{p}"));
+        assert!(!dir.exists(), "{} was left behind", dir.display());
+    }
+    store.close().unwrap();
+    drop(store);
+    std::fs::remove_file(&blocker).unwrap();
+    let store = open(&[tmp.path()]);
+    assert_eq!(store.partition_count("t").unwrap(), 1, "the reopened store grew");
+    store.add_partitions("t", 5).unwrap();
+    assert_eq!(store.partition_count("t").unwrap(), 5);
+}
+
 /// Partition directories of the broker fixtures' data directories, with their parent.
 fn broker_data_dirs() -> Vec<std::path::PathBuf> {
     let mut out: Vec<_> = common::fixture_dirs()

@@ -20,6 +20,11 @@
 //!    drops it). From here on a partition
 //!    whose directory is missing at open is offline, never recreated empty.
 //!
+//! Growing (Kafka's `--alter --partitions`, one metadata change) follows
+//! creating: `strata-topics` gets the new count with the `creating` mark,
+//! then the new partitions are made, then the mark goes. A failure making
+//! them closes and removes the ones made, then writes the old count back.
+//!
 //! Deleting (Kafka's `LogManager.asyncDelete`):
 //! 1. write `strata-topics` with the topic marked `deleted` (a failure here
 //!    changes nothing);
@@ -182,9 +187,17 @@ impl Store {
     /// `-delete` name and removes it. Returns an error if a directory could
     /// not be searched or renamed (the `deleted` mark then stays).
     fn remove_topic_dirs(&self, topic: &str) -> Result<()> {
+        self.remove_partition_dirs(topic, 0)
+    }
+
+    /// [`remove_topic_dirs`](Self::remove_topic_dirs) for the partitions
+    /// numbered `from` and up. Only a whole topic's removal (`from` 0) stops
+    /// at an offline log directory: a growth's undo searches every one (new
+    /// partitions may be placed in any).
+    fn remove_partition_dirs(&self, topic: &str, from: i32) -> Result<()> {
         let mut renamed = Vec::new();
         for dir in &self.inner.dirs {
-            if self.inner.offline_dirs.iter().any(|(p, _)| *p == dir.path) {
+            if from == 0 && self.inner.offline_dirs.iter().any(|(p, _)| *p == dir.path) {
                 return Err(Error::LogDirOffline {
                     path: dir.path.clone(),
                     cause: format!("it may hold partitions of the deleted topic {topic}"),
@@ -193,7 +206,11 @@ impl Store {
             for sub in file::read_dir(&dir.path)? {
                 let name = sub.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                 let Some((t, p)) = parse_partition_dir_name(name) else { continue };
-                if t != topic || partition_dir_name(t, p) != name || !file::is_dir(&sub)? {
+                if t != topic
+                    || p < from
+                    || partition_dir_name(t, p) != name
+                    || !file::is_dir(&sub)?
+                {
                     continue;
                 }
                 let target = dir.path.join(deleted_dir_name(t, p));
@@ -211,9 +228,18 @@ impl Store {
     /// Grows `topic` to `partitions` partitions. Partitions only grow:
     /// asking for the same or fewer is refused, as Kafka does.
     ///
+    /// Kafka commits a partition-count increase as one metadata change: the
+    /// topic has the old count or the new one. So, as in creating (module
+    /// doc), `strata-topics` first gets the new count with a `creating`
+    /// mark (a crash from there reopens to the new count, the missing
+    /// partitions made), then the partitions are made, then the mark goes.
+    /// A failure making them closes and removes the ones this call made and
+    /// rewrites the old count: the topic is as it was, open and reopened.
+    ///
     /// # Errors
     /// [`Error::InvalidRequest`] when `partitions` is not larger,
-    /// [`Error::UnknownPartition`] for an unknown topic.
+    /// [`Error::UnknownPartition`] for an unknown topic; I/O failures, after
+    /// which the topic has its old count.
     pub fn add_partitions(&self, topic: &str, partitions: i32) -> Result<()> {
         let _admin = self.admin()?;
         let current = self.partition_count(topic)?;
@@ -223,9 +249,59 @@ impl Store {
                 "topic {topic} has {current} partitions; the count can only grow, and {partitions} would not be an increase"
             )));
         }
-        self.ensure_partitions(topic, partitions)?;
-        self.settle_topic_id(topic)?;
-        self.persist_meta()
+        self.ensure_open()?;
+        // A mark an unfinished creation left stays until an open drops it.
+        let was_creating = !self.inner.creating.lock().insert(topic.to_owned());
+        let unmark = || {
+            if !was_creating {
+                self.inner.creating.lock().remove(topic);
+            }
+        };
+        // Step 1: the commit point, the new count with the mark.
+        let mut topics = self.metas();
+        if let Some(t) = topics.get_mut(topic) {
+            t.partitions = partitions;
+        }
+        let deleted = self.inner.deleted.lock().clone();
+        let creating = self.inner.creating.lock().clone();
+        self.write_meta(&super::meta::Metas { topics, deleted, creating }).inspect_err(|_| {
+            unmark();
+            // Best effort, as in `persist_meta_or_undo`.
+            let _ = self.persist_meta();
+        })?;
+        // Step 2.
+        let made =
+            self.ensure_partitions(topic, partitions).and_then(|()| self.settle_topic_id(topic));
+        if let Err(e) = made {
+            // Undo, directories first: gone before the old count is written,
+            // the next open cannot adopt them (it counts a listed topic to
+            // its highest partition found). If removing fails, `strata-topics`
+            // keeps the new count and the mark: the next open makes the rest.
+            let old = usize::try_from(current).unwrap_or(0);
+            let logs: Vec<_> = self
+                .inner
+                .topics
+                .write()
+                .get_mut(topic)
+                .map(|t| t.partitions.drain(old.min(t.partitions.len())..).flatten().collect())
+                .unwrap_or_default();
+            for p in logs {
+                let _ = p.log.close();
+            }
+            if self.remove_partition_dirs(topic, current).is_ok() {
+                unmark();
+                let _ = self.persist_meta_or_undo(|| {
+                    self.inner.creating.lock().insert(topic.to_owned());
+                });
+            }
+            return Err(e);
+        }
+        // Step 3: a failure here leaves the mark, which the next open drops.
+        unmark();
+        let _ = self.persist_meta_or_undo(|| {
+            self.inner.creating.lock().insert(topic.to_owned());
+        });
+        Ok(())
     }
 
     /// Deletes `topic` and all its data (see the module doc for the steps).
