@@ -180,6 +180,47 @@ fn topic_delete_is_crash_safe_at_every_step() {
 }
 
 #[test]
+fn topic_growth_is_crash_safe_at_every_step() {
+    // Kafka's rule: a partition-count increase is one metadata change. The
+    // kinds a growth goes through: the metadata writes, each new partition's
+    // directory and files, and the undo's renames and removal.
+    let runs = at_every_step(
+        &[Op::Open, Op::Write, Op::Rename, Op::SyncDir, Op::CreateDir, Op::Remove],
+        |store| {
+            store.create_topic("c", 1, &compacted()).unwrap();
+            let log = store.partition("c", 0).unwrap();
+            for i in 0..RECORDS {
+                log.append(&[Record::new(format!("k{i}"), "v")]).unwrap();
+            }
+            store.flush(None).unwrap();
+        },
+        |store| store.add_partitions("c", 4),
+        |store, dir, ok, step| {
+            let count = store.partition_count("c").unwrap();
+            assert!(count == 1 || count == 4, "{step}: {count} partitions, neither 1 nor 4");
+            if ok {
+                assert_eq!(count, 4, "{step}: grown but not counted");
+            }
+            if step.contains("crash: false") && step.contains("Err") {
+                assert_eq!(count, 1, "{step}: a failed growth changed the count");
+            }
+            if step.ends_with("[in process]") {
+                return;
+            }
+            // Whole at either count: every partition there, the old one's records kept.
+            assert_eq!(store.topic_overrides("c").unwrap(), compacted(), "{step}");
+            assert_eq!(records_of(store, "c", 0), RECORDS, "{step}");
+            for p in 0..count {
+                store.partition("c", p).unwrap();
+            }
+            let left = topic_dirs(dir, "c").len();
+            assert_eq!(left, usize::try_from(count).unwrap(), "{step}: {left} directories");
+        },
+    );
+    assert!(runs > 10, "only {runs} steps");
+}
+
+#[test]
 fn a_deleted_topic_created_again_starts_empty_with_its_new_configs() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
