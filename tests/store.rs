@@ -71,6 +71,37 @@ fn a_failing_directory_goes_offline_alone() {
 }
 
 #[test]
+fn new_partitions_are_never_placed_in_an_offline_log_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let store = open(&[&a, &b]);
+    store.create_topic("t", 2, &BTreeMap::new()).unwrap();
+    let dir_of_0 = store.describe_topic("t").unwrap()[0].log_dir.clone();
+    store.close().unwrap();
+    drop(store);
+    // Partition 0's directory goes offline (its checkpoint cannot be read); it
+    // then holds no open partition and looked the emptiest.
+    let checkpoint = dir_of_0.join("recovery-point-offset-checkpoint");
+    std::fs::remove_file(&checkpoint).unwrap();
+    std::fs::create_dir(&checkpoint).unwrap();
+    let store = open(&[&a, &b]);
+    assert_eq!(store.offline_dirs().len(), 1, "{:?}", store.offline_dirs());
+    store.create_topic("u", 3, &BTreeMap::new()).unwrap();
+    store.add_partitions("t", 3).unwrap();
+    for (topic, p) in [("u", 0), ("u", 1), ("u", 2), ("t", 2)] {
+        let placed = tmp.path().join("a").join(format!("{topic}-{p}")).exists()
+            || tmp.path().join("b").join(format!("{topic}-{p}")).exists();
+        assert!(placed, "{topic}-{p} was not made");
+        assert!(
+            !dir_of_0.join(format!("{topic}-{p}")).exists(),
+            "{topic}-{p} was placed in the offline directory {}",
+            dir_of_0.display()
+        );
+        store.partition(topic, p).unwrap().append(&[Record::new("k", "v")]).unwrap();
+    }
+}
+
+#[test]
 fn a_deleted_topic_is_gone_and_a_crash_mid_delete_finishes_on_the_next_open() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(&[tmp.path()]);

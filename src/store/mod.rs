@@ -390,7 +390,18 @@ impl Store {
     /// Picks log directories for new partitions, one per call: each time the
     /// one holding the fewest partitions, counting those picked so far.
     fn dir_picker(&self) -> impl FnMut() -> usize {
-        let mut counts = vec![0usize; self.inner.dirs.len()];
+        // An offline directory holds no open partition, so it would look the
+        // emptiest: it is never picked while one is online (Kafka places new
+        // partitions in live log directories only, `LogManager.nextLogDirs`).
+        let mut counts: Vec<usize> = self
+            .inner
+            .dirs
+            .iter()
+            .map(|d| {
+                let offline = self.inner.offline_dirs.iter().any(|(p, _)| *p == d.path);
+                if offline { usize::MAX } else { 0 }
+            })
+            .collect();
         for t in self.inner.topics.read().values() {
             for p in t.partitions.iter().flatten() {
                 if let Some(c) = counts.get_mut(p.dir_index) {
@@ -401,7 +412,7 @@ impl Store {
         move || {
             let i = counts.iter().enumerate().min_by_key(|&(i, c)| (*c, i)).map_or(0, |(i, _)| i);
             if let Some(c) = counts.get_mut(i) {
-                *c += 1;
+                *c = c.saturating_add(1);
             }
             i
         }
