@@ -43,6 +43,14 @@ fn a_second_store_on_the_same_directory_fails_and_the_first_keeps_working() {
     open(&[tmp.path()]).close().unwrap();
 }
 
+/// Damages log directory `dir` so that the next open takes it offline: its
+/// recovery-point checkpoint becomes a directory, which reading fails on.
+fn fail_log_dir(dir: &std::path::Path) {
+    let checkpoint = dir.join("recovery-point-offset-checkpoint");
+    std::fs::remove_file(&checkpoint).unwrap();
+    std::fs::create_dir(&checkpoint).unwrap();
+}
+
 #[test]
 fn a_failing_directory_goes_offline_alone() {
     let tmp = tempfile::tempdir().unwrap();
@@ -55,11 +63,7 @@ fn a_failing_directory_goes_offline_alone() {
     let dir_of_0 = store.describe_topic("t").unwrap()[0].log_dir.clone();
     store.close().unwrap();
     drop(store);
-    // Damage partition 0's log directory so that loading it fails with an I/O
-    // error (its recovery-point checkpoint is a directory: reading it fails).
-    let checkpoint = dir_of_0.join("recovery-point-offset-checkpoint");
-    std::fs::remove_file(&checkpoint).unwrap();
-    std::fs::create_dir(&checkpoint).unwrap();
+    fail_log_dir(&dir_of_0);
     let store = open(&[&a, &b]);
     assert_eq!(store.offline_dirs().len(), 1, "{:?}", store.offline_dirs());
     assert_eq!(store.offline_dirs()[0].0, dir_of_0);
@@ -79,18 +83,15 @@ fn new_partitions_are_never_placed_in_an_offline_log_directory() {
     let dir_of_0 = store.describe_topic("t").unwrap()[0].log_dir.clone();
     store.close().unwrap();
     drop(store);
-    // Partition 0's directory goes offline (its checkpoint cannot be read); it
-    // then holds no open partition and looked the emptiest.
-    let checkpoint = dir_of_0.join("recovery-point-offset-checkpoint");
-    std::fs::remove_file(&checkpoint).unwrap();
-    std::fs::create_dir(&checkpoint).unwrap();
+    // Partition 0's directory goes offline; it then holds no open partition
+    // and looked the emptiest.
+    fail_log_dir(&dir_of_0);
     let store = open(&[&a, &b]);
     assert_eq!(store.offline_dirs().len(), 1, "{:?}", store.offline_dirs());
     store.create_topic("u", 3, &BTreeMap::new()).unwrap();
     store.add_partitions("t", 3).unwrap();
     for (topic, p) in [("u", 0), ("u", 1), ("u", 2), ("t", 2)] {
-        let placed = tmp.path().join("a").join(format!("{topic}-{p}")).exists()
-            || tmp.path().join("b").join(format!("{topic}-{p}")).exists();
+        let placed = [&a, &b].iter().any(|d| d.join(format!("{topic}-{p}")).exists());
         assert!(placed, "{topic}-{p} was not made");
         assert!(
             !dir_of_0.join(format!("{topic}-{p}")).exists(),
