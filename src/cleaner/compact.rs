@@ -83,6 +83,7 @@ pub(crate) fn log_stat(
     cfg: &LogConfig,
     now: i64,
 ) -> Result<LogStat> {
+    log.reset_stray_cleaner_checkpoint();
     let mut segments = Vec::with_capacity(segs.len());
     for s in segs {
         // The segment caches its first batch's max timestamp (time-based rolling uses it too).

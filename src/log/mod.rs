@@ -627,6 +627,20 @@ impl Log {
         *self.inner.cleaner_checkpoint.lock() = offset;
     }
 
+    /// Resets a cleaner checkpoint below the log start offset or past the log
+    /// end offset to the log start offset, as Kafka's
+    /// `LogCleanerManager.cleanableOffsets` does (`forceUpdateCheckpoint`):
+    /// one past the end would come back into range as the log grows, and the
+    /// records written below it by then would pass for cleaned ones (their
+    /// keys never mapped, a deleted value outlives its tombstone).
+    pub(crate) fn reset_stray_cleaner_checkpoint(&self) {
+        let mut checkpoint = self.inner.cleaner_checkpoint.lock();
+        let v = self.inner.view.read();
+        if checkpoint.is_some_and(|c| c < v.log_start_offset || c > v.log_end_offset) {
+            *checkpoint = Some(v.log_start_offset);
+        }
+    }
+
     /// What this log's segments need from `cfg`, with the log's budget.
     pub(crate) fn limits(&self, cfg: &LogConfig) -> SegmentLimits {
         Self::limits_with(cfg, &self.inner.budget)

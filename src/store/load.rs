@@ -218,6 +218,7 @@ pub(super) fn load_dir(
                     let item = match loaded {
                         Ok((log, report)) => {
                             log.set_cleaner_checkpoint(cleaner_offsets.get(&key).copied());
+                            log.reset_stray_cleaner_checkpoint();
                             Ok(Loaded { topic, partition, log, report })
                         }
                         Err(e) => Err(Offline {

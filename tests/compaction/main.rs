@@ -476,6 +476,57 @@ fn the_cleaner_checkpoint_is_written_in_kafka_format_and_reloaded_after_reopen()
     assert_eq!(cleaner_offset_checkpoint(&root), format!("0\n1\nt 0 {checkpoint}\n"));
 }
 
+/// A `cleaner-offset-checkpoint` entry past the log end (a checkpoint file newer than the
+/// partition's data) is reset to the log start at open, as Kafka's `cleanableOffsets` resets it
+/// (`forceUpdateCheckpoint`): it must not come back into range once the log grows past it, where
+/// the records written below it since would be taken for cleaned ones. There a key's value and
+/// its tombstone both stayed (the map held only keys from the stale offset on), and once the
+/// tombstone's horizon passed it went and the deleted value was served again.
+#[test]
+fn a_cleaner_checkpoint_past_the_log_end_is_reset_and_a_deleted_key_stays_deleted() {
+    let mut env = Env::new();
+    let log = env.topic("t", &[("delete.retention.ms", "1000")]);
+    drop(log);
+    env.store.close().unwrap();
+    let root = env.tmp.path().to_path_buf();
+    std::fs::write(root.join("cleaner-offset-checkpoint"), "0\n1\nt 0 50\n").unwrap();
+    env.store = Store::open_with_clock(env.config.clone(), env.clock.clone()).unwrap();
+    let log = env.store.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 0);
+    assert!(
+        log.cleaner_checkpoint().is_none_or(|c| c == 0),
+        "checkpoint past the log end kept: {:?}",
+        log.cleaner_checkpoint()
+    );
+
+    let t0 = env.now();
+    put(&log, t0, &[("a", Some("deleted-value"))]);
+    log.roll().unwrap();
+    put(&log, t0, &[("a", None)]);
+    log.roll().unwrap();
+    for i in 0..60 {
+        put(&log, t0, &[(&format!("f{i}"), Some("filler-value-filler-value"))]);
+    }
+    log.roll().unwrap();
+    put(&log, t0, &[("z", Some("active"))]);
+    assert!(log.log_end_offset() > 50);
+
+    let a_values = |log: &Log| -> Vec<(i64, Option<Bytes>)> {
+        read_all(log)
+            .into_iter()
+            .filter(|r| r.key.as_deref() == Some(&b"a"[..]))
+            .map(|r| (r.offset, r.value))
+            .collect()
+    };
+    assert!(env.store.maintain(None).unwrap().partitions_cleaned >= 1);
+    assert_eq!(a_values(&log), vec![(1, None)], "the deleted value outlived its tombstone");
+
+    env.clock.advance(1_000);
+    dirty_segment(&log, env.now(), "later");
+    env.store.maintain(None).unwrap();
+    assert_eq!(a_values(&log), vec![], "the deleted key came back once its tombstone went");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Keyless records
 // ---------------------------------------------------------------------------------------------
