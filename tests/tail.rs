@@ -1,6 +1,7 @@
 //! Tailing readers end: a wait on a partition, blocking or async, returns an error when the
 //! store closes or the topic is deleted, instead of staying pending forever; an async wait
-//! holds one waker slot however often it is polled, and none once resolved or dropped.
+//! holds one waker slot however often it is polled, and none once resolved or dropped; a tail
+//! at a gap before the log end waits for the next append without spinning.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -186,4 +187,108 @@ fn dropped_tail_futures_leave_no_registered_wakers() {
         assert_eq!(log.registered_wakers(), 1);
     }
     assert_eq!(log.registered_wakers(), 0);
+}
+
+/// A partition whose sealed segment ends at offset 7 while the log end is 10: offsets 8 and 9
+/// are gone (Kafka's cleaner drops a segment's last batches when no record of them is kept),
+/// and the active segment, at 10, is empty. Built by cutting the sealed segment's last two
+/// batches off on disk (its indexes are rebuilt at open).
+fn store_with_a_gap_before_the_log_end(tmp: &TempDir) -> (Store, Log) {
+    let config = || StoreConfig::new([tmp.path()]).background_threads(false);
+    let store = Store::open(config()).unwrap();
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let mut cut_at = 0;
+    for i in 0..10 {
+        if i == 8 {
+            cut_at = log.size_bytes();
+        }
+        log.append(&[Record::new("k", format!("v{i}"))]).unwrap();
+    }
+    log.roll().unwrap();
+    let dir = log.dir().to_path_buf();
+    store.close().unwrap();
+    let sealed = dir.join("00000000000000000000.log");
+    std::fs::OpenOptions::new().write(true).open(&sealed).unwrap().set_len(cut_at).unwrap();
+    for ext in ["index", "timeindex"] {
+        std::fs::remove_file(dir.join(format!("00000000000000000000.{ext}"))).unwrap();
+    }
+    let store = Store::open(config()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!((log.log_end_offset(), log.segment_base_offsets()), (10, vec![0, 10]));
+    let read = log.read(8, 1 << 20).unwrap();
+    assert!(read.is_empty(), "nothing is stored at 8 or 9");
+    (store, log)
+}
+
+/// CPU time (user + system, in clock ticks) the thread `tid` of this process has used.
+#[cfg(target_os = "linux")]
+fn thread_cpu_ticks(tid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A following iterator that reaches a gap before the log end (no record between its
+/// position and the log end) waits for the next append, as at the log end: before, its wait
+/// returned at once (the log end was past its position) and it read the same empty range again
+/// and again, a core busy until the next append.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_following_reader_at_a_gap_before_the_log_end_waits_without_spinning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_store, log) = store_with_a_gap_before_the_log_end(&tmp);
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn({
+        let log = log.clone();
+        move || {
+            let me = std::fs::read_link("/proc/thread-self").unwrap();
+            tid_tx.send(me.file_name().unwrap().to_str().unwrap().to_owned()).unwrap();
+            log.records_from(8).follow().next().map(|r| r.map(|r| r.offset()))
+        }
+    });
+    let tid = tid_rx.recv().unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let before = thread_cpu_ticks(&tid);
+    thread::sleep(Duration::from_secs(1));
+    let used = thread_cpu_ticks(&tid) - before;
+    log.append(&[Record::new("k", "v10")]).unwrap();
+    let next = reader.join().unwrap();
+    assert!(matches!(next, Some(Ok(10))), "{next:?}");
+    assert!(used < 5, "the waiting reader used {used} ticks of CPU in one second");
+}
+
+/// The async tail at such a gap returns `Pending` and yields the next appended record: before,
+/// `poll_next` never returned (its wait resolved at once, its read found nothing, round again).
+#[cfg(feature = "stream")]
+#[test]
+fn the_async_tail_at_a_gap_before_the_log_end_is_pending_until_the_next_append() {
+    use futures_core::Stream;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_store, log) = store_with_a_gap_before_the_log_end(&tmp);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let poller = thread::spawn({
+        let log = log.clone();
+        move || {
+            let mut tail = Box::pin(log.tail(8));
+            let waker = Arc::new(CountingWaker::default());
+            let w = Waker::from(Arc::clone(&waker));
+            let first = tail.as_mut().poll_next(&mut Context::from_waker(&w)).is_pending();
+            tx.send(first).unwrap();
+            (tail, waker)
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10));
+    // Ends a spinning poll (the append puts a record past the gap), so the thread can be joined.
+    log.append(&[Record::new("k", "v10")]).unwrap();
+    let (mut tail, waker) = poller.join().unwrap();
+    assert_eq!(first, Ok(true), "poll_next returned Pending at the gap");
+    assert!(waker.0.load(Ordering::SeqCst) >= 1, "the append woke the tail");
+    let w = Waker::from(waker);
+    match tail.as_mut().poll_next(&mut Context::from_waker(&w)) {
+        Poll::Ready(Some(Ok(r))) => assert_eq!(r.offset(), 10),
+        other => panic!("expected the record at 10, got {other:?}"),
+    }
 }

@@ -117,6 +117,13 @@ impl RecordsFrom {
         let advanced = fetched.next_offset() > self.next;
         if advanced {
             self.next = fetched.next_offset();
+        } else if fetched.is_empty() && fetched.log_end_offset() > self.next {
+            // No batch between here and the log end (a compacted-away end of
+            // a segment before an empty active one): nothing can be appended
+            // below the log end, so the next record is at or past it, as
+            // Kafka's `LocalLog.read` answers with the log end. Waiting at
+            // `next` would end at once, round and round.
+            self.next = fetched.log_end_offset();
         }
         Ok(advanced)
     }
