@@ -172,7 +172,7 @@ fn consume_partition(
                 let (json, human) = record_line(log.topic(), log.partition(), &batch, &r);
                 out.line(&json, || human);
                 *remaining -= 1;
-                if *remaining == 0 {
+                if *remaining == 0 || out.is_closed() {
                     return Ok(r.offset() + 1);
                 }
             }
@@ -197,7 +197,7 @@ pub fn consume(st: &Store, out: &mut Out, args: &ConsumeArgs) -> Result<(), Fail
     let mut heading = false;
     let mut positions = Vec::new();
     for log in &logs {
-        if remaining == 0 {
+        if remaining == 0 || out.is_closed() {
             break;
         }
         let start = start_offset(st, log, args)?;
@@ -208,8 +208,14 @@ pub fn consume(st: &Store, out: &mut Out, args: &ConsumeArgs) -> Result<(), Fail
         positions.push((log.partition(), consume_partition(out, log, start, &mut remaining)?));
     }
     if let Some(group) = &args.group {
-        // What was printed must be out before it counts as consumed.
+        // What was printed must be out before it counts as consumed. A stdout closed on the
+        // way (`| head`) took an unknown part of it: nothing counts, the group stays where it
+        // was (at-least-once, as a consumer that dies before its commit).
         out.flush();
+        if out.is_closed() {
+            eprintln!("logtool: stdout was closed: nothing committed for consumer group {group:?}");
+            return Ok(());
+        }
         groups::commit_positions(st, group, &args.topic, &positions)?;
     }
     Ok(())

@@ -333,9 +333,17 @@ pub fn count(n: impl std::fmt::Display, noun: &str) -> String {
 }
 
 /// Output in JSON lines or for people.
+///
+/// A stdout nobody reads any more (`| head -1`) is not an error worth a message. A command
+/// that only looks stops there (exit 0); one that changes something must not stop midway
+/// (stdin read but not appended, a store left unclosed, a hand-over half done): its output
+/// is dropped from then on and it finishes its work ([`Out::is_closed`] tells it).
 pub struct Out {
     json: bool,
     stdout: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    /// Whether a closed stdout ends the process (only for commands that change nothing).
+    exit_when_closed: bool,
+    closed: bool,
 }
 
 impl Out {
@@ -344,11 +352,23 @@ impl Out {
         self.json
     }
 
+    /// Whether stdout was found closed: nothing printed from then on reaches anyone.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Pushes what was printed to stdout now (a line that must be visible before the next step).
     pub fn flush(&mut self) {
-        if self.stdout.flush().is_err() {
+        if !self.closed && self.stdout.flush().is_err() {
+            self.stdout_closed();
+        }
+    }
+
+    fn stdout_closed(&mut self) {
+        if self.exit_when_closed {
             std::process::exit(0);
         }
+        self.closed = true;
     }
 
     /// Prints `value` as a JSON line, or `human()` for people.
@@ -365,22 +385,49 @@ impl Out {
     }
 
     fn write(&mut self, text: &str) {
-        // A closed pipe (`| head`) is not an error worth a message.
-        if writeln!(self.stdout, "{text}").is_err() {
-            std::process::exit(0);
+        if !self.closed && writeln!(self.stdout, "{text}").is_err() {
+            self.stdout_closed();
         }
     }
 }
 
 impl Drop for Out {
     fn drop(&mut self) {
-        let _ = self.stdout.flush();
+        if !self.closed {
+            let _ = self.stdout.flush();
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command changes a store or a broker's directory (then a closed stdout must
+    /// not end it midway). Anything not listed as only looking changes something.
+    fn changes_something(&self) -> bool {
+        match self {
+            Command::TopicList
+            | Command::TopicDescribe { .. }
+            | Command::TopicConfigDescribe { .. }
+            | Command::Offsets { .. }
+            | Command::OffsetForTime(_)
+            | Command::GroupList
+            | Command::GroupDescribe { .. }
+            | Command::Dump { .. }
+            | Command::Verify { .. } => false,
+            Command::Consume(args) => args.group.is_some(),
+            Command::GroupReset(args) => args.execute,
+            _ => true,
+        }
     }
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     progress::watch_store_open(cli.json);
-    let mut out = Out { json: cli.json, stdout: std::io::BufWriter::new(std::io::stdout().lock()) };
+    let mut out = Out {
+        json: cli.json,
+        stdout: std::io::BufWriter::new(std::io::stdout().lock()),
+        exit_when_closed: !cli.command.changes_something(),
+        closed: false,
+    };
     let globals =
         store::Globals { dirs: cli.dirs, config: cli.config, adopt_unlisted: cli.adopt_unlisted };
     let with_store = |f: &mut dyn FnMut(&strata::Store) -> Result<(), Failure>| {
