@@ -360,3 +360,50 @@ fn a_damaged_snapshot_is_refused_by_its_crc_before_its_producers_are_held() {
     log.append_batch(batch(9, 0, 4, 1)).unwrap();
     eprintln!("open's peak rise: valid snapshot +{valid:.1} MiB, damaged +{damaged:.1} MiB");
 }
+
+/// A producer the log knows in its epoch without a batch of that epoch (a
+/// KIP-890 marker bumped its epoch, or a marker was its first write) goes on
+/// at sequence 0 only, as Kafka's `ProducerAppendInfo.checkSequence` takes
+/// its last sequence as -1 there; a gap is refused, before and after a
+/// reopen, clean or not.
+#[test]
+fn a_producer_known_without_a_batch_in_its_epoch_must_start_at_sequence_zero() {
+    let txn = |pid: i64, epoch: i16, seq: i32| {
+        let mut b = BatchBuilder::new(0).producer(pid, epoch, seq).transactional(true);
+        b.append(&Record::new("k", "v").timestamp(1_000)).unwrap();
+        b.build().unwrap()
+    };
+    let marker = |pid: i64, epoch: i16, tv: i16| strata::TxnMarker {
+        producer_id: pid,
+        producer_epoch: epoch,
+        coordinator_epoch: 0,
+        commit: true,
+        transaction_version: tv,
+    };
+    for reopen in [None, Some(true), Some(false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), false);
+        // Producer 5: a transaction whose KIP-890 marker bumps its epoch to 1.
+        log.append_batch(txn(5, 0, 0)).unwrap();
+        log.append_batch(txn(5, 0, 1)).unwrap();
+        log.append_marker(marker(5, 1, 2)).unwrap();
+        // Producer 6: its first write is a (legacy) marker at epoch 2.
+        log.append_marker(marker(6, 2, 0)).unwrap();
+        if let Some(clean) = reopen {
+            if clean {
+                log.close().unwrap();
+            }
+            drop(log);
+            log = open(dir.path(), clean);
+        }
+        for (pid, epoch) in [(5, 1), (6, 2)] {
+            let gap = log.append_batch(txn(pid, epoch, 3)).unwrap_err();
+            assert!(
+                matches!(gap, Error::OutOfOrderSequence { expected: 0, found: 3, .. }),
+                "reopen {reopen:?}, producer {pid}: {gap}"
+            );
+            log.append_batch(txn(pid, epoch, 0)).unwrap();
+            log.append_batch(txn(pid, epoch, 1)).unwrap();
+        }
+    }
+}

@@ -9,8 +9,10 @@
 //! 2. an epoch below the current one: `InvalidProducerEpoch`;
 //! 3. a new epoch must start at sequence 0 (unless the producer is unknown);
 //!    the same epoch must continue at last sequence + 1 (wrapping at
-//!    `i32::MAX`): else `OutOfOrderSequence`. Unknown producers (new, or
-//!    expired) are accepted at any sequence, as Kafka does since KIP-360;
+//!    `i32::MAX`), or at 0 when the producer has no batch in it (a marker
+//!    bumped the epoch or was its first write): else `OutOfOrderSequence`.
+//!    Unknown producers (new, or expired) are accepted at any sequence, as
+//!    Kafka does since KIP-360;
 //! 4. a non-transactional batch while the producer has an open transaction:
 //!    `InvalidTxnState`.
 //!
@@ -144,16 +146,15 @@ impl ProducerState {
         if epoch < p.epoch {
             return Err(Error::InvalidProducerEpoch { producer_id: pid, epoch, current: p.epoch });
         }
-        if epoch != p.epoch {
-            if first != 0 {
-                return Err(Error::OutOfOrderSequence {
-                    producer_id: pid,
-                    expected: 0,
-                    found: first,
-                });
-            }
-        } else if let Some(m) = p.batches.back() {
-            let expected = next_seq(m.last_seq);
+        // Kafka's `ProducerAppendInfo.checkSequence`: a producer whose epoch
+        // is unknown (-1) may write any sequence; with no batch in its
+        // epoch (a marker bumped it, or was its first write) the last
+        // sequence counts as -1, so the next is 0.
+        if p.epoch != crate::format::NO_PRODUCER_EPOCH {
+            let expected = match p.batches.back() {
+                Some(m) if epoch == p.epoch => next_seq(m.last_seq),
+                _ => 0,
+            };
             if first != expected {
                 return Err(Error::OutOfOrderSequence { producer_id: pid, expected, found: first });
             }
