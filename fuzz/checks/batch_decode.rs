@@ -23,6 +23,9 @@
 //!    - every varint and varlong in the records section is minimal and carries
 //!      no bits the decoder drops (a 5th varint byte above `0x0f`, a 10th
 //!      varlong byte above `0x01`): the decoder reads these as the same value;
+//!    - every null key, value and header value is written -1: the decoder
+//!      reads any negative length as null (Kafka's `DefaultRecord.readFrom`),
+//!      the builder writes -1;
 //!    - the builder derives baseTimestamp from the first record, so without a
 //!      delete horizon the first timestampDelta is 0; for CreateTime it derives
 //!      maxTimestamp as `max(-1, base + delta)` over the records. Empty batches
@@ -280,7 +283,7 @@ fn canonical_control(batch: &BatchView, records: &[RecordRef]) -> Option<Control
 }
 
 /// Walks `count` uncompressed records and reports whether every varint is
-/// written the way the encoder writes it. Runs only on records the decoder
+/// written the way the encoder writes it (a null length as -1). Runs only on records the decoder
 /// accepted, so a walk that fails to parse is a disagreement between the two.
 fn varints_are_minimal(section: &[u8], count: usize) -> bool {
     let mut w = Walker { rest: section, minimal: true };
@@ -324,9 +327,11 @@ impl Walker<'_> {
         self.leb(10, 0x01).map(drop)
     }
 
-    /// Skips a length-prefixed byte string (-1 is null).
+    /// Skips a length-prefixed byte string (any negative length is null; the
+    /// encoder writes -1).
     fn bytes(&mut self) -> Option<()> {
         let len = self.varint()?;
+        self.minimal &= len >= -1;
         if len >= 0 {
             self.rest = self.rest.get(usize::try_from(len).ok()?..)?;
         }

@@ -8,12 +8,18 @@
 //! | attributes     | int8     | unused, 0                              |
 //! | timestampDelta | varlong  | timestamp - batch baseTimestamp        |
 //! | offsetDelta    | varint   | offset - batch baseOffset              |
-//! | keyLength      | varint   | -1 = null key                          |
+//! | keyLength      | varint   | < 0 = null key, written -1             |
 //! | key            | bytes    |                                        |
-//! | valueLength    | varint   | -1 = null value (a tombstone)          |
+//! | valueLength    | varint   | < 0 = null (a tombstone), written -1   |
 //! | value          | bytes    |                                        |
 //! | headerCount    | varint   | >= 0                                   |
-//! | headers        | repeated | keyLength (>= 0), key, valueLength (-1 = null), value |
+//! | headers        | repeated | keyLength (>= 0), key, valueLength (< 0 = null), value |
+//!
+//! Any negative key, value or header value length reads as null and covers
+//! no bytes, as Kafka's `DefaultRecord.readFrom` reads it (`Utils.readBytes`
+//! returns null for a negative size): a broker stores a client's -2 as it
+//! came, so strata must read it. A negative header key length or header
+//! count is refused, as there.
 
 use bytes::Bytes;
 
@@ -296,7 +302,8 @@ fn take<'a>(
     Ok(b)
 }
 
-/// Reads a nullable length-prefixed byte string that must end by `limit`.
+/// Reads a nullable length-prefixed byte string that must end by `limit`:
+/// any negative length is null (Kafka's `DefaultRecord.readFrom`).
 #[inline]
 fn nullable<'a>(
     src: &'a [u8],
@@ -306,12 +313,7 @@ fn nullable<'a>(
     limit: usize,
 ) -> FormatResult<Option<&'a [u8]>> {
     match varint_at(src, pos, len_field)? {
-        -1 => Ok(None),
-        n if n < -1 => Err(FormatError::InvalidValue {
-            field: len_field,
-            value: i64::from(n),
-            reason: "lengths are -1 (null) or >= 0",
-        }),
+        n if n < 0 => Ok(None),
         n => take(src, pos, field, n.unsigned_abs() as usize, limit).map(Some),
     }
 }
@@ -408,10 +410,10 @@ fn zigzag(raw: usize) -> i64 {
 }
 
 /// A nullable length-prefixed field at the front of `b` (inside one
-/// record's body) and the bytes after it: `Some(None)` for null (-1), the
-/// bytes for a length `>= 0` that fits `b`, and `None` for anything else (a
-/// long length varint, a length below -1, bytes past the record): the
-/// general decoder then reads it and says what is wrong, if anything.
+/// record's body) and the bytes after it: `Some(None)` for null (any
+/// negative length), the bytes for a length `>= 0` that fits `b`, and
+/// `None` for anything else (a long length varint, bytes past the record):
+/// the general decoder then reads it and says what is wrong, if anything.
 #[inline(always)]
 fn common_field(b: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     let (raw, rest) = short_front(b)?;
@@ -423,8 +425,8 @@ fn common_field(b: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
 #[inline(always)]
 fn field_of_length(raw: usize, rest: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     if raw & 1 != 0 {
-        // Odd zig-zag values are negative: only -1 (raw 1) is a length.
-        return (raw == 1).then_some((None, rest));
+        // Odd zig-zag values are negative: null, whatever the value.
+        return Some((None, rest));
     }
     let (bytes, rest) = rest.split_at_checked(raw >> 1)?;
     Some((Some(bytes), rest))

@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 
-use super::{RecordContext, RecordMeta, RecordView, decode_common, decode_view, skip_spans};
+use super::{
+    HeaderView, RecordContext, RecordMeta, RecordView, decode_common, decode_view, skip_spans,
+};
 use crate::format::varint::{put_varint, put_varlong, read_varint};
 use crate::format::{DecodedBatch, FormatError, FormatResult};
 
@@ -334,5 +336,89 @@ proptest! {
         src in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
         agree(&src, 0, &ctx(-1, None))?;
+    }
+}
+
+/// A record at `offset_delta` (attributes 0, timestamp delta 0) whose
+/// fields after the offset delta are written as given: `Ok` bytes after
+/// their length, `Err` a bare varint (a negative length, or a count).
+fn hand_record(offset_delta: i32, fields: &[Result<&[u8], i32>]) -> Vec<u8> {
+    let mut body = vec![0, 0];
+    put_varint(&mut body, offset_delta);
+    for f in fields {
+        match f {
+            Ok(b) => {
+                put_varint(&mut body, i32::try_from(b.len()).unwrap_or(i32::MAX));
+                body.extend_from_slice(b);
+            }
+            Err(v) => put_varint(&mut body, *v),
+        }
+    }
+    let mut out = Vec::new();
+    put_varint(&mut out, i32::try_from(body.len()).unwrap_or(i32::MAX));
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Kafka's `DefaultRecord.readFrom` reads a negative key, value or header
+/// value length as null and reads no bytes for it (not only -1): both
+/// decoders and the walk do the same, and the fields must still add up to
+/// the record's declared length.
+#[test]
+fn negative_key_value_and_header_value_lengths_are_null_as_kafka_reads_them() {
+    let c = ctx(-1, None);
+    let plain = hand_record(0, &[Err(-2), Err(-5), Err(0)]);
+    let (fast, rest) = decode_common(&plain, &c).expect("the common shape takes it");
+    assert_eq!((fast.key(), fast.value(), rest.len()), (None, None, 0));
+    assert_eq!(agree(&plain, 0, &c).map_err(|e| e.to_string()), Ok(true));
+    let headers = hand_record(1, &[Ok(b"kk"), Err(-3), Err(1), Ok(b"h"), Err(-3)]);
+    let long = hand_record(2, &[Err(i32::MIN), Ok(b"v"), Err(0)]);
+    assert!(decode_common(&long, &c).is_none(), "a five-byte length is the general decoder's");
+    let src = [plain, headers, long].concat();
+    let expected = [
+        (None, None, vec![]),
+        (Some(&b"kk"[..]), None, vec![HeaderView { key: b"h", value: None }]),
+        (None, Some(&b"v"[..]), vec![]),
+    ];
+    let mut pos = 0;
+    for want in &expected {
+        let r = decode_view(&src, &mut pos, &c).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&(r.key(), r.value(), r.headers().collect::<Vec<_>>()), want);
+    }
+    assert_eq!(pos, src.len());
+    let decoded = DecodedBatch::v2(bytes::Bytes::copy_from_slice(&src), 3, true, c);
+    let walked: Vec<_> = decoded
+        .views()
+        .map(|r| r.map(|r| (r.key(), r.value(), r.headers().collect::<Vec<_>>())))
+        .collect();
+    assert_eq!(walked, expected.map(Ok));
+    walk_agrees(&src, 3, &c).map_err(|e| format!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+    // A null field covers no bytes: one byte more than the fields is refused.
+    let over = hand_record(0, &[Err(-2), Err(-5), Err(0), Err(0)]);
+    assert!(decode_common(&over, &c).is_none());
+    let e = decode_view(&over, &mut 0, &c).unwrap_err();
+    assert!(matches!(e, FormatError::InvalidValue { field: "record.length", .. }), "{e:?}");
+}
+
+/// Kafka refuses a negative header key length and a negative header count
+/// (`DefaultRecord.readFrom`): so does the decoder, naming the field.
+#[test]
+fn a_negative_header_key_length_or_header_count_is_refused_naming_it() {
+    let c = ctx(-1, None);
+    let cases = [
+        (
+            hand_record(0, &[Ok(b"k"), Ok(b"v"), Err(1), Err(-1), Ok(b"x")]),
+            "record.header.keyLength",
+        ),
+        (
+            hand_record(0, &[Ok(b"k"), Ok(b"v"), Err(1), Err(-2), Ok(b"x")]),
+            "record.header.keyLength",
+        ),
+        (hand_record(0, &[Ok(b"k"), Ok(b"v"), Err(-1)]), "record.headerCount"),
+    ];
+    for (src, field) in cases {
+        assert!(decode_common(&src, &c).is_none());
+        let e = decode_view(&src, &mut 0, &c).unwrap_err();
+        assert!(matches!(e, FormatError::InvalidValue { field: f, .. } if f == field), "{e:?}");
     }
 }

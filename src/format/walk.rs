@@ -4,10 +4,11 @@
 //!
 //! [`walk_records`] applies exactly the rules of
 //! [`BatchView::check_records`](super::BatchView::check_records) — each
-//! record frames within its declared length, lengths are -1 or >= 0, header
-//! keys are not null, offset deltas increase within `[0, lastOffsetDelta]`,
-//! the count matches and no bytes are left over — with the same errors, but
-//! hands the caller only the few facts the log's rules look at.
+//! record frames within its declared length, header key lengths and counts
+//! are not negative (any other negative length is null), offset deltas
+//! increase within `[0, lastOffsetDelta]`, the count matches and no bytes
+//! are left over — with the same errors, but hands the caller only the few
+//! facts the log's rules look at.
 
 use super::batch::DEFAULT_MAX_DECOMPRESSED;
 use super::compression::decompress;
@@ -86,11 +87,12 @@ pub(crate) fn walk_records<E>(
 /// It succeeds only where [`Walker::record`] succeeds with the same facts
 /// and size: every field lies inside the declared length (a field read past
 /// it gives `None`, and the careful path then reports it as it always did),
-/// lengths are -1 or >= 0, the offset delta is not negative, the header
-/// count is 0 and the fields add up to the length exactly. Its varints are
-/// at most three bytes (nine for the timestamp delta), so none of Kafka's
-/// truncating decode applies. Lengths are judged on the raw zig-zag value:
-/// even is `n >= 0` (`2n`), 1 is -1 (null), any other odd value negative.
+/// the offset delta is not negative, the header count is 0 and the fields
+/// add up to the length exactly. Its varints are at most three bytes (nine
+/// for the timestamp delta), so none of Kafka's truncating decode applies.
+/// Lengths are judged on the raw zig-zag value: even is `n >= 0` (`2n`),
+/// odd is negative, a null key or value (Kafka's `DefaultRecord.readFrom`
+/// reads any negative length as null, -2 as -1).
 #[inline(always)]
 fn plain_record(src: &[u8]) -> Option<(RecordFacts, usize)> {
     plain_record_framed(src).map(|(facts, size, _)| (facts, size))
@@ -131,9 +133,9 @@ fn plain_record_framed(src: &[u8]) -> Option<(RecordFacts, usize, Frame)> {
         None => front(|i| body.get(i).copied())?,
     };
     let (ts, offset, key, key_end, (a, b, key_at)) = front;
-    let value_at = skip_nullable(key_end, key)?;
+    let value_at = skip_nullable(key_end, key);
     let (value, e) = short_unsigned_at(body, value_at)?;
-    let at = skip_nullable(value_at + e, value)?;
+    let at = skip_nullable(value_at + e, value);
     // headerCount 0, and nothing after it.
     if at + 1 != body.len() || body.last() != Some(&0) {
         return None;
@@ -141,7 +143,7 @@ fn plain_record_framed(src: &[u8]) -> Option<(RecordFacts, usize, Frame)> {
     let facts = RecordFacts {
         offset_delta: (offset >> 1) as i32,
         timestamp_delta: ((ts >> 1) as i64) ^ -((ts & 1) as i64),
-        key_is_null: key == 1,
+        key_is_null: key & 1 != 0,
     };
     let frame = Frame {
         length_width: n,
@@ -210,16 +212,12 @@ fn varint_tail(
     None
 }
 
-/// Past a nullable field whose raw zig-zag length is `raw`, at `at`;
-/// `None` for a negative length other than -1. Whether the field fits is
-/// left to the next read.
+/// Past a nullable field whose raw zig-zag length is `raw`, at `at`: a
+/// negative length (odd) is null and covers nothing. Whether the field
+/// fits is left to the next read.
 #[inline(always)]
-fn skip_nullable(at: usize, raw: u64) -> Option<usize> {
-    match raw {
-        1 => Some(at),
-        r if r & 1 == 0 => Some(at + (r >> 1) as usize),
-        _ => None,
-    }
+fn skip_nullable(at: usize, raw: u64) -> usize {
+    if raw & 1 != 0 { at } else { at + (raw >> 1) as usize }
 }
 
 /// What the log's rules on a client batch need from all of its records.
@@ -686,7 +684,7 @@ impl Walker<'_> {
     }
 
     /// Skips a nullable length-prefixed byte string that must end by `limit`;
-    /// whether it was null.
+    /// whether it was null (any negative length: Kafka's `DefaultRecord.readFrom`).
     fn nullable(
         &mut self,
         len_field: &'static str,
@@ -694,12 +692,7 @@ impl Walker<'_> {
         limit: usize,
     ) -> FormatResult<bool> {
         match self.varint(len_field)? {
-            -1 => Ok(true),
-            n if n < -1 => Err(FormatError::InvalidValue {
-                field: len_field,
-                value: i64::from(n),
-                reason: "lengths are -1 (null) or >= 0",
-            }),
+            n if n < 0 => Ok(true),
             n => self.skip(field, n.unsigned_abs() as usize, limit).map(|()| false),
         }
     }

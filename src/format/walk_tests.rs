@@ -476,15 +476,19 @@ fn zigzag(v: i64) -> u64 {
 }
 
 /// One record's shape as hand-encoded by [`hand_record`]: field values and
-/// each varint's width (padded past its natural width when wider).
+/// each varint's width (padded past its natural width when wider). A null
+/// key or value is written with the negative length `key_null` or
+/// `value_null` (Kafka reads any negative length as null).
 #[derive(Debug, Clone)]
 struct Shape {
     ts: i64,
     ts_width: usize,
     offset_width: usize,
     key: Option<usize>,
+    key_null: i64,
     key_width: usize,
     value: Option<usize>,
+    value_null: i64,
     value_width: usize,
     length_width: usize,
     header_count: u8,
@@ -492,18 +496,25 @@ struct Shape {
 }
 
 fn hand_record(s: &Shape, offset_delta: i64) -> Vec<u8> {
-    let len = |n: Option<usize>| n.map_or(-1, |n| i64::try_from(n).unwrap());
+    let len = |n: Option<usize>, null: i64| n.map_or(null, |n| i64::try_from(n).unwrap());
     let mut body = vec![s.attributes];
     body.extend(padded_varint(zigzag(s.ts), s.ts_width));
     body.extend(padded_varint(zigzag(offset_delta), s.offset_width));
-    body.extend(padded_varint(zigzag(len(s.key)), s.key_width));
+    body.extend(padded_varint(zigzag(len(s.key, s.key_null)), s.key_width));
     body.extend(std::iter::repeat_n(b'k', s.key.unwrap_or(0)));
-    body.extend(padded_varint(zigzag(len(s.value)), s.value_width));
+    body.extend(padded_varint(zigzag(len(s.value, s.value_null)), s.value_width));
     body.extend(std::iter::repeat_n(b'v', s.value.unwrap_or(0)));
     body.push(s.header_count);
     let mut record = padded_varint(zigzag(i64::try_from(body.len()).unwrap()), s.length_width);
     record.extend(body);
     record
+}
+
+/// A negative length, as a null key or value may be written: -1 (as Kafka
+/// writes it), or any other (as a client may send it).
+fn null_length() -> impl proptest::strategy::Strategy<Value = i64> {
+    use proptest::prelude::*;
+    prop_oneof![3 => Just(-1i64), 1 => Just(-2i64), 1 => -64i64..-2, 1 => Just(-65i64)]
 }
 
 fn shape() -> impl proptest::strategy::Strategy<Value = Shape> {
@@ -513,9 +524,10 @@ fn shape() -> impl proptest::strategy::Strategy<Value = Shape> {
         (1usize..4, 1usize..4),
         (
             prop_oneof![1 => Just(None), 1 => Just(Some(0)), 2 => (1usize..12).prop_map(Some)],
+            null_length(),
             1usize..3,
         ),
-        (proptest::option::of(0usize..80), 1usize..3),
+        (proptest::option::of(0usize..80), null_length(), 1usize..3),
         1usize..3,
         prop_oneof![9 => Just(0u8), 1 => Just(2u8)],
         0u8..2,
@@ -524,8 +536,8 @@ fn shape() -> impl proptest::strategy::Strategy<Value = Shape> {
             |(
                 ts,
                 (ts_width, offset_width),
-                (key, key_width),
-                (value, value_width),
+                (key, key_null, key_width),
+                (value, value_null, value_width),
                 length_width,
                 header_count,
                 attributes,
@@ -534,8 +546,10 @@ fn shape() -> impl proptest::strategy::Strategy<Value = Shape> {
                 ts_width,
                 offset_width,
                 key,
+                key_null,
                 key_width,
                 value,
+                value_null,
                 value_width,
                 length_width,
                 header_count,
@@ -587,7 +601,8 @@ proptest::proptest! {
                     if *how == 0 {
                         s = other.clone();
                     } else if *how == 3 {
-                        // A null key for an empty one or back: the same size.
+                        // A null key for an empty one or back (the same size
+                        // when the null length takes one byte).
                         s.key = match s.key {
                             None => Some(0),
                             Some(0) => None,
@@ -608,15 +623,84 @@ proptest::proptest! {
         }
         section.extend(std::iter::repeat_n(0u8, extra));
         section.truncate(section.len().saturating_sub(cut));
-        let template = equal_records(1, Some(1), 1, |_| 0);
-        let mut v = template[..layout::RECORDS].to_vec();
-        v.extend(section);
-        let length = i32::try_from(v.len() - layout::LOG_OVERHEAD).unwrap();
-        v[layout::LENGTH..layout::LENGTH + 4].copy_from_slice(&length.to_be_bytes());
-        v[layout::RECORDS_COUNT..layout::RECORDS_COUNT + 4].copy_from_slice(&count.to_be_bytes());
-        v[layout::LAST_OFFSET_DELTA..layout::LAST_OFFSET_DELTA + 4]
-            .copy_from_slice(&(count - 1).to_be_bytes());
-        v[layout::BASE_TIMESTAMP..layout::BASE_TIMESTAMP + 8].copy_from_slice(&base.to_be_bytes());
-        same_verdict(Bytes::from(v));
+        same_verdict(batch_of_section(section, count, base));
     }
+}
+
+/// A batch (its CRC not set) of the records `section`, said to hold
+/// `count` records at offset deltas `0..count`, at base timestamp `base`.
+fn batch_of_section(section: Vec<u8>, count: i32, base: i64) -> Bytes {
+    let template = equal_records(1, Some(1), 1, |_| 0);
+    let mut v = template[..layout::RECORDS].to_vec();
+    v.extend(section);
+    let length = i32::try_from(v.len() - layout::LOG_OVERHEAD).unwrap();
+    v[layout::LENGTH..layout::LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+    v[layout::RECORDS_COUNT..layout::RECORDS_COUNT + 4].copy_from_slice(&count.to_be_bytes());
+    v[layout::LAST_OFFSET_DELTA..layout::LAST_OFFSET_DELTA + 4]
+        .copy_from_slice(&(count - 1).to_be_bytes());
+    v[layout::BASE_TIMESTAMP..layout::BASE_TIMESTAMP + 8].copy_from_slice(&base.to_be_bytes());
+    Bytes::from(v)
+}
+
+/// Kafka's `DefaultRecord.readFrom` reads any negative key or value length
+/// as null, covering no bytes: the decoder, the walker and the summary
+/// (its template runs too) take runs of such records alike, a negative key
+/// length counting as a null key (a compacted topic refuses the batch).
+#[test]
+fn negative_key_and_value_lengths_are_null_for_the_walker_and_the_summary() {
+    let min = i64::from(i32::MIN);
+    for (key, value) in [(-2, -5), (-2, 3), (2, -5), (-65, -1), (-3, -65), (min, 1), (1, min)] {
+        let field = |n: i64| usize::try_from(n).ok();
+        let s = Shape {
+            ts: 0,
+            ts_width: 1,
+            offset_width: 1,
+            key: field(key),
+            key_null: key,
+            key_width: 1,
+            value: field(value),
+            value_null: value,
+            value_width: 1,
+            length_width: 1,
+            header_count: 0,
+            attributes: 0,
+        };
+        let section: Vec<u8> = (0..100).flat_map(|i| hand_record(&s, i)).collect();
+        let bytes = batch_of_section(section, 100, 0);
+        assert_eq!(same_verdict(bytes.clone()), Some(false), "key {key}, value {value}");
+        let batch = BatchView::new(bytes).unwrap();
+        assert!(facts_of(&batch).iter().all(|f| f.key_is_null == (key < 0)), "key {key}");
+        // Lengths of up to three varint bytes are the summary's.
+        if key > min && value > min {
+            let summary = summarize(&batch).map(|s| s.any_null_key);
+            assert_eq!(summary, Some(key < 0), "key {key}, value {value}");
+        }
+        for r in batch.records().unwrap() {
+            let r = r.unwrap();
+            assert_eq!(r.key().map(|k| k.len()), field(key), "key {key}");
+            assert_eq!(r.value().map(|v| v.len()), field(value), "value {value}");
+        }
+    }
+    // A negative header count (raw byte 1: -1) is refused, naming it, as Kafka does.
+    let s = Shape {
+        ts: 0,
+        ts_width: 1,
+        offset_width: 1,
+        key: Some(1),
+        key_null: -1,
+        key_width: 1,
+        value: Some(1),
+        value_null: -1,
+        value_width: 1,
+        length_width: 1,
+        header_count: 1,
+        attributes: 0,
+    };
+    let batch = BatchView::new(batch_of_section(hand_record(&s, 0), 1, 0)).unwrap();
+    assert_eq!(same_verdict(batch.as_bytes().clone()), Some(true));
+    let e = walk_records(&batch, |e| e, |_| Ok(())).unwrap_err();
+    assert!(
+        matches!(e, FormatError::InvalidValue { field: "record.headerCount", value: -1, .. }),
+        "{e:?}"
+    );
 }
