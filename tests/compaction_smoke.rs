@@ -307,6 +307,58 @@ fn an_open_transaction_on_the_filthiest_partition_does_not_starve_the_others() {
     assert_ne!(b.cleaner_checkpoint(), cleaned_to, "b never cleaned by the cleaner thread's pass");
 }
 
+/// A log another cleaner thread is cleaning is not a candidate, as Kafka's
+/// `grabFilthiestCompactedLog` skips logs in progress: a second thread picked
+/// the same filthiest log, found it busy and slept `log.cleaner.backoff.ms`,
+/// so `log.cleaner.threads` > 1 cleaned one partition at a time and the
+/// others waited out every long cleaning. The second thread's pass runs here
+/// while the first holds the filthiest log at its swap.
+#[test]
+fn a_second_cleaner_thread_cleans_another_log_while_the_filthiest_is_being_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig::new([dir.path()]).background_threads(false);
+    let store = Store::open(cfg.clone()).unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    o.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    store.create_topic("a", 1, &o).unwrap();
+    store.create_topic("b", 1, &o).unwrap();
+    let a = store.partition("a", 0).unwrap();
+    let b = store.partition("b", 0).unwrap();
+    // a: dirtier than b (dirty ratio 1 against b's below it), so every pass picks a first.
+    for i in 0..50 {
+        b.append(&[Record::new("k", format!("v{i}")).timestamp(1_000)]).unwrap();
+    }
+    b.roll().unwrap();
+    store.maintain(None).unwrap();
+    let b_cleaned_to = b.cleaner_checkpoint();
+    for i in 0..50 {
+        b.append(&[Record::new("k", format!("w{i}")).timestamp(1_000)]).unwrap();
+    }
+    b.roll().unwrap();
+    for i in 0..50 {
+        a.append(&[Record::new("j", format!("v{i}")).timestamp(1_000)]).unwrap();
+    }
+    a.roll().unwrap();
+    let cleaner = std::sync::Arc::new(strata::internals::cleaner::Cleaner::new(&cfg));
+    let logs = vec![a.clone(), b.clone()];
+    let second: std::sync::Arc<parking_lot::Mutex<Option<(usize, bool)>>> = Default::default();
+    let hook = {
+        let (cleaner, logs, second) = (cleaner.clone(), logs.clone(), second.clone());
+        strata::internals::io::fault::on_point("swap::after_swap_rename", move || {
+            let mut map = cleaner.new_map();
+            let picked = cleaner.clean_filthiest(&logs, &[], true, &mut map);
+            *second.lock() = picked.map(|(i, r)| (i, r.is_ok_and(|o| o.segments_replaced > 0)));
+        })
+    };
+    let mut map = cleaner.new_map();
+    let (first, result) = cleaner.clean_filthiest(&logs, &[], true, &mut map).unwrap();
+    assert!(hook.ran());
+    assert_eq!((first, result.unwrap().segments_replaced > 0), (0, true), "a is the filthiest");
+    assert_eq!(*second.lock(), Some((1, true)), "the second pass did not clean b");
+    assert_ne!(b.cleaner_checkpoint(), b_cleaned_to);
+}
+
 /// wyhash's published "final 4" secrets, which the cleaner's key hash once
 /// used as its only key: with them, anyone can build colliding keys.
 const WYHASH_SECRET: [u64; 4] =

@@ -173,6 +173,12 @@ impl Cleaner {
             if respect_backoff && self.backing_off(log) {
                 continue;
             }
+            // Being cleaned by another thread (Kafka's `grabFilthiestCompactedLog`
+            // skips logs in progress): picked, it would only come back busy,
+            // and this thread would sleep instead of cleaning another log.
+            if log.cleaning_busy() {
+                continue;
+            }
             match compact::sections(log) {
                 Ok(c) => {
                     self.note(log, |s| s.dirty_ratio = c.dirty_ratio);

@@ -611,6 +611,11 @@ impl Log {
         self.inner.cleaning.try_lock()
     }
 
+    /// Whether a cleaning (or retention, which excludes it) holds the log now.
+    pub(crate) fn cleaning_busy(&self) -> bool {
+        self.inner.cleaning.is_locked()
+    }
+
     /// Whether the log is closing or closed: long work on it should stop.
     pub(crate) fn is_closing(&self) -> bool {
         self.inner.closing.load(std::sync::atomic::Ordering::SeqCst)
