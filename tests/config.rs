@@ -422,6 +422,45 @@ fn properties_accept_every_separator_comment_and_continuation() {
     );
 }
 
+/// `\uXXXX` escapes are UTF-16 units, as in Java: an escaped surrogate pair (how Java's
+/// `native2ascii` and `Properties.store` write a character beyond U+FFFF) is that one character.
+/// Before, each half became U+FFFD.
+#[test]
+fn an_escaped_surrogate_pair_is_one_character() {
+    let pairs = properties::parse("log.dirs=/data/\\uD83D\\uDE00x\nk\\uD83D\\uDE00=v\n");
+    assert_eq!(
+        pairs,
+        [("log.dirs", "/data/\u{1F600}x"), ("k\u{1F600}", "v")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    let (config, _) = StoreConfig::from_properties_str("log.dirs=/data/\\ud83d\\ude00\n").unwrap();
+    assert_eq!(config.log_dirs, [PathBuf::from("/data/\u{1F600}")]);
+}
+
+/// Java's `Properties.load` throws on a malformed `\uXXXX` escape, so Kafka does not start on
+/// such a `server.properties`: strata refuses it too, naming the key and the value as written.
+/// Before, the escape's backslash was dropped: `log.dirs=C:\users\kafka` (a Windows path
+/// written without doubled backslashes) loaded as the relative directory `C:userskafka`. A
+/// lone surrogate, which no Rust string holds, is refused the same way.
+#[test]
+fn a_malformed_unicode_escape_in_server_properties_is_refused_naming_the_key() {
+    let (key, value, reason) =
+        invalid(StoreConfig::from_properties_str("num.partitions=2\nlog.dirs=C:\\users\\kafka\n"));
+    assert_eq!((key.as_str(), value.as_str()), ("log.dirs", "C:\\users\\kafka"));
+    assert!(reason.contains("malformed \\uXXXX escape"), "{reason}");
+    for text in [
+        "log.dirs=/d\\u12\n",
+        "log.dirs=/d\\u12G4\n",
+        "log.dirs=/d\\uD800\n",
+        "log.dirs=/d\\uDE00\\uD83D\n",
+    ] {
+        let (key, _, _) = invalid(StoreConfig::from_properties_str(text));
+        assert_eq!(key, "log.dirs", "{text}");
+    }
+    // The lenient parser still never fails.
+    assert_eq!(properties::parse("a=C:\\users")[0].1, "C:users");
+}
+
 proptest! {
     #[test]
     fn properties_parsing_never_panics(text in "(?s).{0,200}") {

@@ -132,9 +132,14 @@ impl StoreConfig {
     ///
     /// # Errors
     /// [`crate::Error::InvalidConfig`] naming the key and value that does
-    /// not parse, is out of range or breaks a rule across keys.
+    /// not parse, is out of range or breaks a rule across keys, or whose
+    /// line holds a `\uXXXX` escape Java refuses
+    /// ([`properties::parse_checked`]).
     pub fn from_properties_str(text: &str) -> Result<(StoreConfig, Vec<ConfigWarning>)> {
-        let props: BTreeMap<String, String> = properties::parse(text).into_iter().collect();
+        let props: BTreeMap<String, String> = properties::parse_checked(text)
+            .map_err(|e| invalid(&e.key, &e.raw_value, e.reason))?
+            .into_iter()
+            .collect();
         let mut config = StoreConfig::table_defaults();
         let mut used: BTreeSet<&str> = BTreeSet::new();
 
