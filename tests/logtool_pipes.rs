@@ -88,3 +88,48 @@ fn consume_with_a_group_whose_stdout_closes_commits_nothing_and_closes_the_store
     );
     assert!(dir.path().join(CLEAN_SHUTDOWN).exists(), "the store was not closed cleanly");
 }
+
+/// Runs `args` with stderr a pipe whose read end is already closed (`2>&1 | head -0`).
+fn with_stderr_closed(dir: &Path, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    logtool(dir).args(args).stdin(Stdio::null()).stderr(writer).output().unwrap()
+}
+
+/// A store whose only segment ends in 24 bytes that are not a batch.
+fn torn_store(dir: &Path) -> std::path::PathBuf {
+    common::logtool_ok(&[dir], &["topic-create", "t", "--partitions", "1"], b"");
+    common::logtool_ok(&[dir], &["produce", "t", "--partition", "0"], b"a\nb\n");
+    let log = dir.join("t-0").join("00000000000000000000.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(b"XXXXXXXXXXXXXXXXXXXXXXXX").unwrap();
+    log
+}
+
+#[test]
+fn an_error_said_to_a_closed_stderr_keeps_its_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_stderr_closed(dir.path(), &["offsets", "no-such-topic"]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.status);
+}
+
+#[test]
+fn dump_of_damaged_data_with_a_closed_stderr_exits_1_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    torn_store(dir.path());
+    let part = dir.path().join("t-0");
+    let out = with_stderr_closed(dir.path(), &["dump", part.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.status);
+}
+
+#[test]
+fn a_recovery_cut_said_to_a_closed_stderr_does_not_stop_the_store_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = torn_store(dir.path());
+    let torn_len = std::fs::metadata(&log).unwrap().len();
+    // A writer's open cuts the torn tail and says so on stderr, which is closed.
+    let out = with_stderr_closed(dir.path(), &["flush"]);
+    assert!(out.status.success(), "{}", out.status);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), torn_len - 24);
+    assert!(dir.path().join(CLEAN_SHUTDOWN).exists(), "the store was not closed cleanly");
+}

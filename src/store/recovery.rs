@@ -1,6 +1,7 @@
 //! What opening the store cut, in one report — and the one place that says
 //! so on the process's log.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::log::{LoadReport, TailCut};
@@ -46,7 +47,9 @@ impl RecoveryReport {
 /// `tracing` when the crate takes that dependency.
 pub(crate) fn log_cuts(report: &RecoveryReport) {
     for (partition, cut) in &report.cuts {
-        eprintln!("strata: recovery of {partition} cut {cut}");
+        // Never `eprintln!`: it panics on a closed stderr (`2>&1 | head`), in the middle of
+        // opening the store.
+        let _ = writeln!(std::io::stderr(), "strata: recovery of {partition} cut {cut}");
         crate::events::recovery_cut(partition, cut);
     }
 }

@@ -213,7 +213,7 @@ pub fn consume(st: &Store, out: &mut Out, args: &ConsumeArgs) -> Result<(), Fail
         // was (at-least-once, as a consumer that dies before its commit).
         out.flush();
         if out.is_closed() {
-            eprintln!("logtool: stdout was closed: nothing committed for consumer group {group:?}");
+            say!("logtool: stdout was closed: nothing committed for consumer group {group:?}");
             return Ok(());
         }
         groups::commit_positions(st, group, &args.topic, &positions)?;

@@ -175,7 +175,7 @@ fn dump_file(out: &mut Out, path: &Path, kind: Kind, print_data: bool) -> Result
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if kind == Kind::Unknown {
         // Kafka's tool says so and goes on.
-        eprintln!("Ignoring unknown file {}", path.display());
+        say!("Ignoring unknown file {}", path.display());
         return Ok(0);
     }
     // The store's own read: a FIFO or device under a dumped name is an error naming it, not a
@@ -211,14 +211,14 @@ fn dump_log(
             human_batch(position, &batch, valid.is_ok())
         });
         if let Err(e) = valid {
-            eprintln!("{}: corrupt batch at position {position}: {e}", path.display());
+            say!("{}: corrupt batch at position {position}: {e}", path.display());
             problems += 1;
             continue;
         }
         let records = match batch.records() {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("{}: batch at position {position}: {e}", path.display());
+                say!("{}: batch at position {position}: {e}", path.display());
                 problems += 1;
                 continue;
             }
@@ -227,7 +227,7 @@ fn dump_log(
             match r {
                 Ok(r) => out.line(&record_json(&r), || human_record(&batch, &r, print_data)),
                 Err(e) => {
-                    eprintln!("{}: record in batch at position {position}: {e}", path.display());
+                    say!("{}: record in batch at position {position}: {e}", path.display());
                     problems += 1;
                     break;
                 }
@@ -247,21 +247,21 @@ fn dump_log(
     match iter.stop_reason() {
         Some(StopReason::End) | None => {}
         Some(StopReason::TornTail { position, needed, available }) => {
-            eprintln!(
+            say!(
                 "{}: torn batch at position {position}: needs {needed} bytes, {available} remain",
                 path.display()
             );
             problems += 1;
         }
         Some(StopReason::ZeroTail { position, len }) => {
-            eprintln!(
+            say!(
                 "{}: {len} zero bytes at position {position} (preallocated tail, not batches)",
                 path.display()
             );
             problems += 1;
         }
         Some(StopReason::Corrupt { position, error }) => {
-            eprintln!("{}: corrupt batch at position {position}: {error}", path.display());
+            say!("{}: corrupt batch at position {position}: {error}", path.display());
             problems += 1;
         }
     }

@@ -166,7 +166,7 @@ pub fn dump(out: &mut Out, path: &Path, name: &str, kind: Kind, data: &[u8]) -> 
 }
 
 fn problem(path: &Path, what: &str) -> usize {
-    eprintln!("logtool: {}: {what}", path.display());
+    say!("logtool: {}: {what}", path.display());
     1
 }
 

@@ -26,6 +26,15 @@
 #![allow(clippy::print_stdout, reason = "a command-line tool prints")]
 #![allow(unreachable_pub, missing_docs, reason = "a binary: pub only structures its modules")]
 
+/// `eprintln!` that cannot panic: a stderr nobody reads any more (`2>&1 | head`) loses the
+/// message, never the command's work or its exit status (`eprintln!` panics there: 101).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod configs;
 mod data;
 mod datetime;
@@ -580,7 +589,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(Failure { msg, code }) => {
-            eprintln!("logtool: {msg}");
+            say!("logtool: {msg}");
             ExitCode::from(code)
         }
     }

@@ -57,7 +57,7 @@ pub fn maintain(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Fa
     }
     let r = st.maintain(topic).map_err(|e| Failure::lib("maintenance failed", &e))?;
     if r.cleaner_failures > 0 {
-        eprintln!(
+        say!(
             "logtool: warning: the cleaner failed on {} partition(s); the next pass retries",
             r.cleaner_failures
         );

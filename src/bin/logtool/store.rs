@@ -36,7 +36,7 @@ pub fn config(g: &Globals) -> Result<StoreConfig, Failure> {
             for w in &warnings {
                 match w {
                     ConfigWarning::Unknown { .. } => {
-                        eprintln!("logtool: warning: {}: {w}", path.display());
+                        say!("logtool: warning: {}: {w}", path.display());
                     }
                     ConfigWarning::Defaulted { key: "log.dirs", .. } => {
                         config.log_dirs = vec![PathBuf::from(DEFAULT_DIR)];
@@ -76,7 +76,7 @@ pub fn with_store(
         Err(f) if f.code > 128 => match closed {
             Ok(()) => Err(f),
             Err(close) => {
-                eprintln!("logtool: {}", f.msg);
+                say!("logtool: {}", f.msg);
                 Err(close)
             }
         },
@@ -98,7 +98,7 @@ pub fn with_store_read_only(
     let store = store.map_err(|e| Failure::lib("cannot open the store", &e))?;
     let report = store.recovery_report();
     for (partition, cut) in &report.cuts {
-        eprintln!("logtool: note: {partition} needs recovery; a writer's open would cut {cut}");
+        say!("logtool: note: {partition} needs recovery; a writer's open would cut {cut}");
     }
     report_found(&store);
     let result = f(&store);
@@ -140,20 +140,20 @@ fn prepare_dirs(config: &StoreConfig) -> Result<(), Failure> {
 /// and why: the rest of the store serves, so the command goes on, but nothing is silent.
 fn report_found(store: &Store) {
     for (topic, partition, path, cause) in store.offline_partitions() {
-        eprintln!(
+        say!(
             "logtool: warning: partition {topic}-{partition} is offline ({}): {cause}",
             path.display()
         );
     }
     for (path, why) in store.ignored_entries() {
-        eprintln!("logtool: warning: ignored {}: {why}", path.display());
+        say!("logtool: warning: ignored {}: {why}", path.display());
     }
 }
 
 /// One stderr line per error the store's background work recorded.
 fn report_background_errors(store: &Store) {
     for e in store.background_errors() {
-        eprintln!("logtool: warning: background error: {e}");
+        say!("logtool: warning: background error: {e}");
     }
 }
 
