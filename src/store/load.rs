@@ -187,8 +187,10 @@ pub(super) fn load_dir(
                         }),
                     )
                     .and_then(|cfg| {
-                        // Refused before the open: a writer's open would recover (cut,
-                        // rebuild, write) a directory the store then takes offline.
+                        // A partition.metadata that is not Kafka's format takes its
+                        // partition offline, refused before the open: a writer's open
+                        // would recover (cut, rebuild, write) a directory the store then
+                        // takes offline.
                         crate::log::read_topic_id(&path)?;
                         let mut options = LoadOptions::default()
                             .with_clean_shutdown(clean)
@@ -205,14 +207,6 @@ pub(super) fn load_dir(
                         } else {
                             let budget = Arc::clone(budget);
                             Log::open_in(&path, &topic, partition, cfg, clock, options, budget)
-                        }
-                    });
-                    // A partition.metadata that is not Kafka's format takes its partition offline.
-                    let loaded = loaded.and_then(|(log, report)| match log.topic_id() {
-                        Ok(_) => Ok((log, report)),
-                        Err(e) => {
-                            let _ = log.close();
-                            Err(e)
                         }
                     });
                     let item = match loaded {

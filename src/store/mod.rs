@@ -656,13 +656,17 @@ impl Store {
     }
 
     fn logs(&self, topic: Option<&str>) -> Vec<(usize, Log)> {
-        self.inner
-            .topics
-            .read()
-            .iter()
-            .filter(|(name, _)| topic.is_none_or(|t| t == name.as_str()))
-            .flat_map(|(_, t)| t.partitions.iter().flatten().map(|p| (p.dir_index, p.log.clone())))
-            .collect()
+        let topics = self.inner.topics.read();
+        let mut out = Vec::new();
+        let mut add = |t: &Topic| {
+            out.extend(t.partitions.iter().flatten().map(|p| (p.dir_index, p.log.clone())));
+        };
+        match topic {
+            // Looked up, not searched: the store's open asks once per topic.
+            Some(name) => topics.get(name).into_iter().for_each(&mut add),
+            None => topics.values().for_each(&mut add),
+        }
+        out
     }
 
     /// fsyncs every partition (or those of `topic`) and writes the checkpoints.

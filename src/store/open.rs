@@ -300,8 +300,7 @@ impl Store {
         // now); one carrying another ID goes offline alone.
         let names: Vec<String> = store.inner.topics.read().keys().cloned().collect();
         for name in names {
-            store.offline_foreign_topic_ids(&name)?;
-            store.settle_topic_id(&name)?;
+            store.settle_topic_id_at_open(&name)?;
         }
         // Topics adopted on request beside a copy (`adopt_unlisted_partitions`)
         // go into every copy, once no directory is offline (their gaps are

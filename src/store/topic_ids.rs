@@ -8,6 +8,8 @@
 //! Kafka fails only that partition (`Partition.checkOrSetTopicId`,
 //! `InconsistentTopicIdException`).
 
+use std::collections::HashMap;
+
 use crate::format::TopicId;
 use crate::log::{Log, new_topic_id};
 use crate::{Error, Result};
@@ -43,26 +45,33 @@ impl Store {
 
     /// At open: takes offline every online partition of `topic` whose
     /// `partition.metadata` names another ID than the one most of its
-    /// partitions carry (on a tie, the lowest partition's). The log is
-    /// closed without writing anything and its files are left as they are;
-    /// its checkpointed offsets are kept, as for any offline partition.
-    pub(super) fn offline_foreign_topic_ids(&self, topic: &str) -> Result<()> {
+    /// partitions carry (on a tie, the lowest partition's), then gives that
+    /// ID (or a new one, when none carries any) to the partitions without
+    /// one. Each file is read once. An offlined log is closed without
+    /// writing anything and its files are left as they are; its
+    /// checkpointed offsets are kept, as for any offline partition.
+    pub(super) fn settle_topic_id_at_open(&self, topic: &str) -> Result<()> {
         let mut carried: Vec<(Log, TopicId)> = Vec::new();
+        let mut missing = Vec::new();
         for log in self.topic_logs(topic)? {
-            if let Some(id) = log.topic_id()? {
-                carried.push((log, id));
+            match log.topic_id()? {
+                Some(id) => carried.push((log, id)),
+                None => missing.push(log),
             }
         }
-        let count = |id: &TopicId| carried.iter().filter(|(_, c)| c == id).count();
+        let mut counts: HashMap<TopicId, usize> = HashMap::new();
+        for (_, id) in &carried {
+            *counts.entry(*id).or_default() += 1;
+        }
         // First in partition order among the most carried: the tie's winner.
         let mut chosen: Option<(TopicId, usize)> = None;
         for (_, id) in &carried {
-            let n = count(id);
+            let n = counts.get(id).copied().unwrap_or(0);
             if chosen.is_none_or(|(_, best)| n > best) {
                 chosen = Some((*id, n));
             }
         }
-        let Some((id, n)) = chosen else { return Ok(()) };
+        let (id, n) = chosen.unwrap_or_else(|| (new_topic_id(), 0));
         for (log, other) in carried.iter().filter(|(_, c)| *c != id) {
             let file = log.dir().join(crate::format::partition_metadata::PARTITION_METADATA_FILE);
             let cause = format!(
@@ -93,6 +102,9 @@ impl Store {
                     checkpoint_dir: Some(held.dir_index),
                 },
             );
+        }
+        for log in missing {
+            log.set_topic_id(id)?;
         }
         Ok(())
     }
