@@ -68,6 +68,25 @@ fn flush_ms_falls_back_to_the_flush_scheduler_interval() {
     assert_eq!(config.log_flush_scheduler_interval_ms, 2000);
 }
 
+/// Kafka declares the minute and hour keys `INT` (`ServerLogConfigs`, `LogConfig.SERVER_CONFIG_DEF`):
+/// a value past 32 bits is refused, naming the key. Before, strata took it as a 64-bit count
+/// (`log.retention.hours=2147483648` loaded as 7730941132800000 ms).
+#[test]
+fn hour_and_minute_broker_keys_must_fit_kafkas_int() {
+    for key in
+        ["log.retention.minutes", "log.retention.hours", "log.roll.hours", "log.roll.jitter.hours"]
+    {
+        for value in ["2147483648", "-2147483649"] {
+            let (k, v, reason) =
+                invalid(StoreConfig::from_properties_str(&format!("{key}={value}\n")));
+            assert_eq!((k.as_str(), v.as_str()), (key, value));
+            assert!(reason.contains("2147483647"), "{key}: {reason}");
+        }
+    }
+    let max = store("log.retention.hours=2147483647\n");
+    assert_eq!(max.topic_defaults.retention_ms, 2_147_483_647 * 3_600_000);
+}
+
 #[test]
 fn negative_broker_retention_means_unlimited() {
     for line in ["log.retention.ms=-5", "log.retention.minutes=-1", "log.retention.hours=-10"] {

@@ -62,7 +62,10 @@ impl Synonym {
         Synonym { name, scale_ms: 1, negative_is_unlimited: false }
     }
 
-    /// A broker key counting `scale_ms`-millisecond units.
+    /// A broker key counting `scale_ms`-millisecond units. Kafka declares
+    /// every such key (`log.retention.minutes`, `log.retention.hours`,
+    /// `log.roll.hours`, `log.roll.jitter.hours`) as `INT`, so its value must
+    /// fit 32 bits.
     const fn scaled(name: &'static str, scale_ms: i64) -> Self {
         Synonym { name, scale_ms, negative_is_unlimited: false }
     }
@@ -78,7 +81,7 @@ impl Synonym {
         if self.scale_ms == 1 && !self.negative_is_unlimited {
             return Ok(raw.to_owned());
         }
-        let units = i64::parse(raw)?;
+        let units = if self.scale_ms == 1 { i64::parse(raw)? } else { i32::parse(raw)?.into() };
         let ms = units
             .checked_mul(self.scale_ms)
             .ok_or_else(|| format!("{units} x {} ms does not fit in 64 bits", self.scale_ms))?;
