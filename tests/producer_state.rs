@@ -332,9 +332,9 @@ fn a_damaged_snapshot_is_refused_by_its_crc_before_its_producers_are_held() {
             .map(|i| SnapshotEntry {
                 producer_id: 1_000 + i,
                 epoch: 0,
-                last_sequence: 4,
-                last_offset: 0,
-                offset_delta: 4,
+                last_sequence: 3,
+                last_offset: 3,
+                offset_delta: 3,
                 timestamp: 10_000,
                 coordinator_epoch: -1,
                 current_txn_first_offset: -1,
@@ -404,6 +404,92 @@ fn a_producer_known_without_a_batch_in_its_epoch_must_start_at_sequence_zero() {
             );
             log.append_batch(txn(pid, epoch, 0)).unwrap();
             log.append_batch(txn(pid, epoch, 1)).unwrap();
+        }
+    }
+}
+
+/// Snapshot entries no state at the snapshot's offset can hold, each in a
+/// file whose CRC is right, planted at the log end of a cleanly closed log
+/// (its older snapshots gone): the open refuses the file as it refuses a
+/// damaged one and replays the log, so producer 9 goes on from its real last
+/// batch. Before, a batch whose first offset lay below 0 panicked the retry
+/// that matched it (an overflow), one past the log end answered a new batch as
+/// a duplicate at offsets never written, and transactions at or past the
+/// snapshot's offset, or two at one offset, were taken as open.
+#[test]
+fn snapshot_entries_no_state_at_its_offset_holds_are_refused() {
+    use strata::internals::format::producer_snapshot::{SnapshotEntry, encode};
+    let real = SnapshotEntry {
+        producer_id: 9,
+        epoch: 0,
+        last_sequence: 159,
+        last_offset: 159,
+        offset_delta: 3,
+        timestamp: 1_000,
+        coordinator_epoch: -1,
+        current_txn_first_offset: -1,
+    };
+    let other = SnapshotEntry { producer_id: 10, ..real };
+    let cases: [(&str, Vec<SnapshotEntry>, i32); 5] = [
+        (
+            "a batch starting below offset 0",
+            vec![SnapshotEntry {
+                last_sequence: 2,
+                last_offset: i64::MAX - 1,
+                offset_delta: -(i32::MAX - 2),
+                ..real
+            }],
+            i32::MAX,
+        ),
+        (
+            "a batch past the snapshot's offset",
+            vec![SnapshotEntry { last_sequence: 163, last_offset: 500, ..real }],
+            160,
+        ),
+        ("a negative offset delta", vec![SnapshotEntry { offset_delta: -1, ..real }], 160),
+        (
+            "a transaction past the snapshot's offset",
+            vec![real, SnapshotEntry { current_txn_first_offset: 160, ..other }],
+            160,
+        ),
+        (
+            "two transactions at one offset",
+            vec![
+                SnapshotEntry { current_txn_first_offset: 100, ..real },
+                SnapshotEntry { current_txn_first_offset: 100, ..other },
+            ],
+            160,
+        ),
+    ];
+    for (case, planted, seq) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), false);
+        for s in 0..40 {
+            log.append_batch(batch(9, 0, s * 4, 4)).unwrap();
+        }
+        log.close().unwrap();
+        drop(log);
+        let all = snapshots(dir.path());
+        let &(at, _) = all.last().unwrap();
+        assert_eq!(at, 160, "{case}");
+        for &(o, _) in &all[..all.len() - 1] {
+            std::fs::remove_file(dir.path().join(format!("{o:020}.snapshot"))).unwrap();
+        }
+        std::fs::write(dir.path().join(format!("{at:020}.snapshot")), encode(&planted)).unwrap();
+        let log = open(dir.path(), true);
+        assert!(snapshots(dir.path()).is_empty(), "{case}: the snapshot is removed");
+        assert_eq!(log.producer_count(), 1, "{case}: producer 9, from the log");
+        assert_eq!(log.last_stable_offset(), 160, "{case}: no transaction is open");
+        // Four records: the sequences the planted batches claim, where they claim one.
+        let next = log.append_batch(batch(9, 0, seq, 4));
+        if seq == 160 {
+            assert_eq!(next.unwrap().base_offset, 160, "{case}: written, not a duplicate");
+        } else {
+            let err = next.unwrap_err();
+            assert!(
+                matches!(err, Error::OutOfOrderSequence { expected: 160, .. }),
+                "{case}: {err}"
+            );
         }
     }
 }

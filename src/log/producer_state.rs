@@ -314,9 +314,21 @@ impl ProducerState {
         Ok(ProducerState { producers, ongoing: BTreeMap::new() })
     }
 
-    /// Adds a snapshot entry read (a later entry of the same producer id
-    /// replaces an earlier one). [`Self::finish_read`] must follow the last.
-    pub(super) fn insert_entry(&mut self, e: SnapshotEntry) {
+    /// Adds an entry read from the snapshot at offset `at` (a later entry of
+    /// the same producer id replaces an earlier one). [`Self::finish_read`]
+    /// must follow the last.
+    ///
+    /// # Errors
+    /// Why no state at `at` holds the entry (see [`entry_fault`]): the caller
+    /// refuses the file, as for a CRC mismatch.
+    pub(super) fn insert_entry(
+        &mut self,
+        e: SnapshotEntry,
+        at: i64,
+    ) -> std::result::Result<(), String> {
+        if let Some(why) = entry_fault(&e, at) {
+            return Err(format!("producer {}: {why}", e.producer_id));
+        }
         let mut batches = VecDeque::new();
         if e.last_offset >= 0 {
             // Room for the one batch a snapshot keeps, not the four a first push reserves
@@ -338,6 +350,7 @@ impl ProducerState {
             batches,
         };
         self.producers.insert(e.producer_id, p);
+        Ok(())
     }
 
     /// The room a producer's batch list holds, in batches.
@@ -347,12 +360,21 @@ impl ProducerState {
     }
 
     /// Lists the open transactions of the producers read.
-    pub(super) fn finish_read(&mut self) {
-        self.ongoing = self
-            .producers
-            .iter()
-            .filter_map(|(&pid, p)| p.txn_first_offset.map(|f| (f, pid)))
-            .collect();
+    ///
+    /// # Errors
+    /// Two transactions opened at one offset (one batch opens one): the
+    /// caller refuses the file. Listed, one would hide the other, and the
+    /// LSO would pass it once the first ended.
+    pub(super) fn finish_read(&mut self) -> std::result::Result<(), String> {
+        self.ongoing = BTreeMap::new();
+        for (&pid, p) in &self.producers {
+            if let Some(f) = p.txn_first_offset
+                && let Some(other) = self.ongoing.insert(f, pid)
+            {
+                return Err(format!("producers {other} and {pid} both open a transaction at {f}"));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the snapshot file at `offset` in `dir` holds exactly this state.
@@ -400,6 +422,29 @@ impl ProducerState {
     }
 }
 
+/// Why no producer state at offset `at` holds `e`, if so: the state after
+/// the batches below `at` holds batches and transactions below it, and a
+/// batch's first offset (its last less its delta) is not below 0. Kafka's
+/// reader trusts these fields, but its writer never writes them otherwise;
+/// trusted, they answer a new batch as a duplicate at offsets never written,
+/// overflow that answer's first offset, or keep the LSO at a transaction that
+/// is not there.
+fn entry_fault(e: &SnapshotEntry, at: i64) -> Option<String> {
+    if e.last_offset >= 0 {
+        if e.last_offset >= at {
+            return Some(format!("its last batch ends at {}, not below {at}", e.last_offset));
+        }
+        if e.offset_delta < 0 || i64::from(e.offset_delta) > e.last_offset {
+            return Some(format!(
+                "offset delta {} does not fit its last batch ending at {}",
+                e.offset_delta, e.last_offset
+            ));
+        }
+    }
+    (e.current_txn_first_offset >= at)
+        .then(|| format!("its transaction opens at {}, not below {at}", e.current_txn_first_offset))
+}
+
 /// A producer's snapshot entry: its last batch, if any (Kafka keeps one).
 fn entry_of(producer_id: i64, p: &Producer) -> SnapshotEntry {
     let last = p.batches.back();
@@ -444,7 +489,7 @@ pub(crate) fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>> {
 pub(crate) fn read_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerState, i64)>> {
     for o in snapshot_offsets(dir)?.into_iter().rev().filter(|&o| o <= up_to) {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
-        if let Ok(state) = snapshot_file::read(&path, max_snapshot_len())? {
+        if let Ok(state) = snapshot_file::read(&path, max_snapshot_len(), o)? {
             return Ok(Some((state, o)));
         }
     }
@@ -460,7 +505,7 @@ pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
     }
     for &o in offsets.iter().rev().filter(|&&o| o <= up_to) {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
-        match snapshot_file::read(&path, max_snapshot_len())? {
+        match snapshot_file::read(&path, max_snapshot_len(), o)? {
             Ok(state) => return Ok(Some((state, o))),
             // Kafka deletes a corrupt snapshot and tries the next older one.
             Err(why) => {

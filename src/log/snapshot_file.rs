@@ -28,10 +28,11 @@ use crate::io::file;
 /// Entries read or written at a time: a chunk of about 1 MiB.
 const CHUNK_ENTRIES: usize = 22_795;
 
-/// The state `path` holds, or `Err(why)` for a file that is no snapshot to
-/// trust (longer than `limit`, an unknown version, a count that does not
-/// match the length, a CRC mismatch): the caller skips or removes it, as
-/// Kafka skips a snapshot it cannot parse.
+/// The state `path`, the snapshot at offset `at`, holds, or `Err(why)` for a
+/// file that is no snapshot to trust (longer than `limit`, an unknown
+/// version, a count that does not match the length, a CRC mismatch, an entry
+/// no state at `at` holds): the caller skips or removes it, as Kafka skips a
+/// snapshot it cannot parse.
 ///
 /// The CRC is checked in a first pass over the file, before room for a
 /// producer is reserved or an entry decoded: a damaged file of a million
@@ -41,7 +42,11 @@ const CHUNK_ENTRIES: usize = 22_795;
 ///
 /// # Errors
 /// I/O failures, and no memory for the producers the file counts.
-pub(super) fn read(path: &Path, limit: u64) -> Result<std::result::Result<ProducerState, String>> {
+pub(super) fn read(
+    path: &Path,
+    limit: u64,
+    at: i64,
+) -> Result<std::result::Result<ProducerState, String>> {
     let file = file::open_read(path)?;
     let len = file::len(&file, path)?;
     let limit = limit.min(file::MAX_READ);
@@ -74,20 +79,23 @@ pub(super) fn read(path: &Path, limit: u64) -> Result<std::result::Result<Produc
         return Ok(Err(e.to_string()));
     }
     let mut state = ProducerState::with_capacity(count, path)?;
+    let mut refused = None;
     let decoded = entries.sum(|chunk| {
         for e in chunk.chunks_exact(ENTRY_SIZE) {
             let Ok(e) = decode_entry(e) else { return false };
-            state.insert_entry(e);
+            if let Err(why) = state.insert_entry(e, at) {
+                refused = Some(why);
+                return false;
+            }
         }
         true
     })?;
     match decoded {
         Ok(again) if again == crc => {}
         Ok(_) => return Ok(Err("changed while it was read".to_owned())),
-        Err(why) => return Ok(Err(why)),
+        Err(why) => return Ok(Err(refused.unwrap_or(why))),
     }
-    state.finish_read();
-    Ok(Ok(state))
+    Ok(state.finish_read().map(|()| state))
 }
 
 /// A snapshot's entries, read a chunk at a time.
@@ -208,18 +216,22 @@ mod tests {
     fn state(n: i64) -> ProducerState {
         let mut s = ProducerState::default();
         for i in (0..n).rev() {
-            s.insert_entry(SnapshotEntry {
-                producer_id: i * 7 + 3,
-                epoch: (i % 5) as i16,
-                last_sequence: if i % 11 == 0 { -1 } else { (i % 1000) as i32 },
-                last_offset: if i % 11 == 0 { -1 } else { i * 3 },
-                offset_delta: if i % 11 == 0 { 0 } else { (i % 4) as i32 },
-                timestamp: 1_700_000_000_000 + i,
-                coordinator_epoch: if i % 13 == 0 { 4 } else { -1 },
-                current_txn_first_offset: if i % 13 == 0 { i * 3 } else { -1 },
-            });
+            s.insert_entry(
+                SnapshotEntry {
+                    producer_id: i * 7 + 3,
+                    epoch: (i % 5) as i16,
+                    last_sequence: if i % 11 == 0 { -1 } else { (i % 1000) as i32 },
+                    last_offset: if i % 11 == 0 { -1 } else { i * 3 },
+                    offset_delta: if i % 11 == 0 { 0 } else { (i % 4) as i32 },
+                    timestamp: 1_700_000_000_000 + i,
+                    coordinator_epoch: if i % 13 == 0 { 4 } else { -1 },
+                    current_txn_first_offset: if i % 13 == 0 { i * 3 } else { -1 },
+                },
+                i64::MAX,
+            )
+            .unwrap();
         }
-        s.finish_read();
+        s.finish_read().unwrap();
         s
     }
 
@@ -248,7 +260,7 @@ mod tests {
         let path = dir.path().join("1.snapshot");
         let s = state(MANY);
         write(&path, &s, false).unwrap();
-        let back = read(&path, u64::MAX).unwrap().unwrap();
+        let back = read(&path, u64::MAX, i64::MAX).unwrap().unwrap();
         assert_eq!(back.entries(), s.entries());
         assert_eq!(back.first_unstable_offset(), s.first_unstable_offset());
         assert_eq!(back.first_unstable_offset(), Some(0));
@@ -320,13 +332,16 @@ mod tests {
         ];
         for (case, bytes, limit) in cases {
             std::fs::write(&path, &bytes).unwrap();
-            assert!(read(&path, limit).unwrap().is_err(), "{case}: read");
+            assert!(read(&path, limit, i64::MAX).unwrap().is_err(), "{case}: read");
             if limit == u64::MAX {
                 assert!(producer_snapshot::decode(&bytes).is_err(), "{case}: decode");
             }
         }
         std::fs::write(&path, &good).unwrap();
-        assert!(read(&path, len as u64).unwrap().is_ok(), "the file itself, at the limit");
+        assert!(
+            read(&path, len as u64, i64::MAX).unwrap().is_ok(),
+            "the file itself, at the limit"
+        );
     }
 
     #[test]
@@ -348,7 +363,7 @@ mod tests {
         ];
         for (bytes, limit, want) in cases {
             std::fs::write(&path, bytes).unwrap();
-            let why = read(&path, limit).unwrap().unwrap_err();
+            let why = read(&path, limit, i64::MAX).unwrap().unwrap_err();
             assert!(why.contains(want), "{want}: {why}");
         }
     }
