@@ -525,6 +525,45 @@ fn maintain_compacts_to_the_latest_record_per_live_key() {
     common::assert_kafka_valid(&part, INDEX_INTERVAL);
 }
 
+/// A cleaning that fails (a sealed segment with a batch whose CRC does not match) is a failed
+/// `maintain`, as an offline partition is: exit 3, the partition and the cause on stderr, no
+/// report on stdout, and the segment as it was.
+#[test]
+fn maintain_whose_cleaning_fails_exits_3_naming_the_partition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &[
+            "topic-create",
+            "kv",
+            "--partitions",
+            "1",
+            "--config",
+            "cleanup.policy=compact",
+            "--config",
+            "min.cleanable.dirty.ratio=0.01",
+            "--config",
+            "segment.bytes=1024",
+        ],
+    );
+    let input: String = (0..200).map(|i| format!("k{}:v{i}\n", i % 5)).collect();
+    let args =
+        ["produce", "kv", "--partition", "0", "--key-separator", ":", "--batch-records", "5"];
+    ok_in(dir, &args, input.as_bytes());
+    let first = dir.join("kv-0").join("00000000000000000000.log");
+    let mut bytes = fs::read(&first).unwrap();
+    // A byte of the first batch's records: its CRC no longer matches.
+    bytes[70] ^= 0xff;
+    fs::write(&first, &bytes).unwrap();
+    let out = run(&[dir], &["maintain"], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("kv-0") && err.contains("clean"), "{err}");
+    assert!(out.stdout.is_empty(), "maintain reported success");
+    assert_eq!(fs::read(&first).unwrap(), bytes, "the damaged segment changed");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operator's review of 12f6be2
 

@@ -56,15 +56,24 @@ pub fn maintain(st: &Store, out: &mut Out, topic: Option<&str>) -> Result<(), Fa
         store::partition_count(st, t)?;
     }
     let r = st.maintain(topic).map_err(|e| Failure::lib("maintenance failed", &e))?;
-    if r.cleaner_failures > 0 {
-        say!(
-            "logtool: warning: the cleaner failed on {} partition(s); the next pass retries",
-            r.cleaner_failures
-        );
-    }
     let offline = store::offline_in(st, topic);
     if !offline.is_empty() {
         return Err(store::skipped_offline("maintained", &offline));
+    }
+    if r.cleaner_failures > 0 {
+        // A partition the cleaner could not clean is a pass that did not do its work, as an
+        // offline one is: named with its cause, exit 3 (the cleaning changed nothing there).
+        let failed: Vec<String> = st
+            .cleaner_stats()
+            .into_iter()
+            .filter(|(_, s)| s.failures > 0)
+            .map(|(tp, s)| format!("{tp}: {}", s.last_error.unwrap_or_default()))
+            .collect();
+        return Err(Failure::io(format!(
+            "the cleaner failed on {} ({}); retention and the other partitions were done",
+            super::count(r.cleaner_failures, "partition"),
+            failed.join("; ")
+        )));
     }
     let line = Json::object()
         .with("segments_deleted", r.segments_deleted)
