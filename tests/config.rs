@@ -480,6 +480,28 @@ fn a_malformed_unicode_escape_in_server_properties_is_refused_naming_the_key() {
     assert_eq!(properties::parse("a=C:\\users")[0].1, "C:users");
 }
 
+/// Kafka trims a config value with Java's `String.trim` (`ConfigDef.parseType`), which strips
+/// the characters up to U+0020 (blanks and control characters) and nothing else, and splits a
+/// list at commas with Java's `\\s` around them. Before, strata trimmed Unicode white space: a
+/// trailing no-break space was dropped (`log.dirs=/data\u{a0}` loaded as `/data`, another
+/// directory; `log.segment.bytes=1048576\u{a0}`, which Kafka refuses, loaded), and a trailing
+/// control character was kept (`num.partitions=3\u{1}`, which Kafka reads as 3, was refused).
+#[test]
+fn values_are_trimmed_as_kafka_trims_them() {
+    let (config, _) = StoreConfig::from_properties_str("log.dirs=/data\u{a0}\n").unwrap();
+    assert_eq!(config.log_dirs, [PathBuf::from("/data\u{a0}")]);
+    let (config, _) = StoreConfig::from_properties_str("log.dirs=/a\u{2003},\t/b\n").unwrap();
+    assert_eq!(config.log_dirs, [PathBuf::from("/a\u{2003}"), PathBuf::from("/b")]);
+    let (key, value, _) =
+        invalid(StoreConfig::from_properties_str("log.segment.bytes=1048576\u{a0}\n"));
+    assert_eq!((key.as_str(), value.as_str()), ("log.segment.bytes", "1048576\u{a0}"));
+    assert_eq!(store("num.partitions=3\u{1}\n").num_partitions, 3);
+    invalid(LogConfig::validate_override("segment.bytes", "1048576\u{2003}"));
+    invalid(LogConfig::validate_override("cleanup.policy", "\u{a0}compact"));
+    LogConfig::validate_override("retention.ms", "\u{b}1000\u{1f}").unwrap();
+    LogConfig::validate_override("preallocate", "\u{0}false").unwrap();
+}
+
 proptest! {
     #[test]
     fn properties_parsing_never_panics(text in "(?s).{0,200}") {
@@ -520,4 +542,34 @@ fn describe_carries_each_keys_documentation() {
     let doc = &entries.iter().find(|e| e.key == "segment.bytes").unwrap().doc;
     assert!(doc.starts_with("The size at which a segment rolls"), "{doc}");
     assert!(doc.contains("\n\nDefault: 1073741824 (1 GiB)"), "{doc}");
+}
+
+#[test]
+fn zz_tmp_dump_properties() {
+    let Ok(all) = std::fs::read_to_string("/tmp/rvcfg-java/cases.txt") else { return };
+    let esc = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if (' '..='~').contains(&c) && c != '\\' && c != '|' {
+                    c.to_string()
+                } else {
+                    format!("\\x{{{:x}}}", c as u32)
+                }
+            })
+            .collect()
+    };
+    let mut out = String::new();
+    for case in all.split('\0') {
+        match properties::parse_checked(case) {
+            Ok(pairs) => {
+                let m: BTreeMap<String, String> = pairs.into_iter().collect();
+                for (k, v) in m {
+                    out.push_str(&format!("{}|{}||", esc(&k), esc(&v)));
+                }
+            }
+            Err(_) => out.push_str("ERR"),
+        }
+        out.push('\n');
+    }
+    std::fs::write("/tmp/rvcfg-java/rust.txt", out).unwrap();
 }

@@ -18,7 +18,8 @@
 //!   surrogate (a Rust string cannot hold one); [`parse`] never fails: it
 //!   keeps a malformed escape's `u` as a plain letter and turns a lone
 //!   surrogate into U+FFFD.
-//! - Values are trimmed (Kafka trims every config value before parsing it).
+//! - Values are trimmed as Kafka trims every config value before parsing
+//!   it (Java's `String.trim`: characters up to U+0020).
 //!
 //! A key that appears twice keeps its last value when collected into a map.
 
@@ -138,7 +139,7 @@ fn split_pair(line: &str) -> Split<'_> {
     let (key, key_problem) = unescape(key);
     let (value, value_problem) = unescape(raw_value);
     Split {
-        pair: (key, value.trim().to_owned()),
+        pair: (key, super::value::java_trim(&value).to_owned()),
         raw_value,
         problem: key_problem.or(value_problem),
     }

@@ -262,7 +262,7 @@ impl StoreConfig {
 
 /// Parses a comma-separated directory list (`log.dirs` / `log.dir`).
 fn parse_dir_list(key: &str, text: &str) -> Result<Vec<PathBuf>> {
-    let dirs: Vec<PathBuf> = text.split(',').map(|d| PathBuf::from(d.trim())).collect();
+    let dirs: Vec<PathBuf> = super::value::list_items(text).map(PathBuf::from).collect();
     check_dir_list(key, text, &dirs)?;
     Ok(dirs)
 }

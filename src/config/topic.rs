@@ -161,7 +161,7 @@ impl LogConfig {
         entries.extend(IGNORED_TOPIC_KEYS.iter().filter_map(|&key| {
             overrides.get(key).map(|value| ConfigEntry {
                 key,
-                value: value.trim().to_owned(),
+                value: super::value::java_trim(value).to_owned(),
                 source: ConfigSource::Topic,
                 doc: "A Kafka replication or format-conversion setting: accepted, not used."
                     .to_owned(),

@@ -1,7 +1,7 @@
 //! Typed config values: Kafka's text form in, typed value out, and back.
 //!
-//! Parsing follows Kafka's `ConfigDef.parseType`: surrounding whitespace is
-//! trimmed, integers are decimal (an optional sign), booleans are `true` /
+//! Parsing follows Kafka's `ConfigDef.parseType`: values are trimmed as
+//! Java's `String.trim` does ([`java_trim`]), integers are decimal (an optional sign), booleans are `true` /
 //! `false` in any case, lists are comma-separated with the blanks around the
 //! commas ignored. Range rules are not here: they are the validators of the
 //! key table ([`super::keys`]).
@@ -23,9 +23,24 @@ pub(crate) trait ConfigValue: Sized {
 /// Kafka's `INT` upper bound, for the keys Kafka declares as `INT`.
 pub(crate) const INT_MAX: u64 = i32::MAX as u64;
 
+/// `text` trimmed as Java's `String.trim` trims it (Kafka's
+/// `ConfigDef.parseType`): of every character up to U+0020, blanks and
+/// control characters, and of no other white space (a no-break space stays).
+pub(crate) fn java_trim(text: &str) -> &str {
+    text.trim_matches(|c: char| c <= ' ')
+}
+
+/// The items of a list value: trimmed, then split at commas with Java's
+/// `\s` around them (Kafka's `ConfigDef` `COMMA_WITH_WHITESPACE`).
+pub(crate) fn list_items(text: &str) -> impl Iterator<Item = &str> {
+    java_trim(text)
+        .split(',')
+        .map(|item| item.trim_matches(['\t', '\n', '\x0b', '\x0c', '\r', ' ']))
+}
+
 /// Parses a decimal integer (Kafka's `Long.parseLong` after trimming).
 fn parse_integer(text: &str) -> Result<i64, String> {
-    text.trim().parse::<i64>().map_err(|_| "expected a whole number".to_owned())
+    java_trim(text).parse::<i64>().map_err(|_| "expected a whole number".to_owned())
 }
 
 impl ConfigValue for i64 {
@@ -68,7 +83,7 @@ impl ConfigValue for u32 {
 
 impl ConfigValue for f64 {
     fn parse(text: &str) -> Result<Self, String> {
-        text.trim().parse::<f64>().map_err(|_| "expected a number".to_owned())
+        java_trim(text).parse::<f64>().map_err(|_| "expected a number".to_owned())
     }
     /// Java's `Double.toString` style: `0.5`, `1.0`, `1.7976931348623157e308`.
     fn render(&self) -> String {
@@ -78,7 +93,7 @@ impl ConfigValue for f64 {
 
 impl ConfigValue for bool {
     fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
+        let text = java_trim(text);
         if text.eq_ignore_ascii_case("true") {
             Ok(true)
         } else if text.eq_ignore_ascii_case("false") {
@@ -95,7 +110,7 @@ impl ConfigValue for bool {
 impl ConfigValue for TimestampType {
     /// Exactly `CreateTime` or `LogAppendTime`, as Kafka's `ValidString` wants.
     fn parse(text: &str) -> Result<Self, String> {
-        match text.trim() {
+        match java_trim(text) {
             "CreateTime" => Ok(TimestampType::CreateTime),
             "LogAppendTime" => Ok(TimestampType::LogAppendTime),
             _ => Err("expected CreateTime or LogAppendTime".to_owned()),
@@ -110,12 +125,12 @@ impl ConfigValue for CleanupPolicy {
     /// A list of `delete` and `compact` (any case, any order, repeats allowed).
     /// An empty list parses; [`CleanupPolicy::check`] refuses it.
     fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
+        let text = java_trim(text);
         let mut policy = CleanupPolicy { delete: false, compact: false };
         if text.is_empty() {
             return Ok(policy);
         }
-        for item in text.split(',').map(str::trim) {
+        for item in list_items(text) {
             if item.eq_ignore_ascii_case("delete") {
                 policy.delete = true;
             } else if item.eq_ignore_ascii_case("compact") {
@@ -142,7 +157,7 @@ impl ConfigValue for TopicCompression {
     /// case as Kafka's `ValidString` wants (`none` is a producer-side name and
     /// is refused here, as Kafka does).
     fn parse(text: &str) -> Result<Self, String> {
-        match text.trim() {
+        match java_trim(text) {
             "producer" => Ok(TopicCompression::Producer),
             "uncompressed" => Ok(TopicCompression::Uncompressed),
             name => match Compression::from_name(name) {
@@ -165,7 +180,7 @@ impl ConfigValue for TopicCompression {
 
 impl ConfigValue for Durability {
     fn parse(text: &str) -> Result<Self, String> {
-        match text.trim() {
+        match java_trim(text) {
             "page_cache" => Ok(Durability::PageCache),
             "interval" => Ok(Durability::Interval),
             "sync" => Ok(Durability::Sync),
