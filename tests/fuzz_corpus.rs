@@ -137,6 +137,8 @@ fn legacy_decode_corpus_never_panics_and_reencodes_plain_messages() {
             Outcome::Unframed
         } else if name.ends_with("-bad-crc") || name.ends_with("-invalid") {
             Outcome::Invalid
+        } else if name.ends_with("-equivalent") {
+            Outcome::Equivalent
         } else if name.contains("-none") {
             Outcome::Identical
         } else {

@@ -13,9 +13,9 @@
 //! | magic      |     1 | 0  | 1  |                                            |
 //! | attributes |     1 | ✓  | ✓  | bits 0-2 codec (0-3), bit 3 LogAppendTime (v1) |
 //! | timestamp  |     8 | —  | ✓  |                                            |
-//! | keyLength  |     4 | ✓  | ✓  | -1 = null                                  |
+//! | keyLength  |     4 | ✓  | ✓  | -1 = null (any negative reads as null)     |
 //! | key        |     n | ✓  | ✓  |                                            |
-//! | valueLength|     4 | ✓  | ✓  | -1 = null                                  |
+//! | valueLength|     4 | ✓  | ✓  | -1 = null (any negative reads as null)     |
 //! | value      |     n | ✓  | ✓  |                                            |
 //!
 //! An uncompressed message is a "batch" of one record at its own offset. A
@@ -304,17 +304,18 @@ fn field<const N: usize>(b: &[u8], at: usize, field: &'static str) -> FormatResu
     })
 }
 
-/// Reads an int32 length (-1 = null) and the bytes it covers, advancing `pos`.
+/// Reads an int32 length and the bytes it covers, advancing `pos`. Any
+/// negative length is null and covers no bytes, as Kafka reads it
+/// (`LegacyRecord.key`/`value` through `Utils.sizeDelimited`; the value's
+/// length follows `max(0, keySize)` key bytes); strata writes -1.
 fn nullable(b: &[u8], pos: &mut usize, name: &'static str) -> FormatResult<Option<Range<usize>>> {
     let len = i32::from_be_bytes(field(b, *pos, name)?);
     *pos += 4;
-    if len == -1 {
-        return Ok(None);
-    }
-    let len = usize::try_from(len).ok().filter(|&l| l <= b.len() - *pos).ok_or(invalid(
+    let Ok(len) = usize::try_from(len) else { return Ok(None) };
+    let len = Some(len).filter(|&l| l <= b.len() - *pos).ok_or(invalid(
         name,
-        len.into(),
-        "negative or past the message end",
+        i64::try_from(len).unwrap_or(i64::MAX),
+        "past the message end",
     ))?;
     let range = *pos..*pos + len;
     *pos += len;
