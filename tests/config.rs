@@ -543,33 +543,3 @@ fn describe_carries_each_keys_documentation() {
     assert!(doc.starts_with("The size at which a segment rolls"), "{doc}");
     assert!(doc.contains("\n\nDefault: 1073741824 (1 GiB)"), "{doc}");
 }
-
-#[test]
-fn zz_tmp_dump_properties() {
-    let Ok(all) = std::fs::read_to_string("/tmp/rvcfg-java/cases.txt") else { return };
-    let esc = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if (' '..='~').contains(&c) && c != '\\' && c != '|' {
-                    c.to_string()
-                } else {
-                    format!("\\x{{{:x}}}", c as u32)
-                }
-            })
-            .collect()
-    };
-    let mut out = String::new();
-    for case in all.split('\0') {
-        match properties::parse_checked(case) {
-            Ok(pairs) => {
-                let m: BTreeMap<String, String> = pairs.into_iter().collect();
-                for (k, v) in m {
-                    out.push_str(&format!("{}|{}||", esc(&k), esc(&v)));
-                }
-            }
-            Err(_) => out.push_str("ERR"),
-        }
-        out.push('\n');
-    }
-    std::fs::write("/tmp/rvcfg-java/rust.txt", out).unwrap();
-}
