@@ -502,6 +502,23 @@ fn values_are_trimmed_as_kafka_trims_them() {
     LogConfig::validate_override("preallocate", "\u{0}false").unwrap();
 }
 
+/// Java's `Properties.load` (JDK 9 and later) starts a logical line afresh while it is still
+/// empty: after a line holding only a backslash, the next line may be blank or a comment. Before,
+/// strata read a commented-out setting after such a line as a key (`#log.retention.hours`, an
+/// unknown key) and the backslash line before a blank one as an empty key. (Java's answers
+/// checked with `Properties.load` on the same text: `{a=1, b=2, c=3#d}`.)
+#[test]
+fn a_line_holding_only_a_continuation_starts_no_entry() {
+    let text = "a=1\n\\\n#log.retention.hours=1\nb=2\n \\\n\n\\\r\n!x\nc=3\\\n\\\n#d\n";
+    assert_eq!(
+        properties::parse(text),
+        [("a", "1"), ("b", "2"), ("c", "3#d")].map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    let (_, warnings) =
+        StoreConfig::from_properties_str("log.dirs=/d\n\\\n#log.retention.hours=1\n").unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
 proptest! {
     #[test]
     fn properties_parsing_never_panics(text in "(?s).{0,200}") {

@@ -7,6 +7,8 @@
 //! - A line whose first non-blank character is `#` or `!` is a comment.
 //! - A line ending in an odd number of backslashes continues on the next
 //!   line (that line's leading blanks skipped; a comment line never continues).
+//!   A logical line still empty (a line holding only a backslash) starts
+//!   afresh on the next line, which may then be blank or a comment.
 //! - The key ends at the first unescaped `=`, `:` or blank; the separator is
 //!   `=` or `:` with blanks around it, or just blanks. So `key=value`,
 //!   `key: value` and `key value` are the same.
@@ -90,7 +92,9 @@ fn logical_lines(text: &str) -> Vec<String> {
         logical.push_str(trimmed);
         if continues(&logical) {
             logical.pop();
-            current = Some(logical);
+            // Still empty: the next line starts afresh, blank or comment
+            // included (Java's `LineReader`, which checks `len == 0`).
+            current = (!logical.is_empty()).then_some(logical);
         } else {
             lines.push(logical);
         }
