@@ -617,3 +617,43 @@ fn damaged_text_state_files_are_named_with_their_line_and_what_it_holds() {
     std::fs::write(&epochs, "0\n2\n1 0\nfoo\n").unwrap();
     damaged(&epochs, &[], &["line 4", "\"foo\""]);
 }
+
+/// A batch whose CRC does not match but whose records still decode (a flipped byte in a
+/// value) is reported on stderr with exit 1, and its records are printed as
+/// `kafka_verify.py --dump` and Kafka's `DumpLogSegments` print them (they iterate a batch's
+/// records whatever its CRC): the two dumps stay diffable where it matters most.
+#[test]
+fn dump_of_a_batch_whose_crc_fails_prints_its_records_as_kafka_verify_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([tmp.path().to_path_buf()])).unwrap();
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    log.append(&[Record::new("k0", "first-value"), Record::new("k1", "damaged-value")]).unwrap();
+    log.append(&[Record::new("k2", "after")]).unwrap();
+    store.close().unwrap();
+    let part = tmp.path().join("t-0");
+    let file = part.join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.windows(7).position(|w| w == b"damaged").unwrap();
+    bytes[at] = b'D';
+    std::fs::write(&file, &bytes).unwrap();
+
+    let out = logtool(&["dump", "--json", p(&part)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("corrupt batch at position 0"), "{err}");
+    let lines: Vec<String> =
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    let offsets: Vec<i64> =
+        of_type(&lines, "record").iter().map(|l| num(l, "offset").unwrap()).collect();
+    assert_eq!(offsets, [0, 1, 2], "{lines:#?}");
+    assert_eq!(text(&lines[2], "value_utf8"), "Damaged-value", "what the file holds");
+
+    if let Err(why) = common::kafka_verify_available() {
+        common::skip(&why);
+        return;
+    }
+    let python = common::kafka_verify(&part, &["--dump"]);
+    assert_eq!(python.status, 1, "{python}");
+    assert_eq!(lines.join("\n") + "\n", python.stdout);
+}
