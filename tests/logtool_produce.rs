@@ -277,3 +277,26 @@ fn a_failed_append_names_every_line_read_that_was_not_appended() {
     assert!(err.contains("nothing after line 5 was appended"), "{err}");
     assert!(lines.iter().next().is_none(), "one batch reported");
 }
+
+/// A negative `--timestamp` is refused before anything is appended, as Kafka's console
+/// producer refuses it (`ProducerRecord`: "Timestamp should always be non-negative"): a
+/// record at -5 made a batch whose maxTimestamp (-1, "none") is not its records' largest,
+/// which `verify`, `kafka_verify.py` and Kafka's `DumpLogSegments` all call damaged.
+#[test]
+fn a_negative_timestamp_is_refused_and_appends_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["topic-create", "t", "--partitions", "1"]);
+    for ts in ["-5", "-1", "-9223372036854775808"] {
+        let out = common::logtool_run(&[dir], true, &["produce", "t", "--timestamp", ts], b"a\n");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--timestamp {ts}: {err}");
+        assert!(err.contains("--timestamp") && err.contains(ts), "{err}");
+        assert!(out.stdout.is_empty(), "--timestamp {ts} reported an append");
+    }
+    let offsets = ok(dir, &["offsets", "t"]);
+    assert_eq!(num(&offsets[0], "latest"), Some(0), "{offsets:?}");
+    let verify =
+        common::logtool_run(&[dir], true, &["verify", dir.join("t-0").to_str().unwrap()], b"");
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}

@@ -75,7 +75,10 @@ pub struct ProduceArgs {
     #[arg(long = "header", value_name = "K=V")]
     pub headers: Vec<String>,
     /// CreateTime of every record in ms since the epoch (default: the time the line is read).
-    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    /// Not negative, as Kafka's `ProducerRecord` requires: a batch's maxTimestamp cannot say a
+    /// negative one (-1 is "none"). Negative values are parsed to be named in the error.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(0..))]
     pub timestamp: Option<i64>,
     /// Records per batch, per partition.
     #[arg(long, value_name = "N", default_value_t = 500,
