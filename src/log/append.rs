@@ -24,7 +24,8 @@
 //! [`summarize`] measures every record and gathers the few facts the rules
 //! judge; a batch it cannot vouch for is walked record by record with
 //! [`walk_records`], which names the first record that breaks a rule). Batches the log builds itself
-//! from records ([`build`]) apply rules 2-4 and 6 while they are encoded and
+//! from records ([`build`]) apply rules 2-4 and 6 while they are encoded
+//! (and refuse a timestamp below -1, as Kafka's producer does) and
 //! are never validated again: their CRC is computed once, by the builder.
 
 use bytes::{Bytes, BytesMut};
@@ -340,18 +341,37 @@ pub(crate) fn build<R: RecordParts>(
     // The bounds once per batch, as the range of timestamps neither bound
     // can refuse; `check_timestamp` judges any other exactly (and names a refusal).
     let bounds = cfg.timestamps();
-    let (lo, hi) = bounds.surely_accepted(now);
+    // No negative timestamp, on either timestamp type: Kafka's producer
+    // never sends one (`ProducerRecord` refuses it, and
+    // `MemoryRecordsBuilder.appendWithOffset` any below -1), and a batch of
+    // them would keep maxTimestamp -1, below its records' largest. A record's
+    // -1 is stamped with `now` before it is judged (a clock before 1970
+    // stamps a negative time, which is let through).
+    let floor = if now >= 0 { 0 } else { i64::MIN };
+    let (lo, hi) = if log_append_time {
+        (floor, i64::MAX)
+    } else {
+        let (lo, hi) = bounds.surely_accepted(now);
+        (lo.max(floor), hi)
+    };
     let compact = cfg.compact;
     // The rules are applied to each record as it is encoded (a refusal
     // drops the batch, so nothing of it is kept): `surely` vouches for the
     // common record in two compares, `exact` judges any other and names
     // what it breaks.
-    let surely = |ts: i64, key_is_null: bool| {
-        !(compact && key_is_null) && (log_append_time || (lo <= ts && ts <= hi))
-    };
+    let surely = |ts: i64, key_is_null: bool| !(compact && key_is_null) && lo <= ts && ts <= hi;
     let exact = |i: usize, ts: i64, key_is_null: bool| {
         if compact && key_is_null {
             return Err(keyless(i32::try_from(i).unwrap_or(i32::MAX)));
+        }
+        if ts < floor {
+            return Err(Error::InvalidTimestamp {
+                timestamp: ts,
+                now,
+                reason: "negative: a record's timestamp counts milliseconds since the epoch, \
+                         or is -1 for the time of the append"
+                    .into(),
+            });
         }
         if log_append_time { Ok(()) } else { check_timestamp(ts, now, &bounds) }
     };

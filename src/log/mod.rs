@@ -346,7 +346,8 @@ impl Log {
 
     /// Appends records as one batch built here, compressed with the topic's
     /// `compression.type` (none when it is `producer`). Records with
-    /// timestamp -1 are stamped with the current time.
+    /// timestamp -1 are stamped with the current time; any other negative
+    /// timestamp is refused, as Kafka's producer refuses it.
     ///
     /// Takes owned [`Record`](crate::format::Record)s or [`BorrowedRecord`](crate::format::BorrowedRecord)s (any [`RecordParts`]):
     /// keys and values are encoded straight from them into the batch, which
@@ -379,7 +380,9 @@ impl Log {
     /// ```
     ///
     /// # Errors
-    /// As [`append_batch`](Self::append_batch).
+    /// As [`append_batch`](Self::append_batch), and
+    /// [`Error::InvalidTimestamp`] for a timestamp below -1 (nothing of the
+    /// records is appended).
     ///
     /// [`BorrowedRecord`]: crate::format::BorrowedRecord
     pub fn append<R: RecordParts>(&self, records: &[R]) -> Result<AppendInfo> {

@@ -246,3 +246,46 @@ fn restamping_a_producer_batch_clears_attribute_bits_kafka_does_not_define() {
     assert_eq!(batch.max_timestamp(), NOW);
     assert_eq!(batch.attributes(), 0);
 }
+
+#[test]
+fn log_append_refuses_a_negative_record_timestamp_other_than_minus_one() {
+    // Kafka's producer never sends one (ProducerRecord refuses a negative
+    // timestamp, MemoryRecordsBuilder.appendWithOffset any below -1): stored,
+    // such a batch's maxTimestamp stays -1 below its records' largest, which
+    // kafka_verify.py and DumpLogSegments report. -1 is the time of the append.
+    let dir = tempfile::tempdir().unwrap();
+    let configs = [
+        LogConfig::default(),
+        LogConfig::default().message_timestamp_type(TimestampType::LogAppendTime),
+        LogConfig::default().compression_type(TopicCompression::Codec(Compression::Zstd)),
+    ];
+    for (i, cfg) in configs.into_iter().enumerate() {
+        let (log, _) = open(&dir.path().join(i.to_string()), cfg);
+        log.append(&[Record::new("k", "v").timestamp(NOW)]).unwrap();
+        for bad in [-2, -5, i64::MIN] {
+            for records in [
+                vec![Record::new("k", "v").timestamp(bad)],
+                vec![Record::new("a", "1").timestamp(NOW), Record::new("b", "2").timestamp(bad)],
+                vec![Record::new("a", "1"), Record::new("b", "2").timestamp(bad)],
+            ] {
+                match log.append(&records) {
+                    Err(e @ Error::InvalidTimestamp { timestamp, .. }) => {
+                        assert_eq!(timestamp, bad, "{e}");
+                        assert!(e.to_string().contains("negative"), "{e}");
+                    }
+                    other => panic!("timestamp {bad}: expected InvalidTimestamp, got {other:?}"),
+                }
+                assert_eq!(log.log_end_offset(), 1, "nothing of a refused append is kept");
+                assert!(log.poisoned().is_none());
+            }
+        }
+        // -1 is the time of the append, and 0 is a timestamp like any other.
+        log.append(&[Record::new("k", "v"), Record::new("k", "w").timestamp(0)]).unwrap();
+        assert_eq!(log.log_end_offset(), 3);
+        let fetched = log.read(1, usize::MAX).unwrap();
+        let batch = fetched.batches().next().unwrap();
+        if batch.timestamp_type() == TimestampType::CreateTime {
+            assert_eq!(batch.max_timestamp(), NOW);
+        }
+    }
+}
