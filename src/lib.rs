@@ -147,7 +147,10 @@
 //!   are all still there); (4) bytes that no longer check (the kernel dropped
 //!   them) poison the partition, and the next open's recovery keeps
 //!   everything up to the last valid batch (every synced record). Any other
-//!   fsync error poisons, as a failed fsync of unknown state must.
+//!   fsync error poisons, as a failed fsync of unknown state must. A pass
+//!   that cannot open a file it syncs (out of descriptors or memory, with
+//!   nothing left for the budget to evict) ran no fsync of it: it fails with
+//!   that error, the recovery point stays and the partition stays usable.
 //! - The store-level watermark
 //!   `strata.log.dir.min.free.bytes` refuses appends (same error) before the
 //!   disk is full, while retention, compaction and DeleteRecords run on.

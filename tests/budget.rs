@@ -433,3 +433,103 @@ fn retired_segments_hold_no_descriptors_and_appends_go_on_under_ulimit_128() {
     store.create_topic("u", 1, &BTreeMap::new()).unwrap();
     assert_eq!(log.read(end - 1, 1 << 20).unwrap().records().count(), 201);
 }
+
+/// Opens `/dev/null` until the process is out of descriptors (`EMFILE`), as an embedding
+/// server whose sockets took the rest of its open-file limit: nothing the budget can evict
+/// frees one. Dropping the files gives them back.
+fn take_every_descriptor() -> Vec<std::fs::File> {
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => held.push(f),
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::EMFILE), "{e}");
+                return held;
+            }
+        }
+    }
+}
+
+/// A sync pass that cannot open what it syncs (the sealed segment's `.log`, which the seal
+/// closed, or the directory) because the process is out of descriptors and the budget has
+/// nothing to evict ran no fsync: nothing about the disk is unknown, so it fails that pass
+/// with the descriptor error and the partition stays usable, as an append or a roll out of
+/// descriptors does. It poisoned the partition (offline until the store reopened), as a
+/// failed fsync must.
+#[test]
+fn a_sync_pass_out_of_descriptors_fails_without_poisoning_and_the_next_pass_syncs() {
+    const NAME: &str =
+        "a_sync_pass_out_of_descriptors_fails_without_poisoning_and_the_next_pass_syncs";
+    if !in_child(NAME, Some(64)) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    store.create_topic("t", 1, &overrides(1 << 20)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..10 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+    }
+    // Seals the first segment (its descriptor closed) and creates one: the pass below must
+    // reopen the sealed `.log` and fsync the directory. No flusher: nothing synced yet.
+    log.roll().unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    let held = take_every_descriptor();
+    let failed = log.flush().unwrap_err();
+    let waited = log.wait_synced(10).unwrap_err();
+    drop(held);
+    eprintln!("flush: {failed}; wait_synced: {waited}");
+    for e in [&failed, &waited] {
+        assert!(
+            matches!(e, strata::Error::Io { source, .. } if source.raw_os_error() == Some(libc::EMFILE)),
+            "{e}"
+        );
+    }
+    assert!(log.poisoned().is_none(), "poisoned: {:?}", log.poisoned());
+    assert_eq!(log.recovery_point(), 0);
+    // Descriptors back: the next pass syncs, and the partition takes appends.
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), 10);
+    log.append(&[Record::new("k", value(0, 10))]).unwrap();
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), 11);
+    check_log(&log, 0);
+    store.close().unwrap();
+
+    // With the store's flusher, a caller of wait_synced waits for a pass on a worker: the pass
+    // that failed so must end its wait with that failure (it waited for good once nothing
+    // poisoned the log).
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([tmp.path()]).log_open_segments_max(1)).unwrap();
+    store.create_topic("t", 1, &overrides(1 << 20)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..10 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+    }
+    log.roll().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while log.recovery_point() < 10 {
+        assert!(std::time::Instant::now() < deadline, "the roll's pass never ran");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The new segment's descriptor opened, then closed by the budget (one open segment) when a
+    // read maps the sealed one; the read's slice keeps that map's descriptor, so evicting the
+    // sealed segment frees none.
+    log.append(&[Record::new("k", value(0, 10))]).unwrap();
+    let fetched = log.read(0, 1 << 20).unwrap();
+    assert!(fetched.slices().iter().all(|s| s.file.is_some()));
+    let held = take_every_descriptor();
+    let waited = log.wait_synced(11).unwrap_err();
+    drop(held);
+    eprintln!("wait_synced with a flusher: {waited}");
+    assert!(
+        matches!(&waited, strata::Error::Io { source, .. } if source.raw_os_error() == Some(libc::EMFILE)),
+        "{waited}"
+    );
+    assert!(log.poisoned().is_none(), "poisoned: {:?}", log.poisoned());
+    drop(fetched);
+    log.wait_synced(11).unwrap();
+    assert_eq!(log.recovery_point(), 11);
+    check_log(&log, 0);
+    store.close().unwrap();
+}

@@ -39,6 +39,7 @@ use parking_lot::{Condvar, Mutex};
 use super::Log;
 use crate::io::file;
 use crate::segment::Segment;
+use crate::segment::budget;
 use crate::{Error, Result};
 
 /// Called with the log when it has a pass to run; returns whether it will
@@ -64,10 +65,35 @@ struct State {
     passes: u64,
     /// An appender of a durable append runs a pass ([`Log::commit_durable`]).
     committing: bool,
-    /// Passes that failed for lack of space, and the last such failure: a
-    /// waiter that sees the count grow gives up with that retriable error.
-    no_space_failures: u64,
-    last_no_space: Option<(std::path::PathBuf, String)>,
+    /// Passes that failed without poisoning the log (see [`Log::fail_pass`]),
+    /// and the last such failure: a waiter that sees the count grow gives
+    /// up with that error.
+    usable_failures: u64,
+    last_usable_failure: Option<UsableFailure>,
+}
+
+/// A pass's failure that leaves the log usable, kept for the pass's waiters
+/// (an [`Error`] is not `Clone`).
+#[derive(Debug, Clone)]
+enum UsableFailure {
+    /// A full disk at a write or an fsync.
+    NoSpace { path: std::path::PathBuf, reason: String },
+    /// Out of descriptors or memory opening a file to sync, the budget
+    /// having nothing left to evict: that file saw no fsync.
+    Exhausted { op: &'static str, path: std::path::PathBuf, code: i32 },
+}
+
+impl UsableFailure {
+    fn error(&self) -> Error {
+        match self {
+            UsableFailure::NoSpace { path, reason } => {
+                Error::NoSpace { path: path.clone(), reason: reason.clone() }
+            }
+            UsableFailure::Exhausted { op, path, code } => {
+                Error::io(op, path.clone(), std::io::Error::from_raw_os_error(*code))
+            }
+        }
+    }
 }
 
 /// Per-log flush state: the bookkeeping, the pass lock and the waiters of durable appends.
@@ -266,20 +292,22 @@ impl Log {
         }
         drop(v);
         let f = &self.inner.flush;
-        // Counted before the pass is requested: a pass that fails for lack of space between the
-        // request and the wait below must still end this wait (nothing queues another pass).
-        let failures = f.state.lock().no_space_failures;
+        // Counted before the pass is requested: a pass that fails for lack of space (or of
+        // descriptors) between the request and the wait below must still end this wait
+        // (nothing queues another pass).
+        let failures = f.state.lock().usable_failures;
         if !self.request_flush(offset, false) {
             // No flusher: the waiters group-commit on their own threads.
             return self.commit_durable(offset);
         }
         let mut s = f.state.lock();
         while s.recovery_point < offset {
-            if s.no_space_failures > failures
-                && let Some((path, reason)) = s.last_no_space.clone()
+            if s.usable_failures > failures
+                && let Some(failure) = &s.last_usable_failure
             {
-                // The disk is full: the pass will be retried, this caller need not wait for it.
-                return Err(Error::NoSpace { path, reason });
+                // The disk is full (or the process out of descriptors): the pass will be
+                // retried, this caller need not wait for it.
+                return Err(failure.error());
             }
             drop(s);
             self.check_poison()?;
@@ -445,18 +473,30 @@ impl Log {
 
     /// A failed pass: a full disk is the retriable [`Error::NoSpace`] (the
     /// recovery point stays, the segment rewrites its unsynced bytes before
-    /// its next fsync, see [`Segment::flush_log`]); any other failure
-    /// poisons the log, since what is on disk past the last good sync is
-    /// unknown. Waiters are woken either way.
+    /// its next fsync, see [`Segment::flush_log`]); running out of
+    /// descriptors or memory to open a file to sync (the budget evicted what
+    /// it could) fails the pass as it is, since that file saw no fsync and
+    /// nothing about the disk is unknown, as an append or a roll out of them
+    /// does; any other failure poisons the log, since what is on disk past
+    /// the last good sync is unknown. Waiters are woken either way.
     fn fail_pass(&self, e: Error) -> Error {
-        let e = match e.into_no_space() {
-            Error::NoSpace { path, reason } => {
-                let mut s = self.inner.flush.state.lock();
-                s.no_space_failures += 1;
-                s.last_no_space = Some((path.clone(), reason.clone()));
-                Error::NoSpace { path, reason }
+        let usable = match e.into_no_space() {
+            Error::NoSpace { path, reason } => Ok(UsableFailure::NoSpace { path, reason }),
+            Error::Io { op, path, source } if budget::is_exhaustion_opening(op, &source) => {
+                let code = source.raw_os_error().unwrap_or_default();
+                Ok(UsableFailure::Exhausted { op, path, code })
             }
-            e => self.poison(e),
+            e => Err(self.poison(e)),
+        };
+        let e = match usable {
+            Ok(failure) => {
+                let mut s = self.inner.flush.state.lock();
+                s.usable_failures += 1;
+                let e = failure.error();
+                s.last_usable_failure = Some(failure);
+                e
+            }
+            Err(e) => e,
         };
         self.inner.flush.done.notify_all();
         e

@@ -20,7 +20,9 @@
 //! [`Error::NoSpace`] and cuts the partial write back, and a full disk at an
 //! fsync, which fails that pass with the same error and leaves the recovery
 //! point where it was (the segment rewrites its unsynced bytes before its
-//! next fsync; see the crate's durability contract).
+//! next fsync; see the crate's durability contract). A pass that cannot open
+//! a file to sync (out of descriptors or memory after eviction) ran no fsync
+//! of it and fails without poisoning too.
 
 mod append;
 mod claim;

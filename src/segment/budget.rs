@@ -387,6 +387,19 @@ pub(crate) fn is_exhaustion(e: &crate::Error) -> bool {
     }
 }
 
+/// Whether `source`, the failure of operation `op`, is a file that could not
+/// be opened for lack of descriptors or memory: `EMFILE` and `ENFILE` come
+/// only from calls that make a descriptor, `ENOMEM` from an open (an `fsync`
+/// may fail with it too, after a failed write-back, so elsewhere it is not
+/// taken for one). A sync that fails so synced nothing.
+pub(crate) fn is_exhaustion_opening(op: &str, source: &std::io::Error) -> bool {
+    match source.raw_os_error() {
+        Some(EMFILE | ENFILE) => true,
+        Some(ENOMEM) => matches!(op, "open" | "create"),
+        _ => false,
+    }
+}
+
 // Linux errno values (the same on every Linux architecture).
 const ENOMEM: i32 = 12;
 const ENFILE: i32 = 23;
