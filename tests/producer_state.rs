@@ -493,3 +493,93 @@ fn snapshot_entries_no_state_at_its_offset_holds_are_refused() {
         }
     }
 }
+
+/// Whether the file a clean close leaves at `snapshot` is fsynced: the
+/// source of the last rename onto it had its last write followed by a sync
+/// (or no rename onto it happened while `ops` were recorded).
+fn left_synced(
+    ops: &[(strata::internals::io::fault::Op, std::path::PathBuf, Option<std::path::PathBuf>)],
+    snapshot: &std::path::Path,
+) -> bool {
+    use strata::internals::io::fault::Op;
+    let Some(at) =
+        ops.iter().rposition(|(op, _, to)| *op == Op::Rename && to.as_deref() == Some(snapshot))
+    else {
+        return true;
+    };
+    let from = &ops[at].1;
+    ops[..at]
+        .iter()
+        .rev()
+        .find(|(op, path, _)| path == from && matches!(op, Op::Write | Op::Sync))
+        .is_some_and(|(op, _, _)| *op == Op::Sync)
+}
+
+/// A clean close leaves the snapshot at the log end durable, as Kafka's
+/// does (`UnifiedLog.close` takes a flushed snapshot). After a clean open
+/// the snapshot there is already durable, and a roll at that same offset
+/// (an explicit one, a `segment.ms` roll before the first append, or
+/// retention's roll when every segment expires) must not replace it with an
+/// unsynced copy that the close then keeps as the durable one: a power cut
+/// after the shutdown marker could leave it empty, and every producer is
+/// forgotten (retried batches appended twice). Kafka's roll takes no
+/// snapshot at an offset it already has one for (`takeSnapshot` needs
+/// `lastMapOffset > lastSnapOffset`). Both cases: the state unchanged since
+/// the open, and changed by expiration.
+#[test]
+fn a_roll_at_a_clean_opens_log_end_leaves_its_snapshot_durable_through_the_close() {
+    use strata::internals::io::fault;
+    for expire in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(10_000);
+        let open = |clean: bool| {
+            Log::open(
+                dir.path(),
+                "t",
+                0,
+                LogConfig::default(),
+                Arc::clone(&clock) as _,
+                LoadOptions::default().with_clean_shutdown(clean),
+            )
+            .unwrap()
+            .0
+        };
+        let log = open(false);
+        log.append_batch(batch(7, 0, 0, 2)).unwrap();
+        let mut late = BatchBuilder::new(0).producer(8, 0, 0);
+        late.append(&Record::new("k", "v").timestamp(200_000)).unwrap();
+        log.append_batch(late.build().unwrap()).unwrap();
+        log.close().unwrap();
+        let end = dir.path().join(format!("{:020}.snapshot", 3));
+        assert!(end.exists());
+
+        let log = open(true);
+        if expire {
+            clock.set(150_000);
+            assert_eq!(log.expire_producers(100_000), 1, "producer 7 expires, 8 stays");
+        }
+        let ops = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&ops);
+        let observer = fault::observe(move |d| {
+            seen.lock().unwrap().push((d.op, d.path.to_owned(), d.to.map(|p| p.to_owned())));
+        });
+        log.roll().unwrap();
+        assert_eq!(log.segment_base_offsets(), vec![0, 3]);
+        log.close().unwrap();
+        drop(observer);
+        let ops = ops.lock().unwrap();
+        assert!(
+            left_synced(&ops, &end),
+            "expire {expire}: the close left {} unsynced: {ops:?}",
+            end.display()
+        );
+        // And it holds the state the close had.
+        let log = open(true);
+        assert_eq!(log.producer_count(), if expire { 1 } else { 2 }, "expire {expire}");
+        // Producer 8's retry is still known.
+        let mut again = BatchBuilder::new(0).producer(8, 0, 0);
+        again.append(&Record::new("k", "v").timestamp(200_000)).unwrap();
+        assert_eq!(log.append_batch(again.build().unwrap()).unwrap().base_offset, 2);
+        log.close().unwrap();
+    }
+}

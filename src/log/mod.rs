@@ -721,7 +721,7 @@ impl Log {
         // A test's hook may run sync passes here (they take no writer lock).
         let created = crate::io::fault::point("log::roll::before_create")
             .and_then(|()| Segment::create(&self.inner.dir, leo, self.limits(cfg), now, jitter))
-            .and_then(|segment| self.write_snapshot(w, leo, false).map(|_| segment));
+            .and_then(|segment| self.roll_snapshot(w, leo).map(|()| segment));
         let segment = match created {
             Ok(segment) => segment,
             Err(e) => {
@@ -761,6 +761,23 @@ impl Log {
                 Ok(false)
             }
         }
+    }
+
+    /// The snapshot a roll at `leo` takes, unsynced (Kafka's roll flushes it
+    /// asynchronously). A durable one already there holding this state (a
+    /// clean open's, no append since) is kept, as Kafka's `takeSnapshot`
+    /// takes none at an offset it has one for: replaced by an unsynced copy
+    /// that the close then found unchanged, a power cut after the shutdown
+    /// could leave it empty. Replaced, it is no longer the durable one.
+    fn roll_snapshot(&self, w: &mut Writer, leo: i64) -> Result<()> {
+        let durable_here = w.durable_snapshot == Some(leo);
+        if durable_here && w.producers.snapshot_matches(&self.inner.dir, leo) {
+            return Ok(());
+        }
+        if durable_here {
+            w.durable_snapshot = None;
+        }
+        self.write_snapshot(w, leo, false).map(drop)
     }
 
     /// Rolls the active segment now if it holds any data.
