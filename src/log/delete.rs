@@ -14,7 +14,6 @@
 //! checkpointed log start offset: the next pass deletes them again.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use crate::segment::Segment;
 use crate::{Error, Result};
@@ -48,14 +47,6 @@ fn no_space(e: &Error) -> bool {
     }
 }
 
-/// When the segment's `.log` was last written; 0 (long ago) if that cannot be read.
-fn modified_ms(seg: &Segment) -> i64 {
-    seg.modified()
-        .ok()
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Log {
     /// One retention pass: segments below the log start offset, then (under
     /// `cleanup.policy=delete`) `retention.bytes`, then `retention.ms`.
@@ -71,11 +62,18 @@ impl Log {
         let v = self.view();
         let mut segments = Vec::with_capacity(v.segments.len());
         for seg in v.segments.iter() {
+            let largest_timestamp = seg.largest_timestamp()?;
+            // The file's age is read only for a segment judged by it, one whose largest
+            // timestamp lies ahead of the clock (`retention::retention_timestamp`; without
+            // timestamps, `largest_timestamp` is already that age), and a failed look fails
+            // the pass: taken for 0, it judged the segment written in 1970 and deleted it.
+            let last_modified_ms =
+                if largest_timestamp > now { seg.modified_ms()? } else { largest_timestamp };
             segments.push(SegmentFacts {
                 base_offset: seg.base_offset(),
                 size: seg.len(),
-                largest_timestamp: seg.largest_timestamp()?,
-                last_modified_ms: modified_ms(seg),
+                largest_timestamp,
+                last_modified_ms,
             });
         }
         let inputs = RetentionInputs {

@@ -32,7 +32,9 @@ pub struct SegmentFacts {
     pub size: u64,
     /// Largest record timestamp, -1 when none.
     pub largest_timestamp: i64,
-    /// When its `.log` was last written, ms since the epoch.
+    /// When its `.log` was last written, ms since the epoch. Read only for a
+    /// segment whose largest timestamp is -1 or after `now`
+    /// ([`retention_timestamp`]).
     pub last_modified_ms: i64,
 }
 

@@ -112,6 +112,13 @@ impl Segment {
         }
     }
 
+    /// [`Segment::modified`] in ms since the epoch (0 for a time before it).
+    pub(crate) fn modified_ms(&self) -> Result<i64> {
+        let ms =
+            self.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+    }
+
     /// The `.log`'s modification time as the file system has it now.
     fn modified_on_disk(&self) -> Result<std::time::SystemTime> {
         self.check_open()?;

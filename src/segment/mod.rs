@@ -506,9 +506,7 @@ impl Segment {
         if max >= 0 {
             return Ok(max);
         }
-        let modified = self.modified()?;
-        let ms = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+        self.modified_ms()
     }
 
     /// The rolling-base timestamp: max timestamp of the first batch.

@@ -428,6 +428,37 @@ fn a_future_timestamped_segment_pins_the_log_only_until_its_file_is_older_than_r
     assert_eq!(read_all(&log), vec![9, 10]);
 }
 
+#[test]
+fn a_future_timestamped_segment_whose_file_age_cannot_be_read_is_kept_and_the_pass_fails() {
+    use strata::internals::io::fault::{self, FaultPlan, Op};
+    let env = Env::new();
+    let log = env.topic("t", &[("retention.ms", &HOUR.to_string()), ("file.delete.delay.ms", "0")]);
+    let dir = env.store.partition_dir("t", 0).unwrap();
+    // A: records 10 hours ahead of the clock, judged by its file's age (fresh: kept). B: now.
+    append_records(&log, 2, env.now + 10 * HOUR);
+    log.roll().unwrap();
+    append_records(&log, 2, env.now);
+    assert_eq!(log.delete_old_segments().unwrap().segments_deleted, 0);
+
+    // Looking at A's file fails: the pass cannot tell A's age and must not guess it.
+    let pass = {
+        let _stat_fails = fault::arm(FaultPlan::new().fail_every(Op::Metadata));
+        log.delete_old_segments()
+    };
+    assert!(
+        matches!(&pass, Err(Error::Io { op: "metadata", .. })),
+        "the failed look is the pass's error: {pass:?}"
+    );
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(log.segment_base_offsets(), vec![0, 2]);
+    assert!(dir.join(format!("{:020}.log", 0)).is_file());
+    assert_eq!(read_all(&log), vec![0, 1, 2, 3]);
+
+    // Once the file can be looked at again, A is judged by its age as before: kept while fresh.
+    assert_eq!(log.delete_old_segments().unwrap().segments_deleted, 0);
+    assert_eq!(read_all(&log), vec![0, 1, 2, 3]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Size retention
 // ---------------------------------------------------------------------------------------------
