@@ -647,3 +647,68 @@ fn the_async_tail_hands_out_no_transaction_marker_as_a_record() {
     }
     assert_eq!(seen, [0, 2], "the tail yielded the commit marker at offset 1");
 }
+
+/// A read-only open serves read-committed reads with the aborted
+/// transactions a writer's open would index: the `.txnindex` of a segment
+/// recovery re-validates is rebuilt from its markers (Kafka's
+/// `LogSegment.recover`), so one a power cut lost (its ABORT marker reached
+/// the disk, the index entry did not), or one of a directory from before
+/// strata kept these files, is no list to trust. Read as it lay, it let a
+/// read-committed reader take an aborted transaction's records as committed.
+/// Nothing is written: the rebuilt entries live in memory.
+#[test]
+fn a_read_only_open_lists_the_aborted_transactions_a_writers_recovery_would_index() {
+    let read_only = |dir: &Path, options: LoadOptions| {
+        Log::open_read_only(dir, "t", 0, LogConfig::default(), ManualClock::new(10_000), options)
+            .unwrap()
+            .0
+    };
+    let committed = |log: &Log| -> Vec<String> {
+        let f = log.read_with(0, usize::MAX, Isolation::ReadCommitted).unwrap();
+        f.committed_records()
+            .map(|r| String::from_utf8(r.unwrap().value().unwrap().to_vec()).unwrap())
+            .collect()
+    };
+    let listing = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+            })
+            .collect()
+    };
+    // The index lost by a power cut (an unclean open), and a directory from
+    // before the files (no index, no epoch checkpoint; a clean open).
+    for before_txnindex in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        log.append(&plain("a")).unwrap(); // 0
+        log.append_batch(txn(7, 0, 0, 2)).unwrap(); // 1-2
+        log.append(&plain("b")).unwrap(); // 3
+        log.append_marker(marker(7, 0, false, 0)).unwrap(); // 4
+        log.append(&plain("c")).unwrap(); // 5
+        assert_eq!(committed(&log), ["a", "b", "c"]);
+        log.close().unwrap();
+        std::fs::remove_file(txnindex(dir.path(), 0)).unwrap();
+        let options = if before_txnindex {
+            std::fs::remove_file(dir.path().join("leader-epoch-checkpoint")).unwrap();
+            LoadOptions::clean()
+        } else {
+            LoadOptions::default().with_clean_shutdown(false).with_recovery_point(0)
+        };
+        let before = listing(dir.path());
+        let ro = read_only(dir.path(), options);
+        assert_eq!(committed(&ro), ["a", "b", "c"], "before_txnindex {before_txnindex}");
+        assert_eq!(
+            ro.read_with(0, usize::MAX, Isolation::ReadCommitted).unwrap().aborted_transactions(),
+            &[AbortedTransaction { producer_id: 7, first_offset: 1 }]
+        );
+        drop(ro);
+        assert_eq!(listing(dir.path()), before, "the read-only open changed nothing");
+        // The writer's open agrees (and writes the index).
+        let log = open_with(dir.path(), LogConfig::default(), options);
+        assert_eq!(committed(&log), ["a", "b", "c"], "before_txnindex {before_txnindex}");
+    }
+}

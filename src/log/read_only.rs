@@ -155,14 +155,23 @@ fn is_race(e: &Error) -> bool {
     }
 }
 
-/// One pass of the read-only load: the segments, the report and the log end.
+/// What one pass of the read-only load found.
+struct Loaded {
+    segments: Vec<Arc<Segment>>,
+    report: LoadReport,
+    log_end_offset: i64,
+    /// The base of the first segment a writer's recovery would re-validate.
+    recovered_from: Option<i64>,
+}
+
+/// One pass of the read-only load.
 fn load_once(
     dir: &Path,
     config: &LogConfig,
     limits: &crate::segment::SegmentLimits,
     now: i64,
     options: &LoadOptions,
-) -> Result<(Vec<Arc<Segment>>, LoadReport, i64)> {
+) -> Result<Loaded> {
     let mut report = LoadReport::default();
     let to_load = segments_to_load(dir, config.cleanup_policy.compact)?;
     let bases: Vec<i64> = to_load.iter().map(|(b, _)| *b).collect();
@@ -173,11 +182,13 @@ fn load_once(
     }
     // The decisions of `Log::open` (`recovery_rules`), without their writes.
     let (recover_from, ceiling) = rules::recover_from(&segments, options);
+    let mut recovered_from = None;
     let mut i = 0;
     while let Some(seg) = segments.get(i).cloned() {
         let next_base = segments.get(i + 1).map(|s| s.base_offset());
         let verdict = rules::judge_segment(&seg, next_base, i >= recover_from)?;
         if verdict.recovers() {
+            recovered_from.get_or_insert(seg.base_offset());
             let gaps_allowed = options.gaps_allowed(config.cleanup_policy.compact);
             let run = seg.recover_dry_run(next_base, rules::place_rules(next_base, ceiling))?;
             report.split_segments += usize::from(run.splits);
@@ -207,7 +218,7 @@ fn load_once(
     } else {
         end_of_data
     };
-    Ok((segments, report, log_end_offset))
+    Ok(Loaded { segments, report, log_end_offset, recovered_from })
 }
 
 impl Log {
@@ -240,7 +251,7 @@ impl Log {
         // and the opens: a file gone or replaced since it was listed means
         // "list again", a bounded number of times.
         let mut attempt = 0;
-        let (segments, mut report, log_end_offset) = loop {
+        let Loaded { segments, mut report, log_end_offset, recovered_from } = loop {
             attempt += 1;
             match load_once(dir, &config, &limits, now, &options) {
                 Err(e) if attempt < LOAD_ATTEMPTS && is_race(&e) => continue,
@@ -256,8 +267,21 @@ impl Log {
         };
         report.segments = segments.len();
         // Read as it is (nothing is rewritten): a damaged file fails the open.
-        let (epochs, _) = super::leader_epoch::EpochCache::load(dir)?;
+        let (epochs, had_epochs) = super::leader_epoch::EpochCache::load(dir)?;
         let leader_epoch = epochs.latest_epoch().unwrap_or(0);
+        // The `.txnindex` files a writer's open rebuilds (`Log::open`: the
+        // segments it re-validates, every one in a directory from before
+        // strata kept them) are rebuilt in memory: read as they lie, they
+        // may lack aborts a crash lost, and a read-committed read would
+        // serve those transactions' records.
+        let rebuild_from = if !had_epochs && log_end_offset > first_base {
+            Some(first_base)
+        } else {
+            recovered_from
+        };
+        if let Some(from) = rebuild_from.filter(|_| !segments.is_empty()) {
+            super::txn_recover::rebuild_txn_indexes_in_memory(dir, &segments, from)?;
+        }
         let first_unstable_offset =
             super::txn_recover::replay_read_only(dir, &segments, log_end_offset)?
                 .first_unstable_offset();

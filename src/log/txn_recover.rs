@@ -89,18 +89,7 @@ pub(super) fn rebuild_txn_indexes(
                     .borrow_mut()
                     .assign_recovered(batch.partition_leader_epoch(), batch.base_offset());
             }
-            let Some(c) = completed.filter(|c| c.aborted) else {
-                return Ok(());
-            };
-            // Saturating: a trusted segment is replayed unvalidated, and a
-            // marker planted at `i64::MAX` has no offset after it.
-            let after_marker = c.last_offset.saturating_add(1);
-            seg.txn_index().append(AbortedTxn {
-                producer_id: c.producer_id,
-                first_offset: c.first_offset,
-                last_offset: c.last_offset,
-                last_stable_offset: state.first_unstable_offset().unwrap_or(after_marker),
-            })
+            index_abort(seg, state, completed)
         },
         |seg, epoch_changes| {
             if seg.base_offset() >= from_base {
@@ -110,6 +99,60 @@ pub(super) fn rebuild_txn_indexes(
             }
         },
         |seg| if seg.base_offset() >= from_base { seg.txn_index().reset() } else { Ok(()) },
+    )
+    .map(drop)
+}
+
+/// Appends to `seg`'s `.txnindex` the entry of a transaction `completed`
+/// aborted, with the LSO after it (`state`, the state after its marker).
+fn index_abort(
+    seg: &Segment,
+    state: &ProducerState,
+    completed: Option<CompletedTxn>,
+) -> Result<()> {
+    let Some(c) = completed.filter(|c| c.aborted) else {
+        return Ok(());
+    };
+    // Saturating: a trusted segment is replayed unvalidated, and a
+    // marker planted at `i64::MAX` has no offset after it.
+    let after_marker = c.last_offset.saturating_add(1);
+    seg.txn_index().append(AbortedTxn {
+        producer_id: c.producer_id,
+        first_offset: c.first_offset,
+        last_offset: c.last_offset,
+        last_stable_offset: state.first_unstable_offset().unwrap_or(after_marker),
+    })
+}
+
+/// [`rebuild_txn_indexes`] for a read-only open: the indexes of the segments
+/// based at or above `from_base` are rebuilt in memory only
+/// (`TxnIndex::reset_detached`), so its
+/// read-committed reads list the aborted transactions a writer's open would
+/// index, and no file changes. Leader epochs are left as the file has them.
+pub(super) fn rebuild_txn_indexes_in_memory(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    from_base: i64,
+) -> Result<()> {
+    let none = ReadByRecovery::new();
+    replay(
+        dir,
+        segments,
+        from_base,
+        &none,
+        |seg, _, state, completed| {
+            if seg.base_offset() < from_base {
+                return Ok(());
+            }
+            index_abort(seg, state, completed)
+        },
+        |_, _| {},
+        |seg| {
+            if seg.base_offset() >= from_base {
+                seg.txn_index().reset_detached();
+            }
+            Ok(())
+        },
     )
     .map(drop)
 }

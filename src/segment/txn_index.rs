@@ -40,6 +40,9 @@ struct State {
     /// written pages clean without writing them, so the next flush writes
     /// every entry again (from memory) before it fsyncs.
     rewrite: bool,
+    /// Held in memory only, the file left as it is (a read-only open's
+    /// rebuild, see [`TxnIndex::reset_detached`]).
+    detached: bool,
 }
 
 /// A segment's transaction index.
@@ -62,6 +65,7 @@ impl TxnIndex {
             closed: false,
             removing: false,
             rewrite: false,
+            detached: false,
         };
         TxnIndex { base_offset, state: Mutex::new(state) }
     }
@@ -121,6 +125,12 @@ impl TxnIndex {
                 entry.last_offset
             )));
         }
+        if st.detached {
+            let mut grown = Vec::clone(&entries);
+            grown.push(entry);
+            st.entries = Some(Arc::new(grown));
+            return Ok(());
+        }
         let existed = file::exists(&st.path)?;
         let f = file::create_rw(&st.path)?;
         // A torn entry left by a crash is overwritten, never followed.
@@ -149,6 +159,17 @@ impl TxnIndex {
         st.entries = Some(Arc::new(Vec::new()));
         st.unsynced = false;
         Ok(())
+    }
+
+    /// Forgets every entry without touching the file, and keeps the entries
+    /// appended from now on in memory only: a read-only open rebuilds the
+    /// index of a segment recovery would re-validate (the file may have
+    /// lost entries with a crash, or hold some for cut markers) and changes
+    /// nothing on disk.
+    pub(crate) fn reset_detached(&self) {
+        let mut st = self.state.lock();
+        st.entries = Some(Arc::new(Vec::new()));
+        st.detached = true;
     }
 
     /// fsyncs entries written since the last flush.
