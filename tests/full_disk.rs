@@ -153,6 +153,72 @@ fn an_append_after_a_roll_that_failed_for_lack_of_space_rolls_and_does_not_poiso
 }
 
 #[test]
+fn retention_whose_roll_finds_the_disk_full_still_deletes_the_sealed_segments_it_expired() {
+    let root = tempfile::tempdir().unwrap();
+    // retention.bytes 0: every segment goes, the active one too, so the pass rolls first.
+    let config =
+        [("segment.bytes", "1024"), ("retention.bytes", "0"), ("file.delete.delay.ms", "0")];
+    let (store, log) = open(root.path(), &config);
+    let mut i = 0;
+    while log.segment_count() < 3 {
+        log.append(&[record(i, 100)]).unwrap();
+        i += 1;
+    }
+    let bases = log.segment_base_offsets();
+    let active = *bases.last().unwrap();
+    let pass = {
+        // No block for the new segment's index: the roll fails (the sealed segment stays).
+        let _full = fault::arm(
+            FaultPlan::new().fail_every(Op::Allocate).os_error(Op::Allocate, libc::ENOSPC),
+        );
+        log.delete_old_segments()
+    };
+    // The sealed segments need no roll to go, and their space is what the roll needs.
+    let outcome = pass.unwrap();
+    assert_eq!(outcome.segments_deleted, bases.len() - 1);
+    assert_eq!(log.segment_base_offsets(), vec![active]);
+    assert_eq!(log.log_start_offset(), active);
+    for base in &bases[..bases.len() - 1] {
+        assert!(!log.dir().join(format!("{base:020}.log")).exists(), "segment {base} removed");
+    }
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(assert_records(&log, 100), i - active);
+    // Space is back: the next pass rolls and deletes the active segment too.
+    assert_eq!(log.delete_old_segments().unwrap().segments_deleted, 1);
+    assert_eq!(log.segment_base_offsets(), vec![i]);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (i, i));
+    assert_eq!(log.append(&[record(i, 100)]).unwrap().base_offset, i);
+    let dir = log.dir().to_path_buf();
+    store.close().unwrap();
+    common::assert_kafka_valid(&dir, 4096);
+}
+
+#[test]
+fn retention_of_a_lone_active_segment_on_a_full_disk_fails_retriably_and_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let config = [("retention.bytes", "0"), ("file.delete.delay.ms", "0")];
+    let (store, log) = open(root.path(), &config);
+    for i in 0..5 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    let pass = {
+        let _full = fault::arm(
+            FaultPlan::new().fail_every(Op::Allocate).os_error(Op::Allocate, libc::ENOSPC),
+        );
+        log.delete_old_segments()
+    };
+    // Nothing can go without the roll: its error is the pass's (as before the fix above).
+    let err = pass.unwrap_err();
+    assert!(no_space(&err), "{err:?}");
+    assert_eq!(log.poisoned(), None);
+    assert_eq!((log.log_start_offset(), log.segment_base_offsets()), (0, vec![0]));
+    assert_eq!(assert_records(&log, 100), 5);
+    assert_eq!(log.delete_old_segments().unwrap().segments_deleted, 1);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (5, 5));
+    store.close().unwrap();
+}
+
+#[test]
 fn other_write_errors_still_poison_the_partition() {
     let root = tempfile::tempdir().unwrap();
     let (_store, log) = open(root.path(), &[]);

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use crate::segment::Segment;
+use crate::segment::{Segment, budget};
 use crate::{Error, Result};
 
 use super::Log;
@@ -52,8 +52,14 @@ impl Log {
     /// `cleanup.policy=delete`) `retention.bytes`, then `retention.ms`.
     /// Two passes in a row delete nothing the second time.
     ///
+    /// When every segment goes, the active one too, the log rolls first; a
+    /// full disk that fails that roll still lets the segments before the
+    /// active one go (the next pass, with their space back, takes it).
+    ///
     /// # Errors
-    /// I/O failures (which poison the log).
+    /// I/O failures (which poison the log); the retriable
+    /// [`Error::NoSpace`] when the roll fails for lack of space and only
+    /// the active segment was to go.
     pub fn delete_old_segments(&self) -> Result<DeleteOutcome> {
         let _cleaning = self.inner.cleaning.lock();
         let mut w = self.writer()?;
@@ -89,9 +95,20 @@ impl Log {
         if plan.deleted() == 0 {
             return Ok(DeleteOutcome::default());
         }
-        if plan.roll_first {
-            self.roll_locked(&mut w, &cfg, now)?;
+        if plan.roll_first
+            && let Err(e) = self.roll_locked(&mut w, &cfg, now)
+        {
+            // Out of disk (or of descriptors or memory even after eviction), the roll
+            // fails without poisoning, the segments as they were or the sealed one left
+            // active (`roll_locked`). The segments before the active one need no roll to
+            // go, and their space is what a full disk needs for it: they go now, and the
+            // active one at the next pass. With none before it, nothing can go.
+            let retriable = matches!(e, Error::NoSpace { .. }) || budget::is_exhaustion(&e);
+            if !retriable || v.segments.len() < 2 {
+                return Err(e);
+            }
         }
+        // Never the last segment: without the roll, the active one stays.
         let outcome = self.remove_prefix(plan.deleted(), now, cfg.file_delete_delay_ms)?;
         self.trim_epochs_to_start(&mut w)?;
         Ok(outcome)
