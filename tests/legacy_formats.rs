@@ -831,3 +831,85 @@ fn a_legacy_key_or_value_length_below_minus_one_reads_as_null_as_kafka_reads_it(
         }
     }
 }
+
+/// A legacy (magic 0/1) tombstone has no delete horizon of its own: Kafka's cleaner removes it
+/// once its source segment was last modified more than `delete.retention.ms` before the last
+/// segment of the clean section (`Cleaner.doClean`'s `legacyDeleteHorizonMs`, against each
+/// source segment's `lastModified`; with no clean section yet, every tombstone stays). strata
+/// kept every legacy tombstone forever, so a deleted key's tombstone was served and stored for
+/// good.
+#[test]
+fn a_legacy_tombstone_goes_once_its_segment_is_older_than_the_legacy_delete_horizon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    fs::create_dir_all(&dir).unwrap();
+    let messages = [
+        raw_message(0, 1, 1, b"a", 1, b"1"),
+        raw_message(1, 1, 1, b"a", -1, b""),
+        raw_message(2, 1, 1, b"b", 1, b"2"),
+    ]
+    .concat();
+    fs::write(segment(&dir, 0), &messages).unwrap();
+    // Segments too small to be cleaned together: the legacy one keeps its own time.
+    let config = config()
+        .cleanup_policy(CleanupPolicy::COMPACT)
+        .min_cleanable_dirty_ratio(0.0)
+        .delete_retention_ms(60_000)
+        .segment_bytes(150);
+    let (log, _) =
+        Log::open(&dir, "t", 0, config, ManualClock::new(NOW), LoadOptions::default()).unwrap();
+    log.roll().unwrap();
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    let file = fs::File::options().write(true).open(segment(&dir, 0)).unwrap();
+    file.set_modified(day_ago).unwrap();
+    log.append(&[Record::new("c", "3").timestamp(NOW)]).unwrap();
+    log.roll().unwrap();
+    let cleaner = Cleaner::new(&StoreConfig::new([tmp.path()]));
+    // The first cleaning has no clean section to date the horizon by: the tombstone stays (the
+    // value it deletes goes).
+    let report = cleaner.clean_all(std::slice::from_ref(&log));
+    assert_eq!((report.failures, report.partitions_cleaned), (0, 1), "{report:?}");
+    let tombstone = (1, Some(Bytes::from("a")), None);
+    let kept = |log: &Log| read_all(log).into_iter().map(|r| (r.0, r.2, r.3)).collect::<Vec<_>>();
+    assert_eq!(kept(&log).first(), Some(&tombstone));
+    assert_eq!(offsets(&read_all(&log)), vec![1, 2, 3]);
+    // The clean section now ends with segment 3, written a day after the legacy segment: a day
+    // is past delete.retention.ms, so the next cleaning drops the tombstone.
+    log.append(&[Record::new("d", "4").timestamp(NOW)]).unwrap();
+    log.roll().unwrap();
+    let report = cleaner.clean_all(std::slice::from_ref(&log));
+    assert_eq!((report.failures, report.partitions_cleaned), (0, 1), "{report:?}");
+    assert_eq!(offsets(&read_all(&log)), vec![2, 3, 4], "{:?}", kept(&log));
+    log.close().unwrap();
+    if let Some(kafka) = common::kverify_dump(&dir) {
+        kafka.unwrap();
+    }
+}
+
+/// A legacy tombstone in a segment modified within `delete.retention.ms` of the clean section's
+/// last segment stays, as in Kafka: a consumer reading the topic in that time still sees it.
+#[test]
+fn a_legacy_tombstone_within_the_legacy_delete_horizon_stays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    fs::create_dir_all(&dir).unwrap();
+    let messages =
+        [raw_message(0, 1, 1, b"a", 1, b"1"), raw_message(1, 1, 1, b"a", -1, b"")].concat();
+    fs::write(segment(&dir, 0), &messages).unwrap();
+    let config = config()
+        .cleanup_policy(CleanupPolicy::COMPACT)
+        .min_cleanable_dirty_ratio(0.0)
+        .delete_retention_ms(86_400_000)
+        .segment_bytes(150);
+    let (log, _) =
+        Log::open(&dir, "t", 0, config, ManualClock::new(NOW), LoadOptions::default()).unwrap();
+    log.roll().unwrap();
+    let cleaner = Cleaner::new(&StoreConfig::new([tmp.path()]));
+    for key in ["c", "d"] {
+        log.append(&[Record::new(key, "v").timestamp(NOW)]).unwrap();
+        log.roll().unwrap();
+        let report = cleaner.clean_all(std::slice::from_ref(&log));
+        assert_eq!((report.failures, report.partitions_cleaned), (0, 1), "{report:?}");
+        assert_eq!(offsets(&read_all(&log)).first(), Some(&1), "the tombstone stays");
+    }
+}

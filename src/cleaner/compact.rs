@@ -160,10 +160,22 @@ pub(crate) fn clean(
             map.capacity()
         )));
     }
+    // Legacy (magic 0/1) tombstones have no delete horizon of their own:
+    // Kafka's `Cleaner.doClean` dates one from the last segment of the clean
+    // section, delete.retention.ms before its modification time, and drops
+    // them from a source segment modified no later (with no clean section,
+    // the horizon is 0 and they all stay).
+    let legacy_horizon =
+        match segs.iter().take_while(|s| s.base_offset() < c.first_dirty_offset).last() {
+            Some(s) => s.modified_ms()?.saturating_sub(cfg.delete_retention_ms),
+            None => 0,
+        };
     let ctx = Retain {
         map,
         now,
         delete_retention_ms: cfg.delete_retention_ms,
+        legacy_horizon,
+        retain_legacy_deletes: true,
         first_uncleanable: c.first_uncleanable_offset,
         last_of_producer: &log.last_records_of_active_producers(),
         group_last_offset: -1,
@@ -300,6 +312,13 @@ struct Retain<'a> {
     delete_retention_ms: i64,
     first_uncleanable: i64,
     last_of_producer: &'a HashMap<i64, LastRecord>,
+    /// The legacy delete horizon (ms): a legacy tombstone in a source segment
+    /// modified at or before it goes.
+    legacy_horizon: i64,
+    /// Whether the legacy tombstones of the segment being copied stay (its
+    /// modification time is past `legacy_horizon`; Kafka's
+    /// `retainLegacyDeletesAndTxnMarkers`).
+    retain_legacy_deletes: bool,
     /// Last offset of the current group's last batch: that batch stays (empty
     /// if need be), so the cleaned segment reaches as far as its sources and a
     /// crash mid-swap can tell exactly which old segments it replaces.
@@ -327,6 +346,8 @@ fn recopy_group(
     )?;
     let result = (|| {
         for src in group {
+            let ctx =
+                &Retain { retain_legacy_deletes: src.modified_ms()? > ctx.legacy_horizon, ..*ctx };
             // Validated: the cleaner writes new CRCs, so a flipped byte it
             // copied would become valid-looking data.
             for item in src.valid_batches_from(0)? {
@@ -493,7 +514,9 @@ fn is_last_of_live_producer(batch: &BatchView, live: &HashMap<i64, LastRecord>) 
 /// gone; one uncompressed message per record would grow a well-compressed
 /// segment many times over). Only when the codec is compiled out are the
 /// records written as one uncompressed message each.
-/// Legacy entries have no delete horizon: their tombstones stay. When the
+/// Legacy entries have no delete horizon: their tombstones stay while the
+/// source segment is younger than the legacy horizon
+/// ([`Retain::retain_legacy_deletes`]), as in Kafka. When the
 /// entry holds the group's last offset (or ends where the uncleanable
 /// section begins) and its record there goes, a 61-byte empty v2 batch at
 /// that offset, without maxTimestamp, keeps the cleaned segment's end, as
@@ -509,7 +532,9 @@ fn filter_legacy(
         let r = r?;
         read += 1;
         let latest = r.key().is_some_and(|k| r.offset() >= ctx.map.get(k).unwrap_or(-1));
-        if r.offset() > ctx.map.latest_offset() || latest {
+        // Kafka's `Cleaner.shouldRetainRecord` for magic < 2.
+        let retained = latest && (r.value().is_some() || ctx.retain_legacy_deletes);
+        if r.offset() > ctx.map.latest_offset() || retained {
             kept.push(r);
         }
     }

@@ -20,7 +20,9 @@
 //! byte for byte, and a compressed wrapper that keeps some is rewritten with
 //! only those, as one wrapper of the same magic and codec, as Kafka rewrites
 //! it (uncompressed messages only when the codec is compiled out).
-//! Legacy tombstones stay.
+//! Legacy tombstones, which carry no delete horizon, go as Kafka's go: from a
+//! segment last modified more than `delete.retention.ms` before the last
+//! segment of the clean section.
 
 mod compact;
 pub mod offset_map;
