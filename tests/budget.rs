@@ -529,3 +529,58 @@ fn a_sync_pass_out_of_descriptors_fails_without_poisoning_and_the_next_pass_sync
     check_log(&log, 0);
     store.close().unwrap();
 }
+
+/// The first append to a segment the store reopened reads the segment's largest timestamp
+/// from its time index, which the budget may have unmapped since the open (a store reopening
+/// many partitions evicts most of them). It read it after writing the batch, so running out of
+/// descriptors there (the eviction it tries finding nothing to close) failed the append with
+/// its batch already in the `.log` and poisoned the partition: a write that needed nothing
+/// more to be whole, refused, and served after the next open (recovery keeps every whole batch).
+/// Now it is read before the write: the append fails as any append out of descriptors does,
+/// with nothing written, and the partition takes the retry at the same offset.
+#[test]
+fn an_append_out_of_descriptors_for_the_time_index_writes_nothing_and_does_not_poison() {
+    use strata::internals::io::fault::{self, FaultPlan, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = || config(tmp.path()).log_open_segments_max(1);
+    let store = Store::open(cfg()).unwrap();
+    store.create_topic("t", 2, &overrides(1 << 20)).unwrap();
+    for p in 0..2 {
+        let log = store.partition("t", p).unwrap();
+        for i in 0..5 {
+            log.append(&[Record::new("k", value(p, i))]).unwrap();
+        }
+    }
+    store.close().unwrap();
+    let store = Store::open(cfg()).unwrap();
+    let (log, other) = (store.partition("t", 0).unwrap(), store.partition("t", 1).unwrap());
+    // The other partition's append evicts this one (one open segment); a read maps this
+    // one's `.log` and its offset index again, not its time index.
+    other.append(&[Record::new("k", value(1, 5))]).unwrap();
+    assert_eq!(log.read(0, 1 << 20).unwrap().records().count(), 5);
+    // The append opens its `.log` for writing (open 1), then the time index (open 2), which
+    // fails as it does when the process is out of descriptors.
+    let guard = fault::arm(
+        FaultPlan::new().fail_from_nth(Op::Open, 2).os_error(Op::Open, libc::EMFILE).trace(),
+    );
+    let failed = log.append(&[Record::new("k", value(0, 5))]).unwrap_err();
+    let opens: Vec<_> = guard.trace().into_iter().filter(|(op, _)| *op == Op::Open).collect();
+    drop(guard);
+    eprintln!("{failed}; opens {opens:?}");
+    let timeindex = opens.get(1).map(|(_, path)| path.extension().unwrap().to_owned());
+    assert_eq!(timeindex.as_deref(), Some("timeindex".as_ref()), "{opens:?}");
+    assert!(
+        matches!(&failed, strata::Error::Io { source, .. } if source.raw_os_error() == Some(libc::EMFILE)),
+        "{failed}"
+    );
+    assert!(log.poisoned().is_none(), "poisoned: {:?}", log.poisoned());
+    assert_eq!(log.log_end_offset(), 5);
+    // The retry takes offset 5; after a reopen the log holds exactly what was acknowledged.
+    assert_eq!(log.append(&[Record::new("k", value(0, 5))]).unwrap().base_offset, 5);
+    store.close().unwrap();
+    let store = Store::open(cfg()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 6);
+    check_log(&log, 0);
+    store.close().unwrap();
+}

@@ -150,15 +150,29 @@ impl Segment {
     /// check before it, [`Segment::indexes_full`], loaded indexes never
     /// mapped; an index the budget unmapped is mapped again only to take an
     /// entry, by the reserve below.)
+    ///
+    /// For the first append to a segment this process did not create (the
+    /// roll check's [`Segment::roll_facts`] could not answer), what the
+    /// append's bookkeeping reads of the segment is loaded here too: its
+    /// largest timestamp (the time index's last entry, which the budget may
+    /// have unmapped since the open) and where its last offset-index entry
+    /// points. Read after the write, a failure to map them failed the
+    /// append with its batch in the `.log` (and poisoned the partition).
     pub(crate) fn prepare_append(&self) -> Result<()> {
-        let due = self.index_entry_due()?;
-        self.prepare_append_due(due)
+        self.ensure_open()?;
+        let due = self.load_append_state()?;
+        self.reserve_index_slots(due)
     }
 
     /// [`prepare_append`](Self::prepare_append), told whether the append
-    /// adds index entries ([`Segment::roll_facts`] answered it).
+    /// adds index entries ([`Segment::roll_facts`] answered it, from the
+    /// state an earlier append loaded).
     pub(crate) fn prepare_append_due(&self, index_entry_due: bool) -> Result<()> {
         self.ensure_open()?;
+        self.reserve_index_slots(index_entry_due)
+    }
+
+    fn reserve_index_slots(&self, index_entry_due: bool) -> Result<()> {
         if index_entry_due {
             self.offset_index.reserve(1)?;
             // One more for the time index: its final entry at roll.
@@ -167,14 +181,23 @@ impl Segment {
         Ok(())
     }
 
-    /// Whether the next append adds index entries: more than
+    /// Loads the segment's largest timestamp and its `index.interval.bytes`
+    /// count into the append state, where they are not yet, and answers
+    /// whether the next append adds index entries: more than
     /// `index.interval.bytes` were appended since the last one (the rule
     /// [`Segment::append`] applies).
-    fn index_entry_due(&self) -> Result<bool> {
-        let st = self.state.lock();
+    fn load_append_state(&self) -> Result<bool> {
+        let mut st = self.state.lock();
+        if st.max_timestamp.is_none() {
+            st.max_timestamp = Some(self.initial_max_timestamp()?);
+        }
         let cadence = match st.index_cadence {
             Some(c) => c,
-            None => self.cadence_from_index()?,
+            None => {
+                let c = self.cadence_from_index()?;
+                st.index_cadence = Some(c);
+                c
+            }
         };
         Ok(cadence.due_at(self.len(), self.limits.index_interval_bytes))
     }
