@@ -712,3 +712,33 @@ fn a_read_only_open_lists_the_aborted_transactions_a_writers_recovery_would_inde
         assert_eq!(committed(&log), ["a", "b", "c"], "before_txnindex {before_txnindex}");
     }
 }
+
+/// A marker names a producer, an epoch and a transaction version a coordinator can send:
+/// producer id and epoch not negative (-1 is "no producer", which no transaction has), version
+/// 0 to 2. Any other is refused naming the field, and nothing is written: before, a marker for
+/// producer -1 was written as a transactional control batch of no producer, which no reader can
+/// place, and a version of 7 was taken for KIP-890's rules.
+#[test]
+fn a_marker_for_no_producer_or_an_unknown_transaction_version_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.append_batch(txn(7, 0, 0, 1)).unwrap();
+    let cases = [
+        (marker(-1, 0, true, 0), "producer id"),
+        (marker(i64::MIN, 0, false, 2), "producer id"),
+        (marker(7, -1, false, 0), "producer epoch"),
+        (marker(7, 0, true, 3), "transaction version"),
+        (marker(7, 0, true, -1), "transaction version"),
+    ];
+    for (m, field) in cases {
+        match log.append_marker(m) {
+            Err(e @ Error::InvalidRequest(_)) => assert!(e.to_string().contains(field), "{e}"),
+            other => panic!("{m:?}: expected InvalidRequest naming the {field}, got {other:?}"),
+        }
+        assert_eq!(log.log_end_offset(), 1, "{m:?}: nothing written");
+        assert!(log.poisoned().is_none());
+    }
+    assert_eq!(log.last_stable_offset(), 0, "the transaction is still open");
+    assert_eq!(log.append_marker(marker(7, 0, false, 0)).unwrap(), 1);
+    assert_eq!(log.last_stable_offset(), 2);
+}

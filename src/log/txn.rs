@@ -137,6 +137,25 @@ impl Fetched {
     }
 }
 
+/// Refuses a marker no coordinator sends: a transaction belongs to a
+/// producer id and epoch (-1 is "none" for both), and Kafka's transaction
+/// versions are 0, 1 and 2 (`TransactionVersion`).
+fn check_marker_fields(m: &TxnMarker) -> Result<()> {
+    let bad = |what: &str, value: i64, rule: &str| {
+        Err(Error::InvalidRequest(format!("transaction marker: {what} {value} {rule}")))
+    };
+    if m.producer_id < 0 {
+        return bad("producer id", m.producer_id, "is not a producer's (>= 0)");
+    }
+    if m.producer_epoch < 0 {
+        return bad("producer epoch", m.producer_epoch.into(), "is not a producer's (>= 0)");
+    }
+    if !(0..=2).contains(&m.transaction_version) {
+        return bad("transaction version", m.transaction_version.into(), "is not 0, 1 or 2");
+    }
+    Ok(())
+}
+
 /// Whether a control batch is an ABORT marker (Kafka's `containsAbortMarker`).
 fn is_abort_marker(b: &BatchView) -> bool {
     super::producer_state::marker_of(b).is_some_and(|m| m.kind == ControlType::Abort)
@@ -228,10 +247,13 @@ impl Log {
     /// with no open transaction is written and changes nothing else.
     ///
     /// # Errors
-    /// [`Error::InvalidProducerEpoch`] for a fenced producer epoch,
+    /// [`Error::InvalidRequest`] for a marker no coordinator sends (a
+    /// negative producer id or epoch, a transaction version other than 0 to
+    /// 2), [`Error::InvalidProducerEpoch`] for a fenced producer epoch,
     /// [`Error::TransactionCoordinatorFenced`] for an older coordinator;
     /// I/O failures.
     pub fn append_marker(&self, marker: TxnMarker) -> Result<i64> {
+        check_marker_fields(&marker)?;
         let mut w = self.writer()?;
         let cfg = self.config();
         let now = self.clock.now_ms();
