@@ -161,6 +161,60 @@ fn the_background_thread_runs_retention_without_maintain_and_close_stops_it_prom
     assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
 }
 
+/// A cleaning holds its partition for as long as it runs (a throttled one for hours), and the
+/// retention thread, which goes over every partition in turn, waited for it there: no other
+/// partition had retention, `.deleted` files removed or `flush.ms` flushes until it ended.
+/// Kafka's retention task leaves a log being cleaned to its cleaner, which runs that log's
+/// retention once it is done (`LogManager.cleanupLogs`, `LogCleaner.cleanFilthiestLog`).
+#[test]
+fn a_long_cleaning_of_one_partition_does_not_hold_up_retention_of_the_others() {
+    let _serial = serial();
+    let (tmp, clock, now) = setup();
+    {
+        let store = open(tmp.path(), &clock, |c| c.background_threads(false));
+        // "a" comes first in the retention thread's round: a compacted topic worth cleaning.
+        let compacted = overrides(&[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "1024"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ]);
+        store.create_topic("a", 1, &compacted).unwrap();
+        let a = store.partition("a", 0).unwrap();
+        for i in 0..40 {
+            a.append(&[Record::new(format!("k{}", i % 4), vec![b'v'; 100])]).unwrap();
+        }
+        a.roll().unwrap();
+        // "b": fresh records, an hour's retention.
+        let expiring = overrides(&[
+            ("segment.bytes", "1024"),
+            ("retention.ms", &HOUR_MS.to_string()),
+            ("file.delete.delay.ms", "0"),
+        ]);
+        store.create_topic("b", 1, &expiring).unwrap();
+        append_records(&store.partition("b", 0).unwrap(), 20, now);
+        store.close().unwrap();
+    }
+    // A cleaner throttled to a byte a second: once it takes "a", it holds it until the close.
+    let store = open(tmp.path(), &clock, |c| {
+        c.log_retention_check_interval_ms(50)
+            .log_initial_task_delay_ms(0)
+            .log_cleaner_io_max_bytes_per_second(1.0)
+    });
+    let b = store.partition("b", 0).unwrap();
+    let picked = poll_until(PATIENCE, || {
+        store.cleaner_stats().iter().any(|(tp, s)| tp.topic == "a" && s.dirty_ratio > 0.0)
+    });
+    assert!(picked.is_some(), "the cleaner never looked at a: {:?}", store.cleaner_stats());
+    // Past the pick into the cleaning's first throttled sleep, and a few retention rounds.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(b.log_start_offset(), 0);
+    clock.advance(2 * HOUR_MS);
+    let took = poll_until(Duration::from_secs(10), || b.log_start_offset() > 0);
+    assert!(took.is_some(), "b's expired segments were not deleted while a was being cleaned");
+    eprintln!("b's retention ran within {took:?} of its records expiring");
+    store.close().unwrap();
+}
+
 #[test]
 fn close_wakes_a_background_thread_in_the_middle_of_a_long_wait() {
     let _serial = serial();

@@ -61,7 +61,27 @@ impl Log {
     /// [`Error::NoSpace`] when the roll fails for lack of space and only
     /// the active segment was to go.
     pub fn delete_old_segments(&self) -> Result<DeleteOutcome> {
-        let _cleaning = self.inner.cleaning.lock();
+        let cleaning = self.inner.cleaning.lock();
+        self.delete_old_segments_holding(cleaning)
+    }
+
+    /// [`Log::delete_old_segments`] unless a cleaning holds the log now
+    /// (`None`): the store's retention passes go on to the other partitions
+    /// instead of waiting out a cleaning, which may run for hours (throttled),
+    /// as Kafka's retention task leaves a log being cleaned to its cleaner
+    /// (`LogManager.cleanupLogs`, `LogCleanerManager.deletableLogs`).
+    pub(crate) fn try_delete_old_segments(&self) -> Result<Option<DeleteOutcome>> {
+        match self.inner.cleaning.try_lock() {
+            Some(cleaning) => self.delete_old_segments_holding(cleaning).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// One retention pass, the cleaning excluded by `_cleaning`.
+    fn delete_old_segments_holding(
+        &self,
+        _cleaning: parking_lot::MutexGuard<'_, ()>,
+    ) -> Result<DeleteOutcome> {
         let mut w = self.writer()?;
         let cfg = self.config();
         let now = self.clock.now_ms();

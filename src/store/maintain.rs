@@ -39,6 +39,10 @@ impl Store {
     /// partition (or those of `topic`). Embedders that turned the threads off
     /// call this on their own schedule.
     ///
+    /// A partition a cleaner thread is cleaning right now is passed over by
+    /// retention (the cleaner runs its retention when it is done), so one
+    /// long cleaning holds up no other partition's.
+    ///
     /// Retention deletes the sealed segments past a topic's `retention.ms`
     /// (by their newest record's timestamp) or `retention.bytes`:
     /// ```
@@ -124,7 +128,10 @@ impl Store {
 
     /// Retention on one partition, then the removal of its due `.deleted`
     /// files, which runs whatever retention returned (and tries every due
-    /// segment): the first error of either lands in `first_error`.
+    /// segment): the first error of either lands in `first_error`. A
+    /// partition a cleaning holds is passed over: its cleaner runs its
+    /// retention once it is done ([`Store::clean_filthiest`]), and so does
+    /// the next pass.
     fn retention_pass(
         &self,
         log: &crate::log::Log,
@@ -133,7 +140,7 @@ impl Store {
         let retention = (|| -> Result<DeleteOutcome> {
             // What rolls asked for, when no flusher thread ran it.
             log.flush_pending()?;
-            let outcome = log.delete_old_segments()?;
+            let outcome = log.try_delete_old_segments()?.unwrap_or_default();
             log.expire_producers(self.inner.config.producer_id_expiration_ms);
             Ok(outcome)
         })();
@@ -153,6 +160,19 @@ impl Store {
     pub(crate) fn clean_filthiest(&self, map: &mut crate::cleaner::offset_map::OffsetMap) -> bool {
         let logs: Vec<_> = self.logs(None).into_iter().map(|(_, l)| l).collect();
         let cleaned = self.inner.cleaner.clean_filthiest(&logs, &[], true, map);
+        if let Some((i, _)) = &cleaned
+            && let Some(log) = logs.get(*i)
+            && !self.inner.cleaner.stopped()
+            && !log.is_closing()
+        {
+            // The retention a pass over every partition may have passed over while the
+            // cleaning held this one (Kafka's cleaner runs it after each cleaning).
+            let mut failed = None;
+            self.retention_pass(log, &mut failed);
+            if let Some(e) = failed {
+                self.record(super::BackgroundTask::Retention, Err(e));
+            }
+        }
         match cleaned {
             Some((_, Ok(o))) => o.segments_replaced > 0,
             // A cleaning the store's close stopped failed for no fault of its log.
