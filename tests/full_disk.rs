@@ -786,3 +786,61 @@ fn enospc_at_the_leader_epoch_checkpoint_of_an_append_fails_it_retriably() {
     assert_eq!(reopened, epochs);
     log.close().unwrap();
 }
+
+/// The free-space watermark holds for a log directory, not for each partition alone: every
+/// partition of a store kept its own idea of the bytes appended since it last asked the file
+/// system (for up to a second), so each took the whole margin above the watermark for itself,
+/// and partitions appending together filled the disk past it (to a full disk's `ENOSPC`), which
+/// the watermark is there to keep free for compaction and the retention that frees space.
+/// On an 8 MiB tmpfs with a 4 MiB watermark, eight partitions appending in turn must be
+/// refused by the watermark with the disk still about half free.
+#[test]
+fn the_free_space_watermark_holds_for_the_partitions_of_a_log_directory_together() {
+    const WATERMARK: u64 = 4 << 20;
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(mount.path())
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            return common::skip(&format!(
+                "cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Err(e) => return common::skip(&format!("cannot run mount: {e}")),
+    }
+    let config = StoreConfig::new([mount.path()])
+        .background_threads(false)
+        .strata_log_dir_min_free_bytes(WATERMARK);
+    let store = Store::open(config).unwrap();
+    store.create_topic("full", 8, &overrides(&[("segment.bytes", "1048576")])).unwrap();
+    let logs: Vec<Log> = (0..8).map(|p| store.partition("full", p).unwrap()).collect();
+    let mut refused: Vec<Option<Error>> = (0..8).map(|_| None).collect();
+    let mut i = 0;
+    while refused.iter().any(Option::is_none) {
+        for (log, refusal) in logs.iter().zip(refused.iter_mut()) {
+            if refusal.is_none()
+                && let Err(e) = log.append(&[record(i, 16_000)])
+            {
+                *refusal = Some(e);
+            }
+            i += 1;
+        }
+    }
+    let free = strata::internals::io::file::free_space(mount.path()).unwrap();
+    let reasons: Vec<String> = refused.iter().flatten().map(ToString::to_string).collect();
+    eprintln!("{free} bytes free; refused: {reasons:#?}");
+    store.close().unwrap();
+    let _ = Command::new("umount").arg(mount.path()).status();
+    for r in &reasons {
+        assert!(r.contains("strata.log.dir.min.free.bytes"), "refused by a full disk: {r}");
+    }
+    // Segment and index blocks the appends' checks do not count may take a little more.
+    assert!(
+        free >= WATERMARK - (512 << 10),
+        "{free} bytes free under a {WATERMARK}-byte watermark"
+    );
+}

@@ -75,6 +75,7 @@ pub use read::{Fetched, FetchedBatch, FetchedRecords, FileSlice, OffsetSpec, Tim
 pub use read_only::TailCut;
 pub(crate) use read_only::describe_stop;
 pub use records::{DEFAULT_FETCH_BYTES, RecordsFrom};
+pub(crate) use space::FreeSpace;
 #[cfg(feature = "stream")]
 pub use stream::Tail;
 pub use tail::WaitFor;

@@ -4,8 +4,12 @@
 //!
 //! Asking the file system for every append would cost a system call each, so
 //! the answer is reused until a second has passed or the bytes appended since
-//! could have used up the margin above the watermark it showed.
+//! could have used up the margin above the watermark it showed. The answer and
+//! the bytes counted since belong to the file system, not to one log: a
+//! store's logs of one log directory share them ([`FreeSpace`]), so the
+//! margin is taken once by all of them together, not once by each.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
@@ -19,6 +23,15 @@ const RECHECK_MS: i64 = 1000;
 
 #[derive(Debug, Default)]
 pub(super) struct Space {
+    /// This log's own until the store hands it its directory's.
+    shared: Mutex<Arc<FreeSpace>>,
+}
+
+/// What the logs of one file system know of its free space: the watermark,
+/// the file system's last answer and the bytes appended since by any of
+/// them. A store keeps one per log directory.
+#[derive(Debug, Default)]
+pub(crate) struct FreeSpace {
     state: Mutex<State>,
 }
 
@@ -39,10 +52,18 @@ impl Log {
     /// 0 (the default) turns the check off. The store sets it from
     /// `strata.log.dir.min.free.bytes`.
     pub fn set_min_free_bytes(&self, bytes: u64) {
-        let mut s = self.inner.space.state.lock();
+        let shared = Arc::clone(&self.inner.space.shared.lock());
+        let mut s = shared.state.lock();
         s.min_free = bytes;
         s.checked_ms = None;
         self.inner.watermark.store(bytes > 0, Ordering::Relaxed);
+    }
+
+    /// Sets the watermark as [`Log::set_min_free_bytes`] does, counted in
+    /// `shared`, which the other logs of this log's directory count in too.
+    pub(crate) fn share_free_space(&self, shared: &Arc<FreeSpace>, bytes: u64) {
+        *self.inner.space.shared.lock() = Arc::clone(shared);
+        self.set_min_free_bytes(bytes);
     }
 
     /// Refuses an append of `size` bytes that would go below the watermark.
@@ -50,7 +71,8 @@ impl Log {
         if !self.inner.watermark.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let mut s = self.inner.space.state.lock();
+        let shared = Arc::clone(&self.inner.space.shared.lock());
+        let mut s = shared.state.lock();
         if s.min_free == 0 {
             return Ok(());
         }

@@ -105,6 +105,8 @@ struct LogDir {
     path: PathBuf,
     /// Held from open to close (never by a read-only store).
     lock: Mutex<Option<DirLock>>,
+    /// The free-space watermark's bookkeeping, shared by the directory's logs.
+    free_space: Arc<crate::log::FreeSpace>,
 }
 
 #[derive(Debug)]
@@ -246,7 +248,12 @@ impl Store {
     /// Gives `log` the store's free-space watermark and hands its sync passes
     /// (after rolls, `flush.ms`) to the flusher pool, when the store runs one.
     fn attach(&self, log: &Log) {
-        log.set_min_free_bytes(self.inner.config.strata_log_dir_min_free_bytes);
+        let min_free = self.inner.config.strata_log_dir_min_free_bytes;
+        // The watermark is the directory's: its logs take the margin above it together.
+        match self.inner.dirs.iter().find(|d| log.dir().parent() == Some(d.path.as_path())) {
+            Some(d) => log.share_free_space(&d.free_space, min_free),
+            None => log.set_min_free_bytes(min_free),
+        }
         if self.inner.config.background_threads {
             log.set_flush_hook(Some(self.inner.flush_queue.hook()));
         }

@@ -33,7 +33,11 @@ impl Store {
                 }
                 Some(DirLock::acquire(path)?)
             };
-            dirs.push(LogDir { path: path.clone(), lock: Mutex::new(lock) });
+            dirs.push(LogDir {
+                path: path.clone(),
+                lock: Mutex::new(lock),
+                free_space: Arc::default(),
+            });
         }
         duplicates::refuse_duplicate_partitions(&config.log_dirs)?;
         let meta_copies::Chosen { stamp, mut metas, current, mut unreadable, from } = {
