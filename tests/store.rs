@@ -45,6 +45,95 @@ fn a_second_store_on_the_same_directory_fails_and_the_first_keeps_working() {
 
 /// Damages log directory `dir` so that the next open takes it offline: its
 /// recovery-point checkpoint becomes a directory, which reading fails on.
+/// What a process locking a log directory's `.lock` as a Kafka broker does
+/// got: Java's `FileChannel.tryLock` takes a POSIX record lock
+/// (`fcntl(F_SETLK)`), the lock Python's `fcntl.lockf` takes too.
+enum BrokerLock {
+    /// Held until the child's stdin closes.
+    Held(std::process::Child),
+    /// Someone else holds the directory: a broker would refuse to start.
+    Refused,
+    /// No python3 to stand in for the broker (skipped, saying why).
+    NoPython,
+}
+
+fn lock_as_a_kafka_broker(path: &Path) -> BrokerLock {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let script = "import fcntl, sys\n\
+                  f = open(sys.argv[1], 'a')\n\
+                  try:\n    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+                  except OSError:\n    print('refused', flush=True); sys.exit(0)\n\
+                  print('locked', flush=True)\n\
+                  sys.stdin.read()\n";
+    let spawned = Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            common::skip(&format!("cannot run python3: {e}"));
+            return BrokerLock::NoPython;
+        }
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    match line.trim() {
+        "locked" => BrokerLock::Held(child),
+        "refused" => {
+            child.wait().unwrap();
+            BrokerLock::Refused
+        }
+        other => panic!("the lock holder said {other:?}"),
+    }
+}
+
+fn release(mut child: std::process::Child) {
+    drop(child.stdin.take());
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_log_directory_a_kafka_broker_holds_is_refused_and_a_broker_cannot_take_a_stores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker_dir, store_dir) = (tmp.path().join("broker"), tmp.path().join("store"));
+    std::fs::create_dir_all(&broker_dir).unwrap();
+    // A running broker's directory: its `.lock` held as the JVM holds it.
+    let broker = match lock_as_a_kafka_broker(&broker_dir.join(".lock")) {
+        BrokerLock::Held(child) => child,
+        BrokerLock::NoPython => return,
+        BrokerLock::Refused => panic!("a fresh .lock was refused"),
+    };
+    let opened = Store::open(StoreConfig::new([&broker_dir]).background_threads(false));
+    release(broker);
+    match opened {
+        Err(Error::DirectoryLocked { path, detail }) => {
+            assert_eq!(path, broker_dir);
+            assert!(detail.contains("Kafka broker"), "{detail}");
+        }
+        Err(e) => panic!("expected DirectoryLocked for the broker's directory, got {e}"),
+        Ok(store) => {
+            store.close().unwrap();
+            panic!("a store opened the log directory a Kafka broker holds");
+        }
+    }
+    // The other way: a broker started on an open store's directory cannot lock it.
+    let store = open(&[&store_dir]);
+    if let BrokerLock::Held(child) = lock_as_a_kafka_broker(&store_dir.join(".lock")) {
+        release(child);
+        panic!("a Kafka broker locked the directory of an open store");
+    }
+    store.close().unwrap();
+    // Once the store is closed, a broker can have it.
+    match lock_as_a_kafka_broker(&store_dir.join(".lock")) {
+        BrokerLock::Held(child) => release(child),
+        _ => panic!("the closed store's directory could not be locked"),
+    }
+}
+
 fn fail_log_dir(dir: &std::path::Path) {
     let checkpoint = dir.join("recovery-point-offset-checkpoint");
     std::fs::remove_file(&checkpoint).unwrap();

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::fault::{self, Op};
 use super::file;
+use super::sys;
 use crate::{Error, Result};
 
 /// How long [`DirLock::acquire`] retries a held lock before giving up.
@@ -13,11 +14,17 @@ pub const RETRY_FOR: std::time::Duration = std::time::Duration::from_millis(500)
 /// Name of the lock file, as Kafka's (`LogManager.LockFileName`).
 pub const LOCK_FILE_NAME: &str = ".lock";
 
-/// An exclusive `flock` on `dir/.lock`, released when dropped.
+/// An exclusive `flock` and an exclusive record lock (`F_OFD_SETLK`) on
+/// `dir/.lock`, released when dropped.
 ///
-/// `flock` locks belong to an open file description, so a second
+/// Both belong to an open file description, so a second
 /// [`DirLock::acquire`] of the same directory fails even within one process:
-/// two stores can never share a directory by accident.
+/// two stores can never share a directory by accident. The `flock` keeps out
+/// strata stores (older ones took only that); the record lock keeps out a
+/// Kafka broker, whose `LogManager.lockLogDirs` takes Java's
+/// `FileChannel.tryLock` on the same `.lock`: a POSIX record lock
+/// (`fcntl(F_SETLK)`) on Linux, which no `flock` conflicts with, so with the
+/// `flock` alone a broker and a store both wrote the same segments.
 #[derive(Debug)]
 pub struct DirLock {
     dir: PathBuf,
@@ -40,23 +47,35 @@ impl DirLock {
         let file = file::create_rw(&path)?;
         fault::check(Op::Lock, &path)?;
         let deadline = std::time::Instant::now() + RETRY_FOR;
+        let mut flocked = false;
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(DirLock { dir: dir.to_path_buf(), _file: file }),
-                Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
+            if !flocked {
+                match file.try_lock() {
+                    Ok(()) => flocked = true,
+                    Err(TryLockError::WouldBlock) => {}
+                    Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
                 }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(Error::DirectoryLocked {
-                        path: dir.to_path_buf(),
-                        detail: format!(
-                            "the log directory is held by another strata store ({} is locked)",
-                            path.display()
-                        ),
-                    });
-                }
-                Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
             }
+            // Kept until the record lock is had too, or the wait ends (the
+            // file's drop lets go of both).
+            if flocked && sys::try_lock_record(&file).map_err(|e| Error::io("lock", &path, e))? {
+                return Ok(DirLock { dir: dir.to_path_buf(), _file: file });
+            }
+            if std::time::Instant::now() >= deadline {
+                let holder = if flocked {
+                    "a process holding a record lock on it, such as a running Kafka broker"
+                } else {
+                    "another strata store"
+                };
+                return Err(Error::DirectoryLocked {
+                    path: dir.to_path_buf(),
+                    detail: format!(
+                        "the log directory is held by {holder} ({} is locked)",
+                        path.display()
+                    ),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 

@@ -117,3 +117,44 @@ pub(super) fn open_file_limit() -> Option<u64> {
     let soft = u64::from(lim.rlim_cur);
     (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(soft)
 }
+
+/// Whether an exclusive open-file-description record lock (`F_OFD_SETLK`,
+/// `F_WRLCK` over the whole file) was taken on `file`: `Ok(false)` when
+/// another holds a conflicting lock. OFD locks conflict with the POSIX
+/// record locks a JVM takes (`FileChannel.tryLock` is `fcntl(F_SETLK)`), also
+/// those of this process, while belonging, like an `flock`, to the open file
+/// description: closing another descriptor of the file releases nothing.
+/// `Ok(true)` without taking anything on a kernel without OFD locks (before
+/// Linux 3.15: `EINVAL`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn try_lock_record(file: &File) -> std::io::Result<bool> {
+    #[expect(unsafe_code, reason = "a zeroed flock is a valid value")]
+    // SAFETY: `flock` is a plain C struct of integers, for which all-zero
+    // bytes are a valid value (and `l_pid` must be 0 for an OFD lock).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // `l_start` 0 and `l_len` 0: the whole file, however long it grows.
+    loop {
+        #[expect(unsafe_code, reason = "fcntl(2) F_OFD_SETLK with a struct we own")]
+        // SAFETY: `file` owns a valid open descriptor for the whole call;
+        // `lock` is a valid `flock` that outlives the call, which only reads it.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &raw const lock) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::EAGAIN | libc::EACCES) => return Ok(false),
+            Some(libc::EINVAL) => return Ok(true),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Where there are no OFD locks, the `flock` alone guards the directory.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn try_lock_record(_file: &File) -> std::io::Result<bool> {
+    Ok(true)
+}
