@@ -584,3 +584,48 @@ fn an_append_out_of_descriptors_for_the_time_index_writes_nothing_and_does_not_p
     check_log(&log, 0);
     store.close().unwrap();
 }
+
+/// Segments that DeleteRecords (or retention) takes out of the log are retired: mapped whole
+/// for the readers that listed them, renamed `.deleted` and the directory fsynced. Out of
+/// descriptors (the budget having nothing to evict), that map or the directory's open failed,
+/// and the failure poisoned the partition, offline until the store reopened, although the
+/// segments had left the log already and nothing about the disk was unknown. They now go to
+/// the pending deletes as they are, and the partition takes appends.
+#[test]
+fn delete_records_out_of_descriptors_removes_the_segments_without_poisoning() {
+    const NAME: &str = "delete_records_out_of_descriptors_removes_the_segments_without_poisoning";
+    if !in_child(NAME, Some(64)) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    store.create_topic("t", 1, &overrides(1024)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..40 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+    }
+    // The last segment sealed too (its descriptor closed): nothing holds a descriptor.
+    log.roll().unwrap();
+    let segments = log.segment_count();
+    assert!(segments > 3, "{segments} segments");
+    let end = log.log_end_offset();
+    let held = take_every_descriptor();
+    let deleted = log.delete_records(end);
+    drop(held);
+    eprintln!("delete_records: {deleted:?}; poisoned: {:?}", log.poisoned());
+    assert!(log.poisoned().is_none(), "poisoned: {:?}", log.poisoned());
+    assert_eq!(deleted.unwrap(), end);
+    assert_eq!(log.log_start_offset(), end);
+    assert_eq!(log.segment_count(), 1);
+    log.append(&[Record::new("k", value(0, end))]).unwrap();
+    check_log(&log, 0);
+    store.close().unwrap();
+    // The log starts where it did (files the pending deletes had not removed yet lie below
+    // the checkpointed log start, for the next retention pass).
+    let store = Store::open(config(tmp.path())).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_start_offset(), end);
+    assert_eq!(log.log_end_offset(), end + 1);
+    check_log(&log, 0);
+    store.close().unwrap();
+}

@@ -11,7 +11,9 @@
 //!    leftovers of a crash are removed on the next open.
 //!
 //! A crash between 2 and 3 leaves complete segment files below the
-//! checkpointed log start offset: the next pass deletes them again.
+//! checkpointed log start offset: the next pass deletes them again. A
+//! step 3 that runs out of descriptors or memory (the budget having nothing
+//! left to evict) goes on to step 4 with the segment as it is.
 
 use std::sync::Arc;
 
@@ -152,7 +154,17 @@ impl Log {
             outcome.segments_deleted += 1;
             outcome.bytes_deleted += seg.len();
             crate::events::retention_deleted(&self.name(), seg.base_offset(), seg.len());
-            seg.retire().map_err(|e| self.poison(e))?;
+            match seg.retire() {
+                Ok(()) => {}
+                // Out of descriptors or memory to map it whole or to fsync the directory
+                // after its rename, with nothing left for the budget to evict: it has left
+                // the log already and nothing about the disk is unknown, so it goes as it
+                // is, holding nothing (the pending deletes remove its files by whatever name
+                // they have; after a crash they lie below the checkpointed log start, which
+                // the next pass deletes again). Readers that listed it read what they mapped.
+                Err(e) if budget::is_exhaustion(&e) => seg.release(),
+                Err(e) => return Err(self.poison(e)),
+            }
             self.inner.pending_deletes.lock().push((now.saturating_add(delay_ms), seg));
         }
         // Cleanup: the segments have left the log whatever happens to their files now, so
