@@ -125,23 +125,21 @@ impl TxnIndex {
                 entry.last_offset
             )));
         }
+        let at = (entries.len() * ENTRY_SIZE) as u64;
+        // Not held past here: unshared, the entries grow in place (`push`).
+        drop(entries);
         if st.detached {
-            let mut grown = Vec::clone(&entries);
-            grown.push(entry);
-            st.entries = Some(Arc::new(grown));
+            Self::push(&mut st, entry);
             return Ok(());
         }
         let existed = file::exists(&st.path)?;
         let f = file::create_rw(&st.path)?;
         // A torn entry left by a crash is overwritten, never followed.
-        let at = (entries.len() * ENTRY_SIZE) as u64;
         file::write_all_at(&f, &st.path, &entry.encode(), at)?;
         if file::len(&f, &st.path)? > at + ENTRY_SIZE as u64 {
             file::set_len(&f, &st.path, at + ENTRY_SIZE as u64)?;
         }
-        let mut grown = Vec::clone(&entries);
-        grown.push(entry);
-        st.entries = Some(Arc::new(grown));
+        Self::push(&mut st, entry);
         st.unsynced = true;
         st.created |= !existed;
         Ok(())
@@ -159,6 +157,17 @@ impl TxnIndex {
         st.entries = Some(Arc::new(Vec::new()));
         st.unsynced = false;
         Ok(())
+    }
+
+    /// Adds `entry` to the entries in memory: in place, unless a reader still
+    /// holds them (then they are copied once), so a segment's appends cost
+    /// linear time in its aborts, not quadratic (a rebuild of a segment of
+    /// 20,000 aborts copied about 6 GB).
+    fn push(st: &mut State, entry: AbortedTxn) {
+        match &mut st.entries {
+            Some(entries) => Arc::make_mut(entries).push(entry),
+            None => st.entries = Some(Arc::new(vec![entry])),
+        }
     }
 
     /// Forgets every entry without touching the file, and keeps the entries
@@ -237,5 +246,46 @@ impl TxnIndex {
         let mut st = self.state.lock();
         st.closed = true;
         st.removing = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TxnIndex;
+    use crate::format::txn_index::AbortedTxn;
+
+    fn abort(i: i64) -> AbortedTxn {
+        AbortedTxn {
+            producer_id: i,
+            first_offset: 2 * i,
+            last_offset: 2 * i + 1,
+            last_stable_offset: 2 * i + 2,
+        }
+    }
+
+    /// The entries a reader took stay as they were while appends go on (the
+    /// entries grow in place only while no reader holds them), and every
+    /// append is in the file and in memory, in order.
+    #[test]
+    fn entries_a_reader_holds_stay_as_they_were_while_appends_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.txnindex");
+        let index = TxnIndex::create(path.clone(), 0);
+        let mut held = Vec::new();
+        for i in 0..2_000 {
+            if i % 500 == 0 {
+                held.push((i, index.entries().unwrap()));
+            }
+            index.append(abort(i)).unwrap();
+        }
+        for (n, entries) in held {
+            assert_eq!(entries.len(), n as usize);
+            assert!(entries.iter().zip(0..).all(|(e, i)| *e == abort(i)));
+        }
+        let all: Vec<AbortedTxn> = (0..2_000).map(abort).collect();
+        assert_eq!(*index.entries().unwrap(), all);
+        index.flush().unwrap();
+        let reread = TxnIndex::open(path, 0, u64::MAX);
+        assert_eq!(*reread.entries().unwrap(), all);
     }
 }
