@@ -291,3 +291,43 @@ fn deleting_a_topic_while_an_offsets_partition_is_offline_records_the_commits_le
     assert_eq!(store.groups().fetch("g", "orders", 0).unwrap(), Some(5), "what was recorded");
     store.close().unwrap();
 }
+
+/// Groups are placed over `__consumer_offsets` by a hash of their id modulo
+/// its partition count (Kafka's `partitionFor`), so growing it moves a
+/// group's commits to another partition while its older ones stay where they
+/// were: the load then compared record offsets of two partitions and served
+/// the older commit. Kafka fixes the count its coordinator places groups over
+/// and its tools refused to change the internal topic's count; the store
+/// refuses it, and a group's last commit is what a reopen serves.
+#[test]
+fn the_offsets_topic_cannot_grow_and_a_groups_last_commit_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new([dir.path()]).background_threads(false);
+    config.offsets_topic_num_partitions = 3;
+    let store = Store::open(config.clone()).unwrap();
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    // Commits to be superseded.
+    for group in (0..8).map(|i| format!("g{i}")) {
+        for offset in 0..10 {
+            store.groups().commit(&group, "t", 0, offset).unwrap();
+        }
+    }
+    assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 3);
+    let grown = store.add_partitions("__consumer_offsets", 4);
+    for group in (0..8).map(|i| format!("g{i}")) {
+        store.groups().commit(&group, "t", 0, 100).unwrap();
+    }
+    store.close().unwrap();
+    drop(store);
+    let store = Store::open(config).unwrap();
+    for group in (0..8).map(|i| format!("g{i}")) {
+        assert_eq!(
+            store.groups().fetch(&group, "t", 0).unwrap(),
+            Some(100),
+            "group {group} after the reopen (growing the offsets topic returned {grown:?})"
+        );
+    }
+    let err = grown.unwrap_err().to_string();
+    assert!(err.contains("__consumer_offsets"), "{err}");
+    assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 3);
+}

@@ -236,13 +236,27 @@ impl Store {
     /// A failure making them closes and removes the ones this call made and
     /// rewrites the old count: the topic is as it was, open and reopened.
     ///
+    /// `__consumer_offsets` keeps the count it was created with: groups are
+    /// placed over it by a hash of their id modulo the count, so a new count
+    /// would write a group's later commits to another partition than its
+    /// earlier ones, and the next open could serve an earlier one. Kafka's
+    /// coordinator places groups over the count it read at startup, and its
+    /// `kafka-topics` refused to change an internal topic's count.
+    ///
     /// # Errors
-    /// [`Error::InvalidRequest`] when `partitions` is not larger,
-    /// [`Error::UnknownPartition`] for an unknown topic; I/O failures, after
-    /// which the topic has its old count.
+    /// [`Error::InvalidRequest`] when `partitions` is not larger, or for
+    /// `__consumer_offsets`; [`Error::UnknownPartition`] for an unknown
+    /// topic; I/O failures, after which the topic has its old count.
     pub fn add_partitions(&self, topic: &str, partitions: i32) -> Result<()> {
         let _admin = self.admin()?;
         let current = self.partition_count(topic)?;
+        if topic == super::OFFSETS_TOPIC {
+            return Err(Error::InvalidRequest(format!(
+                "the partition count of {topic} ({current}) cannot be changed: consumer groups \
+                 are placed over it by a hash of their id, and a new count would split a \
+                 group's commits over two partitions"
+            )));
+        }
         check_count(partitions)?;
         if partitions <= current {
             return Err(Error::InvalidRequest(format!(
