@@ -540,3 +540,34 @@ fn a_failed_final_rewrite_of_a_create_keeps_the_creating_mark_in_memory_as_on_di
         }
     }
 }
+
+/// A topic whose name ends in `-` has directories such as `plain--0`, which
+/// the load reads as ambiguous (`plain-` partition 0, or partition -0 of
+/// `plain`) and leaves alone unless `strata-topics` names the topic. A
+/// deletion the crash left unfinished names it only as deleted: its
+/// directories were left with their data while the deletion was taken for
+/// finished, and the topic created again under the name served them.
+#[test]
+fn a_deleted_topic_whose_name_ends_in_a_dash_is_not_served_again_after_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.create_topic("plain-", 2, &BTreeMap::new()).unwrap();
+    for p in 0..2 {
+        store.partition("plain-", p).unwrap().append(&[Record::new("k", "old")]).unwrap();
+    }
+    {
+        // The first rename commits the deletion; the directories' renames fail.
+        let _g = fault::arm(FaultPlan::new().fail_from_nth(Op::Rename, 2));
+        store.delete_topic("plain-").unwrap();
+    }
+    assert!(tmp.path().join("plain--0").exists());
+    drop(store);
+    let store = open(tmp.path());
+    assert!(!tmp.path().join("plain--0").exists(), "the deleted topic's directory stayed");
+    assert!(!tmp.path().join("plain--1").exists(), "the deleted topic's directory stayed");
+    store.create_topic("plain-", 2, &BTreeMap::new()).unwrap();
+    for p in 0..2 {
+        assert_eq!(records_of(&store, "plain-", p), 0, "plain--{p} created again empty");
+    }
+    store.close().unwrap();
+}

@@ -146,14 +146,20 @@ pub(super) fn load_dir(
             }
             continue;
         }
+        // A deleted topic's directory goes whatever classify_dir makes of its
+        // name: one whose name ends in `-` (`plain--0`) is ambiguous unless
+        // listed, and a deleted topic is no longer listed.
+        if parse_partition_dir_name(&name)
+            .is_some_and(|(t, p)| deleted.contains(t) && partition_dir_name(t, p) == name)
+        {
+            if !read_only {
+                file::remove_dir_all(&sub)?;
+            }
+            continue;
+        }
         match classify_dir(&name, overrides) {
             // KRaft's metadata log lives beside the topics but is not one (Kafka skips it too).
             Ok((topic, _)) if topic == CLUSTER_METADATA_TOPIC => {}
-            Ok((topic, _)) if deleted.contains(&topic) => {
-                if !read_only {
-                    file::remove_dir_all(&sub)?;
-                }
-            }
             Ok((topic, partition)) => jobs.push((sub.clone(), topic, partition)),
             Err(why) => out.ignored.push((sub.clone(), why)),
         }
