@@ -629,3 +629,45 @@ fn delete_records_out_of_descriptors_removes_the_segments_without_poisoning() {
     check_log(&log, 0);
     store.close().unwrap();
 }
+
+/// A close that fails after its sync (here the seal's final time-index entry: the index,
+/// unmapped by the close's eviction, cannot be mapped again out of descriptors) leaves the
+/// active segment unsealed, its time index without the entry for its newest records. The
+/// close fails and the directory is not marked clean; a second close (the retry an embedder
+/// makes) found the log closed, synced and not poisoned, and marked it clean, so the next open
+/// trusted the unsealed segment: its largest timestamp read from the last entry there, a time
+/// lookup for the newest records found nothing (and time retention judged the segment by that
+/// older timestamp).
+#[test]
+fn a_close_retried_after_its_seal_failed_leaves_the_directory_unclean() {
+    use strata::OffsetSpec;
+    use strata::internals::io::fault::{self, FaultPlan, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let topic: BTreeMap<String, String> = BTreeMap::new(); // index.interval.bytes 4096
+    let store = Store::open(config(tmp.path())).unwrap();
+    store.create_topic("t", 1, &topic).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..100 {
+        log.append(&[Record::new("k", value(0, i)).timestamp(1_000 + i)]).unwrap();
+    }
+    {
+        // The close reopens the `.log` to sync it (open 1), then maps the time index to seal
+        // the segment (open 2), which fails as it does out of descriptors.
+        let _guard = fault::arm(
+            FaultPlan::new().fail_from_nth(Op::Open, 2).os_error(Op::Open, libc::EMFILE),
+        );
+        let failed = store.close().unwrap_err();
+        eprintln!("first close: {failed}");
+    }
+    let retried = store.close().unwrap_err();
+    eprintln!("second close: {retried}");
+    assert!(retried.to_string().contains("t-0"), "{retried}");
+    let store = Store::open(config(tmp.path())).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let newest = log.offset_for_time(OffsetSpec::Timestamp(1_099)).unwrap();
+    assert_eq!(newest.map(|t| t.offset), Some(99), "the newest record's time finds nothing");
+    let max = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
+    assert_eq!(max.map(|t| (t.offset, t.timestamp)), Some((99, Some(1_099))));
+    check_log(&log, 0);
+    store.close().unwrap();
+}

@@ -799,7 +799,9 @@ impl Log {
     /// to another store by then). `Bytes` already handed out stay valid.
     ///
     /// The log is closed even when the flush fails (a poisoned log): the error
-    /// is returned and the next open recovers.
+    /// is returned and the next open recovers. Any failure of the close
+    /// poisons the log ([`Log::poisoned`] says why), so that a store, asked
+    /// to close again, does not mark its directory cleanly shut down.
     ///
     /// # Errors
     /// I/O failures.
@@ -830,6 +832,16 @@ impl Log {
                 w.durable_snapshot = Some(leo);
             }
             Ok(())
+        });
+        // A close that failed left the log short of a clean shutdown (unsynced, its active
+        // segment unsealed or its snapshot unwritten), whether or not the failure was one
+        // that leaves a live log usable: it is recorded as a poisoning, which a store's
+        // retried close (finding the log closed) sees, so the directory is not marked clean
+        // and the next open recovers (Kafka writes no clean-shutdown marker after a failed
+        // shutdown either).
+        let finished = finished.map_err(|e| match self.check_poison() {
+            Ok(()) => self.poison(e),
+            Err(_) => e,
         });
         self.shut(&mut w);
         finished

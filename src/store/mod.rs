@@ -867,11 +867,17 @@ impl Store {
 /// and must look at what it left rather than at its own result.
 fn closed_synced(log: &Log) -> Result<()> {
     let (synced, end) = (log.recovery_point(), log.log_end_offset());
-    let unsynced = match log.poisoned() {
-        Some(cause) => format!("the log poisoned ({cause})"),
-        None if synced < end => format!("records {synced}..{end} never synced"),
-        None => return Ok(()),
-    };
-    let why = format!("closed with {unsynced}; the next open recovers it");
+    let mut unclean = Vec::new();
+    if synced < end {
+        unclean.push(format!("records {synced}..{end} never synced"));
+    }
+    // A close that failed poisons its log too (see `Log::close`).
+    if let Some(cause) = log.poisoned() {
+        unclean.push(format!("the log poisoned ({cause})"));
+    }
+    if unclean.is_empty() {
+        return Ok(());
+    }
+    let why = format!("closed with {}; the next open recovers it", unclean.join(" and "));
     Err(Error::io("close", log.dir(), std::io::Error::other(why)))
 }
