@@ -242,6 +242,38 @@ fn close_wakes_a_background_thread_in_the_middle_of_a_long_wait() {
     assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
 }
 
+/// Idle producers are forgotten every `producer.id.expiration.check.interval.ms`, as Kafka's
+/// periodic producer-expiration task runs on its own interval: strata expired them only in a
+/// retention pass, so with retention checked hourly (or a topic whose retention was never due)
+/// a producer past `producer.id.expiration.ms` stayed until the next pass, and the interval
+/// key, accepted and documented, did nothing.
+#[test]
+fn idle_producers_expire_on_their_own_check_interval() {
+    let _serial = serial();
+    let (tmp, clock, now) = setup();
+    let store = open(tmp.path(), &clock, |c| {
+        c.log_retention_check_interval_ms(HOUR_MS)
+            .log_initial_task_delay_ms(HOUR_MS)
+            .log_cleaner_backoff_ms(HOUR_MS)
+            .producer_id_expiration_ms(60_000)
+            .producer_id_expiration_check_interval_ms(50)
+    });
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let mut b = strata::BatchBuilder::new(0).producer(7, 0, 0);
+    b.append(&Record::new("k", "v").timestamp(now)).unwrap();
+    log.append_batch(b.build().unwrap()).unwrap();
+    assert_eq!(log.producer_count(), 1);
+    // Not yet idle for producer.id.expiration.ms: checked, and kept.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(log.producer_count(), 1, "expired before producer.id.expiration.ms passed");
+    clock.advance(60_001);
+    let took = poll_until(PATIENCE, || log.producer_count() == 0);
+    assert!(took.is_some(), "producer 7 still remembered after {PATIENCE:?}");
+    store.close().unwrap();
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+}
+
 #[test]
 fn the_background_thread_writes_the_checkpoints_on_its_interval() {
     let _serial = serial();

@@ -196,6 +196,17 @@ impl Store {
         first_error.map_or(Ok(total), Err)
     }
 
+    /// Forgets the producers idle for `producer.id.expiration.ms` on every
+    /// partition: what the maintenance thread runs every
+    /// `producer.id.expiration.check.interval.ms` (Kafka's periodic
+    /// producer-expiration check), besides each retention pass.
+    pub(crate) fn expire_producers_all(&self) {
+        let expiration_ms = self.inner.config.producer_id_expiration_ms;
+        for (_, log) in self.logs(None).into_iter().filter(|(_, l)| l.poisoned().is_none()) {
+            log.expire_producers(expiration_ms);
+        }
+    }
+
     /// The `flush.ms` check on every partition.
     pub(crate) fn flush_due_all(&self) -> Result<()> {
         let mut first_error = None;

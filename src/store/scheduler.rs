@@ -2,8 +2,10 @@
 //! (see [`crate::cleaner`]) and one maintenance thread running retention every
 //! `log.retention.check.interval.ms` (after `log.initial.task.delay.ms`), the
 //! `flush.ms` check and removal of expired `.deleted` files every second (or
-//! every `log.flush.scheduler.interval.ms` if shorter), and the checkpoints
-//! every `log.flush.offset.checkpoint.interval.ms`; and the flusher pool
+//! every `log.flush.scheduler.interval.ms` if shorter), the checkpoints
+//! every `log.flush.offset.checkpoint.interval.ms`, and the expiry of idle
+//! producers every `producer.id.expiration.check.interval.ms` (retention
+//! expires them too); and the flusher pool
 //! ([`super::flusher`]), whose workers sync what rolls and `flush.ms` ask for.
 //!
 //! The thread holds only a weak reference to the store, wakes at once when the
@@ -113,6 +115,8 @@ impl Scheduler {
         .filter(|&v| v > 0)
         .map(ms)
         .min();
+        // Kafka's periodic producer-expiration task: its first run one interval in.
+        let expire_every = ms(cfg.producer_id_expiration_check_interval_ms);
         let initial = ms(cfg.log_initial_task_delay_ms);
         let thread_stop = Arc::clone(&stop);
         let handle =
@@ -120,9 +124,10 @@ impl Scheduler {
                 let start = Instant::now();
                 let mut next_retention = start + initial;
                 let mut next_flush = start + flush_every;
+                let mut next_expiry = start + expire_every;
                 let mut next_checkpoint = Some(start + checkpoint_every.unwrap_or(initial));
                 loop {
-                    let mut wake = next_retention.min(next_flush);
+                    let mut wake = next_retention.min(next_flush).min(next_expiry);
                     if let Some(at) = next_checkpoint {
                         wake = wake.min(at);
                     }
@@ -141,6 +146,13 @@ impl Scheduler {
                     if now >= next_flush {
                         guarded(&store, BackgroundTask::Flush, "flush", || store.flush_due_all());
                         next_flush = now + flush_every;
+                    }
+                    if now >= next_expiry {
+                        guarded(&store, BackgroundTask::Retention, "expire producers", || {
+                            store.expire_producers_all();
+                            Ok(())
+                        });
+                        next_expiry = now + expire_every;
                     }
                     if next_checkpoint.is_some_and(|at| now >= at) {
                         guarded(&store, BackgroundTask::Checkpoints, "write checkpoints", || {
@@ -191,7 +203,7 @@ impl Drop for Scheduler {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BackgroundTask {
-    /// Time, size and log-start-offset retention.
+    /// Time, size and log-start-offset retention, and the expiry of idle producers.
     Retention,
     /// The `flush.ms` / `flush.messages` policy and the flusher's sync passes.
     Flush,
