@@ -57,6 +57,40 @@ enum BrokerLock {
     NoPython,
 }
 
+/// One directory named twice in `log.dirs` (through `..`, a trailing `.` or a symlink) is
+/// refused at once as the same directory listed twice, as Kafka's LogManager refuses it
+/// (canonical paths: "Duplicate log directory found"), for a writer and a read-only open: the
+/// writer's second lock of it waited and failed as "held by another strata store".
+#[test]
+fn one_directory_listed_twice_under_two_names_is_refused_as_a_duplicate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    std::fs::create_dir_all(tmp.path().join("b")).unwrap();
+    std::fs::create_dir_all(&a).unwrap();
+    std::os::unix::fs::symlink(&a, tmp.path().join("link")).unwrap();
+    for other in [tmp.path().join("b").join("..").join("a"), a.join("."), tmp.path().join("link")] {
+        let config = StoreConfig::new([a.clone(), other.clone()]);
+        for read_only in [false, true] {
+            let opened = if read_only {
+                Store::open_read_only(config.clone())
+            } else {
+                Store::open(config.clone())
+            };
+            match opened {
+                Err(e @ Error::InvalidConfig { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains("log.dirs") && text.contains("twice"), "{text}");
+                }
+                Err(e) => panic!("{}: expected InvalidConfig, got {e}", other.display()),
+                Ok(_) => panic!("{}: opened", other.display()),
+            }
+        }
+    }
+    // Nothing but the lock file was made in the directory by the refused opens.
+    let made: Vec<_> = std::fs::read_dir(&a).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(made.iter().all(|n| n == ".lock"), "{made:?}");
+}
+
 fn lock_as_a_kafka_broker(path: &Path) -> BrokerLock {
     use std::io::BufRead as _;
     use std::process::{Command, Stdio};

@@ -1,5 +1,7 @@
 //! Opening a store: locking and loading its log directories, recovery, the background threads.
 
+use std::path::Path;
+
 use super::*;
 
 impl Store {
@@ -17,12 +19,18 @@ impl Store {
             });
         }
         let mut dirs = Vec::new();
+        // Each directory once, whatever its name (`..`, a trailing `.`, a
+        // symlink): Kafka's LogManager compares canonical paths ("Duplicate log
+        // directory found"). One listed twice would otherwise be locked twice
+        // and refused as held by another store, or loaded twice read-only.
+        let mut seen: Vec<(crate::io::identity::FileId, &Path)> = Vec::new();
         for path in &config.log_dirs {
             let lock = if read_only {
                 if !file::is_dir(path)? {
                     let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
                     return Err(Error::io("open read-only", path, missing));
                 }
+                refuse_listed_twice(&mut seen, path, &config.log_dirs)?;
                 None
             } else {
                 // A new log directory is durable in its parent before anything is put in it.
@@ -31,6 +39,7 @@ impl Store {
                 if new_dir {
                     file::fsync_dir(file::parent_dir(path))?;
                 }
+                refuse_listed_twice(&mut seen, path, &config.log_dirs)?;
                 Some(DirLock::acquire(path)?)
             };
             dirs.push(LogDir {
@@ -372,4 +381,28 @@ fn unfinished_cause(
         cause.push_str(&format!("; log directory {} is offline ({why})", path.display()));
     }
     cause
+}
+
+/// Records the directory at `path` in `seen`, or refuses it as one listed
+/// before under another name.
+fn refuse_listed_twice<'a>(
+    seen: &mut Vec<(crate::io::identity::FileId, &'a Path)>,
+    path: &'a Path,
+    all: &[PathBuf],
+) -> Result<()> {
+    let (id, _) = crate::io::identity::stat(path)?;
+    if let Some((_, first)) = seen.iter().find(|(other, _)| *other == id) {
+        let listed: Vec<String> = all.iter().map(|d| d.display().to_string()).collect();
+        return Err(Error::InvalidConfig {
+            key: "log.dirs".into(),
+            value: listed.join(","),
+            reason: format!(
+                "{} and {} are the same directory, listed twice",
+                first.display(),
+                path.display()
+            ),
+        });
+    }
+    seen.push((id, path));
+    Ok(())
 }
