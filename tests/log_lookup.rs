@@ -319,6 +319,47 @@ fn max_timestamp_of_a_log_append_time_topic_is_the_first_record_of_the_latest_ba
 // Property: offset_for_time == brute force
 // ---------------------------------------------------------------------------------------------
 
+/// A `.timeindex` whose last entry names a timestamp the batch at its offset does not
+/// carry (a stale or foreign file: here ten days old for records a second old) is rebuilt
+/// at a clean open, not trusted as the segment's largest timestamp: taken as it was, time
+/// retention deleted the segment and its records, and a time lookup skipped them.
+#[test]
+fn a_timeindex_whose_last_timestamp_its_batch_does_not_carry_is_rebuilt_at_a_clean_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig::default();
+    let log = open_with(dir.path(), cfg.clone(), LoadOptions::default());
+    for i in 0..5 {
+        log.append(&[Record::new(format!("a{i}"), "x").timestamp(NOW - 1_000)]).unwrap();
+    }
+    log.roll().unwrap();
+    for i in 0..5 {
+        log.append(&[Record::new(format!("b{i}"), "x").timestamp(NOW - 500)]).unwrap();
+    }
+    let leo = log.log_end_offset();
+    log.close().unwrap();
+    drop(log);
+    // Segment 0's time index: its one entry (the roll's) with a timestamp ten days old.
+    let path = dir.path().join("00000000000000000000.timeindex");
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 12, "one entry");
+    bytes[..8].copy_from_slice(&(NOW - 10 * 86_400_000).to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+
+    let log = open_with(dir.path(), cfg, LoadOptions::clean().with_recovery_point(leo));
+    let want = TimestampedOffset { offset: 0, timestamp: Some(NOW - 1_000) };
+    assert_eq!(log.offset_for_time(OffsetSpec::Timestamp(NOW - 1_000)).unwrap(), Some(want));
+    let deleted = log.delete_old_segments().unwrap();
+    assert_eq!(deleted.segments_deleted, 0, "retention.ms is 7 days, the records a second old");
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(log.read_record(0, |r| r.timestamp()).unwrap(), Some(NOW - 1_000));
+    let rebuilt = std::fs::read(&path).unwrap();
+    assert_eq!(
+        rebuilt.get(..8),
+        Some(&(NOW - 1_000).to_be_bytes()[..]),
+        "rebuilt from the batches"
+    );
+}
+
 fn batches_strategy() -> impl Strategy<Value = Vec<Vec<i64>>> {
     // A narrow timestamp range makes ties and out-of-order records common.
     prop::collection::vec(prop::collection::vec(1_000i64..1_100, 1..5), 1..60)

@@ -203,18 +203,42 @@ pub(crate) struct Checked<E> {
     pub last: Option<E>,
     /// The first broken rule, if any.
     pub problem: Option<String>,
+    /// The bytes of the entries counted (without the zero tail).
+    pub(crate) raw: Vec<u8>,
+    /// The index's base offset, to decode `raw`.
+    pub(crate) base: i64,
+}
+
+impl<E: Entry> Checked<E> {
+    /// What a check that read no entries found: `problem`.
+    pub(crate) fn refused(base: i64, problem: String) -> Self {
+        Checked { last: None, problem: Some(problem), raw: Vec::new(), base }
+    }
+
+    /// The entry with the largest `key <= target` among those checked (keys
+    /// in order when there is no `problem`; otherwise some entry at most).
+    pub(crate) fn largest_le(&self, target: i64, key: impl Fn(&E) -> i64) -> Option<E> {
+        let n = self.raw.len() / E::SIZE;
+        let entry = |i: usize| {
+            let raw =
+                self.raw.get(i.checked_mul(E::SIZE)?..i.checked_add(1)?.checked_mul(E::SIZE)?)?;
+            Some(E::decode(raw, self.base))
+        };
+        let key_of = |i: usize| entry(i).map_or(i64::MAX, |e| key(&e));
+        entry(search::largest_le(n, search::warm_entries(E::SIZE), target, key_of)?)
+    }
 }
 
 /// Checks index bytes (of an index whose base offset is `base`): the length
 /// is whole entries, `whole(first, last)` and `pair(slot, previous, entry)`
 /// find nothing wrong, and the bytes after the entries are zero.
 pub(crate) fn check_entries<E: Entry>(
-    bytes: &[u8],
+    mut bytes: Vec<u8>,
     base: i64,
     pair: impl Fn(usize, &E, &E) -> Option<String>,
     whole: impl Fn(&E, &E) -> Option<String>,
 ) -> Checked<E> {
-    let entries = count_entries::<E>(bytes);
+    let entries = count_entries::<E>(&bytes);
     let entry =
         |i: usize| bytes.get(i * E::SIZE..(i + 1) * E::SIZE).map(|raw| E::decode(raw, base));
     let last = entries.checked_sub(1).and_then(entry);
@@ -241,5 +265,6 @@ pub(crate) fn check_entries<E: Entry>(
         let at = tail.iter().position(|&b| b != 0)?;
         Some(format!("non-zero byte at {}, after {entries} entries", from + at))
     })();
-    Checked { last, problem }
+    bytes.truncate(entries * E::SIZE);
+    Checked { last, problem, raw: bytes, base }
 }

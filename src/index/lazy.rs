@@ -620,7 +620,7 @@ impl<E: Entry> Core<E> {
         // allows (an int) nor than a rebuild of a 2 GiB segment needs: a
         // longer file (a sparse one costs no disk) is not read into memory.
         if let Some(problem) = too_long(len) {
-            return Ok(Checked { last: None, problem: Some(problem) });
+            return Ok(Checked::refused(self.base_offset, problem));
         }
         let len = usize::try_from(len).map_err(|_| Error::CorruptFile {
             path: st.path.clone(),
@@ -629,6 +629,6 @@ impl<E: Entry> Core<E> {
         let mut bytes = vec![0; len];
         file::read_exact_at(&f, &st.path, &mut bytes, 0)?;
         drop(st);
-        Ok(check_entries(&bytes, self.base_offset, pair, whole))
+        Ok(check_entries(bytes, self.base_offset, pair, whole))
     }
 }

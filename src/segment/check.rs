@@ -21,6 +21,9 @@
 //!   up to the end of the file with rising offsets, none ending at
 //!   `i64::MAX` or wrapping past it (no log end follows), and the time index names
 //!   no offset past them;
+//! - the time index's last entry, the segment's largest timestamp, is
+//!   carried by the v2 batch holding its offset (a header walk from the
+//!   offset index's floor entry for it);
 //! - the `.txnindex`, when there is one, decodes (Kafka's
 //!   `TransactionIndex.sanityCheck`, which its `LogLoader` runs on every
 //!   segment at load: a failing segment is recovered) and no entry ends at an
@@ -167,6 +170,66 @@ impl Segment {
                     "{p}: an entry ends at offset {o}, past the log end {end}"
                 )));
             }
+        }
+        // The time index's last entry `(T, O)` is what the segment's largest timestamp is
+        // taken from at a trusted open (Kafka's `LogSegment.maxTimestampSoFar`, the last entry
+        // read back): time retention, time lookups and MAX_TIMESTAMP trust it. Every writer
+        // (Kafka's `LogSegment.append`, its roll and close entry, recovery, the cleaner) names
+        // in `O` an offset of the batch whose maxTimestamp reached `T`, so the v2 batch holding
+        // `O` carries `T`; one that does not shows a stale or foreign file, whose timestamp
+        // would have retention delete records before their time or lookups skip them.
+        if let Some(t) = times.last
+            && let floor = offsets.largest_le(t.offset, |e| e.offset)
+            && let Some(carried) = self.max_timestamp_holding(floor, t.offset)?
+            && carried != t.timestamp
+        {
+            let (o, ts, p) = (t.offset, t.timestamp, time_path.display());
+            return Ok(Some(format!(
+                "{p}: last entry names timestamp {ts} at offset {o}, whose batch carries {carried}"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// The maxTimestamp of the v2 batch holding `offset`, walking batch
+    /// headers (`pread`, nothing mapped) from the offset index's floor
+    /// entry for it (`floor`) when a batch starting at or below `offset`
+    /// and ending at or below the entry's offset frames there (as a read's
+    /// scan start, `usable_start`), else from the segment start. `None`
+    /// when no batch holds it (a gap), the walk stops framing or going up,
+    /// or the batch is a legacy (magic 0/1) one.
+    fn max_timestamp_holding(
+        &self,
+        floor: Option<crate::index::OffsetPosition>,
+        offset: i64,
+    ) -> Result<Option<i64>> {
+        let path = self.log_path();
+        let f = identity::reopen_read(&path, self.log_id)?;
+        let mut position = match floor {
+            Some(e) if e.position > 0 => match self.frame_in(&f, u64::from(e.position))? {
+                Some((base, last, _)) if base <= offset && last <= e.offset => {
+                    u64::from(e.position)
+                }
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let mut previous: Option<i64> = None;
+        while let Some((base, last, size)) = self.frame_in(&f, position)? {
+            if previous.is_some_and(|p| base <= p) || last < base || base > offset {
+                return Ok(None);
+            }
+            if offset <= last {
+                let mut head = [0u8; layout::MAX_TIMESTAMP + 8];
+                let read = file::read_up_to_at(&f, &path, &mut head, position)?;
+                let magic = head_field::<1>(&head, layout::MAGIC)[0] as i8;
+                if read < head.len() || magic != layout::MAGIC_V2 {
+                    return Ok(None);
+                }
+                return Ok(Some(i64::from_be_bytes(head_field(&head, layout::MAX_TIMESTAMP))));
+            }
+            previous = Some(last);
+            position += size;
         }
         Ok(None)
     }
