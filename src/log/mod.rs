@@ -408,7 +408,12 @@ impl Log {
     /// [`Error::RecordTooLarge`], [`Error::InvalidTimestamp`],
     /// [`Error::Poisoned`] after an earlier I/O failure, [`Error::Closed`];
     /// the retriable [`Error::NoSpace`] when the disk is full or below the
-    /// free-space watermark (nothing was written; the log stays usable);
+    /// free-space watermark (nothing was written; the log stays usable),
+    /// except at the sync of a `strata.durability=sync` append: an error of
+    /// that sync (`NoSpace`, or an I/O error that does not poison) comes
+    /// after the write, so the records are in the log and served but not
+    /// acknowledged durable, and a retry without an idempotent producer
+    /// writes them twice (see the crate docs' durability contract);
     /// [`Error::InvalidRequest`] when the batch's offsets would pass
     /// `i64::MAX` (a log end put near it by a hostile file name).
     pub fn append_batch(&self, batch: Bytes) -> Result<AppendInfo> {
