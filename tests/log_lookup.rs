@@ -360,6 +360,44 @@ fn a_timeindex_whose_last_timestamp_its_batch_does_not_carry_is_rebuilt_at_a_cle
     );
 }
 
+/// A sealed segment's `.timeindex` whose last entry names an offset past the batches of its
+/// `.log` (a stale file, of a `.log` since cut short) is rebuilt at a clean open: its timestamp
+/// is no record's, and taken as the segment's largest it sent a time lookup into a segment
+/// with no qualifying record, which answered none where the next segment holds one.
+#[test]
+fn a_timeindex_naming_an_offset_past_its_logs_batches_is_rebuilt_at_a_clean_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig::default();
+    let log = open_with(dir.path(), cfg.clone(), LoadOptions::default());
+    for i in 0..5 {
+        log.append(&[Record::new(format!("a{i}"), "x").timestamp(NOW - 5_000 + i * 1_000)])
+            .unwrap();
+    }
+    log.roll().unwrap();
+    for i in 0..5 {
+        log.append(&[Record::new(format!("b{i}"), "x").timestamp(NOW - 500)]).unwrap();
+    }
+    let leo = log.log_end_offset();
+    log.close().unwrap();
+    drop(log);
+    // Segment 0's .log cut to its first three batches (offsets 0..=2); its time index keeps
+    // the roll's entry (NOW - 1000 at offset 4).
+    let path = dir.path().join("00000000000000000000.log");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut at = 0;
+    for _ in 0..3 {
+        let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+        at += 12 + usize::try_from(len).unwrap();
+    }
+    std::fs::write(&path, &bytes[..at]).unwrap();
+
+    let log = open_with(dir.path(), cfg, LoadOptions::clean().with_recovery_point(leo));
+    let want = TimestampedOffset { offset: 5, timestamp: Some(NOW - 500) };
+    assert_eq!(log.offset_for_time(OffsetSpec::Timestamp(NOW - 2_000)).unwrap(), Some(want));
+    let want = TimestampedOffset { offset: 2, timestamp: Some(NOW - 3_000) };
+    assert_eq!(log.offset_for_time(OffsetSpec::Timestamp(NOW - 3_000)).unwrap(), Some(want));
+}
+
 fn batches_strategy() -> impl Strategy<Value = Vec<Vec<i64>>> {
     // A narrow timestamp range makes ties and out-of-order records common.
     prop::collection::vec(prop::collection::vec(1_000i64..1_100, 1..5), 1..60)

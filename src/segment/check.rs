@@ -22,8 +22,9 @@
 //!   `i64::MAX` or wrapping past it (no log end follows), and the time index names
 //!   no offset past them;
 //! - the time index's last entry, the segment's largest timestamp, is
-//!   carried by the v2 batch holding its offset (a header walk from the
-//!   offset index's floor entry for it);
+//!   carried by the v2 batch holding its offset, and does not name an
+//!   offset past the last batch (a header walk from the offset index's
+//!   floor entry for it);
 //! - the `.txnindex`, when there is one, decodes (Kafka's
 //!   `TransactionIndex.sanityCheck`, which its `LogLoader` runs on every
 //!   segment at load: a failing segment is recovered) and no entry ends at an
@@ -178,31 +179,41 @@ impl Segment {
         // in `O` an offset of the batch whose maxTimestamp reached `T`, so the v2 batch holding
         // `O` carries `T`; one that does not shows a stale or foreign file, whose timestamp
         // would have retention delete records before their time or lookups skip them.
-        if let Some(t) = times.last
-            && let floor = offsets.largest_le(t.offset, |e| e.offset)
-            && let Some(carried) = self.max_timestamp_holding(floor, t.offset)?
-            && carried != t.timestamp
-        {
+        // An entry past the last batch is of a longer `.log` than this one (truncation cuts
+        // the time index with it): its timestamp is no record's.
+        if let Some(t) = times.last {
+            let floor = offsets.largest_le(t.offset, |e| e.offset);
             let (o, ts, p) = (t.offset, t.timestamp, time_path.display());
-            return Ok(Some(format!(
-                "{p}: last entry names timestamp {ts} at offset {o}, whose batch carries {carried}"
-            )));
+            match self.max_timestamp_holding(floor, t.offset)? {
+                Holding::Carries(carried) if carried != ts => {
+                    return Ok(Some(format!(
+                        "{p}: last entry names timestamp {ts} at offset {o}, whose batch carries {carried}"
+                    )));
+                }
+                Holding::PastEnd(end) => {
+                    return Ok(Some(format!(
+                        "{p}: last entry names offset {o}, past the batches of the .log (ending at {end})"
+                    )));
+                }
+                Holding::Carries(_) | Holding::Unknown => {}
+            }
         }
         Ok(None)
     }
 
-    /// The maxTimestamp of the v2 batch holding `offset`, walking batch
+    /// The maxTimestamp of the v2 batch holding `offset` ([`Holding`]), walking batch
     /// headers (`pread`, nothing mapped) from the offset index's floor
     /// entry for it (`floor`) when a batch starting at or below `offset`
     /// and ending at or below the entry's offset frames there (as a read's
     /// scan start, `usable_start`), else from the segment start. `None`
     /// when no batch holds it (a gap), the walk stops framing or going up,
-    /// or the batch is a legacy (magic 0/1) one.
+    /// or the batch is a legacy (magic 0/1) one; past the end when the
+    /// batches end below it at the end of the file.
     fn max_timestamp_holding(
         &self,
         floor: Option<crate::index::OffsetPosition>,
         offset: i64,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Holding> {
         let path = self.log_path();
         let f = identity::reopen_read(&path, self.log_id)?;
         let mut position = match floor {
@@ -217,21 +228,26 @@ impl Segment {
         let mut previous: Option<i64> = None;
         while let Some((base, last, size)) = self.frame_in(&f, position)? {
             if previous.is_some_and(|p| base <= p) || last < base || base > offset {
-                return Ok(None);
+                return Ok(Holding::Unknown);
             }
             if offset <= last {
                 let mut head = [0u8; layout::MAX_TIMESTAMP + 8];
                 let read = file::read_up_to_at(&f, &path, &mut head, position)?;
                 let magic = head_field::<1>(&head, layout::MAGIC)[0] as i8;
                 if read < head.len() || magic != layout::MAGIC_V2 {
-                    return Ok(None);
+                    return Ok(Holding::Unknown);
                 }
-                return Ok(Some(i64::from_be_bytes(head_field(&head, layout::MAX_TIMESTAMP))));
+                let carried = i64::from_be_bytes(head_field(&head, layout::MAX_TIMESTAMP));
+                return Ok(Holding::Carries(carried));
             }
             previous = Some(last);
             position += size;
         }
-        Ok(None)
+        // Batches that framed up to the end of the file, all below the offset.
+        Ok(match previous {
+            Some(end) if position == self.len() => Holding::PastEnd(end),
+            _ => Holding::Unknown,
+        })
     }
 
     /// Whether the batches from `position` on (where a batch ending at `end`
@@ -290,6 +306,19 @@ impl Segment {
         let size = layout::LOG_OVERHEAD as u64 + u64::from(length.unsigned_abs());
         Ok(fits.then_some((base, last, size)))
     }
+}
+
+/// What the batches of a `.log` say of an offset a time index entry names
+/// (`Segment::max_timestamp_holding`).
+enum Holding {
+    /// The v2 batch holding it carries this maxTimestamp.
+    Carries(i64),
+    /// The batches frame to the end of the file and end at this offset,
+    /// below it.
+    PastEnd(i64),
+    /// Not known: no batch frames at or after the walk's start, a gap, a
+    /// walk that stops framing or going up, or a legacy batch.
+    Unknown,
 }
 
 /// `N` bytes of `head` from `at` (the caller's offsets lie inside it).
