@@ -26,6 +26,7 @@
 
 mod append;
 mod claim;
+mod close;
 mod delete;
 pub mod flush;
 #[cfg(test)]
@@ -41,6 +42,7 @@ mod records;
 mod recovery_rules;
 pub mod retention;
 pub mod roll;
+mod rolling;
 mod snapshot_file;
 mod space;
 mod split;
@@ -62,10 +64,9 @@ use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::format::builder::set_base_offset_and_epoch;
 use crate::format::{BatchView, RecordParts};
-use crate::segment::budget::{self, Budget};
+use crate::segment::budget::Budget;
 use crate::segment::{Segment, SegmentLimits};
 use crate::{Error, Result};
-use producer_state::SnapshotWrite;
 
 pub use delete::DeleteOutcome;
 pub use load::{LoadOptions, LoadReport};
@@ -669,237 +670,6 @@ impl Log {
             index_interval_bytes: cfg.index_interval_bytes,
             segment_bytes: cfg.segment_bytes,
         }
-    }
-
-    fn next_jitter(w: &mut Writer, cfg: &LogConfig) -> i64 {
-        roll::draw_jitter(&mut w.jitter_seed, cfg.segment_jitter_ms, cfg.segment_ms)
-    }
-
-    /// Rolls if the batch calls for it; returns the segment to write it to
-    /// and, when known without a roll, whether the append adds index
-    /// entries to it ([`Segment::roll_facts`]).
-    fn maybe_roll(
-        &self,
-        w: &mut Writer,
-        cfg: &append::AppendSettings,
-        size: u64,
-        max_ts: i64,
-        last_offset: i64,
-        now: i64,
-    ) -> Result<(Arc<Segment>, Option<bool>)> {
-        let active = self.active_for_append(w)?;
-        let (offset_index_full, time_index_full) = active.indexes_full()?;
-        let (rolling_base_timestamp, index_entry_due) = active.roll_facts()?;
-        let inputs = roll::RollInputs {
-            segment_size: active.len(),
-            append_size: size,
-            segment_bytes: cfg.segment_bytes,
-            incoming_max_timestamp: max_ts,
-            rolling_base_timestamp,
-            now_ms: now,
-            created_ms: active.created_ms(),
-            max_segment_ms: cfg.max_segment_ms,
-            roll_jitter_ms: active.roll_jitter_ms(),
-            offset_index_full,
-            time_index_full,
-            segment_base: active.base_offset(),
-            incoming_last_offset: last_offset,
-        };
-        if roll::should_roll(&inputs).is_some() {
-            // A roll (rare) reads the whole config: the new segment's limits and jitter.
-            self.roll_locked(w, &self.config(), now)?;
-            return Ok((self.active_for_append(w)?, None));
-        }
-        Ok((active, index_entry_due))
-    }
-
-    /// Seals the active segment and starts a new one at the log end offset.
-    fn roll_locked(&self, w: &mut Writer, cfg: &LogConfig, now: i64) -> Result<()> {
-        let active = self.active()?;
-        let leo = self.log_end_offset();
-        if active.base_offset() == leo {
-            return Ok(()); // already empty at the end: nothing to roll (Kafka's KAFKA-6388 case)
-        }
-        // A full disk (or no descriptor) fails the roll here, before anything changed.
-        active.prepare_seal().map_err(Error::into_no_space)?;
-        active.seal().map_err(|e| self.poison(e))?;
-        let jitter = Self::next_jitter(w, cfg);
-        // A test's hook may run sync passes here (they take no writer lock).
-        let created = crate::io::fault::point("log::roll::before_create")
-            .and_then(|()| Segment::create(&self.inner.dir, leo, self.limits(cfg), now, jitter))
-            .and_then(|segment| self.roll_snapshot(w, leo).map(|()| segment));
-        let segment = match created {
-            Ok(segment) => segment,
-            Err(e) => {
-                // The sealed segment stays active; its full indexes make the
-                // next append roll again. Out of disk, or out of descriptors
-                // or memory even after eviction, does not poison.
-                let e = if budget::is_exhaustion(&e) { e } else { self.fail_write(e) };
-                if matches!(e, Error::NoSpace { .. }) || budget::is_exhaustion(&e) {
-                    Segment::remove_files(&self.inner.dir, leo);
-                }
-                return Err(e);
-            }
-        };
-        // Counted once its files exist and before the view lists it: a pass
-        // that counts it syncs a directory that already holds them, and a
-        // pass whose view lists it reads the count after (`flush.rs`).
-        self.inner.flush.segment_created();
-        {
-            let mut v = self.inner.view.write();
-            let mut list = Vec::clone(&v.segments);
-            list.push(segment);
-            v.segments = Arc::new(list);
-        }
-        // The sealed segment is synced off the append path (Kafka's flush at roll).
-        self.request_flush(leo, true);
-        Ok(())
-    }
-
-    /// Writes the producer snapshot at `offset`; `false` when it was too long
-    /// to write (reported as an event): the next open starts from an older
-    /// snapshot or replays the log.
-    fn write_snapshot(&self, w: &Writer, offset: i64, durable: bool) -> Result<bool> {
-        match w.producers.write_snapshot(&self.inner.dir, offset, durable)? {
-            SnapshotWrite::Written => Ok(true),
-            SnapshotWrite::TooLong { len, limit } => {
-                crate::events::snapshot_too_long(&self.name(), offset, len, limit);
-                Ok(false)
-            }
-        }
-    }
-
-    /// The snapshot a roll at `leo` takes, unsynced (Kafka's roll flushes it
-    /// asynchronously). A durable one already there holding this state (a
-    /// clean open's, no append since) is kept, as Kafka's `takeSnapshot`
-    /// takes none at an offset it has one for: replaced by an unsynced copy
-    /// that the close then found unchanged, a power cut after the shutdown
-    /// could leave it empty. Replaced, it is no longer the durable one.
-    fn roll_snapshot(&self, w: &mut Writer, leo: i64) -> Result<()> {
-        let durable_here = w.durable_snapshot == Some(leo);
-        if durable_here && w.producers.snapshot_matches(&self.inner.dir, leo) {
-            return Ok(());
-        }
-        if durable_here {
-            w.durable_snapshot = None;
-        }
-        self.write_snapshot(w, leo, false).map(drop)
-    }
-
-    /// Rolls the active segment now if it holds any data.
-    ///
-    /// # Errors
-    /// I/O failures (which poison the log).
-    pub fn roll(&self) -> Result<()> {
-        let mut w = self.writer()?;
-        let cfg = self.config();
-        let now = self.clock.now_ms();
-        self.roll_locked(&mut w, &cfg, now)
-    }
-
-    /// Flushes, appends the final time-index entry and trims the indexes of the
-    /// active segment, then closes the log for good: later appends, reads and
-    /// maintenance through any handle fail with [`Error::Closed`], and no file
-    /// of the directory is opened through it again (the directory may belong
-    /// to another store by then). `Bytes` already handed out stay valid.
-    ///
-    /// The log is closed even when the flush fails (a poisoned log): the error
-    /// is returned and the next open recovers. Any failure of the close
-    /// poisons the log ([`Log::poisoned`] says why), so that a store, asked
-    /// to close again, does not mark its directory cleanly shut down.
-    ///
-    /// # Errors
-    /// I/O failures.
-    pub fn close(&self) -> Result<()> {
-        // Abort a cleaning in progress and wait for it to let go (Kafka's abortAndPauseCleaning).
-        self.inner.closing.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _cleaning = self.inner.cleaning.lock();
-        let mut w = self.inner.writer.lock();
-        if w.closed {
-            return Ok(());
-        }
-        if self.inner.read_only {
-            self.shut(&mut w);
-            return Ok(());
-        }
-        let finished = self.check_poison().and_then(|()| {
-            self.sync_to(self.log_end_offset())?;
-            let active = self.active()?;
-            active.seal()?;
-            // A clean shutdown is trusted without recovery: the sealed indexes must be on disk too.
-            active.flush().map_err(|e| self.poison(e))?;
-            let leo = self.log_end_offset();
-            if w.durable_snapshot == Some(leo) && w.producers.snapshot_matches(&self.inner.dir, leo)
-            {
-                return Ok(()); // an unchanged store leaves its snapshot as it is
-            }
-            if self.write_snapshot(&w, leo, true)? {
-                w.durable_snapshot = Some(leo);
-            }
-            Ok(())
-        });
-        // A close that failed left the log short of a clean shutdown (unsynced, its active
-        // segment unsealed or its snapshot unwritten), whether or not the failure was one
-        // that leaves a live log usable: it is recorded as a poisoning, which a store's
-        // retried close (finding the log closed) sees, so the directory is not marked clean
-        // and the next open recovers (Kafka writes no clean-shutdown marker after a failed
-        // shutdown either).
-        let finished = finished.map_err(|e| match self.check_poison() {
-            Ok(()) => self.poison(e),
-            Err(_) => e,
-        });
-        self.shut(&mut w);
-        finished
-    }
-
-    /// Closes the log without writing anything: what a crash leaves on disk,
-    /// but every handle refuses work from now on (a dropped store fences its
-    /// logs this way before it unlocks its directories).
-    pub(crate) fn fence(&self) {
-        self.inner.closing.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _cleaning = self.inner.cleaning.lock();
-        let mut w = self.inner.writer.lock();
-        if !w.closed {
-            self.shut(&mut w);
-        }
-    }
-
-    /// Marks the log closed, closes every segment (pending deletes too: their
-    /// `.deleted` files are removed by the next open) and gives back the claim
-    /// on the directory. Called under the append lock.
-    fn shut(&self, w: &mut Writer) {
-        w.closed = true;
-        w.active = None;
-        self.inner.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-        for seg in self.view().segments.iter() {
-            seg.close();
-        }
-        for (_, seg) in self.inner.pending_deletes.lock().iter() {
-            seg.close();
-        }
-        self.inner.claim.lock().take();
-        self.inner.tail.close_all();
-        self.wake_sync_waiters();
-    }
-
-    /// [`Error::Closed`] naming this partition and its directory.
-    pub(crate) fn closed_error(&self) -> Error {
-        Error::closed_partition(&self.name(), &self.inner.dir)
-    }
-
-    /// [`Error::Closed`] once the log is closed.
-    pub(crate) fn check_open(&self) -> Result<()> {
-        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            Err(self.closed_error())
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Whether the log is closed.
-    #[must_use]
-    pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Forgets idempotent producers idle for `expiration_ms` (Kafka's
