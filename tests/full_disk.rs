@@ -320,22 +320,28 @@ fn tmpfs_child_fills_the_disk_when_spawned() {
     store.close().unwrap();
 }
 
+/// Mounts a tmpfs of `size` (mount's `size=` option) on `dir`; `Err` says why it could not
+/// (the tests skip: mounting needs root).
+fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Result<(), String> {
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "cannot mount a tmpfs (needs root): {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
 #[test]
 fn a_full_tmpfs_fails_appends_with_no_space_and_never_sigbus() {
     let mount = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(mount.path())
-        .output();
-    match mounted {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            return common::skip(&format!(
-                "cannot mount a tmpfs (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Err(e) => return common::skip(&format!("cannot run mount: {e}")),
+    if let Err(why) = mount_tmpfs(mount.path(), "2m") {
+        return common::skip(&why);
     }
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "tmpfs_child_fills_the_disk_when_spawned", "--nocapture"])
@@ -394,19 +400,8 @@ fn tmpfs_child_reopens_after_a_crash_when_spawned() {
 #[test]
 fn a_store_reopened_after_a_crash_on_a_full_tmpfs_reads_no_index_hole_through_a_map() {
     let mount = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(mount.path())
-        .output();
-    match mounted {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            return common::skip(&format!(
-                "cannot mount a tmpfs (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Err(e) => return common::skip(&format!("cannot run mount: {e}")),
+    if let Err(why) = mount_tmpfs(mount.path(), "4m") {
+        return common::skip(&why);
     }
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "tmpfs_child_reopens_after_a_crash_when_spawned", "--nocapture"])
@@ -798,19 +793,8 @@ fn enospc_at_the_leader_epoch_checkpoint_of_an_append_fails_it_retriably() {
 fn the_free_space_watermark_holds_for_the_partitions_of_a_log_directory_together() {
     const WATERMARK: u64 = 4 << 20;
     let mount = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(mount.path())
-        .output();
-    match mounted {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            return common::skip(&format!(
-                "cannot mount a tmpfs (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Err(e) => return common::skip(&format!("cannot run mount: {e}")),
+    if let Err(why) = mount_tmpfs(mount.path(), "8m") {
+        return common::skip(&why);
     }
     let config = StoreConfig::new([mount.path()])
         .background_threads(false)

@@ -319,6 +319,22 @@ fn max_timestamp_of_a_log_append_time_topic_is_the_first_record_of_the_latest_ba
 // Property: offset_for_time == brute force
 // ---------------------------------------------------------------------------------------------
 
+/// A log closed cleanly with two segments: records a0..a4 at offsets 0..=4 stamped
+/// `a_timestamp(i)`, rolled, then b0..b4 at 5..=9 stamped `NOW - 500`; returns the log end.
+fn two_closed_segments(dir: &Path, cfg: &LogConfig, a_timestamp: impl Fn(i64) -> i64) -> i64 {
+    let log = open_with(dir, cfg.clone(), LoadOptions::default());
+    for i in 0..5 {
+        log.append(&[Record::new(format!("a{i}"), "x").timestamp(a_timestamp(i))]).unwrap();
+    }
+    log.roll().unwrap();
+    for i in 0..5 {
+        log.append(&[Record::new(format!("b{i}"), "x").timestamp(NOW - 500)]).unwrap();
+    }
+    let leo = log.log_end_offset();
+    log.close().unwrap();
+    leo
+}
+
 /// A `.timeindex` whose last entry names a timestamp the batch at its offset does not
 /// carry (a stale or foreign file: here ten days old for records a second old) is rebuilt
 /// at a clean open, not trusted as the segment's largest timestamp: taken as it was, time
@@ -327,17 +343,7 @@ fn max_timestamp_of_a_log_append_time_topic_is_the_first_record_of_the_latest_ba
 fn a_timeindex_whose_last_timestamp_its_batch_does_not_carry_is_rebuilt_at_a_clean_open() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig::default();
-    let log = open_with(dir.path(), cfg.clone(), LoadOptions::default());
-    for i in 0..5 {
-        log.append(&[Record::new(format!("a{i}"), "x").timestamp(NOW - 1_000)]).unwrap();
-    }
-    log.roll().unwrap();
-    for i in 0..5 {
-        log.append(&[Record::new(format!("b{i}"), "x").timestamp(NOW - 500)]).unwrap();
-    }
-    let leo = log.log_end_offset();
-    log.close().unwrap();
-    drop(log);
+    let leo = two_closed_segments(dir.path(), &cfg, |_| NOW - 1_000);
     // Segment 0's time index: its one entry (the roll's) with a timestamp ten days old.
     let path = dir.path().join("00000000000000000000.timeindex");
     let mut bytes = std::fs::read(&path).unwrap();
@@ -368,18 +374,7 @@ fn a_timeindex_whose_last_timestamp_its_batch_does_not_carry_is_rebuilt_at_a_cle
 fn a_timeindex_naming_an_offset_past_its_logs_batches_is_rebuilt_at_a_clean_open() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig::default();
-    let log = open_with(dir.path(), cfg.clone(), LoadOptions::default());
-    for i in 0..5 {
-        log.append(&[Record::new(format!("a{i}"), "x").timestamp(NOW - 5_000 + i * 1_000)])
-            .unwrap();
-    }
-    log.roll().unwrap();
-    for i in 0..5 {
-        log.append(&[Record::new(format!("b{i}"), "x").timestamp(NOW - 500)]).unwrap();
-    }
-    let leo = log.log_end_offset();
-    log.close().unwrap();
-    drop(log);
+    let leo = two_closed_segments(dir.path(), &cfg, |i| NOW - 5_000 + i * 1_000);
     // Segment 0's .log cut to its first three batches (offsets 0..=2); its time index keeps
     // the roll's entry (NOW - 1000 at offset 4).
     let path = dir.path().join("00000000000000000000.log");
