@@ -671,3 +671,75 @@ fn a_close_retried_after_its_seal_failed_leaves_the_directory_unclean() {
     check_log(&log, 0);
     store.close().unwrap();
 }
+
+/// The cleaner's swap (the `.cleaned` segment renamed `.swap`, the old segments retired and
+/// renamed `.deleted`, the new one renamed into place, each step made durable by an fsync of
+/// the directory) needs descriptors: the directory's open for each fsync, the old segments'
+/// `.log` for the map retiring them. A process out of descriptors there, the budget having
+/// nothing left to evict, poisoned the partition (offline until the store reopened) at the
+/// first fsync, before anything was published. It fails that cleaning as any cleaning fails,
+/// retried by the next, and the partition stays usable.
+#[test]
+fn a_cleaners_swap_out_of_descriptors_fails_the_cleaning_without_poisoning() {
+    const NAME: &str = "a_cleaners_swap_out_of_descriptors_fails_the_cleaning_without_poisoning";
+    if !in_child(NAME, Some(64)) {
+        return;
+    }
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use strata::internals::io::fault;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    let mut topic = overrides(1024);
+    topic.insert("cleanup.policy".to_owned(), "compact".to_owned());
+    topic.insert("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned());
+    store.create_topic("t", 1, &topic).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let key = |i: i64| format!("k{}", i % 4);
+    for i in 0..40 {
+        log.append(&[Record::new(key(i), value(0, i))]).unwrap();
+    }
+    log.roll().unwrap();
+    let held = Rc::new(RefCell::new(Vec::new()));
+    let taken = Rc::clone(&held);
+    let hook = fault::on_point("swap::before_swap_rename", move || {
+        *taken.borrow_mut() = take_every_descriptor();
+    });
+    let first = store.maintain(Some("t"));
+    assert!(hook.ran(), "no swap");
+    drop(hook);
+    held.borrow_mut().clear();
+    eprintln!("maintain out of descriptors: {first:?}; poisoned: {:?}", log.poisoned());
+    assert!(log.poisoned().is_none(), "poisoned: {:?}", log.poisoned());
+    assert_eq!(first.unwrap().cleaner_failures, 1);
+    let names: Vec<String> = std::fs::read_dir(tmp.path().join("t-0"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".cleaned") || n.contains(".swap")), "{names:?}");
+    // Descriptors back: the next pass cleans, and the partition takes appends.
+    let report = store.maintain(Some("t")).unwrap();
+    assert_eq!(report.cleaner_failures, 0, "{report:?}");
+    let latest = |log: &Log| {
+        let mut got = BTreeMap::new();
+        for r in log.records_from(0) {
+            let r = r.unwrap();
+            got.insert(r.key().cloned().unwrap(), (r.offset(), r.value().cloned().unwrap()));
+        }
+        got
+    };
+    let want: BTreeMap<_, _> = (36..40)
+        .map(|i| (bytes::Bytes::from(key(i)), (i, bytes::Bytes::from(value(0, i)))))
+        .collect();
+    assert_eq!(latest(&log), want);
+    assert!(log.records_from(0).count() < 40, "nothing cleaned");
+    log.append(&[Record::new("k0", value(0, 40))]).unwrap();
+    store.close().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 41);
+    let mut want = want;
+    want.insert(bytes::Bytes::from("k0"), (40, bytes::Bytes::from(value(0, 40))));
+    assert_eq!(latest(&log), want);
+    store.close().unwrap();
+}

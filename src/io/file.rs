@@ -390,6 +390,30 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
     gate(Op::SyncDir, "fsync dir", dir, || File::open(dir)?.sync_all())
 }
 
+/// A directory held open to fsync it again and again without opening it:
+/// an operation whose later steps must not fail for want of a descriptor
+/// (the cleaner's swap, which cannot stop half-way without poisoning its
+/// log) opens it before its first step, where running out of descriptors
+/// still fails cleanly.
+#[derive(Debug)]
+pub struct DirHandle {
+    file: File,
+    path: PathBuf,
+}
+
+impl DirHandle {
+    /// Opens `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let file = gate(Op::Open, "open dir", dir, || File::open(dir))?;
+        Ok(DirHandle { file, path: dir.to_owned() })
+    }
+
+    /// Fsyncs the directory, as [`fsync_dir`] does.
+    pub fn sync(&self) -> Result<()> {
+        gate(Op::SyncDir, "fsync dir", &self.path, || self.file.sync_all())
+    }
+}
+
 /// The directory holding `path`, to fsync after creating or renaming it:
 /// `.` for a bare name (`Path::new("d1").parent()` is `""`, which cannot be
 /// opened). Every fsync of a parent directory goes through here.

@@ -13,6 +13,14 @@
 //! 4. rename each new segment `.swap` -> final name;
 //! 5. fsync the directory.
 //!
+//! Everything the steps open is opened before step 1: the directory (held
+//! for every fsync) and the old segments' `.log` files (mapped whole for
+//! step 3). A process out of descriptors there fails the cleaning, retried
+//! later, where a failure past step 1 poisons the log; a map the budget
+//! evicted since, that step 3 cannot make again out of descriptors, is
+//! done without (the readers that listed the segment reopen it by its new
+//! name).
+//!
 //! On open (crash anywhere above):
 //! 1. every `.swap` file at or above the lowest `.cleaned` base is deleted
 //!    (step 1 never finished: the old segments are all still there), then every
@@ -57,7 +65,10 @@ use super::Log;
 
 impl Log {
     /// Replaces `old` (consecutive segments of this log, oldest first) with
-    /// `new` (`.cleaned` segments covering the same offsets).
+    /// `new` (`.cleaned` segments covering the same offsets). A failure
+    /// before step 1 removes `new`'s files and leaves the log as it was; a
+    /// failure after poisons the log (its next open finishes or undoes the
+    /// swap).
     pub(crate) fn replace_segments(
         &self,
         new: Vec<Arc<Segment>>,
@@ -71,21 +82,45 @@ impl Log {
                 .enumerate()
                 .all(|(k, o)| v.segments.get(i + k).is_some_and(|s| Arc::ptr_eq(s, o)))
         });
-        let (Some(start), true) = (start, unchanged) else {
-            return Err(Error::InvalidRequest(format!(
-                "{}: segments changed while cleaning; will retry",
-                self.name()
-            )));
+        // Nothing is renamed until everything the swap opens is open: the
+        // directory, whose fsyncs make each step durable, and the old
+        // segments' `.log` files, mapped whole for the readers that listed
+        // them. Out of descriptors (or memory) here, with nothing left for the
+        // budget to evict, the cleaning fails as any does, its `.cleaned`
+        // files removed, and is retried; past step 1 a failure poisons.
+        let prepared = (|| {
+            let (Some(start), true) = (start, unchanged) else {
+                return Err(Error::InvalidRequest(format!(
+                    "{}: segments changed while cleaning; will retry",
+                    self.name()
+                )));
+            };
+            if start + old.len() >= v.segments.len() {
+                return Err(Error::InvalidRequest(format!(
+                    "{}: the cleaner may not replace the active segment",
+                    self.name()
+                )));
+            }
+            // A test's hook may act here (the append lock is held; nothing renamed yet).
+            fault::point("swap::before_swap_rename")?;
+            let dir = file::DirHandle::open(&self.inner.dir)?;
+            for seg in old {
+                seg.map_fully()?;
+            }
+            Ok((start, dir))
+        })();
+        let (start, dir) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                for seg in &new {
+                    let _ = seg.delete_files();
+                }
+                return Err(e);
+            }
         };
-        if start + old.len() >= v.segments.len() {
-            return Err(Error::InvalidRequest(format!(
-                "{}: the cleaner may not replace the active segment",
-                self.name()
-            )));
-        }
         // Step 1.
         for seg in new.iter().rev() {
-            seg.change_suffix(CLEANED_SUFFIX, SWAP_SUFFIX).map_err(|e| self.poison(e))?;
+            seg.change_suffix_in(CLEANED_SUFFIX, SWAP_SUFFIX, &dir).map_err(|e| self.poison(e))?;
         }
         fault::point("swap::after_swap_rename").map_err(|e| self.poison(e))?;
         // Step 2.
@@ -100,18 +135,18 @@ impl Log {
         let now = self.clock.now_ms();
         let delay = self.config().file_delete_delay_ms;
         for seg in old {
-            seg.retire().map_err(|e| self.poison(e))?;
+            seg.retire_in(&dir).map_err(|e| self.poison(e))?;
             self.inner.pending_deletes.lock().push((now.saturating_add(delay), Arc::clone(seg)));
         }
         fault::point("swap::after_old_deleted").map_err(|e| self.poison(e))?;
         // Step 4.
         for seg in &new {
-            seg.change_suffix(SWAP_SUFFIX, "").map_err(|e| self.poison(e))?;
+            seg.change_suffix_in(SWAP_SUFFIX, "", &dir).map_err(|e| self.poison(e))?;
             seg.release();
         }
         fault::point("swap::after_final_rename").map_err(|e| self.poison(e))?;
         // Step 5.
-        file::fsync_dir(&self.inner.dir).map_err(|e| self.poison(e))?;
+        dir.sync().map_err(|e| self.poison(e))?;
         Ok(())
     }
 }

@@ -28,15 +28,36 @@ impl Segment {
     /// pages are the page cache's, so what it costs beyond address space is
     /// what the readers touch.
     pub(crate) fn retire(&self) -> Result<()> {
+        self.retire_renaming(false)?;
+        file::fsync_dir(file::parent_dir(&self.log_path()))
+    }
+
+    /// [`Segment::retire`] for the cleaner's swap, which holds `dir` (the
+    /// segment's directory) open and must not stop half-way for want of a
+    /// descriptor: a `.log` that cannot be mapped whole out of descriptors
+    /// or memory (its descriptor evicted, nothing left to evict) is renamed
+    /// all the same, and the readers that listed it open it by its new name
+    /// (as after any eviction) until `file.delete.delay.ms` removes it.
+    pub(crate) fn retire_in(&self, dir: &file::DirHandle) -> Result<()> {
+        self.retire_renaming(true)?;
+        dir.sync()
+    }
+
+    /// What both retirements do but the directory's fsync.
+    fn retire_renaming(&self, unmapped_if_exhausted: bool) -> Result<()> {
         self.account.detach();
-        self.map_fully()?;
+        match self.map_fully() {
+            Ok(()) => {}
+            Err(e) if unmapped_if_exhausted && super::budget::is_exhaustion(&e) => {}
+            Err(e) => return Err(e),
+        }
         // Out of the budget, the map keeps no descriptor (nothing would
         // count or evict it for `file.delete.delay.ms`): one installed
         // before the detach lets go of its own here, one installed after
         // keeps none (see `Segment::bytes`).
         self.map.write().forget_file();
         self.keep_largest_timestamp();
-        self.add_suffix(DELETED_SUFFIX)?;
+        self.change_suffix_unsynced("", DELETED_SUFFIX)?;
         self.release();
         Ok(())
     }
@@ -65,6 +86,28 @@ impl Segment {
     /// Renames all files of the segment from suffix `from` to suffix `to`
     /// (either may be empty): `.cleaned` -> `.swap` -> none.
     pub(crate) fn change_suffix(&self, from: &str, to: &str) -> Result<()> {
+        self.change_suffix_unsynced(from, to)?;
+        // One directory fsync makes the whole suffix change durable: the
+        // renames of one segment's files need no order among themselves (the
+        // loader treats a segment whose files disagree by suffix by its `.log`
+        // and rebuilds indexes), only before the next step of a swap.
+        file::fsync_dir(file::parent_dir(&self.log_path()))
+    }
+
+    /// [`Segment::change_suffix`] fsyncing the directory through `dir`, held
+    /// open by the caller (see [`file::DirHandle`]): no descriptor is opened.
+    pub(crate) fn change_suffix_in(
+        &self,
+        from: &str,
+        to: &str,
+        dir: &file::DirHandle,
+    ) -> Result<()> {
+        self.change_suffix_unsynced(from, to)?;
+        dir.sync()
+    }
+
+    /// The renames of [`Segment::change_suffix`], without the fsync.
+    fn change_suffix_unsynced(&self, from: &str, to: &str) -> Result<()> {
         let swap = |p: &Path| -> PathBuf {
             let s = p.as_os_str().to_string_lossy();
             let stem = s.strip_suffix(from).unwrap_or(&s);
@@ -79,18 +122,12 @@ impl Segment {
             return Err(Error::closed_file(&old));
         }
         let new = swap(&old);
-        let dir = file::parent_dir(&new).to_path_buf();
         file::rename_unsynced(&old, &new)?;
         *name = Arc::from(new);
         drop(name);
         self.offset_index.rename_to(swap(&self.offset_index.path()))?;
         self.time_index.rename_to(swap(&self.time_index.path()))?;
-        self.txn_index.rename_to(swap(&self.txn_index.path()))?;
-        // One directory fsync makes the whole suffix change durable: the
-        // renames of one segment's files need no order among themselves (the
-        // loader treats a segment whose files disagree by suffix by its `.log`
-        // and rebuilds indexes), only before the next step of a swap.
-        file::fsync_dir(&dir)
+        self.txn_index.rename_to(swap(&self.txn_index.path()))
     }
 
     /// Sets the `.log` file's modification time (the cleaner keeps the
