@@ -182,6 +182,51 @@ fn aborted_and_open_transactional_offset_commits_are_not_read_as_committed() {
     store.close().unwrap();
 }
 
+/// A tombstone deletes the offset and every transactional commit of it still
+/// pending, as Kafka's coordinator replays it (`OffsetMetadataManager.replay`:
+/// "Remove all the pending offset commits related to the tombstone"): a COMMIT
+/// marker that follows the tombstone (the topic deleted, or the group's offsets
+/// deleted, while a consumer's `sendOffsetsToTransaction` was open) brings
+/// nothing back.
+#[test]
+fn a_tombstone_drops_the_pending_transactional_commits_of_its_offset() {
+    use strata::internals::format::group_record::{GroupKey, partition_for_group};
+    use strata::{BatchBuilder, TxnMarker};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 2, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 0, 1).unwrap();
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
+    let mut b = BatchBuilder::new(0).producer(7, 0, 0).transactional(true);
+    b.append(&commit_record("g", "orders", 0, 100)).unwrap();
+    b.append(&commit_record("g", "orders", 1, 40)).unwrap();
+    log.append_batch(b.build().unwrap()).unwrap();
+    let key = GroupKey::Offset { group: "g".into(), topic: "orders".into(), partition: 0 };
+    let tombstone =
+        Record { timestamp: 1_000, key: Some(key.encode().unwrap()), value: None, headers: vec![] };
+    log.append(&[tombstone]).unwrap();
+    log.append_marker(TxnMarker {
+        producer_id: 7,
+        producer_epoch: 0,
+        coordinator_epoch: 0,
+        commit: true,
+        transaction_version: 0,
+    })
+    .unwrap();
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path());
+    assert_eq!(
+        store.groups().fetch("g", "orders", 0).unwrap(),
+        None,
+        "a commit pending before the tombstone came back with its COMMIT marker"
+    );
+    assert_eq!(store.groups().fetch("g", "orders", 1).unwrap(), Some(40));
+    store.close().unwrap();
+}
+
 /// Kafka removes every group's committed offsets of a deleted topic (its
 /// coordinator's `onPartitionsDeleted` writes their tombstones): a topic
 /// created again under the same name starts with no commit, so a consumer

@@ -197,8 +197,9 @@ impl Groups<'_> {
     }
 
     /// Reads every existing `__consumer_offsets` partition into `state`, as
-    /// Kafka's coordinator loads it (`GroupMetadataManager.doLoadGroupsAndOffsets`):
-    /// a plain commit applies at once, a tombstone removes; a transactional
+    /// Kafka's coordinator loads it (`OffsetMetadataManager.replay`):
+    /// a plain commit applies at once, a tombstone removes the commit and any
+    /// still pending of its key; a transactional
     /// one (a consumer's `sendOffsetsToTransaction`) waits, per producer,
     /// for that producer's marker. A COMMIT applies each of its offsets
     /// unless a commit appended after it is loaded already; an ABORT drops
@@ -232,11 +233,7 @@ impl Groups<'_> {
                         }
                         continue;
                     }
-                    let into = if b.is_transactional() {
-                        pending.entry(b.producer_id()).or_default()
-                    } else {
-                        &mut loaded
-                    };
+                    let txn = b.is_transactional().then(|| b.producer_id());
                     for r in batch.records() {
                         let r = r?;
                         let Some(key) = r.key() else { continue };
@@ -249,7 +246,13 @@ impl Groups<'_> {
                         let id = (group, topic.clone(), partition);
                         match r.value().map(OffsetCommit::decode) {
                             None => {
-                                into.remove(&id);
+                                // Every commit of the key goes, a pending one too: a
+                                // marker after the tombstone brings none back
+                                // (OffsetMetadataManager.replay).
+                                loaded.remove(&id);
+                                for open in pending.values_mut() {
+                                    open.remove(&id);
+                                }
                             }
                             Some(Ok(v)) => {
                                 let c = CommittedOffset {
@@ -258,6 +261,10 @@ impl Groups<'_> {
                                     offset: v.offset,
                                     commit_timestamp: v.commit_timestamp,
                                     metadata: v.metadata,
+                                };
+                                let into = match txn {
+                                    Some(pid) => pending.entry(pid).or_default(),
+                                    None => &mut loaded,
                                 };
                                 into.insert(id, (c, r.offset()));
                             }
