@@ -144,6 +144,51 @@ impl<E: Entry> Loaded<E> {
         Ok(())
     }
 
+    /// Writes `entries` into the next slots as [`Self::push`] writes each
+    /// (the caller checked their order), encoded into a buffer and copied
+    /// into the map a few thousand bytes at a time instead of one map write
+    /// per entry. Stops at the first entry `push` would refuse (no slot left
+    /// but the reserved ones, an offset out of the base's reach) after
+    /// writing the ones before it.
+    pub(crate) fn push_all(&mut self, entries: &[E]) -> Result<()> {
+        const STAGE: usize = 4096;
+        let per_stage = (STAGE / E::SIZE).max(1);
+        let mut buf = [0u8; STAGE];
+        for chunk in entries.chunks(per_stage) {
+            let room = self.max_entries().saturating_sub(E::RESERVED).saturating_sub(self.entries);
+            let mut n = 0;
+            let mut refused = None;
+            for entry in chunk {
+                if n >= room {
+                    refused = Some(format!("{} is full at {} entries", E::KIND, self.entries + n));
+                    break;
+                }
+                let Some(rel) = relative_offset(self.base, entry.offset()) else {
+                    let offset = entry.offset();
+                    refused =
+                        Some(format!("offset {offset} is not within i32 of base {}", self.base));
+                    break;
+                };
+                let raw = entry.encode(rel);
+                if let Some(dst) = buf.get_mut(n * E::SIZE..(n + 1) * E::SIZE) {
+                    dst.copy_from_slice(raw.as_ref());
+                }
+                n += 1;
+            }
+            if n > 0 {
+                let bytes = buf.get(..n * E::SIZE).unwrap_or_default();
+                self.map.write_at(self.entries * E::SIZE, bytes)?;
+                self.entries += n;
+                self.last = chunk.get(n - 1).copied();
+            }
+            if let Some(why) = refused {
+                let path = self.map.path().display();
+                return Err(Error::InvalidRequest(format!("{why} ({path})")));
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps the first `n` entries and zeroes the slots of the dropped ones,
     /// so that an untrimmed file never shows them again on reopen.
     pub(crate) fn truncate_to_entries(&mut self, n: usize) -> Result<()> {

@@ -408,39 +408,68 @@ impl<E: Entry> Core<E> {
         })
     }
 
-    /// Makes room for one more entry beyond the reserved slots, doubling the
-    /// file when it is full (under the write lock). A rebuild uses it: the
-    /// entries a segment's data needs always fit, whatever
-    /// `segment.index.bytes` says now.
-    fn grow_for_one_more(&self, l: &mut Loaded<E>) -> Result<()> {
-        let needed = l.entries + 1 + E::RESERVED;
-        if needed <= l.max_entries() {
+    /// Makes room for `n` more entries beyond the reserved slots, to the
+    /// length that making room for one more at a time would reach: the file
+    /// doubled (or grown to the slots needed, when more) at each entry that
+    /// does not fit, under the write lock. A rebuild uses it: the entries a
+    /// segment's data needs always fit, whatever `segment.index.bytes` says
+    /// now.
+    fn grow_for(&self, l: &mut Loaded<E>, n: usize) -> Result<()> {
+        let last_needed = l.entries.saturating_add(n).saturating_add(E::RESERVED);
+        let mut slots = l.max_entries();
+        if n == 0 || last_needed <= slots {
             return Ok(());
         }
-        let slots = needed.max(l.max_entries().saturating_mul(2));
+        // The slots the first entry needs, then those of the next entry that
+        // does not fit once the file has grown for the one before.
+        let mut next = l.entries.saturating_add(1 + E::RESERVED);
+        while next <= last_needed {
+            if next > slots {
+                slots = next.max(slots.saturating_mul(2));
+            }
+            next = slots.saturating_add(1);
+        }
         self.resize_loaded(l, (slots * E::SIZE) as u64).map(drop)
     }
 
-    /// A rebuild's entries written in one go: for each item, room for one
-    /// more entry ([`Self::grow_for_one_more`]), then `push`, under one
-    /// write lock: the same as a locked grow and a locked write per item,
-    /// without the locks, the load checks and the budget's bookkeeping of
-    /// each. Stops at the first error; no items, no write (the index stays
-    /// as it was, clean or dirty).
-    pub(crate) fn write_each<T>(
+    /// A rebuild's entries written in one go, under one write lock: `admit`
+    /// judges each item in order against the index as it is and the last
+    /// entry kept so far (the index's own last one at first), answering the
+    /// entry to write, `None` to skip the item, or the error that stops
+    /// there; the entries admitted before it then get room
+    /// ([`Self::grow_for`]) and are written into the map in a few copies
+    /// ([`Loaded::push_all`]), and the error, if any, is returned. The same
+    /// entries and file length as growing and pushing item by item, without
+    /// a map write (its fault gate, bounds and block checks) per entry. No
+    /// items, no write (the index stays as it was, clean or dirty).
+    pub(crate) fn write_rebuilt<T>(
         &self,
         items: &[T],
-        mut push: impl FnMut(&mut Loaded<E>, &T) -> Result<()>,
+        mut admit: impl FnMut(&Loaded<E>, Option<E>, &T) -> Result<Option<E>>,
     ) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
         self.write(|l| {
+            let mut kept = Vec::with_capacity(items.len());
+            let mut last = l.last;
+            let mut stop = Ok(());
             for item in items {
-                self.grow_for_one_more(l)?;
-                push(l, item)?;
+                match admit(l, last, item) {
+                    Ok(Some(entry)) => {
+                        kept.push(entry);
+                        last = Some(entry);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        stop = Err(e);
+                        break;
+                    }
+                }
             }
-            Ok(())
+            self.grow_for(l, kept.len())?;
+            l.push_all(&kept)?;
+            stop
         })
     }
 

@@ -80,17 +80,29 @@ const MAX_POSITION: u32 = i32::MAX.cast_unsigned();
 
 /// [`OffsetIndex::append`]'s checks and write, on the loaded index.
 fn append_to(l: &mut Loaded<OffsetPosition>, entry: OffsetPosition) -> Result<()> {
+    admit(l, l.last, entry)?;
+    l.push(entry, false)
+}
+
+/// [`OffsetIndex::append`]'s checks of `entry` after `last` (the index's
+/// last entry, or the last a rebuild kept before it), but the room and
+/// offset range that the write checks.
+fn admit(
+    l: &Loaded<OffsetPosition>,
+    last: Option<OffsetPosition>,
+    entry: OffsetPosition,
+) -> Result<()> {
     let OffsetPosition { offset, position } = entry;
     let refuse = |why: String| {
         Err(Error::InvalidRequest(format!("offset index {}: {why}", l.map.path().display())))
     };
-    if let Some(last) = l.last.filter(|last| offset <= last.offset) {
+    if let Some(last) = last.filter(|last| offset <= last.offset) {
         return refuse(format!("offset {offset} is not above the last entry {}", last.offset));
     }
     if position > MAX_POSITION {
         return refuse(format!("position {position} exceeds i32::MAX"));
     }
-    l.push(entry, false)
+    Ok(())
 }
 
 /// A segment's `.index`: one entry per indexed batch, strictly increasing in
@@ -110,7 +122,7 @@ impl Index<OffsetPosition> {
     /// full: a rebuild's entries always fit), under one lock. Stops at the
     /// first entry that fails.
     pub(crate) fn append_rebuilt(&self, entries: &[OffsetPosition]) -> Result<()> {
-        self.core.write_each(entries, |l, e| append_to(l, *e))
+        self.core.write_rebuilt(entries, |l, last, e| admit(l, last, *e).map(|()| Some(*e)))
     }
 
     /// The entry with the largest offset `<= target`, or `(base_offset, 0)`
@@ -206,6 +218,36 @@ mod tests {
             idx.append(offset, position).expect("append");
         }
         idx
+    }
+
+    #[test]
+    fn a_rebuilds_entries_grow_the_index_as_one_at_a_time_and_stop_at_the_first_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("00000000000000001000.index");
+        // Room for 8 entries; 1,300 written in one go cross the map writes'
+        // 512-entry steps and double the file 8 times (8 slots to 2,048),
+        // as making room for one more at a time would.
+        let idx = OffsetIndex::create(path.clone(), 1000, 64).expect("create");
+        let entries: Vec<OffsetPosition> = (0..1300)
+            .map(|i| OffsetPosition { offset: 1000 + i * 10, position: i as u32 * 4097 })
+            .collect();
+        idx.append_rebuilt(&entries).expect("rebuilt");
+        assert_eq!(idx.first_entries(2000).expect("entries"), entries);
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), 2048 * 8);
+        // An entry not above the one before it stops the rebuild there, the
+        // entries before it written.
+        let more = [
+            OffsetPosition { offset: 20_000, position: 6_000_000 },
+            OffsetPosition { offset: 19_000, position: 6_100_000 },
+            OffsetPosition { offset: 21_000, position: 6_200_000 },
+        ];
+        let err = idx.append_rebuilt(&more).expect_err("out of order");
+        assert!(
+            err.to_string().contains("offset 19000 is not above the last entry 20000"),
+            "{err}"
+        );
+        assert_eq!(idx.entries().expect("entries"), 1301);
+        assert_eq!(idx.lookup(i64::MAX).expect("lookup"), more[0]);
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Index<TimestampOffset> {
     /// more is made (the file doubled when full), under one lock. Stops at the
     /// first that fails.
     pub(crate) fn maybe_append_rebuilt(&self, entries: &[TimestampOffset]) -> Result<()> {
-        self.core.write_each(entries, |l, e| maybe_append_to(l, *e, false).map(drop))
+        self.core.write_rebuilt(entries, |l, last, e| Ok(admit(l, last, *e)?.then_some(*e)))
     }
 
     /// The entry with the largest timestamp `<= timestamp`, or
@@ -109,14 +109,34 @@ fn maybe_append_to(
     entry: TimestampOffset,
     skip_full_check: bool,
 ) -> Result<bool> {
+    if !skip_full_check && l.is_full() {
+        let path = l.map.path().display();
+        return Err(Error::InvalidRequest(format!(
+            "time index {path}: full at {} entries",
+            l.entries
+        )));
+    }
+    if !admit(l, l.last, entry)? {
+        return Ok(false);
+    }
+    l.push(entry, skip_full_check)?;
+    Ok(true)
+}
+
+/// [`TimeIndex::maybe_append`]'s order checks of `entry` after `last` (the
+/// index's last entry, or the last a rebuild kept before it): whether it is
+/// written (its timestamp above the last one's, -1 when none), or the
+/// refusal. The room and offset range are the write's to check.
+fn admit(
+    l: &Loaded<TimestampOffset>,
+    last: Option<TimestampOffset>,
+    entry: TimestampOffset,
+) -> Result<bool> {
     let TimestampOffset { timestamp, offset } = entry;
     let refuse = |why: String| {
         Err(Error::InvalidRequest(format!("time index {}: {why}", l.map.path().display())))
     };
-    if !skip_full_check && l.is_full() {
-        return refuse(format!("full at {} entries", l.entries));
-    }
-    if let Some(last) = l.last {
+    if let Some(last) = last {
         if offset < last.offset {
             return refuse(format!("offset {offset} is below the last entry {}", last.offset));
         }
@@ -125,10 +145,5 @@ fn maybe_append_to(
             return refuse(format!("timestamp {timestamp} is below the last entry {last}"));
         }
     }
-    let last_timestamp = l.last.map_or(-1, |last| last.timestamp);
-    if timestamp <= last_timestamp {
-        return Ok(false);
-    }
-    l.push(entry, skip_full_check)?;
-    Ok(true)
+    Ok(timestamp > last.map_or(-1, |last| last.timestamp))
 }

@@ -171,9 +171,26 @@ fn a_large_segments_recovery_failing_mid_scan_returns_the_error_stops_its_helper
     let log_path = dir.join(name(0, "log"));
     let before = fs::read(&log_path).unwrap();
     let batches = batches_of(&log_path);
-    // Recovery writes an index entry for about every batch (each is over
-    // `index.interval.bytes`): the write a third of the way fails.
-    let n = batches.len() as u64 / 3;
+    // Recovery gathers an index entry for about every batch (each is over
+    // `index.interval.bytes`) and writes them a thousand at a time: the
+    // first such write, a third of the way through the segment's batches,
+    // fails. Which write that is, a traced open of another copy tells.
+    let n = {
+        let (_tmp, traced) = copy_of(image.path());
+        let tracer = fault::arm(FaultPlan::new().trace());
+        let (log, _) = open_large(&traced, unclean(0));
+        let writes: Vec<_> =
+            tracer.trace().into_iter().filter(|(op, _)| *op == Op::Write).collect();
+        drop(tracer);
+        log.close().unwrap();
+        let first = writes.iter().position(|(_, p)| p.extension().is_some_and(|e| e == "index"));
+        first.expect("recovery wrote no index entry") as u64 + 1
+    };
+    assert!(
+        batches.len() > 2_500,
+        "{} batches: the first index write is not mid-scan",
+        batches.len()
+    );
     let started = populate::helpers_started();
     let guard = fault::arm(FaultPlan::new().fail_nth(Op::Write, n));
     let err = Log::open(&dir, "t", 0, large_config(), ManualClock::new(NOW), unclean(0))
