@@ -913,3 +913,53 @@ fn a_legacy_tombstone_within_the_legacy_delete_horizon_stays() {
         assert_eq!(offsets(&read_all(&log)).first(), Some(&1), "the tombstone stays");
     }
 }
+
+/// KAFKA-6264's own shape: an old broker's cleaner grouped segment 0 with a later one and
+/// compacted away every record below `FAR`, so segment 0's first batch already overflows its
+/// base. Kafka's split names each part after its first batch (`LocalLog.splitOverflowedSegment`:
+/// `createNewCleanedSegment(dir, config, firstBatch.baseOffset)`), so the first part is `FAR`.
+#[test]
+fn a_legacy_segment_whose_first_batch_overflows_its_base_is_split_from_that_batch() {
+    if !python_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    fs::create_dir_all(&dir).unwrap();
+    write_legacy(
+        &segment(&dir, 0),
+        &[entry(1, 0, FAR..=FAR, None), entry(1, 1, FAR + 1..=FAR + 1, None)],
+    );
+    write_legacy(&segment(&dir, FAR + 2), &[entry(1, 0, FAR + 2..=FAR + 3, None)]);
+    let expected = kafka_python_records(&dir);
+    {
+        let options = LoadOptions::default();
+        let config = config().cleanup_policy(CleanupPolicy::COMPACT);
+        let (log, report) =
+            Log::open_read_only(&dir, "t", 0, config, ManualClock::new(NOW), options).unwrap();
+        assert_eq!((report.split_segments, report.truncated_bytes), (1, 0), "{report:?}");
+        assert_eq!(read_all(&log), expected);
+    }
+    // A crash after the part's rename to `.swap` reopens to every record, and so does the
+    // split itself.
+    {
+        let _fault = fault::arm(FaultPlan::new().fail_point("split::after_swap_rename"));
+        let err = open_compacted(&dir).unwrap_err();
+        assert!(err.to_string().contains("split::after_swap_rename"), "{err}");
+    }
+    let (log, report) = open_compacted(&dir).unwrap();
+    assert_eq!((report.split_segments, report.truncated_bytes), (1, 0), "{report:?}");
+    assert_eq!(log.segment_base_offsets(), vec![FAR, FAR + 2]);
+    assert_eq!(read_all(&log), expected);
+    assert_eq!(log.append(&[Record::new("k", "v")]).unwrap().base_offset, FAR + 4);
+    log.close().unwrap();
+    assert!(common::swap_leftovers(&dir).is_empty(), "{:?}", common::swap_leftovers(&dir));
+    let (log, report) = open_compacted(&dir).unwrap();
+    assert_eq!(report.split_segments, 0);
+    assert_eq!(log.segment_base_offsets().get(..2), Some(&[FAR, FAR + 2][..]));
+    assert_eq!(read_all(&log).len(), expected.len() + 1);
+    log.close().unwrap();
+    if let Some(kafka) = common::kverify_dump(&dir) {
+        kafka.unwrap();
+    }
+}

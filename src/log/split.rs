@@ -8,7 +8,9 @@
 //! a loader that takes the overflow for corruption would cut the segment and
 //! drop every later one. Kafka splits it instead, and so does this: its
 //! batches are copied in order into new segments, a new one starting at each
-//! batch whose last offset its current segment cannot express, and the parts
+//! batch whose last offset its current segment cannot express (the first part
+//! keeps the original's base unless the first batch already overflows it,
+//! and then starts at that batch, as Kafka names every part), and the parts
 //! replace the original through the swap protocol of [`super::swap`] (parts
 //! `.cleaned` -> `.swap`, original deleted, parts renamed), so a crash at any
 //! step reopens to the original or to all the parts.
@@ -51,7 +53,14 @@ pub(super) fn split_overflowed(
             };
             let current = parts.last().map_or(base, |p| p.base_offset());
             if parts.is_empty() || overflows(batch.last_offset(), current) {
-                let start = if parts.is_empty() { base } else { batch.base_offset() };
+                // A part starts at its first batch, as Kafka's do; the first keeps the
+                // original's name unless its first batch already overflows it (an old
+                // cleaner's group whose records below were all compacted away).
+                let start = if parts.is_empty() && !overflows(batch.last_offset(), base) {
+                    base
+                } else {
+                    batch.base_offset()
+                };
                 parts.push(Segment::create_with_suffix(
                     dir,
                     start,
@@ -68,7 +77,9 @@ pub(super) fn split_overflowed(
         Ok::<_, crate::Error>(())
     })();
     let whole = framed && parts.iter().map(|p| p.len()).sum::<u64>() == seg.len();
-    if result.is_err() || !whole || parts.len() < 2 {
+    // One part named as the original would change nothing.
+    let moved = parts.len() >= 2 || parts.first().is_some_and(|p| p.base_offset() != base);
+    if result.is_err() || !whole || !moved {
         for part in &parts {
             let _ = part.delete_files();
         }
