@@ -657,3 +657,71 @@ fn dump_of_a_batch_whose_crc_fails_prints_its_records_as_kafka_verify_does() {
     assert_eq!(python.status, 1, "{python}");
     assert_eq!(lines.join("\n") + "\n", python.stdout);
 }
+
+/// One legacy message (`LegacyRecord`): offset, size, CRC-32 of magic..end, magic, attributes,
+/// the timestamp for magic 1, key and value.
+fn legacy_message(offset: i64, magic: u8, attributes: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut body = vec![magic, attributes];
+    if magic == 1 {
+        body.extend_from_slice(&1_600_000_000_000i64.to_be_bytes());
+    }
+    for field in [key, value] {
+        body.extend_from_slice(&(field.len() as i32).to_be_bytes());
+        body.extend_from_slice(field);
+    }
+    let crc = strata::internals::format::legacy::crc32(&body);
+    let mut m = offset.to_be_bytes().to_vec();
+    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    m.extend_from_slice(&crc.to_be_bytes());
+    m.extend_from_slice(&body);
+    m
+}
+
+/// The stored CRC of a legacy message.
+fn legacy_crc(message: &[u8]) -> u32 {
+    u32::from_be_bytes(message[12..16].try_into().unwrap())
+}
+
+/// Kafka's `DumpLogSegments` prints `isValid:` and `crc:` on every legacy record line: an
+/// uncompressed message's own (its CRC checked: `isValid: false` when it fails), and each inner
+/// message's of a compressed wrapper (the deep iteration's records are legacy messages too).
+#[test]
+fn dump_prints_each_legacy_records_own_crc_and_validity_as_kafkas_tool_does() {
+    use strata::internals::format::compression::compress;
+    let tmp = tempfile::tempdir().unwrap();
+    let part = tmp.path().join("old-0");
+    std::fs::create_dir_all(&part).unwrap();
+    // A gzip v1 wrapper of two messages (relative inner offsets 0, 1; the wrapper at the last),
+    // then a plain v1 message, then a plain v0 message whose CRC no longer matches its bytes.
+    let inner = [legacy_message(0, 1, 0, b"a", b"x"), legacy_message(1, 1, 0, b"b", b"y")];
+    let gz = compress(strata::Compression::Gzip, &inner.concat(), None).unwrap();
+    let wrapper = legacy_message(1, 1, 1, &[], &gz);
+    let wrapper = [&wrapper[..26], &(-1i32).to_be_bytes()[..], &wrapper[30..]].concat();
+    let plain = legacy_message(2, 1, 0, b"c", b"z");
+    let mut damaged = legacy_message(3, 0, 0, b"d", b"w");
+    let damaged_crc = legacy_crc(&damaged);
+    *damaged.last_mut().unwrap() = b'W';
+    // A null key is -1: the wrapper above was built with an empty key, so fix its CRC too.
+    let wrapper = {
+        let crc = strata::internals::format::legacy::crc32(&wrapper[16..]);
+        [&wrapper[..12], &crc.to_be_bytes()[..], &wrapper[16..]].concat()
+    };
+    let file = part.join("00000000000000000000.log");
+    std::fs::write(&file, [wrapper, plain.clone(), damaged].concat()).unwrap();
+
+    let out = logtool(&["dump", p(&file)]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "the damaged message is reported: {stdout}");
+    let record = |o: i64| {
+        stdout.lines().find(|l| l.starts_with(&format!("| offset: {o} "))).unwrap().to_owned()
+    };
+    for (o, crc, valid) in [
+        (0, legacy_crc(&inner[0]), true),
+        (1, legacy_crc(&inner[1]), true),
+        (2, legacy_crc(&plain), true),
+        (3, damaged_crc, false),
+    ] {
+        let line = record(o);
+        assert!(line.ends_with(&format!(" isValid: {valid} crc: {crc}")), "{line}\n{stdout}");
+    }
+}

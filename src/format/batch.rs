@@ -680,6 +680,18 @@ impl BatchView {
         Ok(DecodedBatch::v2(src, h.records_count, dense, ctx))
     }
 
+    /// For a legacy entry, the stored CRC-32 of each of its records in order
+    /// (an uncompressed message's own, each inner message's of a compressed
+    /// wrapper); `None` for a v2 batch, whose records carry no CRC.
+    ///
+    /// # Errors
+    /// As [`records`](Self::records).
+    #[must_use]
+    pub fn legacy_record_crcs(&self) -> Option<FormatResult<Vec<u32>>> {
+        let l = self.legacy.as_ref()?;
+        Some(legacy::record_crcs(&l.message, &self.buf, DEFAULT_MAX_DECOMPRESSED))
+    }
+
     /// The records section exactly as stored (compressed when the batch is);
     /// for a legacy entry, the message after its offset and size fields.
     #[must_use]

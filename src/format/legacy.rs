@@ -370,6 +370,29 @@ pub(crate) fn records(
     Ok(out)
 }
 
+/// The stored CRC-32 of each record of the legacy entry `wrapper`, in order:
+/// an uncompressed message's own, each inner message's of a compressed
+/// wrapper (what Kafka's `DumpLogSegments` prints as a legacy record's `crc:`).
+///
+/// # Errors
+/// As [`records`].
+pub(crate) fn record_crcs(
+    wrapper: &Message,
+    buf: &Bytes,
+    max_decompressed: usize,
+) -> FormatResult<Vec<u32>> {
+    if wrapper.codec_id() == 0 {
+        return Ok(vec![wrapper.crc]);
+    }
+    let inner = decompressed_value(wrapper, buf, max_decompressed)?;
+    let mut crcs = Vec::new();
+    walk_inner(&inner, |_, m| {
+        crcs.push(m.crc);
+        Ok(())
+    })?;
+    Ok(crcs)
+}
+
 /// The decompressed message set of the compressed wrapper `wrapper`.
 fn decompressed_value(
     wrapper: &Message,

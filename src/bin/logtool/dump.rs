@@ -207,9 +207,8 @@ fn dump_log(
     let mut iter = BatchIter::new(data);
     for (position, batch) in iter.by_ref() {
         let valid = batch.validate();
-        out.line(&batch_json(name, position, &batch), || {
-            human_batch(position, &batch, valid.is_ok())
-        });
+        let is_valid = valid.is_ok();
+        out.line(&batch_json(name, position, &batch), || human_batch(position, &batch, is_valid));
         // A batch that fails its checks still shows the records that decode, as Kafka's
         // `DumpLogSegments.dumpLog` and `kafka_verify.py --dump` iterate them whatever the CRC:
         // the two dumps stay diffable, and the operator sees what the damaged bytes hold.
@@ -225,9 +224,17 @@ fn dump_log(
                 continue;
             }
         };
-        for r in records {
+        // Kafka's legacy record lines end with the message's `isValid:` and `crc:`: an
+        // uncompressed entry's own (its CRC is the entry's), each inner message's of a
+        // compressed wrapper (checked as they decode, so valid once they do).
+        let crcs = batch.legacy_record_crcs().and_then(Result::ok).unwrap_or_default();
+        let plain = batch.compression_id() == 0;
+        for (i, r) in records.enumerate() {
+            let legacy = crcs.get(i).map(|&crc| (is_valid || !plain, crc));
             match r {
-                Ok(r) => out.line(&record_json(&r), || human_record(&batch, &r, print_data)),
+                Ok(r) => {
+                    out.line(&record_json(&r), || human_record(&batch, &r, legacy, print_data));
+                }
                 Err(e) => {
                     say!("{}: record in batch at position {position}: {e}", path.display());
                     problems += 1;
@@ -323,10 +330,16 @@ fn control_type_name(id: i16) -> &'static str {
 
 /// Kafka's record line (`printRecordMetadata` and `printRecordContents`):
 /// `| offset: N CreateTime: T keySize: K valueSize: V`, then for v2
-/// `sequence:` and `headerKeys:`, for legacy `isValid:` and `crc:`, for
-/// control records the marker, and with `--print-data-log` the key and value
-/// that are present (never a control record's).
-fn human_record(b: &BatchView, r: &RecordRef, print_data: bool) -> String {
+/// `sequence:` and `headerKeys:`, for legacy `isValid:` and `crc:` (`legacy`:
+/// the message's validity and stored CRC), for control records the marker,
+/// and with `--print-data-log` the key and value that are present (never a
+/// control record's).
+fn human_record(
+    b: &BatchView,
+    r: &RecordRef,
+    legacy: Option<(bool, u32)>,
+    print_data: bool,
+) -> String {
     let mut s = format!(
         "| offset: {} {}: {} keySize: {} valueSize: {}",
         r.offset(),
@@ -339,9 +352,8 @@ fn human_record(b: &BatchView, r: &RecordRef, print_data: bool) -> String {
         let keys: Vec<String> =
             r.headers().iter().map(|h| String::from_utf8_lossy(&h.key).into_owned()).collect();
         s.push_str(&format!(" sequence: {} headerKeys: [{}]", r.sequence(), keys.join(",")));
-    } else if b.compression_id() == 0 {
-        // An uncompressed legacy entry is the record: its CRC is the entry's.
-        s.push_str(&format!(" isValid: true crc: {}", b.crc()));
+    } else if let Some((valid, crc)) = legacy {
+        s.push_str(&format!(" isValid: {valid} crc: {crc}"));
     }
     if b.is_control() {
         let key = r.key().map_or(&[][..], |k| &k[..]);
