@@ -134,8 +134,16 @@ impl BatchIter {
         if !(0..=layout::MAGIC_V2).contains(&magic) {
             return Err(corrupt(FormatError::UnsupportedMagic { magic }));
         }
-        let view = BatchView::parse_stored_prefix(&self.buf.slice(position..position + size))
-            .map_err(corrupt)?;
+        let bytes = self.buf.slice(position..position + size);
+        // A v2 batch is viewed over this slice itself, which ends where its
+        // length says (no second slice of it: a reference count taken and
+        // dropped per batch); a legacy entry as a segment holds it.
+        let view = if magic == layout::MAGIC_V2 {
+            BatchView::new(bytes)
+        } else {
+            BatchView::parse_stored_prefix(&bytes)
+        }
+        .map_err(corrupt)?;
         if self.validate {
             view.validate().map_err(corrupt)?;
         }
