@@ -907,3 +907,31 @@ fn a_planted_abort_marker_at_the_largest_offset_does_not_panic_the_txnindex_rebu
     assert_eq!(log.log_end_offset(), 101);
     log.close().unwrap();
 }
+
+/// A `.swap` file named at the largest offset a file name can hold (i64::MAX): the check of
+/// the swaps looked for the next swap above its base at `base + 1`, which overflows, a panic
+/// (debug builds) that failed the whole store's open ('a loader thread panicked') where the
+/// swap is input to judge like any other: an empty one replaces nothing, one that does not
+/// frame takes its partition offline naming it (it lies above every segment, as the parts of
+/// a split active segment whose original is gone do).
+#[test]
+fn a_swap_file_named_at_the_largest_offset_is_judged_without_a_panic() {
+    let name = format!("{:020}.log.swap", i64::MAX);
+    for swap in [Vec::new(), vec![0xff; 64]] {
+        let tmp = tempfile::tempdir().unwrap();
+        make(tmp.path(), 1, 200);
+        let part = tmp.path().join("t-0");
+        std::fs::write(part.join(&name), &swap).unwrap();
+        std::fs::remove_file(tmp.path().join(".kafka_cleanshutdown")).unwrap();
+        let store = open(tmp.path()).unwrap();
+        if swap.is_empty() {
+            assert_eq!(count(&store, "t", 0), 200);
+            let log = store.partition("t", 0).unwrap();
+            assert_eq!(log.append(&[Record::new("k", "v")]).unwrap().base_offset, 200);
+        } else {
+            let e = store.partition("t", 0).unwrap_err();
+            assert!(e.to_string().contains(&name), "{e}");
+        }
+        store.close().unwrap();
+    }
+}

@@ -207,7 +207,8 @@ pub(super) fn judge_swaps(
     let mut hi = lo;
     let mut problem = None;
     for &base in log_swaps {
-        let limit = log_swaps.range(base + 1..).next().copied();
+        // A name may say i64::MAX: no swap lies above it.
+        let limit = base.checked_add(1).and_then(|b| log_swaps.range(b..).next().copied());
         match check_swap_log(&swap_path(base), base, limit)? {
             Ok((_, next)) => hi = hi.max(next),
             Err(why) => {
