@@ -742,3 +742,13 @@ fn a_marker_for_no_producer_or_an_unknown_transaction_version_is_refused_naming_
     assert_eq!(log.append_marker(marker(7, 0, false, 0)).unwrap(), 1);
     assert_eq!(log.last_stable_offset(), 2);
 }
+
+#[test]
+fn read_record_hands_out_no_transaction_marker_as_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = committed_transaction_then_plain(dir.path());
+    let at = |o: i64| log.read_record(o, |r| r.offset()).unwrap();
+    assert_eq!(at(0), Some(0));
+    assert_eq!(at(1), None, "read_record served the commit marker at offset 1 as a record");
+    assert_eq!(at(2), Some(2));
+}

@@ -58,7 +58,9 @@ impl Log {
     /// an offset compaction removed). The batch holding it is checked as
     /// [`Fetched::records`](super::Fetched::records) checks it (its CRC-32C,
     /// as Kafka's consumer does with `check.crcs`, and its structure) before
-    /// `f` sees anything.
+    /// `f` sees anything. A transaction marker (control batch) is no record
+    /// here, as for [`Fetched::records`](super::Fetched::records): its offset
+    /// answers `None`, once the marker's batch checks.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -91,6 +93,11 @@ impl Log {
         // The general read, which names whatever the fast path declined.
         let fetched = self.read_below(&v, offset, 1, v.log_end_offset)?;
         let Some(batch) = fetched.record_batches().next().transpose()? else { return Ok(None) };
+        // A transaction marker, checked, is no record (as `Fetched::records`
+        // skips it, and a Kafka consumer at either isolation level).
+        if batch.batch().is_control() {
+            return Ok(None);
+        }
         let record = batch.records().next().transpose()?;
         Ok(record.filter(|r| r.offset() == offset).map(f))
     }
@@ -305,7 +312,7 @@ fn field<const N: usize>(h: &[u8; layout::RECORDS], at: usize) -> Option<[u8; N]
 /// judge.
 ///
 /// Serves only what the general read would serve, decoded the same way:
-/// an uncompressed batch whose offset deltas are dense (`recordsCount ==
+/// an uncompressed data (not control) batch whose offset deltas are dense (`recordsCount ==
 /// lastOffsetDelta + 1`), where `FetchedBatch::records` passes the records
 /// before the target by their lengths and confirms the one it lands on by
 /// its offset delta, as here; and whose checks `BatchView::validate` would
@@ -324,6 +331,7 @@ fn serve<T, F: FnOnce(RecordView<'_>) -> T>(
     let (base, delta) = (head.base_offset, head.last_offset_delta);
     let Ok(skip) = usize::try_from(offset.wrapping_sub(base)) else { return Err(f) };
     if head.attributes & attr::COMPRESSION_MASK != i16::from(Compression::None.id())
+        || head.attributes & attr::CONTROL != 0
         || delta < 0
         || delta.checked_add(1) != Some(head.records_count)
         || base < 0
