@@ -704,3 +704,50 @@ fn consume_of_a_batch_with_a_bad_crc_exits_with_the_storage_status() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("corrupt batch") && err.contains("00000000000000000000.log"), "{err}");
 }
+
+/// A legacy message (`LegacyRecord`) at `offset`: magic 0 has no timestamp, magic 1 carries `ts`.
+fn legacy_message(offset: i64, magic: u8, ts: i64, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut body = vec![magic, 0];
+    if magic == 1 {
+        body.extend_from_slice(&ts.to_be_bytes());
+    }
+    for field in [key, value] {
+        body.extend_from_slice(&(field.len() as i32).to_be_bytes());
+        body.extend_from_slice(field);
+    }
+    let crc = strata::internals::format::legacy::crc32(&body);
+    let mut m = offset.to_be_bytes().to_vec();
+    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    m.extend_from_slice(&crc.to_be_bytes());
+    m.extend_from_slice(&body);
+    m
+}
+
+/// A magic-0 record has no timestamp type: Kafka's consumer gives it `NoTimestampType` with
+/// timestamp -1 (`AbstractLegacyRecordBatch.timestampType`), as `dump` names it; `consume` called
+/// it `CreateTime`.
+#[test]
+fn consume_names_a_magic_0_records_timestamp_type_as_kafkas_consumer_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = strata::Store::open(strata::StoreConfig::new([tmp.path()])).unwrap();
+    store.create_topic("old", 1, &BTreeMap::new()).unwrap();
+    store.close().unwrap();
+    drop(store);
+    // The partition as a pre-0.10 broker, then a 0.10 one, left it.
+    let part = tmp.path().join("old-0");
+    for e in std::fs::read_dir(&part).unwrap() {
+        let path = e.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("000") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let data = [legacy_message(0, 0, -1, b"k", b"v0"), legacy_message(1, 1, 1_000, b"k", b"v1")];
+    std::fs::write(part.join("00000000000000000000.log"), data.concat()).unwrap();
+
+    let lines = ok(tmp.path(), &["consume", "old"]);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(common::json_line::text(&lines[0], "timestamp_type"), "NoTimestampType");
+    assert_eq!(common::json_line::num(&lines[0], "timestamp"), Some(-1));
+    assert_eq!(common::json_line::text(&lines[1], "timestamp_type"), "CreateTime");
+    assert_eq!(common::json_line::num(&lines[1], "timestamp"), Some(1_000));
+}

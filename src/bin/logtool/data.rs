@@ -9,7 +9,7 @@ use strata::{Log, OffsetSpec};
 
 use super::json::{Json, base64};
 use super::table::Table;
-use super::{Failure, Out, groups, store};
+use super::{Failure, Out, dump, groups, store};
 
 /// Bytes asked of one `Log::read` (at least one whole batch comes back regardless).
 const READ_BYTES: usize = 1 << 20;
@@ -81,7 +81,7 @@ fn record_line(topic: &str, partition: i32, batch: &BatchView, r: &RecordRef) ->
         .with("partition", partition)
         .with("offset", r.offset())
         .with("timestamp", r.timestamp())
-        .with("timestamp_type", batch.timestamp_type().name())
+        .with("timestamp_type", dump::timestamp_type_name(batch))
         .with("key", bytes_json(r.key()))
         .with("value", bytes_json(r.value()))
         .with("headers", headers);

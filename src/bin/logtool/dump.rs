@@ -31,8 +31,8 @@ fn push_bytes(obj: &mut Json, name: &str, bytes: Option<&Bytes>) {
 }
 
 /// Kafka's name of a batch's timestamp type: magic 0 has none
-/// (`TimestampType.NO_TIMESTAMP_TYPE`).
-fn timestamp_type_name(b: &BatchView) -> &'static str {
+/// (`TimestampType.NO_TIMESTAMP_TYPE`, as `AbstractLegacyRecordBatch.timestampType` says).
+pub fn timestamp_type_name(b: &BatchView) -> &'static str {
     if b.magic() == 0 { "NoTimestampType" } else { b.timestamp_type().name() }
 }
 
