@@ -260,6 +260,16 @@ impl<E: Entry> Checked<E> {
         Checked { last: None, problem: Some(problem), raw: Vec::new(), base }
     }
 
+    /// How many entries were checked.
+    pub(crate) fn count(&self) -> usize {
+        self.raw.len() / E::SIZE
+    }
+
+    /// The entries checked, in file order.
+    pub(crate) fn entries(&self) -> Vec<E> {
+        self.raw.chunks_exact(E::SIZE).map(|raw| E::decode(raw, self.base)).collect()
+    }
+
     /// The entry with the largest `key <= target` among those checked (keys
     /// in order when there is no `problem`; otherwise some entry at most).
     pub(crate) fn largest_le(&self, target: i64, key: impl Fn(&E) -> i64) -> Option<E> {

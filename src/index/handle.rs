@@ -40,12 +40,6 @@ impl<E: Entry> Index<E> {
         self.core.read(|l| l.entry(i))
     }
 
-    /// The first `limit` entries (all of them when there are fewer), read
-    /// under one lock.
-    pub(crate) fn first_entries(&self, limit: usize) -> Result<Vec<E>> {
-        self.core.read(|l| Ok((0..l.entries.min(limit)).map_while(|i| l.get(i)).collect()))
-    }
-
     /// Number of entries.
     pub fn entries(&self) -> Result<usize> {
         self.core.read(|l| Ok(l.entries))

@@ -84,16 +84,17 @@ pub(crate) struct Rules {
 /// size (`segment.index.bytes`) makes room for; none otherwise, which only
 /// means no entry is evidence (a hostile file of gigabytes is not copied).
 /// Read before a rebuild resets it.
+/// The entries are decoded from the bytes the check read (no second read of
+/// the index through its map).
 pub(crate) fn index_claims(index: &crate::index::OffsetIndex) -> Vec<OffsetPosition> {
-    if !index.check().is_ok_and(|c| c.problem.is_none()) {
+    let Ok(checked) = index.check() else {
         return Vec::new();
-    }
-    let n = index.entries().unwrap_or(0);
+    };
     let room = index.max_index_size() / crate::index::offset_index::ENTRY_SIZE as u64;
-    if n as u64 > room {
+    if checked.problem.is_some() || checked.count() as u64 > room {
         return Vec::new();
     }
-    index.first_entries(n).unwrap_or_default()
+    checked.entries()
 }
 
 /// What feeding a batch to a [`Placer`] decided.
