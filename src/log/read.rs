@@ -172,7 +172,9 @@ impl Fetched {
 
     /// The batches, in offset order. The first may start below the requested
     /// offset. Only their framing was checked: call [`BatchView::validate`]
-    /// before trusting a batch's contents, or use [`Self::records`].
+    /// before trusting a batch's contents, or use [`Self::records`]. Bytes
+    /// whose framing changed since the read (see [`Self::record_batches`])
+    /// end it early: [`Self::record_batches`] names them.
     pub fn batches(&self) -> impl Iterator<Item = BatchView> + '_ {
         self.slices().iter().flat_map(|s| BatchIter::new(s.bytes.clone()).map(|(_, b)| b))
     }
@@ -207,7 +209,11 @@ impl Fetched {
 
     /// The batches, each checked as [`Self::records`] checks it (one CRC-32C
     /// pass over its bytes) and ready to decode: the fast path for reading
-    /// every record, as borrowed [`RecordView`]s.
+    /// every record, as borrowed [`RecordView`]s. Bytes that no longer frame
+    /// as the batches the read returned (changed on disk since: a batch's
+    /// length and magic are not under its CRC) yield [`Error::Corrupt`], as
+    /// [`Self::records`] does, never a quiet end before
+    /// [`Self::next_offset`].
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -238,25 +244,74 @@ impl Fetched {
 
     fn checked_batches(&self, check: bool) -> impl Iterator<Item = Result<FetchedBatch<'_>>> + '_ {
         let mut failed = false;
-        self.slices()
-            .iter()
-            .flat_map(|s| BatchIter::new(s.bytes.clone()).map(move |(pos, b)| (s, pos, b)))
-            .map_while(move |(s, pos, batch)| {
-                if failed {
-                    return None;
+        FramedBatches::new(self.slices()).map_while(move |item| {
+            if failed {
+                return None;
+            }
+            let (s, pos, batch) = match item {
+                Ok(framed) => framed,
+                Err(e) => {
+                    failed = true;
+                    return Some(Err(e));
                 }
-                let position = s.position + pos as u64;
-                let decoded = checked_decode(&batch, check)
-                    .map_err(|source| Error::corrupt(&*s.path, position, source));
-                failed = decoded.is_err();
-                Some(decoded.map(|decoded| FetchedBatch {
-                    batch,
-                    decoded,
-                    slice: s,
-                    position,
-                    start_offset: self.start_offset,
-                }))
-            })
+            };
+            let position = s.position + pos as u64;
+            let decoded = checked_decode(&batch, check)
+                .map_err(|source| Error::corrupt(&*s.path, position, source));
+            failed = decoded.is_err();
+            Some(decoded.map(|decoded| FetchedBatch {
+                batch,
+                decoded,
+                slice: s,
+                position,
+                start_offset: self.start_offset,
+            }))
+        })
+    }
+}
+
+/// The batches of a fetch's slices, each with its slice and its position
+/// in it. Every slice held whole batches when the read framed it, so bytes
+/// that stop framing before a slice's end changed since (another program's
+/// write, or a page read again from a disk whose bytes rotted: a batch's
+/// length and magic are not under its CRC): they yield one
+/// [`Error::Corrupt`] naming the file and the position, and nothing after
+/// it. Ending there quietly would lose the batches after it, which the
+/// fetch's [`Fetched::next_offset`] has already passed.
+pub(super) struct FramedBatches<'f> {
+    slices: std::slice::Iter<'f, FileSlice>,
+    current: Option<(&'f FileSlice, BatchIter)>,
+}
+
+impl<'f> FramedBatches<'f> {
+    pub(super) fn new(slices: &'f [FileSlice]) -> Self {
+        FramedBatches { slices: slices.iter(), current: None }
+    }
+}
+
+impl<'f> Iterator for FramedBatches<'f> {
+    type Item = Result<(&'f FileSlice, usize, BatchView)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (s, iter) = match &mut self.current {
+                Some((s, iter)) => (*s, iter),
+                None => {
+                    let s = self.slices.next()?;
+                    self.current = Some((s, BatchIter::new(s.bytes.clone())));
+                    continue;
+                }
+            };
+            if let Some((pos, b)) = iter.next() {
+                return Some(Ok((s, pos, b)));
+            }
+            let stop = stop_error(&s.path, s.position, iter.stop_reason());
+            self.current = None;
+            if let Some(e) = stop {
+                self.slices = [].iter();
+                return Some(Err(e));
+            }
+        }
     }
 }
 
@@ -393,9 +448,15 @@ impl<'f> FetchedRecords<'f> {
             let s = self.fetched.slices().get(self.slice)?;
             let iter = self.batches.get_or_insert_with(|| BatchIter::new(s.bytes.clone()));
             let Some((pos, batch)) = iter.next() else {
+                // Bytes that stop framing inside a slice changed since the
+                // read framed them (see `FramedBatches`).
+                let stop = stop_error(&s.path, s.position, iter.stop_reason());
                 self.batches = None;
                 self.slice += 1;
-                continue;
+                match stop {
+                    Some(e) => return Some(Err(e)),
+                    None => continue,
+                }
             };
             let position = s.position + pos as u64;
             // Transaction markers are not records a consumer sees: Kafka's

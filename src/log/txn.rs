@@ -21,11 +21,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::format::txn_index::AbortedTxn;
-use crate::format::{BatchBuilder, BatchIter, BatchView, ControlRecord, ControlType, RecordRef};
+use crate::format::{BatchBuilder, BatchView, ControlRecord, ControlType, RecordRef};
 use crate::segment::Segment;
 use crate::{Error, Result};
 
 use super::producer_state::CompletedTxn;
+use super::read::FramedBatches;
 use super::{Fetched, Log, Writer};
 
 /// What a read returns of transactional data (Kafka's fetch `isolation_level`).
@@ -99,10 +100,10 @@ impl Fetched {
         pending.sort_by_key(|t| std::cmp::Reverse(t.first_offset));
         let mut aborted: HashSet<i64> = HashSet::new();
         let mut failed = false;
-        self.slices()
-            .iter()
-            .flat_map(|s| BatchIter::new(s.bytes.clone()).map(move |(pos, b)| (s, pos, b)))
-            .filter(move |(_, _, b)| {
+        FramedBatches::new(self.slices())
+            .filter(move |item| {
+                // A batch that does not frame any more is passed on as the error.
+                let Ok((_, _, b)) = item else { return true };
                 if b.producer_id() >= 0 {
                     while pending.last().is_some_and(|t| t.first_offset <= b.last_offset()) {
                         if let Some(t) = pending.pop() {
@@ -119,7 +120,15 @@ impl Fetched {
                 }
                 !b.is_control()
             })
-            .flat_map(move |(s, pos, b)| {
+            .flat_map(move |item| {
+                let (s, pos, b) = match item {
+                    Ok(framed) => framed,
+                    Err(e) => {
+                        let failed: Box<dyn Iterator<Item = Result<RecordRef>>> =
+                            Box::new(std::iter::once(Err(e)));
+                        return failed;
+                    }
+                };
                 let at = move |source| Error::corrupt(&*s.path, s.position + pos as u64, source);
                 let records: Box<dyn Iterator<Item = Result<RecordRef>>> =
                     match b.validate().and_then(|()| b.records()) {

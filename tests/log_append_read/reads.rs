@@ -539,3 +539,46 @@ fn a_byte_flipped_after_the_append_fails_views_and_records_at_that_batch() {
         assert!(seen.iter().all(|&o| o < 20), "nothing of or after the damaged batch: {seen:?}");
     }
 }
+
+/// A held fetch of three one-record batches whose second batch's framing
+/// is changed on disk after the read framed it (another program's write,
+/// or a page dropped and read again from a disk whose bytes rotted: the
+/// magic and the length are not under the CRC), as `(byte, new bytes)`.
+fn fetch_then_damage_the_second_batch(dir: &Path, at: usize, bytes: &[u8]) -> strata::Fetched {
+    use std::os::unix::fs::FileExt;
+    let (log, _) = open(dir, LogConfig::default());
+    for i in 0..3 {
+        log.append_batch(sized_batch(1, 20, NOW + i)).unwrap();
+    }
+    let fetched = log.read(0, usize::MAX).unwrap();
+    assert_eq!(fetched.next_offset(), 3);
+    let first = fetched.batches().next().unwrap().size();
+    let file = std::fs::OpenOptions::new().write(true).open(dir.join(LOG0)).unwrap();
+    file.write_at(bytes, (first + at) as u64).unwrap();
+    fetched
+}
+
+const LOG0: &str = "00000000000000000000.log";
+
+#[test]
+fn a_fetched_batch_whose_framing_changed_after_the_read_is_an_error_not_the_end_of_the_fetch() {
+    // The magic byte (a flipped bit: 2 -> 6), and a length grown past the fetch.
+    for (at, bytes) in [(16, &[6u8][..]), (8, &[0x00, 0x10, 0x00, 0x00][..])] {
+        let dir = tempfile::tempdir().unwrap();
+        let fetched = fetch_then_damage_the_second_batch(dir.path(), at, bytes);
+        let records: Vec<_> = fetched.records().map(|r| r.map(|r| r.offset())).collect();
+        assert!(
+            matches!(records[..], [Ok(0), Err(Error::Corrupt { .. })]),
+            "byte {at}: records() ended quietly after offset 0 of a fetch up to 3: {records:?}"
+        );
+        let unchecked = fetched.records_unchecked().map(|r| r.map(|r| r.offset()));
+        let unchecked: Vec<_> = unchecked.collect();
+        assert!(matches!(unchecked[..], [Ok(0), Err(Error::Corrupt { .. })]), "{unchecked:?}");
+        let batches: Vec<_> =
+            fetched.record_batches().map(|b| b.map(|b| b.batch().base_offset())).collect();
+        assert!(matches!(batches[..], [Ok(0), Err(Error::Corrupt { .. })]), "{batches:?}");
+        let committed: Vec<_> =
+            fetched.committed_records().map(|r| r.map(|r| r.offset())).collect();
+        assert!(matches!(committed[..], [Ok(0), Err(Error::Corrupt { .. })]), "{committed:?}");
+    }
+}
