@@ -725,3 +725,35 @@ fn dump_prints_each_legacy_records_own_crc_and_validity_as_kafkas_tool_does() {
         assert!(line.ends_with(&format!(" isValid: {valid} crc: {crc}")), "{line}\n{stdout}");
     }
 }
+
+/// A KRaft log's control records print as Kafka's `DumpLogSegments` prints them: the
+/// `LeaderChangeMessage` of `__cluster_metadata` and a snapshot's `SnapshotHeaderRecord` and
+/// `SnapshotFooterRecord` as their JSON (the lines below are the tool's, 4.4.0, on these files).
+#[test]
+fn dump_prints_kraft_control_records_as_kafkas_tool_does() {
+    let Some(data) =
+        common::fixture("kafka-broker/RaviAzzuraPutra-LATIHAN-MICROSERVICE-NEW/f8f5c46/kafka/data")
+    else {
+        return common::skip("../shared is absent");
+    };
+    let part = data.join("__cluster_metadata-0");
+    let log = ok(&["dump", p(&part.join("00000000000000000000.log"))]);
+    assert_eq!(
+        log[3],
+        "| offset: 0 CreateTime: 1764665994038 keySize: 4 valueSize: 19 sequence: -1 \
+         headerKeys: [] LeaderChange: {\"version\":0,\"leaderId\":1,\"voters\":[{\"voterId\":1}],\
+         \"grantingVoters\":[{\"voterId\":1}]}"
+    );
+    let snapshot = ok(&["dump", p(&part.join("00000000000000007260-0000000001.checkpoint"))]);
+    assert_eq!(
+        snapshot[3],
+        "| offset: 0 CreateTime: 1764669594377 keySize: 4 valueSize: 11 sequence: -1 \
+         headerKeys: [] SnapshotHeader {\"version\":0,\"lastContainedLogTimestamp\":1764669594285}"
+    );
+    let footer = snapshot.iter().rfind(|l| l.starts_with("| ")).unwrap();
+    assert_eq!(
+        footer,
+        "| offset: 62 CreateTime: 1764669594399 keySize: 4 valueSize: 3 sequence: -1 \
+         headerKeys: [] SnapshotFooter {\"version\":0}"
+    );
+}

@@ -328,6 +328,72 @@ fn control_type_name(id: i16) -> &'static str {
     }
 }
 
+/// Kafka's unsigned varint (`ByteUtils.readUnsignedVarint`) at `*pos` of `b`.
+fn uvarint(b: &[u8], pos: &mut usize) -> Option<u32> {
+    let mut value = 0u32;
+    for i in 0..5 {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// A flexible message's tagged-field section at `*pos` (skipped: Kafka's JSON converters print
+/// no unknown tagged field).
+fn skip_tagged_fields(b: &[u8], pos: &mut usize) -> Option<()> {
+    for _ in 0..uvarint(b, pos)? {
+        uvarint(b, pos)?;
+        let size = uvarint(b, pos)? as usize;
+        *pos = pos.checked_add(size).filter(|&end| end <= b.len())?;
+    }
+    Some(())
+}
+
+fn be<const N: usize>(b: &[u8], pos: &mut usize) -> Option<[u8; N]> {
+    let bytes = b.get(*pos..*pos + N)?.try_into().ok()?;
+    *pos += N;
+    Some(bytes)
+}
+
+/// `DumpLogSegments`' words for a KRaft control record's value (`LeaderChangeMessage`,
+/// `SnapshotHeaderRecord`, `SnapshotFooterRecord`, version 0, flexible: compact arrays and
+/// tagged fields), as its JSON converters print them; `None` when the value does not decode.
+fn kraft_control(id: i16, value: &[u8]) -> Option<String> {
+    let pos = &mut 0;
+    let version = i16::from_be_bytes(be(value, pos)?);
+    let text = match id {
+        2 => {
+            let leader = i32::from_be_bytes(be(value, pos)?);
+            let voters = |pos: &mut usize| -> Option<String> {
+                let n = uvarint(value, pos)?.checked_sub(1)?;
+                let mut ids = Vec::new();
+                for _ in 0..n {
+                    ids.push(format!("{{\"voterId\":{}}}", i32::from_be_bytes(be(value, pos)?)));
+                    skip_tagged_fields(value, pos)?;
+                }
+                Some(ids.join(","))
+            };
+            let (all, granting) = (voters(pos)?, voters(pos)?);
+            format!(
+                "LeaderChange: {{\"version\":{version},\"leaderId\":{leader},\"voters\":[{all}],\
+                 \"grantingVoters\":[{granting}]}}"
+            )
+        }
+        3 => {
+            let ts = i64::from_be_bytes(be(value, pos)?);
+            format!("SnapshotHeader {{\"version\":{version},\"lastContainedLogTimestamp\":{ts}}}")
+        }
+        4 => format!("SnapshotFooter {{\"version\":{version}}}"),
+        _ => return None,
+    };
+    skip_tagged_fields(value, pos)?;
+    Some(text)
+}
+
 /// Kafka's record line (`printRecordMetadata` and `printRecordContents`):
 /// `| offset: N CreateTime: T keySize: K valueSize: V`, then for v2
 /// `sequence:` and `headerKeys:`, for legacy `isValid:` and `crc:` (`legacy`:
@@ -365,7 +431,10 @@ fn human_record(
                 s.push_str(&format!(" endTxnMarker: COMMIT coordinatorEpoch: {coordinator_epoch}"));
             }
             Ok(ControlRecord { kind: ControlType::Other(id), .. }) => {
-                s.push_str(&format!(" controlType: {}({id})", control_type_name(id)));
+                match r.value().and_then(|v| kraft_control(id, v)) {
+                    Some(text) => s.push_str(&format!(" {text}")),
+                    None => s.push_str(&format!(" controlType: {}({id})", control_type_name(id))),
+                }
             }
             Err(e) => s.push_str(&format!(" controlType: unreadable ({e})")),
         }
