@@ -112,7 +112,7 @@ impl Segment {
         let mut next_offset = self.base_offset;
         let mut valid = 0u64;
         let mut stop = None;
-        let mut accept = |pos: usize, batch: &crate::format::BatchView| {
+        let mut accept = |pos: usize, batch: &super::recover::BatchFacts| {
             if valid == 0 {
                 st.rolling_base_timestamp = Some(batch.max_timestamp());
             }
@@ -128,7 +128,7 @@ impl Segment {
         let mut placer =
             super::recover::Placer::new(self.base_offset, next_base, splits, rules, claims);
         for (pos, batch) in iter.by_ref() {
-            let placed = placer.feed(pos, batch);
+            let placed = placer.feed(pos, super::recover::BatchFacts::of(&batch));
             if let Some((at, b)) = &placed.accept {
                 accept(*at, b);
             }

@@ -15,6 +15,68 @@ use crate::{Error, Result};
 
 use super::{AppendState, Segment};
 
+/// What the placement rules and a recovery's bookkeeping read of a batch
+/// ([`BatchFacts::of`]), kept while [`Placer`] holds the batch instead of
+/// the view itself (a view is a buffer and a parsed header, moved in and
+/// out of the placer at every batch).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchFacts {
+    base_offset: i64,
+    last_offset: i64,
+    max_timestamp: i64,
+    producer_id: i64,
+    size: usize,
+    partition_leader_epoch: i32,
+    legacy: bool,
+}
+
+impl BatchFacts {
+    pub(crate) fn of(batch: &crate::format::BatchView) -> BatchFacts {
+        BatchFacts {
+            base_offset: batch.base_offset(),
+            last_offset: batch.last_offset(),
+            max_timestamp: batch.max_timestamp(),
+            producer_id: batch.producer_id(),
+            size: batch.size(),
+            partition_leader_epoch: batch.partition_leader_epoch(),
+            legacy: batch.is_legacy(),
+        }
+    }
+
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub(crate) fn last_offset(&self) -> i64 {
+        self.last_offset
+    }
+
+    /// The offset after the batch ([`crate::format::BatchView::next_offset`]).
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.last_offset.wrapping_add(1)
+    }
+
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    pub(crate) fn producer_id(&self) -> i64 {
+        self.producer_id
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    pub(crate) fn partition_leader_epoch(&self) -> i32 {
+        self.partition_leader_epoch
+    }
+
+    pub(crate) fn is_legacy(&self) -> bool {
+        self.legacy
+    }
+}
+
 /// The placement rules recovery (and its read-only dry run) check beyond
 /// each batch's own framing and CRC: offsets rise, stay in reach of the
 /// segment's base and below the next segment's base, and end below
@@ -64,7 +126,7 @@ pub(crate) struct Placer {
     /// The offset after the last accepted batch (the base at first).
     accepted_next: i64,
     /// The batch waiting for the next one, with its position.
-    held: Option<(usize, crate::format::BatchView)>,
+    held: Option<(usize, BatchFacts)>,
     /// The rules beyond placement.
     rules: Rules,
     /// Entries of the offset index as found before the rebuild, by position.
@@ -100,16 +162,12 @@ pub(crate) fn index_claims(index: &crate::index::OffsetIndex) -> Vec<OffsetPosit
 /// What feeding a batch to a [`Placer`] decided.
 pub(crate) struct Placed {
     /// A batch now accepted, with its position.
-    pub accept: Option<(usize, crate::format::BatchView)>,
+    pub accept: Option<(usize, BatchFacts)>,
     /// Where and why the valid data ends, when it ends here.
     pub stop: Option<StopReason>,
 }
 
-fn misplaced_at(
-    position: usize,
-    batch: &crate::format::BatchView,
-    reason: &'static str,
-) -> StopReason {
+fn misplaced_at(position: usize, batch: &BatchFacts, reason: &'static str) -> StopReason {
     StopReason::Corrupt {
         position,
         error: crate::format::FormatError::InvalidValue {
@@ -139,11 +197,7 @@ impl Placer {
     /// Why `batch` at `position`, the first after the accepted ones, is cut
     /// for the gap it leaves, or `None` (see [`Placer`]). Legacy entries are
     /// left alone: a compressed wrapper's offset is its last inner one.
-    fn gap_evidence(
-        &self,
-        position: usize,
-        batch: &crate::format::BatchView,
-    ) -> Option<&'static str> {
+    fn gap_evidence(&self, position: usize, batch: &BatchFacts) -> Option<&'static str> {
         if batch.is_legacy() || batch.base_offset() <= self.accepted_next {
             return None;
         }
@@ -171,7 +225,7 @@ impl Placer {
     }
 
     /// Why `batch` cannot lie in this segment at all, or `None`.
-    fn out_of_range(&self, batch: &crate::format::BatchView) -> Option<&'static str> {
+    fn out_of_range(&self, batch: &BatchFacts) -> Option<&'static str> {
         if batch.last_offset() == i64::MAX {
             // No offset follows it: the log end after it would wrap below zero.
             Some("ends at the largest offset there is, with no offset after it")
@@ -185,7 +239,7 @@ impl Placer {
     }
 
     /// Feeds the batch at `position`, after every batch fed before.
-    pub(crate) fn feed(&mut self, position: usize, batch: crate::format::BatchView) -> Placed {
+    pub(crate) fn feed(&mut self, position: usize, batch: BatchFacts) -> Placed {
         let mut out = Placed { accept: None, stop: None };
         if let Some((held_at, held)) = self.held.take() {
             if batch.base_offset() < held.next_offset() {
@@ -221,7 +275,7 @@ impl Placer {
     }
 
     /// Moves the accepted end past `batch`.
-    fn accept(&mut self, batch: &crate::format::BatchView) {
+    fn accept(&mut self, batch: &BatchFacts) {
         self.accepted_next = batch.next_offset();
     }
 
@@ -402,7 +456,7 @@ impl Segment {
         // Index entries found and not yet written (see `write_rebuilt`).
         let mut entries = Vec::with_capacity(ENTRIES_AT_ONCE);
         let mut times = Vec::with_capacity(ENTRIES_AT_ONCE);
-        let mut accept = |pos: usize, batch: &crate::format::BatchView| -> Result<()> {
+        let mut accept = |pos: usize, batch: &BatchFacts| -> Result<()> {
             let pos = pos as u64;
             if batches == 0 {
                 st.rolling_base_timestamp = Some(batch.max_timestamp());
@@ -443,7 +497,7 @@ impl Segment {
                     return Ok(Some(Recovery::Overflows(placer.into_claims())));
                 }
                 ahead.reached(pos + batch.size());
-                let placed = placer.feed(pos, batch);
+                let placed = placer.feed(pos, BatchFacts::of(&batch));
                 if let Some((at, b)) = &placed.accept {
                     accept(*at, b)?;
                 }
