@@ -162,6 +162,37 @@ fn a_time_lookup_listing_segments_before_delete_records_answers_from_its_snapsho
     }
 }
 
+/// A MAX_TIMESTAMP lookup passed by an append that raises the largest timestamp (as every
+/// append of a producer stamping the time does) answers a record: it answered none, the
+/// segment's largest timestamp being the new record's, past the end its snapshot had taken.
+#[test]
+fn a_max_timestamp_lookup_passed_by_an_append_of_a_larger_timestamp_answers_a_record() {
+    use strata::internals::io::fault;
+    use strata::{LoadOptions, Log, LogConfig, ManualClock, OffsetSpec};
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let (log, _) =
+        Log::open(tmp.path(), "t", 0, LogConfig::default(), clock, LoadOptions::default()).unwrap();
+    for o in 0..10 {
+        log.append(&[Record::new("k", value(o)).timestamp(NOW + o)]).unwrap();
+    }
+    let appender = log.clone();
+    let hook = fault::on_point("log::offset_for_time::segment", move || {
+        appender.append(&[Record::new("k", value(10)).timestamp(NOW + 100)]).unwrap();
+    });
+    let found = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
+    assert!(hook.ran(), "the append ran inside the lookup");
+    drop(hook);
+    let found = found.map(|f| (f.offset, f.timestamp));
+    // The snapshot's answer (offset 9) or the log's after the append (offset 10), never none.
+    assert!(
+        matches!(found, Some((9, Some(t))) if t == NOW + 9)
+            || matches!(found, Some((10, Some(t))) if t == NOW + 100),
+        "MAX_TIMESTAMP passed by an append answered {found:?}"
+    );
+    log.close().unwrap();
+}
+
 /// One batch of one record at `o`, carrying no timestamp (-1): a segment of them is judged by
 /// its `.log`'s modification time, read on every time lookup.
 fn unstamped(o: i64) -> bytes::Bytes {

@@ -586,6 +586,29 @@ fn misplaced(
     Some(seg.corrupt_at(position, e))
 }
 
+/// Looks a MAX_TIMESTAMP lookup takes before it gives up on appends that
+/// keep passing it (see [`Log::offset_for_time`]): then it answers none.
+const MAX_TIMESTAMP_LOOKS: usize = 8;
+
+/// The first record carrying the largest timestamp of `v`'s segments, as
+/// `(offset, timestamp)`: it may lie past `v`'s log end offset, in a batch
+/// appended since.
+fn max_timestamp_in(v: &super::View) -> Result<Option<(i64, i64)>> {
+    let mut best: Option<(i64, &Arc<Segment>)> = None;
+    for seg in v.segments.iter().filter(|s| s.len() > 0) {
+        // Tests stop a lookup here, between its snapshot and a segment's timestamps.
+        crate::io::fault::point("log::offset_for_time::segment")?;
+        let ts = seg.max_timestamp_so_far()?.0;
+        if best.is_none_or(|(b, _)| ts > b) {
+            best = Some((ts, seg));
+        }
+    }
+    let Some((_, seg)) = best else { return Ok(None) };
+    // Kafka answers with the record even when it lies below the log start
+    // offset (`UnifiedLog.fetchOffsetByTimestamp` does not filter it).
+    seg.offset_of_max_timestamp()
+}
+
 impl Log {
     /// Reads whole batches starting with the one holding `offset`, up to
     /// `max_bytes` — but always at least one batch, even a larger one (Kafka's
@@ -758,21 +781,20 @@ impl Log {
                 Ok(Some(TimestampedOffset { offset: v.log_end_offset, timestamp: None }))
             }
             OffsetSpec::MaxTimestamp => {
-                let mut best: Option<(i64, &Arc<Segment>)> = None;
-                for seg in v.segments.iter().filter(|s| s.len() > 0) {
-                    // Tests stop a lookup here, between its snapshot and a segment's timestamps.
-                    crate::io::fault::point("log::offset_for_time::segment")?;
-                    let ts = seg.max_timestamp_so_far()?.0;
-                    if best.is_none_or(|(b, _)| ts > b) {
-                        best = Some((ts, seg));
+                // An append publishes its batch, and the segment's largest
+                // timestamp with it, before the log end offset: a lookup in
+                // between finds a record its snapshot cannot hand out,
+                // although the snapshot holds records. It looks again with
+                // the log as it is then (as Kafka's lookup, which takes no
+                // snapshot, answers).
+                let mut v = v;
+                for _ in 1..MAX_TIMESTAMP_LOOKS {
+                    match max_timestamp_in(&v)? {
+                        Some((o, _)) if o >= v.log_end_offset => v = self.view(),
+                        found => return Ok(found.map(|(o, ts)| TimestampedOffset::found(o, ts))),
                     }
                 }
-                let Some((_, seg)) = best else { return Ok(None) };
-                // Kafka answers with the record even when it lies below the log
-                // start offset (`UnifiedLog.fetchOffsetByTimestamp` does not
-                // filter it), and only offsets a reader can fetch (below the end).
-                Ok(seg
-                    .offset_of_max_timestamp()?
+                Ok(max_timestamp_in(&v)?
                     .filter(|&(o, _)| o < v.log_end_offset)
                     .map(|(offset, timestamp)| TimestampedOffset::found(offset, timestamp)))
             }
