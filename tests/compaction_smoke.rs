@@ -515,3 +515,56 @@ fn closing_a_store_during_a_throttled_background_cleaning_does_not_wait_out_the_
     assert_eq!(values, 2, "the stopped cleaning changed nothing");
     store.close().unwrap();
 }
+
+/// An aborted transaction whose only data batch ends its segment, followed by a segment too
+/// large to share a cleaned segment with it: the cleaner drops the aborted data but keeps an
+/// empty batch at the group's last offset (so the cleaned segment reaches as far as its
+/// source). That empty batch kept the original's producer and transactional flag, so every
+/// later cleaning counted it as data of the aborted transaction, and the ABORT marker, kept
+/// while its transaction's data is seen, was kept forever: Kafka drops the data (DELETE), then
+/// gives the marker a delete horizon and removes it after.
+#[test]
+fn an_abort_marker_goes_after_its_horizon_when_its_data_ended_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, clock) = compacted_topic_t(dir.path(), &[("segment.bytes", "1024")]);
+    let log = store.partition("t", 0).unwrap();
+    log.append_batch(txn_batch(7, 0, &[("k", "aborted")])).unwrap();
+    log.roll().unwrap();
+    let start = log.size_bytes();
+    let abort = log.append_txn_marker(7, 0, 1, false).unwrap();
+    let mut i = 0;
+    while log.size_bytes() - start < 960 {
+        log.append(&[Record::new(format!("z{i}"), "x".repeat(20)).timestamp(1_000)]).unwrap();
+        i += 1;
+    }
+    assert_eq!(log.segment_count(), 2, "the filler stays in segment 1");
+    log.roll().unwrap();
+    assert_eq!(log.expire_producers(0), 1);
+    let markers = |log: &strata::Log| -> Vec<i64> {
+        log.read(log.log_start_offset(), usize::MAX)
+            .unwrap()
+            .batches()
+            .filter(|b| b.is_control() && b.records_count() > 0)
+            .map(|b| b.base_offset())
+            .collect()
+    };
+    for pass in 0..4 {
+        log.append(&[Record::new("later", format!("{pass}")).timestamp(1_000)]).unwrap();
+        log.roll().unwrap();
+        store.maintain(None).unwrap();
+        clock.advance(2_000);
+    }
+    assert!(
+        !markers(&log).contains(&abort),
+        "the ABORT marker is still there: {:?}",
+        markers(&log)
+    );
+    store.close().unwrap();
+    if common::kafka_verify_available().is_ok() {
+        let out = common::kafka_verify(&dir.path().join("t-0"), &[]);
+        assert!(out.ok(), "{out}");
+    }
+    if let Some(kafka) = common::kverify_dump(&dir.path().join("t-0")) {
+        kafka.unwrap();
+    }
+}

@@ -19,7 +19,8 @@
 //!    batch just before the uncleanable section (and each group's last), which
 //!    stay as 61-byte empty batches so offsets and live producers' sequences
 //!    survive: a producer's with its maxTimestamp, as Kafka keeps it, the
-//!    others (which Kafka drops) with none, so a cleaned segment's largest
+//!    others (which Kafka drops) with none and without producer or
+//!    transactional flag (offsets only), so a cleaned segment's largest
 //!    timestamp and time index come from what it keeps. An expired
 //!    producer keeps nothing, so a topic written by many short-lived
 //!    producers does not grow by one header per producer forever.
@@ -427,7 +428,12 @@ enum KeepEmpty {
     /// or it ends right below the first uncleanable offset. It carries no
     /// maxTimestamp (-1), so the cleaned segment's largest timestamp and time
     /// index come from the records it keeps, as Kafka's do, live and when
-    /// recovery rebuilds them: no record carries the original one.
+    /// recovery rebuilds them: no record carries the original one. Nor does
+    /// it carry the original's producer or its transactional and control
+    /// flags: it holds offsets only, and as a batch of the transaction
+    /// every later cleaning would count it as that transaction's data, and
+    /// keep the transaction's marker (kept while its data is seen) for good,
+    /// where Kafka drops the data and then the marker after its horizon.
     Strata,
 }
 
@@ -438,15 +444,25 @@ impl KeepEmpty {
     /// [`KeepEmpty::Strata`]; `None` for [`KeepEmpty::No`]. An empty batch
     /// that is so already is copied as it is.
     fn empty(self, batch: &BatchView) -> crate::format::FormatResult<Option<Bytes>> {
-        let stamp = match self {
+        let (stamp, header) = match self {
             KeepEmpty::No => return Ok(None),
-            KeepEmpty::Kafka => batch.max_timestamp(),
-            KeepEmpty::Strata => NO_TIMESTAMP,
+            KeepEmpty::Kafka => (batch.max_timestamp(), same_header(batch)),
+            KeepEmpty::Strata => {
+                let offsets_only = BatchBuilder::new(batch.base_offset())
+                    .partition_leader_epoch(batch.partition_leader_epoch())
+                    .last_offset_delta(batch.last_offset_delta());
+                (NO_TIMESTAMP, offsets_only)
+            }
         };
-        if batch.records_count() == 0 && batch.max_timestamp() == stamp {
+        let holds_producer =
+            batch.producer_id() >= 0 || batch.is_transactional() || batch.is_control();
+        if batch.records_count() == 0
+            && batch.max_timestamp() == stamp
+            && (self == KeepEmpty::Kafka || !holds_producer)
+        {
             return Ok(Some(batch.as_bytes().clone()));
         }
-        let built = same_header(batch).empty_batch_timestamps(-1, stamp).build()?;
+        let built = header.empty_batch_timestamps(-1, stamp).build()?;
         if built.get(MAX_TIMESTAMP..MAX_TIMESTAMP + 8) == Some(&stamp.to_be_bytes()[..]) {
             return Ok(Some(built));
         }
