@@ -456,6 +456,12 @@ impl Segment {
         // Index entries found and not yet written (see `write_rebuilt`).
         let mut entries = Vec::with_capacity(ENTRIES_AT_ONCE);
         let mut times = Vec::with_capacity(ENTRIES_AT_ONCE);
+        // The timestamp of the last time-index candidate kept (-1 before the
+        // first): the candidates' timestamps are the running largest, which
+        // only grows, so one no larger than this is one the time index skips
+        // (`TimeIndex::maybe_append`: an entry only for a larger timestamp)
+        // and is not gathered.
+        let mut last_time = NO_TIMESTAMP;
         let mut accept = |pos: usize, batch: &BatchFacts| -> Result<()> {
             let pos = pos as u64;
             if batches == 0 {
@@ -471,7 +477,10 @@ impl Segment {
                 let (timestamp, offset) =
                     st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
                 entries.push(OffsetPosition { offset: batch.last_offset(), position });
-                times.push(TimestampOffset { timestamp, offset });
+                if timestamp > last_time {
+                    times.push(TimestampOffset { timestamp, offset });
+                    last_time = timestamp;
+                }
                 if entries.len() == ENTRIES_AT_ONCE {
                     self.write_rebuilt(&mut entries, &mut times)?;
                 }
