@@ -752,3 +752,38 @@ fn read_record_hands_out_no_transaction_marker_as_a_record() {
     assert_eq!(at(1), None, "read_record served the commit marker at offset 1 as a record");
     assert_eq!(at(2), Some(2));
 }
+
+/// Kafka's consumer checks every batch, transaction markers included, before it reads the
+/// marker in it (`CompletedFetch.nextFetchedRecord`, `maybeEnsureValid`): a damaged ABORT
+/// marker is a `CorruptRecordException`. `committed_records` read markers unchecked: one
+/// whose type was flipped to COMMIT kept its producer aborted, and the producer's committed
+/// transaction after it was dropped without an error.
+#[test]
+fn committed_records_refuse_a_damaged_abort_marker_instead_of_reading_it() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.append_batch(txn(7, 0, 0, 1)).unwrap();
+    log.append_marker(marker(7, 0, false, 0)).unwrap();
+    log.append_batch(txn(7, 0, 1, 1)).unwrap();
+    log.append_marker(marker(7, 0, true, 0)).unwrap();
+    let read = || log.read_with(0, usize::MAX, Isolation::ReadCommitted).unwrap();
+    let offsets = |f: &strata::Fetched| -> Vec<Result<i64, Error>> {
+        f.committed_records().map(|r| r.map(|r| r.offset())).collect()
+    };
+    let before = offsets(&read());
+    assert!(matches!(before[..], [Ok(2)]), "{before:?}");
+    // The ABORT marker's control key: after the 61-byte header, the record's length,
+    // attributes, timestamp delta, offset delta and key length (a byte each), then the
+    // key's version (int16) and type (int16; 0 ABORT, 1 COMMIT).
+    let at = read().batches().next().unwrap().size() + 61 + 5 + 3;
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.write_at(&[1], at as u64).unwrap();
+    let fetched = read();
+    let got = offsets(&fetched);
+    assert!(
+        matches!(got[..], [Err(Error::Corrupt { .. })]),
+        "committed_records over a damaged ABORT marker: {got:?}"
+    );
+}

@@ -101,9 +101,21 @@ impl Fetched {
         let mut aborted: HashSet<i64> = HashSet::new();
         let mut failed = false;
         FramedBatches::new(self.slices())
-            .filter(move |item| {
+            .filter_map(move |item| {
                 // A batch that does not frame any more is passed on as the error.
-                let Ok((_, _, b)) = item else { return true };
+                let (s, pos, b) = match item {
+                    Ok(framed) => framed,
+                    Err(e) => return Some(Err(e)),
+                };
+                // A marker is checked before it is read, as Kafka's consumer
+                // checks every batch (`CompletedFetch`): a damaged ABORT
+                // marker read as another would keep its producer aborted,
+                // or end its aborted transaction, without a word.
+                if b.is_control()
+                    && let Err(source) = b.validate()
+                {
+                    return Some(Err(Error::corrupt(&*s.path, s.position + pos as u64, source)));
+                }
                 if b.producer_id() >= 0 {
                     while pending.last().is_some_and(|t| t.first_offset <= b.last_offset()) {
                         if let Some(t) = pending.pop() {
@@ -111,14 +123,14 @@ impl Fetched {
                         }
                     }
                     if b.is_control() {
-                        if is_abort_marker(b) {
+                        if is_abort_marker(&b) {
                             aborted.remove(&b.producer_id());
                         }
                     } else if b.is_transactional() && aborted.contains(&b.producer_id()) {
-                        return false;
+                        return None;
                     }
                 }
-                !b.is_control()
+                (!b.is_control()).then_some(Ok((s, pos, b)))
             })
             .flat_map(move |item| {
                 let (s, pos, b) = match item {
