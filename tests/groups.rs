@@ -227,6 +227,38 @@ fn a_tombstone_drops_the_pending_transactional_commits_of_its_offset() {
     store.close().unwrap();
 }
 
+/// An offset commit whose value does not decode fails the load, naming the partition and
+/// offset, as Kafka's coordinator loader fails on a record it cannot deserialize
+/// (`CoordinatorLoaderImpl`: "Deserializing record ... failed"); it was skipped, and the
+/// group's older commit was served as its position (a consumer rewound to 5 after committing
+/// past it).
+#[test]
+fn an_offset_commit_that_does_not_decode_is_an_error_not_the_older_commit() {
+    use strata::internals::format::group_record::{GroupKey, partition_for_group};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 0, 5).unwrap();
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
+    let key = GroupKey::Offset { group: "g".into(), topic: "orders".into(), partition: 0 };
+    // Value version 3 cut after its offset's first bytes.
+    let damaged = Record {
+        timestamp: 1_000,
+        key: Some(key.encode().unwrap()),
+        value: Some(vec![0, 3, 0, 0].into()),
+        headers: vec![],
+    };
+    let at = log.append(&[damaged]).unwrap().base_offset;
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path());
+    let err = store.groups().fetch("g", "orders", 0).unwrap_err().to_string();
+    assert!(err.contains("__consumer_offsets") && err.contains(&format!("offset {at}")), "{err}");
+    store.close().unwrap();
+}
+
 /// Kafka removes every group's committed offsets of a deleted topic (its
 /// coordinator's `onPartitionsDeleted` writes their tombstones): a topic
 /// created again under the same name starts with no commit, so a consumer

@@ -237,11 +237,23 @@ impl Groups<'_> {
                     for r in batch.records() {
                         let r = r?;
                         let Some(key) = r.key() else { continue };
-                        // Records we cannot decode are someone else's; skip rather than fail.
-                        let Ok(GroupKey::Offset { group, topic, partition }) =
-                            GroupKey::decode(key)
-                        else {
-                            continue;
+                        // Group metadata and newer coordinators' record types are not
+                        // offsets; an offset commit that does not decode fails the load, as
+                        // it fails Kafka's (`CoordinatorLoaderImpl`): skipped, the group's
+                        // older commit would be served as its position.
+                        let undecodable = |e: crate::format::FormatError| Error::CorruptFile {
+                            path: log.dir().to_path_buf(),
+                            reason: format!(
+                                "the consumer-group record at offset {} does not decode: {e}",
+                                r.offset()
+                            ),
+                        };
+                        let (group, topic, partition) = match GroupKey::decode(key) {
+                            Ok(GroupKey::Offset { group, topic, partition }) => {
+                                (group, topic, partition)
+                            }
+                            Ok(GroupKey::Metadata { .. } | GroupKey::Other { .. }) => continue,
+                            Err(e) => return Err(undecodable(e)),
                         };
                         let id = (group, topic.clone(), partition);
                         match r.value().map(OffsetCommit::decode) {
@@ -268,7 +280,7 @@ impl Groups<'_> {
                                 };
                                 into.insert(id, (c, r.offset()));
                             }
-                            Some(Err(_)) => {}
+                            Some(Err(e)) => return Err(undecodable(e)),
                         }
                     }
                 }
