@@ -963,3 +963,34 @@ fn a_legacy_segment_whose_first_batch_overflows_its_base_is_split_from_that_batc
         kafka.unwrap();
     }
 }
+
+/// Kafka answers MAX_TIMESTAMP with no offset when the batch holding the largest timestamp is
+/// magic 0 (`RecordBatch.offsetOfMaxTimestamp`: "always returns None" for magic 0, whose
+/// messages carry no timestamp). strata named that batch's first message, with no timestamp.
+#[test]
+fn max_timestamp_of_a_log_of_magic_0_messages_is_none_as_in_kafka() {
+    fn v0(offset: i64, value: &[u8]) -> Vec<u8> {
+        let mut body = vec![0u8, 0];
+        body.extend_from_slice(&(-1i32).to_be_bytes()); // null key
+        body.extend_from_slice(&(value.len() as i32).to_be_bytes());
+        body.extend_from_slice(value);
+        let crc = strata::internals::format::legacy::crc32(&body);
+        let mut m = offset.to_be_bytes().to_vec();
+        m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        m.extend_from_slice(&crc.to_be_bytes());
+        m.extend_from_slice(&body);
+        m
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    fs::create_dir_all(&dir).unwrap();
+    let bytes: Vec<u8> = (0..3).flat_map(|o| v0(o, b"old")).collect();
+    fs::write(dir.join(format!("{:020}.log", 0)), bytes).unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    let (log, _) =
+        Log::open(&dir, "t", 0, LogConfig::default(), clock, LoadOptions::default()).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+    let max = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
+    assert_eq!(max, None, "MAX_TIMESTAMP of magic-0 messages named {max:?}");
+    log.close().unwrap();
+}

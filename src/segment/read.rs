@@ -393,7 +393,8 @@ impl Segment {
     }
 
     /// The first record carrying the segment's largest timestamp, as
-    /// `(offset, timestamp)` (KIP-734 `MAX_TIMESTAMP`).
+    /// `(offset, timestamp)` (KIP-734 `MAX_TIMESTAMP`); `None` when the
+    /// first batch carrying it is magic 0, as in Kafka.
     pub(crate) fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
         let (max_ts, off) = self.max_timestamp_so_far()?;
         let start = self.scan_start(off)?;
@@ -401,6 +402,11 @@ impl Segment {
             let (position, batch) = item?;
             if batch.max_timestamp() != max_ts {
                 continue;
+            }
+            // Kafka's `RecordBatch.offsetOfMaxTimestamp` names no offset
+            // in magic 0, whose messages carry no timestamp.
+            if batch.magic() == 0 {
+                return Ok(None);
             }
             for r in self.checked_records(position, &batch)? {
                 let r = r.map_err(|e| self.corrupt_at(position, e))?;
