@@ -390,3 +390,29 @@ fn a_missing_partition_keeps_its_log_start_until_its_directory_comes_back() {
     let text = std::fs::read_to_string(&starts).unwrap();
     assert!(!text.lines().any(|l| l.starts_with("t ")), "{text}");
 }
+
+/// A regular file named as a log directory: the writer's open said `create dir
+/// F: File exists (os error 17)` and the read-only open `open read-only F:
+/// entity not found` (the file is there); a missing directory opened read-only
+/// also said `entity not found`. Each now names the directory and what is wrong
+/// with it, as the OS words it.
+#[test]
+fn a_log_directory_that_is_a_file_or_missing_is_named_with_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, b"x").unwrap();
+    let missing = tmp.path().join("missing");
+    type Opener = fn(StoreConfig) -> strata::Result<Store>;
+    let cases: [(&Path, Opener, &str); 3] = [
+        (&file, Store::open, "Not a directory"),
+        (&file, Store::open_read_only, "Not a directory"),
+        (&missing, Store::open_read_only, "No such file or directory"),
+    ];
+    for (dir, open, why) in cases {
+        let e = open(config(dir)).map(drop).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with(&format!("log directory {}: {why}", dir.display())), "{text}");
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file is left as it was");
+}

@@ -212,7 +212,12 @@ impl Store {
     /// partitions of directories that were not shut down cleanly.
     ///
     /// # Errors
-    /// A directory locked by another store, an invalid config, or I/O failures.
+    /// [`Error::DirectoryLocked`] for a log directory another store holds;
+    /// [`Error::InvalidConfig`] for an invalid config (one directory listed
+    /// twice included); [`Error::Io`] naming a log directory that is not a
+    /// directory, and for I/O failures; [`Error::DuplicatePartition`] and
+    /// [`Error::StoreMetadataConflict`] (see the crate's handle contract). A
+    /// partition that cannot be opened is offline, not an error.
     pub fn open(config: StoreConfig) -> Result<Store> {
         Self::open_with_clock(config, Arc::new(SystemClock))
     }
@@ -240,7 +245,8 @@ impl Store {
     /// truncates while this store reads it is outside the mmap contract.
     ///
     /// # Errors
-    /// A missing log directory, an invalid config, or I/O failures.
+    /// [`Error::Io`] naming a log directory that is missing or not a
+    /// directory; otherwise as [`open`](Self::open), no lock being taken.
     pub fn open_read_only(config: StoreConfig) -> Result<Store> {
         Self::open_inner(config, Arc::new(SystemClock), true)
     }
