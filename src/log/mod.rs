@@ -406,7 +406,12 @@ impl Log {
     ///
     /// # Errors
     /// [`Error::InvalidBatch`] / [`Error::InvalidRecord`] for a bad batch,
-    /// [`Error::RecordTooLarge`], [`Error::InvalidTimestamp`],
+    /// [`Error::RecordTooLarge`], [`Error::InvalidTimestamp`];
+    /// for an idempotent or transactional producer's batch
+    /// [`Error::OutOfOrderSequence`], [`Error::InvalidProducerEpoch`] (a
+    /// fenced epoch) and [`Error::InvalidTxnState`] (a duplicate of one of
+    /// its last five batches is no error: it answers its first offsets and
+    /// writes nothing);
     /// [`Error::Poisoned`] after an earlier I/O failure, [`Error::Closed`];
     /// the retriable [`Error::NoSpace`] when the disk is full or below the
     /// free-space watermark (nothing was written; the log stays usable),

@@ -617,7 +617,11 @@ impl Log {
     ///
     /// # Errors
     /// [`Error::OffsetOutOfRange`] below the log start offset or above the end;
-    /// [`Error::Closed`] once the log is closed.
+    /// [`Error::Closed`] once the log is closed; [`Error::Corrupt`] naming the
+    /// `.log` and position when the batch at `offset` does not frame or its
+    /// offsets cannot be there (a read reaching such bytes after whole
+    /// batches returns those batches, and the next read fails). CRCs are
+    /// checked when records are decoded, not here.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched> {
         self.check_open()?;
         let v = self.view();
