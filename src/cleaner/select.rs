@@ -110,11 +110,16 @@ pub fn cleanable(s: &LogStat) -> Cleanable {
     let total = clean_bytes + cleanable_bytes;
     let dirty_ratio = if total == 0 { 0.0 } else { cleanable_bytes as f64 / total as f64 };
     let horizon = s.now_ms.saturating_sub(s.max_compaction_lag_ms);
+    // Every dirty segment but the active one counts, also those the minimum
+    // lag or an open transaction hold back: Kafka's
+    // `LogCleanerManager.maxCompactionDelay` looks at
+    // `nonActiveLogSegmentsFrom(firstDirtyOffset)`, so overdue data there
+    // forces the cleaning of what is cleanable before it.
     let must_clean = s.max_compaction_lag_ms < i64::MAX
         && s.segments
             .iter()
+            .take(n.saturating_sub(1))
             .skip(dirty_from)
-            .take_while(|x| x.base_offset < uncleanable)
             .any(|x| x.first_batch_timestamp > 0 && horizon > x.first_batch_timestamp);
     let eligible = cleanable_bytes > 0 && (must_clean || dirty_ratio > s.min_cleanable_dirty_ratio);
     Cleanable {

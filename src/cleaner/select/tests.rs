@@ -45,6 +45,25 @@ fn max_compaction_lag_forces_cleaning_below_the_ratio() {
 }
 
 #[test]
+fn an_overdue_segment_held_back_by_min_lag_still_forces_cleaning_of_those_before_it() {
+    // Kafka's maxCompactionDelay looks at every dirty non-active segment:
+    // segment 10's first batch waited past max.compaction.lag.ms, but its
+    // newest record is younger than min.compaction.lag.ms, so it stays
+    // uncleanable; the overdue data still forces the segment before it to be
+    // cleaned below the dirty ratio (clean 1000 bytes, dirty 100: 0.09).
+    let mut first = seg(0, 1_000, 1_000);
+    first.first_batch_timestamp = 1_000;
+    let mut overdue = seg(20, 100, 99_000);
+    overdue.first_batch_timestamp = 2_000;
+    let mut s = stat(vec![first, seg(10, 100, 50_000), overdue, seg(30, 10, 99_500)], Some(10), 40);
+    s.min_compaction_lag_ms = 5_000;
+    s.max_compaction_lag_ms = 60_000;
+    let c = cleanable(&s);
+    assert_eq!(c.first_uncleanable_offset, 20, "{c:?}");
+    assert!(c.must_clean && c.eligible, "{c:?}");
+}
+
+#[test]
 fn min_compaction_lag_holds_back_young_segments() {
     let mut s = stat(vec![seg(0, 100, 1_000), seg(10, 100, 99_000), seg(20, 100, 1)], None, 30);
     s.min_compaction_lag_ms = 5_000;
