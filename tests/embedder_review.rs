@@ -416,3 +416,40 @@ fn a_log_directory_that_is_a_file_or_missing_is_named_with_what_is_wrong() {
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file is left as it was");
 }
+
+/// `Log::open` of a regular file said `create dir F: File exists (os error
+/// 17)`, and `Log::open_read_only` of a file or a missing directory `open
+/// read-only F: entity not found`: each now names the partition directory and
+/// what is wrong with it.
+#[test]
+fn a_partition_directory_that_is_a_file_or_missing_is_named_with_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("t-0");
+    std::fs::write(&file, b"x").unwrap();
+    let missing = tmp.path().join("u-0");
+    type Opener = fn(
+        &Path,
+        &str,
+        i32,
+        LogConfig,
+        Arc<dyn strata::Clock>,
+        LoadOptions,
+    ) -> strata::Result<(Log, strata::LoadReport)>;
+    let cases: [(&Path, Opener, &str); 3] = [
+        (&file, Log::open, "Not a directory"),
+        (&file, Log::open_read_only, "Not a directory"),
+        (&missing, Log::open_read_only, "No such file or directory"),
+    ];
+    for (dir, open, why) in cases {
+        let e =
+            open(dir, "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())
+                .map(drop)
+                .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("partition directory {}: {why}", dir.display())),
+            "{text}"
+        );
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file is left as it was");
+}

@@ -380,6 +380,26 @@ pub fn is_symlink(path: &Path) -> Result<bool> {
     })
 }
 
+/// Checks the name of a directory strata opens (`what`: "log directory",
+/// "partition directory") before anything is created in it: whether it
+/// exists, refusing a file or other non-directory there, and a missing one
+/// when `must_exist`, in the OS's words (`what PATH: Not a directory (os
+/// error 20)`) rather than those of the create or open that would fail.
+pub fn check_dir(what: &'static str, path: &Path, must_exist: bool) -> Result<bool> {
+    let found = gate(Op::Metadata, "metadata", path, || match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(m.is_dir())),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    })?;
+    let errno = match found {
+        Some(true) => return Ok(true),
+        Some(false) => libc::ENOTDIR,
+        None if must_exist => libc::ENOENT,
+        None => return Ok(false),
+    };
+    Err(Error::io(what, path, std::io::Error::from_raw_os_error(errno)))
+}
+
 /// Whether `path` exists (an error only when that cannot be told).
 pub fn exists(path: &Path) -> Result<bool> {
     gate(Op::Metadata, "metadata", path, || path.try_exists())

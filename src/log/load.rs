@@ -198,7 +198,9 @@ impl Log {
     /// `log.mapped.bytes.max`).
     ///
     /// # Errors
-    /// I/O failures, or an invalid config.
+    /// [`Error::Io`] naming a `dir` that is not a directory, and for I/O
+    /// failures; [`Error::InvalidConfig`] for an invalid config;
+    /// [`Error::DirectoryLocked`] when this process has `dir` open already.
     pub fn open(
         dir: &Path,
         topic: &str,
@@ -226,7 +228,7 @@ impl Log {
         // A new file is durable only once its directory is fsynced (the rule
         // of `io::file`): the partition directory in its parent here, and
         // every create and unlink below before the log is handed out.
-        let new_dir = !file::is_dir(dir)?;
+        let new_dir = !file::check_dir("partition directory", dir, false)?;
         file::create_dir_all(dir)?;
         if new_dir {
             file::fsync_dir(file::parent_dir(dir))?;

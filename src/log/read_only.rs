@@ -228,7 +228,8 @@ impl Log {
     /// would delete, `pending_cleanup` files it would remove or finish.
     ///
     /// # Errors
-    /// A missing directory, I/O failures, or an invalid config.
+    /// [`Error::Io`] naming a `dir` that is missing or not a directory; I/O
+    /// failures, or an invalid config.
     pub fn open_read_only(
         dir: &Path,
         topic: &str,
@@ -237,13 +238,7 @@ impl Log {
         clock: Arc<dyn Clock>,
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
-        if !file::is_dir(dir)? {
-            return Err(Error::io(
-                "open read-only",
-                dir,
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            ));
-        }
+        file::check_dir("partition directory", dir, true)?;
         let now = clock.now_ms();
         let budget = crate::segment::budget::Budget::process_default();
         let limits = Log::limits_with(&config, &budget);

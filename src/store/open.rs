@@ -25,20 +25,7 @@ impl Store {
         // and refused as held by another store, or loaded twice read-only.
         let mut seen: Vec<(crate::io::identity::FileId, &Path)> = Vec::new();
         for path in &config.log_dirs {
-            // A file at the name, or (read-only) no directory: refused naming it,
-            // in the OS's words, before anything is created.
-            let exists = file::exists(path)?;
-            let refusal = if exists && !file::is_dir(path)? {
-                Some(libc::ENOTDIR)
-            } else if read_only && !exists {
-                Some(libc::ENOENT)
-            } else {
-                None
-            };
-            if let Some(errno) = refusal {
-                let why = std::io::Error::from_raw_os_error(errno);
-                return Err(Error::io("log directory", path, why));
-            }
+            let exists = file::check_dir("log directory", path, read_only)?;
             let lock = if read_only {
                 refuse_listed_twice(&mut seen, path, &config.log_dirs)?;
                 None
