@@ -500,8 +500,10 @@ config_table! {
         /// strata does, since 0 would let no key in).
         "log.cleaner.io.buffer.load.factor" => log_cleaner_io_buffer_load_factor: f64 = 0.9,
             check |v| above_zero(*v).and_then(|()| between(*v, 0.0, 1.0));
-        /// Memory for the cleaner's read and write buffers, in bytes, shared
-        /// by all cleaner threads (half for reading, half for writing).
+        /// Kafka's memory for the cleaner's read and write buffers, in bytes.
+        /// Accepted and checked, with no effect: strata's cleaner reads
+        /// segments through their memory maps and appends each kept batch
+        /// to the cleaned segment, holding no such buffers.
         ///
         /// Default: 524288. Valid: 0 to 2147483647.
         "log.cleaner.io.buffer.size" => log_cleaner_io_buffer_size: u64 = 512 << 10,

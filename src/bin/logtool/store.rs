@@ -107,8 +107,8 @@ pub fn with_store_read_only(
     result
 }
 
-/// Checks each log directory before the store opens, in the operator's words (the library's
-/// open names only the failed call), and creates a missing one, as the contract says of
+/// Checks each log directory before the store opens, in the operator's words, and creates a
+/// missing one, as the contract says of
 /// `--dir` ("Created if missing"): a fresh directory is an empty store for every verb.
 fn prepare_dirs(config: &StoreConfig) -> Result<(), Failure> {
     for dir in &config.log_dirs {
