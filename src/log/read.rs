@@ -521,7 +521,9 @@ pub enum OffsetSpec {
     Earliest,
     /// The log end offset.
     Latest,
-    /// The first record carrying the largest timestamp (KIP-734).
+    /// The first record carrying the largest timestamp (KIP-734); none when
+    /// the first batch carrying it is magic 0, whose messages have no
+    /// timestamp (Kafka's `RecordBatch.offsetOfMaxTimestamp`).
     MaxTimestamp,
     /// The first record, in offset order, whose timestamp is `>=` this.
     Timestamp(i64),
