@@ -535,10 +535,14 @@ config_table! {
             check |v| between(*v, 0, i64::from(i32::MAX));
         /// How often the flusher checks every partition against `flush.ms`,
         /// in ms; also the broker default of `flush.ms` when
-        /// `log.flush.interval.ms` is not set.
+        /// `log.flush.interval.ms` is not set. strata's maintenance thread
+        /// checks at least once a second whatever this says (Kafka's flusher
+        /// does not run at the default), so a topic's `flush.ms` and the
+        /// `interval` durability class hold.
         ///
-        /// Default: 9223372036854775807 (never). Minimum: 0 (Kafka does not
-        /// check it; a negative period means nothing).
+        /// Default: 9223372036854775807 (the check runs every second).
+        /// Minimum: 0 (Kafka does not check it; a negative period means
+        /// nothing).
         "log.flush.scheduler.interval.ms" => log_flush_scheduler_interval_ms: i64 = i64::MAX,
             check |v| at_least(*v, 0);
         /// How often the log start offsets are written to
