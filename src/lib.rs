@@ -213,7 +213,7 @@
 //! | All data ends below the checkpointed log start offset | every segment deleted, the log restarts empty at the checkpoint | same (`LogLoader.load`) |
 //! | A rebuild needs more index entries than `segment.index.bytes` holds | the index grows; an active segment then rolls at its next append | the rebuild fails (index full) |
 //! | Bytes that stop framing inside a segment, at read | `Error::Corrupt` naming the `.log` and byte position; never a skip to the next segment | `CorruptRecordException` |
-//! | A batch whose CRC does not match, when records are decoded (`Fetched::records`, time lookups, the cleaner, `logtool consume`) | `Error::Corrupt` naming file and position; `Fetched::records_unchecked` opts out | consumers check CRCs (`check.crcs=true`) |
+//! | A batch whose CRC does not match, when records are decoded (`Fetched::records`, `Fetched::record_batches`, time lookups, the cleaner, `logtool consume`) | `Error::Corrupt` naming file and position, on every read; `Fetched::records_unchecked` opts out | consumers check CRCs (`check.crcs=true`) |
 //! | An index entry whose position finds no batch at or below the target, at read | the scan starts at the segment start | reads from the wrong position |
 //! | A sealed segment with an empty `.timeindex` | its max timestamp is read from the batch headers; with no timestamps, the file's mtime stands for it | mtime (`largestTimestamp`) |
 //!
