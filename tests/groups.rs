@@ -259,6 +259,56 @@ fn an_offset_commit_that_does_not_decode_is_an_error_not_the_older_commit() {
     store.close().unwrap();
 }
 
+/// Kafka's coordinator loads each `__consumer_offsets` partition apart: one
+/// that fails to load leaves its groups unserved, and the groups of the
+/// others are served as before.
+#[test]
+fn a_commit_that_does_not_decode_refuses_only_the_groups_of_its_partition() {
+    use strata::internals::format::group_record::{GroupKey, partition_for_group};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new([dir.path()]).background_threads(false);
+    config.offsets_topic_num_partitions = 3;
+    let open = |_: &std::path::Path| Store::open(config.clone()).unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 0, 5).unwrap();
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let damaged_partition = partition_for_group("g", count);
+    let other = (0..100)
+        .map(|i| format!("h{i}"))
+        .find(|h| partition_for_group(h, count) != damaged_partition)
+        .expect("a group on another partition");
+    store.groups().commit(&other, "orders", 0, 7).unwrap();
+    let log = store.partition("__consumer_offsets", damaged_partition).unwrap();
+    let key = GroupKey::Offset { group: "g".into(), topic: "orders".into(), partition: 0 };
+    let damaged = Record {
+        timestamp: 1_000,
+        key: Some(key.encode().unwrap()),
+        value: Some(vec![0, 3, 0, 0].into()),
+        headers: vec![],
+    };
+    let at = log.append(&[damaged]).unwrap().base_offset;
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path());
+    assert_eq!(store.groups().fetch(&other, "orders", 0).unwrap(), Some(7));
+    store.groups().commit(&other, "orders", 0, 8).unwrap();
+    assert_eq!(store.groups().fetch(&other, "orders", 0).unwrap(), Some(8));
+    for err in [
+        store.groups().fetch("g", "orders", 0).unwrap_err(),
+        store.groups().commit("g", "orders", 0, 9).unwrap_err(),
+        store.groups().list().unwrap_err(),
+    ] {
+        let err = err.to_string();
+        assert!(
+            err.contains("__consumer_offsets") && err.contains(&format!("offset {at}")),
+            "{err}"
+        );
+    }
+    store.close().unwrap();
+}
+
 /// Kafka removes every group's committed offsets of a deleted topic (its
 /// coordinator's `onPartitionsDeleted` writes their tombstones): a topic
 /// created again under the same name starts with no commit, so a consumer

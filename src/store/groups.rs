@@ -11,10 +11,11 @@
 //! Kafka's coordinator loads it), then kept current by the commits made here.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use crate::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
 use crate::format::{ControlRecord, ControlType, Record};
-use crate::log::OffsetSpec;
+use crate::log::{Log, OffsetSpec};
 use crate::{Error, Result};
 
 use super::{Store, TopicPartition};
@@ -144,8 +145,36 @@ pub(super) fn adopted_overrides(topic: &str, keeping: bool) -> BTreeMap<String, 
 /// A committed offset's key: (group, topic, partition).
 type GroupId = (String, String, i32);
 
-/// The materialized state: (group, topic, partition) -> commit.
-pub(super) type GroupState = BTreeMap<GroupId, CommittedOffset>;
+/// The committed offsets: (group, topic, partition) -> commit.
+type Offsets = BTreeMap<GroupId, CommittedOffset>;
+
+/// The materialized state: the commits of every `__consumer_offsets`
+/// partition that loaded, and why each other one did not.
+#[derive(Debug, Default)]
+pub(super) struct GroupState {
+    offsets: Offsets,
+    /// Partitions whose records do not load (a corrupt batch, a commit that
+    /// does not decode), each with the error that names it. Only their
+    /// groups are refused: Kafka's coordinator leaves a partition it fails
+    /// to load unloaded and serves the groups of the others.
+    unloaded: BTreeMap<i32, (PathBuf, String)>,
+}
+
+impl GroupState {
+    /// The commits, unless `group`'s partition (`None`: any) did not load.
+    fn offsets_for(&mut self, group: Option<i32>) -> Result<&mut Offsets> {
+        let failed = match group {
+            Some(p) => self.unloaded.get(&p),
+            None => self.unloaded.values().next(),
+        };
+        match failed {
+            Some((path, reason)) => {
+                Err(Error::CorruptFile { path: path.clone(), reason: reason.clone() })
+            }
+            None => Ok(&mut self.offsets),
+        }
+    }
+}
 
 /// Consumer-group operations of a store: `store.groups()`.
 ///
@@ -204,14 +233,42 @@ impl Groups<'_> {
     /// for that producer's marker. A COMMIT applies each of its offsets
     /// unless a commit appended after it is loaded already; an ABORT drops
     /// them, and a transaction still open at the end is not the group's.
+    ///
+    /// A partition whose records are corrupt or do not decode is left out,
+    /// recorded in [`GroupState::unloaded`]; any other failure (I/O) fails
+    /// the load, tried again on the next call.
     fn load(&self) -> Result<GroupState> {
         // The loaded commits, each with the offset of the record holding it.
         let mut loaded: BTreeMap<GroupId, (CommittedOffset, i64)> = BTreeMap::new();
+        let mut unloaded = BTreeMap::new();
         let Ok(count) = self.store.partition_count(OFFSETS_TOPIC) else {
-            return Ok(GroupState::new());
+            return Ok(GroupState::default());
         };
         for p in 0..count {
             let Ok(log) = self.store.partition(OFFSETS_TOPIC, p) else { continue };
+            match Self::load_partition(&log) {
+                Ok(commits) => {
+                    for (id, (c, at)) in commits {
+                        if loaded.get(&id).is_none_or(|(_, was)| *was < at) {
+                            loaded.insert(id, (c, at));
+                        }
+                    }
+                }
+                Err(e @ (Error::Corrupt { .. } | Error::CorruptFile { .. })) => {
+                    unloaded.insert(p, (log.dir().to_path_buf(), e.to_string()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let offsets = loaded.into_iter().map(|(id, (c, _))| (id, c)).collect();
+        Ok(GroupState { offsets, unloaded })
+    }
+
+    /// The commits of one `__consumer_offsets` partition, each with the
+    /// offset of the record holding it.
+    fn load_partition(log: &Log) -> Result<BTreeMap<GroupId, (CommittedOffset, i64)>> {
+        let mut loaded: BTreeMap<GroupId, (CommittedOffset, i64)> = BTreeMap::new();
+        {
             let mut pending: BTreeMap<i64, BTreeMap<GroupId, (CommittedOffset, i64)>> =
                 BTreeMap::new();
             let mut offset = log.log_start_offset();
@@ -290,16 +347,24 @@ impl Groups<'_> {
                 offset = fetched.next_offset();
             }
         }
-        Ok(loaded.into_iter().map(|(id, (c, _))| (id, c)).collect())
+        Ok(loaded)
     }
 
-    fn with_state<R>(&self, f: impl FnOnce(&mut GroupState) -> Result<R>) -> Result<R> {
+    /// Runs `f` on the commits, loading them first if need be; refused while
+    /// the `__consumer_offsets` partition holding `group` (`None`: any) did
+    /// not load.
+    fn with_state<R>(
+        &self,
+        group: Option<&str>,
+        f: impl FnOnce(&mut Offsets) -> Result<R>,
+    ) -> Result<R> {
         let mut cache = self.store.inner.groups.lock();
         if cache.is_none() {
             *cache = Some(self.load()?);
         }
+        let holding = group.map(|g| partition_for_group(g, self.partitions()));
         match cache.as_mut() {
-            Some(state) => f(state),
+            Some(state) => f(state.offsets_for(holding)?),
             None => Err(self.store.closed_error()),
         }
     }
@@ -337,6 +402,8 @@ impl Groups<'_> {
                 *cache = Some(self.load()?);
             }
             let Some(state) = cache.as_mut() else { return Ok(()) };
+            let unloaded = state.unloaded.values().next().cloned();
+            let state = &mut state.offsets;
             let mut by_group: BTreeMap<String, Vec<GroupId>> = BTreeMap::new();
             for id in state.keys().filter(|(_, t, _)| t == topic) {
                 by_group.entry(id.0.clone()).or_default().push(id.clone());
@@ -363,9 +430,13 @@ impl Groups<'_> {
                     state.remove(&id);
                 }
             }
-            // The load skipped an offline partition: its groups' commits of
-            // the topic are still there and come back with it. Recorded, as
-            // Kafka's coordinator logs a shard it cannot write.
+            // The load skipped an offline partition, or one that did not
+            // load: its groups' commits of the topic are still there and come
+            // back with it. Recorded, as Kafka's coordinator logs a shard it
+            // cannot write.
+            if let Some((path, reason)) = unloaded {
+                return Err(Error::CorruptFile { path, reason });
+            }
             self.readable(None)
         })();
         self.store.record(
@@ -496,7 +567,7 @@ impl Groups<'_> {
                 headers: Vec::new(),
             });
         }
-        self.with_state(|state| {
+        self.with_state(Some(group), |state| {
             self.write(group, records)?;
             for (TopicPartition { topic, partition }, offset, metadata) in offsets {
                 state.insert(
@@ -541,12 +612,14 @@ impl Groups<'_> {
     /// The committed offset of `group` on `topic`-`partition`.
     ///
     /// # Errors
-    /// I/O failures reading `__consumer_offsets`; [`Error::PartitionOffline`]
+    /// I/O failures reading `__consumer_offsets`; [`Error::CorruptFile`] while the
+    /// partition of it holding the group (for `list`, any) does not load (a corrupt batch, a
+    /// commit that does not decode); [`Error::PartitionOffline`]
     /// (or [`Error::LogDirOffline`]) while the partition of it holding the
     /// group (for `list`, any) is offline.
     pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>> {
         self.readable(Some(group))?;
-        self.with_state(|s| {
+        self.with_state(Some(group), |s| {
             Ok(s.get(&(group.to_owned(), topic.to_owned(), partition)).map(|c| c.offset))
         })
     }
@@ -554,12 +627,14 @@ impl Groups<'_> {
     /// Groups that have committed offsets, sorted.
     ///
     /// # Errors
-    /// I/O failures reading `__consumer_offsets`; [`Error::PartitionOffline`]
+    /// I/O failures reading `__consumer_offsets`; [`Error::CorruptFile`] while the
+    /// partition of it holding the group (for `list`, any) does not load (a corrupt batch, a
+    /// commit that does not decode); [`Error::PartitionOffline`]
     /// (or [`Error::LogDirOffline`]) while the partition of it holding the
     /// group (for `list`, any) is offline.
     pub fn list(&self) -> Result<Vec<String>> {
         self.readable(None)?;
-        self.with_state(|s| {
+        self.with_state(None, |s| {
             Ok(s.keys().map(|(g, _, _)| g.clone()).collect::<BTreeSet<_>>().into_iter().collect())
         })
     }
@@ -567,12 +642,14 @@ impl Groups<'_> {
     /// Every committed offset of `group`, sorted by topic and partition.
     ///
     /// # Errors
-    /// I/O failures reading `__consumer_offsets`; [`Error::PartitionOffline`]
+    /// I/O failures reading `__consumer_offsets`; [`Error::CorruptFile`] while the
+    /// partition of it holding the group (for `list`, any) does not load (a corrupt batch, a
+    /// commit that does not decode); [`Error::PartitionOffline`]
     /// (or [`Error::LogDirOffline`]) while the partition of it holding the
     /// group (for `list`, any) is offline.
     pub fn offsets(&self, group: &str) -> Result<Vec<CommittedOffset>> {
         self.readable(Some(group))?;
-        self.with_state(|s| {
+        self.with_state(Some(group), |s| {
             Ok(s.iter().filter(|((g, _, _), _)| g == group).map(|(_, c)| c.clone()).collect())
         })
     }
@@ -580,7 +657,9 @@ impl Groups<'_> {
     /// Position and lag of every partition `group` committed.
     ///
     /// # Errors
-    /// I/O failures reading `__consumer_offsets`; [`Error::PartitionOffline`]
+    /// I/O failures reading `__consumer_offsets`; [`Error::CorruptFile`] while the
+    /// partition of it holding the group (for `list`, any) does not load (a corrupt batch, a
+    /// commit that does not decode); [`Error::PartitionOffline`]
     /// (or [`Error::LogDirOffline`]) while the partition of it holding the
     /// group (for `list`, any) is offline.
     pub fn describe(&self, group: &str) -> Result<Vec<PartitionLag>> {
@@ -612,7 +691,7 @@ impl Groups<'_> {
     pub fn delete(&self, group: &str) -> Result<bool> {
         self.readable(Some(group))?;
         let now = self.store.clock().now_ms();
-        self.with_state(|state| {
+        self.with_state(Some(group), |state| {
             let ids: Vec<_> = state.keys().filter(|(g, _, _)| g == group).cloned().collect();
             if ids.is_empty() {
                 return Ok(false);
