@@ -453,3 +453,30 @@ fn a_partition_directory_that_is_a_file_or_missing_is_named_with_what_is_wrong()
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file is left as it was");
 }
+
+/// A partition number is never negative (Kafka's `TopicPartition` of a log
+/// directory, `Store::partition`): `Log::open` and `Log::open_read_only`
+/// refuse one, naming it, before they create or read anything.
+#[test]
+fn a_log_opened_with_a_negative_partition_is_refused_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t--1");
+    std::fs::create_dir(&dir).unwrap();
+    for open in [Log::open, Log::open_read_only] {
+        let e = open(
+            &dir,
+            "t",
+            -1,
+            LogConfig::default(),
+            Arc::new(SystemClock),
+            LoadOptions::default(),
+        )
+        .map(drop)
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidRequest(m) if m == "partition -1 of topic t is negative"),
+            "{e:?}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing was created");
+}

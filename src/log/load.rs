@@ -200,7 +200,8 @@ impl Log {
     /// # Errors
     /// [`Error::Io`] naming a `dir` that is not a directory, and for I/O
     /// failures; [`Error::InvalidConfig`] for an invalid config;
-    /// [`Error::DirectoryLocked`] when this process has `dir` open already.
+    /// [`Error::DirectoryLocked`] when this process has `dir` open already;
+    /// [`Error::InvalidRequest`] for a negative `partition`.
     pub fn open(
         dir: &Path,
         topic: &str,
@@ -209,6 +210,7 @@ impl Log {
         clock: Arc<dyn Clock>,
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
+        refuse_negative(topic, partition)?;
         Self::open_in(dir, topic, partition, config, clock, options, Budget::process_default())
     }
 
@@ -524,4 +526,15 @@ fn seed(dir: &Path, now: i64) -> u64 {
     dir.hash(&mut h);
     now.hash(&mut h);
     h.finish() | 1
+}
+
+/// A partition number is never negative (as [`crate::Store::partition`]
+/// refuses one): refused before anything is read or created.
+pub(super) fn refuse_negative(topic: &str, partition: i32) -> Result<()> {
+    if partition < 0 {
+        return Err(Error::InvalidRequest(format!(
+            "partition {partition} of topic {topic} is negative"
+        )));
+    }
+    Ok(())
 }
