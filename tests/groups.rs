@@ -227,6 +227,23 @@ fn a_tombstone_drops_the_pending_transactional_commits_of_its_offset() {
     store.close().unwrap();
 }
 
+/// Appends to `group`'s `__consumer_offsets` partition a commit of
+/// `orders`-0 whose value does not decode (version 3 cut after its offset's
+/// first bytes); returns its offset.
+fn append_undecodable_commit(store: &Store, group: &str) -> i64 {
+    use strata::internals::format::group_record::{GroupKey, partition_for_group};
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group(group, count)).unwrap();
+    let key = GroupKey::Offset { group: group.into(), topic: "orders".into(), partition: 0 };
+    let damaged = Record {
+        timestamp: 1_000,
+        key: Some(key.encode().unwrap()),
+        value: Some(vec![0, 3, 0, 0].into()),
+        headers: vec![],
+    };
+    log.append(&[damaged]).unwrap().base_offset
+}
+
 /// An offset commit whose value does not decode fails the load, naming the partition and
 /// offset, as Kafka's coordinator loader fails on a record it cannot deserialize
 /// (`CoordinatorLoaderImpl`: "Deserializing record ... failed"); it was skipped, and the
@@ -234,22 +251,11 @@ fn a_tombstone_drops_the_pending_transactional_commits_of_its_offset() {
 /// past it).
 #[test]
 fn an_offset_commit_that_does_not_decode_is_an_error_not_the_older_commit() {
-    use strata::internals::format::group_record::{GroupKey, partition_for_group};
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     store.create_topic("orders", 1, &BTreeMap::new()).unwrap();
     store.groups().commit("g", "orders", 0, 5).unwrap();
-    let count = store.partition_count("__consumer_offsets").unwrap();
-    let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
-    let key = GroupKey::Offset { group: "g".into(), topic: "orders".into(), partition: 0 };
-    // Value version 3 cut after its offset's first bytes.
-    let damaged = Record {
-        timestamp: 1_000,
-        key: Some(key.encode().unwrap()),
-        value: Some(vec![0, 3, 0, 0].into()),
-        headers: vec![],
-    };
-    let at = log.append(&[damaged]).unwrap().base_offset;
+    let at = append_undecodable_commit(&store, "g");
     store.close().unwrap();
     drop(store);
 
@@ -264,7 +270,7 @@ fn an_offset_commit_that_does_not_decode_is_an_error_not_the_older_commit() {
 /// others are served as before.
 #[test]
 fn a_commit_that_does_not_decode_refuses_only_the_groups_of_its_partition() {
-    use strata::internals::format::group_record::{GroupKey, partition_for_group};
+    use strata::internals::format::group_record::partition_for_group;
     let dir = tempfile::tempdir().unwrap();
     let mut config = StoreConfig::new([dir.path()]).background_threads(false);
     config.offsets_topic_num_partitions = 3;
@@ -279,15 +285,7 @@ fn a_commit_that_does_not_decode_refuses_only_the_groups_of_its_partition() {
         .find(|h| partition_for_group(h, count) != damaged_partition)
         .expect("a group on another partition");
     store.groups().commit(&other, "orders", 0, 7).unwrap();
-    let log = store.partition("__consumer_offsets", damaged_partition).unwrap();
-    let key = GroupKey::Offset { group: "g".into(), topic: "orders".into(), partition: 0 };
-    let damaged = Record {
-        timestamp: 1_000,
-        key: Some(key.encode().unwrap()),
-        value: Some(vec![0, 3, 0, 0].into()),
-        headers: vec![],
-    };
-    let at = log.append(&[damaged]).unwrap().base_offset;
+    let at = append_undecodable_commit(&store, "g");
     store.close().unwrap();
     drop(store);
 
