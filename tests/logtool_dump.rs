@@ -660,6 +660,7 @@ fn dump_of_a_batch_whose_crc_fails_prints_its_records_as_kafka_verify_does() {
 
 /// One legacy message (`LegacyRecord`): offset, size, CRC-32 of magic..end, magic, attributes,
 /// the timestamp for magic 1, key and value.
+#[cfg(feature = "gzip")]
 fn legacy_message(offset: i64, magic: u8, attributes: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
     let mut body = vec![magic, attributes];
     if magic == 1 {
@@ -678,6 +679,7 @@ fn legacy_message(offset: i64, magic: u8, attributes: u8, key: &[u8], value: &[u
 }
 
 /// The stored CRC of a legacy message.
+#[cfg(feature = "gzip")]
 fn legacy_crc(message: &[u8]) -> u32 {
     u32::from_be_bytes(message[12..16].try_into().unwrap())
 }
@@ -686,6 +688,7 @@ fn legacy_crc(message: &[u8]) -> u32 {
 /// uncompressed message's own (its CRC checked: `isValid: false` when it fails), and each inner
 /// message's of a compressed wrapper (the deep iteration's records are legacy messages too).
 #[test]
+#[cfg(feature = "gzip")]
 fn dump_prints_each_legacy_records_own_crc_and_validity_as_kafkas_tool_does() {
     use strata::internals::format::compression::compress;
     let tmp = tempfile::tempdir().unwrap();
