@@ -583,3 +583,54 @@ fn a_roll_at_a_clean_opens_log_end_leaves_its_snapshot_durable_through_the_close
         log.close().unwrap();
     }
 }
+
+/// A store opening a partition drops the producers of the loaded snapshot
+/// that are idle for `producer.id.expiration.ms`, unless their transaction is
+/// open, as Kafka's `ProducerStateManager.loadFromSnapshot` filters them
+/// (`isProducerExpired`): strata kept them until the first expiration pass,
+/// so a producer Kafka forgot at the reopen was still fenced by its old
+/// sequence (and one an expiration pass had dropped before a crash came
+/// back from the roll's snapshot).
+#[test]
+fn a_reopen_forgets_the_snapshots_producers_idle_past_their_expiration() {
+    const NOW: i64 = 1_767_225_600_000;
+    const EXPIRATION_MS: i64 = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let open = |now: i64| {
+        let config = strata::StoreConfig::new([dir.path()])
+            .background_threads(false)
+            .producer_id_expiration_ms(EXPIRATION_MS);
+        strata::Store::open_with_clock(config, ManualClock::new(now)).unwrap()
+    };
+    let store = open(NOW);
+    store.create_topic("t", 1, &std::collections::BTreeMap::new()).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let record = |v: &str| Record::new("k", v.to_owned()).timestamp(NOW);
+    let mut idle = BatchBuilder::new(0).producer(7, 0, 0);
+    idle.append(&record("idle")).unwrap();
+    log.append_batch(idle.build().unwrap()).unwrap();
+    let mut open_txn = BatchBuilder::new(0).producer(8, 0, 0).transactional(true);
+    open_txn.append(&record("open")).unwrap();
+    log.append_batch(open_txn.build().unwrap()).unwrap();
+    assert_eq!(log.producer_count(), 2);
+    drop(log);
+    store.close().unwrap();
+    drop(store);
+
+    // Not yet idle for the expiration: both stay.
+    let store = open(NOW + EXPIRATION_MS - 1);
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.producer_count(), 2, "expired before producer.id.expiration.ms passed");
+    drop(log);
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(NOW + EXPIRATION_MS);
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.producer_count(), 1, "only the producer with an open transaction stays");
+    assert_eq!(log.last_stable_offset(), 1, "its transaction still bounds the LSO");
+    // Unknown again: any sequence is accepted, as Kafka does since KIP-360.
+    log.append_batch(batch(7, 0, 17, 1)).unwrap();
+    drop(log);
+    store.close().unwrap();
+}

@@ -77,6 +77,10 @@ pub struct LoadOptions {
     /// time: a recovered segment ending below the next one's base may then
     /// be a gap compaction left, whatever `cleanup.policy` says now.
     pub(crate) cleaned_to: Option<i64>,
+    /// `producer.id.expiration.ms`, when the caller knows it: the producers
+    /// of the loaded snapshot idle that long are dropped (Kafka's
+    /// `loadFromSnapshot` filter).
+    pub(crate) producer_id_expiration_ms: Option<i64>,
 }
 
 impl LoadOptions {
@@ -124,6 +128,18 @@ impl LoadOptions {
     #[must_use]
     pub fn with_cleaner_checkpoint(self, cleaned_to: i64) -> Self {
         Self { cleaned_to: Some(cleaned_to), ..self }
+    }
+
+    /// `producer.id.expiration.ms` (a store passes its own): the open drops
+    /// the producers of the snapshot it loads whose last write is that long
+    /// before the clock's now and that have no open transaction, as Kafka's
+    /// `ProducerStateManager.loadFromSnapshot` filters them
+    /// (`isProducerExpired`). Producers the batches after the snapshot
+    /// write are kept, as Kafka keeps them until its next expiration check
+    /// ([`Log::expire_producers`]). Unset, nothing is dropped at the open.
+    #[must_use]
+    pub fn with_producer_id_expiration_ms(self, expiration_ms: i64) -> Self {
+        Self { producer_id_expiration_ms: Some(expiration_ms), ..self }
     }
 
     /// Whether a gap between segments may be compaction's: the log is
@@ -421,8 +437,9 @@ impl Log {
                 &read_by_recovery,
             )?;
         }
+        let expiry = options.producer_id_expiration_ms.map(|ms| (now, ms));
         let (producers, snapshot_at) =
-            rebuild_producers(dir, &segments, log_end_offset, &read_by_recovery)?;
+            rebuild_producers(dir, &segments, log_end_offset, &read_by_recovery, expiry)?;
         // After a clean shutdown, a snapshot at the log end was written durably by that close.
         let durable_snapshot =
             snapshot_at.filter(|&o| options.clean_shutdown && o == log_end_offset);
@@ -492,17 +509,24 @@ impl Log {
 /// producer state existed (an upgrade), but strata's close leaves none when
 /// the state was too long to snapshot (`ProducerState::write_snapshot`), and
 /// skipping would forget every producer.
+/// With `expiry` (now, `producer.id.expiration.ms`), the snapshot's producers
+/// idle that long, without an open transaction, are dropped before the replay
+/// (Kafka's `loadFromSnapshot` reads a snapshot through `isProducerExpired`).
 /// Returns the state and the offset of the snapshot it started from.
 fn rebuild_producers(
     dir: &Path,
     segments: &[Arc<Segment>],
     log_end_offset: i64,
     read_by_recovery: &super::txn_recover::ReadByRecovery,
+    expiry: Option<(i64, i64)>,
 ) -> Result<(ProducerState, Option<i64>)> {
     let (mut state, from) = match load_snapshot(dir, log_end_offset)? {
         Some((state, offset)) => (state, offset),
         None => (ProducerState::default(), i64::MIN),
     };
+    if let Some((now, expiration_ms)) = expiry {
+        state.expire(now, expiration_ms);
+    }
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     let snapshot_at = (from != i64::MIN).then_some(from);
     for seg in segments.iter().skip(first) {

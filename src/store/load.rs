@@ -200,7 +200,8 @@ pub(super) fn load_dir(
                         crate::log::read_topic_id(&path)?;
                         let mut options = LoadOptions::default()
                             .with_clean_shutdown(clean)
-                            .with_log_start_offset(start_offsets.get(&key).copied().unwrap_or(0));
+                            .with_log_start_offset(start_offsets.get(&key).copied().unwrap_or(0))
+                            .with_producer_id_expiration_ms(config.producer_id_expiration_ms);
                         if let Some(&cleaned) = cleaner_offsets.get(&key) {
                             options = options.with_cleaner_checkpoint(cleaned);
                         }
