@@ -589,8 +589,9 @@ fn an_append_out_of_descriptors_for_the_time_index_writes_nothing_and_does_not_p
 /// for the readers that listed them, renamed `.deleted` and the directory fsynced. Out of
 /// descriptors (the budget having nothing to evict), that map or the directory's open failed,
 /// and the failure poisoned the partition, offline until the store reopened, although the
-/// segments had left the log already and nothing about the disk was unknown. They now go to
-/// the pending deletes as they are, and the partition takes appends.
+/// segments had left the log already and nothing about the disk was unknown. The request
+/// succeeds (the log start moves, as Kafka's DeleteRecords moves it), the segments below it
+/// stay as they are, and the next retention pass removes them (Kafka's log-start rule).
 #[test]
 fn delete_records_out_of_descriptors_removes_the_segments_without_poisoning() {
     const NAME: &str = "delete_records_out_of_descriptors_removes_the_segments_without_poisoning";
@@ -616,12 +617,17 @@ fn delete_records_out_of_descriptors_removes_the_segments_without_poisoning() {
     assert!(log.poisoned().is_none(), "poisoned: {:?}", log.poisoned());
     assert_eq!(deleted.unwrap(), end);
     assert_eq!(log.log_start_offset(), end);
+    let dir = tmp.path().join("t-0");
+    assert_eq!(log.segment_count(), segments, "out of descriptors, the segments stay");
+    assert_eq!(live_segment_files(&dir).len(), segments);
+    // Descriptors back: the next retention pass removes the segments below the log start.
+    assert_eq!(log.delete_old_segments().unwrap().segments_deleted, segments - 1);
     assert_eq!(log.segment_count(), 1);
+    assert_eq!(live_segment_files(&dir).len(), 1);
     log.append(&[Record::new("k", value(0, end))]).unwrap();
     check_log(&log, 0);
     store.close().unwrap();
-    // The log starts where it did (files the pending deletes had not removed yet lie below
-    // the checkpointed log start, for the next retention pass).
+    // The log starts where it did.
     let store = Store::open(config(tmp.path())).unwrap();
     let log = store.partition("t", 0).unwrap();
     assert_eq!(log.log_start_offset(), end);
@@ -741,5 +747,83 @@ fn a_cleaners_swap_out_of_descriptors_fails_the_cleaning_without_poisoning() {
     let mut want = want;
     want.insert(bytes::Bytes::from("k0"), (40, bytes::Bytes::from(value(0, 40))));
     assert_eq!(latest(&log), want);
+    store.close().unwrap();
+}
+
+/// The `.log` base offsets of the live (unsuffixed) segment files in `dir`.
+fn live_segment_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A retention pass takes the expired segments out of the log, then retires each (mapped
+/// whole for the readers that listed it, renamed `.deleted`, the directory fsynced). Out of
+/// descriptors (the budget having nothing to evict) the retirement failed after the segments
+/// had left the log: their files kept their live names, the pass reported them deleted, and a
+/// reopen before the pending deletes removed them loaded them again (a standalone log without
+/// a checkpointed start served the deleted records). Now the pass needs its descriptors
+/// before it changes anything: out of them it fails with the descriptor error and leaves the
+/// log as it was, and the next pass deletes the segments whole.
+#[test]
+fn a_retention_pass_out_of_descriptors_deletes_nothing_and_the_next_pass_deletes_all() {
+    const NAME: &str =
+        "a_retention_pass_out_of_descriptors_deletes_nothing_and_the_next_pass_deletes_all";
+    if !in_child(NAME, Some(64)) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    let mut topic = overrides(1024);
+    topic.insert("retention.ms".to_owned(), "1000".to_owned());
+    store.create_topic("t", 1, &topic).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..40 {
+        log.append(&[Record::new("k", value(0, i)).timestamp(1_000 + i)]).unwrap();
+    }
+    // The last segment sealed too (its descriptor closed): nothing holds a descriptor.
+    log.roll().unwrap();
+    let segments = log.segment_count();
+    assert!(segments > 3, "{segments} segments");
+    let dir = tmp.path().join("t-0");
+    let files = live_segment_files(&dir);
+    assert_eq!(files.len(), segments);
+    let held = take_every_descriptor();
+    let first = log.delete_old_segments();
+    drop(held);
+    eprintln!("retention out of descriptors: {first:?}; files {:?}", live_segment_files(&dir));
+    assert!(log.poisoned().is_none(), "poisoned: {:?}", log.poisoned());
+    // Every segment of the log has its live files, and no live file is outside the log.
+    assert_eq!(live_segment_files(&dir).len(), log.segment_count(), "segments out of the log");
+    let failed = first.unwrap_err();
+    assert!(
+        matches!(&failed, strata::Error::Io { source, .. } if source.raw_os_error() == Some(libc::EMFILE)),
+        "{failed}"
+    );
+    assert_eq!(log.segment_count(), segments, "the log is as it was");
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(live_segment_files(&dir), files);
+    check_log(&log, 0);
+    // Descriptors back: the next pass deletes every expired segment, renamed `.deleted`.
+    let outcome = log.delete_old_segments().unwrap();
+    assert_eq!(outcome.segments_deleted, segments - 1);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_start_offset(), 40);
+    assert_eq!(live_segment_files(&dir).len(), 1);
+    let deleted = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log.deleted"))
+        .count();
+    assert_eq!(deleted, segments - 1);
+    log.append(&[Record::new("k", value(0, 40))]).unwrap();
+    store.close().unwrap();
+    let store = Store::open(config(tmp.path())).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (40, 41));
+    check_log(&log, 0);
     store.close().unwrap();
 }

@@ -10,13 +10,21 @@
 //! 4. remove the files after `file.delete.delay.ms` ([`Log::delete_expired_files`]);
 //!    leftovers of a crash are removed on the next open.
 //!
-//! A crash between 2 and 3 leaves complete segment files below the
-//! checkpointed log start offset: the next pass deletes them again. A
-//! step 3 that runs out of descriptors or memory (the budget having nothing
-//! left to evict) goes on to step 4 with the segment as it is.
+//! Everything step 3 opens is opened before step 2, as the cleaner's swap
+//! does (`swap.rs`): the directory (held for its fsyncs) and each doomed
+//! segment's `.log` (mapped whole). A process out of descriptors or memory
+//! there, the budget having nothing left to evict, fails the removal with
+//! the log as it was, and the next pass (or retention's log-start rule,
+//! after a `delete_records`) removes the segments whole; step 3 renames
+//! no segment half-way for want of a descriptor (one whose map the budget
+//! evicted since and cannot make again is renamed unmapped, its readers
+//! reopening it by its new name). A crash between 2 and 3 leaves complete
+//! segment files below the checkpointed log start offset: the next pass
+//! deletes them again.
 
 use std::sync::Arc;
 
+use crate::io::file;
 use crate::segment::{Segment, budget};
 use crate::{Error, Result};
 
@@ -136,35 +144,46 @@ impl Log {
         Ok(outcome)
     }
 
-    /// Removes the first `count` segments (never the last one).
+    /// Removes the first `count` segments (never the last one). Called under
+    /// the append lock and the cleaning lock.
+    ///
+    /// # Errors
+    /// A failure to open what the removal needs (the directory, the doomed
+    /// segments' maps: out of descriptors, say), with the log as it was; an
+    /// I/O failure once the segments left the log, which poisons it.
     fn remove_prefix(&self, count: usize, now: i64, delay_ms: i64) -> Result<DeleteOutcome> {
         let doomed: Vec<Arc<Segment>> = {
-            let mut v = self.inner.view.write();
+            let v = self.inner.view.read();
             let count = count.min(v.segments.len().saturating_sub(1));
-            let doomed: Vec<Arc<Segment>> = v.segments.iter().take(count).cloned().collect();
-            let rest: Vec<Arc<Segment>> = v.segments.iter().skip(count).cloned().collect();
+            v.segments.iter().take(count).cloned().collect()
+        };
+        if doomed.is_empty() {
+            return Ok(DeleteOutcome::default());
+        }
+        // Nothing changes until everything the retirements open is open (the module doc):
+        // out of descriptors here the segments stay in the log, named as they are.
+        // A test's hook may act here (the append and cleaning locks are held).
+        crate::io::fault::point("log::remove_prefix::prepare")?;
+        let dir = file::DirHandle::open(&self.inner.dir)?;
+        for seg in &doomed {
+            seg.map_fully()?;
+        }
+        {
+            // The view changes only under the append lock, which the caller holds.
+            let mut v = self.inner.view.write();
+            let rest: Vec<Arc<Segment>> = v.segments.iter().skip(doomed.len()).cloned().collect();
             if let Some(first) = rest.first() {
                 v.log_start_offset = v.log_start_offset.max(first.base_offset());
             }
             v.segments = Arc::new(rest);
-            doomed
-        };
+        }
         let mut outcome = DeleteOutcome::default();
         for seg in doomed {
             outcome.segments_deleted += 1;
             outcome.bytes_deleted += seg.len();
             crate::events::retention_deleted(&self.name(), seg.base_offset(), seg.len());
-            match seg.retire() {
-                Ok(()) => {}
-                // Out of descriptors or memory to map it whole or to fsync the directory
-                // after its rename, with nothing left for the budget to evict: it has left
-                // the log already and nothing about the disk is unknown, so it goes as it
-                // is, holding nothing (the pending deletes remove its files by whatever name
-                // they have; after a crash they lie below the checkpointed log start, which
-                // the next pass deletes again). Readers that listed it read what they mapped.
-                Err(e) if budget::is_exhaustion(&e) => seg.release(),
-                Err(e) => return Err(self.poison(e)),
-            }
+            // Opens nothing: a rename fails only as the disk fails, and poisons.
+            seg.retire(&dir).map_err(|e| self.poison(e))?;
             self.inner.pending_deletes.lock().push((now.saturating_add(delay_ms), seg));
         }
         // Cleanup: the segments have left the log whatever happens to their files now, so
@@ -237,8 +256,10 @@ impl Log {
     /// segments below it go first (freeing the space) and `persist` is tried
     /// again, its failure left to the next checkpoint write. Once the new
     /// start is moved, removing the segments below it is cleanup: a failure
-    /// there poisons the log (its next operation reports it) and the files
-    /// go at the next retention pass or open, but the request has succeeded.
+    /// to open what it needs (out of descriptors) leaves them in the log, a
+    /// failure past that poisons the log (its next operation reports it);
+    /// either way the next retention pass or open removes them, and the
+    /// request has succeeded.
     pub(crate) fn delete_records_durably(
         &self,
         offset: i64,
@@ -291,8 +312,10 @@ impl Log {
         if below > 0 {
             let now = self.clock.now_ms();
             // The new start stands whatever happens here: a failed rename poisons the log
-            // (see above); a failed unlink of a renamed file is retried by the next pass
-            // over the pending deletes (`Store::maintain`).
+            // (see above); out of descriptors the segments stay below it, as Kafka's
+            // DeleteRecords leaves them, for the next retention pass (its log-start rule);
+            // a failed unlink of a renamed file is retried by the next pass over the pending
+            // deletes (`Store::maintain`).
             let _ = self.remove_prefix(below, now, self.config().file_delete_delay_ms);
         }
         if full {

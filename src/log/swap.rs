@@ -135,7 +135,7 @@ impl Log {
         let now = self.clock.now_ms();
         let delay = self.config().file_delete_delay_ms;
         for seg in old {
-            seg.retire_in(&dir).map_err(|e| self.poison(e))?;
+            seg.retire(&dir).map_err(|e| self.poison(e))?;
             self.inner.pending_deletes.lock().push((now.saturating_add(delay), Arc::clone(seg)));
         }
         fault::point("swap::after_old_deleted").map_err(|e| self.poison(e))?;

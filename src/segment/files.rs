@@ -20,35 +20,27 @@ impl Segment {
     /// replaced it, or retention removed it) while readers that took the
     /// list before may still be reading it: it leaves the budget, maps its
     /// `.log` whole, reads its largest timestamp (for their time lookups),
-    /// renames its files `.deleted` and lets go of its
+    /// renames its files `.deleted`, fsyncs the directory through `dir` (the
+    /// segment's directory, held open by the caller) and lets go of its
     /// descriptor and index maps. The whole-file map stays until the last
     /// reader drops the segment, whatever happens to the files: out of the
     /// budget, no eviction can take it, so a reader never has to reopen a
     /// file that `file.delete.delay.ms` may already have removed. Mapped
     /// pages are the page cache's, so what it costs beyond address space is
     /// what the readers touch.
-    pub(crate) fn retire(&self) -> Result<()> {
-        self.retire_renaming(false)?;
-        file::fsync_dir(file::parent_dir(&self.log_path()))
-    }
-
-    /// [`Segment::retire`] for the cleaner's swap, which holds `dir` (the
-    /// segment's directory) open and must not stop half-way for want of a
-    /// descriptor: a `.log` that cannot be mapped whole out of descriptors
-    /// or memory (its descriptor evicted, nothing left to evict) is renamed
-    /// all the same, and the readers that listed it open it by its new name
-    /// (as after any eviction) until `file.delete.delay.ms` removes it.
-    pub(crate) fn retire_in(&self, dir: &file::DirHandle) -> Result<()> {
-        self.retire_renaming(true)?;
-        dir.sync()
-    }
-
-    /// What both retirements do but the directory's fsync.
-    fn retire_renaming(&self, unmapped_if_exhausted: bool) -> Result<()> {
+    ///
+    /// Its callers (the cleaner's swap, retention) must not stop half-way
+    /// for want of a descriptor, and map the segment whole before they
+    /// change anything: a map the budget evicted since, that cannot be made
+    /// again out of descriptors or memory, is done without (the segment is
+    /// renamed all the same, and the readers that listed it open it by its
+    /// new name, as after any eviction, until `file.delete.delay.ms` removes
+    /// it). Nothing else here opens a file.
+    pub(crate) fn retire(&self, dir: &file::DirHandle) -> Result<()> {
         self.account.detach();
         match self.map_fully() {
             Ok(()) => {}
-            Err(e) if unmapped_if_exhausted && super::budget::is_exhaustion(&e) => {}
+            Err(e) if super::budget::is_exhaustion(&e) => {}
             Err(e) => return Err(e),
         }
         // Out of the budget, the map keeps no descriptor (nothing would
@@ -59,7 +51,7 @@ impl Segment {
         self.keep_largest_timestamp();
         self.change_suffix_unsynced("", DELETED_SUFFIX)?;
         self.release();
-        Ok(())
+        dir.sync()
     }
 
     /// Reads what [`Segment::largest_timestamp`] answers from (the time
@@ -383,7 +375,7 @@ mod tests {
     fn a_sync_of_a_retired_segment_keeps_no_descriptor_the_budget_does_not_count() {
         let dir = tempfile::tempdir().unwrap();
         let segment = segment_with_a_batch(dir.path());
-        segment.retire().unwrap();
+        segment.retire(&file::DirHandle::open(dir.path()).unwrap()).unwrap();
         assert_eq!(descriptors_under(dir.path()), 0, "retired: nothing open");
         // A sync pass (or a time lookup) that listed the segment before it left reopens
         // its `.log`, now `.deleted`, after the detach: the budget counts nothing of it.
@@ -398,7 +390,7 @@ mod tests {
     fn a_lookup_in_a_retired_segment_keeps_no_index_map_the_budget_does_not_count() {
         let dir = tempfile::tempdir().unwrap();
         let segment = segment_with_a_batch(dir.path());
-        segment.retire().unwrap();
+        segment.retire(&file::DirHandle::open(dir.path()).unwrap()).unwrap();
         // A reader that listed the segment before it left looks an offset and a time up.
         assert_eq!(segment.offset_index().lookup(0).unwrap().position, 0);
         assert!(segment.time_index().lookup(0).is_ok());
