@@ -480,3 +480,36 @@ fn a_log_opened_with_a_negative_partition_is_refused_naming_it() {
     }
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing was created");
 }
+
+/// A topic name breaking Kafka's rules (`Topic.validate`: a space, `..`, 250 characters, an
+/// empty name) names no Kafka partition directory, and `Store::create_topic` refuses it:
+/// `Log::open` and `Log::open_read_only` refuse it too, with the store's error, before they
+/// create or read anything. They opened (a writer's open created and recovered) the directory.
+#[test]
+fn a_log_opened_with_an_illegal_topic_name_is_refused_as_the_store_refuses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new([tmp.path().join("store")])).unwrap();
+    let long = "a".repeat(250);
+    for topic in ["bad name", "..", long.as_str(), ""] {
+        let dir = tmp.path().join(format!("{topic}-0"));
+        std::fs::create_dir(&dir).unwrap();
+        let want = store.create_topic(topic, 1, &BTreeMap::new()).unwrap_err();
+        assert!(matches!(want, Error::InvalidTopic { .. }), "{want:?}");
+        for open in [Log::open, Log::open_read_only] {
+            let e = open(
+                &dir,
+                topic,
+                0,
+                LogConfig::default(),
+                Arc::new(SystemClock),
+                LoadOptions::default(),
+            )
+            .map(drop)
+            .unwrap_err();
+            assert_eq!(e.to_string(), want.to_string(), "{topic:?}");
+            assert!(matches!(e, Error::InvalidTopic { .. }), "{e:?}");
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "{topic:?}: nothing created");
+    }
+    store.close().unwrap();
+}

@@ -217,7 +217,8 @@ impl Log {
     /// [`Error::Io`] naming a `dir` that is not a directory, and for I/O
     /// failures; [`Error::InvalidConfig`] for an invalid config;
     /// [`Error::DirectoryLocked`] when this process has `dir` open already;
-    /// [`Error::InvalidRequest`] for a negative `partition`.
+    /// [`Error::InvalidRequest`] for a negative `partition`;
+    /// [`Error::InvalidTopic`] for a `topic` name breaking Kafka's rules.
     pub fn open(
         dir: &Path,
         topic: &str,
@@ -226,7 +227,7 @@ impl Log {
         clock: Arc<dyn Clock>,
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
-        refuse_negative(topic, partition)?;
+        refuse_invalid_partition(topic, partition)?;
         Self::open_in(dir, topic, partition, config, clock, options, Budget::process_default())
     }
 
@@ -553,8 +554,11 @@ fn seed(dir: &Path, now: i64) -> u64 {
 }
 
 /// A partition number is never negative (as [`crate::Store::partition`]
-/// refuses one): refused before anything is read or created.
-pub(super) fn refuse_negative(topic: &str, partition: i32) -> Result<()> {
+/// refuses one), and a topic name keeps Kafka's rules (as
+/// [`crate::Store::create_topic`] refuses one breaking them, with the same
+/// [`Error::InvalidTopic`]): refused before anything is read or created.
+pub(super) fn refuse_invalid_partition(topic: &str, partition: i32) -> Result<()> {
+    crate::store::topic_name::validate(topic)?;
     if partition < 0 {
         return Err(Error::InvalidRequest(format!(
             "partition {partition} of topic {topic} is negative"

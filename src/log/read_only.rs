@@ -230,7 +230,8 @@ impl Log {
     /// # Errors
     /// [`Error::Io`] naming a `dir` that is missing or not a directory; I/O
     /// failures, or an invalid config; [`Error::InvalidRequest`] for a
-    /// negative `partition`.
+    /// negative `partition`; [`Error::InvalidTopic`] for a `topic` name
+    /// breaking Kafka's rules.
     pub fn open_read_only(
         dir: &Path,
         topic: &str,
@@ -239,7 +240,7 @@ impl Log {
         clock: Arc<dyn Clock>,
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
-        super::load::refuse_negative(topic, partition)?;
+        super::load::refuse_invalid_partition(topic, partition)?;
         file::check_dir("partition directory", dir, true)?;
         let now = clock.now_ms();
         let budget = crate::segment::budget::Budget::process_default();
