@@ -513,3 +513,18 @@ fn a_log_opened_with_an_illegal_topic_name_is_refused_as_the_store_refuses_it() 
     }
     store.close().unwrap();
 }
+
+/// A store needs a log directory: `Store::open` and `Store::open_read_only` of a config
+/// listing none refuse it naming `log.dirs` (`StoreConfig::validate`, the one place the rule
+/// lives), before anything is opened.
+#[test]
+fn a_store_with_no_log_directory_is_refused_naming_log_dirs() {
+    for open in [Store::open, Store::open_read_only] {
+        let e = open(StoreConfig::new(Vec::<std::path::PathBuf>::new())).map(drop).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidConfig { key, reason, .. }
+                if key == "log.dirs" && reason == "at least one log directory is required"),
+            "{e:?}"
+        );
+    }
+}

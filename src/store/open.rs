@@ -10,14 +10,8 @@ impl Store {
         clock: Arc<dyn Clock>,
         read_only: bool,
     ) -> Result<Store> {
+        // Refuses, among others, a config listing no log directory (`log.dirs`).
         config.validate()?;
-        if config.log_dirs.is_empty() {
-            return Err(Error::InvalidConfig {
-                key: "log.dirs".into(),
-                value: String::new(),
-                reason: "at least one directory is needed".into(),
-            });
-        }
         let mut dirs = Vec::new();
         // Each directory once, whatever its name (`..`, a trailing `.`, a
         // symlink): Kafka's LogManager compares canonical paths ("Duplicate log
