@@ -760,3 +760,37 @@ fn dump_prints_kraft_control_records_as_kafkas_tool_does() {
          headerKeys: [] SnapshotFooter {\"version\":0}"
     );
 }
+
+/// Offsets that skip (a compacted log's) are listed on stderr after the dump, as Kafka's tool
+/// lists them (`Non-consecutive offsets in FILE` then `  A is followed by B`); they are no
+/// problem, so the exit status stays 0. A log without gaps gets no such line.
+#[test]
+fn dump_lists_non_consecutive_offsets_on_stderr_without_failing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let batch = |base: i64, n: usize| {
+        let mut b = BatchBuilder::new(base);
+        for i in 0..n {
+            b.append(&Record::new(format!("k{i}"), "v").timestamp(T0)).unwrap();
+        }
+        b.build().unwrap()
+    };
+    let gapped = tmp.path().join("00000000000000000000.log");
+    let whole = [batch(0, 3), batch(10, 2), batch(12, 1), batch(20, 1)].concat();
+    std::fs::write(&gapped, whole).unwrap();
+    let out = logtool(&["dump", p(&gapped)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "Non-consecutive offsets in {}\n  2 is followed by 10\n  12 is followed by 20\n",
+            gapped.display()
+        )
+    );
+
+    let dense = tmp.path().join("00000000000000000100.log");
+    std::fs::write(&dense, [batch(100, 3), batch(103, 2)].concat()).unwrap();
+    let out = logtool(&["dump", p(&dense)]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -163,15 +163,38 @@ pub fn run(out: &mut Out, args: &DumpArgs) -> Result<usize, Failure> {
         files.iter().filter_map(|(p, _)| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let mut progress = Progress::new("dump", total, out.is_json());
     let mut problems = 0;
+    let mut gaps = Vec::new();
     for (file, kind) in &files {
-        problems += dump_file(out, file, *kind, args.print_data)?;
+        let mut file_gaps = Vec::new();
+        problems += dump_file(out, file, *kind, args.print_data, &mut file_gaps)?;
+        if !file_gaps.is_empty() {
+            gaps.push((file, file_gaps));
+        }
         progress.advance(std::fs::metadata(file).map_or(0, |m| m.len()));
     }
     progress.finish();
+    // Kafka's tool ends with each file's offset gaps on stderr (`DumpLogSegments.main`). They
+    // are not problems: a compacted or legacy log has them by design, so the exit status
+    // stays. Kafka lists a file's pairs newest first (it prepends them); these go in log order.
+    for (file, pairs) in gaps {
+        let shown = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+        say!("Non-consecutive offsets in {}", shown.display());
+        for (before, after) in pairs {
+            say!("  {before} is followed by {after}");
+        }
+    }
     Ok(problems)
 }
 
-fn dump_file(out: &mut Out, path: &Path, kind: Kind, print_data: bool) -> Result<usize, Failure> {
+/// Dumps one file; a `.log` or KRaft snapshot's record offsets that do not follow on from the
+/// record before (`(before, after)`) go to `gaps`.
+fn dump_file(
+    out: &mut Out,
+    path: &Path,
+    kind: Kind,
+    print_data: bool,
+    gaps: &mut Vec<(i64, i64)>,
+) -> Result<usize, Failure> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if kind == Kind::Unknown {
         // Kafka's tool says so and goes on.
@@ -192,7 +215,7 @@ fn dump_file(out: &mut Out, path: &Path, kind: Kind, print_data: bool) -> Result
         other => return Ok(dump_files::dump(out, path, &name, other, &data)),
     };
     out.human(&heading);
-    dump_log(out, path, &name, Bytes::from(data), print_data)
+    dump_log(out, path, &name, Bytes::from(data), print_data, gaps)
 }
 
 fn dump_log(
@@ -201,8 +224,10 @@ fn dump_log(
     name: &str,
     data: Bytes,
     print_data: bool,
+    gaps: &mut Vec<(i64, i64)>,
 ) -> Result<usize, Failure> {
     let mut problems = 0;
+    let mut last_offset: Option<i64> = None;
     let len = data.len();
     let mut iter = BatchIter::new(data);
     for (position, batch) in iter.by_ref() {
@@ -233,6 +258,12 @@ fn dump_log(
             let legacy = crcs.get(i).map(|&crc| (is_valid || !plain, crc));
             match r {
                 Ok(r) => {
+                    if let Some(before) =
+                        last_offset.filter(|&o| o.checked_add(1) != Some(r.offset()))
+                    {
+                        gaps.push((before, r.offset()));
+                    }
+                    last_offset = Some(r.offset());
                     out.line(&record_json(&r), || human_record(&batch, &r, legacy, print_data));
                 }
                 Err(e) => {
