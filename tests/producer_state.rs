@@ -634,3 +634,52 @@ fn a_reopen_forgets_the_snapshots_producers_idle_past_their_expiration() {
     drop(log);
     store.close().unwrap();
 }
+
+/// A store's recovery-point checkpoint removes the producer snapshots a
+/// crash recovery no longer reads, as Kafka's
+/// `deleteSnapshotsAfterRecoveryPointCheckpoint` does after each one: those
+/// below both the segment before the active one and the segment below the
+/// recovery point. strata kept the snapshot of every segment until retention
+/// deleted the segment, so a compacted topic (never deleted) with many
+/// producers kept a copy of their state per segment, without bound.
+#[test]
+fn a_recovery_point_checkpoint_removes_the_snapshots_recovery_no_longer_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        strata::Store::open(strata::StoreConfig::new([dir.path()]).background_threads(false))
+            .unwrap();
+    let overrides: std::collections::BTreeMap<String, String> =
+        [("segment.bytes".to_owned(), "4096".to_owned())].into();
+    store.create_topic("t", 1, &overrides).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for s in 0..200 {
+        log.append_batch(batch(9, 0, s * 4, 4)).unwrap();
+    }
+    assert!(log.segment_count() > 3, "rolls write snapshots");
+    let part = dir.path().join("t-0");
+    let before: Vec<i64> = snapshots(&part).iter().map(|&(o, _)| o).collect();
+    assert!(before.len() > 3, "a snapshot a roll: {before:?}");
+    log.flush().unwrap();
+    store.write_checkpoints().unwrap();
+    let mut bases: Vec<i64> = std::fs::read_dir(&part)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".log").and_then(|n| n.parse().ok())
+        })
+        .collect();
+    bases.sort_unstable();
+    // The recovery point is the log end: the segment below it is the active one, so
+    // what stays is from the segment before the active one on.
+    let keep_from = bases[bases.len() - 2];
+    let after: Vec<i64> = snapshots(&part).iter().map(|&(o, _)| o).collect();
+    let kept: Vec<i64> = before.iter().copied().filter(|&o| o >= keep_from).collect();
+    assert_eq!(after, kept, "segments at {bases:?}");
+    drop(log);
+    store.close().unwrap();
+    drop(store);
+    // A crash recovery from there still knows the producer.
+    let log = open(&part, false);
+    let dup = log.append_batch(batch(9, 0, 199 * 4, 4)).unwrap();
+    assert_eq!(dup.base_offset, 796);
+}

@@ -325,4 +325,37 @@ impl Log {
         let _ = self.trim_epochs_to_start(&mut w);
         Ok(self.log_start_offset())
     }
+
+    /// Removes the producer snapshots a crash recovery no longer reads, once
+    /// `checkpointed` is the durable recovery point (Kafka's
+    /// `deleteSnapshotsAfterRecoveryPointCheckpoint`, run after every
+    /// recovery-point checkpoint): those below both the base of the segment
+    /// before the active one and the base of the segment below
+    /// `checkpointed`, where a recovery starts. The newest snapshot always
+    /// stays. A closed log is left alone.
+    ///
+    /// # Errors
+    /// I/O failures listing or removing the files (what stays is removed by a
+    /// later call).
+    pub(crate) fn delete_snapshots_after_recovery_checkpoint(
+        &self,
+        checkpointed: i64,
+    ) -> Result<()> {
+        if self.check_open().is_err() {
+            return Ok(());
+        }
+        let keep_from = {
+            let v = self.view();
+            let segs = &v.segments;
+            // The base of the segment below `o` (Kafka's `lowerSegment`).
+            let lower = |o: i64| {
+                let i = segs.partition_point(|s| s.base_offset() < o);
+                i.checked_sub(1).and_then(|j| segs.get(j)).map(|s| s.base_offset())
+            };
+            let Some(active) = segs.last().map(|s| s.base_offset()) else { return Ok(()) };
+            let two_segments = lower(active).unwrap_or(active);
+            lower(checkpointed).unwrap_or(checkpointed).min(two_segments)
+        };
+        super::producer_state::remove_snapshots_below(&self.inner.dir, keep_from)
+    }
 }

@@ -27,6 +27,15 @@ impl Store {
             }
             let [recovery, starts, cleaner] = self.checkpoint_maps(i, &logs);
             checkpoint::write_offsets(&dir.path.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
+            // Kafka's `checkpointLogRecoveryOffsetsInDir` then removes the producer
+            // snapshots below what a recovery from the new checkpoint reads.
+            for (_, log) in logs.iter().filter(|(d, _)| *d == i) {
+                let key = (log.topic().to_owned(), log.partition());
+                if let Some(&point) = recovery.get(&key) {
+                    // What is not removed goes at the next checkpoint.
+                    let _retried = log.delete_snapshots_after_recovery_checkpoint(point);
+                }
+            }
             checkpoint::write_offsets(&dir.path.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
             checkpoint::write_offsets(&dir.path.join(CLEANER_OFFSET_CHECKPOINT), &cleaner)?;
         }
