@@ -387,6 +387,7 @@ fn regenerate_state_files_seeds() {
         leader_epoch: 5,
         metadata: "meta".into(),
         commit_timestamp: 1_700_000_000_000,
+        expire_timestamp: None,
     };
     write(1, "offset-commit-v3", &commit.encode().unwrap());
     let ts = 1_700_000_000_000i64.to_be_bytes();

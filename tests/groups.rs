@@ -122,8 +122,13 @@ fn offsets_committed_by_kafkas_consumers_read_back_from_a_broker_directory() {
 fn commit_record(group: &str, topic: &str, partition: i32, offset: i64) -> Record {
     use strata::internals::format::group_record::{GroupKey, OffsetCommit};
     let key = GroupKey::Offset { group: group.into(), topic: topic.into(), partition };
-    let value =
-        OffsetCommit { offset, leader_epoch: -1, metadata: String::new(), commit_timestamp: 1_000 };
+    let value = OffsetCommit {
+        offset,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp: 1_000,
+        expire_timestamp: None,
+    };
     Record {
         timestamp: 1_000,
         key: Some(key.encode().unwrap()),

@@ -604,6 +604,29 @@ config_table! {
         /// Default: 2 (Kafka 4.0's default; 3.x used 1). Valid: 1 to 2147483647.
         "num.recovery.threads.per.data.dir" => num_recovery_threads_per_data_dir: u32 = 2,
             check |v| between(u64::from(*v), 1, INT_MAX);
+        /// How often committed offsets are checked against
+        /// `offsets.retention.minutes`, in ms: the store's maintenance thread
+        /// expires them every interval (the first time one interval after
+        /// the open), as Kafka's coordinator schedules its
+        /// `cleanupGroupMetadata`; `Store::maintain` and
+        /// `Store::expire_committed_offsets` expire them at once.
+        ///
+        /// Default: 600000 (10 minutes). Minimum: 1.
+        "offsets.retention.check.interval.ms"
+            => offsets_retention_check_interval_ms: i64 = 600_000,
+            check |v| at_least(*v, 1);
+        /// How long a committed offset is kept, in minutes: an offset is
+        /// expired (a tombstone written for it in `__consumer_offsets`, so
+        /// fetching it answers none and compaction removes it) once this
+        /// long has passed since its commit, as Kafka expires the offsets of
+        /// a group without members; a commit carrying an explicit expiry time
+        /// (value version 1, from an old client) expires at that time
+        /// instead. A group whose offsets all expired is deleted with them.
+        ///
+        /// Default: 10080 (7 days). Valid: 1 to 2147483647 (Kafka's `INT`,
+        /// at least 1).
+        "offsets.retention.minutes" => offsets_retention_minutes: i64 = 7 * 24 * 60,
+            check |v| between(*v, 1, i64::from(i32::MAX));
         /// The partition count of the internal topic holding consumer
         /// groups' committed offsets (`__consumer_offsets`), used when strata
         /// creates it (at the first commit). An existing topic keeps its

@@ -21,7 +21,10 @@
 //! Strings are `int16` length + UTF-8 (version 4, the first "flexible" one,
 //! uses unsigned-varint length + 1 and ends with tagged fields). A null value
 //! is a tombstone: the offset was deleted. strata writes key version 1 and
-//! value version 3, as a Kafka 3.x broker does.
+//! value version 3, as a Kafka 3.x broker does, and version 1 for a commit
+//! carrying an explicit `expireTimestamp` (the only version that has one, as
+//! Kafka's `MetadataVersion.offsetCommitValueVersion` picks it). A version-1 `expireTimestamp`
+//! of -1 means none (Kafka's `Utils.ofSentinel`).
 
 use bytes::{BufMut, Bytes};
 
@@ -63,6 +66,12 @@ pub struct OffsetCommit {
     pub metadata: String,
     /// When the commit happened, ms since the epoch.
     pub commit_timestamp: i64,
+    /// The explicit expiry time, ms since the epoch, of a version-1 value
+    /// (an old client's `OffsetCommit` retention time); `None` for the other
+    /// versions and for a version-1 value holding -1. When set, the offset
+    /// expires at this time whatever `offsets.retention.minutes` says
+    /// (Kafka's `OffsetExpirationConditionImpl`).
+    pub expire_timestamp: Option<i64>,
 }
 
 struct Reader<'a> {
@@ -208,23 +217,33 @@ impl OffsetCommit {
             r.string("offsetCommit.metadata")?
         };
         let commit_timestamp = r.i64("offsetCommit.commitTimestamp")?;
-        if version == 1 {
-            r.i64("offsetCommit.expireTimestamp")?;
-        }
-        Ok(OffsetCommit { offset, leader_epoch, metadata, commit_timestamp })
+        // Kafka's OffsetAndMetadata.fromRecord: ofSentinel(expireTimestamp), -1 is none.
+        let expire_timestamp = if version == 1 {
+            Some(r.i64("offsetCommit.expireTimestamp")?).filter(|&t| t != -1)
+        } else {
+            None
+        };
+        Ok(OffsetCommit { offset, leader_epoch, metadata, commit_timestamp, expire_timestamp })
     }
 
-    /// Encodes as value version 3.
+    /// Encodes as value version 3, or as version 1 when
+    /// [`expire_timestamp`](Self::expire_timestamp) is set (version 1 has no
+    /// leader epoch: it is not written).
     ///
     /// # Errors
     /// Metadata over 32767 bytes.
     pub fn encode(&self) -> FormatResult<Bytes> {
-        let mut buf = Vec::with_capacity(26 + self.metadata.len());
-        buf.put_i16(3);
+        let mut buf = Vec::with_capacity(34 + self.metadata.len());
+        buf.put_i16(if self.expire_timestamp.is_some() { 1 } else { 3 });
         buf.put_i64(self.offset);
-        buf.put_i32(self.leader_epoch);
+        if self.expire_timestamp.is_none() {
+            buf.put_i32(self.leader_epoch);
+        }
         put_string(&mut buf, &self.metadata)?;
         buf.put_i64(self.commit_timestamp);
+        if let Some(t) = self.expire_timestamp {
+            buf.put_i64(t);
+        }
         Ok(buf.into())
     }
 }
@@ -270,7 +289,8 @@ mod tests {
                 offset: 0,
                 leader_epoch: -1,
                 metadata: String::new(),
-                commit_timestamp: 0x0192_7200_a040
+                commit_timestamp: 0x0192_7200_a040,
+                expire_timestamp: None,
             }
         );
         assert_eq!(
@@ -306,9 +326,16 @@ mod tests {
                 offset: 42,
                 leader_epoch: -1,
                 metadata: "md".into(),
-                commit_timestamp: 7
+                commit_timestamp: 7,
+                expire_timestamp: Some(9),
             }
         );
+        let decoded = OffsetCommit::decode(&v1).unwrap();
+        assert_eq!(decoded.encode().unwrap().as_ref(), v1, "a v1 value encodes back as v1");
+        let mut none = v1.clone();
+        let at = none.len() - 8;
+        none[at..].copy_from_slice(&(-1i64).to_be_bytes());
+        assert_eq!(OffsetCommit::decode(&none).unwrap().expire_timestamp, None, "-1 is none");
         let mut v4 = vec![0, 4];
         v4.extend_from_slice(&5i64.to_be_bytes());
         v4.extend_from_slice(&3i32.to_be_bytes());
@@ -317,7 +344,13 @@ mod tests {
         v4.push(0); // no tagged fields
         assert_eq!(
             OffsetCommit::decode(&v4).unwrap(),
-            OffsetCommit { offset: 5, leader_epoch: 3, metadata: "ab".into(), commit_timestamp: 8 }
+            OffsetCommit {
+                offset: 5,
+                leader_epoch: 3,
+                metadata: "ab".into(),
+                commit_timestamp: 8,
+                expire_timestamp: None,
+            }
         );
         assert!(OffsetCommit::decode(&[0, 3, 1]).is_err());
         assert!(GroupKey::decode(&[0, 1, 0, 9, b'x']).is_err());

@@ -12,7 +12,7 @@ impl fmt::Display for MaintainReport {
             f,
             "retention deleted {} segments ({} bytes); the cleaner compacted {} partitions \
              (read {} bytes, wrote {} bytes, removed {} records, {} failed); {} partitions \
-             flushed, {} skipped as poisoned",
+             flushed, {} skipped as poisoned; {} committed offsets expired",
             self.segments_deleted,
             self.bytes_deleted,
             self.partitions_cleaned,
@@ -21,7 +21,8 @@ impl fmt::Display for MaintainReport {
             self.records_removed,
             self.cleaner_failures,
             self.partitions_flushed,
-            self.partitions_skipped
+            self.partitions_skipped,
+            self.offsets_expired
         )
     }
 }

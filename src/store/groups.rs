@@ -9,6 +9,11 @@
 //! topic that exists (last record per key wins; a null value deletes; a
 //! transactional commit counts once its producer's COMMIT marker follows, as
 //! Kafka's coordinator loads it), then kept current by the commits made here.
+//!
+//! Committed offsets expire as Kafka's expire those of a group without
+//! members (strata's groups have none): once `offsets.retention.minutes`
+//! have passed since the commit, or at a version-1 commit's explicit expiry
+//! time, a tombstone is written for the offset ([`expiry`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -19,6 +24,8 @@ use crate::log::{Log, OffsetSpec};
 use crate::{Error, Result};
 
 use super::{Store, TopicPartition};
+
+mod expiry;
 
 /// Kafka's internal topic of committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -38,6 +45,10 @@ pub struct CommittedOffset {
     pub commit_timestamp: i64,
     /// The committer's metadata string.
     pub metadata: String,
+    /// The explicit expiry time of a version-1 commit (an old client's
+    /// retention time), ms since the epoch: the offset expires then instead
+    /// of `offsets.retention.minutes` after its commit. `None` otherwise.
+    pub expire_timestamp: Option<i64>,
 }
 
 /// A partition's position and lag, as `kafka-consumer-groups --describe` shows it.
@@ -105,6 +116,24 @@ pub(super) fn adopted_offsets_partitions(
     found.max(kafka)
 }
 
+/// Tombstones (a key, a null value) of the offsets `ids` and, when given,
+/// of a group's metadata, each timestamped `now`.
+fn tombstones(ids: &[GroupId], metadata: Option<GroupKey>, now: i64) -> Result<Vec<Record>> {
+    let offsets = ids.iter().map(|(g, t, p)| GroupKey::Offset {
+        group: g.clone(),
+        topic: t.clone(),
+        partition: *p,
+    });
+    offsets
+        .chain(metadata)
+        .map(|k| {
+            let key =
+                k.encode().map_err(|e| Error::InvalidRequest(format!("cannot encode key: {e}")))?;
+            Ok(Record { timestamp: now, key: Some(key), value: None, headers: Vec::new() })
+        })
+        .collect()
+}
+
 /// Whether a control batch is a COMMIT marker (an unreadable one is not).
 fn is_commit_marker(b: &crate::format::BatchView) -> bool {
     let Some(Ok(r)) = b.records().ok().and_then(|mut rs| rs.next()) else { return false };
@@ -148,6 +177,9 @@ type GroupId = (String, String, i32);
 /// The committed offsets: (group, topic, partition) -> commit.
 type Offsets = BTreeMap<GroupId, CommittedOffset>;
 
+/// Loaded commits, each with the offset of the record holding it.
+type Loaded = BTreeMap<GroupId, (CommittedOffset, i64)>;
+
 /// The materialized state: the commits of every `__consumer_offsets`
 /// partition that loaded, and why each other one did not.
 #[derive(Debug, Default)]
@@ -158,6 +190,11 @@ pub(super) struct GroupState {
     /// groups are refused: Kafka's coordinator leaves a partition it fails
     /// to load unloaded and serves the groups of the others.
     unloaded: BTreeMap<i32, (PathBuf, String)>,
+    /// Offsets with a transactional commit still pending (its producer's
+    /// marker not yet read) at the load: not expired while it is, as Kafka's
+    /// `cleanupExpiredOffsets` waits for it (`hasPendingTransactionalOffsets`).
+    /// A tombstone of the offset drops its pending commit, and its entry here.
+    pending: BTreeSet<GroupId>,
 }
 
 impl GroupState {
@@ -239,15 +276,17 @@ impl Groups<'_> {
     /// the load, tried again on the next call.
     fn load(&self) -> Result<GroupState> {
         // The loaded commits, each with the offset of the record holding it.
-        let mut loaded: BTreeMap<GroupId, (CommittedOffset, i64)> = BTreeMap::new();
+        let mut loaded: Loaded = BTreeMap::new();
         let mut unloaded = BTreeMap::new();
+        let mut pending = BTreeSet::new();
         let Ok(count) = self.store.partition_count(OFFSETS_TOPIC) else {
             return Ok(GroupState::default());
         };
         for p in 0..count {
             let Ok(log) = self.store.partition(OFFSETS_TOPIC, p) else { continue };
             match Self::load_partition(&log) {
-                Ok(commits) => {
+                Ok((commits, open)) => {
+                    pending.extend(open);
                     for (id, (c, at)) in commits {
                         if loaded.get(&id).is_none_or(|(_, was)| *was < at) {
                             loaded.insert(id, (c, at));
@@ -261,16 +300,16 @@ impl Groups<'_> {
             }
         }
         let offsets = loaded.into_iter().map(|(id, (c, _))| (id, c)).collect();
-        Ok(GroupState { offsets, unloaded })
+        Ok(GroupState { offsets, unloaded, pending })
     }
 
     /// The commits of one `__consumer_offsets` partition, each with the
-    /// offset of the record holding it.
-    fn load_partition(log: &Log) -> Result<BTreeMap<GroupId, (CommittedOffset, i64)>> {
-        let mut loaded: BTreeMap<GroupId, (CommittedOffset, i64)> = BTreeMap::new();
-        {
-            let mut pending: BTreeMap<i64, BTreeMap<GroupId, (CommittedOffset, i64)>> =
-                BTreeMap::new();
+    /// offset of the record holding it, and the offsets with a
+    /// transactional commit still pending at its end.
+    fn load_partition(log: &Log) -> Result<(Loaded, BTreeSet<GroupId>)> {
+        let mut loaded: Loaded = BTreeMap::new();
+        let open = {
+            let mut pending: BTreeMap<i64, Loaded> = BTreeMap::new();
             let mut offset = log.log_start_offset();
             while offset < log.log_end_offset() {
                 let fetched = log.read(offset, 1 << 20)?;
@@ -330,6 +369,7 @@ impl Groups<'_> {
                                     offset: v.offset,
                                     commit_timestamp: v.commit_timestamp,
                                     metadata: v.metadata,
+                                    expire_timestamp: v.expire_timestamp,
                                 };
                                 let into = match txn {
                                     Some(pid) => pending.entry(pid).or_default(),
@@ -346,8 +386,19 @@ impl Groups<'_> {
                 }
                 offset = fetched.next_offset();
             }
+            pending.into_values().flat_map(BTreeMap::into_keys).collect()
+        };
+        Ok((loaded, open))
+    }
+
+    /// Forgets the pending transactional commits of `ids`, once their
+    /// tombstones are written (`OffsetMetadataManager.replay`).
+    fn forget_pending(&self, ids: &[GroupId]) {
+        if let Some(state) = self.store.inner.groups.lock().as_mut() {
+            for id in ids {
+                state.pending.remove(id);
+            }
         }
-        Ok(loaded)
     }
 
     /// Runs `f` on the commits, loading them first if need be; refused while
@@ -403,30 +454,18 @@ impl Groups<'_> {
             }
             let Some(state) = cache.as_mut() else { return Ok(()) };
             let unloaded = state.unloaded.values().next().cloned();
+            let pending = &mut state.pending;
             let state = &mut state.offsets;
             let mut by_group: BTreeMap<String, Vec<GroupId>> = BTreeMap::new();
             for id in state.keys().filter(|(_, t, _)| t == topic) {
                 by_group.entry(id.0.clone()).or_default().push(id.clone());
             }
             for (group, ids) in by_group {
-                let mut records = Vec::new();
-                for (g, t, p) in &ids {
-                    let key =
-                        GroupKey::Offset { group: g.clone(), topic: t.clone(), partition: *p };
-                    let key = key
-                        .encode()
-                        .map_err(|e| Error::InvalidRequest(format!("cannot encode key: {e}")))?;
-                    let now = self.store.clock().now_ms();
-                    records.push(Record {
-                        timestamp: now,
-                        key: Some(key),
-                        value: None,
-                        headers: Vec::new(),
-                    });
-                }
+                let records = tombstones(&ids, None, self.store.clock().now_ms())?;
                 let p = partition_for_group(&group, self.partitions());
                 self.store.partition(OFFSETS_TOPIC, p)?.append(&records)?;
                 for id in ids {
+                    pending.remove(&id);
                     state.remove(&id);
                 }
             }
@@ -558,6 +597,7 @@ impl Groups<'_> {
                 leader_epoch: -1,
                 metadata: metadata.clone(),
                 commit_timestamp: now,
+                expire_timestamp: None,
             };
             let enc = |e| Error::InvalidRequest(format!("cannot encode commit: {e}"));
             records.push(Record {
@@ -578,6 +618,7 @@ impl Groups<'_> {
                         offset: *offset,
                         commit_timestamp: now,
                         metadata: metadata.clone(),
+                        expire_timestamp: None,
                     },
                 );
             }
@@ -691,38 +732,19 @@ impl Groups<'_> {
     pub fn delete(&self, group: &str) -> Result<bool> {
         self.readable(Some(group))?;
         let now = self.store.clock().now_ms();
-        self.with_state(Some(group), |state| {
+        let ids = self.with_state(Some(group), |state| {
             let ids: Vec<_> = state.keys().filter(|(g, _, _)| g == group).cloned().collect();
-            if ids.is_empty() {
-                return Ok(false);
+            if !ids.is_empty() {
+                let metadata = GroupKey::Metadata { group: group.to_owned() };
+                self.write(group, tombstones(&ids, Some(metadata), now)?)?;
+                for id in &ids {
+                    state.remove(id);
+                }
             }
-            let mut keys: Vec<GroupKey> = ids
-                .iter()
-                .map(|(g, t, p)| GroupKey::Offset {
-                    group: g.clone(),
-                    topic: t.clone(),
-                    partition: *p,
-                })
-                .collect();
-            keys.push(GroupKey::Metadata { group: group.to_owned() });
-            let mut records = Vec::new();
-            for k in keys {
-                let key = k
-                    .encode()
-                    .map_err(|e| Error::InvalidRequest(format!("cannot encode key: {e}")))?;
-                records.push(Record {
-                    timestamp: now,
-                    key: Some(key),
-                    value: None,
-                    headers: Vec::new(),
-                });
-            }
-            self.write(group, records)?;
-            for id in ids {
-                state.remove(&id);
-            }
-            Ok(true)
-        })
+            Ok(ids)
+        })?;
+        self.forget_pending(&ids);
+        Ok(!ids.is_empty())
     }
 
     /// Moves `group`'s offsets on `topic` (one partition, or all) as

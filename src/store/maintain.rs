@@ -3,7 +3,8 @@
 //! Per partition: retention (log start offset, size, time — for compacted
 //! topics too, unlike Kafka whose compacted logs get no retention when the
 //! cleaner is off, its gotcha G12), the `flush.ms` flush, and removal of
-//! `.deleted` files whose delay has passed. Then the checkpoints.
+//! `.deleted` files whose delay has passed. Then the expiry of committed
+//! offsets past `offsets.retention.minutes`, and the checkpoints.
 
 use crate::log::DeleteOutcome;
 use crate::{Error, Result};
@@ -31,13 +32,16 @@ pub struct MaintainReport {
     pub cleaner_failures: usize,
     /// Partitions skipped because an earlier I/O failure poisoned them.
     pub partitions_skipped: usize,
+    /// Committed offsets expired ([`Store::expire_committed_offsets`]).
+    pub offsets_expired: usize,
 }
 
 impl Store {
     /// Runs one pass of what the background threads do — retention, the
-    /// flush policy, delayed file deletion and checkpoints — on every
-    /// partition (or those of `topic`). Embedders that turned the threads off
-    /// call this on their own schedule.
+    /// flush policy, delayed file deletion, the expiry of committed offsets
+    /// and checkpoints — on every partition (or those of `topic`; offsets
+    /// expire when `topic` is `None` or `__consumer_offsets`). Embedders that
+    /// turned the threads off call this on their own schedule.
     ///
     /// A partition a cleaner thread is cleaning right now is passed over by
     /// retention (the cleaner runs its retention when it is done), so one
@@ -113,6 +117,15 @@ impl Store {
         }
         report.segments_deleted = deleted.segments_deleted;
         report.bytes_deleted = deleted.bytes_deleted;
+        // Before the cleaner: the tombstones are the offsets' last records.
+        if topic.is_none_or(|t| t == super::OFFSETS_TOPIC) {
+            match self.expire_committed_offsets() {
+                Ok(n) => report.offsets_expired = n,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
         if self.inner.config.log_cleaner_enable {
             let logs: Vec<_> = self.logs(topic).into_iter().map(|(_, l)| l).collect();
             let pass = self.inner.cleaner.clean_all(&logs);

@@ -5,7 +5,8 @@
 //! every `log.flush.scheduler.interval.ms` if shorter), the checkpoints
 //! every `log.flush.offset.checkpoint.interval.ms`, and the expiry of idle
 //! producers every `producer.id.expiration.check.interval.ms` (retention
-//! expires them too); and the flusher pool
+//! expires them too), and the expiry of committed offsets every
+//! `offsets.retention.check.interval.ms`; and the flusher pool
 //! ([`super::flusher`]), whose workers sync what rolls and `flush.ms` ask for.
 //!
 //! The thread holds only a weak reference to the store, wakes at once when the
@@ -117,6 +118,8 @@ impl Scheduler {
         .min();
         // Kafka's periodic producer-expiration task: its first run one interval in.
         let expire_every = ms(cfg.producer_id_expiration_check_interval_ms);
+        // Kafka's coordinator schedules its offsets expiry one interval after it loads.
+        let offsets_every = ms(cfg.offsets_retention_check_interval_ms);
         let initial = ms(cfg.log_initial_task_delay_ms);
         let thread_stop = Arc::clone(&stop);
         let handle =
@@ -125,9 +128,11 @@ impl Scheduler {
                 let mut next_retention = start + initial;
                 let mut next_flush = start + flush_every;
                 let mut next_expiry = start + expire_every;
+                let mut next_offsets = start + offsets_every;
                 let mut next_checkpoint = Some(start + checkpoint_every.unwrap_or(initial));
                 loop {
-                    let mut wake = next_retention.min(next_flush).min(next_expiry);
+                    let mut wake =
+                        next_retention.min(next_flush).min(next_expiry).min(next_offsets);
                     if let Some(at) = next_checkpoint {
                         wake = wake.min(at);
                     }
@@ -153,6 +158,12 @@ impl Scheduler {
                             Ok(())
                         });
                         next_expiry = now + expire_every;
+                    }
+                    if now >= next_offsets {
+                        guarded(&store, BackgroundTask::OffsetExpiry, "expire offsets", || {
+                            store.expire_committed_offsets().map(drop)
+                        });
+                        next_offsets = now + offsets_every;
                     }
                     if next_checkpoint.is_some_and(|at| now >= at) {
                         guarded(&store, BackgroundTask::Checkpoints, "write checkpoints", || {
@@ -213,6 +224,8 @@ pub enum BackgroundTask {
     Cleaner,
     /// Finishing a topic deletion (its directories).
     TopicDeletion,
+    /// Expiring committed offsets past `offsets.retention.minutes`.
+    OffsetExpiry,
 }
 
 impl std::fmt::Display for BackgroundTask {
@@ -223,6 +236,7 @@ impl std::fmt::Display for BackgroundTask {
             BackgroundTask::Checkpoints => "checkpoints",
             BackgroundTask::Cleaner => "cleaner",
             BackgroundTask::TopicDeletion => "topic deletion",
+            BackgroundTask::OffsetExpiry => "offset expiry",
         })
     }
 }

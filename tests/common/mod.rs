@@ -705,8 +705,13 @@ pub(crate) fn raw_commit(
     use strata::internals::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
     let partitions = store.partition_count("__consumer_offsets").unwrap();
     let key = GroupKey::Offset { group: group.into(), topic: topic.into(), partition };
-    let value =
-        OffsetCommit { offset, leader_epoch: -1, metadata: String::new(), commit_timestamp: 0 };
+    let value = OffsetCommit {
+        offset,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp: 0,
+        expire_timestamp: None,
+    };
     let record = strata::Record::new(key.encode().unwrap(), value.encode().unwrap());
     let log = store.partition("__consumer_offsets", partition_for_group(group, partitions));
     log.unwrap().append(&[record]).unwrap();

@@ -1,0 +1,301 @@
+//! Committed offsets expire as Kafka's coordinator expires those of a group
+//! without members (`OffsetMetadataManager.cleanupExpiredOffsets`,
+//! `OffsetExpirationConditionImpl`): `offsets.retention.minutes` after the
+//! commit, or at a version-1 commit's explicit `expireTimestamp`, with a
+//! tombstone written into `__consumer_offsets`.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strata::internals::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
+use strata::{BatchBuilder, Clock, Error, ManualClock, Record, Store, StoreConfig};
+
+const T0: i64 = 1_700_000_000_000;
+const MINUTE: i64 = 60_000;
+
+fn config(dir: &Path) -> StoreConfig {
+    StoreConfig::new([dir]).background_threads(false).offsets_retention_minutes(60)
+}
+
+fn open(dir: &Path, clock: &Arc<ManualClock>) -> Store {
+    Store::open_with_clock(config(dir), Arc::clone(clock) as Arc<dyn Clock>).unwrap()
+}
+
+fn offset_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let key = GroupKey::Offset { group: group.into(), topic: topic.into(), partition };
+    key.encode().unwrap().to_vec()
+}
+
+/// Every (key, value) record of `group`'s `__consumer_offsets` partition, in order.
+fn offsets_records(store: &Store, group: &str) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group(group, count)).unwrap();
+    log.records_from(log.log_start_offset())
+        .map(|r| {
+            let r = r.unwrap();
+            (r.key().unwrap().to_vec(), r.value().map(|v| v.to_vec()))
+        })
+        .collect()
+}
+
+/// The last record of `key` in `group`'s partition is a tombstone.
+fn ends_in_tombstone(store: &Store, group: &str, key: &[u8]) -> bool {
+    let records = offsets_records(store, group);
+    records.iter().rev().find(|(k, _)| k == key).is_some_and(|(_, v)| v.is_none())
+}
+
+#[test]
+fn offsets_past_the_retention_expire_into_tombstones_and_fresh_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = open(dir.path(), &clock);
+    store.create_topic("t", 2, &BTreeMap::new()).unwrap();
+    store.groups().commit("old", "t", 0, 5).unwrap();
+    clock.advance(30 * MINUTE);
+    store.groups().commit("old", "t", 1, 6).unwrap();
+    store.groups().commit("fresh", "t", 0, 7).unwrap();
+    clock.advance(30 * MINUTE - 1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0, "expired before the retention");
+    // Kafka's rule: `now - commitTimestamp >= offsetsRetentionMs`.
+    clock.advance(1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    assert_eq!(store.groups().fetch("old", "t", 0).unwrap(), None);
+    assert_eq!(store.groups().fetch("old", "t", 1).unwrap(), Some(6));
+    assert_eq!(store.groups().fetch("fresh", "t", 0).unwrap(), Some(7));
+    assert_eq!(store.groups().list().unwrap(), ["fresh", "old"]);
+    assert!(ends_in_tombstone(&store, "old", &offset_key("old", "t", 0)));
+    // The group keeps an offset: its metadata is not deleted.
+    let metadata = GroupKey::Metadata { group: "old".into() }.encode().unwrap().to_vec();
+    assert!(offsets_records(&store, "old").iter().all(|(k, _)| *k != metadata));
+
+    // Both groups' last offsets expire in a maintenance pass; the groups go with them.
+    clock.advance(30 * MINUTE);
+    let report = store.maintain(None).unwrap();
+    assert_eq!(report.offsets_expired, 2, "{report}");
+    assert!(store.groups().list().unwrap().is_empty());
+    assert!(ends_in_tombstone(&store, "old", &offset_key("old", "t", 1)));
+    assert!(ends_in_tombstone(&store, "old", &metadata), "the emptied group is not deleted");
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0, "expired twice");
+    store.close().unwrap();
+
+    // Kafka's own reader finds the tombstones where strata wrote them: one
+    // partition (strata's default count), offsets 3 (old t-0), 4 and 5 (fresh
+    // t-0, fresh's metadata), 6 and 7 (old t-1, old's metadata).
+    assert_eq!(store.partition_count("__consumer_offsets").unwrap(), 1);
+    match common::kverify_dump(&dir.path().join("__consumer_offsets-0")) {
+        None => common::skip("kverify is not built (set STRATA_KVERIFY)"),
+        Some(dump) => {
+            let dump = dump.unwrap();
+            let tombstones: Vec<&str> = dump
+                .lines()
+                .filter(|l| {
+                    l.starts_with("{\"type\":\"record\"") && l.contains("\"value_b64\":null")
+                })
+                .map(|l| l.split(',').nth(1).unwrap())
+                .collect();
+            let offsets = ["3", "4", "5", "6", "7"].map(|o| format!("\"offset\":{o}"));
+            assert_eq!(tombstones, offsets, "{dump}");
+        }
+    }
+}
+
+#[test]
+fn expired_offsets_stay_expired_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = open(dir.path(), &clock);
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "t", 0, 5).unwrap();
+    clock.advance(60 * MINUTE);
+    store.groups().commit("h", "t", 0, 9).unwrap();
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "the expired offset came back");
+    assert_eq!(store.groups().fetch("h", "t", 0).unwrap(), Some(9));
+    assert_eq!(store.groups().list().unwrap(), ["h"]);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0);
+    store.close().unwrap();
+}
+
+/// A commit of value version 1, as an old client's commit with a retention
+/// time leaves it: its `expireTimestamp` (-1: none) is Kafka's expiry time.
+fn v1_commit(group: &str, partition: i32, offset: i64, expire: Option<i64>) -> Record {
+    let value = OffsetCommit {
+        offset,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp: T0,
+        expire_timestamp: expire,
+    };
+    let mut value = value.encode().unwrap().to_vec();
+    if expire.is_none() {
+        // Written as version 3; a v1 value always holds the field, -1 is Kafka's "none".
+        value = [&[0, 1][..], &value[2..10], &value[14..], &(-1i64).to_be_bytes()].concat();
+    }
+    assert_eq!(value[..2], [0, 1], "not a version 1 value");
+    Record::new(offset_key(group, "t", partition), value).timestamp(T0)
+}
+
+#[test]
+fn a_version_1_commit_expires_at_its_explicit_expire_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = open(dir.path(), &clock);
+    store.create_topic("t", 3, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "t", 0, 1).unwrap();
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
+    log.append(&[
+        v1_commit("g", 0, 10, Some(T0 + 5 * MINUTE)),
+        v1_commit("g", 1, 11, Some(T0 + 2 * 24 * 60 * MINUTE)),
+        v1_commit("g", 2, 12, None),
+    ])
+    .unwrap();
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path(), &clock);
+    let offsets = store.groups().offsets("g").unwrap();
+    let expiries: Vec<_> = offsets.iter().map(|c| (c.offset, c.expire_timestamp)).collect();
+    assert_eq!(
+        expiries,
+        [(10, Some(T0 + 5 * MINUTE)), (11, Some(T0 + 2 * 24 * 60 * MINUTE)), (12, None)]
+    );
+    // Before the retention: the explicit time wins.
+    clock.advance(5 * MINUTE);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None);
+    // -1 is none: the retention counts from the commit.
+    clock.set(T0 + 60 * MINUTE);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    assert_eq!(store.groups().fetch("g", "t", 2).unwrap(), None);
+    // Past the retention, the explicit time still rules.
+    assert_eq!(store.groups().fetch("g", "t", 1).unwrap(), Some(11));
+    clock.set(T0 + 2 * 24 * 60 * MINUTE - 1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0);
+    clock.advance(1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    assert!(store.groups().list().unwrap().is_empty());
+    store.close().unwrap();
+}
+
+/// Kafka keeps an offset while a transactional commit of it is pending
+/// (`cleanupExpiredOffsets`: "We don't expire the offset yet if there is a
+/// pending transactional offset for the partition"), and its group with it.
+#[test]
+fn an_offset_with_a_pending_transactional_commit_does_not_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = open(dir.path(), &clock);
+    store.create_topic("t", 2, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "t", 0, 1).unwrap();
+    store.groups().commit("g", "t", 1, 2).unwrap();
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
+    let value = OffsetCommit {
+        offset: 50,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp: T0,
+        expire_timestamp: None,
+    };
+    let mut b = BatchBuilder::new(0).producer(9, 0, 0).transactional(true);
+    b.append(&Record::new(offset_key("g", "t", 0), value.encode().unwrap())).unwrap();
+    log.append_batch(b.build().unwrap()).unwrap();
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path(), &clock);
+    clock.advance(60 * MINUTE);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1, "only t-1 expires");
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(1));
+    assert_eq!(store.groups().fetch("g", "t", 1).unwrap(), None);
+    let metadata = GroupKey::Metadata { group: "g".into() }.encode().unwrap().to_vec();
+    assert!(offsets_records(&store, "g").iter().all(|(k, _)| *k != metadata));
+    store.close().unwrap();
+}
+
+#[test]
+fn the_maintenance_thread_expires_offsets_every_check_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let hour = 3_600_000;
+    let config = config(dir.path())
+        .background_threads(true)
+        .log_initial_task_delay_ms(hour)
+        .log_retention_check_interval_ms(hour)
+        .offsets_retention_check_interval_ms(20);
+    let store = Store::open_with_clock(config, Arc::clone(&clock) as Arc<dyn Clock>).unwrap();
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "t", 0, 3).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(3), "expired too soon");
+    clock.advance(60 * MINUTE);
+    let start = Instant::now();
+    while store.groups().fetch("g", "t", 0).unwrap().is_some() {
+        assert!(start.elapsed() < Duration::from_secs(30), "not expired by the thread");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    store.close().unwrap();
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+}
+
+#[test]
+fn a_bad_offsets_retention_value_is_refused_naming_the_key() {
+    let bad = [
+        ("offsets.retention.minutes", "0", "must be between 1 and 2147483647"),
+        ("offsets.retention.minutes", "2147483648", "must be between 1 and 2147483647"),
+        ("offsets.retention.minutes", "a week", ""),
+        ("offsets.retention.check.interval.ms", "0", "must be at least 1"),
+    ];
+    for (key, value, reason) in bad {
+        let text = format!("log.dirs=/tmp/x\n{key}={value}\n");
+        let err = StoreConfig::from_properties_str(&text).unwrap_err();
+        let Error::InvalidConfig { key: k, value: v, reason: r } = &err else {
+            panic!("{key}={value}: {err:?}")
+        };
+        assert_eq!((k.as_str(), v.as_str()), (key, value), "{err}");
+        assert!(r.contains(reason), "{key}={value}: {err}");
+    }
+    let (config, warnings) =
+        StoreConfig::from_properties_str("log.dirs=/tmp/x\noffsets.retention.minutes=1440\n")
+            .unwrap();
+    assert_eq!(config.offsets_retention_minutes, 1440);
+    assert!(warnings.iter().all(|w| w.key() != "offsets.retention.minutes"), "{warnings:?}");
+    assert_eq!(StoreConfig::new(["/tmp/x"]).offsets_retention_minutes, 10_080, "Kafka's 7 days");
+
+    // A config built in code is checked at open; nothing is created.
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(config_with_minutes(dir.path(), -5)).unwrap_err();
+    assert!(
+        err.to_string().contains("offsets.retention.minutes"),
+        "the error does not name the key: {err}"
+    );
+}
+
+fn config_with_minutes(dir: &Path, minutes: i64) -> StoreConfig {
+    config(dir).offsets_retention_minutes(minutes)
+}
+
+#[test]
+fn a_read_only_store_expires_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = open(dir.path(), &clock);
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "t", 0, 5).unwrap();
+    store.close().unwrap();
+    drop(store);
+    let ro = Store::open_read_only(config(dir.path())).unwrap();
+    assert!(matches!(ro.expire_committed_offsets(), Err(Error::ReadOnly)));
+    assert_eq!(ro.groups().fetch("g", "t", 0).unwrap(), Some(5));
+    ro.close().unwrap();
+}
