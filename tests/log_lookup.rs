@@ -433,3 +433,38 @@ proptest! {
         }
     }
 }
+
+/// Kafka answers MAX_TIMESTAMP from the FIRST batch whose maxTimestamp is the segment's
+/// largest (`UnifiedLog.fetchOffsetByTimestamp`: `findFirst(batchesFrom(..), maxTimestamp ==
+/// ..)`, then that batch's `offsetOfMaxTimestamp()`), and that batch names no offset when none
+/// of its records carries the timestamp: here a batch Kafka's cleaner kept empty for a live
+/// producer, with its original maxTimestamp. The answer is none, even though a later batch
+/// holds a record with that timestamp; strata used to move on to that later batch.
+#[test]
+fn max_timestamp_whose_first_batch_holds_no_record_of_it_is_none_as_in_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = NOW + 1_000;
+    let emptied = BatchBuilder::new(0)
+        .producer(7, 0, 0)
+        .empty_batch_timestamps(-1, max)
+        .last_offset_delta(1)
+        .build()
+        .unwrap();
+    let record = |base: i64, ts: i64| {
+        let mut b = BatchBuilder::new(base);
+        b.append(&Record::new("k", "v").timestamp(ts)).unwrap();
+        b.build().unwrap()
+    };
+    let bytes = [emptied, record(2, max), record(3, NOW)].concat();
+    std::fs::write(dir.path().join(format!("{:020}.log", 0)), bytes).unwrap();
+    let log = open_with(dir.path(), LogConfig::default(), LoadOptions::default());
+    assert_eq!(log.log_end_offset(), 4);
+    assert_eq!(log.read_record(2, |r| r.timestamp()).unwrap(), Some(max));
+    let found = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
+    assert_eq!(found, None, "the first batch carrying the largest timestamp holds no record");
+    // A larger timestamp, carried by a record, is found.
+    log.append_batch(record(0, max + 1)).unwrap();
+    let found = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
+    assert_eq!(found, Some(TimestampedOffset { offset: 4, timestamp: Some(max + 1) }));
+    log.close().unwrap();
+}

@@ -393,8 +393,15 @@ impl Segment {
     }
 
     /// The first record carrying the segment's largest timestamp, as
-    /// `(offset, timestamp)` (KIP-734 `MAX_TIMESTAMP`); `None` when the
-    /// first batch carrying it is magic 0, as in Kafka.
+    /// `(offset, timestamp)` (KIP-734 `MAX_TIMESTAMP`).
+    ///
+    /// Kafka's rule (`UnifiedLog.fetchOffsetByTimestamp`): the FIRST batch
+    /// whose maxTimestamp is the largest answers alone, with its
+    /// `RecordBatch.offsetOfMaxTimestamp`: its first record carrying that
+    /// timestamp, or none when it is magic 0 (whose messages carry no
+    /// timestamp) or none of its records carries it (a batch the cleaner
+    /// kept empty with its original maxTimestamp). A later batch carrying
+    /// the same timestamp is never looked at.
     pub(crate) fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
         let (max_ts, off) = self.max_timestamp_so_far()?;
         let start = self.scan_start(off)?;
@@ -403,8 +410,6 @@ impl Segment {
             if batch.max_timestamp() != max_ts {
                 continue;
             }
-            // Kafka's `RecordBatch.offsetOfMaxTimestamp` names no offset
-            // in magic 0, whose messages carry no timestamp.
             if batch.magic() == 0 {
                 return Ok(None);
             }
@@ -414,6 +419,7 @@ impl Segment {
                     return Ok(Some((r.offset(), max_ts)));
                 }
             }
+            return Ok(None);
         }
         Ok(None)
     }
