@@ -73,6 +73,12 @@ impl BatchBuilder {
     /// allocated at once (where `new(..).with_capacity(..)` allocates the
     /// header, then moves it to a larger buffer).
     pub(crate) fn sized(base_offset: i64, bytes: usize) -> Self {
+        BatchBuilder::sized_in(base_offset, Vec::new(), bytes)
+    }
+
+    /// [`sized`](Self::sized), encoding into the allocation of `spare`, a
+    /// spent buffer (its bytes are cleared, never read).
+    pub(crate) fn sized_in(base_offset: i64, spare: Vec<u8>, bytes: usize) -> Self {
         BatchBuilder {
             base_offset,
             partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
@@ -90,7 +96,7 @@ impl BatchBuilder {
             last_offset_delta: None,
             last_offset_delta_override: None,
             count: 0,
-            buf: RecordsBuf::new(layout::BATCH_OVERHEAD, bytes),
+            buf: RecordsBuf::reuse(spare, layout::BATCH_OVERHEAD, bytes),
         }
     }
 

@@ -53,9 +53,12 @@ pub(crate) struct RecordsBuf {
 
 impl RecordsBuf {
     /// `head` zero bytes (the batch header, filled in at build), with room
-    /// for `records` bytes of records after them.
-    pub(crate) fn new(head: usize, records: usize) -> RecordsBuf {
-        let mut bytes = Vec::with_capacity(head.saturating_add(records));
+    /// for `records` bytes of records after them, in the allocation of
+    /// `bytes` (a spent buffer, cleared first, or a new one): a batch built
+    /// again and again reuses one allocation instead of asking for one a batch.
+    pub(crate) fn reuse(mut bytes: Vec<u8>, head: usize, records: usize) -> RecordsBuf {
+        bytes.clear();
+        bytes.reserve(head.saturating_add(records));
         bytes.resize(head, 0);
         RecordsBuf { bytes, end: head }
     }
@@ -825,7 +828,7 @@ mod tests {
                 lens.push(None);
                 lens.extend(around.clone().rev().step_by(3));
             }
-            let mut buf = RecordsBuf::new(0, 0);
+            let mut buf = RecordsBuf::reuse(Vec::new(), 0, 0);
             let records: Vec<PlainParts<'_>> =
                 lens.iter().map(|n| (7, key, n.map(|n| &bytes[..n]), 0)).collect();
             let run = buf.encode_plain_run(0, 3, &records, |r| *r, |_, _| true);
@@ -871,7 +874,7 @@ mod tests {
                         for (headers, reserve) in
                             header_sets.iter().flat_map(|h| [(h, 0), (h, 1 << 16)])
                         {
-                            let mut buf = RecordsBuf::new(1, 0); // bytes already in the batch stay
+                            let mut buf = RecordsBuf::reuse(Vec::new(), 1, 0); // bytes already in the batch stay
                             // With room reserved, zeroing runs ahead of the records.
                             buf.reserve(reserve);
                             buf.encode_record(

@@ -397,7 +397,11 @@ impl Log {
         set_base_offset_and_epoch(&mut batch, self.log_end_offset(), w.leader_epoch);
         let batch =
             BatchView::new(Bytes::from(batch)).map_err(|source| Error::InvalidBatch { source })?;
-        self.append_prepared(w, &cfg, append::PreparedBatch { batch, records, head: None }, now)
+        let prepared = append::PreparedBatch { batch, records, head: None };
+        let appended = self.append_prepared(w, &cfg, &prepared, now);
+        // The batch's buffer serves this thread's next append.
+        append::recycle(prepared.batch.into_bytes());
+        appended
     }
 
     /// Appends a client-built v2 batch: validated, offsets assigned by patching
@@ -428,7 +432,7 @@ impl Log {
         let now = self.clock.now_ms();
         let leo = self.log_end_offset();
         let prepared = append::prepare(batch, &settings, leo, w.leader_epoch, now)?;
-        self.append_prepared(w, &settings, prepared, now)
+        self.append_prepared(w, &settings, &prepared, now)
     }
 
     /// Writes a batch whose offsets are assigned, under the append lock `w`.
@@ -436,11 +440,11 @@ impl Log {
         &self,
         mut w: parking_lot::MutexGuard<'_, Writer>,
         cfg: &append::AppendSettings,
-        prepared: append::PreparedBatch,
+        prepared: &append::PreparedBatch,
         now: i64,
     ) -> Result<AppendInfo> {
-        let batch = prepared.batch;
-        if let Some(d) = w.producers.check(&batch)? {
+        let batch = &prepared.batch;
+        if let Some(d) = w.producers.check(batch)? {
             // A retry of a batch already in the log: answer as the first time, write nothing.
             drop(w);
             self.acknowledge(cfg, d.last_offset)?;
@@ -463,7 +467,7 @@ impl Log {
         self.write_locked_with_head(
             &mut w,
             cfg,
-            &batch,
+            batch,
             prepared.head.as_ref().map(|h| &h[..]),
             now,
         )?;

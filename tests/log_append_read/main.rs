@@ -161,6 +161,48 @@ fn log_append_builds_batches_of_the_records_and_stamps_missing_timestamps() {
     assert_eq!(log.log_end_offset(), 3);
 }
 
+/// `Log::append` encodes each batch in the buffer of the thread's last one
+/// (emptied): a small batch after a large one, a large after a small, and a
+/// compressed one among them are each stored as a fresh builder writes them,
+/// nothing of an earlier batch's bytes left in or after them.
+#[test]
+fn log_append_batches_built_in_a_reused_buffer_are_exactly_what_a_fresh_builder_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), LogConfig::default());
+    let shapes: [(usize, usize, u8); 5] =
+        [(5, 3000, b'x'), (1, 3, b'y'), (2, 40_000, b'z'), (3, 1, b'w'), (1, 0, b'v')];
+    let mut expected = Vec::new();
+    for (n, len, fill) in shapes {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record::new(format!("k{i}"), vec![fill; len]).timestamp(NOW + i as i64))
+            .collect();
+        let info = log.append(&records).unwrap();
+        let mut b = BatchBuilder::new(info.base_offset);
+        for r in &records {
+            b.append(r).unwrap();
+        }
+        expected.push(b.build().unwrap());
+    }
+    let gzip = LogConfig::default().compression_type(TopicCompression::Codec(Compression::Gzip));
+    log.set_config(gzip).unwrap();
+    log.append(&[Record::new("g", vec![b'g'; 500]).timestamp(NOW)]).unwrap();
+    log.append(&[Record::new("after", "gzip").timestamp(NOW)]).unwrap();
+    let mut b = BatchBuilder::new(log.log_end_offset() - 1).compression(Compression::Gzip, None);
+    b.append(&Record::new("after", "gzip").timestamp(NOW)).unwrap();
+    let last = b.build().unwrap();
+    let stored = disk_batches(dir.path());
+    assert_eq!(stored.len(), shapes.len() + 2);
+    let plain = stored.iter().take(shapes.len()).map(|(_, _, s)| s);
+    let pairs = plain.chain(stored.last().map(|(_, _, s)| s)).zip(expected.iter().chain([&last]));
+    for (i, (s, want)) in pairs.enumerate() {
+        let s = s.as_bytes();
+        assert_eq!(s.len(), want.len(), "batch {i}: its own size");
+        // Base offset and length as built; the epoch is the log's; the rest as built.
+        assert_eq!(&s[..12], &want[..12], "batch {i}: base offset and length");
+        assert_eq!(&s[16..], &want[16..], "batch {i}: magic, CRC and records as a fresh builder's");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Timestamps
 // ---------------------------------------------------------------------------------------------
