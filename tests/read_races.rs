@@ -604,3 +604,92 @@ fn a_read_returns_nothing_appended_after_its_snapshot() {
     assert_eq!(log.read(0, usize::MAX).unwrap().next_offset(), 40, "all of it, read again");
     log.close().unwrap();
 }
+
+/// A read that listed segments the cleaner then replaced reads them after the swap, whose
+/// retirement could not map them whole (the process out of descriptors, the budget's one open
+/// segment evicted their maps). The read here took the segment's name just before the swap
+/// renamed it `.deleted` and put the cleaned segment under that name: the file it then opened
+/// was not the segment's, and it failed with `Error::Closed` on the live log, which ends a
+/// `records_from` iteration quietly, as at a close, with records left unread. It now opens the
+/// segment by its new name and returns the records as they were before the cleaning; once the
+/// pending deletes removed the files (`file.delete.delay.ms` = 0) it fails with an I/O error
+/// naming the file, never with other data or `Closed`.
+#[test]
+fn a_read_reopening_a_segment_a_swap_out_of_descriptors_replaced_gets_its_data_or_an_error() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use strata::Error;
+    use strata::internals::io::fault::{self, FaultPlan, Op};
+    for removed in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let config =
+            StoreConfig::new([tmp.path()]).background_threads(false).log_open_segments_max(1);
+        let store = Store::open(config).unwrap();
+        let delay = if removed { "0" } else { "600000" };
+        let overrides: BTreeMap<String, String> = [
+            ("segment.bytes", "4096"),
+            ("segment.index.bytes", "4096"),
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("file.delete.delay.ms", delay),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        store.create_topic("t", 1, &overrides).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        // Segments of four records, small enough for one cleaning to replace several.
+        for o in 0..40 {
+            log.append(&[Record::new(format!("k{}", o % 4), value(o))]).unwrap();
+            if o % 4 == 3 {
+                log.roll().unwrap();
+            }
+        }
+        // From the swap's first rename on, every open fails as it does out of descriptors:
+        // the old segments' retirement cannot map them again.
+        let exhausted: Rc<RefCell<Option<fault::FaultGuard>>> = Rc::default();
+        let (slot, cleaner, maintained) = (Rc::clone(&exhausted), store.clone(), log.clone());
+        let clean = move || {
+            let armed = Rc::clone(&slot);
+            let _swap = fault::on_point("swap::after_swap_rename", move || {
+                let plan = FaultPlan::new().fail_from_nth(Op::Open, 1).os_error(Op::Open, 24);
+                *armed.borrow_mut() = Some(fault::arm(plan));
+            });
+            let report = cleaner.maintain(Some("t"));
+            eprintln!("maintain with the swap out of descriptors: {report:?}");
+            slot.borrow_mut().take();
+            // The swap's pending deletes: with no delay, the old segments' files go now.
+            if removed {
+                assert!(maintained.delete_expired_files(i64::MAX).unwrap() > 0);
+            }
+        };
+        // The read of segment 0 (evicted) stops between taking its name and opening it.
+        let hook = fault::on_point("segment::reopen", clean);
+        let read = log.read(0, usize::MAX);
+        assert!(hook.ran());
+        drop(hook);
+        assert!(log.poisoned().is_none(), "{:?}", log.poisoned());
+        assert!(log.read(0, usize::MAX).unwrap().records().count() < 40, "nothing cleaned");
+        eprintln!("removed {removed}: {:?}", read.as_ref().map(|f| f.next_offset()));
+        match read {
+            Ok(fetched) => {
+                assert!(!removed, "read the removed files");
+                let got: Vec<(i64, Vec<u8>)> = fetched
+                    .records()
+                    .map(|r| r.unwrap())
+                    .map(|r| (r.offset(), r.value().unwrap().to_vec()))
+                    .collect();
+                let want: Vec<(i64, Vec<u8>)> =
+                    (0..40).map(|o| (o, value(o).into_bytes())).collect();
+                assert_eq!(got, want, "the records before the cleaning");
+            }
+            Err(e) => {
+                assert!(removed, "{e:?}");
+                let named = matches!(&e, Error::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound);
+                assert!(named && e.to_string().contains(".log.deleted"), "{e:?}");
+            }
+        }
+        store.close().unwrap();
+    }
+}

@@ -389,7 +389,11 @@ impl Segment {
     /// Opens the `.log` by its current name with `open`. The cleaner and
     /// retention rename segments that readers may be reading (`.swap`,
     /// `.deleted`): a name that vanished because the segment was renamed
-    /// meanwhile is retried under the new name.
+    /// meanwhile, or that holds another file by now (the cleaner's swap puts
+    /// the cleaned segment under the name it took from the old one:
+    /// `open`'s identity check answers [`Error::Closed`]), is retried under
+    /// the new name. A `Closed` from a renamed segment's old name would end
+    /// a reader's `records_from` quietly, as at a close, on a live log.
     fn reopen(&self, open: impl Fn(&Path) -> Result<File>) -> Result<(File, PathBuf)> {
         let mut attempts = 0;
         loop {
@@ -397,9 +401,15 @@ impl Segment {
             // Tests stop a reopen here, between reading the name and opening it.
             crate::io::fault::point("segment::reopen")?;
             match open(&path) {
-                Err(Error::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound
-                        && attempts < 8
+                Err(e)
+                    if attempts < 8
+                        && match &e {
+                            Error::Io { source, .. } => {
+                                source.kind() == std::io::ErrorKind::NotFound
+                            }
+                            Error::Closed { .. } => true,
+                            _ => false,
+                        }
                         && self.log_path() != path =>
                 {
                     attempts += 1;
