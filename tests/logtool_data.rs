@@ -705,24 +705,6 @@ fn consume_of_a_batch_with_a_bad_crc_exits_with_the_storage_status() {
     assert!(err.contains("corrupt batch") && err.contains("00000000000000000000.log"), "{err}");
 }
 
-/// A legacy message (`LegacyRecord`) at `offset`: magic 0 has no timestamp, magic 1 carries `ts`.
-fn legacy_message(offset: i64, magic: u8, ts: i64, key: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut body = vec![magic, 0];
-    if magic == 1 {
-        body.extend_from_slice(&ts.to_be_bytes());
-    }
-    for field in [key, value] {
-        body.extend_from_slice(&(field.len() as i32).to_be_bytes());
-        body.extend_from_slice(field);
-    }
-    let crc = strata::internals::format::legacy::crc32(&body);
-    let mut m = offset.to_be_bytes().to_vec();
-    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
-    m.extend_from_slice(&crc.to_be_bytes());
-    m.extend_from_slice(&body);
-    m
-}
-
 /// A magic-0 record has no timestamp type: Kafka's consumer gives it `NoTimestampType` with
 /// timestamp -1 (`AbstractLegacyRecordBatch.timestampType`), as `dump` names it; `consume` called
 /// it `CreateTime`.
@@ -741,7 +723,10 @@ fn consume_names_a_magic_0_records_timestamp_type_as_kafkas_consumer_does() {
             std::fs::remove_file(path).unwrap();
         }
     }
-    let data = [legacy_message(0, 0, -1, b"k", b"v0"), legacy_message(1, 1, 1_000, b"k", b"v1")];
+    let data = [
+        common::legacy::message(0, 0, 0, -1, b"k", b"v0"),
+        common::legacy::message(1, 1, 0, 1_000, b"k", b"v1"),
+    ];
     std::fs::write(part.join("00000000000000000000.log"), data.concat()).unwrap();
 
     let lines = ok(tmp.path(), &["consume", "old"]);

@@ -658,39 +658,18 @@ fn dump_of_a_batch_whose_crc_fails_prints_its_records_as_kafka_verify_does() {
     assert_eq!(lines.join("\n") + "\n", python.stdout);
 }
 
-/// One legacy message (`LegacyRecord`): offset, size, CRC-32 of magic..end, magic, attributes,
-/// the timestamp for magic 1, key and value.
-#[cfg(feature = "gzip")]
-fn legacy_message(offset: i64, magic: u8, attributes: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut body = vec![magic, attributes];
-    if magic == 1 {
-        body.extend_from_slice(&1_600_000_000_000i64.to_be_bytes());
-    }
-    for field in [key, value] {
-        body.extend_from_slice(&(field.len() as i32).to_be_bytes());
-        body.extend_from_slice(field);
-    }
-    let crc = strata::internals::format::legacy::crc32(&body);
-    let mut m = offset.to_be_bytes().to_vec();
-    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
-    m.extend_from_slice(&crc.to_be_bytes());
-    m.extend_from_slice(&body);
-    m
-}
-
-/// The stored CRC of a legacy message.
-#[cfg(feature = "gzip")]
-fn legacy_crc(message: &[u8]) -> u32 {
-    u32::from_be_bytes(message[12..16].try_into().unwrap())
-}
-
 /// Kafka's `DumpLogSegments` prints `isValid:` and `crc:` on every legacy record line: an
 /// uncompressed message's own (its CRC checked: `isValid: false` when it fails), and each inner
 /// message's of a compressed wrapper (the deep iteration's records are legacy messages too).
 #[test]
 #[cfg(feature = "gzip")]
 fn dump_prints_each_legacy_records_own_crc_and_validity_as_kafkas_tool_does() {
+    use common::legacy::stored_crc as legacy_crc;
     use strata::internals::format::compression::compress;
+    // Every message of the test carries the same magic-1 timestamp.
+    let legacy_message = |offset, magic, attributes, key: &[u8], value: &[u8]| {
+        common::legacy::message(offset, magic, attributes, 1_600_000_000_000, key, value)
+    };
     let tmp = tempfile::tempdir().unwrap();
     let part = tmp.path().join("old-0");
     std::fs::create_dir_all(&part).unwrap();

@@ -21,6 +21,7 @@ pub(crate) mod broker;
 pub(crate) mod broker_files;
 pub(crate) mod closed_store;
 pub(crate) mod json_line;
+pub(crate) mod legacy;
 pub(crate) mod strata_all;
 
 /// The crate's root (where `Cargo.toml` is).
