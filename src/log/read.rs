@@ -277,7 +277,9 @@ impl Fetched {
 /// length and magic are not under its CRC): they yield one
 /// [`Error::Corrupt`] naming the file and the position, and nothing after
 /// it. Ending there quietly would lose the batches after it, which the
-/// fetch's [`Fetched::next_offset`] has already passed.
+/// fetch's [`Fetched::next_offset`] has already passed. [`Fetched::records`]
+/// and [`Fetched::record_batches`] both read the batches through it.
+#[derive(Debug)]
 pub(super) struct FramedBatches<'f> {
     slices: std::slice::Iter<'f, FileSlice>,
     current: Option<(&'f FileSlice, BatchIter)>,
@@ -427,36 +429,32 @@ impl<'b> Iterator for FetchedViews<'b, '_> {
 /// The records of a [`Fetched`] as owned [`RecordRef`]s (see [`Fetched::records`]).
 #[derive(Debug)]
 pub struct FetchedRecords<'f> {
-    fetched: &'f Fetched,
+    start_offset: i64,
     check: bool,
-    /// The slice being read, and its batches.
-    slice: usize,
-    batches: Option<BatchIter>,
-    /// The batch being decoded, and its position in its file.
-    records: Option<(Records, u64)>,
+    /// The fetch's batches, framed as [`Fetched::record_batches`] frames them.
+    batches: FramedBatches<'f>,
+    /// The batch being decoded, its slice, and its position in its file.
+    records: Option<(Records, &'f FileSlice, u64)>,
     done: bool,
 }
 
 impl<'f> FetchedRecords<'f> {
     fn new(fetched: &'f Fetched, check: bool) -> Self {
-        FetchedRecords { fetched, check, slice: 0, batches: None, records: None, done: false }
+        FetchedRecords {
+            start_offset: fetched.start_offset,
+            check,
+            batches: FramedBatches::new(fetched.slices()),
+            records: None,
+            done: false,
+        }
     }
 
     /// The next batch's records, or `None` after the last batch.
-    fn next_batch(&mut self) -> Option<Result<(Records, u64)>> {
+    fn next_batch(&mut self) -> Option<Result<(Records, &'f FileSlice, u64)>> {
         loop {
-            let s = self.fetched.slices().get(self.slice)?;
-            let iter = self.batches.get_or_insert_with(|| BatchIter::new(s.bytes.clone()));
-            let Some((pos, batch)) = iter.next() else {
-                // Bytes that stop framing inside a slice changed since the
-                // read framed them (see `FramedBatches`).
-                let stop = stop_error(&s.path, s.position, iter.stop_reason());
-                self.batches = None;
-                self.slice += 1;
-                match stop {
-                    Some(e) => return Some(Err(e)),
-                    None => continue,
-                }
+            let (s, pos, batch) = match self.batches.next()? {
+                Ok(framed) => framed,
+                Err(e) => return Some(Err(e)),
             };
             let position = s.position + pos as u64;
             // Transaction markers are not records a consumer sees: Kafka's
@@ -474,10 +472,10 @@ impl<'f> FetchedRecords<'f> {
                 .map_err(|source| Error::corrupt(&*s.path, position, source));
             return Some(decoded.map(|d| {
                 let mut records = d.into_records();
-                if batch.base_offset() < self.fetched.start_offset {
-                    records.seek(self.fetched.start_offset);
+                if batch.base_offset() < self.start_offset {
+                    records.seek(self.start_offset);
                 }
-                (records, position)
+                (records, s, position)
             }));
         }
     }
@@ -488,15 +486,14 @@ impl Iterator for FetchedRecords<'_> {
 
     fn next(&mut self) -> Option<Result<RecordRef>> {
         while !self.done {
-            if let Some((records, position)) = &mut self.records {
+            if let Some((records, s, position)) = &mut self.records {
                 match records.next() {
                     // Records below the requested offset a skip could not pass.
-                    Some(Ok(r)) if r.offset() < self.fetched.start_offset => continue,
+                    Some(Ok(r)) if r.offset() < self.start_offset => continue,
                     Some(Ok(r)) => return Some(Ok(r)),
                     Some(Err(source)) => {
                         self.done = true;
-                        let path = &self.fetched.slices().get(self.slice)?.path;
-                        return Some(Err(Error::corrupt(&**path, *position, source)));
+                        return Some(Err(Error::corrupt(&*s.path, *position, source)));
                     }
                     None => self.records = None,
                 }
