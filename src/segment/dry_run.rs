@@ -114,14 +114,14 @@ impl Segment {
         let mut stop = None;
         let mut accept = |pos: usize, batch: &super::recover::BatchFacts| {
             if valid == 0 {
-                st.rolling_base_timestamp = Some(batch.max_timestamp());
+                st.rolling_base_timestamp = Some(batch.max_timestamp);
             }
             let (max_ts, _) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
-            if batch.max_timestamp() > max_ts {
-                st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
+            if batch.max_timestamp > max_ts {
+                st.max_timestamp = Some((batch.max_timestamp, batch.last_offset));
             }
             next_offset = batch.next_offset();
-            valid = pos as u64 + batch.size() as u64;
+            valid = pos as u64 + batch.size as u64;
         };
         // The placement rules of `recover`.
         let claims = super::recover::index_claims(self.offset_index());

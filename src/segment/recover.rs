@@ -21,13 +21,13 @@ use super::{AppendState, Segment};
 /// out of the placer at every batch).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BatchFacts {
-    base_offset: i64,
-    last_offset: i64,
-    max_timestamp: i64,
-    producer_id: i64,
-    size: usize,
-    partition_leader_epoch: i32,
-    legacy: bool,
+    pub(crate) base_offset: i64,
+    pub(crate) last_offset: i64,
+    pub(crate) max_timestamp: i64,
+    pub(crate) producer_id: i64,
+    pub(crate) size: usize,
+    pub(crate) partition_leader_epoch: i32,
+    pub(crate) legacy: bool,
 }
 
 impl BatchFacts {
@@ -43,37 +43,9 @@ impl BatchFacts {
         }
     }
 
-    pub(crate) fn base_offset(&self) -> i64 {
-        self.base_offset
-    }
-
-    pub(crate) fn last_offset(&self) -> i64 {
-        self.last_offset
-    }
-
     /// The offset after the batch ([`crate::format::BatchView::next_offset`]).
     pub(crate) fn next_offset(&self) -> i64 {
         self.last_offset.wrapping_add(1)
-    }
-
-    pub(crate) fn max_timestamp(&self) -> i64 {
-        self.max_timestamp
-    }
-
-    pub(crate) fn producer_id(&self) -> i64 {
-        self.producer_id
-    }
-
-    pub(crate) fn size(&self) -> usize {
-        self.size
-    }
-
-    pub(crate) fn partition_leader_epoch(&self) -> i32 {
-        self.partition_leader_epoch
-    }
-
-    pub(crate) fn is_legacy(&self) -> bool {
-        self.legacy
     }
 }
 
@@ -172,7 +144,7 @@ fn misplaced_at(position: usize, batch: &BatchFacts, reason: &'static str) -> St
         position,
         error: crate::format::FormatError::InvalidValue {
             field: "batch.baseOffset",
-            value: batch.base_offset(),
+            value: batch.base_offset,
             reason,
         },
     }
@@ -198,11 +170,11 @@ impl Placer {
     /// for the gap it leaves, or `None` (see [`Placer`]). Legacy entries are
     /// left alone: a compressed wrapper's offset is its last inner one.
     fn gap_evidence(&self, position: usize, batch: &BatchFacts) -> Option<&'static str> {
-        if batch.is_legacy() || batch.base_offset() <= self.accepted_next {
+        if batch.legacy || batch.base_offset <= self.accepted_next {
             return None;
         }
         // Where the batch would end had it followed the batch before it.
-        let span = batch.last_offset().saturating_sub(batch.base_offset());
+        let span = batch.last_offset.saturating_sub(batch.base_offset);
         let dense_last = self.accepted_next.saturating_add(span);
         if self.rules.ceiling.is_some_and(|r| dense_last.saturating_add(1) == r) {
             return Some(
@@ -215,7 +187,7 @@ impl Placer {
             .binary_search_by_key(&(position as u64), |c| u64::from(c.position))
             .ok()
             .and_then(|i| self.claims.get(i));
-        if claim.is_some_and(|c| batch.base_offset() > c.offset && dense_last == c.offset) {
+        if claim.is_some_and(|c| batch.base_offset > c.offset && dense_last == c.offset) {
             return Some(
                 "starts above the offset its index entry names, and would end there \
                  had it followed the batch before it",
@@ -226,12 +198,12 @@ impl Placer {
 
     /// Why `batch` cannot lie in this segment at all, or `None`.
     fn out_of_range(&self, batch: &BatchFacts) -> Option<&'static str> {
-        if batch.last_offset() == i64::MAX {
+        if batch.last_offset == i64::MAX {
             // No offset follows it: the log end after it would wrap below zero.
             Some("ends at the largest offset there is, with no offset after it")
-        } else if !self.splits && super::overflow::overflows(batch.last_offset(), self.base) {
+        } else if !self.splits && super::overflow::overflows(batch.last_offset, self.base) {
             Some("too far above the segment's base offset")
-        } else if self.next_base.is_some_and(|n| batch.last_offset() >= n) {
+        } else if self.next_base.is_some_and(|n| batch.last_offset >= n) {
             Some("reaches the next segment's base offset")
         } else {
             None
@@ -242,9 +214,9 @@ impl Placer {
     pub(crate) fn feed(&mut self, position: usize, batch: BatchFacts) -> Placed {
         let mut out = Placed { accept: None, stop: None };
         if let Some((held_at, held)) = self.held.take() {
-            if batch.base_offset() < held.next_offset() {
-                let stop = if batch.base_offset() >= self.accepted_next
-                    && batch.base_offset() < held.base_offset()
+            if batch.base_offset < held.next_offset() {
+                let stop = if batch.base_offset >= self.accepted_next
+                    && batch.base_offset < held.base_offset
                 {
                     misplaced_at(held_at, &held, "above the offsets of the batch after it")
                 } else {
@@ -259,7 +231,7 @@ impl Placer {
             }
             self.accept(&held);
             out.accept = Some((held_at, held));
-        } else if batch.base_offset() < self.accepted_next {
+        } else if batch.base_offset < self.accepted_next {
             out.stop =
                 Some(misplaced_at(position, &batch, "not above the previous batch's offsets"));
             return out;
@@ -465,18 +437,18 @@ impl Segment {
         let mut accept = |pos: usize, batch: &BatchFacts| -> Result<()> {
             let pos = pos as u64;
             if batches == 0 {
-                st.rolling_base_timestamp = Some(batch.max_timestamp());
+                st.rolling_base_timestamp = Some(batch.max_timestamp);
             }
             let (max_ts, _) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
-            if batch.max_timestamp() > max_ts {
-                st.max_timestamp = Some((batch.max_timestamp(), batch.last_offset()));
+            if batch.max_timestamp > max_ts {
+                st.max_timestamp = Some((batch.max_timestamp, batch.last_offset));
             }
             if cadence.batch_at(pos, self.limits.index_interval_bytes) {
                 let position = u32::try_from(pos)
                     .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
                 let (timestamp, offset) =
                     st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
-                entries.push(OffsetPosition { offset: batch.last_offset(), position });
+                entries.push(OffsetPosition { offset: batch.last_offset, position });
                 if timestamp > last_time {
                     times.push(TimestampOffset { timestamp, offset });
                     last_time = timestamp;
@@ -486,11 +458,11 @@ impl Segment {
                 }
             }
             next_offset = batch.next_offset();
-            valid = pos + batch.size() as u64;
-            producer_batches += usize::from(batch.producer_id() >= 0);
-            let epoch = batch.partition_leader_epoch();
-            if !batch.is_legacy() && epoch_changes.last().is_none_or(|&(e, _)| e != epoch) {
-                epoch_changes.push((epoch, batch.base_offset()));
+            valid = pos + batch.size as u64;
+            producer_batches += usize::from(batch.producer_id >= 0);
+            let epoch = batch.partition_leader_epoch;
+            if !batch.legacy && epoch_changes.last().is_none_or(|&(e, _)| e != epoch) {
+                epoch_changes.push((epoch, batch.base_offset));
             }
             batches += 1;
             Ok(())
