@@ -415,21 +415,15 @@ impl<E: Entry> Core<E> {
     /// segment's data needs always fit, whatever `segment.index.bytes` says
     /// now.
     fn grow_for(&self, l: &mut Loaded<E>, n: usize) -> Result<()> {
-        let last_needed = l.entries.saturating_add(n).saturating_add(E::RESERVED);
-        let mut slots = l.max_entries();
-        if n == 0 || last_needed <= slots {
+        let Some(slots) = grown_slots(l.entries, l.max_entries(), n, E::RESERVED) else {
             return Ok(());
-        }
-        // The slots the first entry needs, then those of the next entry that
-        // does not fit once the file has grown for the one before.
-        let mut next = l.entries.saturating_add(1 + E::RESERVED);
-        while next <= last_needed {
-            if next > slots {
-                slots = next.max(slots.saturating_mul(2));
-            }
-            next = slots.saturating_add(1);
-        }
-        self.resize_loaded(l, (slots * E::SIZE) as u64).map(drop)
+        };
+        let len = slots.checked_mul(E::SIZE).and_then(|len| u64::try_from(len).ok());
+        let Some(len) = len else {
+            let why = format!("{n} more entries after {} overflow the index's length", l.entries);
+            return Err(Error::io("grow", l.map.path(), std::io::Error::other(why)));
+        };
+        self.resize_loaded(l, len).map(drop)
     }
 
     /// A rebuild's entries written in one go, under one write lock: `admit`
@@ -659,5 +653,70 @@ impl<E: Entry> Core<E> {
         file::read_exact_at(&f, &st.path, &mut bytes, 0)?;
         drop(st);
         Ok(check_entries(bytes, self.base_offset, pair, whole))
+    }
+}
+
+/// The slots an index of `slots` slots holding `entries` entries grows to
+/// for `n` more beyond `reserved` slots ([`Core::grow_for`]), or `None`
+/// when they fit. Growing one entry at a time doubles the file (or grows it
+/// to the slots needed, when more) at the first entry that does not fit,
+/// and doubles it again at each later entry that does not: the first growth
+/// is `max(needed, 2 * slots)`, then doublings until the last entry's slots
+/// fit. An `usize::MAX` when that overflows (no file is that long).
+fn grown_slots(entries: usize, slots: usize, n: usize, reserved: usize) -> Option<usize> {
+    let last_needed = entries.saturating_add(n).saturating_add(reserved);
+    if n == 0 || last_needed <= slots {
+        return None;
+    }
+    let first_needed = entries.saturating_add(1).saturating_add(reserved);
+    // At least 1: `first_needed` is, and a file that already fits the
+    // first entry has a slot.
+    let first =
+        if first_needed > slots { first_needed.max(slots.saturating_mul(2)) } else { slots };
+    let doublings = last_needed.div_ceil(first).checked_next_power_of_two();
+    Some(doublings.and_then(|d| first.checked_mul(d)).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grown_slots;
+
+    /// `Core::grow_for`'s loop before it computed the length: the growth
+    /// one entry at a time, skipping the entries that fit.
+    fn grown_by_the_old_loop(entries: usize, slots: usize, n: usize, reserved: usize) -> usize {
+        let last_needed = entries.saturating_add(n).saturating_add(reserved);
+        let mut slots = slots;
+        if n == 0 || last_needed <= slots {
+            return slots;
+        }
+        let mut next = entries.saturating_add(1 + reserved);
+        while next <= last_needed {
+            if next > slots {
+                slots = next.max(slots.saturating_mul(2));
+            }
+            next = slots.saturating_add(1);
+        }
+        slots
+    }
+
+    #[test]
+    fn growing_for_n_entries_at_once_reaches_the_length_growing_one_at_a_time_does() {
+        for reserved in 0..3 {
+            for slots in 0..40 {
+                for entries in 0..=slots + 3 {
+                    for n in 0..300 {
+                        let want = grown_by_the_old_loop(entries, slots, n, reserved);
+                        let got = grown_slots(entries, slots, n, reserved).unwrap_or(slots);
+                        assert_eq!(got, want, "{entries} entries, {slots} slots, {n} more");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn growth_past_what_a_usize_counts_saturates_instead_of_panicking() {
+        assert_eq!(grown_slots(0, 1 << 62, usize::MAX - 1, 1), Some(usize::MAX));
+        assert_eq!(grown_slots(usize::MAX - 1, 0, 5, 1), Some(usize::MAX));
     }
 }
