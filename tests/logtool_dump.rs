@@ -773,3 +773,65 @@ fn dump_lists_non_consecutive_offsets_on_stderr_without_failing() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// The KRaft version and voters control records (types 5 and 6, written by KRaft controllers
+/// since Kafka 3.9) print as Kafka's tool prints them: `KRaftVersion {...}` and
+/// `KRaftVoters {...}` with the record's JSON. The expected lines are what `DumpLogSegments`
+/// 4.4.0 printed for these bytes (`--deep-iteration`), host escapes included.
+#[test]
+fn dump_prints_kraft_version_and_voters_records_as_kafkas_tool_does() {
+    fn uvarint(n: usize) -> Vec<u8> {
+        assert!(n < 128);
+        vec![n as u8]
+    }
+    fn compact(s: &str) -> Vec<u8> {
+        [uvarint(s.len() + 1), s.as_bytes().to_vec()].concat()
+    }
+    let control_key = |ty: i16| [0i16.to_be_bytes(), ty.to_be_bytes()].concat();
+    let kraft_version = [0i16.to_be_bytes(), 1i16.to_be_bytes()].concat();
+    let kraft_version = [kraft_version, vec![0]].concat();
+    let voter_1 = [
+        1i32.to_be_bytes().to_vec(),
+        (1..=16).collect(),
+        uvarint(2),
+        compact("CONTROLLER"),
+        compact("l\u{e9}\u{1}\n\\\"h"),
+        9093u16.to_be_bytes().to_vec(),
+        vec![0],
+        [0i16.to_be_bytes(), 1i16.to_be_bytes()].concat(),
+        vec![0, 0],
+    ]
+    .concat();
+    let voter_2 = [
+        2i32.to_be_bytes().to_vec(),
+        vec![0; 16],
+        uvarint(1),
+        [0i16.to_be_bytes(), 0i16.to_be_bytes()].concat(),
+        vec![0, 0],
+    ]
+    .concat();
+    let voters = [0i16.to_be_bytes().to_vec(), uvarint(3), voter_1, voter_2, vec![0]].concat();
+    let mut b = BatchBuilder::new(0).control(true);
+    b.append(&Record::new(control_key(5), kraft_version).timestamp(T0)).unwrap();
+    b.append(&Record::new(control_key(6), voters).timestamp(T0)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("00000000000000000000.log");
+    std::fs::write(&file, b.build().unwrap()).unwrap();
+
+    let lines = ok(&["dump", p(&file)]);
+    assert_eq!(
+        lines[3],
+        "| offset: 0 CreateTime: 1700000000000 keySize: 4 valueSize: 5 sequence: -1 \
+         headerKeys: [] KRaftVersion {\"version\":0,\"kRaftVersion\":1}"
+    );
+    assert_eq!(
+        lines[4],
+        "| offset: 1 CreateTime: 1700000000000 keySize: 4 valueSize: 81 sequence: -1 \
+         headerKeys: [] KRaftVoters {\"version\":0,\"voters\":[{\"voterId\":1,\
+         \"voterDirectoryId\":\"AQIDBAUGBwgJCgsMDQ4PEA\",\"endpoints\":[{\"name\":\"CONTROLLER\",\
+         \"host\":\"l\u{e9}\\u0001\\n\\\\\\\"h\",\"port\":9093}],\"kRaftVersionFeature\":\
+         {\"minSupportedVersion\":0,\"maxSupportedVersion\":1}},{\"voterId\":2,\
+         \"voterDirectoryId\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"endpoints\":[],\"kRaftVersionFeature\":\
+         {\"minSupportedVersion\":0,\"maxSupportedVersion\":0}}]}"
+    );
+}

@@ -13,6 +13,7 @@ use strata::internals::format::{
 };
 
 use super::dump_files::{self, Kind};
+use super::dump_kraft::{control_type_name, kraft_control};
 use super::json::{Json, base64};
 use super::progress::Progress;
 use super::{Failure, Out, paths};
@@ -344,85 +345,6 @@ fn human_batch(position: usize, b: &BatchView, valid: bool) -> String {
 /// Java's `OptionalLong.toString()`, as Kafka's tool prints it.
 pub fn optional_long(v: Option<i64>) -> String {
     v.map_or_else(|| "OptionalLong.empty".to_owned(), |v| format!("OptionalLong[{v}]"))
-}
-
-/// Kafka's `ControlRecordType` names, for the `controlType:` of records it
-/// does not decode further.
-fn control_type_name(id: i16) -> &'static str {
-    match id {
-        2 => "LEADER_CHANGE",
-        3 => "SNAPSHOT_HEADER",
-        4 => "SNAPSHOT_FOOTER",
-        5 => "KRAFT_VERSION",
-        6 => "KRAFT_VOTERS",
-        _ => "UNKNOWN",
-    }
-}
-
-/// Kafka's unsigned varint (`ByteUtils.readUnsignedVarint`) at `*pos` of `b`.
-fn uvarint(b: &[u8], pos: &mut usize) -> Option<u32> {
-    let mut value = 0u32;
-    for i in 0..5 {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        value |= u32::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// A flexible message's tagged-field section at `*pos` (skipped: Kafka's JSON converters print
-/// no unknown tagged field).
-fn skip_tagged_fields(b: &[u8], pos: &mut usize) -> Option<()> {
-    for _ in 0..uvarint(b, pos)? {
-        uvarint(b, pos)?;
-        let size = uvarint(b, pos)? as usize;
-        *pos = pos.checked_add(size).filter(|&end| end <= b.len())?;
-    }
-    Some(())
-}
-
-fn be<const N: usize>(b: &[u8], pos: &mut usize) -> Option<[u8; N]> {
-    let bytes = b.get(*pos..*pos + N)?.try_into().ok()?;
-    *pos += N;
-    Some(bytes)
-}
-
-/// `DumpLogSegments`' words for a KRaft control record's value (`LeaderChangeMessage`,
-/// `SnapshotHeaderRecord`, `SnapshotFooterRecord`, version 0, flexible: compact arrays and
-/// tagged fields), as its JSON converters print them; `None` when the value does not decode.
-fn kraft_control(id: i16, value: &[u8]) -> Option<String> {
-    let pos = &mut 0;
-    let version = i16::from_be_bytes(be(value, pos)?);
-    let text = match id {
-        2 => {
-            let leader = i32::from_be_bytes(be(value, pos)?);
-            let voters = |pos: &mut usize| -> Option<String> {
-                let n = uvarint(value, pos)?.checked_sub(1)?;
-                let mut ids = Vec::new();
-                for _ in 0..n {
-                    ids.push(format!("{{\"voterId\":{}}}", i32::from_be_bytes(be(value, pos)?)));
-                    skip_tagged_fields(value, pos)?;
-                }
-                Some(ids.join(","))
-            };
-            let (all, granting) = (voters(pos)?, voters(pos)?);
-            format!(
-                "LeaderChange: {{\"version\":{version},\"leaderId\":{leader},\"voters\":[{all}],\
-                 \"grantingVoters\":[{granting}]}}"
-            )
-        }
-        3 => {
-            let ts = i64::from_be_bytes(be(value, pos)?);
-            format!("SnapshotHeader {{\"version\":{version},\"lastContainedLogTimestamp\":{ts}}}")
-        }
-        4 => format!("SnapshotFooter {{\"version\":{version}}}"),
-        _ => return None,
-    };
-    skip_tagged_fields(value, pos)?;
-    Some(text)
 }
 
 /// Kafka's record line (`printRecordMetadata` and `printRecordContents`):

@@ -40,6 +40,7 @@ mod data;
 mod datetime;
 mod dump;
 mod dump_files;
+mod dump_kraft;
 mod groups;
 mod handover;
 mod handover_offsets;
