@@ -103,28 +103,35 @@ pub(crate) fn peek_v2(b: &[u8]) -> Option<(usize, i64, i64)> {
     Some((size, base, base.wrapping_add(i64::from(delta))))
 }
 
+/// The big-endian field of `N` bytes at `at` in a whole v2 header: `at` is
+/// one of the layout's constants, all of whose fields lie in the header, so
+/// once inlined the read checks no bounds (the `unwrap_or` is never taken).
+#[inline(always)]
+fn field<const N: usize>(h: &[u8; layout::BATCH_OVERHEAD], at: usize) -> [u8; N] {
+    h.get(at..).and_then(<[u8]>::first_chunk::<N>).copied().unwrap_or([0; N])
+}
+
 impl Header {
-    fn parse(b: &[u8]) -> FormatResult<Self> {
-        Ok(Header {
-            base_offset: be!(i64, b, layout::BASE_OFFSET, "batch.baseOffset"),
-            batch_length: be!(i32, b, layout::LENGTH, "batch.batchLength"),
-            partition_leader_epoch: be!(
-                i32,
-                b,
-                layout::PARTITION_LEADER_EPOCH,
-                "batch.partitionLeaderEpoch"
-            ),
-            magic: be!(i8, b, layout::MAGIC, "batch.magic"),
-            crc: be!(u32, b, layout::CRC, "batch.crc"),
-            attributes: be!(i16, b, layout::ATTRIBUTES, "batch.attributes"),
-            last_offset_delta: be!(i32, b, layout::LAST_OFFSET_DELTA, "batch.lastOffsetDelta"),
-            base_timestamp: be!(i64, b, layout::BASE_TIMESTAMP, "batch.baseTimestamp"),
-            max_timestamp: be!(i64, b, layout::MAX_TIMESTAMP, "batch.maxTimestamp"),
-            producer_id: be!(i64, b, layout::PRODUCER_ID, "batch.producerId"),
-            producer_epoch: be!(i16, b, layout::PRODUCER_EPOCH, "batch.producerEpoch"),
-            base_sequence: be!(i32, b, layout::BASE_SEQUENCE, "batch.baseSequence"),
-            records_count: be!(i32, b, layout::RECORDS_COUNT, "batch.recordsCount"),
-        })
+    /// The header of the v2 batch whose first [`layout::BATCH_OVERHEAD`]
+    /// bytes are `h`: every field is there, so none is read with its own
+    /// bounds check and none can be missing.
+    #[inline]
+    fn parse(h: &[u8; layout::BATCH_OVERHEAD]) -> Self {
+        Header {
+            base_offset: i64::from_be_bytes(field(h, layout::BASE_OFFSET)),
+            batch_length: i32::from_be_bytes(field(h, layout::LENGTH)),
+            partition_leader_epoch: i32::from_be_bytes(field(h, layout::PARTITION_LEADER_EPOCH)),
+            magic: i8::from_be_bytes(field(h, layout::MAGIC)),
+            crc: u32::from_be_bytes(field(h, layout::CRC)),
+            attributes: i16::from_be_bytes(field(h, layout::ATTRIBUTES)),
+            last_offset_delta: i32::from_be_bytes(field(h, layout::LAST_OFFSET_DELTA)),
+            base_timestamp: i64::from_be_bytes(field(h, layout::BASE_TIMESTAMP)),
+            max_timestamp: i64::from_be_bytes(field(h, layout::MAX_TIMESTAMP)),
+            producer_id: i64::from_be_bytes(field(h, layout::PRODUCER_ID)),
+            producer_epoch: i16::from_be_bytes(field(h, layout::PRODUCER_EPOCH)),
+            base_sequence: i32::from_be_bytes(field(h, layout::BASE_SEQUENCE)),
+            records_count: i32::from_be_bytes(field(h, layout::RECORDS_COUNT)),
+        }
     }
 }
 
@@ -270,8 +277,15 @@ impl BatchView {
                 available: buf.len(),
             });
         }
-        let header = Header::parse(buf)?;
-        Ok((size, header))
+        // `buf` holds the batch, at least the whole header (`size >= 61`).
+        let Some(head) = buf.first_chunk::<{ layout::BATCH_OVERHEAD }>() else {
+            return Err(FormatError::Truncated {
+                field: "batch",
+                needed: size,
+                available: buf.len(),
+            });
+        };
+        Ok((size, Header::parse(head)))
     }
 
     /// Views `buf`, which must hold exactly one batch. The view keeps `buf`
