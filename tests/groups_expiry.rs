@@ -1,8 +1,10 @@
-//! Committed offsets expire as Kafka's coordinator expires those of a group
-//! without members (`OffsetMetadataManager.cleanupExpiredOffsets`,
-//! `OffsetExpirationConditionImpl`): `offsets.retention.minutes` after the
-//! commit, or at a version-1 commit's explicit `expireTimestamp`, with a
-//! tombstone written into `__consumer_offsets`.
+//! Committed offsets expire as Kafka's coordinator expires them
+//! (`OffsetMetadataManager.cleanupExpiredOffsets`,
+//! `OffsetExpirationConditionImpl`, `ClassicGroup.offsetExpirationCondition`):
+//! `offsets.retention.minutes` after the commit (a group without protocol
+//! type), after the group became empty or after its load (a broker's group),
+//! or at a version-1 commit's explicit `expireTimestamp`, with a tombstone
+//! written into `__consumer_offsets`.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 mod common;
@@ -298,4 +300,134 @@ fn a_read_only_store_expires_nothing() {
     assert!(matches!(ro.expire_committed_offsets(), Err(Error::ReadOnly)));
     assert_eq!(ro.groups().fetch("g", "t", 0).unwrap(), Some(5));
     ro.close().unwrap();
+}
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    b.extend_from_slice(&i16::try_from(s.len()).unwrap().to_be_bytes());
+    b.extend_from_slice(s.as_bytes());
+}
+
+/// A `GroupMetadataValue` of version 3 as a Kafka 2.x/3.x broker writes it
+/// (`GroupMetadataManager`'s group record): `protocol_type`, generation,
+/// protocol "range", a leader, `currentStateTimestamp` and `members` members.
+fn group_metadata(group: &str, protocol_type: &str, state_at: i64, members: usize) -> Record {
+    let mut v = vec![0, 3];
+    put_str(&mut v, protocol_type);
+    v.extend_from_slice(&3i32.to_be_bytes());
+    put_str(&mut v, "range");
+    put_str(&mut v, if members > 0 { "m-0" } else { "" });
+    v.extend_from_slice(&state_at.to_be_bytes());
+    v.extend_from_slice(&i32::try_from(members).unwrap().to_be_bytes());
+    for i in 0..members {
+        put_str(&mut v, &format!("m-{i}"));
+        v.extend_from_slice(&(-1i16).to_be_bytes()); // groupInstanceId null
+        put_str(&mut v, "client");
+        put_str(&mut v, "/127.0.0.1");
+        v.extend_from_slice(&300_000i32.to_be_bytes()); // rebalance timeout
+        v.extend_from_slice(&45_000i32.to_be_bytes()); // session timeout
+        v.extend_from_slice(&2i32.to_be_bytes());
+        v.extend_from_slice(&[0, 1]); // subscription
+        v.extend_from_slice(&2i32.to_be_bytes());
+        v.extend_from_slice(&[0, 1]); // assignment
+    }
+    let key = GroupKey::Metadata { group: group.into() }.encode().unwrap().to_vec();
+    Record::new(key, v).timestamp(state_at)
+}
+
+/// A store at `T0` holding group `g`'s commit of offset 5 at `T0` and then
+/// `records` in its `__consumer_offsets` partition, reopened at `reopen_at`
+/// (a broker directory adopted then).
+fn adopted(dir: &Path, clock: &Arc<ManualClock>, records: &[Record], reopen_at: i64) -> Store {
+    clock.set(T0);
+    let store = open(dir, clock);
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "t", 0, 5).unwrap();
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
+    log.append(records).unwrap();
+    store.close().unwrap();
+    drop(store);
+    clock.set(reopen_at);
+    open(dir, clock)
+}
+
+/// `ClassicGroup.offsetExpirationCondition`: an empty group with a protocol
+/// type counts from `currentStateTimestamp`, when it became empty.
+#[test]
+fn an_empty_consumer_group_keeps_offsets_until_the_retention_after_it_became_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let records = [group_metadata("g", "consumer", T0 + 50 * MINUTE, 0)];
+    let store = adopted(dir.path(), &clock, &records, T0 + 60 * MINUTE);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0, "expired from its commit time");
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(5));
+    clock.set(T0 + 110 * MINUTE - 1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0);
+    clock.advance(1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None);
+    assert!(store.groups().list().unwrap().is_empty());
+    store.close().unwrap();
+}
+
+#[test]
+fn an_empty_consumer_group_empty_for_longer_than_the_retention_expires_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let records = [group_metadata("g", "consumer", T0, 0)];
+    let store = adopted(dir.path(), &clock, &records, T0 + 60 * MINUTE);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None);
+    store.close().unwrap();
+}
+
+/// A group loaded with members becomes empty only once they time out after
+/// the load (a broker restart), so never counts from before it.
+#[test]
+fn a_group_loaded_with_members_keeps_offsets_until_the_retention_after_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let records = [group_metadata("g", "consumer", T0, 2)];
+    let store = adopted(dir.path(), &clock, &records, T0 + 30 * MINUTE);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(5));
+    clock.set(T0 + 90 * MINUTE - 1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0, "expired before load + retention");
+    clock.advance(1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    store.close().unwrap();
+}
+
+/// An empty protocol type is none (Kafka's replay): a simple group, counted
+/// from the commit; an undecodable value or a KIP-848 group's records keep
+/// the offsets, and the load does not fail.
+#[test]
+fn simple_undecodable_and_newer_protocol_groups_expire_as_kafka_would_at_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let records = [group_metadata("g", "", T0 + 50 * MINUTE, 0)];
+    let store = adopted(dir.path(), &clock, &records, T0 + 60 * MINUTE);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 1, "a simple group counts from commit");
+    store.close().unwrap();
+    drop(store);
+
+    let key = GroupKey::Metadata { group: "g".into() }.encode().unwrap().to_vec();
+    let bad = Record::new(key, vec![0, 3, 0]).timestamp(T0);
+    let dir = tempfile::tempdir().unwrap();
+    let store = adopted(dir.path(), &clock, &[bad], T0 + 60 * MINUTE);
+    clock.set(T0 + 1000 * MINUTE);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(5));
+    store.close().unwrap();
+    drop(store);
+
+    // ConsumerGroupMetadataKey (version 3): group id, then its epoch value.
+    let mut key = vec![0, 3];
+    put_str(&mut key, "g");
+    let modern = Record::new(key, vec![0, 0, 0, 0, 0, 1]).timestamp(T0);
+    let dir = tempfile::tempdir().unwrap();
+    let store = adopted(dir.path(), &clock, &[modern], T0 + 60 * MINUTE);
+    clock.set(T0 + 1000 * MINUTE);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(5));
+    store.close().unwrap();
 }

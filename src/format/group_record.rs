@@ -6,7 +6,8 @@
 //! | key version | meaning        | fields                                            |
 //! |------------:|----------------|---------------------------------------------------|
 //! | 0, 1        | offset commit  | group string, topic string, partition int32       |
-//! | 2           | group metadata | group string (value: members; kept, not decoded)  |
+//! | 2           | group metadata | group string (value: [`GroupMetadataSummary`])    |
+//! | 3 and up    | newer groups   | group string first (KIP-848, share, streams)      |
 //!
 //! Offset-commit value: `int16` version, then
 //!
@@ -43,7 +44,8 @@ pub enum GroupKey {
         /// Partition.
         partition: i32,
     },
-    /// Group metadata (membership); strata keeps these records and ignores them.
+    /// Group metadata (membership); strata reads of it only what offset
+    /// expiry needs ([`GroupMetadataSummary`]).
     Metadata {
         /// Consumer group id.
         group: String,
@@ -122,6 +124,23 @@ impl Reader<'_> {
             reason: "null string",
         })?;
         self.utf8(len as usize, field)
+    }
+    /// A nullable string, compact when `flexible`; `None` is null.
+    fn nullable(&mut self, flexible: bool, field: &'static str) -> FormatResult<Option<String>> {
+        let len = if flexible {
+            let (raw, n) = read_unsigned_varint(self.b.get(self.pos..).unwrap_or_default(), field)?;
+            self.pos += n;
+            match raw.checked_sub(1) {
+                Some(len) => len as usize,
+                None => return Ok(None),
+            }
+        } else {
+            match usize::try_from(self.i16(field)?) {
+                Ok(len) => len,
+                Err(_) => return Ok(None),
+            }
+        };
+        self.utf8(len, field).map(Some)
     }
     fn utf8(&mut self, len: usize, field: &'static str) -> FormatResult<String> {
         let s = self.take(len, field)?;
@@ -248,6 +267,77 @@ impl OffsetCommit {
     }
 }
 
+/// What offset expiry needs of a classic group's `GroupMetadataValue` (key
+/// version 2), value versions 0-4 (4 is flexible: compact strings and
+/// arrays): whether it has a protocol type, when it entered its state, and
+/// how many members it has. The rest of the value is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupMetadataSummary {
+    /// A protocol type is set: neither null nor empty, as Kafka's
+    /// `GroupMetadataManager.replay` reads it (`protocolType == null ||
+    /// protocolType.isEmpty()` is none, a simple consumer group).
+    pub has_protocol_type: bool,
+    /// `currentStateTimestamp` (value version 2+), ms since the epoch; `None`
+    /// for older versions and for -1.
+    pub current_state_timestamp: Option<i64>,
+    /// The number of members (a null array counts none).
+    pub members: u32,
+}
+
+impl GroupMetadataSummary {
+    /// Decodes the fields before and the length of `members` of a
+    /// `GroupMetadataValue`.
+    ///
+    /// # Errors
+    /// A value cut short, an unknown version, or bad UTF-8.
+    pub fn decode(b: &[u8]) -> FormatResult<GroupMetadataSummary> {
+        let mut r = Reader { b, pos: 0 };
+        let version = r.i16("groupMetadata.version")?;
+        if !(0..=4).contains(&version) {
+            return Err(FormatError::InvalidValue {
+                field: "groupMetadata.version",
+                value: version.into(),
+                reason: "known versions are 0-4",
+            });
+        }
+        let flexible = version >= 4;
+        let protocol_type = r.nullable(flexible, "groupMetadata.protocolType")?;
+        r.i32("groupMetadata.generation")?;
+        r.nullable(flexible, "groupMetadata.protocol")?;
+        r.nullable(flexible, "groupMetadata.leader")?;
+        let current_state_timestamp = if version >= 2 {
+            Some(r.i64("groupMetadata.currentStateTimestamp")?).filter(|&t| t != -1)
+        } else {
+            None
+        };
+        let members = if flexible {
+            let rest = r.b.get(r.pos..).unwrap_or_default();
+            read_unsigned_varint(rest, "groupMetadata.members")?.0.saturating_sub(1)
+        } else {
+            let n = r.i32("groupMetadata.members")?;
+            u32::try_from(n).unwrap_or(0)
+        };
+        Ok(GroupMetadataSummary {
+            has_protocol_type: protocol_type.is_some_and(|t| !t.is_empty()),
+            current_state_timestamp,
+            members,
+        })
+    }
+}
+
+/// The group id of a `__consumer_offsets` key of version 3 or above (the
+/// records of KIP-848's consumer groups and of share and streams groups,
+/// each key an `int16` version then the group id), `None` for the classic
+/// versions 0-2 and for a key that does not decode.
+#[must_use]
+pub fn modern_group_of(key: &[u8]) -> Option<String> {
+    let mut r = Reader { b: key, pos: 0 };
+    match r.i16("groupKey.version") {
+        Ok(v) if v >= 3 => r.string("groupKey.group").ok(),
+        _ => None,
+    }
+}
+
 /// The `__consumer_offsets` partition of `group`: `abs(hashCode) % partitions`,
 /// with Java's `String.hashCode` over UTF-16 code units and Kafka's `Utils.abs`
 /// (which maps `i32::MIN` to 0).
@@ -354,5 +444,53 @@ mod tests {
         );
         assert!(OffsetCommit::decode(&[0, 3, 1]).is_err());
         assert!(GroupKey::decode(&[0, 1, 0, 9, b'x']).is_err());
+    }
+
+    #[test]
+    fn group_metadata_values_give_protocol_type_state_time_and_member_count() {
+        // Version 3: "consumer", generation 4, protocol "range", leader null,
+        // currentStateTimestamp 77, one member (only its count is read).
+        let mut v3 = vec![0, 3, 0, 8];
+        v3.extend_from_slice(b"consumer");
+        v3.extend_from_slice(&4i32.to_be_bytes());
+        v3.extend_from_slice(&[0, 5, b'r', b'a', b'n', b'g', b'e', 0xff, 0xff]);
+        v3.extend_from_slice(&77i64.to_be_bytes());
+        v3.extend_from_slice(&1i32.to_be_bytes());
+        v3.extend_from_slice(&[0, 1, b'm']); // the member, cut short: not read
+        let summary = GroupMetadataSummary::decode(&v3).unwrap();
+        assert_eq!(
+            summary,
+            GroupMetadataSummary {
+                has_protocol_type: true,
+                current_state_timestamp: Some(77),
+                members: 1
+            }
+        );
+        // Version 4 (flexible): empty protocol type is none (Kafka's replay),
+        // -1 is no state time, an empty compact array no members.
+        let mut v4 = vec![0, 4, 1];
+        v4.extend_from_slice(&0i32.to_be_bytes());
+        v4.extend_from_slice(&[0, 0]); // protocol, leader: null
+        v4.extend_from_slice(&(-1i64).to_be_bytes());
+        v4.push(1);
+        assert_eq!(
+            GroupMetadataSummary::decode(&v4).unwrap(),
+            GroupMetadataSummary {
+                has_protocol_type: false,
+                current_state_timestamp: None,
+                members: 0
+            }
+        );
+        // Version 0 has no state time.
+        let mut v0 = vec![0, 0, 0, 1, b'x'];
+        v0.extend_from_slice(&1i32.to_be_bytes());
+        v0.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        v0.extend_from_slice(&2i32.to_be_bytes());
+        let summary = GroupMetadataSummary::decode(&v0).unwrap();
+        assert_eq!((summary.current_state_timestamp, summary.members), (None, 2));
+        assert!(GroupMetadataSummary::decode(&v3[..12]).is_err());
+        assert!(GroupMetadataSummary::decode(&[0, 5, 0, 0]).is_err());
+        assert_eq!(modern_group_of(&[0, 3, 0, 1, b'g']), Some("g".into()));
+        assert_eq!(modern_group_of(&[0, 2, 0, 1, b'g']), None);
     }
 }

@@ -10,10 +10,13 @@
 //! transactional commit counts once its producer's COMMIT marker follows, as
 //! Kafka's coordinator loads it), then kept current by the commits made here.
 //!
-//! Committed offsets expire as Kafka's expire those of a group without
-//! members (strata's groups have none): once `offsets.retention.minutes`
-//! have passed since the commit, or at a version-1 commit's explicit expiry
-//! time, a tombstone is written for the offset ([`expiry`]).
+//! Committed offsets expire as Kafka's coordinator expires them: a group of
+//! strata's own (no metadata record) or without a protocol type once
+//! `offsets.retention.minutes` have passed since the commit; a group adopted
+//! from a broker by its metadata (from when it became empty, never before
+//! the load while it has members, never a newer group type's); a version-1
+//! commit at its explicit expiry time. A tombstone is written for the offset
+//! ([`expiry`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -26,6 +29,8 @@ use crate::{Error, Result};
 use super::{Store, TopicPartition};
 
 mod expiry;
+
+use expiry::{Memberships, note_membership};
 
 /// Kafka's internal topic of committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -195,6 +200,12 @@ pub(super) struct GroupState {
     /// `cleanupExpiredOffsets` waits for it (`hasPendingTransactionalOffsets`).
     /// A tombstone of the offset drops its pending commit, and its entry here.
     pending: BTreeSet<GroupId>,
+    /// What each group's metadata records say of its membership, which
+    /// decides from when its offsets expire ([`expiry`]).
+    memberships: Memberships,
+    /// When the store loaded the groups (its clock): a group loaded with
+    /// members counts its offsets' retention from then at the earliest.
+    loaded_at: i64,
 }
 
 impl GroupState {
@@ -279,14 +290,17 @@ impl Groups<'_> {
         let mut loaded: Loaded = BTreeMap::new();
         let mut unloaded = BTreeMap::new();
         let mut pending = BTreeSet::new();
+        let mut memberships = Memberships::new();
+        let loaded_at = self.store.clock().now_ms();
         let Ok(count) = self.store.partition_count(OFFSETS_TOPIC) else {
             return Ok(GroupState::default());
         };
         for p in 0..count {
             let Ok(log) = self.store.partition(OFFSETS_TOPIC, p) else { continue };
             match Self::load_partition(&log) {
-                Ok((commits, open)) => {
+                Ok((commits, open, members)) => {
                     pending.extend(open);
+                    memberships.extend(members);
                     for (id, (c, at)) in commits {
                         if loaded.get(&id).is_none_or(|(_, was)| *was < at) {
                             loaded.insert(id, (c, at));
@@ -300,14 +314,15 @@ impl Groups<'_> {
             }
         }
         let offsets = loaded.into_iter().map(|(id, (c, _))| (id, c)).collect();
-        Ok(GroupState { offsets, unloaded, pending })
+        Ok(GroupState { offsets, unloaded, pending, memberships, loaded_at })
     }
 
     /// The commits of one `__consumer_offsets` partition, each with the
     /// offset of the record holding it, and the offsets with a
-    /// transactional commit still pending at its end.
-    fn load_partition(log: &Log) -> Result<(Loaded, BTreeSet<GroupId>)> {
+    /// transactional commit still pending at its end, and its groups' memberships.
+    fn load_partition(log: &Log) -> Result<(Loaded, BTreeSet<GroupId>, Memberships)> {
         let mut loaded: Loaded = BTreeMap::new();
+        let mut memberships = Memberships::new();
         let open = {
             let mut pending: BTreeMap<i64, Loaded> = BTreeMap::new();
             let mut offset = log.log_start_offset();
@@ -348,7 +363,10 @@ impl Groups<'_> {
                             Ok(GroupKey::Offset { group, topic, partition }) => {
                                 (group, topic, partition)
                             }
-                            Ok(GroupKey::Metadata { .. } | GroupKey::Other { .. }) => continue,
+                            Ok(k @ (GroupKey::Metadata { .. } | GroupKey::Other { .. })) => {
+                                note_membership(&mut memberships, &k, key, r.value());
+                                continue;
+                            }
                             Err(e) => return Err(undecodable(e)),
                         };
                         let id = (group, topic.clone(), partition);
@@ -388,7 +406,7 @@ impl Groups<'_> {
             }
             pending.into_values().flat_map(BTreeMap::into_keys).collect()
         };
-        Ok((loaded, open))
+        Ok((loaded, open, memberships))
     }
 
     /// Forgets the pending transactional commits of `ids`, once their

@@ -2,16 +2,31 @@
 //! `offsets.retention.check.interval.ms` (`GroupCoordinatorShard.cleanupGroupMetadata`,
 //! `OffsetMetadataManager.cleanupExpiredOffsets`).
 //!
-//! strata's groups have no members: Kafka treats such a group (one that only
-//! commits, a "simple" consumer group, an empty classic group without a
-//! protocol type) with `ClassicGroup.offsetExpirationCondition`'s last case,
-//! its base timestamp the commit's own. The rule is then
-//! `OffsetExpirationConditionImpl.isOffsetExpired`:
+//! The time an offset's retention counts from (its base) is
+//! `ClassicGroup.offsetExpirationCondition`'s, read from the group's latest
+//! `GroupMetadataValue` in `__consumer_offsets`:
+//!
+//! - no metadata record (strata's own groups only commit) or no protocol type
+//!   (null or empty, a "simple" consumer group): the commit's own timestamp;
+//! - a protocol type and no members (Kafka's `Empty`): the group's
+//!   `currentStateTimestamp`, when it became empty (the commit's timestamp
+//!   when the value, before version 2 or holding -1, has none);
+//! - a protocol type and members (a group adopted from a broker's directory
+//!   while its consumers ran): the time the store loaded the groups. A broker
+//!   restarting on that directory keeps such a group until its members' session
+//!   timeouts end it, and counts from when it became empty then, so never
+//!   before its load;
+//! - a `GroupMetadataValue` that does not decode, or a group with records of
+//!   the newer group types (KIP-848 consumer, share and streams groups, key
+//!   versions 3 and up, whose membership strata does not read): none, its
+//!   offsets never expire here. The load does not fail for them.
+//!
+//! The rule is then `OffsetExpirationConditionImpl.isOffsetExpired`:
 //!
 //! - a commit carrying an explicit `expireTimestamp` (value version 1, from an
 //!   old client's retention time) expires once `now >= expireTimestamp`,
 //!   whatever the retention;
-//! - any other expires once `now - commitTimestamp >= offsets.retention.minutes`.
+//! - any other expires once `now - base >= offsets.retention.minutes`.
 //!
 //! An offset whose transactional commit is still pending is kept until its
 //! producer's marker ends it. Each expired offset gets a tombstone in
@@ -28,7 +43,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::format::group_record::{GroupKey, partition_for_group};
+use crate::format::group_record::{
+    GroupKey, GroupMetadataSummary, modern_group_of, partition_for_group,
+};
 use crate::{Error, Result};
 
 use super::{CommittedOffset, GroupId, Groups, OFFSETS_TOPIC, Store, tombstones};
@@ -36,13 +53,77 @@ use super::{CommittedOffset, GroupId, Groups, OFFSETS_TOPIC, Store, tombstones};
 /// Milliseconds in a minute (Kafka's `offsetsRetentionMs = minutes * 60 * 1000L`).
 const MINUTE_MS: i64 = 60_000;
 
+/// What a group's metadata records say of its membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Membership {
+    /// Its latest `GroupMetadataValue` (key version 2).
+    Classic(GroupMetadataSummary),
+    /// Its latest `GroupMetadataValue` does not decode.
+    Undecodable,
+    /// It has records of a newer group type (key version 3 and up).
+    Modern,
+}
+
+/// Each group's [`Membership`]; a group without any has no metadata record.
+pub(super) type Memberships = BTreeMap<String, Membership>;
+
+/// Notes in `into` what the non-offset record `key` (raw bytes `raw`) with
+/// `value` (`None`: a tombstone) says of its group's membership. A newer
+/// group type's mark stays, its tombstones too (conservative: its offsets
+/// are kept); a metadata tombstone forgets a classic group's.
+pub(super) fn note_membership(
+    into: &mut Memberships,
+    key: &GroupKey,
+    raw: &[u8],
+    value: Option<&[u8]>,
+) {
+    match key {
+        GroupKey::Metadata { group } => {
+            if into.get(group) == Some(&Membership::Modern) {
+                return;
+            }
+            match value {
+                None => {
+                    into.remove(group);
+                }
+                Some(v) => {
+                    let m = GroupMetadataSummary::decode(v)
+                        .map_or(Membership::Undecodable, Membership::Classic);
+                    into.insert(group.clone(), m);
+                }
+            }
+        }
+        GroupKey::Other { .. } => {
+            if let Some(group) = modern_group_of(raw) {
+                into.insert(group, Membership::Modern);
+            }
+        }
+        GroupKey::Offset { .. } => {}
+    }
+}
+
+/// The time `commit`'s retention counts from, `None` for never
+/// (`ClassicGroup.offsetExpirationCondition`, see the module docs).
+fn base_timestamp(m: Option<&Membership>, commit: &CommittedOffset, loaded_at: i64) -> Option<i64> {
+    match m {
+        None => Some(commit.commit_timestamp),
+        Some(Membership::Classic(s)) if !s.has_protocol_type => Some(commit.commit_timestamp),
+        Some(Membership::Classic(s)) if s.members == 0 => {
+            Some(s.current_state_timestamp.unwrap_or(commit.commit_timestamp))
+        }
+        Some(Membership::Classic(_)) => Some(loaded_at),
+        Some(Membership::Undecodable | Membership::Modern) => None,
+    }
+}
+
 /// Whether `commit` has expired at `now` under a retention of `retention_ms`
-/// (`OffsetExpirationConditionImpl.isOffsetExpired`, base the commit time).
-fn is_expired(commit: &CommittedOffset, now: i64, retention_ms: i64) -> bool {
+/// counted from `base` (`OffsetExpirationConditionImpl.isOffsetExpired`).
+fn is_expired(commit: &CommittedOffset, base: Option<i64>, now: i64, retention_ms: i64) -> bool {
+    let Some(base) = base else { return false };
     match commit.expire_timestamp {
         // "Older versions with explicit expire_timestamp field => old expiration semantics".
         Some(at) => now >= at,
-        None => now.saturating_sub(commit.commit_timestamp) >= retention_ms,
+        None => now.saturating_sub(base) >= retention_ms,
     }
 }
 
@@ -102,7 +183,8 @@ impl Groups<'_> {
         let mut kept: BTreeSet<&str> = BTreeSet::new();
         for (id, commit) in &state.offsets {
             let group = id.0.as_str();
-            if !state.pending.contains(id) && is_expired(commit, now, retention_ms) {
+            let base = base_timestamp(state.memberships.get(group), commit, state.loaded_at);
+            if !state.pending.contains(id) && is_expired(commit, base, now, retention_ms) {
                 expired.entry(group).or_default().push(id.clone());
             } else {
                 kept.insert(group);
@@ -111,6 +193,7 @@ impl Groups<'_> {
         // Kafka deletes a group only with no open transaction of its offsets.
         let open: BTreeSet<&str> = state.pending.iter().map(|(g, _, _)| g.as_str()).collect();
         let mut done: Vec<GroupId> = Vec::new();
+        let mut deleted: Vec<String> = Vec::new();
         let mut first_error = None;
         for (group, ids) in expired {
             let p = partition_for_group(group, count);
@@ -128,7 +211,12 @@ impl Groups<'_> {
             let emptied = !kept.contains(group) && !open.contains(group);
             let metadata = emptied.then(|| GroupKey::Metadata { group: group.to_owned() });
             match tombstones(&ids, metadata, now).and_then(|records| log.append(&records)) {
-                Ok(_) => done.extend(ids),
+                Ok(_) => {
+                    done.extend(ids);
+                    if emptied {
+                        deleted.push(group.to_owned());
+                    }
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -136,6 +224,9 @@ impl Groups<'_> {
         }
         for id in &done {
             state.offsets.remove(id);
+        }
+        for group in &deleted {
+            state.memberships.remove(group);
         }
         first_error.map_or(Ok(done.len()), Err)
     }
