@@ -693,3 +693,66 @@ fn a_read_reopening_a_segment_a_swap_out_of_descriptors_replaced_gets_its_data_o
         store.close().unwrap();
     }
 }
+
+/// Arms a hook at the lookup's fault point that appends a record stamped above every other
+/// (`NOW + 1_000 + offset`) and arms itself again, for up to 32 appends: every segment every
+/// look of a lookup visits is passed by an append.
+fn append_at_every_look(
+    log: strata::Log,
+    appended: std::rc::Rc<std::cell::Cell<i64>>,
+    guards: std::rc::Rc<std::cell::RefCell<Vec<strata::internals::io::fault::HookGuard>>>,
+) {
+    use std::rc::Rc;
+    use strata::internals::io::fault;
+    let (l, a, g) = (log, Rc::clone(&appended), Rc::clone(&guards));
+    let guard = fault::on_point("log::offset_for_time::segment", move || {
+        let o = l.log_end_offset();
+        l.append(&[Record::new("k", value(o)).timestamp(NOW + 1_000 + o)]).unwrap();
+        a.set(a.get() + 1);
+        if a.get() < 32 {
+            append_at_every_look(l, a, g);
+        }
+    });
+    guards.borrow_mut().push(guard);
+}
+
+/// A MAX_TIMESTAMP lookup answers from its snapshot, however many appends of larger
+/// timestamps pass it: the first record carrying the largest timestamp below the snapshot's
+/// log end offset, in the active segment or in a sealed one. It used to look again with a
+/// fresh view each time the largest timestamp was an append's past its snapshot, up to 8
+/// times, and then answered none although its snapshot held records.
+#[test]
+fn a_max_timestamp_lookup_passed_by_an_append_at_every_look_answers_from_its_snapshot() {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    use strata::{LoadOptions, Log, LogConfig, ManualClock, OffsetSpec};
+    // Without and with a sealed segment holding the largest timestamp (offset 3).
+    for sealed in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(NOW);
+        let (log, _) =
+            Log::open(tmp.path(), "t", 0, LogConfig::default(), clock, LoadOptions::default())
+                .unwrap();
+        for o in 0..10 {
+            let ts = if sealed && o == 3 { NOW + 500 } else { NOW + o };
+            log.append(&[Record::new("k", value(o)).timestamp(ts)]).unwrap();
+            if sealed && o == 4 {
+                log.roll().unwrap();
+            }
+        }
+        let appended = Rc::new(Cell::new(0));
+        let guards = Rc::new(RefCell::new(Vec::new()));
+        append_at_every_look(log.clone(), Rc::clone(&appended), Rc::clone(&guards));
+        let found = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
+        drop(std::mem::take(&mut *guards.borrow_mut()));
+        assert!(appended.get() > 0, "appends ran inside the lookup");
+        let found = found.map(|f| (f.offset, f.timestamp));
+        let want = if sealed { (3, NOW + 500) } else { (9, NOW + 9) };
+        assert_eq!(found, Some((want.0, Some(want.1))), "sealed: {sealed}");
+        // Once the appends stop, the lookup names the last of them.
+        let last = log.log_end_offset() - 1;
+        let found = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
+        assert_eq!(found.map(|f| (f.offset, f.timestamp)), Some((last, Some(NOW + 1_000 + last))));
+        log.close().unwrap();
+    }
+}

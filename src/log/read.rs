@@ -585,27 +585,26 @@ fn misplaced(
     Some(seg.corrupt_at(position, e))
 }
 
-/// Looks a MAX_TIMESTAMP lookup takes before it gives up on appends that
-/// keep passing it (see [`Log::offset_for_time`]): then it answers none.
-const MAX_TIMESTAMP_LOOKS: usize = 8;
-
-/// The first record carrying the largest timestamp of `v`'s segments, as
-/// `(offset, timestamp)`: it may lie past `v`'s log end offset, in a batch
-/// appended since.
+/// The first record carrying the largest timestamp of the batches `v`
+/// holds (those below its log end offset), as `(offset, timestamp)`: Kafka's
+/// MAX_TIMESTAMP (`UnifiedLog.fetchOffsetByTimestamp`) answered from the
+/// snapshot, so an append passing the lookup neither changes the answer nor
+/// makes it none. The segment with the largest timestamp answers, the first
+/// one on a tie (Kafka replaces its pick only on a larger one).
 fn max_timestamp_in(v: &super::View) -> Result<Option<(i64, i64)>> {
-    let mut best: Option<(i64, &Arc<Segment>)> = None;
+    let mut best: Option<((i64, i64), &Arc<Segment>)> = None;
     for seg in v.segments.iter().filter(|s| s.len() > 0) {
         // Tests stop a lookup here, between its snapshot and a segment's timestamps.
         crate::io::fault::point("log::offset_for_time::segment")?;
-        let ts = seg.max_timestamp_so_far()?.0;
-        if best.is_none_or(|(b, _)| ts > b) {
-            best = Some((ts, seg));
+        let Some(max) = seg.max_timestamp_below(v.log_end_offset)? else { continue };
+        if best.is_none_or(|((b, _), _)| max.0 > b) {
+            best = Some((max, seg));
         }
     }
-    let Some((_, seg)) = best else { return Ok(None) };
+    let Some((max, seg)) = best else { return Ok(None) };
     // Kafka answers with the record even when it lies below the log start
     // offset (`UnifiedLog.fetchOffsetByTimestamp` does not filter it).
-    seg.offset_of_max_timestamp()
+    seg.offset_of_max_timestamp(max, v.log_end_offset)
 }
 
 impl Log {
@@ -783,24 +782,8 @@ impl Log {
             OffsetSpec::Latest => {
                 Ok(Some(TimestampedOffset { offset: v.log_end_offset, timestamp: None }))
             }
-            OffsetSpec::MaxTimestamp => {
-                // An append publishes its batch, and the segment's largest
-                // timestamp with it, before the log end offset: a lookup in
-                // between finds a record its snapshot cannot hand out,
-                // although the snapshot holds records. It looks again with
-                // the log as it is then (as Kafka's lookup, which takes no
-                // snapshot, answers).
-                let mut v = v;
-                for _ in 1..MAX_TIMESTAMP_LOOKS {
-                    match max_timestamp_in(&v)? {
-                        Some((o, _)) if o >= v.log_end_offset => v = self.view(),
-                        found => return Ok(found.map(|(o, ts)| TimestampedOffset::found(o, ts))),
-                    }
-                }
-                Ok(max_timestamp_in(&v)?
-                    .filter(|&(o, _)| o < v.log_end_offset)
-                    .map(|(offset, timestamp)| TimestampedOffset::found(offset, timestamp)))
-            }
+            OffsetSpec::MaxTimestamp => Ok(max_timestamp_in(&v)?
+                .map(|(offset, timestamp)| TimestampedOffset::found(offset, timestamp))),
             OffsetSpec::Timestamp(target) => {
                 // Kafka searches the first segment whose largest timestamp reaches the
                 // target and answers from it alone (`UnifiedLog.fetchOffsetByTimestamp`):

@@ -402,11 +402,21 @@ impl Segment {
     /// timestamp) or none of its records carries it (a batch the cleaner
     /// kept empty with its original maxTimestamp). A later batch carrying
     /// the same timestamp is never looked at.
-    pub(crate) fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        let (max_ts, off) = self.max_timestamp_so_far()?;
+    ///
+    /// `max` is the largest timestamp of the batches below `end` and the
+    /// last offset of the first batch carrying it (see
+    /// [`Segment::max_timestamp_below`]): no batch at or past `end` is read.
+    pub(crate) fn offset_of_max_timestamp(
+        &self,
+        (max_ts, off): (i64, i64),
+        end: i64,
+    ) -> Result<Option<(i64, i64)>> {
         let start = self.scan_start(off)?;
         for item in self.batches_from(start)? {
             let (position, batch) = item?;
+            if batch.base_offset() >= end {
+                break;
+            }
             if batch.max_timestamp() != max_ts {
                 continue;
             }
@@ -422,6 +432,34 @@ impl Segment {
             return Ok(None);
         }
         Ok(None)
+    }
+
+    /// The largest timestamp of the batches below `end` and the last offset of
+    /// the first batch carrying it (Kafka's `maxTimestampSoFar` and its
+    /// offset, as of a snapshot whose log end offset is `end`); `None` when no
+    /// batch lies below `end`. An append publishes its batch, and the
+    /// segment's largest timestamp with it, before the log end offset: when
+    /// that largest timestamp is a batch's at or past `end`, the batches
+    /// below `end` are scanned (their headers only) for theirs.
+    pub(crate) fn max_timestamp_below(&self, end: i64) -> Result<Option<(i64, i64)>> {
+        if self.len() == 0 {
+            return Ok(None);
+        }
+        let (ts, off) = self.max_timestamp_so_far()?;
+        if off < end {
+            return Ok(Some((ts, off)));
+        }
+        let mut max: Option<(i64, i64)> = None;
+        for item in self.batches_from(0)? {
+            let (_, b) = item?;
+            if b.base_offset() >= end {
+                break;
+            }
+            if max.is_none_or(|(m, _)| b.max_timestamp() > m) {
+                max = Some((b.max_timestamp(), b.last_offset()));
+            }
+        }
+        Ok(max)
     }
 
     /// The records of `batch` (at `position`) after its CRC and structure
