@@ -431,3 +431,35 @@ fn simple_undecodable_and_newer_protocol_groups_expire_as_kafka_would_at_the_lat
     assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(5));
     store.close().unwrap();
 }
+
+/// Kafka deletes a group left with no offsets (`cleanupGroupMetadata`, `maybeDeleteGroup`), so a
+/// later commit under its id starts a new group, counted from that commit: an adopted group's
+/// old state (here empty since T0) must not outlive its offsets, whether the group was deleted
+/// or its topic was, or a fresh commit would expire at once.
+#[test]
+fn a_commit_after_an_adopted_group_lost_its_offsets_counts_from_the_commit() {
+    for how in ["delete the group", "delete the topic"] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let records = [group_metadata("g", "consumer", T0, 0)];
+        let store = adopted(dir.path(), &clock, &records, T0 + 30 * MINUTE);
+        if how == "delete the group" {
+            assert!(store.groups().delete("g").unwrap());
+        } else {
+            store.delete_topic("t").unwrap();
+            store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+        }
+        assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "{how}");
+        store.groups().commit("g", "t", 0, 7).unwrap();
+        clock.set(T0 + 90 * MINUTE - 1);
+        assert_eq!(
+            store.expire_committed_offsets().unwrap(),
+            0,
+            "{how}: expired before its retention"
+        );
+        assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(7), "{how}");
+        clock.advance(1);
+        assert_eq!(store.expire_committed_offsets().unwrap(), 1, "{how}");
+        store.close().unwrap();
+    }
+}

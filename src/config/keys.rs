@@ -621,7 +621,11 @@ config_table! {
         /// long has passed since its commit, as Kafka expires the offsets of
         /// a group without members; a commit carrying an explicit expiry time
         /// (value version 1, from an old client) expires at that time
-        /// instead. A group whose offsets all expired is deleted with them.
+        /// instead. A group adopted from a Kafka broker counts as Kafka's
+        /// coordinator counts it: from when it became empty, from the load
+        /// when it had members, never while its state does not decode (see
+        /// `Groups` in the README). A group whose offsets all expired is
+        /// deleted with them.
         ///
         /// Default: 10080 (7 days). Valid: 1 to 2147483647 (Kafka's `INT`,
         /// at least 1).

@@ -422,6 +422,20 @@ impl Groups<'_> {
     /// Runs `f` on the commits, loading them first if need be; refused while
     /// the `__consumer_offsets` partition holding `group` (`None`: any) did
     /// not load.
+    /// Forgets the loaded membership (Kafka's group state) of `group` when it holds no offsets:
+    /// Kafka deletes such a group (`cleanupGroupMetadata`, `maybeDeleteGroup`), so a commit
+    /// under its id starts a new group whose offsets expire counted from their commits, not
+    /// from an adopted group's old state (which could expire a fresh commit at once).
+    fn forget_membership_if_offsetless(&self, group: &str) {
+        let mut cache = self.store.inner.groups.lock();
+        if let Some(state) = cache.as_mut().filter(|s| s.memberships.contains_key(group)) {
+            let first = (group.to_owned(), String::new(), i32::MIN);
+            if state.offsets.range(first..).next().is_none_or(|((g, _, _), _)| g != group) {
+                state.memberships.remove(group);
+            }
+        }
+    }
+
     fn with_state<R>(
         &self,
         group: Option<&str>,
@@ -625,6 +639,7 @@ impl Groups<'_> {
                 headers: Vec::new(),
             });
         }
+        self.forget_membership_if_offsetless(group);
         self.with_state(Some(group), |state| {
             self.write(group, records)?;
             for (TopicPartition { topic, partition }, offset, metadata) in offsets {
