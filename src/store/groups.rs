@@ -209,8 +209,8 @@ pub(super) struct GroupState {
 }
 
 impl GroupState {
-    /// The commits, unless `group`'s partition (`None`: any) did not load.
-    fn offsets_for(&mut self, group: Option<i32>) -> Result<&mut Offsets> {
+    /// The state, unless `group`'s partition (`None`: any) did not load.
+    fn checked(&mut self, group: Option<i32>) -> Result<&mut GroupState> {
         let failed = match group {
             Some(p) => self.unloaded.get(&p),
             None => self.unloaded.values().next(),
@@ -219,7 +219,31 @@ impl GroupState {
             Some((path, reason)) => {
                 Err(Error::CorruptFile { path: path.clone(), reason: reason.clone() })
             }
-            None => Ok(&mut self.offsets),
+            None => Ok(self),
+        }
+    }
+
+    /// Whether `group` holds a committed offset.
+    fn holds_offsets(&self, group: &str) -> bool {
+        let first = (group.to_owned(), String::new(), i32::MIN);
+        self.offsets.range(first..).next().is_some_and(|((g, _, _), _)| g == group)
+    }
+
+    /// Forgets the offsets `ids`, once their tombstones are written: their
+    /// commits, their pending transactional commits (`OffsetMetadataManager.replay`),
+    /// and the loaded membership of each group left without offsets. Kafka
+    /// deletes such a group (`cleanupGroupMetadata`, `maybeDeleteGroup`), so a
+    /// later commit under its id starts a new group counted from its commits,
+    /// never from an adopted group's old state.
+    fn forget(&mut self, ids: &[GroupId]) {
+        for id in ids {
+            self.offsets.remove(id);
+            self.pending.remove(id);
+        }
+        for (group, _, _) in ids {
+            if !self.holds_offsets(group) {
+                self.memberships.remove(group);
+            }
         }
     }
 }
@@ -314,7 +338,14 @@ impl Groups<'_> {
             }
         }
         let offsets = loaded.into_iter().map(|(id, (c, _))| (id, c)).collect();
-        Ok(GroupState { offsets, unloaded, pending, memberships, loaded_at })
+        let mut state = GroupState { offsets, unloaded, pending, memberships, loaded_at };
+        // A group holding no offsets is gone for Kafka's coordinator (see `GroupState::forget`).
+        let offsetless: Vec<String> =
+            state.memberships.keys().filter(|g| !state.holds_offsets(g)).cloned().collect();
+        for group in offsetless {
+            state.memberships.remove(&group);
+        }
+        Ok(state)
     }
 
     /// The commits of one `__consumer_offsets` partition, each with the
@@ -409,37 +440,13 @@ impl Groups<'_> {
         Ok((loaded, open, memberships))
     }
 
-    /// Forgets the pending transactional commits of `ids`, once their
-    /// tombstones are written (`OffsetMetadataManager.replay`).
-    fn forget_pending(&self, ids: &[GroupId]) {
-        if let Some(state) = self.store.inner.groups.lock().as_mut() {
-            for id in ids {
-                state.pending.remove(id);
-            }
-        }
-    }
-
-    /// Runs `f` on the commits, loading them first if need be; refused while
+    /// Runs `f` on the groups' state, loading it first if need be; refused while
     /// the `__consumer_offsets` partition holding `group` (`None`: any) did
     /// not load.
-    /// Forgets the loaded membership (Kafka's group state) of `group` when it holds no offsets:
-    /// Kafka deletes such a group (`cleanupGroupMetadata`, `maybeDeleteGroup`), so a commit
-    /// under its id starts a new group whose offsets expire counted from their commits, not
-    /// from an adopted group's old state (which could expire a fresh commit at once).
-    fn forget_membership_if_offsetless(&self, group: &str) {
-        let mut cache = self.store.inner.groups.lock();
-        if let Some(state) = cache.as_mut().filter(|s| s.memberships.contains_key(group)) {
-            let first = (group.to_owned(), String::new(), i32::MIN);
-            if state.offsets.range(first..).next().is_none_or(|((g, _, _), _)| g != group) {
-                state.memberships.remove(group);
-            }
-        }
-    }
-
     fn with_state<R>(
         &self,
         group: Option<&str>,
-        f: impl FnOnce(&mut Offsets) -> Result<R>,
+        f: impl FnOnce(&mut GroupState) -> Result<R>,
     ) -> Result<R> {
         let mut cache = self.store.inner.groups.lock();
         if cache.is_none() {
@@ -447,7 +454,7 @@ impl Groups<'_> {
         }
         let holding = group.map(|g| partition_for_group(g, self.partitions()));
         match cache.as_mut() {
-            Some(state) => f(state.offsets_for(holding)?),
+            Some(state) => f(state.checked(holding)?),
             None => Err(self.store.closed_error()),
         }
     }
@@ -486,20 +493,15 @@ impl Groups<'_> {
             }
             let Some(state) = cache.as_mut() else { return Ok(()) };
             let unloaded = state.unloaded.values().next().cloned();
-            let pending = &mut state.pending;
-            let state = &mut state.offsets;
             let mut by_group: BTreeMap<String, Vec<GroupId>> = BTreeMap::new();
-            for id in state.keys().filter(|(_, t, _)| t == topic) {
+            for id in state.offsets.keys().filter(|(_, t, _)| t == topic) {
                 by_group.entry(id.0.clone()).or_default().push(id.clone());
             }
             for (group, ids) in by_group {
                 let records = tombstones(&ids, None, self.store.clock().now_ms())?;
                 let p = partition_for_group(&group, self.partitions());
                 self.store.partition(OFFSETS_TOPIC, p)?.append(&records)?;
-                for id in ids {
-                    pending.remove(&id);
-                    state.remove(&id);
-                }
+                state.forget(&ids);
             }
             // The load skipped an offline partition, or one that did not
             // load: its groups' commits of the topic are still there and come
@@ -639,11 +641,10 @@ impl Groups<'_> {
                 headers: Vec::new(),
             });
         }
-        self.forget_membership_if_offsetless(group);
         self.with_state(Some(group), |state| {
             self.write(group, records)?;
             for (TopicPartition { topic, partition }, offset, metadata) in offsets {
-                state.insert(
+                state.offsets.insert(
                     (group.to_owned(), topic.clone(), *partition),
                     CommittedOffset {
                         topic: topic.clone(),
@@ -694,7 +695,7 @@ impl Groups<'_> {
     pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>> {
         self.readable(Some(group))?;
         self.with_state(Some(group), |s| {
-            Ok(s.get(&(group.to_owned(), topic.to_owned(), partition)).map(|c| c.offset))
+            Ok(s.offsets.get(&(group.to_owned(), topic.to_owned(), partition)).map(|c| c.offset))
         })
     }
 
@@ -709,7 +710,8 @@ impl Groups<'_> {
     pub fn list(&self) -> Result<Vec<String>> {
         self.readable(None)?;
         self.with_state(None, |s| {
-            Ok(s.keys().map(|(g, _, _)| g.clone()).collect::<BTreeSet<_>>().into_iter().collect())
+            let groups = s.offsets.keys().map(|(g, _, _)| g.clone()).collect::<BTreeSet<_>>();
+            Ok(groups.into_iter().collect())
         })
     }
 
@@ -724,7 +726,11 @@ impl Groups<'_> {
     pub fn offsets(&self, group: &str) -> Result<Vec<CommittedOffset>> {
         self.readable(Some(group))?;
         self.with_state(Some(group), |s| {
-            Ok(s.iter().filter(|((g, _, _), _)| g == group).map(|(_, c)| c.clone()).collect())
+            Ok(s.offsets
+                .iter()
+                .filter(|((g, _, _), _)| g == group)
+                .map(|(_, c)| c.clone())
+                .collect())
         })
     }
 
@@ -765,19 +771,16 @@ impl Groups<'_> {
     pub fn delete(&self, group: &str) -> Result<bool> {
         self.readable(Some(group))?;
         let now = self.store.clock().now_ms();
-        let ids = self.with_state(Some(group), |state| {
-            let ids: Vec<_> = state.keys().filter(|(g, _, _)| g == group).cloned().collect();
+        self.with_state(Some(group), |state| {
+            let ids: Vec<_> =
+                state.offsets.keys().filter(|(g, _, _)| g == group).cloned().collect();
             if !ids.is_empty() {
                 let metadata = GroupKey::Metadata { group: group.to_owned() };
                 self.write(group, tombstones(&ids, Some(metadata), now)?)?;
-                for id in &ids {
-                    state.remove(id);
-                }
+                state.forget(&ids);
             }
-            Ok(ids)
-        })?;
-        self.forget_pending(&ids);
-        Ok(!ids.is_empty())
+            Ok(!ids.is_empty())
+        })
     }
 
     /// Moves `group`'s offsets on `topic` (one partition, or all) as

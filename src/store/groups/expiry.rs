@@ -193,7 +193,6 @@ impl Groups<'_> {
         // Kafka deletes a group only with no open transaction of its offsets.
         let open: BTreeSet<&str> = state.pending.iter().map(|(g, _, _)| g.as_str()).collect();
         let mut done: Vec<GroupId> = Vec::new();
-        let mut deleted: Vec<String> = Vec::new();
         let mut first_error = None;
         for (group, ids) in expired {
             let p = partition_for_group(group, count);
@@ -211,23 +210,13 @@ impl Groups<'_> {
             let emptied = !kept.contains(group) && !open.contains(group);
             let metadata = emptied.then(|| GroupKey::Metadata { group: group.to_owned() });
             match tombstones(&ids, metadata, now).and_then(|records| log.append(&records)) {
-                Ok(_) => {
-                    done.extend(ids);
-                    if emptied {
-                        deleted.push(group.to_owned());
-                    }
-                }
+                Ok(_) => done.extend(ids),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
             }
         }
-        for id in &done {
-            state.offsets.remove(id);
-        }
-        for group in &deleted {
-            state.memberships.remove(group);
-        }
+        state.forget(&done);
         first_error.map_or(Ok(done.len()), Err)
     }
 }
