@@ -11,7 +11,7 @@
 //!    leftovers of a crash are removed on the next open.
 //!
 //! Everything step 3 opens is opened before step 2, as the cleaner's swap
-//! does (`swap.rs`): the directory (held for its fsyncs) and each doomed
+//! does (`swap.rs`): the directory (held for its one fsync) and each doomed
 //! segment's `.log` (mapped whole). A process out of descriptors or memory
 //! there, the budget having nothing left to evict, fails the removal with
 //! the log as it was, and the next pass (or retention's log-start rule,
@@ -183,9 +183,12 @@ impl Log {
             outcome.bytes_deleted += seg.len();
             crate::events::retention_deleted(&self.name(), seg.base_offset(), seg.len());
             // Opens nothing: a rename fails only as the disk fails, and poisons.
-            seg.retire(&dir).map_err(|e| self.poison(e))?;
+            seg.retire().map_err(|e| self.poison(e))?;
             self.inner.pending_deletes.lock().push((now.saturating_add(delay_ms), seg));
         }
+        // The renames made durable at once; a crash before leaves segments below the
+        // checkpointed log start, which the next pass deletes again.
+        dir.sync().map_err(|e| self.poison(e))?;
         // Cleanup: the segments have left the log whatever happens to their files now, so
         // a failure here must not lose the outcome (nor the epoch trim the caller does
         // next). What is not removed is retried: files by the next pass over the pending

@@ -135,9 +135,12 @@ impl Log {
         let now = self.clock.now_ms();
         let delay = self.config().file_delete_delay_ms;
         for seg in old {
-            seg.retire(&dir).map_err(|e| self.poison(e))?;
+            seg.retire().map_err(|e| self.poison(e))?;
             self.inner.pending_deletes.lock().push((now.saturating_add(delay), Arc::clone(seg)));
         }
+        // One fsync for the renames: a crash before it leaves old segments the `.swap`
+        // files cover, which recovery deletes as it completes the swap.
+        dir.sync().map_err(|e| self.poison(e))?;
         fault::point("swap::after_old_deleted").map_err(|e| self.poison(e))?;
         // Step 4.
         for seg in &new {

@@ -20,9 +20,9 @@ impl Segment {
     /// replaced it, or retention removed it) while readers that took the
     /// list before may still be reading it: it leaves the budget, maps its
     /// `.log` whole, reads its largest timestamp (for their time lookups),
-    /// renames its files `.deleted`, fsyncs the directory through `dir` (the
-    /// segment's directory, held open by the caller) and lets go of its
-    /// descriptor and index maps. The whole-file map stays until the last
+    /// renames its files `.deleted` and lets go of its descriptor and index
+    /// maps. The caller fsyncs the directory once it retired all it retires
+    /// (one fsync for the pass, not one a segment). The whole-file map stays until the last
     /// reader drops the segment, whatever happens to the files: out of the
     /// budget, no eviction can take it, so a reader never has to reopen a
     /// file that `file.delete.delay.ms` may already have removed. Mapped
@@ -36,7 +36,7 @@ impl Segment {
     /// renamed all the same, and the readers that listed it open it by its
     /// new name, as after any eviction, until `file.delete.delay.ms` removes
     /// it). Nothing else here opens a file.
-    pub(crate) fn retire(&self, dir: &file::DirHandle) -> Result<()> {
+    pub(crate) fn retire(&self) -> Result<()> {
         self.account.detach();
         match self.map_fully() {
             Ok(()) => {}
@@ -51,7 +51,7 @@ impl Segment {
         self.keep_largest_timestamp();
         self.change_suffix_unsynced("", DELETED_SUFFIX)?;
         self.release();
-        dir.sync()
+        Ok(())
     }
 
     /// Reads what [`Segment::largest_timestamp`] answers from (the time
@@ -375,7 +375,7 @@ mod tests {
     fn a_sync_of_a_retired_segment_keeps_no_descriptor_the_budget_does_not_count() {
         let dir = tempfile::tempdir().unwrap();
         let segment = segment_with_a_batch(dir.path());
-        segment.retire(&file::DirHandle::open(dir.path()).unwrap()).unwrap();
+        segment.retire().unwrap();
         assert_eq!(descriptors_under(dir.path()), 0, "retired: nothing open");
         // A sync pass (or a time lookup) that listed the segment before it left reopens
         // its `.log`, now `.deleted`, after the detach: the budget counts nothing of it.
@@ -390,7 +390,7 @@ mod tests {
     fn a_lookup_in_a_retired_segment_keeps_no_index_map_the_budget_does_not_count() {
         let dir = tempfile::tempdir().unwrap();
         let segment = segment_with_a_batch(dir.path());
-        segment.retire(&file::DirHandle::open(dir.path()).unwrap()).unwrap();
+        segment.retire().unwrap();
         // A reader that listed the segment before it left looks an offset and a time up.
         assert_eq!(segment.offset_index().lookup(0).unwrap().position, 0);
         assert!(segment.time_index().lookup(0).is_ok());
