@@ -463,3 +463,63 @@ fn a_commit_after_an_adopted_group_lost_its_offsets_counts_from_the_commit() {
         store.close().unwrap();
     }
 }
+
+/// A group with more expired offsets than one `__consumer_offsets` batch
+/// holds (`max.message.bytes`, 1 MiB by default; a tombstone of these keys
+/// takes about 30 bytes) expires them all: Kafka's cleanup is a non-atomic
+/// write (`cleanupGroupMetadata` returns `CoordinatorResult(records, false)`),
+/// which its runtime splits into batches that fit. Deleting such a group
+/// writes the same tombstones.
+#[test]
+fn a_group_with_more_offsets_than_one_tombstone_batch_holds_expires_or_deletes_whole() {
+    for deleting in [false, true] {
+        expire_or_delete_a_group_of_100_000_offsets(deleting);
+    }
+}
+
+/// Group `g` with 100,000 commits at `T0` (one of `t`-0, the others written
+/// straight into `__consumer_offsets`), expired an hour later or deleted.
+fn expire_or_delete_a_group_of_100_000_offsets(deleting: bool) {
+    const N: i32 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let value = OffsetCommit {
+        offset: 3,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp: T0,
+        expire_timestamp: None,
+    };
+    let value = value.encode().unwrap().to_vec();
+    let commits: Vec<Record> =
+        (1..N).map(|p| Record::new(offset_key("g", "t", p), value.clone()).timestamp(T0)).collect();
+    let store = open(dir.path(), &clock);
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "t", 0, 5).unwrap();
+    let count = store.partition_count("__consumer_offsets").unwrap();
+    let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
+    for chunk in commits.chunks(5_000) {
+        log.append(chunk).unwrap();
+    }
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.groups().offsets("g").unwrap().len(), 100_000);
+    clock.advance(60 * MINUTE);
+    if deleting {
+        assert!(store.groups().delete("g").unwrap());
+    } else {
+        assert_eq!(store.expire_committed_offsets().unwrap(), 100_000);
+    }
+    assert!(store.groups().list().unwrap().is_empty());
+    let metadata = GroupKey::Metadata { group: "g".into() }.encode().unwrap().to_vec();
+    let records = offsets_records(&store, "g");
+    assert_eq!(records.last(), Some(&(metadata, None)), "the group's tombstone comes last");
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(dir.path(), &clock);
+    assert!(store.groups().list().unwrap().is_empty(), "expired offsets came back");
+    store.close().unwrap();
+}

@@ -29,8 +29,10 @@ use crate::{Error, Result};
 use super::{Store, TopicPartition};
 
 mod expiry;
+mod tombstones;
 
 use expiry::{Memberships, note_membership};
+use tombstones::append_tombstones;
 
 /// Kafka's internal topic of committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -119,24 +121,6 @@ pub(super) fn adopted_offsets_partitions(
     let configured = usize::try_from(config.offsets_topic_num_partitions).unwrap_or(usize::MAX);
     let kafka = if configured > 1 { configured } else { KAFKA_OFFSETS_PARTITIONS };
     found.max(kafka)
-}
-
-/// Tombstones (a key, a null value) of the offsets `ids` and, when given,
-/// of a group's metadata, each timestamped `now`.
-fn tombstones(ids: &[GroupId], metadata: Option<GroupKey>, now: i64) -> Result<Vec<Record>> {
-    let offsets = ids.iter().map(|(g, t, p)| GroupKey::Offset {
-        group: g.clone(),
-        topic: t.clone(),
-        partition: *p,
-    });
-    offsets
-        .chain(metadata)
-        .map(|k| {
-            let key =
-                k.encode().map_err(|e| Error::InvalidRequest(format!("cannot encode key: {e}")))?;
-            Ok(Record { timestamp: now, key: Some(key), value: None, headers: Vec::new() })
-        })
-        .collect()
 }
 
 /// Whether a control batch is a COMMIT marker (an unreadable one is not).
@@ -498,10 +482,12 @@ impl Groups<'_> {
                 by_group.entry(id.0.clone()).or_default().push(id.clone());
             }
             for (group, ids) in by_group {
-                let records = tombstones(&ids, None, self.store.clock().now_ms())?;
                 let p = partition_for_group(&group, self.partitions());
-                self.store.partition(OFFSETS_TOPIC, p)?.append(&records)?;
-                state.forget(&ids);
+                let log = self.store.partition(OFFSETS_TOPIC, p)?;
+                let now = self.store.clock().now_ms();
+                let (written, appended) = append_tombstones(&log, &ids, None, now);
+                state.forget(ids.get(..written).unwrap_or_default());
+                appended?;
             }
             // The load skipped an offline partition, or one that did not
             // load: its groups' commits of the topic are still there and come
@@ -775,9 +761,13 @@ impl Groups<'_> {
             let ids: Vec<_> =
                 state.offsets.keys().filter(|(g, _, _)| g == group).cloned().collect();
             if !ids.is_empty() {
+                self.ensure_topic()?;
+                let p = partition_for_group(group, self.partitions());
+                let log = self.store.partition(OFFSETS_TOPIC, p)?;
                 let metadata = GroupKey::Metadata { group: group.to_owned() };
-                self.write(group, tombstones(&ids, Some(metadata), now)?)?;
-                state.forget(&ids);
+                let (written, appended) = append_tombstones(&log, &ids, Some(metadata), now);
+                state.forget(ids.get(..written).unwrap_or_default());
+                appended?;
             }
             Ok(!ids.is_empty())
         })

@@ -31,7 +31,9 @@
 //! An offset whose transactional commit is still pending is kept until its
 //! producer's marker ends it. Each expired offset gets a tombstone in
 //! `__consumer_offsets` (`appendOffsetCommitTombstone`), so fetching it answers
-//! none, a reopen reads it as deleted and compaction removes the record; a
+//! none, a reopen reads it as deleted and compaction removes the record (in
+//! as many batches as the partition's `max.message.bytes` requires, see
+//! [`tombstones`](super::tombstones)); a
 //! group left with no offsets (and no pending commit) is deleted with them, a
 //! tombstone of its metadata too (`GroupMetadataManager.maybeDeleteGroup`,
 //! `ClassicGroup.createGroupTombstoneRecords`).
@@ -48,7 +50,7 @@ use crate::format::group_record::{
 };
 use crate::{Error, Result};
 
-use super::{CommittedOffset, GroupId, Groups, OFFSETS_TOPIC, Store, tombstones};
+use super::{CommittedOffset, GroupId, Groups, OFFSETS_TOPIC, Store, append_tombstones};
 
 /// Milliseconds in a minute (Kafka's `offsetsRetentionMs = minutes * 60 * 1000L`).
 const MINUTE_MS: i64 = 60_000;
@@ -209,11 +211,12 @@ impl Groups<'_> {
             };
             let emptied = !kept.contains(group) && !open.contains(group);
             let metadata = emptied.then(|| GroupKey::Metadata { group: group.to_owned() });
-            match tombstones(&ids, metadata, now).and_then(|records| log.append(&records)) {
-                Ok(_) => done.extend(ids),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+            // In batches that fit the partition's `max.message.bytes`: a group may
+            // expire more offsets at once than one batch holds.
+            let (written, appended) = append_tombstones(&log, &ids, metadata, now);
+            done.extend(ids.into_iter().take(written));
+            if let Err(e) = appended {
+                first_error.get_or_insert(e);
             }
         }
         state.forget(&done);
