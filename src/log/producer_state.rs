@@ -18,7 +18,9 @@
 //!
 //! Transactions: a producer's first transactional batch opens its
 //! transaction at that batch's offset; its COMMIT or ABORT marker completes
-//! it. The first offset of the earliest open transaction bounds the last
+//! it (a control batch the cleaner emptied completes nothing). Every data
+//! batch is one of the last five, one without a sequence (-1) too: 0 is the
+//! sequence expected after it. The first offset of the earliest open transaction bounds the last
 //! stable offset. A marker is checked by Kafka's rules
 //! (`ProducerAppendInfo.appendEndTxnMarker`): a coordinator epoch below the
 //! producer's is fenced; with transaction version 2 (KIP-890, where the
@@ -77,6 +79,14 @@ impl Producer {
             last_timestamp: crate::format::NO_TIMESTAMP,
             txn_first_offset: None,
             batches: VecDeque::new(),
+        }
+    }
+
+    /// A batch of another epoch forgets the batches of the old one.
+    fn set_epoch(&mut self, epoch: i16) {
+        if epoch != self.epoch {
+            self.batches.clear();
+            self.epoch = epoch;
         }
     }
 }
@@ -213,25 +223,24 @@ impl ProducerState {
             return None;
         }
         let p = self.producers.entry(pid).or_insert_with(Producer::new);
-        if b.producer_epoch() != p.epoch {
-            p.batches.clear();
-            p.epoch = b.producer_epoch();
-        }
-        p.last_timestamp = b.max_timestamp();
         if b.is_control() {
-            // A marker closes the producer's transaction (an emptied one,
-            // left by compaction, closed it long ago).
-            let first = p.txn_first_offset.take();
-            if let Some(f) = first {
-                self.ongoing.remove(&f);
-            }
+            // Kafka's `ProducerAppendInfo.append` reads a control batch's
+            // marker only when it holds a record: one the cleaner emptied (or
+            // a file's unreadable or unknown one) ends no transaction and
+            // changes nothing.
             let marker = marker_of(b)?;
-            p.coordinator_epoch = marker.coordinator_epoch;
             let aborted = match marker.kind {
                 ControlType::Abort => true,
                 ControlType::Commit => false,
                 ControlType::Other(_) => return None,
             };
+            p.set_epoch(b.producer_epoch());
+            p.last_timestamp = b.max_timestamp();
+            p.coordinator_epoch = marker.coordinator_epoch;
+            let first = p.txn_first_offset.take();
+            if let Some(f) = first {
+                self.ongoing.remove(&f);
+            }
             return first.map(|first_offset| CompletedTxn {
                 producer_id: pid,
                 first_offset,
@@ -239,20 +248,23 @@ impl ProducerState {
                 aborted,
             });
         }
+        p.set_epoch(b.producer_epoch());
+        p.last_timestamp = b.max_timestamp();
         if b.is_transactional() && p.txn_first_offset.is_none() {
             p.txn_first_offset = Some(b.base_offset());
             self.ongoing.insert(b.base_offset(), pid);
         }
-        if b.base_sequence() >= 0 {
-            p.batches.push_back(BatchMeta {
-                last_seq: b.last_sequence(),
-                last_offset: b.last_offset(),
-                offset_delta: b.last_offset_delta(),
-                timestamp: b.max_timestamp(),
-            });
-            while p.batches.len() > BATCHES_TO_RETAIN {
-                p.batches.pop_front();
-            }
+        // Every data batch is recorded, one without a sequence too (Kafka's
+        // `appendDataBatch`, e.g. a coordinator's offset commit): its last
+        // sequence, -1, makes 0 the next one expected.
+        p.batches.push_back(BatchMeta {
+            last_seq: b.last_sequence(),
+            last_offset: b.last_offset(),
+            offset_delta: b.last_offset_delta(),
+            timestamp: b.max_timestamp(),
+        });
+        while p.batches.len() > BATCHES_TO_RETAIN {
+            p.batches.pop_front();
         }
         None
     }
