@@ -1,7 +1,9 @@
 //! Tailing readers end: a wait on a partition, blocking or async, returns an error when the
 //! store closes or the topic is deleted, instead of staying pending forever; an async wait
 //! holds one waker slot however often it is polled, and none once resolved or dropped; a tail
-//! at a gap before the log end waits for the next append without spinning.
+//! at a gap before the log end waits for the next append without spinning. An iteration ends
+//! quietly only when its log is closed: `Error::Closed` from a segment's file on a live log (a
+//! stale handle) is yielded, never taken for the end of the records.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -291,4 +293,129 @@ fn the_async_tail_at_a_gap_before_the_log_end_is_pending_until_the_next_append()
         Poll::Ready(Some(Ok(r))) => assert_eq!(r.offset(), 10),
         other => panic!("expected the record at 10, got {other:?}"),
     }
+}
+
+/// A store whose budget keeps one segment open, holding records 0..40 in segments of four:
+/// every read of a sealed segment reopens its `.log` by name.
+fn store_of_evicted_segments(tmp: &TempDir) -> (Store, Log) {
+    let config = StoreConfig::new([tmp.path()]).background_threads(false).log_open_segments_max(1);
+    let store = Store::open(config).unwrap();
+    let overrides: BTreeMap<String, String> =
+        [("segment.bytes", "4096"), ("file.delete.delay.ms", "0")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    store.create_topic("t", 1, &overrides).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for o in 0..40 {
+        log.append(&[Record::new("k", format!("v{o}"))]).unwrap();
+        if o % 4 == 3 {
+            log.roll().unwrap();
+        }
+    }
+    (store, log)
+}
+
+/// Retention deleting the segments under and ahead of an iteration (their files removed at
+/// once, `file.delete.delay.ms` = 0) never ends it quietly either: a read that listed the
+/// segments before returns their records, and the next read, below the new log start offset,
+/// fails with `OffsetOutOfRange` (Kafka's answer to a fetch below the log start), after which
+/// the iterator ends.
+#[test]
+fn an_iteration_overtaken_by_retention_yields_offset_out_of_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, log) = store_of_evicted_segments(&tmp);
+    let mut records = log.records_from(0).fetch_bytes(1);
+    let first: Vec<i64> = records.by_ref().take(10).map(|r| r.unwrap().offset()).collect();
+    assert_eq!(first, (0..10).collect::<Vec<_>>());
+    // The next read stops between listing the segments and reading them.
+    let deleted = fault::on_point("log::read::segment", {
+        let (log, store) = (log.clone(), store.clone());
+        move || {
+            log.delete_records(30).unwrap();
+            let report = store.maintain(Some("t"));
+            log.delete_expired_files(i64::MAX).unwrap();
+            let gone = !log.dir().join(format!("{:020}.log", 8)).exists();
+            assert!(gone, "segment 8 kept: {report:?}");
+        }
+    });
+    let rest: Vec<Result<i64, Error>> = records.map(|r| r.map(|r| r.offset())).collect();
+    assert!(deleted.ran());
+    assert_eq!(log.log_start_offset(), 30);
+    match rest.as_slice() {
+        [Ok(10), Err(Error::OffsetOutOfRange { offset: 11, log_start_offset: 30, .. })] => {}
+        other => panic!("{other:?}"),
+    }
+    store.close().unwrap();
+}
+
+/// Puts a copy of each sealed segment's `.log` under its name: the same bytes in another file,
+/// which a segment's reopen (checking the file's identity) refuses with `Error::Closed`, the
+/// log itself open.
+fn replace_sealed_files(log: &Log) {
+    let dir = log.dir().to_path_buf();
+    let active = *log.segment_base_offsets().last().unwrap();
+    for base in log.segment_base_offsets().into_iter().filter(|&b| b != active) {
+        let name = dir.join(format!("{base:020}.log"));
+        let copy = dir.join("copy.tmp");
+        std::fs::copy(&name, &copy).unwrap();
+        std::fs::rename(&copy, &name).unwrap();
+    }
+}
+
+/// An iteration over a live log whose segment reopen fails with `Error::Closed` (a stale file
+/// under the segment's name) yields that error: the records past it exist, and ending quietly
+/// there would hand the caller a silent early end. It used to end as at a close, with `None`,
+/// after the records read before.
+#[test]
+fn an_iteration_meeting_a_stale_segment_file_on_a_live_log_yields_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, log) = store_of_evicted_segments(&tmp);
+    let mut records = log.records_from(0).fetch_bytes(1);
+    let first: Vec<i64> = records.by_ref().take(10).map(|r| r.unwrap().offset()).collect();
+    assert_eq!(first, (0..10).collect::<Vec<_>>());
+    let replaced = fault::on_point("segment::reopen", {
+        let log = log.clone();
+        move || replace_sealed_files(&log)
+    });
+    let rest: Vec<Result<i64, Error>> = records.map(|r| r.map(|r| r.offset())).collect();
+    assert!(replaced.ran(), "no segment was reopened");
+    assert!(!log.is_closed());
+    let read = rest.iter().filter(|r| r.is_ok()).count();
+    match rest.last() {
+        Some(Err(Error::Closed { what })) => assert!(what.ends_with(".log"), "{what}"),
+        other => panic!("ended after {read} more records without an error: last {other:?}"),
+    }
+    // Not closed: its close would flush the sealed segments to files no longer theirs.
+    drop(store);
+}
+
+/// The async tail follows the same rule: on the live log, the `Closed` of a stale segment file
+/// is yielded; it used to end the stream (`Ready(None)`).
+#[cfg(feature = "stream")]
+#[test]
+fn the_async_tail_meeting_a_stale_segment_file_on_a_live_log_yields_the_error() {
+    use futures_core::Stream;
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, log) = store_of_evicted_segments(&tmp);
+    let replaced = fault::on_point("segment::reopen", {
+        let log = log.clone();
+        move || replace_sealed_files(&log)
+    });
+    let mut tail = Box::pin(log.tail(0));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut read = 0;
+    let end = loop {
+        match tail.as_mut().poll_next(&mut cx) {
+            Poll::Ready(Some(Ok(_))) => read += 1,
+            other => break other,
+        }
+    };
+    assert!(replaced.ran(), "no segment was reopened");
+    match end {
+        Poll::Ready(Some(Err(Error::Closed { .. }))) => {}
+        other => panic!("ended after {read} records without an error: {other:?}"),
+    }
+    // Not closed: its close would flush the sealed segments to files no longer theirs.
+    drop(store);
 }

@@ -10,8 +10,9 @@
 //!   it blocks until the next record is appended;
 //! - cleanly (`None`) once the log is closed: by [`Log::close`], a store
 //!   close or the topic's deletion. Another error (a corrupt batch, a poisoned
-//!   log with nothing more to serve, an offset retention has deleted) is
-//!   yielded once, and then the iterator ends.
+//!   log with nothing more to serve, an offset retention has deleted, an
+//!   [`Error::Closed`] on the live log: a segment file no longer the one
+//!   its handle opened) is yielded once, and then the iterator ends.
 //!
 //! Records below the log start offset are gone: an iterator that falls
 //! behind retention yields [`Error::OffsetOutOfRange`].
@@ -139,11 +140,17 @@ impl RecordsFrom {
         if self.done { Some(None) } else { None }
     }
 
-    /// Ends the iteration on `e`: a closed log ends it quietly.
+    /// Ends the iteration on `e`: quietly when the log itself is closed, with
+    /// `e` otherwise. A `Closed` does not say which: a segment's file or
+    /// index answers it too on a live log (a reopen finding another file
+    /// under the segment's name), and the records past it exist, so ending
+    /// quietly there would be a silent early end. The log's flag is set
+    /// before its segments close (`Log::shut`): a `Closed` a close caused is
+    /// seen with the flag set.
     pub(super) fn end(&mut self, e: Error) -> Option<Result<RecordRef>> {
         self.done = true;
         match e {
-            Error::Closed { .. } => None,
+            Error::Closed { .. } if self.log.is_closed() => None,
             e => Some(Err(e)),
         }
     }

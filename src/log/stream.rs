@@ -4,7 +4,9 @@
 //! It reads as [`Log::records_from`] does and, at the log end, waits with
 //! [`Log::wait_for_async`]: the appender wakes it, so it needs no particular
 //! runtime and no timer. It ends (`None`) once the log is closed — store
-//! closed, topic deleted — and after yielding any other error once.
+//! closed, topic deleted — and after yielding any other error once (an
+//! [`Error::Closed`](crate::Error::Closed) on the live log included), as
+//! [`Log::records_from`] does.
 //!
 //! The reads themselves are the same as [`Log::read`]: fast when the data
 //! is in the page cache, a blocking disk read when it is not. A service that
