@@ -468,3 +468,38 @@ fn max_timestamp_whose_first_batch_holds_no_record_of_it_is_none_as_in_kafka() {
     assert_eq!(found, Some(TimestampedOffset { offset: 4, timestamp: Some(max + 1) }));
     log.close().unwrap();
 }
+
+/// Kafka ranks every segment by its `maxTimestampSoFar` for MAX_TIMESTAMP, an empty one too: its
+/// time index has no entry, so it ranks at -1 (`NO_TIMESTAMP`), as does a segment whose records
+/// carry no timestamp; the first of the segments ranked highest answers
+/// (`UnifiedLog.fetchOffsetByTimestamp` replaces its pick only on a larger timestamp). In a log
+/// without timestamps whose first segment the cleaner emptied, the empty segment answers, and it
+/// holds no batch: none. Strata used to pass over empty segments and answer the record of the
+/// next one.
+#[test]
+fn max_timestamp_of_a_log_without_timestamps_ranks_an_empty_first_segment_as_kafka_does() {
+    let untimed = |base: i64| {
+        let mut b = BatchBuilder::new(base);
+        b.append(&Record::new("k", "v").timestamp(-1)).unwrap();
+        b.append(&Record::new("k", "w").timestamp(-1)).unwrap();
+        b.build().unwrap()
+    };
+    let found = |offset| Some(TimestampedOffset { offset, timestamp: None });
+    for empty_first in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let first = if empty_first { Bytes::new() } else { untimed(0) };
+        std::fs::write(dir.path().join(format!("{:020}.log", 0)), first).unwrap();
+        std::fs::write(dir.path().join(format!("{:020}.log", 2)), untimed(2)).unwrap();
+        // Opened as after a clean shutdown, the files trusted as the cleaner left them.
+        let options = LoadOptions::clean().with_recovery_point(4);
+        let log = open_with(dir.path(), LogConfig::default(), options);
+        assert_eq!(log.segment_base_offsets(), [0, 2]);
+        assert_eq!(log.log_end_offset(), 4);
+        let got = log.offset_for_time(OffsetSpec::MaxTimestamp).unwrap();
+        // With records in the first segment, its first record answers (its batch's
+        // `offsetOfMaxTimestamp`: the first record carrying -1).
+        let want = if empty_first { None } else { found(0) };
+        assert_eq!(got, want, "empty first segment: {empty_first}");
+        log.close().unwrap();
+    }
+}

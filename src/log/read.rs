@@ -590,13 +590,15 @@ fn misplaced(
 /// MAX_TIMESTAMP (`UnifiedLog.fetchOffsetByTimestamp`) answered from the
 /// snapshot, so an append passing the lookup neither changes the answer nor
 /// makes it none. The segment with the largest timestamp answers, the first
-/// one on a tie (Kafka replaces its pick only on a larger one).
+/// one on a tie (Kafka replaces its pick only on a larger one). Every segment
+/// is ranked, an empty one too (at -1, as Kafka ranks one by its empty time
+/// index): in a log without timestamps, an empty first segment answers none.
 fn max_timestamp_in(v: &super::View) -> Result<Option<(i64, i64)>> {
     let mut best: Option<((i64, i64), &Arc<Segment>)> = None;
-    for seg in v.segments.iter().filter(|s| s.len() > 0) {
+    for seg in v.segments.iter() {
         // Tests stop a lookup here, between its snapshot and a segment's timestamps.
         crate::io::fault::point("log::offset_for_time::segment")?;
-        let Some(max) = seg.max_timestamp_below(v.log_end_offset)? else { continue };
+        let max = seg.max_timestamp_below(v.log_end_offset)?;
         if best.is_none_or(|((b, _), _)| max.0 > b) {
             best = Some((max, seg));
         }

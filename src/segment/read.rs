@@ -436,27 +436,31 @@ impl Segment {
 
     /// The largest timestamp of the batches below `end` and the last offset of
     /// the first batch carrying it (Kafka's `maxTimestampSoFar` and its
-    /// offset, as of a snapshot whose log end offset is `end`); `None` when no
-    /// batch lies below `end`. An append publishes its batch, and the
-    /// segment's largest timestamp with it, before the log end offset: when
-    /// that largest timestamp is a batch's at or past `end`, the batches
-    /// below `end` are scanned (their headers only) for theirs.
-    pub(crate) fn max_timestamp_below(&self, end: i64) -> Result<Option<(i64, i64)>> {
+    /// offset, as of a snapshot whose log end offset is `end`): `(-1, base
+    /// offset)` when no batch below `end` carries a larger one, an empty
+    /// segment's included (Kafka's empty time index answers that pair). An
+    /// append publishes its batch, and the segment's largest timestamp with
+    /// it, before the log end offset: when that largest timestamp is a
+    /// batch's at or past `end`, the batches below `end` are scanned (their
+    /// headers only) for theirs.
+    pub(crate) fn max_timestamp_below(&self, end: i64) -> Result<(i64, i64)> {
+        let none = (NO_TIMESTAMP, self.base_offset());
         if self.len() == 0 {
-            return Ok(None);
+            return Ok(none);
         }
         let (ts, off) = self.max_timestamp_so_far()?;
         if off < end {
-            return Ok(Some((ts, off)));
+            return Ok((ts, off));
         }
-        let mut max: Option<(i64, i64)> = None;
+        let mut max = none;
         for item in self.batches_from(0)? {
             let (_, b) = item?;
             if b.base_offset() >= end {
                 break;
             }
-            if max.is_none_or(|(m, _)| b.max_timestamp() > m) {
-                max = Some((b.max_timestamp(), b.last_offset()));
+            // Raised only by a larger timestamp, as an append raises it.
+            if b.max_timestamp() > max.0 {
+                max = (b.max_timestamp(), b.last_offset());
             }
         }
         Ok(max)
