@@ -48,6 +48,11 @@
 //! next record gets. The forwarder checks every acknowledgement against that
 //! pair: Kafka offset `K` must hold the record it expects (a record written
 //! by anyone else into the partition stops it before it commits).
+//! A position that does not move is committed again at every start and each
+//! half of the store's `offsets.retention.minutes`: the store expires a
+//! commit that old, and a partition without one starts as a first run (from
+//! strata's log start). A store kept open that long with no forwarder
+//! running on it still expires them: the next start then forwards again.
 //!
 //! A crash between the broker's acknowledgement and strata's commit (or
 //! between a send and its acknowledgement) leaves Kafka holding records past
@@ -247,6 +252,9 @@ struct Stream {
     kafka_next: i64,
     /// The pair last committed.
     committed: (i64, i64),
+    /// When (store clock) this partition's pair was last committed: `None` before this
+    /// run committed it.
+    committed_at_ms: Option<i64>,
     forwarded: u64,
 }
 
@@ -375,6 +383,7 @@ impl<'s> Forwarder<'s> {
                     acked: 0,
                     kafka_next: 0,
                     committed: (-1, -1),
+                    committed_at_ms: None,
                     forwarded: 0,
                 });
             }
@@ -593,21 +602,35 @@ impl<'s> Forwarder<'s> {
         }
     }
 
-    /// Commits every partition whose acknowledged position moved: one batch,
-    /// offset = next strata offset, metadata = next Kafka offset.
+    /// Commits every partition whose acknowledged position moved, or that this
+    /// run has not committed for half of `offsets.retention.minutes`: one
+    /// batch, offset = next strata offset, metadata = next Kafka offset.
+    ///
+    /// The store expires a commit that long after it was written (a strata
+    /// group has no members to keep it, as Kafka keeps an active consumer's),
+    /// and a partition without a commit starts as a first run, from strata's
+    /// log start: an idle partition's unchanged position is written again, as
+    /// a Kafka consumer's auto-commit writes its unchanged positions.
     fn commit(&mut self) -> Result<()> {
-        let mut batch = Vec::new();
-        for s in &self.streams {
-            if s.committed != (s.acked, s.kafka_next) {
-                batch.push((TopicPartition::new(&s.topic, s.partition), s.acked, s.metadata()));
-            }
-        }
+        let now = self.store.clock().now_ms();
+        let refresh_ms = self.store.config().offsets_retention_minutes.saturating_mul(60_000) / 2;
+        let due = |s: &Stream| {
+            s.committed != (s.acked, s.kafka_next)
+                || s.committed_at_ms.is_none_or(|at| now.saturating_sub(at) >= refresh_ms)
+        };
+        let batch: Vec<_> = self
+            .streams
+            .iter()
+            .filter(|s| due(s))
+            .map(|s| (TopicPartition::new(&s.topic, s.partition), s.acked, s.metadata()))
+            .collect();
         if batch.is_empty() {
             return Ok(());
         }
         self.store.groups().commit_many_with_metadata(&self.options.group, &batch)?;
-        for s in &mut self.streams {
+        for s in self.streams.iter_mut().filter(|s| due(s)) {
             s.committed = (s.acked, s.kafka_next);
+            s.committed_at_ms = Some(now);
         }
         Ok(())
     }
@@ -819,5 +842,85 @@ fn main() {
     if let Err(e) = result {
         eprintln!("forward: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::sync::Arc;
+
+    use strata::{Clock, ManualClock, Record};
+
+    use super::*;
+
+    const MINUTE_MS: i64 = 60_000;
+
+    /// A forwarder of `store`'s topic `t` (one partition) caught up at strata offset `next`,
+    /// Kafka offset `next`: what its commits do needs no broker, so its producer points at
+    /// none (creating one connects to nothing).
+    fn caught_up(store: &Store, next: i64) -> Forwarder<'_> {
+        let options = parse_args(
+            ["--dir", "unused", "--bootstrap", "127.0.0.1:1", "--group", "g", "--topic", "t"]
+                .into_iter()
+                .map(str::to_owned),
+        )
+        .unwrap();
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", &options.bootstrap)
+            .create_with_context(Reports::default())
+            .unwrap();
+        let log = store.partition("t", 0).unwrap();
+        let stream = Stream {
+            topic: "t".to_owned(),
+            kafka_topic: "t".to_owned(),
+            partition: 0,
+            log,
+            next_read: next,
+            pending: VecDeque::new(),
+            acked: next,
+            kafka_next: next,
+            committed: (-1, -1),
+            committed_at_ms: None,
+            forwarded: 0,
+        };
+        Forwarder {
+            store,
+            options,
+            producer,
+            streams: vec![stream],
+            acks_seen: 0,
+            abort_after_acks: None,
+        }
+    }
+
+    /// A partition that gets no new record keeps its commit: the forwarder commits its
+    /// unchanged position again before `offsets.retention.minutes` expires it. Expired, the
+    /// next start would find no commit and forward the whole partition again as a first run.
+    #[test]
+    fn an_idle_partitions_position_outlives_offsets_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(1_700_000_000_000);
+        let config =
+            StoreConfig::new([dir.path()]).offsets_retention_minutes(60).background_threads(false);
+        let store = Store::open_with_clock(config, Arc::clone(&clock) as Arc<dyn Clock>).unwrap();
+        store.create_topic("t", 1, &Default::default()).unwrap();
+        store.partition("t", 0).unwrap().append(&[Record::new("k", "v")]).unwrap();
+        let mut f = caught_up(&store, 1);
+        f.commit().unwrap();
+        // Three hours idle, the run loop committing as it does, retention expiring as it does.
+        for _ in 0..18 {
+            clock.advance(10 * MINUTE_MS);
+            f.commit().unwrap();
+            store.expire_committed_offsets().unwrap();
+        }
+        assert_eq!(
+            store.groups().fetch("g", "t", 0).unwrap(),
+            Some(1),
+            "the idle partition's position expired: a restart would forward it all again"
+        );
+        drop(f);
+        store.close().unwrap();
     }
 }
