@@ -622,10 +622,15 @@ config_table! {
         /// a group without members; a commit carrying an explicit expiry time
         /// (value version 1, from an old client) expires at that time
         /// instead. A group adopted from a Kafka broker counts as Kafka's
-        /// coordinator counts it: from when it became empty, from the load
-        /// when it had members, never while its state does not decode (see
-        /// `Groups` in the README). A group whose offsets all expired is
-        /// deleted with them.
+        /// coordinator counts it: from when it became empty, never while its
+        /// state does not decode (see `Groups` in the README). One loaded
+        /// with members counts from the load: Kafka counts from when the
+        /// group becomes empty, once its members' session timeouts (and the
+        /// rebalance they start) have run with no heartbeat, so strata,
+        /// which serves no heartbeats and writes no group state, expires such
+        /// offsets up to those timeouts sooner, and starts the count again at
+        /// each open (a store reopened more often than the retention keeps
+        /// them). A group whose offsets all expired is deleted with them.
         ///
         /// Default: 10080 (7 days). Valid: 1 to 2147483647 (Kafka's `INT`,
         /// at least 1).

@@ -8,7 +8,10 @@
 //! The state is materialized on first use by reading every partition of the
 //! topic that exists (last record per key wins; a null value deletes; a
 //! transactional commit counts once its producer's COMMIT marker follows, as
-//! Kafka's coordinator loads it), then kept current by the commits made here.
+//! Kafka's coordinator loads it), then kept current by the commits made here
+//! and read again once another writer (a transactional producer's commit or
+//! its COMMIT/ABORT marker, appended through [`Log`](crate::log::Log)) added
+//! records to the partition a call answers for ([`load`]).
 //!
 //! Committed offsets expire as Kafka's coordinator expires them: a group of
 //! strata's own (no metadata record) or without a protocol type once
@@ -21,14 +24,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use crate::format::Record;
 use crate::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
-use crate::format::{ControlRecord, ControlType, Record};
-use crate::log::{Log, OffsetSpec};
+use crate::log::{AppendInfo, OffsetSpec};
 use crate::{Error, Result};
 
 use super::{Store, TopicPartition};
 
 mod expiry;
+mod load;
 mod tombstones;
 
 use expiry::{Memberships, note_membership};
@@ -123,14 +127,6 @@ pub(super) fn adopted_offsets_partitions(
     found.max(kafka)
 }
 
-/// Whether a control batch is a COMMIT marker (an unreadable one is not).
-fn is_commit_marker(b: &crate::format::BatchView) -> bool {
-    let Some(Ok(r)) = b.records().ok().and_then(|mut rs| rs.next()) else { return false };
-    r.key()
-        .and_then(|k| ControlRecord::decode(k, r.value().map(|v| v.as_ref())).ok())
-        .is_some_and(|m| m.kind == ControlType::Commit)
-}
-
 /// The configs Kafka gives `__consumer_offsets`: compacted, 100 MiB segments.
 pub(super) fn offsets_topic_overrides() -> BTreeMap<String, String> {
     let mut o = BTreeMap::new();
@@ -188,8 +184,14 @@ pub(super) struct GroupState {
     /// decides from when its offsets expire ([`expiry`]).
     memberships: Memberships,
     /// When the store loaded the groups (its clock): a group loaded with
-    /// members counts its offsets' retention from then at the earliest.
+    /// members counts its offsets' retention from then at the earliest. A
+    /// reload keeps the first load's time.
     loaded_at: i64,
+    /// Each partition's log end offset as of the state: the end when it
+    /// loaded, moved past each append made here while nothing else wrote
+    /// between. A partition whose end is elsewhere (absent: 0) holds records
+    /// the state has not read ([`Groups::refresh`]).
+    ends: BTreeMap<i32, i64>,
 }
 
 impl GroupState {
@@ -211,6 +213,15 @@ impl GroupState {
     fn holds_offsets(&self, group: &str) -> bool {
         let first = (group.to_owned(), String::new(), i32::MIN);
         self.offsets.range(first..).next().is_some_and(|((g, _, _), _)| g == group)
+    }
+
+    /// Notes an append of this module's to partition `p`: the state reflects
+    /// it, and is still current when nothing else wrote since it was.
+    fn note_append(&mut self, p: i32, info: &AppendInfo) {
+        let end = self.ends.entry(p).or_insert(0);
+        if *end == info.base_offset {
+            *end = info.last_offset.saturating_add(1);
+        }
     }
 
     /// Forgets the offsets `ids`, once their tombstones are written: their
@@ -281,149 +292,6 @@ impl Groups<'_> {
         }
     }
 
-    /// Reads every existing `__consumer_offsets` partition into `state`, as
-    /// Kafka's coordinator loads it (`OffsetMetadataManager.replay`):
-    /// a plain commit applies at once, a tombstone removes the commit and any
-    /// still pending of its key; a transactional
-    /// one (a consumer's `sendOffsetsToTransaction`) waits, per producer,
-    /// for that producer's marker. A COMMIT applies each of its offsets
-    /// unless a commit appended after it is loaded already; an ABORT drops
-    /// them, and a transaction still open at the end is not the group's.
-    ///
-    /// A partition whose records are corrupt or do not decode is left out,
-    /// recorded in [`GroupState::unloaded`]; any other failure (I/O) fails
-    /// the load, tried again on the next call.
-    fn load(&self) -> Result<GroupState> {
-        // The loaded commits, each with the offset of the record holding it.
-        let mut loaded: Loaded = BTreeMap::new();
-        let mut unloaded = BTreeMap::new();
-        let mut pending = BTreeSet::new();
-        let mut memberships = Memberships::new();
-        let loaded_at = self.store.clock().now_ms();
-        let Ok(count) = self.store.partition_count(OFFSETS_TOPIC) else {
-            return Ok(GroupState::default());
-        };
-        for p in 0..count {
-            let Ok(log) = self.store.partition(OFFSETS_TOPIC, p) else { continue };
-            match Self::load_partition(&log) {
-                Ok((commits, open, members)) => {
-                    pending.extend(open);
-                    memberships.extend(members);
-                    for (id, (c, at)) in commits {
-                        if loaded.get(&id).is_none_or(|(_, was)| *was < at) {
-                            loaded.insert(id, (c, at));
-                        }
-                    }
-                }
-                Err(e @ (Error::Corrupt { .. } | Error::CorruptFile { .. })) => {
-                    unloaded.insert(p, (log.dir().to_path_buf(), e.to_string()));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let offsets = loaded.into_iter().map(|(id, (c, _))| (id, c)).collect();
-        let mut state = GroupState { offsets, unloaded, pending, memberships, loaded_at };
-        // A group holding no offsets is gone for Kafka's coordinator (see `GroupState::forget`).
-        let offsetless: Vec<String> =
-            state.memberships.keys().filter(|g| !state.holds_offsets(g)).cloned().collect();
-        for group in offsetless {
-            state.memberships.remove(&group);
-        }
-        Ok(state)
-    }
-
-    /// The commits of one `__consumer_offsets` partition, each with the
-    /// offset of the record holding it, and the offsets with a
-    /// transactional commit still pending at its end, and its groups' memberships.
-    fn load_partition(log: &Log) -> Result<(Loaded, BTreeSet<GroupId>, Memberships)> {
-        let mut loaded: Loaded = BTreeMap::new();
-        let mut memberships = Memberships::new();
-        let open = {
-            let mut pending: BTreeMap<i64, Loaded> = BTreeMap::new();
-            let mut offset = log.log_start_offset();
-            while offset < log.log_end_offset() {
-                let fetched = log.read(offset, 1 << 20)?;
-                for batch in fetched.record_batches() {
-                    let batch = batch?;
-                    let b = batch.batch();
-                    if b.last_offset() < offset {
-                        continue;
-                    }
-                    if b.is_control() {
-                        let commit = is_commit_marker(b);
-                        let ended = pending.remove(&b.producer_id()).unwrap_or_default();
-                        for (id, (c, at)) in ended.into_iter().filter(|_| commit) {
-                            if loaded.get(&id).is_none_or(|(_, was)| *was < at) {
-                                loaded.insert(id, (c, at));
-                            }
-                        }
-                        continue;
-                    }
-                    let txn = b.is_transactional().then(|| b.producer_id());
-                    for r in batch.records() {
-                        let r = r?;
-                        let Some(key) = r.key() else { continue };
-                        // Group metadata and newer coordinators' record types are not
-                        // offsets; an offset commit that does not decode fails the load, as
-                        // it fails Kafka's (`CoordinatorLoaderImpl`): skipped, the group's
-                        // older commit would be served as its position.
-                        let undecodable = |e: crate::format::FormatError| Error::CorruptFile {
-                            path: log.dir().to_path_buf(),
-                            reason: format!(
-                                "the consumer-group record at offset {} does not decode: {e}",
-                                r.offset()
-                            ),
-                        };
-                        let (group, topic, partition) = match GroupKey::decode(key) {
-                            Ok(GroupKey::Offset { group, topic, partition }) => {
-                                (group, topic, partition)
-                            }
-                            Ok(k @ (GroupKey::Metadata { .. } | GroupKey::Other { .. })) => {
-                                note_membership(&mut memberships, &k, key, r.value());
-                                continue;
-                            }
-                            Err(e) => return Err(undecodable(e)),
-                        };
-                        let id = (group, topic.clone(), partition);
-                        match r.value().map(OffsetCommit::decode) {
-                            None => {
-                                // Every commit of the key goes, a pending one too: a
-                                // marker after the tombstone brings none back
-                                // (OffsetMetadataManager.replay).
-                                loaded.remove(&id);
-                                for open in pending.values_mut() {
-                                    open.remove(&id);
-                                }
-                            }
-                            Some(Ok(v)) => {
-                                let c = CommittedOffset {
-                                    topic,
-                                    partition,
-                                    offset: v.offset,
-                                    commit_timestamp: v.commit_timestamp,
-                                    metadata: v.metadata,
-                                    expire_timestamp: v.expire_timestamp,
-                                };
-                                let into = match txn {
-                                    Some(pid) => pending.entry(pid).or_default(),
-                                    None => &mut loaded,
-                                };
-                                into.insert(id, (c, r.offset()));
-                            }
-                            Some(Err(e)) => return Err(undecodable(e)),
-                        }
-                    }
-                }
-                if fetched.next_offset() <= offset {
-                    break;
-                }
-                offset = fetched.next_offset();
-            }
-            pending.into_values().flat_map(BTreeMap::into_keys).collect()
-        };
-        Ok((loaded, open, memberships))
-    }
-
     /// Runs `f` on the groups' state, loading it first if need be; refused while
     /// the `__consumer_offsets` partition holding `group` (`None`: any) did
     /// not load.
@@ -433,9 +301,7 @@ impl Groups<'_> {
         f: impl FnOnce(&mut GroupState) -> Result<R>,
     ) -> Result<R> {
         let mut cache = self.store.inner.groups.lock();
-        if cache.is_none() {
-            *cache = Some(self.load()?);
-        }
+        self.refresh(&mut cache, group)?;
         let holding = group.map(|g| partition_for_group(g, self.partitions()));
         match cache.as_mut() {
             Some(state) => f(state.checked(holding)?),
@@ -472,9 +338,7 @@ impl Groups<'_> {
         }
         let forgot = (|| {
             crate::io::fault::point("store::groups::forget_offsets")?;
-            if cache.is_none() {
-                *cache = Some(self.load()?);
-            }
+            self.refresh(&mut cache, None)?;
             let Some(state) = cache.as_mut() else { return Ok(()) };
             let unloaded = state.unloaded.values().next().cloned();
             let mut by_group: BTreeMap<String, Vec<GroupId>> = BTreeMap::new();
@@ -485,7 +349,9 @@ impl Groups<'_> {
                 let p = partition_for_group(&group, self.partitions());
                 let log = self.store.partition(OFFSETS_TOPIC, p)?;
                 let now = self.store.clock().now_ms();
-                let (written, appended) = append_tombstones(&log, &ids, None, now);
+                let mut infos = Vec::new();
+                let (written, appended) = append_tombstones(&log, &ids, None, now, &mut infos);
+                infos.iter().for_each(|info| state.note_append(p, info));
                 state.forget(ids.get(..written).unwrap_or_default());
                 appended?;
             }
@@ -523,14 +389,15 @@ impl Groups<'_> {
         self.store.ensure_partitions(OFFSETS_TOPIC, n)
     }
 
-    fn write(&self, group: &str, records: Vec<Record>) -> Result<()> {
+    /// Appends `records` to `group`'s partition, noted in `state`.
+    fn write(&self, state: &mut GroupState, group: &str, records: Vec<Record>) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
         self.ensure_topic()?;
-        let log =
-            self.store.partition(OFFSETS_TOPIC, partition_for_group(group, self.partitions()))?;
-        log.append(&records)?;
+        let p = partition_for_group(group, self.partitions());
+        let info = self.store.partition(OFFSETS_TOPIC, p)?.append(&records)?;
+        state.note_append(p, &info);
         Ok(())
     }
 
@@ -628,7 +495,7 @@ impl Groups<'_> {
             });
         }
         self.with_state(Some(group), |state| {
-            self.write(group, records)?;
+            self.write(state, group, records)?;
             for (TopicPartition { topic, partition }, offset, metadata) in offsets {
                 state.offsets.insert(
                     (group.to_owned(), topic.clone(), *partition),
@@ -765,7 +632,10 @@ impl Groups<'_> {
                 let p = partition_for_group(group, self.partitions());
                 let log = self.store.partition(OFFSETS_TOPIC, p)?;
                 let metadata = GroupKey::Metadata { group: group.to_owned() };
-                let (written, appended) = append_tombstones(&log, &ids, Some(metadata), now);
+                let mut infos = Vec::new();
+                let (written, appended) =
+                    append_tombstones(&log, &ids, Some(metadata), now, &mut infos);
+                infos.iter().for_each(|info| state.note_append(p, info));
                 state.forget(ids.get(..written).unwrap_or_default());
                 appended?;
             }

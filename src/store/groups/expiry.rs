@@ -14,8 +14,11 @@
 //! - a protocol type and members (a group adopted from a broker's directory
 //!   while its consumers ran): the time the store loaded the groups. A broker
 //!   restarting on that directory keeps such a group until its members' session
-//!   timeouts end it, and counts from when it became empty then, so never
-//!   before its load;
+//!   timeouts end it (and the rebalance they start), and counts from when it
+//!   became empty then, so never before its load: strata serves no heartbeats
+//!   and writes no group state, so it counts from the load itself, up to those
+//!   timeouts sooner than such a broker, and from each open's load again (a
+//!   store reopened more often than the retention keeps these offsets);
 //! - a `GroupMetadataValue` that does not decode, or a group with records of
 //!   the newer group types (KIP-848 consumer, share and streams groups, key
 //!   versions 3 and up, whose membership strata does not read): none, its
@@ -172,12 +175,10 @@ impl Groups<'_> {
         let minutes = self.store.inner.config.offsets_retention_minutes;
         let retention_ms = minutes.saturating_mul(MINUTE_MS);
         let mut cache = self.store.inner.groups.lock();
-        if cache.is_none() {
-            if self.store.partition_count(OFFSETS_TOPIC).is_err() {
-                return Ok(0);
-            }
-            *cache = Some(self.load()?);
+        if cache.is_none() && self.store.partition_count(OFFSETS_TOPIC).is_err() {
+            return Ok(0);
         }
+        self.refresh(&mut cache, None)?;
         let Some(state) = cache.as_mut() else { return Err(self.store.closed_error()) };
         let now = self.store.clock().now_ms();
         let count = self.partitions();
@@ -195,6 +196,7 @@ impl Groups<'_> {
         // Kafka deletes a group only with no open transaction of its offsets.
         let open: BTreeSet<&str> = state.pending.iter().map(|(g, _, _)| g.as_str()).collect();
         let mut done: Vec<GroupId> = Vec::new();
+        let mut appends = Vec::new();
         let mut first_error = None;
         for (group, ids) in expired {
             let p = partition_for_group(group, count);
@@ -213,11 +215,16 @@ impl Groups<'_> {
             let metadata = emptied.then(|| GroupKey::Metadata { group: group.to_owned() });
             // In batches that fit the partition's `max.message.bytes`: a group may
             // expire more offsets at once than one batch holds.
-            let (written, appended) = append_tombstones(&log, &ids, metadata, now);
+            let mut infos = Vec::new();
+            let (written, appended) = append_tombstones(&log, &ids, metadata, now, &mut infos);
+            appends.extend(infos.into_iter().map(|info| (p, info)));
             done.extend(ids.into_iter().take(written));
             if let Err(e) = appended {
                 first_error.get_or_insert(e);
             }
+        }
+        for (p, info) in &appends {
+            state.note_append(*p, info);
         }
         state.forget(&done);
         first_error.map_or(Ok(done.len()), Err)

@@ -13,7 +13,7 @@
 use crate::format::Record;
 use crate::format::group_record::GroupKey;
 use crate::format::layout::BATCH_OVERHEAD;
-use crate::log::Log;
+use crate::log::{AppendInfo, Log};
 use crate::{Error, Result};
 
 use super::GroupId;
@@ -49,12 +49,14 @@ pub(super) fn tombstones(
 /// given, of a group's metadata, in batches each within `limit` bytes
 /// (a record larger than it alone goes in a batch of its own, and fails).
 /// Returns how many of `ids` have their tombstone written, a prefix of
-/// them, and the first failure, after which nothing more is written.
+/// them, and the first failure, after which nothing more is written; each
+/// append made is pushed onto `appends`, in order.
 pub(super) fn append_tombstones(
     log: &Log,
     ids: &[GroupId],
     metadata: Option<GroupKey>,
     now: i64,
+    appends: &mut Vec<AppendInfo>,
 ) -> (usize, Result<()>) {
     let records = match tombstones(ids, metadata, now) {
         Ok(r) => r,
@@ -63,8 +65,9 @@ pub(super) fn append_tombstones(
     let limit = usize::try_from(log.config().max_message_bytes).unwrap_or(usize::MAX);
     let mut written = 0;
     for batch in batches(&records, limit) {
-        if let Err(e) = log.append(batch) {
-            return (written.min(ids.len()), Err(e));
+        match log.append(batch) {
+            Ok(info) => appends.push(info),
+            Err(e) => return (written.min(ids.len()), Err(e)),
         }
         written += batch.len();
     }
