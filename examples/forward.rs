@@ -246,7 +246,8 @@ struct Stream {
     next_read: i64,
     /// Strata offsets sent, not yet acknowledged, in send order.
     pending: VecDeque<i64>,
-    /// Next strata offset after the last acknowledged record (what is committed).
+    /// Next strata offset after the last acknowledged record, and after the records not
+    /// forwarded that follow it once nothing is in flight (what is committed).
     acked: i64,
     /// The Kafka offset the next acknowledged record must have.
     kafka_next: i64,
@@ -612,6 +613,15 @@ impl<'s> Forwarder<'s> {
     /// log start: an idle partition's unchanged position is written again, as
     /// a Kafka consumer's auto-commit writes its unchanged positions.
     fn commit(&mut self) -> Result<()> {
+        for s in &mut self.streams {
+            // Nothing in flight: every offset below `next_read` was acknowledged or is
+            // not forwarded (a transaction marker, an aborted record), so the position
+            // passes them. Left at them, retention removing them would read, at the next
+            // start, as records deleted before they were forwarded.
+            if s.pending.is_empty() {
+                s.acked = s.acked.max(s.next_read);
+            }
+        }
         let now = self.store.clock().now_ms();
         let refresh_ms = self.store.config().offsets_retention_minutes.saturating_mul(60_000) / 2;
         let due = |s: &Stream| {
@@ -851,7 +861,7 @@ mod tests {
 
     use std::sync::Arc;
 
-    use strata::{Clock, ManualClock, Record};
+    use strata::{BatchBuilder, Clock, ManualClock, Record};
 
     use super::*;
 
@@ -919,6 +929,44 @@ mod tests {
             store.groups().fetch("g", "t", 0).unwrap(),
             Some(1),
             "the idle partition's position expired: a restart would forward it all again"
+        );
+        drop(f);
+        store.close().unwrap();
+    }
+
+    /// A partition whose last records were a transaction and its commit marker resumes
+    /// after retention removed them: its committed position is past the marker (nothing is
+    /// forwarded for it), not at it, where the next start's check (committed below the log
+    /// start) took the marker's removal for records deleted before they were forwarded.
+    #[test]
+    fn a_position_after_a_transaction_marker_is_past_the_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new([dir.path()]).background_threads(false)).unwrap();
+        store.create_topic("t", 1, &Default::default()).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        let mut b = BatchBuilder::new(0).producer(7, 0, 0).transactional(true);
+        b.append(&Record::new("k", "v")).unwrap();
+        log.append_batch(b.build().unwrap()).unwrap();
+        let marker = log.append_txn_marker(7, 0, 0, true).unwrap();
+        let mut f = caught_up(&store, 0);
+        f.send_some(&mut u64::MAX.clone()).unwrap();
+        assert_eq!(f.streams[0].pending, [0]);
+        // The broker acknowledges the record at Kafka offset 0.
+        f.producer.context().deliveries.lock().unwrap().push(Delivery {
+            stream: 0,
+            strata_offset: 0,
+            outcome: Ok((0, 0)),
+        });
+        f.take_deliveries().unwrap();
+        assert!(f.caught_up());
+        f.commit().unwrap();
+        // Retention (here DeleteRecords) removes everything forwarded, marker included.
+        let start = log.delete_records(marker + 1).unwrap();
+        let committed = store.groups().fetch("g", "t", 0).unwrap().unwrap();
+        assert!(
+            committed >= start,
+            "committed {committed} below the log start {start}: the next start stops with \
+             'retention deleted records before they were forwarded'"
         );
         drop(f);
         store.close().unwrap();
