@@ -109,3 +109,103 @@ fn a_producer_batch_without_a_sequence_is_its_producers_last_batch() {
     assert_eq!(log.log_end_offset(), 8);
     log.close().unwrap();
 }
+
+fn snapshot_offsets(dir: &Path) -> Vec<i64> {
+    let mut v: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".snapshot")?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Kafka's `rebuildProducerState` replays from the larger of the snapshot's
+/// offset and the log start (`truncateAndReload` starts an empty state at the
+/// log start): a batch below the log start, still in the first segment after
+/// DeleteRecords, is not replayed. strata replayed the whole first segment,
+/// so a crash brought back a transaction only records below the log start
+/// held.
+#[test]
+fn a_replay_without_a_snapshot_starts_at_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LoadOptions::default());
+    log.append_batch(batch(0, 11, 0, 1, true)).unwrap();
+    log.append_batch(batch(0, -1, NO_SEQUENCE, 1, false)).unwrap();
+    assert_eq!(log.delete_records(1).unwrap(), 1);
+    drop(log); // a crash: no snapshot
+    assert!(snapshot_offsets(dir.path()).is_empty());
+
+    let options = LoadOptions::default().with_clean_shutdown(false).with_log_start_offset(1);
+    let ro = open_read_only(dir.path(), options);
+    assert_eq!(ro.log_start_offset(), 1);
+    assert_eq!(ro.last_stable_offset(), 2, "read-only: a transaction below the log start");
+    assert_eq!(ro.producer_count(), 0, "read-only: a producer below the log start");
+    drop(ro);
+    let log = open(dir.path(), options);
+    assert_eq!(log.last_stable_offset(), 2, "a transaction below the log start came back");
+    assert_eq!(log.producer_count(), 0, "a producer below the log start came back");
+    log.append_batch(batch(0, 11, 5, 1, false)).unwrap();
+    log.close().unwrap();
+}
+
+/// Kafka's `truncateAndReload` removes the snapshots at or below the log
+/// start and loads none of them: the state starts empty at the log start.
+/// strata loaded such a snapshot, holding producers of records retention or
+/// DeleteRecords had removed. A read-only open reads it as the writer's open
+/// does, removing nothing.
+#[test]
+fn a_snapshot_at_or_below_the_log_start_is_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LoadOptions::default());
+    log.append_batch(batch(0, 11, 0, 1, true)).unwrap();
+    log.append_batch(batch(0, 12, 0, 1, false)).unwrap();
+    log.close().unwrap();
+    assert_eq!(snapshot_offsets(dir.path()), [2]);
+
+    let options = LoadOptions::default().with_log_start_offset(2);
+    let ro = open_read_only(dir.path(), options);
+    assert_eq!(ro.producer_count(), 0, "read-only: the snapshot at the log start was loaded");
+    drop(ro);
+    assert_eq!(snapshot_offsets(dir.path()), [2], "the read-only open removed a snapshot");
+    let log = open(dir.path(), options);
+    assert_eq!(log.producer_count(), 0, "the snapshot at the log start was loaded");
+    assert_eq!(snapshot_offsets(dir.path()), Vec::<i64>::new());
+    // Unknown: outside a transaction and at any sequence.
+    log.append_batch(batch(0, 11, 7, 1, false)).unwrap();
+    log.close().unwrap();
+}
+
+/// A read-only open drops the loaded snapshot's producers idle for
+/// `producer.id.expiration.ms` as a writer's open does (06eef03), and holds
+/// the producers it replayed: strata's read-only open kept none
+/// (`producer_count` 0) and had no expiry to apply.
+#[test]
+fn a_read_only_open_holds_the_producers_a_writers_open_would() {
+    const EXPIRATION_MS: i64 = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LoadOptions::default());
+    log.append_batch(batch(0, 7, 0, 1, false)).unwrap();
+    log.append_batch(batch(0, 8, 0, 1, true)).unwrap();
+    log.close().unwrap();
+    let options = LoadOptions::default().with_producer_id_expiration_ms(EXPIRATION_MS);
+    let at = |now: i64| {
+        let config = LogConfig::default();
+        let clock = ManualClock::new(now);
+        Log::open_read_only(dir.path(), "t", 0, config, clock, options).unwrap().0
+    };
+    let ro = at(NOW + EXPIRATION_MS - 1);
+    assert_eq!(ro.producer_count(), 2, "read-only, before the expiration");
+    let ro = at(NOW + EXPIRATION_MS);
+    assert_eq!(ro.producer_count(), 1, "read-only: only the open transaction's producer stays");
+    assert_eq!(ro.last_stable_offset(), 1);
+    let writer = Log::open(
+        dir.path(),
+        "t",
+        0,
+        LogConfig::default(),
+        ManualClock::new(NOW + EXPIRATION_MS),
+        options,
+    );
+    assert_eq!(writer.unwrap().0.producer_count(), 1);
+    assert_eq!(snapshot_offsets(dir.path()), [2]);
+}

@@ -130,7 +130,8 @@ impl LoadOptions {
         Self { cleaned_to: Some(cleaned_to), ..self }
     }
 
-    /// `producer.id.expiration.ms` (a store passes its own): the open drops
+    /// `producer.id.expiration.ms` (a store passes its own): the open (a
+    /// read-only one too, in memory only) drops
     /// the producers of the snapshot it loads whose last write is that long
     /// before the clock's now and that have no open transaction, as Kafka's
     /// `ProducerStateManager.loadFromSnapshot` filters them
@@ -439,8 +440,13 @@ impl Log {
             )?;
         }
         let expiry = options.producer_id_expiration_ms.map(|ms| (now, ms));
-        let (producers, snapshot_at) =
-            rebuild_producers(dir, &segments, log_end_offset, &read_by_recovery, expiry)?;
+        let (producers, snapshot_at) = rebuild_producers(
+            dir,
+            &segments,
+            (log_start_offset, log_end_offset),
+            &read_by_recovery,
+            expiry,
+        )?;
         // After a clean shutdown, a snapshot at the log end was written durably by that close.
         let durable_snapshot =
             snapshot_at.filter(|&o| options.clean_shutdown && o == log_end_offset);
@@ -499,11 +505,14 @@ impl Log {
     }
 }
 
-/// Producer state at `log_end_offset`: the newest snapshot plus a replay of
-/// the batches after it (Kafka's `rebuildProducerState`). With no snapshot
-/// the whole log is replayed, except the segments recovery just validated and
-/// found without producer batches (`read_by_recovery`): a log without
-/// producers is read once.
+/// Producer state at `log_end_offset` (Kafka's `rebuildProducerState`): the
+/// newest snapshot above `log_start` plus a replay of the batches after it;
+/// snapshots at or below the log start are removed, as Kafka's
+/// `truncateAndReload` removes them, and with none left the state starts
+/// empty at the log start (batches below it, still in the first segment
+/// after DeleteRecords, are not replayed). Segments recovery just validated
+/// and found without producer batches (`read_by_recovery`) are not read
+/// again: a log without producers is read once.
 ///
 /// Also after a clean shutdown: Kafka's `rebuildProducerState` skips the scan
 /// there, taking a clean directory without snapshots for one written before
@@ -517,30 +526,17 @@ impl Log {
 fn rebuild_producers(
     dir: &Path,
     segments: &[Arc<Segment>],
-    log_end_offset: i64,
+    (log_start, log_end_offset): (i64, i64),
     read_by_recovery: &super::txn_recover::ReadByRecovery,
     expiry: Option<(i64, i64)>,
 ) -> Result<(ProducerState, Option<i64>)> {
-    let (mut state, from) = match load_snapshot(dir, log_end_offset)? {
-        Some((state, offset)) => (state, offset),
-        None => (ProducerState::default(), i64::MIN),
-    };
+    let loaded = load_snapshot(dir, log_start, log_end_offset)?;
+    let snapshot_at = loaded.as_ref().map(|&(_, offset)| offset);
+    let (mut state, from) = super::txn_recover::start_at(loaded, log_start);
     if let Some((now, expiration_ms)) = expiry {
         state.expire(now, expiration_ms);
     }
-    let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
-    let snapshot_at = (from != i64::MIN).then_some(from);
-    for seg in segments.iter().skip(first) {
-        if read_by_recovery.contains_key(&seg.base_offset()) {
-            continue;
-        }
-        for item in seg.batches_from(0)? {
-            let (_, b) = item?;
-            if b.base_offset() >= from && b.producer_id() >= 0 {
-                state.update(&b);
-            }
-        }
-    }
+    let state = super::txn_recover::replay_producers((state, from), segments, read_by_recovery)?;
     Ok((state, snapshot_at))
 }
 

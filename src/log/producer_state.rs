@@ -30,8 +30,10 @@
 //! not be below it.
 //!
 //! The state is snapshotted in Kafka's `.snapshot` format at every roll and
-//! at close, and rebuilt on open from the latest snapshot plus the batches
-//! after it. Producers idle for `producer.id.expiration.ms` are forgotten.
+//! at close, and rebuilt on open from the latest snapshot above the log
+//! start plus the batches after it; with no such snapshot, from the batches
+//! at and after the log start alone (Kafka's `rebuildProducerState`).
+//! Producers idle for `producer.id.expiration.ms` are forgotten.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
@@ -409,9 +411,10 @@ impl ProducerState {
     /// `rebuildProducerState` takes the directory for one written before
     /// producer state existed (an upgrade) and skips the scan, so a broker
     /// adopting such a partition forgets every producer (`logtool hand-over`
-    /// refuses one). And producers that only segments deleted by retention
-    /// held, past the newest snapshot written, are forgotten by strata too:
-    /// the replay starts at the new log start.
+    /// refuses one). And producers that only records below the log start
+    /// held, past the newest snapshot above it, are forgotten by strata too:
+    /// a snapshot at or below the log start is not loaded, and the replay
+    /// starts at the log start.
     pub(crate) fn write_snapshot(
         &self,
         dir: &Path,
@@ -496,10 +499,14 @@ pub(crate) fn snapshot_offsets(dir: &Path) -> Result<Vec<i64>> {
     Ok(v)
 }
 
-/// The newest readable snapshot at or below `up_to` and its offset, removing
-/// nothing (corrupt ones are skipped).
-pub(crate) fn read_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerState, i64)>> {
-    for o in snapshot_offsets(dir)?.into_iter().rev().filter(|&o| o <= up_to) {
+/// The newest readable snapshot above `above` and at or below `up_to`, and
+/// its offset, removing nothing (corrupt ones are skipped).
+pub(crate) fn read_snapshot(
+    dir: &Path,
+    above: i64,
+    up_to: i64,
+) -> Result<Option<(ProducerState, i64)>> {
+    for o in snapshot_offsets(dir)?.into_iter().rev().filter(|&o| above < o && o <= up_to) {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
         if let Ok(state) = snapshot_file::read(&path, max_snapshot_len(), o)? {
             return Ok(Some((state, o)));
@@ -508,14 +515,23 @@ pub(crate) fn read_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerSt
     Ok(None)
 }
 
-/// Loads the newest readable snapshot at or below `up_to`; removes snapshots
-/// above it and corrupt ones. Returns the state and the snapshot's offset.
-pub(crate) fn load_snapshot(dir: &Path, up_to: i64) -> Result<Option<(ProducerState, i64)>> {
+/// Loads the newest readable snapshot above `log_start` and at or below
+/// `up_to`; removes the snapshots outside that range and corrupt ones, as
+/// Kafka's `ProducerStateManager.truncateAndReload` does (one at or below the
+/// log start holds producers of records no longer in the log). Returns the
+/// state and the snapshot's offset.
+pub(crate) fn load_snapshot(
+    dir: &Path,
+    log_start: i64,
+    up_to: i64,
+) -> Result<Option<(ProducerState, i64)>> {
     let offsets = snapshot_offsets(dir)?;
-    for &o in offsets.iter().filter(|&&o| o > up_to) {
+    let (kept, out): (Vec<i64>, Vec<i64>) =
+        offsets.into_iter().partition(|&o| log_start < o && o <= up_to);
+    for o in out {
         file::remove_file_if_exists(&dir.join(segment_file_name(o, FileKind::Snapshot)))?;
     }
-    for &o in offsets.iter().rev().filter(|&&o| o <= up_to) {
+    for &o in kept.iter().rev() {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
         match snapshot_file::read(&path, max_snapshot_len(), o)? {
             Ok(state) => return Ok(Some((state, o))),

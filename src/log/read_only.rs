@@ -7,9 +7,11 @@
 //! whether the log restarts at its checkpointed start — but as a dry
 //! run: it creates, renames, truncates, syncs and removes nothing, takes no
 //! lock and maps indexes read-only. It serves the data a writer's recovery
-//! would keep and reports the rest as [`TailCut`]s. It can run beside a live
-//! writer (in this process or another): the writer only appends, and bytes
-//! past a published batch are never read. A batch the writer is writing at
+//! would keep and reports the rest as [`TailCut`]s. Its producer state is
+//! the one a writer's open rebuilds (snapshots at or below the log start
+//! skipped, idle producers expired), read without removing a snapshot. It
+//! can run beside a live writer (in this process or another): the writer
+//! only appends, and bytes past a published batch are never read. A batch the writer is writing at
 //! that moment shows up as a torn tail in the report; that is not damage.
 //!
 //! A file that vanishes or is replaced between the directory listing and its
@@ -33,7 +35,6 @@ use crate::io::file;
 use crate::segment::Segment;
 use crate::{Error, Result};
 
-use super::producer_state::ProducerState;
 use super::recovery_rules as rules;
 use super::{Inner, LoadOptions, LoadReport, Log, View, Writer, tail};
 
@@ -280,9 +281,15 @@ impl Log {
         if let Some(from) = rebuild_from.filter(|_| !segments.is_empty()) {
             super::txn_recover::rebuild_txn_indexes_in_memory(dir, &segments, from)?;
         }
-        let first_unstable_offset =
-            super::txn_recover::replay_read_only(dir, &segments, log_end_offset)?
-                .first_unstable_offset();
+        let expiry = options.producer_id_expiration_ms.map(|ms| (now, ms));
+        let producers = super::txn_recover::replay_read_only(
+            dir,
+            &segments,
+            log_start_offset,
+            log_end_offset,
+            expiry,
+        )?;
+        let first_unstable_offset = producers.first_unstable_offset();
         let log = Log {
             clock,
             inner: Arc::new(Inner {
@@ -296,7 +303,7 @@ impl Log {
                     leader_epoch,
                     epochs,
                     closed: false,
-                    producers: ProducerState::default(),
+                    producers,
                     durable_snapshot: None,
                     active: None,
                 }),

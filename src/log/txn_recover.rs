@@ -24,26 +24,24 @@ use super::producer_state::{CompletedTxn, ProducerState, read_snapshot};
 /// base offset, with their leader-epoch changes (`RecoveryOutcome`).
 pub(super) type ReadByRecovery = std::collections::BTreeMap<i64, Vec<(i32, i64)>>;
 
-/// Producer state at the end of `segments`, replayed from the newest readable
-/// snapshot at or below `up_to` (or from the first segment), calling
-/// `on_batch` with each segment and batch read, the state after it and what
-/// it completed. Nothing is written or removed. A segment recovery just read
-/// and found without producer batches (in `read_by_recovery`, by base offset,
-/// with its leader-epoch changes) is not read again: `on_read` gets what
-/// recovery saw instead.
+/// Producer state at the end of `segments`: `start`'s state (a snapshot's,
+/// or empty) with the batches replayed that end at or after its offset
+/// (Kafka's `rebuildProducerState` reads each segment from the larger of the
+/// snapshot's offset and the log start), calling `on_batch` with each
+/// segment and batch read, the state after it and what it completed. Nothing
+/// is written or removed. A segment recovery just read and found without
+/// producer batches (in `read_by_recovery`, by base offset, with its
+/// leader-epoch changes) is not read again: `on_read` gets what recovery saw
+/// instead.
 fn replay(
-    dir: &Path,
+    start: (ProducerState, i64),
     segments: &[Arc<Segment>],
-    up_to: i64,
     read_by_recovery: &ReadByRecovery,
     mut on_batch: impl FnMut(&Segment, &BatchView, &ProducerState, Option<CompletedTxn>) -> Result<()>,
     mut on_read: impl FnMut(&Segment, &[(i32, i64)]),
     mut on_segment: impl FnMut(&Segment) -> Result<()>,
 ) -> Result<ProducerState> {
-    let (mut state, from) = match read_snapshot(dir, up_to)? {
-        Some((state, offset)) => (state, offset),
-        None => (ProducerState::default(), i64::MIN),
-    };
+    let (mut state, from) = start;
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     for seg in segments.iter().skip(first) {
         on_segment(seg)?;
@@ -53,7 +51,7 @@ fn replay(
         }
         for item in seg.batches_from(0)? {
             let (_, b) = item?;
-            let completed = if b.base_offset() >= from && b.producer_id() >= 0 {
+            let completed = if b.last_offset() >= from && b.producer_id() >= 0 {
                 state.update(&b)
             } else {
                 None
@@ -62,6 +60,32 @@ fn replay(
         }
     }
     Ok(state)
+}
+
+/// Where a producer-state rebuild starts (Kafka's `truncateAndReload`): the
+/// snapshot loaded, or an empty state at the log start.
+pub(super) fn start_at(
+    snapshot: Option<(ProducerState, i64)>,
+    log_start: i64,
+) -> (ProducerState, i64) {
+    snapshot.unwrap_or_else(|| (ProducerState::default(), log_start))
+}
+
+/// [`replay`] for the producer state alone.
+pub(super) fn replay_producers(
+    start: (ProducerState, i64),
+    segments: &[Arc<Segment>],
+    read_by_recovery: &ReadByRecovery,
+) -> Result<ProducerState> {
+    replay(start, segments, read_by_recovery, |_, _, _, _| Ok(()), |_, _| {}, |_| Ok(()))
+}
+
+/// The state an index rebuild replays from: the newest readable snapshot at
+/// or below `up_to`, or the first segment. Unlike the producer state, it
+/// does not start at the log start: a transaction that opened below it and
+/// aborted above it keeps its index entry.
+fn index_start(dir: &Path, up_to: i64) -> Result<(ProducerState, i64)> {
+    Ok(start_at(read_snapshot(dir, i64::MIN, up_to)?, i64::MIN))
 }
 
 /// Empties and refills the `.txnindex` of every segment based at or above
@@ -76,9 +100,8 @@ pub(super) fn rebuild_txn_indexes(
 ) -> Result<()> {
     let epochs = std::cell::RefCell::new(epochs);
     replay(
-        dir,
+        index_start(dir, from_base)?,
         segments,
-        from_base,
         read_by_recovery,
         |seg, batch, state, completed| {
             if seg.base_offset() < from_base {
@@ -136,9 +159,8 @@ pub(super) fn rebuild_txn_indexes_in_memory(
 ) -> Result<()> {
     let none = ReadByRecovery::new();
     replay(
-        dir,
+        index_start(dir, from_base)?,
         segments,
-        from_base,
         &none,
         |seg, _, state, completed| {
             if seg.base_offset() < from_base {
@@ -157,13 +179,21 @@ pub(super) fn rebuild_txn_indexes_in_memory(
     .map(drop)
 }
 
-/// The producer state a read-only open serves the LSO from: the newest
-/// snapshot plus the batches after it, read without removing anything.
+/// The producer state a read-only open holds, as a writer's open rebuilds
+/// it (`load::rebuild_producers`): the newest readable snapshot above the
+/// log start (its producers idle past `expiry`, (now,
+/// `producer.id.expiration.ms`), dropped) plus the batches after it, read
+/// without removing anything.
 pub(super) fn replay_read_only(
     dir: &Path,
     segments: &[Arc<Segment>],
+    log_start: i64,
     log_end_offset: i64,
+    expiry: Option<(i64, i64)>,
 ) -> Result<ProducerState> {
-    let none = ReadByRecovery::new();
-    replay(dir, segments, log_end_offset, &none, |_, _, _, _| Ok(()), |_, _| {}, |_| Ok(()))
+    let (mut state, from) = start_at(read_snapshot(dir, log_start, log_end_offset)?, log_start);
+    if let Some((now, expiration_ms)) = expiry {
+        state.expire(now, expiration_ms);
+    }
+    replay_producers((state, from), segments, &ReadByRecovery::new())
 }
