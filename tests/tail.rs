@@ -419,3 +419,61 @@ fn the_async_tail_meeting_a_stale_segment_file_on_a_live_log_yields_the_error() 
     // Not closed: its close would flush the sealed segments to files no longer theirs.
     drop(store);
 }
+
+/// A store with partition `t-0` holding records 0..3, closed and opened again read-only.
+fn read_only_store_of_three_records(tmp: &TempDir) -> (Store, Log) {
+    let (store, log) = {
+        let store = Store::open(StoreConfig::new([tmp.path()]).background_threads(false)).unwrap();
+        store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+        let log = store.partition("t", 0).unwrap();
+        (store, log)
+    };
+    for v in ["a", "b", "c"] {
+        log.append(&[Record::new("k", v)]).unwrap();
+    }
+    drop(log);
+    store.close().unwrap();
+    let store = Store::open_read_only(StoreConfig::new([tmp.path()])).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    (store, log)
+}
+
+/// A read-only log's waits end at once (nothing appends to it): a following iteration over
+/// one reads every record and ends there quietly, as `records_from` without `follow` does,
+/// not with a `Closed` error about a log that is open and readable.
+#[test]
+fn a_following_iteration_over_a_read_only_log_ends_quietly_at_its_log_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, log) = read_only_store_of_three_records(&tmp);
+    let items: Vec<_> = log.records_from(0).follow().collect();
+    let offsets: Vec<i64> =
+        items.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.offset()).collect();
+    assert_eq!(offsets, [0, 1, 2]);
+    let errors: Vec<String> =
+        items.iter().filter_map(|r| r.as_ref().err()).map(ToString::to_string).collect();
+    assert!(errors.is_empty(), "ended with {errors:?}");
+    store.close().unwrap();
+}
+
+/// The async tail over a read-only log ends (`None`) after its last record too.
+#[cfg(feature = "stream")]
+#[test]
+fn the_async_tail_over_a_read_only_log_ends_quietly_at_its_log_end() {
+    use futures_core::Stream;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, log) = read_only_store_of_three_records(&tmp);
+    let mut tail = Box::pin(log.tail(0));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut offsets = Vec::new();
+    loop {
+        match tail.as_mut().poll_next(&mut cx) {
+            Poll::Ready(Some(Ok(r))) => offsets.push(r.offset()),
+            Poll::Ready(Some(Err(e))) => panic!("after {offsets:?}: {e}"),
+            Poll::Ready(None) => break,
+            Poll::Pending => panic!("pending after {offsets:?} on a log nothing appends to"),
+        }
+    }
+    assert_eq!(offsets, [0, 1, 2]);
+    store.close().unwrap();
+}

@@ -7,7 +7,8 @@
 //! iterator ends:
 //! - at the log end, for [`Log::records_from`] (what exists now);
 //! - never while the log lives, for [`RecordsFrom::follow`]: at the log end
-//!   it blocks until the next record is appended;
+//!   it blocks until the next record is appended (a read-only log, which
+//!   nothing appends to, ends there);
 //! - cleanly (`None`) once the log is closed: by [`Log::close`], a store
 //!   close or the topic's deletion. Another error (a corrupt batch, a poisoned
 //!   log with nothing more to serve, an offset retention has deleted, an
@@ -89,7 +90,9 @@ impl RecordsFrom {
     }
 
     /// Keep going at the log end: block until more records are appended,
-    /// and end only when the log is closed (store closed, topic deleted).
+    /// and end only when the log is closed (store closed, topic deleted). A
+    /// read-only log (nothing appends to it) ends at its log end, as without
+    /// `follow`.
     #[must_use]
     pub fn follow(mut self) -> Self {
         self.follow = true;
@@ -100,6 +103,14 @@ impl RecordsFrom {
     #[must_use]
     pub fn position(&self) -> i64 {
         self.buffered.front().map_or(self.next, RecordRef::offset)
+    }
+
+    /// Whether the log end is a wait, not the end: following, on a log that
+    /// can grow. A read-only log's waits end at once with
+    /// [`Error::Closed`] (nothing appends to it), which on that open,
+    /// readable log is no error: following it ends at its log end, quietly.
+    pub(super) fn waits_at_end(&self) -> bool {
+        self.follow && !self.log.is_read_only()
     }
 
     /// One read at `next` into the buffer. `Ok(false)` at the log end. A
@@ -159,10 +170,6 @@ impl RecordsFrom {
 /// What the async tail ([`super::stream`]) drives.
 #[cfg(feature = "stream")]
 impl RecordsFrom {
-    pub(super) fn is_following(&self) -> bool {
-        self.follow
-    }
-
     pub(super) fn next_offset(&self) -> i64 {
         self.next
     }
@@ -186,7 +193,7 @@ impl Iterator for RecordsFrom {
             }
             match self.fill() {
                 Ok(true) => {}
-                Ok(false) if !self.follow => {
+                Ok(false) if !self.waits_at_end() => {
                     self.done = true;
                     return None;
                 }

@@ -4,7 +4,8 @@
 //! It reads as [`Log::records_from`] does and, at the log end, waits with
 //! [`Log::wait_for_async`]: the appender wakes it, so it needs no particular
 //! runtime and no timer. It ends (`None`) once the log is closed — store
-//! closed, topic deleted — and after yielding any other error once (an
+//! closed, topic deleted — or, on a read-only log, at its log end; and
+//! after yielding any other error once (an
 //! [`Error::Closed`](crate::Error::Closed) on the live log included), as
 //! [`Log::records_from`] does.
 //!
@@ -90,7 +91,7 @@ impl Stream for Tail {
             }
             match this.reader.fill() {
                 Ok(true) => {}
-                Ok(false) if !this.reader.is_following() => {
+                Ok(false) if !this.reader.waits_at_end() => {
                     this.reader.mark_done();
                     return Poll::Ready(None);
                 }
