@@ -44,10 +44,6 @@ pub(crate) fn round_down(n: u64, size: usize) -> u64 {
     n - n % size
 }
 
-fn is_zero(raw: &[u8]) -> bool {
-    raw.iter().all(|&b| b == 0)
-}
-
 /// A mapped index: the map, how many slots hold entries, and the last one.
 pub(crate) struct Loaded<E> {
     pub(crate) map: IndexMap,
@@ -203,23 +199,14 @@ impl<E: Entry> Loaded<E> {
     }
 }
 
-/// Counts the entries of index bytes as found on disk: slots up to the first
-/// all-zero one (the preallocated tail of an index that was never trimmed),
-/// where slot 0 may be all-zero only if slot 1 is not (the rule of
+/// Counts the entries of an index of `n` slots as found on disk, `zero(i)`
+/// telling whether slot `i` is all zeros: slots up to the first all-zero one
+/// (the preallocated tail of an index that was never trimmed), where slot 0
+/// may be all-zero only if slot 1 is not (the rule of
 /// `tools/kafka_verify.py`). Entries precede zeros in a well-formed file, so
-/// a binary search finds the boundary; a zero slot among entries is left for
-/// [`check_entries`] to report.
-pub(crate) fn count_entries<E: Entry>(bytes: &[u8]) -> usize {
-    let zero = |i: usize| {
-        i.checked_mul(E::SIZE)
-            .and_then(|start| bytes.get(start..start.checked_add(E::SIZE)?))
-            .is_none_or(is_zero)
-    };
-    count_entries_by(bytes.len() / E::SIZE, zero)
-}
-
-/// [`count_entries`] of `n` slots, `zero(i)` telling whether slot `i` is all
-/// zeros: the slots it asks about are the ones a binary search reads.
+/// a binary search finds the boundary, and the slots it asks about are the
+/// only ones read; a zero slot among entries is left for the check
+/// ([`super::check::check_file`]) to report.
 pub(crate) fn count_entries_by(n: usize, mut zero: impl FnMut(usize) -> bool) -> usize {
     if n == 0 || !zero(n - 1) {
         return n;
@@ -238,88 +225,4 @@ pub(crate) fn count_entries_by(n: usize, mut zero: impl FnMut(usize) -> bool) ->
         if zero(mid) { hi = mid } else { lo = mid }
     }
     hi
-}
-
-/// What checking an index's bytes found: its last entry (of those counted
-/// as [`count_entries`] does), and what is wrong with it, if anything.
-#[derive(Debug, Clone)]
-pub(crate) struct Checked<E> {
-    /// The last entry.
-    pub last: Option<E>,
-    /// The first broken rule, if any.
-    pub problem: Option<String>,
-    /// The bytes of the entries counted (without the zero tail).
-    pub(crate) raw: Vec<u8>,
-    /// The index's base offset, to decode `raw`.
-    pub(crate) base: i64,
-}
-
-impl<E: Entry> Checked<E> {
-    /// What a check that read no entries found: `problem`.
-    pub(crate) fn refused(base: i64, problem: String) -> Self {
-        Checked { last: None, problem: Some(problem), raw: Vec::new(), base }
-    }
-
-    /// How many entries were checked.
-    pub(crate) fn count(&self) -> usize {
-        self.raw.len() / E::SIZE
-    }
-
-    /// The entries checked, in file order.
-    pub(crate) fn entries(&self) -> Vec<E> {
-        self.raw.chunks_exact(E::SIZE).map(|raw| E::decode(raw, self.base)).collect()
-    }
-
-    /// The entry with the largest `key <= target` among those checked (keys
-    /// in order when there is no `problem`; otherwise some entry at most).
-    pub(crate) fn largest_le(&self, target: i64, key: impl Fn(&E) -> i64) -> Option<E> {
-        let n = self.raw.len() / E::SIZE;
-        let entry = |i: usize| {
-            let raw =
-                self.raw.get(i.checked_mul(E::SIZE)?..i.checked_add(1)?.checked_mul(E::SIZE)?)?;
-            Some(E::decode(raw, self.base))
-        };
-        let key_of = |i: usize| entry(i).map_or(i64::MAX, |e| key(&e));
-        entry(search::largest_le(n, search::warm_entries(E::SIZE), target, key_of)?)
-    }
-}
-
-/// Checks index bytes (of an index whose base offset is `base`): the length
-/// is whole entries, `whole(first, last)` and `pair(slot, previous, entry)`
-/// find nothing wrong, and the bytes after the entries are zero.
-pub(crate) fn check_entries<E: Entry>(
-    mut bytes: Vec<u8>,
-    base: i64,
-    pair: impl Fn(usize, &E, &E) -> Option<String>,
-    whole: impl Fn(&E, &E) -> Option<String>,
-) -> Checked<E> {
-    let entries = count_entries::<E>(&bytes);
-    let entry =
-        |i: usize| bytes.get(i * E::SIZE..(i + 1) * E::SIZE).map(|raw| E::decode(raw, base));
-    let last = entries.checked_sub(1).and_then(entry);
-    let problem = (|| {
-        if !bytes.len().is_multiple_of(E::SIZE) {
-            return Some(format!("length {} is not a multiple of {}", bytes.len(), E::SIZE));
-        }
-        if let (Some(first), Some(last)) = (entry(0), last)
-            && entries > 0
-            && let Some(reason) = whole(&first, &last)
-        {
-            return Some(reason);
-        }
-        let mut prev = entry(0)?;
-        for i in 1..entries {
-            let e = entry(i)?;
-            if let Some(reason) = pair(i, &prev, &e) {
-                return Some(reason);
-            }
-            prev = e;
-        }
-        let from = entries * E::SIZE;
-        let tail = bytes.get(from..)?;
-        let at = tail.iter().position(|&b| b != 0)?;
-        Some(format!("non-zero byte at {}, after {entries} entries", from + at))
-    })();
-    bytes.truncate(entries * E::SIZE);
-    Checked { last, problem, raw: bytes, base }
 }

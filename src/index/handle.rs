@@ -6,7 +6,8 @@
 
 use std::path::PathBuf;
 
-use super::common::{Checked, Entry};
+use super::check::Checked;
+use super::common::Entry;
 use super::lazy::Core;
 use crate::{Error, Result};
 

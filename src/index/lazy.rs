@@ -19,7 +19,8 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-use super::common::{Checked, Entry, Loaded, check_entries, count_entries_by, round_down};
+use super::check::{Checked, IndexFile, check_file};
+use super::common::{Entry, Loaded, round_down};
 use super::search;
 use crate::io::identity::{self, FileId};
 use crate::io::{IndexMap, file};
@@ -27,27 +28,13 @@ use crate::segment::budget::{self, Account};
 use crate::{Error, Result};
 
 /// The entries of the index file at `path` (the file `id` names, `len`
-/// bytes long), counted as [`super::common::count_entries`] counts them, by
-/// positional reads of the slots its binary search asks about. Not through
-/// the map: past its entries an index is sparse (preallocated by `set_len`),
-/// and a read fault on a hole of a tmpfs allocates a page, which on a full
-/// one is a `SIGBUS`; a read of a hole returns zeros and allocates nothing.
+/// bytes long), counted by positional reads of the slots a binary search
+/// asks about ([`IndexFile::count_entries`]). Not through the map: past its
+/// entries an index is sparse (preallocated by `set_len`), and a read fault
+/// on a hole of a tmpfs allocates a page, which on a full one is a
+/// `SIGBUS`; a read of a hole returns zeros and allocates nothing.
 fn count_in_file<E: Entry>(path: &Path, id: FileId, len: usize) -> Result<usize> {
-    let file = identity::reopen_read(path, id)?;
-    let mut failed = None;
-    let mut raw = [0u8; 16];
-    let count = count_entries_by(len / E::SIZE, |i| {
-        let slot = raw.get_mut(..E::SIZE).unwrap_or_default();
-        let at = (i as u64).saturating_mul(E::SIZE as u64);
-        match file::read_exact_at(&file, path, slot, at) {
-            Ok(()) => slot.iter().all(|&b| b == 0),
-            Err(e) => {
-                failed.get_or_insert(e);
-                true
-            }
-        }
-    });
-    failed.map_or(Ok(count), Err)
+    IndexFile::reopen(path, id)?.count_entries::<E>(len / E::SIZE)
 }
 
 /// The longest index file a check reads: Kafka's largest `segment.index.bytes`
@@ -612,10 +599,11 @@ impl<E: Entry> Core<E> {
         Ok(removed)
     }
 
-    /// Checks the index bytes with [`check_entries`]: the mapped bytes if the
-    /// index is loaded, else the file read as it is, without mapping it (a
-    /// log checks every trusted segment's indexes at open; mapping them all
-    /// would be a map per index file for nothing).
+    /// Checks the index file with [`check_file`], in bounded memory: the
+    /// file is read as it is, without mapping it (a log checks every
+    /// trusted segment's indexes at open; mapping them all would be a map
+    /// per index file for nothing), and its entries are read again from it
+    /// when the caller asks ([`Checked::entries`], [`Checked::largest_le`]).
     pub(crate) fn check(
         &self,
         pair: impl Fn(usize, &E, &E) -> Option<String>,
@@ -641,18 +629,16 @@ impl<E: Entry> Core<E> {
         let len = file::len(&f, &st.path)?;
         // No index Kafka or strata writes is longer than `segment.index.bytes`
         // allows (an int) nor than a rebuild of a 2 GiB segment needs: a
-        // longer file (a sparse one costs no disk) is not read into memory.
+        // longer file (a sparse one costs no disk) is not read at all.
         if let Some(problem) = too_long(len) {
             return Ok(Checked::refused(self.base_offset, problem));
         }
         let len = usize::try_from(len).map_err(|_| Error::CorruptFile {
             path: st.path.clone(),
-            reason: format!("length {len} does not fit in memory"),
+            reason: format!("length {len} does not fit a usize"),
         })?;
-        let mut bytes = vec![0; len];
-        file::read_exact_at(&f, &st.path, &mut bytes, 0)?;
-        drop(st);
-        Ok(check_entries(bytes, self.base_offset, pair, whole))
+        // Under the lock: appends and truncation wait for the check.
+        check_file(IndexFile::new(f, st.path.clone()), len, self.base_offset, pair, whole)
     }
 }
 

@@ -40,6 +40,7 @@
 //! appends (one `RwLock` each; readers copy entries out of the map).
 
 pub(crate) mod cadence;
+mod check;
 mod common;
 mod handle;
 mod lazy;

@@ -232,7 +232,7 @@ mod tests {
             .map(|i| OffsetPosition { offset: 1000 + i * 10, position: i as u32 * 4097 })
             .collect();
         idx.append_rebuilt(&entries).expect("rebuilt");
-        assert_eq!(idx.check().expect("check").entries(), entries);
+        assert_eq!(idx.check().expect("check").entries().expect("entries"), entries);
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), 2048 * 8);
         // An entry not above the one before it stops the rebuild there, the
         // entries before it written.

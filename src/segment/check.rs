@@ -182,7 +182,7 @@ impl Segment {
         // An entry past the last batch is of a longer `.log` than this one (truncation cuts
         // the time index with it): its timestamp is no record's.
         if let Some(t) = times.last {
-            let floor = offsets.largest_le(t.offset, |e| e.offset);
+            let floor = offsets.largest_le(t.offset, |e| e.offset)?;
             let (o, ts, p) = (t.offset, t.timestamp, time_path.display());
             match self.max_timestamp_holding(floor, t.offset)? {
                 Holding::Carries(carried) if carried != ts => {

@@ -118,8 +118,8 @@ pub(crate) struct Rules {
 /// size (`segment.index.bytes`) makes room for; none otherwise, which only
 /// means no entry is evidence (a hostile file of gigabytes is not copied).
 /// Read before a rebuild resets it.
-/// The entries are decoded from the bytes the check read (no second read of
-/// the index through its map).
+/// The entries are read from the file the check read (not through the
+/// index's map); a failed read leaves no evidence either.
 pub(crate) fn index_claims(index: &crate::index::OffsetIndex) -> Vec<OffsetPosition> {
     let Ok(checked) = index.check() else {
         return Vec::new();
@@ -128,7 +128,7 @@ pub(crate) fn index_claims(index: &crate::index::OffsetIndex) -> Vec<OffsetPosit
     if checked.problem.is_some() || checked.count() as u64 > room {
         return Vec::new();
     }
-    checked.entries()
+    checked.entries().unwrap_or_default()
 }
 
 /// What feeding a batch to a [`Placer`] decided.
