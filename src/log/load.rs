@@ -206,6 +206,10 @@ pub struct LoadReport {
     /// Set when every segment ended below the checkpointed log start offset
     /// and the log restarted empty there (Kafka's `LogLoader` rule).
     pub restarted_at: Option<i64>,
+    /// Set after a crash when the checkpointed recovery point (the value)
+    /// lay past the end of the data: it cannot be what a flush recorded, so
+    /// every segment was re-validated, not only those from the one holding it.
+    pub distrusted_recovery_point: Option<i64>,
 }
 
 impl Log {
@@ -308,7 +312,9 @@ impl Log {
         for &base in &bases {
             segments.push(Segment::open(dir, base, limits.clone(), now, jitter())?);
         }
-        let (recover_from, ceiling) = rules::recover_from(&segments, &options);
+        let rules::Plan { from: recover_from, ceiling, distrusted } =
+            rules::recover_from(&segments, &options);
+        report.distrusted_recovery_point = distrusted;
         let mut read_by_recovery = super::txn_recover::ReadByRecovery::new();
         let mut i = 0;
         // The first segment whose `.txnindex` recovery must rebuild.

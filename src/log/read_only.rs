@@ -182,7 +182,9 @@ fn load_once(
         segments.push(Segment::open_read_only(dir, base, limits.clone(), now, suffix)?);
     }
     // The decisions of `Log::open` (`recovery_rules`), without their writes.
-    let (recover_from, ceiling) = rules::recover_from(&segments, options);
+    let rules::Plan { from: recover_from, ceiling, distrusted } =
+        rules::recover_from(&segments, options);
+    report.distrusted_recovery_point = distrusted;
     let mut recovered_from = None;
     let mut i = 0;
     while let Some(seg) = segments.get(i).cloned() {

@@ -57,11 +57,23 @@ impl Verdict {
     }
 }
 
+/// Where recovery starts, from [`recover_from`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Plan {
+    /// The index of the first segment re-validated (the number of segments: none).
+    pub(super) from: usize,
+    /// The clean shutdown's ceiling for the active segment (see [`recover_from`]).
+    pub(super) ceiling: Option<i64>,
+    /// After a crash, a checkpointed recovery point found past the end of the
+    /// data: not believed, so every segment is re-validated.
+    pub(super) distrusted: Option<i64>,
+}
+
 /// The index of the first segment a crash recovery re-validates (the one
 /// holding the recovery point); after a clean shutdown the number of
 /// segments, unless the active segment holds data past the checkpointed
 /// recovery point: then the active one, re-validated with that point as its
-/// ceiling (returned too; see `segment::recover::Placer` for what it cuts).
+/// ceiling (see `segment::recover::Placer` for what it cuts).
 ///
 /// A clean close moves the recovery point to the log end before it
 /// checkpoints it and only then writes the clean-shutdown marker (strata's
@@ -74,26 +86,54 @@ impl Verdict {
 /// cannot be the log end a close recorded. Contiguous data past it, or a gap
 /// whose batch would not end there, is kept (a stale or edited checkpoint
 /// must not cut records).
-pub(super) fn recover_from(
-    segments: &[Arc<Segment>],
-    options: &LoadOptions,
-) -> (usize, Option<i64>) {
-    if !options.clean_shutdown {
-        let from = segments
-            .partition_point(|s| s.base_offset() <= options.recovery_point)
-            .saturating_sub(1);
-        return (from, None);
-    }
+///
+/// After a crash, a checkpointed recovery point past the end of the active
+/// segment's framed data vouches for nothing: a flush only ever records an
+/// offset it wrote, and the data below it stays on disk. Kafka re-validates
+/// only the last segment then (`LogLoader.recoverLog` takes the floor
+/// segment of the point); strata re-validates every segment, so an edited,
+/// stale or damaged entry never lets unflushed segments be served unchecked.
+pub(super) fn recover_from(segments: &[Arc<Segment>], options: &LoadOptions) -> Plan {
     let r = options.recovery_point;
+    if !options.clean_shutdown {
+        let past_the_data = options.recovery_point_known
+            && segments
+                .last()
+                .is_some_and(|active| active.base_offset() < r && framed_end(active) < r);
+        if past_the_data {
+            return Plan { from: 0, ceiling: None, distrusted: Some(r) };
+        }
+        let from = segments.partition_point(|s| s.base_offset() <= r).saturating_sub(1);
+        return Plan { from, ceiling: None, distrusted: None };
+    }
     let past = options.recovery_point_known
         && segments.last().is_some_and(|active| {
             // A tail that cannot be read is damage: re-validated either way.
             active.base_offset() <= r && !matches!(active.read_next_offset(), Ok(end) if end <= r)
         });
     match past {
-        true => (segments.len().saturating_sub(1), Some(r)),
-        false => (segments.len(), None),
+        true => Plan { from: segments.len().saturating_sub(1), ceiling: Some(r), distrusted: None },
+        false => Plan { from: segments.len(), ceiling: None, distrusted: None },
     }
+}
+
+/// The offset after the last batch of `seg` that frames (CRCs unchecked):
+/// what its log end is at most once recovered. A torn tail ends the count
+/// where it starts.
+fn framed_end(seg: &Segment) -> i64 {
+    if let Ok(end) = seg.read_next_offset() {
+        return end;
+    }
+    let mut next = seg.base_offset();
+    if let Ok(batches) = seg.batches_from(0) {
+        for item in batches {
+            match item {
+                Ok((_, batch)) => next = batch.next_offset(),
+                Err(_) => break,
+            }
+        }
+    }
+    next
 }
 
 /// The placement rules of a segment's recovery: the clean shutdown's

@@ -24,8 +24,11 @@
 //! Reading, as Kafka's `CheckpointReadBuffer`: a missing or empty file, or
 //! one holding only the version line, has no entries; another version, a
 //! malformed line or a count that does not match the entry lines is
-//! [`Error::CorruptFile`] naming the line. An entry repeated for the same
-//! partition keeps its last offset. A topic name that breaks Kafka's rules or
+//! [`Error::CorruptFile`] naming the line. So is an entry repeated for the
+//! same partition (Kafka keeps the last; no writer repeats one), and a last line without
+//! its line end (Kafka reads it; every writer ends it, so a file cut short
+//! mid-line, which could hold a prefix of the offset written, is refused).
+//! A topic name that breaks Kafka's rules or
 //! a negative partition is corrupt too. Unlike Kafka, reading never creates the
 //! file.
 //!
@@ -121,6 +124,15 @@ pub fn encode(offsets: &Offsets) -> String {
 /// # Errors
 /// What is wrong, naming the 1-based line.
 pub fn decode(text: &str) -> std::result::Result<Offsets, String> {
+    // Every writer ends each line: a last line without its end was cut short
+    // (a torn copy) and may be a prefix of the number written, so it is not read.
+    if !text.is_empty() && !text.ends_with('\n') {
+        let line = text.lines().count();
+        return Err(format!(
+            "line {line}: cut short (no line end after {:?})",
+            text.lines().last().unwrap_or_default()
+        ));
+    }
     let mut lines = text.lines();
     let Some(version) = lines.next() else { return Ok(Offsets::new()) };
     let version: i32 = version
@@ -149,7 +161,12 @@ pub fn decode(text: &str) -> std::result::Result<Offsets, String> {
                 "line {line_number}: partition {partition} of {topic} is out of range"
             ));
         }
-        offsets.insert((topic.to_owned(), partition), offset);
+        // Every writer (Kafka's from a map) names a partition once: a repeat is damage.
+        if offsets.insert((topic.to_owned(), partition), offset).is_some() {
+            return Err(format!(
+                "line {line_number}: partition {partition} of {topic} is named twice"
+            ));
+        }
         found += 1;
     }
     if found != i64::from(expected) {
@@ -234,6 +251,9 @@ mod tests {
             ("0\n1\n../escaped 0 5\n", "line 3"),
             ("0\n1\nt -1 5\n", "line 3"),
             ("zero\n", "line 1"),
+            ("0\n1\nt 0 1", "line 3"),
+            ("0", "line 1"),
+            ("0\n1\nt 0 5\nt 0 6\n", "line 4"),
         ] {
             let reason = corrupt_reason(text);
             assert!(reason.starts_with(line), "{text:?}: {reason}");

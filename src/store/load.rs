@@ -64,18 +64,21 @@ pub(super) struct DirLoad {
     pub unclaimed: BTreeMap<(String, i32), [Option<i64>; 3]>,
 }
 
-/// Reads a checkpoint; a corrupt one counts as empty (every partition then
-/// recovers from 0, as Kafka does) and is reported; an I/O failure is an error.
+/// Reads a checkpoint; a corrupt one counts as empty and is reported with
+/// `consequence` (what reading it as empty does); `None` then. An I/O failure
+/// is an error.
 fn read_checkpoint_or_reset(
     path: &Path,
+    consequence: &str,
     ignored: &mut Vec<(PathBuf, String)>,
-) -> Result<checkpoint::Offsets> {
+) -> Result<Option<checkpoint::Offsets>> {
     match checkpoint::read_offsets(path) {
+        Ok(offsets) => Ok(Some(offsets)),
         Err(e @ Error::CorruptFile { .. }) => {
-            ignored.push((path.to_path_buf(), format!("{e}; read as empty")));
-            Ok(checkpoint::Offsets::new())
+            ignored.push((path.to_path_buf(), format!("{e}; read as empty: {consequence}")));
+            Ok(None)
         }
-        other => other,
+        Err(e) => Err(e),
     }
 }
 
@@ -123,15 +126,36 @@ pub(super) fn load_dir(
     let mut out = DirLoad::default();
     // Kafka deletes the marker before loading, so a crash while loading counts as unclean.
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-    let clean = file::exists(&marker)?;
-    if clean && !read_only {
+    let marked_clean = file::exists(&marker)?;
+    if marked_clean && !read_only {
         file::remove_file(&marker)?;
         file::fsync_dir(dir)?;
     }
     let ignored = &mut out.ignored;
-    let recovery_points = read_checkpoint_or_reset(&dir.join(RECOVERY_POINT_CHECKPOINT), ignored)?;
-    let start_offsets = read_checkpoint_or_reset(&dir.join(LOG_START_OFFSET_CHECKPOINT), ignored)?;
-    let cleaner_offsets = read_checkpoint_or_reset(&dir.join(CLEANER_OFFSET_CHECKPOINT), ignored)?;
+    let recovery_points = read_checkpoint_or_reset(
+        &dir.join(RECOVERY_POINT_CHECKPOINT),
+        "every partition of the directory is recovered from its first segment, as after a crash",
+        ignored,
+    )?;
+    // The checkpoint is replaced whole (`checkpoint::write_offsets`), so one
+    // that does not parse was damaged after its writer: the marker written
+    // after it no longer vouches for the data. Kafka resets the recovery
+    // points to 0 but still skips recovery when the marker is there
+    // (`LogManager.loadLogs`); strata re-validates every segment.
+    let clean = marked_clean && recovery_points.is_some();
+    let recovery_points = recovery_points.unwrap_or_default();
+    let start_offsets = read_checkpoint_or_reset(
+        &dir.join(LOG_START_OFFSET_CHECKPOINT),
+        "each log starts at its first segment",
+        ignored,
+    )?
+    .unwrap_or_default();
+    let cleaner_offsets = read_checkpoint_or_reset(
+        &dir.join(CLEANER_OFFSET_CHECKPOINT),
+        "each compacted log is cleaned again from its start",
+        ignored,
+    )?
+    .unwrap_or_default();
     let mut jobs: Vec<(PathBuf, String, i32)> = Vec::new();
     for sub in file::read_dir(dir)? {
         let Some(name) = sub.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {

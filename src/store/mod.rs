@@ -11,7 +11,11 @@
 //! Open: lock every directory; note and **delete** `.kafka_cleanshutdown`
 //! (so a crash during load counts as unclean, Kafka's KAFKA-10471); read the
 //! checkpoints; load every partition (recovering those of unclean
-//! directories). Close: stop the background threads, flush and close every
+//! directories). A checkpoint that does not parse is reported in
+//! [`Store::ignored_entries`] and read as empty; a damaged
+//! `recovery-point-offset-checkpoint` also makes its directory unclean, so
+//! every partition there is re-validated from its first segment whatever the
+//! marker says (stricter than Kafka, which trusts the marker). Close: stop the background threads, flush and close every
 //! partition, write the recovery-point, log-start-offset and cleaner
 //! checkpoints, then write `.kafka_cleanshutdown` last, then unlock.
 
