@@ -702,6 +702,33 @@ fn a_gap_between_segments_of_a_once_compacted_log_drops_nothing_after_a_crash() 
     store.close().unwrap();
 }
 
+/// A damaged `cleaner-offset-checkpoint` no longer says which logs were
+/// compacted: any of the directory may have been, so after a crash a gap
+/// between segments is kept as compaction's, never taken for a lost tail
+/// with the later segments dropped (they were, records 75..99 with them).
+#[test]
+fn a_damaged_cleaner_checkpoint_never_turns_a_compaction_gap_into_dropped_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    four_segments(tmp.path(), "compact", "4096");
+    let store = open(tmp.path()).unwrap();
+    store.maintain(Some("t")).unwrap();
+    store.set_topic_config("t", "cleanup.policy", "delete").unwrap();
+    let bases = store.partition("t", 0).unwrap().segment_base_offsets();
+    store.close().unwrap();
+    let sealed = format!("{:020}.log", bases[bases.len() - 2]);
+    remove_batch(&tmp.path().join("t-0").join(&sealed), 74);
+    shut(tmp.path(), Shutdown::Lost);
+    let cleaner = tmp.path().join("cleaner-offset-checkpoint");
+    std::fs::write(&cleaner, "0\n2\nt 0 75\n").unwrap();
+    let store = open(tmp.path()).unwrap();
+    assert!(store.ignored_entries().iter().any(|(p, _)| *p == cleaner));
+    assert!(cuts(&store).is_empty(), "{:?}", cuts(&store));
+    let log = store.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 100);
+    assert_eq!(log.segment_base_offsets(), bases);
+    store.close().unwrap();
+}
+
 /// The cleaner checkpoint file may lag the cleaning by its write interval
 /// (a crash soon after a cleaning and a switch to `delete`), so its offset
 /// cannot bound where compaction's gaps are: a gap past it in a

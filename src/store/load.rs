@@ -152,10 +152,14 @@ pub(super) fn load_dir(
     .unwrap_or_default();
     let cleaner_offsets = read_checkpoint_or_reset(
         &dir.join(CLEANER_OFFSET_CHECKPOINT),
-        "each compacted log is cleaned again from its start",
+        "each compacted log is cleaned again from its start, and a gap between segments is kept",
         ignored,
-    )?
-    .unwrap_or_default();
+    )?;
+    // Damaged, it no longer says which logs were compacted: any may have been,
+    // so a recovery keeps a gap between segments as compaction's rather than
+    // dropping the segments after it as after a lost tail.
+    let maybe_compacted = cleaner_offsets.is_none();
+    let cleaner_offsets = cleaner_offsets.unwrap_or_default();
     let mut jobs: Vec<(PathBuf, String, i32)> = Vec::new();
     for sub in file::read_dir(dir)? {
         let Some(name) = sub.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
@@ -228,6 +232,9 @@ pub(super) fn load_dir(
                             .with_producer_id_expiration_ms(config.producer_id_expiration_ms);
                         if let Some(&cleaned) = cleaner_offsets.get(&key) {
                             options = options.with_cleaner_checkpoint(cleaned);
+                        } else if maybe_compacted {
+                            // Only the entry's presence counts at the open (`gaps_allowed`).
+                            options = options.with_cleaner_checkpoint(0);
                         }
                         if let Some(&point) = recovery_points.get(&key) {
                             options = options.with_recovery_point(point);
