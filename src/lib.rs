@@ -151,6 +151,12 @@
 //!   that cannot open a file it syncs (out of descriptors or memory, with
 //!   nothing left for the budget to evict) ran no fsync of it: it fails with
 //!   that error, the recovery point stays and the partition stays usable.
+//! - Off the append path, a **full disk** at the store's checkpoint files, a
+//!   topic's creation or the clean-shutdown marker is the same retriable
+//!   [`Error::NoSpace`] naming the file (the old file stays whole; the same
+//!   call succeeds once space is freed), and a cleaning that runs out of
+//!   space is abandoned with its `.cleaned` files removed, the old segments
+//!   serving on, and is retried by a later pass.
 //! - The store-level watermark
 //!   `strata.log.dir.min.free.bytes` refuses appends (same error) before the
 //!   disk is full, while retention, compaction and DeleteRecords run on.

@@ -227,8 +227,19 @@ impl Segment {
             Ok((id, offset_index, time_index))
         };
         let budget = Arc::clone(&limits.budget);
-        let (log_id, offset_index, time_index) =
-            budget::retrying(|| budget.relieve(u64::MAX), create)?;
+        let created = budget::retrying(|| budget.relieve(u64::MAX), create);
+        let (log_id, offset_index, time_index) = match created {
+            Ok(made) => made,
+            Err(e) => {
+                // What this call made goes (the names were cleared first, so
+                // any file there is this call's): a full disk must not keep a
+                // cleaning's `.cleaned` files, or a roll's, until the next open.
+                for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+                    let _ = file::remove_file_if_exists(&name(kind));
+                }
+                return Err(e);
+            }
+        };
         let txn_index = TxnIndex::create(name(FileKind::TxnIndex), base_offset);
         let segment = Self::assemble(
             base_offset,

@@ -106,7 +106,11 @@ pub fn write_offsets(path: &Path, offsets: &Offsets) -> Result<()> {
         }
     }
     // A checkpoint that already says this stays as it is (its writer synced it).
-    file::write_atomic_if_changed(path, encode(offsets).as_bytes()).map(drop)
+    // A full disk is the retriable `NoSpace`: the old file stays whole (the
+    // new bytes go to `.tmp`), so the next checkpoint simply writes it again.
+    file::write_atomic_if_changed(path, encode(offsets).as_bytes())
+        .map(drop)
+        .map_err(Error::into_no_space)
 }
 
 /// The text of a checkpoint holding `offsets` (pure; see [`write_offsets`]).

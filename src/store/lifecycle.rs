@@ -87,7 +87,9 @@ impl Store {
     /// [`Error::InvalidTopic`] for an illegal, reserved or colliding name,
     /// [`Error::TopicExists`], [`Error::InvalidConfig`] for a bad override,
     /// [`Error::InvalidRequest`] for a partition count outside
-    /// `1..=`[`MAX_PARTITIONS`]; I/O failures, after which the topic does not exist.
+    /// `1..=`[`MAX_PARTITIONS`]; I/O failures, after which the topic does not exist
+    /// (a full disk is the retriable [`Error::NoSpace`]: the same call succeeds once
+    /// space is freed).
     pub fn create_topic(
         &self,
         topic: &str,
@@ -95,12 +97,14 @@ impl Store {
         overrides: &BTreeMap<String, String>,
     ) -> Result<()> {
         // `__consumer_offsets` is created by a commit, under the groups' lock.
-        if topic == super::OFFSETS_TOPIC {
-            return self.create_topic_dirs_and_meta(topic, partitions, overrides);
-        }
-        self.groups().then_forget_offsets(topic, "creating", || {
+        let created = if topic == super::OFFSETS_TOPIC {
             self.create_topic_dirs_and_meta(topic, partitions, overrides)
-        })
+        } else {
+            self.groups().then_forget_offsets(topic, "creating", || {
+                self.create_topic_dirs_and_meta(topic, partitions, overrides)
+            })
+        };
+        created.map_err(Error::into_no_space)
     }
 
     /// [`create_topic`](Self::create_topic) but for the groups' offsets.

@@ -805,10 +805,13 @@ impl Store {
         self.write_checkpoints_unchecked()?;
         for (dir, failed) in self.inner.dirs.iter().zip(&failed_dirs) {
             if !failed {
+                // A full disk is the retriable `NoSpace`: the store stays open
+                // (its locks held), and a later close writes the marker.
                 file::write_atomic(
                     &dir.path.join(CLEAN_SHUTDOWN_FILE),
                     b"{\"version\":0,\"brokerEpoch\":-1}",
-                )?;
+                )
+                .map_err(Error::into_no_space)?;
             }
         }
         // Last step of a clean shutdown: another store may now open the directories.
