@@ -5,18 +5,21 @@
 //! then serves only the valid prefix, scanning from its start instead of
 //! trusting indexes a writer's recovery would rebuild.
 
+use std::convert::Infallible;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::Result;
 use crate::format::file_name::{FileKind, segment_file_name};
-use crate::format::{BatchIter, NO_TIMESTAMP, StopReason};
+use crate::format::{BatchIter, StopReason};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::file;
 use crate::io::identity;
 
-use super::{AppendState, Segment, SegmentLimits};
+use super::valid_prefix::ValidPrefix;
+use super::{Segment, SegmentLimits};
 
 /// What validating a segment without changing it found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,49 +106,20 @@ impl Segment {
         buf.truncate(read);
         let physical = read as u64;
         let data = bytes::Bytes::from(buf);
-        let mut st = AppendState {
-            max_timestamp: Some((NO_TIMESTAMP, self.base_offset)),
-            ..AppendState::default()
-        };
         let splits = super::overflow::splits(data.clone(), self.base_offset, next_base);
         let mut iter = BatchIter::validating(data);
-        let mut next_offset = self.base_offset;
-        let mut valid = 0u64;
-        let mut stop = None;
-        let mut accept = |pos: usize, batch: &super::recover::BatchFacts| {
-            if valid == 0 {
-                st.rolling_base_timestamp = Some(batch.max_timestamp);
-            }
-            let (max_ts, _) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
-            if batch.max_timestamp > max_ts {
-                st.max_timestamp = Some((batch.max_timestamp, batch.last_offset));
-            }
-            next_offset = batch.next_offset();
-            valid = pos as u64 + batch.size as u64;
-        };
         // The placement rules of `recover`.
         let claims = super::recover::index_claims(self.offset_index());
-        let mut placer =
+        let placer =
             super::recover::Placer::new(self.base_offset, next_base, splits, rules, claims);
-        for (pos, batch) in iter.by_ref() {
-            let placed = placer.feed(pos, super::recover::BatchFacts::of(&batch));
-            if let Some((at, b)) = &placed.accept {
-                accept(*at, b);
-            }
-            if placed.stop.is_some() {
-                stop = placed.stop;
-                break;
-            }
-        }
-        if stop.is_none() {
-            let placed = placer.finish();
-            if let Some((at, b)) = &placed.accept {
-                accept(*at, b);
-            }
-            stop = placed
-                .stop
-                .or_else(|| iter.stop_reason().filter(|r| **r != StopReason::End).cloned());
-        }
+        let mut prefix = ValidPrefix::new(self.base_offset, placer);
+        // Nothing ends this scan early and nothing in it fails.
+        let Ok(None) = prefix.scan::<Infallible, Infallible>(
+            &mut iter,
+            |_, _| ControlFlow::Continue(()),
+            |_, _, _| Ok(()),
+        );
+        let ValidPrefix { valid, next_offset, stop, state: st, .. } = prefix;
         self.len.store(valid, Ordering::Release);
         *self.state.lock() = st;
         self.scan_only.store(true, Ordering::Release);

@@ -35,6 +35,7 @@ mod read;
 pub(crate) use read::prefetch_batch;
 mod recover;
 pub(crate) mod txn_index;
+mod valid_prefix;
 
 pub(crate) use read::stop_error;
 pub(crate) use recover::{Recovery, Rules};

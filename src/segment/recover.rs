@@ -2,9 +2,10 @@
 //! `LogSegment.recover`): re-validate every batch, rebuild both indexes from
 //! scratch with the append rule, and cut the file after the last valid batch.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
-use crate::format::{BatchIter, NO_TIMESTAMP, StopReason};
+use crate::format::{BatchIter, BatchView, NO_TIMESTAMP, StopReason};
 use crate::index::OffsetPosition;
 use crate::index::TimestampOffset;
 use crate::index::cadence::EntryCadence;
@@ -13,6 +14,7 @@ use crate::io::mmap::ReadMap;
 use crate::io::populate;
 use crate::{Error, Result};
 
+use super::valid_prefix::ValidPrefix;
 use super::{AppendState, Segment};
 
 /// What the placement rules and a recovery's bookkeeping read of a batch
@@ -162,8 +164,8 @@ impl Placer {
     }
 
     /// The offset-index entries it was given, for a second scan.
-    pub(crate) fn into_claims(self) -> Vec<OffsetPosition> {
-        self.claims
+    pub(crate) fn take_claims(&mut self) -> Vec<OffsetPosition> {
+        std::mem::take(&mut self.claims)
     }
 
     /// Why `batch` at `position`, the first after the accepted ones, is cut
@@ -409,22 +411,15 @@ impl Segment {
         let claims = claims.unwrap_or_else(|| index_claims(&self.offset_index));
         self.offset_index.reset()?;
         self.time_index.reset()?;
-        let mut st = AppendState {
-            max_timestamp: Some((NO_TIMESTAMP, self.base_offset)),
-            ..AppendState::default()
-        };
-        let mut iter = BatchIter::validating(data);
-        let mut batches = 0;
         // The `index.interval.bytes` rule live appends apply (one place).
         let mut cadence = EntryCadence::default();
-        let mut next_offset = self.base_offset;
-        let mut stop = None;
-        // Bytes of accepted batches: a batch that frames and hashes right but
-        // whose offsets do not follow is cut too.
-        let mut valid = 0u64;
         let mut producer_batches = 0;
         let mut epoch_changes: Vec<(i32, i64)> = Vec::new();
-        let mut placer = Placer::new(self.base_offset, next_base, false, rules, claims);
+        let placer = Placer::new(self.base_offset, next_base, false, rules, claims);
+        // Accepted batches only: a batch that frames and hashes right but
+        // whose offsets do not follow is cut too.
+        let mut prefix = ValidPrefix::new(self.base_offset, placer);
+        let mut iter = BatchIter::validating(data);
         // Index entries found and not yet written (see `write_rebuilt`).
         let mut entries = Vec::with_capacity(ENTRIES_AT_ONCE);
         let mut times = Vec::with_capacity(ENTRIES_AT_ONCE);
@@ -434,74 +429,50 @@ impl Segment {
         // (`TimeIndex::maybe_append`: an entry only for a larger timestamp)
         // and is not gathered.
         let mut last_time = NO_TIMESTAMP;
-        let mut accept = |pos: usize, batch: &BatchFacts| -> Result<()> {
-            let pos = pos as u64;
-            if batches == 0 {
-                st.rolling_base_timestamp = Some(batch.max_timestamp);
-            }
-            let (max_ts, _) = st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
-            if batch.max_timestamp > max_ts {
-                st.max_timestamp = Some((batch.max_timestamp, batch.last_offset));
-            }
-            if cadence.batch_at(pos, self.limits.index_interval_bytes) {
-                let position = u32::try_from(pos)
-                    .map_err(|_| Error::InvalidRequest("segment position exceeds i32".into()))?;
-                let (timestamp, offset) =
-                    st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
-                entries.push(OffsetPosition { offset: batch.last_offset, position });
-                if timestamp > last_time {
-                    times.push(TimestampOffset { timestamp, offset });
-                    last_time = timestamp;
-                }
-                if entries.len() == ENTRIES_AT_ONCE {
-                    self.write_rebuilt(&mut entries, &mut times)?;
-                }
-            }
-            next_offset = batch.next_offset();
-            valid = pos + batch.size as u64;
-            producer_batches += usize::from(batch.producer_id >= 0);
-            let epoch = batch.partition_leader_epoch;
-            if !batch.legacy && epoch_changes.last().is_none_or(|&(e, _)| e != epoch) {
-                epoch_changes.push((epoch, batch.base_offset));
-            }
-            batches += 1;
-            Ok(())
-        };
         // Page-table entries are set up ahead of the scan, on a second
         // thread where a core is free (`io::populate`): advice only, the
         // scan's results are the same whichever thread sets them up.
-        let scanned = populate::read_ahead(&map, physical as usize, |ahead| {
+        let overflows = populate::read_ahead(&map, physical as usize, |ahead| {
             ahead.reached(0);
-            for (pos, batch) in iter.by_ref() {
+            let look = |pos: usize, batch: &BatchView| {
                 if check_split && super::overflow::overflows(batch.last_offset(), self.base_offset)
                 {
-                    return Ok(Some(Recovery::Overflows(placer.into_claims())));
+                    return ControlFlow::Break(());
                 }
                 ahead.reached(pos + batch.size());
-                let placed = placer.feed(pos, BatchFacts::of(&batch));
-                if let Some((at, b)) = &placed.accept {
-                    accept(*at, b)?;
+                ControlFlow::Continue(())
+            };
+            let accept = |pos: usize, batch: &BatchFacts, st: &AppendState| -> Result<()> {
+                let pos = pos as u64;
+                if cadence.batch_at(pos, self.limits.index_interval_bytes) {
+                    let position = u32::try_from(pos).map_err(|_| {
+                        Error::InvalidRequest("segment position exceeds i32".into())
+                    })?;
+                    let (timestamp, offset) =
+                        st.max_timestamp.unwrap_or((NO_TIMESTAMP, self.base_offset));
+                    entries.push(OffsetPosition { offset: batch.last_offset, position });
+                    if timestamp > last_time {
+                        times.push(TimestampOffset { timestamp, offset });
+                        last_time = timestamp;
+                    }
+                    if entries.len() == ENTRIES_AT_ONCE {
+                        self.write_rebuilt(&mut entries, &mut times)?;
+                    }
                 }
-                if placed.stop.is_some() {
-                    stop = placed.stop;
-                    break;
+                producer_batches += usize::from(batch.producer_id >= 0);
+                let epoch = batch.partition_leader_epoch;
+                if !batch.legacy && epoch_changes.last().is_none_or(|&(e, _)| e != epoch) {
+                    epoch_changes.push((epoch, batch.base_offset));
                 }
-            }
-            if stop.is_none() {
-                let placed = placer.finish();
-                if let Some((at, b)) = &placed.accept {
-                    accept(*at, b)?;
-                }
-                stop = placed
-                    .stop
-                    .or_else(|| iter.stop_reason().filter(|r| **r != StopReason::End).cloned());
-            }
-            Ok::<_, Error>(None)
+                Ok(())
+            };
+            prefix.scan(&mut iter, look, accept)
         })?;
-        if let Some(overflows) = scanned {
-            return Ok(overflows);
+        if overflows.is_some() {
+            return Ok(Recovery::Overflows(prefix.take_claims()));
         }
         self.write_rebuilt(&mut entries, &mut times)?;
+        let ValidPrefix { batches, valid, next_offset, stop, state: mut st, .. } = prefix;
         st.index_cadence = Some(cadence);
         drop(iter);
         if valid < physical {
