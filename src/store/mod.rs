@@ -21,6 +21,7 @@
 
 pub mod checkpoint;
 mod checkpoints;
+mod close;
 mod display;
 mod duplicates;
 mod flusher;
@@ -30,6 +31,8 @@ mod load;
 mod maintain;
 mod meta;
 mod meta_copies;
+mod meta_write;
+mod new_partitions;
 mod open;
 mod parallel;
 pub mod partitioner;
@@ -49,23 +52,21 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{LogConfig, StoreConfig};
+use crate::config::StoreConfig;
 use crate::format::file_name::partition_dir_name;
 use crate::io::file;
 use crate::io::lock::DirLock;
-use crate::log::{LoadOptions, LoadReport, Log};
+use crate::log::{LoadReport, Log};
 use crate::segment::budget::Budget;
 use crate::{Error, Result};
 
 use crate::cleaner::{Cleaner, CleanerStats};
 pub use crate::segment::budget::ResourceStats;
 use checkpoint::{
-    CLEAN_SHUTDOWN_FILE, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT,
-    RECOVERY_POINT_CHECKPOINT,
+    CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 pub use groups::{CommittedOffset, Groups, OFFSETS_TOPIC, PartitionLag, ResetTo};
 pub use maintain::MaintainReport;
-use meta::TopicMeta;
 pub use produce::RecordMetadata;
 pub use recovery::RecoveryReport;
 use scheduler::Scheduler;
@@ -328,18 +329,6 @@ impl Store {
         &self.inner.load_reports
     }
 
-    fn metas(&self) -> BTreeMap<String, TopicMeta> {
-        self.inner
-            .topics
-            .read()
-            .iter()
-            .map(|(name, t)| {
-                let partitions = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
-                (name.clone(), TopicMeta { partitions, overrides: t.overrides.clone() })
-            })
-            .collect()
-    }
-
     /// Partitions that could not be opened: `(topic, partition, path, cause)`.
     /// The rest of the store serves; [`partition`](Self::partition) on one of
     /// these returns [`Error::PartitionOffline`].
@@ -359,189 +348,6 @@ impl Store {
     #[must_use]
     pub fn ignored_entries(&self) -> &[(PathBuf, String)] {
         &self.inner.ignored
-    }
-
-    fn persist_meta(&self) -> Result<()> {
-        let deleted = self.inner.deleted.lock().clone();
-        let creating = self.inner.creating.lock().clone();
-        self.write_meta(&meta::Metas { topics: self.metas(), deleted, creating })
-    }
-
-    /// Writes `metas` into the `strata-topics` copy of every online log
-    /// directory, in config order, at the next generation. A generation is
-    /// never reused, not even after a failed write (a copy may hold it): two
-    /// copies of one generation always agree. The first copy written is the
-    /// commit point (the next open picks the highest generation); a crash
-    /// before the last leaves stale copies, which that open rewrites.
-    fn write_meta(&self, metas: &meta::Metas) -> Result<()> {
-        let mut stamp = self.inner.meta_stamp.lock();
-        stamp.advance(metas);
-        let online: Vec<&LogDir> = self
-            .inner
-            .dirs
-            .iter()
-            .filter(|d| !self.inner.offline_dirs.iter().any(|(p, _)| *p == d.path))
-            .collect();
-        for (i, dir) in online.iter().enumerate() {
-            if i > 0 {
-                crate::io::fault::point("store::meta::between_copies")?;
-            }
-            meta::write(&dir.path, &stamp, metas)?;
-        }
-        Ok(())
-    }
-
-    /// Writes `strata-topics` after an in-memory change; if that fails, runs
-    /// `undo` and writes the old state back (the failed write may have got as
-    /// far as the rename), so an error leaves the file as it was.
-    fn persist_meta_or_undo(&self, undo: impl FnOnce()) -> Result<()> {
-        self.persist_meta().inspect_err(|_| {
-            undo();
-            // Best effort: if this fails too the file may hold the change,
-            // which the next successful write (or open) reconciles.
-            let _ = self.persist_meta();
-        })
-    }
-
-    /// The log directory with the fewest partitions (Kafka's placement rule).
-    /// Picks log directories for new partitions, one per call: each time the
-    /// one holding the fewest partitions, counting those picked so far.
-    fn dir_picker(&self) -> impl FnMut() -> usize {
-        // An offline directory holds no open partition, so it would look the
-        // emptiest: it is never picked while one is online (Kafka places new
-        // partitions in live log directories only, `LogManager.nextLogDirs`).
-        let mut counts: Vec<usize> = self
-            .inner
-            .dirs
-            .iter()
-            .map(|d| {
-                let offline = self.inner.offline_dirs.iter().any(|(p, _)| *p == d.path);
-                if offline { usize::MAX } else { 0 }
-            })
-            .collect();
-        for t in self.inner.topics.read().values() {
-            for p in t.partitions.iter().flatten() {
-                if let Some(c) = counts.get_mut(p.dir_index) {
-                    *c += 1;
-                }
-            }
-        }
-        move || {
-            let i = counts.iter().enumerate().min_by_key(|&(i, c)| (*c, i)).map_or(0, |(i, _)| i);
-            if let Some(c) = counts.get_mut(i) {
-                *c = c.saturating_add(1);
-            }
-            i
-        }
-    }
-
-    /// Creates missing partitions `0..count` of `topic`.
-    /// The caller holds the `admin` lock ([`Store::admin`]).
-    fn ensure_partitions(&self, topic: &str, count: i32) -> Result<()> {
-        self.ensure_open()?;
-        let overrides =
-            self.inner.topics.read().get(topic).map(|t| t.overrides.clone()).unwrap_or_default();
-        let mut missing = Vec::new();
-        let mut pick_dir = self.dir_picker();
-        for p in 0..count {
-            let idx = usize::try_from(p).unwrap_or(0);
-            let exists = self
-                .inner
-                .topics
-                .read()
-                .get(topic)
-                .and_then(|t| t.partitions.get(idx).cloned().flatten())
-                .is_some();
-            let offline = self.inner.offline_partitions.read().contains_key(&(topic.to_owned(), p));
-            if !(exists || offline) {
-                missing.push((p, pick_dir()));
-            }
-        }
-        let dir_of = |p: i32, dir_index: usize| {
-            let base = self.inner.dirs.get(dir_index).map(|d| d.path.clone()).unwrap_or_default();
-            base.join(partition_dir_name(topic, p))
-        };
-        // Entries that a deleted partition of the same name left in the
-        // checkpoint files (its deletion's checkpoint write failed, or a crash
-        // came first) would be read as the new partition's at the next open:
-        // a log start above its data restarts it empty there, a recovery point
-        // above its synced data trusts its unsynced segments. They are dropped
-        // (the files rewritten from the open logs) before it takes a record.
-        if missing.is_empty() {
-            // Nothing to make: a topic whose configs no longer resolve (its
-            // partitions went offline at load, naming why) stops nothing.
-            return Ok(());
-        }
-        let cfg = LogConfig::resolve(&self.inner.config, &overrides)?;
-        let names: Vec<i32> = missing.iter().map(|&(p, _)| p).collect();
-        if !names.is_empty() && self.checkpoints_name(topic, &names) {
-            self.write_checkpoints()?;
-        }
-        // The directories first, then one fsync of each log directory for
-        // all of them (instead of one per partition, in `Log::open_in`).
-        let made = parallel::map(missing.clone(), |(p, d)| file::create_dir_all(&dir_of(p, d)));
-        made.into_iter().collect::<Result<Vec<()>>>()?;
-        let mut used: Vec<usize> = missing.iter().map(|&(_, d)| d).collect();
-        used.sort_unstable();
-        used.dedup();
-        for d in used {
-            if let Some(dir) = self.inner.dirs.get(d) {
-                file::fsync_dir(&dir.path)?;
-            }
-        }
-        // Opened in parallel: each waits on the fsync of its new directory.
-        let created = parallel::map(missing, |(p, dir_index)| {
-            let dir = dir_of(p, dir_index);
-            let log = Log::open_in(
-                &dir,
-                topic,
-                p,
-                cfg.clone(),
-                Arc::clone(&self.inner.clock),
-                LoadOptions::default(),
-                Arc::clone(&self.inner.budget),
-            );
-            (p, dir_index, log)
-        });
-        let mut first_error = None;
-        for (p, dir_index, log) in created {
-            let log = match log {
-                Ok((log, _)) => log,
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                    continue;
-                }
-            };
-            let idx = usize::try_from(p).unwrap_or(0);
-            self.attach(&log);
-            let mut topics = self.inner.topics.write();
-            let t = topics
-                .entry(topic.to_owned())
-                .or_insert_with(|| Topic { overrides: overrides.clone(), partitions: Vec::new() });
-            if t.partitions.len() <= idx {
-                t.partitions.resize(idx + 1, None);
-            }
-            if let Some(slot) = t.partitions.get_mut(idx) {
-                *slot = Some(Partition { log, dir_index });
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// Whether a checkpoint file of an online log directory holds an entry
-    /// for one of `partitions` of `topic` (a file that cannot be read counts:
-    /// rewriting it does no harm).
-    fn checkpoints_name(&self, topic: &str, partitions: &[i32]) -> bool {
-        let files =
-            [RECOVERY_POINT_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, CLEANER_OFFSET_CHECKPOINT];
-        let offline = |path: &PathBuf| self.inner.offline_dirs.iter().any(|(p, _)| p == path);
-        self.inner.dirs.iter().filter(|d| !offline(&d.path)).any(|dir| {
-            files.iter().any(|name| {
-                checkpoint::read_offsets(&dir.path.join(name)).map_or(true, |entries| {
-                    partitions.iter().any(|&p| entries.contains_key(&(topic.to_owned(), p)))
-                })
-            })
-        })
     }
 
     /// The log of one partition.
@@ -739,89 +545,6 @@ impl Store {
         })
     }
 
-    /// Closes the store cleanly: flushes and closes every partition, writes the
-    /// checkpoints and then the clean-shutdown marker, so the next open trusts
-    /// the files without recovery.
-    ///
-    /// # Errors
-    /// I/O failures; the marker is then not written in the log directory
-    /// concerned and the next open recovers it. A close retried after a
-    /// failure fails again for every partition the first one left unsynced
-    /// or poisoned (it is shut and cannot sync any more).
-    pub fn close(&self) -> Result<()> {
-        // `admin` before `closed` (the order `Store::admin` takes them in): a
-        // metadata change in flight finishes before the logs are snapshot.
-        let _admin = self.inner.admin.lock();
-        // The threads first, without the `closed` lock: their checkpoint
-        // writes check it. A cleaning in progress stops rather than being
-        // waited out (it may be throttled for hours), as Kafka's cleaner
-        // threads abort theirs at shutdown (`CleanerThread.checkDone`).
-        self.inner.cleaner.stop();
-        if let Some(mut s) = self.inner.scheduler.lock().take() {
-            s.shutdown();
-        }
-        let mut closed = self.inner.closed.lock();
-        if *closed {
-            return Ok(());
-        }
-        if self.inner.read_only {
-            // Nothing was written, so there is nothing to flush or mark;
-            // closing a read-only log only lets go of its maps.
-            for (_, log) in self.logs(None) {
-                log.close()?;
-            }
-            *closed = true;
-            return Ok(());
-        }
-        // Closing writes snapshots and checkpoints: free the idle descriptors first.
-        self.inner.budget.evict_all();
-        let logs = self.logs(None);
-        let mut failed_dirs = vec![false; self.inner.dirs.len()];
-        let mut first_error = None;
-        // In parallel: each close waits on the fsyncs of its partition. A log
-        // closed already (by an earlier close that failed, or through its own
-        // handle) closes again without error, so what counts is what it left:
-        // records it never synced, or a poisoning, keep its directory
-        // unclean (Kafka writes the marker only in a directory without failures).
-        let closed_logs =
-            parallel::map(logs, |(d, log)| (d, log.close().and_then(|()| closed_synced(&log))));
-        for (d, result) in closed_logs {
-            if let Err(e) = result {
-                if let Some(f) = failed_dirs.get_mut(d) {
-                    *f = true;
-                }
-                first_error.get_or_insert(e);
-            }
-        }
-        for o in self.inner.offline_partitions.read().values() {
-            // Never opened, never recovered: the next open must not trust it.
-            if let Some(f) = o.dir_index.and_then(|d| failed_dirs.get_mut(d)) {
-                *f = true;
-            }
-        }
-        for (f, dir) in failed_dirs.iter_mut().zip(&self.inner.dirs) {
-            *f |= self.inner.offline_dirs.iter().any(|(p, _)| *p == dir.path);
-        }
-        self.write_checkpoints_unchecked()?;
-        for (dir, failed) in self.inner.dirs.iter().zip(&failed_dirs) {
-            if !failed {
-                // A full disk is the retriable `NoSpace`: the store stays open
-                // (its locks held), and a later close writes the marker.
-                file::write_atomic(
-                    &dir.path.join(CLEAN_SHUTDOWN_FILE),
-                    b"{\"version\":0,\"brokerEpoch\":-1}",
-                )
-                .map_err(Error::into_no_space)?;
-            }
-        }
-        // Last step of a clean shutdown: another store may now open the directories.
-        for dir in &self.inner.dirs {
-            dir.lock.lock().take();
-        }
-        *closed = true;
-        first_error.map_or(Ok(()), Err)
-    }
-
     /// What the store's segments hold open — descriptors, mapped bytes — and
     /// how often the budget (`log.open.segments.max`,
     /// `log.mapped.bytes.max`) closed idle segments to stay within it.
@@ -872,25 +595,4 @@ impl Store {
     pub fn partition_dir(&self, topic: &str, partition: i32) -> Result<PathBuf> {
         Ok(self.held(topic, partition)?.dir().to_path_buf())
     }
-}
-
-/// Whether `log`, closed, left every record synced and was never poisoned:
-/// only then may its directory be marked cleanly shut down. A log whose
-/// close failed is shut all the same, so a second close finds it closed
-/// and must look at what it left rather than at its own result.
-fn closed_synced(log: &Log) -> Result<()> {
-    let (synced, end) = (log.recovery_point(), log.log_end_offset());
-    let mut unclean = Vec::new();
-    if synced < end {
-        unclean.push(format!("records {synced}..{end} never synced"));
-    }
-    // A close that failed poisons its log too (see `Log::close`).
-    if let Some(cause) = log.poisoned() {
-        unclean.push(format!("the log poisoned ({cause})"));
-    }
-    if unclean.is_empty() {
-        return Ok(());
-    }
-    let why = format!("closed with {}; the next open recovers it", unclean.join(" and "));
-    Err(Error::io("close", log.dir(), std::io::Error::other(why)))
 }
