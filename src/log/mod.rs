@@ -28,11 +28,13 @@ mod append;
 mod claim;
 mod close;
 mod delete;
+mod fetched;
 pub mod flush;
 #[cfg(test)]
 mod layout;
 mod leader_epoch;
 mod load;
+mod lookup;
 mod partition_metadata;
 mod point;
 mod producer_state;
@@ -69,10 +71,11 @@ use crate::segment::{Segment, SegmentLimits};
 use crate::{Error, Result};
 
 pub use delete::DeleteOutcome;
+pub use fetched::{Fetched, FetchedBatch, FetchedRecords, FileSlice};
 pub use load::{LoadOptions, LoadReport};
+pub use lookup::{OffsetSpec, TimestampedOffset};
 pub(crate) use partition_metadata::{new_topic_id, read_topic_id};
 pub(crate) use producer_state::LastRecord;
-pub use read::{Fetched, FetchedBatch, FetchedRecords, FileSlice, OffsetSpec, TimestampedOffset};
 pub use read_only::TailCut;
 pub(crate) use read_only::describe_stop;
 pub use records::{DEFAULT_FETCH_BYTES, RecordsFrom};

@@ -25,8 +25,8 @@ use crate::format::{BatchBuilder, BatchView, ControlRecord, ControlType, RecordR
 use crate::segment::Segment;
 use crate::{Error, Result};
 
+use super::fetched::FramedBatches;
 use super::producer_state::CompletedTxn;
-use super::read::FramedBatches;
 use super::{Fetched, Log, Writer};
 
 /// What a read returns of transactional data (Kafka's fetch `isolation_level`).
