@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of "now" in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -15,10 +14,10 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// `CLOCK_REALTIME` truncated to the millisecond, as Kafka's
+    /// `System.currentTimeMillis()`; 0 before the epoch.
     fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        crate::io::realtime_ms()
     }
 }
 
@@ -50,5 +49,29 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.now.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Clock, SystemClock};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn std_ms() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    #[test]
+    fn the_system_clock_reads_the_same_milliseconds_as_std_system_time() {
+        // Read between two std readings, it falls between them (the same
+        // clock, truncated to the millisecond the same way).
+        for _ in 0..1000 {
+            let before = std_ms();
+            let now = SystemClock.now_ms();
+            let after = std_ms();
+            assert!(before <= now && now <= after, "{before} <= {now} <= {after}");
+        }
     }
 }

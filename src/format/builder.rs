@@ -77,7 +77,7 @@ impl BatchBuilder {
     }
 
     /// [`sized`](Self::sized), encoding into the allocation of `spare`, a
-    /// spent buffer (its bytes are cleared, never read).
+    /// spent buffer (its bytes are overwritten, never read).
     pub(crate) fn sized_in(base_offset: i64, spare: Vec<u8>, bytes: usize) -> Self {
         BatchBuilder {
             base_offset,
@@ -576,6 +576,33 @@ mod tests {
             }
             assert_eq!(all.count(), one.count());
             assert_eq!(all.build().unwrap(), one.build().unwrap(), "from record {start}");
+        }
+    }
+
+    #[test]
+    fn a_batch_built_in_a_spent_buffer_holding_other_bytes_equals_one_built_in_a_new_buffer() {
+        // `Log::append` keeps the last batch's bytes as the room of the
+        // next (`RecordsBuf::reuse` zeroes only the header): no byte of
+        // theirs may show through, whether the spent buffer is shorter than
+        // a header, shorter than the batch, or longer.
+        let big = vec![3u8; (1 << 20) + 1];
+        let mid = vec![9u8; 100];
+        let now = 1_700_000_000_123;
+        let records = mixed_records(&big, &mid);
+        for start in [0, 1, 36, 149] {
+            let records = &records[start..];
+            let mut fresh = BatchBuilder::sized_in(7, Vec::new(), 0);
+            fresh.append_all_stamped(records, now).unwrap();
+            let want = fresh.build_vec().unwrap();
+            for (len, capacity) in [(10, 10), (200, 4_096), (want.len(), want.len()), (1 << 21, 0)]
+            {
+                let mut spent = vec![0xA5u8; len];
+                spent.reserve(capacity);
+                let mut reused = BatchBuilder::sized_in(7, spent, capacity);
+                reused.append_all_stamped(records, now).unwrap();
+                let got = reused.build_vec().unwrap();
+                assert!(got == want, "from record {start}, a spent buffer of {len} bytes");
+            }
         }
     }
 

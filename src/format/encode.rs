@@ -44,7 +44,8 @@ const ZERO_AHEAD: usize = 2000;
 const PLAIN_MAX: usize = 1 << 20;
 
 /// A batch being built: `bytes[..end]` is the batch so far; the bytes past
-/// `end` are spare, initialized room (zeroed or left over from a spill).
+/// `end` are spare, initialized room (zeroed, or left over from a spill or
+/// from the spent batch the buffer held before: never read).
 #[derive(Debug, Clone)]
 pub(crate) struct RecordsBuf {
     bytes: Vec<u8>,
@@ -54,12 +55,19 @@ pub(crate) struct RecordsBuf {
 impl RecordsBuf {
     /// `head` zero bytes (the batch header, filled in at build), with room
     /// for `records` bytes of records after them, in the allocation of
-    /// `bytes` (a spent buffer, cleared first, or a new one): a batch built
-    /// again and again reuses one allocation instead of asking for one a batch.
+    /// `bytes` (a spent buffer or a new one): a batch built again and again
+    /// reuses one allocation instead of asking for one a batch. A spent
+    /// buffer's bytes are kept as initialized room (every byte of a record
+    /// is written, none is read), so the next batch of its size zeroes
+    /// nothing ([`room`](Self::room)).
     pub(crate) fn reuse(mut bytes: Vec<u8>, head: usize, records: usize) -> RecordsBuf {
-        bytes.clear();
-        bytes.reserve(head.saturating_add(records));
-        bytes.resize(head, 0);
+        bytes.reserve(head.saturating_add(records).saturating_sub(bytes.len()));
+        if bytes.len() < head {
+            bytes.resize(head, 0);
+        }
+        if let Some(header) = bytes.get_mut(..head) {
+            header.fill(0);
+        }
         RecordsBuf { bytes, end: head }
     }
 

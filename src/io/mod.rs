@@ -18,7 +18,8 @@
 //! - [`lock`]: [`DirLock`], one owner per log directory;
 //! - [`fault`]: fault injection and an observer of completed operations
 //!   (traces for power-cut tests), for tests, free when off;
-//! - `sys`: the system calls std lacks (`fallocate`, `statvfs`, `getrlimit`);
+//! - `sys`: the system calls std lacks (`fallocate`, `statvfs`, `getrlimit`),
+//!   and `clock_gettime` read without std's conversions;
 //! - [`hint`]: a CPU prefetch hint (the cleaner's key map).
 
 pub mod ahead;
@@ -38,5 +39,11 @@ pub use lock::DirLock;
 #[must_use]
 pub fn open_file_limit() -> Option<u64> {
     sys::open_file_limit()
+}
+
+/// The wall clock in milliseconds since the Unix epoch, 0 before it: what
+/// [`SystemClock`](crate::SystemClock) reads.
+pub(crate) fn realtime_ms() -> i64 {
+    sys::realtime_ms()
 }
 pub use mmap::{IndexMap, MapView, ReadMap};
