@@ -520,6 +520,12 @@ pub(crate) fn read_snapshot(
 /// Kafka's `ProducerStateManager.truncateAndReload` does (one at or below the
 /// log start holds producers of records no longer in the log). Returns the
 /// state and the snapshot's offset.
+///
+/// One exception: a snapshot at the log start holding no producer is kept
+/// and loaded when none above it is. It is the empty state the replay would
+/// start from anyway, and keeping it lets an empty log (whose log start is
+/// its log end) close without rewriting the snapshot its last close wrote,
+/// where Kafka deletes it at every open and writes it back at every close.
 pub(crate) fn load_snapshot(
     dir: &Path,
     log_start: i64,
@@ -527,14 +533,25 @@ pub(crate) fn load_snapshot(
 ) -> Result<Option<(ProducerState, i64)>> {
     let offsets = snapshot_offsets(dir)?;
     let (kept, out): (Vec<i64>, Vec<i64>) =
-        offsets.into_iter().partition(|&o| log_start < o && o <= up_to);
+        offsets.into_iter().partition(|&o| log_start <= o && o <= up_to);
     for o in out {
         file::remove_file_if_exists(&dir.join(segment_file_name(o, FileKind::Snapshot)))?;
     }
+    let mut loaded = None;
     for &o in kept.iter().rev() {
         let path = dir.join(segment_file_name(o, FileKind::Snapshot));
+        if loaded.is_some() {
+            // The older ones above the log start stay unread, as in Kafka.
+            if o == log_start {
+                file::remove_file_if_exists(&path)?;
+            }
+            continue;
+        }
         match snapshot_file::read(&path, max_snapshot_len(), o)? {
-            Ok(state) => return Ok(Some((state, o))),
+            Ok(state) if o > log_start || state.len() == 0 => loaded = Some((state, o)),
+            Ok(_) => {
+                file::remove_file_if_exists(&path)?;
+            }
             // Kafka deletes a corrupt snapshot and tries the next older one.
             Err(why) => {
                 crate::events::snapshot_refused(&path, &why);
@@ -542,7 +559,7 @@ pub(crate) fn load_snapshot(
             }
         }
     }
-    Ok(None)
+    Ok(loaded)
 }
 
 /// The longest producer snapshot written or read: 1 GiB, about 23 million
