@@ -9,9 +9,10 @@
 //! topic that exists (last record per key wins; a null value deletes; a
 //! transactional commit counts once its producer's COMMIT marker follows, as
 //! Kafka's coordinator loads it), then kept current by the commits made here
-//! and read again once another writer (a transactional producer's commit or
-//! its COMMIT/ABORT marker, appended through [`Log`](crate::log::Log)) added
-//! records to the partition a call answers for ([`load`]).
+//! and, once another writer (a transactional producer's commit or its
+//! COMMIT/ABORT marker, appended through [`Log`](crate::log::Log)) added
+//! records to the partition a call answers for, by reading again the
+//! partitions it appended to, the others' share kept ([`load`], [`parts`]).
 //!
 //! Committed offsets expire as Kafka's coordinator expires them: a group of
 //! strata's own (no metadata record) or without a protocol type once
@@ -33,9 +34,11 @@ use super::{Store, TopicPartition};
 
 mod expiry;
 mod load;
+mod parts;
 mod tombstones;
 
 use expiry::{Memberships, note_membership};
+use parts::Part;
 use tombstones::append_tombstones;
 
 /// Kafka's internal topic of committed offsets.
@@ -166,7 +169,8 @@ type Offsets = BTreeMap<GroupId, CommittedOffset>;
 type Loaded = BTreeMap<GroupId, (CommittedOffset, i64)>;
 
 /// The materialized state: the commits of every `__consumer_offsets`
-/// partition that loaded, and why each other one did not.
+/// partition that loaded, and why each other one did not. `offsets`,
+/// `pending` and `memberships` are the views merged from `parts` ([`parts`]).
 #[derive(Debug, Default)]
 pub(super) struct GroupState {
     offsets: Offsets,
@@ -192,6 +196,13 @@ pub(super) struct GroupState {
     /// between. A partition whose end is elsewhere (absent: 0) holds records
     /// the state has not read ([`Groups::refresh`]).
     ends: BTreeMap<i32, i64>,
+    /// What each partition that loaded holds, as reading it up to its end
+    /// in `ends` gives: a partition read again replaces its part alone.
+    parts: BTreeMap<i32, Part>,
+    /// The partition count every part's groups are placed over (each part
+    /// holds only groups of its own partition), `None` when some are not:
+    /// whether a partition read again can merge its part alone ([`parts`]).
+    placement: Option<i32>,
 }
 
 impl GroupState {
@@ -211,8 +222,7 @@ impl GroupState {
 
     /// Whether `group` holds a committed offset.
     fn holds_offsets(&self, group: &str) -> bool {
-        let first = (group.to_owned(), String::new(), i32::MIN);
-        self.offsets.range(first..).next().is_some_and(|((g, _, _), _)| g == group)
+        parts::holds_offsets(&self.offsets, group)
     }
 
     /// Notes an append of this module's to partition `p`: the state reflects
@@ -224,9 +234,10 @@ impl GroupState {
         }
     }
 
-    /// Forgets the offsets `ids`, once their tombstones are written: their
-    /// commits, their pending transactional commits (`OffsetMetadataManager.replay`),
-    /// and the loaded membership of each group left without offsets. Kafka
+    /// Forgets the offsets `ids` from the merged views, once their tombstones
+    /// are written ([`note_tombstones`](Self::note_tombstones)): their
+    /// commits, their pending transactional commits
+    /// (`OffsetMetadataManager.replay`), and the loaded membership of each group left without offsets. Kafka
     /// deletes such a group (`cleanupGroupMetadata`, `maybeDeleteGroup`), so a
     /// later commit under its id starts a new group counted from its commits,
     /// never from an adopted group's old state.
@@ -352,7 +363,7 @@ impl Groups<'_> {
                 let mut infos = Vec::new();
                 let (written, appended) = append_tombstones(&log, &ids, None, now, &mut infos);
                 infos.iter().for_each(|info| state.note_append(p, info));
-                state.forget(ids.get(..written).unwrap_or_default());
+                state.note_tombstones(p, ids.get(..written).unwrap_or_default(), None);
                 appended?;
             }
             // The load skipped an offline partition, or one that did not
@@ -389,16 +400,14 @@ impl Groups<'_> {
         self.store.ensure_partitions(OFFSETS_TOPIC, n)
     }
 
-    /// Appends `records` to `group`'s partition, noted in `state`.
-    fn write(&self, state: &mut GroupState, group: &str, records: Vec<Record>) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
+    /// Appends `records` to `group`'s partition, noted in `state`'s ends;
+    /// returns the partition and the offset of the first record.
+    fn write(&self, state: &mut GroupState, group: &str, records: &[Record]) -> Result<(i32, i64)> {
         self.ensure_topic()?;
         let p = partition_for_group(group, self.partitions());
-        let info = self.store.partition(OFFSETS_TOPIC, p)?.append(&records)?;
+        let info = self.store.partition(OFFSETS_TOPIC, p)?.append(records)?;
         state.note_append(p, &info);
-        Ok(())
+        Ok((p, info.base_offset))
     }
 
     /// Commits `offset` for `group` on `topic`-`partition`.
@@ -495,20 +504,22 @@ impl Groups<'_> {
             });
         }
         self.with_state(Some(group), |state| {
-            self.write(state, group, records)?;
-            for (TopicPartition { topic, partition }, offset, metadata) in offsets {
-                state.offsets.insert(
-                    (group.to_owned(), topic.clone(), *partition),
-                    CommittedOffset {
-                        topic: topic.clone(),
-                        partition: *partition,
-                        offset: *offset,
-                        commit_timestamp: now,
-                        metadata: metadata.clone(),
-                        expire_timestamp: None,
-                    },
-                );
+            if records.is_empty() {
+                return Ok(());
             }
+            let (p, base) = self.write(state, group, &records)?;
+            let commits = offsets.iter().map(|(TopicPartition { topic, partition }, o, m)| {
+                let c = CommittedOffset {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: *o,
+                    commit_timestamp: now,
+                    metadata: m.clone(),
+                    expire_timestamp: None,
+                };
+                ((group.to_owned(), topic.clone(), *partition), c)
+            });
+            state.note_commits(p, base, commits);
             Ok(())
         })
     }
@@ -636,7 +647,8 @@ impl Groups<'_> {
                 let (written, appended) =
                     append_tombstones(&log, &ids, Some(metadata), now, &mut infos);
                 infos.iter().for_each(|info| state.note_append(p, info));
-                state.forget(ids.get(..written).unwrap_or_default());
+                let tombstoned = appended.is_ok().then_some(group);
+                state.note_tombstones(p, ids.get(..written).unwrap_or_default(), tombstoned);
                 appended?;
             }
             Ok(!ids.is_empty())

@@ -195,7 +195,8 @@ impl Groups<'_> {
         }
         // Kafka deletes a group only with no open transaction of its offsets.
         let open: BTreeSet<&str> = state.pending.iter().map(|(g, _, _)| g.as_str()).collect();
-        let mut done: Vec<GroupId> = Vec::new();
+        // Per group: its partition, the offsets tombstoned, whether its metadata was.
+        let mut done: Vec<(i32, Vec<GroupId>, Option<String>)> = Vec::new();
         let mut appends = Vec::new();
         let mut first_error = None;
         for (group, ids) in expired {
@@ -218,7 +219,8 @@ impl Groups<'_> {
             let mut infos = Vec::new();
             let (written, appended) = append_tombstones(&log, &ids, metadata, now, &mut infos);
             appends.extend(infos.into_iter().map(|info| (p, info)));
-            done.extend(ids.into_iter().take(written));
+            let tombstoned = (emptied && appended.is_ok()).then(|| group.to_owned());
+            done.push((p, ids.into_iter().take(written).collect(), tombstoned));
             if let Err(e) = appended {
                 first_error.get_or_insert(e);
             }
@@ -226,7 +228,11 @@ impl Groups<'_> {
         for (p, info) in &appends {
             state.note_append(*p, info);
         }
-        state.forget(&done);
-        first_error.map_or(Ok(done.len()), Err)
+        let mut expired = 0;
+        for (p, ids, tombstoned) in &done {
+            state.note_tombstones(*p, ids, tombstoned.as_deref());
+            expired += ids.len();
+        }
+        first_error.map_or(Ok(expired), Err)
     }
 }
