@@ -521,11 +521,14 @@ pub(crate) fn read_snapshot(
 /// log start holds producers of records no longer in the log). Returns the
 /// state and the snapshot's offset.
 ///
-/// One exception: a snapshot at the log start holding no producer is kept
+/// One exception: a snapshot at the log start holding no producer is kept,
 /// and loaded when none above it is. It is the empty state the replay would
 /// start from anyway, and keeping it lets an empty log (whose log start is
 /// its log end) close without rewriting the snapshot its last close wrote,
 /// where Kafka deletes it at every open and writes it back at every close.
+/// Once a newer one is loaded it stays too, unread, until the log start
+/// moves past it (or the pruning after a checkpoint takes it), so an open
+/// that changes nothing removes nothing.
 pub(crate) fn load_snapshot(
     dir: &Path,
     log_start: i64,
@@ -539,14 +542,10 @@ pub(crate) fn load_snapshot(
     }
     let mut loaded = None;
     for &o in kept.iter().rev() {
-        let path = dir.join(segment_file_name(o, FileKind::Snapshot));
         if loaded.is_some() {
-            // The older ones above the log start stay unread, as in Kafka.
-            if o == log_start {
-                file::remove_file_if_exists(&path)?;
-            }
-            continue;
+            break; // the older ones stay, unread
         }
+        let path = dir.join(segment_file_name(o, FileKind::Snapshot));
         match snapshot_file::read(&path, max_snapshot_len(), o)? {
             Ok(state) if o > log_start || state.len() == 0 => loaded = Some((state, o)),
             Ok(_) => {
