@@ -394,6 +394,10 @@ fn a_group_loaded_with_members_keeps_offsets_until_the_retention_after_the_load(
     assert_eq!(store.expire_committed_offsets().unwrap(), 0, "expired before load + retention");
     clock.advance(1);
     assert_eq!(store.expire_committed_offsets().unwrap(), 1);
+    // Kafka deletes only an empty group (`maybeDeleteGroup`): its metadata stays.
+    let metadata = GroupKey::Metadata { group: "g".into() }.encode().unwrap().to_vec();
+    assert!(!ends_in_tombstone(&store, "g", &metadata), "a group with members was deleted");
+    assert!(ends_in_tombstone(&store, "g", &offset_key("g", "t", 0)));
     store.close().unwrap();
 }
 
@@ -435,14 +439,15 @@ fn simple_undecodable_and_newer_protocol_groups_expire_as_kafka_would_at_the_lat
 /// Kafka deletes a group left with no offsets (`cleanupGroupMetadata`, `maybeDeleteGroup`), so a
 /// later commit under its id starts a new group, counted from that commit: an adopted group's
 /// old state (here empty since T0) must not outlive its offsets, whether the group was deleted
-/// or its topic was, or a fresh commit would expire at once.
+/// or its topic was, or a fresh commit would expire at once. The deletion is on disk (a metadata
+/// tombstone), so a reopen does not bring the old state back either.
 #[test]
 fn a_commit_after_an_adopted_group_lost_its_offsets_counts_from_the_commit() {
-    for how in ["delete the group", "delete the topic"] {
+    for how in ["delete the group", "delete the topic", "delete the topic, reopen"] {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);
         let records = [group_metadata("g", "consumer", T0, 0)];
-        let store = adopted(dir.path(), &clock, &records, T0 + 30 * MINUTE);
+        let mut store = adopted(dir.path(), &clock, &records, T0 + 30 * MINUTE);
         if how == "delete the group" {
             assert!(store.groups().delete("g").unwrap());
         } else {
@@ -451,6 +456,11 @@ fn a_commit_after_an_adopted_group_lost_its_offsets_counts_from_the_commit() {
         }
         assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "{how}");
         store.groups().commit("g", "t", 0, 7).unwrap();
+        if how.ends_with("reopen") {
+            store.close().unwrap();
+            drop(store);
+            store = open(dir.path(), &clock);
+        }
         clock.set(T0 + 90 * MINUTE - 1);
         assert_eq!(
             store.expire_committed_offsets().unwrap(),

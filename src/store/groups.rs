@@ -326,7 +326,12 @@ impl Groups<'_> {
     /// partitions (`GroupCoordinator.onPartitionsDeleted`), so a topic
     /// created again under the name starts with no group's position (a
     /// group would otherwise resume at an offset of the old data, past the
-    /// new topic's first records). A creation forgets them too: a new topic
+    /// new topic's first records). A group left with no offset and no
+    /// pending commit is deleted with them (a tombstone of its metadata
+    /// last), as Kafka's next cleanup deletes an empty group without offsets
+    /// (`cleanupGroupMetadata`, `maybeDeleteGroup`): its old state, kept on
+    /// disk, would come back at the next open and count a later commit's
+    /// retention from when the old group became empty. A creation forgets them too: a new topic
     /// has no commits of its own, and a crash after a deletion's commit
     /// point may have left the old topic's. Deleting `__consumer_offsets`
     /// itself forgets the state read from it. The groups' lock is taken
@@ -360,10 +365,18 @@ impl Groups<'_> {
                 let p = partition_for_group(&group, self.partitions());
                 let log = self.store.partition(OFFSETS_TOPIC, p)?;
                 let now = self.store.clock().now_ms();
+                let first = (group.clone(), String::new(), i32::MIN);
+                let emptied = (state.offsets.range(first..))
+                    .take_while(|((g, _, _), _)| *g == group)
+                    .all(|((_, t, _), _)| t == topic)
+                    && !state.pending.iter().any(|(g, _, _)| *g == group)
+                    && expiry::deleted_when_empty(state.memberships.get(&group));
+                let metadata = emptied.then(|| GroupKey::Metadata { group: group.clone() });
                 let mut infos = Vec::new();
-                let (written, appended) = append_tombstones(&log, &ids, None, now, &mut infos);
+                let (written, appended) = append_tombstones(&log, &ids, metadata, now, &mut infos);
                 infos.iter().for_each(|info| state.note_append(p, info));
-                state.note_tombstones(p, ids.get(..written).unwrap_or_default(), None);
+                let tombstoned = (emptied && appended.is_ok()).then_some(group.as_str());
+                state.note_tombstones(p, ids.get(..written).unwrap_or_default(), tombstoned);
                 appended?;
             }
             // The load skipped an offline partition, or one that did not

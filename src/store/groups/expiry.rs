@@ -39,7 +39,8 @@
 //! [`tombstones`](super::tombstones)); a
 //! group left with no offsets (and no pending commit) is deleted with them, a
 //! tombstone of its metadata too (`GroupMetadataManager.maybeDeleteGroup`,
-//! `ClassicGroup.createGroupTombstoneRecords`).
+//! `ClassicGroup.createGroupTombstoneRecords`), unless it has members (Kafka
+//! deletes only a group that `isEmpty`).
 //!
 //! Groups held in a `__consumer_offsets` partition that is offline or did not
 //! load are passed over, as Kafka's coordinator cleans only the shards it
@@ -118,6 +119,18 @@ fn base_timestamp(m: Option<&Membership>, commit: &CommittedOffset, loaded_at: i
         }
         Some(Membership::Classic(_)) => Some(loaded_at),
         Some(Membership::Undecodable | Membership::Modern) => None,
+    }
+}
+
+/// Whether a group of membership `m` is deleted once it holds no offset
+/// (`GroupMetadataManager.maybeDeleteGroup` deletes a group that `isEmpty`):
+/// one without metadata or an empty classic group. A group with members, an
+/// undecodable one and a newer group type's are kept.
+pub(super) fn deleted_when_empty(m: Option<&Membership>) -> bool {
+    match m {
+        None => true,
+        Some(Membership::Classic(s)) => s.members == 0,
+        Some(Membership::Undecodable | Membership::Modern) => false,
     }
 }
 
@@ -212,7 +225,9 @@ impl Groups<'_> {
                     continue;
                 }
             };
-            let emptied = !kept.contains(group) && !open.contains(group);
+            let emptied = !kept.contains(group)
+                && !open.contains(group)
+                && deleted_when_empty(state.memberships.get(group));
             let metadata = emptied.then(|| GroupKey::Metadata { group: group.to_owned() });
             // In batches that fit the partition's `max.message.bytes`: a group may
             // expire more offsets at once than one batch holds.

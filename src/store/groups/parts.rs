@@ -22,9 +22,10 @@
 //!
 //! A reload of the whole topic brought one more thing back: the membership a
 //! partition's records still hold for a group whose offsets were all
-//! forgotten here ([`GroupState::forget`]; a topic's deletion writes no
-//! metadata tombstone), once the group committed again. Reading one
-//! partition again brings it back only when it is that group's.
+//! forgotten here ([`GroupState::forget`]; a topic's deletion or an expiry
+//! writes no metadata tombstone for a group with members, which Kafka keeps),
+//! once the group committed again. Reading one partition again brings it
+//! back only when it is that group's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
