@@ -222,15 +222,25 @@ fn write_atomic_replaces_the_file_and_leaves_no_temp() {
     assert_eq!(file::read_dir(dir.path()).unwrap(), vec![path]);
 }
 
+/// A failed replacement keeps the old bytes and leaves no `path.tmp` behind
+/// (on a full disk its blocks are wanted back at once).
 #[test]
-fn failed_write_atomic_keeps_the_old_contents() {
+fn failed_write_atomic_keeps_the_old_contents_and_removes_its_temp() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log-start-offset-checkpoint");
     file::write_atomic(&path, b"old").unwrap();
     for op in [Op::Open, Op::Write, Op::Sync, Op::Rename] {
-        let _g = fault::arm(FaultPlan::new().fail_every(op));
+        let g = fault::arm(FaultPlan::new().fail_every(op));
         assert!(is_injected(&file::write_atomic(&path, b"new").unwrap_err()), "{op:?}");
-        assert_eq!(file::read(&path).unwrap(), b"old");
+        let unsynced = file::write_replace_unsynced(&path, b"new");
+        // No fsync there: a failing one does not stop it.
+        assert_eq!(unsynced.as_ref().is_err_and(is_injected), op != Op::Sync, "{op:?}");
+        drop(g);
+        if op == Op::Sync {
+            file::write_atomic(&path, b"old").unwrap();
+        }
+        assert_eq!(file::read(&path).unwrap(), b"old", "{op:?}");
+        assert_eq!(file::read_dir(dir.path()).unwrap(), vec![path.clone()], "{op:?}");
     }
 }
 

@@ -516,8 +516,22 @@ fn replace_lock(path: &Path) -> parking_lot::MutexGuard<'static, ()> {
 /// symlink) is removed first and the new one is created exclusively.
 fn write_tmp(path: &Path, bytes: &[u8]) -> Result<(PathBuf, File)> {
     let (tmp, file) = create_tmp(path)?;
-    write_all_at(&file, &tmp, bytes, 0)?;
-    Ok((tmp, file))
+    match write_all_at(&file, &tmp, bytes, 0) {
+        Ok(()) => Ok((tmp, file)),
+        Err(e) => {
+            drop(file);
+            discard_tmp(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Removes the `path.tmp` of a replacement that failed, best effort: on a
+/// full disk its blocks are wanted back at once, not at the next write of
+/// the same file (which replaces a stale one anyway). Once the rename has
+/// happened there is none to remove.
+fn discard_tmp(tmp: &Path) {
+    let _ = remove_file_if_exists(tmp);
 }
 
 /// Creates `path.tmp` afresh and empty, as [`write_tmp`] does.
@@ -540,7 +554,7 @@ pub fn write_replace_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
     let _one_writer = replace_lock(path);
     let (tmp, file) = write_tmp(path, bytes)?;
     drop(file);
-    rename_unsynced(&tmp, path)
+    rename_unsynced(&tmp, path).inspect_err(|_| discard_tmp(&tmp))
 }
 
 /// [`write_atomic`] unless `path` already holds exactly `bytes`: a file
@@ -571,14 +585,25 @@ fn unsure() -> &'static parking_lot::Mutex<std::collections::HashSet<PathBuf>> {
 /// Replaces a small file atomically: writes `path.tmp`, fsyncs it, renames it
 /// over `path` and fsyncs the directory. After a crash `path` holds either the
 /// old or the new bytes; a stale `path.tmp` may remain and is replaced by the
-/// next call. Concurrent calls for one path run one at a time.
+/// next call. A call that fails leaves `path` as it was and removes its
+/// `path.tmp`. Concurrent calls for one path run one at a time.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let _one_writer = replace_lock(path);
     let (tmp, file) = write_tmp(path, bytes)?;
-    sync_all(&file, &tmp)?;
+    sync_and_rename(file, &tmp, path)
+}
+
+/// The end of a durable replacement: fsyncs `file` (`tmp`), renames it over
+/// `path` and fsyncs the directory; a failure removes `tmp` if still there.
+fn sync_and_rename(file: File, tmp: &Path, path: &Path) -> Result<()> {
+    let synced = sync_all(&file, tmp);
     drop(file);
+    if let Err(e) = synced {
+        discard_tmp(tmp);
+        return Err(e);
+    }
     unsure().lock().insert(path.to_owned());
-    rename(&tmp, path)?;
+    rename(tmp, path).inspect_err(|_| discard_tmp(tmp))?;
     unsure().lock().remove(path);
     Ok(())
 }
@@ -590,7 +615,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// [`write_atomic`] does, else it is renamed unsynced, as
 /// [`write_replace_unsynced`] does. For a file too long to build in memory
 /// first (a producer snapshot of millions of producers). A `fill` that fails
-/// leaves `path` as it was; its `path.tmp` is removed.
+/// leaves `path` as it was; its `path.tmp` is removed, as after any failure.
 ///
 /// # Errors
 /// `fill`'s error, or I/O failures.
@@ -609,14 +634,9 @@ pub fn replace_with(
     }
     if !durable {
         drop(file);
-        return rename_unsynced(&tmp, path);
+        return rename_unsynced(&tmp, path).inspect_err(|_| discard_tmp(&tmp));
     }
-    sync_all(&file, &tmp)?;
-    drop(file);
-    unsure().lock().insert(path.to_owned());
-    rename(&tmp, path)?;
-    unsure().lock().remove(path);
-    Ok(())
+    sync_and_rename(file, &tmp, path)
 }
 
 /// 16 random bytes from the kernel (`/dev/urandom`), or, where that cannot be
