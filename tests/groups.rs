@@ -340,6 +340,30 @@ fn deleting_a_topic_forgets_the_groups_offsets_on_it() {
     store.close().unwrap();
 }
 
+/// Kafka's `ReplicaManager` refuses DeleteRecords on an internal topic whatever
+/// its cleanup policy: the groups' state is read from `__consumer_offsets`, and
+/// commits deleted under it would still be served.
+#[test]
+fn records_of_an_internal_topic_cannot_be_deleted_even_with_the_delete_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_topic("orders", 1, &BTreeMap::new()).unwrap();
+    store.create_topic("__transaction_state", 1, &BTreeMap::new()).unwrap();
+    store.groups().commit("g", "orders", 0, 7).unwrap();
+    let offsets = "__consumer_offsets";
+    store.set_topic_config(offsets, "cleanup.policy", "compact,delete").unwrap();
+    store.set_topic_config("__transaction_state", "cleanup.policy", "delete").unwrap();
+    for (topic, p) in [(offsets, 0), ("__transaction_state", 0)] {
+        let end = store.partition(topic, p).unwrap().log_end_offset();
+        let err = store.delete_records(topic, p, end).unwrap_err();
+        assert!(matches!(&err, strata::Error::InvalidTopic { name, .. } if name == topic), "{err}");
+        assert!(err.to_string().contains("internal topic"), "{err}");
+        assert_eq!(store.partition(topic, p).unwrap().log_start_offset(), 0, "{topic}");
+    }
+    assert_eq!(store.groups().fetch("g", "orders", 0).unwrap(), Some(7));
+    store.close().unwrap();
+}
+
 /// A group whose `__consumer_offsets` partition is offline has offsets the
 /// store cannot read: asking for them is an error naming the partition, as
 /// Kafka's coordinator answers a group it has not loaded with an error

@@ -43,6 +43,12 @@ use tombstones::append_tombstones;
 
 /// Kafka's internal topic of committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Kafka's internal topics (`Topic.isInternal`): the group coordinator's
+/// [`OFFSETS_TOPIC`] and the transaction coordinator's `__transaction_state`.
+/// Their records cannot be deleted ([`Store::delete_records`]), nor can
+/// `logtool` delete or re-partition them.
+pub const INTERNAL_TOPICS: [&str; 2] = [OFFSETS_TOPIC, "__transaction_state"];
 /// Kafka's `offsets.topic.segment.bytes` default (100 MiB).
 const OFFSETS_SEGMENT_BYTES: u64 = 100 << 20;
 

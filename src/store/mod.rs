@@ -65,7 +65,7 @@ pub use crate::segment::budget::ResourceStats;
 use checkpoint::{
     CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
-pub use groups::{CommittedOffset, Groups, OFFSETS_TOPIC, PartitionLag, ResetTo};
+pub use groups::{CommittedOffset, Groups, INTERNAL_TOPICS, OFFSETS_TOPIC, PartitionLag, ResetTo};
 pub use maintain::MaintainReport;
 pub use produce::RecordMetadata;
 pub use recovery::RecoveryReport;

@@ -83,7 +83,10 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::OffsetOutOfRange`] past the log end, [`Error::InvalidRequest`]
-    /// on a topic without the `delete` policy, [`Error::UnknownPartition`];
+    /// on a topic without the `delete` policy, [`Error::InvalidTopic`] on an
+    /// internal topic ([`INTERNAL_TOPICS`](super::INTERNAL_TOPICS): Kafka's
+    /// `ReplicaManager` refuses them, whatever their policy, as the
+    /// coordinators' state is read from them), [`Error::UnknownPartition`];
     /// I/O failures writing the checkpoint. All or nothing: when it returns
     /// an error, the log start offset is unchanged in memory and on disk.
     /// The new start is durable when it returns, except on a full disk:
@@ -91,6 +94,12 @@ impl Store {
     /// checkpoint needs) and a checkpoint that still cannot be written is
     /// left to the next checkpoint write, as Kafka always does.
     pub fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
+        if super::INTERNAL_TOPICS.contains(&topic) {
+            return Err(Error::InvalidTopic {
+                name: topic.to_owned(),
+                reason: "records of an internal topic cannot be deleted".to_owned(),
+            });
+        }
         self.delete_records_durably(topic, partition, offset)
     }
 }

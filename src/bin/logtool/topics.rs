@@ -89,10 +89,8 @@ pub fn create(store: &Store, out: &mut Out, args: &CreateArgs) -> Result<(), Fai
 
 /// Internal topics the tool refuses to delete or re-partition, as `kafka-topics.sh` does:
 /// the group coordinator finds a group's offsets by `hash(group) % partitions`.
-const INTERNAL_TOPICS: [&str; 2] = [strata::internals::store::OFFSETS_TOPIC, "__transaction_state"];
-
 fn refuse_internal(topic: &str, what: &str) -> Result<(), Failure> {
-    if INTERNAL_TOPICS.contains(&topic) {
+    if strata::internals::store::INTERNAL_TOPICS.contains(&topic) {
         return Err(Failure::new(format!(
             "topic {topic} is an internal topic: {what} it is not allowed"
         )));
