@@ -474,6 +474,48 @@ fn a_commit_after_an_adopted_group_lost_its_offsets_counts_from_the_commit() {
     }
 }
 
+/// An adopted group with metadata (here empty since T0) and no offsets is a
+/// group Kafka's next cleanup deletes (`cleanupExpiredOffsets` answers true
+/// for a group without offsets, then `maybeDeleteGroup`), and the load
+/// leaves its old state out: a first commit under its id counts from that
+/// commit. A reopen must not read the old state back from the records it
+/// still has, or the commit expires at the first check after the reopen.
+#[test]
+fn a_first_commit_of_an_adopted_group_without_offsets_counts_from_the_commit_after_a_reopen() {
+    for reopen in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let store = open(dir.path(), &clock);
+        store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+        // Creates `__consumer_offsets`, then leaves nothing of "h" in it.
+        store.groups().commit("h", "t", 0, 1).unwrap();
+        assert!(store.groups().delete("h").unwrap());
+        let count = store.partition_count("__consumer_offsets").unwrap();
+        let log = store.partition("__consumer_offsets", partition_for_group("g", count)).unwrap();
+        log.append(&[group_metadata("g", "consumer", T0, 0)]).unwrap();
+        store.close().unwrap();
+        drop(store);
+        clock.set(T0 + 30 * MINUTE);
+        let mut store = open(dir.path(), &clock);
+        store.groups().commit("g", "t", 0, 7).unwrap();
+        if reopen {
+            store.close().unwrap();
+            drop(store);
+            store = open(dir.path(), &clock);
+        }
+        clock.set(T0 + 90 * MINUTE - 1);
+        assert_eq!(
+            store.expire_committed_offsets().unwrap(),
+            0,
+            "reopen {reopen}: expired before its retention"
+        );
+        assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(7), "reopen {reopen}");
+        clock.advance(1);
+        assert_eq!(store.expire_committed_offsets().unwrap(), 1, "reopen {reopen}");
+        store.close().unwrap();
+    }
+}
+
 /// A group with more expired offsets than one `__consumer_offsets` batch
 /// holds (`max.message.bytes`, 1 MiB by default; a tombstone of these keys
 /// takes about 30 bytes) expires them all: Kafka's cleanup is a non-atomic

@@ -526,7 +526,20 @@ impl Groups<'_> {
             if records.is_empty() {
                 return Ok(());
             }
+            // A group the load left out as deleted still has its metadata on
+            // disk: its tombstone goes first, in the same batch, or a reopen
+            // would read the old group back under the new commits.
+            let p = partition_for_group(group, self.partitions());
+            let deleted = state.deleted_but_on_disk(p, group);
+            if deleted {
+                let key = GroupKey::Metadata { group: group.to_owned() };
+                records.splice(0..0, tombstones::tombstones(&[], Some(key), now)?);
+            }
             let (p, base) = self.write(state, group, &records)?;
+            if deleted {
+                state.note_tombstones(p, &[], Some(group));
+            }
+            let base = if deleted { base.saturating_add(1) } else { base };
             let commits = offsets.iter().map(|(TopicPartition { topic, partition }, o, m)| {
                 let c = CommittedOffset {
                     topic: topic.clone(),

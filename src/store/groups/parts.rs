@@ -115,6 +115,19 @@ impl GroupState {
         }
     }
 
+    /// Whether `group`, holding no offset and no pending commit, still has
+    /// in partition `p`'s records the metadata of a group Kafka deletes once
+    /// it holds no offsets (an empty classic group: `cleanupExpiredOffsets`
+    /// answers true for a group without offsets, then `maybeDeleteGroup`).
+    /// The merged views leave that group out, as deleted; its records would
+    /// bring it back at the next load once it holds offsets again.
+    pub(super) fn deleted_but_on_disk(&self, p: i32, group: &str) -> bool {
+        !holds_offsets(&self.offsets, group)
+            && !self.pending.iter().any(|(g, _, _)| g == group)
+            && (self.parts.get(&p).and_then(|part| part.memberships.get(group)))
+                .is_some_and(|m| super::expiry::deleted_when_empty(Some(m)))
+    }
+
     /// Notes the commits appended here to partition `p` in one batch from
     /// offset `base`, in order: each is the merged view's commit of its id.
     pub(super) fn note_commits(
