@@ -20,12 +20,11 @@
 //! load would read them, so a part always holds what reading its partition
 //! up to the end the state notes gives.
 //!
-//! A reload of the whole topic brought one more thing back: the membership a
-//! partition's records still hold for a group whose offsets were all
-//! forgotten here ([`GroupState::forget`]; a topic's deletion or an expiry
-//! writes no metadata tombstone for a group with members, which Kafka keeps),
-//! once the group committed again. Reading one partition again brings it
-//! back only when it is that group's.
+//! A group whose offsets were all forgotten here ([`GroupState::forget`])
+//! has no membership in the merged view, as a load merges it; the membership
+//! its records still hold (a topic's deletion or an expiry writes no metadata
+//! tombstone for a group Kafka keeps: one with members, an undecodable one, a
+//! newer group type's) counts again once it commits again, here as at a load.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -138,13 +137,25 @@ impl GroupState {
     ) {
         let part = self.parts.entry(p).or_default();
         let mut at = base;
+        let mut groups = BTreeSet::new();
         for (id, c) in commits {
             if self.placement.is_some_and(|count| partition_for_group(&id.0, count) != p) {
                 self.placement = None;
             }
             part.commits.insert(id.clone(), (c.clone(), at));
+            if !self.memberships.contains_key(&id.0) {
+                groups.insert(id.0.clone());
+            }
             self.offsets.insert(id, c);
             at = at.saturating_add(1);
+        }
+        // A group that held no offset had no membership; the one its records
+        // still hold counts again now, as the load merges it.
+        for group in groups {
+            let kept = self.parts.values().rev().find_map(|part| part.memberships.get(&group));
+            if let Some(m) = kept.copied() {
+                self.memberships.insert(group, m);
+            }
         }
     }
 
@@ -180,6 +191,8 @@ pub(super) fn holds_offsets(offsets: &super::Offsets, group: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use crate::format::BatchBuilder;
     use crate::format::group_record::{GroupKey, OffsetCommit, partition_for_group};
     use crate::store::{OFFSETS_TOPIC, Store};
@@ -224,7 +237,11 @@ mod tests {
         assert_eq!(state.pending, fresh.pending, "{step}: pending");
         assert_eq!(state.memberships, fresh.memberships, "{step}: memberships");
         assert_eq!(state.unloaded, fresh.unloaded, "{step}: unloaded");
-        assert_eq!(state.ends, fresh.ends, "{step}: ends");
+        // An end not noted is 0 (`GroupState::ends`).
+        let noted = |ends: &BTreeMap<i32, i64>| -> Vec<(i32, i64)> {
+            ends.iter().filter(|(_, end)| **end != 0).map(|(p, end)| (*p, *end)).collect()
+        };
+        assert_eq!(noted(&state.ends), noted(&fresh.ends), "{step}: ends");
         assert_eq!(state.placement, fresh.placement, "{step}: placement");
         state.placement
     }
@@ -287,6 +304,29 @@ mod tests {
         let bad = g.iter().skip(7).find(|b| home(b) != elsewhere).unwrap();
         append(&store, home(bad), &[Record::new(offset_key(bad), "not a commit")]);
         assert_eq!(refreshed_as_loaded(&store, "an undecodable commit"), None);
+        store.close().unwrap();
+    }
+
+    /// A group its records keep (here an undecodable membership, which Kafka
+    /// never deletes) loses its offsets with a topic's deletion and commits
+    /// again: the membership its partition still holds counts again, as a
+    /// load reads it, not only once another writer moves the partition.
+    #[test]
+    fn a_kept_group_committing_again_has_the_membership_a_load_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new([dir.path()]).background_threads(false);
+        config.offsets_topic_num_partitions = 3;
+        let store = Store::open(config).unwrap();
+        store.create_topic("t", 1, &Default::default()).unwrap();
+        store.create_topic("x", 1, &Default::default()).unwrap();
+        store.groups().commit("m", "x", 0, 1).unwrap();
+        let metadata = GroupKey::Metadata { group: "m".into() }.encode().unwrap();
+        append(&store, home("m"), &[Record::new(metadata, "?")]);
+        assert_eq!(refreshed_as_loaded(&store, "an undecodable membership"), Some(COUNT));
+        store.delete_topic("x").unwrap();
+        assert_eq!(refreshed_as_loaded(&store, "its only topic deleted"), Some(COUNT));
+        store.groups().commit("m", "t", 0, 2).unwrap();
+        assert_eq!(refreshed_as_loaded(&store, "a commit again"), Some(COUNT));
         store.close().unwrap();
     }
 }
