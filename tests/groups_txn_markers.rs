@@ -113,3 +113,29 @@ fn a_commit_pending_at_the_load_is_ended_by_a_marker_written_after_the_load() {
         store.close().unwrap();
     }
 }
+
+/// Kafka's `onPartitionsDeleted` tombstones the deleted partitions' pending
+/// transactional commits too: the topic's deletion must not leave one that
+/// its COMMIT marker brings back, past the recreated topic's first records.
+#[test]
+fn a_pending_commit_of_a_deleted_topic_stays_deleted_after_its_commit_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = open(dir.path(), &clock);
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.create_topic("u", 1, &BTreeMap::new()).unwrap();
+    // No plain commit of t-0, whose tombstone would drop the pending one with it.
+    store.groups().commit("g", "u", 0, 1).unwrap();
+    txn_commit(&offsets_log(&store), 50, T0);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "counted before its marker");
+    store.delete_topic("t").unwrap();
+    assert!(store.background_errors().is_empty(), "{:?}", store.background_errors());
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    offsets_log(&store).append_txn_marker(PRODUCER, 0, 0, true).unwrap();
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "its COMMIT brought it back");
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "after a reopen");
+    store.close().unwrap();
+}

@@ -363,11 +363,16 @@ impl Groups<'_> {
             self.refresh(&mut cache, None)?;
             let Some(state) = cache.as_mut() else { return Ok(()) };
             let unloaded = state.unloaded.values().next().cloned();
-            let mut by_group: BTreeMap<String, Vec<GroupId>> = BTreeMap::new();
-            for id in state.offsets.keys().filter(|(_, t, _)| t == topic) {
-                by_group.entry(id.0.clone()).or_default().push(id.clone());
+            // Committed and pending alike, as Kafka's `onPartitionsDeleted`
+            // tombstones both: a tombstone drops a pending commit, so its
+            // COMMIT marker cannot bring the offset back.
+            let mut by_group: BTreeMap<String, BTreeSet<GroupId>> = BTreeMap::new();
+            let ids = state.offsets.keys().chain(&state.pending);
+            for id in ids.filter(|(_, t, _)| t == topic) {
+                by_group.entry(id.0.clone()).or_default().insert(id.clone());
             }
             for (group, ids) in by_group {
+                let ids: Vec<GroupId> = ids.into_iter().collect();
                 let p = partition_for_group(&group, self.partitions());
                 let log = self.store.partition(OFFSETS_TOPIC, p)?;
                 let now = self.store.clock().now_ms();
