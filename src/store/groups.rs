@@ -34,6 +34,8 @@ use super::{Store, TopicPartition};
 
 mod expiry;
 mod load;
+#[cfg(test)]
+mod model;
 mod parts;
 mod tombstones;
 
