@@ -401,6 +401,34 @@ fn a_group_loaded_with_members_keeps_offsets_until_the_retention_after_the_load(
     store.close().unwrap();
 }
 
+/// Kafka's cleanup visits every group (`cleanupGroupMetadata`): an empty
+/// group holding no offsets at all, adopted from a broker's directory, is
+/// deleted at the first check, its metadata tombstoned; a group with members
+/// is kept, and a second check writes nothing.
+#[test]
+fn an_empty_group_without_offsets_is_deleted_at_the_first_check_and_one_with_members_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let records =
+        [group_metadata("lonely", "consumer", T0, 0), group_metadata("busy", "consumer", T0, 2)];
+    let store = adopted(dir.path(), &clock, &records, T0 + MINUTE);
+    let metadata = |g: &str| GroupKey::Metadata { group: g.into() }.encode().unwrap().to_vec();
+    assert!(!ends_in_tombstone(&store, "lonely", &metadata("lonely")));
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0, "an offset expired");
+    assert!(ends_in_tombstone(&store, "lonely", &metadata("lonely")), "the empty group was kept");
+    assert!(!ends_in_tombstone(&store, "busy", &metadata("busy")), "a group with members went");
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(5));
+    let written = offsets_records(&store, "lonely").len();
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0);
+    assert_eq!(offsets_records(&store, "lonely").len(), written, "a second check wrote again");
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.expire_committed_offsets().unwrap(), 0);
+    assert_eq!(offsets_records(&store, "lonely").len(), written, "the reopen's check wrote again");
+    store.close().unwrap();
+}
+
 /// An empty protocol type is none (Kafka's replay): a simple group, counted
 /// from the commit; an undecodable value or a KIP-848 group's records keep
 /// the offsets, and the load does not fail.

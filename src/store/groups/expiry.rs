@@ -40,7 +40,9 @@
 //! group left with no offsets (and no pending commit) is deleted with them, a
 //! tombstone of its metadata too (`GroupMetadataManager.maybeDeleteGroup`,
 //! `ClassicGroup.createGroupTombstoneRecords`), unless it has members (Kafka
-//! deletes only a group that `isEmpty`).
+//! deletes only a group that `isEmpty`). An empty group holding no offsets at
+//! all (its metadata adopted from a broker's directory) is deleted at the
+//! first check, as Kafka's cleanup visits every group.
 //!
 //! Groups held in a `__consumer_offsets` partition that is offline or did not
 //! load are passed over, as Kafka's coordinator cleans only the shards it
@@ -208,6 +210,22 @@ impl Groups<'_> {
         }
         // Kafka deletes a group only with no open transaction of its offsets.
         let open: BTreeSet<&str> = state.pending.iter().map(|(g, _, _)| g.as_str()).collect();
+        // Kafka's cleanup visits every group, one holding no offset at all
+        // too (`cleanupExpiredOffsets` answers true for it): an empty group's
+        // metadata its partition still holds (a broker's directory adopted)
+        // is deleted at the first check.
+        for (p, part) in &state.parts {
+            for (group, m) in &part.memberships {
+                let home = partition_for_group(group, count) == *p;
+                if home
+                    && deleted_when_empty(Some(m))
+                    && !state.holds_offsets(group)
+                    && !open.contains(group.as_str())
+                {
+                    expired.entry(group.as_str()).or_default();
+                }
+            }
+        }
         // Per group: its partition, the offsets tombstoned, whether its metadata was.
         let mut done: Vec<(i32, Vec<GroupId>, Option<String>)> = Vec::new();
         let mut appends = Vec::new();
