@@ -334,15 +334,17 @@ impl Groups<'_> {
     /// partitions (`GroupCoordinator.onPartitionsDeleted`), so a topic
     /// created again under the name starts with no group's position (a
     /// group would otherwise resume at an offset of the old data, past the
-    /// new topic's first records). A group left with no offset and no
+    /// new topic's first records). Pending transactional commits of it get
+    /// their tombstone too, as in Kafka. A group left with no offset and no
     /// pending commit is deleted with them (a tombstone of its metadata
     /// last), as Kafka's next cleanup deletes an empty group without offsets
     /// (`cleanupGroupMetadata`, `maybeDeleteGroup`): its old state, kept on
     /// disk, would come back at the next open and count a later commit's
-    /// retention from when the old group became empty. A creation forgets them too: a new topic
-    /// has no commits of its own, and a crash after a deletion's commit
-    /// point may have left the old topic's. Deleting `__consumer_offsets`
-    /// itself forgets the state read from it. The groups' lock is taken
+    /// retention from when the old group became empty. A creation forgets
+    /// them too: a new topic has no commits of its own, and a crash after a
+    /// deletion's commit point may have left the old topic's. Deleting
+    /// `__consumer_offsets` itself forgets the state read from it. The
+    /// groups' lock is taken
     /// before `change` takes the admin lock, the order a commit takes them
     /// in. A failure after `change` succeeded is recorded in the background
     /// errors (`TopicDeletion`), as the rest of a deletion's aftermath is;
