@@ -139,3 +139,27 @@ fn a_pending_commit_of_a_deleted_topic_stays_deleted_after_its_commit_marker() {
     assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "after a reopen");
     store.close().unwrap();
 }
+
+/// Kafka's `deleteGroups` tombstones the group's pending transactional
+/// commits too (`OffsetMetadataManager.deleteAllOffsets`): a deleted group
+/// must not come back with a pending commit once its COMMIT marker follows.
+#[test]
+fn a_deleted_group_stays_deleted_after_the_commit_marker_of_its_pending_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = open(dir.path(), &clock);
+    store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+    store.create_topic("u", 1, &BTreeMap::new()).unwrap();
+    // No plain commit of t-0, whose tombstone would drop the pending one with it.
+    store.groups().commit("g", "u", 0, 1).unwrap();
+    txn_commit(&offsets_log(&store), 50, T0);
+    assert!(store.groups().delete("g").unwrap());
+    offsets_log(&store).append_txn_marker(PRODUCER, 0, 0, true).unwrap();
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "its COMMIT brought it back");
+    assert!(store.groups().list().unwrap().is_empty());
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), None, "after a reopen");
+    store.close().unwrap();
+}

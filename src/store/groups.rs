@@ -667,8 +667,11 @@ impl Groups<'_> {
             .collect())
     }
 
-    /// Forgets `group`: a tombstone for each of its offsets and its metadata.
-    /// Returns whether it had any.
+    /// Forgets `group`: a tombstone for each of its offsets, its pending
+    /// transactional commits too (`OffsetMetadataManager.deleteAllOffsets`:
+    /// a tombstone drops a pending commit, so its COMMIT marker cannot bring
+    /// the group back), and its metadata. Returns whether it had any offset
+    /// or pending commit.
     ///
     /// # Errors
     /// I/O failures; [`Error::PartitionOffline`] (or [`Error::LogDirOffline`])
@@ -677,8 +680,9 @@ impl Groups<'_> {
         self.readable(Some(group))?;
         let now = self.store.clock().now_ms();
         self.with_state(Some(group), |state| {
-            let ids: Vec<_> =
-                state.offsets.keys().filter(|(g, _, _)| g == group).cloned().collect();
+            let ids: BTreeSet<&GroupId> =
+                state.offsets.keys().chain(&state.pending).filter(|(g, _, _)| g == group).collect();
+            let ids: Vec<GroupId> = ids.into_iter().cloned().collect();
             if !ids.is_empty() {
                 self.ensure_topic()?;
                 let p = partition_for_group(group, self.partitions());
