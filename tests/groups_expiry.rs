@@ -394,29 +394,37 @@ fn a_group_loaded_with_members_keeps_offsets_until_the_retention_after_the_load(
     assert_eq!(store.expire_committed_offsets().unwrap(), 0, "expired before load + retention");
     clock.advance(1);
     assert_eq!(store.expire_committed_offsets().unwrap(), 1);
-    // Kafka deletes only an empty group (`maybeDeleteGroup`): its metadata stays.
+    // Empty since its members' sessions ended after the load, it goes with its
+    // last offset (`maybeDeleteGroup`), the metadata tombstone last.
     let metadata = GroupKey::Metadata { group: "g".into() }.encode().unwrap().to_vec();
-    assert!(!ends_in_tombstone(&store, "g", &metadata), "a group with members was deleted");
+    assert!(ends_in_tombstone(&store, "g", &metadata), "the emptied group was kept");
     assert!(ends_in_tombstone(&store, "g", &offset_key("g", "t", 0)));
     store.close().unwrap();
 }
 
-/// Kafka's cleanup visits every group (`cleanupGroupMetadata`): an empty
+/// Kafka's cleanup visits every group (`cleanupGroupMetadata`): a classic
 /// group holding no offsets at all, adopted from a broker's directory, is
-/// deleted at the first check, its metadata tombstoned; a group with members
-/// is kept, and a second check writes nothing.
+/// deleted at the first check, its metadata tombstoned, whether empty or
+/// loaded with members (empty from the load: no member heartbeats here); a
+/// group whose metadata does not decode is kept, and a second check writes
+/// nothing.
 #[test]
-fn an_empty_group_without_offsets_is_deleted_at_the_first_check_and_one_with_members_kept() {
+fn a_classic_group_without_offsets_is_deleted_at_the_first_check_and_an_undecodable_one_kept() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let records =
-        [group_metadata("lonely", "consumer", T0, 0), group_metadata("busy", "consumer", T0, 2)];
+    let odd = GroupKey::Metadata { group: "odd".into() }.encode().unwrap().to_vec();
+    let records = [
+        group_metadata("lonely", "consumer", T0, 0),
+        group_metadata("busy", "consumer", T0, 2),
+        Record::new(odd, vec![0, 3, 0]).timestamp(T0),
+    ];
     let store = adopted(dir.path(), &clock, &records, T0 + MINUTE);
     let metadata = |g: &str| GroupKey::Metadata { group: g.into() }.encode().unwrap().to_vec();
     assert!(!ends_in_tombstone(&store, "lonely", &metadata("lonely")));
     assert_eq!(store.expire_committed_offsets().unwrap(), 0, "an offset expired");
     assert!(ends_in_tombstone(&store, "lonely", &metadata("lonely")), "the empty group was kept");
-    assert!(!ends_in_tombstone(&store, "busy", &metadata("busy")), "a group with members went");
+    assert!(ends_in_tombstone(&store, "busy", &metadata("busy")), "the emptied group was kept");
+    assert!(!ends_in_tombstone(&store, "odd", &metadata("odd")), "an undecodable group went");
     assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(5));
     let written = offsets_records(&store, "lonely").len();
     assert_eq!(store.expire_committed_offsets().unwrap(), 0);
@@ -602,4 +610,39 @@ fn expire_or_delete_a_group_of_100_000_offsets(deleting: bool) {
     let store = open(dir.path(), &clock);
     assert!(store.groups().list().unwrap().is_empty(), "expired offsets came back");
     store.close().unwrap();
+}
+
+/// A group loaded with members counts its offsets' retention from the load,
+/// as Kafka's does once those members time out (no member heartbeats here):
+/// from then it is an empty group, which Kafka deletes with its last offset
+/// (`cleanupGroupMetadata`, `maybeDeleteGroup`). A later commit under its
+/// id then starts a new group, counted from that commit, never from the old
+/// group's load, or it expires at the next check, minutes after it was made.
+#[test]
+fn a_commit_after_a_group_loaded_with_members_lost_its_offsets_counts_from_the_commit() {
+    for how in ["delete the topic", "expire"] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let records = [group_metadata("g", "consumer", T0, 2)];
+        let store = adopted(dir.path(), &clock, &records, T0 + 30 * MINUTE);
+        assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(5), "{how}");
+        clock.set(T0 + 90 * MINUTE);
+        if how == "expire" {
+            assert_eq!(store.expire_committed_offsets().unwrap(), 1, "{how}");
+        } else {
+            store.delete_topic("t").unwrap();
+            store.create_topic("t", 1, &BTreeMap::new()).unwrap();
+        }
+        store.groups().commit("g", "t", 0, 7).unwrap();
+        clock.advance(10 * MINUTE);
+        assert_eq!(
+            store.expire_committed_offsets().unwrap(),
+            0,
+            "{how}: a fresh commit expired at the next check"
+        );
+        assert_eq!(store.groups().fetch("g", "t", 0).unwrap(), Some(7), "{how}");
+        clock.set(T0 + 150 * MINUTE);
+        assert_eq!(store.expire_committed_offsets().unwrap(), 1, "{how}");
+        store.close().unwrap();
+    }
 }

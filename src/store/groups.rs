@@ -338,7 +338,8 @@ impl Groups<'_> {
     /// their tombstone too, as in Kafka. A group left with no offset and no
     /// pending commit is deleted with them (a tombstone of its metadata
     /// last), as Kafka's next cleanup deletes an empty group without offsets
-    /// (`cleanupGroupMetadata`, `maybeDeleteGroup`): its old state, kept on
+    /// (`cleanupGroupMetadata`, `maybeDeleteGroup`; a classic group loaded
+    /// with members counts as empty, see [`expiry`]): its old state, kept on
     /// disk, would come back at the next open and count a later commit's
     /// retention from when the old group became empty. A creation forgets
     /// them too: a new topic has no commits of its own, and a crash after a

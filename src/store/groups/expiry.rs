@@ -39,10 +39,13 @@
 //! [`tombstones`](super::tombstones)); a
 //! group left with no offsets (and no pending commit) is deleted with them, a
 //! tombstone of its metadata too (`GroupMetadataManager.maybeDeleteGroup`,
-//! `ClassicGroup.createGroupTombstoneRecords`), unless it has members (Kafka
-//! deletes only a group that `isEmpty`). An empty group holding no offsets at
-//! all (its metadata adopted from a broker's directory) is deleted at the
-//! first check, as Kafka's cleanup visits every group.
+//! `ClassicGroup.createGroupTombstoneRecords`). Kafka deletes only a group
+//! that `isEmpty`: a classic group loaded with members counts as empty from
+//! the load, as its retention does (no member heartbeats here), so it is
+//! deleted too; an undecodable one and a newer group type's are kept. An
+//! empty group holding no offsets at all (its metadata adopted from a
+//! broker's directory) is deleted at the first check, as Kafka's cleanup
+//! visits every group.
 //!
 //! Groups held in a `__consumer_offsets` partition that is offline or did not
 //! load are passed over, as Kafka's coordinator cleans only the shards it
@@ -126,12 +129,14 @@ fn base_timestamp(m: Option<&Membership>, commit: &CommittedOffset, loaded_at: i
 
 /// Whether a group of membership `m` is deleted once it holds no offset
 /// (`GroupMetadataManager.maybeDeleteGroup` deletes a group that `isEmpty`):
-/// one without metadata or an empty classic group. A group with members, an
-/// undecodable one and a newer group type's are kept.
+/// one without metadata or a classic group. A classic group loaded with
+/// members is empty once their sessions end after the load, and its offsets
+/// count from the load as from then ([`base_timestamp`]): kept, it would
+/// count a later commit from that load too, and expire it at the next check.
+/// An undecodable group and a newer group type's are kept.
 pub(super) fn deleted_when_empty(m: Option<&Membership>) -> bool {
     match m {
-        None => true,
-        Some(Membership::Classic(s)) => s.members == 0,
+        None | Some(Membership::Classic(_)) => true,
         Some(Membership::Undecodable | Membership::Modern) => false,
     }
 }

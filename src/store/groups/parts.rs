@@ -23,8 +23,8 @@
 //! A group whose offsets were all forgotten here ([`GroupState::forget`])
 //! has no membership in the merged view, as a load merges it; the membership
 //! its records still hold (a topic's deletion or an expiry writes no metadata
-//! tombstone for a group Kafka keeps: one with members, an undecodable one, a
-//! newer group type's) counts again once it commits again, here as at a load.
+//! tombstone for a group Kafka keeps: an undecodable one, a newer group
+//! type's) counts again once it commits again, here as at a load.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -116,7 +116,7 @@ impl GroupState {
 
     /// Whether `group`, holding no offset and no pending commit, still has
     /// in partition `p`'s records the metadata of a group Kafka deletes once
-    /// it holds no offsets (an empty classic group: `cleanupExpiredOffsets`
+    /// it holds no offsets (a classic group: `cleanupExpiredOffsets`
     /// answers true for a group without offsets, then `maybeDeleteGroup`).
     /// The merged views leave that group out, as deleted; its records would
     /// bring it back at the next load once it holds offsets again.
