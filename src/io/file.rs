@@ -340,11 +340,6 @@ pub fn size(path: &Path) -> Result<u64> {
     gate(Op::Metadata, "metadata", path, || std::fs::metadata(path).map(|m| m.len()))
 }
 
-/// Last-modification time of the file at `path`.
-pub fn modified(path: &Path) -> Result<std::time::SystemTime> {
-    gate(Op::Metadata, "metadata", path, || std::fs::metadata(path)?.modified())
-}
-
 /// The bytes of disk blocks an open file holds (its data and the file
 /// system's own blocks for it, past its length too) and its last
 /// modification time.

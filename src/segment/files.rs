@@ -151,11 +151,11 @@ impl Segment {
     /// The `.log`'s modification time as the file system has it now.
     fn modified_on_disk(&self) -> Result<std::time::SystemTime> {
         self.check_open()?;
-        let path = self.log_path();
-        if !identity::still_at(&path, self.log_id)? {
-            return Err(Error::closed_file(&path));
-        }
-        file::modified(&path)
+        // The name is held for the look: a rename (the cleaner's swap) waits
+        // for it, so the name looked at is the file's (recursive, as in
+        // `with_shared_file`: never behind a queued rename).
+        let path = self.log_path.read_recursive();
+        identity::modified_if_at(&path, self.log_id)?.ok_or_else(|| Error::closed_file(&path))
     }
 
     /// Best-effort removal of the files of a segment whose creation failed
@@ -313,6 +313,37 @@ mod tests {
         // A later pass over the pending deletes leaves it so.
         segment.delete_files().unwrap();
         assert_eq!(segment.files.get(), Files::Closed);
+    }
+
+    #[test]
+    fn a_segments_modification_time_is_read_while_a_swap_renames_it() {
+        // A time lookup reads the `.log`'s mtime (a segment without timestamps)
+        // while the cleaner's swap renames it `.swap` and back: each look must
+        // find the file under one of its names, never fail between them.
+        let dir = tempfile::tempdir().unwrap();
+        let segment = segment_with_a_batch(dir.path());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renamer = {
+            let (segment, done) = (Arc::clone(&segment), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut renames = 0;
+                while !done.load(Ordering::Relaxed) || renames < 200 {
+                    segment.change_suffix_unsynced("", ".swap").unwrap();
+                    segment.change_suffix_unsynced(".swap", "").unwrap();
+                    renames += 2;
+                }
+                renames
+            })
+        };
+        let expected = std::fs::metadata(segment.log_path()).unwrap().modified().unwrap();
+        for look in 0..20_000 {
+            match segment.modified() {
+                Ok(t) => assert_eq!(t, expected, "look {look}"),
+                Err(e) => panic!("look {look}: {e}"),
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        assert!(renamer.join().unwrap() >= 200);
     }
 
     /// The names of the files in `dir`, sorted.
