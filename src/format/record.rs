@@ -105,7 +105,14 @@ pub(crate) struct RecordMeta {
     pub(crate) timestamp: i64,
     pub(crate) timestamp_delta: i64,
     pub(crate) offset_delta: i32,
-    pub(crate) attributes: i8,
+    /// The stored `int8`, held as four bytes: as one byte, copying a
+    /// view out of its iterator's `Option` took two overlapping 4-byte
+    /// moves through the stack, and the second load stalled on the first
+    /// store (a failed store-to-load forward) once a record: 29% of a
+    /// scan's decoding samples under `perf` (`examples/read_loop views`,
+    /// Intel Xeon). Four bytes fill the struct's gap and the copy is whole
+    /// words: 13.8-15.3 ns a record before, 12.2-13.2 after.
+    pub(crate) attributes: i32,
     pub(crate) sequence: i32,
 }
 
@@ -134,7 +141,7 @@ impl RecordMeta {
             timestamp,
             timestamp_delta,
             offset_delta,
-            attributes,
+            attributes: i32::from(attributes),
             sequence,
         }
     }
@@ -167,7 +174,7 @@ macro_rules! meta_accessors {
         /// Record attributes byte (unused by Kafka, 0).
         #[must_use]
         pub fn attributes(&self) -> i8 {
-            self.meta.attributes
+            self.meta.attributes as i8
         }
         /// Producer sequence of this record, or -1 for non-idempotent batches.
         #[must_use]

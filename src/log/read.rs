@@ -40,6 +40,38 @@ fn misplaced(
     Some(seg.corrupt_at(position, e))
 }
 
+/// How many batches ahead of the one it frames a read asks for a header.
+const AHEAD_HEADERS: usize = 4;
+
+/// Asks the CPU for the headers a read is likely to frame next, `size`
+/// (the batch at the start of `rest`) apart, as far as `room` (the bytes
+/// the read may still take) reaches; all [`AHEAD_HEADERS`] of them when
+/// `first`, else the farthest only (the nearer ones were asked for by the
+/// batches before).
+///
+/// A read frames its batches by their headers, and each header's length
+/// leads to the next: a chain of waits on memory, one a batch, for bytes
+/// the CPU's own prefetcher does not fetch (they lie pages apart). A
+/// steady producer's batches are about one size, so the guess is usually
+/// right; a wrong one costs a line fetched for nothing. On the Intel Xeon
+/// that made this change (`examples/read_loop crc 1000000 10`, 11.8 KB
+/// batches, 1 MiB fetches, three pairs): 12.8-13.3 ns a record before,
+/// 11.6-12.0 after. A hint only: what the read returns is the same.
+#[inline]
+fn ask_ahead(rest: &[u8], size: usize, room: usize, first: bool) {
+    let nearest = if first { 1 } else { AHEAD_HEADERS };
+    for k in nearest..=AHEAD_HEADERS {
+        let at = size.saturating_mul(k);
+        // Batches the read would stop before are not asked for.
+        if at.saturating_add(size) > room {
+            break;
+        }
+        if let Some(header) = rest.get(at) {
+            crate::io::hint::prefetch(header);
+        }
+    }
+}
+
 impl Log {
     /// Reads whole batches starting with the one holding `offset`, up to
     /// `max_bytes` — but always at least one batch, even a larger one (Kafka's
@@ -125,6 +157,7 @@ impl Log {
                         }
                     }
                 };
+                ask_ahead(rest, size, max_bytes.saturating_sub(total), pos == 0);
                 let at = start + pos as u64;
                 let previous_next = (total > 0).then_some(out.next_offset);
                 let offsets = (base_offset, last_offset);
