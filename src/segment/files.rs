@@ -322,6 +322,8 @@ mod tests {
         // find the file under one of its names, never fail between them.
         let dir = tempfile::tempdir().unwrap();
         let segment = segment_with_a_batch(dir.path());
+        // Read before the renames start (renames keep a file's mtime).
+        let expected = std::fs::metadata(segment.log_path()).unwrap().modified().unwrap();
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let renamer = {
             let (segment, done) = (Arc::clone(&segment), Arc::clone(&done));
@@ -335,7 +337,6 @@ mod tests {
                 renames
             })
         };
-        let expected = std::fs::metadata(segment.log_path()).unwrap().modified().unwrap();
         for look in 0..20_000 {
             match segment.modified() {
                 Ok(t) => assert_eq!(t, expected, "look {look}"),
