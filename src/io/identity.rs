@@ -106,27 +106,27 @@ pub fn reopen_rw(path: &Path, expected: FileId) -> Result<File> {
     Ok(f)
 }
 
-/// The modification time of the file at `path` when it is the file
-/// `expected` names, `None` when `path` is missing or names another: one
-/// `stat`, so the time read is that file's (a check and then a second look
-/// would race a rename between them).
-pub fn modified_if_at(path: &Path, expected: FileId) -> Result<Option<std::time::SystemTime>> {
-    let looked = fault::check_io(Op::Metadata).and_then(|()| std::fs::metadata(path));
-    match looked {
-        Ok(m) if FileId::of_metadata(&m) == expected => {
-            m.modified().map(Some).map_err(|e| Error::io("metadata", path, e))
-        }
-        Ok(_) => Ok(None),
+/// The metadata of the file at `path` when it is the file `expected`
+/// names, `None` when `path` is missing or names another: one `stat`, so
+/// what is read of it is that file's (a check and then a second look would
+/// race a rename between them).
+fn metadata_if_at(path: &Path, expected: FileId) -> Result<Option<std::fs::Metadata>> {
+    match fault::check_io(Op::Metadata).and_then(|()| std::fs::metadata(path)) {
+        Ok(m) => Ok((FileId::of_metadata(&m) == expected).then_some(m)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("metadata", path, e)),
     }
 }
 
+/// The modification time of the file at `path` when it is the file
+/// `expected` names, `None` when `path` is missing or names another.
+pub fn modified_if_at(path: &Path, expected: FileId) -> Result<Option<std::time::SystemTime>> {
+    metadata_if_at(path, expected)?
+        .map(|m| m.modified().map_err(|e| Error::io("metadata", path, e)))
+        .transpose()
+}
+
 /// Whether `path` still names the file `expected` names (false when missing).
 pub fn still_at(path: &Path, expected: FileId) -> Result<bool> {
-    match stat(path) {
-        Ok((id, _)) => Ok(id == expected),
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(metadata_if_at(path, expected)?.is_some())
 }

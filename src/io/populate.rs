@@ -267,6 +267,16 @@ mod tests {
         (dir, map)
     }
 
+    /// [`map_of`] for a test of the helper thread, `None` (the skip said)
+    /// on a machine with one core, where no helper starts.
+    fn helped_map_of(len: usize) -> Option<(tempfile::TempDir, ReadMap)> {
+        if !spare_core() {
+            println!("skipped: one core, so no helper thread starts");
+            return None;
+        }
+        Some(map_of(len))
+    }
+
     #[test]
     fn a_reader_alone_claims_every_chunk_ahead_of_it_and_no_more() {
         let (_dir, map) = map_of(3 * CHUNK + 100);
@@ -286,11 +296,8 @@ mod tests {
 
     #[test]
     fn a_helper_populates_chunks_and_stops_when_every_chunk_is_claimed() {
-        if !spare_core() {
-            return;
-        }
         let len = MIN_HELPED_LEN + CHUNK / 2;
-        let (_dir, map) = map_of(len);
+        let Some((_dir, map)) = helped_map_of(len) else { return };
         let (claimed, helped) = read_ahead(&map, len, |a| {
             assert!(a.has_helper());
             let mut pos = 0;
@@ -317,11 +324,8 @@ mod tests {
 
     #[test]
     fn a_reader_wakes_its_helper_only_once_the_helpers_lead_has_halved() {
-        if !spare_core() {
-            return;
-        }
         let len = 40 * CHUNK;
-        let (_dir, map) = map_of(len);
+        let Some((_dir, map)) = helped_map_of(len) else { return };
         let (before, after) = read_ahead(&map, len, |a| {
             a.reached(0);
             // The helper runs MAX_LEAD chunks past the reader's chunk, then parks.
@@ -352,11 +356,8 @@ mod tests {
 
     #[test]
     fn a_reader_that_stops_early_or_panics_stops_the_helper() {
-        if !spare_core() {
-            return;
-        }
         let len = 40 * CHUNK;
-        let (dir, map) = map_of(len);
+        let Some((dir, map)) = helped_map_of(len) else { return };
         let map = std::sync::Arc::new(map);
         // The reader stops at once: the helper, which may run at most
         // MAX_LEAD chunks ahead, parks there and is woken by the stop.
