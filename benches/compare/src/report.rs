@@ -22,6 +22,8 @@ pub struct Context<'a> {
     pub compaction_bytes: Option<Vec<(u64, u64)>>,
     pub elapsed: Duration,
     pub command: String,
+    /// Untimed repetitions run before the timed ones.
+    pub warmup: usize,
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -130,8 +132,9 @@ pub fn render(c: &Context<'_>) -> String {
          syncs in turn, batch by batch (`--durable-chunk` batches at a time where the command \
          says so); {} random point reads. \
          MB/s are payload bytes (10^6) per second; recovery and compaction are MiB (2^20) of \
-         segment bytes per second{}{}. Each number is the median of {reps} runs; repetitions \
-         go round all engines in turn. Ratios are strata's speed over the other's (above 1× \
+         segment bytes per second{}{}. Each number is the median of {reps} runs, after {} untimed \
+         warm-up repetitions of every engine (recovery included); repetitions go round all \
+         engines in turn. Ratios are strata's speed over the other's (above 1× \
          strata is faster; for latencies the other's time over strata's). \
          **The machine is shared and noisy**: compare ratios within this run, not absolute \
          numbers across runs.\n",
@@ -158,6 +161,7 @@ pub fn render(c: &Context<'_>) -> String {
                 format!(" (strata's dirty input: {})", cases.join(", "))
             })
             .unwrap_or_default(),
+        c.warmup,
     );
 
     // The table.
