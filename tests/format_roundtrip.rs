@@ -299,10 +299,18 @@ fn seek_never_lands_below_the_offset_in_a_dense_looking_batch_whose_deltas_break
     bytes[delta_at] = 0;
     let lying = BatchView::new(Bytes::from(bytes)).unwrap();
     let decoded = lying.decode().unwrap();
+    // The seek stops at the record that breaks the rule, and the read
+    // refuses it (it served record 2 past it before the walk checked deltas).
+    let misplaced = |r: Option<Result<i64, strata::FormatError>>| {
+        matches!(
+            r,
+            Some(Err(strata::FormatError::InvalidValue { field: "record.offsetDelta", .. }))
+        )
+    };
     let mut views = decoded.views();
     views.seek(501);
-    assert_eq!(views.next().map(|r| r.unwrap().offset()), Some(502));
+    assert!(misplaced(views.next().map(|r| r.map(|r| r.offset()))));
     let mut owned = lying.records().unwrap();
     owned.seek(501);
-    assert_eq!(owned.next().map(|r| r.unwrap().offset()), Some(502));
+    assert!(misplaced(owned.next().map(|r| r.map(|r| r.offset()))));
 }

@@ -577,11 +577,7 @@ impl BatchView {
             each(&r)?;
             let d = r.offset_delta();
             if d < 0 || d > self.header.last_offset_delta || prev.is_some_and(|p| d <= p) {
-                return Err(wrap(invalid(
-                    "record.offsetDelta",
-                    d.into(),
-                    "deltas must increase within [0, lastOffsetDelta]",
-                )));
+                return Err(wrap(FormatError::misplaced_offset_delta(d)));
             }
             prev = Some(d);
             seen += 1;
@@ -690,8 +686,7 @@ impl BatchView {
             log_append_time,
             base_sequence: h.base_sequence,
         };
-        let dense = h.last_offset_delta.checked_add(1) == Some(h.records_count);
-        Ok(DecodedBatch::v2(src, h.records_count, dense, ctx))
+        Ok(DecodedBatch::v2(src, h.records_count, h.last_offset_delta, ctx))
     }
 
     /// For a legacy entry, the stored CRC-32 of each of its records in order

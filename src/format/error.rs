@@ -129,4 +129,14 @@ impl FormatError {
     ) -> FormatError {
         FormatError::BadLine { file, line, found: found.chars().take(64).collect(), reason }
     }
+
+    /// A v2 record whose offset delta breaks Kafka's rule for a batch's
+    /// records: deltas strictly increase within `[0, lastOffsetDelta]`.
+    pub(crate) fn misplaced_offset_delta(delta: i32) -> FormatError {
+        FormatError::InvalidValue {
+            field: "record.offsetDelta",
+            value: delta.into(),
+            reason: "deltas must increase within [0, lastOffsetDelta]",
+        }
+    }
 }

@@ -354,10 +354,25 @@ pub(crate) fn records(
     let last_offset = messages.last().map(|(_, m)| m.offset);
     let base = inner_base(wrapper, last_offset)?;
     let first_abs = messages.first().map_or(0, |(_, m)| m.offset.saturating_add(base));
+    // Inner offsets increase up to the wrapper's (its offset is its last
+    // record's), as `BatchView::check_records` requires of an appended
+    // entry: a hostile or damaged file whose CRCs hold is refused here
+    // rather than served past its entry's offsets, twice, or going back.
+    // A v1 wrapper at offset 0 (base 0, see `inner_base`) has no bound.
+    let bound = if wrapper.magic == 1 && wrapper.offset == 0 { i64::MAX } else { wrapper.offset };
+    let mut prev = None;
     let mut out = Vec::with_capacity(messages.len());
     for (at, m) in &messages {
         let offset =
             m.offset.checked_add(base).ok_or(invalid("message.offset", m.offset, "overflows"))?;
+        if offset > bound || prev.is_some_and(|p| offset <= p) {
+            return Err(invalid(
+                "message.offset",
+                offset,
+                "inner offsets must increase up to the wrapper's offset",
+            ));
+        }
+        prev = Some(offset);
         // Kafka's `LegacyRecord.timestamp` inside a wrapper: v0 has none, a
         // LogAppendTime wrapper's timestamp replaces the inner ones.
         let timestamp = match m.magic {
@@ -724,6 +739,35 @@ mod tests {
         assert_eq!(offsets(&wrapper(0, 1, &inner)).unwrap(), vec![0, 1]);
         let inner = [message(7, 0, 0, None, b"a"), message(9, 0, 0, None, b"b")].concat();
         assert_eq!(offsets(&wrapper(9, 0, &inner)).unwrap(), vec![7, 9]);
+    }
+
+    /// Inner offsets that go back, repeat, or pass the wrapper's own offset
+    /// (CRCs intact) are refused, not served at offsets the entry does not
+    /// cover.
+    #[test]
+    #[cfg(feature = "gzip")]
+    fn inner_offsets_that_do_not_increase_up_to_the_wrapper_are_refused() {
+        let misplaced = |r: FormatResult<Vec<i64>>| {
+            matches!(r, Err(FormatError::InvalidValue { field: "message.offset", reason, .. })
+                if reason.starts_with("inner offsets must increase"))
+        };
+        let v1 = |rel: &[i64]| -> Vec<u8> {
+            rel.iter().flat_map(|&o| message(o, 1, 0, None, b"v")).collect()
+        };
+        let v0 = |abs: &[i64]| -> Vec<u8> {
+            abs.iter().flat_map(|&o| message(o, 0, 0, None, b"v")).collect()
+        };
+        assert!(misplaced(offsets(&wrapper(41, 1, &v1(&[0, 0, 1])))), "v1, repeated");
+        assert!(misplaced(offsets(&wrapper(41, 1, &v1(&[0, 2, 1])))), "v1, going back");
+        assert!(misplaced(offsets(&wrapper(41, 1, &v1(&[0, 5, 3])))), "v1, past the wrapper");
+        assert!(misplaced(offsets(&wrapper(9, 0, &v0(&[7, 12, 9])))), "v0, past the wrapper");
+        assert!(misplaced(offsets(&wrapper(9, 0, &v0(&[7, 7, 9])))), "v0, repeated");
+        assert_eq!(
+            offsets(&wrapper(5, 0, &v0(&[3, 4]))).unwrap(),
+            vec![3, 4],
+            "v0 below its wrapper"
+        );
+        assert_eq!(offsets(&wrapper(43, 1, &v1(&[0, 2, 3]))).unwrap(), vec![40, 42, 43], "gaps");
     }
 
     #[test]

@@ -187,15 +187,27 @@ fn skipping_spans_passes_a_scan_records_by_their_lengths() {
 
 /// A records section of `count` records read by the general decoder alone,
 /// one record after another: what the walk must yield, error included.
+/// A record whose offset delta is not above the last one's, or is past
+/// `last` (the batch's `lastOffsetDelta`), ends it with that error.
 fn walked_carefully<'a>(
     src: &'a [u8],
     count: i32,
+    last: i32,
     ctx: &RecordContext,
 ) -> Vec<FormatResult<RecordView<'a>>> {
     let (mut out, mut pos) = (Vec::new(), 0);
+    let mut prev: Option<i32> = None;
     for _ in 0..count.max(0) {
         match decode_view(src, &mut pos, ctx) {
-            Ok(r) => out.push(Ok(r)),
+            Ok(r) => {
+                let d = r.offset_delta();
+                if d < 0 || d > last || prev.is_some_and(|p| d <= p) {
+                    out.push(Err(FormatError::misplaced_offset_delta(d)));
+                    return out;
+                }
+                prev = Some(d);
+                out.push(Ok(r));
+            }
             Err(e) => {
                 out.push(Err(e));
                 return out;
@@ -210,9 +222,14 @@ fn walked_carefully<'a>(
 
 /// The walk over `src` (borrowed views, then owned records) against
 /// [`walked_carefully`].
-fn walk_agrees(src: &[u8], count: i32, ctx: &RecordContext) -> Result<(), TestCaseError> {
-    let expected = walked_carefully(src, count, ctx);
-    let decoded = DecodedBatch::v2(bytes::Bytes::copy_from_slice(src), count, false, *ctx);
+fn walk_agrees(
+    src: &[u8],
+    count: i32,
+    last: i32,
+    ctx: &RecordContext,
+) -> Result<(), TestCaseError> {
+    let expected = walked_carefully(src, count, last, ctx);
+    let decoded = DecodedBatch::v2(bytes::Bytes::copy_from_slice(src), count, last, *ctx);
     let views: Vec<_> = decoded.views().collect();
     prop_assert_eq!(&views, &expected);
     let owned: Vec<_> = decoded.into_records().map(|r| r.map(|r| r.to_record())).collect();
@@ -223,27 +240,27 @@ fn walk_agrees(src: &[u8], count: i32, ctx: &RecordContext) -> Result<(), TestCa
 
 #[test]
 fn a_walk_stops_at_the_first_bad_record_and_reports_bytes_after_the_last() {
-    let w = |key: &[u8], headers| Wire {
+    let w = |offset_delta, key: &[u8], headers| Wire {
         attributes: 0,
         timestamp_delta: 0,
-        offset_delta: 0,
+        offset_delta,
         key: Some(key.to_vec()),
         value: Some(vec![1; 100]),
         headers,
     };
-    let good = w(b"k", Vec::new()).encode();
-    let with_header = w(b"h", vec![(b"x".to_vec(), None)]).encode();
-    let mut src = [good.clone(), with_header, good.clone()].concat();
+    let good = w(0, b"k", Vec::new()).encode();
+    let with_header = w(1, b"h", vec![(b"x".to_vec(), None)]).encode();
+    let mut src = [good.clone(), with_header, w(2, b"k", Vec::new()).encode()].concat();
     let c = ctx(-1, None);
-    walk_agrees(&src, 3, &c).map_err(|e| format!("{e}")).unwrap_or_else(|e| panic!("{e}"));
-    let short = DecodedBatch::v2(src.clone().into(), 2, false, c);
+    walk_agrees(&src, 3, 2, &c).map_err(|e| format!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+    let short = DecodedBatch::v2(src.clone().into(), 2, i32::MAX, c);
     let views: Vec<_> = short.views().collect();
     assert!(matches!(views.last(), Some(Err(FormatError::TrailingBytes { count: 2, .. }))));
     assert_eq!(views.len(), 3, "two records, then the leftover bytes, then nothing");
     // A negative length in the second record: one record, one error, the end.
     let second = good.len();
     src[second] = 0x01;
-    let damaged = DecodedBatch::v2(src.into(), 3, false, c);
+    let damaged = DecodedBatch::v2(src.into(), 3, i32::MAX, c);
     let views: Vec<_> = damaged.views().collect();
     assert!(matches!(
         views.get(1),
@@ -281,10 +298,19 @@ proptest! {
         cut_it in any::<bool>(),
         count_off in -2i32..3,
         log_append_time in any::<bool>(),
+        in_order in any::<bool>(),
+        last in prop_oneof![Just(i32::MAX), 0i32..8],
     ) {
+        let mut records = records;
+        if in_order {
+            // Kafka's deltas (0, 1, ...), so that most walks go past the first record.
+            for (d, r) in (0..).zip(records.iter_mut()) {
+                r.offset_delta = d;
+            }
+        }
         let src = damaged(&records, &flips, cut_it.then_some(cut));
         let count = i32::try_from(records.len()).unwrap_or(0) + count_off;
-        walk_agrees(&src, count, &ctx(7, log_append_time.then_some(99)))?;
+        walk_agrees(&src, count, last, &ctx(7, log_append_time.then_some(99)))?;
     }
 
     #[test]
@@ -386,13 +412,13 @@ fn negative_key_value_and_header_value_lengths_are_null_as_kafka_reads_them() {
         assert_eq!(&(r.key(), r.value(), r.headers().collect::<Vec<_>>()), want);
     }
     assert_eq!(pos, src.len());
-    let decoded = DecodedBatch::v2(bytes::Bytes::copy_from_slice(&src), 3, true, c);
+    let decoded = DecodedBatch::v2(bytes::Bytes::copy_from_slice(&src), 3, 2, c);
     let walked: Vec<_> = decoded
         .views()
         .map(|r| r.map(|r| (r.key(), r.value(), r.headers().collect::<Vec<_>>())))
         .collect();
     assert_eq!(walked, expected.map(Ok));
-    walk_agrees(&src, 3, &c).map_err(|e| format!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+    walk_agrees(&src, 3, 2, &c).map_err(|e| format!("{e}")).unwrap_or_else(|e| panic!("{e}"));
     // A null field covers no bytes: one byte more than the fields is refused.
     let over = hand_record(0, &[Err(-2), Err(-5), Err(0), Err(0)]);
     assert!(decode_common(&over, &c).is_none());
@@ -421,4 +447,97 @@ fn a_negative_header_key_length_or_header_count_is_refused_naming_it() {
         let e = decode_view(&src, &mut 0, &c).unwrap_err();
         assert!(matches!(e, FormatError::InvalidValue { field: f, .. } if f == field), "{e:?}");
     }
+}
+
+/// A records section of plain records at the given offset deltas.
+fn at_deltas(deltas: &[i32]) -> Vec<u8> {
+    deltas
+        .iter()
+        .flat_map(|&offset_delta| {
+            Wire {
+                attributes: 0,
+                timestamp_delta: 0,
+                offset_delta,
+                key: Some(b"k".to_vec()),
+                value: Some(vec![1; 10]),
+                headers: Vec::new(),
+            }
+            .encode()
+        })
+        .collect()
+}
+
+/// The offsets a walk over records at `deltas` (base offset 100) yields,
+/// and the field of the error that ends it, if any: by borrowed views, by
+/// owned records, and after a seek to `seek_to`.
+fn walked_offsets(deltas: &[i32], last: i32) -> (Vec<i64>, Option<&'static str>) {
+    let c = RecordContext { base_offset: 100, ..ctx(-1, None) };
+    let count = i32::try_from(deltas.len()).unwrap_or(0);
+    let batch = DecodedBatch::v2(at_deltas(deltas).into(), count, last, c);
+    let split = |items: Vec<FormatResult<i64>>| {
+        let offsets = items.iter().filter_map(|r| r.as_ref().ok().copied()).collect::<Vec<_>>();
+        let error = items.iter().find_map(|r| match r {
+            Err(FormatError::InvalidValue { field, .. }) => Some(*field),
+            _ => None,
+        });
+        (offsets, error)
+    };
+    let views = split(batch.views().map(|r| r.map(|r| r.offset())).collect());
+    let owned = split(batch.into_records().map(|r| r.map(|r| r.offset())).collect());
+    assert_eq!(views, owned, "views and owned records agree");
+    views
+}
+
+#[test]
+fn a_walk_refuses_records_whose_offset_deltas_break_kafkas_rule() {
+    let misplaced = Some("record.offsetDelta");
+    // Kafka's rule: deltas strictly increase within [0, lastOffsetDelta].
+    assert_eq!(walked_offsets(&[0, 1, 2], 2), (vec![100, 101, 102], None));
+    // Gaps are fine (a compacted batch keeps its lastOffsetDelta).
+    assert_eq!(walked_offsets(&[0, 2, 5], 5), (vec![100, 102, 105], None));
+    // Past lastOffsetDelta: no record at an offset the batch does not cover.
+    assert_eq!(walked_offsets(&[0, 1, 9], 2), (vec![100, 101], misplaced));
+    // The same offset twice, or going back.
+    assert_eq!(walked_offsets(&[0, 0, 0], 2), (vec![100], misplaced));
+    assert_eq!(walked_offsets(&[0, 3, 1], 4), (vec![100, 103], misplaced));
+    // A dense batch (a delta for each of its offsets) leaves record `i`
+    // the delta `i`: the first record off that is refused.
+    assert_eq!(walked_offsets(&[0, 2, 1], 2), (vec![100], misplaced));
+    assert_eq!(walked_offsets(&[-1, 0], 1), (vec![], misplaced));
+    // The largest delta there is, then nothing after it.
+    assert_eq!(
+        walked_offsets(&[i32::MAX, i32::MAX], i32::MAX),
+        (vec![100 + i64::from(i32::MAX)], misplaced)
+    );
+}
+
+#[test]
+fn a_seek_stops_at_a_misplaced_delta_and_the_next_step_reports_it() {
+    let c = RecordContext { base_offset: 100, ..ctx(-1, None) };
+    // Not dense (4 records, lastOffsetDelta 9): the general skip reads every delta.
+    let batch = DecodedBatch::v2(at_deltas(&[0, 5, 2, 9]).into(), 4, 9, c);
+    let mut views = batch.views();
+    views.seek(109);
+    let e = views.next().and_then(Result::err);
+    assert!(
+        matches!(e, Some(FormatError::InvalidValue { field: "record.offsetDelta", value: 2, .. })),
+        "{e:?}"
+    );
+    assert!(views.next().is_none(), "the walk ends after its error");
+    // Dense (lastOffsetDelta 3): the seek passes records by their lengths
+    // and lands on the one holding delta 3, the offset asked for; a walk
+    // from there goes on by the rule.
+    let batch = DecodedBatch::v2(at_deltas(&[0, 5, 2, 3]).into(), 4, 3, c);
+    let mut owned = batch.clone().into_records();
+    owned.seek(103);
+    assert_eq!(owned.next().map(|r| r.map(|r| r.offset())), Some(Ok(103)));
+    assert!(owned.next().is_none());
+    // The passed records' deltas are not read (the lying 5 among them is
+    // not served): every record yielded is at its place in a dense batch.
+    let mut views = batch.views();
+    views.seek(102);
+    let rest: Vec<_> = views.map(|r| r.map(|r| r.offset())).collect();
+    assert_eq!(rest, [Ok(102), Ok(103)]);
+    // From the start, the walk meets the 5 and then the 2 below it.
+    assert_eq!(walked_offsets(&[0, 5, 2, 3], 3), (vec![100], Some("record.offsetDelta")));
 }

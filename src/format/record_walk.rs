@@ -12,6 +12,13 @@
 //! walk's state by value and hands the new state back, so the loop's state
 //! never has its address taken and stays in registers.
 //!
+//! Each record's offset delta must follow Kafka's rule for a batch's
+//! records (strictly increasing within `[0, lastOffsetDelta]`, which
+//! `append` enforces): a batch whose CRC holds but whose deltas lie (a
+//! hostile or damaged file, which recovery's CRC check keeps) would
+//! otherwise serve records at offsets past the log end, twice, or going
+//! back. The walk keeps the least delta the next record may carry.
+//!
 //! After an error the walk is empty (no records promised, no bytes left):
 //! the iterators yield the error once and then end, with no flag to test
 //! per record.
@@ -23,6 +30,15 @@ use super::record::{
 };
 use super::{FormatError, FormatResult, RecordRef};
 
+/// A walk's offset-delta bounds in a batch that is not dense: the least
+/// delta the next record may carry (one past the last record's) and the
+/// batch's `lastOffsetDelta`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Deltas {
+    next: i64,
+    last: i32,
+}
+
 /// Where decoding stands besides the unread bytes; shared by [`Records`]
 /// and [`RecordViews`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,33 +49,40 @@ struct Walk {
     count: i32,
     /// `recordsCount == lastOffsetDelta + 1`: with deltas strictly rising
     /// in `[0, lastOffsetDelta]` (Kafka's rule, checked on append), record
-    /// `i` has delta `i`. Only a hint: [`Walk::seek_dense`] checks where it lands.
+    /// `i` has delta `i`, which [`Walk::admits`] checks record by record.
     dense: bool,
+    deltas: Deltas,
     ctx: RecordContext,
 }
 
 /// What [`general`] hands back: the item, the unread bytes after it, and
-/// the records still promised.
-type Step<'a> = (Option<FormatResult<RecordView<'a>>>, &'a [u8], i32);
+/// the walk's state after it.
+type Step<'a> = (Option<FormatResult<RecordView<'a>>>, &'a [u8], Walk);
 
 /// Every case of a step but the common record: the end of the section
-/// (and bytes left after it), or a record [`decode_common`] declined,
-/// read by [`decode_view`], which reads any shape and names any damage.
-/// Out of line, and by value: see the module docs.
+/// (and bytes left after it), a record [`decode_common`] declined, read by
+/// [`decode_view`], which reads any shape and names any damage, or a
+/// record whose offset delta breaks the rule. Out of line, and by value:
+/// see the module docs.
 #[inline(never)]
-fn general<'a>(rest: &'a [u8], remaining: i32, count: i32, ctx: RecordContext) -> Step<'a> {
-    if remaining <= 0 {
+fn general(rest: &[u8], mut w: Walk) -> Step<'_> {
+    let ended = Walk { remaining: 0, ..w };
+    if w.remaining <= 0 {
         if rest.is_empty() {
-            return (None, rest, 0);
+            return (None, rest, ended);
         }
         // Kafka's `ensureNoneRemaining`: leftover bytes mean the count lied.
-        let e = FormatError::TrailingBytes { count, extra: rest.len() };
-        return (Some(Err(e)), &[], 0);
+        let e = FormatError::TrailingBytes { count: w.count, extra: rest.len() };
+        return (Some(Err(e)), &[], ended);
     }
     let mut pos = 0;
-    match decode_view(rest, &mut pos, &ctx) {
-        Ok(r) => (Some(Ok(r)), rest.get(pos..).unwrap_or_default(), remaining - 1),
-        Err(e) => (Some(Err(e)), &[], 0),
+    match decode_view(rest, &mut pos, &w.ctx) {
+        Ok(r) if w.admits(r.offset_delta()) => {
+            w.remaining -= 1;
+            (Some(Ok(r)), rest.get(pos..).unwrap_or_default(), w)
+        }
+        Ok(r) => (Some(Err(FormatError::misplaced_offset_delta(r.offset_delta()))), &[], ended),
+        Err(e) => (Some(Err(e)), &[], ended),
     }
 }
 
@@ -71,20 +94,39 @@ impl Walk {
     fn step<'a>(&mut self, rest: &mut &'a [u8]) -> Option<FormatResult<RecordView<'a>>> {
         if self.remaining > 0
             && let Some((r, next)) = decode_common(rest, &self.ctx)
+            && self.admits(r.offset_delta())
         {
             *rest = next;
             self.remaining -= 1;
             return Some(Ok(r));
         }
-        let (item, next, remaining) = general(rest, self.remaining, self.count, self.ctx);
+        let (item, next, walk) = general(rest, *self);
         *rest = next;
-        self.remaining = remaining;
+        *self = walk;
         item
+    }
+
+    /// Whether the next record (not yet counted off `remaining`) may carry
+    /// offset delta `d` (see the module docs), moving the least delta past
+    /// it if so. In a dense batch the rule leaves one delta for each
+    /// record, its index: one compare (`walk_records`, `append`'s check,
+    /// refuses the same record).
+    #[inline(always)]
+    fn admits(&mut self, d: i32) -> bool {
+        if self.dense {
+            return d == self.count - self.remaining;
+        }
+        let fits = i64::from(d) >= self.deltas.next && d <= self.deltas.last;
+        if fits {
+            self.deltas.next = i64::from(d) + 1;
+        }
+        fits
     }
 
     /// Moves `rest` past the records whose offset is below `offset`,
     /// reading only each one's length and offset delta. A record that does
-    /// not frame stops the skip there, so the next step reports it.
+    /// not frame, or whose delta breaks the rule, stops the skip there, so
+    /// the next step reports it.
     fn seek(&mut self, rest: &mut &[u8], offset: i64) {
         if self.dense && self.seek_dense(rest, offset) {
             return;
@@ -92,7 +134,8 @@ impl Walk {
         while self.remaining > 0 {
             match skip_record(rest, 0) {
                 Some((delta, next))
-                    if self.ctx.base_offset.wrapping_add(i64::from(delta)) < offset =>
+                    if self.ctx.base_offset.wrapping_add(i64::from(delta)) < offset
+                        && self.admits(delta) =>
                 {
                     *rest = rest.get(next..).unwrap_or_default();
                     self.remaining -= 1;
@@ -122,6 +165,8 @@ impl Walk {
         if !matches!(skip_record(rest, pos), Some((delta, _)) if delta == at + skip) {
             return false;
         }
+        // The passed records' deltas are not read: the one landed on holds
+        // the delta a dense batch gives it, and the walk goes on from there.
         *rest = rest.get(pos..).unwrap_or_default();
         self.remaining -= skip;
         true
@@ -142,9 +187,13 @@ pub struct DecodedBatch {
 }
 
 impl DecodedBatch {
-    /// A v2 batch's records section `src`, holding `count` records.
-    pub(super) fn v2(src: Bytes, count: i32, dense: bool, ctx: RecordContext) -> Self {
-        DecodedBatch { src, walk: Walk { remaining: count, count, dense, ctx }, legacy: Vec::new() }
+    /// A v2 batch's records section `src`, holding `count` records whose
+    /// offset deltas lie in `[0, last_offset_delta]`.
+    pub(super) fn v2(src: Bytes, count: i32, last_offset_delta: i32, ctx: RecordContext) -> Self {
+        let dense = last_offset_delta.checked_add(1) == Some(count);
+        let deltas = Deltas { next: 0, last: last_offset_delta };
+        let walk = Walk { remaining: count, count, dense, deltas, ctx };
+        DecodedBatch { src, walk, legacy: Vec::new() }
     }
 
     /// A legacy entry's records.
