@@ -498,7 +498,10 @@ impl<E: Entry> Core<E> {
         let st = self.state.read();
         let dirty = self.dirty.swap(false, Ordering::AcqRel);
         let flushed = match (&st.loaded, st.id) {
-            (Some(l), _) => l.map.flush(),
+            // Every write of the map goes through `write` or `write_entry`,
+            // which mark the index dirty first: a clean one has nothing to sync.
+            (Some(l), _) if dirty => l.map.flush(),
+            (Some(_), _) => Ok(()),
             (None, Some(id)) if dirty && !st.closed => {
                 identity::reopen_rw(&st.path, id).and_then(|f| file::sync_data(&f, &st.path))
             }

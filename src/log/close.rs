@@ -33,8 +33,12 @@ impl Log {
             self.sync_to(self.log_end_offset())?;
             let active = self.active()?;
             active.seal()?;
-            // A clean shutdown is trusted without recovery: the sealed indexes must be on disk too.
-            active.flush().map_err(|e| self.poison(e))?;
+            // A clean shutdown is trusted without recovery: the sealed indexes
+            // must be on disk too, the active segment's and any a roll sealed
+            // whose pass has not run (a no-op for segments already synced).
+            for seg in self.segments().iter() {
+                seg.flush().map_err(|e| self.poison(e))?;
+            }
             let leo = self.log_end_offset();
             if w.durable_snapshot == Some(leo) && w.producers.snapshot_matches(&self.inner.dir, leo)
             {

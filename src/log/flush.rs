@@ -430,7 +430,13 @@ impl Log {
         // A test's hook may append here (under the pass lock: not a durable append).
         // An injected failure fails the pass as a failed fsync would.
         crate::io::fault::point("log::flush::pass_after_view").map_err(|e| self.fail_pass(e))?;
-        let first = v.segments.partition_point(|s| s.base_offset() <= start).saturating_sub(1);
+        // From the segment holding the recovery point, or the one ending at
+        // it: a segment the recovery point reached while it was active had
+        // only its `.log` synced (see below), and once a roll sealed it, it
+        // lies below the recovery point, trusted at the next open with its
+        // indexes (the seal's final entries, the `.txnindex`) as they are.
+        // Its full flush below costs no system call once they are synced.
+        let first = v.segments.partition_point(|s| s.base_offset() < start).saturating_sub(1);
         let mut segments = v.segments.iter().skip(first).peekable();
         // Whether this pass ran an fsync: an earlier pass may have synced
         // bytes appended after it took its view, leaving this one nothing.
@@ -479,7 +485,7 @@ impl Log {
     /// nothing about the disk is unknown, as an append or a roll out of them
     /// does; any other failure poisons the log, since what is on disk past
     /// the last good sync is unknown. Waiters are woken either way.
-    fn fail_pass(&self, e: Error) -> Error {
+    pub(super) fn fail_pass(&self, e: Error) -> Error {
         let usable = match e.into_no_space() {
             Error::NoSpace { path, reason } => Ok(UsableFailure::NoSpace { path, reason }),
             Error::Io { op, path, source } if budget::is_exhaustion_opening(op, &source) => {
