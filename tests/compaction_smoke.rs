@@ -143,7 +143,7 @@ fn aborted_transactions_vanish_and_markers_outlive_their_data_by_the_delete_hori
     log.roll().unwrap();
     // Producers expire first: a live producer's last data batch would stay (Kafka's
     // RETAIN_EMPTY), and with it the ABORT marker of its transaction.
-    assert_eq!(log.expire_producers(0), 2);
+    assert_eq!(log.expire_producers(0).unwrap(), 2);
     store.maintain(None).unwrap();
     let v = values(&log);
     assert_eq!(
@@ -539,7 +539,7 @@ fn an_abort_marker_goes_after_its_horizon_when_its_data_ended_a_segment() {
     }
     assert_eq!(log.segment_count(), 2, "the filler stays in segment 1");
     log.roll().unwrap();
-    assert_eq!(log.expire_producers(0), 1);
+    assert_eq!(log.expire_producers(0).unwrap(), 1);
     let markers = |log: &strata::Log| -> Vec<i64> {
         log.read(log.log_start_offset(), usize::MAX)
             .unwrap()

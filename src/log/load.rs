@@ -137,7 +137,8 @@ impl LoadOptions {
     /// `ProducerStateManager.loadFromSnapshot` filters them
     /// (`isProducerExpired`). Producers the batches after the snapshot
     /// write are kept, as Kafka keeps them until its next expiration check
-    /// ([`Log::expire_producers`]). Unset, nothing is dropped at the open.
+    /// ([`Log::expire_producers`]). Unset, nothing is dropped at the open;
+    /// negative, the open fails with [`Error::InvalidConfig`](crate::Error::InvalidConfig).
     #[must_use]
     pub fn with_producer_id_expiration_ms(self, expiration_ms: i64) -> Self {
         Self { producer_id_expiration_ms: Some(expiration_ms), ..self }
@@ -247,6 +248,9 @@ impl Log {
         budget: Arc<Budget>,
     ) -> Result<(Log, LoadReport)> {
         config.validate()?;
+        if let Some(ms) = options.producer_id_expiration_ms {
+            super::refuse_negative_expiration(ms)?;
+        }
         // The segment list is never empty where it is read (a load creates one): named anyway.
         let closed = || Error::closed_partition(&format!("{topic}-{partition}"), dir);
         // A new file is durable only once its directory is fsynced (the rule

@@ -685,10 +685,17 @@ impl Log {
     }
 
     /// Forgets idempotent producers idle for `expiration_ms` (Kafka's
-    /// `producer.id.expiration.ms`); returns how many.
-    pub fn expire_producers(&self, expiration_ms: i64) -> usize {
+    /// `producer.id.expiration.ms`) and holding no open transaction;
+    /// returns how many. 0 forgets every such producer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a negative `expiration_ms` (which
+    /// would forget every producer, whose retries would then be appended
+    /// again instead of answered as duplicates); nothing is forgotten.
+    pub fn expire_producers(&self, expiration_ms: i64) -> Result<usize> {
+        refuse_negative_expiration(expiration_ms)?;
         let now = self.clock.now_ms();
-        self.inner.writer.lock().producers.expire(now, expiration_ms)
+        Ok(self.inner.writer.lock().producers.expire(now, expiration_ms))
     }
 
     /// The last record of each producer still remembered: what compaction keeps.
@@ -731,4 +738,18 @@ impl Log {
     pub fn poisoned(&self) -> Option<String> {
         self.inner.poison.lock().clone()
     }
+}
+
+/// [`Error::InvalidConfig`] for a negative `producer.id.expiration.ms`
+/// given to [`Log::expire_producers`] or
+/// [`LoadOptions::with_producer_id_expiration_ms`].
+pub(crate) fn refuse_negative_expiration(expiration_ms: i64) -> Result<()> {
+    if expiration_ms < 0 {
+        return Err(Error::InvalidConfig {
+            key: "producer.id.expiration.ms".into(),
+            value: expiration_ms.to_string(),
+            reason: "a negative expiration would forget every producer".into(),
+        });
+    }
+    Ok(())
 }

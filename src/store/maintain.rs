@@ -154,7 +154,7 @@ impl Store {
             // What rolls asked for, when no flusher thread ran it.
             log.flush_pending()?;
             let outcome = log.try_delete_old_segments()?.unwrap_or_default();
-            log.expire_producers(self.inner.config.producer_id_expiration_ms);
+            log.expire_producers(self.inner.config.producer_id_expiration_ms)?;
             Ok(outcome)
         })();
         let removal = log.delete_expired_files(self.inner.clock.now_ms());
@@ -216,7 +216,8 @@ impl Store {
     pub(crate) fn expire_producers_all(&self) {
         let expiration_ms = self.inner.config.producer_id_expiration_ms;
         for (_, log) in self.logs(None).into_iter().filter(|(_, l)| l.poisoned().is_none()) {
-            log.expire_producers(expiration_ms);
+            // The store's value was validated (1 to i32::MAX): never refused here.
+            let _forgotten = log.expire_producers(expiration_ms);
         }
     }
 
