@@ -117,3 +117,37 @@ fn refused_unread() {
         assert_eq!(std::fs::metadata(left).unwrap().len(), len, "an offline partition is left");
     }
 }
+
+/// `logtool dump` reads the state files it dumps with the store's own
+/// limits: a planted sparse file is refused by its length, as the store
+/// refuses it, where the tool read every file up to the 2 GiB cap (2.1 GB
+/// of memory for a sparse `partition.metadata`; "cannot allocate" under a
+/// 1 GiB address space). Found by an audit of hostile files (2026-12-03).
+#[test]
+fn logtool_dump_refuses_oversize_state_files_by_their_length() {
+    let bin = common::logtool_bin_built();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    std::fs::create_dir_all(&dir).unwrap();
+    let len = u64::try_from(i32::MAX).unwrap();
+    for name in [
+        "partition.metadata",
+        "leader-epoch-checkpoint",
+        "recovery-point-offset-checkpoint",
+        "00000000000000000000.snapshot",
+    ] {
+        let path = dir.join(name);
+        std::fs::File::create(&path).unwrap().set_len(len).unwrap();
+        // 1 GiB of address space: a read that allocates the file's length fails.
+        let out = Command::new("sh")
+            .args(["-c", "ulimit -v 1048576 && exec \"$0\" dump \"$1\""])
+            .arg(&bin)
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: {stderr}");
+        assert!(stderr.contains("past the longest such file"), "{name}: {stderr}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -35,7 +35,7 @@ use super::Log;
 /// 1,048,576 epochs, far past the leader elections any partition's log
 /// keeps (Kafka writes a line per epoch the log holds). A longer file (a
 /// planted sparse one costs no disk) is refused unread, naming it.
-const MAX_CHECKPOINT_LEN: u64 = 32 + (1 << 20) * 31;
+pub(crate) const MAX_CHECKPOINT_LEN: u64 = 32 + (1 << 20) * 31;
 
 /// The cache and its file.
 /// `repr(C)`: the copy of the last entry, which every append checks, first.

@@ -56,6 +56,23 @@ mod tail;
 mod txn;
 mod txn_recover;
 
+/// The longest file of each kind of partition state the log reads whole
+/// (it refuses a longer one unread, naming it), for tools that read them
+/// too (`logtool dump`): a planted sparse file costs them no more memory
+/// than it costs the log.
+pub mod read_limits {
+    /// `partition.metadata`.
+    pub const PARTITION_METADATA: u64 = super::partition_metadata::MAX_FILE_LEN;
+    /// `leader-epoch-checkpoint`.
+    pub const LEADER_EPOCH_CHECKPOINT: u64 = super::leader_epoch::MAX_CHECKPOINT_LEN;
+
+    /// A producer-state `.snapshot`.
+    #[must_use]
+    pub fn producer_snapshot() -> u64 {
+        super::producer_state::max_snapshot_len()
+    }
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -14,7 +14,7 @@ use super::Log;
 /// The longest `partition.metadata` read: Kafka's is two short lines (a
 /// version and a 22-character topic ID); 64 KiB leaves room for any
 /// whitespace a hand edit adds. A longer file is refused unread, naming it.
-const MAX_FILE_LEN: u64 = 64 << 10;
+pub(crate) const MAX_FILE_LEN: u64 = 64 << 10;
 
 impl Log {
     /// The topic ID in this partition's `partition.metadata`, `None` when

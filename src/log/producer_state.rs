@@ -574,7 +574,7 @@ const SNAPSHOT_LIMIT: u64 = 1 << 30;
 
 /// [`SNAPSHOT_LIMIT`], unless a test lowered it (`FaultPlan::lower_limit`,
 /// `"producer snapshot"`): the writer and every reader ask here alike.
-fn max_snapshot_len() -> u64 {
+pub(crate) fn max_snapshot_len() -> u64 {
     crate::io::fault::limit("producer snapshot", SNAPSHOT_LIMIT)
 }
 

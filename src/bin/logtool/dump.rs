@@ -204,7 +204,7 @@ fn dump_file(
     }
     // The store's own read: a FIFO or device under a dumped name is an error naming it, not a
     // read that waits forever (it opens non-blocking and refuses what is not a regular file).
-    let data = strata::internals::io::file::read(path)
+    let data = strata::internals::io::file::read_limited(path, longest(kind))
         .map_err(|e| Failure::io(format!("cannot read {}: {}", path.display(), io_cause(&e))))?;
     out.human(&format!("Dumping {}", path.display()));
     let heading = match kind {
@@ -217,6 +217,21 @@ fn dump_file(
     };
     out.human(&heading);
     dump_log(out, path, &name, Bytes::from(data), print_data, gaps)
+}
+
+/// The longest file of `kind` read: the store's own limit for the state
+/// files it reads whole (a longer one, such as a planted sparse file, is
+/// refused by its length before anything is allocated), the longest file
+/// of any kind otherwise (segments and indexes reach 2 GiB).
+fn longest(kind: Kind) -> u64 {
+    use strata::internals::log::read_limits;
+    match kind {
+        Kind::PartitionMetadata => read_limits::PARTITION_METADATA,
+        Kind::LeaderEpochCheckpoint => read_limits::LEADER_EPOCH_CHECKPOINT,
+        Kind::ProducerSnapshot => read_limits::producer_snapshot(),
+        Kind::OffsetCheckpoint => strata::internals::store::checkpoint::MAX_FILE_LEN,
+        _ => strata::internals::io::file::MAX_READ,
+    }
 }
 
 fn dump_log(
