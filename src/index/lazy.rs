@@ -80,6 +80,10 @@ pub(crate) struct Core<E> {
     /// Entries were written since the last flush (they may sit in pages of
     /// a mapping that was released since).
     dirty: AtomicBool,
+    /// Held by a flush from taking `dirty` to its sync's end: a second
+    /// flush meanwhile waits for that sync rather than finding the index
+    /// clean and returning before its entries are on disk.
+    flushing: parking_lot::Mutex<()>,
 }
 
 fn mapped_len<E>(st: &State<E>) -> i64 {
@@ -105,6 +109,7 @@ impl<E: Entry> Core<E> {
             state: RwLock::new(state),
             account: OnceLock::new(),
             dirty: AtomicBool::new(false),
+            flushing: parking_lot::Mutex::new(()),
         }
     }
 
@@ -495,6 +500,7 @@ impl<E: Entry> Core<E> {
     /// Makes written entries durable: `msync` of the mapping, or, when the
     /// map was released after a write, an `fsync` of the (same) file.
     pub(crate) fn flush(&self) -> Result<()> {
+        let _one = self.flushing.lock();
         let st = self.state.read();
         let dirty = self.dirty.swap(false, Ordering::AcqRel);
         let flushed = match (&st.loaded, st.id) {

@@ -1,5 +1,7 @@
 //! Closing a log for good, and the checks every call makes of it.
 
+use std::sync::Arc;
+
 use super::{Log, Writer};
 use crate::{Error, Result};
 
@@ -35,9 +37,11 @@ impl Log {
             active.seal()?;
             // A clean shutdown is trusted without recovery: the sealed indexes
             // must be on disk too, the active segment's and any a roll sealed
-            // whose pass has not run (a no-op for segments already synced).
-            for seg in self.segments().iter() {
-                seg.flush().map_err(|e| self.poison(e))?;
+            // whose pass has not run (the pass above synced every `.log`; an
+            // index written since its last sync is the only system call).
+            active.flush().map_err(|e| self.poison(e))?;
+            for seg in self.segments().iter().filter(|s| !Arc::ptr_eq(s, &active)) {
+                seg.flush_indexes().map_err(|e| self.poison(e))?;
             }
             let leo = self.log_end_offset();
             if w.durable_snapshot == Some(leo) && w.producers.snapshot_matches(&self.inner.dir, leo)

@@ -435,20 +435,34 @@ impl Log {
         // only its `.log` synced (see below), and once a roll sealed it, it
         // lies below the recovery point, trusted at the next open with its
         // indexes (the seal's final entries, the `.txnindex`) as they are.
-        // Its full flush below costs no system call once they are synced.
+        // Their flush below costs no system call once they are synced.
         let first = v.segments.partition_point(|s| s.base_offset() < start).saturating_sub(1);
         let mut segments = v.segments.iter().skip(first).peekable();
         // Whether this pass ran an fsync: an earlier pass may have synced
         // bytes appended after it took its view, leaving this one nothing.
         let mut synced_any = false;
+        // The segment whose `.log` alone this pass synced (it held the
+        // target, active when looked at).
+        let mut log_only = None;
         while let Some(seg) = segments.next() {
             if seg.base_offset() >= target && seg.base_offset() > start {
                 break; // holds nothing below the target
             }
             // The segment holding the new recovery point is re-validated and
-            // re-indexed by recovery anyway: its indexes need no sync.
-            let holds_target = segments.peek().is_none_or(|next| next.base_offset() > target);
-            let synced = if holds_target { seg.flush_log() } else { seg.flush() };
+            // re-indexed by recovery anyway: its indexes need no sync, unless
+            // a roll sealed it since this pass took its view (it is then
+            // below the recovery point this pass sets). One ending at the
+            // pass's start has its `.log` synced already: only its indexes.
+            let next_base = segments.peek().map(|next| next.base_offset());
+            let holds_target = next_base.is_none_or(|base| base > target);
+            let synced = if next_base.is_some_and(|base| base <= start) {
+                seg.flush_indexes().map(|()| false)
+            } else if holds_target && !seg.is_sealed() {
+                log_only = Some(seg);
+                seg.flush_log()
+            } else {
+                seg.flush()
+            };
             match synced {
                 Ok(ran) => synced_any |= ran,
                 // A segment that retention or the cleaner removed meanwhile has nothing to keep.
@@ -461,6 +475,18 @@ impl Log {
             synced_any = true;
         }
         let mut s = f.state.lock();
+        // A roll that sealed the segment meanwhile read the recovery point
+        // before this lock, below the target: its indexes are this pass's
+        // to sync before the recovery point passes the segment (the roll
+        // reads it under this lock after its seal, so one of the two does).
+        if let Some(seg) = log_only.filter(|seg| seg.is_sealed()) {
+            drop(s);
+            match seg.flush_indexes() {
+                Err(e) if self.still_listed(seg) => return Err(self.fail_pass(e)),
+                _ => {}
+            }
+            s = f.state.lock();
+        }
         s.dir_synced = s.dir_synced.max(created);
         let advanced = target > s.recovery_point;
         if advanced {

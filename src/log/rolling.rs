@@ -65,15 +65,18 @@ impl Log {
         // A full disk (or no descriptor) fails the roll here, before anything changed.
         active.prepare_seal().map_err(Error::into_no_space)?;
         active.seal().map_err(|e| self.poison(e))?;
+        // Read after the seal, under the flush state's lock: a pass that
+        // sets the recovery point later sees the segment sealed and syncs
+        // its indexes first (`sync_to`), so one of the two always does.
         if self.recovery_point() >= leo {
-            // A sync pass already took the recovery point to the end of this
+            // A pass already took the recovery point to the end of this
             // segment (a durable append, a flush before the roll), and a
             // checkpoint may hold it: from now on the segment is trusted at
             // an open, so what the seal wrote, and the `.txnindex` that
             // passes leave to recovery while a segment is active, must be on
             // disk before the roll goes on (Kafka's flush syncs every index
-            // with its `.log`). Its `.log` is synced: no system call there.
-            active.flush().map_err(|e| self.fail_pass(e))?;
+            // with its `.log`).
+            active.flush_indexes().map_err(|e| self.fail_pass(e))?;
         }
         let jitter = Self::next_jitter(w, cfg);
         // A test's hook may run sync passes here (they take no writer lock).

@@ -664,10 +664,23 @@ impl Segment {
     /// an fsync.
     pub(crate) fn flush(&self) -> Result<bool> {
         let synced = self.flush_log()?;
+        self.flush_indexes()?;
+        Ok(synced)
+    }
+
+    /// fsyncs the indexes written since their last sync (the `.log` not:
+    /// for a segment whose `.log` is known synced, such as one below the
+    /// recovery point, that the open may have loaded without knowing so).
+    pub(crate) fn flush_indexes(&self) -> Result<()> {
         self.offset_index.flush()?;
         self.time_index.flush()?;
-        self.txn_index.flush()?;
-        Ok(synced)
+        self.txn_index.flush()
+    }
+
+    /// Whether the segment was sealed (a roll, or a close): it takes no
+    /// more appends, and its indexes hold their final entries.
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
     }
 
     /// The segment stops being active (roll) or the log closes: append the
