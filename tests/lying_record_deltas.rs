@@ -40,8 +40,8 @@ fn record(offset_delta: i64) -> Vec<u8> {
 }
 
 /// A v2 batch at base offset 0 whose header says `lastOffsetDelta` is
-/// `deltas.len() - 1` and whose records carry `deltas`, with a valid CRC.
-fn batch(deltas: &[i64]) -> Vec<u8> {
+/// `last` and whose records carry `deltas`, with a valid CRC.
+fn batch(deltas: &[i64], last: i32) -> Vec<u8> {
     let count = i32::try_from(deltas.len()).expect("few records");
     let mut b = Vec::new();
     b.extend_from_slice(&0i64.to_be_bytes()); // baseOffset
@@ -50,7 +50,7 @@ fn batch(deltas: &[i64]) -> Vec<u8> {
     b.push(2); // magic
     b.extend_from_slice(&0u32.to_be_bytes()); // crc, set below
     b.extend_from_slice(&0i16.to_be_bytes()); // attributes
-    b.extend_from_slice(&(count - 1).to_be_bytes()); // lastOffsetDelta
+    b.extend_from_slice(&last.to_be_bytes()); // lastOffsetDelta
     b.extend_from_slice(&NOW.to_be_bytes()); // baseTimestamp
     b.extend_from_slice(&NOW.to_be_bytes()); // maxTimestamp
     b.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
@@ -69,14 +69,22 @@ fn batch(deltas: &[i64]) -> Vec<u8> {
 
 /// The batch written as a segment's only content, opened uncleanly (every
 /// batch re-validated).
-fn planted(deltas: &[i64]) -> (tempfile::TempDir, Log) {
+fn planted(deltas: &[i64], last: i32) -> (tempfile::TempDir, Log) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("t-0");
     std::fs::create_dir_all(&dir).expect("partition dir");
-    let b = batch(deltas);
+    let b = batch(deltas, last);
     let view = BatchView::new(Bytes::from(b.clone())).expect("a batch");
     assert!(view.validate().is_ok(), "the CRC and header hold");
-    assert!(view.validate_records().is_err(), "the records break the rule");
+    let lying = view.validate_records().is_err();
+    assert_eq!(
+        lying,
+        deltas.windows(2).any(|w| w[1] <= w[0])
+            || deltas.iter().any(|&d| d > i64::from(last))
+            || (i64::from(last) + 1 == deltas.len() as i64
+                && deltas.iter().zip(0..).any(|(&d, i)| d != i)),
+        "append's check agrees with the rule"
+    );
     std::fs::write(dir.join("00000000000000000000.log"), &b).expect("write segment");
     let clock: Arc<dyn Clock> = ManualClock::new(NOW);
     let (log, _) = Log::open(&dir, "t", 0, LogConfig::default(), clock, LoadOptions::default())
@@ -122,7 +130,7 @@ fn every_path(log: &Log) -> Vec<(&'static str, (Vec<i64>, bool))> {
 
 #[test]
 fn a_record_delta_past_the_last_offset_delta_is_refused_not_served_past_the_log_end() {
-    let (_tmp, log) = planted(&[0, 1, 9]);
+    let (_tmp, log) = planted(&[0, 1, 9], 2);
     assert_eq!(log.log_end_offset(), 3);
     for (path, got) in every_path(&log) {
         assert_eq!(got, (vec![0, 1], true), "{path}");
@@ -134,20 +142,36 @@ fn a_record_delta_past_the_last_offset_delta_is_refused_not_served_past_the_log_
 
 #[test]
 fn a_repeated_record_delta_is_refused_not_served_twice() {
-    let (_tmp, log) = planted(&[0, 0, 0]);
+    let (_tmp, log) = planted(&[0, 0, 0], 2);
     for (path, got) in every_path(&log) {
         assert_eq!(got, (vec![0], true), "{path}");
     }
 }
 
 #[test]
-fn a_record_delta_going_back_is_refused_not_served_out_of_order() {
+fn a_record_off_its_place_in_a_dense_batch_is_refused_not_served_out_of_order() {
     // A delta for each offset of the batch: record 1 must hold delta 1.
-    let (_tmp, log) = planted(&[0, 2, 1]);
+    let (_tmp, log) = planted(&[0, 2, 1], 2);
     for (path, got) in every_path(&log) {
         assert_eq!(got, (vec![0], true), "{path}");
     }
     for o in 0..3 {
         assert!(!matches!(log.read_record(o, |r| r.offset()), Ok(Some(got)) if got != o), "{o}");
+    }
+}
+
+#[test]
+fn a_record_delta_going_back_in_a_batch_with_gaps_is_refused_not_served_out_of_order() {
+    // lastOffsetDelta 9 for three records (a compacted batch keeps its
+    // gaps): deltas must still rise, and 4 after 6 goes back.
+    let (_tmp, log) = planted(&[0, 6, 4], 9);
+    assert_eq!(log.log_end_offset(), 10);
+    for (path, got) in every_path(&log) {
+        assert_eq!(got, (vec![0, 6], true), "{path}");
+    }
+    // A batch with the same gaps in order is served as it is.
+    let (_tmp, log) = planted(&[0, 4, 6], 9);
+    for (path, got) in every_path(&log) {
+        assert_eq!(got, (vec![0, 4, 6], false), "{path}");
     }
 }

@@ -188,7 +188,8 @@ fn skipping_spans_passes_a_scan_records_by_their_lengths() {
 /// A records section of `count` records read by the general decoder alone,
 /// one record after another: what the walk must yield, error included.
 /// A record whose offset delta is not above the last one's, or is past
-/// `last` (the batch's `lastOffsetDelta`), ends it with that error.
+/// `last` (the batch's `lastOffsetDelta`), ends it with that error; in a
+/// dense batch (`count == last + 1`), one whose delta is not its index.
 fn walked_carefully<'a>(
     src: &'a [u8],
     count: i32,
@@ -197,11 +198,17 @@ fn walked_carefully<'a>(
 ) -> Vec<FormatResult<RecordView<'a>>> {
     let (mut out, mut pos) = (Vec::new(), 0);
     let mut prev: Option<i32> = None;
-    for _ in 0..count.max(0) {
+    let dense = last.checked_add(1) == Some(count);
+    for index in 0..count.max(0) {
         match decode_view(src, &mut pos, ctx) {
             Ok(r) => {
                 let d = r.offset_delta();
-                if d < 0 || d > last || prev.is_some_and(|p| d <= p) {
+                let misplaced = if dense {
+                    d != index
+                } else {
+                    d < 0 || d > last || prev.is_some_and(|p| d <= p)
+                };
+                if misplaced {
                     out.push(Err(FormatError::misplaced_offset_delta(d)));
                     return out;
                 }
