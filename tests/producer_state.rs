@@ -154,6 +154,15 @@ fn a_negative_producer_expiration_is_refused_and_forgets_nothing() {
     );
     assert!(matches!(opened, Err(Error::InvalidConfig { .. })), "{:?}", opened.err());
     assert!(!fresh.exists(), "nothing created for a refused open");
+    let read_only = Log::open_read_only(
+        dir.path(),
+        "t",
+        0,
+        LogConfig::default(),
+        ManualClock::new(0) as _,
+        LoadOptions::default().with_producer_id_expiration_ms(-5),
+    );
+    assert!(matches!(read_only, Err(Error::InvalidConfig { .. })), "{:?}", read_only.err());
 }
 
 #[test]

@@ -65,6 +65,8 @@ pub mod read_limits {
     pub const PARTITION_METADATA: u64 = super::partition_metadata::MAX_FILE_LEN;
     /// `leader-epoch-checkpoint`.
     pub const LEADER_EPOCH_CHECKPOINT: u64 = super::leader_epoch::MAX_CHECKPOINT_LEN;
+    /// An offset checkpoint (`recovery-point-offset-checkpoint` and its kin).
+    pub const OFFSET_CHECKPOINT: u64 = crate::store::checkpoint::MAX_FILE_LEN;
 
     /// A producer-state `.snapshot`.
     #[must_use]

@@ -234,7 +234,8 @@ impl Log {
     /// [`Error::Io`] naming a `dir` that is missing or not a directory; I/O
     /// failures, or an invalid config; [`Error::InvalidRequest`] for a
     /// negative `partition`; [`Error::InvalidTopic`] for a `topic` name
-    /// breaking Kafka's rules.
+    /// breaking Kafka's rules; [`Error::InvalidConfig`] for a negative
+    /// producer expiration in `options`.
     pub fn open_read_only(
         dir: &Path,
         topic: &str,
@@ -244,6 +245,9 @@ impl Log {
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
         super::load::refuse_invalid_partition(topic, partition)?;
+        if let Some(ms) = options.producer_id_expiration_ms {
+            super::refuse_negative_expiration(ms)?;
+        }
         file::check_dir("partition directory", dir, true)?;
         let now = clock.now_ms();
         let budget = crate::segment::budget::Budget::process_default();

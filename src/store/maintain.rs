@@ -217,7 +217,7 @@ impl Store {
         let expiration_ms = self.inner.config.producer_id_expiration_ms;
         for (_, log) in self.logs(None).into_iter().filter(|(_, l)| l.poisoned().is_none()) {
             // The store's value was validated (1 to i32::MAX): never refused here.
-            let _forgotten = log.expire_producers(expiration_ms);
+            let _ = log.expire_producers(expiration_ms);
         }
     }
 

@@ -229,7 +229,7 @@ fn longest(kind: Kind) -> u64 {
         Kind::PartitionMetadata => read_limits::PARTITION_METADATA,
         Kind::LeaderEpochCheckpoint => read_limits::LEADER_EPOCH_CHECKPOINT,
         Kind::ProducerSnapshot => read_limits::producer_snapshot(),
-        Kind::OffsetCheckpoint => strata::internals::store::checkpoint::MAX_FILE_LEN,
+        Kind::OffsetCheckpoint => read_limits::OFFSET_CHECKPOINT,
         _ => strata::internals::io::file::MAX_READ,
     }
 }
