@@ -15,77 +15,17 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use common::hand_batch::{self, F, record};
 use strata::internals::format::layout;
 use strata::{BatchView, Clock, Error, FormatError, Header, LoadOptions, Log, LogConfig};
 use strata::{ManualClock, Record, Store, StoreConfig};
 
 const NOW: i64 = 1_700_000_000_000;
 
-/// Appends `v` as a zig-zag varint.
-fn varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8 & 0x7f) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-/// A field of a hand-written record body: bytes after their length, or a bare varint (a
-/// negative length, or a header count).
-#[derive(Clone, Copy)]
-enum F<'a> {
-    Bytes(&'a [u8]),
-    Int(i64),
-}
-
-/// A record (attributes 0, timestamp delta 0) at `offset_delta` whose fields after the offset
-/// delta are `fields` as written, framed by its length.
-fn record(offset_delta: i64, fields: &[F]) -> Vec<u8> {
-    let mut body = vec![0u8, 0];
-    varint(&mut body, offset_delta);
-    for f in fields {
-        match f {
-            F::Bytes(b) => {
-                varint(&mut body, b.len() as i64);
-                body.extend_from_slice(b);
-            }
-            F::Int(v) => varint(&mut body, *v),
-        }
-    }
-    let mut out = Vec::new();
-    varint(&mut out, body.len() as i64);
-    out.extend_from_slice(&body);
-    out
-}
-
-/// A v2 batch at `base_offset` of `records` (offset deltas 0..n), CreateTime, every record
-/// stamped `NOW`, no producer, uncompressed, with its CRC-32C.
+/// A v2 batch at `base_offset` of `records` (offset deltas 0..n), every record stamped `NOW`.
 fn batch(base_offset: i64, records: &[Vec<u8>]) -> Bytes {
-    let n = records.len() as i32;
-    let mut b = Vec::new();
-    b.extend_from_slice(&base_offset.to_be_bytes());
-    b.extend_from_slice(&0i32.to_be_bytes()); // batchLength, below
-    b.extend_from_slice(&0i32.to_be_bytes()); // partitionLeaderEpoch
-    b.push(2); // magic
-    b.extend_from_slice(&0u32.to_be_bytes()); // crc, below
-    b.extend_from_slice(&0i16.to_be_bytes()); // attributes
-    b.extend_from_slice(&(n - 1).to_be_bytes()); // lastOffsetDelta
-    b.extend_from_slice(&NOW.to_be_bytes()); // baseTimestamp
-    b.extend_from_slice(&NOW.to_be_bytes()); // maxTimestamp
-    b.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
-    b.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
-    b.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
-    b.extend_from_slice(&n.to_be_bytes()); // recordsCount
-    assert_eq!(b.len(), layout::RECORDS);
-    for r in records {
-        b.extend_from_slice(r);
-    }
-    let length = (b.len() - layout::LOG_OVERHEAD) as i32;
-    b[layout::LENGTH..layout::LENGTH + 4].copy_from_slice(&length.to_be_bytes());
-    let crc = crc32c::crc32c(&b[layout::ATTRIBUTES..]);
-    b[layout::CRC..layout::CRC + 4].copy_from_slice(&crc.to_be_bytes());
-    Bytes::from(b)
+    let last = i32::try_from(records.len()).unwrap() - 1;
+    Bytes::from(hand_batch::v2_batch(base_offset, last, NOW, records))
 }
 
 /// The records of the batch under test: keys of length -2, values of length -5, header values

@@ -7,13 +7,16 @@
 //! shutdown (or after the roll) loses the `.txnindex` and serves aborted
 //! records as committed. Found by an audit of durability (2026-12-03).
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use std::sync::Arc;
 use strata::internals::io::fault;
-
 use strata::{
     BatchBuilder, Clock, Isolation, LoadOptions, Log, LogConfig, ManualClock, Record, Store,
     StoreConfig, TxnMarker,
@@ -59,24 +62,11 @@ fn committed(log: &Log) -> Vec<i64> {
         .collect()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// The store's directory as a power cut after now could leave it if the
 /// first segment's indexes kept only their synced bytes, opened, read.
 fn committed_after_power_cut(root: &Path, data: &Path, watch: &fault::Watch) -> Vec<i64> {
     let image = root.join("image");
-    copy_dir(data, &image);
+    common::copy_dir(data, &image).expect("copy");
     for name in ["00000000000000000000.txnindex", "00000000000000000000.timeindex"] {
         let synced = watch.synced_len(&data.join("t-0").join(name));
         let cut = std::fs::OpenOptions::new().write(true).open(image.join("t-0").join(name));
@@ -145,7 +135,7 @@ fn a_roll_after_a_flush_to_the_log_end_syncs_the_sealed_segments_indexes_before_
     // A power cut now, with the store's checkpoint of the recovery point at
     // the sealed segment's end (4): the open trusts the sealed segment.
     let image = root.path().join("image");
-    copy_dir(&dir, &image);
+    common::copy_dir(&dir, &image).expect("copy");
     for name in ["00000000000000000000.txnindex", "00000000000000000000.timeindex"] {
         let cut = std::fs::OpenOptions::new().write(true).open(image.join(name));
         cut.expect("open").set_len(watch.synced_len(&dir.join(name))).expect("cut");

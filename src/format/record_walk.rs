@@ -30,13 +30,41 @@ use super::record::{
 };
 use super::{FormatError, FormatResult, RecordRef};
 
-/// A walk's offset-delta bounds in a batch that is not dense: the least
-/// delta the next record may carry (one past the last record's) and the
-/// batch's `lastOffsetDelta`.
+/// Kafka's rule for a v2 batch's record offset deltas, record by record:
+/// strictly increasing within `[0, lastOffsetDelta]`. The read walk and
+/// `walk_records` (append's check) both apply it, so they refuse the same
+/// record of a batch that breaks it.
 #[derive(Debug, Clone, Copy, Default)]
-struct Deltas {
+pub(super) struct DeltaRule {
+    /// `recordsCount == lastOffsetDelta + 1`: the rule then leaves record
+    /// `i` the delta `i`, one compare a record.
+    dense: bool,
+    /// Otherwise the least delta the next record may carry (one past the
+    /// last record's) and the batch's `lastOffsetDelta`.
     next: i64,
     last: i32,
+}
+
+impl DeltaRule {
+    /// The rule for a batch of `count` records whose header says
+    /// `lastOffsetDelta` is `last`.
+    pub(super) fn new(count: i32, last: i32) -> Self {
+        DeltaRule { dense: last.checked_add(1) == Some(count), next: 0, last }
+    }
+
+    /// Whether record `index` (from 0) may carry offset delta `d`, moving
+    /// the least delta past it if so.
+    #[inline(always)]
+    pub(super) fn admits(&mut self, index: i32, d: i32) -> bool {
+        if self.dense {
+            return d == index;
+        }
+        let fits = i64::from(d) >= self.next && d <= self.last;
+        if fits {
+            self.next = i64::from(d) + 1;
+        }
+        fits
+    }
 }
 
 /// Where decoding stands besides the unread bytes; shared by [`Records`]
@@ -47,11 +75,8 @@ struct Walk {
     remaining: i32,
     /// The header's record count (for the trailing-bytes error).
     count: i32,
-    /// `recordsCount == lastOffsetDelta + 1`: with deltas strictly rising
-    /// in `[0, lastOffsetDelta]` (Kafka's rule, checked on append), record
-    /// `i` has delta `i`, which [`Walk::admits`] checks record by record.
-    dense: bool,
-    deltas: Deltas,
+    /// The offset-delta rule, checked record by record ([`Walk::admits`]).
+    rule: DeltaRule,
     ctx: RecordContext,
 }
 
@@ -107,20 +132,10 @@ impl Walk {
     }
 
     /// Whether the next record (not yet counted off `remaining`) may carry
-    /// offset delta `d` (see the module docs), moving the least delta past
-    /// it if so. In a dense batch the rule leaves one delta for each
-    /// record, its index: one compare (`walk_records`, `append`'s check,
-    /// refuses the same record).
+    /// offset delta `d` ([`DeltaRule`]).
     #[inline(always)]
     fn admits(&mut self, d: i32) -> bool {
-        if self.dense {
-            return d == self.count - self.remaining;
-        }
-        let fits = i64::from(d) >= self.deltas.next && d <= self.deltas.last;
-        if fits {
-            self.deltas.next = i64::from(d) + 1;
-        }
-        fits
+        self.rule.admits(self.count - self.remaining, d)
     }
 
     /// Moves `rest` past the records whose offset is below `offset`,
@@ -128,7 +143,7 @@ impl Walk {
     /// not frame, or whose delta breaks the rule, stops the skip there, so
     /// the next step reports it.
     fn seek(&mut self, rest: &mut &[u8], offset: i64) {
-        if self.dense && self.seek_dense(rest, offset) {
+        if self.rule.dense && self.seek_dense(rest, offset) {
             return;
         }
         while self.remaining > 0 {
@@ -190,9 +205,8 @@ impl DecodedBatch {
     /// A v2 batch's records section `src`, holding `count` records whose
     /// offset deltas lie in `[0, last_offset_delta]`.
     pub(super) fn v2(src: Bytes, count: i32, last_offset_delta: i32, ctx: RecordContext) -> Self {
-        let dense = last_offset_delta.checked_add(1) == Some(count);
-        let deltas = Deltas { next: 0, last: last_offset_delta };
-        let walk = Walk { remaining: count, count, dense, deltas, ctx };
+        let rule = DeltaRule::new(count, last_offset_delta);
+        let walk = Walk { remaining: count, count, rule, ctx };
         DecodedBatch { src, walk, legacy: Vec::new() }
     }
 

@@ -13,6 +13,7 @@
 use super::batch::DEFAULT_MAX_DECOMPRESSED;
 use super::compression::decompress;
 use super::layout;
+use super::record_walk::DeltaRule;
 use super::varint::{read_varint, read_varlong, short_unsigned_at};
 use super::{BatchView, Compression, FormatError, FormatResult};
 
@@ -51,11 +52,8 @@ pub(crate) fn walk_records<E>(
     let count = batch.records_count();
     let last = batch.last_offset_delta();
     let mut walker = Walker { src: section, pos: 0 };
-    let mut prev: Option<i32> = None;
-    // Dense (a delta for every offset of the batch): the rule leaves record
-    // `i` the delta `i`, and the first record off it is the one refused, as
-    // the read side's walk refuses it.
-    let dense = last.checked_add(1) == Some(count);
+    // The read walk's rule: both refuse the same record.
+    let mut rule = DeltaRule::new(count, last);
     for index in 0..count.max(0) {
         // The common record in one go; anything else (or anything wrong) is
         // measured again by the careful path, which names the fault.
@@ -67,13 +65,9 @@ pub(crate) fn walk_records<E>(
             None => walker.record().map_err(&wrap)?,
         };
         each(facts)?;
-        let d = facts.offset_delta;
-        let misplaced =
-            if dense { d != index } else { d < 0 || d > last || prev.is_some_and(|p| d <= p) };
-        if misplaced {
-            return Err(wrap(FormatError::misplaced_offset_delta(d)));
+        if !rule.admits(index, facts.offset_delta) {
+            return Err(wrap(FormatError::misplaced_offset_delta(facts.offset_delta)));
         }
-        prev = Some(d);
     }
     if walker.pos < section.len() {
         // Kafka's `ensureNoneRemaining`: leftover bytes mean the count lied.

@@ -144,6 +144,12 @@ impl LoadOptions {
         Self { producer_id_expiration_ms: Some(expiration_ms), ..self }
     }
 
+    /// Refuses options no open may use (a negative producer expiration),
+    /// before anything is touched.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.producer_id_expiration_ms.map_or(Ok(()), super::refuse_negative_expiration)
+    }
+
     /// Whether a gap between segments may be compaction's: the log is
     /// compacted now, or was at some time.
     pub(crate) fn gaps_allowed(&self, compact: bool) -> bool {
@@ -248,9 +254,7 @@ impl Log {
         budget: Arc<Budget>,
     ) -> Result<(Log, LoadReport)> {
         config.validate()?;
-        if let Some(ms) = options.producer_id_expiration_ms {
-            super::refuse_negative_expiration(ms)?;
-        }
+        options.validate()?;
         // The segment list is never empty where it is read (a load creates one): named anyway.
         let closed = || Error::closed_partition(&format!("{topic}-{partition}"), dir);
         // A new file is durable only once its directory is fsynced (the rule

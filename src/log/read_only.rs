@@ -245,9 +245,7 @@ impl Log {
         options: LoadOptions,
     ) -> Result<(Log, LoadReport)> {
         super::load::refuse_invalid_partition(topic, partition)?;
-        if let Some(ms) = options.producer_id_expiration_ms {
-            super::refuse_negative_expiration(ms)?;
-        }
+        options.validate()?;
         file::check_dir("partition directory", dir, true)?;
         let now = clock.now_ms();
         let budget = crate::segment::budget::Budget::process_default();

@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 pub(crate) mod broker;
 pub(crate) mod broker_files;
 pub(crate) mod closed_store;
+pub(crate) mod hand_batch;
 pub(crate) mod json_line;
 pub(crate) mod legacy;
 pub(crate) mod strata_all;

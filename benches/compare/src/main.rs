@@ -108,11 +108,8 @@ fn main() -> Result<()> {
     for rep in 0..args.warmup {
         for spec in &specs {
             eprintln!("warm-up {}/{} {}", rep + 1, args.warmup, spec.name);
-            run(spec, &w).with_context(|| format!("{} warm-up", spec.name))?;
-            if let Some(r) = &recovery {
-                let mut s = Sample::new();
-                r.run(spec.name, &mut s).with_context(|| format!("{} recovery", spec.name))?;
-            }
+            // Compaction works on fresh copies each time: it needs no warm-up.
+            repetition(spec, &w, recovery.as_ref(), None).context("warm-up")?;
         }
     }
 
@@ -121,13 +118,7 @@ fn main() -> Result<()> {
     for rep in 0..args.reps {
         for (spec, out) in specs.iter().zip(samples.iter_mut()) {
             eprint!("rep {}/{} {:<18}", rep + 1, args.reps, spec.name);
-            let mut s = run(spec, &w).with_context(|| spec.name)?;
-            if let Some(r) = &recovery {
-                r.run(spec.name, &mut s).with_context(|| format!("{} recovery", spec.name))?;
-            }
-            if let Some(c) = &compaction {
-                c.run(spec.name, &mut s).with_context(|| format!("{} compaction", spec.name))?;
-            }
+            let s = repetition(spec, &w, recovery.as_ref(), compaction.as_ref())?;
             eprintln!(
                 " {}",
                 s.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
@@ -151,6 +142,23 @@ fn main() -> Result<()> {
     std::fs::write(&args.out, &md).with_context(|| args.out.clone())?;
     eprintln!("wrote {} in {:.0?}", args.out, started.elapsed());
     Ok(())
+}
+
+/// One engine's repetition: [`run`], then recovery and compaction where set up.
+fn repetition(
+    spec: &Spec,
+    w: &Workload,
+    recovery: Option<&recovery::Setup>,
+    compaction: Option<&compaction::Setup>,
+) -> Result<Sample> {
+    let mut s = run(spec, w).with_context(|| spec.name)?;
+    if let Some(r) = recovery {
+        r.run(spec.name, &mut s).with_context(|| format!("{} recovery", spec.name))?;
+    }
+    if let Some(c) = compaction {
+        c.run(spec.name, &mut s).with_context(|| format!("{} compaction", spec.name))?;
+    }
+    Ok(s)
 }
 
 fn fresh_dir() -> Result<tempfile::TempDir> {
