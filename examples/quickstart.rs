@@ -47,16 +47,16 @@ fn main() -> Result<(), strata::Error> {
     println!("appended 5 records at offsets {}..={}", at.base_offset, at.last_offset);
 
     let fetched = log.read(at.base_offset, 1 << 20)?;
-    // A server sends each slice with sendfile(socket, slice.file, slice.position, len):
-    // from the open file, never by reopening `slice.path`, which compaction may give
-    // to another file.
+    // A server sends each slice with sendfile(socket, file, slice.position, len), the
+    // file from `slice.file()`: the very file the bytes are in, never one it would open
+    // by `slice.path`, which compaction may give to another file.
     for slice in fetched.slices() {
         println!(
             "read {} bytes at position {} of the open file (fd {:?}) named {}",
             slice.bytes.len(),
             slice.position,
-            // None for a segment deleted or replaced since: send `bytes` then.
-            slice.file.as_deref().map(std::os::fd::AsRawFd::as_raw_fd),
+            // None for a segment whose file is gone since: send `bytes` then.
+            slice.file()?.as_deref().map(std::os::fd::AsRawFd::as_raw_fd),
             slice.path.display()
         );
     }

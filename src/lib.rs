@@ -7,7 +7,7 @@
 //!
 //! It **is**: segment rolling, time/size/log-start-offset retention, crash
 //! recovery, zero-copy reads (views into memory-mapped segments, plus ranges
-//! of the open segment files for `sendfile`), Kafka's config names and defaults.
+//! of the segment files for `sendfile`), Kafka's config names and defaults.
 //! It **is not** a broker: no networking, no replication, no consumer-group
 //! rebalancing. A service links it and serves the bytes it hands out.
 //!
@@ -50,7 +50,7 @@
 //! | open, create topics, close | [`Store::open`], [`StoreConfig`], [`Store::create_topic`] (overrides by Kafka's names, a `BTreeMap<String, String>`) / [`Store::create_topic_if_absent`] (a typed [`TopicConfig`]), [`Store::close`] |
 //! | produce by key | [`Store::produce`] (Kafka's default partitioner) returning [`RecordMetadata`] |
 //! | one partition | [`Store::partition`] gives a [`Log`]: [`Log::append`] of [`Record`]s or [`BorrowedRecord`]s, [`Log::append_batch`] of client batches ([`BatchBuilder`]) |
-//! | read | [`Log::read`] / [`Log::read_with`] ([`Isolation`]) give [`Fetched`] (zero-copy [`RecordRef`]s, [`FileSlice`]s to `sendfile` from their open files); [`Log::records_from`] iterates; [`Log::offset_for_time`] with [`OffsetSpec`] |
+//! | read | [`Log::read`] / [`Log::read_with`] ([`Isolation`]) give [`Fetched`] (zero-copy [`RecordRef`]s, [`FileSlice`]s to `sendfile` from the files [`FileSlice::file`] finds); [`Log::records_from`] iterates; [`Log::offset_for_time`] with [`OffsetSpec`] |
 //! | durability | [`Log::flush`], [`Log::wait_synced`], the topic's [`Durability`] |
 //! | consumer groups | [`Store::groups`] ([`Groups`], [`CommittedOffset`], [`PartitionLag`], [`ResetTo`]) |
 //! | operate | [`Store::maintain`] ([`MaintainReport`]), [`Store::resource_stats`], [`Store::offline_partitions`], [`Error`] |
@@ -268,7 +268,8 @@
 //!
 //! ## Bounded resources
 //! A store keeps at most `log.open.segments.max` segments open (a segment
-//! holds at most two descriptors, its own and its `.log` map's, and three maps; by default a quarter of the
+//! holds at most two descriptors, its own and its `.log` map's, and three
+//! maps; a fetch a reader holds keeps none; by default a quarter of the
 //! process's open-file limit, between 64 and 4,096: 256 under `ulimit -n
 //! 1024`) and `log.mapped.bytes.max` bytes mapped (by default 64 MiB per
 //! open segment, at least 16 GiB), however many

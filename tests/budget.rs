@@ -213,6 +213,58 @@ fn views_held_by_readers_stay_valid_after_their_segment_is_evicted() {
     store.close().unwrap();
 }
 
+/// Readers holding fetches that each span hundreds of segments (as a fetch of a compacted
+/// partition's tiny segments does) hold no descriptors: the budget's open segments are all the
+/// store has open. A `Fetched` used to keep the open `.log` of every segment it spanned for
+/// `sendfile`, outside the budget, and each eviction and reopen between reads added another:
+/// here 4 fetches over 200 segments held about 800. Each slice still finds its file on demand
+/// (`FileSlice::file`), the very file its bytes are in, and that descriptor is the caller's
+/// for as long as it holds it.
+#[test]
+fn fetches_held_across_many_segments_hold_no_descriptors_outside_the_budget() {
+    const NAME: &str = "fetches_held_across_many_segments_hold_no_descriptors_outside_the_budget";
+    if !in_child(NAME, None) {
+        return;
+    }
+    const BUDGET: usize = 4;
+    const SEGMENTS: i64 = 200;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path()).log_open_segments_max(BUDGET as u32)).unwrap();
+    store.create_topic("t", 1, &overrides(1 << 20)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..SEGMENTS {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+        log.roll().unwrap();
+    }
+    let fds = open_fds();
+    // Each read maps all 200 segments again (the budget evicted them since the last one).
+    let held: Vec<_> = (0..4).map(|_| log.read(0, 1 << 20).unwrap()).collect();
+    let while_held = open_fds();
+    let stats = store.resource_stats();
+    eprintln!("fds {fds} -> {while_held} holding 4 fetches of {SEGMENTS} segments, {stats:?}");
+    for fetched in &held {
+        assert_eq!(fetched.slices().len(), SEGMENTS as usize);
+    }
+    assert!(stats.evictions as i64 >= 3 * SEGMENTS, "{stats:?}");
+    assert!(stats.open_files <= 2 * BUDGET, "{stats:?}");
+    assert!(
+        while_held <= fds + 2 * BUDGET,
+        "holding fetches took {} descriptors",
+        while_held.saturating_sub(fds)
+    );
+    // Sending: every slice's file holds its bytes at its position.
+    for s in held.iter().flat_map(|f| f.slices()) {
+        let file = s.file().unwrap().expect("the segment's file is there");
+        let mut sent = vec![0u8; s.bytes.len()];
+        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut sent, s.position).unwrap();
+        assert_eq!(sent, s.bytes, "{}", s.path.display());
+    }
+    assert!(open_fds() <= fds + 2 * BUDGET, "sent files stayed open: {}", open_fds());
+    drop(held);
+    check_log(&log, 0);
+    store.close().unwrap();
+}
+
 #[test]
 fn running_out_of_descriptors_evicts_and_retries_instead_of_poisoning() {
     if !in_child("running_out_of_descriptors_evicts_and_retries_instead_of_poisoning", Some(64)) {
@@ -509,10 +561,10 @@ fn a_sync_pass_out_of_descriptors_fails_without_poisoning_and_the_next_pass_sync
     }
     other.append(&[Record::new("k", value(1, 0))]).unwrap();
     // The other partition's read maps its segment, and the budget (one open segment) closes
-    // this one's descriptor; the read's slice keeps that map's descriptor, so evicting the
-    // other segment frees none.
+    // this one's descriptor; a server sending the read's slice holds that map's descriptor,
+    // so evicting the other segment frees none.
     let fetched = other.read(0, 1 << 20).unwrap();
-    assert!(fetched.slices().iter().all(|s| s.file.is_some()));
+    let sending: Vec<_> = fetched.slices().iter().map(|s| s.file().unwrap().unwrap()).collect();
     let held = take_every_descriptor();
     let waited = log.wait_synced(10).unwrap_err();
     drop(held);
@@ -523,7 +575,7 @@ fn a_sync_pass_out_of_descriptors_fails_without_poisoning_and_the_next_pass_sync
     );
     assert!(log.poisoned().is_none(), "poisoned: {:?}", log.poisoned());
     assert_eq!(log.recovery_point(), 0);
-    drop(fetched);
+    drop(sending);
     log.wait_synced(10).unwrap();
     assert_eq!(log.recovery_point(), 10);
     check_log(&log, 0);

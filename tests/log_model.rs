@@ -358,12 +358,8 @@ impl Harness {
         // The (file, position, bytes) ranges are what sendfile would send.
         for s in fetched.slices() {
             let mut on_disk = vec![0; s.bytes.len()];
-            std::os::unix::fs::FileExt::read_exact_at(
-                s.file.as_deref().unwrap(),
-                &mut on_disk,
-                s.position,
-            )
-            .unwrap();
+            let file = s.file().unwrap().unwrap();
+            std::os::unix::fs::FileExt::read_exact_at(&*file, &mut on_disk, s.position).unwrap();
             assert_eq!(&on_disk[..], &s.bytes[..], "{ctx}: {}", s.path.display());
         }
     }

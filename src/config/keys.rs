@@ -578,7 +578,9 @@ config_table! {
         /// its `.log` or index files (at most two descriptors, its own and the
         /// one its `.log` map keeps, one when they are the same, and three
         /// maps each: so the store's segments hold at most twice this many
-        /// descriptors, besides those `FileSlice`s readers hold). Past it, the least recently used segments are closed and
+        /// descriptors; a fetch readers hold keeps none, and a file
+        /// `FileSlice::file` hands out is the caller's until dropped). Past
+        /// it, the least recently used segments are closed and
         /// unmapped, and reopened on their next use (checked to be the same
         /// files), so a store of many partitions stays under the process's
         /// open-file limit (Kafka's "too many open files"). A strata key.

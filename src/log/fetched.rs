@@ -12,35 +12,39 @@
 //! decodes, as a Kafka consumer does with every fetch.
 
 use std::fs::File;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 
 use crate::format::batch::Records;
+use crate::format::file_name::{CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
 use crate::format::{BatchIter, BatchView, DecodedBatch, RecordRef, RecordView};
+use crate::io::identity::{self, FileId};
 use crate::segment::stop_error;
 use crate::{Error, Result};
 
 #[cfg(doc)]
 use super::Log;
 
-/// Bytes of one segment returned by a read: a zero-copy view, and the open
-/// `.log` file they are in with their position there, so a server can
+/// Bytes of one segment returned by a read: a zero-copy view, and where
+/// they are in the segment's `.log` file, so a server can
 /// `sendfile(file, position, len)` instead of copying them.
 ///
-/// Send from [`FileSlice::file`], never by opening [`FileSlice::path`]:
-/// the cleaner puts a cleaned segment under the same name, and retention
-/// renames and deletes files, so the name may hold other bytes, or nothing,
-/// by the time a server opens it (Kafka's broker likewise sends from the
-/// segment's open `FileChannel`, never by name).
+/// Send from the file [`FileSlice::file`] gives, never by opening
+/// [`FileSlice::path`] yourself: the cleaner puts a cleaned segment under
+/// the same name, and retention renames and deletes files, so the name may
+/// hold other bytes, or nothing, by the time a server opens it (Kafka's
+/// broker likewise sends from the segment's open `FileChannel`, never by
+/// name). `file()` finds the very file the bytes were read from, or tells
+/// you it is gone: then write `bytes`, which stay valid however long the
+/// slice is held.
 ///
-/// A slice of a segment that has left the log (deleted by retention or
-/// `delete_records`, or replaced by the cleaner, and kept readable for the
-/// readers that listed it until `file.delete.delay.ms` removes its files)
-/// carries no file: write its `bytes` instead. Such a segment keeps its
-/// bytes mapped but no descriptor, which the open-segment budget would
-/// neither count nor close (one per segment, for up to a minute).
+/// A slice holds no descriptor. Descriptors belong to the store's
+/// open-segment budget (`log.open.segments.max`); a slice held by a
+/// reader keeps only its bytes mapped, so readers holding fetches across
+/// many segments (a compacted partition's tiny segments, say) do not hold
+/// a descriptor per segment outside the budget.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -50,8 +54,8 @@ use super::Log;
 /// # let (log, _) = Log::open(dir.path(), "t", 0, LogConfig::default(), Arc::new(SystemClock), LoadOptions::default())?;
 /// log.append(&[Record::new("k", "v")])?;
 /// for slice in log.read(0, 1 << 20)?.slices() {
-///     let Some(file) = &slice.file else {
-///         continue; // a retired segment's: write slice.bytes instead
+///     let Some(file) = slice.file()? else {
+///         continue; // the segment's file is gone: write slice.bytes instead
 ///     };
 ///     // What sendfile(socket, file.as_raw_fd(), slice.position, len) sends:
 ///     let mut sent = vec![0; slice.bytes.len()];
@@ -62,20 +66,6 @@ use super::Log;
 /// ```
 #[derive(Debug, Clone)]
 pub struct FileSlice {
-    /// The open `.log` file the bytes were read from (`AsRawFd`/`AsFd`
-    /// give its descriptor): `bytes` are at `position` in it for as long as
-    /// the slice lives, whatever happens to its name meanwhile. Shared with
-    /// the segment's memory map (a reference count, not a descriptor per
-    /// read). Holding it keeps the descriptor open, and so keeps the file's
-    /// disk space, past the segment's deletion and past the open-segment
-    /// budget's eviction of the segment (which closes only the segment's
-    /// own handle): drop slices once sent. The descriptor is never closed
-    /// or reused for another file while a slice holds it.
-    ///
-    /// `None` when the segment had left the log by the time of the read
-    /// (deleted or replaced, see above): send `bytes`, which stay valid
-    /// however long the slice is held.
-    pub file: Option<Arc<File>>,
     /// The `.log` file's name at the time of the read, for messages only:
     /// retention may rename or delete it and compaction may put another
     /// file of other bytes under it later, so never open it to send
@@ -87,6 +77,73 @@ pub struct FileSlice {
     pub position: u64,
     /// The batches, whole.
     pub bytes: Bytes,
+    /// How [`FileSlice::file`] finds the file again.
+    pub(super) source: FileSource,
+}
+
+/// What a [`FileSlice`] keeps to find its file without holding it open.
+#[derive(Debug, Clone, Default)]
+pub(super) struct FileSource {
+    /// The descriptor the segment's map held at the read: while the segment
+    /// keeps it open, [`FileSlice::file`] hands it out without a syscall.
+    pub(super) open: Weak<File>,
+    /// The file's identity, to reopen it by name once the segment closed
+    /// its descriptor; `None` for bytes read from no file.
+    pub(super) id: Option<FileId>,
+}
+
+impl FileSlice {
+    /// The open `.log` file the bytes are in, at [`FileSlice::position`], to
+    /// `sendfile` from; `None` when that file is gone (removed by retention,
+    /// `delete_records` or the cleaner, once `file.delete.delay.ms` passed):
+    /// write [`FileSlice::bytes`] instead.
+    ///
+    /// The segment's own descriptor while it holds one (no syscall);
+    /// otherwise (the open-segment budget closed it, or the segment left the
+    /// log and its file was renamed `.deleted`) the file is opened again
+    /// and checked to be the same file (device, inode and birth time), never
+    /// another one now under its name. Either way the descriptor stays open
+    /// for as long as the returned `Arc` lives, outside the budget: drop it
+    /// once the bytes are sent.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] when the file is there but cannot be opened (the
+    /// process is out of descriptors, say); the bytes are still valid.
+    pub fn file(&self) -> Result<Option<Arc<File>>> {
+        if let Some(open) = self.source.open.upgrade() {
+            return Ok(Some(open));
+        }
+        let Some(id) = self.source.id else {
+            return Ok(None);
+        };
+        for name in names_of(&self.path) {
+            if let Some(f) = identity::open_read_if_at(&name, id)? {
+                return Ok(Some(Arc::new(f)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Where a segment's `.log` read under `path` may be now: there still, or
+/// renamed from a cleaner's `.swap` to its live name, or from its live name
+/// to `.deleted` when it left the log.
+fn names_of(path: &Path) -> Vec<PathBuf> {
+    use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+    let text = path.as_os_str().as_bytes();
+    let live = [DELETED_SUFFIX, SWAP_SUFFIX, CLEANED_SUFFIX]
+        .iter()
+        .find_map(|suffix| text.strip_suffix(suffix.as_bytes()))
+        .unwrap_or(text);
+    let deleted = [live, DELETED_SUFFIX.as_bytes()].concat();
+    let mut names = vec![path.to_path_buf()];
+    for name in [live.to_vec(), deleted] {
+        let name = PathBuf::from(std::ffi::OsString::from_vec(name));
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// The result of [`Log::read`]: whole batches, starting with the one that
@@ -510,5 +567,25 @@ impl Iterator for FetchedRecords<'_> {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::names_of;
+
+    #[test]
+    fn a_slice_looks_for_its_file_under_its_name_its_live_name_and_its_deleted_name() {
+        let names = |p: &str| names_of(Path::new(p));
+        let paths = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(names("d/0.log"), paths(&["d/0.log", "d/0.log.deleted"]));
+        assert_eq!(names("d/0.log.deleted"), paths(&["d/0.log.deleted", "d/0.log"]));
+        assert_eq!(names("d/0.log.swap"), paths(&["d/0.log.swap", "d/0.log", "d/0.log.deleted"]));
+        assert_eq!(
+            names("d/0.log.cleaned"),
+            paths(&["d/0.log.cleaned", "d/0.log", "d/0.log.deleted"])
+        );
     }
 }

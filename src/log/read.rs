@@ -7,7 +7,7 @@ use crate::segment::stop_error;
 use crate::{Error, Result};
 
 use super::Log;
-use super::fetched::{Fetched, FileSlice, Slices};
+use super::fetched::{Fetched, FileSlice, FileSource, Slices};
 
 /// The corruption of a batch at `position` of `seg` whose offsets cannot be
 /// there: reaching the next segment's base (`next_base`), past the log
@@ -219,12 +219,13 @@ impl Log {
                 // map's leading reader (readers behind it find them mapped).
                 seg.read_ahead(start, start + end as u64, whole.len() as u64);
                 // Bytes come from a map, which keeps the file it was made
-                // of, unless the segment was retired (then `None`).
+                // of unless the segment was retired; the slice holds neither
+                // (see `FileSlice::file`).
                 out.slices.push(FileSlice {
-                    file: file.clone(),
                     path: seg.shared_log_path(),
                     position: start,
                     bytes: data.slice(..end),
+                    source: FileSource { open: file, id: Some(seg.log_id()) },
                 });
             }
             if full || total >= max_bytes || out.next_offset >= limit {

@@ -15,26 +15,33 @@
 //! drops only the segment's own handle, so what is counted is what the store
 //! holds, not what readers still hold.
 //!
-//! A `.log` map keeps the descriptor it was made of, which reads hand out
-//! with their bytes ([`crate::log::FileSlice::file`], to `sendfile` from):
-//! the segment's write descriptor when it holds one (the active segment's),
-//! else a read-only one. So an open segment holds at most two descriptors
-//! (one but for a sealed segment that reopened its write descriptor to sync
-//! or rename beside its map's), and the store's segments at most twice
-//! `log.open.segments.max`; [`ResourceStats::open_files`] counts both kinds,
-//! once when they are the same. Eviction and the seal's trim drop the map's
-//! share with the map; a [`crate::log::FileSlice`] a reader still holds keeps
-//! its descriptor open until dropped (an `Arc<File>`: never closed under it,
-//! so never reused for another file), as a view keeps its mapping: those are
-//! the reader's, not counted. A segment taken out of its log (by the cleaner,
-//! retention or `delete_records`: `Segment::retire`) leaves the budget before
-//! it maps its `.log` whole and is renamed `.deleted`: that map is uncounted
-//! and never evicted, so readers of an older segment list read it until they
-//! drop the segment, and never reopen a file that `file.delete.delay.ms` (0
-//! included) may have removed. It keeps no descriptor (its slices carry
-//! none): one each, uncounted for up to `file.delete.delay.ms`, took 250
-//! descriptors after a `delete_records` over 250 segments. A descriptor a
-//! sync reopens for it, and an index a lookup maps, last only for that call.
+//! A `.log` map keeps the descriptor it was made of, which
+//! [`crate::log::FileSlice::file`] hands a server to `sendfile` from without
+//! a syscall while the map keeps it: the segment's write descriptor when it
+//! holds one (the active segment's), else a read-only one. So an open
+//! segment holds at most two descriptors (one but for a sealed segment that
+//! reopened its write descriptor to sync or rename beside its map's), and
+//! the store's segments at most twice `log.open.segments.max`;
+//! [`ResourceStats::open_files`] counts both kinds, once when they are the
+//! same. Eviction and the seal's trim drop the map's share with the map. A
+//! [`crate::log::FileSlice`] a reader holds keeps no descriptor (a weak
+//! reference and the file's identity, to reopen it by name and check it
+//! when the segment closed its own), so readers holding fetches across many
+//! segments hold no descriptors the budget does not count; a file
+//! `FileSlice::file` handed out stays open while its caller holds it (an
+//! `Arc<File>`: never closed under it, so never reused for another file), as
+//! a view keeps its mapping: those are the reader's, not counted.
+//!
+//! A segment taken out of its log (by the cleaner, retention or
+//! `delete_records`: `Segment::retire`) leaves the budget before it maps its
+//! `.log` whole and is renamed `.deleted`: that map is uncounted and never
+//! evicted, so readers of an older segment list read it until they drop the
+//! segment, and never reopen a file that `file.delete.delay.ms` (0
+//! included) may have removed. It keeps no descriptor (one each, uncounted
+//! for up to `file.delete.delay.ms`, took 250 descriptors after a
+//! `delete_records` over 250 segments); its slices find the `.deleted` file
+//! by name while it is there. A descriptor a sync reopens for it, and an
+//! index a lookup maps, last only for that call.
 //!
 //! Lock order: a segment may call into the budget while holding its own
 //! locks; eviction only ever *tries* the victim's locks and skips a busy
@@ -89,8 +96,8 @@ pub struct ResourceStats {
     /// `.log` descriptors the segments hold: their own (for writing and
     /// syncing) and the ones their `.log` maps keep (see
     /// [`crate::log::FileSlice::file`]), once when they are the same; at
-    /// most two per open segment. Descriptors held only by
-    /// [`crate::log::FileSlice`]s readers keep are not counted.
+    /// most two per open segment. Files `FileSlice::file` handed out that
+    /// their callers still hold are not counted.
     pub open_files: usize,
     /// Bytes of `.log` and index maps the segments hold.
     pub mapped_bytes: u64,

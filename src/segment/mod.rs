@@ -42,8 +42,8 @@ pub(crate) use recover::{Recovery, Rules};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -463,22 +463,23 @@ impl Segment {
     }
 
     /// [`Segment::bytes`] and the open `.log` they are in (the descriptor
-    /// their map was made of, see [`ReadMap::file`]): what a read hands a
-    /// server to `sendfile` from. `None` only with no bytes.
-    pub(crate) fn bytes_in_file(&self, start: u64, end: u64) -> Result<(Bytes, Option<Arc<File>>)> {
+    /// their map was made of, see [`ReadMap::file`]), not kept open by this
+    /// handle: what a read tells a server to `sendfile` from. Empty when the
+    /// map keeps no descriptor (a retired segment's, or with no bytes).
+    pub(crate) fn bytes_in_file(&self, start: u64, end: u64) -> Result<(Bytes, Weak<File>)> {
         self.bytes_of(start, end, true)
     }
 
-    fn bytes_of(
-        &self,
-        start: u64,
-        end: u64,
-        want_file: bool,
-    ) -> Result<(Bytes, Option<Arc<File>>)> {
+    /// The identity of the `.log` file, which a rename keeps.
+    pub(crate) fn log_id(&self) -> FileId {
+        self.log_id
+    }
+
+    fn bytes_of(&self, start: u64, end: u64, want_file: bool) -> Result<(Bytes, Weak<File>)> {
         let published = self.len();
         let end = end.min(published);
         if start >= end {
-            return Ok((Bytes::new(), None));
+            return Ok((Bytes::new(), Weak::new()));
         }
         if self.is_closed() {
             return Err(self.closed());
@@ -539,7 +540,7 @@ impl Segment {
             map.forget_file();
         }
         let view = map.bytes(start as usize, end as usize, published as usize);
-        let file = if want_file { map.file().cloned() } else { None };
+        let file = if want_file { weak_file(&map) } else { Weak::new() };
         // A map sized for the active segment that a roll sealed meanwhile
         // is not kept: `seal` stores `sealed` before it takes this lock to
         // drop the capacity map, so seen false here, the seal drops this one
@@ -598,7 +599,7 @@ impl Segment {
         end: u64,
         published: u64,
         want_file: bool,
-    ) -> Result<Option<(Bytes, Option<Arc<File>>)>> {
+    ) -> Result<Option<(Bytes, Weak<File>)>> {
         let map = self.map.read();
         if self.is_closed() {
             // `close` empties the map: an empty view would read as "no
@@ -608,7 +609,7 @@ impl Segment {
         if (map.len() as u64) < end {
             return Ok(None);
         }
-        let file = if want_file { map.file().cloned() } else { None };
+        let file = if want_file { weak_file(&map) } else { Weak::new() };
         Ok(Some((map.bytes(start as usize, end as usize, published as usize), file)))
     }
 
@@ -762,6 +763,11 @@ impl Segment {
         self.time_index.resize_keeping_entries(self.limits.max_index_size)?;
         Ok(())
     }
+}
+
+/// The descriptor `map` keeps, not kept open by the handle returned.
+fn weak_file(map: &ReadMap) -> Weak<File> {
+    map.file().map(Arc::downgrade).unwrap_or_default()
 }
 
 /// The `.log` descriptors a segment holds, as the budget counts them: its

@@ -202,14 +202,11 @@ fn a_file_slice_sent_after_compaction_gives_the_bytes_the_fetch_returned() {
     assert_eq!(r.partitions_cleaned, 1, "{r:?}");
     // The cleaned segment now holds offsets 10.. under the slice's file name.
     assert_eq!(log.read(0, 1).unwrap().batches().next().unwrap().base_offset(), 10);
-    // sendfile(socket, slice.file, slice.position, len) sends these bytes.
+    // sendfile(socket, slice.file(), slice.position, len) sends these bytes: the old segment's
+    // file, renamed `.deleted` until `file.delete.delay.ms` passes.
+    let file = slice.file().unwrap().expect("the replaced segment's file, kept for the delay");
     let mut sent = vec![0u8; slice.bytes.len()];
-    std::os::unix::fs::FileExt::read_exact_at(
-        slice.file.as_deref().unwrap(),
-        &mut sent,
-        slice.position,
-    )
-    .unwrap();
+    std::os::unix::fs::FileExt::read_exact_at(&*file, &mut sent, slice.position).unwrap();
     let sent_base = i64::from_be_bytes(sent[..8].try_into().unwrap());
     assert_eq!(sent_base, 5, "the slice's file sent offset {sent_base}'s batch");
     assert_eq!(sent, slice.bytes);

@@ -157,6 +157,8 @@ fn bytes_read_before_deletion_stay_readable_and_unchanged_after_the_files_are_go
     assert_eq!(report.segments_deleted, copies.len());
     for s in fetched.slices() {
         assert!(!s.path.exists(), "{} should be gone", s.path.display());
+        // No file to send from: a server writes the bytes (which follow) instead.
+        assert!(s.file().unwrap().is_none(), "{} gave a file after removal", s.path.display());
     }
     assert!(common::segment_logs(&dir).iter().all(|(_, bytes)| bytes.is_empty()));
 
@@ -175,4 +177,26 @@ fn bytes_read_before_deletion_stay_readable_and_unchanged_after_the_files_are_go
         })
         .collect();
     assert_eq!(offsets, (0..20).collect::<Vec<_>>());
+}
+
+/// A server sending a fetch after retention took its segments out of the log finds the very
+/// files the bytes were read from, renamed `.deleted` until `file.delete.delay.ms` removes them:
+/// `FileSlice::file` reopens each by identity, and sends what the fetch returned.
+#[test]
+fn slices_of_segments_retention_deleted_send_from_their_deleted_files_until_removal() {
+    let env = Env::new();
+    let log = env.topic("t", &[("segment.bytes", "1024")]);
+    append_records(&log, 20, env.now);
+    let fetched = log.read(0, 1 << 20).unwrap();
+    assert!(fetched.slices().len() > 1);
+    env.store.set_topic_config("t", "retention.bytes", "0").unwrap();
+    let report = env.store.maintain(None).unwrap();
+    assert_eq!(report.segments_deleted, fetched.slices().len());
+    for s in fetched.slices() {
+        assert!(!s.path.exists(), "{} should be renamed", s.path.display());
+        let file = s.file().unwrap().expect("the .deleted file, kept for the delay");
+        let mut sent = vec![0u8; s.bytes.len()];
+        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut sent, s.position).unwrap();
+        assert_eq!(sent, s.bytes, "{}", s.path.display());
+    }
 }
