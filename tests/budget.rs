@@ -265,6 +265,40 @@ fn fetches_held_across_many_segments_hold_no_descriptors_outside_the_budget() {
     store.close().unwrap();
 }
 
+/// A server asking a slice for its file when the process is out of descriptors (its sockets
+/// took the rest) and the budget closed the slice's segment: the budget closes another
+/// segment and the open is retried, as any open of a segment's file is, instead of failing.
+#[test]
+fn a_slices_file_out_of_descriptors_evicts_a_segment_and_retries() {
+    const NAME: &str = "a_slices_file_out_of_descriptors_evicts_a_segment_and_retries";
+    if !in_child(NAME, Some(64)) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path()).log_open_segments_max(8)).unwrap();
+    store.create_topic("t", 1, &overrides(1 << 20)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    for i in 0..40 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+        log.roll().unwrap();
+    }
+    let fetched = log.read(0, 1 << 20).unwrap(); // the last 8 segments stay open
+    let first = &fetched.slices()[0];
+    let held = take_every_descriptor();
+    let evictions = store.resource_stats().evictions;
+    let file = first.file();
+    let evicted = store.resource_stats().evictions - evictions;
+    let sent = file.map(|f| {
+        let f = f.expect("the segment's file is there");
+        let mut sent = vec![0u8; first.bytes.len()];
+        std::os::unix::fs::FileExt::read_exact_at(&*f, &mut sent, first.position).unwrap();
+        sent
+    });
+    drop(held);
+    assert_eq!(sent.unwrap(), first.bytes);
+    assert!(evicted > 0, "no segment was closed for the open");
+}
+
 #[test]
 fn running_out_of_descriptors_evicts_and_retries_instead_of_poisoning() {
     if !in_child("running_out_of_descriptors_evicts_and_retries_instead_of_poisoning", Some(64)) {

@@ -99,17 +99,6 @@ pub fn reopen_read(path: &Path, expected: FileId) -> Result<File> {
     Ok(f)
 }
 
-/// Opens `path` for reading if it names the file `expected` names; `None`
-/// when it is missing or names another file. For a handle that must find
-/// its file under whichever name it has now, or learn it is gone.
-pub fn open_read_if_at(path: &Path, expected: FileId) -> Result<Option<File>> {
-    match file::open_read(path) {
-        Ok(f) => Ok((of(&f, path)? == expected).then_some(f)),
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// As [`reopen_read`], for reading and writing.
 pub fn reopen_rw(path: &Path, expected: FileId) -> Result<File> {
     let f = file::open_rw(path)?;

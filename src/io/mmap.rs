@@ -80,8 +80,8 @@ pub struct ReadMap {
     /// ([`ReadMap::populate_ahead`]); shared by the map's clones.
     ahead: Arc<ahead::Progress>,
     /// The open file the map was made of, when kept ([`ReadMap::map_keeping`]):
-    /// a read hands it out with its bytes, so a server can `sendfile` from
-    /// the file those bytes are in, whatever later happens to its name.
+    /// handed to a server (`FileSlice::file`) to `sendfile` from the file
+    /// the map's bytes are in, whatever later happens to its name.
     file: Option<Arc<File>>,
 }
 

@@ -12,16 +12,14 @@
 //! decodes, as a Kafka consumer does with every fetch.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::format::batch::Records;
-use crate::format::file_name::{CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
 use crate::format::{BatchIter, BatchView, DecodedBatch, RecordRef, RecordView};
-use crate::io::identity::{self, FileId};
-use crate::segment::stop_error;
+use crate::segment::{Segment, stop_error};
 use crate::{Error, Result};
 
 #[cfg(doc)]
@@ -77,73 +75,44 @@ pub struct FileSlice {
     pub position: u64,
     /// The batches, whole.
     pub bytes: Bytes,
-    /// How [`FileSlice::file`] finds the file again.
+    /// The segment, which [`FileSlice::file`] asks for its file.
     pub(super) source: FileSource,
 }
 
-/// What a [`FileSlice`] keeps to find its file without holding it open.
-#[derive(Debug, Clone, Default)]
-pub(super) struct FileSource {
-    /// The descriptor the segment's map held at the read: while the segment
-    /// keeps it open, [`FileSlice::file`] hands it out without a syscall.
-    pub(super) open: Weak<File>,
-    /// The file's identity, to reopen it by name once the segment closed
-    /// its descriptor; `None` for bytes read from no file.
-    pub(super) id: Option<FileId>,
+/// The segment a [`FileSlice`] was read from: a reference count, not a
+/// descriptor (the budget closes and reopens the segment's own).
+#[derive(Clone)]
+pub(super) struct FileSource(pub(super) Arc<Segment>);
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FileSource").field(&self.0.base_offset()).finish()
+    }
 }
 
 impl FileSlice {
     /// The open `.log` file the bytes are in, at [`FileSlice::position`], to
     /// `sendfile` from; `None` when that file is gone (removed by retention,
-    /// `delete_records` or the cleaner, once `file.delete.delay.ms` passed):
-    /// write [`FileSlice::bytes`] instead.
+    /// `delete_records` or the cleaner, once `file.delete.delay.ms`
+    /// passed): write [`FileSlice::bytes`] instead.
     ///
-    /// The segment's own descriptor while it holds one (no syscall);
-    /// otherwise (the open-segment budget closed it, or the segment left the
-    /// log and its file was renamed `.deleted`) the file is opened again
-    /// and checked to be the same file (device, inode and birth time), never
-    /// another one now under its name. Either way the descriptor stays open
-    /// for as long as the returned `Arc` lives, outside the budget: drop it
-    /// once the bytes are sent.
+    /// The descriptor the segment keeps open while the open-segment budget
+    /// lets it (no system call); otherwise the file is opened again under its
+    /// current name (live, or `.deleted` once the segment left the log) and
+    /// checked to be the same file (device, inode and birth time), never
+    /// another one now under its name; out of descriptors, the budget closes
+    /// other segments and the open is retried. Either way the descriptor
+    /// stays open for as long as the returned `Arc` lives, outside the
+    /// budget: drop it once the bytes are sent.
     ///
     /// # Errors
-    /// [`crate::Error::Io`] when the file is there but cannot be opened (the
-    /// process is out of descriptors, say); the bytes are still valid.
+    /// [`crate::Error::Closed`] once the log is closed or its topic deleted
+    /// (a closed log opens no file again; the bytes stay valid); [`crate::Error::Io`] when the file is there but cannot
+    /// be opened (out of descriptors with nothing left to close, say) or is
+    /// shorter than the slice (cut by something outside strata).
     pub fn file(&self) -> Result<Option<Arc<File>>> {
-        if let Some(open) = self.source.open.upgrade() {
-            return Ok(Some(open));
-        }
-        let Some(id) = self.source.id else {
-            return Ok(None);
-        };
-        for name in names_of(&self.path) {
-            if let Some(f) = identity::open_read_if_at(&name, id)? {
-                return Ok(Some(Arc::new(f)));
-            }
-        }
-        Ok(None)
+        self.source.0.file_to_send(self.position + self.bytes.len() as u64)
     }
-}
-
-/// Where a segment's `.log` read under `path` may be now: there still, or
-/// renamed from a cleaner's `.swap` to its live name, or from its live name
-/// to `.deleted` when it left the log.
-fn names_of(path: &Path) -> Vec<PathBuf> {
-    use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
-    let text = path.as_os_str().as_bytes();
-    let live = [DELETED_SUFFIX, SWAP_SUFFIX, CLEANED_SUFFIX]
-        .iter()
-        .find_map(|suffix| text.strip_suffix(suffix.as_bytes()))
-        .unwrap_or(text);
-    let deleted = [live, DELETED_SUFFIX.as_bytes()].concat();
-    let mut names = vec![path.to_path_buf()];
-    for name in [live.to_vec(), deleted] {
-        let name = PathBuf::from(std::ffi::OsString::from_vec(name));
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    names
 }
 
 /// The result of [`Log::read`]: whole batches, starting with the one that
@@ -567,25 +536,5 @@ impl Iterator for FetchedRecords<'_> {
             }
         }
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::{Path, PathBuf};
-
-    use super::names_of;
-
-    #[test]
-    fn a_slice_looks_for_its_file_under_its_name_its_live_name_and_its_deleted_name() {
-        let names = |p: &str| names_of(Path::new(p));
-        let paths = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
-        assert_eq!(names("d/0.log"), paths(&["d/0.log", "d/0.log.deleted"]));
-        assert_eq!(names("d/0.log.deleted"), paths(&["d/0.log.deleted", "d/0.log"]));
-        assert_eq!(names("d/0.log.swap"), paths(&["d/0.log.swap", "d/0.log", "d/0.log.deleted"]));
-        assert_eq!(
-            names("d/0.log.cleaned"),
-            paths(&["d/0.log.cleaned", "d/0.log", "d/0.log.deleted"])
-        );
     }
 }

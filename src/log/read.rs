@@ -1,6 +1,8 @@
 //! Reads: zero-copy fetches ([`Log::read`]) of whole batches, as file
 //! slices ([`super::FileSlice`]) a server can send.
 
+use std::sync::Arc;
+
 use crate::format::BatchIter;
 use crate::format::batch::peek_v2;
 use crate::segment::stop_error;
@@ -123,7 +125,7 @@ impl Log {
             // Tests stop a read here, between its snapshot and its bytes.
             crate::io::fault::point("log::read::segment")?;
             // One map access per segment: the lookup and the slice share it.
-            let (whole, file) = seg.bytes_in_file(0, seg.len())?;
+            let whole = seg.bytes(0, seg.len())?;
             let start = if i == first {
                 match seg.locate(&whole, offset)? {
                     Some(loc) => loc.position,
@@ -218,14 +220,13 @@ impl Log {
                 // fetches are passed over in `read_ahead`), when it is the
                 // map's leading reader (readers behind it find them mapped).
                 seg.read_ahead(start, start + end as u64, whole.len() as u64);
-                // Bytes come from a map, which keeps the file it was made
-                // of unless the segment was retired; the slice holds neither
-                // (see `FileSlice::file`).
+                // The slice finds the segment's file when asked
+                // (`FileSlice::file`), holding no descriptor meanwhile.
                 out.slices.push(FileSlice {
                     path: seg.shared_log_path(),
                     position: start,
                     bytes: data.slice(..end),
-                    source: FileSource { open: file, id: Some(seg.log_id()) },
+                    source: FileSource(Arc::clone(seg)),
                 });
             }
             if full || total >= max_bytes || out.next_offset >= limit {

@@ -24,10 +24,10 @@
 //! the store's segments at most twice `log.open.segments.max`;
 //! [`ResourceStats::open_files`] counts both kinds, once when they are the
 //! same. Eviction and the seal's trim drop the map's share with the map. A
-//! [`crate::log::FileSlice`] a reader holds keeps no descriptor (a weak
-//! reference and the file's identity, to reopen it by name and check it
-//! when the segment closed its own), so readers holding fetches across many
-//! segments hold no descriptors the budget does not count; a file
+//! [`crate::log::FileSlice`] a reader holds keeps no descriptor (its
+//! segment, which reopens the file through the budget when asked), so
+//! readers holding fetches across many segments hold no descriptors the
+//! budget does not count; a file
 //! `FileSlice::file` handed out stays open while its caller holds it (an
 //! `Arc<File>`: never closed under it, so never reused for another file), as
 //! a view keeps its mapping: those are the reader's, not counted.
@@ -39,8 +39,8 @@
 //! segment, and never reopen a file that `file.delete.delay.ms` (0
 //! included) may have removed. It keeps no descriptor (one each, uncounted
 //! for up to `file.delete.delay.ms`, took 250 descriptors after a
-//! `delete_records` over 250 segments); its slices find the `.deleted` file
-//! by name while it is there. A descriptor a sync reopens for it, and an
+//! `delete_records` over 250 segments); its slices open the `.deleted`
+//! file when asked, while it is there. A descriptor a sync reopens for it, and an
 //! index a lookup maps, last only for that call.
 //!
 //! Lock order: a segment may call into the budget while holding its own

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::Segment;
 use super::budget::{self, Account};
+use super::files::Files;
 use crate::error::{Error, Result};
 use crate::io::identity;
 
@@ -117,6 +118,48 @@ impl Segment {
         let (mut guard, reopened) = self.open_file()?;
         Self::keep_counted(&mut guard, reopened, &self.account);
         Ok(())
+    }
+
+    /// The `.log` for a server to `sendfile` published bytes below `min_len`
+    /// from ([`crate::log::FileSlice::file`]). The descriptor the segment's
+    /// map keeps, without a system call; else the file reopened read-only
+    /// under its current name (live, or `.deleted` once the segment left
+    /// the log) and checked to be this segment's, the budget evicting and
+    /// retrying when the process is out of descriptors. `None` once the
+    /// file is gone (removed, or its name given to another file). The
+    /// descriptor stays open while the caller holds it, outside the budget.
+    ///
+    /// A closed segment is [`Error::Closed`]: a closed log opens no file
+    /// again (the directory may be another store's by now). A file found
+    /// shorter than `min_len` is an error naming both lengths: something
+    /// outside strata cut it.
+    pub(crate) fn file_to_send(&self, min_len: u64) -> Result<Option<Arc<File>>> {
+        match self.files.get() {
+            Files::Live => {}
+            Files::Closed => return Err(self.closed()),
+            Files::Removing | Files::Removed => return Ok(None),
+        }
+        if let Some(kept) = self.map.read().file() {
+            return Ok(Some(Arc::clone(kept)));
+        }
+        let opened = budget::retrying(
+            || self.account.relieve(),
+            || {
+                let (f, path) = self.reopen(|p| identity::reopen_read(p, self.log_id))?;
+                identity::ensure_len(&f, &path, min_len)?;
+                Ok(f)
+            },
+        );
+        match opened {
+            Ok(f) => Ok(Some(Arc::new(f))),
+            Err(_) if self.is_closed() => Err(self.closed()),
+            // Its last name holds another file, or none: this one is gone.
+            Err(Error::Closed { .. }) => Ok(None),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The open `.log` (reopened as [`Segment::with_file`] does), to use

@@ -42,8 +42,8 @@ pub(crate) use recover::{Recovery, Rules};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -459,27 +459,10 @@ impl Segment {
 
     /// Zero-copy view of published bytes `[start, end)`.
     pub(crate) fn bytes(&self, start: u64, end: u64) -> Result<Bytes> {
-        self.bytes_of(start, end, false).map(|(bytes, _)| bytes)
-    }
-
-    /// [`Segment::bytes`] and the open `.log` they are in (the descriptor
-    /// their map was made of, see [`ReadMap::file`]), not kept open by this
-    /// handle: what a read tells a server to `sendfile` from. Empty when the
-    /// map keeps no descriptor (a retired segment's, or with no bytes).
-    pub(crate) fn bytes_in_file(&self, start: u64, end: u64) -> Result<(Bytes, Weak<File>)> {
-        self.bytes_of(start, end, true)
-    }
-
-    /// The identity of the `.log` file, which a rename keeps.
-    pub(crate) fn log_id(&self) -> FileId {
-        self.log_id
-    }
-
-    fn bytes_of(&self, start: u64, end: u64, want_file: bool) -> Result<(Bytes, Weak<File>)> {
         let published = self.len();
         let end = end.min(published);
         if start >= end {
-            return Ok((Bytes::new(), Weak::new()));
+            return Ok(Bytes::new());
         }
         if self.is_closed() {
             return Err(self.closed());
@@ -489,14 +472,14 @@ impl Segment {
         // drops the active segment's capacity map) or an eviction between a
         // check and a later lock would leave an empty map, and an empty view
         // reads as "no data" — a reader would skip the segment's records.
-        if let Some(view) = self.mapped_view(start, end, published, want_file)? {
+        if let Some(view) = self.mapped_view(start, end, published)? {
             return Ok(view);
         }
         // Mapped on demand: a sealed segment exactly to its length, the
         // active one a step ahead (see `map_capacity`). The map keeps the
-        // descriptor it is made of (reads hand it out for `sendfile`): the
-        // segment's own when it holds one open (the active segment's), so
-        // the segment holds one descriptor, not two.
+        // descriptor it is made of (`file_to_send` hands it out for
+        // `sendfile`): the segment's own when it holds one open (the active
+        // segment's), so the segment holds one descriptor, not two.
         let capacity = self.map_capacity(published);
         // Tests roll the segment here, after the read sized its map.
         crate::io::fault::point("segment::bytes::map")?;
@@ -519,7 +502,7 @@ impl Segment {
             // already) was mapped whole before its files moved and keeps that
             // map (see [`Segment::retire`]): a reader that missed the file
             // reads the map.
-            Err(e) => return self.mapped_view(start, end, published, want_file)?.ok_or(e),
+            Err(e) => return self.mapped_view(start, end, published)?.ok_or(e),
         };
         // The descriptor's lock too, to count what the segment holds (see
         // `descriptors`); the order of `evict` and `close`.
@@ -533,14 +516,14 @@ impl Segment {
         }
         // A retired segment has left the budget, which would neither count
         // nor evict a descriptor its map kept (one each, for
-        // `file.delete.delay.ms`): its map keeps none, and its reads hand
-        // out none. `retire` detaches before it forgets the installed
-        // map's, under this lock, so no map keeping one outlives it.
+        // `file.delete.delay.ms`): its map keeps none (a slice of it opens
+        // its `.deleted` file when asked). `retire` detaches before it
+        // forgets the installed map's, under this lock, so no map keeping
+        // one outlives it.
         if self.account.is_detached() {
             map.forget_file();
         }
         let view = map.bytes(start as usize, end as usize, published as usize);
-        let file = if want_file { weak_file(&map) } else { Weak::new() };
         // A map sized for the active segment that a roll sealed meanwhile
         // is not kept: `seal` stores `sealed` before it takes this lock to
         // drop the capacity map, so seen false here, the seal drops this one
@@ -564,7 +547,7 @@ impl Segment {
         drop(handle);
         // Tests evict this segment here, once its new map is installed.
         crate::io::fault::point("segment::bytes::installed")?;
-        Ok((view, file))
+        Ok(view)
     }
 
     /// The published bytes `[0, len())` as [`Self::bytes`] would hand them
@@ -592,14 +575,7 @@ impl Segment {
 
     /// A view of `[start, end)` from the installed map if it covers `end`,
     /// checked and cut under one read lock; `None` when it does not.
-    /// With `want_file`, the map's descriptor too (see [`Segment::bytes_in_file`]).
-    fn mapped_view(
-        &self,
-        start: u64,
-        end: u64,
-        published: u64,
-        want_file: bool,
-    ) -> Result<Option<(Bytes, Weak<File>)>> {
+    fn mapped_view(&self, start: u64, end: u64, published: u64) -> Result<Option<Bytes>> {
         let map = self.map.read();
         if self.is_closed() {
             // `close` empties the map: an empty view would read as "no
@@ -609,8 +585,7 @@ impl Segment {
         if (map.len() as u64) < end {
             return Ok(None);
         }
-        let file = if want_file { weak_file(&map) } else { Weak::new() };
-        Ok(Some((map.bytes(start as usize, end as usize, published as usize), file)))
+        Ok(Some(map.bytes(start as usize, end as usize, published as usize)))
     }
 
     /// fsyncs the `.log` only: enough for a segment that recovery would
@@ -763,11 +738,6 @@ impl Segment {
         self.time_index.resize_keeping_entries(self.limits.max_index_size)?;
         Ok(())
     }
-}
-
-/// The descriptor `map` keeps, not kept open by the handle returned.
-fn weak_file(map: &ReadMap) -> Weak<File> {
-    map.file().map(Arc::downgrade).unwrap_or_default()
 }
 
 /// The `.log` descriptors a segment holds, as the budget counts them: its
