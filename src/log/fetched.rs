@@ -40,9 +40,9 @@ use super::Log;
 ///
 /// A slice holds no descriptor. Descriptors belong to the store's
 /// open-segment budget (`log.open.segments.max`); a slice held by a
-/// reader keeps only its bytes mapped, so readers holding fetches across
-/// many segments (a compacted partition's tiny segments, say) do not hold
-/// a descriptor per segment outside the budget.
+/// reader keeps its bytes mapped and its segment in memory, so readers
+/// holding fetches across many segments (a compacted partition's tiny
+/// segments, say) do not hold a descriptor per segment outside the budget.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -107,9 +107,10 @@ impl FileSlice {
     ///
     /// # Errors
     /// [`crate::Error::Closed`] once the log is closed or its topic deleted
-    /// (a closed log opens no file again; the bytes stay valid); [`crate::Error::Io`] when the file is there but cannot
-    /// be opened (out of descriptors with nothing left to close, say) or is
-    /// shorter than the slice (cut by something outside strata).
+    /// (a closed log opens no file again; the bytes stay valid);
+    /// [`crate::Error::Io`] when the file is there but cannot be opened (out
+    /// of descriptors with nothing left to close, say) or is shorter than
+    /// the slice (cut by something outside strata).
     pub fn file(&self) -> Result<Option<Arc<File>>> {
         self.source.0.file_to_send(self.position + self.bytes.len() as u64)
     }
