@@ -50,7 +50,7 @@ impl Log {
     /// [`DEFAULT_FETCH_BYTES`]. Blocks on a read that finds its segment
     /// closed by the open-segment budget (it reopens the file) or cold in
     /// the page cache; call it from `spawn_blocking` in async code, or use
-    /// the async [`Log::tail`] (feature `stream`).
+    /// the async `Log::tail` (feature `stream`).
     ///
     /// ```
     /// # use strata::{Record, Store, StoreConfig};
