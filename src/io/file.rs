@@ -66,7 +66,7 @@ fn regular(file: File) -> std::io::Result<File> {
     } else if kind.is_socket() {
         "a socket"
     } else {
-        "not a regular file"
+        "something else"
     };
     Err(std::io::Error::new(ErrorKind::InvalidInput, format!("{what}, not a regular file")))
 }

@@ -66,22 +66,29 @@ pub fn stat(path: &Path) -> Result<(FileId, u64)> {
         .map_err(|e| Error::io("metadata", path, e))
 }
 
-/// [`stat`] of a file that must be a regular file (a segment): a FIFO,
-/// device or directory under its name is an error naming it.
+/// [`stat`] of a file that must be a regular file (a segment): a symlink,
+/// FIFO, device or directory under its name is an error naming it. A
+/// symlink is not followed: segments are opened for writing with
+/// `O_NOFOLLOW`, so a link planted where a segment belongs (to another
+/// partition's segment, say) must not be read either.
 pub fn stat_file(path: &Path) -> Result<(FileId, u64)> {
     fault::check_io(Op::Metadata)
-        .and_then(|()| std::fs::metadata(path))
+        .and_then(|()| std::fs::symlink_metadata(path))
         .and_then(|m| {
             if m.is_file() {
                 return Ok((FileId::of_metadata(&m), m.len()));
             }
-            let what = if std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) {
-                "a FIFO"
+            let kind = m.file_type();
+            let what = if kind.is_symlink() {
+                "a symbolic link, which strata never follows to a segment"
+            } else if std::os::unix::fs::FileTypeExt::is_fifo(&kind) {
+                "a FIFO, not a regular file"
+            } else if kind.is_dir() {
+                "a directory, not a regular file"
             } else {
                 "not a regular file"
             };
-            let msg = format!("{what}, not a regular file");
-            Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, what))
         })
         .map_err(|e| Error::io("metadata", path, e))
 }

@@ -196,7 +196,15 @@ impl Log {
                     full = true;
                     break;
                 }
-                taken = Some((pos, size, base_offset, (total > 0).then_some(out.next_offset)));
+                // What the taken batch had to follow: the batch before it in
+                // this read, or for a segment's first batch its base offset
+                // (its name; recovery's `Placer` starts there too).
+                let before = if total > 0 {
+                    Some(out.next_offset)
+                } else {
+                    (at == 0).then(|| seg.base_offset())
+                };
+                taken = Some((pos, size, base_offset, before));
                 end = pos + size;
                 pos = end;
                 total += size;

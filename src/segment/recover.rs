@@ -59,8 +59,10 @@ impl BatchFacts {
 /// The base offset is outside the CRC, so a flipped bit there leaves a batch
 /// that hashes right at offsets it never had. A batch raised that way is
 /// seen at the batch after it, which then goes back: when that batch fits
-/// after the one before the raised batch, the raised one is the batch out of
-/// place and the cut comes before it (else recovery would keep it and hand
+/// after the one before the raised batch (for a segment's first batch, after
+/// the segment's base offset) and lies below the raised batch's base, or
+/// exactly on it where the raised batch left a gap, the raised one is the
+/// batch out of place and the cut comes before it (else recovery would keep it and hand
 /// the log end offset those false offsets). So each batch is held until the
 /// next one (or the end of the data) confirms it.
 ///
@@ -217,9 +219,15 @@ impl Placer {
         let mut out = Placed { accept: None, stop: None };
         if let Some((held_at, held)) = self.held.take() {
             if batch.base_offset < held.next_offset() {
-                let stop = if batch.base_offset >= self.accepted_next
-                    && batch.base_offset < held.base_offset
-                {
+                // The held batch was raised when this one fits after the
+                // batch before it and goes below the held one's base, or
+                // lands on that base where the held one left a gap (a
+                // segment's first batch raised onto exactly its successor's
+                // offsets).
+                let raised = batch.base_offset < held.base_offset
+                    || (batch.base_offset == held.base_offset
+                        && held.base_offset > self.accepted_next);
+                let stop = if batch.base_offset >= self.accepted_next && raised {
                     misplaced_at(held_at, &held, "above the offsets of the batch after it")
                 } else {
                     misplaced_at(position, &batch, "not above the previous batch's offsets")

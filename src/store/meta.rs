@@ -236,8 +236,12 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Copy>> {
     if !file::exists(&path)? {
         return Ok(None);
     }
-    let text = String::from_utf8(file::read_limited(&path, MAX_FILE_LEN)?)
-        .map_err(|_| Error::CorruptFile { path: path.clone(), reason: "not UTF-8".into() })?;
+    let text = String::from_utf8(file::read_limited(&path, MAX_FILE_LEN)?).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let line = e.as_bytes().iter().take(bad).filter(|b| **b == b'\n').count() + 1;
+        let reason = format!("line {line}: not UTF-8 (byte {bad} of the file)");
+        Error::CorruptFile { path: path.clone(), reason }
+    })?;
     let corrupt = |n: usize, why: &str| Error::CorruptFile {
         path: path.clone(),
         reason: format!("line {n}: {why}"),
@@ -377,6 +381,14 @@ pub(crate) fn write(dir: &Path, stamp: &Stamp, metas: &Metas) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_topics_file_that_is_not_utf8_is_refused_naming_the_line_and_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(TOPICS_FILE), b"strata-topics 1\ntopic \xff 1\n").unwrap();
+        let e = read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("line 2: not UTF-8 (byte 22 of the file)"), "{e}");
+    }
 
     #[test]
     fn topics_file_round_trips_overrides_with_spaces() {
