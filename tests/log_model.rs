@@ -357,9 +357,7 @@ impl Harness {
         assert_eq!(records[..], self.model[offset as usize..next as usize], "{ctx}: records");
         // The (file, position, bytes) ranges are what sendfile would send.
         for s in fetched.slices() {
-            let mut on_disk = vec![0; s.bytes.len()];
-            let file = s.file().unwrap().unwrap();
-            std::os::unix::fs::FileExt::read_exact_at(&*file, &mut on_disk, s.position).unwrap();
+            let on_disk = common::sent_from(&s.file().unwrap().unwrap(), s);
             assert_eq!(&on_disk[..], &s.bytes[..], "{ctx}: {}", s.path.display());
         }
     }

@@ -57,7 +57,15 @@ fn regular(file: File) -> std::io::Result<File> {
     if kind.is_file() {
         return Ok(file);
     }
-    let what = if kind.is_fifo() {
+    Err(not_regular(kind))
+}
+
+/// The error for a file of type `kind` where a regular file belongs, naming
+/// what it is instead.
+pub fn not_regular(kind: std::fs::FileType) -> std::io::Error {
+    let what = if kind.is_symlink() {
+        "a symbolic link (strata never follows one to a store file)"
+    } else if kind.is_fifo() {
         "a FIFO"
     } else if kind.is_dir() {
         "a directory"
@@ -68,7 +76,7 @@ fn regular(file: File) -> std::io::Result<File> {
     } else {
         "something else"
     };
-    Err(std::io::Error::new(ErrorKind::InvalidInput, format!("{what}, not a regular file")))
+    std::io::Error::new(ErrorKind::InvalidInput, format!("{what}, not a regular file"))
 }
 
 /// `O_NONBLOCK`: opening a FIFO does not wait for a peer (a regular file

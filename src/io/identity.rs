@@ -78,17 +78,7 @@ pub fn stat_file(path: &Path) -> Result<(FileId, u64)> {
             if m.is_file() {
                 return Ok((FileId::of_metadata(&m), m.len()));
             }
-            let kind = m.file_type();
-            let what = if kind.is_symlink() {
-                "a symbolic link, which strata never follows to a segment"
-            } else if std::os::unix::fs::FileTypeExt::is_fifo(&kind) {
-                "a FIFO, not a regular file"
-            } else if kind.is_dir() {
-                "a directory, not a regular file"
-            } else {
-                "not a regular file"
-            };
-            Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, what))
+            Err(file::not_regular(m.file_type()))
         })
         .map_err(|e| Error::io("metadata", path, e))
 }

@@ -718,3 +718,11 @@ pub(crate) fn raw_commit(
     let log = store.partition("__consumer_offsets", partition_for_group(group, partitions));
     log.unwrap().append(&[record]).unwrap();
 }
+
+/// What `sendfile(file, slice.position, slice.bytes.len())` sends: the bytes at the slice's
+/// position in `file` (the file [`strata::FileSlice::file`] gave).
+pub(crate) fn sent_from(file: &std::fs::File, slice: &strata::FileSlice) -> Vec<u8> {
+    let mut sent = vec![0u8; slice.bytes.len()];
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut sent, slice.position).unwrap();
+    sent
+}

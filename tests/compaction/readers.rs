@@ -205,8 +205,7 @@ fn a_file_slice_sent_after_compaction_gives_the_bytes_the_fetch_returned() {
     // sendfile(socket, slice.file(), slice.position, len) sends these bytes: the old segment's
     // file, renamed `.deleted` until `file.delete.delay.ms` passes.
     let file = slice.file().unwrap().expect("the replaced segment's file, kept for the delay");
-    let mut sent = vec![0u8; slice.bytes.len()];
-    std::os::unix::fs::FileExt::read_exact_at(&*file, &mut sent, slice.position).unwrap();
+    let sent = common::sent_from(&file, &slice);
     let sent_base = i64::from_be_bytes(sent[..8].try_into().unwrap());
     assert_eq!(sent_base, 5, "the slice's file sent offset {sent_base}'s batch");
     assert_eq!(sent, slice.bytes);
@@ -253,9 +252,7 @@ fn a_slice_of_a_segment_rolled_and_evicted_since_finds_its_file() {
     }
     assert!(env.store.resource_stats().evictions > before);
     let file = slice.file().unwrap().expect("the rolled segment's file");
-    let mut sent = vec![0u8; slice.bytes.len()];
-    std::os::unix::fs::FileExt::read_exact_at(&*file, &mut sent, slice.position).unwrap();
-    assert_eq!(sent, slice.bytes);
+    assert_eq!(common::sent_from(&file, &slice), slice.bytes);
 }
 
 /// A slice held across its topic's deletion and re-creation under the same name: its log is
@@ -301,9 +298,7 @@ fn files_slices_find_under_concurrent_cleaning_hold_the_bytes_they_fetched() {
                             continue;
                         };
                         found.fetch_add(1, Ordering::Relaxed);
-                        let mut sent = vec![0u8; sl.bytes.len()];
-                        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut sent, sl.position)
-                            .unwrap();
+                        let sent = common::sent_from(&file, sl);
                         assert_eq!(sent, sl.bytes, "{}", sl.path.display());
                     }
                 }

@@ -195,8 +195,6 @@ fn slices_of_segments_retention_deleted_send_from_their_deleted_files_until_remo
     for s in fetched.slices() {
         assert!(!s.path.exists(), "{} should be renamed", s.path.display());
         let file = s.file().unwrap().expect("the .deleted file, kept for the delay");
-        let mut sent = vec![0u8; s.bytes.len()];
-        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut sent, s.position).unwrap();
-        assert_eq!(sent, s.bytes, "{}", s.path.display());
+        assert_eq!(common::sent_from(&file, s), s.bytes, "{}", s.path.display());
     }
 }
