@@ -192,6 +192,42 @@ fn sealed_segments_are_mapped_at_their_exact_length_and_the_active_one_in_steps(
     store.close().unwrap();
 }
 
+/// Eviction closes the least recently used segments: after reading 40 segments one by one
+/// under a budget of 8, the 8 read last are the ones still mapped, and reading them again
+/// reopens nothing. Every use once stamped 0 (the budget's clock never moved), so eviction
+/// picked victims in hash order: it closed segments just read and kept ones untouched since
+/// a flush, and reading the last 8 again evicted 8 times.
+#[test]
+fn the_budget_closes_the_least_recently_used_segments() {
+    const BUDGET: i64 = 8;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(config(tmp.path()).log_open_segments_max(BUDGET as u32)).unwrap();
+    store.create_topic("t", 1, &overrides(1 << 20)).unwrap();
+    let log = store.partition("t", 0).unwrap();
+    let dir = store.partition_dir("t", 0).unwrap();
+    for i in 0..40 {
+        log.append(&[Record::new("k", value(0, i))]).unwrap();
+        log.roll().unwrap();
+    }
+    log.flush().unwrap(); // syncs (so opens) segments in an order of its own
+    for offset in 0..40 {
+        drop(log.read(offset, 1).unwrap());
+    }
+    let mapped_logs = || -> Vec<String> {
+        let maps = mapped_lengths(&dir);
+        maps.keys().filter(|name| name.ends_with(".log")).cloned().collect()
+    };
+    let last_read: Vec<String> = (40 - BUDGET..40).map(|base| format!("{base:020}.log")).collect();
+    assert_eq!(mapped_logs(), last_read);
+    let evictions = store.resource_stats().evictions;
+    for offset in 40 - BUDGET..40 {
+        drop(log.read(offset, 1).unwrap());
+    }
+    assert_eq!(store.resource_stats().evictions, evictions, "rereading the last {BUDGET} evicted");
+    assert_eq!(mapped_logs(), last_read);
+    store.close().unwrap();
+}
+
 #[test]
 fn views_held_by_readers_stay_valid_after_their_segment_is_evicted() {
     let tmp = tempfile::tempdir().unwrap();

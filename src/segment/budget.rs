@@ -144,7 +144,10 @@ impl Budget {
             max_open: usize::try_from(max_open).unwrap_or(usize::MAX).max(1),
             max_mapped: max_mapped.max(1),
             totals: Mutex::new(Totals::default()),
-            clock: AtomicU64::new(0),
+            // Above every new account's stamp (0): `touch` skips an account
+            // whose stamp equals the clock, so one starting equal to it would
+            // never take a stamp (nor move the clock for the others).
+            clock: AtomicU64::new(1),
             next_id: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         })
